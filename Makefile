@@ -1,0 +1,40 @@
+# hotdesk — build, test, lint, package.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+export CGO_ENABLED ?= 0
+
+DEB_VERSION ?= $(shell packaging/version.sh)
+DEB_ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
+
+.PHONY: build test test-deps test-packaging lint deb clean
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hotdeskd ./cmd/hotdeskd
+
+# test installs what the tests need (Debian packages) when missing, then
+# runs vet and the race-enabled test suite. -race needs cgo.
+test: test-deps
+	$(GO) vet ./...
+	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+	$(MAKE) test-packaging
+
+test-deps:
+	.ci/install-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# deb builds dist/hotdesk_<version>_<arch>.deb with nfpm at a pinned version.
+deb: build
+	mkdir -p dist
+	VERSION=$(DEB_VERSION) DEB_ARCH=$(DEB_ARCH) HOTDESK_BIN=bin/hotdeskd DEB_MAINTAINER='hotdesk maintainers <hotdesk@example.org>' \
+	  $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2 pkg --config packaging/nfpm.yaml --packager deb --target dist/hotdesk_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+# test-packaging verifies the unit, the alert rules and the .deb (installed into a throw-away root).
+test-packaging: build
+	HOTDESKD_BIN=bin/hotdeskd VERSION=$(DEB_VERSION) packaging/test.sh
+
+clean:
+	rm -rf bin dist

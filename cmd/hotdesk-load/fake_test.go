@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+)
+
+// fakeDaemon stands in for hotdeskd in this package's tests only: an
+// httptest provisioning server, an admin API and a sipgo registrar that
+// challenges, accepts REGISTER and sends check-sync NOTIFYs. It is
+// deliberately simple; the real storm runs against the real daemon.
+type fakeDaemon struct {
+	t        *testing.T
+	realm    string
+	keepCred bool // bug mode: logout leaves the session credentials live
+
+	mu       sync.Mutex
+	deployed map[string]bool      // mac → registered once
+	userOn   map[string][2]string // mac → session authuser, password
+	creds    map[string]string    // live authuser → password
+	bindings map[string]string    // authuser → source host:port
+	sessions map[string]string    // id → mac
+	nSess    int
+
+	prov, admin *httptest.Server
+	sipAddr     string
+	client      *sipgo.Client
+	notifies    atomic.Int64
+	fallbacks   atomic.Int64
+	challenges  atomic.Int64
+}
+
+func newFakeDaemon(t *testing.T) *fakeDaemon {
+	t.Helper()
+	f := &fakeDaemon{t: t, realm: "fake.lan", deployed: map[string]bool{}, userOn: map[string][2]string{},
+		creds: map[string]string{}, bindings: map[string]string{}, sessions: map[string]string{}}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("fake-hotdesk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client, err = sipgo.NewClient(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.OnRegister(f.onRegister)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sipAddr = pc.LocalAddr().String()
+	go func() { _ = srv.ServeUDP(pc) }()
+	f.prov = httptest.NewServer(http.HandlerFunc(f.serveProv))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/sessions", f.login)
+	mux.HandleFunc("DELETE /api/v1/sessions/{id}", f.logout)
+	f.admin = httptest.NewServer(mux)
+	t.Cleanup(func() {
+		f.prov.Close()
+		f.admin.Close()
+		_ = srv.Close()
+		_ = ua.Close()
+	})
+	return f
+}
+
+func (f *fakeDaemon) sipHostPort() (string, string) {
+	h, p, _ := net.SplitHostPort(f.sipAddr)
+	return h, p
+}
+
+// serveProv: <MAC>.cfg is the master for MACs ending in an even digit,
+// 404 otherwise (the phone falls back to 000000000000.cfg); the device
+// file requires the device's digest credentials once it registered.
+func (f *fakeDaemon) serveProv(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(r.URL.Path, "/")
+	if !strings.HasPrefix(r.UserAgent(), "FileTransport PolycomVVX") {
+		http.Error(w, "not a phone", http.StatusForbidden)
+		return
+	}
+	switch {
+	case name == "000000000000.cfg":
+		f.fallbacks.Add(1)
+		fmt.Fprint(w, `<?xml version="1.0"?><APPLICATION APP_FILE_PATH="sip.ld" CONFIG_FILES="[PHONE_MAC_ADDRESS]-dev.cfg"/>`)
+	case len(name) == 16 && strings.HasSuffix(name, ".cfg"):
+		mac := name[:12]
+		if (mac[11]-'0')%2 == 1 {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `<APPLICATION CONFIG_FILES="%s-dev.cfg"/>`, mac)
+	case strings.HasSuffix(name, "-dev.cfg"):
+		f.serveDevice(w, r, strings.TrimSuffix(name, "-dev.cfg"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeDaemon) serveDevice(w http.ResponseWriter, r *http.Request, mac string) {
+	f.mu.Lock()
+	deployed, sess := f.deployed[mac], f.userOn[mac]
+	f.mu.Unlock()
+	if deployed && !f.httpAuthOK(r, mac, "prov-"+mac) {
+		f.challenges.Add(1)
+		w.Header().Add("WWW-Authenticate", `Digest realm="prov", qop="auth", algorithm=MD5, nonce="`+token()+`"`)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	host, port := f.sipHostPort()
+	user, auth, pass := "dev"+mac, "dev"+mac, "pw-"+mac
+	if sess[0] != "" {
+		user, auth, pass = "2"+mac[8:], sess[0], sess[1]
+	}
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<polycomConfig>
+  <device device.prov.user="%s" device.prov.password="prov-%s" device.set="1"/>
+  <reg reg.1.address="%s@%s" reg.1.auth.userId="%s" reg.1.auth.password="%s"
+       reg.1.server.1.address="%s" reg.1.server.1.port="%s" reg.1.label="Line &amp; 1"/>
+</polycomConfig>`, mac, mac, user, f.realm, auth, pass, host, port)
+}
+
+func (f *fakeDaemon) httpAuthOK(r *http.Request, user, pass string) bool {
+	c, err := digest.ParseCredentials(r.Header.Get("Authorization"))
+	if err != nil || c.Username != user {
+		return false
+	}
+	return verify(c, r.Method, pass)
+}
+
+// verify recomputes the response the client should have sent.
+func verify(c *digest.Credentials, method, pass string) bool {
+	want, err := digest.Digest(&digest.Challenge{Realm: c.Realm, Nonce: c.Nonce, Algorithm: c.Algorithm,
+		QOP: []string{c.QOP}, Opaque: c.Opaque}, digest.Options{Method: method, URI: c.URI,
+		Username: c.Username, Password: pass, Cnonce: c.Cnonce, Count: c.Nc})
+	return err == nil && want.Response == c.Response
+}
+
+func (f *fakeDaemon) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	h := req.GetHeader("Authorization")
+	if h == nil {
+		res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+		n := token()
+		for _, alg := range []string{"SHA-256", "MD5"} {
+			res.AppendHeader(sip.NewHeader("WWW-Authenticate",
+				`Digest realm="`+f.realm+`", qop="auth", algorithm=`+alg+`, nonce="`+n+`"`))
+		}
+		_ = tx.Respond(res)
+		return
+	}
+	c, err := digest.ParseCredentials(h.Value())
+	f.mu.Lock()
+	pass, known := "", false
+	if err == nil {
+		pass, known = f.creds[c.Username]
+		if !known && strings.HasPrefix(c.Username, "dev") {
+			pass, known = "pw-"+c.Username[3:], true // device accounts always exist
+		}
+	}
+	f.mu.Unlock()
+	if err != nil || !known || c.Realm != f.realm || !verify(c, "REGISTER", pass) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+		return
+	}
+	exp := 3600
+	if e := req.GetHeader("Expires"); e != nil {
+		exp, _ = strconv.Atoi(e.Value())
+	}
+	f.mu.Lock()
+	if exp == 0 {
+		delete(f.bindings, c.Username)
+	} else {
+		f.bindings[c.Username] = req.Source()
+	}
+	if strings.HasPrefix(c.Username, "dev") {
+		f.deployed[c.Username[3:]] = true
+	}
+	f.mu.Unlock()
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if ct := req.Contact(); ct != nil {
+		res.AppendHeader(sip.NewHeader("Contact", "<"+ct.Address.String()+">;expires="+strconv.Itoa(exp)))
+	}
+	_ = tx.Respond(res)
+}
+
+func (f *fakeDaemon) adminOK(w http.ResponseWriter, r *http.Request) bool {
+	if u, p, ok := r.BasicAuth(); !ok || u != "admin" || p != "secret" {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return false
+	}
+	return true
+}
+
+func (f *fakeDaemon) login(w http.ResponseWriter, r *http.Request) {
+	if !f.adminOK(w, r) {
+		return
+	}
+	var in struct{ Device, User string }
+	if json.NewDecoder(r.Body).Decode(&in) != nil || in.Device == "" || in.User == "" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.nSess++
+	id := "sess-" + strconv.Itoa(f.nSess)
+	auth, pass := "s-"+in.User+"-"+strconv.Itoa(f.nSess), token()
+	f.creds[auth] = pass
+	f.userOn[in.Device] = [2]string{auth, pass}
+	f.sessions[id] = in.Device
+	src := f.bindings["dev"+in.Device]
+	f.mu.Unlock()
+	w.WriteHeader(http.StatusCreated)
+	fmt.Fprintf(w, `{"id":%q,"door":"api"}`, id)
+	go f.notify(src)
+}
+
+func (f *fakeDaemon) logout(w http.ResponseWriter, r *http.Request) {
+	if !f.adminOK(w, r) {
+		return
+	}
+	f.mu.Lock()
+	mac, ok := f.sessions[r.PathValue("id")]
+	sess := f.userOn[mac]
+	src := f.bindings[sess[0]]
+	if ok {
+		delete(f.sessions, r.PathValue("id"))
+		delete(f.userOn, mac)
+		delete(f.bindings, sess[0])
+		if !f.keepCred {
+			delete(f.creds, sess[0])
+		}
+	}
+	f.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+	go f.notify(src)
+}
+
+func (f *fakeDaemon) notify(src string) {
+	if src == "" {
+		return
+	}
+	host, port, _ := net.SplitHostPort(src)
+	p, _ := strconv.Atoi(port)
+	req := sip.NewRequest(sip.NOTIFY, sip.Uri{Scheme: "sip", Host: host, Port: p})
+	req.SetDestination(src)
+	req.AppendHeader(sip.NewHeader("Event", "check-sync"))
+	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res, err := f.client.Do(ctx, req); err == nil && res.StatusCode == 200 {
+		f.notifies.Add(1)
+	}
+}
+
+func token() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,248 @@
+package handset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/icholy/digest"
+
+	"hotdesk/cmd/hotdesk-load/internal/polycfg"
+	"hotdesk/cmd/hotdesk-load/internal/sipua"
+)
+
+// DefaultUserAgent is what a VVX 400 on UC Software 6.4 sends; {mac} is
+// replaced by the handset's MAC (UC Software puts it in "SN:").
+const DefaultUserAgent = "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000 (SN:{mac}) Type/Application"
+
+// Config describes one handset.
+type Config struct {
+	MAC string // 12 lowercase hex digits
+	// LocalIP is the source address for HTTP and SIP ("" = any), so
+	// thousands of handsets on loopback look like distinct phones.
+	LocalIP string
+	// ProvBase is the provisioning URL (http://host:port[/prefix]).
+	ProvBase string
+	// SIPServer overrides the registrar host:port found in the files.
+	SIPServer string
+	// Domain overrides the AOR domain found in the files.
+	Domain      string
+	UserAgent   string
+	Algorithm   string
+	HTTPTimeout time.Duration
+	Expires     int
+}
+
+// Error is a failure with a short, bounded kind for the error table.
+type Error struct {
+	Kind string
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Kind + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Kind returns the error table label of err.
+func Kind(err error) string {
+	var he *Error
+	if errors.As(err, &he) {
+		return he.Kind
+	}
+	var se *sipua.StatusError
+	if errors.As(err, &se) {
+		return "sip_" + strconv.Itoa(se.Status)
+	}
+	switch {
+	case errors.Is(err, sipua.ErrTimeout):
+		return "sip_timeout"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "deadline"
+	}
+	return "other"
+}
+
+func kerr(kind string, err error) error { return &Error{Kind: kind, Err: err} }
+
+// Handset is one simulated phone.
+type Handset struct {
+	cfg    Config
+	base   *http.Transport
+	client *http.Client
+	ua     *sipua.UA
+	// Params are the merged parameters of the last fetched device files.
+	Params polycfg.Params
+	// Fetches counts HTTP requests made.
+	Fetches int
+}
+
+// New returns a handset; nothing is sent yet.
+func New(cfg Config) *Handset {
+	if cfg.HTTPTimeout <= 0 {
+		cfg.HTTPTimeout = 10 * time.Second
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	cfg.UserAgent = strings.ReplaceAll(cfg.UserAgent, "{mac}", cfg.MAC)
+	d := &net.Dialer{Timeout: cfg.HTTPTimeout}
+	if cfg.LocalIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.LocalIP)}
+	}
+	// One connection, not kept between boot steps: a phone opens a few
+	// connections per boot, and 10,000 idle ones would only cost fds.
+	base := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second,
+		DisableCompression: true, ResponseHeaderTimeout: cfg.HTTPTimeout}
+	return &Handset{cfg: cfg, base: base, client: &http.Client{Transport: base, Timeout: cfg.HTTPTimeout}}
+}
+
+// MAC is the handset's MAC.
+func (h *Handset) MAC() string { return h.cfg.MAC }
+
+// Close releases the socket and connections.
+func (h *Handset) Close() {
+	if h.ua != nil {
+		_ = h.ua.Close()
+	}
+	h.base.CloseIdleConnections()
+}
+
+// Fetch GETs name under the provisioning base.
+func (h *Handset) Fetch(ctx context.Context, name string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(h.cfg.ProvBase, "/")+"/"+name, nil)
+	if err != nil {
+		return nil, 0, kerr("http_request", err)
+	}
+	req.Header.Set("User-Agent", h.cfg.UserAgent)
+	h.Fetches++
+	res, err := h.client.Do(req)
+	if err != nil {
+		return nil, 0, kerr("http_conn", err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, polycfg.MaxFileBytes+1))
+	if err != nil {
+		return nil, res.StatusCode, kerr("http_read", err)
+	}
+	if res.StatusCode != http.StatusOK {
+		return body, res.StatusCode, kerr("http_"+strconv.Itoa(res.StatusCode)+"_"+kindOfName(name), fmt.Errorf("GET %s: %s", name, res.Status))
+	}
+	return body, res.StatusCode, nil
+}
+
+// kindOfName keeps error labels bounded: the file kind, never the MAC.
+func kindOfName(name string) string {
+	switch {
+	case name == "000000000000.cfg":
+		return "default_master"
+	case len(name) == 16 && strings.HasSuffix(name, ".cfg"):
+		return "master"
+	case strings.HasSuffix(name, ".cfg"):
+		return "config"
+	}
+	return "file"
+}
+
+// Boot fetches the master file (<MAC>.cfg, else 000000000000.cfg) and the
+// files it lists, and merges their parameters (first listed wins). It then
+// uses device.prov.user/password for later fetches, as the phone does.
+func (h *Handset) Boot(ctx context.Context) (polycfg.Params, error) {
+	body, status, err := h.Fetch(ctx, h.cfg.MAC+".cfg")
+	if status == http.StatusNotFound {
+		body, _, err = h.Fetch(ctx, "000000000000.cfg")
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := polycfg.ParseMaster(body, h.cfg.MAC)
+	if err != nil {
+		return nil, kerr("parse_master", err)
+	}
+	if len(m.ConfigFiles) == 0 {
+		return nil, kerr("no_config_files", errors.New("master lists no CONFIG_FILES"))
+	}
+	return h.FetchConfig(ctx, m.ConfigFiles)
+}
+
+// FetchConfig fetches and merges the listed files (the re-fetch after a
+// check-sync).
+func (h *Handset) FetchConfig(ctx context.Context, files []string) (polycfg.Params, error) {
+	merged := polycfg.Params{}
+	for _, f := range files {
+		body, _, err := h.Fetch(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		p, err := polycfg.ParseParams(body)
+		if err != nil {
+			return nil, kerr("parse_config", err)
+		}
+		merged.Merge(p)
+	}
+	h.Params = merged
+	if u, pw := merged.ProvCredentials(); u != "" && pw != "" {
+		h.client = &http.Client{Timeout: h.cfg.HTTPTimeout,
+			Transport: &digest.Transport{Username: u, Password: pw, Transport: h.base}}
+	}
+	return merged, nil
+}
+
+// Reboot re-fetches everything from the master file, as after check-sync.
+func (h *Handset) Reboot(ctx context.Context) (polycfg.Params, error) { return h.Boot(ctx) }
+
+// Account returns line n of the current parameters with the overrides
+// applied, as a sipua account, and the registrar address.
+func (h *Handset) Account(n int) (sipua.Account, string, error) {
+	if h.Params == nil {
+		return sipua.Account{}, "", kerr("no_account", errors.New("no configuration fetched"))
+	}
+	a, err := h.Params.Account(n)
+	if err != nil {
+		return sipua.Account{}, "", kerr("no_account", err)
+	}
+	if h.cfg.Domain != "" {
+		a.Domain = h.cfg.Domain
+	}
+	server := h.cfg.SIPServer
+	if server == "" {
+		server = net.JoinHostPort(a.Server, strconv.Itoa(a.Port))
+	}
+	if a.Domain == "" || server == "" {
+		return sipua.Account{}, "", kerr("no_account", errors.New("no SIP server in the configuration"))
+	}
+	return sipua.Account{User: a.User(), Domain: a.Domain, AuthUser: a.UserID, Password: a.Password}, server, nil
+}
+
+// UA returns the handset's SIP stack, binding its socket on first use; it
+// stays open so check-sync NOTIFYs reach the phone.
+func (h *Handset) UA(server string) (*sipua.UA, error) {
+	if h.ua != nil {
+		return h.ua, nil
+	}
+	local := "0.0.0.0:0"
+	if h.cfg.LocalIP != "" {
+		local = net.JoinHostPort(h.cfg.LocalIP, "0")
+	}
+	ua, err := sipua.New(sipua.Config{Local: local, Server: server, UserAgent: sipUserAgent(h.cfg.UserAgent),
+		Algorithm: h.cfg.Algorithm})
+	if err != nil {
+		return nil, kerr("sip_socket", err)
+	}
+	h.ua = ua
+	return ua, nil
+}
+
+// sipUserAgent turns the FileTransport agent into the SIP one, as UC
+// Software does ("PolycomVVX-VVX_400-UA/6.4.0.0000").
+func sipUserAgent(ft string) string {
+	s := strings.TrimPrefix(ft, "FileTransport ")
+	if i := strings.Index(s, " Type/"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

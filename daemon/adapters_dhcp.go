@@ -1,0 +1,105 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"hotdesk/dhcp"
+	"hotdesk/prov"
+)
+
+// dhcpLeases persists the DHCP server's leases in prov's store.
+type dhcpLeases struct{ st prov.Store }
+
+func (a dhcpLeases) LoadLeases(ctx context.Context) ([]dhcp.Lease, error) {
+	ls, err := a.st.ListLeases(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dhcp.Lease, 0, len(ls))
+	for _, l := range ls {
+		ip, err := netip.ParseAddr(l.IP)
+		if err != nil {
+			continue
+		}
+		out = append(out, dhcp.Lease{MAC: l.MAC, IP: ip, Hostname: l.Hostname, VendorClass: l.VendorClass,
+			Expires: l.Expires, State: l.State})
+	}
+	return out, nil
+}
+
+func (a dhcpLeases) SaveLease(ctx context.Context, l dhcp.Lease) error {
+	return a.st.PutLease(ctx, prov.Lease{MAC: l.MAC, IP: l.IP.String(), Hostname: l.Hostname,
+		VendorClass: l.VendorClass, Expires: l.Expires, State: l.State})
+}
+
+func (a dhcpLeases) DeleteLease(ctx context.Context, mac string) error {
+	return a.st.DeleteLease(ctx, mac)
+}
+
+// addrBook maps source addresses to MACs from what DHCP saw, so a TFTP
+// request (which carries no MAC) can be tied to its handset. It is filled
+// by the DHCP observer and, at start, from the stored leases.
+type addrBook struct {
+	mu    sync.RWMutex
+	byIP  map[netip.Addr]string
+	limit int
+}
+
+func newAddrBook() *addrBook { return &addrBook{byIP: map[netip.Addr]string{}, limit: 1 << 16} }
+
+func (b *addrBook) AddrToMAC(ip netip.Addr) (string, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	mac, ok := b.byIP[ip.Unmap()]
+	return mac, ok
+}
+
+func (b *addrBook) put(ip netip.Addr, mac string) {
+	mac, ok := prov.NormalizeMAC(mac)
+	if !ok || !ip.IsValid() {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.byIP) >= b.limit {
+		clear(b.byIP) // a flood of fake MACs must not grow memory without bound
+	}
+	b.byIP[ip.Unmap()] = mac
+}
+
+// dhcpObserver feeds the address book and queues DISCOVERs, a reboot hint
+// for non-persistent login sessions; it never blocks the DHCP path.
+type dhcpObserver struct {
+	book     *addrBook
+	logger   *slog.Logger
+	discover chan string
+}
+
+func (o dhcpObserver) Observe(_ context.Context, s dhcp.Seen) {
+	o.book.put(s.IP, s.MAC)
+	if strings.EqualFold(s.MsgType, dhcp.MsgDiscover) {
+		select {
+		case o.discover <- s.MAC:
+		default:
+			o.logger.Debug("dhcp discover hint dropped: queue full", "mac", s.MAC)
+		}
+	}
+}
+
+// rebootHints hands queued DISCOVERs to the sessions until ctx ends.
+func rebootHints(ctx context.Context, ch <-chan string, sessions *prov.Sessions, logger *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case mac := <-ch:
+			if err := sessions.DeviceBooted(ctx, mac); err != nil {
+				logger.Warn("reboot hint", "mac", mac, "err", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"hotdesk/prov/portal"
+	"hotdesk/sip"
+)
+
+// adminMux serves the admin listener: /api/v1, /metrics, /healthz (and
+// pprof when asked for).
+func (a *app) adminMux() (*http.ServeMux, error) {
+	mux := http.NewServeMux()
+	deps := portal.Deps{
+		Store: a.store, Directory: a.svc.directory, Sessions: a.svc.sessions, Events: a.svc.events,
+		Registrar: a.svc.registrar, Registrations: registrations{a.svc.sip}, Listeners: a.listeners,
+		Effective: a.svc.files,
+		Version:   a.version, Logger: a.logger.With("room", "api"), Registerer: a.reg, Now: time.Now,
+	}
+	// One Manager serves the API, the portal and the feature codes, so
+	// their rules and lockouts are the same object.
+	deps.Manager = a.svc.manager
+	api, err := portal.NewAPI(a.cfg.Admin.API, deps)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/api/v1/", api)
+	deps.Logger = a.logger.With("room", "portal")
+	web, err := portal.NewWeb(a.cfg.Admin.Web, a.cfg.Admin.API, deps)
+	if err != nil {
+		return nil, err
+	}
+	mux.Handle("/", web)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	mux.HandleFunc("GET /healthz", a.healthz)
+	if a.cfg.Admin.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux, nil
+}
+
+// listeners reports the bound sockets for /api/v1/status.
+func (a *app) listeners() []portal.Listener {
+	out := []portal.Listener{{Name: "admin", Proto: "http", Addr: a.addrs.Admin}}
+	add := func(name, proto, addr string) {
+		if addr != "" {
+			out = append(out, portal.Listener{Name: name, Proto: proto, Addr: addr})
+		}
+	}
+	add("provisioning", "http", a.addrs.HTTP)
+	add("provisioning", "https", a.addrs.HTTPS)
+	add("provisioning", "tftp", a.addrs.TFTP)
+	for _, s := range a.addrs.SIPUDP {
+		add("sip", "udp", s)
+	}
+	for _, s := range a.addrs.SIPTCP {
+		add("sip", "tcp", s)
+	}
+	add("dhcp", "udp", a.addrs.DHCP)
+	return out
+}
+
+// registrations adapts the registrar's bindings to the API's view.
+type registrations struct{ srv *sip.Server }
+
+func (r registrations) List(context.Context) []portal.Registration {
+	if r.srv == nil {
+		return nil
+	}
+	bs := r.srv.Bindings()
+	out := make([]portal.Registration, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, portal.Registration{AOR: b.AOR, Contact: b.Contact, Source: b.Source,
+			Transport: b.Transport, UserAgent: b.UserAgent, Owner: string(b.Owner.Kind) + ":" + b.Owner.ID,
+			Since: b.Updated, Expires: b.Expires})
+	}
+	return out
+}
+
+// healthz answers 200 when the store answers, 503 otherwise.
+func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if err := a.healthy(ctx); err != nil {
+		a.logger.Warn("healthz failing", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": "unhealthy", "error": err.Error()})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}

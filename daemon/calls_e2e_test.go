@@ -1,0 +1,140 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+)
+
+// TestLockedPhoneCallsAndFeatureCodes: a locked phone reaches only its
+// authorized and emergency numbers; *77 logs in, after which it calls
+// freely and calls for the user ring it; *78 logs out again.
+func TestLockedPhoneCallsAndFeatureCodes(t *testing.T) {
+	a, addrs := demoDaemon(t)
+	ctx := context.Background()
+	dev, phone := lockedPhone(t, a, addrs, "0004f2000001")
+	bob := newHandset(t, addrs.SIPUDP[0], "test.lan")
+	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
+		t.Fatalf("bob's softphone REGISTER = %d", code)
+	}
+
+	code, reason := phone.call(t, "1002", dev.SIPUser, dev.SIPPassword)
+	if code != 403 || reason != prov.LockedReason {
+		t.Fatalf("locked phone calling bob = %d %q, want 403 %q", code, reason, prov.LockedReason)
+	}
+	select {
+	case u := <-bob.invites:
+		t.Fatalf("a locked phone's call rang %s", u)
+	default:
+	}
+	// Authorized (1000) and emergency (911) numbers pass the policy; with
+	// no trunk configured they end at 404, not at the lock.
+	for _, n := range []string{"1000", "911"} {
+		if code, reason := phone.call(t, n, dev.SIPUser, dev.SIPPassword); code == 403 {
+			t.Fatalf("locked phone calling %s = %d %q: refused by the lock", n, code, reason)
+		}
+	}
+
+	code, reason = phone.call(t, "*77alice*wrong-password", dev.SIPUser, dev.SIPPassword)
+	if code != 403 || !strings.Contains(reason, "failed") {
+		t.Fatalf("feature-code login with a wrong password = %d %q", code, reason)
+	}
+	code, reason = phone.call(t, "*77alice*alice-demo", dev.SIPUser, dev.SIPPassword)
+	if !strings.Contains(reason, "Logged in as alice") {
+		t.Fatalf("feature-code login = %d %q", code, reason)
+	}
+	phone.waitNotify(t, "check-sync")
+	sess, ok, _ := a.svc.sessions.ActiveOn(ctx, dev.ID)
+	if !ok || sess.Door != prov.DoorFeatureCode {
+		t.Fatalf("no feature-code session: %+v", sess)
+	}
+	if code := phone.register(t, "1001", sess.SIPUser, sess.SIPPassword, 600); code != 200 {
+		t.Fatalf("alice's line = %d", code)
+	}
+	time.Sleep(5 * time.Millisecond) // so the call's activity is later than the login
+	if code, _ := phone.call(t, "1002", sess.SIPUser, sess.SIPPassword); code != 486 {
+		t.Fatalf("alice calling bob = %d, want bob's 486", code)
+	}
+	if u := <-bob.invites; u == "" {
+		t.Fatal("bob's phone not rung")
+	}
+	if code, _ := bob.call(t, "alice", "1002", "bob-sip"); code != 486 {
+		t.Fatalf("bob calling alice = %d, want her phone's 486", code)
+	}
+	<-phone.invites
+	var got prov.Session
+	for range 50 { // the call record reaches prov off the SIP path
+		if got, _ = a.store.GetSession(ctx, sess.ID); got.LastActivity.After(sess.LastActivity) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !got.LastActivity.After(sess.LastActivity) {
+		t.Fatalf("a call on the session's line did not count as activity: %v vs %v", got.LastActivity, sess.LastActivity)
+	}
+
+	code, reason = phone.call(t, "*78", dev.SIPUser, dev.SIPPassword)
+	if !strings.Contains(reason, "Logged out") {
+		t.Fatalf("*78 = %d %q", code, reason)
+	}
+	phone.waitNotify(t, "check-sync")
+	// From now on a call to alice does not ring that phone.
+	if code, _ := bob.call(t, "1001", "1002", "bob-sip"); code == 486 {
+		t.Fatal("a call to alice still rang the logged-out phone")
+	}
+	select {
+	case <-phone.invites:
+		t.Fatal("logged-out phone rang for alice")
+	case <-time.After(100 * time.Millisecond):
+	}
+	recs, err := a.store.ListCallRecords(ctx, 0, 100)
+	if err != nil || len(recs) < 3 {
+		t.Fatalf("call records: %d, %v", len(recs), err)
+	}
+}
+
+// TestCallHandlingAppliesAtOnce: what a user sets in their portal (here
+// through the same Manager call) changes the next call: DND, then forward
+// always to another user.
+func TestCallHandlingAppliesAtOnce(t *testing.T) {
+	a, addrs := demoDaemon(t)
+	ctx := context.Background()
+	alice := newHandset(t, addrs.SIPUDP[0], "test.lan")
+	if code := alice.register(t, "1001", "1001", "alice-sip", 600); code != 200 {
+		t.Fatalf("alice REGISTER = %d", code)
+	}
+	carol := newHandset(t, addrs.SIPUDP[0], "test.lan")
+	if code := carol.register(t, "1003", "1003", "carol-sip", 600); code != 200 {
+		t.Fatalf("carol REGISTER = %d", code)
+	}
+	bob := newHandset(t, addrs.SIPUDP[0], "test.lan")
+	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
+		t.Fatalf("bob REGISTER = %d", code)
+	}
+	me := prov.Actor{Name: "user:alice"}
+	if _, err := a.svc.manager.SetCallHandling(ctx, "alice", prov.CallHandling{DND: true}, me); err != nil {
+		t.Fatal(err)
+	}
+	if code, reason := bob.call(t, "1001", "1002", "bob-sip"); code != 486 || !strings.Contains(reason, "Disturb") {
+		t.Fatalf("call to alice on DND = %d %q", code, reason)
+	}
+	select {
+	case <-alice.invites:
+		t.Fatal("DND still rang alice's phone")
+	default:
+	}
+	if _, err := a.svc.manager.SetCallHandling(ctx, "alice", prov.CallHandling{ForwardAlways: "1003"}, me); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := bob.call(t, "1001", "1002", "bob-sip"); code != 486 {
+		t.Fatalf("call to alice forwarded to carol = %d, want carol's 486", code)
+	}
+	select {
+	case <-carol.invites:
+	case <-time.After(2 * time.Second):
+		t.Fatal("forward always did not ring carol")
+	}
+}

@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseDefaults(t *testing.T) {
+	for _, in := range []string{"", "# only a comment\n", "{}\n"} {
+		cfg, err := Parse([]byte(in))
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if cfg.DataDir != "/var/lib/hotdesk" || cfg.Log.Level != "info" || cfg.Admin.Listen != ":8081" ||
+			cfg.Provisioning.HTTPListen != ":80" || cfg.Provisioning.TFTPListen != ":69" ||
+			cfg.DHCP.Mode != "off" || cfg.Store.Driver != "sqlite" || len(cfg.SIP.Listen) != 2 {
+			t.Errorf("Parse(%q) defaults wrong: %+v", in, cfg)
+		}
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	cfg, err := Parse([]byte(`
+data_dir: /tmp/x
+log: {level: debug, format: json}
+sip:
+  listen: [udp://127.0.0.1:5070]
+  domain: example.com
+admin: {listen: "127.0.0.1:9000"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/tmp/x" || cfg.Log.Level != "debug" || cfg.Log.Format != "json" ||
+		cfg.SIP.Domain != "example.com" || cfg.SIP.Listen[0] != "udp://127.0.0.1:5070" || cfg.Admin.Listen != "127.0.0.1:9000" {
+		t.Errorf("overrides not applied: %+v", cfg)
+	}
+	if !cfg.Explicit("sip.listen") || cfg.Explicit("provisioning.http_listen") {
+		t.Errorf("explicit keys wrong: %v", cfg.explicit)
+	}
+	if cfg.Provisioning.HTTPListen != ":80" {
+		t.Errorf("unnamed key lost its default: %q", cfg.Provisioning.HTTPListen)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     []string // every fragment must be in the error
+	}{
+		{"unknown top key", "data_dir: /x\nfoo: 1\n", []string{"line 2", `unknown key "foo"`}},
+		{"unknown nested key", "sip:\n  domain: a\n  lisen: []\n", []string{"line 3", `"sip.lisen"`}},
+		{"two unknown keys", "log:\n  levl: x\nadmin:\n  port: 1\n", []string{"line 2", `"log.levl"`, "line 4", `"admin.port"`}},
+		{"bad level", "log: {level: loud}\n", []string{"log.level", `"loud"`}},
+		{"bad format", "log: {format: xml}\n", []string{"log.format"}},
+		{"bad sip scheme", "sip: {listen: ['ws://1.2.3.4:5060']}\n", []string{"sip.listen[0]", "scheme"}},
+		{"bad sip port", "sip: {listen: ['udp://1.2.3.4:99999']}\n", []string{"sip.listen[0]", "port"}},
+		{"no sip listener", "sip: {listen: []}\n", []string{"sip.listen", "at least one"}},
+		{"empty domain", "sip: {domain: ''}\n", []string{"sip.domain"}},
+		{"bad http listen", "provisioning: {http_listen: 'nonsense'}\n", []string{"provisioning.http_listen"}},
+		{"bad host", "admin: {listen: 'example.com:80'}\n", []string{"admin.listen", "IP address"}},
+		{"bad dhcp mode", "dhcp: {mode: relay}\n", []string{"dhcp.mode", `"relay"`}},
+		{"bad store driver", "store: {driver: mysql}\n", []string{"store.driver"}},
+		{"postgres without dsn", "store: {driver: postgres}\n", []string{"store.dsn"}},
+		{"wrong type", "sip: {listen: 5}\n", []string{"line 1", "wrong type"}},
+		{"tls half", "admin: {tls_cert: /a.pem}\n", []string{"admin.tls_cert"}},
+		{"not a mapping", "- a\n- b\n", []string{"mapping"}},
+		{"empty data dir", "data_dir: ''\n", []string{"data_dir"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("Parse accepted %q", tt.in)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestMaskedHidesSecrets(t *testing.T) {
+	cfg, err := Parse([]byte("admin: {initial_password: s3cret-pw}\nstore: {driver: postgres, dsn: 'postgres://u:pw@h/db'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cfg.Masked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"s3cret-pw", "pw@h"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("masked config shows %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(string(out), "********") {
+		t.Errorf("no mask in output:\n%s", out)
+	}
+}
+
+func TestDemoConfigKeepsNamedListeners(t *testing.T) {
+	cfg, err := Parse([]byte("provisioning: {http_listen: '127.0.0.1:18080'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := DemoConfig(cfg)
+	if d.Provisioning.HTTPListen != "127.0.0.1:18080" {
+		t.Errorf("demo moved a named listener: %q", d.Provisioning.HTTPListen)
+	}
+	if d.Provisioning.TFTPListen != "127.0.0.1:6969" || d.Admin.Listen != "127.0.0.1:8081" || d.SIP.Domain != demoDomain {
+		t.Errorf("demo did not move unnamed listeners: %+v", d)
+	}
+}

@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"fmt"
+
+	"hotdesk/dhcp"
+	"hotdesk/prov/provhttp"
+	"hotdesk/prov/store"
+	"hotdesk/sip"
+	"hotdesk/tftp"
+)
+
+// The protocol rooms own their configuration sections; until a room's own
+// Config type is wired in, its section is declared here with the same keys.
+
+// SIPConfig is the sip: section, owned by the sip room: the registrar's
+// keys, with the proxy's under sip.proxy.
+type SIPConfig struct {
+	sip.Config `yaml:",inline"`
+	Proxy      sip.ProxyConfig `yaml:"proxy"`
+}
+
+func defaultSIP() SIPConfig {
+	return SIPConfig{Config: sip.DefaultConfig(), Proxy: sip.DefaultProxyConfig()}
+}
+
+// ProvisioningConfig is the provisioning: section: provhttp's keys, with
+// the TFTP transfer limits under provisioning.tftp.
+type ProvisioningConfig struct {
+	provhttp.Config `yaml:",inline"`
+	TFTP            tftp.Config `yaml:"tftp"`
+}
+
+func defaultProvisioning() ProvisioningConfig {
+	return ProvisioningConfig{Config: provhttp.DefaultConfig(), TFTP: tftp.DefaultConfig()}
+}
+
+// DHCPConfig is the dhcp: section, owned by the dhcp room.
+type DHCPConfig = dhcp.Config
+
+func defaultDHCP() DHCPConfig { return dhcp.DefaultConfig() }
+
+// StoreConfig is the store: section, owned by prov/store.
+type StoreConfig = store.Config
+
+func defaultStore() StoreConfig { return store.DefaultConfig() }
+
+func (c Config) validateSections() []error {
+	var errs []error
+	add := func(key string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	for i, l := range c.SIP.Listen {
+		add(fmt.Sprintf("sip.listen[%d]", i), validListenURL(l, "udp", "tcp", "tls"))
+	}
+	if err := c.SIP.Config.Validate(); err != nil {
+		errs = append(errs, prefixed("sip", err)...)
+	}
+	if err := c.SIP.Proxy.Validate(); err != nil {
+		errs = append(errs, prefixed("sip.proxy", err)...)
+	}
+	p := c.Provisioning
+	add("provisioning.http_listen", validHostPort(p.HTTPListen, true))
+	add("provisioning.https_listen", validHostPort(p.HTTPSListen, true))
+	add("provisioning.tftp_listen", validHostPort(p.TFTPListen, true))
+	if err := p.Config.Validate(); err != nil {
+		errs = append(errs, prefixed("provisioning", err)...)
+	}
+	if err := p.TFTP.Validate(); err != nil {
+		errs = append(errs, prefixed("provisioning.tftp", err)...)
+	}
+	if err := c.DHCP.Validate(); err != nil {
+		errs = append(errs, prefixed("dhcp", err)...)
+	}
+	if err := c.Store.Validate(); err != nil {
+		errs = append(errs, prefixed("store", err)...)
+	}
+	return errs
+}
+
+// prefixed puts section. before each joined error's lines.
+func prefixed(section string, err error) []error {
+	var out []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, fmt.Errorf("%s.%w", section, e))
+		}
+		return out
+	}
+	return []error{fmt.Errorf("%s.%w", section, err)}
+}
+
+func maskSections(c *Config, mask func(*string)) {
+	mask(&c.Store.DSN)
+	mask(&c.SIP.Proxy.Trunk.Password)
+}

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/prov/provhttp"
+	"hotdesk/prov/render"
+	"hotdesk/tftp"
+)
+
+// bindProvisioning binds the HTTP, HTTPS and TFTP listeners and serves the
+// one provisioning namespace on all of them.
+func (a *app) bindProvisioning() error {
+	p := a.cfg.Provisioning
+	logger := a.logger.With("room", "prov")
+	var httpLn, httpsLn net.Listener
+	var err error
+	if p.HTTPListen != "" {
+		if httpLn, err = net.Listen("tcp", p.HTTPListen); err != nil {
+			return fmt.Errorf("provisioning.http_listen: %w", err)
+		}
+		a.closers = append(a.closers, httpLn.Close)
+		a.addrs.HTTP = httpLn.Addr().String()
+	}
+	if p.HTTPSListen != "" {
+		if httpsLn, err = net.Listen("tcp", p.HTTPSListen); err != nil {
+			return fmt.Errorf("provisioning.https_listen: %w", err)
+		}
+		a.closers = append(a.closers, httpsLn.Close)
+		a.addrs.HTTPS = httpsLn.Addr().String()
+	}
+	fc := p.FilesConfig()
+	// Derived URLs must name the ports actually bound (":0" in tests).
+	if httpLn != nil {
+		fc.HTTPPort = httpLn.Addr().(*net.TCPAddr).Port
+	}
+	if httpsLn != nil {
+		fc.HTTPSPort = httpsLn.Addr().(*net.TCPAddr).Port
+	}
+	rend, err := render.New(p.RenderConfig(a.sipPort()), logger)
+	if err != nil {
+		return fmt.Errorf("provisioning.templates_dir: %w", err)
+	}
+	files, err := prov.NewFiles(fc, prov.FilesDeps{Store: a.store, Events: a.svc.events, Renderer: rend,
+		Leases: a.book, Logger: logger, Registerer: a.reg, Now: time.Now,
+		OnPassword: func(ctx context.Context, user, pw string) error {
+			// The phone's session authenticated the upload as the user.
+			_, err := a.svc.directory.ChangePassword(ctx, prov.PasswordChange{Username: user, New: pw, Confirm: pw, SkipOld: true})
+			return err
+		}})
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, files.Close)
+	a.svc.files = files
+	h, err := provhttp.New(p.Config, provhttp.Deps{Files: files, Accounts: a.store,
+		Logins: nativeLogins{a.svc.sessions}, Logger: logger, Now: time.Now,
+		Pages: &provhttp.PhonePages{Store: a.store, Sessions: a.svc.sessions, Directory: a.svc.directory, Logger: logger}})
+	if err != nil {
+		return err
+	}
+	newSrv := func() *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: httpErrorLog(logger)}
+	}
+	if httpLn != nil {
+		a.addHTTP("provisioning-http", httpLn, newSrv(), nil)
+	}
+	if httpsLn != nil {
+		tlsCfg, err := provhttp.TLSConfig(p.Config, a.cfg.DataDir, []string{lanAddress(a.cfg.DHCP.Interface)}, time.Now)
+		if err != nil {
+			return fmt.Errorf("provisioning.tls_cert: %w", err)
+		}
+		a.addHTTP("provisioning-https", httpsLn, newSrv(), tlsCfg)
+	}
+	if p.TFTPListen != "" {
+		return a.bindTFTP(files, logger)
+	}
+	return nil
+}
+
+func (a *app) bindTFTP(files *prov.Files, logger *slog.Logger) error {
+	conn, err := net.ListenPacket("udp", a.cfg.Provisioning.TFTPListen)
+	if err != nil {
+		return fmt.Errorf("provisioning.tftp_listen: %w", err)
+	}
+	a.closers = append(a.closers, conn.Close)
+	a.addrs.TFTP = conn.LocalAddr().String()
+	srv, err := tftp.New(a.cfg.Provisioning.TFTP, tftp.Deps{Logger: logger.With("proto", "tftp"), Registerer: a.reg,
+		FS: tftpFiles{files: files, local: conn.LocalAddr()}, Now: time.Now})
+	if err != nil {
+		return err
+	}
+	a.components = append(a.components, component{name: "provisioning-tftp", proto: "tftp",
+		serve: func(ctx context.Context) error { return srv.Serve(ctx, conn) }})
+	return nil
+}
+
+// sipPort is the port rendered into phones' lines: the first UDP listener's.
+func (a *app) sipPort() int {
+	for _, s := range append(append([]string{}, a.addrs.SIPUDP...), a.addrs.SIPTCP...) {
+		if _, p, err := net.SplitHostPort(s); err == nil {
+			n, _ := strconv.Atoi(p)
+			return n
+		}
+	}
+	return 5060
+}
+
+// nativeLogins is the native Polycom login door: provhttp has verified the
+// typed user ID and password as HTTP digest credentials.
+type nativeLogins struct{ s *prov.Sessions }
+
+func (n nativeLogins) NativeLogin(ctx context.Context, mac, username, remote string) (prov.Session, error) {
+	return n.s.Login(ctx, prov.LoginRequest{MAC: mac, Username: username, Door: prov.DoorNative,
+		Verified: true, Remote: remote, Actor: "user:" + username})
+}
+
+func (n nativeLogins) NativeGuard(username string) (func(bool), bool) { return n.s.GuardUser(username) }
+
+// tftpFiles serves the provisioning namespace to the TFTP server.
+type tftpFiles struct {
+	files *prov.Files
+	local net.Addr
+}
+
+func (t tftpFiles) request(name string, remote netip.AddrPort) prov.Request {
+	req := prov.Request{Proto: prov.ProtoTFTP, Path: name, Remote: remote}
+	if ua, ok := t.local.(*net.UDPAddr); ok {
+		req.Local = ua.AddrPort()
+	}
+	return req
+}
+
+func (t tftpFiles) Open(ctx context.Context, name string, remote netip.AddrPort) (tftp.File, error) {
+	c, err := t.files.Read(ctx, t.request(name, remote))
+	if err != nil {
+		return nil, tftpError(err)
+	}
+	return tftpFile{c}, nil
+}
+
+func (t tftpFiles) Create(ctx context.Context, name string, remote netip.AddrPort) (tftp.Upload, error) {
+	return &tftpUpload{ctx: ctx, files: t.files, req: t.request(name, remote)}, nil
+}
+
+// tftpError maps prov's outcomes to the TFTP room's sentinels, which give
+// the same "File not found" for a missing file and a forbidden one.
+func tftpError(err error) error {
+	switch {
+	case errors.Is(err, prov.ErrNotFound), errors.Is(err, prov.ErrBadName):
+		return fmt.Errorf("%w: %v", tftp.ErrNotFound, err)
+	case errors.Is(err, prov.ErrAuth), errors.Is(err, prov.ErrDenied):
+		return fmt.Errorf("%w: %v", tftp.ErrForbidden, err)
+	case errors.Is(err, prov.ErrInvalid):
+		return fmt.Errorf("%w: %v", tftp.ErrForbidden, err)
+	}
+	return err
+}
+
+type tftpFile struct{ c *prov.Content }
+
+func (f tftpFile) Read(p []byte) (int, error) { return f.c.Body.Read(p) }
+func (f tftpFile) Close() error               { return f.c.Close() }
+func (f tftpFile) Size() int64                { return f.c.Size }
+
+// tftpUpload buffers a phone's upload and hands it to prov whole, so an
+// aborted transfer stores nothing.
+type tftpUpload struct {
+	ctx   context.Context
+	files *prov.Files
+	req   prov.Request
+	buf   bytes.Buffer
+}
+
+func (u *tftpUpload) Write(p []byte) (int, error) { return u.buf.Write(p) }
+func (u *tftpUpload) Abort()                      { u.buf.Reset() }
+func (u *tftpUpload) Commit() error {
+	if err := u.files.Write(u.ctx, u.req, io.NopCloser(&u.buf)); err != nil {
+		return tftpError(err)
+	}
+	return nil
+}

@@ -1,0 +1,399 @@
+package prov
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// DoorClaim names the zero-touch claim in lockout keys and audit records.
+const DoorClaim = "claim"
+
+// PINLength is the number of digits of generated deployment and security PINs.
+const PINLength = 8
+
+// DeviceInput is what an admin gives to add a device before it boots.
+type DeviceInput struct {
+	MAC    string
+	Vendor string
+	Model  string
+	SiteID int64
+	Kind   DeviceKind
+}
+
+// CreateDevice adds a device with its generated device SIP account and
+// provisioning credentials, as auto-enrollment would.
+func (m *Manager) CreateDevice(ctx context.Context, in DeviceInput, a Actor) (Device, error) {
+	mac, ok := NormalizeMAC(in.MAC)
+	if !ok {
+		return Device{}, Invalid("mac", "is not a MAC address (12 hex digits)")
+	}
+	if in.Kind == "" {
+		in.Kind = DeviceManaged
+	}
+	if in.Kind != DeviceManaged && in.Kind != DeviceThirdParty {
+		return Device{}, Invalid("kind", "is managed or third_party")
+	}
+	if err := m.checkSite(ctx, in.SiteID); err != nil {
+		return Device{}, err
+	}
+	if in.Vendor == "" {
+		in.Vendor = VendorFromMAC(mac)
+	}
+	now := m.now()
+	d := Device{MAC: mac, Vendor: strings.ToLower(in.Vendor), Model: in.Model, SiteID: in.SiteID, Kind: in.Kind,
+		Status: DeviceNotDeployed, ProvUser: mac, ProvPassword: RandomSecret(12),
+		SIPUser: "dev" + mac, SIPPassword: RandomSecret(12), CreatedAt: now, UpdatedAt: now}
+	if err := m.store.CreateDevice(ctx, &d); errors.Is(err, ErrConflict) {
+		return Device{}, &ConflictError{Field: "mac", Msg: "device already exists"}
+	} else if err != nil {
+		return Device{}, err
+	}
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "created"})
+	m.Audit(ctx, a, "device.create", "device:"+mac, nil, d)
+	return d, nil
+}
+
+func (m *Manager) checkSite(ctx context.Context, id int64) error {
+	if id == 0 {
+		return nil
+	}
+	if _, err := m.store.GetSite(ctx, id); errors.Is(err, ErrNotFound) {
+		return Invalid("site_id", "no such site")
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// DevicePatch is a partial device update; nil fields are left as they are.
+type DevicePatch struct {
+	Vendor     *string
+	Model      *string
+	SiteID     *int64
+	Authorized *[]AuthorizedNumber
+	Params     *map[string]string
+	// Status may move a pending device to not_deployed (approve) or denied.
+	Status *DeviceStatus
+}
+
+// UpdateDevice applies p and re-provisions the phone.
+func (m *Manager) UpdateDevice(ctx context.Context, mac string, p DevicePatch, a Actor) (Device, error) {
+	d, err := m.Device(ctx, mac)
+	if err != nil {
+		return Device{}, err
+	}
+	before := d
+	if p.Vendor != nil {
+		d.Vendor = strings.ToLower(strings.TrimSpace(*p.Vendor))
+	}
+	if p.Model != nil {
+		d.Model = strings.TrimSpace(*p.Model)
+	}
+	if p.SiteID != nil {
+		if err := m.checkSite(ctx, *p.SiteID); err != nil {
+			return Device{}, err
+		}
+		d.SiteID = *p.SiteID
+	}
+	if p.Authorized != nil {
+		if err := validateAuthorized("authorized", *p.Authorized); err != nil {
+			return Device{}, err
+		}
+		d.Authorized = *p.Authorized
+	}
+	if p.Params != nil {
+		d.Params = *p.Params
+	}
+	if p.Status != nil && *p.Status != d.Status {
+		switch *p.Status {
+		case DeviceNotDeployed, DeviceDenied:
+			d.Status = *p.Status
+		default:
+			return Device{}, Invalid("status", "may be set to not_deployed (approve) or denied")
+		}
+	}
+	if err := m.store.UpdateDevice(ctx, &d); err != nil {
+		return Device{}, err
+	}
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "updated"})
+	m.Audit(ctx, a, "device.update", "device:"+d.MAC, before, d)
+	return d, nil
+}
+
+// Device returns the device with mac in any notation the API accepts.
+func (m *Manager) Device(ctx context.Context, mac string) (Device, error) {
+	n, ok := NormalizeMAC(mac)
+	if !ok {
+		return Device{}, fmt.Errorf("device %q: %w", mac, ErrNotFound)
+	}
+	return m.store.GetDevice(ctx, n)
+}
+
+// Assignment is the result of assigning a desk phone. The PINs of a
+// managed phone are shown here once; the third-party account is the user's
+// permanent SIP account, whose password is shown only by SIPAccount.
+type Assignment struct {
+	Device        Device
+	User          User
+	DeploymentPIN string
+	SecurityPIN   string
+	// Numbers are the user's numbers; the third-party phone's user ID is
+	// the first without "+".
+	Numbers []string
+}
+
+// AssignDevice makes the phone mac the desk phone of username. A managed
+// phone gets a fresh deployment PIN (its zero-touch claim code) and security
+// PIN; a third-party phone must be set up with the user's SIP account. A
+// device not yet known is created.
+func (m *Manager) AssignDevice(ctx context.Context, mac, username string, kind DeviceKind, a Actor) (Assignment, error) {
+	n, ok := NormalizeMAC(mac)
+	if !ok {
+		return Assignment{}, Invalid("mac", "is not a MAC address (12 hex digits)")
+	}
+	if kind == "" {
+		kind = DeviceManaged
+	}
+	if kind != DeviceManaged && kind != DeviceThirdParty {
+		return Assignment{}, Invalid("kind", "is managed or third_party")
+	}
+	u, err := m.store.GetUser(ctx, username)
+	if errors.Is(err, ErrNotFound) {
+		return Assignment{}, Invalid("user", "no such user")
+	} else if err != nil {
+		return Assignment{}, err
+	}
+	if u.Status != StatusActive {
+		return Assignment{}, Invalid("user", "is disabled")
+	}
+	nums, err := m.store.NumbersOf(ctx, u.ID)
+	if err != nil {
+		return Assignment{}, err
+	}
+	if kind == DeviceThirdParty && len(nums) == 0 {
+		return Assignment{}, Invalid("user", "has no number: a third-party phone registers with the user's number")
+	}
+	d, err := m.store.GetDevice(ctx, n)
+	if errors.Is(err, ErrNotFound) {
+		if d, err = m.CreateDevice(ctx, DeviceInput{MAC: n, Kind: kind, SiteID: u.SiteID}, a); err != nil {
+			return Assignment{}, err
+		}
+	} else if err != nil {
+		return Assignment{}, err
+	}
+	if d.AssignedUserID != 0 && d.AssignedUserID != u.ID {
+		return Assignment{}, &ConflictError{Field: "mac", Msg: "the phone is assigned to another user; unassign it first"}
+	}
+	before := d
+	d.AssignedUserID, d.Kind = u.ID, kind
+	d.DeploymentPIN, d.SecurityPIN = "", ""
+	if kind == DeviceManaged {
+		if d.DeploymentPIN, err = m.uniquePIN(ctx); err != nil {
+			return Assignment{}, err
+		}
+		d.SecurityPIN = RandomDigits(PINLength)
+	}
+	if d.SiteID == 0 {
+		d.SiteID = u.SiteID
+	}
+	if err := m.store.UpdateDevice(ctx, &d); err != nil {
+		return Assignment{}, err
+	}
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, UserID: u.ID, Reason: "assigned"})
+	m.Audit(ctx, a, "device.assign", "device:"+d.MAC, before,
+		map[string]any{"user": u.Username, "kind": kind, "pins_generated": kind == DeviceManaged})
+	return Assignment{Device: d, User: u, DeploymentPIN: d.DeploymentPIN, SecurityPIN: d.SecurityPIN, Numbers: nums}, nil
+}
+
+// uniquePIN returns a deployment PIN no other device holds, so a claim
+// names exactly one assignment.
+func (m *Manager) uniquePIN(ctx context.Context) (string, error) {
+	all, _, err := m.store.ListDevices(ctx, DeviceQuery{})
+	if err != nil {
+		return "", err
+	}
+	taken := map[string]bool{}
+	for _, d := range all {
+		taken[d.DeploymentPIN] = true
+	}
+	for {
+		if p := RandomDigits(PINLength); !taken[p] {
+			return p, nil
+		}
+	}
+}
+
+func clearAssignment(d *Device) {
+	d.AssignedUserID, d.DeploymentPIN, d.SecurityPIN = 0, "", ""
+}
+
+// UnassignDevice takes the phone away from its user: any session on it
+// ends (reason unassigned: its bindings go and it is told to re-provision),
+// the bindings of the user's permanent account are dropped, and the phone
+// re-renders its locked profile. The user keeps their numbers.
+//
+// The registrar can only unbind by owner, so a softphone on the user's
+// permanent account loses its binding too and registers again at its next
+// refresh; a third-party phone keeps working until the user's SIP password
+// is changed, as hotdesk cannot re-provision it.
+func (m *Manager) UnassignDevice(ctx context.Context, mac string, a Actor) (Device, error) {
+	d, err := m.Device(ctx, mac)
+	if err != nil {
+		return Device{}, err
+	}
+	if d.AssignedUserID == 0 {
+		return d, nil
+	}
+	uid := d.AssignedUserID
+	before := d
+	clearAssignment(&d)
+	if err := m.store.UpdateDevice(ctx, &d); err != nil {
+		return Device{}, err
+	}
+	if m.sessions != nil {
+		if s, ok, err := m.sessions.ActiveOn(ctx, d.ID); err == nil && ok {
+			if err := m.sessions.End(ctx, s.ID, EndUnassigned, a.Name); err != nil {
+				m.logger.Error("unassign: ending session", "session", s.ID, "err", err)
+			}
+		}
+	}
+	m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(uid, 10))
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, UserID: uid, Reason: EndUnassigned})
+	m.Audit(ctx, a, "device.unassign", "device:"+d.MAC, before, d)
+	return d, nil
+}
+
+// ClaimByPIN is the zero-touch claim a login door calls when someone types
+// a deployment PIN on a phone: the managed assignment holding that PIN moves
+// to the phone mac, which becomes the user's desk phone. The PIN works
+// once. Failures are ErrAuth (wrong PIN, unknown phone) or ErrLocked after
+// repeated failures per phone and per source; ErrDenied if the phone
+// already belongs to someone else.
+func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, remote string) (Device, error) {
+	now := m.now()
+	n, _ := NormalizeMAC(mac)
+	devKey, srcKey := "claim-device:"+n, "claim-source:"+remote
+	if m.claimLock.Locked(devKey, now) || (remote != "" && m.claimLock.Locked(srcKey, now)) {
+		return Device{}, ErrLocked
+	}
+	fail := func() (Device, error) {
+		m.claimLock.Fail(devKey, now)
+		if remote != "" {
+			m.claimLock.Fail(srcKey, now)
+		}
+		return Device{}, ErrAuth
+	}
+	phone, err := m.store.GetDevice(ctx, n)
+	if errors.Is(err, ErrNotFound) || len(pin) != PINLength {
+		return fail()
+	} else if err != nil {
+		return Device{}, err
+	}
+	all, _, err := m.store.ListDevices(ctx, DeviceQuery{})
+	if err != nil {
+		return Device{}, err
+	}
+	var held Device
+	for _, d := range all {
+		if d.Kind == DeviceManaged && d.AssignedUserID != 0 && d.DeploymentPIN != "" &&
+			subtle.ConstantTimeCompare([]byte(d.DeploymentPIN), []byte(pin)) == 1 {
+			held = d
+		}
+	}
+	if held.ID == 0 {
+		return fail()
+	}
+	if phone.AssignedUserID != 0 && phone.AssignedUserID != held.AssignedUserID {
+		return Device{}, fmt.Errorf("%w: the phone is assigned to another user", ErrDenied)
+	}
+	m.claimLock.Succeed(devKey)
+	return m.moveAssignment(ctx, held, phone, remote)
+}
+
+// moveAssignment makes phone the desk phone held holds, in one transaction.
+func (m *Manager) moveAssignment(ctx context.Context, held, phone Device, remote string) (Device, error) {
+	uid := held.AssignedUserID
+	err := m.store.WithTx(ctx, func(tx Store) error {
+		if held.ID != phone.ID {
+			clearAssignment(&held)
+			if err := tx.UpdateDevice(ctx, &held); err != nil {
+				return err
+			}
+			phone.SecurityPIN = RandomDigits(PINLength)
+			if phone.SiteID == 0 {
+				phone.SiteID = held.SiteID
+			}
+		} else {
+			phone.SecurityPIN = held.SecurityPIN
+		}
+		phone.AssignedUserID, phone.Kind, phone.DeploymentPIN = uid, DeviceManaged, ""
+		if phone.Status == DevicePending {
+			phone.Status = DeviceNotDeployed
+		}
+		return tx.UpdateDevice(ctx, &phone)
+	})
+	if err != nil {
+		return Device{}, err
+	}
+	if held.ID != phone.ID {
+		m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: held.ID, Reason: DoorClaim})
+	}
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: phone.ID, UserID: uid, Reason: DoorClaim})
+	m.Audit(ctx, Actor{Name: "phone", Remote: remote}, "device.claim", "device:"+phone.MAC,
+		map[string]any{"assigned_device": held.MAC}, map[string]any{"assigned_device": phone.MAC, "user_id": uid})
+	return phone, nil
+}
+
+// SIPAccount is the user's permanent SIP account, typed into a
+// third-party phone or a softphone.
+type SIPAccount struct {
+	// UserID is the digest user name: the user's first number without "+".
+	UserID   string
+	Password string
+	Numbers  []string
+}
+
+// SIPAccountOf returns the SIP account of the user the phone mac is
+// assigned to. The password is included only when reveal is set, and every
+// reveal is audited.
+func (m *Manager) SIPAccountOf(ctx context.Context, mac string, reveal bool, a Actor) (SIPAccount, User, error) {
+	d, err := m.Device(ctx, mac)
+	if err != nil {
+		return SIPAccount{}, User{}, err
+	}
+	if d.AssignedUserID == 0 {
+		return SIPAccount{}, User{}, Invalid("mac", "the phone is not assigned to a user")
+	}
+	u, err := m.store.GetUserByID(ctx, d.AssignedUserID)
+	if err != nil {
+		return SIPAccount{}, User{}, err
+	}
+	nums, err := m.store.NumbersOf(ctx, u.ID)
+	if err != nil {
+		return SIPAccount{}, User{}, err
+	}
+	acc := SIPAccount{Numbers: nums}
+	if len(nums) > 0 {
+		acc.UserID = strings.TrimPrefix(nums[0], "+")
+	}
+	if reveal {
+		acc.Password = u.SIPPassword
+		m.Audit(ctx, a, "user.sip_password.reveal", "user:"+u.Username, nil, map[string]string{"device": d.MAC})
+	}
+	return acc, u, nil
+}
+
+// CheckSync asks the phone to re-provision (or reboot).
+func (m *Manager) CheckSync(ctx context.Context, mac string, reboot bool, a Actor) (Device, error) {
+	d, err := m.Device(ctx, mac)
+	if err != nil {
+		return Device{}, err
+	}
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reboot: reboot, Reason: "check_sync"})
+	m.Audit(ctx, a, "device.check_sync", "device:"+d.MAC, nil, map[string]bool{"reboot": reboot})
+	return d, nil
+}

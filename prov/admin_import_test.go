@@ -1,0 +1,75 @@
+package prov_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/prov/store"
+)
+
+// blindStore hides the existing users and numbers from the import's
+// pre-check, as if they were created concurrently after it.
+type blindStore struct{ *store.Store }
+
+func (b blindStore) ListUsers(context.Context, prov.UserQuery) ([]prov.User, int, error) {
+	return nil, 0, nil
+}
+
+func (b blindStore) AllNumbers(context.Context) (map[string]int64, error) {
+	return map[string]int64{}, nil
+}
+
+// TestImportChunkFallback: when a chunk's transaction fails on a row the
+// pre-check could not see, the chunk is stored row by row; only that row
+// is refused and it leaves nothing behind (no user, no number).
+func TestImportChunkFallback(t *testing.T) {
+	st := openStore(t)
+	ctx := t.Context()
+	pre := prov.NewDirectory(st, &prov.Events{}, time.Now)
+	if _, err := pre.CreateUser(ctx, prov.UserInput{Username: "racer", FirstName: "R", LastName: "R",
+		Email: "racer@example.test", Numbers: []string{"100005"}}); err != nil {
+		t.Fatal(err)
+	}
+	var published int
+	ev := &prov.Events{}
+	ev.Subscribe(func(context.Context, prov.Event) { published++ })
+	dir := prov.NewDirectory(blindStore{st}, ev, time.Now)
+	data := string(importFile(20))
+	// Row 3 takes racer's number, row 7 takes racer's name.
+	data = strings.Replace(data, "user00007,", "racer,", 1)
+	rep, err := prov.ImportUsersCSV(ctx, dir, bytes.NewReader([]byte(data)), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 18 || rep.Refused != 2 {
+		t.Fatalf("created %d refused %d: %+v", rep.Created, rep.Refused, rep.Results)
+	}
+	if r := rep.Results[5]; r.Status != prov.ImportRefused || r.Field != "numbers" || r.Line != 7 {
+		t.Fatalf("row with the taken number: %+v", r)
+	}
+	if r := rep.Results[7]; r.Status != prov.ImportRefused || r.Field != "username" {
+		t.Fatalf("row with the taken name: %+v", r)
+	}
+	if _, err := st.GetUser(ctx, "user00005"); err == nil {
+		t.Fatal("the refused row left a user behind")
+	}
+	if u, err := st.UserByNumber(ctx, "100005"); err != nil || u.Username != "racer" {
+		t.Fatalf("number 100005 belongs to %q: %v", u.Username, err)
+	}
+	if n, _ := st.CountUsers(ctx); n != 19 {
+		t.Fatalf("%d users", n)
+	}
+	if published != 18 {
+		t.Fatalf("%d user events, want one per created user", published)
+	}
+	audit, _ := st.ListAudit(ctx, prov.AuditQuery{Action: "user.create"})
+	if len(audit) != 18 || audit[0].Actor != "admin:t" {
+		t.Fatalf("%d user.create audit events", len(audit))
+	}
+}
+
+var _ prov.Store = blindStore{}

@@ -1,0 +1,5 @@
+//go:build race
+
+package prov_test
+
+const raceEnabled = true

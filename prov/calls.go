@@ -1,0 +1,209 @@
+package prov
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Calls holds the call rules the SIP proxy asks about: what a locked phone
+// may dial, a user's call handling, the login/logout feature codes and the
+// call records that feed the idle timer.
+type Calls struct {
+	store    Store
+	creds    *Credentials
+	sessions *Sessions
+	manager  *Manager
+	logger   *slog.Logger
+}
+
+// NewCalls returns the call rules; manager may be nil (no PIN claims).
+func NewCalls(st Store, creds *Credentials, sessions *Sessions, manager *Manager, logger *slog.Logger) *Calls {
+	return &Calls{store: st, creds: creds, sessions: sessions, manager: manager, logger: logger}
+}
+
+// CallVerdict is the policy's answer for one call.
+type CallVerdict struct {
+	Allow  bool
+	Reason string
+	Locked bool
+}
+
+// LockedReason is what a locked phone shows when a number is refused.
+const LockedReason = "Log in to call"
+
+// Authorize decides whether the caller (an owner string "<kind>:<id>") may
+// call target. A device credential is a locked phone when its site requires
+// login and no session is active there: it may reach only the authorized
+// numbers (the device's own list, else the site's) and emergency numbers.
+func (c *Calls) Authorize(ctx context.Context, kind OwnerKind, id, target string) (CallVerdict, error) {
+	if kind != OwnerDevice {
+		return CallVerdict{Allow: true}, nil
+	}
+	devID, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return CallVerdict{}, fmt.Errorf("authorize: device %q: %w", id, ErrInvalid)
+	}
+	d, err := c.store.GetDeviceByID(ctx, devID)
+	if err != nil {
+		return CallVerdict{}, fmt.Errorf("authorize: %w", err)
+	}
+	site, err := c.store.GetSite(ctx, d.SiteID)
+	if err != nil {
+		return CallVerdict{}, fmt.Errorf("authorize: %w", err)
+	}
+	if !site.Login.Required {
+		return CallVerdict{Allow: true}, nil
+	}
+	if _, active, err := c.sessions.ActiveOn(ctx, d.ID); err != nil {
+		return CallVerdict{}, err
+	} else if active {
+		return CallVerdict{Allow: true}, nil
+	}
+	allowed := d.Authorized
+	if len(allowed) == 0 {
+		allowed = site.Authorized
+	}
+	want := c.canonical(target)
+	for _, a := range allowed {
+		if a.Number != "" && (a.Number == target || c.canonical(a.Number) == want) {
+			return CallVerdict{Allow: true, Locked: true}, nil
+		}
+	}
+	if slices.Contains(site.Emergency, target) {
+		return CallVerdict{Allow: true, Locked: true}, nil
+	}
+	return CallVerdict{Allow: false, Reason: LockedReason, Locked: true}, nil
+}
+
+func (c *Calls) canonical(s string) string {
+	if v, ok := c.creds.Canonical(s); ok {
+		return v
+	}
+	return strings.TrimPrefix(s, "+")
+}
+
+// Handling returns the call handling of the user whose canonical number is
+// user; a number of no user has none.
+func (c *Calls) Handling(ctx context.Context, user string) (CallHandling, error) {
+	u, err := c.store.UserByNumber(ctx, user)
+	if errors.Is(err, ErrNotFound) {
+		return CallHandling{}, nil
+	}
+	if err != nil {
+		return CallHandling{}, err
+	}
+	return u.CallHandling, nil
+}
+
+// FeatureCode runs the login (code + "<user>*<password>", or code +
+// "<deployment PIN>" to claim a new phone) and logout codes dialled from a
+// phone. It answers with a final SIP status and a reason the phone shows;
+// handled is false when dialled is no feature code.
+func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, remote string) (int, string, bool) {
+	d, ok := c.deviceOf(ctx, kind, id)
+	if !ok {
+		return 0, "", false
+	}
+	site, err := c.store.GetSite(ctx, d.SiteID)
+	if err != nil {
+		return 0, "", false
+	}
+	codes := site.FeatureCodes
+	switch {
+	case codes.Logout != "" && dialled == codes.Logout:
+		s, active, err := c.sessions.ActiveOn(ctx, d.ID)
+		if err != nil {
+			return 500, "Logout failed", true
+		}
+		if !active {
+			return 480, "Nobody is logged in", true
+		}
+		if err := c.sessions.End(ctx, s.ID, EndLogout, "phone"); err != nil {
+			return 500, "Logout failed", true
+		}
+		return 480, "Logged out", true
+	case codes.Login != "" && strings.HasPrefix(dialled, codes.Login):
+		rest := strings.TrimPrefix(dialled, codes.Login)
+		user, secret, found := strings.Cut(rest, "*")
+		if !found && c.manager != nil && len(rest) == PINLength && ValidNumber(rest) {
+			if _, err := c.manager.ClaimByPIN(ctx, d.MAC, rest, remote); err != nil {
+				return 403, "Claim failed", true
+			}
+			return 480, "Phone claimed", true
+		}
+		_, err := c.sessions.Login(ctx, LoginRequest{MAC: d.MAC, Username: user, Secret: secret,
+			Door: DoorFeatureCode, Remote: remote, Actor: "phone"})
+		switch {
+		case err == nil:
+			return 480, "Logged in as " + user, true
+		case errors.Is(err, ErrLocked):
+			return 403, "Too many attempts", true
+		case errors.Is(err, ErrDenied):
+			return 403, "Login not allowed here", true
+		}
+		return 403, "User login failed", true
+	}
+	return 0, "", false
+}
+
+// deviceOf finds the phone a device or session credential belongs to.
+func (c *Calls) deviceOf(ctx context.Context, kind OwnerKind, id string) (Device, bool) {
+	var devID int64
+	switch kind {
+	case OwnerDevice:
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return Device{}, false
+		}
+		devID = n
+	case OwnerSession:
+		s, err := c.store.GetSession(ctx, id)
+		if err != nil {
+			return Device{}, false
+		}
+		devID = s.DeviceID
+	default:
+		return Device{}, false
+	}
+	d, err := c.store.GetDeviceByID(ctx, devID)
+	return d, err == nil
+}
+
+// Record stores a finished call and counts a call made or answered on a
+// session's line as that session's activity (the idle timer).
+func (c *Calls) Record(ctx context.Context, r CallRecord, callerKind OwnerKind, callerID string, calleeKind OwnerKind, calleeID string, ended bool) {
+	for _, o := range [][2]string{{string(callerKind), callerID}, {string(calleeKind), calleeID}} {
+		if OwnerKind(o[0]) == OwnerSession && o[1] != "" {
+			if err := c.sessions.Touch(ctx, o[1]); err != nil && !errors.Is(err, ErrNotFound) {
+				c.logger.Warn("session activity not recorded", "session", o[1], "err", err)
+			}
+		}
+	}
+	if !ended {
+		return
+	}
+	if callerKind == OwnerSession {
+		r.SessionID = callerID
+		if s, err := c.store.GetSession(ctx, callerID); err == nil {
+			r.UserID, r.DeviceID = s.UserID, s.DeviceID
+		}
+	}
+	if callerKind == OwnerDevice {
+		r.DeviceID, _ = strconv.ParseInt(callerID, 10, 64)
+	}
+	if callerKind == OwnerUser {
+		r.UserID, _ = strconv.ParseInt(callerID, 10, 64)
+	}
+	if r.End.IsZero() {
+		r.End = time.Now()
+	}
+	if err := c.store.AddCallRecord(ctx, &r); err != nil {
+		c.logger.Error("call record not stored", "call_id", r.CallID, "err", err)
+	}
+}

@@ -1,0 +1,270 @@
+package prov
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// OwnerKind says who a SIP credential belongs to.
+type OwnerKind string
+
+// Credential owners: a locked phone's device account, a login session, or a
+// user's permanent SIP account (softphones, third-party phones).
+const (
+	OwnerDevice  OwnerKind = "device"
+	OwnerSession OwnerKind = "session"
+	OwnerUser    OwnerKind = "user"
+)
+
+// SIPCredential is one digest account the registrar and proxy accept.
+type SIPCredential struct {
+	Username string
+	Password string
+	Kind     OwnerKind
+	// OwnerID is the device ID, session ID or user ID as text.
+	OwnerID string
+	// AORs are the canonical user parts this credential may register.
+	AORs []string
+	// UserID is the user the line belongs to (0 for a device account).
+	UserID   int64
+	DeviceID int64
+}
+
+// Owner is the owner string stored with bindings: "<kind>:<id>".
+func (c SIPCredential) Owner() string { return string(c.Kind) + ":" + c.OwnerID }
+
+// ParseOwner splits an owner string.
+func ParseOwner(s string) (OwnerKind, string, bool) {
+	k, id, ok := strings.Cut(s, ":")
+	return OwnerKind(k), id, ok
+}
+
+// Credentials is the in-memory index of every live SIP credential, built
+// from the store at start and kept current by Refresh calls. The registrar
+// asks it on every authenticated request, so it never touches the store on
+// that path; a revoked credential disappears from it at once.
+type Credentials struct {
+	store  Store
+	mu     sync.RWMutex
+	byUser map[string]SIPCredential
+	// canonical maps every number (and user name) to the user's canonical
+	// AOR user part, their first number.
+	canonical map[string]string
+	// keysOf remembers which digest usernames an owner holds, for revocation.
+	keysOf map[string][]string
+	// aliasesOf remembers which canonical entries a user put in, for refresh.
+	aliasesOf map[int64][]string
+}
+
+// NewCredentials builds the index from the store.
+func NewCredentials(ctx context.Context, st Store) (*Credentials, error) {
+	c := &Credentials{store: st}
+	if err := c.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Reload rebuilds the whole index from the store.
+func (c *Credentials) Reload(ctx context.Context) error {
+	users, _, err := c.store.ListUsers(ctx, UserQuery{})
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	nums, err := c.store.AllNumbers(ctx)
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	devices, _, err := c.store.ListDevices(ctx, DeviceQuery{})
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	sessions, err := c.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	numsOf := map[int64][]string{}
+	for n, uid := range nums {
+		numsOf[uid] = append(numsOf[uid], n)
+	}
+	byID := make(map[int64]User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byUser, c.canonical = map[string]SIPCredential{}, map[string]string{}
+	c.keysOf, c.aliasesOf = map[string][]string{}, map[int64][]string{}
+	for _, u := range users {
+		c.putUserLocked(u, numsOf[u.ID])
+	}
+	for _, d := range devices {
+		c.putDeviceLocked(d)
+	}
+	for _, s := range sessions {
+		if u, ok := byID[s.UserID]; ok {
+			c.putSessionLocked(s, u)
+		}
+	}
+	return nil
+}
+
+// Lookup returns the credential for a digest username.
+func (c *Credentials) Lookup(username string) (SIPCredential, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	cr, ok := c.byUser[username]
+	return cr, ok
+}
+
+// Canonical maps a number or user name to the user's canonical AOR user
+// part; other user parts (device accounts) are their own canonical form.
+func (c *Credentials) Canonical(userPart string) (string, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if v, ok := c.canonical[userPart]; ok {
+		return v, true
+	}
+	if v, ok := c.canonical[strings.TrimPrefix(userPart, "+")]; ok {
+		return v, true
+	}
+	if cr, ok := c.byUser[userPart]; ok && cr.Kind == OwnerDevice {
+		return userPart, true
+	}
+	return "", false
+}
+
+// RefreshUser re-reads one user (after a change of numbers, password, status).
+func (c *Credentials) RefreshUser(ctx context.Context, userID int64) error {
+	u, err := c.store.GetUserByID(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("credentials: user %d: %w", userID, err)
+	}
+	nums, err := c.store.NumbersOf(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("credentials: user %d: %w", userID, err)
+	}
+	sessions, err := c.store.ListSessions(ctx, SessionQuery{UserID: userID, ActiveOnly: true})
+	if err != nil {
+		return fmt.Errorf("credentials: user %d: %w", userID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropUserLocked(userID)
+	c.putUserLocked(u, nums)
+	for _, s := range sessions {
+		c.dropLocked(string(OwnerSession) + ":" + s.ID)
+		c.putSessionLocked(s, u)
+	}
+	return nil
+}
+
+// RefreshDevice re-reads one device's account.
+func (c *Credentials) RefreshDevice(ctx context.Context, deviceID int64) error {
+	d, err := c.store.GetDeviceByID(ctx, deviceID)
+	if err != nil {
+		return fmt.Errorf("credentials: device %d: %w", deviceID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(string(OwnerDevice) + ":" + strconv.FormatInt(deviceID, 10))
+	c.putDeviceLocked(d)
+	return nil
+}
+
+// AddSession indexes a new session's minted credentials.
+func (c *Credentials) AddSession(s Session, u User) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.putSessionLocked(s, u)
+}
+
+// Revoke removes every credential owner holds ("session:<id>" …) at once.
+func (c *Credentials) Revoke(owner string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.dropLocked(owner)
+}
+
+// AORsOf returns a user's canonical AOR user part and aliases.
+func (c *Credentials) AORsOf(userID int64) []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]string(nil), c.aliasesOf[userID]...)
+}
+
+func (c *Credentials) putUserLocked(u User, nums []string) {
+	if u.Status != StatusActive || len(nums) == 0 {
+		return
+	}
+	sort.Strings(nums)
+	canon := nums[0]
+	aliases := append([]string{canon}, u.Username)
+	for _, n := range nums {
+		c.canonical[n] = canon
+		c.canonical[strings.TrimPrefix(n, "+")] = canon
+		if n != canon {
+			aliases = append(aliases, n)
+		}
+	}
+	c.canonical[u.Username] = canon
+	c.aliasesOf[u.ID] = aliases
+	if u.SIPPassword == "" {
+		return
+	}
+	// The permanent account's digest user ID is the number without "+".
+	cred := SIPCredential{Password: u.SIPPassword, Kind: OwnerUser, OwnerID: strconv.FormatInt(u.ID, 10),
+		AORs: []string{canon}, UserID: u.ID}
+	for _, n := range nums {
+		cred.Username = strings.TrimPrefix(n, "+")
+		c.putLocked(cred)
+	}
+}
+
+func (c *Credentials) putDeviceLocked(d Device) {
+	if d.SIPUser == "" || d.SIPPassword == "" || d.Status == DeviceDenied {
+		return
+	}
+	c.putLocked(SIPCredential{Username: d.SIPUser, Password: d.SIPPassword, Kind: OwnerDevice,
+		OwnerID: strconv.FormatInt(d.ID, 10), AORs: []string{d.SIPUser}, DeviceID: d.ID})
+}
+
+func (c *Credentials) putSessionLocked(s Session, u User) {
+	if !s.Active() || s.SIPUser == "" || u.Status != StatusActive {
+		return
+	}
+	al := c.aliasesOf[u.ID]
+	if len(al) == 0 {
+		return
+	}
+	c.putLocked(SIPCredential{Username: s.SIPUser, Password: s.SIPPassword, Kind: OwnerSession, OwnerID: s.ID,
+		AORs: []string{al[0]}, UserID: u.ID, DeviceID: s.DeviceID})
+}
+
+func (c *Credentials) putLocked(cr SIPCredential) {
+	c.byUser[cr.Username] = cr
+	o := cr.Owner()
+	c.keysOf[o] = append(c.keysOf[o], cr.Username)
+}
+
+func (c *Credentials) dropLocked(owner string) {
+	for _, k := range c.keysOf[owner] {
+		if c.byUser[k].Owner() == owner {
+			delete(c.byUser, k)
+		}
+	}
+	delete(c.keysOf, owner)
+}
+
+func (c *Credentials) dropUserLocked(userID int64) {
+	c.dropLocked(string(OwnerUser) + ":" + strconv.FormatInt(userID, 10))
+	for _, a := range c.aliasesOf[userID] {
+		delete(c.canonical, a)
+		delete(c.canonical, strings.TrimPrefix(a, "+"))
+	}
+	delete(c.aliasesOf, userID)
+}

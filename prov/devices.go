@@ -1,0 +1,252 @@
+package prov
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// AddrResolver maps a source address to the MAC that holds its DHCP lease.
+// TFTP and Polycom's 000000000000.cfg carry no MAC; the daemon fills this
+// from the dhcp room's observations (leases it gave or saw).
+type AddrResolver interface {
+	AddrToMAC(ip netip.Addr) (mac string, ok bool)
+}
+
+// reasonEnrolled is the Reason of the EventDeviceChanged a new device makes.
+const reasonEnrolled = "enrolled"
+
+// Enrollment policies for unknown devices.
+const (
+	EnrollAuto    = "auto"
+	EnrollApprove = "approve"
+	EnrollDeny    = "deny"
+)
+
+// NormalizeMAC returns s as 12 lowercase hex digits, accepting ':', '-' and
+// '.' separators; ok is false for anything else.
+func NormalizeMAC(s string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+			b.WriteByte(c)
+		case c >= 'A' && c <= 'F':
+			b.WriteByte(c + 'a' - 'A')
+		case c == ':' || c == '-' || c == '.':
+		default:
+			return "", false
+		}
+		if b.Len() > 12 {
+			return "", false
+		}
+	}
+	if b.Len() != 12 || b.String() == "000000000000" {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// isHex12 reports whether s is exactly 12 hex digits (any case).
+func isHex12(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+var uaMACPatterns = []*regexp.Regexp{
+	// Yealink: "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37"
+	regexp.MustCompile(`(?i)^Yealink .* ([0-9a-f]{2}(?::[0-9a-f]{2}){5})\s*$`),
+	// Cisco SPA/MPP: "Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)"
+	regexp.MustCompile(`(?i)^Cisco/\S+ \(([0-9a-f]{12})\)`),
+	// Grandstream: "Grandstream Model HW GXP2170 SW 1.0.11.85 DevId 000b82865e6a"
+	regexp.MustCompile(`(?i)^Grandstream .*DevId ([0-9a-f]{12})\b`),
+	// Snom: "Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)"
+	regexp.MustCompile(`(?i)snom\S*-SIP .* ([0-9a-f]{12})\)\s*$`),
+	// Polycom with device.prov.tagSerialNo=1: "... (SN:0004f2abcdef) ..."
+	regexp.MustCompile(`(?i)\bSN:([0-9a-f]{12})\b`),
+}
+
+// MACFromUserAgent extracts the MAC that Yealink, Cisco, Grandstream, Snom
+// and (with tagSerialNo) Polycom phones put in their User-Agent.
+func MACFromUserAgent(ua string) (string, bool) {
+	if len(ua) > 512 {
+		return "", false
+	}
+	for _, re := range uaMACPatterns {
+		if m := re.FindStringSubmatch(ua); m != nil {
+			return NormalizeMAC(m[1])
+		}
+	}
+	return "", false
+}
+
+var polycomUARE = regexp.MustCompile(`Polycom(?:VVX|SoundPoint\S*|SoundStation\S*|RealPresenceTrio)?-([A-Za-z0-9_]+)-UA/([0-9.A-Za-z]+)`)
+
+// VendorFromUserAgent returns the vendor (lowercase) and, when the UA says
+// so, the model and firmware version.
+func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
+	l := strings.ToLower(ua)
+	switch {
+	case strings.Contains(l, "spectralink"):
+		vendor = "spectralink"
+	case strings.Contains(l, "polycom"):
+		vendor = "polycom"
+		if m := polycomUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = m[1], m[2]
+		}
+	case strings.HasPrefix(l, "yealink"):
+		vendor = "yealink"
+		if f := strings.Fields(ua); len(f) >= 3 {
+			model, firmware = f[1], f[2]
+		}
+	case strings.HasPrefix(l, "grandstream"):
+		vendor = "grandstream"
+	case strings.Contains(l, "snom"):
+		vendor = "snom"
+	case strings.HasPrefix(l, "cisco"):
+		vendor = "cisco"
+	}
+	return vendor, model, firmware
+}
+
+// ouiVendors are the OUIs (first 6 hex digits of the MAC) of the phones'
+// makers, for devices whose User-Agent says nothing.
+var ouiVendors = map[string]string{
+	"0004f2": "polycom", "64167f": "polycom", "482567": "polycom",
+	"00907a": "spectralink",
+	"001565": "yealink", "805ec0": "yealink", "249ad8": "yealink", "44dbd2": "yealink",
+	"000b82": "grandstream", "c074ad": "grandstream",
+	"000413": "snom",
+}
+
+// VendorFromMAC returns the vendor owning mac's OUI, or "".
+func VendorFromMAC(mac string) string {
+	if len(mac) < 6 {
+		return ""
+	}
+	return ouiVendors[mac[:6]]
+}
+
+// identity resolves the device a request comes from: the authenticated
+// device, the MAC in the file name, the User-Agent, then the DHCP lease of
+// the source address. mac is "" when none says.
+func (f *Files) identityMAC(req Request, nameMAC string) string {
+	if req.DeviceMAC != "" {
+		return req.DeviceMAC
+	}
+	if nameMAC != "" {
+		return nameMAC
+	}
+	if mac, ok := MACFromUserAgent(req.UserAgent); ok {
+		return mac
+	}
+	if f.leases != nil && req.Remote.IsValid() {
+		if mac, ok := f.leases.AddrToMAC(req.Remote.Addr().Unmap()); ok {
+			if m, ok := NormalizeMAC(mac); ok {
+				return m
+			}
+		}
+	}
+	return ""
+}
+
+// device returns the device with mac, enrolling it according to the policy
+// when enroll is true and it is unknown. Devices pending approval or denied
+// are ErrNotFound, like unknown ones.
+func (f *Files) device(ctx context.Context, mac string, req Request, enroll bool) (Device, error) {
+	d, ok := f.cache.device(mac)
+	if !ok {
+		gen := f.cache.generation()
+		var err error
+		d, err = f.store.GetDevice(ctx, mac)
+		if errors.Is(err, ErrNotFound) && enroll {
+			d, err = f.enroll(ctx, mac, req)
+		}
+		if err != nil {
+			return Device{}, err
+		}
+		f.cache.putDevice(d, gen)
+	}
+	if d.Status == DevicePending || d.Status == DeviceDenied {
+		return Device{}, fmt.Errorf("device %s is %s: %w", mac, d.Status, ErrNotFound)
+	}
+	f.touch(d, req)
+	return d, nil
+}
+
+// enroll creates an unknown device: status not_deployed (or
+// pending_approval), site by subnet, vendor from the User-Agent or OUI,
+// with a generated device SIP account and provisioning credentials.
+func (f *Files) enroll(ctx context.Context, mac string, req Request) (Device, error) {
+	switch f.cfg.Enroll {
+	case EnrollAuto, EnrollApprove:
+	default:
+		f.m.enrolled.WithLabelValues("denied").Inc()
+		return Device{}, fmt.Errorf("enroll %s: policy deny: %w", mac, ErrNotFound)
+	}
+	vendor, model, fw := VendorFromUserAgent(req.UserAgent)
+	if vendor == "" {
+		vendor = VendorFromMAC(mac)
+	}
+	d := Device{
+		MAC: mac, Vendor: vendor, Model: model, Firmware: fw,
+		Kind: DeviceManaged, Status: DeviceNotDeployed,
+		ProvUser: mac, ProvPassword: RandomSecret(12),
+		SIPUser: "dev" + mac, SIPPassword: RandomSecret(12),
+		CreatedAt: f.now(), UpdatedAt: f.now(), LastSeen: f.now(),
+	}
+	if f.cfg.Enroll == EnrollApprove {
+		d.Status = DevicePending
+	}
+	if req.Remote.IsValid() {
+		d.LastIP = req.Remote.Addr().Unmap().String()
+		d.SiteID = f.siteFor(ctx, req.Remote.Addr().Unmap())
+	}
+	if err := f.enrolls.create(ctx, &d); err != nil {
+		if errors.Is(err, ErrConflict) { // enrolled concurrently
+			return f.store.GetDevice(ctx, mac)
+		}
+		return Device{}, fmt.Errorf("enroll %s: %w", mac, err)
+	}
+	f.seen.note(d.MAC, d.LastSeen, d.LastIP)
+	f.m.enrolled.WithLabelValues(string(d.Status)).Inc()
+	f.log.Info("device enrolled", "mac", mac, "vendor", vendor, "status", d.Status, "site_id", d.SiteID)
+	f.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: reasonEnrolled})
+	return d, nil
+}
+
+// siteFor picks the site whose subnets contain addr, the most specific
+// prefix winning; 0 when none does.
+func (f *Files) siteFor(ctx context.Context, addr netip.Addr) int64 {
+	sites, err := f.store.ListSites(ctx)
+	if err != nil {
+		f.log.Warn("list sites for enrollment", "err", err)
+		return 0
+	}
+	var best int64
+	bits := -1
+	for _, s := range sites {
+		for _, sn := range s.Subnets {
+			p, err := netip.ParsePrefix(strings.TrimSpace(sn))
+			if err != nil || !p.Contains(addr) {
+				continue
+			}
+			if p.Bits() > bits {
+				best, bits = s.ID, p.Bits()
+			}
+		}
+	}
+	return best
+}

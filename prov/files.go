@@ -1,0 +1,479 @@
+package prov
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Proto is the protocol a file request came over.
+type Proto string
+
+// Protocols of the file namespace.
+const (
+	ProtoHTTP  Proto = "http"
+	ProtoHTTPS Proto = "https"
+	ProtoTFTP  Proto = "tftp"
+)
+
+// Errors of the file namespace beyond the domain ones (ErrNotFound, ErrAuth, ErrInvalid).
+var (
+	// ErrBadName means the requested name was refused before any lookup:
+	// traversal, absolute, NUL, control or non-ASCII characters.
+	ErrBadName = errors.New("bad file name")
+	// ErrTooLarge means an upload exceeds max_upload_bytes.
+	ErrTooLarge = errors.New("upload too large")
+)
+
+// FilesConfig is what Files needs from the provisioning section.
+type FilesConfig struct {
+	// BaseURL is rendered as the provisioning server; "" derives it from
+	// the local address the request arrived at and HTTPPort/HTTPSPort.
+	BaseURL    string
+	PathPrefix string
+	HTTPPort   int
+	// HTTPSPort, when not 0, makes derived URLs https.
+	HTTPSPort int
+	// StaticDir holds firmware and other static files; "" serves none.
+	StaticDir string
+	// Enroll is the policy for unknown devices: auto, approve or deny.
+	Enroll string
+	// TFTPSecrets serves passwords over TFTP too.
+	TFTPSecrets    bool
+	MaxUploadBytes int64
+	UploadVersions int
+	// UploadNamespaces are the parameter prefixes a .cfg upload may set.
+	UploadNamespaces []string
+	// CacheTTL bounds how long a rendered file is reused when no event
+	// says it changed (changes made by another node).
+	CacheTTL time.Duration
+	// SeenInterval is how often a device's last-seen time is written.
+	SeenInterval time.Duration
+}
+
+// FilesDeps are Files' collaborators; Leases may be nil.
+type FilesDeps struct {
+	Store      Store
+	Events     *Events
+	Renderer   Renderer
+	Leases     AddrResolver
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	// OnFetch, when set, is told of every authorized read of an identified
+	// device's file (issue 6: a phone re-fetching <MAC>.cfg from scratch is
+	// a reboot signal). It runs on the request path and must not block.
+	OnFetch func(ctx context.Context, d Device, kind FileKind, proto Proto)
+	// OnPassword, when set, applies a login password the user changed on
+	// the handset (prov.login.localPassword in <user>-phone.cfg).
+	OnPassword func(ctx context.Context, username, password string) error
+}
+
+// Request is one read or write in the namespace, from HTTP(S) or TFTP.
+type Request struct {
+	Proto Proto
+	// Path is relative to the path prefix, without a leading slash.
+	Path      string
+	Remote    netip.AddrPort
+	Local     netip.AddrPort
+	UserAgent string
+	// DeviceMAC is the device the caller established: a device that
+	// authenticated with its digest credentials (DeviceAuthenticated), or
+	// the device a native login ran for.
+	DeviceMAC           string
+	DeviceAuthenticated bool
+	// LoginUser is the user whose login digest the caller verified.
+	LoginUser string
+}
+
+// Content is a file to send. Close it when done.
+type Content struct {
+	Name        string
+	Kind        FileKind
+	Body        io.ReadSeeker
+	Size        int64
+	ModTime     time.Time
+	ETag        string
+	ContentType string
+	closer      io.Closer
+}
+
+// Close releases a static file; rendered content holds nothing.
+func (c *Content) Close() error {
+	if c.closer != nil {
+		return c.closer.Close()
+	}
+	return nil
+}
+
+// Files is the provisioning namespace served identically over HTTP(S) and
+// TFTP: rendered device and user files, stored uploads and static files.
+type Files struct {
+	cfg        FilesConfig
+	store      Store
+	events     *Events
+	rend       Renderer
+	leases     AddrResolver
+	fetch      func(ctx context.Context, d Device, kind FileKind, proto Proto)
+	onPassword func(ctx context.Context, username, password string) error
+	log        *slog.Logger
+	now        func() time.Time
+	root       *os.Root
+	m          *filesMetrics
+
+	cache   *renderCache
+	seen    *seenWriter
+	enrolls *enrollBatcher
+}
+
+// NewFiles returns the namespace; it subscribes to events to drop rendered
+// files whenever what a device would render changes.
+func NewFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
+	if d.Store == nil || d.Renderer == nil {
+		return nil, errors.New("new files: store and renderer are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registerer == nil {
+		d.Registerer = prometheus.NewRegistry()
+	}
+	if cfg.Enroll == "" {
+		cfg.Enroll = EnrollAuto
+	}
+	if cfg.UploadNamespaces == nil {
+		cfg.UploadNamespaces = DefaultUploadNamespaces
+	}
+	if cfg.MaxUploadBytes <= 0 {
+		cfg.MaxUploadBytes = 1 << 20
+	}
+	if cfg.UploadVersions <= 0 {
+		cfg.UploadVersions = 5
+	}
+	if cfg.SeenInterval <= 0 {
+		cfg.SeenInterval = time.Minute
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = 5 * time.Minute
+	}
+	f := &Files{cfg: cfg, store: d.Store, events: d.Events, rend: d.Renderer, leases: d.Leases, fetch: d.OnFetch, onPassword: d.OnPassword,
+		log: d.Logger, now: d.Now, m: newFilesMetrics(d.Registerer)}
+	f.seen = newSeenWriter(d.Store, d.Logger, cfg.SeenInterval)
+	f.enrolls = &enrollBatcher{store: d.Store}
+	f.cache = newRenderCache(cfg.CacheTTL, d.Now)
+	if cfg.StaticDir != "" {
+		r, err := os.OpenRoot(cfg.StaticDir)
+		if err != nil {
+			return nil, fmt.Errorf("new files: static_dir: %w", err)
+		}
+		f.root = r
+	}
+	if d.Events == nil {
+		f.events = &Events{}
+	}
+	f.events.Subscribe(f.cache.onEvent)
+	return f, nil
+}
+
+// Close writes the pending last-seen times and releases the static
+// directory.
+func (f *Files) Close() error {
+	f.enrolls.wait()
+	f.seen.close()
+	if f.root != nil {
+		return f.root.Close()
+	}
+	return nil
+}
+
+// Invalidate drops every rendered file (the lead's code calls it after a
+// change it did not publish as an event, e.g. a site edit).
+func (f *Files) Invalidate() { f.cache.invalidate() }
+
+// DeviceNeedsAuth reports whether HTTP requests for d's files must carry
+// d's digest credentials. A device that never fetched its credentials
+// cannot know them, so they are required once it is deployed (it
+// registered with the account those same files gave it).
+func DeviceNeedsAuth(d Device) bool {
+	return d.ProvUser != "" && d.ProvPassword != "" && d.Status == DeviceDeployed
+}
+
+// Identify returns the device a request comes from without enrolling it:
+// the established DeviceMAC, the User-Agent, or the lease of the source.
+func (f *Files) Identify(ctx context.Context, req Request) (Device, error) {
+	mac := f.identityMAC(req, "")
+	if mac == "" {
+		return Device{}, fmt.Errorf("identify: no MAC: %w", ErrNotFound)
+	}
+	return f.device(ctx, mac, req, false)
+}
+
+// Read returns the file at req.Path. Errors: ErrBadName, ErrNotFound (also
+// for a file of another device), ErrAuth (credentials required).
+func (f *Files) Read(ctx context.Context, req Request) (*Content, error) {
+	pn, err := parseName(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := f.read(ctx, req, pn)
+	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && errors.Is(err, ErrNotFound) {
+		// <user>.cfg is the native login door: ask for the user's
+		// credentials whether or not the user or a session exists.
+		return nil, fmt.Errorf("read %s: %w", pn.name, ErrAuth)
+	}
+	return c, err
+}
+
+func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content, error) {
+	switch pn.kind {
+	case KindStatic:
+		return f.readStatic(pn.name)
+	case KindLog:
+		return nil, fmt.Errorf("read %s: logs are write-only: %w", pn.name, ErrNotFound)
+	}
+	// Noted before any store read, so that a render from data an event
+	// changed meanwhile is not cached.
+	gen := f.cache.generation()
+	if req.DeviceMAC != "" && pn.mac != "" && pn.mac != req.DeviceMAC {
+		return nil, fmt.Errorf("read %s: not this device's file: %w", pn.name, ErrNotFound)
+	}
+	mac := f.identityMAC(req, pn.mac)
+	if mac == "" {
+		if pn.kind == KindMaster {
+			return f.rendered(ctx, pn, &View{Server: f.server(req)}, "generic|"+f.server(req).BaseURL, "", gen)
+		}
+		return f.staticFallback(pn, fmt.Errorf("read %s: device unknown: %w", pn.name, ErrNotFound))
+	}
+	d, err := f.device(ctx, mac, req, pn.kind == KindMaster)
+	if err != nil {
+		return f.staticFallback(pn, fmt.Errorf("read %s: %w", pn.name, err))
+	}
+	if err := f.authorize(req, d, pn); err != nil {
+		return nil, fmt.Errorf("read %s: %w", pn.name, err)
+	}
+	if f.fetch != nil {
+		f.fetch(ctx, d, pn.kind, req.Proto)
+	}
+	secrets := req.Proto != ProtoTFTP || f.cfg.TFTPSecrets
+	server := f.server(req)
+	key := string(pn.kind) + "|" + pn.name + "|" + d.MAC + "|" + strconv.FormatBool(secrets) + "|" + server.BaseURL
+	cacheable := pn.kind == KindMaster || pn.kind == KindDeviceConfig || pn.kind == KindUserConfig ||
+		pn.kind == KindDirectory && pn.user != ""
+	if cacheable {
+		if e, ok := f.cache.get(d.MAC, key); ok {
+			f.m.cache.WithLabelValues("hit").Inc()
+			if err := checkUser(pn, req, e.user); err != nil {
+				return f.staticFallback(pn, err)
+			}
+			return e.content(pn), nil
+		}
+	}
+	v, err := f.view(ctx, d, secrets, req)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", pn.name, err)
+	}
+	sessUser := ""
+	if v.User != nil {
+		sessUser = v.User.Username
+	}
+	if err := checkUser(pn, req, sessUser); err != nil {
+		return f.staticFallback(pn, err)
+	}
+	switch pn.kind {
+	case KindOverride, KindCalls:
+		return f.readUpload(ctx, pn, v)
+	case KindDirectory:
+		if pn.user == "" && !v.UserInDevice {
+			return f.readUpload(ctx, pn, v)
+		}
+	}
+	return f.rendered(ctx, pn, v, key, sessUser, gen)
+}
+
+// checkUser allows a user's file only to the device their session is on,
+// and to nobody else logged in with the native door.
+func checkUser(pn parsedName, req Request, sessUser string) error {
+	if pn.user == "" {
+		return nil
+	}
+	if sessUser != pn.user || (req.LoginUser != "" && req.LoginUser != pn.user) {
+		return fmt.Errorf("read %s: no session of that user here: %w", pn.name, ErrNotFound)
+	}
+	return nil
+}
+
+// authorize enforces the device's digest credentials over HTTP. TFTP cannot
+// authenticate; it is served without secrets instead.
+func (f *Files) authorize(req Request, d Device, pn parsedName) error {
+	if req.Proto == ProtoTFTP || !DeviceNeedsAuth(d) {
+		return nil
+	}
+	if req.DeviceAuthenticated && req.DeviceMAC == d.MAC {
+		return nil
+	}
+	if req.LoginUser != "" && req.DeviceMAC == d.MAC {
+		if req.LoginUser == pn.user {
+			return nil // the native login door authenticated the user for their own files
+		}
+		if pn.user != "" {
+			return ErrNotFound // another user's file: as if it did not exist
+		}
+	}
+	return ErrAuth
+}
+
+// rendered serves a rendered file from the cache or renders it.
+func (f *Files) rendered(ctx context.Context, pn parsedName, v *View, key, user string, gen uint64) (*Content, error) {
+	if e, ok := f.cache.get(v.Device.MAC, key); ok {
+		f.m.cache.WithLabelValues("hit").Inc()
+		return e.content(pn), nil
+	}
+	f.m.cache.WithLabelValues("miss").Inc()
+	start := time.Now()
+	body, err := f.rend.Render(ctx, pn.kind, v)
+	f.m.render.WithLabelValues(string(pn.kind)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", pn.name, err)
+	}
+	if cap(body)-len(body) > 512 {
+		body = bytes.Clone(body) // the cache keeps it: drop the buffer's slack
+	}
+	sum := sha256.Sum256(body)
+	e := &cacheEntry{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
+		mod: f.now().UTC().Truncate(time.Second), ctype: f.rend.ContentType(v, pn.kind), user: user}
+	f.cache.put(v.Device, key, e, gen)
+	return e.content(pn), nil
+}
+
+// readUpload serves the newest stored version of an upload.
+func (f *Files) readUpload(ctx context.Context, pn parsedName, v *View) (*Content, error) {
+	owner := "device:" + v.Device.MAC
+	if pn.user != "" {
+		owner = "user:" + pn.user
+	} else if v.UserInDevice && v.User != nil && pn.suffix != "web.cfg" {
+		owner = "user:" + v.User.Username
+	}
+	u, err := f.store.LatestUpload(ctx, owner, pn.suffix)
+	if err != nil {
+		return f.staticFallback(pn, fmt.Errorf("read %s: %w", pn.name, err))
+	}
+	ct := "application/xml"
+	return &Content{Name: pn.name, Kind: pn.kind, Body: bytes.NewReader(u.Data), Size: int64(len(u.Data)),
+		ModTime: u.CreatedAt, ETag: `"` + u.SHA256 + `"`, ContentType: ct}, nil
+}
+
+// staticFallback serves a static file of the same name when a dynamic name
+// found nothing (an admin may place 000000000000-directory.xml), else err.
+func (f *Files) staticFallback(pn parsedName, err error) (*Content, error) {
+	if f.root == nil || !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	c, serr := f.readStatic(pn.name)
+	if serr != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// readStatic opens a regular file under static_dir through os.Root, which
+// refuses any path (or symlink) leading outside it.
+func (f *Files) readStatic(name string) (*Content, error) {
+	if f.root == nil {
+		return nil, fmt.Errorf("read %s: no static directory: %w", name, ErrNotFound)
+	}
+	fh, err := f.root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, ErrNotFound)
+	}
+	st, err := fh.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		fh.Close()
+		return nil, fmt.Errorf("read %s: not a regular file: %w", name, ErrNotFound)
+	}
+	return &Content{Name: name, Kind: KindStatic, Body: fh, Size: st.Size(), ModTime: st.ModTime(),
+		ContentType: "application/octet-stream", closer: fh}, nil
+}
+
+// server returns how the phone should reach this server.
+func (f *Files) server(req Request) ServerInfo {
+	if f.cfg.BaseURL != "" {
+		host := f.cfg.BaseURL
+		if i := indexAfterScheme(host); i >= 0 {
+			host = host[i:]
+		}
+		for i := 0; i < len(host); i++ {
+			if host[i] == '/' || host[i] == ':' {
+				host = host[:i]
+				break
+			}
+		}
+		return ServerInfo{BaseURL: trimSlash(f.cfg.BaseURL), Host: host}
+	}
+	host := "127.0.0.1"
+	if req.Local.IsValid() {
+		host = req.Local.Addr().Unmap().String()
+	}
+	scheme, port := "http", f.cfg.HTTPPort
+	if f.cfg.HTTPSPort != 0 {
+		scheme, port = "https", f.cfg.HTTPSPort
+	}
+	hp := host
+	if req.Local.Addr().Is6() && !req.Local.Addr().Is4In6() {
+		hp = "[" + host + "]"
+	}
+	if port != 0 && !(scheme == "http" && port == 80) && !(scheme == "https" && port == 443) {
+		hp = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	return ServerInfo{BaseURL: trimSlash(scheme + "://" + hp + f.cfg.PathPrefix), Host: host}
+}
+
+func indexAfterScheme(s string) int {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i:i+3] == "://" {
+			return i + 3
+		}
+	}
+	return -1
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// Observe counts one answered request; provhttp and the TFTP adapter call it.
+func (f *Files) Observe(p Proto, kind FileKind, status int, bytes int64) {
+	if kind == "" {
+		kind = KindOther
+	}
+	f.m.requests.WithLabelValues(string(p), string(kind), strconv.Itoa(status)).Inc()
+	if bytes > 0 {
+		f.m.bytes.WithLabelValues(string(p), "sent").Add(float64(bytes))
+	}
+}
+
+// KindOf classifies a path for metrics without any lookup.
+func KindOf(path string) FileKind {
+	pn, err := parseName(path)
+	if err != nil {
+		return KindOther
+	}
+	return pn.kind
+}

@@ -1,0 +1,39 @@
+package prov
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// filesMetrics are the hotdesk_prov_* series of the namespace, for HTTP and
+// TFTP alike.
+type filesMetrics struct {
+	requests *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	render   *prometheus.HistogramVec
+	refused  *prometheus.CounterVec
+	uploads  *prometheus.CounterVec
+	enrolled *prometheus.CounterVec
+	cache    *prometheus.CounterVec
+}
+
+func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
+	f := promauto.With(reg)
+	return &filesMetrics{
+		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_requests_total",
+			Help: "Provisioning requests answered, by protocol, file kind and status."}, []string{"proto", "kind", "status"}),
+		bytes: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_bytes_total",
+			Help: "Provisioning payload bytes, by protocol and direction (sent, received)."}, []string{"proto", "direction"}),
+		render: f.NewHistogramVec(prometheus.HistogramOpts{Name: "hotdesk_prov_render_duration_seconds",
+			Help:    "Time to render one file on a cache miss, by file kind.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25}}, []string{"kind"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_uploads_refused_total",
+			Help: "Uploads refused, by reason."}, []string{"reason"}),
+		uploads: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_uploads_total",
+			Help: "Uploads stored, by file kind."}, []string{"kind"}),
+		enrolled: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_enrollments_total",
+			Help: "Unknown devices seen, by the status they got (denied: not created)."}, []string{"status"}),
+		cache: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_render_cache_total",
+			Help: "Rendered-file cache lookups, by result."}, []string{"result"}),
+	}
+}

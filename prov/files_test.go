@@ -1,0 +1,450 @@
+package prov_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/prov/render"
+	"hotdesk/prov/store"
+)
+
+type fakeLeases map[netip.Addr]string
+
+func (l fakeLeases) AddrToMAC(ip netip.Addr) (string, bool) { m, ok := l[ip]; return m, ok }
+
+type filesFixture struct {
+	st     *store.Store
+	files  *prov.Files
+	events *prov.Events
+	static string
+	mu     sync.Mutex
+	seen   []prov.Event
+}
+
+const (
+	fMAC      = "0004f2000001"
+	fPhoneIP  = "10.1.2.3"
+	fServerIP = "10.0.0.1"
+)
+
+func newFilesFixture(t *testing.T, cfg prov.FilesConfig) *filesFixture {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	rend, err := render.New(render.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &filesFixture{st: st, events: &prov.Events{}, static: t.TempDir()}
+	f.events.Subscribe(func(_ context.Context, e prov.Event) { f.mu.Lock(); f.seen = append(f.seen, e); f.mu.Unlock() })
+	cfg.StaticDir, cfg.HTTPPort = f.static, 80
+	f.files, err = prov.NewFiles(cfg, prov.FilesDeps{Store: st, Events: f.events, Renderer: rend,
+		Leases: fakeLeases{netip.MustParseAddr(fPhoneIP): "00:04:F2:00:00:01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.files.Close() })
+	site := prov.Site{Name: "HQ", Subnets: []string{"10.1.0.0/16"}, TimeZone: "UTC",
+		Login: prov.LoginPolicy{Enabled: true, Required: true}, Params: map[string]string{"up.site": "1"}}
+	if err := st.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func fReq(proto prov.Proto, path string) prov.Request {
+	return prov.Request{Proto: proto, Path: path, Remote: netip.MustParseAddrPort(fPhoneIP + ":5000"),
+		Local: netip.MustParseAddrPort(fServerIP + ":69")}
+}
+
+func (f *filesFixture) read(t *testing.T, r prov.Request) (string, error) {
+	t.Helper()
+	c, err := f.files.Read(context.Background(), r)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	b, err := io.ReadAll(c.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), nil
+}
+
+func TestTFTPBootByLease(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	body, err := f.read(t, fReq(prov.ProtoTFTP, "000000000000.cfg"))
+	if err != nil || !strings.Contains(body, fMAC+"-hotdesk.cfg") {
+		t.Fatalf("master by lease: %v\n%s", err, body)
+	}
+	d, err := f.st.GetDevice(context.Background(), fMAC)
+	if err != nil || d.SiteID == 0 || d.Vendor != "polycom" {
+		t.Fatalf("enrolled: %+v %v", d, err)
+	}
+	body, err = f.read(t, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(body, d.SIPPassword) || strings.Contains(body, d.ProvPassword) {
+		t.Errorf("TFTP served a secret:\n%s", body)
+	}
+	if !strings.Contains(body, `device.prov.serverName="`+fServerIP+`"`) || !strings.Contains(body, `device.prov.serverType="HTTP"`) {
+		t.Errorf("TFTP boot file does not move the fPhoneIP to HTTP:\n%s", body)
+	}
+	body, _ = f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if !strings.Contains(body, d.SIPPassword) {
+		t.Errorf("HTTP device file lacks the device account")
+	}
+	// Generic master for an unknown source.
+	r := fReq(prov.ProtoTFTP, "000000000000.cfg")
+	r.Remote = netip.MustParseAddrPort("10.9.9.9:1")
+	if body, err := f.read(t, r); err != nil || !strings.Contains(body, "[PHONE_MAC_ADDRESS]") {
+		t.Errorf("generic master: %v %s", err, body)
+	}
+}
+
+func TestEnrollPolicies(t *testing.T) {
+	for _, pol := range []string{prov.EnrollApprove, prov.EnrollDeny} {
+		f := newFilesFixture(t, prov.FilesConfig{Enroll: pol})
+		if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg")); !errors.Is(err, prov.ErrNotFound) {
+			t.Errorf("%s: err = %v", pol, err)
+		}
+		d, err := f.st.GetDevice(context.Background(), fMAC)
+		if pol == prov.EnrollApprove && (err != nil || d.Status != prov.DevicePending) {
+			t.Errorf("approve: %+v %v", d, err)
+		}
+		if pol == prov.EnrollDeny && !errors.Is(err, prov.ErrNotFound) {
+			t.Errorf("deny created the device")
+		}
+	}
+}
+
+// login creates alice with a session on the device through door.
+func (f *filesFixture) login(t *testing.T, door string) (prov.User, prov.Device) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg")); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := f.st.GetDevice(ctx, fMAC)
+	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson, Params: map[string]string{"up.user": "1"}}
+	if err := f.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.AssignNumber(ctx, "201", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := prov.Session{ID: "sess1", UserID: u.ID, DeviceID: d.ID, Door: door, StartedAt: time.Now(),
+		LastActivity: time.Now(), SIPUser: "s-alice", SIPPassword: "sesspw"}
+	if err := f.st.CreateSession(ctx, &s); err != nil {
+		t.Fatal(err)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID})
+	return u, d
+}
+
+func TestUserFilesAndUploads(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	u, _ := f.login(t, "web")
+	body, err := f.read(t, fReq(prov.ProtoHTTP, "alice.cfg"))
+	if err != nil || !strings.Contains(body, `reg.1.auth.password="sesspw"`) || !strings.Contains(body, `up.user="1"`) {
+		t.Fatalf("alice.cfg: %v\n%s", err, body)
+	}
+	// A web-door session puts the user into the device's own file.
+	body, _ = f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if !strings.Contains(body, `reg.1.address="201"`) {
+		t.Errorf("device file without the user's line:\n%s", body)
+	}
+	if _, err := f.read(t, fReq(prov.ProtoHTTP, "bob.cfg")); !errors.Is(err, prov.ErrAuth) {
+		t.Errorf("bob.cfg: %v", err)
+	}
+	dir := `<directory><item_list><item><fn>Bob</fn><ct>202</ct><sd>1</sd></item></item_list></directory>`
+	if err := f.files.Write(ctx, fReq(prov.ProtoTFTP, fMAC+"-directory.xml"), strings.NewReader(dir)); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := f.st.ListContacts(ctx, u.ID)
+	if err != nil || len(cs) != 1 || cs[0].Number != "202" {
+		t.Fatalf("contacts after upload: %+v %v", cs, err)
+	}
+	body, _ = f.read(t, fReq(prov.ProtoHTTP, "alice-directory.xml"))
+	if !strings.Contains(body, "<ct>202</ct>") {
+		t.Errorf("rendered directory: %s", body)
+	}
+	up := `<polycomConfig up.volume.handset="3"/>`
+	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, "alice-phone.cfg"), strings.NewReader(up)); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = f.read(t, fReq(prov.ProtoHTTP, "alice.cfg"))
+	if !strings.Contains(body, `up.volume.handset="3"`) {
+		t.Errorf("user-fPhoneIP upload not merged:\n%s", body)
+	}
+	f.mu.Lock()
+	var userEvents int
+	for _, e := range f.seen {
+		if e.Kind == prov.EventUserChanged && e.UserID == u.ID {
+			userEvents++
+		}
+	}
+	f.mu.Unlock()
+	if userEvents != 2 {
+		t.Errorf("user-changed events = %d, want 2", userEvents)
+	}
+	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, "bob-phone.cfg"), strings.NewReader(up)); !errors.Is(err, prov.ErrNotFound) {
+		t.Errorf("upload for a user not logged in here: %v", err)
+	}
+	eff, err := f.files.EffectiveConfig(ctx, fMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := map[string]prov.Param{}
+	for _, p := range eff {
+		layers[p.Name] = p
+	}
+	if p := layers["up.volume.handset"]; p.Layer != prov.LayerUserPhone {
+		t.Errorf("effective up.volume.handset = %+v", p)
+	}
+	if p := layers["up.site"]; p.Layer != prov.LayerSite {
+		t.Errorf("effective up.site = %+v", p)
+	}
+	if p := layers["reg.1.auth.password"]; p.Value != "********" || p.Layer != prov.LayerUser {
+		t.Errorf("effective secret = %+v", p)
+	}
+}
+
+func TestCacheInvalidation(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	before, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	d, _ := f.st.GetDevice(ctx, fMAC)
+	d.Params = map[string]string{"up.admin": "42"}
+	if err := f.st.UpdateDevice(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	cached, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if cached != before {
+		t.Error("rendered file changed without an event (cache not used)")
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
+	after, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if !strings.Contains(after, `up.admin="42"`) {
+		t.Errorf("event did not invalidate:\n%s", after)
+	}
+}
+
+func TestStaticFiles(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	if err := os.MkdirAll(filepath.Join(f.static, "fw"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.static, "fw", "sip.ld"), []byte("firmware"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(outside, []byte("secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(f.static, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if body, err := f.read(t, fReq(prov.ProtoTFTP, "fw/sip.ld")); err != nil || body != "firmware" {
+		t.Errorf("static: %q %v", body, err)
+	}
+	for _, p := range []string{"link", "fw", "../secret", "/etc/passwd", "fw/../../secret", "fw\x00/sip.ld"} {
+		if _, err := f.read(t, fReq(prov.ProtoTFTP, p)); err == nil {
+			t.Errorf("%q served", p)
+		}
+	}
+}
+
+func TestUploadLimits(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{MaxUploadBytes: 100, UploadVersions: 2})
+	ctx := context.Background()
+	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	for i := range 3 {
+		body := `<polycomConfig up.x="` + strings.Repeat("a", i) + `"/>`
+		if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-web.cfg"), strings.NewReader(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-web.cfg"), strings.NewReader(strings.Repeat("x", 101)))
+	if !errors.Is(err, prov.ErrTooLarge) {
+		t.Errorf("oversized: %v", err)
+	}
+	ups, _ := f.st.ListUploads(ctx, "device:"+fMAC)
+	if len(ups) != 2 {
+		t.Errorf("kept %d versions, want 2", len(ups))
+	}
+	for _, name := range []string{fMAC + "-hotdesk.cfg", fMAC + ".cfg", "0004f2000002-web.cfg", "alice.cfg"} {
+		if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, name), strings.NewReader("<x/>")); err == nil {
+			t.Errorf("write to %s accepted", name)
+		}
+	}
+	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-app.log"), strings.NewReader("log line\n")); err != nil {
+		t.Errorf("log upload: %v", err)
+	}
+}
+
+// Events about one device drop only that device's cached files; others
+// drop everything.
+func TestCacheScopedInvalidation(t *testing.T) {
+	const other = "0004f2000002"
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	devs := map[string]prov.Device{}
+	for _, mac := range []string{fMAC, other} {
+		if _, err := f.read(t, fReq(prov.ProtoHTTP, mac+".cfg")); err != nil {
+			t.Fatal(err)
+		}
+		f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg"))
+		devs[mac], _ = f.st.GetDevice(ctx, mac)
+	}
+	n := 0
+	edit := func() string { // changes both devices in the store, without an event
+		n++
+		v := strconv.Itoa(n)
+		for _, d := range devs {
+			d.Params = map[string]string{"up.admin": v}
+			if err := f.st.UpdateDevice(ctx, &d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return `up.admin="` + v + `"`
+	}
+	for _, tt := range []struct {
+		name         string
+		ev           prov.Event
+		fresh, stale []string
+	}{
+		{"registered", prov.Event{Kind: prov.EventDeviceStatus, DeviceID: devs[fMAC].ID}, []string{fMAC}, []string{other}},
+		{"login", prov.Event{Kind: prov.EventSessionStarted, DeviceID: devs[other].ID, UserID: 7}, []string{other}, []string{fMAC}},
+		{"logout", prov.Event{Kind: prov.EventSessionEnded, DeviceID: devs[fMAC].ID, UserID: 7}, []string{fMAC}, []string{other}},
+		{"enrolled elsewhere", prov.Event{Kind: prov.EventDeviceChanged, DeviceID: 999, Reason: "enrolled"}, nil, []string{fMAC, other}},
+		{"user changed", prov.Event{Kind: prov.EventUserChanged, UserID: 7}, []string{fMAC, other}, nil},
+		{"device changed", prov.Event{Kind: prov.EventDeviceChanged, DeviceID: devs[fMAC].ID}, []string{fMAC, other}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for mac := range devs { // cache both
+				f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg"))
+			}
+			want := edit()
+			f.events.Publish(ctx, tt.ev)
+			for _, mac := range tt.fresh {
+				if body, _ := f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg")); !strings.Contains(body, want) {
+					t.Errorf("%s: not re-rendered after the event", mac)
+				}
+			}
+			for _, mac := range tt.stale {
+				if body, _ := f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg")); strings.Contains(body, want) {
+					t.Errorf("%s: re-rendered (cache dropped for an event about another device)", mac)
+				}
+			}
+		})
+	}
+}
+
+// A session started on a device shows in its files once the event is out,
+// even though its View was cached without a session.
+func TestCacheSessionView(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	locked, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	d, _ := f.st.GetDevice(ctx, fMAC)
+	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson}
+	if err := f.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	s := prov.Session{ID: "s1", UserID: u.ID, DeviceID: d.ID, Door: prov.DoorBrowser, StartedAt: time.Now(),
+		LastActivity: time.Now(), SIPUser: "s-alice", SIPPassword: "pw"}
+	if err := f.st.CreateSession(ctx, &s); err != nil {
+		t.Fatal(err)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
+	in, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if in == locked || !strings.Contains(in, "s-alice") {
+		t.Fatalf("session not rendered after the event:\n%s", in)
+	}
+	if err := f.st.EndSession(ctx, s.ID, time.Now(), prov.EndLogout); err != nil {
+		t.Fatal(err)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventSessionEnded, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
+	if out, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); strings.Contains(out, "s-alice") {
+		t.Errorf("ended session still rendered:\n%s", out)
+	}
+}
+
+// Enrollment records last-seen at once; later fetches write it off the
+// request path, and Close writes what is pending.
+func TestLastSeen(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{SeenInterval: time.Hour})
+	ctx := context.Background()
+	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	d, err := f.st.GetDevice(ctx, fMAC)
+	if err != nil || d.LastSeen.IsZero() || d.LastIP != fPhoneIP {
+		t.Fatalf("enrolled without last seen: %+v %v", d, err)
+	}
+	r := fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")
+	r.Remote = netip.MustParseAddrPort("10.1.9.9:5000") // moved: written although within the interval
+	f.read(t, r)
+	if err := f.files.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err = f.st.GetDevice(ctx, fMAC)
+	if err != nil || d.LastIP != "10.1.9.9" {
+		t.Fatalf("last ip after Close = %q, %v", d.LastIP, err)
+	}
+}
+
+// Concurrent first fetches, some of the same phone, enroll every device
+// once (they are created in batches) and all get their files.
+func TestConcurrentEnrollment(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	taken := "0004f2100000" // created meanwhile by someone else: its batch falls back to one by one
+	if err := f.st.CreateDevice(ctx, &prov.Device{MAC: taken, Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 200 {
+		mac := fmt.Sprintf("0004f21%05x", i%150) // 50 phones fetch twice
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.read(t, fReq(prov.ProtoHTTP, mac+".cfg")); err != nil {
+				errs <- fmt.Errorf("%s: %w", mac, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	ds, _, err := f.st.ListDevices(ctx, prov.DeviceQuery{})
+	if err != nil || len(ds) != 150 {
+		t.Fatalf("devices = %d, %v; want 150", len(ds), err)
+	}
+	for _, d := range ds {
+		if d.MAC != taken && (d.SIPUser == "" || d.LastSeen.IsZero()) {
+			t.Errorf("%s enrolled incompletely: %+v", d.MAC, d)
+		}
+	}
+}

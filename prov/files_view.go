@@ -1,0 +1,124 @@
+package prov
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// view gathers what the renderer needs for device d.
+// What it reads from the store is cached per device (shared read-only)
+// until an event about the device or a global one.
+func (f *Files) view(ctx context.Context, d Device, secrets bool, req Request) (*View, error) {
+	if cv, ok := f.cache.view(d); ok {
+		cv.Device, cv.Secrets, cv.Server = d, secrets, f.server(req)
+		return &cv, nil
+	}
+	gen := f.cache.generation()
+	v := &View{Device: d, Secrets: secrets, Server: f.server(req)}
+	if d.SiteID != 0 {
+		s, err := f.site(ctx, d.SiteID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("view: site: %w", err)
+		}
+		v.Site = s
+	}
+	ss, err := f.store.ListSessions(ctx, SessionQuery{DeviceID: d.ID, ActiveOnly: true, Limit: 1})
+	if err != nil {
+		return nil, fmt.Errorf("view: sessions: %w", err)
+	}
+	failed := false
+	if len(ss) > 0 && ss[0].Active() {
+		if err := f.addUser(ctx, v, ss[0], &failed); err != nil {
+			return nil, err
+		}
+	}
+	v.DeviceWeb = f.uploadParams(ctx, "device:"+d.MAC, "web.cfg", &failed)
+	v.DevicePhone = f.uploadParams(ctx, "device:"+d.MAC, "phone.cfg", &failed)
+	if d.ID != 0 && !failed {
+		f.cache.putView(*v, gen)
+	}
+	return v, nil
+}
+
+// site is GetSite through the cache: every device of a site renders it.
+func (f *Files) site(ctx context.Context, id int64) (Site, error) {
+	if e, ok := f.cache.site(id); ok {
+		return e.s, e.err
+	}
+	gen := f.cache.generation()
+	s, err := f.store.GetSite(ctx, id)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		f.cache.putSite(id, s, err, gen)
+	}
+	return s, err
+}
+
+// addUser adds the session's user, numbers, contacts and <user>-phone.cfg.
+func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) error {
+	u, err := f.store.GetUserByID(ctx, s.UserID)
+	if err != nil {
+		return fmt.Errorf("view: session user: %w", err)
+	}
+	nums, err := f.store.NumbersOf(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("view: numbers: %w", err)
+	}
+	cs, err := f.store.ListContacts(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("view: contacts: %w", err)
+	}
+	v.User, v.Session, v.Numbers, v.Contacts = &u, &s, nums, cs
+	v.UserInDevice = s.Door != DoorNative
+	v.UserPhone = f.uploadParams(ctx, "user:"+u.Username, "phone.cfg", failed)
+	return nil
+}
+
+// uploadParams parses the newest stored .cfg upload; nil when there is none
+// or it no longer parses (it was validated when stored). A failed read is
+// logged and reported in *failed, so that the View is not cached.
+func (f *Files) uploadParams(ctx context.Context, owner, name string, failed *bool) *UploadParams {
+	u, err := f.store.LatestUpload(ctx, owner, name)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			*failed = true
+			f.log.Warn("read upload", "owner", owner, "name", name, "err", err)
+		}
+		return nil
+	}
+	p, err := ParseConfigParams(u.Data, nil)
+	if err != nil {
+		f.log.Warn("stored upload does not parse", "owner", owner, "name", name, "err", err)
+		return nil
+	}
+	return &UploadParams{Name: u.Name, Version: u.Version, Params: p}
+}
+
+// EffectiveConfig is the merged configuration of the device with mac (and
+// of the user logged in on it), each parameter with its value and the layer
+// it came from; secrets are masked. It serves
+// GET /api/v1/devices/{mac}/effective-config.
+func (f *Files) EffectiveConfig(ctx context.Context, mac string) ([]Param, error) {
+	m, ok := NormalizeMAC(mac)
+	if !ok {
+		return nil, Invalid("mac", "not a MAC address")
+	}
+	d, err := f.store.GetDevice(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("effective config %s: %w", m, err)
+	}
+	v, err := f.view(ctx, d, true, Request{Proto: ProtoHTTP})
+	if err != nil {
+		return nil, fmt.Errorf("effective config %s: %w", m, err)
+	}
+	ps, err := f.rend.Effective(v)
+	if err != nil {
+		return nil, fmt.Errorf("effective config %s: %w", m, err)
+	}
+	for i := range ps {
+		if SecretParam(ps[i].Name) && ps[i].Value != "" {
+			ps[i].Value = "********"
+		}
+	}
+	return ps, nil
+}

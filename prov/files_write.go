@@ -1,0 +1,195 @@
+package prov
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"regexp"
+	"strings"
+)
+
+// Write stores an upload at req.Path as a new version. Errors:
+// ErrBadName, ErrNotFound (not an upload name, or not this device's or
+// logged-in user's), ErrAuth, ErrTooLarge, ErrInvalid (wrapping
+// ErrMalformed or ErrNamespace). A refused upload leaves the previous
+// version as it was.
+func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
+	pn, err := parseName(req.Path)
+	if err != nil {
+		f.m.refused.WithLabelValues("bad_name").Inc()
+		return err
+	}
+	if !pn.writable() {
+		f.m.refused.WithLabelValues("not_writable").Inc()
+		return fmt.Errorf("write %s: not an upload name: %w", pn.name, ErrNotFound)
+	}
+	data, err := io.ReadAll(io.LimitReader(body, f.cfg.MaxUploadBytes+1))
+	if err != nil {
+		f.m.refused.WithLabelValues("read").Inc()
+		return fmt.Errorf("write %s: read body: %w", pn.name, err)
+	}
+	f.m.bytes.WithLabelValues(string(req.Proto), "received").Add(float64(len(data)))
+	if int64(len(data)) > f.cfg.MaxUploadBytes {
+		f.m.refused.WithLabelValues("too_large").Inc()
+		return fmt.Errorf("write %s: %w", pn.name, ErrTooLarge)
+	}
+	owner, v, err := f.uploadOwner(ctx, req, pn)
+	if err != nil {
+		f.m.refused.WithLabelValues("identity").Inc()
+		return err
+	}
+	contacts, err := f.validateUpload(pn, data)
+	if err != nil {
+		reason := "malformed"
+		if errors.Is(err, ErrNamespace) {
+			reason = "namespace"
+		}
+		f.m.refused.WithLabelValues(reason).Inc()
+		f.log.Debug("upload refused", "name", pn.name, "err", err)
+		return fmt.Errorf("write %s: %w", pn.name, &FieldError{Field: pn.name, Msg: err.Error()})
+	}
+	data, newPassword := f.takeLocalPassword(pn, owner, data)
+	if newPassword != "" && !passwordAuthority(req, owner) {
+		// Only the user's own login (native digest) or the phone's device
+		// credentials over HTTP(S) may change a password; TFTP carries no
+		// authentication at all.
+		f.log.Warn("password change in an upload ignored: the upload was not authenticated", "name", pn.name)
+		newPassword = ""
+	}
+	if err := f.storeUpload(ctx, owner, pn, data, contacts, v); err != nil {
+		f.m.refused.WithLabelValues("store").Inc()
+		return err
+	}
+	f.m.uploads.WithLabelValues(string(pn.kind)).Inc()
+	if newPassword != "" && f.onPassword != nil {
+		user := strings.TrimPrefix(owner, "user:")
+		if err := f.onPassword(ctx, user, newPassword); err != nil {
+			f.log.Warn("password from the phone not applied", "user", user, "err", err)
+		}
+	}
+	return nil
+}
+
+// passwordAuthority reports whether an upload was authenticated well
+// enough to change the owner's login password.
+func passwordAuthority(req Request, owner string) bool {
+	if req.Proto == ProtoTFTP {
+		return false
+	}
+	return req.LoginUser == strings.TrimPrefix(owner, "user:") || req.DeviceAuthenticated
+}
+
+// localPasswordRE finds the password a phone's user set on the handset.
+var localPasswordRE = regexp.MustCompile(`\s+prov\.login\.localPassword="([^"]*)"`)
+
+// takeLocalPassword removes prov.login.localPassword from a user's
+// override upload, so no password is stored in clear, and returns it: the
+// user changed their login password on the phone. A hashed value (the
+// phone's own hash) cannot become an argon2id hash and is only dropped.
+func (f *Files) takeLocalPassword(pn parsedName, owner string, data []byte) ([]byte, string) {
+	if pn.kind != KindOverride || !strings.HasPrefix(owner, "user:") {
+		return data, ""
+	}
+	m := localPasswordRE.FindSubmatch(data)
+	if m == nil {
+		return data, ""
+	}
+	pw := html.UnescapeString(string(m[1]))
+	data = localPasswordRE.ReplaceAll(data, nil)
+	if bytes.Contains(data, []byte("prov.login.localPassword.hashed=\"1\"")) {
+		return data, ""
+	}
+	return data, pw
+}
+
+// uploadOwner decides whose file an upload is: the device's, or the user's
+// when the name is the user's or a session opened by a door the phone does
+// not know about is active (the phone then writes <MAC>- names for them).
+func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (string, *View, error) {
+	if req.DeviceMAC != "" && pn.mac != "" && pn.mac != req.DeviceMAC {
+		return "", nil, fmt.Errorf("write %s: not this device's file: %w", pn.name, ErrNotFound)
+	}
+	mac := f.identityMAC(req, pn.mac)
+	if mac == "" {
+		return "", nil, fmt.Errorf("write %s: device unknown: %w", pn.name, ErrNotFound)
+	}
+	d, err := f.device(ctx, mac, req, false)
+	if err != nil {
+		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
+	}
+	if err := f.authorize(req, d, pn); err != nil {
+		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
+	}
+	v, err := f.view(ctx, d, false, req)
+	if err != nil {
+		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
+	}
+	if pn.user != "" {
+		if v.User == nil || v.User.Username != pn.user || (req.LoginUser != "" && req.LoginUser != pn.user) {
+			return "", nil, fmt.Errorf("write %s: no session of that user here: %w", pn.name, ErrNotFound)
+		}
+		return "user:" + pn.user, v, nil
+	}
+	if v.UserInDevice && v.User != nil && pn.kind != KindLog && pn.suffix != "web.cfg" {
+		return "user:" + v.User.Username, v, nil
+	}
+	return "device:" + d.MAC, v, nil
+}
+
+// validateUpload checks the body against its kind; directories also yield
+// the contacts they become.
+func (f *Files) validateUpload(pn parsedName, data []byte) ([]Contact, error) {
+	switch pn.kind {
+	case KindOverride:
+		_, err := ParseConfigParams(data, f.cfg.UploadNamespaces)
+		return nil, err
+	case KindDirectory:
+		return ParseDirectory(data)
+	case KindCalls:
+		return nil, checkWellFormed(data, "")
+	}
+	return nil, nil
+}
+
+// storeUpload writes the version and, for a user's directory, its contacts
+// in one transaction, then drops rendered files and tells the other rooms.
+func (f *Files) storeUpload(ctx context.Context, owner string, pn parsedName, data []byte, contacts []Contact, v *View) error {
+	sum := sha256.Sum256(data)
+	u := Upload{Owner: owner, Name: pn.suffix, Data: data, SHA256: hex.EncodeToString(sum[:]),
+		Size: len(data), CreatedAt: f.now()}
+	userOwned := strings.HasPrefix(owner, "user:") && v.User != nil
+	var version int
+	err := f.store.WithTx(ctx, func(tx Store) error {
+		n, err := tx.PutUpload(ctx, u, f.cfg.UploadVersions)
+		if err != nil {
+			return err
+		}
+		version = n
+		if pn.kind == KindDirectory && userOwned {
+			for i := range contacts {
+				contacts[i].UserID = v.User.ID
+			}
+			return tx.ReplaceContacts(ctx, v.User.ID, contacts)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: store: %w", pn.name, err)
+	}
+	f.log.Info("upload stored", "name", pn.name, "owner", owner, "version", version, "bytes", len(data))
+	if pn.kind == KindLog {
+		return nil
+	}
+	f.cache.invalidate()
+	// The uploading phone already has what it wrote, so a device's own
+	// upload needs no check-sync; a user's may matter to their other phones.
+	if userOwned {
+		f.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: v.User.ID, Reason: "upload"})
+	}
+	return nil
+}

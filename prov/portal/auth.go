@@ -1,0 +1,207 @@
+package portal
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"hotdesk/prov"
+)
+
+// authLevel says who may call a route.
+type authLevel int
+
+const (
+	// authAdmin: an admin account (Basic) or an API token (Bearer).
+	authAdmin authLevel = iota
+	// authOptional: anyone; an admin's credentials, when given, are checked
+	// and widen what the handler allows.
+	authOptional
+	// authNone: public (the OpenAPI document).
+	authNone
+)
+
+// principal is the authenticated caller.
+type principal struct {
+	Admin bool
+	// Name is the audit actor: "admin:<name>" or "token:<name>"; "" when anonymous.
+	Name   string
+	Remote string
+}
+
+func (p principal) actor() prov.Actor { return prov.Actor{Name: p.Name, Remote: p.Remote} }
+
+// authenticator checks admin credentials with lockout per source and per
+// name, and remembers verified Basic credentials for a short while.
+type authenticator struct {
+	store     prov.Store
+	now       func() time.Time
+	lock      *prov.Lockout
+	ttl       time.Duration
+	dummyHash string
+	mu        sync.Mutex
+	cache     map[[32]byte]cached
+}
+
+type cached struct {
+	name  string
+	until time.Time
+}
+
+// maxAuthCache bounds the cache; it is cleared when full.
+const maxAuthCache = 1024
+
+func newAuthenticator(cfg Config, st prov.Store, now func() time.Time) *authenticator {
+	return &authenticator{store: st, now: now, ttl: cfg.AuthCacheTTL, cache: map[[32]byte]cached{},
+		lock: prov.NewLockout(prov.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, now)}
+}
+
+var (
+	errNoCredentials = errors.New("no credentials")
+	errBadScheme     = errors.New("unsupported authorization scheme")
+)
+
+// authenticate answers 401/429 itself and returns false when the caller
+// may not go on.
+func (a *api) authenticate(w http.ResponseWriter, r *http.Request, level authLevel) (principal, bool) {
+	p := principal{Remote: remoteHost(r)}
+	if level == authNone {
+		return p, true
+	}
+	name, err := a.auth.check(r.Context(), r, p.Remote)
+	switch {
+	case err == nil:
+		p.Admin, p.Name = true, name
+		return p, true
+	case errors.Is(err, errNoCredentials) && level == authOptional:
+		return p, true
+	case errors.Is(err, prov.ErrLocked):
+		a.m.authFail.WithLabelValues("locked").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(a.cfg.LockoutBase.Seconds())))
+		writeError(w, http.StatusTooManyRequests, "too many failed attempts; try again later", "")
+		return p, false
+	case errors.Is(err, errNoCredentials):
+		a.m.authFail.WithLabelValues("missing").Inc()
+	case errors.Is(err, errBadScheme):
+		a.m.authFail.WithLabelValues("scheme").Inc()
+	default:
+		a.m.authFail.WithLabelValues("bad_credentials").Inc()
+	}
+	w.Header().Set("WWW-Authenticate", `Basic realm="hotdesk", charset="UTF-8"`)
+	writeError(w, http.StatusUnauthorized, "authentication required", "")
+	return p, false
+}
+
+// check returns the actor name of valid credentials. Unknown name and wrong
+// password fail alike (prov.ErrAuth), after the same argon2id work.
+func (au *authenticator) check(ctx context.Context, r *http.Request, remote string) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", errNoCredentials
+	}
+	now := au.now()
+	srcKey := "api-source:" + remote
+	if au.lock.Locked(srcKey, now) {
+		return "", prov.ErrLocked
+	}
+	scheme, rest, _ := strings.Cut(h, " ")
+	switch strings.ToLower(scheme) {
+	case "basic":
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			au.lock.Fail(srcKey, now)
+			return "", prov.ErrAuth
+		}
+		nameKey := "api-admin:" + strings.ToLower(user)
+		if au.lock.Locked(nameKey, now) {
+			return "", prov.ErrLocked
+		}
+		if au.cached(user, pass, now) {
+			return "admin:" + user, nil
+		}
+		if err := au.verifyAdmin(ctx, user, pass); err != nil {
+			au.lock.Fail(srcKey, now)
+			au.lock.Fail(nameKey, now)
+			return "", err
+		}
+		au.lock.Succeed(nameKey)
+		au.lock.Succeed(srcKey)
+		au.remember(user, pass, now)
+		return "admin:" + user, nil
+	case "bearer":
+		sum := sha256.Sum256([]byte(strings.TrimSpace(rest)))
+		t, err := au.store.TokenByHash(ctx, hex.EncodeToString(sum[:]))
+		if errors.Is(err, prov.ErrNotFound) {
+			au.lock.Fail(srcKey, now)
+			return "", prov.ErrAuth
+		} else if err != nil {
+			return "", err
+		}
+		return "token:" + t.Name, nil
+	}
+	return "", errBadScheme
+}
+
+func (au *authenticator) verifyAdmin(ctx context.Context, user, pass string) error {
+	adm, err := au.store.GetAdmin(ctx, user)
+	if errors.Is(err, prov.ErrNotFound) {
+		prov.VerifyPassword(au.dummyHash, pass)
+		return prov.ErrAuth
+	} else if err != nil {
+		return err
+	}
+	if !prov.VerifyPassword(adm.PasswordHash, pass) {
+		return prov.ErrAuth
+	}
+	return nil
+}
+
+func cacheKey(user, pass string) [32]byte {
+	return sha256.Sum256([]byte(user + "\x00" + pass))
+}
+
+func (au *authenticator) cached(user, pass string, now time.Time) bool {
+	if au.ttl <= 0 {
+		return false
+	}
+	au.mu.Lock()
+	defer au.mu.Unlock()
+	c, ok := au.cache[cacheKey(user, pass)]
+	return ok && c.name == user && now.Before(c.until)
+}
+
+func (au *authenticator) remember(user, pass string, now time.Time) {
+	if au.ttl <= 0 {
+		return
+	}
+	au.mu.Lock()
+	defer au.mu.Unlock()
+	if len(au.cache) >= maxAuthCache {
+		clear(au.cache)
+	}
+	au.cache[cacheKey(user, pass)] = cached{name: user, until: now.Add(au.ttl)}
+}
+
+// remoteHost is the client's address without port: the lockout key and
+// the audit's "from where".
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// newToken makes an API token: only its SHA-256 is stored.
+func newToken() (token, hash string) {
+	token = "hdt_" + prov.RandomSecret(24)
+	sum := sha256.Sum256([]byte(token))
+	return token, hex.EncodeToString(sum[:])
+}

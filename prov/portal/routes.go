@@ -1,0 +1,132 @@
+package portal
+
+import (
+	"net/http"
+
+	"hotdesk/prov"
+)
+
+// param is a query parameter in the OpenAPI document.
+type param struct {
+	Name, Type, Desc string
+}
+
+// csvBody marks a route whose body is text/csv.
+type csvBody struct{}
+
+// route is one API operation: the mux pattern, its handler and what the
+// OpenAPI document says about it. The document is generated from this
+// table, and a test checks the table against the mux and live answers.
+type route struct {
+	Method, Path, Summary string
+	Auth                  authLevel
+	Query                 []param
+	// Body is the zero value of the request body type; nil for none.
+	Body any
+	// OK is the success status and Resp the zero value of its body type.
+	OK   int
+	Resp any
+	// Also are other success statuses with the same body.
+	Also    []int
+	Errors  []int
+	Handler func(http.ResponseWriter, *http.Request, principal)
+}
+
+var pageQuery = []param{{"offset", "integer", "index of the first item"}, {"limit", "integer", "page size"}}
+
+func (a *api) routeTable() []route {
+	e400, e404, e409 := http.StatusBadRequest, http.StatusNotFound, http.StatusConflict
+	return []route{
+		{Method: "GET", Path: "/api/v1/openapi.json", Summary: "This OpenAPI description", Auth: authNone,
+			OK: 200, Resp: map[string]any{}, Handler: a.openAPI},
+		{Method: "GET", Path: "/api/v1/status", Summary: "Counts and listeners (hotdeskd status)",
+			OK: 200, Resp: statusView{}, Handler: a.status},
+		{Method: "POST", Path: "/api/v1/tokens", Summary: "Create an API token for scripts (shown once)",
+			Body: tokenBody{}, OK: 201, Resp: tokenView{}, Errors: []int{e400, 403}, Handler: a.createToken},
+
+		{Method: "GET", Path: "/api/v1/users", Summary: "List users, paged, searchable, with chosen fields",
+			Query: append([]param{{"q", "string", "search user name, names and email"},
+				{"status", "string", "active or disabled"},
+				{"fields", "string", "comma-separated fields to return"}}, pageQuery...),
+			OK: 200, Resp: userList{}, Errors: []int{e400}, Handler: a.listUsers},
+		{Method: "POST", Path: "/api/v1/users", Summary: "Create a user (user name defaults to the email)",
+			Body: userCreate{}, OK: 201, Resp: userView{}, Errors: []int{e400, e409}, Handler: a.createUser},
+		{Method: "POST", Path: "/api/v1/users/import", Summary: "Create users from CSV, with a per-row report",
+			Query: []param{{"dry_run", "boolean", "validate and report only"}},
+			Body:  csvBody{}, OK: 201, Also: []int{200}, Resp: prov.ImportReport{}, Errors: []int{e400, 413, 415}, Handler: a.importUsers},
+		{Method: "GET", Path: "/api/v1/users/{username}", Summary: "Get a user",
+			OK: 200, Resp: userView{}, Errors: []int{e404}, Handler: a.getUser},
+		{Method: "PATCH", Path: "/api/v1/users/{username}", Summary: "Update a user (absent fields stay)",
+			Body: userPatch{}, OK: 200, Resp: userView{}, Errors: []int{e400, e404}, Handler: a.patchUser},
+		{Method: "DELETE", Path: "/api/v1/users/{username}", Summary: "Refused: users are disabled, never deleted",
+			OK: 405, Resp: apiError{}, Handler: a.deleteUser},
+		{Method: "POST", Path: "/api/v1/users/{username}/disable",
+			Summary: "Disable: end sessions, remove numbers, desk phones and features",
+			OK:      200, Resp: userView{}, Errors: []int{e404}, Handler: a.disableUser},
+		{Method: "POST", Path: "/api/v1/users/{username}/enable", Summary: "Re-enable (assignments are not restored)",
+			OK: 200, Resp: userView{}, Errors: []int{e404}, Handler: a.enableUser},
+		{Method: "GET", Path: "/api/v1/users/{username}/numbers", Summary: "A user's numbers",
+			OK: 200, Resp: numbersView{}, Errors: []int{e404}, Handler: a.listNumbers},
+		{Method: "POST", Path: "/api/v1/users/{username}/numbers", Summary: "Assign numbers (all or none)",
+			Body: numbersBody{}, OK: 200, Resp: numbersView{}, Errors: []int{e400, e404, e409}, Handler: a.assignNumbers},
+		{Method: "DELETE", Path: "/api/v1/users/{username}/numbers/{number}", Summary: "Unassign a number",
+			OK: 200, Resp: numbersView{}, Errors: []int{e404}, Handler: a.unassignNumber},
+
+		{Method: "GET", Path: "/api/v1/devices", Summary: "List devices, paged and searchable",
+			Query: append([]param{{"q", "string", "search MAC, vendor, model, IP"}}, pageQuery...),
+			OK:    200, Resp: deviceList{}, Errors: []int{e400}, Handler: a.listDevices},
+		{Method: "POST", Path: "/api/v1/devices", Summary: "Add a device before it boots",
+			Body: deviceCreate{}, OK: 201, Resp: deviceView{}, Errors: []int{e400, e409}, Handler: a.createDevice},
+		{Method: "GET", Path: "/api/v1/devices/{mac}", Summary: "Get a device",
+			OK: 200, Resp: deviceView{}, Errors: []int{e404}, Handler: a.getDevice},
+		{Method: "PATCH", Path: "/api/v1/devices/{mac}", Summary: "Update a device; approve or deny a pending one",
+			Body: devicePatch{}, OK: 200, Resp: deviceView{}, Errors: []int{e400, e404}, Handler: a.patchDevice},
+		{Method: "POST", Path: "/api/v1/devices/{mac}/assign",
+			Summary: "Make the phone a user's desk phone (managed: PINs shown once; third_party: SIP settings)",
+			Body:    assignBody{}, OK: 200, Resp: assignView{}, Errors: []int{e400, e409}, Handler: a.assignDevice},
+		{Method: "POST", Path: "/api/v1/devices/{mac}/unassign",
+			Summary: "Unassign: bindings removed, check-sync, back to the locked profile",
+			OK:      200, Resp: deviceView{}, Errors: []int{e404}, Handler: a.unassignDevice},
+		{Method: "POST", Path: "/api/v1/devices/{mac}/check-sync", Summary: "Tell the phone to re-provision or reboot",
+			Body: checkSyncBody{}, OK: 202, Resp: deviceView{}, Errors: []int{e404}, Handler: a.checkSync},
+		{Method: "GET", Path: "/api/v1/devices/{mac}/effective-config",
+			Summary: "Every parameter the phone gets, its value and the precedence layer it came from (secrets masked)",
+			OK:      200, Resp: []prov.Param{}, Errors: []int{e400, e404}, Handler: a.effectiveConfig},
+		{Method: "GET", Path: "/api/v1/devices/{mac}/sip-account",
+			Summary: "SIP settings of the phone's user; ?reveal=1 adds the password (audited)",
+			Query:   []param{{"reveal", "boolean", "include the SIP password"}},
+			OK:      200, Resp: sipSettings{}, Errors: []int{e400, e404}, Handler: a.deviceSIPAccount},
+		{Method: "POST", Path: "/api/v1/devices/{mac}/claim", Auth: authOptional,
+			Summary: "Zero-touch claim: the deployment PIN typed on the phone makes it the user's desk phone",
+			Body:    claimBody{}, OK: 200, Resp: deviceView{}, Errors: []int{401, 403, 429}, Handler: a.claimDevice},
+
+		{Method: "GET", Path: "/api/v1/sites", Summary: "List sites",
+			OK: 200, Resp: siteList{}, Handler: a.listSites},
+		{Method: "POST", Path: "/api/v1/sites", Summary: "Create a site",
+			Body: siteBody{}, OK: 201, Resp: siteView{}, Errors: []int{e400, e409}, Handler: a.createSite},
+		{Method: "GET", Path: "/api/v1/sites/{id}", Summary: "Get a site",
+			OK: 200, Resp: siteView{}, Errors: []int{e404}, Handler: a.getSite},
+		{Method: "PATCH", Path: "/api/v1/sites/{id}", Summary: "Update a site (objects merge, arrays replace)",
+			Body: siteBody{}, OK: 200, Resp: siteView{}, Errors: []int{e400, e404, e409}, Handler: a.patchSite},
+
+		{Method: "GET", Path: "/api/v1/registrations", Summary: "Live registrations",
+			OK: 200, Resp: registrationList{}, Handler: a.listRegistrations},
+		{Method: "GET", Path: "/api/v1/sessions", Summary: "Login sessions (active; ?all=1 adds history)",
+			Query: []param{{"device", "string", "MAC"}, {"user", "string", "user name"},
+				{"all", "boolean", "include ended sessions"}, {"limit", "integer", "at most this many"}},
+			OK: 200, Resp: sessionList{}, Errors: []int{e400}, Handler: a.listSessions},
+		{Method: "POST", Path: "/api/v1/sessions", Auth: authOptional,
+			Summary: "Log a user in on a phone (an admin may omit the password)",
+			Body:    loginBody{}, OK: 201, Resp: sessionView{}, Errors: []int{e400, 401, 403, 429}, Handler: a.login},
+		{Method: "GET", Path: "/api/v1/sessions/{id}", Summary: "Get a session",
+			OK: 200, Resp: sessionView{}, Errors: []int{e404}, Handler: a.getSession},
+		{Method: "DELETE", Path: "/api/v1/sessions/{id}", Summary: "Log out (reason admin)",
+			OK: 200, Resp: sessionView{}, Errors: []int{e404}, Handler: a.logout},
+
+		{Method: "GET", Path: "/api/v1/audit", Summary: "Audit log, newest first",
+			Query: []param{{"actor", "string", "e.g. admin:root"}, {"action", "string", "e.g. user.disable"},
+				{"object", "string", "e.g. user:alice"}, {"since", "string", "RFC 3339 time"},
+				{"limit", "integer", "at most this many"}},
+			OK: 200, Resp: auditList{}, Errors: []int{e400}, Handler: a.listAudit},
+	}
+}

@@ -1,0 +1,261 @@
+package portal
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"hotdesk/prov"
+)
+
+// newContactRows is how many empty rows the directory form offers.
+const newContactRows = 3
+
+// directoryView is the personal directory form.
+type directoryView struct {
+	// Rows are the contacts plus empty rows for new ones.
+	Rows []prov.Contact
+}
+
+// contactsPage starts the directory or the buttons page: the user's
+// contacts, plus blank rows for new ones unless the page is read-only.
+func (w *web) contactsPage(rw http.ResponseWriter, r *http.Request, q *request, title string, m menu,
+	blank int) (*page, []prov.Contact, bool) {
+	cs, err := w.d.Store.ListContacts(r.Context(), q.user.ID)
+	if err != nil {
+		w.serverError(rw, r, q, err)
+		return nil, nil, false
+	}
+	p := userPage(q, title, string(m))
+	if !p.RO {
+		cs = append(cs, make([]prov.Contact, blank)...)
+	}
+	return p, cs, true
+}
+
+func (w *web) directoryPage(rw http.ResponseWriter, r *http.Request, q *request) {
+	p, rows, ok := w.contactsPage(rw, r, q, "Personal directory", menuDirectory, newContactRows)
+	if !ok {
+		return
+	}
+	p.Data = directoryView{Rows: rows}
+	w.render(rw, r, http.StatusOK, "me_directory.html", p)
+}
+
+// contactsFromForm reads rows 0..rows-1 of the directory form; empty rows
+// and rows marked for deletion are left out. index maps a kept contact to
+// its form row, so an error lands on the right row.
+func contactsFromForm(r *http.Request) (cs []prov.Contact, index []int) {
+	for i, c := range formRows(r) {
+		if r.PostFormValue("delete_"+strconv.Itoa(i)) != "" ||
+			strings.TrimSpace(c.FirstName+c.LastName+c.Number+c.Label) == "" {
+			continue
+		}
+		cs = append(cs, c)
+		index = append(index, i)
+	}
+	return cs, index
+}
+
+// rowErrors re-keys contacts[i].field errors to the form row's field.
+func rowErrors(errs map[string]string, index []int) map[string]string {
+	out := map[string]string{}
+	for k, v := range errs {
+		var i int
+		var f string
+		if _, err := fmtSscanf(k, &i, &f); err == nil && i < len(index) {
+			out[f+"_"+strconv.Itoa(index[i])] = v
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// fmtSscanf parses "contacts[3].number".
+func fmtSscanf(k string, i *int, f *string) (int, error) {
+	rest, ok := strings.CutPrefix(k, "contacts[")
+	if !ok {
+		return 0, prov.ErrInvalid
+	}
+	num, field, ok := strings.Cut(rest, "].")
+	if !ok {
+		return 0, prov.ErrInvalid
+	}
+	n, err := strconv.Atoi(num)
+	if err != nil {
+		return 0, err
+	}
+	*i, *f = n, field
+	return 2, nil
+}
+
+func (w *web) directory(rw http.ResponseWriter, r *http.Request, q *request) {
+	cs, index := contactsFromForm(r)
+	if _, err := w.mgr.SetContacts(r.Context(), q.user.Username, cs, q.actor(r)); err != nil {
+		errs, msg := fieldErrors(err)
+		p := userPage(q, "Personal directory", string(menuDirectory))
+		p.Errors, p.Message = rowErrors(errs, index), msg
+		p.Data = directoryView{Rows: formRows(r)}
+		w.render(rw, r, http.StatusBadRequest, "me_directory.html", p)
+		return
+	}
+	w.redirect(rw, r, q.s, "/me/directory", "Directory saved; your phones update now.")
+}
+
+// formRows redisplays every submitted row as typed.
+func formRows(r *http.Request) []prov.Contact {
+	n, _ := strconv.Atoi(r.PostFormValue("rows"))
+	n = min(max(n, 0), 2100)
+	out := make([]prov.Contact, n)
+	for i := range out {
+		k := strconv.Itoa(i)
+		out[i] = prov.Contact{FirstName: r.PostFormValue("first_name_" + k), LastName: r.PostFormValue("last_name_" + k),
+			Number: r.PostFormValue("number_" + k), Label: r.PostFormValue("label_" + k)}
+		out[i].SpeedDial, _ = strconv.Atoi(r.PostFormValue("speed_dial_" + k))
+	}
+	return out
+}
+
+// buttonsView is the button programming form: speed dials are contacts
+// with a speed-dial index; line keys are how many keys the user's line takes.
+type buttonsView struct {
+	Rows     []prov.Contact
+	LineKeys int
+	Max      int
+	MaxKeys  int
+}
+
+func (w *web) buttonsPage(rw http.ResponseWriter, r *http.Request, q *request) {
+	p, rows, ok := w.contactsPage(rw, r, q, "Button programming", menuButtons, 1)
+	if !ok {
+		return
+	}
+	p.Form = map[string]string{"line_keys": strconv.Itoa(prov.LineKeys(q.user))}
+	p.Data = buttonsView{Rows: rows, LineKeys: prov.LineKeys(q.user), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys}
+	w.render(rw, r, http.StatusOK, "me_buttons.html", p)
+}
+
+// buttons saves the speed dials (the same directory the phone edits) and
+// the line keys.
+func (w *web) buttons(rw http.ResponseWriter, r *http.Request, q *request) {
+	cs, index := contactsFromForm(r)
+	keys, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("line_keys")))
+	if err != nil {
+		err = prov.Invalid("line_keys", "Enter a number of keys.")
+	} else if _, err = w.mgr.SetContacts(r.Context(), q.user.Username, cs, q.actor(r)); err == nil {
+		_, err = w.mgr.SetLineKeys(r.Context(), q.user.Username, keys, q.actor(r))
+	}
+	if err != nil {
+		errs, msg := fieldErrors(err)
+		p := userPage(q, "Button programming", string(menuButtons))
+		p.Errors, p.Message = rowErrors(errs, index), msg
+		p.Form = map[string]string{"line_keys": r.PostFormValue("line_keys")}
+		p.Data = buttonsView{Rows: formRows(r), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys}
+		w.render(rw, r, http.StatusBadRequest, "me_buttons.html", p)
+		return
+	}
+	w.redirect(rw, r, q.s, "/me/buttons", "Buttons saved; your phones update now.")
+}
+
+// telephonyView lists the user's third-party phones and their settings.
+type telephonyView struct {
+	Phones []telephonyPhone
+}
+
+type telephonyPhone struct {
+	D   prov.Device
+	SIP sipSettings
+}
+
+func (w *web) telephonyPage(rw http.ResponseWriter, r *http.Request, q *request) {
+	w.renderTelephony(rw, r, q, "")
+}
+
+func (w *web) renderTelephony(rw http.ResponseWriter, r *http.Request, q *request, reveal string) {
+	ctx := r.Context()
+	devs, err := w.mgr.DevicesOf(ctx, q.user.ID)
+	if err != nil {
+		w.serverError(rw, r, q, err)
+		return
+	}
+	var v telephonyView
+	for _, d := range devs {
+		if d.Kind != prov.DeviceThirdParty {
+			continue
+		}
+		acc, _, err := w.mgr.SIPAccountOf(ctx, d.MAC, d.MAC == reveal, q.actor(r))
+		if err != nil {
+			continue
+		}
+		v.Phones = append(v.Phones, telephonyPhone{D: d, SIP: w.sipSettings(r, d, acc)})
+	}
+	p := userPage(q, "Telephony", "telephony")
+	p.Data = v
+	w.render(rw, r, http.StatusOK, "me_telephony.html", p)
+}
+
+// telephonyReveal shows the SIP password of one of the user's own
+// third-party phones; the reveal is audited.
+func (w *web) telephonyReveal(rw http.ResponseWriter, r *http.Request, q *request) {
+	mac, _ := prov.NormalizeMAC(r.PostFormValue("mac"))
+	d, err := w.d.Store.GetDevice(r.Context(), mac)
+	if err != nil || d.AssignedUserID != q.user.ID || d.Kind != prov.DeviceThirdParty {
+		w.forbidden(rw, r, q.s, http.StatusNotFound, "That phone is not yours.")
+		return
+	}
+	w.renderTelephony(rw, r, q, d.MAC)
+}
+
+// phonesView is where the user is logged in.
+type phonesView struct {
+	Sessions []phoneSession
+}
+
+type phoneSession struct {
+	S      prov.Session
+	Device prov.Device
+}
+
+func (w *web) phonesPage(rw http.ResponseWriter, r *http.Request, q *request) {
+	ctx := r.Context()
+	ss, err := w.d.Store.ListSessions(ctx, prov.SessionQuery{UserID: q.user.ID, ActiveOnly: true})
+	if err != nil {
+		w.serverError(rw, r, q, err)
+		return
+	}
+	var v phonesView
+	for _, s := range ss {
+		d, _ := w.d.Store.GetDeviceByID(ctx, s.DeviceID)
+		v.Sessions = append(v.Sessions, phoneSession{S: s, Device: d})
+	}
+	p := userPage(q, "Where I'm logged in", "phones")
+	p.Data = v
+	w.render(rw, r, http.StatusOK, "me_phones.html", p)
+}
+
+// phoneLogout logs the user out of one phone: Sessions.End with reason
+// logout, the phone's bindings removed and a check-sync sent.
+func (w *web) phoneLogout(rw http.ResponseWriter, r *http.Request, q *request) {
+	if err := w.mgr.EndOwnSession(r.Context(), q.user.Username, r.PathValue("id"), q.actor(r)); err != nil {
+		w.forbidden(rw, r, q.s, http.StatusNotFound, "That login session is not yours or has ended.")
+		return
+	}
+	w.redirect(rw, r, q.s, "/me/phones", "Logged out of the phone.")
+}
+
+// callsView is the user's call history.
+type callsView struct {
+	Calls []prov.CallRecord
+}
+
+func (w *web) callsPage(rw http.ResponseWriter, r *http.Request, q *request) {
+	cs, err := w.d.Store.ListCallRecords(r.Context(), q.user.ID, 200)
+	if err != nil {
+		w.serverError(rw, r, q, err)
+		return
+	}
+	p := userPage(q, "Call history", "calls")
+	p.Data = callsView{Calls: cs}
+	w.render(rw, r, http.StatusOK, "me_calls.html", p)
+}

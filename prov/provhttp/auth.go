@@ -1,0 +1,84 @@
+package provhttp
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"hotdesk/prov"
+)
+
+// authenticate checks an Authorization header. A device's digest
+// credentials establish req.DeviceMAC; a user's (the native login door)
+// establish req.LoginUser, the device they are at, and — for a GET of
+// their own <user>.cfg — the login itself. Unknown user and wrong password
+// take the same path and answer alike.
+func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request, kind prov.FileKind) (ok, stale bool) {
+	c, ok := parseDigest(header)
+	if !ok || c.Realm != prov.LoginRealm || c.URI != r.URL.RequestURI() {
+		return false, false
+	}
+	if err := h.nonces.check(c.Nonce); err != nil {
+		return false, errors.Is(err, errStale)
+	}
+	ctx := r.Context()
+	if mac, isMAC := prov.NormalizeMAC(c.Username); isMAC {
+		d, err := h.acct.GetDevice(ctx, mac)
+		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
+			return false, false
+		}
+		if !c.verify(r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, prov.LoginRealm, d.ProvPassword)) {
+			return false, false
+		}
+		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true
+		return true, false
+	}
+	// A user's login is good only for that user's own files, and each try
+	// counts against the same lockout as every other login door.
+	if !strings.HasPrefix(req.Path, c.Username+".cfg") && !strings.HasPrefix(req.Path, c.Username+"-") {
+		return false, false
+	}
+	if h.logins != nil {
+		done, allowed := h.logins.NativeGuard(c.Username)
+		if !allowed {
+			return false, false
+		}
+		ok := false
+		defer func() { done(!ok) }()
+		defer func() { ok = req.LoginUser != "" }()
+	}
+	u, err := h.acct.GetUser(ctx, c.Username)
+	ha1 := ""
+	if err == nil && u.Status != prov.StatusDisabled {
+		ha1 = u.LoginHA1[algKey(c.Algorithm)]
+	}
+	if ha1 == "" {
+		ha1 = strings.Repeat("0", 32) // same work as a wrong password
+	}
+	if !c.verify(r.Method, ha1) || err != nil || u.Status == prov.StatusDisabled {
+		return false, false
+	}
+	dev, err := h.files.Identify(ctx, *req)
+	if err != nil {
+		h.log.Debug("native login: device not identified", "remote", req.Remote)
+		return false, false
+	}
+	req.DeviceMAC, req.LoginUser = dev.MAC, u.Username
+	if kind == prov.KindUserConfig && r.Method != http.MethodPut && req.Path == u.Username+".cfg" {
+		if h.logins == nil {
+			return false, false
+		}
+		if _, err := h.logins.NativeLogin(ctx, dev.MAC, u.Username, req.Remote.String()); err != nil {
+			h.log.Info("native login refused", "mac", dev.MAC, "user", u.Username, "err", err)
+			return false, false
+		}
+	}
+	return true, false
+}
+
+func algKey(alg string) string {
+	if strings.EqualFold(alg, "SHA-256") {
+		return "SHA-256"
+	}
+	return "MD5"
+}

@@ -1,0 +1,113 @@
+package provhttp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/prov/render"
+)
+
+// Config is the daemon's `provisioning:` section.
+type Config struct {
+	HTTPListen  string `yaml:"http_listen"`
+	HTTPSListen string `yaml:"https_listen"`
+	TLSCert     string `yaml:"tls_cert"`
+	TLSKey      string `yaml:"tls_key"`
+	TFTPListen  string `yaml:"tftp_listen"`
+	// BaseURL is what option 66 announces and phones are moved to; "" =
+	// derived from the local address a request arrived at.
+	BaseURL    string `yaml:"base_url"`
+	PathPrefix string `yaml:"path_prefix"`
+	StaticDir  string `yaml:"static_dir"`
+	// TemplatesDir holds admin template overrides (<dir>/polycom/*.tmpl).
+	TemplatesDir string `yaml:"templates_dir"`
+	// Enroll is auto, approve or deny for unknown devices.
+	Enroll         string `yaml:"enroll"`
+	TFTPSecrets    bool   `yaml:"tftp_secrets"`
+	MaxUploadBytes int64  `yaml:"max_upload_bytes"`
+	UploadVersions int    `yaml:"upload_versions"`
+	// NonceTTL is how long a digest nonce is accepted.
+	NonceTTL time.Duration `yaml:"nonce_ttl"`
+	// FailBurst failures (401/404) per source address are allowed, then one
+	// per FailInterval; beyond that the source gets 429.
+	FailBurst    int           `yaml:"fail_burst"`
+	FailInterval time.Duration `yaml:"fail_interval"`
+}
+
+// DefaultConfig is plain HTTP on :80 and TFTP on :69 at the root.
+func DefaultConfig() Config {
+	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: prov.EnrollAuto,
+		MaxUploadBytes: 1 << 20, UploadVersions: 5,
+		NonceTTL: 5 * time.Minute, FailBurst: 30, FailInterval: 2 * time.Second}
+}
+
+// Validate names the offending key relative to the section.
+func (c Config) Validate() error {
+	var errs []error
+	for k, v := range map[string]string{"http_listen": c.HTTPListen, "https_listen": c.HTTPSListen, "tftp_listen": c.TFTPListen} {
+		if v == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls_cert: tls_cert and tls_key go together"))
+	}
+	if c.PathPrefix != "" && (!strings.HasPrefix(c.PathPrefix, "/") || strings.HasSuffix(c.PathPrefix, "/")) {
+		errs = append(errs, errors.New("path_prefix: must start with / and not end with /"))
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		errs = append(errs, errors.New("base_url: must be an http:// or https:// URL"))
+	}
+	switch c.Enroll {
+	case prov.EnrollAuto, prov.EnrollApprove, prov.EnrollDeny:
+	default:
+		errs = append(errs, fmt.Errorf("enroll: %q is not auto, approve or deny", c.Enroll))
+	}
+	if c.MaxUploadBytes <= 0 || c.MaxUploadBytes > 64<<20 {
+		errs = append(errs, errors.New("max_upload_bytes: must be 1..67108864"))
+	}
+	if c.UploadVersions < 1 || c.UploadVersions > 1000 {
+		errs = append(errs, errors.New("upload_versions: must be 1..1000"))
+	}
+	if c.NonceTTL < 10*time.Second {
+		errs = append(errs, errors.New("nonce_ttl: must be at least 10s"))
+	}
+	if c.FailBurst < 1 || c.FailInterval <= 0 {
+		errs = append(errs, errors.New("fail_burst: fail_burst ≥ 1 and fail_interval > 0 required"))
+	}
+	return errors.Join(errs...)
+}
+
+func port(listen string) int {
+	_, p, err := net.SplitHostPort(listen)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// FilesConfig is the part of the section prov.NewFiles takes.
+func (c Config) FilesConfig() prov.FilesConfig {
+	fc := prov.FilesConfig{BaseURL: c.BaseURL, PathPrefix: c.PathPrefix, HTTPPort: port(c.HTTPListen),
+		StaticDir: c.StaticDir, Enroll: c.Enroll, TFTPSecrets: c.TFTPSecrets,
+		MaxUploadBytes: c.MaxUploadBytes, UploadVersions: c.UploadVersions}
+	if c.HTTPSListen != "" {
+		fc.HTTPSPort = port(c.HTTPSListen)
+	}
+	return fc
+}
+
+// RenderConfig is the part of the section render.New takes; sipPort comes
+// from the SIP section.
+func (c Config) RenderConfig(sipPort int) render.Config {
+	return render.Config{TemplatesDir: c.TemplatesDir, SIPPort: sipPort}
+}

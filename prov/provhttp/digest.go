@@ -1,0 +1,163 @@
+package provhttp
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"strings"
+	"time"
+)
+
+// digestCreds is a parsed RFC 7616 Authorization: Digest header.
+type digestCreds struct {
+	Username, Realm, Nonce, URI, Response, Algorithm, QOP, NC, CNonce, Opaque string
+}
+
+// parseDigest parses the header; ok is false for anything else or a
+// header missing the fields every answer needs.
+func parseDigest(h string) (digestCreds, bool) {
+	scheme, rest, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Digest") || len(h) > 4096 {
+		return digestCreds{}, false
+	}
+	var c digestCreds
+	for rest = strings.TrimSpace(rest); rest != ""; {
+		k, r, ok := strings.Cut(rest, "=")
+		if !ok {
+			return digestCreds{}, false
+		}
+		k = strings.ToLower(strings.TrimSpace(k))
+		r = strings.TrimLeft(r, " ")
+		var v string
+		if strings.HasPrefix(r, `"`) {
+			end := strings.IndexByte(r[1:], '"')
+			if end < 0 {
+				return digestCreds{}, false
+			}
+			v, r = r[1:1+end], r[2+end:]
+		} else {
+			end := strings.IndexByte(r, ',')
+			if end < 0 {
+				end = len(r)
+			}
+			v, r = strings.TrimSpace(r[:end]), r[end:]
+		}
+		switch k {
+		case "username":
+			c.Username = v
+		case "realm":
+			c.Realm = v
+		case "nonce":
+			c.Nonce = v
+		case "uri":
+			c.URI = v
+		case "response":
+			c.Response = strings.ToLower(v)
+		case "algorithm":
+			c.Algorithm = v
+		case "qop":
+			c.QOP = v
+		case "nc":
+			c.NC = v
+		case "cnonce":
+			c.CNonce = v
+		case "opaque":
+			c.Opaque = v
+		}
+		rest = strings.TrimLeft(strings.TrimSpace(r), ",")
+		rest = strings.TrimSpace(rest)
+	}
+	if c.Username == "" || c.Nonce == "" || c.Response == "" || c.URI == "" {
+		return digestCreds{}, false
+	}
+	if c.Algorithm == "" {
+		c.Algorithm = "MD5"
+	}
+	if !strings.EqualFold(c.Algorithm, "MD5") && !strings.EqualFold(c.Algorithm, "SHA-256") {
+		return digestCreds{}, false
+	}
+	return c, true
+}
+
+func newHash(alg string) hash.Hash {
+	if strings.EqualFold(alg, "SHA-256") {
+		return sha256.New()
+	}
+	return md5.New()
+}
+
+func hexHash(alg, s string) string {
+	h := newHash(alg)
+	h.Write([]byte(s))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// verify checks the response against ha1 for method; constant time.
+func (c digestCreds) verify(method, ha1 string) bool {
+	if ha1 == "" {
+		return false
+	}
+	ha2 := hexHash(c.Algorithm, method+":"+c.URI)
+	var want string
+	switch c.QOP {
+	case "auth":
+		want = hexHash(c.Algorithm, ha1+":"+c.Nonce+":"+c.NC+":"+c.CNonce+":auth:"+ha2)
+	case "":
+		want = hexHash(c.Algorithm, ha1+":"+c.Nonce+":"+ha2) // RFC 2069 phones
+	default:
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(want), []byte(c.Response)) == 1
+}
+
+// nonces are stateless: issue time + HMAC(key, time), so any node restart
+// only makes phones re-authenticate once.
+type nonces struct {
+	key [32]byte
+	ttl time.Duration
+	now func() time.Time
+}
+
+func newNonces(ttl time.Duration, now func() time.Time) *nonces {
+	n := &nonces{ttl: ttl, now: now}
+	if _, err := rand.Read(n.key[:]); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return n
+}
+
+func (n *nonces) make() string {
+	var b [8 + 16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(n.now().UnixNano()))
+	m := hmac.New(sha256.New, n.key[:])
+	m.Write(b[:8])
+	copy(b[8:], m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+var errStale = errors.New("stale nonce")
+
+// check returns nil for a fresh nonce we issued, errStale for an expired one.
+func (n *nonces) check(s string) error {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 24 {
+		return errors.New("bad nonce")
+	}
+	m := hmac.New(sha256.New, n.key[:])
+	m.Write(b[:8])
+	if !hmac.Equal(m.Sum(nil)[:16], b[8:]) {
+		return errors.New("bad nonce")
+	}
+	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
+	if age := n.now().Sub(issued); age > n.ttl || age < -time.Minute {
+		return errStale
+	}
+	return nil
+}

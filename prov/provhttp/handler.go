@@ -1,0 +1,249 @@
+package provhttp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"hotdesk/prov"
+)
+
+// Logins is the native login door (issue 6): called when a phone fetches
+// <user>.cfg with the user's own digest credentials, after provhttp has
+// verified them against User.LoginHA1. It returns the (new or already
+// active) session of username on the device with mac; any error answers
+// 401, like a wrong password. It must be idempotent for an active session:
+// phones re-fetch <user>.cfg with the same credentials.
+type Logins interface {
+	NativeLogin(ctx context.Context, mac, username, remote string) (prov.Session, error)
+	// NativeGuard starts a digest check of username's password against the
+	// login lockout: ok false means locked; done(failed) ends the attempt.
+	NativeGuard(username string) (done func(failed bool), ok bool)
+}
+
+// Accounts is the lookup provhttp needs to check digest credentials;
+// prov.Store satisfies it.
+type Accounts interface {
+	GetDevice(ctx context.Context, mac string) (prov.Device, error)
+	GetUser(ctx context.Context, username string) (prov.User, error)
+}
+
+// Deps are the handler's collaborators; Logins may be nil (no native login).
+type Deps struct {
+	Files    *prov.Files
+	Accounts Accounts
+	Logins   Logins
+	// Pages is the phone-browser login door; nil serves none.
+	Pages  *PhonePages
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Handler serves the namespace under the path prefix.
+type Handler struct {
+	cfg    Config
+	files  *prov.Files
+	acct   Accounts
+	logins Logins
+	pages  *PhonePages
+	log    *slog.Logger
+	nonces *nonces
+	limit  *failLimiter
+}
+
+// New returns the provisioning handler.
+func New(cfg Config, d Deps) (*Handler, error) {
+	if d.Files == nil || d.Accounts == nil {
+		return nil, errors.New("provhttp: files and accounts are required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Handler{cfg: cfg, files: d.Files, acct: d.Accounts, logins: d.Logins, pages: d.Pages, log: d.Logger,
+		nonces: newNonces(cfg.NonceTTL, d.Now), limit: newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now)}, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := prov.Request{Proto: prov.ProtoHTTP, UserAgent: r.UserAgent()}
+	if r.TLS != nil {
+		req.Proto = prov.ProtoHTTPS
+	}
+	req.Remote, _ = netip.ParseAddrPort(r.RemoteAddr)
+	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		req.Local, _ = netip.ParseAddrPort(la.String())
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	kind := prov.KindOther
+	defer func() { h.files.Observe(req.Proto, kind, cw.code(), cw.n) }()
+
+	src := req.Remote.Addr().Unmap()
+	if h.limit.blocked(src) {
+		http.Error(cw, "too many failed requests", http.StatusTooManyRequests)
+		return
+	}
+	name, ok := strings.CutPrefix(r.URL.Path, h.cfg.PathPrefix+"/")
+	if !ok {
+		h.notFound(cw, src)
+		return
+	}
+	req.Path = name
+	if rest, ok := strings.CutPrefix(name, PhonePagesPath); ok && h.pages != nil && (rest == "" || rest[0] == '/') {
+		h.pages.ServeHTTP(cw, r, strings.TrimPrefix(rest, "/"))
+		return
+	}
+	kind = prov.KindOf(name)
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPut {
+		cw.Header().Set("Allow", "GET, HEAD, PUT")
+		http.Error(cw, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		if ok, stale := h.authenticate(r, auth, &req, kind); !ok {
+			h.challenge(cw, src, stale)
+			return
+		}
+	}
+	if r.Method == http.MethodPut {
+		h.put(cw, r, req, src)
+		return
+	}
+	h.get(cw, r, req, src)
+}
+
+func (h *Handler) get(w *countingWriter, r *http.Request, req prov.Request, src netip.Addr) {
+	c, err := h.files.Read(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err, src)
+		return
+	}
+	defer c.Close()
+	hd := w.Header()
+	hd.Set("Content-Type", c.ContentType)
+	if c.ETag != "" {
+		hd.Set("ETag", c.ETag)
+	}
+	if c.Kind == prov.KindStatic {
+		http.ServeContent(w, r, c.Name, c.ModTime, c.Body) // Range, If-Modified-Since
+		return
+	}
+	// Rendered files are small and carry secrets: no ranges, no caching by
+	// intermediaries, but a conditional GET by ETag still saves the body.
+	hd.Set("Cache-Control", "no-store")
+	if c.ETag != "" && r.Header.Get("If-None-Match") == c.ETag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hd.Set("Content-Length", strconv.FormatInt(c.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = io.Copy(w, c.Body)
+	}
+}
+
+func (h *Handler) put(w *countingWriter, r *http.Request, req prov.Request, src netip.Addr) {
+	if r.ContentLength > h.cfg.MaxUploadBytes {
+		h.fail(w, r, prov.ErrTooLarge, src)
+		return
+	}
+	if err := h.files.Write(r.Context(), req, r.Body); err != nil {
+		h.fail(w, r, err, src)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// fail maps a namespace error to its answer; 401 and 404 spend the
+// source's failure budget.
+func (h *Handler) fail(w *countingWriter, r *http.Request, err error, src netip.Addr) {
+	switch {
+	case errors.Is(err, prov.ErrAuth):
+		h.challenge(w, src, false)
+	case errors.Is(err, prov.ErrNotFound):
+		h.notFound(w, src)
+	case errors.Is(err, prov.ErrBadName):
+		http.Error(w, "bad request", http.StatusBadRequest)
+	case errors.Is(err, prov.ErrTooLarge):
+		http.Error(w, "upload too large", http.StatusRequestEntityTooLarge)
+	case errors.Is(err, prov.ErrInvalid):
+		http.Error(w, "upload refused: "+errorField(err), http.StatusBadRequest)
+	default:
+		h.log.Error("provisioning request", "path", r.URL.Path, "method", r.Method, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
+}
+
+func errorField(err error) string {
+	var fe *prov.FieldError
+	if errors.As(err, &fe) {
+		if errors.Is(err, prov.ErrNamespace) || strings.Contains(fe.Msg, prov.ErrNamespace.Error()) {
+			return "parameter not allowed"
+		}
+		return "malformed"
+	}
+	return "invalid"
+}
+
+// notFound is the one answer for a missing file, a wrong MAC and an unknown device.
+func (h *Handler) notFound(w *countingWriter, src netip.Addr) {
+	h.limit.fail(src)
+	http.Error(w, "404 page not found", http.StatusNotFound)
+}
+
+// challenge answers 401 with a SHA-256 and an MD5 digest challenge (RFC 7616 §3.7).
+func (h *Handler) challenge(w *countingWriter, src netip.Addr, stale bool) {
+	h.limit.fail(src)
+	nonce := h.nonces.make()
+	st := ""
+	if stale {
+		st = ", stale=true"
+	}
+	for _, alg := range []string{"SHA-256", "MD5"} {
+		w.Header().Add("WWW-Authenticate", `Digest realm="`+prov.LoginRealm+`", qop="auth", algorithm=`+alg+
+			`, nonce="`+nonce+`"`+st)
+	}
+	http.Error(w, "unauthorized", http.StatusUnauthorized)
+}
+
+// countingWriter records the status and body bytes for metrics.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) code() int {
+	if c.status == 0 {
+		return http.StatusOK
+	}
+	return c.status
+}

@@ -1,0 +1,506 @@
+package provhttp
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/icholy/digest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"hotdesk/prov"
+	"hotdesk/prov/render"
+	"hotdesk/prov/store"
+)
+
+type fakeLogins struct {
+	st     prov.Store
+	events *prov.Events
+	calls  int
+	mu     sync.Mutex
+}
+
+// NativeGuard never locks: lockout is Sessions' business, tested there and in daemon.
+func (l *fakeLogins) NativeGuard(string) (func(bool), bool) { return func(bool) {}, true }
+
+func (l *fakeLogins) NativeLogin(ctx context.Context, mac, username, remote string) (prov.Session, error) {
+	l.mu.Lock()
+	l.calls++
+	l.mu.Unlock()
+	d, err := l.st.GetDevice(ctx, mac)
+	if err != nil {
+		return prov.Session{}, err
+	}
+	u, err := l.st.GetUser(ctx, username)
+	if err != nil {
+		return prov.Session{}, err
+	}
+	ss, _ := l.st.ListSessions(ctx, prov.SessionQuery{DeviceID: d.ID, UserID: u.ID, ActiveOnly: true})
+	if len(ss) > 0 {
+		return ss[0], nil
+	}
+	s := prov.Session{ID: prov.RandomSecret(8), UserID: u.ID, DeviceID: d.ID, Door: "native",
+		StartedAt: time.Now(), LastActivity: time.Now(), SIPUser: "s-" + username, SIPPassword: "sesspw"}
+	if err := l.st.CreateSession(ctx, &s); err != nil {
+		return prov.Session{}, err
+	}
+	// As Sessions does: the files of the device change.
+	l.events.Publish(ctx, prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
+	return s, nil
+}
+
+type env struct {
+	st     *store.Store
+	files  *prov.Files
+	events *prov.Events
+	srv    *httptest.Server
+	reg    *prometheus.Registry
+	logins *fakeLogins
+}
+
+func newEnv(t *testing.T, mut func(*Config)) *env {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := DefaultConfig()
+	cfg.HTTPListen = "127.0.0.1:0"
+	cfg.MaxUploadBytes = 4096
+	cfg.FailBurst = 1000
+	if mut != nil {
+		mut(&cfg)
+	}
+	rend, err := render.New(cfg.RenderConfig(5060), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{st: st, events: &prov.Events{}, reg: prometheus.NewRegistry()}
+	e.files, err = prov.NewFiles(cfg.FilesConfig(), prov.FilesDeps{Store: st, Events: e.events, Renderer: rend, Registerer: e.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.logins = &fakeLogins{st: st, events: e.events}
+	h, err := New(cfg, Deps{Files: e.files, Accounts: st, Logins: e.logins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+	site := prov.Site{Name: "HQ", Subnets: []string{"127.0.0.0/8"}, Login: prov.LoginPolicy{Enabled: true}}
+	if err := st.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) do(t *testing.T, method, path, body string, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const mac = "0004f2000001"
+
+func TestEnrollAndServe(t *testing.T) {
+	e := newEnv(t, nil)
+	code, body := e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": "FileTransport PolycomVVX-VVX_400-UA/5.9.0 Type/Application"})
+	if code != 200 || !strings.Contains(body, mac+"-hotdesk.cfg") {
+		t.Fatalf("master: %d %s", code, body)
+	}
+	d, err := e.st.GetDevice(context.Background(), mac)
+	if err != nil || d.Status != prov.DeviceNotDeployed || d.Vendor != "polycom" || d.SiteID == 0 || d.ProvPassword == "" {
+		t.Fatalf("enrolled device = %+v, %v", d, err)
+	}
+	code, body = e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
+	if code != 200 || !strings.Contains(body, `reg.1.auth.password="`+d.SIPPassword+`"`) || !strings.Contains(body, `prov.login.enabled="1"`) {
+		t.Fatalf("device file: %d %s", code, body)
+	}
+	// curl on the same listener.
+	if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("curl", "-sf", e.srv.URL+"/"+mac+"-hotdesk.cfg").Output()
+		if err != nil || string(out) != body {
+			t.Errorf("curl GET: %v", err)
+		}
+	} else {
+		t.Log("curl not installed (apt-get install curl); curl checks skipped")
+	}
+}
+
+func TestHostileNames(t *testing.T) {
+	e := newEnv(t, nil)
+	e.do(t, "GET", "/"+mac+".cfg", "", nil)
+	for _, p := range []string{"/../../etc/passwd", "/%2e%2e/etc/passwd", "/a%00.cfg", "/a%5cb.cfg", "/%C3%A9.cfg", "//etc/passwd", "/.hidden"} {
+		code, _ := e.do(t, "GET", p, "", nil)
+		if code != 400 && code != 404 {
+			t.Errorf("GET %s = %d", p, code)
+		}
+	}
+	// Same answer for a wrong MAC (enroll deny), an unknown file and a missing upload.
+	e2 := newEnv(t, func(c *Config) { c.Enroll = prov.EnrollDeny })
+	_, a := e2.do(t, "GET", "/0004f2999999.cfg", "", nil)
+	c1, b := e2.do(t, "GET", "/nosuchfile.bin", "", nil)
+	c2, c := e2.do(t, "GET", "/0004f2999999-directory.xml", "", nil)
+	if a != b || b != c || c1 != 404 || c2 != 404 {
+		t.Errorf("not-found answers differ: %q %q %q", a, b, c)
+	}
+}
+
+func TestDeviceDigest(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", nil)
+	d, _ := e.st.GetDevice(ctx, mac)
+	d.Status = prov.DeviceDeployed
+	if err := e.st.UpdateDevice(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
+	if code, _ := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil); code != 401 {
+		t.Fatalf("deployed device without credentials: %d", code)
+	}
+	for _, alg := range []string{"MD5", "SHA-256"} {
+		if code := e.digestGet(t, "/"+mac+"-hotdesk.cfg", alg, d.ProvUser, d.ProvPassword); code != 200 {
+			t.Errorf("%s with device credentials: %d", alg, code)
+		}
+		if code := e.digestGet(t, "/"+mac+"-hotdesk.cfg", alg, d.ProvUser, "wrong"); code != 401 {
+			t.Errorf("%s with a wrong password: %d", alg, code)
+		}
+	}
+	c := &http.Client{Transport: &digest.Transport{Username: d.ProvUser, Password: "wrong"}}
+	resp, err := c.Get(e.srv.URL + "/" + mac + "-hotdesk.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("wrong device password: %d", resp.StatusCode)
+	}
+	// Another device's file with valid credentials is a plain 404.
+	c = &http.Client{Transport: &digest.Transport{Username: d.ProvUser, Password: d.ProvPassword}}
+	resp, _ = c.Get(e.srv.URL + "/0004f2000002-hotdesk.cfg")
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("other device's file: %d", resp.StatusCode)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.Command("curl", "-sf", "--digest", "-u", d.ProvUser+":"+d.ProvPassword, e.srv.URL+"/"+mac+"-hotdesk.cfg").Output()
+		if err != nil || !strings.Contains(string(out), "polycomConfig") {
+			t.Errorf("curl --digest: %v", err)
+		}
+	}
+}
+
+func TestNativeLogin(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	ua := "FileTransport PolycomVVX-VVX_400-UA/5.9.0 (SN:" + mac + ") Type/Application"
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": ua})
+	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", prov.LoginRealm, "pw1234")}
+	if err := e.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	get := func(user, pw string) int {
+		tr := &digest.Transport{Username: user, Password: pw}
+		req, _ := http.NewRequest("GET", e.srv.URL+"/alice.cfg", nil)
+		req.Header.Set("User-Agent", ua)
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && !strings.Contains(string(b), `reg.1.auth.userId="s-alice"`) {
+			t.Errorf("user.cfg without the session's credentials:\n%s", b)
+		}
+		return resp.StatusCode
+	}
+	if c := get("alice", "wrong"); c != 401 {
+		t.Errorf("wrong password: %d", c)
+	}
+	if c := get("nobody", "pw1234"); c != 401 {
+		t.Errorf("unknown user: %d", c)
+	}
+	if c := get("alice", "pw1234"); c != 200 {
+		t.Errorf("right password: %d", c)
+	}
+	if e.logins.calls != 1 {
+		t.Errorf("NativeLogin calls = %d", e.logins.calls)
+	}
+	// The phone writes the user's changes back with the same credentials,
+	// also once the device is deployed and its own files need its credentials.
+	d, _ := e.st.GetDevice(ctx, mac)
+	d.Status = prov.DeviceDeployed
+	if err := e.st.UpdateDevice(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
+	if c, _ := e.do(t, "PUT", "/alice-phone.cfg", `<polycomConfig/>`, map[string]string{"User-Agent": ua}); c != 401 {
+		t.Errorf("anonymous PUT on a deployed device: %d", c)
+	}
+	put := func(user, pw, path string) int {
+		req, _ := http.NewRequest("PUT", e.srv.URL+path, strings.NewReader(`<polycomConfig up.volume.handset="4"/>`))
+		req.Header.Set("User-Agent", ua)
+		resp, err := (&http.Client{Transport: &digest.Transport{Username: user, Password: pw}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := put("alice", "pw1234", "/alice-phone.cfg"); c != 204 {
+		t.Errorf("PUT alice-phone.cfg as alice: %d", c)
+	}
+	if up, err := e.st.LatestUpload(ctx, "user:alice", "phone.cfg"); err != nil || up.Version != 1 {
+		t.Errorf("user upload not stored for the user: %+v %v", up, err)
+	}
+	// alice's login is no credential for bob's files at all.
+	if c := put("alice", "pw1234", "/bob-phone.cfg"); c != 401 {
+		t.Errorf("PUT bob-phone.cfg as alice: %d", c)
+	}
+}
+
+func TestUploads(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", nil)
+	good := `<polycomConfig><up up.volume.handset="5"/></polycomConfig>`
+	if code, _ := e.do(t, "PUT", "/"+mac+"-phone.cfg", good, nil); code != 204 {
+		t.Fatalf("PUT good: %d", code)
+	}
+	bad := map[string]string{
+		"malformed": `<polycomConfig><up`,
+		"namespace": `<polycomConfig device.prov.serverName="evil"/>`,
+		"oversized": `<polycomConfig><up up.x="` + strings.Repeat("a", 5000) + `"/></polycomConfig>`,
+	}
+	for name, b := range bad {
+		code, _ := e.do(t, "PUT", "/"+mac+"-phone.cfg", b, nil)
+		if code != 400 && code != 413 {
+			t.Errorf("%s: %d", name, code)
+		}
+	}
+	u, err := e.st.LatestUpload(ctx, "device:"+mac, "phone.cfg")
+	if err != nil || string(u.Data) != good || u.Version != 1 {
+		t.Fatalf("after refused uploads: %q v%d %v", u.Data, u.Version, err)
+	}
+	if code, body := e.do(t, "GET", "/"+mac+"-phone.cfg", "", nil); code != 200 || body != good {
+		t.Errorf("GET upload: %d %q", code, body)
+	}
+	if code, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil); !strings.Contains(body, `up.volume.handset="5"`) {
+		t.Errorf("upload not merged into the device file: %d", code)
+	}
+	// Concurrent uploads of the same file: every version whole.
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			b := fmt.Sprintf(`<polycomConfig><up up.volume.handset="%d" up.x="%s"/></polycomConfig>`, i, strings.Repeat("z", 100*i))
+			e.do(t, "PUT", "/"+mac+"-phone.cfg", b, nil)
+		})
+	}
+	wg.Wait()
+	u, err = e.st.LatestUpload(ctx, "device:"+mac, "phone.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prov.ParseConfigParams(u.Data, nil); err != nil || u.Version != 9 {
+		t.Errorf("latest after concurrent uploads: v%d %v", u.Version, err)
+	}
+	if _, err := exec.LookPath("curl"); err == nil {
+		cmd := exec.Command("curl", "-sf", "-T", "-", e.srv.URL+"/"+mac+"-web.cfg")
+		cmd.Stdin = strings.NewReader(good)
+		if err := cmd.Run(); err != nil {
+			t.Errorf("curl PUT: %v", err)
+		}
+		if u, err := e.st.LatestUpload(ctx, "device:"+mac, "web.cfg"); err != nil || string(u.Data) != good {
+			t.Errorf("curl PUT stored %q %v", u.Data, err)
+		}
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.FailBurst, c.FailInterval = 5, time.Hour; c.Enroll = prov.EnrollDeny })
+	codes := map[int]int{}
+	for i := range 10 {
+		code, _ := e.do(t, "GET", fmt.Sprintf("/0004f200%04x.cfg", i), "", nil)
+		codes[code]++
+	}
+	if codes[404] != 5 || codes[429] != 5 {
+		t.Errorf("codes = %v", codes)
+	}
+	if problems, err := testutil.GatherAndLint(e.reg); err != nil || len(problems) > 0 {
+		t.Errorf("metrics lint: %v %v", problems, err)
+	}
+	if n := testutil.ToFloat64(e.filesMetric(t)); n == 0 {
+		t.Error("no requests counted")
+	}
+}
+
+func (e *env) filesMetric(t *testing.T) prometheus.Collector {
+	mfs, _ := e.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "hotdesk_prov_requests_total" {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 { return float64(len(mf.Metric)) })
+		}
+	}
+	t.Fatal("hotdesk_prov_requests_total missing")
+	return nil
+}
+
+// digestGet answers the server's challenge by hand with algorithm alg.
+func (e *env) digestGet(t *testing.T, path, alg, user, pw string) int {
+	t.Helper()
+	resp, err := e.srv.Client().Get(e.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var nonce string
+	for _, h := range resp.Header.Values("WWW-Authenticate") {
+		if strings.Contains(h, "algorithm="+alg+",") {
+			_, rest, _ := strings.Cut(h, `nonce="`)
+			nonce, _, _ = strings.Cut(rest, `"`)
+		}
+	}
+	if nonce == "" {
+		t.Fatalf("no %s challenge: %v", alg, resp.Header)
+	}
+	h := func(s string) string {
+		if alg == "MD5" {
+			b := md5.Sum([]byte(s))
+			return hex.EncodeToString(b[:])
+		}
+		b := sha256.Sum256([]byte(s))
+		return hex.EncodeToString(b[:])
+	}
+	ha1 := h(user + ":" + prov.LoginRealm + ":" + pw)
+	r := h(ha1 + ":" + nonce + ":00000001:cn:auth:" + h("GET:"+path))
+	req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+	req.Header.Set("Authorization", fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", algorithm=%s, qop=auth, nc=00000001, cnonce="cn", response="%s"`,
+		user, prov.LoginRealm, nonce, path, alg, r))
+	resp, err = e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestPathPrefix(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PathPrefix = "/prov" })
+	if code, body := e.do(t, "GET", "/prov/"+mac+".cfg", "", nil); code != 200 || !strings.Contains(body, "APPLICATION") {
+		t.Errorf("prefixed: %d", code)
+	}
+	if code, body := e.do(t, "GET", "/prov/"+mac+"-hotdesk.cfg", "", nil); code != 200 || !strings.Contains(body, `/prov"`) {
+		t.Errorf("serverName without the prefix: %d\n%s", code, body)
+	}
+	if code, _ := e.do(t, "GET", "/"+mac+".cfg", "", nil); code != 404 {
+		t.Errorf("outside the prefix: %d", code)
+	}
+}
+
+func TestHTTPSAndRange(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	tc, err := TLSConfig(cfg, dir, []string{"prov.example"}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc2, err := TLSConfig(cfg, dir, nil, time.Now)
+	if err != nil || string(tc2.Certificates[0].Certificate[0]) != string(tc.Certificates[0].Certificate[0]) {
+		t.Fatalf("self-signed certificate not reused: %v", err)
+	}
+	e := newEnv(t, func(c *Config) { c.StaticDir = dir })
+	srv := httptest.NewUnstartedServer(e.srv.Config.Handler)
+	srv.TLS = tc
+	srv.StartTLS()
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/"+SelfSignedCert, nil)
+	req.Header.Set("Range", "bytes=0-9")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || string(b) != "-----BEGIN" {
+		t.Errorf("range over HTTPS: %d %q", resp.StatusCode, b)
+	}
+	resp, err = srv.Client().Get(srv.URL + "/" + mac + ".cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "APPLICATION") {
+		t.Errorf("https master: %d", resp.StatusCode)
+	}
+}
+
+func TestNonceExpiry(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	n := newNonces(time.Minute, func() time.Time { return now })
+	s := n.make()
+	if err := n.check(s); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute)
+	if err := n.check(s); err != errStale {
+		t.Errorf("expired nonce: %v", err)
+	}
+	if err := n.check(s[:len(s)-2] + "AA"); err == nil || err == errStale {
+		t.Errorf("forged nonce: %v", err)
+	}
+}
+
+func FuzzParseDigest(f *testing.F) {
+	f.Add(`Digest username="a", realm="hotdesk", nonce="n", uri="/x", response="r", qop=auth, nc=00000001, cnonce="c"`)
+	f.Add(`Digest username="a`)
+	f.Fuzz(func(t *testing.T, h string) {
+		if c, ok := parseDigest(h); ok {
+			_ = c.verify("GET", "00")
+		}
+	})
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default: %v", err)
+	}
+	cases := map[string]func(*Config){
+		"enroll:":           func(c *Config) { c.Enroll = "maybe" },
+		"path_prefix:":      func(c *Config) { c.PathPrefix = "p/" },
+		"http_listen:":      func(c *Config) { c.HTTPListen = "nope" },
+		"tls_cert:":         func(c *Config) { c.TLSCert = "x" },
+		"base_url:":         func(c *Config) { c.BaseURL = "ftp://x" },
+		"max_upload_bytes:": func(c *Config) { c.MaxUploadBytes = 0 },
+	}
+	for want, mut := range cases {
+		c := DefaultConfig()
+		mut(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", want, err)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+package provhttp
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"hotdesk/prov"
+)
+
+// PhonePagesPath is where the phone-browser login door lives, relative to
+// the path prefix; the locked profile points the phone's browser here.
+const PhonePagesPath = prov.PhonePagesPath
+
+// PhonePages is the login door for the phone's own browser (Polycom
+// microbrowser XHTML; Yealink's XML browser with ?ui=yealink): log in, log
+// out and change the password, on the handset the signed link names.
+type PhonePages struct {
+	Store     prov.Store
+	Sessions  *prov.Sessions
+	Directory *prov.Directory
+	Logger    *slog.Logger
+}
+
+type pageData struct {
+	Title, Message, Action, MAC, Token string
+	Form, Logout, Password, Yealink    bool
+	User                               string
+}
+
+// Polycom's microbrowser renders a small XHTML subset; keep it plain.
+var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
+{{if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
+<Title>{{.Title}}</Title>
+<URL>{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=yealink</URL>
+<InputField type="string" password="no"><Prompt>User ID</Prompt><Parameter>user</Parameter><Default></Default></InputField>
+<InputField type="string" password="yes"><Prompt>Password</Prompt><Parameter>password</Parameter><Default></Default></InputField>
+</YealinkIPPhoneInputScreen>{{else}}<YealinkIPPhoneTextScreen destroyOnExit="yes"><Title>{{.Title}}</Title><Text>{{.Message}}</Text></YealinkIPPhoneTextScreen>{{end}}
+{{else}}<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml"><head><title>{{.Title}}</title></head><body>
+<h1>{{.Title}}</h1>{{if .Message}}<p>{{.Message}}</p>{{end}}
+{{if .Form}}<form method="post" action="{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}">
+<p>User ID<br/><input type="text" name="user" value="{{.User}}"/></p>
+{{if .Password}}<p>Old password<br/><input type="password" name="old"/></p>
+<p>New password<br/><input type="password" name="new"/></p>
+<p>Confirm<br/><input type="password" name="confirm"/></p>
+{{else}}<p>Password<br/><input type="password" name="password"/></p>{{end}}
+<p><input type="submit" value="{{.Title}}"/></p></form>{{end}}
+{{if .Logout}}<form method="post" action="{{.Action}}/logout?mac={{.MAC}}&amp;t={{.Token}}"><p><input type="submit" value="Log out"/></p></form>{{end}}
+<p><a href="{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}">Log in</a> | <a href="{{.Action}}/password?mac={{.MAC}}&amp;t={{.Token}}">Change password</a></p>
+</body></html>{{end}}
+`))
+
+// ServeHTTP routes GET/POST of the login page, /logout and /password.
+func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest string) {
+	ctx := r.Context()
+	mac, _ := prov.NormalizeMAC(r.URL.Query().Get("mac"))
+	d, err := p.Store.GetDevice(ctx, mac)
+	if err != nil || !prov.CheckPhonePageToken(d, r.URL.Query().Get("t")) {
+		// The same answer for an unknown phone and a forged link.
+		http.NotFound(w, r)
+		return
+	}
+	data := pageData{MAC: d.MAC, Token: r.URL.Query().Get("t"), Yealink: r.URL.Query().Get("ui") == "yealink",
+		Action: strings.TrimSuffix(r.URL.Path, "/"+rest)}
+	if rest != "" {
+		data.Action = strings.TrimSuffix(data.Action, "/")
+	}
+	if r.Method == http.MethodPost && r.ParseForm() != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	switch {
+	case rest == "" && r.Method == http.MethodGet:
+		data.Title, data.Form = "Log in", true
+		if s, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
+			data.Message, data.Logout = "A user is logged in on this phone.", true
+			_ = p.Sessions.Touch(ctx, s.ID)
+		}
+	case rest == "" && r.Method == http.MethodPost:
+		data.Title = "Log in"
+		_, err := p.Sessions.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: r.PostFormValue("user"),
+			Secret: r.PostFormValue("password"), Door: prov.DoorBrowser, Remote: remoteOf(r),
+			Actor: "user:" + r.PostFormValue("user")})
+		data.Message, data.Form = loginMessage(err), err != nil
+		if err == nil {
+			data.Logout = true
+		}
+	case rest == "logout" && r.Method == http.MethodPost:
+		data.Title = "Log out"
+		data.Message = "Nobody is logged in on this phone."
+		if s, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
+			if err := p.Sessions.End(ctx, s.ID, prov.EndLogout, "phone"); err != nil {
+				p.Logger.Error("phone page logout", "mac", d.MAC, "err", err)
+				http.Error(w, "logout failed", http.StatusInternalServerError)
+				return
+			}
+			data.Message = "Logged out. The phone is reloading."
+		}
+	case rest == "password":
+		data.Title, data.Form, data.Password = "Change password", true, true
+		if r.Method == http.MethodPost {
+			data.Message = p.changePassword(ctx, d, r)
+		}
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ct := "application/xhtml+xml; charset=utf-8"
+	if data.Yealink {
+		ct = "text/xml; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := phoneTmpl.Execute(w, data); err != nil {
+		p.Logger.Error("phone page", "err", err)
+	}
+}
+
+// changePassword runs the page's change-password form and says what happened.
+func (p *PhonePages) changePassword(ctx context.Context, d prov.Device, r *http.Request) string {
+	u, err := p.Directory.ChangePassword(ctx, prov.PasswordChange{Username: r.PostFormValue("user"),
+		Old: r.PostFormValue("old"), New: r.PostFormValue("new"), Confirm: r.PostFormValue("confirm")})
+	var fe *prov.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return "Not changed: " + fe.Error()
+	case err != nil:
+		return "Not changed: user ID or old password is wrong."
+	}
+	p.Logger.Info("password changed from a phone", "user", u.Username, "mac", d.MAC)
+	return "Password changed."
+}
+
+// loginMessage is what the phone shows; it never tells an unknown user
+// from a wrong password.
+func loginMessage(err error) string {
+	switch {
+	case err == nil:
+		return "Logged in. The phone is loading your profile."
+	case errors.Is(err, prov.ErrLocked):
+		return "Too many attempts. Try again later."
+	case errors.Is(err, prov.ErrDenied):
+		return "Login is not allowed here: " + strings.TrimPrefix(err.Error(), prov.ErrDenied.Error()+": ")
+	}
+	return "User login failed."
+}
+
+func remoteOf(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().String()
+	}
+	return r.RemoteAddr
+}

@@ -1,0 +1,348 @@
+package render
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"hotdesk/prov"
+)
+
+// polycom renders Polycom/Spectralink UC Software files.
+type polycom struct {
+	cfg Config
+	t   *template.Template
+}
+
+func (p *polycom) Name() string { return "polycom" }
+
+func (p *polycom) ContentType(prov.FileKind) string { return "application/xml" }
+
+// polycomDefaults are the vendor-default layer: no reboot on check-sync,
+// server-authoritative logins, serial number in the User-Agent.
+var polycomDefaults = map[string]string{
+	"voIpProt.SIP.specialEvent.checkSync.alwaysReboot": "0",
+	"prov.polling.enabled":                             "0",
+	"prov.login.enabled":                               "0",
+	"prov.login.useProvAuth":                           "1",
+	"tcpIpApp.sntp.address":                            "pool.ntp.org",
+	"tcpIpApp.sntp.resyncPeriod":                       "86400",
+	"lcl.ml.lang":                                      "English_United_States",
+	"device.prov.tagSerialNo":                          "1",
+}
+
+// Sources implements Vendor.
+func (p *polycom) Sources(v *prov.View) []Source {
+	srcs := []Source{{prov.LayerDefaults, "vendor defaults", polycomDefaults}}
+	if v.Device.MAC != "" {
+		srcs = append(srcs,
+			Source{prov.LayerSite, "device account", p.deviceAccount(v)},
+			Source{prov.LayerSite, "provisioning server", p.provServer(v)})
+	}
+	site := "site " + v.Site.Name
+	srcs = append(srcs, Source{prov.LayerSite, site, p.siteParams(v)},
+		Source{prov.LayerSite, site + " params", v.Site.Params})
+	if v.User != nil {
+		user := "user " + v.User.Username
+		srcs = append(srcs, Source{prov.LayerUser, user, p.userParams(v)},
+			Source{prov.LayerUser, user + " params", v.User.Params})
+	}
+	srcs = append(srcs, Source{prov.LayerDevice, "device params", v.Device.Params})
+	if len(v.Device.Authorized) > 0 {
+		srcs = append(srcs, Source{prov.LayerDevice, "device authorized numbers", authorized(v.Device.Authorized)})
+	}
+	for _, u := range []*prov.UploadParams{v.DeviceWeb, v.DevicePhone} {
+		if u != nil {
+			srcs = append(srcs, Source{prov.LayerDevice, uploadSource(v.Device.MAC, u), u.Params})
+		}
+	}
+	if v.User != nil && v.UserPhone != nil {
+		srcs = append(srcs, Source{prov.LayerUserPhone, uploadSource(v.User.Username, v.UserPhone), v.UserPhone.Params})
+	}
+	return srcs
+}
+
+func uploadSource(owner string, u *prov.UploadParams) string {
+	return fmt.Sprintf("upload %s-%s v%d", owner, u.Name, u.Version)
+}
+
+// deviceAccount is reg.1: the device's own SIP account, what a locked
+// phone registers with.
+func (p *polycom) deviceAccount(v *prov.View) map[string]string {
+	d := v.Device
+	m := line(1, aor(d.SIPUser, v), d.SIPUser, d.SIPPassword, v.Server.Host, p.cfg.SIPPort)
+	m["reg.1.label"] = "Locked"
+	m["reg.1.displayName"] = ""
+	m["voIpProt.server.1.address"] = v.Server.Host
+	m["voIpProt.server.1.port"] = strconv.Itoa(p.cfg.SIPPort)
+	return m
+}
+
+// aor is a line's address of record: with the site's SIP domain, since a
+// bare user part makes the phone register at the server's address, which
+// is not a domain the registrar serves.
+func aor(user string, v *prov.View) string {
+	if v.Site.Domain == "" {
+		return user
+	}
+	return user + "@" + v.Site.Domain
+}
+
+func line(n int, address, userID, password, host string, port int) map[string]string {
+	r := "reg." + strconv.Itoa(n) + "."
+	return map[string]string{
+		r + "address":          address,
+		r + "auth.userId":      userID,
+		r + "auth.password":    password,
+		r + "server.1.address": host,
+		r + "server.1.port":    strconv.Itoa(port),
+	}
+}
+
+// provServer moves the phone to this server over HTTP(S) from then on (the
+// TFTP boot hand-off) with the device's digest credentials.
+func (p *polycom) provServer(v *prov.View) map[string]string {
+	base := v.Server.BaseURL
+	typ := "HTTP"
+	if strings.HasPrefix(base, "https://") {
+		typ = "HTTPS"
+	}
+	if i := strings.Index(base, "://"); i >= 0 {
+		base = base[i+3:]
+	}
+	return map[string]string{
+		"device.prov.serverName":        base,
+		"device.prov.serverType":        typ,
+		"device.prov.user":              v.Device.ProvUser,
+		"device.prov.password":          v.Device.ProvPassword,
+		"device.dhcp.bootSrvUseOpt":     "Static",
+		"device.prov.redunAttemptLimit": "3",
+	}
+}
+
+// siteParams renders the site: login policy, locked-phone numbers,
+// emergency routing, time zone and language.
+func (p *polycom) siteParams(v *prov.View) map[string]string {
+	s := v.Site
+	l := s.Login
+	m := map[string]string{
+		"prov.login.enabled":         b01(l.Enabled),
+		"prov.login.required":        b01(l.Required),
+		"prov.login.automaticLogout": strconv.Itoa(l.AutomaticLogout),
+		"prov.login.persistent":      b01(l.Persistent),
+		"prov.login.defaultUser":     l.DefaultUser,
+		"prov.login.defaultPassword": "",
+		"prov.login.defaultOnly":     b01(l.DefaultOnly),
+		"phoneLock.enabled":          b01(l.Required),
+	}
+	for k, val := range authorized(s.Authorized) {
+		m[k] = val
+	}
+	if l.Enabled && v.Secrets && v.Device.ProvPassword != "" && v.Server.BaseURL != "" {
+		// The browser login door (log in, log out, change password) is the
+		// microbrowser's home page; its signed link is a secret like the
+		// passwords, so it is not served over TFTP unless allowed.
+		m["mb.main.home"] = v.Server.BaseURL + "/" + prov.PhonePagesPath + "?mac=" + v.Device.MAC + "&t=" + prov.PhonePageToken(v.Device)
+	}
+	if len(s.Emergency) > 0 {
+		m["dialplan.routing.server.1.address"] = v.Server.Host
+		m["dialplan.routing.server.1.port"] = strconv.Itoa(p.cfg.SIPPort)
+		m["dialplan.routing.emergency.1.value"] = strings.Join(s.Emergency, ",")
+		m["dialplan.routing.emergency.1.server.1"] = "1"
+	}
+	if off, dst, ok := tzOffsets(s.TimeZone); ok {
+		m["tcpIpApp.sntp.gmtOffset"] = strconv.Itoa(off)
+		m["tcpIpApp.sntp.daylightSavings.enable"] = b01(dst)
+	}
+	if lang := polycomLang(s.Language); lang != "" {
+		m["lcl.ml.lang"] = lang
+	}
+	return m
+}
+
+// authorized renders all five phoneLock.authorized slots so that a shorter
+// list clears the slots a longer one filled.
+func authorized(ns []prov.AuthorizedNumber) map[string]string {
+	m := map[string]string{}
+	for i := 1; i <= prov.MaxAuthorizedNumbers; i++ {
+		var a prov.AuthorizedNumber
+		if i <= len(ns) {
+			a = ns[i-1]
+		}
+		k := "phoneLock.authorized." + strconv.Itoa(i) + "."
+		m[k+"description"] = a.Description
+		m[k+"value"] = a.Number
+	}
+	return m
+}
+
+// userParams renders the user's lines with the session's credentials.
+func (p *polycom) userParams(v *prov.View) map[string]string {
+	u := v.User
+	user, pass := u.Username, u.SIPPassword
+	if v.Session != nil {
+		user, pass = v.Session.SIPUser, v.Session.SIPPassword
+	}
+	nums := v.Numbers
+	if len(nums) == 0 {
+		nums = []string{u.Username}
+	}
+	m := map[string]string{}
+	display := strings.TrimSpace(u.FirstName + " " + u.LastName)
+	for i, n := range nums {
+		if i >= 8 {
+			break
+		}
+		for k, val := range line(i+1, aor(n, v), user, pass, v.Server.Host, p.cfg.SIPPort) {
+			m[k] = val
+		}
+		r := "reg." + strconv.Itoa(i+1) + "."
+		m[r+"label"] = n
+		m[r+"displayName"] = display
+	}
+	if lang := polycomLang(u.Language); lang != "" {
+		m["lcl.ml.lang"] = lang
+	}
+	return m
+}
+
+// Render implements Vendor.
+func (p *polycom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+	switch kind {
+	case prov.KindMaster:
+		return p.master(v)
+	case prov.KindDeviceConfig:
+		if v.Device.MAC == "" {
+			return nil, prov.ErrNotFound
+		}
+		layers := []prov.Layer{prov.LayerDefaults, prov.LayerSite, prov.LayerDevice}
+		comment := "device " + v.Device.MAC + " (locked)"
+		if v.UserInDevice {
+			layers = prov.Layers
+			comment = "device " + v.Device.MAC + " with its user"
+		}
+		return p.config(comment, Merge(only(srcs, layers...)), v.Secrets)
+	case prov.KindUserConfig:
+		if v.User == nil {
+			return nil, prov.ErrNotFound
+		}
+		m := Merge(srcs)
+		for k, pr := range m {
+			if pr.Layer != prov.LayerUser && pr.Layer != prov.LayerDevice && pr.Layer != prov.LayerUserPhone {
+				delete(m, k)
+			}
+		}
+		return p.config("user profile", m, v.Secrets)
+	case prov.KindDirectory:
+		return p.exec("directory.xml", struct{ Contacts []prov.Contact }{v.Contacts})
+	}
+	return nil, prov.ErrNotFound
+}
+
+func (p *polycom) master(v *prov.View) ([]byte, error) {
+	files := "[PHONE_MAC_ADDRESS]" + prov.DeviceConfigSuffix
+	if v.Device.MAC != "" {
+		files = v.Device.MAC + prov.DeviceConfigSuffix
+	}
+	return p.exec("master.cfg", map[string]string{
+		"AppFilePath": p.cfg.AppFilePath, "ConfigFiles": files,
+		"LogDir": "", "OverridesDir": "", "ContactsDir": "", "UserProfilesDir": "", "CallListsDir": "",
+	})
+}
+
+type kv struct{ Name, Value string }
+
+type group struct {
+	Name   string
+	Params []kv
+}
+
+// config renders parameters as <polycomConfig>, one element per first
+// name segment. device.* needs device.set and device.<x>.set or the phone
+// ignores it; secrets are left out unless allowed.
+func (p *polycom) config(comment string, m map[string]prov.Param, secrets bool) ([]byte, error) {
+	vals := map[string]string{}
+	for k, pr := range m {
+		if !secrets && (prov.SecretParam(k) || k == "device.prov.user") {
+			continue
+		}
+		vals[k] = pr.Value
+	}
+	for k := range vals {
+		if x, ok := strings.CutPrefix(k, "device."); ok && !strings.HasSuffix(x, ".set") && x != "set" {
+			vals["device."+x+".set"] = "1"
+			vals["device.set"] = "1"
+		}
+	}
+	names := make([]string, 0, len(vals))
+	for k := range vals {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var groups []group
+	for _, n := range names {
+		g, _, _ := strings.Cut(n, ".")
+		if len(groups) == 0 || groups[len(groups)-1].Name != g {
+			groups = append(groups, group{Name: g})
+		}
+		last := &groups[len(groups)-1]
+		last.Params = append(last.Params, kv{n, vals[n]})
+	}
+	return p.exec("config.cfg", struct {
+		Comment string
+		Groups  []group
+	}{comment, groups})
+}
+
+func (p *polycom) exec(name string, data any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := p.t.ExecuteTemplate(&b, name, data); err != nil {
+		return nil, fmt.Errorf("polycom %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// tzOffsets returns the standard UTC offset in seconds and whether the zone
+// observes daylight saving time, from fixed dates so output is stable.
+func tzOffsets(name string) (int, bool, bool) {
+	if name == "" {
+		return 0, false, false
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return 0, false, false
+	}
+	_, jan := time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC).In(loc).Zone()
+	_, jul := time.Date(2026, 7, 15, 12, 0, 0, 0, time.UTC).In(loc).Zone()
+	return min(jan, jul), jan != jul, true
+}
+
+// polycomLangs maps BCP 47 tags to UC Software language names.
+var polycomLangs = map[string]string{
+	"en": "English_United_States", "en-us": "English_United_States", "en-gb": "English_United_Kingdom",
+	"de": "Deutsch_Deutschland", "fr": "Francais_France", "es": "Espanol_Espana", "it": "Italiano_Italia",
+	"nl": "Nederlands_Nederland", "pt": "Portugues_Portugal", "sv": "Svenska_Sverige",
+	"da": "Dansk_Danmark", "no": "Norsk_Norge", "pl": "Polski_Polska",
+}
+
+// polycomLang accepts a tag ("de", "en-GB") or a UC Software name as is.
+func polycomLang(s string) string {
+	if s == "" {
+		return ""
+	}
+	if strings.Contains(s, "_") && prov.ValidParamName(s) {
+		return s
+	}
+	return polycomLangs[strings.ToLower(strings.ReplaceAll(s, "_", "-"))]
+}

@@ -1,0 +1,239 @@
+package render
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"hotdesk/prov"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func fixtureSite() prov.Site {
+	return prov.Site{ID: 1, Name: "HQ", Domain: "hq.example", TimeZone: "Europe/Berlin", Language: "de",
+		Login:      prov.LoginPolicy{Enabled: true, Required: true, AutomaticLogout: 30, Persistent: false, DefaultUser: "lobby"},
+		Authorized: []prov.AuthorizedNumber{{Description: "Reception", Number: "100"}, {Description: "Security & <Ops>", Number: "199"}},
+		Emergency:  []string{"112", "110"},
+		Params:     map[string]string{"up.backlight.idleIntensity": "1", "se.rt.enabled": "1"}}
+}
+
+func fixtureDevice() prov.Device {
+	return prov.Device{ID: 7, MAC: "0004f2000001", Vendor: "polycom", Model: "VVX_400", SiteID: 1,
+		Status: prov.DeviceDeployed, ProvUser: "0004f2000001", ProvPassword: "provsecret",
+		SIPUser: "dev0004f2000001", SIPPassword: "devsecret",
+		Params: map[string]string{"up.backlight.idleIntensity": "2"}}
+}
+
+func fixtureUser() *prov.User {
+	return &prov.User{ID: 3, Username: "alice", FirstName: "Alice", LastName: "O'Neil \"AJ\"", Language: "en-GB",
+		SIPPassword: "permanent", Params: map[string]string{"se.rt.enabled": "0", "up.volume.handset": "7"}}
+}
+
+func fixtureViews() map[string]*prov.View {
+	server := prov.ServerInfo{BaseURL: "https://prov.example:8443/p", Host: "prov.example"}
+	locked := &prov.View{Device: fixtureDevice(), Site: fixtureSite(), Secrets: true, Server: server,
+		DeviceWeb: &prov.UploadParams{Name: "web.cfg", Version: 2, Params: map[string]string{"up.screenSaver.enabled": "1"}}}
+	sess := &prov.Session{ID: "s1", UserID: 3, DeviceID: 7, Door: "native", SIPUser: "s-alice-7", SIPPassword: "sesssecret"}
+	native := *locked
+	native.User, native.Session, native.Numbers = fixtureUser(), sess, []string{"201", "+4930123456"}
+	native.Contacts = []prov.Contact{{Position: 1, FirstName: "Bob", LastName: "B&B", Number: "202", SpeedDial: 1},
+		{Position: 2, FirstName: "Carol", Number: "+4930999", Label: "<mobile>"}}
+	native.UserPhone = &prov.UploadParams{Name: "phone.cfg", Version: 4, Params: map[string]string{"up.volume.handset": "9"}}
+	web := native
+	s2 := *sess
+	s2.Door = "web"
+	web.Session, web.UserInDevice = &s2, true
+	tftp := *locked
+	tftp.Secrets = false
+	return map[string]*prov.View{
+		"generic": {Server: server}, "locked": locked, "native": &native, "web": &web, "tftp": &tftp,
+	}
+}
+
+// TestGolden renders every file of every fixture and compares it with
+// testdata/<fixture>_<kind>.golden; -update rewrites them.
+func TestGolden(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []prov.FileKind{prov.KindMaster, prov.KindDeviceConfig, prov.KindUserConfig, prov.KindDirectory}
+	for name, v := range fixtureViews() {
+		for _, k := range kinds {
+			t.Run(name+"_"+string(k), func(t *testing.T) {
+				got, err := s.Render(context.Background(), k, v)
+				if errors.Is(err, prov.ErrNotFound) {
+					got = []byte("not found\n")
+				} else if err != nil {
+					t.Fatal(err)
+				} else if err := wellFormed(got); err != nil {
+					t.Fatalf("not well-formed XML: %v\n%s", err, got)
+				}
+				golden := filepath.Join("testdata", name+"_"+string(k)+".golden")
+				if *update {
+					if err := os.WriteFile(golden, got, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != string(want) {
+					t.Errorf("%s differs from golden (run with -update):\n%s", golden, got)
+				}
+			})
+		}
+	}
+}
+
+func wellFormed(b []byte) error {
+	d := xml.NewDecoder(strings.NewReader(string(b)))
+	for {
+		_, err := d.Token()
+		if err != nil {
+			if err.Error() == "EOF" {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// TestConfigRules checks the Polycom rules on rendered files: device.*
+// only with device.set and device.<x>.set, escaped values, no secrets over TFTP.
+func TestConfigRules(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := fixtureViews()
+	body, err := s.Render(context.Background(), prov.KindDeviceConfig, views["locked"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := prov.ParseConfigParams(body, nil)
+	if err != nil {
+		t.Fatalf("rendered file does not parse back: %v", err)
+	}
+	for k := range params {
+		if x, ok := strings.CutPrefix(k, "device."); ok && !strings.HasSuffix(x, ".set") && x != "set" {
+			if params["device.set"] != "1" || params["device."+x+".set"] != "1" {
+				t.Errorf("%s without device.set/device.%s.set", k, x)
+			}
+		}
+	}
+	if got := params["phoneLock.authorized.2.description"]; got != "Security & <Ops>" {
+		t.Errorf("escaped value round trip = %q", got)
+	}
+	if params["reg.1.auth.password"] != "devsecret" || params["device.prov.password"] != "provsecret" {
+		t.Errorf("secrets missing over HTTP")
+	}
+	tb, err := s.Render(context.Background(), prov.KindDeviceConfig, views["tftp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(tb), "secret") || strings.Contains(strings.ToLower(string(tb)), "password") {
+		t.Errorf("TFTP device file carries a secret:\n%s", tb)
+	}
+	if !strings.Contains(string(tb), `device.prov.serverName="prov.example:8443/p"`) ||
+		!strings.Contains(string(tb), `device.prov.serverType="HTTPS"`) {
+		t.Errorf("TFTP boot file does not move the phone to HTTPS:\n%s", tb)
+	}
+}
+
+// TestPrecedenceMatrix sets one parameter in every combination of layers
+// and checks the highest layer wins, and that effective-config names it.
+func TestPrecedenceMatrix(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const p = "up.precedence.test"
+	// Bit order = precedence order, lowest first.
+	type setter func(v *prov.View, val string)
+	setters := []struct {
+		layer prov.Layer
+		set   setter
+	}{
+		{prov.LayerSite, func(v *prov.View, val string) { v.Site.Params = map[string]string{p: val} }},
+		{prov.LayerUser, func(v *prov.View, val string) { v.User.Params = map[string]string{p: val} }},
+		{prov.LayerDevice, func(v *prov.View, val string) { v.Device.Params = map[string]string{p: val} }},
+		{prov.LayerDevice, func(v *prov.View, val string) {
+			v.DeviceWeb = &prov.UploadParams{Name: "web.cfg", Version: 1, Params: map[string]string{p: val}}
+		}},
+		{prov.LayerDevice, func(v *prov.View, val string) {
+			v.DevicePhone = &prov.UploadParams{Name: "phone.cfg", Version: 1, Params: map[string]string{p: val}}
+		}},
+		{prov.LayerUserPhone, func(v *prov.View, val string) {
+			v.UserPhone = &prov.UploadParams{Name: "phone.cfg", Version: 1, Params: map[string]string{p: val}}
+		}},
+	}
+	for mask := 0; mask < 1<<len(setters); mask++ {
+		v := &prov.View{Device: fixtureDevice(), Site: prov.Site{ID: 1, Name: "HQ"}, User: fixtureUser(), Secrets: true,
+			Session: &prov.Session{Door: "native"}}
+		v.Device.Params, v.User.Params = nil, nil
+		want, wantLayer := "", prov.Layer("")
+		for i, st := range setters {
+			if mask&(1<<i) != 0 {
+				val := "v" + string(rune('0'+i))
+				st.set(v, val)
+				want, wantLayer = val, st.layer
+			}
+		}
+		eff, _ := s.Effective(v)
+		var got prov.Param
+		for _, e := range eff {
+			if e.Name == p {
+				got = e
+			}
+		}
+		if got.Value != want || got.Layer != wantLayer {
+			t.Errorf("mask %06b: effective %s = %q from %q, want %q from %q", mask, p, got.Value, got.Layer, want, wantLayer)
+		}
+		// The user profile the phone loads on top carries the winner too.
+		body, err := s.Render(context.Background(), prov.KindUserConfig, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params, _ := prov.ParseConfigParams(body, nil)
+		if wantLayer != prov.LayerSite && wantLayer != "" && params[p] != want {
+			t.Errorf("mask %06b: <user>.cfg %s = %q, want %q", mask, p, params[p], want)
+		}
+	}
+}
+
+// TestTemplateOverride replaces the master template from a directory.
+func TestTemplateOverride(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "polycom"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tpl := `<APPLICATION APP_FILE_PATH="custom.ld" CONFIG_FILES="{{xml .ConfigFiles}}"/>`
+	if err := os.WriteFile(filepath.Join(dir, "polycom", "master.cfg.tmpl"), []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{TemplatesDir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Render(context.Background(), prov.KindMaster, fixtureViews()["locked"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `<APPLICATION APP_FILE_PATH="custom.ld" CONFIG_FILES="0004f2000001-hotdesk.cfg"/>`; string(got) != want {
+		t.Errorf("override = %s", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "polycom", "master.cfg.tmpl"), []byte("{{.Broken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{TemplatesDir: dir}, nil); err == nil {
+		t.Error("a broken admin template was accepted")
+	}
+}

@@ -1,0 +1,656 @@
+package prov
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Login doors.
+const (
+	DoorNative      = "native"
+	DoorBrowser     = "browser"
+	DoorFeatureCode = "feature_code"
+	DoorAPI         = "api"
+	// DoorAssigned is the permanent login of a desk phone assigned to its
+	// user: persistent, never idle-ended, and not counted against the
+	// one-login-per-user policy.
+	DoorAssigned = "assigned"
+)
+
+// Logout reasons.
+const (
+	EndLogout          = "logout"
+	EndPhoneUnregister = "phone_unregistered"
+	EndIdle            = "idle"
+	EndMaxLength       = "max_length"
+	EndDaily           = "daily_logout"
+	EndAdmin           = "admin"
+	EndReplaced        = "replaced"
+	EndUserDisabled    = "user_disabled"
+	EndUnassigned      = "unassigned"
+	EndReboot          = "reboot"
+)
+
+// Registrar is what sessions need from the SIP side; daemon adapts sip.Server.
+type Registrar interface {
+	// Unbind removes every binding owner created; it returns how many.
+	Unbind(ctx context.Context, owner string) (int, error)
+	// CheckSync tells the device to re-provision (NOTIFY check-sync).
+	CheckSync(ctx context.Context, d Device, reboot bool) error
+}
+
+// LoginRequest is what every door hands to Sessions.Login.
+type LoginRequest struct {
+	MAC      string
+	Username string
+	Secret   string
+	Door     string
+	// Verified: the door already checked the secret (HTTP digest against
+	// the login HA1) or an admin logs the user in without one.
+	Verified bool
+	Remote   string
+	Actor    string
+}
+
+// Sessions owns login sessions: every login and every logout goes through it.
+type Sessions struct {
+	store   Store
+	creds   *Credentials
+	events  *Events
+	reg     Registrar
+	logger  *slog.Logger
+	now     func() time.Time
+	lockout *Lockout
+	// dummyHash is verified against when a user does not exist, so a login
+	// for an unknown name costs as much as one for a known name. Made on
+	// first need: argon2id's 19 MiB would otherwise sit in every start.
+	dummyOnce sync.Once
+	dummyHash string
+	// devMu guards the per-device facts that detect a phone's reboot.
+	devMu      sync.Mutex
+	callIDs    map[int64]string
+	lastSync   map[int64]time.Time
+	nativeGone map[[2]int64]time.Time
+	// mu serialises logins and logouts so one-login-per-user holds under races.
+	mu sync.Mutex
+	m  sessionMetrics
+}
+
+type sessionMetrics struct {
+	logins      *prometheus.CounterVec
+	logouts     *prometheus.CounterVec
+	active      prometheus.Gauge
+	unbindDelay prometheus.Histogram
+}
+
+// SessionsDeps are the collaborators of Sessions.
+type SessionsDeps struct {
+	Store       Store
+	Credentials *Credentials
+	Events      *Events
+	Registrar   Registrar
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+	Now         func() time.Time
+	Lockout     *Lockout
+}
+
+// NewSessions returns the session service.
+func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Lockout == nil {
+		d.Lockout = NewLockout(LockoutConfig{}, d.Now)
+	}
+	f := promauto.With(d.Registerer)
+	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
+		now: d.Now, lockout: d.Lockout, callIDs: map[int64]string{}, lastSync: map[int64]time.Time{},
+		nativeGone: map[[2]int64]time.Time{}}
+	s.m = sessionMetrics{
+		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
+			Help: "Login attempts by door and result."}, []string{"door", "result"}),
+		logouts: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logouts_total",
+			Help: "Ended login sessions by reason."}, []string{"reason"}),
+		active: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_prov_sessions_active",
+			Help: "Login sessions in progress."}),
+		unbindDelay: f.NewHistogram(prometheus.HistogramOpts{Name: "hotdesk_prov_logout_unbind_seconds",
+			Help:    "Time from a logout to its bindings removed and check-sync sent.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}}),
+	}
+	act, err := d.Store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	s.m.active.Set(float64(len(act)))
+	return s, nil
+}
+
+// SetRegistrar wires the SIP side once it exists (it is built after prov).
+func (s *Sessions) SetRegistrar(r Registrar) { s.reg = r }
+
+// Login logs a user in on a device. Every failure a caller can see is
+// ErrAuth, ErrLocked or ErrDenied, so no door can tell an unknown user from
+// a wrong password.
+func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error) {
+	sess, err := s.login(ctx, req)
+	result := "ok"
+	switch {
+	case errors.Is(err, ErrLocked):
+		result = "locked"
+	case errors.Is(err, ErrDenied):
+		result = "denied"
+	case err != nil && errors.Is(err, ErrAuth):
+		result = "bad_credentials"
+	case err != nil:
+		result = "error"
+	}
+	s.m.logins.WithLabelValues(req.Door, result).Inc()
+	if err == nil {
+		s.logger.Info("login", "door", req.Door, "user", req.Username, "mac", req.MAC, "remote", req.Remote, "result", result)
+	} else {
+		// A failed login's "user ID" is often a password typed in the wrong field: not logged.
+		s.logger.Info("login refused", "door", req.Door, "mac", req.MAC, "remote", req.Remote, "result", result)
+	}
+	return sess, err
+}
+
+func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error) {
+	now := s.now()
+	mac, _ := NormalizeMAC(req.MAC)
+	userKey, devKey := "user:"+strings.ToLower(req.Username), "device:"+mac
+	// Attempts in flight count against the limit, so parallel guesses
+	// cannot all pass the check before the first failure is recorded.
+	doneUser, okUser := s.lockout.Try(userKey, now)
+	doneDev, okDev := s.lockout.Try(devKey, now)
+	defer func() { doneUser(false); doneDev(false) }()
+	if !okUser || !okDev {
+		return Session{}, ErrLocked
+	}
+	fail := func() (Session, error) {
+		doneUser(true)
+		doneDev(true)
+		return Session{}, ErrAuth
+	}
+	dev, err := s.store.GetDevice(ctx, mac)
+	if errors.Is(err, ErrNotFound) {
+		return fail()
+	} else if err != nil {
+		return Session{}, err
+	}
+	u, err := s.findUser(ctx, req.Username)
+	if errors.Is(err, ErrNotFound) {
+		// Spend the same time as a real check so timing does not enumerate users.
+		s.dummyOnce.Do(func() { s.dummyHash, _ = HashPassword(RandomSecret(8), DefaultArgon2) })
+		VerifyPassword(s.dummyHash, req.Secret)
+		return fail()
+	} else if err != nil {
+		return Session{}, err
+	}
+	if !req.Verified && !VerifyPassword(u.PasswordHash, req.Secret) {
+		return fail()
+	}
+	if u.Status != StatusActive {
+		return fail()
+	}
+	s.lockout.Succeed(userKey)
+	if req.Door == DoorNative && s.nativeRefused(dev.ID, u.ID, now) {
+		// The phone re-fetches <user>.cfg with the stored login right after
+		// a logout's check-sync; refusing it once makes the logout stick.
+		return Session{}, fmt.Errorf("%w: logged out on this phone", ErrDenied)
+	}
+	site, err := s.store.GetSite(ctx, dev.SiteID)
+	if err != nil {
+		return Session{}, fmt.Errorf("login: site of %s: %w", mac, err)
+	}
+	if !site.Login.Enabled && req.Door != DoorAssigned {
+		return Session{}, fmt.Errorf("%w: login is disabled at this site", ErrDenied)
+	}
+	if req.Door != DoorAssigned && site.Login.DefaultOnly && site.Login.DefaultUser != "" && u.Username != site.Login.DefaultUser {
+		return Session{}, fmt.Errorf("%w: only the default user may log in here", ErrDenied)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.startLocked(ctx, req, dev, u, site, now)
+}
+
+// startLocked applies the one-login-per-user policy, ends the device's
+// previous session and starts the new one.
+func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device, u User, site Site, now time.Time) (Session, error) {
+	// Re-read under the lock: a user disabled since the password check
+	// (whose sessions EndAll has just ended) must not get a new one.
+	if cur, err := s.store.GetUserByID(ctx, u.ID); err != nil || cur.Status != StatusActive {
+		return Session{}, ErrAuth
+	}
+	all, err := s.store.ListSessions(ctx, SessionQuery{UserID: u.ID, ActiveOnly: true})
+	if err != nil {
+		return Session{}, err
+	}
+	var mine []Session
+	for _, o := range all {
+		if o.DeviceID == dev.ID {
+			// Logging in again where one is logged in keeps the session. A
+			// native phone re-fetching its profile is not activity.
+			if req.Door != DoorNative {
+				_ = s.store.TouchSession(ctx, o.ID, now)
+			}
+			return o, nil
+		}
+		if o.Door != DoorAssigned {
+			mine = append(mine, o)
+		}
+	}
+	policy := site.Login.OnePerUser
+	if policy == "" || req.Door == DoorAssigned {
+		policy = "replace"
+	}
+	if req.Door == DoorAssigned {
+		// A desk phone of one's own does not log one out elsewhere.
+		mine = nil
+	}
+	if len(mine) > 0 && policy == "deny" {
+		return Session{}, fmt.Errorf("%w: already logged in on another phone", ErrDenied)
+	}
+	if policy == "replace" {
+		for _, o := range mine {
+			if err := s.endLocked(ctx, o, EndReplaced, req.Actor, true); err != nil {
+				return Session{}, err
+			}
+		}
+	}
+	onDev, err := s.store.ListSessions(ctx, SessionQuery{DeviceID: dev.ID, ActiveOnly: true})
+	if err != nil {
+		return Session{}, err
+	}
+	for _, o := range onDev {
+		// The new login's check-sync below reloads this phone once; a
+		// native login sends none, so the replaced profile needs its own.
+		if err := s.endLocked(ctx, o, EndReplaced, req.Actor, req.Door == DoorNative); err != nil {
+			return Session{}, err
+		}
+	}
+	sess := Session{
+		ID: RandomSecret(12), UserID: u.ID, DeviceID: dev.ID, Door: req.Door, StartedAt: now, LastActivity: now,
+		Persistent: site.Login.Persistent || req.Door == DoorAssigned, SIPUser: "s" + RandomSecret(8), SIPPassword: RandomSecret(12),
+	}
+	if err := s.store.CreateSession(ctx, &sess); err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	if s.creds != nil {
+		s.creds.AddSession(sess, u)
+	}
+	s.m.active.Inc()
+	s.audit(ctx, req.Actor, "session.login", "session:"+sess.ID, req.Remote,
+		fmt.Sprintf(`{"user":%q,"device":%q,"door":%q}`, u.Username, dev.MAC, req.Door))
+	s.events.Publish(ctx, Event{Kind: EventSessionStarted, DeviceID: dev.ID, UserID: u.ID, SessionID: sess.ID})
+	if req.Door != DoorNative {
+		// The native door's phone is loading the profile already; the
+		// other doors' phones learn of the login only from this NOTIFY.
+		s.checkSync(ctx, dev)
+	} else {
+		s.devMu.Lock()
+		s.lastSync[dev.ID] = now
+		s.devMu.Unlock()
+	}
+	return sess, nil
+}
+
+// findUser accepts a user name or one of the user's numbers, as people
+// type either on a phone's keypad.
+func (s *Sessions) findUser(ctx context.Context, name string) (User, error) {
+	u, err := s.store.GetUser(ctx, name)
+	if errors.Is(err, ErrNotFound) && ValidNumber(name) {
+		return s.store.UserByNumber(ctx, name)
+	}
+	return u, err
+}
+
+// End ends a session for reason: the one path every logout takes.
+func (s *Sessions) End(ctx context.Context, id, reason, actor string) error {
+	// A phone browser that drops its connection must not leave bindings.
+	ctx = context.WithoutCancel(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, err := s.store.GetSession(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !sess.Active() {
+		return nil
+	}
+	return s.endLocked(ctx, sess, reason, actor, reason != EndReboot)
+}
+
+// endLocked ends sess; notify sends the device its check-sync.
+func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor string, notify bool) error {
+	start := time.Now()
+	owner := string(OwnerSession) + ":" + sess.ID
+	// Revoke first: from this instant a REGISTER or call with the
+	// session's credentials is refused, whatever happens next.
+	if s.creds != nil {
+		s.creds.Revoke(owner)
+	}
+	// Persisting the end may fail; the phone is still unbound and told,
+	// and the error is returned so the caller can retry.
+	persistErr := s.store.EndSession(ctx, sess.ID, s.now(), reason)
+	if errors.Is(persistErr, ErrNotFound) {
+		persistErr = nil
+	}
+	// Caches drop the logged-in files before the phone is told to re-fetch.
+	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: reason})
+	if sess.Door == DoorNative && reason != EndReplaced {
+		s.devMu.Lock()
+		s.nativeGone[[2]int64{sess.DeviceID, sess.UserID}] = s.now()
+		s.devMu.Unlock()
+	}
+	dev, derr := s.store.GetDeviceByID(ctx, sess.DeviceID)
+	if s.reg != nil {
+		if _, err := s.reg.Unbind(ctx, owner); err != nil {
+			s.logger.Error("logout: unbind failed", "session", sess.ID, "err", err)
+		}
+		// A refresh REGISTER authenticated just before the revocation may
+		// land after the unbind; a second sweep shortly after removes it.
+		reg := s.reg
+		time.AfterFunc(UnbindRecheck, func() {
+			if n, err := reg.Unbind(context.Background(), owner); err == nil && n > 0 {
+				s.logger.Warn("logout: removed a binding that raced the logout", "session", sess.ID, "bindings", n)
+			}
+		})
+		if derr == nil && notify {
+			s.checkSync(ctx, dev)
+		}
+	}
+	s.m.unbindDelay.Observe(time.Since(start).Seconds())
+	s.m.logouts.WithLabelValues(reason).Inc()
+	s.m.active.Dec()
+	s.audit(ctx, actor, "session.end", "session:"+sess.ID, "", fmt.Sprintf(`{"reason":%q}`, reason))
+	s.logger.Info("logout", "session", sess.ID, "device", dev.MAC, "reason", reason)
+	if persistErr != nil {
+		return fmt.Errorf("logout %s: %w", sess.ID, persistErr)
+	}
+	return nil
+}
+
+// UnbindRecheck is when a logout unbinds a second time, for a REGISTER
+// that was in flight while it ran.
+const UnbindRecheck = 2 * time.Second
+
+// NativeRefuseWindow is how long after a native session ends the phone's
+// automatic re-fetches of <user>.cfg (with the login it stored) are
+// refused, so the phone drops the login. A person logging in again on that
+// phone within it is refused too and must retry a little later.
+const NativeRefuseWindow = 30 * time.Second
+
+// nativeRefused reports a recent end of a native session of user on device.
+func (s *Sessions) nativeRefused(deviceID, userID int64, now time.Time) bool {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	k := [2]int64{deviceID, userID}
+	at, ok := s.nativeGone[k]
+	if ok && now.Sub(at) >= NativeRefuseWindow {
+		delete(s.nativeGone, k)
+		return false
+	}
+	return ok
+}
+
+// GuardUser starts a password check for username on a door that verifies
+// it itself (HTTP digest), under the same lockout as Login.
+func (s *Sessions) GuardUser(username string) (done func(failed bool), ok bool) {
+	return s.lockout.Try("user:"+strings.ToLower(username), s.now())
+}
+
+// NoteSync records that the device was told to re-provision (by any path),
+// so the reboot that may follow is not taken for the user leaving.
+func (s *Sessions) NoteSync(deviceID int64) {
+	s.devMu.Lock()
+	s.lastSync[deviceID] = s.now()
+	s.devMu.Unlock()
+}
+
+// PhoneUnregistered ends a session whose line the phone took down itself,
+// unless that happens right after its login or a check-sync (the phone
+// reloading its configuration re-registers its lines).
+func (s *Sessions) PhoneUnregistered(ctx context.Context, id string) error {
+	sess, err := s.store.GetSession(ctx, id)
+	if err != nil || !sess.Active() {
+		return err
+	}
+	now := s.now()
+	s.devMu.Lock()
+	synced := s.lastSync[sess.DeviceID]
+	s.devMu.Unlock()
+	if now.Sub(sess.StartedAt) < RebootGrace || now.Sub(synced) < RebootGrace {
+		return nil
+	}
+	return s.End(ctx, id, EndPhoneUnregister, "phone")
+}
+
+func (s *Sessions) checkSync(ctx context.Context, d Device) {
+	if s.reg == nil {
+		return
+	}
+	s.devMu.Lock()
+	s.lastSync[d.ID] = s.now()
+	s.devMu.Unlock()
+	if err := s.reg.CheckSync(ctx, d, false); err != nil {
+		s.logger.Warn("check-sync not sent", "mac", d.MAC, "err", err)
+	}
+}
+
+// RebootGrace is how long after a login or a check-sync a phone's reboot is
+// taken as caused by applying the config, not as the user leaving: a phone
+// that reboots to load the user's profile must not log them out (the
+// restart loop of the Polycom user-profile docs).
+const RebootGrace = 3 * time.Minute
+
+// DeviceRegistered records a device account's registration. It marks the
+// device deployed, and a new Call-ID (the phone rebooted) ends a session
+// that is not persistent, unless the reboot follows a login or check-sync.
+func (s *Sessions) DeviceRegistered(ctx context.Context, deviceID int64, callID, source string) error {
+	now := s.now()
+	s.devMu.Lock()
+	prev := s.callIDs[deviceID]
+	s.callIDs[deviceID] = callID
+	synced := s.lastSync[deviceID]
+	s.devMu.Unlock()
+	d, err := s.store.GetDeviceByID(ctx, deviceID)
+	if err != nil {
+		return err
+	}
+	if d.Status != DeviceDeployed || now.Sub(d.LastSeen) > 5*time.Minute {
+		d.Status, d.LastSeen, d.UpdatedAt = DeviceDeployed, now, now
+		if host, _, ok := strings.Cut(source, ":"); ok {
+			d.LastIP = host
+		}
+		if err := s.store.UpdateDevice(ctx, &d); err != nil {
+			return err
+		}
+		s.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
+	}
+	if prev == "" || prev == callID {
+		return nil
+	}
+	return s.rebooted(ctx, deviceID, synced, now)
+}
+
+// DeviceBooted takes another reboot signal (a DHCP DISCOVER from the
+// phone's MAC, a fetch of its boot file from scratch) for a device.
+func (s *Sessions) DeviceBooted(ctx context.Context, mac string) error {
+	mac, ok := NormalizeMAC(mac)
+	if !ok {
+		return nil
+	}
+	d, err := s.store.GetDevice(ctx, mac)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	s.devMu.Lock()
+	synced := s.lastSync[d.ID]
+	s.devMu.Unlock()
+	return s.rebooted(ctx, d.ID, synced, s.now())
+}
+
+// rebooted ends the device's session when it is not persistent and the
+// reboot does not follow the session's own login or check-sync.
+func (s *Sessions) rebooted(ctx context.Context, deviceID int64, synced, now time.Time) error {
+	sess, ok, err := s.ActiveOn(ctx, deviceID)
+	if err != nil || !ok || sess.Persistent {
+		return err
+	}
+	if now.Sub(sess.StartedAt) < RebootGrace || now.Sub(synced) < RebootGrace {
+		return nil
+	}
+	return s.End(ctx, sess.ID, EndReboot, "phone")
+}
+
+// Touch records activity on a session (a call, a login-page request).
+func (s *Sessions) Touch(ctx context.Context, id string) error {
+	return s.store.TouchSession(ctx, id, s.now())
+}
+
+// ActiveOn returns the session active on a device, if any.
+func (s *Sessions) ActiveOn(ctx context.Context, deviceID int64) (Session, bool, error) {
+	ss, err := s.store.ListSessions(ctx, SessionQuery{DeviceID: deviceID, ActiveOnly: true, Limit: 1})
+	if err != nil || len(ss) == 0 {
+		return Session{}, false, err
+	}
+	return ss[0], true, nil
+}
+
+// EndAll ends every active session of a user (disable, password change).
+func (s *Sessions) EndAll(ctx context.Context, userID int64, reason, actor string) error {
+	ss, err := s.store.ListSessions(ctx, SessionQuery{UserID: userID, ActiveOnly: true})
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, o := range ss {
+		errs = append(errs, s.End(ctx, o.ID, reason, actor))
+	}
+	return errors.Join(errs...)
+}
+
+// Sweep ends sessions that are idle past the site's automaticLogout, older
+// than its maximum length, or past its daily logout time.
+func (s *Sessions) Sweep(ctx context.Context) error {
+	now := s.now()
+	ss, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
+	if err != nil {
+		return err
+	}
+	sites := map[int64]Site{}
+	for _, sess := range ss {
+		dev, err := s.store.GetDeviceByID(ctx, sess.DeviceID)
+		if err != nil {
+			continue
+		}
+		site, ok := sites[dev.SiteID]
+		if !ok {
+			if site, err = s.store.GetSite(ctx, dev.SiteID); err != nil {
+				continue
+			}
+			sites[dev.SiteID] = site
+		}
+		if sess.Door == DoorAssigned {
+			continue
+		}
+		loc, err := time.LoadLocation(site.TimeZone)
+		if err != nil || site.TimeZone == "" {
+			loc = time.Local
+		}
+		if reason := expiry(site.Login, loc, sess, now); reason != "" {
+			if err := s.endExpired(ctx, sess.ID, site.Login, loc, now); err != nil {
+				s.logger.Error("sweep: end session", "session", sess.ID, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// expiry says why a session must end now, or "".
+func expiry(p LoginPolicy, loc *time.Location, s Session, now time.Time) string {
+	if p.AutomaticLogout > 0 && now.Sub(s.LastActivity) >= time.Duration(p.AutomaticLogout)*time.Minute {
+		return EndIdle
+	}
+	if p.MaxSessionMinutes > 0 && now.Sub(s.StartedAt) >= time.Duration(p.MaxSessionMinutes)*time.Minute {
+		return EndMaxLength
+	}
+	if h, m, ok := parseHHMM(p.DailyLogout); ok {
+		now := now.In(loc)
+		cut := time.Date(now.Year(), now.Month(), now.Day(), h, m, 0, 0, loc)
+		if now.Before(cut) {
+			cut = cut.AddDate(0, 0, -1)
+		}
+		if s.StartedAt.Before(cut) {
+			return EndDaily
+		}
+	}
+	return ""
+}
+
+func parseHHMM(s string) (int, int, bool) {
+	hs, ms, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, 0, false
+	}
+	h, err1 := strconv.Atoi(hs)
+	m, err2 := strconv.Atoi(ms)
+	if err1 != nil || err2 != nil || h < 0 || h > 23 || m < 0 || m > 59 {
+		return 0, 0, false
+	}
+	return h, m, true
+}
+
+// endExpired ends a session the sweep found expired, after checking again
+// under the lock: activity since the sweep read the list keeps it.
+func (s *Sessions) endExpired(ctx context.Context, id string, p LoginPolicy, loc *time.Location, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, err := s.store.GetSession(ctx, id)
+	if err != nil || !sess.Active() {
+		return err
+	}
+	reason := expiry(p, loc, sess, now)
+	if reason == "" {
+		return nil
+	}
+	return s.endLocked(ctx, sess, reason, "system", true)
+}
+
+// RunSweeper sweeps every interval until ctx ends.
+func (s *Sessions) RunSweeper(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.logger.Error("session sweep", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Sessions) audit(ctx context.Context, actor, action, object, remote, after string) {
+	if actor == "" {
+		actor = "system"
+	}
+	e := &AuditEvent{At: s.now(), Actor: actor, Action: action, Object: object, After: after, Remote: remote}
+	if err := s.store.AddAudit(ctx, e); err != nil {
+		s.logger.Error("audit write failed", "action", action, "err", err)
+	}
+}

@@ -1,0 +1,368 @@
+package prov_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/prov"
+	"hotdesk/prov/store"
+)
+
+// recRegistrar records what Sessions asks of the SIP side (prov's own
+// interface; the daemon's tests drive the real registrar).
+type recRegistrar struct {
+	mu       sync.Mutex
+	unbound  []string
+	synced   []string
+	bindings map[string]int
+}
+
+func (r *recRegistrar) Unbind(_ context.Context, owner string) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.unbound = append(r.unbound, owner)
+	n := r.bindings[owner]
+	delete(r.bindings, owner)
+	return n, nil
+}
+
+func (r *recRegistrar) CheckSync(_ context.Context, d prov.Device, _ bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.synced = append(r.synced, d.MAC)
+	return nil
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	st    *store.Store
+	ss    *prov.Sessions
+	creds *prov.Credentials
+	reg   *recRegistrar
+	clk   *clock
+	site  prov.Site
+}
+
+// newFixture makes a site with policy, users alice/bob (password <name>-pw,
+// numbers 2001/2002) and devices d1, d2.
+func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), slog.New(slog.DiscardHandler), clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	site := prov.Site{Name: "hq", Domain: "hq.test", Login: policy}
+	if err := st.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	dir := prov.NewDirectory(st, nil, clk.now)
+	for i, n := range []string{"alice", "bob"} {
+		if _, err := dir.CreateUser(ctx, prov.UserInput{Username: n, FirstName: n, LastName: "X", Email: n + "@hq.test",
+			Password: n + "-pw", SiteID: site.ID, Numbers: []string{[]string{"2001", "2002"}[i]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, mac := range []string{"00000000000d", "00000000000e"} {
+		d := prov.Device{MAC: mac, SiteID: site.ID, Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed,
+			SIPUser: "dev" + mac, SIPPassword: "devpw"}
+		if err := st.CreateDevice(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds, err := prov.NewCredentials(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &recRegistrar{bindings: map[string]int{}}
+	ss, err := prov.NewSessions(ctx, prov.SessionsDeps{Store: st, Credentials: creds, Events: &prov.Events{},
+		Registrar: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry(),
+		Now: clk.now, Lockout: prov.NewLockout(prov.LockoutConfig{Threshold: 3, Base: time.Minute}, clk.now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{st: st, ss: ss, creds: creds, reg: reg, clk: clk, site: site}
+}
+
+func (f *fixture) login(mac, user, pw string) (prov.Session, error) {
+	return f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: user, Secret: pw, Door: prov.DoorAPI})
+}
+
+var openPolicy = prov.LoginPolicy{Enabled: true, Required: true, OnePerUser: "replace"}
+
+func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	s, err := f.login("00000000000d", "alice", "alice-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, ok := f.creds.Lookup(s.SIPUser)
+	if !ok || cr.Password != s.SIPPassword || cr.Kind != prov.OwnerSession || len(cr.AORs) != 1 || cr.AORs[0] != "2001" {
+		t.Fatalf("session credential = %+v, %v", cr, ok)
+	}
+	if len(f.reg.synced) != 1 {
+		t.Fatalf("login sent %d check-syncs, want 1", len(f.reg.synced))
+	}
+	if err := f.ss.End(context.Background(), s.ID, prov.EndLogout, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.creds.Lookup(s.SIPUser); ok {
+		t.Fatal("credential still valid after logout")
+	}
+	if len(f.reg.unbound) != 1 || f.reg.unbound[0] != "session:"+s.ID || len(f.reg.synced) != 2 {
+		t.Fatalf("logout: unbound=%v synced=%v", f.reg.unbound, f.reg.synced)
+	}
+	got, _ := f.st.GetSession(context.Background(), s.ID)
+	if got.Active() || got.EndReason != prov.EndLogout {
+		t.Fatalf("stored session = %+v", got)
+	}
+	// Ending twice is harmless and does not unbind again.
+	if err := f.ss.End(context.Background(), s.ID, prov.EndAdmin, "test"); err != nil || len(f.reg.unbound) != 1 {
+		t.Fatalf("second End: err=%v unbound=%v", err, f.reg.unbound)
+	}
+}
+
+func TestLoginByNumberAndSameDeviceTwice(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	s1, err := f.login("00000000000d", "2001", "alice-pw")
+	if err != nil {
+		t.Fatalf("login by number: %v", err)
+	}
+	s2, err := f.login("00000000000d", "alice", "alice-pw")
+	if err != nil || s2.ID != s1.ID {
+		t.Fatalf("second login on the same phone made a new session (%v, %s != %s)", err, s2.ID, s1.ID)
+	}
+}
+
+func TestNoEnumerationAndLockout(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	_, errUnknown := f.login("00000000000d", "mallory", "x")
+	_, errWrong := f.login("00000000000e", "bob", "nope")
+	_, errNoDev := f.login("0000000000ff", "bob", "bob-pw")
+	for _, err := range []error{errUnknown, errWrong, errNoDev} {
+		if !errors.Is(err, prov.ErrAuth) || err.Error() != prov.ErrAuth.Error() {
+			t.Fatalf("failure reveals more than ErrAuth: %v", err)
+		}
+	}
+	// Two more failures for bob (three in all) lock him out, even with the right password.
+	for range 2 {
+		_, _ = f.login("00000000000e", "bob", "nope")
+	}
+	if _, err := f.login("00000000000e", "bob", "bob-pw"); !errors.Is(err, prov.ErrLocked) {
+		t.Fatalf("after 3 failures: %v, want ErrLocked", err)
+	}
+	f.clk.add(2 * time.Minute)
+	// The device was locked too; another device is free, and bob's lock has passed.
+	if _, err := f.login("00000000000d", "bob", "bob-pw"); err != nil {
+		t.Fatalf("after the lock expired: %v", err)
+	}
+}
+
+func TestOneLoginPerUserPolicies(t *testing.T) {
+	for _, tt := range []struct {
+		policy    string
+		wantErr   error
+		firstLive bool
+	}{
+		{"replace", nil, false},
+		{"deny", prov.ErrDenied, true},
+		{"allow", nil, true},
+	} {
+		t.Run(tt.policy, func(t *testing.T) {
+			p := openPolicy
+			p.OnePerUser = tt.policy
+			f := newFixture(t, p)
+			first, err := f.login("00000000000d", "alice", "alice-pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.login("00000000000e", "alice", "alice-pw")
+			if !errors.Is(err, tt.wantErr) && err != tt.wantErr {
+				t.Fatalf("second login = %v, want %v", err, tt.wantErr)
+			}
+			got, _ := f.st.GetSession(context.Background(), first.ID)
+			if got.Active() != tt.firstLive {
+				t.Fatalf("first session active = %v, want %v (reason %q)", got.Active(), tt.firstLive, got.EndReason)
+			}
+			if !tt.firstLive && got.EndReason != prov.EndReplaced {
+				t.Fatalf("end reason %q", got.EndReason)
+			}
+		})
+	}
+}
+
+func TestPolicyDisabledAndDefaultOnly(t *testing.T) {
+	f := newFixture(t, prov.LoginPolicy{Enabled: false})
+	if _, err := f.login("00000000000d", "alice", "alice-pw"); !errors.Is(err, prov.ErrDenied) {
+		t.Fatalf("login with login disabled = %v", err)
+	}
+	f = newFixture(t, prov.LoginPolicy{Enabled: true, DefaultOnly: true, DefaultUser: "bob"})
+	if _, err := f.login("00000000000d", "alice", "alice-pw"); !errors.Is(err, prov.ErrDenied) {
+		t.Fatalf("non-default user with defaultOnly = %v", err)
+	}
+	if _, err := f.login("00000000000d", "bob", "bob-pw"); err != nil {
+		t.Fatalf("default user with defaultOnly = %v", err)
+	}
+}
+
+func TestIdleMaxAndDailyLogout(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		policy prov.LoginPolicy
+		touch  bool
+		after  time.Duration
+		want   string
+	}{
+		{"idle", prov.LoginPolicy{AutomaticLogout: 10}, false, 11 * time.Minute, prov.EndIdle},
+		{"active is kept", prov.LoginPolicy{AutomaticLogout: 10}, true, 11 * time.Minute, ""},
+		{"max length", prov.LoginPolicy{MaxSessionMinutes: 60}, true, 61 * time.Minute, prov.EndMaxLength},
+		{"daily", prov.LoginPolicy{DailyLogout: "18:00"}, true, 10 * time.Hour, prov.EndDaily},
+		{"none", prov.LoginPolicy{}, false, 48 * time.Hour, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.policy.Enabled = true
+			f := newFixture(t, tt.policy)
+			s, err := f.login("00000000000d", "alice", "alice-pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clk.add(tt.after - time.Minute)
+			if tt.touch {
+				_ = f.ss.Touch(context.Background(), s.ID)
+			}
+			f.clk.add(time.Minute)
+			if err := f.ss.Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := f.st.GetSession(context.Background(), s.ID)
+			if got.EndReason != tt.want {
+				t.Fatalf("after %v: end reason %q, want %q", tt.after, got.EndReason, tt.want)
+			}
+		})
+	}
+}
+
+func TestRebootEndsOnlyNonPersistentSessions(t *testing.T) {
+	for _, persistent := range []bool{false, true} {
+		p := openPolicy
+		p.Persistent = persistent
+		f := newFixture(t, p)
+		ctx := context.Background()
+		d, _ := f.st.GetDevice(ctx, "00000000000d")
+		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-1", "10.0.0.5:5060"); err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.login(d.MAC, "alice", "alice-pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A reboot right after login applies the user's config: not a logout.
+		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-2", "10.0.0.5:5060"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.st.GetSession(ctx, s.ID); !got.Active() {
+			t.Fatalf("persistent=%v: reboot within the grace after login ended the session", persistent)
+		}
+		f.clk.add(prov.RebootGrace + time.Minute)
+		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-2", "10.0.0.5:5060"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.st.GetSession(ctx, s.ID); !got.Active() {
+			t.Fatal("a refresh (same Call-ID) ended the session")
+		}
+		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-3", "10.0.0.5:5060"); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := f.st.GetSession(ctx, s.ID)
+		if got.Active() == !persistent {
+			t.Fatalf("persistent=%v: after a later reboot session active=%v", persistent, got.Active())
+		}
+		dev, _ := f.st.GetDevice(ctx, d.MAC)
+		if dev.Status != prov.DeviceDeployed || dev.LastIP != "10.0.0.5" {
+			t.Fatalf("device after registration: %+v", dev)
+		}
+	}
+}
+
+func TestConcurrentLoginsKeepOneSessionPerUser(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	var wg sync.WaitGroup
+	for _, mac := range []string{"00000000000d", "00000000000e", "00000000000d", "00000000000e"} {
+		wg.Go(func() { _, _ = f.login(mac, "alice", "alice-pw") })
+	}
+	wg.Wait()
+	act, err := f.st.ListSessions(context.Background(), prov.SessionQuery{UserID: 1, ActiveOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(act) != 1 {
+		t.Fatalf("%d active sessions for alice under replace policy, want 1", len(act))
+	}
+}
+
+func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	results := map[string]int{}
+	for range 12 {
+		wg.Go(func() {
+			_, err := f.login("00000000000d", "bob", "wrong-guess")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, prov.ErrLocked):
+				results["locked"]++
+			case errors.Is(err, prov.ErrAuth):
+				results["checked"]++
+			}
+		})
+	}
+	wg.Wait()
+	if results["checked"] > 3 {
+		t.Fatalf("%d parallel guesses were checked with a threshold of 3 (%v)", results["checked"], results)
+	}
+}
+
+func TestPhoneUnregisterEndsSessionOutsideGrace(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	s, err := f.login("00000000000d", "alice", "alice-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Right after login the phone reloads and re-registers: not a logout.
+	if err := f.ss.PhoneUnregistered(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.st.GetSession(ctx, s.ID); !got.Active() {
+		t.Fatal("unregister within the grace after login ended the session")
+	}
+	f.clk.add(prov.RebootGrace + time.Minute)
+	if err := f.ss.PhoneUnregistered(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.st.GetSession(ctx, s.ID); got.Active() || got.EndReason != prov.EndPhoneUnregister {
+		t.Fatalf("after the grace: %+v", got)
+	}
+}

@@ -1,0 +1,158 @@
+package prov
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence prov needs. prov/store implements it for SQLite
+// (and later PostgreSQL); nothing outside prov/store writes SQL.
+//
+// Getters return ErrNotFound for a missing object; creators return
+// ErrConflict for a taken unique key. Creators fill in the ID.
+type Store interface {
+	// Ping checks that the database answers (used by /healthz).
+	Ping(ctx context.Context) error
+	// Close flushes and closes the database.
+	Close() error
+	// WithTx runs fn with a Store bound to one transaction: all or nothing.
+	WithTx(ctx context.Context, fn func(tx Store) error) error
+	// Backup writes a consistent copy of the database to path while serving.
+	Backup(ctx context.Context, path string) error
+
+	SiteStore
+	UserStore
+	DeviceStore
+	SessionStore
+	BindingStore
+	UploadStore
+	LeaseStore
+	HistoryStore
+	AdminStore
+}
+
+// SiteStore keeps sites.
+type SiteStore interface {
+	CreateSite(ctx context.Context, s *Site) error
+	UpdateSite(ctx context.Context, s *Site) error
+	GetSite(ctx context.Context, id int64) (Site, error)
+	SiteByName(ctx context.Context, name string) (Site, error)
+	ListSites(ctx context.Context) ([]Site, error)
+}
+
+// UserQuery selects users for a list view.
+type UserQuery struct {
+	// Search matches user name, first/last name and email (substring, case-insensitive).
+	Search string
+	Status UserStatus
+	Offset int
+	Limit  int
+}
+
+// UserStore keeps users and their numbers.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *User) error
+	UpdateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, username string) (User, error)
+	GetUserByID(ctx context.Context, id int64) (User, error)
+	// ListUsers returns one page and the total that matches.
+	ListUsers(ctx context.Context, q UserQuery) ([]User, int, error)
+	CountUsers(ctx context.Context) (int, error)
+
+	// AssignNumber gives number to user; ErrConflict if another user has it.
+	AssignNumber(ctx context.Context, number string, userID int64) error
+	UnassignNumber(ctx context.Context, number string) error
+	NumbersOf(ctx context.Context, userID int64) ([]string, error)
+	UserByNumber(ctx context.Context, number string) (User, error)
+	// AllNumbers maps every assigned number to its user ID (registrar and proxy caches).
+	AllNumbers(ctx context.Context) (map[string]int64, error)
+
+	ListContacts(ctx context.Context, userID int64) ([]Contact, error)
+	// ReplaceContacts swaps a user's whole directory in one transaction.
+	ReplaceContacts(ctx context.Context, userID int64, cs []Contact) error
+}
+
+// DeviceQuery selects devices for a list view.
+type DeviceQuery struct {
+	Search string
+	Offset int
+	Limit  int
+}
+
+// DeviceStore keeps handsets.
+type DeviceStore interface {
+	CreateDevice(ctx context.Context, d *Device) error
+	UpdateDevice(ctx context.Context, d *Device) error
+	GetDevice(ctx context.Context, mac string) (Device, error)
+	GetDeviceByID(ctx context.Context, id int64) (Device, error)
+	ListDevices(ctx context.Context, q DeviceQuery) ([]Device, int, error)
+	CountDevices(ctx context.Context) (int, error)
+}
+
+// SessionQuery selects sessions; zero fields match everything.
+type SessionQuery struct {
+	UserID     int64
+	DeviceID   int64
+	ActiveOnly bool
+	Limit      int
+}
+
+// SessionStore keeps login sessions, active and ended.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	GetSession(ctx context.Context, id string) (Session, error)
+	// EndSession records the end once; ending an ended session returns ErrNotFound.
+	EndSession(ctx context.Context, id string, at time.Time, reason string) error
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	ListSessions(ctx context.Context, q SessionQuery) ([]Session, error)
+}
+
+// BindingStore keeps registrar bindings so they survive a restart.
+type BindingStore interface {
+	ListBindings(ctx context.Context) ([]Binding, error)
+	// SaveBindings upserts and deletes in one transaction (write-behind batches).
+	SaveBindings(ctx context.Context, upserts []Binding, deletes []BindingKey) error
+}
+
+// UploadStore keeps versions of files phones wrote.
+type UploadStore interface {
+	// PutUpload stores u as the next version of (Owner, Name), keeps the
+	// newest keep versions and returns the version number.
+	PutUpload(ctx context.Context, u Upload, keep int) (int, error)
+	LatestUpload(ctx context.Context, owner, name string) (Upload, error)
+	ListUploads(ctx context.Context, owner string) ([]Upload, error)
+}
+
+// LeaseStore keeps DHCP leases.
+type LeaseStore interface {
+	ListLeases(ctx context.Context) ([]Lease, error)
+	PutLease(ctx context.Context, l Lease) error
+	DeleteLease(ctx context.Context, mac string) error
+}
+
+// AuditQuery filters the audit log; zero fields match everything.
+type AuditQuery struct {
+	Actor  string
+	Action string
+	Object string
+	Since  time.Time
+	Limit  int
+}
+
+// HistoryStore keeps what history needs: call records and the audit log.
+type HistoryStore interface {
+	AddCallRecord(ctx context.Context, c *CallRecord) error
+	ListCallRecords(ctx context.Context, userID int64, limit int) ([]CallRecord, error)
+	AddAudit(ctx context.Context, e *AuditEvent) error
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+}
+
+// AdminStore keeps administrator accounts and API tokens.
+type AdminStore interface {
+	CreateAdmin(ctx context.Context, a *Admin) error
+	UpdateAdmin(ctx context.Context, a *Admin) error
+	GetAdmin(ctx context.Context, username string) (Admin, error)
+	CountAdmins(ctx context.Context) (int, error)
+	CreateToken(ctx context.Context, t *APIToken) error
+	TokenByHash(ctx context.Context, hash string) (APIToken, error)
+}

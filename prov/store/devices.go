@@ -1,0 +1,108 @@
+package store
+
+import (
+	"context"
+
+	"hotdesk/prov"
+)
+
+const deviceCols = `id, mac, vendor, model, firmware, COALESCE(site_id, 0), COALESCE(assigned_user_id, 0), kind, status,
+	deployment_pin, security_pin, last_seen, last_ip, prov_user, prov_password, sip_user, sip_password, authorized,
+	params, created_at, updated_at`
+
+func scanDevice(sc scanner) (prov.Device, error) {
+	var d prov.Device
+	var auth, params string
+	var seen, created, updated int64
+	if err := sc.Scan(&d.ID, &d.MAC, &d.Vendor, &d.Model, &d.Firmware, &d.SiteID, &d.AssignedUserID, &d.Kind,
+		&d.Status, &d.DeploymentPIN, &d.SecurityPIN, &seen, &d.LastIP, &d.ProvUser, &d.ProvPassword, &d.SIPUser,
+		&d.SIPPassword, &auth, &params, &created, &updated); err != nil {
+		return d, err
+	}
+	var c codec
+	c.dec(auth, &d.Authorized)
+	c.dec(params, &d.Params)
+	d.LastSeen, d.CreatedAt, d.UpdatedAt = fromMS(seen), fromMS(created), fromMS(updated)
+	return d, c.err
+}
+
+// deviceArgs are the columns after id, in deviceCols order.
+func deviceArgs(d *prov.Device) ([]any, error) {
+	var c codec
+	args := []any{d.MAC, d.Vendor, d.Model, d.Firmware, nullID(d.SiteID), nullID(d.AssignedUserID),
+		string(d.Kind), string(d.Status), d.DeploymentPIN, d.SecurityPIN, ms(d.LastSeen), d.LastIP, d.ProvUser,
+		d.ProvPassword, d.SIPUser, d.SIPPassword, c.enc(d.Authorized, len(d.Authorized) == 0),
+		c.enc(d.Params, len(d.Params) == 0), ms(d.CreatedAt), ms(d.UpdatedAt)}
+	return args, c.err
+}
+
+// CreateDevice inserts d and sets its ID; CreatedAt/UpdatedAt default to now.
+func (s *Store) CreateDevice(ctx context.Context, d *prov.Device) error {
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = s.stamp()
+	}
+	if d.UpdatedAt.IsZero() {
+		d.UpdatedAt = d.CreatedAt
+	}
+	args, err := deviceArgs(d)
+	if err != nil {
+		return wrap(err, "create device %q", d.MAC)
+	}
+	err = s.wq().QueryRowContext(ctx, `INSERT INTO devices (mac, vendor, model, firmware, site_id,
+		assigned_user_id, kind, status, deployment_pin, security_pin, last_seen, last_ip, prov_user,
+		prov_password, sip_user, sip_password, authorized, params, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+		RETURNING id`, args...).Scan(&d.ID)
+	return wrap(err, "create device %q", d.MAC)
+}
+
+// UpdateDevice replaces every field of the device with d.ID except
+// CreatedAt, and stamps UpdatedAt.
+func (s *Store) UpdateDevice(ctx context.Context, d *prov.Device) error {
+	d.UpdatedAt = s.stamp()
+	args, err := deviceArgs(d)
+	if err != nil {
+		return wrap(err, "update device %q", d.MAC)
+	}
+	args = append(args[:18], ms(d.UpdatedAt), d.ID)
+	err = affected(s.wq().ExecContext(ctx, `UPDATE devices SET mac = $1, vendor = $2, model = $3, firmware = $4,
+		site_id = $5, assigned_user_id = $6, kind = $7, status = $8, deployment_pin = $9, security_pin = $10,
+		last_seen = $11, last_ip = $12, prov_user = $13, prov_password = $14, sip_user = $15, sip_password = $16,
+		authorized = $17, params = $18, updated_at = $19 WHERE id = $20`, args...))
+	return wrap(err, "update device %q", d.MAC)
+}
+
+// GetDevice returns the device with mac (as stored; callers normalise).
+func (s *Store) GetDevice(ctx context.Context, mac string) (prov.Device, error) {
+	d, err := scanDevice(s.rq().QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE mac = $1`, mac))
+	return d, wrap(err, "get device %q", mac)
+}
+
+// GetDeviceByID returns the device with id.
+func (s *Store) GetDeviceByID(ctx context.Context, id int64) (prov.Device, error) {
+	d, err := scanDevice(s.rq().QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE id = $1`, id))
+	return d, wrap(err, "get device %d", id)
+}
+
+// ListDevices returns one page of devices by MAC and the number that match.
+// Limit 0 means no limit. Search is a substring of MAC, vendor, model or
+// last IP (case-insensitive for ASCII).
+func (s *Store) ListDevices(ctx context.Context, q prov.DeviceQuery) ([]prov.Device, int, error) {
+	filter := ""
+	var args []any
+	if q.Search != "" {
+		args = append(args, likePattern(q.Search))
+		filter = ` WHERE (lower(mac) LIKE $1 ESCAPE '\' OR lower(vendor) LIKE $1 ESCAPE '\'
+			OR lower(model) LIKE $1 ESCAPE '\' OR lower(last_ip) LIKE $1 ESCAPE '\')`
+	}
+	ds, total, err := page(ctx, s.rq(), scanDevice, "SELECT "+deviceCols+" FROM devices"+filter+" ORDER BY mac",
+		"SELECT count(*) FROM devices"+filter, q.Offset, q.Limit, args)
+	return ds, total, wrap(err, "list devices")
+}
+
+// CountDevices returns the number of devices.
+func (s *Store) CountDevices(ctx context.Context) (int, error) {
+	var n int
+	err := s.rq().QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&n)
+	return n, wrap(err, "count devices")
+}

@@ -1,0 +1,35 @@
+package store
+
+import (
+	"context"
+
+	"hotdesk/prov"
+)
+
+// ListLeases returns every stored lease by MAC.
+func (s *Store) ListLeases(ctx context.Context) ([]prov.Lease, error) {
+	out, err := collect(ctx, s.rq(), func(sc scanner) (prov.Lease, error) {
+		var l prov.Lease
+		var expires int64
+		err := sc.Scan(&l.MAC, &l.IP, &l.Hostname, &l.VendorClass, &expires, &l.State)
+		l.Expires = fromMS(expires)
+		return l, err
+	}, `SELECT mac, ip, hostname, vendor_class, expires, state FROM leases ORDER BY mac`)
+	return out, wrap(err, "list leases")
+}
+
+// PutLease inserts or replaces the lease for l.MAC.
+func (s *Store) PutLease(ctx context.Context, l prov.Lease) error {
+	_, err := s.wq().ExecContext(ctx, `INSERT INTO leases (mac, ip, hostname, vendor_class, expires, state)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname,
+		vendor_class = excluded.vendor_class, expires = excluded.expires, state = excluded.state`,
+		l.MAC, l.IP, l.Hostname, l.VendorClass, ms(l.Expires), l.State)
+	return wrap(err, "put lease %q", l.MAC)
+}
+
+// DeleteLease removes the lease for mac; prov.ErrNotFound if there is none.
+func (s *Store) DeleteLease(ctx context.Context, mac string) error {
+	err := affected(s.wq().ExecContext(ctx, `DELETE FROM leases WHERE mac = $1`, mac))
+	return wrap(err, "delete lease %q", mac)
+}

@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"hotdesk/prov"
+)
+
+const sessionCols = `id, COALESCE(user_id, 0), COALESCE(device_id, 0), door, started_at, last_activity, persistent,
+	ended_at, end_reason, sip_user, sip_password`
+
+func scanSession(sc scanner) (prov.Session, error) {
+	var s prov.Session
+	var started, last, ended int64
+	err := sc.Scan(&s.ID, &s.UserID, &s.DeviceID, &s.Door, &started, &last, &s.Persistent, &ended, &s.EndReason,
+		&s.SIPUser, &s.SIPPassword)
+	s.StartedAt, s.LastActivity, s.EndedAt = fromMS(started), fromMS(last), fromMS(ended)
+	return s, err
+}
+
+// CreateSession inserts sess; the caller picks the ID. StartedAt defaults
+// to now and LastActivity to StartedAt.
+func (s *Store) CreateSession(ctx context.Context, sess *prov.Session) error {
+	if sess.ID == "" {
+		return wrap(prov.Invalid("id", "required"), "create session")
+	}
+	if sess.StartedAt.IsZero() {
+		sess.StartedAt = s.stamp()
+	}
+	if sess.LastActivity.IsZero() {
+		sess.LastActivity = sess.StartedAt
+	}
+	_, err := s.wq().ExecContext(ctx, `INSERT INTO sessions (id, user_id, device_id, door, started_at,
+		last_activity, persistent, ended_at, end_reason, sip_user, sip_password)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		sess.ID, nullID(sess.UserID), nullID(sess.DeviceID), sess.Door, ms(sess.StartedAt), ms(sess.LastActivity),
+		sess.Persistent, ms(sess.EndedAt), sess.EndReason, sess.SIPUser, sess.SIPPassword)
+	return wrap(err, "create session %q", sess.ID)
+}
+
+// GetSession returns the session with id, active or ended.
+func (s *Store) GetSession(ctx context.Context, id string) (prov.Session, error) {
+	sess, err := scanSession(s.rq().QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = $1`, id))
+	return sess, wrap(err, "get session %q", id)
+}
+
+// EndSession ends an active session once; prov.ErrNotFound if it does not
+// exist or has already ended, so two racing logouts end it exactly once.
+func (s *Store) EndSession(ctx context.Context, id string, at time.Time, reason string) error {
+	if at.IsZero() {
+		return wrap(prov.Invalid("at", "zero time"), "end session %q", id)
+	}
+	err := affected(s.wq().ExecContext(ctx, `UPDATE sessions SET ended_at = $2, end_reason = $3
+		WHERE id = $1 AND ended_at = 0`, id, ms(at), reason))
+	return wrap(err, "end session %q", id)
+}
+
+// TouchSession records activity on an active session.
+func (s *Store) TouchSession(ctx context.Context, id string, at time.Time) error {
+	err := affected(s.wq().ExecContext(ctx, `UPDATE sessions SET last_activity = $2
+		WHERE id = $1 AND ended_at = 0`, id, ms(at)))
+	return wrap(err, "touch session %q", id)
+}
+
+// ListSessions returns matching sessions, newest first. Limit 0 means no limit.
+func (s *Store) ListSessions(ctx context.Context, q prov.SessionQuery) ([]prov.Session, error) {
+	var where []string
+	var args []any
+	if q.UserID != 0 {
+		args = append(args, q.UserID)
+		where = append(where, "user_id = $"+strconv.Itoa(len(args)))
+	}
+	if q.DeviceID != 0 {
+		args = append(args, q.DeviceID)
+		where = append(where, "device_id = $"+strconv.Itoa(len(args)))
+	}
+	if q.ActiveOnly {
+		where = append(where, "ended_at = 0")
+	}
+	query := `SELECT ` + sessionCols + ` FROM sessions`
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY started_at DESC, id"
+	if q.Limit > 0 {
+		args = append(args, q.Limit)
+		query += " LIMIT $" + strconv.Itoa(len(args))
+	}
+	out, err := collect(ctx, s.rq(), scanSession, query, args...)
+	return out, wrap(err, "list sessions")
+}

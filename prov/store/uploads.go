@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+
+	"hotdesk/prov"
+)
+
+const uploadCols = `owner, name, version, data, sha256, size, created_at`
+
+func scanUpload(sc scanner) (prov.Upload, error) {
+	var u prov.Upload
+	var created int64
+	err := sc.Scan(&u.Owner, &u.Name, &u.Version, &u.Data, &u.SHA256, &u.Size, &created)
+	u.CreatedAt = fromMS(created)
+	return u, err
+}
+
+// PutUpload stores u as the next version of (Owner, Name), deletes all but
+// the newest keep versions (keep <= 0 keeps all) and returns the version.
+// Size and SHA256 are computed from Data; CreatedAt defaults to now.
+// Concurrent calls get consecutive versions: on SQLite the single writer
+// serialises them, on PostgreSQL a lost race (unique violation) is retried.
+func (s *Store) PutUpload(ctx context.Context, u prov.Upload, keep int) (int, error) {
+	sum := sha256.Sum256(u.Data)
+	u.SHA256, u.Size = hex.EncodeToString(sum[:]), len(u.Data)
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = s.stamp()
+	}
+	if u.Data == nil {
+		u.Data = []byte{} // NOT NULL column
+	}
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		err = s.inTx(ctx, func(tx *Store) error {
+			if err := tx.tq.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM uploads
+				WHERE owner = $1 AND name = $2`, u.Owner, u.Name).Scan(&u.Version); err != nil {
+				return err
+			}
+			if _, err := tx.tq.ExecContext(ctx, `INSERT INTO uploads (`+uploadCols+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, u.Owner, u.Name, u.Version, u.Data, u.SHA256, u.Size,
+				ms(u.CreatedAt)); err != nil {
+				return classify(err)
+			}
+			if keep > 0 && u.Version > keep {
+				_, err := tx.tq.ExecContext(ctx, `DELETE FROM uploads WHERE owner = $1 AND name = $2 AND version <= $3`,
+					u.Owner, u.Name, u.Version-keep)
+				return err
+			}
+			return nil
+		})
+		if s.tx != nil || !errors.Is(err, prov.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, wrap(err, "put upload %s/%s", u.Owner, u.Name)
+	}
+	return u.Version, nil
+}
+
+// LatestUpload returns the newest version of (owner, name).
+func (s *Store) LatestUpload(ctx context.Context, owner, name string) (prov.Upload, error) {
+	u, err := scanUpload(s.rq().QueryRowContext(ctx, `SELECT `+uploadCols+` FROM uploads
+		WHERE owner = $1 AND name = $2 ORDER BY version DESC LIMIT 1`, owner, name))
+	return u, wrap(err, "latest upload %s/%s", owner, name)
+}
+
+// ListUploads returns every kept version of every file owner wrote, data
+// included, by name and then newest version first.
+func (s *Store) ListUploads(ctx context.Context, owner string) ([]prov.Upload, error) {
+	out, err := collect(ctx, s.rq(), scanUpload, `SELECT `+uploadCols+` FROM uploads WHERE owner = $1
+		ORDER BY name, version DESC`, owner)
+	return out, wrap(err, "list uploads of %s", owner)
+}

@@ -1,0 +1,315 @@
+package prov
+
+import "time"
+
+// Access is a user's access level to one portal menu.
+type Access string
+
+// Portal access levels.
+const (
+	AccessNone  Access = "none"
+	AccessRead  Access = "read"
+	AccessWrite Access = "write"
+)
+
+// UserKind tells a person from a common-area profile (lobby, conference room).
+type UserKind string
+
+// User kinds.
+const (
+	KindPerson     UserKind = "person"
+	KindCommonArea UserKind = "common_area"
+)
+
+// UserStatus is active or disabled; users are never deleted.
+type UserStatus string
+
+// User statuses.
+const (
+	StatusActive   UserStatus = "active"
+	StatusDisabled UserStatus = "disabled"
+)
+
+// DeviceKind says whether hotdesk provisions the phone or only shows its settings.
+type DeviceKind string
+
+// Device kinds.
+const (
+	DeviceManaged    DeviceKind = "managed"
+	DeviceThirdParty DeviceKind = "third_party"
+)
+
+// DeviceStatus follows what the phone does.
+type DeviceStatus string
+
+// Device statuses.
+const (
+	DeviceNotDeployed DeviceStatus = "not_deployed"
+	DeviceDeployed    DeviceStatus = "deployed"
+	DevicePending     DeviceStatus = "pending_approval"
+	DeviceDenied      DeviceStatus = "denied"
+)
+
+// LoginPolicy is a site's hot-desking policy, rendered to phones as prov.login.*.
+type LoginPolicy struct {
+	Enabled bool `json:"enabled"`
+	// Required locks a logged-out phone: it may call only authorized and emergency numbers.
+	Required bool `json:"required"`
+	// AutomaticLogout is the idle time in minutes after which a session ends; 0 = never.
+	AutomaticLogout int    `json:"automatic_logout"`
+	Persistent      bool   `json:"persistent"`
+	DefaultUser     string `json:"default_user"`
+	DefaultOnly     bool   `json:"default_only"`
+	// OnePerUser is replace (default), deny or allow.
+	OnePerUser string `json:"one_per_user"`
+	// MaxSessionMinutes ends any session after this long; 0 = no limit.
+	MaxSessionMinutes int `json:"max_session_minutes"`
+	// DailyLogout is an "HH:MM" local time at which every session ends; "" = none.
+	DailyLogout string `json:"daily_logout"`
+}
+
+// AuthorizedNumber is one of the (at most 5) numbers a locked phone may call.
+type AuthorizedNumber struct {
+	Description string `json:"description"`
+	Number      string `json:"number"`
+}
+
+// MaxAuthorizedNumbers is the limit the phones' phoneLock.authorized.N.* allows.
+const MaxAuthorizedNumbers = 5
+
+// FeatureCodes are the codes dialled on a phone to log in and out.
+type FeatureCodes struct {
+	Login  string `json:"login"`
+	Logout string `json:"logout"`
+}
+
+// Trunk is the upstream SIP provider calls leave through.
+type Trunk struct {
+	Address  string `json:"address"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Register bool   `json:"register"`
+}
+
+// Site is one office: domain, locale, login policy and call restrictions.
+type Site struct {
+	ID           int64              `json:"id"`
+	Name         string             `json:"name"`
+	Domain       string             `json:"domain"`
+	TimeZone     string             `json:"time_zone"`
+	Language     string             `json:"language"`
+	Subnets      []string           `json:"subnets"`
+	Login        LoginPolicy        `json:"login"`
+	Authorized   []AuthorizedNumber `json:"authorized"`
+	Emergency    []string           `json:"emergency"`
+	FeatureCodes FeatureCodes       `json:"feature_codes"`
+	Trunk        Trunk              `json:"trunk"`
+	// Params are site-level config parameters (the "site" precedence layer).
+	Params    map[string]string `json:"params"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// PortalAccess is what a user may do in their own portal.
+type PortalAccess struct {
+	Enabled      bool   `json:"enabled"`
+	Profile      Access `json:"profile"`
+	CallHandling Access `json:"call_handling"`
+	Directory    Access `json:"directory"`
+	Buttons      Access `json:"buttons"`
+	// WizardDone is set once the user finished the first-login wizard.
+	WizardDone bool `json:"wizard_done"`
+}
+
+// CallHandling is a user's call routing, honoured by the proxy wherever they are logged in.
+type CallHandling struct {
+	DND             bool   `json:"dnd"`
+	ForwardAlways   string `json:"forward_always"`
+	ForwardBusy     string `json:"forward_busy"`
+	ForwardNoAnswer string `json:"forward_no_answer"`
+	NoAnswerSeconds int    `json:"no_answer_seconds"`
+	Twinning        string `json:"twinning"`
+}
+
+// User is a person or a common-area profile.
+type User struct {
+	ID               int64      `json:"id"`
+	Username         string     `json:"username"`
+	FirstName        string     `json:"first_name"`
+	LastName         string     `json:"last_name"`
+	Email            string     `json:"email"`
+	Language         string     `json:"language"`
+	DirectoryScope   string     `json:"directory_scope"`
+	Custom1          string     `json:"custom1"`
+	Custom2          string     `json:"custom2"`
+	Custom3          string     `json:"custom3"`
+	Kind             UserKind   `json:"kind"`
+	ResponsibleEmail string     `json:"responsible_email"`
+	Status           UserStatus `json:"status"`
+	SiteID           int64      `json:"site_id"`
+	// PasswordHash is the argon2id PHC string of the login password.
+	PasswordHash string `json:"-"`
+	// LoginHA1 are digest HA1s of the login password, keyed by algorithm
+	// ("MD5", "SHA-256"), for the doors that authenticate with HTTP digest.
+	LoginHA1 map[string]string `json:"-"`
+	// SIPPassword is the permanent SIP account's secret (softphones,
+	// third-party phones); it must be shown to the user, so it is kept.
+	SIPPassword  string            `json:"-"`
+	Portal       PortalAccess      `json:"portal"`
+	CallHandling CallHandling      `json:"call_handling"`
+	Params       map[string]string `json:"params"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+}
+
+// Device is a handset, managed or third-party.
+type Device struct {
+	ID             int64        `json:"id"`
+	MAC            string       `json:"mac"`
+	Vendor         string       `json:"vendor"`
+	Model          string       `json:"model"`
+	Firmware       string       `json:"firmware"`
+	SiteID         int64        `json:"site_id"`
+	AssignedUserID int64        `json:"assigned_user_id"`
+	Kind           DeviceKind   `json:"kind"`
+	Status         DeviceStatus `json:"status"`
+	DeploymentPIN  string       `json:"-"`
+	SecurityPIN    string       `json:"-"`
+	LastSeen       time.Time    `json:"last_seen"`
+	LastIP         string       `json:"last_ip"`
+	// ProvUser/ProvPassword are the device's HTTP digest credentials for provisioning.
+	ProvUser     string `json:"-"`
+	ProvPassword string `json:"-"`
+	// SIPUser/SIPPassword are the device account registered while the phone is locked.
+	SIPUser     string             `json:"sip_user"`
+	SIPPassword string             `json:"-"`
+	Authorized  []AuthorizedNumber `json:"authorized"`
+	// Params are the admin's per-device overrides (the "web/device" layer).
+	Params    map[string]string `json:"params"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Session is one person logged in on one handset.
+type Session struct {
+	ID           string    `json:"id"`
+	UserID       int64     `json:"user_id"`
+	DeviceID     int64     `json:"device_id"`
+	Door         string    `json:"door"`
+	StartedAt    time.Time `json:"started_at"`
+	LastActivity time.Time `json:"last_activity"`
+	Persistent   bool      `json:"persistent"`
+	EndedAt      time.Time `json:"ended_at"`
+	EndReason    string    `json:"end_reason"`
+	// SIPUser/SIPPassword are the digest credentials minted for this session's line.
+	SIPUser     string `json:"-"`
+	SIPPassword string `json:"-"`
+}
+
+// Active reports whether the session has not ended.
+func (s Session) Active() bool { return s.EndedAt.IsZero() }
+
+// Binding is a registrar binding as stored; the sip room owns its semantics.
+type Binding struct {
+	AOR       string    `json:"aor"`
+	Contact   string    `json:"contact"`
+	Instance  string    `json:"instance"`
+	RegID     string    `json:"reg_id"`
+	CallID    string    `json:"call_id"`
+	CSeq      uint32    `json:"cseq"`
+	Expires   time.Time `json:"expires"`
+	Q         float64   `json:"q"`
+	Path      []string  `json:"path"`
+	Source    string    `json:"source"`
+	Transport string    `json:"transport"`
+	UserAgent string    `json:"user_agent"`
+	// Owner is "device:<id>", "session:<id>" or "user:<id>".
+	Owner     string    `json:"owner"`
+	Node      string    `json:"node"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// BindingKey identifies a binding for deletion.
+type BindingKey struct {
+	AOR     string
+	Contact string
+}
+
+// Upload is one stored version of a file a phone wrote.
+type Upload struct {
+	// Owner is "user:<username>" or "device:<mac>".
+	Owner     string    `json:"owner"`
+	Name      string    `json:"name"`
+	Version   int       `json:"version"`
+	Data      []byte    `json:"-"`
+	SHA256    string    `json:"sha256"`
+	Size      int       `json:"size"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Contact is one entry of a user's personal directory.
+type Contact struct {
+	UserID    int64  `json:"-"`
+	Position  int    `json:"position"`
+	FirstName string `json:"first_name"`
+	LastName  string `json:"last_name"`
+	Number    string `json:"number"`
+	SpeedDial int    `json:"speed_dial"`
+	Label     string `json:"label"`
+}
+
+// Lease is a DHCP lease as stored; the dhcp room owns its semantics.
+type Lease struct {
+	MAC         string    `json:"mac"`
+	IP          string    `json:"ip"`
+	Hostname    string    `json:"hostname"`
+	VendorClass string    `json:"vendor_class"`
+	Expires     time.Time `json:"expires"`
+	State       string    `json:"state"`
+}
+
+// CallRecord is one call attempt through the proxy.
+type CallRecord struct {
+	ID        int64     `json:"id"`
+	CallID    string    `json:"call_id"`
+	Owner     string    `json:"owner"`
+	UserID    int64     `json:"user_id"`
+	DeviceID  int64     `json:"device_id"`
+	SessionID string    `json:"session_id"`
+	Locked    bool      `json:"locked"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	Route     string    `json:"route"`
+	Result    int       `json:"result"`
+	Start     time.Time `json:"start"`
+	Answer    time.Time `json:"answer"`
+	End       time.Time `json:"end"`
+}
+
+// AuditEvent records one change: who, what, when, before/after, from where.
+type AuditEvent struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Object string    `json:"object"`
+	Before string    `json:"before,omitempty"`
+	After  string    `json:"after,omitempty"`
+	Remote string    `json:"remote,omitempty"`
+}
+
+// Admin is an administrator account.
+type Admin struct {
+	ID           int64     `json:"id"`
+	Username     string    `json:"username"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// APIToken is a bearer token for scripts; only its SHA-256 is stored.
+type APIToken struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	AdminID   int64     `json:"admin_id"`
+	Hash      string    `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+}

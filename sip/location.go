@@ -1,0 +1,329 @@
+package sip
+
+import (
+	"hash/maphash"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// location is the in-memory location service: AOR → bindings, sharded.
+// Every change is handed to the persister (write-behind) and the event queue.
+type location struct {
+	seed     maphash.Seed
+	shards   [64]locShard
+	onChange func(ev []Event, ups []Binding, dels []BindingKey)
+}
+
+type locShard struct {
+	mu   sync.RWMutex
+	aors map[string][]*stored
+}
+
+// stored is a binding with its contact's comparison key, computed once.
+type stored struct {
+	Binding
+	cmpKey string
+}
+
+func newLocation(onChange func([]Event, []Binding, []BindingKey)) *location {
+	l := &location{seed: maphash.MakeSeed(), onChange: onChange}
+	for i := range l.shards {
+		l.shards[i].aors = map[string][]*stored{}
+	}
+	return l
+}
+
+func (l *location) shard(aor string) *locShard {
+	return &l.shards[maphash.String(l.seed, aor)%uint64(len(l.shards))]
+}
+
+// contactUpdate is one Contact of a REGISTER after expiry computation.
+type contactUpdate struct {
+	uri      string
+	key      string // §19.1.4 comparison key
+	instance string
+	regID    string
+	q        string
+	expires  int // seconds, 0 = remove
+}
+
+// registerOp is a validated REGISTER to apply atomically to one AOR.
+type registerOp struct {
+	aor      string
+	wildcard bool
+	contacts []contactUpdate
+	tmpl     Binding // CallID, CSeq, Path, Source, Transport, Local, UserAgent, Owner
+}
+
+// errOutOfOrder: same Call-ID with a lower CSeq (RFC 3261 §10.3 step 7).
+type applyResult int
+
+const (
+	applyOK applyResult = iota
+	applyOutOfOrder
+	applyTooMany
+)
+
+// maxBindingsPerAOR bounds one AOR's bindings so no credential can fill memory.
+const maxBindingsPerAOR = 32
+
+// apply performs op and returns the AOR's bindings afterwards.
+func (l *location) apply(op registerOp, now time.Time) (applyResult, []Binding) {
+	s := l.shard(op.aor)
+	s.mu.Lock()
+	cur := s.aors[op.aor]
+	// Check ordering first so a failure changes nothing (atomic).
+	for _, b := range cur {
+		if !op.affects(b) {
+			continue
+		}
+		if b.CallID == op.tmpl.CallID && op.tmpl.CSeq < b.CSeq {
+			s.mu.Unlock()
+			return applyOutOfOrder, snapshot(cur, now)
+		}
+	}
+	var evs []Event
+	var ups []Binding
+	var dels []BindingKey
+	next := cur[:0:0]
+	if op.wildcard {
+		for _, b := range cur {
+			if op.affects(b) {
+				evs = append(evs, Event{Kind: Unregistered, Binding: b.Binding})
+				dels = append(dels, b.Key())
+			} else {
+				next = append(next, b)
+			}
+		}
+	} else {
+		next = append(next, cur...)
+		for _, c := range op.contacts {
+			next, evs, ups, dels = applyContact(next, op, c, now, evs, ups, dels)
+		}
+	}
+	if len(next) > maxBindingsPerAOR && len(next) > len(cur) {
+		s.mu.Unlock()
+		return applyTooMany, nil
+	}
+	if len(next) == 0 {
+		delete(s.aors, op.aor)
+	} else {
+		s.aors[op.aor] = next
+	}
+	out := snapshot(next, now)
+	s.mu.Unlock()
+	if len(evs) > 0 || len(ups) > 0 || len(dels) > 0 {
+		l.onChange(evs, ups, dels)
+	}
+	return applyOK, out
+}
+
+// affects: a wildcard removes only the bindings of the same owner, so one
+// handset's logout cannot wipe another handset of a shared AOR.
+func (op registerOp) affects(b *stored) bool {
+	if !op.wildcard {
+		for _, c := range op.contacts {
+			if c.matches(b) {
+				return true
+			}
+		}
+		return false
+	}
+	return b.Owner == op.tmpl.Owner
+}
+
+func (c contactUpdate) matches(b *stored) bool {
+	if c.instance != "" && b.Instance == c.instance && b.RegID == c.regID {
+		return true
+	}
+	if b.cmpKey == "" {
+		b.cmpKey = contactKey(b.Contact) // under the shard's write lock
+	}
+	return b.cmpKey == c.key
+}
+
+func applyContact(next []*stored, op registerOp, c contactUpdate, now time.Time,
+	evs []Event, ups []Binding, dels []BindingKey) ([]*stored, []Event, []Binding, []BindingKey) {
+	idx := -1
+	for i, b := range next {
+		if c.matches(b) {
+			idx = i
+			break
+		}
+	}
+	if c.expires == 0 {
+		if idx >= 0 {
+			old := next[idx]
+			next = append(next[:idx], next[idx+1:]...)
+			evs = append(evs, Event{Kind: Unregistered, Binding: old.Binding})
+			dels = append(dels, old.Key())
+		}
+		return next, evs, ups, dels
+	}
+	nb := op.tmpl
+	nb.Contact, nb.Instance, nb.RegID, nb.Q = c.uri, c.instance, c.regID, c.q
+	nb.Expires = now.Add(time.Duration(c.expires) * time.Second)
+	nb.Updated = now
+	kind := Registered
+	if idx >= 0 {
+		old := next[idx]
+		kind = Refreshed
+		if old.Contact != nb.Contact {
+			dels = append(dels, old.Key())
+		}
+		next[idx] = &stored{Binding: nb, cmpKey: c.key}
+	} else {
+		next = append(next, &stored{Binding: nb, cmpKey: c.key})
+	}
+	evs = append(evs, Event{Kind: kind, Binding: nb})
+	ups = append(ups, nb)
+	return next, evs, ups, dels
+}
+
+func snapshot(bs []*stored, now time.Time) []Binding {
+	out := make([]Binding, 0, len(bs))
+	for _, b := range bs {
+		if b.Expires.After(now) {
+			out = append(out, b.Binding)
+		}
+	}
+	return out
+}
+
+// lookup returns the live bindings of aor, highest q first.
+func (l *location) lookup(aor string, now time.Time) []Binding {
+	s := l.shard(aor)
+	s.mu.RLock()
+	out := snapshot(s.aors[aor], now)
+	s.mu.RUnlock()
+	sort.SliceStable(out, func(i, j int) bool { return qValue(out[i].Q) > qValue(out[j].Q) })
+	return out
+}
+
+func qValue(q string) float64 {
+	if q == "" {
+		return 1
+	}
+	v, err := strconv.ParseFloat(q, 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// removeIf removes every binding for which pred is true and returns them.
+func (l *location) removeIf(pred func(*Binding) bool, kind EventKind) []Binding {
+	var removed []Binding
+	for i := range l.shards {
+		s := &l.shards[i]
+		var evs []Event
+		var dels []BindingKey
+		s.mu.Lock()
+		for aor, bs := range s.aors {
+			keep := bs[:0:0]
+			for _, b := range bs {
+				if pred(&b.Binding) {
+					removed = append(removed, b.Binding)
+					evs = append(evs, Event{Kind: kind, Binding: b.Binding})
+					dels = append(dels, b.Key())
+				} else {
+					keep = append(keep, b)
+				}
+			}
+			if len(keep) == 0 {
+				delete(s.aors, aor)
+			} else if len(keep) != len(bs) {
+				s.aors[aor] = keep
+			}
+		}
+		s.mu.Unlock()
+		if len(evs) > 0 {
+			l.onChange(evs, nil, dels)
+		}
+	}
+	return removed
+}
+
+// load puts stored bindings in place without events or writes.
+func (l *location) load(bs []Binding) {
+	for i := range bs {
+		b := &stored{Binding: bs[i]}
+		s := l.shard(b.AOR)
+		s.mu.Lock()
+		s.aors[b.AOR] = append(s.aors[b.AOR], b)
+		s.mu.Unlock()
+	}
+}
+
+// count returns the number of bindings held.
+func (l *location) count() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.RLock()
+		for _, bs := range s.aors {
+			n += len(bs)
+		}
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// all returns a copy of every binding.
+func (l *location) all() []Binding {
+	var out []Binding
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.RLock()
+		for _, bs := range s.aors {
+			for _, b := range bs {
+				out = append(out, b.Binding)
+			}
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}
+
+// contactKey is the RFC 3261 §19.1.4 comparison key of a contact URI:
+// scheme, user and password case-sensitive, host case-insensitive, port as
+// written, and the transport/user/ttl/method/maddr parameters (the others
+// do not take part in the comparison).
+func contactKey(s string) string {
+	var u sip.Uri
+	if err := sip.ParseUri(s, &u); err != nil {
+		return s
+	}
+	return uriKey(&u)
+}
+
+func uriKey(u *sip.Uri) string {
+	var b strings.Builder
+	b.WriteString(strings.ToLower(u.Scheme))
+	b.WriteByte(':')
+	b.WriteString(u.User)
+	if u.Password != "" {
+		b.WriteByte(':')
+		b.WriteString(u.Password)
+	}
+	b.WriteByte('@')
+	b.WriteString(strings.ToLower(u.Host))
+	if u.Port != 0 {
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(u.Port))
+	}
+	for _, p := range [...]string{"transport", "user", "ttl", "method", "maddr"} {
+		if v, ok := u.UriParams.Get(p); ok {
+			b.WriteByte(';')
+			b.WriteString(p)
+			b.WriteByte('=')
+			b.WriteString(strings.ToLower(v))
+		}
+	}
+	return b.String()
+}

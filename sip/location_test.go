@@ -1,0 +1,99 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestContactKey(t *testing.T) {
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"sip:alice@EXAMPLE.com", "sip:alice@example.com", true},
+		{"sip:Alice@example.com", "sip:alice@example.com", false},
+		{"sip:alice@example.com;transport=TCP", "sip:alice@example.com;transport=tcp", true},
+		{"sip:alice@example.com", "sip:alice@example.com:5060", false},
+		{"sip:alice@example.com;foo=1", "sip:alice@example.com", true},
+		{"sip:alice@example.com;maddr=1.2.3.4", "sip:alice@example.com", false},
+	}
+	for _, tc := range tests {
+		if got := contactKey(tc.a) == contactKey(tc.b); got != tc.same {
+			t.Errorf("%s vs %s: same=%v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}
+
+func TestLocationApply(t *testing.T) {
+	var evs []Event
+	l := newLocation(func(e []Event, _ []Binding, _ []BindingKey) { evs = append(evs, e...) })
+	now := time.Unix(1000, 0)
+	dev, sess := Owner{OwnerDevice, "d"}, Owner{OwnerSession, "s"}
+	op := func(owner Owner, callID string, cseq uint32, contacts ...string) registerOp {
+		o := registerOp{aor: "sip:1@x", tmpl: Binding{AOR: "sip:1@x", CallID: callID, CSeq: cseq, Owner: owner}}
+		for _, c := range contacts {
+			o.contacts = append(o.contacts, contactUpdate{uri: c, key: contactKey(c), expires: 60})
+		}
+		return o
+	}
+	if r, bs := l.apply(op(dev, "c1", 5, "sip:a@h1"), now); r != applyOK || len(bs) != 1 {
+		t.Fatalf("add: %v %v", r, bs)
+	}
+	if r, _ := l.apply(op(dev, "c1", 4, "sip:a@h1"), now); r != applyOutOfOrder {
+		t.Fatalf("older CSeq: %v", r)
+	}
+	if r, _ := l.apply(op(dev, "c1", 5, "sip:a@h1"), now); r != applyOK {
+		t.Fatalf("retransmission (same CSeq): %v", r)
+	}
+	l.apply(op(sess, "c2", 1, "sip:a@h2"), now)
+	// A wildcard removes only the sender's own bindings.
+	w := op(sess, "c2", 2)
+	w.wildcard = true
+	if _, bs := l.apply(w, now); len(bs) != 1 || bs[0].Owner != dev {
+		t.Fatalf("wildcard left %+v", bs)
+	}
+	// Per-AOR cap.
+	var many []string
+	for i := range maxBindingsPerAOR + 1 {
+		many = append(many, fmt.Sprintf("sip:a@h%d", i+10))
+	}
+	if r, _ := l.apply(op(dev, "c3", 1, many...), now); r != applyTooMany {
+		t.Fatalf("cap: %v", r)
+	}
+	if n := l.count(); n != 1 {
+		t.Fatalf("count %d after refused op", n)
+	}
+	if evs[0].Kind != Registered || evs[len(evs)-1].Kind != Unregistered {
+		t.Fatalf("events %v", evs)
+	}
+}
+
+func TestPersisterRetries(t *testing.T) {
+	store := newMemStore()
+	store.fail = true
+	m := newMetrics(prometheus.NewRegistry(), func() float64 { return 0 })
+	p := newPersister(store, slog.New(slog.NewTextHandler(io.Discard, nil)), m)
+	b := Binding{AOR: "sip:1@x", Contact: "sip:a@h"}
+	p.enqueue([]Binding{b}, nil)
+	p.flush(context.Background())
+	if store.len() != 0 || testutil.ToFloat64(m.storeErrors) != 1 {
+		t.Fatal("failed batch not counted")
+	}
+	// A newer change of the same key wins over the re-queued one.
+	p.enqueue(nil, []BindingKey{b.Key()})
+	store.mu.Lock()
+	store.fail = false
+	store.rows[b.Key()] = b
+	store.mu.Unlock()
+	p.flush(context.Background())
+	if store.len() != 0 {
+		t.Fatalf("delete lost: %d rows", store.len())
+	}
+}

@@ -1,0 +1,49 @@
+package sip
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	bindings      prometheus.GaugeFunc
+	register      *prometheus.CounterVec
+	authFailures  prometheus.Counter
+	lockouts      prometheus.Counter
+	notify        *prometheus.CounterVec
+	latency       *prometheus.HistogramVec
+	dropped       *prometheus.CounterVec
+	eventsDropped prometheus.Counter
+	storeErrors   prometheus.Counter
+	storeRows     prometheus.Counter
+	requests      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		bindings: f.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotdesk_sip_bindings",
+			Help: "Active registrar bindings."}, bindings),
+		register: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_register_total",
+			Help: "REGISTER requests by result."}, []string{"result"}),
+		authFailures: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_auth_failures_total",
+			Help: "Digest authentications that failed (wrong password or unknown user)."}),
+		lockouts: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_lockouts_total",
+			Help: "Source addresses or usernames locked out after repeated failures."}),
+		notify: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_notify_total",
+			Help: "NOTIFY check-sync requests by result."}, []string{"result"}),
+		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "hotdesk_sip_request_duration_seconds",
+			Help:    "Time to answer a request handled by the registrar.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05, .25, 1}}, []string{"method"}),
+		dropped: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_dropped_total",
+			Help: "Messages dropped without an answer, by reason."}, []string{"reason"}),
+		eventsDropped: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_events_dropped_total",
+			Help: "Refreshed events dropped because the consumer fell behind."}),
+		storeErrors: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_store_errors_total",
+			Help: "Failed write-behind batches to the binding store (retried)."}),
+		storeRows: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_store_rows_total",
+			Help: "Binding upserts and deletes written to the store."}),
+		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_requests_total",
+			Help: "Requests answered by the registrar, by method class and status class."}, []string{"method", "code"}),
+	}
+}

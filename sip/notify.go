@@ -1,0 +1,120 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// ErrNotifyRejected is returned when a phone answers NOTIFY with a non-2xx.
+var ErrNotifyRejected = errors.New("sip: notify rejected")
+
+// NotifyCheckSync sends an out-of-dialog NOTIFY with Event: check-sync
+// (";reboot=true" when reboot is set) to a binding's contact, to its source
+// address over its transport and, for UDP, from the listener that received
+// its REGISTER (phones validate the source). Retransmissions follow the RFC
+// 3261 timers of sipgo's client transaction; it gives up after Timer F
+// (32 s) or when ctx ends.
+func (s *Server) NotifyCheckSync(ctx context.Context, b Binding, reboot bool) error {
+	err := s.notify(ctx, b, reboot)
+	result := "ok"
+	switch {
+	case errors.Is(err, ErrNotifyRejected):
+		result = "rejected"
+	case err != nil:
+		result = "failed"
+	}
+	s.m.notify.WithLabelValues(result).Inc()
+	return err
+}
+
+func (s *Server) notify(ctx context.Context, b Binding, reboot bool) error {
+	req, err := s.notifyRequest(b, reboot)
+	if err != nil {
+		return err
+	}
+	transport := req.Transport()
+	ctx, cancel := context.WithTimeout(ctx, 64*500*time.Millisecond)
+	defer cancel()
+	res, err := s.Client.Do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("notify %s via %s: %w", transport, b.Source, err)
+	}
+	if (res.StatusCode == 401 || res.StatusCode == 407) && b.AuthUser != "" {
+		// Phones that validate requests by digest (Polycom requestValidation)
+		// challenge us with their line credentials, which are still known
+		// when prov sends check-sync before revoking them.
+		if cred, err := s.creds.Credential(ctx, b.AuthUser); err == nil && cred.Password != "" {
+			res, err = s.Client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: cred.Username, Password: cred.Password})
+			if err != nil {
+				return fmt.Errorf("notify %s via %s with digest: %w", transport, b.Source, err)
+			}
+		}
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("%w: %d %s", ErrNotifyRejected, res.StatusCode, stripCRLF(res.Reason))
+	}
+	return nil
+}
+
+// notifyRequest builds the out-of-dialog NOTIFY for a binding.
+func (s *Server) notifyRequest(b Binding, reboot bool) (*sip.Request, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		return nil, fmt.Errorf("notify: contact %q: %w", b.Contact, err)
+	}
+	transport := strings.ToUpper(b.Transport)
+	if transport == "" {
+		transport = "UDP"
+	}
+	req := sip.NewRequest(sip.NOTIFY, uri)
+	req.SetTransport(transport)
+	if b.Source != "" {
+		req.SetDestination(b.Source)
+	}
+	local, hasLocal := splitAddr(b.Local)
+	if transport == "UDP" && hasLocal {
+		req.Laddr = local
+	}
+	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: transport,
+		Params: sip.NewParams()}
+	if hasLocal {
+		via.Host, via.Port = local.IP.String(), local.Port
+		if local.IP.IsUnspecified() && b.LocalHost != "" {
+			via.Host = b.LocalHost
+		}
+	}
+	via.Params.Add("branch", sip.GenerateBranchN(16))
+	via.Params.Add("rport", "")
+	req.AppendHeader(via)
+	domain := s.domains[0]
+	if i := strings.LastIndexByte(b.AOR, '@'); i >= 0 {
+		domain = b.AOR[i+1:]
+	}
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "hotdesk", Host: domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", Host: domain}, Params: sip.NewParams()}
+	if i := strings.IndexByte(b.AOR, ':'); i >= 0 {
+		if j := strings.LastIndexByte(b.AOR, '@'); j > i {
+			to.Address.User = b.AOR[i+1 : j]
+		}
+	}
+	req.AppendHeader(to)
+	ev := "check-sync"
+	if reboot {
+		ev += ";reboot=true"
+	}
+	req.AppendHeader(sip.NewHeader("Event", ev))
+	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
+	if hasLocal && !local.IP.IsUnspecified() {
+		req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hotdesk",
+			Host: local.IP.String(), Port: local.Port}})
+	}
+	return req, nil
+}

@@ -1,0 +1,290 @@
+package sip
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// side is where one party of a dialog is reached: the address its
+// requests came from (NAT and TCP connections survive), not its Contact.
+type side struct {
+	addr      string
+	transport string
+	laddr     sip.Addr
+	// cseqDelta is added to the CSeq of requests toward this side: our
+	// digest retry to the trunk raised the INVITE's CSeq by one.
+	cseqDelta uint32
+}
+
+// dialog is an answered call the proxy Record-Routed: kept so in-dialog
+// requests reach the right flow, for the active-dialogs gauge and to end
+// the call record on BYE.
+type dialog struct {
+	key       string
+	callerTag string
+	caller    side
+	callee    side
+	rec       CallRecord
+	created   time.Time
+	// txs are the INVITE transactions of the answer (upstream server,
+	// downstream client): ended TxLinger after the ACK passes instead of
+	// sipgo's 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB.
+	txs []interface{ Terminate() }
+}
+
+// takeTxs hands over a dialog's INVITE transactions once.
+func (t *dialogTable) takeTxs(key string) []interface{ Terminate() } {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.m[key]
+	if d == nil {
+		return nil
+	}
+	txs := d.txs
+	d.txs = nil
+	return txs
+}
+
+type dialogTable struct {
+	mu sync.Mutex
+	m  map[string]*dialog
+}
+
+func newDialogTable() *dialogTable { return &dialogTable{m: map[string]*dialog{}} }
+
+// dialogKey is symmetric in the tags, so requests of both directions match.
+func dialogKey(callID, tagA, tagB string) string {
+	if tagA > tagB {
+		tagA, tagB = tagB, tagA
+	}
+	return callID + "\x00" + tagA + "\x00" + tagB
+}
+
+func (t *dialogTable) put(d *dialog) {
+	t.mu.Lock()
+	t.m[d.key] = d
+	t.mu.Unlock()
+}
+
+func (t *dialogTable) get(key string) *dialog {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[key]
+}
+
+// take removes and returns a dialog (nil if gone already).
+func (t *dialogTable) take(key string) *dialog {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := t.m[key]
+	delete(t.m, key)
+	return d
+}
+
+func (t *dialogTable) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// expired removes dialogs created before cutoff.
+func (t *dialogTable) expired(cutoff time.Time) []*dialog {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*dialog
+	for k, d := range t.m {
+		if d.created.Before(cutoff) {
+			out = append(out, d)
+			delete(t.m, k)
+		}
+	}
+	return out
+}
+
+// expireDialogs forgets answered calls whose BYE never came through us.
+func (p *proxy) expireDialogs(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := p.now()
+		for _, d := range p.dialogs.expired(now.Add(-p.cfg.DialogTTL)) {
+			p.endRecord(d, now, "Dialog Expired")
+		}
+	}
+}
+
+// endRecord closes the call record of an answered call.
+func (p *proxy) endRecord(d *dialog, at time.Time, reason string) {
+	if d.rec.ID == "" {
+		return
+	}
+	rec := d.rec
+	rec.Stage, rec.End = CallEnded, at
+	if reason != "" {
+		rec.Reason = reason
+	}
+	p.records.push(rec)
+}
+
+func tagOf(params sip.HeaderParams) string {
+	t, _ := params.Get("tag")
+	return t
+}
+
+// inDialog relays a request inside a dialog (RFC 3261 §16.12 loose
+// routing): to the other party of a known dialog, else along the Route
+// set we were part of. ACK goes statelessly; others in a transaction.
+func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
+	fwd, _, key, ok := p.inDialogTarget(req)
+	if !ok {
+		if !req.IsAck() {
+			p.respond(req, tx, 481, "Call/Transaction Does Not Exist")
+		}
+		return
+	}
+	p.m.inDialog.WithLabelValues(methodLabelProxy(string(req.Method))).Inc()
+	if req.IsAck() {
+		if err := p.s.Client.WriteRequest(fwd, noBuild); err != nil {
+			p.m.dropped.WithLabelValues("ack_write").Inc()
+			p.log.Debug("forwarding ACK failed", "error", err)
+		}
+		if txs := p.dialogs.takeTxs(key); len(txs) > 0 {
+			time.AfterFunc(p.cfg.TxLinger, func() {
+				for _, tx := range txs {
+					tx.Terminate()
+				}
+			})
+		}
+		return
+	}
+	p.relayTransaction(req, tx, fwd, func(res *sip.Response) {
+		if req.Method == sip.BYE && !res.IsProvisional() {
+			if d := p.dialogs.take(key); d != nil {
+				p.endRecord(d, p.now(), "")
+			}
+		}
+	})
+}
+
+// inDialogTarget prepares the forward copy of an in-dialog request and
+// picks where it goes; ok=false means it is not ours to route (481).
+func (p *proxy) inDialogTarget(req *sip.Request) (fwd *sip.Request, to side, key string, ok bool) {
+	fwd = p.forwardCopy(req)
+	popped := len(req.GetHeaders("Route")) - len(fwd.GetHeaders("Route"))
+	fromTag, toTag := tagOf(req.From().Params), tagOf(req.To().Params)
+	key = dialogKey(req.CallID().Value(), fromTag, toTag)
+	d := p.dialogs.get(key)
+	switch {
+	case d != nil && fromTag == d.callerTag:
+		to = d.callee
+	case d != nil:
+		to = d.caller
+	case popped > 0 && (req.IsAck() || req.Method == sip.BYE):
+		// No state (a restart): let ACK and BYE follow the next Route, else
+		// the Request-URI, so calls can end; nothing that could start a
+		// call goes anywhere without a dialog we saw (no open relay).
+		u := fwd.Recipient
+		if r := fwd.Route(); r != nil {
+			u = r.Address
+		}
+		if u.Host == "" || p.isUs(&u) {
+			// An ACK for our own non-2xx answer (TCP: its transaction is
+			// gone already) names us: it ends here.
+			return nil, side{}, "", false
+		}
+		to = side{addr: uriHostPort(&u), transport: uriTransport(&u)}
+	default:
+		return nil, side{}, "", false
+	}
+	if to.cseqDelta != 0 {
+		if cs := fwd.CSeq(); cs != nil {
+			fwd.ReplaceHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo + to.cseqDelta, MethodName: cs.MethodName})
+		}
+	}
+	p.addVia(fwd, loopHash(req), to.transport)
+	p.setTarget(fwd, to.addr, to.transport)
+	if to.laddr.IP != nil && strings.EqualFold(to.transport, "udp") {
+		fwd.Laddr = to.laddr
+	}
+	return fwd, to, key, true
+}
+
+// relayTransaction sends fwd in a client transaction and passes every
+// response (1xx-6xx, 2xx retransmissions of a re-INVITE) back on tx.
+func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, onFinal func(*sip.Response)) {
+	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(ctx, 2*sip.Timer_B)
+	defer cancel()
+	clTx, err := p.send(ctx, fwd)
+	if err != nil {
+		p.log.Debug("forwarding failed", "method", string(req.Method), "error", err)
+		p.respond(req, tx, 503, "Service Unavailable")
+		return
+	}
+	p.m.branches.Inc()
+	dest := responseDest(req)
+	if req.IsInvite() {
+		clTx.OnRetransmission(func(r *sip.Response) {
+			p.s.UA.TransportLayer().WriteMsg(relay(r, req, dest))
+		})
+	} else {
+		defer clTx.Terminate()
+	}
+	for {
+		select {
+		case res := <-clTx.Responses():
+			if res.StatusCode == 100 {
+				continue
+			}
+			if err := tx.Respond(relay(res, req, dest)); err != nil {
+				p.log.Debug("relaying a response failed", "error", err)
+			}
+			if !res.IsProvisional() {
+				onFinal(res)
+				if !req.IsInvite() {
+					// Absorb retransmissions for TxLinger, not Timer J's 32 s.
+					time.AfterFunc(p.cfg.TxLinger, tx.Terminate)
+				}
+				return
+			}
+		case <-clTx.Done():
+			onFinal(p.reply(req, 408, "Request Timeout"))
+			p.respond(req, tx, 408, "Request Timeout")
+			return
+		case <-tx.Done():
+			return
+		}
+	}
+}
+
+// uriHostPort is host:port of a URI, with the transport's default port.
+func uriHostPort(u *sip.Uri) string {
+	port := u.Port
+	if port == 0 {
+		port = sip.DefaultPort(uriTransport(u))
+	}
+	return net.JoinHostPort(strings.Trim(u.Host, "[]"), strconv.Itoa(port))
+}
+
+func uriTransport(u *sip.Uri) string {
+	if u.UriParams != nil {
+		if t, ok := u.UriParams.Get("transport"); ok && t != "" {
+			return strings.ToUpper(t)
+		}
+	}
+	if u.IsEncrypted() {
+		return "TLS"
+	}
+	return "UDP"
+}

@@ -1,0 +1,533 @@
+package sip
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// outcome is the final answer of one branch: a downstream response, or one
+// we made for it (timeout, transport error, DND…) with synth set.
+type outcome struct {
+	res   *sip.Response
+	synth bool
+}
+
+// branchEvent reports a branch's provisional response (res) or its end (out).
+type branchEvent struct {
+	b   *branch
+	res *sip.Response
+	out *outcome
+}
+
+// leg is the user whose phones ring now, with their call handling.
+type leg struct {
+	user string
+	h    Handling
+}
+
+// target is where a dialled string leads: a hotdesk user or a trunk number.
+type target struct {
+	user   string
+	number string
+}
+
+// resolve maps a dialled user part to a target (RFC 3261 §16.5): a user
+// (any alias, via CanonicalUser), else the trunk; calls from the trunk
+// never go back out.
+func (p *proxy) resolve(ctx context.Context, dialled string, fromTrunk bool) (target, bool) {
+	if dialled == "" {
+		return target{}, false
+	}
+	if canon, ok := p.s.creds.CanonicalUser(ctx, dialled); ok {
+		return target{user: canon}, true
+	}
+	if fromTrunk || p.cfg.Trunk.Address == "" {
+		return target{}, false
+	}
+	return target{number: dialled}, true
+}
+
+// call is one proxied INVITE (or out-of-dialog MESSAGE/REFER/INFO): the
+// server transaction upstream and its branches downstream. Its loop runs
+// in the sipgo handler goroutine, which must not return before the final
+// answer; branches run in their own goroutines and outlive the loop.
+type call struct {
+	p        *proxy
+	up       *sip.Request
+	tx       sip.ServerTransaction
+	tmpl     *sip.Request // the forward copy every branch starts from
+	lh       string
+	dest     string
+	invite   bool
+	ev       chan branchEvent
+	done     chan struct{}
+	canceled chan struct{}
+	cancelMu sync.Once
+
+	mu        sync.Mutex // guards the fields below, shared with branches
+	answered  bool
+	finalSent bool // a non-2xx final went up: later 2xx go statelessly
+	rec       CallRecord
+
+	// Owned by the loop.
+	live     int
+	branches []*branch
+	results  []outcome
+	leg      leg
+	depth    int
+	visited  map[string]bool
+	noAnswer *time.Timer
+}
+
+func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
+	return &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), dest: responseDest(up), invite: up.IsInvite(),
+		ev: make(chan branchEvent, 16), done: make(chan struct{}), canceled: make(chan struct{}),
+		rec: rec, visited: map[string]bool{}}
+}
+
+// run routes the call and waits for its final answer.
+func (c *call) run(ctx context.Context, dialled string) {
+	defer close(c.done)
+	fromTrunk := c.rec.Caller.Kind == OwnerTrunk
+	t, ok := c.p.resolve(ctx, dialled, fromTrunk)
+	if !ok {
+		c.p.reject(c.up, c.tx, c.rec, c.invite, 404, "Not Found")
+		return
+	}
+	if c.invite {
+		c.tx.Respond(c.p.reply(c.up, 100, "Trying"))
+		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
+			c.cancelMu.Do(func() { close(c.canceled) })
+		}
+	}
+	c.mu.Lock()
+	switch {
+	case t.user == "":
+		c.rec.Route, c.rec.Callee = RouteTrunk, t.number
+	case fromTrunk:
+		c.rec.Route, c.rec.Callee = RouteInbound, t.user
+	default:
+		c.rec.Route, c.rec.Callee = RouteInternal, t.user
+	}
+	rec := c.rec
+	c.mu.Unlock()
+	if c.invite {
+		rec.Stage = CallStarted
+		c.p.records.push(rec)
+	}
+	if out := c.start(ctx, t); out != nil {
+		c.results = append(c.results, *out)
+	}
+	c.loop(ctx)
+	// Branch hooks keep the call reachable until sipgo's Timers L/M fire
+	// (32 s, even after Terminate): drop what only the loop needed.
+	c.tmpl, c.results = nil, nil
+}
+
+func (c *call) loop(ctx context.Context) {
+	for {
+		if c.live == 0 {
+			if c.allDone(ctx) {
+				return
+			}
+			continue
+		}
+		var noAnswer <-chan time.Time
+		if c.noAnswer != nil {
+			noAnswer = c.noAnswer.C
+		}
+		select {
+		case e := <-c.ev:
+			if c.event(e) {
+				return
+			}
+		case <-c.canceled:
+			c.callerCancelled()
+			return
+		case <-noAnswer:
+			c.noAnswer = nil
+			c.noAnswerFired(ctx)
+		}
+	}
+}
+
+// event handles one branch event; true means the call is over for the loop.
+func (c *call) event(e branchEvent) bool {
+	if e.out == nil {
+		if c.invite && !e.b.abandoned.Load() && !c.isFinal() {
+			c.tx.Respond(relay(e.res, c.up, c.dest))
+		}
+		return false
+	}
+	c.live--
+	// A 2xx counts even from a branch we gave up on: the call is answered.
+	if code := e.out.res.StatusCode; code >= 200 && code < 300 {
+		c.cancelAll(e.b, true)
+		c.stopNoAnswer()
+		return true
+	}
+	if !e.b.abandoned.Load() {
+		c.results = append(c.results, *e.out)
+	}
+	return false
+}
+
+func (c *call) isFinal() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.answered || c.finalSent
+}
+
+// allDone runs when no branch is left: recurse on 3xx, forward on busy or
+// no answer, or send the best answer. true means the call is over.
+func (c *call) allDone(ctx context.Context) bool {
+	best := c.best()
+	if best == nil {
+		c.sendFinal(*c.synth(480, "Temporarily Unavailable"))
+		return true
+	}
+	code := best.res.StatusCode
+	if c.invite {
+		if code >= 300 && code < 400 && c.redirect(ctx, best.res) {
+			return false
+		}
+		if next := c.forwardTarget(code); next != "" && c.forward(ctx, next) {
+			return false
+		}
+	}
+	c.sendFinal(*best)
+	return true
+}
+
+// forwardTarget is the call-handling forward for a final answer of the
+// current user's phones.
+func (c *call) forwardTarget(code int) string {
+	if c.leg.user == "" {
+		return ""
+	}
+	switch code {
+	case 486, 600, 603:
+		return c.leg.h.ForwardBusy
+	case 404, 408, 480:
+		return c.leg.h.ForwardNoAnswer
+	}
+	return ""
+}
+
+// forward starts a new generation of branches at to; false when the
+// redirect budget is spent or to leads nowhere (the caller then gets the
+// answers so far).
+func (c *call) forward(ctx context.Context, to string) bool {
+	if c.depth >= c.p.cfg.MaxRedirects {
+		return false
+	}
+	t, ok := c.p.resolve(ctx, to, false)
+	if !ok {
+		return false
+	}
+	c.depth++
+	c.results = nil
+	c.mu.Lock()
+	c.rec.ForwardedTo = to
+	c.mu.Unlock()
+	if out := c.start(ctx, t); out != nil {
+		c.results = append(c.results, *out)
+	}
+	return true
+}
+
+// redirect recurses on the Contacts of a 3xx (RFC 3261 §16.5): each
+// contact's user part is routed like a dialled number, never to a host
+// the redirect names, so a 3xx cannot make us an open relay.
+func (c *call) redirect(ctx context.Context, res *sip.Response) bool {
+	if c.depth >= c.p.cfg.MaxRedirects {
+		return false
+	}
+	var ts []target
+	for _, h := range res.GetHeaders("Contact") {
+		ch, ok := h.(*sip.ContactHeader)
+		if !ok || len(ts) >= 4 {
+			continue
+		}
+		if t, ok := c.p.resolve(ctx, dialledUser(&ch.Address), false); ok {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return false
+	}
+	c.depth++
+	c.results = nil
+	for _, t := range ts {
+		if out := c.start(ctx, t); out != nil {
+			c.results = append(c.results, *out)
+		}
+	}
+	return true
+}
+
+// start rings a target: the user's phones (after call handling) and
+// twin, or the trunk. A non-nil outcome is an immediate answer.
+func (c *call) start(ctx context.Context, t target) *outcome {
+	if t.user == "" {
+		c.leg = leg{}
+		if !c.forkTrunk(t.number) {
+			return c.synth(503, "Service Unavailable")
+		}
+		return nil
+	}
+	if c.visited[t.user] {
+		return c.synth(482, "Loop Detected")
+	}
+	c.visited[t.user] = true
+	h := c.handlingOf(ctx, t.user)
+	c.leg = leg{user: t.user, h: h}
+	if h.ForwardAlways != "" && c.forward(ctx, h.ForwardAlways) {
+		return nil
+	}
+	if h.DND {
+		if h.ForwardBusy != "" && c.forward(ctx, h.ForwardBusy) {
+			return nil
+		}
+		return c.synth(486, "Do Not Disturb")
+	}
+	n := 0
+	for _, b := range c.p.s.Lookup(ctx, t.user) {
+		if len(c.branches) >= c.p.cfg.MaxBranches {
+			break
+		}
+		if c.forkBinding(b) {
+			n++
+		}
+	}
+	if h.Twin != "" && c.forkTrunk(h.Twin) {
+		n++
+	}
+	if n == 0 {
+		if h.ForwardNoAnswer != "" && c.forward(ctx, h.ForwardNoAnswer) {
+			return nil
+		}
+		return c.synth(480, "Temporarily Unavailable")
+	}
+	if h.NoAnswerAfter > 0 && h.ForwardNoAnswer != "" {
+		c.stopNoAnswer()
+		c.noAnswer = time.NewTimer(h.NoAnswerAfter)
+	}
+	return nil
+}
+
+func (c *call) handlingOf(ctx context.Context, user string) Handling {
+	if !c.invite || c.p.handling == nil {
+		return Handling{}
+	}
+	h, err := c.p.handling.CallHandling(ctx, user)
+	if err != nil {
+		c.p.log.Warn("call handling lookup failed", "error", err)
+		return Handling{}
+	}
+	return h
+}
+
+func (c *call) stopNoAnswer() {
+	if c.noAnswer != nil {
+		c.noAnswer.Stop()
+		c.noAnswer = nil
+	}
+}
+
+// noAnswerFired cancels the ringing phones and forwards the call.
+func (c *call) noAnswerFired(ctx context.Context) {
+	to := c.leg.h.ForwardNoAnswer
+	if c.depth >= c.p.cfg.MaxRedirects || to == "" {
+		return
+	}
+	c.cancelAll(nil, true)
+	if !c.forward(ctx, to) {
+		c.results = append(c.results, *c.synth(480, "Temporarily Unavailable"))
+	}
+}
+
+func (c *call) synth(code int, reason string) *outcome {
+	return &outcome{res: c.p.reply(c.up, code, reason), synth: true}
+}
+
+// cancelAll cancels every branch but except; abandon makes their final
+// answers not count (the call moved on to a forward target).
+func (c *call) cancelAll(except *branch, abandon bool) {
+	for _, b := range c.branches {
+		if b == except {
+			continue
+		}
+		if abandon {
+			b.abandoned.Store(true)
+		}
+		b.cancel()
+	}
+}
+
+// callerCancelled: the transaction layer already answered the CANCEL (200)
+// and the INVITE (487); cancel the branches and close the record.
+func (c *call) callerCancelled() {
+	c.mu.Lock()
+	c.finalSent = true
+	rec := c.rec
+	c.mu.Unlock()
+	c.stopNoAnswer()
+	c.cancelAll(nil, true)
+	c.p.finishRecord(rec, 487, "Request Terminated")
+	c.p.m.calls.WithLabelValues(rec.Route, "cancelled").Inc()
+}
+
+// best picks the answer to send (RFC 3261 §16.7 step 6): any 6xx, else
+// the lowest class, busy before other 4xx, and 503 sent as 500.
+func (c *call) best() *outcome {
+	var best *outcome
+	for i := range c.results {
+		o := &c.results[i]
+		if best == nil || rank(o.res.StatusCode) < rank(best.res.StatusCode) {
+			best = o
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	if code := best.res.StatusCode; code == 401 || code == 407 {
+		out := *best
+		out.res = best.res.Clone()
+		for _, o := range c.results {
+			if o.res == best.res {
+				continue
+			}
+			for _, name := range []string{"WWW-Authenticate", "Proxy-Authenticate"} {
+				for _, h := range o.res.GetHeaders(name) {
+					out.res.AppendHeader(sip.HeaderClone(h))
+				}
+			}
+		}
+		return &out
+	}
+	if best.res.StatusCode == 503 {
+		return c.synth(500, "Server Internal Error")
+	}
+	return best
+}
+
+func rank(code int) int {
+	switch {
+	case code >= 600:
+		return 0
+	case code >= 300 && code < 400:
+		return 1
+	case code == 486:
+		return 2
+	case code == 401 || code == 407:
+		return 3
+	case code == 487:
+		return 7
+	case code == 408 || code == 480:
+		return 6
+	case code >= 400 && code < 500:
+		return 4
+	}
+	return 8
+}
+
+// sendFinal sends a non-2xx final answer upstream and ends the record.
+func (c *call) sendFinal(o outcome) {
+	c.mu.Lock()
+	if c.answered || c.finalSent {
+		c.mu.Unlock()
+		return
+	}
+	c.finalSent = true
+	rec := c.rec
+	c.mu.Unlock()
+	res := o.res
+	if !o.synth {
+		res = relay(o.res, c.up, c.dest)
+	}
+	if c.invite {
+		c.p.finishRecord(rec, res.StatusCode, res.Reason)
+		c.p.m.calls.WithLabelValues(rec.Route, resultLabel(res.StatusCode)).Inc()
+	}
+	if err := c.tx.Respond(res); err != nil {
+		c.p.log.Debug("sending the final answer failed", "error", err)
+	}
+}
+
+// forward2xx passes a 2xx up — every 2xx, from any branch, even after the
+// call ended upstream (RFC 3261 §16.7 step 5) — and sets up the dialog.
+func (c *call) forward2xx(b *branch, res *sip.Response) {
+	out := relay(res, c.up, c.dest)
+	c.mu.Lock()
+	first := !c.answered
+	c.answered = true
+	stateless := c.finalSent
+	var rec CallRecord
+	if first {
+		c.rec.Stage, c.rec.Answer, c.rec.CalleeOwner = CallAnswered, c.p.now(), b.owner
+		c.rec.Result, c.rec.Reason = res.StatusCode, stripCRLF(res.Reason)
+		rec = c.rec
+	}
+	c.mu.Unlock()
+	if c.invite {
+		if first {
+			// Counted before the 2xx goes up, so whoever sees the answer
+			// also sees the metric.
+			c.p.m.calls.WithLabelValues(rec.Route, "answered").Inc()
+		}
+		c.addDialog(b, res, rec, first)
+	}
+	if !stateless {
+		select {
+		case <-c.tx.Done():
+			stateless = true
+		default:
+		}
+	}
+	if !stateless && c.tx.Respond(out) == nil {
+		return
+	}
+	if err := c.p.s.UA.TransportLayer().WriteMsg(out); err != nil {
+		c.p.log.Debug("forwarding a 2xx failed", "error", err)
+	}
+}
+
+// addDialog records an answered branch so in-dialog requests find both
+// parties; a retransmitted 2xx finds it there already.
+func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first bool) {
+	key := dialogKey(c.up.CallID().Value(), tagOf(c.up.From().Params), tagOf(res.To().Params))
+	if c.p.dialogs.get(key) != nil {
+		return
+	}
+	b.mu.Lock()
+	req := b.req
+	b.mu.Unlock()
+	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(),
+		caller: side{addr: c.up.Source(), transport: c.up.Transport()},
+		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
+			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo}}
+	if strings.EqualFold(d.caller.transport, "udp") {
+		d.caller.laddr = c.p.udpListener()
+	}
+	if first {
+		d.rec = rec
+		c.p.records.push(rec)
+	}
+	b.mu.Lock()
+	d.txs = []interface{ Terminate() }{c.tx, b.tx}
+	b.mu.Unlock()
+	c.p.dialogs.put(d)
+}
+
+// post hands an event to the loop, or drops it once the loop is over.
+func (c *call) post(e branchEvent) {
+	select {
+	case c.ev <- e:
+	case <-c.done:
+	}
+}

@@ -1,0 +1,303 @@
+package sip
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestRegisterLifecycle(t *testing.T) {
+	for _, transport := range []string{"UDP", "TCP"} {
+		t.Run(transport, func(t *testing.T) {
+			e := startEnv(t, newMemStore())
+			target := e.udp
+			if transport == "TCP" {
+				target = e.tcp
+			}
+			p := newPhone(t, transport, target)
+			alice := regOpts{user: "1001", pass: "alice-sip", to: "alice", expires: 600}
+
+			res, _ := p.register(t, alice)
+			if res.StatusCode != 200 {
+				t.Fatalf("register: %s", res.Short())
+			}
+			if cs := res.GetHeaders("Contact"); len(cs) != 1 || !strings.Contains(cs[0].Value(), "expires=600") {
+				t.Fatalf("200 contacts: %v", cs)
+			}
+			ev := e.nextEvent(t, Registered)
+			if ev.Binding.AOR != "sip:1001@hotdesk.test" || ev.Binding.Owner != (Owner{OwnerUser, "alice"}) ||
+				ev.Binding.Transport != transport || ev.Binding.UserAgent != "testphone/1.0" {
+				t.Fatalf("event binding: %+v", ev.Binding)
+			}
+			// Both names of the user reach the binding.
+			for _, aor := range []string{"sip:1001@hotdesk.test", "sip:alice@hotdesk.test", "1001"} {
+				if bs := e.srv.Lookup(context.Background(), aor); len(bs) != 1 {
+					t.Fatalf("Lookup(%s) = %d bindings", aor, len(bs))
+				}
+			}
+
+			// Refresh: same Call-ID, higher CSeq.
+			if res, _ = p.register(t, alice); res.StatusCode != 200 {
+				t.Fatalf("refresh: %s", res.Short())
+			}
+			e.nextEvent(t, Refreshed)
+
+			// A second contact with a q-value: the 200 lists both.
+			two := alice
+			two.contacts = []string{"<sip:1001@10.0.0.9:5060>;q=0.5"}
+			if res, _ = p.register(t, two); res.StatusCode != 200 || len(res.GetHeaders("Contact")) != 2 {
+				t.Fatalf("second contact: %s %v", res.Short(), res.GetHeaders("Contact"))
+			}
+			if bs := e.srv.Lookup(context.Background(), "1001"); len(bs) != 2 || bs[0].Q != "" || bs[1].Q != "0.5" {
+				t.Fatalf("lookup order by q: %+v", bs)
+			}
+
+			// Unregister that one contact.
+			one := two
+			one.expires = 0
+			if res, _ = p.register(t, one); res.StatusCode != 200 || len(res.GetHeaders("Contact")) != 1 {
+				t.Fatalf("unregister one: %s %v", res.Short(), res.GetHeaders("Contact"))
+			}
+			if ev := e.nextEvent(t, Unregistered); ev.Binding.Contact != "sip:1001@10.0.0.9:5060" {
+				t.Fatalf("unregistered %q", ev.Binding.Contact)
+			}
+
+			// "*" needs Expires: 0.
+			star := alice
+			star.contacts = []string{"*"}
+			if res, _ = p.register(t, star); res.StatusCode != 400 {
+				t.Fatalf("* with expires 600: %s", res.Short())
+			}
+			star.expires = 0
+			if res, _ = p.register(t, star); res.StatusCode != 200 || len(res.GetHeaders("Contact")) != 0 {
+				t.Fatalf("*: %s", res.Short())
+			}
+			if n := e.srv.BindingCount(); n != 0 {
+				t.Fatalf("%d bindings after *", n)
+			}
+			e.stop()
+			if e.store.len() != 0 {
+				t.Fatalf("store holds %d rows after *", e.store.len())
+			}
+		})
+	}
+}
+
+func TestRegisterRefusals(t *testing.T) {
+	e := startEnv(t, nil)
+	p := newPhone(t, "UDP", e.udp)
+	tests := []struct {
+		name string
+		o    regOpts
+		code int
+	}{
+		{"wrong password", regOpts{user: "1001", pass: "nope", to: "1001", expires: 600}, 401},
+		{"unknown user", regOpts{user: "9999", pass: "nope", to: "1001", expires: 600}, 401},
+		{"other user's AOR", regOpts{user: "1002", pass: "bob-sip", to: "1001", expires: 600}, 403},
+		{"unknown AOR", regOpts{user: "1001", pass: "alice-sip", to: "carol", expires: 600}, 403},
+		{"foreign domain", regOpts{user: "1001", pass: "alice-sip", to: "1001", domain: "evil.test", expires: 600}, 404},
+		{"interval too brief", regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 10}, 423},
+		{"bad q", regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600,
+			contacts: []string{"<sip:a@1.2.3.4>;q=7"}}, 400},
+		{"device may register its user", regOpts{user: "dev-aa", pass: "devpw", to: "1002", expires: 600}, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.callID = "refusal-" + strings.ReplaceAll(tc.name, " ", "-")
+			res, _ := p.register(t, tc.o)
+			if res.StatusCode != tc.code {
+				t.Fatalf("got %s, want %d", res.Short(), tc.code)
+			}
+			if tc.code == 423 {
+				if h := res.GetHeader("Min-Expires"); h == nil || h.Value() != "60" {
+					t.Fatalf("Min-Expires: %v", h)
+				}
+			}
+		})
+	}
+	// Unknown user and wrong password must look the same from outside.
+	a, _ := p.register(t, regOpts{user: "1001", pass: "x", to: "1001", expires: 600, callID: "same1"})
+	b, _ := p.register(t, regOpts{user: "nobody", pass: "x", to: "1001", expires: 600, callID: "same2"})
+	if shape(a.String()) != shape(b.String()) {
+		t.Fatalf("responses differ:\n%s\n%s", a, b)
+	}
+}
+
+// shape reduces a response to its status line and header names.
+func shape(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\r\n") {
+		if i := strings.IndexByte(l, ':'); i > 0 && !strings.HasPrefix(l, "SIP/") {
+			out = append(out, l[:i])
+		} else {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "|")
+}
+
+func TestLockout(t *testing.T) {
+	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.LockoutThreshold = 3 })
+	p := newPhone(t, "UDP", e.udp)
+	for i := range 3 {
+		res, _ := p.register(t, regOpts{user: "ghost", pass: "x", to: "1001", expires: 600, callID: "lk" + string(rune('a'+i))})
+		if res.StatusCode != 401 {
+			t.Fatalf("attempt %d: %s", i, res.Short())
+		}
+	}
+	// Source locked: even the right password is refused now.
+	res, _ := p.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "lk-ok"})
+	if res.StatusCode != 403 {
+		t.Fatalf("locked source: %s", res.Short())
+	}
+	e.clock.add(2 * time.Minute) // past lockout_base (1m)
+	res, _ = p.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "lk-ok2"})
+	if res.StatusCode != 200 {
+		t.Fatalf("after lockout: %s", res.Short())
+	}
+	if n := testutil.ToFloat64(e.srv.m.lockouts); n < 1 {
+		t.Fatalf("lockouts metric %v", n)
+	}
+}
+
+func TestNonces(t *testing.T) {
+	e := startEnv(t, nil)
+	p := newPhone(t, "UDP", e.udp)
+	o := regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "nonce-1", cseq: 1}
+	res := p.do(t, p.request(o, ""))
+	chal := challengeOf(t, res, "MD5")
+	o.cseq = 2
+	if res = p.do(t, p.request(o, authFor(t, chal, "1001", "alice-sip", p.target.String(), 1))); res.StatusCode != 200 {
+		t.Fatalf("first use: %s", res.Short())
+	}
+	// Replay: the same nonce and nc on a new request.
+	o.cseq = 3
+	res = p.do(t, p.request(o, authFor(t, chal, "1001", "alice-sip", p.target.String(), 1)))
+	if res.StatusCode != 401 || !strings.Contains(res.GetHeader("WWW-Authenticate").Value(), "stale=true") {
+		t.Fatalf("replayed nc: %s", res)
+	}
+	// A higher nc on the same nonce is fine (refresh without a new challenge).
+	o.cseq = 4
+	if res = p.do(t, p.request(o, authFor(t, chal, "1001", "alice-sip", p.target.String(), 2))); res.StatusCode != 200 {
+		t.Fatalf("nc=2: %s", res.Short())
+	}
+	// Expired nonce: stale=true, and the fresh nonce works.
+	e.clock.add(6 * time.Minute)
+	o.cseq = 5
+	res = p.do(t, p.request(o, authFor(t, chal, "1001", "alice-sip", p.target.String(), 3)))
+	if res.StatusCode != 401 || !strings.Contains(res.GetHeader("WWW-Authenticate").Value(), "stale=true") {
+		t.Fatalf("stale nonce: %s", res)
+	}
+	o.cseq = 6
+	chal = challengeOf(t, res, "SHA-256")
+	if res = p.do(t, p.request(o, authFor(t, chal, "1001", "alice-sip", p.target.String(), 1))); res.StatusCode != 200 {
+		t.Fatalf("SHA-256 after stale: %s", res.Short())
+	}
+	// CSeq out of order on the same Call-ID.
+	o.cseq = 2
+	if res = p.do(t, p.request(o, authFor(t, chal, "1001", "alice-sip", p.target.String(), 2))); res.StatusCode != 400 {
+		t.Fatalf("old CSeq: %s", res.Short())
+	}
+	// A revoked credential fails at once.
+	e.creds.revoke("1001")
+	o.cseq = 7
+	if res = p.do(t, p.request(o, authFor(t, chal, "1001", "alice-sip", p.target.String(), 3))); res.StatusCode != 401 {
+		t.Fatalf("revoked: %s", res.Short())
+	}
+}
+
+func TestInstanceReplacement(t *testing.T) {
+	e := startEnv(t, nil)
+	p := newPhone(t, "UDP", e.udp)
+	inst := `;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000000000001>";reg-id=1`
+	o := regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "inst-a",
+		contacts: []string{"<sip:1001@10.0.0.1:5060>" + inst}}
+	if res, _ := p.register(t, o); res.StatusCode != 200 {
+		t.Fatal(res.Short())
+	}
+	// The phone comes back from a new address with a new Call-ID.
+	o.callID, o.contacts = "inst-b", []string{"<sip:1001@10.0.0.2:5062>" + inst}
+	p.cseq = 0
+	if res, _ := p.register(t, o); res.StatusCode != 200 || len(res.GetHeaders("Contact")) != 1 {
+		t.Fatalf("%s %v", res.Short(), res.GetHeaders("Contact"))
+	}
+	bs := e.srv.Lookup(context.Background(), "1001")
+	if len(bs) != 1 || bs[0].Contact != "sip:1001@10.0.0.2:5062" || bs[0].Instance != "<urn:uuid:00000000-0000-1000-8000-000000000001>" {
+		t.Fatalf("bindings %+v", bs)
+	}
+}
+
+func TestExpiryAndPersistence(t *testing.T) {
+	store := newMemStore()
+	e := startEnv(t, store)
+	p := newPhone(t, "UDP", e.udp)
+	if res, _ := p.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600}); res.StatusCode != 200 {
+		t.Fatal(res.Short())
+	}
+	if res, _ := p.register(t, regOpts{user: "1002", pass: "bob-sip", to: "1002", expires: 60, callID: "bob"}); res.StatusCode != 200 {
+		t.Fatal(res.Short())
+	}
+	e.stop() // flushes the write-behind queue
+	if store.len() != 2 {
+		t.Fatalf("store has %d rows", store.len())
+	}
+	// A new server on the same store has the bindings back.
+	e2 := startEnv(t, store)
+	deadline := time.Now().Add(3 * time.Second)
+	for e2.srv.BindingCount() != 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if bs := e2.srv.Lookup(context.Background(), "alice"); len(bs) != 1 || bs[0].Owner.ID != "alice" {
+		t.Fatalf("after restart: %+v", bs)
+	}
+	// Bob's 60 s binding expires on time.
+	e2.clock.t = e.clock.Now().Add(61 * time.Second)
+	e2.srv.expireNow()
+	if ev := e2.nextEvent(t, Expired); ev.Binding.AOR != "sip:1002@hotdesk.test" {
+		t.Fatalf("expired %+v", ev.Binding)
+	}
+	if e2.srv.BindingCount() != 1 {
+		t.Fatalf("%d bindings", e2.srv.BindingCount())
+	}
+}
+
+func TestMetricsLint(t *testing.T) {
+	e := startEnv(t, nil)
+	p := newPhone(t, "UDP", e.udp)
+	p.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600})
+	probs, err := testutil.GatherAndLint(e.reg)
+	if err != nil || len(probs) > 0 {
+		t.Fatalf("lint: %v %v", err, probs)
+	}
+	if n := testutil.ToFloat64(e.srv.m.register.WithLabelValues("ok")); n != 1 {
+		t.Fatalf("register ok = %v", n)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Listen = []string{"udp://0.0.0.0:5060", "ws://x:1"} }, "listen[1]"},
+		{func(c *Config) { c.Listen = []string{"tls://0.0.0.0:5061"} }, "tls_cert"},
+		{func(c *Config) { c.Domain = "" }, "domain"},
+		{func(c *Config) { c.MinExpires = 0 }, "min_expires"},
+		{func(c *Config) { c.MaxExpires = 10 }, "max_expires"},
+		{func(c *Config) { c.Algorithms = []string{"SHA-1"} }, "algorithms[0]"},
+		{func(c *Config) { c.NonceTTL = time.Second }, "nonce_ttl"},
+	}
+	for _, tc := range tests {
+		c := DefaultConfig()
+		tc.mod(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want error naming %s, got %v", tc.want, err)
+		}
+	}
+}

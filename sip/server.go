@@ -1,0 +1,417 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+)
+
+// Deps are what the registrar needs from the rest of hotdesk.
+type Deps struct {
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
+	Now         func() time.Time
+	Credentials Credentials
+	Bindings    BindingStore // nil: bindings live in memory only
+	OnEvent     func(Event)  // nil: no events
+}
+
+// maxUDPMessage is the largest SIP message sent over UDP (plus sipgo's 200).
+const maxUDPMessage = 8192
+
+// Server is the registrar. REGISTER and OPTIONS arriving over UDP are
+// answered statelessly by its own socket readers; everything else, and all
+// TCP/TLS traffic, goes through sipgo's transaction layer (UA, Server and
+// Client below), which is also where the proxy of issue 7 plugs in.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	creds   Credentials
+	store   BindingStore
+	domains []string
+	algs    []string
+	m       *metrics
+
+	parser  *sip.Parser
+	nonces  *nonces
+	ha1     *ha1Cache
+	lock    *lockout
+	loc     *location
+	persist *persister
+	events  *eventQueue
+
+	// UA, SIP and Client are sipgo's layers, shared so that requests we
+	// send leave from our listening sockets (see NotifyCheckSync).
+	UA     *sipgo.UserAgent
+	SIP    *sipgo.Server
+	Client *sipgo.Client
+
+	serving sync.Mutex
+}
+
+// New builds a registrar; nothing listens until Serve.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sip config: %w", err)
+	}
+	if deps.Credentials == nil {
+		return nil, errors.New("sip: Deps.Credentials is required")
+	}
+	// sipgo refuses to send a UDP message over UDPMTUSize-200 bytes and has
+	// no switch to TCP (sipgo#206). A phone's INVITE with a large SDP plus
+	// our Via and Record-Route passes 1,300 bytes; IP fragments it instead,
+	// as phones and Kamailio do. The setting is sipgo's, process-wide.
+	if sip.UDPMTUSize < maxUDPMessage {
+		sip.UDPMTUSize = maxUDPMessage
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
+		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: newNonces(cfg.NonceTTL),
+		ha1: newHA1Cache(200000), lock: newLockout(cfg)}
+	for _, a := range cfg.Algorithms {
+		s.algs = append(s.algs, canonicalAlg(a))
+	}
+	s.loc = newLocation(s.changed)
+	s.m = newMetrics(deps.Registerer, func() float64 { return float64(s.loc.count()) })
+	s.persist = newPersister(deps.Bindings, s.log, s.m)
+	s.events = newEventQueue(deps.OnEvent, s.m)
+	// sipgo logs unparseable datagrams at Error with their full text; keep
+	// its chatter at debug level of our logger.
+	sipLog := slog.New(levelCap{deps.Logger.Handler()})
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain),
+		sipgo.WithUserAgentParser(s.parser),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
+	if err != nil {
+		return nil, fmt.Errorf("sip: ua: %w", err)
+	}
+	if s.SIP, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog)); err != nil {
+		return nil, fmt.Errorf("sip: server: %w", err)
+	}
+	if s.Client, err = sipgo.NewClient(ua, sipgo.WithClientLogger(sipLog)); err != nil {
+		return nil, fmt.Errorf("sip: client: %w", err)
+	}
+	s.UA = ua
+	s.SIP.OnRegister(s.txHandler)
+	s.SIP.OnOptions(s.txHandler)
+	s.SIP.OnNoRoute(s.noRoute)
+	s.SIP.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	return s, nil
+}
+
+// changed receives every binding change from the location service.
+func (s *Server) changed(evs []Event, ups []Binding, dels []BindingKey) {
+	s.persist.enqueue(ups, dels)
+	s.events.push(evs)
+}
+
+// Serve loads the stored bindings, serves the listeners until ctx is
+// cancelled, then flushes pending binding writes. It returns nil on cancel.
+func (s *Server) Serve(ctx context.Context, l Listeners) error {
+	if !s.serving.TryLock() {
+		l.Close()
+		return errors.New("sip: Serve called twice")
+	}
+	if err := s.loadBindings(ctx); err != nil {
+		l.Close()
+		return err
+	}
+	if len(l.TLS) > 0 {
+		conf, err := s.cfg.tlsConfig()
+		if err != nil {
+			l.Close()
+			return err
+		}
+		for i, tl := range l.TLS {
+			l.TLS[i] = tlsListener(tl, conf)
+		}
+	}
+	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	for _, f := range []func(context.Context){s.persist.run, s.events.run, s.sweep} {
+		bg.Add(1)
+		go func() { defer bg.Done(); f(bgCtx) }()
+	}
+	err := s.serveListeners(ctx, l)
+	bgCancel()
+	bg.Wait()
+	s.UA.Close()
+	return err
+}
+
+func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
+	g, gctx := errgroup.WithContext(ctx)
+	workers := s.cfg.UDPWorkers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	fail := func(what string, err error) error {
+		if err == nil || ctx.Err() != nil || gctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("sip: %s: %w", what, err)
+	}
+	for _, pc := range l.UDP {
+		// Bursts of registrations outrun the default 208 KiB socket buffer;
+		// the kernel caps this at net.core.rmem_max.
+		if rb, ok := pc.(interface{ SetReadBuffer(int) error }); ok && s.cfg.UDPReadBuffer > 0 {
+			if err := rb.SetReadBuffer(s.cfg.UDPReadBuffer); err != nil {
+				s.log.Warn("setting the udp read buffer failed", "error", err)
+			}
+		}
+		c := newUDPConn(pc, s)
+		for range workers {
+			g.Go(func() error { c.readLoop(gctx); return nil })
+		}
+		g.Go(func() error { return fail("serve udp", s.SIP.ServeUDP(c)) })
+	}
+	for _, tl := range l.TCP {
+		g.Go(func() error { return fail("serve tcp", s.SIP.ServeTCP(tl)) })
+	}
+	for _, tl := range l.TLS {
+		g.Go(func() error { return fail("serve tls", s.SIP.ServeTLS(tl)) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		l.Close()
+		return nil
+	})
+	s.log.Info("sip registrar serving", "udp", len(l.UDP), "tcp", len(l.TCP), "tls", len(l.TLS))
+	return g.Wait()
+}
+
+func (s *Server) loadBindings(ctx context.Context) error {
+	if s.store == nil {
+		return nil
+	}
+	bs, err := s.store.LoadBindings(ctx)
+	if err != nil {
+		return fmt.Errorf("sip: load bindings: %w", err)
+	}
+	now := s.now()
+	live := bs[:0:0]
+	var dead []BindingKey
+	for _, b := range bs {
+		if b.Expires.After(now) {
+			live = append(live, b)
+		} else {
+			dead = append(dead, b.Key())
+		}
+	}
+	s.loc.load(live)
+	s.persist.enqueue(nil, dead)
+	s.log.Info("bindings loaded", "live", len(live), "expired", len(dead))
+	return nil
+}
+
+// sweep expires bindings on time and forgets idle lockout entries.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.expireNow()
+		if n++; n%60 == 0 {
+			s.lock.sweep(s.now())
+		}
+	}
+}
+
+func (s *Server) expireNow() {
+	now := s.now()
+	s.loc.removeIf(func(b *Binding) bool { return !b.Expires.After(now) }, Expired)
+}
+
+// Unbind removes every binding the owner created and returns them. It
+// emits Unbound events.
+func (s *Server) Unbind(ctx context.Context, owner Owner) ([]Binding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.loc.removeIf(func(b *Binding) bool { return b.Owner == owner }, Unbound), nil
+}
+
+// Lookup returns the live bindings of an address of record, highest q
+// first. aor may be "sip:user@domain" (any alias of the user) or a bare
+// user part, which means the first served domain.
+func (s *Server) Lookup(ctx context.Context, aor string) []Binding {
+	user, domain := aor, s.domains[0]
+	var u sip.Uri
+	if sip.ParseUri(aor, &u) == nil && u.Host != "" && u.User != "" {
+		user, domain = u.User, lower(u.Host)
+	}
+	canon, ok := s.creds.CanonicalUser(ctx, user)
+	if !ok {
+		return nil
+	}
+	return s.loc.lookup("sip:"+canon+"@"+domain, s.now())
+}
+
+// Bindings returns a copy of every binding (for status pages).
+func (s *Server) Bindings() []Binding { return s.loc.all() }
+
+// BindingCount returns how many bindings are held.
+func (s *Server) BindingCount() int { return s.loc.count() }
+
+// handle validates and answers a REGISTER or OPTIONS; nil means drop.
+func (s *Server) handle(ctx context.Context, req *sip.Request, local string, rawChecked bool) *sip.Response {
+	start := time.Now()
+	res, drop := s.validate(req, rawChecked)
+	if drop {
+		s.m.dropped.WithLabelValues("invalid").Inc()
+		return nil
+	}
+	if res == nil && req.Method != sip.CANCEL && req.GetHeader("Require") != nil {
+		res = s.checkRequire(req)
+	}
+	if res == nil {
+		switch req.Method {
+		case sip.REGISTER:
+			var result string
+			res, result = s.register(ctx, req, local)
+			s.m.register.WithLabelValues(result).Inc()
+		case sip.OPTIONS:
+			res = s.options(req)
+		default:
+			res = s.notAllowed(req)
+		}
+	}
+	s.m.latency.WithLabelValues(methodLabel(req.Method)).Observe(time.Since(start).Seconds())
+	s.m.requests.WithLabelValues(methodLabel(req.Method), strconv.Itoa(res.StatusCode/100)+"xx").Inc()
+	return res
+}
+
+// txHandler answers REGISTER/OPTIONS arriving through sipgo (TCP, TLS).
+func (s *Server) txHandler(req *sip.Request, tx sip.ServerTransaction) {
+	res := s.handle(context.Background(), req, "", false)
+	if res == nil {
+		return
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "method", string(req.Method), "error", err)
+	}
+}
+
+// noRoute answers every method nobody routes yet: 405 for the methods of
+// RFC 3261 and its extensions, 501 for unknown ones; never ACK.
+func (s *Server) noRoute(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() || tx == nil {
+		return
+	}
+	s.txHandler(req, tx)
+}
+
+// options answers OPTIONS (keep-alive pings and capability queries).
+func (s *Server) options(req *sip.Request) *sip.Response {
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && req.Recipient.User != "" {
+		return s.reply(req, 483, "Too Many Hops")
+	}
+	res := s.reply(req, 200, "OK")
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	res.AppendHeader(sip.NewHeader("Supported", "path, outbound"))
+	return res
+}
+
+const allowed = "REGISTER, OPTIONS"
+
+var knownMethods = map[sip.RequestMethod]bool{sip.INVITE: true, sip.ACK: true, sip.CANCEL: true, sip.BYE: true,
+	sip.SUBSCRIBE: true, sip.NOTIFY: true, sip.REFER: true, sip.INFO: true, sip.MESSAGE: true,
+	sip.PRACK: true, sip.UPDATE: true, sip.PUBLISH: true}
+
+func (s *Server) notAllowed(req *sip.Request) *sip.Response {
+	if !knownMethods[req.Method] {
+		return s.reply(req, 501, "Not Implemented")
+	}
+	res := s.reply(req, 405, "Method Not Allowed")
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	return res
+}
+
+func methodLabel(m sip.RequestMethod) string {
+	switch m {
+	case sip.REGISTER, sip.OPTIONS, sip.INVITE, sip.ACK, sip.CANCEL, sip.BYE, sip.SUBSCRIBE, sip.NOTIFY:
+		return string(m)
+	}
+	return "other"
+}
+
+// reply builds a response with a To tag derived from Call-ID and CSeq, so a
+// retransmission gets a byte-identical answer.
+func (s *Server) reply(req *sip.Request, code int, reason string) *sip.Response {
+	if to := req.To(); to != nil && !to.Params.Has("tag") {
+		to.Params.Add("tag", strconv.FormatUint(uint64(reqHash(req)), 36)+"hd")
+	}
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res.SipVersion = "SIP/2.0" // never echo the peer's version text
+	res.AppendHeader(sip.NewHeader("Server", s.cfg.UserAgent))
+	return res
+}
+
+// reqHash hashes Call-ID and CSeq number.
+func reqHash(req *sip.Request) uint32 {
+	// FNV-1a, inline to stay allocation-free.
+	h := uint32(2166136261)
+	if c := req.CallID(); c != nil {
+		for _, b := range []byte(c.Value()) {
+			h = (h ^ uint32(b)) * 16777619
+		}
+	}
+	if c := req.CSeq(); c != nil {
+		for i := 24; i >= 0; i -= 8 {
+			h = (h ^ (c.SeqNo >> i & 0xff)) * 16777619
+		}
+	}
+	return h
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+// levelCap lowers sipgo's records to debug: its Error-level logs of
+// malformed peer input would otherwise flood the journal.
+type levelCap struct{ slog.Handler }
+
+func (h levelCap) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (h levelCap) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h levelCap) WithAttrs(a []slog.Attr) slog.Handler { return levelCap{h.Handler.WithAttrs(a)} }
+func (h levelCap) WithGroup(g string) slog.Handler      { return levelCap{h.Handler.WithGroup(g)} }

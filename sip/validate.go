@@ -1,0 +1,78 @@
+package sip
+
+import (
+	"strings"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// validate applies the checks sipgo's parser leaves to us (RFC 3261 §8.2,
+// RFC 4475): it returns an error response, or drop when no answer can be
+// routed (no Via).
+func (s *Server) validate(req *sip.Request, rawChecked bool) (res *sip.Response, drop bool) {
+	via := req.Via()
+	if via == nil || via.Host == "" {
+		return nil, true
+	}
+	// sipgo's parser lets a bare CR or LF inside a header value; such a
+	// value would break (or inject into) the headers we copy into answers.
+	// The UDP path checks the raw bytes instead (cheaper, see cleanHeaders).
+	if !rawChecked {
+		for _, h := range req.Headers() {
+			if strings.ContainsAny(h.Value(), "\r\n") {
+				return nil, true
+			}
+		}
+	}
+	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
+		return s.reply(req, 400, "Missing Mandatory Header"), false
+	}
+	if len(req.GetHeaders("Content-Length")) > 1 {
+		return s.reply(req, 400, "Multiple Content-Length"), false
+	}
+	if req.SipVersion != "SIP/2.0" {
+		return s.reply(req, 505, "Version Not Supported"), false
+	}
+	if req.CSeq().MethodName != req.Method {
+		return s.reply(req, 400, "CSeq Method Mismatch"), false
+	}
+	switch strings.ToLower(req.Recipient.Scheme) {
+	case "sip", "sips":
+	default:
+		return s.reply(req, 416, "Unsupported URI Scheme"), false
+	}
+	if req.Recipient.Host == "" {
+		return s.reply(req, 400, "Invalid Request-URI"), false
+	}
+	if req.Method == sip.REGISTER {
+		to := req.To().Address
+		if sc := strings.ToLower(to.Scheme); sc != "sip" && sc != "sips" || to.Host == "" || to.User == "" {
+			return s.reply(req, 400, "Invalid To"), false
+		}
+		if strings.ContainsAny(req.CallID().Value(), " \t") {
+			return s.reply(req, 400, "Invalid Call-ID"), false
+		}
+	}
+	return nil, false
+}
+
+// cleanHeaders reports whether the header section of a raw message has no
+// CR or LF outside CRLF line ends.
+func cleanHeaders(data []byte) bool {
+	for i, c := range data {
+		switch c {
+		case '\r':
+			if i+1 >= len(data) || data[i+1] != '\n' {
+				return false
+			}
+		case '\n':
+			if i == 0 || data[i-1] != '\r' {
+				return false
+			}
+			if i+2 < len(data) && data[i+1] == '\r' && data[i+2] == '\n' {
+				return true // end of headers; the body may hold anything
+			}
+		}
+	}
+	return true
+}

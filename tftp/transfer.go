@@ -1,0 +1,230 @@
+package tftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	pin "github.com/pin/tftp/v3"
+)
+
+// Messages sent in TFTP ERROR packets (the RFC 1350 wording). pin/tftp
+// v3.1.0 always sends error code 1, so the text is what tells them apart.
+const (
+	msgNotFound = "File not found"
+	msgAccess   = "Access violation"
+	msgDiskFull = "Disk full or allocation exceeded"
+	msgBusy     = "Server busy"
+	msgTimeout  = "Transfer timed out"
+	msgInternal = "Internal error"
+)
+
+// errTransferTimeout ends a transfer that ran past transfer_timeout.
+var errTransferTimeout = errors.New("transfer timeout")
+
+// errBusy refuses a request when max_transfers(_per_client) is reached.
+var errBusy = errors.New("too many transfers")
+
+// wireError is an error whose Error() is the message the client sees; the
+// cause stays available to errors.Is and the log.
+type wireError struct {
+	msg   string
+	cause error
+}
+
+func (e *wireError) Error() string { return e.msg }
+func (e *wireError) Unwrap() error { return e.cause }
+
+// classify maps a handler error to a result label and the client's message.
+// Reads answer "File not found" for missing and forbidden alike.
+func classify(op string, err error) (result, msg string) {
+	switch {
+	case err == nil:
+		return resOK, ""
+	case errors.Is(err, ErrInvalidName):
+		if op == opRead {
+			return resInvalidName, msgNotFound
+		}
+		return resInvalidName, msgAccess
+	case errors.Is(err, ErrNotFound):
+		return resNotFound, msgNotFound
+	case errors.Is(err, ErrForbidden):
+		if op == opRead {
+			return resForbidden, msgNotFound
+		}
+		return resForbidden, msgAccess
+	case errors.Is(err, ErrTooLarge):
+		return resTooLarge, msgDiskFull
+	case errors.Is(err, errBusy):
+		return resBusy, msgBusy
+	case errors.Is(err, errTransferTimeout):
+		return resTimeout, msgTimeout
+	default:
+		return resError, msgInternal
+	}
+}
+
+// wire wraps err for the client; a nil err stays nil.
+func wire(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var we *wireError
+	if errors.As(err, &we) {
+		return err
+	}
+	_, msg := classify(op, err)
+	return &wireError{msg: msg, cause: err}
+}
+
+// transfer is the bookkeeping shared by one read or write.
+type transfer struct {
+	s        *Server
+	op       string
+	name     string
+	remote   netip.AddrPort
+	start    time.Time
+	deadline time.Time
+	bytes    int64
+}
+
+func (s *Server) begin(op, raw string, t any) *transfer {
+	start := s.now()
+	return &transfer{s: s, op: op, name: raw, remote: remoteOf(t), start: start,
+		deadline: start.Add(s.cfg.TransferTimeout)}
+}
+
+// check fails once the transfer has run past transfer_timeout.
+func (t *transfer) check() error {
+	if t.s.now().After(t.deadline) {
+		return &wireError{msg: msgTimeout, cause: errTransferTimeout}
+	}
+	return nil
+}
+
+// finish records metrics and a debug line; err is the transfer's outcome.
+func (t *transfer) finish(err error) {
+	result, _ := classify(t.op, err)
+	d := t.s.now().Sub(t.start)
+	t.s.m.bytes.WithLabelValues(t.op).Add(float64(t.bytes))
+	t.s.m.duration.WithLabelValues(t.op, result).Observe(d.Seconds())
+	t.s.m.requests.WithLabelValues(t.op, result).Inc() // last: tests wait on it
+	t.s.log.Debug("tftp transfer", "op", t.op, "name", t.name, "remote", t.remote.String(),
+		"result", result, "bytes", t.bytes, "duration", d, "err", err)
+}
+
+// read serves one read request (RRQ).
+func (s *Server) read(base context.Context, raw string, rf io.ReaderFrom) (err error) {
+	t := s.begin(opRead, raw, rf)
+	defer func() { t.finish(err); err = wire(opRead, err) }()
+	name, err := CleanName(raw)
+	if err != nil {
+		return err
+	}
+	t.name = name
+	if !s.admit(t.remote.Addr()) {
+		return errBusy
+	}
+	defer s.release(t.remote.Addr())
+	ctx, cancel := context.WithDeadline(base, t.deadline)
+	defer cancel()
+	f, err := s.fs.Open(ctx, name, t.remote)
+	if err != nil {
+		return fmt.Errorf("open: %w", err)
+	}
+	defer f.Close()
+	if size := f.Size(); size >= 0 {
+		if ot, ok := rf.(pin.OutgoingTransfer); ok {
+			ot.SetSize(size) // answers tsize; a no-op when it was not asked
+		}
+	}
+	// The wrapper hides any io.Seeker, so pin/tftp uses the size set above.
+	_, err = rf.ReadFrom(&deadlineReader{t: t, r: f})
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
+
+// write receives one write request (WRQ) into an Upload that is committed
+// only when every byte arrived within the limits.
+func (s *Server) write(base context.Context, raw string, wt io.WriterTo) (err error) {
+	t := s.begin(opWrite, raw, wt)
+	defer func() { t.finish(err); err = wire(opWrite, err) }()
+	name, err := CleanName(raw)
+	if err != nil {
+		return err
+	}
+	t.name = name
+	if it, ok := wt.(pin.IncomingTransfer); ok {
+		if n, ok := it.Size(); ok && n > s.cfg.MaxUploadBytes {
+			return fmt.Errorf("announced tsize %d > %d: %w", n, s.cfg.MaxUploadBytes, ErrTooLarge)
+		}
+	}
+	if !s.admit(t.remote.Addr()) {
+		return errBusy
+	}
+	defer s.release(t.remote.Addr())
+	ctx, cancel := context.WithDeadline(base, t.deadline)
+	defer cancel()
+	up, err := s.fs.Create(ctx, name, t.remote)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if _, err = wt.WriteTo(&limitWriter{t: t, w: up, max: s.cfg.MaxUploadBytes}); err != nil {
+		up.Abort()
+		return fmt.Errorf("receive: %w", err)
+	}
+	// Commit before returning: pin/tftp sends the final ACK only after the
+	// handler returns nil, so the client learns of success only once stored.
+	if err := up.Commit(); err != nil {
+		s.log.Warn("tftp upload not committed", "name", name, "remote", t.remote.String(), "err", err)
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// deadlineReader counts bytes and enforces transfer_timeout between blocks.
+type deadlineReader struct {
+	t *transfer
+	r io.Reader
+}
+
+func (d *deadlineReader) Read(p []byte) (int, error) {
+	if err := d.t.check(); err != nil {
+		return 0, err
+	}
+	n, err := d.r.Read(p)
+	d.t.bytes += int64(n)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n, wire(opRead, err)
+	}
+	return n, err
+}
+
+// limitWriter enforces max_upload_bytes and transfer_timeout. Its errors'
+// text goes to the client in the ERROR packet pin/tftp sends.
+type limitWriter struct {
+	t   *transfer
+	w   io.Writer
+	max int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if err := l.t.check(); err != nil {
+		return 0, err
+	}
+	if l.t.bytes+int64(len(p)) > l.max {
+		return 0, &wireError{msg: msgDiskFull,
+			cause: fmt.Errorf("upload exceeds %d bytes: %w", l.max, ErrTooLarge)}
+	}
+	n, err := l.w.Write(p)
+	l.t.bytes += int64(n)
+	if err != nil {
+		return n, wire(opWrite, err)
+	}
+	return n, nil
+}
