@@ -39,7 +39,7 @@ func (a *app) buildServices(ctx context.Context) error {
 	s.directory.SetLockout(lockout)
 	s.sessions, err = prov.NewSessions(ctx, prov.SessionsDeps{
 		Store: a.store, Credentials: s.credentials, Events: s.events, Logger: a.logger.With("room", "prov"),
-		Registerer: a.reg, Now: time.Now, Lockout: lockout,
+		Registerer: a.reg, Now: time.Now, Lockout: lockout, Hasher: s.directory.Hasher(),
 	})
 	if err != nil {
 		return err

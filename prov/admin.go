@@ -245,7 +245,7 @@ func (m *Manager) UpdateUser(ctx context.Context, username string, p UserPatch, 
 		if err := CheckPasswordPolicy(*p.Password); err != nil {
 			return User{}, err
 		}
-		if u.PasswordHash, err = HashPassword(*p.Password, m.dir.argon); err != nil {
+		if u.PasswordHash, err = m.dir.hasher.Hash(*p.Password); err != nil {
 			return User{}, err
 		}
 		u.LoginHA1 = LoginHA1s(u.Username, LoginRealm, *p.Password)

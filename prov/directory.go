@@ -7,7 +7,6 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -21,11 +20,9 @@ type Directory struct {
 	store  Store
 	events *Events
 	now    func() time.Time
-	argon  Argon2Params
+	hasher *Hasher
 	// lockout, when set, limits password-change guesses (shared with logins).
-	lockout   *Lockout
-	dummyOnce sync.Once
-	dummyHash string
+	lockout *Lockout
 }
 
 // SetLockout shares the login lockout with password changes.
@@ -33,8 +30,12 @@ func (d *Directory) SetLockout(l *Lockout) { d.lockout = l }
 
 // NewDirectory returns the user service.
 func NewDirectory(st Store, ev *Events, now func() time.Time) *Directory {
-	return &Directory{store: st, events: ev, now: now, argon: DefaultArgon2}
+	return &Directory{store: st, events: ev, now: now, hasher: NewHasher(DefaultArgon2, 0)}
 }
+
+// Hasher is the password hasher every door and the portal share, so the
+// bound on parallel argon2id work holds for the whole daemon.
+func (d *Directory) Hasher() *Hasher { return d.hasher }
 
 // UserInput is what an admin (or a CSV row) gives to create a user.
 type UserInput struct {
@@ -109,7 +110,7 @@ func (d *Directory) Prepare(in UserInput) (User, error) {
 	if in.SIPPassword == "" {
 		in.SIPPassword = RandomSecret(10)
 	}
-	hash, err := HashPassword(in.Password, d.argon)
+	hash, err := d.hasher.Hash(in.Password)
 	if err != nil {
 		return User{}, err
 	}
@@ -209,20 +210,19 @@ func (d *Directory) ChangePassword(ctx context.Context, c PasswordChange) (User,
 	if errors.Is(err, ErrNotFound) {
 		if !c.SkipOld {
 			// The same argon2id work as for a real user: no enumeration by timing.
-			d.dummyOnce.Do(func() { d.dummyHash, _ = HashPassword(RandomSecret(8), d.argon) })
-			VerifyPassword(d.dummyHash, c.Old)
+			d.hasher.VerifyNobody(c.Old)
 		}
 		return fail()
 	} else if err != nil {
 		return User{}, err
 	}
-	if !c.SkipOld && !VerifyPassword(u.PasswordHash, c.Old) {
+	if !c.SkipOld && !d.hasher.Verify(u.PasswordHash, c.Old) {
 		return fail()
 	}
 	if u.Status != StatusActive {
 		return User{}, ErrAuth
 	}
-	hash, err := HashPassword(c.New, d.argon)
+	hash, err := d.hasher.Hash(c.New)
 	if err != nil {
 		return User{}, err
 	}

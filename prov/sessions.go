@@ -70,11 +70,7 @@ type Sessions struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	lockout *Lockout
-	// dummyHash is verified against when a user does not exist, so a login
-	// for an unknown name costs as much as one for a known name. Made on
-	// first need: argon2id's 19 MiB would otherwise sit in every start.
-	dummyOnce sync.Once
-	dummyHash string
+	hasher  *Hasher
 	// devMu guards the per-device facts that detect a phone's reboot.
 	devMu      sync.Mutex
 	callIDs    map[int64]string
@@ -102,6 +98,9 @@ type SessionsDeps struct {
 	Registerer  prometheus.Registerer
 	Now         func() time.Time
 	Lockout     *Lockout
+	// Hasher bounds parallel argon2id work; share the Directory's
+	// (Directory.Hasher). nil makes one for Sessions alone.
+	Hasher *Hasher
 }
 
 // NewSessions returns the session service.
@@ -112,9 +111,12 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	if d.Lockout == nil {
 		d.Lockout = NewLockout(LockoutConfig{}, d.Now)
 	}
+	if d.Hasher == nil {
+		d.Hasher = NewHasher(DefaultArgon2, 0)
+	}
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
-		now: d.Now, lockout: d.Lockout, callIDs: map[int64]string{}, lastSync: map[int64]time.Time{},
+		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]string{}, lastSync: map[int64]time.Time{},
 		nativeGone: map[[2]int64]time.Time{}}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
@@ -190,13 +192,12 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	u, err := s.findUser(ctx, req.Username)
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same time as a real check so timing does not enumerate users.
-		s.dummyOnce.Do(func() { s.dummyHash, _ = HashPassword(RandomSecret(8), DefaultArgon2) })
-		VerifyPassword(s.dummyHash, req.Secret)
+		s.hasher.VerifyNobody(req.Secret)
 		return fail()
 	} else if err != nil {
 		return Session{}, err
 	}
-	if !req.Verified && !VerifyPassword(u.PasswordHash, req.Secret) {
+	if !req.Verified && !s.hasher.Verify(u.PasswordHash, req.Secret) {
 		return fail()
 	}
 	if u.Status != StatusActive {

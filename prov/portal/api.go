@@ -179,10 +179,7 @@ func newAPI(cfg Config, d Deps) (*api, error) {
 		dropped: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_portal_api_dropped_total",
 			Help: "Requests refused before a handler ran, by reason."}, []string{"reason"}),
 	}
-	a.auth = newAuthenticator(cfg, d.Store, d.Now)
-	if a.auth.dummyHash, err = dummyHash(); err != nil {
-		return nil, err
-	}
+	a.auth = newAuthenticator(cfg, d.Store, d.Now, d.Directory.Hasher())
 	a.routes = a.routeTable()
 	for _, rt := range a.routes {
 		pattern := rt.Method + " " + rt.Path
@@ -213,11 +210,6 @@ func (d Deps) withDefaults() (Deps, error) {
 			Events: d.Events, Registrar: d.Registrar, Logger: d.Logger, Now: d.Now})
 	}
 	return d, nil
-}
-
-// dummyHash is verified for unknown names so timing tells nothing.
-func dummyHash() (string, error) {
-	return prov.HashPassword(prov.RandomSecret(8), prov.DefaultArgon2)
 }
 
 // ServeHTTP routes to the table; unmatched requests get a JSON 404/405.

@@ -41,13 +41,13 @@ func (p principal) actor() prov.Actor { return prov.Actor{Name: p.Name, Remote: 
 // authenticator checks admin credentials with lockout per source and per
 // name, and remembers verified Basic credentials for a short while.
 type authenticator struct {
-	store     prov.Store
-	now       func() time.Time
-	lock      *prov.Lockout
-	ttl       time.Duration
-	dummyHash string
-	mu        sync.Mutex
-	cache     map[[32]byte]cached
+	store  prov.Store
+	now    func() time.Time
+	lock   *prov.Lockout
+	ttl    time.Duration
+	hasher *prov.Hasher
+	mu     sync.Mutex
+	cache  map[[32]byte]cached
 }
 
 type cached struct {
@@ -58,8 +58,8 @@ type cached struct {
 // maxAuthCache bounds the cache; it is cleared when full.
 const maxAuthCache = 1024
 
-func newAuthenticator(cfg Config, st prov.Store, now func() time.Time) *authenticator {
-	return &authenticator{store: st, now: now, ttl: cfg.AuthCacheTTL, cache: map[[32]byte]cached{},
+func newAuthenticator(cfg Config, st prov.Store, now func() time.Time, h *prov.Hasher) *authenticator {
+	return &authenticator{store: st, now: now, ttl: cfg.AuthCacheTTL, hasher: h, cache: map[[32]byte]cached{},
 		lock: prov.NewLockout(prov.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, now)}
 }
 
@@ -152,12 +152,12 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 func (au *authenticator) verifyAdmin(ctx context.Context, user, pass string) error {
 	adm, err := au.store.GetAdmin(ctx, user)
 	if errors.Is(err, prov.ErrNotFound) {
-		prov.VerifyPassword(au.dummyHash, pass)
+		au.hasher.VerifyNobody(pass)
 		return prov.ErrAuth
 	} else if err != nil {
 		return err
 	}
-	if !prov.VerifyPassword(adm.PasswordHash, pass) {
+	if !au.hasher.Verify(adm.PasswordHash, pass) {
 		return prov.ErrAuth
 	}
 	return nil

@@ -80,20 +80,19 @@ func (c WebConfig) Validate() error {
 
 // web is the browser portal.
 type web struct {
-	cfg   WebConfig
-	api   Config
-	d     Deps
-	mgr   *prov.Manager
-	log   *slog.Logger
-	now   func() time.Time
-	mux   *http.ServeMux
-	pages map[string]*template.Template
-	sess  *sessionStore
-	lock  *prov.Lockout
-	rate  *rateLimiter
-	// dummyHash is verified for unknown names so timing tells nothing.
-	dummyHash string
-	m         webMetrics
+	cfg    WebConfig
+	api    Config
+	d      Deps
+	mgr    *prov.Manager
+	log    *slog.Logger
+	now    func() time.Time
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
+	sess   *sessionStore
+	lock   *prov.Lockout
+	rate   *rateLimiter
+	hasher *prov.Hasher
+	m      webMetrics
 }
 
 type webMetrics struct {
@@ -124,9 +123,7 @@ func newWeb(cfg WebConfig, shared Config, d Deps) (*web, error) {
 	w := &web{cfg: cfg, api: shared, d: d, mgr: d.Manager, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
 		sess: newSessionStore(cfg, d.Now), rate: newRateLimiter(cfg.LoginRate, time.Minute, d.Now),
 		lock: prov.NewLockout(prov.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, d.Now)}
-	if w.dummyHash, err = dummyHash(); err != nil {
-		return nil, err
-	}
+	w.hasher = d.Directory.Hasher()
 	if w.pages, err = parsePages(); err != nil {
 		return nil, err
 	}

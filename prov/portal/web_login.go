@@ -191,7 +191,7 @@ func (w *web) verify(ctx context.Context, name, pass string) (admin, ok bool, er
 	adm, err := w.d.Store.GetAdmin(ctx, name)
 	switch {
 	case err == nil:
-		if prov.VerifyPassword(adm.PasswordHash, pass) {
+		if w.hasher.Verify(adm.PasswordHash, pass) {
 			return true, true, nil
 		}
 	case !errors.Is(err, prov.ErrNotFound):
@@ -199,12 +199,12 @@ func (w *web) verify(ctx context.Context, name, pass string) (admin, ok bool, er
 	}
 	u, err := w.d.Store.GetUser(ctx, name)
 	if errors.Is(err, prov.ErrNotFound) {
-		prov.VerifyPassword(w.dummyHash, pass)
+		w.hasher.VerifyNobody(pass)
 		return false, false, nil
 	} else if err != nil {
 		return false, false, err
 	}
-	if !prov.VerifyPassword(u.PasswordHash, pass) || u.Status != prov.StatusActive || !u.Portal.Enabled {
+	if !w.hasher.Verify(u.PasswordHash, pass) || u.Status != prov.StatusActive || !u.Portal.Enabled {
 		return false, false, nil
 	}
 	return false, true, nil

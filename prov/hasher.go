@@ -1,0 +1,57 @@
+package prov
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Hasher hashes and verifies login passwords with argon2id, at most slots
+// at a time. Each hash holds Argon2Params.Memory (19 MiB by default) for
+// its whole run, and argon2 with p=1 keeps one core busy: more hashes in
+// parallel than there are cores only add memory — a burst of logins after
+// a power cut would otherwise cost the appliance hundreds of MB — without
+// finishing any sooner. One Hasher is shared by every door and the portal.
+type Hasher struct {
+	params Argon2Params
+	slots  chan struct{}
+	// dummy is verified against for an unknown name, so a login for a user
+	// who does not exist costs as much as one for a user who does. Made on
+	// first need: it would otherwise cost every start one hash.
+	dummyOnce sync.Once
+	dummy     string
+}
+
+// NewHasher returns a Hasher with the given cost; concurrent ≤ 0 means one
+// hash per CPU the runtime may use.
+func NewHasher(p Argon2Params, concurrent int) *Hasher {
+	if concurrent <= 0 {
+		concurrent = runtime.GOMAXPROCS(0)
+	}
+	return &Hasher{params: p, slots: make(chan struct{}, concurrent)}
+}
+
+// Hash returns the argon2id PHC string of password.
+func (h *Hasher) Hash(password string) (string, error) {
+	h.slots <- struct{}{}
+	defer func() { <-h.slots }()
+	return HashPassword(password, h.params)
+}
+
+// Verify reports whether password matches hash (a malformed hash never does).
+func (h *Hasher) Verify(hash, password string) bool {
+	h.slots <- struct{}{}
+	defer func() { <-h.slots }()
+	return VerifyPassword(hash, password)
+}
+
+// VerifyNobody spends the time of a real check and always fails: the
+// answer for an unknown name must not be faster than for a wrong password.
+func (h *Hasher) VerifyNobody(password string) bool {
+	h.dummyOnce.Do(func() {
+		// Hash fails only when crypto/rand does; the empty dummy then
+		// still refuses.
+		h.dummy, _ = h.Hash(RandomSecret(8))
+	})
+	h.Verify(h.dummy, password)
+	return false
+}
