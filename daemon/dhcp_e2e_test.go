@@ -93,7 +93,9 @@ dhcp:
 		t.Fatalf("daemon not ready in its namespace:\n%s", logs)
 	}
 
-	script := "#!/bin/sh\nenv > \"" + dir + "/env.$reason\"\n"
+	// Written aside and renamed: the test polls for the file and must
+	// never read it half written.
+	script := "#!/bin/sh\nenv > \"" + dir + "/.env.$reason\" && mv \"" + dir + "/.env.$reason\" \"" + dir + "/env.$reason\"\n"
 	if err := os.WriteFile(filepath.Join(dir, "script.sh"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -153,7 +153,9 @@ func TestNetnsDhclientPolycom(t *testing.T) {
 send vendor-class-identifier "Polycom-VVX400";
 request subnet-mask, routers, tftp-server-name, polycom-boot;
 `
-	script := "#!/bin/sh\nenv > \"" + dir + "/env.$reason\"\n"
+	// Written aside and renamed: the test polls for the file and must
+	// never read it half written.
+	script := "#!/bin/sh\nenv > \"" + dir + "/.env.$reason\" && mv \"" + dir + "/.env.$reason\" \"" + dir + "/env.$reason\"\n"
 	must(t, os.WriteFile(filepath.Join(dir, "dhclient.conf"), []byte(conf), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "script.sh"), []byte(script), 0o755))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -1,6 +1,6 @@
 // Command dhcpbench runs hotdesk's DHCP server alone, with leases persisted to
 // an append-only file written in group-committed batches, for
-// dhcp/bench/dhcp_vs_kea.sh (perfdhcp against hotdesk and Kea).
+// dhcp/bench/dhcp_vs_peers.sh (perfdhcp against hotdesk, Kea and dnsmasq).
 package main
 
 import (
