@@ -3,6 +3,8 @@ package daemon
 import (
 	"runtime"
 
+	"hotdesk/prov"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -48,4 +50,18 @@ func newDaemonMetrics(reg *prometheus.Registry, version string) *daemonMetrics {
 	m.reloadOK.Set(1)
 	m.reloadTime.SetToCurrentTime()
 	return m
+}
+
+// registerHasherMetrics shows the shared argon2id hasher: how much work
+// logins cost and whether callers queue for it (a login storm, a guesser).
+func registerHasherMetrics(reg prometheus.Registerer, h *prov.Hasher) {
+	f := promauto.With(reg)
+	f.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hotdesk_prov_password_hashes_total",
+		Help: "argon2id password hashes and checks started.",
+	}, func() float64 { return float64(h.Runs()) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hotdesk_prov_password_hash_waiting",
+		Help: "Password checks waiting for a free argon2id slot.",
+	}, func() float64 { return float64(h.Waiting()) })
 }

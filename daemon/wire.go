@@ -35,6 +35,7 @@ func (a *app) buildServices(ctx context.Context) error {
 		return err
 	}
 	s.directory = prov.NewDirectory(a.store, s.events, time.Now)
+	registerHasherMetrics(a.reg, s.directory.Hasher())
 	lockout := prov.NewLockout(prov.LockoutConfig{}, time.Now)
 	s.directory.SetLockout(lockout)
 	s.sessions, err = prov.NewSessions(ctx, prov.SessionsDeps{

@@ -3,6 +3,7 @@ package prov
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // Hasher hashes and verifies login passwords with argon2id, at most slots
@@ -19,6 +20,8 @@ type Hasher struct {
 	// first need: it would otherwise cost every start one hash.
 	dummyOnce sync.Once
 	dummy     string
+	runs      atomic.Uint64
+	waiting   atomic.Int64
 }
 
 // NewHasher returns a Hasher with the given cost; concurrent ≤ 0 means one
@@ -30,17 +33,32 @@ func NewHasher(p Argon2Params, concurrent int) *Hasher {
 	return &Hasher{params: p, slots: make(chan struct{}, concurrent)}
 }
 
+// Runs is how many hashes and verifications have started.
+func (h *Hasher) Runs() uint64 { return h.runs.Load() }
+
+// Waiting is how many callers wait for a slot now.
+func (h *Hasher) Waiting() int64 { return h.waiting.Load() }
+
+func (h *Hasher) acquire() {
+	h.waiting.Add(1)
+	h.slots <- struct{}{}
+	h.waiting.Add(-1)
+	h.runs.Add(1)
+}
+
+func (h *Hasher) release() { <-h.slots }
+
 // Hash returns the argon2id PHC string of password.
 func (h *Hasher) Hash(password string) (string, error) {
-	h.slots <- struct{}{}
-	defer func() { <-h.slots }()
+	h.acquire()
+	defer h.release()
 	return HashPassword(password, h.params)
 }
 
 // Verify reports whether password matches hash (a malformed hash never does).
 func (h *Hasher) Verify(hash, password string) bool {
-	h.slots <- struct{}{}
-	defer func() { <-h.slots }()
+	h.acquire()
+	defer h.release()
 	return VerifyPassword(hash, password)
 }
 

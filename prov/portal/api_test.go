@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,4 +279,48 @@ func TestUnknownRoutes(t *testing.T) {
 	e.wantErr(e.do(asAdmin, "POST", "/api/v1/users", `{"first_name":"a"} {}`), 400, "")
 	big := `{"first_name":"` + strings.Repeat("a", 2<<20) + `"}`
 	e.want(e.do(asAdmin, "POST", "/api/v1/users", big), 413)
+}
+
+// TestAPIConcurrentBasicAuthSharesOneCheck: a script that fires many
+// requests at once with the same admin credentials costs one argon2id
+// check, not one each (they would queue behind each other for seconds);
+// the same burst with a wrong password is refused every time.
+func TestAPIConcurrentBasicAuthSharesOneCheck(t *testing.T) {
+	e := newEnv(t)
+	burst := func(pass string) []int {
+		var wg sync.WaitGroup
+		codes := make([]int, 20)
+		for i := range codes {
+			wg.Go(func() {
+				req, err := http.NewRequest("GET", e.srv.URL+"/api/v1/users", nil)
+				if err != nil {
+					return
+				}
+				req.SetBasicAuth(adminUser, pass)
+				res, err := e.srv.Client().Do(req)
+				if err != nil {
+					return
+				}
+				res.Body.Close()
+				codes[i] = res.StatusCode
+			})
+		}
+		wg.Wait()
+		return codes
+	}
+	h := e.api.auth.hasher
+	before := h.Runs()
+	for i, c := range burst(adminPass) {
+		if c != 200 {
+			t.Errorf("request %d: %d, want 200", i, c)
+		}
+	}
+	if n := h.Runs() - before; n != 1 {
+		t.Errorf("%d argon2id checks for one burst of good credentials, want 1", n)
+	}
+	for i, c := range burst("not-the-password") {
+		if c != 401 && c != 429 {
+			t.Errorf("wrong password, request %d: %d, want 401 or 429", i, c)
+		}
+	}
 }

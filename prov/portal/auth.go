@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"hotdesk/prov"
 )
 
@@ -46,6 +48,10 @@ type authenticator struct {
 	lock   *prov.Lockout
 	ttl    time.Duration
 	hasher *prov.Hasher
+	// flight makes concurrent requests with the same credentials share
+	// one argon2id check: a script firing 200 requests at once would
+	// otherwise queue 200 hashes before the first result is cached.
+	flight singleflight.Group
 	mu     sync.Mutex
 	cache  map[[32]byte]cached
 }
@@ -126,14 +132,24 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 		if au.cached(user, pass, now) {
 			return "admin:" + user, nil
 		}
-		if err := au.verifyAdmin(ctx, user, pass); err != nil {
+		key := cacheKey(user, pass)
+		_, err, _ := au.flight.Do(string(key[:]), func() (any, error) {
+			// Shared by several requests: one caller going away must not
+			// fail the others. Cached before the flight ends, so a request
+			// arriving just after it finds the cache, not a new hash.
+			if err := au.verifyAdmin(context.WithoutCancel(ctx), user, pass); err != nil {
+				return nil, err
+			}
+			au.remember(user, pass, now)
+			return nil, nil
+		})
+		if err != nil {
 			au.lock.Fail(srcKey, now)
 			au.lock.Fail(nameKey, now)
 			return "", err
 		}
 		au.lock.Succeed(nameKey)
 		au.lock.Succeed(srcKey)
-		au.remember(user, pass, now)
 		return "admin:" + user, nil
 	case "bearer":
 		sum := sha256.Sum256([]byte(strings.TrimSpace(rest)))
