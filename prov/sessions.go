@@ -76,9 +76,11 @@ type Sessions struct {
 	callIDs    map[int64]string
 	lastSync   map[int64]time.Time
 	nativeGone map[[2]int64]time.Time
-	// mu serialises logins and logouts so one-login-per-user holds under races.
-	mu sync.Mutex
-	m  sessionMetrics
+	// locks serialise logins and logouts per user and per device, so
+	// one-login-per-user and one-session-per-phone hold under races.
+	// Whatever ends a session of a user holds that user's lock.
+	locks keyLocks
+	m     sessionMetrics
 }
 
 type sessionMetrics struct {
@@ -219,8 +221,7 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	if req.Door != DoorAssigned && site.Login.DefaultOnly && site.Login.DefaultUser != "" && u.Username != site.Login.DefaultUser {
 		return Session{}, fmt.Errorf("%w: only the default user may log in here", ErrDenied)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
 	return s.startLocked(ctx, req, dev, u, site, now)
 }
 
@@ -319,14 +320,17 @@ func (s *Sessions) findUser(ctx context.Context, name string) (User, error) {
 func (s *Sessions) End(ctx context.Context, id, reason, actor string) error {
 	// A phone browser that drops its connection must not leave bindings.
 	ctx = context.WithoutCancel(ctx)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	sess, err := s.store.GetSession(ctx, id)
 	if err != nil {
 		return err
 	}
 	if !sess.Active() {
 		return nil
+	}
+	defer s.locks.lock(userLockKey(sess.UserID), deviceLockKey(sess.DeviceID))()
+	// Read again under the locks: a login or logout may have ended it.
+	if sess, err = s.store.GetSession(ctx, id); err != nil || !sess.Active() {
+		return err
 	}
 	return s.endLocked(ctx, sess, reason, actor, reason != EndReboot)
 }
@@ -344,7 +348,9 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 	// and the error is returned so the caller can retry.
 	persistErr := s.store.EndSession(ctx, sess.ID, s.now(), reason)
 	if errors.Is(persistErr, ErrNotFound) {
-		persistErr = nil
+		// Another path ended it first (the locks cover its user, not
+		// always its phone): that one unbinds, tells and counts.
+		return nil
 	}
 	// Caches drop the logged-in files before the phone is told to re-fetch.
 	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: reason})
@@ -532,13 +538,18 @@ func (s *Sessions) ActiveOn(ctx context.Context, deviceID int64) (Session, bool,
 
 // EndAll ends every active session of a user (disable, password change).
 func (s *Sessions) EndAll(ctx context.Context, userID int64, reason, actor string) error {
+	ctx = context.WithoutCancel(ctx)
+	// The user's lock across list and ends: a login that passed its
+	// status check just before the user was disabled either finishes
+	// first (and its session is listed here) or waits and is refused.
+	defer s.locks.lock(userLockKey(userID))()
 	ss, err := s.store.ListSessions(ctx, SessionQuery{UserID: userID, ActiveOnly: true})
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, o := range ss {
-		errs = append(errs, s.End(ctx, o.ID, reason, actor))
+		errs = append(errs, s.endLocked(ctx, o, reason, actor, reason != EndReboot))
 	}
 	return errors.Join(errs...)
 }
@@ -617,10 +628,12 @@ func parseHHMM(s string) (int, int, bool) {
 // endExpired ends a session the sweep found expired, after checking again
 // under the lock: activity since the sweep read the list keeps it.
 func (s *Sessions) endExpired(ctx context.Context, id string, p LoginPolicy, loc *time.Location, now time.Time) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	sess, err := s.store.GetSession(ctx, id)
 	if err != nil || !sess.Active() {
+		return err
+	}
+	defer s.locks.lock(userLockKey(sess.UserID), deviceLockKey(sess.DeviceID))()
+	if sess, err = s.store.GetSession(ctx, id); err != nil || !sess.Active() {
 		return err
 	}
 	reason := expiry(p, loc, sess, now)

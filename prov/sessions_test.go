@@ -59,6 +59,7 @@ type fixture struct {
 	reg   *recRegistrar
 	clk   *clock
 	site  prov.Site
+	prom  *prometheus.Registry
 }
 
 // newFixture makes a site with policy, users alice/bob (password <name>-pw,
@@ -95,13 +96,14 @@ func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
 		t.Fatal(err)
 	}
 	reg := &recRegistrar{bindings: map[string]int{}}
+	prom := prometheus.NewRegistry()
 	ss, err := prov.NewSessions(ctx, prov.SessionsDeps{Store: st, Credentials: creds, Events: &prov.Events{},
-		Registrar: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prometheus.NewRegistry(),
+		Registrar: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prom,
 		Now: clk.now, Lockout: prov.NewLockout(prov.LockoutConfig{Threshold: 3, Base: time.Minute}, clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{st: st, ss: ss, creds: creds, reg: reg, clk: clk, site: site}
+	return &fixture{st: st, ss: ss, creds: creds, reg: reg, clk: clk, site: site, prom: prom}
 }
 
 func (f *fixture) login(mac, user, pw string) (prov.Session, error) {
@@ -318,6 +320,78 @@ func TestConcurrentLoginsKeepOneSessionPerUser(t *testing.T) {
 	if len(act) != 1 {
 		t.Fatalf("%d active sessions for alice under replace policy, want 1", len(act))
 	}
+}
+
+// TestCrossingLoginsAndLogoutsKeepTheInvariants: alice and bob log in on
+// both phones, crossing, while logouts and a disable-style EndAll run
+// beside them. Afterwards no user and no phone has two active sessions,
+// every session was ended exactly once, and the active gauge agrees with
+// the store.
+func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	macs, users := []string{"00000000000d", "00000000000e"}, []string{"alice", "bob"}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			u := users[i%2]
+			s, err := f.login(macs[(i/2)%2], u, u+"-pw")
+			if err == nil && i%3 == 0 {
+				_ = f.ss.End(ctx, s.ID, prov.EndLogout, "test")
+			}
+			if i%10 == 9 {
+				_ = f.ss.EndAll(ctx, 2, prov.EndAdmin, "test")
+			}
+		})
+	}
+	wg.Wait()
+	all, err := f.st.ListSessions(ctx, prov.SessionQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perUser, perDev, active := map[int64]int{}, map[int64]int{}, 0
+	for _, s := range all {
+		if s.Active() {
+			active++
+			perUser[s.UserID]++
+			perDev[s.DeviceID]++
+		}
+	}
+	for id, n := range perUser {
+		if n > 1 {
+			t.Errorf("user %d has %d active sessions", id, n)
+		}
+	}
+	for id, n := range perDev {
+		if n > 1 {
+			t.Errorf("device %d has %d active sessions", id, n)
+		}
+	}
+	if g := gatherValue(t, f.prom, "hotdesk_prov_sessions_active"); int(g) != active {
+		t.Errorf("active gauge %v, store has %d active sessions", g, active)
+	}
+	if ended := gatherValue(t, f.prom, "hotdesk_prov_logouts_total"); int(ended) != len(all)-active {
+		t.Errorf("%v logouts counted for %d ended sessions: some were ended twice", ended, len(all)-active)
+	}
+}
+
+// gatherValue sums a metric's samples in reg.
+func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
 
 func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
