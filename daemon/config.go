@@ -27,13 +27,18 @@ const DefaultConfigPath = "/etc/hotdesk/hotdesk.yaml"
 // empty file (or none) is a valid configuration.
 type Config struct {
 	// DataDir holds the database, uploads and generated certificates.
-	DataDir      string             `yaml:"data_dir"`
-	Log          LogConfig          `yaml:"log"`
-	SIP          SIPConfig          `yaml:"sip"`
-	Provisioning ProvisioningConfig `yaml:"provisioning"`
-	DHCP         DHCPConfig         `yaml:"dhcp"`
-	Admin        AdminConfig        `yaml:"admin"`
-	Store        StoreConfig        `yaml:"store"`
+	DataDir string `yaml:"data_dir"`
+	// MemoryLimitMB is the Go runtime's soft memory limit in MiB (0: none;
+	// the GOMEMLIMIT environment variable wins). Near it the runtime
+	// collects sooner and hands freed pages back at once, so the RSS of a
+	// small appliance stays put after a boot storm.
+	MemoryLimitMB int                `yaml:"memory_limit_mb"`
+	Log           LogConfig          `yaml:"log"`
+	SIP           SIPConfig          `yaml:"sip"`
+	Provisioning  ProvisioningConfig `yaml:"provisioning"`
+	DHCP          DHCPConfig         `yaml:"dhcp"`
+	Admin         AdminConfig        `yaml:"admin"`
+	Store         StoreConfig        `yaml:"store"`
 
 	// explicit holds the dotted keys the file set, so --demo can move only
 	// the listeners the admin did not name.
@@ -66,14 +71,15 @@ type AdminConfig struct {
 // Default returns the configuration used when no file names a key.
 func Default() Config {
 	return Config{
-		DataDir:      "/var/lib/hotdesk",
-		Log:          LogConfig{Level: "info", Format: "text"},
-		SIP:          defaultSIP(),
-		Provisioning: defaultProvisioning(),
-		DHCP:         defaultDHCP(),
-		Admin:        AdminConfig{Listen: ":8081", InitialUser: "admin", API: portal.DefaultConfig(), Web: portal.DefaultWebConfig()},
-		Store:        defaultStore(),
-		explicit:     map[string]bool{},
+		DataDir:       "/var/lib/hotdesk",
+		MemoryLimitMB: DefaultMemoryLimitMB,
+		Log:           LogConfig{Level: "info", Format: "text"},
+		SIP:           defaultSIP(),
+		Provisioning:  defaultProvisioning(),
+		DHCP:          defaultDHCP(),
+		Admin:         AdminConfig{Listen: ":8081", InitialUser: "admin", API: portal.DefaultConfig(), Web: portal.DefaultWebConfig()},
+		Store:         defaultStore(),
+		explicit:      map[string]bool{},
 	}
 }
 
@@ -212,6 +218,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("data_dir", errors.New("must not be empty"))
+	}
+	if c.MemoryLimitMB < 0 || (c.MemoryLimitMB > 0 && c.MemoryLimitMB < 32) {
+		add("memory_limit_mb", fmt.Errorf("%d: want 0 (no limit) or at least 32", c.MemoryLimitMB))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -235,10 +236,12 @@ data_dir: `+filepath.Join(dir, "data")+`
 admin: {listen: "127.0.0.1:0"}
 provisioning: {http_listen: "127.0.0.1:0", tftp_listen: "127.0.0.1:0"}
 sip: {listen: ["udp://127.0.0.1:0"]}
+memory_limit_mb: 96
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "-c", conf)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") })
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -280,6 +283,10 @@ sip: {listen: ["udp://127.0.0.1:0"]}
 	}
 	if code, _ := get(t, "http://"+admin+"/healthz"); code != 200 {
 		t.Fatalf("healthz = %d", code)
+	}
+	// memory_limit_mb reaches the runtime: 96 MiB.
+	if _, body := get(t, "http://"+admin+"/metrics"); !strings.Contains(body, "go_gc_gomemlimit_bytes 1.00663296e+08") {
+		t.Errorf("memory_limit_mb: 96 not applied; metrics say %q", grepLine(body, "go_gc_gomemlimit_bytes "))
 	}
 	waitLine := func(want string) string {
 		t.Helper()
@@ -331,4 +338,14 @@ sip: {listen: ["udp://127.0.0.1:0"]}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no exit within 5 s of SIGTERM")
 	}
+}
+
+// grepLine returns the first line of s that starts with prefix.
+func grepLine(s, prefix string) string {
+	for l := range strings.Lines(s) {
+		if strings.HasPrefix(l, prefix) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
 }

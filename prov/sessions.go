@@ -80,6 +80,11 @@ type Sessions struct {
 	// one-login-per-user and one-session-per-phone hold under races.
 	// Whatever ends a session of a user holds that user's lock.
 	locks keyLocks
+	// slots bound how many logins and logouts do their store work at
+	// once. The store has one writer: a storm's hundreds of parallel
+	// logins would queue ahead of the phones' own enrolment writes and
+	// slow every phone's boot. Taken before the key locks, never after.
+	slots chan struct{}
 	m     sessionMetrics
 }
 
@@ -119,7 +124,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]string{}, lastSync: map[int64]time.Time{},
-		nativeGone: map[[2]int64]time.Time{}}
+		nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),
@@ -221,6 +226,7 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	if req.Door != DoorAssigned && site.Login.DefaultOnly && site.Login.DefaultUser != "" && u.Username != site.Login.DefaultUser {
 		return Session{}, fmt.Errorf("%w: only the default user may log in here", ErrDenied)
 	}
+	defer s.slot()()
 	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
 	return s.startLocked(ctx, req, dev, u, site, now)
 }
@@ -327,12 +333,24 @@ func (s *Sessions) End(ctx context.Context, id, reason, actor string) error {
 	if !sess.Active() {
 		return nil
 	}
+	defer s.slot()()
 	defer s.locks.lock(userLockKey(sess.UserID), deviceLockKey(sess.DeviceID))()
 	// Read again under the locks: a login or logout may have ended it.
 	if sess, err = s.store.GetSession(ctx, id); err != nil || !sess.Active() {
 		return err
 	}
 	return s.endLocked(ctx, sess, reason, actor, reason != EndReboot)
+}
+
+// parallelSessionWork is how many logins and logouts run at once: enough
+// to overlap one's reads with another's writes, few enough to leave the
+// store's writer to the phones too.
+const parallelSessionWork = 4
+
+// slot waits for one of the session work slots and returns its release.
+func (s *Sessions) slot() func() {
+	s.slots <- struct{}{}
+	return func() { <-s.slots }
 }
 
 // endLocked ends sess; notify sends the device its check-sync.
@@ -542,6 +560,7 @@ func (s *Sessions) EndAll(ctx context.Context, userID int64, reason, actor strin
 	// The user's lock across list and ends: a login that passed its
 	// status check just before the user was disabled either finishes
 	// first (and its session is listed here) or waits and is refused.
+	defer s.slot()()
 	defer s.locks.lock(userLockKey(userID))()
 	ss, err := s.store.ListSessions(ctx, SessionQuery{UserID: userID, ActiveOnly: true})
 	if err != nil {
@@ -632,6 +651,7 @@ func (s *Sessions) endExpired(ctx context.Context, id string, p LoginPolicy, loc
 	if err != nil || !sess.Active() {
 		return err
 	}
+	defer s.slot()()
 	defer s.locks.lock(userLockKey(sess.UserID), deviceLockKey(sess.DeviceID))()
 	if sess, err = s.store.GetSession(ctx, id); err != nil || !sess.Active() {
 		return err
