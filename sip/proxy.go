@@ -195,6 +195,8 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)
 	p.advHost, p.advPort = p.advertise()
 	p.localIPs = localIPs()
+	allow := allowProxy
+	s.allow.Store(&allow)
 	s.SIP.OnInvite(p.guard(p.onInvite))
 	s.SIP.OnAck(p.guard(p.onAck))
 	s.SIP.OnCancel(p.guard(p.onCancel))

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -35,6 +36,9 @@ const maxUDPMessage = 8192
 // TCP/TLS traffic, goes through sipgo's transaction layer (UA, Server and
 // Client below), which is also where the proxy of issue 7 plugs in.
 type Server struct {
+	// allow is the Allow header value: the methods served here, more
+	// once the proxy is enabled.
+	allow   atomic.Pointer[string]
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
@@ -332,13 +336,25 @@ func (s *Server) options(req *sip.Request) *sip.Response {
 		return s.reply(req, 483, "Too Many Hops")
 	}
 	res := s.reply(req, 200, "OK")
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Allow", s.allowed()))
 	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
 	res.AppendHeader(sip.NewHeader("Supported", "path, outbound"))
 	return res
 }
 
-const allowed = "REGISTER, OPTIONS"
+// allowRegistrar and allowProxy are what the registrar alone, and with
+// the proxy, answers itself or routes.
+const (
+	allowRegistrar = "REGISTER, OPTIONS"
+	allowProxy     = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO, REFER, MESSAGE, PRACK, SUBSCRIBE, NOTIFY"
+)
+
+func (s *Server) allowed() string {
+	if a := s.allow.Load(); a != nil {
+		return *a
+	}
+	return allowRegistrar
+}
 
 var knownMethods = map[sip.RequestMethod]bool{sip.INVITE: true, sip.ACK: true, sip.CANCEL: true, sip.BYE: true,
 	sip.SUBSCRIBE: true, sip.NOTIFY: true, sip.REFER: true, sip.INFO: true, sip.MESSAGE: true,
@@ -349,7 +365,7 @@ func (s *Server) notAllowed(req *sip.Request) *sip.Response {
 		return s.reply(req, 501, "Not Implemented")
 	}
 	res := s.reply(req, 405, "Method Not Allowed")
-	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	res.AppendHeader(sip.NewHeader("Allow", s.allowed()))
 	return res
 }
 
