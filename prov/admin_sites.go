@@ -112,6 +112,7 @@ func (m *Manager) CreateSite(ctx context.Context, s Site, a Actor) (Site, error)
 	} else if err != nil {
 		return Site{}, err
 	}
+	m.events.Publish(ctx, Event{Kind: EventSiteChanged})
 	m.Audit(ctx, a, "site.create", fmt.Sprintf("site:%d", s.ID), nil, siteRecord(s))
 	return s, nil
 }
@@ -147,6 +148,7 @@ func (m *Manager) UpdateSite(ctx context.Context, id int64, s Site, a Actor) (Si
 	} else if err != nil {
 		return Site{}, err
 	}
+	m.events.Publish(ctx, Event{Kind: EventSiteChanged})
 	devs, _, err := m.store.ListDevices(ctx, DeviceQuery{})
 	if err == nil {
 		for _, d := range devs {

@@ -230,10 +230,16 @@ func (f *Files) enroll(ctx context.Context, mac string, req Request) (Device, er
 // siteFor picks the site whose subnets contain addr, the most specific
 // prefix winning; 0 when none does.
 func (f *Files) siteFor(ctx context.Context, addr netip.Addr) int64 {
-	sites, err := f.store.ListSites(ctx)
-	if err != nil {
-		f.log.Warn("list sites for enrollment", "err", err)
-		return 0
+	sites, ok := f.cache.allSites()
+	if !ok {
+		gen := f.cache.generation()
+		var err error
+		if sites, err = f.store.ListSites(ctx); err != nil {
+			f.log.Warn("list sites for enrollment", "err", err)
+			return 0
+		}
+		// Read-only from here on: every enrolling phone shares the list.
+		f.cache.putAllSites(sites, gen)
 	}
 	var best int64
 	bits := -1

@@ -22,6 +22,9 @@ const (
 	// EventDeviceStatus: a device's status or address changed (it
 	// registered); caches drop it, but nothing is sent to the phone.
 	EventDeviceStatus EventKind = "device_status"
+	// EventSiteChanged: a site was created or changed (its subnets place
+	// enrolling phones; its policy is rendered to its phones).
+	EventSiteChanged EventKind = "site_changed"
 )
 
 // Event is one change. Only the IDs the kind needs are set.

@@ -47,6 +47,10 @@ type renderCache struct {
 
 	siteMu sync.RWMutex
 	sites  map[int64]siteEntry
+	// siteList is every site, for placing an enrolling phone by subnet;
+	// nil when not cached.
+	siteList   []Site
+	siteListAt time.Time
 
 	ttl time.Duration
 	now func() time.Time
@@ -135,6 +139,7 @@ func (c *renderCache) invalidate() {
 	c.macs.Clear()
 	c.siteMu.Lock()
 	clear(c.sites)
+	c.siteList = nil
 	c.siteMu.Unlock()
 }
 
@@ -271,6 +276,23 @@ func (c *renderCache) site(id int64) (siteEntry, bool) {
 		return siteEntry{}, false
 	}
 	return e, true
+}
+
+func (c *renderCache) allSites() ([]Site, bool) {
+	c.siteMu.RLock()
+	defer c.siteMu.RUnlock()
+	if c.siteList == nil || !c.fresh(c.siteListAt) {
+		return nil, false
+	}
+	return c.siteList, true
+}
+
+func (c *renderCache) putAllSites(sites []Site, gen uint64) {
+	c.siteMu.Lock()
+	defer c.siteMu.Unlock()
+	if c.valid(gen, 0) && sites != nil {
+		c.siteList, c.siteListAt = sites, c.now()
+	}
 }
 
 func (c *renderCache) putSite(id int64, s Site, err error, gen uint64) {

@@ -448,3 +448,34 @@ func TestConcurrentEnrollment(t *testing.T) {
 		}
 	}
 }
+
+// TestNewSiteCatchesTheNextEnrolment: the site list that places enrolling
+// phones by subnet is cached, and a site created through the Manager
+// drops it at once — the next new phone in the site's subnet lands there,
+// not in the wider site the cache knew.
+func TestNewSiteCatchesTheNextEnrolment(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg")); err != nil {
+		t.Fatal(err)
+	}
+	first, err := f.st.GetDevice(ctx, fMAC)
+	if err != nil || first.SiteID == 0 {
+		t.Fatalf("first phone: %+v %v", first, err)
+	}
+	mgr := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, f.events, time.Now), Events: f.events})
+	lab, err := mgr.CreateSite(ctx, prov.Site{Name: "Lab", Subnets: []string{"10.1.2.0/24"}, TimeZone: "UTC"}, prov.Actor{Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const second = "0004f2000002"
+	r := fReq(prov.ProtoHTTP, second+".cfg")
+	r.Remote = netip.MustParseAddrPort("10.1.2.4:5000")
+	if _, err := f.read(t, r); err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.st.GetDevice(ctx, second)
+	if err != nil || d.SiteID != lab.ID {
+		t.Errorf("second phone in site %d (%v), want the new site %d", d.SiteID, err, lab.ID)
+	}
+}
