@@ -1,5 +1,5 @@
 // Command hotdesk-load is hotdesk's load generator and independent test
-// peer: it simulates Polycom-like handsets (boot file fetch, device
+// peer: it simulates Polycom-like handsets (optional DHCP, boot file fetch, device
 // registration, logins through the admin API, check-sync, logout) and runs
 // single workloads (REGISTER flood, config fetch over HTTP and TFTP, login
 // cycles, calls). It imports no hotdesk package on purpose.

@@ -14,7 +14,7 @@ import (
 const usage = `usage: hotdesk-load COMMAND [flags]
 
 commands:
-  storm     simulated handsets: boot fetch, device REGISTER, login share, check-sync, logout
+  storm     simulated handsets: [DHCP,] boot fetch, device REGISTER, login share, check-sync, logout
   register  REGISTER flood with digest auth for N users (like sipp's)
   fetch     config files over HTTP or TFTP, N fetches, C concurrent
   login     login/logout cycles through the admin API

@@ -42,11 +42,14 @@ type stormConfig struct {
 	durationCap  time.Duration
 	jsonPath     string
 	verifyRelock bool
+	// targetSet: -target was given, so a DHCP boot server does not replace it.
+	targetSet bool
+	dhcp      dhcpConfig
 }
 
 func stormFlags(fs *flag.FlagSet, c *stormConfig) {
 	fs.IntVar(&c.n, "n", 100, "handsets to simulate")
-	fs.StringVar(&c.target, "target", "http://127.0.0.1:8080", "provisioning base URL")
+	fs.StringVar(&c.target, "target", "http://127.0.0.1:8080", "provisioning base URL (with -dhcp and no -target: each handset's option 160, else 66, boot server)")
 	fs.StringVar(&c.sipAddr, "sip", "", "registrar host:port (default: the server in the device files)")
 	fs.StringVar(&c.domain, "domain", "", "AOR domain override (default: from reg.1.address, else reg.1.server.1.address, as a Polycom does)")
 	fs.StringVar(&c.admin, "admin", "http://127.0.0.1:8081", "admin API base URL (for logins)")
@@ -63,7 +66,7 @@ func stormFlags(fs *flag.FlagSet, c *stormConfig) {
 	fs.IntVar(&c.users.start, "user-start", 1, "first user index")
 	fs.StringVar(&c.userAgent, "user-agent", handset.DefaultUserAgent, "HTTP User-Agent ({mac} is replaced)")
 	fs.StringVar(&c.alg, "alg", "auto", "digest algorithm to answer with: auto (prefer SHA-256), MD5, SHA-256")
-	fs.StringVar(&c.srcCIDR, "src-cidr", "auto", "source addresses, one per handset: CIDR, auto (127.77.0.0/16 on loopback) or none")
+	fs.StringVar(&c.srcCIDR, "src-cidr", "auto", "source addresses, one per handset: CIDR, auto (127.77.0.0/16 on loopback) or none; with -dhcp the leased address is used instead")
 	fs.IntVar(&c.expires, "expires", 3600, "REGISTER expires")
 	fs.DurationVar(&c.hold, "hold", 2*time.Second, "how long a logged-in user stays before logout")
 	fs.DurationVar(&c.refreshEvery, "refresh-every", time.Second, "registration refresh interval during the hold")
@@ -72,6 +75,7 @@ func stormFlags(fs *flag.FlagSet, c *stormConfig) {
 	fs.DurationVar(&c.durationCap, "duration-cap", 120*time.Second, "hard cap on the whole run")
 	fs.StringVar(&c.jsonPath, "json", "", "write the summary as JSON to this file")
 	fs.BoolVar(&c.verifyRelock, "relock", true, "after logout, re-fetch and re-register the device account")
+	dhcpFlags(fs, &c.dhcp)
 }
 
 func (c *stormConfig) validate() error {
@@ -94,6 +98,9 @@ func (c *stormConfig) validate() error {
 			return usageErr("-sip: %v", err)
 		}
 	}
+	if err := c.dhcp.validate(); err != nil {
+		return err
+	}
 	return c.users.load()
 }
 
@@ -105,6 +112,7 @@ func runStorm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	fs.Visit(func(f *flag.Flag) { c.targetSet = c.targetSet || f.Name == "target" })
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -126,6 +134,7 @@ type storm struct {
 	users    atomic.Int64
 	logins   atomic.Int64
 	released chan struct{}
+	dhcp     *stormDHCP // nil without -dhcp
 }
 
 func runStormCfg(ctx context.Context, c stormConfig) (stats.Summary, error) {
@@ -136,6 +145,12 @@ func runStormCfg(ctx context.Context, c stormConfig) (stats.Summary, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.durationCap)
 	defer cancel()
 	s := &storm{cfg: c, src: src, rec: stats.New(), released: make(chan struct{})}
+	if c.dhcp.iface != "" {
+		if s.dhcp, err = newStormDHCP(c.dhcp); err != nil {
+			return stats.Summary{}, err
+		}
+		defer s.dhcp.close()
+	}
 	if c.loginShare > 0 {
 		s.admin = handset.NewAdmin(c.admin, c.adminUser, c.adminPass)
 	}
@@ -192,6 +207,9 @@ func (s *storm) summary(logins int, flowsDone time.Duration) stats.Summary {
 	if m := sum.Marks["all_devices_registered"]; m > 0 {
 		sum.Counters["device_registrations_per_s"] = float64(s.devices.Load()) / m
 	}
+	if s.dhcp != nil {
+		s.dhcp.figures(sum.Counters)
+	}
 	if int(s.devices.Load()) < s.cfg.n {
 		sum.Notes = append(sum.Notes, fmt.Sprintf("only %d of %d devices registered: all_devices_registered is the last of those", s.devices.Load(), s.cfg.n))
 	}
@@ -200,14 +218,24 @@ func (s *storm) summary(logins int, flowsDone time.Duration) stats.Summary {
 
 // phone runs one handset's life. done releases its concurrency slot as
 // soon as the device is registered (or failed): -concurrency bounds the
-// boot storm, not the hold or the login flow that follow.
+// boot storm (DHCP included), not the hold or the login flow that follow.
 func (s *storm) phone(ctx context.Context, i, login int, done func()) {
 	mac := macFor(s.cfg.macPrefix, s.cfg.macStart+i)
-	h := handset.New(handset.Config{MAC: mac, LocalIP: s.src.addr(i), ProvBase: s.cfg.target,
+	born := time.Now()
+	local, base := s.src.addr(i), s.cfg.target
+	if s.dhcp != nil {
+		var err error
+		if local, base, err = s.lease(ctx, mac); err != nil {
+			done()
+			s.rec.Error(handset.Kind(err))
+			return
+		}
+	}
+	h := handset.New(handset.Config{MAC: mac, LocalIP: local, ProvBase: base,
 		SIPServer: s.cfg.sipAddr, Domain: s.cfg.domain, UserAgent: s.cfg.userAgent, Algorithm: s.cfg.alg,
 		Expires: s.cfg.expires})
 	defer h.Close()
-	ua, acct, dev, err := s.boot(ctx, h)
+	ua, acct, dev, err := s.boot(ctx, h, born)
 	done()
 	if err == nil {
 		if login < 0 {
@@ -236,9 +264,9 @@ func (s *storm) step(name string, f func() error) error {
 	return err
 }
 
-// boot fetches the files and registers the device account.
-func (s *storm) boot(ctx context.Context, h *handset.Handset) (*sipua.UA, sipua.Account, *sipua.Registration, error) {
-	born := time.Now()
+// boot fetches the files and registers the device account; born is when
+// the handset started (before its DHCP step, if any).
+func (s *storm) boot(ctx context.Context, h *handset.Handset, born time.Time) (*sipua.UA, sipua.Account, *sipua.Registration, error) {
 	if err := s.step("boot_fetch", func() error { _, err := h.Boot(ctx); return err }); err != nil {
 		return nil, sipua.Account{}, nil, err
 	}

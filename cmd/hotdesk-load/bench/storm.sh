@@ -17,7 +17,18 @@
 #        PROFILE=DIR: during the storm, save the daemon's goroutine dump (at 3 s) and a
 #        5 s CPU profile (pprof) into DIR; after it, its heap profile (heap.pprof, in use
 #        after a GC) and runtime memory figures (memstats.txt)
-# Every load is bounded: -duration-cap and timeout(1); nothing leaves loopback.
+#        DHCP=1 (root): the handsets get their addresses and boot server by DHCP first.
+#        Two network namespaces joined by a veth pair: hotdeskd in the server one
+#        (10.77.0.1/16, DHCP server for 10.77.128.1-10.77.255.254 on the veth, every
+#        listener on 10.77.0.1), hotdesk-load in the client one (10.77.0.2/16) with
+#        `storm -dhcp <veth>` and no -target (option 160/66 is the target). A `local`
+#        route for 10.77.128.0/17 on the client's lo makes every leased address
+#        bindable (and answer ARP) without adding 10,000 addresses; the server
+#        namespace routes that /17 via 10.77.0.2 so its neighbour table holds one entry,
+#        not one per handset (the kernel's table is global and 1024 entries by default;
+#        DHCP_ONLINK=1 keeps them on-link to see that). Namespaces are deleted on exit.
+# Every load is bounded: -duration-cap and timeout(1); nothing leaves loopback
+# (or, with DHCP=1, the two namespaces).
 set -euo pipefail
 
 N="${1:-10000}"; SHARE="${2:-0.2}"
@@ -27,6 +38,12 @@ HTTP_PORT=$PORT_BASE; ADMIN_PORT=$((PORT_BASE + 1)); TFTP_PORT=$((PORT_BASE + 2)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 TMP="$(mktemp -d /tmp/hotdesk-storm.XXXXXX)"
 DPID=""; PROF_PID=""
+# DHCP=1 runs the daemon and the tool in namespaces; ADDR is where the daemon listens.
+DHCP="${DHCP:-0}"; ADDR=127.0.0.1; NS_SRV=(); NS_CLI=(); SRV_NS=""; CLI_NS=""; SRV_IF=""; CLI_IF=""
+if [[ "$DHCP" == 1 ]]; then
+  SRV_NS="hdl-$$-srv"; CLI_NS="hdl-$$-cli"; SRV_IF="hdl$$s"; CLI_IF="hdl$$c"
+  ADDR=10.77.0.1; NS_SRV=(ip netns exec "$SRV_NS"); NS_CLI=(ip netns exec "$CLI_NS")
+fi
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 cleanup() {
@@ -35,14 +52,34 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$DPID" 2>/dev/null || true
   fi
+  # Deleting a namespace deletes its end of the veth, and so the pair.
+  for ns in $SRV_NS $CLI_NS; do ip netns delete "$ns" 2>/dev/null || true; done
   [[ "${KEEP:-}" == 1 ]] && { log "kept $TMP"; return; }
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-for p in "$HTTP_PORT" "$ADMIN_PORT" "$SIP_PORT"; do
-  if ss -lnt | grep -q ":$p " || ss -lnu | grep -q ":$p "; then log "port $p is in use"; exit 1; fi
-done
+# netns_up builds the DHCP=1 network (see the header).
+netns_up() {
+  (( EUID == 0 )) || { log "DHCP=1 needs root (network namespaces, veth, DHCP port 68)"; exit 1; }
+  (( N <= 32766 )) || { log "DHCP=1: the pool has 32766 addresses, N=$N"; exit 1; }
+  ip netns add "$SRV_NS"; ip netns add "$CLI_NS"
+  ip link add "$SRV_IF" type veth peer name "$CLI_IF"
+  ip link set "$SRV_IF" netns "$SRV_NS"; ip link set "$CLI_IF" netns "$CLI_NS"
+  ip -n "$SRV_NS" addr add 10.77.0.1/16 dev "$SRV_IF"; ip -n "$CLI_NS" addr add 10.77.0.2/16 dev "$CLI_IF"
+  for ns in "$SRV_NS" "$CLI_NS"; do ip -n "$ns" link set lo up; done
+  ip -n "$SRV_NS" link set "$SRV_IF" up; ip -n "$CLI_NS" link set "$CLI_IF" up
+  ip -n "$CLI_NS" route add local 10.77.128.0/17 dev lo
+  [[ "${DHCP_ONLINK:-0}" == 1 ]] || ip -n "$SRV_NS" route add 10.77.128.0/17 via 10.77.0.2 dev "$SRV_IF"
+  log "namespaces $SRV_NS ($SRV_IF 10.77.0.1) and $CLI_NS ($CLI_IF 10.77.0.2), pool 10.77.128.1-10.77.255.254"
+}
+if [[ "$DHCP" == 1 ]]; then
+  netns_up
+else
+  for p in "$HTTP_PORT" "$ADMIN_PORT" "$SIP_PORT"; do
+    if ss -lnt | grep -q ":$p " || ss -lnu | grep -q ":$p "; then log "port $p is in use"; exit 1; fi
+  done
+fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 (( $(ulimit -n) >= 2 * N + 1000 )) || log "fd limit $(ulimit -n) may be short for $N handsets (one UDP socket each, plus HTTP)"
 
@@ -50,6 +87,23 @@ HOTDESKD="${HOTDESKD:-$TMP/hotdeskd}"; HOTDESK_LOAD="${HOTDESK_LOAD:-$TMP/hotdes
 [[ -x "$HOTDESKD" ]] || (cd "$ROOT" && go build -o "$HOTDESKD" ./cmd/hotdeskd)
 [[ -x "$HOTDESK_LOAD" ]] || (cd "$ROOT" && go build -o "$HOTDESK_LOAD" ./cmd/hotdesk-load)
 
+# dhcp_section is the daemon's dhcp: section: off, or (DHCP=1) a server on the
+# veth whose option 66 is the provisioning base URL (the daemon's default)
+# and whose Polycom vendor class also gets option 160.
+dhcp_section() {
+  if [[ "$DHCP" != 1 ]]; then printf 'dhcp:\n  mode: "off"\n'; return; fi
+  cat <<EOF
+dhcp:
+  mode: server
+  interface: $SRV_IF
+  subnet: 10.77.0.0/16
+  range: [10.77.128.1, 10.77.255.254]
+  router: 10.77.0.1
+  lease_time: 1h
+  vendor_classes:
+    - {match: "Polycom*", options: {160: "http://$ADDR:$HTTP_PORT/"}}
+EOF
+}
 # The config names every listener so nothing lands on a privileged port.
 write_config() {
   cat > "$TMP/hotdesk.yaml" <<EOF
@@ -57,33 +111,33 @@ data_dir: $TMP/data
 log:
   level: warn
 admin:
-  listen: 127.0.0.1:$ADMIN_PORT
+  listen: $ADDR:$ADMIN_PORT
   initial_user: admin
   initial_password: admin-load
   pprof: true
 sip:
-  listen: ["udp://127.0.0.1:$SIP_PORT"]
+  listen: ["udp://$ADDR:$SIP_PORT"]
   domain: demo.hotdesk.lan
 provisioning:
-  http_listen: 127.0.0.1:$HTTP_PORT
-  tftp_listen: 127.0.0.1:$TFTP_PORT
+  http_listen: $ADDR:$HTTP_PORT
+  tftp_listen: $ADDR:$TFTP_PORT
 $1
-dhcp:
-  mode: "off"
+$(dhcp_section)
 EOF
 }
 # Auto-enroll and a generous per-source failure budget when the daemon knows those keys.
 write_config "  enroll: auto"
-if ! "$HOTDESKD" check-config -c "$TMP/hotdesk.yaml" >"$TMP/check.log" 2>&1; then
+if ! "${NS_SRV[@]}" "$HOTDESKD" check-config -c "$TMP/hotdesk.yaml" >"$TMP/check.log" 2>&1; then
   log "daemon does not take provisioning.enroll yet: $(grep -m1 -i enroll "$TMP/check.log" || true)"
   write_config ""
-  "$HOTDESKD" check-config -c "$TMP/hotdesk.yaml" >"$TMP/check.log" 2>&1 || { cat "$TMP/check.log" >&2; exit 1; }
+  "${NS_SRV[@]}" "$HOTDESKD" check-config -c "$TMP/hotdesk.yaml" >"$TMP/check.log" 2>&1 || { cat "$TMP/check.log" >&2; exit 1; }
 fi
 
-env ${DAEMON_GOMEMLIMIT:+GOMEMLIMIT="$DAEMON_GOMEMLIMIT"} "$HOTDESKD" serve --demo -c "$TMP/hotdesk.yaml" >"$TMP/hotdeskd.log" 2>&1 &
+# ip netns exec and env both exec, so $! is hotdeskd itself.
+"${NS_SRV[@]}" env ${DAEMON_GOMEMLIMIT:+GOMEMLIMIT="$DAEMON_GOMEMLIMIT"} "$HOTDESKD" serve --demo -c "$TMP/hotdesk.yaml" >"$TMP/hotdeskd.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do
-  curl -fs -m 1 "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null 2>&1 && break
+  "${NS_SRV[@]}" curl -fs -m 1 "http://$ADDR:$ADMIN_PORT/healthz" >/dev/null 2>&1 && break
   kill -0 "$DPID" 2>/dev/null || { log "hotdeskd exited"; cat "$TMP/hotdeskd.log" >&2; exit 1; }
   sleep 0.1
 done
@@ -92,7 +146,7 @@ log "hotdeskd pid $DPID up${DAEMON_GOMEMLIMIT:+ (GOMEMLIMIT=$DAEMON_GOMEMLIMIT)}
 # Users for the login share: load1..loadK through the API.
 LOGINS=$(awk -v n="$N" -v s="$SHARE" 'BEGIN{printf "%d", n*s + 0.5}')
 if (( LOGINS > 0 )); then
-  if ! timeout -k 5 300 "$HOTDESK_LOAD" seed -admin "http://127.0.0.1:$ADMIN_PORT" -admin-pass admin-load \
+  if ! timeout -k 5 300 "${NS_CLI[@]}" "$HOTDESK_LOAD" seed -admin "http://$ADDR:$ADMIN_PORT" -admin-pass admin-load \
       -n "$LOGINS" -user-prefix load -c "${SEED_CONCURRENCY:-8}" -duration-cap 280s >"$TMP/seed.log" 2>&1; then
     log "seeding $LOGINS users failed (is POST /api/v1/users there yet?):"; tail -5 "$TMP/seed.log" >&2
     log "continuing with -login-share 0"; SHARE=0
@@ -104,16 +158,19 @@ fi
 
 if [[ -n "${PROFILE:-}" ]]; then
   mkdir -p "$PROFILE"
-  ( sleep 3; curl -s -m 5 "http://127.0.0.1:$ADMIN_PORT/debug/pprof/goroutine?debug=1" >"$PROFILE/goroutines.txt"
-    curl -s -m 15 "http://127.0.0.1:$ADMIN_PORT/debug/pprof/profile?seconds=5" >"$PROFILE/cpu.pprof" ) &
+  ( sleep 3; "${NS_SRV[@]}" curl -s -m 5 "http://$ADDR:$ADMIN_PORT/debug/pprof/goroutine?debug=1" >"$PROFILE/goroutines.txt"
+    "${NS_SRV[@]}" curl -s -m 15 "http://$ADDR:$ADMIN_PORT/debug/pprof/profile?seconds=5" >"$PROFILE/cpu.pprof" ) &
   PROF_PID=$!
 fi
 TIME=(); [[ -x /usr/bin/time ]] && TIME=(/usr/bin/time -f "hotdesk-load: cpu %P of one core, max rss %M kB" -a -o "$TMP/tool.time")
+# With DHCP=1 there is no -target: each handset boots from its lease's option 160/66.
+STORM_NET=(-target "http://$ADDR:$HTTP_PORT")
+[[ "$DHCP" == 1 ]] && STORM_NET=(-dhcp "$CLI_IF")
 cpu0=$(awk '{print $14+$15}' "/proc/$DPID/stat")
 t0=$(date +%s.%N)
 set +e
-timeout -k 5 "$(( ${CAP%s} + 30 ))" "${TIME[@]}" "$HOTDESK_LOAD" storm -n "$N" \
-  -target "http://127.0.0.1:$HTTP_PORT" -sip "127.0.0.1:$SIP_PORT" -admin "http://127.0.0.1:$ADMIN_PORT" \
+timeout -k 5 "$(( ${CAP%s} + 30 ))" "${TIME[@]}" "${NS_CLI[@]}" "$HOTDESK_LOAD" storm -n "$N" \
+  "${STORM_NET[@]}" -sip "$ADDR:$SIP_PORT" -admin "http://$ADDR:$ADMIN_PORT" \
   -admin-pass admin-load -login-share "$SHARE" -user-prefix load -concurrency "$CONCURRENCY" -rate "$RATE" \
   -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" | tee "$TMP/storm.txt"
 rc=${PIPESTATUS[0]}
@@ -128,9 +185,16 @@ if (( ${SETTLE:-0} > 0 )); then
   sleep "$SETTLE"
   echo "daemon after ${SETTLE} s idle: rss $(awk '/VmRSS/{print $2, $3}' /proc/$DPID/status)"
 fi
+if [[ "$DHCP" == 1 ]]; then
+  # The daemon's own account of the DHCP storm, and the server side's neighbour table.
+  "${NS_SRV[@]}" curl -s -m 10 "http://$ADDR:$ADMIN_PORT/metrics" |
+    grep -E '^hotdesk_dhcp_(packets_total|dropped_total|lease_store_errors_total|leases|options_trimmed_total|offer_latency_seconds_(sum|count))' |
+    sed 's/^/daemon: /' || true
+  echo "daemon: $(ip -n "$SRV_NS" neigh show | wc -l) neighbour entries in $SRV_NS"
+fi
 if [[ -n "${PROFILE:-}" ]]; then
-  curl -s -m 10 "http://127.0.0.1:$ADMIN_PORT/debug/pprof/heap?gc=1" >"$PROFILE/heap.pprof" || true
-  curl -s -m 10 "http://127.0.0.1:$ADMIN_PORT/debug/pprof/heap?debug=1" | grep -E '^# (HeapAlloc|HeapInuse|HeapIdle|HeapReleased|Sys|NextGC|Stack)' >"$PROFILE/memstats.txt" || true
+  "${NS_SRV[@]}" curl -s -m 10 "http://$ADDR:$ADMIN_PORT/debug/pprof/heap?gc=1" >"$PROFILE/heap.pprof" || true
+  "${NS_SRV[@]}" curl -s -m 10 "http://$ADDR:$ADMIN_PORT/debug/pprof/heap?debug=1" | grep -E '^# (HeapAlloc|HeapInuse|HeapIdle|HeapReleased|Sys|NextGC|Stack)' >"$PROFILE/memstats.txt" || true
   echo "daemon after GC: rss $(awk '/VmRSS/{print $2, $3}' /proc/$DPID/status); $(tr '\n' ' ' <"$PROFILE/memstats.txt")"
 fi
 if grep -q '^error sip_404' "$TMP/storm.txt" && [[ -z "${DOMAIN:-}" ]]; then
