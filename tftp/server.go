@@ -109,6 +109,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	err := srv.Serve(conn)
 	close(stop)
 	<-done
+	// pin/tftp closes conn on Shutdown only once its Serve has started; a
+	// ctx cancelled before that would leave the socket bound.
+	_ = conn.Close()
 	if ctx.Err() != nil {
 		return nil
 	}
