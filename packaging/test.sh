@@ -123,6 +123,11 @@ check "contents: /usr/bin/hotdeskd 0755" grep -qE '^-rwxr-xr-x .* \./usr/bin/hot
 check "contents: unit" grep -qE ' \./lib/systemd/system/hotdeskd\.service$' <<<"$list"
 check "contents: /etc/hotdesk/hotdesk.yaml" grep -qE '^-rw-r--r-- .* \./etc/hotdesk/hotdesk\.yaml$' <<<"$list"
 check "contents: copyright" grep -qE ' \./usr/share/doc/hotdesk/copyright$' <<<"$list"
+check "contents: sysctl.d neighbour table sizes" grep -qE '^-rw-r--r-- .* \./usr/lib/sysctl\.d/60-hotdesk\.conf$' <<<"$list"
+if command -v sysctl >/dev/null; then
+  # The file must parse as sysctl settings this kernel knows.
+  check "sysctl.d file names known keys" bash -c 'while read -r k _ v; do [[ -z "$k" || "$k" == \#* ]] && continue; sysctl -n "$k" >/dev/null || exit 1; done <"$1"' _ "$HERE/sysctl/60-hotdesk.conf"
+fi
 if command -v lintian >/dev/null; then
   # Tags a repository-built (non-Debian-archive) package cannot avoid.
   lint="$(lintian --tag-display-limit 0 --suppress-tags no-changelog,no-manual-page,statically-linked-binary,extended-description-is-probably-too-short,maintainer-script-calls-systemctl,initial-upload-closes-no-bugs,unstripped-binary-or-object,copyright-without-copyright-notice,embedded-library,description-starts-with-package-name "$DEB" 2>&1 | grep -E '^[EWIPXN]: ' || true)"
