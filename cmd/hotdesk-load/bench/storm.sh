@@ -14,8 +14,8 @@
 #        SEED_CONCURRENCY=8 (users created at once; each costs the daemon an argon2id hash)
 #        DAEMON_GOMEMLIMIT=     GOMEMLIMIT for hotdeskd only (e.g. 120MiB; the load tool keeps none)
 #        PORT_BASE=18080 (http; admin +1, tftp +2, sip +3)  KEEP=1 keeps the temp dir
-#        PROFILE=DIR: during the storm, save the daemon's goroutine dump (at 3 s) and a
-#        5 s CPU profile (pprof) into DIR; after it, its heap profile (heap.pprof, in use
+#        PROFILE=DIR: during the storm, save the daemon's goroutine dump (at PROFILE_AT=3 s) and a
+#        PROFILE_SECONDS=5 s CPU profile (pprof) into DIR; after it, its heap profile (heap.pprof, in use
 #        after a GC) and runtime memory figures (memstats.txt)
 #        DHCP=1 (root): the handsets get their addresses and boot server by DHCP first.
 #        Two network namespaces joined by a veth pair: hotdeskd in the server one
@@ -158,8 +158,8 @@ fi
 
 if [[ -n "${PROFILE:-}" ]]; then
   mkdir -p "$PROFILE"
-  ( sleep 3; "${NS_SRV[@]}" curl -s -m 5 "http://$ADDR:$ADMIN_PORT/debug/pprof/goroutine?debug=1" >"$PROFILE/goroutines.txt"
-    "${NS_SRV[@]}" curl -s -m 15 "http://$ADDR:$ADMIN_PORT/debug/pprof/profile?seconds=5" >"$PROFILE/cpu.pprof" ) &
+  ( sleep "${PROFILE_AT:-3}"; "${NS_SRV[@]}" curl -s -m 5 "http://$ADDR:$ADMIN_PORT/debug/pprof/goroutine?debug=1" >"$PROFILE/goroutines.txt"
+    "${NS_SRV[@]}" curl -s -m 90 "http://$ADDR:$ADMIN_PORT/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" >"$PROFILE/cpu.pprof" ) &
   PROF_PID=$!
 fi
 TIME=(); [[ -x /usr/bin/time ]] && TIME=(/usr/bin/time -f "hotdesk-load: cpu %P of one core, max rss %M kB" -a -o "$TMP/tool.time")
