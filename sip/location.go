@@ -2,6 +2,7 @@ package sip
 
 import (
 	"hash/maphash"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,6 +226,11 @@ func (l *location) removeIf(pred func(*Binding) bool, kind EventKind) []Binding 
 		var dels []BindingKey
 		s.mu.Lock()
 		for aor, bs := range s.aors {
+			// Most AORs have nothing to remove: scan first, and copy only
+			// where something goes (a sweep or an unbind touches every AOR).
+			if !slices.ContainsFunc(bs, func(b *stored) bool { return pred(&b.Binding) }) {
+				continue
+			}
 			keep := bs[:0:0]
 			for _, b := range bs {
 				if pred(&b.Binding) {
