@@ -28,10 +28,10 @@ const DefaultConfigPath = "/etc/hotdesk/hotdesk.yaml"
 type Config struct {
 	// DataDir holds the database, uploads and generated certificates.
 	DataDir string `yaml:"data_dir"`
-	// MemoryLimitMB is the Go runtime's soft memory limit in MiB (0: none;
-	// the GOMEMLIMIT environment variable wins). Near it the runtime
-	// collects sooner and hands freed pages back at once, so the RSS of a
-	// small appliance stays put after a boot storm.
+	// MemoryLimitMB is the Go runtime's soft memory limit in MiB;
+	// MemoryLimitAuto (0) takes 90 % of the service's cgroup limit
+	// (systemd MemoryMax=/MemoryHigh=) when it has one, MemoryLimitNone
+	// (-1) sets none. The GOMEMLIMIT environment variable wins.
 	MemoryLimitMB int                `yaml:"memory_limit_mb"`
 	Log           LogConfig          `yaml:"log"`
 	SIP           SIPConfig          `yaml:"sip"`
@@ -72,7 +72,7 @@ type AdminConfig struct {
 func Default() Config {
 	return Config{
 		DataDir:       "/var/lib/hotdesk",
-		MemoryLimitMB: DefaultMemoryLimitMB,
+		MemoryLimitMB: MemoryLimitAuto,
 		Log:           LogConfig{Level: "info", Format: "text"},
 		SIP:           defaultSIP(),
 		Provisioning:  defaultProvisioning(),
@@ -219,8 +219,8 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		add("data_dir", errors.New("must not be empty"))
 	}
-	if c.MemoryLimitMB < 0 || (c.MemoryLimitMB > 0 && c.MemoryLimitMB < 32) {
-		add("memory_limit_mb", fmt.Errorf("%d: want 0 (no limit) or at least 32", c.MemoryLimitMB))
+	if c.MemoryLimitMB < MemoryLimitNone || (c.MemoryLimitMB > 0 && c.MemoryLimitMB < 32) {
+		add("memory_limit_mb", fmt.Errorf("%d: want 0 (automatic), -1 (none) or at least 32", c.MemoryLimitMB))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

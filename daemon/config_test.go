@@ -54,7 +54,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad level", "log: {level: loud}\n", []string{"log.level", `"loud"`}},
 		{"bad format", "log: {format: xml}\n", []string{"log.format"}},
 		{"tiny memory limit", "memory_limit_mb: 8\n", []string{"memory_limit_mb", "at least 32"}},
-		{"negative memory limit", "memory_limit_mb: -1\n", []string{"memory_limit_mb"}},
+		{"negative memory limit", "memory_limit_mb: -2\n", []string{"memory_limit_mb"}},
 		{"bad sip scheme", "sip: {listen: ['ws://1.2.3.4:5060']}\n", []string{"sip.listen[0]", "scheme"}},
 		{"bad sip port", "sip: {listen: ['udp://1.2.3.4:99999']}\n", []string{"sip.listen[0]", "port"}},
 		{"no sip listener", "sip: {listen: []}\n", []string{"sip.listen", "at least one"}},
