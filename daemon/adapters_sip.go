@@ -45,7 +45,7 @@ func (a sipBindings) LoadBindings(ctx context.Context) ([]sip.Binding, error) {
 		out = append(out, sip.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID,
 			CallID: b.CallID, CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source,
 			Transport: b.Transport, UserAgent: b.UserAgent, Owner: sip.Owner{Kind: sip.OwnerKind(kind), ID: id},
-			Local: b.Node, Updated: b.UpdatedAt})
+			Local: b.Node, Updated: b.UpdatedAt, AuthUser: b.AuthUser})
 	}
 	return out, nil
 }
@@ -66,7 +66,8 @@ func provBinding(b sip.Binding) prov.Binding {
 	q, _ := strconv.ParseFloat(b.Q, 64)
 	return prov.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID, CallID: b.CallID,
 		CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source, Transport: b.Transport,
-		UserAgent: b.UserAgent, Owner: string(b.Owner.Kind) + ":" + b.Owner.ID, Node: b.Local, UpdatedAt: b.Updated}
+		UserAgent: b.UserAgent, Owner: string(b.Owner.Kind) + ":" + b.Owner.ID, Node: b.Local, UpdatedAt: b.Updated,
+		AuthUser: b.AuthUser}
 }
 
 // registrar adapts sip.Server to prov.Registrar.

@@ -226,6 +226,9 @@ type Binding struct {
 	Owner     string    `json:"owner"`
 	Node      string    `json:"node"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// AuthUser is the digest username that created the binding, to answer
+	// the phone's challenge to a NOTIFY.
+	AuthUser string `json:"-"`
 }
 
 // BindingKey identifies a binding for deletion.

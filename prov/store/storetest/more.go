@@ -142,13 +142,14 @@ func testEndSessionOnce(t *testing.T, s prov.Store) {
 func testBindings(t *testing.T, s prov.Store) {
 	b1 := prov.Binding{AOR: "sip:1001@hq", Contact: "sip:1001@10.0.0.7:5060", Instance: "<urn:uuid:1>", RegID: "1",
 		CallID: "c1", CSeq: 4000000000, Expires: T0.Add(time.Hour), Q: 0.5, Path: []string{"<sip:edge>"},
-		Source: "udp:10.0.0.7:5060", Transport: "udp", UserAgent: "VVX", Owner: "device:1", Node: "n1", UpdatedAt: T0}
+		Source: "udp:10.0.0.7:5060", Transport: "udp", UserAgent: "VVX", Owner: "device:1", Node: "n1", UpdatedAt: T0,
+		AuthUser: "dev0004f2000001"}
 	b2 := prov.Binding{AOR: "sip:1002@hq", Contact: "sip:1002@10.0.0.8", UpdatedAt: T0}
 	must(t, s.SaveBindings(ctx(t), []prov.Binding{b1, b2}, nil))
 	got, err := s.ListBindings(ctx(t))
 	must(t, err)
 	equal(t, "ListBindings", got, []prov.Binding{b1, b2})
-	b1.CSeq, b1.Path = 5, nil
+	b1.CSeq, b1.Path, b1.AuthUser = 5, nil, "s1a2b3c4"
 	must(t, s.SaveBindings(ctx(t), []prov.Binding{b1}, []prov.BindingKey{{AOR: b2.AOR, Contact: b2.Contact},
 		{AOR: "sip:none", Contact: "x"}}))
 	got, err = s.ListBindings(ctx(t))
