@@ -54,7 +54,10 @@ func (a *app) buildServices(ctx context.Context) error {
 				err = s.credentials.RefreshUser(ctx, ev.UserID)
 			}
 		case prov.EventDeviceChanged:
-			if ev.DeviceID != 0 {
+			switch {
+			case ev.Device != nil:
+				s.credentials.PutDevice(*ev.Device)
+			case ev.DeviceID != 0:
 				err = s.credentials.RefreshDevice(ctx, ev.DeviceID)
 			}
 		}
@@ -128,7 +131,13 @@ func (a *app) bindSIP(ctx context.Context) error {
 		if ev.Kind != prov.EventDeviceChanged || ev.DeviceID == 0 {
 			return
 		}
-		d, err := a.store.GetDeviceByID(ctx, ev.DeviceID)
+		var d prov.Device
+		var err error
+		if ev.Device != nil {
+			d = *ev.Device
+		} else {
+			d, err = a.store.GetDeviceByID(ctx, ev.DeviceID)
+		}
 		if err == nil {
 			a.svc.sessions.NoteSync(d.ID)
 			err = a.svc.registrar.CheckSync(ctx, d, ev.Reboot)

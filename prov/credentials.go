@@ -169,11 +169,16 @@ func (c *Credentials) RefreshDevice(ctx context.Context, deviceID int64) error {
 	if err != nil {
 		return fmt.Errorf("credentials: device %d: %w", deviceID, err)
 	}
+	c.PutDevice(d)
+	return nil
+}
+
+// PutDevice indexes d as it is now (its row was just written).
+func (c *Credentials) PutDevice(d Device) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dropLocked(string(OwnerDevice) + ":" + strconv.FormatInt(deviceID, 10))
+	c.dropLocked(string(OwnerDevice) + ":" + strconv.FormatInt(d.ID, 10))
 	c.putDeviceLocked(d)
-	return nil
 }
 
 // AddSession indexes a new session's minted credentials.

@@ -223,7 +223,7 @@ func (f *Files) enroll(ctx context.Context, mac string, req Request) (Device, er
 	f.seen.note(d.MAC, d.LastSeen, d.LastIP)
 	f.m.enrolled.WithLabelValues(string(d.Status)).Inc()
 	f.log.Info("device enrolled", "mac", mac, "vendor", vendor, "status", d.Status, "site_id", d.SiteID)
-	f.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: reasonEnrolled})
+	f.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: reasonEnrolled, Device: &d})
 	return d, nil
 }
 

@@ -36,6 +36,10 @@ type Event struct {
 	Reason    string
 	// Reboot asks the phone to reboot rather than only re-read its files.
 	Reboot bool
+	// Device, when set, is the device's row as just written: subscribers
+	// use it instead of reading it again (every enrolling phone of a boot
+	// storm would otherwise be read back once per subscriber).
+	Device *Device
 }
 
 // Events fans changes out to subscribers synchronously, in subscription
