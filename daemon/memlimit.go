@@ -60,7 +60,8 @@ func memoryLimit(setting int, procCgroup, cgroupRoot string) (int64, string) {
 }
 
 // cgroupMemoryLimit reads the cgroup v2 memory.max and memory.high of
-// this process and returns the lower one that is set.
+// this process's cgroup and of every parent up to the root (a limit on a
+// slice binds the services in it) and returns the lowest one set.
 func cgroupMemoryLimit(procCgroup, cgroupRoot string) (int64, bool) {
 	b, err := os.ReadFile(procCgroup)
 	if err != nil {
@@ -77,18 +78,21 @@ func cgroupMemoryLimit(procCgroup, cgroupRoot string) (int64, bool) {
 	if rel == "" {
 		return 0, false
 	}
-	dir := filepath.Join(cgroupRoot, filepath.Clean("/"+rel))
 	best, found := int64(0), false
-	for _, name := range []string{"memory.max", "memory.high"} {
-		n, err := readCgroupBytes(filepath.Join(dir, name))
-		if err != nil || n <= 0 {
-			continue
+	for p := filepath.Clean("/" + rel); ; p = filepath.Dir(p) {
+		for _, name := range []string{"memory.max", "memory.high"} {
+			n, err := readCgroupBytes(filepath.Join(cgroupRoot, p, name))
+			if err != nil || n <= 0 {
+				continue
+			}
+			if !found || n < best {
+				best, found = n, true
+			}
 		}
-		if !found || n < best {
-			best, found = n, true
+		if p == "/" {
+			return best, found
 		}
 	}
-	return best, found
 }
 
 // readCgroupBytes parses a cgroup memory file: a byte count, or "max"

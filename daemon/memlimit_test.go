@@ -27,6 +27,7 @@ func TestMemoryLimit(t *testing.T) {
 		{"auto outside cgroup v2", MemoryLimitAuto, "12:memory:/foo\n", "1073741824", "", 0, ""},
 		{"auto without /proc/self/cgroup", MemoryLimitAuto, "", "", "", 0, ""},
 		{"garbage in memory.max", MemoryLimitAuto, "0::/x\n", "lots", "", 0, ""},
+		{"auto from the parent slice", MemoryLimitAuto, "0::/system.slice/hotdeskd.service\n", "", "", 268435456 * 9 / 10, "cgroup"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +47,9 @@ func TestMemoryLimit(t *testing.T) {
 				if tc.high != "" {
 					must(t, os.WriteFile(filepath.Join(d, "memory.high"), []byte(tc.high+"\n"), 0o644))
 				}
+			}
+			if tc.name == "auto from the parent slice" {
+				must(t, os.WriteFile(filepath.Join(root, "system.slice", "memory.max"), []byte("268435456\n"), 0o644))
 			}
 			got, from := memoryLimit(tc.setting, proc, root)
 			if got != tc.want || from != tc.from {

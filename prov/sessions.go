@@ -78,7 +78,10 @@ type Sessions struct {
 	nativeGone map[[2]int64]time.Time
 	// locks serialise logins and logouts per user and per device, so
 	// one-login-per-user and one-session-per-phone hold under races.
-	// Whatever ends a session of a user holds that user's lock.
+	// Starting a session holds its user and device; EndAll holds the user.
+	// A login ending the previous session on its phone holds only that
+	// phone, not the other user: two paths may then end one session, and
+	// endLocked's claim (the store's conditional update) keeps it to one.
 	locks keyLocks
 	// slots bound how many logins and logouts do their store work at
 	// once. The store has one writer: a storm's hundreds of parallel

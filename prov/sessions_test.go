@@ -328,14 +328,15 @@ func TestConcurrentLoginsKeepOneSessionPerUser(t *testing.T) {
 // every session was ended exactly once, and the active gauge agrees with
 // the store.
 func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
-	f := newFixture(t, openPolicy)
+	f := racingFixture(t)
 	ctx := context.Background()
 	macs, users := []string{"00000000000d", "00000000000e"}, []string{"alice", "bob"}
 	var wg sync.WaitGroup
+	start := make(chan struct{})
 	for i := range 40 {
 		wg.Go(func() {
-			u := users[i%2]
-			s, err := f.login(macs[(i/2)%2], u, u+"-pw")
+			<-start
+			s, err := f.verifiedLogin(macs[(i/2)%2], users[i%2])
 			if err == nil && i%3 == 0 {
 				_ = f.ss.End(ctx, s.ID, prov.EndLogout, "test")
 			}
@@ -344,6 +345,7 @@ func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	all, err := f.st.ListSessions(ctx, prov.SessionQuery{})
 	if err != nil {
@@ -373,6 +375,75 @@ func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
 	if ended := gatherValue(t, f.prom, "hotdesk_prov_logouts_total"); int(ended) != len(all)-active {
 		t.Errorf("%v logouts counted for %d ended sessions: some were ended twice", ended, len(all)-active)
 	}
+}
+
+// TestDisabledUserKeepsNoSession: the user is disabled (status, then
+// EndAll, as the Manager does) while twenty logins for them race on two
+// phones; afterwards they have no active session.
+func TestDisabledUserKeepsNoSession(t *testing.T) {
+	f := racingFixture(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	start, first := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	for i := range 8 {
+		wg.Go(func() {
+			<-start
+			// Keep logging in until refused: the disable lands mid-stream.
+			for range 50 {
+				if _, err := f.verifiedLogin([]string{"00000000000d", "00000000000e"}[i%2], "alice"); err != nil {
+					if errors.Is(err, prov.ErrAuth) {
+						return
+					}
+					continue
+				}
+				once.Do(func() { close(first) })
+			}
+		})
+	}
+	close(start)
+	<-first
+	u, err := f.st.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Status = prov.StatusDisabled
+	if err := f.st.UpdateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.ss.EndAll(ctx, u.ID, prov.EndAdmin, "test"); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	act, err := f.st.ListSessions(ctx, prov.SessionQuery{UserID: u.ID, ActiveOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(act) != 0 {
+		t.Errorf("disabled user has %d active sessions", len(act))
+	}
+}
+
+// racingFixture is newFixture whose Sessions never locks anyone out, so
+// that racing logins really run at once.
+func racingFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := newFixture(t, openPolicy)
+	f.prom = prometheus.NewRegistry()
+	ss, err := prov.NewSessions(context.Background(), prov.SessionsDeps{Store: f.st, Credentials: f.creds,
+		Events: &prov.Events{}, Registrar: f.reg, Logger: slog.New(slog.DiscardHandler), Registerer: f.prom,
+		Now: f.clk.now, Lockout: prov.NewLockout(prov.LockoutConfig{Threshold: 100000, Base: time.Minute}, f.clk.now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ss = ss
+	return f
+}
+
+// verifiedLogin logs user in on mac as a door that checked the secret
+// itself does (no argon2id: the logins race in the session code).
+func (f *fixture) verifiedLogin(mac, user string) (prov.Session, error) {
+	return f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: user, Door: prov.DoorAPI, Verified: true})
 }
 
 // gatherValue sums a metric's samples in reg.

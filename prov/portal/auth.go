@@ -136,7 +136,11 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 		_, err, _ := au.flight.Do(string(key[:]), func() (any, error) {
 			// Shared by several requests: one caller going away must not
 			// fail the others. Cached before the flight ends, so a request
-			// arriving just after it finds the cache, not a new hash.
+			// arriving just after it finds the cache, not a new hash; one
+			// that missed the cache just before it filled finds it here.
+			if au.cached(user, pass, now) {
+				return nil, nil
+			}
 			if err := au.verifyAdmin(context.WithoutCancel(ctx), user, pass); err != nil {
 				return nil, err
 			}
@@ -179,8 +183,10 @@ func (au *authenticator) verifyAdmin(ctx context.Context, user, pass string) err
 	return nil
 }
 
+// cacheKey binds name and password unambiguously: the name is length-
+// prefixed, so no other split of the same bytes gives the same key.
 func cacheKey(user, pass string) [32]byte {
-	return sha256.Sum256([]byte(user + "\x00" + pass))
+	return sha256.Sum256([]byte(strconv.Itoa(len(user)) + ":" + user + pass))
 }
 
 func (au *authenticator) cached(user, pass string, now time.Time) bool {

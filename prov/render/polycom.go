@@ -324,8 +324,6 @@ func b01(b bool) string {
 	return "0"
 }
 
-// tzOffsets returns the standard UTC offset in seconds and whether the zone
-// observes daylight saving time, from fixed dates so output is stable.
 // zone is tzOffsets through the cache.
 func (p *polycom) zone(name string) zoneOffsets {
 	if z, ok := p.zones.Load(name); ok {
@@ -337,6 +335,8 @@ func (p *polycom) zone(name string) zoneOffsets {
 	return z
 }
 
+// tzOffsets returns the standard UTC offset in seconds and whether the zone
+// observes daylight saving time, from fixed dates so output is stable.
 func tzOffsets(name string) (int, bool, bool) {
 	if name == "" {
 		return 0, false, false
