@@ -1,6 +1,7 @@
 package prov
 
 import (
+	"context"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,32 @@ func (h *Hasher) Verify(hash, password string) bool {
 	h.acquire()
 	defer h.release()
 	return VerifyPassword(hash, password)
+}
+
+// VerifyContext is Verify for a caller that may go away while it waits
+// for a slot (a phone or browser that dropped the request): then it
+// returns ctx's error without hashing, and the attempt is not a failed
+// guess.
+func (h *Hasher) VerifyContext(ctx context.Context, hash, password string) (bool, error) {
+	h.waiting.Add(1)
+	select {
+	case h.slots <- struct{}{}:
+		h.waiting.Add(-1)
+	case <-ctx.Done():
+		h.waiting.Add(-1)
+		return false, ctx.Err()
+	}
+	h.runs.Add(1)
+	defer h.release()
+	return VerifyPassword(hash, password), nil
+}
+
+// VerifyNobodyContext is VerifyNobody for a caller that may go away; it
+// returns nil when it spent the time (the answer is always "no").
+func (h *Hasher) VerifyNobodyContext(ctx context.Context, password string) error {
+	h.dummyOnce.Do(func() { h.dummy, _ = h.Hash(RandomSecret(8)) })
+	_, err := h.VerifyContext(ctx, h.dummy, password)
+	return err
 }
 
 // VerifyNobody spends the time of a real check and always fails: the

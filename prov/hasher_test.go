@@ -1,6 +1,8 @@
 package prov
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -40,5 +42,40 @@ func TestHasherWaitsForASlot(t *testing.T) {
 func TestNewHasherDefaultsToOneSlotPerCPU(t *testing.T) {
 	if h := NewHasher(DefaultArgon2, 0); cap(h.slots) < 1 {
 		t.Errorf("slots %d", cap(h.slots))
+	}
+}
+
+// TestHasherVerifyContextGivesUpWhenTheCallerGoes: a caller whose request
+// was dropped while every slot was busy gets ctx's error at once, holds no
+// slot and costs no hash.
+func TestHasherVerifyContextGivesUpWhenTheCallerGoes(t *testing.T) {
+	h := NewHasher(Argon2Params{Memory: 64, Time: 1, Threads: 1}, 1)
+	hash, err := h.Hash("pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.slots <- struct{}{} // the only slot is busy
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	runs := h.Runs()
+	go func() { _, err := h.VerifyContext(ctx, hash, "pw"); done <- err }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("VerifyContext kept waiting after its caller went away")
+	}
+	if h.Runs() != runs || h.Waiting() != 0 || len(h.slots) != 1 {
+		t.Errorf("runs %d→%d, waiting %d, slots held %d: the abandoned check left traces", runs, h.Runs(), h.Waiting(), len(h.slots))
+	}
+	<-h.slots
+	if ok, err := h.VerifyContext(context.Background(), hash, "pw"); !ok || err != nil {
+		t.Errorf("with a free slot: %v %v", ok, err)
+	}
+	if err := h.VerifyNobodyContext(context.Background(), "pw"); err != nil {
+		t.Errorf("VerifyNobodyContext: %v", err)
 	}
 }

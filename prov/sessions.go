@@ -163,6 +163,8 @@ func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error)
 		result = "denied"
 	case err != nil && errors.Is(err, ErrAuth):
 		result = "bad_credentials"
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		result = "cancelled"
 	case err != nil:
 		result = "error"
 	}
@@ -202,13 +204,23 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	u, err := s.findUser(ctx, req.Username)
 	if errors.Is(err, ErrNotFound) {
 		// Spend the same time as a real check so timing does not enumerate users.
-		s.hasher.VerifyNobody(req.Secret)
+		if !req.Verified {
+			if err := s.hasher.VerifyNobodyContext(ctx, req.Secret); err != nil {
+				return Session{}, fmt.Errorf("login: %w", err) // gone before its turn: no guess counted
+			}
+		}
 		return fail()
 	} else if err != nil {
 		return Session{}, err
 	}
-	if !req.Verified && !s.hasher.Verify(u.PasswordHash, req.Secret) {
-		return fail()
+	if !req.Verified {
+		ok, err := s.hasher.VerifyContext(ctx, u.PasswordHash, req.Secret)
+		if err != nil {
+			return Session{}, fmt.Errorf("login: %w", err)
+		}
+		if !ok {
+			return fail()
+		}
 	}
 	if u.Status != StatusActive {
 		return fail()

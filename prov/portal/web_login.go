@@ -132,6 +132,9 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	admin, ok, err := w.verify(r.Context(), name, pass)
+	if r.Context().Err() != nil {
+		return // the browser went away while its check waited; nobody to answer
+	}
 	if err != nil {
 		w.log.Error("portal sign-in failed", "err", err)
 		w.renderSignIn(rw, r, http.StatusInternalServerError, next, nil, "Sign-in is unavailable; try again later.")
@@ -191,20 +194,22 @@ func (w *web) verify(ctx context.Context, name, pass string) (admin, ok bool, er
 	adm, err := w.d.Store.GetAdmin(ctx, name)
 	switch {
 	case err == nil:
-		if w.hasher.Verify(adm.PasswordHash, pass) {
-			return true, true, nil
+		if ok, err = w.hasher.VerifyContext(ctx, adm.PasswordHash, pass); err != nil || ok {
+			return ok, ok, err
 		}
 	case !errors.Is(err, prov.ErrNotFound):
 		return false, false, err
 	}
 	u, err := w.d.Store.GetUser(ctx, name)
 	if errors.Is(err, prov.ErrNotFound) {
-		w.hasher.VerifyNobody(pass)
-		return false, false, nil
+		return false, false, w.hasher.VerifyNobodyContext(ctx, pass)
 	} else if err != nil {
 		return false, false, err
 	}
-	if !w.hasher.Verify(u.PasswordHash, pass) || u.Status != prov.StatusActive || !u.Portal.Enabled {
+	if ok, err = w.hasher.VerifyContext(ctx, u.PasswordHash, pass); err != nil {
+		return false, false, err
+	}
+	if !ok || u.Status != prov.StatusActive || !u.Portal.Enabled {
 		return false, false, nil
 	}
 	return false, true, nil
