@@ -303,8 +303,14 @@ func (u *ua) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
+// target is the Request-URI a phone dials: the user at the proxy's own
+// address, as phones configured with the server's IP do. sipgo's client
+// sends some in-transaction requests (a CANCEL, the ACK of a 407) by the
+// Request-URI rather than the INVITE's destination, so the host must be
+// where the proxy listens.
 func (u *ua) target(user string) sip.Uri {
-	return sip.Uri{Scheme: "sip", User: user, Host: "hotdesk.test"}
+	host, port, _ := sip.ParseAddr(u.proxy)
+	return sip.Uri{Scheme: "sip", User: user, Host: host, Port: port}
 }
 
 // register binds aor to this phone with digest credentials (nc=1).
