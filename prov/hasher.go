@@ -58,9 +58,8 @@ func (h *Hasher) Hash(password string) (string, error) {
 
 // Verify reports whether password matches hash (a malformed hash never does).
 func (h *Hasher) Verify(hash, password string) bool {
-	h.acquire()
-	defer h.release()
-	return VerifyPassword(hash, password)
+	ok, _ := h.VerifyContext(context.Background(), hash, password) // Background never ends
+	return ok
 }
 
 // VerifyContext is Verify for a caller that may go away while it waits
@@ -84,7 +83,11 @@ func (h *Hasher) VerifyContext(ctx context.Context, hash, password string) (bool
 // VerifyNobodyContext is VerifyNobody for a caller that may go away; it
 // returns nil when it spent the time (the answer is always "no").
 func (h *Hasher) VerifyNobodyContext(ctx context.Context, password string) error {
-	h.dummyOnce.Do(func() { h.dummy, _ = h.Hash(RandomSecret(8)) })
+	h.dummyOnce.Do(func() {
+		// Hash fails only when crypto/rand does; the empty dummy then
+		// still refuses.
+		h.dummy, _ = h.Hash(RandomSecret(8))
+	})
 	_, err := h.VerifyContext(ctx, h.dummy, password)
 	return err
 }
@@ -92,11 +95,6 @@ func (h *Hasher) VerifyNobodyContext(ctx context.Context, password string) error
 // VerifyNobody spends the time of a real check and always fails: the
 // answer for an unknown name must not be faster than for a wrong password.
 func (h *Hasher) VerifyNobody(password string) bool {
-	h.dummyOnce.Do(func() {
-		// Hash fails only when crypto/rand does; the empty dummy then
-		// still refuses.
-		h.dummy, _ = h.Hash(RandomSecret(8))
-	})
-	h.Verify(h.dummy, password)
+	_ = h.VerifyNobodyContext(context.Background(), password) // Background never ends
 	return false
 }

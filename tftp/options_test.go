@@ -2,6 +2,7 @@ package tftp
 
 import (
 	"bytes"
+	"maps"
 	"strconv"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func TestOptionsOnTheWire(t *testing.T) {
 			c.request(1, "fw.bin", tt.opts...)
 			first := c.recv(2 * time.Second)
 			oack := parseOACK(first)
-			if !equalMaps(oack, tt.wantOACK) {
+			if !maps.Equal(oack, tt.wantOACK) {
 				t.Fatalf("OACK = %v, want %v", oack, tt.wantOACK)
 			}
 			if got := readRaw(t, c, first, tt.wantBlksize); !bytes.Equal(got, body) {
@@ -109,16 +110,4 @@ func TestWriteOptionsOnTheWire(t *testing.T) {
 	if got, _ := ts.fs.get("up.cfg"); !bytes.Equal(got, body) {
 		t.Fatalf("committed %d bytes, want %d identical", len(got), len(body))
 	}
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,21 +45,6 @@ func serveDHCP(t *testing.T, r *dhcptest.Responder) string {
 	return conn.LocalAddr().String()
 }
 
-// dropFirst drops the first reply of type typ to each MAC.
-func dropFirst(typ dhcpv4.MessageType) func(req, resp *dhcpv4.DHCPv4) []byte {
-	var mu sync.Mutex
-	seen := map[string]bool{}
-	return func(req, resp *dhcpv4.DHCPv4) []byte {
-		mu.Lock()
-		defer mu.Unlock()
-		if resp.MessageType() == typ && !seen[req.ClientHWAddr.String()] {
-			seen[req.ClientHWAddr.String()] = true
-			return nil
-		}
-		return resp.ToBytes()
-	}
-}
-
 func TestStormDHCP(t *testing.T) {
 	const n = 8
 	dead := "http://127.0.0.1:1/"
@@ -80,7 +65,7 @@ func TestStormDHCP(t *testing.T) {
 			return map[uint8]string{66: strings.TrimPrefix(p, "http://")}
 		}, wantFigs: map[string]float64{"devices_registered": n}},
 		{name: "lost offers are retransmitted", opts: func(p string) map[uint8]string { return map[uint8]string{66: p} },
-			edit: dropFirst(dhcpv4.MessageTypeOffer), wantFigs: map[string]float64{"dhcp_handsets_retransmitting": n, "devices_registered": n}},
+			edit: dhcptest.DropFirst(dhcpv4.MessageTypeOffer), wantFigs: map[string]float64{"dhcp_handsets_retransmitting": n, "devices_registered": n}},
 		{name: "no boot server", opts: func(string) map[uint8]string { return nil },
 			wantErrors: map[string]int{"dhcp_no_option66": n}},
 		{name: "no boot server but -target", opts: func(string) map[uint8]string { return nil },
@@ -120,7 +105,7 @@ func TestStormDHCP(t *testing.T) {
 			if want := map[bool]int{true: 0, false: 1}[len(tc.wantErrors) == 0]; code != want {
 				t.Fatalf("exit %d, want %d", code, want)
 			}
-			if len(tc.wantErrors) > 0 && !mapsEqual(s.Errors, tc.wantErrors) {
+			if len(tc.wantErrors) > 0 && !maps.Equal(s.Errors, tc.wantErrors) {
 				t.Errorf("errors %v, want %v", s.Errors, tc.wantErrors)
 			}
 			for k, v := range tc.wantFigs {
@@ -146,18 +131,6 @@ func readSummary(t *testing.T, path string) stats.Summary {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func mapsEqual(a, b map[string]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // checkDHCPSteps: every handset has a dhcp sample and registered from the

@@ -50,20 +50,9 @@ mkdir -p "$RUN_DIR"
 need=(iproute2 kea-admin)
 [[ " $PEERS " == *" kea "* ]] && need+=(kea-dhcp4-server)
 [[ " $PEERS " == *" dnsmasq "* ]] && need+=(dnsmasq-base)
-missing=()
-for pkg in "${need[@]}"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-if (( ${#missing[@]} )); then
-  log "apt-get install ${missing[*]}"
-  guard=""
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then # no service starts during the install
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; guard=1
-  fi
-  rc=0
-  { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >&2 || rc=$?
-  [[ -z "$guard" ]] || rm -f /usr/sbin/policy-rc.d
-  (( rc == 0 )) || exit "$rc"
-fi
+# shellcheck source=../../cmd/hotdesk-load/bench/peers.sh
+source "$ROOT/cmd/hotdesk-load/bench/peers.sh"
+install_peers "${need[@]}"
 for cmd in ip perfdhcp; do command -v "$cmd" >/dev/null || { echo "$0: $cmd not found" >&2; exit 1; }; done
 
 netns_down() { for ns in $SRV $CLI; do ip netns list | grep -qw "$ns" && ip netns delete "$ns"; done; true; }

@@ -11,12 +11,15 @@
 # Usage: sip/bench/calls_vs_kamailio.sh [RATES] [DURATION_S]
 #   RATES       comma list of call attempts/s, ascending (default 1000,2000,3000,3500,4000,4500,5000)
 #   DURATION_S  seconds of load per rate (default 15)
-# Needs: sip-tester (sipp), kamailio, go. Every sipp run is bounded by -m and
+# Needs: go; sip-tester (sipp) and kamailio are installed when missing. Every sipp run is bounded by -m and
 # SIPP_TIMEOUT_S; the servers and UAS started here are stopped by PID on exit.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 TD="$REPO/sip/testdata"
+# shellcheck source=../../cmd/hotdesk-load/bench/peers.sh
+source "$REPO/cmd/hotdesk-load/bench/peers.sh"
+install_peers sip-tester kamailio
 RUN_DIR="${RUN_DIR:-/tmp/hotdesk-callbench}"; mkdir -p "$RUN_DIR"
 RATES="${1:-1000,2000,3000,3500,4000,4500,5000}"; DURATION="${2:-15}"
 SIPP_TIMEOUT_S="${SIPP_TIMEOUT_S:-90}"

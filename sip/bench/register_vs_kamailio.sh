@@ -14,12 +14,15 @@
 # Usage: sip/bench/register_vs_kamailio.sh [RATES] [REPS]
 #   RATES  comma list of target registrations/s (default 8000,10000,11000,12000)
 #   REPS   repetitions per rate and server (default 1)
-# Needs: sip-tester (sipp), kamailio, kamailio-sqlite-modules, sqlite3, python3, go.
+# Needs: python3, go; sip-tester (sipp), kamailio, kamailio-sqlite-modules and sqlite3 are installed when missing.
 # Every sipp run is bounded by -m CALLS and SIPP_TIMEOUT_S (60 s); the servers
 # started here are stopped by PID on exit.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../../cmd/hotdesk-load/bench/peers.sh
+source "$REPO/cmd/hotdesk-load/bench/peers.sh"
+install_peers sip-tester kamailio kamailio-sqlite-modules sqlite3
 RUN_DIR="${RUN_DIR:-/tmp/hotdesk-regbench}"; mkdir -p "$RUN_DIR"
 RATES="${1:-8000,10000,11000,12000}"; REPS="${2:-1}"; USERS="${USERS:-10000}"
 SIPP_TIMEOUT_S="${SIPP_TIMEOUT_S:-60}"

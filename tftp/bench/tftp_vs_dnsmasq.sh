@@ -29,8 +29,11 @@ CLK_TCK="$(getconf CLK_TCK)"
 mkdir -p "$ROOT"
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+# shellcheck source=../../cmd/hotdesk-load/bench/peers.sh
+source "$REPO/cmd/hotdesk-load/bench/peers.sh"
+install_peers curl dnsmasq-base iproute2
 for tool in curl dnsmasq go ss; do
-  command -v "$tool" >/dev/null || { log "missing $tool (apt-get install curl dnsmasq iproute2)"; exit 2; }
+  command -v "$tool" >/dev/null || { log "missing $tool"; exit 2; }
 done
 udp_busy() { ss -lnu | awk '{print $4}' | grep -q ":$1\$"; }
 wait_udp() { local i; for i in $(seq 50); do udp_busy "$1" && return 0; sleep 0.1; done; return 1; }

@@ -4,7 +4,7 @@
 # same bytes as a static file, same run: wrk -t2 -c64 -d10s each, REPS times.
 # A bare net/http handler writing the same bytes is measured too: the
 # ceiling any Go handler on this machine can reach.
-# Needs Debian packages nginx and wrk. Usage: http_vs_nginx.sh [REPS]
+# Needs Debian packages nginx and wrk (installed when missing). Usage: http_vs_nginx.sh [REPS]
 set -euo pipefail
 reps="${1:-3}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,7 +12,9 @@ repo="$(cd "$here/../../.." && pwd)"
 run="${RUN_DIR:-/tmp/hotdesk-prov-bench}"
 mac=0004f2000001
 mkdir -p "$run/www" "$run/tmp"
-command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "need: apt-get install wrk nginx" >&2; exit 1; }
+# shellcheck source=../../../cmd/hotdesk-load/bench/peers.sh
+source "$repo/cmd/hotdesk-load/bench/peers.sh"
+install_peers nginx wrk
 
 (cd "$repo" && go build -o "$run/provbench" ./prov/provhttp/bench/cmd)
 "$run/provbench" -listen 127.0.0.1:8089 -raw 127.0.0.1:8087 -out "$run/www/$mac.cfg" 2>"$run/provbench.log" &

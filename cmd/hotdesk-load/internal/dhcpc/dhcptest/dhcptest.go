@@ -132,3 +132,19 @@ func (r *Responder) addrFor(mac string) netip.Addr {
 	r.leases[mac] = ip
 	return ip
 }
+
+// DropFirst is an Edit that drops the first reply of type typ to each MAC
+// and passes every other reply: a lost OFFER or ACK the client must retry.
+func DropFirst(typ dhcpv4.MessageType) func(req, resp *dhcpv4.DHCPv4) []byte {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	return func(req, resp *dhcpv4.DHCPv4) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if resp.MessageType() == typ && !seen[req.ClientHWAddr.String()] {
+			seen[req.ClientHWAddr.String()] = true
+			return nil
+		}
+		return resp.ToBytes()
+	}
+}
