@@ -20,7 +20,15 @@ func (a sipCredentials) Credential(_ context.Context, username string) (sip.Cred
 		return sip.Credential{}, fmt.Errorf("%w: %s", sip.ErrUnknownUser, username)
 	}
 	return sip.Credential{Username: cr.Username, Password: cr.Password, AORs: cr.AORs,
-		Owner: sip.Owner{Kind: sip.OwnerKind(cr.Kind), ID: cr.OwnerID}}, nil
+		Owner: sip.Owner{Kind: sip.OwnerKind(cr.Kind), ID: cr.OwnerID}, Device: deviceKey(cr.DeviceID)}, nil
+}
+
+// deviceKey is a device ID as the registrar carries it on bindings.
+func deviceKey(id int64) string {
+	if id == 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 func (a sipCredentials) CanonicalUser(_ context.Context, userPart string) (string, bool) {
@@ -45,7 +53,7 @@ func (a sipBindings) LoadBindings(ctx context.Context) ([]sip.Binding, error) {
 		out = append(out, sip.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID,
 			CallID: b.CallID, CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source,
 			Transport: b.Transport, UserAgent: b.UserAgent, Owner: sip.Owner{Kind: sip.OwnerKind(kind), ID: id},
-			Local: b.Node, Updated: b.UpdatedAt, AuthUser: b.AuthUser})
+			Local: b.Node, Updated: b.UpdatedAt, AuthUser: b.AuthUser, Device: deviceKey(b.DeviceID)})
 	}
 	return out, nil
 }
@@ -64,10 +72,24 @@ func (a sipBindings) SaveBindings(ctx context.Context, ups []sip.Binding, dels [
 
 func provBinding(b sip.Binding) prov.Binding {
 	q, _ := strconv.ParseFloat(b.Q, 64)
+	dev, _ := strconv.ParseInt(b.Device, 10, 64)
 	return prov.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID, CallID: b.CallID,
 		CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source, Transport: b.Transport,
 		UserAgent: b.UserAgent, Owner: string(b.Owner.Kind) + ":" + b.Owner.ID, Node: b.Local, UpdatedAt: b.Updated,
-		AuthUser: b.AuthUser}
+		AuthUser: b.AuthUser, DeviceID: dev, LocalHost: b.LocalHost}
+}
+
+// sipBinding is the inverse of provBinding.
+func sipBinding(b prov.Binding) sip.Binding {
+	kind, id, _ := prov.ParseOwner(b.Owner)
+	q := ""
+	if b.Q > 0 {
+		q = strconv.FormatFloat(b.Q, 'f', -1, 64)
+	}
+	return sip.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID,
+		CallID: b.CallID, CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source,
+		Transport: b.Transport, UserAgent: b.UserAgent, Owner: sip.Owner{Kind: sip.OwnerKind(kind), ID: id},
+		Local: b.Node, LocalHost: b.LocalHost, Updated: b.UpdatedAt, AuthUser: b.AuthUser, Device: deviceKey(b.DeviceID)}
 }
 
 // registrar adapts sip.Server to prov.Registrar.
@@ -81,39 +103,44 @@ type registrar struct {
 	ctx         context.Context
 }
 
-func (r *registrar) Unbind(ctx context.Context, owner string) (int, error) {
+func (r *registrar) Unbind(ctx context.Context, owner string) ([]prov.Binding, error) {
 	kind, id, ok := prov.ParseOwner(owner)
 	if !ok {
-		return 0, fmt.Errorf("unbind: bad owner %q", owner)
+		return nil, fmt.Errorf("unbind: bad owner %q", owner)
 	}
 	bs, err := r.srv.Unbind(ctx, sip.Owner{Kind: sip.OwnerKind(kind), ID: id})
-	return len(bs), err
+	out := make([]prov.Binding, 0, len(bs))
+	for _, b := range bs {
+		out = append(out, provBinding(b))
+	}
+	return out, err
 }
 
-// CheckSync sends NOTIFY check-sync to the device account's contacts. The
-// send runs in the background: a logout must not wait for a phone's 200.
-func (r *registrar) CheckSync(_ context.Context, d prov.Device, reboot bool) error {
-	if d.SIPUser == "" {
-		return nil
-	}
-	bs := r.srv.Lookup(r.ctx, "sip:"+d.SIPUser+"@"+r.domain)
-	if len(bs) == 0 {
-		return fmt.Errorf("device %s is not registered", d.MAC)
-	}
+func (r *registrar) DeviceBindings(_ context.Context, deviceID int64) []prov.Binding {
+	bs := r.srv.DeviceBindings(deviceKey(deviceID))
+	out := make([]prov.Binding, 0, len(bs))
 	for _, b := range bs {
-		select {
-		case r.notifySlots <- struct{}{}:
-		default:
-			return fmt.Errorf("check-sync to %s dropped: too many in flight", d.MAC)
-		}
-		go func() {
-			defer func() { <-r.notifySlots }()
-			ctx, cancel := context.WithTimeout(r.ctx, 40*time.Second)
-			defer cancel()
-			if err := r.srv.NotifyCheckSync(ctx, b, reboot); err != nil {
-				r.logger.Warn("check-sync failed", "mac", d.MAC, "err", err)
-			}
-		}()
+		out = append(out, provBinding(b))
 	}
+	return out
+}
+
+// CheckSync sends NOTIFY check-sync to one contact of a phone. The send
+// runs in the background: a logout must not wait for a phone's 200.
+func (r *registrar) CheckSync(_ context.Context, pb prov.Binding, password string, reboot bool) error {
+	select {
+	case r.notifySlots <- struct{}{}:
+	default:
+		return fmt.Errorf("check-sync to %s dropped: too many in flight", pb.Source)
+	}
+	b := sipBinding(pb)
+	go func() {
+		defer func() { <-r.notifySlots }()
+		ctx, cancel := context.WithTimeout(r.ctx, 40*time.Second)
+		defer cancel()
+		if err := r.srv.NotifyCheckSync(ctx, b, password, reboot); err != nil {
+			r.logger.Warn("check-sync failed", "component", "registrar", "contact", b.Contact, "err", err)
+		}
+	}()
 	return nil
 }

@@ -42,11 +42,16 @@ type app struct {
 	components []component
 	// closers release bound sockets if the start fails half-way.
 	closers []func() error
+	// sessionClock is the login sessions' clock (tests move it).
+	sessionClock func() time.Time
 }
 
 // build opens the store, seeds what must exist and binds every socket.
 func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (_ *app, err error) {
-	a := &app{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), version: opts.Version}
+	a := &app{cfg: cfg, logger: logger, reg: prometheus.NewRegistry(), version: opts.Version, sessionClock: opts.sessionClock}
+	if a.sessionClock == nil {
+		a.sessionClock = time.Now
+	}
 	defer func() {
 		if err != nil {
 			a.close()

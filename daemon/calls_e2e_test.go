@@ -15,7 +15,7 @@ import (
 func TestLockedPhoneCallsAndFeatureCodes(t *testing.T) {
 	a, addrs := demoDaemon(t)
 	ctx := context.Background()
-	dev, phone := lockedPhone(t, a, addrs, "0004f2000001")
+	dev, phone := lockedHandset(t, a, addrs, "0004f2000001")
 	bob := newHandset(t, addrs.SIPUDP[0], "test.lan")
 	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
 		t.Fatalf("bob's softphone REGISTER = %d", code)

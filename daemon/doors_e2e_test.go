@@ -32,8 +32,23 @@ func demoDaemon(t *testing.T) (*app, Addrs) {
 	return a, addrs
 }
 
-// lockedPhone is a demo handset that has registered its device account.
-func lockedPhone(t *testing.T, a *app, addrs Addrs, mac string) (prov.Device, *handset) {
+// lockedPhone is a realistic demo phone, booted and locked.
+func lockedPhone(t *testing.T, a *app, addrs Addrs, mac string) (prov.Device, *deskPhone) {
+	t.Helper()
+	dev, err := a.store.GetDevice(context.Background(), mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := newDeskPhone(t, addrs, mac)
+	phone.boot()
+	if got := phone.lineUsers(); len(got) != 1 || got[0] != dev.SIPUser {
+		t.Fatalf("booted phone registers %v, want its device account", got)
+	}
+	return dev, phone
+}
+
+// lockedHandset is a bare SIP UA registered with a demo device's account.
+func lockedHandset(t *testing.T, a *app, addrs Addrs, mac string) (prov.Device, *handset) {
 	t.Helper()
 	dev, err := a.store.GetDevice(context.Background(), mac)
 	if err != nil {
@@ -99,11 +114,12 @@ func TestBrowserDoor(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "User login failed") {
 		t.Fatalf("wrong password page = %d\n%s", code, body)
 	}
+	mark := phone.mark()
 	code, body = fetch(t, c, "POST", page, url.Values{"user": {"alice"}, "password": {"alice-demo"}})
 	if code != 200 || !strings.Contains(body, "Logged in") {
 		t.Fatalf("login = %d\n%s", code, body)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
 	sess, ok, _ := a.svc.sessions.ActiveOn(ctx, dev.ID)
 	if !ok || sess.Door != prov.DoorBrowser {
 		t.Fatalf("no browser session after login: %+v", sess)
@@ -115,10 +131,11 @@ func TestBrowserDoor(t *testing.T) {
 	}
 
 	logout := strings.Replace(page, prov.PhonePagesPath+"?", prov.PhonePagesPath+"/logout?", 1)
+	mark = phone.mark()
 	if code, body := fetch(t, c, "POST", logout, url.Values{}); code != 200 || !strings.Contains(body, "Logged out") {
 		t.Fatalf("logout = %d\n%s", code, body)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
 	if _, ok, _ := a.svc.sessions.ActiveOn(ctx, dev.ID); ok {
 		t.Fatal("session still active after logout page")
 	}
@@ -220,43 +237,47 @@ func TestAssignAndUnassignDeskPhone(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+	mark := phone.mark()
 	if code := call("assign", `{"user":"carol","kind":"managed"}`); code/100 != 2 {
 		t.Fatalf("assign = %d", code)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
 	sess, ok, _ := a.svc.sessions.ActiveOn(ctx, dev.ID)
 	if !ok || sess.Door != prov.DoorAssigned || !sess.Persistent {
 		t.Fatalf("assigned phone: session %+v, %v", sess, ok)
 	}
-	if code := phone.register(t, "1003", sess.SIPUser, sess.SIPPassword, 600); code != 200 {
-		t.Fatalf("carol's line on her desk phone = %d", code)
+	if got := phone.settle([]string{"1003"}); len(got) != 1 || got[0] != "1003" {
+		t.Fatalf("carol's desk phone registers %v", got)
 	}
 	// A guest hot-desks on carol's phone; when he logs out, carol is back.
+	mark = phone.mark()
 	guest, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "bob", Secret: "bob-demo", Door: prov.DoorAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
+	if got := phone.settle([]string{"1002"}); len(got) != 1 || got[0] != "1002" {
+		t.Fatalf("the guest's phone registers %v", got)
+	}
+	mark = phone.mark()
 	if err := a.svc.sessions.End(ctx, guest.ID, prov.EndLogout, "test"); err != nil {
 		t.Fatal(err)
 	}
-	for range 100 {
-		if sess, ok, _ = a.svc.sessions.ActiveOn(ctx, dev.ID); ok && sess.Door == prov.DoorAssigned {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	phone.waitResync(mark)
+	if got := phone.settle([]string{"1003"}); len(got) != 1 || got[0] != "1003" {
+		t.Fatalf("after the guest's logout the phone registers %v, not carol's line", got)
 	}
-	if sess.Door != prov.DoorAssigned || !sess.Active() {
+	if sess, ok, _ = a.svc.sessions.ActiveOn(ctx, dev.ID); !ok || sess.Door != prov.DoorAssigned {
 		t.Fatalf("after the guest's logout the phone is not carol's again: %+v", sess)
 	}
-	time.Sleep(100 * time.Millisecond) // the restored login's check-sync
-	for len(phone.notifies) > 0 {
-		<-phone.notifies
-	}
+	mark = phone.mark()
 	if code := call("unassign", `{}`); code/100 != 2 {
 		t.Fatalf("unassign = %d", code)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
+	if got := phone.settle([]string{dev.SIPUser}); len(got) != 1 || got[0] != dev.SIPUser {
+		t.Fatalf("the unassigned phone registers %v, want only its device account", got)
+	}
 	got, _ := a.store.GetSession(ctx, sess.ID)
 	if got.Active() {
 		t.Fatal("desk phone session survived unassign")

@@ -34,6 +34,9 @@ type Options struct {
 	OnReady func(Addrs)
 	// onBuilt lets this package's tests reach the running services.
 	onBuilt func(*app)
+	// sessionClock replaces time.Now for the login sessions (idle, maximum
+	// and daily logout, the wait after a line goes down) in tests.
+	sessionClock func() time.Time
 }
 
 // Addrs are the addresses the daemon actually bound (ports resolved).

@@ -238,16 +238,25 @@ func TestAPIDoorLoginLogout(t *testing.T) {
 	if c1 != c2 || c1 < 400 || fmt.Sprint(b1["error"]) != fmt.Sprint(b2["error"]) {
 		t.Fatalf("wrong password %d %v vs unknown user %d %v: must look the same", c1, b1, c2, b2)
 	}
+	mark := phone.mark()
 	code, body := post(`{"device":"0004f2000002","user":"bob","password":"bob-demo"}`, "", "")
 	if code != 201 {
 		t.Fatalf("user login via API = %d %v", code, body)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
+	if got := phone.settle([]string{"1002"}); len(got) != 1 || got[0] != "1002" {
+		t.Fatalf("after bob's login the phone registers %v", got)
+	}
+	mark = phone.mark()
 	code, body = post(`{"device":"0004f2000002","user":"carol"}`, "admin", "test-admin-pw")
 	if code != 201 {
 		t.Fatalf("admin login of carol = %d %v", code, body)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
+	if got := phone.settle([]string{"1003"}); len(got) != 1 || got[0] != "1003" {
+		t.Fatalf("after carol's login the phone registers %v", got)
+	}
+	mark = phone.mark()
 	id, _ := body["id"].(string)
 	req, _ := http.NewRequest("DELETE", api+"/"+id, nil)
 	req.SetBasicAuth("admin", "test-admin-pw")
@@ -259,7 +268,7 @@ func TestAPIDoorLoginLogout(t *testing.T) {
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("DELETE session = %d", resp.StatusCode)
 	}
-	phone.waitNotify(t, "check-sync")
+	phone.waitResync(mark)
 	got, _ := a.store.GetSession(ctx, id)
 	if got.Active() || got.EndReason != prov.EndAdmin {
 		t.Fatalf("after DELETE: %+v", got)

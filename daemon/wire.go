@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"hotdesk/dhcp"
@@ -40,7 +39,7 @@ func (a *app) buildServices(ctx context.Context) error {
 	s.directory.SetLockout(lockout)
 	s.sessions, err = prov.NewSessions(ctx, prov.SessionsDeps{
 		Store: a.store, Credentials: s.credentials, Events: s.events, Logger: a.logger.With("room", "prov"),
-		Registerer: a.reg, Now: time.Now, Lockout: lockout, Hasher: s.directory.Hasher(),
+		Registerer: a.reg, Now: a.sessionClock, Lockout: lockout, Hasher: s.directory.Hasher(),
 	})
 	if err != nil {
 		return err
@@ -138,13 +137,11 @@ func (a *app) bindSIP(ctx context.Context) error {
 		} else {
 			d, err = a.store.GetDeviceByID(ctx, ev.DeviceID)
 		}
-		if err == nil {
-			a.svc.sessions.NoteSync(d.ID)
-			err = a.svc.registrar.CheckSync(ctx, d, ev.Reboot)
-		}
 		if err != nil {
 			a.logger.Debug("check-sync after change not sent", "device", ev.DeviceID, "err", err)
+			return
 		}
+		a.svc.sessions.SyncDevice(ctx, d, ev.Reboot)
 	})
 	rules := callRules{prov.NewCalls(a.store, a.svc.credentials, a.svc.sessions, a.svc.manager, a.logger.With("room", "prov"))}
 	if err := srv.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
@@ -159,26 +156,21 @@ func (a *app) bindSIP(ctx context.Context) error {
 // onSIPEvent turns registrar events into session and device facts. It runs
 // on the registrar's event goroutine, never on the SIP path.
 func (a *app) onSIPEvent(ev sip.Event) {
-	ctx := context.Background()
-	switch ev.Binding.Owner.Kind {
-	case sip.OwnerSession:
-		if ev.Kind == sip.Unregistered {
-			// The phone took the session's line down itself: that is a logout.
-			if err := a.svc.sessions.PhoneUnregistered(ctx, ev.Binding.Owner.ID); err != nil {
-				a.logger.Warn("session end on unregister", "session", ev.Binding.Owner.ID, "err", err)
-			}
-		}
-	case sip.OwnerDevice:
-		if ev.Kind != sip.Registered && ev.Kind != sip.Refreshed {
-			return
-		}
-		id, err := strconv.ParseInt(ev.Binding.Owner.ID, 10, 64)
-		if err != nil {
-			return
-		}
-		if err := a.svc.sessions.DeviceRegistered(ctx, id, ev.Binding.CallID, ev.Binding.Source); err != nil {
-			a.logger.Warn("device registration bookkeeping", "device", id, "err", err)
-		}
+	var change prov.BindingChange
+	switch ev.Kind {
+	case sip.Registered:
+		change = prov.LineRegistered
+	case sip.Refreshed:
+		change = prov.LineRefreshed
+	case sip.Unregistered:
+		change = prov.LineUnregistered
+	case sip.Expired:
+		change = prov.LineExpired
+	default:
+		return // Unbound: the logout that unbound it acts already
+	}
+	if err := a.svc.sessions.BindingChanged(context.Background(), change, provBinding(ev.Binding)); err != nil {
+		a.logger.Warn("registration bookkeeping", "component", "sessions", "aor", ev.Binding.AOR, "err", err)
 	}
 }
 

@@ -54,6 +54,18 @@ func (a *app) bindProvisioning() error {
 	}
 	files, err := prov.NewFiles(fc, prov.FilesDeps{Store: a.store, Events: a.svc.events, Renderer: rend,
 		Leases: a.book, Logger: logger, Registerer: a.reg, Now: time.Now,
+		OnFetch: func(ctx context.Context, d prov.Device, kind prov.FileKind, req prov.Request) {
+			var err error
+			if req.DeviceAuthenticated && d.Status == prov.DeviceNotDeployed {
+				err = a.svc.sessions.DeviceAuthenticated(ctx, d, req.Remote.String())
+			}
+			if kind == prov.KindMaster && err == nil {
+				err = a.svc.sessions.BootFetched(ctx, d)
+			}
+			if err != nil {
+				logger.Warn("boot-file fetch bookkeeping", "component", "files", "mac", d.MAC, "err", err)
+			}
+		},
 		OnPassword: func(ctx context.Context, user, pw string) error {
 			// The phone's session authenticated the upload as the user.
 			_, err := a.svc.directory.ChangePassword(ctx, prov.PasswordChange{Username: user, New: pw, Confirm: pw, SkipOld: true})

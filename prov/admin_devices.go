@@ -261,10 +261,36 @@ func (m *Manager) UnassignDevice(ctx context.Context, mac string, a Actor) (Devi
 			}
 		}
 	}
+	rotated := false
+	if before.Kind == DeviceThirdParty {
+		// hotdesk cannot re-provision a third-party phone, so the account
+		// typed into it stops working: a new SIP password, shown to the
+		// user (SIPAccountOf) only once a phone is assigned again.
+		if err := m.rotateSIPPassword(ctx, uid); err != nil {
+			return Device{}, err
+		}
+		rotated = true
+	}
 	m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(uid, 10))
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, UserID: uid, Reason: EndUnassigned})
-	m.Audit(ctx, a, "device.unassign", "device:"+d.MAC, before, d)
+	m.Audit(ctx, a, "device.unassign", "device:"+d.MAC, before,
+		map[string]any{"device": d, "sip_password_rotated": rotated})
 	return d, nil
+}
+
+// rotateSIPPassword gives the user's permanent SIP account a new password;
+// the credential index drops the old one before this returns.
+func (m *Manager) rotateSIPPassword(ctx context.Context, userID int64) error {
+	u, err := m.store.GetUserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	u.SIPPassword, u.UpdatedAt = RandomSecret(10), m.now()
+	if err := m.store.UpdateUser(ctx, &u); err != nil {
+		return err
+	}
+	m.events.Publish(ctx, Event{Kind: EventCredentialsChanged, UserID: userID, Reason: "sip_password_rotated"})
+	return nil
 }
 
 // ClaimByPIN is the zero-touch claim a login door calls when someone types
@@ -345,7 +371,34 @@ func (m *Manager) moveAssignment(ctx context.Context, held, phone Device, remote
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: phone.ID, UserID: uid, Reason: DoorClaim})
 	m.Audit(ctx, Actor{Name: "phone", Remote: remote}, "device.claim", "device:"+phone.MAC,
 		map[string]any{"assigned_device": held.MAC}, map[string]any{"assigned_device": phone.MAC, "user_id": uid})
+	if err := m.moveLogin(ctx, uid, held, phone); err != nil {
+		return phone, err
+	}
 	return phone, nil
+}
+
+// moveLogin moves the permanent login with a claimed assignment: the old
+// phone is relocked (unbound and told), the new one logs its user in.
+func (m *Manager) moveLogin(ctx context.Context, userID int64, held, phone Device) error {
+	if m.sessions == nil {
+		return nil
+	}
+	if held.ID != phone.ID {
+		if s, ok, err := m.sessions.ActiveOn(ctx, held.ID); err != nil {
+			return err
+		} else if ok && s.UserID == userID {
+			if err := m.sessions.End(ctx, s.ID, EndClaimed, "phone"); err != nil {
+				return err
+			}
+		}
+	}
+	u, err := m.store.GetUserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	_, err = m.sessions.Login(ctx, LoginRequest{MAC: phone.MAC, Username: u.Username, Door: DoorAssigned,
+		Verified: true, Actor: "phone"})
+	return err
 }
 
 // SIPAccount is the user's permanent SIP account, typed into a

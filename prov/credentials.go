@@ -58,6 +58,9 @@ type Credentials struct {
 	keysOf map[string][]string
 	// aliasesOf remembers which canonical entries a user put in, for refresh.
 	aliasesOf map[int64][]string
+	// phoneOf is the third-party phone a user is assigned to: the handset
+	// their permanent account's bindings reach.
+	phoneOf map[int64]int64
 }
 
 // NewCredentials builds the index from the store.
@@ -98,7 +101,12 @@ func (c *Credentials) Reload(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byUser, c.canonical = map[string]SIPCredential{}, map[string]string{}
-	c.keysOf, c.aliasesOf = map[string][]string{}, map[int64][]string{}
+	c.keysOf, c.aliasesOf, c.phoneOf = map[string][]string{}, map[int64][]string{}, map[int64]int64{}
+	for _, d := range devices {
+		if d.Kind == DeviceThirdParty && d.AssignedUserID != 0 {
+			c.phoneOf[d.AssignedUserID] = d.ID
+		}
+	}
 	for _, u := range users {
 		c.putUserLocked(u, numsOf[u.ID])
 	}
@@ -179,6 +187,26 @@ func (c *Credentials) PutDevice(d Device) {
 	defer c.mu.Unlock()
 	c.dropLocked(string(OwnerDevice) + ":" + strconv.FormatInt(d.ID, 10))
 	c.putDeviceLocked(d)
+	for uid, id := range c.phoneOf {
+		if id == d.ID && (d.AssignedUserID != uid || d.Kind != DeviceThirdParty) {
+			delete(c.phoneOf, uid)
+			c.setUserDeviceLocked(uid, 0)
+		}
+	}
+	if d.Kind == DeviceThirdParty && d.AssignedUserID != 0 {
+		c.phoneOf[d.AssignedUserID] = d.ID
+		c.setUserDeviceLocked(d.AssignedUserID, d.ID)
+	}
+}
+
+// setUserDeviceLocked points a user's permanent account at a handset.
+func (c *Credentials) setUserDeviceLocked(userID, deviceID int64) {
+	for _, k := range c.keysOf[string(OwnerUser)+":"+strconv.FormatInt(userID, 10)] {
+		if cr, ok := c.byUser[k]; ok && cr.Kind == OwnerUser {
+			cr.DeviceID = deviceID
+			c.byUser[k] = cr
+		}
+	}
 }
 
 // AddSession indexes a new session's minted credentials.
@@ -223,7 +251,7 @@ func (c *Credentials) putUserLocked(u User, nums []string) {
 	}
 	// The permanent account's digest user ID is the number without "+".
 	cred := SIPCredential{Password: u.SIPPassword, Kind: OwnerUser, OwnerID: strconv.FormatInt(u.ID, 10),
-		AORs: []string{canon}, UserID: u.ID}
+		AORs: []string{canon}, UserID: u.ID, DeviceID: c.phoneOf[u.ID]}
 	for _, n := range nums {
 		cred.Username = strings.TrimPrefix(n, "+")
 		c.putLocked(cred)

@@ -73,9 +73,10 @@ type FilesDeps struct {
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 	// OnFetch, when set, is told of every authorized read of an identified
-	// device's file (issue 6: a phone re-fetching <MAC>.cfg from scratch is
-	// a reboot signal). It runs on the request path and must not block.
-	OnFetch func(ctx context.Context, d Device, kind FileKind, proto Proto)
+	// device's file, before it is served: a fetch of the boot file is a
+	// reboot (or re-sync) signal, a digest-authenticated one shows the
+	// phone holds its credentials. It runs on the request path.
+	OnFetch func(ctx context.Context, d Device, kind FileKind, req Request)
 	// OnPassword, when set, applies a login password the user changed on
 	// the handset (prov.login.localPassword in <user>-phone.cfg).
 	OnPassword func(ctx context.Context, username, password string) error
@@ -126,7 +127,7 @@ type Files struct {
 	events     *Events
 	rend       Renderer
 	leases     AddrResolver
-	fetch      func(ctx context.Context, d Device, kind FileKind, proto Proto)
+	fetch      func(ctx context.Context, d Device, kind FileKind, req Request)
 	onPassword func(ctx context.Context, username, password string) error
 	log        *slog.Logger
 	now        func() time.Time
@@ -267,7 +268,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		return nil, fmt.Errorf("read %s: %w", pn.name, err)
 	}
 	if f.fetch != nil {
-		f.fetch(ctx, d, pn.kind, req.Proto)
+		f.fetch(ctx, d, pn.kind, req)
 	}
 	secrets := req.Proto != ProtoTFTP || f.cfg.TFTPSecrets
 	server := f.server(req)

@@ -38,15 +38,10 @@ const (
 	EndUserDisabled    = "user_disabled"
 	EndUnassigned      = "unassigned"
 	EndReboot          = "reboot"
+	// EndClaimed: the user's desk-phone assignment moved to another phone
+	// by a deployment-PIN claim, and the permanent login with it.
+	EndClaimed = "claimed"
 )
-
-// Registrar is what sessions need from the SIP side; daemon adapts sip.Server.
-type Registrar interface {
-	// Unbind removes every binding owner created; it returns how many.
-	Unbind(ctx context.Context, owner string) (int, error)
-	// CheckSync tells the device to re-provision (NOTIFY check-sync).
-	CheckSync(ctx context.Context, d Device, reboot bool) error
-}
 
 // LoginRequest is what every door hands to Sessions.Login.
 type LoginRequest struct {
@@ -71,10 +66,11 @@ type Sessions struct {
 	now     func() time.Time
 	lockout *Lockout
 	hasher  *Hasher
-	// devMu guards the per-device facts that detect a phone's reboot.
+	// devMu guards the per-device facts that tell a reboot from a logout:
+	// each line's Call-ID and a cache of the stored DeviceSignals.
 	devMu      sync.Mutex
-	callIDs    map[int64]string
-	lastSync   map[int64]time.Time
+	callIDs    map[int64]map[string]string
+	sig        map[int64]DeviceSignals
 	nativeGone map[[2]int64]time.Time
 	// locks serialise logins and logouts per user and per device, so
 	// one-login-per-user and one-session-per-phone hold under races.
@@ -87,8 +83,9 @@ type Sessions struct {
 	// once. The store has one writer: a storm's hundreds of parallel
 	// logins would queue ahead of the phones' own enrolment writes and
 	// slow every phone's boot. Taken before the key locks, never after.
-	slots chan struct{}
-	m     sessionMetrics
+	slots    chan struct{}
+	coalesce time.Duration
+	m        sessionMetrics
 }
 
 type sessionMetrics struct {
@@ -96,6 +93,7 @@ type sessionMetrics struct {
 	logouts     *prometheus.CounterVec
 	active      prometheus.Gauge
 	unbindDelay prometheus.Histogram
+	checkSync   *prometheus.CounterVec
 }
 
 // SessionsDeps are the collaborators of Sessions.
@@ -111,6 +109,9 @@ type SessionsDeps struct {
 	// Hasher bounds parallel argon2id work; share the Directory's
 	// (Directory.Hasher). nil makes one for Sessions alone.
 	Hasher *Hasher
+	// CoalesceSync leaves out a check-sync to a phone that was sent one
+	// this recently and has not fetched since (0: 2 s; negative: never).
+	CoalesceSync time.Duration
 }
 
 // NewSessions returns the session service.
@@ -124,10 +125,13 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	if d.Hasher == nil {
 		d.Hasher = NewHasher(DefaultArgon2, 0)
 	}
+	if d.CoalesceSync == 0 {
+		d.CoalesceSync = defaultCoalesceSync
+	}
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
-		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]string{}, lastSync: map[int64]time.Time{},
-		nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
+		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
+		sig: map[int64]DeviceSignals{}, coalesce: d.CoalesceSync, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),
@@ -138,12 +142,29 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		unbindDelay: f.NewHistogram(prometheus.HistogramOpts{Name: "hotdesk_prov_logout_unbind_seconds",
 			Help:    "Time from a logout to its bindings removed and check-sync sent.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}}),
+		checkSync: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_check_sync_total",
+			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, dropped (too many in flight) or unreachable (no registration known)."},
+			[]string{"result"}),
 	}
 	act, err := d.Store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
 	s.m.active.Set(float64(len(act)))
+	// Each line's Call-ID, so a restart tells a reboot as before it.
+	bs, err := d.Store.ListBindings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	for _, b := range bs {
+		if b.DeviceID == 0 {
+			continue
+		}
+		if s.callIDs[b.DeviceID] == nil {
+			s.callIDs[b.DeviceID] = map[string]string{}
+		}
+		s.callIDs[b.DeviceID][b.AOR] = b.CallID
+	}
 	return s, nil
 }
 
@@ -285,7 +306,7 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 	}
 	if policy == "replace" {
 		for _, o := range mine {
-			if err := s.endLocked(ctx, o, EndReplaced, req.Actor, true); err != nil {
+			if err := s.endLocked(ctx, o, EndReplaced, req.Actor, true, nil); err != nil {
 				return Session{}, err
 			}
 		}
@@ -294,10 +315,14 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 	if err != nil {
 		return Session{}, err
 	}
+	// The phone may be registered only with the line of the session this
+	// login replaces: the new login's check-sync goes through it.
+	reach := reachSet{secrets: map[string]string{}}
 	for _, o := range onDev {
 		// The new login's check-sync below reloads this phone once; a
-		// native login sends none, so the replaced profile needs its own.
-		if err := s.endLocked(ctx, o, EndReplaced, req.Actor, req.Door == DoorNative); err != nil {
+		// native login's phone is loading the new profile already, and a
+		// NOTIFY would reach it on the line it is dropping.
+		if err := s.endLocked(ctx, o, EndReplaced, req.Actor, false, &reach); err != nil {
 			return Session{}, err
 		}
 	}
@@ -318,11 +343,10 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 	if req.Door != DoorNative {
 		// The native door's phone is loading the profile already; the
 		// other doors' phones learn of the login only from this NOTIFY.
-		s.checkSync(ctx, dev)
+		s.tell(ctx, dev, false, reach.removed, reach.secrets)
 	} else {
-		s.devMu.Lock()
-		s.lastSync[dev.ID] = now
-		s.devMu.Unlock()
+		// The phone is loading the profile: its reload is no reboot.
+		s.markSync(ctx, dev.ID)
 	}
 	return sess, nil
 }
@@ -354,7 +378,7 @@ func (s *Sessions) End(ctx context.Context, id, reason, actor string) error {
 	if sess, err = s.store.GetSession(ctx, id); err != nil || !sess.Active() {
 		return err
 	}
-	return s.endLocked(ctx, sess, reason, actor, reason != EndReboot)
+	return s.endLocked(ctx, sess, reason, actor, reason != EndReboot, nil)
 }
 
 // parallelSessionWork is how many logins and logouts run at once: enough
@@ -368,8 +392,16 @@ func (s *Sessions) slot() func() {
 	return func() { <-s.slots }
 }
 
-// endLocked ends sess; notify sends the device its check-sync.
-func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor string, notify bool) error {
+// reachSet collects the bindings logouts removed, with the secrets that
+// answer the phone's challenge on them, for one check-sync after them.
+type reachSet struct {
+	removed []Binding
+	secrets map[string]string
+}
+
+// endLocked ends sess; notify sends the device its check-sync, else keep
+// (when set) collects where the phone was, for the caller's check-sync.
+func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor string, notify bool, keep *reachSet) error {
 	start := time.Now()
 	owner := string(OwnerSession) + ":" + sess.ID
 	// Revoke first: from this instant a REGISTER or call with the
@@ -387,26 +419,33 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 	}
 	// Caches drop the logged-in files before the phone is told to re-fetch.
 	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: reason})
-	if sess.Door == DoorNative && reason != EndReplaced {
+	if sess.Door == DoorNative {
 		s.devMu.Lock()
 		s.nativeGone[[2]int64{sess.DeviceID, sess.UserID}] = s.now()
 		s.devMu.Unlock()
 	}
 	dev, derr := s.store.GetDeviceByID(ctx, sess.DeviceID)
 	if s.reg != nil {
-		if _, err := s.reg.Unbind(ctx, owner); err != nil {
+		// The phone's contacts are captured as they are unbound: while
+		// logged in it may hold no other line to be reached through.
+		removed, err := s.reg.Unbind(ctx, owner)
+		if err != nil {
 			s.logger.Error("logout: unbind failed", "session", sess.ID, "err", err)
 		}
 		// A refresh REGISTER authenticated just before the revocation may
 		// land after the unbind; a second sweep shortly after removes it.
 		reg := s.reg
 		time.AfterFunc(UnbindRecheck, func() {
-			if n, err := reg.Unbind(context.Background(), owner); err == nil && n > 0 {
-				s.logger.Warn("logout: removed a binding that raced the logout", "session", sess.ID, "bindings", n)
+			if bs, err := reg.Unbind(context.Background(), owner); err == nil && len(bs) > 0 {
+				s.logger.Warn("logout: removed a binding that raced the logout", "session", sess.ID, "bindings", len(bs))
 			}
 		})
-		if derr == nil && notify {
-			s.checkSync(ctx, dev)
+		switch {
+		case derr == nil && notify:
+			s.tell(ctx, dev, false, removed, map[string]string{sess.SIPUser: sess.SIPPassword})
+		case keep != nil:
+			keep.removed = append(keep.removed, removed...)
+			keep.secrets[sess.SIPUser] = sess.SIPPassword
 		}
 	}
 	s.m.unbindDelay.Observe(time.Since(start).Seconds())
@@ -449,112 +488,6 @@ func (s *Sessions) GuardUser(username string) (done func(failed bool), ok bool) 
 	return s.lockout.Try("user:"+strings.ToLower(username), s.now())
 }
 
-// NoteSync records that the device was told to re-provision (by any path),
-// so the reboot that may follow is not taken for the user leaving.
-func (s *Sessions) NoteSync(deviceID int64) {
-	s.devMu.Lock()
-	s.lastSync[deviceID] = s.now()
-	s.devMu.Unlock()
-}
-
-// PhoneUnregistered ends a session whose line the phone took down itself,
-// unless that happens right after its login or a check-sync (the phone
-// reloading its configuration re-registers its lines).
-func (s *Sessions) PhoneUnregistered(ctx context.Context, id string) error {
-	sess, err := s.store.GetSession(ctx, id)
-	if err != nil || !sess.Active() {
-		return err
-	}
-	now := s.now()
-	s.devMu.Lock()
-	synced := s.lastSync[sess.DeviceID]
-	s.devMu.Unlock()
-	if now.Sub(sess.StartedAt) < RebootGrace || now.Sub(synced) < RebootGrace {
-		return nil
-	}
-	return s.End(ctx, id, EndPhoneUnregister, "phone")
-}
-
-func (s *Sessions) checkSync(ctx context.Context, d Device) {
-	if s.reg == nil {
-		return
-	}
-	s.devMu.Lock()
-	s.lastSync[d.ID] = s.now()
-	s.devMu.Unlock()
-	if err := s.reg.CheckSync(ctx, d, false); err != nil {
-		s.logger.Warn("check-sync not sent", "mac", d.MAC, "err", err)
-	}
-}
-
-// RebootGrace is how long after a login or a check-sync a phone's reboot is
-// taken as caused by applying the config, not as the user leaving: a phone
-// that reboots to load the user's profile must not log them out (the
-// restart loop of the Polycom user-profile docs).
-const RebootGrace = 3 * time.Minute
-
-// DeviceRegistered records a device account's registration. It marks the
-// device deployed, and a new Call-ID (the phone rebooted) ends a session
-// that is not persistent, unless the reboot follows a login or check-sync.
-func (s *Sessions) DeviceRegistered(ctx context.Context, deviceID int64, callID, source string) error {
-	now := s.now()
-	s.devMu.Lock()
-	prev := s.callIDs[deviceID]
-	s.callIDs[deviceID] = callID
-	synced := s.lastSync[deviceID]
-	s.devMu.Unlock()
-	d, err := s.store.GetDeviceByID(ctx, deviceID)
-	if err != nil {
-		return err
-	}
-	if d.Status != DeviceDeployed || now.Sub(d.LastSeen) > 5*time.Minute {
-		d.Status, d.LastSeen, d.UpdatedAt = DeviceDeployed, now, now
-		if host, _, ok := strings.Cut(source, ":"); ok {
-			d.LastIP = host
-		}
-		if err := s.store.UpdateDevice(ctx, &d); err != nil {
-			return err
-		}
-		s.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
-	}
-	if prev == "" || prev == callID {
-		return nil
-	}
-	return s.rebooted(ctx, deviceID, synced, now)
-}
-
-// DeviceBooted takes another reboot signal (a DHCP DISCOVER from the
-// phone's MAC, a fetch of its boot file from scratch) for a device.
-func (s *Sessions) DeviceBooted(ctx context.Context, mac string) error {
-	mac, ok := NormalizeMAC(mac)
-	if !ok {
-		return nil
-	}
-	d, err := s.store.GetDevice(ctx, mac)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	s.devMu.Lock()
-	synced := s.lastSync[d.ID]
-	s.devMu.Unlock()
-	return s.rebooted(ctx, d.ID, synced, s.now())
-}
-
-// rebooted ends the device's session when it is not persistent and the
-// reboot does not follow the session's own login or check-sync.
-func (s *Sessions) rebooted(ctx context.Context, deviceID int64, synced, now time.Time) error {
-	sess, ok, err := s.ActiveOn(ctx, deviceID)
-	if err != nil || !ok || sess.Persistent {
-		return err
-	}
-	if now.Sub(sess.StartedAt) < RebootGrace || now.Sub(synced) < RebootGrace {
-		return nil
-	}
-	return s.End(ctx, sess.ID, EndReboot, "phone")
-}
-
 // Touch records activity on a session (a call, a login-page request).
 func (s *Sessions) Touch(ctx context.Context, id string) error {
 	return s.store.TouchSession(ctx, id, s.now())
@@ -583,7 +516,7 @@ func (s *Sessions) EndAll(ctx context.Context, userID int64, reason, actor strin
 	}
 	var errs []error
 	for _, o := range ss {
-		errs = append(errs, s.endLocked(ctx, o, reason, actor, reason != EndReboot))
+		errs = append(errs, s.endLocked(ctx, o, reason, actor, reason != EndReboot, nil))
 	}
 	return errors.Join(errs...)
 }
@@ -610,12 +543,14 @@ func (s *Sessions) Sweep(ctx context.Context) error {
 			sites[dev.SiteID] = site
 		}
 		if sess.Door == DoorAssigned {
+			s.sweepLinesDown(ctx, sess.DeviceID, now)
 			continue
 		}
 		loc, err := time.LoadLocation(site.TimeZone)
 		if err != nil || site.TimeZone == "" {
 			loc = time.Local
 		}
+		s.sweepLinesDown(ctx, sess.DeviceID, now)
 		if reason := expiry(site.Login, loc, sess, now); reason != "" {
 			if err := s.endExpired(ctx, sess.ID, site.Login, loc, now); err != nil {
 				s.logger.Error("sweep: end session", "session", sess.ID, "err", err)
@@ -675,7 +610,7 @@ func (s *Sessions) endExpired(ctx context.Context, id string, p LoginPolicy, loc
 	if reason == "" {
 		return nil
 	}
-	return s.endLocked(ctx, sess, reason, "system", true)
+	return s.endLocked(ctx, sess, reason, "system", true, nil)
 }
 
 // RunSweeper sweeps every interval until ctx ends.

@@ -18,25 +18,53 @@ import (
 // recRegistrar records what Sessions asks of the SIP side (prov's own
 // interface; the daemon's tests drive the real registrar).
 type recRegistrar struct {
-	mu       sync.Mutex
-	unbound  []string
-	synced   []string
-	bindings map[string]int
+	st        prov.Store
+	mu        sync.Mutex
+	unbound   []string
+	synced    []string
+	passwords []string
+	bindings  map[string]int
+	// removed is what the next Unbind returns; none makes DeviceBindings
+	// find nothing (the phone holds no other line).
+	removed []prov.Binding
+	none    bool
 }
 
-func (r *recRegistrar) Unbind(_ context.Context, owner string) (int, error) {
+func (r *recRegistrar) Unbind(_ context.Context, owner string) ([]prov.Binding, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.unbound = append(r.unbound, owner)
 	n := r.bindings[owner]
 	delete(r.bindings, owner)
-	return n, nil
+	if r.removed != nil {
+		out := r.removed
+		r.removed = nil
+		return out, nil
+	}
+	return make([]prov.Binding, n), nil
 }
 
-func (r *recRegistrar) CheckSync(_ context.Context, d prov.Device, _ bool) error {
+// DeviceBindings answers as if every device were registered from one
+// address, named by its MAC.
+func (r *recRegistrar) DeviceBindings(ctx context.Context, id int64) []prov.Binding {
+	r.mu.Lock()
+	none := r.none
+	r.mu.Unlock()
+	if none {
+		return nil
+	}
+	d, err := r.st.GetDeviceByID(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return []prov.Binding{{DeviceID: id, Source: d.MAC, Transport: "UDP"}}
+}
+
+func (r *recRegistrar) CheckSync(_ context.Context, b prov.Binding, password string, _ bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.synced = append(r.synced, d.MAC)
+	r.synced = append(r.synced, b.Source)
+	r.passwords = append(r.passwords, password)
 	return nil
 }
 
@@ -95,7 +123,7 @@ func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := &recRegistrar{bindings: map[string]int{}}
+	reg := &recRegistrar{st: st, bindings: map[string]int{}}
 	prom := prometheus.NewRegistry()
 	ss, err := prov.NewSessions(ctx, prov.SessionsDeps{Store: st, Credentials: creds, Events: &prov.Events{},
 		Registrar: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prom,
@@ -104,6 +132,18 @@ func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
 		t.Fatal(err)
 	}
 	return &fixture{st: st, ss: ss, creds: creds, reg: reg, clk: clk, site: site, prom: prom}
+}
+
+// restart builds new Sessions over the same store, as a daemon restart does.
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
+	ss, err := prov.NewSessions(context.Background(), prov.SessionsDeps{Store: f.st, Credentials: f.creds,
+		Events: &prov.Events{}, Registrar: f.reg, Logger: slog.New(slog.DiscardHandler),
+		Registerer: prometheus.NewRegistry(), Now: f.clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ss = ss
 }
 
 func (f *fixture) login(mac, user, pw string) (prov.Session, error) {
@@ -125,6 +165,7 @@ func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
 	if len(f.reg.synced) != 1 {
 		t.Fatalf("login sent %d check-syncs, want 1", len(f.reg.synced))
 	}
+	f.clk.add(3 * time.Second) // past the coalescing of an unanswered check-sync
 	if err := f.ss.End(context.Background(), s.ID, prov.EndLogout, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -261,48 +302,6 @@ func TestIdleMaxAndDailyLogout(t *testing.T) {
 				t.Fatalf("after %v: end reason %q, want %q", tt.after, got.EndReason, tt.want)
 			}
 		})
-	}
-}
-
-func TestRebootEndsOnlyNonPersistentSessions(t *testing.T) {
-	for _, persistent := range []bool{false, true} {
-		p := openPolicy
-		p.Persistent = persistent
-		f := newFixture(t, p)
-		ctx := context.Background()
-		d, _ := f.st.GetDevice(ctx, "00000000000d")
-		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-1", "10.0.0.5:5060"); err != nil {
-			t.Fatal(err)
-		}
-		s, err := f.login(d.MAC, "alice", "alice-pw")
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A reboot right after login applies the user's config: not a logout.
-		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-2", "10.0.0.5:5060"); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := f.st.GetSession(ctx, s.ID); !got.Active() {
-			t.Fatalf("persistent=%v: reboot within the grace after login ended the session", persistent)
-		}
-		f.clk.add(prov.RebootGrace + time.Minute)
-		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-2", "10.0.0.5:5060"); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := f.st.GetSession(ctx, s.ID); !got.Active() {
-			t.Fatal("a refresh (same Call-ID) ended the session")
-		}
-		if err := f.ss.DeviceRegistered(ctx, d.ID, "boot-3", "10.0.0.5:5060"); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := f.st.GetSession(ctx, s.ID)
-		if got.Active() == !persistent {
-			t.Fatalf("persistent=%v: after a later reboot session active=%v", persistent, got.Active())
-		}
-		dev, _ := f.st.GetDevice(ctx, d.MAC)
-		if dev.Status != prov.DeviceDeployed || dev.LastIP != "10.0.0.5" {
-			t.Fatalf("device after registration: %+v", dev)
-		}
 	}
 }
 
@@ -486,28 +485,5 @@ func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
 	wg.Wait()
 	if results["checked"] > 3 {
 		t.Fatalf("%d parallel guesses were checked with a threshold of 3 (%v)", results["checked"], results)
-	}
-}
-
-func TestPhoneUnregisterEndsSessionOutsideGrace(t *testing.T) {
-	f := newFixture(t, openPolicy)
-	ctx := context.Background()
-	s, err := f.login("00000000000d", "alice", "alice-pw")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Right after login the phone reloads and re-registers: not a logout.
-	if err := f.ss.PhoneUnregistered(ctx, s.ID); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := f.st.GetSession(ctx, s.ID); !got.Active() {
-		t.Fatal("unregister within the grace after login ended the session")
-	}
-	f.clk.add(prov.RebootGrace + time.Minute)
-	if err := f.ss.PhoneUnregistered(ctx, s.ID); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := f.st.GetSession(ctx, s.ID); got.Active() || got.EndReason != prov.EndPhoneUnregister {
-		t.Fatalf("after the grace: %+v", got)
 	}
 }

@@ -105,6 +105,12 @@ type SessionStore interface {
 	EndSession(ctx context.Context, id string, at time.Time, reason string) error
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	ListSessions(ctx context.Context, q SessionQuery) ([]Session, error)
+
+	// DeviceSignals returns what the reboot-versus-logout decision
+	// remembers of a device; ErrNotFound when nothing is.
+	DeviceSignals(ctx context.Context, deviceID int64) (DeviceSignals, error)
+	// PutDeviceSignals replaces them.
+	PutDeviceSignals(ctx context.Context, s DeviceSignals) error
 }
 
 // BindingStore keeps registrar bindings so they survive a restart.

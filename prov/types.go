@@ -229,6 +229,37 @@ type Binding struct {
 	// AuthUser is the digest username that created the binding, to answer
 	// the phone's challenge to a NOTIFY.
 	AuthUser string `json:"-"`
+	// DeviceID is the handset the binding reaches, whichever credential
+	// made it (0 when unknown: a softphone).
+	DeviceID int64 `json:"device_id"`
+	// LocalHost is the host the phone addressed, for the Via of a request
+	// sent from a wildcard listener (not stored).
+	LocalHost string `json:"-"`
+}
+
+// DeviceSignals is what the reboot-versus-logout decision remembers of a
+// handset, kept in the store so that a restart decides the same.
+type DeviceSignals struct {
+	DeviceID int64
+	// SyncAt is when the phone was last told to re-provision (a check-sync,
+	// or the native login it is loading) and has not yet registered again
+	// after re-fetching: a reboot or line change meanwhile is the phone
+	// applying it, not the user leaving. Zero when none is pending.
+	SyncAt time.Time
+	// SyncFetchedAt is when the phone fetched its boot file for that
+	// check-sync (zero: not yet).
+	SyncFetchedAt time.Time
+	// BootAt is a boot-file fetch (or DHCP DISCOVER) not yet followed by a
+	// registration, which will tell a reboot from a reload.
+	BootAt time.Time
+	// LineDownSession is a login session whose line the phone took down
+	// itself at LineDownAt; the next signal decides between a reboot and
+	// the user logging out on the phone.
+	LineDownSession string
+	LineDownAt      time.Time
+	// Reach is the binding the phone removed, to reach it afterwards.
+	Reach     *Binding
+	UpdatedAt time.Time
 }
 
 // BindingKey identifies a binding for deletion.

@@ -280,6 +280,24 @@ func (l *location) count() int {
 	return n
 }
 
+// filter returns a copy of the live bindings for which pred is true.
+func (l *location) filter(pred func(*Binding) bool, now time.Time) []Binding {
+	var out []Binding
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.RLock()
+		for _, bs := range s.aors {
+			for _, b := range bs {
+				if b.Expires.After(now) && pred(&b.Binding) {
+					out = append(out, b.Binding)
+				}
+			}
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}
+
 // all returns a copy of every binding.
 func (l *location) all() []Binding {
 	var out []Binding

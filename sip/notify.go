@@ -15,13 +15,18 @@ import (
 var ErrNotifyRejected = errors.New("sip: notify rejected")
 
 // NotifyCheckSync sends an out-of-dialog NOTIFY with Event: check-sync
-// (";reboot=true" when reboot is set) to a binding's contact, to its source
-// address over its transport and, for UDP, from the listener that received
-// its REGISTER (phones validate the source). Retransmissions follow the RFC
-// 3261 timers of sipgo's client transaction; it gives up after Timer F
-// (32 s) or when ctx ends.
-func (s *Server) NotifyCheckSync(ctx context.Context, b Binding, reboot bool) error {
-	err := s.notify(ctx, b, reboot)
+// (";reboot=true" when reboot is set) to a binding's contact, at
+// Binding.Target over its transport and, for UDP, from the listener that
+// received its REGISTER (phones validate the source). A phone that
+// challenges it (Polycom's requestValidation) is answered with the
+// binding's digest username and password; password "" asks Credentials,
+// which no longer knows a credential revoked by a logout, so a logout
+// passes the session's password here: it answers that one challenge and
+// authenticates nothing else. Retransmissions follow the RFC 3261 timers
+// of sipgo's client transaction; it gives up after Timer F (32 s) or when
+// ctx ends.
+func (s *Server) NotifyCheckSync(ctx context.Context, b Binding, password string, reboot bool) error {
+	err := s.notify(ctx, b, password, reboot)
 	result := "ok"
 	switch {
 	case errors.Is(err, ErrNotifyRejected):
@@ -33,7 +38,7 @@ func (s *Server) NotifyCheckSync(ctx context.Context, b Binding, reboot bool) er
 	return err
 }
 
-func (s *Server) notify(ctx context.Context, b Binding, reboot bool) error {
+func (s *Server) notify(ctx context.Context, b Binding, password string, reboot bool) error {
 	req, err := s.notifyRequest(b, reboot)
 	if err != nil {
 		return err
@@ -43,16 +48,21 @@ func (s *Server) notify(ctx context.Context, b Binding, reboot bool) error {
 	defer cancel()
 	res, err := s.Client.Do(ctx, req)
 	if err != nil {
-		return fmt.Errorf("notify %s via %s: %w", transport, b.Source, err)
+		return fmt.Errorf("notify %s via %s: %w", transport, req.Destination(), err)
 	}
 	if (res.StatusCode == 401 || res.StatusCode == 407) && b.AuthUser != "" {
 		// Phones that validate requests by digest (Polycom requestValidation)
-		// challenge us with their line credentials, which are still known
-		// when prov sends check-sync before revoking them.
-		if cred, err := s.creds.Credential(ctx, b.AuthUser); err == nil && cred.Password != "" {
-			res, err = s.Client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: cred.Username, Password: cred.Password})
+		// challenge us with the credentials of the line the NOTIFY is
+		// addressed to.
+		if password == "" {
+			if cred, err := s.creds.Credential(ctx, b.AuthUser); err == nil {
+				password = cred.Password
+			}
+		}
+		if password != "" {
+			res, err = s.Client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: b.AuthUser, Password: password})
 			if err != nil {
-				return fmt.Errorf("notify %s via %s with digest: %w", transport, b.Source, err)
+				return fmt.Errorf("notify %s via %s with digest: %w", transport, req.Destination(), err)
 			}
 		}
 	}
@@ -74,8 +84,8 @@ func (s *Server) notifyRequest(b Binding, reboot bool) (*sip.Request, error) {
 	}
 	req := sip.NewRequest(sip.NOTIFY, uri)
 	req.SetTransport(transport)
-	if b.Source != "" {
-		req.SetDestination(b.Source)
+	if t := b.Target(); t != "" {
+		req.SetDestination(t)
 	}
 	local, hasLocal := splitAddr(b.Local)
 	if transport == "UDP" && hasLocal {

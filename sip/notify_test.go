@@ -42,7 +42,7 @@ func TestUnbindAndNotify(t *testing.T) {
 			e.nextEvent(t, Unbound)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := e.srv.NotifyCheckSync(ctx, removed[0], tc.reboot); err != nil {
+			if err := e.srv.NotifyCheckSync(ctx, removed[0], "", tc.reboot); err != nil {
 				t.Fatalf("NotifyCheckSync: %v", err)
 			}
 			select {
@@ -73,11 +73,11 @@ func TestNotifyUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	b := Binding{AOR: "sip:1001@hotdesk.test", Contact: "sip:1001@127.0.0.1:9", Source: "127.0.0.1:9", Transport: "UDP", Local: e.udp}
-	if err := e.srv.NotifyCheckSync(ctx, b, false); err == nil {
+	if err := e.srv.NotifyCheckSync(ctx, b, "", false); err == nil {
 		t.Fatal("NOTIFY to a dead port succeeded")
 	}
 	b.Contact = "not a uri\r\n"
-	if err := e.srv.NotifyCheckSync(ctx, b, false); err == nil {
+	if err := e.srv.NotifyCheckSync(ctx, b, "", false); err == nil {
 		t.Fatal("bad contact accepted")
 	}
 }
@@ -100,7 +100,7 @@ func TestNotifyWildcardListener(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := e.srv.NotifyCheckSync(ctx, bs[0], false); err != nil {
+	if err := e.srv.NotifyCheckSync(ctx, bs[0], "", false); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -198,7 +198,7 @@ func (c *call) forkBinding(b Binding) bool {
 	if a, ok := splitAddr(b.Local); ok && tp == "UDP" {
 		laddr = a
 	}
-	return c.fork(u, b.Source, tp, laddr, b.Owner, false)
+	return c.fork(u, b.Target(), tp, laddr, b.Owner, false)
 }
 
 // forkTrunk sends a branch for number to the upstream trunk.

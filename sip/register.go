@@ -49,7 +49,7 @@ func (s *Server) register(ctx context.Context, req *sip.Request, local string) (
 	op.tmpl = Binding{AOR: aor, CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo,
 		Source: req.Source(), Transport: strings.ToUpper(req.Transport()), Local: local,
 		LocalHost: req.Recipient.Host, UserAgent: headerText(req, "User-Agent", 200),
-		Owner: cred.Owner, AuthUser: cred.Username}
+		Owner: cred.Owner, AuthUser: cred.Username, Device: cred.Device}
 	for _, h := range pathHeaders(req) {
 		op.tmpl.Path = append(op.tmpl.Path, stripCRLF(h.Value()))
 	}

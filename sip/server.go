@@ -260,6 +260,15 @@ func (s *Server) Unbind(ctx context.Context, owner Owner) ([]Binding, error) {
 	return s.loc.removeIf(func(b *Binding) bool { return b.Owner == owner }, Unbound), nil
 }
 
+// DeviceBindings returns the live bindings that reach device, whichever
+// credential made them (Credential.Device).
+func (s *Server) DeviceBindings(device string) []Binding {
+	if device == "" {
+		return nil
+	}
+	return s.loc.filter(func(b *Binding) bool { return b.Device == device }, s.now())
+}
+
 // Lookup returns the live bindings of an address of record, highest q
 // first. aor may be "sip:user@domain" (any alias of the user) or a bare
 // user part, which means the first served domain.

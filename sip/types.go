@@ -3,7 +3,12 @@ package sip
 import (
 	"context"
 	"errors"
+	"net"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // ErrUnknownUser is returned by Credentials.Credential for a digest username
@@ -36,6 +41,12 @@ type Credential struct {
 	Owner    Owner
 	// AORs are the canonical user parts (extensions) the owner may register.
 	AORs []string
+	// Device names the handset this credential's bindings reach ("" when
+	// none is known, e.g. a softphone): the device account, a login
+	// session's line on that handset, or the permanent account of a
+	// third-party phone. The registrar copies it onto each binding so the
+	// phone can be found whichever line it keeps registered.
+	Device string
 }
 
 // Credentials is implemented by prov. It is asked on every authenticated
@@ -69,7 +80,39 @@ type Binding struct {
 	UserAgent string
 	Owner     Owner
 	AuthUser  string // digest username that created it (to answer a phone's challenge to NOTIFY)
+	Device    string // the handset it reaches (Credential.Device), "" if unknown
 	Updated   time.Time
+}
+
+// Target is the address requests to the binding go to. Over UDP a phone
+// that is not behind NAT (its Contact host is the address it sent from)
+// listens on its Contact's port, which need not be the port it sent the
+// REGISTER from; behind NAT only the source address reaches it. Over a
+// connection (TCP, TLS) the phone's own connection is reused.
+func (b Binding) Target() string {
+	if b.Source == "" {
+		return ""
+	}
+	if t := strings.ToUpper(b.Transport); t != "" && t != "UDP" {
+		return b.Source
+	}
+	var u sip.Uri
+	if sip.ParseUri(b.Contact, &u) != nil || u.Host == "" {
+		return b.Source
+	}
+	host, _, err := net.SplitHostPort(b.Source)
+	if err != nil {
+		return b.Source
+	}
+	ch := strings.Trim(u.Host, "[]")
+	if ch != host {
+		return b.Source
+	}
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // Key is the identity a BindingStore persists a binding under.

@@ -151,9 +151,9 @@ func checkDHCPSteps(t *testing.T, s stats.Summary, f *fakeDaemon, n int) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for user, src := range f.bindings {
-		if !strings.HasPrefix(src, "127.78.0.") {
-			t.Errorf("%s registered from %s, not a leased address", user, src)
+	for user, b := range f.bindings {
+		if !strings.HasPrefix(b.target, "127.78.0.") {
+			t.Errorf("%s registered from %s, not a leased address", user, b.target)
 		}
 	}
 }

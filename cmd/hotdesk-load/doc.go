@@ -1,6 +1,8 @@
 // Command hotdesk-load is hotdesk's load generator and independent test
 // peer: it simulates Polycom-like handsets (optional DHCP, boot file fetch, device
-// registration, logins through the admin API, check-sync, logout) and runs
+// registration, logins through the admin API, check-sync challenged and
+// followed by the line diff, logout and the check that every phone that
+// logged in is relocked) and runs
 // single workloads (REGISTER flood, config fetch over HTTP and TFTP, login
 // cycles, calls). It imports no hotdesk package on purpose.
 package main

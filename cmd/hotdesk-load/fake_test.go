@@ -29,27 +29,39 @@ type fakeDaemon struct {
 	t        *testing.T
 	realm    string
 	keepCred bool // bug mode: logout leaves the session credentials live
+	keepLine bool // bug mode: logout leaves the user's line in the device files
+	// bug mode of the first daemon: a logout's check-sync goes only to the
+	// device account's binding, which a phone that logged in dropped.
+	notifyDeviceOnly bool
 
 	mu       sync.Mutex
-	deployed map[string]bool      // mac → registered once
-	userOn   map[string][2]string // mac → session authuser, password
-	creds    map[string]string    // live authuser → password
-	bindings map[string]string    // authuser → source host:port
-	sessions map[string]string    // id → mac
+	deployed map[string]bool        // mac → registered once
+	userOn   map[string][2]string   // mac → session authuser, password
+	creds    map[string]string      // live authuser → password
+	bindings map[string]fakeBinding // authuser → where its phone listens
+	sessions map[string]string      // id → mac
 	nSess    int
 
 	prov, admin *httptest.Server
 	sipAddr     string
 	client      *sipgo.Client
 	notifies    atomic.Int64
+	notifyAuth  atomic.Int64 // NOTIFYs the phone challenged
 	fallbacks   atomic.Int64
 	challenges  atomic.Int64
+}
+
+// fakeBinding is a registered contact: its URI and where requests to it
+// go (the Contact's port when its host is the source's, as hotdeskd does).
+type fakeBinding struct {
+	uri    sip.Uri
+	target string
 }
 
 func newFakeDaemon(t *testing.T) *fakeDaemon {
 	t.Helper()
 	f := &fakeDaemon{t: t, realm: "fake.lan", deployed: map[string]bool{}, userOn: map[string][2]string{},
-		creds: map[string]string{}, bindings: map[string]string{}, sessions: map[string]string{}}
+		creds: map[string]string{}, bindings: map[string]fakeBinding{}, sessions: map[string]string{}}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("fake-hotdesk"))
 	if err != nil {
 		t.Fatal(err)
@@ -187,8 +199,12 @@ func (f *fakeDaemon) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	f.mu.Lock()
 	if exp == 0 {
 		delete(f.bindings, c.Username)
-	} else {
-		f.bindings[c.Username] = req.Source()
+	} else if ct := req.Contact(); ct != nil {
+		b := fakeBinding{uri: ct.Address, target: req.Source()}
+		if host, _, err := net.SplitHostPort(req.Source()); err == nil && host == ct.Address.Host && ct.Address.Port > 0 {
+			b.target = net.JoinHostPort(host, strconv.Itoa(ct.Address.Port))
+		}
+		f.bindings[c.Username] = b
 	}
 	if strings.HasPrefix(c.Username, "dev") {
 		f.deployed[c.Username[3:]] = true
@@ -225,11 +241,13 @@ func (f *fakeDaemon) login(w http.ResponseWriter, r *http.Request) {
 	f.creds[auth] = pass
 	f.userOn[in.Device] = [2]string{auth, pass}
 	f.sessions[id] = in.Device
-	src := f.bindings["dev"+in.Device]
+	b, ok := f.bindings["dev"+in.Device]
 	f.mu.Unlock()
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, `{"id":%q,"door":"api"}`, id)
-	go f.notify(src)
+	if ok {
+		go f.notify(b, "dev"+in.Device, "pw-"+in.Device)
+	}
 }
 
 func (f *fakeDaemon) logout(w http.ResponseWriter, r *http.Request) {
@@ -239,10 +257,20 @@ func (f *fakeDaemon) logout(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	mac, ok := f.sessions[r.PathValue("id")]
 	sess := f.userOn[mac]
-	src := f.bindings[sess[0]]
+	// The phone is reached where it is registered now: its session line's
+	// binding, answering a challenge with the session's (just revoked)
+	// credentials; the first daemon only looked at the device account.
+	b, bound := f.bindings[sess[0]]
+	auth, pass := sess[0], sess[1]
+	if f.notifyDeviceOnly {
+		b, bound = f.bindings["dev"+mac]
+		auth, pass = "dev"+mac, "pw-"+mac
+	}
 	if ok {
 		delete(f.sessions, r.PathValue("id"))
-		delete(f.userOn, mac)
+		if !f.keepLine {
+			delete(f.userOn, mac)
+		}
 		delete(f.bindings, sess[0])
 		if !f.keepCred {
 			delete(f.creds, sess[0])
@@ -254,22 +282,27 @@ func (f *fakeDaemon) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-	go f.notify(src)
+	if bound {
+		go f.notify(b, auth, pass)
+	}
 }
 
-func (f *fakeDaemon) notify(src string) {
-	if src == "" {
-		return
-	}
-	host, port, _ := net.SplitHostPort(src)
-	p, _ := strconv.Atoi(port)
-	req := sip.NewRequest(sip.NOTIFY, sip.Uri{Scheme: "sip", Host: host, Port: p})
-	req.SetDestination(src)
+// notify sends check-sync to a binding and answers the phone's digest
+// challenge with the credentials that made the binding.
+func (f *fakeDaemon) notify(b fakeBinding, auth, pass string) {
+	req := sip.NewRequest(sip.NOTIFY, b.uri)
+	req.SetDestination(b.target)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: b.uri.User, Host: f.realm}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Event", "check-sync"))
 	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if res, err := f.client.Do(ctx, req); err == nil && res.StatusCode == 200 {
+	res, err := f.client.Do(ctx, req)
+	if err == nil && res.StatusCode == 401 {
+		f.notifyAuth.Add(1)
+		res, err = f.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: auth, Password: pass})
+	}
+	if err == nil && res.StatusCode == 200 {
 		f.notifies.Add(1)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,10 +39,15 @@ type stormConfig struct {
 	hold         time.Duration
 	refreshEvery time.Duration
 	notifyWait   time.Duration
-	linger       time.Duration
-	durationCap  time.Duration
-	jsonPath     string
-	verifyRelock bool
+	// relockNotifyWait bounds logout → check-sync NOTIFY, relockWait
+	// logout → device account registered again.
+	relockNotifyWait time.Duration
+	relockWait       time.Duration
+	splitShare       float64
+	rebootShare      float64
+	linger           time.Duration
+	durationCap      time.Duration
+	jsonPath         string
 	// targetSet: -target was given, so a DHCP boot server does not replace it.
 	targetSet bool
 	dhcp      dhcpConfig
@@ -70,11 +76,14 @@ func stormFlags(fs *flag.FlagSet, c *stormConfig) {
 	fs.IntVar(&c.expires, "expires", 3600, "REGISTER expires")
 	fs.DurationVar(&c.hold, "hold", 2*time.Second, "how long a logged-in user stays before logout")
 	fs.DurationVar(&c.refreshEvery, "refresh-every", time.Second, "registration refresh interval during the hold")
-	fs.DurationVar(&c.notifyWait, "notify-wait", 10*time.Second, "how long to wait for a check-sync NOTIFY")
+	fs.DurationVar(&c.notifyWait, "notify-wait", 10*time.Second, "how long to wait for the login's check-sync NOTIFY")
+	fs.DurationVar(&c.relockNotifyWait, "relock-notify-wait", 5*time.Second, "bound on logout → check-sync NOTIFY accepted (else relock_no_notify)")
+	fs.DurationVar(&c.relockWait, "relock-wait", 15*time.Second, "bound on logout → phone registered with only its device account (else relock_timeout); also NOTIFY → user line registered at login")
+	fs.Float64Var(&c.splitShare, "split-port-share", 0.1, "share of handsets (0..1) that send REGISTER from a UDP port other than their Contact port")
+	fs.Float64Var(&c.rebootShare, "reboot-share", 0, "share of handsets (0..1) that reboot on every check-sync (Yealink sip.notify_reboot_enable=1) instead of applying the line diff")
 	fs.DurationVar(&c.linger, "linger", 0, "keep every handset's socket open this long after its flow (answers NOTIFY)")
 	fs.DurationVar(&c.durationCap, "duration-cap", 120*time.Second, "hard cap on the whole run")
 	fs.StringVar(&c.jsonPath, "json", "", "write the summary as JSON to this file")
-	fs.BoolVar(&c.verifyRelock, "relock", true, "after logout, re-fetch and re-register the device account")
 	dhcpFlags(fs, &c.dhcp)
 }
 
@@ -92,6 +101,10 @@ func (c *stormConfig) validate() error {
 		return usageErr("-duration-cap must be in (0, 24h]")
 	case c.refreshEvery <= 0:
 		return usageErr("-refresh-every must be > 0")
+	case c.splitShare < 0 || c.splitShare > 1 || c.rebootShare < 0 || c.rebootShare > 1:
+		return usageErr("-split-port-share and -reboot-share must be 0..1")
+	case c.notifyWait <= 0 || c.relockNotifyWait <= 0 || c.relockWait < c.relockNotifyWait:
+		return usageErr("-notify-wait and -relock-notify-wait must be > 0 and -relock-wait ≥ -relock-notify-wait")
 	}
 	if c.sipAddr != "" {
 		if _, _, err := net.SplitHostPort(c.sipAddr); err != nil {
@@ -133,8 +146,11 @@ type storm struct {
 	devices  atomic.Int64
 	users    atomic.Int64
 	logins   atomic.Int64
-	released chan struct{}
-	dhcp     *stormDHCP // nil without -dhcp
+	relocked atomic.Int64
+	// sums of the handsets' own counters
+	split, reboot, unregs, unregRefused, challenged, refused, misdirected atomic.Int64
+	released                                                              chan struct{}
+	dhcp                                                                  *stormDHCP // nil without -dhcp
 }
 
 func runStormCfg(ctx context.Context, c stormConfig) (stats.Summary, error) {
@@ -159,7 +175,7 @@ func runStormCfg(ctx context.Context, c stormConfig) (stats.Summary, error) {
 	sem := make(chan struct{}, c.concurrency)
 	var wg sync.WaitGroup
 	var flows sync.WaitGroup
-	logins := 0
+	logins, others := 0, 0
 	for i := 0; i < c.n; i++ {
 		if pace.wait(ctx, i) != nil {
 			s.rec.Error("not_started_deadline")
@@ -171,17 +187,23 @@ func runStormCfg(ctx context.Context, c stormConfig) (stats.Summary, error) {
 			s.rec.Error("not_started_deadline")
 			continue
 		}
-		login := -1
+		// The split-port and reboot shares are spread over the login
+		// handsets and the others alike.
+		p := plan{login: -1}
+		k := others
 		if chosen(i, c.loginShare) {
-			login = logins
+			p.login, k = logins, logins
 			logins++
+		} else {
+			others++
 		}
+		p.split, p.reboot = chosen(k, c.splitShare), chosen(k, c.rebootShare)
 		wg.Add(1)
 		flows.Add(1)
-		go func(i, login int) {
+		go func(i int, p plan) {
 			defer wg.Done()
-			s.phone(ctx, i, login, func() { <-sem; flows.Done() })
-		}(i, login)
+			s.phone(ctx, i, p, func() { <-sem; flows.Done() })
+		}(i, p)
 	}
 	flows.Wait()
 	flowsDone := time.Since(s.start)
@@ -203,6 +225,17 @@ func (s *storm) summary(logins int, flowsDone time.Duration) stats.Summary {
 	sum.Counters["devices_registered"] = float64(s.devices.Load())
 	sum.Counters["logins_planned"] = float64(logins)
 	sum.Counters["user_lines_registered"] = float64(s.users.Load())
+	sum.Counters["logins_done"] = float64(s.logins.Load())
+	sum.Counters["relocked"] = float64(s.relocked.Load())
+	left := s.logins.Load() - s.relocked.Load()
+	sum.Counters["phones_left_unlocked"] = float64(left)
+	sum.Counters["split_port_handsets"] = float64(s.split.Load())
+	sum.Counters["reboot_on_check_sync_handsets"] = float64(s.reboot.Load())
+	sum.Counters["unregisters"] = float64(s.unregs.Load())
+	sum.Counters["unregisters_refused_401_403"] = float64(s.unregRefused.Load())
+	sum.Counters["notify_challenged"] = float64(s.challenged.Load())
+	sum.Counters["notify_refused_bad_digest"] = float64(s.refused.Load())
+	sum.Counters["requests_to_send_port_lost"] = float64(s.misdirected.Load())
 	sum.Counters["flows_done_s"] = flowsDone.Seconds()
 	if m := sum.Marks["all_devices_registered"]; m > 0 {
 		sum.Counters["device_registrations_per_s"] = float64(s.devices.Load()) / m
@@ -210,16 +243,26 @@ func (s *storm) summary(logins int, flowsDone time.Duration) stats.Summary {
 	if s.dhcp != nil {
 		s.dhcp.figures(sum.Counters)
 	}
+	if left > 0 {
+		sum.Notes = append(sum.Notes, fmt.Sprintf("%d of %d logged-in phones were not relocked after logout (must be 0)", left, s.logins.Load()))
+	}
 	if int(s.devices.Load()) < s.cfg.n {
 		sum.Notes = append(sum.Notes, fmt.Sprintf("only %d of %d devices registered: all_devices_registered is the last of those", s.devices.Load(), s.cfg.n))
 	}
 	return sum
 }
 
+// plan is what one handset does: log in user number login (-1: none),
+// send from a split port, reboot on check-sync.
+type plan struct {
+	login         int
+	split, reboot bool
+}
+
 // phone runs one handset's life. done releases its concurrency slot as
 // soon as the device is registered (or failed): -concurrency bounds the
 // boot storm (DHCP included), not the hold or the login flow that follow.
-func (s *storm) phone(ctx context.Context, i, login int, done func()) {
+func (s *storm) phone(ctx context.Context, i int, p plan, done func()) {
 	mac := macFor(s.cfg.macPrefix, s.cfg.macStart+i)
 	born := time.Now()
 	local, base := s.src.addr(i), s.cfg.target
@@ -233,15 +276,22 @@ func (s *storm) phone(ctx context.Context, i, login int, done func()) {
 	}
 	h := handset.New(handset.Config{MAC: mac, LocalIP: local, ProvBase: base,
 		SIPServer: s.cfg.sipAddr, Domain: s.cfg.domain, UserAgent: s.cfg.userAgent, Algorithm: s.cfg.alg,
-		Expires: s.cfg.expires})
+		Expires: s.cfg.expires, RebootOnCheckSync: p.reboot, SplitPorts: p.split})
 	defer h.Close()
-	ua, acct, dev, err := s.boot(ctx, h, born)
+	if p.split {
+		s.split.Add(1)
+	}
+	if p.reboot {
+		s.reboot.Add(1)
+	}
+	defer s.addStats(h)
+	dev, err := s.boot(ctx, h, born)
 	done()
 	if err == nil {
-		if login < 0 {
-			err = s.holdRefresh(ctx, ua, dev)
+		if p.login < 0 {
+			err = s.holdRefresh(ctx, h)
 		} else {
-			err = s.loginFlow(ctx, h, ua, acct, login)
+			err = s.loginFlow(ctx, h, dev, p.login)
 		}
 	}
 	if err != nil {
@@ -254,6 +304,15 @@ func (s *storm) phone(ctx context.Context, i, login int, done func()) {
 	}
 }
 
+func (s *storm) addStats(h *handset.Handset) {
+	st := h.Stats()
+	s.unregs.Add(st.Unregisters)
+	s.unregRefused.Add(st.UnregRefused)
+	s.challenged.Add(st.SIP.Challenged)
+	s.refused.Add(st.SIP.Refused)
+	s.misdirected.Add(st.SIP.Misdirected)
+}
+
 // step times f as the named step.
 func (s *storm) step(name string, f func() error) error {
 	t := time.Now()
@@ -264,33 +323,34 @@ func (s *storm) step(name string, f func() error) error {
 	return err
 }
 
-// boot fetches the files and registers the device account; born is when
-// the handset started (before its DHCP step, if any).
-func (s *storm) boot(ctx context.Context, h *handset.Handset, born time.Time) (*sipua.UA, sipua.Account, *sipua.Registration, error) {
-	if err := s.step("boot_fetch", func() error { _, err := h.Boot(ctx); return err }); err != nil {
-		return nil, sipua.Account{}, nil, err
+// boot starts the handset (files, then every configured line registered)
+// and returns its device account (reg.1); born is when the handset
+// started (before its DHCP step, if any).
+func (s *storm) boot(ctx context.Context, h *handset.Handset, born time.Time) (sipua.Account, error) {
+	ev, err := h.Start(ctx)
+	if ev.Fetch > 0 {
+		s.rec.Observe("boot_fetch", ev.Fetch)
 	}
-	acct, server, err := h.Account(1)
 	if err != nil {
-		return nil, acct, nil, err
+		if ev.Fetch > 0 {
+			return sipua.Account{}, fmt.Errorf("device register: %w", err)
+		}
+		return sipua.Account{}, err
 	}
-	ua, err := h.UA(server)
+	dev, _, err := h.Account(1)
 	if err != nil {
-		return nil, acct, nil, err
+		return dev, err
 	}
-	dev := sipua.NewRegistration(acct)
-	if err := s.step("device_register", func() error { _, err := ua.Register(ctx, dev, s.cfg.expires); return err }); err != nil {
-		return nil, acct, nil, fmt.Errorf("device register: %w", err)
-	}
+	s.rec.Observe("device_register", ev.Register)
 	s.rec.Observe("boot_to_registered", time.Since(born))
 	s.rec.Mark("all_devices_registered", time.Since(s.start))
 	s.devices.Add(1)
-	return ua, acct, dev, nil
+	return dev, nil
 }
 
-// holdRefresh holds reg for the hold time, refreshing it every refresh
-// interval (a hold shorter than one interval just waits).
-func (s *storm) holdRefresh(ctx context.Context, ua *sipua.UA, reg *sipua.Registration) error {
+// holdRefresh holds for the hold time, refreshing the handset's lines
+// every refresh interval (a hold shorter than one interval just waits).
+func (s *storm) holdRefresh(ctx context.Context, h *handset.Handset) error {
 	n := int(s.cfg.hold / s.cfg.refreshEvery)
 	wait := s.cfg.refreshEvery
 	if n == 0 {
@@ -303,7 +363,7 @@ func (s *storm) holdRefresh(ctx context.Context, ua *sipua.UA, reg *sipua.Regist
 		if n == 0 {
 			return nil
 		}
-		if err := s.step("refresh", func() error { _, err := ua.Register(ctx, reg, s.cfg.expires); return err }); err != nil {
+		if err := s.step("refresh", func() error { return h.Refresh(ctx) }); err != nil {
 			return fmt.Errorf("refresh: %w", err)
 		}
 	}
@@ -326,55 +386,50 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 var errStillAccepted = &handset.Error{Kind: "user_cred_still_accepted", Err: errors.New("REGISTER with the logged-out session's credentials got 200")}
 
-// loginFlow logs user number login in, follows the check-sync, registers
-// the user line, holds, logs out and checks the line is refused.
-func (s *storm) loginFlow(ctx context.Context, h *handset.Handset, ua *sipua.UA, devAcct sipua.Account, login int) error {
+// loginFlow logs user number login in, follows the handset through the
+// check-sync to its user line, holds, logs out, checks the handset is
+// relocked (NOTIFY, re-fetch, only the device account registered) and
+// that the session's credentials are refused.
+func (s *storm) loginFlow(ctx context.Context, h *handset.Handset, dev sipua.Account, login int) error {
 	user, _ := s.cfg.users.user(login)
-	ua.DrainEvents()
+	h.DrainEvents()
 	t0 := time.Now()
 	var id string
 	if err := s.step("login_api", func() (err error) { id, err = s.admin.Login(ctx, h.MAC(), user); return err }); err != nil {
 		return err
 	}
 	s.logins.Add(1)
-	if err := s.waitNotify(ctx, ua, "login_to_notify", t0); err != nil {
+	f := follow(ctx, h, t0.Add(s.cfg.notifyWait), func(n handset.Event) time.Time { return n.At.Add(s.cfg.relockWait) })
+	if err := f.err("login_to_notify_timeout", "login_notify_refused", "login_apply_timeout"); err != nil {
 		return err
 	}
-	if err := s.step("login_refetch", func() error { _, err := h.Reboot(ctx); return err }); err != nil {
-		return err
+	s.rec.Observe("login_to_notify", f.notify.At.Sub(t0))
+	s.rec.Observe("login_refetch", f.applied.Fetch)
+	if f.applied.Err != nil {
+		return f.applied.Err
 	}
-	uacct, _, err := h.Account(1)
-	if err != nil {
-		return err
-	}
-	if uacct.AuthUser == devAcct.AuthUser && uacct.User == devAcct.User {
+	s.rec.Observe("user_register", f.applied.Register)
+	lines := f.applied.Lines
+	if len(lines) == 0 || lines[0].Index != 1 || sameAccount(lines[0].Acct, dev) {
 		return &handset.Error{Kind: "user_line_not_rendered", Err: errors.New("reg.1 still carries the device account after login")}
 	}
-	ureg := sipua.NewRegistration(uacct)
-	if err := s.step("user_register", func() error { _, err := ua.Register(ctx, ureg, s.cfg.expires); return err }); err != nil {
-		return fmt.Errorf("user register: %w", err)
-	}
-	s.rec.Observe("login_to_user_registered", time.Since(t0))
+	uacct := lines[0].Acct
+	s.rec.Observe("login_to_user_registered", f.applied.At.Sub(t0))
 	s.rec.Mark("all_users_registered", time.Since(s.start))
 	s.users.Add(1)
-	if err := s.holdRefresh(ctx, ua, ureg); err != nil {
+	if err := s.holdRefresh(ctx, h); err != nil {
 		return err
 	}
-	ua.DrainEvents()
+	h.DrainEvents()
 	t1 := time.Now()
 	if err := s.step("logout_api", func() error { return s.admin.Logout(ctx, id) }); err != nil {
 		return err
 	}
-	if err := s.waitNotify(ctx, ua, "logout_to_notify", t1); err != nil {
+	if err := s.relock(ctx, h, dev, t1); err != nil {
 		return err
 	}
-	if s.cfg.verifyRelock {
-		if err := s.relock(ctx, h, ua, devAcct); err != nil {
-			return err
-		}
-	}
 	return s.step("verify_refused", func() error {
-		_, err := ua.Register(ctx, sipua.NewRegistration(uacct), s.cfg.expires)
+		_, err := h.UA().Register(ctx, sipua.NewRegistration(uacct), s.cfg.expires)
 		if err == nil {
 			return errStillAccepted
 		}
@@ -385,31 +440,94 @@ func (s *storm) loginFlow(ctx context.Context, h *handset.Handset, ua *sipua.UA,
 	})
 }
 
-func (s *storm) waitNotify(ctx context.Context, ua *sipua.UA, step string, since time.Time) error {
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.notifyWait)
-	defer cancel()
-	if _, err := ua.WaitEvent(wctx, "NOTIFY", "check-sync"); err != nil {
-		return &handset.Error{Kind: step + "_timeout", Err: err}
+// relock checks what a logout must do to the phone: within
+// -relock-notify-wait it accepts a check-sync NOTIFY (challenged and
+// answered with the credentials of the line it was addressed to), and
+// within -relock-wait it has re-fetched its files and is registered with
+// only its device account again.
+func (s *storm) relock(ctx context.Context, h *handset.Handset, dev sipua.Account, t1 time.Time) error {
+	f := follow(ctx, h, t1.Add(s.cfg.relockNotifyWait), func(handset.Event) time.Time { return t1.Add(s.cfg.relockWait) })
+	if err := f.err("relock_no_notify", "relock_notify_refused", "relock_timeout"); err != nil {
+		return err
 	}
-	s.rec.Observe(step, time.Since(since))
+	s.rec.Observe("logout_to_notify", f.notify.At.Sub(t1))
+	s.rec.Observe("logout_refetch", f.applied.Fetch)
+	if err := f.applied.Err; err != nil {
+		return &handset.Error{Kind: "relock_" + handset.Kind(err), Err: err}
+	}
+	s.rec.Observe("relock_register", f.applied.Register)
+	lines := f.applied.Lines
+	if len(lines) != 1 || lines[0].Index != 1 || !sameAccount(lines[0].Acct, dev) || !lines[0].Registered {
+		return &handset.Error{Kind: "relock_not_locked", Err: fmt.Errorf("after logout the phone has lines %s, want only the device account %s", describe(lines), dev.User)}
+	}
+	s.rec.Observe("logout_to_relocked", f.applied.At.Sub(t1))
+	s.relocked.Add(1)
 	return nil
 }
 
-// relock re-fetches after the logout check-sync and registers the device
-// account again, as the phone does when its locked profile comes back.
-func (s *storm) relock(ctx context.Context, h *handset.Handset, ua *sipua.UA, devAcct sipua.Account) error {
-	if err := s.step("logout_refetch", func() error { _, err := h.Reboot(ctx); return err }); err != nil {
-		return err
+func sameAccount(a, b sipua.Account) bool { return a.User == b.User && a.AuthUser == b.AuthUser }
+
+func describe(lines []handset.Line) string {
+	var b strings.Builder
+	b.WriteString("[")
+	for i, l := range lines {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%d:%s", l.Index, l.Acct.User)
+		if !l.Registered {
+			b.WriteString("(unregistered)")
+		}
 	}
-	acct, _, err := h.Account(1)
-	if err != nil {
-		return err
+	b.WriteString("]")
+	return b.String()
+}
+
+// followed is what a handset did after an action: the check-sync NOTIFY
+// it accepted and the re-fetch that followed.
+type followed struct {
+	notify, applied       handset.Event
+	gotNotify, gotApplied bool
+	refused               bool
+}
+
+// follow waits for the handset's next accepted check-sync NOTIFY until
+// notifyBy, then for the end of its re-fetch until appliedBy(notify).
+func follow(ctx context.Context, h *handset.Handset, notifyBy time.Time, appliedBy func(handset.Event) time.Time) followed {
+	var f followed
+	wait := func(by time.Time, want handset.EventKind) (handset.Event, bool) {
+		wctx, cancel := context.WithDeadline(ctx, by)
+		defer cancel()
+		for {
+			select {
+			case ev := <-h.Events():
+				if ev.Kind == handset.EvNotifyRefused {
+					f.refused = true
+				}
+				if ev.Kind == want {
+					return ev, true
+				}
+			case <-wctx.Done():
+				return handset.Event{}, false
+			}
+		}
 	}
-	if acct.AuthUser != devAcct.AuthUser {
-		return &handset.Error{Kind: "user_line_still_rendered", Err: errors.New("reg.1 is not the device account after logout")}
+	if f.notify, f.gotNotify = wait(notifyBy, handset.EvNotify); f.gotNotify {
+		f.applied, f.gotApplied = wait(appliedBy(f.notify), handset.EvApplied)
 	}
-	return s.step("relock_register", func() error {
-		_, err := ua.Register(ctx, sipua.NewRegistration(acct), s.cfg.expires)
-		return err
-	})
+	return f
+}
+
+// err names what is missing: no NOTIFY (or only refused ones), or no end
+// of the re-fetch.
+func (f followed) err(noNotify, refused, noApply string) error {
+	switch {
+	case !f.gotNotify && f.refused:
+		return &handset.Error{Kind: refused, Err: errors.New("the phone refused the NOTIFY's digest credentials")}
+	case !f.gotNotify:
+		return &handset.Error{Kind: noNotify, Err: errors.New("no check-sync NOTIFY reached the phone")}
+	case !f.gotApplied:
+		return &handset.Error{Kind: noApply, Err: errors.New("the phone's re-fetch after check-sync did not end in time")}
+	}
+	return nil
 }

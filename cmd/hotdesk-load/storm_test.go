@@ -23,7 +23,8 @@ func TestStormAgainstFake(t *testing.T) {
 	f := newFakeDaemon(t)
 	js := filepath.Join(t.TempDir(), "out.json")
 	var out, errb bytes.Buffer
-	code := run(context.Background(), append([]string{"storm"}, stormArgs(f, "-json", js, "-alg", "SHA-256")...), &out, &errb)
+	code := run(context.Background(), append([]string{"storm"}, stormArgs(f, "-json", js, "-alg", "SHA-256",
+		"-split-port-share", "0.5", "-reboot-share", "0.34")...), &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
@@ -47,14 +48,26 @@ func TestStormAgainstFake(t *testing.T) {
 		}
 	}
 	want := map[string]int{"boot_fetch": 12, "device_register": 12, "login_api": 6, "login_to_notify": 6,
-		"user_register": 6, "logout_to_notify": 6, "relock_register": 6, "verify_refused": 6}
+		"user_register": 6, "logout_to_notify": 6, "relock_register": 6, "logout_to_relocked": 6, "verify_refused": 6}
 	for k, v := range want {
 		if counts[k] != v {
 			t.Errorf("step %s count = %d, want %d (all: %v)", k, counts[k], v, counts)
 		}
 	}
-	if s.Counters["devices_registered"] != 12 || s.Counters["user_lines_registered"] != 6 {
-		t.Errorf("counters = %v", s.Counters)
+	// Every login phone dropped its device line at login (accepted) and its
+	// session line at logout (refused: the credentials are revoked), and
+	// challenged both NOTIFYs; 3 of each 6 send from a split port, 2 of
+	// each 6 reboot on check-sync.
+	for k, v := range map[string]float64{"devices_registered": 12, "user_lines_registered": 6, "relocked": 6,
+		"phones_left_unlocked": 0, "unregisters": 12, "unregisters_refused_401_403": 6, "notify_challenged": 12,
+		"notify_refused_bad_digest": 0, "split_port_handsets": 6, "reboot_on_check_sync_handsets": 4,
+		"requests_to_send_port_lost": 0} {
+		if got, ok := s.Counters[k]; !ok || got != v {
+			t.Errorf("figure %s = %v, want %v", k, got, v)
+		}
+	}
+	if f.notifyAuth.Load() != 12 {
+		t.Errorf("the phones challenged %d NOTIFYs, want 12", f.notifyAuth.Load())
 	}
 	if s.Marks["all_devices_registered"] <= 0 || s.Marks["all_users_registered"] <= 0 {
 		t.Errorf("marks = %v", s.Marks)
@@ -81,6 +94,37 @@ func TestStormCatchesLiveCredentialsAfterLogout(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "user_cred_still_accepted:") || !strings.Contains(out.String(), "errors: 2") {
 		t.Fatalf("missing error kind\n%s", out.String())
+	}
+}
+
+// The first daemon sent a logout's check-sync to the device account's
+// binding only, which a logged-in phone had dropped: the phones stay
+// unlocked and the storm must say so.
+func TestStormCatchesNoNotifyAfterLogout(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.notifyDeviceOnly = true
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"storm"}, stormArgs(f, "-n", "4", "-relock-notify-wait", "500ms",
+		"-relock-wait", "1s")...), &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out.String())
+	}
+	for _, want := range []string{"error relock_no_notify:", "phones_left_unlocked:                    2.0", "errors: 2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q\n%s", want, out.String())
+		}
+	}
+}
+
+// A logout that sends check-sync but leaves the user's line in the device
+// files (with live credentials) leaves the phone unlocked.
+func TestStormCatchesNotRelocked(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.keepCred, f.keepLine = true, true
+	var out, errb bytes.Buffer
+	code := run(context.Background(), append([]string{"storm"}, stormArgs(f, "-n", "4")...), &out, &errb)
+	if code != 1 || !strings.Contains(out.String(), "error relock_not_locked:") || !strings.Contains(out.String(), "errors: 2") {
+		t.Fatalf("exit %d\n%s", code, out.String())
 	}
 }
 

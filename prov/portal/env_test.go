@@ -27,22 +27,33 @@ const (
 
 // fakeRegistrar records what prov asks of the SIP side.
 type fakeRegistrar struct {
+	st      prov.Store
 	mu      sync.Mutex
 	unbinds []string
 	syncs   []string
 }
 
-func (f *fakeRegistrar) Unbind(_ context.Context, owner string) (int, error) {
+func (f *fakeRegistrar) Unbind(_ context.Context, owner string) ([]prov.Binding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.unbinds = append(f.unbinds, owner)
-	return 1, nil
+	return nil, nil
 }
 
-func (f *fakeRegistrar) CheckSync(_ context.Context, d prov.Device, reboot bool) error {
+// DeviceBindings answers as if every device were registered from one
+// address, named by its MAC.
+func (f *fakeRegistrar) DeviceBindings(ctx context.Context, id int64) []prov.Binding {
+	d, err := f.st.GetDeviceByID(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return []prov.Binding{{DeviceID: id, Source: d.MAC, Transport: "UDP"}}
+}
+
+func (f *fakeRegistrar) CheckSync(_ context.Context, b prov.Binding, _ string, reboot bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := d.MAC
+	s := b.Source
 	if reboot {
 		s += "+reboot"
 	}
@@ -116,7 +127,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	e := &env{t: t, st: st, ev: &prov.Events{}, reg: &fakeRegistrar{}, regs: &fakeRegistrations{},
+	e := &env{t: t, st: st, ev: &prov.Events{}, reg: &fakeRegistrar{st: st}, regs: &fakeRegistrations{},
 		prom: prometheus.NewRegistry()}
 	if e.creds, err = prov.NewCredentials(ctx, st); err != nil {
 		t.Fatal(err)
@@ -126,7 +137,9 @@ func newEnv(t testing.TB) *env {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	e.sess, err = prov.NewSessions(ctx, prov.SessionsDeps{Store: st, Credentials: e.creds, Events: e.ev,
-		Registrar: e.reg, Logger: logger, Registerer: e.prom, Now: time.Now})
+		Registrar: e.reg, Logger: logger, Registerer: e.prom, Now: time.Now,
+		// The fake phones never fetch: every change counts its own check-sync.
+		CoalesceSync: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +152,7 @@ func newEnv(t testing.TB) *env {
 		case prov.EventDeviceChanged:
 			_ = e.creds.RefreshDevice(ctx, ev.DeviceID)
 			if d, err := st.GetDeviceByID(ctx, ev.DeviceID); err == nil {
-				_ = e.reg.CheckSync(ctx, d, ev.Reboot)
+				e.sess.SyncDevice(ctx, d, ev.Reboot)
 			}
 		}
 	})

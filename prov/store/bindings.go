@@ -7,14 +7,14 @@ import (
 )
 
 const bindingCols = `aor, contact, instance, reg_id, call_id, cseq, expires, q, path, source, transport, user_agent,
-	owner, node, updated_at, auth_user`
+	owner, node, updated_at, auth_user, device_id`
 
 func scanBinding(sc scanner) (prov.Binding, error) {
 	var b prov.Binding
 	var cseq, expires, updated int64
 	var path string
 	if err := sc.Scan(&b.AOR, &b.Contact, &b.Instance, &b.RegID, &b.CallID, &cseq, &expires, &b.Q, &path,
-		&b.Source, &b.Transport, &b.UserAgent, &b.Owner, &b.Node, &updated, &b.AuthUser); err != nil {
+		&b.Source, &b.Transport, &b.UserAgent, &b.Owner, &b.Node, &updated, &b.AuthUser, &b.DeviceID); err != nil {
 		return b, err
 	}
 	b.CSeq = uint32(cseq)
@@ -31,12 +31,12 @@ func (s *Store) ListBindings(ctx context.Context) ([]prov.Binding, error) {
 }
 
 const upsertBinding = `INSERT INTO bindings (` + bindingCols + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 	ON CONFLICT (aor, contact) DO UPDATE SET instance = excluded.instance, reg_id = excluded.reg_id,
 	call_id = excluded.call_id, cseq = excluded.cseq, expires = excluded.expires, q = excluded.q,
 	path = excluded.path, source = excluded.source, transport = excluded.transport,
 	user_agent = excluded.user_agent, owner = excluded.owner, node = excluded.node,
-	updated_at = excluded.updated_at, auth_user = excluded.auth_user`
+	updated_at = excluded.updated_at, auth_user = excluded.auth_user, device_id = excluded.device_id`
 
 // SaveBindings upserts and then deletes in one transaction, with one
 // prepared statement each, so a write-behind batch of thousands of rows is
@@ -65,7 +65,7 @@ func (s *Store) SaveBindings(ctx context.Context, upserts []prov.Binding, delete
 					return c.err
 				}
 				if _, err := st.ExecContext(ctx, b.AOR, b.Contact, b.Instance, b.RegID, b.CallID, int64(b.CSeq),
-					ms(b.Expires), b.Q, path, b.Source, b.Transport, b.UserAgent, b.Owner, b.Node, updated, b.AuthUser); err != nil {
+					ms(b.Expires), b.Q, path, b.Source, b.Transport, b.UserAgent, b.Owner, b.Node, updated, b.AuthUser, b.DeviceID); err != nil {
 					return err
 				}
 			}

@@ -92,3 +92,60 @@ func (s *Store) ListSessions(ctx context.Context, q prov.SessionQuery) ([]prov.S
 	out, err := collect(ctx, s.rq(), scanSession, query, args...)
 	return out, wrap(err, "list sessions")
 }
+
+// DeviceSignals returns the reboot-versus-logout memory of a device.
+func (s *Store) DeviceSignals(ctx context.Context, deviceID int64) (prov.DeviceSignals, error) {
+	var ds prov.DeviceSignals
+	var sync, fetched, boot, down, updated int64
+	var reach string
+	err := s.rq().QueryRowContext(ctx, `SELECT device_id, sync_at, sync_fetched_at, boot_at, line_down_session,
+		line_down_at, reach, updated_at FROM device_signals WHERE device_id = $1`, deviceID).Scan(&ds.DeviceID, &sync,
+		&fetched, &boot, &ds.LineDownSession, &down, &reach, &updated)
+	if err != nil {
+		return prov.DeviceSignals{}, wrap(err, "device signals %d", deviceID)
+	}
+	ds.SyncAt, ds.SyncFetchedAt, ds.BootAt = fromMS(sync), fromMS(fetched), fromMS(boot)
+	ds.LineDownAt, ds.UpdatedAt = fromMS(down), fromMS(updated)
+	var c codec
+	if reach != "" {
+		var r storedReach
+		c.dec(reach, &r)
+		r.Binding.AuthUser = r.AuthUser
+		ds.Reach = &r.Binding
+	}
+	return ds, wrap(c.err, "device signals %d", deviceID)
+}
+
+// storedReach keeps the binding's digest username, which Binding's own
+// JSON leaves out.
+type storedReach struct {
+	prov.Binding
+	AuthUser string `json:"auth_user"`
+}
+
+// PutDeviceSignals upserts the reboot-versus-logout memory of a device.
+func (s *Store) PutDeviceSignals(ctx context.Context, ds prov.DeviceSignals) error {
+	if ds.DeviceID == 0 {
+		return wrap(prov.Invalid("device_id", "required"), "put device signals")
+	}
+	var c codec
+	var r *storedReach
+	if ds.Reach != nil {
+		r = &storedReach{Binding: *ds.Reach, AuthUser: ds.Reach.AuthUser}
+	}
+	reach := c.enc(r, r == nil)
+	if c.err != nil {
+		return wrap(c.err, "put device signals %d", ds.DeviceID)
+	}
+	if ds.UpdatedAt.IsZero() {
+		ds.UpdatedAt = s.stamp()
+	}
+	_, err := s.wq().ExecContext(ctx, `INSERT INTO device_signals (device_id, sync_at, sync_fetched_at, boot_at,
+		line_down_session, line_down_at, reach, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (device_id) DO UPDATE SET sync_at = excluded.sync_at, sync_fetched_at = excluded.sync_fetched_at,
+		boot_at = excluded.boot_at, line_down_session = excluded.line_down_session,
+		line_down_at = excluded.line_down_at, reach = excluded.reach, updated_at = excluded.updated_at`,
+		ds.DeviceID, ms(ds.SyncAt), ms(ds.SyncFetchedAt), ms(ds.BootAt), ds.LineDownSession, ms(ds.LineDownAt),
+		reach, ms(ds.UpdatedAt))
+	return wrap(err, "put device signals %d", ds.DeviceID)
+}

@@ -14,6 +14,7 @@
 #        SEED_CONCURRENCY=8 (users created at once; each costs the daemon an argon2id hash)
 #        DAEMON_GOMEMLIMIT=     GOMEMLIMIT for hotdeskd only (e.g. 120MiB; the load tool keeps none)
 #        PORT_BASE=18080 (http; admin +1, tftp +2, sip +3)  KEEP=1 keeps the temp dir
+#        STORM_ARGS="…" extra storm flags, e.g. "-reboot-share 0.3 -split-port-share 0.5 -relock-notify-wait 5s"
 #        PROFILE=DIR: during the storm, save the daemon's goroutine dump (at PROFILE_AT=3 s) and a
 #        PROFILE_SECONDS=5 s CPU profile (pprof) into DIR; after it, its heap profile (heap.pprof, in use
 #        after a GC) and runtime memory figures (memstats.txt)
@@ -172,7 +173,7 @@ set +e
 timeout -k 5 "$(( ${CAP%s} + 30 ))" "${TIME[@]}" "${NS_CLI[@]}" "$HOTDESK_LOAD" storm -n "$N" \
   "${STORM_NET[@]}" -sip "$ADDR:$SIP_PORT" -admin "http://$ADDR:$ADMIN_PORT" \
   -admin-pass admin-load -login-share "$SHARE" -user-prefix load -concurrency "$CONCURRENCY" -rate "$RATE" \
-  -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" | tee "$TMP/storm.txt"
+  -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" ${STORM_ARGS:-} | tee "$TMP/storm.txt"
 rc=${PIPESTATUS[0]}
 set -e
 t1=$(date +%s.%N)

@@ -143,7 +143,7 @@ func testBindings(t *testing.T, s prov.Store) {
 	b1 := prov.Binding{AOR: "sip:1001@hq", Contact: "sip:1001@10.0.0.7:5060", Instance: "<urn:uuid:1>", RegID: "1",
 		CallID: "c1", CSeq: 4000000000, Expires: T0.Add(time.Hour), Q: 0.5, Path: []string{"<sip:edge>"},
 		Source: "udp:10.0.0.7:5060", Transport: "udp", UserAgent: "VVX", Owner: "device:1", Node: "n1", UpdatedAt: T0,
-		AuthUser: "dev0004f2000001"}
+		AuthUser: "dev0004f2000001", DeviceID: 7}
 	b2 := prov.Binding{AOR: "sip:1002@hq", Contact: "sip:1002@10.0.0.8", UpdatedAt: T0}
 	must(t, s.SaveBindings(ctx(t), []prov.Binding{b1, b2}, nil))
 	got, err := s.ListBindings(ctx(t))
@@ -156,6 +156,26 @@ func testBindings(t *testing.T, s prov.Store) {
 	must(t, err)
 	equal(t, "after upsert+delete", got, []prov.Binding{b1})
 	must(t, s.SaveBindings(ctx(t), nil, nil))
+}
+
+func testDeviceSignals(t *testing.T, s prov.Store) {
+	_, err := s.DeviceSignals(ctx(t), 7)
+	wantErr(t, err, prov.ErrNotFound)
+	ds := prov.DeviceSignals{DeviceID: 7, SyncAt: T0, SyncFetchedAt: T0.Add(time.Millisecond),
+		BootAt: T0.Add(2 * time.Millisecond), UpdatedAt: T0}
+	must(t, s.PutDeviceSignals(ctx(t), ds))
+	got, err := s.DeviceSignals(ctx(t), 7)
+	must(t, err)
+	equal(t, "signals", got, ds)
+	reach := prov.Binding{AOR: "sip:1001@hq", Contact: "sip:1001@10.0.0.7:5062", Source: "10.0.0.7:40000",
+		Transport: "UDP", Owner: "session:s1", Node: "10.0.0.1:5060", AuthUser: "s1a2b3c4", DeviceID: 7}
+	ds = prov.DeviceSignals{DeviceID: 7, LineDownSession: "s1", LineDownAt: T0.Add(time.Second), Reach: &reach,
+		UpdatedAt: T0.Add(time.Second)}
+	must(t, s.PutDeviceSignals(ctx(t), ds))
+	got, err = s.DeviceSignals(ctx(t), 7)
+	must(t, err)
+	equal(t, "signals replaced", got, ds)
+	wantErr(t, s.PutDeviceSignals(ctx(t), prov.DeviceSignals{}), prov.ErrInvalid)
 }
 
 func testUploads(t *testing.T, s prov.Store) {

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"Sessions", testSessions},
 		{"EndSessionOnce", testEndSessionOnce},
 		{"Bindings", testBindings},
+		{"DeviceSignals", testDeviceSignals},
 		{"Uploads", testUploads},
 		{"UploadsConcurrent", testUploadsConcurrent},
 		{"Leases", testLeases},

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/icholy/digest"
@@ -36,7 +38,20 @@ type Config struct {
 	UserAgent   string
 	Algorithm   string
 	HTTPTimeout time.Duration
-	Expires     int
+	// Expires is what REGISTER asks for (0: 3600).
+	Expires int
+	// RebootOnCheckSync makes every check-sync a reboot, as Yealink's
+	// default sip.notify_reboot_enable=1 does: un-REGISTER every line, boot
+	// again from the master file, register every configured line with a
+	// new Call-ID. Without it (a Polycom with
+	// voIpProt.SIP.specialEvent.checkSync.alwaysReboot=0) only
+	// "check-sync;reboot=true" reboots; a plain check-sync re-fetches and
+	// applies the line diff.
+	RebootOnCheckSync bool
+	// SplitPorts sends REGISTERs from a UDP port other than the one in the
+	// Contact, where the phone listens for NOTIFY and INVITE (some NAT and
+	// port setups); requests sent to the REGISTER's source port are lost.
+	SplitPorts bool
 }
 
 // Error is a failure with a short, bounded kind for the error table.
@@ -69,16 +84,34 @@ func Kind(err error) string {
 
 func kerr(kind string, err error) error { return &Error{Kind: kind, Err: err} }
 
-// Handset is one simulated phone.
+// Handset is one simulated phone. After Start it lives on its own: it
+// answers (and validates) check-sync NOTIFYs, re-fetches its files,
+// applies the line diff and refreshes its registrations, and reports
+// what it did on Events.
 type Handset struct {
-	cfg    Config
-	base   *http.Transport
+	cfg  Config
+	base *http.Transport
+	// client is used by one fetch at a time: before Start, then under op.
 	client *http.Client
 	ua     *sipua.UA
-	// Params are the merged parameters of the last fetched device files.
-	Params polycfg.Params
-	// Fetches counts HTTP requests made.
-	Fetches int
+	// fetches counts HTTP requests made.
+	fetches atomic.Int64
+
+	// op serialises what changes the lines: a re-fetch and its line diff,
+	// a refresh.
+	op sync.Mutex
+	// mu guards params and lines (held briefly: the UA's reader looks a
+	// line's credentials up under it).
+	mu     sync.Mutex
+	params polycfg.Params
+	lines  map[int]*line
+
+	events  chan Event
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+
+	unregisters, unregRefused, resyncs, reboots, refreshFails atomic.Int64
 }
 
 // New returns a handset; nothing is sent yet.
@@ -98,18 +131,37 @@ func New(cfg Config) *Handset {
 	// connections per boot, and 10,000 idle ones would only cost fds.
 	base := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Second,
 		DisableCompression: true, ResponseHeaderTimeout: cfg.HTTPTimeout}
-	return &Handset{cfg: cfg, base: base, client: &http.Client{Transport: base, Timeout: cfg.HTTPTimeout}}
+	if cfg.Expires <= 0 {
+		cfg.Expires = 3600
+	}
+	return &Handset{cfg: cfg, base: base, client: &http.Client{Transport: base, Timeout: cfg.HTTPTimeout},
+		lines: map[int]*line{}, events: make(chan Event, 32)}
 }
 
 // MAC is the handset's MAC.
 func (h *Handset) MAC() string { return h.cfg.MAC }
 
-// Close releases the socket and connections.
+// Close stops the phone (no un-REGISTER: it is unplugged) and releases
+// its sockets and connections.
 func (h *Handset) Close() {
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.wg.Wait()
 	if h.ua != nil {
 		_ = h.ua.Close()
 	}
 	h.base.CloseIdleConnections()
+}
+
+// Fetches is the number of HTTP requests made so far.
+func (h *Handset) Fetches() int { return int(h.fetches.Load()) }
+
+// Params returns the merged parameters of the last fetched files.
+func (h *Handset) Params() polycfg.Params {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.params
 }
 
 // Fetch GETs name under the provisioning base.
@@ -119,7 +171,7 @@ func (h *Handset) Fetch(ctx context.Context, name string) ([]byte, int, error) {
 		return nil, 0, kerr("http_request", err)
 	}
 	req.Header.Set("User-Agent", h.cfg.UserAgent)
-	h.Fetches++
+	h.fetches.Add(1)
 	res, err := h.client.Do(req)
 	if err != nil {
 		return nil, 0, kerr("http_conn", err)
@@ -184,7 +236,9 @@ func (h *Handset) FetchConfig(ctx context.Context, files []string) (polycfg.Para
 		}
 		merged.Merge(p)
 	}
-	h.Params = merged
+	h.mu.Lock()
+	h.params = merged
+	h.mu.Unlock()
 	if u, pw := merged.ProvCredentials(); u != "" && pw != "" {
 		h.client = &http.Client{Timeout: h.cfg.HTTPTimeout,
 			Transport: &digest.Transport{Username: u, Password: pw, Transport: h.base}}
@@ -192,19 +246,22 @@ func (h *Handset) FetchConfig(ctx context.Context, files []string) (polycfg.Para
 	return merged, nil
 }
 
-// Reboot re-fetches everything from the master file, as after check-sync.
-func (h *Handset) Reboot(ctx context.Context) (polycfg.Params, error) { return h.Boot(ctx) }
-
 // Account returns line n of the current parameters with the overrides
 // applied, as a sipua account, and the registrar address.
 func (h *Handset) Account(n int) (sipua.Account, string, error) {
-	if h.Params == nil {
+	p := h.Params()
+	if p == nil {
 		return sipua.Account{}, "", kerr("no_account", errors.New("no configuration fetched"))
 	}
-	a, err := h.Params.Account(n)
+	a, err := p.Account(n)
 	if err != nil {
 		return sipua.Account{}, "", kerr("no_account", err)
 	}
+	return h.account(a)
+}
+
+// account applies the overrides to a line of the files.
+func (h *Handset) account(a polycfg.Account) (sipua.Account, string, error) {
 	if h.cfg.Domain != "" {
 		a.Domain = h.cfg.Domain
 	}
@@ -218,18 +275,19 @@ func (h *Handset) Account(n int) (sipua.Account, string, error) {
 	return sipua.Account{User: a.User(), Domain: a.Domain, AuthUser: a.UserID, Password: a.Password}, server, nil
 }
 
-// UA returns the handset's SIP stack, binding its socket on first use; it
-// stays open so check-sync NOTIFYs reach the phone.
-func (h *Handset) UA(server string) (*sipua.UA, error) {
-	if h.ua != nil {
-		return h.ua, nil
-	}
+// UA returns the handset's SIP stack (nil before Start).
+func (h *Handset) UA() *sipua.UA { return h.ua }
+
+// newUA binds the handset's sockets; they stay open so check-sync NOTIFYs
+// reach the phone, which validates them with its lines' credentials.
+func (h *Handset) newUA(server, realm string) (*sipua.UA, error) {
 	local := "0.0.0.0:0"
 	if h.cfg.LocalIP != "" {
 		local = net.JoinHostPort(h.cfg.LocalIP, "0")
 	}
 	ua, err := sipua.New(sipua.Config{Local: local, Server: server, UserAgent: sipUserAgent(h.cfg.UserAgent),
-		Algorithm: h.cfg.Algorithm})
+		Algorithm: h.cfg.Algorithm, SplitContact: h.cfg.SplitPorts,
+		Validation: &sipua.Validation{Realm: realm, Creds: h.lineCreds}})
 	if err != nil {
 		return nil, kerr("sip_socket", err)
 	}

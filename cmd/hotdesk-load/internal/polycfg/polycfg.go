@@ -178,6 +178,39 @@ func (p Params) Account(n int) (Account, error) {
 	return a, nil
 }
 
+// MaxLines bounds the line numbers Accounts looks at (a VVX 600 has 16
+// lines, a CCX up to 48).
+const MaxLines = 48
+
+// Accounts returns every configured line (reg.N with an address, N from 1
+// to MaxLines) in line order: the set of lines the phone registers.
+func (p Params) Accounts() []Account {
+	seen := map[int]bool{}
+	for k := range p {
+		rest, ok := strings.CutPrefix(k, "reg.")
+		if !ok {
+			continue
+		}
+		num, field, ok := strings.Cut(rest, ".")
+		if !ok || field != "address" {
+			continue
+		}
+		if n, err := strconv.Atoi(num); err == nil && n >= 1 && n <= MaxLines {
+			seen[n] = true
+		}
+	}
+	var out []Account
+	for n := 1; n <= MaxLines; n++ {
+		if !seen[n] {
+			continue
+		}
+		if a, err := p.Account(n); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // ProvCredentials returns device.prov.user/password: the HTTP digest
 // credentials the phone uses from then on ("" when not set).
 func (p Params) ProvCredentials() (user, password string) {

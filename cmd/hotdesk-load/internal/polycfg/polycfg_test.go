@@ -154,3 +154,37 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAccounts(t *testing.T) {
+	lines := func(p Params) []string {
+		var out []string
+		for _, a := range p.Accounts() {
+			out = append(out, a.User()+"/"+a.UserID)
+		}
+		return out
+	}
+	locked, err := ParseParams(read(t, "device_locked.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lines(locked), []string{"dev0004f2000001/dev0004f2000001"}; !slices.Equal(got, want) {
+		t.Errorf("locked: %v, want %v", got, want)
+	}
+	user, err := ParseParams(read(t, "device_with_user.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lines(user), []string{"201/s-alice-7", "+4930123456/s-alice-7"}; !slices.Equal(got, want) {
+		t.Errorf("with user: %v, want %v", got, want)
+	}
+	// Lines in number order, gaps and empty addresses skipped, out-of-range
+	// and malformed numbers ignored.
+	p, err := ParseParams([]byte(`<reg reg.10.address="ten" reg.2.address="two" reg.3.address=""
+		reg.0.address="zero" reg.49.address="big" reg.x.address="bad" reg.4.label="no address"/>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := lines(p), []string{"two/two", "ten/ten"}; !slices.Equal(got, want) {
+		t.Errorf("mixed: %v, want %v", got, want)
+	}
+}

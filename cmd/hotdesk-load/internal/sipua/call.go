@@ -99,7 +99,7 @@ func (d *dialog) invite(ctx context.Context) (*sip.Response, error) {
 			inv.AppendHeader(sip.NewHeader(d.authHdr, d.authz))
 		}
 		inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-		inv.SetBody(sdp(d.u.laddr))
+		inv.SetBody(sdp(d.u.caddr))
 		res, err := d.u.transact(ctx, inv)
 		if err != nil {
 			return nil, fmt.Errorf("invite: %w", err)

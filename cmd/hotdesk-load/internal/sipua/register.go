@@ -37,6 +37,9 @@ func NewRegistration(a Account) *Registration {
 	return &Registration{Acct: a, callID: sip.GenerateTagN(20), fromTag: sip.GenerateTagN(10)}
 }
 
+// CallID is the Call-ID the line keeps across refreshes.
+func (r *Registration) CallID() string { return r.callID }
+
 // Result describes a finished REGISTER exchange.
 type Result struct {
 	Status int
@@ -142,7 +145,7 @@ func (u *UA) registerRequest(r *Registration, expires int) (*sip.Request, error)
 
 // grantedExpires finds our contact's expires in a 200 OK.
 func grantedExpires(res *sip.Response, u *UA, asked int) int {
-	me := u.laddr.IP.String() + ":" + strconv.Itoa(u.laddr.Port)
+	me := u.caddr.IP.String() + ":" + strconv.Itoa(u.caddr.Port)
 	for _, h := range res.GetHeaders("Contact") {
 		v := h.Value()
 		if !strings.Contains(v, me) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -29,6 +30,16 @@ type Config struct {
 	Timeout time.Duration
 	// AcceptCalls answers INVITE with 200 OK.
 	AcceptCalls bool
+	// SplitContact binds a second socket on the same address: requests
+	// (REGISTER, INVITE, …) go out from the first one, which also receives
+	// their responses, while the Contact names the second one, the only one
+	// that answers requests from the network (NOTIFY, INVITE). A request
+	// that reaches the sending port is dropped and counted, as a phone
+	// whose NAT or port setup differs between the two would lose it.
+	SplitContact bool
+	// Validation, when set, makes the UA challenge requests from the
+	// network before it accepts them (Polycom's requestValidation).
+	Validation *Validation
 }
 
 // Event is an in-dialog or out-of-dialog request the UA answered.
@@ -37,18 +48,41 @@ type Event struct {
 	// Name is the Event header of a NOTIFY ("check-sync", …).
 	Name string
 	At   time.Time
+	// User is the user the request was addressed to (Request-URI, else
+	// To); AuthUser the digest username that validated it (Validation).
+	User, AuthUser string
+	// Refused: Validation refused the request's credentials (it got 403,
+	// not 200); WaitEvent skips such events.
+	Refused bool
+}
+
+// Stats counts what the UA did with requests from the network.
+type Stats struct {
+	// Challenged: requests answered 401 by Validation (one per attempt).
+	Challenged int64
+	// Refused: requests whose credentials Validation refused.
+	Refused int64
+	// Misdirected: requests that reached the sending port of a UA with
+	// SplitContact, dropped unanswered.
+	Misdirected int64
 }
 
 // UA is one handset's SIP stack.
 type UA struct {
-	cfg   Config
-	conn  *net.UDPConn
-	laddr *net.UDPAddr
-	raddr *net.UDPAddr
+	cfg Config
+	// conn sends requests and receives their responses (laddr); lconn
+	// receives requests (caddr, the Contact). They are one socket unless
+	// SplitContact.
+	conn, lconn  *net.UDPConn
+	laddr, caddr *net.UDPAddr
+	raddr        *net.UDPAddr
 
-	mu   sync.Mutex
-	tx   map[string]chan *sip.Response
-	seen map[string]struct{}
+	mu     sync.Mutex
+	tx     map[string]chan *sip.Response
+	seen   map[string]struct{}
+	nonces map[string]time.Time
+
+	challenged, refused, misdirected atomic.Int64
 
 	events chan Event
 	done   chan struct{}
@@ -77,22 +111,53 @@ func New(cfg Config) (*UA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sipua: local %q: %w", cfg.Local, err)
 	}
+	if laddr.IP == nil || laddr.IP.IsUnspecified() {
+		// A phone puts its own address in Via and Contact, never 0.0.0.0:
+		// take the one the kernel routes towards the server.
+		if c, err := net.DialUDP("udp", nil, raddr); err == nil {
+			laddr.IP = c.LocalAddr().(*net.UDPAddr).IP
+			c.Close()
+		}
+	}
 	conn, err := net.ListenUDP("udp", laddr)
 	if err != nil {
 		return nil, fmt.Errorf("sipua: listen: %w", err)
 	}
-	u := &UA{cfg: cfg, conn: conn, laddr: conn.LocalAddr().(*net.UDPAddr), raddr: raddr,
-		tx: map[string]chan *sip.Response{}, seen: map[string]struct{}{},
+	lconn := conn
+	if cfg.SplitContact {
+		c := *laddr
+		c.Port = 0
+		if lconn, err = net.ListenUDP("udp", &c); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("sipua: listen contact: %w", err)
+		}
+	}
+	u := &UA{cfg: cfg, conn: conn, lconn: lconn, laddr: conn.LocalAddr().(*net.UDPAddr),
+		caddr: lconn.LocalAddr().(*net.UDPAddr), raddr: raddr,
+		tx: map[string]chan *sip.Response{}, seen: map[string]struct{}{}, nonces: map[string]time.Time{},
 		events: make(chan Event, 32), done: make(chan struct{})}
 	u.wg.Add(1)
-	go u.read()
+	go u.read(conn)
+	if lconn != conn {
+		u.wg.Add(1)
+		go u.read(lconn)
+	}
 	return u, nil
 }
 
-// LocalAddr is the bound address.
-func (u *UA) LocalAddr() *net.UDPAddr { return u.laddr }
+// LocalAddr is the address requests reach: the one in the Contact.
+func (u *UA) LocalAddr() *net.UDPAddr { return u.caddr }
 
-// Close stops the reader and closes the socket.
+// SendAddr is the address requests are sent from (LocalAddr unless
+// SplitContact).
+func (u *UA) SendAddr() *net.UDPAddr { return u.laddr }
+
+// Stats returns the counters so far.
+func (u *UA) Stats() Stats {
+	return Stats{Challenged: u.challenged.Load(), Refused: u.refused.Load(), Misdirected: u.misdirected.Load()}
+}
+
+// Close stops the readers and closes the sockets.
 func (u *UA) Close() error {
 	select {
 	case <-u.done:
@@ -101,6 +166,11 @@ func (u *UA) Close() error {
 	}
 	close(u.done)
 	err := u.conn.Close()
+	if u.lconn != u.conn {
+		if e := u.lconn.Close(); err == nil {
+			err = e
+		}
+	}
 	u.wg.Wait()
 	return err
 }
@@ -115,7 +185,7 @@ func (u *UA) WaitEvent(ctx context.Context, method, name string) (time.Time, err
 	for {
 		select {
 		case ev := <-u.events:
-			if ev.Method == method && strings.HasPrefix(strings.ToLower(ev.Name), strings.ToLower(name)) {
+			if !ev.Refused && ev.Method == method && strings.HasPrefix(strings.ToLower(ev.Name), strings.ToLower(name)) {
 				return ev.At, nil
 			}
 		case <-ctx.Done():
@@ -136,13 +206,13 @@ func (u *UA) DrainEvents() {
 	}
 }
 
-func (u *UA) read() {
+func (u *UA) read(conn *net.UDPConn) {
 	defer u.wg.Done()
 	// 8 KiB: more than any REGISTER answer or NOTIFY a handset gets over
 	// UDP, and 10,000 readers of 64 KiB would cost 650 MB.
 	buf := make([]byte, 8192)
 	for {
-		n, src, err := u.conn.ReadFromUDP(buf)
+		n, src, err := conn.ReadFromUDP(buf)
 		if err != nil {
 			return
 		}
@@ -159,6 +229,10 @@ func (u *UA) read() {
 		case *sip.Response:
 			u.deliver(m)
 		case *sip.Request:
+			if conn != u.lconn {
+				u.misdirected.Add(1)
+				continue
+			}
 			m.SetSource(src.String())
 			u.answer(m, src)
 		}
@@ -185,10 +259,13 @@ func (u *UA) deliver(res *sip.Response) {
 
 // answer replies to a request from the network: NOTIFY, OPTIONS, BYE and
 // CANCEL get 200, INVITE 200 with SDP when AcceptCalls (else 486), ACK
-// nothing, anything else 501.
+// nothing, anything else 501. With Validation, the methods it names are
+// first challenged (401) and then accepted only with valid credentials
+// (else 403).
 func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 	code, reason := 200, "OK"
 	var body []byte
+	ev := Event{Method: req.Method.String(), User: addressedUser(req)}
 	switch req.Method {
 	case sip.ACK:
 		return
@@ -196,23 +273,38 @@ func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 	case sip.INVITE:
 		if !u.cfg.AcceptCalls {
 			code, reason = 486, "Busy Here"
-		} else {
-			body = sdp(u.laddr)
 		}
 	default:
 		code, reason = 501, "Not Implemented"
+	}
+	if code < 300 && u.cfg.Validation.covers(req.Method) {
+		v := u.validate(req)
+		if v.challenge != nil {
+			u.challenged.Add(1)
+			res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+			res.AppendHeader(v.challenge)
+			_, _ = u.lconn.WriteToUDP([]byte(res.String()), src)
+			return
+		}
+		ev.User, ev.AuthUser = v.user, v.authUser
+		if !v.ok {
+			code, reason, ev.Refused = 403, "Forbidden", true
+		}
+	}
+	if req.Method == sip.INVITE && code == 200 {
+		body = sdp(u.caddr)
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, body)
 	if to := res.To(); to != nil && req.Method == sip.INVITE {
 		if _, ok := to.Params.Get("tag"); !ok {
 			to.Params.Add("tag", sip.GenerateTagN(10))
 		}
-		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: u.laddr.IP.String(), Port: u.laddr.Port}})
+		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: u.caddr.IP.String(), Port: u.caddr.Port}})
 		if body != nil {
 			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		}
 	}
-	_, _ = u.conn.WriteToUDP([]byte(res.String()), src)
+	_, _ = u.lconn.WriteToUDP([]byte(res.String()), src)
 	if req.Method == sip.OPTIONS || req.Method == sip.CANCEL {
 		return
 	}
@@ -229,7 +321,10 @@ func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 	if dup {
 		return
 	}
-	ev := Event{Method: req.Method.String(), At: time.Now()}
+	if ev.Refused {
+		u.refused.Add(1)
+	}
+	ev.At = time.Now()
 	if h := req.GetHeader("Event"); h != nil {
 		ev.Name = h.Value()
 	}
@@ -303,6 +398,7 @@ func (u *UA) transact(ctx context.Context, req *sip.Request) (*sip.Response, err
 // Max-Forwards and User-Agent; From/To/Call-ID/CSeq come from the caller.
 func (u *UA) newRequest(method sip.RequestMethod, ruri sip.Uri) *sip.Request {
 	req := sip.NewRequest(method, ruri)
+	// Via names the sending port: responses come back there.
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP",
 		Host: u.laddr.IP.String(), Port: u.laddr.Port, Params: sip.NewParams()}
 	via.Params.Add("branch", sip.GenerateBranch())
@@ -316,7 +412,8 @@ func (u *UA) newRequest(method sip.RequestMethod, ruri sip.Uri) *sip.Request {
 	return req
 }
 
+// contact names the listening port: requests from the network go there.
 func (u *UA) contact(user string) *sip.ContactHeader {
-	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: u.laddr.IP.String(), Port: u.laddr.Port},
+	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: u.caddr.IP.String(), Port: u.caddr.Port},
 		Params: sip.NewParams()}
 }

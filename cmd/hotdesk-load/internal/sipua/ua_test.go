@@ -3,8 +3,12 @@ package sipua
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Two UAs talk directly (no proxy): A calls B, B answers; A sends a
@@ -73,5 +77,54 @@ func TestRegisterTimeout(t *testing.T) {
 	_, err = a.Register(context.Background(), NewRegistration(Account{User: "u", Domain: "d"}), 60)
 	if err == nil || !errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+}
+
+// Validation: no Authorization → 401 with a fresh MD5 challenge; an
+// Authorization with a nonce the UA never issued → 401 stale=true; a line
+// nobody has → 403.
+func TestValidationChallenges(t *testing.T) {
+	u, err := New(Config{Local: "127.0.0.1:0", Server: "127.0.0.1:9", Validation: &Validation{Realm: "r.lan",
+		Creds: func(user string) (string, string, bool) { return "a" + user, "pw", user == "100" }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	c, err := net.DialUDP("udp", nil, u.LocalAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ask := func(user, authz string) string {
+		t.Helper()
+		msg := "NOTIFY sip:" + user + "@" + u.LocalAddr().String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() +
+			";branch=z9hG4bK" + sip.GenerateTagN(8) + "\r\nFrom: <sip:x@r.lan>;tag=a\r\nTo: <sip:" + user + "@r.lan>\r\n" +
+			"Call-ID: " + sip.GenerateTagN(8) + "\r\nCSeq: 1 NOTIFY\r\nEvent: check-sync\r\n" + authz + "Content-Length: 0\r\n\r\n"
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(buf[:n])
+	}
+	got := ask("100", "")
+	if !strings.HasPrefix(got, "SIP/2.0 401") || !strings.Contains(got, `algorithm=MD5, qop="auth"`) || strings.Contains(got, "stale") {
+		t.Errorf("no Authorization: %q", got)
+	}
+	_, after, _ := strings.Cut(got, `nonce="`)
+	nonce, _, _ := strings.Cut(after, `"`)
+	stale := `Authorization: Digest username="a100", realm="r.lan", nonce="never", uri="sip:100@x", response="00", qop=auth, nc=00000001, cnonce="c"` + "\r\n"
+	if got := ask("100", stale); !strings.HasPrefix(got, "SIP/2.0 401") || !strings.Contains(got, "stale=true") {
+		t.Errorf("unknown nonce: %q", got)
+	}
+	if got := ask("999", `Authorization: Digest username="a999", realm="r.lan", nonce="`+nonce+`", uri="sip:999@x", response="00", qop=auth, nc=00000001, cnonce="c"`+"\r\n"); !strings.HasPrefix(got, "SIP/2.0 403") {
+		t.Errorf("a line the phone does not have: %q", got)
+	}
+	if st := u.Stats(); st.Challenged != 2 || st.Refused != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }

@@ -1,0 +1,446 @@
+package prov
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Registrar is what sessions need from the SIP side; daemon adapts sip.Server.
+type Registrar interface {
+	// Unbind removes every binding owner created and returns them, so the
+	// caller still knows where the phone was after the unbind.
+	Unbind(ctx context.Context, owner string) ([]Binding, error)
+	// DeviceBindings returns the live bindings that reach the device,
+	// whichever credential made them (Binding.DeviceID).
+	DeviceBindings(ctx context.Context, deviceID int64) []Binding
+	// CheckSync sends NOTIFY check-sync to the phone behind b. password
+	// answers the phone's digest challenge for b.AuthUser; "" leaves it to
+	// the registrar's live credential. It must not wait for the phone.
+	CheckSync(ctx context.Context, b Binding, password string, reboot bool) error
+}
+
+// How a handset is found (issue 14): every binding carries the device of
+// the credential that made it, so a phone is reached through whichever
+// line it keeps registered — its device account while locked, a session's
+// line while someone is logged in (it drops the device account then), or
+// the permanent account on a third-party phone. A logout captures the
+// session's bindings as it unbinds them and tells the phone through them,
+// answering its challenge with the session's own (revoked) password; when
+// the phone has removed every line itself, the binding it removed last is
+// kept in DeviceSignals.Reach.
+
+// BindingChange says what happened to a binding, as the registrar reports it.
+type BindingChange int
+
+// Binding changes.
+const (
+	LineRegistered   BindingChange = iota + 1 // a new binding
+	LineRefreshed                             // re-registered (same contact)
+	LineUnregistered                          // the phone removed it (Expires: 0)
+	LineExpired                               // not refreshed in time
+	LineUnbound                               // removed by a logout or unassignment
+)
+
+// reachTarget is one address of a phone and the secret its challenge takes.
+type reachTarget struct {
+	b        Binding
+	password string
+}
+
+// tell sends check-sync to the phone d: once per address it is registered
+// from, through any of its lines, the bindings a logout just removed, or —
+// when the phone holds none — the one it removed last. secrets maps a
+// digest username to the password that answers the phone's challenge on
+// that line when the registrar no longer knows it.
+func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Binding, secrets map[string]string) {
+	if s.reg == nil || d.ID == 0 {
+		return
+	}
+	live := s.reg.DeviceBindings(ctx, d.ID)
+	cands := append(live, removed...)
+	if len(cands) == 0 {
+		if sig, err := s.signals(ctx, d.ID); err == nil && sig.Reach != nil {
+			cands = append(cands, *sig.Reach)
+		}
+	}
+	seen := map[string]bool{}
+	var targets []reachTarget
+	for _, b := range cands {
+		k := b.Transport + "|" + b.Source
+		if b.Source == "" {
+			k = b.Transport + "|" + b.Contact
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		// The password is taken now: a logout may revoke the credential
+		// before the phone's challenge comes back.
+		pw := secrets[b.AuthUser]
+		if pw == "" && s.creds != nil {
+			if cr, ok := s.creds.Lookup(b.AuthUser); ok {
+				pw = cr.Password
+			}
+		}
+		if b.AuthUser == d.SIPUser && d.SIPUser != "" {
+			pw = d.SIPPassword
+		}
+		targets = append(targets, reachTarget{b: b, password: pw})
+	}
+	if sig, err := s.signals(ctx, d.ID); err == nil && !reboot && sig.SyncFetchedAt.IsZero() &&
+		!sig.SyncAt.IsZero() && s.now().Sub(sig.SyncAt) < s.coalesce && s.now().Sub(sig.SyncAt) >= 0 {
+		// A check-sync went out a moment ago and the phone has not fetched
+		// yet: that fetch renders what is true now. A second NOTIFY would
+		// reach the phone mid-reload, on a line it may be dropping.
+		s.m.checkSync.WithLabelValues("coalesced").Inc()
+		return
+	}
+	s.markSync(ctx, d.ID)
+	if len(targets) == 0 {
+		s.m.checkSync.WithLabelValues("unreachable").Inc()
+		s.logger.Warn("check-sync not sent: the phone holds no registration", "component", "sessions", "mac", d.MAC)
+		return
+	}
+	for _, t := range targets {
+		if err := s.reg.CheckSync(ctx, t.b, t.password, reboot); err != nil {
+			s.m.checkSync.WithLabelValues("dropped").Inc()
+			s.logger.Warn("check-sync not sent", "component", "sessions", "mac", d.MAC, "err", err)
+			continue
+		}
+		s.m.checkSync.WithLabelValues("sent").Inc()
+	}
+}
+
+// SyncDevice tells the phone to re-provision (a change to its files, an
+// admin's check-sync): the one check-sync path besides logins and logouts.
+func (s *Sessions) SyncDevice(ctx context.Context, d Device, reboot bool) {
+	s.tell(ctx, d, reboot, nil, nil)
+}
+
+// LineDownWait is how long a login line the phone took down itself waits
+// for the signal that tells a logout on the phone (the phone registers its
+// locked profile) from a reboot (it fetches its boot file): a phone that
+// sends neither is taken to have logged out.
+const LineDownWait = 90 * time.Second
+
+// defaultCoalesceSync is how recent an unanswered check-sync must be for
+// another one to the same phone to be left out: two NOTIFYs in a row make
+// a Yealink reboot twice, and reach a Polycom mid-reload on a line it may
+// be dropping.
+const defaultCoalesceSync = 2 * time.Second
+
+// SyncPendingMax bounds how long a check-sync counts as not yet applied,
+// for a phone that never answers it.
+const SyncPendingMax = 5 * time.Minute
+
+// signals returns the device's reboot-versus-logout memory, cached.
+func (s *Sessions) signals(ctx context.Context, deviceID int64) (DeviceSignals, error) {
+	s.devMu.Lock()
+	sig, ok := s.sig[deviceID]
+	s.devMu.Unlock()
+	if ok {
+		return sig, nil
+	}
+	sig, err := s.store.DeviceSignals(ctx, deviceID)
+	if errors.Is(err, ErrNotFound) {
+		sig, err = DeviceSignals{DeviceID: deviceID}, nil
+	}
+	if err != nil {
+		return DeviceSignals{}, err
+	}
+	s.devMu.Lock()
+	s.sig[deviceID] = sig
+	s.devMu.Unlock()
+	return sig, nil
+}
+
+// updateSignals applies fn to the device's signals and stores them when fn
+// reports a change.
+func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*DeviceSignals) bool) (DeviceSignals, error) {
+	sig, err := s.signals(ctx, deviceID)
+	if err != nil {
+		return sig, err
+	}
+	if !fn(&sig) {
+		return sig, nil
+	}
+	sig.UpdatedAt = s.now()
+	s.devMu.Lock()
+	s.sig[deviceID] = sig
+	s.devMu.Unlock()
+	if err := s.store.PutDeviceSignals(ctx, sig); err != nil {
+		s.logger.Error("device signals not stored", "component", "sessions", "device", deviceID, "err", err)
+		return sig, err
+	}
+	return sig, nil
+}
+
+// markSync records that the phone was told to re-provision: the reboot or
+// line changes that follow are the phone applying it.
+func (s *Sessions) markSync(ctx context.Context, deviceID int64) {
+	now := s.now()
+	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) bool {
+		sig.SyncAt, sig.SyncFetchedAt = now, time.Time{}
+		return true
+	})
+}
+
+// syncPending reports a check-sync the phone has not finished applying.
+func (sig DeviceSignals) syncPending(now time.Time) bool {
+	return !sig.SyncAt.IsZero() && now.Sub(sig.SyncAt) < SyncPendingMax
+}
+
+// BootFetched takes a fetch of the phone's boot file (or its DHCP
+// DISCOVER): the phone is starting, or reloading its configuration. Which
+// one the registrations that follow tell: a reboot registers its lines
+// with new Call-IDs, a reload keeps those of the lines it keeps.
+func (s *Sessions) BootFetched(ctx context.Context, d Device) error {
+	now := s.now()
+	_, err := s.updateSignals(ctx, d.ID, func(sig *DeviceSignals) bool {
+		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() {
+			// The reload (or the reboot some phones do) a check-sync asked
+			// for: once per check-sync, so a phone that reboots to apply a
+			// login is not logged out by it (the restart loop of the
+			// Spectralink user-profile guide).
+			sig.SyncFetchedAt = now
+			return true
+		}
+		sig.BootAt = now
+		return true
+	})
+	return err
+}
+
+// DeviceBooted takes a reboot signal known only by MAC (a DHCP DISCOVER).
+func (s *Sessions) DeviceBooted(ctx context.Context, mac string) error {
+	mac, ok := NormalizeMAC(mac)
+	if !ok {
+		return nil
+	}
+	d, err := s.store.GetDevice(ctx, mac)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return s.BootFetched(ctx, d)
+}
+
+// rebooted applies a reboot the phone made on its own (at bootAt): a
+// persistent session stays, any other session that began before it ends.
+// Registrar events arrive on their own goroutine, so a login may have
+// started after the boot they report.
+func (s *Sessions) rebooted(ctx context.Context, d Device, bootAt time.Time) error {
+	sess, ok, err := s.ActiveOn(ctx, d.ID)
+	if err != nil || !ok || sess.Persistent || !sess.StartedAt.Before(bootAt) {
+		return err
+	}
+	return s.End(ctx, sess.ID, EndReboot, "phone")
+}
+
+// BindingChanged turns a registrar event into session and device facts:
+// Deployed, a reboot (a boot-file fetch, then lines with new Call-IDs),
+// and a login line the phone took down itself (then its locked profile
+// registered: a logout on the phone).
+func (s *Sessions) BindingChanged(ctx context.Context, change BindingChange, b Binding) error {
+	devID := b.DeviceID
+	kind, id, _ := ParseOwner(b.Owner)
+	if devID == 0 {
+		devID = s.deviceOfOwner(ctx, kind, id)
+	}
+	if devID == 0 {
+		return nil
+	}
+	switch change {
+	case LineRegistered, LineRefreshed:
+		return s.lineUp(ctx, change, devID, kind, id, b)
+	case LineUnregistered:
+		if kind == OwnerSession {
+			return s.lineDown(ctx, devID, id, b)
+		}
+	}
+	return nil
+}
+
+// deviceOfOwner finds the device of a binding stored before bindings
+// carried one.
+func (s *Sessions) deviceOfOwner(ctx context.Context, kind OwnerKind, id string) int64 {
+	switch kind {
+	case OwnerDevice:
+		n, _ := strconv.ParseInt(id, 10, 64)
+		return n
+	case OwnerSession:
+		if sess, err := s.store.GetSession(ctx, id); err == nil {
+			return sess.DeviceID
+		}
+	}
+	return 0
+}
+
+func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64, kind OwnerKind, id string, b Binding) error {
+	now := s.now()
+	s.devMu.Lock()
+	calls := s.callIDs[devID]
+	if calls == nil {
+		calls = map[string]string{}
+		s.callIDs[devID] = calls
+	}
+	prev := calls[b.AOR]
+	calls[b.AOR] = b.CallID
+	s.devMu.Unlock()
+	newCall := prev != "" && prev != b.CallID
+	if err := s.deployed(ctx, devID, b.Source, now); err != nil {
+		return err
+	}
+	if change == LineRefreshed && !newCall {
+		return nil
+	}
+	var endSession string
+	reboot := false
+	var bootAt time.Time
+	_, err := s.updateSignals(ctx, devID, func(sig *DeviceSignals) bool {
+		booted := !sig.BootAt.IsZero()
+		bootAt = sig.BootAt
+		switch {
+		case sig.LineDownSession != "" && kind == OwnerSession && id == sig.LineDownSession:
+			// The line came back: re-registered after a reload, or with a
+			// new Call-ID after a reboot.
+			reboot = booted && newCall
+		case sig.LineDownSession != "" && kind == OwnerDevice:
+			if booted {
+				reboot = true // it rebooted and came back without the login
+			} else {
+				// It went back to its locked profile by itself: the user
+				// logged out on the phone.
+				endSession = sig.LineDownSession
+			}
+		case sig.LineDownSession != "":
+			return false
+		case booted:
+			// The first line after a boot-file fetch decides: new Call-IDs
+			// (or the device account, the login forgotten) are a reboot.
+			reboot = newCall || kind == OwnerDevice
+		}
+		sig.LineDownSession, sig.LineDownAt, sig.Reach, sig.BootAt = "", time.Time{}, nil, time.Time{}
+		// A line of the new configuration registered: the phone has
+		// applied the check-sync (or the native login it fetched).
+		sig.SyncAt, sig.SyncFetchedAt = time.Time{}, time.Time{}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case endSession != "":
+		return s.End(ctx, endSession, EndPhoneUnregister, "phone")
+	case reboot:
+		d, err := s.store.GetDeviceByID(ctx, devID)
+		if err != nil {
+			return err
+		}
+		return s.rebooted(ctx, d, bootAt)
+	}
+	return nil
+}
+
+// lineDown takes a login line the phone unregistered itself. While a
+// check-sync it has not yet fetched is pending, that is the phone reloading
+// (or rebooting) for it; otherwise the next signal decides between a
+// logout on the phone and a reboot, and LineDownWait ends the wait.
+func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b Binding) error {
+	sess, err := s.store.GetSession(ctx, sessID)
+	if err != nil || !sess.Active() || sess.DeviceID != devID {
+		return err
+	}
+	now := s.now()
+	_, err = s.updateSignals(ctx, devID, func(sig *DeviceSignals) bool {
+		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() {
+			return false
+		}
+		rb := b
+		sig.LineDownSession, sig.LineDownAt, sig.Reach = sessID, now, &rb
+		// A boot-file fetch before the line went down was a reload; only
+		// one after it says the phone is rebooting.
+		sig.BootAt = time.Time{}
+		return true
+	})
+	return err
+}
+
+// sweepLinesDown decides for a phone whose login line has been down for
+// LineDownWait with no line registered since: a logout on the phone, or,
+// when it fetched its boot file after the line went down, a reboot it has
+// not come back from.
+func (s *Sessions) sweepLinesDown(ctx context.Context, deviceID int64, now time.Time) {
+	sig, err := s.signals(ctx, deviceID)
+	if err != nil || sig.LineDownSession == "" || now.Sub(sig.LineDownAt) < LineDownWait {
+		return
+	}
+	id, reason := sig.LineDownSession, EndPhoneUnregister
+	if !sig.BootAt.IsZero() {
+		// A boot-file fetch after the line went down: a reboot the phone
+		// has not come back from.
+		reason = EndReboot
+	}
+	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) bool {
+		sig.LineDownSession, sig.LineDownAt = "", time.Time{}
+		return true
+	})
+	if reason == EndReboot {
+		if sess, err := s.store.GetSession(ctx, id); err == nil && sess.Persistent {
+			return
+		}
+	}
+	if err := s.End(ctx, id, reason, "phone"); err != nil {
+		s.logger.Error("sweep: end session", "component", "sessions", "session", id, "err", err)
+	}
+}
+
+// deployed marks a managed device deployed the first time anything it was
+// given authenticates (a line's REGISTER, a digest file fetch), and keeps
+// its last-seen time.
+func (s *Sessions) deployed(ctx context.Context, devID int64, source string, now time.Time) error {
+	d, err := s.store.GetDeviceByID(ctx, devID)
+	if err != nil {
+		return err
+	}
+	if d.Status == DeviceDeployed && now.Sub(d.LastSeen) <= 5*time.Minute {
+		return nil
+	}
+	if d.Status != DeviceNotDeployed && d.Status != DeviceDeployed {
+		return nil // pending approval or denied: an admin decides
+	}
+	d.Status, d.LastSeen, d.UpdatedAt = DeviceDeployed, now, now
+	if host, _, ok := cutHostPort(source); ok {
+		d.LastIP = host
+	}
+	if err := s.store.UpdateDevice(ctx, &d); err != nil {
+		return err
+	}
+	s.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
+	return nil
+}
+
+// DeviceAuthenticated marks a device deployed after a digest file fetch
+// with its provisioning credentials.
+func (s *Sessions) DeviceAuthenticated(ctx context.Context, d Device, remote string) error {
+	return s.deployed(ctx, d.ID, remote, s.now())
+}
+
+// cutHostPort splits "host:port" and "[v6]:port".
+func cutHostPort(addr string) (string, string, bool) {
+	i := len(addr) - 1
+	for i >= 0 && addr[i] != ':' {
+		i--
+	}
+	if i <= 0 {
+		return "", "", false
+	}
+	host := addr[:i]
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return host, addr[i+1:], true
+}

@@ -1,0 +1,174 @@
+package prov_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+)
+
+// TestRebootOrLogoutFromSignals plays the sequences of signals phones send
+// after a login (API door: the phone is told by check-sync) and checks how
+// the session ends. Each step: "fetch" (boot file), "reg dev|line <Call-ID>"
+// (a new binding of the device account or the session's line), "refresh
+// line <Call-ID>", "unreg line", "unreg dev", "sync" (another check-sync, a
+// settings change), "wait <duration>" (then a sweep), "restart" (a new
+// Sessions over the same store: the decision must not change).
+func TestRebootOrLogoutFromSignals(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		persistent bool
+		steps      string
+		want       string // "" = still active, else the end reason
+	}{
+		{"Polycom applies the login", false, "fetch; unreg dev; reg line c1; wait 10m", ""},
+		{"Yealink reboots to apply the login", false, "unreg dev; fetch; reg line c1; wait 10m", ""},
+		{"Yealink reboots on a later check-sync", false,
+			"fetch; reg line c1; sync; unreg line; fetch; reg line c2; wait 10m", ""},
+		{"logout on the phone right after the login", false, "fetch; reg line c1; unreg line; reg dev d1", prov.EndPhoneUnregister},
+		{"logout on the phone survives a restart", false,
+			"fetch; reg line c1; unreg line; restart; reg dev d1", prov.EndPhoneUnregister},
+		{"line taken down and nothing else", false, "fetch; reg line c1; unreg line; wait 89s", ""},
+		{"line taken down and nothing else, then the wait ends", false,
+			"fetch; reg line c1; unreg line; wait 89s; wait 2s", prov.EndPhoneUnregister},
+		{"line taken down and registered again", false, "fetch; reg line c1; unreg line; reg line c1; wait 10m", ""},
+		{"reboot on its own", false, "fetch; reg line c1; wait 1m; fetch; reg line c2", prov.EndReboot},
+		{"reboot on its own, the login forgotten", false, "fetch; reg line c1; wait 1m; fetch; reg dev d2", prov.EndReboot},
+		{"reload on its own (native logout menu, update config)", false,
+			"fetch; reg line c1; wait 1m; fetch; refresh line c1; wait 10m", ""},
+		{"native logout: the phone reloads, drops the line, registers the device", false,
+			"fetch; reg line c1; wait 1m; fetch; unreg line; reg dev d2", prov.EndPhoneUnregister},
+		{"soft reboot that never comes back", false, "fetch; reg line c1; unreg line; fetch; wait 91s", prov.EndReboot},
+		{"soft reboot that never comes back, persistent", true, "fetch; reg line c1; unreg line; fetch; wait 91s", ""},
+		{"reboot on its own, persistent", true, "fetch; reg line c1; wait 1m; fetch; reg line c2; wait 10m", ""},
+		{"soft reboot unregisters first, persistent", true,
+			"fetch; reg line c1; unreg line; fetch; reg line c2; wait 10m", ""},
+		{"soft reboot unregisters first", false, "fetch; reg line c1; unreg line; fetch; reg line c2", prov.EndReboot},
+		{"refresh keeps it", false, "fetch; reg line c1; refresh line c1; wait 1m; refresh line c1", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := openPolicy
+			p.Persistent = tc.persistent
+			f := newFixture(t, p)
+			ctx := context.Background()
+			d, _ := f.st.GetDevice(ctx, "00000000000d")
+			s, err := f.login(d.MAC, "alice", "alice-pw")
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := prov.Binding{AOR: "sip:2001@hq.test", Contact: "sip:2001@10.0.0.5:5060", Source: "10.0.0.5:5060",
+				Transport: "UDP", Owner: "session:" + s.ID, AuthUser: s.SIPUser, DeviceID: d.ID}
+			dev := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Contact: "sip:dev00000000000d@10.0.0.5:5060",
+				Source: "10.0.0.5:5060", Transport: "UDP", Owner: "device:" + strconv.FormatInt(d.ID, 10), AuthUser: d.SIPUser, DeviceID: d.ID}
+			for _, step := range strings.Split(tc.steps, "; ") {
+				f.clk.add(time.Millisecond) // signals come one after another
+				w := strings.Fields(step)
+				var err error
+				switch w[0] {
+				case "fetch":
+					err = f.ss.BootFetched(ctx, d)
+				case "reg", "refresh", "unreg":
+					b := line
+					if w[1] == "dev" {
+						b = dev
+					}
+					if len(w) > 2 {
+						b.CallID = w[2]
+					}
+					change := map[string]prov.BindingChange{"reg": prov.LineRegistered, "refresh": prov.LineRefreshed,
+						"unreg": prov.LineUnregistered}[w[0]]
+					err = f.ss.BindingChanged(ctx, change, b)
+				case "sync":
+					f.ss.SyncDevice(ctx, d, false)
+				case "wait":
+					dur, perr := time.ParseDuration(w[1])
+					if perr != nil {
+						t.Fatal(perr)
+					}
+					f.clk.add(dur)
+					err = f.ss.Sweep(ctx)
+				case "restart":
+					f.restart(t)
+				default:
+					t.Fatalf("bad step %q", step)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", step, err)
+				}
+			}
+			got, _ := f.st.GetSession(ctx, s.ID)
+			if tc.want == "" && !got.Active() {
+				t.Fatalf("session ended (%s), want it active", got.EndReason)
+			}
+			if tc.want != "" && (got.Active() || got.EndReason != tc.want) {
+				t.Fatalf("session active=%v reason=%q, want ended as %q", got.Active(), got.EndReason, tc.want)
+			}
+			if dd, _ := f.st.GetDevice(ctx, d.MAC); strings.Contains(tc.steps, "reg ") && dd.Status != prov.DeviceDeployed {
+				t.Fatalf("a registered line did not mark the device deployed: %s", dd.Status)
+			}
+		})
+	}
+}
+
+// TestLogoutReachesThePhoneThroughItsSessionLine: a phone logged in holds
+// only the session's line; the logout tells it through the binding it
+// unbinds, with the session's password for the phone's challenge.
+func TestLogoutReachesThePhoneThroughItsSessionLine(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	s, err := f.login("00000000000d", "alice", "alice-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clk.add(3 * time.Second) // past the coalescing of the login's check-sync
+	f.reg.mu.Lock()
+	f.reg.removed = []prov.Binding{{AOR: "sip:2001@hq.test", Source: "10.0.0.5:5060", Transport: "UDP", AuthUser: s.SIPUser}}
+	f.reg.none = true // the device account is no longer registered
+	f.reg.synced, f.reg.passwords = nil, nil
+	f.reg.mu.Unlock()
+	if err := f.ss.End(ctx, s.ID, prov.EndLogout, "test"); err != nil {
+		t.Fatal(err)
+	}
+	f.reg.mu.Lock()
+	defer f.reg.mu.Unlock()
+	if len(f.reg.synced) != 1 || f.reg.synced[0] != "10.0.0.5:5060" || f.reg.passwords[0] != s.SIPPassword {
+		t.Fatalf("check-sync after logout went to %v with %v", f.reg.synced, f.reg.passwords)
+	}
+	if _, ok := f.creds.Lookup(s.SIPUser); ok {
+		t.Fatal("the session's credential still authenticates after the logout")
+	}
+}
+
+// TestCheckSyncsCoalesce: a change right after another, before the phone
+// fetched, sends no second NOTIFY (the fetch renders the latest state); a
+// reboot request, a fetch or two seconds in between do.
+func TestCheckSyncsCoalesce(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	d, _ := f.st.GetDevice(ctx, "00000000000d")
+	count := func() int { f.reg.mu.Lock(); defer f.reg.mu.Unlock(); return len(f.reg.synced) }
+	f.ss.SyncDevice(ctx, d, false)
+	f.ss.SyncDevice(ctx, d, false)
+	if n := count(); n != 1 {
+		t.Fatalf("two check-syncs at once sent %d NOTIFYs, want 1", n)
+	}
+	f.ss.SyncDevice(ctx, d, true)
+	if n := count(); n != 2 {
+		t.Fatalf("a reboot request was coalesced (%d)", n)
+	}
+	if err := f.ss.BootFetched(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	f.ss.SyncDevice(ctx, d, false)
+	if n := count(); n != 3 {
+		t.Fatalf("a check-sync after the phone fetched was coalesced (%d)", n)
+	}
+	f.clk.add(3 * time.Second)
+	f.ss.SyncDevice(ctx, d, false)
+	if n := count(); n != 4 {
+		t.Fatalf("a check-sync 3 s after the last was coalesced (%d)", n)
+	}
+}
