@@ -94,7 +94,10 @@ func (a *app) buildServices(ctx context.Context) error {
 		}
 	})
 	a.components = append(a.components, component{name: "sessions", proto: "internal",
-		serve: func(ctx context.Context) error { return s.sessions.RunSweeper(ctx, 30*time.Second) }})
+		serve: func(ctx context.Context) error {
+			defer s.sessions.Close()
+			return s.sessions.RunSweeper(ctx, 30*time.Second)
+		}})
 	return nil
 }
 
@@ -169,7 +172,7 @@ func (a *app) onSIPEvent(ev sip.Event) {
 	default:
 		return // Unbound: the logout that unbound it acts already
 	}
-	if err := a.svc.sessions.BindingChanged(context.Background(), change, provBinding(ev.Binding)); err != nil {
+	if err := a.svc.sessions.BindingChanged(context.Background(), change, provBinding(ev.Binding), ev.At); err != nil {
 		a.logger.Warn("registration bookkeeping", "component", "sessions", "aor", ev.Binding.AOR, "err", err)
 	}
 }

@@ -54,30 +54,45 @@ type reachTarget struct {
 // when the phone holds none — the one it removed last. secrets maps a
 // digest username to the password that answers the phone's challenge on
 // that line when the registrar no longer knows it.
+//
+// Two NOTIFYs must not overlap: one sent a moment ago that the phone has
+// not fetched for is enough (its fetch renders what is true now), and one
+// that reaches a phone applying the previous one would land on a line it
+// is dropping, so it waits until the phone has registered its new
+// configuration (at most syncSettle).
 func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Binding, secrets map[string]string) {
 	if s.reg == nil || d.ID == 0 {
 		return
 	}
-	live := s.reg.DeviceBindings(ctx, d.ID)
-	cands := append(live, removed...)
+	targets := s.targets(ctx, d, removed, secrets)
+	if !reboot {
+		if sig, err := s.signals(ctx, d.ID); err == nil && !sig.SyncAt.IsZero() {
+			now := s.now()
+			switch {
+			case sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncAt) >= 0 && now.Sub(sig.SyncAt) < s.coalesce:
+				s.m.checkSync.WithLabelValues("coalesced").Inc()
+				return
+			case !sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncFetchedAt) >= 0 && now.Sub(sig.SyncFetchedAt) < syncSettle:
+				s.deferSync(d.ID, targets)
+				return
+			}
+		}
+	}
+	s.send(ctx, d, targets, reboot)
+}
+
+// targets lists one binding per address of the phone, live ones first,
+// with the password each one's challenge takes, captured now: a logout may
+// revoke the credential before the phone's challenge comes back.
+func (s *Sessions) targets(ctx context.Context, d Device, removed []Binding, secrets map[string]string) []reachTarget {
+	cands := append(s.reg.DeviceBindings(ctx, d.ID), removed...)
 	if len(cands) == 0 {
 		if sig, err := s.signals(ctx, d.ID); err == nil && sig.Reach != nil {
 			cands = append(cands, *sig.Reach)
 		}
 	}
-	seen := map[string]bool{}
-	var targets []reachTarget
+	var out []reachTarget
 	for _, b := range cands {
-		k := b.Transport + "|" + b.Source
-		if b.Source == "" {
-			k = b.Transport + "|" + b.Contact
-		}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		// The password is taken now: a logout may revoke the credential
-		// before the phone's challenge comes back.
 		pw := secrets[b.AuthUser]
 		if pw == "" && s.creds != nil {
 			if cr, ok := s.creds.Lookup(b.AuthUser); ok {
@@ -87,16 +102,29 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 		if b.AuthUser == d.SIPUser && d.SIPUser != "" {
 			pw = d.SIPPassword
 		}
-		targets = append(targets, reachTarget{b: b, password: pw})
+		out = addTarget(out, reachTarget{b: b, password: pw})
 	}
-	if sig, err := s.signals(ctx, d.ID); err == nil && !reboot && sig.SyncFetchedAt.IsZero() &&
-		!sig.SyncAt.IsZero() && s.now().Sub(sig.SyncAt) < s.coalesce && s.now().Sub(sig.SyncAt) >= 0 {
-		// A check-sync went out a moment ago and the phone has not fetched
-		// yet: that fetch renders what is true now. A second NOTIFY would
-		// reach the phone mid-reload, on a line it may be dropping.
-		s.m.checkSync.WithLabelValues("coalesced").Inc()
-		return
+	return out
+}
+
+// addTarget appends t unless the phone's address is there already.
+func addTarget(ts []reachTarget, t reachTarget) []reachTarget {
+	key := func(b Binding) string {
+		if b.Source == "" {
+			return b.Transport + "|" + b.Contact
+		}
+		return b.Transport + "|" + b.Source
 	}
+	for _, o := range ts {
+		if key(o.b) == key(t.b) {
+			return ts
+		}
+	}
+	return append(ts, t)
+}
+
+// send sends the NOTIFYs and notes the check-sync.
+func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, reboot bool) {
 	s.markSync(ctx, d.ID)
 	if len(targets) == 0 {
 		s.m.checkSync.WithLabelValues("unreachable").Inc()
@@ -111,6 +139,48 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 		}
 		s.m.checkSync.WithLabelValues("sent").Inc()
 	}
+}
+
+// syncSettle bounds how long a check-sync waits for the phone to finish
+// applying the previous one.
+const syncSettle = 5 * time.Second
+
+// deferSync keeps a check-sync until the phone has registered the
+// configuration it is applying (flushDeferred), or syncSettle has passed.
+func (s *Sessions) deferSync(deviceID int64, targets []reachTarget) {
+	s.m.checkSync.WithLabelValues("deferred").Inc()
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	cur, waiting := s.deferred[deviceID]
+	for _, t := range targets {
+		cur = addTarget(cur, t)
+	}
+	s.deferred[deviceID] = cur
+	if waiting {
+		return
+	}
+	s.timers.AfterFunc(syncSettle, func() { s.flushDeferred(context.Background(), deviceID) })
+}
+
+// flushDeferred sends a deferred check-sync, through the lines the phone
+// holds now and else those it held when the check-sync was asked for.
+func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64) {
+	s.devMu.Lock()
+	kept, ok := s.deferred[deviceID]
+	delete(s.deferred, deviceID)
+	s.devMu.Unlock()
+	if !ok {
+		return
+	}
+	d, err := s.store.GetDeviceByID(ctx, deviceID)
+	if err != nil {
+		return
+	}
+	targets := s.targets(ctx, d, nil, nil)
+	if len(targets) == 0 {
+		targets = kept
+	}
+	s.send(ctx, d, targets, false)
 }
 
 // SyncDevice tells the phone to re-provision (a change to its files, an
@@ -196,7 +266,10 @@ func (sig DeviceSignals) syncPending(now time.Time) bool {
 // DISCOVER): the phone is starting, or reloading its configuration. Which
 // one the registrations that follow tell: a reboot registers its lines
 // with new Call-IDs, a reload keeps those of the lines it keeps.
-func (s *Sessions) BootFetched(ctx context.Context, d Device) error {
+//
+// at is when the fetch happened, on the registrar's clock: registrar
+// events reach Sessions later than fetches do, and are ordered by it.
+func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time) error {
 	now := s.now()
 	_, err := s.updateSignals(ctx, d.ID, func(sig *DeviceSignals) bool {
 		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() {
@@ -207,7 +280,7 @@ func (s *Sessions) BootFetched(ctx context.Context, d Device) error {
 			sig.SyncFetchedAt = now
 			return true
 		}
-		sig.BootAt = now
+		sig.BootAt = at
 		return true
 	})
 	return err
@@ -225,7 +298,7 @@ func (s *Sessions) DeviceBooted(ctx context.Context, mac string) error {
 	} else if err != nil {
 		return err
 	}
-	return s.BootFetched(ctx, d)
+	return s.BootFetched(ctx, d, time.Now())
 }
 
 // rebooted applies a reboot the phone made on its own (at bootAt): a
@@ -244,7 +317,9 @@ func (s *Sessions) rebooted(ctx context.Context, d Device, bootAt time.Time) err
 // Deployed, a reboot (a boot-file fetch, then lines with new Call-IDs),
 // and a login line the phone took down itself (then its locked profile
 // registered: a logout on the phone).
-func (s *Sessions) BindingChanged(ctx context.Context, change BindingChange, b Binding) error {
+//
+// at is when the registrar made the change.
+func (s *Sessions) BindingChanged(ctx context.Context, change BindingChange, b Binding, at time.Time) error {
 	devID := b.DeviceID
 	kind, id, _ := ParseOwner(b.Owner)
 	if devID == 0 {
@@ -255,10 +330,10 @@ func (s *Sessions) BindingChanged(ctx context.Context, change BindingChange, b B
 	}
 	switch change {
 	case LineRegistered, LineRefreshed:
-		return s.lineUp(ctx, change, devID, kind, id, b)
+		return s.lineUp(ctx, change, devID, kind, id, b, at)
 	case LineUnregistered:
 		if kind == OwnerSession {
-			return s.lineDown(ctx, devID, id, b)
+			return s.lineDown(ctx, devID, id, b, at)
 		}
 	}
 	return nil
@@ -279,7 +354,7 @@ func (s *Sessions) deviceOfOwner(ctx context.Context, kind OwnerKind, id string)
 	return 0
 }
 
-func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64, kind OwnerKind, id string, b Binding) error {
+func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64, kind OwnerKind, id string, b Binding, at time.Time) error {
 	now := s.now()
 	s.devMu.Lock()
 	calls := s.callIDs[devID]
@@ -301,7 +376,8 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	reboot := false
 	var bootAt time.Time
 	_, err := s.updateSignals(ctx, devID, func(sig *DeviceSignals) bool {
-		booted := !sig.BootAt.IsZero()
+		// Only a registration made after the boot-file fetch answers it.
+		booted := !sig.BootAt.IsZero() && !at.Before(sig.BootAt)
 		bootAt = sig.BootAt
 		switch {
 		case sig.LineDownSession != "" && kind == OwnerSession && id == sig.LineDownSession:
@@ -309,7 +385,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 			// new Call-ID after a reboot.
 			reboot = booted && newCall
 		case sig.LineDownSession != "" && kind == OwnerDevice:
-			if booted {
+			if booted && sig.BootAt.After(sig.LineDownAt) {
 				reboot = true // it rebooted and came back without the login
 			} else {
 				// It went back to its locked profile by itself: the user
@@ -318,6 +394,8 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 			}
 		case sig.LineDownSession != "":
 			return false
+		case !sig.BootAt.IsZero() && !booted:
+			return false // an older registration, reported late
 		case booted:
 			// The first line after a boot-file fetch decides: new Call-IDs
 			// (or the device account, the login forgotten) are a reboot.
@@ -332,6 +410,9 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	if err != nil {
 		return err
 	}
+	// The phone has applied what it fetched: a check-sync held back
+	// meanwhile can go now, to the line it just registered.
+	s.flushDeferred(ctx, devID)
 	switch {
 	case endSession != "":
 		return s.End(ctx, endSession, EndPhoneUnregister, "phone")
@@ -349,7 +430,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 // check-sync it has not yet fetched is pending, that is the phone reloading
 // (or rebooting) for it; otherwise the next signal decides between a
 // logout on the phone and a reboot, and LineDownWait ends the wait.
-func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b Binding) error {
+func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b Binding, at time.Time) error {
 	sess, err := s.store.GetSession(ctx, sessID)
 	if err != nil || !sess.Active() || sess.DeviceID != devID {
 		return err
@@ -360,10 +441,12 @@ func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b B
 			return false
 		}
 		rb := b
-		sig.LineDownSession, sig.LineDownAt, sig.Reach = sessID, now, &rb
-		// A boot-file fetch before the line went down was a reload; only
-		// one after it says the phone is rebooting.
-		sig.BootAt = time.Time{}
+		sig.LineDownSession, sig.LineDownAt, sig.Reach = sessID, at, &rb
+		if sig.BootAt.Before(at) {
+			// A boot-file fetch before the line went down was a reload;
+			// only one after it says the phone is rebooting.
+			sig.BootAt = time.Time{}
+		}
 		return true
 	})
 	return err
@@ -379,7 +462,7 @@ func (s *Sessions) sweepLinesDown(ctx context.Context, deviceID int64, now time.
 		return
 	}
 	id, reason := sig.LineDownSession, EndPhoneUnregister
-	if !sig.BootAt.IsZero() {
+	if sig.BootAt.After(sig.LineDownAt) {
 		// A boot-file fetch after the line went down: a reboot the phone
 		// has not come back from.
 		reason = EndReboot

@@ -69,7 +69,7 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 				var err error
 				switch w[0] {
 				case "fetch":
-					err = f.ss.BootFetched(ctx, d)
+					err = f.ss.BootFetched(ctx, d, f.clk.now())
 				case "reg", "refresh", "unreg":
 					b := line
 					if w[1] == "dev" {
@@ -80,7 +80,7 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 					}
 					change := map[string]prov.BindingChange{"reg": prov.LineRegistered, "refresh": prov.LineRefreshed,
 						"unreg": prov.LineUnregistered}[w[0]]
-					err = f.ss.BindingChanged(ctx, change, b)
+					err = f.ss.BindingChanged(ctx, change, b, f.clk.now())
 				case "sync":
 					f.ss.SyncDevice(ctx, d, false)
 				case "wait":
@@ -159,12 +159,22 @@ func TestCheckSyncsCoalesce(t *testing.T) {
 	if n := count(); n != 2 {
 		t.Fatalf("a reboot request was coalesced (%d)", n)
 	}
-	if err := f.ss.BootFetched(ctx, d); err != nil {
+	// The phone fetched and is applying: the next check-sync waits until
+	// it has registered what it fetched, then goes to that line.
+	if err := f.ss.BootFetched(ctx, d, f.clk.now()); err != nil {
 		t.Fatal(err)
 	}
 	f.ss.SyncDevice(ctx, d, false)
+	if n := count(); n != 2 {
+		t.Fatalf("a check-sync to a phone applying the last one was sent at once (%d)", n)
+	}
+	line := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Source: "10.0.0.5:5060", Transport: "UDP",
+		Owner: "device:" + strconv.FormatInt(d.ID, 10), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c9"}
+	if err := f.ss.BindingChanged(ctx, prov.LineRegistered, line, f.clk.now()); err != nil {
+		t.Fatal(err)
+	}
 	if n := count(); n != 3 {
-		t.Fatalf("a check-sync after the phone fetched was coalesced (%d)", n)
+		t.Fatalf("the held check-sync was not sent once the phone registered (%d)", n)
 	}
 	f.clk.add(3 * time.Second)
 	f.ss.SyncDevice(ctx, d, false)

@@ -68,9 +68,15 @@ type Sessions struct {
 	hasher  *Hasher
 	// devMu guards the per-device facts that tell a reboot from a logout:
 	// each line's Call-ID and a cache of the stored DeviceSignals.
-	devMu      sync.Mutex
-	callIDs    map[int64]map[string]string
-	sig        map[int64]DeviceSignals
+	devMu   sync.Mutex
+	callIDs map[int64]map[string]string
+	sig     map[int64]DeviceSignals
+	// deferred are check-syncs waiting for the phone to finish applying
+	// the previous one, with where to send them.
+	deferred map[int64][]reachTarget
+	// timers own the delayed work (deferred check-syncs, the unbind
+	// recheck), stopped by Close.
+	timers     afterFuncs
 	nativeGone map[[2]int64]time.Time
 	// locks serialise logins and logouts per user and per device, so
 	// one-login-per-user and one-session-per-phone hold under races.
@@ -131,7 +137,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
-		sig: map[int64]DeviceSignals{}, coalesce: d.CoalesceSync, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
+		sig: map[int64]DeviceSignals{}, deferred: map[int64][]reachTarget{}, coalesce: d.CoalesceSync, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),
@@ -143,7 +149,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 			Help:    "Time from a logout to its bindings removed and check-sync sent.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}}),
 		checkSync: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_check_sync_total",
-			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, dropped (too many in flight) or unreachable (no registration known)."},
+			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, deferred, dropped (too many in flight) or unreachable (no registration known)."},
 			[]string{"result"}),
 	}
 	act, err := d.Store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
@@ -378,7 +384,7 @@ func (s *Sessions) End(ctx context.Context, id, reason, actor string) error {
 	if sess, err = s.store.GetSession(ctx, id); err != nil || !sess.Active() {
 		return err
 	}
-	return s.endLocked(ctx, sess, reason, actor, reason != EndReboot, nil)
+	return s.endLocked(ctx, sess, reason, actor, true, nil)
 }
 
 // parallelSessionWork is how many logins and logouts run at once: enough
@@ -435,7 +441,7 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 		// A refresh REGISTER authenticated just before the revocation may
 		// land after the unbind; a second sweep shortly after removes it.
 		reg := s.reg
-		time.AfterFunc(UnbindRecheck, func() {
+		s.timers.AfterFunc(UnbindRecheck, func() {
 			if bs, err := reg.Unbind(context.Background(), owner); err == nil && len(bs) > 0 {
 				s.logger.Warn("logout: removed a binding that raced the logout", "session", sess.ID, "bindings", len(bs))
 			}
@@ -516,7 +522,7 @@ func (s *Sessions) EndAll(ctx context.Context, userID int64, reason, actor strin
 	}
 	var errs []error
 	for _, o := range ss {
-		errs = append(errs, s.endLocked(ctx, o, reason, actor, reason != EndReboot, nil))
+		errs = append(errs, s.endLocked(ctx, o, reason, actor, true, nil))
 	}
 	return errors.Join(errs...)
 }
@@ -612,6 +618,10 @@ func (s *Sessions) endExpired(ctx context.Context, id string, p LoginPolicy, loc
 	}
 	return s.endLocked(ctx, sess, reason, "system", true, nil)
 }
+
+// Close stops the delayed work Sessions scheduled (a deferred check-sync,
+// the second unbind after a logout) and waits for what is running.
+func (s *Sessions) Close() { s.timers.Close() }
 
 // RunSweeper sweeps every interval until ctx ends.
 func (s *Sessions) RunSweeper(ctx context.Context, interval time.Duration) error {

@@ -131,6 +131,7 @@ func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(ss.Close)
 	return &fixture{st: st, ss: ss, creds: creds, reg: reg, clk: clk, site: site, prom: prom}
 }
 
@@ -143,6 +144,8 @@ func (f *fixture) restart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.ss.Close()
+	t.Cleanup(ss.Close)
 	f.ss = ss
 }
 

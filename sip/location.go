@@ -118,6 +118,9 @@ func (l *location) apply(op registerOp, now time.Time) (applyResult, []Binding) 
 	}
 	out := snapshot(next, now)
 	s.mu.Unlock()
+	for i := range evs {
+		evs[i].At = now
+	}
 	if len(evs) > 0 || len(ups) > 0 || len(dels) > 0 {
 		l.onChange(evs, ups, dels)
 	}

@@ -165,4 +165,7 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind    EventKind
 	Binding Binding
+	// At is when the registrar made the change: events reach prov later,
+	// and it orders them against its other signals by this time.
+	At time.Time
 }

@@ -143,6 +143,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.sess.Close)
 	e.ev.Subscribe(func(ctx context.Context, ev prov.Event) {
 		switch ev.Kind {
 		case prov.EventUserChanged, prov.EventCredentialsChanged:
