@@ -159,15 +159,26 @@ func (s *Sessions) deferSync(deviceID int64, targets []reachTarget) {
 	if waiting {
 		return
 	}
-	s.timers.AfterFunc(syncSettle, func() { s.flushDeferred(context.Background(), deviceID) })
+	s.timers.AfterFunc(syncSettle, func() { s.flushDeferred(context.Background(), deviceID, nil) })
 }
 
 // flushDeferred sends a deferred check-sync, through the lines the phone
 // holds now and else those it held when the check-sync was asked for.
-func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64) {
+// With trigger (a line that just registered), only a line of the new
+// configuration does: one the phone already held is news reported late.
+func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64, trigger *Binding) {
 	s.devMu.Lock()
 	kept, ok := s.deferred[deviceID]
-	delete(s.deferred, deviceID)
+	if ok && trigger != nil {
+		for _, t := range kept {
+			if t.b.AuthUser == trigger.AuthUser {
+				ok = false
+			}
+		}
+	}
+	if ok {
+		delete(s.deferred, deviceID)
+	}
 	s.devMu.Unlock()
 	if !ok {
 		return
@@ -412,7 +423,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	}
 	// The phone has applied what it fetched: a check-sync held back
 	// meanwhile can go now, to the line it just registered.
-	s.flushDeferred(ctx, devID)
+	s.flushDeferred(ctx, devID, &b)
 	switch {
 	case endSession != "":
 		return s.End(ctx, endSession, EndPhoneUnregister, "phone")

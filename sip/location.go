@@ -301,20 +301,9 @@ func (l *location) filter(pred func(*Binding) bool, now time.Time) []Binding {
 	return out
 }
 
-// all returns a copy of every binding.
+// all returns a copy of every binding, expired ones not yet swept too.
 func (l *location) all() []Binding {
-	var out []Binding
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.RLock()
-		for _, bs := range s.aors {
-			for _, b := range bs {
-				out = append(out, b.Binding)
-			}
-		}
-		s.mu.RUnlock()
-	}
-	return out
+	return l.filter(func(*Binding) bool { return true }, time.Time{})
 }
 
 // contactKey is the RFC 3261 §19.1.4 comparison key of a contact URI:
