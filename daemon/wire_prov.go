@@ -164,7 +164,11 @@ func (t tftpFiles) Open(ctx context.Context, name string, remote netip.AddrPort)
 }
 
 func (t tftpFiles) Create(ctx context.Context, name string, remote netip.AddrPort) (tftp.Upload, error) {
-	return &tftpUpload{ctx: ctx, files: t.files, req: t.request(name, remote)}, nil
+	req := t.request(name, remote)
+	if err := t.files.CheckUpload(req); err != nil {
+		return nil, tftpError(err)
+	}
+	return &tftpUpload{ctx: ctx, files: t.files, req: req}, nil
 }
 
 // tftpError maps prov's outcomes to the TFTP room's sentinels, which give

@@ -232,7 +232,7 @@ func (f *Files) Read(ctx context.Context, req Request) (*Content, error) {
 		return nil, err
 	}
 	c, err := f.read(ctx, req, pn)
-	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && errors.Is(err, ErrNotFound) {
+	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && req.Proto != ProtoTFTP && errors.Is(err, ErrNotFound) {
 		// <user>.cfg is the native login door: ask for the user's
 		// credentials whether or not the user or a session exists.
 		return nil, fmt.Errorf("read %s: %w", pn.name, ErrAuth)
@@ -246,6 +246,11 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		return f.readStatic(pn.name)
 	case KindLog:
 		return nil, fmt.Errorf("read %s: logs are write-only: %w", pn.name, ErrNotFound)
+	}
+	if req.Proto == ProtoTFTP && pn.userData() {
+		// TFTP authenticates nothing: a user's lines, directory and call
+		// lists go over HTTP(S) only.
+		return nil, fmt.Errorf("read %s: user files are not served over TFTP: %w", pn.name, ErrNotFound)
 	}
 	// Noted before any store read, so that a render from data an event
 	// changed meanwhile is not cached.

@@ -43,6 +43,16 @@ type parsedName struct {
 }
 
 // writable reports whether a phone may upload to the name.
+// userData reports a file that may hold a user's lines, directory, call
+// lists or settings.
+func (p parsedName) userData() bool {
+	switch p.kind {
+	case KindUserConfig, KindDirectory, KindOverride, KindCalls:
+		return true
+	}
+	return false
+}
+
 func (p parsedName) writable() bool {
 	switch p.kind {
 	case KindOverride, KindDirectory, KindCalls:

@@ -30,6 +30,8 @@ type filesFixture struct {
 	static string
 	mu     sync.Mutex
 	seen   []prov.Event
+	// passwords are the login passwords uploads changed ("user=password").
+	passwords []string
 }
 
 const (
@@ -54,7 +56,13 @@ func newFilesFixture(t *testing.T, cfg prov.FilesConfig) *filesFixture {
 	f.events.Subscribe(func(_ context.Context, e prov.Event) { f.mu.Lock(); f.seen = append(f.seen, e); f.mu.Unlock() })
 	cfg.StaticDir, cfg.HTTPPort = f.static, 80
 	f.files, err = prov.NewFiles(cfg, prov.FilesDeps{Store: st, Events: f.events, Renderer: rend,
-		Leases: fakeLeases{netip.MustParseAddr(fPhoneIP): "00:04:F2:00:00:01"}})
+		Leases: fakeLeases{netip.MustParseAddr(fPhoneIP): "00:04:F2:00:00:01"},
+		OnPassword: func(_ context.Context, user, pw string) error {
+			f.mu.Lock()
+			f.passwords = append(f.passwords, user+"="+pw)
+			f.mu.Unlock()
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +183,7 @@ func TestUserFilesAndUploads(t *testing.T) {
 		t.Errorf("bob.cfg: %v", err)
 	}
 	dir := `<directory><item_list><item><fn>Bob</fn><ct>202</ct><sd>1</sd></item></item_list></directory>`
-	if err := f.files.Write(ctx, fReq(prov.ProtoTFTP, fMAC+"-directory.xml"), strings.NewReader(dir)); err != nil {
+	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-directory.xml"), strings.NewReader(dir)); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := f.st.ListContacts(ctx, u.ID)
@@ -477,5 +485,75 @@ func TestNewSiteCatchesTheNextEnrolment(t *testing.T) {
 	d, err := f.st.GetDevice(ctx, second)
 	if err != nil || d.SiteID != lab.ID {
 		t.Errorf("second phone in site %d (%v), want the new site %d", d.SiteID, err, lab.ID)
+	}
+}
+
+// TestTFTPIsReadOnlyAndServesNoUserFiles is the attack of an anonymous
+// host on the LAN: TFTP authenticates nothing, so it may neither write a
+// phone's settings or a logged-in user's directory nor read a user's files.
+func TestTFTPIsReadOnlyAndServesNoUserFiles(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	u, _ := f.login(t, "web")
+	for _, name := range []string{fMAC + "-phone.cfg", fMAC + "-directory.xml", "alice-phone.cfg",
+		"alice-directory.xml", fMAC + "-calls.xml", fMAC + "-boot.log"} {
+		body := `<polycomConfig><feature feature.autoDial="19005551234"/></polycomConfig>`
+		if strings.HasSuffix(name, ".xml") {
+			body = `<directory><item_list><item><fn>Evil</fn><ct>19005551234</ct><sd>1</sd></item></item_list></directory>`
+		}
+		if err := f.files.Write(ctx, fReq(prov.ProtoTFTP, name), strings.NewReader(body)); !errors.Is(err, prov.ErrAuth) {
+			t.Errorf("TFTP write of %s: %v, want refused", name, err)
+		}
+	}
+	for _, owner := range []string{"device:" + fMAC, "user:alice"} {
+		if ups, _ := f.st.ListUploads(ctx, owner); len(ups) != 0 {
+			t.Errorf("a refused TFTP upload was stored for %s: %+v", owner, ups)
+		}
+	}
+	if cs, _ := f.st.ListContacts(ctx, u.ID); len(cs) != 0 {
+		t.Errorf("a TFTP upload changed alice's directory: %+v", cs)
+	}
+	for _, name := range []string{"alice.cfg", "alice-directory.xml", fMAC + "-directory.xml", fMAC + "-phone.cfg"} {
+		if _, err := f.read(t, fReq(prov.ProtoTFTP, name)); !errors.Is(err, prov.ErrNotFound) {
+			t.Errorf("TFTP read of %s: %v, want not found", name, err)
+		}
+	}
+	// The boot files still go over TFTP (without secrets).
+	if _, err := f.read(t, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg")); err != nil {
+		t.Errorf("TFTP boot file: %v", err)
+	}
+}
+
+// TestOnlyTheUserChangesTheirPassword: the phone's provisioning
+// credentials travel in every config fetch, so an upload made with them
+// must not change the logged-in user's login password; the user's own
+// digest login (the native door) may.
+func TestOnlyTheUserChangesTheirPassword(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	f.login(t, "web")
+	up := `<polycomConfig><prov prov.login.localPassword="owned-123"/></polycomConfig>`
+	dev := fReq(prov.ProtoHTTP, fMAC+"-phone.cfg")
+	dev.DeviceMAC, dev.DeviceAuthenticated = fMAC, true
+	if err := f.files.Write(ctx, dev, strings.NewReader(up)); err != nil {
+		t.Fatal(err)
+	}
+	user := fReq(prov.ProtoHTTP, "alice-phone.cfg")
+	user.DeviceMAC, user.LoginUser = fMAC, "alice"
+	if err := f.files.Write(ctx, user, strings.NewReader(strings.Replace(up, "owned-123", "mine-456", 1))); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.passwords) != 1 || f.passwords[0] != "alice=mine-456" {
+		t.Fatalf("password changes applied: %v, want only alice's own", f.passwords)
+	}
+	for _, owner := range []string{"user:alice", "device:" + fMAC} {
+		ups, _ := f.st.ListUploads(ctx, owner)
+		for _, u := range ups {
+			if strings.Contains(string(u.Data), "owned-123") || strings.Contains(string(u.Data), "mine-456") {
+				t.Fatalf("a password was stored in clear in %s's upload", owner)
+			}
+		}
 	}
 }

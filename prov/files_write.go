@@ -19,14 +19,9 @@ import (
 // ErrMalformed or ErrNamespace). A refused upload leaves the previous
 // version as it was.
 func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
-	pn, err := parseName(req.Path)
+	pn, err := f.checkUpload(req)
 	if err != nil {
-		f.m.refused.WithLabelValues("bad_name").Inc()
 		return err
-	}
-	if !pn.writable() {
-		f.m.refused.WithLabelValues("not_writable").Inc()
-		return fmt.Errorf("write %s: not an upload name: %w", pn.name, ErrNotFound)
 	}
 	data, err := io.ReadAll(io.LimitReader(body, f.cfg.MaxUploadBytes+1))
 	if err != nil {
@@ -55,10 +50,12 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 	}
 	data, newPassword := f.takeLocalPassword(pn, owner, data)
 	if newPassword != "" && !passwordAuthority(req, owner) {
-		// Only the user's own login (native digest) or the phone's device
-		// credentials over HTTP(S) may change a password; TFTP carries no
-		// authentication at all.
-		f.log.Warn("password change in an upload ignored: the upload was not authenticated", "name", pn.name)
+		// Only the user's own login (native digest) may change their
+		// password: the phone's provisioning credentials are in every
+		// config file it fetches, so they prove nothing about the user.
+		f.m.refused.WithLabelValues("password_authority").Inc()
+		f.log.Warn("password change in an upload ignored: not authenticated as the user", "component", "files",
+			"name", pn.name)
 		newPassword = ""
 	}
 	if err := f.storeUpload(ctx, owner, pn, data, contacts, v); err != nil {
@@ -75,13 +72,38 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 	return nil
 }
 
+// CheckUpload refuses an upload before its body is read: a name that is
+// not an upload, or a transport that cannot authenticate. TFTP carries no
+// authentication at all, so it is read-only: anyone on the LAN could
+// otherwise write any phone's settings or a logged-in user's directory.
+func (f *Files) CheckUpload(req Request) error {
+	_, err := f.checkUpload(req)
+	return err
+}
+
+func (f *Files) checkUpload(req Request) (parsedName, error) {
+	pn, err := parseName(req.Path)
+	if err != nil {
+		f.m.refused.WithLabelValues("bad_name").Inc()
+		return pn, err
+	}
+	if !pn.writable() {
+		f.m.refused.WithLabelValues("not_writable").Inc()
+		return pn, fmt.Errorf("write %s: not an upload name: %w", pn.name, ErrNotFound)
+	}
+	if req.Proto == ProtoTFTP {
+		f.m.refused.WithLabelValues("tftp").Inc()
+		f.log.Warn("upload over TFTP refused: uploads need HTTP(S)", "component", "files", "name", pn.name,
+			"remote", req.Remote.String())
+		return pn, fmt.Errorf("write %s: TFTP is read-only, upload over HTTP(S): %w", pn.name, ErrAuth)
+	}
+	return pn, nil
+}
+
 // passwordAuthority reports whether an upload was authenticated well
 // enough to change the owner's login password.
 func passwordAuthority(req Request, owner string) bool {
-	if req.Proto == ProtoTFTP {
-		return false
-	}
-	return req.LoginUser == strings.TrimPrefix(owner, "user:") || req.DeviceAuthenticated
+	return req.Proto != ProtoTFTP && req.LoginUser != "" && req.LoginUser == strings.TrimPrefix(owner, "user:")
 }
 
 // localPasswordRE finds the password a phone's user set on the handset.
