@@ -227,6 +227,12 @@ type phone struct {
 
 func newPhone(t *testing.T, transport, target string) *phone {
 	t.Helper()
+	return newPhoneAt(t, transport, target, "127.0.0.1")
+}
+
+// newPhoneAt is a phone sending from localIP (UDP), another host on loopback.
+func newPhoneAt(t *testing.T, transport, target, localIP string) *phone {
+	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("testphone"),
 		sipgo.WithUserAgenTLSConfig(&tls.Config{InsecureSkipVerify: true})) // test peer only
 	if err != nil {
@@ -251,7 +257,7 @@ func newPhone(t *testing.T, transport, target string) *phone {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); ua.Close() })
 	if p.transport == "UDP" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(localIP, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}

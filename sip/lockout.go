@@ -10,8 +10,12 @@ import (
 // (svcrack/svwar) neither guess passwords nor tell users apart: unknown
 // usernames are counted exactly like known ones.
 type lockout struct {
-	mu        sync.Mutex
-	m         map[string]*failState
+	mu sync.Mutex
+	m  map[string]*failState
+	// good remembers keys that authenticated, and when: the sources an
+	// account is known to work from, which an attack on the account as a
+	// whole must not lock out.
+	good      map[string]time.Time
 	threshold int
 	base, max time.Duration
 	window    time.Duration
@@ -26,7 +30,7 @@ type failState struct {
 }
 
 func newLockout(cfg Config) *lockout {
-	return &lockout{m: map[string]*failState{}, threshold: cfg.LockoutThreshold,
+	return &lockout{m: map[string]*failState{}, good: map[string]time.Time{}, threshold: cfg.LockoutThreshold,
 		base: cfg.LockoutBase, max: cfg.LockoutMax, window: cfg.LockoutWindow, maxKeys: 200000}
 }
 
@@ -83,6 +87,34 @@ func (l *lockout) succeed(key string) {
 	l.mu.Unlock()
 }
 
+// knownGoodFor is how long a source that authenticated stays trusted for
+// the account when the account as a whole is under attack.
+const knownGoodFor = 7 * 24 * time.Hour
+
+// remember records that key authenticated now.
+func (l *lockout) remember(key string, now time.Time) {
+	l.mu.Lock()
+	if len(l.good) >= l.maxKeys {
+		for k, at := range l.good {
+			if now.Sub(at) > knownGoodFor {
+				delete(l.good, k)
+			}
+		}
+	}
+	if len(l.good) < l.maxKeys {
+		l.good[key] = now
+	}
+	l.mu.Unlock()
+}
+
+// known reports whether key authenticated within knownGoodFor.
+func (l *lockout) known(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	at, ok := l.good[key]
+	return ok && now.Sub(at) <= knownGoodFor
+}
+
 // sweep forgets idle keys.
 func (l *lockout) sweep(now time.Time) {
 	l.mu.Lock()
@@ -98,4 +130,11 @@ func (l *lockout) sweepLocked(now time.Time) {
 			delete(l.m, k)
 		}
 	}
+}
+
+// accountBudget is the lockout of an account across all sources: five
+// times the per-source threshold, so a distributed guess is bounded too.
+func accountBudget(cfg Config) Config {
+	cfg.LockoutThreshold *= 5
+	return cfg
 }

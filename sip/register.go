@@ -85,8 +85,11 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 		(dc.Algorithm != "" && !strings.EqualFold(dc.Algorithm, alg)) {
 		return Credential{}, s.challenge(req, realm, false, now), "challenge"
 	}
-	userKey := "user:" + dc.Username
-	if s.lock.locked(userKey, now) {
+	// Failures lock the (account, source) pair, so guesses from one host
+	// never lock the real phone out; the account as a whole has a larger
+	// budget, which once spent refuses only sources it never worked from.
+	pairKey, acctKey := "user:"+dc.Username+"|"+srcIP, "account:"+dc.Username
+	if s.lock.locked(pairKey, now) || s.budget.locked(acctKey, now) && !s.lock.known(pairKey, now) {
 		return Credential{}, s.reply(req, 403, "Forbidden"), "locked"
 	}
 	cred, err := s.creds.Credential(ctx, dc.Username)
@@ -123,8 +126,9 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	if st != nonceOK {
 		return Credential{}, s.challenge(req, realm, true, now), "stale"
 	}
-	s.lock.succeed(userKey)
+	s.lock.succeed(pairKey)
 	s.lock.succeed("ip:" + srcIP)
+	s.lock.remember(pairKey, now)
 	return cred, nil, ""
 }
 
@@ -136,9 +140,14 @@ func (s *Server) authFailed(srcIP, username string, now time.Time) {
 		s.m.lockouts.Inc()
 		s.log.Info("source locked out after failed authentications", "source", srcIP)
 	}
-	if s.lock.fail("user:"+username, now) {
+	if s.lock.fail("user:"+username+"|"+srcIP, now) {
 		s.m.lockouts.Inc()
-		s.log.Info("username locked out after failed authentications", "username", stripCRLF(username))
+		s.log.Info("username locked out for a source after failed authentications", "username", stripCRLF(username),
+			"source", srcIP)
+	}
+	if s.budget.fail("account:"+username, now) {
+		s.m.lockouts.Inc()
+		s.log.Warn("account under attack: sources it never worked from are refused", "username", stripCRLF(username))
 	}
 }
 

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,47 @@ func TestLockout(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(e.srv.m.lockouts); n < 1 {
 		t.Fatalf("lockouts metric %v", n)
+	}
+}
+
+// TestLockoutCannotLockTheRealPhoneOut is the attack of a host on the LAN
+// sending bad REGISTERs for a user: it locks itself out, not the user's
+// phone; guesses spread over many hosts exhaust the account's budget, which
+// then refuses new sources but not the one the account works from.
+func TestLockoutCannotLockTheRealPhoneOut(t *testing.T) {
+	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.LockoutThreshold = 3 })
+	real := newPhoneAt(t, "UDP", e.udp, "127.0.0.1")
+	if res, _ := real.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "r1"}); res.StatusCode != 200 {
+		t.Fatalf("real phone: %s", res.Short())
+	}
+	guess := func(ip string, n int) *phone {
+		p := newPhoneAt(t, "UDP", e.udp, ip)
+		for i := range n {
+			res, _ := p.register(t, regOpts{user: "1001", pass: "guess", to: "1001", expires: 600,
+				callID: fmt.Sprintf("g%s-%d", ip, i)})
+			if res.StatusCode != 401 && res.StatusCode != 403 {
+				t.Fatalf("guess from %s: %s", ip, res.Short())
+			}
+		}
+		return p
+	}
+	attacker := guess("127.0.0.2", 4)
+	if res, _ := attacker.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "a-ok"}); res.StatusCode != 403 {
+		t.Fatalf("the guessing host is not locked out: %s", res.Short())
+	}
+	if res, _ := real.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "r2"}); res.StatusCode != 200 {
+		t.Fatalf("one host's guesses locked the real phone out: %s", res.Short())
+	}
+	// Spread over hosts, the guesses spend the account's budget (15).
+	for i := 3; i <= 8; i++ {
+		guess(fmt.Sprintf("127.0.0.%d", i), 2)
+	}
+	fresh := newPhoneAt(t, "UDP", e.udp, "127.0.0.20")
+	if res, _ := fresh.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "f1"}); res.StatusCode != 403 {
+		t.Fatalf("a new source during a distributed attack: %s, want 403", res.Short())
+	}
+	if res, _ := real.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "r3"}); res.StatusCode != 200 {
+		t.Fatalf("the distributed attack locked the real phone out: %s", res.Short())
 	}
 }
 

@@ -48,10 +48,12 @@ type Server struct {
 	algs    []string
 	m       *metrics
 
-	parser  *sip.Parser
-	nonces  *nonces
-	ha1     *ha1Cache
-	lock    *lockout
+	parser *sip.Parser
+	nonces *nonces
+	ha1    *ha1Cache
+	lock   *lockout
+	// budget counts failures per account from every source together.
+	budget  *lockout
 	loc     *location
 	persist *persister
 	events  *eventQueue
@@ -91,7 +93,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
 		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: newNonces(cfg.NonceTTL),
-		ha1: newHA1Cache(200000), lock: newLockout(cfg)}
+		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg))}
 	for _, a := range cfg.Algorithms {
 		s.algs = append(s.algs, canonicalAlg(a))
 	}
@@ -242,6 +244,7 @@ func (s *Server) sweep(ctx context.Context) {
 		s.expireNow()
 		if n++; n%60 == 0 {
 			s.lock.sweep(s.now())
+			s.budget.sweep(s.now())
 		}
 	}
 }
