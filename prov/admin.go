@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/time/rate"
 	"log/slog"
 	"net/mail"
 	"strings"
@@ -41,8 +42,10 @@ type Manager struct {
 	events   *Events
 	logger   *slog.Logger
 	now      func() time.Time
-	// claimLock refuses a device or source that guesses deployment PINs.
+	// claimLock refuses a device or source that guesses deployment PINs;
+	// claimRate bounds the guesses of all sources together.
 	claimLock *Lockout
+	claimRate *rate.Limiter
 	regMu     sync.RWMutex
 	reg       Registrar
 }
@@ -68,7 +71,8 @@ func NewManager(d ManagerDeps) *Manager {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{store: d.Store, dir: d.Directory, sessions: d.Sessions, events: d.Events, logger: d.Logger,
-		now: d.Now, reg: d.Registrar, claimLock: NewLockout(LockoutConfig{}, d.Now)}
+		now: d.Now, reg: d.Registrar, claimLock: NewLockout(LockoutConfig{}, d.Now),
+		claimRate: rate.NewLimiter(claimRate, claimBurst)}
 }
 
 // SetRegistrar wires the SIP side once it exists.
@@ -292,3 +296,11 @@ func validateUser(u User) error {
 	}
 	return nil
 }
+
+// Deployment-PIN claims from all sources together: a few a second, with a
+// burst for a morning of desk moves. With 10^8 PINs and a handful assigned,
+// a guess at this rate takes years.
+const (
+	claimRate  = rate.Limit(2)
+	claimBurst = 20
+)

@@ -303,14 +303,26 @@ func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, remote string) (Devi
 	now := m.now()
 	n, _ := NormalizeMAC(mac)
 	devKey, srcKey := "claim-device:"+n, "claim-source:"+remote
-	if m.claimLock.Locked(devKey, now) || (remote != "" && m.claimLock.Locked(srcKey, now)) {
+	// Attempts in flight count against the limits (Try), so parallel
+	// guesses cannot all be checked before the first failure is recorded;
+	// per source, as a fake phone costs an attacker nothing.
+	doneDev, okDev := m.claimLock.Try(devKey, now)
+	doneSrc, okSrc := func(bool) {}, true
+	if remote != "" {
+		doneSrc, okSrc = m.claimLock.Try(srcKey, now)
+	}
+	defer func() { doneDev(false); doneSrc(false) }()
+	if !okDev || !okSrc {
+		return Device{}, ErrLocked
+	}
+	// And all sources together: a guess spread over many hosts is bounded.
+	if !m.claimRate.AllowN(now, 1) {
+		m.logger.Warn("deployment-PIN claims over the global rate: refused", "component", "manager", "remote", remote)
 		return Device{}, ErrLocked
 	}
 	fail := func() (Device, error) {
-		m.claimLock.Fail(devKey, now)
-		if remote != "" {
-			m.claimLock.Fail(srcKey, now)
-		}
+		doneDev(true)
+		doneSrc(true)
 		return Device{}, ErrAuth
 	}
 	phone, err := m.store.GetDevice(ctx, n)

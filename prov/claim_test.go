@@ -1,0 +1,72 @@
+package prov_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+)
+
+// TestClaimPINsCannotBeBruteForced is the attack of a host on the LAN
+// guessing deployment PINs through the claim door with many fake phones
+// and parallel requests, then from many hosts: only the limit's worth of
+// guesses is ever checked.
+func TestClaimPINsCannotBeBruteForced(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	m := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),
+		Sessions: f.ss, Events: &prov.Events{}, Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
+	as, err := m.AssignDevice(ctx, "00000000000d", "alice", prov.DeviceManaged, prov.Actor{Name: "admin:test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guess := func(mac, remote string, i int) error {
+		pin := fmt.Sprintf("%08d", i)
+		if pin == as.DeploymentPIN {
+			pin = fmt.Sprintf("%08d", i+1)
+		}
+		_, err := m.ClaimByPIN(ctx, mac, pin, remote)
+		return err
+	}
+	count := func(errs []error) (checked, refused int) {
+		for _, err := range errs {
+			switch {
+			case errors.Is(err, prov.ErrAuth):
+				checked++
+			case errors.Is(err, prov.ErrLocked):
+				refused++
+			default:
+				t.Fatalf("guess: %v", err)
+			}
+		}
+		return
+	}
+	// One host, 50 parallel guesses, each from a fresh fake phone.
+	errs := make([]error, 50)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = guess(fmt.Sprintf("0004f2ee%04d", i), "10.9.0.1", i) })
+	}
+	wg.Wait()
+	if checked, _ := count(errs); checked > 5 {
+		t.Fatalf("%d parallel guesses from one host were checked, limit 5", checked)
+	}
+	// Many hosts, one guess each: the global budget holds.
+	errs = errs[:0]
+	for i := range 100 {
+		errs = append(errs, guess(fmt.Sprintf("0004f2ef%04d", i), fmt.Sprintf("10.9.1.%d", i), 1000+i))
+	}
+	if checked, refused := count(errs); checked > 20 || refused == 0 {
+		t.Fatalf("distributed guesses: %d checked, %d refused; at most the burst (20) may be checked", checked, refused)
+	}
+	// The right PIN, typed on the real phone, works once the budget refills.
+	f.clk.add(time.Minute)
+	if d, err := m.ClaimByPIN(ctx, "00000000000e", as.DeploymentPIN, "10.9.2.1"); err != nil || d.AssignedUserID == 0 {
+		t.Fatalf("the real claim after the attack: %+v, %v", d, err)
+	}
+}
