@@ -108,7 +108,12 @@ func (a *app) bindAdmin() error {
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          httpErrorLog(a.logger),
+		// Bounded so idle or trickling clients cannot hold connections;
+		// long enough for a CSV import of thousands of users.
+		ReadTimeout:  2 * time.Minute,
+		WriteTimeout: 10 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     httpErrorLog(a.logger),
 	}
 	var tlsCfg *tls.Config
 	if a.cfg.Admin.TLSCert != "" {

@@ -83,8 +83,9 @@ func (a *app) bindProvisioning() error {
 		return err
 	}
 	newSrv := func() *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-			ErrorLog: httpErrorLog(logger)}
+		// Write time covers a firmware image at LAN speed.
+		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+			WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: httpErrorLog(logger)}
 	}
 	if httpLn != nil {
 		a.addHTTP("provisioning-http", httpLn, newSrv(), nil)

@@ -44,6 +44,15 @@ type Config struct {
 	UDPReadBuffer int `yaml:"udp_read_buffer"`
 	// UserAgent is sent in Server/User-Agent headers.
 	UserAgent string `yaml:"user_agent"`
+	// TCPMaxConns bounds the open TCP/TLS connections in all, and
+	// TCPMaxConnsPerSource those from one address, so idle connections
+	// cannot exhaust the daemon's file descriptors; TCPIdleTimeout closes a
+	// connection nothing was read from for that long (it must outlast a
+	// phone's registration refresh: the daemon reaches TCP phones over
+	// their own connection).
+	TCPMaxConns          int           `yaml:"tcp_max_conns"`
+	TCPMaxConnsPerSource int           `yaml:"tcp_max_conns_per_source"`
+	TCPIdleTimeout       time.Duration `yaml:"tcp_idle_timeout"`
 }
 
 // DefaultConfig returns the defaults: UDP and TCP on 0.0.0.0:5060, domain hotdesk.lan.
@@ -62,6 +71,10 @@ func DefaultConfig() Config {
 		LockoutWindow:    15 * time.Minute,
 		UDPReadBuffer:    4 << 20,
 		UserAgent:        "hotdesk",
+		// Below the unit's LimitNOFILE (65536), with room for the rest.
+		TCPMaxConns:          20000,
+		TCPMaxConnsPerSource: 64,
+		TCPIdleTimeout:       65 * time.Minute,
 	}
 }
 
@@ -135,6 +148,12 @@ func (c Config) Validate() error {
 		if _, ok := hashFor(a); !ok {
 			errs = append(errs, fmt.Errorf("algorithms[%d]: %q: want MD5 or SHA-256", i, a))
 		}
+	}
+	if c.TCPMaxConns < 1 || c.TCPMaxConnsPerSource < 1 || c.TCPMaxConnsPerSource > c.TCPMaxConns {
+		errs = append(errs, errors.New("tcp_max_conns_per_source: must be 1..tcp_max_conns"))
+	}
+	if c.TCPIdleTimeout < time.Duration(c.MaxExpires)*time.Second {
+		errs = append(errs, errors.New("tcp_idle_timeout: must outlast max_expires (phones keep their connection between refreshes)"))
 	}
 	if c.LockoutThreshold < 1 {
 		errs = append(errs, errors.New("lockout_threshold: must be at least 1"))

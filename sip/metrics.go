@@ -17,6 +17,7 @@ type metrics struct {
 	storeErrors   prometheus.Counter
 	storeRows     prometheus.Counter
 	requests      *prometheus.CounterVec
+	tcpRefused    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
@@ -45,5 +46,8 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
 			Help: "Binding upserts and deletes written to the store."}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_requests_total",
 			Help: "Requests answered by the registrar, by method class and status class."}, []string{"method", "code"}),
+		tcpRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_tcp_refused_total",
+			Help: "TCP/TLS connections closed at accept (total or per-source cap) or accept errors survived (accept_error), by reason."},
+			[]string{"reason"}),
 	}
 }

@@ -191,11 +191,12 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 		}
 		g.Go(func() error { return fail("serve udp", s.SIP.ServeUDP(c)) })
 	}
+	guard := newConnGuard(s.cfg, s.m.tcpRefused, s.log)
 	for _, tl := range l.TCP {
-		g.Go(func() error { return fail("serve tcp", s.SIP.ServeTCP(tl)) })
+		g.Go(func() error { return fail("serve tcp", s.SIP.ServeTCP(guard.listener(gctx, tl))) })
 	}
 	for _, tl := range l.TLS {
-		g.Go(func() error { return fail("serve tls", s.SIP.ServeTLS(tl)) })
+		g.Go(func() error { return fail("serve tls", s.SIP.ServeTLS(guard.listener(gctx, tl))) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()
