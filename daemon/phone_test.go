@@ -142,9 +142,9 @@ func (p *deskPhone) mark() int {
 // under way; it fails on a NOTIFY the phone refused or never saw.
 func (p *deskPhone) waitResync(mark int) {
 	p.t.Helper()
-	timer := time.AfterFunc(10*time.Second, p.changed.Broadcast)
+	timer := time.AfterFunc(20*time.Second, p.changed.Broadcast)
 	defer timer.Stop()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for (p.resyncs <= mark || p.inflight > 0) && len(p.problems) == 0 && time.Now().Before(deadline) {
@@ -154,7 +154,7 @@ func (p *deskPhone) waitResync(mark int) {
 	case len(p.problems) > 0:
 		p.t.Fatalf("phone %s: %v", p.mac, p.problems)
 	case p.resyncs <= mark || p.inflight > 0:
-		p.t.Fatalf("phone %s: no re-provisioning within 10 s (done %d, under way %d)", p.mac, p.resyncs-mark, p.inflight)
+		p.t.Fatalf("phone %s: no re-provisioning within 20 s (done %d, under way %d)", p.mac, p.resyncs-mark, p.inflight)
 	}
 }
 

@@ -64,7 +64,8 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 	if s.reg == nil || d.ID == 0 {
 		return
 	}
-	targets := s.targets(ctx, d, removed, secrets)
+	live := s.reg.DeviceBindings(ctx, d.ID)
+	targets := s.targets(ctx, d, live, removed, secrets)
 	if !reboot {
 		if sig, err := s.signals(ctx, d.ID); err == nil && !sig.SyncAt.IsZero() {
 			now := s.now()
@@ -72,7 +73,7 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 			case sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncAt) >= 0 && now.Sub(sig.SyncAt) < s.coalesce:
 				s.m.checkSync.WithLabelValues("coalesced").Inc()
 				return
-			case !sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncFetchedAt) >= 0 && now.Sub(sig.SyncFetchedAt) < syncSettle:
+			case applying(sig.SyncFetchedAt, live):
 				s.deferSync(d.ID, targets)
 				return
 			}
@@ -81,11 +82,26 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 	s.send(ctx, d, targets, reboot)
 }
 
+// applying reports a phone that fetched its files at fetched (on the
+// registrar's clock) and has registered nothing since: it is applying
+// them, for at most syncSettle.
+func applying(fetched time.Time, live []Binding) bool {
+	if fetched.IsZero() || time.Since(fetched) >= syncSettle || time.Since(fetched) < 0 {
+		return false
+	}
+	for _, b := range live {
+		if !b.UpdatedAt.Before(fetched) {
+			return false
+		}
+	}
+	return true
+}
+
 // targets lists one binding per address of the phone, live ones first,
 // with the password each one's challenge takes, captured now: a logout may
 // revoke the credential before the phone's challenge comes back.
-func (s *Sessions) targets(ctx context.Context, d Device, removed []Binding, secrets map[string]string) []reachTarget {
-	cands := append(s.reg.DeviceBindings(ctx, d.ID), removed...)
+func (s *Sessions) targets(ctx context.Context, d Device, live, removed []Binding, secrets map[string]string) []reachTarget {
+	cands := append(live, removed...)
 	if len(cands) == 0 {
 		if sig, err := s.signals(ctx, d.ID); err == nil && sig.Reach != nil {
 			cands = append(cands, *sig.Reach)
@@ -187,7 +203,7 @@ func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64, trigger *B
 	if err != nil {
 		return
 	}
-	targets := s.targets(ctx, d, nil, nil)
+	targets := s.targets(ctx, d, s.reg.DeviceBindings(ctx, d.ID), nil, nil)
 	if len(targets) == 0 {
 		targets = kept
 	}
@@ -288,7 +304,7 @@ func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time) erro
 			// for: once per check-sync, so a phone that reboots to apply a
 			// login is not logged out by it (the restart loop of the
 			// Spectralink user-profile guide).
-			sig.SyncFetchedAt = now
+			sig.SyncFetchedAt = at
 			return true
 		}
 		sig.BootAt = at
