@@ -209,6 +209,14 @@ func (f *Files) enroll(ctx context.Context, mac string, req Request) (Device, er
 	}
 	if f.cfg.Enroll == EnrollApprove {
 		d.Status = DevicePending
+	} else if f.enrollLimits != nil && req.Remote.IsValid() &&
+		!f.enrollLimits.allow(req.Remote.Addr().Unmap().String(), f.now()) {
+		// One host enrolling many MACs is inventing them: held for an
+		// admin instead of minting accounts for each.
+		d.Status = DevicePending
+		f.m.enrollCapped.Inc()
+		f.log.Warn("enrolment over the per-source limit: held for approval", "component", "files", "mac", mac,
+			"remote", req.Remote.Addr().String())
 	}
 	if req.Remote.IsValid() {
 		d.LastIP = req.Remote.Addr().Unmap().String()

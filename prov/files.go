@@ -50,6 +50,11 @@ type FilesConfig struct {
 	StaticDir string
 	// Enroll is the policy for unknown devices: auto, approve or deny.
 	Enroll string
+	// EnrollPerSource is how many unknown devices one source address may
+	// enroll per minute under the auto policy; beyond it they wait for an
+	// admin's approval (0: 30; negative: no limit). Each phone has its own
+	// address, so only a host inventing MACs meets it.
+	EnrollPerSource int
 	// TFTPSecrets serves passwords over TFTP too.
 	TFTPSecrets    bool
 	MaxUploadBytes int64
@@ -137,6 +142,8 @@ type Files struct {
 	cache   *renderCache
 	seen    *seenWriter
 	enrolls *enrollBatcher
+	// enrollLimits bound enrolments per source address (nil: none).
+	enrollLimits *sourceLimits
 }
 
 // NewFiles returns the namespace; it subscribes to events to drop rendered
@@ -157,6 +164,9 @@ func NewFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
 	if cfg.Enroll == "" {
 		cfg.Enroll = EnrollAuto
 	}
+	if cfg.EnrollPerSource == 0 {
+		cfg.EnrollPerSource = 30
+	}
 	if cfg.UploadNamespaces == nil {
 		cfg.UploadNamespaces = DefaultUploadNamespaces
 	}
@@ -176,6 +186,9 @@ func NewFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
 		log: d.Logger, now: d.Now, m: newFilesMetrics(d.Registerer)}
 	f.seen = newSeenWriter(d.Store, d.Logger, cfg.SeenInterval)
 	f.enrolls = &enrollBatcher{store: d.Store}
+	if cfg.EnrollPerSource > 0 {
+		f.enrollLimits = newSourceLimits(cfg.EnrollPerSource)
+	}
 	f.cache = newRenderCache(cfg.CacheTTL, d.Now)
 	if cfg.StaticDir != "" {
 		r, err := os.OpenRoot(cfg.StaticDir)

@@ -15,6 +15,8 @@ type filesMetrics struct {
 	uploads  *prometheus.CounterVec
 	enrolled *prometheus.CounterVec
 	cache    *prometheus.CounterVec
+	// enrollCapped counts enrolments held for approval by the per-source limit.
+	enrollCapped prometheus.Counter
 }
 
 func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
@@ -35,5 +37,7 @@ func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
 			Help: "Unknown devices seen, by the status they got (denied: not created)."}, []string{"status"}),
 		cache: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_render_cache_total",
 			Help: "Rendered-file cache lookups, by result."}, []string{"result"}),
+		enrollCapped: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_prov_enroll_capped_total",
+			Help: "Unknown devices held for approval because their source enrolled too many (enroll_per_source_per_minute)."}),
 	}
 }

@@ -557,3 +557,34 @@ func TestOnlyTheUserChangesTheirPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestEnrolmentPerSourceCap is the flood of one host inventing MACs: past
+// the per-source limit its devices wait for an admin instead of getting
+// accounts, while a phone at another address still enrolls.
+func TestEnrolmentPerSourceCap(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{EnrollPerSource: 5})
+	ctx := context.Background()
+	for i := range 8 {
+		mac := fmt.Sprintf("0004f2bb%04d", i)
+		_, _ = f.read(t, fReq(prov.ProtoHTTP, mac+".cfg"))
+		d, err := f.st.GetDevice(ctx, mac)
+		if err != nil {
+			t.Fatalf("%s not recorded: %v", mac, err)
+		}
+		want := prov.DeviceNotDeployed
+		if i >= 5 {
+			want = prov.DevicePending
+		}
+		if d.Status != want {
+			t.Fatalf("device %d from one host: %s, want %s", i, d.Status, want)
+		}
+	}
+	other := fReq(prov.ProtoHTTP, "0004f2bc0001.cfg")
+	other.Remote = netip.MustParseAddrPort("10.1.2.99:5000")
+	if _, err := f.read(t, other); err != nil {
+		t.Fatalf("a phone at another address: %v", err)
+	}
+	if d, _ := f.st.GetDevice(ctx, "0004f2bc0001"); d.Status != prov.DeviceNotDeployed {
+		t.Fatalf("a phone at another address is %s", d.Status)
+	}
+}

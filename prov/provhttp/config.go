@@ -27,10 +27,13 @@ type Config struct {
 	// TemplatesDir holds admin template overrides (<dir>/polycom/*.tmpl).
 	TemplatesDir string `yaml:"templates_dir"`
 	// Enroll is auto, approve or deny for unknown devices.
-	Enroll         string `yaml:"enroll"`
-	TFTPSecrets    bool   `yaml:"tftp_secrets"`
-	MaxUploadBytes int64  `yaml:"max_upload_bytes"`
-	UploadVersions int    `yaml:"upload_versions"`
+	Enroll string `yaml:"enroll"`
+	// EnrollPerSource unknown devices per minute from one address are
+	// enrolled under auto; more wait for approval (-1: no limit).
+	EnrollPerSource int   `yaml:"enroll_per_source_per_minute"`
+	TFTPSecrets     bool  `yaml:"tftp_secrets"`
+	MaxUploadBytes  int64 `yaml:"max_upload_bytes"`
+	UploadVersions  int   `yaml:"upload_versions"`
 	// NonceTTL is how long a digest nonce is accepted.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
 	// FailBurst failures (401/404) per source address are allowed, then one
@@ -41,7 +44,7 @@ type Config struct {
 
 // DefaultConfig is plain HTTP on :80 and TFTP on :69 at the root.
 func DefaultConfig() Config {
-	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: prov.EnrollAuto,
+	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: prov.EnrollAuto, EnrollPerSource: 30,
 		MaxUploadBytes: 1 << 20, UploadVersions: 5,
 		NonceTTL: 5 * time.Minute, FailBurst: 30, FailInterval: 2 * time.Second}
 }
@@ -71,6 +74,9 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("enroll: %q is not auto, approve or deny", c.Enroll))
 	}
+	if c.EnrollPerSource == 0 || c.EnrollPerSource < -1 {
+		errs = append(errs, errors.New("enroll_per_source_per_minute: must be ≥ 1, or -1 for no limit"))
+	}
 	if c.MaxUploadBytes <= 0 || c.MaxUploadBytes > 64<<20 {
 		errs = append(errs, errors.New("max_upload_bytes: must be 1..67108864"))
 	}
@@ -98,7 +104,7 @@ func port(listen string) int {
 // FilesConfig is the part of the section prov.NewFiles takes.
 func (c Config) FilesConfig() prov.FilesConfig {
 	fc := prov.FilesConfig{BaseURL: c.BaseURL, PathPrefix: c.PathPrefix, HTTPPort: port(c.HTTPListen),
-		StaticDir: c.StaticDir, Enroll: c.Enroll, TFTPSecrets: c.TFTPSecrets,
+		StaticDir: c.StaticDir, Enroll: c.Enroll, EnrollPerSource: c.EnrollPerSource, TFTPSecrets: c.TFTPSecrets,
 		MaxUploadBytes: c.MaxUploadBytes, UploadVersions: c.UploadVersions}
 	if c.HTTPSListen != "" {
 		fc.HTTPSPort = port(c.HTTPSListen)
