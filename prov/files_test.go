@@ -423,7 +423,8 @@ func TestLastSeen(t *testing.T) {
 // Concurrent first fetches, some of the same phone, enroll every device
 // once (they are created in batches) and all get their files.
 func TestConcurrentEnrollment(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	// Hundreds of phones, all at the fixture's one address: no per-source cap.
+	f := newFilesFixture(t, prov.FilesConfig{EnrollPerSource: -1})
 	ctx := context.Background()
 	taken := "0004f2100000" // created meanwhile by someone else: its batch falls back to one by one
 	if err := f.st.CreateDevice(ctx, &prov.Device{MAC: taken, Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed}); err != nil {

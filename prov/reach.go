@@ -68,12 +68,12 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 	targets := s.targets(ctx, d, live, removed, secrets)
 	if !reboot {
 		if sig, err := s.signals(ctx, d.ID); err == nil && !sig.SyncAt.IsZero() {
-			now := s.now()
+			now := s.wall()
 			switch {
 			case sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncAt) >= 0 && now.Sub(sig.SyncAt) < s.coalesce:
 				s.m.checkSync.WithLabelValues("coalesced").Inc()
 				return
-			case applying(sig.SyncFetchedAt, live):
+			case applying(sig.SyncFetchedAt, live, now):
 				s.deferSync(d.ID, targets)
 				return
 			}
@@ -82,11 +82,10 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 	s.send(ctx, d, targets, reboot)
 }
 
-// applying reports a phone that fetched its files at fetched (on the
-// registrar's clock) and has registered nothing since: it is applying
-// them, for at most syncSettle.
-func applying(fetched time.Time, live []Binding) bool {
-	if fetched.IsZero() || time.Since(fetched) >= syncSettle || time.Since(fetched) < 0 {
+// applying reports a phone that fetched its files at fetched and has
+// registered nothing since: it is applying them, for at most syncSettle.
+func applying(fetched time.Time, live []Binding, now time.Time) bool {
+	if fetched.IsZero() || now.Sub(fetched) >= syncSettle || now.Sub(fetched) < 0 {
 		return false
 	}
 	for _, b := range live {
@@ -168,6 +167,8 @@ func (s *Sessions) deferSync(deviceID int64, targets []reachTarget) {
 	s.devMu.Lock()
 	defer s.devMu.Unlock()
 	cur, waiting := s.deferred[deviceID]
+	s.logger.Debug("check-sync held: the phone is applying the last one", "component", "sessions",
+		"device", deviceID, "targets", len(targets), "waiting", waiting)
 	for _, t := range targets {
 		cur = addTarget(cur, t)
 	}
@@ -201,12 +202,15 @@ func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64, trigger *B
 	}
 	d, err := s.store.GetDeviceByID(ctx, deviceID)
 	if err != nil {
+		s.logger.Error("held check-sync lost", "component", "sessions", "device", deviceID, "err", err)
 		return
 	}
 	targets := s.targets(ctx, d, s.reg.DeviceBindings(ctx, d.ID), nil, nil)
 	if len(targets) == 0 {
 		targets = kept
 	}
+	s.logger.Debug("held check-sync sent", "component", "sessions", "mac", d.MAC, "targets", len(targets),
+		"on_registration", trigger != nil)
 	s.send(ctx, d, targets, false)
 }
 
@@ -277,7 +281,7 @@ func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*D
 // markSync records that the phone was told to re-provision: the reboot or
 // line changes that follow are the phone applying it.
 func (s *Sessions) markSync(ctx context.Context, deviceID int64) {
-	now := s.now()
+	now := s.wall()
 	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) bool {
 		sig.SyncAt, sig.SyncFetchedAt = now, time.Time{}
 		return true
@@ -297,7 +301,7 @@ func (sig DeviceSignals) syncPending(now time.Time) bool {
 // at is when the fetch happened, on the registrar's clock: registrar
 // events reach Sessions later than fetches do, and are ordered by it.
 func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time) error {
-	now := s.now()
+	now := s.wall()
 	_, err := s.updateSignals(ctx, d.ID, func(sig *DeviceSignals) bool {
 		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() {
 			// The reload (or the reboot some phones do) a check-sync asked
@@ -403,10 +407,14 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	reboot := false
 	var bootAt time.Time
 	_, err := s.updateSignals(ctx, devID, func(sig *DeviceSignals) bool {
-		// Only a registration made after the boot-file fetch answers it.
+		// Registrar events reach Sessions late: each signal answers only
+		// those that came before it (at, BootAt, LineDownAt and SyncAt
+		// are all on the registrar's clock).
 		booted := !sig.BootAt.IsZero() && !at.Before(sig.BootAt)
 		bootAt = sig.BootAt
 		switch {
+		case sig.LineDownSession != "" && at.Before(sig.LineDownAt):
+			return false // registered before the line went down, reported late
 		case sig.LineDownSession != "" && kind == OwnerSession && id == sig.LineDownSession:
 			// The line came back: re-registered after a reload, or with a
 			// new Call-ID after a reboot.
@@ -429,9 +437,12 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 			reboot = newCall || kind == OwnerDevice
 		}
 		sig.LineDownSession, sig.LineDownAt, sig.Reach, sig.BootAt = "", time.Time{}, nil, time.Time{}
-		// A line of the new configuration registered: the phone has
-		// applied the check-sync (or the native login it fetched).
-		sig.SyncAt, sig.SyncFetchedAt = time.Time{}, time.Time{}
+		if !sig.SyncAt.IsZero() && !at.Before(sig.SyncAt) && !at.Before(sig.SyncFetchedAt) {
+			// A line registered after the phone was told (and fetched):
+			// it has applied the check-sync, or the native login it
+			// fetched. An older registration reported late says nothing.
+			sig.SyncAt, sig.SyncFetchedAt = time.Time{}, time.Time{}
+		}
 		return true
 	})
 	if err != nil {
@@ -462,10 +473,10 @@ func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b B
 	if err != nil || !sess.Active() || sess.DeviceID != devID {
 		return err
 	}
-	now := s.now()
+	now := s.wall()
 	_, err = s.updateSignals(ctx, devID, func(sig *DeviceSignals) bool {
-		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() {
-			return false
+		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() && !at.Before(sig.SyncAt) {
+			return false // the phone was told to reload and is about to
 		}
 		rb := b
 		sig.LineDownSession, sig.LineDownAt, sig.Reach = sessID, at, &rb
@@ -482,7 +493,8 @@ func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b B
 // sweepLinesDown decides for a phone whose login line has been down for
 // LineDownWait with no line registered since: a logout on the phone, or,
 // when it fetched its boot file after the line went down, a reboot it has
-// not come back from.
+// not come back from. now is the sessions' clock, which is the registrar's
+// (LineDownAt) outside tests, where it only runs ahead.
 func (s *Sessions) sweepLinesDown(ctx context.Context, deviceID int64, now time.Time) {
 	sig, err := s.signals(ctx, deviceID)
 	if err != nil || sig.LineDownSession == "" || now.Sub(sig.LineDownAt) < LineDownWait {

@@ -160,9 +160,8 @@ func TestCheckSyncsCoalesce(t *testing.T) {
 		t.Fatalf("a reboot request was coalesced (%d)", n)
 	}
 	// The phone fetched and is applying: the next check-sync waits until
-	// it has registered what it fetched, then goes to that line. (The
-	// fetch is timed on the registrar's clock, the wall clock.)
-	if err := f.ss.BootFetched(ctx, d, time.Now()); err != nil {
+	// it has registered what it fetched, then goes to that line.
+	if err := f.ss.BootFetched(ctx, d, f.clk.now()); err != nil {
 		t.Fatal(err)
 	}
 	f.ss.SyncDevice(ctx, d, false)

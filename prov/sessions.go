@@ -91,6 +91,7 @@ type Sessions struct {
 	// slow every phone's boot. Taken before the key locks, never after.
 	slots    chan struct{}
 	coalesce time.Duration
+	wall     func() time.Time
 	m        sessionMetrics
 }
 
@@ -118,6 +119,10 @@ type SessionsDeps struct {
 	// CoalesceSync leaves out a check-sync to a phone that was sent one
 	// this recently and has not fetched since (0: 2 s; negative: never).
 	CoalesceSync time.Duration
+	// Wall is the registrar's clock (nil: time.Now): the reboot-versus-
+	// logout signals are ordered by it, as registrar events reach Sessions
+	// later than the fetches and logins they follow.
+	Wall func() time.Time
 }
 
 // NewSessions returns the session service.
@@ -134,10 +139,13 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	if d.CoalesceSync == 0 {
 		d.CoalesceSync = defaultCoalesceSync
 	}
+	if d.Wall == nil {
+		d.Wall = time.Now
+	}
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
-		sig: map[int64]DeviceSignals{}, deferred: map[int64][]reachTarget{}, coalesce: d.CoalesceSync, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
+		sig: map[int64]DeviceSignals{}, deferred: map[int64][]reachTarget{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),

@@ -127,7 +127,7 @@ func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
 	prom := prometheus.NewRegistry()
 	ss, err := prov.NewSessions(ctx, prov.SessionsDeps{Store: st, Credentials: creds, Events: &prov.Events{},
 		Registrar: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prom,
-		Now: clk.now, Lockout: prov.NewLockout(prov.LockoutConfig{Threshold: 3, Base: time.Minute}, clk.now)})
+		Now: clk.now, Wall: clk.now, Lockout: prov.NewLockout(prov.LockoutConfig{Threshold: 3, Base: time.Minute}, clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func (f *fixture) restart(t *testing.T) {
 	t.Helper()
 	ss, err := prov.NewSessions(context.Background(), prov.SessionsDeps{Store: f.st, Credentials: f.creds,
 		Events: &prov.Events{}, Registrar: f.reg, Logger: slog.New(slog.DiscardHandler),
-		Registerer: prometheus.NewRegistry(), Now: f.clk.now})
+		Registerer: prometheus.NewRegistry(), Now: f.clk.now, Wall: f.clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
