@@ -159,9 +159,9 @@ func (p *deskPhone) waitResync(mark int) {
 }
 
 // fetch GETs a file as the phone does, with its provisioning credentials
-// once it has them (or the native login's, for <user>.cfg).
+// once it has them (or the native login's, for <user>.cfg). It runs on
+// NOTIFY goroutines too, so it reports trouble as a problem, not Fatal.
 func (p *deskPhone) fetch(name string, user, pass string) (int, string) {
-	p.t.Helper()
 	var c http.Client
 	if user != "" {
 		c.Transport = &digest.Transport{Username: user, Password: pass}
@@ -170,7 +170,8 @@ func (p *deskPhone) fetch(name string, user, pass string) (int, string) {
 	req.Header.Set("User-Agent", "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000 (SN:"+p.mac+") Type/Application")
 	res, err := c.Do(req)
 	if err != nil {
-		p.t.Fatalf("GET %s: %v", name, err)
+		p.problem(fmt.Sprintf("GET %s: %v", name, err))
+		return 0, ""
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -198,17 +199,16 @@ func unescapeXML(s string) string {
 // configure fetches the master file and its CONFIG_FILES (and, logged in
 // natively, <user>.cfg) and returns the lines they define.
 func (p *deskPhone) configure() map[string]phoneLine {
-	p.t.Helper()
 	p.mu.Lock()
 	pu, pp, native := p.provUser, p.provPass, p.native
 	p.mu.Unlock()
 	code, master := p.fetch(p.mac+".cfg", pu, pp)
-	if code != 200 {
-		p.t.Fatalf("phone %s: master file = %d", p.mac, code)
-	}
 	m := configFilesRe.FindStringSubmatch(master)
-	if m == nil {
-		p.t.Fatalf("phone %s: master has no CONFIG_FILES:\n%s", p.mac, master)
+	if code != 200 || m == nil {
+		p.problem(fmt.Sprintf("master file = %d:\n%s", code, master))
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.lines // keeps what it has, as a phone whose server fails does
 	}
 	merged := map[string]string{}
 	for _, f := range strings.Split(m[1], ",") {
@@ -264,6 +264,11 @@ func (p *deskPhone) configure() map[string]phoneLine {
 func (p *deskPhone) boot() {
 	p.t.Helper()
 	p.apply(p.configure(), true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.problems) > 0 {
+		p.t.Fatalf("phone %s: %v", p.mac, p.problems)
+	}
 }
 
 // reload is a check-sync without reboot: fetch and apply the difference.
@@ -305,7 +310,11 @@ func (p *deskPhone) apply(want map[string]phoneLine, fresh bool) {
 			continue
 		}
 		w.callID = newToken() + "@" + p.mac
-		if code := p.register(w, 600); code == 200 {
+		code := p.register(w, 600)
+		for try := 1; code == 0 && try < 3; try++ {
+			code = p.register(w, 600) // no answer (a loaded server): a phone tries again
+		}
+		if code == 200 {
 			next[user] = w
 		}
 	}
@@ -335,7 +344,7 @@ func (p *deskPhone) register(l phoneLine, expires int) int {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.REGISTER})
 	req.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<sip:%s@%s>", l.user, p.contact)))
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := p.cli.Do(ctx, req)
 	if err != nil {

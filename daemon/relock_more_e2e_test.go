@@ -45,6 +45,9 @@ func TestPhoneRebootEndsOnlyNonPersistentLogins(t *testing.T) {
 		sess := e.assertLoggedIn(e.phone, phoneA, "1001")
 		mark := e.phone.mark()
 		e.phone.reboot()
+		// Wait until the daemon has taken the reboot's registration (it
+		// clears the boot-file fetch it answers), then judge.
+		e.waitSignals(func(s prov.DeviceSignals) bool { return s.BootAt.IsZero() })
 		got, _ := e.a.store.GetSession(context.Background(), sess.ID)
 		if persistent {
 			if !got.Active() {

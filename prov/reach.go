@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -65,7 +66,7 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 		return
 	}
 	live := s.reg.DeviceBindings(ctx, d.ID)
-	targets := s.targets(ctx, d, live, removed, secrets)
+	captured := s.captured(d, removed, secrets)
 	if !reboot {
 		if sig, err := s.signals(ctx, d.ID); err == nil && !sig.SyncAt.IsZero() {
 			now := s.wall()
@@ -74,12 +75,12 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 				s.m.checkSync.WithLabelValues("coalesced").Inc()
 				return
 			case applying(sig.SyncFetchedAt, live, now):
-				s.deferSync(d.ID, targets)
+				s.deferSync(d.ID, captured, secrets)
 				return
 			}
 		}
 	}
-	s.send(ctx, d, targets, reboot)
+	s.send(ctx, d, s.targets(ctx, d, live, captured, secrets), reboot)
 }
 
 // applying reports a phone that fetched its files at fetched and has
@@ -96,33 +97,55 @@ func applying(fetched time.Time, live []Binding, now time.Time) bool {
 	return true
 }
 
-// targets lists one binding per address of the phone, live ones first,
-// with the password each one's challenge takes, captured now: a logout may
-// revoke the credential before the phone's challenge comes back.
-func (s *Sessions) targets(ctx context.Context, d Device, live, removed []Binding, secrets map[string]string) []reachTarget {
-	cands := append(live, removed...)
-	if len(cands) == 0 {
-		if sig, err := s.signals(ctx, d.ID); err == nil && sig.Reach != nil {
-			cands = append(cands, *sig.Reach)
-		}
-	}
+// captured turns the bindings a logout removed into targets with the
+// password that answers the phone's challenge on them.
+func (s *Sessions) captured(d Device, removed []Binding, secrets map[string]string) []reachTarget {
 	var out []reachTarget
-	for _, b := range cands {
-		pw := secrets[b.AuthUser]
-		if pw == "" && s.creds != nil {
-			if cr, ok := s.creds.Lookup(b.AuthUser); ok {
-				pw = cr.Password
-			}
-		}
-		if b.AuthUser == d.SIPUser && d.SIPUser != "" {
-			pw = d.SIPPassword
-		}
-		out = addTarget(out, reachTarget{b: b, password: pw})
+	for _, b := range removed {
+		out = addTarget(out, reachTarget{b: b, password: s.secretOf(d, b.AuthUser, secrets)})
 	}
 	return out
 }
 
-// addTarget appends t unless the phone's address is there already.
+// secretOf is the password of a line's digest username: one a logout
+// captured, else the live credential's (taken now: a logout may revoke it
+// before the phone's challenge comes back).
+func (s *Sessions) secretOf(d Device, authUser string, secrets map[string]string) string {
+	if authUser == d.SIPUser && d.SIPUser != "" {
+		return d.SIPPassword
+	}
+	if pw := secrets[authUser]; pw != "" {
+		return pw
+	}
+	if s.creds != nil {
+		if cr, ok := s.creds.Lookup(authUser); ok {
+			return cr.Password
+		}
+	}
+	return ""
+}
+
+// targets lists one binding per address of the phone — the live ones
+// first, then those a logout captured, then, when there are none, the one
+// the phone removed last — with the password each one's challenge takes.
+func (s *Sessions) targets(ctx context.Context, d Device, live []Binding, captured []reachTarget, secrets map[string]string) []reachTarget {
+	var out []reachTarget
+	for _, b := range live {
+		out = addTarget(out, reachTarget{b: b, password: s.secretOf(d, b.AuthUser, secrets)})
+	}
+	for _, t := range captured {
+		out = addTarget(out, t)
+	}
+	if len(out) == 0 {
+		if sig, err := s.signals(ctx, d.ID); err == nil && sig.Reach != nil {
+			out = addTarget(out, reachTarget{b: *sig.Reach, password: s.secretOf(d, sig.Reach.AuthUser, secrets)})
+		}
+	}
+	return out
+}
+
+// addTarget appends t unless the phone's address is there already (then
+// it only lends its password to one that has none).
 func addTarget(ts []reachTarget, t reachTarget) []reachTarget {
 	key := func(b Binding) string {
 		if b.Source == "" {
@@ -130,29 +153,36 @@ func addTarget(ts []reachTarget, t reachTarget) []reachTarget {
 		}
 		return b.Transport + "|" + b.Source
 	}
-	for _, o := range ts {
+	for i, o := range ts {
 		if key(o.b) == key(t.b) {
+			if o.password == "" && t.password != "" {
+				ts[i] = t
+			}
 			return ts
 		}
 	}
 	return append(ts, t)
 }
 
-// send sends the NOTIFYs and notes the check-sync.
+// send sends the NOTIFYs, and notes the check-sync once one is on its way.
 func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, reboot bool) {
-	s.markSync(ctx, d.ID)
 	if len(targets) == 0 {
 		s.m.checkSync.WithLabelValues("unreachable").Inc()
 		s.logger.Warn("check-sync not sent: the phone holds no registration", "component", "sessions", "mac", d.MAC)
 		return
 	}
+	sent := false
 	for _, t := range targets {
 		if err := s.reg.CheckSync(ctx, t.b, t.password, reboot); err != nil {
 			s.m.checkSync.WithLabelValues("dropped").Inc()
 			s.logger.Warn("check-sync not sent", "component", "sessions", "mac", d.MAC, "err", err)
 			continue
 		}
+		sent = true
 		s.m.checkSync.WithLabelValues("sent").Inc()
+	}
+	if sent {
+		s.markSync(ctx, d.ID, false)
 	}
 }
 
@@ -160,42 +190,44 @@ func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, re
 // applying the previous one.
 const syncSettle = 5 * time.Second
 
+// heldSync is a check-sync waiting for the phone to finish applying the
+// previous one, with the lines a logout captured meanwhile.
+type heldSync struct {
+	captured []reachTarget
+	secrets  map[string]string
+}
+
 // deferSync keeps a check-sync until the phone has registered the
 // configuration it is applying (flushDeferred), or syncSettle has passed.
-func (s *Sessions) deferSync(deviceID int64, targets []reachTarget) {
+func (s *Sessions) deferSync(deviceID int64, captured []reachTarget, secrets map[string]string) {
 	s.m.checkSync.WithLabelValues("deferred").Inc()
 	s.devMu.Lock()
 	defer s.devMu.Unlock()
-	cur, waiting := s.deferred[deviceID]
-	s.logger.Debug("check-sync held: the phone is applying the last one", "component", "sessions",
-		"device", deviceID, "targets", len(targets), "waiting", waiting)
-	for _, t := range targets {
-		cur = addTarget(cur, t)
+	h, waiting := s.deferred[deviceID]
+	for _, t := range captured {
+		h.captured = addTarget(h.captured, t)
 	}
-	s.deferred[deviceID] = cur
+	for k, v := range secrets {
+		if h.secrets == nil {
+			h.secrets = map[string]string{}
+		}
+		h.secrets[k] = v
+	}
+	s.deferred[deviceID] = h
+	s.logger.Debug("check-sync held: the phone is applying the last one", "component", "sessions",
+		"device", deviceID, "captured", len(captured), "waiting", waiting)
 	if waiting {
 		return
 	}
-	s.timers.AfterFunc(syncSettle, func() { s.flushDeferred(context.Background(), deviceID, nil) })
+	s.timers.AfterFunc(syncSettle, func() { s.flushDeferred(context.Background(), deviceID) })
 }
 
-// flushDeferred sends a deferred check-sync, through the lines the phone
-// holds now and else those it held when the check-sync was asked for.
-// With trigger (a line that just registered), only a line of the new
-// configuration does: one the phone already held is news reported late.
-func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64, trigger *Binding) {
+// flushDeferred sends a held check-sync through the lines the phone holds
+// now, and those logouts captured meanwhile.
+func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64) {
 	s.devMu.Lock()
-	kept, ok := s.deferred[deviceID]
-	if ok && trigger != nil {
-		for _, t := range kept {
-			if t.b.AuthUser == trigger.AuthUser {
-				ok = false
-			}
-		}
-	}
-	if ok {
-		delete(s.deferred, deviceID)
-	}
+	h, ok := s.deferred[deviceID]
+	delete(s.deferred, deviceID)
 	s.devMu.Unlock()
 	if !ok {
 		return
@@ -205,12 +237,8 @@ func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64, trigger *B
 		s.logger.Error("held check-sync lost", "component", "sessions", "device", deviceID, "err", err)
 		return
 	}
-	targets := s.targets(ctx, d, s.reg.DeviceBindings(ctx, d.ID), nil, nil)
-	if len(targets) == 0 {
-		targets = kept
-	}
-	s.logger.Debug("held check-sync sent", "component", "sessions", "mac", d.MAC, "targets", len(targets),
-		"on_registration", trigger != nil)
+	targets := s.targets(ctx, d, s.reg.DeviceBindings(ctx, d.ID), h.captured, h.secrets)
+	s.logger.Debug("held check-sync sent", "component", "sessions", "mac", d.MAC, "targets", len(targets))
 	s.send(ctx, d, targets, false)
 }
 
@@ -252,25 +280,44 @@ func (s *Sessions) signals(ctx context.Context, deviceID int64) (DeviceSignals, 
 		return DeviceSignals{}, err
 	}
 	s.devMu.Lock()
-	s.sig[deviceID] = sig
+	if cur, ok := s.sig[deviceID]; ok {
+		sig = cur // filled meanwhile by an update: that one is newer
+	} else {
+		s.sig[deviceID] = sig
+	}
 	s.devMu.Unlock()
 	return sig, nil
 }
 
-// updateSignals applies fn to the device's signals and stores them when fn
-// reports a change.
-func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*DeviceSignals) bool) (DeviceSignals, error) {
+// signalChange is what an update of the signals did.
+type signalChange int
+
+const (
+	sigSame   signalChange = iota // nothing changed
+	sigMemory                     // changed, nothing a decision needs after a restart
+	sigStore                      // changed: store it
+)
+
+// updateSignals applies fn to the device's signals under the device's
+// signal lock — the fetch path, the registrar's events, the sweeper and
+// logins all update them — and stores them when fn says so.
+func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*DeviceSignals) signalChange) (DeviceSignals, error) {
+	defer s.sigLocks.lock(deviceLockKey(deviceID))()
 	sig, err := s.signals(ctx, deviceID)
 	if err != nil {
 		return sig, err
 	}
-	if !fn(&sig) {
+	change := fn(&sig)
+	if change == sigSame {
 		return sig, nil
 	}
 	sig.UpdatedAt = s.now()
 	s.devMu.Lock()
 	s.sig[deviceID] = sig
 	s.devMu.Unlock()
+	if change == sigMemory {
+		return sig, nil
+	}
 	if err := s.store.PutDeviceSignals(ctx, sig); err != nil {
 		s.logger.Error("device signals not stored", "component", "sessions", "device", deviceID, "err", err)
 		return sig, err
@@ -280,11 +327,14 @@ func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*D
 
 // markSync records that the phone was told to re-provision: the reboot or
 // line changes that follow are the phone applying it.
-func (s *Sessions) markSync(ctx context.Context, deviceID int64) {
+func (s *Sessions) markSync(ctx context.Context, deviceID int64, fetched bool) {
 	now := s.wall()
-	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) bool {
+	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) signalChange {
 		sig.SyncAt, sig.SyncFetchedAt = now, time.Time{}
-		return true
+		if fetched {
+			sig.SyncFetchedAt = now
+		}
+		return sigStore
 	})
 }
 
@@ -300,21 +350,53 @@ func (sig DeviceSignals) syncPending(now time.Time) bool {
 //
 // at is when the fetch happened, on the registrar's clock: registrar
 // events reach Sessions later than fetches do, and are ordered by it.
-func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time) error {
+// remote is the address the fetch came from: an unauthenticated fetch
+// (TFTP, or a phone not yet deployed) counts only from the address the
+// phone registers from, so no other host can fake its reboots.
+func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remote string, authenticated bool) error {
+	if !authenticated && remote != "" {
+		for _, b := range s.regBindings(ctx, d.ID) {
+			if h, _, ok := cutHostPort(b.Source); ok && h != remote {
+				s.logger.Debug("boot-file fetch from another address than the phone's: not a reboot signal",
+					"component", "sessions", "mac", d.MAC, "remote", remote)
+				return nil
+			}
+		}
+	}
 	now := s.wall()
-	_, err := s.updateSignals(ctx, d.ID, func(sig *DeviceSignals) bool {
-		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() {
+	active := false
+	if sess, ok, err := s.ActiveOn(ctx, d.ID); err == nil && ok && sess.ID != "" {
+		active = true
+	}
+	_, err := s.updateSignals(ctx, d.ID, func(sig *DeviceSignals) signalChange {
+		if sig.syncPending(now) {
 			// The reload (or the reboot some phones do) a check-sync asked
-			// for: once per check-sync, so a phone that reboots to apply a
-			// login is not logged out by it (the restart loop of the
-			// Spectralink user-profile guide).
+			// for — every boot signal until a line of the new configuration
+			// registers (a DHCP DISCOVER and then the boot file; Polycom's
+			// updater and application each fetch it): so a phone that
+			// reboots to apply a login is not logged out by it (the restart
+			// loop of the Spectralink user-profile guide).
+			if !sig.SyncFetchedAt.IsZero() {
+				return sigSame
+			}
 			sig.SyncFetchedAt = at
-			return true
+			return sigStore
 		}
 		sig.BootAt = at
-		return true
+		if !active && sig.LineDownSession == "" {
+			return sigMemory // nobody logged in: nothing to decide after a restart
+		}
+		return sigStore
 	})
 	return err
+}
+
+// regBindings is what the registrar holds for the device (none without one).
+func (s *Sessions) regBindings(ctx context.Context, deviceID int64) []Binding {
+	if s.reg == nil {
+		return nil
+	}
+	return s.reg.DeviceBindings(ctx, deviceID)
 }
 
 // DeviceBooted takes a reboot signal known only by MAC (a DHCP DISCOVER).
@@ -329,7 +411,7 @@ func (s *Sessions) DeviceBooted(ctx context.Context, mac string) error {
 	} else if err != nil {
 		return err
 	}
-	return s.BootFetched(ctx, d, time.Now())
+	return s.BootFetched(ctx, d, s.wall(), "", true)
 }
 
 // rebooted applies a reboot the phone made on its own (at bootAt): a
@@ -362,9 +444,11 @@ func (s *Sessions) BindingChanged(ctx context.Context, change BindingChange, b B
 	switch change {
 	case LineRegistered, LineRefreshed:
 		return s.lineUp(ctx, change, devID, kind, id, b, at)
-	case LineUnregistered:
+	case LineUnregistered, LineExpired:
+		// A phone drops a line by unregistering it, or by no longer
+		// refreshing it.
 		if kind == OwnerSession {
-			return s.lineDown(ctx, devID, id, b, at)
+			return s.lineDown(ctx, change, devID, id, b, at)
 		}
 	}
 	return nil
@@ -385,72 +469,83 @@ func (s *Sessions) deviceOfOwner(ctx context.Context, kind OwnerKind, id string)
 	return 0
 }
 
+// callKey is a line's key in callIDs: the owner and the AOR, so that a new
+// login's line is never compared with an earlier login's on that phone.
+func callKey(b Binding) string { return b.Owner + "|" + b.AOR }
+
 func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64, kind OwnerKind, id string, b Binding, at time.Time) error {
-	now := s.now()
 	s.devMu.Lock()
 	calls := s.callIDs[devID]
 	if calls == nil {
 		calls = map[string]string{}
 		s.callIDs[devID] = calls
 	}
-	prev := calls[b.AOR]
-	calls[b.AOR] = b.CallID
+	prev := calls[callKey(b)]
+	calls[callKey(b)] = b.CallID
 	s.devMu.Unlock()
 	newCall := prev != "" && prev != b.CallID
-	if err := s.deployed(ctx, devID, b.Source, now); err != nil {
+	if err := s.deployed(ctx, devID, b.Source); err != nil {
 		return err
 	}
 	if change == LineRefreshed && !newCall {
 		return nil
 	}
 	var endSession string
-	reboot := false
+	reboot, flush := false, false
 	var bootAt time.Time
-	_, err := s.updateSignals(ctx, devID, func(sig *DeviceSignals) bool {
+	_, err := s.updateSignals(ctx, devID, func(sig *DeviceSignals) signalChange {
 		// Registrar events reach Sessions late: each signal answers only
-		// those that came before it (at, BootAt, LineDownAt and SyncAt
-		// are all on the registrar's clock).
+		// those that came before it (at, BootAt, LineDownAt, SyncAt and
+		// SyncFetchedAt are all on the registrar's clock).
 		booted := !sig.BootAt.IsZero() && !at.Before(sig.BootAt)
 		bootAt = sig.BootAt
+		// A line registered after the phone fetched what it was told to:
+		// it has applied it; a held check-sync can go now.
+		flush = !sig.SyncFetchedAt.IsZero() && !at.Before(sig.SyncFetchedAt)
+		changed := sigSame
 		switch {
 		case sig.LineDownSession != "" && at.Before(sig.LineDownAt):
-			return false // registered before the line went down, reported late
+			// registered before the line went down, reported late
 		case sig.LineDownSession != "" && kind == OwnerSession && id == sig.LineDownSession:
 			// The line came back: re-registered after a reload, or with a
 			// new Call-ID after a reboot.
 			reboot = booted && newCall
+			sig.LineDownSession, sig.LineDownAt, sig.Reach, sig.BootAt = "", time.Time{}, nil, time.Time{}
+			changed = sigStore
 		case sig.LineDownSession != "" && kind == OwnerDevice:
-			if booted && sig.BootAt.After(sig.LineDownAt) {
+			if booted {
 				reboot = true // it rebooted and came back without the login
 			} else {
 				// It went back to its locked profile by itself: the user
 				// logged out on the phone.
 				endSession = sig.LineDownSession
 			}
+			sig.LineDownSession, sig.LineDownAt, sig.Reach, sig.BootAt = "", time.Time{}, nil, time.Time{}
+			changed = sigStore
 		case sig.LineDownSession != "":
-			return false
-		case !sig.BootAt.IsZero() && !booted:
-			return false // an older registration, reported late
+			// another line: the decision waits for the one that went down
 		case booted:
 			// The first line after a boot-file fetch decides: new Call-IDs
 			// (or the device account, the login forgotten) are a reboot.
 			reboot = newCall || kind == OwnerDevice
+			sig.BootAt = time.Time{}
+			changed = sigStore
 		}
-		sig.LineDownSession, sig.LineDownAt, sig.Reach, sig.BootAt = "", time.Time{}, nil, time.Time{}
 		if !sig.SyncAt.IsZero() && !at.Before(sig.SyncAt) && !at.Before(sig.SyncFetchedAt) {
 			// A line registered after the phone was told (and fetched):
 			// it has applied the check-sync, or the native login it
 			// fetched. An older registration reported late says nothing.
 			sig.SyncAt, sig.SyncFetchedAt = time.Time{}, time.Time{}
+			changed = sigStore
 		}
-		return true
+		return changed
 	})
 	if err != nil {
 		return err
 	}
-	// The phone has applied what it fetched: a check-sync held back
-	// meanwhile can go now, to the line it just registered.
-	s.flushDeferred(ctx, devID, &b)
+	if flush {
+		s.flushDeferred(ctx, devID)
+	}
 	switch {
 	case endSession != "":
 		return s.End(ctx, endSession, EndPhoneUnregister, "phone")
@@ -464,19 +559,19 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	return nil
 }
 
-// lineDown takes a login line the phone unregistered itself. While a
-// check-sync it has not yet fetched is pending, that is the phone reloading
-// (or rebooting) for it; otherwise the next signal decides between a
-// logout on the phone and a reboot, and LineDownWait ends the wait.
-func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b Binding, at time.Time) error {
+// lineDown takes a login line the phone took down itself: the next signal
+// decides between a logout on the phone (its locked profile registers) and
+// a reboot (a boot-file fetch, then the line again with a new Call-ID), and
+// LineDownWait ends the wait. A persistent login outlives its line
+// expiring (a phone switched off keeps its permanent login).
+func (s *Sessions) lineDown(ctx context.Context, change BindingChange, devID int64, sessID string, b Binding, at time.Time) error {
 	sess, err := s.store.GetSession(ctx, sessID)
-	if err != nil || !sess.Active() || sess.DeviceID != devID {
+	if err != nil || !sess.Active() || sess.DeviceID != devID || change == LineExpired && sess.Persistent {
 		return err
 	}
-	now := s.wall()
-	_, err = s.updateSignals(ctx, devID, func(sig *DeviceSignals) bool {
-		if sig.syncPending(now) && sig.SyncFetchedAt.IsZero() && !at.Before(sig.SyncAt) {
-			return false // the phone was told to reload and is about to
+	_, err = s.updateSignals(ctx, devID, func(sig *DeviceSignals) signalChange {
+		if sig.LineDownSession == sessID && !at.After(sig.LineDownAt) {
+			return sigSame
 		}
 		rb := b
 		sig.LineDownSession, sig.LineDownAt, sig.Reach = sessID, at, &rb
@@ -485,7 +580,7 @@ func (s *Sessions) lineDown(ctx context.Context, devID int64, sessID string, b B
 			// only one after it says the phone is rebooting.
 			sig.BootAt = time.Time{}
 		}
-		return true
+		return sigStore
 	})
 	return err
 }
@@ -506,9 +601,12 @@ func (s *Sessions) sweepLinesDown(ctx context.Context, deviceID int64, now time.
 		// has not come back from.
 		reason = EndReboot
 	}
-	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) bool {
+	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) signalChange {
+		if sig.LineDownSession != id {
+			return sigSame
+		}
 		sig.LineDownSession, sig.LineDownAt = "", time.Time{}
-		return true
+		return sigStore
 	})
 	if reason == EndReboot {
 		if sess, err := s.store.GetSession(ctx, id); err == nil && sess.Persistent {
@@ -520,10 +618,31 @@ func (s *Sessions) sweepLinesDown(ctx context.Context, deviceID int64, now time.
 	}
 }
 
+// forgetSession drops what the signals remember of an ended session.
+func (s *Sessions) forgetSession(ctx context.Context, sess Session) {
+	prefix := string(OwnerSession) + ":" + sess.ID + "|"
+	s.devMu.Lock()
+	for k := range s.callIDs[sess.DeviceID] {
+		if strings.HasPrefix(k, prefix) {
+			delete(s.callIDs[sess.DeviceID], k)
+		}
+	}
+	s.devMu.Unlock()
+	_, _ = s.updateSignals(ctx, sess.DeviceID, func(sig *DeviceSignals) signalChange {
+		if sig.LineDownSession != sess.ID {
+			return sigSame
+		}
+		sig.LineDownSession, sig.LineDownAt = "", time.Time{}
+		return sigStore
+	})
+}
+
 // deployed marks a managed device deployed the first time anything it was
 // given authenticates (a line's REGISTER, a digest file fetch), and keeps
-// its last-seen time.
-func (s *Sessions) deployed(ctx context.Context, devID int64, source string, now time.Time) error {
+// its last-seen time, in one conditional update of those columns only, so
+// an assignment or claim written meanwhile is never undone.
+func (s *Sessions) deployed(ctx context.Context, devID int64, source string) error {
+	now := s.now()
 	d, err := s.store.GetDeviceByID(ctx, devID)
 	if err != nil {
 		return err
@@ -534,11 +653,9 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, source string, now
 	if d.Status != DeviceNotDeployed && d.Status != DeviceDeployed {
 		return nil // pending approval or denied: an admin decides
 	}
-	d.Status, d.LastSeen, d.UpdatedAt = DeviceDeployed, now, now
-	if host, _, ok := cutHostPort(source); ok {
-		d.LastIP = host
-	}
-	if err := s.store.UpdateDevice(ctx, &d); err != nil {
+	host, _, _ := cutHostPort(source)
+	changed, err := s.store.MarkDeployed(ctx, devID, now, host)
+	if err != nil || !changed {
 		return err
 	}
 	s.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
@@ -548,7 +665,7 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, source string, now
 // DeviceAuthenticated marks a device deployed after a digest file fetch
 // with its provisioning credentials.
 func (s *Sessions) DeviceAuthenticated(ctx context.Context, d Device, remote string) error {
-	return s.deployed(ctx, d.ID, remote, s.now())
+	return s.deployed(ctx, d.ID, remote)
 }
 
 // cutHostPort splits "host:port" and "[v6]:port".

@@ -26,6 +26,8 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 	}{
 		{"Polycom applies the login", false, "fetch; unreg dev; reg line c1; wait 10m", ""},
 		{"Yealink reboots to apply the login", false, "unreg dev; fetch; reg line c1; wait 10m", ""},
+		{"two boot signals after a check-sync (DHCP, then the file)", false,
+			"fetch; reg line c1; sync; unreg line; fetch; fetch; reg line c2; wait 10m", ""},
 		{"Yealink reboots on a later check-sync", false,
 			"fetch; reg line c1; sync; unreg line; fetch; reg line c2; wait 10m", ""},
 		{"logout on the phone right after the login", false, "fetch; reg line c1; unreg line; reg dev d1", prov.EndPhoneUnregister},
@@ -69,7 +71,7 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 				var err error
 				switch w[0] {
 				case "fetch":
-					err = f.ss.BootFetched(ctx, d, f.clk.now())
+					err = f.ss.BootFetched(ctx, d, f.clk.now(), "", true)
 				case "reg", "refresh", "unreg":
 					b := line
 					if w[1] == "dev" {
@@ -161,7 +163,7 @@ func TestCheckSyncsCoalesce(t *testing.T) {
 	}
 	// The phone fetched and is applying: the next check-sync waits until
 	// it has registered what it fetched, then goes to that line.
-	if err := f.ss.BootFetched(ctx, d, f.clk.now()); err != nil {
+	if err := f.ss.BootFetched(ctx, d, f.clk.now(), "", true); err != nil {
 		t.Fatal(err)
 	}
 	f.ss.SyncDevice(ctx, d, false)

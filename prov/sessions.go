@@ -66,14 +66,17 @@ type Sessions struct {
 	now     func() time.Time
 	lockout *Lockout
 	hasher  *Hasher
-	// devMu guards the per-device facts that tell a reboot from a logout:
-	// each line's Call-ID and a cache of the stored DeviceSignals.
+	// devMu guards the per-device facts that tell a reboot from a logout
+	// (each line's Call-ID, a cache of the stored DeviceSignals), the held
+	// check-syncs and the recent native logouts.
 	devMu   sync.Mutex
 	callIDs map[int64]map[string]string
 	sig     map[int64]DeviceSignals
 	// deferred are check-syncs waiting for the phone to finish applying
 	// the previous one, with where to send them.
-	deferred map[int64][]reachTarget
+	deferred map[int64]heldSync
+	// sigLocks serialise the updates of one device's signals.
+	sigLocks keyLocks
 	// timers own the delayed work (deferred check-syncs, the unbind
 	// recheck), stopped by Close.
 	timers     afterFuncs
@@ -145,7 +148,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
-		sig: map[int64]DeviceSignals{}, deferred: map[int64][]reachTarget{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
+		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),
@@ -177,7 +180,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		if s.callIDs[b.DeviceID] == nil {
 			s.callIDs[b.DeviceID] = map[string]string{}
 		}
-		s.callIDs[b.DeviceID][b.AOR] = b.CallID
+		s.callIDs[b.DeviceID][callKey(b)] = b.CallID
 	}
 	return s, nil
 }
@@ -218,9 +221,15 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	mac, _ := NormalizeMAC(req.MAC)
 	userKey, devKey := "user:"+strings.ToLower(req.Username), "device:"+mac
 	// Attempts in flight count against the limit, so parallel guesses
-	// cannot all pass the check before the first failure is recorded.
-	doneUser, okUser := s.lockout.Try(userKey, now)
-	doneDev, okDev := s.lockout.Try(devKey, now)
+	// cannot all pass the check before the first failure is recorded. A
+	// login that checks no secret (an admin's, a desk phone's own) guesses
+	// nothing, and a guesser must not be able to block it.
+	doneUser, okUser := func(bool) {}, true
+	doneDev, okDev := func(bool) {}, true
+	if !req.Verified {
+		doneUser, okUser = s.lockout.Try(userKey, now)
+		doneDev, okDev = s.lockout.Try(devKey, now)
+	}
 	defer func() { doneUser(false); doneDev(false) }()
 	if !okUser || !okDev {
 		return Session{}, ErrLocked
@@ -359,8 +368,9 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 		// other doors' phones learn of the login only from this NOTIFY.
 		s.tell(ctx, dev, false, reach.removed, reach.secrets)
 	} else {
-		// The phone is loading the profile: its reload is no reboot.
-		s.markSync(ctx, dev.ID)
+		// The phone is loading the profile (it has fetched it): its
+		// reload is no reboot.
+		s.markSync(ctx, dev.ID, true)
 	}
 	return sess, nil
 }
@@ -431,6 +441,7 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 		// always its phone): that one unbinds, tells and counts.
 		return nil
 	}
+	s.forgetSession(ctx, sess)
 	// Caches drop the logged-in files before the phone is told to re-fetch.
 	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: reason})
 	if sess.Door == DoorNative {

@@ -86,6 +86,9 @@ type DeviceStore interface {
 	GetDevice(ctx context.Context, mac string) (Device, error)
 	GetDeviceByID(ctx context.Context, id int64) (Device, error)
 	ListDevices(ctx context.Context, q DeviceQuery) ([]Device, int, error)
+	// MarkDeployed sets a not-yet-deployed (or deployed) device deployed,
+	// with its last-seen time and address, touching no other column.
+	MarkDeployed(ctx context.Context, id int64, at time.Time, ip string) (bool, error)
 	CountDevices(ctx context.Context) (int, error)
 }
 

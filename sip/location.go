@@ -221,7 +221,7 @@ func qValue(q string) float64 {
 }
 
 // removeIf removes every binding for which pred is true and returns them.
-func (l *location) removeIf(pred func(*Binding) bool, kind EventKind) []Binding {
+func (l *location) removeIf(pred func(*Binding) bool, kind EventKind, now time.Time) []Binding {
 	var removed []Binding
 	for i := range l.shards {
 		s := &l.shards[i]
@@ -238,7 +238,7 @@ func (l *location) removeIf(pred func(*Binding) bool, kind EventKind) []Binding 
 			for _, b := range bs {
 				if pred(&b.Binding) {
 					removed = append(removed, b.Binding)
-					evs = append(evs, Event{Kind: kind, Binding: b.Binding})
+					evs = append(evs, Event{Kind: kind, Binding: b.Binding, At: now})
 					dels = append(dels, b.Key())
 				} else {
 					keep = append(keep, b)

@@ -113,12 +113,12 @@ func TestRemoveIfCopiesOnlyWhatChanges(t *testing.T) {
 	}
 	l.load(bs)
 	allocs := testing.AllocsPerRun(20, func() {
-		l.removeIf(func(b *Binding) bool { return b.Owner.ID == "nobody" }, Unbound)
+		l.removeIf(func(b *Binding) bool { return b.Owner.ID == "nobody" }, Unbound, time.Now())
 	})
 	if allocs > 2 {
 		t.Errorf("removeIf with nothing to remove: %.0f allocations per scan of 4,000 bindings", allocs)
 	}
-	got := l.removeIf(func(b *Binding) bool { return b.Owner == Owner{OwnerSession, "7"} }, Unbound)
+	got := l.removeIf(func(b *Binding) bool { return b.Owner == Owner{OwnerSession, "7"} }, Unbound, time.Now())
 	if len(got) != 1 || got[0].AOR != "sip:7@hq.test" || l.count() != 3999 {
 		t.Errorf("removed %+v, %d left; want the one session binding, 3999 left", got, l.count())
 	}

@@ -252,7 +252,7 @@ func (s *Server) sweep(ctx context.Context) {
 
 func (s *Server) expireNow() {
 	now := s.now()
-	s.loc.removeIf(func(b *Binding) bool { return !b.Expires.After(now) }, Expired)
+	s.loc.removeIf(func(b *Binding) bool { return !b.Expires.After(now) }, Expired, now)
 }
 
 // Unbind removes every binding the owner created and returns them. It
@@ -261,7 +261,7 @@ func (s *Server) Unbind(ctx context.Context, owner Owner) ([]Binding, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.loc.removeIf(func(b *Binding) bool { return b.Owner == owner }, Unbound), nil
+	return s.loc.removeIf(func(b *Binding) bool { return b.Owner == owner }, Unbound, s.now()), nil
 }
 
 // DeviceBindings returns the live bindings that reach device, whichever

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"hotdesk/prov"
 )
@@ -105,4 +106,20 @@ func (s *Store) CountDevices(ctx context.Context) (int, error) {
 	var n int
 	err := s.rq().QueryRowContext(ctx, `SELECT count(*) FROM devices`).Scan(&n)
 	return n, wrap(err, "count devices")
+}
+
+// MarkDeployed sets a device deployed and its last-seen time and address
+// in one conditional update, leaving every other column alone (an
+// assignment made meanwhile stays). A device pending approval or denied is
+// not changed; it reports whether the row changed.
+func (s *Store) MarkDeployed(ctx context.Context, id int64, at time.Time, ip string) (bool, error) {
+	res, err := s.wq().ExecContext(ctx, `UPDATE devices SET status = $2, last_seen = $3,
+		last_ip = CASE WHEN CAST($4 AS TEXT) = '' THEN last_ip ELSE CAST($4 AS TEXT) END, updated_at = $3
+		WHERE id = $1 AND status IN ($5, $2)`,
+		id, string(prov.DeviceDeployed), ms(at), ip, string(prov.DeviceNotDeployed))
+	if err != nil {
+		return false, wrap(err, "mark device %d deployed", id)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, wrap(err, "mark device %d deployed", id)
 }

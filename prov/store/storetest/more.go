@@ -158,6 +158,28 @@ func testBindings(t *testing.T, s prov.Store) {
 	must(t, s.SaveBindings(ctx(t), nil, nil))
 }
 
+func testMarkDeployed(t *testing.T, s prov.Store) {
+	site := prov.Site{Name: "md"}
+	must(t, s.CreateSite(ctx(t), &site))
+	d := prov.Device{MAC: "0004f2aa0d01", Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed, SiteID: site.ID,
+		LastIP: "10.0.0.1"}
+	must(t, s.CreateDevice(ctx(t), &d))
+	ok, err := s.MarkDeployed(ctx(t), d.ID, T0, "10.0.0.9")
+	must(t, err)
+	got, _ := s.GetDeviceByID(ctx(t), d.ID)
+	equal(t, "deployed", []any{ok, got.Status, got.LastIP, got.LastSeen}, []any{true, prov.DeviceDeployed, "10.0.0.9", T0})
+	ok, err = s.MarkDeployed(ctx(t), d.ID, T0.Add(time.Second), "")
+	must(t, err)
+	got, _ = s.GetDeviceByID(ctx(t), d.ID)
+	equal(t, "refresh keeps the address", []any{ok, got.LastIP, got.LastSeen}, []any{true, "10.0.0.9", T0.Add(time.Second)})
+	p := prov.Device{MAC: "0004f2aa0d02", Kind: prov.DeviceManaged, Status: prov.DevicePending, SiteID: site.ID}
+	must(t, s.CreateDevice(ctx(t), &p))
+	ok, err = s.MarkDeployed(ctx(t), p.ID, T0, "10.0.0.8")
+	must(t, err)
+	got, _ = s.GetDeviceByID(ctx(t), p.ID)
+	equal(t, "pending stays pending", []any{ok, got.Status}, []any{false, prov.DevicePending})
+}
+
 func testDeviceSignals(t *testing.T, s prov.Store) {
 	_, err := s.DeviceSignals(ctx(t), 7)
 	wantErr(t, err, prov.ErrNotFound)

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"EndSessionOnce", testEndSessionOnce},
 		{"Bindings", testBindings},
 		{"DeviceSignals", testDeviceSignals},
+		{"MarkDeployed", testMarkDeployed},
 		{"Uploads", testUploads},
 		{"UploadsConcurrent", testUploadsConcurrent},
 		{"Leases", testLeases},
