@@ -34,8 +34,8 @@ func (r callRules) CallHandling(ctx context.Context, user string) (sip.Handling,
 	return out, nil
 }
 
-func (r callRules) FeatureCode(ctx context.Context, caller sip.Owner, dialled string) (int, string, bool) {
-	return r.c.FeatureCode(ctx, prov.OwnerKind(caller.Kind), caller.ID, dialled, "")
+func (r callRules) FeatureCode(ctx context.Context, caller sip.Owner, dialled, source string) (int, string, bool) {
+	return r.c.FeatureCode(ctx, prov.OwnerKind(caller.Kind), caller.ID, dialled, source)
 }
 
 func (r callRules) RecordCall(ctx context.Context, rec sip.CallRecord) {

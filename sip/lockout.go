@@ -123,6 +123,11 @@ func (l *lockout) sweep(now time.Time) {
 }
 
 func (l *lockout) sweepLocked(now time.Time) {
+	for k, at := range l.good {
+		if now.Sub(at) > knownGoodFor {
+			delete(l.good, k)
+		}
+	}
 	for k, s := range l.m {
 		if now.After(s.lockedUntil) && now.Sub(s.last) > l.window+l.max {
 			delete(l.m, k)

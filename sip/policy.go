@@ -75,6 +75,7 @@ type FeatureCodes interface {
 	// (CR/LF stripped, cut to 100 bytes); code must be a final non-2xx
 	// response (300-699) so no call is set up — phones show the reason
 	// phrase of a 4xx/6xx. Other codes are sent as 403. The dialled string
-	// may hold a password: never log it.
-	FeatureCode(ctx context.Context, caller Owner, dialled string) (code int, reason string, handled bool)
+	// may hold a password: never log it. source is the address the INVITE
+	// came from, for limits per source (a PIN claim).
+	FeatureCode(ctx context.Context, caller Owner, dialled, source string) (code int, reason string, handled bool)
 }

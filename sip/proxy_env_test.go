@@ -50,7 +50,7 @@ func (h *pxHandling) CallHandling(_ context.Context, user string) (Handling, err
 // pxFeatures implements *77<user>*<password> and *78.
 type pxFeatures struct{}
 
-func (pxFeatures) FeatureCode(_ context.Context, caller Owner, dialled string) (int, string, bool) {
+func (pxFeatures) FeatureCode(_ context.Context, caller Owner, dialled, _ string) (int, string, bool) {
 	switch {
 	case strings.HasPrefix(dialled, "*77"):
 		user, pw, _ := strings.Cut(dialled[3:], "*")

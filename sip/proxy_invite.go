@@ -106,7 +106,7 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	rec := CallRecord{ID: newCallID(), Caller: caller, Dialled: dialled, CallID: stripCRLF(req.CallID().Value()),
 		Route: RouteNone, Start: p.now()}
 	if invite && p.features != nil && caller.Kind != OwnerTrunk && dialled != "" && (dialled[0] == '*' || dialled[0] == '#') {
-		if code, reason, ok := p.features.FeatureCode(ctx, caller, dialled); ok {
+		if code, reason, ok := p.features.FeatureCode(ctx, caller, dialled, hostOf(req.Source())); ok {
 			p.featureAnswer(req, tx, rec, code, reason)
 			return
 		}
