@@ -270,7 +270,7 @@ func (s *Server) DeviceBindings(device string) []Binding {
 	if device == "" {
 		return nil
 	}
-	return s.loc.filter(func(b *Binding) bool { return b.Device == device }, s.now())
+	return s.loc.byDevice(device, s.now())
 }
 
 // Lookup returns the live bindings of an address of record, highest q
