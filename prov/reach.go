@@ -74,13 +74,14 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 			case sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncAt) >= 0 && now.Sub(sig.SyncAt) < s.coalesce:
 				s.m.checkSync.WithLabelValues("coalesced").Inc()
 				return
-			case applying(sig.SyncFetchedAt, live, now):
+			case applying(sig.SyncFetchedAt, append(live, removed...), now):
+				// (a logout's lines were just unbound: they count too)
 				s.deferSync(d.ID, captured, secrets)
 				return
 			}
 		}
 	}
-	s.send(ctx, d, s.targets(ctx, d, live, captured, secrets), reboot)
+	s.send(ctx, d, s.targets(ctx, d, live, captured, secrets), reboot, removed == nil && secrets == nil)
 }
 
 // applying reports a phone that fetched its files at fetched and has
@@ -164,25 +165,28 @@ func addTarget(ts []reachTarget, t reachTarget) []reachTarget {
 	return append(ts, t)
 }
 
-// send sends the NOTIFYs, and notes the check-sync once one is on its way.
-func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, reboot bool) {
+// send notes the check-sync, then sends the NOTIFYs: noted first, so the
+// phone's fetch (which can follow the NOTIFY at once) finds it pending.
+// With no target there is nothing to note: a phone not registered yet
+// fetches everything when it boots.
+func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, reboot, quiet bool) {
 	if len(targets) == 0 {
 		s.m.checkSync.WithLabelValues("unreachable").Inc()
-		s.logger.Warn("check-sync not sent: the phone holds no registration", "component", "sessions", "mac", d.MAC)
+		if quiet {
+			s.logger.Debug("check-sync not sent: the phone holds no registration", "component", "sessions", "mac", d.MAC)
+		} else {
+			s.logger.Warn("check-sync not sent: the phone holds no registration", "component", "sessions", "mac", d.MAC)
+		}
 		return
 	}
-	sent := false
+	s.markSync(ctx, d.ID, false)
 	for _, t := range targets {
 		if err := s.reg.CheckSync(ctx, t.b, t.password, reboot); err != nil {
 			s.m.checkSync.WithLabelValues("dropped").Inc()
 			s.logger.Warn("check-sync not sent", "component", "sessions", "mac", d.MAC, "err", err)
 			continue
 		}
-		sent = true
 		s.m.checkSync.WithLabelValues("sent").Inc()
-	}
-	if sent {
-		s.markSync(ctx, d.ID, false)
 	}
 }
 
@@ -239,7 +243,7 @@ func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64) {
 	}
 	targets := s.targets(ctx, d, s.reg.DeviceBindings(ctx, d.ID), h.captured, h.secrets)
 	s.logger.Debug("held check-sync sent", "component", "sessions", "mac", d.MAC, "targets", len(targets))
-	s.send(ctx, d, targets, false)
+	s.send(ctx, d, targets, false, false)
 }
 
 // SyncDevice tells the phone to re-provision (a change to its files, an

@@ -186,6 +186,9 @@ if (( ${SETTLE:-0} > 0 )); then
   sleep "$SETTLE"
   echo "daemon after ${SETTLE} s idle: rss $(awk '/VmRSS/{print $2, $3}' /proc/$DPID/status)"
 fi
+# The daemon's own account of the check-syncs it sent (logins, logouts).
+"${NS_SRV[@]}" curl -s -m 10 "http://$ADDR:$ADMIN_PORT/metrics" |
+  grep -E '^hotdesk_(prov_check_sync_total|sip_notify_total|prov_logouts_total)' | sed 's/^/daemon: /' || true
 if [[ "$DHCP" == 1 ]]; then
   # The daemon's own account of the DHCP storm, and the server side's neighbour table.
   "${NS_SRV[@]}" curl -s -m 10 "http://$ADDR:$ADMIN_PORT/metrics" |
