@@ -114,7 +114,10 @@ func newDeskPhone(t *testing.T, addrs Addrs, mac string) *deskPhone {
 	p.contact = pc.LocalAddr().String()
 	go func() { _ = listen.ServeUDP(pc) }()
 	t.Cleanup(func() {
+		// Under mu, so no NOTIFY starts work after Wait has begun.
+		p.mu.Lock()
 		close(p.done)
+		p.mu.Unlock()
 		p.wg.Wait()
 		pc.Close()
 		lua.Close()
@@ -397,15 +400,16 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	if e := req.GetHeader("Event"); e != nil {
 		ev = e.Value()
 	}
+	p.mu.Lock()
 	select {
 	case <-p.done:
+		p.mu.Unlock()
 		return
 	default:
 	}
-	p.mu.Lock()
 	p.inflight++
-	p.mu.Unlock()
 	p.wg.Add(1)
+	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
 		if p.rebootOnSync || strings.Contains(ev, "reboot=true") {
