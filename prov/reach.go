@@ -306,6 +306,8 @@ const (
 // signal lock — the fetch path, the registrar's events, the sweeper and
 // logins all update them — and stores them when fn says so.
 func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*DeviceSignals) signalChange) (DeviceSignals, error) {
+	// A phone that hangs up its fetch must not leave the signals half kept.
+	ctx = context.WithoutCancel(ctx)
 	defer s.sigLocks.lock(deviceLockKey(deviceID))()
 	sig, err := s.signals(ctx, deviceID)
 	if err != nil {

@@ -208,7 +208,8 @@ fi
 # Only the profiler: a bare `wait` would wait for the daemon too.
 [[ -n "${PROF_PID:-}" ]] && { wait "$PROF_PID" 2>/dev/null || true; }
 if grep -q ' level=ERROR' "$TMP/hotdeskd.log"; then
-  log "daemon errors (first 5):"; grep ' level=ERROR' "$TMP/hotdeskd.log" | head -5 >&2
+  # sed, not head: head closing the pipe early would make pipefail report 141.
+  log "daemon errors (first 5):"; grep ' level=ERROR' "$TMP/hotdeskd.log" | sed -n 1,5p >&2
 fi
 [[ "${KEEP:-}" == 1 ]] && cp "$TMP/storm.json" "${TMPDIR:-/tmp}/storm-last.json" 2>/dev/null || true
 exit "$rc"
