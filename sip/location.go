@@ -18,20 +18,25 @@ type location struct {
 	seed     maphash.Seed
 	shards   [64]locShard
 	onChange func(ev []Event, ups []Binding, dels []BindingKey)
-	devices  deviceIndex
+	// devices and owners find a handset's or a credential's bindings
+	// without scanning them all: a logout looks both up, and 10,000
+	// logouts at the daily logout would otherwise scan 10,000 bindings
+	// each, three times.
+	devices bindingIndex
+	owners  bindingIndex
 }
 
-// deviceIndex finds a handset's bindings without scanning them all (a
-// logout looks them up; 10,000 logouts at the daily logout would
-// otherwise scan 10,000 bindings each).
-type deviceIndex struct {
-	mu  sync.Mutex
-	by  map[string]map[BindingKey]struct{}
-	dev map[BindingKey]string
+// bindingIndex maps a key of a binding (its device, its owner) to the
+// bindings that have it.
+type bindingIndex struct {
+	keyOf func(*Binding) string
+	mu    sync.Mutex
+	by    map[string]map[BindingKey]struct{}
+	dev   map[BindingKey]string
 }
 
 // note records the bindings written and removed by one change.
-func (x *deviceIndex) note(ups []Binding, dels []BindingKey) {
+func (x *bindingIndex) note(ups []Binding, dels []BindingKey) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.by == nil {
@@ -41,24 +46,24 @@ func (x *deviceIndex) note(ups []Binding, dels []BindingKey) {
 		x.dropLocked(k)
 	}
 	for i := range ups {
-		k := ups[i].Key()
-		if old, ok := x.dev[k]; ok && old != ups[i].Device {
+		k, v := ups[i].Key(), x.keyOf(&ups[i])
+		if old, ok := x.dev[k]; ok && old != v {
 			x.dropLocked(k)
 		}
-		if ups[i].Device == "" {
+		if v == "" {
 			continue
 		}
-		m := x.by[ups[i].Device]
+		m := x.by[v]
 		if m == nil {
 			m = map[BindingKey]struct{}{}
-			x.by[ups[i].Device] = m
+			x.by[v] = m
 		}
 		m[k] = struct{}{}
-		x.dev[k] = ups[i].Device
+		x.dev[k] = v
 	}
 }
 
-func (x *deviceIndex) dropLocked(k BindingKey) {
+func (x *bindingIndex) dropLocked(k BindingKey) {
 	d, ok := x.dev[k]
 	if !ok {
 		return
@@ -72,12 +77,12 @@ func (x *deviceIndex) dropLocked(k BindingKey) {
 	}
 }
 
-// keys returns the binding keys of a device.
-func (x *deviceIndex) keys(device string) []BindingKey {
+// keys returns the binding keys indexed under v.
+func (x *bindingIndex) keys(v string) []BindingKey {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	out := make([]BindingKey, 0, len(x.by[device]))
-	for k := range x.by[device] {
+	out := make([]BindingKey, 0, len(x.by[v]))
+	for k := range x.by[v] {
 		out = append(out, k)
 	}
 	return out
@@ -95,7 +100,9 @@ type stored struct {
 }
 
 func newLocation(onChange func([]Event, []Binding, []BindingKey)) *location {
-	l := &location{seed: maphash.MakeSeed(), onChange: onChange}
+	l := &location{seed: maphash.MakeSeed(), onChange: onChange,
+		devices: bindingIndex{keyOf: func(b *Binding) string { return b.Device }},
+		owners:  bindingIndex{keyOf: func(b *Binding) string { return ownerKey(b.Owner) }}}
 	for i := range l.shards {
 		l.shards[i].aors = map[string][]*stored{}
 	}
@@ -185,6 +192,7 @@ func (l *location) apply(op registerOp, now time.Time) (applyResult, []Binding) 
 		evs[i].At = now
 	}
 	l.devices.note(ups, dels)
+	l.owners.note(ups, dels)
 	if len(evs) > 0 || len(ups) > 0 || len(dels) > 0 {
 		l.onChange(evs, ups, dels)
 	}
@@ -316,6 +324,7 @@ func (l *location) removeIf(pred func(*Binding) bool, kind EventKind, now time.T
 		}
 		s.mu.Unlock()
 		l.devices.note(nil, dels)
+		l.owners.note(nil, dels)
 		if len(evs) > 0 {
 			l.onChange(evs, nil, dels)
 		}
@@ -333,6 +342,54 @@ func (l *location) load(bs []Binding) {
 		s.mu.Unlock()
 	}
 	l.devices.note(bs, nil)
+	l.owners.note(bs, nil)
+}
+
+// ownerKey is an owner as the owner index keys it.
+func ownerKey(o Owner) string {
+	if o.Kind == "" {
+		return ""
+	}
+	return string(o.Kind) + ":" + o.ID
+}
+
+// removeOwner removes the bindings owner created, found through the owner
+// index, with Unbound events, and returns them.
+func (l *location) removeOwner(owner Owner, now time.Time) []Binding {
+	byAOR := map[string][]BindingKey{}
+	for _, k := range l.owners.keys(ownerKey(owner)) {
+		byAOR[k.AOR] = append(byAOR[k.AOR], k)
+	}
+	var removed []Binding
+	for aor := range byAOR {
+		s := l.shard(aor)
+		var evs []Event
+		var dels []BindingKey
+		s.mu.Lock()
+		bs := s.aors[aor]
+		keep := bs[:0:0]
+		for _, b := range bs {
+			if b.Owner == owner {
+				removed = append(removed, b.Binding)
+				evs = append(evs, Event{Kind: Unbound, Binding: b.Binding, At: now})
+				dels = append(dels, b.Key())
+			} else {
+				keep = append(keep, b)
+			}
+		}
+		if len(keep) == 0 {
+			delete(s.aors, aor)
+		} else if len(keep) != len(bs) {
+			s.aors[aor] = keep
+		}
+		s.mu.Unlock()
+		l.devices.note(nil, dels)
+		l.owners.note(nil, dels)
+		if len(evs) > 0 {
+			l.onChange(evs, nil, dels)
+		}
+	}
+	return removed
 }
 
 // byDevice returns the live bindings of a device, through the index.

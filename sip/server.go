@@ -261,7 +261,7 @@ func (s *Server) Unbind(ctx context.Context, owner Owner) ([]Binding, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return s.loc.removeIf(func(b *Binding) bool { return b.Owner == owner }, Unbound, s.now()), nil
+	return s.loc.removeOwner(owner, s.now()), nil
 }
 
 // DeviceBindings returns the live bindings that reach device, whichever
