@@ -238,8 +238,9 @@ func clearAssignment(d *Device) {
 //
 // The registrar can only unbind by owner, so a softphone on the user's
 // permanent account loses its binding too and registers again at its next
-// refresh; a third-party phone keeps working until the user's SIP password
-// is changed, as hotdesk cannot re-provision it.
+// refresh. A third-party phone, which hotdesk cannot re-provision, is
+// stopped by a new password for the user's SIP account (the softphone
+// needs it too).
 func (m *Manager) UnassignDevice(ctx context.Context, mac string, a Actor) (Device, error) {
 	d, err := m.Device(ctx, mac)
 	if err != nil {

@@ -42,7 +42,6 @@ type parsedName struct {
 	suffix string // upload name: phone.cfg, web.cfg, directory.xml, calls.xml, app.log, boot.log
 }
 
-// writable reports whether a phone may upload to the name.
 // userData reports a file that may hold a user's lines, directory, call
 // lists or settings.
 func (p parsedName) userData() bool {
@@ -53,6 +52,7 @@ func (p parsedName) userData() bool {
 	return false
 }
 
+// writable reports whether a phone may upload to the name.
 func (p parsedName) writable() bool {
 	switch p.kind {
 	case KindOverride, KindDirectory, KindCalls:
