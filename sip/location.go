@@ -292,6 +292,29 @@ func qValue(q string) float64 {
 	return v
 }
 
+// cutLocked removes aor's bindings for which pred is true, appending them,
+// their events and their keys; the shard's write lock is held.
+func (s *locShard) cutLocked(aor string, pred func(*Binding) bool, kind EventKind, now time.Time,
+	removed []Binding, evs []Event, dels []BindingKey) ([]Binding, []Event, []BindingKey) {
+	bs := s.aors[aor]
+	keep := bs[:0:0]
+	for _, b := range bs {
+		if pred(&b.Binding) {
+			removed = append(removed, b.Binding)
+			evs = append(evs, Event{Kind: kind, Binding: b.Binding, At: now})
+			dels = append(dels, b.Key())
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	if len(keep) == 0 {
+		delete(s.aors, aor)
+	} else if len(keep) != len(bs) {
+		s.aors[aor] = keep
+	}
+	return removed, evs, dels
+}
+
 // removeIf removes every binding for which pred is true and returns them.
 func (l *location) removeIf(pred func(*Binding) bool, kind EventKind, now time.Time) []Binding {
 	var removed []Binding
@@ -306,21 +329,7 @@ func (l *location) removeIf(pred func(*Binding) bool, kind EventKind, now time.T
 			if !slices.ContainsFunc(bs, func(b *stored) bool { return pred(&b.Binding) }) {
 				continue
 			}
-			keep := bs[:0:0]
-			for _, b := range bs {
-				if pred(&b.Binding) {
-					removed = append(removed, b.Binding)
-					evs = append(evs, Event{Kind: kind, Binding: b.Binding, At: now})
-					dels = append(dels, b.Key())
-				} else {
-					keep = append(keep, b)
-				}
-			}
-			if len(keep) == 0 {
-				delete(s.aors, aor)
-			} else if len(keep) != len(bs) {
-				s.aors[aor] = keep
-			}
+			removed, evs, dels = s.cutLocked(aor, pred, kind, now, removed, evs, dels)
 		}
 		s.mu.Unlock()
 		l.devices.note(nil, dels)
@@ -366,22 +375,8 @@ func (l *location) removeOwner(owner Owner, now time.Time) []Binding {
 		var evs []Event
 		var dels []BindingKey
 		s.mu.Lock()
-		bs := s.aors[aor]
-		keep := bs[:0:0]
-		for _, b := range bs {
-			if b.Owner == owner {
-				removed = append(removed, b.Binding)
-				evs = append(evs, Event{Kind: Unbound, Binding: b.Binding, At: now})
-				dels = append(dels, b.Key())
-			} else {
-				keep = append(keep, b)
-			}
-		}
-		if len(keep) == 0 {
-			delete(s.aors, aor)
-		} else if len(keep) != len(bs) {
-			s.aors[aor] = keep
-		}
+		removed, evs, dels = s.cutLocked(aor, func(b *Binding) bool { return b.Owner == owner }, Unbound, now,
+			removed, evs, dels)
 		s.mu.Unlock()
 		l.devices.note(nil, dels)
 		l.owners.note(nil, dels)
