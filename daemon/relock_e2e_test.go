@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -123,7 +124,7 @@ func (e *relockEnv) waitBindings(d prov.Device, ok func([]prov.Binding) bool, wh
 	e.t.Fatalf("registrar holds %+v for %s, want %s", bs, d.MAC, what)
 }
 
-func itoa64(n int64) string { b, _ := json.Marshal(n); return string(b) }
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
 
 // api calls the admin API as the admin.
 func (e *relockEnv) api(method, path, body string) (int, map[string]any) {

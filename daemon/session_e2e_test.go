@@ -24,9 +24,18 @@ type handset struct {
 	registrar sip.Uri
 	domain    string
 	notifies  chan string
-	invites   chan string
-	callIDs   map[string]string
-	cseq      uint32
+	// arrivals gets the To user and arrival time of each NOTIFY (dropped
+	// when full: only the benchmark reads them).
+	arrivals chan notifyArrival
+	invites  chan string
+	callIDs  map[string]string
+	cseq     uint32
+}
+
+// notifyArrival is one NOTIFY as the handset received it.
+type notifyArrival struct {
+	user string
+	at   time.Time
 }
 
 func newHandset(t testing.TB, registrar, domain string) *handset {
@@ -39,13 +48,17 @@ func newHandset(t testing.TB, registrar, domain string) *handset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &handset{domain: domain, notifies: make(chan string, 16384), invites: make(chan string, 16), callIDs: map[string]string{}}
+	h := &handset{domain: domain, notifies: make(chan string, 16384), arrivals: make(chan notifyArrival, 32768), invites: make(chan string, 16), callIDs: map[string]string{}}
 	// A handset that is called answers busy: enough to see who rang.
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		h.invites <- req.Recipient.User
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
 	})
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		select {
+		case h.arrivals <- notifyArrival{user: req.To().Address.User, at: time.Now()}:
+		default: // nobody reads them
+		}
 		if ev := req.GetHeader("Event"); ev != nil {
 			h.notifies <- ev.Value()
 		}

@@ -49,6 +49,9 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 		{"soft reboot unregisters first, persistent", true,
 			"fetch; reg line c1; unreg line; fetch; reg line c2; wait 10m", ""},
 		{"soft reboot unregisters first", false, "fetch; reg line c1; unreg line; fetch; reg line c2", prov.EndReboot},
+		{"the phone let the line expire", false, "fetch; reg line c1; expire line; wait 91s", prov.EndPhoneUnregister},
+		{"a persistent line expiring (phone switched off) keeps the login", true,
+			"fetch; reg line c1; expire line; wait 91s", ""},
 		{"refresh keeps it", false, "fetch; reg line c1; refresh line c1; wait 1m; refresh line c1", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +75,7 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 				switch w[0] {
 				case "fetch":
 					err = f.ss.BootFetched(ctx, d, f.clk.now(), "", true)
-				case "reg", "refresh", "unreg":
+				case "reg", "refresh", "unreg", "expire":
 					b := line
 					if w[1] == "dev" {
 						b = dev
@@ -81,7 +84,7 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 						b.CallID = w[2]
 					}
 					change := map[string]prov.BindingChange{"reg": prov.LineRegistered, "refresh": prov.LineRefreshed,
-						"unreg": prov.LineUnregistered}[w[0]]
+						"unreg": prov.LineUnregistered, "expire": prov.LineExpired}[w[0]]
 					err = f.ss.BindingChanged(ctx, change, b, f.clk.now())
 				case "sync":
 					f.ss.SyncDevice(ctx, d, false)

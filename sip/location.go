@@ -332,13 +332,18 @@ func (l *location) removeIf(pred func(*Binding) bool, kind EventKind, now time.T
 			removed, evs, dels = s.cutLocked(aor, pred, kind, now, removed, evs, dels)
 		}
 		s.mu.Unlock()
-		l.devices.note(nil, dels)
-		l.owners.note(nil, dels)
-		if len(evs) > 0 {
-			l.onChange(evs, nil, dels)
-		}
+		l.cut(evs, dels)
 	}
 	return removed
+}
+
+// cut tells the indexes and the persister about removed bindings.
+func (l *location) cut(evs []Event, dels []BindingKey) {
+	l.devices.note(nil, dels)
+	l.owners.note(nil, dels)
+	if len(evs) > 0 {
+		l.onChange(evs, nil, dels)
+	}
 }
 
 // load puts stored bindings in place without events or writes.
@@ -378,11 +383,7 @@ func (l *location) removeOwner(owner Owner, now time.Time) []Binding {
 		removed, evs, dels = s.cutLocked(aor, func(b *Binding) bool { return b.Owner == owner }, Unbound, now,
 			removed, evs, dels)
 		s.mu.Unlock()
-		l.devices.note(nil, dels)
-		l.owners.note(nil, dels)
-		if len(evs) > 0 {
-			l.onChange(evs, nil, dels)
-		}
+		l.cut(evs, dels)
 	}
 	return removed
 }

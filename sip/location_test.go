@@ -123,3 +123,44 @@ func TestRemoveIfCopiesOnlyWhatChanges(t *testing.T) {
 		t.Errorf("removed %+v, %d left; want the one session binding, 3999 left", got, l.count())
 	}
 }
+
+// TestIndexesFollowEveryChange: the device and owner indexes that logouts
+// use instead of a scan stay true through a contact change (RFC 5626
+// instance), a removal by the sweep, a load and an unbind.
+func TestIndexesFollowEveryChange(t *testing.T) {
+	l := newLocation(func([]Event, []Binding, []BindingKey) {})
+	now := time.Now()
+	owner := Owner{OwnerSession, "s1"}
+	op := func(contact string, expires int) registerOp {
+		return registerOp{aor: "sip:1001@hq.test", contacts: []contactUpdate{{uri: contact, key: contactKey(contact),
+			instance: "<urn:uuid:1>", expires: expires}}, tmpl: Binding{AOR: "sip:1001@hq.test", Owner: owner,
+			Device: "7", CallID: "c", CSeq: 1}}
+	}
+	contacts := func(bs []Binding) []string {
+		var out []string
+		for _, b := range bs {
+			out = append(out, b.Contact)
+		}
+		return out
+	}
+	l.apply(op("sip:1001@10.0.0.1:5060", 600), now)
+	if r, _ := l.apply(op("sip:1001@10.0.0.1:5062", 600), now); r != applyOK {
+		t.Fatal(r)
+	}
+	if got := contacts(l.byDevice("7", now)); len(got) != 1 || got[0] != "sip:1001@10.0.0.1:5062" {
+		t.Fatalf("device 7 after a contact change: %v", got)
+	}
+	l.removeIf(func(b *Binding) bool { return true }, Expired, now)
+	if got := l.byDevice("7", now); len(got) != 0 || len(l.devices.keys("7")) != 0 || len(l.owners.keys("session:s1")) != 0 {
+		t.Fatalf("indexes after the sweep: %v %v", got, l.devices.keys("7"))
+	}
+	l.load([]Binding{{AOR: "sip:1001@hq.test", Contact: "sip:1001@10.0.0.1", Owner: owner, Device: "7",
+		Expires: now.Add(time.Hour)}, {AOR: "sip:1002@hq.test", Contact: "sip:1002@10.0.0.2",
+		Owner: Owner{OwnerDevice, "8"}, Device: "8", Expires: now.Add(time.Hour)}})
+	if got := l.removeOwner(owner, now); len(got) != 1 || got[0].AOR != "sip:1001@hq.test" {
+		t.Fatalf("removeOwner = %+v", got)
+	}
+	if len(l.byDevice("7", now)) != 0 || len(l.byDevice("8", now)) != 1 || l.count() != 1 {
+		t.Fatalf("after the unbind: device 7 %v, device 8 %v, %d left", l.byDevice("7", now), l.byDevice("8", now), l.count())
+	}
+}
