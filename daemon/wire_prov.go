@@ -60,8 +60,11 @@ func (a *app) bindProvisioning() error {
 				err = a.svc.sessions.DeviceAuthenticated(ctx, d, req.Remote.String())
 			}
 			if kind == prov.KindMaster && err == nil {
-				err = a.svc.sessions.BootFetched(ctx, d, time.Now(), req.Remote.Addr().Unmap().String(),
-					req.DeviceAuthenticated)
+				remote := ""
+				if req.Remote.IsValid() {
+					remote = req.Remote.Addr().Unmap().String()
+				}
+				err = a.svc.sessions.BootFetched(ctx, d, time.Now(), remote, req.DeviceAuthenticated)
 			}
 			if err != nil {
 				logger.Warn("boot-file fetch bookkeeping", "component", "files", "mac", d.MAC, "err", err)
