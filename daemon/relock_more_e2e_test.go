@@ -65,8 +65,10 @@ func TestPhoneRebootEndsOnlyNonPersistentLogins(t *testing.T) {
 }
 
 // TestAssignedBeforeFirstBoot: a managed phone assigned before it ever
-// booted registers only its user's line; that still makes it Deployed,
-// and unassigning it reaches it through that line.
+// booted gets its locked profile first (the secure bootstrap: whoever
+// fetches its files first is not known to be that phone); typing the
+// deployment PIN on it proves it is, and it registers its user's line.
+// That still makes it Deployed, and unassigning reaches it through that line.
 func TestAssignedBeforeFirstBoot(t *testing.T) {
 	a, addrs := demoDaemon(t)
 	admin := &relockEnv{t: t, a: a, addrs: addrs}
@@ -74,20 +76,83 @@ func TestAssignedBeforeFirstBoot(t *testing.T) {
 	if code/100 != 2 {
 		t.Fatalf("assign = %d %v", code, body)
 	}
+	pin, _ := body["deployment_pin"].(string)
 	phone := newDeskPhone(t, addrs, phoneB)
 	phone.boot()
+	admin.assertLocked(phone, phoneB)
+	mark := phone.mark()
+	if code, reason := phone.dial("*77" + pin); code != 480 || reason != "Phone claimed" {
+		t.Fatalf("claim = %d %s", code, reason)
+	}
+	phone.waitResync(mark)
 	admin.assertLoggedIn(phone, phoneB, "1003")
-	waitDeployed(t, a, phoneB) // registered with its user's line, not its device account
+	waitDeployed(t, a, phoneB)
 	// Deployed, its files need its digest credentials now.
 	if code, _ := phone.fetch(phoneB+"-hotdesk.cfg", "", ""); code != 401 {
 		t.Fatalf("deployed device file without credentials = %d, want 401", code)
 	}
-	mark := phone.mark()
+	mark = phone.mark()
 	if code, body := admin.api("POST", "/devices/"+phoneB+"/unassign", ""); code/100 != 2 {
 		t.Fatalf("unassign = %d %v", code, body)
 	}
 	phone.waitResync(mark)
 	admin.assertLocked(phone, phoneB)
+}
+
+// TestPreassignedPhoneFetchedFirstByAnotherHost is the attack of issue 21
+// (High 2): an admin assigns a phone that has not booted, and another host
+// asks for its files first, naming its MAC. It gets the locked profile and
+// the provisioning credentials, but never the user's line, even when it
+// authenticates with them; the real phone, which then gets 401, is seen as
+// an identity conflict; the admin hands out new credentials, which the real
+// phone takes, and verifies it: the line goes to the phone, the attacker's
+// credentials are dead.
+func TestPreassignedPhoneFetchedFirstByAnotherHost(t *testing.T) {
+	a, addrs := demoDaemon(t)
+	admin := &relockEnv{t: t, a: a, addrs: addrs}
+	if code, body := admin.api("POST", "/devices/"+phoneB+"/assign", `{"user":"carol"}`); code/100 != 2 {
+		t.Fatalf("assign = %d %v", code, body)
+	}
+	attacker := newDeskPhone(t, addrs, phoneB) // same MAC, same User-Agent: all it can fake
+	code, first := attacker.fetch(phoneB+"-hotdesk.cfg", "", "")
+	if code != 200 {
+		t.Fatalf("first fetch = %d", code)
+	}
+	creds := params(first)
+	user, pass := creds["device.prov.user"], creds["device.prov.password"]
+	if pass == "" {
+		t.Fatalf("the first fetch got no credentials:\n%s", first)
+	}
+	for _, name := range []string{phoneB + "-hotdesk.cfg", "carol.cfg"} {
+		code, body := attacker.fetch(name, user, pass)
+		if strings.Contains(body, "1003") || params(body)["reg.1.auth.password"] != "" && !strings.Contains(body, "dev"+phoneB) {
+			t.Fatalf("%s with the stolen credentials = %d, carries carol's line:\n%s", name, code, body)
+		}
+	}
+	// The real phone boots: it has no credentials, gets 401.
+	if code, _ := attacker.fetch(phoneB+"-hotdesk.cfg", user, "wrong"); code != 401 {
+		t.Fatalf("wrong credentials = %d", code)
+	}
+	_, d := admin.api("GET", "/devices/"+phoneB, "")
+	conflict, _ := d["identity_conflict"].(map[string]any)
+	if conflict["reason"] != prov.ConflictWrongCredentials {
+		t.Fatalf("no identity conflict on the device: %v", d)
+	}
+	if code, body := admin.api("POST", "/devices/"+phoneB+"/reset-credentials", ""); code != 200 {
+		t.Fatalf("reset-credentials = %d %v", code, body)
+	}
+	phone := newDeskPhone(t, addrs, phoneB)
+	phone.boot()
+	admin.assertLocked(phone, phoneB)
+	if code, _ := attacker.fetch(phoneB+"-hotdesk.cfg", user, pass); code != 401 {
+		t.Fatalf("the stolen credentials after the reset = %d, want 401", code)
+	}
+	mark := phone.mark()
+	if code, body := admin.api("POST", "/devices/"+phoneB+"/verify", ""); code != 200 {
+		t.Fatalf("verify = %d %v", code, body)
+	}
+	phone.waitResync(mark)
+	admin.assertLoggedIn(phone, phoneB, "1003")
 }
 
 // TestUnassignThirdPartyPhoneRotatesItsAccount: hotdesk cannot

@@ -373,7 +373,12 @@ func (m *Manager) moveAssignment(ctx context.Context, held, phone Device, remote
 		if phone.Status == DevicePending {
 			phone.Status = DeviceNotDeployed
 		}
-		return tx.UpdateDevice(ctx, &phone)
+		if err := tx.UpdateDevice(ctx, &phone); err != nil {
+			return err
+		}
+		// The PIN was typed on this phone: it is the user's, whoever
+		// fetched its credentials first.
+		return tx.VerifyDevice(ctx, phone.ID)
 	})
 	if err != nil {
 		return Device{}, err
@@ -451,6 +456,57 @@ func (m *Manager) SIPAccountOf(ctx context.Context, mac string, reveal bool, a A
 		m.Audit(ctx, a, "user.sip_password.reveal", "user:"+u.Username, nil, map[string]string{"device": d.MAC})
 	}
 	return acc, u, nil
+}
+
+// VerifyDevice records the admin's word that the phone holding mac's
+// provisioning credentials is the real one (its address, shown as
+// creds_addr, is the phone's on the desk): a login held back for it goes
+// out, and the identity conflict is cleared.
+func (m *Manager) VerifyDevice(ctx context.Context, mac string, a Actor) (Device, error) {
+	d, err := m.Device(ctx, mac)
+	if err != nil {
+		return Device{}, err
+	}
+	if err := m.store.VerifyDevice(ctx, d.ID); err != nil {
+		return Device{}, err
+	}
+	before := trustRecord(d)
+	if d, err = m.store.GetDevice(ctx, d.MAC); err != nil {
+		return Device{}, err
+	}
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "verified"})
+	m.Audit(ctx, a, "device.verify", "device:"+d.MAC, before, trustRecord(d))
+	return d, nil
+}
+
+// ResetDeviceCredentials gives the device new provisioning credentials,
+// and device account, handed out once more to the next unauthenticated
+// fetch: for a phone that lost them (factory reset), or to shut out
+// whoever took them first. The holder of the old ones gets 401 and loses
+// its registrations.
+func (m *Manager) ResetDeviceCredentials(ctx context.Context, mac string, a Actor) (Device, error) {
+	d, err := m.Device(ctx, mac)
+	if err != nil {
+		return Device{}, err
+	}
+	before := trustRecord(d)
+	if err := m.store.ResetDeviceCredentials(ctx, d.ID, RandomSecret(12), RandomSecret(12), m.now()); err != nil {
+		return Device{}, err
+	}
+	// Whoever holds the old device account is unregistered too.
+	m.unbind(ctx, string(OwnerDevice)+":"+strconv.FormatInt(d.ID, 10))
+	if d, err = m.store.GetDevice(ctx, d.MAC); err != nil {
+		return Device{}, err
+	}
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "credentials_reset"})
+	m.Audit(ctx, a, "device.reset_credentials", "device:"+d.MAC, before, trustRecord(d))
+	return d, nil
+}
+
+// trustRecord is what the audit log keeps of a device's bootstrap state.
+func trustRecord(d Device) map[string]any {
+	return map[string]any{"creds_delivered_at": d.CredsDeliveredAt, "creds_addr": d.CredsAddr,
+		"held_user": d.CredsHeldFor, "conflict": d.Conflict}
 }
 
 // CheckSync asks the phone to re-provision (or reboot).

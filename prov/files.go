@@ -35,6 +35,9 @@ var (
 	ErrBadName = errors.New("bad file name")
 	// ErrTooLarge means an upload exceeds max_upload_bytes.
 	ErrTooLarge = errors.New("upload too large")
+	// ErrQuota means an upload would take its owner (a device or a user)
+	// or all uploads together over their byte budget.
+	ErrQuota = errors.New("upload quota exceeded")
 )
 
 // FilesConfig is what Files needs from the provisioning section.
@@ -56,8 +59,16 @@ type FilesConfig struct {
 	// address, so only a host inventing MACs meets it.
 	EnrollPerSource int
 	// TFTPSecrets serves passwords over TFTP too.
-	TFTPSecrets    bool
-	MaxUploadBytes int64
+	TFTPSecrets bool
+	// SecretsHTTPSOnly serves passwords only over HTTPS: over plain HTTP
+	// the files go without them (the boot file points the phone at HTTPS).
+	SecretsHTTPSOnly bool
+	MaxUploadBytes   int64
+	// UploadQuota bounds the bytes all kept versions of one device's (or
+	// one user's) uploads take (0: 8 MiB); UploadTotal those of all owners
+	// together (0: 512 MiB), so uploads cannot fill the disk.
+	UploadQuota    int64
+	UploadTotal    int64
 	UploadVersions int
 	// UploadNamespaces are the parameter prefixes a .cfg upload may set.
 	UploadNamespaces []string
@@ -173,6 +184,12 @@ func NewFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
 	if cfg.MaxUploadBytes <= 0 {
 		cfg.MaxUploadBytes = 1 << 20
 	}
+	if cfg.UploadQuota <= 0 {
+		cfg.UploadQuota = 8 << 20
+	}
+	if cfg.UploadTotal <= 0 {
+		cfg.UploadTotal = 512 << 20
+	}
 	if cfg.UploadVersions <= 0 {
 		cfg.UploadVersions = 5
 	}
@@ -220,11 +237,11 @@ func (f *Files) Close() error {
 func (f *Files) Invalidate() { f.cache.invalidate() }
 
 // DeviceNeedsAuth reports whether HTTP requests for d's files must carry
-// d's digest credentials. A device that never fetched its credentials
-// cannot know them, so they are required once it is deployed (it
-// registered with the account those same files gave it).
+// d's digest credentials: from the moment they went out (the one
+// unauthenticated delivery), or once it is deployed (it registered with the
+// account those same files gave it).
 func DeviceNeedsAuth(d Device) bool {
-	return d.ProvUser != "" && d.ProvPassword != "" && d.Status == DeviceDeployed
+	return d.ProvUser != "" && d.ProvPassword != "" && (d.Status == DeviceDeployed || !d.CredsDeliveredAt.IsZero())
 }
 
 // Identify returns the device a request comes from without enrolling it:
@@ -282,15 +299,28 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	if err != nil {
 		return f.staticFallback(pn, fmt.Errorf("read %s: %w", pn.name, err))
 	}
-	if err := f.authorize(req, d, pn); err != nil {
+	if err := f.authorize(ctx, req, d, pn); err != nil {
 		return nil, fmt.Errorf("read %s: %w", pn.name, err)
+	}
+	// The secure bootstrap: a device that did not authenticate gets its
+	// locked profile, never a user's lines or files — with its credentials
+	// the one time they are handed out, and none after that.
+	locked := !(req.DeviceAuthenticated && req.DeviceMAC == d.MAC) && req.LoginUser == ""
+	if locked && pn.user != "" {
+		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, ErrNotFound)
 	}
 	if f.fetch != nil {
 		f.fetch(ctx, d, pn.kind, req)
 	}
-	secrets := req.Proto != ProtoTFTP || f.cfg.TFTPSecrets
+	secrets := f.secretsOver(req.Proto)
+	if locked && secrets && pn.kind == KindDeviceConfig {
+		if err := f.deliver(ctx, d, req); err != nil {
+			return nil, fmt.Errorf("read %s: %w", pn.name, err)
+		}
+	}
 	server := f.server(req)
-	key := string(pn.kind) + "|" + pn.name + "|" + d.MAC + "|" + strconv.FormatBool(secrets) + "|" + server.BaseURL
+	key := string(pn.kind) + "|" + pn.name + "|" + d.MAC + "|" + strconv.FormatBool(secrets) + "|" +
+		strconv.FormatBool(locked) + "|" + server.BaseURL
 	cacheable := pn.kind == KindMaster || pn.kind == KindDeviceConfig || pn.kind == KindUserConfig ||
 		pn.kind == KindDirectory && pn.user != ""
 	if cacheable {
@@ -305,6 +335,9 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	v, err := f.view(ctx, d, secrets, req)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", pn.name, err)
+	}
+	if locked || heldBack(d, v) {
+		v = lockedView(v)
 	}
 	sessUser := ""
 	if v.User != nil {
@@ -337,12 +370,13 @@ func checkUser(pn parsedName, req Request, sessUser string) error {
 }
 
 // authorize enforces the device's digest credentials over HTTP. TFTP cannot
-// authenticate; it is served without secrets instead.
-func (f *Files) authorize(req Request, d Device, pn parsedName) error {
+// authenticate; it gets the locked profile without secrets instead.
+func (f *Files) authorize(ctx context.Context, req Request, d Device, pn parsedName) error {
 	if req.Proto == ProtoTFTP || !DeviceNeedsAuth(d) {
 		return nil
 	}
 	if req.DeviceAuthenticated && req.DeviceMAC == d.MAC {
+		f.noteCredsAddr(ctx, d, req)
 		return nil
 	}
 	if req.LoginUser != "" && req.DeviceMAC == d.MAC {
@@ -353,6 +387,7 @@ func (f *Files) authorize(req Request, d Device, pn parsedName) error {
 			return ErrNotFound // another user's file: as if it did not exist
 		}
 	}
+	f.unauthenticated(ctx, d, req)
 	return ErrAuth
 }
 

@@ -17,6 +17,12 @@ type filesMetrics struct {
 	cache    *prometheus.CounterVec
 	// enrollCapped counts enrolments held for approval by the per-source limit.
 	enrollCapped prometheus.Counter
+	// delivered counts the one unauthenticated hand-out of a device's
+	// credentials; conflicts the requests the device cannot have made.
+	delivered prometheus.Counter
+	conflicts *prometheus.CounterVec
+	// uploadBytes is what all kept uploads take, as of the last upload.
+	uploadBytes prometheus.Gauge
 }
 
 func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
@@ -39,5 +45,12 @@ func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
 			Help: "Rendered-file cache lookups, by result."}, []string{"result"}),
 		enrollCapped: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_prov_enroll_capped_total",
 			Help: "Unknown devices held for approval because their source enrolled too many (enroll_per_source_per_minute)."}),
+		delivered: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_prov_credentials_delivered_total",
+			Help: "Devices' provisioning credentials handed out, the one time each is sent without authentication."}),
+		conflicts: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_identity_conflicts_total",
+			Help: "Requests for a device's files the device cannot have made (a second device presenting its MAC), by reason."},
+			[]string{"reason"}),
+		uploadBytes: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_prov_upload_bytes",
+			Help: "Bytes all kept upload versions take, as of the last upload (bounded by upload_total_bytes)."}),
 	}
 }

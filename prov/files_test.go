@@ -80,6 +80,14 @@ func fReq(proto prov.Proto, path string) prov.Request {
 		Local: netip.MustParseAddrPort(fServerIP + ":69")}
 }
 
+// fAs is an HTTP request that authenticated with mac's provisioning
+// digest credentials, as provhttp marks it.
+func fAs(mac, path string) prov.Request {
+	r := fReq(prov.ProtoHTTP, path)
+	r.DeviceMAC, r.DeviceAuthenticated = mac, true
+	return r
+}
+
 func (f *filesFixture) read(t *testing.T, r prov.Request) (string, error) {
 	t.Helper()
 	c, err := f.files.Read(context.Background(), r)
@@ -170,12 +178,12 @@ func TestUserFilesAndUploads(t *testing.T) {
 	f := newFilesFixture(t, prov.FilesConfig{})
 	ctx := context.Background()
 	u, _ := f.login(t, "web")
-	body, err := f.read(t, fReq(prov.ProtoHTTP, "alice.cfg"))
+	body, err := f.read(t, fAs(fMAC, "alice.cfg"))
 	if err != nil || !strings.Contains(body, `reg.1.auth.password="sesspw"`) || !strings.Contains(body, `up.user="1"`) {
 		t.Fatalf("alice.cfg: %v\n%s", err, body)
 	}
 	// A web-door session puts the user into the device's own file.
-	body, _ = f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	body, _ = f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	if !strings.Contains(body, `reg.1.address="201"`) {
 		t.Errorf("device file without the user's line:\n%s", body)
 	}
@@ -183,22 +191,22 @@ func TestUserFilesAndUploads(t *testing.T) {
 		t.Errorf("bob.cfg: %v", err)
 	}
 	dir := `<directory><item_list><item><fn>Bob</fn><ct>202</ct><sd>1</sd></item></item_list></directory>`
-	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-directory.xml"), strings.NewReader(dir)); err != nil {
+	if err := f.files.Write(ctx, fAs(fMAC, fMAC+"-directory.xml"), strings.NewReader(dir)); err != nil {
 		t.Fatal(err)
 	}
 	cs, err := f.st.ListContacts(ctx, u.ID)
 	if err != nil || len(cs) != 1 || cs[0].Number != "202" {
 		t.Fatalf("contacts after upload: %+v %v", cs, err)
 	}
-	body, _ = f.read(t, fReq(prov.ProtoHTTP, "alice-directory.xml"))
+	body, _ = f.read(t, fAs(fMAC, "alice-directory.xml"))
 	if !strings.Contains(body, "<ct>202</ct>") {
 		t.Errorf("rendered directory: %s", body)
 	}
 	up := `<polycomConfig up.volume.handset="3"/>`
-	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, "alice-phone.cfg"), strings.NewReader(up)); err != nil {
+	if err := f.files.Write(ctx, fAs(fMAC, "alice-phone.cfg"), strings.NewReader(up)); err != nil {
 		t.Fatal(err)
 	}
-	body, _ = f.read(t, fReq(prov.ProtoHTTP, "alice.cfg"))
+	body, _ = f.read(t, fAs(fMAC, "alice.cfg"))
 	if !strings.Contains(body, `up.volume.handset="3"`) {
 		t.Errorf("user-fPhoneIP upload not merged:\n%s", body)
 	}
@@ -213,7 +221,7 @@ func TestUserFilesAndUploads(t *testing.T) {
 	if userEvents != 2 {
 		t.Errorf("user-changed events = %d, want 2", userEvents)
 	}
-	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, "bob-phone.cfg"), strings.NewReader(up)); !errors.Is(err, prov.ErrNotFound) {
+	if err := f.files.Write(ctx, fAs(fMAC, "bob-phone.cfg"), strings.NewReader(up)); !errors.Is(err, prov.ErrNotFound) {
 		t.Errorf("upload for a user not logged in here: %v", err)
 	}
 	eff, err := f.files.EffectiveConfig(ctx, fMAC)
@@ -239,18 +247,18 @@ func TestCacheInvalidation(t *testing.T) {
 	f := newFilesFixture(t, prov.FilesConfig{})
 	ctx := context.Background()
 	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
-	before, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	before, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	d, _ := f.st.GetDevice(ctx, fMAC)
 	d.Params = map[string]string{"up.admin": "42"}
 	if err := f.st.UpdateDevice(ctx, &d); err != nil {
 		t.Fatal(err)
 	}
-	cached, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	cached, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	if cached != before {
 		t.Error("rendered file changed without an event (cache not used)")
 	}
 	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
-	after, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	after, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	if !strings.Contains(after, `up.admin="42"`) {
 		t.Errorf("event did not invalidate:\n%s", after)
 	}
@@ -287,11 +295,11 @@ func TestUploadLimits(t *testing.T) {
 	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
 	for i := range 3 {
 		body := `<polycomConfig up.x="` + strings.Repeat("a", i) + `"/>`
-		if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-web.cfg"), strings.NewReader(body)); err != nil {
+		if err := f.files.Write(ctx, fAs(fMAC, fMAC+"-web.cfg"), strings.NewReader(body)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-web.cfg"), strings.NewReader(strings.Repeat("x", 101)))
+	err := f.files.Write(ctx, fAs(fMAC, fMAC+"-web.cfg"), strings.NewReader(strings.Repeat("x", 101)))
 	if !errors.Is(err, prov.ErrTooLarge) {
 		t.Errorf("oversized: %v", err)
 	}
@@ -300,11 +308,11 @@ func TestUploadLimits(t *testing.T) {
 		t.Errorf("kept %d versions, want 2", len(ups))
 	}
 	for _, name := range []string{fMAC + "-hotdesk.cfg", fMAC + ".cfg", "0004f2000002-web.cfg", "alice.cfg"} {
-		if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, name), strings.NewReader("<x/>")); err == nil {
+		if err := f.files.Write(ctx, fAs(fMAC, name), strings.NewReader("<x/>")); err == nil {
 			t.Errorf("write to %s accepted", name)
 		}
 	}
-	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-app.log"), strings.NewReader("log line\n")); err != nil {
+	if err := f.files.Write(ctx, fAs(fMAC, fMAC+"-app.log"), strings.NewReader("log line\n")); err != nil {
 		t.Errorf("log upload: %v", err)
 	}
 }
@@ -320,7 +328,7 @@ func TestCacheScopedInvalidation(t *testing.T) {
 		if _, err := f.read(t, fReq(prov.ProtoHTTP, mac+".cfg")); err != nil {
 			t.Fatal(err)
 		}
-		f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg"))
+		f.read(t, fAs(mac, mac+"-hotdesk.cfg"))
 		devs[mac], _ = f.st.GetDevice(ctx, mac)
 	}
 	n := 0
@@ -349,17 +357,17 @@ func TestCacheScopedInvalidation(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for mac := range devs { // cache both
-				f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg"))
+				f.read(t, fAs(mac, mac+"-hotdesk.cfg"))
 			}
 			want := edit()
 			f.events.Publish(ctx, tt.ev)
 			for _, mac := range tt.fresh {
-				if body, _ := f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg")); !strings.Contains(body, want) {
+				if body, _ := f.read(t, fAs(mac, mac+"-hotdesk.cfg")); !strings.Contains(body, want) {
 					t.Errorf("%s: not re-rendered after the event", mac)
 				}
 			}
 			for _, mac := range tt.stale {
-				if body, _ := f.read(t, fReq(prov.ProtoHTTP, mac+"-hotdesk.cfg")); strings.Contains(body, want) {
+				if body, _ := f.read(t, fAs(mac, mac+"-hotdesk.cfg")); strings.Contains(body, want) {
 					t.Errorf("%s: re-rendered (cache dropped for an event about another device)", mac)
 				}
 			}
@@ -373,7 +381,7 @@ func TestCacheSessionView(t *testing.T) {
 	f := newFilesFixture(t, prov.FilesConfig{})
 	ctx := context.Background()
 	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
-	locked, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	locked, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	d, _ := f.st.GetDevice(ctx, fMAC)
 	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson}
 	if err := f.st.CreateUser(ctx, &u); err != nil {
@@ -385,7 +393,7 @@ func TestCacheSessionView(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.events.Publish(ctx, prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
-	in, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	in, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	if in == locked || !strings.Contains(in, "s-alice") {
 		t.Fatalf("session not rendered after the event:\n%s", in)
 	}
@@ -393,7 +401,7 @@ func TestCacheSessionView(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.events.Publish(ctx, prov.Event{Kind: prov.EventSessionEnded, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
-	if out, _ := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); strings.Contains(out, "s-alice") {
+	if out, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg")); strings.Contains(out, "s-alice") {
 		t.Errorf("ended session still rendered:\n%s", out)
 	}
 }

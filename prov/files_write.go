@@ -58,7 +58,12 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 			"name", pn.name)
 		newPassword = ""
 	}
-	if err := f.storeUpload(ctx, owner, pn, data, contacts, v); err != nil {
+	if err := f.storeUpload(ctx, owner, pn, data, contacts, v); errors.Is(err, ErrQuota) {
+		f.m.refused.WithLabelValues("quota").Inc()
+		f.log.Warn("upload refused: over the upload quota", "component", "files", "name", pn.name, "owner", owner,
+			"err", err)
+		return err
+	} else if err != nil {
 		f.m.refused.WithLabelValues("store").Inc()
 		return err
 	}
@@ -144,8 +149,13 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 	if err != nil {
 		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
 	}
-	if err := f.authorize(req, d, pn); err != nil {
+	if err := f.authorize(ctx, req, d, pn); err != nil {
 		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
+	}
+	if !(req.DeviceAuthenticated && req.DeviceMAC == d.MAC) && req.LoginUser == "" {
+		// An upload is merged into what the phone (and its user) get: only
+		// the device, or the user's own login, may write one.
+		return "", nil, fmt.Errorf("write %s: not authenticated as the device: %w", pn.name, ErrAuth)
 	}
 	v, err := f.view(ctx, d, false, req)
 	if err != nil {
@@ -192,6 +202,19 @@ func (f *Files) storeUpload(ctx context.Context, owner string, pn parsedName, da
 			return err
 		}
 		version = n
+		// Counted with the new version in and the oldest out, inside the
+		// transaction: over budget, neither happens.
+		mine, all, err := tx.UploadBytes(ctx, owner)
+		if err != nil {
+			return err
+		}
+		f.m.uploadBytes.Set(float64(all))
+		if mine > f.cfg.UploadQuota {
+			return fmt.Errorf("%s would keep %d bytes of uploads, over %d: %w", owner, mine, f.cfg.UploadQuota, ErrQuota)
+		}
+		if all > f.cfg.UploadTotal {
+			return fmt.Errorf("uploads would take %d bytes, over %d: %w", all, f.cfg.UploadTotal, ErrQuota)
+		}
 		if pn.kind == KindDirectory && userOwned {
 			for i := range contacts {
 				contacts[i].UserID = v.User.ID

@@ -490,7 +490,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	calls[callKey(b)] = b.CallID
 	s.devMu.Unlock()
 	newCall := prev != "" && prev != b.CallID
-	if err := s.deployed(ctx, devID, b.Source); err != nil {
+	if err := s.deployed(ctx, devID, kind, b.Source); err != nil {
 		return err
 	}
 	if change == LineRefreshed && !newCall {
@@ -647,7 +647,7 @@ func (s *Sessions) forgetSession(ctx context.Context, sess Session) {
 // given authenticates (a line's REGISTER, a digest file fetch), and keeps
 // its last-seen time, in one conditional update of those columns only, so
 // an assignment or claim written meanwhile is never undone.
-func (s *Sessions) deployed(ctx context.Context, devID int64, source string) error {
+func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, source string) error {
 	now := s.now()
 	d, err := s.store.GetDeviceByID(ctx, devID)
 	if err != nil {
@@ -665,13 +665,32 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, source string) err
 		return err
 	}
 	s.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
+	if d.Status == DeviceNotDeployed && kind == OwnerDevice {
+		// Its first files were the secure bootstrap's locked profile: a
+		// login already made here (an assigned desk phone, an admin's)
+		// reaches it now that it holds its credentials.
+		if sess, ok, err := s.ActiveOn(ctx, d.ID); err == nil && ok && !holdsLine(s.regBindings(ctx, d.ID), sess) {
+			d.Status = DeviceDeployed
+			s.SyncDevice(ctx, d, false)
+		}
+	}
 	return nil
+}
+
+// holdsLine reports whether the phone registered the session's line.
+func holdsLine(live []Binding, sess Session) bool {
+	for _, b := range live {
+		if k, id, _ := ParseOwner(b.Owner); k == OwnerSession && id == sess.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // DeviceAuthenticated marks a device deployed after a digest file fetch
 // with its provisioning credentials.
 func (s *Sessions) DeviceAuthenticated(ctx context.Context, d Device, remote string) error {
-	return s.deployed(ctx, d.ID, remote)
+	return s.deployed(ctx, d.ID, "", remote)
 }
 
 // cutHostPort splits "host:port" and "[v6]:port".

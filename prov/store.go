@@ -89,6 +89,21 @@ type DeviceStore interface {
 	// MarkDeployed sets a not-yet-deployed (or deployed) device deployed,
 	// with its last-seen time and address, touching no other column.
 	MarkDeployed(ctx context.Context, id int64, at time.Time, ip string) (bool, error)
+	// MarkCredsDelivered records the one unauthenticated delivery of the
+	// device's provisioning credentials, and the user whose remote login
+	// on it waits for verification (0: none); false if they went out before.
+	MarkCredsDelivered(ctx context.Context, id int64, at time.Time, addr string, heldFor int64) (bool, error)
+	// VerifyDevice clears the held user and the last conflict.
+	VerifyDevice(ctx context.Context, id int64) error
+	// SetCredsAddr records the address the device last authenticated from.
+	SetCredsAddr(ctx context.Context, id int64, addr string) error
+	// RecordConflict keeps c as the device's last identity conflict unless
+	// one was kept after since; it reports whether it did.
+	RecordConflict(ctx context.Context, id int64, c IdentityConflict, since time.Time) (bool, error)
+	// ResetDeviceCredentials sets new provisioning credentials and device
+	// account password to hand out once more, clearing the delivery and the
+	// last conflict.
+	ResetDeviceCredentials(ctx context.Context, id int64, provPassword, sipPassword string, at time.Time) error
 	CountDevices(ctx context.Context) (int, error)
 }
 
@@ -130,6 +145,9 @@ type UploadStore interface {
 	PutUpload(ctx context.Context, u Upload, keep int) (int, error)
 	LatestUpload(ctx context.Context, owner, name string) (Upload, error)
 	ListUploads(ctx context.Context, owner string) ([]Upload, error)
+	// UploadBytes returns the bytes every kept version of owner's files
+	// takes, and those of all owners together.
+	UploadBytes(ctx context.Context, owner string) (ownerBytes, total int64, err error)
 }
 
 // LeaseStore keeps DHCP leases.

@@ -187,7 +187,36 @@ type Device struct {
 	Params    map[string]string `json:"params"`
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// CredsDeliveredAt is when the provisioning credentials went out, the
+	// one time they are handed out without authentication; from then on
+	// the device's files need them (the secure bootstrap).
+	CredsDeliveredAt time.Time `json:"creds_delivered_at"`
+	// CredsAddr is where the credentials live: the address they went to,
+	// then the last one that authenticated with them.
+	CredsAddr string `json:"creds_addr,omitempty"`
+	// CredsHeldFor is the user whose login, made away from the phone before
+	// the credentials went out, waits until the phone is verified
+	// (deployment-PIN claim or an admin): whoever fetched them first is not
+	// known to be that phone.
+	CredsHeldFor int64 `json:"creds_held_for_user,omitempty"`
+	// Conflict is the last time a second device presented this MAC.
+	Conflict IdentityConflict `json:"identity_conflict"`
 }
+
+// IdentityConflict is a request for a device's files that the device
+// itself cannot have made: wrong provisioning credentials, or none from an
+// address other than the phone's once it holds them.
+type IdentityConflict struct {
+	At     time.Time `json:"at"`
+	From   string    `json:"from,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Identity conflict reasons.
+const (
+	ConflictWrongCredentials = "wrong_credentials"
+	ConflictNoCredentials    = "no_credentials_elsewhere"
+)
 
 // Session is one person logged in on one handset.
 type Session struct {

@@ -261,6 +261,16 @@ func (a *api) checkSync(w http.ResponseWriter, r *http.Request, p principal) {
 	a.answerDevice(w, r, http.StatusAccepted, d, err)
 }
 
+func (a *api) verifyDevice(w http.ResponseWriter, r *http.Request, p principal) {
+	d, err := a.mgr.VerifyDevice(r.Context(), r.PathValue("mac"), p.actor())
+	a.answerDevice(w, r, http.StatusOK, d, err)
+}
+
+func (a *api) resetDeviceCredentials(w http.ResponseWriter, r *http.Request, p principal) {
+	d, err := a.mgr.ResetDeviceCredentials(r.Context(), r.PathValue("mac"), p.actor())
+	a.answerDevice(w, r, http.StatusOK, d, err)
+}
+
 func (a *api) claimDevice(w http.ResponseWriter, r *http.Request, p principal) {
 	var b claimBody
 	if !a.decode(w, r, &b) {

@@ -182,6 +182,20 @@ func (w *web) adminCheckSync(rw http.ResponseWriter, r *http.Request, q *request
 	})
 }
 
+func (w *web) adminVerify(rw http.ResponseWriter, r *http.Request, q *request) {
+	w.deviceOp(rw, r, q, "Verified: the phone gets the lines held for it.", func(mac string) error {
+		_, err := w.mgr.VerifyDevice(r.Context(), mac, q.actor(r))
+		return err
+	})
+}
+
+func (w *web) adminResetCredentials(rw http.ResponseWriter, r *http.Request, q *request) {
+	w.deviceOp(rw, r, q, "New provisioning credentials: the next fetch gets them.", func(mac string) error {
+		_, err := w.mgr.ResetDeviceCredentials(r.Context(), mac, q.actor(r))
+		return err
+	})
+}
+
 func (w *web) adminForceLogout(rw http.ResponseWriter, r *http.Request, q *request) {
 	w.deviceOp(rw, r, q, "Logged out.", func(mac string) error {
 		d, err := w.mgr.Device(r.Context(), mac)

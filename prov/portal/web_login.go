@@ -39,6 +39,8 @@ func (w *web) routes() {
 	w.handle("POST /admin/devices/{mac}/assign", roleAdmin, menuNone, w.adminAssign)
 	w.handle("POST /admin/devices/{mac}/unassign", roleAdmin, menuNone, w.adminUnassign)
 	w.handle("POST /admin/devices/{mac}/check-sync", roleAdmin, menuNone, w.adminCheckSync)
+	w.handle("POST /admin/devices/{mac}/verify", roleAdmin, menuNone, w.adminVerify)
+	w.handle("POST /admin/devices/{mac}/reset-credentials", roleAdmin, menuNone, w.adminResetCredentials)
 	w.handle("POST /admin/devices/{mac}/logout", roleAdmin, menuNone, w.adminForceLogout)
 	w.handle("POST /admin/devices/{mac}/reveal", roleAdmin, menuNone, w.adminReveal)
 

@@ -28,6 +28,9 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 			return false, false
 		}
 		if !c.verify(r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, prov.LoginRealm, d.ProvPassword)) {
+			// The phone holds its own credentials: this is another device
+			// presenting the MAC (or the phone after a factory reset).
+			h.files.WrongCredentials(ctx, d, *req)
 			return false, false
 		}
 		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true

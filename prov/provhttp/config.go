@@ -30,10 +30,17 @@ type Config struct {
 	Enroll string `yaml:"enroll"`
 	// EnrollPerSource unknown devices per minute from one address are
 	// enrolled under auto; more wait for approval (-1: no limit).
-	EnrollPerSource int   `yaml:"enroll_per_source_per_minute"`
-	TFTPSecrets     bool  `yaml:"tftp_secrets"`
-	MaxUploadBytes  int64 `yaml:"max_upload_bytes"`
-	UploadVersions  int   `yaml:"upload_versions"`
+	EnrollPerSource int  `yaml:"enroll_per_source_per_minute"`
+	TFTPSecrets     bool `yaml:"tftp_secrets"`
+	// SecretsHTTPSOnly withholds every password from plain HTTP: phones
+	// get them (and the user's lines) over https_listen only.
+	SecretsHTTPSOnly bool  `yaml:"secrets_https_only"`
+	MaxUploadBytes   int64 `yaml:"max_upload_bytes"`
+	// UploadQuotaBytes bounds what one device's (or user's) kept uploads
+	// take; UploadTotalBytes all of them, so uploads cannot fill the disk.
+	UploadQuotaBytes int64 `yaml:"upload_quota_bytes"`
+	UploadTotalBytes int64 `yaml:"upload_total_bytes"`
+	UploadVersions   int   `yaml:"upload_versions"`
 	// NonceTTL is how long a digest nonce is accepted.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
 	// FailBurst failures (401/404) per source address are allowed, then one
@@ -45,7 +52,7 @@ type Config struct {
 // DefaultConfig is plain HTTP on :80 and TFTP on :69 at the root.
 func DefaultConfig() Config {
 	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: prov.EnrollAuto, EnrollPerSource: 30,
-		MaxUploadBytes: 1 << 20, UploadVersions: 5,
+		MaxUploadBytes: 1 << 20, UploadQuotaBytes: 8 << 20, UploadTotalBytes: 512 << 20, UploadVersions: 5,
 		NonceTTL: 5 * time.Minute, FailBurst: 30, FailInterval: 2 * time.Second}
 }
 
@@ -80,6 +87,15 @@ func (c Config) Validate() error {
 	if c.MaxUploadBytes <= 0 || c.MaxUploadBytes > 64<<20 {
 		errs = append(errs, errors.New("max_upload_bytes: must be 1..67108864"))
 	}
+	if c.UploadQuotaBytes < c.MaxUploadBytes {
+		errs = append(errs, errors.New("upload_quota_bytes: must be at least max_upload_bytes"))
+	}
+	if c.UploadTotalBytes < c.UploadQuotaBytes {
+		errs = append(errs, errors.New("upload_total_bytes: must be at least upload_quota_bytes"))
+	}
+	if c.SecretsHTTPSOnly && c.HTTPSListen == "" {
+		errs = append(errs, errors.New("secrets_https_only: needs https_listen"))
+	}
 	if c.UploadVersions < 1 || c.UploadVersions > 1000 {
 		errs = append(errs, errors.New("upload_versions: must be 1..1000"))
 	}
@@ -105,7 +121,8 @@ func port(listen string) int {
 func (c Config) FilesConfig() prov.FilesConfig {
 	fc := prov.FilesConfig{BaseURL: c.BaseURL, PathPrefix: c.PathPrefix, HTTPPort: port(c.HTTPListen),
 		StaticDir: c.StaticDir, Enroll: c.Enroll, EnrollPerSource: c.EnrollPerSource, TFTPSecrets: c.TFTPSecrets,
-		MaxUploadBytes: c.MaxUploadBytes, UploadVersions: c.UploadVersions}
+		SecretsHTTPSOnly: c.SecretsHTTPSOnly, MaxUploadBytes: c.MaxUploadBytes, UploadQuota: c.UploadQuotaBytes,
+		UploadTotal: c.UploadTotalBytes, UploadVersions: c.UploadVersions}
 	if c.HTTPSListen != "" {
 		fc.HTTPSPort = port(c.HTTPSListen)
 	}

@@ -178,6 +178,8 @@ func (h *Handler) fail(w *countingWriter, r *http.Request, err error, src netip.
 		http.Error(w, "bad request", http.StatusBadRequest)
 	case errors.Is(err, prov.ErrTooLarge):
 		http.Error(w, "upload too large", http.StatusRequestEntityTooLarge)
+	case errors.Is(err, prov.ErrQuota):
+		http.Error(w, "upload quota exceeded", http.StatusInsufficientStorage)
 	case errors.Is(err, prov.ErrInvalid):
 		http.Error(w, "upload refused: "+errorField(err), http.StatusBadRequest)
 	default:

@@ -124,6 +124,25 @@ func (e *env) do(t *testing.T, method, path, body string, hdr map[string]string)
 
 const mac = "0004f2000001"
 
+// dev does a request as the phone mac does once its files gave it its
+// provisioning credentials: it answers the digest challenge with them.
+func (e *env) dev(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	d, err := e.st.GetDevice(context.Background(), mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
+	c := &http.Client{Transport: &digest.Transport{Username: d.ProvUser, Password: d.ProvPassword}}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func TestEnrollAndServe(t *testing.T) {
 	e := newEnv(t, nil)
 	code, body := e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": "FileTransport PolycomVVX-VVX_400-UA/5.9.0 Type/Application"})
@@ -138,9 +157,14 @@ func TestEnrollAndServe(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `reg.1.auth.password="`+d.SIPPassword+`"`) || !strings.Contains(body, `prov.login.enabled="1"`) {
 		t.Fatalf("device file: %d %s", code, body)
 	}
-	// curl on the same listener.
+	// Handed out once: from now on the file needs the credentials it held.
+	if code, again := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil); code != 401 || strings.Contains(again, d.SIPPassword) {
+		t.Fatalf("device file fetched again without credentials: %d", code)
+	}
+	// curl on the same listener, as the phone.
 	if _, err := exec.LookPath("curl"); err == nil {
-		out, err := exec.Command("curl", "-sf", e.srv.URL+"/"+mac+"-hotdesk.cfg").Output()
+		out, err := exec.Command("curl", "-sf", "--digest", "-u", d.ProvUser+":"+d.ProvPassword,
+			e.srv.URL+"/"+mac+"-hotdesk.cfg").Output()
 		if err != nil || string(out) != body {
 			t.Errorf("curl GET: %v", err)
 		}
@@ -286,8 +310,12 @@ func TestUploads(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	e.do(t, "GET", "/"+mac+".cfg", "", nil)
+	if code, _ := e.do(t, "PUT", "/"+mac+"-phone.cfg", "<polycomConfig/>", nil); code != 401 {
+		t.Fatalf("PUT from a device that never authenticated: %d", code)
+	}
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil) // hands out the credentials
 	good := `<polycomConfig><up up.volume.handset="5"/></polycomConfig>`
-	if code, _ := e.do(t, "PUT", "/"+mac+"-phone.cfg", good, nil); code != 204 {
+	if code, _ := e.dev(t, "PUT", "/"+mac+"-phone.cfg", good); code != 204 {
 		t.Fatalf("PUT good: %d", code)
 	}
 	bad := map[string]string{
@@ -296,7 +324,7 @@ func TestUploads(t *testing.T) {
 		"oversized": `<polycomConfig><up up.x="` + strings.Repeat("a", 5000) + `"/></polycomConfig>`,
 	}
 	for name, b := range bad {
-		code, _ := e.do(t, "PUT", "/"+mac+"-phone.cfg", b, nil)
+		code, _ := e.dev(t, "PUT", "/"+mac+"-phone.cfg", b)
 		if code != 400 && code != 413 {
 			t.Errorf("%s: %d", name, code)
 		}
@@ -305,10 +333,10 @@ func TestUploads(t *testing.T) {
 	if err != nil || string(u.Data) != good || u.Version != 1 {
 		t.Fatalf("after refused uploads: %q v%d %v", u.Data, u.Version, err)
 	}
-	if code, body := e.do(t, "GET", "/"+mac+"-phone.cfg", "", nil); code != 200 || body != good {
+	if code, body := e.dev(t, "GET", "/"+mac+"-phone.cfg", ""); code != 200 || body != good {
 		t.Errorf("GET upload: %d %q", code, body)
 	}
-	if code, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil); !strings.Contains(body, `up.volume.handset="5"`) {
+	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); !strings.Contains(body, `up.volume.handset="5"`) {
 		t.Errorf("upload not merged into the device file: %d", code)
 	}
 	// Concurrent uploads of the same file: every version whole.
@@ -316,7 +344,7 @@ func TestUploads(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			b := fmt.Sprintf(`<polycomConfig><up up.volume.handset="%d" up.x="%s"/></polycomConfig>`, i, strings.Repeat("z", 100*i))
-			e.do(t, "PUT", "/"+mac+"-phone.cfg", b, nil)
+			e.dev(t, "PUT", "/"+mac+"-phone.cfg", b)
 		})
 	}
 	wg.Wait()
@@ -328,7 +356,8 @@ func TestUploads(t *testing.T) {
 		t.Errorf("latest after concurrent uploads: v%d %v", u.Version, err)
 	}
 	if _, err := exec.LookPath("curl"); err == nil {
-		cmd := exec.Command("curl", "-sf", "-T", "-", e.srv.URL+"/"+mac+"-web.cfg")
+		d, _ := e.st.GetDevice(ctx, mac)
+		cmd := exec.Command("curl", "-sf", "--digest", "-u", d.ProvUser+":"+d.ProvPassword, "-T", "-", e.srv.URL+"/"+mac+"-web.cfg")
 		cmd.Stdin = strings.NewReader(good)
 		if err := cmd.Run(); err != nil {
 			t.Errorf("curl PUT: %v", err)

@@ -9,17 +9,19 @@ import (
 
 const deviceCols = `id, mac, vendor, model, firmware, COALESCE(site_id, 0), COALESCE(assigned_user_id, 0), kind, status,
 	deployment_pin, security_pin, last_seen, last_ip, prov_user, prov_password, sip_user, sip_password, authorized,
-	params, created_at, updated_at`
+	params, created_at, updated_at, creds_delivered_at, creds_addr, creds_held_user, conflict_at, conflict_from, conflict_reason`
 
 func scanDevice(sc scanner) (prov.Device, error) {
 	var d prov.Device
 	var auth, params string
-	var seen, created, updated int64
+	var seen, created, updated, delivered, conflict int64
 	if err := sc.Scan(&d.ID, &d.MAC, &d.Vendor, &d.Model, &d.Firmware, &d.SiteID, &d.AssignedUserID, &d.Kind,
 		&d.Status, &d.DeploymentPIN, &d.SecurityPIN, &seen, &d.LastIP, &d.ProvUser, &d.ProvPassword, &d.SIPUser,
-		&d.SIPPassword, &auth, &params, &created, &updated); err != nil {
+		&d.SIPPassword, &auth, &params, &created, &updated, &delivered, &d.CredsAddr, &d.CredsHeldFor, &conflict,
+		&d.Conflict.From, &d.Conflict.Reason); err != nil {
 		return d, err
 	}
+	d.CredsDeliveredAt, d.Conflict.At = fromMS(delivered), fromMS(conflict)
 	var c codec
 	c.dec(auth, &d.Authorized)
 	c.dec(params, &d.Params)
@@ -122,4 +124,54 @@ func (s *Store) MarkDeployed(ctx context.Context, id int64, at time.Time, ip str
 	}
 	n, err := res.RowsAffected()
 	return n > 0, wrap(err, "mark device %d deployed", id)
+}
+
+// MarkCredsDelivered records that the device's provisioning credentials
+// went out (unauthenticated) to addr. Only the first call changes the row:
+// of two fetches racing for them, on this node or another, one wins.
+func (s *Store) MarkCredsDelivered(ctx context.Context, id int64, at time.Time, addr string, heldFor int64) (bool, error) {
+	res, err := s.wq().ExecContext(ctx, `UPDATE devices SET creds_delivered_at = $2, creds_addr = $3,
+		creds_held_user = $4 WHERE id = $1 AND creds_delivered_at = 0`, id, ms(at), addr, heldFor)
+	if err != nil {
+		return false, wrap(err, "mark device %d credentials delivered", id)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, wrap(err, "mark device %d credentials delivered", id)
+}
+
+// SetCredsAddr records the address the device last authenticated from.
+func (s *Store) SetCredsAddr(ctx context.Context, id int64, addr string) error {
+	_, err := s.wq().ExecContext(ctx, `UPDATE devices SET creds_addr = $2 WHERE id = $1`, id, addr)
+	return wrap(err, "set device %d credentials address", id)
+}
+
+// RecordConflict keeps c as the device's last identity conflict unless one
+// was kept after since; it reports whether it did.
+func (s *Store) RecordConflict(ctx context.Context, id int64, c prov.IdentityConflict, since time.Time) (bool, error) {
+	res, err := s.wq().ExecContext(ctx, `UPDATE devices SET conflict_at = $2, conflict_from = $3, conflict_reason = $4
+		WHERE id = $1 AND conflict_at <= $5`, id, ms(c.At), c.From, c.Reason, ms(since))
+	if err != nil {
+		return false, wrap(err, "record device %d conflict", id)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, wrap(err, "record device %d conflict", id)
+}
+
+// VerifyDevice records that the phone holding the device's credentials is
+// the real one: the lines held for a user go out, the conflict is cleared.
+func (s *Store) VerifyDevice(ctx context.Context, id int64) error {
+	err := affected(s.wq().ExecContext(ctx, `UPDATE devices SET creds_held_user = 0, conflict_at = 0,
+		conflict_from = '', conflict_reason = '' WHERE id = $1`, id))
+	return wrap(err, "verify device %d", id)
+}
+
+// ResetDeviceCredentials gives the device new provisioning credentials
+// and device-account password to hand out once more, and forgets where the old ones went and any conflict;
+// a deployed device is not deployed until it registers again.
+func (s *Store) ResetDeviceCredentials(ctx context.Context, id int64, provPassword, sipPassword string, at time.Time) error {
+	err := affected(s.wq().ExecContext(ctx, `UPDATE devices SET prov_password = $2, sip_password = $6, creds_delivered_at = 0,
+		creds_addr = '', creds_held_user = 0, conflict_at = 0, conflict_from = '', conflict_reason = '', updated_at = $3,
+		status = CASE WHEN status = $4 THEN $5 ELSE status END WHERE id = $1`,
+		id, provPassword, ms(at), string(prov.DeviceDeployed), string(prov.DeviceNotDeployed), sipPassword))
+	return wrap(err, "reset device %d credentials", id)
 }

@@ -76,3 +76,14 @@ func (s *Store) ListUploads(ctx context.Context, owner string) ([]prov.Upload, e
 		ORDER BY name, version DESC`, owner)
 	return out, wrap(err, "list uploads of %s", owner)
 }
+
+// UploadBytes returns the bytes every kept version of owner's files takes,
+// and those of all owners together.
+func (s *Store) UploadBytes(ctx context.Context, owner string) (ownerBytes, total int64, err error) {
+	err = s.rq().QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM uploads WHERE owner = $1`, owner).
+		Scan(&ownerBytes)
+	if err == nil {
+		err = s.rq().QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM uploads`).Scan(&total)
+	}
+	return ownerBytes, total, wrap(err, "upload bytes of %s", owner)
+}

@@ -1,0 +1,178 @@
+package prov_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"hotdesk/prov"
+)
+
+const attackerIP = "10.1.9.9"
+
+func fFrom(ip string, r prov.Request) prov.Request {
+	r.Remote = netip.MustParseAddrPort(ip + ":5000")
+	return r
+}
+
+// The attack of issue 21 (High 2): an admin pre-assigns a phone that has
+// not booted yet, and whoever asks first for its files gets the user's line.
+// Now the first fetch gets the locked profile only, and the credentials it
+// got do not carry the login: it waits until the phone is verified.
+func TestBootstrapHoldsAPreassignedLoginBack(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	u, d := f.login(t, prov.DoorAssigned) // made away from the phone, before any delivery
+	_ = u
+	body, err := f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(body, "sesspw") || strings.Contains(body, "s-alice") || !strings.Contains(body, d.SIPPassword) {
+		t.Fatalf("first unauthenticated fetch: want the locked profile with the device account only:\n%s", body)
+	}
+	if _, err := f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, "alice.cfg"))); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("alice.cfg to the unauthenticated fetcher: %v", err)
+	}
+	d, _ = f.st.GetDevice(ctx, fMAC)
+	if d.CredsDeliveredAt.IsZero() || d.CredsAddr != attackerIP || d.CredsHeldFor != u.ID {
+		t.Fatalf("delivery not recorded: %+v", d)
+	}
+	// With the credentials it got, the fetcher authenticates: still no line.
+	as := fFrom(attackerIP, fAs(fMAC, fMAC+"-hotdesk.cfg"))
+	if body, err := f.read(t, as); err != nil || strings.Contains(body, "sesspw") {
+		t.Fatalf("authenticated fetch before verification: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, fFrom(attackerIP, fAs(fMAC, "alice.cfg"))); err == nil {
+		t.Fatal("alice.cfg served before verification")
+	}
+	// Nobody else gets anything without the credentials.
+	if body, err := f.read(t, fFrom("10.1.7.7", fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v\n%s", err, body)
+	}
+	// The admin checks the address and verifies: the line goes out.
+	if err := f.st.VerifyDevice(ctx, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
+	if body, err := f.read(t, as); err != nil || !strings.Contains(body, "sesspw") {
+		t.Fatalf("after verification: %v\n%s", err, body)
+	}
+}
+
+// A login made at the phone (the user typed something on it) is not held.
+func TestBootstrapLoginAtThePhoneIsNotHeld(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	f.login(t, prov.DoorBrowser)
+	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if body, err := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg")); err != nil || !strings.Contains(body, "sesspw") {
+		t.Fatalf("authenticated fetch: %v\n%s", err, body)
+	}
+}
+
+// The attack of issue 21 (High 2, after the phone got its files): another
+// host presenting the MAC gets 401 and nothing else, and the admin sees an
+// identity conflict.
+func TestSecondDevicePresentingAMAC(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	f.login(t, prov.DoorBrowser)
+	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{fMAC + "-hotdesk.cfg", fMAC + ".cfg", fMAC + "-phone.cfg", "alice.cfg"} {
+		body, err := f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, name)))
+		if !errors.Is(err, prov.ErrAuth) || body != "" {
+			t.Errorf("%s to another host: %v\n%s", name, err, body)
+		}
+	}
+	d, _ := f.st.GetDevice(ctx, fMAC)
+	if d.Conflict.Reason != prov.ConflictNoCredentials || d.Conflict.From != attackerIP {
+		t.Fatalf("conflict not kept: %+v", d.Conflict)
+	}
+	audit, err := f.st.ListAudit(ctx, prov.AuditQuery{Limit: 10})
+	if err != nil || len(audit) != 1 || audit[0].Action != "device.identity_conflict" {
+		t.Fatalf("audit: %+v %v", audit, err)
+	}
+	// The phone itself, from its own address, is challenged — not a conflict.
+	f2 := newFilesFixture(t, prov.FilesConfig{})
+	f2.login(t, prov.DoorBrowser)
+	f2.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if _, err := f2.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("phone's own unauthenticated fetch: %v", err)
+	}
+	if d, _ := f2.st.GetDevice(ctx, fMAC); !d.Conflict.At.IsZero() {
+		t.Fatalf("the phone's own challenge leg raised a conflict: %+v", d.Conflict)
+	}
+}
+
+// secrets_https_only: plain HTTP never carries a password, nor hands out
+// the credentials; HTTPS does.
+func TestSecretsOverHTTPSOnly(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{SecretsHTTPSOnly: true, HTTPSPort: 443})
+	ctx := context.Background()
+	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	d, _ := f.st.GetDevice(ctx, fMAC)
+	body, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if err != nil || strings.Contains(body, d.ProvPassword) || strings.Contains(body, d.SIPPassword) ||
+		!strings.Contains(body, `device.prov.serverType="HTTPS"`) {
+		t.Fatalf("plain HTTP: %v\n%s", err, body)
+	}
+	if d, _ := f.st.GetDevice(ctx, fMAC); !d.CredsDeliveredAt.IsZero() {
+		t.Fatal("credentials recorded as handed out over plain HTTP")
+	}
+	body, err = f.read(t, fReq(prov.ProtoHTTPS, fMAC+"-hotdesk.cfg"))
+	if err != nil || !strings.Contains(body, d.ProvPassword) {
+		t.Fatalf("HTTPS: %v\n%s", err, body)
+	}
+}
+
+// The attack of issue 21 (High 7): uploads fill the disk. Each device's
+// kept uploads and all of them together have a byte budget; over it the
+// upload is refused and what was stored stays.
+func TestUploadQuotas(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{MaxUploadBytes: 200, UploadQuota: 500, UploadTotal: 800, UploadVersions: 5})
+	ctx := context.Background()
+	const other = "0004f2000002"
+	for _, mac := range []string{fMAC, other} {
+		f.read(t, fReq(prov.ProtoHTTP, mac+".cfg"))
+	}
+	put := func(mac, name string, n int) error {
+		body := `<polycomConfig up.x="` + strings.Repeat("a", n) + `"/>`
+		return f.files.Write(ctx, fAs(mac, mac+name), strings.NewReader(body))
+	}
+	// Anonymous uploads are refused outright.
+	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-phone.cfg"), strings.NewReader("<polycomConfig/>")); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("anonymous upload: %v", err)
+	}
+	var err error
+	stored := 0
+	for range 10 {
+		if err = put(fMAC, "-phone.cfg", 100); err != nil {
+			break
+		}
+		stored++
+	}
+	if !errors.Is(err, prov.ErrQuota) || stored != 4 {
+		t.Fatalf("per-device quota: stored %d, then %v", stored, err)
+	}
+	ups, _ := f.st.ListUploads(ctx, "device:"+fMAC)
+	if len(ups) != 4 || ups[0].Version != 4 {
+		t.Fatalf("after the refused upload: %d versions, newest %d", len(ups), ups[0].Version)
+	}
+	// The other device fills the rest of the total budget.
+	stored = 0
+	for range 10 {
+		if err = put(other, "-web.cfg", 100); err != nil {
+			break
+		}
+		stored++
+	}
+	if !errors.Is(err, prov.ErrQuota) || stored != 2 {
+		t.Fatalf("total quota: stored %d, then %v", stored, err)
+	}
+}
