@@ -30,6 +30,8 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"Bindings", testBindings},
 		{"DeviceSignals", testDeviceSignals},
 		{"MarkDeployed", testMarkDeployed},
+		{"DeviceTrust", testDeviceTrust},
+		{"UploadBytes", testUploadBytes},
 		{"Uploads", testUploads},
 		{"UploadsConcurrent", testUploadsConcurrent},
 		{"Leases", testLeases},
