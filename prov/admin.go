@@ -253,7 +253,7 @@ func (m *Manager) UpdateUser(ctx context.Context, username string, p UserPatch, 
 		if u.PasswordHash, err = m.dir.hasher.Hash(*p.Password); err != nil {
 			return User{}, err
 		}
-		u.LoginHA1 = LoginHA1s(u.Username, LoginRealm, *p.Password)
+		u.LoginHA1 = LoginHA1s(u.Username, *p.Password)
 	}
 	if err := m.store.UpdateUser(ctx, &u); err != nil {
 		return User{}, err

@@ -120,7 +120,7 @@ func (d *Directory) Prepare(in UserInput) (User, error) {
 		Email: in.Email, Language: in.Language, DirectoryScope: in.DirectoryScope,
 		Custom1: in.Custom1, Custom2: in.Custom2, Custom3: in.Custom3,
 		Kind: in.Kind, ResponsibleEmail: in.ResponsibleEmail, Status: StatusActive, SiteID: in.SiteID,
-		PasswordHash: hash, LoginHA1: LoginHA1s(in.Username, LoginRealm, in.Password),
+		PasswordHash: hash, LoginHA1: LoginHA1s(in.Username, in.Password),
 		SIPPassword: in.SIPPassword,
 		Portal:      PortalAccess{Profile: AccessWrite, CallHandling: AccessWrite, Directory: AccessWrite, Buttons: AccessWrite},
 		CreatedAt:   now, UpdatedAt: now,
@@ -226,7 +226,7 @@ func (d *Directory) ChangePassword(ctx context.Context, c PasswordChange) (User,
 	if err != nil {
 		return User{}, err
 	}
-	u.PasswordHash, u.LoginHA1, u.UpdatedAt = hash, LoginHA1s(u.Username, LoginRealm, c.New), d.now()
+	u.PasswordHash, u.LoginHA1, u.UpdatedAt = hash, LoginHA1s(u.Username, c.New), d.now()
 	if err := d.store.UpdateUser(ctx, &u); err != nil {
 		return User{}, fmt.Errorf("change password: %w", err)
 	}

@@ -147,3 +147,13 @@ func parseName(p string) (parsedName, error) {
 	}
 	return pn, nil
 }
+
+// UserOfFile returns the user a file name belongs to (<user>.cfg,
+// <user>-directory.xml, …), "" for a device's file or a bad name.
+func UserOfFile(path string) string {
+	pn, err := parseName(path)
+	if err != nil {
+		return ""
+	}
+	return pn.user
+}

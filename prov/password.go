@@ -80,12 +80,32 @@ func DigestHA1(algorithm, user, realm, password string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// LoginHA1s returns the digest HA1s kept for a user's login password.
-func LoginHA1s(user, realm, password string) map[string]string {
+// LoginHA1s returns the digest HA1s kept for a user's login password (the
+// native login door answers the phone's digest with them). Digest needs a
+// fast hash of the password, so each password gets its own random realm:
+// the HA1s are salted, a table built for one user or one realm is no use
+// for another, and two users with one password do not share an HA1. The
+// realm is kept with them under "realm".
+func LoginHA1s(user, password string) map[string]string {
+	realm := LoginRealm + "-" + RandomSecret(8)
 	return map[string]string{
+		"realm":   realm,
 		"MD5":     DigestHA1("MD5", user, realm, password),
 		"SHA-256": DigestHA1("SHA-256", user, realm, password),
 	}
+}
+
+// LoginRealmOf is the digest realm of u's login HA1s: their own, or the
+// shared LoginRealm of HA1s kept before realms were per password (until
+// the next password change); "" when u has none.
+func LoginRealmOf(u User) string {
+	if len(u.LoginHA1) == 0 {
+		return ""
+	}
+	if r := u.LoginHA1["realm"]; r != "" {
+		return r
+	}
+	return LoginRealm
 }
 
 // RandomSecret returns n random bytes as lowercase hex (2n characters).

@@ -127,7 +127,7 @@ func TestPatchUserAndNoDelete(t *testing.T) {
 	e.want(e.do(asAdmin, "PATCH", "/api/v1/users/dora", map[string]any{"password": "new-secret"}), 200)
 	stored, err := e.st.GetUser(t.Context(), "dora")
 	if err != nil || !prov.VerifyPassword(stored.PasswordHash, "new-secret") ||
-		stored.LoginHA1["MD5"] != prov.DigestHA1("MD5", "dora", prov.LoginRealm, "new-secret") {
+		stored.LoginHA1["MD5"] != prov.DigestHA1("MD5", "dora", prov.LoginRealmOf(stored), "new-secret") || prov.LoginRealmOf(stored) == prov.LoginRealm {
 		t.Fatalf("password not changed: %v", err)
 	}
 

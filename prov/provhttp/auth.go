@@ -15,7 +15,7 @@ import (
 // take the same path and answer alike.
 func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request, kind prov.FileKind) (ok, stale bool) {
 	c, ok := parseDigest(header)
-	if !ok || c.Realm != prov.LoginRealm || c.URI != r.URL.RequestURI() {
+	if !ok || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
 		return false, false
 	}
 	if err := h.nonces.check(c.Nonce); err != nil {
@@ -27,7 +27,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}
-		if !c.verify(r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, prov.LoginRealm, d.ProvPassword)) {
+		if !c.verify(r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
 			// The phone holds its own credentials: this is another device
 			// presenting the MAC (or the phone after a factory reset).
 			h.files.WrongCredentials(ctx, d, *req)

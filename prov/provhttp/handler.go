@@ -2,6 +2,9 @@ package provhttp
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -56,6 +59,9 @@ type Handler struct {
 	log    *slog.Logger
 	nonces *nonces
 	limit  *failLimiter
+	// realmKey makes the realm of a user who has no login HA1s (or does not
+	// exist) look like anyone's: challenges do not tell users apart.
+	realmKey []byte
 }
 
 // New returns the provisioning handler.
@@ -73,7 +79,8 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		d.Now = time.Now
 	}
 	return &Handler{cfg: cfg, files: d.Files, acct: d.Accounts, logins: d.Logins, pages: d.Pages, log: d.Logger,
-		nonces: newNonces(cfg.NonceTTL, d.Now), limit: newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now)}, nil
+		nonces: newNonces(cfg.NonceTTL, d.Now), limit: newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now),
+		realmKey: []byte(prov.RandomSecret(16))}, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -113,7 +120,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		if ok, stale := h.authenticate(r, auth, &req, kind); !ok {
-			h.challenge(cw, src, stale)
+			h.challenge(cw, r, src, stale)
 			return
 		}
 	}
@@ -171,7 +178,7 @@ func (h *Handler) put(w *countingWriter, r *http.Request, req prov.Request, src 
 func (h *Handler) fail(w *countingWriter, r *http.Request, err error, src netip.Addr) {
 	switch {
 	case errors.Is(err, prov.ErrAuth):
-		h.challenge(w, src, false)
+		h.challenge(w, r, src, false)
 	case errors.Is(err, prov.ErrNotFound):
 		h.notFound(w, src)
 	case errors.Is(err, prov.ErrBadName):
@@ -206,18 +213,39 @@ func (h *Handler) notFound(w *countingWriter, src netip.Addr) {
 }
 
 // challenge answers 401 with a SHA-256 and an MD5 digest challenge (RFC 7616 §3.7).
-func (h *Handler) challenge(w *countingWriter, src netip.Addr, stale bool) {
+func (h *Handler) challenge(w *countingWriter, r *http.Request, src netip.Addr, stale bool) {
 	h.limit.fail(src)
+	realm := h.realm(r)
 	nonce := h.nonces.make()
 	st := ""
 	if stale {
 		st = ", stale=true"
 	}
 	for _, alg := range []string{"SHA-256", "MD5"} {
-		w.Header().Add("WWW-Authenticate", `Digest realm="`+prov.LoginRealm+`", qop="auth", algorithm=`+alg+
+		w.Header().Add("WWW-Authenticate", `Digest realm="`+realm+`", qop="auth", algorithm=`+alg+
 			`, nonce="`+nonce+`"`+st)
 	}
 	http.Error(w, "unauthorized", http.StatusUnauthorized)
+}
+
+// realm is the digest realm of the file r asks for: a user's files are
+// challenged in the realm of that user's login HA1s (salted per password),
+// a device's in prov.LoginRealm (its credentials are kept in clear, any
+// realm verifies).
+func (h *Handler) realm(r *http.Request) string {
+	name, _ := strings.CutPrefix(r.URL.Path, h.cfg.PathPrefix+"/")
+	user := prov.UserOfFile(name)
+	if user == "" {
+		return prov.LoginRealm
+	}
+	if u, err := h.acct.GetUser(r.Context(), user); err == nil {
+		if realm := prov.LoginRealmOf(u); realm != "" {
+			return realm
+		}
+	}
+	m := hmac.New(sha256.New, h.realmKey)
+	m.Write([]byte(user))
+	return prov.LoginRealm + "-" + hex.EncodeToString(m.Sum(nil)[:8])
 }
 
 // countingWriter records the status and body bytes for metrics.

@@ -242,7 +242,7 @@ func TestNativeLogin(t *testing.T) {
 	ctx := context.Background()
 	ua := "FileTransport PolycomVVX-VVX_400-UA/5.9.0 (SN:" + mac + ") Type/Application"
 	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": ua})
-	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", prov.LoginRealm, "pw1234")}
+	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
 	if err := e.st.CreateUser(ctx, &u); err != nil {
 		t.Fatal(err)
 	}
@@ -531,5 +531,60 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", want, err)
 		}
+	}
+}
+
+// The finding of issue 21: unsalted MD5/SHA-256 HA1s of login passwords
+// sat beside the argon2id hash (a leaked database gave every password for
+// a table lookup). Each password now has its own random realm: two users
+// with one password share no HA1, none is H(user:hotdesk:password), and
+// the native door challenges in the user's realm — an unknown user's
+// looks the same — and still logs the user in.
+func TestLoginHA1sAreSaltedPerPassword(t *testing.T) {
+	a, b := prov.LoginHA1s("alice", "same-pw"), prov.LoginHA1s("bob", "same-pw")
+	a2 := prov.LoginHA1s("alice", "same-pw")
+	for _, alg := range []string{"MD5", "SHA-256"} {
+		if a[alg] == prov.DigestHA1(alg, "alice", prov.LoginRealm, "same-pw") || a[alg] == a2[alg] || a[alg] == b[alg] {
+			t.Fatalf("%s HA1 not salted: %v %v", alg, a, a2)
+		}
+		if a[alg] != prov.DigestHA1(alg, "alice", a["realm"], "same-pw") {
+			t.Fatalf("%s HA1 does not verify in its realm", alg)
+		}
+	}
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
+	if err := e.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	realmOf := func(path string) string {
+		resp, err := e.srv.Client().Get(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header.Get("WWW-Authenticate")
+		_, r, _ := strings.Cut(h, `realm="`)
+		r, _, _ = strings.Cut(r, `"`)
+		return r
+	}
+	if got := realmOf("/alice.cfg"); got != u.LoginHA1["realm"] {
+		t.Fatalf("alice.cfg challenged in %q, want her realm %q", got, u.LoginHA1["realm"])
+	}
+	ghost := realmOf("/ghost.cfg")
+	if ghost == prov.LoginRealm || len(ghost) != len(u.LoginHA1["realm"]) || ghost != realmOf("/ghost.cfg") {
+		t.Fatalf("unknown user's realm %q tells them apart from %q", ghost, u.LoginHA1["realm"])
+	}
+	ua := "FileTransport PolycomVVX-VVX_400-UA/5.9.0 (SN:" + mac + ") Type/Application"
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": ua})
+	req, _ := http.NewRequest("GET", e.srv.URL+"/alice.cfg", nil)
+	req.Header.Set("User-Agent", ua)
+	resp, err := (&http.Client{Transport: &digest.Transport{Username: "alice", Password: "pw1234"}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("native login with the salted HA1s = %d", resp.StatusCode)
 	}
 }
