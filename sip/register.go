@@ -92,6 +92,18 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	if s.lock.locked(pairKey, now) || s.budget.locked(acctKey, now) && !s.lock.known(pairKey, now) {
 		return Credential{}, s.reply(req, 403, "Forbidden"), "locked"
 	}
+	// A nonce we did not issue to this source proves the sender never got
+	// our challenge there: a host spoofing the phone's address over UDP.
+	// It is refused before the password is looked at and counts nowhere
+	// near the lockout, so spoofed guesses cannot lock the phone out. A
+	// nonce from before a restart looks the same: stale, so phones retry.
+	id, issued, st := s.nonces.parse(dc.Nonce, nonceSource(req.Transport(), srcIP), now)
+	if st == nonceInvalid {
+		s.m.foreignNonces.Inc()
+		s.log.Debug("credentials with a nonce not issued to their source", "username", stripCRLF(dc.Username),
+			"source", srcIP)
+		return Credential{}, s.challenge(req, realm, true, now), "foreign_nonce"
+	}
 	cred, err := s.creds.Credential(ctx, dc.Username)
 	known := err == nil
 	if err != nil && !errors.Is(err, ErrUnknownUser) {
@@ -115,7 +127,6 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 		s.authFailed(srcIP, dc.Username, now)
 		return Credential{}, s.challenge(req, realm, false, now), "auth_failed"
 	}
-	id, issued, st := s.nonces.parse(dc.Nonce, now)
 	if st == nonceOK {
 		if dc.QOP != "" && dc.Nc <= 0 {
 			st = nonceReplay
@@ -154,7 +165,7 @@ func (s *Server) authFailed(srcIP, username string, now time.Time) {
 // challenge builds a 401 with one WWW-Authenticate per offered algorithm.
 func (s *Server) challenge(req *sip.Request, realm string, stale bool, now time.Time) *sip.Response {
 	res := s.reply(req, 401, "Unauthorized")
-	nonce := s.nonces.issue(now)
+	nonce := s.nonces.issue(now, nonceSource(req.Transport(), hostOf(req.Source())))
 	for _, alg := range s.algs {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", challengeValue(realm, nonce, alg, stale)))
 	}
