@@ -53,10 +53,13 @@ type Server struct {
 	ha1    *ha1Cache
 	lock   *lockout
 	// budget counts failures per account from every source together.
-	budget  *lockout
-	loc     *location
-	persist *persister
-	events  *eventQueue
+	budget *lockout
+	// emergency counts the failures of emergency calls let through a
+	// lockout, so that door lends a locked source no unbounded guessing.
+	emergency *lockout
+	loc       *location
+	persist   *persister
+	events    *eventQueue
 
 	// UA, SIP and Client are sipgo's layers, shared so that requests we
 	// send leave from our listening sockets (see NotifyCheckSync).
@@ -93,7 +96,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
 		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: newNonces(cfg.NonceTTL),
-		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg))}
+		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg)),
+		emergency: newLockout(cfg)}
 	for _, a := range cfg.Algorithms {
 		s.algs = append(s.algs, canonicalAlg(a))
 	}
@@ -246,6 +250,7 @@ func (s *Server) sweep(ctx context.Context) {
 		if n++; n%60 == 0 {
 			s.lock.sweep(s.now())
 			s.budget.sweep(s.now())
+			s.emergency.sweep(s.now())
 		}
 	}
 }
