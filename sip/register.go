@@ -152,6 +152,9 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	s.lock.succeed(pairKey)
 	s.lock.succeed("ip:" + srcIP)
 	s.lock.remember(pairKey, now)
+	if t := req.Transport(); !strings.EqualFold(t, "udp") {
+		s.guard.authenticated(req.Source())
+	}
 	return cred, nil, ""
 }
 

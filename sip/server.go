@@ -58,8 +58,11 @@ type Server struct {
 	// lockout, so that door lends a locked source no unbounded guessing.
 	emergency *lockout
 	loc       *location
-	persist   *persister
-	events    *eventQueue
+	// guard bounds the TCP/TLS connections; authentication over one of
+	// them lifts its short unauthenticated timeout.
+	guard   *connGuard
+	persist *persister
+	events  *eventQueue
 
 	// UA, SIP and Client are sipgo's layers, shared so that requests we
 	// send leave from our listening sockets (see NotifyCheckSync).
@@ -103,6 +106,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s.loc = newLocation(s.changed)
 	s.m = newMetrics(deps.Registerer, func() float64 { return float64(s.loc.count()) })
+	s.guard = newConnGuard(cfg, s.m.tcpRefused, s.log)
 	s.persist = newPersister(deps.Bindings, s.log, s.m)
 	s.events = newEventQueue(deps.OnEvent, s.m)
 	// sipgo logs unparseable datagrams at Error with their full text; keep
@@ -195,7 +199,7 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 		}
 		g.Go(func() error { return fail("serve udp", s.SIP.ServeUDP(c)) })
 	}
-	guard := newConnGuard(s.cfg, s.m.tcpRefused, s.log)
+	guard := s.guard
 	for _, tl := range l.TCP {
 		g.Go(func() error { return fail("serve tcp", s.SIP.ServeTCP(guard.listener(gctx, tl))) })
 	}
