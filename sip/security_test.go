@@ -2,7 +2,12 @@ package sip
 
 import (
 	"context"
+	"io"
+	"net"
 	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // pxEmergency: the site's emergency numbers.
@@ -45,4 +50,75 @@ func TestEmergencyCallThroughLockout(t *testing.T) {
 	if _, res, err := phone.call(callCtx(t), "112", "dev-aa", "guess"); err != nil || res.StatusCode != 403 {
 		t.Fatalf("guessing through the emergency door: %v %v, want 403", err, res)
 	}
+}
+
+// forgedBye is an in-dialog BYE (both tags) for no dialog we know, with
+// our Route on top and the Request-URI at target: what an attacker sends
+// to make the proxy deliver a packet to any host:port.
+func forgedBye(proxyAddr, target, callID string) string {
+	return "BYE sip:x@" + target + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:5997;branch=z9hG4bK" + callID + ";rport\r\n" +
+		"Route: <sip:" + proxyAddr + ";lr>\r\n" +
+		"From: <sip:1001@hotdesk.test>;tag=forged1\r\nTo: <sip:x@" + target + ">;tag=forged2\r\n" +
+		"Call-ID: " + callID + "\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+}
+
+// TestForgedByeIsNotRelayed: a BYE outside any dialog the proxy knows,
+// routed through it toward a host:port that is no registered phone nor
+// the trunk, is answered 481 and never reaches that port (no relay, no
+// port-scan oracle); one toward a registered phone still goes through, as
+// after a restart, so calls can end.
+func TestForgedByeIsNotRelayed(t *testing.T) {
+	e := startProxyEnv(t)
+	victim, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close()
+	bob := newUA(t, "bob", e.udp, "answer")
+	bob.register("1002", "bob-sip", "1002")
+	attacker, err := net.Dial("udp", e.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	answer := func(msg string) *sip.Response {
+		t.Helper()
+		if _, err := io.WriteString(attacker, msg); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 8192)
+		for range 10 { // skip a 100 Trying
+			_ = attacker.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, err := attacker.Read(buf)
+			if err != nil {
+				t.Fatalf("no answer to the forged BYE: %v", err)
+			}
+			m, err := sip.ParseMessage(buf[:n])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, ok := m.(*sip.Response); ok && res.StatusCode >= 200 {
+				return res
+			}
+		}
+		t.Fatal("no final answer")
+		return nil
+	}
+	if res := answer(forgedBye(e.udp, victim.LocalAddr().String(), "forged-a")); res.StatusCode != 481 {
+		t.Fatalf("forged BYE to an unknown host:port: %s, want 481", res.Short())
+	}
+	// The answer is the decision: nothing is on its way to the victim.
+	_ = victim.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, from, err := victim.ReadFrom(make([]byte, 8192)); err == nil {
+		t.Fatalf("the forged BYE was relayed: %d bytes from %v", n, from)
+	}
+	if n := metricValue(t, e, "hotdesk_sip_proxy_relay_refused_total", map[string]string{"reason": "unknown_peer"}); n != 1 {
+		t.Fatalf("relay refusals %v, want 1", n)
+	}
+	// A BYE toward a registered phone, with no dialog state, still goes.
+	if res := answer(forgedBye(e.udp, bob.addr, "forged-b")); res.StatusCode != 200 {
+		t.Fatalf("BYE to a registered phone: %s, want 200", res.Short())
+	}
+	recv(t, bob.byes, "BYE at the registered phone")
 }
