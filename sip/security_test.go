@@ -122,3 +122,71 @@ func TestForgedByeIsNotRelayed(t *testing.T) {
 	}
 	recv(t, bob.byes, "BYE at the registered phone")
 }
+
+// TestLockedPhoneCannotEscapeThroughRedirectOrForward: a locked phone
+// calls its authorized number 1002, which answers 302 toward carol, or
+// forwards on busy or always to numbers the phone may not dial: none of
+// them rings; an unlocked caller is redirected and forwarded as before.
+func TestLockedPhoneCannotEscapeThroughRedirectOrForward(t *testing.T) {
+	trunk := newUA(t, "trunk", "", "answer")
+	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, _ *Deps) { pc.Trunk.Address = trunk.addr })
+	locked := newUA(t, "locked", e.udp, "answer")
+	alice := newUA(t, "alice", e.udp, "answer")
+	bob := newUA(t, "bob", e.udp, "redirect:carol")
+	carol := newUA(t, "carol", e.udp, "answer")
+	bob.register("1002", "bob-sip", "1002")
+	carol.register("1003", "carol-sip", "1003")
+	empty := func(ch chan *sip.Request, what string) {
+		t.Helper()
+		select {
+		case r := <-ch:
+			t.Fatalf("%s reached: %s", what, r.StartLine())
+		default:
+		}
+	}
+	cases := []struct {
+		name     string
+		mode     string
+		handling Handling
+		reached  *ua
+		lockedTo int // the locked phone's final answer
+	}{
+		{"302 to another user", "redirect:carol", Handling{}, carol, 302},
+		{"forward on busy to a trunk number", "busy", Handling{ForwardBusy: "+4930123"}, trunk, 486},
+		{"forward always to another user", "answer", Handling{ForwardAlways: "1003"}, carol, 200},
+		{"twin on a trunk number", "busy", Handling{Twin: "+4930124"}, trunk, 486},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			bob.setMode(tc.mode, 0)
+			e.handling.set("1002", tc.handling)
+			defer e.handling.set("1002", Handling{})
+			sess, res, err := locked.call(callCtx(t), "1002", "dev-aa", "devpw")
+			if err != nil || res == nil || res.StatusCode != tc.lockedTo {
+				t.Fatalf("locked phone: %v %v, want %d", err, res, tc.lockedTo)
+			}
+			if sess != nil { // forward always refused: bob's own phone rang instead
+				recv(t, bob.invites, "INVITE at bob")
+				sess.Ack(callCtx(t))
+				sess.Bye(callCtx(t))
+			}
+			empty(tc.reached.invites, "the forbidden target")
+			for len(bob.invites) > 0 {
+				<-bob.invites
+			}
+			sess, res, err = alice.call(callCtx(t), "1002", "1001", "alice-sip")
+			if err != nil || sess == nil {
+				t.Fatalf("unlocked caller: %v %v, want answered", err, res)
+			}
+			recv(t, tc.reached.invites, "INVITE at the target for an unlocked caller")
+			sess.Ack(callCtx(t))
+			sess.Bye(callCtx(t))
+			for len(bob.invites) > 0 {
+				<-bob.invites
+			}
+		})
+	}
+	if n := metricValue(t, e, "hotdesk_sip_proxy_relay_refused_total", map[string]string{"reason": "policy"}); n != 4 {
+		t.Errorf("policy refusals %v, want 4", n)
+	}
+}
