@@ -37,6 +37,15 @@ func TestLockedPhoneCallsAndFeatureCodes(t *testing.T) {
 			t.Fatalf("locked phone calling %s = %d %q: refused by the lock", n, code, reason)
 		}
 	}
+	// The trunk would get "+1000" as dialled, another number than the
+	// authorized 1000: the policy judges the number the trunk receives.
+	if code, reason := phone.call(t, "+1000", dev.SIPUser, dev.SIPPassword); code != 403 || reason != prov.LockedReason {
+		t.Fatalf("locked phone calling +1000 (authorized: 1000) = %d %q, want 403 %q", code, reason, prov.LockedReason)
+	}
+	// A user is the same user with or without '+', for routing and policy.
+	if code, reason := phone.call(t, "+1002", dev.SIPUser, dev.SIPPassword); code != 403 || reason != prov.LockedReason {
+		t.Fatalf("locked phone calling +1002 = %d %q, want 403 %q", code, reason, prov.LockedReason)
+	}
 
 	code, reason = phone.call(t, "*77alice*wrong-password", dev.SIPUser, dev.SIPPassword)
 	if code != 403 || !strings.Contains(reason, "failed") {
