@@ -2,12 +2,16 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // pxEmergency: the site's emergency numbers.
@@ -188,5 +192,49 @@ func TestLockedPhoneCannotEscapeThroughRedirectOrForward(t *testing.T) {
 	}
 	if n := metricValue(t, e, "hotdesk_sip_proxy_relay_refused_total", map[string]string{"reason": "policy"}); n != 4 {
 		t.Errorf("policy refusals %v, want 4", n)
+	}
+}
+
+// countingHandler counts records at Info and above.
+type countingHandler struct{ n *atomic.Int64 }
+
+func (h countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelInfo {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestStrayResponsesAreCountedNotLogged floods the SIP port with responses
+// that match no transaction: sipgo wrote one Info line per packet to the
+// process's default logger; now each is counted and none is logged.
+func TestStrayResponsesAreCountedNotLogged(t *testing.T) {
+	var lines atomic.Int64
+	prev := slog.Default()
+	slog.SetDefault(slog.New(countingHandler{&lines}))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	e := startEnv(t, nil)
+	c, err := net.Dial("udp", e.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const n = 200
+	for i := range n {
+		fmt.Fprintf(c, "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKstray%d\r\n"+
+			"From: <sip:a@x>;tag=1\r\nTo: <sip:b@x>;tag=2\r\nCall-ID: stray%d\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n", i, i)
+	}
+	stray := e.srv.m.dropped.WithLabelValues("stray_response")
+	for i := 0; i < 500 && testutil.ToFloat64(stray) < n; i++ { // bounded wait for the UDP workers
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(stray); got != n {
+		t.Fatalf("stray responses counted: %v, want %d", got, n)
+	}
+	if l := lines.Load(); l != 0 {
+		t.Fatalf("%d log lines for %d stray responses, want none", l, n)
 	}
 }

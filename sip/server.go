@@ -115,7 +115,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain),
 		sipgo.WithUserAgentParser(s.parser),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			// A response matching no transaction (a retransmission, or
+			// anyone's packet) went to sipgo's default logger at Info, one
+			// line each: a flood on demand. Counted instead.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {
+				s.m.dropped.WithLabelValues("stray_response").Inc()
+			})))
 	if err != nil {
 		return nil, fmt.Errorf("sip: ua: %w", err)
 	}
