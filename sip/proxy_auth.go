@@ -34,6 +34,7 @@ func (p *proxy) proxyAuth(ctx context.Context, req *sip.Request) (Credential, *s
 	shadow.AppendHeader(sip.HeaderClone(req.CallID()))
 	shadow.AppendHeader(sip.HeaderClone(req.CSeq()))
 	shadow.SetSource(req.Source())
+	shadow.SetTransport(req.Transport()) // the nonce binds it; the connection guard reads it
 	for _, h := range req.GetHeaders("Proxy-Authorization") {
 		if strings.EqualFold(digestParam(h.Value(), "realm"), realm) {
 			shadow.AppendHeader(sip.NewHeader("Authorization", h.Value()))
