@@ -382,6 +382,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.MaxExpires = 10 }, "max_expires"},
 		{func(c *Config) { c.Algorithms = []string{"SHA-1"} }, "algorithms[0]"},
 		{func(c *Config) { c.NonceTTL = time.Second }, "nonce_ttl"},
+		{func(c *Config) { c.TCPUnauthTimeout = 0 }, "tcp_unauth_timeout"},
+		{func(c *Config) { c.TCPUnauthTimeout = 2 * time.Hour }, "tcp_unauth_timeout"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()
