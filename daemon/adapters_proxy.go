@@ -9,12 +9,16 @@ import (
 )
 
 // callRules adapts prov.Calls to the proxy's CallPolicy, CallHandling,
-// FeatureCodes and CallRecorder.
+// FeatureCodes, EmergencyNumbers and CallRecorder.
 type callRules struct{ c *prov.Calls }
 
 func (r callRules) Authorize(ctx context.Context, caller sip.Owner, target string) (sip.Decision, error) {
 	v, err := r.c.Authorize(ctx, prov.OwnerKind(caller.Kind), caller.ID, target)
 	return sip.Decision{Allow: v.Allow, Reason: v.Reason, Locked: v.Locked}, err
+}
+
+func (r callRules) IsEmergency(ctx context.Context, dialled string) bool {
+	return r.c.IsEmergency(ctx, dialled)
 }
 
 func (r callRules) CallHandling(ctx context.Context, user string) (sip.Handling, error) {

@@ -37,6 +37,15 @@ func TestLockedPhoneCallsAndFeatureCodes(t *testing.T) {
 			t.Fatalf("locked phone calling %s = %d %q: refused by the lock", n, code, reason)
 		}
 	}
+	// The trunk would get "+1000" as dialled, another number than the
+	// authorized 1000: the policy judges the number the trunk receives.
+	if code, reason := phone.call(t, "+1000", dev.SIPUser, dev.SIPPassword); code != 403 || reason != prov.LockedReason {
+		t.Fatalf("locked phone calling +1000 (authorized: 1000) = %d %q, want 403 %q", code, reason, prov.LockedReason)
+	}
+	// A user is the same user with or without '+', for routing and policy.
+	if code, reason := phone.call(t, "+1002", dev.SIPUser, dev.SIPPassword); code != 403 || reason != prov.LockedReason {
+		t.Fatalf("locked phone calling +1002 = %d %q, want 403 %q", code, reason, prov.LockedReason)
+	}
 
 	code, reason = phone.call(t, "*77alice*wrong-password", dev.SIPUser, dev.SIPPassword)
 	if code != 403 || !strings.Contains(reason, "failed") {
@@ -136,5 +145,25 @@ func TestCallHandlingAppliesAtOnce(t *testing.T) {
 	case <-carol.invites:
 	case <-time.After(2 * time.Second):
 		t.Fatal("forward always did not ring carol")
+	}
+}
+
+// TestEmergencyCallFromLockedOutPhone: bad passwords from the phone's
+// address lock it out (one host guessing there); the site's emergency
+// number (911) still passes the lock — with no trunk configured it ends
+// at 404, not at the lockout's 403 — while other numbers stay refused.
+func TestEmergencyCallFromLockedOutPhone(t *testing.T) {
+	a, addrs := demoDaemon(t)
+	dev, phone := lockedHandset(t, a, addrs, "0004f2000001")
+	for i := range a.cfg.SIP.LockoutThreshold {
+		if code, _ := phone.call(t, "1000", dev.SIPUser, "wrong"); code != 407 && code != 403 {
+			t.Fatalf("bad password %d = %d", i, code)
+		}
+	}
+	if code, reason := phone.call(t, "1000", dev.SIPUser, dev.SIPPassword); code != 403 || reason != "Forbidden" {
+		t.Fatalf("locked-out phone calling 1000 = %d %q, want the lockout's 403", code, reason)
+	}
+	if code, reason := phone.call(t, "911", dev.SIPUser, dev.SIPPassword); code == 403 {
+		t.Fatalf("locked-out phone calling 911 = %d %q: refused", code, reason)
 	}
 }

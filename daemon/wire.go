@@ -148,7 +148,8 @@ func (a *app) bindSIP(ctx context.Context) error {
 	})
 	rules := callRules{prov.NewCalls(a.store, a.svc.credentials, a.svc.sessions, a.svc.manager, a.logger.With("room", "prov"))}
 	if err := srv.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
-		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules}); err != nil {
+		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
+		Emergency: rules}); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
 	}
 	a.components = append(a.components, component{name: "sip", proto: "sip",

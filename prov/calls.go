@@ -69,9 +69,9 @@ func (c *Calls) Authorize(ctx context.Context, kind OwnerKind, id, target string
 	if len(allowed) == 0 {
 		allowed = site.Authorized
 	}
-	want := c.canonical(target)
+	want := c.routeKey(target)
 	for _, a := range allowed {
-		if a.Number != "" && (a.Number == target || c.canonical(a.Number) == want) {
+		if a.Number != "" && c.routeKey(a.Number) == want {
 			return CallVerdict{Allow: true, Locked: true}, nil
 		}
 	}
@@ -81,11 +81,35 @@ func (c *Calls) Authorize(ctx context.Context, kind OwnerKind, id, target string
 	return CallVerdict{Allow: false, Reason: LockedReason, Locked: true}, nil
 }
 
-func (c *Calls) canonical(s string) string {
-	if v, ok := c.creds.Canonical(s); ok {
-		return v
+// IsEmergency reports whether dialled is an emergency number of any site:
+// the SIP proxy routes such a call even from a source or account that is
+// locked out after failed authentications. It is asked only then, so
+// listing the sites costs nothing on the normal path.
+func (c *Calls) IsEmergency(ctx context.Context, dialled string) bool {
+	sites, err := c.store.ListSites(ctx)
+	if err != nil {
+		c.logger.Warn("emergency numbers unavailable", "component", "calls", "err", err)
+		return false
 	}
-	return strings.TrimPrefix(s, "+")
+	for _, s := range sites {
+		if slices.Contains(s.Emergency, dialled) {
+			return true
+		}
+	}
+	return false
+}
+
+// routeKey is where the SIP proxy sends a dialled string, so the policy
+// judges what will be rung, not what was typed: a user by the same lookup
+// the proxy routes users with (Credentials.Canonical, which ignores a
+// leading '+'), any other number exactly as the trunk receives it —
+// "+4930123" and "4930123" are different numbers to the carrier, so an
+// authorized one does not let a locked phone dial the other.
+func (c *Calls) routeKey(s string) string {
+	if v, ok := c.creds.Canonical(s); ok {
+		return "user:" + v
+	}
+	return "number:" + s
 }
 
 // Handling returns the call handling of the user whose canonical number is

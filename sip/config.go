@@ -53,6 +53,10 @@ type Config struct {
 	TCPMaxConns          int           `yaml:"tcp_max_conns"`
 	TCPMaxConnsPerSource int           `yaml:"tcp_max_conns_per_source"`
 	TCPIdleTimeout       time.Duration `yaml:"tcp_idle_timeout"`
+	// TCPUnauthTimeout closes a TCP/TLS connection that has not sent a
+	// request that authenticated within that time of its accept, however
+	// slowly it keeps sending (slowloris); tcp_idle_timeout applies after.
+	TCPUnauthTimeout time.Duration `yaml:"tcp_unauth_timeout"`
 }
 
 // DefaultConfig returns the defaults: UDP and TCP on 0.0.0.0:5060, domain hotdesk.lan.
@@ -75,6 +79,7 @@ func DefaultConfig() Config {
 		TCPMaxConns:          20000,
 		TCPMaxConnsPerSource: 64,
 		TCPIdleTimeout:       65 * time.Minute,
+		TCPUnauthTimeout:     20 * time.Second,
 	}
 }
 
@@ -154,6 +159,9 @@ func (c Config) Validate() error {
 	}
 	if c.TCPIdleTimeout < time.Duration(c.MaxExpires)*time.Second {
 		errs = append(errs, errors.New("tcp_idle_timeout: must outlast max_expires (phones keep their connection between refreshes)"))
+	}
+	if c.TCPUnauthTimeout < time.Second || c.TCPUnauthTimeout > c.TCPIdleTimeout {
+		errs = append(errs, errors.New("tcp_unauth_timeout: must be within 1s..tcp_idle_timeout"))
 	}
 	if c.LockoutThreshold < 1 {
 		errs = append(errs, errors.New("lockout_threshold: must be at least 1"))

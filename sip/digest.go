@@ -46,10 +46,12 @@ func hexHash(newH func() hash.Hash, parts ...string) string {
 	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
-// nonceLen is the raw nonce: 8 bytes issue time (unix ns), 8 bytes id, 12 bytes MAC.
+// nonceLen is the raw nonce: 8 bytes issue time (unix ns), 8 bytes id, 12
+// bytes MAC over those and the source the challenge went to.
 const nonceLen = 28
 
-// nonces issues self-authenticating nonces (no state per challenge) and
+// nonces issues self-authenticating nonces (no state per challenge) bound
+// to the source (transport and IP) they were sent to, and
 // tracks, per nonce actually used, the highest nonce-count seen so replays
 // are refused. Use-state lives in two generations of NonceTTL each, so
 // forgetting expired nonces is dropping a map.
@@ -96,21 +98,31 @@ func newNonces(ttl time.Duration) *nonces {
 	return n
 }
 
-// issue returns a fresh nonce string.
-func (n *nonces) issue(now time.Time) string {
+// issue returns a fresh nonce string for a challenge sent to src (see
+// nonceSource): only a host that receives packets at src learns it, so a
+// host spoofing src over UDP cannot present one.
+func (n *nonces) issue(now time.Time, src string) string {
 	var raw [nonceLen]byte
 	binary.BigEndian.PutUint64(raw[0:8], uint64(now.UnixNano()))
 	rand.Read(raw[8:16])
 	var sum [sha256.Size]byte
-	copy(raw[16:], n.mac(raw[:16], sum[:0]))
+	copy(raw[16:], n.mac(raw[:16], src, sum[:0]))
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
-// mac appends HMAC-SHA256(key, msg) to dst.
-func (n *nonces) mac(msg, dst []byte) []byte {
+// nonceSource is what a nonce is bound to: the transport and IP address
+// (not the port: a TCP phone reconnects from another port).
+func nonceSource(transport, ip string) string {
+	return strings.ToUpper(transport) + "|" + ip
+}
+
+// mac appends HMAC-SHA256(key, msg || 0 || src) to dst.
+func (n *nonces) mac(msg []byte, src string, dst []byte) []byte {
 	m := n.macs.Get().(hash.Hash)
 	m.Reset()
 	m.Write(msg)
+	m.Write([]byte{0})
+	m.Write([]byte(src))
 	dst = m.Sum(dst)
 	n.macs.Put(m)
 	return dst
@@ -121,13 +133,14 @@ type nonceState int
 
 const (
 	nonceOK      nonceState = iota
-	nonceInvalid            // not ours (forged, or from before a restart)
+	nonceInvalid            // not ours for this source (forged, issued to another source, or from before a restart)
 	nonceExpired            // ours but older than ttl
 	nonceReplay             // nc not above the last one seen
 )
 
-// parse checks the MAC and age of a nonce and returns its id and issue time.
-func (n *nonces) parse(s string, now time.Time) (id uint64, issued time.Time, st nonceState) {
+// parse checks the MAC (for the source src presenting it) and age of a
+// nonce and returns its id and issue time.
+func (n *nonces) parse(s, src string, now time.Time) (id uint64, issued time.Time, st nonceState) {
 	var raw [nonceLen + 2]byte
 	if base64.RawURLEncoding.EncodedLen(nonceLen) != len(s) {
 		return 0, time.Time{}, nonceInvalid
@@ -137,7 +150,7 @@ func (n *nonces) parse(s string, now time.Time) (id uint64, issued time.Time, st
 		return 0, time.Time{}, nonceInvalid
 	}
 	var sum [sha256.Size]byte
-	if !hmac.Equal(n.mac(raw[:16], sum[:0])[:12], raw[16:28]) {
+	if !hmac.Equal(n.mac(raw[:16], src, sum[:0])[:12], raw[16:28]) {
 		return 0, time.Time{}, nonceInvalid
 	}
 	issued = time.Unix(0, int64(binary.BigEndian.Uint64(raw[0:8])))

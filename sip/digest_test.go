@@ -10,8 +10,9 @@ import (
 func TestNonceLifecycle(t *testing.T) {
 	n := newNonces(time.Minute)
 	now := time.Unix(1_800_000_000, 0)
-	s := n.issue(now)
-	id, issued, st := n.parse(s, now.Add(30*time.Second))
+	src := nonceSource("udp", "192.0.2.10")
+	s := n.issue(now, src)
+	id, issued, st := n.parse(s, src, now.Add(30*time.Second))
 	if st != nonceOK {
 		t.Fatalf("fresh nonce: %v", st)
 	}
@@ -30,14 +31,19 @@ func TestNonceLifecycle(t *testing.T) {
 			t.Fatalf("step %d: %v, want %v", i, got, tc.want)
 		}
 	}
-	if _, _, st := n.parse(s, now.Add(2*time.Minute)); st != nonceExpired {
+	if _, _, st := n.parse(s, src, now.Add(2*time.Minute)); st != nonceExpired {
 		t.Fatalf("old nonce: %v", st)
 	}
-	if _, _, st := n.parse(s[:len(s)-2]+"AA", now); st != nonceInvalid {
+	if _, _, st := n.parse(s[:len(s)-2]+"AA", src, now); st != nonceInvalid {
 		t.Fatalf("forged nonce: %v", st)
 	}
-	if _, _, st := newNonces(time.Minute).parse(s, now); st != nonceInvalid {
+	if _, _, st := newNonces(time.Minute).parse(s, src, now); st != nonceInvalid {
 		t.Fatalf("nonce of another key (before a restart): %v", st)
+	}
+	for _, other := range []string{nonceSource("udp", "192.0.2.11"), nonceSource("tcp", "192.0.2.10")} {
+		if _, _, st := n.parse(s, other, now); st != nonceInvalid {
+			t.Fatalf("nonce presented by %s, issued to %s: %v", other, src, st)
+		}
 	}
 	// Generations rotate: use-state is forgotten after two TTLs.
 	n.use(id, issued, now.Add(3*time.Minute), 3, 1)

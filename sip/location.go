@@ -2,6 +2,7 @@ package sip
 
 import (
 	"hash/maphash"
+	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,6 +25,11 @@ type location struct {
 	// each, three times.
 	devices bindingIndex
 	owners  bindingIndex
+	// targets and contacts are the host:ports bindings are reached at and
+	// name: the peers an in-dialog request without dialog state may be
+	// relayed to (see proxy.inDialogTarget).
+	targets  bindingIndex
+	contacts bindingIndex
 }
 
 // bindingIndex maps a key of a binding (its device, its owner) to the
@@ -77,6 +83,39 @@ func (x *bindingIndex) dropLocked(k BindingKey) {
 	}
 }
 
+// has reports whether some binding is indexed under v.
+func (x *bindingIndex) has(v string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return v != "" && len(x.by[v]) > 0
+}
+
+// knownPeer reports whether hostport (normHostPort form) is where a
+// registered binding is reached or what its Contact names.
+func (l *location) knownPeer(hostport string) bool {
+	return l.targets.has(hostport) || l.contacts.has(hostport)
+}
+
+// normHostPort lower-cases host:port and drops IPv6 brackets' variants
+// ("" when s is no host:port).
+func normHostPort(s string) string {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil || h == "" || p == "" {
+		return ""
+	}
+	return net.JoinHostPort(strings.ToLower(h), p)
+}
+
+// contactHostPort is the host:port a binding's Contact names, with the
+// transport's default port.
+func contactHostPort(b *Binding) string {
+	var u sip.Uri
+	if err := sip.ParseUri(b.Contact, &u); err != nil || u.Host == "" {
+		return ""
+	}
+	return normHostPort(uriHostPort(&u))
+}
+
 // keys returns the binding keys indexed under v.
 func (x *bindingIndex) keys(v string) []BindingKey {
 	x.mu.Lock()
@@ -101,8 +140,10 @@ type stored struct {
 
 func newLocation(onChange func([]Event, []Binding, []BindingKey)) *location {
 	l := &location{seed: maphash.MakeSeed(), onChange: onChange,
-		devices: bindingIndex{keyOf: func(b *Binding) string { return b.Device }},
-		owners:  bindingIndex{keyOf: func(b *Binding) string { return ownerKey(b.Owner) }}}
+		devices:  bindingIndex{keyOf: func(b *Binding) string { return b.Device }},
+		owners:   bindingIndex{keyOf: func(b *Binding) string { return ownerKey(b.Owner) }},
+		targets:  bindingIndex{keyOf: func(b *Binding) string { return normHostPort(b.Target()) }},
+		contacts: bindingIndex{keyOf: contactHostPort}}
 	for i := range l.shards {
 		l.shards[i].aors = map[string][]*stored{}
 	}
@@ -193,6 +234,8 @@ func (l *location) apply(op registerOp, now time.Time) (applyResult, []Binding) 
 	}
 	l.devices.note(ups, dels)
 	l.owners.note(ups, dels)
+	l.targets.note(ups, dels)
+	l.contacts.note(ups, dels)
 	if len(evs) > 0 || len(ups) > 0 || len(dels) > 0 {
 		l.onChange(evs, ups, dels)
 	}
@@ -341,6 +384,8 @@ func (l *location) removeIf(pred func(*Binding) bool, kind EventKind, now time.T
 func (l *location) cut(evs []Event, dels []BindingKey) {
 	l.devices.note(nil, dels)
 	l.owners.note(nil, dels)
+	l.targets.note(nil, dels)
+	l.contacts.note(nil, dels)
 	if len(evs) > 0 {
 		l.onChange(evs, nil, dels)
 	}
@@ -357,6 +402,8 @@ func (l *location) load(bs []Binding) {
 	}
 	l.devices.note(bs, nil)
 	l.owners.note(bs, nil)
+	l.targets.note(bs, nil)
+	l.contacts.note(bs, nil)
 }
 
 // ownerKey is an owner as the owner index keys it.

@@ -10,6 +10,7 @@ type metrics struct {
 	register      *prometheus.CounterVec
 	authFailures  prometheus.Counter
 	lockouts      prometheus.Counter
+	foreignNonces prometheus.Counter
 	notify        *prometheus.CounterVec
 	latency       *prometheus.HistogramVec
 	dropped       *prometheus.CounterVec
@@ -31,6 +32,8 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
 			Help: "Digest authentications that failed (wrong password or unknown user)."}),
 		lockouts: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_lockouts_total",
 			Help: "Source addresses or usernames locked out after repeated failures."}),
+		foreignNonces: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_auth_foreign_nonce_total",
+			Help: "Credentials refused because their nonce was not issued to their source (spoofed or forged); not counted toward lockouts."}),
 		notify: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_notify_total",
 			Help: "NOTIFY check-sync requests by result."}, []string{"result"}),
 		latency: f.NewHistogramVec(prometheus.HistogramOpts{Name: "hotdesk_sip_request_duration_seconds",

@@ -79,3 +79,13 @@ type FeatureCodes interface {
 	// came from, for limits per source (a PIN claim).
 	FeatureCode(ctx context.Context, caller Owner, dialled, source string) (code int, reason string, handled bool)
 }
+
+// EmergencyNumbers is implemented by prov: the emergency numbers of every
+// site. A call to one is routed even from a source or account that is
+// locked out after failed authentications (with the right credentials;
+// the locked-phone policy allows it too).
+type EmergencyNumbers interface {
+	// IsEmergency reports whether dialled ("911", "112") is an emergency
+	// number of any site. It is asked only while a lockout applies.
+	IsEmergency(ctx context.Context, dialled string) bool
+}

@@ -139,6 +139,8 @@ type ProxyDeps struct {
 	Handling   CallHandling
 	Features   FeatureCodes
 	Recorder   CallRecorder
+	// Emergency tells emergency numbers, which a lockout never refuses.
+	Emergency EmergencyNumbers
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -150,10 +152,12 @@ type proxy struct {
 	policy   CallPolicy
 	handling CallHandling
 	features FeatureCodes
-	m        *proxyMetrics
-	records  *recordQueue
-	dialogs  *dialogTable
-	trusted  []netip.Prefix
+	// emergency may be nil: no number is exempt from a lockout.
+	emergency EmergencyNumbers
+	m         *proxyMetrics
+	records   *recordQueue
+	dialogs   *dialogTable
+	trusted   []netip.Prefix
 
 	advHost string
 	advPort int // 0: the listen port of the transport
@@ -189,7 +193,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
-		features: deps.Features, trusted: trusted}
+		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
 	p.dialogs = newDialogTable()
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) })
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)

@@ -19,7 +19,12 @@ func (p *proxy) proxyAuth(ctx context.Context, req *sip.Request) (Credential, *s
 	}
 	now := p.s.now()
 	srcIP := hostOf(req.Source())
-	if p.s.lock.locked("ip:"+srcIP, now) {
+	// A call to an emergency number is never refused for a lockout (the
+	// digest must still be right); asked only when a lockout applies.
+	emergency := func() bool {
+		return req.IsInvite() && p.emergency != nil && p.emergency.IsEmergency(ctx, dialledUser(&req.Recipient))
+	}
+	if p.s.lock.locked("ip:"+srcIP, now) && !emergency() {
 		return Credential{}, p.reply(req, 403, "Forbidden")
 	}
 	shadow := sip.NewRequest(req.Method, *req.Recipient.Clone())
@@ -29,13 +34,14 @@ func (p *proxy) proxyAuth(ctx context.Context, req *sip.Request) (Credential, *s
 	shadow.AppendHeader(sip.HeaderClone(req.CallID()))
 	shadow.AppendHeader(sip.HeaderClone(req.CSeq()))
 	shadow.SetSource(req.Source())
+	shadow.SetTransport(req.Transport()) // the nonce binds it; the connection guard reads it
 	for _, h := range req.GetHeaders("Proxy-Authorization") {
 		if strings.EqualFold(digestParam(h.Value(), "realm"), realm) {
 			shadow.AppendHeader(sip.NewHeader("Authorization", h.Value()))
 			break
 		}
 	}
-	cred, res, result := p.s.authenticate(ctx, shadow, realm, srcIP, now)
+	cred, res, result := p.s.authenticate(ctx, shadow, realm, srcIP, now, emergency)
 	if res == nil {
 		return cred, nil
 	}

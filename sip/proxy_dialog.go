@@ -204,6 +204,15 @@ func (p *proxy) inDialogTarget(req *sip.Request) (fwd *sip.Request, to side, key
 			return nil, side{}, "", false
 		}
 		to = side{addr: uriHostPort(&u), transport: uriTransport(&u)}
+		if !p.knownPeer(to.addr) {
+			// Anyone can send a BYE with our Route: only a peer we know
+			// (a registered phone, the trunk) may receive it, or we are a
+			// relay and a port-scan oracle for any host:port.
+			p.m.relayRefused.WithLabelValues("unknown_peer").Inc()
+			p.log.Debug("in-dialog request to an unknown peer not relayed", "method", string(req.Method),
+				"target", stripCRLF(to.addr), "source", req.Source())
+			return nil, side{}, "", false
+		}
 	default:
 		return nil, side{}, "", false
 	}
@@ -287,4 +296,21 @@ func uriTransport(u *sip.Uri) string {
 		return "TLS"
 	}
 	return "UDP"
+}
+
+// knownPeer reports whether an in-dialog request without dialog state may
+// go to hostport: a registered phone (where it is reached or what its
+// Contact names), the trunk's address, or a trusted source.
+func (p *proxy) knownPeer(hostport string) bool {
+	hp := normHostPort(hostport)
+	if hp == "" {
+		return false
+	}
+	if p.s.loc.knownPeer(hp) {
+		return true
+	}
+	if a := p.cfg.Trunk.Address; a != "" && normHostPort(a) == hp {
+		return true
+	}
+	return p.trustedSource(hp)
 }

@@ -60,6 +60,7 @@ type call struct {
 	up       *sip.Request
 	tx       sip.ServerTransaction
 	tmpl     *sip.Request // the forward copy every branch starts from
+	caller   Owner        // whose policy every target is under
 	lh       string
 	dest     string
 	invite   bool
@@ -86,7 +87,7 @@ type call struct {
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
 	return &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), dest: responseDest(up), invite: up.IsInvite(),
 		ev: make(chan branchEvent, 16), done: make(chan struct{}), canceled: make(chan struct{}),
-		rec: rec, visited: map[string]bool{}}
+		rec: rec, caller: rec.Caller, visited: map[string]bool{}}
 }
 
 // run routes the call and waits for its final answer.
@@ -225,6 +226,9 @@ func (c *call) forward(ctx context.Context, to string) bool {
 	if c.depth >= c.p.cfg.MaxRedirects {
 		return false
 	}
+	if !c.permits(ctx, to, "forward") {
+		return false
+	}
 	t, ok := c.p.resolve(ctx, to, false)
 	if !ok {
 		return false
@@ -253,7 +257,11 @@ func (c *call) redirect(ctx context.Context, res *sip.Response) bool {
 		if !ok || len(ts) >= 4 {
 			continue
 		}
-		if t, ok := c.p.resolve(ctx, dialledUser(&ch.Address), false); ok {
+		to := dialledUser(&ch.Address)
+		if !c.permits(ctx, to, "redirect") {
+			continue
+		}
+		if t, ok := c.p.resolve(ctx, to, false); ok {
 			ts = append(ts, t)
 		}
 	}
@@ -304,7 +312,7 @@ func (c *call) start(ctx context.Context, t target) *outcome {
 			n++
 		}
 	}
-	if h.Twin != "" && c.forkTrunk(h.Twin) {
+	if h.Twin != "" && c.permits(ctx, h.Twin, "twin") && c.forkTrunk(h.Twin) {
 		n++
 	}
 	if n == 0 {
@@ -318,6 +326,29 @@ func (c *call) start(ctx context.Context, t target) *outcome {
 		c.noAnswer = time.NewTimer(h.NoAnswerAfter)
 	}
 	return nil
+}
+
+// permits asks the caller's policy about a target the call reaches
+// without the caller dialling it (a 3xx Contact, a forward, a twin), so a
+// locked phone cannot reach through an authorized number what it may not
+// dial itself. Calls from the trunk are not the policy's.
+func (c *call) permits(ctx context.Context, to, via string) bool {
+	p := c.p
+	if p.policy == nil || c.caller.Kind == OwnerTrunk {
+		return true
+	}
+	d, err := p.policy.Authorize(ctx, c.caller, to)
+	if err != nil {
+		p.log.Warn("call policy failed", "error", err)
+		return false
+	}
+	if !d.Allow {
+		p.m.relayRefused.WithLabelValues("policy").Inc()
+		p.log.Info("call target outside the caller's policy not rung", "via", via, "target", stripCRLF(to),
+			"caller_kind", string(c.caller.Kind), "caller", c.caller.ID)
+		return false
+	}
+	return true
 }
 
 func (c *call) handlingOf(ctx context.Context, user string) Handling {

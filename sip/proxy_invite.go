@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -86,6 +87,9 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	var caller Owner
 	if p.trustedSource(req.Source()) {
 		caller = Owner{Kind: OwnerTrunk, ID: hostOf(req.Source())}
+		if !strings.EqualFold(req.Transport(), "udp") {
+			p.s.guard.authenticated(req.Source()) // a trusted trunk's connection is not an unauthenticated one
+		}
 	} else {
 		cred, res := p.proxyAuth(ctx, req)
 		if res != nil {

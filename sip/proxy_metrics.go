@@ -16,6 +16,7 @@ type proxyMetrics struct {
 	branches       prometheus.Counter
 	trunkReg       *prometheus.CounterVec
 	trunkUp        prometheus.Gauge
+	relayRefused   *prometheus.CounterVec
 }
 
 func newProxyMetrics(reg prometheus.Registerer, dialogs func() float64) *proxyMetrics {
@@ -39,6 +40,9 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs func() float64) *proxyMe
 			Help: "Requests the proxy dropped without an answer, by reason."}, []string{"reason"}),
 		recordsDropped: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_records_dropped_total",
 			Help: "Call records dropped because the recorder fell behind."}),
+		relayRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_relay_refused_total",
+			Help: "Targets the proxy refused to send to: in-dialog requests without a dialog to an unknown host:port (unknown_peer), 3xx/forward targets outside the caller's policy (policy)."},
+			[]string{"reason"}),
 		branches: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_branches_total",
 			Help: "Branches (forked INVITEs and requests) sent downstream."}),
 	}

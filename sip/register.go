@@ -30,7 +30,7 @@ func (s *Server) register(ctx context.Context, req *sip.Request, local string) (
 	if s.lock.locked("ip:"+srcIP, now) {
 		return s.reply(req, 403, "Forbidden"), "locked"
 	}
-	cred, res, result := s.authenticate(ctx, req, domain, srcIP, now)
+	cred, res, result := s.authenticate(ctx, req, domain, srcIP, now, nil)
 	if res != nil {
 		return res, result
 	}
@@ -71,7 +71,11 @@ func (s *Server) register(ctx context.Context, req *sip.Request, local string) (
 }
 
 // authenticate checks the digest credentials; a nil response means pass.
-func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcIP string, now time.Time) (Credential, *sip.Response, string) {
+// emergency, when not nil, reports that the request is a call to an
+// emergency number: a lockout does not refuse it (the digest still has to
+// be right), within a lockout budget of its own.
+func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcIP string, now time.Time,
+	emergency func() bool) (Credential, *sip.Response, string) {
 	h := req.GetHeader("Authorization")
 	if h == nil {
 		return Credential{}, s.challenge(req, realm, false, now), "challenge"
@@ -89,8 +93,24 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	// never lock the real phone out; the account as a whole has a larger
 	// budget, which once spent refuses only sources it never worked from.
 	pairKey, acctKey := "user:"+dc.Username+"|"+srcIP, "account:"+dc.Username
+	exempt := false
 	if s.lock.locked(pairKey, now) || s.budget.locked(acctKey, now) && !s.lock.known(pairKey, now) {
-		return Credential{}, s.reply(req, 403, "Forbidden"), "locked"
+		if emergency == nil || s.emergency.locked(pairKey, now) || !emergency() {
+			return Credential{}, s.reply(req, 403, "Forbidden"), "locked"
+		}
+		exempt = true
+	}
+	// A nonce we did not issue to this source proves the sender never got
+	// our challenge there: a host spoofing the phone's address over UDP.
+	// It is refused before the password is looked at and counts nowhere
+	// near the lockout, so spoofed guesses cannot lock the phone out. A
+	// nonce from before a restart looks the same: stale, so phones retry.
+	id, issued, st := s.nonces.parse(dc.Nonce, nonceSource(req.Transport(), srcIP), now)
+	if st == nonceInvalid {
+		s.m.foreignNonces.Inc()
+		s.log.Debug("credentials with a nonce not issued to their source", "username", stripCRLF(dc.Username),
+			"source", srcIP)
+		return Credential{}, s.challenge(req, realm, true, now), "foreign_nonce"
 	}
 	cred, err := s.creds.Credential(ctx, dc.Username)
 	known := err == nil
@@ -113,9 +133,12 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	want := digestResponse(alg, ha1, string(req.Method), dc.URI, dc.Nonce, dc.NC, dc.Cnonce, dc.QOP)
 	if !equalHex(want, dc.Response) || !known {
 		s.authFailed(srcIP, dc.Username, now)
+		if exempt && s.emergency.fail(pairKey, now) {
+			s.log.Info("emergency calls through a lockout refused after failed authentications",
+				"username", stripCRLF(dc.Username), "source", srcIP)
+		}
 		return Credential{}, s.challenge(req, realm, false, now), "auth_failed"
 	}
-	id, issued, st := s.nonces.parse(dc.Nonce, now)
 	if st == nonceOK {
 		if dc.QOP != "" && dc.Nc <= 0 {
 			st = nonceReplay
@@ -129,6 +152,9 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	s.lock.succeed(pairKey)
 	s.lock.succeed("ip:" + srcIP)
 	s.lock.remember(pairKey, now)
+	if t := req.Transport(); !strings.EqualFold(t, "udp") {
+		s.guard.authenticated(req.Source())
+	}
 	return cred, nil, ""
 }
 
@@ -154,7 +180,7 @@ func (s *Server) authFailed(srcIP, username string, now time.Time) {
 // challenge builds a 401 with one WWW-Authenticate per offered algorithm.
 func (s *Server) challenge(req *sip.Request, realm string, stale bool, now time.Time) *sip.Response {
 	res := s.reply(req, 401, "Unauthorized")
-	nonce := s.nonces.issue(now)
+	nonce := s.nonces.issue(now, nonceSource(req.Transport(), hostOf(req.Source())))
 	for _, alg := range s.algs {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", challengeValue(realm, nonce, alg, stale)))
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/icholy/digest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -205,6 +206,53 @@ func TestLockoutCannotLockTheRealPhoneOut(t *testing.T) {
 	}
 }
 
+// TestSpoofedSourceCannotLockThePhoneOut is a host that sends bad
+// REGISTERs as if from the phone's address (UDP spoofing, here another
+// socket on the phone's IP that never receives the challenges sent to it):
+// its nonces were issued to another source or forged, so the failures are
+// refused and counted apart, never toward the phone's lockout.
+func TestSpoofedSourceCannotLockThePhoneOut(t *testing.T) {
+	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.LockoutThreshold = 3 })
+	real := newPhoneAt(t, "UDP", e.udp, "127.0.0.1")
+	if res, _ := real.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "s1"}); res.StatusCode != 200 {
+		t.Fatalf("real phone: %s", res.Short())
+	}
+	// The attacker gets a genuine nonce at its own address…
+	attacker := newPhoneAt(t, "UDP", e.udp, "127.0.0.2")
+	res := attacker.do(t, attacker.request(regOpts{to: "1001", expires: 600, callID: "sa", cseq: 1}, ""))
+	chal := challengeOf(t, res, "MD5")
+	forged := *chal
+	forged.Nonce = strings.Repeat("A", len(chal.Nonce))
+	// …and sends guesses "from" the phone's IP with it, and with forged ones.
+	spoof := newPhoneAt(t, "UDP", e.udp, "127.0.0.1")
+	for i, c := range []*digest.Challenge{chal, &forged, chal, &forged, chal, &forged, chal, &forged} {
+		o := regOpts{to: "1001", expires: 600, callID: fmt.Sprintf("sp-%d", i), cseq: 1}
+		res := spoof.do(t, spoof.request(o, authFor(t, c, "1001", "guess", spoof.target.String(), 1)))
+		if res.StatusCode != 401 {
+			t.Fatalf("spoofed guess %d: %s, want 401", i, res.Short())
+		}
+	}
+	if n := testutil.ToFloat64(e.srv.m.authFailures); n != 0 {
+		t.Fatalf("spoofed guesses counted as %v failures", n)
+	}
+	if n := testutil.ToFloat64(e.srv.m.foreignNonces); n != 8 {
+		t.Fatalf("foreign nonce metric %v, want 8", n)
+	}
+	if res, _ := real.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "s2"}); res.StatusCode != 200 {
+		t.Fatalf("spoofed guesses locked the real phone out: %s", res.Short())
+	}
+	// Guesses with nonces issued to the guessing source still count.
+	for i := range 3 {
+		res, _ := attacker.register(t, regOpts{user: "1001", pass: "guess", to: "1001", expires: 600, callID: fmt.Sprintf("ag-%d", i)})
+		if res.StatusCode != 401 {
+			t.Fatalf("guess %d: %s", i, res.Short())
+		}
+	}
+	if res, _ := attacker.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "ag-ok"}); res.StatusCode != 403 {
+		t.Fatalf("a guessing source with its own nonces is not locked out: %s", res.Short())
+	}
+}
+
 func TestNonces(t *testing.T) {
 	e := startEnv(t, nil)
 	p := newPhone(t, "UDP", e.udp)
@@ -334,6 +382,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.MaxExpires = 10 }, "max_expires"},
 		{func(c *Config) { c.Algorithms = []string{"SHA-1"} }, "algorithms[0]"},
 		{func(c *Config) { c.NonceTTL = time.Second }, "nonce_ttl"},
+		{func(c *Config) { c.TCPUnauthTimeout = 0 }, "tcp_unauth_timeout"},
+		{func(c *Config) { c.TCPUnauthTimeout = 2 * time.Hour }, "tcp_unauth_timeout"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

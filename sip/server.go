@@ -53,8 +53,14 @@ type Server struct {
 	ha1    *ha1Cache
 	lock   *lockout
 	// budget counts failures per account from every source together.
-	budget  *lockout
-	loc     *location
+	budget *lockout
+	// emergency counts the failures of emergency calls let through a
+	// lockout, so that door lends a locked source no unbounded guessing.
+	emergency *lockout
+	loc       *location
+	// guard bounds the TCP/TLS connections; authentication over one of
+	// them lifts its short unauthenticated timeout.
+	guard   *connGuard
 	persist *persister
 	events  *eventQueue
 
@@ -93,12 +99,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
 		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: newNonces(cfg.NonceTTL),
-		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg))}
+		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg)),
+		emergency: newLockout(cfg)}
 	for _, a := range cfg.Algorithms {
 		s.algs = append(s.algs, canonicalAlg(a))
 	}
 	s.loc = newLocation(s.changed)
 	s.m = newMetrics(deps.Registerer, func() float64 { return float64(s.loc.count()) })
+	s.guard = newConnGuard(cfg, s.m.tcpRefused, s.log)
 	s.persist = newPersister(deps.Bindings, s.log, s.m)
 	s.events = newEventQueue(deps.OnEvent, s.m)
 	// sipgo logs unparseable datagrams at Error with their full text; keep
@@ -107,7 +115,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.Domain),
 		sipgo.WithUserAgentParser(s.parser),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog)))
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			// A response matching no transaction (a retransmission, or
+			// anyone's packet) went to sipgo's default logger at Info, one
+			// line each: a flood on demand. Counted instead.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {
+				s.m.dropped.WithLabelValues("stray_response").Inc()
+			})))
 	if err != nil {
 		return nil, fmt.Errorf("sip: ua: %w", err)
 	}
@@ -191,7 +205,7 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 		}
 		g.Go(func() error { return fail("serve udp", s.SIP.ServeUDP(c)) })
 	}
-	guard := newConnGuard(s.cfg, s.m.tcpRefused, s.log)
+	guard := s.guard
 	for _, tl := range l.TCP {
 		g.Go(func() error { return fail("serve tcp", s.SIP.ServeTCP(guard.listener(gctx, tl))) })
 	}
@@ -246,6 +260,7 @@ func (s *Server) sweep(ctx context.Context) {
 		if n++; n%60 == 0 {
 			s.lock.sweep(s.now())
 			s.budget.sweep(s.now())
+			s.emergency.sweep(s.now())
 		}
 	}
 }
