@@ -387,6 +387,9 @@ func (f *Files) authorize(ctx context.Context, req Request, d Device, pn parsedN
 			return ErrNotFound // another user's file: as if it did not exist
 		}
 	}
+	if f.bootGrace(d, req, pn) {
+		return nil
+	}
 	f.unauthenticated(ctx, d, req)
 	return ErrAuth
 }

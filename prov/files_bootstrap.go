@@ -92,6 +92,24 @@ func lockedView(v *View) *View {
 	return &c
 }
 
+// bootGraceFor is how long after the hand-out the phone that got the
+// credentials may fetch the rest of its first boot without them: a phone
+// may apply provisioning credentials only after the reboot its first files
+// cause, and the override, directory and call-list files it asks for on
+// the way carry no secret (nor, to an unauthenticated fetch, a user's data).
+const bootGraceFor = 2 * time.Minute
+
+// bootGrace reports such a fetch.
+func (f *Files) bootGrace(d Device, req Request, pn parsedName) bool {
+	switch pn.kind {
+	case KindOverride, KindDirectory, KindCalls:
+	default:
+		return false
+	}
+	return pn.user == "" && d.CredsAddr != "" && hostOf(req) == d.CredsAddr &&
+		!d.CredsDeliveredAt.IsZero() && f.now().Sub(d.CredsDeliveredAt) < bootGraceFor
+}
+
 // noteCredsAddr keeps the address d last authenticated from.
 func (f *Files) noteCredsAddr(ctx context.Context, d Device, req Request) {
 	if h := hostOf(req); h != "" && h != d.CredsAddr {

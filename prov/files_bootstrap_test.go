@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"hotdesk/prov"
 )
@@ -174,5 +175,45 @@ func TestUploadQuotas(t *testing.T) {
 	}
 	if !errors.Is(err, prov.ErrQuota) || stored != 2 {
 		t.Fatalf("total quota: stored %d, then %v", stored, err)
+	}
+}
+
+// The rest of a first boot (overrides, directory) comes before the phone
+// applies its credentials: from the address they went to, for a short
+// while, those files (no secret in them) come without; from elsewhere, or
+// later, they need the credentials.
+func TestBootGraceForTheFirstBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, from string
+		want       error
+	}{
+		{fMAC + "-phone.cfg", fPhoneIP, prov.ErrNotFound}, // no upload yet: but not a challenge
+		{fMAC + "-directory.xml", fPhoneIP, prov.ErrNotFound},
+		{fMAC + "-hotdesk.cfg", fPhoneIP, prov.ErrAuth},
+		{fMAC + "-phone.cfg", attackerIP, prov.ErrAuth},
+	} {
+		if _, err := f.read(t, fFrom(tc.from, fReq(prov.ProtoHTTP, tc.name))); !errors.Is(err, tc.want) {
+			t.Errorf("%s from %s: %v, want %v", tc.name, tc.from, err, tc.want)
+		}
+	}
+	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-phone.cfg"), strings.NewReader("<polycomConfig/>")); !errors.Is(err, prov.ErrAuth) {
+		t.Errorf("upload in the grace: %v", err)
+	}
+	d, _ := f.st.GetDevice(ctx, fMAC)
+	if err := f.st.ResetDeviceCredentials(ctx, d.ID, "p", "s", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.MarkCredsDelivered(ctx, d.ID, time.Now().Add(-3*time.Minute), fPhoneIP, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
+	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-phone.cfg")); !errors.Is(err, prov.ErrAuth) {
+		t.Errorf("after the grace: %v", err)
 	}
 }
