@@ -23,6 +23,8 @@ type filesMetrics struct {
 	conflicts *prometheus.CounterVec
 	// uploadBytes is what all kept uploads take, as of the last upload.
 	uploadBytes prometheus.Gauge
+	// replays counts digest answers presented a second time.
+	replays prometheus.Counter
 }
 
 func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
@@ -52,5 +54,10 @@ func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
 			[]string{"reason"}),
 		uploadBytes: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_prov_upload_bytes",
 			Help: "Bytes all kept upload versions take, as of the last upload (bounded by upload_total_bytes)."}),
+		replays: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_prov_digest_replays_total",
+			Help: "Provisioning digest answers refused because they were presented before (a replayed request)."}),
 	}
 }
+
+// CountReplay counts a provisioning digest answer presented a second time.
+func (f *Files) CountReplay() { f.m.replays.Inc() }

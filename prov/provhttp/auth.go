@@ -33,6 +33,9 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 			h.files.WrongCredentials(ctx, d, *req)
 			return false, false
 		}
+		if !h.replayGuard(c, req) {
+			return false, false
+		}
 		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true
 		return true, false
 	}
@@ -61,6 +64,9 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	if !c.verify(r.Method, ha1) || err != nil || u.Status == prov.StatusDisabled {
 		return false, false
 	}
+	if !h.replayGuard(c, req) {
+		return false, false
+	}
 	dev, err := h.files.Identify(ctx, *req)
 	if err != nil {
 		h.log.Debug("native login: device not identified", "remote", req.Remote)
@@ -77,6 +83,19 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		}
 	}
 	return true, false
+}
+
+// replayGuard refuses an answer that verified before: a captured request
+// (over plain HTTP anyone on the path sees it) replayed within the nonce's
+// lifetime.
+func (h *Handler) replayGuard(c digestCreds, req *prov.Request) bool {
+	if h.nonces.use(c) {
+		return true
+	}
+	h.log.Warn("provisioning digest answer replayed: refused", "component", "provhttp", "user", c.Username,
+		"remote", req.Remote.String(), "uri", c.URI)
+	h.files.CountReplay()
+	return false
 }
 
 func algKey(alg string) string {

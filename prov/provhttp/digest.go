@@ -12,6 +12,7 @@ import (
 	"errors"
 	"hash"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -117,16 +118,32 @@ func (c digestCreds) verify(method, ha1 string) bool {
 	return subtle.ConstantTimeCompare([]byte(want), []byte(c.Response)) == 1
 }
 
-// nonces are stateless: issue time + HMAC(key, time), so any node restart
-// only makes phones re-authenticate once.
+// nonces are issue time + HMAC(key, time), so any node restart only
+// makes phones re-authenticate once. The answers they carried are kept
+// until they expire, so that a captured request cannot be replayed: an nc
+// (or, for RFC 2069 phones that send none, a URI and response) is good once.
 type nonces struct {
 	key [32]byte
 	ttl time.Duration
 	now func() time.Time
+
+	mu        sync.Mutex
+	used      map[string]*nonceUse
+	lastSweep time.Time
 }
 
+// nonceUse is what was answered with one nonce.
+type nonceUse struct {
+	issued time.Time
+	seen   map[string]struct{}
+}
+
+// maxUsesPerNonce bounds one nonce's memory: a phone fetching more files
+// than that with one nonce is asked to take a new one.
+const maxUsesPerNonce = 1024
+
 func newNonces(ttl time.Duration, now func() time.Time) *nonces {
-	n := &nonces{ttl: ttl, now: now}
+	n := &nonces{ttl: ttl, now: now, used: map[string]*nonceUse{}}
 	if _, err := rand.Read(n.key[:]); err != nil {
 		panic("crypto/rand: " + err.Error())
 	}
@@ -160,4 +177,39 @@ func (n *nonces) check(s string) error {
 		return errStale
 	}
 	return nil
+}
+
+// use records an answer that verified; false if the same answer came
+// before (a replay), or the nonce answered too many.
+func (n *nonces) use(c digestCreds) bool {
+	b, err := base64.RawURLEncoding.DecodeString(c.Nonce)
+	if err != nil || len(b) != 24 {
+		return false
+	}
+	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
+	key := c.NC
+	if c.QOP == "" {
+		key = c.URI + " " + c.Response
+	}
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if now.Sub(n.lastSweep) > n.ttl {
+		for k, u := range n.used {
+			if now.Sub(u.issued) > n.ttl+time.Minute {
+				delete(n.used, k)
+			}
+		}
+		n.lastSweep = now
+	}
+	u := n.used[c.Nonce]
+	if u == nil {
+		u = &nonceUse{issued: issued, seen: map[string]struct{}{}}
+		n.used[c.Nonce] = u
+	}
+	if _, dup := u.seen[key]; dup || len(u.seen) >= maxUsesPerNonce {
+		return false
+	}
+	u.seen[key] = struct{}{}
+	return true
 }

@@ -588,3 +588,41 @@ func TestLoginHA1sAreSaltedPerPassword(t *testing.T) {
 		t.Fatalf("native login with the salted HA1s = %d", resp.StatusCode)
 	}
 }
+
+// The low finding of issue 21: provisioning digest nonces were not
+// replay-tracked, so a request captured on the LAN (plain HTTP) could be
+// sent again within the nonce's lifetime. An answer is now good once.
+func TestDigestAnswerReplayIsRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	e.do(t, "GET", "/"+mac+".cfg", "", nil)
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil) // hands out the credentials
+	d, _ := e.st.GetDevice(context.Background(), mac)
+	// The phone's request, as captured: a challenge, then the answer.
+	resp, err := e.srv.Client().Get(e.srv.URL + "/" + mac + "-hotdesk.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	chal, err := digest.ParseChallenge(resp.Header.Values("WWW-Authenticate")[1]) // MD5
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := digest.Digest(chal, digest.Options{Method: "GET", URI: "/" + mac + "-hotdesk.cfg",
+		Username: d.ProvUser, Password: d.ProvPassword, Count: 1, Cnonce: "0a4f113b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := map[string]string{"Authorization": cred.String()}
+	if code, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", hdr); code != 200 || !strings.Contains(body, d.SIPPassword) {
+		t.Fatalf("the phone's answer = %d", code)
+	}
+	if code, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", hdr); code != 401 || strings.Contains(body, d.SIPPassword) {
+		t.Fatalf("the same answer again = %d", code)
+	}
+	// The phone's next request with the same nonce counts on: accepted.
+	cred2, _ := digest.Digest(chal, digest.Options{Method: "GET", URI: "/" + mac + "-hotdesk.cfg",
+		Username: d.ProvUser, Password: d.ProvPassword, Count: 2, Cnonce: "0a4f113b"})
+	if code, _ := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", map[string]string{"Authorization": cred2.String()}); code != 200 {
+		t.Fatalf("next nc = %d", code)
+	}
+}
