@@ -75,12 +75,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Now = time.Now
 	}
 	return &Server{
-		cfg:     cfg,
-		log:     deps.Logger,
-		fs:      deps.FS,
-		now:     deps.Now,
-		m:       newMetrics(deps.Registerer),
-		peers:   make(map[netip.Addr]*peer),
+		cfg:   cfg,
+		log:   deps.Logger,
+		fs:    deps.FS,
+		now:   deps.Now,
+		m:     newMetrics(deps.Registerer),
+		peers: make(map[netip.Addr]*peer),
 	}, nil
 }
 
