@@ -69,7 +69,7 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 		return nil, err
 	}
 	a.store, a.closeStore = st, closeStore
-	if err := bootstrapAdmin(ctx, st, cfg.Admin, logger); err != nil {
+	if err := bootstrapAdmin(ctx, st, cfg.Admin, cfg.DataDir, logger); err != nil {
 		return nil, err
 	}
 	if opts.Demo {
