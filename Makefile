@@ -7,7 +7,7 @@ export CGO_ENABLED ?= 0
 DEB_VERSION ?= $(shell packaging/version.sh)
 DEB_ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
 
-.PHONY: build test test-deps test-packaging lint deb clean
+.PHONY: build test test-deps test-packaging lint deb clean fuzz
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hotdeskd ./cmd/hotdeskd
@@ -21,6 +21,13 @@ test: test-deps
 
 test-deps:
 	.ci/install-deps.sh
+
+# fuzz runs every Fuzz function of the module one after another for
+# FUZZTIME each (default 10m; make fuzz FUZZTIME=30s for a quick pass) and
+# fails when one finds an input that breaks it.
+FUZZTIME ?= 10m
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) .ci/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

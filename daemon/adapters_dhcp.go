@@ -2,9 +2,7 @@ package daemon
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 
 	"hotdesk/dhcp"
@@ -71,35 +69,17 @@ func (b *addrBook) put(ip netip.Addr, mac string) {
 	b.byIP[ip.Unmap()] = mac
 }
 
-// dhcpObserver feeds the address book and queues DISCOVERs, a reboot hint
-// for non-persistent login sessions; it never blocks the DHCP path.
+// dhcpObserver feeds the address book with the leases the DHCP server
+// acknowledged. Nothing else in a DHCP packet is believed: an INFORM's
+// ciaddr would let any host claim a victim's MAC for its own address, and a
+// DISCOVER (anyone can send one with any MAC) is no reboot signal — a reboot
+// shows in the boot-file fetch and the registrations that follow.
 type dhcpObserver struct {
-	book     *addrBook
-	logger   *slog.Logger
-	discover chan string
+	book *addrBook
 }
 
 func (o dhcpObserver) Observe(_ context.Context, s dhcp.Seen) {
-	o.book.put(s.IP, s.MAC)
-	if strings.EqualFold(s.MsgType, dhcp.MsgDiscover) {
-		select {
-		case o.discover <- s.MAC:
-		default:
-			o.logger.Debug("dhcp discover hint dropped: queue full", "mac", s.MAC)
-		}
-	}
-}
-
-// rebootHints hands queued DISCOVERs to the sessions until ctx ends.
-func rebootHints(ctx context.Context, ch <-chan string, sessions *prov.Sessions, logger *slog.Logger) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case mac := <-ch:
-			if err := sessions.DeviceBooted(ctx, mac); err != nil {
-				logger.Warn("reboot hint", "mac", mac, "err", err)
-			}
-		}
+	if s.Bound {
+		o.book.put(s.IP, s.MAC)
 	}
 }

@@ -58,7 +58,9 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 		}
 	}()
 	a.metrics = newDaemonMetrics(a.reg, opts.Version)
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+	// 0700 outside systemd too: the database, uploads and keys are the
+	// daemon user's alone.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
 	a.addrs.DataDir = cfg.DataDir
@@ -67,7 +69,7 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 		return nil, err
 	}
 	a.store, a.closeStore = st, closeStore
-	if err := bootstrapAdmin(ctx, st, cfg.Admin, logger); err != nil {
+	if err := bootstrapAdmin(ctx, st, cfg.Admin, cfg.DataDir, logger); err != nil {
 		return nil, err
 	}
 	if opts.Demo {

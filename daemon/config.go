@@ -57,7 +57,8 @@ type AdminConfig struct {
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
 	// InitialUser/InitialPassword name the first admin account; when the
-	// password is empty a random one is generated and logged once.
+	// password is empty a random one is generated and written to
+	// <data_dir>/initial-admin-password (0600), never to the log.
 	InitialUser     string `yaml:"initial_user"`
 	InitialPassword string `yaml:"initial_password"`
 	// Pprof exposes /debug/pprof on the admin listener.

@@ -66,10 +66,16 @@ func demoDataDir() string {
 	return filepath.Join(os.TempDir(), "hotdesk-demo")
 }
 
+// InitialPasswordFile is where, in the data directory, the first start
+// writes a generated admin password.
+const InitialPasswordFile = "initial-admin-password"
+
 // bootstrapAdmin creates the first admin account when there is none. With
-// no configured password a random one is generated and logged once: it is
-// the only way in, and it is stored only as an argon2id hash.
-func bootstrapAdmin(ctx context.Context, st prov.Store, c AdminConfig, logger *slog.Logger) error {
+// no configured password a random one is generated and written to
+// <data_dir>/initial-admin-password (0600) — never to the log, which is
+// often readable by more people and shipped elsewhere. The store keeps only
+// its argon2id hash.
+func bootstrapAdmin(ctx context.Context, st prov.Store, c AdminConfig, dataDir string, logger *slog.Logger) error {
 	n, err := st.CountAdmins(ctx)
 	if err != nil {
 		return fmt.Errorf("admin bootstrap: %w", err)
@@ -81,8 +87,14 @@ func bootstrapAdmin(ctx context.Context, st prov.Store, c AdminConfig, logger *s
 	if user == "" {
 		user = "admin"
 	}
+	pwFile := filepath.Join(dataDir, InitialPasswordFile)
 	if pw == "" {
 		pw, generated = prov.RandomSecret(9), true
+		// Written before the account exists: an account whose password
+		// went nowhere would lock the operator out.
+		if err := writePrivate(pwFile, pw+"\n"); err != nil {
+			return fmt.Errorf("admin bootstrap: %w", err)
+		}
 	}
 	hash, err := prov.HashPassword(pw, prov.DefaultArgon2)
 	if err != nil {
@@ -92,12 +104,30 @@ func bootstrapAdmin(ctx context.Context, st prov.Store, c AdminConfig, logger *s
 		return fmt.Errorf("admin bootstrap: %w", err)
 	}
 	if generated {
-		logger.Warn("first start: created the admin account; this password is shown only once, change it",
-			"user", user, "password", pw)
+		logger.Warn("first start: created the admin account with a random password; read it from the file, change it, then delete the file",
+			"user", user, "password_file", pwFile)
 	} else {
 		logger.Info("first start: created the admin account from the configuration", "user", user)
 	}
 	return nil
+}
+
+// writePrivate replaces path with body, readable by the daemon's user only.
+func writePrivate(path, body string) error {
+	_ = os.Remove(path) // an older file may have other permissions
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(body); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // seedDemo creates the demo site, users and devices unless they exist, so

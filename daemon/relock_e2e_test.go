@@ -40,11 +40,17 @@ const (
 	phoneB = "0004f2000002"
 )
 
-func newRelockEnv(t *testing.T) *relockEnv {
+func newRelockEnv(t *testing.T) *relockEnv { return newRelockEnvWith(t, nil) }
+
+// newRelockEnvWith is newRelockEnv with mod applied to the configuration.
+func newRelockEnvWith(t *testing.T, mod func(*Config)) *relockEnv {
 	t.Helper()
 	cfg := testConfig(t, t.TempDir())
 	cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
 		"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
+	if mod != nil {
+		mod(&cfg)
+	}
 	e := &relockEnv{t: t, clk: &offsetClock{}}
 	e.addrs, _ = startDaemon(t, cfg, Options{Demo: true, sessionClock: e.clk.now, onBuilt: func(x *app) { e.a = x }})
 	// A policy without timers: the cases that need one set it.

@@ -193,10 +193,9 @@ func (a *app) bindDHCP(ctx context.Context) error {
 		return nil
 	}
 	logger := a.logger.With("room", "dhcp")
-	hints := make(chan string, 1024)
 	srv, err := dhcp.New(a.cfg.DHCP, dhcp.Deps{
 		Logger: logger, Registerer: a.reg, Now: time.Now,
-		Leases: dhcpLeases{a.store}, Observer: dhcpObserver{book: a.book, logger: logger, discover: hints},
+		Leases: dhcpLeases{a.store}, Observer: dhcpObserver{book: a.book},
 		BootServer: bootServer(a.cfg, a.addrs),
 	})
 	if err != nil {
@@ -209,8 +208,6 @@ func (a *app) bindDHCP(ctx context.Context) error {
 	a.closers = append(a.closers, conn.Close)
 	a.addrs.DHCP = conn.LocalAddr().String()
 	a.components = append(a.components, component{name: "dhcp", proto: "dhcp",
-		serve: func(ctx context.Context) error { return srv.Serve(ctx, conn) }},
-		component{name: "dhcp-hints", proto: "internal",
-			serve: func(ctx context.Context) error { return rebootHints(ctx, hints, a.svc.sessions, logger) }})
+		serve: func(ctx context.Context) error { return srv.Serve(ctx, conn) }})
 	return nil
 }

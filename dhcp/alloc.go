@@ -26,6 +26,8 @@ type entry struct {
 	state    uint8
 	hostname string
 	vendor   string
+	queued   bool // in its pool's expiry queue, at qi
+	qi       int
 }
 
 // allocator hands out addresses. One mutex guards every pool: an allocation
@@ -38,18 +40,26 @@ type allocator struct {
 	resvIP map[uint32]string
 	byMAC  map[string]*entry
 	byIP   map[uint32]*entry
-	next   []uint32 // per-pool scan cursor
+	spaces []*space // per pool: its dynamic range's free index (nil: none)
 }
 
 func newAllocator(pools []poolSettings, resv map[string]reservation) *allocator {
 	a := &allocator{pools: pools, resv: resv, resvIP: map[uint32]string{},
-		byMAC: map[string]*entry{}, byIP: map[uint32]*entry{}, next: make([]uint32, len(pools))}
+		byMAC: map[string]*entry{}, byIP: map[uint32]*entry{}, spaces: make([]*space, len(pools))}
 	for mac, r := range resv {
 		a.resvIP[addrU32(r.ip)] = mac
 	}
 	for i, p := range pools {
 		if p.start.IsValid() {
-			a.next[i] = addrU32(p.start)
+			a.spaces[i] = newSpace(addrU32(p.start), addrU32(p.end))
+		}
+	}
+	// A reserved address is never for anyone else.
+	for ip := range a.resvIP {
+		for _, sp := range a.spaces {
+			if sp != nil {
+				sp.mark(ip, true)
+			}
 		}
 	}
 	return a
@@ -86,6 +96,7 @@ func (a *allocator) load(leases []Lease) (loaded int) {
 			a.byMAC[l.MAC] = e
 		}
 		a.byIP[ip] = e
+		a.installed(e)
 		loaded++
 	}
 	return loaded
@@ -105,6 +116,7 @@ func (a *allocator) poolOf(ip netip.Addr) int {
 func (a *allocator) drop(e *entry) {
 	if a.byIP[e.ip] == e {
 		delete(a.byIP, e.ip)
+		a.vacated(e.pool, e.ip)
 	}
 	if e.mac != "" && a.byMAC[e.mac] == e {
 		delete(a.byMAC, e.mac)
@@ -143,21 +155,22 @@ func (a *allocator) offer(mac string, pool int, requested netip.Addr, now time.T
 			return requested, true, a.hold(mac, pool, r, now, hold)
 		}
 	}
-	p := a.pools[pool]
-	if !p.start.IsValid() {
+	sp := a.spaceOf(pool)
+	if sp == nil {
 		return netip.Addr{}, false, ErrExhausted
 	}
-	lo, hi := addrU32(p.start), addrU32(p.end)
-	cur := a.next[pool]
-	for n := uint64(0); n <= uint64(hi-lo); n++ {
-		if cur < lo || cur > hi {
-			cur = lo
+	a.reclaim(pool, now)
+	// The index agrees with free(); the check stays as a guard, and a
+	// disagreement only marks the address busy, so this ends.
+	for range 8 {
+		ip, ok := sp.next()
+		if !ok {
+			return netip.Addr{}, false, ErrExhausted
 		}
-		if a.free(cur, mac, now) {
-			a.next[pool] = cur + 1
-			return u32Addr(cur), true, a.hold(mac, pool, cur, now, hold)
+		if a.free(ip, mac, now) {
+			return u32Addr(ip), true, a.hold(mac, pool, ip, now, hold)
 		}
-		cur++
+		sp.mark(ip, true)
 	}
 	return netip.Addr{}, false, ErrExhausted
 }
@@ -166,6 +179,13 @@ func (a *allocator) offer(mac string, pool int, requested netip.Addr, now time.T
 func (a *allocator) hold(mac string, pool int, ip uint32, now time.Time, hold time.Duration) error {
 	e := a.byMAC[mac]
 	if e != nil && e.ip == ip && e.state == stBound && e.expires.After(now) {
+		return nil
+	}
+	if e != nil && e.ip == ip && e.state == stOffered && a.byIP[ip] == e {
+		// A repeated DISCOVER extends its offer: no new entry (and queue
+		// item) per packet.
+		e.expires = now.Add(hold)
+		a.installed(e)
 		return nil
 	}
 	a.take(&entry{mac: mac, ip: ip, pool: pool, state: stOffered, expires: now.Add(hold)})
@@ -184,6 +204,7 @@ func (a *allocator) take(e *entry) {
 		a.byMAC[e.mac] = e
 	}
 	a.byIP[e.ip] = e
+	a.installed(e)
 }
 
 // commit binds ip to mac for the pool's lease time if ip is the client's or
@@ -255,7 +276,9 @@ func (a *allocator) decline(mac string, ip netip.Addr, now time.Time, hold time.
 	if old := a.byIP[u]; old != nil {
 		a.drop(old)
 	}
-	a.byIP[u] = &entry{ip: u, pool: pool, state: stDeclined, expires: exp}
+	e := &entry{ip: u, pool: pool, state: stDeclined, expires: exp}
+	a.byIP[u] = e
+	a.installed(e)
 	return Lease{MAC: mac, IP: ip, Expires: exp, State: StateDeclined}, true
 }
 
@@ -265,25 +288,15 @@ func (a *allocator) reservationOf(mac string) (reservation, bool) {
 	return r, ok
 }
 
-// usage counts in-use (offered, bound or declined, unexpired) and free
-// addresses of pool's dynamic range.
+// usage counts in-use (offered, bound or declined, unexpired, or reserved)
+// and free addresses of pool's dynamic range.
 func (a *allocator) usage(pool int, now time.Time) (used, free int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	p := a.pools[pool]
-	if !p.start.IsValid() {
+	sp := a.spaceOf(pool)
+	if sp == nil {
 		return 0, 0
 	}
-	size := int(addrU32(p.end)-addrU32(p.start)) + 1
-	for ip, e := range a.byIP {
-		if e.pool == pool && a.inRange(pool, ip) && e.expires.After(now) {
-			used++
-		}
-	}
-	for ip := range a.resvIP {
-		if a.inRange(pool, ip) && (a.byIP[ip] == nil || !a.byIP[ip].expires.After(now)) {
-			used++ // a reserved address is never free for others
-		}
-	}
-	return used, size - used
+	a.reclaim(pool, now)
+	return int(sp.nbusy), int(sp.size - sp.nbusy)
 }

@@ -169,24 +169,25 @@ func (s *Server) drop(typ, reason string, peer net.Addr, req *request) string {
 	return resDropped
 }
 
-// observe tells the Observer about a DISCOVER/REQUEST/INFORM.
-func (s *Server) observe(ctx context.Context, req *request, typ string, ip netip.Addr) {
-	s.obs.Observe(ctx, Seen{MAC: req.mac, IP: ip, VendorClass: req.vendor, Hostname: req.hostname, MsgType: typ, At: req.at})
+// observe tells the Observer about a DISCOVER/REQUEST/INFORM; bound says ip
+// was just acknowledged to the client as its lease.
+func (s *Server) observe(ctx context.Context, req *request, typ string, ip netip.Addr, bound bool) {
+	s.obs.Observe(ctx, Seen{MAC: req.mac, IP: ip, Bound: bound, VendorClass: req.vendor, Hostname: req.hostname, MsgType: typ, At: req.at})
 }
 
 // discover offers an address (server mode only).
 func (s *Server) discover(ctx context.Context, req *request) (*dhcpv4.DHCPv4, string) {
 	if s.s.mode != ModeServer {
-		s.observe(ctx, req, MsgDiscover, netip.Addr{})
+		s.observe(ctx, req, MsgDiscover, netip.Addr{}, false)
 		return nil, resIgnored
 	}
 	if req.pool < 0 {
-		s.observe(ctx, req, MsgDiscover, netip.Addr{})
+		s.observe(ctx, req, MsgDiscover, netip.Addr{}, false)
 		return nil, s.drop(req.typ, "no_subnet", nil, req)
 	}
 	requested, _ := v4(req.m.RequestedIPAddress())
 	ip, err := s.offerAddr(ctx, req, requested)
-	s.observe(ctx, req, MsgDiscover, ip)
+	s.observe(ctx, req, MsgDiscover, ip, false)
 	if errors.Is(err, ErrExhausted) {
 		if last := s.lastExhaustWarn.Load(); req.at.Unix()-last >= 60 && s.lastExhaustWarn.CompareAndSwap(last, req.at.Unix()) {
 			s.log.Warn("dhcp pool exhausted", "pool", s.s.pools[req.pool].name, "mac", req.mac) // at most once a minute
@@ -217,13 +218,13 @@ func (s *Server) offerAddr(ctx context.Context, req *request, requested netip.Ad
 func (s *Server) request(ctx context.Context, req *request) (*dhcpv4.DHCPv4, string) {
 	m := req.m
 	if s.s.mode != ModeServer {
-		s.observe(ctx, req, MsgRequest, netip.Addr{})
+		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		return nil, resIgnored // the other server is authoritative
 	}
 	sid, hasSID := v4(m.ServerIdentifier())
 	if hasSID && sid != s.s.serverID {
 		s.alloc.unoffer(req.mac) // it chose another server
-		s.observe(ctx, req, MsgRequest, netip.Addr{})
+		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		return nil, resIgnored
 	}
 	want, hasReq := v4(m.RequestedIPAddress())
@@ -231,28 +232,31 @@ func (s *Server) request(ctx context.Context, req *request) (*dhcpv4.DHCPv4, str
 		want, hasReq = v4(m.ClientIPAddr) // RENEWING/REBINDING
 	}
 	if !hasReq || req.pool < 0 {
-		s.observe(ctx, req, MsgRequest, netip.Addr{})
+		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		return s.nak(req, "wrong network"), resNak
 	}
 	lease, ok := s.alloc.commit(req.mac, req.pool, want, req.hostname, req.vendor, req.at)
 	if !ok {
-		s.observe(ctx, req, MsgRequest, netip.Addr{})
+		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		s.log.Debug("dhcp nak", "mac", req.mac, "requested", want.String())
 		return s.nak(req, "address not available"), resNak
 	}
-	s.observe(ctx, req, MsgRequest, lease.IP)
+	// Reported once the lease is stored below; a NAKed or unsaved
+	// request ties nothing.
 	if err := s.store.SaveLease(ctx, lease); err != nil {
 		s.m.storeErrors.WithLabelValues("save").Inc()
 		s.log.Error("dhcp lease not persisted", "mac", req.mac, "ip", lease.IP.String(), "err", err)
+		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		return nil, resError // no ACK for a lease we could not record
 	}
+	s.observe(ctx, req, MsgRequest, lease.IP, true)
 	return s.reply(req, dhcpv4.MessageTypeAck, lease.IP), resAck
 }
 
 // inform answers DHCPINFORM with options only (RFC 2131 3.4).
 func (s *Server) inform(ctx context.Context, req *request) (*dhcpv4.DHCPv4, string) {
 	ci, _ := v4(req.m.ClientIPAddr)
-	s.observe(ctx, req, MsgInform, ci)
+	s.observe(ctx, req, MsgInform, ci, false)
 	return s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{}), resAck
 }
 

@@ -55,7 +55,12 @@ type Seen struct {
 	MAC string
 	// IP is the address the client was offered or acknowledged, or its ciaddr
 	// for INFORM; invalid when the server gave it nothing.
-	IP          netip.Addr
+	IP netip.Addr
+	// Bound is true when this server has just acknowledged IP to MAC as a
+	// lease. Only then does a Seen tie the address to the MAC: an INFORM's
+	// ciaddr is whatever the sender wrote (any host can name a victim's
+	// MAC), and an offer may never be taken.
+	Bound       bool
 	VendorClass string
 	Hostname    string
 	// MsgType is MsgDiscover, MsgRequest or MsgInform.
@@ -64,9 +69,10 @@ type Seen struct {
 }
 
 // Observer learns about every DISCOVER, REQUEST and INFORM the server sees
-// (in inform mode too), so prov can auto-enrol handsets, map TFTP source
-// addresses to MACs and treat a DISCOVER as a reboot hint. Observe is called
-// on the packet path: it must not block (queue and return).
+// (in inform mode too), so the daemon can map TFTP source addresses to MACs
+// (from Bound sightings only). Nothing in a DHCP packet is authenticated: a
+// DISCOVER is no reboot signal, an INFORM no address record. Observe is
+// called on the packet path: it must not block (queue and return).
 type Observer interface {
 	Observe(ctx context.Context, s Seen)
 }

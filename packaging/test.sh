@@ -158,7 +158,7 @@ uid="$(awk -F: '$1=="hotdesk"{print $3}' "$ROOT/etc/passwd")"
 gid="$(awk -F: '$1=="hotdesk"{print $3}' "$ROOT/etc/group")"
 check "system user hotdesk created (uid ${uid:-none} < 1000, nologin)" \
   bash -c '[[ -n "$1" && "$1" -lt 1000 ]] && grep -q "^hotdesk:.*:/var/lib/hotdesk:/usr/sbin/nologin$" "$2/etc/passwd"' _ "$uid" "$ROOT"
-check "/var/lib/hotdesk hotdesk:hotdesk 0750" test "$(stat -c '%u:%g %a' "$ROOT/var/lib/hotdesk")" = "$uid:$gid 750"
+check "/var/lib/hotdesk hotdesk:hotdesk 0700" test "$(stat -c '%u:%g %a' "$ROOT/var/lib/hotdesk")" = "$uid:$gid 700"
 check "/etc/hotdesk root:hotdesk 0750" test "$(stat -c '%u:%g %a' "$ROOT/etc/hotdesk")" = "0:$gid 750"
 check "hotdesk.yaml root:hotdesk 0640" test "$(stat -c '%u:%g %a' "$ROOT/etc/hotdesk/hotdesk.yaml")" = "0:$gid 640"
 check "unit enabled (multi-user.target.wants)" test -L "$ROOT/etc/systemd/system/multi-user.target.wants/hotdeskd.service"

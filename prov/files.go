@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -453,7 +454,14 @@ func (f *Files) readStatic(name string) (*Content, error) {
 	if f.root == nil {
 		return nil, fmt.Errorf("read %s: no static directory: %w", name, ErrNotFound)
 	}
-	fh, err := f.root.Open(name)
+	// Only regular files: opening a FIFO blocks until a writer comes, a
+	// device may block or have side effects. Stat first, then open with
+	// O_NONBLOCK so a file swapped for a FIFO in between cannot block either
+	// (it changes nothing for regular files); the Stat below re-checks.
+	if st, err := f.root.Stat(name); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file: %w", name, ErrNotFound)
+	}
+	fh, err := f.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, ErrNotFound)
 	}

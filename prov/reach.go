@@ -349,8 +349,7 @@ func (sig DeviceSignals) syncPending(now time.Time) bool {
 	return !sig.SyncAt.IsZero() && now.Sub(sig.SyncAt) < SyncPendingMax
 }
 
-// BootFetched takes a fetch of the phone's boot file (or its DHCP
-// DISCOVER): the phone is starting, or reloading its configuration. Which
+// BootFetched takes a fetch of the phone's boot file: the phone is starting, or reloading its configuration. Which
 // one the registrations that follow tell: a reboot registers its lines
 // with new Call-IDs, a reload keeps those of the lines it keeps.
 //
@@ -378,10 +377,10 @@ func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remo
 		if sig.syncPending(now) {
 			// The reload (or the reboot some phones do) a check-sync asked
 			// for — every boot signal until a line of the new configuration
-			// registers (a DHCP DISCOVER and then the boot file; Polycom's
-			// updater and application each fetch it): so a phone that
-			// reboots to apply a login is not logged out by it (the restart
-			// loop of the Spectralink user-profile guide).
+			// registers (Polycom's updater and application each fetch the
+			// boot file): so a phone that reboots to apply a login is not
+			// logged out by it (the restart loop of the Spectralink
+			// user-profile guide).
 			if !sig.SyncFetchedAt.IsZero() {
 				return sigSame
 			}
@@ -403,21 +402,6 @@ func (s *Sessions) regBindings(ctx context.Context, deviceID int64) []Binding {
 		return nil
 	}
 	return s.reg.DeviceBindings(ctx, deviceID)
-}
-
-// DeviceBooted takes a reboot signal known only by MAC (a DHCP DISCOVER).
-func (s *Sessions) DeviceBooted(ctx context.Context, mac string) error {
-	mac, ok := NormalizeMAC(mac)
-	if !ok {
-		return nil
-	}
-	d, err := s.store.GetDevice(ctx, mac)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	return s.BootFetched(ctx, d, s.wall(), "", true)
 }
 
 // rebooted applies a reboot the phone made on its own (at bootAt): a

@@ -278,7 +278,7 @@ type DeviceSignals struct {
 	// SyncFetchedAt is when the phone fetched its boot file for that
 	// check-sync (zero: not yet).
 	SyncFetchedAt time.Time
-	// BootAt is a boot-file fetch (or DHCP DISCOVER) not yet followed by a
+	// BootAt is a boot-file fetch not yet followed by a
 	// registration, which will tell a reboot from a reload.
 	BootAt time.Time
 	// LineDownSession is a login session whose line the phone took down

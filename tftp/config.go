@@ -30,6 +30,16 @@ type Config struct {
 	// MaxTransfersPerClient caps transfers in progress from one IP address,
 	// so a looping or duplicated request stream cannot take them all.
 	MaxTransfersPerClient int `yaml:"max_transfers_per_client"`
+	// RequestRatePerClient and RequestBurstPerClient throttle new transfers
+	// from one IP address (a token bucket): a spoofed request stream cannot
+	// make the server send file data at a victim faster than this.
+	RequestRatePerClient  float64 `yaml:"request_rate_per_client"`
+	RequestBurstPerClient int     `yaml:"request_burst_per_client"`
+	// MaxUnacknowledgedPerClient caps read transfers from one IP address
+	// whose first block is not yet acknowledged. A spoofed RRQ names a victim
+	// that never acknowledges, so it gets one first block (with its bounded
+	// retransmits) at a time, not one per request.
+	MaxUnacknowledgedPerClient int `yaml:"max_unacknowledged_per_client"`
 }
 
 // DefaultConfig returns the defaults documented in packaging/hotdesk.yaml.
@@ -42,6 +52,10 @@ func DefaultConfig() Config {
 		BlockSizeMax:          1468,
 		MaxTransfers:          512,
 		MaxTransfersPerClient: 32,
+		RequestRatePerClient:  10,
+		RequestBurstPerClient: 40,
+		// Phones fetch their files one after another.
+		MaxUnacknowledgedPerClient: 1,
 	}
 }
 
@@ -73,6 +87,16 @@ func (c Config) Validate() error {
 	if c.MaxTransfersPerClient < 1 || c.MaxTransfersPerClient > c.MaxTransfers {
 		bad("max_transfers_per_client", "must be between 1 and max_transfers (%d), got %d",
 			c.MaxTransfers, c.MaxTransfersPerClient)
+	}
+	if c.RequestRatePerClient <= 0 || c.RequestRatePerClient > 100000 {
+		bad("request_rate_per_client", "must be above 0 and at most 100000, got %g", c.RequestRatePerClient)
+	}
+	if c.RequestBurstPerClient < 1 || c.RequestBurstPerClient > 100000 {
+		bad("request_burst_per_client", "must be between 1 and 100000, got %d", c.RequestBurstPerClient)
+	}
+	if c.MaxUnacknowledgedPerClient < 1 || c.MaxUnacknowledgedPerClient > c.MaxTransfersPerClient {
+		bad("max_unacknowledged_per_client", "must be between 1 and max_transfers_per_client (%d), got %d",
+			c.MaxTransfersPerClient, c.MaxUnacknowledgedPerClient)
 	}
 	return errors.Join(errs...)
 }

@@ -25,6 +25,10 @@ func TestConfigValidate(t *testing.T) {
 		{"blksize huge", func(c *Config) { c.BlockSizeMax = 70000 }, "block_size_max:"},
 		{"transfers 0", func(c *Config) { c.MaxTransfers = 0 }, "max_transfers:"},
 		{"per client > total", func(c *Config) { c.MaxTransfers, c.MaxTransfersPerClient = 4, 5 }, "max_transfers_per_client:"},
+		{"rate 0", func(c *Config) { c.RequestRatePerClient = 0 }, "request_rate_per_client:"},
+		{"burst 0", func(c *Config) { c.RequestBurstPerClient = 0 }, "request_burst_per_client:"},
+		{"unacked 0", func(c *Config) { c.MaxUnacknowledgedPerClient = 0 }, "max_unacknowledged_per_client:"},
+		{"unacked > per client", func(c *Config) { c.MaxUnacknowledgedPerClient = 33 }, "max_unacknowledged_per_client:"},
 	}
 	for _, tt := range tests {
 		c := DefaultConfig()
@@ -38,11 +42,12 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigYAML(t *testing.T) {
 	c := DefaultConfig()
-	src := "max_upload_bytes: 2048\ntimeout: 1500ms\nretries: 4\ntransfer_timeout: 2m\nblock_size_max: 1024\nmax_transfers: 10\nmax_transfers_per_client: 3\n"
+	src := "max_upload_bytes: 2048\ntimeout: 1500ms\nretries: 4\ntransfer_timeout: 2m\nblock_size_max: 1024\nmax_transfers: 10\nmax_transfers_per_client: 3\n" +
+		"request_rate_per_client: 2.5\nrequest_burst_per_client: 7\nmax_unacknowledged_per_client: 2\n"
 	if err := yaml.Unmarshal([]byte(src), &c); err != nil {
 		t.Fatal(err)
 	}
-	want := Config{2048, 1500 * time.Millisecond, 4, 2 * time.Minute, 1024, 10, 3}
+	want := Config{2048, 1500 * time.Millisecond, 4, 2 * time.Minute, 1024, 10, 3, 2.5, 7, 2}
 	if c != want {
 		t.Errorf("got %+v, want %+v", c, want)
 	}

@@ -107,6 +107,10 @@ func testConfig() Config {
 	c := DefaultConfig()
 	c.Timeout = 300 * time.Millisecond
 	c.Retries = 2
+	// Many concurrent transfers from 127.0.0.1; the reflection limits have
+	// their own tests.
+	c.RequestRatePerClient, c.RequestBurstPerClient = 100000, 100000
+	c.MaxUnacknowledgedPerClient = c.MaxTransfersPerClient
 	return c
 }
 

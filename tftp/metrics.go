@@ -16,8 +16,12 @@ const (
 	resInvalidName = "invalid_name"
 	resTooLarge    = "too_large"
 	resBusy        = "busy"
+	resRefused     = "refused"
 	resTimeout     = "timeout"
 	resError       = "error"
+
+	reasonRateLimited    = "rate_limited"
+	reasonUnacknowledged = "unacknowledged"
 )
 
 type metrics struct {
@@ -26,6 +30,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	active   prometheus.Gauge
 	dropped  *prometheus.CounterVec
+	refused  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -52,6 +57,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hotdesk_tftp_dropped_total",
 			Help: "Datagrams on the TFTP port that started no transfer, by reason.",
 		}, []string{"reason"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotdesk_tftp_refused_total",
+			Help: "TFTP requests refused before any file data was sent, by reason (rate_limited, unacknowledged).",
+		}, []string{"reason"}),
 	}
 	// Pre-create the common series so dashboards see zeros, not gaps.
 	for _, op := range []string{opRead, opWrite} {
@@ -61,5 +70,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.bytes.WithLabelValues(op)
 	}
 	m.dropped.WithLabelValues("malformed")
+	m.refused.WithLabelValues(reasonRateLimited)
+	m.refused.WithLabelValues(reasonUnacknowledged)
 	return m
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/time/rate"
 )
 
 // Deps are the server's collaborators.
@@ -38,10 +39,23 @@ type Server struct {
 	now func() time.Time
 	m   *metrics
 
-	mu      sync.Mutex         // guards active and perPeer
-	active  int                // transfers in progress
-	perPeer map[netip.Addr]int // transfers in progress per client IP
+	mu        sync.Mutex // guards active, peers and lastSweep
+	active    int        // transfers in progress
+	peers     map[netip.Addr]*peer
+	lastSweep time.Time
 }
+
+// peer is what the server remembers of one client IP address: its request
+// throttle and its transfers in progress. An entry that holds nothing a
+// fresh one would not is dropped.
+type peer struct {
+	lim     *rate.Limiter
+	active  int // transfers in progress
+	unacked int // reads whose first block is not yet acknowledged
+}
+
+// maxPeers bounds the peer table; spoofed sources cannot grow it further.
+const maxPeers = 65536
 
 // New checks cfg and deps and returns a Server ready to Serve.
 func New(cfg Config, deps Deps) (*Server, error) {
@@ -61,12 +75,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Now = time.Now
 	}
 	return &Server{
-		cfg:     cfg,
-		log:     deps.Logger,
-		fs:      deps.FS,
-		now:     deps.Now,
-		m:       newMetrics(deps.Registerer),
-		perPeer: make(map[netip.Addr]int),
+		cfg:   cfg,
+		log:   deps.Logger,
+		fs:    deps.FS,
+		now:   deps.Now,
+		m:     newMetrics(deps.Registerer),
+		peers: make(map[netip.Addr]*peer),
 	}, nil
 }
 
@@ -136,27 +150,86 @@ func (h hook) OnFailure(st pin.TransferStats, err error) {
 	h.s.log.Debug("tftp datagram dropped", "err", err)
 }
 
-// admit reserves a transfer slot for addr, or reports that none is free.
-func (s *Server) admit(addr netip.Addr) bool {
+// admit reserves a transfer slot for addr, or says why there is none. A
+// read counts as unacknowledged until settle; refusals consume no token.
+func (s *Server) admit(addr netip.Addr, read bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.active >= s.cfg.MaxTransfers || s.perPeer[addr] >= s.cfg.MaxTransfersPerClient {
-		return false
+	now := s.now()
+	p := s.peers[addr]
+	if p == nil {
+		if len(s.peers) >= maxPeers {
+			s.sweep(now)
+		}
+		if len(s.peers) >= maxPeers {
+			return errRateLimited
+		}
+		p = &peer{lim: rate.NewLimiter(rate.Limit(s.cfg.RequestRatePerClient), s.cfg.RequestBurstPerClient)}
+		s.peers[addr] = p
+	}
+	var err error
+	switch {
+	case s.active >= s.cfg.MaxTransfers || p.active >= s.cfg.MaxTransfersPerClient:
+		err = errBusy
+	case read && p.unacked >= s.cfg.MaxUnacknowledgedPerClient:
+		err = errUnacknowledged
+	case !p.lim.AllowN(now, 1):
+		err = errRateLimited
+	}
+	if err != nil {
+		s.forget(addr, p, now)
+		return err
 	}
 	s.active++
-	s.perPeer[addr]++
+	p.active++
+	if read {
+		p.unacked++
+	}
 	s.m.active.Inc()
-	return true
+	return nil
+}
+
+// settle records that a read's first block was acknowledged (or that the
+// read ended): the client answers from its address, so it is no reflection
+// victim, and may start its next transfer.
+func (s *Server) settle(addr netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.peers[addr]; p != nil && p.unacked > 0 {
+		p.unacked--
+	}
 }
 
 func (s *Server) release(addr netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active--
-	if s.perPeer[addr]--; s.perPeer[addr] <= 0 {
-		delete(s.perPeer, addr)
-	}
 	s.m.active.Dec()
+	if p := s.peers[addr]; p != nil {
+		p.active--
+		s.forget(addr, p, s.now())
+	}
+}
+
+// forget drops p when it is idle and its bucket full, the state a new
+// entry starts in. Called with mu held.
+func (s *Server) forget(addr netip.Addr, p *peer, now time.Time) {
+	if p.active == 0 && p.unacked == 0 && p.lim.TokensAt(now) >= float64(s.cfg.RequestBurstPerClient) {
+		delete(s.peers, addr)
+	}
+}
+
+// sweep drops every forgettable peer, at most once a second so a full
+// table under a spoofed flood does not cost a scan per request. Called
+// with mu held.
+func (s *Server) sweep(now time.Time) {
+	if now.Sub(s.lastSweep) < time.Second {
+		return
+	}
+	s.lastSweep = now
+	for addr, p := range s.peers {
+		s.forget(addr, p, now)
+	}
 }
 
 // remoteOf returns the client address pin/tftp exposes on both directions.
@@ -184,4 +257,14 @@ func enablePacketInfo(conn net.PacketConn) {
 		return
 	}
 	_ = ipv4.NewPacketConn(uc).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+}
+
+// refused counts a request admit turned away for reflection reasons.
+func (s *Server) refused(err error) {
+	switch {
+	case errors.Is(err, errRateLimited):
+		s.m.refused.WithLabelValues(reasonRateLimited).Inc()
+	case errors.Is(err, errUnacknowledged):
+		s.m.refused.WithLabelValues(reasonUnacknowledged).Inc()
+	}
 }

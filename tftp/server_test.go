@@ -259,7 +259,7 @@ func TestTransferTimeout(t *testing.T) {
 
 func TestMaxTransfersPerClient(t *testing.T) {
 	cfg := testConfig()
-	cfg.MaxTransfersPerClient = 2
+	cfg.MaxTransfersPerClient, cfg.MaxUnacknowledgedPerClient = 2, 2
 	ts := startServer(t, cfg, newMemFS(map[string][]byte{"f.cfg": pattern(2000, 1)}), nil)
 	// Two raw clients start transfers and never ACK: they hold both slots.
 	for range 2 {

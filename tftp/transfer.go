@@ -28,6 +28,14 @@ var errTransferTimeout = errors.New("transfer timeout")
 // errBusy refuses a request when max_transfers(_per_client) is reached.
 var errBusy = errors.New("too many transfers")
 
+// errRateLimited refuses a request beyond request_rate_per_client.
+var errRateLimited = errors.New("too many requests from this address")
+
+// errUnacknowledged refuses a read while the client has
+// max_unacknowledged_per_client reads whose first block it has not
+// acknowledged: the requests may carry a victim's spoofed address.
+var errUnacknowledged = errors.New("earlier transfer not acknowledged")
+
 // wireError is an error whose Error() is the message the client sees; the
 // cause stays available to errors.Is and the log.
 type wireError struct {
@@ -60,6 +68,9 @@ func classify(op string, err error) (result, msg string) {
 		return resTooLarge, msgDiskFull
 	case errors.Is(err, errBusy):
 		return resBusy, msgBusy
+	case errors.Is(err, errRateLimited), errors.Is(err, errUnacknowledged):
+		// The ERROR packet is no larger than the request: nothing to reflect.
+		return resRefused, msgBusy
 	case errors.Is(err, errTransferTimeout):
 		return resTimeout, msgTimeout
 	default:
@@ -89,6 +100,15 @@ type transfer struct {
 	start    time.Time
 	deadline time.Time
 	bytes    int64
+	settled  bool // a read's first block was acknowledged, or it ended
+}
+
+// settle releases the read's unacknowledged slot once.
+func (t *transfer) settle() {
+	if !t.settled {
+		t.settled = true
+		t.s.settle(t.remote.Addr())
+	}
 }
 
 func (s *Server) begin(op, raw string, t any) *transfer {
@@ -125,10 +145,12 @@ func (s *Server) read(base context.Context, raw string, rf io.ReaderFrom) (err e
 		return err
 	}
 	t.name = name
-	if !s.admit(t.remote.Addr()) {
-		return errBusy
+	if err := s.admit(t.remote.Addr(), true); err != nil {
+		s.refused(err)
+		return err
 	}
 	defer s.release(t.remote.Addr())
+	defer t.settle()
 	ctx, cancel := context.WithDeadline(base, t.deadline)
 	defer cancel()
 	f, err := s.fs.Open(ctx, name, t.remote)
@@ -164,8 +186,9 @@ func (s *Server) write(base context.Context, raw string, wt io.WriterTo) (err er
 			return fmt.Errorf("announced tsize %d > %d: %w", n, s.cfg.MaxUploadBytes, ErrTooLarge)
 		}
 	}
-	if !s.admit(t.remote.Addr()) {
-		return errBusy
+	if err := s.admit(t.remote.Addr(), false); err != nil {
+		s.refused(err)
+		return err
 	}
 	defer s.release(t.remote.Addr())
 	ctx, cancel := context.WithDeadline(base, t.deadline)
@@ -187,17 +210,37 @@ func (s *Server) write(base context.Context, raw string, wt io.WriterTo) (err er
 	return nil
 }
 
-// deadlineReader counts bytes and enforces transfer_timeout between blocks.
+// deadlineReader counts bytes, enforces transfer_timeout between blocks and
+// notices the client's first ACK. In octet mode pin/tftp reads each block
+// with one io.ReadFull into a buffer of blksize (at least 512) bytes, which
+// Read fills whole; so a second Read means block 1 was acknowledged. In
+// netascii mode pin/tftp reads 256 bytes ahead and the ACK cannot be told
+// apart: the read stays unacknowledged until it ends.
 type deadlineReader struct {
-	t *transfer
-	r io.Reader
+	t     *transfer
+	r     io.Reader
+	calls int
+	ascii bool
 }
 
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	if err := d.t.check(); err != nil {
 		return 0, err
 	}
-	n, err := d.r.Read(p)
+	d.calls++
+	switch {
+	case d.calls == 1:
+		d.ascii = len(p) < 512
+	case !d.ascii:
+		d.t.settle()
+	}
+	var n int
+	var err error
+	if d.ascii {
+		n, err = d.r.Read(p)
+	} else if n, err = io.ReadFull(d.r, p); errors.Is(err, io.ErrUnexpectedEOF) {
+		err = io.EOF
+	}
 	d.t.bytes += int64(n)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return n, wire(opRead, err)

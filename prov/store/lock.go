@@ -19,14 +19,16 @@ import (
 type dirLock struct{ f *os.File }
 
 func lockDataDir(dir string) (*dirLock, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// 0700: the database, uploads and keys are for the daemon's user only.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
 	path := filepath.Join(dir, LockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: open lock file: %w", err)
 	}
+	_ = f.Chmod(0o600) // one made by an older version was 0640
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		defer f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -102,7 +104,36 @@ func sqliteDSN(path string, writer bool) string {
 	return dsn + "&_pragma=synchronous(NORMAL)&_query_only=1"
 }
 
+// privateDBFiles creates the SQLite file 0600 before SQLite does (it would
+// use 0644) and tightens an existing one and its -wal and -shm files: they
+// hold password hashes and SIP secrets. SQLite gives the -wal and -shm files
+// it creates the main file's mode.
+func privateDBFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: create %s: %w", path, err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("store: restrict %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
 func (c *core) openSQLite(ctx context.Context) error {
+	if err := privateDBFiles(c.path); err != nil {
+		return err
+	}
 	w, err := sql.Open("sqlite", sqliteDSN(c.path, true))
 	if err != nil {
 		return fmt.Errorf("store: open %s: %w", c.path, err)

@@ -12,8 +12,10 @@
 # turn (dnsmasq, then hotdesk, per round):
 #   dnsmasq 2.90: TFTP only (port=0: no DNS, no DHCP), 127.0.0.1:69 (dnsmasq
 #                 cannot move its TFTP port), --tftp-max=64
-#   hotdesk:      tftp/bench/cmd/tftpbench (hotdesk/tftp, DefaultConfig,
-#                 serving the same directory) on 127.0.0.1:6971
+#   hotdesk:      tftp/bench/cmd/tftpbench (hotdesk/tftp, DefaultConfig with
+#                 the per-client reflection limits lifted, as every request
+#                 comes from 127.0.0.1; serving the same directory) on
+#                 127.0.0.1:6971
 # Prints per round files/s and server CPU (% of one core), then the medians
 # and hotdesk ÷ dnsmasq (goal ≥ 1.0). Every step is bounded by timeout(1);
 # the servers started here are stopped by PID on exit.

@@ -33,7 +33,12 @@ func run(addr, root, cpuprofile string) error {
 		return err
 	}
 	defer fsys.Close()
-	srv, err := tftp.New(tftp.DefaultConfig(), tftp.Deps{
+	// Every request comes from 127.0.0.1: the per-client reflection limits
+	// would measure themselves, not the server.
+	cfg := tftp.DefaultConfig()
+	cfg.RequestRatePerClient, cfg.RequestBurstPerClient = 100000, 100000
+	cfg.MaxUnacknowledgedPerClient = cfg.MaxTransfersPerClient
+	srv, err := tftp.New(cfg, tftp.Deps{
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		FS:     fsys,
 	})
