@@ -314,6 +314,9 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		f.fetch(ctx, d, pn.kind, req)
 	}
 	secrets := f.secretsOver(req.Proto)
+	if locked && (!d.CredsDeliveredAt.IsZero() || d.Status == DeviceDeployed) {
+		secrets = false // handed out once; never again without them (TFTP, the boot grace)
+	}
 	if locked && secrets && pn.kind == KindDeviceConfig {
 		if err := f.deliver(ctx, d, req); err != nil {
 			return nil, fmt.Errorf("read %s: %w", pn.name, err)

@@ -217,3 +217,21 @@ func TestBootGraceForTheFirstBoot(t *testing.T) {
 		t.Errorf("after the grace: %v", err)
 	}
 }
+
+// With tftp_secrets on, TFTP (which authenticates nothing) hands the
+// credentials out once like HTTP, and never again.
+func TestTFTPSecretsGoOutOnce(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{TFTPSecrets: true})
+	ctx := context.Background()
+	f.read(t, fReq(prov.ProtoTFTP, fMAC+".cfg"))
+	d, _ := f.st.GetDevice(ctx, fMAC)
+	if body, err := f.read(t, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg")); err != nil || !strings.Contains(body, d.ProvPassword) {
+		t.Fatalf("first TFTP fetch: %v\n%s", err, body)
+	}
+	for _, from := range []string{fPhoneIP, attackerIP} {
+		body, err := f.read(t, fFrom(from, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg")))
+		if err != nil || strings.Contains(body, d.ProvPassword) || strings.Contains(body, d.SIPPassword) {
+			t.Fatalf("TFTP fetch after the hand-out: %v\n%s", err, body)
+		}
+	}
+}
