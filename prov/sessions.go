@@ -507,6 +507,18 @@ func (s *Sessions) nativeRefused(deviceID, userID int64, now time.Time) bool {
 	return ok
 }
 
+// pruneNativeGone forgets the native logouts whose refusal window has
+// passed, which no phone asked about again.
+func (s *Sessions) pruneNativeGone(now time.Time) {
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	for k, at := range s.nativeGone {
+		if now.Sub(at) >= NativeRefuseWindow {
+			delete(s.nativeGone, k)
+		}
+	}
+}
+
 // GuardUser starts a password check for username on a door that verifies
 // it itself (HTTP digest), under the same lockout as Login.
 func (s *Sessions) GuardUser(username string) (done func(failed bool), ok bool) {
@@ -550,6 +562,7 @@ func (s *Sessions) EndAll(ctx context.Context, userID int64, reason, actor strin
 // than its maximum length, or past its daily logout time.
 func (s *Sessions) Sweep(ctx context.Context) error {
 	now := s.now()
+	s.pruneNativeGone(now)
 	ss, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
 		return err
