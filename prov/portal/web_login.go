@@ -49,6 +49,8 @@ func (w *web) routes() {
 	w.handle("GET /admin/live", roleAdmin, menuNone, w.adminLive)
 	w.handle("POST /admin/sessions/{id}/end", roleAdmin, menuNone, w.adminEndSession)
 	w.handle("GET /admin/audit", roleAdmin, menuNone, w.adminAudit)
+	w.handle("GET /admin/tokens", roleAdmin, menuNone, w.adminTokens)
+	w.handle("POST /admin/tokens/{id}/revoke", roleAdmin, menuNone, w.adminRevokeToken)
 
 	w.handle("GET /me/{$}", roleUser, menuNone, w.userHome)
 	w.handle("GET /me/welcome", roleUser, menuNone, w.wizardPage)
