@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,13 @@ type LoginRequest struct {
 	// Verified: the door already checked the secret (HTTP digest against
 	// the login HA1) or an admin logs the user in without one.
 	Verified bool
+	// Privileged: an admin or an API token logs the user in; it may do so
+	// on any phone. Every other login must come from the phone itself.
+	Privileged bool
+	// AtDevice: the door proved the request comes from the phone itself
+	// (a feature code dialled with the phone's own credential). Otherwise
+	// Remote must be an address the phone is registered from.
+	AtDevice bool
 	Remote   string
 	Actor    string
 }
@@ -104,6 +112,7 @@ type sessionMetrics struct {
 	active      prometheus.Gauge
 	unbindDelay prometheus.Histogram
 	checkSync   *prometheus.CounterVec
+	notAtPhone  *prometheus.CounterVec
 }
 
 // SessionsDeps are the collaborators of Sessions.
@@ -162,6 +171,9 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		checkSync: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_check_sync_total",
 			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, deferred, dropped (too many in flight) or unreachable (no registration known)."},
 			[]string{"result"}),
+		notAtPhone: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_not_at_phone_total",
+			Help: "User logins and phone-page logouts refused because they did not come from the phone they name."},
+			[]string{"action"}),
 	}
 	act, err := d.Store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
@@ -244,6 +256,14 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 		return fail()
 	} else if err != nil {
 		return Session{}, err
+	}
+	if req.Door != DoorAssigned && !req.Privileged && !req.AtDevice && !s.FromDevice(ctx, dev.ID, req.Remote) {
+		// A user logs in only at the phone: from elsewhere (the user API, a
+		// spoofed User-Agent, a leaked phone-page link) a login would take
+		// the phone over and log out whoever is there. Refused before any
+		// password is checked, so it neither guesses nor locks anyone out.
+		s.m.notAtPhone.WithLabelValues("login").Inc()
+		return Session{}, fmt.Errorf("%w: log in on the phone itself", ErrDenied)
 	}
 	u, err := s.findUser(ctx, req.Username)
 	if errors.Is(err, ErrNotFound) {
@@ -666,4 +686,49 @@ func (s *Sessions) audit(ctx context.Context, actor, action, object, remote, aft
 	if err := s.store.AddAudit(ctx, e); err != nil {
 		s.logger.Error("audit write failed", "action", action, "err", err)
 	}
+}
+
+// FromDevice reports whether remote (an address, with or without port) is
+// an address the device is registered from: the phone itself, as a SIP
+// REGISTER authenticated it there. HTTP arrives over TCP, so its source
+// address cannot be spoofed the way a UDP packet's can.
+func (s *Sessions) FromDevice(ctx context.Context, deviceID int64, remote string) bool {
+	addr, ok := hostAddr(remote)
+	if !ok || s.reg == nil {
+		return false
+	}
+	for _, b := range s.reg.DeviceBindings(ctx, deviceID) {
+		if a, ok := hostAddr(b.Source); ok && a == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// hostAddr is the IP address in "ip", "ip:port" or "[ip]:port".
+func hostAddr(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// EndOnPhone ends the session on the device for a logout the phone's own
+// page asks for, only when remote is the phone itself: a page link read
+// elsewhere must not log out whoever is at the phone. It reports whether
+// a session was ended; ErrDenied when remote is not the phone.
+func (s *Sessions) EndOnPhone(ctx context.Context, deviceID int64, remote, actor string) (bool, error) {
+	if !s.FromDevice(ctx, deviceID, remote) {
+		s.m.notAtPhone.WithLabelValues("logout").Inc()
+		s.logger.Info("phone-page logout refused: not from the phone", "device_id", deviceID, "remote", remote)
+		return false, fmt.Errorf("%w: log out on the phone itself", ErrDenied)
+	}
+	sess, ok, err := s.ActiveOn(ctx, deviceID)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, s.End(ctx, sess.ID, EndLogout, actor)
 }

@@ -341,10 +341,10 @@ type Admin struct {
 
 // APIToken is a bearer token for scripts; only its SHA-256 is stored.
 type APIToken struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	AdminID   int64     `json:"admin_id"`
-	Hash      string    `json:"-"`
+	ID      int64  `json:"id"`
+	Name    string `json:"name"`
+	AdminID int64  `json:"admin_id"`
+	Hash    string `json:"-"`
 	// Prefix is the secret's first characters, to tell tokens apart.
 	Prefix    string    `json:"prefix"`
 	CreatedAt time.Time `json:"created_at"`
