@@ -89,6 +89,11 @@ type Sessions struct {
 	// recheck), stopped by Close.
 	timers     afterFuncs
 	nativeGone map[[2]int64]time.Time
+	// unbound are the addresses a device's session lines were registered
+	// from when a logout removed them: a phone taken over by the next
+	// login (a desk phone's own session replaced) holds no line until it
+	// registers the new one, and is still at that address meanwhile.
+	unbound map[int64]unboundFrom
 	// locks serialise logins and logouts per user and per device, so
 	// one-login-per-user and one-session-per-phone hold under races.
 	// Starting a session holds its user and device; EndAll holds the user.
@@ -157,7 +162,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
-		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
+		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),
@@ -477,6 +482,7 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 		if err != nil {
 			s.logger.Error("logout: unbind failed", "session", sess.ID, "err", err)
 		}
+		s.noteSources(sess.DeviceID, removed)
 		// A refresh REGISTER authenticated just before the revocation may
 		// land after the unbind; a second sweep shortly after removes it.
 		reg := s.reg
@@ -702,7 +708,44 @@ func (s *Sessions) FromDevice(ctx context.Context, deviceID int64, remote string
 			return true
 		}
 	}
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	u, ok := s.unbound[deviceID]
+	if !ok || s.now().Sub(u.at) > unboundGrace {
+		return false
+	}
+	for _, a := range u.addrs {
+		if a == addr {
+			return true
+		}
+	}
 	return false
+}
+
+// unboundGrace is how long a phone whose lines a logout removed counts as
+// still at their addresses: the time it takes to re-provision and register.
+const unboundGrace = 2 * time.Minute
+
+type unboundFrom struct {
+	addrs []netip.Addr
+	at    time.Time
+}
+
+// noteSources remembers where the removed bindings of a device came from.
+func (s *Sessions) noteSources(deviceID int64, removed []Binding) {
+	var addrs []netip.Addr
+	for _, b := range removed {
+		if a, ok := hostAddr(b.Source); ok {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	// One entry per device, replaced each time: bounded by the devices.
+	s.unbound[deviceID] = unboundFrom{addrs: addrs, at: s.now()}
 }
 
 // hostAddr is the IP address in "ip", "ip:port" or "[ip]:port".
