@@ -205,3 +205,51 @@ func metricValue(t *testing.T, a *app, name string) float64 {
 	}
 	return sum
 }
+
+// TestMetricsProtected: with admin.metrics set, a scrape without the
+// token or credentials gets 401 (issue 21: /metrics was open to the LAN);
+// with a listener of its own, /metrics leaves the admin listener.
+func TestMetricsProtected(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Admin.Metrics = MetricsConfig{Listen: "127.0.0.1:0", BearerToken: "scrape-token-0123456789",
+		Username: "prom", Password: "prom-secret-pw"}
+	addrs, _ := startDaemon(t, cfg, Options{})
+	if addrs.Metrics == "" {
+		t.Fatal("no metrics listener")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	scrape := func(base string, set func(*http.Request)) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://"+base+"/metrics", nil)
+		if set != nil {
+			set(req)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(*http.Request)
+		want int
+	}{
+		{"no credentials", nil, 401},
+		{"wrong token", bearer("scrape-token-0123456788"), 401},
+		{"wrong password", func(r *http.Request) { r.SetBasicAuth("prom", "nope") }, 401},
+		{"token", bearer("scrape-token-0123456789"), 200},
+		{"basic", func(r *http.Request) { r.SetBasicAuth("prom", "prom-secret-pw") }, 200},
+	} {
+		if got := scrape(addrs.Metrics, tc.set); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	if got := scrape(addrs.Admin, bearer("scrape-token-0123456789")); got == 200 {
+		t.Error("/metrics still served on the admin listener")
+	}
+}
