@@ -2,11 +2,15 @@ package daemon
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hotdesk/prov/portal"
@@ -37,7 +41,9 @@ func (a *app) adminMux() (*http.ServeMux, error) {
 		return nil, err
 	}
 	mux.Handle("/", web)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
+	if a.cfg.Admin.Metrics.Listen == "" {
+		mux.Handle("GET /metrics", a.metricsHandler())
+	}
 	mux.HandleFunc("GET /healthz", a.healthz)
 	if a.cfg.Admin.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -57,6 +63,7 @@ func (a *app) listeners() []portal.Listener {
 			out = append(out, portal.Listener{Name: name, Proto: proto, Addr: addr})
 		}
 	}
+	add("metrics", "http", a.addrs.Metrics)
 	add("provisioning", "http", a.addrs.HTTP)
 	add("provisioning", "https", a.addrs.HTTPS)
 	add("provisioning", "tftp", a.addrs.TFTP)
@@ -99,4 +106,47 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+// metricsHandler is /metrics behind the configured credentials, if any.
+func (a *app) metricsHandler() http.Handler {
+	h := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg})
+	mc := a.cfg.Admin.Metrics
+	if mc.BearerToken == "" && mc.Username == "" {
+		return h
+	}
+	refused := promauto.With(a.reg).NewCounter(prometheus.CounterOpts{Name: "hotdesk_metrics_refused_total",
+		Help: "Scrapes of /metrics refused for missing or wrong credentials."})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if metricsAuthorized(r, mc) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		refused.Inc()
+		a.logger.Info("metrics scrape refused", "component", "admin", "remote", r.RemoteAddr)
+		if mc.Username != "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="hotdesk metrics", charset="UTF-8"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hotdesk metrics"`)
+		}
+		http.Error(w, "metrics need credentials (admin.metrics)", http.StatusUnauthorized)
+	})
+}
+
+// metricsAuthorized compares in constant time: a scrape must not learn
+// the token a byte at a time.
+func metricsAuthorized(r *http.Request, mc MetricsConfig) bool {
+	eq := func(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+	if mc.BearerToken != "" {
+		if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok &&
+			strings.EqualFold(scheme, "bearer") && eq(strings.TrimSpace(tok), mc.BearerToken) {
+			return true
+		}
+	}
+	if mc.Username != "" {
+		if u, p, ok := r.BasicAuth(); ok && eq(u, mc.Username) && eq(p, mc.Password) {
+			return true
+		}
+	}
+	return false
 }

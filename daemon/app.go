@@ -126,6 +126,25 @@ func (a *app) bindAdmin() error {
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	a.addHTTP("admin", ln, srv, tlsCfg)
+	if a.cfg.Admin.Metrics.Listen != "" {
+		return a.bindMetrics()
+	}
+	return nil
+}
+
+// bindMetrics binds /metrics on a listener of its own (admin.metrics.listen).
+func (a *app) bindMetrics() error {
+	ln, err := net.Listen("tcp", a.cfg.Admin.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.metrics.listen: %w", err)
+	}
+	a.closers = append(a.closers, ln.Close)
+	a.addrs.Metrics = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metricsHandler())
+	a.addHTTP("metrics", ln, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: httpErrorLog(a.logger)}, nil)
 	return nil
 }
 

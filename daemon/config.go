@@ -67,6 +67,23 @@ type AdminConfig struct {
 	API portal.Config `yaml:"api"`
 	// Web tunes the browser portal at /.
 	Web portal.WebConfig `yaml:"web"`
+	// Metrics protects /metrics (by default open on the admin listener).
+	Metrics MetricsConfig `yaml:"metrics"`
+}
+
+// MetricsConfig protects the Prometheus endpoint: a bearer token, Basic
+// credentials, or a listener of its own that a firewall can keep to the
+// monitoring host. None set: /metrics is open on the admin listener.
+type MetricsConfig struct {
+	// Listen serves /metrics on this address only (plain HTTP), no longer
+	// on the admin listener; "" keeps it on the admin listener.
+	Listen string `yaml:"listen"`
+	// BearerToken, when set, is required as "Authorization: Bearer …".
+	BearerToken string `yaml:"bearer_token"`
+	// Username and Password, when set, are required as HTTP Basic
+	// credentials (either this or the bearer token is accepted).
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // Default returns the configuration used when no file names a key.
@@ -234,6 +251,13 @@ func (c Config) Validate() error {
 		add("log.format", fmt.Errorf("%q is not one of text, json, journal", c.Log.Format))
 	}
 	add("admin.listen", validHostPort(c.Admin.Listen, false))
+	add("admin.metrics.listen", validHostPort(c.Admin.Metrics.Listen, true))
+	if (c.Admin.Metrics.Username == "") != (c.Admin.Metrics.Password == "") {
+		add("admin.metrics.username", errors.New("username and password go together"))
+	}
+	if t := c.Admin.Metrics.BearerToken; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		add("admin.metrics.bearer_token", errors.New("use at least 16 characters and no spaces"))
+	}
 	if (c.Admin.TLSCert == "") != (c.Admin.TLSKey == "") {
 		add("admin.tls_cert", errors.New("tls_cert and tls_key go together"))
 	}
@@ -294,6 +318,8 @@ func (c Config) Masked() ([]byte, error) {
 		}
 	}
 	mask(&m.Admin.InitialPassword)
+	mask(&m.Admin.Metrics.BearerToken)
+	mask(&m.Admin.Metrics.Password)
 	maskSections(&m, mask)
 	return yaml.Marshal(m)
 }

@@ -68,6 +68,10 @@ func TestParseErrors(t *testing.T) {
 		{"tls half", "admin: {tls_cert: /a.pem}\n", []string{"admin.tls_cert"}},
 		{"not a mapping", "- a\n- b\n", []string{"mapping"}},
 		{"empty data dir", "data_dir: ''\n", []string{"data_dir"}},
+		{"metrics user without password", "admin: {metrics: {username: prom}}\n", []string{"admin.metrics.username"}},
+		{"short metrics token", "admin: {metrics: {bearer_token: short}}\n", []string{"admin.metrics.bearer_token"}},
+		{"bad metrics listen", "admin: {metrics: {listen: nonsense}}\n", []string{"admin.metrics.listen"}},
+		{"short token lifetime", "admin: {api: {token_ttl: 0s}}\n", []string{"admin.api", "token_ttl"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

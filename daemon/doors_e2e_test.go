@@ -110,12 +110,12 @@ func TestBrowserDoor(t *testing.T) {
 	if code, _ := fetch(t, c, "GET", forged, nil); code != 404 {
 		t.Fatalf("forged link = %d, want 404", code)
 	}
-	code, body := fetch(t, c, "POST", page, url.Values{"user": {"alice"}, "password": {"wrong-one"}})
+	code, body := fetch(t, c, "POST", phoneForm(t, c, page, prov.PhoneFormLogin), url.Values{"user": {"alice"}, "password": {"wrong-one"}})
 	if code != 200 || !strings.Contains(body, "User login failed") {
 		t.Fatalf("wrong password page = %d\n%s", code, body)
 	}
 	mark := phone.mark()
-	code, body = fetch(t, c, "POST", page, url.Values{"user": {"alice"}, "password": {"alice-demo"}})
+	code, body = fetch(t, c, "POST", phoneForm(t, c, page, prov.PhoneFormLogin), url.Values{"user": {"alice"}, "password": {"alice-demo"}})
 	if code != 200 || !strings.Contains(body, "Logged in") {
 		t.Fatalf("login = %d\n%s", code, body)
 	}
@@ -130,7 +130,7 @@ func TestBrowserDoor(t *testing.T) {
 		t.Fatalf("device file after browser login lacks the session's line:\n%s", cfg)
 	}
 
-	logout := strings.Replace(page, prov.PhonePagesPath+"?", prov.PhonePagesPath+"/logout?", 1)
+	logout := phoneForm(t, c, page, prov.PhoneFormLogout)
 	mark = phone.mark()
 	if code, body := fetch(t, c, "POST", logout, url.Values{}); code != 200 || !strings.Contains(body, "Logged out") {
 		t.Fatalf("logout = %d\n%s", code, body)
@@ -140,7 +140,7 @@ func TestBrowserDoor(t *testing.T) {
 		t.Fatal("session still active after logout page")
 	}
 
-	pw := strings.Replace(page, prov.PhonePagesPath+"?", prov.PhonePagesPath+"/password?", 1)
+	pw := phoneForm(t, c, page, prov.PhoneFormPassword)
 	_, body = fetch(t, c, "POST", pw, url.Values{"user": {"bob"}, "old": {"bob-demo"}, "new": {"bob-new-1"}, "confirm": {"bob-new-2"}})
 	if !strings.Contains(body, "Not changed") {
 		t.Fatalf("mismatched confirm accepted:\n%s", body)
@@ -149,7 +149,7 @@ func TestBrowserDoor(t *testing.T) {
 	if !strings.Contains(body, "Password changed") {
 		t.Fatalf("password change:\n%s", body)
 	}
-	if _, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "bob", Secret: "bob-new-1", Door: prov.DoorAPI}); err != nil {
+	if _, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "bob", Secret: "bob-new-1", Door: prov.DoorAPI, Privileged: true}); err != nil {
 		t.Fatalf("login with the new password: %v", err)
 	}
 }
@@ -159,6 +159,9 @@ func TestBrowserDoor(t *testing.T) {
 func TestNativeDoor(t *testing.T) {
 	a, addrs := demoDaemon(t)
 	ctx := context.Background()
+	// The phone is registered (locked) from this address: a native login
+	// counts only from the phone itself.
+	lockedPhone(t, a, addrs, "0004f2000001")
 	ua := func(tr http.RoundTripper) *http.Client {
 		return &http.Client{Transport: uaTransport{tr}}
 	}
@@ -212,6 +215,37 @@ func waitDeployed(t *testing.T, a *app, mac string) {
 	t.Fatalf("device %s not deployed after registering", mac)
 }
 
+// phoneForm opens the phone page at link as the phone's browser does and
+// returns where its form for purpose posts, with that form's own token.
+func phoneForm(t *testing.T, c *http.Client, link, purpose string) string {
+	t.Helper()
+	open := link
+	if purpose == prov.PhoneFormPassword {
+		open = strings.Replace(link, prov.PhonePagesPath+"?", prov.PhonePagesPath+"/password?", 1)
+	}
+	code, body := fetch(t, c, "GET", open, nil)
+	if code != 200 {
+		t.Fatalf("phone page %s = %d\n%s", open, code, body)
+	}
+	base, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{prov.PhoneFormLogin: prov.PhonePagesPath + "?", prov.PhoneFormLogout: "/logout?",
+		prov.PhoneFormPassword: "/password?"}[purpose]
+	for _, m := range regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+		if a := html.UnescapeString(m[1]); strings.Contains(a, want) {
+			u, err := base.Parse(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.String()
+		}
+	}
+	t.Fatalf("phone page has no %s form:\n%s", purpose, body)
+	return ""
+}
+
 type uaTransport struct{ next http.RoundTripper }
 
 func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -251,7 +285,7 @@ func TestAssignAndUnassignDeskPhone(t *testing.T) {
 	}
 	// A guest hot-desks on carol's phone; when he logs out, carol is back.
 	mark = phone.mark()
-	guest, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "bob", Secret: "bob-demo", Door: prov.DoorAPI})
+	guest, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "bob", Secret: "bob-demo", Door: prov.DoorAPI, Privileged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +355,7 @@ func TestEffectiveConfigAPI(t *testing.T) {
 func TestAnonymousUploadCannotChangePassword(t *testing.T) {
 	a, addrs := demoDaemon(t)
 	ctx := context.Background()
-	if _, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: "0004f2000001", Username: "alice", Secret: "alice-demo", Door: prov.DoorAPI}); err != nil {
+	if _, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: "0004f2000001", Username: "alice", Secret: "alice-demo", Door: prov.DoorAPI, Privileged: true}); err != nil {
 		t.Fatal(err)
 	}
 	body := filepath.Join(t.TempDir(), "0004f2000001-phone.cfg")
@@ -333,7 +367,7 @@ func TestAnonymousUploadCannotChangePassword(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 68 && ee.ExitCode() != 69 {
 		t.Fatalf("anonymous TFTP upload: %v %s, want refused (curl exit 68 or 69)", err, out)
 	}
-	if _, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: "0004f2000002", Username: "alice", Secret: "owned-123", Door: prov.DoorAPI}); err == nil {
+	if _, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: "0004f2000002", Username: "alice", Secret: "owned-123", Door: prov.DoorAPI, Privileged: true}); err == nil {
 		t.Fatal("an anonymous TFTP upload changed alice's password")
 	}
 	u, _ := a.store.GetUser(ctx, "alice")

@@ -171,7 +171,8 @@ func (e *relockEnv) login(door string) {
 		}
 		return // the phone loads the profile itself: no NOTIFY
 	case prov.DoorBrowser:
-		code, body := fetch(e.t, &http.Client{}, "POST", e.phonePage(p), url.Values{"user": {"alice"}, "password": {"alice-demo"}})
+		form := phoneForm(e.t, &http.Client{}, e.phonePage(p), prov.PhoneFormLogin)
+		code, body := fetch(e.t, &http.Client{}, "POST", form, url.Values{"user": {"alice"}, "password": {"alice-demo"}})
 		if code != 200 || !strings.Contains(body, "Logged in") {
 			e.t.Fatalf("phone page login = %d\n%s", code, body)
 		}
@@ -202,8 +203,7 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 		logout func(e *relockEnv, door string, sess prov.Session)
 	}{
 		{"page", prov.EndLogout, nil, func(e *relockEnv, _ string, _ prov.Session) {
-			page := e.phonePage(e.phone)
-			logout := strings.Replace(page, prov.PhonePagesPath+"?", prov.PhonePagesPath+"/logout?", 1)
+			logout := phoneForm(e.t, &http.Client{}, e.phonePage(e.phone), prov.PhoneFormLogout)
 			if code, body := fetch(e.t, &http.Client{}, "POST", logout, url.Values{}); code != 200 || !strings.Contains(body, "Logged out") {
 				e.t.Fatalf("logout page = %d\n%s", code, body)
 			}

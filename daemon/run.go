@@ -41,7 +41,9 @@ type Options struct {
 
 // Addrs are the addresses the daemon actually bound (ports resolved).
 type Addrs struct {
-	Admin   string
+	Admin string
+	// Metrics is /metrics's own listener ("": on the admin listener).
+	Metrics string
 	HTTP    string
 	HTTPS   string
 	TFTP    string

@@ -185,7 +185,7 @@ func TestLoginSessionOwnsRegistration(t *testing.T) {
 		t.Fatalf("wrong password REGISTER = %d", code)
 	}
 
-	sess, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "alice", Secret: "alice-demo", Door: prov.DoorAPI})
+	sess, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "alice", Secret: "alice-demo", Door: prov.DoorAPI, Privileged: true})
 	if err != nil {
 		t.Fatalf("login: %v", err)
 	}
@@ -298,7 +298,7 @@ func TestSessionSurvivesDaemonRestart(t *testing.T) {
 	var a *app
 	addrs, stop := startDaemon(t, cfg, Options{Demo: true, onBuilt: func(x *app) { a = x }})
 	ctx := context.Background()
-	sess, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: "0004f2000001", Username: "bob", Secret: "bob-demo", Door: prov.DoorAPI})
+	sess, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: "0004f2000001", Username: "bob", Secret: "bob-demo", Door: prov.DoorAPI, Privileged: true})
 	if err != nil {
 		t.Fatal(err)
 	}

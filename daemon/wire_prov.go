@@ -82,7 +82,8 @@ func (a *app) bindProvisioning() error {
 	a.svc.files = files
 	h, err := provhttp.New(p.Config, provhttp.Deps{Files: files, Accounts: a.store,
 		Logins: nativeLogins{a.svc.sessions}, Logger: logger, Now: time.Now,
-		Pages: &provhttp.PhonePages{Store: a.store, Sessions: a.svc.sessions, Directory: a.svc.directory, Logger: logger}})
+		Pages: &provhttp.PhonePages{Store: a.store, Sessions: a.svc.sessions, Directory: a.svc.directory, Logger: logger,
+			Now: time.Now}})
 	if err != nil {
 		return err
 	}

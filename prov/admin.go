@@ -156,6 +156,9 @@ func conflictField(err error) error {
 	if !errors.Is(err, ErrConflict) {
 		return err
 	}
+	if ce := (*ConflictError)(nil); errors.As(err, &ce) {
+		return ce
+	}
 	if strings.HasPrefix(err.Error(), "number ") {
 		return &ConflictError{Field: "numbers", Msg: "a number belongs to another user"}
 	}

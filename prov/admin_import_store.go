@@ -86,6 +86,22 @@ func (ix *importIndex) check(it *importItem) (field, msg string) {
 			return "numbers", fmt.Sprintf("%s %s", n, where(line))
 		}
 	}
+	// One namespace (CheckNamespace): a user name that is a number, or a
+	// number that is a user name, of another row or user.
+	if ValidNumber(it.row.Username) {
+		for _, f := range plusForms(it.row.Username) {
+			if line, ok := ix.numbers[f]; ok {
+				return "username", fmt.Sprintf("%q is another user's number (%s)", it.row.Username, where(line))
+			}
+		}
+	}
+	for _, n := range it.in.Numbers {
+		for _, f := range plusForms(n) {
+			if line, ok := ix.names[strings.ToLower(f)]; ok && strings.ToLower(f) != key {
+				return "numbers", fmt.Sprintf("%s is another user's user name (%s)", n, where(line))
+			}
+		}
+	}
 	ix.names[key] = it.row.Line
 	for _, n := range it.in.Numbers {
 		ix.numbers[n] = it.row.Line
@@ -201,6 +217,9 @@ func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Acto
 
 func storeImportRow(ctx context.Context, tx Store, it *importItem, a Actor, now func() time.Time) error {
 	u := &it.user
+	if err := CheckNamespace(ctx, tx, 0, u.Username, it.in.Numbers); err != nil {
+		return err
+	}
 	if err := tx.CreateUser(ctx, u); err != nil {
 		return fmt.Errorf("username %q: %w", u.Username, err)
 	}

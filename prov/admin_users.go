@@ -139,6 +139,9 @@ func (m *Manager) AssignNumbers(ctx context.Context, username string, numbers []
 		if before, err = tx.NumbersOf(ctx, u.ID); err != nil {
 			return err
 		}
+		if err := CheckNamespace(ctx, tx, u.ID, u.Username, numbers); err != nil {
+			return err
+		}
 		for _, n := range numbers {
 			if err := tx.AssignNumber(ctx, n, u.ID); errors.Is(err, ErrConflict) {
 				return &ConflictError{Field: "numbers", Msg: n + " belongs to another user"}

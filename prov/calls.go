@@ -162,7 +162,7 @@ func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, re
 			return 480, "Phone claimed", true
 		}
 		_, err := c.sessions.Login(ctx, LoginRequest{MAC: d.MAC, Username: user, Secret: secret,
-			Door: DoorFeatureCode, Remote: remote, Actor: "phone"})
+			Door: DoorFeatureCode, AtDevice: true, Remote: remote, Actor: "phone"})
 		switch {
 		case err == nil:
 			return 480, "Logged in as " + user, true

@@ -159,6 +159,9 @@ func (d *Directory) CreateUser(ctx context.Context, in UserInput) (User, error) 
 // Store writes a prepared user and their numbers all or nothing.
 func (d *Directory) Store(ctx context.Context, u *User, numbers []string) error {
 	return d.store.WithTx(ctx, func(tx Store) error {
+		if err := CheckNamespace(ctx, tx, 0, u.Username, numbers); err != nil {
+			return err
+		}
 		if err := tx.CreateUser(ctx, u); err != nil {
 			return fmt.Errorf("username %q: %w", u.Username, err)
 		}
@@ -232,4 +235,42 @@ func (d *Directory) ChangePassword(ctx context.Context, c PasswordChange) (User,
 	}
 	d.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID, Reason: "password"})
 	return u, nil
+}
+
+// CheckNamespace refuses a user name that is another user's number, and a
+// number that is another user's user name: people type either on a phone,
+// a SIP user name is either, and one found first would route the other's
+// calls and logins. userID is the user being changed (0: a new one). A
+// leading "+" is no difference, as a number's SIP user name drops it.
+func CheckNamespace(ctx context.Context, st Store, userID int64, username string, numbers []string) error {
+	if ValidNumber(username) {
+		for _, f := range plusForms(username) {
+			if o, err := st.UserByNumber(ctx, f); err == nil && o.ID != userID {
+				return &ConflictError{Field: "username", Msg: fmt.Sprintf("is another user's number (%s)", f)}
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+	}
+	for _, n := range numbers {
+		for _, f := range plusForms(n) {
+			if strings.EqualFold(f, username) {
+				continue // one's own user name may be one's own number
+			}
+			if o, err := st.GetUser(ctx, f); err == nil && o.ID != userID {
+				return &ConflictError{Field: "numbers", Msg: fmt.Sprintf("%s is another user's user name", n)}
+			} else if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// plusForms is s with and without a leading "+".
+func plusForms(s string) []string {
+	if t, ok := strings.CutPrefix(s, "+"); ok {
+		return []string{s, t}
+	}
+	return []string{s, "+" + s}
 }

@@ -22,7 +22,9 @@ type Hasher struct {
 	dummyOnce sync.Once
 	dummy     string
 	runs      atomic.Uint64
-	waiting   atomic.Int64
+	// work counts argon2id computations, the cost a timing attacker sees.
+	work    atomic.Uint64
+	waiting atomic.Int64
 }
 
 // NewHasher returns a Hasher with the given cost; concurrent ≤ 0 means one
@@ -36,6 +38,10 @@ func NewHasher(p Argon2Params, concurrent int) *Hasher {
 
 // Runs is how many hashes and verifications have started.
 func (h *Hasher) Runs() uint64 { return h.runs.Load() }
+
+// Work is how many argon2id computations have run: every verification
+// costs one, whether the hash is a user's, missing or malformed.
+func (h *Hasher) Work() uint64 { return h.work.Load() }
 
 // Waiting is how many callers wait for a slot now.
 func (h *Hasher) Waiting() int64 { return h.waiting.Load() }
@@ -65,8 +71,14 @@ func (h *Hasher) Verify(hash, password string) bool {
 // VerifyContext is Verify for a caller that may go away while it waits
 // for a slot (a phone or browser that dropped the request): then it
 // returns ctx's error without hashing, and the attempt is not a failed
-// guess.
+// guess. A missing or malformed hash (a user imported without a password)
+// costs the same argon2id work as a real one and never matches, so timing
+// does not tell such a user from one with a password.
 func (h *Hasher) VerifyContext(ctx context.Context, hash, password string) (bool, error) {
+	ph, ok := parsePHC(hash)
+	if !ok {
+		ph, _ = parsePHC(h.dummyHash())
+	}
 	h.waiting.Add(1)
 	select {
 	case h.slots <- struct{}{}:
@@ -77,18 +89,28 @@ func (h *Hasher) VerifyContext(ctx context.Context, hash, password string) (bool
 	}
 	h.runs.Add(1)
 	defer h.release()
-	return VerifyPassword(hash, password), nil
+	if ph.want == nil {
+		return false, nil // no dummy either (crypto/rand failed): refuse
+	}
+	h.work.Add(1)
+	match := ph.verify(password)
+	return ok && match, nil
 }
 
-// VerifyNobodyContext is VerifyNobody for a caller that may go away; it
-// returns nil when it spent the time (the answer is always "no").
-func (h *Hasher) VerifyNobodyContext(ctx context.Context, password string) error {
+// dummyHash is verified against for an unknown name or a missing hash.
+func (h *Hasher) dummyHash() string {
 	h.dummyOnce.Do(func() {
 		// Hash fails only when crypto/rand does; the empty dummy then
 		// still refuses.
 		h.dummy, _ = h.Hash(RandomSecret(8))
 	})
-	_, err := h.VerifyContext(ctx, h.dummy, password)
+	return h.dummy
+}
+
+// VerifyNobodyContext is VerifyNobody for a caller that may go away; it
+// returns nil when it spent the time (the answer is always "no").
+func (h *Hasher) VerifyNobodyContext(ctx context.Context, password string) error {
+	_, err := h.VerifyContext(ctx, "", password)
 	return err
 }
 

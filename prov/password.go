@@ -40,32 +40,47 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 // VerifyPassword reports whether password matches the PHC string hash.
 // A malformed hash never matches.
 func VerifyPassword(hash, password string) bool {
+	ph, ok := parsePHC(hash)
+	return ok && ph.verify(password)
+}
+
+// phc is a parsed argon2id PHC string.
+type phc struct {
+	p          Argon2Params
+	salt, want []byte
+}
+
+func parsePHC(hash string) (phc, bool) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
+		return phc{}, false
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false
+		return phc{}, false
 	}
 	var p Argon2Params
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return false
+		return phc{}, false
 	}
 	if p.Memory == 0 || p.Memory > 1<<20 || p.Time == 0 || p.Time > 16 || p.Threads == 0 {
-		return false
+		return phc{}, false
 	}
 	b64 := base64.RawStdEncoding
 	salt, err := b64.DecodeString(parts[4])
 	if err != nil {
-		return false
+		return phc{}, false
 	}
 	want, err := b64.DecodeString(parts[5])
 	if err != nil || len(want) == 0 || len(want) > 128 {
-		return false
+		return phc{}, false
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return phc{p: p, salt: salt, want: want}, true
+}
+
+func (h phc) verify(password string) bool {
+	got := argon2.IDKey([]byte(password), h.salt, h.p.Time, h.p.Memory, h.p.Threads, uint32(len(h.want)))
+	return subtle.ConstantTimeCompare(got, h.want) == 1
 }
 
 // DigestHA1 returns the HTTP/SIP digest HA1 = H(user:realm:password) for

@@ -4,21 +4,67 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // PhonePagesPath is the login door for the phone's own browser, relative
 // to the provisioning path prefix.
 const PhonePagesPath = "hotdesk/phone"
 
+// Purposes of a phone-page form token: each works for one form only.
+const (
+	PhoneFormLogin    = "login"
+	PhoneFormLogout   = "logout"
+	PhoneFormPassword = "password"
+)
+
+// PhoneFormTTL is how long a form token a page hands out works: long
+// enough to type a user ID and password on a keypad, short enough that a
+// token read off the wire or a log is useless soon after.
+const PhoneFormTTL = 10 * time.Minute
+
 // PhonePageToken signs the device's login-page link with its own
 // provisioning secret, so a link cannot be made up for another handset.
+// The link only shows the page: every form on it carries its own
+// expiring, single-purpose token (PhoneFormToken).
 func PhonePageToken(d Device) string {
-	m := hmac.New(sha256.New, []byte(d.ProvPassword))
-	m.Write([]byte("hotdesk-phone-pages:" + d.MAC))
-	return hex.EncodeToString(m.Sum(nil))[:24]
+	return phoneMAC(d, "hotdesk-phone-pages:"+d.MAC)
 }
 
 // CheckPhonePageToken reports whether t is the device's link token.
 func CheckPhonePageToken(d Device, t string) bool {
 	return d.ProvPassword != "" && hmac.Equal([]byte(PhonePageToken(d)), []byte(t))
+}
+
+// PhoneFormToken is a token for one form (purpose) of one device's page,
+// valid until now+PhoneFormTTL: "<expiry unix seconds>.<signature>".
+func PhoneFormToken(d Device, purpose string, now time.Time) string {
+	exp := strconv.FormatInt(now.Add(PhoneFormTTL).Unix(), 10)
+	return exp + "." + phoneMAC(d, phoneFormMsg(d, purpose, exp))
+}
+
+// CheckPhoneFormToken reports whether t was minted for this device and
+// purpose and has not expired at now.
+func CheckPhoneFormToken(d Device, purpose, t string, now time.Time) bool {
+	exp, sig, ok := strings.Cut(t, ".")
+	if !ok || d.ProvPassword == "" {
+		return false
+	}
+	n, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil || !now.Before(time.Unix(n, 0)) || time.Unix(n, 0).Sub(now) > PhoneFormTTL {
+		return false
+	}
+	return hmac.Equal([]byte(phoneMAC(d, phoneFormMsg(d, purpose, exp))), []byte(sig))
+}
+
+func phoneFormMsg(d Device, purpose, exp string) string {
+	return "hotdesk-phone-form:" + purpose + ":" + d.MAC + ":" + exp
+}
+
+func phoneMAC(d Device, msg string) string {
+	m := hmac.New(sha256.New, []byte(d.ProvPassword))
+	m.Write([]byte(msg))
+	return hex.EncodeToString(m.Sum(nil))[:24]
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,13 @@ type LoginRequest struct {
 	// Verified: the door already checked the secret (HTTP digest against
 	// the login HA1) or an admin logs the user in without one.
 	Verified bool
+	// Privileged: an admin or an API token logs the user in; it may do so
+	// on any phone. Every other login must come from the phone itself.
+	Privileged bool
+	// AtDevice: the door proved the request comes from the phone itself
+	// (a feature code dialled with the phone's own credential). Otherwise
+	// Remote must be an address the phone is registered from.
+	AtDevice bool
 	Remote   string
 	Actor    string
 }
@@ -81,6 +89,11 @@ type Sessions struct {
 	// recheck), stopped by Close.
 	timers     afterFuncs
 	nativeGone map[[2]int64]time.Time
+	// unbound are the addresses a device's session lines were registered
+	// from when a logout removed them: a phone taken over by the next
+	// login (a desk phone's own session replaced) holds no line until it
+	// registers the new one, and is still at that address meanwhile.
+	unbound map[int64]unboundFrom
 	// locks serialise logins and logouts per user and per device, so
 	// one-login-per-user and one-session-per-phone hold under races.
 	// Starting a session holds its user and device; EndAll holds the user.
@@ -104,6 +117,7 @@ type sessionMetrics struct {
 	active      prometheus.Gauge
 	unbindDelay prometheus.Histogram
 	checkSync   *prometheus.CounterVec
+	notAtPhone  *prometheus.CounterVec
 }
 
 // SessionsDeps are the collaborators of Sessions.
@@ -148,7 +162,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	f := promauto.With(d.Registerer)
 	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
-		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, slots: make(chan struct{}, parallelSessionWork)}
+		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),
@@ -162,6 +176,9 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		checkSync: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_check_sync_total",
 			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, deferred, dropped (too many in flight) or unreachable (no registration known)."},
 			[]string{"result"}),
+		notAtPhone: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_not_at_phone_total",
+			Help: "User logins and phone-page logouts refused because they did not come from the phone they name."},
+			[]string{"action"}),
 	}
 	act, err := d.Store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
@@ -244,6 +261,14 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 		return fail()
 	} else if err != nil {
 		return Session{}, err
+	}
+	if req.Door != DoorAssigned && !req.Privileged && !req.AtDevice && !s.FromDevice(ctx, dev.ID, req.Remote) {
+		// A user logs in only at the phone: from elsewhere (the user API, a
+		// spoofed User-Agent, a leaked phone-page link) a login would take
+		// the phone over and log out whoever is there. Refused before any
+		// password is checked, so it neither guesses nor locks anyone out.
+		s.m.notAtPhone.WithLabelValues("login").Inc()
+		return Session{}, fmt.Errorf("%w: log in on the phone itself", ErrDenied)
 	}
 	u, err := s.findUser(ctx, req.Username)
 	if errors.Is(err, ErrNotFound) {
@@ -457,6 +482,7 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 		if err != nil {
 			s.logger.Error("logout: unbind failed", "session", sess.ID, "err", err)
 		}
+		s.noteSources(sess.DeviceID, removed)
 		// A refresh REGISTER authenticated just before the revocation may
 		// land after the unbind; a second sweep shortly after removes it.
 		reg := s.reg
@@ -679,4 +705,86 @@ func (s *Sessions) audit(ctx context.Context, actor, action, object, remote, aft
 	if err := s.store.AddAudit(ctx, e); err != nil {
 		s.logger.Error("audit write failed", "action", action, "err", err)
 	}
+}
+
+// FromDevice reports whether remote (an address, with or without port) is
+// an address the device is registered from: the phone itself, as a SIP
+// REGISTER authenticated it there. HTTP arrives over TCP, so its source
+// address cannot be spoofed the way a UDP packet's can.
+func (s *Sessions) FromDevice(ctx context.Context, deviceID int64, remote string) bool {
+	addr, ok := hostAddr(remote)
+	if !ok || s.reg == nil {
+		return false
+	}
+	for _, b := range s.reg.DeviceBindings(ctx, deviceID) {
+		if a, ok := hostAddr(b.Source); ok && a == addr {
+			return true
+		}
+	}
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	u, ok := s.unbound[deviceID]
+	if !ok || s.now().Sub(u.at) > unboundGrace {
+		return false
+	}
+	for _, a := range u.addrs {
+		if a == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// unboundGrace is how long a phone whose lines a logout removed counts as
+// still at their addresses: the time it takes to re-provision and register.
+const unboundGrace = 2 * time.Minute
+
+type unboundFrom struct {
+	addrs []netip.Addr
+	at    time.Time
+}
+
+// noteSources remembers where the removed bindings of a device came from.
+func (s *Sessions) noteSources(deviceID int64, removed []Binding) {
+	var addrs []netip.Addr
+	for _, b := range removed {
+		if a, ok := hostAddr(b.Source); ok {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	// One entry per device, replaced each time: bounded by the devices.
+	s.unbound[deviceID] = unboundFrom{addrs: addrs, at: s.now()}
+}
+
+// hostAddr is the IP address in "ip", "ip:port" or "[ip]:port".
+func hostAddr(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
+// EndOnPhone ends the session on the device for a logout the phone's own
+// page asks for, only when remote is the phone itself: a page link read
+// elsewhere must not log out whoever is at the phone. It reports whether
+// a session was ended; ErrDenied when remote is not the phone.
+func (s *Sessions) EndOnPhone(ctx context.Context, deviceID int64, remote, actor string) (bool, error) {
+	if !s.FromDevice(ctx, deviceID, remote) {
+		s.m.notAtPhone.WithLabelValues("logout").Inc()
+		s.logger.Info("phone-page logout refused: not from the phone", "device_id", deviceID, "remote", remote)
+		return false, fmt.Errorf("%w: log out on the phone itself", ErrDenied)
+	}
+	sess, ok, err := s.ActiveOn(ctx, deviceID)
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, s.End(ctx, sess.ID, EndLogout, actor)
 }

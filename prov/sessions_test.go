@@ -150,7 +150,7 @@ func (f *fixture) restart(t *testing.T) {
 }
 
 func (f *fixture) login(mac, user, pw string) (prov.Session, error) {
-	return f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: user, Secret: pw, Door: prov.DoorAPI})
+	return f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: user, Secret: pw, Door: prov.DoorAPI, AtDevice: true})
 }
 
 var openPolicy = prov.LoginPolicy{Enabled: true, Required: true, OnePerUser: "replace"}
@@ -445,7 +445,7 @@ func racingFixture(t *testing.T) *fixture {
 // verifiedLogin logs user in on mac as a door that checked the secret
 // itself does (no argon2id: the logins race in the session code).
 func (f *fixture) verifiedLogin(mac, user string) (prov.Session, error) {
-	return f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: user, Door: prov.DoorAPI, Verified: true})
+	return f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: user, Door: prov.DoorAPI, Verified: true, Privileged: true})
 }
 
 // gatherValue sums a metric's samples in reg.

@@ -182,4 +182,7 @@ type AdminStore interface {
 	CountAdmins(ctx context.Context) (int, error)
 	CreateToken(ctx context.Context, t *APIToken) error
 	TokenByHash(ctx context.Context, hash string) (APIToken, error)
+	ListTokens(ctx context.Context) ([]APIToken, error)
+	RevokeToken(ctx context.Context, id int64, at time.Time) error
+	TouchToken(ctx context.Context, id int64, at time.Time) error
 }

@@ -370,9 +370,22 @@ type Admin struct {
 
 // APIToken is a bearer token for scripts; only its SHA-256 is stored.
 type APIToken struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	AdminID   int64     `json:"admin_id"`
-	Hash      string    `json:"-"`
+	ID      int64  `json:"id"`
+	Name    string `json:"name"`
+	AdminID int64  `json:"admin_id"`
+	Hash    string `json:"-"`
+	// Prefix is the secret's first characters, to tell tokens apart.
+	Prefix    string    `json:"prefix"`
 	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt: the token is refused from then on (zero: never, only for
+	// tokens a store holds from before expiry existed).
+	ExpiresAt  time.Time `json:"expires_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	// RevokedAt: refused from then on (zero: not revoked).
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
+// Usable reports whether the token authenticates at now.
+func (t APIToken) Usable(now time.Time) bool {
+	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
 }

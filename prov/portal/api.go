@@ -32,6 +32,10 @@ type Config struct {
 	// for LockoutBase, doubling on each further lock.
 	LockoutThreshold int           `yaml:"lockout_threshold"`
 	LockoutBase      time.Duration `yaml:"lockout_base"`
+	// TokenTTL is how long a new API token lasts unless its creator says
+	// otherwise; TokenMaxTTL bounds what a creator may ask for.
+	TokenTTL    time.Duration `yaml:"token_ttl"`
+	TokenMaxTTL time.Duration `yaml:"token_max_ttl"`
 	// ThirdParty are the SIP settings shown for third-party desk phones.
 	ThirdParty ThirdPartyConfig `yaml:"third_party"`
 }
@@ -51,6 +55,7 @@ type ThirdPartyConfig struct {
 func DefaultConfig() Config {
 	return Config{MaxBodyBytes: 1 << 20, MaxImportBytes: 32 << 20, DefaultPageSize: 100, MaxPageSize: 1000,
 		AuthCacheTTL: time.Minute, LockoutThreshold: 5, LockoutBase: time.Minute,
+		TokenTTL: 90 * 24 * time.Hour, TokenMaxTTL: 366 * 24 * time.Hour,
 		ThirdParty: ThirdPartyConfig{Port: 5060, Transport: "udp"}}
 }
 
@@ -71,6 +76,10 @@ func (c Config) Validate() error {
 		return errors.New("lockout_threshold: must be positive")
 	case c.LockoutBase <= 0:
 		return errors.New("lockout_base: must be positive")
+	case c.TokenTTL <= 0:
+		return errors.New("token_ttl: must be positive")
+	case c.TokenMaxTTL < c.TokenTTL:
+		return errors.New("token_max_ttl: must be at least token_ttl")
 	case c.ThirdParty.Port <= 0 || c.ThirdParty.Port > 65535:
 		return fmt.Errorf("third_party.port: %d is not a port", c.ThirdParty.Port)
 	}

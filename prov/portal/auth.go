@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -72,7 +73,15 @@ func newAuthenticator(cfg Config, st prov.Store, now func() time.Time, h *prov.H
 var (
 	errNoCredentials = errors.New("no credentials")
 	errBadScheme     = errors.New("unsupported authorization scheme")
+	// errTokenUnusable: a known token that has expired or was revoked.
+	errTokenUnusable = fmt.Errorf("token expired or revoked: %w", prov.ErrAuth)
 )
+
+// tokenTouchEvery is how stale a token's last-used time may get.
+const tokenTouchEvery = time.Minute
+
+// tokenPrefixLen is how much of a token its listing shows ("hdt_" and 4 more).
+const tokenPrefixLen = 8
 
 // authenticate answers 401/429 itself and returns false when the caller
 // may not go on.
@@ -97,6 +106,8 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request, level authLev
 		a.m.authFail.WithLabelValues("missing").Inc()
 	case errors.Is(err, errBadScheme):
 		a.m.authFail.WithLabelValues("scheme").Inc()
+	case errors.Is(err, errTokenUnusable):
+		a.m.authFail.WithLabelValues("token_unusable").Inc()
 	default:
 		a.m.authFail.WithLabelValues("bad_credentials").Inc()
 	}
@@ -163,6 +174,18 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 			return "", prov.ErrAuth
 		} else if err != nil {
 			return "", err
+		}
+		if !t.Usable(now) {
+			// Read from the store on every request: a revocation or the
+			// expiry takes effect on the next request, not after a cache.
+			return "", errTokenUnusable
+		}
+		if now.Sub(t.LastUsedAt) >= tokenTouchEvery {
+			// Recorded at most once a minute per token: a script's burst
+			// of requests costs the store one write, not one each.
+			if err := au.store.TouchToken(ctx, t.ID, now); err != nil && !errors.Is(err, prov.ErrNotFound) {
+				return "", err
+			}
 		}
 		return "token:" + t.Name, nil
 	}

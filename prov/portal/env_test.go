@@ -31,6 +31,9 @@ type fakeRegistrar struct {
 	mu      sync.Mutex
 	unbinds []string
 	syncs   []string
+	// phoneAddr is where every phone is registered from ("": the test's
+	// own loopback address).
+	phoneAddr string
 }
 
 func (f *fakeRegistrar) Unbind(_ context.Context, owner string) ([]prov.Binding, error) {
@@ -40,20 +43,27 @@ func (f *fakeRegistrar) Unbind(_ context.Context, owner string) ([]prov.Binding,
 	return nil, nil
 }
 
-// DeviceBindings answers as if every device were registered from one
-// address, named by its MAC.
+// DeviceBindings answers as if every device were registered from the
+// test's own address (so a user's login through the API comes from the
+// phone), with a Contact named by its MAC.
 func (f *fakeRegistrar) DeviceBindings(ctx context.Context, id int64) []prov.Binding {
 	d, err := f.st.GetDeviceByID(ctx, id)
 	if err != nil {
 		return nil
 	}
-	return []prov.Binding{{DeviceID: id, Source: d.MAC, Transport: "UDP"}}
+	f.mu.Lock()
+	src := f.phoneAddr
+	f.mu.Unlock()
+	if src == "" {
+		src = "127.0.0.1:5060"
+	}
+	return []prov.Binding{{DeviceID: id, Source: src, Contact: "sip:" + d.MAC, Transport: "UDP"}}
 }
 
 func (f *fakeRegistrar) CheckSync(_ context.Context, b prov.Binding, _ string, reboot bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := b.Source
+	s := strings.TrimPrefix(b.Contact, "sip:")
 	if reboot {
 		s += "+reboot"
 	}

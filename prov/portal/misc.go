@@ -1,7 +1,10 @@
 package portal
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +42,13 @@ type registrationList struct {
 // tokenBody is the POST /tokens body.
 type tokenBody struct {
 	Name string `json:"name"`
+	// ExpiresInDays: 0 takes the configured default (token_ttl).
+	ExpiresInDays int `json:"expires_in_days,omitempty"`
+}
+
+// tokenList is every token, without secrets.
+type tokenList struct {
+	Items []prov.APIToken `json:"items"`
 }
 
 // tokenView is a new token: the secret is shown once, only its SHA-256 is stored.
@@ -133,12 +143,67 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, p principal) {
 		a.fail(w, r, err)
 		return
 	}
+	ttl := a.cfg.TokenTTL
+	if b.ExpiresInDays != 0 {
+		ttl = time.Duration(b.ExpiresInDays) * 24 * time.Hour
+		if b.ExpiresInDays < 0 || ttl > a.cfg.TokenMaxTTL {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("must be between 1 and %d days",
+				int(a.cfg.TokenMaxTTL/(24*time.Hour))), "expires_in_days")
+			return
+		}
+	}
 	tok, hash := newToken()
-	t := prov.APIToken{Name: b.Name, AdminID: adm.ID, Hash: hash, CreatedAt: a.now()}
+	now := a.now()
+	t := prov.APIToken{Name: b.Name, AdminID: adm.ID, Hash: hash, Prefix: tok[:tokenPrefixLen], CreatedAt: now,
+		ExpiresAt: now.Add(ttl)}
 	if err := a.d.Store.CreateToken(r.Context(), &t); err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	a.mgr.Audit(r.Context(), p.actor(), "token.create", "token:"+b.Name, nil, t)
 	writeJSON(w, http.StatusCreated, tokenView{APIToken: t, Token: tok})
+}
+
+func (a *api) listTokens(w http.ResponseWriter, r *http.Request, _ principal) {
+	ts, err := a.d.Store.ListTokens(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if ts == nil {
+		ts = []prov.APIToken{}
+	}
+	writeJSON(w, http.StatusOK, tokenList{Items: ts})
+}
+
+func (a *api) revokeToken(w http.ResponseWriter, r *http.Request, p principal) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "is not a token ID", "id")
+		return
+	}
+	t, err := a.revoke(r.Context(), id, p.actor())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+// revoke revokes the token with id for the API and the admin portal.
+func (a *api) revoke(ctx context.Context, id int64, actor prov.Actor) (prov.APIToken, error) {
+	if err := a.d.Store.RevokeToken(ctx, id, a.now()); err != nil {
+		return prov.APIToken{}, err
+	}
+	ts, err := a.d.Store.ListTokens(ctx)
+	if err != nil {
+		return prov.APIToken{}, err
+	}
+	for _, t := range ts {
+		if t.ID == id {
+			a.mgr.Audit(ctx, actor, "token.revoke", "token:"+t.Name, nil, t)
+			return t, nil
+		}
+	}
+	return prov.APIToken{}, prov.ErrNotFound
 }

@@ -43,6 +43,10 @@ func (a *api) routeTable() []route {
 			OK: 200, Resp: statusView{}, Handler: a.status},
 		{Method: "POST", Path: "/api/v1/tokens", Summary: "Create an API token for scripts (shown once)",
 			Body: tokenBody{}, OK: 201, Resp: tokenView{}, Errors: []int{e400, 403}, Handler: a.createToken},
+		{Method: "GET", Path: "/api/v1/tokens", Summary: "List API tokens: name, prefix and dates, never the secret",
+			OK: 200, Resp: tokenList{}, Handler: a.listTokens},
+		{Method: "POST", Path: "/api/v1/tokens/{id}/revoke", Summary: "Revoke an API token: refused from now on",
+			OK: 200, Resp: prov.APIToken{}, Errors: []int{e400, e404}, Handler: a.revokeToken},
 
 		{Method: "GET", Path: "/api/v1/users", Summary: "List users, paged, searchable, with chosen fields",
 			Query: append([]param{{"q", "string", "search user name, names and email"},

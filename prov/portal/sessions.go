@@ -132,7 +132,7 @@ func (a *api) login(w http.ResponseWriter, r *http.Request, p principal) {
 		}
 	}
 	sess, err := a.d.Sessions.Login(r.Context(), prov.LoginRequest{MAC: mac, Username: b.User, Secret: b.Password,
-		Door: prov.DoorAPI, Verified: p.Admin && b.Password == "", Remote: p.Remote, Actor: actor})
+		Door: prov.DoorAPI, Verified: p.Admin && b.Password == "", Privileged: p.Admin, Remote: p.Remote, Actor: actor})
 	if err != nil {
 		if !p.Admin && errors.Is(err, prov.ErrAuth) {
 			a.auth.lock.Fail(srcKey, now)

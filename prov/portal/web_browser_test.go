@@ -123,7 +123,7 @@ func TestBrowserPortal(t *testing.T) {
 	if err := we.st.UpdateUser(ctx, &alice); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "alice", Door: prov.DoorAPI, Verified: true})
+	sess, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "alice", Door: prov.DoorAPI, Verified: true, Privileged: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,8 @@ func (w *web) routes() {
 	w.handle("GET /admin/live", roleAdmin, menuNone, w.adminLive)
 	w.handle("POST /admin/sessions/{id}/end", roleAdmin, menuNone, w.adminEndSession)
 	w.handle("GET /admin/audit", roleAdmin, menuNone, w.adminAudit)
+	w.handle("GET /admin/tokens", roleAdmin, menuNone, w.adminTokens)
+	w.handle("POST /admin/tokens/{id}/revoke", roleAdmin, menuNone, w.adminRevokeToken)
 
 	w.handle("GET /me/{$}", roleUser, menuNone, w.userHome)
 	w.handle("GET /me/welcome", roleUser, menuNone, w.wizardPage)
@@ -190,15 +192,17 @@ func (w *web) signInAllowed(rw http.ResponseWriter, r *http.Request, src, srcKey
 	return false
 }
 
-// verify checks name and password against the admin accounts, then the
-// users with the portal enabled. Unknown names cost the same argon2id work.
+// verify checks name and password against the admin accounts, else the
+// users with the portal enabled. Every attempt costs exactly one argon2id
+// verification — an admin's name, a user's, a user without a password or
+// an unknown name — so timing reveals none of them. (An admin's name is
+// therefore never tried as a user's too.)
 func (w *web) verify(ctx context.Context, name, pass string) (admin, ok bool, err error) {
 	adm, err := w.d.Store.GetAdmin(ctx, name)
 	switch {
 	case err == nil:
-		if ok, err = w.hasher.VerifyContext(ctx, adm.PasswordHash, pass); err != nil || ok {
-			return ok, ok, err
-		}
+		ok, err = w.hasher.VerifyContext(ctx, adm.PasswordHash, pass)
+		return ok, ok, err
 	case !errors.Is(err, prov.ErrNotFound):
 		return false, false, err
 	}

@@ -124,6 +124,9 @@ type buttonsView struct {
 	LineKeys int
 	Max      int
 	MaxKeys  int
+	// Dials says what the user's directory rights allow of the speed
+	// dials, which are directory contacts: "write", "read" or "" (hidden).
+	Dials prov.Access
 }
 
 func (w *web) buttonsPage(rw http.ResponseWriter, r *http.Request, q *request) {
@@ -131,19 +134,40 @@ func (w *web) buttonsPage(rw http.ResponseWriter, r *http.Request, q *request) {
 	if !ok {
 		return
 	}
+	dials := leastAccess(access(q.user, menuDirectory), q.acc)
+	switch {
+	case dials == prov.AccessNone:
+		rows = nil
+	case dials == prov.AccessRead && !p.RO && len(rows) > 0:
+		rows = rows[:len(rows)-1] // no blank row for a new speed dial
+	}
 	p.Form = map[string]string{"line_keys": strconv.Itoa(prov.LineKeys(q.user))}
-	p.Data = buttonsView{Rows: rows, LineKeys: prov.LineKeys(q.user), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys}
+	p.Data = buttonsView{Rows: rows, LineKeys: prov.LineKeys(q.user), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys,
+		Dials: dials}
 	w.render(rw, r, http.StatusOK, "me_buttons.html", p)
 }
 
 // buttons saves the speed dials (the same directory the phone edits) and
-// the line keys.
+// the line keys. Speed dials are directory contacts: without write access
+// to the directory menu, only the line keys are saved, and a form that
+// carries speed dials anyway is refused.
 func (w *web) buttons(rw http.ResponseWriter, r *http.Request, q *request) {
 	cs, index := contactsFromForm(r)
+	dirWrite := access(q.user, menuDirectory) == prov.AccessWrite
+	if !dirWrite && r.PostFormValue("rows") != "" && r.PostFormValue("rows") != "0" {
+		w.m.refused.WithLabelValues("menu_access").Inc()
+		w.log.Info("portal: speed dials refused, the directory is not writable", "user", q.user.Username)
+		w.forbidden(rw, r, q.s, http.StatusForbidden, "Your personal directory is read-only: speed dials cannot be changed.")
+		return
+	}
 	keys, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("line_keys")))
 	if err != nil {
 		err = prov.Invalid("line_keys", "Enter a number of keys.")
-	} else if _, err = w.mgr.SetContacts(r.Context(), q.user.Username, cs, q.actor(r)); err == nil {
+	} else if dirWrite {
+		if _, err = w.mgr.SetContacts(r.Context(), q.user.Username, cs, q.actor(r)); err == nil {
+			_, err = w.mgr.SetLineKeys(r.Context(), q.user.Username, keys, q.actor(r))
+		}
+	} else {
 		_, err = w.mgr.SetLineKeys(r.Context(), q.user.Username, keys, q.actor(r))
 	}
 	if err != nil {
@@ -151,7 +175,8 @@ func (w *web) buttons(rw http.ResponseWriter, r *http.Request, q *request) {
 		p := userPage(q, "Button programming", string(menuButtons))
 		p.Errors, p.Message = rowErrors(errs, index), msg
 		p.Form = map[string]string{"line_keys": r.PostFormValue("line_keys")}
-		p.Data = buttonsView{Rows: formRows(r), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys}
+		p.Data = buttonsView{Rows: formRows(r), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys,
+			Dials: leastAccess(access(q.user, menuDirectory), q.acc)}
 		w.render(rw, r, http.StatusBadRequest, "me_buttons.html", p)
 		return
 	}
@@ -258,4 +283,13 @@ func (w *web) callsPage(rw http.ResponseWriter, r *http.Request, q *request) {
 	p := userPage(q, "Call history", "calls")
 	p.Data = callsView{Calls: cs}
 	w.render(rw, r, http.StatusOK, "me_calls.html", p)
+}
+
+// leastAccess is the lower of two access levels.
+func leastAccess(a, b prov.Access) prov.Access {
+	rank := map[prov.Access]int{prov.AccessNone: 0, prov.AccessRead: 1, prov.AccessWrite: 2}
+	if rank[a] <= rank[b] {
+		return a
+	}
+	return b
 }

@@ -19,7 +19,7 @@ func TestWebAdminOps(t *testing.T) {
 	ctx := context.Background()
 	we.portalUser("alice", "1001")
 	phone := we.device("0004f2bb0001")
-	sess, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "alice", Door: prov.DoorAPI, Verified: true})
+	sess, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "alice", Door: prov.DoorAPI, Verified: true, Privileged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestWebAdminOps(t *testing.T) {
 
 	// Force logout and check-sync from the device page.
 	we.assignNumber("alice", "1001")
-	sess2, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "alice", Door: prov.DoorAPI, Verified: true})
+	sess2, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "alice", Door: prov.DoorAPI, Verified: true, Privileged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestWebUserPages(t *testing.T) {
 	}
 	// A session id of another user cannot be ended.
 	phone := we.device("0004f2bb0004")
-	s, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "bob", Door: prov.DoorAPI, Verified: true})
+	s, err := we.sess.Login(ctx, prov.LoginRequest{MAC: phone.MAC, Username: "bob", Door: prov.DoorAPI, Verified: true, Privileged: true})
 	if err != nil {
 		t.Fatal(err)
 	}

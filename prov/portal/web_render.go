@@ -170,7 +170,8 @@ func navFor(p *page) []navItem {
 	if p.S.Admin {
 		return []navItem{{"/admin/", "Dashboard", "dashboard"}, {"/admin/users", "Users", "users"},
 			{"/admin/devices", "Devices", "devices"}, {"/admin/sites", "Sites", "sites"},
-			{"/admin/live", "Live", "live"}, {"/admin/audit", "Audit log", "audit"}}
+			{"/admin/live", "Live", "live"}, {"/admin/tokens", "API tokens", "tokens"},
+			{"/admin/audit", "Audit log", "audit"}}
 	}
 	if p.User == nil {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"hotdesk/prov"
 )
@@ -24,19 +25,24 @@ type PhonePages struct {
 	Sessions  *prov.Sessions
 	Directory *prov.Directory
 	Logger    *slog.Logger
+	// Now is the clock of the form tokens' expiry (nil: time.Now).
+	Now func() time.Time
 }
 
 type pageData struct {
 	Title, Message, Action, MAC, Token string
-	Form, Logout, Password, Yealink    bool
-	User                               string
+	// LoginT, LogoutT and PasswordT are the forms' own tokens: each
+	// expires (prov.PhoneFormTTL) and works for its form only.
+	LoginT, LogoutT, PasswordT      string
+	Form, Logout, Password, Yealink bool
+	User                            string
 }
 
 // Polycom's microbrowser renders a small XHTML subset; keep it plain.
 var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
 {{if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
 <Title>{{.Title}}</Title>
-<URL>{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=yealink</URL>
+<URL>{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=yealink</URL>
 <InputField type="string" password="no"><Prompt>User ID</Prompt><Parameter>user</Parameter><Default></Default></InputField>
 <InputField type="string" password="yes"><Prompt>Password</Prompt><Parameter>password</Parameter><Default></Default></InputField>
 </YealinkIPPhoneInputScreen>{{else}}<YealinkIPPhoneTextScreen destroyOnExit="yes"><Title>{{.Title}}</Title><Text>{{.Message}}</Text></YealinkIPPhoneTextScreen>{{end}}
@@ -44,30 +50,54 @@ var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Yealink}}<?xml v
 <!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
 <html xmlns="http://www.w3.org/1999/xhtml"><head><title>{{.Title}}</title></head><body>
 <h1>{{.Title}}</h1>{{if .Message}}<p>{{.Message}}</p>{{end}}
-{{if .Form}}<form method="post" action="{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}">
+{{if .Form}}<form method="post" action="{{.Action}}{{if .Password}}/password?mac={{.MAC}}&amp;t={{.PasswordT}}{{else}}?mac={{.MAC}}&amp;t={{.LoginT}}{{end}}">
 <p>User ID<br/><input type="text" name="user" value="{{.User}}"/></p>
 {{if .Password}}<p>Old password<br/><input type="password" name="old"/></p>
 <p>New password<br/><input type="password" name="new"/></p>
 <p>Confirm<br/><input type="password" name="confirm"/></p>
 {{else}}<p>Password<br/><input type="password" name="password"/></p>{{end}}
 <p><input type="submit" value="{{.Title}}"/></p></form>{{end}}
-{{if .Logout}}<form method="post" action="{{.Action}}/logout?mac={{.MAC}}&amp;t={{.Token}}"><p><input type="submit" value="Log out"/></p></form>{{end}}
+{{if .Logout}}<form method="post" action="{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}"><p><input type="submit" value="Log out"/></p></form>{{end}}
 <p><a href="{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}">Log in</a> | <a href="{{.Action}}/password?mac={{.MAC}}&amp;t={{.Token}}">Change password</a></p>
 </body></html>{{end}}
 `))
 
-// ServeHTTP routes GET/POST of the login page, /logout and /password.
+// ServeHTTP routes GET/POST of the login page, /logout and /password. A
+// GET needs the link's token and only shows the page; each POST needs the
+// token its form carried, minted for that form and phone, not expired.
 func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest string) {
 	ctx := r.Context()
+	now := time.Now()
+	if p.Now != nil {
+		now = p.Now()
+	}
 	mac, _ := prov.NormalizeMAC(r.URL.Query().Get("mac"))
 	d, err := p.Store.GetDevice(ctx, mac)
-	if err != nil || !prov.CheckPhonePageToken(d, r.URL.Query().Get("t")) {
-		// The same answer for an unknown phone and a forged link.
+	t := r.URL.Query().Get("t")
+	var valid bool
+	switch {
+	case err != nil:
+	case r.Method != http.MethodPost:
+		valid = prov.CheckPhonePageToken(d, t)
+	case rest == "":
+		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
+	case rest == "logout":
+		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogout, t, now)
+	case rest == "password":
+		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormPassword, t, now)
+	}
+	if !valid {
+		// The same answer for an unknown phone, a forged link, an expired
+		// token and one minted for another form or phone.
+		p.Logger.Debug("phone page: token refused", "mac", mac, "path", rest, "remote", remoteOf(r))
 		http.NotFound(w, r)
 		return
 	}
-	data := pageData{MAC: d.MAC, Token: r.URL.Query().Get("t"), Yealink: r.URL.Query().Get("ui") == "yealink",
-		Action: strings.TrimSuffix(r.URL.Path, "/"+rest)}
+	data := pageData{MAC: d.MAC, Token: prov.PhonePageToken(d), Yealink: r.URL.Query().Get("ui") == "yealink",
+		Action:    strings.TrimSuffix(r.URL.Path, "/"+rest),
+		LoginT:    prov.PhoneFormToken(d, prov.PhoneFormLogin, now),
+		LogoutT:   prov.PhoneFormToken(d, prov.PhoneFormLogout, now),
+		PasswordT: prov.PhoneFormToken(d, prov.PhoneFormPassword, now)}
 	if rest != "" {
 		data.Action = strings.TrimSuffix(data.Action, "/")
 	}
@@ -77,10 +107,11 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	switch {
 	case rest == "" && r.Method == http.MethodGet:
+		// Looking at the page is not activity: it must not keep a session
+		// alive past its idle logout.
 		data.Title, data.Form = "Log in", true
-		if s, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
+		if _, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
 			data.Message, data.Logout = "A user is logged in on this phone.", true
-			_ = p.Sessions.Touch(ctx, s.ID)
 		}
 	case rest == "" && r.Method == http.MethodPost:
 		data.Title = "Log in"
@@ -94,15 +125,19 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	case rest == "logout" && r.Method == http.MethodPost:
 		data.Title = "Log out"
 		data.Message = "Nobody is logged in on this phone."
-		if s, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
-			if err := p.Sessions.End(ctx, s.ID, prov.EndLogout, "phone"); err != nil {
-				p.Logger.Error("phone page logout", "mac", d.MAC, "err", err)
-				http.Error(w, "logout failed", http.StatusInternalServerError)
-				return
-			}
+		ended, err := p.Sessions.EndOnPhone(ctx, d.ID, remoteOf(r), "phone")
+		switch {
+		case errors.Is(err, prov.ErrDenied):
+			http.Error(w, "log out on the phone itself", http.StatusForbidden)
+			return
+		case err != nil:
+			p.Logger.Error("phone page logout", "mac", d.MAC, "err", err)
+			http.Error(w, "logout failed", http.StatusInternalServerError)
+			return
+		case ended:
 			data.Message = "Logged out. The phone is reloading."
 		}
-	case rest == "password":
+	case rest == "password" && (r.Method == http.MethodGet || r.Method == http.MethodPost):
 		data.Title, data.Form, data.Password = "Change password", true, true
 		if r.Method == http.MethodPost {
 			data.Message = p.changePassword(ctx, d, r)

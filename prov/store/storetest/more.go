@@ -354,7 +354,8 @@ func testAdmins(t *testing.T, s prov.Store) {
 	must(t, err)
 	equal(t, "one admin", n, 1)
 
-	tok := prov.APIToken{Name: "ci", AdminID: a.ID, Hash: "abc", CreatedAt: T0}
+	tok := prov.APIToken{Name: "ci", AdminID: a.ID, Hash: "abc", Prefix: "hdt_abcd", CreatedAt: T0,
+		ExpiresAt: T0.Add(90 * 24 * time.Hour)}
 	must(t, s.CreateToken(ctx(t), &tok))
 	wantErr(t, s.CreateToken(ctx(t), &prov.APIToken{Name: "dup", AdminID: a.ID, Hash: "abc"}), prov.ErrConflict)
 	wantErr(t, s.CreateToken(ctx(t), &prov.APIToken{Name: "orphan", AdminID: 999, Hash: "def"}), prov.ErrNotFound)
@@ -363,6 +364,24 @@ func testAdmins(t *testing.T, s prov.Store) {
 	equal(t, "TokenByHash", gotTok, tok)
 	_, err = s.TokenByHash(ctx(t), "zzz")
 	wantErr(t, err, prov.ErrNotFound)
+
+	// Listing, last use and revocation (issue 21).
+	tok2 := prov.APIToken{Name: "backup", AdminID: a.ID, Hash: "def", Prefix: "hdt_defg", CreatedAt: T0.Add(time.Second),
+		ExpiresAt: T0.Add(time.Hour)}
+	must(t, s.CreateToken(ctx(t), &tok2))
+	must(t, s.TouchToken(ctx(t), tok.ID, T0.Add(time.Minute)))
+	tok.LastUsedAt = T0.Add(time.Minute)
+	must(t, s.RevokeToken(ctx(t), tok2.ID, T0.Add(2*time.Minute)))
+	must(t, s.RevokeToken(ctx(t), tok2.ID, T0.Add(3*time.Minute))) // the first revocation time stays
+	tok2.RevokedAt = T0.Add(2 * time.Minute)
+	list, err := s.ListTokens(ctx(t))
+	must(t, err)
+	equal(t, "ListTokens", list, []prov.APIToken{tok, tok2})
+	gotTok, err = s.TokenByHash(ctx(t), "def")
+	must(t, err)
+	equal(t, "revoked TokenByHash", gotTok, tok2)
+	wantErr(t, s.RevokeToken(ctx(t), 999, T0), prov.ErrNotFound)
+	wantErr(t, s.TouchToken(ctx(t), 999, T0), prov.ErrNotFound)
 }
 
 func testTxRollback(t *testing.T, s prov.Store) {
