@@ -145,7 +145,9 @@ func (n nativeLogins) NativeLogin(ctx context.Context, mac, username, remote str
 		Verified: true, Remote: remote, Actor: "user:" + username})
 }
 
-func (n nativeLogins) NativeGuard(username string) (func(bool), bool) { return n.s.GuardUser(username) }
+func (n nativeLogins) NativeGuard(username, remote string) (func(bool), bool) {
+	return n.s.GuardUser(username, remote)
+}
 
 // tftpFiles serves the provisioning namespace to the TFTP server.
 type tftpFiles struct {

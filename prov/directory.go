@@ -183,6 +183,9 @@ type PasswordChange struct {
 	// SkipOld: an admin (or a phone upload already authenticated as the
 	// user's session) changes it without the old password.
 	SkipOld bool
+	// Remote is where the request came from: wrong old passwords lock the
+	// (user, source) pair, not the user everywhere.
+	Remote string
 }
 
 // ChangePassword checks the old password and the policy, then replaces
@@ -196,9 +199,10 @@ func (d *Directory) ChangePassword(ctx context.Context, c PasswordChange) (User,
 		return User{}, err
 	}
 	var done func(bool)
+	key, src, now := "user:"+strings.ToLower(c.Username), sourceHost(c.Remote), d.now()
 	if !c.SkipOld && d.lockout != nil {
 		var ok bool
-		if done, ok = d.lockout.Try("user:"+strings.ToLower(c.Username), d.now()); !ok {
+		if done, ok = d.lockout.TryGuess(key, src, now); !ok {
 			return User{}, ErrLocked
 		}
 		defer done(false)
@@ -221,6 +225,9 @@ func (d *Directory) ChangePassword(ctx context.Context, c PasswordChange) (User,
 	}
 	if !c.SkipOld && !d.hasher.Verify(u.PasswordHash, c.Old) {
 		return fail()
+	}
+	if !c.SkipOld && d.lockout != nil {
+		d.lockout.GuessSucceeded(key, src, now)
 	}
 	if u.Status != StatusActive {
 		return User{}, ErrAuth

@@ -1,6 +1,7 @@
 package prov
 
 import (
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -72,5 +73,58 @@ func TestNativeGoneIsPruned(t *testing.T) {
 	s.pruneNativeGone(t0.Add(NativeRefuseWindow))
 	if len(s.nativeGone) != 1 {
 		t.Fatalf("%d entries left, want the one still in its window", len(s.nativeGone))
+	}
+}
+
+// TryGuess: failures lock the (account, source) pair; spread over many
+// sources they spend the account's budget, after which fresh sources are
+// refused and the ones the account succeeded from are not. In-flight
+// attempts count, so parallel guesses cannot all pass.
+func TestTryGuessBudget(t *testing.T) {
+	t0 := time.Unix(1_790_000_000, 0)
+	l := NewLockout(LockoutConfig{Threshold: 3}, func() time.Time { return t0 })
+	l.GuessSucceeded("user:bob", "10.0.0.20", t0)
+	for range 3 {
+		done, ok := l.TryGuess("user:bob", "10.0.0.66", t0)
+		if !ok {
+			t.Fatal("refused before the threshold")
+		}
+		done(true)
+	}
+	if _, ok := l.TryGuess("user:bob", "10.0.0.66", t0); ok {
+		t.Fatal("the guessing source is not locked")
+	}
+	if done, ok := l.TryGuess("user:bob", "10.0.0.21", t0); !ok {
+		t.Fatal("one source's guesses locked the account")
+	} else {
+		done(false)
+	}
+	for i := range 3*AccountBudget - 3 {
+		done, ok := l.TryGuess("user:bob", "10.0.1."+strconv.Itoa(i), t0)
+		if !ok {
+			t.Fatalf("guess %d refused before the budget was spent", i)
+		}
+		done(true)
+	}
+	if _, ok := l.TryGuess("user:bob", "10.0.0.99", t0); ok || !l.LockedGuess("user:bob", "10.0.0.99", t0) {
+		t.Fatal("budget spent: a fresh source still tries")
+	}
+	if _, ok := l.TryGuess("user:bob", "10.0.0.20", t0); !ok || l.LockedGuess("user:bob", "10.0.0.20", t0) {
+		t.Fatal("budget spent: the account's own source is refused")
+	}
+	// In flight: three parallel guesses from one source fill its limit.
+	var dones []func(bool)
+	for range 3 {
+		done, ok := l.TryGuess("user:carol", "10.0.0.7", t0)
+		if !ok {
+			t.Fatal("refused in flight too early")
+		}
+		dones = append(dones, done)
+	}
+	if _, ok := l.TryGuess("user:carol", "10.0.0.7", t0); ok {
+		t.Fatal("a fourth parallel guess passed")
+	}
+	for _, d := range dones {
+		d(false)
 	}
 }

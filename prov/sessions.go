@@ -243,8 +243,12 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	// nothing, and a guesser must not be able to block it.
 	doneUser, okUser := func(bool) {}, true
 	doneDev, okDev := func(bool) {}, true
+	src := sourceHost(req.Remote)
 	if !req.Verified {
-		doneUser, okUser = s.lockout.Try(userKey, now)
+		// Per user and source (with the user's budget over all sources), so
+		// a guesser at one phone locks out only itself there, not the user
+		// at every door; per phone, so one phone is not a guessing station.
+		doneUser, okUser = s.lockout.TryGuess(userKey, src, now)
 		doneDev, okDev = s.lockout.Try(devKey, now)
 	}
 	defer func() { doneUser(false); doneDev(false) }()
@@ -294,7 +298,9 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	if u.Status != StatusActive {
 		return fail()
 	}
-	s.lockout.Succeed(userKey)
+	if !req.Verified {
+		s.lockout.GuessSucceeded(userKey, src, now)
+	}
 	if req.Door == DoorNative && s.nativeRefused(dev.ID, u.ID, now) {
 		// The phone re-fetches <user>.cfg with the stored login right after
 		// a logout's check-sync; refusing it once makes the logout stick.
@@ -545,10 +551,30 @@ func (s *Sessions) pruneNativeGone(now time.Time) {
 	}
 }
 
-// GuardUser starts a password check for username on a door that verifies
-// it itself (HTTP digest), under the same lockout as Login.
-func (s *Sessions) GuardUser(username string) (done func(failed bool), ok bool) {
-	return s.lockout.Try("user:"+strings.ToLower(username), s.now())
+// GuardUser starts a password check for username from remote on a door
+// that verifies it itself (HTTP digest), under the same lockout as Login;
+// done(false) says the password was right.
+func (s *Sessions) GuardUser(username, remote string) (done func(failed bool), ok bool) {
+	key, src, now := "user:"+strings.ToLower(username), sourceHost(remote), s.now()
+	inner, ok := s.lockout.TryGuess(key, src, now)
+	if !ok {
+		return inner, false
+	}
+	return func(failed bool) {
+		inner(failed)
+		if !failed {
+			s.lockout.GuessSucceeded(key, src, now)
+		}
+	}, true
+}
+
+// sourceHost is the address of a "host:port" remote (the lockout key of
+// its source); other forms are kept as they are.
+func sourceHost(remote string) string {
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return remote
 }
 
 // Touch records activity on a session (a call, a login-page request).

@@ -490,3 +490,27 @@ func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
 		t.Fatalf("%d parallel guesses were checked with a threshold of 3 (%v)", results["checked"], results)
 	}
 }
+
+// The medium finding of issue 21: five wrong passwords locked a user out of
+// every door. They now lock the user at that source (and that phone); the
+// user logs in elsewhere (the budget over all sources: TestTryGuessBudget).
+func TestGuessesLockTheSourceNotTheUser(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	login := func(mac, remote, pw string) error {
+		_, err := f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: "bob", Secret: pw,
+			Door: prov.DoorAPI, AtDevice: true, Remote: remote})
+		return err
+	}
+	if err := login("00000000000d", "10.0.0.20:5060", "bob-pw"); err != nil { // bob's own phone
+		t.Fatal(err)
+	}
+	for range 3 {
+		_ = login("00000000000e", "10.0.0.66:5060", "nope")
+	}
+	if err := login("00000000000e", "10.0.0.66:5060", "bob-pw"); !errors.Is(err, prov.ErrLocked) {
+		t.Fatalf("the guessing source: %v, want ErrLocked", err)
+	}
+	if err := login("00000000000d", "10.0.0.21:5060", "bob-pw"); err != nil {
+		t.Fatalf("bob at another phone after one source's guesses: %v", err)
+	}
+}

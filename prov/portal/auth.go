@@ -137,7 +137,11 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 			return "", prov.ErrAuth
 		}
 		nameKey := "api-admin:" + strings.ToLower(user)
-		if au.lock.Locked(nameKey, now) {
+		// Per name and source, so a guesser locks out itself, not the
+		// admin (prov.Lockout.TryGuess). Counted after the check: a script's
+		// parallel requests share one check (flight), and counting them in
+		// flight would refuse its own correct credentials.
+		if au.lock.LockedGuess(nameKey, remote, now) {
 			return "", prov.ErrLocked
 		}
 		if au.cached(user, pass, now) {
@@ -158,12 +162,14 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 			au.remember(user, pass, now)
 			return nil, nil
 		})
-		if err != nil {
+		if errors.Is(err, prov.ErrAuth) {
 			au.lock.Fail(srcKey, now)
-			au.lock.Fail(nameKey, now)
+			au.lock.FailGuess(nameKey, remote, now)
+			return "", err
+		} else if err != nil {
 			return "", err
 		}
-		au.lock.Succeed(nameKey)
+		au.lock.GuessSucceeded(nameKey, remote, now)
 		au.lock.Succeed(srcKey)
 		return "admin:" + user, nil
 	case "bearer":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -123,6 +124,15 @@ func (we *webEnv) browser() *browser {
 	}
 	return &browser{t: we.t, base: we.wsrv.URL, c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// browserFrom is a browser on another host: its connections leave from ip
+// (any 127.0.0.0/8 address reaches the test server on loopback).
+func (we *webEnv) browserFrom(ip string) *browser {
+	b := we.browser()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	b.c.Transport = &http.Transport{DialContext: d.DialContext}
+	return b
 }
 
 type page2 struct {

@@ -135,6 +135,19 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 		w.renderSignIn(rw, r, http.StatusBadRequest, next, errs, "")
 		return
 	}
+	// Counted before the check, so parallel guesses cannot all be verified
+	// first; per name and source, so a burst from one host locks out that
+	// host, not the real owner of the name (see prov.Lockout.TryGuess).
+	doneSrc, okSrc := w.lock.Try(srcKey, now)
+	doneName, okName := w.lock.TryGuess(nameKey, src, now)
+	defer func() { doneSrc(false); doneName(false) }()
+	if !okSrc || !okName {
+		w.m.logins.WithLabelValues("locked").Inc()
+		rw.Header().Set("Retry-After", "60")
+		w.renderSignIn(rw, r, http.StatusTooManyRequests, next, nil,
+			"Too many failed attempts: sign-in is locked for a while. Try again later.")
+		return
+	}
 	admin, ok, err := w.verify(r.Context(), name, pass)
 	if r.Context().Err() != nil {
 		return // the browser went away while its check waited; nobody to answer
@@ -145,15 +158,15 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		w.lock.Fail(srcKey, now)
-		w.lock.Fail(nameKey, now)
+		doneSrc(true)
+		doneName(true)
 		w.m.logins.WithLabelValues("failed").Inc()
 		w.mgr.Audit(r.Context(), prov.Actor{Name: "anonymous", Remote: src}, "portal.login_failed", "portal:"+name, nil, nil)
 		w.renderSignIn(rw, r, http.StatusUnauthorized, next,
 			map[string]string{"password": "The user name or password is wrong."}, "")
 		return
 	}
-	w.lock.Succeed(nameKey)
+	w.lock.GuessSucceeded(nameKey, src, now)
 	s := w.sess.start(admin, name)
 	w.setCookie(rw, r, sessionCookie, s.ID, int(w.cfg.SessionMax.Seconds()))
 	w.setCookie(rw, r, preCookie, "", -1)
@@ -173,7 +186,7 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 }
 
 // signInAllowed applies the per-source rate limit and the lockout per
-// source and per name; it answers 429 itself.
+// source and per (name, source); it answers 429 itself.
 func (w *web) signInAllowed(rw http.ResponseWriter, r *http.Request, src, srcKey, nameKey, next string) bool {
 	now := w.now()
 	msg := ""
@@ -181,7 +194,7 @@ func (w *web) signInAllowed(rw http.ResponseWriter, r *http.Request, src, srcKey
 	case !w.rate.allow("src:" + src):
 		w.m.logins.WithLabelValues("rate_limited").Inc()
 		msg = "Too many sign-in attempts. Wait a minute and try again."
-	case w.lock.Locked(srcKey, now) || w.lock.Locked(nameKey, now):
+	case w.lock.Locked(srcKey, now) || w.lock.LockedGuess(nameKey, src, now):
 		w.m.logins.WithLabelValues("locked").Inc()
 		msg = "Too many failed attempts: sign-in is locked for a while. Try again later."
 	default:

@@ -84,7 +84,8 @@ func (w *web) wizardError(rw http.ResponseWriter, r *http.Request, q *request, e
 // The user's other portal sessions end; phone sessions keep running.
 func (w *web) changePassword(r *http.Request, q *request) map[string]string {
 	_, err := w.d.Directory.ChangePassword(r.Context(), prov.PasswordChange{Username: q.user.Username,
-		Old: r.PostFormValue("current_password"), New: r.PostFormValue("new_password"), Confirm: r.PostFormValue("confirm")})
+		Old: r.PostFormValue("current_password"), New: r.PostFormValue("new_password"), Confirm: r.PostFormValue("confirm"),
+		Remote: r.RemoteAddr})
 	if errors.Is(err, prov.ErrAuth) {
 		return map[string]string{"current_password": "The current password is wrong."}
 	}

@@ -45,7 +45,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		return false, false
 	}
 	if h.logins != nil {
-		done, allowed := h.logins.NativeGuard(c.Username)
+		done, allowed := h.logins.NativeGuard(c.Username, req.Remote.String())
 		if !allowed {
 			return false, false
 		}

@@ -28,7 +28,7 @@ type Logins interface {
 	NativeLogin(ctx context.Context, mac, username, remote string) (prov.Session, error)
 	// NativeGuard starts a digest check of username's password against the
 	// login lockout: ok false means locked; done(failed) ends the attempt.
-	NativeGuard(username string) (done func(failed bool), ok bool)
+	NativeGuard(username, remote string) (done func(failed bool), ok bool)
 }
 
 // Accounts is the lookup provhttp needs to check digest credentials;

@@ -32,7 +32,7 @@ type fakeLogins struct {
 }
 
 // NativeGuard never locks: lockout is Sessions' business, tested there and in daemon.
-func (l *fakeLogins) NativeGuard(string) (func(bool), bool) { return func(bool) {}, true }
+func (l *fakeLogins) NativeGuard(string, string) (func(bool), bool) { return func(bool) {}, true }
 
 func (l *fakeLogins) NativeLogin(ctx context.Context, mac, username, remote string) (prov.Session, error) {
 	l.mu.Lock()

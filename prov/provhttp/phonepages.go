@@ -160,7 +160,8 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 // changePassword runs the page's change-password form and says what happened.
 func (p *PhonePages) changePassword(ctx context.Context, d prov.Device, r *http.Request) string {
 	u, err := p.Directory.ChangePassword(ctx, prov.PasswordChange{Username: r.PostFormValue("user"),
-		Old: r.PostFormValue("old"), New: r.PostFormValue("new"), Confirm: r.PostFormValue("confirm")})
+		Old: r.PostFormValue("old"), New: r.PostFormValue("new"), Confirm: r.PostFormValue("confirm"),
+		Remote: r.RemoteAddr})
 	var fe *prov.FieldError
 	switch {
 	case errors.As(err, &fe):
