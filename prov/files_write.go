@@ -16,8 +16,9 @@ import (
 // Write stores an upload at req.Path as a new version. Errors:
 // ErrBadName, ErrNotFound (not an upload name, or not this device's or
 // logged-in user's), ErrAuth, ErrTooLarge, ErrInvalid (wrapping
-// ErrMalformed or ErrNamespace). A refused upload leaves the previous
-// version as it was.
+// ErrMalformed). A refused upload leaves the previous version as it was.
+// A .cfg upload is stored with the parameters the phone owns; the others
+// are left out, each logged and counted, not a reason to lose the rest.
 func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 	pn, err := f.checkUpload(req)
 	if err != nil {
@@ -38,13 +39,9 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 		f.m.refused.WithLabelValues("identity").Inc()
 		return err
 	}
-	contacts, err := f.validateUpload(pn, data)
+	data, contacts, err := f.validateUpload(pn, owner, data)
 	if err != nil {
-		reason := "malformed"
-		if errors.Is(err, ErrNamespace) {
-			reason = "namespace"
-		}
-		f.m.refused.WithLabelValues(reason).Inc()
+		f.m.refused.WithLabelValues("malformed").Inc()
 		f.log.Debug("upload refused", "name", pn.name, "err", err)
 		return fmt.Errorf("write %s: %w", pn.name, &FieldError{Field: pn.name, Msg: err.Error()})
 	}
@@ -173,19 +170,50 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 	return "device:" + d.MAC, v, nil
 }
 
-// validateUpload checks the body against its kind; directories also yield
-// the contacts they become.
-func (f *Files) validateUpload(pn parsedName, data []byte) ([]Contact, error) {
+// validateUpload checks the body against its kind and returns what to
+// store: a .cfg without the parameters the phone may not set; directories
+// also yield the contacts they become.
+func (f *Files) validateUpload(pn parsedName, owner string, data []byte) ([]byte, []Contact, error) {
 	switch pn.kind {
 	case KindOverride:
-		_, err := ParseConfigParams(data, f.cfg.UploadNamespaces)
-		return nil, err
+		up, err := SplitConfigUpload(data, f.cfg.UploadNamespaces)
+		if err != nil {
+			return nil, nil, err
+		}
+		f.reportRefused(pn, owner, up.Refused)
+		return up.Data, nil, nil
 	case KindDirectory:
-		return ParseDirectory(data)
+		cs, err := ParseDirectory(data)
+		return data, cs, err
 	case KindCalls:
-		return nil, checkWellFormed(data, "")
+		return data, nil, checkWellFormed(data, "")
 	}
-	return nil, nil
+	return data, nil, nil
+}
+
+// maxRefusedLogged bounds the names one log line lists: a hostile file
+// may carry thousands.
+const maxRefusedLogged = 32
+
+// reportRefused counts every parameter left out of an upload and names
+// them in one log line.
+func (f *Files) reportRefused(pn parsedName, owner string, refused []RefusedParam) {
+	if len(refused) == 0 {
+		return
+	}
+	names := make([]string, 0, min(len(refused), maxRefusedLogged))
+	for i, r := range refused {
+		f.m.paramsRefused.WithLabelValues(r.Reason).Inc()
+		if i < maxRefusedLogged {
+			names = append(names, r.Name+" ("+r.Reason+")")
+		}
+	}
+	if len(refused) > maxRefusedLogged {
+		names = append(names, fmt.Sprintf("and %d more", len(refused)-maxRefusedLogged))
+	}
+	f.log.Warn("upload parameters refused: a phone may not set them; the rest of the file is kept",
+		"component", "files", "name", pn.name, "owner", owner, "count", len(refused),
+		"params", strings.Join(names, ", "))
 }
 
 // storeUpload writes the version and, for a user's directory, its contacts

@@ -118,7 +118,7 @@ func TestConfigRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, err := prov.ParseConfigParams(body, nil)
+	params, err := prov.ParseConfigParams(body)
 	if err != nil {
 		t.Fatalf("rendered file does not parse back: %v", err)
 	}
@@ -202,7 +202,7 @@ func TestPrecedenceMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		params, _ := prov.ParseConfigParams(body, nil)
+		params, _ := prov.ParseConfigParams(body)
 		if wantLayer != prov.LayerSite && wantLayer != "" && params[p] != want {
 			t.Errorf("mask %06b: <user>.cfg %s = %q, want %q", mask, p, params[p], want)
 		}
