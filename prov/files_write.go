@@ -1,15 +1,12 @@
 package prov
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html"
 	"io"
-	"regexp"
 	"strings"
 )
 
@@ -39,13 +36,17 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 		f.m.refused.WithLabelValues("identity").Inc()
 		return err
 	}
-	data, contacts, err := f.validateUpload(pn, owner, data)
+	data, contacts, newPassword, err := f.validateUpload(pn, owner, data)
 	if err != nil {
 		f.m.refused.WithLabelValues("malformed").Inc()
 		f.log.Debug("upload refused", "name", pn.name, "err", err)
 		return fmt.Errorf("write %s: %w", pn.name, &FieldError{Field: pn.name, Msg: err.Error()})
 	}
-	data, newPassword := f.takeLocalPassword(pn, owner, data)
+	if newPassword != "" && !strings.HasPrefix(owner, "user:") {
+		// A device's own file has no user whose password it could be.
+		f.log.Warn("password in a device's upload ignored: no user logged in", "component", "files", "name", pn.name)
+		newPassword = ""
+	}
 	if newPassword != "" && !passwordAuthority(req, owner) {
 		// Only the user's own login (native digest) may change their
 		// password: the phone's provisioning credentials are in every
@@ -108,29 +109,6 @@ func passwordAuthority(req Request, owner string) bool {
 	return req.Proto != ProtoTFTP && req.LoginUser != "" && req.LoginUser == strings.TrimPrefix(owner, "user:")
 }
 
-// localPasswordRE finds the password a phone's user set on the handset.
-var localPasswordRE = regexp.MustCompile(`\s+prov\.login\.localPassword="([^"]*)"`)
-
-// takeLocalPassword removes prov.login.localPassword from a user's
-// override upload, so no password is stored in clear, and returns it: the
-// user changed their login password on the phone. A hashed value (the
-// phone's own hash) cannot become an argon2id hash and is only dropped.
-func (f *Files) takeLocalPassword(pn parsedName, owner string, data []byte) ([]byte, string) {
-	if pn.kind != KindOverride || !strings.HasPrefix(owner, "user:") {
-		return data, ""
-	}
-	m := localPasswordRE.FindSubmatch(data)
-	if m == nil {
-		return data, ""
-	}
-	pw := html.UnescapeString(string(m[1]))
-	data = localPasswordRE.ReplaceAll(data, nil)
-	if bytes.Contains(data, []byte("prov.login.localPassword.hashed=\"1\"")) {
-		return data, ""
-	}
-	return data, pw
-}
-
 // uploadOwner decides whose file an upload is: the device's, or the user's
 // when the name is the user's or a session opened by a door the phone does
 // not know about is active (the phone then writes <MAC>- names for them).
@@ -171,24 +149,25 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 }
 
 // validateUpload checks the body against its kind and returns what to
-// store: a .cfg without the parameters the phone may not set; directories
-// also yield the contacts they become.
-func (f *Files) validateUpload(pn parsedName, owner string, data []byte) ([]byte, []Contact, error) {
+// store: a .cfg without the parameters the phone may not set nor the login
+// password its user changed on the handset (returned apart, never stored);
+// directories also yield the contacts they become.
+func (f *Files) validateUpload(pn parsedName, owner string, data []byte) ([]byte, []Contact, string, error) {
 	switch pn.kind {
 	case KindOverride:
 		up, err := SplitConfigUpload(data, f.cfg.UploadNamespaces)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 		f.reportRefused(pn, owner, up.Refused)
-		return up.Data, nil, nil
+		return up.Data, nil, up.LocalPassword, nil
 	case KindDirectory:
 		cs, err := ParseDirectory(data)
-		return data, cs, err
+		return data, cs, "", err
 	case KindCalls:
-		return data, nil, checkWellFormed(data, "")
+		return data, nil, "", checkWellFormed(data, "")
 	}
-	return data, nil, nil
+	return data, nil, "", nil
 }
 
 // maxRefusedLogged bounds the names one log line lists: a hostile file

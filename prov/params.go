@@ -158,8 +158,8 @@ var secretSegments = map[string]bool{"auth": true, "user": true, "userId": true,
 // when it may: name must be in one of namespaces (or a phone-owned line
 // parameter) and carry no secret or address.
 func UploadParamRefusal(name string, namespaces []string) string {
-	if name == "prov.login.localPassword" || name == "prov.login.localPassword.hashed" {
-		// The change-password flow (issue 6): taken out before storing.
+	if name == localPasswordParam || name == localPasswordParam+".hashed" {
+		// The change-password flow: taken out of the file (SplitConfigUpload).
 		if allowedParam(name, namespaces) {
 			return ""
 		}
@@ -251,10 +251,19 @@ type ConfigUpload struct {
 	Params map[string]string
 	// Refused are the parameters left out, in file order.
 	Refused []RefusedParam
-	// Data is the file to store: as uploaded when nothing was refused, else
-	// rebuilt with the kept parameters only (same root, file order).
+	// Data is the file to store: as uploaded when nothing was left out,
+	// else rebuilt with the kept parameters only (same root, file order).
 	Data []byte
+	// LocalPassword is the login password the user set on the handset
+	// (prov.login.localPassword, unless .hashed="1": the phone's own hash,
+	// which cannot become an argon2id hash). Never part of Params nor Data,
+	// so no password is stored in clear.
+	LocalPassword string
 }
+
+// localPasswordParam is where a phone writes the login password its user
+// changed on the handset (issue 6's change-password flow).
+const localPasswordParam = "prov.login.localPassword"
 
 // SplitConfigUpload parses a phone's .cfg upload and keeps the parameters
 // the phone owns (UploadParamRefusal with namespaces): a parameter it may
@@ -267,15 +276,27 @@ func SplitConfigUpload(data []byte, namespaces []string) (ConfigUpload, error) {
 	}
 	up := ConfigUpload{Params: make(map[string]string, len(attrs)), Data: data}
 	kept := attrs[:0:0]
+	hashed := false
 	for _, a := range attrs {
 		if why := UploadParamRefusal(a.Name, namespaces); why != "" {
 			up.Refused = append(up.Refused, RefusedParam{Name: a.Name, Reason: why})
 			continue
 		}
+		switch a.Name {
+		case localPasswordParam:
+			up.LocalPassword = a.Value
+			continue
+		case localPasswordParam + ".hashed":
+			hashed = a.Value == "1"
+			continue
+		}
 		up.Params[a.Name] = a.Value
 		kept = append(kept, a)
 	}
-	if len(up.Refused) > 0 {
+	if hashed {
+		up.LocalPassword = ""
+	}
+	if len(kept) < len(attrs) {
 		up.Data = configFile(root, kept)
 	}
 	return up, nil
