@@ -71,7 +71,9 @@ type FilesConfig struct {
 	UploadQuota    int64
 	UploadTotal    int64
 	UploadVersions int
-	// UploadNamespaces are the parameter prefixes a .cfg upload may set.
+	// UploadNamespaces are the parameter prefixes a .cfg upload may set
+	// (nil: DefaultUploadNamespaces); UploadParamRefusal still refuses
+	// secrets, addresses, prov.* and device.* within them.
 	UploadNamespaces []string
 	// CacheTTL bounds how long a rendered file is reused when no event
 	// says it changed (changes made by another node).

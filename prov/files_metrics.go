@@ -13,8 +13,10 @@ type filesMetrics struct {
 	render   *prometheus.HistogramVec
 	refused  *prometheus.CounterVec
 	uploads  *prometheus.CounterVec
-	enrolled *prometheus.CounterVec
-	cache    *prometheus.CounterVec
+	// paramsRefused counts the parameters left out of stored .cfg uploads.
+	paramsRefused *prometheus.CounterVec
+	enrolled      *prometheus.CounterVec
+	cache         *prometheus.CounterVec
 	// enrollCapped counts enrolments held for approval by the per-source limit.
 	enrollCapped prometheus.Counter
 	// delivered counts the one unauthenticated hand-out of a device's
@@ -41,6 +43,9 @@ func newFilesMetrics(reg prometheus.Registerer) *filesMetrics {
 			Help: "Uploads refused, by reason."}, []string{"reason"}),
 		uploads: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_uploads_total",
 			Help: "Uploads stored, by file kind."}, []string{"kind"}),
+		paramsRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_upload_params_refused_total",
+			Help: "Parameters left out of stored .cfg uploads because a phone may not set them, by reason (provisioning, secret, address, not_phone_owned)."},
+			[]string{"reason"}),
 		enrolled: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_enrollments_total",
 			Help: "Unknown devices seen, by the status they got (denied: not created)."}, []string{"status"}),
 		cache: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_render_cache_total",

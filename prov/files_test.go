@@ -552,15 +552,22 @@ func TestOnlyTheUserChangesTheirPassword(t *testing.T) {
 	if err := f.files.Write(ctx, user, strings.NewReader(strings.Replace(up, "owned-123", "mine-456", 1))); err != nil {
 		t.Fatal(err)
 	}
+	// Any XML spelling of the attribute is the same parameter, and is
+	// never stored either.
+	quoted := `<polycomConfig><prov up.x="1" prov.login.localPassword = 'quoted&amp;789'/></polycomConfig>`
+	if err := f.files.Write(ctx, user, strings.NewReader(quoted)); err != nil {
+		t.Fatal(err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.passwords) != 1 || f.passwords[0] != "alice=mine-456" {
+	if len(f.passwords) != 2 || f.passwords[0] != "alice=mine-456" || f.passwords[1] != "alice=quoted&789" {
 		t.Fatalf("password changes applied: %v, want only alice's own", f.passwords)
 	}
 	for _, owner := range []string{"user:alice", "device:" + fMAC} {
 		ups, _ := f.st.ListUploads(ctx, owner)
 		for _, u := range ups {
-			if strings.Contains(string(u.Data), "owned-123") || strings.Contains(string(u.Data), "mine-456") {
+			if strings.Contains(string(u.Data), "owned-123") || strings.Contains(string(u.Data), "mine-456") ||
+				strings.Contains(string(u.Data), "quoted") {
 				t.Fatalf("a password was stored in clear in %s's upload", owner)
 			}
 		}

@@ -68,10 +68,48 @@ func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) e
 	if err != nil {
 		return fmt.Errorf("view: contacts: %w", err)
 	}
+	cs = f.contactsWithPhoneFields(ctx, "user:"+u.Username, cs, failed)
 	v.User, v.Session, v.Numbers, v.Contacts = &u, &s, nums, cs
 	v.UserInDevice = s.Door != DoorNative
 	v.UserPhone = f.uploadParams(ctx, "user:"+u.Username, "phone.cfg", failed)
 	return nil
+}
+
+// contactsWithPhoneFields adds to the stored contacts the fields only a
+// phone edits (ring type, auto divert/reject, buddy watch…), which the
+// contacts table has no columns for, from the owner's latest directory
+// upload. A contact takes the fields of the uploaded item with its number
+// (the next one, when several have it), so an edit in the portal keeps
+// them and a contact whose number changed loses them.
+func (f *Files) contactsWithPhoneFields(ctx context.Context, owner string, cs []Contact, failed *bool) []Contact {
+	if len(cs) == 0 {
+		return cs
+	}
+	u, err := f.store.LatestUpload(ctx, owner, "directory.xml")
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			*failed = true
+			f.log.Warn("read upload", "owner", owner, "name", "directory.xml", "err", err)
+		}
+		return cs
+	}
+	up, err := ParseDirectory(u.Data)
+	if err != nil {
+		f.log.Warn("stored upload does not parse", "owner", owner, "name", "directory.xml", "err", err)
+		return cs
+	}
+	byNumber := map[string][]ContactPhone{}
+	for _, c := range up {
+		byNumber[c.Number] = append(byNumber[c.Number], c.Phone)
+	}
+	out := make([]Contact, len(cs))
+	for i, c := range cs {
+		if q := byNumber[c.Number]; len(q) > 0 {
+			c.Phone, byNumber[c.Number] = q[0], q[1:]
+		}
+		out[i] = c
+	}
+	return out
 }
 
 // uploadParams parses the newest stored .cfg upload; nil when there is none
@@ -86,7 +124,7 @@ func (f *Files) uploadParams(ctx context.Context, owner, name string, failed *bo
 		}
 		return nil
 	}
-	p, err := ParseConfigParams(u.Data, nil)
+	p, err := ParseConfigParams(u.Data)
 	if err != nil {
 		f.log.Warn("stored upload does not parse", "owner", owner, "name", name, "err", err)
 		return nil

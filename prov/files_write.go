@@ -1,23 +1,21 @@
 package prov
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html"
 	"io"
-	"regexp"
 	"strings"
 )
 
 // Write stores an upload at req.Path as a new version. Errors:
 // ErrBadName, ErrNotFound (not an upload name, or not this device's or
 // logged-in user's), ErrAuth, ErrTooLarge, ErrInvalid (wrapping
-// ErrMalformed or ErrNamespace). A refused upload leaves the previous
-// version as it was.
+// ErrMalformed). A refused upload leaves the previous version as it was.
+// A .cfg upload is stored with the parameters the phone owns; the others
+// are left out, each logged and counted, not a reason to lose the rest.
 func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 	pn, err := f.checkUpload(req)
 	if err != nil {
@@ -38,17 +36,17 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 		f.m.refused.WithLabelValues("identity").Inc()
 		return err
 	}
-	contacts, err := f.validateUpload(pn, data)
+	data, contacts, newPassword, err := f.validateUpload(pn, owner, data)
 	if err != nil {
-		reason := "malformed"
-		if errors.Is(err, ErrNamespace) {
-			reason = "namespace"
-		}
-		f.m.refused.WithLabelValues(reason).Inc()
+		f.m.refused.WithLabelValues("malformed").Inc()
 		f.log.Debug("upload refused", "name", pn.name, "err", err)
 		return fmt.Errorf("write %s: %w", pn.name, &FieldError{Field: pn.name, Msg: err.Error()})
 	}
-	data, newPassword := f.takeLocalPassword(pn, owner, data)
+	if newPassword != "" && !strings.HasPrefix(owner, "user:") {
+		// A device's own file has no user whose password it could be.
+		f.log.Warn("password in a device's upload ignored: no user logged in", "component", "files", "name", pn.name)
+		newPassword = ""
+	}
 	if newPassword != "" && !passwordAuthority(req, owner) {
 		// Only the user's own login (native digest) may change their
 		// password: the phone's provisioning credentials are in every
@@ -111,29 +109,6 @@ func passwordAuthority(req Request, owner string) bool {
 	return req.Proto != ProtoTFTP && req.LoginUser != "" && req.LoginUser == strings.TrimPrefix(owner, "user:")
 }
 
-// localPasswordRE finds the password a phone's user set on the handset.
-var localPasswordRE = regexp.MustCompile(`\s+prov\.login\.localPassword="([^"]*)"`)
-
-// takeLocalPassword removes prov.login.localPassword from a user's
-// override upload, so no password is stored in clear, and returns it: the
-// user changed their login password on the phone. A hashed value (the
-// phone's own hash) cannot become an argon2id hash and is only dropped.
-func (f *Files) takeLocalPassword(pn parsedName, owner string, data []byte) ([]byte, string) {
-	if pn.kind != KindOverride || !strings.HasPrefix(owner, "user:") {
-		return data, ""
-	}
-	m := localPasswordRE.FindSubmatch(data)
-	if m == nil {
-		return data, ""
-	}
-	pw := html.UnescapeString(string(m[1]))
-	data = localPasswordRE.ReplaceAll(data, nil)
-	if bytes.Contains(data, []byte("prov.login.localPassword.hashed=\"1\"")) {
-		return data, ""
-	}
-	return data, pw
-}
-
 // uploadOwner decides whose file an upload is: the device's, or the user's
 // when the name is the user's or a session opened by a door the phone does
 // not know about is active (the phone then writes <MAC>- names for them).
@@ -173,19 +148,51 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 	return "device:" + d.MAC, v, nil
 }
 
-// validateUpload checks the body against its kind; directories also yield
-// the contacts they become.
-func (f *Files) validateUpload(pn parsedName, data []byte) ([]Contact, error) {
+// validateUpload checks the body against its kind and returns what to
+// store: a .cfg without the parameters the phone may not set nor the login
+// password its user changed on the handset (returned apart, never stored);
+// directories also yield the contacts they become.
+func (f *Files) validateUpload(pn parsedName, owner string, data []byte) ([]byte, []Contact, string, error) {
 	switch pn.kind {
 	case KindOverride:
-		_, err := ParseConfigParams(data, f.cfg.UploadNamespaces)
-		return nil, err
+		up, err := SplitConfigUpload(data, f.cfg.UploadNamespaces)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		f.reportRefused(pn, owner, up.Refused)
+		return up.Data, nil, up.LocalPassword, nil
 	case KindDirectory:
-		return ParseDirectory(data)
+		cs, err := ParseDirectory(data)
+		return data, cs, "", err
 	case KindCalls:
-		return nil, checkWellFormed(data, "")
+		return data, nil, "", checkWellFormed(data, "")
 	}
-	return nil, nil
+	return data, nil, "", nil
+}
+
+// maxRefusedLogged bounds the names one log line lists: a hostile file
+// may carry thousands.
+const maxRefusedLogged = 32
+
+// reportRefused counts every parameter left out of an upload and names
+// them in one log line.
+func (f *Files) reportRefused(pn parsedName, owner string, refused []RefusedParam) {
+	if len(refused) == 0 {
+		return
+	}
+	names := make([]string, 0, min(len(refused), maxRefusedLogged))
+	for i, r := range refused {
+		f.m.paramsRefused.WithLabelValues(r.Reason).Inc()
+		if i < maxRefusedLogged {
+			names = append(names, r.Name+" ("+r.Reason+")")
+		}
+	}
+	if len(refused) > maxRefusedLogged {
+		names = append(names, fmt.Sprintf("and %d more", len(refused)-maxRefusedLogged))
+	}
+	f.log.Warn("upload parameters refused: a phone may not set them; the rest of the file is kept",
+		"component", "files", "name", pn.name, "owner", owner, "count", len(refused),
+		"params", strings.Join(names, ", "))
 }
 
 // storeUpload writes the version and, for a user's directory, its contacts

@@ -318,6 +318,30 @@ type Contact struct {
 	Number    string `json:"number"`
 	SpeedDial int    `json:"speed_dial"`
 	Label     string `json:"label"`
+	// Phone are the fields only a phone edits. The contacts table has no
+	// columns for them: they come from the user's latest directory upload
+	// (contactsWithPhoneFields), so the API and the portal neither show
+	// nor take them.
+	Phone ContactPhone `json:"-"`
+}
+
+// ContactPhone are a directory item's fields beyond name, number, speed
+// dial and label, as the Polycom directory file spells them ("" when
+// absent): what the phone does with calls from the contact.
+type ContactPhone struct {
+	// Protocol (pt): SIP, H323 or Unspecified.
+	Protocol string
+	// RingType (rt): the ring tone for the contact's calls.
+	RingType string
+	// DivertContact (dc): where AutoDivert sends the contact's calls.
+	DivertContact string
+	// AutoDivert (ad), AutoReject (ar): "1" diverts or rejects the contact's calls.
+	AutoDivert string
+	AutoReject string
+	// BuddyWatch (bw): "1" watches the contact's presence; BuddyBlock (bb)
+	// "1" keeps the contact from watching this user's.
+	BuddyWatch string
+	BuddyBlock string
 }
 
 // Lease is a DHCP lease as stored; the dhcp room owns its semantics.

@@ -198,9 +198,6 @@ func (h *Handler) fail(w *countingWriter, r *http.Request, err error, src netip.
 func errorField(err error) string {
 	var fe *prov.FieldError
 	if errors.As(err, &fe) {
-		if errors.Is(err, prov.ErrNamespace) || strings.Contains(fe.Msg, prov.ErrNamespace.Error()) {
-			return "parameter not allowed"
-		}
 		return "malformed"
 	}
 	return "invalid"

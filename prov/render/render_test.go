@@ -43,7 +43,9 @@ func fixtureViews() map[string]*prov.View {
 	native := *locked
 	native.User, native.Session, native.Numbers = fixtureUser(), sess, []string{"201", "+4930123456"}
 	native.Contacts = []prov.Contact{{Position: 1, FirstName: "Bob", LastName: "B&B", Number: "202", SpeedDial: 1},
-		{Position: 2, FirstName: "Carol", Number: "+4930999", Label: "<mobile>"}}
+		{Position: 2, FirstName: "Carol", Number: "+4930999", Label: "<mobile>",
+			Phone: prov.ContactPhone{Protocol: "SIP", RingType: "4", DivertContact: "sip:vm&1@x", AutoDivert: "1",
+				AutoReject: "0", BuddyWatch: "1", BuddyBlock: "0"}}}
 	native.UserPhone = &prov.UploadParams{Name: "phone.cfg", Version: 4, Params: map[string]string{"up.volume.handset": "9"}}
 	web := native
 	s2 := *sess
@@ -118,7 +120,7 @@ func TestConfigRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, err := prov.ParseConfigParams(body, nil)
+	params, err := prov.ParseConfigParams(body)
 	if err != nil {
 		t.Fatalf("rendered file does not parse back: %v", err)
 	}
@@ -202,7 +204,7 @@ func TestPrecedenceMatrix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		params, _ := prov.ParseConfigParams(body, nil)
+		params, _ := prov.ParseConfigParams(body)
 		if wantLayer != prov.LayerSite && wantLayer != "" && params[p] != want {
 			t.Errorf("mask %06b: <user>.cfg %s = %q, want %q", mask, p, params[p], want)
 		}
