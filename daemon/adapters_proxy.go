@@ -44,7 +44,7 @@ func (r callRules) FeatureCode(ctx context.Context, caller sip.Owner, dialled, s
 
 func (r callRules) RecordCall(ctx context.Context, rec sip.CallRecord) {
 	pr := prov.CallRecord{CallID: rec.CallID, Owner: string(rec.Caller.Kind) + ":" + rec.Caller.ID, Locked: rec.Locked,
-		From: string(rec.Caller.Kind) + ":" + rec.Caller.ID, To: rec.Callee, Route: rec.Route, Result: rec.Result,
+		From: rec.From, To: rec.Callee, Route: rec.Route, Result: rec.Result,
 		Start: rec.Start, Answer: rec.Answer, End: rec.End}
 	if pr.To == "" {
 		pr.To = rec.Dialled

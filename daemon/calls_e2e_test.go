@@ -103,6 +103,17 @@ func TestLockedPhoneCallsAndFeatureCodes(t *testing.T) {
 	if err != nil || len(recs) < 3 {
 		t.Fatalf("call records: %d, %v", len(recs), err)
 	}
+	// The history says who called by number (issue 19: it said session:<id>).
+	froms := map[string]bool{}
+	for _, r := range recs {
+		froms[r.From] = true
+		if strings.Contains(r.From, ":") {
+			t.Errorf("call record From %q is an owner key, not a number", r.From)
+		}
+	}
+	if !froms["1001"] || !froms["1002"] {
+		t.Errorf("call records From = %v, want alice's 1001 and bob's 1002", froms)
+	}
 }
 
 // TestCallHandlingAppliesAtOnce: what a user sets in their portal (here

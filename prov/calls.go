@@ -224,10 +224,30 @@ func (c *Calls) Record(ctx context.Context, r CallRecord, callerKind OwnerKind, 
 	if callerKind == OwnerUser {
 		r.UserID, _ = strconv.ParseInt(callerID, 10, 64)
 	}
+	if n := c.callerNumber(ctx, r.UserID); n != "" {
+		// The caller's own number, not the line's credential (a session's
+		// minted user name means nothing to whoever reads the history).
+		r.From = n
+	}
 	if r.End.IsZero() {
 		r.End = time.Now()
 	}
 	if err := c.store.AddCallRecord(ctx, &r); err != nil {
 		c.logger.Error("call record not stored", "call_id", r.CallID, "err", err)
 	}
+}
+
+// callerNumber is what a history shows for a user's call: their first
+// number, else their user name; "" for no user.
+func (c *Calls) callerNumber(ctx context.Context, userID int64) string {
+	if userID == 0 {
+		return ""
+	}
+	if nums, err := c.store.NumbersOf(ctx, userID); err == nil && len(nums) > 0 {
+		return nums[0]
+	}
+	if u, err := c.store.GetUserByID(ctx, userID); err == nil {
+		return u.Username
+	}
+	return ""
 }

@@ -49,6 +49,9 @@ type CallRecord struct {
 	// calls from the trunk); Locked is the policy's verdict on it.
 	Caller Owner
 	Locked bool
+	// From is the From header's user part as the caller sent it (a trunk
+	// call's caller ID), bounded and without control characters.
+	From string
 	// Dialled is the Request-URI user as dialled; feature codes are cut to
 	// their first three characters so no password is stored.
 	Dialled string

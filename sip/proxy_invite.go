@@ -108,7 +108,7 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	dialled := dialledUser(&req.Recipient)
 	invite := req.IsInvite()
 	rec := CallRecord{ID: newCallID(), Caller: caller, Dialled: dialled, CallID: stripCRLF(req.CallID().Value()),
-		Route: RouteNone, Start: p.now()}
+		From: fromUser(req), Route: RouteNone, Start: p.now()}
 	if invite && p.features != nil && caller.Kind != OwnerTrunk && dialled != "" && (dialled[0] == '*' || dialled[0] == '#') {
 		if code, reason, ok := p.features.FeatureCode(ctx, caller, dialled, hostOf(req.Source())); ok {
 			p.featureAnswer(req, tx, rec, code, reason)
@@ -185,4 +185,17 @@ func (p *proxy) reject(req *sip.Request, tx sip.ServerTransaction, rec CallRecor
 func (p *proxy) finishRecord(rec CallRecord, code int, reason string) {
 	rec.Stage, rec.Result, rec.Reason, rec.End = CallEnded, code, reason, p.now()
 	p.records.push(rec)
+}
+
+// fromUser is the From user for the call record: bounded, printable.
+func fromUser(req *sip.Request) string {
+	f := req.From()
+	if f == nil {
+		return ""
+	}
+	u := stripCRLF(f.Address.User)
+	if len(u) > 64 {
+		u = u[:64]
+	}
+	return u
 }
