@@ -116,6 +116,9 @@ type PortalAccess struct {
 	CallHandling Access `json:"call_handling"`
 	Directory    Access `json:"directory"`
 	Buttons      Access `json:"buttons"`
+	// Reporting is the historical call reporting: a summary of recent
+	// calls by all users (None by default; Read shows it).
+	Reporting Access `json:"reporting"`
 	// WizardDone is set once the user finished the first-login wizard.
 	WizardDone bool `json:"wizard_done"`
 }

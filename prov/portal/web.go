@@ -196,6 +196,7 @@ const (
 	menuCallHandling menu = "call_handling"
 	menuDirectory    menu = "directory"
 	menuButtons      menu = "buttons"
+	menuReporting    menu = "reporting"
 )
 
 // access returns the user's level for m; menus without a level are write.
@@ -210,6 +211,8 @@ func access(u prov.User, m menu) prov.Access {
 		a = u.Portal.Directory
 	case menuButtons:
 		a = u.Portal.Buttons
+	case menuReporting:
+		a = u.Portal.Reporting
 	default:
 		return prov.AccessWrite
 	}

@@ -103,6 +103,8 @@ func (we *webEnv) setAccess(name string, m menu, a prov.Access) {
 		u.Portal.Directory = a
 	case menuButtons:
 		u.Portal.Buttons = a
+	case menuReporting:
+		u.Portal.Reporting = a
 	}
 	if err := we.st.UpdateUser(context.Background(), &u); err != nil {
 		we.t.Fatal(err)

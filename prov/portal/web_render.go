@@ -181,7 +181,8 @@ func navFor(p *page) []navItem {
 		m           menu
 		href, label string
 	}{{menuProfile, "/me/profile", "Profile"}, {menuCallHandling, "/me/call-handling", "Call handling"},
-		{menuDirectory, "/me/directory", "Personal directory"}, {menuButtons, "/me/buttons", "Button programming"}} {
+		{menuDirectory, "/me/directory", "Personal directory"}, {menuButtons, "/me/buttons", "Button programming"},
+		{menuReporting, "/me/reporting", "Call reporting"}} {
 		if access(*p.User, m.m) != prov.AccessNone {
 			nav = append(nav, navItem{m.href, m.label, string(m.m)})
 		}

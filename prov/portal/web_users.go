@@ -211,6 +211,7 @@ func userFormOf(u prov.User) map[string]string {
 		"site_id": strconv.FormatInt(u.SiteID, 10)}
 	f["profile"], f["call_handling"] = string(u.Portal.Profile), string(u.Portal.CallHandling)
 	f["directory"], f["buttons"] = string(u.Portal.Directory), string(u.Portal.Buttons)
+	f["reporting"] = string(u.Portal.Reporting)
 	if u.Portal.Enabled {
 		f["portal_enabled"] = "on"
 	}
@@ -290,7 +291,8 @@ func (w *web) adminUserAccess(rw http.ResponseWriter, r *http.Request, q *reques
 		for _, m := range []struct {
 			name string
 			dst  *prov.Access
-		}{{"profile", &p.Profile}, {"call_handling", &p.CallHandling}, {"directory", &p.Directory}, {"buttons", &p.Buttons}} {
+		}{{"profile", &p.Profile}, {"call_handling", &p.CallHandling}, {"directory", &p.Directory}, {"buttons", &p.Buttons},
+			{"reporting", &p.Reporting}} {
 			a, err := parseAccess(r, m.name)
 			if err != nil {
 				return err

@@ -1,0 +1,55 @@
+package portal
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+)
+
+// Historical call reporting (issue 19, seed 002): enabled per user (None by
+// default), it shows a summary of the recent calls of all users by number.
+func TestCallReportingPerUser(t *testing.T) {
+	we := newWebEnv(t)
+	we.portalUser("alice", "1001")
+	ctx := context.Background()
+	now := we.clock.now()
+	for _, c := range []prov.CallRecord{
+		{CallID: "a", From: "1002", To: "1003", Result: 200, Start: now.Add(-time.Hour), Answer: now.Add(-time.Hour),
+			End: now.Add(-time.Hour + 90*time.Second)},
+		{CallID: "b", From: "1002", To: "1001", Result: 486, Start: now.Add(-30 * time.Minute), End: now.Add(-30 * time.Minute)},
+		{CallID: "c", From: "1003", To: "911", Result: 200, Start: now.Add(-time.Minute), Answer: now.Add(-time.Minute),
+			End: now},
+		{CallID: "old", From: "1009", To: "1001", Result: 200, Start: now.Add(-30 * 24 * time.Hour),
+			End: now.Add(-30 * 24 * time.Hour)},
+	} {
+		if err := we.st.AddCallRecord(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := we.browser()
+	b.mustSignIn("alice", "password-alice", "/me/")
+	if p := b.get("/me/reporting"); p.code != http.StatusForbidden {
+		t.Fatalf("reporting without the right: %d", p.code)
+	}
+	if p := b.get("/me/"); strings.Contains(p.body, "/me/reporting") {
+		t.Fatal("the menu shows reporting without the right")
+	}
+	we.setAccess("alice", menuReporting, prov.AccessRead)
+	p := b.get("/me/reporting")
+	if p.code != http.StatusOK {
+		t.Fatalf("reporting with Read: %d", p.code)
+	}
+	for _, want := range []string{"<td>1002</td><td>2</td><td>1</td><td>1</td><td>1m30s</td>",
+		"<td>1003</td><td>1</td><td>1</td><td>0</td><td>1m0s</td>"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("summary lacks %s:\n%s", want, p.body)
+		}
+	}
+	if strings.Contains(p.body, "1009") {
+		t.Error("a call older than the period is in the summary")
+	}
+}
