@@ -119,6 +119,10 @@ type PortalAccess struct {
 	// Reporting is the historical call reporting: a summary of recent
 	// calls by all users (None by default; Read shows it).
 	Reporting Access `json:"reporting"`
+	// Wizard runs the first-login wizard (password, language, phone
+	// basics) at the user's next sign-ins until they finish it; off unless
+	// the admin turns it on for the user (seed 002).
+	Wizard bool `json:"wizard"`
 	// WizardDone is set once the user finished the first-login wizard.
 	WizardDone bool `json:"wizard_done"`
 }

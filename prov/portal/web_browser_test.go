@@ -119,7 +119,7 @@ func TestBrowserPortal(t *testing.T) {
 	desk := we.device("0004f2aa0001")
 	phone := we.device("0004f2aa0002")
 	alice := we.portalUser("alice", "1001")
-	alice.Portal.WizardDone = false
+	alice.Portal.Wizard, alice.Portal.WizardDone = true, false
 	if err := we.st.UpdateUser(ctx, &alice); err != nil {
 		t.Fatal(err)
 	}

@@ -179,7 +179,7 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 	w.mgr.Audit(r.Context(), prov.Actor{Name: role + ":" + name, Remote: src}, "portal.login", "portal:"+name, nil, nil)
 	to := safeNext(next, s)
 	if !admin {
-		if u, err := w.d.Store.GetUser(r.Context(), name); err == nil && !u.Portal.WizardDone {
+		if u, err := w.d.Store.GetUser(r.Context(), name); err == nil && u.Portal.Wizard && !u.Portal.WizardDone {
 			to = "/me/welcome"
 		}
 	}

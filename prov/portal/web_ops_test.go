@@ -133,11 +133,18 @@ func TestWebUserPages(t *testing.T) {
 	we := newWebEnv(t)
 	ctx := context.Background()
 	u := we.portalUser("alice", "1001")
-	u.Portal.WizardDone = false
+	u.Portal.Wizard, u.Portal.WizardDone = true, false
 	if err := we.st.UpdateUser(ctx, &u); err != nil {
 		t.Fatal(err)
 	}
-	we.portalUser("bob", "1002")
+	ub := we.portalUser("bob", "1002")
+	// The wizard is off unless the admin turned it on (seed 002): bob, who
+	// never finished it, goes straight to his portal.
+	ub.Portal.WizardDone = false
+	if err := we.st.UpdateUser(ctx, &ub); err != nil {
+		t.Fatal(err)
+	}
+	we.browser().mustSignIn("bob", "password-bob", "/me/")
 	b := we.browser()
 	b.mustSignIn("alice", "password-alice", "/me/welcome")
 	p := b.submit("/me/welcome", "/me/welcome", url.Values{"current_password": {"password-alice"},

@@ -212,6 +212,9 @@ func userFormOf(u prov.User) map[string]string {
 	f["profile"], f["call_handling"] = string(u.Portal.Profile), string(u.Portal.CallHandling)
 	f["directory"], f["buttons"] = string(u.Portal.Directory), string(u.Portal.Buttons)
 	f["reporting"] = string(u.Portal.Reporting)
+	if u.Portal.Wizard {
+		f["wizard"] = "on"
+	}
 	if u.Portal.Enabled {
 		f["portal_enabled"] = "on"
 	}
@@ -288,6 +291,7 @@ func (w *web) adminUserAccess(rw http.ResponseWriter, r *http.Request, q *reques
 	w.userOp(rw, r, q, "Portal access saved.", func(u prov.User) error {
 		p := u.Portal
 		p.Enabled = r.PostFormValue("portal_enabled") != ""
+		p.Wizard = r.PostFormValue("wizard") != ""
 		for _, m := range []struct {
 			name string
 			dst  *prov.Access
