@@ -179,6 +179,8 @@ type AdminStore interface {
 	CreateAdmin(ctx context.Context, a *Admin) error
 	UpdateAdmin(ctx context.Context, a *Admin) error
 	GetAdmin(ctx context.Context, username string) (Admin, error)
+	// SetAdminUserColumns keeps the users-list columns the admin chose.
+	SetAdminUserColumns(ctx context.Context, id int64, cols []string) error
 	CountAdmins(ctx context.Context) (int, error)
 	CreateToken(ctx context.Context, t *APIToken) error
 	TokenByHash(ctx context.Context, hash string) (APIToken, error)

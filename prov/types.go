@@ -397,6 +397,8 @@ type Admin struct {
 	Username     string    `json:"username"`
 	PasswordHash string    `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
+	// UserColumns are the users-list columns the admin saved (nil: the defaults).
+	UserColumns []string `json:"user_columns,omitempty"`
 }
 
 // APIToken is a bearer token for scripts; only its SHA-256 is stored.

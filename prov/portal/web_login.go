@@ -22,6 +22,7 @@ func (w *web) routes() {
 
 	w.handle("GET /admin/{$}", roleAdmin, menuNone, w.dashboard)
 	w.handle("GET /admin/users", roleAdmin, menuNone, w.adminUsers)
+	w.handle("POST /admin/users/columns", roleAdmin, menuNone, w.adminSaveColumns)
 	w.handle("GET /admin/users/new", roleAdmin, menuNone, w.adminNewUser)
 	w.handle("POST /admin/users", roleAdmin, menuNone, w.adminCreateUser)
 	w.handle("GET /admin/users/import", roleAdmin, menuNone, w.adminImportPage)

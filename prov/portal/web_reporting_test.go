@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,37 @@ func TestCallReportingPerUser(t *testing.T) {
 	}
 	if strings.Contains(p.body, "1009") {
 		t.Error("a call older than the period is in the summary")
+	}
+}
+
+// Seed 001's "Save" of the users list's visible columns: the admin's choice
+// stays for the next visit and the next sign-in, until saved again.
+func TestAdminSavesUserListColumns(t *testing.T) {
+	we := newWebEnv(t)
+	we.portalUser("alice", "1001")
+	b := we.browser()
+	b.mustSignIn(adminUser, adminPass, "/admin/")
+	heads := func(body string) string {
+		i := strings.Index(body, `<table id="users"><thead><tr>`)
+		j := strings.Index(body[i:], "</tr>")
+		return body[i : i+j]
+	}
+	def := heads(b.get("/admin/users").body)
+	if !strings.Contains(def, ">Status<") {
+		t.Fatalf("default columns: %s", def)
+	}
+	if p := b.submit("/admin/users?col=username&col=email", "/admin/users/columns",
+		url.Values{"col": {"username", "email", "nonsense"}}); p.code != http.StatusSeeOther {
+		t.Fatalf("save columns: %d", p.code)
+	}
+	b2 := we.browser() // another visit, another sign-in
+	b2.mustSignIn(adminUser, adminPass, "/admin/")
+	got := heads(b2.get("/admin/users").body)
+	if strings.Contains(got, ">Status<") || strings.Count(got, "<th scope=\"col\">") != 3 {
+		t.Fatalf("saved columns not shown on the next visit: %s", got)
+	}
+	// Asking for other columns in the URL still shows those.
+	if h := heads(b2.get("/admin/users?col=status").body); !strings.Contains(h, ">Status<") {
+		t.Fatalf("explicit columns: %s", h)
 	}
 }

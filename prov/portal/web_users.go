@@ -46,14 +46,44 @@ type usersView struct {
 
 const usersPageSize = 50
 
+// knownColumns keeps the keys that name a column of the list, once each.
+func knownColumns(keys []string, all []column) []string {
+	var out []string
+	for _, c := range keys {
+		if slices.ContainsFunc(all, func(k column) bool { return k.Key == c }) && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// adminSaveColumns keeps the columns shown as the admin's own default for
+// the users list.
+func (w *web) adminSaveColumns(rw http.ResponseWriter, r *http.Request, q *request) {
+	_ = r.ParseForm() // done by the CSRF check already; cheap if so
+	cols := knownColumns(r.PostForm["col"], w.userColumns())
+	a, err := w.d.Store.GetAdmin(r.Context(), q.s.Name)
+	if err == nil {
+		err = w.d.Store.SetAdminUserColumns(r.Context(), a.ID, cols)
+	}
+	if err != nil {
+		w.serverError(rw, r, q, err)
+		return
+	}
+	w.redirect(rw, r, q.s, "/admin/users", "Columns saved: the users list shows them from now on.")
+}
+
 func (w *web) adminUsers(rw http.ResponseWriter, r *http.Request, q *request) {
 	ctx := r.Context()
 	v := r.URL.Query()
-	shown := v["col"]
 	all := w.userColumns()
-	shown = slices.DeleteFunc(shown, func(c string) bool {
-		return !slices.ContainsFunc(all, func(k column) bool { return k.Key == c })
-	})
+	shown := knownColumns(v["col"], all)
+	if len(shown) == 0 {
+		// The columns this admin saved (seed 001's "Save"), else the defaults.
+		if a, err := w.d.Store.GetAdmin(ctx, q.s.Name); err == nil {
+			shown = knownColumns(a.UserColumns, all)
+		}
+	}
 	if len(shown) == 0 {
 		shown = defaultColumns
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"hotdesk/prov"
@@ -10,8 +11,12 @@ import (
 func scanAdmin(sc scanner) (prov.Admin, error) {
 	var a prov.Admin
 	var created int64
-	err := sc.Scan(&a.ID, &a.Username, &a.PasswordHash, &created)
+	var cols string
+	err := sc.Scan(&a.ID, &a.Username, &a.PasswordHash, &created, &cols)
 	a.CreatedAt = fromMS(created)
+	if cols != "" {
+		a.UserColumns = strings.Split(cols, ",")
+	}
 	return a, err
 }
 
@@ -34,9 +39,17 @@ func (s *Store) UpdateAdmin(ctx context.Context, a *prov.Admin) error {
 
 // GetAdmin returns the admin called username.
 func (s *Store) GetAdmin(ctx context.Context, username string) (prov.Admin, error) {
-	a, err := scanAdmin(s.rq().QueryRowContext(ctx, `SELECT id, username, password_hash, created_at FROM admins
-		WHERE username = $1`, username))
+	a, err := scanAdmin(s.rq().QueryRowContext(ctx, `SELECT id, username, password_hash, created_at, user_columns
+		FROM admins WHERE username = $1`, username))
 	return a, wrap(err, "get admin %q", username)
+}
+
+// SetAdminUserColumns keeps the users-list columns the admin chose; the
+// keys must not contain commas (nil: back to the defaults).
+func (s *Store) SetAdminUserColumns(ctx context.Context, id int64, cols []string) error {
+	err := affected(s.wq().ExecContext(ctx, `UPDATE admins SET user_columns = $1 WHERE id = $2`,
+		strings.Join(cols, ","), id))
+	return wrap(err, "set admin %d columns", id)
 }
 
 // CountAdmins returns the number of admins (0 at first start).

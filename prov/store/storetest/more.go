@@ -353,6 +353,14 @@ func testAdmins(t *testing.T, s prov.Store) {
 	n, err = s.CountAdmins(ctx(t))
 	must(t, err)
 	equal(t, "one admin", n, 1)
+	must(t, s.SetAdminUserColumns(ctx(t), a.ID, []string{"username", "email"}))
+	got, err = s.GetAdmin(ctx(t), "admin")
+	must(t, err)
+	equal(t, "saved columns", got.UserColumns, []string{"username", "email"})
+	must(t, s.SetAdminUserColumns(ctx(t), a.ID, nil))
+	got, _ = s.GetAdmin(ctx(t), "admin")
+	equal(t, "columns back to the defaults", got.UserColumns, []string(nil))
+	wantErr(t, s.SetAdminUserColumns(ctx(t), 999, nil), prov.ErrNotFound)
 
 	tok := prov.APIToken{Name: "ci", AdminID: a.ID, Hash: "abc", Prefix: "hdt_abcd", CreatedAt: T0,
 		ExpiresAt: T0.Add(90 * 24 * time.Hour)}
