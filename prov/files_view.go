@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // view gathers what the renderer needs for device d.
@@ -22,6 +23,11 @@ func (f *Files) view(ctx context.Context, d Device, secrets bool, req Request) (
 			return nil, fmt.Errorf("view: site: %w", err)
 		}
 		v.Site = s
+		if l := s.Login; l.Enabled && l.DefaultUser != "" {
+			if u, err := f.store.GetUser(ctx, l.DefaultUser); err == nil && u.Status == StatusActive {
+				v.DefaultLoginSecret = DefaultLoginSecret(u, d.SiteID)
+			}
+		}
 	}
 	ss, err := f.store.ListSessions(ctx, SessionQuery{DeviceID: d.ID, ActiveOnly: true, Limit: 1})
 	if err != nil {
@@ -159,4 +165,18 @@ func (f *Files) EffectiveConfig(ctx context.Context, mac string) ([]Param, error
 		}
 	}
 	return ps, nil
+}
+
+// DefaultLoginSecretFor is the default-login password of u on the phone
+// req comes from: "" unless u is the default user of that phone's site.
+func (f *Files) DefaultLoginSecretFor(ctx context.Context, req Request, u User) string {
+	d, err := f.Identify(ctx, req)
+	if err != nil || d.SiteID == 0 || u.Status != StatusActive {
+		return ""
+	}
+	s, err := f.site(ctx, d.SiteID)
+	if err != nil || !s.Login.Enabled || !strings.EqualFold(s.Login.DefaultUser, u.Username) {
+		return ""
+	}
+	return DefaultLoginSecret(u, d.SiteID)
 }

@@ -81,6 +81,9 @@ type View struct {
 	// Secrets includes passwords; false for TFTP unless the admin allows it.
 	Secrets bool
 	Server  ServerInfo
+	// DefaultLoginSecret is the password the phone logs the site's default
+	// user in with (prov.login.defaultPassword); "" for none.
+	DefaultLoginSecret string
 }
 
 // Renderer turns a View into a vendor's files. render.Set implements it.

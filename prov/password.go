@@ -1,6 +1,7 @@
 package prov
 
 import (
+	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -144,4 +146,19 @@ func RandomDigits(n int) string {
 		b[i] = '0' + b[i]%10
 	}
 	return string(b)
+}
+
+// DefaultLoginSecret is the password a phone of site uses to log in u, the
+// site's default user (a common-area profile on shared phones), by itself:
+// it goes in the phone's configuration, so it is not u's own password but
+// derived from u's password hash and the site. It changes with u's
+// password, and cannot be computed without the database. "" when u has no
+// password (then there is no default login).
+func DefaultLoginSecret(u User, siteID int64) string {
+	if u.PasswordHash == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, []byte(u.PasswordHash))
+	m.Write([]byte("hotdesk default login:" + strconv.FormatInt(siteID, 10) + ":" + u.Username))
+	return hex.EncodeToString(m.Sum(nil)[:10])
 }

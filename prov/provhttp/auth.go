@@ -61,7 +61,15 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	if ha1 == "" {
 		ha1 = strings.Repeat("0", 32) // same work as a wrong password
 	}
-	if !c.verify(r.Method, ha1) || err != nil || u.Status == prov.StatusDisabled {
+	verified := c.verify(r.Method, ha1)
+	if !verified && err == nil && u.Status != prov.StatusDisabled {
+		// The site's default user, logged in by the phone itself with the
+		// password its configuration carries (prov.login.defaultPassword).
+		if secret := h.files.DefaultLoginSecretFor(ctx, *req, u); secret != "" {
+			verified = c.verify(r.Method, prov.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
+		}
+	}
+	if !verified || err != nil || u.Status == prov.StatusDisabled {
 		return false, false
 	}
 	if !h.replayGuard(c, req) {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -646,5 +647,66 @@ func TestDigestAnswerReplayIsRefused(t *testing.T) {
 		Username: d.ProvUser, Password: d.ProvPassword, Count: 2, Cnonce: "0a4f113b"})
 	if code, _ := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", map[string]string{"Authorization": cred2.String()}); code != 200 {
 		t.Fatalf("next nc = %d", code)
+	}
+}
+
+// Issue 19 (seed 000): the site's default user (a common-area profile on
+// shared phones) is logged in by the phone itself. Its configuration
+// carries prov.login.defaultPassword — derived for it, never the user's own
+// password — and the native door accepts that for the default user only.
+func TestDefaultUserLogsInWithTheRenderedPassword(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	hash, err := prov.HashPassword("lobby-own-pw", prov.Argon2Params{Memory: 64, Time: 1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lobby := prov.User{Username: "lobby", Status: prov.StatusActive, Kind: prov.KindCommonArea, PasswordHash: hash,
+		LoginHA1: prov.LoginHA1s("lobby", "lobby-own-pw"), ResponsibleEmail: "it@example.org"}
+	other := prov.User{Username: "dana", Status: prov.StatusActive, Kind: prov.KindPerson, PasswordHash: hash,
+		LoginHA1: prov.LoginHA1s("dana", "lobby-own-pw")}
+	for _, u := range []*prov.User{&lobby, &other} {
+		if err := e.st.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sites, err := e.st.ListSites(ctx)
+	if err != nil || len(sites) != 1 {
+		t.Fatalf("sites: %v %v", sites, err)
+	}
+	site := sites[0]
+	site.Login.DefaultUser = "lobby"
+	if err := e.st.UpdateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventSiteChanged})
+	e.do(t, "GET", "/"+mac+".cfg", "", nil)
+	_, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
+	m := regexp.MustCompile(`prov.login.defaultPassword="([^"]*)"`).FindStringSubmatch(body)
+	if m == nil || m[1] == "" || m[1] == "lobby-own-pw" {
+		t.Fatalf("default password rendered as %q", m)
+	}
+	get := func(user, pw string) int {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/"+user+".cfg", nil)
+		req.Header.Set("User-Agent", "FileTransport PolycomVVX-VVX_400-UA/5.9.0 (SN:"+mac+") Type/Application")
+		resp, err := (&http.Client{Transport: &digest.Transport{Username: user, Password: pw}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("lobby", m[1]); code != 200 {
+		t.Fatalf("the phone's default login = %d", code)
+	}
+	d, _ := e.st.GetDevice(ctx, mac)
+	if ss, _ := e.st.ListSessions(ctx, prov.SessionQuery{DeviceID: d.ID, ActiveOnly: true}); len(ss) != 1 {
+		t.Fatalf("default login made %d sessions", len(ss))
+	}
+	if code := get("dana", m[1]); code != 401 {
+		t.Fatalf("the default password for another user = %d, want 401", code)
+	}
+	if code := get("lobby", "wrong"); code != 401 {
+		t.Fatalf("a wrong default password = %d, want 401", code)
 	}
 }

@@ -153,6 +153,11 @@ func (p *polycom) siteParams(v *prov.View) map[string]string {
 	for k, val := range authorized(s.Authorized) {
 		m[k] = val
 	}
+	if l.Enabled && v.Secrets && l.DefaultUser != "" {
+		// The phone logs the default user in by itself (seed 000's shared
+		// phones): with a password derived for it, never the user's own.
+		m["prov.login.defaultPassword"] = v.DefaultLoginSecret
+	}
 	if l.Enabled && v.Secrets && v.Device.ProvPassword != "" && v.Server.BaseURL != "" {
 		// The browser login door (log in, log out, change password) is the
 		// microbrowser's home page; its signed link is a secret like the
