@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"net"
+	"strconv"
 	"net/http"
 	"os"
 
@@ -196,7 +197,7 @@ func trimPlus(s string) string {
 // sipSettings fills the server part from the configuration, the device's
 // site, or the host the API was reached at.
 func (a *api) sipSettings(r *http.Request, d prov.Device, acc prov.SIPAccount) sipSettings {
-	s, err := thirdPartySettings(r, a.d.Store, a.cfg.ThirdParty, d, acc)
+	s, err := thirdPartySettings(r, a.d, a.cfg.ThirdParty, d, acc)
 	if err != nil {
 		a.log.Warn("third-party CA certificate unreadable", "file", a.cfg.ThirdParty.CACertFile, "err", err)
 	}
@@ -205,14 +206,20 @@ func (a *api) sipSettings(r *http.Request, d prov.Device, acc prov.SIPAccount) s
 
 // thirdPartySettings is what a person types into a third-party phone, for
 // the API and the web portal alike: the server is the configured one, else
-// the device's site's domain, else the host r reached. The error is an
-// unreadable CA certificate file; the settings are complete without it.
-func thirdPartySettings(r *http.Request, store prov.Store, tp ThirdPartyConfig, d prov.Device,
+// the device's site's domain, else the host r reached; the transport and
+// port are those SIP listens on (sipEndpoint). The error is an unreadable
+// CA certificate file; the settings are complete without it.
+func thirdPartySettings(r *http.Request, deps Deps, tp ThirdPartyConfig, d prov.Device,
 	acc prov.SIPAccount) (sipSettings, error) {
-	s := sipSettings{Server: tp.Server, Port: tp.Port, Transport: tp.Transport, UserID: acc.UserID,
+	var ls []Listener
+	if deps.Listeners != nil {
+		ls = deps.Listeners()
+	}
+	transport, port := sipEndpoint(tp, ls)
+	s := sipSettings{Server: tp.Server, Port: port, Transport: transport, UserID: acc.UserID,
 		Numbers: orEmpty(acc.Numbers), Password: acc.Password}
 	if s.Server == "" && d.SiteID != 0 {
-		if site, err := store.GetSite(r.Context(), d.SiteID); err == nil {
+		if site, err := deps.Store.GetSite(r.Context(), d.SiteID); err == nil {
 			s.Server = site.Domain
 		}
 	}
@@ -231,6 +238,41 @@ func thirdPartySettings(r *http.Request, store prov.Store, tp ThirdPartyConfig, 
 	}
 	s.CACert = string(b)
 	return s, nil
+}
+
+// sipEndpoint is the transport and port a third-party phone must use: a
+// configured value wins (a port forward in front of the daemon), else what
+// the SIP listeners are bound to — the configured transport's listener, or
+// UDP, TCP, TLS in that order — so a daemon moved off 5060 says so. 5060 and
+// udp only when no listener is known (an API without the SIP room).
+func sipEndpoint(tp ThirdPartyConfig, ls []Listener) (string, int) {
+	transport, port := tp.Transport, tp.Port
+	for _, want := range []string{tp.Transport, "udp", "tcp", "tls"} {
+		if want == "" || (tp.Transport != "" && want != tp.Transport) {
+			continue
+		}
+		for _, l := range ls {
+			if l.Name != "sip" || l.Proto != want {
+				continue
+			}
+			_, p, err := net.SplitHostPort(l.Addr)
+			n, perr := strconv.Atoi(p)
+			if err != nil || perr != nil {
+				continue
+			}
+			if port == 0 {
+				port = n
+			}
+			return want, port
+		}
+	}
+	if transport == "" {
+		transport = "udp"
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return transport, port
 }
 
 func (a *api) deviceSIPAccount(w http.ResponseWriter, r *http.Request, p principal) {

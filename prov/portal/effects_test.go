@@ -265,3 +265,28 @@ func TestDevicesCRUD(t *testing.T) {
 		t.Fatalf("list %+v", l)
 	}
 }
+
+func TestSIPEndpoint(t *testing.T) {
+	ls := []Listener{{Name: "admin", Proto: "http", Addr: "127.0.0.1:8080"},
+		{Name: "sip", Proto: "tcp", Addr: "0.0.0.0:5070"}, {Name: "sip", Proto: "udp", Addr: "[::]:5080"},
+		{Name: "sip", Proto: "tls", Addr: "0.0.0.0:5071"}}
+	for _, tc := range []struct {
+		name      string
+		tp        ThirdPartyConfig
+		ls        []Listener
+		transport string
+		port      int
+	}{
+		{"udp first", ThirdPartyConfig{}, ls, "udp", 5080},
+		{"configured transport", ThirdPartyConfig{Transport: "tls"}, ls, "tls", 5071},
+		{"port forward", ThirdPartyConfig{Port: 15060}, ls, "udp", 15060},
+		{"tcp only", ThirdPartyConfig{}, ls[:2], "tcp", 5070},
+		{"no listener known", ThirdPartyConfig{}, nil, "udp", 5060},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tr, p := sipEndpoint(tc.tp, tc.ls); tr != tc.transport || p != tc.port {
+				t.Fatalf("got %s %d, want %s %d", tr, p, tc.transport, tc.port)
+			}
+		})
+	}
+}

@@ -124,7 +124,7 @@ func (w *web) renderDevice(rw http.ResponseWriter, r *http.Request, q *request, 
 // sipSettings is what a person types into a third-party phone; the same
 // rules as the API's (an unreadable CA file is left out silently here).
 func (w *web) sipSettings(r *http.Request, d prov.Device, acc prov.SIPAccount) sipSettings {
-	s, _ := thirdPartySettings(r, w.d.Store, w.api.ThirdParty, d, acc)
+	s, _ := thirdPartySettings(r, w.d, w.api.ThirdParty, d, acc)
 	return s
 }
 
