@@ -59,7 +59,7 @@ func DefaultConfig() Config {
 	return Config{MaxBodyBytes: 1 << 20, MaxImportBytes: 32 << 20, DefaultPageSize: 100, MaxPageSize: 1000,
 		AuthCacheTTL: time.Minute, LockoutThreshold: 5, LockoutBase: time.Minute,
 		TokenTTL: 90 * 24 * time.Hour, TokenMaxTTL: 366 * 24 * time.Hour,
-		}
+	}
 }
 
 // Validate names the offending key relative to the portal section.

@@ -3,9 +3,9 @@ package portal
 import (
 	"context"
 	"net"
-	"strconv"
 	"net/http"
 	"os"
+	"strconv"
 
 	"hotdesk/prov"
 )
@@ -48,6 +48,8 @@ type devicePatch struct {
 type assignBody struct {
 	User string          `json:"user"`
 	Kind prov.DeviceKind `json:"kind"`
+	// Number, optional, is given to the user in the same transaction.
+	Number string `json:"number,omitempty"`
 }
 
 // assignView is the answer to an assignment: a managed phone's PINs are
@@ -166,7 +168,8 @@ func (a *api) assignDevice(w http.ResponseWriter, r *http.Request, p principal) 
 		writeError(w, http.StatusBadRequest, "is required", "user")
 		return
 	}
-	as, err := a.mgr.AssignDevice(r.Context(), r.PathValue("mac"), b.User, b.Kind, p.actor())
+	as, err := a.mgr.AssignDevice(r.Context(), prov.AssignInput{MAC: r.PathValue("mac"), Username: b.User,
+		Kind: b.Kind, Number: b.Number}, p.actor())
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -290,3 +290,49 @@ func TestSIPEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestAssignWithNumber: a number and a desk phone are assigned in one
+// step; a refused step leaves neither the number nor the phone behind.
+func TestAssignWithNumber(t *testing.T) {
+	e := newEnv(t)
+	e.user("nora")
+	e.user("olga", "7301")
+	// A third-party phone needs a number: given here, it is enough.
+	var av assignView
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/001565000301/assign",
+		assignBody{User: "nora", Kind: "third_party", Number: "7300"}), 200).into(t, &av)
+	if av.ThirdParty == nil || av.ThirdParty.UserID != "7300" || av.User != "nora" {
+		t.Fatalf("assignment with a number %+v", av)
+	}
+	var nv numbersView
+	e.want(e.do(asAdmin, "GET", "/api/v1/users/nora/numbers", nil), 200).into(t, &nv)
+	if len(nv.Numbers) != 1 || nv.Numbers[0] != "7300" {
+		t.Fatalf("numbers %v", nv.Numbers)
+	}
+	if c, ok := e.creds.Lookup("7300"); !ok || c.Kind != prov.OwnerUser {
+		t.Fatal("the new number does not authenticate")
+	}
+	// Again with the number it already has: nothing changes, no error.
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/001565000301/assign",
+		assignBody{User: "nora", Kind: "third_party", Number: "7300"}), 200)
+
+	// Refused: another user's number (409), a bad number (400), a phone
+	// that is someone else's (409). Nothing of it is stored.
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0001/assign",
+		assignBody{User: "nora", Number: "7301"}), 409, "number")
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0001/assign",
+		assignBody{User: "nora", Number: "73 02"}), 400, "number")
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0001/assign",
+		assignBody{User: "nora", Number: "olga"}), 400, "number")
+	e.want(e.do(asAdmin, "GET", "/api/v1/devices/0004f2dd0001", nil), 404)
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0002/assign", assignBody{User: "olga"}), 200)
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0002/assign",
+		assignBody{User: "nora", Number: "7302"}), 409, "mac")
+	e.want(e.do(asAdmin, "GET", "/api/v1/users/nora/numbers", nil), 200).into(t, &nv)
+	if len(nv.Numbers) != 1 {
+		t.Fatalf("a refused assignment left a number behind: %v", nv.Numbers)
+	}
+	if _, ok := e.creds.Lookup("7302"); ok {
+		t.Fatal("a refused assignment left a credential behind")
+	}
+}
