@@ -360,10 +360,14 @@ func (m *Manager) rotateSIPPassword(ctx context.Context, userID int64) error {
 // ClaimByPIN is the zero-touch claim a login door calls when someone types
 // a deployment PIN on a phone: the managed assignment holding that PIN moves
 // to the phone mac, which becomes the user's desk phone. The PIN works
-// once. Failures are ErrAuth (wrong PIN, unknown phone) or ErrLocked after
-// repeated failures per phone and per source; ErrDenied if the phone
-// already belongs to someone else.
-func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, remote string) (Device, error) {
+// once. A phone that is already another user's desk phone is taken over
+// only with securityPIN, that phone's security PIN, which its user knows
+// (seed 003: the security PIN secures the self-service claim); the other
+// user then has no desk phone. Failures are ErrAuth (wrong PIN or security
+// PIN, unknown phone) or ErrLocked after repeated failures per phone and
+// per source; ErrDenied if the phone belongs to someone else and no
+// security PIN was given.
+func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, securityPIN, remote string) (Device, error) {
 	now := m.now()
 	n, _ := NormalizeMAC(mac)
 	devKey, srcKey := "claim-device:"+n, "claim-source:"+remote
@@ -409,11 +413,26 @@ func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, remote string) (Devi
 	if held.ID == 0 {
 		return fail()
 	}
+	prev := int64(0)
 	if phone.AssignedUserID != 0 && phone.AssignedUserID != held.AssignedUserID {
-		return Device{}, fmt.Errorf("%w: the phone is assigned to another user", ErrDenied)
+		if securityPIN == "" {
+			return Device{}, fmt.Errorf("%w: the phone is assigned to another user: their security PIN is needed", ErrDenied)
+		}
+		if phone.SecurityPIN == "" || subtle.ConstantTimeCompare([]byte(phone.SecurityPIN), []byte(securityPIN)) != 1 {
+			return fail()
+		}
+		prev = phone.AssignedUserID
 	}
 	m.claimLock.Succeed(devKey)
-	return m.moveAssignment(ctx, held, phone, remote)
+	d, err := m.moveAssignment(ctx, held, phone, remote)
+	if err == nil && prev != 0 {
+		// The phone's former user's permanent account goes with it, as on
+		// an unassignment; their session there was replaced by the login.
+		m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(prev, 10))
+		m.Audit(ctx, Actor{Name: "phone", Remote: remote}, "device.claim.takeover", "device:"+d.MAC,
+			map[string]any{"user_id": prev}, map[string]any{"user_id": d.AssignedUserID, "security_pin": "verified"})
+	}
+	return d, err
 }
 
 // moveAssignment makes phone the desk phone held holds, in one transaction.

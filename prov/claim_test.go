@@ -30,7 +30,7 @@ func TestClaimPINsCannotBeBruteForced(t *testing.T) {
 		if pin == as.DeploymentPIN {
 			pin = fmt.Sprintf("%08d", i+1)
 		}
-		_, err := m.ClaimByPIN(ctx, mac, pin, remote)
+		_, err := m.ClaimByPIN(ctx, mac, pin, "", remote)
 		return err
 	}
 	count := func(errs []error) (checked, refused int) {
@@ -66,7 +66,7 @@ func TestClaimPINsCannotBeBruteForced(t *testing.T) {
 	}
 	// The right PIN, typed on the real phone, works once the budget refills.
 	f.clk.add(time.Minute)
-	if d, err := m.ClaimByPIN(ctx, "00000000000e", as.DeploymentPIN, "10.9.2.1"); err != nil || d.AssignedUserID == 0 {
+	if d, err := m.ClaimByPIN(ctx, "00000000000e", as.DeploymentPIN, "", "10.9.2.1"); err != nil || d.AssignedUserID == 0 {
 		t.Fatalf("the real claim after the attack: %+v, %v", d, err)
 	}
 }

@@ -83,6 +83,9 @@ type checkSyncBody struct {
 // claimBody is the POST /devices/{mac}/claim body.
 type claimBody struct {
 	PIN string `json:"pin"`
+	// SecurityPIN is the phone's security PIN, needed when the phone is
+	// another user's desk phone (that user gives it).
+	SecurityPIN string `json:"security_pin,omitempty"`
 }
 
 func (a *api) deviceView(ctx context.Context, d prov.Device) deviceView {
@@ -321,6 +324,6 @@ func (a *api) claimDevice(w http.ResponseWriter, r *http.Request, p principal) {
 	if !a.decode(w, r, &b) {
 		return
 	}
-	d, err := a.mgr.ClaimByPIN(r.Context(), r.PathValue("mac"), b.PIN, p.Remote)
+	d, err := a.mgr.ClaimByPIN(r.Context(), r.PathValue("mac"), b.PIN, b.SecurityPIN, p.Remote)
 	a.answerDevice(w, r, http.StatusOK, d, err)
 }

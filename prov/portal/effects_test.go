@@ -336,3 +336,47 @@ func TestAssignWithNumber(t *testing.T) {
 		t.Fatal("a refused assignment left a credential behind")
 	}
 }
+
+// TestClaimAssignedPhoneNeedsItsSecurityPIN: a deployment PIN typed at a
+// phone that is another user's desk phone claims it only with that phone's
+// security PIN, which its user knows; a wrong one counts as a failed guess.
+func TestClaimAssignedPhoneNeedsItsSecurityPIN(t *testing.T) {
+	e := newEnv(t)
+	e.user("pia", "7401")
+	e.user("ruth", "7402")
+	var pia, ruth assignView
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/0004f2ce0001/assign", assignBody{User: "pia"}), 200).into(t, &pia)
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/0004f2ce0002/assign", assignBody{User: "ruth"}), 200).into(t, &ruth)
+	wrong := "00000000"
+	if wrong == ruth.SecurityPIN {
+		wrong = "00000001"
+	}
+	// Pia's deployment PIN at Ruth's phone: without Ruth's security PIN, no.
+	e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim", claimBody{PIN: pia.DeploymentPIN}), 403)
+	e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim",
+		claimBody{PIN: pia.DeploymentPIN, SecurityPIN: wrong}), 401)
+	// Pia's own security PIN is not Ruth's phone's.
+	if pia.SecurityPIN != ruth.SecurityPIN {
+		e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim",
+			claimBody{PIN: pia.DeploymentPIN, SecurityPIN: pia.SecurityPIN}), 401)
+	}
+	var still deviceView
+	e.want(e.do(asAdmin, "GET", "/api/v1/devices/0004f2ce0002", nil), 200).into(t, &still)
+	if still.AssignedUser != "ruth" {
+		t.Fatalf("a refused claim moved the phone: %+v", still)
+	}
+	var d deviceView
+	e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim",
+		claimBody{PIN: pia.DeploymentPIN, SecurityPIN: ruth.SecurityPIN}), 200).into(t, &d)
+	if d.AssignedUser != "pia" {
+		t.Fatalf("claimed with the security PIN: %+v", d)
+	}
+	stored, _ := e.st.GetDevice(t.Context(), "0004f2ce0002")
+	if stored.SecurityPIN == "" || stored.SecurityPIN == ruth.SecurityPIN || stored.DeploymentPIN != "" {
+		t.Fatalf("the claimed phone keeps the old PINs: %+v", stored)
+	}
+	if ev := e.audit("device.claim.takeover", "device:0004f2ce0002"); len(ev) != 1 ||
+		strings.Contains(ev[0].After, ruth.SecurityPIN) {
+		t.Fatalf("takeover audit %+v", ev)
+	}
+}

@@ -107,7 +107,7 @@ func (a *api) routeTable() []route {
 			Query:   []param{{"reveal", "boolean", "include the SIP password"}},
 			OK:      200, Resp: sipSettings{}, Errors: []int{e400, e404}, Handler: a.deviceSIPAccount},
 		{Method: "POST", Path: "/api/v1/devices/{mac}/claim", Auth: authOptional,
-			Summary: "Zero-touch claim: the deployment PIN typed on the phone makes it the user's desk phone",
+			Summary: "Zero-touch claim: the deployment PIN typed on the phone makes it the user's desk phone; a phone that is another user's needs its security PIN too (security_pin)",
 			Body:    claimBody{}, OK: 200, Resp: deviceView{}, Errors: []int{401, 403, 429}, Handler: a.claimDevice},
 
 		{Method: "GET", Path: "/api/v1/sites", Summary: "List sites",
