@@ -424,6 +424,17 @@ func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, securityPIN, remote 
 		prev = phone.AssignedUserID
 	}
 	m.claimLock.Succeed(devKey)
+	if prev != 0 && m.sessions != nil {
+		// The former user's login there ends first: once the claim
+		// verifies the phone, a fetch must not find their line on it.
+		if s, ok, err := m.sessions.ActiveOn(ctx, phone.ID); err != nil {
+			return Device{}, err
+		} else if ok && s.UserID == prev {
+			if err := m.sessions.End(ctx, s.ID, EndClaimed, "phone"); err != nil {
+				return Device{}, err
+			}
+		}
+	}
 	d, err := m.moveAssignment(ctx, held, phone, remote)
 	if err == nil && prev != 0 {
 		// The phone's former user's permanent account goes with it, as on
