@@ -283,3 +283,32 @@ func TestWebTelephonyManagedPhone(t *testing.T) {
 		t.Fatalf("after the claim: %s", excerpt(p.body))
 	}
 }
+
+// TestWebAssignWithNumber: the device page's assign form gives the user a
+// number with the phone; a taken number is an error next to the field and
+// assigns nothing.
+func TestWebAssignWithNumber(t *testing.T) {
+	we := newWebEnv(t)
+	ctx := context.Background()
+	we.portalUser("alice", "1001")
+	we.user("sam")
+	b := we.browser()
+	b.mustSignIn(adminUser, adminPass, "/admin/")
+	dev := "/admin/devices/0004f2bb0020"
+	we.device("0004f2bb0020")
+	if p := b.submit(dev, dev+"/assign", url.Values{"user": {"sam"}, "kind": {"managed"}, "number": {"1001"}}); p.code != 400 ||
+		!strings.Contains(p.body, `id="e-number"`) {
+		t.Fatalf("taken number: %d %s", p.code, excerpt(p.body))
+	}
+	if d, _ := we.st.GetDevice(ctx, "0004f2bb0020"); d.AssignedUserID != 0 {
+		t.Fatal("a refused assignment assigned the phone")
+	}
+	if p := b.submit(dev, dev+"/assign", url.Values{"user": {"sam"}, "kind": {"third_party"}, "number": {"1005"}}); p.code != 200 ||
+		!strings.Contains(p.body, "Assigned to sam") {
+		t.Fatalf("assign with a number: %d %s", p.code, excerpt(p.body))
+	}
+	u, _ := we.st.GetUser(ctx, "sam")
+	if nums, _ := we.st.NumbersOf(ctx, u.ID); len(nums) != 1 || nums[0] != "1005" {
+		t.Fatalf("sam's numbers %v", nums)
+	}
+}
