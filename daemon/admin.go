@@ -73,6 +73,9 @@ func (a *app) listeners() []portal.Listener {
 	for _, s := range a.addrs.SIPTCP {
 		add("sip", "tcp", s)
 	}
+	for _, s := range a.addrs.SIPTLS {
+		add("sip", "tls", s)
+	}
 	add("dhcp", "udp", a.addrs.DHCP)
 	return out
 }

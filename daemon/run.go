@@ -49,6 +49,7 @@ type Addrs struct {
 	TFTP    string
 	SIPUDP  []string
 	SIPTCP  []string
+	SIPTLS  []string
 	DHCP    string
 	DataDir string
 }

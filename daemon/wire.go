@@ -122,6 +122,9 @@ func (a *app) bindSIP(ctx context.Context) error {
 	for _, l := range ls.TCP {
 		a.addrs.SIPTCP = append(a.addrs.SIPTCP, l.Addr().String())
 	}
+	for _, l := range ls.TLS {
+		a.addrs.SIPTLS = append(a.addrs.SIPTLS, l.Addr().String())
+	}
 	a.svc.sip = srv
 	a.svc.registrar = &registrar{srv: srv, domain: a.cfg.SIP.Domain, logger: a.logger.With("room", "sip"),
 		notifySlots: make(chan struct{}, 4096), ctx: ctx}

@@ -249,6 +249,11 @@ func (m *Manager) UpdateUser(ctx context.Context, username string, p UserPatch, 
 	if err := m.checkRefs(ctx, u.SiteID, &u.DirectoryScope); err != nil {
 		return User{}, err
 	}
+	if p.CallHandling != nil {
+		if err := m.checkHandlingTargets(ctx, m.store, u, &u.CallHandling); err != nil {
+			return User{}, err
+		}
+	}
 	if p.Password != nil {
 		if err := CheckPasswordPolicy(*p.Password); err != nil {
 			return User{}, err

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,13 +41,8 @@ func (m *Manager) CreateDevice(ctx context.Context, in DeviceInput, a Actor) (De
 	if err := m.checkSite(ctx, in.SiteID); err != nil {
 		return Device{}, err
 	}
-	if in.Vendor == "" {
-		in.Vendor = VendorFromMAC(mac)
-	}
-	now := m.now()
-	d := Device{MAC: mac, Vendor: strings.ToLower(in.Vendor), Model: in.Model, SiteID: in.SiteID, Kind: in.Kind,
-		Status: DeviceNotDeployed, ProvUser: mac, ProvPassword: RandomSecret(12),
-		SIPUser: "dev" + mac, SIPPassword: RandomSecret(12), CreatedAt: now, UpdatedAt: now}
+	d := m.newDevice(mac, in.Kind, in.SiteID, in.Vendor)
+	d.Model = in.Model
 	if err := m.store.CreateDevice(ctx, &d); errors.Is(err, ErrConflict) {
 		return Device{}, &ConflictError{Field: "mac", Msg: "device already exists"}
 	} else if err != nil {
@@ -55,6 +51,18 @@ func (m *Manager) CreateDevice(ctx context.Context, in DeviceInput, a Actor) (De
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "created"})
 	m.Audit(ctx, a, "device.create", "device:"+mac, nil, d)
 	return d, nil
+}
+
+// newDevice is a device not yet stored, with its generated device SIP
+// account and provisioning credentials.
+func (m *Manager) newDevice(mac string, kind DeviceKind, siteID int64, vendor string) Device {
+	if vendor == "" {
+		vendor = VendorFromMAC(mac)
+	}
+	now := m.now()
+	return Device{MAC: mac, Vendor: strings.ToLower(vendor), SiteID: siteID, Kind: kind,
+		Status: DeviceNotDeployed, ProvUser: mac, ProvPassword: RandomSecret(12),
+		SIPUser: "dev" + mac, SIPPassword: RandomSecret(12), CreatedAt: now, UpdatedAt: now}
 }
 
 func (m *Manager) checkSite(ctx context.Context, id int64) error {
@@ -146,73 +154,128 @@ type Assignment struct {
 	Numbers []string
 }
 
-// AssignDevice makes the phone mac the desk phone of username. A managed
-// phone gets a fresh deployment PIN (its zero-touch claim code) and security
-// PIN; a third-party phone must be set up with the user's SIP account. A
-// device not yet known is created.
-func (m *Manager) AssignDevice(ctx context.Context, mac, username string, kind DeviceKind, a Actor) (Assignment, error) {
-	n, ok := NormalizeMAC(mac)
+// AssignInput is an assignment of a desk phone: the phone, its user, its
+// kind and optionally a number given to the user in the same step.
+type AssignInput struct {
+	MAC      string
+	Username string
+	Kind     DeviceKind
+	// Number, when set, becomes the user's (if it is not already) in the
+	// transaction that assigns the phone: both happen or neither does.
+	Number string
+}
+
+// AssignDevice makes the phone in.MAC the desk phone of in.Username. A
+// managed phone gets a fresh deployment PIN (its zero-touch claim code) and
+// security PIN; a third-party phone must be set up with the user's SIP
+// account. A device not yet known is created. The number, the device and
+// the assignment are written in one transaction.
+func (m *Manager) AssignDevice(ctx context.Context, in AssignInput, a Actor) (Assignment, error) {
+	n, ok := NormalizeMAC(in.MAC)
 	if !ok {
 		return Assignment{}, Invalid("mac", "is not a MAC address (12 hex digits)")
 	}
+	kind := in.Kind
 	if kind == "" {
 		kind = DeviceManaged
 	}
 	if kind != DeviceManaged && kind != DeviceThirdParty {
 		return Assignment{}, Invalid("kind", "is managed or third_party")
 	}
-	u, err := m.store.GetUser(ctx, username)
-	if errors.Is(err, ErrNotFound) {
-		return Assignment{}, Invalid("user", "no such user")
-	} else if err != nil {
-		return Assignment{}, err
+	number := strings.TrimSpace(in.Number)
+	if number != "" && !ValidNumber(number) {
+		return Assignment{}, Invalid("number", "is not an extension or E.164 number")
 	}
-	if u.Status != StatusActive {
-		return Assignment{}, Invalid("user", "is disabled")
-	}
-	nums, err := m.store.NumbersOf(ctx, u.ID)
+	var (
+		u                  User
+		d, before          Device
+		nums, numsBefore   []string
+		created, numberNew bool
+	)
+	err := m.store.WithTx(ctx, func(tx Store) error {
+		var err error
+		u, err = tx.GetUser(ctx, in.Username)
+		if errors.Is(err, ErrNotFound) {
+			return Invalid("user", "no such user")
+		} else if err != nil {
+			return err
+		}
+		if u.Status != StatusActive {
+			return Invalid("user", "is disabled")
+		}
+		if numsBefore, err = tx.NumbersOf(ctx, u.ID); err != nil {
+			return err
+		}
+		if number != "" && !slices.Contains(numsBefore, number) {
+			if err := CheckNamespace(ctx, tx, u.ID, u.Username, []string{number}); err != nil {
+				var ce *ConflictError
+				if errors.As(err, &ce) {
+					return &ConflictError{Field: "number", Msg: ce.Msg}
+				}
+				return err
+			}
+			if err := tx.AssignNumber(ctx, number, u.ID); errors.Is(err, ErrConflict) {
+				return &ConflictError{Field: "number", Msg: number + " belongs to another user"}
+			} else if err != nil {
+				return err
+			}
+			numberNew = true
+		}
+		if nums, err = tx.NumbersOf(ctx, u.ID); err != nil {
+			return err
+		}
+		if kind == DeviceThirdParty && len(nums) == 0 {
+			return Invalid("user", "has no number: a third-party phone registers with the user's number (give one in number)")
+		}
+		d, err = tx.GetDevice(ctx, n)
+		if errors.Is(err, ErrNotFound) {
+			d = m.newDevice(n, kind, u.SiteID, "")
+			if err := tx.CreateDevice(ctx, &d); err != nil {
+				return err
+			}
+			created = true
+		} else if err != nil {
+			return err
+		}
+		if d.AssignedUserID != 0 && d.AssignedUserID != u.ID {
+			return &ConflictError{Field: "mac", Msg: "the phone is assigned to another user; unassign it first"}
+		}
+		before = d
+		d.AssignedUserID, d.Kind = u.ID, kind
+		d.DeploymentPIN, d.SecurityPIN = "", ""
+		if kind == DeviceManaged {
+			if d.DeploymentPIN, err = uniquePIN(ctx, tx); err != nil {
+				return err
+			}
+			d.SecurityPIN = RandomDigits(PINLength)
+		}
+		if d.SiteID == 0 {
+			d.SiteID = u.SiteID
+		}
+		return tx.UpdateDevice(ctx, &d)
+	})
 	if err != nil {
 		return Assignment{}, err
 	}
-	if kind == DeviceThirdParty && len(nums) == 0 {
-		return Assignment{}, Invalid("user", "has no number: a third-party phone registers with the user's number")
+	if created {
+		m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "created"})
+		m.Audit(ctx, a, "device.create", "device:"+d.MAC, nil, before)
 	}
-	d, err := m.store.GetDevice(ctx, n)
-	if errors.Is(err, ErrNotFound) {
-		if d, err = m.CreateDevice(ctx, DeviceInput{MAC: n, Kind: kind, SiteID: u.SiteID}, a); err != nil {
-			return Assignment{}, err
-		}
-	} else if err != nil {
-		return Assignment{}, err
-	}
-	if d.AssignedUserID != 0 && d.AssignedUserID != u.ID {
-		return Assignment{}, &ConflictError{Field: "mac", Msg: "the phone is assigned to another user; unassign it first"}
-	}
-	before := d
-	d.AssignedUserID, d.Kind = u.ID, kind
-	d.DeploymentPIN, d.SecurityPIN = "", ""
-	if kind == DeviceManaged {
-		if d.DeploymentPIN, err = m.uniquePIN(ctx); err != nil {
-			return Assignment{}, err
-		}
-		d.SecurityPIN = RandomDigits(PINLength)
-	}
-	if d.SiteID == 0 {
-		d.SiteID = u.SiteID
-	}
-	if err := m.store.UpdateDevice(ctx, &d); err != nil {
-		return Assignment{}, err
+	if numberNew {
+		m.afterNumbersChanged(ctx, u)
+		m.Audit(ctx, a, "user.numbers.assign", "user:"+u.Username, map[string]any{"numbers": numsBefore},
+			map[string]any{"numbers": nums})
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, UserID: u.ID, Reason: "assigned"})
 	m.Audit(ctx, a, "device.assign", "device:"+d.MAC, before,
-		map[string]any{"user": u.Username, "kind": kind, "pins_generated": kind == DeviceManaged})
+		map[string]any{"user": u.Username, "kind": kind, "pins_generated": kind == DeviceManaged, "number": number})
 	return Assignment{Device: d, User: u, DeploymentPIN: d.DeploymentPIN, SecurityPIN: d.SecurityPIN, Numbers: nums}, nil
 }
 
 // uniquePIN returns a deployment PIN no other device holds, so a claim
 // names exactly one assignment.
-func (m *Manager) uniquePIN(ctx context.Context) (string, error) {
-	all, _, err := m.store.ListDevices(ctx, DeviceQuery{})
+func uniquePIN(ctx context.Context, st Store) (string, error) {
+	all, _, err := st.ListDevices(ctx, DeviceQuery{})
 	if err != nil {
 		return "", err
 	}
@@ -297,10 +360,14 @@ func (m *Manager) rotateSIPPassword(ctx context.Context, userID int64) error {
 // ClaimByPIN is the zero-touch claim a login door calls when someone types
 // a deployment PIN on a phone: the managed assignment holding that PIN moves
 // to the phone mac, which becomes the user's desk phone. The PIN works
-// once. Failures are ErrAuth (wrong PIN, unknown phone) or ErrLocked after
-// repeated failures per phone and per source; ErrDenied if the phone
-// already belongs to someone else.
-func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, remote string) (Device, error) {
+// once. A phone that is already another user's desk phone is taken over
+// only with securityPIN, that phone's security PIN, which its user knows
+// (seed 003: the security PIN secures the self-service claim); the other
+// user then has no desk phone. Failures are ErrAuth (wrong PIN or security
+// PIN, unknown phone) or ErrLocked after repeated failures per phone and
+// per source; ErrDenied if the phone belongs to someone else and no
+// security PIN was given.
+func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, securityPIN, remote string) (Device, error) {
 	now := m.now()
 	n, _ := NormalizeMAC(mac)
 	devKey, srcKey := "claim-device:"+n, "claim-source:"+remote
@@ -346,11 +413,37 @@ func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, remote string) (Devi
 	if held.ID == 0 {
 		return fail()
 	}
+	prev := int64(0)
 	if phone.AssignedUserID != 0 && phone.AssignedUserID != held.AssignedUserID {
-		return Device{}, fmt.Errorf("%w: the phone is assigned to another user", ErrDenied)
+		if securityPIN == "" {
+			return Device{}, fmt.Errorf("%w: the phone is assigned to another user: their security PIN is needed", ErrDenied)
+		}
+		if phone.SecurityPIN == "" || subtle.ConstantTimeCompare([]byte(phone.SecurityPIN), []byte(securityPIN)) != 1 {
+			return fail()
+		}
+		prev = phone.AssignedUserID
 	}
 	m.claimLock.Succeed(devKey)
-	return m.moveAssignment(ctx, held, phone, remote)
+	if prev != 0 && m.sessions != nil {
+		// The former user's login there ends first: once the claim
+		// verifies the phone, a fetch must not find their line on it.
+		if s, ok, err := m.sessions.ActiveOn(ctx, phone.ID); err != nil {
+			return Device{}, err
+		} else if ok && s.UserID == prev {
+			if err := m.sessions.End(ctx, s.ID, EndClaimed, "phone"); err != nil {
+				return Device{}, err
+			}
+		}
+	}
+	d, err := m.moveAssignment(ctx, held, phone, remote)
+	if err == nil && prev != 0 {
+		// The phone's former user's permanent account goes with it, as on
+		// an unassignment; their session there was replaced by the login.
+		m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(prev, 10))
+		m.Audit(ctx, Actor{Name: "phone", Remote: remote}, "device.claim.takeover", "device:"+d.MAC,
+			map[string]any{"user_id": prev}, map[string]any{"user_id": d.AssignedUserID, "security_pin": "verified"})
+	}
+	return d, err
 }
 
 // moveAssignment makes phone the desk phone held holds, in one transaction.

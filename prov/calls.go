@@ -155,8 +155,8 @@ func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, re
 	case codes.Login != "" && strings.HasPrefix(dialled, codes.Login):
 		rest := strings.TrimPrefix(dialled, codes.Login)
 		user, secret, found := strings.Cut(rest, "*")
-		if !found && c.manager != nil && len(rest) == PINLength && ValidNumber(rest) {
-			if _, err := c.manager.ClaimByPIN(ctx, d.MAC, rest, remote); err != nil {
+		if c.manager != nil && c.isClaim(ctx, user, secret, found) {
+			if _, err := c.manager.ClaimByPIN(ctx, d.MAC, user, secret, remote); err != nil {
 				return 403, "Claim failed", true
 			}
 			return 480, "Phone claimed", true
@@ -174,6 +174,31 @@ func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, re
 		return 403, "User login failed", true
 	}
 	return 0, "", false
+}
+
+// isClaim tells a claim (code + deployment PIN, or code + deployment PIN
+// + "*" + the phone's security PIN to take over another user's phone) from
+// a login (code + user + "*" + password). Both PINs are PINLength digits;
+// a first part that is some user's name or number is a login, which a
+// colliding PIN cannot take away from that user.
+func (c *Calls) isClaim(ctx context.Context, first, second string, found bool) bool {
+	isPIN := func(s string) bool { return len(s) == PINLength && ValidNumber(s) && s[0] != '+' }
+	if !isPIN(first) {
+		return false
+	}
+	if !found {
+		return true
+	}
+	if !isPIN(second) {
+		return false
+	}
+	for _, f := range plusForms(first) {
+		if _, err := c.store.UserByNumber(ctx, f); !errors.Is(err, ErrNotFound) {
+			return false
+		}
+	}
+	_, err := c.store.GetUser(ctx, first)
+	return errors.Is(err, ErrNotFound)
 }
 
 // deviceOf finds the phone a device or session credential belongs to.

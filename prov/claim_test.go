@@ -21,7 +21,7 @@ func TestClaimPINsCannotBeBruteForced(t *testing.T) {
 	ctx := context.Background()
 	m := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),
 		Sessions: f.ss, Events: &prov.Events{}, Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
-	as, err := m.AssignDevice(ctx, "00000000000d", "alice", prov.DeviceManaged, prov.Actor{Name: "admin:test"})
+	as, err := m.AssignDevice(ctx, prov.AssignInput{MAC: "00000000000d", Username: "alice", Kind: prov.DeviceManaged}, prov.Actor{Name: "admin:test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestClaimPINsCannotBeBruteForced(t *testing.T) {
 		if pin == as.DeploymentPIN {
 			pin = fmt.Sprintf("%08d", i+1)
 		}
-		_, err := m.ClaimByPIN(ctx, mac, pin, remote)
+		_, err := m.ClaimByPIN(ctx, mac, pin, "", remote)
 		return err
 	}
 	count := func(errs []error) (checked, refused int) {
@@ -66,7 +66,7 @@ func TestClaimPINsCannotBeBruteForced(t *testing.T) {
 	}
 	// The right PIN, typed on the real phone, works once the budget refills.
 	f.clk.add(time.Minute)
-	if d, err := m.ClaimByPIN(ctx, "00000000000e", as.DeploymentPIN, "10.9.2.1"); err != nil || d.AssignedUserID == 0 {
+	if d, err := m.ClaimByPIN(ctx, "00000000000e", as.DeploymentPIN, "", "10.9.2.1"); err != nil || d.AssignedUserID == 0 {
 		t.Fatalf("the real claim after the attack: %+v, %v", d, err)
 	}
 }

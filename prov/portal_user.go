@@ -2,6 +2,7 @@ package prov
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -30,17 +31,23 @@ const (
 // user parts or URIs, the things a phone's directory dials.
 var contactNumberRE = regexp.MustCompile(`^[0-9A-Za-z+*#@._:-]{1,64}$`)
 
-// ValidateCallHandling checks forwarding targets and the no-answer delay;
-// errors name the field. An unset delay with a no-answer target becomes 20 s.
+// maxForwardTarget bounds a forwarding or twinning target: a number or a
+// user name, never longer than a user name may be.
+const maxForwardTarget = 64
+
+// ValidateCallHandling checks the form of forwarding targets and the
+// no-answer delay; errors name the field. An unset delay with a no-answer
+// target becomes 20 s. Manager.UpdateUser also checks each target against
+// the directory (known user, not the user's own line).
 func ValidateCallHandling(ch *CallHandling) error {
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"forward_always", &ch.ForwardAlways}, {"forward_busy", &ch.ForwardBusy},
-		{"forward_no_answer", &ch.ForwardNoAnswer}, {"twinning", &ch.Twinning}} {
+	for _, f := range ch.targets() {
 		*f.v = strings.TrimSpace(*f.v)
-		if *f.v != "" && !ValidNumber(*f.v) {
-			return Invalid(f.name, "is not an extension or E.164 number")
+		switch v := *f.v; {
+		case v == "":
+		case len(v) > maxForwardTarget:
+			return Invalid(f.name, fmt.Sprintf("is longer than %d characters", maxForwardTarget))
+		case !ValidNumber(v) && !usernameRE.MatchString(v):
+			return Invalid(f.name, "is not an extension, an E.164 number or a user name")
 		}
 	}
 	if ch.NoAnswerSeconds == 0 && ch.ForwardNoAnswer != "" {
@@ -48,6 +55,54 @@ func ValidateCallHandling(ch *CallHandling) error {
 	}
 	if ch.NoAnswerSeconds != 0 && (ch.NoAnswerSeconds < 5 || ch.NoAnswerSeconds > 120) {
 		return Invalid("no_answer_seconds", "is between 5 and 120 seconds")
+	}
+	return nil
+}
+
+type handlingTarget struct {
+	name string
+	v    *string
+}
+
+// targets are the fields that send a call elsewhere, named as the API names them.
+func (ch *CallHandling) targets() []handlingTarget {
+	return []handlingTarget{{"forward_always", &ch.ForwardAlways}, {"forward_busy", &ch.ForwardBusy},
+		{"forward_no_answer", &ch.ForwardNoAnswer}, {"twinning", &ch.Twinning}}
+}
+
+// checkHandlingTargets checks each target against the directory: a number
+// or user name that is the user's own would ring the user again (a loop
+// the proxy only stops at its redirect budget), and a target that is not
+// a number must be a known user, as the proxy routes nothing else. Other
+// numbers are external and go to the trunk.
+func (m *Manager) checkHandlingTargets(ctx context.Context, st Store, u User, ch *CallHandling) error {
+	if err := ValidateCallHandling(ch); err != nil {
+		return err
+	}
+	for _, f := range ch.targets() {
+		v := *f.v
+		if v == "" {
+			continue
+		}
+		if strings.EqualFold(v, u.Username) {
+			return Invalid(f.name, "is the user's own user name: the call would come back to them")
+		}
+		if ValidNumber(v) {
+			for _, n := range plusForms(v) {
+				o, err := st.UserByNumber(ctx, n)
+				if err == nil && o.ID == u.ID {
+					return Invalid(f.name, "is the user's own number: the call would come back to them")
+				} else if err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+			continue
+		}
+		if _, err := st.GetUser(ctx, v); errors.Is(err, ErrNotFound) {
+			return Invalid(f.name, "is no number and no known user")
+		} else if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -44,7 +44,10 @@ type Config struct {
 type ThirdPartyConfig struct {
 	// Server is the SIP server address; "" shows the site's domain, or
 	// the host the API was reached at.
-	Server    string `yaml:"server"`
+	Server string `yaml:"server"`
+	// Transport ("" : udp if SIP listens on UDP, else tcp, else tls) picks
+	// the SIP listener whose port is shown; Port (0: that listener's)
+	// overrides it where phones reach SIP through a port forward.
 	Port      int    `yaml:"port"`
 	Transport string `yaml:"transport"`
 	// CACertFile is the PEM certificate phones must trust for SIP over TLS.
@@ -56,7 +59,7 @@ func DefaultConfig() Config {
 	return Config{MaxBodyBytes: 1 << 20, MaxImportBytes: 32 << 20, DefaultPageSize: 100, MaxPageSize: 1000,
 		AuthCacheTTL: time.Minute, LockoutThreshold: 5, LockoutBase: time.Minute,
 		TokenTTL: 90 * 24 * time.Hour, TokenMaxTTL: 366 * 24 * time.Hour,
-		ThirdParty: ThirdPartyConfig{Port: 5060, Transport: "udp"}}
+	}
 }
 
 // Validate names the offending key relative to the portal section.
@@ -80,11 +83,11 @@ func (c Config) Validate() error {
 		return errors.New("token_ttl: must be positive")
 	case c.TokenMaxTTL < c.TokenTTL:
 		return errors.New("token_max_ttl: must be at least token_ttl")
-	case c.ThirdParty.Port <= 0 || c.ThirdParty.Port > 65535:
+	case c.ThirdParty.Port < 0 || c.ThirdParty.Port > 65535:
 		return fmt.Errorf("third_party.port: %d is not a port", c.ThirdParty.Port)
 	}
 	switch c.ThirdParty.Transport {
-	case "udp", "tcp", "tls":
+	case "", "udp", "tcp", "tls":
 	default:
 		return fmt.Errorf("third_party.transport: %q is not udp, tcp or tls", c.ThirdParty.Transport)
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 
 	"hotdesk/prov"
 )
@@ -47,6 +48,8 @@ type devicePatch struct {
 type assignBody struct {
 	User string          `json:"user"`
 	Kind prov.DeviceKind `json:"kind"`
+	// Number, optional, is given to the user in the same transaction.
+	Number string `json:"number,omitempty"`
 }
 
 // assignView is the answer to an assignment: a managed phone's PINs are
@@ -80,6 +83,9 @@ type checkSyncBody struct {
 // claimBody is the POST /devices/{mac}/claim body.
 type claimBody struct {
 	PIN string `json:"pin"`
+	// SecurityPIN is the phone's security PIN, needed when the phone is
+	// another user's desk phone (that user gives it).
+	SecurityPIN string `json:"security_pin,omitempty"`
 }
 
 func (a *api) deviceView(ctx context.Context, d prov.Device) deviceView {
@@ -165,7 +171,8 @@ func (a *api) assignDevice(w http.ResponseWriter, r *http.Request, p principal) 
 		writeError(w, http.StatusBadRequest, "is required", "user")
 		return
 	}
-	as, err := a.mgr.AssignDevice(r.Context(), r.PathValue("mac"), b.User, b.Kind, p.actor())
+	as, err := a.mgr.AssignDevice(r.Context(), prov.AssignInput{MAC: r.PathValue("mac"), Username: b.User,
+		Kind: b.Kind, Number: b.Number}, p.actor())
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -196,7 +203,7 @@ func trimPlus(s string) string {
 // sipSettings fills the server part from the configuration, the device's
 // site, or the host the API was reached at.
 func (a *api) sipSettings(r *http.Request, d prov.Device, acc prov.SIPAccount) sipSettings {
-	s, err := thirdPartySettings(r, a.d.Store, a.cfg.ThirdParty, d, acc)
+	s, err := thirdPartySettings(r, a.d, a.cfg.ThirdParty, d, acc)
 	if err != nil {
 		a.log.Warn("third-party CA certificate unreadable", "file", a.cfg.ThirdParty.CACertFile, "err", err)
 	}
@@ -205,14 +212,20 @@ func (a *api) sipSettings(r *http.Request, d prov.Device, acc prov.SIPAccount) s
 
 // thirdPartySettings is what a person types into a third-party phone, for
 // the API and the web portal alike: the server is the configured one, else
-// the device's site's domain, else the host r reached. The error is an
-// unreadable CA certificate file; the settings are complete without it.
-func thirdPartySettings(r *http.Request, store prov.Store, tp ThirdPartyConfig, d prov.Device,
+// the device's site's domain, else the host r reached; the transport and
+// port are those SIP listens on (sipEndpoint). The error is an unreadable
+// CA certificate file; the settings are complete without it.
+func thirdPartySettings(r *http.Request, deps Deps, tp ThirdPartyConfig, d prov.Device,
 	acc prov.SIPAccount) (sipSettings, error) {
-	s := sipSettings{Server: tp.Server, Port: tp.Port, Transport: tp.Transport, UserID: acc.UserID,
+	var ls []Listener
+	if deps.Listeners != nil {
+		ls = deps.Listeners()
+	}
+	transport, port := sipEndpoint(tp, ls)
+	s := sipSettings{Server: tp.Server, Port: port, Transport: transport, UserID: acc.UserID,
 		Numbers: orEmpty(acc.Numbers), Password: acc.Password}
 	if s.Server == "" && d.SiteID != 0 {
-		if site, err := store.GetSite(r.Context(), d.SiteID); err == nil {
+		if site, err := deps.Store.GetSite(r.Context(), d.SiteID); err == nil {
 			s.Server = site.Domain
 		}
 	}
@@ -231,6 +244,41 @@ func thirdPartySettings(r *http.Request, store prov.Store, tp ThirdPartyConfig, 
 	}
 	s.CACert = string(b)
 	return s, nil
+}
+
+// sipEndpoint is the transport and port a third-party phone must use: a
+// configured value wins (a port forward in front of the daemon), else what
+// the SIP listeners are bound to — the configured transport's listener, or
+// UDP, TCP, TLS in that order — so a daemon moved off 5060 says so. 5060 and
+// udp only when no listener is known (an API without the SIP room).
+func sipEndpoint(tp ThirdPartyConfig, ls []Listener) (string, int) {
+	transport, port := tp.Transport, tp.Port
+	for _, want := range []string{tp.Transport, "udp", "tcp", "tls"} {
+		if want == "" || (tp.Transport != "" && want != tp.Transport) {
+			continue
+		}
+		for _, l := range ls {
+			if l.Name != "sip" || l.Proto != want {
+				continue
+			}
+			_, p, err := net.SplitHostPort(l.Addr)
+			n, perr := strconv.Atoi(p)
+			if err != nil || perr != nil {
+				continue
+			}
+			if port == 0 {
+				port = n
+			}
+			return want, port
+		}
+	}
+	if transport == "" {
+		transport = "udp"
+	}
+	if port == 0 {
+		port = 5060
+	}
+	return transport, port
 }
 
 func (a *api) deviceSIPAccount(w http.ResponseWriter, r *http.Request, p principal) {
@@ -276,6 +324,6 @@ func (a *api) claimDevice(w http.ResponseWriter, r *http.Request, p principal) {
 	if !a.decode(w, r, &b) {
 		return
 	}
-	d, err := a.mgr.ClaimByPIN(r.Context(), r.PathValue("mac"), b.PIN, p.Remote)
+	d, err := a.mgr.ClaimByPIN(r.Context(), r.PathValue("mac"), b.PIN, b.SecurityPIN, p.Remote)
 	a.answerDevice(w, r, http.StatusOK, d, err)
 }

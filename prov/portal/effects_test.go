@@ -265,3 +265,118 @@ func TestDevicesCRUD(t *testing.T) {
 		t.Fatalf("list %+v", l)
 	}
 }
+
+func TestSIPEndpoint(t *testing.T) {
+	ls := []Listener{{Name: "admin", Proto: "http", Addr: "127.0.0.1:8080"},
+		{Name: "sip", Proto: "tcp", Addr: "0.0.0.0:5070"}, {Name: "sip", Proto: "udp", Addr: "[::]:5080"},
+		{Name: "sip", Proto: "tls", Addr: "0.0.0.0:5071"}}
+	for _, tc := range []struct {
+		name      string
+		tp        ThirdPartyConfig
+		ls        []Listener
+		transport string
+		port      int
+	}{
+		{"udp first", ThirdPartyConfig{}, ls, "udp", 5080},
+		{"configured transport", ThirdPartyConfig{Transport: "tls"}, ls, "tls", 5071},
+		{"port forward", ThirdPartyConfig{Port: 15060}, ls, "udp", 15060},
+		{"tcp only", ThirdPartyConfig{}, ls[:2], "tcp", 5070},
+		{"no listener known", ThirdPartyConfig{}, nil, "udp", 5060},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tr, p := sipEndpoint(tc.tp, tc.ls); tr != tc.transport || p != tc.port {
+				t.Fatalf("got %s %d, want %s %d", tr, p, tc.transport, tc.port)
+			}
+		})
+	}
+}
+
+// TestAssignWithNumber: a number and a desk phone are assigned in one
+// step; a refused step leaves neither the number nor the phone behind.
+func TestAssignWithNumber(t *testing.T) {
+	e := newEnv(t)
+	e.user("nora")
+	e.user("olga", "7301")
+	// A third-party phone needs a number: given here, it is enough.
+	var av assignView
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/001565000301/assign",
+		assignBody{User: "nora", Kind: "third_party", Number: "7300"}), 200).into(t, &av)
+	if av.ThirdParty == nil || av.ThirdParty.UserID != "7300" || av.User != "nora" {
+		t.Fatalf("assignment with a number %+v", av)
+	}
+	var nv numbersView
+	e.want(e.do(asAdmin, "GET", "/api/v1/users/nora/numbers", nil), 200).into(t, &nv)
+	if len(nv.Numbers) != 1 || nv.Numbers[0] != "7300" {
+		t.Fatalf("numbers %v", nv.Numbers)
+	}
+	if c, ok := e.creds.Lookup("7300"); !ok || c.Kind != prov.OwnerUser {
+		t.Fatal("the new number does not authenticate")
+	}
+	// Again with the number it already has: nothing changes, no error.
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/001565000301/assign",
+		assignBody{User: "nora", Kind: "third_party", Number: "7300"}), 200)
+
+	// Refused: another user's number (409), a bad number (400), a phone
+	// that is someone else's (409). Nothing of it is stored.
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0001/assign",
+		assignBody{User: "nora", Number: "7301"}), 409, "number")
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0001/assign",
+		assignBody{User: "nora", Number: "73 02"}), 400, "number")
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0001/assign",
+		assignBody{User: "nora", Number: "olga"}), 400, "number")
+	e.want(e.do(asAdmin, "GET", "/api/v1/devices/0004f2dd0001", nil), 404)
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0002/assign", assignBody{User: "olga"}), 200)
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/devices/0004f2dd0002/assign",
+		assignBody{User: "nora", Number: "7302"}), 409, "mac")
+	e.want(e.do(asAdmin, "GET", "/api/v1/users/nora/numbers", nil), 200).into(t, &nv)
+	if len(nv.Numbers) != 1 {
+		t.Fatalf("a refused assignment left a number behind: %v", nv.Numbers)
+	}
+	if _, ok := e.creds.Lookup("7302"); ok {
+		t.Fatal("a refused assignment left a credential behind")
+	}
+}
+
+// TestClaimAssignedPhoneNeedsItsSecurityPIN: a deployment PIN typed at a
+// phone that is another user's desk phone claims it only with that phone's
+// security PIN, which its user knows; a wrong one counts as a failed guess.
+func TestClaimAssignedPhoneNeedsItsSecurityPIN(t *testing.T) {
+	e := newEnv(t)
+	e.user("pia", "7401")
+	e.user("ruth", "7402")
+	var pia, ruth assignView
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/0004f2ce0001/assign", assignBody{User: "pia"}), 200).into(t, &pia)
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices/0004f2ce0002/assign", assignBody{User: "ruth"}), 200).into(t, &ruth)
+	wrong := "00000000"
+	if wrong == ruth.SecurityPIN {
+		wrong = "00000001"
+	}
+	// Pia's deployment PIN at Ruth's phone: without Ruth's security PIN, no.
+	e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim", claimBody{PIN: pia.DeploymentPIN}), 403)
+	e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim",
+		claimBody{PIN: pia.DeploymentPIN, SecurityPIN: wrong}), 401)
+	// Pia's own security PIN is not Ruth's phone's.
+	if pia.SecurityPIN != ruth.SecurityPIN {
+		e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim",
+			claimBody{PIN: pia.DeploymentPIN, SecurityPIN: pia.SecurityPIN}), 401)
+	}
+	var still deviceView
+	e.want(e.do(asAdmin, "GET", "/api/v1/devices/0004f2ce0002", nil), 200).into(t, &still)
+	if still.AssignedUser != "ruth" {
+		t.Fatalf("a refused claim moved the phone: %+v", still)
+	}
+	var d deviceView
+	e.want(e.do(anonymous, "POST", "/api/v1/devices/0004f2ce0002/claim",
+		claimBody{PIN: pia.DeploymentPIN, SecurityPIN: ruth.SecurityPIN}), 200).into(t, &d)
+	if d.AssignedUser != "pia" {
+		t.Fatalf("claimed with the security PIN: %+v", d)
+	}
+	stored, _ := e.st.GetDevice(t.Context(), "0004f2ce0002")
+	if stored.SecurityPIN == "" || stored.SecurityPIN == ruth.SecurityPIN || stored.DeploymentPIN != "" {
+		t.Fatalf("the claimed phone keeps the old PINs: %+v", stored)
+	}
+	if ev := e.audit("device.claim.takeover", "device:0004f2ce0002"); len(ev) != 1 ||
+		strings.Contains(ev[0].After, ruth.SecurityPIN) {
+		t.Fatalf("takeover audit %+v", ev)
+	}
+}

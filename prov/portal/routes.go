@@ -86,7 +86,7 @@ func (a *api) routeTable() []route {
 		{Method: "PATCH", Path: "/api/v1/devices/{mac}", Summary: "Update a device; approve or deny a pending one",
 			Body: devicePatch{}, OK: 200, Resp: deviceView{}, Errors: []int{e400, e404}, Handler: a.patchDevice},
 		{Method: "POST", Path: "/api/v1/devices/{mac}/assign",
-			Summary: "Make the phone a user's desk phone (managed: PINs shown once; third_party: SIP settings)",
+			Summary: "Make the phone a user's desk phone, optionally giving them a number in the same step (managed: PINs shown once; third_party: SIP settings)",
 			Body:    assignBody{}, OK: 200, Resp: assignView{}, Errors: []int{e400, e409}, Handler: a.assignDevice},
 		{Method: "POST", Path: "/api/v1/devices/{mac}/unassign",
 			Summary: "Unassign: bindings removed, check-sync, back to the locked profile",
@@ -107,7 +107,7 @@ func (a *api) routeTable() []route {
 			Query:   []param{{"reveal", "boolean", "include the SIP password"}},
 			OK:      200, Resp: sipSettings{}, Errors: []int{e400, e404}, Handler: a.deviceSIPAccount},
 		{Method: "POST", Path: "/api/v1/devices/{mac}/claim", Auth: authOptional,
-			Summary: "Zero-touch claim: the deployment PIN typed on the phone makes it the user's desk phone",
+			Summary: "Zero-touch claim: the deployment PIN typed on the phone makes it the user's desk phone; a phone that is another user's needs its security PIN too (security_pin)",
 			Body:    claimBody{}, OK: 200, Resp: deviceView{}, Errors: []int{401, 403, 429}, Handler: a.claimDevice},
 
 		{Method: "GET", Path: "/api/v1/sites", Summary: "List sites",

@@ -177,3 +177,40 @@ func TestNumbers(t *testing.T) {
 		t.Fatal("number changes not audited")
 	}
 }
+
+// TestCallHandlingTargets: the API checks forwarding and twinning targets
+// as the portal does: a number or a known user, never the user's own line,
+// bounded; the 400 names the field and nothing is stored.
+func TestCallHandlingTargets(t *testing.T) {
+	e := newEnv(t)
+	e.user("fwd", "4101", "+4930410")
+	e.user("other", "4102")
+	patch := func(field, v string) resp {
+		return e.do(asAdmin, "PATCH", "/api/v1/users/fwd", map[string]any{"call_handling": map[string]any{field: v}})
+	}
+	for _, tc := range []struct{ field, v string }{
+		{"forward_always", "4101"},        // own extension: a loop
+		{"forward_busy", "4930410"},       // own number without "+"
+		{"forward_no_answer", "+4930410"}, // own number
+		{"twinning", "fwd"},               // own user name
+		{"forward_always", "nobody-here"}, // no such user
+		{"forward_busy", "sip:x@evil.example"},
+		{"forward_no_answer", "12 34"},
+		{"twinning", strings.Repeat("a", 65)},
+		{"forward_always", "1"}, // too short for a number, and no user
+	} {
+		e.wantErr(patch(tc.field, tc.v), 400, tc.field)
+	}
+	stored, _ := e.st.GetUser(t.Context(), "fwd")
+	if stored.CallHandling != (prov.CallHandling{}) {
+		t.Fatalf("a refused target was stored: %+v", stored.CallHandling)
+	}
+	var u userView
+	e.want(e.do(asAdmin, "PATCH", "/api/v1/users/fwd", map[string]any{"call_handling": map[string]any{
+		"forward_always": " 4102 ", "forward_busy": "other", "forward_no_answer": "+4940999", "twinning": "0170123456"}}),
+		200).into(t, &u)
+	if ch := u.CallHandling; ch.ForwardAlways != "4102" || ch.ForwardBusy != "other" || ch.ForwardNoAnswer != "+4940999" ||
+		ch.NoAnswerSeconds != 20 || ch.Twinning != "0170123456" {
+		t.Fatalf("valid targets %+v", ch)
+	}
+}

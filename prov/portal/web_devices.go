@@ -124,17 +124,18 @@ func (w *web) renderDevice(rw http.ResponseWriter, r *http.Request, q *request, 
 // sipSettings is what a person types into a third-party phone; the same
 // rules as the API's (an unreadable CA file is left out silently here).
 func (w *web) sipSettings(r *http.Request, d prov.Device, acc prov.SIPAccount) sipSettings {
-	s, _ := thirdPartySettings(r, w.d.Store, w.api.ThirdParty, d, acc)
+	s, _ := thirdPartySettings(r, w.d, w.api.ThirdParty, d, acc)
 	return s
 }
 
 func (w *web) adminAssign(rw http.ResponseWriter, r *http.Request, q *request) {
-	f := formValues(r, "user", "kind")
+	f := formValues(r, "user", "kind", "number")
 	if f["user"] == "" {
 		w.renderDevice(rw, r, q, http.StatusBadRequest, map[string]string{"user": "Choose a user."}, f, "", nil)
 		return
 	}
-	as, err := w.mgr.AssignDevice(r.Context(), r.PathValue("mac"), f["user"], prov.DeviceKind(f["kind"]), q.actor(r))
+	as, err := w.mgr.AssignDevice(r.Context(), prov.AssignInput{MAC: r.PathValue("mac"), Username: f["user"],
+		Kind: prov.DeviceKind(f["kind"]), Number: f["number"]}, q.actor(r))
 	if err != nil {
 		errs, msg := fieldErrors(err)
 		if e, ok := errs["mac"]; ok {

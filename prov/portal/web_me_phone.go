@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -183,9 +184,25 @@ func (w *web) buttons(rw http.ResponseWriter, r *http.Request, q *request) {
 	w.redirect(rw, r, q.s, "/me/buttons", "Buttons saved; your phones update now.")
 }
 
-// telephonyView lists the user's third-party phones and their settings.
+// telephonyView lists the user's desk phones: third-party ones with the
+// settings to type in, managed ones with their deployment status and PINs.
 type telephonyView struct {
-	Phones []telephonyPhone
+	Phones  []telephonyPhone
+	Managed []managedPhone
+}
+
+// managedPhone is a managed desk phone as its user sees it (seed 003,
+// Settings > Telephony). The PINs are shown after an audited "Show PINs";
+// the deployment PIN only while it is unused, as it is the claim code.
+type managedPhone struct {
+	D prov.Device
+	// ClaimCode is what to dial on the phone to claim it: the site's login
+	// code and the deployment PIN ("" when nothing is left to claim or the
+	// site has no login code).
+	ClaimCode string
+	// PendingClaim: a deployment PIN is waiting to be typed on a phone.
+	PendingClaim bool
+	Revealed     bool
 }
 
 type telephonyPhone struct {
@@ -206,6 +223,10 @@ func (w *web) renderTelephony(rw http.ResponseWriter, r *http.Request, q *reques
 	}
 	var v telephonyView
 	for _, d := range devs {
+		if d.Kind == prov.DeviceManaged {
+			v.Managed = append(v.Managed, w.managedPhone(ctx, d, d.MAC == reveal, q, r))
+			continue
+		}
 		if d.Kind != prov.DeviceThirdParty {
 			continue
 		}
@@ -220,12 +241,29 @@ func (w *web) renderTelephony(rw http.ResponseWriter, r *http.Request, q *reques
 	w.render(rw, r, http.StatusOK, "me_telephony.html", p)
 }
 
+// managedPhone is d as its user sees it; with reveal, its PINs (audited).
+func (w *web) managedPhone(ctx context.Context, d prov.Device, reveal bool, q *request, r *http.Request) managedPhone {
+	mp := managedPhone{D: d, PendingClaim: d.DeploymentPIN != "", Revealed: reveal}
+	if !reveal {
+		mp.D.DeploymentPIN, mp.D.SecurityPIN = "", ""
+		return mp
+	}
+	if d.DeploymentPIN != "" {
+		if site, err := w.d.Store.GetSite(ctx, d.SiteID); err == nil && site.FeatureCodes.Login != "" {
+			mp.ClaimCode = site.FeatureCodes.Login + d.DeploymentPIN
+		}
+	}
+	w.mgr.Audit(ctx, q.actor(r), "device.pins.reveal", "device:"+d.MAC, nil,
+		map[string]any{"user": q.user.Username, "deployment_pin_unused": d.DeploymentPIN != ""})
+	return mp
+}
+
 // telephonyReveal shows the SIP password of one of the user's own
-// third-party phones; the reveal is audited.
+// third-party phones, or the PINs of a managed one; the reveal is audited.
 func (w *web) telephonyReveal(rw http.ResponseWriter, r *http.Request, q *request) {
 	mac, _ := prov.NormalizeMAC(r.PostFormValue("mac"))
 	d, err := w.d.Store.GetDevice(r.Context(), mac)
-	if err != nil || d.AssignedUserID != q.user.ID || d.Kind != prov.DeviceThirdParty {
+	if err != nil || d.AssignedUserID != q.user.ID || (d.Kind != prov.DeviceThirdParty && d.Kind != prov.DeviceManaged) {
 		w.forbidden(rw, r, q.s, http.StatusNotFound, "That phone is not yours.")
 		return
 	}

@@ -244,3 +244,78 @@ func FuzzSafeNext(f *testing.F) {
 		}
 	})
 }
+
+// TestWebTelephonyManagedPhone: Settings > Telephony shows the user's
+// managed desk phone with its deployment status; "Show PINs" (audited)
+// shows the deployment PIN while it is unused, with what to dial, and the
+// security PIN. Nobody else can reveal them.
+func TestWebTelephonyManagedPhone(t *testing.T) {
+	we := newWebEnv(t)
+	ctx := context.Background()
+	we.site.FeatureCodes = prov.FeatureCodes{Login: "*77", Logout: "*78"}
+	if err := we.st.UpdateSite(ctx, &we.site); err != nil {
+		t.Fatal(err)
+	}
+	we.portalUser("alice", "1001")
+	we.portalUser("bob", "1002")
+	var av assignView
+	we.want(we.do(asAdmin, "POST", "/api/v1/devices/0004f2bb0010/assign", assignBody{User: "alice"}), 200).into(t, &av)
+	a := we.browser()
+	a.mustSignIn("alice", "password-alice", "/me/")
+	p := a.get("/me/telephony")
+	if !strings.Contains(p.body, "0004f2bb0010") || !strings.Contains(p.body, "type the deployment PIN") ||
+		strings.Contains(p.body, av.DeploymentPIN) || strings.Contains(p.body, av.SecurityPIN) {
+		t.Fatalf("telephony before a reveal: %s", excerpt(p.body))
+	}
+	bob := we.browser()
+	bob.mustSignIn("bob", "password-bob", "/me/")
+	if p := bob.submit("/me/telephony", "/me/telephony/reveal", url.Values{"mac": {"0004f2bb0010"}}); p.code != http.StatusNotFound ||
+		strings.Contains(p.body, av.SecurityPIN) {
+		t.Fatalf("bob revealed alice's PINs: %d", p.code)
+	}
+	p = a.submit("/me/telephony", "/me/telephony/reveal", url.Values{"mac": {"0004f2bb0010"}})
+	if !strings.Contains(p.body, "*77"+av.DeploymentPIN) || !strings.Contains(p.body, av.SecurityPIN) {
+		t.Fatalf("revealed: %d %s", p.code, excerpt(p.body))
+	}
+	if ev := we.audit("device.pins.reveal", "device:0004f2bb0010"); len(ev) != 1 || strings.Contains(ev[0].After, av.SecurityPIN) {
+		t.Fatalf("reveal audit %+v", ev)
+	}
+	// Claimed on the desk: the deployment PIN is spent and no longer shown.
+	we.device("0004f2bb0011")
+	we.want(we.do(anonymous, "POST", "/api/v1/devices/0004f2bb0011/claim", claimBody{PIN: av.DeploymentPIN}), 200)
+	p = a.submit("/me/telephony", "/me/telephony/reveal", url.Values{"mac": {"0004f2bb0011"}})
+	d, _ := we.st.GetDevice(ctx, "0004f2bb0011")
+	if strings.Contains(p.body, av.DeploymentPIN) || strings.Contains(p.body, "0004f2bb0010") ||
+		!strings.Contains(p.body, "0004f2bb0011") || !strings.Contains(p.body, d.SecurityPIN) {
+		t.Fatalf("after the claim: %s", excerpt(p.body))
+	}
+}
+
+// TestWebAssignWithNumber: the device page's assign form gives the user a
+// number with the phone; a taken number is an error next to the field and
+// assigns nothing.
+func TestWebAssignWithNumber(t *testing.T) {
+	we := newWebEnv(t)
+	ctx := context.Background()
+	we.portalUser("alice", "1001")
+	we.user("sam")
+	b := we.browser()
+	b.mustSignIn(adminUser, adminPass, "/admin/")
+	dev := "/admin/devices/0004f2bb0020"
+	we.device("0004f2bb0020")
+	if p := b.submit(dev, dev+"/assign", url.Values{"user": {"sam"}, "kind": {"managed"}, "number": {"1001"}}); p.code != 400 ||
+		!strings.Contains(p.body, `id="e-number"`) {
+		t.Fatalf("taken number: %d %s", p.code, excerpt(p.body))
+	}
+	if d, _ := we.st.GetDevice(ctx, "0004f2bb0020"); d.AssignedUserID != 0 {
+		t.Fatal("a refused assignment assigned the phone")
+	}
+	if p := b.submit(dev, dev+"/assign", url.Values{"user": {"sam"}, "kind": {"third_party"}, "number": {"1005"}}); p.code != 200 ||
+		!strings.Contains(p.body, "Assigned to sam") {
+		t.Fatalf("assign with a number: %d %s", p.code, excerpt(p.body))
+	}
+	u, _ := we.st.GetUser(ctx, "sam")
+	if nums, _ := we.st.NumbersOf(ctx, u.ID); len(nums) != 1 || nums[0] != "1005" {
+		t.Fatalf("sam's numbers %v", nums)
+	}
+}

@@ -53,6 +53,9 @@ func (p *polycom) Sources(v *prov.View) []Source {
 		srcs = append(srcs,
 			Source{prov.LayerSite, "device account", p.deviceAccount(v)},
 			Source{prov.LayerSite, "provisioning server", p.provServer(v)})
+		if d := v.Device; d.Kind == prov.DeviceManaged && d.AssignedUserID != 0 && d.SecurityPIN != "" {
+			srcs = append(srcs, Source{prov.LayerSite, "security PIN", localPasswords(d.SecurityPIN)})
+		}
 	}
 	site := "site " + v.Site.Name
 	srcs = append(srcs, Source{prov.LayerSite, site, p.siteParams(v)},
@@ -91,6 +94,19 @@ func (p *polycom) deviceAccount(v *prov.View) map[string]string {
 	m["voIpProt.server.1.address"] = v.Server.Host
 	m["voIpProt.server.1.port"] = strconv.Itoa(p.cfg.SIPPort)
 	return m
+}
+
+// localPasswords guard the phone's own menus with the desk phone's
+// security PIN (seed 003: it protects the phone's local admin and
+// settings), so the phone's user, who is shown it, and nobody passing by
+// can change them. It sits below the site's and device's params: an admin
+// who keeps the admin menu to themselves sets device.auth.localAdminPassword
+// there. Both names contain "password", so TFTP never carries them.
+func localPasswords(pin string) map[string]string {
+	return map[string]string{
+		"device.auth.localAdminPassword": pin,
+		"device.auth.localUserPassword":  pin,
+	}
 }
 
 // aor is a line's address of record: with the site's SIP domain, since a

@@ -26,6 +26,7 @@ func fixtureSite() prov.Site {
 func fixtureDevice() prov.Device {
 	return prov.Device{ID: 7, MAC: "0004f2000001", Vendor: "polycom", Model: "VVX_400", SiteID: 1,
 		Status: prov.DeviceDeployed, ProvUser: "0004f2000001", ProvPassword: "provsecret",
+		Kind: prov.DeviceManaged, AssignedUserID: 3, SecurityPIN: "48151623",
 		SIPUser: "dev0004f2000001", SIPPassword: "devsecret",
 		Params: map[string]string{"up.backlight.idleIntensity": "2"}}
 }
@@ -137,6 +138,10 @@ func TestConfigRules(t *testing.T) {
 	if params["reg.1.auth.password"] != "devsecret" || params["device.prov.password"] != "provsecret" {
 		t.Errorf("secrets missing over HTTP")
 	}
+	if params["device.auth.localAdminPassword"] != "48151623" || params["device.auth.localUserPassword"] != "48151623" ||
+		params["device.auth.localAdminPassword.set"] != "1" {
+		t.Errorf("the security PIN does not guard the phone's menus: %v", params)
+	}
 	tb, err := s.Render(context.Background(), prov.KindDeviceConfig, views["tftp"])
 	if err != nil {
 		t.Fatal(err)
@@ -237,5 +242,45 @@ func TestTemplateOverride(t *testing.T) {
 	}
 	if _, err := New(Config{TemplatesDir: dir}, nil); err == nil {
 		t.Error("a broken admin template was accepted")
+	}
+}
+
+// TestSecurityPINGuardsLocalMenus: a managed desk phone's local admin and
+// user passwords are its security PIN; a phone without a user keeps the
+// phone's own, a third-party phone gets nothing, and a site that sets its
+// own admin password keeps it.
+func TestSecurityPINGuardsLocalMenus(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		edit        func(v *prov.View)
+		admin, user string
+	}{
+		{"assigned managed phone", func(*prov.View) {}, "48151623", "48151623"},
+		{"unassigned phone", func(v *prov.View) { v.Device.AssignedUserID, v.Device.SecurityPIN = 0, "" }, "", ""},
+		{"third-party phone", func(v *prov.View) { v.Device.Kind = prov.DeviceThirdParty }, "", ""},
+		{"site admin password", func(v *prov.View) {
+			v.Site.Params = map[string]string{"device.auth.localAdminPassword": "site-admin-pw"}
+		}, "site-admin-pw", "48151623"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := *fixtureViews()["locked"]
+			tc.edit(&v)
+			body, err := s.Render(context.Background(), prov.KindDeviceConfig, &v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			params, err := prov.ParseConfigParams(body, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if params["device.auth.localAdminPassword"] != tc.admin || params["device.auth.localUserPassword"] != tc.user {
+				t.Fatalf("admin %q user %q, want %q %q", params["device.auth.localAdminPassword"],
+					params["device.auth.localUserPassword"], tc.admin, tc.user)
+			}
+		})
 	}
 }
