@@ -273,7 +273,7 @@ func TestSecurityPINGuardsLocalMenus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			params, err := prov.ParseConfigParams(body, nil)
+			params, err := prov.ParseConfigParams(body)
 			if err != nil {
 				t.Fatal(err)
 			}
