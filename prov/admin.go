@@ -207,6 +207,9 @@ type UserPatch struct {
 	Password         *string
 	Portal           *PortalAccess
 	CallHandling     *CallHandling
+	// Params replaces the user's profile parameters (the "user" layer of
+	// <user>.cfg, e.g. reg.2.address).
+	Params *map[string]string
 }
 
 // UpdateUser applies p to the user, validates the result and audits the
@@ -242,6 +245,12 @@ func (m *Manager) UpdateUser(ctx context.Context, username string, p UserPatch, 
 	}
 	if p.CallHandling != nil {
 		u.CallHandling = *p.CallHandling
+	}
+	if p.Params != nil {
+		if err := ValidateParams("params", *p.Params, true); err != nil {
+			return User{}, err
+		}
+		u.Params = *p.Params
 	}
 	if err := validateUser(u); err != nil {
 		return User{}, err

@@ -114,6 +114,9 @@ func (m *Manager) UpdateDevice(ctx context.Context, mac string, p DevicePatch, a
 		d.Authorized = *p.Authorized
 	}
 	if p.Params != nil {
+		if err := ValidateParams("params", *p.Params, false); err != nil {
+			return Device{}, err
+		}
 		d.Params = *p.Params
 	}
 	if p.Status != nil && *p.Status != d.Status {

@@ -24,6 +24,9 @@ func ValidateSite(s *Site) error {
 	if !siteNameRE.MatchString(s.Name) {
 		return Invalid("name", "use 1-64 letters, digits, spaces and . _ -")
 	}
+	if err := ValidateParams("params", s.Params, false); err != nil {
+		return err
+	}
 	if s.TimeZone != "" {
 		if _, err := time.LoadLocation(s.TimeZone); err != nil || strings.EqualFold(s.TimeZone, "local") {
 			return Invalid("time_zone", "is not an IANA time zone such as Europe/Berlin")

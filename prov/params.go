@@ -110,6 +110,45 @@ var paramNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$`)
 // name made of letters, digits, '_', '.', '-'.
 func ValidParamName(name string) bool { return paramNameRE.MatchString(name) }
 
+// paramGroups are the top-level groups of the phones' configuration
+// parameters (Polycom UC Software's parameter list): an admin's parameter
+// outside them is a typo, refused with its name instead of being served
+// and silently ignored by the phone.
+var paramGroups = map[string]bool{
+	"acd": true, "apps": true, "attendant": true, "bg": true, "bluetooth": true, "call": true,
+	"callLists": true, "device": true, "dialplan": true, "dir": true, "divert": true, "dns": true,
+	"efk": true, "exchange": true, "feature": true, "httpd": true, "hoteling": true, "key": true,
+	"lcl": true, "ldap": true, "lineKey": true, "log": true, "mb": true, "msg": true, "mwi": true,
+	"nat": true, "np": true, "pres": true, "phoneLock": true, "powerSaving": true, "prov": true,
+	"ptt": true, "qos": true, "reg": true, "saf": true, "se": true, "sec": true, "softkey": true,
+	"sip": true, "tcpIpApp": true, "uc": true, "up": true, "upgrade": true, "video": true,
+	"voice": true, "voIpProt": true, "wifi": true,
+}
+
+// ValidateParams checks an admin's parameters (a site's, a device's or a
+// user's profile): known names, bounded values. field names the map in
+// errors; forUser refuses the device's own settings (device.*), which a
+// user's profile cannot carry from phone to phone.
+func ValidateParams(field string, m map[string]string, forUser bool) error {
+	if len(m) > 500 {
+		return Invalid(field, "has more than 500 parameters")
+	}
+	for k, v := range m {
+		group, _, _ := strings.Cut(k, ".")
+		switch {
+		case !ValidParamName(k) || !strings.Contains(k, "."):
+			return Invalid(field+"."+k, "is not a parameter name")
+		case !paramGroups[group]:
+			return Invalid(field+"."+k, "is not a known phone parameter (group "+group+")")
+		case forUser && group == "device":
+			return Invalid(field+"."+k, "is a device setting, not a user's")
+		case len(v) > 1024 || strings.ContainsAny(v, "\x00\r\n"):
+			return Invalid(field+"."+k, "value is too long or has control characters")
+		}
+	}
+	return nil
+}
+
 // DefaultUploadNamespaces are the parameter prefixes a phone owns in its
 // .cfg uploads (<MAC>-phone.cfg, <user>-phone.cfg, <MAC>-web.cfg): what
 // the user changes on the handset or its web page — preferences (up.*),

@@ -64,6 +64,8 @@ type userPatch struct {
 	Password         *string            `json:"password"`
 	Portal           *prov.PortalAccess `json:"portal"`
 	CallHandling     *prov.CallHandling `json:"call_handling"`
+	// Params replaces the user's profile parameters (<user>.cfg).
+	Params *map[string]string `json:"params"`
 }
 
 // numbersBody is the POST /users/{username}/numbers body.
@@ -242,7 +244,7 @@ func (a *api) patchUser(w http.ResponseWriter, r *http.Request, p principal) {
 		FirstName: b.FirstName, LastName: b.LastName, Email: b.Email, Language: b.Language,
 		DirectoryScope: b.DirectoryScope, Custom1: b.Custom1, Custom2: b.Custom2, Custom3: b.Custom3, Kind: b.Kind,
 		ResponsibleEmail: b.ResponsibleEmail, SiteID: b.SiteID, Password: b.Password, Portal: b.Portal,
-		CallHandling: b.CallHandling,
+		CallHandling: b.CallHandling, Params: b.Params,
 	}, p.actor())
 	a.answerUser(w, r, http.StatusOK, u, err)
 }

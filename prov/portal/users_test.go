@@ -214,3 +214,34 @@ func TestCallHandlingTargets(t *testing.T) {
 		t.Fatalf("valid targets %+v", ch)
 	}
 }
+
+// Issue 19 (seed 000): the admin writes any parameter into a user's
+// profile (<user>.cfg), e.g. a second line appearance; names are checked
+// against the phones' parameter groups and a refusal names the parameter.
+func TestAdminWritesUserProfileParams(t *testing.T) {
+	e := newEnv(t)
+	e.user("dora")
+	var u userView
+	e.want(e.do(asAdmin, "PATCH", "/api/v1/users/dora", map[string]any{"params": map[string]string{
+		"reg.2.address": "2002", "reg.2.label": "Sales"}}), 200).into(t, &u)
+	stored, err := e.st.GetUser(t.Context(), "dora")
+	if err != nil || stored.Params["reg.2.address"] != "2002" || stored.Params["reg.2.label"] != "Sales" {
+		t.Fatalf("profile parameters not stored: %+v %v", stored.Params, err)
+	}
+	for name, field := range map[string]string{
+		"rge.2.address":          "params.rge.2.address",
+		"device.prov.serverName": "params.device.prov.serverName",
+		"nodot":                  "params.nodot",
+	} {
+		e.wantErr(e.do(asAdmin, "PATCH", "/api/v1/users/dora", map[string]any{"params": map[string]string{name: "x"}}),
+			400, field)
+	}
+	if again, _ := e.st.GetUser(t.Context(), "dora"); again.Params["reg.2.label"] != "Sales" || len(again.Params) != 2 {
+		t.Fatalf("a refused patch changed the stored parameters: %+v", again.Params)
+	}
+	// Devices are checked alike.
+	e.want(e.do(asAdmin, "POST", "/api/v1/devices", map[string]any{"mac": "0004f2aa0001"}), 201)
+	e.wantErr(e.do(asAdmin, "PATCH", "/api/v1/devices/0004f2aa0001", map[string]any{"params": map[string]string{"x.y": "1"}}),
+		400, "params.x.y")
+	e.want(e.do(asAdmin, "PATCH", "/api/v1/devices/0004f2aa0001", map[string]any{"params": map[string]string{"up.x": "1"}}), 200)
+}

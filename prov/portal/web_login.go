@@ -30,6 +30,7 @@ func (w *web) routes() {
 	w.handle("GET /admin/users/{username}", roleAdmin, menuNone, w.adminUser)
 	w.handle("POST /admin/users/{username}", roleAdmin, menuNone, w.adminUpdateUser)
 	w.handle("POST /admin/users/{username}/access", roleAdmin, menuNone, w.adminUserAccess)
+	w.handle("POST /admin/users/{username}/params", roleAdmin, menuNone, w.adminUserParams)
 	w.handle("POST /admin/users/{username}/numbers", roleAdmin, menuNone, w.adminUserNumbers)
 	w.handle("POST /admin/users/{username}/status", roleAdmin, menuNone, w.adminUserStatus)
 	w.handle("POST /admin/users/{username}/password", roleAdmin, menuNone, w.adminUserPassword)

@@ -86,3 +86,27 @@ func TestAdminSavesUserListColumns(t *testing.T) {
 		t.Fatalf("explicit columns: %s", h)
 	}
 }
+
+// The admin's page for a user's profile parameters (issue 19, seed 000).
+func TestAdminEditsUserProfileParams(t *testing.T) {
+	we := newWebEnv(t)
+	we.portalUser("alice", "1001")
+	b := we.browser()
+	b.mustSignIn(adminUser, adminPass, "/admin/")
+	p := b.submit("/admin/users/alice", "/admin/users/alice/params",
+		url.Values{"params": {"reg.2.address=2002\r\n\r\nreg.2.label = Sales\r\n"}})
+	if p.code != http.StatusSeeOther {
+		t.Fatalf("save parameters: %d %s", p.code, excerpt(p.body))
+	}
+	u, err := we.st.GetUser(context.Background(), "alice")
+	if err != nil || u.Params["reg.2.address"] != "2002" || u.Params["reg.2.label"] != "Sales" {
+		t.Fatalf("stored %+v %v", u.Params, err)
+	}
+	if page := b.get("/admin/users/alice"); !strings.Contains(page.body, "reg.2.label=Sales") {
+		t.Fatal("the page does not show the saved parameters")
+	}
+	p = b.submit("/admin/users/alice", "/admin/users/alice/params", url.Values{"params": {"rge.2.address=1"}})
+	if p.code != http.StatusBadRequest || !strings.Contains(p.body, "rge.2.address is not a known phone parameter") {
+		t.Fatalf("a typo: %d %s", p.code, excerpt(p.body))
+	}
+}

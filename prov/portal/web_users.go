@@ -242,6 +242,7 @@ func userFormOf(u prov.User) map[string]string {
 	f["profile"], f["call_handling"] = string(u.Portal.Profile), string(u.Portal.CallHandling)
 	f["directory"], f["buttons"] = string(u.Portal.Directory), string(u.Portal.Buttons)
 	f["reporting"] = string(u.Portal.Reporting)
+	f["params"] = formatParams(u.Params)
 	if u.Portal.Wizard {
 		f["wizard"] = "on"
 	}
@@ -315,6 +316,54 @@ func parseAccess(r *http.Request, name string) (prov.Access, error) {
 		return a, nil
 	}
 	return "", prov.Invalid(name, "is No, Read or Write")
+}
+
+// adminUserParams replaces the user's profile parameters from the form's
+// name=value lines; a refusal names the parameter next to the field.
+func (w *web) adminUserParams(rw http.ResponseWriter, r *http.Request, q *request) {
+	w.userOp(rw, r, q, "Profile parameters saved; the user's phones update now.", func(u prov.User) error {
+		m, err := parseParamLines(r.PostFormValue("params"))
+		if err != nil {
+			return err
+		}
+		_, err = w.mgr.UpdateUser(r.Context(), u.Username, prov.UserPatch{Params: &m}, q.actor(r))
+		var fe *prov.FieldError
+		if errors.As(err, &fe) && strings.HasPrefix(fe.Field, "params.") {
+			return prov.Invalid("params", strings.TrimPrefix(fe.Field, "params.")+" "+fe.Msg)
+		}
+		return err
+	})
+}
+
+// parseParamLines reads name=value lines; blank lines are skipped.
+func parseParamLines(text string) (map[string]string, error) {
+	m := map[string]string{}
+	for i, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, prov.Invalid("params", "line "+strconv.Itoa(i+1)+" is not name=value")
+		}
+		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return m, nil
+}
+
+// formatParams writes parameters as sorted name=value lines.
+func formatParams(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "=" + m[k] + "\n")
+	}
+	return b.String()
 }
 
 func (w *web) adminUserAccess(rw http.ResponseWriter, r *http.Request, q *request) {
