@@ -18,6 +18,8 @@ var (
 	emergencyRE = regexp.MustCompile(`^[0-9]{2,4}$`)
 )
 
+var profileDirRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+
 // ValidateSite checks a site before it is stored; errors name the field.
 func ValidateSite(s *Site) error {
 	s.Name = strings.TrimSpace(s.Name)
@@ -26,6 +28,12 @@ func ValidateSite(s *Site) error {
 	}
 	if err := ValidateParams("params", s.Params, false); err != nil {
 		return err
+	}
+	for field, dir := range map[string]string{"profile_dirs.user_profiles": s.ProfileDirs.UserProfiles,
+		"profile_dirs.contacts": s.ProfileDirs.Contacts, "profile_dirs.call_lists": s.ProfileDirs.CallLists} {
+		if dir != "" && !profileDirRE.MatchString(dir) {
+			return Invalid(field, "is one directory name: 1-32 letters, digits, _ and -")
+		}
 	}
 	if s.TimeZone != "" {
 		if _, err := time.LoadLocation(s.TimeZone); err != nil || strings.EqualFold(s.TimeZone, "local") {

@@ -265,7 +265,8 @@ func (f *Files) Read(ctx context.Context, req Request) (*Content, error) {
 		return nil, err
 	}
 	c, err := f.read(ctx, req, pn)
-	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && req.Proto != ProtoTFTP && errors.Is(err, ErrNotFound) {
+	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && req.Proto != ProtoTFTP && errors.Is(err, ErrNotFound) &&
+		!errors.Is(err, errNotSiteDir) {
 		// <user>.cfg is the native login door: ask for the user's
 		// credentials whether or not the user or a session exists.
 		return nil, fmt.Errorf("read %s: %w", pn.name, ErrAuth)
@@ -301,6 +302,9 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	d, err := f.device(ctx, mac, req, pn.kind == KindMaster)
 	if err != nil {
 		return f.staticFallback(pn, fmt.Errorf("read %s: %w", pn.name, err))
+	}
+	if err := f.checkDir(ctx, d, pn); err != nil {
+		return f.staticFallback(pn, fmt.Errorf("read %s: %w", pn.path(), err))
 	}
 	if err := f.authorize(ctx, req, d, pn); err != nil {
 		return nil, fmt.Errorf("read %s: %w", pn.name, err)
@@ -446,7 +450,7 @@ func (f *Files) staticFallback(pn parsedName, err error) (*Content, error) {
 	if f.root == nil || !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	c, serr := f.readStatic(pn.name)
+	c, serr := f.readStatic(pn.path())
 	if serr != nil {
 		return nil, err
 	}

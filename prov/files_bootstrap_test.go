@@ -235,3 +235,44 @@ func TestTFTPSecretsGoOutOnce(t *testing.T) {
 		}
 	}
 }
+
+// Issue 19 (seed 000): a site's profile directories. The master file names
+// them, and the phone's user profile, directories and call lists are
+// served (and stored) in them; a directory that is not the site's is no
+// way in.
+func TestProfileDirectories(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	sites, err := f.st.ListSites(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := sites[0]
+	site.ProfileDirs = prov.ProfileDirs{UserProfiles: "profiles", Contacts: "contacts", CallLists: "calls"}
+	if err := f.st.UpdateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventSiteChanged})
+	f.login(t, prov.DoorBrowser)
+	f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	master, err := f.read(t, fAs(fMAC, fMAC+".cfg"))
+	if err != nil || !strings.Contains(master, `USER_PROFILES_DIRECTORY="profiles"`) ||
+		!strings.Contains(master, `CONTACTS_DIRECTORY="contacts"`) || !strings.Contains(master, `CALL_LISTS_DIRECTORY="calls"`) {
+		t.Fatalf("master: %v\n%s", err, master)
+	}
+	if body, err := f.read(t, fAs(fMAC, "profiles/alice.cfg")); err != nil || !strings.Contains(body, "sesspw") {
+		t.Fatalf("profiles/alice.cfg: %v\n%s", err, body)
+	}
+	dir := `<directory><item_list><item><fn>Bob</fn><ct>202</ct></item></item_list></directory>`
+	if err := f.files.Write(ctx, fAs(fMAC, "contacts/"+fMAC+"-directory.xml"), strings.NewReader(dir)); err != nil {
+		t.Fatalf("upload into the contacts directory: %v", err)
+	}
+	if body, err := f.read(t, fAs(fMAC, "contacts/alice-directory.xml")); err != nil || !strings.Contains(body, "<ct>202</ct>") {
+		t.Fatalf("contacts/alice-directory.xml: %v\n%s", err, body)
+	}
+	for _, p := range []string{"calls/alice.cfg", "other/alice.cfg", "profiles/" + fMAC + "-directory.xml"} {
+		if body, err := f.read(t, fAs(fMAC, p)); !errors.Is(err, prov.ErrNotFound) {
+			t.Errorf("%s: %v\n%s", p, err, body)
+		}
+	}
+}

@@ -40,6 +40,31 @@ type parsedName struct {
 	mac    string // lowercase, "" for 000000000000.cfg and user files
 	user   string
 	suffix string // upload name: phone.cfg, web.cfg, directory.xml, calls.xml, app.log, boot.log
+	// dir is the profile directory a user, directory or call-list file was
+	// asked for in (<dir>/<name>, the site's ProfileDirs); full is the
+	// path as asked, served as a static file when dir is not the site's.
+	dir, full string
+}
+
+// path is the name as asked for, directory included.
+func (p parsedName) path() string {
+	if p.full != "" {
+		return p.full
+	}
+	return p.name
+}
+
+// profileDir is the site directory the file lives in ("" for none).
+func (p parsedName) profileDir(d ProfileDirs) (string, bool) {
+	switch {
+	case p.kind == KindUserConfig, p.kind == KindOverride && p.user != "":
+		return d.UserProfiles, true
+	case p.kind == KindDirectory:
+		return d.Contacts, true
+	case p.kind == KindCalls:
+		return d.CallLists, true
+	}
+	return "", false
 }
 
 // userData reports a file that may hold a user's lines, directory, call
@@ -115,6 +140,16 @@ func parseName(p string) (parsedName, error) {
 	}
 	pn := parsedName{name: name, kind: KindStatic}
 	if strings.Contains(name, "/") {
+		// <dir>/<name>: a file the site keeps in a profile directory; the
+		// caller checks dir against the device's site (checkDir).
+		if dir, rest, _ := strings.Cut(name, "/"); !strings.Contains(rest, "/") {
+			if sub, err := parseName(rest); err == nil {
+				if _, ok := sub.profileDir(ProfileDirs{}); ok {
+					sub.dir, sub.full = dir, name
+					return sub, nil
+				}
+			}
+		}
 		return pn, nil
 	}
 	if name == "000000000000.cfg" {

@@ -180,3 +180,23 @@ func (f *Files) DefaultLoginSecretFor(ctx context.Context, req Request, u User) 
 	}
 	return DefaultLoginSecret(u, d.SiteID)
 }
+
+// checkDir allows a file asked for in a profile directory only in the one
+// d's site configured for its kind; at the root it is always served.
+func (f *Files) checkDir(ctx context.Context, d Device, pn parsedName) error {
+	if pn.dir == "" {
+		return nil
+	}
+	s, err := f.site(ctx, d.SiteID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if want, _ := pn.profileDir(s.ProfileDirs); want == "" || want != pn.dir {
+		return errNotSiteDir
+	}
+	return nil
+}
+
+// errNotSiteDir is a file asked for in a directory its site does not use:
+// as if it did not exist (and no login door either).
+var errNotSiteDir = fmt.Errorf("not this site's profile directory: %w", ErrNotFound)

@@ -124,6 +124,9 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 	if err != nil {
 		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
 	}
+	if err := f.checkDir(ctx, d, pn); err != nil {
+		return "", nil, fmt.Errorf("write %s: %w", pn.path(), err)
+	}
 	if err := f.authorize(ctx, req, d, pn); err != nil {
 		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
 	}

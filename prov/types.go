@@ -107,6 +107,18 @@ type Site struct {
 	// Params are site-level config parameters (the "site" precedence layer).
 	Params    map[string]string `json:"params"`
 	UpdatedAt time.Time         `json:"updated_at"`
+	// ProfileDirs are where the site's phones keep user profiles, contact
+	// directories and call lists on the server ("" : the root).
+	ProfileDirs ProfileDirs `json:"profile_dirs"`
+}
+
+// ProfileDirs are the master file's USER_PROFILES_DIRECTORY,
+// CONTACTS_DIRECTORY and CALL_LISTS_DIRECTORY: a phone asks for
+// <dir>/<user>.cfg, <dir>/<MAC>-directory.xml, <dir>/<MAC>-calls.xml.
+type ProfileDirs struct {
+	UserProfiles string `json:"user_profiles"`
+	Contacts     string `json:"contacts"`
+	CallLists    string `json:"call_lists"`
 }
 
 // PortalAccess is what a user may do in their own portal.

@@ -117,10 +117,11 @@ type siteBody struct {
 	FeatureCodes *prov.FeatureCodes       `json:"feature_codes"`
 	Trunk        *prov.Trunk              `json:"trunk"`
 	Params       *map[string]string       `json:"params"`
+	ProfileDirs  *prov.ProfileDirs        `json:"profile_dirs"`
 }
 
 // decodeSite merges the body into s: absent fields stay, the members of
-// login, feature_codes and trunk merge, arrays are replaced.
+// login, feature_codes, trunk and profile_dirs merge, arrays are replaced.
 func (a *api) decodeSite(w http.ResponseWriter, r *http.Request, s *prov.Site) bool {
 	var b siteBody
 	raw, ok := a.decodeRaw(w, r, &b)
@@ -148,7 +149,8 @@ func (a *api) decodeSite(w http.ResponseWriter, r *http.Request, s *prov.Site) b
 	if b.Params != nil {
 		s.Params = *b.Params
 	}
-	for name, dst := range map[string]any{"login": &s.Login, "feature_codes": &s.FeatureCodes, "trunk": &s.Trunk} {
+	for name, dst := range map[string]any{"login": &s.Login, "feature_codes": &s.FeatureCodes, "trunk": &s.Trunk,
+		"profile_dirs": &s.ProfileDirs} {
 		if err := mergeInto(raw, name, dst); err != nil {
 			writeError(w, http.StatusBadRequest, err.Error(), name)
 			return false

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -244,4 +245,19 @@ func TestAdminWritesUserProfileParams(t *testing.T) {
 	e.wantErr(e.do(asAdmin, "PATCH", "/api/v1/devices/0004f2aa0001", map[string]any{"params": map[string]string{"x.y": "1"}}),
 		400, "params.x.y")
 	e.want(e.do(asAdmin, "PATCH", "/api/v1/devices/0004f2aa0001", map[string]any{"params": map[string]string{"up.x": "1"}}), 200)
+}
+
+// A site's profile directories through the API: one directory name each.
+func TestSiteProfileDirs(t *testing.T) {
+	e := newEnv(t)
+	var s prov.Site
+	e.want(e.do(asAdmin, "POST", "/api/v1/sites", map[string]any{"name": "Branch"}), 201).into(t, &s)
+	path := "/api/v1/sites/" + strconv.FormatInt(s.ID, 10)
+	e.want(e.do(asAdmin, "PATCH", path, map[string]any{"profile_dirs": map[string]string{
+		"user_profiles": "profiles", "contacts": "contacts"}}), 200).into(t, &s)
+	if s.ProfileDirs.UserProfiles != "profiles" || s.ProfileDirs.Contacts != "contacts" || s.ProfileDirs.CallLists != "" {
+		t.Fatalf("profile dirs %+v", s.ProfileDirs)
+	}
+	e.wantErr(e.do(asAdmin, "PATCH", path, map[string]any{"profile_dirs": map[string]string{"call_lists": "../x"}}),
+		400, "profile_dirs.call_lists")
 }

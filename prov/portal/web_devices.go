@@ -270,7 +270,9 @@ func siteForm(s prov.Site) map[string]string {
 		"login.default_user": s.Login.DefaultUser, "login.default_only": b(s.Login.DefaultOnly),
 		"login.one_per_user": s.Login.OnePerUser, "login.max_session_minutes": strconv.Itoa(s.Login.MaxSessionMinutes),
 		"login.daily_logout": s.Login.DailyLogout, "emergency": strings.Join(s.Emergency, " "),
-		"feature_codes.login": s.FeatureCodes.Login, "feature_codes.logout": s.FeatureCodes.Logout}
+		"feature_codes.login": s.FeatureCodes.Login, "feature_codes.logout": s.FeatureCodes.Logout,
+		"profile_dirs.user_profiles": s.ProfileDirs.UserProfiles, "profile_dirs.contacts": s.ProfileDirs.Contacts,
+		"profile_dirs.call_lists": s.ProfileDirs.CallLists}
 	for i, a := range s.Authorized {
 		f["authorized["+strconv.Itoa(i)+"].description"] = a.Description
 		f["authorized["+strconv.Itoa(i)+"].number"] = a.Number

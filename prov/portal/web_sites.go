@@ -86,6 +86,8 @@ func (w *web) adminUpdateSite(rw http.ResponseWriter, r *http.Request, q *reques
 	}
 	s.Emergency = splitList(form["emergency"])
 	s.FeatureCodes = prov.FeatureCodes{Login: form["feature_codes.login"], Logout: form["feature_codes.logout"]}
+	s.ProfileDirs = prov.ProfileDirs{UserProfiles: form["profile_dirs.user_profiles"], Contacts: form["profile_dirs.contacts"],
+		CallLists: form["profile_dirs.call_lists"]}
 	if len(errs) == 0 {
 		_, err := w.mgr.UpdateSite(r.Context(), id, s, q.actor(r))
 		if err == nil {

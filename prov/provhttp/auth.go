@@ -41,7 +41,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	}
 	// A user's login is good only for that user's own files, and each try
 	// counts against the same lockout as every other login door.
-	if !strings.HasPrefix(req.Path, c.Username+".cfg") && !strings.HasPrefix(req.Path, c.Username+"-") {
+	if prov.UserOfFile(req.Path) != c.Username {
 		return false, false
 	}
 	if h.logins != nil {

@@ -282,7 +282,8 @@ func (p *polycom) master(v *prov.View) ([]byte, error) {
 	}
 	return p.exec("master.cfg", map[string]string{
 		"AppFilePath": p.cfg.AppFilePath, "ConfigFiles": files,
-		"LogDir": "", "OverridesDir": "", "ContactsDir": "", "UserProfilesDir": "", "CallListsDir": "",
+		"LogDir": "", "OverridesDir": "", "ContactsDir": v.Site.ProfileDirs.Contacts,
+		"UserProfilesDir": v.Site.ProfileDirs.UserProfiles, "CallListsDir": v.Site.ProfileDirs.CallLists,
 	})
 }
 

@@ -7,14 +7,14 @@ import (
 )
 
 const siteCols = `id, name, domain, time_zone, language, subnets, login, authorized, emergency,
-	feature_codes, trunk, params, updated_at`
+	feature_codes, trunk, params, updated_at, profile_dirs`
 
 func scanSite(sc scanner) (prov.Site, error) {
 	var s prov.Site
-	var subnets, login, auth, emerg, codes, trunk, params string
+	var subnets, login, auth, emerg, codes, trunk, params, dirs string
 	var updated int64
 	if err := sc.Scan(&s.ID, &s.Name, &s.Domain, &s.TimeZone, &s.Language, &subnets, &login, &auth, &emerg,
-		&codes, &trunk, &params, &updated); err != nil {
+		&codes, &trunk, &params, &updated, &dirs); err != nil {
 		return s, err
 	}
 	var c codec
@@ -25,6 +25,7 @@ func scanSite(sc scanner) (prov.Site, error) {
 	c.dec(codes, &s.FeatureCodes)
 	c.dec(trunk, &s.Trunk)
 	c.dec(params, &s.Params)
+	c.dec(dirs, &s.ProfileDirs)
 	s.UpdatedAt = fromMS(updated)
 	return s, c.err
 }
@@ -35,7 +36,7 @@ func siteArgs(s *prov.Site) ([]any, error) {
 	args := []any{s.Name, s.Domain, s.TimeZone, s.Language,
 		c.enc(s.Subnets, len(s.Subnets) == 0), c.enc(s.Login, false), c.enc(s.Authorized, len(s.Authorized) == 0),
 		c.enc(s.Emergency, len(s.Emergency) == 0), c.enc(s.FeatureCodes, false), c.enc(s.Trunk, false),
-		c.enc(s.Params, len(s.Params) == 0), ms(s.UpdatedAt)}
+		c.enc(s.Params, len(s.Params) == 0), ms(s.UpdatedAt), c.enc(s.ProfileDirs, s.ProfileDirs == prov.ProfileDirs{})}
 	return args, c.err
 }
 
@@ -49,8 +50,8 @@ func (s *Store) CreateSite(ctx context.Context, site *prov.Site) error {
 		return wrap(err, "create site %q", site.Name)
 	}
 	err = s.wq().QueryRowContext(ctx, `INSERT INTO sites (name, domain, time_zone, language, subnets, login,
-		authorized, emergency, feature_codes, trunk, params, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`, args...).Scan(&site.ID)
+		authorized, emergency, feature_codes, trunk, params, updated_at, profile_dirs)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`, args...).Scan(&site.ID)
 	return wrap(err, "create site %q", site.Name)
 }
 
@@ -64,7 +65,7 @@ func (s *Store) UpdateSite(ctx context.Context, site *prov.Site) error {
 	args = append(args, site.ID)
 	err = affected(s.wq().ExecContext(ctx, `UPDATE sites SET name = $1, domain = $2, time_zone = $3, language = $4,
 		subnets = $5, login = $6, authorized = $7, emergency = $8, feature_codes = $9, trunk = $10, params = $11,
-		updated_at = $12 WHERE id = $13`, args...))
+		updated_at = $12, profile_dirs = $13 WHERE id = $14`, args...))
 	return wrap(err, "update site %d", site.ID)
 }
 
