@@ -218,3 +218,12 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// make test builds the mailpit the tests expect.
+func TestMakefileMailpitVersion(t *testing.T) {
+	b, err := os.ReadFile("../Makefile")
+	must(t, err)
+	if !strings.Contains(string(b), "MAILPIT_VERSION := "+mailpittest.Version+"\n") {
+		t.Errorf("Makefile's MAILPIT_VERSION is not mailpittest.Version (%s)", mailpittest.Version)
+	}
+}
