@@ -222,8 +222,36 @@ mail: {host: 127.0.0.1, port: ` + strconv.Itoa(mp.Port) + `, tls: none, from: "H
 		t.Fatalf("made-up link = %d, want 404", code)
 	}
 
-	if n := metricValue(t, a, "hotdesk_mail_sent_total"); n != 4 {
-		t.Errorf("hotdesk_mail_sent_total sums to %v, want 4 (welcome, 2 forgot, admin)", n)
+	// The admin portal: creating a user with an address sends the welcome
+	// (in Spanish here), and "Send password link" sends a reset link.
+	adm := browser(t)
+	if code, loc := signIn(t, adm, base, "admin", "test-admin-pw"); code != 303 || loc != "/admin/" {
+		t.Fatalf("admin sign-in = %d → %q", code, loc)
+	}
+	tok = formCSRF(t, adm, base+"/admin/users/new")
+	code, body = fetch(t, adm, "POST", base+"/admin/users", url.Values{"csrf": {tok}, "username": {"pilar"},
+		"first_name": {"Pilar"}, "last_name": {"Núñez"}, "email": {"pilar@example.test"}, "language": {"es"},
+		"kind": {"person"}, "directory_scope": {"all"}})
+	if code != 303 {
+		t.Fatalf("portal create user = %d\n%s", code, body)
+	}
+	if m := mp.Wait(t, "pilar@example.test", 1); m.Subject != "Bienvenido a su cuenta telefónica" {
+		t.Fatalf("portal welcome subject %q", m.Subject)
+	}
+	code, body = fetch(t, adm, "GET", base+"/admin/users/zoe", nil)
+	if code != 200 || !strings.Contains(body, "Send password link") {
+		t.Fatalf("user page = %d, no Send password link button", code)
+	}
+	tok = csrfRE.FindStringSubmatch(body)[1]
+	if code, _ := fetch(t, adm, "POST", base+"/admin/users/zoe/password-link", url.Values{"csrf": {tok}}); code != 303 {
+		t.Fatalf("portal Send password link = %d", code)
+	}
+	if m := mp.Wait(t, "zoe@example.test", 5); m.Subject != "Neues Passwort festlegen" {
+		t.Fatalf("portal reset subject %q", m.Subject)
+	}
+
+	if n := metricValue(t, a, "hotdesk_mail_sent_total"); n != 6 {
+		t.Errorf("hotdesk_mail_sent_total sums to %v, want 6 (2 welcome, 2 forgot, 2 admin)", n)
 	}
 }
 
@@ -235,4 +263,20 @@ func fetchLoc(t *testing.T, c *http.Client, u string) (int, string) {
 	}
 	res.Body.Close()
 	return res.StatusCode, res.Header.Get("Location")
+}
+
+// TestMailOff: without mail.host nothing offers or sends links.
+func TestMailOff(t *testing.T) {
+	addrs, _ := startDaemon(t, testConfig(t, t.TempDir()), Options{})
+	base := "http://" + addrs.Admin
+	c := browser(t)
+	if code, body := fetch(t, c, "GET", base+"/", nil); code != 200 || strings.Contains(body, "/forgot") {
+		t.Fatalf("sign-in page = %d, offers forgot password: %v", code, strings.Contains(body, "/forgot"))
+	}
+	if code, _ := fetch(t, c, "GET", base+"/forgot", nil); code != 404 {
+		t.Fatalf("/forgot with mail off = %d, want 404", code)
+	}
+	if code, body := jsonCall(t, c, "POST", base+"/api/v1/users/anyone/password-link", "", "admin", "test-admin-pw"); code != 503 {
+		t.Fatalf("password-link with mail off = %d %s, want 503", code, body)
+	}
 }
