@@ -140,7 +140,6 @@ func (w *web) setPassword(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.sess.endUser(u.Username, "")
-	w.setCookie(rw, r, sessionCookie, "", -1)
 	w.renderSignIn(rw, r, http.StatusOK, "", nil, "Your password is set. Sign in with it.")
 }
 
