@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -70,7 +71,20 @@ type PasswordLinks struct {
 	audit  func(ctx context.Context, a Actor, action, object string)
 	logger *slog.Logger
 	now    func() time.Time
+
+	// lastForgot is when each user was last sent a forgot-password link:
+	// many sources asking for one user's reset must not flood their inbox.
+	mu         sync.Mutex
+	lastForgot map[int64]time.Time
 }
+
+// ForgotInterval is the least time between two forgot-password links to
+// one user; requests in between are answered alike and send nothing.
+const ForgotInterval = time.Minute
+
+// maxForgotTracked bounds lastForgot; entries older than ForgotInterval
+// are dropped when it fills.
+const maxForgotTracked = 10000
 
 // PasswordLinksDeps are PasswordLinks' collaborators.
 type PasswordLinksDeps struct {
@@ -98,7 +112,7 @@ func NewPasswordLinks(cfg LinksConfig, d PasswordLinksDeps) *PasswordLinks {
 		cfg.ResetTTL = time.Hour
 	}
 	p := &PasswordLinks{cfg: cfg, store: d.Store, dir: d.Directory, events: d.Events, mailer: d.Mailer,
-		logger: d.Logger.With("component", "password-links"), now: d.Now}
+		logger: d.Logger.With("component", "password-links"), now: d.Now, lastForgot: map[int64]time.Time{}}
 	if d.Manager != nil {
 		p.audit = func(ctx context.Context, a Actor, action, object string) {
 			d.Manager.Audit(ctx, a, action, object, nil, nil)
@@ -189,7 +203,7 @@ func (p *PasswordLinks) Forgot(ctx context.Context, login, remote string) {
 		}
 		return
 	}
-	if u.Status != StatusActive || u.Email == "" {
+	if u.Status != StatusActive || u.Email == "" || !p.forgotAllowed(u.ID) {
 		return
 	}
 	if err := p.send(ctx, u, LinkReset, Actor{Name: "user:" + u.Username, Remote: remote}); err != nil {
@@ -293,4 +307,27 @@ func (p *PasswordLinks) SetPassword(ctx context.Context, secret, pw, confirm, re
 	}
 	p.logger.Info("password set by link", "user", u.Username, "purpose", t.Purpose)
 	return u, nil
+}
+
+// forgotAllowed reports whether a forgot-password link may go to the user
+// now, and if so records it.
+func (p *PasswordLinks) forgotAllowed(userID int64) bool {
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if last, ok := p.lastForgot[userID]; ok && now.Sub(last) < ForgotInterval {
+		p.logger.Info("forgot password: link sent to this user moments ago; none sent", "user_id", userID)
+		return false
+	}
+	if len(p.lastForgot) >= maxForgotTracked {
+		for id, t := range p.lastForgot {
+			if now.Sub(t) >= ForgotInterval {
+				delete(p.lastForgot, id)
+			}
+		}
+	}
+	if len(p.lastForgot) < maxForgotTracked {
+		p.lastForgot[userID] = now
+	}
+	return true
 }
