@@ -24,8 +24,13 @@ func (a *app) buildLinks() (*prov.PasswordLinks, error) {
 		a.components = append(a.components, component{name: "mail-outbox", proto: "internal",
 			serve: func(ctx context.Context) error { return o.Run(ctx) }})
 	}
-	return prov.NewPasswordLinks(prov.LinksConfig{BaseURL: c.BaseURL, WelcomeTTL: c.WelcomeLinkTTL,
-		ResetTTL: c.ResetLinkTTL}, deps), nil
+	links := prov.NewPasswordLinks(prov.LinksConfig{BaseURL: c.BaseURL, WelcomeTTL: c.WelcomeLinkTTL,
+		ResetTTL: c.ResetLinkTTL}, deps)
+	// Closed before the store: forgot-password requests still being
+	// worked use it.
+	a.closers = append(a.closers, links.Close)
+	a.svc.links = links
+	return links, nil
 }
 
 // mailer adapts the outbox to prov's Mailer.

@@ -76,7 +76,18 @@ type PasswordLinks struct {
 	// many sources asking for one user's reset must not flood their inbox.
 	mu         sync.Mutex
 	lastForgot map[int64]time.Time
+
+	// Forgot-password requests are worked off the request path (ForgotLater)
+	// so that the answer takes as long whether the account exists or not;
+	// slots bounds them, wg lets Close wait for them.
+	slots  chan struct{}
+	wg     sync.WaitGroup
+	closed bool
 }
+
+// forgotSlots bounds the forgot-password requests worked at once; more
+// are dropped like rate-limited ones.
+const forgotSlots = 16
 
 // ForgotInterval is the least time between two forgot-password links to
 // one user; requests in between are answered alike and send nothing.
@@ -112,7 +123,8 @@ func NewPasswordLinks(cfg LinksConfig, d PasswordLinksDeps) *PasswordLinks {
 		cfg.ResetTTL = time.Hour
 	}
 	p := &PasswordLinks{cfg: cfg, store: d.Store, dir: d.Directory, events: d.Events, mailer: d.Mailer,
-		logger: d.Logger.With("component", "password-links"), now: d.Now, lastForgot: map[int64]time.Time{}}
+		logger: d.Logger.With("component", "password-links"), now: d.Now, lastForgot: map[int64]time.Time{},
+		slots: make(chan struct{}, forgotSlots)}
 	if d.Manager != nil {
 		p.audit = func(ctx context.Context, a Actor, action, object string) {
 			d.Manager.Audit(ctx, a, action, object, nil, nil)
@@ -209,6 +221,47 @@ func (p *PasswordLinks) Forgot(ctx context.Context, login, remote string) {
 	if err := p.send(ctx, u, LinkReset, Actor{Name: "user:" + u.Username, Remote: remote}); err != nil {
 		p.logger.Warn("forgot password: link not sent", "user", u.Username, "err", err)
 	}
+}
+
+// ForgotLater does Forgot in the background and returns at once, so the
+// time the answer takes tells nothing either. Close waits for it.
+func (p *PasswordLinks) ForgotLater(ctx context.Context, login, remote string) {
+	if !p.Enabled() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		p.logger.Warn("forgot password: too many requests at once; dropped", "remote", remote)
+		return
+	}
+	p.wg.Add(1)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	go func() {
+		defer func() { cancel(); <-p.slots; p.wg.Done() }()
+		p.Forgot(ctx, login, remote)
+	}()
+}
+
+// Wait waits for the forgot-password requests being worked now.
+func (p *PasswordLinks) Wait() { p.wg.Wait() }
+
+// Close refuses further forgot-password requests and waits for the ones
+// still being worked.
+func (p *PasswordLinks) Close() error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.wg.Wait()
+	return nil
 }
 
 // findUser takes a user name, else an e-mail address matching exactly one user.

@@ -71,7 +71,7 @@ func (w *web) forgot(rw http.ResponseWriter, r *http.Request) {
 			&page{Errors: map[string]string{"login": "Enter your user name or e-mail address."}})
 		return
 	}
-	w.d.Links.Forgot(r.Context(), login, src)
+	w.d.Links.ForgotLater(r.Context(), login, src)
 	w.setCookie(rw, r, preCookie, "", -1)
 	w.render(rw, r, http.StatusOK, "forgot.html", &page{Title: "Forgot your password?", Flash: forgotAnswer,
 		Data: "sent"})
