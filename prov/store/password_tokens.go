@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"hotdesk/prov"
@@ -32,7 +33,7 @@ func (s *Store) CreatePasswordToken(ctx context.Context, t *prov.PasswordToken) 
 	if t.ExpiresAt.IsZero() || t.Hash == "" {
 		return wrap(prov.Invalid("expires_at", "a link needs a hash and an expiry"), "create password token")
 	}
-	return s.inTx(ctx, func(tx *Store) error {
+	err := s.inTx(ctx, func(tx *Store) error {
 		if _, err := tx.wq().ExecContext(ctx, `DELETE FROM password_tokens WHERE expires_at < $1`,
 			ms(t.CreatedAt.Add(-passwordTokenKeep))); err != nil {
 			return wrap(err, "prune password tokens")
@@ -42,6 +43,10 @@ func (s *Store) CreatePasswordToken(ctx context.Context, t *prov.PasswordToken) 
 			ms(t.ExpiresAt)).Scan(&t.ID)
 		return wrap(err, "create password token for user %d", t.UserID)
 	})
+	if te := (txError{}); errors.As(err, &te) {
+		return wrap(err, "create password token")
+	}
+	return err
 }
 
 // PasswordTokenByHash returns the link whose SHA-256 is hash, spent and
