@@ -19,8 +19,14 @@ test: test-deps
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
 	$(MAKE) test-packaging
 
+# The mail tests send to a real SMTP server: mailpit, a Go module, built
+# once per version (mail/mailpittest.Version) into bin/test.
+MAILPIT_VERSION := v1.33.1
+export MAILPIT_BIN ?= $(CURDIR)/bin/test/mailpit-$(MAILPIT_VERSION)/mailpit
+
 test-deps:
 	.ci/install-deps.sh
+	test -x $(MAILPIT_BIN) || GOBIN=$(dir $(MAILPIT_BIN)) GOFLAGS= CGO_ENABLED=0 $(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
 
 # fuzz runs every Fuzz function of the module one after another for
 # FUZZTIME each (default 10m; make fuzz FUZZTIME=30s for a quick pass) and

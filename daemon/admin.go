@@ -21,7 +21,11 @@ import (
 // pprof when asked for).
 func (a *app) adminMux() (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	deps := portal.Deps{
+	links, err := a.buildLinks()
+	if err != nil {
+		return nil, err
+	}
+	deps := portal.Deps{Links: links,
 		Store: a.store, Directory: a.svc.directory, Sessions: a.svc.sessions, Events: a.svc.events,
 		Registrar: a.svc.registrar, Registrations: registrations{a.svc.sip}, Listeners: a.listeners,
 		Effective: a.svc.files,

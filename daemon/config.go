@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"hotdesk/mail"
 	"hotdesk/prov/portal"
 )
 
@@ -39,6 +40,7 @@ type Config struct {
 	DHCP          DHCPConfig         `yaml:"dhcp"`
 	Admin         AdminConfig        `yaml:"admin"`
 	Store         StoreConfig        `yaml:"store"`
+	Mail          MailConfig         `yaml:"mail"`
 
 	// explicit holds the dotted keys the file set, so --demo can move only
 	// the listeners the admin did not name.
@@ -97,6 +99,7 @@ func Default() Config {
 		DHCP:          defaultDHCP(),
 		Admin:         AdminConfig{Listen: ":8081", InitialUser: "admin", API: portal.DefaultConfig(), Web: portal.DefaultWebConfig()},
 		Store:         defaultStore(),
+		Mail:          mail.DefaultConfig(),
 		explicit:      map[string]bool{},
 	}
 }

@@ -72,6 +72,10 @@ func TestParseErrors(t *testing.T) {
 		{"short metrics token", "admin: {metrics: {bearer_token: short}}\n", []string{"admin.metrics.bearer_token"}},
 		{"bad metrics listen", "admin: {metrics: {listen: nonsense}}\n", []string{"admin.metrics.listen"}},
 		{"short token lifetime", "admin: {api: {token_ttl: 0s}}\n", []string{"admin.api", "token_ttl"}},
+		{"bad mail tls", "mail: {tls: ssl}\n", []string{"mail.tls", `"ssl"`}},
+		{"mail without sender and links", "mail: {host: smtp.example.com}\n", []string{"mail.from", "mail.base_url"}},
+		{"mail user without password", "mail: {username: u}\n", []string{"mail.username"}},
+		{"bad forgot rate", "admin: {web: {forgot_rate: 0}}\n", []string{"admin.web", "forgot_rate"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +93,8 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestMaskedHidesSecrets(t *testing.T) {
-	cfg, err := Parse([]byte("admin: {initial_password: s3cret-pw}\nstore: {driver: postgres, dsn: 'postgres://u:pw@h/db'}\n"))
+	cfg, err := Parse([]byte("admin: {initial_password: s3cret-pw}\nstore: {driver: postgres, dsn: 'postgres://u:pw@h/db'}\n" +
+		"mail: {username: mailer, password: smtp-pw-1}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +102,7 @@ func TestMaskedHidesSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, secret := range []string{"s3cret-pw", "pw@h"} {
+	for _, secret := range []string{"s3cret-pw", "pw@h", "smtp-pw-1"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("masked config shows %q:\n%s", secret, out)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"hotdesk/dhcp"
+	"hotdesk/mail"
 	"hotdesk/prov/provhttp"
 	"hotdesk/prov/store"
 	"hotdesk/sip"
@@ -39,6 +40,9 @@ func defaultProvisioning() ProvisioningConfig {
 type DHCPConfig = dhcp.Config
 
 func defaultDHCP() DHCPConfig { return dhcp.DefaultConfig() }
+
+// MailConfig is the mail: section, owned by the mail room.
+type MailConfig = mail.Config
 
 // StoreConfig is the store: section, owned by prov/store.
 type StoreConfig = store.Config
@@ -77,6 +81,9 @@ func (c Config) validateSections() []error {
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, prefixed("store", err)...)
 	}
+	if err := c.Mail.Validate(); err != nil {
+		errs = append(errs, prefixed("mail", err)...)
+	}
 	return errs
 }
 
@@ -95,4 +102,5 @@ func prefixed(section string, err error) []error {
 func maskSections(c *Config, mask func(*string)) {
 	mask(&c.Store.DSN)
 	mask(&c.SIP.Proxy.Trunk.Password)
+	mask(&c.Mail.Password)
 }

@@ -21,6 +21,7 @@ type services struct {
 	manager     *prov.Manager
 	sip         *sip.Server
 	files       *prov.Files
+	links       *prov.PasswordLinks
 }
 
 // buildServices builds prov's services over the opened store.

@@ -29,6 +29,7 @@ type Store interface {
 	LeaseStore
 	HistoryStore
 	AdminStore
+	PasswordTokenStore
 }
 
 // SiteStore keeps sites.
@@ -187,4 +188,18 @@ type AdminStore interface {
 	ListTokens(ctx context.Context) ([]APIToken, error)
 	RevokeToken(ctx context.Context, id int64, at time.Time) error
 	TouchToken(ctx context.Context, id int64, at time.Time) error
+}
+
+// PasswordTokenStore keeps the password links sent by e-mail.
+type PasswordTokenStore interface {
+	// CreatePasswordToken inserts t and sets its ID; links long expired
+	// may be deleted on the way.
+	CreatePasswordToken(ctx context.Context, t *PasswordToken) error
+	// PasswordTokenByHash returns the link, spent and expired ones included.
+	PasswordTokenByHash(ctx context.Context, hash string) (PasswordToken, error)
+	// UsePasswordToken spends the link once; ErrNotFound when it is
+	// missing, spent or expired at at.
+	UsePasswordToken(ctx context.Context, id int64, at time.Time) error
+	// SpendPasswordTokens spends every unspent link of the user.
+	SpendPasswordTokens(ctx context.Context, userID int64, at time.Time) error
 }

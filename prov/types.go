@@ -434,3 +434,16 @@ type APIToken struct {
 func (t APIToken) Usable(now time.Time) bool {
 	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
 }
+
+// PasswordToken is a link that sets a user's password once (welcome,
+// reset); only the SHA-256 of its secret is stored.
+type PasswordToken struct {
+	ID        int64
+	UserID    int64
+	Hash      string
+	Purpose   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// UsedAt: spent, refused from then on (zero: not yet).
+	UsedAt time.Time
+}

@@ -129,11 +129,14 @@ type Listener struct {
 // Deps are the API's collaborators. Manager may be nil: NewAPI then builds
 // one over Store, Directory, Sessions, Events and Registrar.
 type Deps struct {
-	Store         prov.Store
-	Directory     *prov.Directory
-	Sessions      *prov.Sessions
-	Events        *prov.Events
-	Manager       *prov.Manager
+	Store     prov.Store
+	Directory *prov.Directory
+	Sessions  *prov.Sessions
+	Events    *prov.Events
+	Manager   *prov.Manager
+	// Links sends password set/reset links by e-mail; nil or without a
+	// mailer: mail is off.
+	Links         *prov.PasswordLinks
 	Registrar     prov.Registrar
 	Registrations Registrations
 	// Effective explains a device's merged configuration; may be nil.

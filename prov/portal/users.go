@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -125,6 +126,9 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request, p principal) {
 		ResponsibleEmail: b.ResponsibleEmail, SiteID: b.SiteID, Password: b.Password, Numbers: b.Numbers,
 		Portal: b.Portal,
 	}, p.actor())
+	if err == nil {
+		a.d.Links.Welcome(r.Context(), u, p.actor())
+	}
 	a.answerUser(w, r, http.StatusCreated, u, err)
 }
 
@@ -324,4 +328,32 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// passwordLinkView answers a password link request.
+type passwordLinkView struct {
+	Username string `json:"username"`
+	// To is the address the link goes to.
+	To string `json:"to"`
+}
+
+// sendPasswordLink e-mails the user a single-use link to set a new password.
+func (a *api) sendPasswordLink(w http.ResponseWriter, r *http.Request, p principal) {
+	name := r.PathValue("username")
+	err := a.d.Links.SendReset(r.Context(), name, p.actor())
+	switch {
+	case errors.Is(err, prov.ErrMailOff):
+		writeError(w, http.StatusServiceUnavailable, "e-mail is not configured (mail.host)", "")
+	case errors.Is(err, prov.ErrNoEmail):
+		writeError(w, http.StatusBadRequest, "the user has no e-mail address", "email")
+	case err != nil:
+		a.fail(w, r, err)
+	default:
+		u, err := a.d.Store.GetUser(r.Context(), name)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, passwordLinkView{Username: u.Username, To: u.Email})
+	}
 }

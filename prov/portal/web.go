@@ -43,13 +43,16 @@ type WebConfig struct {
 	Languages []string `yaml:"languages"`
 	// MaxSessions bounds the in-memory session table.
 	MaxSessions int `yaml:"max_sessions"`
+	// ForgotRate is how many "forgot password" requests one source may
+	// make per hour.
+	ForgotRate int `yaml:"forgot_rate"`
 }
 
 // DefaultWebConfig returns the defaults.
 func DefaultWebConfig() WebConfig {
 	return WebConfig{SessionIdle: 30 * time.Minute, SessionMax: 12 * time.Hour, LoginRate: 20,
 		LockoutThreshold: 5, LockoutBase: time.Minute, Languages: []string{"en", "de", "fr", "es", "it", "nl"},
-		MaxSessions: 10000}
+		MaxSessions: 10000, ForgotRate: 5}
 }
 
 // Validate names the offending key relative to the portal.web section.
@@ -69,6 +72,8 @@ func (c WebConfig) Validate() error {
 		return errors.New("languages: at least one")
 	case c.MaxSessions <= 0:
 		return errors.New("max_sessions: must be positive")
+	case c.ForgotRate <= 0:
+		return errors.New("forgot_rate: must be positive")
 	}
 	for i, l := range c.Languages {
 		if l == "" || len(l) > 16 {
@@ -80,19 +85,21 @@ func (c WebConfig) Validate() error {
 
 // web is the browser portal.
 type web struct {
-	cfg    WebConfig
-	api    Config
-	d      Deps
-	mgr    *prov.Manager
-	log    *slog.Logger
-	now    func() time.Time
-	mux    *http.ServeMux
-	pages  map[string]*template.Template
-	sess   *sessionStore
-	lock   *prov.Lockout
-	rate   *rateLimiter
-	hasher *prov.Hasher
-	m      webMetrics
+	cfg   WebConfig
+	api   Config
+	d     Deps
+	mgr   *prov.Manager
+	log   *slog.Logger
+	now   func() time.Time
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+	sess  *sessionStore
+	lock  *prov.Lockout
+	rate  *rateLimiter
+	// forgot limits "forgot password" requests per source.
+	forgotRate *rateLimiter
+	hasher     *prov.Hasher
+	m          webMetrics
 }
 
 type webMetrics struct {
@@ -122,7 +129,8 @@ func newWeb(cfg WebConfig, shared Config, d Deps) (*web, error) {
 	}
 	w := &web{cfg: cfg, api: shared, d: d, mgr: d.Manager, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
 		sess: newSessionStore(cfg, d.Now), rate: newRateLimiter(cfg.LoginRate, time.Minute, d.Now),
-		lock: prov.NewLockout(prov.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, d.Now)}
+		forgotRate: newRateLimiter(cfg.ForgotRate, time.Hour, d.Now),
+		lock:       prov.NewLockout(prov.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, d.Now)}
 	w.hasher = d.Directory.Hasher()
 	if w.pages, err = parsePages(); err != nil {
 		return nil, err

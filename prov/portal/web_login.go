@@ -17,6 +17,10 @@ func (w *web) routes() {
 	w.mux.HandleFunc("GET /{$}", w.signInPage)
 	w.mux.HandleFunc("POST /login", w.signIn)
 	w.mux.HandleFunc("POST /logout", w.signOut)
+	w.mux.HandleFunc("GET /forgot", w.forgotPage)
+	w.mux.HandleFunc("POST /forgot", w.forgot)
+	w.mux.HandleFunc("GET "+prov.PasswordPath, w.setPasswordPage)
+	w.mux.HandleFunc("POST "+prov.PasswordPath, w.setPassword)
 	w.mux.Handle("GET /admin", http.RedirectHandler("/admin/", http.StatusMovedPermanently))
 	w.mux.Handle("GET /me", http.RedirectHandler("/me/", http.StatusMovedPermanently))
 
@@ -34,6 +38,7 @@ func (w *web) routes() {
 	w.handle("POST /admin/users/{username}/numbers", roleAdmin, menuNone, w.adminUserNumbers)
 	w.handle("POST /admin/users/{username}/status", roleAdmin, menuNone, w.adminUserStatus)
 	w.handle("POST /admin/users/{username}/password", roleAdmin, menuNone, w.adminUserPassword)
+	w.handle("POST /admin/users/{username}/password-link", roleAdmin, menuNone, w.adminUserPasswordLink)
 
 	w.handle("GET /admin/devices", roleAdmin, menuNone, w.adminDevices)
 	w.handle("POST /admin/devices", roleAdmin, menuNone, w.adminCreateDevice)

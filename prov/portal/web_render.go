@@ -33,9 +33,11 @@ type page struct {
 	RO bool
 	// PreCSRF is the sign-in form's token.
 	PreCSRF string
-	Langs   []string
-	Data    any
-	Nav     []navItem
+	// MailOn: e-mail is configured (forgot-password, password links).
+	MailOn bool
+	Langs  []string
+	Data   any
+	Nav    []navItem
 }
 
 type navItem struct {
@@ -149,6 +151,7 @@ func (w *web) render(rw http.ResponseWriter, r *http.Request, code int, name str
 		p.Errors = map[string]string{}
 	}
 	p.Langs = w.cfg.Languages
+	p.MailOn = w.d.Links.Enabled()
 	p.Nav = navFor(p)
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {

@@ -208,6 +208,10 @@ func (w *web) adminCreateUser(rw http.ResponseWriter, r *http.Request, q *reques
 	if generated != "" {
 		msg += " Initial password (shown only now): " + generated
 	}
+	if w.d.Links.Enabled() && u.Email != "" {
+		w.d.Links.Welcome(r.Context(), u, q.actor(r))
+		msg += " A welcome message with a link to set a password is on its way to " + u.Email + "."
+	}
 	w.redirect(rw, r, q.s, "/admin/users/"+url.PathEscape(u.Username), msg)
 }
 

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"Leases", testLeases},
 		{"History", testHistory},
 		{"Admins", testAdmins},
+		{"PasswordTokens", testPasswordTokens},
 		{"TxRollback", testTxRollback},
 		{"TxCommitNested", testTxCommitNested},
 	}
