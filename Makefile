@@ -20,7 +20,7 @@ test: test-deps
 	$(MAKE) test-packaging
 
 # The mail tests send to a real SMTP server: mailpit, a Go module, built
-# once per version (mail/mailpittest.Version) into bin/test.
+# once per version (prov/mail/mailpittest.Version) into bin/test.
 MAILPIT_VERSION := v1.33.1
 export MAILPIT_BIN ?= $(CURDIR)/bin/test/mailpit-$(MAILPIT_VERSION)/mailpit
 

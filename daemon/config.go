@@ -17,7 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"hotdesk/mail"
+	"hotdesk/prov/mail"
 	"hotdesk/prov/portal"
 )
 

@@ -21,7 +21,7 @@ var allowedImports = map[string][]string{
 	"hotdesk/sip":              {},
 	"hotdesk/tftp":             {},
 	"hotdesk/dhcp":             {},
-	"hotdesk/mail":             {},
+	"hotdesk/prov/mail":        {},
 }
 
 // roomOf maps a package to the row of the table that governs it.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"hotdesk/mail/mailpittest"
+	"hotdesk/prov/mail/mailpittest"
 	"hotdesk/prov"
 )
 

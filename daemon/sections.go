@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"hotdesk/dhcp"
-	"hotdesk/mail"
+	"hotdesk/prov/mail"
 	"hotdesk/prov/provhttp"
 	"hotdesk/prov/store"
 	"hotdesk/sip"

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"hotdesk/mail"
+	"hotdesk/prov/mail"
 	"hotdesk/prov"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"hotdesk/mail"
-	"hotdesk/mail/mailpittest"
+	"hotdesk/prov/mail"
+	"hotdesk/prov/mail/mailpittest"
 	"hotdesk/prov"
 )
 

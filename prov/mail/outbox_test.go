@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"hotdesk/mail/mailpittest"
+	"hotdesk/prov/mail/mailpittest"
 )
 
 func testConfig(s *mailpittest.Server) Config {
@@ -221,7 +221,7 @@ func TestConfigValidate(t *testing.T) {
 
 // make test builds the mailpit the tests expect.
 func TestMakefileMailpitVersion(t *testing.T) {
-	b, err := os.ReadFile("../Makefile")
+	b, err := os.ReadFile("../../Makefile")
 	must(t, err)
 	if !strings.Contains(string(b), "MAILPIT_VERSION := "+mailpittest.Version+"\n") {
 		t.Errorf("Makefile's MAILPIT_VERSION is not mailpittest.Version (%s)", mailpittest.Version)
