@@ -58,9 +58,10 @@ type ImportReport struct {
 
 // ImportColumns are the CSV columns an import understands; first_name,
 // last_name and email are required, the others optional. numbers holds
-// one or more numbers separated by spaces, ";" or ","; site is a site name.
+// one or more numbers separated by spaces, ";" or ","; site is a site name;
+// params holds profile parameters as name=value pairs separated by ";".
 var ImportColumns = []string{"username", "first_name", "last_name", "email", "language", "directory_scope",
-	"custom1", "custom2", "custom3", "kind", "responsible_email", "password", "numbers", "site"}
+	"custom1", "custom2", "custom3", "kind", "responsible_email", "password", "numbers", "site", "params"}
 
 var numberSplitRE = regexp.MustCompile(`[\s;,]+`)
 
@@ -226,6 +227,17 @@ func importInput(cols, rec []string) (in UserInput, site string) {
 			}
 		case "site":
 			site = v // resolved to an ID in checkImport
+		case "params":
+			for _, kv := range strings.Split(v, ";") {
+				if kv = strings.TrimSpace(kv); kv == "" {
+					continue
+				}
+				if in.Params == nil {
+					in.Params = map[string]string{}
+				}
+				k, val, _ := strings.Cut(kv, "=") // a pair without "=" is refused by its name
+				in.Params[strings.TrimSpace(k)] = strings.TrimSpace(val)
+			}
 		}
 	}
 	return in, site

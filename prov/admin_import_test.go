@@ -73,3 +73,25 @@ func TestImportChunkFallback(t *testing.T) {
 }
 
 var _ prov.Store = blindStore{}
+
+// The optional params column (issue 19): profile parameters per user, a
+// typo refuses only its row, naming the parameter.
+func TestImportParamsColumn(t *testing.T) {
+	st := openStore(t)
+	ctx := t.Context()
+	dir := prov.NewDirectory(st, &prov.Events{}, time.Now)
+	csv := "username,first_name,last_name,email,params\n" +
+		"ann,Ann,A,ann@example.test,reg.2.address=2002; reg.2.label=Sales\n" +
+		"ben,Ben,B,ben@example.test,rge.2.address=1\n"
+	rep, err := prov.ImportUsersCSV(ctx, dir, strings.NewReader(csv), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 1 || rep.Refused != 1 || rep.Results[1].Field != "params.rge.2.address" {
+		t.Fatalf("created %d refused %d: %+v", rep.Created, rep.Refused, rep.Results)
+	}
+	u, err := st.GetUser(ctx, "ann")
+	if err != nil || u.Params["reg.2.address"] != "2002" || u.Params["reg.2.label"] != "Sales" {
+		t.Fatalf("ann's parameters: %+v %v", u.Params, err)
+	}
+}

@@ -55,6 +55,8 @@ type UserInput struct {
 	SIPPassword      string
 	Numbers          []string
 	Portal           *PortalAccess
+	// Params are the user's profile parameters (<user>.cfg).
+	Params map[string]string
 }
 
 var (
@@ -101,6 +103,9 @@ func (d *Directory) Prepare(in UserInput) (User, error) {
 			return User{}, Invalid("numbers", fmt.Sprintf("%q is not an extension or E.164 number", n))
 		}
 	}
+	if err := ValidateParams("params", in.Params, true); err != nil {
+		return User{}, err
+	}
 	if in.Password == "" {
 		in.Password = RandomSecret(8)
 	}
@@ -121,9 +126,9 @@ func (d *Directory) Prepare(in UserInput) (User, error) {
 		Custom1: in.Custom1, Custom2: in.Custom2, Custom3: in.Custom3,
 		Kind: in.Kind, ResponsibleEmail: in.ResponsibleEmail, Status: StatusActive, SiteID: in.SiteID,
 		PasswordHash: hash, LoginHA1: LoginHA1s(in.Username, in.Password),
-		SIPPassword: in.SIPPassword,
-		Portal:      PortalAccess{Profile: AccessWrite, CallHandling: AccessWrite, Directory: AccessWrite, Buttons: AccessWrite},
-		CreatedAt:   now, UpdatedAt: now,
+		SIPPassword: in.SIPPassword, Params: in.Params,
+		Portal:    PortalAccess{Profile: AccessWrite, CallHandling: AccessWrite, Directory: AccessWrite, Buttons: AccessWrite},
+		CreatedAt: now, UpdatedAt: now,
 	}
 	if in.Portal != nil {
 		u.Portal = *in.Portal

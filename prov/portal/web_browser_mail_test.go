@@ -15,9 +15,9 @@ import (
 	"github.com/chromedp/chromedp/kb"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"hotdesk/prov"
 	"hotdesk/prov/mail"
 	"hotdesk/prov/mail/mailpittest"
-	"hotdesk/prov"
 )
 
 // outboxMailer is daemon's adapter, repeated: the portal tests send
