@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"hotdesk/prov/mail/mailpittest"
 	"hotdesk/prov"
+	"hotdesk/prov/mail/mailpittest"
 )
 
 // browser is a cookie-keeping client that does not follow redirects.

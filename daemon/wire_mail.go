@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
-	"hotdesk/prov/mail"
 	"hotdesk/prov"
+	"hotdesk/prov/mail"
 )
 
 // buildLinks builds the password-link service and, when mail.host is set,
