@@ -304,8 +304,8 @@ func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		}
 	}
-	_, _ = u.lconn.WriteToUDP([]byte(res.String()), src)
 	if req.Method == sip.OPTIONS || req.Method == sip.CANCEL {
+		_, _ = u.lconn.WriteToUDP([]byte(res.String()), src)
 		return
 	}
 	key := req.Method.String() + " " + req.CallID().Value() + " " + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
@@ -318,11 +318,14 @@ func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 		u.seen[key] = struct{}{}
 	}
 	u.mu.Unlock()
+	if ev.Refused && !dup {
+		// Counted before the answer goes out: whoever reads the answer
+		// then finds it in Stats.
+		u.refused.Add(1)
+	}
+	_, _ = u.lconn.WriteToUDP([]byte(res.String()), src)
 	if dup {
 		return
-	}
-	if ev.Refused {
-		u.refused.Add(1)
 	}
 	ev.At = time.Now()
 	if h := req.GetHeader("Event"); h != nil {
