@@ -199,3 +199,38 @@ func FuzzParseUpload(f *testing.F) {
 		_, _ = parseName(string(b))
 	})
 }
+
+// FuzzParseName: every name a phone can ask for either fails to parse or
+// yields a consistent classification (a profile directory only in front of
+// a user, directory or call-list file; a MAC of 12 lowercase hex digits).
+func FuzzParseName(f *testing.F) {
+	for _, s := range []string{"000000000000.cfg", "0004f2000001-hotdesk.cfg", "alice.cfg", "profiles/alice.cfg",
+		"contacts/0004f2000001-directory.xml", "fw/sip.ld", "a/b/c.cfg", "../x", "calls/bob-calls.xml"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		pn, err := parseName(p)
+		if err != nil {
+			return
+		}
+		if _, cerr := cleanName(p); cerr != nil {
+			t.Fatalf("%q parsed but is not clean: %v", p, cerr)
+		}
+		if pn.dir != "" {
+			if _, ok := pn.profileDir(ProfileDirs{}); !ok || pn.full != pn.dir+"/"+pn.name || strings.Contains(pn.name, "/") {
+				t.Fatalf("%q: inconsistent profile directory %+v", p, pn)
+			}
+		} else if pn.path() != p {
+			t.Fatalf("%q: path %q", p, pn.path())
+		}
+		if pn.mac != "" && (len(pn.mac) != 12 || strings.ToLower(pn.mac) != pn.mac || !isHex12(pn.mac)) {
+			t.Fatalf("%q: MAC %q", p, pn.mac)
+		}
+		if pn.user != "" && pn.kind != KindUserConfig && pn.kind != KindOverride && pn.kind != KindDirectory && pn.kind != KindCalls {
+			t.Fatalf("%q: user %q on a %s file", p, pn.user, pn.kind)
+		}
+		if err := ValidateParams("params", map[string]string{p: p}, true); err == nil && !ValidParamName(p) {
+			t.Fatalf("%q accepted as a parameter name", p)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package portal
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -47,6 +48,29 @@ func FuzzAPI(f *testing.F) {
 		}
 		if method != "HEAD" && rec.Code != 301 && rec.Code != 307 && rec.Code != 308 && !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("%s %s: %d non-JSON %q", method, path, rec.Code, rec.Body)
+		}
+	})
+}
+
+// FuzzParamLines: the admin's name=value lines parse or fail; a name
+// holds no '=' nor a line break, and what parses is written back and reads
+// the same.
+func FuzzParamLines(f *testing.F) {
+	f.Add("reg.2.address=2002\r\nreg.2.label = Sales\n")
+	f.Add("novalue\n=x\n\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := parseParamLines(text)
+		if err != nil {
+			return
+		}
+		for k := range m {
+			if strings.ContainsAny(k, "=\n") {
+				t.Fatalf("name %q holds '=' or a line break", k)
+			}
+		}
+		back, err := parseParamLines(formatParams(m))
+		if err != nil || !maps.Equal(back, m) {
+			t.Fatalf("%v written back reads %v (%v)", m, back, err)
 		}
 	})
 }
