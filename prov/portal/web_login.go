@@ -74,6 +74,7 @@ func (w *web) routes() {
 	w.handle("GET /me/buttons", roleUser, menuButtons, w.buttonsPage)
 	w.handle("POST /me/buttons", roleUser, menuButtons, w.buttons)
 	w.handle("GET /me/reporting", roleUser, menuReporting, w.reportingPage)
+	w.handle("GET /me/company", roleUser, menuNone, w.companyPage)
 	w.handle("GET /me/telephony", roleUser, menuNone, w.telephonyPage)
 	w.handle("POST /me/telephony/reveal", roleUser, menuNone, w.telephonyReveal)
 	w.handle("GET /me/phones", roleUser, menuNone, w.phonesPage)

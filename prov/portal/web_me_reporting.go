@@ -81,3 +81,23 @@ func summarize(cs []prov.CallRecord, since time.Time) reportingView {
 	})
 	return v
 }
+
+// companyView is the company directory as the user's scope shows it.
+type companyView struct {
+	Entries []prov.CompanyEntry
+	Scope   string
+}
+
+// companyPage is the company directory: colleagues and their numbers,
+// limited by the user's directory scope (all, or one site).
+func (w *web) companyPage(rw http.ResponseWriter, r *http.Request, q *request) {
+	es, err := prov.CompanyDirectory(r.Context(), w.d.Store, q.user, r.URL.Query().Get("q"))
+	if err != nil {
+		w.serverError(rw, r, q, err)
+		return
+	}
+	p := userPage(q, "Company directory", "company")
+	p.Form = map[string]string{"q": r.URL.Query().Get("q")}
+	p.Data = companyView{Entries: es, Scope: q.user.DirectoryScope}
+	w.render(rw, r, http.StatusOK, "me_company.html", p)
+}

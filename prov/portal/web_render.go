@@ -190,7 +190,7 @@ func navFor(p *page) []navItem {
 			nav = append(nav, navItem{m.href, m.label, string(m.m)})
 		}
 	}
-	return append(nav, navItem{"/me/telephony", "Telephony", "telephony"},
+	return append(nav, navItem{"/me/company", "Company directory", "company"}, navItem{"/me/telephony", "Telephony", "telephony"},
 		navItem{"/me/phones", "Where I'm logged in", "phones"}, navItem{"/me/calls", "Call history", "calls"})
 }
 

@@ -110,3 +110,38 @@ func TestAdminEditsUserProfileParams(t *testing.T) {
 		t.Fatalf("a typo: %d %s", p.code, excerpt(p.body))
 	}
 }
+
+// Issue 19 (seed 001): the company directory, limited by each user's
+// directory scope — everyone, or the colleagues of one site.
+func TestCompanyDirectoryHonoursScope(t *testing.T) {
+	we := newWebEnv(t)
+	ctx := context.Background()
+	we.portalUser("alice", "1001")
+	we.user("bob", "1002")
+	branch := prov.Site{Name: "Branch"}
+	if err := we.st.CreateSite(ctx, &branch); err != nil {
+		t.Fatal(err)
+	}
+	var carol userView
+	we.want(we.do(asAdmin, "POST", "/api/v1/users", map[string]any{"username": "carol", "first_name": "Carol",
+		"last_name": "Branch", "email": "carol@example.test", "password": "password-carol", "numbers": []string{"2001"},
+		"site_id": branch.ID}), 201).into(t, &carol)
+	we.user("dave", "1004")
+	we.want(we.do(asAdmin, "POST", "/api/v1/users/dave/disable", nil), 200)
+
+	b := we.browser()
+	b.mustSignIn("alice", "password-alice", "/me/")
+	p := b.get("/me/company")
+	if p.code != http.StatusOK || !strings.Contains(p.body, "1002") || !strings.Contains(p.body, "2001") ||
+		strings.Contains(p.body, "1004") {
+		t.Fatalf("scope all: %d %s", p.code, excerpt(p.body))
+	}
+	if p := b.get("/me/company?q=carol"); strings.Contains(p.body, "1002") || !strings.Contains(p.body, "2001") {
+		t.Fatalf("search: %s", excerpt(p.body))
+	}
+	we.want(we.do(asAdmin, "PATCH", "/api/v1/users/alice", map[string]any{"directory_scope": "Branch"}), 200)
+	p = b.get("/me/company")
+	if strings.Contains(p.body, "1002") || !strings.Contains(p.body, "2001") || !strings.Contains(p.body, "Colleagues at Branch") {
+		t.Fatalf("scope Branch: %s", excerpt(p.body))
+	}
+}
