@@ -116,6 +116,9 @@ type Request struct {
 	DeviceAuthenticated bool
 	// LoginUser is the user whose login digest the caller verified.
 	LoginUser string
+	// DefaultLogin: LoginUser verified with the site's default-login
+	// password (the one every phone of the site carries), not their own.
+	DefaultLogin bool
 }
 
 // Content is a file to send. Close it when done.

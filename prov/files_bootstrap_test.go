@@ -276,3 +276,49 @@ func TestProfileDirectories(t *testing.T) {
 		}
 	}
 }
+
+// Review finding: a held user's files could still be overwritten by the
+// fetcher that took the credentials. Held lines are held for uploads too.
+func TestHeldUserFilesCannotBeWritten(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	u, _ := f.login(t, prov.DoorAssigned)
+	if err := f.st.ReplaceContacts(ctx, u.ID, []prov.Contact{{UserID: u.ID, Position: 1, FirstName: "Real", Number: "300"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))) // takes the credentials; alice is held
+	dir := `<directory><item_list><item><fn>Evil</fn><ct>666</ct></item></item_list></directory>`
+	as := func(name string) prov.Request { return fFrom(attackerIP, fAs(fMAC, name)) }
+	if err := f.files.Write(ctx, as("alice-directory.xml"), strings.NewReader(dir)); !errors.Is(err, prov.ErrNotFound) {
+		t.Fatalf("write alice-directory.xml while held: %v", err)
+	}
+	if err := f.files.Write(ctx, as(fMAC+"-directory.xml"), strings.NewReader(dir)); err != nil {
+		t.Fatalf("the device's own directory: %v", err)
+	}
+	cs, _ := f.st.ListContacts(ctx, u.ID)
+	if len(cs) != 1 || cs[0].Number != "300" {
+		t.Fatalf("alice's contacts changed: %+v", cs)
+	}
+	if _, err := f.st.LatestUpload(ctx, "user:alice", "directory.xml"); !errors.Is(err, prov.ErrNotFound) {
+		t.Fatalf("an upload was stored as alice's: %v", err)
+	}
+}
+
+// Review finding: the default-login password is in every phone of the
+// site, so a login with it may not change the user's own password.
+func TestDefaultLoginCannotChangeThePassword(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	f.login(t, prov.DoorNative)
+	up := `<polycomConfig prov.login.localPassword="taken-over-1" up.volume.handset="2"/>`
+	r := fAs(fMAC, "alice-phone.cfg")
+	r.DeviceAuthenticated, r.LoginUser, r.DefaultLogin = false, "alice", true
+	if err := f.files.Write(ctx, r, strings.NewReader(up)); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.passwords) != 0 {
+		t.Fatalf("a default login changed the password: %v", f.passwords)
+	}
+}

@@ -33,8 +33,8 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 			h.files.WrongCredentials(ctx, d, *req)
 			return false, false
 		}
-		if !h.replayGuard(c, req) {
-			return false, false
+		if ok, stale := h.replayGuard(c, req); !ok {
+			return false, stale
 		}
 		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true
 		return true, false
@@ -61,27 +61,29 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	if ha1 == "" {
 		ha1 = strings.Repeat("0", 32) // same work as a wrong password
 	}
-	verified := c.verify(r.Method, ha1)
+	verified, byDefault := c.verify(r.Method, ha1), false
 	if !verified && err == nil && u.Status != prov.StatusDisabled {
 		// The site's default user, logged in by the phone itself with the
 		// password its configuration carries (prov.login.defaultPassword).
 		if secret := h.files.DefaultLoginSecretFor(ctx, *req, u); secret != "" {
 			verified = c.verify(r.Method, prov.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
+			byDefault = verified
 		}
 	}
 	if !verified || err != nil || u.Status == prov.StatusDisabled {
 		return false, false
 	}
-	if !h.replayGuard(c, req) {
-		return false, false
+	if ok, stale := h.replayGuard(c, req); !ok {
+		return false, stale
 	}
 	dev, err := h.files.Identify(ctx, *req)
 	if err != nil {
 		h.log.Debug("native login: device not identified", "remote", req.Remote)
 		return false, false
 	}
-	req.DeviceMAC, req.LoginUser = dev.MAC, u.Username
-	if kind == prov.KindUserConfig && r.Method != http.MethodPut && req.Path == u.Username+".cfg" {
+	req.DeviceMAC, req.LoginUser, req.DefaultLogin = dev.MAC, u.Username, byDefault
+	// <user>.cfg, at the root or in the site's user-profile directory.
+	if kind == prov.KindUserConfig && r.Method != http.MethodPut && prov.UserOfFile(req.Path) == u.Username {
 		if h.logins == nil {
 			return false, false
 		}
@@ -96,14 +98,15 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 // replayGuard refuses an answer that verified before: a captured request
 // (over plain HTTP anyone on the path sees it) replayed within the nonce's
 // lifetime.
-func (h *Handler) replayGuard(c digestCreds, req *prov.Request) bool {
-	if h.nonces.use(c) {
-		return true
+func (h *Handler) replayGuard(c digestCreds, req *prov.Request) (ok, stale bool) {
+	ok, stale = h.nonces.use(c)
+	if ok || stale {
+		return ok, stale
 	}
 	h.log.Warn("provisioning digest answer replayed: refused", "component", "provhttp", "user", c.Username,
 		"remote", req.Remote.String(), "uri", c.URI)
 	h.files.CountReplay()
-	return false
+	return false, false
 }
 
 func algKey(alg string) string {

@@ -179,12 +179,14 @@ func (n *nonces) check(s string) error {
 	return nil
 }
 
-// use records an answer that verified; false if the same answer came
-// before (a replay), or the nonce answered too many.
-func (n *nonces) use(c digestCreds) bool {
+// use records an answer that verified: ok false if the same answer came
+// before (a replay); stale when the nonce has answered as many as it may
+// for this user (the phone takes a new one). Kept per nonce and user, so
+// nobody else's answers can use up a phone's.
+func (n *nonces) use(c digestCreds) (ok, stale bool) {
 	b, err := base64.RawURLEncoding.DecodeString(c.Nonce)
 	if err != nil || len(b) != 24 {
-		return false
+		return false, false
 	}
 	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
 	key := c.NC
@@ -202,14 +204,18 @@ func (n *nonces) use(c digestCreds) bool {
 		}
 		n.lastSweep = now
 	}
-	u := n.used[c.Nonce]
+	id := c.Nonce + "\x00" + c.Username
+	u := n.used[id]
 	if u == nil {
 		u = &nonceUse{issued: issued, seen: map[string]struct{}{}}
-		n.used[c.Nonce] = u
+		n.used[id] = u
 	}
-	if _, dup := u.seen[key]; dup || len(u.seen) >= maxUsesPerNonce {
-		return false
+	if _, dup := u.seen[key]; dup {
+		return false, false
+	}
+	if len(u.seen) >= maxUsesPerNonce {
+		return false, true
 	}
 	u.seen[key] = struct{}{}
-	return true
+	return true, false
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -708,5 +709,57 @@ func TestDefaultUserLogsInWithTheRenderedPassword(t *testing.T) {
 	}
 	if code := get("lobby", "wrong"); code != 401 {
 		t.Fatalf("a wrong default password = %d, want 401", code)
+	}
+}
+
+// Review finding: with a user-profile directory the phone logs in by
+// fetching <dir>/<user>.cfg; the native door must take it there too.
+func TestNativeLoginInTheProfileDirectory(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
+	if err := e.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	sites, _ := e.st.ListSites(ctx)
+	site := sites[0]
+	site.ProfileDirs.UserProfiles = "profiles"
+	if err := e.st.UpdateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventSiteChanged})
+	ua := "FileTransport PolycomVVX-VVX_400-UA/5.9.0 (SN:" + mac + ") Type/Application"
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": ua})
+	req, _ := http.NewRequest("GET", e.srv.URL+"/profiles/alice.cfg", nil)
+	req.Header.Set("User-Agent", ua)
+	resp, err := (&http.Client{Transport: &digest.Transport{Username: "alice", Password: "pw1234"}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "sesspw") {
+		t.Fatalf("native login in profiles/ = %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// Review finding: used answers were kept per nonce only, so anyone who saw
+// a phone's nonce could use up its counts with their own credentials.
+func TestNonceUsesArePerUser(t *testing.T) {
+	n := newNonces(time.Minute, time.Now)
+	nonce := n.make()
+	for i := range maxUsesPerNonce {
+		if ok, _ := n.use(digestCreds{Username: "mallory", Nonce: nonce, QOP: "auth", NC: strconv.Itoa(i)}); !ok {
+			t.Fatalf("use %d refused", i)
+		}
+	}
+	if ok, stale := n.use(digestCreds{Username: "mallory", Nonce: nonce, QOP: "auth", NC: "x"}); ok || !stale {
+		t.Fatalf("over the cap: ok=%v stale=%v, want a stale answer", ok, stale)
+	}
+	if ok, _ := n.use(digestCreds{Username: "0004f2000001", Nonce: nonce, QOP: "auth", NC: "00000001"}); !ok {
+		t.Fatal("another user's answers used up the phone's")
+	}
+	if ok, stale := n.use(digestCreds{Username: "0004f2000001", Nonce: nonce, QOP: "auth", NC: "00000001"}); ok || stale {
+		t.Fatal("a replay was not refused")
 	}
 }
