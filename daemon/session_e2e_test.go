@@ -163,7 +163,7 @@ func (h *handset) waitNotify(t *testing.T, want string) {
 	}
 }
 
-// TestLoginSessionOwnsRegistration is DESIGN.md's one idea end to end: a
+// TestLoginSessionOwnsRegistration is the README's one idea end to end: a
 // login mints credentials the registrar accepts; logout revokes them,
 // removes exactly the session's binding and sends check-sync.
 func TestLoginSessionOwnsRegistration(t *testing.T) {

@@ -304,7 +304,7 @@ type ConfigUpload struct {
 }
 
 // localPasswordParam is where a phone writes the login password its user
-// changed on the handset (issue 6's change-password flow).
+// changed on the handset (the change-password flow).
 const localPasswordParam = "prov.login.localPassword"
 
 // SplitConfigUpload parses a phone's .cfg upload and keeps the parameters

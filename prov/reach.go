@@ -22,7 +22,7 @@ type Registrar interface {
 	CheckSync(ctx context.Context, b Binding, password string, reboot bool) error
 }
 
-// How a handset is found (issue 14): every binding carries the device of
+// How a handset is found: every binding carries the device of
 // the credential that made it, so a phone is reached through whichever
 // line it keeps registered — its device account while locked, a session's
 // line while someone is logged in (it drops the device account then), or

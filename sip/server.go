@@ -34,7 +34,7 @@ const maxUDPMessage = 8192
 // Server is the registrar. REGISTER and OPTIONS arriving over UDP are
 // answered statelessly by its own socket readers; everything else, and all
 // TCP/TLS traffic, goes through sipgo's transaction layer (UA, Server and
-// Client below), which is also where the proxy of issue 7 plugs in.
+// Client below), which is also where the proxy plugs in.
 type Server struct {
 	// allow is the Allow header value: the methods served here, more
 	// once the proxy is enabled.

@@ -18,7 +18,7 @@ var ErrUnknownUser = errors.New("sip: unknown digest user")
 // OwnerKind says what a credential belongs to.
 type OwnerKind string
 
-// The three kinds of credential owners of shared/DESIGN.md.
+// The three kinds of credential owners (README "How it works").
 const (
 	OwnerDevice  OwnerKind = "device"  // a handset's own account: a locked phone
 	OwnerSession OwnerKind = "session" // a login session's minted credential

@@ -18,7 +18,7 @@ import (
 	"hotdesk/prov"
 )
 
-// Logins is the native login door (issue 6): called when a phone fetches
+// Logins is the native login door: called when a phone fetches
 // <user>.cfg with the user's own digest credentials, after provhttp has
 // verified them against User.LoginHA1. It returns the (new or already
 // active) session of username on the device with mac; any error answers

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every prov.Store implementation
-// (SQLite now, PostgreSQL later) must pass.
+// (SQLite and PostgreSQL) must pass.
 package storetest
 
 import (

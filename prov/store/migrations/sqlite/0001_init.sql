@@ -1,4 +1,4 @@
--- 0001_init: every table DESIGN.md's Data section lists.
+-- 0001_init: every table of the first design (users, sites, devices, sessions, bindings, uploads, leases, audit).
 -- Times are BIGINT unix milliseconds (0 = unset); structured fields are JSON
 -- text; booleans are INTEGER 0/1 (BOOLEAN there). The SQL the store runs is shared with
 -- PostgreSQL, so only this file's types differ in migrations/postgres.
