@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -138,12 +139,15 @@ func RandomSecret(n int) string {
 
 // RandomDigits returns n random decimal digits (PINs).
 func RandomDigits(n int) string {
+	// rand.Int is uniform; a byte mod 10 would favour 0–5.
 	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err))
-	}
+	ten := big.NewInt(10)
 	for i := range b {
-		b[i] = '0' + b[i]%10
+		d, err := rand.Int(rand.Reader, ten)
+		if err != nil {
+			panic(fmt.Sprintf("crypto/rand: %v", err))
+		}
+		b[i] = '0' + byte(d.Int64())
 	}
 	return string(b)
 }

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Purposes of a password link, and the kinds of message that carry one.
@@ -72,10 +75,10 @@ type PasswordLinks struct {
 	logger *slog.Logger
 	now    func() time.Time
 
-	// lastForgot is when each user was last sent a forgot-password link:
-	// many sources asking for one user's reset must not flood their inbox.
-	mu         sync.Mutex
-	lastForgot map[int64]time.Time
+	// forgot is one token per user and ForgotInterval: many sources asking
+	// for one user's reset must not flood their inbox.
+	forgot *sourceLimits
+	mu     sync.Mutex
 
 	// Forgot-password requests are worked off the request path (ForgotLater)
 	// so that the answer takes as long whether the account exists or not;
@@ -92,10 +95,6 @@ const forgotSlots = 16
 // ForgotInterval is the least time between two forgot-password links to
 // one user; requests in between are answered alike and send nothing.
 const ForgotInterval = time.Minute
-
-// maxForgotTracked bounds lastForgot; entries older than ForgotInterval
-// are dropped when it fills.
-const maxForgotTracked = 10000
 
 // PasswordLinksDeps are PasswordLinks' collaborators.
 type PasswordLinksDeps struct {
@@ -123,7 +122,7 @@ func NewPasswordLinks(cfg LinksConfig, d PasswordLinksDeps) *PasswordLinks {
 		cfg.ResetTTL = time.Hour
 	}
 	p := &PasswordLinks{cfg: cfg, store: d.Store, dir: d.Directory, events: d.Events, mailer: d.Mailer,
-		logger: d.Logger.With("component", "password-links"), now: d.Now, lastForgot: map[int64]time.Time{},
+		logger: d.Logger.With("component", "password-links"), now: d.Now, forgot: &sourceLimits{every: rate.Every(ForgotInterval), burst: 1, m: map[string]*rate.Limiter{}},
 		slots: make(chan struct{}, forgotSlots)}
 	if d.Manager != nil {
 		p.audit = func(ctx context.Context, a Actor, action, object string) {
@@ -363,24 +362,11 @@ func (p *PasswordLinks) SetPassword(ctx context.Context, secret, pw, confirm, re
 }
 
 // forgotAllowed reports whether a forgot-password link may go to the user
-// now, and if so records it.
+// now (one per ForgotInterval), and if so takes that user's token.
 func (p *PasswordLinks) forgotAllowed(userID int64) bool {
-	now := p.now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if last, ok := p.lastForgot[userID]; ok && now.Sub(last) < ForgotInterval {
+	if !p.forgot.allow(strconv.FormatInt(userID, 10), p.now()) {
 		p.logger.Info("forgot password: link sent to this user moments ago; none sent", "user_id", userID)
 		return false
-	}
-	if len(p.lastForgot) >= maxForgotTracked {
-		for id, t := range p.lastForgot {
-			if now.Sub(t) >= ForgotInterval {
-				delete(p.lastForgot, id)
-			}
-		}
-	}
-	if len(p.lastForgot) < maxForgotTracked {
-		p.lastForgot[userID] = now
 	}
 	return true
 }
