@@ -44,7 +44,10 @@ func TestBackupWhileServingRestoresAcknowledged(t *testing.T) {
 			acked.Store(int64(i + 1))
 		}
 	})
-	time.Sleep(100 * time.Millisecond)
+	// The backup runs while writes are being made, some already acknowledged.
+	if !eventually(func() bool { return acked.Load() >= 20 }) {
+		t.Fatal("no writes acknowledged")
+	}
 	before := acked.Load()
 	backup := filepath.Join(t.TempDir(), "hotdesk.backup")
 	if err := Backup(ctx, cfg, backup, slog.New(slog.DiscardHandler)); err != nil {

@@ -75,12 +75,10 @@ func TestLockedPhoneCallsAndFeatureCodes(t *testing.T) {
 	}
 	<-phone.invites
 	var got prov.Session
-	for range 50 { // the call record reaches prov off the SIP path
-		if got, _ = a.store.GetSession(ctx, sess.ID); got.LastActivity.After(sess.LastActivity) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(func() bool { // the call record reaches prov off the SIP path
+		got, _ = a.store.GetSession(ctx, sess.ID)
+		return got.LastActivity.After(sess.LastActivity)
+	})
 	if !got.LastActivity.After(sess.LastActivity) {
 		t.Fatalf("a call on the session's line did not count as activity: %v vs %v", got.LastActivity, sess.LastActivity)
 	}
@@ -154,7 +152,7 @@ func TestCallHandlingAppliesAtOnce(t *testing.T) {
 	}
 	select {
 	case <-carol.invites:
-	case <-time.After(2 * time.Second):
+	case <-time.After(settleTimeout):
 		t.Fatal("forward always did not ring carol")
 	}
 }

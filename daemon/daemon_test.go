@@ -50,10 +50,19 @@ func startDaemon(t *testing.T, cfg Config, opts Options) (Addrs, func() error) {
 	ready := make(chan Addrs, 1)
 	opts.OnReady = func(a Addrs) { ready <- a }
 	done := make(chan error, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The daemon's debug log is kept (its last lines) and shown when the
+	// test fails, so a failure on a loaded CI machine can be read after.
+	tail := &logTail{}
+	var out io.Writer = tail
 	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		out = io.MultiWriter(tail, os.Stderr)
 	}
+	logger := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() && !testing.Verbose() {
+			t.Logf("the daemon's last log lines:\n%s", tail.String())
+		}
+	})
 	go func() { done <- Run(ctx, cfg, opts, logger) }()
 	select {
 	case a := <-ready:
@@ -359,4 +368,31 @@ func grepLine(s, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// logTail keeps the last lines written to it.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// logTailLines bounds what a failed test prints.
+const logTailLines = 400
+
+func (l *logTail) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		l.lines = append(l.lines, line)
+	}
+	if n := len(l.lines); n > 2*logTailLines {
+		l.lines = append(l.lines[:0], l.lines[n-logTailLines:]...)
+	}
+	return len(p), nil
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines[max(0, len(l.lines)-logTailLines):], "\n")
 }

@@ -72,11 +72,8 @@ func TestSpoofedDHCPNeitherMapsAddressesNorEndsLogins(t *testing.T) {
 	}
 	waitPackets := func(typ string, n float64) {
 		t.Helper()
-		for range 1500 {
-			if packets(typ) >= n {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if eventually(func() bool { return packets(typ) >= n }) {
+			return
 		}
 		t.Fatalf("the DHCP server did not take %v %s packets (has %v)", n, typ, packets(typ))
 	}

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/icholy/digest"
 
@@ -206,11 +205,11 @@ func TestNativeDoor(t *testing.T) {
 // waitDeployed waits for the registrar's event to mark the device deployed.
 func waitDeployed(t *testing.T, a *app, mac string) {
 	t.Helper()
-	for range 100 {
-		if d, _ := a.store.GetDevice(context.Background(), mac); d.Status == prov.DeviceDeployed {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if eventually(func() bool {
+		d, _ := a.store.GetDevice(context.Background(), mac)
+		return d.Status == prov.DeviceDeployed
+	}) {
+		return
 	}
 	t.Fatalf("device %s not deployed after registering", mac)
 }

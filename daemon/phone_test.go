@@ -145,9 +145,9 @@ func (p *deskPhone) mark() int {
 // under way; it fails on a NOTIFY the phone refused or never saw.
 func (p *deskPhone) waitResync(mark int) {
 	p.t.Helper()
-	timer := time.AfterFunc(20*time.Second, p.changed.Broadcast)
+	timer := time.AfterFunc(settleTimeout, p.changed.Broadcast)
 	defer timer.Stop()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(settleTimeout)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for (p.resyncs <= mark || p.inflight > 0) && len(p.problems) == 0 && time.Now().Before(deadline) {

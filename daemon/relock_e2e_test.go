@@ -120,12 +120,11 @@ func (e *relockEnv) assertLoggedIn(p *deskPhone, mac, number string) prov.Sessio
 func (e *relockEnv) waitBindings(d prov.Device, ok func([]prov.Binding) bool, what string) {
 	e.t.Helper()
 	var bs []prov.Binding
-	for range 1500 { // 15 s: the registrar's events lag on a loaded machine
+	if eventually(func() bool { // the registrar's events lag on a loaded machine
 		bs = e.a.svc.registrar.DeviceBindings(context.Background(), d.ID)
-		if ok(bs) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+		return ok(bs)
+	}) {
+		return
 	}
 	e.t.Fatalf("registrar holds %+v for %s, want %s", bs, d.MAC, what)
 }
@@ -322,11 +321,11 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 // (the registrar reports on its own goroutine) until ok holds.
 func (e *relockEnv) waitSignals(ok func(prov.DeviceSignals) bool) {
 	e.t.Helper()
-	for range 1500 {
-		if s, err := e.a.store.DeviceSignals(context.Background(), e.dev.ID); err == nil && ok(s) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if eventually(func() bool {
+		s, err := e.a.store.DeviceSignals(context.Background(), e.dev.ID)
+		return err == nil && ok(s)
+	}) {
+		return
 	}
 	e.t.Fatal("the daemon did not note the phone's signal")
 }

@@ -71,7 +71,7 @@ func newHandset(t testing.TB, registrar, domain string) *handset {
 	h.addr = pc.LocalAddr().String()
 	go func() { _ = srv.ServeUDP(pc) }()
 	// The client reuses the served socket once sipgo has pooled it.
-	time.Sleep(20 * time.Millisecond)
+	waitPooled(t, ua, h.addr)
 	t.Cleanup(func() { pc.Close(); ua.Close() })
 	if h.cli, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(h.addr)); err != nil {
 		t.Fatal(err)
@@ -158,8 +158,8 @@ func (h *handset) waitNotify(t *testing.T, want string) {
 		if !strings.HasPrefix(ev, want) {
 			t.Fatalf("NOTIFY Event = %q, want %q", ev, want)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no NOTIFY %s within 5 s", want)
+	case <-time.After(settleTimeout):
+		t.Fatalf("no NOTIFY %s within %v", want, settleTimeout)
 	}
 }
 
@@ -321,5 +321,41 @@ func TestSessionSurvivesDaemonRestart(t *testing.T) {
 	phone2 := newHandset(t, addrs2.SIPUDP[0], "test.lan")
 	if code := phone2.register(t, "1002", sess.SIPUser, sess.SIPPassword, 600); code != 200 {
 		t.Fatalf("session credentials after restart = %d", code)
+	}
+}
+
+// settleTimeout bounds every wait for something the daemon does on its own
+// goroutines (events, NOTIFYs, stored signals). It only decides how long a
+// failing test takes: on a loaded machine these lag by seconds, and a
+// tight bound would fail a correct daemon.
+const settleTimeout = 60 * time.Second
+
+// eventually polls cond until it holds (true) or settleTimeout passes (false).
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(settleTimeout); ; {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitPooled returns once ua's transport has the socket served on addr in
+// its pool, so a client bound to that address sends from it. sipgo pools a
+// served socket from the serving goroutine, with no signal to wait on.
+func waitPooled(t testing.TB, ua *sipgo.UserAgent, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := ua.TransportLayer().GetConnection("udp", addr); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket %s never entered the UA's pool", addr)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -264,6 +264,7 @@ func newPhoneAt(t *testing.T, transport, target, localIP string) *phone {
 		p.addr = pc.LocalAddr().String()
 		go srv.ServeUDP(pc)
 		go func() { <-ctx.Done(); pc.Close() }()
+		waitPooled(t, ua, p.addr)
 		p.cli, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(p.addr))
 	} else {
 		p.cli, err = sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
@@ -275,7 +276,6 @@ func newPhoneAt(t *testing.T, transport, target, localIP string) *phone {
 	h, port, _ := net.SplitHostPort(target)
 	p.target = sip.Uri{Scheme: "sip", Host: h}
 	fmt.Sscan(port, &p.target.Port)
-	time.Sleep(20 * time.Millisecond)
 	return p
 }
 
@@ -383,4 +383,21 @@ func authFor(t *testing.T, chal *digest.Challenge, user, pass, uri string, nc in
 		t.Fatal(err)
 	}
 	return c.String()
+}
+
+// waitPooled returns once ua's transport has the socket served on addr in
+// its pool, so a client bound to that address sends from it. sipgo pools a
+// served socket from the serving goroutine, with no signal to wait on.
+func waitPooled(t testing.TB, ua *sipgo.UserAgent, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := ua.TransportLayer().GetConnection("udp", addr); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("socket %s never entered the UA's pool", addr)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -170,7 +170,7 @@ func startProxyEnvHook(t *testing.T, hook func(*proxy), opts ...pxOpt) *pxEnv {
 			t.Error("Serve did not return")
 		}
 	})
-	time.Sleep(30 * time.Millisecond)
+	waitPooled(t, srv.UA, e.udp) // the proxy sends from its served socket
 	return e
 }
 
@@ -242,10 +242,7 @@ func newUAT(t *testing.T, name, proxy, mode, transport string) *ua {
 		Address: sip.Uri{Scheme: "sip", User: name, Host: host, Port: port}}}
 	go srv.ServeUDP(pc)
 	t.Cleanup(func() { u.ua.Close(); pc.Close() })
-	for i := 0; i < 200 && len(u.ua.TransportLayer().ListenPorts("udp")) == 0; i++ {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(5 * time.Millisecond) // the listener enters the pool just after the port is known
+	waitPooled(t, u.ua, u.addr)
 	return u
 }
 
