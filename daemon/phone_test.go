@@ -157,7 +157,7 @@ func (p *deskPhone) waitResync(mark int) {
 	case len(p.problems) > 0:
 		p.t.Fatalf("phone %s: %v", p.mac, p.problems)
 	case p.resyncs <= mark || p.inflight > 0:
-		p.t.Fatalf("phone %s: no re-provisioning within 20 s (done %d, under way %d)", p.mac, p.resyncs-mark, p.inflight)
+		p.t.Fatalf("phone %s: no re-provisioning within %v (done %d, under way %d)", p.mac, settleTimeout, p.resyncs-mark, p.inflight)
 	}
 }
 
@@ -509,16 +509,13 @@ func (p *deskPhone) param(k string) string {
 // it registers then.
 func (p *deskPhone) settle(want []string) []string {
 	var got []string
-	for range 500 {
+	eventually(func() bool {
 		got = p.lineUsers()
 		p.mu.Lock()
 		busy := p.inflight > 0
 		p.mu.Unlock()
-		if !busy && slices.Equal(got, want) {
-			return got
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return !busy && slices.Equal(got, want)
+	})
 	return got
 }
 
