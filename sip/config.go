@@ -26,8 +26,15 @@ type Config struct {
 	DefaultExpires int `yaml:"default_expires"`
 	// NonceTTL is how long a digest nonce is accepted before stale=true.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
-	// Algorithms offered in challenges, in order: "MD5", "SHA-256".
+	// Algorithms accepted, and offered in challenges in this order: "MD5",
+	// "SHA-256". SHA-256 is offered only to the clients SHA256UserAgents
+	// names (or when it is the only algorithm): many phones and softphones
+	// (baresip 1.0) fail on a challenge whose algorithm they do not know,
+	// instead of skipping it as RFC 8760 asks.
 	Algorithms []string `yaml:"algorithms"`
+	// SHA256UserAgents are case-insensitive User-Agent substrings of the
+	// clients also offered SHA-256 (before MD5 when listed first).
+	SHA256UserAgents []string `yaml:"sha256_user_agents"`
 	// TLSCert and TLSKey are PEM files, needed by tls:// listeners.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
@@ -152,6 +159,11 @@ func (c Config) Validate() error {
 	for i, a := range c.Algorithms {
 		if _, ok := hashFor(a); !ok {
 			errs = append(errs, fmt.Errorf("algorithms[%d]: %q: want MD5 or SHA-256", i, a))
+		}
+	}
+	for i, ua := range c.SHA256UserAgents {
+		if strings.TrimSpace(ua) == "" || len(ua) > 128 {
+			errs = append(errs, fmt.Errorf("sha256_user_agents[%d]: %q: want 1..128 characters", i, ua))
 		}
 	}
 	if c.TCPMaxConns < 1 || c.TCPMaxConnsPerSource < 1 || c.TCPMaxConnsPerSource > c.TCPMaxConns {
