@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -64,6 +65,8 @@ type Config struct {
 	// request that authenticated within that time of its accept, however
 	// slowly it keeps sending (slowloris); tcp_idle_timeout applies after.
 	TCPUnauthTimeout time.Duration `yaml:"tcp_unauth_timeout"`
+	// PnP answers SIP plug-and-play discovery (pnp.go).
+	PnP PnPConfig `yaml:"pnp"`
 }
 
 // DefaultConfig returns the defaults: UDP and TCP on 0.0.0.0:5060, domain hotdesk.lan.
@@ -190,6 +193,9 @@ func (c Config) Validate() error {
 	if c.UDPWorkers < 0 {
 		errs = append(errs, errors.New("udp_workers: must not be negative"))
 	}
+	if err := c.PnP.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -245,7 +251,7 @@ func Listen(cfg Config) (Listeners, error) {
 	for i, a := range addrs {
 		switch a.Network {
 		case "udp":
-			pc, err := net.ListenPacket("udp", a.Addr)
+			pc, err := udpListenConfig(cfg.PnP.Enabled).ListenPacket(context.Background(), "udp", a.Addr)
 			if err != nil {
 				ls.Close()
 				return Listeners{}, fmt.Errorf("listen[%d]: %w", i, err)
