@@ -19,13 +19,13 @@ import (
 // beside our 200); with plug-and-play on they share port 5060 with the
 // group socket (SO_REUSEADDR on both, or the wildcard bind refuses it).
 func udpListenConfig(shareWithPnP bool) *net.ListenConfig {
-	return &net.ListenConfig{Control: func(network, _ string, c syscall.RawConn) error {
+	return &net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			if network == "udp4" || network == "udp" {
-				// Fails on an IPv6-only socket; nothing to do there.
-				_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
-			}
+			// SOL_IP options apply to a dual-stack IPv6 socket's IPv4 side
+			// too; on an IPv6-only socket this fails and does not matter.
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0)
+			_ = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0)
 			if shareWithPnP {
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 			}
