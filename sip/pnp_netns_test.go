@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -152,18 +151,11 @@ func TestPnPMulticastNetns(t *testing.T) {
 	if res.StatusCode != 200 {
 		t.Fatalf("SUBSCRIBE to the group: %s", res)
 	}
-	m, from := phone.read()
-	n, ok := m.(*sip.Request)
-	if !ok || n.Method != sip.NOTIFY {
-		t.Fatalf("want the NOTIFY next (and no answer from the registrar), got %s", m.String())
-	}
+	n, from := phone.answerNotify(200)
 	if host, _, _ := net.SplitHostPort(from.String()); host != p.srvIP {
 		t.Errorf("NOTIFY from %s, want the interface address %s", from, p.srvIP)
 	}
 	checkNotify(t, n, res, "http://10.0.0.1:8080/prov/yealink/")
-	if _, err := conn.WriteTo([]byte(sip.NewResponseFromRequest(n, 200, "OK", nil).String()), from); err != nil {
-		t.Fatal(err)
-	}
 	// The phone's retry is answered alike, with no second NOTIFY: the next
 	// message is the answer to it (with IP_MULTICAST_ALL left on, the
 	// registrar's 405 to the group's SUBSCRIBE arrives here).
