@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have sipp            || need+=(sip-tester)
+have baresip         || need+=(baresip-core)
 have dhclient        || need+=(isc-dhcp-client)
 have tftp            || need+=(tftp-hpa)
 have curl            || need+=(curl)

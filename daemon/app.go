@@ -86,6 +86,9 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 	if err := a.bindProvisioning(); err != nil {
 		return nil, err
 	}
+	if err := a.bindPnP(); err != nil {
+		return nil, err
+	}
 	if err := a.bindDHCP(ctx); err != nil {
 		return nil, err
 	}

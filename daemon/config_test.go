@@ -59,6 +59,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad sip port", "sip: {listen: ['udp://1.2.3.4:99999']}\n", []string{"sip.listen[0]", "port"}},
 		{"no sip listener", "sip: {listen: []}\n", []string{"sip.listen", "at least one"}},
 		{"empty domain", "sip: {domain: ''}\n", []string{"sip.domain"}},
+		{"pnp without interface", "sip: {pnp: {enabled: true}}\n", []string{"sip.pnp.interface"}},
+		{"blank sha256 client", "sip: {sha256_user_agents: ['']}\n", []string{"sip.sha256_user_agents[0]"}},
 		{"bad http listen", "provisioning: {http_listen: 'nonsense'}\n", []string{"provisioning.http_listen"}},
 		{"bad host", "admin: {listen: 'example.com:80'}\n", []string{"admin.listen", "IP address"}},
 		{"bad dhcp mode", "dhcp: {mode: relay}\n", []string{"dhcp.mode", `"relay"`}},

@@ -50,6 +50,8 @@ type Addrs struct {
 	SIPUDP  []string
 	SIPTCP  []string
 	SIPTLS  []string
+	// SIPPnP is where plug-and-play NOTIFYs leave from ("" when off).
+	SIPPnP  string
 	DHCP    string
 	DataDir string
 }

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -26,8 +27,15 @@ type Config struct {
 	DefaultExpires int `yaml:"default_expires"`
 	// NonceTTL is how long a digest nonce is accepted before stale=true.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
-	// Algorithms offered in challenges, in order: "MD5", "SHA-256".
+	// Algorithms accepted, and offered in challenges in this order: "MD5",
+	// "SHA-256". SHA-256 is offered only to the clients SHA256UserAgents
+	// names (or when it is the only algorithm): many phones and softphones
+	// (baresip 1.0) fail on a challenge whose algorithm they do not know,
+	// instead of skipping it as RFC 8760 asks.
 	Algorithms []string `yaml:"algorithms"`
+	// SHA256UserAgents are case-insensitive User-Agent substrings of the
+	// clients also offered SHA-256 (before MD5 when listed first).
+	SHA256UserAgents []string `yaml:"sha256_user_agents"`
 	// TLSCert and TLSKey are PEM files, needed by tls:// listeners.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
@@ -57,6 +65,8 @@ type Config struct {
 	// request that authenticated within that time of its accept, however
 	// slowly it keeps sending (slowloris); tcp_idle_timeout applies after.
 	TCPUnauthTimeout time.Duration `yaml:"tcp_unauth_timeout"`
+	// PnP answers SIP plug-and-play discovery (pnp.go).
+	PnP PnPConfig `yaml:"pnp"`
 }
 
 // DefaultConfig returns the defaults: UDP and TCP on 0.0.0.0:5060, domain hotdesk.lan.
@@ -154,6 +164,11 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("algorithms[%d]: %q: want MD5 or SHA-256", i, a))
 		}
 	}
+	for i, ua := range c.SHA256UserAgents {
+		if strings.TrimSpace(ua) == "" || len(ua) > 128 {
+			errs = append(errs, fmt.Errorf("sha256_user_agents[%d]: %q: want 1..128 characters", i, ua))
+		}
+	}
 	if c.TCPMaxConns < 1 || c.TCPMaxConnsPerSource < 1 || c.TCPMaxConnsPerSource > c.TCPMaxConns {
 		errs = append(errs, errors.New("tcp_max_conns_per_source: must be 1..tcp_max_conns"))
 	}
@@ -177,6 +192,9 @@ func (c Config) Validate() error {
 	}
 	if c.UDPWorkers < 0 {
 		errs = append(errs, errors.New("udp_workers: must not be negative"))
+	}
+	if err := c.PnP.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -233,7 +251,7 @@ func Listen(cfg Config) (Listeners, error) {
 	for i, a := range addrs {
 		switch a.Network {
 		case "udp":
-			pc, err := net.ListenPacket("udp", a.Addr)
+			pc, err := udpListenConfig(cfg.PnP.Enabled).ListenPacket(context.Background(), "udp", a.Addr)
 			if err != nil {
 				ls.Close()
 				return Listeners{}, fmt.Errorf("listen[%d]: %w", i, err)

@@ -288,6 +288,7 @@ type regOpts struct {
 	expires    int      // -1 = no Expires header
 	callID     string
 	cseq       uint32
+	ua         string // User-Agent ("" = testphone/1.0, "-" = none)
 }
 
 func (p *phone) request(o regOpts, auth string) *sip.Request {
@@ -323,7 +324,13 @@ func (p *phone) request(o regOpts, auth string) *sip.Request {
 	if auth != "" {
 		req.AppendHeader(sip.NewHeader("Authorization", auth))
 	}
-	req.AppendHeader(sip.NewHeader("User-Agent", "testphone/1.0"))
+	switch o.ua {
+	case "":
+		req.AppendHeader(sip.NewHeader("User-Agent", "testphone/1.0"))
+	case "-":
+	default:
+		req.AppendHeader(sip.NewHeader("User-Agent", o.ua))
+	}
 	return req
 }
 

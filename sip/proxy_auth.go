@@ -33,6 +33,9 @@ func (p *proxy) proxyAuth(ctx context.Context, req *sip.Request) (Credential, *s
 	shadow.AppendHeader(sip.HeaderClone(req.To()))
 	shadow.AppendHeader(sip.HeaderClone(req.CallID()))
 	shadow.AppendHeader(sip.HeaderClone(req.CSeq()))
+	if h := req.GetHeader("User-Agent"); h != nil { // chooses the challenge's algorithms
+		shadow.AppendHeader(sip.NewHeader("User-Agent", h.Value()))
+	}
 	shadow.SetSource(req.Source())
 	shadow.SetTransport(req.Transport()) // the nonce binds it; the connection guard reads it
 	for _, h := range req.GetHeaders("Proxy-Authorization") {

@@ -177,11 +177,16 @@ func (s *Server) authFailed(srcIP, username string, now time.Time) {
 	}
 }
 
-// challenge builds a 401 with one WWW-Authenticate per offered algorithm.
+// challenge builds a 401 with one WWW-Authenticate per algorithm offered
+// to this client (offeredAlgs).
 func (s *Server) challenge(req *sip.Request, realm string, stale bool, now time.Time) *sip.Response {
 	res := s.reply(req, 401, "Unauthorized")
 	nonce := s.nonces.issue(now, nonceSource(req.Transport(), hostOf(req.Source())))
-	for _, alg := range s.algs {
+	ua := ""
+	if h := req.GetHeader("User-Agent"); h != nil {
+		ua = h.Value()
+	}
+	for _, alg := range s.offeredAlgs(ua) {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", challengeValue(realm, nonce, alg, stale)))
 	}
 	return res
@@ -383,4 +388,29 @@ func pathHeaders(req *sip.Request) []sip.Header {
 		return nil
 	}
 	return req.GetHeaders("Path")
+}
+
+// offeredAlgs returns the configured algorithms a client with this
+// User-Agent is challenged with: SHA-256 only when the client is known to
+// handle it (Config.SHA256UserAgents) or nothing else is configured. A
+// client that fails on an unknown algorithm instead of skipping its
+// challenge (baresip 1.0, several phone firmwares) would otherwise never
+// register; any accepted algorithm is still verified when a client uses it.
+func (s *Server) offeredAlgs(userAgent string) []string {
+	if !slices.Contains(s.algs, "SHA-256") || len(s.algs) == 1 {
+		return s.algs
+	}
+	ua := strings.ToLower(userAgent)
+	for _, known := range s.sha256UAs {
+		if strings.Contains(ua, known) {
+			return s.algs
+		}
+	}
+	out := make([]string, 0, len(s.algs))
+	for _, a := range s.algs {
+		if a != "SHA-256" {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -254,7 +255,7 @@ func TestSpoofedSourceCannotLockThePhoneOut(t *testing.T) {
 }
 
 func TestNonces(t *testing.T) {
-	e := startEnv(t, nil)
+	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.SHA256UserAgents = []string{"TestPhone"} })
 	p := newPhone(t, "UDP", e.udp)
 	o := regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "nonce-1", cseq: 1}
 	res := p.do(t, p.request(o, ""))
@@ -381,6 +382,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.MinExpires = 0 }, "min_expires"},
 		{func(c *Config) { c.MaxExpires = 10 }, "max_expires"},
 		{func(c *Config) { c.Algorithms = []string{"SHA-1"} }, "algorithms[0]"},
+		{func(c *Config) { c.SHA256UserAgents = []string{" "} }, "sha256_user_agents[0]"},
 		{func(c *Config) { c.NonceTTL = time.Second }, "nonce_ttl"},
 		{func(c *Config) { c.TCPUnauthTimeout = 0 }, "tcp_unauth_timeout"},
 		{func(c *Config) { c.TCPUnauthTimeout = 2 * time.Hour }, "tcp_unauth_timeout"},
@@ -391,5 +393,56 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want error naming %s, got %v", tc.want, err)
 		}
+	}
+}
+
+// TestChallengeAlgorithmsPerClient: SHA-256 is offered only to the clients
+// known to handle it, so baresip 1.0 (which fails on a challenge it does not
+// know) gets MD5 alone; a client answering with any accepted algorithm
+// still authenticates.
+func TestChallengeAlgorithmsPerClient(t *testing.T) {
+	for _, tc := range []struct {
+		name, ua  string
+		algs, sha []string
+		want      []string
+	}{
+		{"unknown client: MD5 only", "baresip v1.0.0 (x86_64/linux)", nil, nil, []string{"MD5"}},
+		{"listed client: both", "Yealink SIP-T46U 108.86.0.20", nil, []string{"yealink"}, []string{"MD5", "SHA-256"}},
+		{"listed client, SHA-256 first", "Linphone/5.1.65", []string{"SHA-256", "MD5"}, []string{"LINPHONE"}, []string{"SHA-256", "MD5"}},
+		{"unlisted client, SHA-256 first", "baresip", []string{"SHA-256", "MD5"}, []string{"linphone"}, []string{"MD5"}},
+		{"SHA-256 alone is offered to all", "baresip", []string{"SHA-256"}, nil, []string{"SHA-256"}},
+		{"no User-Agent", "", nil, []string{"x"}, []string{"MD5"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEnv(t, nil, func(c *Config, _ *Deps) {
+				if tc.algs != nil {
+					c.Algorithms = tc.algs
+				}
+				c.SHA256UserAgents = tc.sha
+			})
+			p := newPhone(t, "UDP", e.udp)
+			o := regOpts{to: "1001", expires: 600, callID: fmt.Sprintf("alg-%d", len(tc.name)), cseq: 1, ua: tc.ua}
+			if tc.ua == "" {
+				o.ua = "-"
+			}
+			res := p.do(t, p.request(o, ""))
+			var got []string
+			for _, h := range res.GetHeaders("WWW-Authenticate") {
+				got = append(got, digestParam(h.Value(), "algorithm"))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("challenge algorithms %v, want %v: %s", got, tc.want, res)
+			}
+			// Any configured algorithm is accepted, offered or not.
+			chal := challengeOf(t, res, tc.want[0])
+			for _, alg := range e.srv.algs {
+				c := *chal
+				c.Algorithm = alg
+				o.cseq++
+				if res := p.do(t, p.request(o, authFor(t, &c, "1001", "alice-sip", p.target.String(), int(o.cseq)))); res.StatusCode != 200 {
+					t.Fatalf("%s credentials: %s", alg, res.Short())
+				}
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,9 @@ type Server struct {
 	store   BindingStore
 	domains []string
 	algs    []string
-	m       *metrics
+	// sha256UAs are Config.SHA256UserAgents, lower-cased.
+	sha256UAs []string
+	m         *metrics
 
 	parser *sip.Parser
 	nonces *nonces
@@ -103,6 +106,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		emergency: newLockout(cfg)}
 	for _, a := range cfg.Algorithms {
 		s.algs = append(s.algs, canonicalAlg(a))
+	}
+	for _, ua := range cfg.SHA256UserAgents {
+		s.sha256UAs = append(s.sha256UAs, strings.ToLower(strings.TrimSpace(ua)))
 	}
 	s.loc = newLocation(s.changed)
 	s.m = newMetrics(deps.Registerer, func() float64 { return float64(s.loc.count()) })

@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/sip"
+)
+
+// bindPnP binds SIP plug-and-play discovery (sip.pnp) once provisioning
+// is bound: the URL phones are sent to names its listener.
+func (a *app) bindPnP() error {
+	c := a.cfg.SIP.PnP
+	if !c.Enabled {
+		return nil
+	}
+	ls, err := sip.ListenPnP(c)
+	if err != nil {
+		return fmt.Errorf("sip.pnp: %w", err)
+	}
+	a.closers = append(a.closers, func() error { ls.Close(); return nil })
+	a.addrs.SIPPnP = ls.Unicast.LocalAddr().String()
+	p, err := sip.NewPnP(sip.PnPDeps{Logger: a.logger.With("room", "sip"), Registerer: a.reg, Now: time.Now,
+		UserAgent:   a.cfg.SIP.UserAgent,
+		Provisioner: pnpProvisioner{files: a.svc.files, url: pnpURL(a.cfg, a.addrs)}})
+	if err != nil {
+		return err
+	}
+	a.components = append(a.components, component{name: "sip-pnp", proto: "sip",
+		serve: func(ctx context.Context) error { return p.Serve(ctx, ls) }})
+	return nil
+}
+
+// pnpProvisioner enrols discovered phones with prov and names their URL.
+type pnpProvisioner struct {
+	files *prov.Files
+	url   func(sip.PnPDevice) string
+}
+
+func (p pnpProvisioner) PnPEnrol(ctx context.Context, d sip.PnPDevice) (string, error) {
+	if p.files == nil {
+		return "", errors.New("provisioning is not serving")
+	}
+	if _, err := p.files.EnrollDiscovered(ctx, d.MAC, d.UserAgent, d.Source); err != nil {
+		if errors.Is(err, prov.ErrDiscoveryRefused) {
+			return "", fmt.Errorf("%w: %w", sip.ErrPnPDenied, err)
+		}
+		return "", err
+	}
+	return p.url(d), nil
+}
+
+// pnpURL returns the provisioning URL a discovered phone is sent:
+// provisioning.base_url, else the bound HTTP listener (HTTPS when only
+// that is bound) under path_prefix, a wildcard host replaced by the
+// address of the interface plug-and-play serves. Every vendor gets the
+// same root today; the per-vendor renderers can name their own here.
+func pnpURL(cfg Config, a Addrs) func(sip.PnPDevice) string {
+	base := cfg.Provisioning.BaseURL
+	if base == "" {
+		scheme, addr := "http", a.HTTP
+		if addr == "" {
+			scheme, addr = "https", a.HTTPS
+		}
+		h, port, err := net.SplitHostPort(addr)
+		if err == nil {
+			if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+				h = lanAddress(cfg.SIP.PnP.Interface)
+			}
+			if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+				base = scheme + "://" + hostForURL(h) + cfg.Provisioning.PathPrefix
+			} else {
+				base = scheme + "://" + net.JoinHostPort(h, port) + cfg.Provisioning.PathPrefix
+			}
+		}
+	}
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return func(sip.PnPDevice) string { return base }
+}
+
+func hostForURL(h string) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
+}
