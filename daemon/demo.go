@@ -227,24 +227,47 @@ func printBanner(w io.Writer, cfg Config, a Addrs) {
 // the HTTP listener's address, with a wildcard host replaced by the
 // address of the DHCP interface (or the first non-loopback IPv4).
 func bootServer(cfg Config, a Addrs) string {
-	if cfg.Provisioning.BaseURL != "" {
-		return cfg.Provisioning.BaseURL
+	return provBaseURL(cfg, a, cfg.DHCP.Interface)
+}
+
+// provBaseURL is the provisioning URL announced to phones (DHCP option 66,
+// SIP plug-and-play), ending in "/": provisioning.base_url, else the bound
+// HTTP listener (HTTPS when there is none) with path_prefix; a wildcard
+// host becomes iface's address. "" when nothing serves HTTP.
+func provBaseURL(cfg Config, a Addrs, iface string) string {
+	base := cfg.Provisioning.BaseURL
+	if base == "" {
+		scheme, addr := "http", a.HTTP
+		if addr == "" {
+			scheme, addr = "http", cfg.Provisioning.HTTPListen
+		}
+		if addr == "" {
+			scheme, addr = "https", a.HTTPS
+		}
+		h, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return ""
+		}
+		if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
+			h = lanAddress(iface)
+		}
+		if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
+			base = scheme + "://" + hostForURL(h) + cfg.Provisioning.PathPrefix
+		} else {
+			base = scheme + "://" + net.JoinHostPort(h, port) + cfg.Provisioning.PathPrefix
+		}
 	}
-	addr := a.HTTP
-	if addr == "" {
-		addr = cfg.Provisioning.HTTPListen
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
 	}
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return ""
+	return base
+}
+
+func hostForURL(h string) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
 	}
-	if h == "" || h == "0.0.0.0" || h == "::" {
-		h = lanAddress(cfg.DHCP.Interface)
-	}
-	if p == "80" {
-		return "http://" + h + "/"
-	}
-	return "http://" + net.JoinHostPort(h, p) + "/"
+	return h
 }
 
 // lanAddress returns the first IPv4 of iface (or of any up, non-loopback

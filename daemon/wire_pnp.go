@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 	"time"
 
 	"hotdesk/prov"
@@ -61,33 +59,6 @@ func (p pnpProvisioner) PnPEnrol(ctx context.Context, d sip.PnPDevice) (string, 
 // address of the interface plug-and-play serves. Every vendor gets the
 // same root today; the per-vendor renderers can name their own here.
 func pnpURL(cfg Config, a Addrs) func(sip.PnPDevice) string {
-	base := cfg.Provisioning.BaseURL
-	if base == "" {
-		scheme, addr := "http", a.HTTP
-		if addr == "" {
-			scheme, addr = "https", a.HTTPS
-		}
-		h, port, err := net.SplitHostPort(addr)
-		if err == nil {
-			if ip := net.ParseIP(h); h == "" || ip != nil && ip.IsUnspecified() {
-				h = lanAddress(cfg.SIP.PnP.Interface)
-			}
-			if scheme == "http" && port == "80" || scheme == "https" && port == "443" {
-				base = scheme + "://" + hostForURL(h) + cfg.Provisioning.PathPrefix
-			} else {
-				base = scheme + "://" + net.JoinHostPort(h, port) + cfg.Provisioning.PathPrefix
-			}
-		}
-	}
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
-	}
+	base := provBaseURL(cfg, a, cfg.SIP.PnP.Interface)
 	return func(sip.PnPDevice) string { return base }
-}
-
-func hostForURL(h string) string {
-	if strings.Contains(h, ":") {
-		return "[" + h + "]"
-	}
-	return h
 }
