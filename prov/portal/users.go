@@ -276,6 +276,13 @@ func (a *api) importUsers(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, http.StatusUnsupportedMediaType, "the body must be text/csv", "")
 		return
 	}
+	// welcome=true (opt-in per import) sends each created user a welcome
+	// message, paced; refused up front when mail is off.
+	welcome := boolParam(r, "welcome")
+	if welcome && !a.d.Links.Enabled() {
+		writeError(w, http.StatusBadRequest, "welcome: e-mail is not configured (mail.host)", "welcome")
+		return
+	}
 	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxImportBytes)
 	rep, err := prov.ImportUsersCSV(r.Context(), a.d.Directory, body,
 		prov.ImportOptions{DryRun: boolParam(r, "dry_run"), Actor: p.actor()})
@@ -286,6 +293,12 @@ func (a *api) importUsers(w http.ResponseWriter, r *http.Request, p principal) {
 		}
 		a.fail(w, r, err)
 		return
+	}
+	if welcome && !rep.DryRun {
+		rep.Welcome, err = a.d.Links.WelcomeImported(rep.CreatedUsers(), p.actor())
+		if err != nil {
+			a.log.Warn("import: welcome messages not scheduled", "err", err)
+		}
 	}
 	if rep.Results == nil {
 		rep.Results = []prov.ImportRow{}
