@@ -270,7 +270,7 @@ func (p *polycom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byt
 		}
 		return p.config("user profile", m, v.Secrets)
 	case prov.KindDirectory:
-		return p.exec("directory.xml", struct{ Contacts []prov.Contact }{v.Contacts})
+		return p.exec("directory.xml", struct{ Contacts []prov.Contact }{v.DirectoryItems()})
 	}
 	return nil, prov.ErrNotFound
 }
