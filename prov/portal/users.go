@@ -336,6 +336,20 @@ func (a *api) unassignNumber(w http.ResponseWriter, r *http.Request, p principal
 	a.answerNumbers(w, r, name, nums, err)
 }
 
+// keysBody is the PUT /users/{username}/keys body.
+type keysBody struct {
+	Keys []prov.FeatureKey `json:"keys"`
+}
+
+func (a *api) setKeys(w http.ResponseWriter, r *http.Request, p principal) {
+	var b keysBody
+	if !a.decode(w, r, &b) {
+		return
+	}
+	u, err := a.mgr.SetKeys(r.Context(), r.PathValue("username"), b.Keys, p.actor())
+	a.answerUser(w, r, http.StatusOK, u, err)
+}
+
 func orEmpty(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -35,7 +35,7 @@ func TestCompanyDirectoryOnThePhone(t *testing.T) {
 	}{
 		{"bob", "Bob", "Baker", "1002", hq[0].ID, prov.StatusActive},
 		{"carol", "Carol", "Cruz", "1003", branch.ID, prov.StatusActive},
-		{"dave", "Dave", "Dunn", "", hq[0].ID, prov.StatusActive},        // no number
+		{"dave", "Dave", "Dunn", "", hq[0].ID, prov.StatusActive},      // no number
 		{"erin", "Erin", "Eve", "1005", hq[0].ID, prov.StatusDisabled}, // disabled
 	} {
 		u := prov.User{Username: c.user, FirstName: c.first, LastName: c.last, Status: c.status,
