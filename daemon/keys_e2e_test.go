@@ -31,7 +31,7 @@ func TestFeatureKeysEndToEnd(t *testing.T) {
 		!strings.Contains(body, "feature_codes.dnd") {
 		t.Fatalf("a DND code that is a prefix of the login code = %d %s", code, body)
 	}
-	if code, body := jsonCall(t, c, "PATCH", api+"sites/"+site, `{"feature_codes":{"dnd":"*76","forward":"*72"}}`,
+	if code, body := jsonCall(t, c, "PATCH", api+"sites/"+site, `{"feature_codes":{"dnd":"*66","forward":"*62"}}`,
 		"admin", "test-admin-pw"); code != 200 {
 		t.Fatalf("site feature codes = %d %s", code, body)
 	}
@@ -58,7 +58,7 @@ func TestFeatureKeysEndToEnd(t *testing.T) {
 		t.Fatalf("effective config = %d %s", code, body)
 	}
 	for _, want := range []string{`"attendant.resourceList.1.address"`, `"1002@`, `"lineKey.reassignment.enabled"`,
-		`"*76$Tinvite$"`, `"*721003$Tinvite$"`, `"To Carol"`} {
+		`"*66$Tinvite$"`, `"*621003$Tinvite$"`, `"To Carol"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("effective config lacks %s", want)
 		}
@@ -75,20 +75,20 @@ func TestFeatureKeysEndToEnd(t *testing.T) {
 		dial, reason string
 		check        func(prov.CallHandling) bool
 	}{
-		{"*76", "Do not disturb on", func(h prov.CallHandling) bool { return h.DND }},
-		{"*76", "Do not disturb off", func(h prov.CallHandling) bool { return !h.DND }},
-		{"*721003", "Forwarding to 1003", func(h prov.CallHandling) bool { return h.ForwardAlways == "1003" }},
-		{"*72", "Forwarding off", func(h prov.CallHandling) bool { return h.ForwardAlways == "" }},
+		{"*66", "Do not disturb on", func(h prov.CallHandling) bool { return h.DND }},
+		{"*66", "Do not disturb off", func(h prov.CallHandling) bool { return !h.DND }},
+		{"*621003", "Forwarding to 1003", func(h prov.CallHandling) bool { return h.ForwardAlways == "1003" }},
+		{"*62", "Forwarding off", func(h prov.CallHandling) bool { return h.ForwardAlways == "" }},
 	} {
 		if _, reason := phone.call(t, step.dial, sess.SIPUser, sess.SIPPassword); reason != step.reason || !step.check(handling()) {
 			t.Fatalf("%s: %q, call handling %+v", step.dial, reason, handling())
 		}
 	}
-	if _, reason := phone.call(t, "*72alice", sess.SIPUser, sess.SIPPassword); reason != "Forward target refused" {
+	if _, reason := phone.call(t, "*62alice", sess.SIPUser, sess.SIPPassword); reason != "Forward target refused" {
 		t.Fatalf("forward to herself: %q", reason)
 	}
 	// The locked phone's own account has nobody's call handling to change.
-	if _, reason := phone.call(t, "*76", dev.SIPUser, dev.SIPPassword); reason != "Nobody is logged in" {
+	if _, reason := phone.call(t, "*66", dev.SIPUser, dev.SIPPassword); reason != "Nobody is logged in" {
 		t.Fatalf("DND from the device account: %q", reason)
 	}
 }
