@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,5 +234,41 @@ func TestDialogEventBLF(t *testing.T) {
 	// A refresh of the ended subscription is no longer ours to answer.
 	if res := carol.subscribe("bob", "1003", "carol-sip", "blf-1", "t3", ourTag, "600"); res.StatusCode == 200 {
 		t.Fatalf("refresh after unsubscribe = %d", res.StatusCode)
+	}
+}
+
+// TestDialogEventExpiry: a subscription that is not refreshed ends at its
+// time with a last NOTIFY (reason timeout) and is no longer held; one
+// subscriber cannot hold more than its share.
+func TestDialogEventExpiry(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var px *proxy
+	e := startProxyEnvHook(t, func(p *proxy) { p.now, px = clock, p })
+	carol := newWatcher(t, e.udp)
+	if res := carol.subscribe("1002", "1003", "carol-sip", "blf-exp", "x1", "", "60"); res.StatusCode != 200 {
+		t.Fatalf("SUBSCRIBE = %d", res.StatusCode)
+	}
+	carol.next("1002")
+	px.dlg.expire(clock()) // not yet
+	mu.Lock()
+	now = now.Add(61 * time.Second)
+	mu.Unlock()
+	px.dlg.expire(clock())
+	req, _ := carol.next("1002")
+	if got := req.GetHeader("Subscription-State").Value(); got != "terminated;reason=timeout" {
+		t.Fatalf("Subscription-State %q", got)
+	}
+	if n := metricValue(t, e, "hotdesk_sip_dialog_subscriptions", nil); n != 0 {
+		t.Fatalf("subscriptions gauge %v after expiry, want 0", n)
+	}
+
+	// The per-credential bound.
+	px.dlg.mu.Lock()
+	px.dlg.byOwner[Owner{OwnerUser, "carol"}] = maxDialogSubsPerOwner
+	px.dlg.mu.Unlock()
+	if res := carol.subscribe("1002", "1003", "carol-sip", "blf-full", "x2", "", "600"); res.StatusCode != 503 {
+		t.Fatalf("SUBSCRIBE over the bound = %d, want 503", res.StatusCode)
 	}
 }
