@@ -49,11 +49,24 @@ type ImportRow struct {
 
 // ImportReport is the per-row report of an import.
 type ImportReport struct {
-	DryRun  bool        `json:"dry_run"`
-	Rows    int         `json:"rows"`
-	Created int         `json:"created"`
-	Refused int         `json:"refused"`
+	DryRun  bool `json:"dry_run"`
+	Rows    int  `json:"rows"`
+	Created int  `json:"created"`
+	Refused int  `json:"refused"`
+	// Welcome is how many welcome messages were scheduled (opt-in).
+	Welcome int         `json:"welcome"`
 	Results []ImportRow `json:"results"`
+}
+
+// CreatedUsers lists the user names the import created.
+func (r ImportReport) CreatedUsers() []string {
+	var out []string
+	for _, row := range r.Results {
+		if row.Status == ImportCreated {
+			out = append(out, row.Username)
+		}
+	}
+	return out
 }
 
 // ImportColumns are the CSV columns an import understands; first_name,

@@ -69,6 +69,22 @@ func ValidateSite(s *Site) error {
 	if fc.Login != "" && fc.Login == fc.Logout {
 		return Invalid("feature_codes.logout", "must differ from the login code")
 	}
+	seen := map[string]string{"login": fc.Login, "logout": fc.Logout}
+	for _, c := range []struct{ name, code string }{{"dnd", fc.DND}, {"forward", fc.Forward}} {
+		if c.code == "" {
+			continue
+		}
+		if !featureCodeRE.MatchString(c.code) {
+			return Invalid("feature_codes."+c.name, "is * or # followed by up to 7 digits, * or #")
+		}
+		for other, code := range seen {
+			// A prefix would shadow: the login code takes what follows it.
+			if code != "" && (strings.HasPrefix(c.code, code) || strings.HasPrefix(code, c.code)) {
+				return Invalid("feature_codes."+c.name, "must not begin with the "+other+" code nor it with this")
+			}
+		}
+		seen[c.name] = c.code
+	}
 	if s.Trunk.Address != "" && strings.ContainsAny(s.Trunk.Address, " \t\r\n") {
 		return Invalid("trunk.address", "is a host[:port] or SIP URI without spaces")
 	}

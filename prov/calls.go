@@ -172,8 +172,52 @@ func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, re
 			return 403, "Login not allowed here", true
 		}
 		return 403, "User login failed", true
+	case codes.DND != "" && dialled == codes.DND,
+		codes.Forward != "" && strings.HasPrefix(dialled, codes.Forward):
+		return c.handlingCode(ctx, kind, id, codes, dialled, remote)
 	}
 	return 0, "", false
+}
+
+// handlingCode runs the DND and forward codes (the phones' DND and forward
+// keys) for the user logged in on the phone: DND toggles, forward followed
+// by a target forwards all calls there, alone it ends forwarding. The
+// change is the user's call handling, which the proxy honours wherever
+// they are, checked as the portal checks it.
+func (c *Calls) handlingCode(ctx context.Context, kind OwnerKind, id string, codes FeatureCodes, dialled, remote string) (int, string, bool) {
+	if c.manager == nil || kind != OwnerSession {
+		return 480, "Nobody is logged in", true
+	}
+	s, err := c.store.GetSession(ctx, id)
+	if err != nil {
+		return 480, "Nobody is logged in", true
+	}
+	u, err := c.store.GetUserByID(ctx, s.UserID)
+	if err != nil {
+		return 500, "Not changed", true
+	}
+	ch := u.CallHandling
+	reason := ""
+	if codes.DND != "" && dialled == codes.DND {
+		ch.DND = !ch.DND
+		reason = map[bool]string{true: "Do not disturb on", false: "Do not disturb off"}[ch.DND]
+	} else {
+		ch.ForwardAlways = strings.TrimPrefix(dialled, codes.Forward)
+		reason = "Forwarding off"
+		if ch.ForwardAlways != "" {
+			reason = "Forwarding to " + ch.ForwardAlways
+		}
+	}
+	if _, err := c.manager.SetCallHandling(ctx, u.Username, ch, Actor{Name: "user:" + u.Username, Remote: remote}); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			return 403, "Forward target refused", true
+		}
+		c.logger.Warn("call handling code failed", "user", u.Username, "err", err)
+		return 500, "Not changed", true
+	}
+	// 480 with the reason: the phone shows it and places no call.
+	return 480, reason, true
 }
 
 // isClaim tells a claim (code + deployment PIN, or code + deployment PIN

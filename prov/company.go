@@ -9,10 +9,12 @@ import (
 
 // CompanyEntry is one colleague in the company directory.
 type CompanyEntry struct {
-	Name     string
-	Username string
-	Numbers  []string
-	Site     string
+	Name      string
+	FirstName string
+	LastName  string
+	Username  string
+	Numbers   []string
+	Site      string
 }
 
 // companyMax bounds one company-directory answer.
@@ -57,7 +59,8 @@ func CompanyDirectory(ctx context.Context, st Store, viewer User, search string)
 		}
 		ns := byUser[u.ID]
 		sort.Strings(ns)
-		out = append(out, CompanyEntry{Name: strings.TrimSpace(u.FirstName + " " + u.LastName), Username: u.Username,
+		out = append(out, CompanyEntry{Name: strings.TrimSpace(u.FirstName + " " + u.LastName),
+			FirstName: u.FirstName, LastName: u.LastName, Username: u.Username,
 			Numbers: ns, Site: siteName[u.SiteID]})
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -78,4 +81,69 @@ func lastWord(s string) string {
 		return strings.ToLower(s[i+1:])
 	}
 	return strings.ToLower(s)
+}
+
+// The company directory on the phones. A Polycom phone has one local
+// directory file and uploads it whole after any edit on the handset, so
+// company entries written into it would come back as personal contacts
+// (and pile up, and outlive a colleague who leaves). The phone's
+// read-only corporate directory (dir.corp.*) is LDAP only, and hotdesk
+// runs no LDAP server, so hotdesk marks them instead: a company entry is
+// rendered with name and number only — no speed dial, label or phone
+// setting — and an uploaded item that is still exactly that (its number
+// a company number the user's file carried, and not one of the user's own
+// contacts) is the company entry coming back, dropped before the upload
+// becomes contacts. An item the user gave a speed dial, label, ring type,
+// buddy watch… on the handset is theirs and kept; it then stands in for
+// the company entry of that number.
+
+// DirectoryItems is what the phone's directory file lists: the user's
+// contacts, then each company number none of them has (name and number
+// only).
+func (v *View) DirectoryItems() []Contact {
+	if len(v.Company) == 0 {
+		return v.Contacts
+	}
+	mine := make(map[string]bool, len(v.Contacts))
+	for _, c := range v.Contacts {
+		mine[c.Number] = true
+	}
+	out := append(make([]Contact, 0, len(v.Contacts)+len(v.Company)), v.Contacts...)
+	for _, e := range v.Company {
+		for _, n := range e.Numbers {
+			if mine[n] {
+				continue
+			}
+			mine[n] = true
+			out = append(out, Contact{Position: len(out) + 1, FirstName: e.FirstName, LastName: e.LastName, Number: n})
+		}
+	}
+	return out
+}
+
+// dropCompanyItems removes from an uploaded directory the company entries
+// coming back (see above) and numbers the rest anew; it returns how many
+// it dropped.
+func dropCompanyItems(v *View, up []Contact) ([]Contact, int) {
+	if v == nil || len(v.Company) == 0 {
+		return up, 0
+	}
+	company := map[string]bool{}
+	for _, e := range v.Company {
+		for _, n := range e.Numbers {
+			company[n] = true
+		}
+	}
+	for _, c := range v.Contacts {
+		delete(company, c.Number) // the user's own contact: rendered as theirs
+	}
+	out := up[:0]
+	for _, c := range up {
+		if company[c.Number] && c.SpeedDial == 0 && c.Label == "" && c.Phone == (ContactPhone{}) {
+			continue
+		}
+		c.Position = len(out) + 1
+		out = append(out, c)
+	}
+	return out, len(up) - len(out)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -75,7 +76,13 @@ func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) e
 		return fmt.Errorf("view: contacts: %w", err)
 	}
 	cs = f.contactsWithPhoneFields(ctx, "user:"+u.Username, cs, failed)
-	v.User, v.Session, v.Numbers, v.Contacts = &u, &s, nums, cs
+	co, err := CompanyDirectory(ctx, f.store, u, "")
+	if err != nil {
+		*failed = true
+		f.log.Warn("company directory", "user", u.Username, "err", err)
+	}
+	co = slices.DeleteFunc(co, func(e CompanyEntry) bool { return e.Username == u.Username })
+	v.User, v.Session, v.Numbers, v.Contacts, v.Company = &u, &s, nums, cs, co
 	v.UserInDevice = s.Door != DoorNative
 	v.UserPhone = f.uploadParams(ctx, "user:"+u.Username, "phone.cfg", failed)
 	return nil

@@ -42,6 +42,12 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 		f.log.Debug("upload refused", "name", pn.name, "err", err)
 		return fmt.Errorf("write %s: %w", pn.name, &FieldError{Field: pn.name, Msg: err.Error()})
 	}
+	if pn.kind == KindDirectory && strings.HasPrefix(owner, "user:") {
+		var n int
+		if contacts, n = dropCompanyItems(v, contacts); n > 0 {
+			f.log.Debug("company entries left out of the uploaded directory", "name", pn.name, "owner", owner, "count", n)
+		}
+	}
 	if newPassword != "" && !strings.HasPrefix(owner, "user:") {
 		// A device's own file has no user whose password it could be.
 		f.log.Warn("password in a device's upload ignored: no user logged in", "component", "files", "name", pn.name)

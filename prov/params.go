@@ -73,6 +73,9 @@ type View struct {
 	// Numbers are the user's numbers, rendered as lines.
 	Numbers  []string
 	Contacts []Contact
+	// Company is the company directory as the user's directory scope shows
+	// it, the user left out; rendered after Contacts (DirectoryItems).
+	Company []CompanyEntry
 	// UserInDevice renders the user's layers into the device's own files:
 	// set for sessions opened by a door the phone does not know about.
 	UserInDevice bool

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/time/rate"
 )
 
@@ -48,9 +50,11 @@ type Mail struct {
 }
 
 // Mailer queues messages; it never waits for the mail server. Enqueue
-// reports false when the message was not queued (the queue is full).
+// reports false when the message was not queued (the queue is full);
+// EnqueueWait waits for room until ctx ends.
 type Mailer interface {
 	Enqueue(m Mail) bool
+	EnqueueWait(ctx context.Context, m Mail) error
 }
 
 // LinksConfig says where links point and how long they work.
@@ -59,6 +63,8 @@ type LinksConfig struct {
 	BaseURL    string
 	WelcomeTTL time.Duration
 	ResetTTL   time.Duration
+	// ImportRate paces an import's welcome messages (per second); 0 = 5.
+	ImportRate float64
 }
 
 // PasswordLinks sends single-use, expiring links that set a user's
@@ -86,7 +92,34 @@ type PasswordLinks struct {
 	slots  chan struct{}
 	wg     sync.WaitGroup
 	closed bool
+
+	// backlog holds the users an import asked to welcome, sent one at a
+	// time at pace by a worker that runs while it is not empty (welcoming
+	// tells whether it does); stop ends it on Close.
+	backlog   []welcomeJob
+	welcoming bool
+	pace      *rate.Limiter
+	stopCtx   context.Context
+	stop      context.CancelFunc
+	mBacklog  prometheus.Gauge
+	mImport   *prometheus.CounterVec
 }
+
+type welcomeJob struct {
+	username string
+	actor    Actor
+}
+
+// maxWelcomeBacklog bounds the import welcome backlog (two full imports).
+const maxWelcomeBacklog = 2 * DefaultImportMaxRows
+
+// Results counted by hotdesk_mail_import_welcome_total.
+const (
+	WelcomeQueued  = "queued"  // handed to the outbox (its own metric counts delivery)
+	WelcomeSkipped = "skipped" // the user has no address, or was disabled or removed meanwhile
+	WelcomeFailed  = "failed"  // the link could not be made (store error)
+	WelcomeDropped = "dropped" // the backlog was full, or the daemon stopped first
+)
 
 // forgotSlots bounds the forgot-password requests worked at once; more
 // are dropped like rate-limited ones.
@@ -98,13 +131,14 @@ const ForgotInterval = time.Minute
 
 // PasswordLinksDeps are PasswordLinks' collaborators.
 type PasswordLinksDeps struct {
-	Store     Store
-	Directory *Directory
-	Events    *Events
-	Mailer    Mailer // nil: mail off
-	Manager   *Manager
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Store      Store
+	Directory  *Directory
+	Events     *Events
+	Mailer     Mailer // nil: mail off
+	Manager    *Manager
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
 }
 
 // NewPasswordLinks returns the service.
@@ -121,9 +155,26 @@ func NewPasswordLinks(cfg LinksConfig, d PasswordLinksDeps) *PasswordLinks {
 	if cfg.ResetTTL <= 0 {
 		cfg.ResetTTL = time.Hour
 	}
+	if cfg.ImportRate <= 0 {
+		cfg.ImportRate = 5
+	}
+	if d.Registerer == nil {
+		d.Registerer = prometheus.NewRegistry()
+	}
+	f := promauto.With(d.Registerer)
+	stopCtx, stop := context.WithCancel(context.Background())
 	p := &PasswordLinks{cfg: cfg, store: d.Store, dir: d.Directory, events: d.Events, mailer: d.Mailer,
 		logger: d.Logger.With("component", "password-links"), now: d.Now, forgot: &sourceLimits{every: rate.Every(ForgotInterval), burst: 1, m: map[string]*rate.Limiter{}},
-		slots: make(chan struct{}, forgotSlots)}
+		slots: make(chan struct{}, forgotSlots), pace: rate.NewLimiter(rate.Limit(cfg.ImportRate), 1),
+		stopCtx: stopCtx, stop: stop,
+		mBacklog: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_mail_import_backlog",
+			Help: "Welcome messages of CSV imports waiting to enter the mail queue."}),
+		mImport: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_mail_import_welcome_total",
+			Help: "Welcome messages of CSV imports by result (queued, skipped, failed, dropped)."}, []string{"result"}),
+	}
+	for _, r := range []string{WelcomeQueued, WelcomeSkipped, WelcomeFailed, WelcomeDropped} {
+		p.mImport.WithLabelValues(r)
+	}
 	if d.Manager != nil {
 		p.audit = func(ctx context.Context, a Actor, action, object string) {
 			d.Manager.Audit(ctx, a, action, object, nil, nil)
@@ -143,6 +194,11 @@ func hashLink(secret string) string {
 // send makes a link for u and queues the message. The caller's action
 // (creating the user, the admin's request) is done whatever happens here.
 func (p *PasswordLinks) send(ctx context.Context, u User, purpose string, a Actor) error {
+	return p.sendMode(ctx, u, purpose, a, false)
+}
+
+// sendMode is send; wait makes it wait for room in the mail queue.
+func (p *PasswordLinks) sendMode(ctx context.Context, u User, purpose string, a Actor, wait bool) error {
 	if !p.Enabled() {
 		return ErrMailOff
 	}
@@ -162,7 +218,11 @@ func (p *PasswordLinks) send(ctx context.Context, u User, purpose string, a Acto
 	link := strings.TrimRight(p.cfg.BaseURL, "/") + PasswordPath + "?token=" + url.QueryEscape(secret)
 	m := Mail{Kind: purpose, To: u.Email, Language: u.Language, Name: strings.TrimSpace(u.FirstName + " " + u.LastName),
 		Username: u.Username, Link: link, Expires: t.ExpiresAt}
-	if !p.mailer.Enqueue(m) {
+	if wait {
+		if err := p.mailer.EnqueueWait(ctx, m); err != nil {
+			return fmt.Errorf("password link for %s: %w", u.Username, err)
+		}
+	} else if !p.mailer.Enqueue(m) {
 		return fmt.Errorf("password link for %s: the mail queue is full", u.Username)
 	}
 	if p.audit != nil {
@@ -259,6 +319,7 @@ func (p *PasswordLinks) Close() error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	p.stop() // the welcome worker drops (and counts) what is left
 	p.wg.Wait()
 	return nil
 }

@@ -27,6 +27,11 @@ func (o *outbox) Enqueue(m prov.Mail) bool {
 	return true
 }
 
+func (o *outbox) EnqueueWait(_ context.Context, m prov.Mail) error {
+	o.Enqueue(m)
+	return nil
+}
+
 func (o *outbox) sent() []prov.Mail {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -81,6 +81,11 @@ const MaxAuthorizedNumbers = 5
 type FeatureCodes struct {
 	Login  string `json:"login"`
 	Logout string `json:"logout"`
+	// DND toggles the caller's do-not-disturb; Forward followed by a
+	// target forwards all their calls there, alone it ends forwarding.
+	// The phones' DND and forward keys dial them ("" for none).
+	DND     string `json:"dnd,omitempty"`
+	Forward string `json:"forward,omitempty"`
 }
 
 // Trunk is the upstream SIP provider calls leave through.
@@ -176,8 +181,11 @@ type User struct {
 	Portal       PortalAccess      `json:"portal"`
 	CallHandling CallHandling      `json:"call_handling"`
 	Params       map[string]string `json:"params"`
-	CreatedAt    time.Time         `json:"created_at"`
-	UpdatedAt    time.Time         `json:"updated_at"`
+	// Keys are the features on the user's phone keys (button programming),
+	// after the keys of their lines.
+	Keys      []FeatureKey `json:"keys"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
 }
 
 // Device is a handset, managed or third-party.

@@ -86,6 +86,9 @@ type recordQueue struct {
 	ch      chan CallRecord
 	log     *slog.Logger
 	dropped func()
+	// tap, if set, sees every record first (the dialog event notifier);
+	// it must not block.
+	tap func(CallRecord)
 }
 
 func newRecordQueue(r CallRecorder, log *slog.Logger, dropped func()) *recordQueue {
@@ -94,6 +97,9 @@ func newRecordQueue(r CallRecorder, log *slog.Logger, dropped func()) *recordQue
 
 // push queues a record; a full queue drops it (counted) rather than stall calls.
 func (q *recordQueue) push(r CallRecord) {
+	if q.tap != nil {
+		q.tap(r)
+	}
 	if q.rec == nil {
 		return
 	}

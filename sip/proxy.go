@@ -157,7 +157,9 @@ type proxy struct {
 	m         *proxyMetrics
 	records   *recordQueue
 	dialogs   *dialogTable
-	trusted   []netip.Prefix
+	// dlg answers dialog event (BLF) subscriptions from the call records.
+	dlg     *dialogEvents
+	trusted []netip.Prefix
 
 	advHost string
 	advPort int // 0: the listen port of the transport
@@ -197,6 +199,8 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	p.dialogs = newDialogTable()
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) })
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)
+	p.dlg = newDialogEvents(p, deps.Registerer, p.log)
+	p.records.tap = p.dlg.observe
 	p.advHost, p.advPort = p.advertise()
 	p.localIPs = localIPs()
 	allow := allowProxy
@@ -209,6 +213,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 		s.SIP.OnRequest(m, p.guard(p.onRequest))
 	}
 	go p.records.run(ctx)
+	go p.dlg.run(ctx)
 	go p.expireDialogs(ctx)
 	go p.registerTrunk(ctx)
 	return p, nil

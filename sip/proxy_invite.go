@@ -36,6 +36,10 @@ func (p *proxy) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
+	if p.dlg.isDialogSubscribe(req) {
+		p.dlg.onSubscribe(req, tx)
+		return
+	}
 	if tagOf(req.To().Params) != "" {
 		p.inDialog(req, tx)
 		return

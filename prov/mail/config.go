@@ -47,12 +47,16 @@ type Config struct {
 	// and in a password reset message works.
 	WelcomeLinkTTL time.Duration `yaml:"welcome_link_ttl"`
 	ResetLinkTTL   time.Duration `yaml:"reset_link_ttl"`
+	// ImportRate paces the welcome messages of a CSV import (messages per
+	// second): they wait in a backlog and enter the queue at this rate, and
+	// only when it has room, so a big import's mails are not dropped.
+	ImportRate float64 `yaml:"import_rate"`
 }
 
 // DefaultConfig returns the defaults: mail off.
 func DefaultConfig() Config {
 	return Config{Port: 587, TLS: TLSStartTLS, QueueSize: 256, Retries: 3, RetryBackoff: 30 * time.Second,
-		Timeout: 30 * time.Second, WelcomeLinkTTL: 7 * 24 * time.Hour, ResetLinkTTL: time.Hour}
+		Timeout: 30 * time.Second, WelcomeLinkTTL: 7 * 24 * time.Hour, ResetLinkTTL: time.Hour, ImportRate: 5}
 }
 
 // Enabled reports whether mail is on.
@@ -87,6 +91,9 @@ func (c Config) Validate() error {
 	}
 	if c.WelcomeLinkTTL < time.Minute || c.ResetLinkTTL < time.Minute {
 		add("welcome_link_ttl", "welcome_link_ttl and reset_link_ttl must be at least 1m")
+	}
+	if !(c.ImportRate > 0 && c.ImportRate <= 1000) {
+		add("import_rate", "%v: must be more than 0 and at most 1000 (messages per second)", c.ImportRate)
 	}
 	if strings.ContainsAny(c.Host, " /\r\n") {
 		add("host", "%q is not a host name or address", c.Host)

@@ -117,6 +117,20 @@ func (o *Outbox) Enqueue(m Message) bool {
 	}
 }
 
+// EnqueueWait queues m, waiting while the queue is full, until ctx ends.
+// A paced backlog (a CSV import's welcome messages) uses it so that none
+// is dropped for want of room.
+func (o *Outbox) EnqueueWait(ctx context.Context, m Message) error {
+	select {
+	case o.q <- m:
+		o.queue.Inc()
+		o.log.Debug("mail queued", "kind", m.Kind, "to", m.To)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("mail queue: %w", ctx.Err())
+	}
+}
+
 func (o *Outbox) finish(m Message, result string, err error) {
 	o.sent.WithLabelValues(m.Kind, result).Inc()
 	switch result {

@@ -276,6 +276,13 @@ func (a *api) importUsers(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, http.StatusUnsupportedMediaType, "the body must be text/csv", "")
 		return
 	}
+	// welcome=true (opt-in per import) sends each created user a welcome
+	// message, paced; refused up front when mail is off.
+	welcome := boolParam(r, "welcome")
+	if welcome && !a.d.Links.Enabled() {
+		writeError(w, http.StatusBadRequest, "welcome: e-mail is not configured (mail.host)", "welcome")
+		return
+	}
 	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxImportBytes)
 	rep, err := prov.ImportUsersCSV(r.Context(), a.d.Directory, body,
 		prov.ImportOptions{DryRun: boolParam(r, "dry_run"), Actor: p.actor()})
@@ -286,6 +293,12 @@ func (a *api) importUsers(w http.ResponseWriter, r *http.Request, p principal) {
 		}
 		a.fail(w, r, err)
 		return
+	}
+	if welcome && !rep.DryRun {
+		rep.Welcome, err = a.d.Links.WelcomeImported(rep.CreatedUsers(), p.actor())
+		if err != nil {
+			a.log.Warn("import: welcome messages not scheduled", "err", err)
+		}
 	}
 	if rep.Results == nil {
 		rep.Results = []prov.ImportRow{}
@@ -321,6 +334,20 @@ func (a *api) unassignNumber(w http.ResponseWriter, r *http.Request, p principal
 	name := r.PathValue("username")
 	nums, err := a.mgr.UnassignNumber(r.Context(), name, r.PathValue("number"), p.actor())
 	a.answerNumbers(w, r, name, nums, err)
+}
+
+// keysBody is the PUT /users/{username}/keys body.
+type keysBody struct {
+	Keys []prov.FeatureKey `json:"keys"`
+}
+
+func (a *api) setKeys(w http.ResponseWriter, r *http.Request, p principal) {
+	var b keysBody
+	if !a.decode(w, r, &b) {
+		return
+	}
+	u, err := a.mgr.SetKeys(r.Context(), r.PathValue("username"), b.Keys, p.actor())
+	a.answerUser(w, r, http.StatusOK, u, err)
 }
 
 func orEmpty(s []string) []string {

@@ -29,6 +29,11 @@ func (m outboxMailer) Enqueue(x prov.Mail) bool {
 		Username: x.Username, Link: x.Link, Expires: x.Expires})
 }
 
+func (m outboxMailer) EnqueueWait(ctx context.Context, x prov.Mail) error {
+	return m.o.EnqueueWait(ctx, mail.Message{Kind: x.Kind, To: x.To, Language: x.Language, Name: x.Name,
+		Username: x.Username, Link: x.Link, Expires: x.Expires})
+}
+
 // TestBrowserForgotPassword: in Chromium, "Forgot your password?" on the
 // sign-in page sends a link (in the user's language, through mailpit) that
 // opens the set-password page; the new password then signs in.

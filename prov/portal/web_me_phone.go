@@ -128,6 +128,56 @@ type buttonsView struct {
 	// Dials says what the user's directory rights allow of the speed
 	// dials, which are directory contacts: "write", "read" or "" (hidden).
 	Dials prov.Access
+	// Keys are the feature keys (plus blank rows when writable).
+	Keys     []prov.FeatureKey
+	KeyKinds []keyKind
+}
+
+// keyKind is one choice of the feature key form.
+type keyKind struct{ Value, Label string }
+
+var keyKinds = []keyKind{{"", "(none)"}, {prov.KeyBLF, "Busy lamp (BLF)"}, {prov.KeySpeedDial, "Speed dial"},
+	{prov.KeyDND, "Do not disturb"}, {prov.KeyForward, "Call forward"}}
+
+// newKeyRows is how many empty feature key rows the buttons form offers.
+const newKeyRows = 2
+
+// keysFromForm reads the feature key rows; rows without a kind are left
+// out. index maps a kept key to its form row.
+func keysFromForm(r *http.Request) (ks []prov.FeatureKey, index []int, rows []prov.FeatureKey) {
+	n, _ := strconv.Atoi(r.PostFormValue("key_rows"))
+	n = min(max(n, 0), prov.MaxFeatureKeys+newKeyRows)
+	for i := range n {
+		k := strconv.Itoa(i)
+		fk := prov.FeatureKey{Kind: r.PostFormValue("key_kind_" + k), Target: r.PostFormValue("key_target_" + k),
+			Label: r.PostFormValue("key_label_" + k)}
+		rows = append(rows, fk)
+		if strings.TrimSpace(fk.Kind) == "" {
+			continue
+		}
+		ks, index = append(ks, fk), append(index, i)
+	}
+	return ks, index, rows
+}
+
+// keyErrors re-keys keys[i].field errors to the form row's field.
+func keyErrors(errs map[string]string, index []int) map[string]string {
+	out := map[string]string{}
+	for k, v := range errs {
+		var i int
+		var f string
+		if rest, ok := strings.CutPrefix(k, "keys["); ok {
+			if num, field, ok := strings.Cut(rest, "]."); ok {
+				if n, err := strconv.Atoi(num); err == nil && n < len(index) {
+					i, f = n, field
+					out["key_"+f+"_"+strconv.Itoa(index[i])] = v
+					continue
+				}
+			}
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func (w *web) buttonsPage(rw http.ResponseWriter, r *http.Request, q *request) {
@@ -143,8 +193,12 @@ func (w *web) buttonsPage(rw http.ResponseWriter, r *http.Request, q *request) {
 		rows = rows[:len(rows)-1] // no blank row for a new speed dial
 	}
 	p.Form = map[string]string{"line_keys": strconv.Itoa(prov.LineKeys(q.user))}
+	keys := append([]prov.FeatureKey(nil), q.user.Keys...)
+	if !p.RO {
+		keys = append(keys, make([]prov.FeatureKey, newKeyRows)...)
+	}
 	p.Data = buttonsView{Rows: rows, LineKeys: prov.LineKeys(q.user), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys,
-		Dials: dials}
+		Dials: dials, Keys: keys, KeyKinds: keyKinds}
 	w.render(rw, r, http.StatusOK, "me_buttons.html", p)
 }
 
@@ -161,23 +215,32 @@ func (w *web) buttons(rw http.ResponseWriter, r *http.Request, q *request) {
 		w.forbidden(rw, r, q.s, http.StatusForbidden, "Your personal directory is read-only: speed dials cannot be changed.")
 		return
 	}
+	fkeys, kindex, krows := keysFromForm(r)
 	keys, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("line_keys")))
 	if err != nil {
 		err = prov.Invalid("line_keys", "Enter a number of keys.")
-	} else if dirWrite {
+	}
+	// Feature keys first: refused, nothing else is saved either. A form
+	// without the feature key table leaves the keys alone.
+	if err == nil && r.PostFormValue("key_rows") != "" {
+		_, err = w.mgr.SetKeys(r.Context(), q.user.Username, fkeys, q.actor(r))
+	}
+	switch {
+	case err != nil:
+	case dirWrite:
 		if _, err = w.mgr.SetContacts(r.Context(), q.user.Username, cs, q.actor(r)); err == nil {
 			_, err = w.mgr.SetLineKeys(r.Context(), q.user.Username, keys, q.actor(r))
 		}
-	} else {
+	default:
 		_, err = w.mgr.SetLineKeys(r.Context(), q.user.Username, keys, q.actor(r))
 	}
 	if err != nil {
 		errs, msg := fieldErrors(err)
 		p := userPage(q, "Button programming", string(menuButtons))
-		p.Errors, p.Message = rowErrors(errs, index), msg
+		p.Errors, p.Message = keyErrors(rowErrors(errs, index), kindex), msg
 		p.Form = map[string]string{"line_keys": r.PostFormValue("line_keys")}
 		p.Data = buttonsView{Rows: formRows(r), Max: prov.MaxSpeedDial, MaxKeys: prov.MaxLineKeys,
-			Dials: leastAccess(access(q.user, menuDirectory), q.acc)}
+			Dials: leastAccess(access(q.user, menuDirectory), q.acc), Keys: krows, KeyKinds: keyKinds}
 		w.render(rw, r, http.StatusBadRequest, "me_buttons.html", p)
 		return
 	}

@@ -85,7 +85,8 @@ func (w *web) adminUpdateSite(rw http.ResponseWriter, r *http.Request, q *reques
 		rows = append(rows, i)
 	}
 	s.Emergency = splitList(form["emergency"])
-	s.FeatureCodes = prov.FeatureCodes{Login: form["feature_codes.login"], Logout: form["feature_codes.logout"]}
+	s.FeatureCodes = prov.FeatureCodes{Login: form["feature_codes.login"], Logout: form["feature_codes.logout"],
+		DND: form["feature_codes.dnd"], Forward: form["feature_codes.forward"]}
 	s.ProfileDirs = prov.ProfileDirs{UserProfiles: form["profile_dirs.user_profiles"], Contacts: form["profile_dirs.contacts"],
 		CallLists: form["profile_dirs.call_lists"]}
 	if len(errs) == 0 {
@@ -126,6 +127,7 @@ func siteErrorKeys(rows []int, errs map[string]string) map[string]string {
 
 // importPage is the CSV import form and, after a run, its report.
 type importPage struct {
+	MailOn  bool
 	Columns []string
 	Report  *prov.ImportReport
 	Refused []prov.ImportRow
@@ -133,14 +135,14 @@ type importPage struct {
 
 func (w *web) adminImportPage(rw http.ResponseWriter, r *http.Request, q *request) {
 	w.render(rw, r, http.StatusOK, "import.html", &page{Title: "Import users", S: q.s, Active: "users",
-		Data: importPage{Columns: prov.ImportColumns}})
+		Data: importPage{Columns: prov.ImportColumns, MailOn: w.d.Links.Enabled()}})
 }
 
 // adminImport runs a CSV import from an uploaded file (or pasted text)
 // and shows the per-row report.
 func (w *web) adminImport(rw http.ResponseWriter, r *http.Request, q *request) {
 	p := &page{Title: "Import users", S: q.s, Active: "users", Errors: map[string]string{}}
-	data := importPage{Columns: prov.ImportColumns}
+	data := importPage{Columns: prov.ImportColumns, MailOn: w.d.Links.Enabled()}
 	var src interface {
 		Read([]byte) (int, error)
 	}
@@ -169,6 +171,12 @@ func (w *web) adminImport(rw http.ResponseWriter, r *http.Request, q *request) {
 		p.Errors, p.Data = errs, data
 		w.render(rw, r, http.StatusBadRequest, "import.html", p)
 		return
+	}
+	if r.PostFormValue("welcome") != "" && !rep.DryRun {
+		rep.Welcome, err = w.d.Links.WelcomeImported(rep.CreatedUsers(), q.actor(r))
+		if err != nil {
+			w.log.Warn("import: welcome messages not scheduled", "err", err)
+		}
 	}
 	data.Report = &rep
 	for _, row := range rep.Results {

@@ -62,8 +62,11 @@ func (p *polycom) Sources(v *prov.View) []Source {
 		Source{prov.LayerSite, site + " params", v.Site.Params})
 	if v.User != nil {
 		user := "user " + v.User.Username
-		srcs = append(srcs, Source{prov.LayerUser, user, p.userParams(v)},
-			Source{prov.LayerUser, user + " params", v.User.Params})
+		srcs = append(srcs, Source{prov.LayerUser, user, p.userParams(v)})
+		if kp := p.keyParams(v); kp != nil {
+			srcs = append(srcs, Source{prov.LayerUser, user + " keys", kp})
+		}
+		srcs = append(srcs, Source{prov.LayerUser, user + " params", v.User.Params})
 	}
 	srcs = append(srcs, Source{prov.LayerDevice, "device params", v.Device.Params})
 	if len(v.Device.Authorized) > 0 {
@@ -270,7 +273,7 @@ func (p *polycom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byt
 		}
 		return p.config("user profile", m, v.Secrets)
 	case prov.KindDirectory:
-		return p.exec("directory.xml", struct{ Contacts []prov.Contact }{v.Contacts})
+		return p.exec("directory.xml", struct{ Contacts []prov.Contact }{v.DirectoryItems()})
 	}
 	return nil, prov.ErrNotFound
 }
@@ -389,4 +392,96 @@ func polycomLang(s string) string {
 		return s
 	}
 	return polycomLangs[strings.ToLower(strings.ReplaceAll(s, "_", "-"))]
+}
+
+// keyParams renders the user's feature keys (button programming) after
+// the keys of their lines. Parameter names, from the Polycom UC Software
+// Administrators' Guide (4.1.0, 1725-11530-410; the same in 5.x):
+//   - Flexible Line Key Assignment: lineKey.reassignment.enabled turns it
+//     on; then every key is lineKey.x.category (Line, BLF, EFK, …) with
+//     lineKey.x.index (for Line the registration, for EFK the macro, for
+//     BLF 0: the next attendant resource in order).
+//   - Busy Lamp Field: attendant.reg is the registration that SUBSCRIBEs
+//     (the SoundPoint IP 3.1 guide, A-122); attendant.resourceList.x.address,
+//     .label and .type ("normal": a key that watches and calls a user)
+//     name each watched user; the phone subscribes to each address's
+//     dialog event package (RFC 4235), which the registrar answers.
+//   - Enhanced Feature Keys: feature.enhancedFeatureKeys.enabled;
+//     efk.efklist.x.mname (macro name), .status (1 = on), .label and
+//     .action.string, where digits followed by $Tinvite$ place a call.
+//
+// Speed dial, DND and forward keys are EFK macros that call the number or
+// the site's DND / forward code (prov.Calls.handlingCode runs those), so
+// DND and forwarding are the user's server-side call handling, the same
+// the portal shows, not a setting of one handset.
+func (p *polycom) keyParams(v *prov.View) map[string]string {
+	u := v.User
+	if len(u.Keys) == 0 {
+		return nil
+	}
+	m := map[string]string{"lineKey.reassignment.enabled": "1"}
+	key := 0
+	nums := max(len(v.Numbers), 1)
+	for line := 1; line <= min(nums, 8); line++ {
+		n := 1
+		if line == 1 {
+			n = max(prov.LineKeys(*u), 1)
+		}
+		for range n {
+			key++
+			m[fmt.Sprintf("lineKey.%d.category", key)] = "Line"
+			m[fmt.Sprintf("lineKey.%d.index", key)] = strconv.Itoa(line)
+		}
+	}
+	blf, efk := 0, 0
+	codes := v.Site.FeatureCodes
+	for _, k := range u.Keys {
+		label := k.Label
+		var action string
+		switch k.Kind {
+		case prov.KeyBLF:
+			blf++
+			key++
+			r := fmt.Sprintf("attendant.resourceList.%d.", blf)
+			m[r+"address"] = aor(k.Target, v)
+			m[r+"label"] = orString(label, k.Target)
+			m[r+"type"] = "normal"
+			m["attendant.reg"] = "1"
+			m[fmt.Sprintf("lineKey.%d.category", key)] = "BLF"
+			m[fmt.Sprintf("lineKey.%d.index", key)] = "0"
+			continue
+		case prov.KeySpeedDial:
+			action, label = k.Target+"$Tinvite$", orString(label, k.Target)
+		case prov.KeyDND:
+			if codes.DND == "" {
+				continue // the site has no DND code: no key that does nothing
+			}
+			action, label = codes.DND+"$Tinvite$", orString(label, "DND")
+		case prov.KeyForward:
+			if codes.Forward == "" {
+				continue
+			}
+			action, label = codes.Forward+k.Target+"$Tinvite$", orString(label, "Forward")
+		default:
+			continue
+		}
+		efk++
+		key++
+		e := fmt.Sprintf("efk.efklist.%d.", efk)
+		m[e+"mname"] = fmt.Sprintf("hotdesk%d", efk)
+		m[e+"status"] = "1"
+		m[e+"label"] = label
+		m[e+"action.string"] = action
+		m["feature.enhancedFeatureKeys.enabled"] = "1"
+		m[fmt.Sprintf("lineKey.%d.category", key)] = "EFK"
+		m[fmt.Sprintf("lineKey.%d.index", key)] = strconv.Itoa(efk)
+	}
+	return m
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -54,8 +54,18 @@ func fixtureViews() map[string]*prov.View {
 	web.Session, web.UserInDevice = &s2, true
 	tftp := *locked
 	tftp.Secrets = false
+	// keys: button programming on a web-door login (the keys land in the
+	// device's own file): two keys for the line, a BLF, a speed dial, DND
+	// and forward (with the site's codes).
+	keys := web
+	ku := *fixtureUser()
+	ku.Params = map[string]string{prov.ParamLineKeys: "2"}
+	ku.Keys = []prov.FeatureKey{{Kind: prov.KeyBLF, Target: "202", Label: "Bob"}, {Kind: prov.KeySpeedDial, Target: "+4930999"},
+		{Kind: prov.KeyDND}, {Kind: prov.KeyForward, Target: "2002", Label: "Fwd Bob"}, {Kind: prov.KeyBLF, Target: "203"}}
+	keys.User = &ku
+	keys.Site.FeatureCodes = prov.FeatureCodes{Login: "*55", Logout: "*56", DND: "*78", Forward: "*72"}
 	return map[string]*prov.View{
-		"generic": {Server: server}, "locked": locked, "native": &native, "web": &web, "tftp": &tftp,
+		"generic": {Server: server}, "locked": locked, "native": &native, "web": &web, "tftp": &tftp, "keys": &keys,
 	}
 }
 

@@ -11,15 +11,15 @@ import (
 
 const userCols = `id, username, first_name, last_name, email, language, directory_scope, custom1, custom2, custom3,
 	kind, responsible_email, status, COALESCE(site_id, 0), password_hash, login_ha1, sip_password, portal,
-	call_handling, params, created_at, updated_at`
+	call_handling, params, created_at, updated_at, feature_keys`
 
 func scanUser(sc scanner) (prov.User, error) {
 	var u prov.User
-	var ha1, portal, handling, params string
+	var ha1, portal, handling, params, keys string
 	var created, updated int64
 	if err := sc.Scan(&u.ID, &u.Username, &u.FirstName, &u.LastName, &u.Email, &u.Language, &u.DirectoryScope,
 		&u.Custom1, &u.Custom2, &u.Custom3, &u.Kind, &u.ResponsibleEmail, &u.Status, &u.SiteID, &u.PasswordHash,
-		&ha1, &u.SIPPassword, &portal, &handling, &params, &created, &updated); err != nil {
+		&ha1, &u.SIPPassword, &portal, &handling, &params, &created, &updated, &keys); err != nil {
 		return u, err
 	}
 	var c codec
@@ -27,6 +27,7 @@ func scanUser(sc scanner) (prov.User, error) {
 	c.dec(portal, &u.Portal)
 	c.dec(handling, &u.CallHandling)
 	c.dec(params, &u.Params)
+	c.dec(keys, &u.Keys)
 	u.CreatedAt, u.UpdatedAt = fromMS(created), fromMS(updated)
 	return u, c.err
 }
@@ -38,7 +39,7 @@ func userArgs(u *prov.User) ([]any, error) {
 		u.Custom1, u.Custom2, u.Custom3, string(u.Kind), u.ResponsibleEmail, string(u.Status), nullID(u.SiteID),
 		u.PasswordHash, encodeHA1(u.LoginHA1), u.SIPPassword,
 		c.enc(u.Portal, u.Portal == prov.PortalAccess{}), c.enc(u.CallHandling, u.CallHandling == prov.CallHandling{}),
-		c.enc(u.Params, len(u.Params) == 0), ms(u.CreatedAt), ms(u.UpdatedAt)}
+		c.enc(u.Params, len(u.Params) == 0), ms(u.CreatedAt), ms(u.UpdatedAt), c.enc(u.Keys, len(u.Keys) == 0)}
 	return args, c.err
 }
 
@@ -56,8 +57,8 @@ func (s *Store) CreateUser(ctx context.Context, u *prov.User) error {
 	}
 	err = s.wq().QueryRowContext(ctx, `INSERT INTO users (username, first_name, last_name, email, language,
 		directory_scope, custom1, custom2, custom3, kind, responsible_email, status, site_id, password_hash,
-		login_ha1, sip_password, portal, call_handling, params, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+		login_ha1, sip_password, portal, call_handling, params, created_at, updated_at, feature_keys)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 		RETURNING id`, args...).Scan(&u.ID)
 	return wrap(err, "create user %q", u.Username)
 }
@@ -70,12 +71,13 @@ func (s *Store) UpdateUser(ctx context.Context, u *prov.User) error {
 	if err != nil {
 		return wrap(err, "update user %q", u.Username)
 	}
-	args = append(args[:19], ms(u.UpdatedAt), u.ID)
+	keys := args[21]
+	args = append(args[:19], ms(u.UpdatedAt), keys, u.ID)
 	err = affected(s.wq().ExecContext(ctx, `UPDATE users SET username = $1, first_name = $2, last_name = $3,
 		email = $4, language = $5, directory_scope = $6, custom1 = $7, custom2 = $8, custom3 = $9, kind = $10,
 		responsible_email = $11, status = $12, site_id = $13, password_hash = $14, login_ha1 = $15,
-		sip_password = $16, portal = $17, call_handling = $18, params = $19, updated_at = $20
-		WHERE id = $21`, args...))
+		sip_password = $16, portal = $17, call_handling = $18, params = $19, updated_at = $20, feature_keys = $21
+		WHERE id = $22`, args...))
 	return wrap(err, "update user %q", u.Username)
 }
 

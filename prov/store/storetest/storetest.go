@@ -132,7 +132,9 @@ func fullUser(name string, siteID int64) prov.User {
 		Portal:   prov.PortalAccess{Enabled: true, Profile: prov.AccessWrite, CallHandling: prov.AccessRead, WizardDone: true},
 		CallHandling: prov.CallHandling{DND: true, ForwardAlways: "1002", ForwardBusy: "1003", ForwardNoAnswer: "1004",
 			NoAnswerSeconds: 20, Twinning: "+15551234"},
-		Params:    map[string]string{"voice.volume": "7"},
+		Params: map[string]string{"voice.volume": "7"},
+		Keys: []prov.FeatureKey{{Kind: prov.KeyBLF, Target: "1002", Label: "Bob"}, {Kind: prov.KeyDND},
+			{Kind: prov.KeyForward, Target: "+15551234", Label: "Mobile"}},
 		CreatedAt: T0, UpdatedAt: T0.Add(time.Second),
 	}
 }
