@@ -64,6 +64,37 @@ type Server struct {
 	packetReadTimeout time.Duration
 	cancel            context.Context
 	cancelFn          context.CancelFunc
+	// mtus caches interface MTUs by index (int → mtuEntry); see interfaceMTU.
+	mtus sync.Map
+}
+
+// mtuTTL is how long an interface's MTU is reused before it is looked up
+// again, so a changed MTU is seen within that time.
+const mtuTTL = 10 * time.Second
+
+type mtuEntry struct {
+	mtu int
+	at  time.Time
+}
+
+// interfaceMTU returns the MTU of the interface with index idx.
+// net.InterfaceByIndex dumps every link over netlink; done for every
+// request it took a fifth of the server's CPU and, as the request loop is
+// serial, capped the rate of new transfers. MTUs rarely change, so a
+// lookup is reused for mtuTTL.
+func (s *Server) interfaceMTU(idx int) (int, bool) {
+	now := time.Now()
+	if v, ok := s.mtus.Load(idx); ok {
+		if e := v.(mtuEntry); now.Sub(e.at) < mtuTTL {
+			return e.mtu, true
+		}
+	}
+	intf, err := net.InterfaceByIndex(idx)
+	if err != nil {
+		return 0, false
+	}
+	s.mtus.Store(idx, mtuEntry{mtu: intf.MTU, at: now})
+	return intf.MTU, true
 }
 
 // TransferStats contains details about a single TFTP transfer
@@ -269,9 +300,9 @@ func (s *Server) processRequest4() error {
 	var localAddr net.IP
 	if control != nil {
 		localAddr = control.Dst
-		if intf, err := net.InterfaceByIndex(control.IfIndex); err == nil {
+		if mtu, ok := s.interfaceMTU(control.IfIndex); ok {
 			// mtu - ipv4 overhead - udp overhead
-			maxSz = intf.MTU - 28
+			maxSz = mtu - 28
 		}
 	}
 	return s.handlePacket(localAddr, srcAddr.(*net.UDPAddr), buf, cnt, maxSz, nil)
@@ -287,9 +318,9 @@ func (s *Server) processRequest6() error {
 	var localAddr net.IP
 	if control != nil {
 		localAddr = control.Dst
-		if intf, err := net.InterfaceByIndex(control.IfIndex); err == nil {
+		if mtu, ok := s.interfaceMTU(control.IfIndex); ok {
 			// mtu - ipv6 overhead - udp overhead
-			maxSz = intf.MTU - 48
+			maxSz = mtu - 48
 		}
 	}
 	return s.handlePacket(localAddr, srcAddr.(*net.UDPAddr), buf, cnt, maxSz, nil)

@@ -56,9 +56,9 @@ func (s *Server) getPacket(buf []byte) (int, net.IP, *net.UDPAddr, int, error) {
 		maxSz := blockLength
 		if control != nil {
 			localAddr = control.Dst
-			if intf, err := net.InterfaceByIndex(control.IfIndex); err == nil {
+			if mtu, ok := s.interfaceMTU(control.IfIndex); ok {
 				// mtu - ipv4 overhead - udp overhead
-				maxSz = intf.MTU - 28
+				maxSz = mtu - 28
 			}
 		}
 		return cnt, localAddr, srcAddr.(*net.UDPAddr), maxSz, nil
@@ -71,9 +71,9 @@ func (s *Server) getPacket(buf []byte) (int, net.IP, *net.UDPAddr, int, error) {
 		maxSz := blockLength
 		if control != nil {
 			localAddr = control.Dst
-			if intf, err := net.InterfaceByIndex(control.IfIndex); err == nil {
+			if mtu, ok := s.interfaceMTU(control.IfIndex); ok {
 				// mtu - ipv6 overhead - udp overhead
-				maxSz = intf.MTU - 48
+				maxSz = mtu - 48
 			}
 		}
 		return cnt, localAddr, srcAddr.(*net.UDPAddr), maxSz, nil
