@@ -52,3 +52,4 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 replace github.com/pin/tftp/v3 => ./tftp/internal/pintftp
+replace github.com/emiago/sipgo => ./sip/internal/sipgo

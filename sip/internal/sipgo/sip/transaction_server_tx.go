@@ -253,6 +253,12 @@ func (tx *ServerTx) delete(err error) bool {
 		tx.timer_j.Stop()
 		tx.timer_j = nil
 	}
+	// Timer L's function holds the transaction (and whatever its hooks
+	// reach): left running, a terminated transaction stays in memory 64*T1.
+	if tx.timer_l != nil {
+		tx.timer_l.Stop()
+		tx.timer_l = nil
+	}
 	if tx.timer_1xx != nil {
 		tx.timer_1xx.Stop()
 		tx.timer_1xx = nil
