@@ -26,5 +26,8 @@
 //	everything its hooks reach for 64*T1 = 32 s: at 2,000 calls/s through a
 //	stateful proxy that was ~600 MB of RSS. Stopping both timers in delete,
 //	as the others are, frees it at once (481 MB, then bounded by the
-//	proxy's own cap). No API change.
+//	proxy's own cap). No API change; TestServerTxTerminateStopsTimerL and
+//	TestClientTxTerminateStopsTimerM cover it (they fail without the fix).
+//
+// The fork's tests run inside it: cd sip/internal/sipgo && go test ./sip/.
 package sip

@@ -23,5 +23,6 @@
 //	an MTU change is still seen within that time. No API change; a test
 //	covers the cache and its expiry.
 //
+// The fork's test runs inside it: cd tftp/internal/pintftp && go test .
 // tftp/bench/tftp_vs_dnsmasq.sh measures the server against dnsmasq.
 package tftp
