@@ -7,7 +7,7 @@ export CGO_ENABLED ?= 0
 DEB_VERSION ?= $(shell packaging/version.sh)
 DEB_ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || $(GO) env GOARCH)
 
-.PHONY: build test test-deps test-packaging lint deb clean fuzz
+.PHONY: build test test-deps test-packaging lint deb clean fuzz bench
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/hotdeskd ./cmd/hotdeskd
@@ -34,6 +34,13 @@ test-deps:
 FUZZTIME ?= 10m
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) .ci/fuzz.sh
+
+# bench runs the side-by-side benchmarks (TFTP vs dnsmasq, HTTP vs nginx,
+# REGISTER and calls vs Kamailio, DHCP vs Kea/dnsmasq) one after another and
+# prints one summary table; a peer that is not installed is skipped with a
+# line naming its package. Minutes long, as root; not part of make test.
+bench:
+	cmd/hotdesk-load/bench/bench_all.sh $(BENCH)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

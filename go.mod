@@ -51,3 +51,7 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+replace github.com/pin/tftp/v3 => ./tftp/internal/pintftp
+
+replace github.com/emiago/sipgo => ./sip/internal/sipgo

@@ -3,6 +3,7 @@ package dhcp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -502,5 +503,38 @@ func TestServeOnSocket(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after cancel")
+	}
+}
+
+// TestReplyEchoesRequest: a reply copies what RFC 2131, 3046 and 6842 say it
+// must from the request (xid, flags, chaddr, giaddr, relay agent
+// information, client identifier): the reply is built without drawing a
+// transaction ID of its own.
+func TestReplyEchoesRequest(t *testing.T) {
+	h := newHarness(t, baseConfig(), nil)
+	hw := mac(7)
+	relay := dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(1), []byte("port7")))
+	cid := dhcpv4.OptClientIdentifier([]byte{1, 0, 0, 0, 0, 0, 7})
+	req := discoverMsg(t, hw, dhcpv4.WithOption(relay), dhcpv4.WithOption(cid),
+		dhcpv4.WithBroadcast(true), dhcpv4.WithTransactionID(dhcpv4.TransactionID{1, 2, 3, 4}))
+	offer, _ := h.send(req)
+	if offer == nil {
+		t.Fatal("no OFFER")
+	}
+	for _, c := range []struct {
+		name      string
+		got, want string
+	}{
+		{"op", offer.OpCode.String(), dhcpv4.OpcodeBootReply.String()},
+		{"xid", offer.TransactionID.String(), req.TransactionID.String()},
+		{"flags", fmt.Sprint(offer.Flags), fmt.Sprint(req.Flags)},
+		{"chaddr", offer.ClientHWAddr.String(), hw.String()},
+		{"giaddr", offer.GatewayIPAddr.String(), req.GatewayIPAddr.String()},
+		{"option 82", fmt.Sprintf("%x", offer.Options.Get(dhcpv4.OptionRelayAgentInformation)), fmt.Sprintf("%x", relay.Value.ToBytes())},
+		{"option 61", fmt.Sprintf("%x", offer.Options.Get(dhcpv4.OptionClientIdentifier)), "01000000000007"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %s, want %s", c.name, c.got, c.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -37,6 +38,17 @@ type ProxyConfig struct {
 	// retransmissions once the call's ACK (or a BYE's answer) went
 	// through, instead of sipgo's 32 s; Kamailio's tm waits 5 s.
 	TxLinger time.Duration `yaml:"tx_linger"`
+	// MaxCalls caps the INVITE transactions held at once: a call counts
+	// from its INVITE until its transactions end (tx_linger after the ACK;
+	// ~14 KB each). Beyond it new INVITEs get 503 with Retry-After,
+	// answered without keeping a transaction, so a burst costs CPU but no
+	// memory.
+	MaxCalls int `yaml:"max_calls"`
+	// MaxDialogs caps answered calls kept (until BYE or DialogTTL); beyond
+	// it new INVITEs get the same 503.
+	MaxDialogs int `yaml:"max_dialogs"`
+	// RetryAfter is the Retry-After of those 503s.
+	RetryAfter time.Duration `yaml:"retry_after"`
 	// TrustedSources are IPs or CIDRs whose INVITEs are not challenged
 	// (the trunk); such calls may reach hotdesk users only.
 	TrustedSources []string `yaml:"trusted_sources"`
@@ -64,7 +76,8 @@ type TrunkConfig struct {
 // DefaultProxyConfig returns the defaults: Timer C 3 min, no trunk.
 func DefaultProxyConfig() ProxyConfig {
 	return ProxyConfig{TimerC: 3*time.Minute + time.Second, MaxBranches: 10, MaxRedirects: 3,
-		DialogTTL: 12 * time.Hour, TxLinger: 5 * time.Second, Trunk: TrunkConfig{Transport: "udp", Expires: 3600}}
+		DialogTTL: 12 * time.Hour, TxLinger: 5 * time.Second, MaxCalls: 3000, MaxDialogs: 20000,
+		RetryAfter: 5 * time.Second, Trunk: TrunkConfig{Transport: "udp", Expires: 3600}}
 }
 
 // Validate checks the section; errors name the key.
@@ -89,6 +102,15 @@ func (c ProxyConfig) Validate() error {
 	}
 	if c.TxLinger < 0 || c.TxLinger > 32*time.Second {
 		errs = append(errs, errors.New("tx_linger: must be within 0..32s"))
+	}
+	if c.MaxCalls < 1 || c.MaxCalls > 1000000 {
+		errs = append(errs, errors.New("max_calls: must be within 1..1000000"))
+	}
+	if c.MaxDialogs < 1 || c.MaxDialogs > 1000000 {
+		errs = append(errs, errors.New("max_dialogs: must be within 1..1000000"))
+	}
+	if c.RetryAfter < time.Second || c.RetryAfter > time.Hour || c.RetryAfter%time.Second != 0 {
+		errs = append(errs, errors.New("retry_after: must be whole seconds within 1s..1h"))
 	}
 	if _, err := parsePrefixes(c.TrustedSources); err != nil {
 		errs = append(errs, err)
@@ -159,6 +181,7 @@ type proxy struct {
 	dialogs   *dialogTable
 	// dlg answers dialog event (BLF) subscriptions from the call records.
 	dlg     *dialogEvents
+	held    atomic.Int64 // initial INVITE transactions not yet ended (max_calls)
 	trusted []netip.Prefix
 
 	advHost string
@@ -197,7 +220,8 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
 		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
 	p.dialogs = newDialogTable()
-	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) })
+	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },
+		func() float64 { return float64(p.held.Load()) })
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)
 	p.dlg = newDialogEvents(p, deps.Registerer, p.log)
 	p.records.tap = p.dlg.observe

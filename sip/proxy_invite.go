@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -24,7 +26,42 @@ func (p *proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.inDialog(req, tx)
 		return
 	}
+	if !p.hold(req, tx) {
+		return
+	}
 	p.initial(req, tx)
+}
+
+// hold counts an initial INVITE against max_calls until its transaction
+// ends, or sheds it when max_calls or max_dialogs is reached. Shedding
+// comes before authentication: under overload no work is spent on a call
+// that will not be taken.
+func (p *proxy) hold(req *sip.Request, tx sip.ServerTransaction) bool {
+	reason := ""
+	switch {
+	case p.held.Add(1) > int64(p.cfg.MaxCalls):
+		reason = "calls"
+	case p.dialogs.len() >= p.cfg.MaxDialogs:
+		reason = "dialogs"
+	}
+	if reason == "" {
+		if !tx.OnTerminate(func(string, error) { p.held.Add(-1) }) {
+			p.held.Add(-1) // it ended already
+		}
+		return true
+	}
+	p.held.Add(-1)
+	p.m.shed.WithLabelValues(reason).Inc()
+	p.log.Debug("INVITE shed", "reason", reason, "source", req.Source())
+	res := p.reply(req, 503, "Service Unavailable")
+	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(p.cfg.RetryAfter/time.Second))))
+	if err := tx.Respond(res); err != nil {
+		p.log.Debug("respond failed", "method", "INVITE", "code", 503, "error", err)
+	}
+	// Stateless, as Kamailio's sl_send_reply: its ACK finds no transaction
+	// and is dropped; a retransmitted INVITE is shed again.
+	tx.Terminate()
+	return false
 }
 
 // onRequest handles the other methods: in-dialog relaying, out-of-dialog

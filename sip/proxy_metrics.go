@@ -17,9 +17,11 @@ type proxyMetrics struct {
 	trunkReg       *prometheus.CounterVec
 	trunkUp        prometheus.Gauge
 	relayRefused   *prometheus.CounterVec
+	shed           *prometheus.CounterVec
+	held           prometheus.GaugeFunc
 }
 
-func newProxyMetrics(reg prometheus.Registerer, dialogs func() float64) *proxyMetrics {
+func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *proxyMetrics {
 	f := promauto.With(reg)
 	return &proxyMetrics{
 		trunkReg: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_trunk_registrations_total",
@@ -43,6 +45,11 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs func() float64) *proxyMe
 		relayRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_relay_refused_total",
 			Help: "Targets the proxy refused to send to: in-dialog requests without a dialog to an unknown host:port (unknown_peer), 3xx/forward targets outside the caller's policy (policy)."},
 			[]string{"reason"}),
+		shed: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_shed_total",
+			Help: "New INVITEs answered 503 with Retry-After because max_calls (calls) or max_dialogs (dialogs) was reached."},
+			[]string{"reason"}),
+		held: f.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotdesk_sip_proxy_calls_held",
+			Help: "INVITE transactions the proxy holds (counted against max_calls)."}, held),
 		branches: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_branches_total",
 			Help: "Branches (forked INVITEs and requests) sent downstream."}),
 	}

@@ -434,6 +434,9 @@ func TestProxyConfigValidate(t *testing.T) {
 		{"trunk address", func(c *ProxyConfig) { c.Trunk.Address = "10.0.0.1" }, "trunk.address:"},
 		{"trunk transport", func(c *ProxyConfig) { c.Trunk.Transport = "sctp" }, "trunk.transport:"},
 		{"advertise", func(c *ProxyConfig) { c.Advertise = "a b" }, "advertise:"},
+		{"max calls", func(c *ProxyConfig) { c.MaxCalls = 0 }, "max_calls:"},
+		{"max dialogs", func(c *ProxyConfig) { c.MaxDialogs = -1 }, "max_dialogs:"},
+		{"retry after", func(c *ProxyConfig) { c.RetryAfter = 1500 * time.Millisecond }, "retry_after:"},
 	}
 	for _, tc := range cases {
 		c := DefaultProxyConfig()

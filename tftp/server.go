@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ type Server struct {
 	now func() time.Time
 	m   *metrics
 
+	// bufs holds *bufio.Reader for reads: pin/tftp reads one block per
+	// call, and a syscall per 512 bytes cost more than the block's send.
+	bufs sync.Pool
+
 	mu        sync.Mutex // guards active, peers and lastSweep
 	active    int        // transfers in progress
 	peers     map[netip.Addr]*peer
@@ -53,6 +58,10 @@ type peer struct {
 	active  int // transfers in progress
 	unacked int // reads whose first block is not yet acknowledged
 }
+
+// readBufSize is the read-ahead per transfer: a whole typical config in
+// one read, 8 MiB held at max_transfers' default of 512.
+const readBufSize = 16 << 10
 
 // maxPeers bounds the peer table; spoofed sources cannot grow it further.
 const maxPeers = 65536
@@ -81,6 +90,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		now:   deps.Now,
 		m:     newMetrics(deps.Registerer),
 		peers: make(map[netip.Addr]*peer),
+		bufs:  sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }},
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package tftp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -163,8 +164,11 @@ func (s *Server) read(base context.Context, raw string, rf io.ReaderFrom) (err e
 			ot.SetSize(size) // answers tsize; a no-op when it was not asked
 		}
 	}
+	br := s.bufs.Get().(*bufio.Reader)
+	br.Reset(f)
+	defer func() { br.Reset(nil); s.bufs.Put(br) }()
 	// The wrapper hides any io.Seeker, so pin/tftp uses the size set above.
-	_, err = rf.ReadFrom(&deadlineReader{t: t, r: f})
+	_, err = rf.ReadFrom(&deadlineReader{t: t, r: br})
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
 	}

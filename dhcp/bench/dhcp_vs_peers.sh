@@ -19,10 +19,11 @@
 #   REPS   repetitions per rate and server (default 3); within a rate the
 #          servers take turns, and the order rotates by one every repetition
 # Prints one RESULT line per run, then per rate and peer one RATIO line:
-# hotdesk/peer of the medians of achieved DORA/s, lost exchanges and server
-# CPU (% of one core). Every server starts from an empty lease file. Each
-# perfdhcp run is bounded by -n and timeout(1) 60 s. Servers are stopped by
-# PID; the namespaces are deleted on exit. Raw output: $RUN_DIR (default
+# hotdesk/peer of the medians of achieved DORA/s, lost exchanges, server
+# CPU (% of one core) and server CPU per DORA (µs; the goal is <= 1.0: it
+# stays comparable when one server lost exchanges and so did less work).
+# Every server starts from an empty lease file. Each perfdhcp run is bounded
+# by -n and timeout(1) 60 s. Servers are stopped by PID; the namespaces are deleted on exit. Raw output: $RUN_DIR (default
 # /tmp/hotdesk-dhcp-bench).
 # Needs: Go, and from Debian (installed with apt-get when missing, without
 # starting their services): iproute2, kea-admin (perfdhcp), kea-dhcp4-server,
@@ -143,12 +144,13 @@ one_run() { # server rate rep
   # includes the 1 s -W wait, so the achieved rate is ACKs / (wall - 1 s).
   awk -v srv="$srv" -v rate="$rate" -v n="$n" -v rep="$rep" -v el="$el" -v lines="$lines" -v bytes="$bytes" \
       -v kdrop="$kdrop" -v load1="$load1" -v tool="$(awk -v s="$el" '{printf "%.0f", 100*($1+$2)/s}' "$tfile")" \
-      -v cpu="$(awk -v t=$((c1 - c0)) -v s="$el" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0f", 100*t/hz/s}')" '
+      -v cpu="$(awk -v t=$((c1 - c0)) -v s="$el" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.0f", 100*t/hz/s}')" \
+      -v cpus="$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.3f", t/hz}')" '
     /Statistics for: DISCOVER-OFFER/ { blk = "do" } /Statistics for: REQUEST-ACK/ { blk = "ra" }
     /^received packets:/ { recv[blk] = $3 }
     END { lost = n - recv["ra"]
-          printf "RESULT %s rate=%s rep=%s initiated=%d offers=%d acks=%d lost=%d wall=%.2fs dora_per_s=%.0f server_cpu=%s%% perfdhcp_cpu=%s%% lease_lines=%s lease_bytes=%s rcvbuf_drops=%s load1=%s\n",
-            srv, rate, rep, n, recv["do"], recv["ra"], lost, el, recv["ra"]/(el-1), cpu, tool, lines, bytes, kdrop, load1 }' "$out" |
+          printf "RESULT %s rate=%s rep=%s initiated=%d offers=%d acks=%d lost=%d wall=%.2fs dora_per_s=%.0f server_cpu=%s%% cpu_us_per_dora=%.0f perfdhcp_cpu=%s%% lease_lines=%s lease_bytes=%s rcvbuf_drops=%s load1=%s\n",
+            srv, rate, rep, n, recv["do"], recv["ra"], lost, el, recv["ra"]/(el-1), cpu, (recv["ra"] > 0 ? 1e6*cpus/recv["ra"] : 0), tool, lines, bytes, kdrop, load1 }' "$out" |
     tee -a "$results"
 }
 
@@ -178,6 +180,7 @@ awk -v peers="$PEERS" '
   /^RESULT/ { s = $2; for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] + 0 }
               k = s SUBSEP f["rate"]; runs[k]++; if (f["lost"] == 0) clean[k]++
               d[k] = d[k] " " f["dora_per_s"]; l[k] = l[k] " " f["lost"]; c[k] = c[k] " " f["server_cpu"]
+              u[k] = u[k] " " f["cpu_us_per_dora"]
               if (!(f["rate"] in seen)) { seen[f["rate"]] = 1; order[++nr] = f["rate"] } }
   function med(s,   a, n, i, j, t) { n = split(s, a, " ")
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
@@ -185,9 +188,9 @@ awk -v peers="$PEERS" '
   function ratio(a, b) { return (b > 0) ? sprintf("%.2f", a / b) : "n/a" }
   END { np = split(peers, p, " ")
     for (r = 1; r <= nr; r++) { rate = order[r]; h = "hotdesk" SUBSEP rate
-      hd = med(d[h]); hl = med(l[h]); hc = med(c[h])
+      hd = med(d[h]); hl = med(l[h]); hc = med(c[h]); hu = med(u[h])
       for (j = 1; j <= np; j++) { k = p[j] SUBSEP rate
-        pd = med(d[k]); pl = med(l[k]); pc = med(c[k])
-        printf "RATIO rate=%s hotdesk/%s dora_per_s=%.0f/%.0f=%s lost=%.0f/%.0f=%s server_cpu=%.0f%%/%.0f%%=%s clean=%d/%d,%d/%d\n",
-          rate, p[j], hd, pd, ratio(hd, pd), hl, pl, ratio(hl, pl), hc, pc, ratio(hc, pc),
+        pd = med(d[k]); pl = med(l[k]); pc = med(c[k]); pu = med(u[k])
+        printf "RATIO rate=%s hotdesk/%s dora_per_s=%.0f/%.0f=%s lost=%.0f/%.0f=%s server_cpu=%.0f%%/%.0f%%=%s cpu_us_per_dora=%.0f/%.0f=%s clean=%d/%d,%d/%d\n",
+          rate, p[j], hd, pd, ratio(hd, pd), hl, pl, ratio(hl, pl), hc, pc, ratio(hc, pc), hu, pu, ratio(hu, pu),
           clean[h], runs[h], clean[k], runs[k] } } }' "$results"

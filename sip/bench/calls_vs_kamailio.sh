@@ -6,10 +6,14 @@
 # no media. For each server and target rate, RATE*DURATION calls are offered;
 # a rate is sustained when < 0.1 % of them fail and >= 90 % of the offered
 # rate is carried. Prints the highest sustained
-# rate of each and the ratio hotdesk/Kamailio.
+# rate of each and the ratio hotdesk/Kamailio, their CPU per call at
+# hotdesk's best rate, then a burst at 3x hotdesk's best rate: hotdesk
+# sheds what is over sip.proxy.max_calls with 503 + Retry-After, and its peak
+# RSS is printed (goal: <= 200 MB at the sustained rate and bounded in the
+# burst).
 #
 # Usage: sip/bench/calls_vs_kamailio.sh [RATES] [DURATION_S]
-#   RATES       comma list of call attempts/s, ascending (default 1000,2000,3000,3500,4000,4500,5000)
+#   RATES       comma list of call attempts/s, ascending (default 250,500,750,1000,2000,3000,4000,5000)
 #   DURATION_S  seconds of load per rate (default 15)
 # Needs: go; sip-tester (sipp) and kamailio are installed when missing. Every sipp run is bounded by -m and
 # SIPP_TIMEOUT_S; the servers and UAS started here are stopped by PID on exit.
@@ -21,7 +25,7 @@ TD="$REPO/sip/testdata"
 source "$REPO/cmd/hotdesk-load/bench/peers.sh"
 install_peers sip-tester kamailio
 RUN_DIR="${RUN_DIR:-/tmp/hotdesk-callbench}"; mkdir -p "$RUN_DIR"
-RATES="${1:-1000,2000,3000,3500,4000,4500,5000}"; DURATION="${2:-15}"
+RATES="${1:-250,500,750,1000,2000,3000,4000,5000}"; DURATION="${2:-15}"
 SIPP_TIMEOUT_S="${SIPP_TIMEOUT_S:-90}"
 # Ports (apart from register_vs_kamailio.sh's 5061/5070/5080 so both can coexist).
 UAC_PORT="${UAC_PORT:-5161}"; KAM_UAS_PORT="${KAM_UAS_PORT:-5162}"; HD_UAS_PORT="${HD_UAS_PORT:-5163}"
@@ -107,6 +111,7 @@ bench() {
       out="$(run_uac "${name}_r${rate}" "$port" "$rate" $((rate * DURATION)) "$spid")"; log "$out"
       echo "$out" >>"$RUN_DIR/results.txt"
       [[ "$name" == hotdesk ]] && log "hotdesk peak RSS: $(awk '/VmHWM/{print $2/1024 " MB"}' /proc/$spid/status)"
+      echo "$out peak_rss_mb=$(awk '/VmHWM/{print int($2/1024)}' "/proc/$spid/status")" >>"$RUN_DIR/peaks.txt"
     fi
     stop_pid "$spid"; stop_pid "$upid"; sleep 1
     [[ "$rate" == sanity ]] && continue
@@ -118,7 +123,7 @@ bench() {
   done
 }
 
-: >"$RUN_DIR/results.txt"
+: >"$RUN_DIR/results.txt"; : >"$RUN_DIR/peaks.txt"
 log "building callbench"
 (cd "$REPO" && go build -o "$RUN_DIR/callbench" ./sip/bench/cmd/callbench)
 for p in "$UAC_PORT" "$KAM_UAS_PORT" "$HD_UAS_PORT" "$KAM_PORT" "$HD_PORT"; do free_udp "$p" || { log "UDP $p busy"; exit 1; }; done
@@ -126,3 +131,15 @@ bench kamailio "$KAM_PORT" "$KAM_UAS_PORT"; KBEST="$BEST"
 bench hotdesk "$HD_PORT" "$HD_UAS_PORT"; HBEST="$BEST"
 
 echo "sustained call attempts/s (<0.1% failed, ${DURATION}s per rate): kamailio=$KBEST hotdesk=$HBEST ratio=$(awk -v h="$HBEST" -v k="$KBEST" 'BEGIN{printf "%.2f", (k > 0 ? h/k : 0)}')"
+cpu_at() { grep "^$1_r$2 " "$RUN_DIR/results.txt" | sed -E 's/.*cpu_us_per_call=([0-9]+).*/\1/'; }
+if (( HBEST > 0 )); then
+  kc="$(cpu_at kamailio "$HBEST")"; hc="$(cpu_at hotdesk "$HBEST")"
+  echo "CPU per call at ${HBEST}/s: kamailio=${kc:-?} us hotdesk=${hc:-?} us ratio=$(awk -v h="${hc:-0}" -v k="${kc:-0}" 'BEGIN{printf "%.2f", (k > 0 ? h/k : 0)}') (goal <= 1.0)"
+  echo "hotdesk RSS at ${HBEST}/s: $(grep "^hotdesk_r$HBEST " "$RUN_DIR/peaks.txt" | sed -E 's/.*peak_rss_mb=([0-9]+).*/\1/') MB peak (goal <= 200)"
+  # The burst: 3x the sustained rate; what max_calls refuses gets 503.
+  BURST=$((HBEST * 3))
+  spid="$(start_hotdesk)"; PIDS+=("$spid"); upid="$(start_uas "$HD_UAS_PORT")"; PIDS+=("$upid"); wait_udp "$HD_UAS_PORT"
+  out="$(run_uac hotdesk_burst "$HD_PORT" "$BURST" $((BURST * DURATION)) "$spid")"; log "$out"
+  echo "burst at ${BURST}/s (3x): $(sed -E 's/.*ok=([0-9]+).*/\1/' <<<"$out") calls carried, the rest shed (503); hotdesk peak RSS $(awk '/VmHWM/{print int($2/1024)}' "/proc/$spid/status") MB"
+  stop_pid "$spid"; stop_pid "$upid"
+fi

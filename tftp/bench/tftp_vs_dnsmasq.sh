@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tftp_vs_dnsmasq.sh — hotdesk's TFTP server vs dnsmasq, same machine, same run.
 #
-# Usage: tftp/bench/tftp_vs_dnsmasq.sh [REPS]        (default 5 rounds)
+# Usage: tftp/bench/tftp_vs_dnsmasq.sh [REPS]        (default 9 rounds)
 #   TFTPBENCH_BIN=path  run this tftpbench binary instead of building one
 #   PROFILE=1  also writes a CPU profile of hotdesk's server to $RUN_DIR/tftp.pprof
 #
@@ -9,7 +9,9 @@
 # 5,120-byte .cfg, 16 at a time, by one curl process (curl -Z
 # --parallel-max 16), files/s = files received whole / wall time.
 # Servers, both on loopback and both running for the whole run, loaded in
-# turn (dnsmasq, then hotdesk, per round):
+# turn (dnsmasq, then hotdesk, per round, after one uncounted warm-up round
+# of each: a round lasts ~0.2 s, and the first one after start measured
+# thread and stack start-up, not serving):
 #   dnsmasq 2.90: TFTP only (port=0: no DNS, no DHCP), 127.0.0.1:69 (dnsmasq
 #                 cannot move its TFTP port), --tftp-max=64
 #   hotdesk:      tftp/bench/cmd/tftpbench (hotdesk/tftp, DefaultConfig with
@@ -21,7 +23,7 @@
 # the servers started here are stopped by PID on exit.
 set -euo pipefail
 
-REPS="${1:-5}"
+REPS="${1:-9}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 RUN_DIR="${RUN_DIR:-/tmp/hotdesk-tftp-bench}"
@@ -94,6 +96,8 @@ load() {
 }
 
 : > "$RUN_DIR/results"
+load dnsmasq 69 "$DPID" >/dev/null
+load hotdesk "$HD_PORT" "$HPID" >/dev/null
 for rep in $(seq "$REPS"); do
   read -r dfs dcpu dok < <(load dnsmasq 69 "$DPID")
   read -r hfs hcpu hok < <(load hotdesk "$HD_PORT" "$HPID")

@@ -7,11 +7,17 @@
 # Only missing packages are installed (dpkg -s), as root, without starting
 # their services: a policy-rc.d that refuses every start is put in place
 # for the install when the machine has none. Exits the script on failure.
+# With HOTDESK_BENCH_NO_INSTALL=1 (make bench) nothing is installed: a
+# missing package ends the script with "SKIP: ..." and exit status 3.
 
 install_peers() {
   local missing=() pkg guard="" rc=0
   for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
   (( ${#missing[@]} )) || return 0
+  if [[ "${HOTDESK_BENCH_NO_INSTALL:-0}" == 1 ]]; then
+    echo "SKIP: peer not installed: Debian packages ${missing[*]} missing (apt-get install ${missing[*]})"
+    exit 3
+  fi
   if (( EUID != 0 )); then
     echo "$0: missing Debian packages ${missing[*]}; run as root to install them" >&2; exit 1
   fi

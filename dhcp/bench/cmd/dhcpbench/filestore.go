@@ -85,6 +85,15 @@ func (s *fileStore) appendLine(line string) error {
 	if s.closed {
 		return errors.New("lease file closed")
 	}
+	if !s.fsync {
+		// One write(2) per lease, as Kea's memfile does: handing each line
+		// to the flusher cost two goroutine wake-ups per ACK, more than the
+		// write, and a group only pays off when an fsync follows.
+		if s.err == nil {
+			_, s.err = s.f.WriteString(line)
+		}
+		return s.err
+	}
 	s.pending = append(s.pending, line...)
 	my := s.seq
 	s.cond.Broadcast()

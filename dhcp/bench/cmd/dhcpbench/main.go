@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -26,10 +27,18 @@ func main() {
 	boot := flag.String("boot", "10.66.0.1", "option 66")
 	leases := flag.String("leases", "/tmp/hotdesk-bench/hotdesk-leases.csv", "lease file (append-only)")
 	fsync := flag.Bool("fsync", false, "fsync every batch (Kea's memfile does not)")
-	workers := flag.Int("workers", 4, "socket reader goroutines")
+	workers := flag.Int("workers", dhcp.DefaultConfig().Workers, "socket reader goroutines")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(*iface, *listen, *serverID, *subnet, *rng, *boot, *leases, *fsync, *workers); err != nil {
 		fmt.Fprintln(os.Stderr, "dhcpbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

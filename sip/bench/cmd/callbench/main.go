@@ -45,6 +45,7 @@ func main() {
 	trusted := flag.String("trusted", "127.0.0.1", "source whose INVITEs are not challenged")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	memprofile := flag.String("memprofile", "", "write a heap profile to this file on exit")
+	maxCalls := flag.Int("max-calls", sip.DefaultProxyConfig().MaxCalls, "sip.proxy.max_calls")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -67,6 +68,7 @@ func main() {
 	defer stop()
 	pcfg := sip.DefaultProxyConfig()
 	pcfg.TrustedSources = []string{*trusted}
+	pcfg.MaxCalls = *maxCalls
 	if err := srv.EnableProxy(ctx, pcfg, sip.ProxyDeps{Logger: log}); err != nil {
 		log.Error("proxy", "error", err)
 		os.Exit(1)
@@ -76,16 +78,14 @@ func main() {
 		log.Error("listen", "error", err)
 		os.Exit(1)
 	}
-	if *memprofile != "" {
-		go func() {
-			<-ctx.Done()
-			if f, err := os.Create(*memprofile); err == nil {
-				pprof.WriteHeapProfile(f)
-				f.Close()
-			}
-		}()
-	}
 	if err := srv.Serve(ctx, ls); err != nil {
 		log.Error("serve", "error", err)
+	}
+	// After Serve, before exiting: written from a goroutine it was cut short.
+	if *memprofile != "" {
+		if f, err := os.Create(*memprofile); err == nil {
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 	}
 }
