@@ -3,6 +3,7 @@ package sip
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,16 +22,33 @@ type baresipUA struct {
 // startBaresip runs baresip (Debian's 1.0 package) as user/password through
 // the registrar at proxy, on 127.0.0.1 only, with a sine tone as microphone
 // and no sound card. extra are -e commands run at start.
+//
+// baresip binds its SIP port for UDP and TCP; another process on the
+// machine may take a port between the test choosing it and baresip binding
+// it, so a start that fails with "Address already in use" is tried again
+// on another port (bounded).
 func startBaresip(t *testing.T, ctx context.Context, user, password, proxy string, extra ...string) *baresipUA {
 	t.Helper()
 	bin, err := exec.LookPath("baresip")
 	if err != nil {
 		t.Fatal("baresip not found: install baresip-core (apt-get install -y --no-install-recommends baresip-core; .ci/install-deps.sh does)")
 	}
+	for range 5 {
+		if b := tryBaresip(t, ctx, bin, user, password, proxy, extra...); b != nil {
+			return b
+		}
+	}
+	t.Fatal("baresip: no free SIP port in 5 tries")
+	return nil
+}
+
+// tryBaresip starts baresip once; nil when its port was taken meanwhile.
+func tryBaresip(t *testing.T, ctx context.Context, bin, user, password, proxy string, extra ...string) *baresipUA {
+	t.Helper()
 	dir := t.TempDir()
 	conf := strings.Join([]string{
 		"poll_method epoll",
-		fmt.Sprintf("sip_listen 127.0.0.1:%d", freeUDPPort(t)),
+		fmt.Sprintf("sip_listen 127.0.0.1:%d", freeUDPTCPPort(t)),
 		"sip_transports udp",
 		"net_interface 127.0.0.1",
 		"audio_player aufile," + filepath.Join(dir, "heard.wav"),
@@ -66,11 +84,44 @@ func startBaresip(t *testing.T, ctx context.Context, user, password, proxy strin
 		t.Fatal(err)
 	}
 	go func() { b.done <- b.cmd.Wait() }()
+	// Ready, or failed to bind (it then stops by itself).
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		out := b.out.String()
+		if strings.Contains(out, "Address already in use") {
+			_ = b.cmd.Process.Kill()
+			<-b.done
+			return nil
+		}
+		if strings.Contains(out, "baresip is ready.") {
+			break
+		}
+	}
 	t.Cleanup(func() {
 		_ = b.cmd.Process.Kill()
 		<-b.done
 	})
 	return b
+}
+
+// freeUDPTCPPort returns a port free on 127.0.0.1 for both UDP and TCP
+// when it was chosen.
+func freeUDPTCPPort(t *testing.T) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return 0
 }
 
 // waitFor polls cond until it holds or the deadline passes (bounded).
