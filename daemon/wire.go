@@ -8,6 +8,7 @@ import (
 
 	"hotdesk/dhcp"
 	"hotdesk/prov"
+	"hotdesk/prov/render"
 	"hotdesk/sip"
 )
 
@@ -35,12 +36,14 @@ func (a *app) buildServices(ctx context.Context) error {
 		return err
 	}
 	s.directory = prov.NewDirectory(a.store, s.events, time.Now)
+	s.directory.SetParamCatalog(render.Catalog{})
 	registerHasherMetrics(a.reg, s.directory.Hasher())
 	lockout := prov.NewLockout(prov.LockoutConfig{}, time.Now)
 	s.directory.SetLockout(lockout)
 	s.sessions, err = prov.NewSessions(ctx, prov.SessionsDeps{
 		Store: a.store, Credentials: s.credentials, Events: s.events, Logger: a.logger.With("room", "prov"),
 		Registerer: a.reg, Now: a.sessionClock, Lockout: lockout, Hasher: s.directory.Hasher(),
+		SyncEvent: render.SyncEvent,
 	})
 	if err != nil {
 		return err
@@ -132,7 +135,7 @@ func (a *app) bindSIP(ctx context.Context) error {
 	a.svc.sessions.SetRegistrar(a.svc.registrar)
 	a.svc.manager = prov.NewManager(prov.ManagerDeps{Store: a.store, Directory: a.svc.directory,
 		Sessions: a.svc.sessions, Events: a.svc.events, Registrar: a.svc.registrar,
-		Logger: a.logger.With("room", "api"), Now: time.Now})
+		Logger: a.logger.With("room", "api"), Now: time.Now, Params: render.Catalog{}})
 	a.svc.events.Subscribe(func(ctx context.Context, ev prov.Event) {
 		if ev.Kind != prov.EventDeviceChanged || ev.DeviceID == 0 {
 			return
