@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"encoding/xml"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/icholy/digest"
 )
 
 // phoneVendor is what makes a deskPhone one vendor's phone, each written
@@ -253,4 +256,20 @@ func (p *deskPhone) rebootCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.reboots
+}
+
+// upload PUTs a file as the phone does, with its provisioning credentials.
+func (p *deskPhone) upload(name, body string) int {
+	p.t.Helper()
+	p.mu.Lock()
+	c := http.Client{Transport: &digest.Transport{Username: p.provUser, Password: p.provPass}}
+	p.mu.Unlock()
+	req, _ := http.NewRequest("PUT", p.provBase+"/"+name, strings.NewReader(body))
+	req.Header.Set("User-Agent", p.vendor.httpUA(p.mac))
+	res, err := c.Do(req)
+	if err != nil {
+		p.t.Fatalf("PUT %s: %v", name, err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }

@@ -2,6 +2,10 @@ package daemon
 
 import (
 	"context"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 
 	"hotdesk/prov"
@@ -98,6 +102,53 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 	}
 }
 
+// TestYealinkLocalUpload: the settings a Yealink uploads (<mac>-local.cfg)
+// are stored and merged into what it fetches — the device's while locked,
+// the logged-in user's above everything while a user is on it — and what a
+// phone may not set (its lines' credentials, its provisioning server) is
+// left out. <mac>-contact.xml is kept and read back.
+func TestYealinkLocalUpload(t *testing.T) {
+	const mac = "001565000003"
+	e := newPhoneEnv(t, yealinkPhone, mac, nil)
+	p := e.phone
+	if code := p.upload(mac+"-local.cfg", "#!version:1.0.0.1\nfeatures.dnd.enable = 1\n"+
+		"static.auto_provision.server.url = http://evil.example/\naccount.1.password = x\n"); code/100 != 2 {
+		t.Fatalf("PUT local.cfg = %d", code)
+	}
+	if code := p.upload(mac+"-contact.xml", `<root_contact><contact display_name="Bob" office_number="202"/></root_contact>`); code/100 != 2 {
+		t.Fatalf("PUT contact.xml = %d", code)
+	}
+	p.reload()
+	if p.param("features.dnd.enable") != "1" || strings.Contains(p.param("static.auto_provision.server.url"), "evil") {
+		t.Fatalf("merged upload: dnd=%q url=%q", p.param("features.dnd.enable"), p.param("static.auto_provision.server.url"))
+	}
+	p.mu.Lock()
+	pu, pp := p.provUser, p.provPass
+	p.mu.Unlock()
+	if code, body := p.fetch(mac+"-contact.xml", pu, pp); code != 200 || !strings.Contains(body, `display_name="Bob"`) {
+		t.Fatalf("contact.xml read back = %d %s", code, body)
+	}
+	// Logged in, the user's own upload goes above the device's.
+	e.login(prov.DoorAPI)
+	e.assertLoggedIn(p, mac, "1001")
+	if code := p.upload(mac+"-local.cfg", "#!version:1.0.0.1\nfeatures.dnd.enable = 0\n"); code/100 != 2 {
+		t.Fatalf("PUT user's local.cfg = %d", code)
+	}
+	p.reload()
+	if p.param("features.dnd.enable") != "0" {
+		t.Fatalf("the user's upload does not win: dnd=%q", p.param("features.dnd.enable"))
+	}
+	mark := p.mark()
+	if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
+		t.Fatalf("*78 = %d %s", code, reason)
+	}
+	p.waitResync(mark)
+	e.assertLocked(p, mac)
+	if p.param("features.dnd.enable") != "1" {
+		t.Fatalf("after the logout the device's own setting should be back: dnd=%q", p.param("features.dnd.enable"))
+	}
+}
+
 // TestYealinkRebootFlag models sip.notify_reboot_enable: set to 1 (the
 // factory default) the phone reboots on each check-sync, and a login
 // still comes through that reboot and a logout still relocks it.
@@ -124,4 +175,40 @@ func TestYealinkRebootFlag(t *testing.T) {
 	}
 	p.waitResync(mark)
 	e.assertLocked(p, "001565000002")
+}
+
+// TestYealinkBrowserLogin: the locked profile gives a Yealink a line key
+// that opens the login door in its XML browser; the input screen it shows
+// is submitted as the phone submits it (a GET of its URL with the fields
+// appended), and the phone re-syncs into the user's line.
+func TestYealinkBrowserLogin(t *testing.T) {
+	const mac = "001565000004"
+	e := newPhoneEnv(t, yealinkPhone, mac, nil)
+	p := e.phone
+	if p.param("linekey.10.type") != "27" {
+		t.Fatalf("no XML browser key: type %q", p.param("linekey.10.type"))
+	}
+	code, page := fetch(t, &http.Client{}, "GET", p.param("linekey.10.value"), nil)
+	var screen struct {
+		XMLName xml.Name `xml:"YealinkIPPhoneInputScreen"`
+		URL     string   `xml:"URL"`
+		Fields  []struct {
+			Parameter string `xml:"Parameter"`
+		} `xml:"InputField"`
+	}
+	if err := xml.Unmarshal([]byte(page), &screen); code != 200 || err != nil || len(screen.Fields) != 2 {
+		t.Fatalf("login page = %d %v\n%s", code, err, page)
+	}
+	mark := p.mark()
+	submit := screen.URL + "&" + url.Values{screen.Fields[0].Parameter: {"alice"}, screen.Fields[1].Parameter: {"alice-demo"}}.Encode()
+	if code, body := fetch(t, &http.Client{}, "GET", submit, nil); code != 200 || !strings.Contains(body, "Logged in") {
+		t.Fatalf("submit = %d\n%s", code, body)
+	}
+	p.waitResync(mark)
+	e.assertLoggedIn(p, mac, "1001")
+	// The same URL again (replayed, or a wrong token) logs nobody in.
+	bad := strings.Replace(submit, "t=", "t=1", 1)
+	if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
+		t.Fatalf("forged token = %d, want 404", code)
+	}
 }

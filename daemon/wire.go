@@ -193,7 +193,7 @@ func (a *app) bindDHCP(ctx context.Context) error {
 	}
 	for _, l := range leases {
 		if ip, err := netip.ParseAddr(l.IP); err == nil {
-			a.book.put(ip, l.MAC)
+			a.book.put(ip, l.MAC, l.VendorClass)
 		}
 	}
 	if a.cfg.DHCP.Mode == dhcp.ModeOff || a.cfg.DHCP.Mode == "" {

@@ -78,6 +78,9 @@ type View struct {
 	UserInDevice bool
 	// DeviceWeb, DevicePhone and UserPhone are the parsed uploads; nil when absent.
 	DeviceWeb, DevicePhone, UserPhone *UploadParams
+	// DeviceLocal and UserLocal are a key = value phone's settings upload
+	// (Yealink <mac>-local.cfg), the device's and the logged-in user's.
+	DeviceLocal, UserLocal *UploadParams
 	// Secrets includes passwords; false for TFTP unless the admin allows it.
 	Secrets bool
 	Server  ServerInfo

@@ -185,3 +185,34 @@ func TestVendorParams(t *testing.T) {
 		}
 	}
 }
+
+// TestKVUploadRefusal: a key = value phone owns its preferences, never a
+// secret, an address, its lines or its provisioning set-up.
+func TestKVUploadRefusal(t *testing.T) {
+	for name, want := range map[string]string{
+		"features.dnd.enable":                 "",
+		"lang.gui":                            "",
+		"linekey.3.label":                     "",
+		"account.1.password":                  prov.RefusedSecret,
+		"account.1.user_name":                 prov.RefusedSecret,
+		"account.1.label":                     prov.RefusedProvisioning,
+		"static.auto_provision.server.url":    prov.RefusedProvisioning,
+		"phone_setting.phone_lock.enable":     prov.RefusedNotPhoneOwned,
+		"phone_setting.emergency.number":      prov.RefusedNotPhoneOwned,
+		"phone_setting.phone_lock.unlock_pin": prov.RefusedSecret,
+		"remote_phonebook.data.1.url":         prov.RefusedAddress,
+		"sip.notify_reboot_enable":            prov.RefusedNotPhoneOwned,
+		"features.action_uri_limit_ip":        prov.RefusedAddress,
+	} {
+		if got := prov.KVUploadRefusal(name); got != want {
+			t.Errorf("KVUploadRefusal(%q) = %q, want %q", name, got, want)
+		}
+	}
+	up, err := prov.SplitKVUpload([]byte("#!version:1.0.0.1\nfeatures.dnd.enable = 1\naccount.1.password = x\n"))
+	if err != nil || up.Params["features.dnd.enable"] != "1" || len(up.Refused) != 1 || strings.Contains(string(up.Data), "password") {
+		t.Fatalf("SplitKVUpload = %+v %v", up, err)
+	}
+	if _, err := prov.SplitKVUpload([]byte("no equals sign\n")); !errors.Is(err, prov.ErrMalformed) {
+		t.Fatalf("malformed: %v", err)
+	}
+}

@@ -31,6 +31,9 @@ type PhonePages struct {
 
 type pageData struct {
 	Title, Message, Action, MAC, Token string
+	// Origin is scheme://host of the request: Yealink's XML browser takes
+	// only absolute URLs.
+	Origin string
 	// LoginT, LogoutT and PasswordT are the forms' own tokens: each
 	// expires (prov.PhoneFormTTL) and works for its form only.
 	LoginT, LogoutT, PasswordT      string
@@ -42,7 +45,7 @@ type pageData struct {
 var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
 {{if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
 <Title>{{.Title}}</Title>
-<URL>{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=yealink</URL>
+<URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=yealink</URL>
 <InputField type="string" password="no"><Prompt>User ID</Prompt><Parameter>user</Parameter><Default></Default></InputField>
 <InputField type="string" password="yes"><Prompt>Password</Prompt><Parameter>password</Parameter><Default></Default></InputField>
 </YealinkIPPhoneInputScreen>{{else}}<YealinkIPPhoneTextScreen destroyOnExit="yes"><Title>{{.Title}}</Title><Text>{{.Message}}</Text></YealinkIPPhoneTextScreen>{{end}}
@@ -74,9 +77,15 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	mac, _ := prov.NormalizeMAC(r.URL.Query().Get("mac"))
 	d, err := p.Store.GetDevice(ctx, mac)
 	t := r.URL.Query().Get("t")
+	// Yealink's XML browser submits an input screen as a GET of its URL
+	// with the fields appended: the login form's token, not the link's.
+	yealinkSubmit := r.Method == http.MethodGet && rest == "" && r.URL.Query().Get("ui") == "yealink" &&
+		r.URL.Query().Has("user")
 	var valid bool
 	switch {
 	case err != nil:
+	case yealinkSubmit:
+		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
 	case r.Method != http.MethodPost:
 		valid = prov.CheckPhonePageToken(d, t)
 	case rest == "":
@@ -101,11 +110,23 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	if rest != "" {
 		data.Action = strings.TrimSuffix(data.Action, "/")
 	}
+	if data.Yealink {
+		data.Origin = "http://" + r.Host
+		if r.TLS != nil {
+			data.Origin = "https://" + r.Host
+		}
+	}
 	if r.Method == http.MethodPost && r.ParseForm() != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
 	switch {
+	case yealinkSubmit:
+		q := r.URL.Query()
+		data.Title = "Log in"
+		_, err := p.Sessions.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: q.Get("user"),
+			Secret: q.Get("password"), Door: prov.DoorBrowser, Remote: remoteOf(r), Actor: "user:" + q.Get("user")})
+		data.Message, data.Form = loginMessage(err), err != nil
 	case rest == "" && r.Method == http.MethodGet:
 		// Looking at the page is not activity: it must not keep a session
 		// alive past its idle logout.

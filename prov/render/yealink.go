@@ -101,6 +101,14 @@ func (y *yealink) Sources(v *prov.View) []Source {
 			Source{prov.LayerUser, user + " params", vendorParams(y.Name(), v.User.Params)})
 	}
 	srcs = append(srcs, Source{prov.LayerDevice, "device params", vendorParams(y.Name(), v.Device.Params)})
+	// What the phone uploaded (<mac>-local.cfg), by the same precedence as
+	// Polycom's: the device's over the admin's, the user's above all.
+	if u := v.DeviceLocal; u != nil {
+		srcs = append(srcs, Source{prov.LayerDevice, uploadSource(v.Device.MAC, u), u.Params})
+	}
+	if u := v.UserLocal; u != nil && v.User != nil {
+		srcs = append(srcs, Source{prov.LayerUserPhone, uploadSource(v.User.Username, u), u.Params})
+	}
 	return srcs
 }
 
@@ -145,7 +153,7 @@ func (y *yealink) siteParams(v *prov.View, m Model) map[string]string {
 	for k, val := range yealinkLines(lines) {
 		p[k] = val
 	}
-	for k, val := range yealinkKeys(nil, nil, "") {
+	for k, val := range yealinkKeys(nil, nil, "", m.LoginPage) {
 		p[k] = val
 	}
 	return p
@@ -154,7 +162,7 @@ func (y *yealink) siteParams(v *prov.View, m Model) map[string]string {
 // userParams: the user's lines, line keys, speed dials and directory.
 func (y *yealink) userParams(m Model) map[string]string {
 	p := yealinkLines(m.Lines)
-	for k, val := range yealinkKeys(m.Lines, m.SpeedDials, m.DirectoryURL) {
+	for k, val := range yealinkKeys(m.Lines, m.SpeedDials, m.DirectoryURL, m.LoginPage) {
 		p[k] = val
 	}
 	if l := yealinkLang(m.Language); l != "" {
@@ -188,9 +196,10 @@ func yealinkLines(ls []Line) map[string]string {
 	return p
 }
 
-// yealinkKeys lays out the line keys: one per line, then the speed dials,
-// then the directory; the rest cleared, so a logout leaves none behind.
-func yealinkKeys(ls []Line, dials []prov.Contact, dir string) map[string]string {
+// yealinkKeys lays out the line keys: one per line, then the speed dials;
+// the rest cleared, so a logout leaves none behind. The last key opens the
+// login door in the phone's XML browser (type 27) when there is one.
+func yealinkKeys(ls []Line, dials []prov.Contact, dir, login string) map[string]string {
 	p := map[string]string{}
 	n := 0
 	set := func(typ, value, label, line string) {
@@ -211,7 +220,12 @@ func yealinkKeys(ls []Line, dials []prov.Contact, dir string) map[string]string 
 		}
 		set("13", c.Number, label, "1") // 13: Speed Dial
 	}
-	for n < yealinkLineKeys {
+	for n < yealinkLineKeys-1 {
+		set("0", "", "", "")
+	}
+	if login != "" {
+		set("27", login+"&ui=yealink", "Login", "1") // 27: XML Browser
+	} else {
 		set("0", "", "", "")
 	}
 	if dir != "" {
