@@ -71,8 +71,11 @@ type deskPhone struct {
 	inflight int
 	problems []string
 	changed  *sync.Cond
-	wg       sync.WaitGroup
-	done     chan struct{}
+	// syncMu makes re-syncs one at a time, as a phone's provisioning
+	// client does: a NOTIFY during one is applied after it.
+	syncMu sync.Mutex
+	wg     sync.WaitGroup
+	done   chan struct{}
 }
 
 // phoneLine is one configured registration: reg.N.address and auth.
@@ -236,6 +239,7 @@ func (p *deskPhone) configure() map[string]phoneLine {
 	p.mu.Lock()
 	p.configured, p.params = lines, merged
 	p.mu.Unlock()
+	p.changed.Broadcast() // for waitParam
 	return lines
 }
 
@@ -456,6 +460,8 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
+		p.syncMu.Lock()
+		defer p.syncMu.Unlock()
 		if p.rebootOnSync || reboot {
 			p.reboot()
 		} else {

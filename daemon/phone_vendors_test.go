@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/icholy/digest"
 )
@@ -272,4 +273,24 @@ func (p *deskPhone) upload(name, body string) int {
 	}
 	res.Body.Close()
 	return res.StatusCode
+}
+
+// waitParam waits until the phone's configuration has k = want (a change
+// may reach it through a check-sync held back behind an earlier one).
+func (p *deskPhone) waitParam(k, want string) {
+	p.t.Helper()
+	timer := time.AfterFunc(20*time.Second, p.changed.Broadcast)
+	defer timer.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.params[k] != want && len(p.problems) == 0 && time.Now().Before(deadline) {
+		p.changed.Wait()
+	}
+	switch {
+	case len(p.problems) > 0:
+		p.t.Fatalf("phone %s: %v", p.mac, p.problems)
+	case p.params[k] != want:
+		p.t.Fatalf("phone %s: %s = %q after 20 s, want %q", p.mac, k, p.params[k], want)
+	}
 }

@@ -50,6 +50,13 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 
 			e.login(prov.DoorAPI)
 			e.assertLoggedIn(p, tc.mac, "1001")
+			if tc.vendor == ciscoPhone {
+				// The XML directory service, as the device.
+				code, body := p.fetch(p.param("XML_Directory_Service_URL"), p.param("XML_User_Name"), p.param("XML_Password"))
+				if code != 200 || !strings.Contains(body, "<CiscoIPPhoneDirectory>") {
+					t.Fatalf("directory = %d\n%s", code, body)
+				}
+			}
 			mark := p.mark()
 			if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
 				t.Fatalf("*78 = %d %s", code, reason)
@@ -72,14 +79,10 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			// A raw override for this vendor reaches the phone; a name the
 			// vendor does not know is refused.
 			name := tc.vendor.name + ":" + tc.override[0]
-			mark = p.mark()
 			if code, body := e.api("PATCH", "/devices/"+tc.mac, `{"params":{"`+name+`":"`+tc.override[1]+`"}}`); code != 200 {
 				t.Fatalf("PATCH override = %d %v", code, body)
 			}
-			p.waitResync(mark)
-			if got := p.param(tc.override[0]); got != tc.override[1] {
-				t.Fatalf("override %s = %q on the phone, want %q", tc.override[0], got, tc.override[1])
-			}
+			p.waitParam(tc.override[0], tc.override[1])
 			if code, body := e.api("PATCH", "/devices/"+tc.mac, `{"params":{"`+tc.bad+`":"1"}}`); code != 400 {
 				t.Fatalf("PATCH unknown %s = %d %v, want 400", tc.bad, code, body)
 			}
@@ -155,21 +158,17 @@ func TestYealinkLocalUpload(t *testing.T) {
 func TestYealinkRebootFlag(t *testing.T) {
 	e := newPhoneEnv(t, yealinkPhone, "001565000002", nil)
 	p := e.phone
-	mark := p.mark()
 	if code, body := e.api("PATCH", "/devices/001565000002", `{"params":{"yealink:sip.notify_reboot_enable":"1"}}`); code != 200 {
 		t.Fatalf("PATCH = %d %v", code, body)
 	}
-	p.waitResync(mark)
-	if p.param("sip.notify_reboot_enable") != "1" {
-		t.Fatal("the flag did not reach the phone")
-	}
+	p.waitParam("sip.notify_reboot_enable", "1")
 	before := p.rebootCount()
 	e.login(prov.DoorAPI)
 	e.assertLoggedIn(p, "001565000002", "1001")
 	if p.rebootCount() <= before {
 		t.Fatal("with sip.notify_reboot_enable = 1 the login's check-sync did not reboot the phone")
 	}
-	mark = p.mark()
+	mark := p.mark()
 	if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
 		t.Fatalf("*78 = %d %s", code, reason)
 	}

@@ -136,23 +136,6 @@ func (a *app) bindSIP(ctx context.Context) error {
 	a.svc.manager = prov.NewManager(prov.ManagerDeps{Store: a.store, Directory: a.svc.directory,
 		Sessions: a.svc.sessions, Events: a.svc.events, Registrar: a.svc.registrar,
 		Logger: a.logger.With("room", "api"), Now: time.Now, Params: render.Catalog{}})
-	a.svc.events.Subscribe(func(ctx context.Context, ev prov.Event) {
-		if ev.Kind != prov.EventDeviceChanged || ev.DeviceID == 0 {
-			return
-		}
-		var d prov.Device
-		var err error
-		if ev.Device != nil {
-			d = *ev.Device
-		} else {
-			d, err = a.store.GetDeviceByID(ctx, ev.DeviceID)
-		}
-		if err != nil {
-			a.logger.Debug("check-sync after change not sent", "device", ev.DeviceID, "err", err)
-			return
-		}
-		a.svc.sessions.SyncDevice(ctx, d, ev.Reboot)
-	})
 	rules := callRules{prov.NewCalls(a.store, a.svc.credentials, a.svc.sessions, a.svc.manager, a.logger.With("room", "prov"))}
 	if err := srv.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
@@ -183,6 +166,30 @@ func (a *app) onSIPEvent(ev sip.Event) {
 	if err := a.svc.sessions.BindingChanged(context.Background(), change, provBinding(ev.Binding), ev.At); err != nil {
 		a.logger.Warn("registration bookkeeping", "component", "sessions", "aor", ev.Binding.AOR, "err", err)
 	}
+}
+
+// subscribeSync tells a phone of every change to its device: subscribed
+// after the file namespace, so the rendered files it would fetch are
+// dropped before the NOTIFY goes out, not after (a fast phone fetched the
+// old file).
+func (a *app) subscribeSync() {
+	a.svc.events.Subscribe(func(ctx context.Context, ev prov.Event) {
+		if ev.Kind != prov.EventDeviceChanged || ev.DeviceID == 0 {
+			return
+		}
+		var d prov.Device
+		var err error
+		if ev.Device != nil {
+			d = *ev.Device
+		} else {
+			d, err = a.store.GetDeviceByID(ctx, ev.DeviceID)
+		}
+		if err != nil {
+			a.logger.Debug("check-sync after change not sent", "device", ev.DeviceID, "err", err)
+			return
+		}
+		a.svc.sessions.SyncDevice(ctx, d, ev.Reboot)
+	})
 }
 
 // bindDHCP binds the DHCP socket when dhcp.mode is server or inform.

@@ -316,7 +316,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		}
 		return f.staticFallback(pn, fmt.Errorf("read %s: device unknown: %w", pn.name, ErrNotFound))
 	}
-	d, err := f.device(ctx, mac, req.withVendor(pn.vendor), pn.kind == KindMaster || pn.boot)
+	d, err := f.device(ctx, mac, req.withVendor(pn.vendor), pn.kind == KindMaster || pn.enroll)
 	if err != nil {
 		return f.staticFallback(pn, fmt.Errorf("read %s: %w", pn.name, err))
 	}
@@ -334,7 +334,11 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, ErrNotFound)
 	}
 	if f.fetch != nil {
-		f.fetch(ctx, d, pn.kind, req)
+		kind := pn.kind
+		if pn.boot {
+			kind = KindMaster // a vendor's boot file is the boot signal
+		}
+		f.fetch(ctx, d, kind, req)
 	}
 	secrets := f.secretsOver(req.Proto)
 	if locked && (!d.CredsDeliveredAt.IsZero() || d.Status == DeviceDeployed) {

@@ -46,8 +46,8 @@ type parsedName struct {
 	dir, full string
 	// vendor is set when the name was read as that vendor's (VendorFile);
 	// boot marks the vendor's first file, which enrolls an unknown device.
-	vendor string
-	boot   bool
+	vendor       string
+	boot, enroll bool
 }
 
 // path is the name as asked for, directory included.

@@ -29,9 +29,14 @@ type VendorFile struct {
 	MAC string
 	// Suffix names the stored upload (KindOverride, KindDirectory, KindCalls).
 	Suffix string
-	// Boot marks the first file a phone of this vendor asks for: an
-	// unknown device asking for it is enrolled.
+	// Boot marks the first file a phone of this vendor asks for when it
+	// boots or re-syncs: an unknown device asking for it is enrolled, and
+	// its fetch is the boot signal Polycom's <MAC>.cfg is (OnFetch is
+	// told KindMaster).
 	Boot bool
+	// Enroll: an unknown device asking for it is enrolled too (a file
+	// with the MAC in its name, for a phone whose Boot file said nothing).
+	Enroll bool
 }
 
 // VendorNames is implemented by a Renderer that serves vendors besides
@@ -112,7 +117,8 @@ func vendorName(pn parsedName, vendor string, cands []VendorFile) (parsedName, b
 		pick = 0
 	}
 	c := cands[pick]
-	out := parsedName{name: pn.name, kind: c.Kind, mac: c.MAC, suffix: c.Suffix, vendor: c.Vendor, boot: c.Boot}
+	out := parsedName{name: pn.name, kind: c.Kind, mac: c.MAC, suffix: c.Suffix, vendor: c.Vendor, boot: c.Boot,
+		enroll: c.Boot || c.Enroll}
 	return out, true
 }
 

@@ -41,8 +41,12 @@ func (c *cisco) Files(name string) (prov.VendorFile, bool) {
 	if ciscoPSNRE.MatchString(name) {
 		return prov.VendorFile{Kind: prov.KindDeviceConfig, Boot: true}, true
 	}
-	if mac, rest, ok := macPrefix(name); ok && rest == ".xml" {
+	mac, rest, ok := macPrefix(name)
+	switch {
+	case ok && rest == ".xml":
 		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Boot: true}, true
+	case ok && rest == "-directory.xml":
+		return prov.VendorFile{Kind: prov.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
 	}
 	return prov.VendorFile{}, false
 }
@@ -92,6 +96,10 @@ func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 			rule = "[--uid " + m.ProvUser + " --pwd " + m.ProvPassword + "]" + rule
 		}
 		p["Profile_Rule"] = rule
+	}
+	if m.ProvUser != "" {
+		// The XML services (the directory) authenticate as the device.
+		p["XML_User_Name"], p["XML_Password"] = m.ProvUser, m.ProvPassword
 	}
 	if m.FirmwareURL != "" {
 		p["Upgrade_Rule"] = m.FirmwareURL
@@ -219,7 +227,9 @@ func (c *cisco) KnownParam(name string) bool { return ciscoParamRE.MatchString(n
 var ciscoParamRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)*_?$`)
 
 // ciscoSecret: passwords and the profile rule (it carries --pwd).
-func ciscoSecret(k string) bool { return prov.SecretParam(k) || k == "Profile_Rule" }
+func ciscoSecret(k string) bool {
+	return prov.SecretParam(k) || k == "Profile_Rule" || k == "XML_User_Name"
+}
 
 // flatProfile renders <flat-profile>: one element per parameter, sorted.
 func flatProfile(m map[string]string, secrets bool) ([]byte, error) {

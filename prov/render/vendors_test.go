@@ -185,13 +185,16 @@ func TestVendorNames(t *testing.T) {
 	}{
 		{"y000000000000.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
 		{"y000000000025.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
-		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Boot: true}}},
+		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
 		{"001565abcdef-local.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
 		{"001565abcdef-contact.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
-		{"001565abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
+
 		{"8851.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
 		{"6871.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
 		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true}}},
+		{"00562b000001-directory.xml", []prov.VendorFile{
+			{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "00562b000001", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "00562b000001", Suffix: "directory.xml"}}},
 		{"000000000000.cfg", nil},
 		{"alice.cfg", nil},
 		{"0004f2000001-hotdesk.cfg", nil},

@@ -55,7 +55,7 @@ func (y *yealink) Files(name string) (prov.VendorFile, bool) {
 	}
 	switch rest {
 	case ".cfg":
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Boot: true}, true
+		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Enroll: true}, true
 	case "-directory.xml":
 		return prov.VendorFile{Kind: prov.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
 	case "-local.cfg":
