@@ -226,6 +226,8 @@ func (c *cisco) KnownParam(name string) bool { return ciscoParamRE.MatchString(n
 
 var ciscoParamRE = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*(_[A-Za-z0-9]+)*_?$`)
 
+func (c *cisco) secret(name string) bool { return ciscoSecret(name) }
+
 // ciscoSecret: passwords and the profile rule (it carries --pwd).
 func ciscoSecret(k string) bool {
 	return prov.SecretParam(k) || k == "Profile_Rule" || k == "XML_User_Name"

@@ -205,9 +205,20 @@ func (s *Set) ContentType(v *prov.View, kind prov.FileKind) string {
 	return s.vendor(v).ContentType(kind)
 }
 
-// Effective implements prov.Renderer: the merge of every source of v.
+// Effective implements prov.Renderer: the merge of every source of v,
+// with what the vendor's files treat as a secret masked (a Cisco
+// Profile_Rule carries --pwd, a Yealink unlock PIN is no "password").
 func (s *Set) Effective(v *prov.View) ([]prov.Param, error) {
-	return Effective(s.vendor(v).Sources(v)), nil
+	vv := s.vendor(v)
+	ps := Effective(vv.Sources(v))
+	if sec, ok := vv.(interface{ secret(string) bool }); ok {
+		for i := range ps {
+			if sec.secret(ps[i].Name) && ps[i].Value != "" {
+				ps[i].Value = "********"
+			}
+		}
+	}
+	return ps, nil
 }
 
 // Merge applies srcs in order (later wins) and returns each parameter with

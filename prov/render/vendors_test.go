@@ -166,6 +166,9 @@ func TestVendorFiles(t *testing.T) {
 			if p.Name == k.overrideKey {
 				found = p.Value == "device" && p.Layer == prov.LayerDevice
 			}
+			if strings.Contains(p.Value, "secret") || strings.Contains(p.Value, "48151623") {
+				t.Errorf("%s effective config shows a secret: %s = %s", vendor, p.Name, p.Value)
+			}
 		}
 		if !found {
 			t.Errorf("%s: effective config does not show the device override %s", vendor, k.overrideKey)

@@ -280,6 +280,8 @@ func (y *yealink) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byt
 	return nil, prov.ErrNotFound
 }
 
+func (y *yealink) secret(name string) bool { return secretName(name) }
+
 // KnownParam implements Vendor.
 func (y *yealink) KnownParam(name string) bool { return knownParam(yealinkParams, name) }
 
