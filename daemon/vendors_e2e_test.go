@@ -176,38 +176,52 @@ func TestYealinkRebootFlag(t *testing.T) {
 	e.assertLocked(p, "001565000002")
 }
 
-// TestYealinkBrowserLogin: the locked profile gives a Yealink a line key
-// that opens the login door in its XML browser; the input screen it shows
-// is submitted as the phone submits it (a GET of its URL with the fields
-// appended), and the phone re-syncs into the user's line.
-func TestYealinkBrowserLogin(t *testing.T) {
-	const mac = "001565000004"
-	e := newPhoneEnv(t, yealinkPhone, mac, nil)
-	p := e.phone
-	if p.param("linekey.10.type") != "27" {
-		t.Fatalf("no XML browser key: type %q", p.param("linekey.10.type"))
+// TestXMLBrowserLogin: the locked profile gives a Yealink a line key that
+// opens the login door in its XML browser, a Cisco MPP its XML service
+// (the Services button); the input screen each shows is submitted as the
+// phone submits it (a GET of its URL with the fields appended), and the
+// phone re-syncs into the user's line.
+func TestXMLBrowserLogin(t *testing.T) {
+	type input struct {
+		URL    string   `xml:"URL"`
+		Fields []string `xml:"InputField>Parameter"`
+		Items  []string `xml:"InputItem>QueryStringParam"`
 	}
-	code, page := fetch(t, &http.Client{}, "GET", p.param("linekey.10.value"), nil)
-	var screen struct {
-		XMLName xml.Name `xml:"YealinkIPPhoneInputScreen"`
-		URL     string   `xml:"URL"`
-		Fields  []struct {
-			Parameter string `xml:"Parameter"`
-		} `xml:"InputField"`
-	}
-	if err := xml.Unmarshal([]byte(page), &screen); code != 200 || err != nil || len(screen.Fields) != 2 {
-		t.Fatalf("login page = %d %v\n%s", code, err, page)
-	}
-	mark := p.mark()
-	submit := screen.URL + "&" + url.Values{screen.Fields[0].Parameter: {"alice"}, screen.Fields[1].Parameter: {"alice-demo"}}.Encode()
-	if code, body := fetch(t, &http.Client{}, "GET", submit, nil); code != 200 || !strings.Contains(body, "Logged in") {
-		t.Fatalf("submit = %d\n%s", code, body)
-	}
-	p.waitResync(mark)
-	e.assertLoggedIn(p, mac, "1001")
-	// The same URL again (replayed, or a wrong token) logs nobody in.
-	bad := strings.Replace(submit, "t=", "t=1", 1)
-	if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
-		t.Fatalf("forged token = %d, want 404", code)
+	for _, tc := range []struct {
+		vendor   *phoneVendor
+		mac, key string
+		root, ok string
+	}{
+		{yealinkPhone, "001565000004", "linekey.10.value", "YealinkIPPhoneInputScreen", "<YealinkIPPhoneTextScreen"},
+		{ciscoPhone, "00562b000004", "XML_Service_URL", "CiscoIPPhoneInput", "<CiscoIPPhoneText>"},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
+			p := e.phone
+			link := p.param(tc.key)
+			if link == "" {
+				t.Fatalf("no login door in %s", tc.key)
+			}
+			code, page := fetch(t, &http.Client{}, "GET", link, nil)
+			var in input
+			err := xml.Unmarshal([]byte(page), &in)
+			fields := append(in.Fields, in.Items...)
+			if code != 200 || err != nil || !strings.Contains(page, "<"+tc.root) || len(fields) != 2 {
+				t.Fatalf("login page = %d %v\n%s", code, err, page)
+			}
+			mark := p.mark()
+			submit := in.URL + "&" + url.Values{fields[0]: {"alice"}, fields[1]: {"alice-demo"}}.Encode()
+			if code, body := fetch(t, &http.Client{}, "GET", submit, nil); code != 200 || !strings.Contains(body, "Logged in") ||
+				!strings.Contains(body, tc.ok) {
+				t.Fatalf("submit = %d\n%s", code, body)
+			}
+			p.waitResync(mark)
+			e.assertLoggedIn(p, tc.mac, "1001")
+			// A forged token logs nobody in.
+			bad := strings.Replace(submit, "t=", "t=1", 1)
+			if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
+				t.Fatalf("forged token = %d, want 404", code)
+			}
+		})
 	}
 }

@@ -97,6 +97,11 @@ func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 		}
 		p["Profile_Rule"] = rule
 	}
+	// The login door in the phone's XML services (the Services button).
+	p["XML_Service_Name"], p["XML_Service_URL"] = "", ""
+	if m.LoginPage != "" {
+		p["XML_Service_Name"], p["XML_Service_URL"] = "Login", m.LoginPage+"&ui=cisco"
+	}
 	if m.ProvUser != "" {
 		// The XML services (the directory) authenticate as the device.
 		p["XML_User_Name"], p["XML_Password"] = m.ProvUser, m.ProvPassword
