@@ -41,7 +41,7 @@ type pageData struct {
 	Form, Logout, Password, Yealink bool
 	// Cisco: CiscoIPPhoneInput/CiscoIPPhoneText for MPP's XML services.
 	Cisco bool
-	User                            string
+	User  string
 }
 
 // Polycom's microbrowser renders a small XHTML subset; keep it plain.
