@@ -216,3 +216,26 @@ func TestKVUploadRefusal(t *testing.T) {
 		t.Fatalf("malformed: %v", err)
 	}
 }
+
+// TestCiscoTFTPHandOff: a Cisco MPP that asks for $PSN.xml over TFTP (its
+// factory Profile_Rule) is known by its lease and moved to HTTP with a
+// Profile_Rule that carries no credentials; over HTTP it gets them once.
+func TestCiscoTFTPHandOff(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	body, err := f.read(t, fReq(prov.ProtoTFTP, "8851.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.st.GetDevice(context.Background(), fMAC)
+	if err != nil || d.Vendor != "cisco" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	if !strings.Contains(body, "<Profile_Rule ua=\"na\">http://"+fServerIP+"/$MA.xml</Profile_Rule>") ||
+		strings.Contains(body, d.ProvPassword) || strings.Contains(body, d.SIPPassword) {
+		t.Fatalf("TFTP profile:\n%s", body)
+	}
+	body, err = f.read(t, fReq(prov.ProtoHTTP, fMAC+".xml"))
+	if err != nil || !strings.Contains(body, "--pwd "+d.ProvPassword+"]") {
+		t.Fatalf("HTTP profile: %v\n%s", err, body)
+	}
+}

@@ -238,11 +238,21 @@ func ciscoSecret(k string) bool {
 	return prov.SecretParam(k) || k == "Profile_Rule" || k == "XML_User_Name"
 }
 
+// ciscoWithheld is what a file without secrets leaves out: the secrets,
+// except a Profile_Rule without credentials, which moves a phone that
+// booted over TFTP to HTTP(S) (it gets its credentials there, once).
+func ciscoWithheld(k, v string) bool {
+	if k == "Profile_Rule" {
+		return strings.Contains(v, "--pwd")
+	}
+	return ciscoSecret(k)
+}
+
 // flatProfile renders <flat-profile>: one element per parameter, sorted.
 func flatProfile(m map[string]string, secrets bool) ([]byte, error) {
 	names := make([]string, 0, len(m))
 	for k := range m {
-		if !ciscoParamRE.MatchString(k) || !secrets && ciscoSecret(k) {
+		if !ciscoParamRE.MatchString(k) || !secrets && ciscoWithheld(k, m[k]) {
 			continue
 		}
 		names = append(names, k)
