@@ -42,21 +42,34 @@ func (a dhcpLeases) DeleteLease(ctx context.Context, mac string) error {
 // request (which carries no MAC) can be tied to its handset. It is filled
 // by the DHCP observer and, at start, from the stored leases.
 type addrBook struct {
-	mu    sync.RWMutex
-	byIP  map[netip.Addr]string
+	mu   sync.RWMutex
+	byIP map[netip.Addr]bookEntry
+	// limit bounds byIP.
 	limit int
 }
 
-func newAddrBook() *addrBook { return &addrBook{byIP: map[netip.Addr]string{}, limit: 1 << 16} }
+// bookEntry is a lease's MAC and the DHCP option 60 it was asked with,
+// which tells the phone's vendor (prov.VendorClassResolver).
+type bookEntry struct{ mac, class string }
+
+func newAddrBook() *addrBook { return &addrBook{byIP: map[netip.Addr]bookEntry{}, limit: 1 << 16} }
 
 func (b *addrBook) AddrToMAC(ip netip.Addr) (string, bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	mac, ok := b.byIP[ip.Unmap()]
-	return mac, ok
+	e, ok := b.byIP[ip.Unmap()]
+	return e.mac, ok
 }
 
-func (b *addrBook) put(ip netip.Addr, mac string) {
+// AddrToVendorClass implements prov.VendorClassResolver.
+func (b *addrBook) AddrToVendorClass(ip netip.Addr) (string, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	e, ok := b.byIP[ip.Unmap()]
+	return e.class, ok && e.class != ""
+}
+
+func (b *addrBook) put(ip netip.Addr, mac, class string) {
 	mac, ok := prov.NormalizeMAC(mac)
 	if !ok || !ip.IsValid() {
 		return
@@ -66,7 +79,7 @@ func (b *addrBook) put(ip netip.Addr, mac string) {
 	if len(b.byIP) >= b.limit {
 		clear(b.byIP) // a flood of fake MACs must not grow memory without bound
 	}
-	b.byIP[ip.Unmap()] = mac
+	b.byIP[ip.Unmap()] = bookEntry{mac: mac, class: class}
 }
 
 // dhcpObserver feeds the address book with the leases the DHCP server
@@ -80,6 +93,6 @@ type dhcpObserver struct {
 
 func (o dhcpObserver) Observe(_ context.Context, s dhcp.Seen) {
 	if s.Bound {
-		o.book.put(s.IP, s.MAC)
+		o.book.put(s.IP, s.MAC, s.VendorClass)
 	}
 }

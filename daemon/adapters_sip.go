@@ -125,9 +125,9 @@ func (r *registrar) DeviceBindings(_ context.Context, deviceID int64) []prov.Bin
 	return out
 }
 
-// CheckSync sends NOTIFY check-sync to one contact of a phone. The send
+// CheckSync sends the re-sync NOTIFY to one contact of a phone. The send
 // runs in the background: a logout must not wait for a phone's 200.
-func (r *registrar) CheckSync(_ context.Context, pb prov.Binding, password string, reboot bool) error {
+func (r *registrar) CheckSync(_ context.Context, pb prov.Binding, password string, event string) error {
 	select {
 	case r.notifySlots <- struct{}{}:
 	default:
@@ -138,7 +138,7 @@ func (r *registrar) CheckSync(_ context.Context, pb prov.Binding, password strin
 		defer func() { <-r.notifySlots }()
 		ctx, cancel := context.WithTimeout(r.ctx, 40*time.Second)
 		defer cancel()
-		if err := r.srv.NotifyCheckSync(ctx, b, password, reboot); err != nil {
+		if err := r.srv.NotifyResync(ctx, b, password, event); err != nil {
 			r.logger.Warn("check-sync failed", "component", "registrar", "contact", b.Contact, "err", err)
 		}
 	}()

@@ -86,6 +86,7 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 	if err := a.bindProvisioning(); err != nil {
 		return nil, err
 	}
+	a.subscribeSync()
 	if err := a.bindPnP(); err != nil {
 		return nil, err
 	}

@@ -37,8 +37,13 @@ import (
 //     (Yealink's default), drops every line and boots again with new
 //     Call-IDs;
 //   - it sends from one UDP port and listens on the one in its Contact.
+//
+// Other vendors' phones are the same phone with another phoneVendor: its
+// User-Agent, the files it asks for and how it reads them, the NOTIFY
+// event it re-provisions on and whether that reboots it (phone_vendors_test.go).
 type deskPhone struct {
 	t        *testing.T
+	vendor   *phoneVendor
 	mac      string
 	provBase string
 	domain   string
@@ -62,11 +67,15 @@ type deskPhone struct {
 	// resyncs counts re-provisionings done, inflight those under way;
 	// problems are requests a real phone would refuse or never see.
 	resyncs  int
+	reboots  int
 	inflight int
 	problems []string
 	changed  *sync.Cond
-	wg       sync.WaitGroup
-	done     chan struct{}
+	// syncMu makes re-syncs one at a time, as a phone's provisioning
+	// client does: a NOTIFY during one is applied after it.
+	syncMu sync.Mutex
+	wg     sync.WaitGroup
+	done   chan struct{}
 }
 
 // phoneLine is one configured registration: reg.N.address and auth.
@@ -77,11 +86,16 @@ type phoneLine struct {
 const deskPhoneRealm = "vvx-phone"
 
 func newDeskPhone(t *testing.T, addrs Addrs, mac string) *deskPhone {
+	return newVendorPhone(t, addrs, mac, polycomPhone)
+}
+
+// newVendorPhone is a phone of vendor v.
+func newVendorPhone(t *testing.T, addrs Addrs, mac string, v *phoneVendor) *deskPhone {
 	t.Helper()
-	p := &deskPhone{t: t, mac: mac, provBase: "http://" + addrs.HTTP, domain: "test.lan", server: addrs.SIPUDP[0],
+	p := &deskPhone{t: t, vendor: v, mac: mac, provBase: "http://" + addrs.HTTP, domain: "test.lan", server: addrs.SIPUDP[0],
 		lines: map[string]phoneLine{}, done: make(chan struct{})}
 	p.changed = sync.NewCond(&p.mu)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("PolycomVVX-VVX_400-UA/6.4.0.0000"))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(v.sipUA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +109,7 @@ func newDeskPhone(t *testing.T, addrs Addrs, mac string) *deskPhone {
 	if p.cli, err = sipgo.NewClient(ua); err != nil {
 		t.Fatal(err)
 	}
-	lua, err := sipgo.NewUA(sipgo.WithUserAgent("PolycomVVX-VVX_400-UA/6.4.0.0000"))
+	lua, err := sipgo.NewUA(sipgo.WithUserAgent(v.sipUA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +183,12 @@ func (p *deskPhone) fetch(name string, user, pass string) (int, string) {
 	if user != "" {
 		c.Transport = &digest.Transport{Username: user, Password: pass}
 	}
-	req, _ := http.NewRequest("GET", p.provBase+"/"+name, nil)
-	req.Header.Set("User-Agent", "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000 (SN:"+p.mac+") Type/Application")
+	u := p.provBase + "/" + name
+	if strings.HasPrefix(name, "http://") {
+		u = name
+	}
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("User-Agent", p.vendor.httpUA(p.mac))
 	res, err := c.Do(req)
 	if err != nil {
 		p.problem(fmt.Sprintf("GET %s: %v", name, err))
@@ -199,19 +217,43 @@ func unescapeXML(s string) string {
 	return strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&apos;", "'").Replace(s)
 }
 
-// configure fetches the master file and its CONFIG_FILES (and, logged in
-// natively, <user>.cfg) and returns the lines they define.
+// configure fetches the vendor's files (a Polycom: the master file and
+// its CONFIG_FILES and, logged in natively, <user>.cfg) and returns the
+// lines they define.
 func (p *deskPhone) configure() map[string]phoneLine {
 	p.mu.Lock()
-	pu, pp, native := p.provUser, p.provPass, p.native
+	pu, pp := p.provUser, p.provPass
+	p.mu.Unlock()
+	merged, ok := p.vendor.configure(p, pu, pp)
+	if !ok {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.lines // keeps what it has, as a phone whose server fails does
+	}
+	if u, pw := p.vendor.provCreds(merged); u != "" && pw != "" {
+		p.mu.Lock()
+		p.provUser, p.provPass = u, pw
+		p.mu.Unlock()
+	}
+	lines := p.vendor.lines(merged)
+	p.mu.Lock()
+	p.configured, p.params = lines, merged
+	p.mu.Unlock()
+	p.changed.Broadcast() // for waitParam
+	return lines
+}
+
+// polycomConfigure is a Polycom's fetch: <MAC>.cfg, its CONFIG_FILES (the
+// first listed wins), then the native login's <user>.cfg over them.
+func polycomConfigure(p *deskPhone, pu, pp string) (map[string]string, bool) {
+	p.mu.Lock()
+	native := p.native
 	p.mu.Unlock()
 	code, master := p.fetch(p.mac+".cfg", pu, pp)
 	m := configFilesRe.FindStringSubmatch(master)
 	if code != 200 || m == nil {
 		p.problem(fmt.Sprintf("master file = %d:\n%s", code, master))
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.lines // keeps what it has, as a phone whose server fails does
+		return nil, false
 	}
 	merged := map[string]string{}
 	for _, f := range strings.Split(m[1], ",") {
@@ -242,11 +284,11 @@ func (p *deskPhone) configure() map[string]phoneLine {
 			p.mu.Unlock()
 		}
 	}
-	if u, pw := merged["device.prov.user"], merged["device.prov.password"]; u != "" && pw != "" {
-		p.mu.Lock()
-		p.provUser, p.provPass = u, pw
-		p.mu.Unlock()
-	}
+	return merged, true
+}
+
+// polycomLines are the reg.N lines of a Polycom configuration.
+func polycomLines(merged map[string]string) map[string]phoneLine {
 	lines := map[string]phoneLine{}
 	for n := 1; n <= 8; n++ {
 		r := "reg." + strconv.Itoa(n) + "."
@@ -257,9 +299,6 @@ func (p *deskPhone) configure() map[string]phoneLine {
 		user, _, _ := strings.Cut(addr, "@")
 		lines[user] = phoneLine{user: user, authUser: merged[r+"auth.userId"], password: merged[r+"auth.password"]}
 	}
-	p.mu.Lock()
-	p.configured, p.params = lines, merged
-	p.mu.Unlock()
 	return lines
 }
 
@@ -279,6 +318,9 @@ func (p *deskPhone) reload() { p.apply(p.configure(), false) }
 
 // reboot drops every line first, as a soft reboot does.
 func (p *deskPhone) reboot() {
+	p.mu.Lock()
+	p.reboots++
+	p.mu.Unlock()
 	p.dropAll()
 	p.boot()
 }
@@ -395,11 +437,17 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 		return
 	}
-	_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	ev := ""
 	if e := req.GetHeader("Event"); e != nil {
 		ev = e.Value()
 	}
+	reboot, known := p.vendor.onEvent(ev, p.param)
+	if !known {
+		p.problem("NOTIFY with an event a " + p.vendor.name + " does not act on: " + ev)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 489, "Bad Event", nil))
+		return
+	}
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	p.mu.Lock()
 	select {
 	case <-p.done:
@@ -412,7 +460,9 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	p.mu.Unlock()
 	go func() {
 		defer p.wg.Done()
-		if p.rebootOnSync || strings.Contains(ev, "reboot=true") {
+		p.syncMu.Lock()
+		defer p.syncMu.Unlock()
+		if p.rebootOnSync || reboot {
 			p.reboot()
 		} else {
 			p.reload()

@@ -31,6 +31,7 @@ type relockEnv struct {
 	addrs Addrs
 	clk   *offsetClock
 	phone *deskPhone
+	mac   string // the phone's
 	dev   prov.Device
 	pin   string // a deployment PIN the claim case types
 }
@@ -45,37 +46,40 @@ func newRelockEnv(t *testing.T) *relockEnv { return newRelockEnvWith(t, nil) }
 // newRelockEnvWith is newRelockEnv with mod applied to the configuration.
 func newRelockEnvWith(t *testing.T, mod func(*Config)) *relockEnv {
 	t.Helper()
+	return newPhoneEnv(t, polycomPhone, phoneA, mod)
+}
+
+// newPhoneEnv is a demo daemon with a phone of vendor v booted on it.
+func newPhoneEnv(t *testing.T, v *phoneVendor, mac string, mod func(*Config)) *relockEnv {
+	t.Helper()
 	cfg := testConfig(t, t.TempDir())
 	cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
 		"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
 	if mod != nil {
 		mod(&cfg)
 	}
-	e := &relockEnv{t: t, clk: &offsetClock{}}
+	e := &relockEnv{t: t, clk: &offsetClock{}, mac: mac}
 	e.addrs, _ = startDaemon(t, cfg, Options{Demo: true, sessionClock: e.clk.now, onBuilt: func(x *app) { e.a = x }})
 	// A policy without timers: the cases that need one set it.
 	e.setPolicy(func(p *prov.LoginPolicy) { p.AutomaticLogout, p.Persistent = 0, false })
-	e.phone = newDeskPhone(t, e.addrs, phoneA)
+	e.phone = newVendorPhone(t, e.addrs, mac, v)
 	e.phone.boot()
 	var err error
-	if e.dev, err = e.a.store.GetDevice(context.Background(), phoneA); err != nil {
+	if e.dev, err = e.a.store.GetDevice(context.Background(), mac); err != nil {
 		t.Fatal(err)
 	}
-	e.assertLocked(e.phone, phoneA)
+	e.assertLocked(e.phone, mac)
 	return e
 }
 
 func (e *relockEnv) setPolicy(fn func(*prov.LoginPolicy)) {
 	e.t.Helper()
 	ctx := context.Background()
-	d, err := e.a.store.GetDevice(ctx, phoneA)
-	if err != nil {
-		e.t.Fatal(err)
+	sites, err := e.a.store.ListSites(ctx)
+	if err != nil || len(sites) != 1 {
+		e.t.Fatalf("sites: %v %v", sites, err)
 	}
-	site, err := e.a.store.GetSite(ctx, d.SiteID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	site := sites[0] // the demo's one site, every phone's
 	fn(&site.Login)
 	if err := e.a.store.UpdateSite(ctx, &site); err != nil {
 		e.t.Fatal(err)
@@ -180,7 +184,7 @@ func (e *relockEnv) login(door string) {
 			e.t.Fatalf("*77 login = %d %s", code, reason)
 		}
 	case prov.DoorAPI:
-		if code, body := e.api("POST", "/sessions", `{"device":"`+phoneA+`","user":"alice"}`); code != 201 {
+		if code, body := e.api("POST", "/sessions", `{"device":"`+e.mac+`","user":"alice"}`); code != 201 {
 			e.t.Fatalf("API login = %d %v", code, body)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"hotdesk/dhcp"
 	"hotdesk/prov"
+	"hotdesk/prov/render"
 	"hotdesk/sip"
 )
 
@@ -35,12 +36,14 @@ func (a *app) buildServices(ctx context.Context) error {
 		return err
 	}
 	s.directory = prov.NewDirectory(a.store, s.events, time.Now)
+	s.directory.SetParamCatalog(render.Catalog{})
 	registerHasherMetrics(a.reg, s.directory.Hasher())
 	lockout := prov.NewLockout(prov.LockoutConfig{}, time.Now)
 	s.directory.SetLockout(lockout)
 	s.sessions, err = prov.NewSessions(ctx, prov.SessionsDeps{
 		Store: a.store, Credentials: s.credentials, Events: s.events, Logger: a.logger.With("room", "prov"),
 		Registerer: a.reg, Now: a.sessionClock, Lockout: lockout, Hasher: s.directory.Hasher(),
+		SyncEvent: render.SyncEvent,
 	})
 	if err != nil {
 		return err
@@ -132,24 +135,7 @@ func (a *app) bindSIP(ctx context.Context) error {
 	a.svc.sessions.SetRegistrar(a.svc.registrar)
 	a.svc.manager = prov.NewManager(prov.ManagerDeps{Store: a.store, Directory: a.svc.directory,
 		Sessions: a.svc.sessions, Events: a.svc.events, Registrar: a.svc.registrar,
-		Logger: a.logger.With("room", "api"), Now: time.Now})
-	a.svc.events.Subscribe(func(ctx context.Context, ev prov.Event) {
-		if ev.Kind != prov.EventDeviceChanged || ev.DeviceID == 0 {
-			return
-		}
-		var d prov.Device
-		var err error
-		if ev.Device != nil {
-			d = *ev.Device
-		} else {
-			d, err = a.store.GetDeviceByID(ctx, ev.DeviceID)
-		}
-		if err != nil {
-			a.logger.Debug("check-sync after change not sent", "device", ev.DeviceID, "err", err)
-			return
-		}
-		a.svc.sessions.SyncDevice(ctx, d, ev.Reboot)
-	})
+		Logger: a.logger.With("room", "api"), Now: time.Now, Params: render.Catalog{}})
 	rules := callRules{prov.NewCalls(a.store, a.svc.credentials, a.svc.sessions, a.svc.manager, a.logger.With("room", "prov"))}
 	if err := srv.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
@@ -182,6 +168,30 @@ func (a *app) onSIPEvent(ev sip.Event) {
 	}
 }
 
+// subscribeSync tells a phone of every change to its device: subscribed
+// after the file namespace, so the rendered files it would fetch are
+// dropped before the NOTIFY goes out, not after (a fast phone fetched the
+// old file).
+func (a *app) subscribeSync() {
+	a.svc.events.Subscribe(func(ctx context.Context, ev prov.Event) {
+		if ev.Kind != prov.EventDeviceChanged || ev.DeviceID == 0 {
+			return
+		}
+		var d prov.Device
+		var err error
+		if ev.Device != nil {
+			d = *ev.Device
+		} else {
+			d, err = a.store.GetDeviceByID(ctx, ev.DeviceID)
+		}
+		if err != nil {
+			a.logger.Debug("check-sync after change not sent", "device", ev.DeviceID, "err", err)
+			return
+		}
+		a.svc.sessions.SyncDevice(ctx, d, ev.Reboot)
+	})
+}
+
 // bindDHCP binds the DHCP socket when dhcp.mode is server or inform.
 func (a *app) bindDHCP(ctx context.Context) error {
 	leases, err := a.store.ListLeases(ctx)
@@ -190,7 +200,7 @@ func (a *app) bindDHCP(ctx context.Context) error {
 	}
 	for _, l := range leases {
 		if ip, err := netip.ParseAddr(l.IP); err == nil {
-			a.book.put(ip, l.MAC)
+			a.book.put(ip, l.MAC, l.VendorClass)
 		}
 	}
 	if a.cfg.DHCP.Mode == dhcp.ModeOff || a.cfg.DHCP.Mode == "" {

@@ -173,7 +173,7 @@ func (t tftpFiles) Open(ctx context.Context, name string, remote netip.AddrPort)
 
 func (t tftpFiles) Create(ctx context.Context, name string, remote netip.AddrPort) (tftp.Upload, error) {
 	req := t.request(name, remote)
-	if err := t.files.CheckUpload(req); err != nil {
+	if err := t.files.CheckUpload(ctx, req); err != nil {
 		return nil, tftpError(err)
 	}
 	return &tftpUpload{ctx: ctx, files: t.files, req: req}, nil

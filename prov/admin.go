@@ -37,6 +37,7 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 // once: disabling a user, numbers, desk-phone assignment, zero-touch claim,
 // sites. Every change it makes is written to the audit log.
 type Manager struct {
+	params   ParamCatalog
 	store    Store
 	dir      *Directory
 	sessions *Sessions
@@ -61,6 +62,8 @@ type ManagerDeps struct {
 	Registrar Registrar
 	Logger    *slog.Logger
 	Now       func() time.Time
+	// Params checks raw overrides for one vendor (nil: syntax only).
+	Params ParamCatalog
 }
 
 // NewManager returns the administration service.
@@ -72,7 +75,7 @@ func NewManager(d ManagerDeps) *Manager {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{store: d.Store, dir: d.Directory, sessions: d.Sessions, events: d.Events, logger: d.Logger,
-		now: d.Now, reg: d.Registrar, claimLock: NewLockout(LockoutConfig{}, d.Now),
+		now: d.Now, reg: d.Registrar, params: d.Params, claimLock: NewLockout(LockoutConfig{}, d.Now),
 		claimRate: rate.NewLimiter(claimRate, claimBurst)}
 }
 
@@ -248,6 +251,9 @@ func (m *Manager) UpdateUser(ctx context.Context, username string, p UserPatch, 
 	}
 	if p.Params != nil {
 		if err := ValidateParams("params", *p.Params, true); err != nil {
+			return User{}, err
+		}
+		if err := CheckVendorParams(m.params, "params", *p.Params); err != nil {
 			return User{}, err
 		}
 		u.Params = *p.Params

@@ -114,6 +114,9 @@ func (m *Manager) UpdateDevice(ctx context.Context, mac string, p DevicePatch, a
 		d.Authorized = *p.Authorized
 	}
 	if p.Params != nil {
+		if err := CheckVendorParams(m.params, "params", *p.Params); err != nil {
+			return Device{}, err
+		}
 		if err := ValidateParams("params", *p.Params, false); err != nil {
 			return Device{}, err
 		}

@@ -145,6 +145,9 @@ func (m *Manager) CreateSite(ctx context.Context, s Site, a Actor) (Site, error)
 }
 
 func (m *Manager) validateSiteRefs(ctx context.Context, s *Site) error {
+	if err := CheckVendorParams(m.params, "params", s.Params); err != nil {
+		return err
+	}
 	if err := ValidateSite(s); err != nil {
 		return err
 	}

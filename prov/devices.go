@@ -68,8 +68,9 @@ func isHex12(s string) bool {
 var uaMACPatterns = []*regexp.Regexp{
 	// Yealink: "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37"
 	regexp.MustCompile(`(?i)^Yealink .* ([0-9a-f]{2}(?::[0-9a-f]{2}){5})\s*$`),
-	// Cisco SPA/MPP: "Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)"
-	regexp.MustCompile(`(?i)^Cisco/\S+ \(([0-9a-f]{12})\)`),
+	// Cisco SPA/MPP: "Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)",
+	// "Cisco-CP-8851-3PCC/11.3.7 (00562b043615)"
+	regexp.MustCompile(`(?i)^Cisco[/-]\S+ \(([0-9a-f]{12})\)`),
 	// Grandstream: "Grandstream Model HW GXP2170 SW 1.0.11.85 DevId 000b82865e6a"
 	regexp.MustCompile(`(?i)^Grandstream .*DevId ([0-9a-f]{12})\b`),
 	// Snom: "Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)"
@@ -94,6 +95,10 @@ func MACFromUserAgent(ua string) (string, bool) {
 
 var polycomUARE = regexp.MustCompile(`Polycom(?:VVX|SoundPoint\S*|SoundStation\S*|RealPresenceTrio)?-([A-Za-z0-9_]+)-UA/([0-9.A-Za-z]+)`)
 
+// ciscoUARE reads an MPP's model and firmware: "Cisco/CP-8851-3PCC-11.3.7 (…)"
+// or "Cisco-CP-8851-3PCC/11.3.7 (…)".
+var ciscoUARE = regexp.MustCompile(`^(?i:cisco)[/-](CP-[0-9]{4}[A-Z]*(?:-3PCC)?)[-/]([0-9][0-9A-Za-z.()-]*)`)
+
 // VendorFromUserAgent returns the vendor (lowercase) and, when the UA says
 // so, the model and firmware version.
 func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
@@ -117,6 +122,9 @@ func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
 		vendor = "snom"
 	case strings.HasPrefix(l, "cisco"):
 		vendor = "cisco"
+		if m := ciscoUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = m[1], m[2]
+		}
 	}
 	return vendor, model, firmware
 }
@@ -196,7 +204,15 @@ func (f *Files) enroll(ctx context.Context, mac string, req Request) (Device, er
 		f.m.enrolled.WithLabelValues("denied").Inc()
 		return Device{}, fmt.Errorf("enroll %s: policy deny: %w", mac, ErrNotFound)
 	}
+	// Detection: User-Agent, DHCP option 60, the file name asked for, and
+	// the MAC prefix last (OUI lists rot as vendors buy new blocks).
 	vendor, model, fw := VendorFromUserAgent(req.UserAgent)
+	if vendor == "" {
+		vendor = f.classVendor(req)
+	}
+	if vendor == "" {
+		vendor = req.vendorHint
+	}
 	if vendor == "" {
 		vendor = VendorFromMAC(mac)
 	}

@@ -23,7 +23,13 @@ type Directory struct {
 	hasher *Hasher
 	// lockout, when set, limits password-change guesses (shared with logins).
 	lockout *Lockout
+	// params checks raw overrides for one vendor (nil: syntax only).
+	params ParamCatalog
 }
+
+// SetParamCatalog makes user profiles' "<vendor>:<name>" overrides be
+// checked against that vendor's parameters.
+func (d *Directory) SetParamCatalog(c ParamCatalog) { d.params = c }
 
 // SetLockout shares the login lockout with password changes.
 func (d *Directory) SetLockout(l *Lockout) { d.lockout = l }
@@ -102,6 +108,9 @@ func (d *Directory) Prepare(in UserInput) (User, error) {
 		if !ValidNumber(n) {
 			return User{}, Invalid("numbers", fmt.Sprintf("%q is not an extension or E.164 number", n))
 		}
+	}
+	if err := CheckVendorParams(d.params, "params", in.Params); err != nil {
+		return User{}, err
 	}
 	if err := ValidateParams("params", in.Params, true); err != nil {
 		return User{}, err

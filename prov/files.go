@@ -119,6 +119,15 @@ type Request struct {
 	// DefaultLogin: LoginUser verified with the site's default-login
 	// password (the one every phone of the site carries), not their own.
 	DefaultLogin bool
+	// vendorHint is the vendor whose file name the request asked for: it
+	// names an enrolled device's vendor after its User-Agent and DHCP
+	// option 60, before its MAC prefix.
+	vendorHint string
+}
+
+func (r Request) withVendor(v string) Request {
+	r.vendorHint = v
+	return r
 }
 
 // Content is a file to send. Close it when done.
@@ -267,6 +276,7 @@ func (f *Files) Read(ctx context.Context, req Request) (*Content, error) {
 	if err != nil {
 		return nil, err
 	}
+	pn = f.resolveName(ctx, req, pn)
 	c, err := f.read(ctx, req, pn)
 	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && req.Proto != ProtoTFTP && errors.Is(err, ErrNotFound) &&
 		!errors.Is(err, errNotSiteDir) {
@@ -298,11 +308,15 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	mac := f.identityMAC(req, pn.mac)
 	if mac == "" {
 		if pn.kind == KindMaster {
-			return f.rendered(ctx, pn, &View{Server: f.server(req)}, "generic|"+f.server(req).BaseURL, "", gen)
+			// The vendor's generic common file, for a phone that said
+			// nothing about itself yet.
+			v := &View{Server: f.server(req)}
+			v.Device.Vendor = pn.vendor
+			return f.rendered(ctx, pn, v, "generic|"+pn.name+"|"+pn.vendor+"|"+f.server(req).BaseURL, "", gen)
 		}
 		return f.staticFallback(pn, fmt.Errorf("read %s: device unknown: %w", pn.name, ErrNotFound))
 	}
-	d, err := f.device(ctx, mac, req, pn.kind == KindMaster)
+	d, err := f.device(ctx, mac, req.withVendor(pn.vendor), pn.kind == KindMaster || pn.enroll)
 	if err != nil {
 		return f.staticFallback(pn, fmt.Errorf("read %s: %w", pn.name, err))
 	}
@@ -320,7 +334,11 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, ErrNotFound)
 	}
 	if f.fetch != nil {
-		f.fetch(ctx, d, pn.kind, req)
+		kind := pn.kind
+		if pn.boot {
+			kind = KindMaster // a vendor's boot file is the boot signal
+		}
+		f.fetch(ctx, d, kind, req)
 	}
 	secrets := f.secretsOver(req.Proto)
 	if locked && (!d.CredsDeliveredAt.IsZero() || d.Status == DeviceDeployed) {
@@ -352,6 +370,13 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	if locked || heldBack(d, v) {
 		v = lockedView(v)
 	}
+	if pn.vendor != "" && v.Device.Vendor != pn.vendor {
+		// Rendered as the vendor whose name it asked for, whatever an
+		// older record (or a MAC prefix) said.
+		c := *v
+		c.Device.Vendor = pn.vendor
+		v = &c
+	}
 	sessUser := ""
 	if v.User != nil {
 		sessUser = v.User.Username
@@ -363,7 +388,9 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	case KindOverride, KindCalls:
 		return f.readUpload(ctx, pn, v)
 	case KindDirectory:
-		if pn.user == "" && !v.UserInDevice {
+		// Polycom reads back the directory it uploaded; other vendors'
+		// directory files are the user's contacts, rendered.
+		if pn.vendor == "" && pn.user == "" && !v.UserInDevice {
 			return f.readUpload(ctx, pn, v)
 		}
 	}

@@ -89,6 +89,7 @@ func lockedView(v *View) *View {
 	}
 	c := *v
 	c.User, c.Session, c.Numbers, c.Contacts, c.UserPhone, c.UserInDevice = nil, nil, nil, nil, nil, false
+	c.UserLocal = nil
 	return &c
 }
 

@@ -44,6 +44,10 @@ type parsedName struct {
 	// asked for in (<dir>/<name>, the site's ProfileDirs); full is the
 	// path as asked, served as a static file when dir is not the site's.
 	dir, full string
+	// vendor is set when the name was read as that vendor's (VendorFile);
+	// boot marks the vendor's first file, which enrolls an unknown device.
+	vendor       string
+	boot, enroll bool
 }
 
 // path is the name as asked for, directory included.

@@ -42,6 +42,12 @@ func (f *Files) view(ctx context.Context, d Device, secrets bool, req Request) (
 	}
 	v.DeviceWeb = f.uploadParams(ctx, "device:"+d.MAC, "web.cfg", &failed)
 	v.DevicePhone = f.uploadParams(ctx, "device:"+d.MAC, "phone.cfg", &failed)
+	if !polycomFamily(d.Vendor) {
+		v.DeviceLocal = f.uploadParams(ctx, "device:"+d.MAC, KVUploadName, &failed)
+		if v.User != nil {
+			v.UserLocal = f.uploadParams(ctx, "user:"+v.User.Username, KVUploadName, &failed)
+		}
+	}
 	if d.ID != 0 && !failed {
 		f.cache.putView(*v, gen)
 	}
@@ -137,7 +143,11 @@ func (f *Files) uploadParams(ctx context.Context, owner, name string, failed *bo
 		}
 		return nil
 	}
-	p, err := ParseConfigParams(u.Data)
+	parse := ParseConfigParams
+	if name == KVUploadName {
+		parse = ParseKVConfig
+	}
+	p, err := parse(u.Data)
 	if err != nil {
 		f.log.Warn("stored upload does not parse", "owner", owner, "name", name, "err", err)
 		return nil

@@ -17,7 +17,7 @@ import (
 // A .cfg upload is stored with the parameters the phone owns; the others
 // are left out, each logged and counted, not a reason to lose the rest.
 func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
-	pn, err := f.checkUpload(req)
+	pn, err := f.checkUpload(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -85,17 +85,18 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 // not an upload, or a transport that cannot authenticate. TFTP carries no
 // authentication at all, so it is read-only: anyone on the LAN could
 // otherwise write any phone's settings or a logged-in user's directory.
-func (f *Files) CheckUpload(req Request) error {
-	_, err := f.checkUpload(req)
+func (f *Files) CheckUpload(ctx context.Context, req Request) error {
+	_, err := f.checkUpload(ctx, req)
 	return err
 }
 
-func (f *Files) checkUpload(req Request) (parsedName, error) {
+func (f *Files) checkUpload(ctx context.Context, req Request) (parsedName, error) {
 	pn, err := parseName(req.Path)
 	if err != nil {
 		f.m.refused.WithLabelValues("bad_name").Inc()
 		return pn, err
 	}
+	pn = f.resolveName(ctx, req, pn)
 	if !pn.writable() {
 		f.m.refused.WithLabelValues("not_writable").Inc()
 		return pn, fmt.Errorf("write %s: not an upload name: %w", pn.name, ErrNotFound)
@@ -170,6 +171,19 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 // password its user changed on the handset (returned apart, never stored);
 // directories also yield the contacts they become.
 func (f *Files) validateUpload(pn parsedName, owner string, data []byte) ([]byte, []Contact, string, error) {
+	switch {
+	case pn.vendor != "" && pn.suffix == KVUploadName:
+		up, err := SplitKVUpload(data)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		f.reportRefused(pn, owner, up.Refused)
+		return up.Data, nil, "", nil
+	case pn.vendor != "" && pn.kind == KindOverride:
+		// Another vendor's own file (Yealink's <mac>-contact.xml): kept
+		// as the phone wrote it, for the phone to read back.
+		return data, nil, "", checkWellFormed(data, "")
+	}
 	switch pn.kind {
 	case KindOverride:
 		up, err := SplitConfigUpload(data, f.cfg.UploadNamespaces)

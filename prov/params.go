@@ -81,6 +81,9 @@ type View struct {
 	UserInDevice bool
 	// DeviceWeb, DevicePhone and UserPhone are the parsed uploads; nil when absent.
 	DeviceWeb, DevicePhone, UserPhone *UploadParams
+	// DeviceLocal and UserLocal are a key = value phone's settings upload
+	// (Yealink <mac>-local.cfg), the device's and the logged-in user's.
+	DeviceLocal, UserLocal *UploadParams
 	// Secrets includes passwords; false for TFTP unless the admin allows it.
 	Secrets bool
 	Server  ServerInfo
@@ -137,6 +140,17 @@ func ValidateParams(field string, m map[string]string, forUser bool) error {
 		return Invalid(field, "has more than 500 parameters")
 	}
 	for k, v := range m {
+		if vendor, name, ok := strings.Cut(k, ":"); ok {
+			// A raw override for one vendor's phones (render.VendorPrefix);
+			// a ParamCatalog checks the name against that vendor's list.
+			switch {
+			case !vendorKeyRE.MatchString(vendor) || !ValidParamName(name):
+				return Invalid(field+"."+k, "is not a parameter name (<vendor>:<name>)")
+			case len(v) > 1024 || strings.ContainsAny(v, "\x00\r\n"):
+				return Invalid(field+"."+k, "value is too long or has control characters")
+			}
+			continue
+		}
 		group, _, _ := strings.Cut(k, ".")
 		switch {
 		case !ValidParamName(k) || !strings.Contains(k, "."):
@@ -147,6 +161,39 @@ func ValidateParams(field string, m map[string]string, forUser bool) error {
 			return Invalid(field+"."+k, "is a device setting, not a user's")
 		case len(v) > 1024 || strings.ContainsAny(v, "\x00\r\n"):
 			return Invalid(field+"."+k, "value is too long or has control characters")
+		}
+	}
+	return nil
+}
+
+var vendorKeyRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,19}$`)
+
+// ParamCatalog knows each vendor's parameter names (render.Catalog
+// implements it from the renderers' lists).
+type ParamCatalog interface {
+	// KnownParam reports, for a bare (Polycom) or "<vendor>:<name>"
+	// parameter, whether it is one of that vendor's parameters, and
+	// whether the vendor is one hotdesk renders.
+	KnownParam(name string) (known, vendorKnown bool)
+}
+
+// CheckVendorParams checks m's "<vendor>:<name>" overrides against cat
+// (nil: no check beyond ValidateParams').
+func CheckVendorParams(cat ParamCatalog, field string, m map[string]string) error {
+	if cat == nil {
+		return nil
+	}
+	for k := range m {
+		vendor, _, ok := strings.Cut(k, ":")
+		if !ok {
+			continue
+		}
+		known, vendorKnown := cat.KnownParam(k)
+		switch {
+		case !vendorKnown:
+			return Invalid(field+"."+k, "names a vendor hotdesk does not provision ("+vendor+")")
+		case !known:
+			return Invalid(field+"."+k, "is not a known "+vendor+" parameter")
 		}
 	}
 	return nil

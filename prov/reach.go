@@ -16,10 +16,11 @@ type Registrar interface {
 	// DeviceBindings returns the live bindings that reach the device,
 	// whichever credential made them (Binding.DeviceID).
 	DeviceBindings(ctx context.Context, deviceID int64) []Binding
-	// CheckSync sends NOTIFY check-sync to the phone behind b. password
+	// CheckSync sends the re-sync NOTIFY (Event: event, the phone's
+	// vendor's: check-sync, resync…) to the phone behind b. password
 	// answers the phone's digest challenge for b.AuthUser; "" leaves it to
 	// the registrar's live credential. It must not wait for the phone.
-	CheckSync(ctx context.Context, b Binding, password string, reboot bool) error
+	CheckSync(ctx context.Context, b Binding, password string, event string) error
 }
 
 // How a handset is found: every binding carries the device of
@@ -180,8 +181,9 @@ func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, re
 		return
 	}
 	s.markSync(ctx, d.ID, false)
+	event := s.syncEvent(d.Vendor, reboot)
 	for _, t := range targets {
-		if err := s.reg.CheckSync(ctx, t.b, t.password, reboot); err != nil {
+		if err := s.reg.CheckSync(ctx, t.b, t.password, event); err != nil {
 			s.m.checkSync.WithLabelValues("dropped").Inc()
 			s.logger.Warn("check-sync not sent", "component", "sessions", "mac", d.MAC, "err", err)
 			continue

@@ -66,14 +66,16 @@ type LoginRequest struct {
 
 // Sessions owns login sessions: every login and every logout goes through it.
 type Sessions struct {
-	store   Store
-	creds   *Credentials
-	events  *Events
-	reg     Registrar
-	logger  *slog.Logger
-	now     func() time.Time
-	lockout *Lockout
-	hasher  *Hasher
+	store  Store
+	creds  *Credentials
+	events *Events
+	reg    Registrar
+	// syncEvent is SessionsDeps.SyncEvent.
+	syncEvent func(vendor string, reboot bool) string
+	logger    *slog.Logger
+	now       func() time.Time
+	lockout   *Lockout
+	hasher    *Hasher
 	// devMu guards the per-device facts that tell a reboot from a logout
 	// (each line's Call-ID, a cache of the stored DeviceSignals), the held
 	// check-syncs and the recent native logouts.
@@ -140,6 +142,9 @@ type SessionsDeps struct {
 	// logout signals are ordered by it, as registrar events reach Sessions
 	// later than the fetches and logins they follow.
 	Wall func() time.Time
+	// SyncEvent names the NOTIFY event that makes a phone of vendor
+	// re-provision (render.SyncEvent); nil: Polycom's check-sync.
+	SyncEvent func(vendor string, reboot bool) string
 }
 
 // NewSessions returns the session service.
@@ -160,7 +165,15 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		d.Wall = time.Now
 	}
 	f := promauto.With(d.Registerer)
-	s := &Sessions{store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
+	if d.SyncEvent == nil {
+		d.SyncEvent = func(_ string, reboot bool) string {
+			if reboot {
+				return "check-sync;reboot=true"
+			}
+			return "check-sync"
+		}
+	}
+	s := &Sessions{syncEvent: d.SyncEvent, store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
 		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork)}
 	s.m = sessionMetrics{

@@ -60,7 +60,7 @@ func (r *recRegistrar) DeviceBindings(ctx context.Context, id int64) []prov.Bind
 	return []prov.Binding{{DeviceID: id, Source: d.MAC, Transport: "UDP"}}
 }
 
-func (r *recRegistrar) CheckSync(_ context.Context, b prov.Binding, password string, _ bool) error {
+func (r *recRegistrar) CheckSync(_ context.Context, b prov.Binding, password string, _ string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.synced = append(r.synced, b.Source)

@@ -26,7 +26,18 @@ var ErrNotifyRejected = errors.New("sip: notify rejected")
 // of sipgo's client transaction; it gives up after Timer F (32 s) or when
 // ctx ends.
 func (s *Server) NotifyCheckSync(ctx context.Context, b Binding, password string, reboot bool) error {
-	err := s.notify(ctx, b, password, reboot)
+	ev := "check-sync"
+	if reboot {
+		ev += ";reboot=true"
+	}
+	return s.NotifyResync(ctx, b, password, ev)
+}
+
+// NotifyResync is NotifyCheckSync with the Event header the phone's vendor
+// re-provisions on: "check-sync;reboot=false" (Yealink, Snom), "resync"
+// (Cisco MPP), ….
+func (s *Server) NotifyResync(ctx context.Context, b Binding, password, event string) error {
+	err := s.notify(ctx, b, password, event)
 	result := "ok"
 	switch {
 	case errors.Is(err, ErrNotifyRejected):
@@ -38,8 +49,8 @@ func (s *Server) NotifyCheckSync(ctx context.Context, b Binding, password string
 	return err
 }
 
-func (s *Server) notify(ctx context.Context, b Binding, password string, reboot bool) error {
-	req, err := s.notifyRequest(b, reboot)
+func (s *Server) notify(ctx context.Context, b Binding, password, event string) error {
+	req, err := s.notifyRequest(b, event)
 	if err != nil {
 		return err
 	}
@@ -73,7 +84,7 @@ func (s *Server) notify(ctx context.Context, b Binding, password string, reboot 
 }
 
 // notifyRequest builds the out-of-dialog NOTIFY for a binding.
-func (s *Server) notifyRequest(b Binding, reboot bool) (*sip.Request, error) {
+func (s *Server) notifyRequest(b Binding, event string) (*sip.Request, error) {
 	var uri sip.Uri
 	if err := sip.ParseUri(b.Contact, &uri); err != nil {
 		return nil, fmt.Errorf("notify: contact %q: %w", b.Contact, err)
@@ -116,11 +127,10 @@ func (s *Server) notifyRequest(b Binding, reboot bool) (*sip.Request, error) {
 		}
 	}
 	req.AppendHeader(to)
-	ev := "check-sync"
-	if reboot {
-		ev += ";reboot=true"
+	if event == "" || strings.ContainsAny(event, "\r\n") {
+		event = "check-sync"
 	}
-	req.AppendHeader(sip.NewHeader("Event", ev))
+	req.AppendHeader(sip.NewHeader("Event", event))
 	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
 	if hasLocal && !local.IP.IsUnspecified() {
 		req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "hotdesk",

@@ -60,11 +60,11 @@ func (f *fakeRegistrar) DeviceBindings(ctx context.Context, id int64) []prov.Bin
 	return []prov.Binding{{DeviceID: id, Source: src, Contact: "sip:" + d.MAC, Transport: "UDP"}}
 }
 
-func (f *fakeRegistrar) CheckSync(_ context.Context, b prov.Binding, _ string, reboot bool) error {
+func (f *fakeRegistrar) CheckSync(_ context.Context, b prov.Binding, _ string, event string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := strings.TrimPrefix(b.Contact, "sip:")
-	if reboot {
+	if strings.Contains(event, "reboot=true") {
 		s += "+reboot"
 	}
 	f.syncs = append(f.syncs, s)

@@ -18,7 +18,8 @@ import (
 const PhonePagesPath = prov.PhonePagesPath
 
 // PhonePages is the login door for the phone's own browser (Polycom
-// microbrowser XHTML; Yealink's XML browser with ?ui=yealink): log in, log
+// microbrowser XHTML; Yealink's XML browser with ?ui=yealink, Cisco MPP's
+// XML services with ?ui=cisco): log in, log
 // out and change the password, on the handset the signed link names.
 type PhonePages struct {
 	Store     prov.Store
@@ -31,18 +32,29 @@ type PhonePages struct {
 
 type pageData struct {
 	Title, Message, Action, MAC, Token string
+	// Origin is scheme://host of the request: Yealink's XML browser takes
+	// only absolute URLs.
+	Origin string
 	// LoginT, LogoutT and PasswordT are the forms' own tokens: each
 	// expires (prov.PhoneFormTTL) and works for its form only.
 	LoginT, LogoutT, PasswordT      string
 	Form, Logout, Password, Yealink bool
-	User                            string
+	// Cisco: CiscoIPPhoneInput/CiscoIPPhoneText for MPP's XML services.
+	Cisco bool
+	User  string
 }
 
 // Polycom's microbrowser renders a small XHTML subset; keep it plain.
-var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
+var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Cisco}}<?xml version="1.0" encoding="UTF-8"?>
+{{if .Form}}<CiscoIPPhoneInput><Title>{{.Title}}</Title><Prompt>{{or .Message "User ID and password"}}</Prompt>
+<URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=cisco</URL>
+<InputItem><DisplayName>User ID</DisplayName><QueryStringParam>user</QueryStringParam><DefaultValue></DefaultValue><InputFlags>A</InputFlags></InputItem>
+<InputItem><DisplayName>Password</DisplayName><QueryStringParam>password</QueryStringParam><DefaultValue></DefaultValue><InputFlags>AP</InputFlags></InputItem>
+</CiscoIPPhoneInput>{{else}}<CiscoIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></CiscoIPPhoneText>{{end}}
+{{else if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
 {{if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
 <Title>{{.Title}}</Title>
-<URL>{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=yealink</URL>
+<URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=yealink</URL>
 <InputField type="string" password="no"><Prompt>User ID</Prompt><Parameter>user</Parameter><Default></Default></InputField>
 <InputField type="string" password="yes"><Prompt>Password</Prompt><Parameter>password</Parameter><Default></Default></InputField>
 </YealinkIPPhoneInputScreen>{{else}}<YealinkIPPhoneTextScreen destroyOnExit="yes"><Title>{{.Title}}</Title><Text>{{.Message}}</Text></YealinkIPPhoneTextScreen>{{end}}
@@ -74,9 +86,17 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	mac, _ := prov.NormalizeMAC(r.URL.Query().Get("mac"))
 	d, err := p.Store.GetDevice(ctx, mac)
 	t := r.URL.Query().Get("t")
+	// Yealink's XML browser and Cisco's XML services submit an input
+	// screen as a GET of its URL with the fields appended: the login
+	// form's token, not the link's.
+	ui := r.URL.Query().Get("ui")
+	xmlSubmit := r.Method == http.MethodGet && rest == "" && (ui == "yealink" || ui == "cisco") &&
+		r.URL.Query().Has("user")
 	var valid bool
 	switch {
 	case err != nil:
+	case xmlSubmit:
+		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
 	case r.Method != http.MethodPost:
 		valid = prov.CheckPhonePageToken(d, t)
 	case rest == "":
@@ -93,7 +113,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		http.NotFound(w, r)
 		return
 	}
-	data := pageData{MAC: d.MAC, Token: prov.PhonePageToken(d), Yealink: r.URL.Query().Get("ui") == "yealink",
+	data := pageData{MAC: d.MAC, Token: prov.PhonePageToken(d), Yealink: ui == "yealink", Cisco: ui == "cisco",
 		Action:    strings.TrimSuffix(r.URL.Path, "/"+rest),
 		LoginT:    prov.PhoneFormToken(d, prov.PhoneFormLogin, now),
 		LogoutT:   prov.PhoneFormToken(d, prov.PhoneFormLogout, now),
@@ -101,11 +121,23 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	if rest != "" {
 		data.Action = strings.TrimSuffix(data.Action, "/")
 	}
+	if data.Yealink || data.Cisco {
+		data.Origin = "http://" + r.Host
+		if r.TLS != nil {
+			data.Origin = "https://" + r.Host
+		}
+	}
 	if r.Method == http.MethodPost && r.ParseForm() != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
 	}
 	switch {
+	case xmlSubmit:
+		q := r.URL.Query()
+		data.Title = "Log in"
+		_, err := p.Sessions.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: q.Get("user"),
+			Secret: q.Get("password"), Door: prov.DoorBrowser, Remote: remoteOf(r), Actor: "user:" + q.Get("user")})
+		data.Message, data.Form = loginMessage(err), err != nil
 	case rest == "" && r.Method == http.MethodGet:
 		// Looking at the page is not activity: it must not keep a session
 		// alive past its idle logout.
@@ -147,7 +179,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	ct := "application/xhtml+xml; charset=utf-8"
-	if data.Yealink {
+	if data.Yealink || data.Cisco {
 		ct = "text/xml; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ct)

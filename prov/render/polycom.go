@@ -15,12 +15,16 @@ import (
 
 // polycom renders Polycom/Spectralink UC Software files.
 type polycom struct {
-	cfg Config
-	t   *template.Template
-	// zones caches tzOffsets by zone name: time.LoadLocation reads the
-	// zoneinfo file on every call, which was a tenth of a boot storm's
-	// CPU. The names are the sites' time zones, a handful.
-	zones sync.Map // string → zoneOffsets
+	cfg   Config
+	t     *template.Template
+	zones *zoneCache
+}
+
+// zoneCache caches tzOffsets by zone name: time.LoadLocation reads the
+// zoneinfo file on every call, which was a tenth of a boot storm's CPU.
+// The names are the sites' time zones, a handful.
+type zoneCache struct {
+	m sync.Map // string → zoneOffsets
 }
 
 type zoneOffsets struct {
@@ -32,6 +36,23 @@ type zoneOffsets struct {
 func (p *polycom) Name() string { return "polycom" }
 
 func (p *polycom) ContentType(prov.FileKind) string { return "application/xml" }
+
+// Files implements Vendor: the namespace knows Polycom's names itself.
+func (p *polycom) Files(string) (prov.VendorFile, bool) { return prov.VendorFile{}, false }
+
+// SyncEvent implements Vendor; checkSync.alwaysReboot=0 makes the phone
+// reload without a reboot unless asked to.
+func (p *polycom) SyncEvent(reboot bool) string {
+	if reboot {
+		return "check-sync;reboot=true"
+	}
+	return "check-sync"
+}
+
+// KnownParam implements Vendor: UC Software's parameter groups.
+func (p *polycom) KnownParam(name string) bool {
+	return prov.ValidateParams("p", map[string]string{name: ""}, false) == nil
+}
 
 // polycomDefaults are the vendor-default layer: no reboot on check-sync,
 // server-authoritative logins, serial number in the User-Agent.
@@ -189,7 +210,7 @@ func (p *polycom) siteParams(v *prov.View) map[string]string {
 		m["dialplan.routing.emergency.1.value"] = strings.Join(s.Emergency, ",")
 		m["dialplan.routing.emergency.1.server.1"] = "1"
 	}
-	if z := p.zone(s.TimeZone); z.known {
+	if z := p.zones.zone(s.TimeZone); z.known {
 		m["tcpIpApp.sntp.gmtOffset"] = strconv.Itoa(z.off)
 		m["tcpIpApp.sntp.daylightSavings.enable"] = b01(z.dst)
 	}
@@ -350,13 +371,13 @@ func b01(b bool) string {
 }
 
 // zone is tzOffsets through the cache.
-func (p *polycom) zone(name string) zoneOffsets {
-	if z, ok := p.zones.Load(name); ok {
+func (c *zoneCache) zone(name string) zoneOffsets {
+	if z, ok := c.m.Load(name); ok {
 		return z.(zoneOffsets)
 	}
 	var z zoneOffsets
 	z.off, z.dst, z.known = tzOffsets(name)
-	p.zones.Store(name, z)
+	c.m.Store(name, z)
 	return z
 }
 

@@ -30,6 +30,9 @@ type Config struct {
 	SIPPort int
 	// AppFilePath is the firmware the Polycom master file names.
 	AppFilePath string
+	// FirmwareURL is the firmware other vendors' files name ("" : none;
+	// the phone keeps its own).
+	FirmwareURL string
 }
 
 // Source is one contribution to a precedence layer.
@@ -39,7 +42,9 @@ type Source struct {
 	Params map[string]string
 }
 
-// Vendor renders one family of phones.
+// Vendor renders one family of phones. A vendor plugs in with one file in
+// this package (its renderer, its parameter list), its golden files under
+// testdata/<vendor>/, and one line in New.
 type Vendor interface {
 	// Name is the vendor key (Device.Vendor) it serves.
 	Name() string
@@ -48,7 +53,21 @@ type Vendor interface {
 	// Render produces a file of kind; ErrNotFound when the vendor has none.
 	Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error)
 	ContentType(kind prov.FileKind) string
+	// Files reads a top-level name its phones request (false: not one).
+	Files(name string) (prov.VendorFile, bool)
+	// SyncEvent is the NOTIFY Event header value that makes its phones
+	// re-provision; reboot asks them to reboot as well.
+	SyncEvent(reboot bool) string
+	// KnownParam reports whether name is one of its phones' parameters: an
+	// admin's raw override "<vendor>:<name>" must be one.
+	KnownParam(name string) bool
 }
+
+// VendorPrefix starts a raw override meant for one vendor's phones only
+// ("yealink:features.dnd.enable"): it is validated against that vendor's
+// parameters and rendered only into that vendor's files. Polycom's
+// parameters keep their bare names.
+const VendorPrefix = ":"
 
 // Set dispatches on the device's vendor; it implements prov.Renderer.
 // Unknown vendors get the default (Polycom UC Software) renderer, since
@@ -56,6 +75,8 @@ type Vendor interface {
 type Set struct {
 	vendors map[string]Vendor
 	def     Vendor
+	// others are the vendors besides Polycom, whose names VendorFiles reads.
+	others []Vendor
 }
 
 var _ prov.Renderer = (*Set)(nil)
@@ -76,9 +97,94 @@ func New(cfg Config, logger *slog.Logger) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
-	p := &polycom{cfg: cfg, t: tm}
+	zones := &zoneCache{}
+	p := &polycom{cfg: cfg, t: tm, zones: zones}
 	s := &Set{vendors: map[string]Vendor{"polycom": p, "spectralink": p}, def: p}
+	for _, v := range others(cfg, zones) {
+		s.vendors[v.Name()] = v
+		s.others = append(s.others, v)
+	}
 	return s, nil
+}
+
+var _ prov.VendorNames = (*Set)(nil)
+
+// VendorFiles implements prov.VendorNames.
+func (s *Set) VendorFiles(name string) []prov.VendorFile {
+	var out []prov.VendorFile
+	for _, v := range s.others {
+		if f, ok := v.Files(name); ok {
+			f.Vendor = v.Name()
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// SyncEvent is the re-sync NOTIFY event for a device of vendor (Polycom's
+// for an unknown one), without a Set: what names it needs no configuration.
+func SyncEvent(vendor string, reboot bool) string {
+	for _, v := range others(Config{}, nil) {
+		if v.Name() == strings.ToLower(vendor) {
+			return v.SyncEvent(reboot)
+		}
+	}
+	return (&polycom{}).SyncEvent(reboot)
+}
+
+// others are the vendors besides Polycom: a new vendor is one line here.
+func others(cfg Config, zones *zoneCache) []Vendor {
+	return []Vendor{newYealink(cfg, zones), newCisco(cfg, zones)}
+}
+
+// SyncEvent is the re-sync NOTIFY event for a device of vendor (Polycom's
+// for an unknown one).
+func (s *Set) SyncEvent(vendor string, reboot bool) string {
+	if v, ok := s.vendors[strings.ToLower(vendor)]; ok {
+		return v.SyncEvent(reboot)
+	}
+	return s.def.SyncEvent(reboot)
+}
+
+// KnownParam implements prov.ParamCatalog: a bare name is Polycom's, a
+// "<vendor>:<name>" one that vendor's.
+func (s *Set) KnownParam(name string) (known, vendorKnown bool) {
+	vendor, rest, ok := strings.Cut(name, VendorPrefix)
+	if !ok {
+		return s.def.KnownParam(name), true
+	}
+	v, ok := s.vendors[vendor]
+	if !ok || v == s.def {
+		return false, false
+	}
+	return v.KnownParam(rest), true
+}
+
+// Catalog implements prov.ParamCatalog without a Set: the parameter lists
+// need no configuration.
+type Catalog struct{}
+
+var _ prov.ParamCatalog = Catalog{}
+
+// KnownParam implements prov.ParamCatalog.
+func (Catalog) KnownParam(name string) (known, vendorKnown bool) {
+	s := &Set{vendors: map[string]Vendor{}, def: &polycom{}}
+	for _, v := range others(Config{}, nil) {
+		s.vendors[v.Name()] = v
+	}
+	s.vendors["polycom"], s.vendors["spectralink"] = s.def, s.def
+	return s.KnownParam(name)
+}
+
+// vendorParams are the raw overrides of m meant for vendor, prefix cut.
+func vendorParams(vendor string, m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, val := range m {
+		if rest, ok := strings.CutPrefix(k, vendor+VendorPrefix); ok {
+			out[rest] = val
+		}
+	}
+	return out
 }
 
 func (s *Set) vendor(v *prov.View) Vendor {
@@ -99,9 +205,20 @@ func (s *Set) ContentType(v *prov.View, kind prov.FileKind) string {
 	return s.vendor(v).ContentType(kind)
 }
 
-// Effective implements prov.Renderer: the merge of every source of v.
+// Effective implements prov.Renderer: the merge of every source of v,
+// with what the vendor's files treat as a secret masked (a Cisco
+// Profile_Rule carries --pwd, a Yealink unlock PIN is no "password").
 func (s *Set) Effective(v *prov.View) ([]prov.Param, error) {
-	return Effective(s.vendor(v).Sources(v)), nil
+	vv := s.vendor(v)
+	ps := Effective(vv.Sources(v))
+	if sec, ok := vv.(interface{ secret(string) bool }); ok {
+		for i := range ps {
+			if sec.secret(ps[i].Name) && ps[i].Value != "" {
+				ps[i].Value = "********"
+			}
+		}
+	}
+	return ps, nil
 }
 
 // Merge applies srcs in order (later wins) and returns each parameter with

@@ -1,0 +1,296 @@
+package daemon
+
+import (
+	"bufio"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/icholy/digest"
+)
+
+// phoneVendor is what makes a deskPhone one vendor's phone, each written
+// from the vendor's documentation (../shared/research/vendors.md), not
+// from what the daemon renders. To add a vendor: its User-Agents, its
+// configure (the files it asks for in order, merged as the phone merges
+// them), where it reads its provisioning credentials and lines, and how it
+// takes a NOTIFY.
+type phoneVendor struct {
+	name   string
+	sipUA  string
+	httpUA func(mac string) string
+	// configure fetches the files a boot or re-sync fetches (with the
+	// provisioning credentials pu/pp once it has them) and merges them;
+	// false when the server failed it (reported as a problem).
+	configure func(p *deskPhone, pu, pp string) (map[string]string, bool)
+	provCreds func(m map[string]string) (user, pass string)
+	lines     func(m map[string]string) map[string]phoneLine
+	// onEvent says whether a NOTIFY with Event ev makes the phone reboot
+	// rather than reload, from its current parameters; known is false for
+	// an event it would not act on.
+	onEvent func(ev string, param func(string) string) (reboot, known bool)
+}
+
+// polycomPhone is a VVX on UC Software: check-sync reloads unless
+// reboot=true (voIpProt.SIP.specialEvent.checkSync.alwaysReboot=0).
+var polycomPhone = &phoneVendor{
+	name:  "polycom",
+	sipUA: "PolycomVVX-VVX_400-UA/6.4.0.0000",
+	httpUA: func(mac string) string {
+		return "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000 (SN:" + mac + ") Type/Application"
+	},
+	configure: polycomConfigure,
+	provCreds: func(m map[string]string) (string, string) { return m["device.prov.user"], m["device.prov.password"] },
+	lines:     polycomLines,
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		if strings.TrimSpace(base) != "check-sync" {
+			return false, false
+		}
+		return strings.Contains(ev, "reboot=true") || param("voIpProt.SIP.specialEvent.checkSync.alwaysReboot") == "1", true
+	},
+}
+
+// yealinkPhone is a T46U (Yealink auto-provisioning guide): it asks for
+// y000000000000.cfg, then <mac>.cfg, which overrides it; key = value
+// lines under "#!version:1.0.0.1". check-sync reboots it unless
+// sip.notify_reboot_enable is 0 (then only with reboot=true); 2 ignores it.
+var yealinkPhone = &phoneVendor{
+	name:  "yealink",
+	sipUA: "Yealink SIP-T46U 108.86.0.20",
+	httpUA: func(mac string) string {
+		var b strings.Builder
+		for i := 0; i < 12; i += 2 {
+			if i > 0 {
+				b.WriteByte(':')
+			}
+			b.WriteString(mac[i : i+2])
+		}
+		return "Yealink SIP-T46U 108.86.0.20 " + b.String()
+	},
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		merged := map[string]string{}
+		for _, name := range []string{"y000000000000.cfg", p.mac + ".cfg"} {
+			code, body := p.fetch(name, pu, pp)
+			if code != 200 {
+				p.problem(fmt.Sprintf("%s = %d:\n%s", name, code, body))
+				return nil, false
+			}
+			m, err := parseYealink(body)
+			if err != nil {
+				p.problem(fmt.Sprintf("%s: %v", name, err))
+				return nil, false
+			}
+			for k, v := range m {
+				merged[k] = v // the MAC file overrides the common one
+			}
+		}
+		return merged, true
+	},
+	provCreds: func(m map[string]string) (string, string) {
+		return m["static.auto_provision.server.username"], m["static.auto_provision.server.password"]
+	},
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 16; n++ {
+			a := "account." + strconv.Itoa(n) + "."
+			if m[a+"enable"] != "1" || m[a+"user_name"] == "" {
+				continue
+			}
+			u := m[a+"user_name"]
+			lines[u] = phoneLine{user: u, authUser: m[a+"auth_name"], password: m[a+"password"]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		if strings.TrimSpace(base) != "check-sync" {
+			return false, false
+		}
+		switch param("sip.notify_reboot_enable") {
+		case "0":
+			return strings.Contains(ev, "reboot=true"), true
+		case "2":
+			return false, false
+		}
+		return true, true // the factory default, 1: always reboot
+	},
+}
+
+// parseYealink reads a Yealink configuration file.
+func parseYealink(body string) (map[string]string, error) {
+	sc := bufio.NewScanner(strings.NewReader(body))
+	if !sc.Scan() || sc.Text() != "#!version:1.0.0.1" {
+		return nil, fmt.Errorf("no #!version:1.0.0.1 header")
+	}
+	m := map[string]string{}
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("not key = value: %q", line)
+		}
+		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return m, sc.Err()
+}
+
+// ciscoPhone is a CP-8851 on multiplatform firmware (MPP provisioning
+// guide): a fresh one asks for /$PSN.xml (8851.xml); the profile it gets
+// sets Profile_Rule, "[--uid u --pwd p]http://…/$MA.xml", which every
+// later resync follows. NOTIFY "Event: resync" re-syncs without a reboot
+// when Resync_From_SIP is Yes; "reboot" reboots.
+var ciscoPhone = &phoneVendor{
+	name:  "cisco",
+	sipUA: "Cisco/CP-8851-3PCC-11.3.7",
+	httpUA: func(mac string) string {
+		return "Cisco/CP-8851-3PCC-11.3.7 (" + mac + ")(FCH2101ABCD)"
+	},
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		rule := p.param("Profile_Rule")
+		if rule == "" {
+			rule = "8851.xml" // the factory Profile_Rule, /$PSN.xml
+		}
+		if opts, rest, ok := strings.Cut(rule, "]"); ok && strings.HasPrefix(opts, "[") {
+			f := strings.Fields(strings.TrimPrefix(opts, "["))
+			for i := 0; i+1 < len(f); i++ {
+				switch f[i] {
+				case "--uid":
+					pu = f[i+1]
+				case "--pwd":
+					pp = f[i+1]
+				}
+			}
+			rule = rest
+		}
+		rule = strings.ReplaceAll(rule, "$MA", p.mac)
+		code, body := p.fetch(rule, pu, pp)
+		if code != 200 {
+			p.problem(fmt.Sprintf("%s = %d:\n%s", rule, code, body))
+			return nil, false
+		}
+		m, err := parseFlatProfile(body)
+		if err != nil {
+			p.problem(fmt.Sprintf("%s: %v", rule, err))
+			return nil, false
+		}
+		merged := map[string]string{}
+		p.mu.Lock()
+		for k, v := range p.params {
+			merged[k] = v // a profile changes only what it names
+		}
+		p.mu.Unlock()
+		for k, v := range m {
+			merged[k] = v
+		}
+		return merged, true
+	},
+	provCreds: func(m map[string]string) (string, string) {
+		var u, pw string
+		if opts, _, ok := strings.Cut(m["Profile_Rule"], "]"); ok {
+			f := strings.Fields(strings.TrimPrefix(opts, "["))
+			for i := 0; i+1 < len(f); i++ {
+				switch f[i] {
+				case "--uid":
+					u = f[i+1]
+				case "--pwd":
+					pw = f[i+1]
+				}
+			}
+		}
+		return u, pw
+	},
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 16; n++ {
+			s := "_" + strconv.Itoa(n) + "_"
+			if m["Line_Enable"+s] != "Yes" || m["User_ID"+s] == "" {
+				continue
+			}
+			u := m["User_ID"+s]
+			auth := m["User_ID"+s]
+			if m["Use_Auth_ID"+s] == "Yes" {
+				auth = m["Auth_ID"+s]
+			}
+			lines[u] = phoneLine{user: u, authUser: auth, password: m["Password"+s]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		switch strings.TrimSpace(ev) {
+		case "resync":
+			return false, param("Resync_From_SIP") == "Yes"
+		case "reboot":
+			return true, true
+		}
+		return false, false
+	},
+}
+
+// parseFlatProfile reads a Cisco <flat-profile>.
+func parseFlatProfile(body string) (map[string]string, error) {
+	var doc struct {
+		XMLName xml.Name `xml:"flat-profile"`
+		Params  []struct {
+			XMLName xml.Name
+			Value   string `xml:",chardata"`
+		} `xml:",any"`
+	}
+	if err := xml.Unmarshal([]byte(body), &doc); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, p := range doc.Params {
+		m[p.XMLName.Local] = p.Value
+	}
+	return m, nil
+}
+
+// rebootCount is how many times the phone rebooted.
+func (p *deskPhone) rebootCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reboots
+}
+
+// upload PUTs a file as the phone does, with its provisioning credentials.
+func (p *deskPhone) upload(name, body string) int {
+	p.t.Helper()
+	p.mu.Lock()
+	c := http.Client{Transport: &digest.Transport{Username: p.provUser, Password: p.provPass}}
+	p.mu.Unlock()
+	req, _ := http.NewRequest("PUT", p.provBase+"/"+name, strings.NewReader(body))
+	req.Header.Set("User-Agent", p.vendor.httpUA(p.mac))
+	res, err := c.Do(req)
+	if err != nil {
+		p.t.Fatalf("PUT %s: %v", name, err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// waitParam waits until the phone's configuration has k = want (a change
+// may reach it through a check-sync held back behind an earlier one).
+func (p *deskPhone) waitParam(k, want string) {
+	p.t.Helper()
+	timer := time.AfterFunc(20*time.Second, p.changed.Broadcast)
+	defer timer.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.params[k] != want && len(p.problems) == 0 && time.Now().Before(deadline) {
+		p.changed.Wait()
+	}
+	switch {
+	case len(p.problems) > 0:
+		p.t.Fatalf("phone %s: %v", p.mac, p.problems)
+	case p.params[k] != want:
+		p.t.Fatalf("phone %s: %s = %q after 20 s, want %q", p.mac, k, p.params[k], want)
+	}
+}

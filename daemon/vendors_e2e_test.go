@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"context"
+	"encoding/xml"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"hotdesk/prov"
+)
+
+// TestVendorPhonesEndToEnd boots a simulated phone of each vendor besides
+// Polycom (its User-Agent, its files, its NOTIFY event and how it takes
+// it) and takes it through fetch, REGISTER of the locked profile, logins
+// through the API and a feature code, logouts, and the relock — each
+// applied by a re-sync without a reboot. Then an admin's raw override for
+// that vendor reaches the phone, a bad one is refused, and the
+// effective-config API shows the vendor's parameters.
+func TestVendorPhonesEndToEnd(t *testing.T) {
+	for _, tc := range []struct {
+		vendor   *phoneVendor
+		mac      string
+		model    string
+		noReboot [2]string // the parameter that keeps a re-sync from rebooting
+		override [2]string // a raw override and the value it takes
+		bad      string    // a name the vendor does not know
+	}{
+		{yealinkPhone, "001565000001", "SIP-T46U", [2]string{"sip.notify_reboot_enable", "0"},
+			[2]string{"features.dnd.enable", "1"}, "yealink:no_such_param"},
+		{ciscoPhone, "00562b000001", "CP-8851-3PCC", [2]string{"Resync_From_SIP", "Yes"},
+			[2]string{"Call_Waiting_Serv", "No"}, "cisco:not-a-name"},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
+			p := e.phone
+			if e.dev.Vendor != tc.vendor.name || e.dev.Model != tc.model {
+				t.Fatalf("enrolled as %q %q, want %s %s", e.dev.Vendor, e.dev.Model, tc.vendor.name, tc.model)
+			}
+			if code, body := e.api("GET", "/devices/"+tc.mac, ""); code != 200 || body["vendor"] != tc.vendor.name || body["model"] != tc.model {
+				t.Fatalf("API device = %d %v", code, body)
+			}
+			if got := p.param(tc.noReboot[0]); got != tc.noReboot[1] {
+				t.Fatalf("%s = %q, want %q", tc.noReboot[0], got, tc.noReboot[1])
+			}
+			if p.param("Profile_Rule") == "" && tc.vendor == ciscoPhone {
+				t.Fatal("no Profile_Rule: the phone would stay on $PSN.xml")
+			}
+
+			e.login(prov.DoorAPI)
+			e.assertLoggedIn(p, tc.mac, "1001")
+			if tc.vendor == ciscoPhone {
+				// The XML directory service, as the device.
+				code, body := p.fetch(p.param("XML_Directory_Service_URL"), p.param("XML_User_Name"), p.param("XML_Password"))
+				if code != 200 || !strings.Contains(body, "<CiscoIPPhoneDirectory>") {
+					t.Fatalf("directory = %d\n%s", code, body)
+				}
+			}
+			mark := p.mark()
+			if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
+				t.Fatalf("*78 = %d %s", code, reason)
+			}
+			p.waitResync(mark)
+			e.assertLocked(p, tc.mac)
+
+			e.login(prov.DoorFeatureCode)
+			sess := e.assertLoggedIn(p, tc.mac, "1001")
+			mark = p.mark()
+			if code, _ := e.api("DELETE", "/sessions/"+sess.ID, ""); code/100 != 2 {
+				t.Fatalf("DELETE session = %d", code)
+			}
+			p.waitResync(mark)
+			e.assertLocked(p, tc.mac)
+			if p.rebootCount() != 0 {
+				t.Fatalf("the phone rebooted %d times; every re-sync should have reloaded it", p.rebootCount())
+			}
+
+			// A raw override for this vendor reaches the phone; a name the
+			// vendor does not know is refused.
+			name := tc.vendor.name + ":" + tc.override[0]
+			if code, body := e.api("PATCH", "/devices/"+tc.mac, `{"params":{"`+name+`":"`+tc.override[1]+`"}}`); code != 200 {
+				t.Fatalf("PATCH override = %d %v", code, body)
+			}
+			p.waitParam(tc.override[0], tc.override[1])
+			if code, body := e.api("PATCH", "/devices/"+tc.mac, `{"params":{"`+tc.bad+`":"1"}}`); code != 400 {
+				t.Fatalf("PATCH unknown %s = %d %v, want 400", tc.bad, code, body)
+			}
+			code, _ := e.api("GET", "/devices/"+tc.mac+"/effective-config", "")
+			if code != 200 {
+				t.Fatalf("effective-config = %d", code)
+			}
+			eff, err := e.a.svc.files.EffectiveConfig(context.Background(), tc.mac)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := map[string]prov.Param{}
+			for _, prm := range eff {
+				found[prm.Name] = prm
+			}
+			if found[tc.noReboot[0]].Value != tc.noReboot[1] || found[tc.override[0]].Layer != prov.LayerDevice {
+				t.Fatalf("effective config lacks %s or the device override: %v", tc.noReboot[0], eff)
+			}
+		})
+	}
+}
+
+// TestYealinkLocalUpload: the settings a Yealink uploads (<mac>-local.cfg)
+// are stored and merged into what it fetches — the device's while locked,
+// the logged-in user's above everything while a user is on it — and what a
+// phone may not set (its lines' credentials, its provisioning server) is
+// left out. <mac>-contact.xml is kept and read back.
+func TestYealinkLocalUpload(t *testing.T) {
+	const mac = "001565000003"
+	e := newPhoneEnv(t, yealinkPhone, mac, nil)
+	p := e.phone
+	if code := p.upload(mac+"-local.cfg", "#!version:1.0.0.1\nfeatures.dnd.enable = 1\n"+
+		"static.auto_provision.server.url = http://evil.example/\naccount.1.password = x\n"); code/100 != 2 {
+		t.Fatalf("PUT local.cfg = %d", code)
+	}
+	if code := p.upload(mac+"-contact.xml", `<root_contact><contact display_name="Bob" office_number="202"/></root_contact>`); code/100 != 2 {
+		t.Fatalf("PUT contact.xml = %d", code)
+	}
+	p.reload()
+	if p.param("features.dnd.enable") != "1" || strings.Contains(p.param("static.auto_provision.server.url"), "evil") {
+		t.Fatalf("merged upload: dnd=%q url=%q", p.param("features.dnd.enable"), p.param("static.auto_provision.server.url"))
+	}
+	p.mu.Lock()
+	pu, pp := p.provUser, p.provPass
+	p.mu.Unlock()
+	if code, body := p.fetch(mac+"-contact.xml", pu, pp); code != 200 || !strings.Contains(body, `display_name="Bob"`) {
+		t.Fatalf("contact.xml read back = %d %s", code, body)
+	}
+	// Logged in, the user's own upload goes above the device's.
+	e.login(prov.DoorAPI)
+	e.assertLoggedIn(p, mac, "1001")
+	if code := p.upload(mac+"-local.cfg", "#!version:1.0.0.1\nfeatures.dnd.enable = 0\n"); code/100 != 2 {
+		t.Fatalf("PUT user's local.cfg = %d", code)
+	}
+	p.reload()
+	if p.param("features.dnd.enable") != "0" {
+		t.Fatalf("the user's upload does not win: dnd=%q", p.param("features.dnd.enable"))
+	}
+	mark := p.mark()
+	if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
+		t.Fatalf("*78 = %d %s", code, reason)
+	}
+	p.waitResync(mark)
+	e.assertLocked(p, mac)
+	if p.param("features.dnd.enable") != "1" {
+		t.Fatalf("after the logout the device's own setting should be back: dnd=%q", p.param("features.dnd.enable"))
+	}
+}
+
+// TestYealinkRebootFlag models sip.notify_reboot_enable: set to 1 (the
+// factory default) the phone reboots on each check-sync, and a login
+// still comes through that reboot and a logout still relocks it.
+func TestYealinkRebootFlag(t *testing.T) {
+	e := newPhoneEnv(t, yealinkPhone, "001565000002", nil)
+	p := e.phone
+	if code, body := e.api("PATCH", "/devices/001565000002", `{"params":{"yealink:sip.notify_reboot_enable":"1"}}`); code != 200 {
+		t.Fatalf("PATCH = %d %v", code, body)
+	}
+	p.waitParam("sip.notify_reboot_enable", "1")
+	before := p.rebootCount()
+	e.login(prov.DoorAPI)
+	e.assertLoggedIn(p, "001565000002", "1001")
+	if p.rebootCount() <= before {
+		t.Fatal("with sip.notify_reboot_enable = 1 the login's check-sync did not reboot the phone")
+	}
+	mark := p.mark()
+	if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
+		t.Fatalf("*78 = %d %s", code, reason)
+	}
+	p.waitResync(mark)
+	e.assertLocked(p, "001565000002")
+}
+
+// TestXMLBrowserLogin: the locked profile gives a Yealink a line key that
+// opens the login door in its XML browser, a Cisco MPP its XML service
+// (the Services button); the input screen each shows is submitted as the
+// phone submits it (a GET of its URL with the fields appended), and the
+// phone re-syncs into the user's line.
+func TestXMLBrowserLogin(t *testing.T) {
+	type input struct {
+		URL    string   `xml:"URL"`
+		Fields []string `xml:"InputField>Parameter"`
+		Items  []string `xml:"InputItem>QueryStringParam"`
+	}
+	for _, tc := range []struct {
+		vendor   *phoneVendor
+		mac, key string
+		root, ok string
+	}{
+		{yealinkPhone, "001565000004", "linekey.10.value", "YealinkIPPhoneInputScreen", "<YealinkIPPhoneTextScreen"},
+		{ciscoPhone, "00562b000004", "XML_Service_URL", "CiscoIPPhoneInput", "<CiscoIPPhoneText>"},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
+			p := e.phone
+			link := p.param(tc.key)
+			if link == "" {
+				t.Fatalf("no login door in %s", tc.key)
+			}
+			code, page := fetch(t, &http.Client{}, "GET", link, nil)
+			var in input
+			err := xml.Unmarshal([]byte(page), &in)
+			fields := append(in.Fields, in.Items...)
+			if code != 200 || err != nil || !strings.Contains(page, "<"+tc.root) || len(fields) != 2 {
+				t.Fatalf("login page = %d %v\n%s", code, err, page)
+			}
+			mark := p.mark()
+			submit := in.URL + "&" + url.Values{fields[0]: {"alice"}, fields[1]: {"alice-demo"}}.Encode()
+			if code, body := fetch(t, &http.Client{}, "GET", submit, nil); code != 200 || !strings.Contains(body, "Logged in") ||
+				!strings.Contains(body, tc.ok) {
+				t.Fatalf("submit = %d\n%s", code, body)
+			}
+			p.waitResync(mark)
+			e.assertLoggedIn(p, tc.mac, "1001")
+			// A forged token logs nobody in.
+			bad := strings.Replace(submit, "t=", "t=1", 1)
+			if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
+				t.Fatalf("forged token = %d, want 404", code)
+			}
+		})
+	}
+}

@@ -1,0 +1,161 @@
+package render
+
+import (
+	"strconv"
+	"strings"
+
+	"hotdesk/prov"
+)
+
+// Model is the vendor-neutral device model every non-Polycom renderer
+// turns into its own parameters: what hotdesk decides for a phone, before
+// any vendor's spelling. Polycom's renderer predates it and spells the
+// same decisions directly (polycom.go).
+type Model struct {
+	MAC string
+	// Lines are the accounts the phone registers: the device account while
+	// locked, the user's numbers while someone is logged in.
+	Lines []Line
+	// Locked is the locked profile: only Authorized and Emergency numbers
+	// may be dialled (the proxy enforces it too).
+	Locked     bool
+	Authorized []prov.AuthorizedNumber
+	Emergency  []string
+	// SpeedDials are the user's contacts with a speed-dial slot, in order.
+	SpeedDials []prov.Contact
+	Contacts   []prov.Contact
+	// DirectoryURL is where the phone reads its directory ("" for none).
+	DirectoryURL string
+	// Language is a BCP 47 tag ("de", "en-GB"); TimeZone an IANA name,
+	// with its standard offset (seconds) and whether it has DST.
+	Language string
+	TimeZone string
+	TZOffset int
+	TZDST    bool
+	TZKnown  bool
+	// Prov is where the phone fetches its files from now on, with its
+	// digest credentials (empty without secrets).
+	ProvURL, ProvUser, ProvPassword string
+	// ResyncNoReboot: a check-sync reloads the files without a reboot.
+	ResyncNoReboot bool
+	// FirmwareURL is the firmware the phone should run ("" : keep its own).
+	FirmwareURL string
+	// LoginPage is the phone-browser login door ("" when not served).
+	LoginPage string
+	// LocalPIN guards the phone's own menus (the security PIN).
+	LocalPIN string
+	// NTP is the time server.
+	NTP string
+}
+
+// Line is one SIP account.
+type Line struct {
+	// User is the address's user part, Domain its host (the site's SIP
+	// domain, or the server when none).
+	User, Domain   string
+	Display, Label string
+	AuthUser       string
+	Password       string
+	Server         string
+	Port           int
+	Transport      string // udp, tcp, tls
+	Expiry         int    // registration expiry in seconds
+}
+
+// Address is the line's address of record.
+func (l Line) Address() string { return l.User + "@" + l.Domain }
+
+// model builds the Model of v; secrets stay out unless v.Secrets.
+func model(v *prov.View, cfg Config, zones *zoneCache) Model {
+	d, s := v.Device, v.Site
+	m := Model{MAC: d.MAC, Language: s.Language, TimeZone: s.TimeZone, ResyncNoReboot: true, NTP: "pool.ntp.org"}
+	domain := s.Domain
+	if domain == "" {
+		domain = v.Server.Host
+	}
+	mk := func(user, auth, pass, label, display string) Line {
+		if !v.Secrets {
+			pass = ""
+		}
+		return Line{User: user, Domain: domain, AuthUser: auth, Password: pass, Label: label, Display: display,
+			Server: v.Server.Host, Port: cfg.SIPPort, Transport: "udp", Expiry: 3600}
+	}
+	if v.User == nil {
+		m.Locked = true
+		if d.SIPUser != "" {
+			m.Lines = []Line{mk(d.SIPUser, d.SIPUser, d.SIPPassword, "Locked", "")}
+		}
+	} else {
+		u := v.User
+		user, pass := u.Username, u.SIPPassword
+		if v.Session != nil {
+			user, pass = v.Session.SIPUser, v.Session.SIPPassword
+		}
+		nums := v.Numbers
+		if len(nums) == 0 {
+			nums = []string{u.Username}
+		}
+		display := strings.TrimSpace(u.FirstName + " " + u.LastName)
+		for i, n := range nums {
+			if i >= 8 {
+				break
+			}
+			m.Lines = append(m.Lines, mk(n, user, pass, n, display))
+		}
+		if u.Language != "" {
+			m.Language = u.Language
+		}
+		for _, c := range v.Contacts {
+			if c.SpeedDial > 0 {
+				m.SpeedDials = append(m.SpeedDials, c)
+			}
+		}
+		m.Contacts = v.Contacts
+	}
+	m.Authorized = append(m.Authorized, s.Authorized...)
+	m.Authorized = append(m.Authorized, d.Authorized...)
+	m.Emergency = s.Emergency
+	if z := zones.zone(s.TimeZone); z.known {
+		m.TZOffset, m.TZDST, m.TZKnown = z.off, z.dst, true
+	}
+	if v.Server.BaseURL != "" {
+		m.ProvURL = v.Server.BaseURL
+		if d.MAC != "" {
+			m.DirectoryURL = v.Server.BaseURL + "/" + d.MAC + "-directory.xml"
+		}
+	}
+	if v.Secrets && d.MAC != "" {
+		m.ProvUser, m.ProvPassword = d.ProvUser, d.ProvPassword
+		if d.Kind == prov.DeviceManaged && d.AssignedUserID != 0 {
+			m.LocalPIN = d.SecurityPIN
+		}
+		if s.Login.Enabled && d.ProvPassword != "" && v.Server.BaseURL != "" {
+			m.LoginPage = v.Server.BaseURL + "/" + prov.PhonePagesPath + "?mac=" + d.MAC + "&t=" + prov.PhonePageToken(d)
+		}
+	}
+	if cfg.FirmwareURL != "" {
+		m.FirmwareURL = cfg.FirmwareURL
+	}
+	return m
+}
+
+// offsetHours spells a UTC offset in seconds as Yealink and Cisco do: "+1",
+// "-5", "+5:30".
+func offsetHours(sec int) string {
+	sign := "+"
+	if sec < 0 {
+		sign, sec = "-", -sec
+	}
+	h, mins := sec/3600, (sec%3600)/60
+	if mins == 0 {
+		return sign + strconv.Itoa(h)
+	}
+	return sign + strconv.Itoa(h) + ":" + strconv.Itoa(mins)
+}
+
+// langTag is a BCP 47 tag's primary language, lowercase ("de-AT" → "de").
+func langTag(s string) string {
+	s = strings.ToLower(strings.ReplaceAll(s, "_", "-"))
+	tag, _, _ := strings.Cut(s, "-")
+	return tag
+}

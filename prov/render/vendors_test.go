@@ -1,0 +1,348 @@
+package render
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"hotdesk/prov"
+)
+
+// vendorViews are fixtureViews as a phone of vendor (its MAC prefix) sees
+// them, with raw overrides for that vendor at every level.
+func vendorViews(vendor, mac string) map[string]*prov.View {
+	views := fixtureViews()
+	for _, v := range views {
+		if v.Device.MAC == "" {
+			continue
+		}
+		v.Device.Vendor, v.Device.MAC, v.Device.ProvUser = vendor, mac, mac
+	}
+	raw := map[string]map[string]string{
+		"yealink": {"site": "features.dnd.enable", "device": "features.dnd.enable", "user": "lang.wui"},
+		"cisco":   {"site": "Call_Waiting_Serv", "device": "Call_Waiting_Serv", "user": "Time_Format"},
+	}[vendor]
+	for _, v := range views {
+		if v.Device.MAC == "" {
+			continue
+		}
+		v.Site.Params = map[string]string{"up.backlight.idleIntensity": "1", vendor + ":" + raw["site"]: "site"}
+		v.Device.Params = map[string]string{vendor + ":" + raw["device"]: "device"}
+		if v.User != nil {
+			u := *v.User
+			u.Params = map[string]string{vendor + ":" + raw["user"]: "user"}
+			v.User = &u
+		}
+	}
+	return views
+}
+
+var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001"}
+
+// TestVendorGolden renders every file of every fixture for each vendor
+// besides Polycom, compares it with testdata/<vendor>/<fixture>_<kind>.golden
+// and parses it back with the vendor's format rules (parseVendorFile).
+func TestVendorGolden(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := []prov.FileKind{prov.KindMaster, prov.KindDeviceConfig, prov.KindDirectory}
+	for vendor, mac := range vendorMACs {
+		for name, v := range vendorViews(vendor, mac) {
+			if v.Device.MAC == "" {
+				v.Device.Vendor = vendor // the generic profile of a phone that said nothing
+			}
+			for _, k := range kinds {
+				t.Run(vendor+"/"+name+"_"+string(k), func(t *testing.T) {
+					got, err := s.Render(context.Background(), k, v)
+					if errors.Is(err, prov.ErrNotFound) {
+						got = []byte("not found\n")
+					} else if err != nil {
+						t.Fatal(err)
+					} else if _, err := parseVendorFile(vendor, k, got); err != nil {
+						t.Fatalf("does not parse back: %v\n%s", err, got)
+					}
+					golden := filepath.Join("testdata", vendor, name+"_"+string(k)+".golden")
+					if *update {
+						if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.WriteFile(golden, got, 0o644); err != nil {
+							t.Fatal(err)
+						}
+					}
+					want, err := os.ReadFile(golden)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if string(got) != string(want) {
+						t.Errorf("%s differs from golden (run with -update):\n%s", golden, got)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestVendorFiles checks what each rendered file means to the phone: the
+// locked profile registers the device account only, a login the user's
+// lines (and disables the device account's), no secret without secrets,
+// re-sync without reboot, raw overrides by precedence.
+func TestVendorFiles(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type want struct{ user1, auth1, pass1, enable2, noReboot, overrideKey string }
+	cases := map[string]struct {
+		line func(i int, k string) string
+		keys want
+	}{
+		"yealink": {func(i int, k string) string { return fmt.Sprintf("account.%d.%s", i, k) },
+			want{"user_name", "auth_name", "password", "enable", "sip.notify_reboot_enable=0", "features.dnd.enable"}},
+		"cisco": {func(i int, k string) string { return fmt.Sprintf("%s_%d_", k, i) },
+			want{"User_ID", "Auth_ID", "Password", "Line_Enable", "Resync_From_SIP=Yes", "Call_Waiting_Serv"}},
+	}
+	for vendor, c := range cases {
+		views := vendorViews(vendor, vendorMACs[vendor])
+		get := func(view string) map[string]string {
+			t.Helper()
+			b, err := s.Render(context.Background(), prov.KindDeviceConfig, views[view])
+			if err != nil {
+				t.Fatalf("%s %s: %v", vendor, view, err)
+			}
+			m, err := parseVendorFile(vendor, prov.KindDeviceConfig, b)
+			if err != nil {
+				t.Fatalf("%s %s: %v", vendor, view, err)
+			}
+			return m
+		}
+		locked, web, tftp := get("locked"), get("web"), get("tftp")
+		k := c.keys
+		if locked[c.line(1, k.user1)] != "dev0004f2000001" || locked[c.line(1, k.pass1)] != "devsecret" {
+			t.Errorf("%s locked: line 1 is not the device account: %v", vendor, locked)
+		}
+		if web[c.line(1, k.user1)] != "201" || web[c.line(2, k.user1)] != "+4930123456" ||
+			web[c.line(1, k.auth1)] != "s-alice-7" || web[c.line(1, k.pass1)] != "sesssecret" {
+			t.Errorf("%s logged in: lines are not the user's: %v", vendor, web)
+		}
+		off := map[string]string{"yealink": "0", "cisco": "No"}[vendor]
+		if web[c.line(3, k.enable2)] != off || locked[c.line(2, k.enable2)] != off {
+			t.Errorf("%s: unused lines are not disabled", vendor)
+		}
+		for key, val := range tftp {
+			if strings.Contains(val, "secret") || strings.Contains(val, "48151623") {
+				t.Errorf("%s TFTP file carries a secret: %s = %s", vendor, key, val)
+			}
+		}
+		nr, nv, _ := strings.Cut(k.noReboot, "=")
+		if locked[nr] != nv {
+			t.Errorf("%s: %s = %q, want %q (re-sync without reboot)", vendor, nr, locked[nr], nv)
+		}
+		// Device overrides beat the site's; another vendor's are left out.
+		if locked[k.overrideKey] != "device" {
+			t.Errorf("%s: raw override %s = %q, want the device's", vendor, k.overrideKey, locked[k.overrideKey])
+		}
+		for key := range locked {
+			if strings.Contains(key, "backlight") || strings.Contains(key, ":") {
+				t.Errorf("%s renders another vendor's parameter %s", vendor, key)
+			}
+		}
+		eff, err := s.Effective(views["web"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range eff {
+			if p.Name == k.overrideKey {
+				found = p.Value == "device" && p.Layer == prov.LayerDevice
+			}
+			if strings.Contains(p.Value, "secret") || strings.Contains(p.Value, "48151623") {
+				t.Errorf("%s effective config shows a secret: %s = %s", vendor, p.Name, p.Value)
+			}
+		}
+		if !found {
+			t.Errorf("%s: effective config does not show the device override %s", vendor, k.overrideKey)
+		}
+	}
+}
+
+// TestVendorNames checks which names each vendor answers and how.
+func TestVendorNames(t *testing.T) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		want []prov.VendorFile
+	}{
+		{"y000000000000.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
+		{"y000000000025.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
+		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
+		{"001565abcdef-local.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
+		{"001565abcdef-contact.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
+
+		{"8851.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
+		{"6871.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
+		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true}}},
+		{"00562b000001-directory.xml", []prov.VendorFile{
+			{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "00562b000001", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "00562b000001", Suffix: "directory.xml"}}},
+		{"000000000000.cfg", nil},
+		{"alice.cfg", nil},
+		{"0004f2000001-hotdesk.cfg", nil},
+		{"88511.xml", nil},
+	} {
+		got := s.VendorFiles(tc.name)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("VendorFiles(%q) = %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		vendor string
+		reboot bool
+		want   string
+	}{
+		{"polycom", false, "check-sync"}, {"", true, "check-sync;reboot=true"},
+		{"yealink", false, "check-sync;reboot=false"}, {"yealink", true, "check-sync;reboot=true"},
+		{"cisco", false, "resync"}, {"Cisco", true, "reboot"},
+	} {
+		if got := SyncEvent(tc.vendor, tc.reboot); got != tc.want || s.SyncEvent(tc.vendor, tc.reboot) != tc.want {
+			t.Errorf("SyncEvent(%q, %v) = %q, want %q", tc.vendor, tc.reboot, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		name         string
+		known, vknow bool
+	}{
+		{"up.backlight.idleIntensity", true, true}, {"bogus.x", false, true},
+		{"yealink:features.dnd.enable", true, true}, {"yealink:account.1.label", true, true},
+		{"yealink:nonsense_param", false, true}, {"cisco:Line_Enable_1_", true, true},
+		{"cisco:line enable", false, true}, {"acme:x.y", false, false}, {"polycom:up.x", false, false},
+	} {
+		if k, vk := s.KnownParam(tc.name); k != tc.known || vk != tc.vknow {
+			t.Errorf("KnownParam(%q) = %v, %v; want %v, %v", tc.name, k, vk, tc.known, tc.vknow)
+		}
+	}
+}
+
+// parseVendorFile parses a rendered file by the vendor's documented format
+// and returns its parameters.
+func parseVendorFile(vendor string, kind prov.FileKind, b []byte) (map[string]string, error) {
+	if kind == prov.KindDirectory {
+		return nil, parseDirectory(vendor, b)
+	}
+	switch vendor {
+	case "yealink":
+		return parseYealinkCfg(b)
+	case "cisco":
+		return parseFlatProfile(b)
+	}
+	return nil, fmt.Errorf("no parser for %s", vendor)
+}
+
+var yealinkKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$`)
+
+// parseYealinkCfg reads Yealink's auto-provisioning file: the first line
+// "#!version:1.0.0.1", then "key = value" lines and '#' comments; keys are
+// lowercase dotted names, each set once.
+func parseYealinkCfg(b []byte) (map[string]string, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	m := map[string]string{}
+	first := true
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if first {
+			if line != "#!version:1.0.0.1" {
+				return nil, fmt.Errorf("line 1 is %q, not the version header", line)
+			}
+			first = false
+			continue
+		}
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, " = ")
+		if !ok || !yealinkKeyRE.MatchString(k) {
+			return nil, fmt.Errorf("line %d: %q is not key = value", n, line)
+		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("line %d: %s set twice", n, k)
+		}
+		m[k] = v
+	}
+	if first {
+		return nil, errors.New("empty file")
+	}
+	return m, sc.Err()
+}
+
+// parseFlatProfile reads Cisco's <flat-profile>: one element per
+// parameter, text only, with an optional ua="na|ro|rw" attribute.
+func parseFlatProfile(b []byte) (map[string]string, error) {
+	var doc struct {
+		XMLName xml.Name `xml:"flat-profile"`
+		Params  []struct {
+			XMLName xml.Name
+			UA      string `xml:"ua,attr"`
+			Value   string `xml:",chardata"`
+			Inner   []struct {
+				XMLName xml.Name
+			} `xml:",any"`
+		} `xml:",any"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, p := range doc.Params {
+		switch {
+		case len(p.Inner) > 0:
+			return nil, fmt.Errorf("%s has child elements", p.XMLName.Local)
+		case p.UA != "" && p.UA != "na" && p.UA != "ro" && p.UA != "rw":
+			return nil, fmt.Errorf("%s: ua=%q", p.XMLName.Local, p.UA)
+		case !ciscoParamRE.MatchString(p.XMLName.Local):
+			return nil, fmt.Errorf("%q is not a parameter name", p.XMLName.Local)
+		}
+		if _, dup := m[p.XMLName.Local]; dup {
+			return nil, fmt.Errorf("%s set twice", p.XMLName.Local)
+		}
+		m[p.XMLName.Local] = p.Value
+	}
+	return m, nil
+}
+
+// parseDirectory reads the XML browser directory (YealinkIPPhoneDirectory,
+// CiscoIPPhoneDirectory): DirectoryEntry elements with Name and Telephone.
+func parseDirectory(vendor string, b []byte) error {
+	var doc struct {
+		XMLName xml.Name
+		Entries []struct {
+			Name      string `xml:"Name"`
+			Telephone string `xml:"Telephone"`
+		} `xml:"DirectoryEntry"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	root := map[string]string{"yealink": "YealinkIPPhoneDirectory", "cisco": "CiscoIPPhoneDirectory"}[vendor]
+	if doc.XMLName.Local != root {
+		return fmt.Errorf("root %s, want %s", doc.XMLName.Local, root)
+	}
+	for _, e := range doc.Entries {
+		if e.Telephone == "" {
+			return fmt.Errorf("entry %q without a number", e.Name)
+		}
+	}
+	return nil
+}

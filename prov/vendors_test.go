@@ -1,0 +1,241 @@
+package prov_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"hotdesk/prov"
+	"hotdesk/prov/render"
+)
+
+const (
+	yealinkUA  = "Yealink SIP-T46U 108.86.0.20 00:15:65:00:00:01"
+	yealinkMAC = "001565000001"
+	ciscoUA    = "Cisco/CP-8851-3PCC-11.3.7 (00562b000001)(FCH1234ABCD)"
+	ciscoMAC   = "00562b000001"
+)
+
+// classLeases are leases that also know the DHCP option 60 they were asked with.
+type classLeases struct {
+	fakeLeases
+	class map[netip.Addr]string
+}
+
+func (l classLeases) AddrToVendorClass(ip netip.Addr) (string, bool) {
+	c, ok := l.class[ip]
+	return c, ok
+}
+
+func uaReq(proto prov.Proto, path, ua string) prov.Request {
+	r := fReq(proto, path)
+	r.UserAgent = ua
+	r.Remote = netip.MustParseAddrPort("10.1.7.7:5000") // no lease: the UA tells
+	return r
+}
+
+// TestYealinkBoot: a Yealink asks for y000000000000.cfg, then <mac>.cfg;
+// it gets Yealink's files, enrolled as a Yealink of its model, its
+// credentials once, then only with them; TFTP carries no secret.
+func TestYealinkBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "y000000000000.cfg", yealinkUA))
+	if err != nil || !strings.HasPrefix(body, "#!version:1.0.0.1\n") || !strings.Contains(body, "sip.notify_reboot_enable = 0") {
+		t.Fatalf("common file: %v\n%s", err, body)
+	}
+	d, err := f.st.GetDevice(ctx, yealinkMAC)
+	if err != nil || d.Vendor != "yealink" || d.Model != "SIP-T46U" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, yealinkMAC+".cfg", yealinkUA))
+	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
+		!strings.Contains(tftp, "account.1.user_name = "+d.SIPUser) {
+		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
+	}
+	body, err = f.read(t, uaReq(prov.ProtoHTTP, yealinkMAC+".cfg", yealinkUA))
+	if err != nil || !strings.Contains(body, "static.auto_provision.server.password = "+d.ProvPassword) ||
+		!strings.Contains(body, "account.1.password = "+d.SIPPassword) {
+		t.Fatalf("first HTTP fetch lacks the credentials: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, yealinkMAC+".cfg", yealinkUA)); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
+	}
+	r := fAs(yealinkMAC, yealinkMAC+".cfg")
+	r.UserAgent = yealinkUA
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "account.1.password = "+d.SIPPassword) {
+		t.Fatalf("authenticated fetch: %v\n%s", err, body)
+	}
+	// Polycom's names mean nothing to it.
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, yealinkMAC+"-hotdesk.cfg", yealinkUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, prov.ErrAuth) {
+		t.Errorf("Polycom name for a Yealink: %v", err)
+	}
+}
+
+// TestVendorNameCollision: <mac>.cfg is Polycom's boot file and Yealink's
+// device file; the requesting phone's vendor decides, from its
+// User-Agent or, without one, from its device record.
+func TestVendorNameCollision(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, fMAC+".cfg", "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000"))
+	if err != nil || !strings.Contains(body, "<APPLICATION") {
+		t.Fatalf("Polycom boot file: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "y000000000000.cfg", yealinkUA)); err != nil {
+		t.Fatal(err)
+	}
+	// No User-Agent (TFTP): the device record says Yealink.
+	r := uaReq(prov.ProtoTFTP, yealinkMAC+".cfg", "")
+	if body, err = f.read(t, r); err != nil || !strings.HasPrefix(body, "#!version:1.0.0.1") {
+		t.Fatalf("Yealink by record: %v\n%s", err, body)
+	}
+	r = uaReq(prov.ProtoTFTP, fMAC+".cfg", "")
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<APPLICATION") {
+		t.Fatalf("Polycom by record: %v\n%s", err, body)
+	}
+}
+
+// TestVendorDetectionOrder: User-Agent, DHCP option 60, the name asked
+// for, the MAC prefix last; an unknown model gets its vendor's profile.
+func TestVendorDetectionOrder(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	// A Polycom MAC prefix asking for Yealink's common file, no UA: the
+	// name wins over the prefix.
+	if _, err := f.read(t, fReq(prov.ProtoTFTP, "y000000000000.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := f.st.GetDevice(ctx, fMAC); err != nil || d.Vendor != "yealink" {
+		t.Fatalf("by file name: %+v %v", d, err)
+	}
+	// Cisco MPP: $PSN.xml of a model nobody listed, MAC in the UA.
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "6899.xml", strings.Replace(ciscoUA, "8851", "6899", 1)))
+	if err != nil || !strings.Contains(body, "<flat-profile>") || !strings.Contains(body, "<Resync_From_SIP ua=\"na\">Yes<") {
+		t.Fatalf("Cisco generic profile: %v\n%s", err, body)
+	}
+	d, err := f.st.GetDevice(ctx, ciscoMAC)
+	if err != nil || d.Vendor != "cisco" || d.Model != "CP-6899-3PCC" {
+		t.Fatalf("Cisco enrolled %+v %v", d, err)
+	}
+	if !strings.Contains(body, "<Password_1_ ua=\"na\">"+d.SIPPassword+"<") ||
+		!strings.Contains(body, "--pwd "+d.ProvPassword+"]") {
+		t.Errorf("Cisco first fetch lacks its credentials:\n%s", body)
+	}
+}
+
+// TestVendorByDHCPClass: a phone that sends no User-Agent (TFTP) is known
+// by its lease's option 60 before its MAC prefix: a Polycom-prefix MAC
+// whose lease says Yealink asks for <mac>.cfg and gets Yealink's file.
+func TestVendorByDHCPClass(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ip := netip.MustParseAddr(fPhoneIP)
+	leases := classLeases{fakeLeases{ip: fMAC}, map[netip.Addr]string{ip: "yealink"}}
+	rend, err := render.New(render.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := prov.NewFiles(prov.FilesConfig{HTTPPort: 80}, prov.FilesDeps{Store: f.st, Renderer: rend, Leases: leases})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { files.Close() })
+	c, err := files.Read(context.Background(), fReq(prov.ProtoTFTP, fMAC+".cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(c.Body)
+	c.Close()
+	if !strings.HasPrefix(string(b), "#!version:1.0.0.1") {
+		t.Fatalf("not Yealink's file:\n%s", b)
+	}
+	if d, err := f.st.GetDevice(context.Background(), fMAC); err != nil || d.Vendor != "yealink" {
+		t.Fatalf("by option 60: %+v %v", d, err)
+	}
+}
+
+// TestVendorParams: raw overrides "<vendor>:<name>" are checked against
+// that vendor's parameter list; Polycom's keep their bare names.
+func TestVendorParams(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"up.backlight.idleIntensity", true},
+		{"yealink:features.dnd.enable", true},
+		{"cisco:Call_Waiting_Serv", true},
+		{"yealink:nonsense", false},
+		{"cisco:not a name", false},
+		{"acme:x.y", false},
+		{"Yealink:features.dnd.enable", false},
+		{"bogus.x", false},
+	} {
+		m := map[string]string{tc.name: "1"}
+		err := prov.ValidateParams("params", m, false)
+		if err == nil {
+			err = prov.CheckVendorParams(render.Catalog{}, "params", m)
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, prov.ErrInvalid) {
+			t.Errorf("%s: %v is not ErrInvalid", tc.name, err)
+		}
+	}
+}
+
+// TestKVUploadRefusal: a key = value phone owns its preferences, never a
+// secret, an address, its lines or its provisioning set-up.
+func TestKVUploadRefusal(t *testing.T) {
+	for name, want := range map[string]string{
+		"features.dnd.enable":                 "",
+		"lang.gui":                            "",
+		"linekey.3.label":                     "",
+		"account.1.password":                  prov.RefusedSecret,
+		"account.1.user_name":                 prov.RefusedSecret,
+		"account.1.label":                     prov.RefusedProvisioning,
+		"static.auto_provision.server.url":    prov.RefusedProvisioning,
+		"phone_setting.phone_lock.enable":     prov.RefusedNotPhoneOwned,
+		"phone_setting.emergency.number":      prov.RefusedNotPhoneOwned,
+		"phone_setting.phone_lock.unlock_pin": prov.RefusedSecret,
+		"remote_phonebook.data.1.url":         prov.RefusedAddress,
+		"sip.notify_reboot_enable":            prov.RefusedNotPhoneOwned,
+		"features.action_uri_limit_ip":        prov.RefusedAddress,
+	} {
+		if got := prov.KVUploadRefusal(name); got != want {
+			t.Errorf("KVUploadRefusal(%q) = %q, want %q", name, got, want)
+		}
+	}
+	up, err := prov.SplitKVUpload([]byte("#!version:1.0.0.1\nfeatures.dnd.enable = 1\naccount.1.password = x\n"))
+	if err != nil || up.Params["features.dnd.enable"] != "1" || len(up.Refused) != 1 || strings.Contains(string(up.Data), "password") {
+		t.Fatalf("SplitKVUpload = %+v %v", up, err)
+	}
+	if _, err := prov.SplitKVUpload([]byte("no equals sign\n")); !errors.Is(err, prov.ErrMalformed) {
+		t.Fatalf("malformed: %v", err)
+	}
+}
+
+// TestCiscoTFTPHandOff: a Cisco MPP that asks for $PSN.xml over TFTP (its
+// factory Profile_Rule) is known by its lease and moved to HTTP with a
+// Profile_Rule that carries no credentials; over HTTP it gets them once.
+func TestCiscoTFTPHandOff(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	body, err := f.read(t, fReq(prov.ProtoTFTP, "8851.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f.st.GetDevice(context.Background(), fMAC)
+	if err != nil || d.Vendor != "cisco" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	if !strings.Contains(body, "<Profile_Rule ua=\"na\">http://"+fServerIP+"/$MA.xml</Profile_Rule>") ||
+		strings.Contains(body, d.ProvPassword) || strings.Contains(body, d.SIPPassword) {
+		t.Fatalf("TFTP profile:\n%s", body)
+	}
+	body, err = f.read(t, fReq(prov.ProtoHTTP, fMAC+".xml"))
+	if err != nil || !strings.Contains(body, "--pwd "+d.ProvPassword+"]") {
+		t.Fatalf("HTTP profile: %v\n%s", err, body)
+	}
+}
