@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/xml"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -253,4 +254,127 @@ func (p *deskPhone) rebootCount() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.reboots
+}
+
+// snomPhone is a D785 (Snom's auto-provisioning guide): with setting_server
+// a directory URL it asks for snom<model>.htm, snom<model>-<MAC>.htm, then
+// <MAC>.xml, each an XML <settings> file, a later one overriding an
+// earlier; the server's credentials ride in setting_server
+// (http://user:pass@host/…), which it follows from the next file on.
+// NOTIFY "check-sync;reboot=false" reloads without a reboot; "reboot" and
+// a bare check-sync reboot it.
+var snomPhone = &phoneVendor{
+	name:  "snom",
+	sipUA: "snomD785/10.1.159.12",
+	httpUA: func(mac string) string {
+		return "Mozilla/4.0 (compatible; snomD785-SIP 10.1.159.12 2010.12-00004 OpenSSL 1.1.1 " + strings.ToUpper(mac) + ")"
+	},
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		merged := map[string]string{}
+		base := ""
+		p.mu.Lock()
+		if s := p.params["setting_server"]; s != "" {
+			base, _, _ = snomServer(s)
+		}
+		p.mu.Unlock()
+		for _, name := range []string{"snomD785.htm", "snomD785-" + strings.ToUpper(p.mac) + ".htm", strings.ToUpper(p.mac) + ".xml"} {
+			code, body := p.fetch(base+name, pu, pp)
+			if code != 200 {
+				p.problem(fmt.Sprintf("%s = %d:\n%s", name, code, body))
+				return nil, false
+			}
+			m, err := parseSnom(body)
+			if err != nil {
+				p.problem(fmt.Sprintf("%s: %v", name, err))
+				return nil, false
+			}
+			for k, v := range m {
+				merged[k] = v
+			}
+			if b, u, pw := snomServer(m["setting_server"]); u != "" {
+				base, pu, pp = b, u, pw // the next file comes from there, with these
+			}
+		}
+		return merged, true
+	},
+	provCreds: func(m map[string]string) (string, string) {
+		_, u, pw := snomServer(m["setting_server"])
+		return u, pw
+	},
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 12; n++ {
+			s := "." + strconv.Itoa(n)
+			if m["user_active"+s] != "on" || m["user_name"+s] == "" {
+				continue
+			}
+			u := m["user_name"+s]
+			auth := m["user_pname"+s]
+			if auth == "" {
+				auth = u
+			}
+			lines[u] = phoneLine{user: u, authUser: auth, password: m["user_pass"+s]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		switch strings.TrimSpace(base) {
+		case "check-sync":
+			return !strings.Contains(ev, "reboot=false"), true
+		case "reboot":
+			return true, true
+		}
+		return false, false
+	},
+}
+
+// snomServer splits setting_server into the URL a file name is appended
+// to (without credentials) and the credentials in it.
+func snomServer(s string) (base, user, pass string) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", "", ""
+	}
+	if u.User != nil {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+		u.User = nil
+	}
+	base = u.String()
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return base, user, pass
+}
+
+// parseSnom reads a Snom XML setting file: <phone-settings> and
+// <functionKeys> children, "<name>.<idx>" for the indexed ones.
+func parseSnom(body string) (map[string]string, error) {
+	type setting struct {
+		XMLName xml.Name
+		Idx     string `xml:"idx,attr"`
+		Value   string `xml:",chardata"`
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"settings"`
+		Phone   struct {
+			S []setting `xml:",any"`
+		} `xml:"phone-settings"`
+		Keys struct {
+			S []setting `xml:",any"`
+		} `xml:"functionKeys"`
+	}
+	if err := xml.Unmarshal([]byte(body), &doc); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, s := range append(doc.Phone.S, doc.Keys.S...) {
+		k := s.XMLName.Local
+		if s.Idx != "" {
+			k += "." + s.Idx
+		}
+		m[k] = s.Value
+	}
+	return m, nil
 }

@@ -99,6 +99,10 @@ var polycomUARE = regexp.MustCompile(`Polycom(?:VVX|SoundPoint\S*|SoundStation\S
 // or "Cisco-CP-8851-3PCC/11.3.7 (…)".
 var ciscoUARE = regexp.MustCompile(`^(?i:cisco)[/-](CP-[0-9]{4}[A-Z]*(?:-3PCC)?)[-/]([0-9][0-9A-Za-z.()-]*)`)
 
+// snomUARE reads a Snom's model and firmware: "snomD785-SIP 10.1.159.12"
+// (HTTP) or "snomD785/10.1.159.12" (SIP).
+var snomUARE = regexp.MustCompile(`snom([A-Za-z0-9]+)(?:-SIP |/)([0-9][0-9A-Za-z.]*)`)
+
 // VendorFromUserAgent returns the vendor (lowercase) and, when the UA says
 // so, the model and firmware version.
 func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
@@ -120,6 +124,9 @@ func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
 		vendor = "grandstream"
 	case strings.Contains(l, "snom"):
 		vendor = "snom"
+		if m := snomUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = m[1], m[2]
+		}
 	case strings.HasPrefix(l, "cisco"):
 		vendor = "cisco"
 		if m := ciscoUARE.FindStringSubmatch(ua); m != nil {

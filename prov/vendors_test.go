@@ -17,6 +17,8 @@ const (
 	yealinkMAC = "001565000001"
 	ciscoUA    = "Cisco/CP-8851-3PCC-11.3.7 (00562b000001)(FCH1234ABCD)"
 	ciscoMAC   = "00562b000001"
+	snomUA     = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.159.12 2010.12-00004 OpenSSL 1.1.1 000413000001)"
+	snomMAC    = "000413000001"
 )
 
 // classLeases are leases that also know the DHCP option 60 they were asked with.
@@ -183,5 +185,50 @@ func TestVendorParams(t *testing.T) {
 		if err != nil && !errors.Is(err, prov.ErrInvalid) {
 			t.Errorf("%s: %v is not ErrInvalid", tc.name, err)
 		}
+	}
+}
+
+// TestSnomBoot: a Snom asks for snom<model>.htm, snom<model>-<MAC>.htm,
+// then <MAC>.xml; the per-model file is the generic one without secrets,
+// the device's file carries setting_server with its digest credentials
+// once, then only with them; <MAC>.xml from a Snom is Snom's, not Cisco's;
+// an unknown model answers too; option 60 "snom<model>" tells a UA-less one.
+func TestSnomBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "snomD785.htm", snomUA))
+	if err != nil || !strings.Contains(body, "<settings>") || strings.Contains(body, "user_pass") || strings.Contains(body, "@") {
+		t.Fatalf("per-model file: %v\n%s", err, body)
+	}
+	d, err := f.st.GetDevice(ctx, snomMAC)
+	if err != nil || d.Vendor != "snom" || d.Model != "D785" || d.Firmware != "10.1.159.12" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
+	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
+		strings.Contains(tftp, "setting_server") || !strings.Contains(tftp, `<user_name idx="1" perm="R">`+d.SIPUser+"<") {
+		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
+	}
+	body, err = f.read(t, uaReq(prov.ProtoHTTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
+	if err != nil || !strings.Contains(body, ":"+d.ProvPassword+"@") ||
+		!strings.Contains(body, `<user_pass idx="1" perm="R">`+d.SIPPassword+"<") {
+		t.Fatalf("first HTTP fetch lacks the credentials: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, strings.ToUpper(snomMAC)+".xml", snomUA)); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
+	}
+	r := fAs(snomMAC, strings.ToUpper(snomMAC)+".xml")
+	r.UserAgent = snomUA
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<settings>") ||
+		!strings.Contains(body, `<user_pass idx="1" perm="R">`+d.SIPPassword+"<") {
+		t.Fatalf("authenticated <MAC>.xml: %v\n%s", err, body)
+	}
+	// A model nobody listed gets the generic per-model file.
+	if body, err = f.read(t, uaReq(prov.ProtoHTTP, "snomX999.htm", strings.NewReplacer("D785", "X999", snomMAC, "000413000002").Replace(snomUA))); err != nil ||
+		!strings.Contains(body, "<setting_server") {
+		t.Fatalf("unknown model: %v\n%s", err, body)
+	}
+	if got := prov.VendorFromClass("snomD785"); got != "snom" {
+		t.Errorf("option 60 snomD785 = %q", got)
 	}
 }

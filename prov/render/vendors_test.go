@@ -29,6 +29,7 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 	raw := map[string]map[string]string{
 		"yealink": {"site": "features.dnd.enable", "device": "features.dnd.enable", "user": "lang.wui"},
 		"cisco":   {"site": "Call_Waiting_Serv", "device": "Call_Waiting_Serv", "user": "Time_Format"},
+		"snom":    {"site": "call_waiting", "device": "call_waiting", "user": "web_language"},
 	}[vendor]
 	for _, v := range views {
 		if v.Device.MAC == "" {
@@ -45,7 +46,7 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 	return views
 }
 
-var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001"}
+var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001", "snom": "000413000001"}
 
 // TestVendorGolden renders every file of every fixture for each vendor
 // besides Polycom, compares it with testdata/<vendor>/<fixture>_<kind>.golden
@@ -111,6 +112,9 @@ func TestVendorFiles(t *testing.T) {
 			want{"user_name", "auth_name", "password", "enable", "sip.notify_reboot_enable=0", "features.dnd.enable"}},
 		"cisco": {func(i int, k string) string { return fmt.Sprintf("%s_%d_", k, i) },
 			want{"User_ID", "Auth_ID", "Password", "Line_Enable", "Resync_From_SIP=Yes", "Call_Waiting_Serv"}},
+		// Snom needs no setting to take check-sync;reboot=false without a reboot.
+		"snom": {func(i int, k string) string { return fmt.Sprintf("%s.%d", k, i) },
+			want{"user_name", "user_pname", "user_pass", "user_active", "", "call_waiting"}},
 	}
 	for vendor, c := range cases {
 		views := vendorViews(vendor, vendorMACs[vendor])
@@ -135,7 +139,7 @@ func TestVendorFiles(t *testing.T) {
 			web[c.line(1, k.auth1)] != "s-alice-7" || web[c.line(1, k.pass1)] != "sesssecret" {
 			t.Errorf("%s logged in: lines are not the user's: %v", vendor, web)
 		}
-		off := map[string]string{"yealink": "0", "cisco": "No"}[vendor]
+		off := map[string]string{"yealink": "0", "cisco": "No", "snom": "off"}[vendor]
 		if web[c.line(3, k.enable2)] != off || locked[c.line(2, k.enable2)] != off {
 			t.Errorf("%s: unused lines are not disabled", vendor)
 		}
@@ -145,7 +149,7 @@ func TestVendorFiles(t *testing.T) {
 			}
 		}
 		nr, nv, _ := strings.Cut(k.noReboot, "=")
-		if locked[nr] != nv {
+		if nr != "" && locked[nr] != nv {
 			t.Errorf("%s: %s = %q, want %q (re-sync without reboot)", vendor, nr, locked[nr], nv)
 		}
 		// Device overrides beat the site's; another vendor's are left out.
@@ -188,10 +192,18 @@ func TestVendorNames(t *testing.T) {
 		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Boot: true}}},
 		{"001565abcdef-local.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
 		{"001565abcdef-contact.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
-		{"001565abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
+		{"001565abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
 		{"8851.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
 		{"6871.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
-		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true}}},
+		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true},
+			{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true}}},
+		{"snomD785.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
+		{"snom710.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
+		{"snomD785-000413ABCDEF.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "000413abcdef", Boot: true}}},
+		{"000413abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"}}},
+		{"snomD785-00041.htm", nil},
 		{"000000000000.cfg", nil},
 		{"alice.cfg", nil},
 		{"0004f2000001-hotdesk.cfg", nil},
@@ -210,6 +222,7 @@ func TestVendorNames(t *testing.T) {
 		{"polycom", false, "check-sync"}, {"", true, "check-sync;reboot=true"},
 		{"yealink", false, "check-sync;reboot=false"}, {"yealink", true, "check-sync;reboot=true"},
 		{"cisco", false, "resync"}, {"Cisco", true, "reboot"},
+		{"snom", false, "check-sync;reboot=false"}, {"snom", true, "reboot"},
 	} {
 		if got := SyncEvent(tc.vendor, tc.reboot); got != tc.want || s.SyncEvent(tc.vendor, tc.reboot) != tc.want {
 			t.Errorf("SyncEvent(%q, %v) = %q, want %q", tc.vendor, tc.reboot, got, tc.want)
@@ -223,6 +236,7 @@ func TestVendorNames(t *testing.T) {
 		{"yealink:features.dnd.enable", true, true}, {"yealink:account.1.label", true, true},
 		{"yealink:nonsense_param", false, true}, {"cisco:Line_Enable_1_", true, true},
 		{"cisco:line enable", false, true}, {"acme:x.y", false, false}, {"polycom:up.x", false, false},
+		{"snom:user_pass.1", true, true}, {"snom:fkey.0", true, true}, {"snom:Call-Waiting", false, true},
 	} {
 		if k, vk := s.KnownParam(tc.name); k != tc.known || vk != tc.vknow {
 			t.Errorf("KnownParam(%q) = %v, %v; want %v, %v", tc.name, k, vk, tc.known, tc.vknow)
@@ -241,6 +255,8 @@ func parseVendorFile(vendor string, kind prov.FileKind, b []byte) (map[string]st
 		return parseYealinkCfg(b)
 	case "cisco":
 		return parseFlatProfile(b)
+	case "snom":
+		return parseSnomSettings(b)
 	}
 	return nil, fmt.Errorf("no parser for %s", vendor)
 }
@@ -329,7 +345,8 @@ func parseDirectory(vendor string, b []byte) error {
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		return err
 	}
-	root := map[string]string{"yealink": "YealinkIPPhoneDirectory", "cisco": "CiscoIPPhoneDirectory"}[vendor]
+	root := map[string]string{"yealink": "YealinkIPPhoneDirectory", "cisco": "CiscoIPPhoneDirectory",
+		"snom": "SnomIPPhoneDirectory"}[vendor]
 	if doc.XMLName.Local != root {
 		return fmt.Errorf("root %s, want %s", doc.XMLName.Local, root)
 	}
@@ -339,4 +356,73 @@ func parseDirectory(vendor string, b []byte) error {
 		}
 	}
 	return nil
+}
+
+// snomSettingRE is a Snom setting's element name (Snom's setting-file
+// guide: letters, digits and '_').
+var snomSettingRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// parseSnomSettings reads Snom's XML setting file: <settings> holding
+// <phone-settings> (one element per setting, text only, perm "R", "RW" or
+// "" and an optional numeric idx) and <functionKeys> (fkey elements with
+// idx and context); a setting with idx is returned as "<name>.<idx>".
+func parseSnomSettings(b []byte) (map[string]string, error) {
+	type setting struct {
+		XMLName xml.Name
+		Perm    *string `xml:"perm,attr"`
+		Idx     string  `xml:"idx,attr"`
+		Context string  `xml:"context,attr"`
+		Value   string  `xml:",chardata"`
+		Inner   []struct {
+			XMLName xml.Name
+		} `xml:",any"`
+	}
+	var doc struct {
+		XMLName xml.Name  `xml:"settings"`
+		Phone   struct {
+			S []setting `xml:",any"`
+		} `xml:"phone-settings"`
+		Keys struct {
+			S []setting `xml:",any"`
+		} `xml:"functionKeys"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	idxRE := regexp.MustCompile(`^[0-9]{1,3}$`)
+	add := func(s setting, key bool) error {
+		name := s.XMLName.Local
+		switch {
+		case len(s.Inner) > 0:
+			return fmt.Errorf("%s has child elements", name)
+		case !snomSettingRE.MatchString(name):
+			return fmt.Errorf("%q is not a setting name", name)
+		case s.Perm == nil || *s.Perm != "R" && *s.Perm != "RW" && *s.Perm != "":
+			return fmt.Errorf("%s: perm missing or not R/RW", name)
+		case s.Idx != "" && !idxRE.MatchString(s.Idx):
+			return fmt.Errorf("%s: idx=%q", name, s.Idx)
+		case key && (name != "fkey" || s.Idx == "" || s.Context != "active"):
+			return fmt.Errorf("function key %s idx=%q context=%q", name, s.Idx, s.Context)
+		}
+		if s.Idx != "" {
+			name += "." + s.Idx
+		}
+		if _, dup := m[name]; dup {
+			return fmt.Errorf("%s set twice", name)
+		}
+		m[name] = s.Value
+		return nil
+	}
+	for _, s := range doc.Phone.S {
+		if err := add(s, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range doc.Keys.S {
+		if err := add(s, true); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
