@@ -378,7 +378,7 @@ func parseSnomSettings(b []byte) (map[string]string, error) {
 		} `xml:",any"`
 	}
 	var doc struct {
-		XMLName xml.Name  `xml:"settings"`
+		XMLName xml.Name `xml:"settings"`
 		Phone   struct {
 			S []setting `xml:",any"`
 		} `xml:"phone-settings"`
