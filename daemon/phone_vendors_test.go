@@ -378,3 +378,100 @@ func parseSnom(body string) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// gsPhone is a GRP2614 (Grandstream's provisioning guide): it asks for
+// cfg<mac>, cfg<mac>.xml, cfg<model>.xml, cfg.xml in turn and applies the
+// first it gets (P8467 "Download and Process All Available Config Files"
+// is 0 from the factory); the path is P212 (0 TFTP, 1 HTTP, 2 HTTPS) and
+// P237 once a file set them, the credentials P1360/P1361. Accounts: P271,
+// P35, P36, P34 for the first, P<n+2>01/04/05/06 for the others. It takes
+// check-sync by re-provisioning (reboot=true reboots it); the guides do not
+// say whether a plain one reboots, so this phone does not.
+var gsPhone = &phoneVendor{
+	name:  "grandstream",
+	sipUA: "Grandstream GRP2614 1.0.11.85",
+	httpUA: func(mac string) string {
+		return "Grandstream Model HW GRP2614 SW 1.0.11.85 DevId " + mac
+	},
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		base := ""
+		p.mu.Lock()
+		if path := p.params["P237"]; path != "" {
+			base = map[string]string{"0": "tftp", "1": "http", "2": "https"}[p.params["P212"]] + "://" + path + "/"
+		}
+		merged := map[string]string{}
+		for k, v := range p.params {
+			merged[k] = v // a file changes only the P-values it names
+		}
+		p.mu.Unlock()
+		for _, name := range []string{"cfg" + p.mac, "cfg" + p.mac + ".xml", "cfggrp2614.xml", "cfg.xml"} {
+			code, body := p.fetch(base+name, pu, pp)
+			if code == 404 {
+				continue
+			}
+			if code != 200 {
+				p.problem(fmt.Sprintf("%s = %d:\n%s", name, code, body))
+				return nil, false
+			}
+			m, err := parseGS(body)
+			if err != nil {
+				p.problem(fmt.Sprintf("%s: %v", name, err))
+				return nil, false
+			}
+			for k, v := range m {
+				merged[k] = v
+			}
+			return merged, true
+		}
+		p.problem("no configuration file found")
+		return nil, false
+	},
+	provCreds: func(m map[string]string) (string, string) { return m["P1360"], m["P1361"] },
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 4; n++ {
+			active, user, auth, pass := "P271", "P35", "P36", "P34"
+			if n > 1 {
+				b := "P" + strconv.Itoa(n+2)
+				active, user, auth, pass = b+"01", b+"04", b+"05", b+"06"
+			}
+			if m[active] != "1" || m[user] == "" {
+				continue
+			}
+			a := m[auth]
+			if a == "" {
+				a = m[user]
+			}
+			lines[m[user]] = phoneLine{user: m[user], authUser: a, password: m[pass]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		if strings.TrimSpace(base) != "check-sync" {
+			return false, false
+		}
+		return strings.Contains(ev, "reboot=true"), true
+	},
+}
+
+// parseGS reads a Grandstream <gs_provision>: the P-values of its <config>.
+func parseGS(body string) (map[string]string, error) {
+	var cfg struct {
+		XMLName xml.Name `xml:"gs_provision"`
+		Config  struct {
+			Params []struct {
+				XMLName xml.Name
+				Value   string `xml:",chardata"`
+			} `xml:",any"`
+		} `xml:"config"`
+	}
+	if err := xml.Unmarshal([]byte(body), &cfg); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, p := range cfg.Config.Params {
+		m[p.XMLName.Local] = p.Value
+	}
+	return m, nil
+}

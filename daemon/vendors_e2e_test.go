@@ -29,6 +29,9 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			[2]string{"Call_Waiting_Serv", "No"}, "cisco:not-a-name"},
 		// Snom takes check-sync;reboot=false without any setting of its own.
 		{snomPhone, "000413000001", "D785", [2]string{}, [2]string{"call_waiting", "off"}, "snom:Call-Waiting"},
+		// Grandstream: P81 (Unregister On Reboot) 0 keeps a reboot from
+		// dropping the account's other phones; check-sync reloads.
+		{gsPhone, "000b82000001", "GRP2614", [2]string{"P81", "0"}, [2]string{"P91", "1"}, "grandstream:account.1.sip.server"},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)

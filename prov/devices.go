@@ -103,6 +103,11 @@ var ciscoUARE = regexp.MustCompile(`^(?i:cisco)[/-](CP-[0-9]{4}[A-Z]*(?:-3PCC)?)
 // (HTTP) or "snomD785/10.1.159.12" (SIP).
 var snomUARE = regexp.MustCompile(`snom([A-Za-z0-9]+)(?:-SIP |/)([0-9][0-9A-Za-z.]*)`)
 
+// gsUARE reads a Grandstream's model and firmware: "Grandstream Model HW
+// GXP2170 SW 1.0.11.85 DevId 000b82865e6a" (HTTP) or "Grandstream
+// GRP2614 1.0.11.85" (SIP).
+var gsUARE = regexp.MustCompile(`^(?i:grandstream) (?:Model HW )?([A-Z]{2,4}[0-9]{3,4}[A-Za-z0-9]*) (?:SW )?([0-9][0-9.]*)`)
+
 // VendorFromUserAgent returns the vendor (lowercase) and, when the UA says
 // so, the model and firmware version.
 func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
@@ -122,6 +127,9 @@ func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
 		}
 	case strings.HasPrefix(l, "grandstream"):
 		vendor = "grandstream"
+		if m := gsUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = m[1], m[2]
+		}
 	case strings.Contains(l, "snom"):
 		vendor = "snom"
 		if m := snomUARE.FindStringSubmatch(ua); m != nil {

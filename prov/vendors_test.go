@@ -19,6 +19,8 @@ const (
 	ciscoMAC   = "00562b000001"
 	snomUA     = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.159.12 2010.12-00004 OpenSSL 1.1.1 000413000001)"
 	snomMAC    = "000413000001"
+	gsUA       = "Grandstream Model HW GRP2614 SW 1.0.11.85 DevId 000b82000001"
+	gsMAC      = "000b82000001"
 )
 
 // classLeases are leases that also know the DHCP option 60 they were asked with.
@@ -230,5 +232,48 @@ func TestSnomBoot(t *testing.T) {
 	}
 	if got := prov.VendorFromClass("snomD785"); got != "snom" {
 		t.Errorf("option 60 snomD785 = %q", got)
+	}
+}
+
+// TestGrandstreamBoot: a Grandstream asks for cfg<mac> (the binary file:
+// 404, so it goes on), cfg<mac>.xml, cfg<model>.xml, cfg.xml; the device's
+// file carries its digest credentials (P1360/P1361) once, then only with
+// them; the common ones none; no secret over TFTP.
+func TestGrandstreamBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+gsMAC, gsUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, prov.ErrBadName) {
+		t.Fatalf("binary cfg<mac>: %v, want not found", err)
+	}
+	for _, name := range []string{"cfggrp2614.xml", "cfg.xml"} {
+		body, err := f.read(t, uaReq(prov.ProtoHTTP, name, gsUA))
+		if err != nil || !strings.Contains(body, "<gs_provision") || strings.Contains(body, "<P34>") || strings.Contains(body, "<P1361>") {
+			t.Fatalf("%s: %v\n%s", name, err, body)
+		}
+	}
+	d, err := f.st.GetDevice(ctx, gsMAC)
+	if err != nil || d.Vendor != "grandstream" || d.Model != "GRP2614" || d.Firmware != "1.0.11.85" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, "cfg"+gsMAC+".xml", gsUA))
+	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
+		!strings.Contains(tftp, "<P35>"+d.SIPUser+"</P35>") {
+		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
+	}
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+strings.ToUpper(gsMAC)+".xml", gsUA))
+	if err != nil || !strings.Contains(body, "<P1361>"+d.ProvPassword+"</P1361>") || !strings.Contains(body, "<P34>"+d.SIPPassword+"</P34>") ||
+		!strings.Contains(body, "<P81>0</P81>") {
+		t.Fatalf("first HTTP fetch: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+gsMAC+".xml", gsUA)); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
+	}
+	r := fAs(gsMAC, "cfg"+gsMAC+".xml")
+	r.UserAgent = gsUA
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<P34>"+d.SIPPassword+"</P34>") {
+		t.Fatalf("authenticated fetch: %v\n%s", err, body)
+	}
+	if got := prov.VendorFromClass("Grandstream GXP2170 dslforum.org"); got != "grandstream" {
+		t.Errorf("option 60 = %q", got)
 	}
 }

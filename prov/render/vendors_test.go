@@ -27,9 +27,10 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 		v.Device.Vendor, v.Device.MAC, v.Device.ProvUser = vendor, mac, mac
 	}
 	raw := map[string]map[string]string{
-		"yealink": {"site": "features.dnd.enable", "device": "features.dnd.enable", "user": "lang.wui"},
-		"cisco":   {"site": "Call_Waiting_Serv", "device": "Call_Waiting_Serv", "user": "Time_Format"},
-		"snom":    {"site": "call_waiting", "device": "call_waiting", "user": "web_language"},
+		"yealink":     {"site": "features.dnd.enable", "device": "features.dnd.enable", "user": "lang.wui"},
+		"cisco":       {"site": "Call_Waiting_Serv", "device": "Call_Waiting_Serv", "user": "Time_Format"},
+		"snom":        {"site": "call_waiting", "device": "call_waiting", "user": "web_language"},
+		"grandstream": {"site": "P91", "device": "P91", "user": "P104"},
 	}[vendor]
 	for _, v := range views {
 		if v.Device.MAC == "" {
@@ -46,7 +47,7 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 	return views
 }
 
-var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001", "snom": "000413000001"}
+var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001", "snom": "000413000001", "grandstream": "000b82000001"}
 
 // TestVendorGolden renders every file of every fixture for each vendor
 // besides Polycom, compares it with testdata/<vendor>/<fixture>_<kind>.golden
@@ -115,6 +116,9 @@ func TestVendorFiles(t *testing.T) {
 		// Snom needs no setting to take check-sync;reboot=false without a reboot.
 		"snom": {func(i int, k string) string { return fmt.Sprintf("%s.%d", k, i) },
 			want{"user_name", "user_pname", "user_pass", "user_active", "", "call_waiting"}},
+		// Grandstream: account 1's P-values, then P<n+2>01… (gsLines).
+		// (whether a plain check-sync reboots it is not documented).
+		"grandstream": {gsKey, want{"user", "auth", "pass", "active", "", "P91"}},
 	}
 	for vendor, c := range cases {
 		views := vendorViews(vendor, vendorMACs[vendor])
@@ -139,7 +143,7 @@ func TestVendorFiles(t *testing.T) {
 			web[c.line(1, k.auth1)] != "s-alice-7" || web[c.line(1, k.pass1)] != "sesssecret" {
 			t.Errorf("%s logged in: lines are not the user's: %v", vendor, web)
 		}
-		off := map[string]string{"yealink": "0", "cisco": "No", "snom": "off"}[vendor]
+		off := map[string]string{"yealink": "0", "cisco": "No", "snom": "off", "grandstream": "0"}[vendor]
 		if web[c.line(3, k.enable2)] != off || locked[c.line(2, k.enable2)] != off {
 			t.Errorf("%s: unused lines are not disabled", vendor)
 		}
@@ -204,6 +208,11 @@ func TestVendorNames(t *testing.T) {
 		{"000413abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
 			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"}}},
 		{"snomD785-00041.htm", nil},
+		{"cfg000b82abcdef.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindDeviceConfig, MAC: "000b82abcdef", Boot: true}}},
+		{"cfggxp2170.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfgGRP2614.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfg.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfg000b82abcdef", nil},
 		{"000000000000.cfg", nil},
 		{"alice.cfg", nil},
 		{"0004f2000001-hotdesk.cfg", nil},
@@ -223,6 +232,7 @@ func TestVendorNames(t *testing.T) {
 		{"yealink", false, "check-sync;reboot=false"}, {"yealink", true, "check-sync;reboot=true"},
 		{"cisco", false, "resync"}, {"Cisco", true, "reboot"},
 		{"snom", false, "check-sync;reboot=false"}, {"snom", true, "reboot"},
+		{"grandstream", false, "check-sync"}, {"grandstream", true, "check-sync;reboot=true"},
 	} {
 		if got := SyncEvent(tc.vendor, tc.reboot); got != tc.want || s.SyncEvent(tc.vendor, tc.reboot) != tc.want {
 			t.Errorf("SyncEvent(%q, %v) = %q, want %q", tc.vendor, tc.reboot, got, tc.want)
@@ -236,6 +246,7 @@ func TestVendorNames(t *testing.T) {
 		{"yealink:features.dnd.enable", true, true}, {"yealink:account.1.label", true, true},
 		{"yealink:nonsense_param", false, true}, {"cisco:Line_Enable_1_", true, true},
 		{"cisco:line enable", false, true}, {"acme:x.y", false, false}, {"polycom:up.x", false, false},
+		{"grandstream:P271", true, true}, {"grandstream:account.1", false, true},
 		{"snom:user_pass.1", true, true}, {"snom:fkey.0", true, true}, {"snom:Call-Waiting", false, true},
 	} {
 		if k, vk := s.KnownParam(tc.name); k != tc.known || vk != tc.vknow {
@@ -257,6 +268,8 @@ func parseVendorFile(vendor string, kind prov.FileKind, b []byte) (map[string]st
 		return parseFlatProfile(b)
 	case "snom":
 		return parseSnomSettings(b)
+	case "grandstream":
+		return parseGSProvision(b)
 	}
 	return nil, fmt.Errorf("no parser for %s", vendor)
 }
@@ -423,6 +436,64 @@ func parseSnomSettings(b []byte) (map[string]string, error) {
 		if err := add(s, true); err != nil {
 			return nil, err
 		}
+	}
+	return m, nil
+}
+
+// gsKey names account i's field k as gsLines lays it out: account 1's own
+// P-values, then P<i+2>01 (active), 04 (user ID), 05 (authenticate ID),
+// 06 (password).
+func gsKey(i int, k string) string {
+	if i == 1 {
+		return map[string]string{"user": "P35", "auth": "P36", "pass": "P34", "active": "P271"}[k]
+	}
+	return fmt.Sprintf("P%d%s", i+2, map[string]string{"user": "04", "auth": "05", "pass": "06", "active": "01"}[k])
+}
+
+var gsPValueRE = regexp.MustCompile(`^P[0-9]{1,5}$`)
+
+// parseGSProvision reads Grandstream's XML config (provisioning guide):
+// <gs_provision version="1">, an optional <mac> of 12 hex digits, then
+// <config version="1"> holding one text-only P<n> element per P-value.
+func parseGSProvision(b []byte) (map[string]string, error) {
+	var doc struct {
+		XMLName xml.Name `xml:"gs_provision"`
+		Version string   `xml:"version,attr"`
+		MAC     *string  `xml:"mac"`
+		Config  []struct {
+			Version string `xml:"version,attr"`
+			Params  []struct {
+				XMLName xml.Name
+				Value   string `xml:",chardata"`
+				Inner   []struct {
+					XMLName xml.Name
+				} `xml:",any"`
+			} `xml:",any"`
+		} `xml:"config"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Version != "1" || len(doc.Config) != 1 || doc.Config[0].Version != "1" {
+		return nil, fmt.Errorf("gs_provision version %q with %d config elements", doc.Version, len(doc.Config))
+	}
+	if doc.MAC != nil {
+		if _, ok := prov.NormalizeMAC(*doc.MAC); !ok || len(*doc.MAC) != 12 {
+			return nil, fmt.Errorf("mac %q", *doc.MAC)
+		}
+	}
+	m := map[string]string{}
+	for _, p := range doc.Config[0].Params {
+		switch {
+		case len(p.Inner) > 0:
+			return nil, fmt.Errorf("%s has child elements", p.XMLName.Local)
+		case !gsPValueRE.MatchString(p.XMLName.Local):
+			return nil, fmt.Errorf("%q is not a P-value", p.XMLName.Local)
+		}
+		if _, dup := m[p.XMLName.Local]; dup {
+			return nil, fmt.Errorf("%s set twice", p.XMLName.Local)
+		}
+		m[p.XMLName.Local] = p.Value
 	}
 	return m, nil
 }
