@@ -475,3 +475,106 @@ func parseGS(body string) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// fanvilPhone is an X4 (as wazo-provd's Fanvil plugin provisions it): it
+// asks for its per-model common file (f0X4hw1.100.cfg), then <mac>.cfg
+// (FlashFileName, "$mac.cfg", under FlashServerIP once a file set them),
+// each an XML <sysConf>, the device's overriding the common one; its
+// server credentials are <ap> DefaultUsername/DefaultPassword. It takes
+// check-sync by re-provisioning (reboot=true reboots it); Fanvil's guides
+// found do not say whether a plain one reboots, so this phone does not.
+var fanvilPhone = &phoneVendor{
+	name:   "fanvil",
+	sipUA:  "Fanvil X4 2.10.2.6887",
+	httpUA: func(mac string) string { return "Fanvil X4 2.10.2.6887 " + mac },
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		p.mu.Lock()
+		base, devName := p.params["ap.FlashServerIP"], p.params["ap.FlashFileName"]
+		p.mu.Unlock()
+		if base != "" {
+			base = strings.TrimSuffix(base, "/") + "/"
+		}
+		if devName == "" {
+			devName = "$mac.cfg"
+		}
+		merged := map[string]string{}
+		for _, name := range []string{"f0X4hw1.100.cfg", strings.ReplaceAll(devName, "$mac", p.mac)} {
+			code, body := p.fetch(base+name, pu, pp)
+			if code != 200 {
+				p.problem(fmt.Sprintf("%s = %d:\n%s", name, code, body))
+				return nil, false
+			}
+			m, err := parseFanvil(body)
+			if err != nil {
+				p.problem(fmt.Sprintf("%s: %v", name, err))
+				return nil, false
+			}
+			for k, v := range m {
+				merged[k] = v // the device's file overrides the common one
+			}
+		}
+		return merged, true
+	},
+	provCreds: func(m map[string]string) (string, string) { return m["ap.DefaultUsername"], m["ap.DefaultPassword"] },
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 6; n++ {
+			l := "sip.line." + strconv.Itoa(n) + "."
+			if m[l+"EnableReg"] != "1" || m[l+"PhoneNumber"] == "" {
+				continue
+			}
+			u := m[l+"PhoneNumber"]
+			auth := m[l+"RegisterUser"]
+			if auth == "" {
+				auth = u
+			}
+			lines[u] = phoneLine{user: u, authUser: auth, password: m[l+"RegisterPswd"]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		if strings.TrimSpace(base) != "check-sync" {
+			return false, false
+		}
+		return strings.Contains(ev, "reboot=true"), true
+	},
+}
+
+// parseFanvil reads a Fanvil <sysConf> into paths: element names joined
+// by '.', an index attribute after its element ("sip.line.1.PhoneNumber").
+func parseFanvil(body string) (map[string]string, error) {
+	type node struct {
+		XMLName xml.Name
+		Index   string `xml:"index,attr"`
+		Value   string `xml:",chardata"`
+		Kids    []node `xml:",any"`
+	}
+	var root node
+	if err := xml.Unmarshal([]byte(body), &root); err != nil {
+		return nil, err
+	}
+	if root.XMLName.Local != "sysConf" {
+		return nil, fmt.Errorf("root %s", root.XMLName.Local)
+	}
+	m := map[string]string{}
+	var walk func(n node, path string)
+	walk = func(n node, path string) {
+		for _, k := range n.Kids {
+			p := k.XMLName.Local
+			if path != "" {
+				p = path + "." + p
+			}
+			if k.Index != "" {
+				p += "." + k.Index
+			}
+			if len(k.Kids) > 0 {
+				walk(k, p)
+			} else {
+				m[p] = k.Value
+			}
+		}
+	}
+	walk(root, "")
+	return m, nil
+}

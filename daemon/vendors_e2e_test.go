@@ -32,6 +32,7 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 		// Grandstream: P81 (Unregister On Reboot) 0 keeps a reboot from
 		// dropping the account's other phones; check-sync reloads.
 		{gsPhone, "000b82000001", "GRP2614", [2]string{"P81", "0"}, [2]string{"P91", "1"}, "grandstream:account.1.sip.server"},
+		{fanvilPhone, "0c383e000001", "X4", [2]string{}, [2]string{"phone.DialPlan", "{ x+ }"}, "fanvil:nosuch.section"},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)

@@ -75,11 +75,13 @@ var uaMACPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)^Grandstream .*DevId ([0-9a-f]{12})\b`),
 	// Snom: "Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)"
 	regexp.MustCompile(`(?i)snom\S*-SIP .* ([0-9a-f]{12})\)\s*$`),
+	// Fanvil: "Fanvil X4U 2.12.16.17 0c383e07e16c"
+	regexp.MustCompile(`(?i)^Fanvil .* ([0-9a-f]{12})\s*$`),
 	// Polycom with device.prov.tagSerialNo=1: "... (SN:0004f2abcdef) ..."
 	regexp.MustCompile(`(?i)\bSN:([0-9a-f]{12})\b`),
 }
 
-// MACFromUserAgent extracts the MAC that Yealink, Cisco, Grandstream, Snom
+// MACFromUserAgent extracts the MAC that Yealink, Cisco, Grandstream, Snom, Fanvil
 // and (with tagSerialNo) Polycom phones put in their User-Agent.
 func MACFromUserAgent(ua string) (string, bool) {
 	if len(ua) > 512 {
@@ -108,6 +110,10 @@ var snomUARE = regexp.MustCompile(`snom([A-Za-z0-9]+)(?:-SIP |/)([0-9][0-9A-Za-z
 // GRP2614 1.0.11.85" (SIP).
 var gsUARE = regexp.MustCompile(`^(?i:grandstream) (?:Model HW )?([A-Z]{2,4}[0-9]{3,4}[A-Za-z0-9]*) (?:SW )?([0-9][0-9.]*)`)
 
+// fanvilUARE reads a Fanvil's model and firmware: "Fanvil X4U 2.12.16.17
+// 0c383e07e16c", "Fanvil X6U Pro 0.0.10 0c383e2cd782".
+var fanvilUARE = regexp.MustCompile(`^(?i:fanvil) ([A-Za-z][A-Za-z0-9-]*(?: Pro)?) ([0-9][0-9.]*)`)
+
 // VendorFromUserAgent returns the vendor (lowercase) and, when the UA says
 // so, the model and firmware version.
 func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
@@ -135,6 +141,11 @@ func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
 		if m := snomUARE.FindStringSubmatch(ua); m != nil {
 			model, firmware = m[1], m[2]
 		}
+	case strings.HasPrefix(l, "fanvil"):
+		vendor = "fanvil"
+		if m := fanvilUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = strings.ReplaceAll(m[1], " ", "-"), m[2]
+		}
 	case strings.HasPrefix(l, "cisco"):
 		vendor = "cisco"
 		if m := ciscoUARE.FindStringSubmatch(ua); m != nil {
@@ -152,6 +163,7 @@ var ouiVendors = map[string]string{
 	"001565": "yealink", "805ec0": "yealink", "249ad8": "yealink", "44dbd2": "yealink",
 	"000b82": "grandstream", "c074ad": "grandstream",
 	"000413": "snom",
+	"0c383e": "fanvil",
 }
 
 // VendorFromMAC returns the vendor owning mac's OUI, or "".

@@ -21,6 +21,8 @@ const (
 	snomMAC    = "000413000001"
 	gsUA       = "Grandstream Model HW GRP2614 SW 1.0.11.85 DevId 000b82000001"
 	gsMAC      = "000b82000001"
+	fanvilUA   = "Fanvil X4 2.10.2.6887 0c383e000001"
+	fanvilMAC  = "0c383e000001"
 )
 
 // classLeases are leases that also know the DHCP option 60 they were asked with.
@@ -275,5 +277,50 @@ func TestGrandstreamBoot(t *testing.T) {
 	}
 	if got := prov.VendorFromClass("Grandstream GXP2170 dslforum.org"); got != "grandstream" {
 		t.Errorf("option 60 = %q", got)
+	}
+}
+
+// TestFanvilBoot: a Fanvil asks for its per-model common file, then
+// <mac>.cfg — Fanvil's <sysConf> for a Fanvil, Polycom's master file for a
+// Polycom; the device's file carries <ap> credentials once, then only with
+// them; the common file none; an unknown model's common file answers too.
+func TestFanvilBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "f0X4hw1.100.cfg", fanvilUA))
+	if err != nil || !strings.Contains(body, "<sysConf>") || strings.Contains(body, "Pswd") || strings.Contains(body, "DefaultPassword") {
+		t.Fatalf("common file: %v\n%s", err, body)
+	}
+	d, err := f.st.GetDevice(ctx, fanvilMAC)
+	if err != nil || d.Vendor != "fanvil" || d.Model != "X4" || d.Firmware != "2.10.2.6887" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, fanvilMAC+".cfg", fanvilUA))
+	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
+		!strings.Contains(tftp, "<PhoneNumber>"+d.SIPUser+"</PhoneNumber>") {
+		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
+	}
+	body, err = f.read(t, uaReq(prov.ProtoHTTP, fanvilMAC+".cfg", fanvilUA))
+	if err != nil || !strings.Contains(body, "<DefaultPassword>"+d.ProvPassword+"</DefaultPassword>") ||
+		!strings.Contains(body, "<RegisterPswd>"+d.SIPPassword+"</RegisterPswd>") {
+		t.Fatalf("first HTTP fetch: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, fanvilMAC+".cfg", fanvilUA)); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
+	}
+	r := fAs(fanvilMAC, fanvilMAC+".cfg")
+	r.UserAgent = fanvilUA
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<RegisterPswd>"+d.SIPPassword+"</RegisterPswd>") {
+		t.Fatalf("authenticated fetch: %v\n%s", err, body)
+	}
+	other := strings.NewReplacer("X4 ", "X9Z ", fanvilMAC, "0c383e000002").Replace(fanvilUA)
+	if body, err = f.read(t, uaReq(prov.ProtoHTTP, "F0V00X9Z0000.cfg", other)); err != nil || !strings.Contains(body, "<FlashServerIP>") {
+		t.Fatalf("unknown model: %v\n%s", err, body)
+	}
+	if got := prov.VendorFromClass("Fanvil X4"); got != "fanvil" {
+		t.Errorf("option 60 = %q", got)
+	}
+	if got := prov.VendorFromMAC("0c383e123456"); got != "fanvil" {
+		t.Errorf("OUI = %q", got)
 	}
 }

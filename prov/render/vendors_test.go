@@ -31,6 +31,7 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 		"cisco":       {"site": "Call_Waiting_Serv", "device": "Call_Waiting_Serv", "user": "Time_Format"},
 		"snom":        {"site": "call_waiting", "device": "call_waiting", "user": "web_language"},
 		"grandstream": {"site": "P91", "device": "P91", "user": "P104"},
+		"fanvil":      {"site": "phone.DialPlan", "device": "phone.DialPlan", "user": "phone.display.BackLight"},
 	}[vendor]
 	for _, v := range views {
 		if v.Device.MAC == "" {
@@ -47,7 +48,7 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 	return views
 }
 
-var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001", "snom": "000413000001", "grandstream": "000b82000001"}
+var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001", "snom": "000413000001", "grandstream": "000b82000001", "fanvil": "0c383e000001"}
 
 // TestVendorGolden renders every file of every fixture for each vendor
 // besides Polycom, compares it with testdata/<vendor>/<fixture>_<kind>.golden
@@ -119,6 +120,8 @@ func TestVendorFiles(t *testing.T) {
 		// Grandstream: account 1's P-values, then P<n+2>01… (gsLines).
 		// (whether a plain check-sync reboots it is not documented).
 		"grandstream": {gsKey, want{"user", "auth", "pass", "active", "", "P91"}},
+		"fanvil": {func(i int, k string) string { return fmt.Sprintf("sip.line.%d.%s", i, k) },
+			want{"PhoneNumber", "RegisterUser", "RegisterPswd", "EnableReg", "", "phone.DialPlan"}},
 	}
 	for vendor, c := range cases {
 		views := vendorViews(vendor, vendorMACs[vendor])
@@ -143,7 +146,7 @@ func TestVendorFiles(t *testing.T) {
 			web[c.line(1, k.auth1)] != "s-alice-7" || web[c.line(1, k.pass1)] != "sesssecret" {
 			t.Errorf("%s logged in: lines are not the user's: %v", vendor, web)
 		}
-		off := map[string]string{"yealink": "0", "cisco": "No", "snom": "off", "grandstream": "0"}[vendor]
+		off := map[string]string{"yealink": "0", "cisco": "No", "snom": "off", "grandstream": "0", "fanvil": "0"}[vendor]
 		if web[c.line(3, k.enable2)] != off || locked[c.line(2, k.enable2)] != off {
 			t.Errorf("%s: unused lines are not disabled", vendor)
 		}
@@ -193,7 +196,13 @@ func TestVendorNames(t *testing.T) {
 	}{
 		{"y000000000000.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
 		{"y000000000025.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
-		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Boot: true}}},
+		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Boot: true},
+			{Vendor: "fanvil", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Boot: true}}},
+		{"f0X4hw1.100.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"F0V00X300000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"F0000X600000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"fanvil_x210_v2_hwv2_0.txt", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"f0abcdef.cfg", nil},
 		{"001565abcdef-local.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
 		{"001565abcdef-contact.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
 		{"001565abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
@@ -233,6 +242,7 @@ func TestVendorNames(t *testing.T) {
 		{"cisco", false, "resync"}, {"Cisco", true, "reboot"},
 		{"snom", false, "check-sync;reboot=false"}, {"snom", true, "reboot"},
 		{"grandstream", false, "check-sync"}, {"grandstream", true, "check-sync;reboot=true"},
+		{"fanvil", false, "check-sync"}, {"fanvil", true, "check-sync;reboot=true"},
 	} {
 		if got := SyncEvent(tc.vendor, tc.reboot); got != tc.want || s.SyncEvent(tc.vendor, tc.reboot) != tc.want {
 			t.Errorf("SyncEvent(%q, %v) = %q, want %q", tc.vendor, tc.reboot, got, tc.want)
@@ -246,7 +256,9 @@ func TestVendorNames(t *testing.T) {
 		{"yealink:features.dnd.enable", true, true}, {"yealink:account.1.label", true, true},
 		{"yealink:nonsense_param", false, true}, {"cisco:Line_Enable_1_", true, true},
 		{"cisco:line enable", false, true}, {"acme:x.y", false, false}, {"polycom:up.x", false, false},
-		{"grandstream:P271", true, true}, {"grandstream:account.1", false, true},
+		{"grandstream:P271", true, true},
+		{"fanvil:sip.line.1.EnableReg", true, true}, {"fanvil:Version", true, true}, {"fanvil:bogus.x", false, true},
+		{"fanvil:sip.1", false, true}, {"grandstream:account.1", false, true},
 		{"snom:user_pass.1", true, true}, {"snom:fkey.0", true, true}, {"snom:Call-Waiting", false, true},
 	} {
 		if k, vk := s.KnownParam(tc.name); k != tc.known || vk != tc.vknow {
@@ -270,6 +282,8 @@ func parseVendorFile(vendor string, kind prov.FileKind, b []byte) (map[string]st
 		return parseSnomSettings(b)
 	case "grandstream":
 		return parseGSProvision(b)
+	case "fanvil":
+		return parseSysConf(b)
 	}
 	return nil, fmt.Errorf("no parser for %s", vendor)
 }
@@ -494,6 +508,67 @@ func parseGSProvision(b []byte) (map[string]string, error) {
 			return nil, fmt.Errorf("%s set twice", p.XMLName.Local)
 		}
 		m[p.XMLName.Local] = p.Value
+	}
+	return m, nil
+}
+
+var fanvilElemRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// parseSysConf reads Fanvil's XML configuration: <sysConf> with a
+// <Version>, then nested elements, each either text only or a container,
+// with an optional numeric index attribute; a value is returned under its
+// path, the index after its element ("sip.line.1.PhoneNumber").
+func parseSysConf(b []byte) (map[string]string, error) {
+	type node struct {
+		XMLName xml.Name
+		Index   string `xml:"index,attr"`
+		Value   string `xml:",chardata"`
+		Kids    []node `xml:",any"`
+	}
+	var root node
+	if err := xml.Unmarshal(b, &root); err != nil {
+		return nil, err
+	}
+	if root.XMLName.Local != "sysConf" {
+		return nil, fmt.Errorf("root %s, want sysConf", root.XMLName.Local)
+	}
+	m := map[string]string{}
+	idxRE := regexp.MustCompile(`^[0-9]{1,3}$`)
+	var walk func(n node, path string) error
+	walk = func(n node, path string) error {
+		for _, k := range n.Kids {
+			name := k.XMLName.Local
+			if !fanvilElemRE.MatchString(name) || k.Index != "" && !idxRE.MatchString(k.Index) {
+				return fmt.Errorf("%s: element %q index %q", path, name, k.Index)
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			if k.Index != "" {
+				p += "." + k.Index
+			}
+			if len(k.Kids) > 0 {
+				if strings.TrimSpace(k.Value) != "" {
+					return fmt.Errorf("%s mixes text and elements", p)
+				}
+				if err := walk(k, p); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, dup := m[p]; dup {
+				return fmt.Errorf("%s set twice", p)
+			}
+			m[p] = k.Value
+		}
+		return nil
+	}
+	if err := walk(root, ""); err != nil {
+		return nil, err
+	}
+	if m["Version"] == "" {
+		return nil, errors.New("no Version")
 	}
 	return m, nil
 }
