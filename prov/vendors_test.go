@@ -324,3 +324,42 @@ func TestFanvilBoot(t *testing.T) {
 		t.Errorf("OUI = %q", got)
 	}
 }
+
+// TestVendorByDHCPClassPerVendor: a UA-less (TFTP) phone with a Polycom
+// MAC prefix whose lease's option 60 names Snom, Grandstream or Fanvil
+// gets that vendor's file for a name another vendor also uses, and is
+// enrolled as that vendor: option 60 comes before the MAC prefix.
+func TestVendorByDHCPClassPerVendor(t *testing.T) {
+	for _, tc := range []struct{ class, name, want, vendor string }{
+		{"snomD785", fMAC + ".xml", "<settings>", "snom"},
+		{"Grandstream GXP2170 dslforum.org", "cfg" + fMAC + ".xml", "<gs_provision", "grandstream"},
+		{"Fanvil X4", fMAC + ".cfg", "<sysConf>", "fanvil"},
+	} {
+		t.Run(tc.vendor, func(t *testing.T) {
+			f := newFilesFixture(t, prov.FilesConfig{})
+			ip := netip.MustParseAddr(fPhoneIP)
+			leases := classLeases{fakeLeases{ip: fMAC}, map[netip.Addr]string{ip: tc.class}}
+			rend, err := render.New(render.Config{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := prov.NewFiles(prov.FilesConfig{HTTPPort: 80}, prov.FilesDeps{Store: f.st, Renderer: rend, Leases: leases})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { files.Close() })
+			c, err := files.Read(context.Background(), fReq(prov.ProtoTFTP, tc.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(c.Body)
+			c.Close()
+			if !strings.Contains(string(b), tc.want) {
+				t.Fatalf("not %s's file:\n%s", tc.vendor, b)
+			}
+			if d, err := f.st.GetDevice(context.Background(), fMAC); err != nil || d.Vendor != tc.vendor {
+				t.Fatalf("by option 60: %+v %v", d, err)
+			}
+		})
+	}
+}
