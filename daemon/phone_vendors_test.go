@@ -578,3 +578,15 @@ func parseFanvil(body string) (map[string]string, error) {
 	walk(root, "")
 	return m, nil
 }
+
+// polyEdgePhone is a Poly Edge E450: UC Software's files, parameters and
+// check-sync handling, as a VVX; only its User-Agents differ (Poly's
+// "PolyEdge-Edge_E450-UA/<version>" family spelling).
+var polyEdgePhone = func() *phoneVendor {
+	v := *polycomPhone
+	v.sipUA = "PolyEdge-Edge_E450-UA/8.0.3.0123"
+	v.httpUA = func(mac string) string {
+		return "FileTransport PolyEdge-Edge_E450-UA/8.0.3.0123 (SN:" + mac + ") Type/Application"
+	}
+	return &v
+}()

@@ -32,6 +32,9 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 		// Grandstream: P81 (Unregister On Reboot) 0 keeps a reboot from
 		// dropping the account's other phones; check-sync reloads.
 		{gsPhone, "000b82000001", "GRP2614", [2]string{"P81", "0"}, [2]string{"P91", "1"}, "grandstream:account.1.sip.server"},
+		// Poly Edge E runs UC Software: the Polycom renderer, detected by its UA.
+		{polyEdgePhone, "64167f000001", "Edge_E450", [2]string{"voIpProt.SIP.specialEvent.checkSync.alwaysReboot", "0"},
+			[2]string{"up.backlight.idleIntensity", "1"}, "bogus.x"},
 		{fanvilPhone, "0c383e000001", "X4", [2]string{}, [2]string{"phone.DialPlan", "{ x+ }"}, "fanvil:nosuch.section"},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
@@ -74,6 +77,9 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			// A raw override for this vendor reaches the phone; a name the
 			// vendor does not know is refused.
 			name := tc.vendor.name + ":" + tc.override[0]
+			if tc.vendor.name == "polycom" {
+				name = tc.override[0] // Polycom's parameters keep their bare names
+			}
 			mark = p.mark()
 			if code, body := e.api("PATCH", "/devices/"+tc.mac, `{"params":{"`+name+`":"`+tc.override[1]+`"}}`); code != 200 {
 				t.Fatalf("PATCH override = %d %v", code, body)
@@ -130,4 +136,35 @@ func TestYealinkRebootFlag(t *testing.T) {
 	}
 	p.waitResync(mark)
 	e.assertLocked(p, "001565000002")
+}
+
+// TestVendorRebootEndsLogin: a phone of each vendor that reboots on its
+// own ends a login that is not persistent, as a Polycom does — which needs
+// its device file (all a Cisco MPP or a Grandstream fetches) to count as
+// the boot-file fetch, and its check-sync fetch to count as the answer
+// to a check-sync (else a second check-sync within the coalescing window
+// is dropped as unanswered).
+func TestVendorRebootEndsLogin(t *testing.T) {
+	for _, tc := range []struct {
+		vendor *phoneVendor
+		mac    string
+	}{
+		{gsPhone, "000b82000002"}, {ciscoPhone, "00562b000002"}, {snomPhone, "000413000002"}, {fanvilPhone, "0c383e000002"},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
+			e.login(prov.DoorAPI)
+			sess := e.assertLoggedIn(e.phone, tc.mac, "1001")
+			// Until the daemon has taken the login's registration, a fetch
+			// is the phone applying the login's check-sync, not a reboot.
+			e.waitSignals(func(s prov.DeviceSignals) bool { return s.SyncAt.IsZero() })
+			mark := e.phone.mark()
+			e.phone.reboot()
+			e.phone.waitResync(mark)
+			e.assertLocked(e.phone, tc.mac)
+			if got, _ := e.a.store.GetSession(context.Background(), sess.ID); got.Active() || got.EndReason != prov.EndReboot {
+				t.Fatalf("after a reboot: active=%v reason=%q, want %q", got.Active(), got.EndReason, prov.EndReboot)
+			}
+		})
+	}
 }

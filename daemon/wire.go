@@ -151,6 +151,12 @@ func (a *app) bindSIP(ctx context.Context) error {
 			a.logger.Debug("check-sync after change not sent", "device", ev.DeviceID, "err", err)
 			return
 		}
+		// The files' render cache subscribed after this (provisioning is
+		// bound after SIP): drop it first, or the phone may answer the
+		// check-sync with a fetch the cache serves from before the change.
+		if f := a.svc.files; f != nil {
+			f.Invalidate()
+		}
 		a.svc.sessions.SyncDevice(ctx, d, ev.Reboot)
 	})
 	rules := callRules{prov.NewCalls(a.store, a.svc.credentials, a.svc.sessions, a.svc.manager, a.logger.With("room", "prov"))}

@@ -59,7 +59,12 @@ func (a *app) bindProvisioning() error {
 			if req.DeviceAuthenticated && d.Status == prov.DeviceNotDeployed {
 				err = a.svc.sessions.DeviceAuthenticated(ctx, d, req.Remote.String())
 			}
-			if kind == prov.KindMaster && err == nil {
+			// The boot file: Polycom's master file; other vendors' phones
+			// fetch their device file on every boot and reload, and some
+			// (Cisco MPP, Grandstream) nothing else.
+			boot := kind == prov.KindMaster || kind == prov.KindDeviceConfig && d.Vendor != "" &&
+				d.Vendor != "polycom" && d.Vendor != "spectralink"
+			if boot && err == nil {
 				remote := ""
 				if req.Remote.IsValid() {
 					remote = req.Remote.Addr().Unmap().String()

@@ -95,7 +95,12 @@ func MACFromUserAgent(ua string) (string, bool) {
 	return "", false
 }
 
-var polycomUARE = regexp.MustCompile(`Polycom(?:VVX|SoundPoint\S*|SoundStation\S*|RealPresenceTrio)?-([A-Za-z0-9_]+)-UA/([0-9.A-Za-z]+)`)
+// polycomUARE reads Polycom's and Poly's "<Family>-<Model>-UA/<version>":
+// PolycomVVX-VVX_400, PolycomRealPresenceTrio-Trio_8800, and Poly's newer
+// Edge E/B, CCX and Trio families, PolyEdge-Edge_E450, PolyCCX-CCX_500,
+// PolyTrio-Trio_C60 (the same FileTransport convention; those spellings are
+// inferred from it, not quoted from a Poly guide).
+var polycomUARE = regexp.MustCompile(`\bPoly(?:com)?(?:VVX|SoundPoint\S*|SoundStation\S*|RealPresenceTrio|Edge|CCX|Trio)?-([A-Za-z0-9_]+)-UA/([0-9.A-Za-z]+)`)
 
 // ciscoUARE reads an MPP's model and firmware: "Cisco/CP-8851-3PCC-11.3.7 (…)"
 // or "Cisco-CP-8851-3PCC/11.3.7 (…)".
@@ -121,7 +126,7 @@ func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
 	switch {
 	case strings.Contains(l, "spectralink"):
 		vendor = "spectralink"
-	case strings.Contains(l, "polycom"):
+	case strings.Contains(l, "polycom") || polycomUARE.MatchString(ua):
 		vendor = "polycom"
 		if m := polycomUARE.FindStringSubmatch(ua); m != nil {
 			model, firmware = m[1], m[2]
