@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -294,3 +295,306 @@ func (p *deskPhone) waitParam(k, want string) {
 		p.t.Fatalf("phone %s: %s = %q after 20 s, want %q", p.mac, k, p.params[k], want)
 	}
 }
+
+var snomPhone = &phoneVendor{
+	name:  "snom",
+	sipUA: "snomD785/10.1.159.12",
+	httpUA: func(mac string) string {
+		return "Mozilla/4.0 (compatible; snomD785-SIP 10.1.159.12 2010.12-00004 OpenSSL 1.1.1 " + strings.ToUpper(mac) + ")"
+	},
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		merged := map[string]string{}
+		base := ""
+		p.mu.Lock()
+		if s := p.params["setting_server"]; s != "" {
+			base, _, _ = snomServer(s)
+		}
+		p.mu.Unlock()
+		for _, name := range []string{"snomD785.htm", "snomD785-" + strings.ToUpper(p.mac) + ".htm", strings.ToUpper(p.mac) + ".xml"} {
+			code, body := p.fetch(base+name, pu, pp)
+			if code != 200 {
+				p.problem(fmt.Sprintf("%s = %d:\n%s", name, code, body))
+				return nil, false
+			}
+			m, err := parseSnom(body)
+			if err != nil {
+				p.problem(fmt.Sprintf("%s: %v", name, err))
+				return nil, false
+			}
+			for k, v := range m {
+				merged[k] = v
+			}
+			if b, u, pw := snomServer(m["setting_server"]); u != "" {
+				base, pu, pp = b, u, pw // the next file comes from there, with these
+			}
+		}
+		return merged, true
+	},
+	provCreds: func(m map[string]string) (string, string) {
+		_, u, pw := snomServer(m["setting_server"])
+		return u, pw
+	},
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 12; n++ {
+			s := "." + strconv.Itoa(n)
+			if m["user_active"+s] != "on" || m["user_name"+s] == "" {
+				continue
+			}
+			u := m["user_name"+s]
+			auth := m["user_pname"+s]
+			if auth == "" {
+				auth = u
+			}
+			lines[u] = phoneLine{user: u, authUser: auth, password: m["user_pass"+s]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		switch strings.TrimSpace(base) {
+		case "check-sync":
+			return !strings.Contains(ev, "reboot=false"), true
+		case "reboot":
+			return true, true
+		}
+		return false, false
+	},
+}
+
+func snomServer(s string) (base, user, pass string) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "", "", ""
+	}
+	if u.User != nil {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+		u.User = nil
+	}
+	base = u.String()
+	if !strings.HasSuffix(base, "/") {
+		base += "/"
+	}
+	return base, user, pass
+}
+
+func parseSnom(body string) (map[string]string, error) {
+	type setting struct {
+		XMLName xml.Name
+		Idx     string `xml:"idx,attr"`
+		Value   string `xml:",chardata"`
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"settings"`
+		Phone   struct {
+			S []setting `xml:",any"`
+		} `xml:"phone-settings"`
+		Keys struct {
+			S []setting `xml:",any"`
+		} `xml:"functionKeys"`
+	}
+	if err := xml.Unmarshal([]byte(body), &doc); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, s := range append(doc.Phone.S, doc.Keys.S...) {
+		k := s.XMLName.Local
+		if s.Idx != "" {
+			k += "." + s.Idx
+		}
+		m[k] = s.Value
+	}
+	return m, nil
+}
+
+var gsPhone = &phoneVendor{
+	name:  "grandstream",
+	sipUA: "Grandstream GRP2614 1.0.11.85",
+	httpUA: func(mac string) string {
+		return "Grandstream Model HW GRP2614 SW 1.0.11.85 DevId " + mac
+	},
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		base := ""
+		p.mu.Lock()
+		if path := p.params["P237"]; path != "" {
+			base = map[string]string{"0": "tftp", "1": "http", "2": "https"}[p.params["P212"]] + "://" + path + "/"
+		}
+		merged := map[string]string{}
+		for k, v := range p.params {
+			merged[k] = v // a file changes only the P-values it names
+		}
+		p.mu.Unlock()
+		for _, name := range []string{"cfg" + p.mac, "cfg" + p.mac + ".xml", "cfggrp2614.xml", "cfg.xml"} {
+			code, body := p.fetch(base+name, pu, pp)
+			if code == 404 {
+				continue
+			}
+			if code != 200 {
+				p.problem(fmt.Sprintf("%s = %d:\n%s", name, code, body))
+				return nil, false
+			}
+			m, err := parseGS(body)
+			if err != nil {
+				p.problem(fmt.Sprintf("%s: %v", name, err))
+				return nil, false
+			}
+			for k, v := range m {
+				merged[k] = v
+			}
+			return merged, true
+		}
+		p.problem("no configuration file found")
+		return nil, false
+	},
+	provCreds: func(m map[string]string) (string, string) { return m["P1360"], m["P1361"] },
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 4; n++ {
+			active, user, auth, pass := "P271", "P35", "P36", "P34"
+			if n > 1 {
+				b := "P" + strconv.Itoa(n+2)
+				active, user, auth, pass = b+"01", b+"04", b+"05", b+"06"
+			}
+			if m[active] != "1" || m[user] == "" {
+				continue
+			}
+			a := m[auth]
+			if a == "" {
+				a = m[user]
+			}
+			lines[m[user]] = phoneLine{user: m[user], authUser: a, password: m[pass]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		if strings.TrimSpace(base) != "check-sync" {
+			return false, false
+		}
+		return strings.Contains(ev, "reboot=true"), true
+	},
+}
+
+func parseGS(body string) (map[string]string, error) {
+	var cfg struct {
+		XMLName xml.Name `xml:"gs_provision"`
+		Config  struct {
+			Params []struct {
+				XMLName xml.Name
+				Value   string `xml:",chardata"`
+			} `xml:",any"`
+		} `xml:"config"`
+	}
+	if err := xml.Unmarshal([]byte(body), &cfg); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, p := range cfg.Config.Params {
+		m[p.XMLName.Local] = p.Value
+	}
+	return m, nil
+}
+
+var fanvilPhone = &phoneVendor{
+	name:   "fanvil",
+	sipUA:  "Fanvil X4 2.10.2.6887",
+	httpUA: func(mac string) string { return "Fanvil X4 2.10.2.6887 " + mac },
+	configure: func(p *deskPhone, pu, pp string) (map[string]string, bool) {
+		p.mu.Lock()
+		base, devName := p.params["ap.FlashServerIP"], p.params["ap.FlashFileName"]
+		p.mu.Unlock()
+		if base != "" {
+			base = strings.TrimSuffix(base, "/") + "/"
+		}
+		if devName == "" {
+			devName = "$mac.cfg"
+		}
+		merged := map[string]string{}
+		for _, name := range []string{"f0X4hw1.100.cfg", strings.ReplaceAll(devName, "$mac", p.mac)} {
+			code, body := p.fetch(base+name, pu, pp)
+			if code != 200 {
+				p.problem(fmt.Sprintf("%s = %d:\n%s", name, code, body))
+				return nil, false
+			}
+			m, err := parseFanvil(body)
+			if err != nil {
+				p.problem(fmt.Sprintf("%s: %v", name, err))
+				return nil, false
+			}
+			for k, v := range m {
+				merged[k] = v // the device's file overrides the common one
+			}
+		}
+		return merged, true
+	},
+	provCreds: func(m map[string]string) (string, string) { return m["ap.DefaultUsername"], m["ap.DefaultPassword"] },
+	lines: func(m map[string]string) map[string]phoneLine {
+		lines := map[string]phoneLine{}
+		for n := 1; n <= 6; n++ {
+			l := "sip.line." + strconv.Itoa(n) + "."
+			if m[l+"EnableReg"] != "1" || m[l+"PhoneNumber"] == "" {
+				continue
+			}
+			u := m[l+"PhoneNumber"]
+			auth := m[l+"RegisterUser"]
+			if auth == "" {
+				auth = u
+			}
+			lines[u] = phoneLine{user: u, authUser: auth, password: m[l+"RegisterPswd"]}
+		}
+		return lines
+	},
+	onEvent: func(ev string, param func(string) string) (bool, bool) {
+		base, _, _ := strings.Cut(ev, ";")
+		if strings.TrimSpace(base) != "check-sync" {
+			return false, false
+		}
+		return strings.Contains(ev, "reboot=true"), true
+	},
+}
+
+func parseFanvil(body string) (map[string]string, error) {
+	type node struct {
+		XMLName xml.Name
+		Index   string `xml:"index,attr"`
+		Value   string `xml:",chardata"`
+		Kids    []node `xml:",any"`
+	}
+	var root node
+	if err := xml.Unmarshal([]byte(body), &root); err != nil {
+		return nil, err
+	}
+	if root.XMLName.Local != "sysConf" {
+		return nil, fmt.Errorf("root %s", root.XMLName.Local)
+	}
+	m := map[string]string{}
+	var walk func(n node, path string)
+	walk = func(n node, path string) {
+		for _, k := range n.Kids {
+			p := k.XMLName.Local
+			if path != "" {
+				p = path + "." + p
+			}
+			if k.Index != "" {
+				p += "." + k.Index
+			}
+			if len(k.Kids) > 0 {
+				walk(k, p)
+			} else {
+				m[p] = k.Value
+			}
+		}
+	}
+	walk(root, "")
+	return m, nil
+}
+
+var polyEdgePhone = func() *phoneVendor {
+	v := *polycomPhone
+	v.sipUA = "PolyEdge-Edge_E450-UA/8.0.3.0123"
+	v.httpUA = func(mac string) string {
+		return "FileTransport PolyEdge-Edge_E450-UA/8.0.3.0123 (SN:" + mac + ") Type/Application"
+	}
+	return &v
+}()

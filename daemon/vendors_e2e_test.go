@@ -31,6 +31,15 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			[2]string{"features.dnd.enable", "1"}, "yealink:no_such_param"},
 		{ciscoPhone, "00562b000001", "CP-8851-3PCC", [2]string{"Resync_From_SIP", "Yes"},
 			[2]string{"Call_Waiting_Serv", "No"}, "cisco:not-a-name"},
+		// Snom takes check-sync;reboot=false without any setting of its own.
+		{snomPhone, "000413000001", "D785", [2]string{}, [2]string{"call_waiting", "off"}, "snom:Call-Waiting"},
+		// Grandstream: P81 (Unregister On Reboot) 0 keeps a reboot from
+		// dropping the account's other phones; check-sync reloads.
+		{gsPhone, "000b82000001", "GRP2614", [2]string{"P81", "0"}, [2]string{"P91", "1"}, "grandstream:account.1.sip.server"},
+		// Poly Edge E runs UC Software: the Polycom renderer, detected by its UA.
+		{polyEdgePhone, "64167f000001", "Edge_E450", [2]string{"voIpProt.SIP.specialEvent.checkSync.alwaysReboot", "0"},
+			[2]string{"up.backlight.idleIntensity", "1"}, "bogus.x"},
+		{fanvilPhone, "0c383e000001", "X4", [2]string{}, [2]string{"phone.DialPlan", "{ x+ }"}, "fanvil:nosuch.section"},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
@@ -41,7 +50,7 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			if code, body := e.api("GET", "/devices/"+tc.mac, ""); code != 200 || body["vendor"] != tc.vendor.name || body["model"] != tc.model {
 				t.Fatalf("API device = %d %v", code, body)
 			}
-			if got := p.param(tc.noReboot[0]); got != tc.noReboot[1] {
+			if got := p.param(tc.noReboot[0]); tc.noReboot[0] != "" && got != tc.noReboot[1] {
 				t.Fatalf("%s = %q, want %q", tc.noReboot[0], got, tc.noReboot[1])
 			}
 			if p.param("Profile_Rule") == "" && tc.vendor == ciscoPhone {
@@ -79,6 +88,9 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			// A raw override for this vendor reaches the phone; a name the
 			// vendor does not know is refused.
 			name := tc.vendor.name + ":" + tc.override[0]
+			if tc.vendor.name == "polycom" {
+				name = tc.override[0] // Polycom's parameters keep their bare names
+			}
 			if code, body := e.api("PATCH", "/devices/"+tc.mac, `{"params":{"`+name+`":"`+tc.override[1]+`"}}`); code != 200 {
 				t.Fatalf("PATCH override = %d %v", code, body)
 			}
@@ -98,7 +110,7 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			for _, prm := range eff {
 				found[prm.Name] = prm
 			}
-			if found[tc.noReboot[0]].Value != tc.noReboot[1] || found[tc.override[0]].Layer != prov.LayerDevice {
+			if tc.noReboot[0] != "" && found[tc.noReboot[0]].Value != tc.noReboot[1] || found[tc.override[0]].Layer != prov.LayerDevice {
 				t.Fatalf("effective config lacks %s or the device override: %v", tc.noReboot[0], eff)
 			}
 		})
@@ -221,6 +233,31 @@ func TestXMLBrowserLogin(t *testing.T) {
 			bad := strings.Replace(submit, "t=", "t=1", 1)
 			if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
 				t.Fatalf("forged token = %d, want 404", code)
+			}
+		})
+	}
+}
+
+func TestVendorRebootEndsLogin(t *testing.T) {
+	for _, tc := range []struct {
+		vendor *phoneVendor
+		mac    string
+	}{
+		{gsPhone, "000b82000002"}, {ciscoPhone, "00562b000002"}, {snomPhone, "000413000002"}, {fanvilPhone, "0c383e000002"},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
+			e.login(prov.DoorAPI)
+			sess := e.assertLoggedIn(e.phone, tc.mac, "1001")
+			// Until the daemon has taken the login's registration, a fetch
+			// is the phone applying the login's check-sync, not a reboot.
+			e.waitSignals(func(s prov.DeviceSignals) bool { return s.SyncAt.IsZero() })
+			mark := e.phone.mark()
+			e.phone.reboot()
+			e.phone.waitResync(mark)
+			e.assertLocked(e.phone, tc.mac)
+			if got, _ := e.a.store.GetSession(context.Background(), sess.ID); got.Active() || got.EndReason != prov.EndReboot {
+				t.Fatalf("after a reboot: active=%v reason=%q, want %q", got.Active(), got.EndReason, prov.EndReboot)
 			}
 		})
 	}

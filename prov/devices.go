@@ -75,11 +75,13 @@ var uaMACPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)^Grandstream .*DevId ([0-9a-f]{12})\b`),
 	// Snom: "Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)"
 	regexp.MustCompile(`(?i)snom\S*-SIP .* ([0-9a-f]{12})\)\s*$`),
+	// Fanvil: "Fanvil X4U 2.12.16.17 0c383e07e16c"
+	regexp.MustCompile(`(?i)^Fanvil .* ([0-9a-f]{12})\s*$`),
 	// Polycom with device.prov.tagSerialNo=1: "... (SN:0004f2abcdef) ..."
 	regexp.MustCompile(`(?i)\bSN:([0-9a-f]{12})\b`),
 }
 
-// MACFromUserAgent extracts the MAC that Yealink, Cisco, Grandstream, Snom
+// MACFromUserAgent extracts the MAC that Yealink, Cisco, Grandstream, Snom, Fanvil
 // and (with tagSerialNo) Polycom phones put in their User-Agent.
 func MACFromUserAgent(ua string) (string, bool) {
 	if len(ua) > 512 {
@@ -93,11 +95,29 @@ func MACFromUserAgent(ua string) (string, bool) {
 	return "", false
 }
 
-var polycomUARE = regexp.MustCompile(`Polycom(?:VVX|SoundPoint\S*|SoundStation\S*|RealPresenceTrio)?-([A-Za-z0-9_]+)-UA/([0-9.A-Za-z]+)`)
+// polycomUARE reads Polycom's and Poly's "<Family>-<Model>-UA/<version>":
+// PolycomVVX-VVX_400, PolycomRealPresenceTrio-Trio_8800, and Poly's newer
+// Edge E/B, CCX and Trio families, PolyEdge-Edge_E450, PolyCCX-CCX_500,
+// PolyTrio-Trio_C60 (the same FileTransport convention; those spellings are
+// inferred from it, not quoted from a Poly guide).
+var polycomUARE = regexp.MustCompile(`\bPoly(?:com)?(?:VVX|SoundPoint\S*|SoundStation\S*|RealPresenceTrio|Edge|CCX|Trio)?-([A-Za-z0-9_]+)-UA/([0-9.A-Za-z]+)`)
 
 // ciscoUARE reads an MPP's model and firmware: "Cisco/CP-8851-3PCC-11.3.7 (…)"
 // or "Cisco-CP-8851-3PCC/11.3.7 (…)".
 var ciscoUARE = regexp.MustCompile(`^(?i:cisco)[/-](CP-[0-9]{4}[A-Z]*(?:-3PCC)?)[-/]([0-9][0-9A-Za-z.()-]*)`)
+
+// snomUARE reads a Snom's model and firmware: "snomD785-SIP 10.1.159.12"
+// (HTTP) or "snomD785/10.1.159.12" (SIP).
+var snomUARE = regexp.MustCompile(`snom([A-Za-z0-9]+)(?:-SIP |/)([0-9][0-9A-Za-z.]*)`)
+
+// gsUARE reads a Grandstream's model and firmware: "Grandstream Model HW
+// GXP2170 SW 1.0.11.85 DevId 000b82865e6a" (HTTP) or "Grandstream
+// GRP2614 1.0.11.85" (SIP).
+var gsUARE = regexp.MustCompile(`^(?i:grandstream) (?:Model HW )?([A-Z]{2,4}[0-9]{3,4}[A-Za-z0-9]*) (?:SW )?([0-9][0-9.]*)`)
+
+// fanvilUARE reads a Fanvil's model and firmware: "Fanvil X4U 2.12.16.17
+// 0c383e07e16c", "Fanvil X6U Pro 0.0.10 0c383e2cd782".
+var fanvilUARE = regexp.MustCompile(`^(?i:fanvil) ([A-Za-z][A-Za-z0-9-]*(?: Pro)?) ([0-9][0-9.]*)`)
 
 // VendorFromUserAgent returns the vendor (lowercase) and, when the UA says
 // so, the model and firmware version.
@@ -106,7 +126,7 @@ func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
 	switch {
 	case strings.Contains(l, "spectralink"):
 		vendor = "spectralink"
-	case strings.Contains(l, "polycom"):
+	case strings.Contains(l, "polycom") || polycomUARE.MatchString(ua):
 		vendor = "polycom"
 		if m := polycomUARE.FindStringSubmatch(ua); m != nil {
 			model, firmware = m[1], m[2]
@@ -118,8 +138,19 @@ func VendorFromUserAgent(ua string) (vendor, model, firmware string) {
 		}
 	case strings.HasPrefix(l, "grandstream"):
 		vendor = "grandstream"
+		if m := gsUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = m[1], m[2]
+		}
 	case strings.Contains(l, "snom"):
 		vendor = "snom"
+		if m := snomUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = m[1], m[2]
+		}
+	case strings.HasPrefix(l, "fanvil"):
+		vendor = "fanvil"
+		if m := fanvilUARE.FindStringSubmatch(ua); m != nil {
+			model, firmware = strings.ReplaceAll(m[1], " ", "-"), m[2]
+		}
 	case strings.HasPrefix(l, "cisco"):
 		vendor = "cisco"
 		if m := ciscoUARE.FindStringSubmatch(ua); m != nil {
@@ -137,6 +168,7 @@ var ouiVendors = map[string]string{
 	"001565": "yealink", "805ec0": "yealink", "249ad8": "yealink", "44dbd2": "yealink",
 	"000b82": "grandstream", "c074ad": "grandstream",
 	"000413": "snom",
+	"0c383e": "fanvil",
 }
 
 // VendorFromMAC returns the vendor owning mac's OUI, or "".

@@ -17,6 +17,12 @@ const (
 	yealinkMAC = "001565000001"
 	ciscoUA    = "Cisco/CP-8851-3PCC-11.3.7 (00562b000001)(FCH1234ABCD)"
 	ciscoMAC   = "00562b000001"
+	snomUA     = "Mozilla/4.0 (compatible; snomD785-SIP 10.1.159.12 2010.12-00004 OpenSSL 1.1.1 000413000001)"
+	snomMAC    = "000413000001"
+	gsUA       = "Grandstream Model HW GRP2614 SW 1.0.11.85 DevId 000b82000001"
+	gsMAC      = "000b82000001"
+	fanvilUA   = "Fanvil X4 2.10.2.6887 0c383e000001"
+	fanvilMAC  = "0c383e000001"
 )
 
 // classLeases are leases that also know the DHCP option 60 they were asked with.
@@ -237,5 +243,160 @@ func TestCiscoTFTPHandOff(t *testing.T) {
 	body, err = f.read(t, fReq(prov.ProtoHTTP, fMAC+".xml"))
 	if err != nil || !strings.Contains(body, "--pwd "+d.ProvPassword+"]") {
 		t.Fatalf("HTTP profile: %v\n%s", err, body)
+	}
+}
+
+func TestSnomBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "snomD785.htm", snomUA))
+	if err != nil || !strings.Contains(body, "<settings>") || strings.Contains(body, "user_pass") || strings.Contains(body, "@") {
+		t.Fatalf("per-model file: %v\n%s", err, body)
+	}
+	d, err := f.st.GetDevice(ctx, snomMAC)
+	if err != nil || d.Vendor != "snom" || d.Model != "D785" || d.Firmware != "10.1.159.12" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
+	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
+		strings.Contains(tftp, "setting_server") || !strings.Contains(tftp, `<user_name idx="1" perm="R">`+d.SIPUser+"<") {
+		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
+	}
+	body, err = f.read(t, uaReq(prov.ProtoHTTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
+	if err != nil || !strings.Contains(body, ":"+d.ProvPassword+"@") ||
+		!strings.Contains(body, `<user_pass idx="1" perm="R">`+d.SIPPassword+"<") {
+		t.Fatalf("first HTTP fetch lacks the credentials: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, strings.ToUpper(snomMAC)+".xml", snomUA)); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
+	}
+	r := fAs(snomMAC, strings.ToUpper(snomMAC)+".xml")
+	r.UserAgent = snomUA
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<settings>") ||
+		!strings.Contains(body, `<user_pass idx="1" perm="R">`+d.SIPPassword+"<") {
+		t.Fatalf("authenticated <MAC>.xml: %v\n%s", err, body)
+	}
+	// A model nobody listed gets the generic per-model file.
+	if body, err = f.read(t, uaReq(prov.ProtoHTTP, "snomX999.htm", strings.NewReplacer("D785", "X999", snomMAC, "000413000002").Replace(snomUA))); err != nil ||
+		!strings.Contains(body, "<setting_server") {
+		t.Fatalf("unknown model: %v\n%s", err, body)
+	}
+	if got := prov.VendorFromClass("snomD785"); got != "snom" {
+		t.Errorf("option 60 snomD785 = %q", got)
+	}
+}
+
+func TestGrandstreamBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+gsMAC, gsUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, prov.ErrBadName) {
+		t.Fatalf("binary cfg<mac>: %v, want not found", err)
+	}
+	for _, name := range []string{"cfggrp2614.xml", "cfg.xml"} {
+		body, err := f.read(t, uaReq(prov.ProtoHTTP, name, gsUA))
+		if err != nil || !strings.Contains(body, "<gs_provision") || strings.Contains(body, "<P34>") || strings.Contains(body, "<P1361>") {
+			t.Fatalf("%s: %v\n%s", name, err, body)
+		}
+	}
+	d, err := f.st.GetDevice(ctx, gsMAC)
+	if err != nil || d.Vendor != "grandstream" || d.Model != "GRP2614" || d.Firmware != "1.0.11.85" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, "cfg"+gsMAC+".xml", gsUA))
+	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
+		!strings.Contains(tftp, "<P35>"+d.SIPUser+"</P35>") {
+		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
+	}
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+strings.ToUpper(gsMAC)+".xml", gsUA))
+	if err != nil || !strings.Contains(body, "<P1361>"+d.ProvPassword+"</P1361>") || !strings.Contains(body, "<P34>"+d.SIPPassword+"</P34>") ||
+		!strings.Contains(body, "<P81>0</P81>") {
+		t.Fatalf("first HTTP fetch: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+gsMAC+".xml", gsUA)); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
+	}
+	r := fAs(gsMAC, "cfg"+gsMAC+".xml")
+	r.UserAgent = gsUA
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<P34>"+d.SIPPassword+"</P34>") {
+		t.Fatalf("authenticated fetch: %v\n%s", err, body)
+	}
+	if got := prov.VendorFromClass("Grandstream GXP2170 dslforum.org"); got != "grandstream" {
+		t.Errorf("option 60 = %q", got)
+	}
+}
+
+func TestFanvilBoot(t *testing.T) {
+	f := newFilesFixture(t, prov.FilesConfig{})
+	ctx := context.Background()
+	body, err := f.read(t, uaReq(prov.ProtoHTTP, "f0X4hw1.100.cfg", fanvilUA))
+	if err != nil || !strings.Contains(body, "<sysConf>") || strings.Contains(body, "Pswd") || strings.Contains(body, "DefaultPassword") {
+		t.Fatalf("common file: %v\n%s", err, body)
+	}
+	d, err := f.st.GetDevice(ctx, fanvilMAC)
+	if err != nil || d.Vendor != "fanvil" || d.Model != "X4" || d.Firmware != "2.10.2.6887" {
+		t.Fatalf("enrolled %+v %v", d, err)
+	}
+	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, fanvilMAC+".cfg", fanvilUA))
+	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
+		!strings.Contains(tftp, "<PhoneNumber>"+d.SIPUser+"</PhoneNumber>") {
+		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
+	}
+	body, err = f.read(t, uaReq(prov.ProtoHTTP, fanvilMAC+".cfg", fanvilUA))
+	if err != nil || !strings.Contains(body, "<DefaultPassword>"+d.ProvPassword+"</DefaultPassword>") ||
+		!strings.Contains(body, "<RegisterPswd>"+d.SIPPassword+"</RegisterPswd>") {
+		t.Fatalf("first HTTP fetch: %v\n%s", err, body)
+	}
+	if _, err := f.read(t, uaReq(prov.ProtoHTTP, fanvilMAC+".cfg", fanvilUA)); !errors.Is(err, prov.ErrAuth) {
+		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
+	}
+	r := fAs(fanvilMAC, fanvilMAC+".cfg")
+	r.UserAgent = fanvilUA
+	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<RegisterPswd>"+d.SIPPassword+"</RegisterPswd>") {
+		t.Fatalf("authenticated fetch: %v\n%s", err, body)
+	}
+	other := strings.NewReplacer("X4 ", "X9Z ", fanvilMAC, "0c383e000002").Replace(fanvilUA)
+	if body, err = f.read(t, uaReq(prov.ProtoHTTP, "F0V00X9Z0000.cfg", other)); err != nil || !strings.Contains(body, "<FlashServerIP>") {
+		t.Fatalf("unknown model: %v\n%s", err, body)
+	}
+	if got := prov.VendorFromClass("Fanvil X4"); got != "fanvil" {
+		t.Errorf("option 60 = %q", got)
+	}
+	if got := prov.VendorFromMAC("0c383e123456"); got != "fanvil" {
+		t.Errorf("OUI = %q", got)
+	}
+}
+
+func TestVendorByDHCPClassPerVendor(t *testing.T) {
+	for _, tc := range []struct{ class, name, want, vendor string }{
+		{"snomD785", fMAC + ".xml", "<settings>", "snom"},
+		{"Grandstream GXP2170 dslforum.org", "cfg" + fMAC + ".xml", "<gs_provision", "grandstream"},
+		{"Fanvil X4", fMAC + ".cfg", "<sysConf>", "fanvil"},
+	} {
+		t.Run(tc.vendor, func(t *testing.T) {
+			f := newFilesFixture(t, prov.FilesConfig{})
+			ip := netip.MustParseAddr(fPhoneIP)
+			leases := classLeases{fakeLeases{ip: fMAC}, map[netip.Addr]string{ip: tc.class}}
+			rend, err := render.New(render.Config{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files, err := prov.NewFiles(prov.FilesConfig{HTTPPort: 80}, prov.FilesDeps{Store: f.st, Renderer: rend, Leases: leases})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { files.Close() })
+			c, err := files.Read(context.Background(), fReq(prov.ProtoTFTP, tc.name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(c.Body)
+			c.Close()
+			if !strings.Contains(string(b), tc.want) {
+				t.Fatalf("not %s's file:\n%s", tc.vendor, b)
+			}
+			if d, err := f.st.GetDevice(context.Background(), fMAC); err != nil || d.Vendor != tc.vendor {
+				t.Fatalf("by option 60: %+v %v", d, err)
+			}
+		})
 	}
 }

@@ -134,7 +134,7 @@ func SyncEvent(vendor string, reboot bool) string {
 
 // others are the vendors besides Polycom: a new vendor is one line here.
 func others(cfg Config, zones *zoneCache) []Vendor {
-	return []Vendor{newYealink(cfg, zones), newCisco(cfg, zones)}
+	return []Vendor{newYealink(cfg, zones), newCisco(cfg, zones), newSnom(cfg, zones), newGrandstream(cfg, zones), newFanvil(cfg, zones)}
 }
 
 // SyncEvent is the re-sync NOTIFY event for a device of vendor (Polycom's

@@ -27,8 +27,11 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 		v.Device.Vendor, v.Device.MAC, v.Device.ProvUser = vendor, mac, mac
 	}
 	raw := map[string]map[string]string{
-		"yealink": {"site": "features.dnd.enable", "device": "features.dnd.enable", "user": "lang.wui"},
-		"cisco":   {"site": "Call_Waiting_Serv", "device": "Call_Waiting_Serv", "user": "Time_Format"},
+		"yealink":     {"site": "features.dnd.enable", "device": "features.dnd.enable", "user": "lang.wui"},
+		"cisco":       {"site": "Call_Waiting_Serv", "device": "Call_Waiting_Serv", "user": "Time_Format"},
+		"snom":        {"site": "call_waiting", "device": "call_waiting", "user": "web_language"},
+		"grandstream": {"site": "P91", "device": "P91", "user": "P104"},
+		"fanvil":      {"site": "phone.DialPlan", "device": "phone.DialPlan", "user": "phone.display.BackLight"},
 	}[vendor]
 	for _, v := range views {
 		if v.Device.MAC == "" {
@@ -45,7 +48,7 @@ func vendorViews(vendor, mac string) map[string]*prov.View {
 	return views
 }
 
-var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001"}
+var vendorMACs = map[string]string{"yealink": "001565000001", "cisco": "00562b000001", "snom": "000413000001", "grandstream": "000b82000001", "fanvil": "0c383e000001"}
 
 // TestVendorGolden renders every file of every fixture for each vendor
 // besides Polycom, compares it with testdata/<vendor>/<fixture>_<kind>.golden
@@ -111,6 +114,14 @@ func TestVendorFiles(t *testing.T) {
 			want{"user_name", "auth_name", "password", "enable", "sip.notify_reboot_enable=0", "features.dnd.enable"}},
 		"cisco": {func(i int, k string) string { return fmt.Sprintf("%s_%d_", k, i) },
 			want{"User_ID", "Auth_ID", "Password", "Line_Enable", "Resync_From_SIP=Yes", "Call_Waiting_Serv"}},
+		// Snom needs no setting to take check-sync;reboot=false without a reboot.
+		"snom": {func(i int, k string) string { return fmt.Sprintf("%s.%d", k, i) },
+			want{"user_name", "user_pname", "user_pass", "user_active", "", "call_waiting"}},
+		// Grandstream: account 1's P-values, then P<n+2>01… (gsLines).
+		// (whether a plain check-sync reboots it is not documented).
+		"grandstream": {gsKey, want{"user", "auth", "pass", "active", "", "P91"}},
+		"fanvil": {func(i int, k string) string { return fmt.Sprintf("sip.line.%d.%s", i, k) },
+			want{"PhoneNumber", "RegisterUser", "RegisterPswd", "EnableReg", "", "phone.DialPlan"}},
 	}
 	for vendor, c := range cases {
 		views := vendorViews(vendor, vendorMACs[vendor])
@@ -135,7 +146,7 @@ func TestVendorFiles(t *testing.T) {
 			web[c.line(1, k.auth1)] != "s-alice-7" || web[c.line(1, k.pass1)] != "sesssecret" {
 			t.Errorf("%s logged in: lines are not the user's: %v", vendor, web)
 		}
-		off := map[string]string{"yealink": "0", "cisco": "No"}[vendor]
+		off := map[string]string{"yealink": "0", "cisco": "No", "snom": "off", "grandstream": "0", "fanvil": "0"}[vendor]
 		if web[c.line(3, k.enable2)] != off || locked[c.line(2, k.enable2)] != off {
 			t.Errorf("%s: unused lines are not disabled", vendor)
 		}
@@ -145,7 +156,7 @@ func TestVendorFiles(t *testing.T) {
 			}
 		}
 		nr, nv, _ := strings.Cut(k.noReboot, "=")
-		if locked[nr] != nv {
+		if nr != "" && locked[nr] != nv {
 			t.Errorf("%s: %s = %q, want %q (re-sync without reboot)", vendor, nr, locked[nr], nv)
 		}
 		// Device overrides beat the site's; another vendor's are left out.
@@ -188,16 +199,34 @@ func TestVendorNames(t *testing.T) {
 	}{
 		{"y000000000000.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
 		{"y000000000025.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
-		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
+		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true},
+			{Vendor: "fanvil", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
+		{"f0X4hw1.100.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"F0V00X300000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"F0000X600000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"fanvil_x210_v2_hwv2_0.txt", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"f0abcdef.cfg", nil},
 		{"001565abcdef-local.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
 		{"001565abcdef-contact.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
-
+		{"001565abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
 		{"8851.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
 		{"6871.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
-		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true}}},
-		{"00562b000001-directory.xml", []prov.VendorFile{
-			{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "00562b000001", Suffix: "directory.xml"},
-			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "00562b000001", Suffix: "directory.xml"}}},
+		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true},
+			{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Enroll: true}}},
+		{"snomD785.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
+		{"snom710.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
+		{"snomD785-000413ABCDEF.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "000413abcdef", Enroll: true}}},
+		{"000413abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"}}},
+		{"snomD785-00041.htm", nil},
+		{"cfg000b82abcdef.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindDeviceConfig, MAC: "000b82abcdef", Boot: true}}},
+		{"cfggxp2170.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfgGRP2614.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfg.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfg000b82abcdef", nil},
 		{"000000000000.cfg", nil},
 		{"alice.cfg", nil},
 		{"0004f2000001-hotdesk.cfg", nil},
@@ -216,6 +245,9 @@ func TestVendorNames(t *testing.T) {
 		{"polycom", false, "check-sync"}, {"", true, "check-sync;reboot=true"},
 		{"yealink", false, "check-sync;reboot=false"}, {"yealink", true, "check-sync;reboot=true"},
 		{"cisco", false, "resync"}, {"Cisco", true, "reboot"},
+		{"snom", false, "check-sync;reboot=false"}, {"snom", true, "reboot"},
+		{"grandstream", false, "check-sync"}, {"grandstream", true, "check-sync;reboot=true"},
+		{"fanvil", false, "check-sync"}, {"fanvil", true, "check-sync;reboot=true"},
 	} {
 		if got := SyncEvent(tc.vendor, tc.reboot); got != tc.want || s.SyncEvent(tc.vendor, tc.reboot) != tc.want {
 			t.Errorf("SyncEvent(%q, %v) = %q, want %q", tc.vendor, tc.reboot, got, tc.want)
@@ -229,6 +261,10 @@ func TestVendorNames(t *testing.T) {
 		{"yealink:features.dnd.enable", true, true}, {"yealink:account.1.label", true, true},
 		{"yealink:nonsense_param", false, true}, {"cisco:Line_Enable_1_", true, true},
 		{"cisco:line enable", false, true}, {"acme:x.y", false, false}, {"polycom:up.x", false, false},
+		{"grandstream:P271", true, true},
+		{"fanvil:sip.line.1.EnableReg", true, true}, {"fanvil:Version", true, true}, {"fanvil:bogus.x", false, true},
+		{"fanvil:sip.1", false, true}, {"grandstream:account.1", false, true},
+		{"snom:user_pass.1", true, true}, {"snom:fkey.0", true, true}, {"snom:Call-Waiting", false, true},
 	} {
 		if k, vk := s.KnownParam(tc.name); k != tc.known || vk != tc.vknow {
 			t.Errorf("KnownParam(%q) = %v, %v; want %v, %v", tc.name, k, vk, tc.known, tc.vknow)
@@ -247,6 +283,12 @@ func parseVendorFile(vendor string, kind prov.FileKind, b []byte) (map[string]st
 		return parseYealinkCfg(b)
 	case "cisco":
 		return parseFlatProfile(b)
+	case "snom":
+		return parseSnomSettings(b)
+	case "grandstream":
+		return parseGSProvision(b)
+	case "fanvil":
+		return parseSysConf(b)
 	}
 	return nil, fmt.Errorf("no parser for %s", vendor)
 }
@@ -335,7 +377,8 @@ func parseDirectory(vendor string, b []byte) error {
 	if err := xml.Unmarshal(b, &doc); err != nil {
 		return err
 	}
-	root := map[string]string{"yealink": "YealinkIPPhoneDirectory", "cisco": "CiscoIPPhoneDirectory"}[vendor]
+	root := map[string]string{"yealink": "YealinkIPPhoneDirectory", "cisco": "CiscoIPPhoneDirectory",
+		"snom": "SnomIPPhoneDirectory"}[vendor]
 	if doc.XMLName.Local != root {
 		return fmt.Errorf("root %s, want %s", doc.XMLName.Local, root)
 	}
@@ -345,4 +388,176 @@ func parseDirectory(vendor string, b []byte) error {
 		}
 	}
 	return nil
+}
+
+var snomSettingRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+func parseSnomSettings(b []byte) (map[string]string, error) {
+	type setting struct {
+		XMLName xml.Name
+		Perm    *string `xml:"perm,attr"`
+		Idx     string  `xml:"idx,attr"`
+		Context string  `xml:"context,attr"`
+		Value   string  `xml:",chardata"`
+		Inner   []struct {
+			XMLName xml.Name
+		} `xml:",any"`
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"settings"`
+		Phone   struct {
+			S []setting `xml:",any"`
+		} `xml:"phone-settings"`
+		Keys struct {
+			S []setting `xml:",any"`
+		} `xml:"functionKeys"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	idxRE := regexp.MustCompile(`^[0-9]{1,3}$`)
+	add := func(s setting, key bool) error {
+		name := s.XMLName.Local
+		switch {
+		case len(s.Inner) > 0:
+			return fmt.Errorf("%s has child elements", name)
+		case !snomSettingRE.MatchString(name):
+			return fmt.Errorf("%q is not a setting name", name)
+		case s.Perm == nil || *s.Perm != "R" && *s.Perm != "RW" && *s.Perm != "":
+			return fmt.Errorf("%s: perm missing or not R/RW", name)
+		case s.Idx != "" && !idxRE.MatchString(s.Idx):
+			return fmt.Errorf("%s: idx=%q", name, s.Idx)
+		case key && (name != "fkey" || s.Idx == "" || s.Context != "active"):
+			return fmt.Errorf("function key %s idx=%q context=%q", name, s.Idx, s.Context)
+		}
+		if s.Idx != "" {
+			name += "." + s.Idx
+		}
+		if _, dup := m[name]; dup {
+			return fmt.Errorf("%s set twice", name)
+		}
+		m[name] = s.Value
+		return nil
+	}
+	for _, s := range doc.Phone.S {
+		if err := add(s, false); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range doc.Keys.S {
+		if err := add(s, true); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func gsKey(i int, k string) string {
+	if i == 1 {
+		return map[string]string{"user": "P35", "auth": "P36", "pass": "P34", "active": "P271"}[k]
+	}
+	return fmt.Sprintf("P%d%s", i+2, map[string]string{"user": "04", "auth": "05", "pass": "06", "active": "01"}[k])
+}
+
+var gsPValueRE = regexp.MustCompile(`^P[0-9]{1,5}$`)
+
+func parseGSProvision(b []byte) (map[string]string, error) {
+	var doc struct {
+		XMLName xml.Name `xml:"gs_provision"`
+		Version string   `xml:"version,attr"`
+		MAC     *string  `xml:"mac"`
+		Config  []struct {
+			Version string `xml:"version,attr"`
+			Params  []struct {
+				XMLName xml.Name
+				Value   string `xml:",chardata"`
+				Inner   []struct {
+					XMLName xml.Name
+				} `xml:",any"`
+			} `xml:",any"`
+		} `xml:"config"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	if doc.Version != "1" || len(doc.Config) != 1 || doc.Config[0].Version != "1" {
+		return nil, fmt.Errorf("gs_provision version %q with %d config elements", doc.Version, len(doc.Config))
+	}
+	if doc.MAC != nil {
+		if _, ok := prov.NormalizeMAC(*doc.MAC); !ok || len(*doc.MAC) != 12 {
+			return nil, fmt.Errorf("mac %q", *doc.MAC)
+		}
+	}
+	m := map[string]string{}
+	for _, p := range doc.Config[0].Params {
+		switch {
+		case len(p.Inner) > 0:
+			return nil, fmt.Errorf("%s has child elements", p.XMLName.Local)
+		case !gsPValueRE.MatchString(p.XMLName.Local):
+			return nil, fmt.Errorf("%q is not a P-value", p.XMLName.Local)
+		}
+		if _, dup := m[p.XMLName.Local]; dup {
+			return nil, fmt.Errorf("%s set twice", p.XMLName.Local)
+		}
+		m[p.XMLName.Local] = p.Value
+	}
+	return m, nil
+}
+
+var fanvilElemRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+func parseSysConf(b []byte) (map[string]string, error) {
+	type node struct {
+		XMLName xml.Name
+		Index   string `xml:"index,attr"`
+		Value   string `xml:",chardata"`
+		Kids    []node `xml:",any"`
+	}
+	var root node
+	if err := xml.Unmarshal(b, &root); err != nil {
+		return nil, err
+	}
+	if root.XMLName.Local != "sysConf" {
+		return nil, fmt.Errorf("root %s, want sysConf", root.XMLName.Local)
+	}
+	m := map[string]string{}
+	idxRE := regexp.MustCompile(`^[0-9]{1,3}$`)
+	var walk func(n node, path string) error
+	walk = func(n node, path string) error {
+		for _, k := range n.Kids {
+			name := k.XMLName.Local
+			if !fanvilElemRE.MatchString(name) || k.Index != "" && !idxRE.MatchString(k.Index) {
+				return fmt.Errorf("%s: element %q index %q", path, name, k.Index)
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			if k.Index != "" {
+				p += "." + k.Index
+			}
+			if len(k.Kids) > 0 {
+				if strings.TrimSpace(k.Value) != "" {
+					return fmt.Errorf("%s mixes text and elements", p)
+				}
+				if err := walk(k, p); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, dup := m[p]; dup {
+				return fmt.Errorf("%s set twice", p)
+			}
+			m[p] = k.Value
+		}
+		return nil
+	}
+	if err := walk(root, ""); err != nil {
+		return nil, err
+	}
+	if m["Version"] == "" {
+		return nil, errors.New("no Version")
+	}
+	return m, nil
 }
