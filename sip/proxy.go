@@ -167,6 +167,8 @@ type proxy struct {
 
 	udpMu    sync.Mutex
 	udpLocal sip.Addr // the UDP listener, so requests leave from it
+
+	tp *thirdParty // click-to-dial calls (thirdparty.go)
 }
 
 // EnableProxy turns the registrar into a registrar + stateful proxy: it
@@ -199,6 +201,8 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)
 	p.advHost, p.advPort = p.advertise()
 	p.localIPs = localIPs()
+	p.tp = newThirdParty(ctx, p, deps.Registerer)
+	s.proxy.Store(p)
 	allow := allowProxy
 	s.allow.Store(&allow)
 	s.SIP.OnInvite(p.guard(p.onInvite))
