@@ -368,7 +368,7 @@ func (c *daemonChrome) shot(name string, w, h int64) {
 	dir := os.Getenv("HOTDESK_SCREENSHOTS")
 	var buf []byte
 	c.run("screenshot "+name, chromedp.EmulateViewport(w, h), chromedp.Navigate(chromedpLocation(c)),
-		chromedp.FullScreenshot(&buf, 90))
+		chromedp.FullScreenshot(&buf, 100)) // 100: PNG
 	if dir == "" {
 		return
 	}
