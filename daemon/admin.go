@@ -29,7 +29,7 @@ func (a *app) adminMux() (*http.ServeMux, error) {
 		Store: a.store, Directory: a.svc.directory, Sessions: a.svc.sessions, Events: a.svc.events,
 		Registrar: a.svc.registrar, Registrations: registrations{a.svc.sip}, Listeners: a.listeners,
 		Effective: a.svc.files, CallControl: a.svc.callControl,
-		Version:   a.version, Logger: a.logger.With("room", "api"), Registerer: a.reg, Now: time.Now,
+		Version: a.version, Logger: a.logger.With("room", "api"), Registerer: a.reg, Now: time.Now,
 	}
 	// One Manager serves the API, the portal and the feature codes, so
 	// their rules and lockouts are the same object.
