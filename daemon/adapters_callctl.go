@@ -33,6 +33,10 @@ func (a sipCallControl) HangUp(ctx context.Context, owner, id string) error {
 	return callControlError(a.s.HangUp(ctx, owner, id))
 }
 
+func (a sipCallControl) Hold(ctx context.Context, owner, id string, on bool) error {
+	return callControlError(a.s.Hold(ctx, owner, id, on))
+}
+
 func (a sipCallControl) Calls(owner string) []prov.ControlledCall {
 	cs := a.s.ControlledCalls(owner)
 	out := make([]prov.ControlledCall, 0, len(cs))
@@ -58,6 +62,8 @@ func callControlError(err error) error {
 		return fmt.Errorf("%w: %w", prov.ErrNotFound, err)
 	case errors.Is(err, sip.ErrTooManyCalls):
 		return fmt.Errorf("%w: %w", prov.ErrConflict, err)
+	case errors.Is(err, sip.ErrNotConnected):
+		return fmt.Errorf("%w: %w", prov.ErrNotConnected, err)
 	case errors.Is(err, sip.ErrCallControlOff):
 		return prov.ErrCallControlOff
 	}

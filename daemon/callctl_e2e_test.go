@@ -147,6 +147,19 @@ func expectConnected(t *testing.T, phone, target *ccPhone, targetUser string) {
 	}
 }
 
+// expectReinvites checks one Hold or Resume: both legs re-INVITEd with
+// the other's description in direction dir, and ACKed.
+func expectReinvites(t *testing.T, phone, target *ccPhone, dir string) {
+	t.Helper()
+	for _, p := range []struct{ at, other *ccPhone }{{phone, target}, {target, phone}} {
+		re := recvReq(t, p.at.invites, "hold re-INVITE at "+p.at.name)
+		if b := string(re.Body()); !strings.Contains(b, "s="+p.other.name) || !strings.Contains(b, dir) {
+			t.Fatalf("re-INVITE at %s: %q, want %s's description with %s", p.at.name, b, p.other.name, dir)
+		}
+		recvReq(t, p.at.acks, "ACK of the re-INVITE at "+p.at.name)
+	}
+}
+
 type myCalls struct {
 	Calls []prov.ControlledCall `json:"calls"`
 	CSRF  string                `json:"csrf_token"`
@@ -265,6 +278,12 @@ func TestClickToDial(t *testing.T) {
 	}) {
 		t.Fatal("call not connected in the API")
 	}
+	for _, op := range []string{"hold", "resume"} {
+		if code, body := callJSON(t, c, "POST", base+"/api/v1/me/calls/"+cc.ID+"/"+op, mine.CSRF, ""); code != http.StatusNoContent {
+			t.Fatalf("%s = %d %s", op, code, body)
+		}
+		expectReinvites(t, desk, bob, map[string]string{"hold": "a=inactive", "resume": "a=sendrecv"}[op])
+	}
 	if code, body := callJSON(t, c, "DELETE", base+"/api/v1/me/calls/"+cc.ID, mine.CSRF, ""); code != http.StatusNoContent {
 		t.Fatalf("DELETE = %d %s", code, body)
 	}
@@ -291,7 +310,10 @@ func TestClickToDial(t *testing.T) {
 	}
 	ch.shot("me-call-control", 1280, 900)
 	ch.shot("me-call-control-phone", 390, 844)
-	ch.run("hang up", chromedp.EmulateViewport(1280, 900), chromedp.Click(`.hangup`, chromedp.ByQuery),
+	ch.run("hold", chromedp.EmulateViewport(1280, 900), chromedp.Click(`.hold`, chromedp.ByQuery),
+		chromedp.WaitVisible(`.resume`, chromedp.ByQuery))
+	expectReinvites(t, desk, bob, "a=inactive")
+	ch.run("hang up", chromedp.Click(`.hangup`, chromedp.ByQuery),
 		chromedp.WaitVisible(`.flash`, chromedp.ByQuery))
 	recvReq(t, desk.byes, "BYE at the desk phone (browser)")
 	recvReq(t, bob.byes, "BYE at the target (browser)")

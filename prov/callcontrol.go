@@ -25,6 +25,8 @@ var (
 	ErrNoPhone = errors.New("no registered desk phone")
 	// ErrCallControlOff: the SIP proxy is not running.
 	ErrCallControlOff = errors.New("call control is not available")
+	// ErrNotConnected: hold or resume of a call that is not connected.
+	ErrNotConnected = errors.New("the call is not connected")
 )
 
 // ControlledCall is a click-to-dial call as the portal shows it.
@@ -51,6 +53,8 @@ type DialOrder struct {
 type CallController interface {
 	Dial(ctx context.Context, o DialOrder) (ControlledCall, error)
 	HangUp(ctx context.Context, owner, id string) error
+	// Hold puts a connected call on hold (on) or resumes it.
+	Hold(ctx context.Context, owner, id string, on bool) error
 	Calls(owner string) []ControlledCall
 }
 
@@ -124,6 +128,25 @@ func (c *CallControl) HangUp(ctx context.Context, u User, id string, a Actor) er
 		return err
 	}
 	c.mgr.Audit(ctx, a, "call.hangup", "user:"+u.Username, nil, map[string]any{"call": id})
+	return nil
+}
+
+// Hold puts one of u's calls on hold (on) or resumes it. Audited.
+func (c *CallControl) Hold(ctx context.Context, u User, id string, on bool, a Actor) error {
+	if !CanControl(u) {
+		return fmt.Errorf("call control: %w", ErrDenied)
+	}
+	if c == nil || c.ctl == nil {
+		return ErrCallControlOff
+	}
+	if err := c.ctl.Hold(ctx, ownerOf(u), id, on); err != nil {
+		return err
+	}
+	action := "call.resume"
+	if on {
+		action = "call.hold"
+	}
+	c.mgr.Audit(ctx, a, action, "user:"+u.Username, nil, map[string]any{"call": id})
 	return nil
 }
 

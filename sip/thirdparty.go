@@ -37,6 +37,7 @@ const (
 	CallPhone     = "calling_phone"  // the user's phone is being called
 	CallTarget    = "calling_target" // the phone answered; the target rings
 	CallConnected = "connected"
+	CallHeld      = "held" // both legs re-INVITEd inactive by Hold
 	CallOver      = "ended"
 )
 
@@ -47,6 +48,7 @@ var (
 	ErrNoTarget       = errors.New("sip: no such number or user")
 	ErrCallNotFound   = errors.New("sip: no such controlled call")
 	ErrTooManyCalls   = errors.New("sip: too many controlled calls")
+	ErrNotConnected   = errors.New("sip: the call is not connected")
 )
 
 // maxControlled bounds the controlled calls of one owner (a portal user).
@@ -153,6 +155,8 @@ type ccLeg struct {
 	// Our SDP origin toward this leg (RFC 3264 §8: one origin, rising versions).
 	sessID  string
 	version int
+	// remote is the last description this leg sent us (its media address).
+	remote []byte
 }
 
 type ccCall struct {
@@ -205,6 +209,72 @@ func (s *Server) HangUp(_ context.Context, owner, id string) error {
 	c.mu.Unlock()
 	c.cancel()
 	return nil
+}
+
+// Hold puts an owner's connected call on hold (on) or resumes it: each
+// leg is re-INVITEd with the other's last description, inactive or
+// sendrecv (RFC 3264 §8.4), since no media passes through hotdesk.
+func (s *Server) Hold(_ context.Context, owner, id string, on bool) error {
+	tp := s.thirdParty()
+	if tp == nil {
+		return ErrCallControlOff
+	}
+	tp.mu.Lock()
+	c := tp.calls[id]
+	tp.mu.Unlock()
+	if c == nil || c.owner != owner {
+		return ErrCallNotFound
+	}
+	return c.hold(on)
+}
+
+func (c *ccCall) hold(on bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended || c.state != CallConnected && c.state != CallHeld {
+		return ErrNotConnected
+	}
+	dir, state := "sendrecv", CallConnected
+	if on {
+		dir, state = "inactive", CallHeld
+	}
+	for _, l := range []*ccLeg{c.phone, c.callee} {
+		other := c.callee
+		if l == c.callee {
+			other = c.phone
+		}
+		ans, err := l.reinvite(c.ctx, withDirection(other.remote, dir))
+		if err != nil {
+			return fmt.Errorf("hold: %w", err)
+		}
+		l.remote = ans
+	}
+	c.state = state
+	return nil
+}
+
+// withDirection sets every stream's direction attribute (RFC 4566 §6),
+// as the last line of each media section (attributes come last there).
+func withDirection(body []byte, dir string) []byte {
+	var out []string
+	inMedia := false
+	for _, l := range strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n") {
+		switch l {
+		case "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive", "":
+			continue
+		}
+		if strings.HasPrefix(l, "m=") {
+			if inMedia {
+				out = append(out, "a="+dir)
+			}
+			inMedia = true
+		}
+		out = append(out, l)
+	}
+	if inMedia {
+		out = append(out, "a="+dir)
+	}
+	return []byte(strings.Join(out, "\r\n") + "\r\n")
 }
 
 // ControlledCalls lists an owner's calls in progress, oldest first.
@@ -343,7 +413,9 @@ func (c *ccCall) run() {
 	}
 	// 6-9: the phone gets the target's offer; the target gets its answer.
 	c.mu.Lock()
+	callee.remote = offer2
 	answer2, err := phone.reinvite(c.ctx, offer2)
+	phone.remote = answer2
 	c.mu.Unlock()
 	if err != nil {
 		callee.ack(nil)
@@ -665,7 +737,7 @@ func (tp *thirdParty) relayReinvite(l *ccLeg, req *sip.Request, tx sip.ServerTra
 	if l == c.callee {
 		other = c.phone
 	}
-	if other == nil || c.state != CallConnected || c.ended {
+	if other == nil || c.state != CallConnected && c.state != CallHeld || c.ended {
 		p.respond(req, tx, 491, "Request Pending")
 		return
 	}
@@ -675,6 +747,7 @@ func (tp *thirdParty) relayReinvite(l *ccLeg, req *sip.Request, tx sip.ServerTra
 		p.respond(req, tx, 488, "Not Acceptable Here")
 		return
 	}
+	l.remote, other.remote = req.Body(), answer
 	res := p.reply(req, 200, "OK")
 	res.AppendHeader(&sip.ContactHeader{Address: p.contactURI(l.tp)})
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))

@@ -92,6 +92,31 @@ func TestClickToDialConnects(t *testing.T) {
 	if err := e.srv.HangUp(ctx, "user:2", cc.ID); !errors.Is(err, ErrCallNotFound) {
 		t.Errorf("HangUp by another owner: %v", err)
 	}
+	// Hold and resume from the portal: both legs re-INVITEd with the
+	// other's description, inactive, then sendrecv.
+	if err := e.srv.Hold(ctx, "user:2", cc.ID, true); !errors.Is(err, ErrCallNotFound) {
+		t.Errorf("Hold by another owner: %v", err)
+	}
+	for _, on := range []bool{true, false} {
+		if err := e.srv.Hold(ctx, "user:1", cc.ID, on); err != nil {
+			t.Fatalf("Hold(%v): %v", on, err)
+		}
+		dir, state := "a=sendrecv", CallConnected
+		if on {
+			dir, state = "a=inactive", CallHeld
+		}
+		if b := string(recv(t, alice.invites, "hold re-INVITE at the phone").Body()); !strings.Contains(b, "s=bob") || !strings.Contains(b, dir) {
+			t.Errorf("phone hold(%v) offer %q", on, b)
+		}
+		recv(t, alice.acks, "ACK of the hold re-INVITE at the phone")
+		if b := string(recv(t, bob.invites, "hold re-INVITE at the target").Body()); !strings.Contains(b, "s=alice") || !strings.Contains(b, dir) {
+			t.Errorf("target hold(%v) offer %q", on, b)
+		}
+		recv(t, bob.acks, "ACK of the hold re-INVITE at the target")
+		if cs := e.srv.ControlledCalls("user:1"); len(cs) != 1 || cs[0].State != state {
+			t.Errorf("after Hold(%v): %+v", on, cs)
+		}
+	}
 	if err := e.srv.HangUp(ctx, "user:1", cc.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +144,9 @@ func TestClickToDialNoAutoAnswer(t *testing.T) {
 	}
 	recv(t, alice.invites, "INVITE at the phone")
 	waitCalls(t, e, "user:1", func(cs []ControlledCall) bool { return len(cs) == 1 && cs[0].State == CallPhone })
+	if err := e.srv.Hold(ctx, "user:1", cc.ID, true); !errors.Is(err, ErrNotConnected) {
+		t.Errorf("Hold before connecting: %v", err)
+	}
 	if err := e.srv.HangUp(ctx, "user:1", cc.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -149,5 +177,18 @@ func TestClickToDialPolicy(t *testing.T) {
 	none(t, locked.invites, 50*time.Millisecond, "INVITE at the locked phone")
 	if n := metricValue(t, e, "hotdesk_sip_click_to_dial_total", map[string]string{"result": "refused"}); n != 2 {
 		t.Errorf("refused = %v", n)
+	}
+}
+
+func TestWithDirection(t *testing.T) {
+	for _, tc := range []struct{ in, dir, want string }{
+		{"v=0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\na=sendrecv\r\n", "inactive",
+			"v=0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\na=inactive\r\n"},
+		{"v=0\nm=audio 1 RTP/AVP 0\nm=video 2 RTP/AVP 31\na=sendonly\n", "sendrecv",
+			"v=0\r\nm=audio 1 RTP/AVP 0\r\na=sendrecv\r\nm=video 2 RTP/AVP 31\r\na=sendrecv\r\n"},
+	} {
+		if got := string(withDirection([]byte(tc.in), tc.dir)); got != tc.want {
+			t.Errorf("withDirection(%q, %s) = %q, want %q", tc.in, tc.dir, got, tc.want)
+		}
 	}
 }

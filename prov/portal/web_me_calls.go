@@ -20,27 +20,45 @@ func (w *web) callControlRoutes() {
 	w.handle("GET /me/call-control", roleUser, menuCalls, w.callControlPage)
 	w.handle("POST /me/call-control", roleUser, menuCalls, w.callControlDial)
 	w.handle("POST /me/call-control/{id}/hangup", roleUser, menuCalls, w.callControlHangUp)
+	w.handle("POST /me/call-control/{id}/hold", roleUser, menuCalls, w.callControlHold(true))
+	w.handle("POST /me/call-control/{id}/resume", roleUser, menuCalls, w.callControlHold(false))
 	w.meAPI("GET /api/v1/me/calls", w.apiMyCalls)
 	w.meAPI("POST /api/v1/me/calls", w.apiDial)
 	w.meAPI("DELETE /api/v1/me/calls/{id}", w.apiHangUp)
+	w.meAPI("POST /api/v1/me/calls/{id}/hold", w.apiHold(true))
+	w.meAPI("POST /api/v1/me/calls/{id}/resume", w.apiHold(false))
 }
 
 type callControlView struct {
-	Calls []prov.ControlledCall
+	Calls []callRow
+}
+
+// callRow is a call with its state in words and the controls it allows.
+type callRow struct {
+	prov.ControlledCall
+	Label     string
+	Connected bool
+	Held      bool
+}
+
+func callRows(cs []prov.ControlledCall) []callRow {
+	out := make([]callRow, 0, len(cs))
+	for _, c := range cs {
+		r := callRow{ControlledCall: c, Label: c.State, Connected: c.State == "connected", Held: c.State == "held"}
+		if s, ok := callStates[c.State]; ok {
+			r.Label = s
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 var callStates = map[string]string{"calling_phone": "Calling your phone…", "calling_target": "Calling the number…",
-	"connected": "Connected", "ended": "Ended"}
+	"connected": "Connected", "held": "On hold", "ended": "Ended"}
 
 func (w *web) callControlPage(rw http.ResponseWriter, r *http.Request, q *request) {
 	p := userPage(q, "Calls", string(menuCalls))
-	cs := w.d.CallControl.Calls(q.user)
-	for i := range cs {
-		if s, ok := callStates[cs[i].State]; ok {
-			cs[i].State = s
-		}
-	}
-	p.Data = callControlView{Calls: cs}
+	p.Data = callControlView{Calls: callRows(w.d.CallControl.Calls(q.user))}
 	p.Form = map[string]string{"target": r.URL.Query().Get("target")}
 	w.render(rw, r, http.StatusOK, "me_call_control.html", p)
 }
@@ -51,7 +69,7 @@ func (w *web) callControlDial(rw http.ResponseWriter, r *http.Request, q *reques
 	if err != nil {
 		code, msg := callError(err)
 		p := userPage(q, "Calls", string(menuCalls))
-		p.Data = callControlView{Calls: w.d.CallControl.Calls(q.user)}
+		p.Data = callControlView{Calls: callRows(w.d.CallControl.Calls(q.user))}
 		p.Form = map[string]string{"target": target}
 		p.Errors = map[string]string{"target": msg}
 		w.render(rw, r, code, "me_call_control.html", p)
@@ -69,6 +87,21 @@ func (w *web) callControlHangUp(rw http.ResponseWriter, r *http.Request, q *requ
 	w.redirect(rw, r, q.s, "/me/call-control", "Hung up.")
 }
 
+func (w *web) callControlHold(on bool) handlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request, q *request) {
+		if err := w.d.CallControl.Hold(r.Context(), q.user, r.PathValue("id"), on, q.actor(r)); err != nil {
+			_, msg := callError(err)
+			w.redirect(rw, r, q.s, "/me/call-control", msg)
+			return
+		}
+		msg := "Resumed."
+		if on {
+			msg = "On hold."
+		}
+		w.redirect(rw, r, q.s, "/me/call-control", msg)
+	}
+}
+
 // callError maps a call-control error to a status and what the user reads.
 func callError(err error) (int, string) {
 	switch {
@@ -84,6 +117,8 @@ func callError(err error) (int, string) {
 		return http.StatusNotFound, "No such number or user (or that call has ended)."
 	case errors.Is(err, prov.ErrInvalid):
 		return http.StatusBadRequest, "Enter a number or user name (up to 64 characters)."
+	case errors.Is(err, prov.ErrNotConnected):
+		return http.StatusConflict, "That call is not connected."
 	case errors.Is(err, prov.ErrCallControlOff):
 		return http.StatusServiceUnavailable, "Call control is not available on this server."
 	case errors.Is(err, prov.ErrConflict):
@@ -166,6 +201,17 @@ func (w *web) apiDial(rw http.ResponseWriter, r *http.Request, q *request) {
 	}
 	rw.Header().Set("Location", "/api/v1/me/calls/"+cc.ID)
 	writeJSON(rw, http.StatusCreated, cc)
+}
+
+func (w *web) apiHold(on bool) func(http.ResponseWriter, *http.Request, *request) {
+	return func(rw http.ResponseWriter, r *http.Request, q *request) {
+		if err := w.d.CallControl.Hold(r.Context(), q.user, r.PathValue("id"), on, q.actor(r)); err != nil {
+			code, msg := callError(err)
+			writeError(rw, code, msg, "")
+			return
+		}
+		rw.WriteHeader(http.StatusNoContent)
+	}
 }
 
 func (w *web) apiHangUp(rw http.ResponseWriter, r *http.Request, q *request) {
