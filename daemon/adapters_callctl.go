@@ -37,6 +37,10 @@ func (a sipCallControl) Hold(ctx context.Context, owner, id string, on bool) err
 	return callControlError(a.s.Hold(ctx, owner, id, on))
 }
 
+func (a sipCallControl) Transfer(ctx context.Context, owner, id, target string) error {
+	return callControlError(a.s.Transfer(ctx, owner, id, target))
+}
+
 func (a sipCallControl) Calls(owner string) []prov.ControlledCall {
 	cs := a.s.ControlledCalls(owner)
 	out := make([]prov.ControlledCall, 0, len(cs))
@@ -62,6 +66,8 @@ func callControlError(err error) error {
 		return fmt.Errorf("%w: %w", prov.ErrNotFound, err)
 	case errors.Is(err, sip.ErrTooManyCalls):
 		return fmt.Errorf("%w: %w", prov.ErrConflict, err)
+	case errors.Is(err, sip.ErrNoTransfer):
+		return fmt.Errorf("%w: %w", prov.ErrNotSupported, err)
 	case errors.Is(err, sip.ErrNotConnected):
 		return fmt.Errorf("%w: %w", prov.ErrNotConnected, err)
 	case errors.Is(err, sip.ErrCallControlOff):

@@ -33,6 +33,7 @@ type ccPhone struct {
 	acks    chan *sip.Request
 	byes    chan *sip.Request
 	cancels chan *sip.Request
+	refers  chan *sip.Request
 }
 
 func newCCPhone(t *testing.T, registrar, name, userAgent, mode string) *ccPhone {
@@ -46,7 +47,7 @@ func newCCPhone(t *testing.T, registrar, name, userAgent, mode string) *ccPhone 
 		t.Fatal(err)
 	}
 	p := &ccPhone{name: name, mode: mode, invites: make(chan *sip.Request, 8), acks: make(chan *sip.Request, 8),
-		byes: make(chan *sip.Request, 8), cancels: make(chan *sip.Request, 8),
+		byes: make(chan *sip.Request, 8), cancels: make(chan *sip.Request, 8), refers: make(chan *sip.Request, 8),
 		handset: &handset{domain: "test.lan", notifies: make(chan string, 64), arrivals: make(chan notifyArrival, 64),
 			invites: make(chan string, 1), callIDs: map[string]string{}}}
 	srv.OnInvite(p.onInvite)
@@ -54,6 +55,10 @@ func newCCPhone(t *testing.T, registrar, name, userAgent, mode string) *ccPhone 
 	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.byes <- req
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) { // blind transfer: accepted
+		p.refers <- req
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
 	})
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
@@ -98,6 +103,7 @@ func (p *ccPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ok := mk(200, "OK")
 		host, port, _ := sip.ParseAddr(p.addr)
 		ok.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: p.name, Host: host, Port: port}})
+		ok.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, NOTIFY, OPTIONS"))
 		ok.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		ok.SetBody([]byte("v=0\r\no=- 7 7 IN IP4 127.0.0.1\r\ns=" + p.name + "\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
 		_ = tx.Respond(ok)
@@ -317,7 +323,34 @@ func TestClickToDial(t *testing.T) {
 		chromedp.WaitVisible(`.flash`, chromedp.ByQuery))
 	recvReq(t, desk.byes, "BYE at the desk phone (browser)")
 	recvReq(t, bob.byes, "BYE at the target (browser)")
-	if n := metricValue(t, a, "hotdesk_sip_click_to_dial_total"); n < 3 {
+
+	// Blind transfer from the API: bob's phone accepts REFER to carol's
+	// number, then both of hotdesk's legs end.
+	code, body = callJSON(t, c, "POST", base+"/api/v1/me/calls", mine.CSRF, `{"target":"1002"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("click-to-dial = %d %s", code, body)
+	}
+	_ = json.Unmarshal([]byte(body), &cc)
+	expectConnected(t, desk, bob, "1002")
+	if !eventually(func() bool {
+		_, v := getMyCalls(t, c, base)
+		return len(v.Calls) == 1 && v.Calls[0].State == "connected"
+	}) {
+		t.Fatal("call not connected in the API")
+	}
+	if code, body := callJSON(t, c, "POST", base+"/api/v1/me/calls/"+cc.ID+"/transfer", mine.CSRF, `{"target":"1003"}`); code != http.StatusNoContent {
+		t.Fatalf("transfer = %d %s", code, body)
+	}
+	ref := recvReq(t, bob.refers, "REFER at the target")
+	if rt := ref.GetHeader("Refer-To"); rt == nil || !strings.Contains(rt.Value(), "sip:1003@") {
+		t.Errorf("Refer-To %v, want carol's number", rt)
+	}
+	if rb := ref.GetHeader("Referred-By"); rb == nil || !strings.Contains(rb.Value(), "sip:1001@") {
+		t.Errorf("Referred-By %v, want alice's number", rb)
+	}
+	recvReq(t, desk.byes, "BYE at the desk phone after the transfer")
+	recvReq(t, bob.byes, "BYE at the target after the transfer")
+	if n := metricValue(t, a, "hotdesk_sip_click_to_dial_total"); n < 4 {
 		t.Errorf("hotdesk_sip_click_to_dial_total = %v, want the refusal and two calls", n)
 	}
 	evs, err := a.store.ListAudit(ctx, prov.AuditQuery{Limit: 100})

@@ -27,6 +27,8 @@ var (
 	ErrCallControlOff = errors.New("call control is not available")
 	// ErrNotConnected: hold or resume of a call that is not connected.
 	ErrNotConnected = errors.New("the call is not connected")
+	// ErrNotSupported: the other party does not accept a transfer (REFER).
+	ErrNotSupported = errors.New("the other party cannot be transferred")
 )
 
 // ControlledCall is a click-to-dial call as the portal shows it.
@@ -55,6 +57,9 @@ type CallController interface {
 	HangUp(ctx context.Context, owner, id string) error
 	// Hold puts a connected call on hold (on) or resumes it.
 	Hold(ctx context.Context, owner, id string, on bool) error
+	// Transfer hands the other party to target (blind, REFER) and ends
+	// the user's part; ErrNotSupported when that party cannot.
+	Transfer(ctx context.Context, owner, id, target string) error
 	Calls(owner string) []ControlledCall
 }
 
@@ -148,6 +153,26 @@ func (c *CallControl) Hold(ctx context.Context, u User, id string, on bool, a Ac
 	}
 	c.mgr.Audit(ctx, a, action, "user:"+u.Username, nil, map[string]any{"call": id})
 	return nil
+}
+
+// Transfer hands the other party of one of u's calls to target. Audited.
+func (c *CallControl) Transfer(ctx context.Context, u User, id, target string, a Actor) error {
+	if !CanControl(u) {
+		return fmt.Errorf("call control: %w", ErrDenied)
+	}
+	if c == nil || c.ctl == nil {
+		return ErrCallControlOff
+	}
+	if target == "" || len(target) > 64 {
+		return fmt.Errorf("target: %w", ErrInvalid)
+	}
+	err := c.ctl.Transfer(ctx, ownerOf(u), id, target)
+	result := "ok"
+	if err != nil {
+		result = err.Error()
+	}
+	c.mgr.Audit(ctx, a, "call.transfer", "user:"+u.Username, nil, map[string]any{"call": id, "target": target, "result": result})
+	return err
 }
 
 // phoneOf picks the registered phone to call first.

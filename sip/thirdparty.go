@@ -49,6 +49,7 @@ var (
 	ErrCallNotFound   = errors.New("sip: no such controlled call")
 	ErrTooManyCalls   = errors.New("sip: too many controlled calls")
 	ErrNotConnected   = errors.New("sip: the call is not connected")
+	ErrNoTransfer     = errors.New("sip: the other party does not accept the transfer (REFER)")
 )
 
 // maxControlled bounds the controlled calls of one owner (a portal user).
@@ -253,6 +254,92 @@ func (c *ccCall) hold(on bool) error {
 	return nil
 }
 
+// Transfer hands the other party of an owner's connected call to target:
+// a blind transfer with REFER (RFC 3515) in hotdesk's dialog with that
+// party, when its answer lists REFER in Allow; once it accepts (2xx),
+// both legs get BYE and it calls target itself, through the proxy under
+// its own policy. target must also pass the policy of the user's phone.
+func (s *Server) Transfer(ctx context.Context, owner, id, target string) error {
+	tp := s.thirdParty()
+	if tp == nil {
+		return ErrCallControlOff
+	}
+	tp.mu.Lock()
+	c := tp.calls[id]
+	tp.mu.Unlock()
+	if c == nil || c.owner != owner {
+		return ErrCallNotFound
+	}
+	return c.transfer(ctx, strings.TrimSpace(target))
+}
+
+func (c *ccCall) transfer(ctx context.Context, to string) error {
+	p := c.tp.p
+	if !validTarget(to) {
+		return fmt.Errorf("%w: %q", ErrNoTarget, stripCRLF(to))
+	}
+	if p.policy != nil {
+		d, err := p.policy.Authorize(ctx, c.req.Caller, to)
+		if err != nil {
+			return fmt.Errorf("transfer policy: %w", err)
+		}
+		if !d.Allow {
+			reason := stripCRLF(d.Reason)
+			if reason == "" {
+				reason = "Forbidden"
+			}
+			return fmt.Errorf("%w: %s", ErrCallRefused, reason)
+		}
+	}
+	if _, ok := p.resolve(ctx, to, false); !ok {
+		return fmt.Errorf("%w: %q", ErrNoTarget, to)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended || c.state != CallConnected && c.state != CallHeld {
+		return ErrNotConnected
+	}
+	l := c.callee
+	if !allows(l.sess.InviteResponse, sip.REFER) {
+		return ErrNoTransfer
+	}
+	domain := domainOf(c.req.Phone.AOR, p.s.domains[0])
+	req := l.request(sip.REFER)
+	req.AppendHeader(sip.NewHeader("Refer-To", "<sip:"+to+"@"+domain+">"))
+	req.AppendHeader(sip.NewHeader("Referred-By", "<sip:"+c.req.CallerID+"@"+domain+">"))
+	rctx, cancel := context.WithTimeout(ctx, 2*sip.Timer_B)
+	defer cancel()
+	res, err := l.sess.Do(rctx, req)
+	if err != nil {
+		return fmt.Errorf("transfer REFER: %w", err)
+	}
+	if !res.IsSuccess() {
+		return fmt.Errorf("%w: %d %s", ErrNoTransfer, res.StatusCode, stripCRLF(res.Reason))
+	}
+	c.reason = "transferred to " + to
+	c.cancel() // run returns and finish sends both BYEs
+	return nil
+}
+
+// allows reports whether a response's Allow header lists method.
+func allows(res *sip.Response, method sip.RequestMethod) bool {
+	if res == nil {
+		return false
+	}
+	for _, h := range res.GetHeaders("Allow") {
+		for _, m := range strings.Split(h.Value(), ",") {
+			if strings.EqualFold(strings.TrimSpace(m), string(method)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func validTarget(t string) bool {
+	return t != "" && len(t) <= 64 && t[0] != '*' && t[0] != '#' && !strings.ContainsAny(t, "@:;<> \r\n\t\"")
+}
+
 // withDirection sets every stream's direction attribute (RFC 4566 §6),
 // as the last line of each media section (attributes come last there).
 func withDirection(body []byte, dir string) []byte {
@@ -316,7 +403,7 @@ func (c *ccCall) view() ControlledCall {
 func (tp *thirdParty) dial(ctx context.Context, r DialRequest) (ControlledCall, error) {
 	p := tp.p
 	r.Target = strings.TrimSpace(r.Target)
-	if r.Target == "" || len(r.Target) > 64 || r.Target[0] == '*' || r.Target[0] == '#' || strings.ContainsAny(r.Target, "@:;<> \r\n\t\"") {
+	if !validTarget(r.Target) {
 		tp.m.calls.WithLabelValues("no_target").Inc()
 		return ControlledCall{}, fmt.Errorf("%w: %q", ErrNoTarget, stripCRLF(r.Target))
 	}

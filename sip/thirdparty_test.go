@@ -117,6 +117,12 @@ func TestClickToDialConnects(t *testing.T) {
 			t.Errorf("after Hold(%v): %+v", on, cs)
 		}
 	}
+	// bob's answer lists no REFER in Allow: no transfer is tried.
+	for target, want := range map[string]error{"1003": ErrNoTransfer, "*78": ErrNoTarget, "nobody": ErrNoTarget} {
+		if err := e.srv.Transfer(ctx, "user:1", cc.ID, target); !errors.Is(err, want) {
+			t.Errorf("Transfer to %s: %v, want %v", target, err, want)
+		}
+	}
 	if err := e.srv.HangUp(ctx, "user:1", cc.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -22,11 +22,13 @@ func (w *web) callControlRoutes() {
 	w.handle("POST /me/call-control/{id}/hangup", roleUser, menuCalls, w.callControlHangUp)
 	w.handle("POST /me/call-control/{id}/hold", roleUser, menuCalls, w.callControlHold(true))
 	w.handle("POST /me/call-control/{id}/resume", roleUser, menuCalls, w.callControlHold(false))
+	w.handle("POST /me/call-control/{id}/transfer", roleUser, menuCalls, w.callControlTransfer)
 	w.meAPI("GET /api/v1/me/calls", w.apiMyCalls)
 	w.meAPI("POST /api/v1/me/calls", w.apiDial)
 	w.meAPI("DELETE /api/v1/me/calls/{id}", w.apiHangUp)
 	w.meAPI("POST /api/v1/me/calls/{id}/hold", w.apiHold(true))
 	w.meAPI("POST /api/v1/me/calls/{id}/resume", w.apiHold(false))
+	w.meAPI("POST /api/v1/me/calls/{id}/transfer", w.apiTransfer)
 }
 
 type callControlView struct {
@@ -102,6 +104,16 @@ func (w *web) callControlHold(on bool) handlerFunc {
 	}
 }
 
+func (w *web) callControlTransfer(rw http.ResponseWriter, r *http.Request, q *request) {
+	to := strings.TrimSpace(r.PostFormValue("to"))
+	if err := w.d.CallControl.Transfer(r.Context(), q.user, r.PathValue("id"), to, q.actor(r)); err != nil {
+		_, msg := callError(err)
+		w.redirect(rw, r, q.s, "/me/call-control", msg)
+		return
+	}
+	w.redirect(rw, r, q.s, "/me/call-control", "Transferred to "+to+".")
+}
+
 // callError maps a call-control error to a status and what the user reads.
 func callError(err error) (int, string) {
 	switch {
@@ -117,6 +129,8 @@ func callError(err error) (int, string) {
 		return http.StatusNotFound, "No such number or user (or that call has ended)."
 	case errors.Is(err, prov.ErrInvalid):
 		return http.StatusBadRequest, "Enter a number or user name (up to 64 characters)."
+	case errors.Is(err, prov.ErrNotSupported):
+		return http.StatusConflict, "The other party's phone does not accept transfers."
 	case errors.Is(err, prov.ErrNotConnected):
 		return http.StatusConflict, "That call is not connected."
 	case errors.Is(err, prov.ErrCallControlOff):
@@ -212,6 +226,20 @@ func (w *web) apiHold(on bool) func(http.ResponseWriter, *http.Request, *request
 		}
 		rw.WriteHeader(http.StatusNoContent)
 	}
+}
+
+func (w *web) apiTransfer(rw http.ResponseWriter, r *http.Request, q *request) {
+	var b dialBody
+	if err := json.NewDecoder(r.Body).Decode(&b); err != nil {
+		writeError(rw, http.StatusBadRequest, "body: want {\"target\": \"<number>\"}", "target")
+		return
+	}
+	if err := w.d.CallControl.Transfer(r.Context(), q.user, r.PathValue("id"), strings.TrimSpace(b.Target), q.actor(r)); err != nil {
+		code, msg := callError(err)
+		writeError(rw, code, msg, "target")
+		return
+	}
+	rw.WriteHeader(http.StatusNoContent)
 }
 
 func (w *web) apiHangUp(rw http.ResponseWriter, r *http.Request, q *request) {
