@@ -28,8 +28,8 @@ func (a *app) adminMux() (*http.ServeMux, error) {
 	deps := portal.Deps{Links: links,
 		Store: a.store, Directory: a.svc.directory, Sessions: a.svc.sessions, Events: a.svc.events,
 		Registrar: a.svc.registrar, Registrations: registrations{a.svc.sip}, Listeners: a.listeners,
-		Effective: a.svc.files,
-		Version:   a.version, Logger: a.logger.With("room", "api"), Registerer: a.reg, Now: time.Now,
+		Effective: a.svc.files, CallControl: a.svc.callControl,
+		Version: a.version, Logger: a.logger.With("room", "api"), Registerer: a.reg, Now: time.Now,
 	}
 	// One Manager serves the API, the portal and the feature codes, so
 	// their rules and lockouts are the same object.
@@ -45,6 +45,9 @@ func (a *app) adminMux() (*http.ServeMux, error) {
 		return nil, err
 	}
 	mux.Handle("/", web)
+	// The user's own JSON routes live with the portal session (its cookie
+	// and CSRF token), not with the admin API's credentials.
+	mux.Handle("/api/v1/me/", web)
 	if a.cfg.Admin.Metrics.Listen == "" {
 		mux.Handle("GET /metrics", a.metricsHandler())
 	}

@@ -21,6 +21,7 @@ type services struct {
 	registrar   *registrar
 	manager     *prov.Manager
 	sip         *sip.Server
+	callControl *prov.CallControl // click-to-dial; nil without SIP
 	files       *prov.Files
 	links       *prov.PasswordLinks
 }
@@ -142,6 +143,8 @@ func (a *app) bindSIP(ctx context.Context) error {
 		Emergency: rules}); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
 	}
+	a.svc.callControl = prov.NewCallControl(a.store, a.svc.registrar, sipCallControl{srv}, a.svc.manager,
+		a.logger.With("room", "prov"))
 	a.components = append(a.components, component{name: "sip", proto: "sip",
 		serve: func(ctx context.Context) error { return srv.Serve(ctx, ls) }})
 	return nil

@@ -318,6 +318,9 @@ func validateUser(u User) error {
 			return Invalid("portal", "access levels are none, read or write")
 		}
 	}
+	if !ValidCallOperations(u.Portal.CallOperations) {
+		return Invalid("call_operations", "is none or call_control (softphone is not available yet)")
+	}
 	return nil
 }
 

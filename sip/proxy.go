@@ -192,6 +192,8 @@ type proxy struct {
 
 	udpMu    sync.Mutex
 	udpLocal sip.Addr // the UDP listener, so requests leave from it
+
+	tp *thirdParty // click-to-dial calls (thirdparty.go)
 }
 
 // EnableProxy turns the registrar into a registrar + stateful proxy: it
@@ -227,6 +229,8 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	p.records.tap = p.dlg.observe
 	p.advHost, p.advPort = p.advertise()
 	p.localIPs = localIPs()
+	p.tp = newThirdParty(ctx, p, deps.Registerer)
+	s.proxy.Store(p)
 	allow := allowProxy
 	s.allow.Store(&allow)
 	s.SIP.OnInvite(p.guard(p.onInvite))

@@ -259,10 +259,15 @@ func (u *ua) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.mu.Lock()
 	mode, delay := u.mode, u.delay
 	u.mu.Unlock()
+	if tagOf(req.To().Params) != "" || mode == "autoanswer" && honoursAutoAnswer(req) {
+		mode, delay = "answer", 0 // a re-INVITE, or an auto-answer call (thirdparty_test.go)
+	}
 	tag := sip.GenerateTagN(8)
 	mk := func(code int, reason string) *sip.Response {
 		r := sip.NewResponseFromRequest(req, code, reason, nil)
-		r.To().Params.Add("tag", tag)
+		if tagOf(r.To().Params) == "" {
+			r.To().Params.Add("tag", tag)
+		}
 		return r
 	}
 	switch {
@@ -292,7 +297,7 @@ func (u *ua) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ok := mk(200, "OK")
 		ok.AppendHeader(&u.dlg.ContactHDR)
 		ok.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-		ok.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
+		ok.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=" + u.name + "\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"))
 		tx.Respond(ok)
 	case <-cancelled:
 	case <-time.After(15 * time.Second):

@@ -23,7 +23,9 @@ func (p *proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if tagOf(req.To().Params) != "" {
-		p.inDialog(req, tx)
+		if !p.tp.handle(req, tx) {
+			p.inDialog(req, tx)
+		}
 		return
 	}
 	if !p.hold(req, tx) {
@@ -78,7 +80,9 @@ func (p *proxy) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if tagOf(req.To().Params) != "" {
-		p.inDialog(req, tx)
+		if !p.tp.handle(req, tx) {
+			p.inDialog(req, tx)
+		}
 		return
 	}
 	switch req.Method {
@@ -97,7 +101,9 @@ func (p *proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	if res, drop := p.check(req); drop || res != nil {
 		return // an ACK is never answered
 	}
-	p.inDialog(req, nil)
+	if !p.tp.handle(req, nil) {
+		p.inDialog(req, nil)
+	}
 }
 
 // dialledUser is the Request-URI user, percent-decoded.

@@ -39,7 +39,9 @@ const maxUDPMessage = 8192
 type Server struct {
 	// allow is the Allow header value: the methods served here, more
 	// once the proxy is enabled.
-	allow   atomic.Pointer[string]
+	allow atomic.Pointer[string]
+	// proxy is set by EnableProxy (click-to-dial needs it).
+	proxy   atomic.Pointer[proxy]
 	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time

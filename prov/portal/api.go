@@ -139,6 +139,8 @@ type Deps struct {
 	Links         *prov.PasswordLinks
 	Registrar     prov.Registrar
 	Registrations Registrations
+	// CallControl is click-to-dial from the user portal; may be nil (off).
+	CallControl *prov.CallControl
 	// Effective explains a device's merged configuration; may be nil.
 	Effective EffectiveConfig
 	// Listeners reports the daemon's bound sockets for /status; may be nil.

@@ -205,6 +205,8 @@ const (
 	menuDirectory    menu = "directory"
 	menuButtons      menu = "buttons"
 	menuReporting    menu = "reporting"
+	// menuCalls is call control: Write when the admin allows Call Control.
+	menuCalls menu = "call_control"
 )
 
 // access returns the user's level for m; menus without a level are write.
@@ -221,6 +223,11 @@ func access(u prov.User, m menu) prov.Access {
 		a = u.Portal.Buttons
 	case menuReporting:
 		a = u.Portal.Reporting
+	case menuCalls:
+		a = prov.AccessNone
+		if prov.CanControl(u) {
+			a = prov.AccessWrite
+		}
 	default:
 		return prov.AccessWrite
 	}

@@ -80,6 +80,7 @@ func (w *web) routes() {
 	w.handle("GET /me/phones", roleUser, menuNone, w.phonesPage)
 	w.handle("POST /me/phones/{id}/logout", roleUser, menuNone, w.phoneLogout)
 	w.handle("GET /me/calls", roleUser, menuNone, w.callsPage)
+	w.callControlRoutes()
 }
 
 // signInPage shows the one sign-in form, or sends a signed-in browser on.

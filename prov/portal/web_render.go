@@ -185,7 +185,7 @@ func navFor(p *page) []navItem {
 		href, label string
 	}{{menuProfile, "/me/profile", "Profile"}, {menuCallHandling, "/me/call-handling", "Call handling"},
 		{menuDirectory, "/me/directory", "Personal directory"}, {menuButtons, "/me/buttons", "Button programming"},
-		{menuReporting, "/me/reporting", "Call reporting"}} {
+		{menuReporting, "/me/reporting", "Call reporting"}, {menuCalls, "/me/call-control", "Calls"}} {
 		if access(*p.User, m.m) != prov.AccessNone {
 			nav = append(nav, navItem{m.href, m.label, string(m.m)})
 		}

@@ -246,6 +246,7 @@ func userFormOf(u prov.User) map[string]string {
 	f["profile"], f["call_handling"] = string(u.Portal.Profile), string(u.Portal.CallHandling)
 	f["directory"], f["buttons"] = string(u.Portal.Directory), string(u.Portal.Buttons)
 	f["reporting"] = string(u.Portal.Reporting)
+	f["call_operations"] = u.Portal.CallOperations
 	f["params"] = formatParams(u.Params)
 	if u.Portal.Wizard {
 		f["wizard"] = "on"
@@ -386,6 +387,7 @@ func (w *web) adminUserAccess(rw http.ResponseWriter, r *http.Request, q *reques
 			}
 			*m.dst = a
 		}
+		p.CallOperations = r.PostFormValue("call_operations")
 		_, err := w.mgr.UpdateUser(r.Context(), u.Username, prov.UserPatch{Portal: &p}, q.actor(r))
 		if err == nil && !p.Enabled {
 			w.sess.endUser(u.Username, "")
