@@ -271,8 +271,8 @@ type Binding struct {
 	Transport string    `json:"transport"`
 	UserAgent string    `json:"user_agent"`
 	// Owner is "device:<id>", "session:<id>" or "user:<id>".
-	Owner     string    `json:"owner"`
-	Node      string    `json:"node"`
+	Owner string `json:"owner"`
+	Node  string `json:"node"`
 	// Holder is the cluster node (cluster.node) whose registrar holds the
 	// binding and reaches the phone; "" on a single node.
 	Holder    string    `json:"holder,omitempty"`
