@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 
 	"hotdesk/dhcp"
 	"hotdesk/prov/mail"
@@ -49,6 +50,41 @@ type StoreConfig = store.Config
 
 func defaultStore() StoreConfig { return store.DefaultConfig() }
 
+// ClusterConfig names this node among several sharing one PostgreSQL
+// store (issue 16).
+type ClusterConfig struct {
+	// Node is this node's name: the holder of the bindings it takes, and
+	// the sender of the events it relays. Empty: the host name.
+	Node string `yaml:"node"`
+}
+
+// nodeName is the configured node name, else the host name.
+func (c ClusterConfig) nodeName() string {
+	if c.Node != "" {
+		return c.Node
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "hotdeskd"
+	}
+	return h
+}
+
+func validNodeName(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 64 {
+		return fmt.Errorf("%q: at most 64 characters", s)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%q: use letters, digits, '-', '_' and '.' only", s)
+		}
+	}
+	return nil
+}
+
 func (c Config) validateSections() []error {
 	var errs []error
 	add := func(key string, err error) {
@@ -78,6 +114,7 @@ func (c Config) validateSections() []error {
 	if err := c.DHCP.Validate(); err != nil {
 		errs = append(errs, prefixed("dhcp", err)...)
 	}
+	add("cluster.node", validNodeName(c.Cluster.Node))
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, prefixed("store", err)...)
 	}

@@ -156,8 +156,8 @@ type ClusterStore interface {
 	HeldBindings(ctx context.Context, holder string) ([]Binding, error)
 	// AORBindings are the live bindings of an AOR, whichever node holds them.
 	AORBindings(ctx context.Context, aor string, now time.Time) ([]Binding, error)
-	// DeviceHolders are the nodes holding a live binding of a device.
-	DeviceHolders(ctx context.Context, deviceID int64, now time.Time) ([]string, error)
+	// LiveDeviceBindings are the live bindings of a device, whichever node holds them.
+	LiveDeviceBindings(ctx context.Context, deviceID int64, now time.Time) ([]Binding, error)
 }
 
 // UploadStore keeps versions of files phones wrote.

@@ -105,11 +105,9 @@ func (s *Store) AORBindings(ctx context.Context, aor string, now time.Time) ([]p
 	return out, wrap(err, "bindings of %q", aor)
 }
 
-// DeviceHolders returns the nodes holding a live binding of the device.
-func (s *Store) DeviceHolders(ctx context.Context, deviceID int64, now time.Time) ([]string, error) {
-	out, err := collect(ctx, s.rq(), func(sc scanner) (string, error) {
-		var h string
-		return h, sc.Scan(&h)
-	}, `SELECT DISTINCT holder FROM bindings WHERE device_id = $1 AND expires > $2 ORDER BY holder`, deviceID, ms(now))
-	return out, wrap(err, "holders of device %d", deviceID)
+// LiveDeviceBindings returns the live bindings of a device, whichever node holds them.
+func (s *Store) LiveDeviceBindings(ctx context.Context, deviceID int64, now time.Time) ([]prov.Binding, error) {
+	out, err := collect(ctx, s.rq(), scanBinding, `SELECT `+bindingCols+` FROM bindings WHERE device_id = $1 AND expires > $2
+		ORDER BY aor, contact`, deviceID, ms(now))
+	return out, wrap(err, "bindings of device %d", deviceID)
 }

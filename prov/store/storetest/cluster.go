@@ -36,9 +36,9 @@ func testHeldBindings(t *testing.T, s prov.Store) {
 	live, err := c.AORBindings(ctx(t), a.AOR, now)
 	must(t, err)
 	equal(t, "live of 1001", live, []prov.Binding{a})
-	hs, err := c.DeviceHolders(ctx(t), 4, now)
+	dev, err := c.LiveDeviceBindings(ctx(t), 4, now)
 	must(t, err)
-	equal(t, "holders of 4", hs, []string{"b"})
+	equal(t, "bindings of device 4", dev, []prov.Binding{b})
 
 	// The phone moves to b: b's write wins, a's older refresh does not.
 	moved := a

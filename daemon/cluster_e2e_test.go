@@ -1,0 +1,197 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/prov/store"
+)
+
+// clusterNode is one of several daemons sharing a PostgreSQL store.
+type clusterNode struct {
+	name  string
+	a     *app
+	addrs Addrs
+	stop  func() error
+}
+
+// startCluster starts n demo daemons, one after the other, on one new
+// PostgreSQL database.
+func startCluster(t *testing.T, n int) []*clusterNode {
+	t.Helper()
+	dsn := postgresDB(t)
+	var nodes []*clusterNode
+	for i := range n {
+		cfg := testConfig(t, t.TempDir())
+		cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
+			"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
+		cfg.Store = store.Config{Driver: store.DriverPostgres, DSN: dsn}
+		cfg.Cluster.Node = "n" + string(rune('1'+i))
+		nd := &clusterNode{name: cfg.Cluster.Node}
+		nd.addrs, nd.stop = startDaemon(t, cfg, Options{Demo: true, onBuilt: func(x *app) { nd.a = x }})
+		nodes = append(nodes, nd)
+	}
+	return nodes
+}
+
+// api calls a node's admin API as the admin.
+func (nd *clusterNode) api(t *testing.T, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+nd.addrs.Admin+"/api/v1"+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("admin", "test-admin-pw")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// activeOn lists the active sessions of a device, from the shared store.
+func activeOn(t *testing.T, nd *clusterNode, mac string) []prov.Session {
+	t.Helper()
+	d, err := nd.a.store.GetDevice(context.Background(), mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := nd.a.store.ListSessions(context.Background(), prov.SessionQuery{DeviceID: d.ID, ActiveOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss
+}
+
+// waitFor polls ok (cluster messages and write-behind settle on their own
+// goroutines) for up to 15 s.
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for range 1500 {
+		if ok() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestClusterLoginLogoutCallAcrossNodes is issue 16 on three nodes: a
+// phone registered on n2, alice logged in on it through n1's API and
+// logged out through n3's: the phone gets both check-syncs from n2 (the
+// node it registered with), registers her line there and is locked again.
+// A call placed on n1 reaches a softphone registered on n3, and two
+// logins racing for one phone on two nodes leave it one session.
+func TestClusterLoginLogoutCallAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and three daemons")
+	}
+	nodes := startCluster(t, 3)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	ctx := context.Background()
+
+	phone := newDeskPhone(t, n2.addrs, phoneA)
+	phone.boot()
+	dev, err := n2.a.store.GetDevice(ctx, phoneA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := phone.settle([]string{dev.SIPUser}); !slices.Equal(got, []string{dev.SIPUser}) {
+		t.Fatalf("phone registers %v, want its device account", got)
+	}
+	waitFor(t, "the phone's binding in the shared store, held by n2", func() bool {
+		bs, err := n1.a.cluster.LiveDeviceBindings(ctx, dev.ID, time.Now())
+		return err == nil && len(bs) == 1 && bs[0].Holder == "n2"
+	})
+
+	// Login on n1: n2 holds the phone, so n2 tells it; n2 learns the
+	// session's credentials from the relayed event.
+	mark := phone.mark()
+	if code, body := n1.api(t, "POST", "/sessions", `{"device":"`+phoneA+`","user":"alice"}`); code != 201 {
+		t.Fatalf("login on n1 = %d %v", code, body)
+	}
+	phone.waitResync(mark)
+	if got := phone.settle([]string{"1001"}); !slices.Equal(got, []string{"1001"}) {
+		t.Fatalf("after the login on n1 the phone registers %v, want 1001", got)
+	}
+	ss := activeOn(t, n1, phoneA)
+	if len(ss) != 1 {
+		t.Fatalf("active sessions %+v", ss)
+	}
+	owner := "session:" + ss[0].ID
+	waitFor(t, "the session's line held by n2", func() bool {
+		bs := n2.a.svc.registrar.DeviceBindings(ctx, dev.ID)
+		return len(bs) == 1 && bs[0].Owner == owner
+	})
+
+	// Logout on n3: n2 unbinds and tells the phone, which relocks.
+	mark = phone.mark()
+	if code, body := n3.api(t, "DELETE", "/sessions/"+ss[0].ID, ""); code/100 != 2 {
+		t.Fatalf("logout on n3 = %d %v", code, body)
+	}
+	phone.waitResync(mark)
+	if got := phone.settle([]string{dev.SIPUser}); !slices.Equal(got, []string{dev.SIPUser}) {
+		t.Fatalf("after the logout on n3 the phone registers %v, want only its device account", got)
+	}
+	waitFor(t, "only the device account bound on n2", func() bool {
+		bs := n2.a.svc.registrar.DeviceBindings(ctx, dev.ID)
+		return len(bs) == 1 && bs[0].Owner == "device:"+itoa64(dev.ID)
+	})
+	if _, ok := n2.a.svc.credentials.Lookup(ss[0].SIPUser); ok {
+		t.Fatal("n2 still accepts the ended session's SIP credentials")
+	}
+
+	// A call from a softphone on n1 to one registered on n3.
+	bob := newHandset(t, n3.addrs.SIPUDP[0], "test.lan")
+	if code := bob.register(t, "1002", "1002", "bob-sip", 300); code != 200 {
+		t.Fatalf("bob REGISTER on n3 = %d", code)
+	}
+	carol := newHandset(t, n1.addrs.SIPUDP[0], "test.lan")
+	if code := carol.register(t, "1003", "1003", "carol-sip", 300); code != 200 {
+		t.Fatalf("carol REGISTER on n1 = %d", code)
+	}
+	waitFor(t, "bob's binding in the shared store", func() bool {
+		bs, err := n1.a.cluster.AORBindings(ctx, "sip:1002@test.lan", time.Now())
+		return err == nil && len(bs) == 1
+	})
+	if code, reason := carol.call(t, "1002", "1003", "carol-sip"); code != 486 {
+		t.Fatalf("call on n1 to bob on n3 = %d %s, want bob's 486", code, reason)
+	}
+	select {
+	case to := <-bob.invites:
+		if to != "1002" {
+			t.Fatalf("bob's phone was rung for %q", to)
+		}
+	default:
+		t.Fatal("bob's phone was not rung")
+	}
+
+	// Logins racing for one phone on two nodes: one session remains.
+	for round := range 8 {
+		var wg sync.WaitGroup
+		for i, nd := range []*clusterNode{n1, n3} {
+			user := []string{"alice", "bob"}[i]
+			wg.Go(func() {
+				if code, body := nd.api(t, "POST", "/sessions", `{"device":"`+phoneB+`","user":"`+user+`"}`); code != 201 {
+					t.Errorf("round %d: login %s on %s = %d %v", round, user, nd.name, code, body)
+				}
+			})
+		}
+		wg.Wait()
+		ss := activeOn(t, n2, phoneB)
+		if len(ss) != 1 {
+			t.Fatalf("round %d: %d active sessions on one phone after racing logins: %+v", round, len(ss), ss)
+		}
+		if code, _ := n2.api(t, "DELETE", "/sessions/"+ss[0].ID, ""); code/100 != 2 {
+			t.Fatalf("round %d: logout = %d", round, code)
+		}
+	}
+}
