@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -193,5 +194,27 @@ func TestClusterLoginLogoutCallAcrossNodes(t *testing.T) {
 		if code, _ := n2.api(t, "DELETE", "/sessions/"+ss[0].ID, ""); code/100 != 2 {
 			t.Fatalf("round %d: logout = %d", round, code)
 		}
+	}
+}
+
+// TestCheckStoreReachesPostgres: check-config connects to a PostgreSQL
+// store and names an unreachable one.
+func TestCheckStoreReachesPostgres(t *testing.T) {
+	dsn := postgresDB(t)
+	cfg := Default()
+	cfg.Store = store.Config{Driver: store.DriverPostgres, DSN: dsn}
+	got, err := CheckStore(context.Background(), cfg)
+	if err != nil || !strings.Contains(got, "postgres reachable") {
+		t.Fatalf("CheckStore = %q, %v", got, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	cfg.Store.DSN = "postgres://postgres@" + addr + "/postgres?connect_timeout=2"
+	if _, err := CheckStore(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "cannot connect") {
+		t.Fatalf("CheckStore of a closed port = %v, want cannot connect", err)
 	}
 }

@@ -140,3 +140,38 @@ func (s *Store) listenOnce(ctx context.Context, fn func(string), resync func(con
 		fn(n.Payload)
 	}
 }
+
+// Check connects to a PostgreSQL store without migrating or locking
+// anything (hotdeskd check-config, also next to a running node) and
+// describes its schema; SQLite is left alone (the running daemon holds it).
+func Check(ctx context.Context, cfg Config) (string, error) {
+	if err := cfg.Validate(); err != nil {
+		return "", fmt.Errorf("store: config: %w", err)
+	}
+	if cfg.Driver != DriverPostgres {
+		return "sqlite (not opened)", nil
+	}
+	db, err := sql.Open("pgx", cfg.DSN)
+	if err != nil {
+		return "", fmt.Errorf("store: postgres: %w", err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		return "", fmt.Errorf("store: postgres: cannot connect: %w", err)
+	}
+	ms, err := loadMigrations("postgres")
+	if err != nil {
+		return "", err
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
+		current = 0 // a new, empty database: the first node creates the schema
+	}
+	latest := ms[len(ms)-1].version
+	if current > latest {
+		return "", fmt.Errorf("store: postgres: schema version %d is newer than this hotdeskd knows (%d)", current, latest)
+	}
+	return fmt.Sprintf("postgres reachable, schema version %d (this hotdeskd: %d)", current, latest), nil
+}
