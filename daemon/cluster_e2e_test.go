@@ -35,6 +35,7 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 			"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
 		cfg.Store = store.Config{Driver: store.DriverPostgres, DSN: dsn}
 		cfg.Cluster.Node = "n" + string(rune('1'+i))
+		cfg.Cluster.Nodes = []string{"10.0.0.11", "10.0.0.12:5070"}
 		nd := &clusterNode{name: cfg.Cluster.Node}
 		nd.addrs, nd.stop = startDaemon(t, cfg, Options{Demo: true, onBuilt: func(x *app) { nd.a = x }})
 		nodes = append(nodes, nd)
@@ -107,6 +108,13 @@ func TestClusterLoginLogoutCallAcrossNodes(t *testing.T) {
 	}
 	if got := phone.settle([]string{dev.SIPUser}); !slices.Equal(got, []string{dev.SIPUser}) {
 		t.Fatalf("phone registers %v, want its device account", got)
+	}
+	// Its lines name the other nodes after the one it provisioned from.
+	for k, want := range map[string]string{"reg.1.server.2.address": "10.0.0.11", "reg.1.server.3.address": "10.0.0.12",
+		"reg.1.server.3.port": "5070"} {
+		if got := phone.param(k); got != want {
+			t.Errorf("phone's %s = %q, want %q", k, got, want)
+		}
 	}
 	waitFor(t, "the phone's binding in the shared store, held by n2", func() bool {
 		bs, err := n1.a.cluster.LiveDeviceBindings(ctx, dev.ID, time.Now())

@@ -30,6 +30,10 @@ type Config struct {
 	SIPPort int
 	// AppFilePath is the firmware the Polycom master file names.
 	AppFilePath string
+	// Nodes are every cluster node's SIP address as phones reach it (host
+	// or host:port): each line names the node that served the file first,
+	// then the others, for the phone to fail over to.
+	Nodes []string
 }
 
 // Source is one contribution to a precedence layer.
