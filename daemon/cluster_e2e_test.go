@@ -44,7 +44,7 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 }
 
 // api calls a node's admin API as the admin.
-func (nd *clusterNode) api(t *testing.T, method, path, body string) (int, map[string]any) {
+func (nd *clusterNode) api(t testing.TB, method, path, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, "http://"+nd.addrs.Admin+"/api/v1"+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")

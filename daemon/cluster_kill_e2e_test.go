@@ -33,9 +33,14 @@ type nodeProc struct {
 var readyRE = regexp.MustCompile(`msg=ready admin=(\S+) .*sip_udp="?\[([^\]\s]+)\]`)
 
 // startNodeProc runs the real binary as cluster node name on dsn.
-func startNodeProc(t *testing.T, bin, dsn, name string) *nodeProc {
+func startNodeProc(t testing.TB, bin, dsn, name string) *nodeProc {
 	t.Helper()
-	dir := t.TempDir()
+	return startProc(t, bin, t.TempDir(), `store: {driver: postgres, dsn: "`+dsn+`"}`, name)
+}
+
+// startProc runs the real binary on dir with the given store section.
+func startProc(t testing.TB, bin, dir, storeYAML, name string) *nodeProc {
+	t.Helper()
 	conf := filepath.Join(dir, "hotdesk.yaml")
 	if err := os.WriteFile(conf, []byte(`
 data_dir: `+filepath.Join(dir, "data")+`
@@ -44,7 +49,7 @@ memory_limit_mb: -1
 admin: {listen: "127.0.0.1:0", initial_password: "test-admin-pw"}
 provisioning: {http_listen: "127.0.0.1:0", tftp_listen: "127.0.0.1:0"}
 sip: {listen: ["udp://127.0.0.1:0"], domain: test.lan}
-store: {driver: postgres, dsn: "`+dsn+`"}
+`+storeYAML+`
 cluster: {node: `+name+`}
 `), 0o600); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 // PostgreSQL (Debian package postgresql) on a free loopback port in a temp
 // dir, stopped when t ends; "" if neither is possible. As prov/store's
 // tests do.
-func postgresServer(t *testing.T) string {
+func postgresServer(t testing.TB) string {
 	t.Helper()
 	if dsn := os.Getenv("HOTDESK_TEST_POSTGRES_DSN"); dsn != "" {
 		return dsn
@@ -71,7 +71,7 @@ func postgresServer(t *testing.T) string {
 var pgDBs atomic.Int64
 
 // postgresDB returns the DSN of a new empty database, or skips t.
-func postgresDB(t *testing.T) string {
+func postgresDB(t testing.TB) string {
 	t.Helper()
 	admin := postgresServer(t)
 	if admin == "" {
