@@ -174,3 +174,12 @@ func (s *Sessions) ResyncCluster(ctx context.Context, held []Binding) error {
 	}
 	return nil
 }
+
+// heldElsewhere reports a phone with live bindings on another node.
+func (s *Sessions) heldElsewhere(ctx context.Context, deviceID int64) bool {
+	if s.cluster == nil {
+		return false
+	}
+	bs, err := s.cluster.LiveDeviceBindings(ctx, deviceID, s.wall())
+	return err == nil && len(bs) > 0
+}

@@ -186,7 +186,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 			Help:    "Time from a logout to its bindings removed and check-sync sent.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}}),
 		checkSync: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_check_sync_total",
-			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, deferred, dropped (too many in flight) or unreachable (no registration known)."},
+			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, deferred, dropped (too many in flight), unreachable (no registration known) or elsewhere (another cluster node holds the phone and tells it)."},
 			[]string{"result"}),
 		notAtPhone: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_not_at_phone_total",
 			Help: "User logins and phone-page logouts refused because they did not come from the phone they name."},
