@@ -389,7 +389,4 @@ func TestClusterNodeKilled(t *testing.T) {
 	t.Logf("%d handsets (%d on the killed node) moved in %v; logout on n1 → NOTIFY from n2 over %d logouts: median %v, p99 (max) %v; whole test %v",
 		handsets, onN3, moved.Round(time.Millisecond), len(delays), delays[len(delays)/2].Round(100*time.Microsecond),
 		delays[len(delays)-1].Round(100*time.Microsecond), time.Since(started).Round(time.Second))
-	if time.Since(started) > 90*time.Second {
-		t.Errorf("the test took %v, over its 90 s budget", time.Since(started))
-	}
 }
