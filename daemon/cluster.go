@@ -157,11 +157,17 @@ func (b *clusterBus) onPayload(p string) {
 		b.lag.Observe(max(0, b.now().Sub(time.UnixMilli(m.SentMS)).Seconds()))
 	}
 	ctx := context.Background()
-	var err error
-	switch m.Kind {
-	case kindBinding:
+	if m.Kind == kindBinding {
 		b.srv.Release([]sip.BindingKey{{AOR: m.AOR, Contact: m.Contact}})
 		return
+	}
+	// Caches (credentials, rendered files) follow first, so a phone told
+	// below fetches fresh files; the work that happens once was done by
+	// the sending node.
+	b.events.Publish(ctx, prov.Event{Kind: m.Kind, DeviceID: m.Device, UserID: m.User, SessionID: m.Session,
+		Reason: m.Reason, Reboot: m.Reboot, Remote: true})
+	var err error
+	switch m.Kind {
 	case prov.EventSessionEnded:
 		err = b.sess.EndedElsewhere(ctx, m.Session)
 	case prov.EventSessionStarted:
@@ -171,15 +177,14 @@ func (b *clusterBus) onPayload(p string) {
 		b.failed.WithLabelValues("apply").Inc()
 		b.logger.Error("change from another node not applied", "kind", m.Kind, "from", m.Node, "err", err)
 	}
-	// Caches (credentials, rendered files) follow; the work that happens
-	// once was done by the sending node.
-	b.events.Publish(ctx, prov.Event{Kind: m.Kind, DeviceID: m.Device, UserID: m.User, SessionID: m.Session,
-		Reason: m.Reason, Reboot: m.Reboot, Remote: true})
 }
 
 // resync re-reads, after a (re)connection, what missed messages said.
 func (b *clusterBus) resync(ctx context.Context) error {
 	b.resyncs.Inc()
+	// Any change may have been missed: every cache goes (a site change
+	// without a site drops them all).
+	b.events.Publish(ctx, prov.Event{Kind: prov.EventSiteChanged, Remote: true})
 	held := b.srv.Bindings()
 	bs := make([]prov.Binding, 0, len(held))
 	for _, h := range held {

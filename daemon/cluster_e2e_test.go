@@ -2,14 +2,18 @@ package daemon
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hotdesk/prov"
 	"hotdesk/prov/store"
@@ -225,4 +229,100 @@ func TestCheckStoreReachesPostgres(t *testing.T) {
 	if _, err := CheckStore(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "cannot connect") {
 		t.Fatalf("CheckStore of a closed port = %v, want cannot connect", err)
 	}
+}
+
+// TestClusterResyncAndMove: a node that lost its event connection while a
+// session ended (here ended with no message at all) unbinds and relocks
+// the phone when it reconnects, from the tables; and a phone registering
+// with another node moves its binding there, the old node letting go.
+func TestClusterResyncAndMove(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and two daemons")
+	}
+	nodes := startCluster(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	ctx := context.Background()
+
+	phone := newDeskPhone(t, n2.addrs, phoneA)
+	phone.boot()
+	dev, err := n2.a.store.GetDevice(ctx, phoneA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone.settle([]string{dev.SIPUser})
+	mark := phone.mark()
+	if code, body := n1.api(t, "POST", "/sessions", `{"device":"`+phoneA+`","user":"alice"}`); code != 201 {
+		t.Fatalf("login on n1 = %d %v", code, body)
+	}
+	phone.waitResync(mark)
+	if got := phone.settle([]string{"1001"}); !slices.Equal(got, []string{"1001"}) {
+		t.Fatalf("after the login the phone registers %v", got)
+	}
+	sess := activeOn(t, n1, phoneA)[0]
+
+	// The session ends behind every node's back; then the nodes' event
+	// connections drop. Only the tables tell n2 what it missed.
+	resyncs := func(nd *clusterNode) float64 { return testutil.ToFloat64(nd.a.bus.resyncs) }
+	before := resyncs(n2)
+	if err := n1.a.store.EndSession(ctx, sess.ID, time.Now(), prov.EndAdmin); err != nil {
+		t.Fatal(err)
+	}
+	mark = phone.mark()
+	db, err := sql.Open("pgx", n1.a.cfg.Store.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query = 'LISTEN ` + store.EventChannel + `' AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n2 resynchronised", func() bool { return resyncs(n2) > before })
+	phone.waitResync(mark)
+	if got := phone.settle([]string{dev.SIPUser}); !slices.Equal(got, []string{dev.SIPUser}) {
+		t.Fatalf("after the resync the phone registers %v, want only its device account", got)
+	}
+	if _, ok := n2.a.svc.credentials.Lookup(sess.SIPUser); ok {
+		t.Fatal("n2 still accepts the ended session's credentials after resynchronising")
+	}
+
+	// bob registers on n2, then (its node "failed") the same contact on n1.
+	bob := newHandset(t, n2.addrs.SIPUDP[0], "test.lan")
+	if code := bob.register(t, "1002", "1002", "bob-sip", 300); code != 200 {
+		t.Fatalf("bob REGISTER on n2 = %d", code)
+	}
+	localBob := func(nd *clusterNode) int {
+		n := 0
+		for _, b := range nd.a.svc.sip.Bindings() {
+			if b.AOR == "sip:1002@test.lan" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "bob held by n2", func() bool {
+		bs, err := n1.a.cluster.AORBindings(ctx, "sip:1002@test.lan", time.Now())
+		return err == nil && len(bs) == 1 && bs[0].Holder == "n2"
+	})
+	bob.registrar.Port = portOf(t, n1.addrs.SIPUDP[0])
+	if code := bob.register(t, "1002", "1002", "bob-sip", 300); code != 200 {
+		t.Fatalf("bob REGISTER on n1 = %d", code)
+	}
+	waitFor(t, "bob moved to n1 and n2 letting go", func() bool {
+		bs, err := n1.a.cluster.AORBindings(ctx, "sip:1002@test.lan", time.Now())
+		return err == nil && len(bs) == 1 && bs[0].Holder == "n1" && localBob(n2) == 0 && localBob(n1) == 1
+	})
+}
+
+func portOf(t *testing.T, hostport string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
