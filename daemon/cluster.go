@@ -53,10 +53,15 @@ type busMsg struct {
 // node holding it lets it go.
 const kindBinding prov.EventKind = "binding_changed"
 
-// relayed are the prov events other nodes must see.
-var relayed = map[prov.EventKind]bool{prov.EventSessionStarted: true, prov.EventSessionEnded: true,
-	prov.EventCredentialsChanged: true, prov.EventUserChanged: true, prov.EventDeviceChanged: true,
-	prov.EventSiteChanged: true}
+// relayed reports the prov events other nodes must see.
+func relayed(k prov.EventKind) bool {
+	switch k {
+	case prov.EventSessionStarted, prov.EventSessionEnded, prov.EventCredentialsChanged, prov.EventUserChanged,
+		prov.EventDeviceChanged, prov.EventDeviceStatus, prov.EventSiteChanged:
+		return true
+	}
+	return false
+}
 
 func newClusterBus(cs prov.ClusterStore, node string, a *app) *clusterBus {
 	f := promauto.With(a.reg)
@@ -81,7 +86,7 @@ func newClusterBus(cs prov.ClusterStore, node string, a *app) *clusterBus {
 // onLocal queues a local change for the other nodes, in order. A full
 // queue waits: a change other nodes never hear of would leave them wrong.
 func (b *clusterBus) onLocal(ctx context.Context, ev prov.Event) {
-	if ev.Remote || !relayed[ev.Kind] {
+	if ev.Remote || !relayed(ev.Kind) {
 		return
 	}
 	b.queue(ctx, busMsg{Kind: ev.Kind, Device: ev.DeviceID, User: ev.UserID, Session: ev.SessionID,
