@@ -207,6 +207,27 @@ func TestClusterLoginLogoutCallAcrossNodes(t *testing.T) {
 			t.Fatalf("round %d: logout = %d", round, code)
 		}
 	}
+	// Logins on n1 and n3, logouts on n2: each node's gauge of active
+	// sessions is the store's count after its sweep, not its own tally.
+	if code, body := n1.api(t, "POST", "/sessions", `{"device":"`+phoneB+`","user":"carol"}`); code != 201 {
+		t.Fatalf("login = %d %v", code, body)
+	}
+	for _, nd := range nodes {
+		if err := nd.a.svc.sessions.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mfs, err := nd.a.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "hotdesk_prov_sessions_active" {
+				if got := mf.GetMetric()[0].GetGauge().GetValue(); got != 1 {
+					t.Errorf("%s: hotdesk_prov_sessions_active = %v, want 1", nd.name, got)
+				}
+			}
+		}
+	}
 }
 
 // TestCheckStoreReachesPostgres: check-config connects to a PostgreSQL

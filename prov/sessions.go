@@ -641,6 +641,10 @@ func (s *Sessions) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.cluster != nil {
+		// Other nodes log in and out too: the count is the store's.
+		s.m.active.Set(float64(len(ss)))
+	}
 	sites := map[int64]Site{}
 	for _, sess := range ss {
 		dev, err := s.store.GetDeviceByID(ctx, sess.DeviceID)
