@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 
@@ -30,8 +32,12 @@ func (a dhcpLeases) LoadLeases(ctx context.Context) ([]dhcp.Lease, error) {
 }
 
 func (a dhcpLeases) SaveLease(ctx context.Context, l dhcp.Lease) error {
-	return a.st.PutLease(ctx, prov.Lease{MAC: l.MAC, IP: l.IP.String(), Hostname: l.Hostname,
+	err := a.st.PutLease(ctx, prov.Lease{MAC: l.MAC, IP: l.IP.String(), Hostname: l.Hostname,
 		VendorClass: l.VendorClass, Expires: l.Expires, State: l.State})
+	if errors.Is(err, prov.ErrConflict) {
+		return fmt.Errorf("%w: %w", dhcp.ErrAddressTaken, err)
+	}
+	return err
 }
 
 func (a dhcpLeases) DeleteLease(ctx context.Context, mac string) error {

@@ -36,10 +36,22 @@ func (a sipCredentials) CanonicalUser(_ context.Context, userPart string) (strin
 }
 
 // sipBindings persists the registrar's bindings in prov's store.
-type sipBindings struct{ st prov.Store }
+// On a cluster each row names the node holding it: a node reloads only its
+// own, and lets go only of those it still holds.
+type sipBindings struct {
+	st      prov.Store
+	cluster prov.ClusterStore // nil on one node
+	node    string
+}
 
 func (a sipBindings) LoadBindings(ctx context.Context) ([]sip.Binding, error) {
-	bs, err := a.st.ListBindings(ctx)
+	var bs []prov.Binding
+	var err error
+	if a.cluster != nil {
+		bs, err = a.cluster.HeldBindings(ctx, a.node)
+	} else {
+		bs, err = a.st.ListBindings(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -59,13 +71,19 @@ func (a sipBindings) LoadBindings(ctx context.Context) ([]sip.Binding, error) {
 }
 
 func (a sipBindings) SaveBindings(ctx context.Context, ups []sip.Binding, dels []sip.BindingKey) error {
+	holder := ""
+	if a.cluster != nil {
+		holder = a.node
+	}
 	pu := make([]prov.Binding, 0, len(ups))
 	for _, b := range ups {
-		pu = append(pu, provBinding(b))
+		pb := provBinding(b)
+		pb.Holder = holder
+		pu = append(pu, pb)
 	}
 	pd := make([]prov.BindingKey, 0, len(dels))
 	for _, d := range dels {
-		pd = append(pd, prov.BindingKey{AOR: d.AOR, Contact: d.Contact})
+		pd = append(pd, prov.BindingKey{AOR: d.AOR, Contact: d.Contact, Holder: holder})
 	}
 	return a.st.SaveBindings(ctx, pu, pd)
 }

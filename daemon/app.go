@@ -42,6 +42,11 @@ type app struct {
 	components []component
 	// closers release bound sockets if the start fails half-way.
 	closers []func() error
+	// node is this node's name; cluster is the store shared with other
+	// nodes (nil on one node), bus relays changes between them.
+	node    string
+	cluster prov.ClusterStore
+	bus     *clusterBus
 	// sessionClock is the login sessions' clock (tests move it).
 	sessionClock func() time.Time
 }
@@ -69,6 +74,11 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 		return nil, err
 	}
 	a.store, a.closeStore = st, closeStore
+	a.node = cfg.Cluster.nodeName()
+	if cs, ok := st.(prov.ClusterStore); ok && cs.Clustered() {
+		a.cluster = cs
+		logger.Info("cluster node", "component", "cluster", "node", a.node)
+	}
 	if err := bootstrapAdmin(ctx, st, cfg.Admin, cfg.DataDir, logger); err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	DHCP          DHCPConfig         `yaml:"dhcp"`
 	Admin         AdminConfig        `yaml:"admin"`
 	Store         StoreConfig        `yaml:"store"`
+	Cluster       ClusterConfig      `yaml:"cluster"`
 	Mail          MailConfig         `yaml:"mail"`
 
 	// explicit holds the dotted keys the file set, so --demo can move only

@@ -210,7 +210,7 @@ var (
 )
 
 // buildBinary builds cmd/hotdeskd once per test run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hotdeskd-bin")

@@ -2,6 +2,10 @@ package daemon
 
 import (
 	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
 
 	"hotdesk/dhcp"
 	"hotdesk/prov/mail"
@@ -49,6 +53,59 @@ type StoreConfig = store.Config
 
 func defaultStore() StoreConfig { return store.DefaultConfig() }
 
+// ClusterConfig names this node among several sharing one PostgreSQL
+// store (issue 16).
+type ClusterConfig struct {
+	// Node is this node's name: the holder of the bindings it takes, and
+	// the sender of the events it relays. Empty: the host name.
+	Node string `yaml:"node"`
+	// Nodes are every node's SIP address as phones reach it (host or
+	// host:port): rendered lines name them all, for failover.
+	Nodes []string `yaml:"nodes"`
+}
+
+// nodeName is the configured node name, else the host name.
+func (c ClusterConfig) nodeName() string {
+	if c.Node != "" {
+		return c.Node
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "hotdeskd"
+	}
+	return h
+}
+
+// validNodeAddr accepts host or host:port (an IP address or a DNS name).
+func validNodeAddr(s string) error {
+	host := s
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port must be 1-65535", s)
+		}
+		host = h
+	}
+	if host == "" || strings.ContainsAny(host, " /:@") {
+		return fmt.Errorf("%q is not a host or host:port", s)
+	}
+	return nil
+}
+
+func validNodeName(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 64 {
+		return fmt.Errorf("%q: at most 64 characters", s)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%q: use letters, digits, '-', '_' and '.' only", s)
+		}
+	}
+	return nil
+}
+
 func (c Config) validateSections() []error {
 	var errs []error
 	add := func(key string, err error) {
@@ -77,6 +134,10 @@ func (c Config) validateSections() []error {
 	}
 	if err := c.DHCP.Validate(); err != nil {
 		errs = append(errs, prefixed("dhcp", err)...)
+	}
+	add("cluster.node", validNodeName(c.Cluster.Node))
+	for i, n := range c.Cluster.Nodes {
+		add(fmt.Sprintf("cluster.nodes[%d]", i), validNodeAddr(n))
 	}
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, prefixed("store", err)...)

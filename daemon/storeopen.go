@@ -28,3 +28,9 @@ func Backup(ctx context.Context, cfg Config, path string, logger *slog.Logger) e
 func Restore(ctx context.Context, cfg Config, path string) error {
 	return store.Restore(ctx, path, cfg.DataDir)
 }
+
+// CheckStore connects to the configured store without changing it
+// (hotdeskd check-config) and describes it.
+func CheckStore(ctx context.Context, cfg Config) (string, error) {
+	return store.Check(ctx, cfg.Store)
+}

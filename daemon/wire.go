@@ -87,6 +87,8 @@ func (a *app) buildServices(ctx context.Context) error {
 	}
 	s.events.Subscribe(func(ctx context.Context, ev prov.Event) {
 		switch {
+		case ev.Remote:
+			return // the node where it happened logs the user in
 		case ev.Kind == prov.EventDeviceChanged && ev.Reason == "assigned" && ev.UserID != 0:
 			assignedLogin(ctx, ev.DeviceID, ev.UserID)
 		case ev.Kind == prov.EventSessionEnded && ev.Reason != prov.EndReplaced && ev.Reason != prov.EndUnassigned:
@@ -110,8 +112,8 @@ func (a *app) buildServices(ctx context.Context) error {
 func (a *app) bindSIP(ctx context.Context) error {
 	srv, err := sip.New(a.cfg.SIP.Config, sip.Deps{
 		Logger: a.logger.With("room", "sip"), Registerer: a.reg, Now: time.Now,
-		Credentials: sipCredentials{a.svc.credentials}, Bindings: sipBindings{a.store},
-		OnEvent: a.onSIPEvent,
+		Credentials: sipCredentials{a.svc.credentials}, Bindings: sipBindings{st: a.store, cluster: a.cluster, node: a.node},
+		OnEvent: a.onSIPEvent, Elsewhere: a.elsewhere(),
 	})
 	if err != nil {
 		return err
@@ -147,7 +149,19 @@ func (a *app) bindSIP(ctx context.Context) error {
 		a.logger.With("room", "prov"))
 	a.components = append(a.components, component{name: "sip", proto: "sip",
 		serve: func(ctx context.Context) error { return srv.Serve(ctx, ls) }})
+	if a.cluster != nil {
+		a.bus = newClusterBus(a.cluster, a.node, a)
+		a.components = append(a.components, component{name: "cluster", proto: "internal", serve: a.bus.serve})
+	}
 	return nil
+}
+
+// elsewhere is the shared location on a cluster (nil on one node).
+func (a *app) elsewhere() sip.Elsewhere {
+	if a.cluster == nil {
+		return nil
+	}
+	return clusterLocation{cs: a.cluster, node: a.node, now: time.Now, log: a.logger}
 }
 
 // onSIPEvent turns registrar events into session and device facts. It runs
@@ -157,6 +171,9 @@ func (a *app) onSIPEvent(ev sip.Event) {
 	switch ev.Kind {
 	case sip.Registered:
 		change = prov.LineRegistered
+		if a.bus != nil {
+			a.bus.bindingTaken(ev.Binding)
+		}
 	case sip.Refreshed:
 		change = prov.LineRefreshed
 	case sip.Unregistered:

@@ -48,7 +48,9 @@ func (a *app) bindProvisioning() error {
 	if httpsLn != nil {
 		fc.HTTPSPort = httpsLn.Addr().(*net.TCPAddr).Port
 	}
-	rend, err := render.New(p.RenderConfig(a.sipPort()), logger)
+	rc := p.RenderConfig(a.sipPort())
+	rc.Nodes = a.cfg.Cluster.Nodes
+	rend, err := render.New(rc, logger)
 	if err != nil {
 		return fmt.Errorf("provisioning.templates_dir: %w", err)
 	}

@@ -243,7 +243,16 @@ func (s *Server) request(ctx context.Context, req *request) (*dhcpv4.DHCPv4, str
 	}
 	// Reported once the lease is stored below; a NAKed or unsaved
 	// request ties nothing.
-	if err := s.store.SaveLease(ctx, lease); err != nil {
+	if err := s.store.SaveLease(ctx, lease); errors.Is(err, ErrAddressTaken) {
+		// Another server sharing the lease table bound it first: kept out
+		// of this server's pool like a declined address, and NAKed so the
+		// client starts over and is offered another.
+		s.alloc.decline(req.mac, lease.IP, req.at, s.s.declineHold)
+		s.m.storeErrors.WithLabelValues("taken").Inc()
+		s.log.Warn("dhcp address taken by another server", "mac", req.mac, "ip", lease.IP.String())
+		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
+		return s.nak(req, "address not available"), resNak
+	} else if err != nil {
 		s.m.storeErrors.WithLabelValues("save").Inc()
 		s.log.Error("dhcp lease not persisted", "mac", req.mac, "ip", lease.IP.String(), "err", err)
 		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)

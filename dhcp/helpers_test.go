@@ -76,9 +76,15 @@ func newHarness(t *testing.T, cfg Config, store *MemoryStore) *harness {
 	if store == nil {
 		store = NewMemoryStore()
 	}
-	h := &harness{t: t, obs: &recObserver{}, reg: prometheus.NewRegistry(), store: store,
+	return newHarnessWith(t, cfg, store, store)
+}
+
+// newHarnessWith is newHarness over any lease store (mem may be nil).
+func newHarnessWith(t *testing.T, cfg Config, leases LeaseStore, mem *MemoryStore) *harness {
+	t.Helper()
+	h := &harness{t: t, obs: &recObserver{}, reg: prometheus.NewRegistry(), store: mem,
 		clk: &clock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}}
-	srv, err := New(cfg, Deps{Registerer: h.reg, Now: h.clk.now, Leases: store, Observer: h.obs,
+	srv, err := New(cfg, Deps{Registerer: h.reg, Now: h.clk.now, Leases: leases, Observer: h.obs,
 		BootServer: "http://10.0.0.1:8080/prov/",
 		Ping:       func(context.Context, netip.Addr, time.Duration) bool { return false }})
 	if err != nil {

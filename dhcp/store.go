@@ -2,6 +2,7 @@ package dhcp
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sort"
 	"sync"
@@ -37,7 +38,9 @@ type LeaseStore interface {
 	// LoadLeases returns every stored lease, expired ones included (a returning
 	// client gets its old address back when it is still free).
 	LoadLeases(ctx context.Context) ([]Lease, error)
-	// SaveLease inserts or replaces the lease of l.MAC.
+	// SaveLease inserts or replaces the lease of l.MAC. It fails with an
+	// error wrapping ErrAddressTaken when another client's unexpired lease
+	// holds l.IP (another server sharing the lease table handed it out).
 	SaveLease(ctx context.Context, l Lease) error
 	// DeleteLease removes the lease of mac; deleting a missing lease is not an error.
 	DeleteLease(ctx context.Context, mac string) error
@@ -119,3 +122,6 @@ func (m *MemoryStore) DeleteLease(_ context.Context, mac string) error {
 type nopObserver struct{}
 
 func (nopObserver) Observe(context.Context, Seen) {}
+
+// ErrAddressTaken: another client holds the address (SaveLease).
+var ErrAddressTaken = errors.New("dhcp: address taken by another client")

@@ -40,6 +40,10 @@ type Event struct {
 	// use it instead of reading it again (every enrolling phone of a boot
 	// storm would otherwise be read back once per subscriber).
 	Device *Device
+	// Remote: another node made the change (relayed over the shared
+	// store). Caches follow it; work that must happen once (a login, a
+	// check-sync) was done by that node.
+	Remote bool
 }
 
 // Events fans changes out to subscribers synchronously, in subscription

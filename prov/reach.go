@@ -171,6 +171,13 @@ func addTarget(ts []reachTarget, t reachTarget) []reachTarget {
 // With no target there is nothing to note: a phone not registered yet
 // fetches everything when it boots.
 func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, reboot, quiet bool) {
+	if len(targets) == 0 && s.heldElsewhere(ctx, d.ID) {
+		// Another node holds the phone's lines: that node tells it, on
+		// the relayed event (prov/cluster.go).
+		s.m.checkSync.WithLabelValues("elsewhere").Inc()
+		s.logger.Debug("check-sync left to the node holding the phone", "component", "sessions", "mac", d.MAC)
+		return
+	}
 	if len(targets) == 0 {
 		s.m.checkSync.WithLabelValues("unreachable").Inc()
 		if quiet {
@@ -272,18 +279,20 @@ const SyncPendingMax = 5 * time.Minute
 
 // signals returns the device's reboot-versus-logout memory, cached.
 func (s *Sessions) signals(ctx context.Context, deviceID int64) (DeviceSignals, error) {
-	s.devMu.Lock()
-	sig, ok := s.sig[deviceID]
-	s.devMu.Unlock()
-	if ok {
-		return sig, nil
+	if s.cluster == nil {
+		s.devMu.Lock()
+		sig, ok := s.sig[deviceID]
+		s.devMu.Unlock()
+		if ok {
+			return sig, nil
+		}
 	}
 	sig, err := s.store.DeviceSignals(ctx, deviceID)
 	if errors.Is(err, ErrNotFound) {
 		sig, err = DeviceSignals{DeviceID: deviceID}, nil
 	}
-	if err != nil {
-		return DeviceSignals{}, err
+	if err != nil || s.cluster != nil {
+		return sig, err
 	}
 	s.devMu.Lock()
 	if cur, ok := s.sig[deviceID]; ok {
@@ -323,8 +332,8 @@ func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*D
 	s.devMu.Lock()
 	s.sig[deviceID] = sig
 	s.devMu.Unlock()
-	if change == sigMemory {
-		return sig, nil
+	if change == sigMemory && s.cluster == nil {
+		return sig, nil // (on a cluster every node reads them from the store)
 	}
 	if err := s.store.PutDeviceSignals(ctx, sig); err != nil {
 		s.logger.Error("device signals not stored", "component", "sessions", "device", deviceID, "err", err)
@@ -362,7 +371,7 @@ func (sig DeviceSignals) syncPending(now time.Time) bool {
 // phone registers from, so no other host can fake its reboots.
 func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remote string, authenticated bool) error {
 	if !authenticated && remote != "" {
-		for _, b := range s.regBindings(ctx, d.ID) {
+		for _, b := range s.anywhere(ctx, d.ID) {
 			if h, _, ok := cutHostPort(b.Source); ok && h != remote {
 				s.logger.Debug("boot-file fetch from another address than the phone's: not a reboot signal",
 					"component", "sessions", "mac", d.MAC, "remote", remote)

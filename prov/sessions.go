@@ -107,10 +107,18 @@ type Sessions struct {
 	// once. The store has one writer: a storm's hundreds of parallel
 	// logins would queue ahead of the phones' own enrolment writes and
 	// slow every phone's boot. Taken before the key locks, never after.
-	slots    chan struct{}
-	coalesce time.Duration
-	wall     func() time.Time
-	m        sessionMetrics
+	slots chan struct{}
+	// cluster is the shared store when several nodes use it (nil on one
+	// node): logins also take its locks, a phone is looked for on every
+	// node, and the signals are read from it rather than from a cache
+	// another node's writes would leave stale.
+	cluster ClusterStore
+	// remoteReach are the lines a logout on another node replaced on this
+	// node's phones, for the check-sync of the login that replaced it.
+	remoteReach map[int64]reachSet
+	coalesce    time.Duration
+	wall        func() time.Time
+	m           sessionMetrics
 }
 
 type sessionMetrics struct {
@@ -175,7 +183,11 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	}
 	s := &Sessions{syncEvent: d.SyncEvent, store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
-		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork)}
+		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork),
+		remoteReach: map[int64]reachSet{}}
+	if c, ok := d.Store.(ClusterStore); ok && c.Clustered() {
+		s.cluster = c
+	}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
 			Help: "Login attempts by door and result."}, []string{"door", "result"}),
@@ -187,7 +199,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 			Help:    "Time from a logout to its bindings removed and check-sync sent.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, 1}}),
 		checkSync: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_check_sync_total",
-			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, deferred, dropped (too many in flight) or unreachable (no registration known)."},
+			Help: "Check-syncs prov asked for, per phone address: sent, coalesced, deferred, dropped (too many in flight), unreachable (no registration known) or elsewhere (another cluster node holds the phone and tells it)."},
 			[]string{"result"}),
 		notAtPhone: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_not_at_phone_total",
 			Help: "User logins and phone-page logouts refused because they did not come from the phone they name."},
@@ -331,6 +343,11 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	}
 	defer s.slot()()
 	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
+	release, err := s.clusterLock(ctx, userLockKey(u.ID), deviceLockKey(dev.ID))
+	if err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	defer release()
 	return s.startLocked(ctx, req, dev, u, site, now)
 }
 
@@ -442,6 +459,11 @@ func (s *Sessions) End(ctx context.Context, id, reason, actor string) error {
 	}
 	defer s.slot()()
 	defer s.locks.lock(userLockKey(sess.UserID), deviceLockKey(sess.DeviceID))()
+	release, err := s.clusterLock(ctx, userLockKey(sess.UserID), deviceLockKey(sess.DeviceID))
+	if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	defer release()
 	// Read again under the locks: a login or logout may have ended it.
 	if sess, err = s.store.GetSession(ctx, id); err != nil || !sess.Active() {
 		return err
@@ -632,6 +654,10 @@ func (s *Sessions) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.cluster != nil {
+		// Other nodes log in and out too: the count is the store's.
+		s.m.active.Set(float64(len(ss)))
+	}
 	sites := map[int64]Site{}
 	for _, sess := range ss {
 		dev, err := s.store.GetDeviceByID(ctx, sess.DeviceID)
@@ -755,7 +781,7 @@ func (s *Sessions) FromDevice(ctx context.Context, deviceID int64, remote string
 	if !ok || s.reg == nil {
 		return false
 	}
-	for _, b := range s.reg.DeviceBindings(ctx, deviceID) {
+	for _, b := range s.anywhere(ctx, deviceID) {
 		if a, ok := hostAddr(b.Source); ok && a == addr {
 			return true
 		}

@@ -139,6 +139,27 @@ type BindingStore interface {
 	SaveBindings(ctx context.Context, upserts []Binding, deletes []BindingKey) error
 }
 
+// ClusterStore is what several hotdeskd nodes sharing one store need
+// beyond Store (issue 16). Both drivers implement it; on SQLite, which
+// serves one node, locks and notifications are no-ops.
+type ClusterStore interface {
+	// Clustered reports a store several nodes may share (PostgreSQL).
+	Clustered() bool
+	// Lock takes named cluster-wide locks and returns their release.
+	Lock(ctx context.Context, names ...string) (func(), error)
+	// Notify sends a payload to every node's Listen.
+	Notify(ctx context.Context, payload string) error
+	// Listen delivers payloads until ctx ends, calling resync after every
+	// (re)connection, since notifications sent meanwhile are lost.
+	Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error) error
+	// HeldBindings are the bindings one node holds.
+	HeldBindings(ctx context.Context, holder string) ([]Binding, error)
+	// AORBindings are the live bindings of an AOR, whichever node holds them.
+	AORBindings(ctx context.Context, aor string, now time.Time) ([]Binding, error)
+	// LiveDeviceBindings are the live bindings of a device, whichever node holds them.
+	LiveDeviceBindings(ctx context.Context, deviceID int64, now time.Time) ([]Binding, error)
+}
+
 // UploadStore keeps versions of files phones wrote.
 type UploadStore interface {
 	// PutUpload stores u as the next version of (Owner, Name), keeps the

@@ -283,8 +283,11 @@ type Binding struct {
 	Transport string    `json:"transport"`
 	UserAgent string    `json:"user_agent"`
 	// Owner is "device:<id>", "session:<id>" or "user:<id>".
-	Owner     string    `json:"owner"`
-	Node      string    `json:"node"`
+	Owner string `json:"owner"`
+	Node  string `json:"node"`
+	// Holder is the cluster node (cluster.node) whose registrar holds the
+	// binding and reaches the phone; "" on a single node.
+	Holder    string    `json:"holder,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// AuthUser is the digest username that created the binding, to answer
 	// the phone's challenge to a NOTIFY.
@@ -326,6 +329,10 @@ type DeviceSignals struct {
 type BindingKey struct {
 	AOR     string
 	Contact string
+	// Holder, when set, deletes the row only while that node holds it:
+	// a node letting go of a binding must not delete one another node
+	// has taken over since (the phone moved).
+	Holder string
 }
 
 // Upload is one stored version of a file a phone wrote.

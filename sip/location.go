@@ -525,3 +525,31 @@ func uriKey(u *sip.Uri) string {
 	}
 	return b.String()
 }
+
+// drop removes the bindings with keys silently: no events, no writes.
+func (l *location) drop(keys []BindingKey) {
+	var dels []BindingKey
+	for _, k := range keys {
+		s := l.shard(k.AOR)
+		s.mu.Lock()
+		bs := s.aors[k.AOR]
+		keep := bs[:0:0]
+		for _, b := range bs {
+			if b.Contact == k.Contact {
+				dels = append(dels, b.Key())
+			} else {
+				keep = append(keep, b)
+			}
+		}
+		if len(keep) == 0 {
+			delete(s.aors, k.AOR)
+		} else {
+			s.aors[k.AOR] = keep
+		}
+		s.mu.Unlock()
+	}
+	l.devices.note(nil, dels)
+	l.owners.note(nil, dels)
+	l.targets.note(nil, dels)
+	l.contacts.note(nil, dels)
+}

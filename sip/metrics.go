@@ -17,6 +17,7 @@ type metrics struct {
 	eventsDropped prometheus.Counter
 	storeErrors   prometheus.Counter
 	storeRows     prometheus.Counter
+	elsewhere     prometheus.Counter
 	requests      *prometheus.CounterVec
 	tcpRefused    *prometheus.CounterVec
 }
@@ -47,6 +48,8 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
 			Help: "Failed write-behind batches to the binding store (retried)."}),
 		storeRows: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_store_rows_total",
 			Help: "Binding upserts and deletes written to the store."}),
+		elsewhere: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_lookup_elsewhere_total",
+			Help: "Bindings found on other cluster nodes for a lookup with none here."}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_requests_total",
 			Help: "Requests answered by the registrar, by method class and status class."}, []string{"method", "code"}),
 		tcpRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_tcp_refused_total",

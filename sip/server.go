@@ -27,6 +27,16 @@ type Deps struct {
 	Credentials Credentials
 	Bindings    BindingStore // nil: bindings live in memory only
 	OnEvent     func(Event)  // nil: no events
+	// Elsewhere finds the bindings other nodes of a cluster hold, for an
+	// AOR with none here (nil: one node).
+	Elsewhere Elsewhere
+}
+
+// Elsewhere is the shared location of a cluster: the bindings of an AOR
+// that other nodes hold, with Local cleared (they are sent to from this
+// node's own socket).
+type Elsewhere interface {
+	Bindings(ctx context.Context, aor string) []Binding
 }
 
 // maxUDPMessage is the largest SIP message sent over UDP (plus sipgo's 200).
@@ -65,9 +75,10 @@ type Server struct {
 	loc       *location
 	// guard bounds the TCP/TLS connections; authentication over one of
 	// them lifts its short unauthenticated timeout.
-	guard   *connGuard
-	persist *persister
-	events  *eventQueue
+	guard     *connGuard
+	persist   *persister
+	events    *eventQueue
+	elsewhere Elsewhere
 
 	// UA, SIP and Client are sipgo's layers, shared so that requests we
 	// send leave from our listening sockets (see NotifyCheckSync).
@@ -105,7 +116,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
 		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: newNonces(cfg.NonceTTL),
 		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg)),
-		emergency: newLockout(cfg)}
+		emergency: newLockout(cfg), elsewhere: deps.Elsewhere}
 	for _, a := range cfg.Algorithms {
 		s.algs = append(s.algs, canonicalAlg(a))
 	}
@@ -309,8 +320,28 @@ func (s *Server) Lookup(ctx context.Context, aor string) []Binding {
 	if !ok {
 		return nil
 	}
-	return s.loc.lookup("sip:"+canon+"@"+domain, s.now())
+	key := "sip:" + canon + "@" + domain
+	bs := s.loc.lookup(key, s.now())
+	if len(bs) == 0 && s.elsewhere != nil {
+		// Registered on another node: sent to from here (see README,
+		// "Several nodes"), so only over UDP, where any node's socket
+		// reaches the phone; a TCP/TLS phone is reached only through the
+		// connection it opened to its node.
+		for _, b := range s.elsewhere.Bindings(ctx, key) {
+			if strings.EqualFold(b.Transport, "UDP") || b.Transport == "" {
+				b.Local, b.LocalHost = "", ""
+				bs = append(bs, b)
+			}
+		}
+		s.m.elsewhere.Add(float64(len(bs)))
+	}
+	return bs
 }
+
+// Release forgets bindings another node has taken over (the phone
+// registered there since): no events and no writes, the row is that
+// node's now.
+func (s *Server) Release(keys []BindingKey) { s.loc.drop(keys) }
 
 // Bindings returns a copy of every binding (for status pages).
 func (s *Server) Bindings() []Binding { return s.loc.all() }

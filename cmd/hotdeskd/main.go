@@ -20,7 +20,7 @@ const usage = `hotdeskd — hot-desking phone-system appliance daemon
 
 Usage:
   hotdeskd [serve] [-c FILE] [--demo]   run the daemon
-  hotdeskd check-config [-c FILE]        validate a config, print the effective one (secrets masked)
+  hotdeskd check-config [-c FILE]        validate a config and reach its store, print the effective one (secrets masked)
   hotdeskd user import [-c FILE] [--dry-run] FILE.csv   bulk-create users (over the admin API)
   hotdeskd backup [-c FILE] FILE         online, consistent copy of the store
   hotdeskd restore [-c FILE] FILE        replace the store with a backup (daemon stopped)
@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "serve":
 		err = serve(ctx, args, stdout, stderr)
 	case "check-config":
-		err = checkConfig(args, stdout)
+		err = checkConfig(ctx, args, stdout)
 	case "backup", "restore":
 		err = backupRestore(ctx, cmd, args, stderr)
 	case "user":
@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}, logger)
 }
 
-func checkConfig(args []string, stdout io.Writer) error {
+func checkConfig(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	path := fs.String("c", "", "config file")
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +108,13 @@ func checkConfig(args []string, stdout io.Writer) error {
 	if used == "" {
 		used = "built-in defaults"
 	}
-	fmt.Fprintf(stdout, "# %s: OK\n%s", used, out)
+	// The store is checked too: a node that cannot reach its database
+	// would start and then fail.
+	st, err := daemon.CheckStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "# %s: OK\n# store: %s\n%s", used, st, out)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,7 +113,7 @@ func uploadSource(owner string, u *prov.UploadParams) string {
 // phone registers with.
 func (p *polycom) deviceAccount(v *prov.View) map[string]string {
 	d := v.Device
-	m := line(1, aor(d.SIPUser, v), d.SIPUser, d.SIPPassword, v.Server.Host, p.cfg.SIPPort)
+	m := p.line(1, aor(d.SIPUser, v), d.SIPUser, d.SIPPassword, v.Server.Host)
 	m["reg.1.label"] = "Locked"
 	m["reg.1.displayName"] = ""
 	m["voIpProt.server.1.address"] = v.Server.Host
@@ -143,15 +144,31 @@ func aor(user string, v *prov.View) string {
 	return user + "@" + v.Site.Domain
 }
 
-func line(n int, address, userID, password, host string, port int) map[string]string {
+func (p *polycom) line(n int, address, userID, password, host string) map[string]string {
 	r := "reg." + strconv.Itoa(n) + "."
-	return map[string]string{
+	m := map[string]string{
 		r + "address":          address,
 		r + "auth.userId":      userID,
 		r + "auth.password":    password,
 		r + "server.1.address": host,
-		r + "server.1.port":    strconv.Itoa(port),
+		r + "server.1.port":    strconv.Itoa(p.cfg.SIPPort),
 	}
+	// The other cluster nodes, in the configured order, for failover.
+	i := 2
+	for _, node := range p.cfg.Nodes {
+		h, port := node, p.cfg.SIPPort
+		if hh, pp, err := net.SplitHostPort(node); err == nil {
+			h = hh
+			port, _ = strconv.Atoi(pp)
+		}
+		if h == host && port == p.cfg.SIPPort {
+			continue
+		}
+		s := r + "server." + strconv.Itoa(i) + "."
+		m[s+"address"], m[s+"port"] = h, strconv.Itoa(port)
+		i++
+	}
+	return m
 }
 
 // provServer moves the phone to this server over HTTP(S) from then on (the
@@ -253,7 +270,7 @@ func (p *polycom) userParams(v *prov.View) map[string]string {
 		if i >= 8 {
 			break
 		}
-		for k, val := range line(i+1, aor(n, v), user, pass, v.Server.Host, p.cfg.SIPPort) {
+		for k, val := range p.line(i+1, aor(n, v), user, pass, v.Server.Host) {
 			m[k] = val
 		}
 		r := "reg." + strconv.Itoa(i+1) + "."

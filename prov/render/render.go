@@ -33,6 +33,10 @@ type Config struct {
 	// FirmwareURL is the firmware other vendors' files name ("" : none;
 	// the phone keeps its own).
 	FirmwareURL string
+	// Nodes are every cluster node's SIP address as phones reach it (host
+	// or host:port): each line names the node that served the file first,
+	// then the others, for the phone to fail over to.
+	Nodes []string
 }
 
 // Source is one contribution to a precedence layer.

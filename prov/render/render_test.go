@@ -7,6 +7,8 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -292,5 +294,44 @@ func TestSecurityPINGuardsLocalMenus(t *testing.T) {
 					params["device.auth.localUserPassword"], tc.admin, tc.user)
 			}
 		})
+	}
+}
+
+// TestClusterNodesNamedInLines: with cluster nodes configured, every line
+// names the node that served the file first and the others after it, in
+// order, without repeating the first.
+func TestClusterNodesNamedInLines(t *testing.T) {
+	s, err := New(Config{Nodes: []string{"prov.example", "10.0.0.12", "10.0.0.13:5070"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ view, file, line string }{
+		{"locked", "device", "reg.1."},
+		{"native", "user", "reg.1."},
+		{"native", "user", "reg.2."},
+	} {
+		kind := prov.KindDeviceConfig
+		if tc.file == "user" {
+			kind = prov.KindUserConfig
+		}
+		body, err := s.Render(context.Background(), kind, fixtureViews()[tc.view])
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := prov.ParseConfigParams(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := [][2]string{}
+		for i := 1; i <= 4; i++ {
+			pre := tc.line + "server." + strconv.Itoa(i) + "."
+			if p[pre+"address"] != "" {
+				got = append(got, [2]string{p[pre+"address"], p[pre+"port"]})
+			}
+		}
+		want := [][2]string{{"prov.example", "5060"}, {"10.0.0.12", "5060"}, {"10.0.0.13", "5070"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %s %s servers %v, want %v", tc.view, tc.file, tc.line, got, want)
+		}
 	}
 }

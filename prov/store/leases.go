@@ -18,13 +18,25 @@ func (s *Store) ListLeases(ctx context.Context) ([]prov.Lease, error) {
 	return out, wrap(err, "list leases")
 }
 
-// PutLease inserts or replaces the lease for l.MAC.
+// PutLease inserts or replaces the lease for l.MAC. A bound lease whose
+// address another MAC holds unexpired fails with prov.ErrConflict (the
+// unique index of migration 0011 decides, also between two DHCP nodes
+// racing for one address); an expired holder gives the address up.
 func (s *Store) PutLease(ctx context.Context, l prov.Lease) error {
-	_, err := s.wq().ExecContext(ctx, `INSERT INTO leases (mac, ip, hostname, vendor_class, expires, state)
+	err := s.inTx(ctx, func(tx *Store) error {
+		if l.State == "bound" && l.IP != "" {
+			if _, err := tx.wq().ExecContext(ctx, `DELETE FROM leases WHERE ip = $1 AND mac <> $2 AND state = 'bound'
+				AND expires <= $3`, l.IP, l.MAC, ms(s.stamp())); err != nil {
+				return err
+			}
+		}
+		_, err := tx.wq().ExecContext(ctx, `INSERT INTO leases (mac, ip, hostname, vendor_class, expires, state)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip, hostname = excluded.hostname,
 		vendor_class = excluded.vendor_class, expires = excluded.expires, state = excluded.state`,
-		l.MAC, l.IP, l.Hostname, l.VendorClass, ms(l.Expires), l.State)
+			l.MAC, l.IP, l.Hostname, l.VendorClass, ms(l.Expires), l.State)
+		return err
+	})
 	return wrap(err, "put lease %q", l.MAC)
 }
 

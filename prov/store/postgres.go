@@ -40,10 +40,15 @@ func (c *core) openPostgres(ctx context.Context, dsn string) error {
 	}
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
-	c.w, c.r = db, db
+	c.w, c.r, c.dsn = db, db, dsn
 	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: open postgres: %w", err)
 	}
+	unlock, err := lockMigrations(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := migrate(ctx, db, "postgres", c.logger, c.now); err != nil {
 		return err
 	}

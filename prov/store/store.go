@@ -41,6 +41,7 @@ type core struct {
 	wc, rc *stmtCache
 	driver string
 	path   string // the SQLite file; "" for PostgreSQL
+	dsn    string // PostgreSQL's, for the event listener's own connection
 	lock   *dirLock
 	logger *slog.Logger
 	now    func() time.Time

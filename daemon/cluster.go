@@ -1,0 +1,222 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"hotdesk/prov"
+	"hotdesk/sip"
+)
+
+// clusterBus relays this node's changes to the other nodes sharing the
+// PostgreSQL store, and theirs to this node's services (issue 16). A
+// message is a kind and IDs; receivers re-read the rows. NOTIFY keeps one
+// sender's order, which the receivers rely on (a replaced session's end
+// comes before the login that replaced it).
+type clusterBus struct {
+	cs     prov.ClusterStore
+	node   string
+	events *prov.Events
+	sess   *prov.Sessions
+	srv    *sip.Server
+	logger *slog.Logger
+	now    func() time.Time
+	out    chan busMsg
+
+	sent, received *prometheus.CounterVec
+	failed         *prometheus.CounterVec
+	lag            prometheus.Histogram
+	resyncs        prometheus.Counter
+}
+
+// busMsg is one relayed change; field names are short, a NOTIFY payload
+// is limited to 8000 bytes.
+type busMsg struct {
+	Node    string         `json:"n"`
+	Kind    prov.EventKind `json:"k"`
+	Device  int64          `json:"d,omitempty"`
+	User    int64          `json:"u,omitempty"`
+	Session string         `json:"s,omitempty"`
+	Reason  string         `json:"r,omitempty"`
+	Reboot  bool           `json:"b,omitempty"`
+	AOR     string         `json:"a,omitempty"`
+	Contact string         `json:"c,omitempty"`
+	SentMS  int64          `json:"t"`
+}
+
+// kindBinding: a node took a binding (a phone registered there); any other
+// node holding it lets it go.
+const kindBinding prov.EventKind = "binding_changed"
+
+// relayed reports the prov events other nodes must see.
+func relayed(k prov.EventKind) bool {
+	switch k {
+	case prov.EventSessionStarted, prov.EventSessionEnded, prov.EventCredentialsChanged, prov.EventUserChanged,
+		prov.EventDeviceChanged, prov.EventDeviceStatus, prov.EventSiteChanged:
+		return true
+	}
+	return false
+}
+
+func newClusterBus(cs prov.ClusterStore, node string, a *app) *clusterBus {
+	f := promauto.With(a.reg)
+	b := &clusterBus{cs: cs, node: node, events: a.svc.events, sess: a.svc.sessions, srv: a.svc.sip,
+		logger: a.logger.With("component", "cluster"), now: time.Now, out: make(chan busMsg, 4096),
+		sent: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_store_events_sent_total",
+			Help: "Changes this node relayed to the other nodes over the store, by kind."}, []string{"kind"}),
+		received: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_store_events_received_total",
+			Help: "Changes received from other nodes over the store, by kind."}, []string{"kind"}),
+		failed: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_store_events_failed_total",
+			Help: "Relayed changes not sent (send) or not applied (apply, bad)."}, []string{"stage"}),
+		lag: f.NewHistogram(prometheus.HistogramOpts{Name: "hotdesk_store_events_lag_seconds",
+			Help:    "Time from a change on another node to its message arriving here (node clocks must agree).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}}),
+		resyncs: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_store_events_resyncs_total",
+			Help: "Resynchronisations from the tables after the event connection (re)connected."}),
+	}
+	b.events.Subscribe(b.onLocal)
+	return b
+}
+
+// onLocal queues a local change for the other nodes, in order. A full
+// queue waits: a change other nodes never hear of would leave them wrong.
+func (b *clusterBus) onLocal(ctx context.Context, ev prov.Event) {
+	if ev.Remote || !relayed(ev.Kind) {
+		return
+	}
+	b.queue(ctx, busMsg{Kind: ev.Kind, Device: ev.DeviceID, User: ev.UserID, Session: ev.SessionID,
+		Reason: ev.Reason, Reboot: ev.Reboot})
+}
+
+// bindingTaken relays a new binding on this node.
+func (b *clusterBus) bindingTaken(bd sip.Binding) {
+	b.queue(context.Background(), busMsg{Kind: kindBinding, AOR: bd.AOR, Contact: bd.Contact})
+}
+
+func (b *clusterBus) queue(ctx context.Context, m busMsg) {
+	m.Node, m.SentMS = b.node, b.now().UnixMilli()
+	select {
+	case b.out <- m:
+	case <-ctx.Done():
+		b.failed.WithLabelValues("send").Inc()
+	}
+}
+
+// serve sends queued changes and applies the other nodes' until ctx ends.
+func (b *clusterBus) serve(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.sendLoop(ctx)
+	}()
+	err := b.cs.Listen(ctx, b.onPayload, b.resync)
+	<-done
+	return err
+}
+
+func (b *clusterBus) sendLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-b.out:
+			p, _ := json.Marshal(m)
+			// Retried briefly: a NOTIFY lost here is a change the other
+			// nodes learn only at their next resync.
+			var err error
+			for attempt := range 3 {
+				if err = b.cs.Notify(ctx, string(p)); err == nil || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(time.Duration(attempt+1) * 100 * time.Millisecond)
+			}
+			if err != nil {
+				b.failed.WithLabelValues("send").Inc()
+				b.logger.Error("change not relayed to the other nodes", "kind", m.Kind, "err", err)
+				continue
+			}
+			b.sent.WithLabelValues(string(m.Kind)).Inc()
+		}
+	}
+}
+
+// onPayload applies another node's change, on the listener's goroutine so
+// changes apply in the order they were sent.
+func (b *clusterBus) onPayload(p string) {
+	var m busMsg
+	if err := json.Unmarshal([]byte(p), &m); err != nil || m.Kind == "" {
+		b.failed.WithLabelValues("bad").Inc()
+		b.logger.Warn("unreadable cluster message", "err", err)
+		return
+	}
+	if m.Node == b.node {
+		return // our own, already applied
+	}
+	b.received.WithLabelValues(string(m.Kind)).Inc()
+	if m.SentMS > 0 {
+		b.lag.Observe(max(0, b.now().Sub(time.UnixMilli(m.SentMS)).Seconds()))
+	}
+	ctx := context.Background()
+	if m.Kind == kindBinding {
+		b.srv.Release([]sip.BindingKey{{AOR: m.AOR, Contact: m.Contact}})
+		return
+	}
+	// Caches (credentials, rendered files) follow first, so a phone told
+	// below fetches fresh files; the work that happens once was done by
+	// the sending node.
+	b.events.Publish(ctx, prov.Event{Kind: m.Kind, DeviceID: m.Device, UserID: m.User, SessionID: m.Session,
+		Reason: m.Reason, Reboot: m.Reboot, Remote: true})
+	var err error
+	switch m.Kind {
+	case prov.EventSessionEnded:
+		err = b.sess.EndedElsewhere(ctx, m.Session)
+	case prov.EventSessionStarted:
+		err = b.sess.StartedElsewhere(ctx, m.Session)
+	}
+	if err != nil {
+		b.failed.WithLabelValues("apply").Inc()
+		b.logger.Error("change from another node not applied", "kind", m.Kind, "from", m.Node, "err", err)
+	}
+}
+
+// resync re-reads, after a (re)connection, what missed messages said.
+func (b *clusterBus) resync(ctx context.Context) error {
+	b.resyncs.Inc()
+	// Any change may have been missed: every cache goes (a site change
+	// without a site drops them all).
+	b.events.Publish(ctx, prov.Event{Kind: prov.EventSiteChanged, Remote: true})
+	held := b.srv.Bindings()
+	bs := make([]prov.Binding, 0, len(held))
+	for _, h := range held {
+		bs = append(bs, provBinding(h))
+	}
+	return b.sess.ResyncCluster(ctx, bs)
+}
+
+// clusterLocation is sip's view of the bindings other nodes hold.
+type clusterLocation struct {
+	cs   prov.ClusterStore
+	node string
+	now  func() time.Time
+	log  *slog.Logger
+}
+
+func (c clusterLocation) Bindings(ctx context.Context, aor string) []sip.Binding {
+	bs, err := c.cs.AORBindings(ctx, aor, c.now())
+	if err != nil {
+		c.log.Warn("shared location not read", "component", "cluster", "aor", aor, "err", err)
+		return nil
+	}
+	var out []sip.Binding
+	for _, b := range bs {
+		if b.Holder != c.node {
+			out = append(out, sipBinding(b))
+		}
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/prov/store"
+)
+
+// procCPU is the CPU time (user+system) process pid has used.
+func procCPU(t testing.TB, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)        // utime, field 14
+	st, _ := strconv.ParseInt(f[12], 10, 64)        // stime, field 15
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// BenchmarkStoreDriverCPU measures the daemon process's CPU per REGISTER
+// (challenge and authenticated request) and per login and logout (admin
+// API with a token, so no password hash), on SQLite and on PostgreSQL side
+// by side (issue 16's ≤ 1.5× figure). Run with -benchtime=1x; the
+// workload is fixed.
+func BenchmarkStoreDriverCPU(b *testing.B) {
+	bin := buildBinary(b)
+	for _, driver := range []string{store.DriverSQLite, store.DriverPostgres} {
+		b.Run(driver, func(b *testing.B) {
+			for b.Loop() {
+				benchDriverCPU(b, bin, driver)
+			}
+		})
+	}
+}
+
+func benchDriverCPU(b *testing.B, bin, driver string) {
+	const phones, rounds, logins = 200, 10, 100
+	ctx := context.Background()
+	dir := b.TempDir()
+	scfg := store.Config{Driver: store.DriverSQLite}
+	storeYAML := `store: {driver: sqlite}`
+	dataDir := filepath.Join(dir, "data")
+	if driver == store.DriverPostgres {
+		dsn := postgresDB(b)
+		scfg = store.Config{Driver: store.DriverPostgres, DSN: dsn}
+		storeYAML = `store: {driver: postgres, dsn: "` + dsn + `"}`
+	}
+	st, err := store.Open(ctx, scfg, dataDir, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := Default()
+	cfg.SIP.Domain = "test.lan"
+	if err := seedDemo(ctx, st, cfg, slog.New(slog.DiscardHandler)); err != nil {
+		b.Fatal(err)
+	}
+	demo, _ := st.GetDevice(ctx, phoneA)
+	dir2 := prov.NewDirectory(st, nil, time.Now)
+	for i := range phones {
+		d := prov.Device{MAC: fmt.Sprintf("0004f3%06d", i), Vendor: "polycom", Model: "VVX400", SiteID: demo.SiteID,
+			Kind: prov.DeviceManaged, Status: prov.DeviceDeployed, SIPUser: fmt.Sprintf("hs%04d", i),
+			SIPPassword: fmt.Sprintf("pw-%04d-secret", i)}
+		if err := st.CreateDevice(ctx, &d); err != nil {
+			b.Fatal(err)
+		}
+		if i < logins {
+			if _, err := dir2.CreateUser(ctx, prov.UserInput{Username: fmt.Sprintf("cpu%03d", i), FirstName: "C",
+				LastName: "U", Email: fmt.Sprintf("cpu%03d@test.lan", i), Language: "en", SiteID: demo.SiteID,
+				Password: "cpu-user-password", Numbers: []string{fmt.Sprintf("3%03d", i)}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	st.Close()
+	// The node's data dir is the one seeded (SQLite's file lives there).
+	n := startProc(b, bin, dir, storeYAML, "n1")
+	pid := n.cmd.Process.Pid
+
+	hs := make([]*clusterHandset, phones)
+	for i := range hs {
+		hs[i] = &clusterHandset{handset: newHandset(b, n.addrs.SIPUDP[0], "test.lan"), servers: n.addrs.SIPUDP,
+			lines: [][3]string{{fmt.Sprintf("hs%04d", i), fmt.Sprintf("hs%04d", i), fmt.Sprintf("pw-%04d-secret", i)}}}
+	}
+	register := func() {
+		if errs := parallel(hs, func(h *clusterHandset) error { return h.register(300) }); len(errs) > 0 {
+			b.Fatal(errs[0])
+		}
+	}
+	register() // first registrations: enrolment work, not measured
+	c0 := procCPU(b, pid)
+	for range rounds {
+		register()
+	}
+	regCPU := (procCPU(b, pid) - c0) / (phones * rounds)
+
+	_, tok := n.api(b, "POST", "/tokens", `{"name":"bench"}`)
+	token, _ := tok["token"].(string)
+	if token == "" {
+		b.Fatalf("no API token: %v", tok)
+	}
+	call := func(method, path, body string) int {
+		req, _ := http.NewRequest(method, "http://"+n.addrs.Admin+"/api/v1"+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	c0 = procCPU(b, pid)
+	for i := range logins {
+		if code := call("POST", "/sessions", fmt.Sprintf(`{"device":"0004f3%06d","user":"cpu%03d"}`, i, i)); code != 201 {
+			b.Fatalf("login = %d", code)
+		}
+	}
+	loginCPU := (procCPU(b, pid) - c0) / logins
+	b.ReportMetric(float64(regCPU.Microseconds()), "cpu-µs/register")
+	b.ReportMetric(float64(loginCPU.Microseconds()), "cpu-µs/login")
+}

@@ -1,0 +1,392 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"hotdesk/prov"
+	"hotdesk/prov/store"
+)
+
+// nodeProc is a hotdeskd process of a cluster test.
+type nodeProc struct {
+	clusterNode
+	cmd *exec.Cmd
+}
+
+var readyRE = regexp.MustCompile(`msg=ready admin=(\S+) .*sip_udp="?\[([^\]\s]+)\]`)
+
+// startNodeProc runs the real binary as cluster node name on dsn.
+func startNodeProc(t testing.TB, bin, dsn, name string) *nodeProc {
+	t.Helper()
+	return startProc(t, bin, t.TempDir(), `store: {driver: postgres, dsn: "`+dsn+`"}`, name)
+}
+
+// startProc runs the real binary on dir with the given store section.
+func startProc(t testing.TB, bin, dir, storeYAML, name string) *nodeProc {
+	t.Helper()
+	conf := filepath.Join(dir, "hotdesk.yaml")
+	if err := os.WriteFile(conf, []byte(`
+data_dir: `+filepath.Join(dir, "data")+`
+log: {level: info}
+memory_limit_mb: -1
+admin: {listen: "127.0.0.1:0", initial_password: "test-admin-pw"}
+provisioning: {http_listen: "127.0.0.1:0", tftp_listen: "127.0.0.1:0"}
+sip: {listen: ["udp://127.0.0.1:0"], domain: test.lan}
+`+storeYAML+`
+cluster: {node: `+name+`}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "-c", conf)
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GOMEMLIMIT=") })
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	n := &nodeProc{clusterNode: clusterNode{name: name}, cmd: cmd}
+	sc := bufio.NewScanner(stderr)
+	deadline := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
+	var log strings.Builder
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if m := readyRE.FindStringSubmatch(sc.Text()); m != nil {
+			n.addrs.Admin, n.addrs.SIPUDP = m[1], []string{m[2]}
+			break
+		}
+	}
+	deadline.Stop()
+	if n.addrs.Admin == "" {
+		t.Fatalf("%s never logged ready:\n%s", name, log.String())
+	}
+	go func() { // keep the pipe drained
+		for sc.Scan() {
+		}
+	}()
+	return n
+}
+
+// tryRegister is handset.register that reports a registrar that does not
+// answer instead of failing the test: a phone then tries its next server.
+func (h *handset) tryRegister(registrar, aor, user, pass string, expires int) (int, error) {
+	if h.callIDs[aor] == "" {
+		h.callIDs[aor] = fmt.Sprintf("%s-%d@handset", aor, time.Now().UnixNano())
+	}
+	h.cseq++
+	var ru sip.Uri
+	if err := sip.ParseUri("sip:"+registrar, &ru); err != nil {
+		return 0, err
+	}
+	req := sip.NewRequest(sip.REGISTER, ru)
+	to := sip.Uri{Scheme: "sip", User: aor, Host: h.domain}
+	from := &sip.FromHeader{Address: to, Params: sip.NewParams()}
+	from.Params.Add("tag", fmt.Sprint(h.cseq))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(h.callIDs[aor])
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: h.cseq, MethodName: sip.REGISTER})
+	req.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<sip:%s@%s>", aor, h.addr)))
+	req.AppendHeader(sip.NewHeader("Expires", fmt.Sprint(expires)))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	res, err := h.cli.Do(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	if res.StatusCode == 401 {
+		h.cseq++
+		req.CSeq().SeqNo = h.cseq
+		if res, err = h.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: pass}); err != nil {
+			return 0, err
+		}
+	}
+	return res.StatusCode, nil
+}
+
+// clusterHandset is a handset with its servers in order of preference
+// (as a phone's reg.1.server.1/2/3) and the lines it registers.
+type clusterHandset struct {
+	*handset
+	mac     string
+	servers []string
+	at      int // index of the server it registers with
+	lines   [][3]string
+}
+
+// register registers every line with its current server, moving to the
+// next server when one does not answer, as a phone does.
+func (c *clusterHandset) register(expires int) error {
+	for range len(c.servers) {
+		ok := true
+		for _, l := range c.lines {
+			code, err := c.tryRegister(c.servers[c.at], l[0], l[1], l[2], expires)
+			if err != nil {
+				ok = false
+				break
+			}
+			if code != 200 {
+				return fmt.Errorf("%s: REGISTER %s at %s = %d", c.mac, l[0], c.servers[c.at], code)
+			}
+		}
+		if ok {
+			return nil
+		}
+		c.at = (c.at + 1) % len(c.servers)
+	}
+	return fmt.Errorf("%s: no server answers", c.mac)
+}
+
+// parallel runs fn for every handset, 32 at a time, and returns the
+// errors.
+func parallel(hs []*clusterHandset, fn func(*clusterHandset) error) []error {
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, h := range hs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := fn(h); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// waitCheckSync waits for a check-sync NOTIFY on h and returns when it came.
+func waitCheckSync(t *testing.T, h *handset, what string) time.Time {
+	t.Helper()
+	select {
+	case ev := <-h.notifies:
+		if !strings.HasPrefix(ev, "check-sync") {
+			t.Fatalf("%s: NOTIFY Event %q", what, ev)
+		}
+		return time.Now()
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: no check-sync within 10 s", what)
+	}
+	return time.Time{}
+}
+
+// TestClusterNodeKilled is issue 16's test with processes: three hotdeskd
+// on one PostgreSQL, a few hundred handsets spread over them. A login on
+// one node reaches a phone registered on another, a call crosses nodes;
+// then one node is killed with SIGKILL: its handsets register with their
+// next server within their Expires, the session survives, and a logout on
+// a third node relocks the phone from its new node. It also measures the
+// logout → NOTIFY delay across nodes.
+func TestClusterNodeKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and three daemons")
+	}
+	const handsets, expires, figureUsers = 240, 60, 20
+	started := time.Now()
+	dsn := postgresDB(t)
+	bin := buildBinary(t)
+	ctx := context.Background()
+
+	// The phones exist before the nodes start (each node's credential
+	// index loads them).
+	st, err := store.Open(ctx, store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.SIP.Domain = "test.lan"
+	if err := seedDemo(ctx, st, cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	demo, err := st.GetDevice(ctx, phoneA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	macs := make([]string, handsets)
+	for i := range handsets {
+		macs[i] = fmt.Sprintf("0004f3%06d", i)
+		d := prov.Device{MAC: macs[i], Vendor: "polycom", Model: "VVX400", SiteID: demo.SiteID, Kind: prov.DeviceManaged,
+			Status: prov.DeviceDeployed, SIPUser: fmt.Sprintf("hs%04d", i), SIPPassword: fmt.Sprintf("pw-%04d-secret", i)}
+		if err := st.CreateDevice(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Users for the figures' logins, one phone each.
+	dir := prov.NewDirectory(st, nil, time.Now)
+	for i := range figureUsers {
+		if _, err := dir.CreateUser(ctx, prov.UserInput{Username: fmt.Sprintf("fig%02d", i), FirstName: "F", LastName: "U", Email: fmt.Sprintf("fig%02d@test.lan", i),
+			Language: "en", SiteID: demo.SiteID, Password: "figure-user-pw", Numbers: []string{fmt.Sprintf("2%03d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	nodes := make([]*nodeProc, 3)
+	for i := range nodes {
+		nodes[i] = startNodeProc(t, bin, dsn, fmt.Sprintf("n%d", i+1))
+	}
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	// A second store handle for the test's own reads.
+	if st, err = store.Open(ctx, store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", slog.New(slog.DiscardHandler), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	hs := make([]*clusterHandset, handsets)
+	for i := range hs {
+		servers := []string{n1.addrs.SIPUDP[0], n2.addrs.SIPUDP[0], n3.addrs.SIPUDP[0]}
+		hs[i] = &clusterHandset{handset: newHandset(t, servers[i%3], "test.lan"), mac: macs[i], servers: servers, at: i % 3,
+			lines: [][3]string{{fmt.Sprintf("hs%04d", i), fmt.Sprintf("hs%04d", i), fmt.Sprintf("pw-%04d-secret", i)}}}
+	}
+	if errs := parallel(hs, func(h *clusterHandset) error { return h.register(expires) }); len(errs) > 0 {
+		t.Fatalf("%d handsets failed to register: %v", len(errs), errs[0])
+	}
+	holderOf := func(mac string) string {
+		d, err := st.GetDevice(ctx, mac)
+		if err != nil {
+			return ""
+		}
+		bs, err := st.LiveDeviceBindings(ctx, d.ID, time.Now())
+		if err != nil || len(bs) == 0 {
+			return ""
+		}
+		return bs[0].Holder
+	}
+	// Handset 2 is on n3; alice logs in on it through n1: n3 tells it.
+	phone := hs[2]
+	waitFor(t, "handset 2 held by n3", func() bool { return holderOf(phone.mac) == "n3" })
+	if code, body := n1.api(t, "POST", "/sessions", `{"device":"`+phone.mac+`","user":"alice"}`); code != 201 {
+		t.Fatalf("login on n1 = %d %v", code, body)
+	}
+	waitCheckSync(t, phone.handset, "login on n1, phone on n3")
+	pd, _ := st.GetDevice(ctx, phone.mac)
+	ss, err := st.ListSessions(ctx, prov.SessionQuery{DeviceID: pd.ID, ActiveOnly: true})
+	if err != nil || len(ss) != 1 {
+		t.Fatalf("sessions %+v %v", ss, err)
+	}
+	sess := ss[0]
+	// The phone registers alice's line (n3 learnt its credentials from n1).
+	phone.lines = append(phone.lines, [3]string{"1001", sess.SIPUser, sess.SIPPassword})
+	if err := phone.register(expires); err != nil {
+		t.Fatal(err)
+	}
+
+	// A call on n1 to alice, registered on n3.
+	carol := newHandset(t, n1.addrs.SIPUDP[0], "test.lan")
+	if code := carol.register(t, "1003", "1003", "carol-sip", 300); code != 200 {
+		t.Fatalf("carol REGISTER on n1 = %d", code)
+	}
+	waitFor(t, "alice's line in the shared store", func() bool {
+		bs, err := st.AORBindings(ctx, "sip:1001@test.lan", time.Now())
+		return err == nil && len(bs) == 1
+	})
+	if code, reason := carol.call(t, "1001", "1003", "carol-sip"); code != 486 {
+		t.Fatalf("call on n1 to alice on n3 = %d %s, want the phone's 486", code, reason)
+	}
+
+	// SIGKILL n3: its handsets' next refresh finds it silent and moves on.
+	onN3 := 0
+	for _, h := range hs {
+		if h.at == 2 {
+			onN3++
+		}
+	}
+	if err := n3.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = n3.cmd.Wait()
+	killed := time.Now()
+	if errs := parallel(hs, func(h *clusterHandset) error { return h.register(expires) }); len(errs) > 0 {
+		t.Fatalf("%d handsets did not register after the kill: %v", len(errs), errs[0])
+	}
+	moved := time.Since(killed)
+	if moved > expires*time.Second {
+		t.Fatalf("handsets took %v to move, longer than their Expires", moved)
+	}
+	for _, h := range hs {
+		if h.at == 2 {
+			t.Fatalf("%s still registers with the killed node", h.mac)
+		}
+	}
+	waitFor(t, "every handset held by a live node", func() bool {
+		for _, h := range hs {
+			if hd := holderOf(h.mac); hd != "n1" && hd != "n2" {
+				return false
+			}
+		}
+		return true
+	})
+	if cur, err := st.GetSession(ctx, sess.ID); err != nil || !cur.Active() {
+		t.Fatalf("alice's session after the kill: %+v %v", cur, err)
+	}
+
+	// Logout on n2: the phone's node now (n1) unbinds it and tells it.
+	newHolder := holderOf(phone.mac)
+	t0 := time.Now()
+	if code, body := n2.api(t, "DELETE", "/sessions/"+sess.ID, ""); code/100 != 2 {
+		t.Fatalf("logout on n2 = %d %v", code, body)
+	}
+	waitCheckSync(t, phone.handset, "logout on n2 after the kill, phone on "+newHolder)
+	t.Logf("logout on n2 → NOTIFY from %s: %v", newHolder, time.Since(t0))
+	waitFor(t, "alice's line unbound", func() bool {
+		bs, err := st.AORBindings(ctx, "sip:1001@test.lan", time.Now())
+		return err == nil && len(bs) == 0
+	})
+
+	// Figures: logins through n1 on phones held by n2 (told at once),
+	// then, past the check-sync coalescing window, logouts through n1
+	// timed to the NOTIFY from n2.
+	var sample []*clusterHandset
+	for _, h := range hs[3:] {
+		if holderOf(h.mac) == "n2" && len(sample) < figureUsers {
+			sample = append(sample, h)
+		}
+	}
+	var ids []string
+	for i, h := range sample {
+		if code, body := n1.api(t, "POST", "/sessions", `{"device":"`+h.mac+`","user":"`+fmt.Sprintf("fig%02d", i)+`"}`); code != 201 {
+			t.Fatalf("login = %d %v", code, body)
+		}
+		waitCheckSync(t, h.handset, "login for the figures")
+		d, _ := st.GetDevice(ctx, h.mac)
+		ss, _ := st.ListSessions(ctx, prov.SessionQuery{DeviceID: d.ID, ActiveOnly: true})
+		ids = append(ids, ss[0].ID)
+	}
+	time.Sleep(2500 * time.Millisecond) // the check-sync coalescing window (prov.defaultCoalesceSync)
+	var delays []time.Duration
+	for i, id := range ids {
+		t0 := time.Now()
+		if code, _ := n1.api(t, "DELETE", "/sessions/"+id, ""); code/100 != 2 {
+			t.Fatalf("logout = %d", code)
+		}
+		delays = append(delays, waitCheckSync(t, sample[i].handset, "logout for the figures").Sub(t0))
+	}
+	sort.Slice(delays, func(i, j int) bool { return delays[i] < delays[j] })
+	t.Logf("%d handsets (%d on the killed node) moved in %v; logout on n1 → NOTIFY from n2 over %d logouts: median %v, p99 (max) %v; whole test %v",
+		handsets, onN3, moved.Round(time.Millisecond), len(delays), delays[len(delays)/2].Round(100*time.Microsecond),
+		delays[len(delays)-1].Round(100*time.Microsecond), time.Since(started).Round(time.Second))
+}

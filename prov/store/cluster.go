@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Clustered reports whether several nodes may share this store (PostgreSQL).
+func (s *Store) Clustered() bool { return s.c.driver == DriverPostgres }
+
+// advisoryKey maps a lock name to PostgreSQL's 64-bit advisory lock space.
+func advisoryKey(name string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("hotdesk:" + name))
+	return int64(h.Sum64())
+}
+
+// Lock takes the named cluster-wide locks, in sorted order (so two callers
+// never deadlock), and returns their release. On PostgreSQL they are
+// session advisory locks on one pooled connection, dropped by the server
+// if this node dies; on SQLite (one node) it is a no-op.
+func (s *Store) Lock(ctx context.Context, names ...string) (func(), error) {
+	if !s.Clustered() || len(names) == 0 {
+		return func() {}, nil
+	}
+	conn, err := s.c.w.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: lock: %w", err)
+	}
+	keys := make([]int64, 0, len(names))
+	for _, n := range names {
+		keys = append(keys, advisoryKey(n))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	release := func() {
+		// Detached: a cancelled caller must still let go of its locks.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+			// A connection whose unlock failed must not go back to the
+			// pool still holding locks.
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		_ = conn.Close()
+	}
+	for _, k := range keys {
+		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, k); err != nil {
+			release()
+			return nil, fmt.Errorf("store: lock: %w", err)
+		}
+	}
+	return release, nil
+}
+
+// lockMigrations holds the migration lock on its own connection, so nodes
+// starting together migrate one after another (the later ones find the
+// schema current).
+func lockMigrations(ctx context.Context, db *sql.DB) (func(), error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: migration lock: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, advisoryKey("migrate")); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("store: migration lock: %w", err)
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, advisoryKey("migrate"))
+		_ = conn.Close()
+	}, nil
+}
+
+// EventChannel is the PostgreSQL NOTIFY channel cluster events travel on.
+const EventChannel = "hotdesk_events"
+
+// Notify sends payload to every node listening (PostgreSQL NOTIFY, sent at
+// commit, in order per sender); a no-op on SQLite.
+func (s *Store) Notify(ctx context.Context, payload string) error {
+	if !s.Clustered() {
+		return nil
+	}
+	_, err := s.c.w.ExecContext(ctx, `SELECT pg_notify($1, $2)`, EventChannel, payload)
+	return wrap(err, "notify")
+}
+
+// Listen delivers every payload sent with Notify (by any node, this one
+// too) to fn until ctx ends, over its own connection. After every
+// (re)connection, once LISTEN is in place, it calls resync: notifications
+// sent while no connection listened are lost, and the caller re-reads the
+// tables instead. Reconnection backs off up to 5 s. Returns nil on cancel.
+func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error) error {
+	if !s.Clustered() {
+		<-ctx.Done()
+		return nil
+	}
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := s.listenOnce(ctx, fn, resync)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.c.logger.Warn("store event listener lost its connection; reconnecting", "component", "store", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return nil
+}
+
+func (s *Store) listenOnce(ctx context.Context, fn func(string), resync func(context.Context) error) error {
+	conn, err := pgx.Connect(ctx, s.c.dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, `LISTEN `+EventChannel); err != nil {
+		return err
+	}
+	if resync != nil {
+		if err := resync(ctx); err != nil {
+			return fmt.Errorf("resync: %w", err)
+		}
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		fn(n.Payload)
+	}
+}
+
+// Check connects to a PostgreSQL store without migrating or locking
+// anything (hotdeskd check-config, also next to a running node) and
+// describes its schema; SQLite is left alone (the running daemon holds it).
+func Check(ctx context.Context, cfg Config) (string, error) {
+	if err := cfg.Validate(); err != nil {
+		return "", fmt.Errorf("store: config: %w", err)
+	}
+	if cfg.Driver != DriverPostgres {
+		return "sqlite (not opened)", nil
+	}
+	db, err := sql.Open("pgx", cfg.DSN)
+	if err != nil {
+		return "", fmt.Errorf("store: postgres: %w", err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		return "", fmt.Errorf("store: postgres: cannot connect: %w", err)
+	}
+	ms, err := loadMigrations("postgres")
+	if err != nil {
+		return "", err
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
+		current = 0 // a new, empty database: the first node creates the schema
+	}
+	latest := ms[len(ms)-1].version
+	if current > latest {
+		return "", fmt.Errorf("store: postgres: schema version %d is newer than this hotdeskd knows (%d)", current, latest)
+	}
+	return fmt.Sprintf("postgres reachable, schema version %d (this hotdeskd: %d)", current, latest), nil
+}

@@ -1,0 +1,70 @@
+package store_test
+
+import (
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+
+	"hotdesk/prov/store"
+)
+
+// TestPostgresNodesStartingTogetherMigrateOnce: nodes opening one new
+// database at the same time migrate it once, under the advisory lock;
+// without it they race to create the same tables.
+func TestPostgresNodesStartingTogetherMigrateOnce(t *testing.T) {
+	admin := postgresDSN(t)
+	if admin == "" {
+		t.Skip("SKIPPED: no PostgreSQL: install the Debian package postgresql or set " + PostgresDSNEnv)
+	}
+	adminDB, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adminDB.Close()
+	for round := range 3 {
+		name := fmt.Sprintf("hotdesk_migrate_%d_%d", os.Getpid(), round)
+		if _, err := adminDB.Exec("CREATE DATABASE " + name); err != nil {
+			t.Fatal(err)
+		}
+		u, _ := url.Parse(admin)
+		u.Path = "/" + name
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() {
+				s, err := store.Open(t.Context(), store.Config{Driver: store.DriverPostgres, DSN: u.String()}, "",
+					slog.New(slog.DiscardHandler), nil)
+				if err == nil {
+					err = s.Close()
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: a node starting beside others failed: %v", round, err)
+			}
+		}
+		db, err := sql.Open("pgx", u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, distinct int
+		if err := db.QueryRow(`SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version`).Scan(&n, &distinct); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if n != distinct || n == 0 {
+			t.Fatalf("round %d: schema_version has %d rows for %d versions", round, n, distinct)
+		}
+		if _, err := adminDB.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
