@@ -314,10 +314,25 @@ func (p *deskPhone) boot() {
 }
 
 // reload is a check-sync without reboot: fetch and apply the difference.
-func (p *deskPhone) reload() { p.apply(p.configure(), false) }
+// reload re-fetches and applies the configuration, one provisioning task
+// at a time as the firmware runs them (a NOTIFY's re-sync, the user's
+// logout key and the login screen never overlap).
+func (p *deskPhone) reload() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	p.reloadLocked()
+}
+
+func (p *deskPhone) reloadLocked() { p.apply(p.configure(), false) }
 
 // reboot drops every line first, as a soft reboot does.
 func (p *deskPhone) reboot() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	p.rebootLocked()
+}
+
+func (p *deskPhone) rebootLocked() {
 	p.mu.Lock()
 	p.reboots++
 	p.mu.Unlock()
@@ -463,9 +478,9 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		p.syncMu.Lock()
 		defer p.syncMu.Unlock()
 		if p.rebootOnSync || reboot {
-			p.reboot()
+			p.rebootLocked()
 		} else {
-			p.reload()
+			p.reloadLocked()
 		}
 		p.mu.Lock()
 		p.inflight--
@@ -478,12 +493,14 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 // nativeLogin is the phone's own login screen (prov.login.useProvAuth):
 // it fetches <user>.cfg with what the person typed and loads that profile.
 func (p *deskPhone) nativeLogin(user, pass string) int {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	code, _ := p.fetch(user+".cfg", user, pass)
 	if code == 200 {
 		p.mu.Lock()
 		p.native = &[2]string{user, pass}
 		p.mu.Unlock()
-		p.reload()
+		p.reloadLocked()
 	}
 	return code
 }
@@ -493,12 +510,14 @@ func (p *deskPhone) nativeLogin(user, pass string) int {
 // profile (so it registers the device account again); other phones can
 // only take the user's line down.
 func (p *deskPhone) logoutOnPhone() {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	p.mu.Lock()
 	wasNative := p.native != nil
 	p.native = nil
 	p.mu.Unlock()
 	if wasNative {
-		p.reload()
+		p.reloadLocked()
 		return
 	}
 	p.dropAll()
