@@ -206,23 +206,40 @@ func TestXMLBrowserLogin(t *testing.T) {
 	}{
 		{yealinkPhone, "001565000004", "linekey.10.value", "YealinkIPPhoneInputScreen", "<YealinkIPPhoneTextScreen"},
 		{ciscoPhone, "00562b000004", "XML_Service_URL", "CiscoIPPhoneInput", "<CiscoIPPhoneText>"},
+		{snomPhone, "000413000004", "fkey.11", "SnomIPPhoneInput", "<SnomIPPhoneText>"},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
 			p := e.phone
 			link := p.param(tc.key)
+			if tc.vendor == snomPhone {
+				// Function key type "url" (Action URL) opens the minibrowser.
+				var ok bool
+				if link, ok = strings.CutPrefix(link, "url "); !ok {
+					t.Fatalf("%s = %q, want an Action URL key", tc.key, link)
+				}
+			}
 			if link == "" {
 				t.Fatalf("no login door in %s", tc.key)
 			}
 			code, page := fetch(t, &http.Client{}, "GET", link, nil)
-			var in input
-			err := xml.Unmarshal([]byte(page), &in)
-			fields := append(in.Fields, in.Items...)
-			if code != 200 || err != nil || !strings.Contains(page, "<"+tc.root) || len(fields) != 2 {
-				t.Fatalf("login page = %d %v\n%s", code, err, page)
+			var submit string
+			if tc.vendor == snomPhone {
+				// One field per screen: the minibrowser fetches Url with the
+				// InputToken replaced by what was typed.
+				submit = snomSubmit(t, code, page, "User ID", "alice")
+				code, page = fetch(t, &http.Client{}, "GET", submit, nil)
+				submit = snomSubmit(t, code, page, "Password", "alice-demo")
+			} else {
+				var in input
+				err := xml.Unmarshal([]byte(page), &in)
+				fields := append(in.Fields, in.Items...)
+				if code != 200 || err != nil || !strings.Contains(page, "<"+tc.root) || len(fields) != 2 {
+					t.Fatalf("login page = %d %v\n%s", code, err, page)
+				}
+				submit = in.URL + "&" + url.Values{fields[0]: {"alice"}, fields[1]: {"alice-demo"}}.Encode()
 			}
 			mark := p.mark()
-			submit := in.URL + "&" + url.Values{fields[0]: {"alice"}, fields[1]: {"alice-demo"}}.Encode()
 			if code, body := fetch(t, &http.Client{}, "GET", submit, nil); code != 200 || !strings.Contains(body, "Logged in") ||
 				!strings.Contains(body, tc.ok) {
 				t.Fatalf("submit = %d\n%s", code, body)
@@ -236,6 +253,24 @@ func TestXMLBrowserLogin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// snomSubmit reads a SnomIPPhoneInput screen asking for want and returns
+// the URL the minibrowser fetches once value is typed.
+func snomSubmit(t *testing.T, code int, page, want, value string) string {
+	t.Helper()
+	var in struct {
+		XMLName xml.Name `xml:"SnomIPPhoneInput"`
+		URL     string   `xml:"Url"`
+		Items   []struct {
+			DisplayName, InputToken, InputFlags string
+		} `xml:"InputItem"`
+	}
+	if err := xml.Unmarshal([]byte(page), &in); code != 200 || err != nil || len(in.Items) != 1 ||
+		in.Items[0].DisplayName != want || in.Items[0].InputToken == "" || !strings.Contains(in.URL, in.Items[0].InputToken) {
+		t.Fatalf("snom screen for %s = %d %v\n%s", want, code, err, page)
+	}
+	return strings.ReplaceAll(in.URL, in.Items[0].InputToken, url.QueryEscape(value))
 }
 
 func TestVendorRebootEndsLogin(t *testing.T) {

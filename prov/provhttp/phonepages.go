@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ const PhonePagesPath = prov.PhonePagesPath
 
 // PhonePages is the login door for the phone's own browser (Polycom
 // microbrowser XHTML; Yealink's XML browser with ?ui=yealink, Cisco MPP's
-// XML services with ?ui=cisco): log in, log
+// XML services with ?ui=cisco, Snom's XML minibrowser with ?ui=snom): log in, log
 // out and change the password, on the handset the signed link names.
 type PhonePages struct {
 	Store     prov.Store
@@ -41,7 +42,13 @@ type pageData struct {
 	Form, Logout, Password, Yealink bool
 	// Cisco: CiscoIPPhoneInput/CiscoIPPhoneText for MPP's XML services.
 	Cisco bool
-	User  string
+	// Snom: SnomIPPhoneInput/SnomIPPhoneText for Snom's XML minibrowser.
+	// Its input screen has one field (its DisplayName is the title), so
+	// the login takes two: the user ID, then the password, the second
+	// screen's URL carrying the first answer (SnomUser, query-escaped).
+	Snom     bool
+	SnomUser string
+	User     string
 }
 
 // Polycom's microbrowser renders a small XHTML subset; keep it plain.
@@ -51,6 +58,12 @@ var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Cisco}}<?xml ver
 <InputItem><DisplayName>User ID</DisplayName><QueryStringParam>user</QueryStringParam><DefaultValue></DefaultValue><InputFlags>A</InputFlags></InputItem>
 <InputItem><DisplayName>Password</DisplayName><QueryStringParam>password</QueryStringParam><DefaultValue></DefaultValue><InputFlags>AP</InputFlags></InputItem>
 </CiscoIPPhoneInput>{{else}}<CiscoIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></CiscoIPPhoneText>{{end}}
+{{else if .Snom}}<?xml version="1.0" encoding="UTF-8"?>
+{{if .Form}}<SnomIPPhoneInput track="no">
+<Title>{{.Title}}</Title>
+<Url>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=snom&amp;{{if .SnomUser}}user={{.SnomUser}}&amp;password=__hotdesk_input__{{else}}user=__hotdesk_input__{{end}}</Url>
+<InputItem><DisplayName>{{if .SnomUser}}Password{{else}}User ID{{end}}</DisplayName><InputToken>__hotdesk_input__</InputToken><InputFlags>{{if .SnomUser}}p{{else}}a{{end}}</InputFlags><DefaultValue></DefaultValue></InputItem>
+</SnomIPPhoneInput>{{else}}<SnomIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></SnomIPPhoneText>{{end}}
 {{else if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
 {{if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
 <Title>{{.Title}}</Title>
@@ -87,10 +100,11 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	d, err := p.Store.GetDevice(ctx, mac)
 	t := r.URL.Query().Get("t")
 	// Yealink's XML browser and Cisco's XML services submit an input
-	// screen as a GET of its URL with the fields appended: the login
-	// form's token, not the link's.
+	// screen as a GET of its URL with the fields appended; Snom's
+	// minibrowser fetches the screen's Url with its InputToken replaced by
+	// what was typed: the login form's token, not the link's.
 	ui := r.URL.Query().Get("ui")
-	xmlSubmit := r.Method == http.MethodGet && rest == "" && (ui == "yealink" || ui == "cisco") &&
+	xmlSubmit := r.Method == http.MethodGet && rest == "" && (ui == "yealink" || ui == "cisco" || ui == "snom") &&
 		r.URL.Query().Has("user")
 	var valid bool
 	switch {
@@ -114,6 +128,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	data := pageData{MAC: d.MAC, Token: prov.PhonePageToken(d), Yealink: ui == "yealink", Cisco: ui == "cisco",
+		Snom:      ui == "snom",
 		Action:    strings.TrimSuffix(r.URL.Path, "/"+rest),
 		LoginT:    prov.PhoneFormToken(d, prov.PhoneFormLogin, now),
 		LogoutT:   prov.PhoneFormToken(d, prov.PhoneFormLogout, now),
@@ -121,7 +136,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	if rest != "" {
 		data.Action = strings.TrimSuffix(data.Action, "/")
 	}
-	if data.Yealink || data.Cisco {
+	if data.Yealink || data.Cisco || data.Snom {
 		data.Origin = "http://" + r.Host
 		if r.TLS != nil {
 			data.Origin = "https://" + r.Host
@@ -132,12 +147,22 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	switch {
+	case xmlSubmit && data.Snom && !r.URL.Query().Has("password"):
+		// Snom's first screen gave the user ID: ask for the password,
+		// without saying whether such a user exists.
+		data.Title, data.Form = "Log in", true
+		data.SnomUser = url.QueryEscape(r.URL.Query().Get("user"))
+		if data.SnomUser == "" {
+			data.SnomUser = "%20" // an empty ID still asks for a password, then fails
+		}
 	case xmlSubmit:
 		q := r.URL.Query()
 		data.Title = "Log in"
 		_, err := p.Sessions.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: q.Get("user"),
 			Secret: q.Get("password"), Door: prov.DoorBrowser, Remote: remoteOf(r), Actor: "user:" + q.Get("user")})
-		data.Message, data.Form = loginMessage(err), err != nil
+		// Snom's input screen cannot show why: its failure is a text
+		// screen, and the key opens the door again.
+		data.Message, data.Form = loginMessage(err), err != nil && !data.Snom
 	case rest == "" && r.Method == http.MethodGet:
 		// Looking at the page is not activity: it must not keep a session
 		// alive past its idle logout.
@@ -179,7 +204,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	ct := "application/xhtml+xml; charset=utf-8"
-	if data.Yealink || data.Cisco {
+	if data.Yealink || data.Cisco || data.Snom {
 		ct = "text/xml; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ct)

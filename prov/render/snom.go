@@ -149,7 +149,7 @@ func (s *snom) siteParams(v *prov.View, m Model) map[string]string {
 	for k, val := range snomLines(lines) {
 		p[k] = val
 	}
-	for k, val := range snomKeys(nil, nil, "") {
+	for k, val := range snomKeys(nil, nil, "", m.LoginPage) {
 		p[k] = val
 	}
 	return p
@@ -157,7 +157,7 @@ func (s *snom) siteParams(v *prov.View, m Model) map[string]string {
 
 func (s *snom) userParams(m Model) map[string]string {
 	p := snomLines(m.Lines)
-	for k, val := range snomKeys(m.Lines, m.SpeedDials, m.DirectoryURL) {
+	for k, val := range snomKeys(m.Lines, m.SpeedDials, m.DirectoryURL, m.LoginPage) {
 		p[k] = val
 	}
 	if l := snomLang(m.Language); l != "" {
@@ -189,8 +189,12 @@ func snomLines(ls []Line) map[string]string {
 }
 
 // snomKeys lays out the function keys (idx from 0): one per line, then
-// the speed dials; the rest back to "line", the factory value.
-func snomKeys(ls []Line, dials []prov.Contact, dir string) map[string]string {
+// the speed dials; the rest back to "line", the factory value. The last
+// key opens the login door in the XML minibrowser when there is one: key
+// type "url" (Action URL) fetches its URL and shows the Minibrowser page
+// it answers (Snom wiki, "Function Key Types" and "Triggering an XML
+// Minibrowser application", service.snom.com).
+func snomKeys(ls []Line, dials []prov.Contact, dir, login string) map[string]string {
 	p := map[string]string{}
 	n := 0
 	set := func(val string) {
@@ -205,7 +209,12 @@ func snomKeys(ls []Line, dials []prov.Contact, dir string) map[string]string {
 	for _, c := range dials {
 		set("speed " + c.Number)
 	}
-	for n < snomFkeys {
+	for n < snomFkeys-1 {
+		set("line")
+	}
+	if login != "" {
+		set("url " + login + "&ui=snom")
+	} else {
 		set("line")
 	}
 	p["dkey_directory"] = "keyevent F_DIRECTORY_SEARCH"
