@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -293,6 +294,57 @@ func TestVendorRebootEndsLogin(t *testing.T) {
 			e.assertLocked(e.phone, tc.mac)
 			if got, _ := e.a.store.GetSession(context.Background(), sess.ID); got.Active() || got.EndReason != prov.EndReboot {
 				t.Fatalf("after a reboot: active=%v reason=%q, want %q", got.Active(), got.EndReason, prov.EndReboot)
+			}
+		})
+	}
+}
+
+// TestVendorFeatureKeys: the keys the portal programs for alice (a BLF
+// on bob, DND by the site's code) land on the Yealink and Cisco MPP she
+// logs in on, in each vendor's own key programming; the logout leaves
+// none behind.
+func TestVendorFeatureKeys(t *testing.T) {
+	for _, tc := range []struct {
+		vendor    *phoneVendor
+		mac       string
+		want      map[string]string
+		afterward map[string]string
+	}{
+		{yealinkPhone, "001565000005",
+			map[string]string{"linekey.2.type": "16", "linekey.2.value": "1002", "linekey.2.label": "Bob",
+				"linekey.3.type": "13", "linekey.3.value": "*66", "linekey.3.label": "DND"},
+			map[string]string{"linekey.2.type": "0", "linekey.3.type": "0", "linekey.2.value": ""}},
+		{ciscoPhone, "00562b000005",
+			map[string]string{"Extension_2_": "Disabled", "Extended_Function_2_": "fnc=blf+sd;sub=1002@$PROXY;ext=1002@$PROXY;nme=Bob",
+				"Extension_3_": "Disabled", "Extended_Function_3_": "fnc=sd;ext=*66@$PROXY;vid=1;nme=DND"},
+			map[string]string{"Extension_2_": "2", "Extended_Function_2_": "", "Extended_Function_3_": ""}},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
+			site := strconv.FormatInt(e.dev.SiteID, 10)
+			if code, body := e.api("PATCH", "/sites/"+site, `{"feature_codes":{"dnd":"*66"}}`); code != 200 {
+				t.Fatalf("site feature codes = %d %v", code, body)
+			}
+			if code, body := e.api("PUT", "/users/alice/keys", `{"keys":[{"kind":"blf","target":"1002","label":"Bob"},{"kind":"dnd"}]}`); code != 200 {
+				t.Fatalf("PUT keys = %d %v", code, body)
+			}
+			e.login(prov.DoorAPI)
+			e.assertLoggedIn(e.phone, tc.mac, "1001")
+			for k, v := range tc.want {
+				if got := e.phone.param(k); got != v {
+					t.Errorf("logged in: %s = %q, want %q", k, got, v)
+				}
+			}
+			mark := e.phone.mark()
+			if code, reason := e.phone.dial("*78"); code != 480 || reason != "Logged out" {
+				t.Fatalf("*78 = %d %s", code, reason)
+			}
+			e.phone.waitResync(mark)
+			e.assertLocked(e.phone, tc.mac)
+			for k, v := range tc.afterward {
+				if got := e.phone.param(k); got != v {
+					t.Errorf("after the logout: %s = %q, want %q", k, got, v)
+				}
 			}
 		})
 	}
