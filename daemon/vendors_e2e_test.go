@@ -300,7 +300,7 @@ func TestVendorRebootEndsLogin(t *testing.T) {
 }
 
 // TestVendorFeatureKeys: the keys the portal programs for alice (a BLF
-// on bob, DND by the site's code) land on the Yealink and Cisco MPP she
+// on bob, DND by the site's code) land on the Yealink, Cisco MPP and Snom she
 // logs in on, in each vendor's own key programming; the logout leaves
 // none behind.
 func TestVendorFeatureKeys(t *testing.T) {
@@ -318,6 +318,9 @@ func TestVendorFeatureKeys(t *testing.T) {
 			map[string]string{"Extension_2_": "Disabled", "Extended_Function_2_": "fnc=blf+sd;sub=1002@$PROXY;ext=1002@$PROXY;nme=Bob",
 				"Extension_3_": "Disabled", "Extended_Function_3_": "fnc=sd;ext=*66@$PROXY;vid=1;nme=DND"},
 			map[string]string{"Extension_2_": "2", "Extended_Function_2_": "", "Extended_Function_3_": ""}},
+		{snomPhone, "000413000005",
+			map[string]string{"fkey.1": "blf sip:1002@test.lan", "fkey.2": "speed *66"},
+			map[string]string{"fkey.1": "line", "fkey.2": "line"}},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
