@@ -191,9 +191,11 @@ func TestYealinkRebootFlag(t *testing.T) {
 
 // TestXMLBrowserLogin: the locked profile gives a Yealink a line key that
 // opens the login door in its XML browser, a Cisco MPP its XML service
-// (the Services button); the input screen each shows is submitted as the
-// phone submits it (a GET of its URL with the fields appended), and the
-// phone re-syncs into the user's line.
+// (the Services button), a Snom an Action URL function key; the input
+// screen each shows is submitted as the phone submits it (a GET of its URL
+// with the fields appended; Snom's one field per screen, its InputToken
+// replaced), and the phone re-syncs into the user's line. On the Snom the
+// same key then offers the logout, which relocks it.
 func TestXMLBrowserLogin(t *testing.T) {
 	type input struct {
 		URL    string   `xml:"URL"`
@@ -252,8 +254,38 @@ func TestXMLBrowserLogin(t *testing.T) {
 			if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
 				t.Fatalf("forged token = %d, want 404", code)
 			}
+			if tc.vendor == snomPhone {
+				snomLogout(t, e, link)
+			}
 		})
 	}
+}
+
+// snomLogout: with alice logged in, the Snom's login key opens a menu
+// whose "Log out" item (a GET under the logout form's token) relocks the
+// phone; a forged one is refused.
+func snomLogout(t *testing.T, e *relockEnv, link string) {
+	t.Helper()
+	code, page := fetch(t, &http.Client{}, "GET", link, nil)
+	var menu struct {
+		XMLName xml.Name                     `xml:"SnomIPPhoneMenu"`
+		Items   []struct{ Name, URL string } `xml:"MenuItem"`
+	}
+	if err := xml.Unmarshal([]byte(page), &menu); code != 200 || err != nil || len(menu.Items) != 2 ||
+		menu.Items[0].Name != "Log out" {
+		t.Fatalf("login key while logged in = %d %v\n%s", code, err, page)
+	}
+	out := menu.Items[0].URL
+	if code, _ := fetch(t, &http.Client{}, "GET", strings.Replace(out, "t=", "t=1", 1), nil); code != 404 {
+		t.Fatalf("forged logout token = %d, want 404", code)
+	}
+	mark := e.phone.mark()
+	if code, body := fetch(t, &http.Client{}, "GET", out, nil); code != 200 || !strings.Contains(body, "Logged out") ||
+		!strings.Contains(body, "<SnomIPPhoneText>") {
+		t.Fatalf("logout = %d\n%s", code, body)
+	}
+	e.phone.waitResync(mark)
+	e.assertLocked(e.phone, e.mac)
 }
 
 // snomSubmit reads a SnomIPPhoneInput screen asking for want and returns

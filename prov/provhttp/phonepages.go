@@ -48,6 +48,9 @@ type pageData struct {
 	// screen's URL carrying the first answer (SnomUser, query-escaped).
 	Snom     bool
 	SnomUser string
+	// SnomMenu: someone is logged in: a SnomIPPhoneMenu offers the logout
+	// (a GET of its URL, under the logout form's token) and a new login.
+	SnomMenu bool
 	User     string
 }
 
@@ -59,7 +62,10 @@ var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Cisco}}<?xml ver
 <InputItem><DisplayName>Password</DisplayName><QueryStringParam>password</QueryStringParam><DefaultValue></DefaultValue><InputFlags>AP</InputFlags></InputItem>
 </CiscoIPPhoneInput>{{else}}<CiscoIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></CiscoIPPhoneText>{{end}}
 {{else if .Snom}}<?xml version="1.0" encoding="UTF-8"?>
-{{if .Form}}<SnomIPPhoneInput track="no">
+{{if .SnomMenu}}<SnomIPPhoneMenu><Title>{{.Title}}</Title>
+<MenuItem><Name>Log out</Name><URL>{{.Origin}}{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}&amp;ui=snom</URL></MenuItem>
+<MenuItem><Name>Log in</Name><URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=snom&amp;form=1</URL></MenuItem>
+</SnomIPPhoneMenu>{{else if .Form}}<SnomIPPhoneInput track="no">
 <Title>{{.Title}}</Title>
 <Url>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=snom&amp;{{if .SnomUser}}user={{.SnomUser}}&amp;password=__hotdesk_input__{{else}}user=__hotdesk_input__{{end}}</Url>
 <InputItem><DisplayName>{{if .SnomUser}}Password{{else}}User ID{{end}}</DisplayName><InputToken>__hotdesk_input__</InputToken><InputFlags>{{if .SnomUser}}p{{else}}a{{end}}</InputFlags><DefaultValue></DefaultValue></InputItem>
@@ -106,11 +112,15 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	ui := r.URL.Query().Get("ui")
 	xmlSubmit := r.Method == http.MethodGet && rest == "" && (ui == "yealink" || ui == "cisco" || ui == "snom") &&
 		r.URL.Query().Has("user")
+	// A minibrowser menu item is a GET too: Snom's logout.
+	snomLogout := r.Method == http.MethodGet && rest == "logout" && ui == "snom"
 	var valid bool
 	switch {
 	case err != nil:
 	case xmlSubmit:
 		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
+	case snomLogout:
+		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogout, t, now)
 	case r.Method != http.MethodPost:
 		valid = prov.CheckPhonePageToken(d, t)
 	case rest == "":
@@ -169,6 +179,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		data.Title, data.Form = "Log in", true
 		if _, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
 			data.Message, data.Logout = "A user is logged in on this phone.", true
+			data.SnomMenu = data.Snom && !r.URL.Query().Has("form")
 		}
 	case rest == "" && r.Method == http.MethodPost:
 		data.Title = "Log in"
@@ -179,7 +190,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		if err == nil {
 			data.Logout = true
 		}
-	case rest == "logout" && r.Method == http.MethodPost:
+	case rest == "logout" && (r.Method == http.MethodPost || snomLogout):
 		data.Title = "Log out"
 		data.Message = "Nobody is logged in on this phone."
 		ended, err := p.Sessions.EndOnPhone(ctx, d.ID, remoteOf(r), "phone")
