@@ -194,8 +194,8 @@ func TestYealinkRebootFlag(t *testing.T) {
 // (the Services button), a Snom an Action URL function key; the input
 // screen each shows is submitted as the phone submits it (a GET of its URL
 // with the fields appended; Snom's one field per screen, its InputToken
-// replaced), and the phone re-syncs into the user's line. On the Snom the
-// same key then offers the logout, which relocks it.
+// replaced), and the phone re-syncs into the user's line. The same key
+// then offers the logout, which relocks it.
 func TestXMLBrowserLogin(t *testing.T) {
 	type input struct {
 		URL    string   `xml:"URL"`
@@ -254,34 +254,34 @@ func TestXMLBrowserLogin(t *testing.T) {
 			if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
 				t.Fatalf("forged token = %d, want 404", code)
 			}
-			if tc.vendor == snomPhone {
-				snomLogout(t, e, link)
-			}
+			xmlLogout(t, e, link, tc.ok)
 		})
 	}
 }
 
-// snomLogout: with alice logged in, the Snom's login key opens a menu
-// whose "Log out" item (a GET under the logout form's token) relocks the
-// phone; a forged one is refused.
-func snomLogout(t *testing.T, e *relockEnv, link string) {
+// xmlLogout: with alice logged in, the login key opens the XML browser's
+// menu (SnomIPPhoneMenu, YealinkIPPhoneTextMenu, CiscoIPPhoneMenu) whose
+// "Log out" item (a GET under the logout form's token) relocks the phone;
+// a forged one is refused.
+func xmlLogout(t *testing.T, e *relockEnv, link, text string) {
 	t.Helper()
 	code, page := fetch(t, &http.Client{}, "GET", link, nil)
 	var menu struct {
-		XMLName xml.Name                     `xml:"SnomIPPhoneMenu"`
-		Items   []struct{ Name, URL string } `xml:"MenuItem"`
+		XMLName xml.Name
+		Items   []struct{ Name, Prompt, URL, URI string } `xml:"MenuItem"`
 	}
-	if err := xml.Unmarshal([]byte(page), &menu); code != 200 || err != nil || len(menu.Items) != 2 ||
-		menu.Items[0].Name != "Log out" {
+	err := xml.Unmarshal([]byte(page), &menu)
+	if code != 200 || err != nil || !strings.HasSuffix(menu.XMLName.Local, "Menu") || len(menu.Items) != 2 ||
+		menu.Items[0].Name+menu.Items[0].Prompt != "Log out" {
 		t.Fatalf("login key while logged in = %d %v\n%s", code, err, page)
 	}
-	out := menu.Items[0].URL
+	out := menu.Items[0].URL + menu.Items[0].URI
 	if code, _ := fetch(t, &http.Client{}, "GET", strings.Replace(out, "t=", "t=1", 1), nil); code != 404 {
 		t.Fatalf("forged logout token = %d, want 404", code)
 	}
 	mark := e.phone.mark()
 	if code, body := fetch(t, &http.Client{}, "GET", out, nil); code != 200 || !strings.Contains(body, "Logged out") ||
-		!strings.Contains(body, "<SnomIPPhoneText>") {
+		!strings.Contains(body, text) {
 		t.Fatalf("logout = %d\n%s", code, body)
 	}
 	e.phone.waitResync(mark)

@@ -48,21 +48,25 @@ type pageData struct {
 	// screen's URL carrying the first answer (SnomUser, query-escaped).
 	Snom     bool
 	SnomUser string
-	// SnomMenu: someone is logged in: a SnomIPPhoneMenu offers the logout
-	// (a GET of its URL, under the logout form's token) and a new login.
-	SnomMenu bool
+	// Menu: someone is logged in: the XML browser's menu (SnomIPPhoneMenu,
+	// YealinkIPPhoneTextMenu, CiscoIPPhoneMenu) offers the logout (a GET of
+	// its URL, under the logout form's token) and a new login.
+	Menu bool
 	User     string
 }
 
 // Polycom's microbrowser renders a small XHTML subset; keep it plain.
 var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Cisco}}<?xml version="1.0" encoding="UTF-8"?>
-{{if .Form}}<CiscoIPPhoneInput><Title>{{.Title}}</Title><Prompt>{{or .Message "User ID and password"}}</Prompt>
+{{if .Menu}}<CiscoIPPhoneMenu><Title>{{.Title}}</Title>
+<MenuItem><Name>Log out</Name><URL>{{.Origin}}{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}&amp;ui=cisco</URL></MenuItem>
+<MenuItem><Name>Log in</Name><URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=cisco&amp;form=1</URL></MenuItem>
+</CiscoIPPhoneMenu>{{else if .Form}}<CiscoIPPhoneInput><Title>{{.Title}}</Title><Prompt>{{or .Message "User ID and password"}}</Prompt>
 <URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=cisco</URL>
 <InputItem><DisplayName>User ID</DisplayName><QueryStringParam>user</QueryStringParam><DefaultValue></DefaultValue><InputFlags>A</InputFlags></InputItem>
 <InputItem><DisplayName>Password</DisplayName><QueryStringParam>password</QueryStringParam><DefaultValue></DefaultValue><InputFlags>AP</InputFlags></InputItem>
 </CiscoIPPhoneInput>{{else}}<CiscoIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></CiscoIPPhoneText>{{end}}
 {{else if .Snom}}<?xml version="1.0" encoding="UTF-8"?>
-{{if .SnomMenu}}<SnomIPPhoneMenu><Title>{{.Title}}</Title>
+{{if .Menu}}<SnomIPPhoneMenu><Title>{{.Title}}</Title>
 <MenuItem><Name>Log out</Name><URL>{{.Origin}}{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}&amp;ui=snom</URL></MenuItem>
 <MenuItem><Name>Log in</Name><URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=snom&amp;form=1</URL></MenuItem>
 </SnomIPPhoneMenu>{{else if .Form}}<SnomIPPhoneInput track="no">
@@ -71,7 +75,10 @@ var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Cisco}}<?xml ver
 <InputItem><DisplayName>{{if .SnomUser}}Password{{else}}User ID{{end}}</DisplayName><InputToken>__hotdesk_input__</InputToken><InputFlags>{{if .SnomUser}}p{{else}}a{{end}}</InputFlags><DefaultValue></DefaultValue></InputItem>
 </SnomIPPhoneInput>{{else}}<SnomIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></SnomIPPhoneText>{{end}}
 {{else if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
-{{if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
+{{if .Menu}}<YealinkIPPhoneTextMenu destroyOnExit="yes"><Title>{{.Title}}</Title>
+<MenuItem><Prompt>Log out</Prompt><URI>{{.Origin}}{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}&amp;ui=yealink</URI></MenuItem>
+<MenuItem><Prompt>Log in</Prompt><URI>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=yealink&amp;form=1</URI></MenuItem>
+</YealinkIPPhoneTextMenu>{{else if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
 <Title>{{.Title}}</Title>
 <URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=yealink</URL>
 <InputField type="string" password="no"><Prompt>User ID</Prompt><Parameter>user</Parameter><Default></Default></InputField>
@@ -110,16 +117,16 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	// minibrowser fetches the screen's Url with its InputToken replaced by
 	// what was typed: the login form's token, not the link's.
 	ui := r.URL.Query().Get("ui")
-	xmlSubmit := r.Method == http.MethodGet && rest == "" && (ui == "yealink" || ui == "cisco" || ui == "snom") &&
-		r.URL.Query().Has("user")
-	// A minibrowser menu item is a GET too: Snom's logout.
-	snomLogout := r.Method == http.MethodGet && rest == "logout" && ui == "snom"
+	xmlUI := ui == "yealink" || ui == "cisco" || ui == "snom"
+	xmlSubmit := r.Method == http.MethodGet && rest == "" && xmlUI && r.URL.Query().Has("user")
+	// An XML browser's menu item is a GET too: the logout.
+	xmlLogout := r.Method == http.MethodGet && rest == "logout" && xmlUI
 	var valid bool
 	switch {
 	case err != nil:
 	case xmlSubmit:
 		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
-	case snomLogout:
+	case xmlLogout:
 		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogout, t, now)
 	case r.Method != http.MethodPost:
 		valid = prov.CheckPhonePageToken(d, t)
@@ -179,7 +186,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		data.Title, data.Form = "Log in", true
 		if _, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
 			data.Message, data.Logout = "A user is logged in on this phone.", true
-			data.SnomMenu = data.Snom && !r.URL.Query().Has("form")
+			data.Menu = xmlUI && !r.URL.Query().Has("form")
 		}
 	case rest == "" && r.Method == http.MethodPost:
 		data.Title = "Log in"
@@ -190,7 +197,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		if err == nil {
 			data.Logout = true
 		}
-	case rest == "logout" && (r.Method == http.MethodPost || snomLogout):
+	case rest == "logout" && (r.Method == http.MethodPost || xmlLogout):
 		data.Title = "Log out"
 		data.Message = "Nobody is logged in on this phone."
 		ended, err := p.Sessions.EndOnPhone(ctx, d.ID, remoteOf(r), "phone")
