@@ -42,17 +42,21 @@ type pageData struct {
 	Form, Logout, Password, Yealink bool
 	// Cisco: CiscoIPPhoneInput/CiscoIPPhoneText for MPP's XML services.
 	Cisco bool
-	// Snom: SnomIPPhoneInput/SnomIPPhoneText for Snom's XML minibrowser.
+	// Snom: SnomIPPhoneInput/SnomIPPhoneText for Snom's XML minibrowser
+	// (Snom wiki, "SnomIPPhoneInput": Url, InputItem with DisplayName,
+	// InputToken, InputFlags a/p; "SnomIPPhoneMenu": MenuItem Name/URL).
 	// Its input screen has one field (its DisplayName is the title), so
 	// the login takes two: the user ID, then the password, the second
 	// screen's URL carrying the first answer (SnomUser, query-escaped).
 	Snom     bool
 	SnomUser string
-	// Menu: someone is logged in: the XML browser's menu (SnomIPPhoneMenu,
-	// YealinkIPPhoneTextMenu, CiscoIPPhoneMenu) offers the logout (a GET of
-	// its URL, under the logout form's token) and a new login.
+	// Menu: someone is logged in: the XML browser's menu (SnomIPPhoneMenu;
+	// YealinkIPPhoneTextMenu, MenuItem Prompt/URI, Yealink XML Browser
+	// Developer's Guide; CiscoIPPhoneMenu, MenuItem Name/URL, Cisco IP
+	// Phone Services Application Development Notes) offers the logout (a
+	// GET of its URL, under the logout form's token) and a new login.
 	Menu bool
-	User     string
+	User string
 }
 
 // Polycom's microbrowser renders a small XHTML subset; keep it plain.
