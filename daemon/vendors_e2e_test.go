@@ -276,6 +276,11 @@ func xmlLogout(t *testing.T, e *relockEnv, link, text string) {
 		t.Fatalf("login key while logged in = %d %v\n%s", code, err, page)
 	}
 	out := menu.Items[0].URL + menu.Items[0].URI
+	// The other item opens the input screen again, for someone else.
+	if code, body := fetch(t, &http.Client{}, "GET", menu.Items[1].URL+menu.Items[1].URI, nil); code != 200 ||
+		!strings.Contains(body, "Input") {
+		t.Fatalf("menu's Log in = %d\n%s", code, body)
+	}
 	if code, _ := fetch(t, &http.Client{}, "GET", strings.Replace(out, "t=", "t=1", 1), nil); code != 404 {
 		t.Fatalf("forged logout token = %d, want 404", code)
 	}
