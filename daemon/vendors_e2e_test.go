@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -190,9 +191,11 @@ func TestYealinkRebootFlag(t *testing.T) {
 
 // TestXMLBrowserLogin: the locked profile gives a Yealink a line key that
 // opens the login door in its XML browser, a Cisco MPP its XML service
-// (the Services button); the input screen each shows is submitted as the
-// phone submits it (a GET of its URL with the fields appended), and the
-// phone re-syncs into the user's line.
+// (the Services button), a Snom an Action URL function key; the input
+// screen each shows is submitted as the phone submits it (a GET of its URL
+// with the fields appended; Snom's one field per screen, its InputToken
+// replaced), and the phone re-syncs into the user's line. The same key
+// then offers the logout, which relocks it.
 func TestXMLBrowserLogin(t *testing.T) {
 	type input struct {
 		URL    string   `xml:"URL"`
@@ -206,23 +209,40 @@ func TestXMLBrowserLogin(t *testing.T) {
 	}{
 		{yealinkPhone, "001565000004", "linekey.10.value", "YealinkIPPhoneInputScreen", "<YealinkIPPhoneTextScreen"},
 		{ciscoPhone, "00562b000004", "XML_Service_URL", "CiscoIPPhoneInput", "<CiscoIPPhoneText>"},
+		{snomPhone, "000413000004", "fkey.11", "SnomIPPhoneInput", "<SnomIPPhoneText>"},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
 			p := e.phone
 			link := p.param(tc.key)
+			if tc.vendor == snomPhone {
+				// Function key type "url" (Action URL) opens the minibrowser.
+				var ok bool
+				if link, ok = strings.CutPrefix(link, "url "); !ok {
+					t.Fatalf("%s = %q, want an Action URL key", tc.key, link)
+				}
+			}
 			if link == "" {
 				t.Fatalf("no login door in %s", tc.key)
 			}
 			code, page := fetch(t, &http.Client{}, "GET", link, nil)
-			var in input
-			err := xml.Unmarshal([]byte(page), &in)
-			fields := append(in.Fields, in.Items...)
-			if code != 200 || err != nil || !strings.Contains(page, "<"+tc.root) || len(fields) != 2 {
-				t.Fatalf("login page = %d %v\n%s", code, err, page)
+			var submit string
+			if tc.vendor == snomPhone {
+				// One field per screen: the minibrowser fetches Url with the
+				// InputToken replaced by what was typed.
+				submit = snomSubmit(t, code, page, "User ID", "alice")
+				code, page = fetch(t, &http.Client{}, "GET", submit, nil)
+				submit = snomSubmit(t, code, page, "Password", "alice-demo")
+			} else {
+				var in input
+				err := xml.Unmarshal([]byte(page), &in)
+				fields := append(in.Fields, in.Items...)
+				if code != 200 || err != nil || !strings.Contains(page, "<"+tc.root) || len(fields) != 2 {
+					t.Fatalf("login page = %d %v\n%s", code, err, page)
+				}
+				submit = in.URL + "&" + url.Values{fields[0]: {"alice"}, fields[1]: {"alice-demo"}}.Encode()
 			}
 			mark := p.mark()
-			submit := in.URL + "&" + url.Values{fields[0]: {"alice"}, fields[1]: {"alice-demo"}}.Encode()
 			if code, body := fetch(t, &http.Client{}, "GET", submit, nil); code != 200 || !strings.Contains(body, "Logged in") ||
 				!strings.Contains(body, tc.ok) {
 				t.Fatalf("submit = %d\n%s", code, body)
@@ -234,8 +254,61 @@ func TestXMLBrowserLogin(t *testing.T) {
 			if code, _ := fetch(t, &http.Client{}, "GET", bad, nil); code != 404 {
 				t.Fatalf("forged token = %d, want 404", code)
 			}
+			xmlLogout(t, e, link, tc.ok)
 		})
 	}
+}
+
+// xmlLogout: with alice logged in, the login key opens the XML browser's
+// menu (SnomIPPhoneMenu, YealinkIPPhoneTextMenu, CiscoIPPhoneMenu) whose
+// "Log out" item (a GET under the logout form's token) relocks the phone;
+// a forged one is refused.
+func xmlLogout(t *testing.T, e *relockEnv, link, text string) {
+	t.Helper()
+	code, page := fetch(t, &http.Client{}, "GET", link, nil)
+	var menu struct {
+		XMLName xml.Name
+		Items   []struct{ Name, Prompt, URL, URI string } `xml:"MenuItem"`
+	}
+	err := xml.Unmarshal([]byte(page), &menu)
+	if code != 200 || err != nil || !strings.HasSuffix(menu.XMLName.Local, "Menu") || len(menu.Items) != 2 ||
+		menu.Items[0].Name+menu.Items[0].Prompt != "Log out" {
+		t.Fatalf("login key while logged in = %d %v\n%s", code, err, page)
+	}
+	out := menu.Items[0].URL + menu.Items[0].URI
+	// The other item opens the input screen again, for someone else.
+	if code, body := fetch(t, &http.Client{}, "GET", menu.Items[1].URL+menu.Items[1].URI, nil); code != 200 ||
+		!strings.Contains(body, "Input") {
+		t.Fatalf("menu's Log in = %d\n%s", code, body)
+	}
+	if code, _ := fetch(t, &http.Client{}, "GET", strings.Replace(out, "t=", "t=1", 1), nil); code != 404 {
+		t.Fatalf("forged logout token = %d, want 404", code)
+	}
+	mark := e.phone.mark()
+	if code, body := fetch(t, &http.Client{}, "GET", out, nil); code != 200 || !strings.Contains(body, "Logged out") ||
+		!strings.Contains(body, text) {
+		t.Fatalf("logout = %d\n%s", code, body)
+	}
+	e.phone.waitResync(mark)
+	e.assertLocked(e.phone, e.mac)
+}
+
+// snomSubmit reads a SnomIPPhoneInput screen asking for want and returns
+// the URL the minibrowser fetches once value is typed.
+func snomSubmit(t *testing.T, code int, page, want, value string) string {
+	t.Helper()
+	var in struct {
+		XMLName xml.Name `xml:"SnomIPPhoneInput"`
+		URL     string   `xml:"Url"`
+		Items   []struct {
+			DisplayName, InputToken, InputFlags string
+		} `xml:"InputItem"`
+	}
+	if err := xml.Unmarshal([]byte(page), &in); code != 200 || err != nil || len(in.Items) != 1 ||
+		in.Items[0].DisplayName != want || in.Items[0].InputToken == "" || !strings.Contains(in.URL, in.Items[0].InputToken) {
+		t.Fatalf("snom screen for %s = %d %v\n%s", want, code, err, page)
+	}
+	return strings.ReplaceAll(in.URL, in.Items[0].InputToken, url.QueryEscape(value))
 }
 
 func TestVendorRebootEndsLogin(t *testing.T) {
@@ -258,6 +331,60 @@ func TestVendorRebootEndsLogin(t *testing.T) {
 			e.assertLocked(e.phone, tc.mac)
 			if got, _ := e.a.store.GetSession(context.Background(), sess.ID); got.Active() || got.EndReason != prov.EndReboot {
 				t.Fatalf("after a reboot: active=%v reason=%q, want %q", got.Active(), got.EndReason, prov.EndReboot)
+			}
+		})
+	}
+}
+
+// TestVendorFeatureKeys: the keys the portal programs for alice (a BLF
+// on bob, DND by the site's code) land on the Yealink, Cisco MPP and Snom she
+// logs in on, in each vendor's own key programming; the logout leaves
+// none behind.
+func TestVendorFeatureKeys(t *testing.T) {
+	for _, tc := range []struct {
+		vendor    *phoneVendor
+		mac       string
+		want      map[string]string
+		afterward map[string]string
+	}{
+		{yealinkPhone, "001565000005",
+			map[string]string{"linekey.2.type": "16", "linekey.2.value": "1002", "linekey.2.label": "Bob",
+				"linekey.3.type": "13", "linekey.3.value": "*66", "linekey.3.label": "DND"},
+			map[string]string{"linekey.2.type": "0", "linekey.3.type": "0", "linekey.2.value": ""}},
+		{ciscoPhone, "00562b000005",
+			map[string]string{"Extension_2_": "Disabled", "Extended_Function_2_": "fnc=blf+sd;sub=1002@$PROXY;ext=1002@$PROXY;nme=Bob",
+				"Extension_3_": "Disabled", "Extended_Function_3_": "fnc=sd;ext=*66@$PROXY;vid=1;nme=DND"},
+			map[string]string{"Extension_2_": "2", "Extended_Function_2_": "", "Extended_Function_3_": ""}},
+		{snomPhone, "000413000005",
+			map[string]string{"fkey.1": "blf sip:1002@test.lan", "fkey.2": "speed *66"},
+			map[string]string{"fkey.1": "line", "fkey.2": "line"}},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
+			site := strconv.FormatInt(e.dev.SiteID, 10)
+			if code, body := e.api("PATCH", "/sites/"+site, `{"feature_codes":{"dnd":"*66"}}`); code != 200 {
+				t.Fatalf("site feature codes = %d %v", code, body)
+			}
+			if code, body := e.api("PUT", "/users/alice/keys", `{"keys":[{"kind":"blf","target":"1002","label":"Bob"},{"kind":"dnd"}]}`); code != 200 {
+				t.Fatalf("PUT keys = %d %v", code, body)
+			}
+			e.login(prov.DoorAPI)
+			e.assertLoggedIn(e.phone, tc.mac, "1001")
+			for k, v := range tc.want {
+				if got := e.phone.param(k); got != v {
+					t.Errorf("logged in: %s = %q, want %q", k, got, v)
+				}
+			}
+			mark := e.phone.mark()
+			if code, reason := e.phone.dial("*78"); code != 480 || reason != "Logged out" {
+				t.Fatalf("*78 = %d %s", code, reason)
+			}
+			e.phone.waitResync(mark)
+			e.assertLocked(e.phone, tc.mac)
+			for k, v := range tc.afterward {
+				if got := e.phone.param(k); got != v {
+					t.Errorf("after the logout: %s = %q, want %q", k, got, v)
+				}
 			}
 		})
 	}

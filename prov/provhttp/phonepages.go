@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ const PhonePagesPath = prov.PhonePagesPath
 
 // PhonePages is the login door for the phone's own browser (Polycom
 // microbrowser XHTML; Yealink's XML browser with ?ui=yealink, Cisco MPP's
-// XML services with ?ui=cisco): log in, log
+// XML services with ?ui=cisco, Snom's XML minibrowser with ?ui=snom): log in, log
 // out and change the password, on the handset the signed link names.
 type PhonePages struct {
 	Store     prov.Store
@@ -41,18 +42,47 @@ type pageData struct {
 	Form, Logout, Password, Yealink bool
 	// Cisco: CiscoIPPhoneInput/CiscoIPPhoneText for MPP's XML services.
 	Cisco bool
-	User  string
+	// Snom: SnomIPPhoneInput/SnomIPPhoneText for Snom's XML minibrowser
+	// (Snom wiki, "SnomIPPhoneInput": Url, InputItem with DisplayName,
+	// InputToken, InputFlags a/p; "SnomIPPhoneMenu": MenuItem Name/URL).
+	// Its input screen has one field (its DisplayName is the title), so
+	// the login takes two: the user ID, then the password, the second
+	// screen's URL carrying the first answer (SnomUser, query-escaped).
+	Snom     bool
+	SnomUser string
+	// Menu: someone is logged in: the XML browser's menu (SnomIPPhoneMenu;
+	// YealinkIPPhoneTextMenu, MenuItem Prompt/URI, Yealink XML Browser
+	// Developer's Guide; CiscoIPPhoneMenu, MenuItem Name/URL, Cisco IP
+	// Phone Services Application Development Notes) offers the logout (a
+	// GET of its URL, under the logout form's token) and a new login.
+	Menu bool
+	User string
 }
 
 // Polycom's microbrowser renders a small XHTML subset; keep it plain.
 var phoneTmpl = template.Must(template.New("page").Parse(`{{if .Cisco}}<?xml version="1.0" encoding="UTF-8"?>
-{{if .Form}}<CiscoIPPhoneInput><Title>{{.Title}}</Title><Prompt>{{or .Message "User ID and password"}}</Prompt>
+{{if .Menu}}<CiscoIPPhoneMenu><Title>{{.Title}}</Title>
+<MenuItem><Name>Log out</Name><URL>{{.Origin}}{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}&amp;ui=cisco</URL></MenuItem>
+<MenuItem><Name>Log in</Name><URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=cisco&amp;form=1</URL></MenuItem>
+</CiscoIPPhoneMenu>{{else if .Form}}<CiscoIPPhoneInput><Title>{{.Title}}</Title><Prompt>{{or .Message "User ID and password"}}</Prompt>
 <URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=cisco</URL>
 <InputItem><DisplayName>User ID</DisplayName><QueryStringParam>user</QueryStringParam><DefaultValue></DefaultValue><InputFlags>A</InputFlags></InputItem>
 <InputItem><DisplayName>Password</DisplayName><QueryStringParam>password</QueryStringParam><DefaultValue></DefaultValue><InputFlags>AP</InputFlags></InputItem>
 </CiscoIPPhoneInput>{{else}}<CiscoIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></CiscoIPPhoneText>{{end}}
+{{else if .Snom}}<?xml version="1.0" encoding="UTF-8"?>
+{{if .Menu}}<SnomIPPhoneMenu><Title>{{.Title}}</Title>
+<MenuItem><Name>Log out</Name><URL>{{.Origin}}{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}&amp;ui=snom</URL></MenuItem>
+<MenuItem><Name>Log in</Name><URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=snom&amp;form=1</URL></MenuItem>
+</SnomIPPhoneMenu>{{else if .Form}}<SnomIPPhoneInput track="no">
+<Title>{{.Title}}</Title>
+<Url>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=snom&amp;{{if .SnomUser}}user={{.SnomUser}}&amp;password=__hotdesk_input__{{else}}user=__hotdesk_input__{{end}}</Url>
+<InputItem><DisplayName>{{if .SnomUser}}Password{{else}}User ID{{end}}</DisplayName><InputToken>__hotdesk_input__</InputToken><InputFlags>{{if .SnomUser}}p{{else}}a{{end}}</InputFlags><DefaultValue></DefaultValue></InputItem>
+</SnomIPPhoneInput>{{else}}<SnomIPPhoneText><Title>{{.Title}}</Title><Text>{{.Message}}</Text></SnomIPPhoneText>{{end}}
 {{else if .Yealink}}<?xml version="1.0" encoding="UTF-8"?>
-{{if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
+{{if .Menu}}<YealinkIPPhoneTextMenu destroyOnExit="yes"><Title>{{.Title}}</Title>
+<MenuItem><Prompt>Log out</Prompt><URI>{{.Origin}}{{.Action}}/logout?mac={{.MAC}}&amp;t={{.LogoutT}}&amp;ui=yealink</URI></MenuItem>
+<MenuItem><Prompt>Log in</Prompt><URI>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.Token}}&amp;ui=yealink&amp;form=1</URI></MenuItem>
+</YealinkIPPhoneTextMenu>{{else if .Form}}<YealinkIPPhoneInputScreen type="string" DisplayMode="normal" inputLanguage="English" destroyOnExit="yes">
 <Title>{{.Title}}</Title>
 <URL>{{.Origin}}{{.Action}}?mac={{.MAC}}&amp;t={{.LoginT}}&amp;ui=yealink</URL>
 <InputField type="string" password="no"><Prompt>User ID</Prompt><Parameter>user</Parameter><Default></Default></InputField>
@@ -87,16 +117,21 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	d, err := p.Store.GetDevice(ctx, mac)
 	t := r.URL.Query().Get("t")
 	// Yealink's XML browser and Cisco's XML services submit an input
-	// screen as a GET of its URL with the fields appended: the login
-	// form's token, not the link's.
+	// screen as a GET of its URL with the fields appended; Snom's
+	// minibrowser fetches the screen's Url with its InputToken replaced by
+	// what was typed: the login form's token, not the link's.
 	ui := r.URL.Query().Get("ui")
-	xmlSubmit := r.Method == http.MethodGet && rest == "" && (ui == "yealink" || ui == "cisco") &&
-		r.URL.Query().Has("user")
+	xmlUI := ui == "yealink" || ui == "cisco" || ui == "snom"
+	xmlSubmit := r.Method == http.MethodGet && rest == "" && xmlUI && r.URL.Query().Has("user")
+	// An XML browser's menu item is a GET too: the logout.
+	xmlLogout := r.Method == http.MethodGet && rest == "logout" && xmlUI
 	var valid bool
 	switch {
 	case err != nil:
 	case xmlSubmit:
 		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
+	case xmlLogout:
+		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogout, t, now)
 	case r.Method != http.MethodPost:
 		valid = prov.CheckPhonePageToken(d, t)
 	case rest == "":
@@ -114,6 +149,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	data := pageData{MAC: d.MAC, Token: prov.PhonePageToken(d), Yealink: ui == "yealink", Cisco: ui == "cisco",
+		Snom:      ui == "snom",
 		Action:    strings.TrimSuffix(r.URL.Path, "/"+rest),
 		LoginT:    prov.PhoneFormToken(d, prov.PhoneFormLogin, now),
 		LogoutT:   prov.PhoneFormToken(d, prov.PhoneFormLogout, now),
@@ -121,7 +157,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	if rest != "" {
 		data.Action = strings.TrimSuffix(data.Action, "/")
 	}
-	if data.Yealink || data.Cisco {
+	if data.Yealink || data.Cisco || data.Snom {
 		data.Origin = "http://" + r.Host
 		if r.TLS != nil {
 			data.Origin = "https://" + r.Host
@@ -132,18 +168,29 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	switch {
+	case xmlSubmit && data.Snom && !r.URL.Query().Has("password"):
+		// Snom's first screen gave the user ID: ask for the password,
+		// without saying whether such a user exists.
+		data.Title, data.Form = "Log in", true
+		data.SnomUser = url.QueryEscape(r.URL.Query().Get("user"))
+		if data.SnomUser == "" {
+			data.SnomUser = "%20" // an empty ID still asks for a password, then fails
+		}
 	case xmlSubmit:
 		q := r.URL.Query()
 		data.Title = "Log in"
 		_, err := p.Sessions.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: q.Get("user"),
 			Secret: q.Get("password"), Door: prov.DoorBrowser, Remote: remoteOf(r), Actor: "user:" + q.Get("user")})
-		data.Message, data.Form = loginMessage(err), err != nil
+		// Snom's input screen cannot show why: its failure is a text
+		// screen, and the key opens the door again.
+		data.Message, data.Form = loginMessage(err), err != nil && !data.Snom
 	case rest == "" && r.Method == http.MethodGet:
 		// Looking at the page is not activity: it must not keep a session
 		// alive past its idle logout.
 		data.Title, data.Form = "Log in", true
 		if _, ok, _ := p.Sessions.ActiveOn(ctx, d.ID); ok {
 			data.Message, data.Logout = "A user is logged in on this phone.", true
+			data.Menu = xmlUI && !r.URL.Query().Has("form")
 		}
 	case rest == "" && r.Method == http.MethodPost:
 		data.Title = "Log in"
@@ -154,7 +201,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		if err == nil {
 			data.Logout = true
 		}
-	case rest == "logout" && r.Method == http.MethodPost:
+	case rest == "logout" && (r.Method == http.MethodPost || xmlLogout):
 		data.Title = "Log out"
 		data.Message = "Nobody is logged in on this phone."
 		ended, err := p.Sessions.EndOnPhone(ctx, d.ID, remoteOf(r), "phone")
@@ -179,7 +226,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	ct := "application/xhtml+xml; charset=utf-8"
-	if data.Yealink || data.Cisco {
+	if data.Yealink || data.Cisco || data.Snom {
 		ct = "text/xml; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ct)

@@ -130,12 +130,18 @@ func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 	for k, val := range ciscoDials(nil, "") {
 		p[k] = val
 	}
+	for k, val := range ciscoKeys(len(lines), nil) {
+		p[k] = val
+	}
 	return p
 }
 
 func (c *cisco) userParams(m Model) map[string]string {
 	p := ciscoLines(m.Lines)
 	for k, val := range ciscoDials(m.SpeedDials, m.DirectoryURL) {
+		p[k] = val
+	}
+	for k, val := range ciscoKeys(len(m.Lines), m.Keys) {
 		p[k] = val
 	}
 	if l := ciscoLang(m.Language); l != "" {
@@ -186,6 +192,32 @@ func ciscoDials(dials []prov.Contact, dir string) map[string]string {
 	p["XML_Directory_Service_URL"] = dir
 	if dir != "" {
 		p["XML_Directory_Service_Name"] = "Directory"
+	}
+	return p
+}
+
+// ciscoKeys programs line keys 1..ciscoMaxLines: a key of a line keeps
+// its extension; the user's feature keys follow, each with its extension
+// Disabled and an Extended Function (Cisco IP Phone 8800/7800 Multiplatform
+// Administration Guide, "Programmable features on line keys" and "Speed
+// dial on a line key": fnc=sd;ext=<number>@$PROXY;vid=<ext>;nme=<name>;
+// "Busy lamp field": fnc=blf+sd;sub=<uri>;…). Every other key goes back to
+// its own extension and no function, so a logout leaves none behind.
+func ciscoKeys(lines int, keys []Key) map[string]string {
+	p := map[string]string{}
+	// A name must not add fields to the function string.
+	clean := strings.NewReplacer(";", " ", "=", " ")
+	for n := 1; n <= ciscoMaxLines; n++ {
+		ext, fn := strconv.Itoa(n), ""
+		if j := n - lines - 1; n > lines && j < len(keys) {
+			k := keys[j]
+			ext = "Disabled"
+			fn = "fnc=sd;ext=" + k.Number + "@$PROXY;vid=1;nme=" + clean.Replace(k.Label)
+			if k.BLF {
+				fn = "fnc=blf+sd;sub=" + k.Number + "@$PROXY;ext=" + k.Number + "@$PROXY;nme=" + clean.Replace(k.Label)
+			}
+		}
+		p["Extension_"+strconv.Itoa(n)+"_"], p["Extended_Function_"+strconv.Itoa(n)+"_"] = ext, fn
 	}
 	return p
 }

@@ -21,6 +21,9 @@ type Model struct {
 	Locked     bool
 	Authorized []prov.AuthorizedNumber
 	Emergency  []string
+	// Keys are the user's feature keys (the portal's button programming),
+	// in order, after the lines' keys.
+	Keys []Key
 	// SpeedDials are the user's contacts with a speed-dial slot, in order.
 	SpeedDials []prov.Contact
 	Contacts   []prov.Contact
@@ -46,6 +49,38 @@ type Model struct {
 	LocalPIN string
 	// NTP is the time server.
 	NTP string
+}
+
+// Key is one feature key as every phone can program it: BLF watches and
+// calls Number; otherwise the key dials Number. DND and forward dial the
+// site's feature codes (as Polycom's EFK macros do), so they are the
+// user's server-side call handling the portal shows, not one handset's.
+type Key struct {
+	BLF           bool
+	Number, Label string
+}
+
+// featureKeys turns the user's keys into Keys; a DND or forward key is
+// left out when the site has no code for it (a key that does nothing).
+func featureKeys(ks []prov.FeatureKey, codes prov.FeatureCodes) []Key {
+	var out []Key
+	for _, k := range ks {
+		switch k.Kind {
+		case prov.KeyBLF:
+			out = append(out, Key{BLF: true, Number: k.Target, Label: orString(k.Label, k.Target)})
+		case prov.KeySpeedDial:
+			out = append(out, Key{Number: k.Target, Label: orString(k.Label, k.Target)})
+		case prov.KeyDND:
+			if codes.DND != "" {
+				out = append(out, Key{Number: codes.DND, Label: orString(k.Label, "DND")})
+			}
+		case prov.KeyForward:
+			if codes.Forward != "" {
+				out = append(out, Key{Number: codes.Forward + k.Target, Label: orString(k.Label, "Forward")})
+			}
+		}
+	}
+	return out
 }
 
 // Line is one SIP account.
@@ -111,6 +146,7 @@ func model(v *prov.View, cfg Config, zones *zoneCache) Model {
 			}
 		}
 		m.Contacts = v.Contacts
+		m.Keys = featureKeys(u.Keys, s.FeatureCodes)
 	}
 	m.Authorized = append(m.Authorized, s.Authorized...)
 	m.Authorized = append(m.Authorized, d.Authorized...)

@@ -149,7 +149,7 @@ func (s *snom) siteParams(v *prov.View, m Model) map[string]string {
 	for k, val := range snomLines(lines) {
 		p[k] = val
 	}
-	for k, val := range snomKeys(nil, nil, "") {
+	for k, val := range snomKeys(nil, nil, nil, "", m.LoginPage) {
 		p[k] = val
 	}
 	return p
@@ -157,7 +157,7 @@ func (s *snom) siteParams(v *prov.View, m Model) map[string]string {
 
 func (s *snom) userParams(m Model) map[string]string {
 	p := snomLines(m.Lines)
-	for k, val := range snomKeys(m.Lines, m.SpeedDials, m.DirectoryURL) {
+	for k, val := range snomKeys(m.Lines, m.Keys, m.SpeedDials, m.DirectoryURL, m.LoginPage) {
 		p[k] = val
 	}
 	if l := snomLang(m.Language); l != "" {
@@ -189,24 +189,43 @@ func snomLines(ls []Line) map[string]string {
 }
 
 // snomKeys lays out the function keys (idx from 0): one per line, then
-// the speed dials; the rest back to "line", the factory value.
-func snomKeys(ls []Line, dials []prov.Contact, dir string) map[string]string {
+// the user's feature keys ("blf sip:<number>@<domain>" watches and calls,
+// "speed <number>" dials: the Snom D7 user manual, "XML provisioning of
+// settings", spells a key as its type and argument), then the contacts'
+// speed dials; the rest back to "line", the factory value. The last
+// key opens the login door in the XML minibrowser when there is one: key
+// type "url" (Action URL) fetches its URL and shows the Minibrowser page
+// it answers (Snom wiki, "Function Key Types" and "Triggering an XML
+// Minibrowser application", service.snom.com).
+func snomKeys(ls []Line, keys []Key, dials []prov.Contact, dir, login string) map[string]string {
 	p := map[string]string{}
 	n := 0
 	set := func(val string) {
-		if n < snomFkeys {
+		if n < snomFkeys-1 { // the last key is the login door's
 			p["fkey."+strconv.Itoa(n)] = val
+			n++
 		}
-		n++
 	}
 	for range ls {
 		set("line")
 	}
+	for _, k := range keys {
+		if k.BLF && len(ls) > 0 {
+			set("blf sip:" + k.Number + "@" + ls[0].Domain)
+		} else {
+			set("speed " + k.Number)
+		}
+	}
 	for _, c := range dials {
 		set("speed " + c.Number)
 	}
-	for n < snomFkeys {
+	for n < snomFkeys-1 {
 		set("line")
+	}
+	last := "fkey." + strconv.Itoa(snomFkeys-1)
+	p[last] = "line"
+	if login != "" {
+		p[last] = "url " + login + "&ui=snom"
 	}
 	p["dkey_directory"] = "keyevent F_DIRECTORY_SEARCH"
 	if dir != "" {

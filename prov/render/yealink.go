@@ -153,7 +153,7 @@ func (y *yealink) siteParams(v *prov.View, m Model) map[string]string {
 	for k, val := range yealinkLines(lines) {
 		p[k] = val
 	}
-	for k, val := range yealinkKeys(nil, nil, "", m.LoginPage) {
+	for k, val := range yealinkKeys(nil, nil, nil, "", m.LoginPage) {
 		p[k] = val
 	}
 	return p
@@ -162,7 +162,7 @@ func (y *yealink) siteParams(v *prov.View, m Model) map[string]string {
 // userParams: the user's lines, line keys, speed dials and directory.
 func (y *yealink) userParams(m Model) map[string]string {
 	p := yealinkLines(m.Lines)
-	for k, val := range yealinkKeys(m.Lines, m.SpeedDials, m.DirectoryURL, m.LoginPage) {
+	for k, val := range yealinkKeys(m.Lines, m.Keys, m.SpeedDials, m.DirectoryURL, m.LoginPage) {
 		p[k] = val
 	}
 	if l := yealinkLang(m.Language); l != "" {
@@ -196,22 +196,34 @@ func yealinkLines(ls []Line) map[string]string {
 	return p
 }
 
-// yealinkKeys lays out the line keys: one per line, then the speed dials;
-// the rest cleared, so a logout leaves none behind. The last key opens the
-// login door in the phone's XML browser (type 27) when there is one.
-func yealinkKeys(ls []Line, dials []prov.Contact, dir, login string) map[string]string {
+// yealinkKeys lays out the line keys: one per line, then the user's
+// feature keys, then the contacts' speed dials; the rest cleared, so a
+// logout leaves none behind. The last key opens the login door in the
+// phone's XML browser (type 27) when there is one, and is never crowded
+// out. linekey.X.type values from Yealink's administrator guide (DSS key
+// types, e.g. the SIP-T2/T4/T5 Administrator Guide V84, "linekey.X.type"):
+// 0 N/A, 13 Speed Dial, 15 Line, 16 BLF, 27 XML Browser; a BLF key's
+// value is the watched number, on the account linekey.X.line.
+func yealinkKeys(ls []Line, keys []Key, dials []prov.Contact, dir, login string) map[string]string {
 	p := map[string]string{}
 	n := 0
 	set := func(typ, value, label, line string) {
-		n++
-		if n > yealinkLineKeys {
-			return
+		if n >= yealinkLineKeys-1 {
+			return // the last key is the login door's
 		}
+		n++
 		k := "linekey." + strconv.Itoa(n) + "."
 		p[k+"type"], p[k+"value"], p[k+"label"], p[k+"line"] = typ, value, label, line
 	}
 	for i, l := range ls {
 		set("15", "", l.Label, strconv.Itoa(i+1)) // 15: Line
+	}
+	for _, k := range keys {
+		if k.BLF {
+			set("16", k.Number, k.Label, "1") // 16: BLF
+		} else {
+			set("13", k.Number, k.Label, "1")
+		}
 	}
 	for _, c := range dials {
 		label := c.Label
@@ -223,10 +235,10 @@ func yealinkKeys(ls []Line, dials []prov.Contact, dir, login string) map[string]
 	for n < yealinkLineKeys-1 {
 		set("0", "", "", "")
 	}
+	last := "linekey." + strconv.Itoa(yealinkLineKeys) + "."
+	p[last+"type"], p[last+"value"], p[last+"label"], p[last+"line"] = "0", "", "", ""
 	if login != "" {
-		set("27", login+"&ui=yealink", "Login", "1") // 27: XML Browser
-	} else {
-		set("0", "", "", "")
+		p[last+"type"], p[last+"value"], p[last+"label"], p[last+"line"] = "27", login+"&ui=yealink", "Login", "1" // 27: XML Browser
 	}
 	if dir != "" {
 		p["remote_phonebook.data.1.url"] = dir
