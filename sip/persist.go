@@ -89,7 +89,7 @@ func (p *persister) flush(ctx context.Context) {
 	}
 	if err := p.store.SaveBindings(ctx, ups, dels); err != nil {
 		p.m.storeErrors.Inc()
-		p.log.Warn("saving bindings failed, will retry", "upserts", len(ups), "deletes", len(dels), "error", err)
+		p.log.Warn("saving bindings failed, will retry", "upserts", len(ups), "deletes", len(dels), "err", err)
 		// Put the batch back unless a newer change of the same key arrived.
 		p.mu.Lock()
 		for k, b := range batch {

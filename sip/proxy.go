@@ -398,7 +398,7 @@ func (p *proxy) respond(req *sip.Request, tx sip.ServerTransaction, code int, re
 		return
 	}
 	if err := tx.Respond(p.reply(req, code, reason)); err != nil {
-		p.log.Debug("respond failed", "method", string(req.Method), "code", code, "error", err)
+		p.log.Debug("respond failed", "method", string(req.Method), "code", code, "err", err)
 	}
 }
 

@@ -115,7 +115,7 @@ func (b *branch) sendCancel() {
 		b.mu.Unlock()
 		ctx, err := b.c.p.send(context.Background(), creq)
 		if err != nil {
-			b.c.p.log.Debug("sending CANCEL failed", "error", err)
+			b.c.p.log.Debug("sending CANCEL failed", "err", err)
 			return
 		}
 		go func() {
@@ -236,7 +236,7 @@ func (c *call) fork(u sip.Uri, dest, tp string, laddr sip.Addr, owner Owner, tru
 	}
 	tx, err := c.p.send(context.Background(), r)
 	if err != nil {
-		c.p.log.Debug("sending a branch failed", "dest", dest, "error", err)
+		c.p.log.Debug("sending a branch failed", "dest", dest, "err", err)
 		return false
 	}
 	b := &branch{c: c, req: r, tx: tx, owner: owner, trunk: trunk, cancelCh: make(chan struct{})}

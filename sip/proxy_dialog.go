@@ -157,7 +157,7 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	if req.IsAck() {
 		if err := p.s.Client.WriteRequest(fwd, noBuild); err != nil {
 			p.m.dropped.WithLabelValues("ack_write").Inc()
-			p.log.Debug("forwarding ACK failed", "error", err)
+			p.log.Debug("forwarding ACK failed", "err", err)
 		}
 		if txs := p.dialogs.takeTxs(key); len(txs) > 0 {
 			time.AfterFunc(p.cfg.TxLinger, func() {
@@ -237,7 +237,7 @@ func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd
 	defer cancel()
 	clTx, err := p.send(ctx, fwd)
 	if err != nil {
-		p.log.Debug("forwarding failed", "method", string(req.Method), "error", err)
+		p.log.Debug("forwarding failed", "method", string(req.Method), "err", err)
 		p.respond(req, tx, 503, "Service Unavailable")
 		return
 	}
@@ -257,7 +257,7 @@ func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd
 				continue
 			}
 			if err := tx.Respond(relay(res, req, dest)); err != nil {
-				p.log.Debug("relaying a response failed", "error", err)
+				p.log.Debug("relaying a response failed", "err", err)
 			}
 			if !res.IsProvisional() {
 				onFinal(res)

@@ -339,7 +339,7 @@ func (c *call) permits(ctx context.Context, to, via string) bool {
 	}
 	d, err := p.policy.Authorize(ctx, c.caller, to)
 	if err != nil {
-		p.log.Warn("call policy failed", "error", err)
+		p.log.Warn("call policy failed", "err", err)
 		return false
 	}
 	if !d.Allow {
@@ -357,7 +357,7 @@ func (c *call) handlingOf(ctx context.Context, user string) Handling {
 	}
 	h, err := c.p.handling.CallHandling(ctx, user)
 	if err != nil {
-		c.p.log.Warn("call handling lookup failed", "error", err)
+		c.p.log.Warn("call handling lookup failed", "err", err)
 		return Handling{}
 	}
 	return h
@@ -486,7 +486,7 @@ func (c *call) sendFinal(o outcome) {
 		c.p.m.calls.WithLabelValues(rec.Route, resultLabel(res.StatusCode)).Inc()
 	}
 	if err := c.tx.Respond(res); err != nil {
-		c.p.log.Debug("sending the final answer failed", "error", err)
+		c.p.log.Debug("sending the final answer failed", "err", err)
 	}
 }
 
@@ -524,7 +524,7 @@ func (c *call) forward2xx(b *branch, res *sip.Response) {
 		return
 	}
 	if err := c.p.s.UA.TransportLayer().WriteMsg(out); err != nil {
-		c.p.log.Debug("forwarding a 2xx failed", "error", err)
+		c.p.log.Debug("forwarding a 2xx failed", "err", err)
 	}
 }
 

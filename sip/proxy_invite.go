@@ -58,7 +58,7 @@ func (p *proxy) hold(req *sip.Request, tx sip.ServerTransaction) bool {
 	res := p.reply(req, 503, "Service Unavailable")
 	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(p.cfg.RetryAfter/time.Second))))
 	if err := tx.Respond(res); err != nil {
-		p.log.Debug("respond failed", "method", "INVITE", "code", 503, "error", err)
+		p.log.Debug("respond failed", "method", "INVITE", "code", 503, "err", err)
 	}
 	// Stateless, as Kamailio's sl_send_reply: its ACK finds no transaction
 	// and is dropped; a retransmitted INVITE is shed again.
@@ -169,7 +169,7 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	if p.policy != nil && caller.Kind != OwnerTrunk {
 		d, err := p.policy.Authorize(ctx, caller, dialled)
 		if err != nil {
-			p.log.Warn("call policy failed", "error", err)
+			p.log.Warn("call policy failed", "err", err)
 			p.reject(req, tx, rec, invite, 500, "Server Internal Error")
 			return
 		}

@@ -115,7 +115,7 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	cred, err := s.creds.Credential(ctx, dc.Username)
 	known := err == nil
 	if err != nil && !errors.Is(err, ErrUnknownUser) {
-		s.log.Warn("credential lookup failed", "error", err)
+		s.log.Warn("credential lookup failed", "err", err)
 		return Credential{}, s.reply(req, 500, "Server Internal Error"), "error"
 	}
 	ha1 := ""

@@ -215,7 +215,7 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 		// the kernel caps this at net.core.rmem_max.
 		if rb, ok := pc.(interface{ SetReadBuffer(int) error }); ok && s.cfg.UDPReadBuffer > 0 {
 			if err := rb.SetReadBuffer(s.cfg.UDPReadBuffer); err != nil {
-				s.log.Warn("setting the udp read buffer failed", "error", err)
+				s.log.Warn("setting the udp read buffer failed", "err", err)
 			}
 		}
 		c := newUDPConn(pc, s)
@@ -384,7 +384,7 @@ func (s *Server) txHandler(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("respond failed", "method", string(req.Method), "error", err)
+		s.log.Debug("respond failed", "method", string(req.Method), "err", err)
 	}
 }
 

@@ -65,7 +65,7 @@ func (c *udpConn) readLoop(ctx context.Context) {
 				c.once.Do(func() { close(c.done) })
 				return
 			}
-			c.srv.log.Debug("udp read failed", "error", err)
+			c.srv.log.Debug("udp read failed", "err", err)
 			time.Sleep(time.Millisecond)
 			continue
 		}
@@ -103,7 +103,7 @@ func (s *Server) handleDatagram(ctx context.Context, c *udpConn, data []byte, ad
 	msg, err := s.parser.ParseSIP(data)
 	if err != nil {
 		s.m.dropped.WithLabelValues("parse").Inc()
-		s.log.Debug("dropping unparseable datagram", "source", addr.String(), "error", err)
+		s.log.Debug("dropping unparseable datagram", "source", addr.String(), "err", err)
 		return true
 	}
 	req, ok := msg.(*sip.Request)
@@ -121,7 +121,7 @@ func (s *Server) handleDatagram(ctx context.Context, c *udpConn, data []byte, ad
 	res.StringWrite(b)
 	if _, err := c.PacketConn.WriteTo(b.Bytes(), responseAddr(req, addr)); err != nil {
 		s.m.dropped.WithLabelValues("write").Inc()
-		s.log.Debug("udp write failed", "error", err)
+		s.log.Debug("udp write failed", "err", err)
 	}
 	bufPool.Put(b)
 	return true

@@ -61,7 +61,7 @@ func main() {
 		Transport: "UDP", Expires: time.Now().Add(24 * time.Hour), Owner: sip.Owner{Kind: sip.OwnerUser, ID: "bob"}}
 	srv, err := sip.New(cfg, sip.Deps{Logger: log, Credentials: creds{}, Bindings: store{b}})
 	if err != nil {
-		log.Error("new", "error", err)
+		log.Error("new", "err", err)
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -70,16 +70,16 @@ func main() {
 	pcfg.TrustedSources = []string{*trusted}
 	pcfg.MaxCalls = *maxCalls
 	if err := srv.EnableProxy(ctx, pcfg, sip.ProxyDeps{Logger: log}); err != nil {
-		log.Error("proxy", "error", err)
+		log.Error("proxy", "err", err)
 		os.Exit(1)
 	}
 	ls, err := sip.Listen(cfg)
 	if err != nil {
-		log.Error("listen", "error", err)
+		log.Error("listen", "err", err)
 		os.Exit(1)
 	}
 	if err := srv.Serve(ctx, ls); err != nil {
-		log.Error("serve", "error", err)
+		log.Error("serve", "err", err)
 	}
 	// After Serve, before exiting: written from a goroutine it was cut short.
 	if *memprofile != "" {

@@ -64,18 +64,18 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := sip.New(cfg, sip.Deps{Logger: log, Credentials: users{*n}})
 	if err != nil {
-		log.Error("new", "error", err)
+		log.Error("new", "err", err)
 		os.Exit(1)
 	}
 	ls, err := sip.Listen(cfg)
 	if err != nil {
-		log.Error("listen", "error", err)
+		log.Error("listen", "err", err)
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Serve(ctx, ls); err != nil {
-		log.Error("serve", "error", err)
+		log.Error("serve", "err", err)
 		return
 	}
 	log.Info("stopped", "bindings", srv.BindingCount())
