@@ -40,5 +40,8 @@ for r in $(seq "$ROUNDS"); do
     printf '%-28s %12s %12s %8s\n' "$k$([[ $k == rss_peak ]] && echo ' (MB)' || ([[ $k == all_* ]] && echo ' (s)'))" "${a:--}" "${b:--}" \
       "$(awk -v a="${a:-0}" -v b="${b:-0}" 'BEGIN{if (a > 0) printf "%.2f", b/a; else print "-"}')"
   done
+  for tag in polycom mix; do
+    grep '^error ' "$OUT/$tag.$r.txt" | sed "s/^/$tag: /" || true
+  done
 done
 exit "$rc"
