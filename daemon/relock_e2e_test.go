@@ -52,6 +52,13 @@ func newRelockEnvWith(t *testing.T, mod func(*Config)) *relockEnv {
 // newPhoneEnv is a demo daemon with a phone of vendor v booted on it.
 func newPhoneEnv(t *testing.T, v *phoneVendor, mac string, mod func(*Config)) *relockEnv {
 	t.Helper()
+	return newPhoneEnvPrep(t, v, mac, mod, nil)
+}
+
+// newPhoneEnvPrep is newPhoneEnv with prep run on the phone before it
+// boots (its DHCP step).
+func newPhoneEnvPrep(t *testing.T, v *phoneVendor, mac string, mod func(*Config), prep func(*relockEnv)) *relockEnv {
+	t.Helper()
 	cfg := testConfig(t, t.TempDir())
 	cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
 		"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
@@ -63,6 +70,9 @@ func newPhoneEnv(t *testing.T, v *phoneVendor, mac string, mod func(*Config)) *r
 	// A policy without timers: the cases that need one set it.
 	e.setPolicy(func(p *prov.LoginPolicy) { p.AutomaticLogout, p.Persistent = 0, false })
 	e.phone = newVendorPhone(t, e.addrs, mac, v)
+	if prep != nil {
+		prep(e)
+	}
 	e.phone.boot()
 	var err error
 	if e.dev, err = e.a.store.GetDevice(context.Background(), mac); err != nil {
@@ -74,13 +84,19 @@ func newPhoneEnv(t *testing.T, v *phoneVendor, mac string, mod func(*Config)) *r
 
 func (e *relockEnv) setPolicy(fn func(*prov.LoginPolicy)) {
 	e.t.Helper()
+	e.updateSite(func(s *prov.Site) { fn(&s.Login) })
+}
+
+// updateSite changes the demo's one site, every phone's.
+func (e *relockEnv) updateSite(fn func(*prov.Site)) {
+	e.t.Helper()
 	ctx := context.Background()
 	sites, err := e.a.store.ListSites(ctx)
 	if err != nil || len(sites) != 1 {
 		e.t.Fatalf("sites: %v %v", sites, err)
 	}
-	site := sites[0] // the demo's one site, every phone's
-	fn(&site.Login)
+	site := sites[0]
+	fn(&site)
 	if err := e.a.store.UpdateSite(ctx, &site); err != nil {
 		e.t.Fatal(err)
 	}

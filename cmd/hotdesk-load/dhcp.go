@@ -31,7 +31,7 @@ func dhcpFlags(fs *flag.FlagSet, c *dhcpConfig) {
 		"(bench/storm.sh DHCP=1 adds the pool as a local route)")
 	fs.StringVar(&c.listen, "dhcp-listen", "0.0.0.0:68", "address of the shared DHCP client socket")
 	fs.StringVar(&c.server, "dhcp-server", "255.255.255.255:67", "where DISCOVER and REQUEST go")
-	fs.StringVar(&c.vendorClass, "dhcp-vendor-class", "Polycom-VVX400", "option 60 the handsets send (\"\" = none)")
+	fs.StringVar(&c.vendorClass, "dhcp-vendor-class", "", "option 60 every handset sends (default: each vendor's own, e.g. Polycom-VVX400)")
 	fs.DurationVar(&c.rto, "dhcp-rto", time.Second, "first DHCP retransmission timeout, doubled per try (jittered ±25%)")
 	fs.IntVar(&c.tries, "dhcp-tries", 4, "transmissions of DISCOVER, and of REQUEST, before the handset gives up")
 }
@@ -94,13 +94,13 @@ func (d *stormDHCP) figures(into map[string]float64) {
 // lease runs handset mac's DHCP step and returns its source address and
 // provisioning base: -target when given, else the lease's boot server, as
 // a phone set to take it from DHCP does.
-func (s *storm) lease(ctx context.Context, mac string) (local, base string, err error) {
+func (s *storm) lease(ctx context.Context, mac, vendorClass string) (local, base string, err error) {
 	hw, err := hex.DecodeString(mac)
 	if err != nil {
 		return "", "", &handset.Error{Kind: "dhcp_bad_mac", Err: err}
 	}
 	var l dhcpc.Lease
-	if err := s.step("dhcp", func() (err error) { l, err = s.dhcp.client.Acquire(ctx, hw); return err }); err != nil {
+	if err := s.step("dhcp", func() (err error) { l, err = s.dhcp.client.AcquireAs(ctx, hw, vendorClass); return err }); err != nil {
 		var de *dhcpc.Error
 		if errors.As(err, &de) {
 			return "", "", &handset.Error{Kind: "dhcp_" + de.Kind, Err: err}

@@ -40,6 +40,7 @@ type fakeDaemon struct {
 	creds    map[string]string      // live authuser → password
 	bindings map[string]fakeBinding // authuser → where its phone listens
 	sessions map[string]string      // id → mac
+	vendorOf map[string]string      // mac → vendor, from the User-Agent of its fetches
 	nSess    int
 
 	prov, admin *httptest.Server
@@ -61,7 +62,7 @@ type fakeBinding struct {
 func newFakeDaemon(t *testing.T) *fakeDaemon {
 	t.Helper()
 	f := &fakeDaemon{t: t, realm: "fake.lan", deployed: map[string]bool{}, userOn: map[string][2]string{},
-		creds: map[string]string{}, bindings: map[string]fakeBinding{}, sessions: map[string]string{}}
+		creds: map[string]string{}, bindings: map[string]fakeBinding{}, sessions: map[string]string{}, vendorOf: map[string]string{}}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("fake-hotdesk"))
 	if err != nil {
 		t.Fatal(err)
@@ -100,12 +101,38 @@ func (f *fakeDaemon) sipHostPort() (string, string) {
 	return h, p
 }
 
-// serveProv: <MAC>.cfg is the master for MACs ending in an even digit,
-// 404 otherwise (the phone falls back to 000000000000.cfg); the device
-// file requires the device's digest credentials once it registered.
+// serveProv serves each vendor's names, told apart by the User-Agent.
+// Polycom: <MAC>.cfg is the master for MACs ending in an even digit, 404
+// otherwise (the phone falls back to 000000000000.cfg). Yealink:
+// y000000000000.cfg and <mac>.cfg; Cisco MPP: 8851.xml at power-on, then
+// its Profile_Rule, <mac>.xml. The device file requires the device's
+// digest credentials once it registered.
 func (f *fakeDaemon) serveProv(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/")
-	if !strings.HasPrefix(r.UserAgent(), "FileTransport PolycomVVX") {
+	ua := r.UserAgent()
+	switch {
+	case strings.HasPrefix(ua, "Yealink SIP-T46U"):
+		switch {
+		case name == "y000000000000.cfg":
+			fmt.Fprint(w, "#!version:1.0.0.1\n## common\nsip.notify_reboot_enable = 0\n")
+		case len(name) == 16 && strings.HasSuffix(name, ".cfg"):
+			f.serveDevice(w, r, "yealink", name[:12])
+		default:
+			http.NotFound(w, r)
+		}
+		return
+	case strings.HasPrefix(ua, "Cisco/CP-8851"):
+		switch {
+		case name == "8851.xml" && strings.Contains(ua, "("):
+			mac, _, _ := strings.Cut(ua[strings.Index(ua, "(")+1:], ")")
+			f.serveDevice(w, r, "cisco", mac)
+		case len(name) == 16 && strings.HasSuffix(name, ".xml"):
+			f.serveDevice(w, r, "cisco", name[:12])
+		default:
+			http.NotFound(w, r)
+		}
+		return
+	case !strings.HasPrefix(ua, "FileTransport PolycomVVX"):
 		http.Error(w, "not a phone", http.StatusForbidden)
 		return
 	}
@@ -121,15 +148,16 @@ func (f *fakeDaemon) serveProv(w http.ResponseWriter, r *http.Request) {
 		}
 		fmt.Fprintf(w, `<APPLICATION CONFIG_FILES="%s-dev.cfg"/>`, mac)
 	case strings.HasSuffix(name, "-dev.cfg"):
-		f.serveDevice(w, r, strings.TrimSuffix(name, "-dev.cfg"))
+		f.serveDevice(w, r, "polycom", strings.TrimSuffix(name, "-dev.cfg"))
 	default:
 		http.NotFound(w, r)
 	}
 }
 
-func (f *fakeDaemon) serveDevice(w http.ResponseWriter, r *http.Request, mac string) {
+func (f *fakeDaemon) serveDevice(w http.ResponseWriter, r *http.Request, vendor, mac string) {
 	f.mu.Lock()
 	deployed, sess := f.deployed[mac], f.userOn[mac]
+	f.vendorOf[mac] = vendor
 	f.mu.Unlock()
 	if deployed && !f.httpAuthOK(r, mac, "prov-"+mac) {
 		f.challenges.Add(1)
@@ -142,12 +170,36 @@ func (f *fakeDaemon) serveDevice(w http.ResponseWriter, r *http.Request, mac str
 	if sess[0] != "" {
 		user, auth, pass = "2"+mac[8:], sess[0], sess[1]
 	}
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+	switch vendor {
+	case "yealink":
+		// The AOR host is the SIP server; REGISTER goes to the outbound proxy.
+		fmt.Fprintf(w, "#!version:1.0.0.1\naccount.1.enable = 1\naccount.1.user_name = %s\naccount.1.auth_name = %s\n"+
+			"account.1.password = %s\naccount.1.sip_server.1.address = %s\naccount.1.outbound_proxy_enable = 1\n"+
+			"account.1.outbound_proxy.1.address = %s\naccount.1.outbound_proxy.1.port = %s\naccount.2.enable = 0\n"+
+			"static.auto_provision.server.username = %s\nstatic.auto_provision.server.password = prov-%s\n",
+			user, auth, pass, f.realm, host, port, mac, mac)
+	case "cisco":
+		fmt.Fprintf(w, `<flat-profile>
+  <Profile_Rule ua="na">[--uid %s --pwd prov-%s]%s/$MA.xml</Profile_Rule>
+  <Resync_From_SIP ua="na">Yes</Resync_From_SIP>
+  <Line_Enable_1_ ua="na">Yes</Line_Enable_1_>
+  <User_ID_1_ ua="na">%s</User_ID_1_>
+  <Use_Auth_ID_1_ ua="na">Yes</Use_Auth_ID_1_>
+  <Auth_ID_1_ ua="na">%s</Auth_ID_1_>
+  <Password_1_ ua="na">%s</Password_1_>
+  <Proxy_1_ ua="na">%s</Proxy_1_>
+  <Use_Outbound_Proxy_1_ ua="na">Yes</Use_Outbound_Proxy_1_>
+  <Outbound_Proxy_1_ ua="na">%s:%s</Outbound_Proxy_1_>
+  <Line_Enable_2_ ua="na">No</Line_Enable_2_>
+</flat-profile>`, mac, mac, f.prov.URL, user, auth, pass, f.realm, host, port)
+	default:
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
 <polycomConfig>
   <device device.prov.user="%s" device.prov.password="prov-%s" device.set="1"/>
   <reg reg.1.address="%s@%s" reg.1.auth.userId="%s" reg.1.auth.password="%s"
        reg.1.server.1.address="%s" reg.1.server.1.port="%s" reg.1.label="Line &amp; 1"/>
 </polycomConfig>`, mac, mac, user, f.realm, auth, pass, host, port)
+	}
 }
 
 func (f *fakeDaemon) httpAuthOK(r *http.Request, user, pass string) bool {
@@ -245,8 +297,9 @@ func (f *fakeDaemon) login(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, `{"id":%q,"door":"api"}`, id)
+	ev := f.event(in.Device)
 	if ok {
-		go f.notify(b, "dev"+in.Device, "pw-"+in.Device)
+		go f.notify(b, "dev"+in.Device, "pw-"+in.Device, ev)
 	}
 }
 
@@ -283,17 +336,27 @@ func (f *fakeDaemon) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	if bound {
-		go f.notify(b, auth, pass)
+		go f.notify(b, auth, pass, f.event(mac))
 	}
 }
 
-// notify sends check-sync to a binding and answers the phone's digest
-// challenge with the credentials that made the binding.
-func (f *fakeDaemon) notify(b fakeBinding, auth, pass string) {
+// event is the NOTIFY event that re-syncs mac's vendor.
+func (f *fakeDaemon) event(mac string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vendorOf[mac] == "cisco" {
+		return "resync"
+	}
+	return "check-sync"
+}
+
+// notify sends the re-sync event to a binding and answers the phone's
+// digest challenge with the credentials that made the binding.
+func (f *fakeDaemon) notify(b fakeBinding, auth, pass, event string) {
 	req := sip.NewRequest(sip.NOTIFY, b.uri)
 	req.SetDestination(b.target)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: b.uri.User, Host: f.realm}, Params: sip.NewParams()})
-	req.AppendHeader(sip.NewHeader("Event", "check-sync"))
+	req.AppendHeader(sip.NewHeader("Event", event))
 	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -50,7 +50,12 @@ type stormConfig struct {
 	jsonPath         string
 	// targetSet: -target was given, so a DHCP boot server does not replace it.
 	targetSet bool
-	dhcp      dhcpConfig
+	// vendors is -vendor; macPrefixSet: -mac-prefix was given (every
+	// vendor uses it), vendorClassSet: -dhcp-vendor-class was given.
+	vendorSpec                   string
+	vendors                      vendorMix
+	macPrefixSet, vendorClassSet bool
+	dhcp                         dhcpConfig
 }
 
 func stormFlags(fs *flag.FlagSet, c *stormConfig) {
@@ -64,13 +69,14 @@ func stormFlags(fs *flag.FlagSet, c *stormConfig) {
 	fs.Float64Var(&c.loginShare, "login-share", 0, "share of handsets (0..1) on which a user logs in")
 	fs.IntVar(&c.concurrency, "concurrency", 1000, "handsets in their boot flow (fetch + device REGISTER) at once")
 	fs.Float64Var(&c.rate, "rate", 0, "handset arrivals per second (0 = all at once)")
-	fs.StringVar(&c.macPrefix, "mac-prefix", "0004f3", "first 6 hex digits of the simulated MACs")
+	fs.StringVar(&c.macPrefix, "mac-prefix", "0004f3", "first 6 hex digits of the simulated MACs (default: 0004f3 for Polycom, the vendor's OUI for the others)")
+	fs.StringVar(&c.vendorSpec, "vendor", "polycom", "handset vendors, a mix with optional weights: polycom, yealink, cisco, e.g. \"polycom:2,yealink:1,cisco:1\" (handset i is the i-th of the repeating cycle)")
 	fs.IntVar(&c.macStart, "mac-start", 1, "index of the first MAC")
 	fs.StringVar(&c.users.csvPath, "users-csv", "", "CSV of users to log in (user[,password])")
 	fs.StringVar(&c.users.list, "users", "", "users to log in: comma list (instead of a CSV)")
 	fs.StringVar(&c.users.prefix, "user-prefix", "load", "user name prefix when no CSV: <prefix><index>")
 	fs.IntVar(&c.users.start, "user-start", 1, "first user index")
-	fs.StringVar(&c.userAgent, "user-agent", handset.DefaultUserAgent, "HTTP User-Agent ({mac} is replaced)")
+	fs.StringVar(&c.userAgent, "user-agent", "", "HTTP User-Agent for every handset ({mac} is replaced; default: each vendor's own)")
 	fs.StringVar(&c.alg, "alg", "auto", "digest algorithm to answer with: auto (prefer SHA-256), MD5, SHA-256")
 	fs.StringVar(&c.srcCIDR, "src-cidr", "auto", "source addresses, one per handset: CIDR, auto (127.77.0.0/16 on loopback) or none; with -dhcp the leased address is used instead")
 	fs.IntVar(&c.expires, "expires", 3600, "REGISTER expires")
@@ -114,6 +120,10 @@ func (c *stormConfig) validate() error {
 	if err := c.dhcp.validate(); err != nil {
 		return err
 	}
+	var err error
+	if c.vendors, err = parseVendorMix(c.vendorSpec); err != nil {
+		return err
+	}
 	return c.users.load()
 }
 
@@ -125,7 +135,16 @@ func runStorm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) { c.targetSet = c.targetSet || f.Name == "target" })
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "target":
+			c.targetSet = true
+		case "mac-prefix":
+			c.macPrefixSet = true
+		case "dhcp-vendor-class":
+			c.vendorClassSet = true
+		}
+	})
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -150,7 +169,10 @@ type storm struct {
 	// sums of the handsets' own counters
 	split, reboot, unregs, unregRefused, challenged, refused, misdirected atomic.Int64
 	released                                                              chan struct{}
-	dhcp                                                                  *stormDHCP // nil without -dhcp
+	// perVendor counts each vendor's handsets, devices and user lines
+	// registered (its map is filled before the first handset starts).
+	perVendor map[string]*vendorCounts
+	dhcp      *stormDHCP // nil without -dhcp
 }
 
 func runStormCfg(ctx context.Context, c stormConfig) (stats.Summary, error) {
@@ -160,7 +182,10 @@ func runStormCfg(ctx context.Context, c stormConfig) (stats.Summary, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.durationCap)
 	defer cancel()
-	s := &storm{cfg: c, src: src, rec: stats.New(), released: make(chan struct{})}
+	s := &storm{cfg: c, src: src, rec: stats.New(), released: make(chan struct{}), perVendor: map[string]*vendorCounts{}}
+	for _, name := range c.vendors.names {
+		s.perVendor[name] = &vendorCounts{}
+	}
 	if c.dhcp.iface != "" {
 		if s.dhcp, err = newStormDHCP(c.dhcp); err != nil {
 			return stats.Summary{}, err
@@ -243,6 +268,13 @@ func (s *storm) summary(logins int, flowsDone time.Duration) stats.Summary {
 	if s.dhcp != nil {
 		s.dhcp.figures(sum.Counters)
 	}
+	if len(s.cfg.vendors.names) > 1 {
+		for name, vc := range s.perVendor {
+			sum.Counters["handsets_"+name] = float64(vc.handsets.Load())
+			sum.Counters["devices_registered_"+name] = float64(vc.devices.Load())
+			sum.Counters["user_lines_registered_"+name] = float64(vc.users.Load())
+		}
+	}
 	if left > 0 {
 		sum.Notes = append(sum.Notes, fmt.Sprintf("%d of %d logged-in phones were not relocked after logout (must be 0)", left, s.logins.Load()))
 	}
@@ -251,6 +283,9 @@ func (s *storm) summary(logins int, flowsDone time.Duration) stats.Summary {
 	}
 	return sum
 }
+
+// vendorCounts are one vendor's figures.
+type vendorCounts struct{ handsets, devices, users atomic.Int64 }
 
 // plan is what one handset does: log in user number login (-1: none),
 // send from a split port, reboot on check-sync.
@@ -263,18 +298,24 @@ type plan struct {
 // soon as the device is registered (or failed): -concurrency bounds the
 // boot storm (DHCP included), not the hold or the login flow that follow.
 func (s *storm) phone(ctx context.Context, i int, p plan, done func()) {
-	mac := macFor(s.cfg.macPrefix, s.cfg.macStart+i)
+	v := s.cfg.vendors.of(i)
+	mac := macFor(s.cfg.macPrefixOf(v), s.cfg.macStart+i)
 	born := time.Now()
 	local, base := s.src.addr(i), s.cfg.target
+	s.perVendor[v.Name].handsets.Add(1)
 	if s.dhcp != nil {
+		class := v.VendorClass
+		if s.cfg.vendorClassSet {
+			class = s.cfg.dhcp.vendorClass
+		}
 		var err error
-		if local, base, err = s.lease(ctx, mac); err != nil {
+		if local, base, err = s.lease(ctx, mac, class); err != nil {
 			done()
 			s.rec.Error(handset.Kind(err))
 			return
 		}
 	}
-	h := handset.New(handset.Config{MAC: mac, LocalIP: local, ProvBase: base,
+	h := handset.New(handset.Config{MAC: mac, Vendor: v, LocalIP: local, ProvBase: base,
 		SIPServer: s.cfg.sipAddr, Domain: s.cfg.domain, UserAgent: s.cfg.userAgent, Algorithm: s.cfg.alg,
 		Expires: s.cfg.expires, RebootOnCheckSync: p.reboot, SplitPorts: p.split})
 	defer h.Close()
@@ -345,6 +386,7 @@ func (s *storm) boot(ctx context.Context, h *handset.Handset, born time.Time) (s
 	s.rec.Observe("boot_to_registered", time.Since(born))
 	s.rec.Mark("all_devices_registered", time.Since(s.start))
 	s.devices.Add(1)
+	s.perVendor[h.Vendor().Name].devices.Add(1)
 	return dev, nil
 }
 
@@ -417,6 +459,7 @@ func (s *storm) loginFlow(ctx context.Context, h *handset.Handset, dev sipua.Acc
 	s.rec.Observe("login_to_user_registered", f.applied.At.Sub(t0))
 	s.rec.Mark("all_users_registered", time.Since(s.start))
 	s.users.Add(1)
+	s.perVendor[h.Vendor().Name].users.Add(1)
 	if err := s.holdRefresh(ctx, h); err != nil {
 		return err
 	}

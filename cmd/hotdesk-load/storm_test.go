@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,6 +81,72 @@ func TestStormAgainstFake(t *testing.T) {
 	}
 	if f.challenges.Load() == 0 {
 		t.Error("no device file fetch was challenged: re-fetch did not exercise digest")
+	}
+}
+
+// TestStormVendorMix: a storm of Polycom, Yealink and Cisco MPP handsets,
+// 2:1:1, each fetching its vendor's files with its own User-Agent, taking
+// its vendor's NOTIFY (Cisco: resync) and relocked after logout.
+func TestStormVendorMix(t *testing.T) {
+	f := newFakeDaemon(t)
+	js := filepath.Join(t.TempDir(), "out.json")
+	var out, errb bytes.Buffer
+	args := stormArgs(f, "-json", js, "-vendor", "polycom:2, yealink,cisco:1", "-reboot-share", "0.34")
+	args = slices.DeleteFunc(args, func(a string) bool { return a == "-mac-prefix" || a == "0004f3" })
+	code := run(context.Background(), append([]string{"storm"}, args...), &out, &errb)
+	t.Log("\n" + out.String())
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	var s stats.Summary
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]float64{"devices_registered": 12, "user_lines_registered": 6, "relocked": 6,
+		"phones_left_unlocked": 0, "handsets_polycom": 6, "handsets_yealink": 3, "handsets_cisco": 3,
+		"devices_registered_polycom": 6, "devices_registered_yealink": 3, "devices_registered_cisco": 3,
+		"user_lines_registered_polycom": 3, "notify_refused_bad_digest": 0} {
+		if got, ok := s.Counters[k]; !ok || got != v {
+			t.Errorf("figure %s = %v, want %v", k, got, v)
+		}
+	}
+	if n := s.Counters["user_lines_registered_yealink"] + s.Counters["user_lines_registered_cisco"]; n != 3 {
+		t.Errorf("Yealink and Cisco user lines %v, want 3", n)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	byVendor := map[string]int{}
+	for mac, v := range f.vendorOf {
+		byVendor[v]++
+		if want := map[string]string{"polycom": "0004f3", "yealink": "001565", "cisco": "00562b"}[v]; mac[:6] != want {
+			t.Errorf("%s handset with MAC %s, want its OUI %s", v, mac, want)
+		}
+	}
+	if byVendor["polycom"] != 6 || byVendor["yealink"] != 3 || byVendor["cisco"] != 3 {
+		t.Errorf("the fake served %v", byVendor)
+	}
+	if f.notifies.Load() != 12 {
+		t.Errorf("fake sent %d NOTIFYs answered 200, want 12", f.notifies.Load())
+	}
+}
+
+func TestVendorMixFlag(t *testing.T) {
+	for spec, want := range map[string]string{"polycom": "", "yealink:3,cisco": "", "nokia": "unknown vendor",
+		"polycom,polycom": "given twice", "cisco:0": "must be 1..100", "cisco:x": "must be 1..100", "": "unknown vendor"} {
+		m, err := parseVendorMix(spec)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%q: %v", spec, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%q: err %v, want %q", spec, err, want)
+		}
+		if spec == "yealink:3,cisco" && (len(m.cycle) != 4 || m.of(3).Name != "cisco" || m.of(4).Name != "yealink") {
+			t.Errorf("cycle %v", m.cycle)
+		}
 	}
 }
 
@@ -183,6 +250,7 @@ func TestUsage(t *testing.T) {
 
 // TestStormScale measures the tool itself against the in-process fake:
 // HOTDESK_LOAD_SCALE=10000 go test -run TestStormScale -v ./cmd/hotdesk-load/
+// (HOTDESK_LOAD_VENDOR=polycom,yealink,cisco for the vendor mix).
 func TestStormScale(t *testing.T) {
 	n := os.Getenv("HOTDESK_LOAD_SCALE")
 	if n == "" {
@@ -190,8 +258,12 @@ func TestStormScale(t *testing.T) {
 	}
 	f := newFakeDaemon(t)
 	var out, errb bytes.Buffer
-	code := run(context.Background(), append([]string{"storm"}, stormArgs(f, "-n", n, "-login-share", "0.2",
-		"-concurrency", "1000", "-hold", "2s", "-refresh-every", "1s", "-duration-cap", "110s")...), &out, &errb)
+	args := stormArgs(f, "-n", n, "-login-share", "0.2",
+		"-concurrency", "1000", "-hold", "2s", "-refresh-every", "1s", "-duration-cap", "110s")
+	if v := os.Getenv("HOTDESK_LOAD_VENDOR"); v != "" {
+		args = append(slices.DeleteFunc(args, func(a string) bool { return a == "-mac-prefix" || a == "0004f3" }), "-vendor", v)
+	}
+	code := run(context.Background(), append([]string{"storm"}, args...), &out, &errb)
 	t.Log("\n" + out.String() + errb.String())
 	if code != 0 {
 		t.Fatalf("exit %d", code)

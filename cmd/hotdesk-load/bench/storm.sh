@@ -7,7 +7,10 @@
 # `hotdesk-load storm`, prints the figures and the daemon's RSS/CPU, then
 # stops the daemon by its PID and removes the temp dir.
 #
-# Usage: storm.sh [N] [LOGIN_SHARE]          (defaults: 10000 0.2)
+# Usage: storm.sh [N] [LOGIN_SHARE] [VENDOR]  (defaults: 10000 0.2 polycom)
+#        VENDOR (or env VENDOR) is the handsets' vendor mix, e.g. polycom,yealink,cisco or
+#        polycom:2,yealink:1,cisco:1 (`hotdesk-load storm -vendor`); storm_vendors.sh runs
+#        Polycom-only and the mix side by side and prints the ratios.
 # Env:   HOTDESKD=path  HOTDESK_LOAD=path     prebuilt binaries (else built here)
 #        CONCURRENCY=200 (handsets in their boot flow at once) RATE=0 HOLD=2s CAP=120s DOMAIN= (AOR domain override; not needed: the lines carry the SIP domain)
 #        SETTLE=0 (seconds): after the storm, wait this long and report the daemon's RSS again
@@ -32,7 +35,7 @@
 # (or, with DHCP=1, the two namespaces).
 set -euo pipefail
 
-N="${1:-10000}"; SHARE="${2:-0.2}"
+N="${1:-10000}"; SHARE="${2:-0.2}"; VENDOR="${3:-${VENDOR:-polycom}}"
 CONCURRENCY="${CONCURRENCY:-200}"; RATE="${RATE:-0}"; HOLD="${HOLD:-2s}"; CAP="${CAP:-120s}"
 PORT_BASE="${PORT_BASE:-18080}"
 HTTP_PORT=$PORT_BASE; ADMIN_PORT=$((PORT_BASE + 1)); TFTP_PORT=$((PORT_BASE + 2)); SIP_PORT=$((PORT_BASE + 3))
@@ -142,6 +145,7 @@ for _ in $(seq 100); do
   kill -0 "$DPID" 2>/dev/null || { log "hotdeskd exited"; cat "$TMP/hotdeskd.log" >&2; exit 1; }
   sleep 0.1
 done
+log "vendor mix: $VENDOR"
 log "hotdeskd pid $DPID up${DAEMON_GOMEMLIMIT:+ (GOMEMLIMIT=$DAEMON_GOMEMLIMIT)}; rss $(awk '/VmRSS/{print $2, $3}' /proc/$DPID/status)"
 
 # Users for the login share: load1..loadK through the API.
@@ -172,7 +176,7 @@ t0=$(date +%s.%N)
 set +e
 timeout -k 5 "$(( ${CAP%s} + 30 ))" "${TIME[@]}" "${NS_CLI[@]}" "$HOTDESK_LOAD" storm -n "$N" \
   "${STORM_NET[@]}" -sip "$ADDR:$SIP_PORT" -admin "http://$ADDR:$ADMIN_PORT" \
-  -admin-pass admin-load -login-share "$SHARE" -user-prefix load -concurrency "$CONCURRENCY" -rate "$RATE" \
+  -admin-pass admin-load -login-share "$SHARE" -user-prefix load -concurrency "$CONCURRENCY" -rate "$RATE" -vendor "$VENDOR" \
   -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" ${STORM_ARGS:-} | tee "$TMP/storm.txt"
 rc=${PIPESTATUS[0]}
 set -e

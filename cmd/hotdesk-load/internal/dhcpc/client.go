@@ -210,6 +210,12 @@ func (c *Client) unregister(xid uint32) {
 // Acquire runs DISCOVER→OFFER→REQUEST→ACK for hw (a 6-byte MAC) and
 // returns the lease. It takes the first acceptable OFFER.
 func (c *Client) Acquire(ctx context.Context, hw net.HardwareAddr) (Lease, error) {
+	return c.AcquireAs(ctx, hw, c.cfg.VendorClass)
+}
+
+// AcquireAs is Acquire with option 60 set to vendorClass ("" = none): a
+// shared client serves handsets of several vendors.
+func (c *Client) AcquireAs(ctx context.Context, hw net.HardwareAddr, vendorClass string) (Lease, error) {
 	if len(hw) != 6 {
 		return Lease{}, &Error{Kind: "bad_mac", Err: fmt.Errorf("%v is not a 6-byte MAC", hw)}
 	}
@@ -217,14 +223,14 @@ func (c *Client) Acquire(ctx context.Context, hw net.HardwareAddr) (Lease, error
 	defer c.unregister(xid)
 	start := time.Now()
 	var l Lease
-	offer, err := c.exchange(ctx, w, "offer", &l.Retransmits, func() []byte { return c.discover(xid, hw, start).Marshal() }, acceptOffer)
+	offer, err := c.exchange(ctx, w, "offer", &l.Retransmits, func() []byte { return c.discover(xid, hw, start, vendorClass).Marshal() }, acceptOffer)
 	if err != nil {
 		return l, err
 	}
 	l.OfferAfter = time.Since(start)
 	sid, _ := offer.Addr(OptServerID)
 	reqAt := time.Now()
-	ack, err := c.exchange(ctx, w, "ack", &l.Retransmits, func() []byte { return c.request(xid, hw, start, offer).Marshal() },
+	ack, err := c.exchange(ctx, w, "ack", &l.Retransmits, func() []byte { return c.request(xid, hw, start, offer, vendorClass).Marshal() },
 		func(m *Message) (bool, error) { return acceptAck(m, offer.YIAddr, sid) })
 	if err != nil {
 		return l, err
@@ -326,27 +332,27 @@ func acceptAck(m *Message, offered, sid netip.Addr) (bool, error) {
 }
 
 // base is the common part of a handset's requests.
-func (c *Client) base(t MsgType, xid uint32, hw net.HardwareAddr, start time.Time) *Message {
+func (c *Client) base(t MsgType, xid uint32, hw net.HardwareAddr, start time.Time, vendorClass string) *Message {
 	m := &Message{Op: OpRequest, HType: 1, HLen: 6, XID: xid, Flags: FlagBroadcast,
 		Secs: uint16(min(time.Since(start)/time.Second, 0xffff)), Options: Options{}}
 	copy(m.CHAddr[:], hw)
 	m.Options[OptMsgType] = []byte{byte(t)}
 	m.Options[OptClientID] = append([]byte{1}, hw...)
 	m.Options[OptParams] = c.cfg.Params
-	if c.cfg.VendorClass != "" {
-		m.Options[OptVendorClass] = []byte(c.cfg.VendorClass)
+	if vendorClass != "" {
+		m.Options[OptVendorClass] = []byte(vendorClass)
 	}
 	return m
 }
 
-func (c *Client) discover(xid uint32, hw net.HardwareAddr, start time.Time) *Message {
-	return c.base(Discover, xid, hw, start)
+func (c *Client) discover(xid uint32, hw net.HardwareAddr, start time.Time, vendorClass string) *Message {
+	return c.base(Discover, xid, hw, start, vendorClass)
 }
 
 // request is the SELECTING-state REQUEST for offer (RFC 2131 4.3.2):
 // requested address and server identifier, ciaddr zero.
-func (c *Client) request(xid uint32, hw net.HardwareAddr, start time.Time, offer *Message) *Message {
-	m := c.base(Request, xid, hw, start)
+func (c *Client) request(xid uint32, hw net.HardwareAddr, start time.Time, offer *Message, vendorClass string) *Message {
+	m := c.base(Request, xid, hw, start, vendorClass)
 	ip := offer.YIAddr.As4()
 	m.Options[OptRequestedIP] = ip[:]
 	m.Options[OptServerID] = offer.Options[OptServerID]

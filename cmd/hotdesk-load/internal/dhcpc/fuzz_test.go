@@ -16,7 +16,7 @@ import (
 func FuzzParse(f *testing.F) {
 	c := New(Config{Conn: newNopConn(), VendorClass: "Polycom-VVX400"})
 	defer c.Close()
-	d := c.discover(7, testMAC, time.Now())
+	d := c.discover(7, testMAC, time.Now(), c.cfg.VendorClass)
 	f.Add(d.Marshal())
 	offer := *d
 	offer.Op, offer.YIAddr = OpReply, netip.MustParseAddr("10.77.128.1")

@@ -149,7 +149,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 func TestInterop(t *testing.T) {
 	c := New(Config{Conn: newNopConn(), VendorClass: "Polycom-VVX400"})
 	defer c.Close()
-	req := c.discover(0x01020304, testMAC, time.Now())
+	req := c.discover(0x01020304, testMAC, time.Now(), c.cfg.VendorClass)
 	theirs, err := dhcpv4.FromBytes(req.Marshal())
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestInterop(t *testing.T) {
 	if ours.XID != 0x01020304 || ours.YIAddr != netip.MustParseAddr("10.77.128.1") {
 		t.Errorf("xid %x yiaddr %v", ours.XID, ours.YIAddr)
 	}
-	r := c.request(0x01020304, testMAC, time.Now(), ours)
+	r := c.request(0x01020304, testMAC, time.Now(), ours, c.cfg.VendorClass)
 	theirReq, err := dhcpv4.FromBytes(r.Marshal())
 	if err != nil {
 		t.Fatal(err)

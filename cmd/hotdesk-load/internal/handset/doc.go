@@ -1,5 +1,6 @@
-// Package handset simulates one Polycom-like desk phone: it fetches its
-// boot and device files over HTTP like UC Software does, registers every
+// Package handset simulates one desk phone of a vendor (vendor.go: Polycom
+// UC Software, Yealink, Cisco MPP): it fetches its boot and device files
+// over HTTP as that vendor's firmware does, registers every
 // line they configure (reg.N) from its own UDP socket, and then lives on
 // its own: it challenges check-sync NOTIFYs (requestValidation: 401, then
 // only a valid digest of the addressed line's credentials is accepted),

@@ -26,6 +26,8 @@ const DefaultUserAgent = "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000 (SN:{ma
 // Config describes one handset.
 type Config struct {
 	MAC string // 12 lowercase hex digits
+	// Vendor makes it that vendor's phone (nil: Polycom).
+	Vendor *Vendor
 	// LocalIP is the source address for HTTP and SIP ("" = any), so
 	// thousands of handsets on loopback look like distinct phones.
 	LocalIP string
@@ -34,19 +36,20 @@ type Config struct {
 	// SIPServer overrides the registrar host:port found in the files.
 	SIPServer string
 	// Domain overrides the AOR domain found in the files.
-	Domain      string
+	Domain string
+	// UserAgent overrides the vendor's HTTP User-Agent ({mac} is replaced).
 	UserAgent   string
 	Algorithm   string
 	HTTPTimeout time.Duration
 	// Expires is what REGISTER asks for (0: 3600).
 	Expires int
-	// RebootOnCheckSync makes every check-sync a reboot, as Yealink's
-	// default sip.notify_reboot_enable=1 does: un-REGISTER every line, boot
-	// again from the master file, register every configured line with a
-	// new Call-ID. Without it (a Polycom with
-	// voIpProt.SIP.specialEvent.checkSync.alwaysReboot=0) only
-	// "check-sync;reboot=true" reboots; a plain check-sync re-fetches and
-	// applies the line diff.
+	// RebootOnCheckSync makes every re-provisioning NOTIFY a reboot, as
+	// Yealink's default sip.notify_reboot_enable=1 does: un-REGISTER every
+	// line, boot again, register every configured line with a new
+	// Call-ID. Without it the vendor's own rule decides (a Polycom with
+	// voIpProt.SIP.specialEvent.checkSync.alwaysReboot=0 reboots only on
+	// "check-sync;reboot=true"; a plain one re-fetches and applies the
+	// line diff).
 	RebootOnCheckSync bool
 	// SplitPorts sends REGISTERs from a UDP port other than the one in the
 	// Contact, where the phone listens for NOTIFY and INVITE (some NAT and
@@ -91,9 +94,11 @@ func kerr(kind string, err error) error { return &Error{Kind: kind, Err: err} }
 type Handset struct {
 	cfg  Config
 	base *http.Transport
-	// client is used by one fetch at a time: before Start, then under op.
-	client *http.Client
-	ua     *sipua.UA
+	// client is used by one fetch at a time: before Start, then under op;
+	// credU/credP are the digest credentials it carries.
+	client       *http.Client
+	credU, credP string
+	ua           *sipua.UA
 	// fetches counts HTTP requests made.
 	fetches atomic.Int64
 
@@ -119,10 +124,13 @@ func New(cfg Config) *Handset {
 	if cfg.HTTPTimeout <= 0 {
 		cfg.HTTPTimeout = 10 * time.Second
 	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = DefaultUserAgent
+	if cfg.Vendor == nil {
+		cfg.Vendor = Polycom
 	}
-	cfg.UserAgent = strings.ReplaceAll(cfg.UserAgent, "{mac}", cfg.MAC)
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = cfg.Vendor.UserAgent
+	}
+	cfg.UserAgent = expandMAC(cfg.UserAgent, cfg.MAC)
 	d := &net.Dialer{Timeout: cfg.HTTPTimeout}
 	if cfg.LocalIP != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(cfg.LocalIP)}
@@ -137,6 +145,9 @@ func New(cfg Config) *Handset {
 	return &Handset{cfg: cfg, base: base, client: &http.Client{Transport: base, Timeout: cfg.HTTPTimeout},
 		lines: map[int]*line{}, events: make(chan Event, 32)}
 }
+
+// Vendor is the handset's vendor.
+func (h *Handset) Vendor() *Vendor { return h.cfg.Vendor }
 
 // MAC is the handset's MAC.
 func (h *Handset) MAC() string { return h.cfg.MAC }
@@ -164,9 +175,14 @@ func (h *Handset) Params() polycfg.Params {
 	return h.params
 }
 
-// Fetch GETs name under the provisioning base.
+// Fetch GETs name under the provisioning base (or name itself, when it is
+// a URL: a Cisco Profile_Rule).
 func (h *Handset) Fetch(ctx context.Context, name string) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(h.cfg.ProvBase, "/")+"/"+name, nil)
+	u := name
+	if !strings.Contains(name, "://") {
+		u = strings.TrimRight(h.cfg.ProvBase, "/") + "/" + strings.TrimLeft(name, "/")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, 0, kerr("http_request", err)
 	}
@@ -187,9 +203,36 @@ func (h *Handset) Fetch(ctx context.Context, name string) ([]byte, int, error) {
 	return body, res.StatusCode, nil
 }
 
+// fetchAs is Fetch with the digest credentials user/password ("": the
+// ones the handset has).
+func (h *Handset) fetchAs(ctx context.Context, name, user, password string) ([]byte, int, error) {
+	h.useCreds(user, password)
+	return h.Fetch(ctx, name)
+}
+
+// useCreds makes later fetches answer digest challenges with user/password
+// (kept when either is empty).
+func (h *Handset) useCreds(user, password string) {
+	if user == "" || password == "" || (user == h.credU && password == h.credP) {
+		return
+	}
+	h.credU, h.credP = user, password
+	h.client = &http.Client{Timeout: h.cfg.HTTPTimeout,
+		Transport: &digest.Transport{Username: user, Password: password, Transport: h.base}}
+}
+
 // kindOfName keeps error labels bounded: the file kind, never the MAC.
 func kindOfName(name string) string {
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
 	switch {
+	case name == "y000000000000.cfg":
+		return "common"
+	case strings.HasSuffix(name, ".xml") && len(name) == 16:
+		return "profile"
+	case strings.HasSuffix(name, ".xml"):
+		return "psn_profile"
 	case name == "000000000000.cfg":
 		return "default_master"
 	case len(name) == 16 && strings.HasSuffix(name, ".cfg"):
@@ -200,49 +243,19 @@ func kindOfName(name string) string {
 	return "file"
 }
 
-// Boot fetches the master file (<MAC>.cfg, else 000000000000.cfg) and the
-// files it lists, and merges their parameters (first listed wins). It then
-// uses device.prov.user/password for later fetches, as the phone does.
+// Boot fetches the files a boot or re-sync fetches, the vendor's way
+// (Polycom: the master file, <MAC>.cfg else 000000000000.cfg, and the
+// files it lists), and merges their parameters. It then uses the
+// provisioning credentials they carry for later fetches, as the phone does.
 func (h *Handset) Boot(ctx context.Context) (polycfg.Params, error) {
-	body, status, err := h.Fetch(ctx, h.cfg.MAC+".cfg")
-	if status == http.StatusNotFound {
-		body, _, err = h.Fetch(ctx, "000000000000.cfg")
-	}
+	merged, err := h.cfg.Vendor.fetch(ctx, h, h.Params())
 	if err != nil {
 		return nil, err
-	}
-	m, err := polycfg.ParseMaster(body, h.cfg.MAC)
-	if err != nil {
-		return nil, kerr("parse_master", err)
-	}
-	if len(m.ConfigFiles) == 0 {
-		return nil, kerr("no_config_files", errors.New("master lists no CONFIG_FILES"))
-	}
-	return h.FetchConfig(ctx, m.ConfigFiles)
-}
-
-// FetchConfig fetches and merges the listed files (the re-fetch after a
-// check-sync).
-func (h *Handset) FetchConfig(ctx context.Context, files []string) (polycfg.Params, error) {
-	merged := polycfg.Params{}
-	for _, f := range files {
-		body, _, err := h.Fetch(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		p, err := polycfg.ParseParams(body)
-		if err != nil {
-			return nil, kerr("parse_config", err)
-		}
-		merged.Merge(p)
 	}
 	h.mu.Lock()
 	h.params = merged
 	h.mu.Unlock()
-	if u, pw := merged.ProvCredentials(); u != "" && pw != "" {
-		h.client = &http.Client{Timeout: h.cfg.HTTPTimeout,
-			Transport: &digest.Transport{Username: u, Password: pw, Transport: h.base}}
-	}
+	h.useCreds(h.cfg.Vendor.provCreds(merged))
 	return merged, nil
 }
 
@@ -253,11 +266,12 @@ func (h *Handset) Account(n int) (sipua.Account, string, error) {
 	if p == nil {
 		return sipua.Account{}, "", kerr("no_account", errors.New("no configuration fetched"))
 	}
-	a, err := p.Account(n)
-	if err != nil {
-		return sipua.Account{}, "", kerr("no_account", err)
+	for _, a := range h.cfg.Vendor.accounts(p) {
+		if a.Line == n {
+			return h.account(a)
+		}
 	}
-	return h.account(a)
+	return sipua.Account{}, "", kerr("no_account", fmt.Errorf("line %d is not configured", n))
 }
 
 // account applies the overrides to a line of the files.
@@ -285,7 +299,11 @@ func (h *Handset) newUA(server, realm string) (*sipua.UA, error) {
 	if h.cfg.LocalIP != "" {
 		local = net.JoinHostPort(h.cfg.LocalIP, "0")
 	}
-	ua, err := sipua.New(sipua.Config{Local: local, Server: server, UserAgent: sipUserAgent(h.cfg.UserAgent),
+	sipUA := h.cfg.Vendor.SIPUserAgent
+	if sipUA == "" {
+		sipUA = sipUserAgent(h.cfg.UserAgent)
+	}
+	ua, err := sipua.New(sipua.Config{Local: local, Server: server, UserAgent: sipUA,
 		Algorithm: h.cfg.Algorithm, SplitContact: h.cfg.SplitPorts,
 		Validation: &sipua.Validation{Realm: realm, Creds: h.lineCreds}})
 	if err != nil {

@@ -150,7 +150,7 @@ func (h *Handset) lineCreds(user string) (string, string, bool) {
 // configured is the set of lines the last fetched files carry.
 func (h *Handset) configured() (map[int]*line, error) {
 	want := map[int]*line{}
-	for _, a := range h.Params().Accounts() {
+	for _, a := range h.cfg.Vendor.accounts(h.Params()) {
 		acct, server, err := h.account(a)
 		if err != nil {
 			return nil, err
@@ -217,7 +217,7 @@ func (h *Handset) loop(ctx context.Context) {
 				h.emit(Event{Kind: EvNotifyRefused, At: ev.At, Name: ev.Name, User: ev.User})
 				break
 			}
-			reboot, ok := checkSync(ev.Name)
+			reboot, ok := h.cfg.Vendor.onEvent(ev.Name, h.Params())
 			if !ok {
 				break
 			}
@@ -246,10 +246,10 @@ func checkSync(ev string) (reboot, ok bool) {
 	return reboot, true
 }
 
-// Resync acts on a check-sync as the loop does when one arrives (for a
-// caller that simulates the NOTIFY itself).
+// Resync acts on a re-provisioning NOTIFY as the loop does when one
+// arrives (for a caller that simulates the NOTIFY itself).
 func (h *Handset) Resync(ctx context.Context, reboot bool) Event {
-	return h.resync(ctx, "check-sync", reboot || h.cfg.RebootOnCheckSync)
+	return h.resync(ctx, h.cfg.Vendor.NotifyEvent, reboot || h.cfg.RebootOnCheckSync)
 }
 
 // resync re-fetches the files (master file first) and applies the line
