@@ -21,11 +21,7 @@ import (
 // pprof when asked for).
 func (a *app) adminMux() (*http.ServeMux, error) {
 	mux := http.NewServeMux()
-	links, err := a.buildLinks()
-	if err != nil {
-		return nil, err
-	}
-	deps := portal.Deps{Links: links,
+	deps := portal.Deps{Links: a.svc.links,
 		Store: a.store, Directory: a.svc.directory, Sessions: a.svc.sessions, Events: a.svc.events,
 		Registrar: a.svc.registrar, Registrations: registrations{a.svc.sip}, Listeners: a.listeners,
 		Effective: a.svc.files, CallControl: a.svc.callControl,

@@ -87,16 +87,14 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 			return nil, fmt.Errorf("demo: %w", err)
 		}
 	}
-	if err := a.buildServices(ctx); err != nil {
-		return nil, err
-	}
+	// SIP first (it needs only the credentials index), then provisioning,
+	// which builds prov's services over the SIP registrar (wire.go).
 	if err := a.bindSIP(ctx); err != nil {
 		return nil, err
 	}
-	if err := a.bindProvisioning(); err != nil {
+	if err := a.bindProvisioning(ctx); err != nil {
 		return nil, err
 	}
-	a.subscribeSync()
 	if err := a.bindPnP(); err != nil {
 		return nil, err
 	}

@@ -8,29 +8,27 @@ import (
 	"hotdesk/prov/mail"
 )
 
-// buildLinks builds the password-link service and, when mail.host is set,
-// the outbox that sends its messages, run as a component so that it stops
-// with the daemon. With mail off links are refused; ones sent before work.
-func (a *app) buildLinks() (*prov.PasswordLinks, error) {
+// buildMailer builds, when mail.host is set, the outbox that sends the
+// password links' messages, run as a component so that it stops with the
+// daemon. With mail off (nil) links are refused; ones sent before work.
+func (a *app) buildMailer() (prov.Mailer, error) {
 	c := a.cfg.Mail
-	deps := prov.PasswordLinksDeps{Store: a.store, Directory: a.svc.directory, Events: a.svc.events,
-		Manager: a.svc.manager, Logger: a.logger.With("room", "prov"), Registerer: a.reg, Now: time.Now}
-	if c.Enabled() {
-		o, err := mail.New(c, mail.Deps{Logger: a.logger.With("room", "mail"), Registerer: a.reg, Now: time.Now})
-		if err != nil {
-			return nil, err
-		}
-		deps.Mailer = mailer{o}
-		a.components = append(a.components, component{name: "mail-outbox", proto: "internal",
-			serve: func(ctx context.Context) error { return o.Run(ctx) }})
+	if !c.Enabled() {
+		return nil, nil
 	}
-	links := prov.NewPasswordLinks(prov.LinksConfig{BaseURL: c.BaseURL, WelcomeTTL: c.WelcomeLinkTTL,
-		ResetTTL: c.ResetLinkTTL, ImportRate: c.ImportRate}, deps)
-	// Closed before the store: forgot-password requests still being
-	// worked use it.
-	a.closers = append(a.closers, links.Close)
-	a.svc.links = links
-	return links, nil
+	o, err := mail.New(c, mail.Deps{Logger: a.logger.With("room", "mail"), Registerer: a.reg, Now: time.Now})
+	if err != nil {
+		return nil, err
+	}
+	a.components = append(a.components, component{name: "mail-outbox", proto: "internal",
+		serve: func(ctx context.Context) error { return o.Run(ctx) }})
+	return mailer{o}, nil
+}
+
+// linksConfig is the password links' part of the mail: section.
+func linksConfig(c MailConfig) prov.LinksConfig {
+	return prov.LinksConfig{BaseURL: c.BaseURL, WelcomeTTL: c.WelcomeLinkTTL, ResetTTL: c.ResetLinkTTL,
+		ImportRate: c.ImportRate}
 }
 
 // mailer adapts the outbox to prov's Mailer.

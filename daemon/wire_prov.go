@@ -21,7 +21,7 @@ import (
 
 // bindProvisioning binds the HTTP, HTTPS and TFTP listeners and serves the
 // one provisioning namespace on all of them.
-func (a *app) bindProvisioning() error {
+func (a *app) bindProvisioning(ctx context.Context) error {
 	p := a.cfg.Provisioning
 	logger := a.logger.With("room", "prov")
 	var httpLn, httpsLn net.Listener
@@ -54,34 +54,12 @@ func (a *app) bindProvisioning() error {
 	if err != nil {
 		return fmt.Errorf("provisioning.templates_dir: %w", err)
 	}
-	files, err := prov.NewFiles(fc, prov.FilesDeps{Store: a.store, Events: a.svc.events, Renderer: rend,
-		Leases: a.book, Logger: logger, Registerer: a.reg, Now: time.Now,
-		OnFetch: func(ctx context.Context, d prov.Device, kind prov.FileKind, req prov.Request) {
-			var err error
-			if req.DeviceAuthenticated && d.Status == prov.DeviceNotDeployed {
-				err = a.svc.sessions.DeviceAuthenticated(ctx, d, req.Remote.String())
-			}
-			if kind == prov.KindMaster && err == nil {
-				remote := ""
-				if req.Remote.IsValid() {
-					remote = req.Remote.Addr().Unmap().String()
-				}
-				err = a.svc.sessions.BootFetched(ctx, d, time.Now(), remote, req.DeviceAuthenticated)
-			}
-			if err != nil {
-				logger.Warn("boot-file fetch bookkeeping", "component", "files", "mac", d.MAC, "err", err)
-			}
-		},
-		OnPassword: func(ctx context.Context, user, pw string) error {
-			// The phone's session authenticated the upload as the user.
-			_, err := a.svc.directory.ChangePassword(ctx, prov.PasswordChange{Username: user, New: pw, Confirm: pw, SkipOld: true})
-			return err
-		}})
-	if err != nil {
+	// prov's services are built here: the files need the renderer, which
+	// names the SIP and provisioning ports just bound.
+	if err := a.buildServices(ctx, fc, rend); err != nil {
 		return err
 	}
-	a.closers = append(a.closers, files.Close)
-	a.svc.files = files
+	files := a.svc.files
 	h, err := provhttp.New(p.Config, provhttp.Deps{Files: files, Accounts: a.store,
 		Logins: nativeLogins{a.svc.sessions}, Logger: logger, Now: time.Now,
 		Pages: &provhttp.PhonePages{Store: a.store, Sessions: a.svc.sessions, Directory: a.svc.directory, Logger: logger,

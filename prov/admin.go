@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/mail"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -48,12 +47,12 @@ type Manager struct {
 	// claimRate bounds the guesses of all sources together.
 	claimLock *Lockout
 	claimRate *rate.Limiter
-	regMu     sync.RWMutex
-	reg       Registrar
+	// reg removes bindings; nil without a SIP side (tests).
+	reg Registrar
 }
 
-// ManagerDeps are the Manager's collaborators. Registrar may be nil at
-// construction and set later with SetRegistrar (the SIP side is built after prov).
+// ManagerDeps are the Manager's collaborators. Registrar may be nil (no
+// SIP side: nothing to unbind).
 type ManagerDeps struct {
 	Store     Store
 	Directory *Directory
@@ -79,22 +78,12 @@ func NewManager(d ManagerDeps) *Manager {
 		claimRate: rate.NewLimiter(claimRate, claimBurst)}
 }
 
-// SetRegistrar wires the SIP side once it exists.
-func (m *Manager) SetRegistrar(r Registrar) {
-	m.regMu.Lock()
-	m.reg = r
-	m.regMu.Unlock()
-}
-
 // unbind removes the bindings of owner when a registrar is wired.
 func (m *Manager) unbind(ctx context.Context, owner string) {
-	m.regMu.RLock()
-	r := m.reg
-	m.regMu.RUnlock()
-	if r == nil {
+	if m.reg == nil {
 		return
 	}
-	if _, err := r.Unbind(ctx, owner); err != nil {
+	if _, err := m.reg.Unbind(ctx, owner); err != nil {
 		m.logger.Error("unbind failed", "owner", owner, "err", err)
 	}
 }

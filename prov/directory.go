@@ -21,7 +21,8 @@ type Directory struct {
 	events *Events
 	now    func() time.Time
 	hasher *Hasher
-	// lockout, when set, limits password-change guesses (shared with logins).
+	// lockout, when set, limits password-change guesses (New shares the
+	// logins' one).
 	lockout *Lockout
 	// params checks raw overrides for one vendor (nil: syntax only).
 	params ParamCatalog
@@ -30,9 +31,6 @@ type Directory struct {
 // SetParamCatalog makes user profiles' "<vendor>:<name>" overrides be
 // checked against that vendor's parameters.
 func (d *Directory) SetParamCatalog(c ParamCatalog) { d.params = c }
-
-// SetLockout shares the login lockout with password changes.
-func (d *Directory) SetLockout(l *Lockout) { d.lockout = l }
 
 // NewDirectory returns the user service.
 func NewDirectory(st Store, ev *Events, now func() time.Time) *Directory {

@@ -10,7 +10,7 @@ type EventKind string
 
 // Event kinds.
 const (
-	// EventDeviceChanged: what the device would render changed; the SIP side sends check-sync.
+	// EventDeviceChanged: what the device would render changed; Sessions sends check-sync (rules.go).
 	EventDeviceChanged EventKind = "device_changed"
 	// EventSessionStarted and EventSessionEnded frame a login session.
 	EventSessionStarted EventKind = "session_started"

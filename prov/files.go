@@ -172,9 +172,20 @@ type Files struct {
 	enrollLimits *sourceLimits
 }
 
-// NewFiles returns the namespace; it subscribes to events to drop rendered
-// files whenever what a device would render changes.
+// NewFiles returns the namespace on its own; it subscribes to events to
+// drop rendered files whenever what a device would render changes. New
+// builds it among the other services and subscribes that in rules.go.
 func NewFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
+	f, err := newFiles(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	f.events.Subscribe(f.cache.onEvent)
+	return f, nil
+}
+
+// newFiles returns the namespace without subscribing its cache.
+func newFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
 	if d.Store == nil || d.Renderer == nil {
 		return nil, errors.New("new files: store and renderer are required")
 	}
@@ -232,7 +243,6 @@ func NewFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
 	if d.Events == nil {
 		f.events = &Events{}
 	}
-	f.events.Subscribe(f.cache.onEvent)
 	return f, nil
 }
 

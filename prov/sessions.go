@@ -227,9 +227,6 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	return s, nil
 }
 
-// SetRegistrar wires the SIP side once it exists (it is built after prov).
-func (s *Sessions) SetRegistrar(r Registrar) { s.reg = r }
-
 // Login logs a user in on a device. Every failure a caller can see is
 // ErrAuth, ErrLocked or ErrDenied, so no door can tell an unknown user from
 // a wrong password.
