@@ -68,16 +68,3 @@ func FuzzHandleRequest(f *testing.F) {
 		}
 	})
 }
-
-// FuzzParseAuthorization: the digest header parser never panics and what
-// it returns has no CR/LF it did not get.
-func FuzzParseAuthorization(f *testing.F) {
-	f.Add(`Digest username="1001", realm="hotdesk.test", nonce="n", uri="sip:x", response="r", qop=auth, nc=00000001, cnonce="c"`)
-	f.Add(`Digest username="a\"b", algorithm=SHA-256`)
-	f.Fuzz(func(t *testing.T, h string) {
-		c, err := parseAuthorization(h)
-		if err == nil && c.QOP != "" && len(c.NC) != 8 {
-			t.Fatalf("nc %q accepted", c.NC)
-		}
-	})
-}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"hotdesk/sip/digestserver"
 )
 
 // maxContacts bounds the contacts of one REGISTER and the bindings of one
@@ -80,8 +82,8 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	if h == nil {
 		return Credential{}, s.challenge(req, realm, false, now), "challenge"
 	}
-	dc, err := parseAuthorization(h.Value())
-	if err != nil || dc.Username == "" || dc.Nonce == "" || dc.Response == "" {
+	dc, err := digestserver.Parse(h.Value())
+	if err != nil {
 		return Credential{}, s.reply(req, 400, "Malformed Authorization"), "bad_request"
 	}
 	alg := canonicalAlg(dc.Algorithm)
@@ -105,8 +107,8 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	// It is refused before the password is looked at and counts nowhere
 	// near the lockout, so spoofed guesses cannot lock the phone out. A
 	// nonce from before a restart looks the same: stale, so phones retry.
-	id, issued, st := s.nonces.parse(dc.Nonce, nonceSource(req.Transport(), srcIP), now)
-	if st == nonceInvalid {
+	nonce, st := s.nonces.Check(dc.Nonce, digestserver.Source(req.Transport(), srcIP), now)
+	if st == digestserver.Invalid {
 		s.m.foreignNonces.Inc()
 		s.log.Debug("credentials with a nonce not issued to their source", "username", stripCRLF(dc.Username),
 			"source", srcIP)
@@ -130,8 +132,7 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 		known = false
 		ha1 = s.ha1.get(alg, dc.Username, realm, "\x00no such user")
 	}
-	want := digestResponse(alg, ha1, string(req.Method), dc.URI, dc.Nonce, dc.NC, dc.Cnonce, dc.QOP)
-	if !equalHex(want, dc.Response) || !known {
+	if !digestserver.Verify(dc, string(req.Method), ha1) || !known {
 		s.authFailed(srcIP, dc.Username, now)
 		if exempt && s.emergency.fail(pairKey, now) {
 			s.log.Info("emergency calls through a lockout refused after failed authentications",
@@ -139,14 +140,12 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 		}
 		return Credential{}, s.challenge(req, realm, false, now), "auth_failed"
 	}
-	if st == nonceOK {
-		if dc.QOP != "" && dc.Nc <= 0 {
-			st = nonceReplay
-		} else {
-			st = s.nonces.use(id, issued, now, dc.Nc, reqHash(req))
-		}
+	if st == digestserver.OK {
+		// nc 0 (no qop) makes the nonce single use; a retransmission of
+		// the same request (Call-ID and CSeq) is not a replay.
+		st = s.nonces.Use(nonce, dc.Username, uint64(dc.Nc), uint64(reqHash(req))|1<<32, now)
 	}
-	if st != nonceOK {
+	if st != digestserver.OK {
 		return Credential{}, s.challenge(req, realm, true, now), "stale"
 	}
 	s.lock.succeed(pairKey)
@@ -181,13 +180,13 @@ func (s *Server) authFailed(srcIP, username string, now time.Time) {
 // to this client (offeredAlgs).
 func (s *Server) challenge(req *sip.Request, realm string, stale bool, now time.Time) *sip.Response {
 	res := s.reply(req, 401, "Unauthorized")
-	nonce := s.nonces.issue(now, nonceSource(req.Transport(), hostOf(req.Source())))
+	nonce := s.nonces.Issue(now, digestserver.Source(req.Transport(), hostOf(req.Source())))
 	ua := ""
 	if h := req.GetHeader("User-Agent"); h != nil {
 		ua = h.Value()
 	}
 	for _, alg := range s.offeredAlgs(ua) {
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate", challengeValue(realm, nonce, alg, stale)))
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", digestserver.Challenge(realm, nonce, alg, stale)))
 	}
 	return res
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+
+	"hotdesk/sip/digestserver"
 )
 
 // Deps are what the registrar needs from the rest of hotdesk.
@@ -64,7 +66,7 @@ type Server struct {
 	m         *metrics
 
 	parser *sip.Parser
-	nonces *nonces
+	nonces *digestserver.Nonces
 	ha1    *ha1Cache
 	lock   *lockout
 	// budget counts failures per account from every source together.
@@ -114,7 +116,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
-		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: newNonces(cfg.NonceTTL),
+		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: digestserver.New(cfg.NonceTTL, maxTrackedNonces, maxUsesPerNonce),
 		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg)),
 		emergency: newLockout(cfg), elsewhere: deps.Elsewhere}
 	for _, a := range cfg.Algorithms {

@@ -1,11 +1,13 @@
 package provhttp
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
+	"github.com/icholy/digest"
+
 	"hotdesk/prov"
+	"hotdesk/sip/digestserver"
 )
 
 // authenticate checks an Authorization header. A device's digest
@@ -14,12 +16,13 @@ import (
 // their own <user>.cfg — the login itself. Unknown user and wrong password
 // take the same path and answer alike.
 func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request, kind prov.FileKind) (ok, stale bool) {
-	c, ok := parseDigest(header)
-	if !ok || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
+	c := parseDigest(header)
+	if c == nil || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
 		return false, false
 	}
-	if err := h.nonces.check(c.Nonce); err != nil {
-		return false, errors.Is(err, errStale)
+	nonce, st := h.nonces.Check(c.Nonce, nonceSource, h.now())
+	if st != digestserver.OK {
+		return false, st == digestserver.Expired
 	}
 	ctx := r.Context()
 	if mac, isMAC := prov.NormalizeMAC(c.Username); isMAC {
@@ -27,13 +30,13 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}
-		if !c.verify(r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
+		if !digestserver.Verify(c, r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
 			// The phone holds its own credentials: this is another device
 			// presenting the MAC (or the phone after a factory reset).
 			h.files.WrongCredentials(ctx, d, *req)
 			return false, false
 		}
-		if ok, stale := h.replayGuard(c, req); !ok {
+		if ok, stale := h.replayGuard(c, nonce, req); !ok {
 			return false, stale
 		}
 		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true
@@ -61,19 +64,19 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	if ha1 == "" {
 		ha1 = strings.Repeat("0", 32) // same work as a wrong password
 	}
-	verified, byDefault := c.verify(r.Method, ha1), false
+	verified, byDefault := digestserver.Verify(c, r.Method, ha1), false
 	if !verified && err == nil && u.Status != prov.StatusDisabled {
 		// The site's default user, logged in by the phone itself with the
 		// password its configuration carries (prov.login.defaultPassword).
 		if secret := h.files.DefaultLoginSecretFor(ctx, *req, u); secret != "" {
-			verified = c.verify(r.Method, prov.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
+			verified = digestserver.Verify(c, r.Method, prov.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
 			byDefault = verified
 		}
 	}
 	if !verified || err != nil || u.Status == prov.StatusDisabled {
 		return false, false
 	}
-	if ok, stale := h.replayGuard(c, req); !ok {
+	if ok, stale := h.replayGuard(c, nonce, req); !ok {
 		return false, stale
 	}
 	dev, err := h.files.Identify(ctx, *req)
@@ -98,10 +101,12 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 // replayGuard refuses an answer that verified before: a captured request
 // (over plain HTTP anyone on the path sees it) replayed within the nonce's
 // lifetime.
-func (h *Handler) replayGuard(c digestCreds, req *prov.Request) (ok, stale bool) {
-	ok, stale = h.nonces.use(c)
-	if ok || stale {
-		return ok, stale
+func (h *Handler) replayGuard(c *digest.Credentials, nonce digestserver.Nonce, req *prov.Request) (ok, stale bool) {
+	switch h.nonces.Use(nonce, c.Username, h.answerKey(c), 0, h.now()) {
+	case digestserver.OK:
+		return true, false
+	case digestserver.Expired:
+		return false, true
 	}
 	h.log.Warn("provisioning digest answer replayed: refused", "component", "provhttp", "user", c.Username,
 		"remote", req.Remote.String(), "uri", c.URI)

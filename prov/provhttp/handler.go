@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/sip/digestserver"
 )
 
 // Logins is the native login door: called when a phone fetches
@@ -57,7 +58,8 @@ type Handler struct {
 	logins Logins
 	pages  *PhonePages
 	log    *slog.Logger
-	nonces *nonces
+	nonces *digestserver.Nonces
+	now    func() time.Time
 	limit  *failLimiter
 	// realmKey makes the realm of a user who has no login HA1s (or does not
 	// exist) look like anyone's: challenges do not tell users apart.
@@ -79,7 +81,8 @@ func New(cfg Config, d Deps) (*Handler, error) {
 		d.Now = time.Now
 	}
 	return &Handler{cfg: cfg, files: d.Files, acct: d.Accounts, logins: d.Logins, pages: d.Pages, log: d.Logger,
-		nonces: newNonces(cfg.NonceTTL, d.Now), limit: newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now),
+		nonces: digestserver.New(cfg.NonceTTL, maxTrackedAnswers, maxUsesPerNonce), now: d.Now,
+		limit:    newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now),
 		realmKey: []byte(prov.RandomSecret(16))}, nil
 }
 
@@ -213,14 +216,9 @@ func (h *Handler) notFound(w *countingWriter, src netip.Addr) {
 func (h *Handler) challenge(w *countingWriter, r *http.Request, src netip.Addr, stale bool) {
 	h.limit.fail(src)
 	realm := h.realm(r)
-	nonce := h.nonces.make()
-	st := ""
-	if stale {
-		st = ", stale=true"
-	}
+	nonce := h.nonces.Issue(h.now(), nonceSource)
 	for _, alg := range []string{"SHA-256", "MD5"} {
-		w.Header().Add("WWW-Authenticate", `Digest realm="`+realm+`", qop="auth", algorithm=`+alg+
-			`, nonce="`+nonce+`"`+st)
+		w.Header().Add("WWW-Authenticate", digestserver.Challenge(realm, nonce, alg, stale))
 	}
 	http.Error(w, "unauthorized", http.StatusUnauthorized)
 }

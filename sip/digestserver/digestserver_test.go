@@ -1,0 +1,170 @@
+package digestserver
+
+import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icholy/digest"
+)
+
+func TestNonceLifecycle(t *testing.T) {
+	n := New(time.Minute, 1000, 1024)
+	now := time.Unix(1_800_000_000, 0)
+	src := Source("udp", "192.0.2.10")
+	s := n.Issue(now, src)
+	nonce, st := n.Check(s, src, now.Add(30*time.Second))
+	if st != OK {
+		t.Fatalf("fresh nonce: %v", st)
+	}
+	tests := []struct {
+		nc, req uint64
+		want    State
+	}{
+		{1, 7, OK},
+		{1, 7, OK},     // retransmission of the same request
+		{1, 8, Replay}, // same nc, other request
+		{2, 9, OK},
+		{2, 10, Replay},
+		{3, 0, OK},
+		{3, 0, Replay}, // no request given: never a retransmission
+	}
+	for i, tc := range tests {
+		if got := n.Use(nonce, "1001", tc.nc, tc.req, now); got != tc.want {
+			t.Fatalf("step %d: %v, want %v", i, got, tc.want)
+		}
+	}
+	if _, st := n.Check(s, src, now.Add(2*time.Minute)); st != Expired {
+		t.Fatalf("old nonce: %v", st)
+	}
+	if _, st := n.Check(s[:len(s)-2]+"AA", src, now); st != Invalid {
+		t.Fatalf("forged nonce: %v", st)
+	}
+	if _, st := New(time.Minute, 1000, 1024).Check(s, src, now); st != Invalid {
+		t.Fatalf("nonce of another key (before a restart): %v", st)
+	}
+	for _, other := range []string{Source("udp", "192.0.2.11"), Source("tcp", "192.0.2.10")} {
+		if _, st := n.Check(s, other, now); st != Invalid {
+			t.Fatalf("nonce presented by %s, issued to %s: %v", other, src, st)
+		}
+	}
+	// Generations rotate: use-state is forgotten after two TTLs.
+	n.Use(nonce, "1001", 4, 1, now.Add(3*time.Minute))
+	if n.Tracked() > 1 {
+		t.Fatalf("%d answers tracked after rotation", n.Tracked())
+	}
+}
+
+// TestNonceUsesArePerUser: a nonce answers at most perNonce times per
+// user, then it is stale; another user's answers never use up a phone's
+// (a review found them kept per nonce only, so anyone who saw a phone's
+// nonce could use up its counts with their own credentials).
+func TestNonceUsesArePerUser(t *testing.T) {
+	n := New(time.Minute, 1_000_000, 1024)
+	now := time.Now()
+	nonce, st := n.Check(n.Issue(now, ""), "", now)
+	if st != OK {
+		t.Fatal(st)
+	}
+	for i := range 1024 {
+		if st := n.Use(nonce, "mallory", uint64(i+1), 0, now); st != OK {
+			t.Fatalf("use %d: %v", i, st)
+		}
+	}
+	if st := n.Use(nonce, "mallory", n.AnswerKey("x"), 0, now); st != Expired {
+		t.Fatalf("over the cap: %v, want a stale answer", st)
+	}
+	if st := n.Use(nonce, "0004f2000001", 1, 0, now); st != OK {
+		t.Fatalf("another user's answers used up the phone's: %v", st)
+	}
+	if st := n.Use(nonce, "0004f2000001", 1, 0, now); st != Replay {
+		t.Fatalf("a replay: %v", st)
+	}
+}
+
+func TestParseAndVerify(t *testing.T) {
+	for _, alg := range []string{"MD5", "SHA-256"} {
+		for _, qop := range [][]string{{"auth"}, nil} {
+			chal := &digest.Challenge{Realm: "hotdesk.test", Nonce: "abc", Algorithm: alg, QOP: qop}
+			opt := digest.Options{Method: "REGISTER", URI: "sip:hotdesk.test", Username: `we"ird\user`,
+				Password: "pw", Count: 10, Cnonce: "c1"}
+			ref, err := digest.Digest(chal, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Parse(" " + ref.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Username != `we"ird\user` || (qop != nil && (c.Nc != 10 || c.Cnonce != "c1" || c.QOP != "auth")) {
+				t.Fatalf("%+v from %s", c, ref.String())
+			}
+			if !Verify(c, "REGISTER", hashHA1(t, alg, `we"ird\user`, "hotdesk.test", "pw")) {
+				t.Errorf("%s qop %v: right password refused", alg, qop)
+			}
+			if Verify(c, "REGISTER", hashHA1(t, alg, `we"ird\user`, "hotdesk.test", "wrong")) || Verify(c, "INVITE",
+				hashHA1(t, alg, `we"ird\user`, "hotdesk.test", "pw")) || Verify(c, "REGISTER", "") {
+				t.Errorf("%s qop %v: wrong answer accepted", alg, qop)
+			}
+		}
+	}
+	for _, bad := range []string{"", "Basic abc", "Digest", `Digest username="x`, "Digest =x",
+		`Digest username="a", nonce="n", response="r", qop=auth`, `Digest username="a", nonce="n"`,
+		"Digest username=\"" + strings.Repeat("a", maxHeader) + "\""} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestChallengeParsesBack(t *testing.T) {
+	c, err := digest.ParseChallenge(Challenge("hotdesk.test", "n0", "SHA-256", true))
+	if err != nil || c.Realm != "hotdesk.test" || c.Nonce != "n0" || c.Algorithm != "SHA-256" || !c.Stale ||
+		!c.SupportsQOP("auth") {
+		t.Fatalf("%+v, %v", c, err)
+	}
+}
+
+// hashHA1 is H(user:realm:password), as the credential stores keep it.
+func hashHA1(t *testing.T, alg, user, realm, pw string) string {
+	t.Helper()
+	h := md5.New()
+	if alg == "SHA-256" {
+		h = sha256.New()
+	}
+	h.Write([]byte(user + ":" + realm + ":" + pw))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// FuzzParse: the parser never panics, and what it accepts has the fields
+// every answer needs.
+func FuzzParse(f *testing.F) {
+	f.Add(`Digest username="1001", realm="hotdesk.test", nonce="n", uri="sip:x", response="r", qop=auth, nc=00000001, cnonce="c"`)
+	f.Add(`Digest username="a\"b", algorithm=SHA-256`)
+	f.Fuzz(func(t *testing.T, h string) {
+		c, err := Parse(h)
+		if err != nil {
+			return
+		}
+		if c.Username == "" || c.Nonce == "" || c.Response == "" || (c.QOP != "" && c.Nc <= 0) {
+			t.Fatalf("%q accepted as %+v", h, c)
+		}
+		_ = Verify(c, "GET", "00")
+	})
+}
+
+// FuzzCheck: a nonce not issued here is never OK.
+func FuzzCheck(f *testing.F) {
+	n := New(time.Minute, 1000, 10)
+	now := time.Unix(1_800_000_000, 0)
+	f.Add(n.Issue(now, "UDP|192.0.2.1"))
+	f.Add("AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		if _, st := n.Check(s, "UDP|192.0.2.2", now); st == OK {
+			t.Fatalf("%q accepted for another source", s)
+		}
+	})
+}
