@@ -40,7 +40,7 @@ func Parse(h string) (*digest.Credentials, error) {
 	if len(h) > maxHeader {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(h))
 	}
-	c, err := digest.ParseCredentials(h)
+	c, err := digest.ParseCredentials(lowerParamNames(h))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
@@ -51,6 +51,41 @@ func Parse(h string) (*digest.Credentials, error) {
 		return nil, fmt.Errorf("%w: qop without a positive nc", ErrMalformed)
 	}
 	return c, nil
+}
+
+// lowerParamNames lower-cases the auth-param names of a Digest header (RFC
+// 7235 §2.1: they are case-insensitive; icholy/digest matches them as
+// written), leaving quoted values alone. It allocates only when a name has
+// an upper-case letter.
+func lowerParamNames(h string) string {
+	var b []byte
+	inQuote, inName := false, true
+	for i := len(digest.Prefix); i < len(h); i++ {
+		c := h[i]
+		switch {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case c == '"':
+			inQuote = true
+		case c == ',':
+			inName = true
+		case c == '=':
+			inName = false
+		case inName && 'A' <= c && c <= 'Z':
+			if b == nil {
+				b = []byte(h)
+			}
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if b == nil {
+		return h
+	}
+	return string(b)
 }
 
 // Verify reports whether c answers with the password whose

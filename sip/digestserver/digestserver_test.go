@@ -111,6 +111,11 @@ func TestParseAndVerify(t *testing.T) {
 			}
 		}
 	}
+	// Parameter names are case-insensitive (RFC 7235 §2.1); quoted values keep their case.
+	c, err := Parse(`Digest USERNAME="Al,ICE=x", Realm="R", NONCE="N", uri="sip:h", Response="ab", QOP=auth, NC=00000001, CNonce="C"`)
+	if err != nil || c.Username != "Al,ICE=x" || c.Realm != "R" || c.Nonce != "N" || c.Response != "ab" || c.Nc != 1 || c.Cnonce != "C" {
+		t.Fatalf("upper-case names: %+v %v", c, err)
+	}
 	for _, bad := range []string{"", "Basic abc", "Digest", `Digest username="x`, "Digest =x",
 		`Digest username="a", nonce="n", response="r", qop=auth`, `Digest username="a", nonce="n"`,
 		"Digest username=\"" + strings.Repeat("a", maxHeader) + "\""} {
