@@ -99,6 +99,10 @@ func TestVendorPhonesEndToEnd(t *testing.T) {
 			if code, body := e.api("PATCH", "/devices/"+tc.mac, `{"params":{"`+tc.bad+`":"1"}}`); code != 400 {
 				t.Fatalf("PATCH unknown %s = %d %v, want 400", tc.bad, code, body)
 			}
+			// A user's profile parameters are checked against the vendor's names too.
+			if code, body := e.api("PATCH", "/users/alice", `{"params":{"`+tc.bad+`":"1"}}`); code != 400 {
+				t.Fatalf("PATCH user's unknown %s = %d %v, want 400", tc.bad, code, body)
+			}
 			code, _ := e.api("GET", "/devices/"+tc.mac+"/effective-config", "")
 			if code != 200 {
 				t.Fatalf("effective-config = %d", code)

@@ -24,13 +24,10 @@ type Directory struct {
 	// lockout, when set, limits password-change guesses (New shares the
 	// logins' one).
 	lockout *Lockout
-	// params checks raw overrides for one vendor (nil: syntax only).
+	// params checks raw "<vendor>:<name>" overrides against that vendor's
+	// parameters (prov.New sets it; nil: syntax only).
 	params ParamCatalog
 }
-
-// SetParamCatalog makes user profiles' "<vendor>:<name>" overrides be
-// checked against that vendor's parameters.
-func (d *Directory) SetParamCatalog(c ParamCatalog) { d.params = c }
 
 // NewDirectory returns the user service.
 func NewDirectory(st Store, ev *Events, now func() time.Time) *Directory {
