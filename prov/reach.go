@@ -72,7 +72,11 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 		if sig, err := s.signals(ctx, d.ID); err == nil && !sig.SyncAt.IsZero() {
 			now := s.wall()
 			switch {
-			case sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncAt) >= 0 && now.Sub(sig.SyncAt) < s.coalesce:
+			// A logout's check-sync (lines removed, their secrets in hand) is
+			// never coalesced: the one it would join may fail (the phone
+			// challenges it through a line whose credential the logout has
+			// just revoked), and then nothing would tell the phone.
+			case len(removed) == 0 && len(secrets) == 0 && sig.SyncFetchedAt.IsZero() && now.Sub(sig.SyncAt) >= 0 && now.Sub(sig.SyncAt) < s.coalesce:
 				s.m.checkSync.WithLabelValues("coalesced").Inc()
 				return
 			case applying(sig.SyncFetchedAt, append(live, removed...), now):
