@@ -132,7 +132,7 @@ func TestCallHandlingAppliesAtOnce(t *testing.T) {
 	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
 		t.Fatalf("bob REGISTER = %d", code)
 	}
-	me := prov.Actor{Name: "user:alice"}
+	me := prov.Actor{Kind: prov.ActorUser, Name: "alice"}
 	if _, err := a.svc.manager.SetCallHandling(ctx, "alice", prov.CallHandling{DND: true}, me); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func TestImportChunkFallback(t *testing.T) {
 	data := string(importFile(20))
 	// Row 3 takes racer's number, row 7 takes racer's name.
 	data = strings.Replace(data, "user00007,", "racer,", 1)
-	rep, err := prov.ImportUsersCSV(ctx, dir, bytes.NewReader([]byte(data)), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	rep, err := prov.ImportUsersCSV(ctx, dir, bytes.NewReader([]byte(data)), prov.ImportOptions{Actor: prov.Actor{Kind: prov.ActorAdmin, Name: "t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestImportParamsColumn(t *testing.T) {
 	csv := "username,first_name,last_name,email,params\n" +
 		"ann,Ann,A,ann@example.test,reg.2.address=2002; reg.2.label=Sales\n" +
 		"ben,Ben,B,ben@example.test,rge.2.address=1\n"
-	rep, err := prov.ImportUsersCSV(ctx, dir, strings.NewReader(csv), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	rep, err := prov.ImportUsersCSV(ctx, dir, strings.NewReader(csv), prov.ImportOptions{Actor: prov.Actor{Kind: prov.ActorAdmin, Name: "t"}})
 	if err != nil {
 		t.Fatal(err)
 	}

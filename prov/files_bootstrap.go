@@ -68,7 +68,7 @@ func (f *Files) deliver(ctx context.Context, d Device, req Request) error {
 
 // remoteDoor reports a login made away from the phone: nobody at the
 // phone proved anything for it.
-func remoteDoor(door string) bool {
+func remoteDoor(door Door) bool {
 	switch door {
 	case DoorNative, DoorBrowser, DoorFeatureCode:
 		return false

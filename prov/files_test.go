@@ -151,7 +151,7 @@ func TestEnrollPolicies(t *testing.T) {
 }
 
 // login creates alice with a session on the device through door.
-func (f *filesFixture) login(t *testing.T, door string) (prov.User, prov.Device) {
+func (f *filesFixture) login(t *testing.T, door prov.Door) (prov.User, prov.Device) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg")); err != nil {

@@ -26,7 +26,7 @@ type syncReader struct {
 	known  []bool
 }
 
-func (r *syncReader) Unbind(context.Context, string) ([]prov.Binding, error) { return nil, nil }
+func (r *syncReader) Unbind(context.Context, prov.Owner) ([]prov.Binding, error) { return nil, nil }
 
 func (r *syncReader) DeviceBindings(_ context.Context, id int64) []prov.Binding {
 	return []prov.Binding{{DeviceID: id, Source: fPhoneIP + ":5060", Transport: "UDP"}}
@@ -117,7 +117,7 @@ func TestNewRules(t *testing.T) {
 
 	params := map[string]string{"up.admin": "42"}
 	if _, err := svc.Manager.UpdateDevice(ctx, fMAC, prov.DevicePatch{Params: &params},
-		prov.Actor{Name: "admin:t"}); err != nil {
+		prov.Actor{Kind: prov.ActorAdmin, Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	body, known, n := reg.last()
@@ -136,7 +136,7 @@ func TestNewRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := svc.Manager.AssignDevice(ctx, prov.AssignInput{MAC: fMAC, Username: "alice"},
-		prov.Actor{Name: "admin:t"}); err != nil {
+		prov.Actor{Kind: prov.ActorAdmin, Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := st.GetDevice(ctx, fMAC)

@@ -30,12 +30,12 @@ type recRegistrar struct {
 	none    bool
 }
 
-func (r *recRegistrar) Unbind(_ context.Context, owner string) ([]prov.Binding, error) {
+func (r *recRegistrar) Unbind(_ context.Context, owner prov.Owner) ([]prov.Binding, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.unbound = append(r.unbound, owner)
-	n := r.bindings[owner]
-	delete(r.bindings, owner)
+	r.unbound = append(r.unbound, owner.String())
+	n := r.bindings[owner.String()]
+	delete(r.bindings, owner.String())
 	if r.removed != nil {
 		out := r.removed
 		r.removed = nil
@@ -169,7 +169,7 @@ func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
 		t.Fatalf("login sent %d check-syncs, want 1", len(f.reg.synced))
 	}
 	f.clk.add(3 * time.Second) // past the coalescing of an unanswered check-sync
-	if err := f.ss.End(context.Background(), s.ID, prov.EndLogout, "test"); err != nil {
+	if err := f.ss.End(context.Background(), s.ID, prov.EndLogout, prov.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.creds.Lookup(s.SIPUser); ok {
@@ -183,7 +183,7 @@ func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
 		t.Fatalf("stored session = %+v", got)
 	}
 	// Ending twice is harmless and does not unbind again.
-	if err := f.ss.End(context.Background(), s.ID, prov.EndAdmin, "test"); err != nil || len(f.reg.unbound) != 1 {
+	if err := f.ss.End(context.Background(), s.ID, prov.EndAdmin, prov.Actor{}); err != nil || len(f.reg.unbound) != 1 {
 		t.Fatalf("second End: err=%v unbound=%v", err, f.reg.unbound)
 	}
 }
@@ -277,7 +277,7 @@ func TestIdleMaxAndDailyLogout(t *testing.T) {
 		policy prov.LoginPolicy
 		touch  bool
 		after  time.Duration
-		want   string
+		want   prov.EndReason
 	}{
 		{"idle", prov.LoginPolicy{AutomaticLogout: 10}, false, 11 * time.Minute, prov.EndIdle},
 		{"active is kept", prov.LoginPolicy{AutomaticLogout: 10}, true, 11 * time.Minute, ""},
@@ -340,10 +340,10 @@ func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
 			<-start
 			s, err := f.verifiedLogin(macs[(i/2)%2], users[i%2])
 			if err == nil && i%3 == 0 {
-				_ = f.ss.End(ctx, s.ID, prov.EndLogout, "test")
+				_ = f.ss.End(ctx, s.ID, prov.EndLogout, prov.Actor{})
 			}
 			if i%10 == 9 {
-				_ = f.ss.EndAll(ctx, 2, prov.EndAdmin, "test")
+				_ = f.ss.EndAll(ctx, 2, prov.EndAdmin, prov.Actor{})
 			}
 		})
 	}
@@ -413,7 +413,7 @@ func TestDisabledUserKeepsNoSession(t *testing.T) {
 	if err := f.st.UpdateUser(ctx, &u); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.ss.EndAll(ctx, u.ID, prov.EndAdmin, "test"); err != nil {
+	if err := f.ss.EndAll(ctx, u.ID, prov.EndAdmin, prov.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()

@@ -121,7 +121,7 @@ type SessionStore interface {
 	CreateSession(ctx context.Context, s *Session) error
 	GetSession(ctx context.Context, id string) (Session, error)
 	// EndSession records the end once; ending an ended session returns ErrNotFound.
-	EndSession(ctx context.Context, id string, at time.Time, reason string) error
+	EndSession(ctx context.Context, id string, at time.Time, reason EndReason) error
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	ListSessions(ctx context.Context, q SessionQuery) ([]Session, error)
 

@@ -254,12 +254,12 @@ type Session struct {
 	ID           string    `json:"id"`
 	UserID       int64     `json:"user_id"`
 	DeviceID     int64     `json:"device_id"`
-	Door         string    `json:"door"`
+	Door         Door      `json:"door"`
 	StartedAt    time.Time `json:"started_at"`
 	LastActivity time.Time `json:"last_activity"`
 	Persistent   bool      `json:"persistent"`
 	EndedAt      time.Time `json:"ended_at"`
-	EndReason    string    `json:"end_reason"`
+	EndReason    EndReason `json:"end_reason"`
 	// SIPUser/SIPPassword are the digest credentials minted for this session's line.
 	SIPUser     string `json:"-"`
 	SIPPassword string `json:"-"`
@@ -282,8 +282,8 @@ type Binding struct {
 	Source    string    `json:"source"`
 	Transport string    `json:"transport"`
 	UserAgent string    `json:"user_agent"`
-	// Owner is "device:<id>", "session:<id>" or "user:<id>".
-	Owner string `json:"owner"`
+	// Owner holds the credential that made the binding.
+	Owner Owner  `json:"owner"`
 	Node  string `json:"node"`
 	// Holder is the cluster node (cluster.node) whose registrar holds the
 	// binding and reaches the phone; "" on a single node.
@@ -396,7 +396,7 @@ type Lease struct {
 type CallRecord struct {
 	ID        int64     `json:"id"`
 	CallID    string    `json:"call_id"`
-	Owner     string    `json:"owner"`
+	Owner     Owner     `json:"owner"`
 	UserID    int64     `json:"user_id"`
 	DeviceID  int64     `json:"device_id"`
 	SessionID string    `json:"session_id"`

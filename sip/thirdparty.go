@@ -57,9 +57,9 @@ const maxControlled = 4
 
 // DialRequest asks for one click-to-dial call.
 type DialRequest struct {
-	// Owner is whoever controls the call (prov's "user:<id>"); HangUp and
+	// Owner is whoever controls the call (a user); HangUp and
 	// Calls only see the owner's calls.
-	Owner string
+	Owner Owner
 	// Phone is the binding of the phone to call first.
 	Phone Binding
 	// Caller is the credential owner whose call policy applies: the same
@@ -163,7 +163,7 @@ type ccLeg struct {
 type ccCall struct {
 	tp      *thirdParty
 	id      string
-	owner   string
+	owner   Owner
 	req     DialRequest
 	route   target
 	started time.Time
@@ -192,7 +192,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (ControlledCall, error
 }
 
 // HangUp ends an owner's controlled call: CANCEL or BYE on both legs.
-func (s *Server) HangUp(_ context.Context, owner, id string) error {
+func (s *Server) HangUp(_ context.Context, owner Owner, id string) error {
 	tp := s.thirdParty()
 	if tp == nil {
 		return ErrCallControlOff
@@ -215,7 +215,7 @@ func (s *Server) HangUp(_ context.Context, owner, id string) error {
 // Hold puts an owner's connected call on hold (on) or resumes it: each
 // leg is re-INVITEd with the other's last description, inactive or
 // sendrecv (RFC 3264 §8.4), since no media passes through hotdesk.
-func (s *Server) Hold(_ context.Context, owner, id string, on bool) error {
+func (s *Server) Hold(_ context.Context, owner Owner, id string, on bool) error {
 	tp := s.thirdParty()
 	if tp == nil {
 		return ErrCallControlOff
@@ -259,7 +259,7 @@ func (c *ccCall) hold(on bool) error {
 // party, when its answer lists REFER in Allow; once it accepts (2xx),
 // both legs get BYE and it calls target itself, through the proxy under
 // its own policy. target must also pass the policy of the user's phone.
-func (s *Server) Transfer(ctx context.Context, owner, id, target string) error {
+func (s *Server) Transfer(ctx context.Context, owner Owner, id, target string) error {
 	tp := s.thirdParty()
 	if tp == nil {
 		return ErrCallControlOff
@@ -365,7 +365,7 @@ func withDirection(body []byte, dir string) []byte {
 }
 
 // ControlledCalls lists an owner's calls in progress, oldest first.
-func (s *Server) ControlledCalls(owner string) []ControlledCall {
+func (s *Server) ControlledCalls(owner Owner) []ControlledCall {
 	tp := s.thirdParty()
 	if tp == nil {
 		return nil

@@ -272,8 +272,8 @@ func TestStatusAndRegistrations(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	e.regs.regs = []Registration{
 		{AOR: "9001", Contact: "sip:9001@10.0.0.5:5060", Source: "10.0.0.5:5060", Transport: "udp",
-			UserAgent: "PolycomVVX-VVX_450-UA/6.4.0", Owner: "session:" + s.ID, Since: now, Expires: now.Add(time.Hour)},
-		{AOR: "dev0004f2110001", Contact: "sip:dev@10.0.0.5:5060", Owner: fmt.Sprintf("device:%d", d.ID)},
+			UserAgent: "PolycomVVX-VVX_450-UA/6.4.0", Owner: prov.SessionOwner(s.ID), Since: now, Expires: now.Add(time.Hour)},
+		{AOR: "dev0004f2110001", Contact: "sip:dev@10.0.0.5:5060", Owner: prov.DeviceOwner(d.ID)},
 	}
 	var l registrationList
 	e.want(e.do(asAdmin, "GET", "/api/v1/registrations", nil), 200).into(t, &l)
