@@ -17,6 +17,11 @@ func (r callRules) Authorize(ctx context.Context, caller sip.Owner, target strin
 	return sip.Decision{Allow: v.Allow, Reason: v.Reason, Locked: v.Locked}, err
 }
 
+func (r callRules) CallerTrunk(ctx context.Context, caller sip.Owner) (sip.TrunkConfig, bool) {
+	t, ok := r.c.CallerTrunk(ctx, provOwner(caller))
+	return sip.TrunkConfig{Address: t.Address, Username: t.Username, Password: t.Password}, ok
+}
+
 func (r callRules) IsEmergency(ctx context.Context, dialled string) bool {
 	return r.c.IsEmergency(ctx, dialled)
 }

@@ -176,3 +176,42 @@ func TestEmergencyCallFromLockedOutPhone(t *testing.T) {
 		t.Fatalf("locked-out phone calling 911 = %d %q: refused", code, reason)
 	}
 }
+
+// TestSiteTrunkRoutesOutboundCalls: with no sip.proxy.trunk configured, a
+// user of a site whose trunk is set calls numbers through that trunk; a
+// site without one still has nowhere to send them (404).
+func TestSiteTrunkRoutesOutboundCalls(t *testing.T) {
+	a, addrs := demoDaemon(t)
+	ctx := context.Background()
+	carrier := newHandset(t, addrs.SIPUDP[0], "test.lan") // answers busy: enough to see it was reached
+	alice := newHandset(t, addrs.SIPUDP[0], "test.lan")
+	if code := alice.register(t, "1001", "1001", "alice-sip", 600); code != 200 {
+		t.Fatalf("alice REGISTER = %d", code)
+	}
+	if code, _ := alice.call(t, "+4930123456", "1001", "alice-sip"); code != 404 {
+		t.Fatalf("call to a number with no trunk = %d, want 404", code)
+	}
+	u, err := a.store.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := a.store.GetSite(ctx, u.SiteID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.Trunk = prov.Trunk{Address: "sip:" + carrier.addr, Username: "branch", Password: "pw"}
+	if _, err := a.svc.manager.UpdateSite(ctx, site.ID, site, prov.AdminActor("test", "")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := alice.call(t, "+4930123456", "1001", "alice-sip"); code != 486 {
+		t.Fatalf("call through the site trunk = %d, want the carrier's 486", code)
+	}
+	select {
+	case n := <-carrier.invites:
+		if n != "+4930123456" {
+			t.Fatalf("the site trunk was asked for %q", n)
+		}
+	default:
+		t.Fatal("the call did not reach the site trunk")
+	}
+}

@@ -58,7 +58,7 @@ func (a *app) buildServices(ctx context.Context, fc prov.FilesConfig, rend prov.
 	rules := callRules{ps.Calls}
 	if err := s.sip.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
-		Emergency: rules}); err != nil {
+		Emergency: rules, Trunks: rules}); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
 	}
 	if a.cluster != nil {

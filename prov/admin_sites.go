@@ -85,8 +85,8 @@ func ValidateSite(s *Site) error {
 		}
 		seen[c.name] = c.code
 	}
-	if s.Trunk.Address != "" && strings.ContainsAny(s.Trunk.Address, " \t\r\n") {
-		return Invalid("trunk.address", "is a host[:port] or SIP URI without spaces")
+	if _, ok := s.Trunk.HostPort(); s.Trunk.Address != "" && !ok {
+		return Invalid("trunk.address", "is a host[:port] or a sip: URI of one")
 	}
 	return nil
 }

@@ -82,6 +82,51 @@ func (c *Calls) Authorize(ctx context.Context, caller Owner, target string) (Cal
 	return CallVerdict{Allow: false, Reason: LockedReason, Locked: true}, nil
 }
 
+// CallerTrunk is the trunk caller's calls to numbers leave through: the
+// site trunk of the phone it calls from (a device or session credential),
+// or of the user (a permanent account); ok is false when that site names
+// none, or the caller is not found, and the configured trunk is used.
+func (c *Calls) CallerTrunk(ctx context.Context, caller Owner) (Trunk, bool) {
+	var siteID int64
+	switch caller.Kind {
+	case OwnerDevice, OwnerSession:
+		d, ok := c.deviceOf(ctx, caller.Kind, caller.ID)
+		if !ok {
+			return Trunk{}, false
+		}
+		siteID = d.SiteID
+	case OwnerUser:
+		id, err := strconv.ParseInt(caller.ID, 10, 64)
+		if err != nil {
+			return Trunk{}, false
+		}
+		u, err := c.store.GetUserByID(ctx, id)
+		if err != nil {
+			return Trunk{}, false
+		}
+		siteID = u.SiteID
+	default:
+		return Trunk{}, false
+	}
+	if siteID == 0 {
+		return Trunk{}, false
+	}
+	site, err := c.store.GetSite(ctx, siteID)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			c.logger.Warn("site trunk unavailable", "component", "calls", "site", siteID, "err", err)
+		}
+		return Trunk{}, false
+	}
+	hp, ok := site.Trunk.HostPort()
+	if !ok {
+		return Trunk{}, false
+	}
+	t := site.Trunk
+	t.Address = hp
+	return t, true
+}
+
 // IsEmergency reports whether dialled is an emergency number of any site:
 // the SIP proxy routes such a call even from a source or account that is
 // locked out after failed authentications. It is asked only then, so

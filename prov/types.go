@@ -1,6 +1,11 @@
 package prov
 
-import "time"
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Access is a user's access level to one portal menu.
 type Access string
@@ -88,12 +93,34 @@ type FeatureCodes struct {
 	Forward string `json:"forward,omitempty"`
 }
 
-// Trunk is the upstream SIP provider calls leave through.
+// Trunk is a site's upstream SIP provider: the site's phones call numbers
+// through it instead of the configured sip.proxy.trunk (Address "" : that
+// one). Username and Password answer its challenges; hotdesk registers
+// with the configured trunk only.
 type Trunk struct {
+	// Address is host[:port] (5060 when none), or a sip: URI of one.
 	Address  string `json:"address"`
 	Username string `json:"username"`
 	Password string `json:"password"`
-	Register bool   `json:"register"`
+}
+
+// HostPort is the trunk's address as host:port (5060 by default); ok is
+// false for one that does not parse.
+func (t Trunk) HostPort() (string, bool) {
+	a := strings.TrimPrefix(strings.TrimSpace(t.Address), "sip:")
+	if a == "" || strings.ContainsAny(a, " \t\r\n;?@/") {
+		return "", false
+	}
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		if n, err := strconv.Atoi(p); err != nil || h == "" || n <= 0 || n > 65535 {
+			return "", false
+		}
+		return a, true
+	}
+	if strings.Contains(strings.Trim(a, "[]"), ":") && !strings.HasPrefix(a, "[") {
+		return "", false // a bare IPv6 address needs brackets
+	}
+	return net.JoinHostPort(strings.Trim(a, "[]"), "5060"), true
 }
 
 // Site is one office: domain, locale, login policy and call restrictions.

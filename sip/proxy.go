@@ -163,6 +163,8 @@ type ProxyDeps struct {
 	Recorder   CallRecorder
 	// Emergency tells emergency numbers, which a lockout never refuses.
 	Emergency EmergencyNumbers
+	// Trunks picks a caller's site trunk (nil: ProxyConfig.Trunk for all).
+	Trunks Trunks
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -176,6 +178,10 @@ type proxy struct {
 	features FeatureCodes
 	// emergency may be nil: no number is exempt from a lockout.
 	emergency EmergencyNumbers
+	trunks    Trunks
+	// sitePeers are the site trunks' addresses calls went to, answered as
+	// known peers like ProxyConfig.Trunk (at most one per site).
+	sitePeers sync.Map
 	m         *proxyMetrics
 	records   *recordQueue
 	dialogs   *dialogTable
@@ -220,7 +226,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
-		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
+		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted}
 	p.dialogs = newDialogTable()
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },
 		func() float64 { return float64(p.held.Load()) })

@@ -482,3 +482,63 @@ func TestProxyTrunkDigest(t *testing.T) {
 	}
 	recv(t, trunk.byes, "BYE at the trunk")
 }
+
+// pxTrunks names the site trunk of some callers.
+type pxTrunks map[Owner]TrunkConfig
+
+func (t pxTrunks) CallerTrunk(_ context.Context, caller Owner) (TrunkConfig, bool) {
+	tc, ok := t[caller]
+	return tc, ok
+}
+
+// TestProxySiteTrunk: a caller whose site names a trunk calls numbers
+// through it, answering its challenge with the site's credentials, and
+// the in-dialog requests follow; a caller of a site without one uses the
+// configured trunk.
+func TestProxySiteTrunk(t *testing.T) {
+	main := newUA(t, "trunk", "", "answer")
+	branch := newUA(t, "branch-trunk", "", "challenge")
+	e := startProxyEnvHook(t, func(p *proxy) {
+		p.trunks = pxTrunks{Owner{OwnerUser, "alice"}: {Address: branch.addr, Domain: "branch.example",
+			Username: "branch", Password: "pw"}}
+	}, func(_ *Config, pc *ProxyConfig, _ *Deps) { pc.Trunk.Address = main.addr })
+	alice := newUA(t, "alice", e.udp, "answer")
+	sess, res, err := alice.call(callCtx(t), "+4930123456", "1001", "alice-sip")
+	if err != nil || sess == nil {
+		t.Fatalf("call: %v %v", err, res)
+	}
+	recv(t, branch.invites, "first INVITE at the site trunk")
+	second := recv(t, branch.invites, "authenticated INVITE at the site trunk")
+	if pa := second.GetHeader("Proxy-Authorization"); pa == nil || !strings.Contains(pa.Value(), `username="branch"`) {
+		t.Fatalf("site trunk credentials: %v", pa)
+	}
+	if second.Recipient.Host != "branch.example" || second.Recipient.User != "+4930123456" {
+		t.Errorf("site trunk Request-URI %s", second.Recipient.String())
+	}
+	sess.Ack(callCtx(t))
+	recv(t, branch.acks, "ACK at the site trunk")
+	if err := sess.Bye(callCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, branch.byes, "BYE at the site trunk")
+
+	bob := newUA(t, "bob", e.udp, "answer")
+	sess, res, err = bob.call(callCtx(t), "+4930999", "1002", "bob-sip")
+	if err != nil || sess == nil {
+		t.Fatalf("bob's call: %v %v", err, res)
+	}
+	if inv := recv(t, main.invites, "INVITE at the configured trunk"); inv.Recipient.User != "+4930999" {
+		t.Errorf("configured trunk Request-URI %s", inv.Recipient.String())
+	}
+	sess.Ack(callCtx(t))
+	recv(t, main.acks, "ACK at the configured trunk")
+	if err := sess.Bye(callCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, main.byes, "BYE at the configured trunk")
+	select {
+	case inv := <-branch.invites:
+		t.Fatalf("bob's call reached the site trunk: %s", inv.Recipient.String())
+	default:
+	}
+}

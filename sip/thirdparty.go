@@ -166,6 +166,7 @@ type ccCall struct {
 	owner   Owner
 	req     DialRequest
 	route   target
+	trunk   TrunkConfig // the caller's trunk (ProxyConfig.Trunk or its site's)
 	started time.Time
 	cancel  context.CancelFunc
 	ctx     context.Context
@@ -291,7 +292,7 @@ func (c *ccCall) transfer(ctx context.Context, to string) error {
 			return fmt.Errorf("%w: %s", ErrCallRefused, reason)
 		}
 	}
-	if _, ok := p.resolve(ctx, to, false); !ok {
+	if _, ok := p.resolve(ctx, to, c.trunk); !ok {
 		return fmt.Errorf("%w: %q", ErrNoTarget, to)
 	}
 	c.mu.Lock()
@@ -425,13 +426,14 @@ func (tp *thirdParty) dial(ctx context.Context, r DialRequest) (ControlledCall, 
 			return ControlledCall{}, fmt.Errorf("%w: %s", ErrCallRefused, reason)
 		}
 	}
-	t, ok := p.resolve(ctx, r.Target, false)
+	trunk := p.trunkFor(ctx, r.Caller)
+	t, ok := p.resolve(ctx, r.Target, trunk)
 	if !ok {
 		tp.m.calls.WithLabelValues("no_target").Inc()
 		return ControlledCall{}, fmt.Errorf("%w: %q", ErrNoTarget, r.Target)
 	}
 	cctx, cancel := context.WithCancel(tp.ctx)
-	c := &ccCall{tp: tp, id: newCallID(), owner: r.Owner, req: r, route: t, started: p.now(), ctx: cctx,
+	c := &ccCall{tp: tp, id: newCallID(), owner: r.Owner, req: r, route: t, trunk: trunk, started: p.now(), ctx: cctx,
 		cancel: cancel, state: CallPhone, byeCh: make(chan *ccLeg, 2)}
 	tp.mu.Lock()
 	n := 0
@@ -634,7 +636,7 @@ func (c *ccCall) targetRequest() (*sip.Request, sipgo.AnswerOptions, error) {
 			laddr = a
 		}
 	} else {
-		tc := p.cfg.Trunk
+		tc := c.trunk
 		host := tc.Domain
 		if host == "" {
 			host, _, _ = net.SplitHostPort(tc.Address)
