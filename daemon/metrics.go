@@ -1,9 +1,8 @@
 package daemon
 
 import (
+	"hotdesk/prov/auth"
 	"runtime"
-
-	"hotdesk/prov"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -54,7 +53,7 @@ func newDaemonMetrics(reg *prometheus.Registry, version string) *daemonMetrics {
 
 // registerHasherMetrics shows the shared argon2id hasher: how much work
 // logins cost and whether callers queue for it (a login storm, a guesser).
-func registerHasherMetrics(reg prometheus.Registerer, h *prov.Hasher) {
+func registerHasherMetrics(reg prometheus.Registerer, h *auth.Hasher) {
 	f := promauto.With(reg)
 	f.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hotdesk_prov_password_hashes_total",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hotdesk/prov/auth"
 	"runtime"
 	"strings"
 	"sync"
@@ -153,7 +154,7 @@ func (d *Directory) prepareImport(in UserInput) (User, error) {
 	if in.Password != "" {
 		return d.Prepare(in)
 	}
-	cheap := &Directory{store: d.store, events: d.events, now: d.now, hasher: NewHasher(Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
+	cheap := &Directory{store: d.store, events: d.events, now: d.now, hasher: auth.NewHasher(auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
 	u, err := cheap.Prepare(in)
 	u.PasswordHash, u.LoginHA1 = "", nil
 	return u, err
@@ -229,6 +230,6 @@ func storeImportRow(ctx context.Context, tx Store, it *importItem, a Actor, now 
 		}
 	}
 	e := &AuditEvent{At: now(), Actor: orDefault(a.Name, "system"), Action: "user.create", Object: "user:" + u.Username,
-		Remote: a.Remote, After: auditJSON(userRecord{*u, it.in.Numbers})}
+		Remote: a.Remote, After: AuditJSON(userRecord{*u, it.in.Numbers})}
 	return tx.AddAudit(ctx, e)
 }

@@ -1,29 +1,8 @@
 package prov
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"net/netip"
 	"regexp"
 	"strings"
-)
-
-// AddrResolver maps a source address to the MAC that holds its DHCP lease.
-// TFTP and Polycom's 000000000000.cfg carry no MAC; the daemon fills this
-// from the dhcp room's observations (leases it gave or saw).
-type AddrResolver interface {
-	AddrToMAC(ip netip.Addr) (mac string, ok bool)
-}
-
-// reasonEnrolled is the Reason of the EventDeviceChanged a new device makes.
-const reasonEnrolled = "enrolled"
-
-// Enrollment policies for unknown devices.
-const (
-	EnrollAuto    = "auto"
-	EnrollApprove = "approve"
-	EnrollDeny    = "deny"
 )
 
 // NormalizeMAC returns s as 12 lowercase hex digits, accepting ':', '-' and
@@ -49,20 +28,6 @@ func NormalizeMAC(s string) (string, bool) {
 		return "", false
 	}
 	return b.String(), true
-}
-
-// isHex12 reports whether s is exactly 12 hex digits (any case).
-func isHex12(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 var uaMACPatterns = []*regexp.Regexp{
@@ -177,138 +142,4 @@ func VendorFromMAC(mac string) string {
 		return ""
 	}
 	return ouiVendors[mac[:6]]
-}
-
-// identity resolves the device a request comes from: the authenticated
-// device, the MAC in the file name, the User-Agent, then the DHCP lease of
-// the source address. mac is "" when none says.
-func (f *Files) identityMAC(req Request, nameMAC string) string {
-	if req.DeviceMAC != "" {
-		return req.DeviceMAC
-	}
-	if nameMAC != "" {
-		return nameMAC
-	}
-	if mac, ok := MACFromUserAgent(req.UserAgent); ok {
-		return mac
-	}
-	if f.leases != nil && req.Remote.IsValid() {
-		if mac, ok := f.leases.AddrToMAC(req.Remote.Addr().Unmap()); ok {
-			if m, ok := NormalizeMAC(mac); ok {
-				return m
-			}
-		}
-	}
-	return ""
-}
-
-// device returns the device with mac, enrolling it according to the policy
-// when enroll is true and it is unknown. Devices pending approval or denied
-// are ErrNotFound, like unknown ones.
-func (f *Files) device(ctx context.Context, mac string, req Request, enroll bool) (Device, error) {
-	d, ok := f.cache.device(mac)
-	if !ok {
-		gen := f.cache.generation()
-		var err error
-		d, err = f.store.GetDevice(ctx, mac)
-		if errors.Is(err, ErrNotFound) && enroll {
-			d, err = f.enroll(ctx, mac, req)
-		}
-		if err != nil {
-			return Device{}, err
-		}
-		f.cache.putDevice(d, gen)
-	}
-	if d.Status == DevicePending || d.Status == DeviceDenied {
-		return Device{}, fmt.Errorf("device %s is %s: %w", mac, d.Status, ErrNotFound)
-	}
-	f.touch(d, req)
-	return d, nil
-}
-
-// enroll creates an unknown device: status not_deployed (or
-// pending_approval), site by subnet, vendor from the User-Agent or OUI,
-// with a generated device SIP account and provisioning credentials.
-func (f *Files) enroll(ctx context.Context, mac string, req Request) (Device, error) {
-	switch f.cfg.Enroll {
-	case EnrollAuto, EnrollApprove:
-	default:
-		f.m.enrolled.WithLabelValues("denied").Inc()
-		return Device{}, fmt.Errorf("enroll %s: policy deny: %w", mac, ErrNotFound)
-	}
-	// Detection: User-Agent, DHCP option 60, the file name asked for, and
-	// the MAC prefix last (OUI lists rot as vendors buy new blocks).
-	vendor, model, fw := VendorFromUserAgent(req.UserAgent)
-	if vendor == "" {
-		vendor = f.classVendor(req)
-	}
-	if vendor == "" {
-		vendor = req.vendorHint
-	}
-	if vendor == "" {
-		vendor = VendorFromMAC(mac)
-	}
-	d := Device{
-		MAC: mac, Vendor: vendor, Model: model, Firmware: fw,
-		Kind: DeviceManaged, Status: DeviceNotDeployed,
-		ProvUser: mac, ProvPassword: RandomSecret(12),
-		SIPUser: "dev" + mac, SIPPassword: RandomSecret(12),
-		CreatedAt: f.now(), UpdatedAt: f.now(), LastSeen: f.now(),
-	}
-	if f.cfg.Enroll == EnrollApprove {
-		d.Status = DevicePending
-	} else if f.enrollLimits != nil && req.Remote.IsValid() &&
-		!f.enrollLimits.allow(req.Remote.Addr().Unmap().String(), f.now()) {
-		// One host enrolling many MACs is inventing them: held for an
-		// admin instead of minting accounts for each.
-		d.Status = DevicePending
-		f.m.enrollCapped.Inc()
-		f.log.Warn("enrolment over the per-source limit: held for approval", "component", "files", "mac", mac,
-			"remote", req.Remote.Addr().String())
-	}
-	if req.Remote.IsValid() {
-		d.LastIP = req.Remote.Addr().Unmap().String()
-		d.SiteID = f.siteFor(ctx, req.Remote.Addr().Unmap())
-	}
-	if err := f.enrolls.create(ctx, &d); err != nil {
-		if errors.Is(err, ErrConflict) { // enrolled concurrently
-			return f.store.GetDevice(ctx, mac)
-		}
-		return Device{}, fmt.Errorf("enroll %s: %w", mac, err)
-	}
-	f.seen.note(d.MAC, d.LastSeen, d.LastIP)
-	f.m.enrolled.WithLabelValues(string(d.Status)).Inc()
-	f.log.Info("device enrolled", "mac", mac, "vendor", vendor, "status", d.Status, "site_id", d.SiteID)
-	f.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: reasonEnrolled, Device: &d})
-	return d, nil
-}
-
-// siteFor picks the site whose subnets contain addr, the most specific
-// prefix winning; 0 when none does.
-func (f *Files) siteFor(ctx context.Context, addr netip.Addr) int64 {
-	sites, ok := f.cache.allSites()
-	if !ok {
-		gen := f.cache.generation()
-		var err error
-		if sites, err = f.store.ListSites(ctx); err != nil {
-			f.log.Warn("list sites for enrollment", "err", err)
-			return 0
-		}
-		// Read-only from here on: every enrolling phone shares the list.
-		f.cache.putAllSites(sites, gen)
-	}
-	var best int64
-	bits := -1
-	for _, s := range sites {
-		for _, sn := range s.Subnets {
-			p, err := netip.ParsePrefix(strings.TrimSpace(sn))
-			if err != nil || !p.Contains(addr) {
-				continue
-			}
-			if p.Bits() > bits {
-				best, bits = s.ID, p.Bits()
-			}
-		}
-	}
-	return best
 }

@@ -1,7 +1,8 @@
-package prov
+package files
 
 import (
 	"context"
+	"hotdesk/prov"
 	"net/netip"
 	"strings"
 )
@@ -144,7 +145,7 @@ func (f *Files) resolveName(ctx context.Context, req Request, pn parsedName) par
 // requestVendor detects the requesting phone's vendor: its User-Agent,
 // its lease's DHCP option 60, then the record of the device it is.
 func (f *Files) requestVendor(ctx context.Context, req Request, nameMAC string) string {
-	if v, _, _ := VendorFromUserAgent(req.UserAgent); v != "" {
+	if v, _, _ := prov.VendorFromUserAgent(req.UserAgent); v != "" {
 		return v
 	}
 	if v := f.classVendor(req); v != "" {
