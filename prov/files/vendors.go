@@ -32,8 +32,8 @@ type VendorFile struct {
 	Suffix string
 	// Boot marks the first file a phone of this vendor asks for when it
 	// boots or re-syncs: an unknown device asking for it is enrolled, and
-	// its fetch is the boot signal Polycom's <MAC>.cfg is (OnFetch is
-	// told KindMaster).
+	// its fetch is the boot signal Polycom's <MAC>.cfg is (Desk.Fetched is
+	// told it is the boot file).
 	Boot bool
 	// Enroll: an unknown device asking for it is enrolled too (a file
 	// with the MAC in its name, for a phone whose Boot file said nothing).
