@@ -57,7 +57,7 @@ type UploadParams struct {
 
 // View is everything a renderer needs to render one device's files: the
 // device, its site, the user logged in on it (if any) and the uploads that
-// take part in the merge. Files builds it; renderers must not change it.
+// take part in the merge. prov/files builds it; renderers must not change it.
 type View struct {
 	Device  Device
 	Site    Site
