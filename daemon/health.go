@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"net"
 	"strings"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 // healthy checks every component that can wedge: the store answers, the

@@ -1,12 +1,13 @@
 package daemon
 
 import (
-	"hotdesk/prov/auth"
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"hotdesk/prov/auth"
 )
 
 // daemonMetrics are the daemon's own metrics; each room registers its own.

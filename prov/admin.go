@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"log/slog"
 	"net/mail"
 	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"hotdesk/prov/auth"
 )
 
 // Actor is who makes a change and from where, for the audit log.

@@ -5,10 +5,11 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"slices"
 	"strconv"
 	"strings"
+
+	"hotdesk/prov/auth"
 )
 
 // DoorClaim names the zero-touch claim in lockout keys and audit records.

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 // importIndex is what the store already holds, plus the rows accepted so

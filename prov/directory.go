@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"net/mail"
 	"regexp"
 	"strings"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 // LoginRealm is the HTTP digest realm of the login doors; the users' login

@@ -1,11 +1,12 @@
 package prov
 
 import (
-	"hotdesk/prov/auth"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 func TestKeyLocks(t *testing.T) {

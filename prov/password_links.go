@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -17,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/time/rate"
+
+	"hotdesk/prov/auth"
 )
 
 // Purposes of a password link, and the kinds of message that carry one.

@@ -3,12 +3,13 @@ package prov
 import (
 	"context"
 	"errors"
-	"hotdesk/prov/auth"
 	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/prov/auth"
 )
 
 // Deps are the collaborators prov's services are built over. Everything

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"log/slog"
 	"net/netip"
 	"strconv"
@@ -14,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"hotdesk/prov/auth"
 )
 
 // Login doors.

@@ -3,8 +3,9 @@ package files
 import (
 	"context"
 	"fmt"
-	"hotdesk/prov"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // The secure bootstrap. A MAC is printed on the box and guessed from a

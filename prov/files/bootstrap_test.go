@@ -3,13 +3,13 @@ package files_test
 import (
 	"context"
 	"errors"
-	"hotdesk/prov/files"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 const attackerIP = "10.1.9.9"

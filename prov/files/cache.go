@@ -3,10 +3,11 @@ package files
 import (
 	"bytes"
 	"context"
-	"hotdesk/prov"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // cacheEntry is one rendered file.

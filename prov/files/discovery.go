@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov"
 	"net/netip"
+
+	"hotdesk/prov"
 )
 
 // ErrDiscoveryRefused is returned by EnrollDiscovered for a device the

@@ -3,11 +3,11 @@ package files_test
 import (
 	"context"
 	"errors"
-	"hotdesk/prov/files"
 	"net/netip"
 	"testing"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // TestEnrollDiscovered: a phone found by SIP plug-and-play is enrolled by

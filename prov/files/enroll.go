@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov/auth"
 	"net/netip"
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // AddrResolver maps a source address to the MAC that holds its DHCP lease.

@@ -2,9 +2,10 @@ package files
 
 import (
 	"context"
-	"hotdesk/prov"
 	"sync"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // enrollBatcher creates enrolled devices in group commits. SQLite has one

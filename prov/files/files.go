@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hotdesk/prov"
-	"hotdesk/prov/auth"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +17,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // Proto is the protocol a file request came over.

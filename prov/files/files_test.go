@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov/files"
 	"io"
 	"net/netip"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 	"hotdesk/prov/store"
 )

@@ -4,9 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"hotdesk/prov"
 	"sort"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // Uploads of vendors whose settings files are "key = value" lines

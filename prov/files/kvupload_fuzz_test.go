@@ -1,9 +1,10 @@
 package files_test
 
 import (
-	"hotdesk/prov/files"
 	"maps"
 	"testing"
+
+	"hotdesk/prov/files"
 )
 
 // FuzzSplitKVUpload: whatever a phone uploads as <mac>-local.cfg, the file

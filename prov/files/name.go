@@ -2,8 +2,9 @@ package files
 
 import (
 	"fmt"
-	"hotdesk/prov"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // FileKind classifies a name of the namespace; it is a bounded metric label.

@@ -4,10 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"hotdesk/prov"
 	"strconv"
 	"strings"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // PhonePagesPath is the login door for the phone's own browser, relative

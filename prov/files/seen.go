@@ -2,10 +2,11 @@ package files
 
 import (
 	"context"
-	"hotdesk/prov"
 	"log/slog"
 	"sync"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // seenWriter records when and from where devices were last seen, off the

@@ -5,11 +5,12 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"hotdesk/prov"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // Uploads in Polycom's formats: the .cfg overrides a phone writes back and its

@@ -3,10 +3,11 @@ package files
 import (
 	"errors"
 	"fmt"
-	"hotdesk/prov"
 	"maps"
 	"strings"
 	"testing"
+
+	"hotdesk/prov"
 )
 
 func TestParseConfigParams(t *testing.T) {

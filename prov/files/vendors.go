@@ -2,9 +2,10 @@ package files
 
 import (
 	"context"
-	"hotdesk/prov"
 	"net/netip"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // Vendors other than Polycom (issue 15). The namespace knows Polycom's

@@ -3,13 +3,13 @@ package files_test
 import (
 	"context"
 	"errors"
-	"hotdesk/prov/files"
 	"io"
 	"net/netip"
 	"strings"
 	"testing"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 )
 

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hotdesk/prov"
 	"slices"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // view gathers what the renderer needs for device d.

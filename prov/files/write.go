@@ -6,9 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hotdesk/prov"
 	"io"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // Write stores an upload at req.Path as a new version. Errors:

@@ -2,11 +2,12 @@ package portal
 
 import (
 	"crypto/subtle"
-	provauth "hotdesk/prov/auth"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
+
+	provauth "hotdesk/prov/auth"
 )
 
 // Cookie names. The session cookie carries only a random ID; everything
