@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"hotdesk/prov/auth"
 )
 
 // ConflictError names the field whose unique value (user name, number,
@@ -37,7 +39,7 @@ type Manager struct {
 	now      func() time.Time
 	// claimLock refuses a device or source that guesses deployment PINs;
 	// claimRate bounds the guesses of all sources together.
-	claimLock *Lockout
+	claimLock *auth.Lockout
 	claimRate *rate.Limiter
 	// reg removes bindings; nil without a SIP side (tests).
 	reg Registrar
@@ -66,7 +68,7 @@ func NewManager(d ManagerDeps) *Manager {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{store: d.Store, dir: d.Directory, sessions: d.Sessions, events: d.Events, logger: d.Logger,
-		now: d.Now, reg: d.Registrar, params: d.Params, claimLock: NewLockout(LockoutConfig{}, d.Now),
+		now: d.Now, reg: d.Registrar, params: d.Params, claimLock: auth.NewLockout(auth.LockoutConfig{}, d.Now),
 		claimRate: rate.NewLimiter(claimRate, claimBurst)}
 }
 

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"hotdesk/prov/auth"
 )
 
 // Door is the way a login came in; it is stored with the session.
@@ -82,8 +84,8 @@ type Sessions struct {
 	syncEvent func(vendor string, reboot bool) string
 	logger    *slog.Logger
 	now       func() time.Time
-	lockout   *Lockout
-	hasher    *Hasher
+	lockout   *auth.Lockout
+	hasher    *auth.Hasher
 	// devMu guards the per-device facts that tell a reboot from a logout
 	// (each line's Call-ID, a cache of the stored DeviceSignals), the held
 	// check-syncs and the recent native logouts.
@@ -147,10 +149,10 @@ type SessionsDeps struct {
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
 	Now         func() time.Time
-	Lockout     *Lockout
+	Lockout     *auth.Lockout
 	// Hasher bounds parallel argon2id work; share the Directory's
 	// (Directory.Hasher). nil makes one for Sessions alone.
-	Hasher *Hasher
+	Hasher *auth.Hasher
 	// CoalesceSync leaves out a check-sync to a phone that was sent one
 	// this recently and has not fetched since (0: 2 s; negative: never).
 	CoalesceSync time.Duration
@@ -169,10 +171,10 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		d.Now = time.Now
 	}
 	if d.Lockout == nil {
-		d.Lockout = NewLockout(LockoutConfig{}, d.Now)
+		d.Lockout = auth.NewLockout(auth.LockoutConfig{}, d.Now)
 	}
 	if d.Hasher == nil {
-		d.Hasher = NewHasher(DefaultArgon2, 0)
+		d.Hasher = auth.NewHasher(auth.DefaultArgon2, 0)
 	}
 	if d.CoalesceSync == 0 {
 		d.CoalesceSync = defaultCoalesceSync
@@ -416,8 +418,8 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 		}
 	}
 	sess := Session{
-		ID: RandomSecret(12), UserID: u.ID, DeviceID: dev.ID, Door: req.Door, StartedAt: now, LastActivity: now,
-		Persistent: site.Login.Persistent || req.Door == DoorAssigned, SIPUser: "s" + RandomSecret(8), SIPPassword: RandomSecret(12),
+		ID: auth.RandomSecret(12), UserID: u.ID, DeviceID: dev.ID, Door: req.Door, StartedAt: now, LastActivity: now,
+		Persistent: site.Login.Persistent || req.Door == DoorAssigned, SIPUser: "s" + auth.RandomSecret(8), SIPPassword: auth.RandomSecret(12),
 	}
 	if err := s.store.CreateSession(ctx, &sess); err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)

@@ -364,7 +364,7 @@ type BindingKey struct {
 
 // Upload is one stored version of a file a phone wrote.
 type Upload struct {
-	// Owner is "user:<username>" or "device:<mac>".
+	// Owner is UserObject(username) or DeviceObject(mac), spelled.
 	Owner     string    `json:"owner"`
 	Name      string    `json:"name"`
 	Version   int       `json:"version"`

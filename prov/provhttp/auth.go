@@ -7,6 +7,8 @@ import (
 	"github.com/icholy/digest"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
+	"hotdesk/prov/files"
 	"hotdesk/sip/digestserver"
 )
 
@@ -15,7 +17,7 @@ import (
 // establish req.LoginUser, the device they are at, and — for a GET of
 // their own <user>.cfg — the login itself. Unknown user and wrong password
 // take the same path and answer alike.
-func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request, kind prov.FileKind) (ok, stale bool) {
+func (h *Handler) authenticate(r *http.Request, header string, req *files.Request, kind files.FileKind) (ok, stale bool) {
 	c := parseDigest(header)
 	if c == nil || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
 		return false, false
@@ -30,7 +32,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}
-		if !digestserver.Verify(c, r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
+		if !digestserver.Verify(c, r.Method, auth.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
 			// The phone holds its own credentials: this is another device
 			// presenting the MAC (or the phone after a factory reset).
 			h.files.WrongCredentials(ctx, d, *req)
@@ -44,7 +46,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	}
 	// A user's login is good only for that user's own files, and each try
 	// counts against the same lockout as every other login door.
-	if prov.UserOfFile(req.Path) != c.Username {
+	if files.UserOfFile(req.Path) != c.Username {
 		return false, false
 	}
 	if h.logins != nil {
@@ -69,7 +71,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		// The site's default user, logged in by the phone itself with the
 		// password its configuration carries (prov.login.defaultPassword).
 		if secret := h.files.DefaultLoginSecretFor(ctx, *req, u); secret != "" {
-			verified = digestserver.Verify(c, r.Method, prov.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
+			verified = digestserver.Verify(c, r.Method, auth.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
 			byDefault = verified
 		}
 	}
@@ -86,7 +88,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	}
 	req.DeviceMAC, req.LoginUser, req.DefaultLogin = dev.MAC, u.Username, byDefault
 	// <user>.cfg, at the root or in the site's user-profile directory.
-	if kind == prov.KindUserConfig && r.Method != http.MethodPut && prov.UserOfFile(req.Path) == u.Username {
+	if kind == files.KindUserConfig && r.Method != http.MethodPut && files.UserOfFile(req.Path) == u.Username {
 		if h.logins == nil {
 			return false, false
 		}
@@ -101,7 +103,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 // replayGuard refuses an answer that verified before: a captured request
 // (over plain HTTP anyone on the path sees it) replayed within the nonce's
 // lifetime.
-func (h *Handler) replayGuard(c *digest.Credentials, nonce digestserver.Nonce, req *prov.Request) (ok, stale bool) {
+func (h *Handler) replayGuard(c *digest.Credentials, nonce digestserver.Nonce, req *files.Request) (ok, stale bool) {
 	switch h.nonces.Use(nonce, c.Username, h.answerKey(c), 0, h.now()) {
 	case digestserver.OK:
 		return true, false

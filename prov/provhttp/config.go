@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 )
 
@@ -51,7 +51,7 @@ type Config struct {
 
 // DefaultConfig is plain HTTP on :80 and TFTP on :69 at the root.
 func DefaultConfig() Config {
-	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: prov.EnrollAuto, EnrollPerSource: 30,
+	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: files.EnrollAuto, EnrollPerSource: 30,
 		MaxUploadBytes: 1 << 20, UploadQuotaBytes: 8 << 20, UploadTotalBytes: 512 << 20, UploadVersions: 5,
 		NonceTTL: 5 * time.Minute, FailBurst: 30, FailInterval: 2 * time.Second}
 }
@@ -77,7 +77,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("base_url: must be an http:// or https:// URL"))
 	}
 	switch c.Enroll {
-	case prov.EnrollAuto, prov.EnrollApprove, prov.EnrollDeny:
+	case files.EnrollAuto, files.EnrollApprove, files.EnrollDeny:
 	default:
 		errs = append(errs, fmt.Errorf("enroll: %q is not auto, approve or deny", c.Enroll))
 	}
@@ -117,9 +117,9 @@ func port(listen string) int {
 	return n
 }
 
-// FilesConfig is the part of the section prov.NewFiles takes.
-func (c Config) FilesConfig() prov.FilesConfig {
-	fc := prov.FilesConfig{BaseURL: c.BaseURL, PathPrefix: c.PathPrefix, HTTPPort: port(c.HTTPListen),
+// FilesConfig is the part of the section files.New takes.
+func (c Config) FilesConfig() files.Config {
+	fc := files.Config{BaseURL: c.BaseURL, PathPrefix: c.PathPrefix, HTTPPort: port(c.HTTPListen),
 		StaticDir: c.StaticDir, Enroll: c.Enroll, EnrollPerSource: c.EnrollPerSource, TFTPSecrets: c.TFTPSecrets,
 		SecretsHTTPSOnly: c.SecretsHTTPSOnly, MaxUploadBytes: c.MaxUploadBytes, UploadQuota: c.UploadQuotaBytes,
 		UploadTotal: c.UploadTotalBytes, UploadVersions: c.UploadVersions}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // cisco renders Cisco MPP (6800/7800/8800 multiplatform, "3PCC") files
@@ -28,7 +29,7 @@ func newCisco(cfg Config, zones *zoneCache) *cisco { return &cisco{cfg: cfg, zon
 
 func (c *cisco) Name() string { return "cisco" }
 
-func (c *cisco) ContentType(prov.FileKind) string { return "application/xml" }
+func (c *cisco) ContentType(files.FileKind) string { return "application/xml" }
 
 const ciscoMaxLines = 6
 
@@ -37,18 +38,18 @@ const ciscoMaxLines = 6
 var ciscoPSNRE = regexp.MustCompile(`^[0-9]{4}[A-Za-z]{0,3}\.xml$`)
 
 // Files implements Vendor.
-func (c *cisco) Files(name string) (prov.VendorFile, bool) {
+func (c *cisco) Files(name string) (files.VendorFile, bool) {
 	if ciscoPSNRE.MatchString(name) {
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, Boot: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, Boot: true}, true
 	}
 	mac, rest, ok := macPrefix(name)
 	switch {
 	case ok && rest == ".xml":
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Boot: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Boot: true}, true
 	case ok && rest == "-directory.xml":
-		return prov.VendorFile{Kind: prov.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
+		return files.VendorFile{Kind: files.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
 	}
-	return prov.VendorFile{}, false
+	return files.VendorFile{}, false
 }
 
 // SyncEvent implements Vendor: MPP re-syncs on "resync" (Resync_From_SIP)
@@ -244,14 +245,14 @@ func ciscoLang(s string) string {
 
 // Render implements Vendor: the device's one profile (MPP has no user
 // profile; a login is the user's lines in it).
-func (c *cisco) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (c *cisco) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}
 		return flatProfile(flat(Merge(srcs)), v.Secrets)
-	case prov.KindDirectory:
+	case files.KindDirectory:
 		return ciscoDirectory(v.Contacts)
 	}
 	return nil, prov.ErrNotFound

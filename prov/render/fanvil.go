@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // fanvil renders Fanvil X-series files (X3/X4/X5/X6/X7, X210, their U,
@@ -35,7 +36,7 @@ func newFanvil(cfg Config, zones *zoneCache) *fanvil { return &fanvil{cfg: cfg, 
 
 func (f *fanvil) Name() string { return "fanvil" }
 
-func (f *fanvil) ContentType(prov.FileKind) string { return "application/xml" }
+func (f *fanvil) ContentType(files.FileKind) string { return "application/xml" }
 
 // fanvilMaxLines is how many SIP lines every device file sets (the X4U
 // has six), so one that left the configuration is disabled.
@@ -59,17 +60,17 @@ var fanvilSections = map[string]bool{
 }
 
 // Files implements Vendor.
-func (f *fanvil) Files(name string) (prov.VendorFile, bool) {
+func (f *fanvil) Files(name string) (files.VendorFile, bool) {
 	if mac, rest, ok := macPrefix(name); ok {
 		if rest == ".cfg" {
-			return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Enroll: true}, true
+			return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Enroll: true}, true
 		}
-		return prov.VendorFile{}, false
+		return files.VendorFile{}, false
 	}
 	if fanvilCommonRE.MatchString(name) {
-		return prov.VendorFile{Kind: prov.KindMaster, Boot: true}, true
+		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
 	}
-	return prov.VendorFile{}, false
+	return files.VendorFile{}, false
 }
 
 // SyncEvent implements Vendor.
@@ -197,9 +198,9 @@ func fanvilLang(s string) string {
 }
 
 // Render implements Vendor.
-func (f *fanvil) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (f *fanvil) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindMaster:
+	case files.KindMaster:
 		// The per-model common file: defaults and where to provision
 		// from, never an account or a secret.
 		m := map[string]string{}
@@ -208,7 +209,7 @@ func (f *fanvil) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte
 		}
 		fanvilServer(m, v.Server.BaseURL)
 		return sysConf(m, false)
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}

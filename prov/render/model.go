@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // Model is the vendor-neutral device model every non-Polycom renderer
@@ -166,7 +167,7 @@ func model(v *prov.View, cfg Config, zones *zoneCache) Model {
 			m.LocalPIN = d.SecurityPIN
 		}
 		if s.Login.Enabled && d.ProvPassword != "" && v.Server.BaseURL != "" {
-			m.LoginPage = v.Server.BaseURL + "/" + prov.PhonePagesPath + "?mac=" + d.MAC + "&t=" + prov.PhonePageToken(d)
+			m.LoginPage = v.Server.BaseURL + "/" + files.PhonePagesPath + "?mac=" + d.MAC + "&t=" + files.PhonePageToken(d)
 		}
 	}
 	if cfg.FirmwareURL != "" {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // vendorViews are fixtureViews as a phone of vendor (its MAC prefix) sees
@@ -58,7 +59,7 @@ func TestVendorGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := []prov.FileKind{prov.KindMaster, prov.KindDeviceConfig, prov.KindDirectory}
+	kinds := []files.FileKind{files.KindMaster, files.KindDeviceConfig, files.KindDirectory}
 	for vendor, mac := range vendorMACs {
 		for name, v := range vendorViews(vendor, mac) {
 			if v.Device.MAC == "" {
@@ -127,11 +128,11 @@ func TestVendorFiles(t *testing.T) {
 		views := vendorViews(vendor, vendorMACs[vendor])
 		get := func(view string) map[string]string {
 			t.Helper()
-			b, err := s.Render(context.Background(), prov.KindDeviceConfig, views[view])
+			b, err := s.Render(context.Background(), files.KindDeviceConfig, views[view])
 			if err != nil {
 				t.Fatalf("%s %s: %v", vendor, view, err)
 			}
-			m, err := parseVendorFile(vendor, prov.KindDeviceConfig, b)
+			m, err := parseVendorFile(vendor, files.KindDeviceConfig, b)
 			if err != nil {
 				t.Fatalf("%s %s: %v", vendor, view, err)
 			}
@@ -195,37 +196,37 @@ func TestVendorNames(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		want []prov.VendorFile
+		want []files.VendorFile
 	}{
-		{"y000000000000.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
-		{"y000000000025.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
-		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true},
-			{Vendor: "fanvil", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
-		{"f0X4hw1.100.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
-		{"F0V00X300000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
-		{"F0000X600000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
-		{"fanvil_x210_v2_hwv2_0.txt", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"y000000000000.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindMaster, Boot: true}}},
+		{"y000000000025.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindMaster, Boot: true}}},
+		{"001565ABCDEF.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindDeviceConfig, MAC: "001565abcdef", Enroll: true},
+			{Vendor: "fanvil", Kind: files.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
+		{"f0X4hw1.100.cfg", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
+		{"F0V00X300000.cfg", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
+		{"F0000X600000.cfg", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
+		{"fanvil_x210_v2_hwv2_0.txt", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
 		{"f0abcdef.cfg", nil},
-		{"001565abcdef-local.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
-		{"001565abcdef-contact.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
-		{"001565abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
-			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
-			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
-		{"8851.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
-		{"6871.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
-		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true},
-			{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Enroll: true}}},
-		{"snomD785.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
-		{"snom710.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
-		{"snomD785-000413ABCDEF.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "000413abcdef", Enroll: true}}},
-		{"000413abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
-			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
-			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"}}},
+		{"001565abcdef-local.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
+		{"001565abcdef-contact.xml", []files.VendorFile{{Vendor: "yealink", Kind: files.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
+		{"001565abcdef-directory.xml", []files.VendorFile{{Vendor: "yealink", Kind: files.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: files.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: files.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
+		{"8851.xml", []files.VendorFile{{Vendor: "cisco", Kind: files.KindDeviceConfig, Boot: true}}},
+		{"6871.xml", []files.VendorFile{{Vendor: "cisco", Kind: files.KindDeviceConfig, Boot: true}}},
+		{"00562b000001.xml", []files.VendorFile{{Vendor: "cisco", Kind: files.KindDeviceConfig, MAC: "00562b000001", Boot: true},
+			{Vendor: "snom", Kind: files.KindDeviceConfig, MAC: "00562b000001", Enroll: true}}},
+		{"snomD785.htm", []files.VendorFile{{Vendor: "snom", Kind: files.KindMaster, Boot: true}}},
+		{"snom710.htm", []files.VendorFile{{Vendor: "snom", Kind: files.KindMaster, Boot: true}}},
+		{"snomD785-000413ABCDEF.htm", []files.VendorFile{{Vendor: "snom", Kind: files.KindDeviceConfig, MAC: "000413abcdef", Enroll: true}}},
+		{"000413abcdef-directory.xml", []files.VendorFile{{Vendor: "yealink", Kind: files.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: files.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: files.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"}}},
 		{"snomD785-00041.htm", nil},
-		{"cfg000b82abcdef.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindDeviceConfig, MAC: "000b82abcdef", Boot: true}}},
-		{"cfggxp2170.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
-		{"cfgGRP2614.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
-		{"cfg.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfg000b82abcdef.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindDeviceConfig, MAC: "000b82abcdef", Boot: true}}},
+		{"cfggxp2170.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindMaster, Boot: true}}},
+		{"cfgGRP2614.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindMaster, Boot: true}}},
+		{"cfg.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindMaster, Boot: true}}},
 		{"cfg000b82abcdef", nil},
 		{"000000000000.cfg", nil},
 		{"alice.cfg", nil},
@@ -274,8 +275,8 @@ func TestVendorNames(t *testing.T) {
 
 // parseVendorFile parses a rendered file by the vendor's documented format
 // and returns its parameters.
-func parseVendorFile(vendor string, kind prov.FileKind, b []byte) (map[string]string, error) {
-	if kind == prov.KindDirectory {
+func parseVendorFile(vendor string, kind files.FileKind, b []byte) (map[string]string, error) {
+	if kind == files.KindDirectory {
 		return nil, parseDirectory(vendor, b)
 	}
 	switch vendor {

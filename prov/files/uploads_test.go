@@ -1,4 +1,4 @@
-package prov
+package files
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"maps"
 	"strings"
 	"testing"
+
+	"hotdesk/prov"
 )
 
 func TestParseConfigParams(t *testing.T) {
@@ -106,7 +108,7 @@ func TestParseDirectory(t *testing.T) {
 	}
 	cs, err = ParseDirectory([]byte(`<directory><item_list><item><fn>A</fn><ct>201</ct><pt>SIP</pt><rt>5</rt>` +
 		`<dc>202</dc><ad>1</ad><ar>0</ar><bw>1</bw><bb>0</bb></item></item_list></directory>`))
-	want := ContactPhone{Protocol: "SIP", RingType: "5", DivertContact: "202", AutoDivert: "1", AutoReject: "0",
+	want := prov.ContactPhone{Protocol: "SIP", RingType: "5", DivertContact: "202", AutoDivert: "1", AutoReject: "0",
 		BuddyWatch: "1", BuddyBlock: "0"}
 	if err != nil || len(cs) != 1 || cs[0].Phone != want {
 		t.Fatalf("every field: got %+v, %v", cs, err)
@@ -156,45 +158,6 @@ func TestParseName(t *testing.T) {
 	}
 }
 
-func TestMACFromUserAgent(t *testing.T) {
-	cases := map[string]string{
-		"Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37":                                   "0015654aa937",
-		"Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)":                                "0002fdff2103",
-		"Grandstream Model HW GXP2170 SW 1.0.11.85 DevId 000b82865e6a":                   "000b82865e6a",
-		"Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)": "000413741767",
-		"FileTransport PolycomVVX-VVX_400-UA/5.9.0.1 (SN:0004f2abcdef) Type/Application": "0004f2abcdef",
-		"FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application":                "",
-		"Fanvil X6U Pro 0.0.10 0c383e2cd782":                                             "0c383e2cd782",
-	}
-	for ua, want := range cases {
-		if got, _ := MACFromUserAgent(ua); got != want {
-			t.Errorf("%q = %q, want %q", ua, got, want)
-		}
-	}
-	for _, tc := range []struct{ ua, vendor, model, fw string }{
-		{"FileTransport PolycomVVX-VVX_400-UA/4.1.4.7430 Type/Application", "polycom", "VVX_400", "4.1.4.7430"},
-		{"FileTransport PolycomRealPresenceTrio-Trio_8800-UA/5.9.1.0001 Type/Application", "polycom", "Trio_8800", "5.9.1.0001"},
-		// Poly's newer families, by the same FileTransport convention.
-		{"FileTransport PolyEdge-Edge_E450-UA/8.0.3.0123 Type/Application", "polycom", "Edge_E450", "8.0.3.0123"},
-		{"FileTransport PolyCCX-CCX_500-UA/7.0.2.1000 Type/Application", "polycom", "CCX_500", "7.0.2.1000"},
-		{"FileTransport PolyTrio-Trio_C60-UA/7.2.0.1000 Type/Application", "polycom", "Trio_C60", "7.2.0.1000"},
-		{"PolyEdge-Edge_B30-UA/8.0.3.0123", "polycom", "Edge_B30", "8.0.3.0123"},
-		{"Mozilla/4.0 (compatible; snomD785-SIP 10.1.159.12 2010.12-00004 000413000001)", "snom", "D785", "10.1.159.12"},
-		{"snomD785/10.1.159.12", "snom", "D785", "10.1.159.12"},
-		{"Grandstream Model HW GXP2170 SW 1.0.11.85 DevId 000b82865e6a", "grandstream", "GXP2170", "1.0.11.85"},
-		{"Grandstream GRP2614 1.0.11.85", "grandstream", "GRP2614", "1.0.11.85"},
-		{"Fanvil X4U 2.12.16.17 0c383e07e16c", "fanvil", "X4U", "2.12.16.17"},
-		{"Fanvil X6U Pro 0.0.10 0c383e2cd782", "fanvil", "X6U-Pro", "0.0.10"},
-		{"Polyphonic Spree 1.0", "", "", ""},
-	} {
-		if v, m, fw := VendorFromUserAgent(tc.ua); v != tc.vendor || m != tc.model || fw != tc.fw {
-			t.Errorf("%q = %s %s %s, want %s %s %s", tc.ua, v, m, fw, tc.vendor, tc.model, tc.fw)
-		}
-	}
-}
-
-// FuzzParseUpload feeds arbitrary bytes to the upload parsers: they must
-// never panic, and whatever ParseConfigParams accepts only uses allowed names.
 func FuzzParseUpload(f *testing.F) {
 	f.Add([]byte(`<polycomConfig><up up.volume.handset="7"/></polycomConfig>`))
 	f.Add([]byte(`<directory><item_list><item><fn>A</fn><ct>1</ct><sd>2</sd></item></item_list></directory>`))
@@ -203,7 +166,7 @@ func FuzzParseUpload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if up, err := SplitConfigUpload(b, DefaultUploadNamespaces); err == nil {
 			for k := range up.Params {
-				if UploadParamRefusal(k, DefaultUploadNamespaces) != "" || !ValidParamName(k) {
+				if UploadParamRefusal(k, DefaultUploadNamespaces) != "" || !prov.ValidParamName(k) {
 					t.Fatalf("accepted %q", k)
 				}
 			}
@@ -235,7 +198,7 @@ func FuzzParseName(f *testing.F) {
 			t.Fatalf("%q parsed but is not clean: %v", p, cerr)
 		}
 		if pn.dir != "" {
-			if _, ok := pn.profileDir(ProfileDirs{}); !ok || pn.full != pn.dir+"/"+pn.name || strings.Contains(pn.name, "/") {
+			if _, ok := pn.profileDir(prov.ProfileDirs{}); !ok || pn.full != pn.dir+"/"+pn.name || strings.Contains(pn.name, "/") {
 				t.Fatalf("%q: inconsistent profile directory %+v", p, pn)
 			}
 		} else if pn.path() != p {
@@ -247,7 +210,7 @@ func FuzzParseName(f *testing.F) {
 		if pn.user != "" && pn.kind != KindUserConfig && pn.kind != KindOverride && pn.kind != KindDirectory && pn.kind != KindCalls {
 			t.Fatalf("%q: user %q on a %s file", p, pn.user, pn.kind)
 		}
-		if err := ValidateParams("params", map[string]string{p: p}, true); err == nil && !ValidParamName(p) {
+		if err := prov.ValidateParams("params", map[string]string{p: p}, true); err == nil && !prov.ValidParamName(p) {
 			t.Fatalf("%q accepted as a parameter name", p)
 		}
 	})

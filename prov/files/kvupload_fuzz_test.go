@@ -1,10 +1,10 @@
-package prov_test
+package files_test
 
 import (
 	"maps"
 	"testing"
 
-	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // FuzzSplitKVUpload: whatever a phone uploads as <mac>-local.cfg, the file
@@ -15,11 +15,11 @@ func FuzzSplitKVUpload(f *testing.F) {
 	f.Add([]byte("lang.gui = English\r\nlinekey.3.label=Bob\n# comment\n\n"))
 	f.Add([]byte("static.auto_provision.server.url = http://evil/\nremote_phonebook.data.1.url = x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		up, err := prov.SplitKVUpload(data)
+		up, err := files.SplitKVUpload(data)
 		if err != nil {
 			return
 		}
-		back, err := prov.ParseKVConfig(up.Data)
+		back, err := files.ParseKVConfig(up.Data)
 		if err != nil {
 			t.Fatalf("stored file does not parse: %v\n%q", err, up.Data)
 		}
@@ -27,7 +27,7 @@ func FuzzSplitKVUpload(f *testing.F) {
 			t.Fatalf("stored file parses to %v, kept %v", back, up.Params)
 		}
 		for k := range back {
-			if why := prov.KVUploadRefusal(k); why != "" {
+			if why := files.KVUploadRefusal(k); why != "" {
 				t.Fatalf("stored %q (%s)", k, why)
 			}
 		}

@@ -1,4 +1,4 @@
-package prov
+package files
 
 import (
 	"bufio"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // Uploads of vendors whose settings files are "key = value" lines
@@ -37,7 +39,7 @@ func ParseKVConfig(data []byte) (map[string]string, error) {
 		}
 		k, v, ok := strings.Cut(line, "=")
 		k = strings.TrimSpace(k)
-		if !ok || !ValidParamName(k) {
+		if !ok || !prov.ValidParamName(k) {
 			return nil, fmt.Errorf("%w: line %d is not key = value", ErrMalformed, n)
 		}
 		m[k] = strings.TrimSpace(v)
@@ -63,7 +65,7 @@ var kvNotOwned = []string{"phone_setting.phone_lock", "phone_setting.emergency",
 // (a RefusedXxx reason), or "".
 func KVUploadRefusal(name string) string {
 	l := strings.ToLower(name)
-	if SecretParam(name) || strings.Contains(l, "pin") || strings.Contains(l, "user_name") ||
+	if prov.SecretParam(name) || strings.Contains(l, "pin") || strings.Contains(l, "user_name") ||
 		strings.Contains(l, "auth_name") || strings.Contains(l, "username") {
 		return RefusedSecret
 	}

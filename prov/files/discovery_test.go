@@ -1,4 +1,4 @@
-package prov_test
+package files_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // TestEnrollDiscovered: a phone found by SIP plug-and-play is enrolled by
@@ -20,12 +21,12 @@ func TestEnrollDiscovered(t *testing.T) {
 		status prov.DeviceStatus
 		err    error
 	}{
-		{prov.EnrollAuto, prov.DeviceNotDeployed, nil},
-		{prov.EnrollApprove, prov.DevicePending, nil},
-		{prov.EnrollDeny, "", prov.ErrDiscoveryRefused},
+		{files.EnrollAuto, prov.DeviceNotDeployed, nil},
+		{files.EnrollApprove, prov.DevicePending, nil},
+		{files.EnrollDeny, "", files.ErrDiscoveryRefused},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
-			f := newFilesFixture(t, prov.FilesConfig{Enroll: tc.policy})
+			f := newFilesFixture(t, files.Config{Enroll: tc.policy})
 			d, err := f.files.EnrollDiscovered(ctx, "001565AABBCC", ua, src)
 			if !errors.Is(err, tc.err) || d.Status != tc.status {
 				t.Fatalf("got %+v, %v; want status %q, err %v", d, err, tc.status, tc.err)
@@ -43,7 +44,7 @@ func TestEnrollDiscovered(t *testing.T) {
 			}
 		})
 	}
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	if _, err := f.files.EnrollDiscovered(ctx, "zz", ua, src); err == nil {
 		t.Error("a bad MAC was enrolled")
 	}

@@ -1,10 +1,12 @@
-package prov
+package files
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"hotdesk/prov"
 )
 
 // ErrDiscoveryRefused is returned by EnrollDiscovered for a device the
@@ -18,21 +20,21 @@ var ErrDiscoveryRefused = errors.New("device refused by the enrolment policy")
 // refuses it. A known or pending device is returned (a pending one is told
 // where to fetch and gets its files once approved); a denied one is
 // ErrDiscoveryRefused.
-func (f *Files) EnrollDiscovered(ctx context.Context, mac, userAgent string, remote netip.Addr) (Device, error) {
-	m, ok := NormalizeMAC(mac)
+func (f *Files) EnrollDiscovered(ctx context.Context, mac, userAgent string, remote netip.Addr) (prov.Device, error) {
+	m, ok := prov.NormalizeMAC(mac)
 	if !ok {
-		return Device{}, Invalid("mac", "not a MAC address")
+		return prov.Device{}, prov.Invalid("mac", "not a MAC address")
 	}
 	req := Request{Proto: ProtoHTTP, Remote: netip.AddrPortFrom(remote, 5060), UserAgent: userAgent}
 	d, err := f.device(ctx, m, req, true)
 	if err == nil {
 		return d, nil
 	}
-	if !errors.Is(err, ErrNotFound) {
-		return Device{}, err
+	if !errors.Is(err, prov.ErrNotFound) {
+		return prov.Device{}, err
 	}
-	if d, gerr := f.store.GetDevice(ctx, m); gerr == nil && d.Status == DevicePending {
+	if d, gerr := f.store.GetDevice(ctx, m); gerr == nil && d.Status == prov.DevicePending {
 		return d, nil
 	}
-	return Device{}, fmt.Errorf("discovered device %s: %w", m, ErrDiscoveryRefused)
+	return prov.Device{}, fmt.Errorf("discovered device %s: %w", m, ErrDiscoveryRefused)
 }

@@ -1,4 +1,4 @@
-package prov
+package files
 
 import (
 	"bytes"
@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // Proto is the protocol a file request came over.
@@ -41,8 +44,8 @@ var (
 	ErrQuota = errors.New("upload quota exceeded")
 )
 
-// FilesConfig is what Files needs from the provisioning section.
-type FilesConfig struct {
+// Config is what Files needs from the provisioning section.
+type Config struct {
 	// BaseURL is rendered as the provisioning server; "" derives it from
 	// the local address the request arrived at and HTTPPort/HTTPSPort.
 	BaseURL    string
@@ -82,23 +85,31 @@ type FilesConfig struct {
 	SeenInterval time.Duration
 }
 
-// FilesDeps are Files' collaborators; Leases may be nil.
-type FilesDeps struct {
-	Store      Store
-	Events     *Events
+// Deps are Files' collaborators; Leases, Cache and Desk may be nil.
+type Deps struct {
+	Store      prov.Store
+	Events     *prov.Events
 	Renderer   Renderer
 	Leases     AddrResolver
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
-	// OnFetch, when set, is told of every authorized read of an identified
-	// device's file, before it is served: a fetch of the boot file is a
-	// reboot (or re-sync) signal, a digest-authenticated one shows the
-	// phone holds its credentials. It runs on the request path.
-	OnFetch func(ctx context.Context, d Device, kind FileKind, req Request)
-	// OnPassword, when set, applies a login password the user changed on
-	// the handset (prov.login.localPassword in <user>-phone.cfg).
-	OnPassword func(ctx context.Context, username, password string) error
+	// Cache is the rendered-files cache prov.New subscribed among its
+	// rules (prov.Deps.FileCache), so it drops a change before check-sync
+	// tells the phone; nil makes one subscribed to Events here.
+	Cache *Cache
+	// Desk, when set, is told of every authorized read of an identified
+	// device's file, before it is served (Fetched, on the request path),
+	// and applies a login password the user changed on the handset
+	// (prov.login.localPassword in <user>-phone.cfg).
+	Desk Desk
+}
+
+// Desk is what the namespace tells the desk services; *prov.Services
+// implements it.
+type Desk interface {
+	Fetched(ctx context.Context, d prov.Device, f prov.Fetch)
+	HandsetPassword(ctx context.Context, username, password string) error
 }
 
 // Request is one read or write in the namespace, from HTTP(S) or TFTP.
@@ -153,39 +164,29 @@ func (c *Content) Close() error {
 // Files is the provisioning namespace served identically over HTTP(S) and
 // TFTP: rendered device and user files, stored uploads and static files.
 type Files struct {
-	cfg        FilesConfig
-	store      Store
-	events     *Events
+	cfg        Config
+	store      prov.Store
+	events     *prov.Events
 	rend       Renderer
 	leases     AddrResolver
-	fetch      func(ctx context.Context, d Device, kind FileKind, req Request)
+	fetch      func(ctx context.Context, d prov.Device, kind FileKind, req Request)
 	onPassword func(ctx context.Context, username, password string) error
 	log        *slog.Logger
 	now        func() time.Time
 	root       *os.Root
 	m          *filesMetrics
 
-	cache   *renderCache
+	cache   *Cache
 	seen    *seenWriter
 	enrolls *enrollBatcher
 	// enrollLimits bound enrolments per source address (nil: none).
-	enrollLimits *sourceLimits
+	enrollLimits *auth.SourceLimits
 }
 
-// NewFiles returns the namespace on its own; it subscribes to events to
-// drop rendered files whenever what a device would render changes. New
-// builds it among the other services and subscribes that in rules.go.
-func NewFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
-	f, err := newFiles(cfg, d)
-	if err != nil {
-		return nil, err
-	}
-	f.events.Subscribe(f.cache.onEvent)
-	return f, nil
-}
-
-// newFiles returns the namespace without subscribing its cache.
-func newFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
+// New returns the namespace. With Deps.Cache nil it is on its own: its
+// cache subscribes to Events to drop rendered files whenever what a device
+// would render changes.
+func New(cfg Config, d Deps) (*Files, error) {
 	if d.Store == nil || d.Renderer == nil {
 		return nil, errors.New("new files: store and renderer are required")
 	}
@@ -222,17 +223,21 @@ func newFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
 	if cfg.SeenInterval <= 0 {
 		cfg.SeenInterval = time.Minute
 	}
-	if cfg.CacheTTL <= 0 {
-		cfg.CacheTTL = 5 * time.Minute
-	}
-	f := &Files{cfg: cfg, store: d.Store, events: d.Events, rend: d.Renderer, leases: d.Leases, fetch: d.OnFetch, onPassword: d.OnPassword,
+	f := &Files{cfg: cfg, store: d.Store, events: d.Events, rend: d.Renderer, leases: d.Leases,
 		log: d.Logger, now: d.Now, m: newFilesMetrics(d.Registerer)}
+	if d.Desk != nil {
+		f.fetch = func(ctx context.Context, dev prov.Device, kind FileKind, req Request) {
+			d.Desk.Fetched(ctx, dev, prov.Fetch{Boot: kind == KindMaster, DeviceAuthenticated: req.DeviceAuthenticated,
+				Remote: req.Remote})
+		}
+		f.onPassword = d.Desk.HandsetPassword
+	}
 	f.seen = newSeenWriter(d.Store, d.Logger, cfg.SeenInterval)
 	f.enrolls = &enrollBatcher{store: d.Store}
 	if cfg.EnrollPerSource > 0 {
-		f.enrollLimits = newSourceLimits(cfg.EnrollPerSource)
+		f.enrollLimits = auth.PerMinute(cfg.EnrollPerSource)
 	}
-	f.cache = newRenderCache(cfg.CacheTTL, d.Now)
+	f.cache = d.Cache
 	if cfg.StaticDir != "" {
 		r, err := os.OpenRoot(cfg.StaticDir)
 		if err != nil {
@@ -241,7 +246,11 @@ func newFiles(cfg FilesConfig, d FilesDeps) (*Files, error) {
 		f.root = r
 	}
 	if d.Events == nil {
-		f.events = &Events{}
+		f.events = &prov.Events{}
+	}
+	if f.cache == nil {
+		f.cache = NewCache(cfg.CacheTTL, d.Now)
+		f.events.Subscribe(f.cache.OnEvent)
 	}
 	return f, nil
 }
@@ -265,16 +274,16 @@ func (f *Files) Invalidate() { f.cache.invalidate() }
 // d's digest credentials: from the moment they went out (the one
 // unauthenticated delivery), or once it is deployed (it registered with the
 // account those same files gave it).
-func DeviceNeedsAuth(d Device) bool {
-	return d.ProvUser != "" && d.ProvPassword != "" && (d.Status == DeviceDeployed || !d.CredsDeliveredAt.IsZero())
+func DeviceNeedsAuth(d prov.Device) bool {
+	return d.ProvUser != "" && d.ProvPassword != "" && (d.Status == prov.DeviceDeployed || !d.CredsDeliveredAt.IsZero())
 }
 
 // Identify returns the device a request comes from without enrolling it:
 // the established DeviceMAC, the User-Agent, or the lease of the source.
-func (f *Files) Identify(ctx context.Context, req Request) (Device, error) {
+func (f *Files) Identify(ctx context.Context, req Request) (prov.Device, error) {
 	mac := f.identityMAC(req, "")
 	if mac == "" {
-		return Device{}, fmt.Errorf("identify: no MAC: %w", ErrNotFound)
+		return prov.Device{}, fmt.Errorf("identify: no MAC: %w", prov.ErrNotFound)
 	}
 	return f.device(ctx, mac, req, false)
 }
@@ -288,11 +297,11 @@ func (f *Files) Read(ctx context.Context, req Request) (*Content, error) {
 	}
 	pn = f.resolveName(ctx, req, pn)
 	c, err := f.read(ctx, req, pn)
-	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && req.Proto != ProtoTFTP && errors.Is(err, ErrNotFound) &&
+	if err != nil && pn.kind == KindUserConfig && req.LoginUser == "" && req.Proto != ProtoTFTP && errors.Is(err, prov.ErrNotFound) &&
 		!errors.Is(err, errNotSiteDir) {
 		// <user>.cfg is the native login door: ask for the user's
 		// credentials whether or not the user or a session exists.
-		return nil, fmt.Errorf("read %s: %w", pn.name, ErrAuth)
+		return nil, fmt.Errorf("read %s: %w", pn.name, prov.ErrAuth)
 	}
 	return c, err
 }
@@ -302,29 +311,29 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	case KindStatic:
 		return f.readStatic(pn.name)
 	case KindLog:
-		return nil, fmt.Errorf("read %s: logs are write-only: %w", pn.name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: logs are write-only: %w", pn.name, prov.ErrNotFound)
 	}
 	if req.Proto == ProtoTFTP && pn.userData() {
 		// TFTP authenticates nothing: a user's lines, directory and call
 		// lists go over HTTP(S) only.
-		return nil, fmt.Errorf("read %s: user files are not served over TFTP: %w", pn.name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: user files are not served over TFTP: %w", pn.name, prov.ErrNotFound)
 	}
 	// Noted before any store read, so that a render from data an event
 	// changed meanwhile is not cached.
 	gen := f.cache.generation()
 	if req.DeviceMAC != "" && pn.mac != "" && pn.mac != req.DeviceMAC {
-		return nil, fmt.Errorf("read %s: not this device's file: %w", pn.name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: not this device's file: %w", pn.name, prov.ErrNotFound)
 	}
 	mac := f.identityMAC(req, pn.mac)
 	if mac == "" {
 		if pn.kind == KindMaster {
 			// The vendor's generic common file, for a phone that said
 			// nothing about itself yet.
-			v := &View{Server: f.server(req)}
+			v := &prov.View{Server: f.server(req)}
 			v.Device.Vendor = pn.vendor
 			return f.rendered(ctx, pn, v, "generic|"+pn.name+"|"+pn.vendor+"|"+f.server(req).BaseURL, "", gen)
 		}
-		return f.staticFallback(pn, fmt.Errorf("read %s: device unknown: %w", pn.name, ErrNotFound))
+		return f.staticFallback(pn, fmt.Errorf("read %s: device unknown: %w", pn.name, prov.ErrNotFound))
 	}
 	d, err := f.device(ctx, mac, req.withVendor(pn.vendor), pn.kind == KindMaster || pn.enroll)
 	if err != nil {
@@ -341,7 +350,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	// the one time they are handed out, and none after that.
 	locked := !(req.DeviceAuthenticated && req.DeviceMAC == d.MAC) && req.LoginUser == ""
 	if locked && pn.user != "" {
-		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, prov.ErrNotFound)
 	}
 	if f.fetch != nil {
 		kind := pn.kind
@@ -351,7 +360,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		f.fetch(ctx, d, kind, req)
 	}
 	secrets := f.secretsOver(req.Proto)
-	if locked && (!d.CredsDeliveredAt.IsZero() || d.Status == DeviceDeployed) {
+	if locked && (!d.CredsDeliveredAt.IsZero() || d.Status == prov.DeviceDeployed) {
 		secrets = false // handed out once; never again without them (TFTP, the boot grace)
 	}
 	if locked && secrets && pn.kind == KindDeviceConfig {
@@ -414,14 +423,14 @@ func checkUser(pn parsedName, req Request, sessUser string) error {
 		return nil
 	}
 	if sessUser != pn.user || (req.LoginUser != "" && req.LoginUser != pn.user) {
-		return fmt.Errorf("read %s: no session of that user here: %w", pn.name, ErrNotFound)
+		return fmt.Errorf("read %s: no session of that user here: %w", pn.name, prov.ErrNotFound)
 	}
 	return nil
 }
 
 // authorize enforces the device's digest credentials over HTTP. TFTP cannot
 // authenticate; it gets the locked profile without secrets instead.
-func (f *Files) authorize(ctx context.Context, req Request, d Device, pn parsedName) error {
+func (f *Files) authorize(ctx context.Context, req Request, d prov.Device, pn parsedName) error {
 	if req.Proto == ProtoTFTP || !DeviceNeedsAuth(d) {
 		return nil
 	}
@@ -434,18 +443,18 @@ func (f *Files) authorize(ctx context.Context, req Request, d Device, pn parsedN
 			return nil // the native login door authenticated the user for their own files
 		}
 		if pn.user != "" {
-			return ErrNotFound // another user's file: as if it did not exist
+			return prov.ErrNotFound // another user's file: as if it did not exist
 		}
 	}
 	if f.bootGrace(d, req, pn) {
 		return nil
 	}
 	f.unauthenticated(ctx, d, req)
-	return ErrAuth
+	return prov.ErrAuth
 }
 
 // rendered serves a rendered file from the cache or renders it.
-func (f *Files) rendered(ctx context.Context, pn parsedName, v *View, key, user string, gen uint64) (*Content, error) {
+func (f *Files) rendered(ctx context.Context, pn parsedName, v *prov.View, key, user string, gen uint64) (*Content, error) {
 	if e, ok := f.cache.get(v.Device.MAC, key); ok {
 		f.m.cache.WithLabelValues("hit").Inc()
 		return e.content(pn), nil
@@ -468,12 +477,12 @@ func (f *Files) rendered(ctx context.Context, pn parsedName, v *View, key, user 
 }
 
 // readUpload serves the newest stored version of an upload.
-func (f *Files) readUpload(ctx context.Context, pn parsedName, v *View) (*Content, error) {
-	owner := "device:" + v.Device.MAC
+func (f *Files) readUpload(ctx context.Context, pn parsedName, v *prov.View) (*Content, error) {
+	owner := prov.DeviceObject(v.Device.MAC).String()
 	if pn.user != "" {
-		owner = "user:" + pn.user
+		owner = prov.UserObject(pn.user).String()
 	} else if v.UserInDevice && v.User != nil && pn.suffix != "web.cfg" {
-		owner = "user:" + v.User.Username
+		owner = prov.UserObject(v.User.Username).String()
 	}
 	u, err := f.store.LatestUpload(ctx, owner, pn.suffix)
 	if err != nil {
@@ -487,7 +496,7 @@ func (f *Files) readUpload(ctx context.Context, pn parsedName, v *View) (*Conten
 // staticFallback serves a static file of the same name when a dynamic name
 // found nothing (an admin may place 000000000000-directory.xml), else err.
 func (f *Files) staticFallback(pn parsedName, err error) (*Content, error) {
-	if f.root == nil || !errors.Is(err, ErrNotFound) {
+	if f.root == nil || !errors.Is(err, prov.ErrNotFound) {
 		return nil, err
 	}
 	c, serr := f.readStatic(pn.path())
@@ -501,30 +510,30 @@ func (f *Files) staticFallback(pn parsedName, err error) (*Content, error) {
 // refuses any path (or symlink) leading outside it.
 func (f *Files) readStatic(name string) (*Content, error) {
 	if f.root == nil {
-		return nil, fmt.Errorf("read %s: no static directory: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: no static directory: %w", name, prov.ErrNotFound)
 	}
 	// Only regular files: opening a FIFO blocks until a writer comes, a
 	// device may block or have side effects. Stat first, then open with
 	// O_NONBLOCK so a file swapped for a FIFO in between cannot block either
 	// (it changes nothing for regular files); the Stat below re-checks.
 	if st, err := f.root.Stat(name); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s: not a regular file: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: not a regular file: %w", name, prov.ErrNotFound)
 	}
 	fh, err := f.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: %w", name, prov.ErrNotFound)
 	}
 	st, err := fh.Stat()
 	if err != nil || !st.Mode().IsRegular() {
 		fh.Close()
-		return nil, fmt.Errorf("read %s: not a regular file: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("read %s: not a regular file: %w", name, prov.ErrNotFound)
 	}
 	return &Content{Name: name, Kind: KindStatic, Body: fh, Size: st.Size(), ModTime: st.ModTime(),
 		ContentType: "application/octet-stream", closer: fh}, nil
 }
 
 // server returns how the phone should reach this server.
-func (f *Files) server(req Request) ServerInfo {
+func (f *Files) server(req Request) prov.ServerInfo {
 	if f.cfg.BaseURL != "" {
 		host := f.cfg.BaseURL
 		if i := indexAfterScheme(host); i >= 0 {
@@ -536,7 +545,7 @@ func (f *Files) server(req Request) ServerInfo {
 				break
 			}
 		}
-		return ServerInfo{BaseURL: trimSlash(f.cfg.BaseURL), Host: host}
+		return prov.ServerInfo{BaseURL: trimSlash(f.cfg.BaseURL), Host: host}
 	}
 	host := "127.0.0.1"
 	if req.Local.IsValid() {
@@ -553,7 +562,7 @@ func (f *Files) server(req Request) ServerInfo {
 	if port != 0 && !(scheme == "http" && port == 80) && !(scheme == "https" && port == 443) {
 		hp = net.JoinHostPort(host, strconv.Itoa(port))
 	}
-	return ServerInfo{BaseURL: trimSlash(scheme + "://" + hp + f.cfg.PathPrefix), Host: host}
+	return prov.ServerInfo{BaseURL: trimSlash(scheme + "://" + hp + f.cfg.PathPrefix), Host: host}
 }
 
 func indexAfterScheme(s string) int {

@@ -1,10 +1,12 @@
-package prov
+package files
 
 import (
 	"context"
 	"log/slog"
 	"sync"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // seenWriter records when and from where devices were last seen, off the
@@ -13,7 +15,7 @@ import (
 // of known phones so costs a few transactions, not one per phone, and no
 // request waits for the single SQLite writer.
 type seenWriter struct {
-	store    Store
+	store    prov.Store
 	log      *slog.Logger
 	interval time.Duration
 
@@ -38,7 +40,7 @@ const maxSeenBatch = 256
 // maxSeenTracked bounds the memory of last-noted times.
 const maxSeenTracked = 100000
 
-func newSeenWriter(st Store, log *slog.Logger, interval time.Duration) *seenWriter {
+func newSeenWriter(st prov.Store, log *slog.Logger, interval time.Duration) *seenWriter {
 	return &seenWriter{store: st, log: log, interval: interval, last: map[string]seenRec{}, pending: map[string]seenRec{}}
 }
 
@@ -113,7 +115,7 @@ func (w *seenWriter) take() map[string]seenRec {
 func (w *seenWriter) write(batch map[string]seenRec) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := w.store.WithTx(ctx, func(tx Store) error {
+	err := w.store.WithTx(ctx, func(tx prov.Store) error {
 		for mac, rec := range batch {
 			cur, err := tx.GetDevice(ctx, mac)
 			if err != nil {
@@ -148,7 +150,7 @@ func (w *seenWriter) close() {
 // touch records when and from where a device was last seen, at most once
 // per SeenInterval per device so that a fetch storm does not become a
 // write storm; the write itself happens off the request path.
-func (f *Files) touch(d Device, req Request) {
+func (f *Files) touch(d prov.Device, req Request) {
 	ip := ""
 	if req.Remote.IsValid() {
 		ip = req.Remote.Addr().Unmap().String()

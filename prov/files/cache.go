@@ -1,4 +1,4 @@
-package prov
+package files
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // cacheEntry is one rendered file.
@@ -24,7 +26,7 @@ func (e *cacheEntry) content(pn parsedName) *Content {
 		ModTime: e.mod, ETag: e.etag, ContentType: e.ctype}
 }
 
-// renderCache keeps rendered files, devices, the store reads a View is
+// Cache keeps rendered files, devices, the store reads a View is
 // built from, and sites, until an event says something changed.
 //
 // Events about one device (it registered, a session started or ended on
@@ -38,7 +40,7 @@ func (e *cacheEntry) content(pn parsedName) *Content {
 // since (fullGen, or the device's stripe of devGen), so a read that raced
 // a change is not kept. Entries are sharded by MAC so that thousands of
 // concurrent fetches do not queue on one lock.
-type renderCache struct {
+type Cache struct {
 	gen     atomic.Uint64
 	fullGen atomic.Uint64
 	devGen  [devGenStripes]atomic.Uint64 // by device ID modulo the stripes
@@ -49,7 +51,7 @@ type renderCache struct {
 	sites  map[int64]siteEntry
 	// siteList is every site, for placing an enrolling phone by subnet;
 	// nil when not cached.
-	siteList   []Site
+	siteList   []prov.Site
 	siteListAt time.Time
 
 	ttl time.Duration
@@ -66,7 +68,8 @@ type cacheShard struct {
 }
 
 const (
-	cacheShards = 32
+	defaultCacheTTL = 5 * time.Minute
+	cacheShards     = 32
 	// devGenStripes: an event about a device also refuses the in-flight
 	// reads of the devices sharing its stripe; rare enough to ignore.
 	devGenStripes = 4096
@@ -75,8 +78,18 @@ const (
 	maxShardEntries = maxCacheEntries / cacheShards
 )
 
-func newRenderCache(ttl time.Duration, now func() time.Time) *renderCache {
-	c := &renderCache{ttl: ttl, now: now, sites: map[int64]siteEntry{}}
+// NewCache returns an empty cache; entries no event dropped are reused
+// for ttl at most (0: 5 minutes), against changes made by another node.
+// Built before prov.New, which subscribes OnEvent among its rules, and
+// given to New in Deps.Cache.
+func NewCache(ttl time.Duration, now func() time.Time) *Cache {
+	if ttl <= 0 {
+		ttl = defaultCacheTTL
+	}
+	if now == nil {
+		now = time.Now
+	}
+	c := &Cache{ttl: ttl, now: now, sites: map[int64]siteEntry{}}
 	for i := range c.shards {
 		c.shards[i].reset()
 	}
@@ -90,7 +103,7 @@ func (s *cacheShard) reset() {
 	s.views = map[string]viewEntry{}
 }
 
-func (c *renderCache) shard(mac string) *cacheShard {
+func (c *Cache) shard(mac string) *cacheShard {
 	h := uint32(2166136261) // FNV-1a
 	for i := 0; i < len(mac); i++ {
 		h = (h ^ uint32(mac[i])) * 16777619
@@ -98,16 +111,16 @@ func (c *renderCache) shard(mac string) *cacheShard {
 	return &c.shards[h%cacheShards]
 }
 
-// onEvent invalidates what ev may have changed.
-func (c *renderCache) onEvent(_ context.Context, ev Event) {
+// OnEvent invalidates what ev may have changed (prov.FileCache).
+func (c *Cache) OnEvent(_ context.Context, ev prov.Event) {
 	switch ev.Kind {
-	case EventDeviceChanged:
+	case prov.EventDeviceChanged:
 		if ev.Reason == reasonEnrolled {
 			// A device that did not exist has nothing cached, and the
 			// enrolling request may keep the row it just created.
 			return
 		}
-	case EventDeviceStatus, EventSessionStarted, EventSessionEnded:
+	case prov.EventDeviceStatus, prov.EventSessionStarted, prov.EventSessionEnded:
 		if ev.DeviceID != 0 {
 			c.invalidateDevice(ev.DeviceID)
 			return
@@ -116,19 +129,19 @@ func (c *renderCache) onEvent(_ context.Context, ev Event) {
 	c.invalidate()
 }
 
-func (c *renderCache) fresh(at time.Time) bool { return c.now().Sub(at) <= c.ttl }
+func (c *Cache) fresh(at time.Time) bool { return c.now().Sub(at) <= c.ttl }
 
-func (c *renderCache) generation() uint64 { return c.gen.Load() }
+func (c *Cache) generation() uint64 { return c.gen.Load() }
 
 // valid reports whether a read started at gen may be stored for device id
 // (0: no device). Callers hold the shard's lock, so an invalidation that
 // raises a generation after this check finds and drops what they store.
-func (c *renderCache) valid(gen uint64, id int64) bool {
+func (c *Cache) valid(gen uint64, id int64) bool {
 	return gen >= c.fullGen.Load() && (id == 0 || gen >= c.devGen[uint64(id)%devGenStripes].Load())
 }
 
 // invalidate drops everything.
-func (c *renderCache) invalidate() {
+func (c *Cache) invalidate() {
 	c.fullGen.Store(c.gen.Add(1))
 	for i := range c.shards {
 		s := &c.shards[i]
@@ -144,7 +157,7 @@ func (c *renderCache) invalidate() {
 }
 
 // invalidateDevice drops what is cached for the device with id.
-func (c *renderCache) invalidateDevice(id int64) {
+func (c *Cache) invalidateDevice(id int64) {
 	g := c.gen.Add(1)
 	stripe := &c.devGen[uint64(id)%devGenStripes]
 	for cur := stripe.Load(); cur < g && !stripe.CompareAndSwap(cur, g); cur = stripe.Load() {
@@ -165,7 +178,7 @@ func (c *renderCache) invalidateDevice(id int64) {
 	s.mu.Unlock()
 }
 
-func (c *renderCache) get(mac, key string) (*cacheEntry, bool) {
+func (c *Cache) get(mac, key string) (*cacheEntry, bool) {
 	s := c.shard(mac)
 	s.mu.RLock()
 	e, ok := s.entries[key]
@@ -177,7 +190,7 @@ func (c *renderCache) get(mac, key string) (*cacheEntry, bool) {
 }
 
 // put stores a rendered file of device d (zero for the generic master).
-func (c *renderCache) put(d Device, key string, e *cacheEntry, gen uint64) {
+func (c *Cache) put(d prov.Device, key string, e *cacheEntry, gen uint64) {
 	e.at = c.now()
 	if d.ID != 0 {
 		c.macs.Store(d.ID, d.MAC)
@@ -199,22 +212,22 @@ func (c *renderCache) put(d Device, key string, e *cacheEntry, gen uint64) {
 }
 
 type deviceEntry struct {
-	d  Device
+	d  prov.Device
 	at time.Time
 }
 
-func (c *renderCache) device(mac string) (Device, bool) {
+func (c *Cache) device(mac string) (prov.Device, bool) {
 	s := c.shard(mac)
 	s.mu.RLock()
 	e, ok := s.devices[mac]
 	s.mu.RUnlock()
 	if !ok || !c.fresh(e.at) {
-		return Device{}, false
+		return prov.Device{}, false
 	}
 	return e.d, true
 }
 
-func (c *renderCache) putDevice(d Device, gen uint64) {
+func (c *Cache) putDevice(d prov.Device, gen uint64) {
 	c.macs.Store(d.ID, d.MAC)
 	s := c.shard(d.MAC)
 	s.mu.Lock()
@@ -231,22 +244,22 @@ func (c *renderCache) putDevice(d Device, gen uint64) {
 // viewEntry is what a device's View holds beyond the device and the
 // request: its site, session, user and uploads. Shared read-only.
 type viewEntry struct {
-	v  View
+	v  prov.View
 	at time.Time
 }
 
-func (c *renderCache) view(d Device) (View, bool) {
+func (c *Cache) view(d prov.Device) (prov.View, bool) {
 	s := c.shard(d.MAC)
 	s.mu.RLock()
 	e, ok := s.views[d.MAC]
 	s.mu.RUnlock()
 	if !ok || !c.fresh(e.at) || e.v.Device.ID != d.ID {
-		return View{}, false
+		return prov.View{}, false
 	}
 	return e.v, true
 }
 
-func (c *renderCache) putView(v View, gen uint64) {
+func (c *Cache) putView(v prov.View, gen uint64) {
 	d := v.Device
 	c.macs.Store(d.ID, d.MAC)
 	s := c.shard(d.MAC)
@@ -262,13 +275,13 @@ func (c *renderCache) putView(v View, gen uint64) {
 }
 
 type siteEntry struct {
-	s   Site
+	s   prov.Site
 	err error
 	at  time.Time
 }
 
 // site returns a cached GetSite answer (a site or ErrNotFound).
-func (c *renderCache) site(id int64) (siteEntry, bool) {
+func (c *Cache) site(id int64) (siteEntry, bool) {
 	c.siteMu.RLock()
 	e, ok := c.sites[id]
 	c.siteMu.RUnlock()
@@ -278,7 +291,7 @@ func (c *renderCache) site(id int64) (siteEntry, bool) {
 	return e, true
 }
 
-func (c *renderCache) allSites() ([]Site, bool) {
+func (c *Cache) allSites() ([]prov.Site, bool) {
 	c.siteMu.RLock()
 	defer c.siteMu.RUnlock()
 	if c.siteList == nil || !c.fresh(c.siteListAt) {
@@ -287,7 +300,7 @@ func (c *renderCache) allSites() ([]Site, bool) {
 	return c.siteList, true
 }
 
-func (c *renderCache) putAllSites(sites []Site, gen uint64) {
+func (c *Cache) putAllSites(sites []prov.Site, gen uint64) {
 	c.siteMu.Lock()
 	defer c.siteMu.Unlock()
 	if c.valid(gen, 0) && sites != nil {
@@ -295,7 +308,7 @@ func (c *renderCache) putAllSites(sites []Site, gen uint64) {
 	}
 }
 
-func (c *renderCache) putSite(id int64, s Site, err error, gen uint64) {
+func (c *Cache) putSite(id int64, s prov.Site, err error, gen uint64) {
 	c.siteMu.Lock()
 	defer c.siteMu.Unlock()
 	if !c.valid(gen, 0) || len(c.sites) >= 10000 {

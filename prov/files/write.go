@@ -1,4 +1,4 @@
-package prov
+package files
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // Write stores an upload at req.Path as a new version. Errors:
@@ -40,15 +42,15 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 	if err != nil {
 		f.m.refused.WithLabelValues("malformed").Inc()
 		f.log.Debug("upload refused", "name", pn.name, "err", err)
-		return fmt.Errorf("write %s: %w", pn.name, &FieldError{Field: pn.name, Msg: err.Error()})
+		return fmt.Errorf("write %s: %w", pn.name, &prov.FieldError{Field: pn.name, Msg: err.Error()})
 	}
-	if pn.kind == KindDirectory && strings.HasPrefix(owner, "user:") {
+	if pn.kind == KindDirectory && ownerOf(owner).Kind == prov.ObjectUser {
 		var n int
 		if contacts, n = dropCompanyItems(v, contacts); n > 0 {
 			f.log.Debug("company entries left out of the uploaded directory", "name", pn.name, "owner", owner, "count", n)
 		}
 	}
-	if newPassword != "" && !strings.HasPrefix(owner, "user:") {
+	if newPassword != "" && ownerOf(owner).Kind != prov.ObjectUser {
 		// A device's own file has no user whose password it could be.
 		f.log.Warn("password in a device's upload ignored: no user logged in", "component", "files", "name", pn.name)
 		newPassword = ""
@@ -73,7 +75,7 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 	}
 	f.m.uploads.WithLabelValues(string(pn.kind)).Inc()
 	if newPassword != "" && f.onPassword != nil {
-		user := strings.TrimPrefix(owner, "user:")
+		user := ownerOf(owner).ID
 		if err := f.onPassword(ctx, user, newPassword); err != nil {
 			f.log.Warn("password from the phone not applied", "user", user, "err", err)
 		}
@@ -99,13 +101,13 @@ func (f *Files) checkUpload(ctx context.Context, req Request) (parsedName, error
 	pn = f.resolveName(ctx, req, pn)
 	if !pn.writable() {
 		f.m.refused.WithLabelValues("not_writable").Inc()
-		return pn, fmt.Errorf("write %s: not an upload name: %w", pn.name, ErrNotFound)
+		return pn, fmt.Errorf("write %s: not an upload name: %w", pn.name, prov.ErrNotFound)
 	}
 	if req.Proto == ProtoTFTP {
 		f.m.refused.WithLabelValues("tftp").Inc()
 		f.log.Warn("upload over TFTP refused: uploads need HTTP(S)", "component", "files", "name", pn.name,
 			"remote", req.Remote.String())
-		return pn, fmt.Errorf("write %s: TFTP is read-only, upload over HTTP(S): %w", pn.name, ErrAuth)
+		return pn, fmt.Errorf("write %s: TFTP is read-only, upload over HTTP(S): %w", pn.name, prov.ErrAuth)
 	}
 	return pn, nil
 }
@@ -116,19 +118,19 @@ func passwordAuthority(req Request, owner string) bool {
 	// A default login's password is in every phone of the site: it proves
 	// nothing about the user either.
 	return req.Proto != ProtoTFTP && req.LoginUser != "" && !req.DefaultLogin &&
-		req.LoginUser == strings.TrimPrefix(owner, "user:")
+		req.LoginUser == ownerOf(owner).ID
 }
 
 // uploadOwner decides whose file an upload is: the device's, or the user's
 // when the name is the user's or a session opened by a door the phone does
 // not know about is active (the phone then writes <MAC>- names for them).
-func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (string, *View, error) {
+func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (string, *prov.View, error) {
 	if req.DeviceMAC != "" && pn.mac != "" && pn.mac != req.DeviceMAC {
-		return "", nil, fmt.Errorf("write %s: not this device's file: %w", pn.name, ErrNotFound)
+		return "", nil, fmt.Errorf("write %s: not this device's file: %w", pn.name, prov.ErrNotFound)
 	}
 	mac := f.identityMAC(req, pn.mac)
 	if mac == "" {
-		return "", nil, fmt.Errorf("write %s: device unknown: %w", pn.name, ErrNotFound)
+		return "", nil, fmt.Errorf("write %s: device unknown: %w", pn.name, prov.ErrNotFound)
 	}
 	d, err := f.device(ctx, mac, req, false)
 	if err != nil {
@@ -143,7 +145,7 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 	if !(req.DeviceAuthenticated && req.DeviceMAC == d.MAC) && req.LoginUser == "" {
 		// An upload is merged into what the phone (and its user) get: only
 		// the device, or the user's own login, may write one.
-		return "", nil, fmt.Errorf("write %s: not authenticated as the device: %w", pn.name, ErrAuth)
+		return "", nil, fmt.Errorf("write %s: not authenticated as the device: %w", pn.name, prov.ErrAuth)
 	}
 	v, err := f.view(ctx, d, false, req)
 	if err != nil {
@@ -156,21 +158,21 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 	}
 	if pn.user != "" {
 		if v.User == nil || v.User.Username != pn.user || (req.LoginUser != "" && req.LoginUser != pn.user) {
-			return "", nil, fmt.Errorf("write %s: no session of that user here: %w", pn.name, ErrNotFound)
+			return "", nil, fmt.Errorf("write %s: no session of that user here: %w", pn.name, prov.ErrNotFound)
 		}
-		return "user:" + pn.user, v, nil
+		return prov.UserObject(pn.user).String(), v, nil
 	}
 	if v.UserInDevice && v.User != nil && pn.kind != KindLog && pn.suffix != "web.cfg" {
-		return "user:" + v.User.Username, v, nil
+		return prov.UserObject(v.User.Username).String(), v, nil
 	}
-	return "device:" + d.MAC, v, nil
+	return prov.DeviceObject(d.MAC).String(), v, nil
 }
 
 // validateUpload checks the body against its kind and returns what to
 // store: a .cfg without the parameters the phone may not set nor the login
 // password its user changed on the handset (returned apart, never stored);
 // directories also yield the contacts they become.
-func (f *Files) validateUpload(pn parsedName, owner string, data []byte) ([]byte, []Contact, string, error) {
+func (f *Files) validateUpload(pn parsedName, owner string, data []byte) ([]byte, []prov.Contact, string, error) {
 	switch {
 	case pn.vendor != "" && pn.suffix == KVUploadName:
 		up, err := SplitKVUpload(data)
@@ -228,13 +230,13 @@ func (f *Files) reportRefused(pn parsedName, owner string, refused []RefusedPara
 
 // storeUpload writes the version and, for a user's directory, its contacts
 // in one transaction, then drops rendered files and tells the other rooms.
-func (f *Files) storeUpload(ctx context.Context, owner string, pn parsedName, data []byte, contacts []Contact, v *View) error {
+func (f *Files) storeUpload(ctx context.Context, owner string, pn parsedName, data []byte, contacts []prov.Contact, v *prov.View) error {
 	sum := sha256.Sum256(data)
-	u := Upload{Owner: owner, Name: pn.suffix, Data: data, SHA256: hex.EncodeToString(sum[:]),
+	u := prov.Upload{Owner: owner, Name: pn.suffix, Data: data, SHA256: hex.EncodeToString(sum[:]),
 		Size: len(data), CreatedAt: f.now()}
-	userOwned := strings.HasPrefix(owner, "user:") && v.User != nil
+	userOwned := ownerOf(owner).Kind == prov.ObjectUser && v.User != nil
 	var version int
-	err := f.store.WithTx(ctx, func(tx Store) error {
+	err := f.store.WithTx(ctx, func(tx prov.Store) error {
 		n, err := tx.PutUpload(ctx, u, f.cfg.UploadVersions)
 		if err != nil {
 			return err
@@ -272,7 +274,41 @@ func (f *Files) storeUpload(ctx context.Context, owner string, pn parsedName, da
 	// The uploading phone already has what it wrote, so a device's own
 	// upload needs no check-sync; a user's may matter to their other phones.
 	if userOwned {
-		f.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: v.User.ID, Reason: "upload"})
+		f.events.Publish(ctx, prov.Event{Kind: prov.EventUserChanged, UserID: v.User.ID, Reason: "upload"})
 	}
 	return nil
+}
+
+// dropCompanyItems removes from an uploaded directory the company entries
+// coming back (see above) and numbers the rest anew; it returns how many
+// it dropped.
+func dropCompanyItems(v *prov.View, up []prov.Contact) ([]prov.Contact, int) {
+	if v == nil || len(v.Company) == 0 {
+		return up, 0
+	}
+	company := map[string]bool{}
+	for _, e := range v.Company {
+		for _, n := range e.Numbers {
+			company[n] = true
+		}
+	}
+	for _, c := range v.Contacts {
+		delete(company, c.Number) // the user's own contact: rendered as theirs
+	}
+	out := up[:0]
+	for _, c := range up {
+		if company[c.Number] && c.SpeedDial == 0 && c.Label == "" && c.Phone == (prov.ContactPhone{}) {
+			continue
+		}
+		c.Position = len(out) + 1
+		out = append(out, c)
+	}
+	return out, len(up) - len(out)
+}
+
+// ownerOf reads an upload's owner back: a user (by name) or a device (by
+// MAC), spelled as prov.Object.
+func ownerOf(owner string) prov.Object {
+	k, id, _ := strings.Cut(owner, ":")
+	return prov.Object{Kind: prov.ObjectKind(k), ID: id}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 // importIndex is what the store already holds, plus the rows accepted so
@@ -153,7 +155,7 @@ func (d *Directory) prepareImport(in UserInput) (User, error) {
 	if in.Password != "" {
 		return d.Prepare(in)
 	}
-	cheap := &Directory{store: d.store, events: d.events, now: d.now, hasher: NewHasher(Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
+	cheap := &Directory{store: d.store, events: d.events, now: d.now, hasher: auth.NewHasher(auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
 	u, err := cheap.Prepare(in)
 	u.PasswordHash, u.LoginHA1 = "", nil
 	return u, err

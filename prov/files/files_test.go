@@ -1,4 +1,4 @@
-package prov_test
+package files_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 	"hotdesk/prov/store"
 )
@@ -25,7 +26,7 @@ func (l fakeLeases) AddrToMAC(ip netip.Addr) (string, bool) { m, ok := l[ip]; re
 
 type filesFixture struct {
 	st     *store.Store
-	files  *prov.Files
+	files  *files.Files
 	events *prov.Events
 	static string
 	mu     sync.Mutex
@@ -40,7 +41,7 @@ const (
 	fServerIP = "10.0.0.1"
 )
 
-func newFilesFixture(t *testing.T, cfg prov.FilesConfig) *filesFixture {
+func newFilesFixture(t *testing.T, cfg files.Config) *filesFixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
@@ -55,14 +56,8 @@ func newFilesFixture(t *testing.T, cfg prov.FilesConfig) *filesFixture {
 	f := &filesFixture{st: st, events: &prov.Events{}, static: t.TempDir()}
 	f.events.Subscribe(func(_ context.Context, e prov.Event) { f.mu.Lock(); f.seen = append(f.seen, e); f.mu.Unlock() })
 	cfg.StaticDir, cfg.HTTPPort = f.static, 80
-	f.files, err = prov.NewFiles(cfg, prov.FilesDeps{Store: st, Events: f.events, Renderer: rend,
-		Leases: fakeLeases{netip.MustParseAddr(fPhoneIP): "00:04:F2:00:00:01"},
-		OnPassword: func(_ context.Context, user, pw string) error {
-			f.mu.Lock()
-			f.passwords = append(f.passwords, user+"="+pw)
-			f.mu.Unlock()
-			return nil
-		}})
+	f.files, err = files.New(cfg, files.Deps{Store: st, Events: f.events, Renderer: rend,
+		Leases: fakeLeases{netip.MustParseAddr(fPhoneIP): "00:04:F2:00:00:01"}, Desk: f})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,20 +70,31 @@ func newFilesFixture(t *testing.T, cfg prov.FilesConfig) *filesFixture {
 	return f
 }
 
-func fReq(proto prov.Proto, path string) prov.Request {
-	return prov.Request{Proto: proto, Path: path, Remote: netip.MustParseAddrPort(fPhoneIP + ":5000"),
+// Fetched implements files.Desk: the fetch bookkeeping is prov's (rules_test).
+func (f *filesFixture) Fetched(context.Context, prov.Device, prov.Fetch) {}
+
+// HandsetPassword implements files.Desk: it records the change.
+func (f *filesFixture) HandsetPassword(_ context.Context, user, pw string) error {
+	f.mu.Lock()
+	f.passwords = append(f.passwords, user+"="+pw)
+	f.mu.Unlock()
+	return nil
+}
+
+func fReq(proto files.Proto, path string) files.Request {
+	return files.Request{Proto: proto, Path: path, Remote: netip.MustParseAddrPort(fPhoneIP + ":5000"),
 		Local: netip.MustParseAddrPort(fServerIP + ":69")}
 }
 
 // fAs is an HTTP request that authenticated with mac's provisioning
 // digest credentials, as provhttp marks it.
-func fAs(mac, path string) prov.Request {
-	r := fReq(prov.ProtoHTTP, path)
+func fAs(mac, path string) files.Request {
+	r := fReq(files.ProtoHTTP, path)
 	r.DeviceMAC, r.DeviceAuthenticated = mac, true
 	return r
 }
 
-func (f *filesFixture) read(t *testing.T, r prov.Request) (string, error) {
+func (f *filesFixture) read(t *testing.T, r files.Request) (string, error) {
 	t.Helper()
 	c, err := f.files.Read(context.Background(), r)
 	if err != nil {
@@ -103,8 +109,8 @@ func (f *filesFixture) read(t *testing.T, r prov.Request) (string, error) {
 }
 
 func TestTFTPBootByLease(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
-	body, err := f.read(t, fReq(prov.ProtoTFTP, "000000000000.cfg"))
+	f := newFilesFixture(t, files.Config{})
+	body, err := f.read(t, fReq(files.ProtoTFTP, "000000000000.cfg"))
 	if err != nil || !strings.Contains(body, fMAC+"-hotdesk.cfg") {
 		t.Fatalf("master by lease: %v\n%s", err, body)
 	}
@@ -112,7 +118,7 @@ func TestTFTPBootByLease(t *testing.T) {
 	if err != nil || d.SiteID == 0 || d.Vendor != "polycom" {
 		t.Fatalf("enrolled: %+v %v", d, err)
 	}
-	body, err = f.read(t, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg"))
+	body, err = f.read(t, fReq(files.ProtoTFTP, fMAC+"-hotdesk.cfg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,12 +128,12 @@ func TestTFTPBootByLease(t *testing.T) {
 	if !strings.Contains(body, `device.prov.serverName="`+fServerIP+`"`) || !strings.Contains(body, `device.prov.serverType="HTTP"`) {
 		t.Errorf("TFTP boot file does not move the fPhoneIP to HTTP:\n%s", body)
 	}
-	body, _ = f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	body, _ = f.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg"))
 	if !strings.Contains(body, d.SIPPassword) {
 		t.Errorf("HTTP device file lacks the device account")
 	}
 	// Generic master for an unknown source.
-	r := fReq(prov.ProtoTFTP, "000000000000.cfg")
+	r := fReq(files.ProtoTFTP, "000000000000.cfg")
 	r.Remote = netip.MustParseAddrPort("10.9.9.9:1")
 	if body, err := f.read(t, r); err != nil || !strings.Contains(body, "[PHONE_MAC_ADDRESS]") {
 		t.Errorf("generic master: %v %s", err, body)
@@ -135,16 +141,16 @@ func TestTFTPBootByLease(t *testing.T) {
 }
 
 func TestEnrollPolicies(t *testing.T) {
-	for _, pol := range []string{prov.EnrollApprove, prov.EnrollDeny} {
-		f := newFilesFixture(t, prov.FilesConfig{Enroll: pol})
-		if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg")); !errors.Is(err, prov.ErrNotFound) {
+	for _, pol := range []string{files.EnrollApprove, files.EnrollDeny} {
+		f := newFilesFixture(t, files.Config{Enroll: pol})
+		if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg")); !errors.Is(err, prov.ErrNotFound) {
 			t.Errorf("%s: err = %v", pol, err)
 		}
 		d, err := f.st.GetDevice(context.Background(), fMAC)
-		if pol == prov.EnrollApprove && (err != nil || d.Status != prov.DevicePending) {
+		if pol == files.EnrollApprove && (err != nil || d.Status != prov.DevicePending) {
 			t.Errorf("approve: %+v %v", d, err)
 		}
-		if pol == prov.EnrollDeny && !errors.Is(err, prov.ErrNotFound) {
+		if pol == files.EnrollDeny && !errors.Is(err, prov.ErrNotFound) {
 			t.Errorf("deny created the device")
 		}
 	}
@@ -154,7 +160,7 @@ func TestEnrollPolicies(t *testing.T) {
 func (f *filesFixture) login(t *testing.T, door prov.Door) (prov.User, prov.Device) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg")); err != nil {
+	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg")); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := f.st.GetDevice(ctx, fMAC)
@@ -175,7 +181,7 @@ func (f *filesFixture) login(t *testing.T, door prov.Door) (prov.User, prov.Devi
 }
 
 func TestUserFilesAndUploads(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, _ := f.login(t, "web")
 	body, err := f.read(t, fAs(fMAC, "alice.cfg"))
@@ -187,7 +193,7 @@ func TestUserFilesAndUploads(t *testing.T) {
 	if !strings.Contains(body, `reg.1.address="201"`) {
 		t.Errorf("device file without the user's line:\n%s", body)
 	}
-	if _, err := f.read(t, fReq(prov.ProtoHTTP, "bob.cfg")); !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, fReq(files.ProtoHTTP, "bob.cfg")); !errors.Is(err, prov.ErrAuth) {
 		t.Errorf("bob.cfg: %v", err)
 	}
 	dir := `<directory><item_list><item><fn>Bob</fn><ct>202</ct><sd>1</sd></item></item_list></directory>`
@@ -244,9 +250,9 @@ func TestUserFilesAndUploads(t *testing.T) {
 }
 
 func TestCacheInvalidation(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
 	before, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	d, _ := f.st.GetDevice(ctx, fMAC)
 	d.Params = map[string]string{"up.admin": "42"}
@@ -265,7 +271,7 @@ func TestCacheInvalidation(t *testing.T) {
 }
 
 func TestStaticFiles(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	if err := os.MkdirAll(filepath.Join(f.static, "fw"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -279,20 +285,20 @@ func TestStaticFiles(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(f.static, "link")); err != nil {
 		t.Fatal(err)
 	}
-	if body, err := f.read(t, fReq(prov.ProtoTFTP, "fw/sip.ld")); err != nil || body != "firmware" {
+	if body, err := f.read(t, fReq(files.ProtoTFTP, "fw/sip.ld")); err != nil || body != "firmware" {
 		t.Errorf("static: %q %v", body, err)
 	}
 	for _, p := range []string{"link", "fw", "../secret", "/etc/passwd", "fw/../../secret", "fw\x00/sip.ld"} {
-		if _, err := f.read(t, fReq(prov.ProtoTFTP, p)); err == nil {
+		if _, err := f.read(t, fReq(files.ProtoTFTP, p)); err == nil {
 			t.Errorf("%q served", p)
 		}
 	}
 }
 
 func TestUploadLimits(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{MaxUploadBytes: 100, UploadVersions: 2})
+	f := newFilesFixture(t, files.Config{MaxUploadBytes: 100, UploadVersions: 2})
 	ctx := context.Background()
-	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
 	for i := range 3 {
 		body := `<polycomConfig up.x="` + strings.Repeat("a", i) + `"/>`
 		if err := f.files.Write(ctx, fAs(fMAC, fMAC+"-web.cfg"), strings.NewReader(body)); err != nil {
@@ -300,7 +306,7 @@ func TestUploadLimits(t *testing.T) {
 		}
 	}
 	err := f.files.Write(ctx, fAs(fMAC, fMAC+"-web.cfg"), strings.NewReader(strings.Repeat("x", 101)))
-	if !errors.Is(err, prov.ErrTooLarge) {
+	if !errors.Is(err, files.ErrTooLarge) {
 		t.Errorf("oversized: %v", err)
 	}
 	ups, _ := f.st.ListUploads(ctx, "device:"+fMAC)
@@ -321,11 +327,11 @@ func TestUploadLimits(t *testing.T) {
 // drop everything.
 func TestCacheScopedInvalidation(t *testing.T) {
 	const other = "0004f2000002"
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	devs := map[string]prov.Device{}
 	for _, mac := range []string{fMAC, other} {
-		if _, err := f.read(t, fReq(prov.ProtoHTTP, mac+".cfg")); err != nil {
+		if _, err := f.read(t, fReq(files.ProtoHTTP, mac+".cfg")); err != nil {
 			t.Fatal(err)
 		}
 		f.read(t, fAs(mac, mac+"-hotdesk.cfg"))
@@ -378,9 +384,9 @@ func TestCacheScopedInvalidation(t *testing.T) {
 // A session started on a device shows in its files once the event is out,
 // even though its View was cached without a session.
 func TestCacheSessionView(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
 	locked, _ := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg"))
 	d, _ := f.st.GetDevice(ctx, fMAC)
 	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson}
@@ -409,14 +415,14 @@ func TestCacheSessionView(t *testing.T) {
 // Enrollment records last-seen at once; later fetches write it off the
 // request path, and Close writes what is pending.
 func TestLastSeen(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{SeenInterval: time.Hour})
+	f := newFilesFixture(t, files.Config{SeenInterval: time.Hour})
 	ctx := context.Background()
-	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
 	d, err := f.st.GetDevice(ctx, fMAC)
 	if err != nil || d.LastSeen.IsZero() || d.LastIP != fPhoneIP {
 		t.Fatalf("enrolled without last seen: %+v %v", d, err)
 	}
-	r := fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")
+	r := fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg")
 	r.Remote = netip.MustParseAddrPort("10.1.9.9:5000") // moved: written although within the interval
 	f.read(t, r)
 	if err := f.files.Close(); err != nil {
@@ -432,7 +438,7 @@ func TestLastSeen(t *testing.T) {
 // once (they are created in batches) and all get their files.
 func TestConcurrentEnrollment(t *testing.T) {
 	// Hundreds of phones, all at the fixture's one address: no per-source cap.
-	f := newFilesFixture(t, prov.FilesConfig{EnrollPerSource: -1})
+	f := newFilesFixture(t, files.Config{EnrollPerSource: -1})
 	ctx := context.Background()
 	taken := "0004f2100000" // created meanwhile by someone else: its batch falls back to one by one
 	if err := f.st.CreateDevice(ctx, &prov.Device{MAC: taken, Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed}); err != nil {
@@ -445,7 +451,7 @@ func TestConcurrentEnrollment(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.read(t, fReq(prov.ProtoHTTP, mac+".cfg")); err != nil {
+			if _, err := f.read(t, fReq(files.ProtoHTTP, mac+".cfg")); err != nil {
 				errs <- fmt.Errorf("%s: %w", mac, err)
 			}
 		}()
@@ -471,9 +477,9 @@ func TestConcurrentEnrollment(t *testing.T) {
 // drops it at once — the next new phone in the site's subnet lands there,
 // not in the wider site the cache knew.
 func TestNewSiteCatchesTheNextEnrolment(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg")); err != nil {
+	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg")); err != nil {
 		t.Fatal(err)
 	}
 	first, err := f.st.GetDevice(ctx, fMAC)
@@ -486,7 +492,7 @@ func TestNewSiteCatchesTheNextEnrolment(t *testing.T) {
 		t.Fatal(err)
 	}
 	const second = "0004f2000002"
-	r := fReq(prov.ProtoHTTP, second+".cfg")
+	r := fReq(files.ProtoHTTP, second+".cfg")
 	r.Remote = netip.MustParseAddrPort("10.1.2.4:5000")
 	if _, err := f.read(t, r); err != nil {
 		t.Fatal(err)
@@ -501,7 +507,7 @@ func TestNewSiteCatchesTheNextEnrolment(t *testing.T) {
 // host on the LAN: TFTP authenticates nothing, so it may neither write a
 // phone's settings or a logged-in user's directory nor read a user's files.
 func TestTFTPIsReadOnlyAndServesNoUserFiles(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, _ := f.login(t, "web")
 	for _, name := range []string{fMAC + "-phone.cfg", fMAC + "-directory.xml", "alice-phone.cfg",
@@ -510,7 +516,7 @@ func TestTFTPIsReadOnlyAndServesNoUserFiles(t *testing.T) {
 		if strings.HasSuffix(name, ".xml") {
 			body = `<directory><item_list><item><fn>Evil</fn><ct>19005551234</ct><sd>1</sd></item></item_list></directory>`
 		}
-		if err := f.files.Write(ctx, fReq(prov.ProtoTFTP, name), strings.NewReader(body)); !errors.Is(err, prov.ErrAuth) {
+		if err := f.files.Write(ctx, fReq(files.ProtoTFTP, name), strings.NewReader(body)); !errors.Is(err, prov.ErrAuth) {
 			t.Errorf("TFTP write of %s: %v, want refused", name, err)
 		}
 	}
@@ -523,12 +529,12 @@ func TestTFTPIsReadOnlyAndServesNoUserFiles(t *testing.T) {
 		t.Errorf("a TFTP upload changed alice's directory: %+v", cs)
 	}
 	for _, name := range []string{"alice.cfg", "alice-directory.xml", fMAC + "-directory.xml", fMAC + "-phone.cfg"} {
-		if _, err := f.read(t, fReq(prov.ProtoTFTP, name)); !errors.Is(err, prov.ErrNotFound) {
+		if _, err := f.read(t, fReq(files.ProtoTFTP, name)); !errors.Is(err, prov.ErrNotFound) {
 			t.Errorf("TFTP read of %s: %v, want not found", name, err)
 		}
 	}
 	// The boot files still go over TFTP (without secrets).
-	if _, err := f.read(t, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg")); err != nil {
+	if _, err := f.read(t, fReq(files.ProtoTFTP, fMAC+"-hotdesk.cfg")); err != nil {
 		t.Errorf("TFTP boot file: %v", err)
 	}
 }
@@ -538,16 +544,16 @@ func TestTFTPIsReadOnlyAndServesNoUserFiles(t *testing.T) {
 // must not change the logged-in user's login password; the user's own
 // digest login (the native door) may.
 func TestOnlyTheUserChangesTheirPassword(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.login(t, "web")
 	up := `<polycomConfig><prov prov.login.localPassword="owned-123"/></polycomConfig>`
-	dev := fReq(prov.ProtoHTTP, fMAC+"-phone.cfg")
+	dev := fReq(files.ProtoHTTP, fMAC+"-phone.cfg")
 	dev.DeviceMAC, dev.DeviceAuthenticated = fMAC, true
 	if err := f.files.Write(ctx, dev, strings.NewReader(up)); err != nil {
 		t.Fatal(err)
 	}
-	user := fReq(prov.ProtoHTTP, "alice-phone.cfg")
+	user := fReq(files.ProtoHTTP, "alice-phone.cfg")
 	user.DeviceMAC, user.LoginUser = fMAC, "alice"
 	if err := f.files.Write(ctx, user, strings.NewReader(strings.Replace(up, "owned-123", "mine-456", 1))); err != nil {
 		t.Fatal(err)
@@ -578,11 +584,11 @@ func TestOnlyTheUserChangesTheirPassword(t *testing.T) {
 // the per-source limit its devices wait for an admin instead of getting
 // accounts, while a phone at another address still enrolls.
 func TestEnrolmentPerSourceCap(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{EnrollPerSource: 5})
+	f := newFilesFixture(t, files.Config{EnrollPerSource: 5})
 	ctx := context.Background()
 	for i := range 8 {
 		mac := fmt.Sprintf("0004f2bb%04d", i)
-		_, _ = f.read(t, fReq(prov.ProtoHTTP, mac+".cfg"))
+		_, _ = f.read(t, fReq(files.ProtoHTTP, mac+".cfg"))
 		d, err := f.st.GetDevice(ctx, mac)
 		if err != nil {
 			t.Fatalf("%s not recorded: %v", mac, err)
@@ -595,7 +601,7 @@ func TestEnrolmentPerSourceCap(t *testing.T) {
 			t.Fatalf("device %d from one host: %s, want %s", i, d.Status, want)
 		}
 	}
-	other := fReq(prov.ProtoHTTP, "0004f2bc0001.cfg")
+	other := fReq(files.ProtoHTTP, "0004f2bc0001.cfg")
 	other.Remote = netip.MustParseAddrPort("10.1.2.99:5000")
 	if _, err := f.read(t, other); err != nil {
 		t.Fatalf("a phone at another address: %v", err)

@@ -1,4 +1,4 @@
-package prov_test
+package files_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 )
 
@@ -36,7 +37,7 @@ func (l classLeases) AddrToVendorClass(ip netip.Addr) (string, bool) {
 	return c, ok
 }
 
-func uaReq(proto prov.Proto, path, ua string) prov.Request {
+func uaReq(proto files.Proto, path, ua string) files.Request {
 	r := fReq(proto, path)
 	r.UserAgent = ua
 	r.Remote = netip.MustParseAddrPort("10.1.7.7:5000") // no lease: the UA tells
@@ -47,9 +48,9 @@ func uaReq(proto prov.Proto, path, ua string) prov.Request {
 // it gets Yealink's files, enrolled as a Yealink of its model, its
 // credentials once, then only with them; TFTP carries no secret.
 func TestYealinkBoot(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	body, err := f.read(t, uaReq(prov.ProtoHTTP, "y000000000000.cfg", yealinkUA))
+	body, err := f.read(t, uaReq(files.ProtoHTTP, "y000000000000.cfg", yealinkUA))
 	if err != nil || !strings.HasPrefix(body, "#!version:1.0.0.1\n") || !strings.Contains(body, "sip.notify_reboot_enable = 0") {
 		t.Fatalf("common file: %v\n%s", err, body)
 	}
@@ -57,17 +58,17 @@ func TestYealinkBoot(t *testing.T) {
 	if err != nil || d.Vendor != "yealink" || d.Model != "SIP-T46U" {
 		t.Fatalf("enrolled %+v %v", d, err)
 	}
-	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, yealinkMAC+".cfg", yealinkUA))
+	tftp, err := f.read(t, uaReq(files.ProtoTFTP, yealinkMAC+".cfg", yealinkUA))
 	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
 		!strings.Contains(tftp, "account.1.user_name = "+d.SIPUser) {
 		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
 	}
-	body, err = f.read(t, uaReq(prov.ProtoHTTP, yealinkMAC+".cfg", yealinkUA))
+	body, err = f.read(t, uaReq(files.ProtoHTTP, yealinkMAC+".cfg", yealinkUA))
 	if err != nil || !strings.Contains(body, "static.auto_provision.server.password = "+d.ProvPassword) ||
 		!strings.Contains(body, "account.1.password = "+d.SIPPassword) {
 		t.Fatalf("first HTTP fetch lacks the credentials: %v\n%s", err, body)
 	}
-	if _, err := f.read(t, uaReq(prov.ProtoHTTP, yealinkMAC+".cfg", yealinkUA)); !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, uaReq(files.ProtoHTTP, yealinkMAC+".cfg", yealinkUA)); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
 	}
 	r := fAs(yealinkMAC, yealinkMAC+".cfg")
@@ -76,7 +77,7 @@ func TestYealinkBoot(t *testing.T) {
 		t.Fatalf("authenticated fetch: %v\n%s", err, body)
 	}
 	// Polycom's names mean nothing to it.
-	if _, err := f.read(t, uaReq(prov.ProtoHTTP, yealinkMAC+"-hotdesk.cfg", yealinkUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, uaReq(files.ProtoHTTP, yealinkMAC+"-hotdesk.cfg", yealinkUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, prov.ErrAuth) {
 		t.Errorf("Polycom name for a Yealink: %v", err)
 	}
 }
@@ -85,20 +86,20 @@ func TestYealinkBoot(t *testing.T) {
 // device file; the requesting phone's vendor decides, from its
 // User-Agent or, without one, from its device record.
 func TestVendorNameCollision(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
-	body, err := f.read(t, uaReq(prov.ProtoHTTP, fMAC+".cfg", "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000"))
+	f := newFilesFixture(t, files.Config{})
+	body, err := f.read(t, uaReq(files.ProtoHTTP, fMAC+".cfg", "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000"))
 	if err != nil || !strings.Contains(body, "<APPLICATION") {
 		t.Fatalf("Polycom boot file: %v\n%s", err, body)
 	}
-	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "y000000000000.cfg", yealinkUA)); err != nil {
+	if _, err := f.read(t, uaReq(files.ProtoHTTP, "y000000000000.cfg", yealinkUA)); err != nil {
 		t.Fatal(err)
 	}
 	// No User-Agent (TFTP): the device record says Yealink.
-	r := uaReq(prov.ProtoTFTP, yealinkMAC+".cfg", "")
+	r := uaReq(files.ProtoTFTP, yealinkMAC+".cfg", "")
 	if body, err = f.read(t, r); err != nil || !strings.HasPrefix(body, "#!version:1.0.0.1") {
 		t.Fatalf("Yealink by record: %v\n%s", err, body)
 	}
-	r = uaReq(prov.ProtoTFTP, fMAC+".cfg", "")
+	r = uaReq(files.ProtoTFTP, fMAC+".cfg", "")
 	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<APPLICATION") {
 		t.Fatalf("Polycom by record: %v\n%s", err, body)
 	}
@@ -107,18 +108,18 @@ func TestVendorNameCollision(t *testing.T) {
 // TestVendorDetectionOrder: User-Agent, DHCP option 60, the name asked
 // for, the MAC prefix last; an unknown model gets its vendor's profile.
 func TestVendorDetectionOrder(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	// A Polycom MAC prefix asking for Yealink's common file, no UA: the
 	// name wins over the prefix.
-	if _, err := f.read(t, fReq(prov.ProtoTFTP, "y000000000000.cfg")); err != nil {
+	if _, err := f.read(t, fReq(files.ProtoTFTP, "y000000000000.cfg")); err != nil {
 		t.Fatal(err)
 	}
 	if d, err := f.st.GetDevice(ctx, fMAC); err != nil || d.Vendor != "yealink" {
 		t.Fatalf("by file name: %+v %v", d, err)
 	}
 	// Cisco MPP: $PSN.xml of a model nobody listed, MAC in the UA.
-	body, err := f.read(t, uaReq(prov.ProtoHTTP, "6899.xml", strings.Replace(ciscoUA, "8851", "6899", 1)))
+	body, err := f.read(t, uaReq(files.ProtoHTTP, "6899.xml", strings.Replace(ciscoUA, "8851", "6899", 1)))
 	if err != nil || !strings.Contains(body, "<flat-profile>") || !strings.Contains(body, "<Resync_From_SIP ua=\"na\">Yes<") {
 		t.Fatalf("Cisco generic profile: %v\n%s", err, body)
 	}
@@ -136,19 +137,19 @@ func TestVendorDetectionOrder(t *testing.T) {
 // by its lease's option 60 before its MAC prefix: a Polycom-prefix MAC
 // whose lease says Yealink asks for <mac>.cfg and gets Yealink's file.
 func TestVendorByDHCPClass(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ip := netip.MustParseAddr(fPhoneIP)
 	leases := classLeases{fakeLeases{ip: fMAC}, map[netip.Addr]string{ip: "yealink"}}
 	rend, err := render.New(render.Config{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := prov.NewFiles(prov.FilesConfig{HTTPPort: 80}, prov.FilesDeps{Store: f.st, Renderer: rend, Leases: leases})
+	fs, err := files.New(files.Config{HTTPPort: 80}, files.Deps{Store: f.st, Renderer: rend, Leases: leases})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { files.Close() })
-	c, err := files.Read(context.Background(), fReq(prov.ProtoTFTP, fMAC+".cfg"))
+	t.Cleanup(func() { fs.Close() })
+	c, err := fs.Read(context.Background(), fReq(files.ProtoTFTP, fMAC+".cfg"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,26 +200,26 @@ func TestKVUploadRefusal(t *testing.T) {
 		"features.dnd.enable":                 "",
 		"lang.gui":                            "",
 		"linekey.3.label":                     "",
-		"account.1.password":                  prov.RefusedSecret,
-		"account.1.user_name":                 prov.RefusedSecret,
-		"account.1.label":                     prov.RefusedProvisioning,
-		"static.auto_provision.server.url":    prov.RefusedProvisioning,
-		"phone_setting.phone_lock.enable":     prov.RefusedNotPhoneOwned,
-		"phone_setting.emergency.number":      prov.RefusedNotPhoneOwned,
-		"phone_setting.phone_lock.unlock_pin": prov.RefusedSecret,
-		"remote_phonebook.data.1.url":         prov.RefusedAddress,
-		"sip.notify_reboot_enable":            prov.RefusedNotPhoneOwned,
-		"features.action_uri_limit_ip":        prov.RefusedAddress,
+		"account.1.password":                  files.RefusedSecret,
+		"account.1.user_name":                 files.RefusedSecret,
+		"account.1.label":                     files.RefusedProvisioning,
+		"static.auto_provision.server.url":    files.RefusedProvisioning,
+		"phone_setting.phone_lock.enable":     files.RefusedNotPhoneOwned,
+		"phone_setting.emergency.number":      files.RefusedNotPhoneOwned,
+		"phone_setting.phone_lock.unlock_pin": files.RefusedSecret,
+		"remote_phonebook.data.1.url":         files.RefusedAddress,
+		"sip.notify_reboot_enable":            files.RefusedNotPhoneOwned,
+		"features.action_uri_limit_ip":        files.RefusedAddress,
 	} {
-		if got := prov.KVUploadRefusal(name); got != want {
+		if got := files.KVUploadRefusal(name); got != want {
 			t.Errorf("KVUploadRefusal(%q) = %q, want %q", name, got, want)
 		}
 	}
-	up, err := prov.SplitKVUpload([]byte("#!version:1.0.0.1\nfeatures.dnd.enable = 1\naccount.1.password = x\n"))
+	up, err := files.SplitKVUpload([]byte("#!version:1.0.0.1\nfeatures.dnd.enable = 1\naccount.1.password = x\n"))
 	if err != nil || up.Params["features.dnd.enable"] != "1" || len(up.Refused) != 1 || strings.Contains(string(up.Data), "password") {
 		t.Fatalf("SplitKVUpload = %+v %v", up, err)
 	}
-	if _, err := prov.SplitKVUpload([]byte("no equals sign\n")); !errors.Is(err, prov.ErrMalformed) {
+	if _, err := files.SplitKVUpload([]byte("no equals sign\n")); !errors.Is(err, files.ErrMalformed) {
 		t.Fatalf("malformed: %v", err)
 	}
 }
@@ -227,8 +228,8 @@ func TestKVUploadRefusal(t *testing.T) {
 // factory Profile_Rule) is known by its lease and moved to HTTP with a
 // Profile_Rule that carries no credentials; over HTTP it gets them once.
 func TestCiscoTFTPHandOff(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
-	body, err := f.read(t, fReq(prov.ProtoTFTP, "8851.xml"))
+	f := newFilesFixture(t, files.Config{})
+	body, err := f.read(t, fReq(files.ProtoTFTP, "8851.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,16 +241,16 @@ func TestCiscoTFTPHandOff(t *testing.T) {
 		strings.Contains(body, d.ProvPassword) || strings.Contains(body, d.SIPPassword) {
 		t.Fatalf("TFTP profile:\n%s", body)
 	}
-	body, err = f.read(t, fReq(prov.ProtoHTTP, fMAC+".xml"))
+	body, err = f.read(t, fReq(files.ProtoHTTP, fMAC+".xml"))
 	if err != nil || !strings.Contains(body, "--pwd "+d.ProvPassword+"]") {
 		t.Fatalf("HTTP profile: %v\n%s", err, body)
 	}
 }
 
 func TestSnomBoot(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	body, err := f.read(t, uaReq(prov.ProtoHTTP, "snomD785.htm", snomUA))
+	body, err := f.read(t, uaReq(files.ProtoHTTP, "snomD785.htm", snomUA))
 	if err != nil || !strings.Contains(body, "<settings>") || strings.Contains(body, "user_pass") || strings.Contains(body, "@") {
 		t.Fatalf("per-model file: %v\n%s", err, body)
 	}
@@ -257,17 +258,17 @@ func TestSnomBoot(t *testing.T) {
 	if err != nil || d.Vendor != "snom" || d.Model != "D785" || d.Firmware != "10.1.159.12" {
 		t.Fatalf("enrolled %+v %v", d, err)
 	}
-	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
+	tftp, err := f.read(t, uaReq(files.ProtoTFTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
 	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
 		strings.Contains(tftp, "setting_server") || !strings.Contains(tftp, `<user_name idx="1" perm="R">`+d.SIPUser+"<") {
 		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
 	}
-	body, err = f.read(t, uaReq(prov.ProtoHTTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
+	body, err = f.read(t, uaReq(files.ProtoHTTP, "snomD785-"+strings.ToUpper(snomMAC)+".htm", snomUA))
 	if err != nil || !strings.Contains(body, ":"+d.ProvPassword+"@") ||
 		!strings.Contains(body, `<user_pass idx="1" perm="R">`+d.SIPPassword+"<") {
 		t.Fatalf("first HTTP fetch lacks the credentials: %v\n%s", err, body)
 	}
-	if _, err := f.read(t, uaReq(prov.ProtoHTTP, strings.ToUpper(snomMAC)+".xml", snomUA)); !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, uaReq(files.ProtoHTTP, strings.ToUpper(snomMAC)+".xml", snomUA)); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
 	}
 	r := fAs(snomMAC, strings.ToUpper(snomMAC)+".xml")
@@ -277,23 +278,23 @@ func TestSnomBoot(t *testing.T) {
 		t.Fatalf("authenticated <MAC>.xml: %v\n%s", err, body)
 	}
 	// A model nobody listed gets the generic per-model file.
-	if body, err = f.read(t, uaReq(prov.ProtoHTTP, "snomX999.htm", strings.NewReplacer("D785", "X999", snomMAC, "000413000002").Replace(snomUA))); err != nil ||
+	if body, err = f.read(t, uaReq(files.ProtoHTTP, "snomX999.htm", strings.NewReplacer("D785", "X999", snomMAC, "000413000002").Replace(snomUA))); err != nil ||
 		!strings.Contains(body, "<setting_server") {
 		t.Fatalf("unknown model: %v\n%s", err, body)
 	}
-	if got := prov.VendorFromClass("snomD785"); got != "snom" {
+	if got := files.VendorFromClass("snomD785"); got != "snom" {
 		t.Errorf("option 60 snomD785 = %q", got)
 	}
 }
 
 func TestGrandstreamBoot(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+gsMAC, gsUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, prov.ErrBadName) {
+	if _, err := f.read(t, uaReq(files.ProtoHTTP, "cfg"+gsMAC, gsUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, files.ErrBadName) {
 		t.Fatalf("binary cfg<mac>: %v, want not found", err)
 	}
 	for _, name := range []string{"cfggrp2614.xml", "cfg.xml"} {
-		body, err := f.read(t, uaReq(prov.ProtoHTTP, name, gsUA))
+		body, err := f.read(t, uaReq(files.ProtoHTTP, name, gsUA))
 		if err != nil || !strings.Contains(body, "<gs_provision") || strings.Contains(body, "<P34>") || strings.Contains(body, "<P1361>") {
 			t.Fatalf("%s: %v\n%s", name, err, body)
 		}
@@ -302,17 +303,17 @@ func TestGrandstreamBoot(t *testing.T) {
 	if err != nil || d.Vendor != "grandstream" || d.Model != "GRP2614" || d.Firmware != "1.0.11.85" {
 		t.Fatalf("enrolled %+v %v", d, err)
 	}
-	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, "cfg"+gsMAC+".xml", gsUA))
+	tftp, err := f.read(t, uaReq(files.ProtoTFTP, "cfg"+gsMAC+".xml", gsUA))
 	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
 		!strings.Contains(tftp, "<P35>"+d.SIPUser+"</P35>") {
 		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
 	}
-	body, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+strings.ToUpper(gsMAC)+".xml", gsUA))
+	body, err := f.read(t, uaReq(files.ProtoHTTP, "cfg"+strings.ToUpper(gsMAC)+".xml", gsUA))
 	if err != nil || !strings.Contains(body, "<P1361>"+d.ProvPassword+"</P1361>") || !strings.Contains(body, "<P34>"+d.SIPPassword+"</P34>") ||
 		!strings.Contains(body, "<P81>0</P81>") {
 		t.Fatalf("first HTTP fetch: %v\n%s", err, body)
 	}
-	if _, err := f.read(t, uaReq(prov.ProtoHTTP, "cfg"+gsMAC+".xml", gsUA)); !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, uaReq(files.ProtoHTTP, "cfg"+gsMAC+".xml", gsUA)); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
 	}
 	r := fAs(gsMAC, "cfg"+gsMAC+".xml")
@@ -320,15 +321,15 @@ func TestGrandstreamBoot(t *testing.T) {
 	if body, err = f.read(t, r); err != nil || !strings.Contains(body, "<P34>"+d.SIPPassword+"</P34>") {
 		t.Fatalf("authenticated fetch: %v\n%s", err, body)
 	}
-	if got := prov.VendorFromClass("Grandstream GXP2170 dslforum.org"); got != "grandstream" {
+	if got := files.VendorFromClass("Grandstream GXP2170 dslforum.org"); got != "grandstream" {
 		t.Errorf("option 60 = %q", got)
 	}
 }
 
 func TestFanvilBoot(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	body, err := f.read(t, uaReq(prov.ProtoHTTP, "f0X4hw1.100.cfg", fanvilUA))
+	body, err := f.read(t, uaReq(files.ProtoHTTP, "f0X4hw1.100.cfg", fanvilUA))
 	if err != nil || !strings.Contains(body, "<sysConf>") || strings.Contains(body, "Pswd") || strings.Contains(body, "DefaultPassword") {
 		t.Fatalf("common file: %v\n%s", err, body)
 	}
@@ -336,17 +337,17 @@ func TestFanvilBoot(t *testing.T) {
 	if err != nil || d.Vendor != "fanvil" || d.Model != "X4" || d.Firmware != "2.10.2.6887" {
 		t.Fatalf("enrolled %+v %v", d, err)
 	}
-	tftp, err := f.read(t, uaReq(prov.ProtoTFTP, fanvilMAC+".cfg", fanvilUA))
+	tftp, err := f.read(t, uaReq(files.ProtoTFTP, fanvilMAC+".cfg", fanvilUA))
 	if err != nil || strings.Contains(tftp, d.SIPPassword) || strings.Contains(tftp, d.ProvPassword) ||
 		!strings.Contains(tftp, "<PhoneNumber>"+d.SIPUser+"</PhoneNumber>") {
 		t.Fatalf("TFTP device file: %v\n%s", err, tftp)
 	}
-	body, err = f.read(t, uaReq(prov.ProtoHTTP, fanvilMAC+".cfg", fanvilUA))
+	body, err = f.read(t, uaReq(files.ProtoHTTP, fanvilMAC+".cfg", fanvilUA))
 	if err != nil || !strings.Contains(body, "<DefaultPassword>"+d.ProvPassword+"</DefaultPassword>") ||
 		!strings.Contains(body, "<RegisterPswd>"+d.SIPPassword+"</RegisterPswd>") {
 		t.Fatalf("first HTTP fetch: %v\n%s", err, body)
 	}
-	if _, err := f.read(t, uaReq(prov.ProtoHTTP, fanvilMAC+".cfg", fanvilUA)); !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, uaReq(files.ProtoHTTP, fanvilMAC+".cfg", fanvilUA)); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("second unauthenticated fetch: %v, want ErrAuth", err)
 	}
 	r := fAs(fanvilMAC, fanvilMAC+".cfg")
@@ -355,10 +356,10 @@ func TestFanvilBoot(t *testing.T) {
 		t.Fatalf("authenticated fetch: %v\n%s", err, body)
 	}
 	other := strings.NewReplacer("X4 ", "X9Z ", fanvilMAC, "0c383e000002").Replace(fanvilUA)
-	if body, err = f.read(t, uaReq(prov.ProtoHTTP, "F0V00X9Z0000.cfg", other)); err != nil || !strings.Contains(body, "<FlashServerIP>") {
+	if body, err = f.read(t, uaReq(files.ProtoHTTP, "F0V00X9Z0000.cfg", other)); err != nil || !strings.Contains(body, "<FlashServerIP>") {
 		t.Fatalf("unknown model: %v\n%s", err, body)
 	}
-	if got := prov.VendorFromClass("Fanvil X4"); got != "fanvil" {
+	if got := files.VendorFromClass("Fanvil X4"); got != "fanvil" {
 		t.Errorf("option 60 = %q", got)
 	}
 	if got := prov.VendorFromMAC("0c383e123456"); got != "fanvil" {
@@ -373,19 +374,19 @@ func TestVendorByDHCPClassPerVendor(t *testing.T) {
 		{"Fanvil X4", fMAC + ".cfg", "<sysConf>", "fanvil"},
 	} {
 		t.Run(tc.vendor, func(t *testing.T) {
-			f := newFilesFixture(t, prov.FilesConfig{})
+			f := newFilesFixture(t, files.Config{})
 			ip := netip.MustParseAddr(fPhoneIP)
 			leases := classLeases{fakeLeases{ip: fMAC}, map[netip.Addr]string{ip: tc.class}}
 			rend, err := render.New(render.Config{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			files, err := prov.NewFiles(prov.FilesConfig{HTTPPort: 80}, prov.FilesDeps{Store: f.st, Renderer: rend, Leases: leases})
+			fs, err := files.New(files.Config{HTTPPort: 80}, files.Deps{Store: f.st, Renderer: rend, Leases: leases})
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { files.Close() })
-			c, err := files.Read(context.Background(), fReq(prov.ProtoTFTP, tc.name))
+			t.Cleanup(func() { fs.Close() })
+			c, err := fs.Read(context.Background(), fReq(files.ProtoTFTP, tc.name))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package prov_test
+package files_test
 
 import (
 	"context"
@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 const attackerIP = "10.1.9.9"
 
-func fFrom(ip string, r prov.Request) prov.Request {
+func fFrom(ip string, r files.Request) files.Request {
 	r.Remote = netip.MustParseAddrPort(ip + ":5000")
 	return r
 }
@@ -23,18 +24,18 @@ func fFrom(ip string, r prov.Request) prov.Request {
 // Now the first fetch gets the locked profile only, and the credentials it
 // got do not carry the login: it waits until the phone is verified.
 func TestBootstrapHoldsAPreassignedLoginBack(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, d := f.login(t, prov.DoorAssigned) // made away from the phone, before any delivery
 	_ = u
-	body, err := f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")))
+	body, err := f.read(t, fFrom(attackerIP, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(body, "sesspw") || strings.Contains(body, "s-alice") || !strings.Contains(body, d.SIPPassword) {
 		t.Fatalf("first unauthenticated fetch: want the locked profile with the device account only:\n%s", body)
 	}
-	if _, err := f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, "alice.cfg"))); !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, fFrom(attackerIP, fReq(files.ProtoHTTP, "alice.cfg"))); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("alice.cfg to the unauthenticated fetcher: %v", err)
 	}
 	d, _ = f.st.GetDevice(ctx, fMAC)
@@ -50,7 +51,7 @@ func TestBootstrapHoldsAPreassignedLoginBack(t *testing.T) {
 		t.Fatal("alice.cfg served before verification")
 	}
 	// Nobody else gets anything without the credentials.
-	if body, err := f.read(t, fFrom("10.1.7.7", fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))); !errors.Is(err, prov.ErrAuth) {
+	if body, err := f.read(t, fFrom("10.1.7.7", fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg"))); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("second unauthenticated fetch: %v\n%s", err, body)
 	}
 	// The admin checks the address and verifies: the line goes out.
@@ -65,9 +66,9 @@ func TestBootstrapHoldsAPreassignedLoginBack(t *testing.T) {
 
 // A login made at the phone (the user typed something on it) is not held.
 func TestBootstrapLoginAtThePhoneIsNotHeld(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	f.login(t, prov.DoorBrowser)
-	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
+	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
 		t.Fatal(err)
 	}
 	if body, err := f.read(t, fAs(fMAC, fMAC+"-hotdesk.cfg")); err != nil || !strings.Contains(body, "sesspw") {
@@ -79,14 +80,14 @@ func TestBootstrapLoginAtThePhoneIsNotHeld(t *testing.T) {
 // host presenting the MAC gets 401 and nothing else, and the admin sees an
 // identity conflict.
 func TestSecondDevicePresentingAMAC(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.login(t, prov.DoorBrowser)
-	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
+	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{fMAC + "-hotdesk.cfg", fMAC + ".cfg", fMAC + "-phone.cfg", "alice.cfg"} {
-		body, err := f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, name)))
+		body, err := f.read(t, fFrom(attackerIP, fReq(files.ProtoHTTP, name)))
 		if !errors.Is(err, prov.ErrAuth) || body != "" {
 			t.Errorf("%s to another host: %v\n%s", name, err, body)
 		}
@@ -100,10 +101,10 @@ func TestSecondDevicePresentingAMAC(t *testing.T) {
 		t.Fatalf("audit: %+v %v", audit, err)
 	}
 	// The phone itself, from its own address, is challenged — not a conflict.
-	f2 := newFilesFixture(t, prov.FilesConfig{})
+	f2 := newFilesFixture(t, files.Config{})
 	f2.login(t, prov.DoorBrowser)
-	f2.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
-	if _, err := f2.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); !errors.Is(err, prov.ErrAuth) {
+	f2.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	if _, err := f2.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg")); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("phone's own unauthenticated fetch: %v", err)
 	}
 	if d, _ := f2.st.GetDevice(ctx, fMAC); !d.Conflict.At.IsZero() {
@@ -114,11 +115,11 @@ func TestSecondDevicePresentingAMAC(t *testing.T) {
 // secrets_https_only: plain HTTP never carries a password, nor hands out
 // the credentials; HTTPS does.
 func TestSecretsOverHTTPSOnly(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{SecretsHTTPSOnly: true, HTTPSPort: 443})
+	f := newFilesFixture(t, files.Config{SecretsHTTPSOnly: true, HTTPSPort: 443})
 	ctx := context.Background()
-	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
+	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
 	d, _ := f.st.GetDevice(ctx, fMAC)
-	body, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	body, err := f.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg"))
 	if err != nil || strings.Contains(body, d.ProvPassword) || strings.Contains(body, d.SIPPassword) ||
 		!strings.Contains(body, `device.prov.serverType="HTTPS"`) {
 		t.Fatalf("plain HTTP: %v\n%s", err, body)
@@ -126,7 +127,7 @@ func TestSecretsOverHTTPSOnly(t *testing.T) {
 	if d, _ := f.st.GetDevice(ctx, fMAC); !d.CredsDeliveredAt.IsZero() {
 		t.Fatal("credentials recorded as handed out over plain HTTP")
 	}
-	body, err = f.read(t, fReq(prov.ProtoHTTPS, fMAC+"-hotdesk.cfg"))
+	body, err = f.read(t, fReq(files.ProtoHTTPS, fMAC+"-hotdesk.cfg"))
 	if err != nil || !strings.Contains(body, d.ProvPassword) {
 		t.Fatalf("HTTPS: %v\n%s", err, body)
 	}
@@ -136,18 +137,18 @@ func TestSecretsOverHTTPSOnly(t *testing.T) {
 // kept uploads and all of them together have a byte budget; over it the
 // upload is refused and what was stored stays.
 func TestUploadQuotas(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{MaxUploadBytes: 200, UploadQuota: 500, UploadTotal: 800, UploadVersions: 5})
+	f := newFilesFixture(t, files.Config{MaxUploadBytes: 200, UploadQuota: 500, UploadTotal: 800, UploadVersions: 5})
 	ctx := context.Background()
 	const other = "0004f2000002"
 	for _, mac := range []string{fMAC, other} {
-		f.read(t, fReq(prov.ProtoHTTP, mac+".cfg"))
+		f.read(t, fReq(files.ProtoHTTP, mac+".cfg"))
 	}
 	put := func(mac, name string, n int) error {
 		body := `<polycomConfig up.x="` + strings.Repeat("a", n) + `"/>`
 		return f.files.Write(ctx, fAs(mac, mac+name), strings.NewReader(body))
 	}
 	// Anonymous uploads are refused outright.
-	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-phone.cfg"), strings.NewReader("<polycomConfig/>")); !errors.Is(err, prov.ErrAuth) {
+	if err := f.files.Write(ctx, fReq(files.ProtoHTTP, fMAC+"-phone.cfg"), strings.NewReader("<polycomConfig/>")); !errors.Is(err, prov.ErrAuth) {
 		t.Fatalf("anonymous upload: %v", err)
 	}
 	var err error
@@ -158,7 +159,7 @@ func TestUploadQuotas(t *testing.T) {
 		}
 		stored++
 	}
-	if !errors.Is(err, prov.ErrQuota) || stored != 4 {
+	if !errors.Is(err, files.ErrQuota) || stored != 4 {
 		t.Fatalf("per-device quota: stored %d, then %v", stored, err)
 	}
 	ups, _ := f.st.ListUploads(ctx, "device:"+fMAC)
@@ -173,7 +174,7 @@ func TestUploadQuotas(t *testing.T) {
 		}
 		stored++
 	}
-	if !errors.Is(err, prov.ErrQuota) || stored != 2 {
+	if !errors.Is(err, files.ErrQuota) || stored != 2 {
 		t.Fatalf("total quota: stored %d, then %v", stored, err)
 	}
 }
@@ -183,10 +184,10 @@ func TestUploadQuotas(t *testing.T) {
 // while, those files (no secret in them) come without; from elsewhere, or
 // later, they need the credentials.
 func TestBootGraceForTheFirstBoot(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
-	f.read(t, fReq(prov.ProtoHTTP, fMAC+".cfg"))
-	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
+	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
+	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -198,11 +199,11 @@ func TestBootGraceForTheFirstBoot(t *testing.T) {
 		{fMAC + "-hotdesk.cfg", fPhoneIP, prov.ErrAuth},
 		{fMAC + "-phone.cfg", attackerIP, prov.ErrAuth},
 	} {
-		if _, err := f.read(t, fFrom(tc.from, fReq(prov.ProtoHTTP, tc.name))); !errors.Is(err, tc.want) {
+		if _, err := f.read(t, fFrom(tc.from, fReq(files.ProtoHTTP, tc.name))); !errors.Is(err, tc.want) {
 			t.Errorf("%s from %s: %v, want %v", tc.name, tc.from, err, tc.want)
 		}
 	}
-	if err := f.files.Write(ctx, fReq(prov.ProtoHTTP, fMAC+"-phone.cfg"), strings.NewReader("<polycomConfig/>")); !errors.Is(err, prov.ErrAuth) {
+	if err := f.files.Write(ctx, fReq(files.ProtoHTTP, fMAC+"-phone.cfg"), strings.NewReader("<polycomConfig/>")); !errors.Is(err, prov.ErrAuth) {
 		t.Errorf("upload in the grace: %v", err)
 	}
 	d, _ := f.st.GetDevice(ctx, fMAC)
@@ -213,7 +214,7 @@ func TestBootGraceForTheFirstBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
-	if _, err := f.read(t, fReq(prov.ProtoHTTP, fMAC+"-phone.cfg")); !errors.Is(err, prov.ErrAuth) {
+	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+"-phone.cfg")); !errors.Is(err, prov.ErrAuth) {
 		t.Errorf("after the grace: %v", err)
 	}
 }
@@ -221,15 +222,15 @@ func TestBootGraceForTheFirstBoot(t *testing.T) {
 // With tftp_secrets on, TFTP (which authenticates nothing) hands the
 // credentials out once like HTTP, and never again.
 func TestTFTPSecretsGoOutOnce(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{TFTPSecrets: true})
+	f := newFilesFixture(t, files.Config{TFTPSecrets: true})
 	ctx := context.Background()
-	f.read(t, fReq(prov.ProtoTFTP, fMAC+".cfg"))
+	f.read(t, fReq(files.ProtoTFTP, fMAC+".cfg"))
 	d, _ := f.st.GetDevice(ctx, fMAC)
-	if body, err := f.read(t, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg")); err != nil || !strings.Contains(body, d.ProvPassword) {
+	if body, err := f.read(t, fReq(files.ProtoTFTP, fMAC+"-hotdesk.cfg")); err != nil || !strings.Contains(body, d.ProvPassword) {
 		t.Fatalf("first TFTP fetch: %v\n%s", err, body)
 	}
 	for _, from := range []string{fPhoneIP, attackerIP} {
-		body, err := f.read(t, fFrom(from, fReq(prov.ProtoTFTP, fMAC+"-hotdesk.cfg")))
+		body, err := f.read(t, fFrom(from, fReq(files.ProtoTFTP, fMAC+"-hotdesk.cfg")))
 		if err != nil || strings.Contains(body, d.ProvPassword) || strings.Contains(body, d.SIPPassword) {
 			t.Fatalf("TFTP fetch after the hand-out: %v\n%s", err, body)
 		}
@@ -241,7 +242,7 @@ func TestTFTPSecretsGoOutOnce(t *testing.T) {
 // served (and stored) in them; a directory that is not the site's is no
 // way in.
 func TestProfileDirectories(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	sites, err := f.st.ListSites(ctx)
 	if err != nil {
@@ -254,7 +255,7 @@ func TestProfileDirectories(t *testing.T) {
 	}
 	f.events.Publish(ctx, prov.Event{Kind: prov.EventSiteChanged})
 	f.login(t, prov.DoorBrowser)
-	f.read(t, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))
+	f.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg"))
 	master, err := f.read(t, fAs(fMAC, fMAC+".cfg"))
 	if err != nil || !strings.Contains(master, `USER_PROFILES_DIRECTORY="profiles"`) ||
 		!strings.Contains(master, `CONTACTS_DIRECTORY="contacts"`) || !strings.Contains(master, `CALL_LISTS_DIRECTORY="calls"`) {
@@ -280,15 +281,15 @@ func TestProfileDirectories(t *testing.T) {
 // Review finding: a held user's files could still be overwritten by the
 // fetcher that took the credentials. Held lines are held for uploads too.
 func TestHeldUserFilesCannotBeWritten(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, _ := f.login(t, prov.DoorAssigned)
 	if err := f.st.ReplaceContacts(ctx, u.ID, []prov.Contact{{UserID: u.ID, Position: 1, FirstName: "Real", Number: "300"}}); err != nil {
 		t.Fatal(err)
 	}
-	f.read(t, fFrom(attackerIP, fReq(prov.ProtoHTTP, fMAC+"-hotdesk.cfg"))) // takes the credentials; alice is held
+	f.read(t, fFrom(attackerIP, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg"))) // takes the credentials; alice is held
 	dir := `<directory><item_list><item><fn>Evil</fn><ct>666</ct></item></item_list></directory>`
-	as := func(name string) prov.Request { return fFrom(attackerIP, fAs(fMAC, name)) }
+	as := func(name string) files.Request { return fFrom(attackerIP, fAs(fMAC, name)) }
 	if err := f.files.Write(ctx, as("alice-directory.xml"), strings.NewReader(dir)); !errors.Is(err, prov.ErrNotFound) {
 		t.Fatalf("write alice-directory.xml while held: %v", err)
 	}
@@ -307,7 +308,7 @@ func TestHeldUserFilesCannotBeWritten(t *testing.T) {
 // Review finding: the default-login password is in every phone of the
 // site, so a login with it may not change the user's own password.
 func TestDefaultLoginCannotChangeThePassword(t *testing.T) {
-	f := newFilesFixture(t, prov.FilesConfig{})
+	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.login(t, prov.DoorNative)
 	up := `<polycomConfig prov.login.localPassword="taken-over-1" up.volume.handset="2"/>`

@@ -1,8 +1,10 @@
-package prov
+package files
 
 import (
 	"fmt"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // FileKind classifies a name of the namespace; it is a bounded metric label.
@@ -59,7 +61,7 @@ func (p parsedName) path() string {
 }
 
 // profileDir is the site directory the file lives in ("" for none).
-func (p parsedName) profileDir(d ProfileDirs) (string, bool) {
+func (p parsedName) profileDir(d prov.ProfileDirs) (string, bool) {
 	switch {
 	case p.kind == KindUserConfig, p.kind == KindOverride && p.user != "":
 		return d.UserProfiles, true
@@ -148,7 +150,7 @@ func parseName(p string) (parsedName, error) {
 		// caller checks dir against the device's site (checkDir).
 		if dir, rest, _ := strings.Cut(name, "/"); !strings.Contains(rest, "/") {
 			if sub, err := parseName(rest); err == nil {
-				if _, ok := sub.profileDir(ProfileDirs{}); ok {
+				if _, ok := sub.profileDir(prov.ProfileDirs{}); ok {
 					sub.dir, sub.full = dir, name
 					return sub, nil
 				}
@@ -195,4 +197,18 @@ func UserOfFile(path string) string {
 		return ""
 	}
 	return pn.user
+}
+
+// isHex12 reports whether s is exactly 12 hex digits (any case).
+func isHex12(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }

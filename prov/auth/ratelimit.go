@@ -1,4 +1,4 @@
-package prov
+package auth
 
 import (
 	"sync"
@@ -7,10 +7,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// sourceLimits is one token bucket per source address, so one host cannot
+// SourceLimits is one token bucket per source address, so one host cannot
 // spend what the others need. Idle buckets (full again) are dropped when
 // the map grows, so a scan over many addresses cannot fill memory.
-type sourceLimits struct {
+type SourceLimits struct {
 	every rate.Limit
 	burst int
 	mu    sync.Mutex
@@ -20,12 +20,19 @@ type sourceLimits struct {
 // maxSourceLimits bounds the buckets kept.
 const maxSourceLimits = 65536
 
-func newSourceLimits(perMinute int) *sourceLimits {
-	return &sourceLimits{every: rate.Limit(float64(perMinute) / 60), burst: perMinute, m: map[string]*rate.Limiter{}}
+// NewSourceLimits returns buckets refilled at every tokens a second, each
+// holding burst.
+func NewSourceLimits(every rate.Limit, burst int) *SourceLimits {
+	return &SourceLimits{every: every, burst: burst, m: map[string]*rate.Limiter{}}
 }
 
-// allow takes a token for source at now.
-func (s *sourceLimits) allow(source string, now time.Time) bool {
+// PerMinute returns buckets of perMinute tokens, refilled over a minute.
+func PerMinute(perMinute int) *SourceLimits {
+	return NewSourceLimits(rate.Limit(float64(perMinute)/60), perMinute)
+}
+
+// Allow takes a token for source at now.
+func (s *SourceLimits) Allow(source string, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l, ok := s.m[source]

@@ -1,9 +1,11 @@
-package prov
+package files
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // The secure bootstrap. A MAC is printed on the box and guessed from a
@@ -37,12 +39,12 @@ func (f *Files) secretsOver(p Proto) bool {
 // deliver records the one unauthenticated hand-out of d's credentials; it
 // is ErrAuth when they went out before (to a request racing this one, here
 // or on another node).
-func (f *Files) deliver(ctx context.Context, d Device, req Request) error {
+func (f *Files) deliver(ctx context.Context, d prov.Device, req Request) error {
 	if d.ProvPassword == "" || !d.CredsDeliveredAt.IsZero() {
 		return nil
 	}
 	var held int64
-	ss, err := f.store.ListSessions(ctx, SessionQuery{DeviceID: d.ID, ActiveOnly: true, Limit: 1})
+	ss, err := f.store.ListSessions(ctx, prov.SessionQuery{DeviceID: d.ID, ActiveOnly: true, Limit: 1})
 	if err != nil {
 		return fmt.Errorf("deliver credentials: %w", err)
 	}
@@ -54,36 +56,36 @@ func (f *Files) deliver(ctx context.Context, d Device, req Request) error {
 		return fmt.Errorf("deliver credentials: %w", err)
 	}
 	if !ok {
-		f.conflict(ctx, d, req, ConflictNoCredentials)
-		return ErrAuth
+		f.conflict(ctx, d, req, prov.ConflictNoCredentials)
+		return prov.ErrAuth
 	}
 	f.m.delivered.Inc()
 	f.log.Info("provisioning credentials handed out", "component", "files", "mac", d.MAC, "remote", hostOf(req),
 		"held_user", held)
 	if f.events != nil {
-		f.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
+		f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID})
 	}
 	return nil
 }
 
 // remoteDoor reports a login made away from the phone: nobody at the
 // phone proved anything for it.
-func remoteDoor(door Door) bool {
+func remoteDoor(door prov.Door) bool {
 	switch door {
-	case DoorNative, DoorBrowser, DoorFeatureCode:
+	case prov.DoorNative, prov.DoorBrowser, prov.DoorFeatureCode:
 		return false
 	}
 	return true
 }
 
 // heldBack reports a user's lines that wait for the phone's verification.
-func heldBack(d Device, v *View) bool {
+func heldBack(d prov.Device, v *prov.View) bool {
 	return d.CredsHeldFor != 0 && v.User != nil && v.Session != nil && v.User.ID == d.CredsHeldFor &&
 		remoteDoor(v.Session.Door)
 }
 
 // lockedView is v without the user: the locked profile.
-func lockedView(v *View) *View {
+func lockedView(v *prov.View) *prov.View {
 	if v.User == nil && v.Session == nil {
 		return v
 	}
@@ -101,7 +103,7 @@ func lockedView(v *View) *View {
 const bootGraceFor = 2 * time.Minute
 
 // bootGrace reports such a fetch.
-func (f *Files) bootGrace(d Device, req Request, pn parsedName) bool {
+func (f *Files) bootGrace(d prov.Device, req Request, pn parsedName) bool {
 	switch pn.kind {
 	case KindOverride, KindDirectory, KindCalls:
 	default:
@@ -112,12 +114,12 @@ func (f *Files) bootGrace(d Device, req Request, pn parsedName) bool {
 }
 
 // noteCredsAddr keeps the address d last authenticated from.
-func (f *Files) noteCredsAddr(ctx context.Context, d Device, req Request) {
+func (f *Files) noteCredsAddr(ctx context.Context, d prov.Device, req Request) {
 	if h := hostOf(req); h != "" && h != d.CredsAddr {
 		if err := f.store.SetCredsAddr(ctx, d.ID, h); err != nil {
 			f.log.Warn("keep device address", "component", "files", "mac", d.MAC, "err", err)
 		} else if f.events != nil {
-			f.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
+			f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID})
 		}
 	}
 }
@@ -126,32 +128,32 @@ func (f *Files) noteCredsAddr(ctx context.Context, d Device, req Request) {
 // required. The phone itself sends one before every challenge, from the
 // address it holds them at (or one its DHCP lease moved it to); from any
 // other address it is a second device presenting the MAC.
-func (f *Files) unauthenticated(ctx context.Context, d Device, req Request) {
+func (f *Files) unauthenticated(ctx context.Context, d prov.Device, req Request) {
 	h := hostOf(req)
 	if h == "" || d.CredsAddr == "" || h == d.CredsAddr {
 		return
 	}
 	if f.leases != nil {
 		if mac, ok := f.leases.AddrToMAC(req.Remote.Addr().Unmap()); ok {
-			if m, _ := NormalizeMAC(mac); m == d.MAC {
+			if m, _ := prov.NormalizeMAC(mac); m == d.MAC {
 				return
 			}
 		}
 	}
-	f.conflict(ctx, d, req, ConflictNoCredentials)
+	f.conflict(ctx, d, req, prov.ConflictNoCredentials)
 }
 
 // WrongCredentials takes a digest that named the device's provisioning
 // user with a wrong password: the device's own credentials would verify.
-func (f *Files) WrongCredentials(ctx context.Context, d Device, req Request) {
-	f.conflict(ctx, d, req, ConflictWrongCredentials)
+func (f *Files) WrongCredentials(ctx context.Context, d prov.Device, req Request) {
+	f.conflict(ctx, d, req, prov.ConflictWrongCredentials)
 }
 
 // conflict counts an identity conflict and keeps it on the device.
-func (f *Files) conflict(ctx context.Context, d Device, req Request, reason string) {
+func (f *Files) conflict(ctx context.Context, d prov.Device, req Request, reason string) {
 	f.m.conflicts.WithLabelValues(reason).Inc()
 	now := f.now()
-	c := IdentityConflict{At: now, From: hostOf(req), Reason: reason}
+	c := prov.IdentityConflict{At: now, From: hostOf(req), Reason: reason}
 	kept, err := f.store.RecordConflict(ctx, d.ID, c, now.Add(-conflictQuiet))
 	if err != nil {
 		f.log.Error("record identity conflict", "component", "files", "mac", d.MAC, "err", err)
@@ -162,13 +164,12 @@ func (f *Files) conflict(ctx context.Context, d Device, req Request, reason stri
 	}
 	f.log.Warn("identity conflict: a request for the device's files that the device cannot have made",
 		"component", "files", "mac", d.MAC, "remote", c.From, "reason", reason, "user_agent", req.UserAgent)
-	e := &AuditEvent{At: now, Actor: "phone", Action: "device.identity_conflict", Object: "device:" + d.MAC,
-		Remote: c.From, After: auditJSON(c)}
+	e := prov.NewAuditEvent(now, prov.PhoneActor(c.From), "device.identity_conflict", prov.DeviceObject(d.MAC), nil, c)
 	if err := f.store.AddAudit(ctx, e); err != nil {
 		f.log.Error("audit write failed", "component", "files", "action", e.Action, "err", err)
 	}
 	if f.events != nil {
-		f.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
+		f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID})
 	}
 }
 

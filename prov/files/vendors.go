@@ -1,9 +1,11 @@
-package prov
+package files
 
 import (
 	"context"
 	"net/netip"
 	"strings"
+
+	"hotdesk/prov"
 )
 
 // Vendors other than Polycom (issue 15). The namespace knows Polycom's
@@ -31,8 +33,8 @@ type VendorFile struct {
 	Suffix string
 	// Boot marks the first file a phone of this vendor asks for when it
 	// boots or re-syncs: an unknown device asking for it is enrolled, and
-	// its fetch is the boot signal Polycom's <MAC>.cfg is (OnFetch is
-	// told KindMaster).
+	// its fetch is the boot signal Polycom's <MAC>.cfg is (Desk.Fetched is
+	// told it is the boot file).
 	Boot bool
 	// Enroll: an unknown device asking for it is enrolled too (a file
 	// with the MAC in its name, for a phone whose Boot file said nothing).
@@ -144,7 +146,7 @@ func (f *Files) resolveName(ctx context.Context, req Request, pn parsedName) par
 // requestVendor detects the requesting phone's vendor: its User-Agent,
 // its lease's DHCP option 60, then the record of the device it is.
 func (f *Files) requestVendor(ctx context.Context, req Request, nameMAC string) string {
-	if v, _, _ := VendorFromUserAgent(req.UserAgent); v != "" {
+	if v, _, _ := prov.VendorFromUserAgent(req.UserAgent); v != "" {
 		return v
 	}
 	if v := f.classVendor(req); v != "" {

@@ -1,9 +1,11 @@
-package prov
+package files
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // enrollBatcher creates enrolled devices in group commits. SQLite has one
@@ -12,7 +14,7 @@ import (
 // goroutine at a time creates everything requested so far in one
 // transaction; requests arriving meanwhile form the next batch.
 type enrollBatcher struct {
-	store Store
+	store prov.Store
 
 	mu      sync.Mutex
 	pending []*enrollReq
@@ -21,7 +23,7 @@ type enrollBatcher struct {
 }
 
 type enrollReq struct {
-	d    Device
+	d    prov.Device
 	err  error
 	done chan struct{}
 }
@@ -31,7 +33,7 @@ const maxEnrollBatch = 256
 
 // create stores d as CreateDevice does (setting its ID). Errors as
 // CreateDevice's: ErrConflict when the MAC exists already.
-func (b *enrollBatcher) create(ctx context.Context, d *Device) error {
+func (b *enrollBatcher) create(ctx context.Context, d *prov.Device) error {
 	r := &enrollReq{d: *d, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
@@ -86,17 +88,17 @@ func (b *enrollBatcher) write(batch []*enrollReq) {
 	seen := make(map[string]bool, len(batch))
 	for _, r := range batch {
 		if seen[r.d.MAC] { // the same phone asked twice: it exists once the first is created
-			r.err = ErrConflict
+			r.err = prov.ErrConflict
 			continue
 		}
 		seen[r.d.MAC] = true
 		todo = append(todo, r)
 	}
-	orig := make([]Device, len(todo))
+	orig := make([]prov.Device, len(todo))
 	for i, r := range todo {
 		orig[i] = r.d
 	}
-	err := b.store.WithTx(ctx, func(tx Store) error {
+	err := b.store.WithTx(ctx, func(tx prov.Store) error {
 		for _, r := range todo {
 			if err := tx.CreateDevice(ctx, &r.d); err != nil {
 				return err

@@ -1,4 +1,4 @@
-package prov
+package files
 
 import (
 	"crypto/hmac"
@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"hotdesk/prov"
 )
 
 // PhonePagesPath is the login door for the phone's own browser, relative
@@ -29,25 +31,25 @@ const PhoneFormTTL = 10 * time.Minute
 // provisioning secret, so a link cannot be made up for another handset.
 // The link only shows the page: every form on it carries its own
 // expiring, single-purpose token (PhoneFormToken).
-func PhonePageToken(d Device) string {
+func PhonePageToken(d prov.Device) string {
 	return phoneMAC(d, "hotdesk-phone-pages:"+d.MAC)
 }
 
 // CheckPhonePageToken reports whether t is the device's link token.
-func CheckPhonePageToken(d Device, t string) bool {
+func CheckPhonePageToken(d prov.Device, t string) bool {
 	return d.ProvPassword != "" && hmac.Equal([]byte(PhonePageToken(d)), []byte(t))
 }
 
 // PhoneFormToken is a token for one form (purpose) of one device's page,
 // valid until now+PhoneFormTTL: "<expiry unix seconds>.<signature>".
-func PhoneFormToken(d Device, purpose string, now time.Time) string {
+func PhoneFormToken(d prov.Device, purpose string, now time.Time) string {
 	exp := strconv.FormatInt(now.Add(PhoneFormTTL).Unix(), 10)
 	return exp + "." + phoneMAC(d, phoneFormMsg(d, purpose, exp))
 }
 
 // CheckPhoneFormToken reports whether t was minted for this device and
 // purpose and has not expired at now.
-func CheckPhoneFormToken(d Device, purpose, t string, now time.Time) bool {
+func CheckPhoneFormToken(d prov.Device, purpose, t string, now time.Time) bool {
 	exp, sig, ok := strings.Cut(t, ".")
 	if !ok || d.ProvPassword == "" {
 		return false
@@ -59,11 +61,11 @@ func CheckPhoneFormToken(d Device, purpose, t string, now time.Time) bool {
 	return hmac.Equal([]byte(phoneMAC(d, phoneFormMsg(d, purpose, exp))), []byte(sig))
 }
 
-func phoneFormMsg(d Device, purpose, exp string) string {
+func phoneFormMsg(d prov.Device, purpose, exp string) string {
 	return "hotdesk-phone-form:" + purpose + ":" + d.MAC + ":" + exp
 }
 
-func phoneMAC(d Device, msg string) string {
+func phoneMAC(d prov.Device, msg string) string {
 	m := hmac.New(sha256.New, []byte(d.ProvPassword))
 	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))[:24]

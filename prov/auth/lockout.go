@@ -1,4 +1,4 @@
-package prov
+package auth
 
 import (
 	"sync"
