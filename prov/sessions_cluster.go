@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// How several nodes share one store (issue 16). Every node runs the same
+// How several nodes share one store. Every node runs the same
 // services over the shared PostgreSQL store; what a node keeps in memory
 // (the registrar's bindings, the credential index, caches) follows the
 // other nodes through events relayed over the store (LISTEN/NOTIFY, see
