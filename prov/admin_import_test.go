@@ -27,6 +27,7 @@ func (b blindStore) AllNumbers(context.Context) (map[string]int64, error) {
 // pre-check could not see, the chunk is stored row by row; only that row
 // is refused and it leaves nothing behind (no user, no number).
 func TestImportChunkFallback(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	pre := prov.NewDirectory(st, &prov.Events{}, time.Now)
@@ -77,6 +78,7 @@ var _ prov.Store = blindStore{}
 // The optional params column (issue 19): profile parameters per user, a
 // typo refuses only its row, naming the parameter.
 func TestImportParamsColumn(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	dir := prov.NewDirectory(st, &prov.Events{}, time.Now)

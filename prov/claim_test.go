@@ -17,6 +17,7 @@ import (
 // and parallel requests, then from many hosts: only the limit's worth of
 // guesses is ever checked.
 func TestClaimPINsCannotBeBruteForced(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
 	m := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),

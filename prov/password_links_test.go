@@ -48,6 +48,7 @@ func secretOf(t *testing.T, m prov.Mail) string {
 }
 
 func TestPasswordLinks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
 	if err != nil {

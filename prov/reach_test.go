@@ -17,6 +17,7 @@ import (
 // settings change), "wait <duration>" (then a sweep), "restart" (a new
 // Sessions over the same store: the decision must not change).
 func TestRebootOrLogoutFromSignals(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		persistent bool
@@ -121,6 +122,7 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 // only the session's line; the logout tells it through the binding it
 // unbinds, with the session's password for the phone's challenge.
 func TestLogoutReachesThePhoneThroughItsSessionLine(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
 	s, err := f.login("00000000000d", "alice", "alice-pw")
@@ -150,6 +152,7 @@ func TestLogoutReachesThePhoneThroughItsSessionLine(t *testing.T) {
 // fetched, sends no second NOTIFY (the fetch renders the latest state); a
 // reboot request, a fetch or two seconds in between do.
 func TestCheckSyncsCoalesce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
 	d, _ := f.st.GetDevice(ctx, "00000000000d")

@@ -85,6 +85,7 @@ func (l leases) AddrToMAC(ip netip.Addr) (string, bool) { m, ok := l[ip]; return
 // index before the check-sync goes out through Sessions (a fast phone
 // fetched the old file), and an assigned desk phone logs its user in.
 func TestNewRules(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
 	if err != nil {

@@ -157,6 +157,7 @@ func (f *fixture) login(mac, user, pw string) (prov.Session, error) {
 var openPolicy = prov.LoginPolicy{Enabled: true, Required: true, OnePerUser: "replace"}
 
 func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	s, err := f.login("00000000000d", "alice", "alice-pw")
 	if err != nil {
@@ -190,6 +191,7 @@ func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
 }
 
 func TestLoginByNumberAndSameDeviceTwice(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	s1, err := f.login("00000000000d", "2001", "alice-pw")
 	if err != nil {
@@ -202,6 +204,7 @@ func TestLoginByNumberAndSameDeviceTwice(t *testing.T) {
 }
 
 func TestNoEnumerationAndLockout(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	_, errUnknown := f.login("00000000000d", "mallory", "x")
 	_, errWrong := f.login("00000000000e", "bob", "nope")
@@ -226,6 +229,7 @@ func TestNoEnumerationAndLockout(t *testing.T) {
 }
 
 func TestOneLoginPerUserPolicies(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		policy    string
 		wantErr   error
@@ -259,6 +263,7 @@ func TestOneLoginPerUserPolicies(t *testing.T) {
 }
 
 func TestPolicyDisabledAndDefaultOnly(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, prov.LoginPolicy{Enabled: false})
 	if _, err := f.login("00000000000d", "alice", "alice-pw"); !errors.Is(err, prov.ErrDenied) {
 		t.Fatalf("login with login disabled = %v", err)
@@ -273,6 +278,7 @@ func TestPolicyDisabledAndDefaultOnly(t *testing.T) {
 }
 
 func TestIdleMaxAndDailyLogout(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		policy prov.LoginPolicy
@@ -310,6 +316,7 @@ func TestIdleMaxAndDailyLogout(t *testing.T) {
 }
 
 func TestConcurrentLoginsKeepOneSessionPerUser(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	var wg sync.WaitGroup
 	for _, mac := range []string{"00000000000d", "00000000000e", "00000000000d", "00000000000e"} {
@@ -331,6 +338,7 @@ func TestConcurrentLoginsKeepOneSessionPerUser(t *testing.T) {
 // every session was ended exactly once, and the active gauge agrees with
 // the store.
 func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
+	t.Parallel()
 	f := racingFixture(t)
 	ctx := context.Background()
 	macs, users := []string{"00000000000d", "00000000000e"}, []string{"alice", "bob"}
@@ -384,6 +392,7 @@ func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
 // EndAll, as the Manager does) while twenty logins for them race on two
 // phones; afterwards they have no active session.
 func TestDisabledUserKeepsNoSession(t *testing.T) {
+	t.Parallel()
 	f := racingFixture(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -469,6 +478,7 @@ func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -496,6 +506,7 @@ func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
 // every door. They now lock the user at that source (and that phone); the
 // user logs in elsewhere (the budget over all sources: TestTryGuessBudget).
 func TestGuessesLockTheSourceNotTheUser(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	login := func(mac, remote, pw string) error {
 		_, err := f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: "bob", Secret: pw,

@@ -50,6 +50,7 @@ func bindingOf(t *testing.T, e *pxEnv, user string) Binding {
 // target's offer; the target gets the phone's answer in its ACK (RFC 3725
 // Flow IV); HangUp sends BYE on both legs.
 func TestClickToDialConnects(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "autoanswer")
 	bob := newUA(t, "bob", e.udp, "answer")
@@ -137,6 +138,7 @@ func TestClickToDialConnects(t *testing.T) {
 // TestClickToDialNoAutoAnswer: a phone that ignores the header rings
 // (the user would pick it up); HangUp cancels it and nothing else is called.
 func TestClickToDialNoAutoAnswer(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "ring")
 	bob := newUA(t, "bob", e.udp, "answer")
@@ -167,6 +169,7 @@ func TestClickToDialNoAutoAnswer(t *testing.T) {
 // TestClickToDialPolicy: a locked phone's click-to-dial goes through the
 // same policy as a call dialled on it.
 func TestClickToDialPolicy(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	locked := newUA(t, "locked", e.udp, "autoanswer")
 	locked.register("dev-aa", "devpw", "1009")
@@ -187,6 +190,7 @@ func TestClickToDialPolicy(t *testing.T) {
 }
 
 func TestWithDirection(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, dir, want string }{
 		{"v=0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\na=sendrecv\r\n", "inactive",
 			"v=0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\na=inactive\r\n"},
