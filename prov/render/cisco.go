@@ -107,6 +107,9 @@ func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 		p["XML_User_Name"], p["XML_Password"] = m.ProvUser, m.ProvPassword
 	}
 	if m.FirmwareURL != "" {
+		// Upgrade_Rule: the load the phone runs; it upgrades when it
+		// differs and every line is idle, then reboots (MPP provisioning
+		// guide, "Upgrade Rule").
 		p["Upgrade_Rule"] = m.FirmwareURL
 	}
 	p["Emergency_Number"] = strings.Join(m.Emergency, ",")
@@ -169,6 +172,18 @@ func ciscoLines(ls []Line) map[string]string {
 		} {
 			p[k+n] = val
 		}
+		// The next cluster node as the line's alternate outbound proxy:
+		// MPP uses it only with Dual Registration on, and registers to
+		// both (Cisco IP Phone 8800/7800 Multiplatform Administration
+		// Guide, "Dual Registration": Alternate Proxy, Alternate Outbound
+		// Proxy, Dual Registration; "reboot the phone for the feature to
+		// take effect"). The nodes share one location store, and the phone
+		// registers one Contact, so both registrations are one binding.
+		alt, dual := "", "No"
+		if len(l.Backups) > 0 {
+			alt, dual = l.Backups[0].String(), "Yes"
+		}
+		p["Alternate_Outbound_Proxy"+n], p["Dual_Registration"+n] = alt, dual
 	}
 	return p
 }

@@ -135,6 +135,8 @@ func (f *fanvil) siteParams(v *prov.View, m Model) map[string]string {
 		p["ap.DefaultUsername"], p["ap.DefaultPassword"] = m.ProvUser, m.ProvPassword
 	}
 	if m.FirmwareURL != "" {
+		// The server the phone checks for a newer firmware (wazo-provd's
+		// Fanvil templates: <fwCheck> EnableAutoUpgrade, UpgradeServer1).
 		p["fwCheck.EnableAutoUpgrade"], p["fwCheck.UpgradeServer1"] = "1", m.FirmwareURL
 	}
 	if m.LocalPIN != "" {
@@ -180,6 +182,16 @@ func fanvilLines(ls []Line) map[string]string {
 			"Transport": map[string]string{"udp": "0", "tcp": "1", "tls": "3"}[l.Transport],
 		} {
 			p[n+k] = val
+		}
+		// The next cluster node as the line's backup proxy (wazo-provd's
+		// Fanvil templates, base-V-series.tpl: <line> BackupAddr,
+		// BackupPort, BackupTransport, BackupTTL); cleared without one.
+		p[n+"BackupAddr"], p[n+"BackupPort"] = "", ""
+		if len(l.Backups) > 0 {
+			b := l.Backups[0]
+			p[n+"BackupAddr"], p[n+"BackupPort"] = b.Host, strconv.Itoa(b.Port)
+			p[n+"BackupTransport"] = p[n+"Transport"]
+			p[n+"BackupTTL"] = strconv.Itoa(l.Expiry)
 		}
 	}
 	return p
