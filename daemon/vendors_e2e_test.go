@@ -393,3 +393,37 @@ func TestVendorFeatureKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestVendorFailoverAndFirmware: with cluster.nodes and
+// provisioning.firmware_urls configured, each vendor's phone fetches a
+// file from the real daemon that names the other node in its own failover
+// parameter (Snom's failover is per identity, not rendered) and the
+// vendor's firmware URL in its own firmware parameter.
+func TestVendorFailoverAndFirmware(t *testing.T) {
+	for _, tc := range []struct {
+		vendor   *phoneVendor
+		mac      string
+		backup   string // the parameter naming the other node
+		firmware string // the parameter naming the firmware
+	}{
+		{yealinkPhone, "001565000002", "account.1.outbound_proxy.2.address", "static.firmware.url"},
+		{ciscoPhone, "00562b000002", "Alternate_Outbound_Proxy_1_", "Upgrade_Rule"},
+		{gsPhone, "000b82000002", "P2312", "P192"},
+		{fanvilPhone, "0c383e000002", "sip.line.1.BackupAddr", "fwCheck.UpgradeServer1"},
+		{snomPhone, "000413000002", "", "firmware_status"},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, func(c *Config) {
+				c.Cluster.Nodes = []string{"192.0.2.7"}
+				c.Provisioning.FirmwareURLs = map[string]string{tc.vendor.name: "http://192.0.2.9/fw/" + tc.vendor.name}
+			})
+			p := e.phone
+			if tc.backup != "" && !strings.HasPrefix(p.param(tc.backup), "192.0.2.7") {
+				t.Errorf("%s = %q, want the other node 192.0.2.7", tc.backup, p.param(tc.backup))
+			}
+			if got := p.param(tc.firmware); !strings.Contains(got, "192.0.2.9/fw/"+tc.vendor.name) {
+				t.Errorf("%s = %q, want the configured firmware", tc.firmware, got)
+			}
+		})
+	}
+}

@@ -137,6 +137,16 @@ func SyncEvent(vendor string, reboot bool) string {
 	return (&polycom{}).SyncEvent(reboot)
 }
 
+// FirmwareVendors are the vendor keys Config.FirmwareURLs takes: every
+// vendor but Polycom, whose firmware is AppFilePath.
+func FirmwareVendors() []string {
+	var out []string
+	for _, v := range others(Config{}, nil) {
+		out = append(out, v.Name())
+	}
+	return out
+}
+
 // others are the vendors besides Polycom: a new vendor is one line here.
 func others(cfg Config, zones *zoneCache) []Vendor {
 	return []Vendor{newYealink(cfg, zones), newCisco(cfg, zones), newSnom(cfg, zones), newGrandstream(cfg, zones), newFanvil(cfg, zones)}
