@@ -341,7 +341,7 @@ func TestVendorRebootEndsLogin(t *testing.T) {
 }
 
 // TestVendorFeatureKeys: the keys the portal programs for alice (a BLF
-// on bob, DND by the site's code) land on the Yealink, Cisco MPP and Snom she
+// on bob, DND by the site's code) land on the Yealink, Cisco MPP, Snom and Fanvil she
 // logs in on, in each vendor's own key programming; the logout leaves
 // none behind.
 func TestVendorFeatureKeys(t *testing.T) {
@@ -362,6 +362,11 @@ func TestVendorFeatureKeys(t *testing.T) {
 		{snomPhone, "000413000005",
 			map[string]string{"fkey.1": "blf sip:1002@test.lan", "fkey.2": "speed *66"},
 			map[string]string{"fkey.1": "line", "fkey.2": "line"}},
+		{fanvilPhone, "0c383e000005",
+			map[string]string{"dsskey.dssSide.1.Fkey.1.Type": "2", "dsskey.dssSide.1.Fkey.1.Value": "SIP1",
+				"dsskey.dssSide.1.Fkey.2.Type": "1", "dsskey.dssSide.1.Fkey.2.Value": "1002@1/ba", "dsskey.dssSide.1.Fkey.2.Title": "Bob",
+				"dsskey.dssSide.1.Fkey.3.Type": "1", "dsskey.dssSide.1.Fkey.3.Value": "*66@1/f", "dsskey.dssSide.1.Fkey.3.Title": "DND"},
+			map[string]string{"dsskey.dssSide.1.Fkey.2.Type": "0", "dsskey.dssSide.1.Fkey.2.Value": "", "dsskey.dssSide.1.Fkey.3.Type": "0"}},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
