@@ -432,3 +432,85 @@ func TestVendorFailoverAndFirmware(t *testing.T) {
 		})
 	}
 }
+
+// TestCiscoExtensionMobility: a Cisco MPP with EM_Enable signs alice in at
+// its Sign in softkey, and hotdesk decides (the rule's signed-in branch
+// fetches the profile with the typed login): a wrong password is refused,
+// the right one opens a native session and the phone registers her line.
+// However the session then ends without the phone signing out — an
+// admin's logout, *78, a reboot — the phone re-syncs still holding her
+// login and gets its locked profile, not a new login, and another re-sync
+// with that login stays locked. Signing out and in again on the phone is
+// a new login, and signing out ends it.
+func TestCiscoExtensionMobility(t *testing.T) {
+	for _, end := range []string{"admin", "*78", "reboot"} {
+		t.Run(end, func(t *testing.T) {
+			const mac = "00562b0000e1"
+			e := newPhoneEnv(t, ciscoPhone, mac, nil)
+			p := e.phone
+			if p.param("EM_Enable") != "Yes" {
+				t.Fatalf("EM_Enable = %q, want Yes", p.param("EM_Enable"))
+			}
+			if p.emSignIn("alice", "not-her-password") {
+				t.Fatal("a wrong password signed in")
+			}
+			e.assertLocked(p, mac)
+			if !p.emSignIn("alice", "alice-demo") {
+				t.Fatal("sign-in refused")
+			}
+			sess := e.assertLoggedIn(p, mac, "1001")
+			if sess.Door != prov.DoorNative {
+				t.Fatalf("door %q, want native", sess.Door)
+			}
+			mark := p.mark()
+			switch end {
+			case "admin":
+				if code, _ := e.api("DELETE", "/sessions/"+sess.ID, ""); code/100 != 2 {
+					t.Fatalf("admin logout = %d", code)
+				}
+			case "*78":
+				if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
+					t.Fatalf("*78 = %d %s", code, reason)
+				}
+			case "reboot":
+				// Until the daemon has taken the login's registration, a
+				// fetch is the phone applying the login, not a reboot.
+				e.waitSignals(func(s prov.DeviceSignals) bool { return s.SyncAt.IsZero() })
+				p.reboot() // still signed in: it boots with her login
+			}
+			p.waitResync(mark)
+			e.assertLocked(p, mac)
+			if got, _ := e.a.store.GetSession(context.Background(), sess.ID); got.Active() {
+				t.Fatal("the session is still active")
+			}
+			p.mu.Lock()
+			holding := p.native != nil
+			p.mu.Unlock()
+			if !holding {
+				t.Fatal("the phone no longer holds the login: the stale re-sync was not exercised")
+			}
+			// Its next re-sync with the ended login is no login either.
+			p.reload()
+			e.assertLocked(p, mac)
+			if _, ok, _ := e.a.svc.sessions.ActiveOn(context.Background(), e.dev.ID); ok {
+				t.Fatal("a re-sync with the ended login logged alice in again")
+			}
+			// Signing out and in on the phone: a new login.
+			p.logoutOnPhone()
+			e.assertLocked(p, mac)
+			if !p.emSignIn("alice", "alice-demo") {
+				t.Fatal("signing in again refused")
+			}
+			again := e.assertLoggedIn(p, mac, "1001")
+			if again.ID == sess.ID {
+				t.Fatal("the ended session came back")
+			}
+			// Signing out on the phone ends the session.
+			p.logoutOnPhone()
+			e.assertLocked(p, mac)
+			if got, _ := e.a.store.GetSession(context.Background(), again.ID); got.Active() || got.EndReason != prov.EndLogout {
+				t.Fatalf("after signing out: active=%v reason=%q", got.Active(), got.EndReason)
+			}
+		})
+	}
+}

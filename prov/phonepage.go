@@ -68,3 +68,34 @@ func phoneMAC(d Device, msg string) string {
 	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))[:24]
 }
+
+// EMPath starts a Cisco MPP Extension Mobility fetch, em/<user>/<token>/<file>:
+// the phone's Profile_Rule puts the user ID typed at the Sign in softkey
+// ($MUID) and the token of the session its profile came with into the path,
+// and answers the digest challenge with the typed user ID and password.
+const EMPath = "em"
+
+// EMNoToken is the token of a rule served without an Extension Mobility
+// session: the next sign-in is a new login.
+const EMNoToken = "new"
+
+// EMToken binds the session sessID to the phone its profile was served to,
+// signed with the device's provisioning secret: only that phone holds it,
+// so a stale login it presents can be told from a new one (and nobody
+// else can make one up).
+func EMToken(d Device, sessID string) string {
+	return sessID + "." + phoneMAC(d, "hotdesk-em:"+d.MAC+":"+sessID)
+}
+
+// EMSessionOf returns the session an EM token was minted for on d.
+func EMSessionOf(d Device, tok string) (string, bool) {
+	id, _, ok := strings.Cut(tok, ".")
+	if !ok || id == "" || d.ProvPassword == "" {
+		return "", false
+	}
+	return id, hmac.Equal([]byte(EMToken(d, id)), []byte(tok))
+}
+
+// emVendor: the vendors whose phones sign users in and out themselves
+// through the profile rule (Cisco MPP Extension Mobility).
+func emVendor(vendor string) bool { return strings.EqualFold(vendor, "cisco") }

@@ -136,6 +136,12 @@ func (s *Services) fetched(ctx context.Context, d Device, kind FileKind, req Req
 	if req.DeviceAuthenticated && d.Status == DeviceNotDeployed {
 		err = s.Sessions.DeviceAuthenticated(ctx, d, req.Remote.String())
 	}
+	if err == nil && req.DeviceAuthenticated && kind == KindMaster && req.EMToken == "" && emVendor(d.Vendor) {
+		// A Cisco MPP signed in through Extension Mobility fetches its
+		// profile with the user's login; with its own credentials it has
+		// signed out.
+		err = s.Sessions.EMSignedOut(ctx, d)
+	}
 	if kind == KindMaster && err == nil {
 		remote := ""
 		if req.Remote.IsValid() {

@@ -90,10 +90,30 @@ func (c *cisco) Sources(v *prov.View) []Source {
 
 func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 	p := map[string]string{}
+	p["EM_Enable"] = "No"
 	if m.ProvURL != "" {
 		rule := m.ProvURL + "/$MA.xml"
 		if m.ProvUser != "" {
 			rule = "[--uid " + m.ProvUser + " --pwd " + m.ProvPassword + "]" + rule
+		}
+		if m.ProvUser != "" && m.LoginPage != "" {
+			// Extension Mobility, decided by hotdesk (the MPP
+			// administration guide's "Configure Provisioning Authority":
+			// EM_Enable gives the phone its Sign in softkey; while a user
+			// is signed in, $EMS is "mobile" and $MUID/$MPWD are what they
+			// typed, and the rule's first branch fetches the profile with
+			// them; signed out, the second, with the device's own
+			// credentials). The path names the user (their digest realm)
+			// and the token of the session this profile belongs to, so a
+			// re-sync still carrying an ended login is told from a new one
+			// (prov.Sessions.ExtensionMobility).
+			tok := v.EMToken
+			if tok == "" {
+				tok = prov.EMNoToken
+			}
+			rule = `("$EMS" eq "mobile" and "$MUID" ne "" and "$MPWD" ne "")?[--uid $MUID --pwd $MPWD]` +
+				m.ProvURL + "/" + prov.EMPath + "/$MUID/" + tok + "/$MA.xml|" + rule
+			p["EM_Enable"] = "Yes"
 		}
 		p["Profile_Rule"] = rule
 	}
