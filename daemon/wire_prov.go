@@ -130,6 +130,10 @@ func (n nativeLogins) NativeGuard(username, remote string) (func(bool), bool) {
 	return n.s.GuardUser(username, remote)
 }
 
+func (n nativeLogins) ExtensionMobility(ctx context.Context, mac, username, token, remote string) (prov.EMResult, error) {
+	return n.s.ExtensionMobility(ctx, mac, username, token, remote)
+}
+
 // tftpFiles serves the provisioning namespace to the TFTP server.
 type tftpFiles struct {
 	files *files.Files

@@ -83,6 +83,9 @@ type View struct {
 	// DefaultLoginSecret is the password the phone logs the site's default
 	// user in with (prov.login.defaultPassword); "" for none.
 	DefaultLoginSecret string
+	// EMToken is the Extension Mobility token the phone's profile rule
+	// carries (EMToken); "" for none: the next sign-in is a new login.
+	EMToken string
 }
 
 // SecretParam reports whether a parameter carries a secret and so must not

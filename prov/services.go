@@ -78,7 +78,11 @@ type Fetch struct {
 	Boot bool
 	// DeviceAuthenticated: the device presented its digest credentials.
 	DeviceAuthenticated bool
-	Remote              netip.AddrPort
+	// EMSignedOut: a phone that signs users in itself (Cisco MPP
+	// Extension Mobility) fetched its boot file with its own credentials
+	// and no session token: it has signed the user out.
+	EMSignedOut bool
+	Remote      netip.AddrPort
 }
 
 // New builds the domain services over d and subscribes their rules.
@@ -142,6 +146,12 @@ func (s *Services) Fetched(ctx context.Context, d Device, f Fetch) {
 	var err error
 	if f.DeviceAuthenticated && d.Status == DeviceNotDeployed {
 		err = s.Sessions.DeviceAuthenticated(ctx, d, f.Remote.String())
+	}
+	if err == nil && f.EMSignedOut {
+		// A Cisco MPP signed in through Extension Mobility fetches its
+		// profile with the user's login; with its own credentials it has
+		// signed out.
+		err = s.Sessions.EMSignedOut(ctx, d)
 	}
 	if f.Boot && err == nil {
 		remote := ""

@@ -138,6 +138,7 @@ type sessionMetrics struct {
 	unbindDelay prometheus.Histogram
 	checkSync   *prometheus.CounterVec
 	notAtPhone  *prometheus.CounterVec
+	emStale     prometheus.Counter
 }
 
 // SessionsDeps are the collaborators of Sessions.
@@ -214,6 +215,8 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		notAtPhone: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_not_at_phone_total",
 			Help: "User logins and phone-page logouts refused because they did not come from the phone they name."},
 			[]string{"action"}),
+		emStale: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_prov_em_stale_total",
+			Help: "Cisco Extension Mobility re-syncs that still carried the login of an ended session: answered with the device's profile, no new login."}),
 	}
 	act, err := d.Store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
@@ -863,4 +866,77 @@ func (s *Sessions) EndOnPhone(ctx context.Context, deviceID int64, remote string
 		return false, err
 	}
 	return true, s.End(ctx, sess.ID, EndLogout, actor)
+}
+
+// EMResult is what a Cisco MPP Extension Mobility fetch turned out to be.
+type EMResult int
+
+const (
+	// EMLoggedIn: the typed user is logged in on the phone (a new login,
+	// or the session the phone's rule already carries).
+	EMLoggedIn EMResult = iota + 1
+	// EMStale: the phone re-synced with the login of a session that has
+	// ended (an admin's logout, *78, a reboot, a timer): it gets its
+	// device's profile, and the login stays ended.
+	EMStale
+)
+
+// ExtensionMobility decides a Cisco MPP Extension Mobility fetch, in which
+// the phone's Profile_Rule sent the user ID and password typed at its Sign
+// in softkey (verified by the caller, as the native door's) and the token
+// of the session its profile came with. The phone keeps that login until
+// the user signs out on it, and re-syncs with it after every NOTIFY: a
+// token naming an ended session of that user on that phone is that stale
+// login, never a new one. Any other fetch logs the user in (lockout,
+// audit, door native).
+func (s *Sessions) ExtensionMobility(ctx context.Context, mac, username, token, remote string) (EMResult, error) {
+	dev, err := s.store.GetDevice(ctx, mac)
+	if err != nil {
+		return 0, fmt.Errorf("extension mobility: %w", err)
+	}
+	if id, ok := EMSessionOf(dev, token); ok {
+		sess, err := s.store.GetSession(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return 0, fmt.Errorf("extension mobility: %w", err)
+		}
+		if err == nil && sess.DeviceID == dev.ID {
+			if u, err := s.store.GetUserByID(ctx, sess.UserID); err == nil && u.Username == username {
+				if sess.Active() {
+					// The session this phone's profile came with: a re-sync
+					// (or the boot of a phone still signed in), not a login.
+					return EMLoggedIn, nil
+				}
+				s.m.emStale.Inc()
+				s.logger.Info("extension mobility: the phone still holds an ended login; not logged in again",
+					"component", "sessions", "mac", mac, "user", username, "session", sess.ID, "reason", sess.EndReason)
+				return EMStale, nil
+			}
+		}
+	}
+	if _, err := s.Login(ctx, LoginRequest{MAC: mac, Username: username, Door: DoorNative, Verified: true,
+		Remote: remote, Actor: "user:" + username}); err != nil {
+		return 0, err
+	}
+	return EMLoggedIn, nil
+}
+
+// EMSignedOut ends the Extension Mobility session on d: its phone fetched
+// its profile through the rule's signed-out branch, with the device's own
+// credentials, so the user signed out on the phone (or its
+// Session_Timer_m_ did).
+func (s *Sessions) EMSignedOut(ctx context.Context, d Device) error {
+	sess, ok, err := s.ActiveOn(ctx, d.ID)
+	if err == nil && ok && sess.Door == DoorNative {
+		err = s.End(ctx, sess.ID, EndLogout, "phone")
+	}
+	// The phone holds no login now: signing in again at once is a new
+	// login, not the re-fetch a logout's refusal window is for.
+	s.devMu.Lock()
+	for k := range s.nativeGone {
+		if k[0] == d.ID {
+			delete(s.nativeGone, k)
+		}
+	}
+	s.devMu.Unlock()
+	return err
 }

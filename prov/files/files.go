@@ -130,6 +130,15 @@ type Request struct {
 	// DefaultLogin: LoginUser verified with the site's default-login
 	// password (the one every phone of the site carries), not their own.
 	DefaultLogin bool
+	// EMLogin: the Extension Mobility door verified LoginUser for the
+	// device's own profile (a Cisco MPP fetch through its rule's
+	// signed-in branch), and the session is theirs.
+	EMLogin bool
+	// EMToken is the token of an ended Extension Mobility session the
+	// phone still presents (EMSessionOf checked it): its profile carries it
+	// back, so the phone's later re-syncs with that login stay refused
+	// until it signs out itself.
+	EMToken string
 	// vendorHint is the vendor whose file name the request asked for: it
 	// names an enrolled device's vendor after its User-Agent and DHCP
 	// option 60, before its MAC prefix.
@@ -228,7 +237,8 @@ func New(cfg Config, d Deps) (*Files, error) {
 	if d.Desk != nil {
 		f.fetch = func(ctx context.Context, dev prov.Device, kind FileKind, req Request) {
 			d.Desk.Fetched(ctx, dev, prov.Fetch{Boot: kind == KindMaster, DeviceAuthenticated: req.DeviceAuthenticated,
-				Remote: req.Remote})
+				EMSignedOut: kind == KindMaster && req.DeviceAuthenticated && req.EMToken == "" && prov.EMVendor(dev.Vendor),
+				Remote:      req.Remote})
 		}
 		f.onPassword = d.Desk.HandsetPassword
 	}
@@ -370,7 +380,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	}
 	server := f.server(req)
 	key := string(pn.kind) + "|" + pn.name + "|" + d.MAC + "|" + strconv.FormatBool(secrets) + "|" +
-		strconv.FormatBool(locked) + "|" + server.BaseURL
+		strconv.FormatBool(locked) + "|" + server.BaseURL + "|" + req.EMToken
 	cacheable := pn.kind == KindMaster || pn.kind == KindDeviceConfig || pn.kind == KindUserConfig ||
 		pn.kind == KindDirectory && pn.user != ""
 	if cacheable {
@@ -388,6 +398,11 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	}
 	if locked || heldBack(d, v) {
 		v = lockedView(v)
+	}
+	if tok := emTokenFor(d, v, req); tok != v.EMToken {
+		c := *v
+		c.EMToken = tok
+		v = &c
 	}
 	if pn.vendor != "" && v.Device.Vendor != pn.vendor {
 		// Rendered as the vendor whose name it asked for, whatever an
@@ -416,6 +431,18 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	return f.rendered(ctx, pn, v, key, sessUser, gen)
 }
 
+// emTokenFor is the Extension Mobility token d's profile carries: its
+// native session's, else the ended one the phone still presents.
+func emTokenFor(d prov.Device, v *prov.View, req Request) string {
+	if !prov.EMVendor(d.Vendor) {
+		return ""
+	}
+	if v.Session != nil && v.Session.Door == prov.DoorNative {
+		return prov.EMToken(d, v.Session.ID)
+	}
+	return req.EMToken
+}
+
 // checkUser allows a user's file only to the device their session is on,
 // and to nobody else logged in with the native door.
 func checkUser(pn parsedName, req Request, sessUser string) error {
@@ -439,6 +466,9 @@ func (f *Files) authorize(ctx context.Context, req Request, d prov.Device, pn pa
 		return nil
 	}
 	if req.LoginUser != "" && req.DeviceMAC == d.MAC {
+		if req.EMLogin && pn.kind == KindDeviceConfig && pn.user == "" {
+			return nil // Extension Mobility: the user's session profile is the device's
+		}
 		if req.LoginUser == pn.user {
 			return nil // the native login door authenticated the user for their own files
 		}

@@ -2,8 +2,6 @@ package files
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
@@ -65,8 +63,10 @@ func phoneFormMsg(d prov.Device, purpose, exp string) string {
 	return "hotdesk-phone-form:" + purpose + ":" + d.MAC + ":" + exp
 }
 
-func phoneMAC(d prov.Device, msg string) string {
-	m := hmac.New(sha256.New, []byte(d.ProvPassword))
-	m.Write([]byte(msg))
-	return hex.EncodeToString(m.Sum(nil))[:24]
-}
+func phoneMAC(d prov.Device, msg string) string { return prov.DeviceSignature(d, msg) }
+
+// EMPath starts a Cisco MPP Extension Mobility fetch, em/<user>/<token>/<file>:
+// the phone's Profile_Rule puts the user ID typed at the Sign in softkey
+// ($MUID) and the token of the session its profile came with into the path,
+// and answers the digest challenge with the typed user ID and password.
+const EMPath = "em"

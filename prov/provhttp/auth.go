@@ -17,7 +17,7 @@ import (
 // establish req.LoginUser, the device they are at, and — for a GET of
 // their own <user>.cfg — the login itself. Unknown user and wrong password
 // take the same path and answer alike.
-func (h *Handler) authenticate(r *http.Request, header string, req *files.Request, kind files.FileKind) (ok, stale bool) {
+func (h *Handler) authenticate(r *http.Request, header string, req *files.Request, kind files.FileKind, em *emFetch) (ok, stale bool) {
 	c := parseDigest(header)
 	if c == nil || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
 		return false, false
@@ -44,9 +44,11 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true
 		return true, false
 	}
-	// A user's login is good only for that user's own files, and each try
-	// counts against the same lockout as every other login door.
-	if files.UserOfFile(req.Path) != c.Username {
+	// A user's login is good only for that user's own files (or, signing
+	// in on a Cisco MPP, the profile of the phone they sign in on), and
+	// each try counts against the same lockout as every other login door.
+	isEM := em != nil && em.user != "" && em.user == c.Username
+	if files.UserOfFile(req.Path) != c.Username && !isEM {
 		return false, false
 	}
 	if h.logins != nil {
@@ -56,7 +58,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 		}
 		ok := false
 		defer func() { done(!ok) }()
-		defer func() { ok = req.LoginUser != "" }()
+		defer func() { ok = req.LoginUser != "" || req.EMToken != "" }()
 	}
 	u, err := h.acct.GetUser(ctx, c.Username)
 	ha1 := ""
@@ -86,6 +88,9 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 		h.log.Debug("native login: device not identified", "remote", req.Remote)
 		return false, false
 	}
+	if isEM {
+		return h.extensionMobility(r, req, dev, u.Username, em.token), false
+	}
 	req.DeviceMAC, req.LoginUser, req.DefaultLogin = dev.MAC, u.Username, byDefault
 	// <user>.cfg, at the root or in the site's user-profile directory.
 	if kind == files.KindUserConfig && r.Method != http.MethodPut && files.UserOfFile(req.Path) == u.Username {
@@ -98,6 +103,29 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 		}
 	}
 	return true, false
+}
+
+// extensionMobility applies a verified Cisco MPP sign-in fetch: the
+// user's session profile when they are (or now get) logged in, the
+// device's own profile for a login that has ended (with its token, so the
+// phone's next re-sync with it is refused again), 401 when refused.
+func (h *Handler) extensionMobility(r *http.Request, req *files.Request, dev prov.Device, user, token string) bool {
+	if h.logins == nil || r.Method == http.MethodPut {
+		return false
+	}
+	res, err := h.logins.ExtensionMobility(r.Context(), dev.MAC, user, token, req.Remote.String())
+	switch {
+	case err != nil:
+		h.log.Info("extension mobility login refused", "component", "provhttp", "mac", dev.MAC, "user", user, "err", err)
+		return false
+	case res == prov.EMStale:
+		// The phone proved both the user's password and the token only
+		// this phone was given: it is the device, holding an ended login.
+		req.DeviceMAC, req.DeviceAuthenticated, req.EMToken = dev.MAC, true, token
+	default:
+		req.DeviceMAC, req.LoginUser, req.EMLogin = dev.MAC, user, true
+	}
+	return true
 }
 
 // replayGuard refuses an answer that verified before: a captured request

@@ -3,7 +3,10 @@ package provhttp
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +50,10 @@ type Config struct {
 	// per FailInterval; beyond that the source gets 429.
 	FailBurst    int           `yaml:"fail_burst"`
 	FailInterval time.Duration `yaml:"fail_interval"`
+	// FirmwareURLs is the firmware each vendor's phones are told to run,
+	// by vendor (render.FirmwareVendors); per vendor because an image is
+	// one vendor's, and each vendor's files name it in their own way.
+	FirmwareURLs map[string]string `yaml:"firmware_urls"`
 }
 
 // DefaultConfig is plain HTTP on :80 and TFTP on :69 at the root.
@@ -105,7 +112,34 @@ func (c Config) Validate() error {
 	if c.FailBurst < 1 || c.FailInterval <= 0 {
 		errs = append(errs, errors.New("fail_burst: fail_burst ≥ 1 and fail_interval > 0 required"))
 	}
+	errs = append(errs, validFirmwareURLs(c.FirmwareURLs)...)
 	return errors.Join(errs...)
+}
+
+// validFirmwareURLs: a known vendor each, an absolute http, https or tftp
+// URL (what every vendor's firmware parameter takes) without credentials
+// (they would be rendered into every phone's file).
+func validFirmwareURLs(m map[string]string) []error {
+	var errs []error
+	vendors := render.FirmwareVendors()
+	for _, vendor := range slices.Sorted(maps.Keys(m)) {
+		key := "firmware_urls." + vendor
+		if !slices.Contains(vendors, vendor) {
+			errs = append(errs, fmt.Errorf("%s: unknown vendor, want one of %s (Polycom's firmware is the static directory's sip.ld)",
+				key, strings.Join(vendors, ", ")))
+			continue
+		}
+		u, err := url.Parse(m[vendor])
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tftp" || u.Host == "":
+			errs = append(errs, fmt.Errorf("%s: %q is not an absolute http://, https:// or tftp:// URL", key, m[vendor]))
+		case u.User != nil:
+			errs = append(errs, fmt.Errorf("%s: no credentials in the URL: every phone's file would carry them", key))
+		}
+	}
+	return errs
 }
 
 func port(listen string) int {
@@ -132,5 +166,5 @@ func (c Config) FilesConfig() files.Config {
 // RenderConfig is the part of the section render.New takes; sipPort comes
 // from the SIP section.
 func (c Config) RenderConfig(sipPort int) render.Config {
-	return render.Config{TemplatesDir: c.TemplatesDir, SIPPort: sipPort}
+	return render.Config{TemplatesDir: c.TemplatesDir, SIPPort: sipPort, FirmwareURLs: c.FirmwareURLs}
 }

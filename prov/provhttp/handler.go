@@ -32,6 +32,10 @@ type Logins interface {
 	// NativeGuard starts a digest check of username's password against the
 	// login lockout: ok false means locked; done(failed) ends the attempt.
 	NativeGuard(username, remote string) (done func(failed bool), ok bool)
+	// ExtensionMobility decides a Cisco MPP Extension Mobility fetch
+	// (prov.Sessions.ExtensionMobility): username's digest verified, token
+	// from the fetch's path. An error answers 401, like a wrong password.
+	ExtensionMobility(ctx context.Context, mac, username, token, remote string) (prov.EMResult, error)
 }
 
 // Accounts is the lookup provhttp needs to check digest credentials;
@@ -117,6 +121,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.pages.ServeHTTP(cw, r, strings.TrimPrefix(rest, "/"))
 		return
 	}
+	em, file, isEM := emFetchOf(name)
+	if isEM {
+		if file == "" || r.Method == http.MethodPut {
+			h.notFound(cw, src)
+			return
+		}
+		name, req.Path = file, file
+	}
 	kind = files.KindOf(name)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPut {
 		cw.Header().Set("Allow", "GET, HEAD, PUT")
@@ -124,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
-		if ok, stale := h.authenticate(r, auth, &req, kind); !ok {
+		if ok, stale := h.authenticate(r, auth, &req, kind, em); !ok {
 			h.challenge(cw, r, src, stale)
 			return
 		}
@@ -232,6 +244,9 @@ func (h *Handler) challenge(w *countingWriter, r *http.Request, src netip.Addr, 
 func (h *Handler) realm(r *http.Request) string {
 	name, _ := strings.CutPrefix(r.URL.Path, h.cfg.PathPrefix+"/")
 	user := files.UserOfFile(name)
+	if em, _, ok := emFetchOf(name); ok {
+		user = em.user // the user signing in on a Cisco MPP
+	}
 	if user == "" {
 		return prov.LoginRealm
 	}
@@ -273,4 +288,25 @@ func (c *countingWriter) code() int {
 		return http.StatusOK
 	}
 	return c.status
+}
+
+// emFetch is a Cisco MPP Extension Mobility fetch: the user ID typed at
+// the phone's Sign in softkey and the token of the session its profile
+// rule carries (prov.EMPath: em/<user>/<token>/<file>).
+type emFetch struct{ user, token string }
+
+// emFetchOf splits an Extension Mobility path; file is "" when malformed.
+func emFetchOf(name string) (*emFetch, string, bool) {
+	rest, ok := strings.CutPrefix(name, files.EMPath+"/")
+	if !ok {
+		return nil, "", false
+	}
+	user, rest, ok1 := strings.Cut(rest, "/")
+	token, file, ok2 := strings.Cut(rest, "/")
+	// The phone's own profile, <MAC>.xml ($MA.xml), is the only file.
+	base, isXML := strings.CutSuffix(file, ".xml")
+	if _, isMAC := prov.NormalizeMAC(base); !ok1 || !ok2 || user == "" || token == "" || !isXML || !isMAC {
+		return &emFetch{}, "", true
+	}
+	return &emFetch{user: user, token: token}, file, true
 }

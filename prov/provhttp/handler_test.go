@@ -37,6 +37,15 @@ type fakeLogins struct {
 	mu     sync.Mutex
 }
 
+// ExtensionMobility logs in as NativeLogin does; stale logins are
+// Sessions' business, tested in daemon (TestCiscoExtensionMobility).
+func (l *fakeLogins) ExtensionMobility(ctx context.Context, mac, username, _, remote string) (prov.EMResult, error) {
+	if _, err := l.NativeLogin(ctx, mac, username, remote); err != nil {
+		return 0, err
+	}
+	return prov.EMLoggedIn, nil
+}
+
 // NativeGuard never locks: lockout is Sessions' business, tested there and in daemon.
 func (l *fakeLogins) NativeGuard(string, string) (func(bool), bool) { return func(bool) {}, true }
 

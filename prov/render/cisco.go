@@ -91,10 +91,30 @@ func (c *cisco) Sources(v *prov.View) []Source {
 
 func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 	p := map[string]string{}
+	p["EM_Enable"] = "No"
 	if m.ProvURL != "" {
 		rule := m.ProvURL + "/$MA.xml"
 		if m.ProvUser != "" {
 			rule = "[--uid " + m.ProvUser + " --pwd " + m.ProvPassword + "]" + rule
+		}
+		if m.ProvUser != "" && m.LoginPage != "" {
+			// Extension Mobility, decided by hotdesk (the MPP
+			// administration guide's "Configure Provisioning Authority":
+			// EM_Enable gives the phone its Sign in softkey; while a user
+			// is signed in, $EMS is "mobile" and $MUID/$MPWD are what they
+			// typed, and the rule's first branch fetches the profile with
+			// them; signed out, the second, with the device's own
+			// credentials). The path names the user (their digest realm)
+			// and the token of the session this profile belongs to, so a
+			// re-sync still carrying an ended login is told from a new one
+			// (prov.Sessions.ExtensionMobility).
+			tok := v.EMToken
+			if tok == "" {
+				tok = prov.EMNoToken
+			}
+			rule = `("$EMS" eq "mobile" and "$MUID" ne "" and "$MPWD" ne "")?[--uid $MUID --pwd $MPWD]` +
+				m.ProvURL + "/" + files.EMPath + "/$MUID/" + tok + "/$MA.xml|" + rule
+			p["EM_Enable"] = "Yes"
 		}
 		p["Profile_Rule"] = rule
 	}
@@ -108,6 +128,9 @@ func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 		p["XML_User_Name"], p["XML_Password"] = m.ProvUser, m.ProvPassword
 	}
 	if m.FirmwareURL != "" {
+		// Upgrade_Rule: the load the phone runs; it upgrades when it
+		// differs and every line is idle, then reboots (MPP provisioning
+		// guide, "Upgrade Rule").
 		p["Upgrade_Rule"] = m.FirmwareURL
 	}
 	p["Emergency_Number"] = strings.Join(m.Emergency, ",")
@@ -170,6 +193,18 @@ func ciscoLines(ls []Line) map[string]string {
 		} {
 			p[k+n] = val
 		}
+		// The next cluster node as the line's alternate outbound proxy:
+		// MPP uses it only with Dual Registration on, and registers to
+		// both (Cisco IP Phone 8800/7800 Multiplatform Administration
+		// Guide, "Dual Registration": Alternate Proxy, Alternate Outbound
+		// Proxy, Dual Registration; "reboot the phone for the feature to
+		// take effect"). The nodes share one location store, and the phone
+		// registers one Contact, so both registrations are one binding.
+		alt, dual := "", "No"
+		if len(l.Backups) > 0 {
+			alt, dual = l.Backups[0].String(), "Yes"
+		}
+		p["Alternate_Outbound_Proxy"+n], p["Dual_Registration"+n] = alt, dual
 	}
 	return p
 }

@@ -106,6 +106,9 @@ func (f *fanvil) Sources(v *prov.View) []Source {
 	if v.User != nil {
 		user := "user " + v.User.Username
 		p := fanvilLines(m.Lines)
+		for k, val := range fanvilKeys(len(m.Lines), m.Keys) {
+			p[k] = val
+		}
 		if l := fanvilLang(m.Language); l != "" {
 			p["phone.display.DefaultLanguage"] = l
 		}
@@ -136,6 +139,8 @@ func (f *fanvil) siteParams(v *prov.View, m Model) map[string]string {
 		p["ap.DefaultUsername"], p["ap.DefaultPassword"] = m.ProvUser, m.ProvPassword
 	}
 	if m.FirmwareURL != "" {
+		// The server the phone checks for a newer firmware (wazo-provd's
+		// Fanvil templates: <fwCheck> EnableAutoUpgrade, UpgradeServer1).
 		p["fwCheck.EnableAutoUpgrade"], p["fwCheck.UpgradeServer1"] = "1", m.FirmwareURL
 	}
 	if m.LocalPIN != "" {
@@ -159,6 +164,42 @@ func (f *fanvil) siteParams(v *prov.View, m Model) map[string]string {
 	for k, val := range fanvilLines(lines) {
 		p[k] = val
 	}
+	for k, val := range fanvilKeys(len(lines), nil) {
+		p[k] = val
+	}
+	return p
+}
+
+// fanvilKeys12 is the number of DSS keys on the first page hotdesk manages:
+// a line's or a feature key each, the rest cleared so a logout leaves none
+// behind. Twelve is the X4U's page; keys a model lacks are ignored.
+const fanvilKeys12 = 12
+
+// fanvilKeys lays out the first page of DSS keys (wazo-provd's Fanvil
+// plugin, common.py _format_fkey and templates/base-new.tpl: <dsskey>
+// <dssSide index="1"> <Fkey index="n"> Type 2 with Value "SIP<n>" is line
+// n's key; Type 1 with "<number>@<line>/f" a speed dial, "<number>@<line>/ba"
+// a BLF; Type 0 none): one key per line, then the user's feature keys on
+// line 1; the rest back to none.
+func fanvilKeys(lines int, keys []Key) map[string]string {
+	p := map[string]string{}
+	// A title must not break the value's syntax; Fanvil titles are text.
+	clean := strings.NewReplacer("@", " ", "/", " ")
+	for i := 1; i <= fanvilKeys12; i++ {
+		k := "dsskey.dssSide.1.Fkey." + strconv.Itoa(i) + "."
+		typ, val, title := "0", "", ""
+		switch j := i - lines - 1; {
+		case i <= lines:
+			typ, val = "2", "SIP"+strconv.Itoa(i)
+		case j < len(keys):
+			key := keys[j]
+			typ, val, title = "1", key.Number+"@1/f", clean.Replace(key.Label)
+			if key.BLF {
+				val = key.Number + "@1/ba"
+			}
+		}
+		p[k+"Type"], p[k+"Value"], p[k+"Title"] = typ, val, title
+	}
 	return p
 }
 
@@ -181,6 +222,16 @@ func fanvilLines(ls []Line) map[string]string {
 			"Transport": map[string]string{"udp": "0", "tcp": "1", "tls": "3"}[l.Transport],
 		} {
 			p[n+k] = val
+		}
+		// The next cluster node as the line's backup proxy (wazo-provd's
+		// Fanvil templates, base-V-series.tpl: <line> BackupAddr,
+		// BackupPort, BackupTransport, BackupTTL); cleared without one.
+		p[n+"BackupAddr"], p[n+"BackupPort"] = "", ""
+		if len(l.Backups) > 0 {
+			b := l.Backups[0]
+			p[n+"BackupAddr"], p[n+"BackupPort"] = b.Host, strconv.Itoa(b.Port)
+			p[n+"BackupTransport"] = p[n+"Transport"]
+			p[n+"BackupTTL"] = strconv.Itoa(l.Expiry)
 		}
 	}
 	return p

@@ -175,7 +175,26 @@ func gsLines(ls []Line) map[string]string {
 		} {
 			p[keys[f]] = val
 		}
+		// The next cluster node as the account's Secondary SIP Server
+		// (Grandstream "GRP26xx Server Redundancy Guide": the phone
+		// registers to both and calls through the primary first; P2312
+		// for account 1, P2<n+2>12 for account n, as wazo-provd's
+		// Grandstream base.tpl numbers them), cleared without one. Account
+		// 1 also gets it as its Backup Outbound Proxy, P2333 (GXP21xx
+		// configuration template 1.0.8.4, "Backup Outbound Proxy"): its
+		// outbound proxy is a node too. The other accounts' number for
+		// it is in no template found, so they fail over only where the
+		// primary node still forwards.
+		sec := "P2" + strconv.Itoa(i+2) + "12"
 		if i == 1 {
+			sec = "P2312"
+		}
+		p[sec] = ""
+		if len(l.Backups) > 0 {
+			p[sec] = l.Backups[0].String()
+		}
+		if i == 1 {
+			p["P2333"] = p[sec]
 			p["P31"] = "1"
 			p["P32"] = strconv.Itoa(max(1, l.Expiry/60))
 			p["P130"] = map[string]string{"udp": "0", "tcp": "1", "tls": "2"}[l.Transport]

@@ -31,9 +31,10 @@ type Config struct {
 	SIPPort int
 	// AppFilePath is the firmware the Polycom master file names.
 	AppFilePath string
-	// FirmwareURL is the firmware other vendors' files name ("" : none;
-	// the phone keeps its own).
-	FirmwareURL string
+	// FirmwareURLs is the firmware each vendor's files name, by vendor key
+	// (yealink, cisco, snom, grandstream, fanvil); a vendor without one
+	// keeps the firmware its phones run. Polycom's is AppFilePath.
+	FirmwareURLs map[string]string
 	// Nodes are every cluster node's SIP address as phones reach it (host
 	// or host:port): each line names the node that served the file first,
 	// then the others, for the phone to fail over to.
@@ -135,6 +136,16 @@ func SyncEvent(vendor string, reboot bool) string {
 		}
 	}
 	return (&polycom{}).SyncEvent(reboot)
+}
+
+// FirmwareVendors are the vendor keys Config.FirmwareURLs takes: every
+// vendor but Polycom, whose firmware is AppFilePath.
+func FirmwareVendors() []string {
+	var out []string
+	for _, v := range others(Config{}, nil) {
+		out = append(out, v.Name())
+	}
+	return out
 }
 
 // others are the vendors besides Polycom: a new vendor is one line here.

@@ -123,7 +123,11 @@ func (s *snom) siteParams(v *prov.View, m Model) map[string]string {
 		p["setting_server"] = snomServer(m.ProvURL, m.ProvUser, m.ProvPassword)
 	}
 	if m.FirmwareURL != "" {
-		p["firmware"] = m.FirmwareURL
+		// A Snom takes its firmware image's URL only from a firmware
+		// settings file (<firmware-settings>, one <firmware> setting) that
+		// firmware_status names (Snom wiki, "Firmware Configuration File"):
+		// the URL configured for Snom is that file's.
+		p["firmware_status"] = m.FirmwareURL
 	}
 	// keyboard_lock_emergency: what a locked keyboard may still dial.
 	allowed := append([]string{}, m.Emergency...)

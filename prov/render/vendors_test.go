@@ -97,6 +97,124 @@ func TestVendorGolden(t *testing.T) {
 	}
 }
 
+// clusterConfig is a three-node cluster, the fixtures' server first, with
+// a firmware URL for every vendor.
+func clusterConfig() Config {
+	fw := map[string]string{}
+	for vendor := range vendorMACs {
+		fw[vendor] = "http://fw.example/" + vendor + "/current"
+	}
+	return Config{Nodes: []string{"prov.example", "10.0.0.12", "10.0.0.13:5070"}, FirmwareURLs: fw}
+}
+
+// TestVendorClusterGolden renders the logged-in device file of every
+// vendor in a cluster with a firmware URL into
+// testdata/<vendor>/cluster_device.golden, parsed back as the phone reads it.
+func TestVendorClusterGolden(t *testing.T) {
+	s, err := New(clusterConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for vendor, mac := range vendorMACs {
+		t.Run(vendor, func(t *testing.T) {
+			got, err := s.Render(context.Background(), files.KindDeviceConfig, vendorViews(vendor, mac)["web"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := parseVendorFile(vendor, files.KindDeviceConfig, got); err != nil {
+				t.Fatalf("does not parse back: %v\n%s", err, got)
+			}
+			golden := filepath.Join("testdata", vendor, "cluster_device.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("%s differs from golden (run with -update):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestVendorClusterNodes: in a cluster, every line of every vendor (but
+// Snom, see snom.go) names the next node, not the one that served the
+// file, in that vendor's failover parameter; the vendor's firmware
+// parameter carries its URL; without a cluster the parameters are empty.
+func TestVendorClusterNodes(t *testing.T) {
+	cluster, err := New(clusterConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type param struct{ name, want string }
+	cases := map[string]struct {
+		backup   func(line int) []param
+		firmware string
+	}{
+		"yealink": {func(i int) []param {
+			a := fmt.Sprintf("account.%d.outbound_proxy.2.", i)
+			return []param{{a + "address", "10.0.0.12"}, {a + "port", "5060"}}
+		}, "static.firmware.url"},
+		"cisco": {func(i int) []param {
+			return []param{{fmt.Sprintf("Alternate_Outbound_Proxy_%d_", i), "10.0.0.12:5060"},
+				{fmt.Sprintf("Dual_Registration_%d_", i), "Yes"}}
+		}, "Upgrade_Rule"},
+		"grandstream": {func(i int) []param {
+			if i == 1 {
+				return []param{{"P2312", "10.0.0.12:5060"}, {"P2333", "10.0.0.12:5060"}}
+			}
+			return []param{{fmt.Sprintf("P2%d12", i+2), "10.0.0.12:5060"}}
+		}, "P192"},
+		"fanvil": {func(i int) []param {
+			n := fmt.Sprintf("sip.line.%d.", i)
+			return []param{{n + "BackupAddr", "10.0.0.12"}, {n + "BackupPort", "5060"}}
+		}, "fwCheck.UpgradeServer1"},
+		"snom": {func(int) []param { return nil }, "firmware_status"},
+	}
+	for vendor, c := range cases {
+		views := vendorViews(vendor, vendorMACs[vendor])
+		for _, view := range []string{"locked", "web"} {
+			get := func(s *Set) map[string]string {
+				b, err := s.Render(context.Background(), files.KindDeviceConfig, views[view])
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := parseVendorFile(vendor, files.KindDeviceConfig, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			got, alone := get(cluster), get(single)
+			lines := 1
+			if view == "web" {
+				lines = 2
+			}
+			for i := 1; i <= lines; i++ {
+				for _, p := range c.backup(i) {
+					if got[p.name] != p.want {
+						t.Errorf("%s %s: %s = %q, want %q", vendor, view, p.name, got[p.name], p.want)
+					}
+					if v := alone[p.name]; v != "" && v != "No" {
+						t.Errorf("%s %s without a cluster: %s = %q, want it empty", vendor, view, p.name, v)
+					}
+				}
+			}
+			if !strings.Contains(got[c.firmware], "fw.example") || alone[c.firmware] != "" {
+				t.Errorf("%s %s: firmware %s = %q (without a URL: %q)", vendor, view, c.firmware, got[c.firmware], alone[c.firmware])
+			}
+		}
+	}
+}
+
 // TestVendorFiles checks what each rendered file means to the phone: the
 // locked profile registers the device account only, a login the user's
 // lines (and disables the device account's), no secret without secrets,

@@ -193,6 +193,16 @@ func yealinkLines(ls []Line) map[string]string {
 		} {
 			p[a+k] = val
 		}
+		// The next cluster node is the second outbound proxy, the one the
+		// phone fails over to (Yealink admin guide, "Server Redundancy":
+		// account.X.outbound_proxy.Y.*, Y = 1..2; a Yealink names two, so
+		// a third node is not named). Cleared without one, so a node taken
+		// out of the cluster leaves the phone.
+		p[a+"outbound_proxy.2.address"], p[a+"outbound_proxy.2.port"] = "", ""
+		if len(l.Backups) > 0 {
+			b := l.Backups[0]
+			p[a+"outbound_proxy.2.address"], p[a+"outbound_proxy.2.port"] = b.Host, strconv.Itoa(b.Port)
+		}
 	}
 	return p
 }
