@@ -914,7 +914,7 @@ func (s *Sessions) ExtensionMobility(ctx context.Context, mac, username, token, 
 		}
 	}
 	if _, err := s.Login(ctx, LoginRequest{MAC: mac, Username: username, Door: DoorNative, Verified: true,
-		Remote: remote, Actor: "user:" + username}); err != nil {
+		Remote: remote, Actor: UserActor(username, remote)}); err != nil {
 		return 0, err
 	}
 	return EMLoggedIn, nil
@@ -927,7 +927,7 @@ func (s *Sessions) ExtensionMobility(ctx context.Context, mac, username, token, 
 func (s *Sessions) EMSignedOut(ctx context.Context, d Device) error {
 	sess, ok, err := s.ActiveOn(ctx, d.ID)
 	if err == nil && ok && sess.Door == DoorNative {
-		err = s.End(ctx, sess.ID, EndLogout, "phone")
+		err = s.End(ctx, sess.ID, EndLogout, PhoneActor(""))
 	}
 	// The phone holds no login now: signing in again at once is a new
 	// login, not the re-fetch a logout's refusal window is for.
