@@ -51,6 +51,10 @@ type renderCache struct {
 	// nil when not cached.
 	siteList   []Site
 	siteListAt time.Time
+	// companyList is the company directory before a viewer's scope; nil
+	// when not cached.
+	companyList *companyList
+	companyAt   time.Time
 
 	ttl time.Duration
 	now func() time.Time
@@ -140,6 +144,7 @@ func (c *renderCache) invalidate() {
 	c.siteMu.Lock()
 	clear(c.sites)
 	c.siteList = nil
+	c.companyList = nil
 	c.siteMu.Unlock()
 }
 
@@ -302,4 +307,23 @@ func (c *renderCache) putSite(id int64, s Site, err error, gen uint64) {
 		return
 	}
 	c.sites[id] = siteEntry{s: s, err: err, at: c.now()}
+}
+
+func (c *renderCache) company() (*companyList, bool) {
+	c.siteMu.RLock()
+	defer c.siteMu.RUnlock()
+	if c.companyList == nil || !c.fresh(c.companyAt) {
+		return nil, false
+	}
+	return c.companyList, true
+}
+
+// putCompany keeps l unless an event covering every device (a user, a
+// number or a site changed) came after gen.
+func (c *renderCache) putCompany(l *companyList, gen uint64) {
+	c.siteMu.Lock()
+	defer c.siteMu.Unlock()
+	if c.valid(gen, 0) {
+		c.companyList, c.companyAt = l, c.now()
+	}
 }

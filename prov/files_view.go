@@ -82,7 +82,7 @@ func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) e
 		return fmt.Errorf("view: contacts: %w", err)
 	}
 	cs = f.contactsWithPhoneFields(ctx, "user:"+u.Username, cs, failed)
-	co, err := CompanyDirectory(ctx, f.store, u, "")
+	co, err := f.companyDirectory(ctx, u)
 	if err != nil {
 		*failed = true
 		f.log.Warn("company directory", "user", u.Username, "err", err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"hotdesk/prov"
@@ -123,5 +124,88 @@ func golden(t *testing.T, name, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (run with -update):\n%s", path, got)
+	}
+}
+
+// countingStore counts the reads a company directory and a view make.
+type countingStore struct {
+	prov.Store
+	users, sessions atomic.Int64
+}
+
+func (c *countingStore) ListUsers(ctx context.Context, q prov.UserQuery) ([]prov.User, int, error) {
+	c.users.Add(1)
+	return c.Store.ListUsers(ctx, q)
+}
+
+func (c *countingStore) ListSessions(ctx context.Context, q prov.SessionQuery) ([]prov.Session, error) {
+	c.sessions.Add(1)
+	return c.Store.ListSessions(ctx, q)
+}
+
+// TestCompanyDirectoryReadOncePerChange: the company directory every
+// logged-in phone's files list is read from the store once per change of
+// the users, not once per view — a login or a registration on a phone
+// rebuilds that phone's view but not the directory (in a boot storm the
+// per-view read of every user was half the daemon's CPU); a new colleague
+// shows up as soon as the change's event is published.
+func TestCompanyDirectoryReadOncePerChange(t *testing.T) {
+	var cs *countingStore
+	e := newEnvStore(t, nil, func(st prov.Store) prov.Store { cs = &countingStore{Store: st}; return cs })
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
+	add := func(name, number string) {
+		t.Helper()
+		u := prov.User{Username: name, FirstName: strings.ToUpper(name[:1]) + name[1:], LastName: "X",
+			Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s(name, "pw1234")}
+		if err := e.st.CreateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.AssignNumber(ctx, number, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventUserChanged, UserID: u.ID, Reason: "test"})
+	}
+	add("alice", "1001")
+	add("bob", "1002")
+	if code, body := e.alice(t, "GET", "/alice.cfg", ""); code != 200 {
+		t.Fatalf("native login: %d %s", code, body)
+	}
+	get := func() string {
+		t.Helper()
+		code, body := e.alice(t, "GET", "/alice-directory.xml", "")
+		if code != 200 {
+			t.Fatalf("GET alice-directory.xml = %d %s", code, body)
+		}
+		return body
+	}
+	if got := get(); !strings.Contains(got, "<ct>1002</ct>") {
+		t.Fatalf("bob missing:\n%s", got)
+	}
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, sessions := cs.users.Load(), cs.sessions.Load()
+	for i := range 3 {
+		// The phone's own events: its view is rebuilt, the directory is not re-read.
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+		if got := get(); !strings.Contains(got, "<ct>1002</ct>") {
+			t.Fatalf("round %d: bob missing:\n%s", i, got)
+		}
+	}
+	if n := cs.sessions.Load() - sessions; n < 3 {
+		t.Fatalf("view rebuilt %d times after 3 device events, want ≥ 3", n)
+	}
+	if n := cs.users.Load() - users; n != 0 {
+		t.Fatalf("all users read %d times for 3 views of an unchanged directory, want 0", n)
+	}
+	add("carol", "1003")
+	if got := get(); !strings.Contains(got, "<ct>1003</ct>") {
+		t.Fatalf("carol missing after her event:\n%s", got)
+	}
+	if n := cs.users.Load() - users; n != 1 {
+		t.Fatalf("all users read %d times after one change, want 1", n)
 	}
 }
