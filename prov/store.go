@@ -224,3 +224,20 @@ type PasswordTokenStore interface {
 	// SpendPasswordTokens spends every unspent link of the user.
 	SpendPasswordTokens(ctx context.Context, userID int64, at time.Time) error
 }
+
+// interactiveKey marks a context as a person's request.
+type interactiveKey struct{}
+
+// Interactive marks ctx as a person waiting on the answer (an API login, an
+// admin page): a store that can serves its reads from connections the
+// phones' traffic never takes, so a boot storm's thousands of provisioning
+// reads do not queue in front of a login's twenty.
+func Interactive(ctx context.Context) context.Context {
+	return context.WithValue(ctx, interactiveKey{}, true)
+}
+
+// IsInteractive reports whether ctx was marked by Interactive.
+func IsInteractive(ctx context.Context) bool {
+	v, _ := ctx.Value(interactiveKey{}).(bool)
+	return v
+}
