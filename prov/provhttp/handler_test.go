@@ -128,7 +128,7 @@ func newEnvStore(t *testing.T, mut func(*Config), wrap func(prov.Store) prov.Sto
 		t.Fatal(err)
 	}
 	e.logins = &fakeLogins{st: st, events: e.events}
-	h, err := New(cfg, Deps{Files: e.files, Accounts: st, Logins: e.logins,
+	h, err := New(cfg, Deps{Files: e.files, Accounts: fst, Logins: e.logins,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
 	if err != nil {
 		t.Fatal(err)

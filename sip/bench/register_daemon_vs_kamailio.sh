@@ -73,6 +73,9 @@ with open(f"{d}/kam.csv", "w") as f, open(f"{d}/kam.sql", "w") as s, open(f"{d}/
 PY
 cat /usr/share/kamailio/db_sqlite/standard-create.sql /usr/share/kamailio/db_sqlite/auth_db-create.sql \
     /usr/share/kamailio/db_sqlite/usrloc-create.sql "$RUN_DIR/kam.sql" | sqlite3 "$RUN_DIR/kam.sqlite"
+# WAL, as hotdesk's store: in the default rollback journal usrloc's flushes
+# lock auth_db's reads out ("database is locked": 78 % of REGISTERs failed).
+[[ "$(sqlite3 "$RUN_DIR/kam.sqlite" 'PRAGMA journal_mode=WAL')" == wal ]] || { log "kam.sqlite: no WAL"; exit 1; }
 
 # hotdeskd: a plain serve (no demo data), SIP domain = realm hotdesk.test.
 HOTDESKD="${HOTDESKD:-$RUN_DIR/hotdeskd}"
@@ -81,13 +84,15 @@ cat > "$RUN_DIR/hotdesk.yaml" <<EOF
 data_dir: $RUN_DIR/data
 log: {level: warn}
 admin: {listen: "127.0.0.1:5081", initial_user: admin, initial_password: admin-bench}
-sip: {listen: ["udp://127.0.0.1:5080"], domain: hotdesk.test, max_expires: 7200}
+sip: {listen: ["udp://127.0.0.1:5080"], domain: hotdesk.test}
 provisioning: {http_listen: "127.0.0.1:5082", tftp_listen: ""}
 dhcp: {mode: "off"}
 EOF
+"$HOTDESKD" check-config -c "$RUN_DIR/hotdesk.yaml" >/dev/null
 "$HOTDESKD" serve -c "$RUN_DIR/hotdesk.yaml" >"$RUN_DIR/hotdeskd.log" 2>&1 &
 HPID=$!; PIDS+=("$HPID")
-for _ in $(seq 100); do curl -fs -m 1 http://127.0.0.1:5081/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 300); do curl -fs -m 1 http://127.0.0.1:5081/healthz >/dev/null 2>&1 && break
+  kill -0 "$HPID" 2>/dev/null || { log "hotdeskd exited"; cat "$RUN_DIR/hotdeskd.log" >&2; exit 1; }; sleep 0.1; done
 t0=$(date +%s.%N)
 code="$(curl -s -m 300 -o "$RUN_DIR/import.json" -w '%{http_code}' -u admin:admin-bench -H 'Content-Type: text/csv' \
   --data-binary @"$RUN_DIR/users_import.csv" http://127.0.0.1:5081/api/v1/users/import)"

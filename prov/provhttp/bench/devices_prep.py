@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """devices_prep.py — for http_devices_vs_nginx.sh: enrol N Polycom devices
 through hotdeskd's provisioning port, take each one's credentials from its
-<MAC>-hotdesk.cfg (handed out once), then, authenticated by digest, save
+<MAC>-hotdesk.cfg (handed out once; kept beside WWW in creds/), then, authenticated by digest, save
 that file's bytes under WWW (what nginx serves) and write DEVICES: one line
 per device "path ha1 nonce" for wrk's digest.lua (a fresh nonce each).
 
@@ -39,10 +39,11 @@ def md5(s):
 
 
 lines = []
+os.makedirs(os.path.join(os.path.dirname(os.path.abspath(www)), "creds"), exist_ok=True)
 for i in range(n):
     mac = f"0004f2{i + 1:06x}"
     path = f"/{mac}-hotdesk.cfg"
-    cred_file = os.path.join(www, f"{mac}.cred")
+    cred_file = os.path.join(os.path.dirname(os.path.abspath(www)), "creds", f"{mac}.cred")
     if not nonces_only:
         st, _, _ = get(f"/{mac}.cfg")
         if st != 200:

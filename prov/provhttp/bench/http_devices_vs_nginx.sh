@@ -10,6 +10,7 @@
 #
 # Usage: prov/provhttp/bench/http_devices_vs_nginx.sh [REPS]   (default 3)
 # Env:   DEVICES=1000  HOTDESKD=prebuilt binary  DURATION=10s  KEEP=1 keeps the temp dir
+#        PROFILE=DIR: a CPU profile of hotdeskd during its first wrk run (DIR/http_cpu.pprof)
 # Needs Debian packages nginx, wrk, curl, python3 (installed when missing, as root); go.
 # Loopback only: TCP 5090 (nginx), 5091 (hotdeskd provisioning), 5092 (its admin API).
 set -euo pipefail
@@ -21,6 +22,7 @@ source "$REPO/cmd/hotdesk-load/bench/peers.sh"
 install_peers nginx wrk curl python3
 RUN="$(mktemp -d /tmp/hotdesk-httpdev.XXXXXX)"
 mkdir -p "$RUN/www" "$RUN/tmp"
+chmod 755 "$RUN" "$RUN/www" # nginx's workers run as www-data
 PIDS=()
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 stop_pid() {
@@ -38,15 +40,18 @@ HOTDESKD="${HOTDESKD:-$RUN/hotdeskd}"
 cat > "$RUN/hotdesk.yaml" <<EOF
 data_dir: $RUN/data
 log: {level: warn}
-admin: {listen: "127.0.0.1:5092", initial_user: admin, initial_password: admin-bench}
+admin: {listen: "127.0.0.1:5092", initial_user: admin, initial_password: admin-bench, pprof: true}
 sip: {listen: ["udp://127.0.0.1:5093"], domain: hotdesk.test}
-# fail_burst: the 1,000 phones share one loopback address, and each takes a challenge (401) per nonce.
-provisioning: {http_listen: "127.0.0.1:5091", tftp_listen: "", enroll: auto, fail_burst: 100000}
+# The 1,000 phones share one loopback address: enrolments and challenges (a 401 per nonce) per source are not limited.
+provisioning: {http_listen: "127.0.0.1:5091", tftp_listen: "", enroll: auto, fail_burst: 100000,
+  enroll_per_source_per_minute: 100000}
 dhcp: {mode: "off"}
 EOF
+"$HOTDESKD" check-config -c "$RUN/hotdesk.yaml" >/dev/null
 "$HOTDESKD" serve -c "$RUN/hotdesk.yaml" >"$RUN/hotdeskd.log" 2>&1 &
 HPID=$!; PIDS+=("$HPID")
-for _ in $(seq 100); do curl -fs -m 1 http://127.0.0.1:5092/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 300); do curl -fs -m 1 http://127.0.0.1:5092/healthz >/dev/null 2>&1 && break
+  kill -0 "$HPID" 2>/dev/null || { log "hotdeskd exited"; cat "$RUN/hotdeskd.log" >&2; exit 1; }; sleep 0.1; done
 # A site for loopback phones with 80 BLF parameters: ~7 KiB per device file.
 python3 - <<'PY'
 import base64, json, urllib.request
@@ -88,6 +93,10 @@ for r in $(seq "$REPS"); do
   # Fresh nonces: one nonce serves a device 1,024 answers.
   python3 "$HERE/devices_prep.py" http://127.0.0.1:5091 "$DEVICES" "$RUN/www" "$RUN/devices.txt" --nonces-only
   la="$(cut -d' ' -f1-3 /proc/loadavg)"
+  if [[ -n "${PROFILE:-}" && "$r" == 1 ]]; then
+    mkdir -p "$PROFILE"
+    curl -s -m 60 -o "$PROFILE/http_cpu.pprof" "http://127.0.0.1:5092/debug/pprof/profile?seconds=${DURATION%s}" &
+  fi
   if (( r % 2 == 1 )); then h=$(rps http://127.0.0.1:5091); n=$(rps http://127.0.0.1:5090)
   else n=$(rps http://127.0.0.1:5090); h=$(rps http://127.0.0.1:5091); fi
   awk -v r="$r" -v h="$h" -v n="$n" -v la="$la" -v rss="$(awk '/VmRSS/{print int($2/1024)}' /proc/$HPID/status)" \
