@@ -35,17 +35,19 @@ func (f *Files) view(ctx context.Context, d Device, secrets bool, req Request) (
 		return nil, fmt.Errorf("view: sessions: %w", err)
 	}
 	failed := false
+	var userUps ownerUploads
 	if len(ss) > 0 && ss[0].Active() {
-		if err := f.addUser(ctx, v, ss[0], &failed); err != nil {
+		if userUps, err = f.addUser(ctx, v, ss[0], &failed); err != nil {
 			return nil, err
 		}
 	}
-	v.DeviceWeb = f.uploadParams(ctx, "device:"+d.MAC, "web.cfg", &failed)
-	v.DevicePhone = f.uploadParams(ctx, "device:"+d.MAC, "phone.cfg", &failed)
+	dev := f.latestUploads(ctx, "device:"+d.MAC, &failed, "web.cfg", "phone.cfg", KVUploadName)
+	v.DeviceWeb = f.uploadParams(dev, "web.cfg")
+	v.DevicePhone = f.uploadParams(dev, "phone.cfg")
 	if !polycomFamily(d.Vendor) {
-		v.DeviceLocal = f.uploadParams(ctx, "device:"+d.MAC, KVUploadName, &failed)
+		v.DeviceLocal = f.uploadParams(dev, KVUploadName)
 		if v.User != nil {
-			v.UserLocal = f.uploadParams(ctx, "user:"+v.User.Username, KVUploadName, &failed)
+			v.UserLocal = f.uploadParams(userUps, KVUploadName)
 		}
 	}
 	if d.ID != 0 && !failed {
@@ -67,21 +69,23 @@ func (f *Files) site(ctx context.Context, id int64) (Site, error) {
 	return s, err
 }
 
-// addUser adds the session's user, numbers, contacts and <user>-phone.cfg.
-func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) error {
+// addUser adds the session's user, numbers, contacts and <user>-phone.cfg;
+// it returns the user's uploads, read once for all of them.
+func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) (ownerUploads, error) {
 	u, err := f.store.GetUserByID(ctx, s.UserID)
 	if err != nil {
-		return fmt.Errorf("view: session user: %w", err)
+		return ownerUploads{}, fmt.Errorf("view: session user: %w", err)
 	}
 	nums, err := f.store.NumbersOf(ctx, u.ID)
 	if err != nil {
-		return fmt.Errorf("view: numbers: %w", err)
+		return ownerUploads{}, fmt.Errorf("view: numbers: %w", err)
 	}
 	cs, err := f.store.ListContacts(ctx, u.ID)
 	if err != nil {
-		return fmt.Errorf("view: contacts: %w", err)
+		return ownerUploads{}, fmt.Errorf("view: contacts: %w", err)
 	}
-	cs = f.contactsWithPhoneFields(ctx, "user:"+u.Username, cs, failed)
+	ups := f.latestUploads(ctx, "user:"+u.Username, failed, "phone.cfg", "directory.xml", KVUploadName)
+	cs = f.contactsWithPhoneFields(ups, cs)
 	co, err := f.companyDirectory(ctx, u)
 	if err != nil {
 		*failed = true
@@ -90,8 +94,8 @@ func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) e
 	co = slices.DeleteFunc(co, func(e CompanyEntry) bool { return e.Username == u.Username })
 	v.User, v.Session, v.Numbers, v.Contacts, v.Company = &u, &s, nums, cs, co
 	v.UserInDevice = s.Door != DoorNative
-	v.UserPhone = f.uploadParams(ctx, "user:"+u.Username, "phone.cfg", failed)
-	return nil
+	v.UserPhone = f.uploadParams(ups, "phone.cfg")
+	return ups, nil
 }
 
 // contactsWithPhoneFields adds to the stored contacts the fields only a
@@ -100,21 +104,14 @@ func (f *Files) addUser(ctx context.Context, v *View, s Session, failed *bool) e
 // upload. A contact takes the fields of the uploaded item with its number
 // (the next one, when several have it), so an edit in the portal keeps
 // them and a contact whose number changed loses them.
-func (f *Files) contactsWithPhoneFields(ctx context.Context, owner string, cs []Contact, failed *bool) []Contact {
-	if len(cs) == 0 {
-		return cs
-	}
-	u, err := f.store.LatestUpload(ctx, owner, "directory.xml")
-	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
-			*failed = true
-			f.log.Warn("read upload", "owner", owner, "name", "directory.xml", "err", err)
-		}
+func (f *Files) contactsWithPhoneFields(ups ownerUploads, cs []Contact) []Contact {
+	u, ok := ups.latest["directory.xml"]
+	if len(cs) == 0 || !ok {
 		return cs
 	}
 	up, err := ParseDirectory(u.Data)
 	if err != nil {
-		f.log.Warn("stored upload does not parse", "owner", owner, "name", "directory.xml", "err", err)
+		f.log.Warn("stored upload does not parse", "owner", ups.owner, "name", "directory.xml", "err", err)
 		return cs
 	}
 	byNumber := map[string][]ContactPhone{}
@@ -131,18 +128,37 @@ func (f *Files) contactsWithPhoneFields(ctx context.Context, owner string, cs []
 	return out
 }
 
-// uploadParams parses the newest stored .cfg upload; nil when there is none
-// or it no longer parses (it was validated when stored). A failed read is
-// logged and reported in *failed, so that the View is not cached.
-func (f *Files) uploadParams(ctx context.Context, owner, name string, failed *bool) *UploadParams {
-	u, err := f.store.LatestUpload(ctx, owner, name)
+// ownerUploads is the newest version of each file an owner uploaded.
+type ownerUploads struct {
+	owner  string
+	latest map[string]Upload
+}
+
+// latestUploads reads owner's newest uploads of names in one query (a view
+// needs two or three per owner); a failed read is logged and reported in *failed, so
+// that the View is not cached, and reads as none.
+func (f *Files) latestUploads(ctx context.Context, owner string, failed *bool, names ...string) ownerUploads {
+	ups, err := f.store.LatestUploads(ctx, owner, names...)
 	if err != nil {
-		if !errors.Is(err, ErrNotFound) {
-			*failed = true
-			f.log.Warn("read upload", "owner", owner, "name", name, "err", err)
-		}
+		*failed = true
+		f.log.Warn("read uploads", "owner", owner, "err", err)
+		return ownerUploads{owner: owner}
+	}
+	out := ownerUploads{owner: owner, latest: make(map[string]Upload, len(ups))}
+	for _, u := range ups {
+		out.latest[u.Name] = u
+	}
+	return out
+}
+
+// uploadParams parses the newest stored .cfg upload of that name; nil when
+// there is none or it no longer parses (it was validated when stored).
+func (f *Files) uploadParams(ups ownerUploads, name string) *UploadParams {
+	u, ok := ups.latest[name]
+	if !ok {
 		return nil
 	}
+	owner := ups.owner
 	parse := ParseConfigParams
 	if name == KVUploadName {
 		parse = ParseKVConfig

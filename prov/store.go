@@ -160,12 +160,19 @@ type ClusterStore interface {
 	LiveDeviceBindings(ctx context.Context, deviceID int64, now time.Time) ([]Binding, error)
 }
 
+// MaxLatestUploads bounds the names of one LatestUploads call.
+const MaxLatestUploads = 4
+
 // UploadStore keeps versions of files phones wrote.
 type UploadStore interface {
 	// PutUpload stores u as the next version of (Owner, Name), keeps the
 	// newest keep versions and returns the version number.
 	PutUpload(ctx context.Context, u Upload, keep int) (int, error)
 	LatestUpload(ctx context.Context, owner, name string) (Upload, error)
+	// LatestUploads returns the newest version of each of owner's files
+	// named in names (at most MaxLatestUploads), by name: one query where a
+	// view needs several.
+	LatestUploads(ctx context.Context, owner string, names ...string) ([]Upload, error)
 	ListUploads(ctx context.Context, owner string) ([]Upload, error)
 	// UploadBytes returns the bytes every kept version of owner's files
 	// takes, and those of all owners together.

@@ -261,3 +261,61 @@ func TestDigestFetchReadsNoDevice(t *testing.T) {
 		t.Fatalf("new password: %d %s", code, body)
 	}
 }
+
+// uploadCountingStore counts the upload reads a view makes.
+type uploadCountingStore struct {
+	prov.Store
+	one, many atomic.Int64
+}
+
+func (c *uploadCountingStore) LatestUpload(ctx context.Context, owner, name string) (prov.Upload, error) {
+	c.one.Add(1)
+	return c.Store.LatestUpload(ctx, owner, name)
+}
+
+func (c *uploadCountingStore) LatestUploads(ctx context.Context, owner string, names ...string) ([]prov.Upload, error) {
+	c.many.Add(1)
+	return c.Store.LatestUploads(ctx, owner, names...)
+}
+
+// TestViewReadsUploadsOncePerOwner: building a logged-in phone's view reads
+// the device's uploads (web.cfg, phone.cfg) in one query and the user's
+// (phone.cfg, directory.xml) in another — not a query per file, which a boot
+// storm pays for every phone — and still renders what they hold.
+func TestViewReadsUploadsOncePerOwner(t *testing.T) {
+	var cs *uploadCountingStore
+	e := newEnvStore(t, nil, func(st prov.Store) prov.Store { cs = &uploadCountingStore{Store: st}; return cs })
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
+	u := prov.User{Username: "alice", FirstName: "Alice", LastName: "A", Status: prov.StatusActive,
+		Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
+	if err := e.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.AssignNumber(ctx, "1001", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.alice(t, "GET", "/alice.cfg", ""); code != 200 {
+		t.Fatalf("native login: %d %s", code, body)
+	}
+	if code, body := e.dev(t, "PUT", "/"+mac+"-phone.cfg", `<PHONE_CONFIG><ALL up.backlight.idleIntensity="1"/></PHONE_CONFIG>`); code != 204 {
+		t.Fatalf("device upload: %d %s", code, body)
+	}
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+	one, many := cs.one.Load(), cs.many.Load()
+	code, body := e.alice(t, "GET", "/alice.cfg", "")
+	if code != 200 {
+		t.Fatalf("alice.cfg: %d %s", code, body)
+	}
+	if n, m := cs.one.Load()-one, cs.many.Load()-many; n != 0 || m != 2 {
+		t.Fatalf("one view read uploads %d times one by one and %d times per owner, want 0 and 2", n, m)
+	}
+	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || !strings.Contains(body, `up.backlight.idleIntensity="1"`) {
+		t.Fatalf("device file without the phone's upload: %d %s", code, body)
+	}
+}
