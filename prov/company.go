@@ -24,16 +24,17 @@ const companyMax = 500
 // see under their directory scope (seed 001: "all", or the name of one
 // site), matching search, by last then first name; at most companyMax.
 func CompanyDirectory(ctx context.Context, st Store, viewer User, search string) ([]CompanyEntry, error) {
-	all, err := companyAll(ctx, st, search)
+	all, err := CompanyAll(ctx, st, search)
 	if err != nil {
 		return nil, err
 	}
-	return all.visibleTo(viewer), nil
+	return all.VisibleTo(viewer), nil
 }
 
-// companyList is every active user with a number, sorted, before a
-// viewer's scope: what one read of the store gives, shared read-only.
-type companyList struct {
+// CompanyList is every active user with a number, sorted, before a
+// viewer's scope: what one read of the store gives, shared read-only (the
+// files package caches it until the users change).
+type CompanyList struct {
 	sites   []Site
 	entries []companyRow
 }
@@ -43,7 +44,9 @@ type companyRow struct {
 	siteID int64
 }
 
-func companyAll(ctx context.Context, st Store, search string) (*companyList, error) {
+// CompanyAll reads the company directory matching search, before any
+// viewer's scope.
+func CompanyAll(ctx context.Context, st Store, search string) (*CompanyList, error) {
 	sites, err := st.ListSites(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("company directory: %w", err)
@@ -64,7 +67,7 @@ func companyAll(ctx context.Context, st Store, search string) (*companyList, err
 	for n, id := range nums {
 		byUser[id] = append(byUser[id], n)
 	}
-	out := &companyList{sites: sites}
+	out := &CompanyList{sites: sites}
 	for _, u := range users {
 		ns := byUser[u.ID]
 		if len(ns) == 0 {
@@ -86,9 +89,9 @@ func companyAll(ctx context.Context, st Store, search string) (*companyList, err
 	return out, nil
 }
 
-// visibleTo is the part of l that viewer's directory scope shows, at most
+// VisibleTo is the part of l that viewer's directory scope shows, at most
 // companyMax entries; the entries' slices are shared, not to be modified.
-func (l *companyList) visibleTo(viewer User) []CompanyEntry {
+func (l *CompanyList) VisibleTo(viewer User) []CompanyEntry {
 	scopeID := int64(-1) // all
 	if viewer.DirectoryScope != "" && !strings.EqualFold(viewer.DirectoryScope, "all") {
 		for _, s := range l.sites {
@@ -110,22 +113,6 @@ func (l *companyList) visibleTo(viewer User) []CompanyEntry {
 		}
 	}
 	return out
-}
-
-// companyDirectory is CompanyDirectory(viewer, "") through the cache: every
-// logged-in phone's view lists it, and reading all users per view made a
-// boot storm's logins quadratic (half the daemon's CPU with 2,000 users).
-func (f *Files) companyDirectory(ctx context.Context, viewer User) ([]CompanyEntry, error) {
-	if l, ok := f.cache.company(); ok {
-		return l.visibleTo(viewer), nil
-	}
-	gen := f.cache.generation()
-	l, err := companyAll(ctx, f.store, "")
-	if err != nil {
-		return nil, err
-	}
-	f.cache.putCompany(l, gen)
-	return l.visibleTo(viewer), nil
 }
 
 func lastWord(s string) string {
@@ -171,31 +158,4 @@ func (v *View) DirectoryItems() []Contact {
 		}
 	}
 	return out
-}
-
-// dropCompanyItems removes from an uploaded directory the company entries
-// coming back (see above) and numbers the rest anew; it returns how many
-// it dropped.
-func dropCompanyItems(v *View, up []Contact) ([]Contact, int) {
-	if v == nil || len(v.Company) == 0 {
-		return up, 0
-	}
-	company := map[string]bool{}
-	for _, e := range v.Company {
-		for _, n := range e.Numbers {
-			company[n] = true
-		}
-	}
-	for _, c := range v.Contacts {
-		delete(company, c.Number) // the user's own contact: rendered as theirs
-	}
-	out := up[:0]
-	for _, c := range up {
-		if company[c.Number] && c.SpeedDial == 0 && c.Label == "" && c.Phone == (ContactPhone{}) {
-			continue
-		}
-		c.Position = len(out) + 1
-		out = append(out, c)
-	}
-	return out, len(up) - len(out)
 }
