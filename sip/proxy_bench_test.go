@@ -1,0 +1,176 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+)
+
+// rawPeer is a bare UDP SIP endpoint for the call benchmark: it writes
+// messages as text and picks headers out of what it reads, so the
+// allocations the benchmark reports are the proxy's, not a client
+// library's.
+type rawPeer struct {
+	pc  net.PacketConn
+	buf []byte
+}
+
+func newRawPeer(tb testing.TB) *rawPeer {
+	tb.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { pc.Close() })
+	return &rawPeer{pc: pc, buf: make([]byte, 65535)}
+}
+
+func (r *rawPeer) addr() string { return r.pc.LocalAddr().String() }
+
+// read returns the next datagram (valid until the next read); a lost
+// one fails the benchmark after 5 s instead of hanging it.
+func (r *rawPeer) read(tb testing.TB) []byte {
+	tb.Helper()
+	_ = r.pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := r.pc.ReadFrom(r.buf)
+	if err != nil {
+		tb.Fatalf("%s: %v", r.addr(), err)
+	}
+	return r.buf[:n]
+}
+
+// readStatus reads until a response with the code (skipping 100/180).
+func (r *rawPeer) readStatus(tb testing.TB, code string) []byte {
+	tb.Helper()
+	for range 10 {
+		m := r.read(tb)
+		if bytes.HasPrefix(m, []byte("SIP/2.0 "+code)) {
+			return m
+		}
+		if !bytes.HasPrefix(m, []byte("SIP/2.0 1")) {
+			tb.Fatalf("want %s, got:\n%s", code, m)
+		}
+	}
+	tb.Fatalf("no %s", code)
+	return nil
+}
+
+func (r *rawPeer) send(tb testing.TB, b []byte, to net.Addr) {
+	tb.Helper()
+	if _, err := r.pc.WriteTo(b, to); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// headerLines appends every "Name: value\r\n" line of msg whose name is
+// one of names, in message order.
+func headerLines(dst, msg []byte, names ...string) []byte {
+	for line := range bytes.SplitSeq(msg, []byte("\r\n")) {
+		if len(line) == 0 {
+			break
+		}
+		for _, n := range names {
+			if len(line) > len(n) && line[len(n)] == ':' && bytes.EqualFold(line[:len(n)], []byte(n)) {
+				dst = append(append(dst, line...), "\r\n"...)
+			}
+		}
+	}
+	return dst
+}
+
+const benchSDP = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+
+// BenchmarkProxyCall is one call through the stateful proxy on loopback
+// UDP, as sip/bench/calls_vs_kamailio.sh offers them: INVITE → 100, 180,
+// 200 → ACK → BYE → 200, the caller trusted (no 407) and the callee a
+// stored binding. allocs/op and B/op are the whole process's (proxy plus
+// the two raw peers, which allocate little), so they do not depend on the
+// machine's load as the script's rates do:
+//
+//	go test -run '^$' -bench ProxyCall -benchmem ./sip/
+func BenchmarkProxyCall(b *testing.B) {
+	uac, uas := newRawPeer(b), newRawPeer(b)
+	cfg := DefaultConfig()
+	cfg.Domain = "hotdesk.test"
+	cfg.Listen = []string{"udp://127.0.0.1:0"}
+	store := preStore{bs: []Binding{{AOR: "sip:1002@hotdesk.test", Contact: "sip:1002@" + uas.addr(),
+		Source: uas.addr(), Transport: "UDP", Expires: time.Now().Add(time.Hour), Owner: Owner{OwnerUser, "bob"}}}}
+	creds := newMemCreds()
+	creds.add(Credential{Username: "1002", Password: "bob-sip", Owner: Owner{OwnerUser, "bob"}, AORs: []string{"1002"}}, "bob")
+	srv, err := New(cfg, Deps{Credentials: creds, Bindings: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pcfg := DefaultProxyConfig()
+	pcfg.TrustedSources = []string{"127.0.0.1"}
+	pcfg.MaxCalls = 1000000 // the per-call cost, not the shedding
+	if _, err := srv.enableProxy(ctx, pcfg, ProxyDeps{}); err != nil {
+		b.Fatal(err)
+	}
+	ls, err := Listen(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	proxyAddr := ls.UDP[0].LocalAddr()
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Serve(ctx, ls) }()
+	b.Cleanup(func() { cancel(); <-stopped })
+	waitPooled(b, srv.UA, proxyAddr.String())
+
+	var out, hdr []byte
+	call := func(i int) {
+		// Caller: INVITE.
+		out = fmt.Appendf(out[:0], "INVITE sip:1002@hotdesk.test SIP/2.0\r\n"+
+			"Via: SIP/2.0/UDP %s;branch=z9hG4bK-b%d\r\nFrom: <sip:1001@hotdesk.test>;tag=f%d\r\n"+
+			"To: <sip:1002@hotdesk.test>\r\nCall-ID: c%d@bench\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@%s>\r\n"+
+			"Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+			uac.addr(), i, i, i, uac.addr(), len(benchSDP), benchSDP)
+		uac.send(b, out, proxyAddr)
+		// Callee: 180 and 200 with the INVITE's Via, Record-Route, etc.
+		inv := uas.read(b)
+		if !bytes.HasPrefix(inv, []byte("INVITE ")) {
+			b.Fatalf("callee got:\n%s", inv)
+		}
+		hdr = headerLines(hdr[:0], inv, "Via", "Record-Route", "From", "Call-ID", "CSeq")
+		hdr = bytes.TrimSuffix(headerLines(hdr, inv, "To"), []byte("\r\n"))
+		hdr = fmt.Appendf(hdr, ";tag=t%d\r\n", i)
+		out = fmt.Appendf(out[:0], "SIP/2.0 180 Ringing\r\n%sContact: <sip:1002@%s>\r\nContent-Length: 0\r\n\r\n", hdr, uas.addr())
+		uas.send(b, out, proxyAddr)
+		out = fmt.Appendf(out[:0], "SIP/2.0 200 OK\r\n%sContact: <sip:1002@%s>\r\nContent-Type: application/sdp\r\n"+
+			"Content-Length: %d\r\n\r\n%s", hdr, uas.addr(), len(benchSDP), benchSDP)
+		uas.send(b, out, proxyAddr)
+		// Caller: 200, then ACK and BYE along the Record-Route.
+		ok := uac.readStatus(b, "200")
+		hdr = headerLines(hdr[:0], ok, "Record-Route", "To")
+		hdr = bytes.ReplaceAll(hdr, []byte("Record-Route:"), []byte("Route:"))
+		out = fmt.Appendf(out[:0], "ACK sip:1002@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-a%d\r\n%s"+
+			"From: <sip:1001@hotdesk.test>;tag=f%d\r\nCall-ID: c%d@bench\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\n"+
+			"Content-Length: 0\r\n\r\n", uas.addr(), uac.addr(), i, hdr, i, i)
+		uac.send(b, out, proxyAddr)
+		if m := uas.read(b); !bytes.HasPrefix(m, []byte("ACK ")) {
+			b.Fatalf("callee got:\n%s", m)
+		}
+		out = fmt.Appendf(out[:0], "BYE sip:1002@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-y%d\r\n%s"+
+			"From: <sip:1001@hotdesk.test>;tag=f%d\r\nCall-ID: c%d@bench\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\n"+
+			"Content-Length: 0\r\n\r\n", uas.addr(), uac.addr(), i, hdr, i, i)
+		uac.send(b, out, proxyAddr)
+		bye := uas.read(b)
+		if !bytes.HasPrefix(bye, []byte("BYE ")) {
+			b.Fatalf("callee got:\n%s", bye)
+		}
+		hdr = headerLines(hdr[:0], bye, "Via", "From", "To", "Call-ID", "CSeq")
+		out = fmt.Appendf(out[:0], "SIP/2.0 200 OK\r\n%sContent-Length: 0\r\n\r\n", hdr)
+		uas.send(b, out, proxyAddr)
+		uac.readStatus(b, "200")
+	}
+	call(-1) // warm the pools
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		call(i)
+	}
+}
