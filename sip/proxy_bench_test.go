@@ -81,6 +81,81 @@ func headerLines(dst, msg []byte, names ...string) []byte {
 	return dst
 }
 
+// rawCall drives one call with raw peers: uac calls 1002, whose binding
+// is uas. Its buffers are reused from call to call.
+type rawCall struct {
+	out, hdr, ok []byte
+}
+
+// invite sends the INVITE and returns it as the callee got it.
+func (rc *rawCall) invite(tb testing.TB, uac, uas *rawPeer, proxy net.Addr, i int) []byte {
+	tb.Helper()
+	rc.out = fmt.Appendf(rc.out[:0], "INVITE sip:1002@hotdesk.test SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-b%d\r\nFrom: <sip:1001@hotdesk.test>;tag=f%d\r\n"+
+		"To: <sip:1002@hotdesk.test>\r\nCall-ID: c%d@bench\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@%s>\r\n"+
+		"Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
+		uac.addr(), i, i, i, uac.addr(), len(benchSDP), benchSDP)
+	uac.send(tb, rc.out, proxy)
+	inv := uas.read(tb)
+	if !bytes.HasPrefix(inv, []byte("INVITE ")) {
+		tb.Fatalf("callee got:\n%s", inv)
+	}
+	rc.hdr = headerLines(rc.hdr[:0], inv, "Via", "Record-Route", "From", "Call-ID", "CSeq")
+	rc.hdr = bytes.TrimSuffix(headerLines(rc.hdr, inv, "To"), []byte("\r\n"))
+	rc.hdr = fmt.Appendf(rc.hdr, ";tag=t%d\r\n", i)
+	return inv
+}
+
+// answer sends 180 and 200 from the callee (again: a retransmission)
+// and returns the 200 as the caller got it.
+func (rc *rawCall) answer(tb testing.TB, uas *rawPeer, proxy net.Addr, i int) {
+	tb.Helper()
+	rc.out = fmt.Appendf(rc.out[:0], "SIP/2.0 180 Ringing\r\n%sContact: <sip:1002@%s>\r\nContent-Length: 0\r\n\r\n",
+		rc.hdr, uas.addr())
+	uas.send(tb, rc.out, proxy)
+	rc.send200(tb, uas, proxy)
+}
+
+func (rc *rawCall) send200(tb testing.TB, uas *rawPeer, proxy net.Addr) {
+	tb.Helper()
+	rc.out = fmt.Appendf(rc.out[:0], "SIP/2.0 200 OK\r\n%sContact: <sip:1002@%s>\r\nContent-Type: application/sdp\r\n"+
+		"Content-Length: %d\r\n\r\n%s", rc.hdr, uas.addr(), len(benchSDP), benchSDP)
+	uas.send(tb, rc.out, proxy)
+}
+
+// bye sends the caller's BYE along the Record-Route of the 200 and has
+// the callee answer it.
+func (rc *rawCall) bye(tb testing.TB, uac, uas *rawPeer, proxy net.Addr, i int) {
+	tb.Helper()
+	rc.out = fmt.Appendf(rc.out[:0], "BYE sip:1002@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-y%d\r\n%s"+
+		"From: <sip:1001@hotdesk.test>;tag=f%d\r\nCall-ID: c%d@bench\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\n"+
+		"Content-Length: 0\r\n\r\n", uas.addr(), uac.addr(), i, rc.ok, i, i)
+	uac.send(tb, rc.out, proxy)
+	bye := uas.read(tb)
+	if !bytes.HasPrefix(bye, []byte("BYE ")) {
+		tb.Fatalf("callee got:\n%s", bye)
+	}
+	rc.hdr = headerLines(rc.hdr[:0], bye, "Via", "From", "To", "Call-ID", "CSeq")
+	rc.out = fmt.Appendf(rc.out[:0], "SIP/2.0 200 OK\r\n%sContent-Length: 0\r\n\r\n", rc.hdr)
+	uas.send(tb, rc.out, proxy)
+	uac.readStatus(tb, "200")
+}
+
+// ack takes the caller's 200 and sends the ACK, which the callee gets.
+func (rc *rawCall) ack(tb testing.TB, uac, uas *rawPeer, proxy net.Addr, i int) {
+	tb.Helper()
+	ok := uac.readStatus(tb, "200")
+	rc.ok = headerLines(rc.ok[:0], ok, "Record-Route", "To")
+	rc.ok = bytes.ReplaceAll(rc.ok, []byte("Record-Route:"), []byte("Route:"))
+	rc.out = fmt.Appendf(rc.out[:0], "ACK sip:1002@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-a%d\r\n%s"+
+		"From: <sip:1001@hotdesk.test>;tag=f%d\r\nCall-ID: c%d@bench\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\n"+
+		"Content-Length: 0\r\n\r\n", uas.addr(), uac.addr(), i, rc.ok, i, i)
+	uac.send(tb, rc.out, proxy)
+	if m := uas.read(tb); !bytes.HasPrefix(m, []byte("ACK ")) {
+		tb.Fatalf("callee got:\n%s", m)
+	}
+}
+
 const benchSDP = "v=0\r\no=user1 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 
 // BenchmarkProxyCall is one call through the stateful proxy on loopback
@@ -107,7 +182,6 @@ func BenchmarkProxyCall(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pcfg := DefaultProxyConfig()
 	pcfg.TrustedSources = []string{"127.0.0.1"}
-	pcfg.MaxCalls = 1000000 // the per-call cost, not the shedding
 	if _, err := srv.enableProxy(ctx, pcfg, ProxyDeps{}); err != nil {
 		b.Fatal(err)
 	}
@@ -121,51 +195,12 @@ func BenchmarkProxyCall(b *testing.B) {
 	b.Cleanup(func() { cancel(); <-stopped })
 	waitPooled(b, srv.UA, proxyAddr.String())
 
-	var out, hdr []byte
+	var rc rawCall
 	call := func(i int) {
-		// Caller: INVITE.
-		out = fmt.Appendf(out[:0], "INVITE sip:1002@hotdesk.test SIP/2.0\r\n"+
-			"Via: SIP/2.0/UDP %s;branch=z9hG4bK-b%d\r\nFrom: <sip:1001@hotdesk.test>;tag=f%d\r\n"+
-			"To: <sip:1002@hotdesk.test>\r\nCall-ID: c%d@bench\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@%s>\r\n"+
-			"Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
-			uac.addr(), i, i, i, uac.addr(), len(benchSDP), benchSDP)
-		uac.send(b, out, proxyAddr)
-		// Callee: 180 and 200 with the INVITE's Via, Record-Route, etc.
-		inv := uas.read(b)
-		if !bytes.HasPrefix(inv, []byte("INVITE ")) {
-			b.Fatalf("callee got:\n%s", inv)
-		}
-		hdr = headerLines(hdr[:0], inv, "Via", "Record-Route", "From", "Call-ID", "CSeq")
-		hdr = bytes.TrimSuffix(headerLines(hdr, inv, "To"), []byte("\r\n"))
-		hdr = fmt.Appendf(hdr, ";tag=t%d\r\n", i)
-		out = fmt.Appendf(out[:0], "SIP/2.0 180 Ringing\r\n%sContact: <sip:1002@%s>\r\nContent-Length: 0\r\n\r\n", hdr, uas.addr())
-		uas.send(b, out, proxyAddr)
-		out = fmt.Appendf(out[:0], "SIP/2.0 200 OK\r\n%sContact: <sip:1002@%s>\r\nContent-Type: application/sdp\r\n"+
-			"Content-Length: %d\r\n\r\n%s", hdr, uas.addr(), len(benchSDP), benchSDP)
-		uas.send(b, out, proxyAddr)
-		// Caller: 200, then ACK and BYE along the Record-Route.
-		ok := uac.readStatus(b, "200")
-		hdr = headerLines(hdr[:0], ok, "Record-Route", "To")
-		hdr = bytes.ReplaceAll(hdr, []byte("Record-Route:"), []byte("Route:"))
-		out = fmt.Appendf(out[:0], "ACK sip:1002@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-a%d\r\n%s"+
-			"From: <sip:1001@hotdesk.test>;tag=f%d\r\nCall-ID: c%d@bench\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\n"+
-			"Content-Length: 0\r\n\r\n", uas.addr(), uac.addr(), i, hdr, i, i)
-		uac.send(b, out, proxyAddr)
-		if m := uas.read(b); !bytes.HasPrefix(m, []byte("ACK ")) {
-			b.Fatalf("callee got:\n%s", m)
-		}
-		out = fmt.Appendf(out[:0], "BYE sip:1002@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-y%d\r\n%s"+
-			"From: <sip:1001@hotdesk.test>;tag=f%d\r\nCall-ID: c%d@bench\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\n"+
-			"Content-Length: 0\r\n\r\n", uas.addr(), uac.addr(), i, hdr, i, i)
-		uac.send(b, out, proxyAddr)
-		bye := uas.read(b)
-		if !bytes.HasPrefix(bye, []byte("BYE ")) {
-			b.Fatalf("callee got:\n%s", bye)
-		}
-		hdr = headerLines(hdr[:0], bye, "Via", "From", "To", "Call-ID", "CSeq")
-		out = fmt.Appendf(out[:0], "SIP/2.0 200 OK\r\n%sContent-Length: 0\r\n\r\n", hdr)
-		uas.send(b, out, proxyAddr)
-		uac.readStatus(b, "200")
+		rc.invite(b, uac, uas, proxyAddr, i)
+		rc.answer(b, uas, proxyAddr, i)
+		rc.ack(b, uac, uas, proxyAddr, i)
+		rc.bye(b, uac, uas, proxyAddr, i)
 	}
 	call(-1) // warm the pools
 	b.ReportAllocs()

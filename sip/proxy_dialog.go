@@ -32,9 +32,13 @@ type dialog struct {
 	callee    side
 	rec       CallRecord
 	created   time.Time
+	// upDest is where responses to the caller's INVITE went (its Via):
+	// a retransmitted 2xx that outlives the transactions goes there.
+	upDest string
 	// txs are the INVITE transactions of the answer (upstream server,
-	// downstream client): ended TxLinger after the ACK passes instead of
-	// sipgo's 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB.
+	// downstream client): ended when the ACK passes instead of sipgo's
+	// 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB. A 2xx
+	// retransmitted after that is relayed statelessly (strayResponse).
 	txs []interface{ Terminate() }
 }
 
@@ -142,6 +146,42 @@ func tagOf(params sip.HeaderParams) string {
 	return t
 }
 
+// strayResponse relays a 2xx to INVITE that matched no transaction (RFC
+// 3261 §16.7 step 5: a stateful proxy forwards it as a stateless one)
+// when it belongs to a dialog we keep: the callee retransmits its 2xx
+// until the ACK reaches it, after the INVITE transactions ended. It goes
+// to where the caller's INVITE got its answers, never to an address the
+// response names, so it cannot be aimed elsewhere. Reports whether it
+// was relayed.
+func (p *proxy) strayResponse(res *sip.Response) bool {
+	cs := res.CSeq()
+	if !res.IsSuccess() || cs == nil || cs.MethodName != sip.INVITE || res.CallID() == nil ||
+		res.From() == nil || res.To() == nil {
+		return false
+	}
+	d := p.dialogs.get(dialogKey(res.CallID().Value(), tagOf(res.From().Params), tagOf(res.To().Params)))
+	if d == nil || d.upDest == "" {
+		return false
+	}
+	out := sip.NewResponse(res.StatusCode, stripCRLF(res.Reason))
+	skipped := false
+	for _, h := range res.Headers() {
+		if !skipped && h.Name() == "Via" {
+			skipped = true // ours
+			continue
+		}
+		out.AppendHeader(sip.HeaderClone(h))
+	}
+	out.ReplaceHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo - d.callee.cseqDelta, MethodName: cs.MethodName})
+	out.SetBody(res.Body())
+	out.SetTransport(d.caller.transport)
+	out.SetDestination(d.upDest)
+	if err := p.s.UA.TransportLayer().WriteMsg(out); err != nil {
+		p.log.Debug("relaying a retransmitted 2xx failed", "err", err)
+	}
+	return true
+}
+
 // inDialog relays a request inside a dialog (RFC 3261 §16.12 loose
 // routing): to the other party of a known dialog, else along the Route
 // set we were part of. ACK goes statelessly; others in a transaction.
@@ -159,12 +199,13 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 			p.m.dropped.WithLabelValues("ack_write").Inc()
 			p.log.Debug("forwarding ACK failed", "err", err)
 		}
-		if txs := p.dialogs.takeTxs(key); len(txs) > 0 {
-			time.AfterFunc(p.cfg.TxLinger, func() {
-				for _, tx := range txs {
-					tx.Terminate()
-				}
-			})
+		// RFC 3261 §17.2.1: the INVITE server transaction ends with its
+		// 2xx; once the ACK passed, only a retransmitted 2xx (the ACK lost
+		// downstream) can still come, and strayResponse relays it without
+		// them. Keeping them (tx_linger) made max_calls cap the call rate
+		// at max_calls / tx_linger.
+		for _, tx := range p.dialogs.takeTxs(key) {
+			tx.Terminate()
 		}
 		return
 	}

@@ -538,7 +538,7 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 	b.mu.Lock()
 	req := b.req
 	b.mu.Unlock()
-	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(),
+	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(), upDest: c.dest,
 		caller: side{addr: c.up.Source(), transport: c.up.Transport()},
 		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
 			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo}}
