@@ -63,6 +63,7 @@ type call struct {
 	caller   Owner        // whose policy every target is under
 	lh       string
 	dest     string
+	trying   *sip.Response // the INVITE's 100, until run sends it
 	invite   bool
 	ev       chan branchEvent
 	done     chan struct{}
@@ -85,9 +86,18 @@ type call struct {
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
-	return &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), dest: responseDest(up), invite: up.IsInvite(),
+	c := &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), invite: up.IsInvite(),
 		ev: make(chan branchEvent, 16), done: make(chan struct{}), canceled: make(chan struct{}),
 		rec: rec, caller: rec.Caller, visited: map[string]bool{}}
+	if c.invite {
+		// The 100 we send anyway tells where responses go (one response
+		// built per call instead of two).
+		c.trying = p.reply(up, 100, "Trying")
+		c.dest = c.trying.Destination()
+	} else {
+		c.dest = responseDest(up)
+	}
+	return c
 }
 
 // run routes the call and waits for its final answer.
@@ -100,7 +110,8 @@ func (c *call) run(ctx context.Context, dialled string) {
 		return
 	}
 	if c.invite {
-		c.tx.Respond(c.p.reply(c.up, 100, "Trying"))
+		c.tx.Respond(c.trying)
+		c.trying = nil
 		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
 			c.cancelMu.Do(func() { close(c.canceled) })
 		}
