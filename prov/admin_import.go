@@ -73,8 +73,11 @@ func (r ImportReport) CreatedUsers() []string {
 // last_name and email are required, the others optional. numbers holds
 // one or more numbers separated by spaces, ";" or ","; site is a site name;
 // params holds profile parameters as name=value pairs separated by ";".
+// password_hash takes an argon2id PHC string from another system instead
+// of a password (see ParseImportedHash); a row has one or the other.
 var ImportColumns = []string{"username", "first_name", "last_name", "email", "language", "directory_scope",
-	"custom1", "custom2", "custom3", "kind", "responsible_email", "password", "numbers", "site", "params"}
+	"custom1", "custom2", "custom3", "kind", "responsible_email", "password", "numbers", "site", "params",
+	"password_hash"}
 
 var numberSplitRE = regexp.MustCompile(`[\s;,]+`)
 
@@ -82,7 +85,9 @@ type importItem struct {
 	row      ImportRow
 	in       UserInput
 	siteName string
-	user     User
+	// hash is the row's password_hash, stored as it is.
+	hash string
+	user User
 }
 
 // ImportUsersCSV creates users from CSV: a header row naming the columns
@@ -173,8 +178,11 @@ func readImport(r io.Reader, maxRows int) ([]*importItem, error) {
 			if len(rec) != len(cols) {
 				it.row.Status, it.row.Field = ImportRefused, "row"
 				it.row.Error = fmt.Sprintf("has %d fields, the header has %d", len(rec), len(cols))
+				if slices.Contains(cols, "password_hash") && strings.Contains(strings.Join(rec, ","), "$argon2") {
+					it.row.Error += ` (quote password_hash values: "$argon2id$v=19$m=…,t=…,p=…$…")`
+				}
 			} else {
-				it.in, it.siteName = importInput(cols, rec)
+				it.in, it.siteName, it.hash = importInput(cols, rec)
 				it.row.Username = orDefault(strings.TrimSpace(it.in.Username), strings.TrimSpace(it.in.Email))
 			}
 		}
@@ -204,7 +212,7 @@ func importHeader(header []string) ([]string, error) {
 	return cols, nil
 }
 
-func importInput(cols, rec []string) (in UserInput, site string) {
+func importInput(cols, rec []string) (in UserInput, site, hash string) {
 	for i, c := range cols {
 		v := strings.TrimSpace(rec[i])
 		switch c {
@@ -240,6 +248,8 @@ func importInput(cols, rec []string) (in UserInput, site string) {
 			}
 		case "site":
 			site = v // resolved to an ID in checkImport
+		case "password_hash":
+			hash = v
 		case "params":
 			for _, kv := range strings.Split(v, ";") {
 				if kv = strings.TrimSpace(kv); kv == "" {
@@ -253,5 +263,5 @@ func importInput(cols, rec []string) (in UserInput, site string) {
 			}
 		}
 	}
-	return in, site
+	return in, site, hash
 }

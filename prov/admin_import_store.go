@@ -122,7 +122,7 @@ func (d *Directory) prepareAll(items []*importItem, workers int) {
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				u, err := d.prepareImport(it.in)
+				u, err := d.prepareImport(it.in, it.hash)
 				if err != nil {
 					it.row.Status, it.row.Error = ImportRefused, err.Error()
 					var fe *FieldError
@@ -148,14 +148,26 @@ func (d *Directory) prepareAll(items []*importItem, workers int) {
 // login password at all (the admin or the user sets one later): hashing a
 // random password nobody will ever know would cost 35 ms for nothing. The
 // row is still validated by Prepare itself, with a token hash cost, and the
-// hash is then dropped: an empty hash never verifies.
-func (d *Directory) prepareImport(in UserInput) (User, error) {
+// hash is then dropped: an empty hash never verifies. A row with a
+// password_hash keeps that hash, checked by ParseImportedHash, and no
+// digest HA1s (they need the password: the login door's digest works once
+// the user sets a password).
+func (d *Directory) prepareImport(in UserInput, hash string) (User, error) {
+	if hash != "" {
+		if in.Password != "" {
+			return User{}, Invalid("password_hash", "give password or password_hash, not both")
+		}
+		if err := ParseImportedHash(hash); err != nil {
+			return User{}, err
+		}
+	}
 	if in.Password != "" {
 		return d.Prepare(in)
 	}
-	cheap := &Directory{store: d.store, events: d.events, now: d.now, hasher: NewHasher(Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
+	cheap := &Directory{store: d.store, events: d.events, now: d.now, params: d.params,
+		hasher: NewHasher(Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
 	u, err := cheap.Prepare(in)
-	u.PasswordHash, u.LoginHA1 = "", nil
+	u.PasswordHash, u.LoginHA1 = hash, nil
 	return u, err
 }
 

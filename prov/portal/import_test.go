@@ -173,3 +173,42 @@ func TestImport300(t *testing.T) {
 		t.Fatalf("u120: %v", err)
 	}
 }
+
+// TestImportPasswordHash: a password_hash column brings argon2id hashes
+// from another system without hashing: the user signs in with the
+// password behind it; a bad hash, or a row with both a password and a
+// hash, is refused with its reason and the other rows are created.
+func TestImportPasswordHash(t *testing.T) {
+	e := newEnv(t)
+	e.device("0004f2ab0001")
+	hash, err := prov.HashPassword("migrated-pw", prov.Argon2Params{Memory: 12288, Time: 3, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv := "username,first_name,last_name,email,password,password_hash\n" +
+		"mia,Mia,M,mia@example.test,,\"" + hash + "\"\n" +
+		"ned,Ned,N,ned@example.test,," + hash + "\n" + // unquoted: its commas split it
+
+		"max,Max,M,max@example.test,,$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW\n" +
+		"moe,Moe,M,moe@example.test,both-pw-1,\"" + hash + "\"\n" +
+		"meg,Meg,M,meg@example.test,plain-pw-1,\n"
+	r, rep := importCSV(e, csv, false)
+	e.want(r, 201)
+	if rep.Created != 2 || rep.Refused != 3 {
+		t.Fatalf("created %d refused %d: %+v", rep.Created, rep.Refused, rep.Results)
+	}
+	for i, want := range []struct{ field, msg string }{{"", ""}, {"row", "quote password_hash"},
+		{"password_hash", "only argon2id"}, {"password_hash", "not both"}, {"", ""}} {
+		got := rep.Results[i]
+		if (want.field == "") != (got.Status == prov.ImportCreated) || got.Field != want.field || !strings.Contains(got.Error, want.msg) {
+			t.Errorf("row %d: %+v, want %+v", i+2, got, want)
+		}
+	}
+	mia, err := e.st.GetUser(t.Context(), "mia")
+	if err != nil || mia.PasswordHash != hash {
+		t.Fatalf("mia's hash was not kept as imported: %v", err)
+	}
+	// The imported hash works where passwords are checked: a login with it.
+	e.want(e.do(asAdmin, "POST", "/api/v1/sessions", loginBody{Device: "0004f2ab0001", User: "mia", Password: "wrong-pw"}), 401)
+	e.login(asAdmin, "0004f2ab0001", "mia", "migrated-pw")
+}
