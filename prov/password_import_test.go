@@ -12,7 +12,7 @@ import (
 // taken only in its exact form and within bounds; each refusal names
 // what is wrong.
 func TestParseImportedHash(t *testing.T) {
-	salt := "c2FsdHNhbHRzYWx0c2FsdA"                      // 16 bytes
+	salt := "c2FsdHNhbHRzYWx0c2FsdA"                     // 16 bytes
 	key := "aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g" // 32 bytes
 	good, err := prov.HashPassword("pw", prov.DefaultArgon2)
 	if err != nil {
