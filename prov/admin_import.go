@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // ImportOptions control a CSV user import.
@@ -21,6 +22,53 @@ type ImportOptions struct {
 	Workers int
 	// MaxRows refuses a larger file; 0 = DefaultImportMaxRows.
 	MaxRows int
+	// Progress, when set, is told after each row is prepared (validated
+	// and its password hashed) and after each stored chunk; calls never
+	// overlap, and Done only grows within a phase.
+	Progress func(ImportProgress)
+}
+
+// Import phases, in order.
+const (
+	ImportPreparing = "preparing" // validating rows, hashing passwords
+	ImportStoring   = "storing"
+)
+
+// ImportProgress is where a running import stands: Done of Total rows
+// through Phase.
+type ImportProgress struct {
+	Phase string `json:"phase"`
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// importTracker serializes progress reports from the hashing workers.
+type importTracker struct {
+	mu    sync.Mutex
+	fn    func(ImportProgress)
+	phase string
+	done  int
+	total int
+}
+
+func (t *importTracker) start(phase string, total int) {
+	if t.fn == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.phase, t.done, t.total = phase, 0, total
+	t.fn(ImportProgress{Phase: phase, Total: total})
+}
+
+func (t *importTracker) add(n int) {
+	if t.fn == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done += n
+	t.fn(ImportProgress{Phase: t.phase, Done: t.done, Total: t.total})
 }
 
 // DefaultImportMaxRows bounds one import.
@@ -107,9 +155,10 @@ func ImportUsersCSV(ctx context.Context, dir *Directory, r io.Reader, opts Impor
 	if err := dir.checkImport(ctx, items); err != nil {
 		return rep, err
 	}
-	dir.prepareAll(items, opts.Workers)
+	tr := &importTracker{fn: opts.Progress}
+	dir.prepareAll(items, opts.Workers, tr)
 	if !opts.DryRun {
-		if err := dir.storeImport(ctx, items, opts.Actor); err != nil {
+		if err := dir.storeImport(ctx, items, opts.Actor, tr); err != nil {
 			return rep, err
 		}
 	}

@@ -111,10 +111,17 @@ func (ix *importIndex) check(it *importItem) (field, msg string) {
 
 // prepareAll validates and hashes the rows on a bounded worker pool:
 // argon2id costs tens of milliseconds per password, the rest is cheap.
-func (d *Directory) prepareAll(items []*importItem, workers int) {
+func (d *Directory) prepareAll(items []*importItem, workers int, tr *importTracker) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	todo := 0
+	for _, it := range items {
+		if it.row.Status != ImportRefused {
+			todo++
+		}
+	}
+	tr.start(ImportPreparing, todo)
 	work := make(chan *importItem)
 	var wg sync.WaitGroup
 	for range workers {
@@ -123,6 +130,7 @@ func (d *Directory) prepareAll(items []*importItem, workers int) {
 			defer wg.Done()
 			for it := range work {
 				u, err := d.prepareImport(it.in, it.hash)
+				tr.add(1)
 				if err != nil {
 					it.row.Status, it.row.Error = ImportRefused, err.Error()
 					var fe *FieldError
@@ -175,13 +183,14 @@ func (d *Directory) prepareImport(in UserInput, hash string) (User, error) {
 // chunk that fails (a user created concurrently) is retried row by row so
 // that only the guilty row is refused. Each row is user + numbers + audit
 // in one transaction, so no row is ever half stored.
-func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Actor) error {
+func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Actor, tr *importTracker) error {
 	var good []*importItem
 	for _, it := range items {
 		if it.row.Status != ImportRefused {
 			good = append(good, it)
 		}
 	}
+	tr.start(ImportStoring, len(good))
 	for start := 0; start < len(good); start += importChunk {
 		chunk := good[start:min(start+importChunk, len(good))]
 		err := d.store.WithTx(ctx, func(tx Store) error {
@@ -196,6 +205,7 @@ func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Acto
 			for _, it := range chunk {
 				it.row.Status = ImportCreated
 			}
+			tr.add(len(chunk))
 			continue
 		}
 		if ctx.Err() != nil {
@@ -218,6 +228,7 @@ func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Acto
 				return fmt.Errorf("import line %d: %w", it.row.Line, err)
 			}
 		}
+		tr.add(len(chunk))
 	}
 	for _, it := range good {
 		if it.row.Status == ImportCreated {
