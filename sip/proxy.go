@@ -181,6 +181,7 @@ type proxy struct {
 	m         *proxyMetrics
 	records   *recordQueue
 	dialogs   *dialogTable
+	answered  *answeredSet // INVITEs whose transactions ended at the ACK
 	// dlg answers dialog event (BLF) subscriptions from the call records.
 	dlg     *dialogEvents
 	held    atomic.Int64 // initial INVITE transactions not yet ended (max_calls)
@@ -224,6 +225,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
 		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
 	p.dialogs = newDialogTable()
+	p.answered = newAnsweredSet(max(cfg.TxLinger, time.Second))
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },
 		func() float64 { return float64(p.held.Load()) })
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)

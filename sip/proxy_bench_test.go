@@ -87,8 +87,8 @@ type rawCall struct {
 	out, hdr, ok []byte
 }
 
-// invite sends the INVITE and returns it as the callee got it.
-func (rc *rawCall) invite(tb testing.TB, uac, uas *rawPeer, proxy net.Addr, i int) []byte {
+// sendInvite sends call i's INVITE (again: a retransmission).
+func (rc *rawCall) sendInvite(tb testing.TB, uac *rawPeer, proxy net.Addr, i int) {
 	tb.Helper()
 	rc.out = fmt.Appendf(rc.out[:0], "INVITE sip:1002@hotdesk.test SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-b%d\r\nFrom: <sip:1001@hotdesk.test>;tag=f%d\r\n"+
@@ -96,6 +96,12 @@ func (rc *rawCall) invite(tb testing.TB, uac, uas *rawPeer, proxy net.Addr, i in
 		"Max-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s",
 		uac.addr(), i, i, i, uac.addr(), len(benchSDP), benchSDP)
 	uac.send(tb, rc.out, proxy)
+}
+
+// invite sends the INVITE and returns it as the callee got it.
+func (rc *rawCall) invite(tb testing.TB, uac, uas *rawPeer, proxy net.Addr, i int) []byte {
+	tb.Helper()
+	rc.sendInvite(tb, uac, proxy, i)
 	inv := uas.read(tb)
 	if !bytes.HasPrefix(inv, []byte("INVITE ")) {
 		tb.Fatalf("callee got:\n%s", inv)

@@ -35,6 +35,9 @@ type dialog struct {
 	// upDest is where responses to the caller's INVITE went (its Via):
 	// a retransmitted 2xx that outlives the transactions goes there.
 	upDest string
+	// inviteKey names the caller's INVITE (answeredKey), remembered for
+	// tx_linger once its transactions end.
+	inviteKey string
 	// txs are the INVITE transactions of the answer (upstream server,
 	// downstream client): ended when the ACK passes instead of sipgo's
 	// 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB. A 2xx
@@ -42,17 +45,74 @@ type dialog struct {
 	txs []interface{ Terminate() }
 }
 
-// takeTxs hands over a dialog's INVITE transactions once.
-func (t *dialogTable) takeTxs(key string) []interface{ Terminate() } {
+// takeTxs hands over a dialog's INVITE transactions once, with the
+// caller's INVITE key.
+func (t *dialogTable) takeTxs(key string) ([]interface{ Terminate() }, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.m[key]
 	if d == nil {
-		return nil
+		return nil, ""
 	}
 	txs := d.txs
 	d.txs = nil
-	return txs
+	return txs, d.inviteKey
+}
+
+// answeredKey names an INVITE as its retransmissions repeat it: Call-ID
+// and the branch of its top Via.
+func answeredKey(req *sip.Request) string {
+	via := req.Via()
+	if via == nil || req.CallID() == nil {
+		return ""
+	}
+	b, _ := via.Params.Get("branch")
+	return req.CallID().Value() + "\x00" + b
+}
+
+// answeredSet remembers the INVITEs whose transactions ended at the ACK
+// for at least ttl, so a retransmission still in flight (the caller sent
+// it before our 100 reached it) is absorbed as the transaction would
+// have (RFC 6026's Accepted state) instead of starting the call again.
+// Two generations swapped every ttl bound it to what 2×ttl of calls
+// leave, with no goroutine.
+type answeredSet struct {
+	mu        sync.Mutex
+	ttl       time.Duration
+	cur, prev map[string]struct{}
+	rotated   time.Time
+}
+
+func newAnsweredSet(ttl time.Duration) *answeredSet {
+	return &answeredSet{ttl: ttl, cur: map[string]struct{}{}, prev: map[string]struct{}{}}
+}
+
+func (s *answeredSet) rotate(now time.Time) {
+	if now.Sub(s.rotated) >= s.ttl {
+		s.prev, s.cur, s.rotated = s.cur, make(map[string]struct{}, len(s.cur)), now
+	}
+}
+
+func (s *answeredSet) add(key string, now time.Time) {
+	if key == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate(now)
+	s.cur[key] = struct{}{}
+}
+
+func (s *answeredSet) has(key string, now time.Time) bool {
+	if key == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate(now)
+	_, a := s.cur[key]
+	_, b := s.prev[key]
+	return a || b
 }
 
 type dialogTable struct {
@@ -200,11 +260,16 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 			p.log.Debug("forwarding ACK failed", "err", err)
 		}
 		// RFC 3261 §17.2.1: the INVITE server transaction ends with its
-		// 2xx; once the ACK passed, only a retransmitted 2xx (the ACK lost
-		// downstream) can still come, and strayResponse relays it without
-		// them. Keeping them (tx_linger) made max_calls cap the call rate
-		// at max_calls / tx_linger.
-		for _, tx := range p.dialogs.takeTxs(key) {
+		// 2xx; once the ACK passed, a retransmitted 2xx (the ACK lost
+		// downstream) is relayed by strayResponse and a retransmitted
+		// INVITE still in flight is absorbed by answered. Keeping the
+		// transactions (tx_linger) made max_calls cap the call rate at
+		// max_calls / tx_linger.
+		txs, invite := p.dialogs.takeTxs(key)
+		if len(txs) > 0 {
+			p.answered.add(invite, p.now())
+		}
+		for _, tx := range txs {
 			tx.Terminate()
 		}
 		return

@@ -70,7 +70,9 @@ func TestProxyShedsOverMaxCalls(t *testing.T) {
 // the INVITE until its ACK passes, not tx_linger longer (which made
 // max_calls cap the call rate at max_calls / tx_linger); a 2xx the callee
 // retransmits after that (its ACK lost) still reaches the caller,
-// relayed statelessly, and the caller's new ACK reaches the callee.
+// relayed statelessly, and the caller's new ACK reaches the callee; an
+// INVITE retransmission arriving after the ACK is absorbed, not a new
+// call.
 func TestProxyCallLeavesMaxCallsAtACK(t *testing.T) {
 	uac, uas := newRawPeer(t), newRawPeer(t)
 	store := preStore{bs: []Binding{{AOR: "sip:1002@hotdesk.test", Contact: "sip:1002@" + uas.addr(),
@@ -102,6 +104,16 @@ func TestProxyCallLeavesMaxCallsAtACK(t *testing.T) {
 		if i == 0 { // the callee missed the ACK: it sends its 200 again
 			rc.send200(t, uas, proxy)
 			rc.ack(t, uac, uas, proxy, i)
+		}
+		if i == 1 { // an INVITE retransmission that crossed our 100
+			rc.sendInvite(t, uac, proxy, i)
+			deadline := time.Now().Add(10 * time.Second)
+			for metricValue(t, e, "hotdesk_sip_proxy_dropped_total", map[string]string{"reason": "retransmission"}) != 1 {
+				if time.Now().After(deadline) {
+					t.Fatal("the late INVITE retransmission was not absorbed")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 		}
 		rc.bye(t, uac, uas, proxy, i)
 	}
