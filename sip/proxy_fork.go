@@ -551,7 +551,7 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 	b.mu.Unlock()
 	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(), upDest: c.dest,
 		inviteKey: answeredKey(c.up),
-		caller: side{addr: c.up.Source(), transport: c.up.Transport()},
+		caller:    side{addr: c.up.Source(), transport: c.up.Transport()},
 		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
 			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo}}
 	if strings.EqualFold(d.caller.transport, "udp") {
