@@ -11,7 +11,8 @@
 //
 // The proxy holds at most sip.proxy.max_calls INVITE transactions (a
 // call's end when its ACK passes; a 2xx retransmitted later is relayed
-// statelessly for its dialog) and max_dialogs answered calls; a new INVITE beyond them is answered 503 with
+// statelessly for its dialog, an INVITE retransmitted later is absorbed)
+// and max_dialogs answered calls; a new INVITE beyond them is answered 503 with
 // Retry-After before authentication and without a transaction, so offered
 // load beyond the sustainable rate costs CPU, not memory.
 //
