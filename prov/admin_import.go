@@ -122,7 +122,7 @@ func (r ImportReport) CreatedUsers() []string {
 // one or more numbers separated by spaces, ";" or ","; site is a site name;
 // params holds profile parameters as name=value pairs separated by ";".
 // password_hash takes an argon2id PHC string from another system instead
-// of a password (see ParseImportedHash); a row has one or the other.
+// of a password (see auth.ParseImportedHash); a row has one or the other.
 var ImportColumns = []string{"username", "first_name", "last_name", "email", "language", "directory_scope",
 	"custom1", "custom2", "custom3", "kind", "responsible_email", "password", "numbers", "site", "params",
 	"password_hash"}

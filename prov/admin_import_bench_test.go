@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 	"hotdesk/prov/store"
 )
 
@@ -54,7 +55,7 @@ func BenchmarkImport10k(b *testing.B) {
 //
 //	go test -run '^$' -bench Import10kPasswordHash -benchtime 3x ./prov/
 func BenchmarkImport10kPasswordHash(b *testing.B) {
-	hash, err := prov.HashPassword("migrated", prov.DefaultArgon2)
+	hash, err := auth.HashPassword("migrated", auth.DefaultArgon2)
 	if err != nil {
 		b.Fatal(err)
 	}
