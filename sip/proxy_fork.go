@@ -586,7 +586,11 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 		c.p.records.push(rec)
 	}
 	b.mu.Lock()
-	d.txs = []interface{ Terminate() }{c.tx, b.tx}
+	// The branch's client transaction first: once the caller's server
+	// transaction ends, max_calls (and its gauge) count the call gone, so
+	// a 2xx retransmitted after that must find no transaction and go to
+	// strayResponse (sipgo removes a transaction synchronously).
+	d.txs = []interface{ Terminate() }{b.tx, c.tx}
 	b.mu.Unlock()
 	c.p.dialogs.put(d)
 }
