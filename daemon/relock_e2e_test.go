@@ -324,7 +324,16 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 				r.logout(e, door, sess)
 				e.phone.waitResync(mark)
 				e.assertLocked(e.phone, phoneA)
-				got, err := e.a.store.GetSession(context.Background(), sess.ID)
+				// A phone that logs out natively reloads its locked
+				// profile at once; the daemon ends the session when the
+				// phone's un-REGISTER of the user's line reaches it, on
+				// its own goroutine: wait for that, then check why.
+				var got prov.Session
+				var err error
+				eventually(func() bool {
+					got, err = e.a.store.GetSession(context.Background(), sess.ID)
+					return err != nil || !got.Active()
+				})
 				if err != nil || got.Active() || got.EndReason != r.want {
 					t.Fatalf("session after %s: active=%v reason=%q, want %q (%v)", r.name, got.Active(), got.EndReason, r.want, err)
 				}
