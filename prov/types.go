@@ -156,6 +156,22 @@ type CallHandling struct {
 	ForwardNoAnswer string `json:"forward_no_answer"`
 	NoAnswerSeconds int    `json:"no_answer_seconds"`
 	Twinning        string `json:"twinning"`
+	// VoicemailOff sends unanswered calls nowhere instead of to the
+	// user's mailbox (voicemail is on by default).
+	VoicemailOff bool `json:"voicemail_off,omitempty"`
+}
+
+// Voicemail is one message in a user's mailbox.
+type Voicemail struct {
+	ID       int64         `json:"id"`
+	UserID   int64         `json:"user_id"`
+	From     string        `json:"from"`
+	Path     string        `json:"-"`
+	Duration time.Duration `json:"duration"`
+	Size     int64         `json:"size"`
+	Created  time.Time     `json:"created"`
+	// Heard is zero while the message is new.
+	Heard time.Time `json:"heard"`
 }
 
 // User is a person or a common-area profile.

@@ -174,7 +174,7 @@ func (p *Peer) Reset() {
 func Ramp(n, seed int) []int16 {
 	out := make([]int16, n)
 	for i := range out {
-		out[i] = int16(((i*37 + seed*101) % 2000) * 8 - 8000)
+		out[i] = int16(((i*37+seed*101)%2000)*8 - 8000)
 	}
 	return out
 }
