@@ -86,6 +86,8 @@ type FeatureCodes struct {
 	// The phones' DND and forward keys dial them ("" for none).
 	DND     string `json:"dnd,omitempty"`
 	Forward string `json:"forward,omitempty"`
+	// Voicemail dials the caller's own mailbox ("" for none).
+	Voicemail string `json:"voicemail,omitempty"`
 }
 
 // Trunk is the upstream SIP provider calls leave through.

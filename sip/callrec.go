@@ -36,6 +36,7 @@ const (
 	RouteTrunk    = "trunk"    // out through the upstream trunk
 	RouteInbound  = "inbound"  // from the trunk to a hotdesk user
 	RouteFeature  = "feature"  // a feature code (login/logout)
+	RouteMailbox  = "mailbox"  // the mailbox code: the caller's own voicemail
 	RouteNone     = "none"     // refused before routing (403/404/...)
 )
 

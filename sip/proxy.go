@@ -163,6 +163,12 @@ type ProxyDeps struct {
 	Recorder   CallRecorder
 	// Emergency tells emergency numbers, which a lockout never refuses.
 	Emergency EmergencyNumbers
+	// Mailboxes and VoicemailAddr (the voicemail server's SIP UDP
+	// address, sip/media/vm) enable voicemail: unanswered calls of users
+	// whose Handling says so, the mailbox code and message-summary
+	// subscriptions. Both nil/"": no voicemail.
+	Mailboxes     Mailboxes
+	VoicemailAddr string
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -176,6 +182,8 @@ type proxy struct {
 	features FeatureCodes
 	// emergency may be nil: no number is exempt from a lockout.
 	emergency EmergencyNumbers
+	mailboxes Mailboxes
+	vmAddr    string
 	m         *proxyMetrics
 	records   *recordQueue
 	dialogs   *dialogTable
@@ -221,6 +229,9 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
 		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
+	if deps.Mailboxes != nil && deps.VoicemailAddr != "" {
+		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
+	}
 	p.dialogs = newDialogTable()
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },
 		func() float64 { return float64(p.held.Load()) })

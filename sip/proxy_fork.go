@@ -82,6 +82,7 @@ type call struct {
 	depth    int
 	visited  map[string]bool
 	noAnswer *time.Timer
+	vmTried  bool // the call went to a mailbox once already
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
@@ -99,12 +100,7 @@ func (c *call) run(ctx context.Context, dialled string) {
 		c.p.reject(c.up, c.tx, c.rec, c.invite, 404, "Not Found")
 		return
 	}
-	if c.invite {
-		c.tx.Respond(c.p.reply(c.up, 100, "Trying"))
-		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
-			c.cancelMu.Do(func() { close(c.canceled) })
-		}
-	}
+	c.begin()
 	c.mu.Lock()
 	switch {
 	case t.user == "":
@@ -127,6 +123,65 @@ func (c *call) run(ctx context.Context, dialled string) {
 	// Branch hooks keep the call reachable until sipgo's Timers L/M fire
 	// (32 s, even after Terminate): drop what only the loop needed.
 	c.tmpl, c.results = nil, nil
+}
+
+// begin answers 100 Trying and watches for the caller's CANCEL.
+func (c *call) begin() {
+	if c.invite {
+		c.tx.Respond(c.p.reply(c.up, 100, "Trying"))
+		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
+			c.cancelMu.Do(func() { close(c.canceled) })
+		}
+	}
+}
+
+// runMailbox connects the mailbox code to the caller's own mailbox on the
+// voicemail server and waits for the final answer.
+func (c *call) runMailbox(ctx context.Context, mailbox string) {
+	defer close(c.done)
+	c.begin()
+	c.mu.Lock()
+	c.rec.Route, c.rec.Callee, c.rec.Dialled = RouteMailbox, mailbox, redact(c.rec.Dialled)
+	rec := c.rec
+	c.mu.Unlock()
+	rec.Stage = CallStarted
+	c.p.records.push(rec)
+	c.vmTried = true
+	if !c.forkVoicemail("listen", mailbox) {
+		c.results = append(c.results, *c.synth(503, "Service Unavailable"))
+	}
+	c.loop(ctx)
+	c.tmpl, c.results = nil, nil
+}
+
+// forkVoicemail sends a branch to the voicemail server: kind "deposit"
+// (record a message for mailbox) or "listen".
+func (c *call) forkVoicemail(kind, mailbox string) bool {
+	host, port, err := sip.ParseAddr(c.p.vmAddr)
+	if err != nil {
+		c.p.log.Warn("voicemail address", "addr", c.p.vmAddr, "err", err)
+		return false
+	}
+	c.p.m.voicemail.WithLabelValues(kind).Inc()
+	u := sip.Uri{Scheme: "sip", User: kind + "." + mailbox, Host: host, Port: port}
+	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false)
+}
+
+// toVoicemail sends the call to the current user's mailbox once, when
+// their handling has voicemail on: what no forward took.
+func (c *call) toVoicemail() bool {
+	if c.vmTried || !c.invite || c.p.mailboxes == nil || c.leg.user == "" || !c.leg.h.Voicemail ||
+		c.depth >= c.p.cfg.MaxRedirects {
+		return false
+	}
+	c.vmTried = true
+	c.stopNoAnswer()
+	c.depth++
+	c.results = nil
+	c.mu.Lock()
+	c.rec.ForwardedTo = "voicemail"
+	c.mu.Unlock()
+	return c.forkVoicemail("deposit", c.leg.user)
 }
 
 func (c *call) loop(ctx context.Context) {
@@ -199,6 +254,9 @@ func (c *call) allDone(ctx context.Context) bool {
 		if next := c.forwardTarget(code); next != "" && c.forward(ctx, next) {
 			return false
 		}
+		if c.forwardTarget(code) == "" && voicemailCode(code) && c.toVoicemail() {
+			return false
+		}
 	}
 	c.sendFinal(*best)
 	return true
@@ -217,6 +275,16 @@ func (c *call) forwardTarget(code int) string {
 		return c.leg.h.ForwardNoAnswer
 	}
 	return ""
+}
+
+// voicemailCode says a final answer of the user's phones sends the call
+// to their mailbox: busy or declined, not answered, not reachable.
+func voicemailCode(code int) bool {
+	switch code {
+	case 486, 600, 603, 404, 408, 480:
+		return true
+	}
+	return false
 }
 
 // forward starts a new generation of branches at to; false when the
@@ -301,6 +369,9 @@ func (c *call) start(ctx context.Context, t target) *outcome {
 		if h.ForwardBusy != "" && c.forward(ctx, h.ForwardBusy) {
 			return nil
 		}
+		if h.ForwardBusy == "" && c.toVoicemail() {
+			return nil
+		}
 		return c.synth(486, "Do Not Disturb")
 	}
 	n := 0
@@ -319,9 +390,12 @@ func (c *call) start(ctx context.Context, t target) *outcome {
 		if h.ForwardNoAnswer != "" && c.forward(ctx, h.ForwardNoAnswer) {
 			return nil
 		}
+		if h.ForwardNoAnswer == "" && c.toVoicemail() {
+			return nil
+		}
 		return c.synth(480, "Temporarily Unavailable")
 	}
-	if h.NoAnswerAfter > 0 && h.ForwardNoAnswer != "" {
+	if h.NoAnswerAfter > 0 && (h.ForwardNoAnswer != "" || h.Voicemail && c.p.mailboxes != nil) {
 		c.stopNoAnswer()
 		c.noAnswer = time.NewTimer(h.NoAnswerAfter)
 	}
@@ -373,7 +447,16 @@ func (c *call) stopNoAnswer() {
 // noAnswerFired cancels the ringing phones and forwards the call.
 func (c *call) noAnswerFired(ctx context.Context) {
 	to := c.leg.h.ForwardNoAnswer
-	if c.depth >= c.p.cfg.MaxRedirects || to == "" {
+	if c.depth >= c.p.cfg.MaxRedirects {
+		return
+	}
+	if to == "" {
+		if c.leg.h.Voicemail && c.p.mailboxes != nil && !c.vmTried {
+			c.cancelAll(nil, true)
+			if !c.toVoicemail() {
+				c.results = append(c.results, *c.synth(480, "Temporarily Unavailable"))
+			}
+		}
 		return
 	}
 	c.cancelAll(nil, true)

@@ -171,6 +171,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
+// Close releases the socket of a server that never served.
+func (s *Server) Close() { s.shutdown() }
+
 func (s *Server) shutdown() {
 	s.close.Do(func() {
 		s.stop()
