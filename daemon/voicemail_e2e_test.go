@@ -1,0 +1,297 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"hotdesk/prov"
+	"hotdesk/sip/media/vm"
+	"hotdesk/sip/media/vm/vmtest"
+)
+
+// vmPhone is a simulated phone for voicemail: it rings until CANCEL,
+// records the message-summary NOTIFYs it gets (in a subscription or
+// unsolicited), and places calls with SDP through the proxy.
+type vmPhone struct {
+	*handset
+	ua      *sipgo.UserAgent
+	dc      *sipgo.DialogClientCache
+	rings   chan struct{}
+	mwi     chan mwiNotify
+	byes    chan struct{}
+	cancels chan struct{}
+}
+
+type mwiNotify struct {
+	body     string
+	inDialog bool
+}
+
+func newVMPhone(t *testing.T, registrar, user string) *vmPhone {
+	t.Helper()
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("Yealink SIP-T46S 66.86.0.15"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sipgo.NewServer(ua)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &vmPhone{ua: ua, rings: make(chan struct{}, 8), mwi: make(chan mwiNotify, 16), byes: make(chan struct{}, 4),
+		cancels: make(chan struct{}, 4),
+		handset: &handset{domain: "test.lan", notifies: make(chan string, 64), arrivals: make(chan notifyArrival, 64),
+			invites: make(chan string, 8), callIDs: map[string]string{}}}
+	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		r := sip.NewResponseFromRequest(req, 180, "Ringing", nil)
+		r.To().Params.Add("tag", sip.GenerateTagN(8))
+		cancelled := make(chan struct{})
+		tx.OnCancel(func(*sip.Request) { close(cancelled) })
+		_ = tx.Respond(r)
+		p.rings <- struct{}{}
+		select {
+		case <-cancelled:
+			p.cancels <- struct{}{}
+		case <-time.After(settleTimeout):
+		}
+	})
+	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		if ev := req.GetHeader("Event"); ev != nil && ev.Value() == "message-summary" {
+			ct := req.GetHeader("Content-Type")
+			if ct == nil || ct.Value() != "application/simple-message-summary" {
+				t.Errorf("message-summary NOTIFY with Content-Type %v", ct)
+			}
+			p.mwi <- mwiNotify{body: string(req.Body()), inDialog: req.To().Params.Has("tag") && req.CallID().Value() != ""}
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if p.dc.ReadBye(req, tx) == nil {
+			p.byes <- struct{}{}
+		}
+	})
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = pc.LocalAddr().String()
+	go func() { _ = srv.ServeUDP(pc) }()
+	waitPooled(t, ua, p.addr)
+	t.Cleanup(func() { pc.Close(); ua.Close() })
+	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(p.addr)); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(registrar)
+	p.registrar = sip.Uri{Scheme: "sip", Host: host}
+	fmt.Sscan(port, &p.registrar.Port)
+	lh, lp, _ := sip.ParseAddr(p.addr)
+	p.dc = sipgo.NewDialogClientCache(p.cli, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: lh, Port: lp}})
+	return p
+}
+
+// dial calls target through the proxy with an SDP offer from peer, as
+// user/pass, and returns the answered dialog.
+func (p *vmPhone) dial(t *testing.T, ctx context.Context, target, user, pass string, peer *vmtest.Peer) *sipgo.DialogClientSession {
+	t.Helper()
+	to := sip.Uri{Scheme: "sip", User: target, Host: p.domain}
+	req := sip.NewRequest(sip.INVITE, to)
+	req.SetDestination(p.registrar.HostPort())
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: p.domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(peer.Offer())
+	d, err := p.dc.WriteInvite(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: user, Password: pass}); err != nil {
+		t.Fatalf("call to %s: %v", target, err)
+	}
+	if err := peer.Answer(d.InviteResponse.Body()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// subscribeMWI subscribes to the phone's own mailbox and returns the code.
+func (p *vmPhone) subscribeMWI(t *testing.T, ctx context.Context, aor, user, pass string) int {
+	t.Helper()
+	to := sip.Uri{Scheme: "sip", User: aor, Host: p.domain}
+	req := sip.NewRequest(sip.SUBSCRIBE, to)
+	req.SetDestination(p.registrar.HostPort())
+	from := &sip.FromHeader{Address: to, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Event", "message-summary"))
+	req.AppendHeader(sip.NewHeader("Accept", "application/simple-message-summary"))
+	req.AppendHeader(sip.NewHeader("Expires", "3600"))
+	req.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<sip:%s@%s>", aor, p.addr)))
+	res, err := p.cli.Do(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode == 407 || res.StatusCode == 401 {
+		req.CSeq().SeqNo++
+		if res, err = p.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: pass}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.StatusCode
+}
+
+func (p *vmPhone) nextMWI(t *testing.T) mwiNotify {
+	t.Helper()
+	select {
+	case n := <-p.mwi:
+		return n
+	case <-time.After(settleTimeout):
+		t.Fatal("no message-summary NOTIFY")
+		return mwiNotify{}
+	}
+}
+
+func voicemailDaemon(t *testing.T) (*app, Addrs) {
+	t.Helper()
+	cfg := testConfig(t, t.TempDir())
+	cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
+		"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
+	cfg.SIP.Voicemail.Enabled, cfg.SIP.Voicemail.MediaAddress = true, "127.0.0.1"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var a *app
+	addrs, _ := startDaemon(t, cfg, Options{Demo: true, onBuilt: func(x *app) { a = x }})
+	return a, addrs
+}
+
+// TestVoicemailEndToEnd: alice calls bob, whose phone rings unanswered;
+// after his no-answer time the call goes to his mailbox, alice hears the
+// greeting and leaves a message over RTP; bob's subscribed phone gets the
+// message-waiting NOTIFY in its subscription and his other phone an
+// unsolicited one; bob dials *97 and hears the message (compared frame by
+// frame), deletes it with DTMF 7, and the lamp goes off.
+func TestVoicemailEndToEnd(t *testing.T) {
+	a, addrs := voicemailDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*settleTimeout)
+	defer cancel()
+	bobUser, err := a.store.GetUser(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := bobUser.CallHandling
+	ch.NoAnswerSeconds = 5
+	if _, err := a.svc.manager.SetCallHandling(ctx, "bob", ch, prov.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+
+	bob := newVMPhone(t, addrs.SIPUDP[0], "1002")
+	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
+		t.Fatalf("bob REGISTER = %d", code)
+	}
+	if code := bob.subscribeMWI(t, ctx, "1002", "1002", "bob-sip"); code != 200 {
+		t.Fatalf("bob's message-summary SUBSCRIBE = %d", code)
+	}
+	if n := bob.nextMWI(t); !strings.Contains(n.body, "Messages-Waiting: no") || !strings.Contains(n.body, "Voice-Message: 0/0") {
+		t.Fatalf("first NOTIFY of the subscription: %q", n.body)
+	}
+	// Alice may not watch bob's mailbox.
+	alice := newVMPhone(t, addrs.SIPUDP[0], "1001")
+	if code := alice.subscribeMWI(t, ctx, "1002", "1001", "alice-sip"); code != 403 {
+		t.Fatalf("alice subscribing to bob's mailbox = %d, want 403", code)
+	}
+	// Bob's second phone does not subscribe: it is told unsolicited.
+	bob2 := newVMPhone(t, addrs.SIPUDP[0], "1002")
+	if code := bob2.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
+		t.Fatalf("bob's second phone REGISTER = %d", code)
+	}
+
+	peer, err := vmtest.NewPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	alice.dial(t, ctx, "1002", "1001", "alice-sip", peer)
+	for _, ph := range []*vmPhone{bob, bob2} {
+		select {
+		case <-ph.rings:
+		default:
+			t.Fatal("bob's phone was not rung before voicemail answered")
+		}
+		select {
+		case <-ph.cancels:
+		case <-ctx.Done():
+			t.Fatal("bob's ringing phone was not cancelled")
+		}
+	}
+	// The built-in greeting (600 ms) and the beep (200 ms): 40 frames.
+	if got := peer.Received(40, settleTimeout); len(got) < 40 {
+		t.Fatalf("alice heard %d frames of greeting, want 40", len(got))
+	}
+	msg := vmtest.Ramp(50*160, 7)
+	if err := peer.Send(vm.PCMUFrames(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Digit('#'); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-alice.byes:
+	case <-ctx.Done():
+		t.Fatal("voicemail did not hang up on alice after #")
+	}
+	n := bob.nextMWI(t)
+	if !n.inDialog || !strings.Contains(n.body, "Messages-Waiting: yes") || !strings.Contains(n.body, "Voice-Message: 1/0") {
+		t.Fatalf("bob's NOTIFY after the message: %+v", n)
+	}
+	if n := bob2.nextMWI(t); !strings.Contains(n.body, "Voice-Message: 1/0") ||
+		!strings.Contains(n.body, "Message-Account: sip:1002@test.lan") {
+		t.Fatalf("bob's second phone's unsolicited NOTIFY: %+v", n)
+	}
+	msgs, err := a.svc.voicemails.List(ctx, bobUser.ID)
+	if err != nil || len(msgs) != 1 || msgs[0].From != "1001" || msgs[0].Duration != time.Second {
+		t.Fatalf("bob's mailbox: %+v, %v", msgs, err)
+	}
+
+	// Bob listens from his phone.
+	peer2, err := vmtest.NewPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer2.Close()
+	bob.dial(t, ctx, "*97", "1002", "bob-sip", peer2)
+	got := peer2.Received(55, settleTimeout) // a 100 ms beep, then the message
+	if len(got) < 55 || !slices.EqualFunc(got[5:55], vm.PCMUFrames(msg), bytes.Equal) {
+		t.Fatalf("bob heard %d frames, not alice's message", len(got))
+	}
+	if err := peer2.Digit('7'); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bob.byes:
+	case <-ctx.Done():
+		t.Fatal("voicemail did not hang up after the last message")
+	}
+	for {
+		n := bob.nextMWI(t)
+		if strings.Contains(n.body, "Voice-Message: 0/0") && strings.Contains(n.body, "Messages-Waiting: no") {
+			break
+		}
+	}
+	if msgs, err := a.svc.voicemails.List(ctx, bobUser.ID); err != nil || len(msgs) != 0 {
+		t.Fatalf("bob's mailbox after 7: %+v, %v", msgs, err)
+	}
+}
