@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"mime/multipart"
 	"net"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -266,6 +270,53 @@ func TestVoicemailEndToEnd(t *testing.T) {
 		t.Fatalf("bob's mailbox: %+v, %v", msgs, err)
 	}
 
+	// Bob's portal lists the message and plays it (HTTP, as the page's
+	// audio player fetches it); alice cannot fetch it.
+	base := "http://" + addrs.Admin
+	web := browser(t)
+	if code, loc := signIn(t, web, base, "bob", "bob-demo"); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/me") {
+		t.Fatalf("bob's sign-in = %d %s", code, loc)
+	}
+	audio := fmt.Sprintf("/me/voicemail/%d/audio", msgs[0].ID)
+	code, body := fetch(t, web, "GET", base+"/me/voicemail", nil)
+	if code != 200 || !strings.Contains(body, "1 new") || !strings.Contains(body, audio) || !strings.Contains(body, "1001") {
+		t.Fatalf("bob's voicemail page = %d:\n%s", code, body)
+	}
+	code, body = fetch(t, web, "GET", base+audio, nil)
+	played, err := vm.ReadWAV(strings.NewReader(body))
+	if code != 200 || err != nil || !slices.Equal(played, vm.DecodePCMU(vm.PCMUFrames(msg))) {
+		t.Fatalf("playing the message in the portal = %d, %v", code, err)
+	}
+	if ev, err := a.store.ListAudit(ctx, prov.AuditQuery{Action: "voicemail.play"}); err != nil || len(ev) != 1 ||
+		ev[0].Actor != "user:bob" {
+		t.Fatalf("playback audit: %+v, %v", ev, err)
+	}
+	if n := bob.nextMWI(t); !strings.Contains(n.body, "Messages-Waiting: no") || !strings.Contains(n.body, "Voice-Message: 0/1") {
+		t.Fatalf("bob's NOTIFY after playing it in the portal: %+v", n)
+	}
+	aliceWeb := browser(t)
+	if code, _ := signIn(t, aliceWeb, base, "alice", "alice-demo"); code != http.StatusSeeOther {
+		t.Fatalf("alice's sign-in = %d", code)
+	}
+	if code, _ := fetch(t, aliceWeb, "GET", base+audio, nil); code != http.StatusNotFound {
+		t.Fatalf("alice fetching bob's message = %d, want 404", code)
+	}
+	// A greeting upload: a WAV is kept, anything else refused.
+	tok := formCSRF(t, web, base+"/me/voicemail")
+	if code, body := uploadGreeting(t, web, base, tok, []byte("not a wav")); code != http.StatusBadRequest ||
+		!strings.Contains(body, "WAV") {
+		t.Fatalf("uploading a non-WAV greeting = %d:\n%s", code, body)
+	}
+	greeting := vm.EncodeWAV(vmtest.Ramp(800, 3))
+	if code, _ := uploadGreeting(t, web, base, tok, greeting); code != http.StatusSeeOther {
+		t.Fatalf("uploading a greeting = %d", code)
+	}
+	if p, err := a.svc.voicemails.Greeting(ctx, "1002"); err != nil || p == "" {
+		t.Fatalf("greeting not kept: %q, %v", p, err)
+	} else if b, _ := os.ReadFile(p); !bytes.Equal(b, greeting) {
+		t.Fatal("the greeting kept is not the one uploaded")
+	}
+
 	// Bob listens from his phone.
 	peer2, err := vmtest.NewPeer()
 	if err != nil {
@@ -294,4 +345,23 @@ func TestVoicemailEndToEnd(t *testing.T) {
 	if msgs, err := a.svc.voicemails.List(ctx, bobUser.ID); err != nil || len(msgs) != 0 {
 		t.Fatalf("bob's mailbox after 7: %+v, %v", msgs, err)
 	}
+}
+
+func uploadGreeting(t *testing.T, c *http.Client, base, tok string, wav []byte) (int, string) {
+	t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("csrf", tok)
+	fw, _ := mw.CreateFormFile("greeting", "greeting.wav")
+	fw.Write(wav)
+	mw.Close()
+	req, _ := http.NewRequest("POST", base+"/me/voicemail/greeting", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
