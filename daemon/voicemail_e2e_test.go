@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -128,6 +129,47 @@ func (p *vmPhone) dial(t *testing.T, ctx context.Context, target, user, pass str
 		t.Fatal(err)
 	}
 	return d
+}
+
+// try calls target and returns the final status: 200 (then hangs up
+// at once) or the error response's code.
+func (p *vmPhone) try(t *testing.T, ctx context.Context, target, user, pass string) int {
+	t.Helper()
+	peer, err := vmtest.NewPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	to := sip.Uri{Scheme: "sip", User: target, Host: p.domain}
+	req := sip.NewRequest(sip.INVITE, to)
+	req.SetDestination(p.registrar.HostPort())
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: p.domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(peer.Offer())
+	d, err := p.dc.WriteInvite(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	err = d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: user, Password: pass})
+	var de *sipgo.ErrDialogResponse
+	switch {
+	case err == nil:
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Bye(ctx); err != nil {
+			t.Fatalf("BYE to %s: %v", target, err)
+		}
+		return 200
+	case errors.As(err, &de):
+		return de.Res.StatusCode
+	}
+	t.Fatalf("call to %s: %v", target, err)
+	return 0
 }
 
 // subscribeMWI subscribes to the phone's own mailbox and returns the code.
@@ -344,6 +386,32 @@ func TestVoicemailEndToEnd(t *testing.T) {
 	}
 	if msgs, err := a.svc.voicemails.List(ctx, bobUser.ID); err != nil || len(msgs) != 0 {
 		t.Fatalf("bob's mailbox after 7: %+v, %v", msgs, err)
+	}
+
+	// Busy: carol's phone answers 486, voicemail takes the call.
+	carol := newHandset(t, addrs.SIPUDP[0], "test.lan")
+	if code := carol.register(t, "1003", "1003", "carol-sip", 600); code != 200 {
+		t.Fatalf("carol REGISTER = %d", code)
+	}
+	if code := alice.try(t, ctx, "1003", "1001", "alice-sip"); code != 200 {
+		t.Fatalf("alice calling busy carol = %d, want voicemail's 200", code)
+	}
+	if u := <-carol.invites; u == "" {
+		t.Fatal("carol's phone not rung")
+	}
+	// No phone: alice has none registered; voicemail answers at once.
+	if code := bob.try(t, ctx, "1001", "1002", "bob-sip"); code != 200 {
+		t.Fatalf("bob calling alice (no phone) = %d, want voicemail's 200", code)
+	}
+	// Voicemail off in carol's call handling: the caller hears busy.
+	carolUser, _ := a.store.GetUser(ctx, "carol")
+	ch = carolUser.CallHandling
+	ch.VoicemailOff = true
+	if _, err := a.svc.manager.SetCallHandling(ctx, "carol", ch, prov.Actor{Name: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := alice.try(t, ctx, "1003", "1001", "alice-sip"); code != 486 {
+		t.Fatalf("alice calling busy carol without voicemail = %d, want 486", code)
 	}
 }
 
