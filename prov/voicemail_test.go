@@ -137,4 +137,3 @@ func TestVoicemailBudgetsRetentionAndOwnership(t *testing.T) {
 		t.Fatalf("message-waiting after retention = %q", got)
 	}
 }
-
