@@ -21,6 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
+// maxCalls bounds the calls served at once (each holds an RTP socket and
+// up to MaxMessage of audio); more are answered 503.
+const maxCalls = 256
+
 // Message is one stored voicemail message, as playback needs it.
 type Message struct {
 	ID   int64
@@ -90,6 +94,7 @@ type Server struct {
 	srv   *sipgo.Server
 	dlgs  *sipgo.DialogServerCache
 	wg    sync.WaitGroup
+	slots chan struct{}
 	ctx   context.Context
 	stop  context.CancelFunc
 	close sync.Once
@@ -132,7 +137,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 			Host: la.IP.String(), Port: la.Port}}),
 		m: &metrics{
 			calls: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_calls_total",
-				Help: "Voicemail calls by kind (deposit, listen) and result (answered, refused)."}, []string{"kind", "result"}),
+				Help: "Voicemail calls by kind (deposit, listen) and result (answered, refused, busy)."}, []string{"kind", "result"}),
 			messages: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_messages_total",
 				Help: "Recorded messages by result (stored, empty, refused)."}, []string{"result"}),
 			rtpIn: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_voicemail_rtp_received_total",
@@ -142,6 +147,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 			rtpInvalid: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_voicemail_rtp_invalid_total",
 				Help: "Packets on a voicemail RTP socket that were not RTP of the negotiated payload types."}),
 		}}
+	s.slots = make(chan struct{}, maxCalls)
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { s.dlgs.ReadAck(req, tx) })
@@ -190,6 +196,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if (kind != "deposit" && kind != "listen") || user == "" || strings.ContainsAny(user, "/\\.") {
 		s.m.calls.WithLabelValues("unknown", "refused").Inc()
 		tx.Respond(sip.NewResponseFromRequest(req, 404, "No Such Mailbox", nil))
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		s.m.calls.WithLabelValues(kind, "busy").Inc()
+		tx.Respond(sip.NewResponseFromRequest(req, 503, "Voicemail Busy", nil))
 		return
 	}
 	o, err := parseOffer(req.Body())
