@@ -85,19 +85,21 @@ type metrics struct {
 
 // Server is the voicemail user agent.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	mb    Mailbox
-	m     *metrics
-	conn  net.PacketConn
-	ua    *sipgo.UserAgent
-	srv   *sipgo.Server
-	dlgs  *sipgo.DialogServerCache
-	wg    sync.WaitGroup
-	slots chan struct{}
-	ctx   context.Context
-	stop  context.CancelFunc
-	close sync.Once
+	cfg    Config
+	log    *slog.Logger
+	mb     Mailbox
+	m      *metrics
+	conn   net.PacketConn
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	dlgs   *sipgo.DialogServerCache
+	wg     sync.WaitGroup
+	slots  chan struct{}
+	mu     sync.Mutex // guards closed against wg.Add
+	closed bool
+	ctx    context.Context
+	stop   context.CancelFunc
+	close  sync.Once
 }
 
 // New binds the SIP socket; Serve answers on it.
@@ -182,6 +184,9 @@ func (s *Server) Close() { s.shutdown() }
 
 func (s *Server) shutdown() {
 	s.close.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		s.stop()
 		s.wg.Wait()
 		s.conn.Close()
@@ -213,6 +218,15 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 		return
 	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
 	rc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.cfg.MediaAddr, 0)))
 	if err != nil {
 		s.log.Warn("voicemail RTP socket", "err", err)
@@ -225,8 +239,6 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 400, "Bad Request", nil))
 		return
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
 	defer dlg.Close()
 	defer rc.Close()
 	local := rc.LocalAddr().(*net.UDPAddr).AddrPort()
