@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -37,6 +38,10 @@ type media struct {
 	ts   uint32
 
 	digits chan byte // buffered; a full buffer drops digits
+	// relay, when set, gets every audio frame received (a parked call
+	// bridged to the one that picked it up).
+	relay  atomic.Pointer[media]
+	sendMu sync.Mutex // orders send: the player and a relay
 
 	mu        sync.Mutex
 	recording bool
@@ -78,6 +83,10 @@ func (md *media) receive() {
 		case md.dtmfPT != 0 && p.PayloadType == md.dtmfPT:
 			md.event(p)
 		case p.PayloadType == ptPCMU || p.PayloadType == ptPCMA:
+			if r := md.relay.Load(); r != nil {
+				r.sendPayload(p.PayloadType, p.Payload)
+				continue
+			}
 			md.audio(p)
 		default:
 			md.m.rtpInvalid.Inc()
@@ -187,12 +196,33 @@ func (md *media) digitsIf(on bool) <-chan byte {
 	return nil
 }
 
+// sendPayload sends a frame received on the other leg, transcoded when
+// the legs negotiated different G.711 laws.
+func (md *media) sendPayload(pt uint8, payload []byte) {
+	if len(payload) == 0 || len(payload) > 1200 {
+		return
+	}
+	if pt == md.pt {
+		md.sendMu.Lock()
+		md.sendRaw(payload, false)
+		md.sendMu.Unlock()
+		return
+	}
+	md.send(decode(pt, payload), false)
+}
+
 // send sends one frame; marker starts a talkspurt (RFC 3551 §4.1).
 func (md *media) send(frame []int16, marker bool) {
+	md.sendMu.Lock()
+	defer md.sendMu.Unlock()
+	md.sendRaw(encode(md.pt, frame), marker)
+}
+
+func (md *media) sendRaw(payload []byte, marker bool) {
 	p := rtp.Packet{Header: rtp.Header{Version: 2, Marker: marker, PayloadType: md.pt, SequenceNumber: md.seq,
-		Timestamp: md.ts, SSRC: md.ssrc}, Payload: encode(md.pt, frame)}
+		Timestamp: md.ts, SSRC: md.ssrc}, Payload: payload}
 	md.seq++
-	md.ts += frameSamples
+	md.ts += uint32(len(payload))
 	b, err := p.Marshal()
 	if err != nil {
 		return

@@ -81,6 +81,7 @@ type metrics struct {
 	rtpIn      prometheus.Counter
 	rtpOut     prometheus.Counter
 	rtpInvalid prometheus.Counter
+	parks      *prometheus.CounterVec
 }
 
 // Server is the voicemail user agent.
@@ -97,6 +98,8 @@ type Server struct {
 	slots  chan struct{}
 	mu     sync.Mutex // guards closed against wg.Add
 	closed bool
+	parkMu sync.Mutex
+	parks  map[string]*parked
 	ctx    context.Context
 	stop   context.CancelFunc
 	close  sync.Once
@@ -148,8 +151,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 				Help: "RTP packets sent by voicemail."}),
 			rtpInvalid: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_voicemail_rtp_invalid_total",
 				Help: "Packets on a voicemail RTP socket that were not RTP of the negotiated payload types."}),
+			parks: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_park_total",
+				Help: "Call park events by result (parked, picked_up, timed_out)."}, []string{"result"}),
 		}}
 	s.slots = make(chan struct{}, maxCalls)
+	s.parks = map[string]*parked{}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { s.dlgs.ReadAck(req, tx) })
@@ -198,7 +204,7 @@ func (s *Server) shutdown() {
 // which and has already authorized the caller.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	kind, user, _ := strings.Cut(req.Recipient.User, ".")
-	if (kind != "deposit" && kind != "listen") || user == "" || strings.ContainsAny(user, "/\\.") {
+	if (kind != "deposit" && kind != "listen" && kind != "park") || user == "" || strings.ContainsAny(user, "/\\.") {
 		s.m.calls.WithLabelValues("unknown", "refused").Inc()
 		tx.Respond(sip.NewResponseFromRequest(req, 404, "No Such Mailbox", nil))
 		return
@@ -253,10 +259,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	ctx := s.ctx
 	done := dlg.Context().Done()
 	var hangup bool
-	if kind == "deposit" {
+	switch kind {
+	case "deposit":
 		hangup = s.deposit(ctx, done, md, user, fromOf(req))
-	} else {
+	case "listen":
 		hangup = s.listen(ctx, done, md, user)
+	default:
+		hangup = s.park(ctx, done, md, user)
 	}
 	if !hangup {
 		bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
