@@ -47,6 +47,10 @@ func (r callRules) CallHandling(ctx context.Context, user string) (sip.Handling,
 	return out, nil
 }
 
+func (r callRules) ParkSlot(ctx context.Context, caller sip.Owner, dialled string) (string, bool) {
+	return r.c.ParkSlot(ctx, prov.OwnerKind(caller.Kind), caller.ID, dialled)
+}
+
 func (r callRules) FeatureCode(ctx context.Context, caller sip.Owner, dialled, source string) (int, string, bool) {
 	return r.c.FeatureCode(ctx, prov.OwnerKind(caller.Kind), caller.ID, dialled, source)
 }

@@ -32,6 +32,7 @@ type vmPhone struct {
 	dc      *sipgo.DialogClientCache
 	rings   chan struct{}
 	mwi     chan mwiNotify
+	blf     chan string // dialog-info bodies
 	byes    chan struct{}
 	cancels chan struct{}
 }
@@ -52,6 +53,7 @@ func newVMPhone(t *testing.T, registrar, user string) *vmPhone {
 		t.Fatal(err)
 	}
 	p := &vmPhone{ua: ua, rings: make(chan struct{}, 8), mwi: make(chan mwiNotify, 16), byes: make(chan struct{}, 4),
+		blf:     make(chan string, 16),
 		cancels: make(chan struct{}, 4),
 		handset: &handset{domain: "test.lan", notifies: make(chan string, 64), arrivals: make(chan notifyArrival, 64),
 			invites: make(chan string, 8), callIDs: map[string]string{}}}
@@ -75,6 +77,9 @@ func newVMPhone(t *testing.T, registrar, user string) *vmPhone {
 				t.Errorf("message-summary NOTIFY with Content-Type %v", ct)
 			}
 			p.mwi <- mwiNotify{body: string(req.Body()), inDialog: req.To().Params.Has("tag") && req.CallID().Value() != ""}
+		}
+		if ev := req.GetHeader("Event"); ev != nil && ev.Value() == "dialog" {
+			p.blf <- string(req.Body())
 		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
@@ -175,6 +180,11 @@ func (p *vmPhone) try(t *testing.T, ctx context.Context, target, user, pass stri
 // subscribeMWI subscribes to the phone's own mailbox and returns the code.
 func (p *vmPhone) subscribeMWI(t *testing.T, ctx context.Context, aor, user, pass string) int {
 	t.Helper()
+	return p.subscribe(t, ctx, "message-summary", aor, user, pass)
+}
+
+func (p *vmPhone) subscribe(t *testing.T, ctx context.Context, event, aor, user, pass string) int {
+	t.Helper()
 	to := sip.Uri{Scheme: "sip", User: aor, Host: p.domain}
 	req := sip.NewRequest(sip.SUBSCRIBE, to)
 	req.SetDestination(p.registrar.HostPort())
@@ -182,8 +192,7 @@ func (p *vmPhone) subscribeMWI(t *testing.T, ctx context.Context, aor, user, pas
 	from.Params.Add("tag", sip.GenerateTagN(8))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
-	req.AppendHeader(sip.NewHeader("Event", "message-summary"))
-	req.AppendHeader(sip.NewHeader("Accept", "application/simple-message-summary"))
+	req.AppendHeader(sip.NewHeader("Event", event))
 	req.AppendHeader(sip.NewHeader("Expires", "3600"))
 	req.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<sip:%s@%s>", aor, p.addr)))
 	res, err := p.cli.Do(ctx, req)
@@ -432,4 +441,98 @@ func uploadGreeting(t *testing.T, c *http.Client, base, tok string, wav []byte) 
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(b)
+}
+
+func (p *vmPhone) nextBLF(t *testing.T, want string) {
+	t.Helper()
+	for {
+		select {
+		case b := <-p.blf:
+			if strings.Contains(b, want) {
+				return
+			}
+		case <-time.After(settleTimeout):
+			t.Fatalf("no BLF NOTIFY with %q", want)
+		}
+	}
+}
+
+// TestCallParkEndToEnd: bob's call is parked on slot 1 (his phone calls
+// the park code, as it does after a blind transfer to it); carol's BLF key
+// on the slot lights; carol dials the slot and talks with bob (RTP both
+// ways through the voicemail server); when she hangs up bob is hung up and
+// the lamp goes off.
+func TestCallParkEndToEnd(t *testing.T) {
+	_, addrs := voicemailDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*settleTimeout)
+	defer cancel()
+	bob := newVMPhone(t, addrs.SIPUDP[0], "1002")
+	carol := newVMPhone(t, addrs.SIPUDP[0], "1003")
+	if code := carol.register(t, "1003", "1003", "carol-sip", 600); code != 200 {
+		t.Fatalf("carol REGISTER = %d", code)
+	}
+	if code := carol.subscribe(t, ctx, "dialog", "*701", "1003", "carol-sip"); code != 200 {
+		t.Fatalf("carol's BLF SUBSCRIBE to the park slot = %d", code)
+	}
+	carol.nextBLF(t, "dialog-info")
+	if code := carol.subscribe(t, ctx, "dialog", "*700", "1003", "carol-sip"); code != 404 {
+		t.Fatalf("BLF SUBSCRIBE to a slot that is none = %d, want 404", code)
+	}
+
+	bobPeer, err := vmtest.NewPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobPeer.Close()
+	bob.dial(t, ctx, "*701", "1002", "bob-sip", bobPeer)
+	if got := bobPeer.Received(1, settleTimeout); len(got) == 0 {
+		t.Fatal("the parked call hears nothing")
+	}
+	carol.nextBLF(t, "<state>confirmed</state>")
+
+	carolPeer, err := vmtest.NewPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer carolPeer.Close()
+	d := carol.dial(t, ctx, "*701", "1003", "carol-sip", carolPeer)
+	one, two := vm.PCMUFrames(vmtest.Ramp(10*160, 8)), vm.PCMUFrames(vmtest.Ramp(10*160, 9))
+	for _, dir := range []struct {
+		from, to *vmtest.Peer
+		frames   [][]byte
+		what     string
+	}{{bobPeer, carolPeer, one, "bob's audio to carol"}, {carolPeer, bobPeer, two, "carol's audio to bob"}} {
+		ok := false
+		for range 50 { // the first frames may race the bridge
+			if err := dir.from.Send(dir.frames); err != nil {
+				t.Fatal(err)
+			}
+			if containsRun(dir.to.Received(1<<20, 200*time.Millisecond), dir.frames) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			t.Fatalf("%s not relayed", dir.what)
+		}
+	}
+	if err := d.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bob.byes:
+	case <-ctx.Done():
+		t.Fatal("the parked call was not hung up when carol hung up")
+	}
+	carol.nextBLF(t, "<state>terminated</state>")
+}
+
+// containsRun reports whether got holds want as consecutive frames.
+func containsRun(got, want [][]byte) bool {
+	for i := 0; i+len(want) <= len(got); i++ {
+		if slices.EqualFunc(got[i:i+len(want)], want, bytes.Equal) {
+			return true
+		}
+	}
+	return false
 }

@@ -65,7 +65,7 @@ func (a *app) buildServices(ctx context.Context, fc prov.FilesConfig, rend prov.
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
 		Emergency: rules}
 	if vc.Enabled {
-		if err := a.buildVoicemail(&deps); err != nil {
+		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err
 		}
 	}
@@ -190,8 +190,8 @@ func (a *app) bindDHCP(ctx context.Context) error {
 }
 
 // buildVoicemail builds the mailboxes and binds the voicemail server that
-// the proxy sends unanswered calls and the mailbox code to.
-func (a *app) buildVoicemail(deps *sip.ProxyDeps) error {
+// the proxy sends unanswered calls, the mailbox code and call park to.
+func (a *app) buildVoicemail(deps *sip.ProxyDeps, rules callRules) error {
 	vc := a.cfg.SIP.Voicemail
 	dir := filepath.Join(a.cfg.DataDir, "voicemail")
 	s := &a.svc
@@ -214,6 +214,7 @@ func (a *app) buildVoicemail(deps *sip.ProxyDeps) error {
 	a.closers = append(a.closers, func() error { srv.Close(); return nil })
 	a.addrs.Voicemail = srv.Addr()
 	deps.Mailboxes, deps.VoicemailAddr = mailboxes{s.voicemails}, srv.Addr()
+	deps.Parking = rules // park slots are the sites' codes
 	a.components = append(a.components, component{name: "voicemail", proto: "sip", serve: srv.Serve},
 		component{name: "voicemail-retention", proto: "internal",
 			serve: func(ctx context.Context) error { return s.voicemails.RunSweeper(ctx, time.Hour) }})

@@ -71,7 +71,7 @@ func ValidateSite(s *Site) error {
 	}
 	seen := map[string]string{"login": fc.Login, "logout": fc.Logout}
 	for _, c := range []struct{ name, code string }{{"dnd", fc.DND}, {"forward", fc.Forward},
-		{"voicemail", fc.Voicemail}} {
+		{"voicemail", fc.Voicemail}, {"park", fc.Park}} {
 		if c.code == "" {
 			continue
 		}

@@ -88,6 +88,10 @@ type FeatureCodes struct {
 	Forward string `json:"forward,omitempty"`
 	// Voicemail dials the caller's own mailbox ("" for none).
 	Voicemail string `json:"voicemail,omitempty"`
+	// Park followed by a slot digit 1-9 parks the call on that slot (a
+	// phone's blind transfer to it) or, when a call is parked there,
+	// picks it up ("" for none). A BLF key on the code+slot shows it.
+	Park string `json:"park,omitempty"`
 }
 
 // Trunk is the upstream SIP provider calls leave through.

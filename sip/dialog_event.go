@@ -268,6 +268,14 @@ func (d *dialogEvents) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		watched, counts = mb, [2]int{n, o}
 	} else {
 		w, ok := d.p.s.creds.CanonicalUser(ctx, dialledUser(&req.Recipient))
+		if !ok && d.p.parking != nil {
+			// A BLF key on a park slot ("*701"): busy while a call is
+			// parked there or picked up from it.
+			var slot string
+			if slot, ok = d.p.parking.ParkSlot(ctx, cred.Owner, dialledUser(&req.Recipient)); ok {
+				w = parkEntity(slot)
+			}
+		}
 		if !ok {
 			d.m.subscribe.WithLabelValues("not_found").Inc()
 			d.p.respond(req, tx, 404, "Not Found")
@@ -281,7 +289,11 @@ func (d *dialogEvents) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		d.p.respond(req, tx, 400, "Missing Contact")
 		return
 	}
-	s := &dialogSub{pkg: pkg, key: subKey(req), watched: watched, entity: "sip:" + watched + "@" + d.p.s.domains[0],
+	entityUser := watched
+	if strings.HasPrefix(watched, parkEntity("")) {
+		entityUser = dialledUser(&req.Recipient) // the code, as the key dials it
+	}
+	s := &dialogSub{pkg: pkg, key: subKey(req), watched: watched, entity: "sip:" + entityUser + "@" + d.p.s.domains[0],
 		owner: cred.Owner, callID: req.CallID().Value(), remote: *req.From().Address.Clone(),
 		remTag: tagOf(req.From().Params), ourTag: sip.GenerateTagN(16), contact: *contact.Address.Clone(),
 		dest: req.Source(), trans: req.Transport(), expires: now.Add(time.Duration(expires) * time.Second)}
@@ -414,7 +426,7 @@ func (d *dialogEvents) observe(r CallRecord) {
 func (d *dialogEvents) apply(ctx context.Context, r CallRecord) {
 	type party struct{ user, direction string }
 	var parties []party
-	if r.Route == RouteInternal || r.Route == RouteInbound {
+	if r.Route == RouteInternal || r.Route == RouteInbound || r.Route == RoutePark {
 		parties = append(parties, party{r.Callee, "recipient"})
 	}
 	if r.Caller.Kind == OwnerUser || r.Caller.Kind == OwnerSession {

@@ -94,6 +94,14 @@ type EmergencyNumbers interface {
 	IsEmergency(ctx context.Context, dialled string) bool
 }
 
+// Parking is implemented by prov: the call park codes.
+type Parking interface {
+	// ParkSlot reports whether dialled (a code the caller dialled, or a
+	// BLF key's target) is a park slot of the caller's site, and the
+	// slot's name.
+	ParkSlot(ctx context.Context, caller Owner, dialled string) (slot string, ok bool)
+}
+
 // Mailboxes is implemented by prov: whose mailbox a caller reaches with
 // the mailbox code, may watch with a message-summary SUBSCRIBE (RFC 3842),
 // and what it holds.

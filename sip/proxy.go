@@ -169,6 +169,10 @@ type ProxyDeps struct {
 	// subscriptions. Both nil/"": no voicemail.
 	Mailboxes     Mailboxes
 	VoicemailAddr string
+	// Parking enables call park on the voicemail server (needs
+	// VoicemailAddr): a park code parks a call or picks it up, and a BLF
+	// subscription to it shows the slot busy.
+	Parking Parking
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -184,6 +188,7 @@ type proxy struct {
 	emergency EmergencyNumbers
 	mailboxes Mailboxes
 	vmAddr    string
+	parking   Parking
 	m         *proxyMetrics
 	records   *recordQueue
 	dialogs   *dialogTable
@@ -231,6 +236,9 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
 	if deps.Mailboxes != nil && deps.VoicemailAddr != "" {
 		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
+	}
+	if deps.Parking != nil && deps.VoicemailAddr != "" {
+		p.parking, p.vmAddr = deps.Parking, deps.VoicemailAddr
 	}
 	p.dialogs = newDialogTable()
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },

@@ -135,27 +135,34 @@ func (c *call) begin() {
 	}
 }
 
-// runMailbox connects the mailbox code to the caller's own mailbox on the
-// voicemail server and waits for the final answer.
-func (c *call) runMailbox(ctx context.Context, mailbox string) {
+// runVoicemail connects a code to the voicemail server — "listen" to the
+// caller's own mailbox, "park" to a park slot — and waits for the final
+// answer; callee is what the call record names.
+func (c *call) runVoicemail(ctx context.Context, route, kind, target, callee string) {
 	defer close(c.done)
 	c.begin()
 	c.mu.Lock()
-	c.rec.Route, c.rec.Callee, c.rec.Dialled = RouteMailbox, mailbox, redact(c.rec.Dialled)
+	c.rec.Route, c.rec.Callee = route, callee
+	if route == RouteMailbox {
+		c.rec.Dialled = redact(c.rec.Dialled)
+	}
 	rec := c.rec
 	c.mu.Unlock()
 	rec.Stage = CallStarted
 	c.p.records.push(rec)
 	c.vmTried = true
-	if !c.forkVoicemail("listen", mailbox) {
+	if !c.forkVoicemail(kind, target) {
 		c.results = append(c.results, *c.synth(503, "Service Unavailable"))
 	}
 	c.loop(ctx)
 	c.tmpl, c.results = nil, nil
 }
 
+// parkEntity is what call records and BLF watchers name a park slot.
+func parkEntity(slot string) string { return "park:" + slot }
+
 // forkVoicemail sends a branch to the voicemail server: kind "deposit"
-// (record a message for mailbox) or "listen".
+// (record a message for mailbox), "listen" or "park".
 func (c *call) forkVoicemail(kind, mailbox string) bool {
 	host, port, err := sip.ParseAddr(c.p.vmAddr)
 	if err != nil {

@@ -164,7 +164,15 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			}
 			c := newCall(p, req, tx, fwd, rec)
-			c.runMailbox(ctx, mailbox)
+			c.runVoicemail(ctx, RouteMailbox, "listen", mailbox, mailbox)
+			return
+		}
+	}
+	if invite && caller.Kind != OwnerTrunk && dialled != "" && (dialled[0] == '*' || dialled[0] == '#') &&
+		p.parking != nil {
+		if slot, ok := p.parking.ParkSlot(ctx, caller, dialled); ok {
+			c := newCall(p, req, tx, fwd, rec)
+			c.runVoicemail(ctx, RoutePark, "park", slot, parkEntity(slot))
 			return
 		}
 	}

@@ -32,7 +32,7 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *p
 		calls: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_calls_total",
 			Help: "Call attempts (authenticated INVITEs) by route and result."}, []string{"route", "result"}),
 		voicemail: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_voicemail_total",
-			Help: "Calls sent to the voicemail server, by kind (deposit: unanswered, listen: the mailbox code)."},
+			Help: "Calls sent to the voicemail server, by kind (deposit: unanswered, listen: the mailbox code, park: a park slot)."},
 			[]string{"kind"}),
 		lockedDenials: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_locked_denials_total",
 			Help: "Calls from locked phones refused by the call policy."}),
