@@ -74,7 +74,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	rules := callRules{c: ps.Calls, voicemail: vc.Enabled, noAnswerSeconds: vc.NoAnswerSeconds}
 	deps := sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
-		Emergency: rules}
+		Emergency: rules, Trunks: rules}
 	if vc.Enabled {
 		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err

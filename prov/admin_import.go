@@ -122,9 +122,12 @@ func ImportUsersCSV(ctx context.Context, dir *Directory, r io.Reader, opts Impor
 		rep.Results = append(rep.Results, it.row)
 	}
 	if !opts.DryRun {
-		e := &AuditEvent{At: dir.now(), Actor: orDefault(opts.Actor.Name, "system"), Action: "user.import",
-			Object: "users", Remote: opts.Actor.Remote,
-			After: fmt.Sprintf(`{"rows":%d,"created":%d,"refused":%d}`, rep.Rows, rep.Created, rep.Refused)}
+		e := NewAuditEvent(dir.now(), opts.Actor, "user.import", Object{Kind: ObjectUsers}, nil,
+			struct {
+				Rows    int `json:"rows"`
+				Created int `json:"created"`
+				Refused int `json:"refused"`
+			}{rep.Rows, rep.Created, rep.Refused})
 		if err := dir.store.AddAudit(ctx, e); err != nil {
 			return rep, fmt.Errorf("import: audit: %w", err)
 		}

@@ -230,7 +230,5 @@ func storeImportRow(ctx context.Context, tx Store, it *importItem, a Actor, now 
 			return fmt.Errorf("number %q: %w", n, err)
 		}
 	}
-	e := &AuditEvent{At: now(), Actor: orDefault(a.Name, "system"), Action: "user.create", Object: "user:" + u.Username,
-		Remote: a.Remote, After: AuditJSON(userRecord{*u, it.in.Numbers})}
-	return tx.AddAudit(ctx, e)
+	return tx.AddAudit(ctx, NewAuditEvent(now(), a, "user.create", UserObject(u.Username), nil, userRecord{*u, it.in.Numbers}))
 }

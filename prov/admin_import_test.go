@@ -27,6 +27,7 @@ func (b blindStore) AllNumbers(context.Context) (map[string]int64, error) {
 // pre-check could not see, the chunk is stored row by row; only that row
 // is refused and it leaves nothing behind (no user, no number).
 func TestImportChunkFallback(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	pre := prov.NewDirectory(st, &prov.Events{}, time.Now)
@@ -41,7 +42,7 @@ func TestImportChunkFallback(t *testing.T) {
 	data := string(importFile(20))
 	// Row 3 takes racer's number, row 7 takes racer's name.
 	data = strings.Replace(data, "user00007,", "racer,", 1)
-	rep, err := prov.ImportUsersCSV(ctx, dir, bytes.NewReader([]byte(data)), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	rep, err := prov.ImportUsersCSV(ctx, dir, bytes.NewReader([]byte(data)), prov.ImportOptions{Actor: prov.Actor{Kind: prov.ActorAdmin, Name: "t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +78,14 @@ var _ prov.Store = blindStore{}
 // The optional params column (issue 19): profile parameters per user, a
 // typo refuses only its row, naming the parameter.
 func TestImportParamsColumn(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	dir := prov.NewDirectory(st, &prov.Events{}, time.Now)
 	csv := "username,first_name,last_name,email,params\n" +
 		"ann,Ann,A,ann@example.test,reg.2.address=2002; reg.2.label=Sales\n" +
 		"ben,Ben,B,ben@example.test,rge.2.address=1\n"
-	rep, err := prov.ImportUsersCSV(ctx, dir, strings.NewReader(csv), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	rep, err := prov.ImportUsersCSV(ctx, dir, strings.NewReader(csv), prov.ImportOptions{Actor: prov.Actor{Kind: prov.ActorAdmin, Name: "t"}})
 	if err != nil {
 		t.Fatal(err)
 	}

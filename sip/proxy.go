@@ -173,6 +173,8 @@ type ProxyDeps struct {
 	// VoicemailAddr): a park code parks a call or picks it up, and a BLF
 	// subscription to it shows the slot busy.
 	Parking Parking
+	// Trunks picks a caller's site trunk (nil: ProxyConfig.Trunk for all).
+	Trunks Trunks
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -189,6 +191,10 @@ type proxy struct {
 	mailboxes Mailboxes
 	vmAddr    string
 	parking   Parking
+	trunks    Trunks
+	// sitePeers are the site trunks' addresses calls went to, answered as
+	// known peers like ProxyConfig.Trunk (at most one per site).
+	sitePeers sync.Map
 	m         *proxyMetrics
 	records   *recordQueue
 	dialogs   *dialogTable
@@ -233,7 +239,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
-		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
+		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted}
 	if deps.Mailboxes != nil && deps.VoicemailAddr != "" {
 		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
 	}

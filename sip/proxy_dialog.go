@@ -312,5 +312,8 @@ func (p *proxy) knownPeer(hostport string) bool {
 	if a := p.cfg.Trunk.Address; a != "" && normHostPort(a) == hp {
 		return true
 	}
+	if _, ok := p.sitePeers.Load(hp); ok {
+		return true
+	}
 	return p.trustedSource(hp)
 }

@@ -36,19 +36,38 @@ type target struct {
 }
 
 // resolve maps a dialled user part to a target (RFC 3261 §16.5): a user
-// (any alias, via CanonicalUser), else the trunk; calls from the trunk
-// never go back out.
-func (p *proxy) resolve(ctx context.Context, dialled string, fromTrunk bool) (target, bool) {
+// (any alias, via CanonicalUser), else trunk when it has an address;
+// calls from the trunk are given none, and never go back out.
+func (p *proxy) resolve(ctx context.Context, dialled string, trunk TrunkConfig) (target, bool) {
 	if dialled == "" {
 		return target{}, false
 	}
 	if canon, ok := p.s.creds.CanonicalUser(ctx, dialled); ok {
 		return target{user: canon}, true
 	}
-	if fromTrunk || p.cfg.Trunk.Address == "" {
+	if trunk.Address == "" {
 		return target{}, false
 	}
 	return target{number: dialled}, true
+}
+
+// trunkFor is the trunk caller's calls to numbers leave through: its
+// site's when prov names one, else ProxyConfig.Trunk. Calls from the
+// trunk itself never go back out.
+func (p *proxy) trunkFor(ctx context.Context, caller Owner) TrunkConfig {
+	if p.trunks == nil || caller.Kind == "" || caller.Kind == OwnerTrunk {
+		return p.cfg.Trunk
+	}
+	t, ok := p.trunks.CallerTrunk(ctx, caller)
+	if !ok || t.Address == "" {
+		return p.cfg.Trunk
+	}
+	if t.Transport == "" {
+		t.Transport = "udp"
+	}
+	t.Register = false
+	p.sitePeers.Store(normHostPort(t.Address), true)
+	return t
 }
 
 // call is one proxied INVITE (or out-of-dialog MESSAGE/REFER/INFO): the
@@ -61,6 +80,7 @@ type call struct {
 	tx       sip.ServerTransaction
 	tmpl     *sip.Request // the forward copy every branch starts from
 	caller   Owner        // whose policy every target is under
+	trunk    TrunkConfig  // where numbers go: the caller's site trunk, else ProxyConfig.Trunk
 	lh       string
 	dest     string
 	invite   bool
@@ -95,7 +115,11 @@ func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Requ
 func (c *call) run(ctx context.Context, dialled string) {
 	defer close(c.done)
 	fromTrunk := c.rec.Caller.Kind == OwnerTrunk
-	t, ok := c.p.resolve(ctx, dialled, fromTrunk)
+	out := c.trunk
+	if fromTrunk {
+		out = TrunkConfig{}
+	}
+	t, ok := c.p.resolve(ctx, dialled, out)
 	if !ok {
 		c.p.reject(c.up, c.tx, c.rec, c.invite, 404, "Not Found")
 		return
@@ -304,7 +328,7 @@ func (c *call) forward(ctx context.Context, to string) bool {
 	if !c.permits(ctx, to, "forward") {
 		return false
 	}
-	t, ok := c.p.resolve(ctx, to, false)
+	t, ok := c.p.resolve(ctx, to, c.trunk)
 	if !ok {
 		return false
 	}
@@ -336,7 +360,7 @@ func (c *call) redirect(ctx context.Context, res *sip.Response) bool {
 		if !c.permits(ctx, to, "redirect") {
 			continue
 		}
-		if t, ok := c.p.resolve(ctx, to, false); ok {
+		if t, ok := c.p.resolve(ctx, to, c.trunk); ok {
 			ts = append(ts, t)
 		}
 	}

@@ -200,6 +200,7 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	c := newCall(p, req, tx, fwd, rec)
+	c.trunk = p.trunkFor(ctx, caller)
 	c.run(ctx, dialled)
 }
 

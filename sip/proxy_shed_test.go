@@ -12,6 +12,7 @@ import (
 // INVITE gets 503 with Retry-After at once, is counted, and never reaches
 // the callee; the ringing call goes on and can still be cancelled.
 func TestProxyShedsOverMaxCalls(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, _ *Deps) {
 		pc.MaxCalls = 1
 		pc.TrustedSources = []string{"127.0.0.1"} // no 407 round: one INVITE, one slot

@@ -24,6 +24,7 @@ func importCSV(e *env, csv string, dry bool) (resp, prov.ImportReport) {
 }
 
 func TestImportRows(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("existing", "4000")
 	csv := "\xef\xbb\xbf" + `First Name,last_name,email,username,numbers,custom1,site,password
@@ -118,6 +119,7 @@ Jo,Jay,jo@example.test,jo,,,,
 }
 
 func TestImportBadFiles(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range []struct {
 		name, csv, ctype string
@@ -148,6 +150,7 @@ func TestImportBadFiles(t *testing.T) {
 // TestImport300 imports a few hundred rows under the race detector: the
 // worker pool hashes the rows with passwords in parallel.
 func TestImport300(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString("username,first_name,last_name,email,numbers,password\n")
