@@ -3,6 +3,8 @@ package prov_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,34 @@ func TestImportParamsColumn(t *testing.T) {
 	u, err := st.GetUser(ctx, "ann")
 	if err != nil || u.Params["reg.2.address"] != "2002" || u.Params["reg.2.label"] != "Sales" {
 		t.Fatalf("ann's parameters: %+v %v", u.Params, err)
+	}
+}
+
+// TestImportProgressPerRow: Progress hears of every row as it is
+// prepared (its password hashed), one at a time, then of the stored
+// chunks, ending with every row stored.
+func TestImportProgressPerRow(t *testing.T) {
+	st := openStore(t)
+	dir := prov.NewDirectory(st, &prov.Events{}, time.Now)
+	var b strings.Builder
+	b.WriteString("username,first_name,last_name,email,password\n")
+	for i := range 6 {
+		fmt.Fprintf(&b, "r%d,R,S,r%d@example.test,secret-%d\n", i, i, i)
+	}
+	b.WriteString("bad,B,C,bad,\n") // refused by Prepare: still a row prepared
+	var got []prov.ImportProgress
+	rep, err := prov.ImportUsersCSV(t.Context(), dir, strings.NewReader(b.String()),
+		prov.ImportOptions{Workers: 3, Progress: func(p prov.ImportProgress) { got = append(got, p) }})
+	if err != nil || rep.Created != 6 {
+		t.Fatalf("created %d: %v", rep.Created, err)
+	}
+	var want []prov.ImportProgress
+	for i := range 8 {
+		want = append(want, prov.ImportProgress{Phase: prov.ImportPreparing, Done: i, Total: 7})
+	}
+	want = append(want, prov.ImportProgress{Phase: prov.ImportStoring, Total: 6},
+		prov.ImportProgress{Phase: prov.ImportStoring, Done: 6, Total: 6})
+	if !slices.Equal(got, want) {
+		t.Fatalf("progress\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -83,6 +83,7 @@ type call struct {
 	trunk    TrunkConfig  // where numbers go: the caller's site trunk, else ProxyConfig.Trunk
 	lh       string
 	dest     string
+	trying   *sip.Response // the INVITE's 100, until run sends it
 	invite   bool
 	ev       chan branchEvent
 	done     chan struct{}
@@ -106,9 +107,18 @@ type call struct {
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
-	return &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), dest: responseDest(up), invite: up.IsInvite(),
+	c := &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), invite: up.IsInvite(),
 		ev: make(chan branchEvent, 16), done: make(chan struct{}), canceled: make(chan struct{}),
 		rec: rec, caller: rec.Caller, visited: map[string]bool{}}
+	if c.invite {
+		// The 100 we send anyway tells where responses go (one response
+		// built per call instead of two).
+		c.trying = p.reply(up, 100, "Trying")
+		c.dest = c.trying.Destination()
+	} else {
+		c.dest = responseDest(up)
+	}
+	return c
 }
 
 // run routes the call and waits for its final answer.
@@ -152,7 +162,8 @@ func (c *call) run(ctx context.Context, dialled string) {
 // begin answers 100 Trying and watches for the caller's CANCEL.
 func (c *call) begin() {
 	if c.invite {
-		c.tx.Respond(c.p.reply(c.up, 100, "Trying"))
+		c.tx.Respond(c.trying)
+		c.trying = nil
 		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
 			c.cancelMu.Do(func() { close(c.canceled) })
 		}
@@ -652,8 +663,9 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 	b.mu.Lock()
 	req := b.req
 	b.mu.Unlock()
-	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(),
-		caller: side{addr: c.up.Source(), transport: c.up.Transport()},
+	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(), upDest: c.dest,
+		inviteKey: answeredKey(c.up),
+		caller:    side{addr: c.up.Source(), transport: c.up.Transport()},
 		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
 			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo}}
 	if strings.EqualFold(d.caller.transport, "udp") {

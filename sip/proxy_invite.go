@@ -28,6 +28,12 @@ func (p *proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
+	if p.answered.has(answeredKey(req), p.now()) {
+		// A retransmission of an INVITE answered and ACKed already.
+		p.m.dropped.WithLabelValues("retransmission").Inc()
+		tx.Terminate()
+		return
+	}
 	if !p.hold(req, tx) {
 		return
 	}
