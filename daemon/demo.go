@@ -143,7 +143,7 @@ func seedDemo(ctx context.Context, st prov.Store, cfg Config, logger *slog.Logge
 				OnePerUser: "replace"},
 			Authorized:   []prov.AuthorizedNumber{{Description: "Front desk", Number: "1000"}, {Description: "Security", Number: "1099"}},
 			Emergency:    []string{"911"},
-			FeatureCodes: prov.FeatureCodes{Login: "*77", Logout: "*78", DND: "*76", Forward: "*72"},
+			FeatureCodes: prov.FeatureCodes{Login: "*77", Logout: "*78", DND: "*76", Forward: "*72", Voicemail: "*97", Park: "*70"},
 			UpdatedAt:    time.Now(),
 		}
 		err = st.CreateSite(ctx, &site)

@@ -54,6 +54,8 @@ type Addrs struct {
 	SIPPnP  string
 	DHCP    string
 	DataDir string
+	// Voicemail is the voicemail server's SIP address ("" when off).
+	Voicemail string
 }
 
 // Run runs the daemon until ctx is cancelled or SIGTERM/SIGINT arrives,

@@ -23,10 +23,61 @@ import (
 type SIPConfig struct {
 	sip.Config `yaml:",inline"`
 	Proxy      sip.ProxyConfig `yaml:"proxy"`
+	Voicemail  VoicemailConfig `yaml:"voicemail"`
 }
 
 func defaultSIP() SIPConfig {
-	return SIPConfig{Config: sip.DefaultConfig(), Proxy: sip.DefaultProxyConfig()}
+	return SIPConfig{Config: sip.DefaultConfig(), Proxy: sip.DefaultProxyConfig(), Voicemail: defaultVoicemail()}
+}
+
+// VoicemailConfig is sip.voicemail: the voicemail server (sip/media/vm)
+// and the mailboxes' budgets.
+type VoicemailConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// Listen is the voicemail server's SIP UDP address; only the proxy
+	// talks to it, so it stays on loopback.
+	Listen string `yaml:"listen"`
+	// MediaAddress is the IP its RTP sockets bind to and announce: one the
+	// phones reach.
+	MediaAddress    string `yaml:"media_address"`
+	NoAnswerSeconds int    `yaml:"no_answer_seconds"`
+	MaxMessage      int    `yaml:"max_message_seconds"`
+	MaxMailboxMB    int64  `yaml:"max_mailbox_mb"`
+	MaxTotalMB      int64  `yaml:"max_total_mb"`
+	RetentionDays   int    `yaml:"retention_days"`
+}
+
+func defaultVoicemail() VoicemailConfig {
+	return VoicemailConfig{Listen: "127.0.0.1:0", NoAnswerSeconds: 20, MaxMessage: 120, MaxMailboxMB: 50,
+		MaxTotalMB: 2000, RetentionDays: 30}
+}
+
+func (v VoicemailConfig) validate(add func(string, error)) {
+	if !v.Enabled {
+		return
+	}
+	add("sip.voicemail.listen", validHostPort(v.Listen, false))
+	if host, _, err := net.SplitHostPort(v.Listen); err == nil {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			add("sip.voicemail.listen", fmt.Errorf("%q: must be a loopback address (only the proxy calls it)", v.Listen))
+		}
+	}
+	if ip := net.ParseIP(v.MediaAddress); ip == nil || ip.IsUnspecified() {
+		add("sip.voicemail.media_address", fmt.Errorf("%q: want the IP address phones send RTP to", v.MediaAddress))
+	}
+	if v.NoAnswerSeconds < 5 || v.NoAnswerSeconds > 300 {
+		add("sip.voicemail.no_answer_seconds", fmt.Errorf("%d: want 5..300", v.NoAnswerSeconds))
+	}
+	if v.MaxMessage < 10 || v.MaxMessage > 600 {
+		add("sip.voicemail.max_message_seconds", fmt.Errorf("%d: want 10..600", v.MaxMessage))
+	}
+	if v.MaxMailboxMB < 1 || v.MaxTotalMB < v.MaxMailboxMB {
+		add("sip.voicemail.max_mailbox_mb", fmt.Errorf("%d MB per mailbox, %d MB in all: want 1 <= max_mailbox_mb <= max_total_mb",
+			v.MaxMailboxMB, v.MaxTotalMB))
+	}
+	if v.RetentionDays < 0 {
+		add("sip.voicemail.retention_days", fmt.Errorf("%d: want 0 (keep) or more", v.RetentionDays))
+	}
 }
 
 // ProvisioningConfig is the provisioning: section: provhttp's keys, with
@@ -122,6 +173,7 @@ func (c Config) validateSections() []error {
 	if err := c.SIP.Proxy.Validate(); err != nil {
 		errs = append(errs, prefixed("sip.proxy", err)...)
 	}
+	c.SIP.Voicemail.validate(add)
 	p := c.Provisioning
 	add("provisioning.http_listen", validHostPort(p.HTTPListen, true))
 	add("provisioning.https_listen", validHostPort(p.HTTPSListen, true))

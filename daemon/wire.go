@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"hotdesk/dhcp"
@@ -11,6 +13,7 @@ import (
 	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 	"hotdesk/sip"
+	"hotdesk/sip/media/vm"
 )
 
 // services are prov's domain services (prov.New), shared by every door,
@@ -26,6 +29,7 @@ type services struct {
 	callControl *prov.CallControl // click-to-dial
 	files       *files.Files
 	links       *prov.PasswordLinks
+	voicemails  *prov.Voicemails // nil: voicemail off
 }
 
 // buildServices builds prov's services over the opened store once the SIP
@@ -66,10 +70,17 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 			defer s.sessions.Close()
 			return s.sessions.RunSweeper(ctx, 30*time.Second)
 		}})
-	rules := callRules{ps.Calls}
-	if err := s.sip.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
+	vc := a.cfg.SIP.Voicemail
+	rules := callRules{c: ps.Calls, voicemail: vc.Enabled, noAnswerSeconds: vc.NoAnswerSeconds}
+	deps := sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
-		Emergency: rules, Trunks: rules}); err != nil {
+		Emergency: rules, Trunks: rules}
+	if vc.Enabled {
+		if err := a.buildVoicemail(&deps, rules); err != nil {
+			return err
+		}
+	}
+	if err := s.sip.EnableProxy(ctx, a.cfg.SIP.Proxy, deps); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
 	}
 	if a.cluster != nil {
@@ -186,5 +197,37 @@ func (a *app) bindDHCP(ctx context.Context) error {
 	a.addrs.DHCP = conn.LocalAddr().String()
 	a.components = append(a.components, component{name: "dhcp", proto: "dhcp",
 		serve: func(ctx context.Context) error { return srv.Serve(ctx, conn) }})
+	return nil
+}
+
+// buildVoicemail builds the mailboxes and binds the voicemail server that
+// the proxy sends unanswered calls, the mailbox code and call park to.
+func (a *app) buildVoicemail(deps *sip.ProxyDeps, rules callRules) error {
+	vc := a.cfg.SIP.Voicemail
+	dir := filepath.Join(a.cfg.DataDir, "voicemail")
+	s := &a.svc
+	s.voicemails = prov.NewVoicemails(a.store, s.credentials, prov.VoicemailConfig{Dir: dir,
+		MaxUserBytes: vc.MaxMailboxMB << 20, MaxTotalBytes: vc.MaxTotalMB << 20,
+		Retention: time.Duration(vc.RetentionDays) * 24 * time.Hour,
+		CheckGreeting: func(b []byte) error {
+			if len(b) > vm.MaxWAVBytes {
+				return fmt.Errorf("%d bytes: at most %d", len(b), vm.MaxWAVBytes)
+			}
+			_, err := vm.ReadWAV(bytes.NewReader(b))
+			return err
+		}}, s.sip, a.logger.With("room", "sip"), a.reg, time.Now)
+	srv, err := vm.New(vm.Config{Listen: vc.Listen, MediaAddr: netip.MustParseAddr(vc.MediaAddress), Dir: dir,
+		MaxMessage: time.Duration(vc.MaxMessage) * time.Second},
+		vm.Deps{Logger: a.logger.With("room", "sip"), Registerer: a.reg, Mailbox: mailboxes{s.voicemails}})
+	if err != nil {
+		return fmt.Errorf("sip.voicemail: %w", err)
+	}
+	a.closers = append(a.closers, func() error { srv.Close(); return nil })
+	a.addrs.Voicemail = srv.Addr()
+	deps.Mailboxes, deps.VoicemailAddr = mailboxes{s.voicemails}, srv.Addr()
+	deps.Parking = rules // park slots are the sites' codes
+	a.components = append(a.components, component{name: "voicemail", proto: "sip", serve: srv.Serve},
+		component{name: "voicemail-retention", proto: "internal",
+			serve: func(ctx context.Context) error { return s.voicemails.RunSweeper(ctx, time.Hour) }})
 	return nil
 }

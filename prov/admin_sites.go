@@ -70,7 +70,8 @@ func ValidateSite(s *Site) error {
 		return Invalid("feature_codes.logout", "must differ from the login code")
 	}
 	seen := map[string]string{"login": fc.Login, "logout": fc.Logout}
-	for _, c := range []struct{ name, code string }{{"dnd", fc.DND}, {"forward", fc.Forward}} {
+	for _, c := range []struct{ name, code string }{{"dnd", fc.DND}, {"forward", fc.Forward},
+		{"voicemail", fc.Voicemail}, {"park", fc.Park}} {
 		if c.code == "" {
 			continue
 		}

@@ -233,6 +233,36 @@ func (c *Calls) FeatureCode(ctx context.Context, caller Owner, dialled, remote s
 	return 0, "", false
 }
 
+// ParkSlot is whether dialled is the caller's site's park code followed
+// by a slot digit 1-9, and then the slot's name, unique across sites.
+func (c *Calls) ParkSlot(ctx context.Context, kind OwnerKind, id, dialled string) (string, bool) {
+	var siteID int64
+	if d, ok := c.deviceOf(ctx, kind, id); ok {
+		siteID = d.SiteID
+	} else if kind == OwnerUser {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return "", false
+		}
+		u, err := c.store.GetUserByID(ctx, n)
+		if err != nil {
+			return "", false
+		}
+		siteID = u.SiteID
+	} else {
+		return "", false
+	}
+	site, err := c.store.GetSite(ctx, siteID)
+	if err != nil || site.FeatureCodes.Park == "" {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(dialled, site.FeatureCodes.Park)
+	if !ok || len(rest) != 1 || rest[0] < '1' || rest[0] > '9' {
+		return "", false
+	}
+	return "s" + strconv.FormatInt(siteID, 10) + "p" + rest, true
+}
+
 // handlingCode runs the DND and forward codes (the phones' DND and forward
 // keys) for the user logged in on the phone: DND toggles, forward followed
 // by a target forwards all calls there, alone it ends forwarding. The

@@ -30,6 +30,7 @@ type Store interface {
 	HistoryStore
 	AdminStore
 	PasswordTokenStore
+	VoicemailStore
 }
 
 // SiteStore keeps sites.
@@ -230,6 +231,23 @@ type PasswordTokenStore interface {
 	UsePasswordToken(ctx context.Context, id int64, at time.Time) error
 	// SpendPasswordTokens spends every unspent link of the user.
 	SpendPasswordTokens(ctx context.Context, userID int64, at time.Time) error
+}
+
+// VoicemailStore keeps voicemail messages' metadata (the audio is a file).
+type VoicemailStore interface {
+	// AddVoicemail inserts v and sets its ID; CreatedAt defaults to now.
+	AddVoicemail(ctx context.Context, v *Voicemail) error
+	GetVoicemail(ctx context.Context, id int64) (Voicemail, error)
+	// ListVoicemails returns the user's messages, newest first.
+	ListVoicemails(ctx context.Context, userID int64) ([]Voicemail, error)
+	// MarkVoicemailHeard sets HeardAt once; ErrNotFound for no message.
+	MarkVoicemailHeard(ctx context.Context, id int64, at time.Time) error
+	DeleteVoicemail(ctx context.Context, id int64) error
+	// VoicemailBytes is what the user's messages take, and all users'.
+	VoicemailBytes(ctx context.Context, userID int64) (user, total int64, err error)
+	// VoicemailsBefore are the messages created before t, oldest first,
+	// at most limit (retention).
+	VoicemailsBefore(ctx context.Context, t time.Time, limit int) ([]Voicemail, error)
 }
 
 // interactiveKey marks a context as a person's request.

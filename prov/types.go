@@ -91,6 +91,12 @@ type FeatureCodes struct {
 	// The phones' DND and forward keys dial them ("" for none).
 	DND     string `json:"dnd,omitempty"`
 	Forward string `json:"forward,omitempty"`
+	// Voicemail dials the caller's own mailbox ("" for none).
+	Voicemail string `json:"voicemail,omitempty"`
+	// Park followed by a slot digit 1-9 parks the call on that slot (a
+	// phone's blind transfer to it) or, when a call is parked there,
+	// picks it up ("" for none). A BLF key on the code+slot shows it.
+	Park string `json:"park,omitempty"`
 }
 
 // Trunk is a site's upstream SIP provider: the site's phones call numbers
@@ -183,6 +189,22 @@ type CallHandling struct {
 	ForwardNoAnswer string `json:"forward_no_answer"`
 	NoAnswerSeconds int    `json:"no_answer_seconds"`
 	Twinning        string `json:"twinning"`
+	// VoicemailOff sends unanswered calls nowhere instead of to the
+	// user's mailbox (voicemail is on by default).
+	VoicemailOff bool `json:"voicemail_off,omitempty"`
+}
+
+// Voicemail is one message in a user's mailbox.
+type Voicemail struct {
+	ID       int64         `json:"id"`
+	UserID   int64         `json:"user_id"`
+	From     string        `json:"from"`
+	Path     string        `json:"-"`
+	Duration time.Duration `json:"duration"`
+	Size     int64         `json:"size"`
+	Created  time.Time     `json:"created"`
+	// Heard is zero while the message is new.
+	Heard time.Time `json:"heard"`
 }
 
 // User is a person or a common-area profile.

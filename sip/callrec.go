@@ -36,6 +36,8 @@ const (
 	RouteTrunk    = "trunk"    // out through the upstream trunk
 	RouteInbound  = "inbound"  // from the trunk to a hotdesk user
 	RouteFeature  = "feature"  // a feature code (login/logout)
+	RouteMailbox  = "mailbox"  // the mailbox code: the caller's own voicemail
+	RoutePark     = "park"     // a park code: parked or picked up on a slot
 	RouteNone     = "none"     // refused before routing (403/404/...)
 )
 

@@ -32,6 +32,10 @@ const (
 	// dialogEventPackage is the Event header value we serve.
 	dialogEventPackage = "dialog"
 	dialogInfoType     = "application/dialog-info+xml"
+	// mwiPackage is message-waiting (RFC 3842), served the same way for a
+	// user's own mailbox when voicemail is on.
+	mwiPackage = "message-summary"
+	mwiType    = "application/simple-message-summary"
 	// Subscription lifetimes: a shorter one is refused with 423 and
 	// Min-Expires, a longer one is shortened.
 	dialogMinExpires     = 60
@@ -52,6 +56,7 @@ const (
 
 // dialogSub is one accepted subscription (a dialog we are the notifier of).
 type dialogSub struct {
+	pkg      string // dialogEventPackage or mwiPackage
 	key      string // Call-ID and the subscriber's tag
 	watched  string // canonical user watched
 	entity   string // sip:<watched>@<domain>
@@ -89,6 +94,7 @@ type dialogMetrics struct {
 	subs      prometheus.Gauge
 	subscribe *prometheus.CounterVec
 	notify    *prometheus.CounterVec
+	mwi       *prometheus.CounterVec
 }
 
 // dialogEvents is the notifier.
@@ -104,7 +110,9 @@ type dialogEvents struct {
 
 	mu      sync.Mutex
 	subs    map[string]*dialogSub
-	byUser  map[string]map[string]*dialogSub
+	byUser  map[string]map[string]*dialogSub // by watchKey(pkg, user)
+	mwi     map[string][2]int                // new, old messages of watched mailboxes
+	unsol   chan mwiUpdate
 	byOwner map[Owner]int
 	state   map[string][]*watchedDialog
 
@@ -116,6 +124,7 @@ func newDialogEvents(p *proxy, reg prometheus.Registerer, log *slog.Logger) *dia
 	d := &dialogEvents{p: p, log: log.With("component", "sip-dialog-events"),
 		recs: make(chan CallRecord, 1024),
 		subs: map[string]*dialogSub{}, byUser: map[string]map[string]*dialogSub{}, byOwner: map[Owner]int{},
+		mwi: map[string][2]int{}, unsol: make(chan mwiUpdate, 256),
 		state: map[string][]*watchedDialog{},
 		m: dialogMetrics{
 			subs: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_sip_dialog_subscriptions",
@@ -123,12 +132,17 @@ func newDialogEvents(p *proxy, reg prometheus.Registerer, log *slog.Logger) *dia
 			subscribe: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_dialog_subscribe_total",
 				Help: "Dialog event SUBSCRIBEs by result."}, []string{"result"}),
 			notify: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_dialog_notify_total",
-				Help: "Dialog event NOTIFYs by result (sent, failed, dropped)."}, []string{"result"}),
+				Help: "Dialog and message-summary event NOTIFYs in subscriptions, by result (sent, failed, dropped)."},
+				[]string{"result"}),
+			mwi: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_mwi_unsolicited_total",
+				Help: "Unsolicited message-waiting NOTIFYs to phones without a subscription, by result (sent, failed, dropped)."},
+				[]string{"result"}),
 		}}
 	for i := range d.shards {
 		d.shards[i] = make(chan notifyJob, notifyQueueLen)
 	}
-	for _, r := range []string{"accepted", "refreshed", "ended", "not_found", "too_brief", "full", "no_subscription"} {
+	for _, r := range []string{"accepted", "refreshed", "ended", "not_found", "too_brief", "full", "no_subscription",
+		"forbidden"} {
 		d.m.subscribe.WithLabelValues(r)
 	}
 	for _, r := range []string{"sent", "failed", "dropped"} {
@@ -145,6 +159,8 @@ func (d *dialogEvents) run(ctx context.Context) {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.send(ctx, d.shards[i]) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); d.sendUnsolicited(ctx) }()
 	tick := time.NewTicker(10 * time.Second)
 	defer func() { tick.Stop(); wg.Wait() }()
 	for {
@@ -169,8 +185,7 @@ func (d *dialogEvents) isDialogSubscribe(req *sip.Request) bool {
 	if ev == nil {
 		return false
 	}
-	pkg, _, _ := strings.Cut(ev.Value(), ";")
-	if !strings.EqualFold(strings.TrimSpace(pkg), dialogEventPackage) {
+	if d.packageOf(req) == "" {
 		return false
 	}
 	if tagOf(req.To().Params) == "" {
@@ -181,6 +196,25 @@ func (d *dialogEvents) isDialogSubscribe(req *sip.Request) bool {
 	s := d.subs[subKey(req)]
 	return s != nil && s.ourTag == tagOf(req.To().Params)
 }
+
+// packageOf is the event package of a SUBSCRIBE we serve, "" for others.
+func (d *dialogEvents) packageOf(req *sip.Request) string {
+	ev := req.GetHeader("Event")
+	if ev == nil {
+		return ""
+	}
+	pkg, _, _ := strings.Cut(ev.Value(), ";")
+	pkg = strings.ToLower(strings.TrimSpace(pkg))
+	switch {
+	case pkg == dialogEventPackage:
+		return pkg
+	case pkg == mwiPackage && d.p.mailboxes != nil:
+		return pkg
+	}
+	return ""
+}
+
+func watchKey(pkg, user string) string { return pkg + "|" + user }
 
 func subKey(req *sip.Request) string {
 	return req.CallID().Value() + "|" + tagOf(req.From().Params)
@@ -216,11 +250,38 @@ func (d *dialogEvents) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		d.refresh(req, tx, cred.Owner, expires, now)
 		return
 	}
-	watched, ok := d.p.s.creds.CanonicalUser(ctx, dialledUser(&req.Recipient))
-	if !ok {
-		d.m.subscribe.WithLabelValues("not_found").Inc()
-		d.p.respond(req, tx, 404, "Not Found")
-		return
+	pkg := d.packageOf(req)
+	var watched string
+	var counts [2]int
+	if pkg == mwiPackage {
+		// Only one's own mailbox: its counts are nobody else's business.
+		mb, ok := d.p.mailboxes.MailboxOf(ctx, cred.Owner, dialledUser(&req.Recipient))
+		if !ok {
+			d.m.subscribe.WithLabelValues("forbidden").Inc()
+			d.p.respond(req, tx, 403, "Not Your Mailbox")
+			return
+		}
+		n, o, err := d.p.mailboxes.MessageSummary(ctx, mb)
+		if err != nil {
+			d.log.Warn("message summary", "mailbox", mb, "err", err)
+		}
+		watched, counts = mb, [2]int{n, o}
+	} else {
+		w, ok := d.p.s.creds.CanonicalUser(ctx, dialledUser(&req.Recipient))
+		if !ok && d.p.parking != nil {
+			// A BLF key on a park slot ("*701"): busy while a call is
+			// parked there or picked up from it.
+			var slot string
+			if slot, ok = d.p.parking.ParkSlot(ctx, cred.Owner, dialledUser(&req.Recipient)); ok {
+				w = parkEntity(slot)
+			}
+		}
+		if !ok {
+			d.m.subscribe.WithLabelValues("not_found").Inc()
+			d.p.respond(req, tx, 404, "Not Found")
+			return
+		}
+		watched = w
 	}
 	contact := req.Contact()
 	if contact == nil {
@@ -228,7 +289,11 @@ func (d *dialogEvents) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		d.p.respond(req, tx, 400, "Missing Contact")
 		return
 	}
-	s := &dialogSub{key: subKey(req), watched: watched, entity: "sip:" + watched + "@" + d.p.s.domains[0],
+	entityUser := watched
+	if strings.HasPrefix(watched, parkEntity("")) {
+		entityUser = dialledUser(&req.Recipient) // the code, as the key dials it
+	}
+	s := &dialogSub{pkg: pkg, key: subKey(req), watched: watched, entity: "sip:" + entityUser + "@" + d.p.s.domains[0],
 		owner: cred.Owner, callID: req.CallID().Value(), remote: *req.From().Address.Clone(),
 		remTag: tagOf(req.From().Params), ourTag: sip.GenerateTagN(16), contact: *contact.Address.Clone(),
 		dest: req.Source(), trans: req.Transport(), expires: now.Add(time.Duration(expires) * time.Second)}
@@ -242,6 +307,9 @@ func (d *dialogEvents) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		d.log.Warn("dialog subscription refused: too many", "owner", s.owner.String())
 		d.p.respond(req, tx, 503, "Too Many Subscriptions")
 		return
+	}
+	if pkg == mwiPackage {
+		d.mwi[watched] = counts
 	}
 	if expires > 0 {
 		d.add(s)
@@ -307,10 +375,11 @@ func (d *dialogEvents) ourContact(transport string) sip.Uri {
 // add and remove keep the indexes; callers hold mu.
 func (d *dialogEvents) add(s *dialogSub) {
 	d.subs[s.key] = s
-	if d.byUser[s.watched] == nil {
-		d.byUser[s.watched] = map[string]*dialogSub{}
+	k := watchKey(s.pkg, s.watched)
+	if d.byUser[k] == nil {
+		d.byUser[k] = map[string]*dialogSub{}
 	}
-	d.byUser[s.watched][s.key] = s
+	d.byUser[k][s.key] = s
 	d.byOwner[s.owner]++
 	d.active.Store(int64(len(d.subs)))
 	d.m.subs.Set(float64(len(d.subs)))
@@ -321,10 +390,15 @@ func (d *dialogEvents) remove(s *dialogSub) {
 		return
 	}
 	delete(d.subs, s.key)
-	delete(d.byUser[s.watched], s.key)
-	if len(d.byUser[s.watched]) == 0 {
-		delete(d.byUser, s.watched)
-		delete(d.state, s.watched) // nobody watches: forget the calls
+	k := watchKey(s.pkg, s.watched)
+	delete(d.byUser[k], s.key)
+	if len(d.byUser[k]) == 0 {
+		delete(d.byUser, k)
+		if s.pkg == mwiPackage {
+			delete(d.mwi, s.watched)
+		} else {
+			delete(d.state, s.watched) // nobody watches: forget the calls
+		}
 	}
 	if d.byOwner[s.owner]--; d.byOwner[s.owner] <= 0 {
 		delete(d.byOwner, s.owner)
@@ -352,7 +426,7 @@ func (d *dialogEvents) observe(r CallRecord) {
 func (d *dialogEvents) apply(ctx context.Context, r CallRecord) {
 	type party struct{ user, direction string }
 	var parties []party
-	if r.Route == RouteInternal || r.Route == RouteInbound {
+	if r.Route == RouteInternal || r.Route == RouteInbound || r.Route == RoutePark {
 		parties = append(parties, party{r.Callee, "recipient"})
 	}
 	if r.Caller.Kind == OwnerUser || r.Caller.Kind == OwnerSession {
@@ -371,7 +445,7 @@ func (d *dialogEvents) apply(ctx context.Context, r CallRecord) {
 	var jobs []notifyJob
 	d.mu.Lock()
 	for _, pt := range parties {
-		if pt.user == "" || len(d.byUser[pt.user]) == 0 {
+		if pt.user == "" || len(d.byUser[watchKey(dialogEventPackage, pt.user)]) == 0 {
 			continue
 		}
 		ds := d.state[pt.user]
@@ -393,7 +467,7 @@ func (d *dialogEvents) apply(ctx context.Context, r CallRecord) {
 		}
 		w.state, w.seen = state, now
 		d.state[pt.user] = ds
-		for _, s := range d.byUser[pt.user] {
+		for _, s := range d.byUser[watchKey(dialogEventPackage, pt.user)] {
 			jobs = append(jobs, d.notifyLocked(s, false, ""))
 		}
 		// A terminated call is told once, then forgotten.
@@ -447,6 +521,11 @@ func (d *dialogEvents) notifyLocked(s *dialogSub, end bool, reason string) notif
 	s.cseq++
 	s.version++
 	var body bytes.Buffer
+	if s.pkg == mwiPackage {
+		c := d.mwi[s.watched]
+		body.Write(messageSummary(s.entity, c[0], c[1]))
+		return d.notifyJobLocked(s, end, reason, mwiPackage, mwiType, body.Bytes())
+	}
 	body.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	body.WriteString(`<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="` + strconv.Itoa(s.version-1) +
 		`" state="full" entity="` + xmlAttr(s.entity) + `">` + "\n")
@@ -455,7 +534,11 @@ func (d *dialogEvents) notifyLocked(s *dialogSub, end bool, reason string) notif
 			w.direction + `"><state>` + w.state + "</state></dialog>\n")
 	}
 	body.WriteString("</dialog-info>\n")
+	return d.notifyJobLocked(s, end, reason, dialogEventPackage, dialogInfoType, body.Bytes())
+}
 
+// notifyJobLocked builds the in-dialog NOTIFY of s with body.
+func (d *dialogEvents) notifyJobLocked(s *dialogSub, end bool, reason, event, ctype string, body []byte) notifyJob {
 	req := sip.NewRequest(sip.NOTIFY, *s.contact.Clone())
 	transport := strings.ToUpper(s.trans)
 	if transport == "" {
@@ -485,7 +568,7 @@ func (d *dialogEvents) notifyLocked(s *dialogSub, end bool, reason string) notif
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
 	req.AppendHeader(&sip.ContactHeader{Address: d.ourContact(transport)})
-	req.AppendHeader(sip.NewHeader("Event", dialogEventPackage))
+	req.AppendHeader(sip.NewHeader("Event", event))
 	if end {
 		req.AppendHeader(sip.NewHeader("Subscription-State", "terminated;reason="+reason))
 	} else {
@@ -495,8 +578,8 @@ func (d *dialogEvents) notifyLocked(s *dialogSub, end bool, reason string) notif
 		}
 		req.AppendHeader(sip.NewHeader("Subscription-State", "active;expires="+strconv.Itoa(left)))
 	}
-	req.AppendHeader(sip.NewHeader("Content-Type", dialogInfoType))
-	req.SetBody(body.Bytes())
+	req.AppendHeader(sip.NewHeader("Content-Type", ctype))
+	req.SetBody(body)
 	return notifyJob{sub: s, req: req, end: end}
 }
 

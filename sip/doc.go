@@ -3,9 +3,12 @@
 // algorithms chosen per client on sip/digestserver, the server side it
 // shares with provisioning; credential owners, unbind and NOTIFY
 // check-sync), answering REGISTER and OPTIONS statelessly, the stateful
-// proxy that routes calls under the locked-phone policy, and the SIP
-// plug-and-play responder (pnp.go) that hands phones multicasting
-// SUBSCRIBE ua-profile their provisioning URL.
+// proxy that routes calls under the locked-phone policy (and, with
+// ProxyDeps.VoicemailAddr, unanswered calls, the mailbox code and park
+// codes to the voicemail server in sip/media/vm, with RFC 3842
+// message-waiting in mwi.go), and the SIP plug-and-play responder
+// (pnp.go) that hands phones multicasting SUBSCRIBE ua-profile their
+// provisioning URL.
 //
 // # Load shedding
 //

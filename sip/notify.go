@@ -54,6 +54,12 @@ func (s *Server) notify(ctx context.Context, b Binding, password, event string) 
 	if err != nil {
 		return err
 	}
+	return s.sendNotify(ctx, b, password, req)
+}
+
+// sendNotify sends an out-of-dialog NOTIFY to a binding and answers its
+// digest challenge with the binding's credentials.
+func (s *Server) sendNotify(ctx context.Context, b Binding, password string, req *sip.Request) error {
 	transport := req.Transport()
 	ctx, cancel := context.WithTimeout(ctx, 64*500*time.Millisecond)
 	defer cancel()

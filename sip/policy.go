@@ -64,6 +64,10 @@ type Handling struct {
 	// Twin is a mobile number rung through the trunk in parallel with the
 	// user's phones ("" = none; ignored without a trunk).
 	Twin string
+	// Voicemail sends calls that no forward takes — busy, DND, not
+	// answered within NoAnswerAfter, no reachable phone — to the user's
+	// mailbox (ProxyDeps.VoicemailAddr).
+	Voicemail bool
 }
 
 // CallHandling is implemented by prov: the call handling of a user.
@@ -97,4 +101,26 @@ type EmergencyNumbers interface {
 	// IsEmergency reports whether dialled ("911", "112") is an emergency
 	// number of any site. It is asked only while a lockout applies.
 	IsEmergency(ctx context.Context, dialled string) bool
+}
+
+// Parking is implemented by prov: the call park codes.
+type Parking interface {
+	// ParkSlot reports whether dialled (a code the caller dialled, or a
+	// BLF key's target) is a park slot of the caller's site, and the
+	// slot's name.
+	ParkSlot(ctx context.Context, caller Owner, dialled string) (slot string, ok bool)
+}
+
+// Mailboxes is implemented by prov: whose mailbox a caller reaches with
+// the mailbox code, may watch with a message-summary SUBSCRIBE (RFC 3842),
+// and what it holds.
+type Mailboxes interface {
+	// ListenCode reports whether dialled is the caller's mailbox code and
+	// then the caller's own mailbox (canonical user), "" for none.
+	ListenCode(ctx context.Context, caller Owner, dialled string) (mailbox string, isCode bool)
+	// MailboxOf is the mailbox at target (a Request-URI user) if it is
+	// the caller's own; ok=false refuses the subscription.
+	MailboxOf(ctx context.Context, caller Owner, target string) (mailbox string, ok bool)
+	// MessageSummary counts a mailbox's new and old messages.
+	MessageSummary(ctx context.Context, mailbox string) (newMsgs, oldMsgs int, err error)
 }

@@ -165,6 +165,16 @@ type ProxyDeps struct {
 	Recorder   CallRecorder
 	// Emergency tells emergency numbers, which a lockout never refuses.
 	Emergency EmergencyNumbers
+	// Mailboxes and VoicemailAddr (the voicemail server's SIP UDP
+	// address, sip/media/vm) enable voicemail: unanswered calls of users
+	// whose Handling says so, the mailbox code and message-summary
+	// subscriptions. Both nil/"": no voicemail.
+	Mailboxes     Mailboxes
+	VoicemailAddr string
+	// Parking enables call park on the voicemail server (needs
+	// VoicemailAddr): a park code parks a call or picks it up, and a BLF
+	// subscription to it shows the slot busy.
+	Parking Parking
 	// Trunks picks a caller's site trunk (nil: ProxyConfig.Trunk for all).
 	Trunks Trunks
 }
@@ -180,6 +190,9 @@ type proxy struct {
 	features FeatureCodes
 	// emergency may be nil: no number is exempt from a lockout.
 	emergency EmergencyNumbers
+	mailboxes Mailboxes
+	vmAddr    string
+	parking   Parking
 	trunks    Trunks
 	// sitePeers are the site trunks' addresses calls went to, answered as
 	// known peers like ProxyConfig.Trunk (at most one per site).
@@ -230,6 +243,12 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
 		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted}
+	if deps.Mailboxes != nil && deps.VoicemailAddr != "" {
+		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
+	}
+	if deps.Parking != nil && deps.VoicemailAddr != "" {
+		p.parking, p.vmAddr = deps.Parking, deps.VoicemailAddr
+	}
 	p.dialogs = newDialogTable()
 	p.answered = newAnsweredSet(max(cfg.TxLinger, time.Second))
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },

@@ -103,6 +103,7 @@ type call struct {
 	depth    int
 	visited  map[string]bool
 	noAnswer *time.Timer
+	vmTried  bool // the call went to a mailbox once already
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
@@ -133,13 +134,7 @@ func (c *call) run(ctx context.Context, dialled string) {
 		c.p.reject(c.up, c.tx, c.rec, c.invite, 404, "Not Found")
 		return
 	}
-	if c.invite {
-		c.tx.Respond(c.trying)
-		c.trying = nil
-		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
-			c.cancelMu.Do(func() { close(c.canceled) })
-		}
-	}
+	c.begin()
 	c.mu.Lock()
 	switch {
 	case t.user == "":
@@ -162,6 +157,73 @@ func (c *call) run(ctx context.Context, dialled string) {
 	// Branch hooks keep the call reachable until sipgo's Timers L/M fire
 	// (32 s, even after Terminate): drop what only the loop needed.
 	c.tmpl, c.results = nil, nil
+}
+
+// begin answers 100 Trying and watches for the caller's CANCEL.
+func (c *call) begin() {
+	if c.invite {
+		c.tx.Respond(c.trying)
+		c.trying = nil
+		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
+			c.cancelMu.Do(func() { close(c.canceled) })
+		}
+	}
+}
+
+// runVoicemail connects a code to the voicemail server — "listen" to the
+// caller's own mailbox, "park" to a park slot — and waits for the final
+// answer; callee is what the call record names.
+func (c *call) runVoicemail(ctx context.Context, route, kind, target, callee string) {
+	defer close(c.done)
+	c.begin()
+	c.mu.Lock()
+	c.rec.Route, c.rec.Callee = route, callee
+	if route == RouteMailbox {
+		c.rec.Dialled = redact(c.rec.Dialled)
+	}
+	rec := c.rec
+	c.mu.Unlock()
+	rec.Stage = CallStarted
+	c.p.records.push(rec)
+	c.vmTried = true
+	if !c.forkVoicemail(kind, target) {
+		c.results = append(c.results, *c.synth(503, "Service Unavailable"))
+	}
+	c.loop(ctx)
+	c.tmpl, c.results = nil, nil
+}
+
+// parkEntity is what call records and BLF watchers name a park slot.
+func parkEntity(slot string) string { return "park:" + slot }
+
+// forkVoicemail sends a branch to the voicemail server: kind "deposit"
+// (record a message for mailbox), "listen" or "park".
+func (c *call) forkVoicemail(kind, mailbox string) bool {
+	host, port, err := sip.ParseAddr(c.p.vmAddr)
+	if err != nil {
+		c.p.log.Warn("voicemail address", "addr", c.p.vmAddr, "err", err)
+		return false
+	}
+	c.p.m.voicemail.WithLabelValues(kind).Inc()
+	u := sip.Uri{Scheme: "sip", User: kind + "." + mailbox, Host: host, Port: port}
+	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false)
+}
+
+// toVoicemail sends the call to the current user's mailbox once, when
+// their handling has voicemail on: what no forward took.
+func (c *call) toVoicemail() bool {
+	if c.vmTried || !c.invite || c.p.mailboxes == nil || c.leg.user == "" || !c.leg.h.Voicemail ||
+		c.depth >= c.p.cfg.MaxRedirects {
+		return false
+	}
+	c.vmTried = true
+	c.stopNoAnswer()
+	c.depth++
+	c.results = nil
+	c.mu.Lock()
+	c.rec.ForwardedTo = "voicemail"
+	c.mu.Unlock()
+	return c.forkVoicemail("deposit", c.leg.user)
 }
 
 func (c *call) loop(ctx context.Context) {
@@ -234,6 +296,9 @@ func (c *call) allDone(ctx context.Context) bool {
 		if next := c.forwardTarget(code); next != "" && c.forward(ctx, next) {
 			return false
 		}
+		if c.forwardTarget(code) == "" && voicemailCode(code) && c.toVoicemail() {
+			return false
+		}
 	}
 	c.sendFinal(*best)
 	return true
@@ -252,6 +317,16 @@ func (c *call) forwardTarget(code int) string {
 		return c.leg.h.ForwardNoAnswer
 	}
 	return ""
+}
+
+// voicemailCode says a final answer of the user's phones sends the call
+// to their mailbox: busy or declined, not answered, not reachable.
+func voicemailCode(code int) bool {
+	switch code {
+	case 486, 600, 603, 404, 408, 480:
+		return true
+	}
+	return false
 }
 
 // forward starts a new generation of branches at to; false when the
@@ -336,6 +411,9 @@ func (c *call) start(ctx context.Context, t target) *outcome {
 		if h.ForwardBusy != "" && c.forward(ctx, h.ForwardBusy) {
 			return nil
 		}
+		if h.ForwardBusy == "" && c.toVoicemail() {
+			return nil
+		}
 		return c.synth(486, "Do Not Disturb")
 	}
 	n := 0
@@ -354,9 +432,12 @@ func (c *call) start(ctx context.Context, t target) *outcome {
 		if h.ForwardNoAnswer != "" && c.forward(ctx, h.ForwardNoAnswer) {
 			return nil
 		}
+		if h.ForwardNoAnswer == "" && c.toVoicemail() {
+			return nil
+		}
 		return c.synth(480, "Temporarily Unavailable")
 	}
-	if h.NoAnswerAfter > 0 && h.ForwardNoAnswer != "" {
+	if h.NoAnswerAfter > 0 && (h.ForwardNoAnswer != "" || h.Voicemail && c.p.mailboxes != nil) {
 		c.stopNoAnswer()
 		c.noAnswer = time.NewTimer(h.NoAnswerAfter)
 	}
@@ -408,7 +489,16 @@ func (c *call) stopNoAnswer() {
 // noAnswerFired cancels the ringing phones and forwards the call.
 func (c *call) noAnswerFired(ctx context.Context) {
 	to := c.leg.h.ForwardNoAnswer
-	if c.depth >= c.p.cfg.MaxRedirects || to == "" {
+	if c.depth >= c.p.cfg.MaxRedirects {
+		return
+	}
+	if to == "" {
+		if c.leg.h.Voicemail && c.p.mailboxes != nil && !c.vmTried {
+			c.cancelAll(nil, true)
+			if !c.toVoicemail() {
+				c.results = append(c.results, *c.synth(480, "Temporarily Unavailable"))
+			}
+		}
 		return
 	}
 	c.cancelAll(nil, true)

@@ -162,6 +162,26 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	invite := req.IsInvite()
 	rec := CallRecord{ID: newCallID(), Caller: caller, Dialled: dialled, CallID: stripCRLF(req.CallID().Value()),
 		From: fromUser(req), Route: RouteNone, Start: p.now()}
+	if invite && caller.Kind != OwnerTrunk && dialled != "" && (dialled[0] == '*' || dialled[0] == '#') &&
+		p.mailboxes != nil {
+		if mailbox, ok := p.mailboxes.ListenCode(ctx, caller, dialled); ok {
+			if mailbox == "" {
+				p.featureAnswer(req, tx, rec, 480, "No mailbox")
+				return
+			}
+			c := newCall(p, req, tx, fwd, rec)
+			c.runVoicemail(ctx, RouteMailbox, "listen", mailbox, mailbox)
+			return
+		}
+	}
+	if invite && caller.Kind != OwnerTrunk && dialled != "" && (dialled[0] == '*' || dialled[0] == '#') &&
+		p.parking != nil {
+		if slot, ok := p.parking.ParkSlot(ctx, caller, dialled); ok {
+			c := newCall(p, req, tx, fwd, rec)
+			c.runVoicemail(ctx, RoutePark, "park", slot, parkEntity(slot))
+			return
+		}
+	}
 	if invite && p.features != nil && caller.Kind != OwnerTrunk && dialled != "" && (dialled[0] == '*' || dialled[0] == '#') {
 		if code, reason, ok := p.features.FeatureCode(ctx, caller, dialled, hostOf(req.Source())); ok {
 			p.featureAnswer(req, tx, rec, code, reason)

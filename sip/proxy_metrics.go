@@ -7,6 +7,7 @@ import (
 
 type proxyMetrics struct {
 	calls          *prometheus.CounterVec
+	voicemail      *prometheus.CounterVec
 	lockedDenials  prometheus.Counter
 	dialogs        prometheus.GaugeFunc
 	auth           *prometheus.CounterVec
@@ -30,6 +31,9 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *p
 			Help: "1 while hotdesk holds a registration with the upstream trunk."}),
 		calls: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_calls_total",
 			Help: "Call attempts (authenticated INVITEs) by route and result."}, []string{"route", "result"}),
+		voicemail: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_voicemail_total",
+			Help: "Calls sent to the voicemail server, by kind (deposit: unanswered, listen: the mailbox code, park: a park slot)."},
+			[]string{"kind"}),
 		lockedDenials: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_locked_denials_total",
 			Help: "Calls from locked phones refused by the call policy."}),
 		dialogs: f.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotdesk_sip_proxy_active_dialogs",

@@ -141,6 +141,8 @@ type Deps struct {
 	Registrations Registrations
 	// CallControl is click-to-dial from the user portal; may be nil (off).
 	CallControl *prov.CallControl
+	// Voicemails are the users' mailboxes; nil: voicemail is off.
+	Voicemails *prov.Voicemails
 	// Effective explains a device's merged configuration; may be nil.
 	Effective EffectiveConfig
 	// Listeners reports the daemon's bound sockets for /status; may be nil.

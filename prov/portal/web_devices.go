@@ -272,6 +272,7 @@ func siteForm(s prov.Site) map[string]string {
 		"login.daily_logout": s.Login.DailyLogout, "emergency": strings.Join(s.Emergency, " "),
 		"feature_codes.login": s.FeatureCodes.Login, "feature_codes.logout": s.FeatureCodes.Logout,
 		"feature_codes.dnd": s.FeatureCodes.DND, "feature_codes.forward": s.FeatureCodes.Forward,
+		"feature_codes.voicemail": s.FeatureCodes.Voicemail, "feature_codes.park": s.FeatureCodes.Park,
 		"profile_dirs.user_profiles": s.ProfileDirs.UserProfiles, "profile_dirs.contacts": s.ProfileDirs.Contacts,
 		"profile_dirs.call_lists": s.ProfileDirs.CallLists}
 	for i, a := range s.Authorized {

@@ -158,17 +158,22 @@ func callHandlingForm(ch prov.CallHandling) map[string]string {
 	if ch.DND {
 		f["dnd"] = "on"
 	}
+	if !ch.VoicemailOff {
+		f["voicemail"] = "on"
+	}
 	return f
 }
 
 func (w *web) callHandlingPage(rw http.ResponseWriter, r *http.Request, q *request) {
 	p := userPage(q, "Call handling", string(menuCallHandling))
 	p.Form = callHandlingForm(q.user.CallHandling)
+	p.Data = w.d.Voicemails != nil // the voicemail box is shown
 	w.render(rw, r, http.StatusOK, "me_call_handling.html", p)
 }
 
 func (w *web) callHandling(rw http.ResponseWriter, r *http.Request, q *request) {
-	f := formValues(r, "dnd", "forward_always", "forward_busy", "forward_no_answer", "no_answer_seconds", "twinning")
+	f := formValues(r, "dnd", "forward_always", "forward_busy", "forward_no_answer", "no_answer_seconds", "twinning",
+		"voicemail")
 	errs := map[string]string{}
 	secs := 0
 	if f["no_answer_seconds"] != "" {
@@ -179,7 +184,11 @@ func (w *web) callHandling(rw http.ResponseWriter, r *http.Request, q *request) 
 	}
 	if len(errs) == 0 {
 		ch := prov.CallHandling{DND: f["dnd"] != "", ForwardAlways: f["forward_always"], ForwardBusy: f["forward_busy"],
-			ForwardNoAnswer: f["forward_no_answer"], NoAnswerSeconds: secs, Twinning: f["twinning"]}
+			ForwardNoAnswer: f["forward_no_answer"], NoAnswerSeconds: secs, Twinning: f["twinning"],
+			VoicemailOff: q.user.CallHandling.VoicemailOff}
+		if w.d.Voicemails != nil { // the form has the box only then
+			ch.VoicemailOff = f["voicemail"] == ""
+		}
 		_, err := w.mgr.SetCallHandling(r.Context(), q.user.Username, ch, q.actor(r))
 		if err == nil {
 			w.redirect(rw, r, q.s, "/me/call-handling", "Call handling saved.")
@@ -188,6 +197,6 @@ func (w *web) callHandling(rw http.ResponseWriter, r *http.Request, q *request) 
 		errs, _ = fieldErrors(err)
 	}
 	p := userPage(q, "Call handling", string(menuCallHandling))
-	p.Form, p.Errors = f, errs
+	p.Form, p.Errors, p.Data = f, errs, w.d.Voicemails != nil
 	w.render(rw, r, http.StatusBadRequest, "me_call_handling.html", p)
 }

@@ -153,6 +153,15 @@ func (w *web) render(rw http.ResponseWriter, r *http.Request, code int, name str
 	p.Langs = w.cfg.Languages
 	p.MailOn = w.d.Links.Enabled()
 	p.Nav = navFor(p)
+	if w.d.Voicemails != nil && p.User != nil && access(*p.User, menuProfile) != prov.AccessNone {
+		// The mailbox belongs to the Profile menu (its access level).
+		for i, n := range p.Nav {
+			if n.Key == string(menuProfile) {
+				p.Nav = append(p.Nav[:i+1], append([]navItem{{"/me/voicemail", "Voicemail", "voicemail"}}, p.Nav[i+1:]...)...)
+				break
+			}
+		}
+	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
 		w.log.Error("portal: render failed", "name", name, "err", err)

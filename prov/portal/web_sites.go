@@ -87,7 +87,8 @@ func (w *web) adminUpdateSite(rw http.ResponseWriter, r *http.Request, q *reques
 	}
 	s.Emergency = splitList(form["emergency"])
 	s.FeatureCodes = prov.FeatureCodes{Login: form["feature_codes.login"], Logout: form["feature_codes.logout"],
-		DND: form["feature_codes.dnd"], Forward: form["feature_codes.forward"]}
+		DND: form["feature_codes.dnd"], Forward: form["feature_codes.forward"], Voicemail: form["feature_codes.voicemail"],
+		Park: form["feature_codes.park"]}
 	s.ProfileDirs = prov.ProfileDirs{UserProfiles: form["profile_dirs.user_profiles"], Contacts: form["profile_dirs.contacts"],
 		CallLists: form["profile_dirs.call_lists"]}
 	if len(errs) == 0 {

@@ -51,6 +51,9 @@ type Model struct {
 	LocalPIN string
 	// NTP is the time server.
 	NTP string
+	// Voicemail is the site's mailbox code: user lines subscribe to their
+	// message-waiting and the messages key dials it ("" : voicemail off).
+	Voicemail string
 }
 
 // Key is one feature key as every phone can program it: BLF watches and
@@ -181,6 +184,7 @@ func model(v *prov.View, cfg Config, zones *zoneCache) Model {
 		}
 		m.Contacts = v.Contacts
 		m.Keys = featureKeys(u.Keys, s.FeatureCodes)
+		m.Voicemail = s.FeatureCodes.Voicemail
 	}
 	m.Authorized = append(m.Authorized, s.Authorized...)
 	m.Authorized = append(m.Authorized, d.Authorized...)

@@ -117,9 +117,28 @@ func (p *polycom) deviceAccount(v *prov.View) map[string]string {
 	m := p.line(1, aor(d.SIPUser, v), d.SIPUser, d.SIPPassword, v.Server.Host)
 	m["reg.1.label"] = "Locked"
 	m["reg.1.displayName"] = ""
+	if v.Site.FeatureCodes.Voicemail != "" {
+		// A locked phone has no mailbox: no subscription, no retrieval.
+		m["msg.mwi.1.subscribe"] = ""
+		m["msg.mwi.1.callBackMode"] = "disabled"
+	}
 	m["voIpProt.server.1.address"] = v.Server.Host
 	m["voIpProt.server.1.port"] = strconv.Itoa(p.cfg.SIPPort)
 	return m
+}
+
+// polycomMWI subscribes line n to its own mailbox and makes the messages
+// key dial the site's mailbox code (SoundPoint IP Administrator Guide
+// §4.6.3.5.1 "Message Waiting Indicator <mwi/>": msg.mwi.x.subscribe, a
+// user part or SIP URL the phone SUBSCRIBEs to after boot;
+// msg.mwi.x.callBackMode contact with msg.mwi.x.callBack the number
+// called to retrieve messages). No code: voicemail is off, nothing set.
+func polycomMWI(n int, number, code string) map[string]string {
+	if code == "" {
+		return nil
+	}
+	x := "msg.mwi." + strconv.Itoa(n) + "."
+	return map[string]string{x + "subscribe": number, x + "callBackMode": "contact", x + "callBack": code}
 }
 
 // localPasswords guard the phone's own menus with the desk phone's
@@ -277,6 +296,9 @@ func (p *polycom) userParams(v *prov.View) map[string]string {
 		r := "reg." + strconv.Itoa(i+1) + "."
 		m[r+"label"] = n
 		m[r+"displayName"] = display
+		for k, val := range polycomMWI(i+1, n, v.Site.FeatureCodes.Voicemail) {
+			m[k] = val
+		}
 	}
 	if lang := polycomLang(u.Language); lang != "" {
 		m["lcl.ml.lang"] = lang

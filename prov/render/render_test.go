@@ -66,7 +66,7 @@ func fixtureViews() map[string]*prov.View {
 	ku.Keys = []prov.FeatureKey{{Kind: prov.KeyBLF, Target: "202", Label: "Bob"}, {Kind: prov.KeySpeedDial, Target: "+4930999"},
 		{Kind: prov.KeyDND}, {Kind: prov.KeyForward, Target: "2002", Label: "Fwd Bob"}, {Kind: prov.KeyBLF, Target: "203"}}
 	keys.User = &ku
-	keys.Site.FeatureCodes = prov.FeatureCodes{Login: "*55", Logout: "*56", DND: "*78", Forward: "*72"}
+	keys.Site.FeatureCodes = prov.FeatureCodes{Login: "*55", Logout: "*56", DND: "*78", Forward: "*72", Voicemail: "*97"}
 	return map[string]*prov.View{
 		"generic": {Server: server}, "locked": locked, "native": &native, "web": &web, "tftp": &tftp, "keys": &keys,
 	}

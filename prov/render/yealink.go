@@ -154,6 +154,13 @@ func (y *yealink) siteParams(v *prov.View, m Model) map[string]string {
 	for k, val := range yealinkLines(lines) {
 		p[k] = val
 	}
+	if v.Site.FeatureCodes.Voicemail != "" {
+		// A locked phone has no mailbox: the user layer's MWI goes with it.
+		for i := 1; i <= yealinkMaxLines; i++ {
+			p["account."+strconv.Itoa(i)+".subscribe_mwi"] = "0"
+			p["voice_mail.number."+strconv.Itoa(i)] = ""
+		}
+	}
 	for k, val := range yealinkKeys(nil, nil, nil, "", m.LoginPage) {
 		p[k] = val
 	}
@@ -163,11 +170,33 @@ func (y *yealink) siteParams(v *prov.View, m Model) map[string]string {
 // userParams: the user's lines, line keys, speed dials and directory.
 func (y *yealink) userParams(m Model) map[string]string {
 	p := yealinkLines(m.Lines)
+	for k, val := range yealinkMWI(len(m.Lines), m.Voicemail) {
+		p[k] = val
+	}
 	for k, val := range yealinkKeys(m.Lines, m.Keys, m.SpeedDials, m.DirectoryURL, m.LoginPage) {
 		p[k] = val
 	}
 	if l := yealinkLang(m.Language); l != "" {
 		p["lang.gui"] = l
+	}
+	return p
+}
+
+// yealinkMWI subscribes each user line to its own mailbox's
+// message-waiting and sets the voice mail number its messages key dials
+// (Yealink SIP-T2xP/T19P Administrator's Guide, "Message Waiting
+// Indicator": account.X.subscribe_mwi, voice_mail.number.X; the phones
+// also take unsolicited NOTIFYs, which hotdesk sends to phones that do
+// not subscribe). No code: voicemail is off, nothing set.
+func yealinkMWI(lines int, code string) map[string]string {
+	if code == "" {
+		return nil
+	}
+	p := map[string]string{}
+	for i := 1; i <= min(lines, yealinkMaxLines); i++ {
+		n := strconv.Itoa(i)
+		p["account."+n+".subscribe_mwi"] = "1"
+		p["voice_mail.number."+n] = code
 	}
 	return p
 }

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"PasswordTokens", testPasswordTokens},
 		{"TxRollback", testTxRollback},
 		{"TxCommitNested", testTxCommitNested},
+		{"Voicemails", testVoicemails},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
