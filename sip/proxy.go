@@ -17,6 +17,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/sip/media"
 )
 
 // ProxyConfig is the `sip.proxy:` section of hotdesk.yaml.
@@ -163,6 +165,9 @@ type ProxyDeps struct {
 	Recorder   CallRecorder
 	// Emergency tells emergency numbers, which a lockout never refuses.
 	Emergency EmergencyNumbers
+	// Media anchors calls between browsers (SIP over WebSocket) and plain
+	// RTP (nil: no bridge; such calls fail on media).
+	Media *media.Bridge
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -194,6 +199,8 @@ type proxy struct {
 	udpLocal sip.Addr // the UDP listener, so requests leave from it
 
 	tp *thirdParty // click-to-dial calls (thirdparty.go)
+	// media is the WebRTC bridge (nil: none).
+	media *media.Bridge
 }
 
 // EnableProxy turns the registrar into a registrar + stateful proxy: it
@@ -220,7 +227,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
-		features: deps.Features, emergency: deps.Emergency, trusted: trusted}
+		features: deps.Features, emergency: deps.Emergency, trusted: trusted, media: deps.Media}
 	p.dialogs = newDialogTable()
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },
 		func() float64 { return float64(p.held.Load()) })
