@@ -308,7 +308,10 @@ func validateUser(u User) error {
 		}
 	}
 	if !ValidCallOperations(u.Portal.CallOperations) {
-		return Invalid("call_operations", "is none or call_control (softphone is not available yet)")
+		return Invalid("call_operations", "is none, call_control, softphone or both")
+	}
+	if !ValidCallOperations(u.Portal.CallMode) {
+		return Invalid("call_mode", "is none, call_control, softphone or both")
 	}
 	return nil
 }

@@ -60,7 +60,9 @@ type Services struct {
 	Calls       *Calls
 	// CallControl is nil without a CallController.
 	CallControl *CallControl
-	logger      *slog.Logger
+	// Softphone mints the portal softphone's credentials.
+	Softphone *Softphone
+	logger    *slog.Logger
 }
 
 // New builds the domain services over d and subscribes their rules.
@@ -111,6 +113,7 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	if d.CallController != nil {
 		s.CallControl = NewCallControl(d.Store, d.Registrar, d.CallController, s.Manager, d.Logger)
 	}
+	s.Softphone = NewSoftphone(d.Credentials, d.Registrar, s.Manager, d.Logger, d.Now)
 	s.Links = NewPasswordLinks(d.Links, PasswordLinksDeps{Store: d.Store, Directory: s.Directory, Events: s.Events,
 		Mailer: d.Mailer, Manager: s.Manager, Logger: d.Logger, Registerer: d.Registerer, Now: d.Now})
 	s.subscribeRules(d.Store)
