@@ -15,7 +15,7 @@ import (
 func TestCallModes(t *testing.T) {
 	for _, tc := range []struct {
 		allowed, pick, mode string
-		control, soft    bool
+		control, soft       bool
 	}{
 		{"", "", prov.CallOpsNone, false, false},
 		{prov.CallOpsControl, "", prov.CallOpsControl, true, false},
