@@ -3,14 +3,34 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
 	"hotdesk/dhcp"
 	"hotdesk/prov"
+	"hotdesk/prov/portal"
 	"hotdesk/prov/render"
 	"hotdesk/sip"
+	"hotdesk/sip/media"
 )
+
+// softphoneSIP tells the portal's softphone where to register: ws_url, or
+// the first ws/wss listener on the host the portal was reached at (its
+// bound port, so a ":0" in tests works).
+func (a *app) softphoneSIP() portal.SoftphoneSIP {
+	w := a.cfg.SIP.WebRTC
+	out := portal.SoftphoneSIP{WSURL: w.WSURL, Domain: a.cfg.SIP.Domain}
+	for _, s := range w.ICEServers {
+		out.ICEServers = append(out.ICEServers, portal.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	scheme, _ := a.cfg.SIP.wsListener()
+	if out.WSURL == "" && scheme != "" && len(a.addrs.SIPWS) > 0 {
+		_, port, _ := net.SplitHostPort(a.addrs.SIPWS[0])
+		out.WSURL = scheme + "://{host}:" + port
+	}
+	return out
+}
 
 // services are prov's domain services (prov.New), shared by every door,
 // with the SIP server and the registrar adapter over it.
@@ -23,6 +43,8 @@ type services struct {
 	manager     *prov.Manager
 	sip         *sip.Server
 	callControl *prov.CallControl // click-to-dial
+	softphone   *prov.Softphone   // the portal softphone's credentials
+	bridge      *media.Bridge     // its media (nil without a ws:// listener)
 	files       *prov.Files
 	links       *prov.PasswordLinks
 }
@@ -48,7 +70,7 @@ func (a *app) buildServices(ctx context.Context, fc prov.FilesConfig, rend prov.
 	a.closers = append(a.closers, ps.Close)
 	s := &a.svc
 	s.events, s.directory, s.sessions, s.manager = ps.Events, ps.Directory, ps.Sessions, ps.Manager
-	s.files, s.links, s.callControl = ps.Files, ps.Links, ps.CallControl
+	s.files, s.links, s.callControl, s.softphone = ps.Files, ps.Links, ps.CallControl, ps.Softphone
 	registerHasherMetrics(a.reg, s.directory.Hasher())
 	a.components = append(a.components, component{name: "sessions", proto: "internal",
 		serve: func(ctx context.Context) error {
@@ -56,9 +78,19 @@ func (a *app) buildServices(ctx context.Context, fc prov.FilesConfig, rend prov.
 			return s.sessions.RunSweeper(ctx, 30*time.Second)
 		}})
 	rules := callRules{ps.Calls}
+	if scheme, _ := a.cfg.SIP.wsListener(); scheme != "" {
+		w := a.cfg.SIP.WebRTC
+		b, err := media.New(media.Config{RTPAddress: w.RTPAddress, ICEServers: w.ICEServers, PublicIPs: w.PublicIPs,
+			Loopback: w.Loopback, MaxSessions: w.MaxSessions}, a.logger.With("room", "sip"), a.reg)
+		if err != nil {
+			return fmt.Errorf("sip.webrtc: %w", err)
+		}
+		s.bridge = b
+		a.closers = append(a.closers, func() error { b.Close(); return nil })
+	}
 	if err := s.sip.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
-		Emergency: rules}); err != nil {
+		Emergency: rules, Media: s.bridge}); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
 	}
 	if a.cluster != nil {
@@ -103,6 +135,9 @@ func (a *app) bindSIP(ctx context.Context) error {
 	}
 	for _, l := range ls.TLS {
 		a.addrs.SIPTLS = append(a.addrs.SIPTLS, l.Addr().String())
+	}
+	for _, l := range append(append([]net.Listener{}, ls.WS...), ls.WSS...) {
+		a.addrs.SIPWS = append(a.addrs.SIPWS, l.Addr().String())
 	}
 	a.svc.sip = srv
 	a.svc.registrar = &registrar{srv: srv, domain: a.cfg.SIP.Domain, logger: a.logger.With("room", "sip"),

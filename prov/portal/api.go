@@ -141,6 +141,10 @@ type Deps struct {
 	Registrations Registrations
 	// CallControl is click-to-dial from the user portal; may be nil (off).
 	CallControl *prov.CallControl
+	// Softphone mints the browser softphone's SIP credentials; nil: off.
+	Softphone *prov.Softphone
+	// SoftphoneSIP tells the browser softphone where to register.
+	SoftphoneSIP SoftphoneSIP
 	// Effective explains a device's merged configuration; may be nil.
 	Effective EffectiveConfig
 	// Listeners reports the daemon's bound sockets for /status; may be nil.

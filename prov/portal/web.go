@@ -207,6 +207,8 @@ const (
 	menuReporting    menu = "reporting"
 	// menuCalls is call control: Write when the admin allows Call Control.
 	menuCalls menu = "call_control"
+	// menuSoftphone is the browser softphone: Write in the Softphone mode.
+	menuSoftphone menu = "softphone"
 )
 
 // access returns the user's level for m; menus without a level are write.
@@ -226,6 +228,11 @@ func access(u prov.User, m menu) prov.Access {
 	case menuCalls:
 		a = prov.AccessNone
 		if prov.CanControl(u) {
+			a = prov.AccessWrite
+		}
+	case menuSoftphone:
+		a = prov.AccessNone
+		if prov.CanSoftphone(u) {
 			a = prov.AccessWrite
 		}
 	default:

@@ -81,6 +81,7 @@ func (w *web) routes() {
 	w.handle("POST /me/phones/{id}/logout", roleUser, menuNone, w.phoneLogout)
 	w.handle("GET /me/calls", roleUser, menuNone, w.callsPage)
 	w.callControlRoutes()
+	w.softphoneRoutes()
 }
 
 // signInPage shows the one sign-in form, or sends a signed-in browser on.
