@@ -139,6 +139,8 @@
     if (!target) { return; }
     if (target.indexOf("@") < 0) { target = target + "@" + cfg.domain; }
     call = { dir: "out", callID: rnd(12), localTag: rnd(6), cseq: cseq++, target: "sip:" + target, remoteURI: "sip:" + target, routes: [] };
+    $("sp-peer").hidden = false;
+    $("sp-peer").textContent = "To " + target.split("@")[0];
     setState("calling");
     newPC().then(function (pc) {
       call.pc = pc;
