@@ -235,7 +235,7 @@ func (c *call) fork(u sip.Uri, dest, tp string, laddr sip.Addr, owner Owner, tru
 	if laddr.IP != nil {
 		r.Laddr = laddr
 	}
-	m, ok := c.toBrowser(r, tp)
+	m, ok := c.toBrowser(r, tp, owner)
 	if !ok {
 		return false
 	}

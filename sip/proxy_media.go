@@ -42,7 +42,8 @@ type bridged struct {
 // fromBrowser anchors a browser's call: the branches carry the bridge's
 // plain offer. false means the call was answered here (488 or 503).
 func (c *call) fromBrowser(ctx context.Context) bool {
-	s, answer, offer, err := c.p.media.FromBrowser(ctx, string(c.up.Body()))
+	info := media.CallInfo{Owner: string(c.caller.Kind) + ":" + c.caller.ID, Peer: c.rec.Dialled, CallID: c.rec.CallID}
+	s, answer, offer, err := c.p.media.FromBrowser(ctx, string(c.up.Body()), info)
 	if err != nil {
 		c.p.log.Info("browser call not bridged", "err", err, "source", c.up.Source())
 		code, reason := 503, "Service Unavailable"
@@ -60,11 +61,12 @@ func (c *call) fromBrowser(ctx context.Context) bool {
 // toBrowser anchors a branch toward a browser: r's plain offer becomes the
 // bridge's WebRTC offer. nil means no bridge is needed; ok false means the
 // branch cannot be sent.
-func (c *call) toBrowser(r *sip.Request, tp string) (b *bridged, ok bool) {
+func (c *call) toBrowser(r *sip.Request, tp string, owner Owner) (b *bridged, ok bool) {
 	if c.p.media == nil || !c.invite || !overWebSocket(tp) || len(r.Body()) == 0 || isWebRTC(r.Body()) {
 		return nil, true
 	}
-	s, offer, err := c.p.media.ToBrowser(context.Background(), string(r.Body()))
+	info := media.CallInfo{Owner: string(owner.Kind) + ":" + owner.ID, Peer: c.rec.From, CallID: c.rec.CallID, Incoming: true}
+	s, offer, err := c.p.media.ToBrowser(context.Background(), string(r.Body()), info)
 	if err != nil {
 		c.p.log.Info("call to a browser not bridged", "err", err)
 		return nil, false

@@ -51,8 +51,17 @@ type Config struct {
 	// GatherTimeout bounds ICE candidate gathering per offer or answer
 	// (0: 5 s); a STUN server that does not answer costs this much.
 	GatherTimeout time.Duration
-	// Tap, when set, is given a copy of every packet's payload (recording).
-	Tap func(s *Session) Tap
+	// Tap, when set, is asked once per session for a receiver of its audio
+	// (recording); nil: not recorded.
+	Tap func(c CallInfo) Tap
+}
+
+// CallInfo says whose call a session carries, for the Tap.
+type CallInfo struct {
+	Owner    string // the browser's credential owner ("kind:id")
+	Peer     string // the other party (number or user)
+	CallID   string
+	Incoming bool // the browser was called
 }
 
 // Tap receives the audio of one session, both directions, as RTP payloads
@@ -152,12 +161,12 @@ type Session struct {
 // FromBrowser starts a session for a call the browser places: offer is
 // its WebRTC SDP. It returns the answer for the browser and the plain-RTP
 // offer for the phone.
-func (b *Bridge) FromBrowser(ctx context.Context, offer string) (s *Session, answer, phoneOffer string, err error) {
+func (b *Bridge) FromBrowser(ctx context.Context, offer string, c CallInfo) (s *Session, answer, phoneOffer string, err error) {
 	if !strings.Contains(offer, "PCMU/8000") {
 		b.m.started.WithLabelValues("no_codec").Inc()
 		return nil, "", "", ErrNoCodec
 	}
-	s, err = b.newSession()
+	s, err = b.newSession(c)
 	if err != nil {
 		return nil, "", "", err
 	}
@@ -197,13 +206,13 @@ func (s *Session) PhoneAnswered(answer string) error {
 
 // ToBrowser starts a session for a call to a browser: offer is the
 // phone's plain SDP. It returns the WebRTC offer for the browser.
-func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string) (s *Session, offer string, err error) {
+func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (s *Session, offer string, err error) {
 	peer, err := plainPeer(phoneOffer)
 	if err != nil {
 		b.m.started.WithLabelValues("no_codec").Inc()
 		return nil, "", err
 	}
-	s, err = b.newSession()
+	s, err = b.newSession(c)
 	if err != nil {
 		return nil, "", err
 	}
@@ -238,7 +247,7 @@ func (s *Session) BrowserAnswered(answer string) (string, error) {
 	return s.plainSDP(), nil
 }
 
-func (b *Bridge) newSession() (*Session, error) {
+func (b *Bridge) newSession(c CallInfo) (*Session, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed || len(b.sessions) >= b.cfg.MaxSessions {
@@ -261,7 +270,7 @@ func (b *Bridge) newSession() (*Session, error) {
 	}
 	s := &Session{b: b, pc: pc, track: track, rtp: conn, done: make(chan struct{})}
 	if b.cfg.Tap != nil {
-		s.tap = b.cfg.Tap(s)
+		s.tap = b.cfg.Tap(c)
 	}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateFailed {

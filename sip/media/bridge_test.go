@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,9 +20,9 @@ import (
 // settle bounds every wait for the other side's packets or state.
 const settle = 30 * time.Second
 
-func newTestBridge(t *testing.T) *Bridge {
+func newTestBridge(t *testing.T, tap func(CallInfo) Tap) *Bridge {
 	t.Helper()
-	b, err := New(Config{RTPAddress: "127.0.0.1", Loopback: true}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	b, err := New(Config{RTPAddress: "127.0.0.1", Loopback: true, Tap: tap}, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,21 @@ func phoneSDP(c *net.UDPConn, pts string) string {
 func TestBridgeBothWays(t *testing.T) {
 	for _, dir := range []string{"from_browser", "to_browser"} {
 		t.Run(dir, func(t *testing.T) {
-			b := newTestBridge(t)
+			// Recorded: the tap sees both directions.
+			path := filepath.Join(t.TempDir(), dir+".wav")
+			recorded := make(chan float64, 1)
+			b := newTestBridge(t, func(c CallInfo) Tap {
+				if c.Owner != "browser:7" || c.Incoming != (dir == "to_browser") {
+					t.Errorf("tap asked for %+v", c)
+				}
+				w, err := NewWAVTap(path, 0, func(_ int64, secs float64, _ error) { recorded <- secs })
+				if err != nil {
+					t.Error(err)
+					return nil
+				}
+				return w
+			})
+			info := CallInfo{Owner: "browser:7", Incoming: dir == "to_browser"}
 			br := newBrowserPeer(t)
 			phone, phoneGot := phoneRTP(t)
 			ctx := context.Background()
@@ -164,7 +179,7 @@ func TestBridgeBothWays(t *testing.T) {
 					t.Fatal(err)
 				}
 				var answer, plain string
-				s, answer, plain, err = b.FromBrowser(ctx, gathered(t, br.pc, o))
+				s, answer, plain, err = b.FromBrowser(ctx, gathered(t, br.pc, o), info)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -180,7 +195,7 @@ func TestBridgeBothWays(t *testing.T) {
 			} else {
 				var offer string
 				var err error
-				s, offer, err = b.ToBrowser(ctx, phoneSDP(phone, "8 0 101"))
+				s, offer, err = b.ToBrowser(ctx, phoneSDP(phone, "8 0 101"), info)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -219,6 +234,9 @@ func TestBridgeBothWays(t *testing.T) {
 			if b.Open() != 0 {
 				t.Fatalf("%d sessions open after Close", b.Open())
 			}
+			if secs := <-recorded; secs < 0.4 {
+				t.Fatalf("recorded %.2f s, want 0.4 s at least (25 packets each way)", secs)
+			}
 		})
 	}
 }
@@ -226,12 +244,12 @@ func TestBridgeBothWays(t *testing.T) {
 // TestBridgeRefusesWithoutPCMU: no transcoding, so an offer without PCMU
 // is refused with ErrNoCodec (the proxy's 488).
 func TestBridgeRefusesWithoutPCMU(t *testing.T) {
-	b := newTestBridge(t)
+	b := newTestBridge(t, nil)
 	phone, _ := phoneRTP(t)
-	if _, _, err := b.ToBrowser(context.Background(), phoneSDP(phone, "8 18")); !errors.Is(err, ErrNoCodec) {
+	if _, _, err := b.ToBrowser(context.Background(), phoneSDP(phone, "8 18"), CallInfo{}); !errors.Is(err, ErrNoCodec) {
 		t.Fatalf("ToBrowser(PCMA, G.729) = %v, want ErrNoCodec", err)
 	}
-	if _, _, _, err := b.FromBrowser(context.Background(), "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"); !errors.Is(err, ErrNoCodec) {
+	if _, _, _, err := b.FromBrowser(context.Background(), "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n", CallInfo{}); !errors.Is(err, ErrNoCodec) {
 		t.Fatalf("FromBrowser(opus only) = %v, want ErrNoCodec", err)
 	}
 	if _, err := New(Config{RTPAddress: "0.0.0.0"}, slog.Default(), prometheus.NewRegistry()); err == nil {
