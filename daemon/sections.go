@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"hotdesk/dhcp"
 	"hotdesk/prov/mail"
@@ -45,6 +46,11 @@ type WebRTCConfig struct {
 	Loopback bool `yaml:"loopback"`
 	// MaxSessions bounds the bridged calls.
 	MaxSessions int `yaml:"max_sessions"`
+	// RecordingRetention deletes recordings older than this (0: kept
+	// while the budget allows); RecordingMaxBytes is the budget of all
+	// recordings together (the oldest go first) and caps one.
+	RecordingRetention time.Duration `yaml:"recording_retention"`
+	RecordingMaxBytes  int64         `yaml:"recording_max_bytes"`
 }
 
 // wsListener is the first ws:// or wss:// entry of sip.listen.
@@ -82,6 +88,12 @@ func (w WebRTCConfig) validate(wsOn bool) []error {
 			errs = append(errs, fmt.Errorf("sip.webrtc.public_ips[%d]: %q is not an IP address", i, ip))
 		}
 	}
+	if w.RecordingRetention < 0 {
+		errs = append(errs, fmt.Errorf("sip.webrtc.recording_retention: %v: want 0 (no limit) or more", w.RecordingRetention))
+	}
+	if w.RecordingMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("sip.webrtc.recording_max_bytes: %d: want at least 1 MiB", w.RecordingMaxBytes))
+	}
 	if w.MaxSessions < 0 || w.MaxSessions > 10000 {
 		errs = append(errs, fmt.Errorf("sip.webrtc.max_sessions: %d: want 0 (500) to 10000", w.MaxSessions))
 	}
@@ -89,7 +101,8 @@ func (w WebRTCConfig) validate(wsOn bool) []error {
 }
 
 func defaultSIP() SIPConfig {
-	return SIPConfig{Config: sip.DefaultConfig(), Proxy: sip.DefaultProxyConfig()}
+	return SIPConfig{Config: sip.DefaultConfig(), Proxy: sip.DefaultProxyConfig(),
+		WebRTC: WebRTCConfig{RecordingRetention: 90 * 24 * time.Hour, RecordingMaxBytes: 2 << 30}}
 }
 
 // ProvisioningConfig is the provisioning: section: provhttp's keys, with

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -201,7 +202,7 @@ func TestSoftphoneInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pa := u.Portal
-	pa.CallOperations = prov.CallOpsBoth
+	pa.CallOperations, pa.RecordCalls, pa.Recordings = prov.CallOpsBoth, true, prov.AccessWrite
 	if _, err := a.svc.manager.UpdateUser(ctx, "alice", prov.UserPatch{Portal: &pa}, prov.Actor{Name: "admin:test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -283,6 +284,39 @@ func TestSoftphoneInBrowser(t *testing.T) {
 		t.Errorf("hotdesk_media_packets_total = %v, want the packets of both calls", n)
 	}
 
+	// Both calls were recorded; she replays one and downloads it, audited.
+	var recs []prov.Recording
+	if !eventually(func() bool { recs, _ = a.store.ListRecordings(ctx, u.ID, 0); return len(recs) == 2 }) {
+		t.Fatalf("recordings %+v, want both calls", recs)
+	}
+	for _, r := range recs {
+		st, err := os.Stat(filepath.Join(cfg.DataDir, "recordings", r.File))
+		if err != nil || st.Size() != r.Bytes || r.Bytes < 44+8000*4/2 || r.DurationMS < 500 {
+			t.Fatalf("recording %+v: file %v %v, want half a second or more of stereo audio", r, st, err)
+		}
+	}
+	if !recs[0].Incoming || recs[1].Incoming || recs[1].Peer != "1002" {
+		t.Errorf("recordings %+v, want the outgoing call to 1002, then the incoming one", recs)
+	}
+	var played float64
+	ch.run("replay", chromedp.Navigate(base+"/me/recordings"), chromedp.WaitVisible(`#recordings audio`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#recordings audio').play().then(() => 0)`, nil, awaitPromise))
+	if !eventually(func() bool {
+		ch.run("position", chromedp.Evaluate(`document.querySelector('#recordings audio').currentTime`, &played))
+		return played > 0.2
+	}) {
+		t.Fatalf("the recording did not play (at %.2f s)", played)
+	}
+	ch.shotHere("me-recordings")
+	var dl string
+	ch.run("download", chromedp.Evaluate(`fetch(document.querySelector('#recordings a.download').href).then(r =>
+		r.status + " " + r.headers.get("Content-Disposition") + " " + r.headers.get("Content-Type"))`, &dl, awaitPromise))
+	if !strings.HasPrefix(dl, "200 attachment") || !strings.HasSuffix(dl, "audio/wav") {
+		t.Fatalf("download = %q", dl)
+	}
+	ch.run("back to the softphone", chromedp.Navigate(base+"/me/softphone"),
+		chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
+
 	// Signing out revokes the softphone's credential and its binding.
 	ch.run("sign out", chromedp.Click(`.signout button`, chromedp.ByQuery), chromedp.WaitVisible(`#f-username`, chromedp.ByQuery))
 	if !eventually(func() bool {
@@ -299,16 +333,19 @@ func TestSoftphoneInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	minted := 0
+	count := map[string]int{}
 	for _, e := range evs {
-		if e.Action == "softphone.credential" && e.Actor == "user:alice" {
-			minted++
+		if e.Actor == "user:alice" {
+			count[e.Action]++
 		}
 	}
-	if minted == 0 {
-		t.Error("the softphone credential was not audited")
+	if count["softphone.credential"] == 0 || count["recording.replay"] == 0 || count["recording.download"] != 1 {
+		t.Errorf("audited %v, want the credential, the replay and the download", count)
 	}
 }
+
+// awaitPromise makes Evaluate wait for the promise the script returns.
+func awaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }
 
 // shotHere saves a screenshot of the page as it is (no reload: that would
 // end the call) into $HOTDESK_SCREENSHOTS (if set).

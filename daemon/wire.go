@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"hotdesk/dhcp"
@@ -14,6 +15,34 @@ import (
 	"hotdesk/sip"
 	"hotdesk/sip/media"
 )
+
+// recordTap records the bridged calls of users whose calls are recorded.
+func (a *app) recordTap(ctx context.Context, recs *prov.Recordings) func(media.CallInfo) media.Tap {
+	ctx = context.WithoutCancel(ctx)
+	return func(c media.CallInfo) media.Tap {
+		u, ok := recs.Records(ctx, c.Owner)
+		if !ok {
+			return nil
+		}
+		name, path := recs.NewFile(u)
+		start := time.Now()
+		w, err := media.NewWAVTap(path, recs.MaxBytes(), func(n int64, secs float64, err error) {
+			if err != nil {
+				a.logger.Error("recording failed", "room", "sip", "err", err)
+			}
+			rec := prov.Recording{UserID: u.ID, CallID: c.CallID, Peer: c.Peer, Incoming: c.Incoming, Start: start,
+				DurationMS: int64(secs * 1000), Bytes: n, File: name}
+			if err := recs.Finished(ctx, rec); err != nil {
+				a.logger.Error("recording not kept", "room", "prov", "err", err)
+			}
+		})
+		if err != nil {
+			a.logger.Error("recording not started", "room", "sip", "err", err)
+			return nil
+		}
+		return w
+	}
+}
 
 // softphoneSIP tells the portal's softphone where to register: ws_url, or
 // the first ws/wss listener on the host the portal was reached at (its
@@ -45,6 +74,7 @@ type services struct {
 	callControl *prov.CallControl // click-to-dial
 	softphone   *prov.Softphone   // the portal softphone's credentials
 	bridge      *media.Bridge     // its media (nil without a ws:// listener)
+	recordings  *prov.Recordings  // the bridge's call recordings (nil: none)
 	files       *prov.Files
 	links       *prov.PasswordLinks
 }
@@ -80,8 +110,14 @@ func (a *app) buildServices(ctx context.Context, fc prov.FilesConfig, rend prov.
 	rules := callRules{ps.Calls}
 	if scheme, _ := a.cfg.SIP.wsListener(); scheme != "" {
 		w := a.cfg.SIP.WebRTC
+		recs, err := prov.NewRecordings(prov.RecordingsConfig{Dir: filepath.Join(a.cfg.DataDir, "recordings"),
+			Retention: w.RecordingRetention, MaxBytes: w.RecordingMaxBytes}, a.store, s.manager, a.logger.With("room", "prov"), time.Now)
+		if err != nil {
+			return err
+		}
+		s.recordings = recs
 		b, err := media.New(media.Config{RTPAddress: w.RTPAddress, ICEServers: w.ICEServers, PublicIPs: w.PublicIPs,
-			Loopback: w.Loopback, MaxSessions: w.MaxSessions}, a.logger.With("room", "sip"), a.reg)
+			Loopback: w.Loopback, MaxSessions: w.MaxSessions, Tap: a.recordTap(ctx, recs)}, a.logger.With("room", "sip"), a.reg)
 		if err != nil {
 			return fmt.Errorf("sip.webrtc: %w", err)
 		}

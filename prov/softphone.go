@@ -76,8 +76,13 @@ func (s *Softphone) Mint(ctx context.Context, u User, portalSession string, expi
 	prev := s.owners[tag]
 	s.owners[tag] = owner
 	s.mu.Unlock()
-	if prev != "" {
+	if prev != "" { // the page was reloaded: its old registration goes with the old credential
 		s.creds.Revoke(prev)
+		if s.reg != nil {
+			if _, err := s.reg.Unbind(ctx, prev); err != nil {
+				s.log.Warn("softphone unbind failed", "owner", prev, "err", err)
+			}
+		}
 	}
 	s.creds.putBrowser(SIPCredential{Username: line.Username, Password: line.Password, Kind: OwnerBrowser,
 		OwnerID: strings.TrimPrefix(owner, string(OwnerBrowser)+":"), AORs: []string{line.Number}, UserID: u.ID}, expires)

@@ -68,6 +68,9 @@ func TestSoftphoneCredential(t *testing.T) {
 	if _, ok := f.creds.Lookup(line.Username); ok {
 		t.Fatal("the replaced credential still works")
 	}
+	if len(f.reg.unbound) != 1 {
+		t.Fatalf("the replaced credential's bindings were not unbound: %v", f.reg.unbound)
+	}
 	// Another portal session's credential is its own.
 	other, err := sp.Mint(ctx, alice, "portal-2", f.clk.now().Add(2*time.Hour), prov.Actor{Name: "user:alice"})
 	if err != nil {
@@ -77,7 +80,7 @@ func TestSoftphoneCredential(t *testing.T) {
 	if _, ok := f.creds.Lookup(line2.Username); ok {
 		t.Fatal("credential still valid after sign-out")
 	}
-	if len(f.reg.unbound) != 1 || !strings.HasPrefix(f.reg.unbound[0], "browser:") {
+	if len(f.reg.unbound) != 2 || !strings.HasPrefix(f.reg.unbound[1], "browser:") {
 		t.Fatalf("sign-out unbound %v, want the browser's owner", f.reg.unbound)
 	}
 	if _, ok := f.creds.Lookup(other.Username); !ok {

@@ -143,6 +143,11 @@ type PortalAccess struct {
 	CallOperations string `json:"call_operations,omitempty"`
 	// CallMode is the user's own pick among those ("": all allowed).
 	CallMode string `json:"call_mode,omitempty"`
+	// RecordCalls records the user's softphone calls (on the media bridge).
+	RecordCalls bool `json:"record_calls,omitempty"`
+	// Recordings is the access to their own recordings: Read replays,
+	// Write also downloads.
+	Recordings Access `json:"recordings,omitempty"`
 	// Wizard runs the first-login wizard (password, language, phone
 	// basics) at the user's next sign-ins until they finish it; off unless
 	// the admin turns it on for the user (seed 002).

@@ -145,6 +145,8 @@ type Deps struct {
 	Softphone *prov.Softphone
 	// SoftphoneSIP tells the browser softphone where to register.
 	SoftphoneSIP SoftphoneSIP
+	// Recordings replays and downloads call recordings; nil: none.
+	Recordings *prov.Recordings
 	// Effective explains a device's merged configuration; may be nil.
 	Effective EffectiveConfig
 	// Listeners reports the daemon's bound sockets for /status; may be nil.

@@ -209,6 +209,8 @@ const (
 	menuCalls menu = "call_control"
 	// menuSoftphone is the browser softphone: Write in the Softphone mode.
 	menuSoftphone menu = "softphone"
+	// menuRecordings are the user's own call recordings.
+	menuRecordings menu = "recordings"
 )
 
 // access returns the user's level for m; menus without a level are write.
@@ -225,6 +227,8 @@ func access(u prov.User, m menu) prov.Access {
 		a = u.Portal.Buttons
 	case menuReporting:
 		a = u.Portal.Reporting
+	case menuRecordings:
+		a = u.Portal.Recordings
 	case menuCalls:
 		a = prov.AccessNone
 		if prov.CanControl(u) {

@@ -82,6 +82,7 @@ func (w *web) routes() {
 	w.handle("GET /me/calls", roleUser, menuNone, w.callsPage)
 	w.callControlRoutes()
 	w.softphoneRoutes()
+	w.recordingRoutes()
 }
 
 // signInPage shows the one sign-in form, or sends a signed-in browser on.

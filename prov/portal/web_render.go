@@ -62,7 +62,8 @@ func parsePages() (map[string]*template.Template, error) {
 		"fld": func(p *page, name, label, typ string) field {
 			return field{Name: name, Label: label, Type: typ, Value: p.Form[name], Err: p.Errors[name], RO: p.RO}
 		},
-		"req": func(f field) field { f.Required = true; return f },
+		"req":     func(f field) field { f.Required = true; return f },
+		"seconds": func(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + " s" },
 		"modeLabel": func(m string) string {
 			return map[string]string{prov.CallOpsNone: "None", prov.CallOpsControl: "Call Control",
 				prov.CallOpsSoftphone: "Softphone", prov.CallOpsBoth: "Both"}[m]
@@ -190,7 +191,7 @@ func navFor(p *page) []navItem {
 	}{{menuProfile, "/me/profile", "Profile"}, {menuCallHandling, "/me/call-handling", "Call handling"},
 		{menuDirectory, "/me/directory", "Personal directory"}, {menuButtons, "/me/buttons", "Button programming"},
 		{menuReporting, "/me/reporting", "Call reporting"}, {menuCalls, "/me/call-control", "Calls"},
-		{menuSoftphone, "/me/softphone", "Softphone"}} {
+		{menuSoftphone, "/me/softphone", "Softphone"}, {menuRecordings, "/me/recordings", "Recordings"}} {
 		if access(*p.User, m.m) != prov.AccessNone {
 			nav = append(nav, navItem{m.href, m.label, string(m.m)})
 		}
