@@ -345,7 +345,9 @@ func TestSoftphoneInBrowser(t *testing.T) {
 }
 
 // awaitPromise makes Evaluate wait for the promise the script returns.
-func awaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams { return p.WithAwaitPromise(true) }
+func awaitPromise(p *cdpruntime.EvaluateParams) *cdpruntime.EvaluateParams {
+	return p.WithAwaitPromise(true)
+}
 
 // shotHere saves a screenshot of the page as it is (no reload: that would
 // end the call) into $HOTDESK_SCREENSHOTS (if set).
