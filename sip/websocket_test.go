@@ -1,8 +1,18 @@
 package sip
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/sip/media"
 )
 
 // TestRegisterOverWebSocket: a ws:// listener serves SIP over WebSocket
@@ -48,4 +58,84 @@ func TestListenSchemes(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "want udp, tcp, tls, ws or wss") {
 		t.Fatalf("unknown scheme: %v", err)
 	}
+}
+
+// TestBrowserCallWithoutPCMU: the bridge does not transcode, so a
+// browser's offer without G.711 µ-law is answered 488 (after the proxy's
+// digest), counted, and nothing is forked.
+func TestBrowserCallWithoutPCMU(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := startProxyEnvHook(t, func(p *proxy) {
+		b, err := media.New(media.Config{RTPAddress: "127.0.0.1", Loopback: true}, slog.New(slog.DiscardHandler), reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		p.media = b
+	}, func(c *Config, _ *ProxyConfig, _ *Deps) { c.Listen = append(c.Listen, "ws://127.0.0.1:0") })
+	bob := newUA(t, "bob", e.udp, "answer")
+	bob.register("1002", "bob-sip", "1002")
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(SoftphoneUserAgent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ua.Close() })
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(e.ws)
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "1002", Host: "hotdesk.test"})
+	req.SetTransport("WS")
+	req.SetDestination(net.JoinHostPort(host, port))
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1001", Host: "hotdesk.test"}, Params: sip.NewParams()})
+	req.From().Params.Add("tag", "b1")
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: "hotdesk.test"}, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\na=fingerprint:sha-256 00\r\n"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cli.Do(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode == 407 {
+		req.CSeq().SeqNo++
+		if res, err = cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: "1001", Password: "alice-sip"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if res.StatusCode != 488 {
+		t.Fatalf("opus-only browser offer = %d %s, want 488", res.StatusCode, res.Reason)
+	}
+	select {
+	case r := <-bob.invites:
+		t.Fatalf("an unbridgeable call rang bob: %s", r.StartLine())
+	default:
+	}
+	if n := counterValue(t, reg, "hotdesk_media_sessions_total", "no_codec"); n != 1 {
+		t.Fatalf("hotdesk_media_sessions_total{no_codec} = %v", n)
+	}
+}
+
+// counterValue reads one labelled counter from reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
