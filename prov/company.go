@@ -120,30 +120,3 @@ func (v *View) DirectoryItems() []Contact {
 	}
 	return out
 }
-
-// dropCompanyItems removes from an uploaded directory the company entries
-// coming back (see above) and numbers the rest anew; it returns how many
-// it dropped.
-func dropCompanyItems(v *View, up []Contact) ([]Contact, int) {
-	if v == nil || len(v.Company) == 0 {
-		return up, 0
-	}
-	company := map[string]bool{}
-	for _, e := range v.Company {
-		for _, n := range e.Numbers {
-			company[n] = true
-		}
-	}
-	for _, c := range v.Contacts {
-		delete(company, c.Number) // the user's own contact: rendered as theirs
-	}
-	out := up[:0]
-	for _, c := range up {
-		if company[c.Number] && c.SpeedDial == 0 && c.Label == "" && c.Phone == (ContactPhone{}) {
-			continue
-		}
-		c.Position = len(out) + 1
-		out = append(out, c)
-	}
-	return out, len(up) - len(out)
-}

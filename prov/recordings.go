@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 // Recording is one recorded call of the media bridge (the browser
@@ -79,7 +81,7 @@ func (r *Recordings) Records(ctx context.Context, owner string) (User, bool) {
 
 // NewFile names a new recording's file and returns its path.
 func (r *Recordings) NewFile(u User) (name, path string) {
-	name = r.now().UTC().Format("20060102-150405") + "-" + strconv.FormatInt(u.ID, 10) + "-" + strings.ToLower(RandomSecret(6)) + ".wav"
+	name = r.now().UTC().Format("20060102-150405") + "-" + strconv.FormatInt(u.ID, 10) + "-" + strings.ToLower(auth.RandomSecret(6)) + ".wav"
 	return name, filepath.Join(r.cfg.Dir, name)
 }
 

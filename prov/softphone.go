@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 // OwnerBrowser owns the SIP credential minted for one portal session's
@@ -70,7 +72,7 @@ func (s *Softphone) Mint(ctx context.Context, u User, portalSession string, expi
 	}
 	tag := sessionTag(portalSession)
 	owner := string(OwnerBrowser) + ":" + strconv.FormatInt(u.ID, 10) + "." + tag
-	line := SoftphoneLine{Username: "web-" + strings.ToLower(RandomSecret(9)), Password: RandomSecret(18),
+	line := SoftphoneLine{Username: "web-" + strings.ToLower(auth.RandomSecret(9)), Password: auth.RandomSecret(18),
 		Number: nums[0], Expires: expires}
 	s.mu.Lock()
 	prev := s.owners[tag]

@@ -113,7 +113,7 @@ type Registrations interface {
 	List(ctx context.Context) []Registration
 }
 
-// EffectiveConfig is the provisioning namespace's merge view; prov.Files
+// EffectiveConfig is the provisioning namespace's merge view; files.Files
 // implements it.
 type EffectiveConfig interface {
 	EffectiveConfig(ctx context.Context, mac string) ([]prov.Param, error)
