@@ -53,6 +53,10 @@ type Cache struct {
 	// nil when not cached.
 	siteList   []prov.Site
 	siteListAt time.Time
+	// companyList is the company directory before a viewer's scope; nil
+	// when not cached.
+	companyList *prov.CompanyList
+	companyAt   time.Time
 
 	ttl time.Duration
 	now func() time.Time
@@ -153,6 +157,7 @@ func (c *Cache) invalidate() {
 	c.siteMu.Lock()
 	clear(c.sites)
 	c.siteList = nil
+	c.companyList = nil
 	c.siteMu.Unlock()
 }
 
@@ -315,4 +320,23 @@ func (c *Cache) putSite(id int64, s prov.Site, err error, gen uint64) {
 		return
 	}
 	c.sites[id] = siteEntry{s: s, err: err, at: c.now()}
+}
+
+func (c *Cache) company() (*prov.CompanyList, bool) {
+	c.siteMu.RLock()
+	defer c.siteMu.RUnlock()
+	if c.companyList == nil || !c.fresh(c.companyAt) {
+		return nil, false
+	}
+	return c.companyList, true
+}
+
+// putCompany keeps l unless an event covering every device (a user, a
+// number or a site changed) came after gen.
+func (c *Cache) putCompany(l *prov.CompanyList, gen uint64) {
+	c.siteMu.Lock()
+	defer c.siteMu.Unlock()
+	if c.valid(gen, 0) {
+		c.companyList, c.companyAt = l, c.now()
+	}
 }

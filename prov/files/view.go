@@ -37,17 +37,19 @@ func (f *Files) view(ctx context.Context, d prov.Device, secrets bool, req Reque
 		return nil, fmt.Errorf("view: sessions: %w", err)
 	}
 	failed := false
+	var userUps ownerUploads
 	if len(ss) > 0 && ss[0].Active() {
-		if err := f.addUser(ctx, v, ss[0], &failed); err != nil {
+		if userUps, err = f.addUser(ctx, v, ss[0], &failed); err != nil {
 			return nil, err
 		}
 	}
-	v.DeviceWeb = f.uploadParams(ctx, "device:"+d.MAC, "web.cfg", &failed)
-	v.DevicePhone = f.uploadParams(ctx, "device:"+d.MAC, "phone.cfg", &failed)
+	dev := f.latestUploads(ctx, "device:"+d.MAC, &failed, "web.cfg", "phone.cfg", KVUploadName)
+	v.DeviceWeb = f.uploadParams(dev, "web.cfg")
+	v.DevicePhone = f.uploadParams(dev, "phone.cfg")
 	if !polycomFamily(d.Vendor) {
-		v.DeviceLocal = f.uploadParams(ctx, "device:"+d.MAC, KVUploadName, &failed)
+		v.DeviceLocal = f.uploadParams(dev, KVUploadName)
 		if v.User != nil {
-			v.UserLocal = f.uploadParams(ctx, "user:"+v.User.Username, KVUploadName, &failed)
+			v.UserLocal = f.uploadParams(userUps, KVUploadName)
 		}
 	}
 	if d.ID != 0 && !failed {
@@ -69,22 +71,24 @@ func (f *Files) site(ctx context.Context, id int64) (prov.Site, error) {
 	return s, err
 }
 
-// addUser adds the session's user, numbers, contacts and <user>-phone.cfg.
-func (f *Files) addUser(ctx context.Context, v *prov.View, s prov.Session, failed *bool) error {
+// addUser adds the session's user, numbers, contacts and <user>-phone.cfg;
+// it returns the user's uploads, read once for all of them.
+func (f *Files) addUser(ctx context.Context, v *prov.View, s prov.Session, failed *bool) (ownerUploads, error) {
 	u, err := f.store.GetUserByID(ctx, s.UserID)
 	if err != nil {
-		return fmt.Errorf("view: session user: %w", err)
+		return ownerUploads{}, fmt.Errorf("view: session user: %w", err)
 	}
 	nums, err := f.store.NumbersOf(ctx, u.ID)
 	if err != nil {
-		return fmt.Errorf("view: numbers: %w", err)
+		return ownerUploads{}, fmt.Errorf("view: numbers: %w", err)
 	}
 	cs, err := f.store.ListContacts(ctx, u.ID)
 	if err != nil {
-		return fmt.Errorf("view: contacts: %w", err)
+		return ownerUploads{}, fmt.Errorf("view: contacts: %w", err)
 	}
-	cs = f.contactsWithPhoneFields(ctx, "user:"+u.Username, cs, failed)
-	co, err := prov.CompanyDirectory(ctx, f.store, u, "")
+	ups := f.latestUploads(ctx, "user:"+u.Username, failed, "phone.cfg", "directory.xml", KVUploadName)
+	cs = f.contactsWithPhoneFields(ups, cs)
+	co, err := f.companyDirectory(ctx, u)
 	if err != nil {
 		*failed = true
 		f.log.Warn("company directory", "user", u.Username, "err", err)
@@ -92,8 +96,8 @@ func (f *Files) addUser(ctx context.Context, v *prov.View, s prov.Session, faile
 	co = slices.DeleteFunc(co, func(e prov.CompanyEntry) bool { return e.Username == u.Username })
 	v.User, v.Session, v.Numbers, v.Contacts, v.Company = &u, &s, nums, cs, co
 	v.UserInDevice = s.Door != prov.DoorNative
-	v.UserPhone = f.uploadParams(ctx, "user:"+u.Username, "phone.cfg", failed)
-	return nil
+	v.UserPhone = f.uploadParams(ups, "phone.cfg")
+	return ups, nil
 }
 
 // contactsWithPhoneFields adds to the stored contacts the fields only a
@@ -102,21 +106,14 @@ func (f *Files) addUser(ctx context.Context, v *prov.View, s prov.Session, faile
 // upload. A contact takes the fields of the uploaded item with its number
 // (the next one, when several have it), so an edit in the portal keeps
 // them and a contact whose number changed loses them.
-func (f *Files) contactsWithPhoneFields(ctx context.Context, owner string, cs []prov.Contact, failed *bool) []prov.Contact {
-	if len(cs) == 0 {
-		return cs
-	}
-	u, err := f.store.LatestUpload(ctx, owner, "directory.xml")
-	if err != nil {
-		if !errors.Is(err, prov.ErrNotFound) {
-			*failed = true
-			f.log.Warn("read upload", "owner", owner, "name", "directory.xml", "err", err)
-		}
+func (f *Files) contactsWithPhoneFields(ups ownerUploads, cs []prov.Contact) []prov.Contact {
+	u, ok := ups.latest["directory.xml"]
+	if len(cs) == 0 || !ok {
 		return cs
 	}
 	up, err := ParseDirectory(u.Data)
 	if err != nil {
-		f.log.Warn("stored upload does not parse", "owner", owner, "name", "directory.xml", "err", err)
+		f.log.Warn("stored upload does not parse", "owner", ups.owner, "name", "directory.xml", "err", err)
 		return cs
 	}
 	byNumber := map[string][]prov.ContactPhone{}
@@ -133,18 +130,37 @@ func (f *Files) contactsWithPhoneFields(ctx context.Context, owner string, cs []
 	return out
 }
 
-// uploadParams parses the newest stored .cfg upload; nil when there is none
-// or it no longer parses (it was validated when stored). A failed read is
-// logged and reported in *failed, so that the View is not cached.
-func (f *Files) uploadParams(ctx context.Context, owner, name string, failed *bool) *prov.UploadParams {
-	u, err := f.store.LatestUpload(ctx, owner, name)
+// ownerUploads is the newest version of each file an owner uploaded.
+type ownerUploads struct {
+	owner  string
+	latest map[string]prov.Upload
+}
+
+// latestUploads reads owner's newest uploads of names in one query (a view
+// needs two or three per owner); a failed read is logged and reported in
+// *failed, so that the View is not cached, and reads as none.
+func (f *Files) latestUploads(ctx context.Context, owner string, failed *bool, names ...string) ownerUploads {
+	ups, err := f.store.LatestUploads(ctx, owner, names...)
 	if err != nil {
-		if !errors.Is(err, prov.ErrNotFound) {
-			*failed = true
-			f.log.Warn("read upload", "owner", owner, "name", name, "err", err)
-		}
+		*failed = true
+		f.log.Warn("read uploads", "owner", owner, "err", err)
+		return ownerUploads{owner: owner}
+	}
+	out := ownerUploads{owner: owner, latest: make(map[string]prov.Upload, len(ups))}
+	for _, u := range ups {
+		out.latest[u.Name] = u
+	}
+	return out
+}
+
+// uploadParams parses the newest stored .cfg upload of that name; nil when
+// there is none or it no longer parses (it was validated when stored).
+func (f *Files) uploadParams(ups ownerUploads, name string) *prov.UploadParams {
+	u, ok := ups.latest[name]
+	if !ok {
 		return nil
 	}
+	owner := ups.owner
 	parse := ParseConfigParams
 	if name == KVUploadName {
 		parse = ParseKVConfig
@@ -219,3 +235,19 @@ func (f *Files) checkDir(ctx context.Context, d prov.Device, pn parsedName) erro
 // errNotSiteDir is a file asked for in a directory its site does not use:
 // as if it did not exist (and no login door either).
 var errNotSiteDir = fmt.Errorf("not this site's profile directory: %w", prov.ErrNotFound)
+
+// companyDirectory is prov.CompanyDirectory(viewer, "") through the cache:
+// every logged-in phone's view lists it, and reading all users per view made
+// a boot storm's logins quadratic (half the daemon's CPU with 2,000 users).
+func (f *Files) companyDirectory(ctx context.Context, viewer prov.User) ([]prov.CompanyEntry, error) {
+	if l, ok := f.cache.company(); ok {
+		return l.VisibleTo(viewer), nil
+	}
+	gen := f.cache.generation()
+	l, err := prov.CompanyAll(ctx, f.store, "")
+	if err != nil {
+		return nil, err
+	}
+	f.cache.putCompany(l, gen)
+	return l.VisibleTo(viewer), nil
+}

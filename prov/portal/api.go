@@ -278,6 +278,9 @@ func (a *api) wrap(rt route) http.Handler {
 			}
 			a.m.requests.WithLabelValues(pattern, fmt.Sprintf("%dxx", cw.code/100)).Inc()
 		}()
+		// A person waits on every API call: its reads skip the queue the
+		// phones' provisioning reads form in a boot storm.
+		r = r.WithContext(prov.Interactive(r.Context()))
 		p, ok := a.authenticate(cw, r, rt.Auth)
 		if !ok {
 			return

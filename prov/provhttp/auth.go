@@ -28,7 +28,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 	}
 	ctx := r.Context()
 	if mac, isMAC := prov.NormalizeMAC(c.Username); isMAC {
-		d, err := h.acct.GetDevice(ctx, mac)
+		d, err := h.files.Device(ctx, mac)
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}

@@ -41,7 +41,6 @@ type Logins interface {
 // Accounts is the lookup provhttp needs to check digest credentials;
 // prov.Store satisfies it.
 type Accounts interface {
-	GetDevice(ctx context.Context, mac string) (prov.Device, error)
 	GetUser(ctx context.Context, username string) (prov.User, error)
 }
 

@@ -106,7 +106,10 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func newEnv(t *testing.T, mut func(*Config)) *env {
+func newEnv(t *testing.T, mut func(*Config)) *env { t.Helper(); return newEnvStore(t, mut, nil) }
+
+// newEnvStore is newEnv with the Files reading the store through wrap.
+func newEnvStore(t *testing.T, mut func(*Config), wrap func(prov.Store) prov.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
@@ -126,13 +129,17 @@ func newEnv(t *testing.T, mut func(*Config)) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, events: &prov.Events{}, reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
-	e.files, err = files.New(cfg.FilesConfig(), files.Deps{Store: st, Events: e.events, Renderer: rend,
+	var fst prov.Store = st
+	if wrap != nil {
+		fst = wrap(st)
+	}
+	e.files, err = files.New(cfg.FilesConfig(), files.Deps{Store: fst, Events: e.events, Renderer: rend,
 		Registerer: e.reg, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.logins = &fakeLogins{st: st, events: e.events}
-	h, err := New(cfg, Deps{Files: e.files, Accounts: st, Logins: e.logins,
+	h, err := New(cfg, Deps{Files: e.files, Accounts: fst, Logins: e.logins,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
 	if err != nil {
 		t.Fatal(err)
