@@ -280,7 +280,7 @@ func TestSoftphoneInBrowser(t *testing.T) {
 	if !eventually(func() bool { return a.svc.bridge.Open() == 0 }) {
 		t.Fatalf("%d bridge sessions open after the BYE", a.svc.bridge.Open())
 	}
-	if n := metricValue(t, a, "hotdesk_media_packets_total"); n < 100 {
+	if n := metricValue(t, a, "hotdesk_media_packets_total"); n < 50 {
 		t.Errorf("hotdesk_media_packets_total = %v, want the packets of both calls", n)
 	}
 

@@ -340,10 +340,12 @@ func (s *Session) phoneToBrowser() {
 		if s.tap != nil {
 			s.tap.FromPhone(pkt.Payload)
 		}
+		// Counted before it leaves, so whoever sees it arrive sees it counted.
+		s.ToBrowser.Add(1)
 		if err := s.track.WriteRTP(&pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			s.ToBrowser.Add(-1)
 			continue
 		}
-		s.ToBrowser.Add(1)
 		s.b.m.packets.WithLabelValues("to_browser").Inc()
 	}
 }
@@ -369,10 +371,11 @@ func (s *Session) browserToPhone(tr *webrtc.TrackRemote) {
 		if s.tap != nil {
 			s.tap.FromBrowser(pkt.Payload)
 		}
+		s.ToPhone.Add(1) // before it leaves, as above
 		if _, err := s.rtp.WriteToUDP(buf[:n], peer); err != nil {
+			s.ToPhone.Add(-1)
 			continue
 		}
-		s.ToPhone.Add(1)
 		s.b.m.packets.WithLabelValues("to_phone").Inc()
 	}
 }
