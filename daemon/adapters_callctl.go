@@ -21,7 +21,7 @@ func (a sipCallControl) Dial(ctx context.Context, o prov.DialOrder) (prov.Contro
 	}
 	// The line the phone refreshed last is the one it is using now.
 	b := slices.MaxFunc(bs, func(x, y sip.Binding) int { return x.Updated.Compare(y.Updated) })
-	cc, err := a.s.Dial(ctx, sip.DialRequest{Owner: o.Owner, Phone: b, Caller: b.Owner, CallerID: o.CallerID,
+	cc, err := a.s.Dial(ctx, sip.DialRequest{Owner: sipOwner(o.Owner), Phone: b, Caller: b.Owner, CallerID: o.CallerID,
 		Target: o.Target})
 	if err != nil {
 		return prov.ControlledCall{}, callControlError(err)
@@ -29,20 +29,20 @@ func (a sipCallControl) Dial(ctx context.Context, o prov.DialOrder) (prov.Contro
 	return provCall(cc), nil
 }
 
-func (a sipCallControl) HangUp(ctx context.Context, owner, id string) error {
-	return callControlError(a.s.HangUp(ctx, owner, id))
+func (a sipCallControl) HangUp(ctx context.Context, owner prov.Owner, id string) error {
+	return callControlError(a.s.HangUp(ctx, sipOwner(owner), id))
 }
 
-func (a sipCallControl) Hold(ctx context.Context, owner, id string, on bool) error {
-	return callControlError(a.s.Hold(ctx, owner, id, on))
+func (a sipCallControl) Hold(ctx context.Context, owner prov.Owner, id string, on bool) error {
+	return callControlError(a.s.Hold(ctx, sipOwner(owner), id, on))
 }
 
-func (a sipCallControl) Transfer(ctx context.Context, owner, id, target string) error {
-	return callControlError(a.s.Transfer(ctx, owner, id, target))
+func (a sipCallControl) Transfer(ctx context.Context, owner prov.Owner, id, target string) error {
+	return callControlError(a.s.Transfer(ctx, sipOwner(owner), id, target))
 }
 
-func (a sipCallControl) Calls(owner string) []prov.ControlledCall {
-	cs := a.s.ControlledCalls(owner)
+func (a sipCallControl) Calls(owner prov.Owner) []prov.ControlledCall {
+	cs := a.s.ControlledCalls(sipOwner(owner))
 	out := make([]prov.ControlledCall, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, provCall(c))

@@ -13,8 +13,13 @@ import (
 type callRules struct{ c *prov.Calls }
 
 func (r callRules) Authorize(ctx context.Context, caller sip.Owner, target string) (sip.Decision, error) {
-	v, err := r.c.Authorize(ctx, prov.OwnerKind(caller.Kind), caller.ID, target)
+	v, err := r.c.Authorize(ctx, provOwner(caller), target)
 	return sip.Decision{Allow: v.Allow, Reason: v.Reason, Locked: v.Locked}, err
+}
+
+func (r callRules) CallerTrunk(ctx context.Context, caller sip.Owner) (sip.TrunkConfig, bool) {
+	t, ok := r.c.CallerTrunk(ctx, provOwner(caller))
+	return sip.TrunkConfig{Address: t.Address, Username: t.Username, Password: t.Password}, ok
 }
 
 func (r callRules) IsEmergency(ctx context.Context, dialled string) bool {
@@ -39,11 +44,11 @@ func (r callRules) CallHandling(ctx context.Context, user string) (sip.Handling,
 }
 
 func (r callRules) FeatureCode(ctx context.Context, caller sip.Owner, dialled, source string) (int, string, bool) {
-	return r.c.FeatureCode(ctx, prov.OwnerKind(caller.Kind), caller.ID, dialled, source)
+	return r.c.FeatureCode(ctx, provOwner(caller), dialled, source)
 }
 
 func (r callRules) RecordCall(ctx context.Context, rec sip.CallRecord) {
-	pr := prov.CallRecord{CallID: rec.CallID, Owner: string(rec.Caller.Kind) + ":" + rec.Caller.ID, Locked: rec.Locked,
+	pr := prov.CallRecord{CallID: rec.CallID, Owner: provOwner(rec.Caller), Locked: rec.Locked,
 		From: rec.From, To: rec.Callee, Route: rec.Route, Result: rec.Result,
 		Start: rec.Start, Answer: rec.Answer, End: rec.End}
 	if pr.To == "" {

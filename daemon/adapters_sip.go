@@ -20,8 +20,14 @@ func (a sipCredentials) Credential(_ context.Context, username string) (sip.Cred
 		return sip.Credential{}, fmt.Errorf("%w: %s", sip.ErrUnknownUser, username)
 	}
 	return sip.Credential{Username: cr.Username, Password: cr.Password, AORs: cr.AORs,
-		Owner: sip.Owner{Kind: sip.OwnerKind(cr.Kind), ID: cr.OwnerID}, Device: deviceKey(cr.DeviceID)}, nil
+		Owner: sipOwner(cr.Owner()), Device: deviceKey(cr.DeviceID)}, nil
 }
+
+// sipOwner and provOwner convert the one owner shape between the rooms:
+// the kinds are spelled alike on both sides.
+func sipOwner(o prov.Owner) sip.Owner { return sip.Owner{Kind: sip.OwnerKind(o.Kind), ID: o.ID} }
+
+func provOwner(o sip.Owner) prov.Owner { return prov.Owner{Kind: prov.OwnerKind(o.Kind), ID: o.ID} }
 
 // deviceKey is a device ID as the registrar carries it on bindings.
 func deviceKey(id int64) string {
@@ -57,14 +63,13 @@ func (a sipBindings) LoadBindings(ctx context.Context) ([]sip.Binding, error) {
 	}
 	out := make([]sip.Binding, 0, len(bs))
 	for _, b := range bs {
-		kind, id, _ := prov.ParseOwner(b.Owner)
 		q := ""
 		if b.Q > 0 {
 			q = strconv.FormatFloat(b.Q, 'f', -1, 64)
 		}
 		out = append(out, sip.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID,
 			CallID: b.CallID, CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source,
-			Transport: b.Transport, UserAgent: b.UserAgent, Owner: sip.Owner{Kind: sip.OwnerKind(kind), ID: id},
+			Transport: b.Transport, UserAgent: b.UserAgent, Owner: sipOwner(b.Owner),
 			Local: b.Node, Updated: b.UpdatedAt, AuthUser: b.AuthUser, Device: deviceKey(b.DeviceID)})
 	}
 	return out, nil
@@ -93,20 +98,19 @@ func provBinding(b sip.Binding) prov.Binding {
 	dev, _ := strconv.ParseInt(b.Device, 10, 64)
 	return prov.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID, CallID: b.CallID,
 		CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source, Transport: b.Transport,
-		UserAgent: b.UserAgent, Owner: string(b.Owner.Kind) + ":" + b.Owner.ID, Node: b.Local, UpdatedAt: b.Updated,
+		UserAgent: b.UserAgent, Owner: provOwner(b.Owner), Node: b.Local, UpdatedAt: b.Updated,
 		AuthUser: b.AuthUser, DeviceID: dev, LocalHost: b.LocalHost}
 }
 
 // sipBinding is the inverse of provBinding.
 func sipBinding(b prov.Binding) sip.Binding {
-	kind, id, _ := prov.ParseOwner(b.Owner)
 	q := ""
 	if b.Q > 0 {
 		q = strconv.FormatFloat(b.Q, 'f', -1, 64)
 	}
 	return sip.Binding{AOR: b.AOR, Contact: b.Contact, Instance: b.Instance, RegID: b.RegID,
 		CallID: b.CallID, CSeq: b.CSeq, Expires: b.Expires, Q: q, Path: b.Path, Source: b.Source,
-		Transport: b.Transport, UserAgent: b.UserAgent, Owner: sip.Owner{Kind: sip.OwnerKind(kind), ID: id},
+		Transport: b.Transport, UserAgent: b.UserAgent, Owner: sipOwner(b.Owner),
 		Local: b.Node, LocalHost: b.LocalHost, Updated: b.UpdatedAt, AuthUser: b.AuthUser, Device: deviceKey(b.DeviceID)}
 }
 
@@ -121,12 +125,11 @@ type registrar struct {
 	ctx         context.Context
 }
 
-func (r *registrar) Unbind(ctx context.Context, owner string) ([]prov.Binding, error) {
-	kind, id, ok := prov.ParseOwner(owner)
-	if !ok {
-		return nil, fmt.Errorf("unbind: bad owner %q", owner)
+func (r *registrar) Unbind(ctx context.Context, owner prov.Owner) ([]prov.Binding, error) {
+	if owner.IsZero() {
+		return nil, fmt.Errorf("unbind: no owner")
 	}
-	bs, err := r.srv.Unbind(ctx, sip.Owner{Kind: sip.OwnerKind(kind), ID: id})
+	bs, err := r.srv.Unbind(ctx, sipOwner(owner))
 	out := make([]prov.Binding, 0, len(bs))
 	for _, b := range bs {
 		out = append(out, provBinding(b))

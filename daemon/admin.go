@@ -95,7 +95,7 @@ func (r registrations) List(context.Context) []portal.Registration {
 	out := make([]portal.Registration, 0, len(bs))
 	for _, b := range bs {
 		out = append(out, portal.Registration{AOR: b.AOR, Contact: b.Contact, Source: b.Source,
-			Transport: b.Transport, UserAgent: b.UserAgent, Owner: string(b.Owner.Kind) + ":" + b.Owner.ID,
+			Transport: b.Transport, UserAgent: b.UserAgent, Owner: provOwner(b.Owner),
 			Since: b.Updated, Expires: b.Expires})
 	}
 	return out

@@ -212,7 +212,7 @@ func TestClickToDial(t *testing.T) {
 	a, addrs := demoDaemon(t)
 	ctx := context.Background()
 	base := "http://" + addrs.Admin
-	admin := prov.Actor{Name: "admin:test"}
+	admin := prov.Actor{Kind: prov.ActorAdmin, Name: "test"}
 	dev, err := a.store.GetDevice(ctx, demoDevices[0])
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestClickToDial(t *testing.T) {
 	}
 	// Assigning logs her in on it; logged out, the phone is locked.
 	if s, ok, _ := a.svc.sessions.ActiveOn(ctx, dev.ID); ok {
-		if err := a.svc.sessions.End(ctx, s.ID, prov.EndLogout, admin.Name); err != nil {
+		if err := a.svc.sessions.End(ctx, s.ID, prov.EndLogout, prov.AdminActor(admin.Name, "")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -270,7 +270,7 @@ func TestClickToDial(t *testing.T) {
 	}
 	// Logged in on the phone, she calls freely.
 	sess, err := a.svc.sessions.Login(ctx, prov.LoginRequest{MAC: dev.MAC, Username: "alice", Door: prov.DoorAPI,
-		Verified: true, Privileged: true, Actor: admin.Name})
+		Verified: true, Privileged: true, Actor: prov.AdminActor(admin.Name, "")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func TestCallHandlingAppliesAtOnce(t *testing.T) {
 	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
 		t.Fatalf("bob REGISTER = %d", code)
 	}
-	me := prov.Actor{Name: "user:alice"}
+	me := prov.Actor{Kind: prov.ActorUser, Name: "alice"}
 	if _, err := a.svc.manager.SetCallHandling(ctx, "alice", prov.CallHandling{DND: true}, me); err != nil {
 		t.Fatal(err)
 	}
@@ -174,5 +174,44 @@ func TestEmergencyCallFromLockedOutPhone(t *testing.T) {
 	}
 	if code, reason := phone.call(t, "911", dev.SIPUser, dev.SIPPassword); code == 403 {
 		t.Fatalf("locked-out phone calling 911 = %d %q: refused", code, reason)
+	}
+}
+
+// TestSiteTrunkRoutesOutboundCalls: with no sip.proxy.trunk configured, a
+// user of a site whose trunk is set calls numbers through that trunk; a
+// site without one still has nowhere to send them (404).
+func TestSiteTrunkRoutesOutboundCalls(t *testing.T) {
+	a, addrs := demoDaemon(t)
+	ctx := context.Background()
+	carrier := newHandset(t, addrs.SIPUDP[0], "test.lan") // answers busy: enough to see it was reached
+	alice := newHandset(t, addrs.SIPUDP[0], "test.lan")
+	if code := alice.register(t, "1001", "1001", "alice-sip", 600); code != 200 {
+		t.Fatalf("alice REGISTER = %d", code)
+	}
+	if code, _ := alice.call(t, "+4930123456", "1001", "alice-sip"); code != 404 {
+		t.Fatalf("call to a number with no trunk = %d, want 404", code)
+	}
+	u, err := a.store.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := a.store.GetSite(ctx, u.SiteID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.Trunk = prov.Trunk{Address: "sip:" + carrier.addr, Username: "branch", Password: "pw"}
+	if _, err := a.svc.manager.UpdateSite(ctx, site.ID, site, prov.AdminActor("test", "")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := alice.call(t, "+4930123456", "1001", "alice-sip"); code != 486 {
+		t.Fatalf("call through the site trunk = %d, want the carrier's 486", code)
+	}
+	select {
+	case n := <-carrier.invites:
+		if n != "+4930123456" {
+			t.Fatalf("the site trunk was asked for %q", n)
+		}
+	default:
+		t.Fatal("the call did not reach the site trunk")
 	}
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // clusterBus relays this node's changes to the other nodes sharing the
-// PostgreSQL store, and theirs to this node's services (issue 16). A
+// PostgreSQL store, and theirs to this node's services. A
 // message is a kind and IDs; receivers re-read the rows. NOTIFY keeps one
 // sender's order, which the receivers rely on (a replaced session's end
 // comes before the login that replaced it).

@@ -139,7 +139,7 @@ func TestClusterLoginLogoutCallAcrossNodes(t *testing.T) {
 	if len(ss) != 1 {
 		t.Fatalf("active sessions %+v", ss)
 	}
-	owner := "session:" + ss[0].ID
+	owner := prov.SessionOwner(ss[0].ID)
 	waitFor(t, "the session's line held by n2", func() bool {
 		bs := n2.a.svc.registrar.DeviceBindings(ctx, dev.ID)
 		return len(bs) == 1 && bs[0].Owner == owner
@@ -156,7 +156,7 @@ func TestClusterLoginLogoutCallAcrossNodes(t *testing.T) {
 	}
 	waitFor(t, "only the device account bound on n2", func() bool {
 		bs := n2.a.svc.registrar.DeviceBindings(ctx, dev.ID)
-		return len(bs) == 1 && bs[0].Owner == "device:"+itoa64(dev.ID)
+		return len(bs) == 1 && bs[0].Owner == prov.DeviceOwner(dev.ID)
 	})
 	if _, ok := n2.a.svc.credentials.Lookup(ss[0].SIPUser); ok {
 		t.Fatal("n2 still accepts the ended session's SIP credentials")

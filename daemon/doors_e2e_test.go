@@ -193,7 +193,7 @@ func TestNativeDoor(t *testing.T) {
 	}
 	// A logout from the server sticks: the phone's automatic re-fetch with
 	// the stored login right after it is refused, not a new login.
-	if err := a.svc.sessions.End(ctx, sess.ID, prov.EndAdmin, "test"); err != nil {
+	if err := a.svc.sessions.End(ctx, sess.ID, prov.EndAdmin, prov.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := fetch(t, good, "GET", "http://"+addrs.HTTP+"/alice.cfg", nil); code != 401 {
@@ -295,7 +295,7 @@ func TestAssignAndUnassignDeskPhone(t *testing.T) {
 		t.Fatalf("the guest's phone registers %v", got)
 	}
 	mark = phone.mark()
-	if err := a.svc.sessions.End(ctx, guest.ID, prov.EndLogout, "test"); err != nil {
+	if err := a.svc.sessions.End(ctx, guest.ID, prov.EndLogout, prov.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	phone.waitResync(mark)

@@ -54,7 +54,7 @@ func TestLoginOnlyAtThePhone(t *testing.T) {
 	if !ok {
 		t.Fatal("bob is not logged in")
 	}
-	stillBob := func(door string) {
+	stillBob := func(door prov.Door) {
 		t.Helper()
 		if s, ok, _ := a.svc.sessions.ActiveOn(ctx, dev.ID); !ok || s.ID != bob.ID {
 			t.Fatalf("%s from elsewhere took the phone over: %+v", door, s)

@@ -115,7 +115,7 @@ func (e *relockEnv) assertLocked(p *deskPhone, mac string) {
 		e.t.Fatalf("phone %s registers %v, want only its device account %s", mac, got, d.SIPUser)
 	}
 	e.waitBindings(d, func(bs []prov.Binding) bool {
-		return len(bs) == 1 && bs[0].Owner == "device:"+itoa64(d.ID)
+		return len(bs) == 1 && bs[0].Owner == prov.DeviceOwner(d.ID)
 	}, "only the device account")
 }
 
@@ -131,7 +131,7 @@ func (e *relockEnv) assertLoggedIn(p *deskPhone, mac, number string) prov.Sessio
 		e.t.Fatalf("no session on %s", mac)
 	}
 	e.waitBindings(d, func(bs []prov.Binding) bool {
-		return len(bs) == 1 && bs[0].Owner == "session:"+sess.ID
+		return len(bs) == 1 && bs[0].Owner == prov.SessionOwner(sess.ID)
 	}, "only the session's line")
 	return sess
 }
@@ -180,7 +180,7 @@ func (e *relockEnv) phonePage(p *deskPhone) string {
 
 // login logs alice in on phone A through door and waits until the phone
 // has applied it.
-func (e *relockEnv) login(door string) {
+func (e *relockEnv) login(door prov.Door) {
 	e.t.Helper()
 	p := e.phone
 	mark := p.mark()
@@ -213,27 +213,27 @@ func (e *relockEnv) login(door string) {
 // reason; every time the phone must get the NOTIFY (answering its
 // challenge), re-fetch, and register only its device account again.
 func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
-	doors := []string{prov.DoorNative, prov.DoorBrowser, prov.DoorFeatureCode, prov.DoorAPI}
+	doors := []prov.Door{prov.DoorNative, prov.DoorBrowser, prov.DoorFeatureCode, prov.DoorAPI}
 	reasons := []struct {
 		name string
-		want string // the session's end reason
+		want prov.EndReason // the session's end reason
 		// before runs ahead of the login (a policy, an assignment).
 		before func(e *relockEnv)
 		// logout ends the session; the phone is then expected to resync.
-		logout func(e *relockEnv, door string, sess prov.Session)
+		logout func(e *relockEnv, door prov.Door, sess prov.Session)
 	}{
-		{"page", prov.EndLogout, nil, func(e *relockEnv, _ string, _ prov.Session) {
+		{"page", prov.EndLogout, nil, func(e *relockEnv, _ prov.Door, _ prov.Session) {
 			logout := phoneForm(e.t, &http.Client{}, e.phonePage(e.phone), files.PhoneFormLogout)
 			if code, body := fetch(e.t, &http.Client{}, "POST", logout, url.Values{}); code != 200 || !strings.Contains(body, "Logged out") {
 				e.t.Fatalf("logout page = %d\n%s", code, body)
 			}
 		}},
-		{"*78", prov.EndLogout, nil, func(e *relockEnv, _ string, _ prov.Session) {
+		{"*78", prov.EndLogout, nil, func(e *relockEnv, _ prov.Door, _ prov.Session) {
 			if code, reason := e.phone.dial("*78"); code != 480 || reason != "Logged out" {
 				e.t.Fatalf("*78 = %d %s", code, reason)
 			}
 		}},
-		{"phone-side", prov.EndPhoneUnregister, nil, func(e *relockEnv, door string, _ prov.Session) {
+		{"phone-side", prov.EndPhoneUnregister, nil, func(e *relockEnv, door prov.Door, _ prov.Session) {
 			e.phone.logoutOnPhone()
 			if door != prov.DoorNative {
 				// Only the line went down: once the daemon has noted it,
@@ -246,25 +246,25 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 			}
 		}},
 		{"idle", prov.EndIdle, func(e *relockEnv) { e.setPolicy(func(p *prov.LoginPolicy) { p.AutomaticLogout = 30 }) },
-			func(e *relockEnv, _ string, _ prov.Session) { e.sweepAfter(31 * time.Minute) }},
+			func(e *relockEnv, _ prov.Door, _ prov.Session) { e.sweepAfter(31 * time.Minute) }},
 		{"max", prov.EndMaxLength, func(e *relockEnv) { e.setPolicy(func(p *prov.LoginPolicy) { p.MaxSessionMinutes = 60 }) },
-			func(e *relockEnv, _ string, _ prov.Session) { e.sweepAfter(61 * time.Minute) }},
+			func(e *relockEnv, _ prov.Door, _ prov.Session) { e.sweepAfter(61 * time.Minute) }},
 		{"daily", prov.EndDaily, func(e *relockEnv) {
 			loc, _ := time.LoadLocation("Europe/Berlin")
 			at := e.clk.now().In(loc).Add(2 * time.Minute).Format("15:04")
 			e.setPolicy(func(p *prov.LoginPolicy) { p.DailyLogout = at })
-		}, func(e *relockEnv, _ string, _ prov.Session) { e.sweepAfter(3 * time.Minute) }},
-		{"admin", prov.EndAdmin, nil, func(e *relockEnv, _ string, sess prov.Session) {
+		}, func(e *relockEnv, _ prov.Door, _ prov.Session) { e.sweepAfter(3 * time.Minute) }},
+		{"admin", prov.EndAdmin, nil, func(e *relockEnv, _ prov.Door, sess prov.Session) {
 			if code, _ := e.api("DELETE", "/sessions/"+sess.ID, ""); code/100 != 2 {
 				e.t.Fatalf("DELETE session = %d", code)
 			}
 		}},
-		{"replace", prov.EndReplaced, nil, func(e *relockEnv, _ string, _ prov.Session) {
+		{"replace", prov.EndReplaced, nil, func(e *relockEnv, _ prov.Door, _ prov.Session) {
 			if code, body := e.api("POST", "/sessions", `{"device":"`+phoneB+`","user":"alice"}`); code != 201 {
 				e.t.Fatalf("login elsewhere = %d %v", code, body)
 			}
 		}},
-		{"disable", prov.EndUserDisabled, nil, func(e *relockEnv, _ string, _ prov.Session) {
+		{"disable", prov.EndUserDisabled, nil, func(e *relockEnv, _ prov.Door, _ prov.Session) {
 			if code, body := e.api("POST", "/users/alice/disable", ""); code/100 != 2 {
 				e.t.Fatalf("disable = %d %v", code, body)
 			}
@@ -277,7 +277,7 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 			}
 			e.phone.waitResync(mark)
 			e.assertLoggedIn(e.phone, phoneA, "1002")
-		}, func(e *relockEnv, _ string, _ prov.Session) {
+		}, func(e *relockEnv, _ prov.Door, _ prov.Session) {
 			if code, body := e.api("POST", "/devices/"+phoneA+"/unassign", ""); code/100 != 2 {
 				e.t.Fatalf("unassign = %d %v", code, body)
 			}
@@ -299,7 +299,7 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 			}
 			e.phone.waitResync(mark)
 			e.assertLocked(e.phone, phoneA)
-		}, func(e *relockEnv, _ string, _ prov.Session) {
+		}, func(e *relockEnv, _ prov.Door, _ prov.Session) {
 			b := newDeskPhone(e.t, e.addrs, phoneB)
 			b.boot()
 			e.assertLocked(b, phoneB)
@@ -313,7 +313,7 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 	}
 	for _, door := range doors {
 		for _, r := range reasons {
-			t.Run(door+"/"+r.name, func(t *testing.T) {
+			t.Run(string(door)+"/"+r.name, func(t *testing.T) {
 				e := newRelockEnv(t)
 				if r.before != nil {
 					r.before(e)

@@ -130,7 +130,7 @@ type StoreConfig = store.Config
 func defaultStore() StoreConfig { return store.DefaultConfig() }
 
 // ClusterConfig names this node among several sharing one PostgreSQL
-// store (issue 16).
+// store.
 type ClusterConfig struct {
 	// Node is this node's name: the holder of the bindings it takes, and
 	// the sender of the events it relays. Empty: the host name.

@@ -202,7 +202,7 @@ func TestLoginSessionOwnsRegistration(t *testing.T) {
 		t.Fatalf("permanent account REGISTER = %d", code)
 	}
 
-	if err := a.svc.sessions.End(ctx, sess.ID, prov.EndLogout, "test"); err != nil {
+	if err := a.svc.sessions.End(ctx, sess.ID, prov.EndLogout, prov.Actor{}); err != nil {
 		t.Fatalf("logout: %v", err)
 	}
 	phone.waitNotify(t, "check-sync")

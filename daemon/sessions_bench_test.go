@@ -73,7 +73,7 @@ sip: {listen: ["udp://127.0.0.1:0"], domain: big.test}
 		for i, id := range ids {
 			t0 := time.Now()
 			sent[fmt.Sprintf("dev%06x", i)] = t0
-			if err := a.svc.sessions.End(ctx, id, prov.EndLogout, "bench"); err != nil {
+			if err := a.svc.sessions.End(ctx, id, prov.EndLogout, prov.Actor{}); err != nil {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t0))

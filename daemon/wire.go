@@ -137,7 +137,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	}
 	if err := s.sip.EnableProxy(ctx, a.cfg.SIP.Proxy, sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
-		Emergency: rules, Media: s.bridge}); err != nil {
+		Emergency: rules, Trunks: rules, Media: s.bridge}); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
 	}
 	if a.cluster != nil {

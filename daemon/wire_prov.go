@@ -123,7 +123,7 @@ type nativeLogins struct{ s *prov.Sessions }
 
 func (n nativeLogins) NativeLogin(ctx context.Context, mac, username, remote string) (prov.Session, error) {
 	return n.s.Login(ctx, prov.LoginRequest{MAC: mac, Username: username, Door: prov.DoorNative,
-		Verified: true, Remote: remote, Actor: "user:" + username})
+		Verified: true, Remote: remote, Actor: prov.UserActor(username, remote)})
 }
 
 func (n nativeLogins) NativeGuard(username, remote string) (func(bool), bool) {

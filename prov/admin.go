@@ -2,7 +2,6 @@ package prov
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,13 +13,6 @@ import (
 
 	"hotdesk/prov/auth"
 )
-
-// Actor is who makes a change and from where, for the audit log.
-type Actor struct {
-	// Name is "admin:<name>", "token:<name>", "user:<name>", "phone" or "system".
-	Name   string
-	Remote string
-}
 
 // ConflictError names the field whose unique value (user name, number,
 // MAC) is taken; errors.Is(err, ErrConflict) holds for it.
@@ -81,42 +73,21 @@ func NewManager(d ManagerDeps) *Manager {
 }
 
 // unbind removes the bindings of owner when a registrar is wired.
-func (m *Manager) unbind(ctx context.Context, owner string) {
+func (m *Manager) unbind(ctx context.Context, owner Owner) {
 	if m.reg == nil {
 		return
 	}
 	if _, err := m.reg.Unbind(ctx, owner); err != nil {
-		m.logger.Error("unbind failed", "owner", owner, "err", err)
+		m.logger.Error("unbind failed", "owner", owner.String(), "err", err)
 	}
 }
 
-// Audit writes one audit event; before and after are marshalled to JSON
-// (nil leaves them empty). A failed write is logged: the change is done.
-func (m *Manager) Audit(ctx context.Context, a Actor, action, object string, before, after any) {
-	e := &AuditEvent{At: m.now(), Actor: a.Name, Action: action, Object: object, Remote: a.Remote,
-		Before: AuditJSON(before), After: AuditJSON(after)}
-	if e.Actor == "" {
-		e.Actor = "system"
-	}
-	if err := m.store.AddAudit(ctx, e); err != nil {
+// Audit writes one audit event (NewAuditEvent). A failed write is logged:
+// the change is done.
+func (m *Manager) Audit(ctx context.Context, a Actor, action string, o Object, before, after any) {
+	if err := m.store.AddAudit(ctx, NewAuditEvent(m.now(), a, action, o, before, after)); err != nil {
 		m.logger.Error("audit write failed", "action", action, "err", err)
 	}
-}
-
-// AuditJSON is v as an audit record's Before or After: JSON, a string as
-// it is, "" for nil.
-func AuditJSON(v any) string {
-	if v == nil {
-		return ""
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprintf("%q", err.Error())
-	}
-	return string(b)
 }
 
 // userRecord is what the audit log keeps of a user: no secrets.
@@ -143,7 +114,7 @@ func (m *Manager) CreateUser(ctx context.Context, in UserInput, a Actor) (User, 
 	if err != nil {
 		return User{}, conflictField(err)
 	}
-	m.Audit(ctx, a, "user.create", "user:"+u.Username, nil, userRecord{u, in.Numbers})
+	m.Audit(ctx, a, "user.create", UserObject(u.Username), nil, userRecord{u, in.Numbers})
 	return u, nil
 }
 
@@ -281,7 +252,7 @@ func (m *Manager) UpdateUser(ctx context.Context, username string, p UserPatch, 
 			PasswordChanged bool `json:"password_changed"`
 		}{u, true}
 	}
-	m.Audit(ctx, a, "user.update", "user:"+u.Username, before, after)
+	m.Audit(ctx, a, "user.update", UserObject(u.Username), before, after)
 	m.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID})
 	return u, nil
 }

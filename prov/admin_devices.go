@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"hotdesk/prov/auth"
 )
 
 // DoorClaim names the zero-touch claim in lockout keys and audit records.
-const DoorClaim = "claim"
+const DoorClaim Door = "claim"
 
 // PINLength is the number of digits of generated deployment and security PINs.
 const PINLength = 8
@@ -51,7 +50,7 @@ func (m *Manager) CreateDevice(ctx context.Context, in DeviceInput, a Actor) (De
 		return Device{}, err
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "created"})
-	m.Audit(ctx, a, "device.create", "device:"+mac, nil, d)
+	m.Audit(ctx, a, "device.create", DeviceObject(mac), nil, d)
 	return d, nil
 }
 
@@ -136,7 +135,7 @@ func (m *Manager) UpdateDevice(ctx context.Context, mac string, p DevicePatch, a
 		return Device{}, err
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "updated"})
-	m.Audit(ctx, a, "device.update", "device:"+d.MAC, before, d)
+	m.Audit(ctx, a, "device.update", DeviceObject(d.MAC), before, d)
 	return d, nil
 }
 
@@ -267,15 +266,15 @@ func (m *Manager) AssignDevice(ctx context.Context, in AssignInput, a Actor) (As
 	}
 	if created {
 		m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "created"})
-		m.Audit(ctx, a, "device.create", "device:"+d.MAC, nil, before)
+		m.Audit(ctx, a, "device.create", DeviceObject(d.MAC), nil, before)
 	}
 	if numberNew {
 		m.afterNumbersChanged(ctx, u)
-		m.Audit(ctx, a, "user.numbers.assign", "user:"+u.Username, map[string]any{"numbers": numsBefore},
+		m.Audit(ctx, a, "user.numbers.assign", UserObject(u.Username), map[string]any{"numbers": numsBefore},
 			map[string]any{"numbers": nums})
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, UserID: u.ID, Reason: "assigned"})
-	m.Audit(ctx, a, "device.assign", "device:"+d.MAC, before,
+	m.Audit(ctx, a, "device.assign", DeviceObject(d.MAC), before,
 		map[string]any{"user": u.Username, "kind": kind, "pins_generated": kind == DeviceManaged, "number": number})
 	return Assignment{Device: d, User: u, DeploymentPIN: d.DeploymentPIN, SecurityPIN: d.SecurityPIN, Numbers: nums}, nil
 }
@@ -328,7 +327,7 @@ func (m *Manager) UnassignDevice(ctx context.Context, mac string, a Actor) (Devi
 	}
 	if m.sessions != nil {
 		if s, ok, err := m.sessions.ActiveOn(ctx, d.ID); err == nil && ok {
-			if err := m.sessions.End(ctx, s.ID, EndUnassigned, a.Name); err != nil {
+			if err := m.sessions.End(ctx, s.ID, EndUnassigned, a); err != nil {
 				m.logger.Error("unassign: ending session", "session", s.ID, "err", err)
 			}
 		}
@@ -343,9 +342,9 @@ func (m *Manager) UnassignDevice(ctx context.Context, mac string, a Actor) (Devi
 		}
 		rotated = true
 	}
-	m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(uid, 10))
-	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, UserID: uid, Reason: EndUnassigned})
-	m.Audit(ctx, a, "device.unassign", "device:"+d.MAC, before,
+	m.unbind(ctx, UserOwner(uid))
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, UserID: uid, Reason: string(EndUnassigned)})
+	m.Audit(ctx, a, "device.unassign", DeviceObject(d.MAC), before,
 		map[string]any{"device": d, "sip_password_rotated": rotated})
 	return d, nil
 }
@@ -438,7 +437,7 @@ func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, securityPIN, remote 
 		if s, ok, err := m.sessions.ActiveOn(ctx, phone.ID); err != nil {
 			return Device{}, err
 		} else if ok && s.UserID == prev {
-			if err := m.sessions.End(ctx, s.ID, EndClaimed, "phone"); err != nil {
+			if err := m.sessions.End(ctx, s.ID, EndClaimed, PhoneActor("")); err != nil {
 				return Device{}, err
 			}
 		}
@@ -447,8 +446,8 @@ func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, securityPIN, remote 
 	if err == nil && prev != 0 {
 		// The phone's former user's permanent account goes with it, as on
 		// an unassignment; their session there was replaced by the login.
-		m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(prev, 10))
-		m.Audit(ctx, Actor{Name: "phone", Remote: remote}, "device.claim.takeover", "device:"+d.MAC,
+		m.unbind(ctx, UserOwner(prev))
+		m.Audit(ctx, PhoneActor(remote), "device.claim.takeover", DeviceObject(d.MAC),
 			map[string]any{"user_id": prev}, map[string]any{"user_id": d.AssignedUserID, "security_pin": "verified"})
 	}
 	return d, err
@@ -485,10 +484,10 @@ func (m *Manager) moveAssignment(ctx context.Context, held, phone Device, remote
 		return Device{}, err
 	}
 	if held.ID != phone.ID {
-		m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: held.ID, Reason: DoorClaim})
+		m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: held.ID, Reason: string(DoorClaim)})
 	}
-	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: phone.ID, UserID: uid, Reason: DoorClaim})
-	m.Audit(ctx, Actor{Name: "phone", Remote: remote}, "device.claim", "device:"+phone.MAC,
+	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: phone.ID, UserID: uid, Reason: string(DoorClaim)})
+	m.Audit(ctx, PhoneActor(remote), "device.claim", DeviceObject(phone.MAC),
 		map[string]any{"assigned_device": held.MAC}, map[string]any{"assigned_device": phone.MAC, "user_id": uid})
 	if err := m.moveLogin(ctx, uid, held, phone); err != nil {
 		return phone, err
@@ -506,7 +505,7 @@ func (m *Manager) moveLogin(ctx context.Context, userID int64, held, phone Devic
 		if s, ok, err := m.sessions.ActiveOn(ctx, held.ID); err != nil {
 			return err
 		} else if ok && s.UserID == userID {
-			if err := m.sessions.End(ctx, s.ID, EndClaimed, "phone"); err != nil {
+			if err := m.sessions.End(ctx, s.ID, EndClaimed, PhoneActor("")); err != nil {
 				return err
 			}
 		}
@@ -516,7 +515,7 @@ func (m *Manager) moveLogin(ctx context.Context, userID int64, held, phone Devic
 		return err
 	}
 	_, err = m.sessions.Login(ctx, LoginRequest{MAC: phone.MAC, Username: u.Username, Door: DoorAssigned,
-		Verified: true, Actor: "phone"})
+		Verified: true, Actor: PhoneActor("")})
 	return err
 }
 
@@ -554,7 +553,7 @@ func (m *Manager) SIPAccountOf(ctx context.Context, mac string, reveal bool, a A
 	}
 	if reveal {
 		acc.Password = u.SIPPassword
-		m.Audit(ctx, a, "user.sip_password.reveal", "user:"+u.Username, nil, map[string]string{"device": d.MAC})
+		m.Audit(ctx, a, "user.sip_password.reveal", UserObject(u.Username), nil, map[string]string{"device": d.MAC})
 	}
 	return acc, u, nil
 }
@@ -576,7 +575,7 @@ func (m *Manager) VerifyDevice(ctx context.Context, mac string, a Actor) (Device
 		return Device{}, err
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "verified"})
-	m.Audit(ctx, a, "device.verify", "device:"+d.MAC, before, trustRecord(d))
+	m.Audit(ctx, a, "device.verify", DeviceObject(d.MAC), before, trustRecord(d))
 	return d, nil
 }
 
@@ -595,12 +594,12 @@ func (m *Manager) ResetDeviceCredentials(ctx context.Context, mac string, a Acto
 		return Device{}, err
 	}
 	// Whoever holds the old device account is unregistered too.
-	m.unbind(ctx, string(OwnerDevice)+":"+strconv.FormatInt(d.ID, 10))
+	m.unbind(ctx, DeviceOwner(d.ID))
 	if d, err = m.store.GetDevice(ctx, d.MAC); err != nil {
 		return Device{}, err
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "credentials_reset"})
-	m.Audit(ctx, a, "device.reset_credentials", "device:"+d.MAC, before, trustRecord(d))
+	m.Audit(ctx, a, "device.reset_credentials", DeviceObject(d.MAC), before, trustRecord(d))
 	return d, nil
 }
 
@@ -617,6 +616,6 @@ func (m *Manager) CheckSync(ctx context.Context, mac string, reboot bool, a Acto
 		return Device{}, err
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reboot: reboot, Reason: "check_sync"})
-	m.Audit(ctx, a, "device.check_sync", "device:"+d.MAC, nil, map[string]bool{"reboot": reboot})
+	m.Audit(ctx, a, "device.check_sync", DeviceObject(d.MAC), nil, map[string]bool{"reboot": reboot})
 	return d, nil
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // ImportOptions control a CSV user import.
@@ -21,6 +22,53 @@ type ImportOptions struct {
 	Workers int
 	// MaxRows refuses a larger file; 0 = DefaultImportMaxRows.
 	MaxRows int
+	// Progress, when set, is told after each row is prepared (validated
+	// and its password hashed) and after each stored chunk; calls never
+	// overlap, and Done only grows within a phase.
+	Progress func(ImportProgress)
+}
+
+// Import phases, in order.
+const (
+	ImportPreparing = "preparing" // validating rows, hashing passwords
+	ImportStoring   = "storing"
+)
+
+// ImportProgress is where a running import stands: Done of Total rows
+// through Phase.
+type ImportProgress struct {
+	Phase string `json:"phase"`
+	Done  int    `json:"done"`
+	Total int    `json:"total"`
+}
+
+// importTracker serializes progress reports from the hashing workers.
+type importTracker struct {
+	mu    sync.Mutex
+	fn    func(ImportProgress)
+	phase string
+	done  int
+	total int
+}
+
+func (t *importTracker) start(phase string, total int) {
+	if t.fn == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.phase, t.done, t.total = phase, 0, total
+	t.fn(ImportProgress{Phase: phase, Total: total})
+}
+
+func (t *importTracker) add(n int) {
+	if t.fn == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.done += n
+	t.fn(ImportProgress{Phase: t.phase, Done: t.done, Total: t.total})
 }
 
 // DefaultImportMaxRows bounds one import.
@@ -73,8 +121,11 @@ func (r ImportReport) CreatedUsers() []string {
 // last_name and email are required, the others optional. numbers holds
 // one or more numbers separated by spaces, ";" or ","; site is a site name;
 // params holds profile parameters as name=value pairs separated by ";".
+// password_hash takes an argon2id PHC string from another system instead
+// of a password (see auth.ParseImportedHash); a row has one or the other.
 var ImportColumns = []string{"username", "first_name", "last_name", "email", "language", "directory_scope",
-	"custom1", "custom2", "custom3", "kind", "responsible_email", "password", "numbers", "site", "params"}
+	"custom1", "custom2", "custom3", "kind", "responsible_email", "password", "numbers", "site", "params",
+	"password_hash"}
 
 var numberSplitRE = regexp.MustCompile(`[\s;,]+`)
 
@@ -82,7 +133,9 @@ type importItem struct {
 	row      ImportRow
 	in       UserInput
 	siteName string
-	user     User
+	// hash is the row's password_hash, stored as it is.
+	hash string
+	user User
 }
 
 // ImportUsersCSV creates users from CSV: a header row naming the columns
@@ -102,9 +155,10 @@ func ImportUsersCSV(ctx context.Context, dir *Directory, r io.Reader, opts Impor
 	if err := dir.checkImport(ctx, items); err != nil {
 		return rep, err
 	}
-	dir.prepareAll(items, opts.Workers)
+	tr := &importTracker{fn: opts.Progress}
+	dir.prepareAll(items, opts.Workers, tr)
 	if !opts.DryRun {
-		if err := dir.storeImport(ctx, items, opts.Actor); err != nil {
+		if err := dir.storeImport(ctx, items, opts.Actor, tr); err != nil {
 			return rep, err
 		}
 	}
@@ -122,9 +176,12 @@ func ImportUsersCSV(ctx context.Context, dir *Directory, r io.Reader, opts Impor
 		rep.Results = append(rep.Results, it.row)
 	}
 	if !opts.DryRun {
-		e := &AuditEvent{At: dir.now(), Actor: orDefault(opts.Actor.Name, "system"), Action: "user.import",
-			Object: "users", Remote: opts.Actor.Remote,
-			After: fmt.Sprintf(`{"rows":%d,"created":%d,"refused":%d}`, rep.Rows, rep.Created, rep.Refused)}
+		e := NewAuditEvent(dir.now(), opts.Actor, "user.import", Object{Kind: ObjectUsers}, nil,
+			struct {
+				Rows    int `json:"rows"`
+				Created int `json:"created"`
+				Refused int `json:"refused"`
+			}{rep.Rows, rep.Created, rep.Refused})
 		if err := dir.store.AddAudit(ctx, e); err != nil {
 			return rep, fmt.Errorf("import: audit: %w", err)
 		}
@@ -173,8 +230,11 @@ func readImport(r io.Reader, maxRows int) ([]*importItem, error) {
 			if len(rec) != len(cols) {
 				it.row.Status, it.row.Field = ImportRefused, "row"
 				it.row.Error = fmt.Sprintf("has %d fields, the header has %d", len(rec), len(cols))
+				if slices.Contains(cols, "password_hash") && strings.Contains(strings.Join(rec, ","), "$argon2") {
+					it.row.Error += ` (quote password_hash values: "$argon2id$v=19$m=…,t=…,p=…$…")`
+				}
 			} else {
-				it.in, it.siteName = importInput(cols, rec)
+				it.in, it.siteName, it.hash = importInput(cols, rec)
 				it.row.Username = orDefault(strings.TrimSpace(it.in.Username), strings.TrimSpace(it.in.Email))
 			}
 		}
@@ -204,7 +264,7 @@ func importHeader(header []string) ([]string, error) {
 	return cols, nil
 }
 
-func importInput(cols, rec []string) (in UserInput, site string) {
+func importInput(cols, rec []string) (in UserInput, site, hash string) {
 	for i, c := range cols {
 		v := strings.TrimSpace(rec[i])
 		switch c {
@@ -240,6 +300,8 @@ func importInput(cols, rec []string) (in UserInput, site string) {
 			}
 		case "site":
 			site = v // resolved to an ID in checkImport
+		case "password_hash":
+			hash = v
 		case "params":
 			for _, kv := range strings.Split(v, ";") {
 				if kv = strings.TrimSpace(kv); kv == "" {
@@ -253,5 +315,5 @@ func importInput(cols, rec []string) (in UserInput, site string) {
 			}
 		}
 	}
-	return in, site
+	return in, site, hash
 }

@@ -113,10 +113,17 @@ func (ix *importIndex) check(it *importItem) (field, msg string) {
 
 // prepareAll validates and hashes the rows on a bounded worker pool:
 // argon2id costs tens of milliseconds per password, the rest is cheap.
-func (d *Directory) prepareAll(items []*importItem, workers int) {
+func (d *Directory) prepareAll(items []*importItem, workers int, tr *importTracker) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	todo := 0
+	for _, it := range items {
+		if it.row.Status != ImportRefused {
+			todo++
+		}
+	}
+	tr.start(ImportPreparing, todo)
 	work := make(chan *importItem)
 	var wg sync.WaitGroup
 	for range workers {
@@ -124,7 +131,8 @@ func (d *Directory) prepareAll(items []*importItem, workers int) {
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				u, err := d.prepareImport(it.in)
+				u, err := d.prepareImport(it.in, it.hash)
+				tr.add(1)
 				if err != nil {
 					it.row.Status, it.row.Error = ImportRefused, err.Error()
 					var fe *FieldError
@@ -150,14 +158,26 @@ func (d *Directory) prepareAll(items []*importItem, workers int) {
 // login password at all (the admin or the user sets one later): hashing a
 // random password nobody will ever know would cost 35 ms for nothing. The
 // row is still validated by Prepare itself, with a token hash cost, and the
-// hash is then dropped: an empty hash never verifies.
-func (d *Directory) prepareImport(in UserInput) (User, error) {
+// hash is then dropped: an empty hash never verifies. A row with a
+// password_hash keeps that hash, checked by auth.ParseImportedHash, and no
+// digest HA1s (they need the password: the login door's digest works once
+// the user sets a password).
+func (d *Directory) prepareImport(in UserInput, hash string) (User, error) {
+	if hash != "" {
+		if in.Password != "" {
+			return User{}, Invalid("password_hash", "give password or password_hash, not both")
+		}
+		if err := auth.ParseImportedHash(hash); err != nil {
+			return User{}, Invalid("password_hash", err.Error())
+		}
+	}
 	if in.Password != "" {
 		return d.Prepare(in)
 	}
-	cheap := &Directory{store: d.store, events: d.events, now: d.now, hasher: auth.NewHasher(auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
+	cheap := &Directory{store: d.store, events: d.events, now: d.now, params: d.params,
+		hasher: auth.NewHasher(auth.Argon2Params{Memory: 8, Time: 1, Threads: 1}, 1)}
 	u, err := cheap.Prepare(in)
-	u.PasswordHash, u.LoginHA1 = "", nil
+	u.PasswordHash, u.LoginHA1 = hash, nil
 	return u, err
 }
 
@@ -165,13 +185,14 @@ func (d *Directory) prepareImport(in UserInput) (User, error) {
 // chunk that fails (a user created concurrently) is retried row by row so
 // that only the guilty row is refused. Each row is user + numbers + audit
 // in one transaction, so no row is ever half stored.
-func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Actor) error {
+func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Actor, tr *importTracker) error {
 	var good []*importItem
 	for _, it := range items {
 		if it.row.Status != ImportRefused {
 			good = append(good, it)
 		}
 	}
+	tr.start(ImportStoring, len(good))
 	for start := 0; start < len(good); start += importChunk {
 		chunk := good[start:min(start+importChunk, len(good))]
 		err := d.store.WithTx(ctx, func(tx Store) error {
@@ -186,6 +207,7 @@ func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Acto
 			for _, it := range chunk {
 				it.row.Status = ImportCreated
 			}
+			tr.add(len(chunk))
 			continue
 		}
 		if ctx.Err() != nil {
@@ -208,6 +230,7 @@ func (d *Directory) storeImport(ctx context.Context, items []*importItem, a Acto
 				return fmt.Errorf("import line %d: %w", it.row.Line, err)
 			}
 		}
+		tr.add(len(chunk))
 	}
 	for _, it := range good {
 		if it.row.Status == ImportCreated {
@@ -230,7 +253,5 @@ func storeImportRow(ctx context.Context, tx Store, it *importItem, a Actor, now 
 			return fmt.Errorf("number %q: %w", n, err)
 		}
 	}
-	e := &AuditEvent{At: now(), Actor: orDefault(a.Name, "system"), Action: "user.create", Object: "user:" + u.Username,
-		Remote: a.Remote, After: AuditJSON(userRecord{*u, it.in.Numbers})}
-	return tx.AddAudit(ctx, e)
+	return tx.AddAudit(ctx, NewAuditEvent(now(), a, "user.create", UserObject(u.Username), nil, userRecord{*u, it.in.Numbers}))
 }

@@ -3,6 +3,8 @@ package prov_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ func (b blindStore) AllNumbers(context.Context) (map[string]int64, error) {
 // pre-check could not see, the chunk is stored row by row; only that row
 // is refused and it leaves nothing behind (no user, no number).
 func TestImportChunkFallback(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	pre := prov.NewDirectory(st, &prov.Events{}, time.Now)
@@ -41,7 +44,7 @@ func TestImportChunkFallback(t *testing.T) {
 	data := string(importFile(20))
 	// Row 3 takes racer's number, row 7 takes racer's name.
 	data = strings.Replace(data, "user00007,", "racer,", 1)
-	rep, err := prov.ImportUsersCSV(ctx, dir, bytes.NewReader([]byte(data)), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	rep, err := prov.ImportUsersCSV(ctx, dir, bytes.NewReader([]byte(data)), prov.ImportOptions{Actor: prov.Actor{Kind: prov.ActorAdmin, Name: "t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +80,14 @@ var _ prov.Store = blindStore{}
 // The optional params column (issue 19): profile parameters per user, a
 // typo refuses only its row, naming the parameter.
 func TestImportParamsColumn(t *testing.T) {
+	t.Parallel()
 	st := openStore(t)
 	ctx := t.Context()
 	dir := prov.NewDirectory(st, &prov.Events{}, time.Now)
 	csv := "username,first_name,last_name,email,params\n" +
 		"ann,Ann,A,ann@example.test,reg.2.address=2002; reg.2.label=Sales\n" +
 		"ben,Ben,B,ben@example.test,rge.2.address=1\n"
-	rep, err := prov.ImportUsersCSV(ctx, dir, strings.NewReader(csv), prov.ImportOptions{Actor: prov.Actor{Name: "admin:t"}})
+	rep, err := prov.ImportUsersCSV(ctx, dir, strings.NewReader(csv), prov.ImportOptions{Actor: prov.Actor{Kind: prov.ActorAdmin, Name: "t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,5 +97,34 @@ func TestImportParamsColumn(t *testing.T) {
 	u, err := st.GetUser(ctx, "ann")
 	if err != nil || u.Params["reg.2.address"] != "2002" || u.Params["reg.2.label"] != "Sales" {
 		t.Fatalf("ann's parameters: %+v %v", u.Params, err)
+	}
+}
+
+// TestImportProgressPerRow: Progress hears of every row as it is
+// prepared (its password hashed), one at a time, then of the stored
+// chunks, ending with every row stored.
+func TestImportProgressPerRow(t *testing.T) {
+	st := openStore(t)
+	dir := prov.NewDirectory(st, &prov.Events{}, time.Now)
+	var b strings.Builder
+	b.WriteString("username,first_name,last_name,email,password\n")
+	for i := range 6 {
+		fmt.Fprintf(&b, "r%d,R,S,r%d@example.test,secret-%d\n", i, i, i)
+	}
+	b.WriteString("bad,B,C,bad,\n") // refused by Prepare: still a row prepared
+	var got []prov.ImportProgress
+	rep, err := prov.ImportUsersCSV(t.Context(), dir, strings.NewReader(b.String()),
+		prov.ImportOptions{Workers: 3, Progress: func(p prov.ImportProgress) { got = append(got, p) }})
+	if err != nil || rep.Created != 6 {
+		t.Fatalf("created %d: %v", rep.Created, err)
+	}
+	var want []prov.ImportProgress
+	for i := range 8 {
+		want = append(want, prov.ImportProgress{Phase: prov.ImportPreparing, Done: i, Total: 7})
+	}
+	want = append(want, prov.ImportProgress{Phase: prov.ImportStoring, Total: 6},
+		prov.ImportProgress{Phase: prov.ImportStoring, Done: 6, Total: 6})
+	if !slices.Equal(got, want) {
+		t.Fatalf("progress\n got %+v\nwant %+v", got, want)
 	}
 }

@@ -85,8 +85,8 @@ func ValidateSite(s *Site) error {
 		}
 		seen[c.name] = c.code
 	}
-	if s.Trunk.Address != "" && strings.ContainsAny(s.Trunk.Address, " \t\r\n") {
-		return Invalid("trunk.address", "is a host[:port] or SIP URI without spaces")
+	if _, ok := s.Trunk.HostPort(); s.Trunk.Address != "" && !ok {
+		return Invalid("trunk.address", "is a host[:port] or a sip: URI of one")
 	}
 	return nil
 }
@@ -140,7 +140,7 @@ func (m *Manager) CreateSite(ctx context.Context, s Site, a Actor) (Site, error)
 		return Site{}, err
 	}
 	m.events.Publish(ctx, Event{Kind: EventSiteChanged})
-	m.Audit(ctx, a, "site.create", fmt.Sprintf("site:%d", s.ID), nil, siteRecord(s))
+	m.Audit(ctx, a, "site.create", SiteObject(s.ID), nil, siteRecord(s))
 	return s, nil
 }
 
@@ -187,7 +187,7 @@ func (m *Manager) UpdateSite(ctx context.Context, id int64, s Site, a Actor) (Si
 			}
 		}
 	}
-	m.Audit(ctx, a, "site.update", fmt.Sprintf("site:%d", id), siteRecord(before), siteRecord(s))
+	m.Audit(ctx, a, "site.update", SiteObject(id), siteRecord(before), siteRecord(s))
 	return s, nil
 }
 

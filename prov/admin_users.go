@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // disabledRecord is what the audit log keeps of what disabling removed, so
@@ -65,17 +64,17 @@ func (m *Manager) DisableUser(ctx context.Context, username string, a Actor) (Us
 		return User{}, err
 	}
 	// The credential index drops the permanent account at once.
-	m.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID, Reason: EndUserDisabled})
+	m.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID, Reason: string(EndUserDisabled)})
 	if m.sessions != nil {
-		if err := m.sessions.EndAll(ctx, u.ID, EndUserDisabled, a.Name); err != nil {
+		if err := m.sessions.EndAll(ctx, u.ID, EndUserDisabled, a); err != nil {
 			m.logger.Error("disable: ending sessions", "user", u.Username, "err", err)
 		}
 	}
-	m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(u.ID, 10))
+	m.unbind(ctx, UserOwner(u.ID))
 	for _, d := range devices {
-		m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: EndUnassigned})
+		m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: string(EndUnassigned)})
 	}
-	m.Audit(ctx, a, "user.disable", "user:"+u.Username, before, after)
+	m.Audit(ctx, a, "user.disable", UserObject(u.Username), before, after)
 	return u, nil
 }
 
@@ -94,7 +93,7 @@ func (m *Manager) EnableUser(ctx context.Context, username string, a Actor) (Use
 		return User{}, err
 	}
 	m.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID})
-	m.Audit(ctx, a, "user.enable", "user:"+u.Username,
+	m.Audit(ctx, a, "user.enable", UserObject(u.Username),
 		map[string]string{"status": string(StatusDisabled)}, map[string]string{"status": string(StatusActive)})
 	return u, nil
 }
@@ -156,7 +155,7 @@ func (m *Manager) AssignNumbers(ctx context.Context, username string, numbers []
 		return nil, err
 	}
 	m.afterNumbersChanged(ctx, u)
-	m.Audit(ctx, a, "user.numbers.assign", "user:"+u.Username, map[string]any{"numbers": before},
+	m.Audit(ctx, a, "user.numbers.assign", UserObject(u.Username), map[string]any{"numbers": before},
 		map[string]any{"numbers": after})
 	return after, nil
 }
@@ -185,8 +184,8 @@ func (m *Manager) UnassignNumber(ctx context.Context, username, number string, a
 	m.afterNumbersChanged(ctx, u)
 	// The canonical AOR may have changed: bindings made under the old one
 	// by the permanent account must register again.
-	m.unbind(ctx, string(OwnerUser)+":"+strconv.FormatInt(u.ID, 10))
-	m.Audit(ctx, a, "user.numbers.unassign", "user:"+u.Username, map[string]any{"numbers": before},
+	m.unbind(ctx, UserOwner(u.ID))
+	m.Audit(ctx, a, "user.numbers.unassign", UserObject(u.Username), map[string]any{"numbers": before},
 		map[string]any{"numbers": after})
 	return after, nil
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -95,7 +94,7 @@ type ControlledCall struct {
 
 // DialOrder asks the SIP side to call DeviceID's phone, then Target.
 type DialOrder struct {
-	Owner    string // "user:<id>": only its owner sees and hangs up a call
+	Owner    Owner // a user: only its owner sees and hangs up a call
 	DeviceID int64
 	CallerID string // the user's number, shown to the target
 	Target   string
@@ -107,13 +106,13 @@ type DialOrder struct {
 // ErrDenied, ErrNotFound (no such number), ErrNoPhone or ErrCallControlOff.
 type CallController interface {
 	Dial(ctx context.Context, o DialOrder) (ControlledCall, error)
-	HangUp(ctx context.Context, owner, id string) error
+	HangUp(ctx context.Context, owner Owner, id string) error
 	// Hold puts a connected call on hold (on) or resumes it.
-	Hold(ctx context.Context, owner, id string, on bool) error
+	Hold(ctx context.Context, owner Owner, id string, on bool) error
 	// Transfer hands the other party to target (blind, REFER) and ends
 	// the user's part; ErrNotSupported when that party cannot.
-	Transfer(ctx context.Context, owner, id, target string) error
-	Calls(owner string) []ControlledCall
+	Transfer(ctx context.Context, owner Owner, id, target string) error
+	Calls(owner Owner) []ControlledCall
 }
 
 // CallControl is the portal's call control of a user's desk phone.
@@ -133,7 +132,7 @@ func NewCallControl(st Store, reg Registrar, ctl CallController, mgr *Manager, l
 // CanControl reports whether the admin allows u call control.
 func CanControl(u User) bool { c, _ := callOps(CallMode(u)); return c }
 
-func ownerOf(u User) string { return "user:" + strconv.FormatInt(u.ID, 10) }
+func ownerOf(u User) Owner { return UserOwner(u.ID) }
 
 // Calls lists u's click-to-dial calls in progress.
 func (c *CallControl) Calls(u User) []ControlledCall {
@@ -169,7 +168,7 @@ func (c *CallControl) Dial(ctx context.Context, u User, target string, a Actor) 
 	if err != nil {
 		result = err.Error()
 	}
-	c.mgr.Audit(ctx, a, "call.dial", "user:"+u.Username, nil,
+	c.mgr.Audit(ctx, a, "call.dial", UserObject(u.Username), nil,
 		map[string]any{"target": target, "device": dev, "result": result})
 	return cc, err
 }
@@ -185,7 +184,7 @@ func (c *CallControl) HangUp(ctx context.Context, u User, id string, a Actor) er
 	if err := c.ctl.HangUp(ctx, ownerOf(u), id); err != nil {
 		return err
 	}
-	c.mgr.Audit(ctx, a, "call.hangup", "user:"+u.Username, nil, map[string]any{"call": id})
+	c.mgr.Audit(ctx, a, "call.hangup", UserObject(u.Username), nil, map[string]any{"call": id})
 	return nil
 }
 
@@ -204,7 +203,7 @@ func (c *CallControl) Hold(ctx context.Context, u User, id string, on bool, a Ac
 	if on {
 		action = "call.hold"
 	}
-	c.mgr.Audit(ctx, a, action, "user:"+u.Username, nil, map[string]any{"call": id})
+	c.mgr.Audit(ctx, a, action, UserObject(u.Username), nil, map[string]any{"call": id})
 	return nil
 }
 
@@ -224,7 +223,7 @@ func (c *CallControl) Transfer(ctx context.Context, u User, id, target string, a
 	if err != nil {
 		result = err.Error()
 	}
-	c.mgr.Audit(ctx, a, "call.transfer", "user:"+u.Username, nil, map[string]any{"call": id, "target": target, "result": result})
+	c.mgr.Audit(ctx, a, "call.transfer", UserObject(u.Username), nil, map[string]any{"call": id, "target": target, "result": result})
 	return err
 }
 

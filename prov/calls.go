@@ -37,12 +37,13 @@ type CallVerdict struct {
 // LockedReason is what a locked phone shows when a number is refused.
 const LockedReason = "Log in to call"
 
-// Authorize decides whether the caller (an owner string "<kind>:<id>") may
-// call target. A device credential is a locked phone when its site requires
+// Authorize decides whether caller (the credential's owner) may call
+// target. A device credential is a locked phone when its site requires
 // login and no session is active there: it may reach only the authorized
 // numbers (the device's own list, else the site's) and emergency numbers.
-func (c *Calls) Authorize(ctx context.Context, kind OwnerKind, id, target string) (CallVerdict, error) {
-	if kind != OwnerDevice {
+func (c *Calls) Authorize(ctx context.Context, caller Owner, target string) (CallVerdict, error) {
+	id := caller.ID
+	if caller.Kind != OwnerDevice {
 		return CallVerdict{Allow: true}, nil
 	}
 	devID, err := strconv.ParseInt(id, 10, 64)
@@ -81,6 +82,51 @@ func (c *Calls) Authorize(ctx context.Context, kind OwnerKind, id, target string
 	return CallVerdict{Allow: false, Reason: LockedReason, Locked: true}, nil
 }
 
+// CallerTrunk is the trunk caller's calls to numbers leave through: the
+// site trunk of the phone it calls from (a device or session credential),
+// or of the user (a permanent account); ok is false when that site names
+// none, or the caller is not found, and the configured trunk is used.
+func (c *Calls) CallerTrunk(ctx context.Context, caller Owner) (Trunk, bool) {
+	var siteID int64
+	switch caller.Kind {
+	case OwnerDevice, OwnerSession:
+		d, ok := c.deviceOf(ctx, caller.Kind, caller.ID)
+		if !ok {
+			return Trunk{}, false
+		}
+		siteID = d.SiteID
+	case OwnerUser:
+		id, err := strconv.ParseInt(caller.ID, 10, 64)
+		if err != nil {
+			return Trunk{}, false
+		}
+		u, err := c.store.GetUserByID(ctx, id)
+		if err != nil {
+			return Trunk{}, false
+		}
+		siteID = u.SiteID
+	default:
+		return Trunk{}, false
+	}
+	if siteID == 0 {
+		return Trunk{}, false
+	}
+	site, err := c.store.GetSite(ctx, siteID)
+	if err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			c.logger.Warn("site trunk unavailable", "component", "calls", "site", siteID, "err", err)
+		}
+		return Trunk{}, false
+	}
+	hp, ok := site.Trunk.HostPort()
+	if !ok {
+		return Trunk{}, false
+	}
+	t := site.Trunk
+	t.Address = hp
+	return t, true
+}
+
 // IsEmergency reports whether dialled is an emergency number of any site:
 // the SIP proxy routes such a call even from a source or account that is
 // locked out after failed authentications. It is asked only then, so
@@ -105,11 +151,18 @@ func (c *Calls) IsEmergency(ctx context.Context, dialled string) bool {
 // leading '+'), any other number exactly as the trunk receives it —
 // "+4930123" and "4930123" are different numbers to the carrier, so an
 // authorized one does not let a locked phone dial the other.
-func (c *Calls) routeKey(s string) string {
+func (c *Calls) routeKey(s string) routeKey {
 	if v, ok := c.creds.Canonical(s); ok {
-		return "user:" + v
+		return routeKey{user: true, to: v}
 	}
-	return "number:" + s
+	return routeKey{to: s}
+}
+
+// routeKey is where a dialled string goes: a user's canonical number, or
+// a number as the trunk receives it.
+type routeKey struct {
+	user bool
+	to   string
 }
 
 // Handling returns the call handling of the user whose canonical number is
@@ -129,7 +182,8 @@ func (c *Calls) Handling(ctx context.Context, user string) (CallHandling, error)
 // "<deployment PIN>" to claim a new phone) and logout codes dialled from a
 // phone. It answers with a final SIP status and a reason the phone shows;
 // handled is false when dialled is no feature code.
-func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, remote string) (int, string, bool) {
+func (c *Calls) FeatureCode(ctx context.Context, caller Owner, dialled, remote string) (int, string, bool) {
+	kind, id := caller.Kind, caller.ID
 	d, ok := c.deviceOf(ctx, kind, id)
 	if !ok {
 		return 0, "", false
@@ -148,7 +202,7 @@ func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, re
 		if !active {
 			return 480, "Nobody is logged in", true
 		}
-		if err := c.sessions.End(ctx, s.ID, EndLogout, "phone"); err != nil {
+		if err := c.sessions.End(ctx, s.ID, EndLogout, PhoneActor("")); err != nil {
 			return 500, "Logout failed", true
 		}
 		return 480, "Logged out", true
@@ -162,7 +216,7 @@ func (c *Calls) FeatureCode(ctx context.Context, kind OwnerKind, id, dialled, re
 			return 480, "Phone claimed", true
 		}
 		_, err := c.sessions.Login(ctx, LoginRequest{MAC: d.MAC, Username: user, Secret: secret,
-			Door: DoorFeatureCode, AtDevice: true, Remote: remote, Actor: "phone"})
+			Door: DoorFeatureCode, AtDevice: true, Remote: remote, Actor: PhoneActor("")})
 		switch {
 		case err == nil:
 			return 480, "Logged in as " + user, true
@@ -208,7 +262,7 @@ func (c *Calls) handlingCode(ctx context.Context, kind OwnerKind, id string, cod
 			reason = "Forwarding to " + ch.ForwardAlways
 		}
 	}
-	if _, err := c.manager.SetCallHandling(ctx, u.Username, ch, Actor{Name: "user:" + u.Username, Remote: remote}); err != nil {
+	if _, err := c.manager.SetCallHandling(ctx, u.Username, ch, UserActor(u.Username, remote)); err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
 			return 403, "Forward target refused", true

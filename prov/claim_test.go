@@ -17,11 +17,12 @@ import (
 // and parallel requests, then from many hosts: only the limit's worth of
 // guesses is ever checked.
 func TestClaimPINsCannotBeBruteForced(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
 	m := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),
 		Sessions: f.ss, Events: &prov.Events{}, Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
-	as, err := m.AssignDevice(ctx, prov.AssignInput{MAC: "00000000000d", Username: "alice", Kind: prov.DeviceManaged}, prov.Actor{Name: "admin:test"})
+	as, err := m.AssignDevice(ctx, prov.AssignInput{MAC: "00000000000d", Username: "alice", Kind: prov.DeviceManaged}, prov.Actor{Kind: prov.ActorAdmin, Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

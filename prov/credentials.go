@@ -10,17 +10,6 @@ import (
 	"time"
 )
 
-// OwnerKind says who a SIP credential belongs to.
-type OwnerKind string
-
-// Credential owners: a locked phone's device account, a login session, or a
-// user's permanent SIP account (softphones, third-party phones).
-const (
-	OwnerDevice  OwnerKind = "device"
-	OwnerSession OwnerKind = "session"
-	OwnerUser    OwnerKind = "user"
-)
-
 // SIPCredential is one digest account the registrar and proxy accept.
 type SIPCredential struct {
 	Username string
@@ -35,14 +24,8 @@ type SIPCredential struct {
 	DeviceID int64
 }
 
-// Owner is the owner string stored with bindings: "<kind>:<id>".
-func (c SIPCredential) Owner() string { return string(c.Kind) + ":" + c.OwnerID }
-
-// ParseOwner splits an owner string.
-func ParseOwner(s string) (OwnerKind, string, bool) {
-	k, id, ok := strings.Cut(s, ":")
-	return OwnerKind(k), id, ok
-}
+// Owner is who holds the credential.
+func (c SIPCredential) Owner() Owner { return Owner{c.Kind, c.OwnerID} }
 
 // Credentials is the in-memory index of every live SIP credential, built
 // from the store at start and kept current by Refresh calls. The registrar
@@ -56,7 +39,7 @@ type Credentials struct {
 	// AOR user part, their first number.
 	canonical map[string]string
 	// keysOf remembers which digest usernames an owner holds, for revocation.
-	keysOf map[string][]string
+	keysOf map[Owner][]string
 	// aliasesOf remembers which canonical entries a user put in, for refresh.
 	aliasesOf map[int64][]string
 	// phoneOf is the third-party phone a user is assigned to: the handset
@@ -111,7 +94,7 @@ func (c *Credentials) Reload(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.byUser, c.canonical = map[string]SIPCredential{}, map[string]string{}
-	c.keysOf, c.aliasesOf, c.phoneOf = map[string][]string{}, map[int64][]string{}, map[int64]int64{}
+	c.keysOf, c.aliasesOf, c.phoneOf = map[Owner][]string{}, map[int64][]string{}, map[int64]int64{}
 	for _, d := range devices {
 		if d.Kind == DeviceThirdParty && d.AssignedUserID != 0 {
 			c.phoneOf[d.AssignedUserID] = d.ID
@@ -200,7 +183,7 @@ func (c *Credentials) RefreshUser(ctx context.Context, userID int64) error {
 		}
 	}
 	for _, s := range sessions {
-		c.dropLocked(string(OwnerSession) + ":" + s.ID)
+		c.dropLocked(SessionOwner(s.ID))
 		c.putSessionLocked(s, u)
 	}
 	return nil
@@ -220,7 +203,7 @@ func (c *Credentials) RefreshDevice(ctx context.Context, deviceID int64) error {
 func (c *Credentials) PutDevice(d Device) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.dropLocked(string(OwnerDevice) + ":" + strconv.FormatInt(d.ID, 10))
+	c.dropLocked(DeviceOwner(d.ID))
 	c.putDeviceLocked(d)
 	for uid, id := range c.phoneOf {
 		if id == d.ID && (d.AssignedUserID != uid || d.Kind != DeviceThirdParty) {
@@ -236,7 +219,7 @@ func (c *Credentials) PutDevice(d Device) {
 
 // setUserDeviceLocked points a user's permanent account at a handset.
 func (c *Credentials) setUserDeviceLocked(userID, deviceID int64) {
-	for _, k := range c.keysOf[string(OwnerUser)+":"+strconv.FormatInt(userID, 10)] {
+	for _, k := range c.keysOf[UserOwner(userID)] {
 		if cr, ok := c.byUser[k]; ok && cr.Kind == OwnerUser {
 			cr.DeviceID = deviceID
 			c.byUser[k] = cr
@@ -251,8 +234,8 @@ func (c *Credentials) AddSession(s Session, u User) {
 	c.putSessionLocked(s, u)
 }
 
-// Revoke removes every credential owner holds ("session:<id>" …) at once.
-func (c *Credentials) Revoke(owner string) {
+// Revoke removes every credential owner holds at once.
+func (c *Credentials) Revoke(owner Owner) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dropLocked(owner)
@@ -324,7 +307,7 @@ func (c *Credentials) putLocked(cr SIPCredential) {
 	c.keysOf[o] = append(c.keysOf[o], cr.Username)
 }
 
-func (c *Credentials) dropLocked(owner string) {
+func (c *Credentials) dropLocked(owner Owner) {
 	for _, k := range c.keysOf[owner] {
 		if c.byUser[k].Owner() == owner {
 			delete(c.byUser, k)
@@ -334,7 +317,7 @@ func (c *Credentials) dropLocked(owner string) {
 }
 
 func (c *Credentials) dropUserLocked(userID int64) {
-	c.dropLocked(string(OwnerUser) + ":" + strconv.FormatInt(userID, 10))
+	c.dropLocked(UserOwner(userID))
 	for _, a := range c.aliasesOf[userID] {
 		delete(c.canonical, a)
 		delete(c.canonical, strings.TrimPrefix(a, "+"))

@@ -210,7 +210,7 @@ func (d *Directory) ChangePassword(ctx context.Context, c PasswordChange) (User,
 		return User{}, err
 	}
 	var done func(bool)
-	key, src, now := "user:"+strings.ToLower(c.Username), sourceHost(c.Remote), d.now()
+	key, src, now := UserObject(strings.ToLower(c.Username)).String(), sourceHost(c.Remote), d.now()
 	if !c.SkipOld && d.lockout != nil {
 		var ok bool
 		if done, ok = d.lockout.TryGuess(key, src, now); !ok {

@@ -105,7 +105,7 @@ func (m *Manager) SetKeys(ctx context.Context, username string, keys []FeatureKe
 	if err := m.store.UpdateUser(ctx, &u); err != nil {
 		return User{}, err
 	}
-	m.Audit(ctx, a, "user.keys", "user:"+u.Username, before, keys)
+	m.Audit(ctx, a, "user.keys", UserObject(u.Username), before, keys)
 	m.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID, Reason: "buttons"})
 	m.NotifyUserDevices(ctx, u.ID, "buttons")
 	return u, nil

@@ -3,6 +3,7 @@ package prov
 import "testing"
 
 func TestMACFromUserAgent(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37":                                   "0015654aa937",
 		"Cisco/SPA508G-7.4.4 (0002FDFF2103)(CBT141400UK)":                                "0002fdff2103",

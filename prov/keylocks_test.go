@@ -10,6 +10,7 @@ import (
 )
 
 func TestKeyLocks(t *testing.T) {
+	t.Parallel()
 	var k keyLocks
 	unlockA := k.lock("u1", "d1")
 
@@ -41,6 +42,7 @@ func TestKeyLocks(t *testing.T) {
 // orders all finish, and a counter guarded only by the shared key is
 // never raced.
 func TestKeyLocksNoDeadlock(t *testing.T) {
+	t.Parallel()
 	var k keyLocks
 	var wg sync.WaitGroup
 	counter := 0
@@ -66,6 +68,7 @@ func TestKeyLocksNoDeadlock(t *testing.T) {
 // The native-logout memory is pruned by the sweep once its window passed:
 // a busy site ends native sessions all day, and most phones never ask again.
 func TestNativeGoneIsPruned(t *testing.T) {
+	t.Parallel()
 	s := &Sessions{nativeGone: map[[2]int64]time.Time{}}
 	t0 := time.Unix(1_790_000_000, 0)
 	for i := range int64(100) {
@@ -83,6 +86,7 @@ func TestNativeGoneIsPruned(t *testing.T) {
 // refused and the ones the account succeeded from are not. In-flight
 // attempts count, so parallel guesses cannot all pass.
 func TestTryGuessBudget(t *testing.T) {
+	t.Parallel()
 	t0 := time.Unix(1_790_000_000, 0)
 	l := auth.NewLockout(auth.LockoutConfig{Threshold: 3}, func() time.Time { return t0 })
 	l.GuessSucceeded("user:bob", "10.0.0.20", t0)

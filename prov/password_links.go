@@ -79,7 +79,7 @@ type PasswordLinks struct {
 	dir    *Directory
 	events *Events
 	mailer Mailer
-	audit  func(ctx context.Context, a Actor, action, object string)
+	audit  func(ctx context.Context, a Actor, action string, object Object)
 	logger *slog.Logger
 	now    func() time.Time
 
@@ -178,7 +178,7 @@ func NewPasswordLinks(cfg LinksConfig, d PasswordLinksDeps) *PasswordLinks {
 		p.mImport.WithLabelValues(r)
 	}
 	if d.Manager != nil {
-		p.audit = func(ctx context.Context, a Actor, action, object string) {
+		p.audit = func(ctx context.Context, a Actor, action string, object Object) {
 			d.Manager.Audit(ctx, a, action, object, nil, nil)
 		}
 	}
@@ -228,7 +228,7 @@ func (p *PasswordLinks) sendMode(ctx context.Context, u User, purpose string, a 
 		return fmt.Errorf("password link for %s: the mail queue is full", u.Username)
 	}
 	if p.audit != nil {
-		p.audit(ctx, a, "user.password_link_"+purpose, "user:"+u.Username)
+		p.audit(ctx, a, "user.password_link_"+purpose, UserObject(u.Username))
 	}
 	return nil
 }
@@ -279,7 +279,7 @@ func (p *PasswordLinks) Forgot(ctx context.Context, login, remote string) {
 	if u.Status != StatusActive || u.Email == "" || !p.forgotAllowed(u.ID) {
 		return
 	}
-	if err := p.send(ctx, u, LinkReset, Actor{Name: "user:" + u.Username, Remote: remote}); err != nil {
+	if err := p.send(ctx, u, LinkReset, UserActor(u.Username, remote)); err != nil {
 		p.logger.Warn("forgot password: link not sent", "user", u.Username, "err", err)
 	}
 }
@@ -418,7 +418,7 @@ func (p *PasswordLinks) SetPassword(ctx context.Context, secret, pw, confirm, re
 	}
 	p.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID, Reason: "password"})
 	if p.audit != nil {
-		p.audit(ctx, Actor{Name: "user:" + u.Username, Remote: remote}, "user.password_set_by_link", "user:"+u.Username)
+		p.audit(ctx, UserActor(u.Username, remote), "user.password_set_by_link", UserObject(u.Username))
 	}
 	p.logger.Info("password set by link", "user", u.Username, "purpose", t.Purpose)
 	return u, nil

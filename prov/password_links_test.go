@@ -48,6 +48,7 @@ func secretOf(t *testing.T, m prov.Mail) string {
 }
 
 func TestPasswordLinks(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
 	if err != nil {
@@ -67,7 +68,7 @@ func TestPasswordLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	links.Welcome(ctx, u, prov.Actor{Name: "admin:root"})
+	links.Welcome(ctx, u, prov.Actor{Kind: prov.ActorAdmin, Name: "root"})
 	ms := ob.sent()
 	if len(ms) != 1 || ms[0].Kind != prov.LinkWelcome || ms[0].Language != "de" || ms[0].To != u.Email ||
 		ms[0].Name != "Hans Huber" || !ms[0].Expires.Equal(now.Add(48*time.Hour)) ||

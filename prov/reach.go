@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -12,7 +11,7 @@ import (
 type Registrar interface {
 	// Unbind removes every binding owner created and returns them, so the
 	// caller still knows where the phone was after the unbind.
-	Unbind(ctx context.Context, owner string) ([]Binding, error)
+	Unbind(ctx context.Context, owner Owner) ([]Binding, error)
 	// DeviceBindings returns the live bindings that reach the device,
 	// whichever credential made them (Binding.DeviceID).
 	DeviceBindings(ctx context.Context, deviceID int64) []Binding
@@ -428,7 +427,7 @@ func (s *Sessions) rebooted(ctx context.Context, d Device, bootAt time.Time) err
 	if err != nil || !ok || sess.Persistent || !sess.StartedAt.Before(bootAt) {
 		return err
 	}
-	return s.End(ctx, sess.ID, EndReboot, "phone")
+	return s.End(ctx, sess.ID, EndReboot, PhoneActor(""))
 }
 
 // BindingChanged turns a registrar event into session and device facts:
@@ -439,7 +438,7 @@ func (s *Sessions) rebooted(ctx context.Context, d Device, bootAt time.Time) err
 // at is when the registrar made the change.
 func (s *Sessions) BindingChanged(ctx context.Context, change BindingChange, b Binding, at time.Time) error {
 	devID := b.DeviceID
-	kind, id, _ := ParseOwner(b.Owner)
+	kind, id := b.Owner.Kind, b.Owner.ID
 	if devID == 0 {
 		devID = s.deviceOfOwner(ctx, kind, id)
 	}
@@ -474,15 +473,20 @@ func (s *Sessions) deviceOfOwner(ctx context.Context, kind OwnerKind, id string)
 	return 0
 }
 
-// callKey is a line's key in callIDs: the owner and the AOR, so that a new
+// lineKey is a line's key in callIDs: the owner and the AOR, so that a new
 // login's line is never compared with an earlier login's on that phone.
-func callKey(b Binding) string { return b.Owner + "|" + b.AOR }
+type lineKey struct {
+	owner Owner
+	aor   string
+}
+
+func callKey(b Binding) lineKey { return lineKey{b.Owner, b.AOR} }
 
 func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64, kind OwnerKind, id string, b Binding, at time.Time) error {
 	s.devMu.Lock()
 	calls := s.callIDs[devID]
 	if calls == nil {
-		calls = map[string]string{}
+		calls = map[lineKey]string{}
 		s.callIDs[devID] = calls
 	}
 	prev := calls[callKey(b)]
@@ -553,7 +557,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	}
 	switch {
 	case endSession != "":
-		return s.End(ctx, endSession, EndPhoneUnregister, "phone")
+		return s.End(ctx, endSession, EndPhoneUnregister, PhoneActor(""))
 	case reboot:
 		d, err := s.store.GetDeviceByID(ctx, devID)
 		if err != nil {
@@ -618,17 +622,17 @@ func (s *Sessions) sweepLinesDown(ctx context.Context, deviceID int64, now time.
 			return
 		}
 	}
-	if err := s.End(ctx, id, reason, "phone"); err != nil {
+	if err := s.End(ctx, id, reason, PhoneActor("")); err != nil {
 		s.logger.Error("sweep: end session", "component", "sessions", "session", id, "err", err)
 	}
 }
 
 // forgetSession drops what the signals remember of an ended session.
 func (s *Sessions) forgetSession(ctx context.Context, sess Session) {
-	prefix := string(OwnerSession) + ":" + sess.ID + "|"
+	owner := SessionOwner(sess.ID)
 	s.devMu.Lock()
 	for k := range s.callIDs[sess.DeviceID] {
-		if strings.HasPrefix(k, prefix) {
+		if k.owner == owner {
 			delete(s.callIDs[sess.DeviceID], k)
 		}
 	}
@@ -679,7 +683,7 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, so
 // holdsLine reports whether the phone registered the session's line.
 func holdsLine(live []Binding, sess Session) bool {
 	for _, b := range live {
-		if k, id, _ := ParseOwner(b.Owner); k == OwnerSession && id == sess.ID {
+		if b.Owner == SessionOwner(sess.ID) {
 			return true
 		}
 	}

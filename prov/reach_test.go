@@ -2,7 +2,6 @@ package prov_test
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,11 +17,12 @@ import (
 // settings change), "wait <duration>" (then a sweep), "restart" (a new
 // Sessions over the same store: the decision must not change).
 func TestRebootOrLogoutFromSignals(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		persistent bool
 		steps      string
-		want       string // "" = still active, else the end reason
+		want       prov.EndReason // "" = still active, else the end reason
 	}{
 		{"Polycom applies the login", false, "fetch; unreg dev; reg line c1; wait 10m", ""},
 		{"Yealink reboots to apply the login", false, "unreg dev; fetch; reg line c1; wait 10m", ""},
@@ -65,9 +65,9 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 				t.Fatal(err)
 			}
 			line := prov.Binding{AOR: "sip:2001@hq.test", Contact: "sip:2001@10.0.0.5:5060", Source: "10.0.0.5:5060",
-				Transport: "UDP", Owner: "session:" + s.ID, AuthUser: s.SIPUser, DeviceID: d.ID}
+				Transport: "UDP", Owner: prov.SessionOwner(s.ID), AuthUser: s.SIPUser, DeviceID: d.ID}
 			dev := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Contact: "sip:dev00000000000d@10.0.0.5:5060",
-				Source: "10.0.0.5:5060", Transport: "UDP", Owner: "device:" + strconv.FormatInt(d.ID, 10), AuthUser: d.SIPUser, DeviceID: d.ID}
+				Source: "10.0.0.5:5060", Transport: "UDP", Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID}
 			for _, step := range strings.Split(tc.steps, "; ") {
 				f.clk.add(time.Millisecond) // signals come one after another
 				w := strings.Fields(step)
@@ -122,6 +122,7 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 // only the session's line; the logout tells it through the binding it
 // unbinds, with the session's password for the phone's challenge.
 func TestLogoutReachesThePhoneThroughItsSessionLine(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
 	s, err := f.login("00000000000d", "alice", "alice-pw")
@@ -134,7 +135,7 @@ func TestLogoutReachesThePhoneThroughItsSessionLine(t *testing.T) {
 	f.reg.none = true // the device account is no longer registered
 	f.reg.synced, f.reg.passwords = nil, nil
 	f.reg.mu.Unlock()
-	if err := f.ss.End(ctx, s.ID, prov.EndLogout, "test"); err != nil {
+	if err := f.ss.End(ctx, s.ID, prov.EndLogout, prov.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	f.reg.mu.Lock()
@@ -151,6 +152,7 @@ func TestLogoutReachesThePhoneThroughItsSessionLine(t *testing.T) {
 // fetched, sends no second NOTIFY (the fetch renders the latest state); a
 // reboot request, a fetch or two seconds in between do.
 func TestCheckSyncsCoalesce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
 	d, _ := f.st.GetDevice(ctx, "00000000000d")
@@ -174,7 +176,7 @@ func TestCheckSyncsCoalesce(t *testing.T) {
 		t.Fatalf("a check-sync to a phone applying the last one was sent at once (%d)", n)
 	}
 	line := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Source: "10.0.0.5:5060", Transport: "UDP",
-		Owner: "device:" + strconv.FormatInt(d.ID, 10), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c9"}
+		Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c9"}
 	if err := f.ss.BindingChanged(ctx, prov.LineRegistered, line, f.clk.now()); err != nil {
 		t.Fatal(err)
 	}

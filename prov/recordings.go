@@ -68,11 +68,11 @@ func NewRecordings(cfg RecordingsConfig, st Store, mgr *Manager, logger *slog.Lo
 // ("browser:<user id>.<tag>") are recorded, and whose they are: the user's
 // admin-set Record flag.
 func (r *Recordings) Records(ctx context.Context, owner string) (User, bool) {
-	kind, id, _ := ParseOwner(owner)
-	if kind != OwnerBrowser {
+	o, _ := ParseOwner(owner)
+	if o.Kind != OwnerBrowser {
 		return User{}, false
 	}
-	u, err := r.store.GetUserByID(ctx, browserUserID(id))
+	u, err := r.store.GetUserByID(ctx, browserUserID(o.ID))
 	if err != nil || !u.Portal.RecordCalls {
 		return User{}, false
 	}
@@ -159,7 +159,7 @@ func (r *Recordings) Open(ctx context.Context, u User, id int64, download bool, 
 		action = "recording.download"
 	}
 	if r.mgr != nil {
-		r.mgr.Audit(ctx, a, action, "user:"+u.Username, nil, map[string]any{"recording": rec.ID, "call_id": rec.CallID})
+		r.mgr.Audit(ctx, a, action, UserObject(u.Username), nil, map[string]any{"recording": rec.ID, "call_id": rec.CallID})
 	}
 	return rec, f, nil
 }

@@ -69,7 +69,7 @@ func (r assignedRule) on(ctx context.Context, ev Event) {
 		return // the node where it happened logs the user in
 	case ev.Kind == EventDeviceChanged && ev.Reason == "assigned" && ev.UserID != 0:
 		r.login(ctx, ev.DeviceID, ev.UserID)
-	case ev.Kind == EventSessionEnded && ev.Reason != EndReplaced && ev.Reason != EndUnassigned:
+	case ev.Kind == EventSessionEnded && ev.Reason != string(EndReplaced) && ev.Reason != string(EndUnassigned):
 		d, err := r.store.GetDeviceByID(ctx, ev.DeviceID)
 		if err != nil || d.AssignedUserID == 0 || d.AssignedUserID == ev.UserID {
 			return
@@ -87,7 +87,7 @@ func (r assignedRule) login(ctx context.Context, deviceID, userID int64) {
 	u, err := r.store.GetUserByID(ctx, userID)
 	if err == nil {
 		_, err = r.sessions.Login(ctx, LoginRequest{MAC: d.MAC, Username: u.Username, Door: DoorAssigned,
-			Verified: true, Actor: "system"})
+			Verified: true, Actor: Actor{}})
 	}
 	if err != nil {
 		r.logger.Warn("assigned phone: permanent login failed", "component", "sessions", "mac", d.MAC, "err", err)

@@ -28,7 +28,7 @@ type syncReader struct {
 	known  []bool
 }
 
-func (r *syncReader) Unbind(context.Context, string) ([]prov.Binding, error) { return nil, nil }
+func (r *syncReader) Unbind(context.Context, prov.Owner) ([]prov.Binding, error) { return nil, nil }
 
 func (r *syncReader) DeviceBindings(_ context.Context, id int64) []prov.Binding {
 	return []prov.Binding{{DeviceID: id, Source: rPhoneIP + ":5060", Transport: "UDP"}}
@@ -85,6 +85,7 @@ func (l leases) AddrToMAC(ip netip.Addr) (string, bool) { m, ok := l[ip]; return
 // index before the check-sync goes out through Sessions (a fast phone
 // fetched the old file), and an assigned desk phone logs its user in.
 func TestNewRules(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
 	if err != nil {
@@ -140,7 +141,7 @@ func TestNewRules(t *testing.T) {
 
 	params := map[string]string{"up.admin": "42"}
 	if _, err := svc.Manager.UpdateDevice(ctx, rMAC, prov.DevicePatch{Params: &params},
-		prov.Actor{Name: "admin:t"}); err != nil {
+		prov.Actor{Kind: prov.ActorAdmin, Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	body, known, n := reg.last()
@@ -159,7 +160,7 @@ func TestNewRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := svc.Manager.AssignDevice(ctx, prov.AssignInput{MAC: rMAC, Username: "alice"},
-		prov.Actor{Name: "admin:t"}); err != nil {
+		prov.Actor{Kind: prov.ActorAdmin, Name: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	d, err := st.GetDevice(ctx, rMAC)

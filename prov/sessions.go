@@ -17,33 +17,39 @@ import (
 	"hotdesk/prov/auth"
 )
 
+// Door is the way a login came in; it is stored with the session.
+type Door string
+
 // Login doors.
 const (
-	DoorNative      = "native"
-	DoorBrowser     = "browser"
-	DoorFeatureCode = "feature_code"
-	DoorAPI         = "api"
+	DoorNative      Door = "native"
+	DoorBrowser     Door = "browser"
+	DoorFeatureCode Door = "feature_code"
+	DoorAPI         Door = "api"
 	// DoorAssigned is the permanent login of a desk phone assigned to its
 	// user: persistent, never idle-ended, and not counted against the
 	// one-login-per-user policy.
-	DoorAssigned = "assigned"
+	DoorAssigned Door = "assigned"
 )
+
+// EndReason is why a session ended; it is stored with the session.
+type EndReason string
 
 // Logout reasons.
 const (
-	EndLogout          = "logout"
-	EndPhoneUnregister = "phone_unregistered"
-	EndIdle            = "idle"
-	EndMaxLength       = "max_length"
-	EndDaily           = "daily_logout"
-	EndAdmin           = "admin"
-	EndReplaced        = "replaced"
-	EndUserDisabled    = "user_disabled"
-	EndUnassigned      = "unassigned"
-	EndReboot          = "reboot"
+	EndLogout          EndReason = "logout"
+	EndPhoneUnregister EndReason = "phone_unregistered"
+	EndIdle            EndReason = "idle"
+	EndMaxLength       EndReason = "max_length"
+	EndDaily           EndReason = "daily_logout"
+	EndAdmin           EndReason = "admin"
+	EndReplaced        EndReason = "replaced"
+	EndUserDisabled    EndReason = "user_disabled"
+	EndUnassigned      EndReason = "unassigned"
+	EndReboot          EndReason = "reboot"
 	// EndClaimed: the user's desk-phone assignment moved to another phone
 	// by a deployment-PIN claim, and the permanent login with it.
-	EndClaimed = "claimed"
+	EndClaimed EndReason = "claimed"
 )
 
 // LoginRequest is what every door hands to Sessions.Login.
@@ -51,7 +57,7 @@ type LoginRequest struct {
 	MAC      string
 	Username string
 	Secret   string
-	Door     string
+	Door     Door
 	// Verified: the door already checked the secret (HTTP digest against
 	// the login HA1) or an admin logs the user in without one.
 	Verified bool
@@ -63,7 +69,9 @@ type LoginRequest struct {
 	// Remote must be an address the phone is registered from.
 	AtDevice bool
 	Remote   string
-	Actor    string
+	// Actor is who logs the user in, for the audit log (its Remote
+	// defaults to Remote).
+	Actor Actor
 }
 
 // Sessions owns login sessions: every login and every logout goes through it.
@@ -82,7 +90,7 @@ type Sessions struct {
 	// (each line's Call-ID, a cache of the stored DeviceSignals), the held
 	// check-syncs and the recent native logouts.
 	devMu   sync.Mutex
-	callIDs map[int64]map[string]string
+	callIDs map[int64]map[lineKey]string
 	sig     map[int64]DeviceSignals
 	// deferred are check-syncs waiting for the phone to finish applying
 	// the previous one, with where to send them.
@@ -185,7 +193,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		}
 	}
 	s := &Sessions{syncEvent: d.SyncEvent, store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
-		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
+		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[lineKey]string{},
 		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork),
 		remoteReach: map[int64]reachSet{}}
 	if c, ok := d.Store.(ClusterStore); ok && c.Clustered() {
@@ -225,7 +233,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 			continue
 		}
 		if s.callIDs[b.DeviceID] == nil {
-			s.callIDs[b.DeviceID] = map[string]string{}
+			s.callIDs[b.DeviceID] = map[lineKey]string{}
 		}
 		s.callIDs[b.DeviceID][callKey(b)] = b.CallID
 	}
@@ -250,7 +258,7 @@ func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error)
 	case err != nil:
 		result = "error"
 	}
-	s.m.logins.WithLabelValues(req.Door, result).Inc()
+	s.m.logins.WithLabelValues(string(req.Door), result).Inc()
 	if err == nil {
 		s.logger.Info("login", "door", req.Door, "user", req.Username, "mac", req.MAC, "remote", req.Remote, "result", result)
 	} else {
@@ -263,7 +271,7 @@ func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error)
 func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error) {
 	now := s.now()
 	mac, _ := NormalizeMAC(req.MAC)
-	userKey, devKey := "user:"+strings.ToLower(req.Username), "device:"+mac
+	userKey, devKey := UserObject(strings.ToLower(req.Username)).String(), DeviceObject(mac).String()
 	// Attempts in flight count against the limit, so parallel guesses
 	// cannot all pass the check before the first failure is recorded. A
 	// login that checks no secret (an admin's, a desk phone's own) guesses
@@ -423,8 +431,16 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 		s.creds.AddSession(sess, u)
 	}
 	s.m.active.Inc()
-	s.audit(ctx, req.Actor, "session.login", "session:"+sess.ID, req.Remote,
-		fmt.Sprintf(`{"user":%q,"device":%q,"door":%q}`, u.Username, dev.MAC, req.Door))
+	actor := req.Actor
+	if actor.Remote == "" {
+		actor.Remote = req.Remote
+	}
+	s.audit(ctx, actor, "session.login", SessionObject(sess.ID),
+		struct {
+			User   string `json:"user"`
+			Device string `json:"device"`
+			Door   Door   `json:"door"`
+		}{u.Username, dev.MAC, req.Door})
 	s.events.Publish(ctx, Event{Kind: EventSessionStarted, DeviceID: dev.ID, UserID: u.ID, SessionID: sess.ID})
 	if req.Door != DoorNative {
 		// The native door's phone is loading the profile already; the
@@ -449,7 +465,7 @@ func (s *Sessions) findUser(ctx context.Context, name string) (User, error) {
 }
 
 // End ends a session for reason: the one path every logout takes.
-func (s *Sessions) End(ctx context.Context, id, reason, actor string) error {
+func (s *Sessions) End(ctx context.Context, id string, reason EndReason, actor Actor) error {
 	// A phone browser that drops its connection must not leave bindings.
 	ctx = context.WithoutCancel(ctx)
 	sess, err := s.store.GetSession(ctx, id)
@@ -493,9 +509,9 @@ type reachSet struct {
 
 // endLocked ends sess; notify sends the device its check-sync, else keep
 // (when set) collects where the phone was, for the caller's check-sync.
-func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor string, notify bool, keep *reachSet) error {
+func (s *Sessions) endLocked(ctx context.Context, sess Session, reason EndReason, actor Actor, notify bool, keep *reachSet) error {
 	start := time.Now()
-	owner := string(OwnerSession) + ":" + sess.ID
+	owner := SessionOwner(sess.ID)
 	// Revoke first: from this instant a REGISTER or call with the
 	// session's credentials is refused, whatever happens next.
 	if s.creds != nil {
@@ -511,7 +527,7 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 	}
 	s.forgetSession(ctx, sess)
 	// Caches drop the logged-in files before the phone is told to re-fetch.
-	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: reason})
+	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: string(reason)})
 	if sess.Door == DoorNative {
 		s.devMu.Lock()
 		s.nativeGone[[2]int64{sess.DeviceID, sess.UserID}] = s.now()
@@ -543,10 +559,10 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason, actor st
 		}
 	}
 	s.m.unbindDelay.Observe(time.Since(start).Seconds())
-	s.m.logouts.WithLabelValues(reason).Inc()
+	s.m.logouts.WithLabelValues(string(reason)).Inc()
 	s.m.active.Dec()
-	s.audit(ctx, actor, "session.end", "session:"+sess.ID, "", fmt.Sprintf(`{"reason":%q}`, reason))
-	s.logger.Info("logout", "session", sess.ID, "device", dev.MAC, "reason", reason)
+	s.audit(ctx, actor, "session.end", SessionObject(sess.ID), map[string]EndReason{"reason": reason})
+	s.logger.Info("logout", "session", sess.ID, "device", dev.MAC, "reason", string(reason))
 	if persistErr != nil {
 		return fmt.Errorf("logout %s: %w", sess.ID, persistErr)
 	}
@@ -592,7 +608,7 @@ func (s *Sessions) pruneNativeGone(now time.Time) {
 // that verifies it itself (HTTP digest), under the same lockout as Login;
 // done(false) says the password was right.
 func (s *Sessions) GuardUser(username, remote string) (done func(failed bool), ok bool) {
-	key, src, now := "user:"+strings.ToLower(username), sourceHost(remote), s.now()
+	key, src, now := UserObject(strings.ToLower(username)).String(), sourceHost(remote), s.now()
 	inner, ok := s.lockout.TryGuess(key, src, now)
 	if !ok {
 		return inner, false
@@ -629,7 +645,7 @@ func (s *Sessions) ActiveOn(ctx context.Context, deviceID int64) (Session, bool,
 }
 
 // EndAll ends every active session of a user (disable, password change).
-func (s *Sessions) EndAll(ctx context.Context, userID int64, reason, actor string) error {
+func (s *Sessions) EndAll(ctx context.Context, userID int64, reason EndReason, actor Actor) error {
 	ctx = context.WithoutCancel(ctx)
 	// The user's lock across list and ends: a login that passed its
 	// status check just before the user was disabled either finishes
@@ -692,7 +708,7 @@ func (s *Sessions) Sweep(ctx context.Context) error {
 }
 
 // expiry says why a session must end now, or "".
-func expiry(p LoginPolicy, loc *time.Location, s Session, now time.Time) string {
+func expiry(p LoginPolicy, loc *time.Location, s Session, now time.Time) EndReason {
 	if p.AutomaticLogout > 0 && now.Sub(s.LastActivity) >= time.Duration(p.AutomaticLogout)*time.Minute {
 		return EndIdle
 	}
@@ -741,7 +757,7 @@ func (s *Sessions) endExpired(ctx context.Context, id string, p LoginPolicy, loc
 	if reason == "" {
 		return nil
 	}
-	return s.endLocked(ctx, sess, reason, "system", true, nil)
+	return s.endLocked(ctx, sess, reason, Actor{}, true, nil)
 }
 
 // Close stops the delayed work Sessions scheduled (a deferred check-sync,
@@ -764,12 +780,8 @@ func (s *Sessions) RunSweeper(ctx context.Context, interval time.Duration) error
 	}
 }
 
-func (s *Sessions) audit(ctx context.Context, actor, action, object, remote, after string) {
-	if actor == "" {
-		actor = "system"
-	}
-	e := &AuditEvent{At: s.now(), Actor: actor, Action: action, Object: object, After: after, Remote: remote}
-	if err := s.store.AddAudit(ctx, e); err != nil {
+func (s *Sessions) audit(ctx context.Context, actor Actor, action string, o Object, after any) {
+	if err := s.store.AddAudit(ctx, NewAuditEvent(s.now(), actor, action, o, nil, after)); err != nil {
 		s.logger.Error("audit write failed", "action", action, "err", err)
 	}
 }
@@ -843,7 +855,7 @@ func hostAddr(s string) (netip.Addr, bool) {
 // page asks for, only when remote is the phone itself: a page link read
 // elsewhere must not log out whoever is at the phone. It reports whether
 // a session was ended; ErrDenied when remote is not the phone.
-func (s *Sessions) EndOnPhone(ctx context.Context, deviceID int64, remote, actor string) (bool, error) {
+func (s *Sessions) EndOnPhone(ctx context.Context, deviceID int64, remote string, actor Actor) (bool, error) {
 	if !s.FromDevice(ctx, deviceID, remote) {
 		s.m.notAtPhone.WithLabelValues("logout").Inc()
 		s.logger.Info("phone-page logout refused: not from the phone", "device_id", deviceID, "remote", remote)
@@ -902,7 +914,7 @@ func (s *Sessions) ExtensionMobility(ctx context.Context, mac, username, token, 
 		}
 	}
 	if _, err := s.Login(ctx, LoginRequest{MAC: mac, Username: username, Door: DoorNative, Verified: true,
-		Remote: remote, Actor: "user:" + username}); err != nil {
+		Remote: remote, Actor: UserActor(username, remote)}); err != nil {
 		return 0, err
 	}
 	return EMLoggedIn, nil
@@ -915,7 +927,7 @@ func (s *Sessions) ExtensionMobility(ctx context.Context, mac, username, token, 
 func (s *Sessions) EMSignedOut(ctx context.Context, d Device) error {
 	sess, ok, err := s.ActiveOn(ctx, d.ID)
 	if err == nil && ok && sess.Door == DoorNative {
-		err = s.End(ctx, sess.ID, EndLogout, "phone")
+		err = s.End(ctx, sess.ID, EndLogout, PhoneActor(""))
 	}
 	// The phone holds no login now: signing in again at once is a new
 	// login, not the re-fetch a logout's refusal window is for.

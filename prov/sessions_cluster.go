@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// How several nodes share one store (issue 16). Every node runs the same
+// How several nodes share one store. Every node runs the same
 // services over the shared PostgreSQL store; what a node keeps in memory
 // (the registrar's bindings, the credential index, caches) follows the
 // other nodes through events relayed over the store (LISTEN/NOTIFY, see
@@ -54,7 +54,7 @@ func (s *Sessions) EndedElsewhere(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("session %s ended elsewhere: %w", id, err)
 	}
-	owner := string(OwnerSession) + ":" + sess.ID
+	owner := SessionOwner(sess.ID)
 	if s.creds != nil {
 		s.creds.Revoke(owner)
 	}
@@ -151,8 +151,8 @@ func (s *Sessions) ResyncCluster(ctx context.Context, held []Binding) error {
 	}
 	seen := map[string]bool{}
 	for _, b := range held {
-		kind, id, ok := ParseOwner(b.Owner)
-		if !ok || kind != OwnerSession || seen[id] {
+		kind, id := b.Owner.Kind, b.Owner.ID
+		if kind != OwnerSession || seen[id] {
 			continue
 		}
 		seen[id] = true

@@ -31,12 +31,12 @@ type recRegistrar struct {
 	none    bool
 }
 
-func (r *recRegistrar) Unbind(_ context.Context, owner string) ([]prov.Binding, error) {
+func (r *recRegistrar) Unbind(_ context.Context, owner prov.Owner) ([]prov.Binding, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.unbound = append(r.unbound, owner)
-	n := r.bindings[owner]
-	delete(r.bindings, owner)
+	r.unbound = append(r.unbound, owner.String())
+	n := r.bindings[owner.String()]
+	delete(r.bindings, owner.String())
 	if r.removed != nil {
 		out := r.removed
 		r.removed = nil
@@ -157,6 +157,7 @@ func (f *fixture) login(mac, user, pw string) (prov.Session, error) {
 var openPolicy = prov.LoginPolicy{Enabled: true, Required: true, OnePerUser: "replace"}
 
 func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	s, err := f.login("00000000000d", "alice", "alice-pw")
 	if err != nil {
@@ -170,7 +171,7 @@ func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
 		t.Fatalf("login sent %d check-syncs, want 1", len(f.reg.synced))
 	}
 	f.clk.add(3 * time.Second) // past the coalescing of an unanswered check-sync
-	if err := f.ss.End(context.Background(), s.ID, prov.EndLogout, "test"); err != nil {
+	if err := f.ss.End(context.Background(), s.ID, prov.EndLogout, prov.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.creds.Lookup(s.SIPUser); ok {
@@ -184,12 +185,13 @@ func TestLoginMintsCredentialsAndLogoutRevokes(t *testing.T) {
 		t.Fatalf("stored session = %+v", got)
 	}
 	// Ending twice is harmless and does not unbind again.
-	if err := f.ss.End(context.Background(), s.ID, prov.EndAdmin, "test"); err != nil || len(f.reg.unbound) != 1 {
+	if err := f.ss.End(context.Background(), s.ID, prov.EndAdmin, prov.Actor{}); err != nil || len(f.reg.unbound) != 1 {
 		t.Fatalf("second End: err=%v unbound=%v", err, f.reg.unbound)
 	}
 }
 
 func TestLoginByNumberAndSameDeviceTwice(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	s1, err := f.login("00000000000d", "2001", "alice-pw")
 	if err != nil {
@@ -202,6 +204,7 @@ func TestLoginByNumberAndSameDeviceTwice(t *testing.T) {
 }
 
 func TestNoEnumerationAndLockout(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	_, errUnknown := f.login("00000000000d", "mallory", "x")
 	_, errWrong := f.login("00000000000e", "bob", "nope")
@@ -226,6 +229,7 @@ func TestNoEnumerationAndLockout(t *testing.T) {
 }
 
 func TestOneLoginPerUserPolicies(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		policy    string
 		wantErr   error
@@ -259,6 +263,7 @@ func TestOneLoginPerUserPolicies(t *testing.T) {
 }
 
 func TestPolicyDisabledAndDefaultOnly(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, prov.LoginPolicy{Enabled: false})
 	if _, err := f.login("00000000000d", "alice", "alice-pw"); !errors.Is(err, prov.ErrDenied) {
 		t.Fatalf("login with login disabled = %v", err)
@@ -273,12 +278,13 @@ func TestPolicyDisabledAndDefaultOnly(t *testing.T) {
 }
 
 func TestIdleMaxAndDailyLogout(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		policy prov.LoginPolicy
 		touch  bool
 		after  time.Duration
-		want   string
+		want   prov.EndReason
 	}{
 		{"idle", prov.LoginPolicy{AutomaticLogout: 10}, false, 11 * time.Minute, prov.EndIdle},
 		{"active is kept", prov.LoginPolicy{AutomaticLogout: 10}, true, 11 * time.Minute, ""},
@@ -310,6 +316,7 @@ func TestIdleMaxAndDailyLogout(t *testing.T) {
 }
 
 func TestConcurrentLoginsKeepOneSessionPerUser(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	var wg sync.WaitGroup
 	for _, mac := range []string{"00000000000d", "00000000000e", "00000000000d", "00000000000e"} {
@@ -331,6 +338,7 @@ func TestConcurrentLoginsKeepOneSessionPerUser(t *testing.T) {
 // every session was ended exactly once, and the active gauge agrees with
 // the store.
 func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
+	t.Parallel()
 	f := racingFixture(t)
 	ctx := context.Background()
 	macs, users := []string{"00000000000d", "00000000000e"}, []string{"alice", "bob"}
@@ -341,10 +349,10 @@ func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
 			<-start
 			s, err := f.verifiedLogin(macs[(i/2)%2], users[i%2])
 			if err == nil && i%3 == 0 {
-				_ = f.ss.End(ctx, s.ID, prov.EndLogout, "test")
+				_ = f.ss.End(ctx, s.ID, prov.EndLogout, prov.Actor{})
 			}
 			if i%10 == 9 {
-				_ = f.ss.EndAll(ctx, 2, prov.EndAdmin, "test")
+				_ = f.ss.EndAll(ctx, 2, prov.EndAdmin, prov.Actor{})
 			}
 		})
 	}
@@ -384,6 +392,7 @@ func TestCrossingLoginsAndLogoutsKeepTheInvariants(t *testing.T) {
 // EndAll, as the Manager does) while twenty logins for them race on two
 // phones; afterwards they have no active session.
 func TestDisabledUserKeepsNoSession(t *testing.T) {
+	t.Parallel()
 	f := racingFixture(t)
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -414,7 +423,7 @@ func TestDisabledUserKeepsNoSession(t *testing.T) {
 	if err := f.st.UpdateUser(ctx, &u); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.ss.EndAll(ctx, u.ID, prov.EndAdmin, "test"); err != nil {
+	if err := f.ss.EndAll(ctx, u.ID, prov.EndAdmin, prov.Actor{}); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -469,6 +478,7 @@ func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -496,6 +506,7 @@ func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
 // every door. They now lock the user at that source (and that phone); the
 // user logs in elsewhere (the budget over all sources: TestTryGuessBudget).
 func TestGuessesLockTheSourceNotTheUser(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, openPolicy)
 	login := func(mac, remote, pw string) error {
 		_, err := f.ss.Login(context.Background(), prov.LoginRequest{MAC: mac, Username: "bob", Secret: pw,

@@ -38,7 +38,7 @@ type Softphone struct {
 
 	mu sync.Mutex
 	// owners maps a portal session's tag to the owner of its credential.
-	owners map[string]string
+	owners map[string]Owner
 }
 
 // NewSoftphone builds the service over the credentials index, whose
@@ -47,7 +47,7 @@ func NewSoftphone(creds *Credentials, reg Registrar, mgr *Manager, logger *slog.
 	creds.mu.Lock()
 	creds.now = now
 	creds.mu.Unlock()
-	return &Softphone{creds: creds, reg: reg, mgr: mgr, log: logger, now: now, owners: map[string]string{}}
+	return &Softphone{creds: creds, reg: reg, mgr: mgr, log: logger, now: now, owners: map[string]Owner{}}
 }
 
 // sessionTag names a portal session without keeping its cookie value.
@@ -71,14 +71,14 @@ func (s *Softphone) Mint(ctx context.Context, u User, portalSession string, expi
 		return SoftphoneLine{}, Invalid("number", "the user has no number to register")
 	}
 	tag := sessionTag(portalSession)
-	owner := string(OwnerBrowser) + ":" + strconv.FormatInt(u.ID, 10) + "." + tag
+	owner := Owner{OwnerBrowser, strconv.FormatInt(u.ID, 10) + "." + tag}
 	line := SoftphoneLine{Username: "web-" + strings.ToLower(auth.RandomSecret(9)), Password: auth.RandomSecret(18),
 		Number: nums[0], Expires: expires}
 	s.mu.Lock()
 	prev := s.owners[tag]
 	s.owners[tag] = owner
 	s.mu.Unlock()
-	if prev != "" { // the page was reloaded: its old registration goes with the old credential
+	if !prev.IsZero() { // the page was reloaded: its old registration goes with the old credential
 		s.creds.Revoke(prev)
 		if s.reg != nil {
 			if _, err := s.reg.Unbind(ctx, prev); err != nil {
@@ -87,9 +87,9 @@ func (s *Softphone) Mint(ctx context.Context, u User, portalSession string, expi
 		}
 	}
 	s.creds.putBrowser(SIPCredential{Username: line.Username, Password: line.Password, Kind: OwnerBrowser,
-		OwnerID: strings.TrimPrefix(owner, string(OwnerBrowser)+":"), AORs: []string{line.Number}, UserID: u.ID}, expires)
+		OwnerID: owner.ID, AORs: []string{line.Number}, UserID: u.ID}, expires)
 	if s.mgr != nil {
-		s.mgr.Audit(ctx, a, "softphone.credential", "user:"+u.Username, nil,
+		s.mgr.Audit(ctx, a, "softphone.credential", UserObject(u.Username), nil,
 			map[string]any{"sip_user": line.Username, "expires": expires.UTC().Format(time.RFC3339)})
 	}
 	return line, nil
@@ -103,7 +103,7 @@ func (s *Softphone) Revoke(ctx context.Context, portalSession string) {
 	owner := s.owners[tag]
 	delete(s.owners, tag)
 	s.mu.Unlock()
-	if owner == "" {
+	if owner.IsZero() {
 		return
 	}
 	s.creds.Revoke(owner)

@@ -6,7 +6,7 @@ import (
 )
 
 // Store is the persistence prov needs. prov/store implements it for SQLite
-// (and later PostgreSQL); nothing outside prov/store writes SQL.
+// and PostgreSQL; nothing outside prov/store writes SQL.
 //
 // Getters return ErrNotFound for a missing object; creators return
 // ErrConflict for a taken unique key. Creators fill in the ID.
@@ -121,7 +121,7 @@ type SessionStore interface {
 	CreateSession(ctx context.Context, s *Session) error
 	GetSession(ctx context.Context, id string) (Session, error)
 	// EndSession records the end once; ending an ended session returns ErrNotFound.
-	EndSession(ctx context.Context, id string, at time.Time, reason string) error
+	EndSession(ctx context.Context, id string, at time.Time, reason EndReason) error
 	TouchSession(ctx context.Context, id string, at time.Time) error
 	ListSessions(ctx context.Context, q SessionQuery) ([]Session, error)
 
@@ -140,7 +140,7 @@ type BindingStore interface {
 }
 
 // ClusterStore is what several hotdeskd nodes sharing one store need
-// beyond Store (issue 16). Both drivers implement it; on SQLite, which
+// beyond Store. Both drivers implement it; on SQLite, which
 // serves one node, locks and notifications are no-ops.
 type ClusterStore interface {
 	// Clustered reports a store several nodes may share (PostgreSQL).

@@ -1,6 +1,11 @@
 package prov
 
-import "time"
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Access is a user's access level to one portal menu.
 type Access string
@@ -88,12 +93,34 @@ type FeatureCodes struct {
 	Forward string `json:"forward,omitempty"`
 }
 
-// Trunk is the upstream SIP provider calls leave through.
+// Trunk is a site's upstream SIP provider: the site's phones call numbers
+// through it instead of the configured sip.proxy.trunk (Address "" : that
+// one). Username and Password answer its challenges; hotdesk registers
+// with the configured trunk only.
 type Trunk struct {
+	// Address is host[:port] (5060 when none), or a sip: URI of one.
 	Address  string `json:"address"`
 	Username string `json:"username"`
 	Password string `json:"password"`
-	Register bool   `json:"register"`
+}
+
+// HostPort is the trunk's address as host:port (5060 by default); ok is
+// false for one that does not parse.
+func (t Trunk) HostPort() (string, bool) {
+	a := strings.TrimPrefix(strings.TrimSpace(t.Address), "sip:")
+	if a == "" || strings.ContainsAny(a, " \t\r\n;?@/") {
+		return "", false
+	}
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		if n, err := strconv.Atoi(p); err != nil || h == "" || n <= 0 || n > 65535 {
+			return "", false
+		}
+		return a, true
+	}
+	if strings.Contains(strings.Trim(a, "[]"), ":") && !strings.HasPrefix(a, "[") {
+		return "", false // a bare IPv6 address needs brackets
+	}
+	return net.JoinHostPort(strings.Trim(a, "[]"), "5060"), true
 }
 
 // Site is one office: domain, locale, login policy and call restrictions.
@@ -262,12 +289,12 @@ type Session struct {
 	ID           string    `json:"id"`
 	UserID       int64     `json:"user_id"`
 	DeviceID     int64     `json:"device_id"`
-	Door         string    `json:"door"`
+	Door         Door      `json:"door"`
 	StartedAt    time.Time `json:"started_at"`
 	LastActivity time.Time `json:"last_activity"`
 	Persistent   bool      `json:"persistent"`
 	EndedAt      time.Time `json:"ended_at"`
-	EndReason    string    `json:"end_reason"`
+	EndReason    EndReason `json:"end_reason"`
 	// SIPUser/SIPPassword are the digest credentials minted for this session's line.
 	SIPUser     string `json:"-"`
 	SIPPassword string `json:"-"`
@@ -290,8 +317,8 @@ type Binding struct {
 	Source    string    `json:"source"`
 	Transport string    `json:"transport"`
 	UserAgent string    `json:"user_agent"`
-	// Owner is "device:<id>", "session:<id>" or "user:<id>".
-	Owner string `json:"owner"`
+	// Owner holds the credential that made the binding.
+	Owner Owner  `json:"owner"`
 	Node  string `json:"node"`
 	// Holder is the cluster node (cluster.node) whose registrar holds the
 	// binding and reaches the phone; "" on a single node.
@@ -345,7 +372,7 @@ type BindingKey struct {
 
 // Upload is one stored version of a file a phone wrote.
 type Upload struct {
-	// Owner is "user:<username>" or "device:<mac>".
+	// Owner is UserObject(username) or DeviceObject(mac), spelled.
 	Owner     string    `json:"owner"`
 	Name      string    `json:"name"`
 	Version   int       `json:"version"`
@@ -404,7 +431,7 @@ type Lease struct {
 type CallRecord struct {
 	ID        int64     `json:"id"`
 	CallID    string    `json:"call_id"`
-	Owner     string    `json:"owner"`
+	Owner     Owner     `json:"owner"`
 	UserID    int64     `json:"user_id"`
 	DeviceID  int64     `json:"device_id"`
 	SessionID string    `json:"session_id"`

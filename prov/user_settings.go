@@ -179,7 +179,7 @@ func (m *Manager) SetContacts(ctx context.Context, username string, cs []Contact
 	if err := m.store.ReplaceContacts(ctx, u.ID, cs); err != nil {
 		return nil, fmt.Errorf("set contacts: %w", err)
 	}
-	m.Audit(ctx, a, "user.contacts.replace", "user:"+u.Username, before, cs)
+	m.Audit(ctx, a, "user.contacts.replace", UserObject(u.Username), before, cs)
 	m.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID, Reason: "directory"})
 	m.NotifyUserDevices(ctx, u.ID, "directory")
 	return cs, nil
@@ -216,7 +216,7 @@ func (m *Manager) SetLineKeys(ctx context.Context, username string, n int, a Act
 	if err := m.store.UpdateUser(ctx, &u); err != nil {
 		return User{}, err
 	}
-	m.Audit(ctx, a, "user.line_keys", "user:"+u.Username, map[string]int{"line_keys": before},
+	m.Audit(ctx, a, "user.line_keys", UserObject(u.Username), map[string]int{"line_keys": before},
 		map[string]int{"line_keys": n})
 	m.events.Publish(ctx, Event{Kind: EventUserChanged, UserID: u.ID, Reason: "buttons"})
 	m.NotifyUserDevices(ctx, u.ID, "buttons")
@@ -238,7 +238,7 @@ func (m *Manager) EndOwnSession(ctx context.Context, username, sessionID string,
 	if err != nil || s.UserID != u.ID || !s.Active() {
 		return fmt.Errorf("session of %s: %w", username, ErrNotFound)
 	}
-	return m.sessions.End(ctx, s.ID, EndLogout, a.Name)
+	return m.sessions.End(ctx, s.ID, EndLogout, a)
 }
 
 // DevicesOf returns the desk phones assigned to the user.

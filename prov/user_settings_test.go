@@ -8,6 +8,7 @@ import (
 )
 
 func TestValidateCallHandling(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		in    prov.CallHandling
@@ -40,6 +41,7 @@ func TestValidateCallHandling(t *testing.T) {
 }
 
 func TestValidateContacts(t *testing.T) {
+	t.Parallel()
 	ok := prov.Contact{FirstName: "Bob", Number: "2002"}
 	for _, tc := range []struct {
 		name  string

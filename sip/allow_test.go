@@ -13,6 +13,7 @@ import (
 // and OPTIONS; with the proxy on, OPTIONS and a 405 also list the methods
 // the proxy routes, so a UA probing capabilities sees it may call.
 func TestOptionsAllowListsWhatIsServed(t *testing.T) {
+	t.Parallel()
 	reg := startEnv(t, nil)
 	px := startProxyEnv(t)
 	for _, tc := range []struct {

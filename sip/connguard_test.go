@@ -35,6 +35,7 @@ func (l *emfileListener) Accept() (net.Conn, error) {
 // TestAcceptSurvivesEMFILE: sipgo's accept loop returns on the first
 // error, which stopped the whole daemon; the guard waits it out.
 func TestAcceptSurvivesEMFILE(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +69,7 @@ func TestAcceptSurvivesEMFILE(t *testing.T) {
 // idle connections gets only its share, a phone elsewhere still
 // registers over TCP, and an idle connection is closed.
 func TestTCPConnectionCaps(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil, func(c *Config, _ *Deps) {
 		c.TCPMaxConnsPerSource, c.TCPMaxConns = 3, 100
 		c.MinExpires, c.MaxExpires, c.DefaultExpires, c.TCPIdleTimeout, c.TCPUnauthTimeout = 1, 1, 1, time.Second, time.Second
@@ -147,6 +149,7 @@ func rawRegister(branch string, cseq int, auth string) string {
 // tcp_unauth_timeout however busy they keep the socket, while a phone that
 // authenticated over its connection keeps it.
 func TestTCPUnauthenticatedTimeout(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.TCPUnauthTimeout = time.Second })
 	// The phone authenticates over its connection, which lifts the timeout.
 	phone, err := net.Dial("tcp", e.tcp)

@@ -239,7 +239,7 @@ func (d *dialogEvents) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	if _, dup := d.subs[s.key]; dup || len(d.subs) >= maxDialogSubs || d.byOwner[s.owner] >= maxDialogSubsPerOwner {
 		d.mu.Unlock()
 		d.m.subscribe.WithLabelValues("full").Inc()
-		d.log.Warn("dialog subscription refused: too many", "owner", string(s.owner.Kind)+":"+s.owner.ID)
+		d.log.Warn("dialog subscription refused: too many", "owner", s.owner.String())
 		d.p.respond(req, tx, 503, "Too Many Subscriptions")
 		return
 	}

@@ -144,6 +144,7 @@ func (w *watcher) next(user string) (*sip.Request, dialogInfo) {
 // credentials is challenged, a too brief one refused, an unknown user
 // not found, and Expires: 0 ends the subscription with a final NOTIFY.
 func TestDialogEventBLF(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUA(t, "bob", e.udp, "answer")
@@ -241,6 +242,7 @@ func TestDialogEventBLF(t *testing.T) {
 // time with a last NOTIFY (reason timeout) and is no longer held; one
 // subscriber cannot hold more than its share.
 func TestDialogEventExpiry(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }

@@ -9,17 +9,19 @@
 //
 // # Load shedding
 //
-// The proxy holds at most sip.proxy.max_calls INVITE transactions and
-// max_dialogs answered calls; a new INVITE beyond them is answered 503 with
+// The proxy holds at most sip.proxy.max_calls INVITE transactions (a
+// call's end when its ACK passes; a 2xx retransmitted later is relayed
+// statelessly for its dialog, an INVITE retransmitted later is absorbed)
+// and max_dialogs answered calls; a new INVITE beyond them is answered 503 with
 // Retry-After before authentication and without a transaction, so offered
 // load beyond the sustainable rate costs CPU, not memory.
 //
 // # The sipgo fork
 //
 // go.mod replaces github.com/emiago/sipgo v1.7.2 with sip/internal/sipgo:
-// v1.7.2's non-test files of the sipgo and sip packages (gofmt'd) plus one
-// patch, kept until upstream takes it. It is the upstream pull request,
-// whose text follows:
+// v1.7.2's non-test files of the sipgo and sip packages (gofmt'd) plus two
+// patches, kept until upstream takes them. Each is an upstream pull
+// request, whose text follows.
 //
 //	sip: stop Timers L and M when a transaction terminates
 //
@@ -32,6 +34,20 @@
 //	as the others are, frees it at once (481 MB, then bounded by the
 //	proxy's own cap). No API change; TestServerTxTerminateStopsTimerL and
 //	TestClientTxTerminateStopsTimerM cover it (they fail without the fix).
+//
+//	sip: write URIs without parsing the host or building the parameters
+//
+//	isIPV6's quick reject ranged over the indices of the host, not its
+//	bytes ("for c := range host"), so it never rejected anything and every
+//	URI written (Uri.StringWrite, for each From, To, Route, Record-Route,
+//	Contact and Request-URI of every message sent or keyed) parsed its host
+//	with net.ParseIP. A host without a colon cannot be IPv6; it is now
+//	answered without parsing, with the same results. Uri.StringWrite also
+//	wrote its parameters through HeaderParams.ToString, building a string
+//	to copy it; ToStringWrite writes the same text into the buffer. A call
+//	through a stateful proxy allocates ~4 % fewer objects (724 instead of
+//	755 per INVITE…BYE). No API change; TestIsIPV6 and
+//	TestUriStringWriteNoParamString cover it (the latter fails without it).
 //
 // The fork's tests run inside it: cd sip/internal/sipgo && go test ./sip/.
 package sip

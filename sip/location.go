@@ -407,12 +407,7 @@ func (l *location) load(bs []Binding) {
 }
 
 // ownerKey is an owner as the owner index keys it.
-func ownerKey(o Owner) string {
-	if o.Kind == "" {
-		return ""
-	}
-	return string(o.Kind) + ":" + o.ID
-}
+func ownerKey(o Owner) string { return o.String() }
 
 // removeOwner removes the bindings owner created, found through the owner
 // index, with Unbound events, and returns them.

@@ -13,6 +13,7 @@ import (
 )
 
 func TestContactKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b string
 		same bool
@@ -32,6 +33,7 @@ func TestContactKey(t *testing.T) {
 }
 
 func TestLocationApply(t *testing.T) {
+	t.Parallel()
 	var evs []Event
 	l := newLocation(func(e []Event, _ []Binding, _ []BindingKey) { evs = append(evs, e...) })
 	now := time.Unix(1000, 0)
@@ -76,6 +78,7 @@ func TestLocationApply(t *testing.T) {
 }
 
 func TestPersisterRetries(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	store.fail = true
 	m := newMetrics(prometheus.NewRegistry(), func() float64 { return 0 })
@@ -128,6 +131,7 @@ func TestRemoveIfCopiesOnlyWhatChanges(t *testing.T) {
 // use instead of a scan stay true through a contact change (RFC 5626
 // instance), a removal by the sweep, a load and an unbind.
 func TestIndexesFollowEveryChange(t *testing.T) {
+	t.Parallel()
 	l := newLocation(func([]Event, []Binding, []BindingKey) {})
 	now := time.Now()
 	owner := Owner{OwnerSession, "s1"}

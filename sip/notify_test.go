@@ -9,6 +9,7 @@ import (
 )
 
 func TestUnbindAndNotify(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		transport string
 		reboot    bool
@@ -69,6 +70,7 @@ func TestUnbindAndNotify(t *testing.T) {
 }
 
 func TestNotifyUnreachable(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -85,6 +87,7 @@ func TestNotifyUnreachable(t *testing.T) {
 // TestNotifyWildcardListener: with the registrar bound to 0.0.0.0 the
 // NOTIFY still leaves from the listening port and names a usable Via host.
 func TestNotifyWildcardListener(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.Listen = []string{"udp://0.0.0.0:0", "tcp://127.0.0.1:0"} })
 	_, port, _ := strings.Cut(e.udp, "]:")
 	if port == "" {

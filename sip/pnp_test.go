@@ -215,6 +215,7 @@ func checkNotify(t *testing.T, n *sip.Request, sub200 *sip.Response, url string)
 // five times) get 200 and exactly one NOTIFY each with their URL; a denied
 // phone gets 403 and no NOTIFY; garbage is counted and ignored.
 func TestPnPLoopback(t *testing.T) {
+	t.Parallel()
 	e := startPnP(t, PnPListeners{})
 	group, _ := net.ResolveUDPAddr("udp4", e.group)
 
@@ -282,6 +283,7 @@ func TestPnPLoopback(t *testing.T) {
 // TestPnPRateLimit: a source flooding SUBSCRIBEs is answered up to its
 // burst, the rest dropped and counted.
 func TestPnPRateLimit(t *testing.T) {
+	t.Parallel()
 	e := startPnP(t, PnPListeners{})
 	group, _ := net.ResolveUDPAddr("udp4", e.group)
 	ph := newPnPPhone(t, nil)
@@ -299,6 +301,7 @@ func TestPnPRateLimit(t *testing.T) {
 }
 
 func TestParsePnPSubscribe(t *testing.T) {
+	t.Parallel()
 	base := "SUBSCRIBE sip:x@224.0.1.75 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1\r\n" +
 		"To: <sip:%s@224.0.1.75>\r\nCall-ID: c\r\nCSeq: 1 SUBSCRIBE\r\n%s\r\n\r\n"
 	for _, tc := range []struct {
@@ -330,6 +333,7 @@ func TestParsePnPSubscribe(t *testing.T) {
 }
 
 func TestPnPConfigValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		c   PnPConfig
 		err bool

@@ -35,6 +35,15 @@ type CallPolicy interface {
 	Authorize(ctx context.Context, caller Owner, target string) (Decision, error)
 }
 
+// Trunks is implemented by prov: the trunk a caller's calls to numbers
+// leave through, its site's (a multi-site office has one provider per
+// site). ok false (or an empty Address) leaves ProxyConfig.Trunk. Only the
+// address, transport, domain and credentials are used: the proxy registers
+// with ProxyConfig.Trunk alone.
+type Trunks interface {
+	CallerTrunk(ctx context.Context, caller Owner) (t TrunkConfig, ok bool)
+}
+
 // Handling is one user's call handling, read at call time so a change
 // applies to the next call at once.
 type Handling struct {

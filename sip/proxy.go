@@ -36,13 +36,15 @@ type ProxyConfig struct {
 	MaxRedirects int `yaml:"max_redirects"`
 	// DialogTTL forgets an answered call that never saw its BYE.
 	DialogTTL time.Duration `yaml:"dialog_ttl"`
-	// TxLinger is how long a finished transaction stays to absorb
-	// retransmissions once the call's ACK (or a BYE's answer) went
-	// through, instead of sipgo's 32 s; Kamailio's tm waits 5 s.
+	// TxLinger is how long a finished non-INVITE transaction (a BYE's)
+	// stays to absorb retransmissions, instead of sipgo's 32 s; Kamailio's
+	// tm waits 5 s. An answered INVITE's transactions end when the ACK
+	// passes (RFC 3261 §17.2.1); later 2xx retransmissions are relayed
+	// statelessly for the dialog (strayResponse).
 	TxLinger time.Duration `yaml:"tx_linger"`
 	// MaxCalls caps the INVITE transactions held at once: a call counts
-	// from its INVITE until its transactions end (tx_linger after the ACK;
-	// ~14 KB each). Beyond it new INVITEs get 503 with Retry-After,
+	// from its INVITE until its transactions end (when its ACK passes;
+	// ~14 KB each), so it bounds calls being set up, not the call rate. Beyond it new INVITEs get 503 with Retry-After,
 	// answered without keeping a transaction, so a burst costs CPU but no
 	// memory.
 	MaxCalls int `yaml:"max_calls"`
@@ -165,6 +167,8 @@ type ProxyDeps struct {
 	Recorder   CallRecorder
 	// Emergency tells emergency numbers, which a lockout never refuses.
 	Emergency EmergencyNumbers
+	// Trunks picks a caller's site trunk (nil: ProxyConfig.Trunk for all).
+	Trunks Trunks
 	// Media anchors calls between browsers (SIP over WebSocket) and plain
 	// RTP (nil: no bridge; such calls fail on media).
 	Media *media.Bridge
@@ -181,9 +185,14 @@ type proxy struct {
 	features FeatureCodes
 	// emergency may be nil: no number is exempt from a lockout.
 	emergency EmergencyNumbers
+	trunks    Trunks
+	// sitePeers are the site trunks' addresses calls went to, answered as
+	// known peers like ProxyConfig.Trunk (at most one per site).
+	sitePeers sync.Map
 	m         *proxyMetrics
 	records   *recordQueue
 	dialogs   *dialogTable
+	answered  *answeredSet // INVITEs whose transactions ended at the ACK
 	// dlg answers dialog event (BLF) subscriptions from the call records.
 	dlg     *dialogEvents
 	held    atomic.Int64 // initial INVITE transactions not yet ended (max_calls)
@@ -227,8 +236,9 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
-		features: deps.Features, emergency: deps.Emergency, trusted: trusted, media: deps.Media}
+		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted, media: deps.Media}
 	p.dialogs = newDialogTable()
+	p.answered = newAnsweredSet(max(cfg.TxLinger, time.Second))
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },
 		func() float64 { return float64(p.held.Load()) })
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)

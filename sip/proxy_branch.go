@@ -142,7 +142,7 @@ func (b *branch) sendCancel() {
 // retryAuth answers a trunk's 401/407 once with the trunk credentials,
 // in a new transaction with the next CSeq.
 func (b *branch) retryAuth(res *sip.Response) bool {
-	tc := b.c.p.cfg.Trunk
+	tc := b.c.trunk
 	if !b.trunk || b.authTried || tc.Username == "" || (res.StatusCode != 401 && res.StatusCode != 407) {
 		return false
 	}
@@ -202,9 +202,9 @@ func (c *call) forkBinding(b Binding) bool {
 	return c.fork(u, b.Target(), tp, laddr, b.Owner, false)
 }
 
-// forkTrunk sends a branch for number to the upstream trunk.
+// forkTrunk sends a branch for number to the caller's trunk.
 func (c *call) forkTrunk(number string) bool {
-	tc := c.p.cfg.Trunk
+	tc := c.trunk
 	if tc.Address == "" || number == "" {
 		return false
 	}

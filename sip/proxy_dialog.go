@@ -34,25 +34,89 @@ type dialog struct {
 	callee    side
 	rec       CallRecord
 	created   time.Time
+	// upDest is where responses to the caller's INVITE went (its Via):
+	// a retransmitted 2xx that outlives the transactions goes there.
+	upDest string
+	// inviteKey names the caller's INVITE (answeredKey), remembered for
+	// tx_linger once its transactions end.
+	inviteKey string
 	// txs are the INVITE transactions of the answer (upstream server,
-	// downstream client): ended TxLinger after the ACK passes instead of
-	// sipgo's 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB.
+	// downstream client): ended when the ACK passes instead of sipgo's
+	// 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB. A 2xx
+	// retransmitted after that is relayed statelessly (strayResponse).
 	txs []interface{ Terminate() }
 	// media are the bridge sessions of a browser's call, closed with it.
 	media []*media.Session
 }
 
-// takeTxs hands over a dialog's INVITE transactions once.
-func (t *dialogTable) takeTxs(key string) []interface{ Terminate() } {
+// takeTxs hands over a dialog's INVITE transactions once, with the
+// caller's INVITE key.
+func (t *dialogTable) takeTxs(key string) ([]interface{ Terminate() }, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := t.m[key]
 	if d == nil {
-		return nil
+		return nil, ""
 	}
 	txs := d.txs
 	d.txs = nil
-	return txs
+	return txs, d.inviteKey
+}
+
+// answeredKey names an INVITE as its retransmissions repeat it: Call-ID
+// and the branch of its top Via.
+func answeredKey(req *sip.Request) string {
+	via := req.Via()
+	if via == nil || req.CallID() == nil {
+		return ""
+	}
+	b, _ := via.Params.Get("branch")
+	return req.CallID().Value() + "\x00" + b
+}
+
+// answeredSet remembers the INVITEs whose transactions ended at the ACK
+// for at least ttl, so a retransmission still in flight (the caller sent
+// it before our 100 reached it) is absorbed as the transaction would
+// have (RFC 6026's Accepted state) instead of starting the call again.
+// Two generations swapped every ttl bound it to what 2×ttl of calls
+// leave, with no goroutine.
+type answeredSet struct {
+	mu        sync.Mutex
+	ttl       time.Duration
+	cur, prev map[string]struct{}
+	rotated   time.Time
+}
+
+func newAnsweredSet(ttl time.Duration) *answeredSet {
+	return &answeredSet{ttl: ttl, cur: map[string]struct{}{}, prev: map[string]struct{}{}}
+}
+
+func (s *answeredSet) rotate(now time.Time) {
+	if now.Sub(s.rotated) >= s.ttl {
+		s.prev, s.cur, s.rotated = s.cur, make(map[string]struct{}, len(s.cur)), now
+	}
+}
+
+func (s *answeredSet) add(key string, now time.Time) {
+	if key == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate(now)
+	s.cur[key] = struct{}{}
+}
+
+func (s *answeredSet) has(key string, now time.Time) bool {
+	if key == "" {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rotate(now)
+	_, a := s.cur[key]
+	_, b := s.prev[key]
+	return a || b
 }
 
 type dialogTable struct {
@@ -147,6 +211,42 @@ func tagOf(params sip.HeaderParams) string {
 	return t
 }
 
+// strayResponse relays a 2xx to INVITE that matched no transaction (RFC
+// 3261 §16.7 step 5: a stateful proxy forwards it as a stateless one)
+// when it belongs to a dialog we keep: the callee retransmits its 2xx
+// until the ACK reaches it, after the INVITE transactions ended. It goes
+// to where the caller's INVITE got its answers, never to an address the
+// response names, so it cannot be aimed elsewhere. Reports whether it
+// was relayed.
+func (p *proxy) strayResponse(res *sip.Response) bool {
+	cs := res.CSeq()
+	if !res.IsSuccess() || cs == nil || cs.MethodName != sip.INVITE || res.CallID() == nil ||
+		res.From() == nil || res.To() == nil {
+		return false
+	}
+	d := p.dialogs.get(dialogKey(res.CallID().Value(), tagOf(res.From().Params), tagOf(res.To().Params)))
+	if d == nil || d.upDest == "" {
+		return false
+	}
+	out := sip.NewResponse(res.StatusCode, stripCRLF(res.Reason))
+	skipped := false
+	for _, h := range res.Headers() {
+		if !skipped && h.Name() == "Via" {
+			skipped = true // ours
+			continue
+		}
+		out.AppendHeader(sip.HeaderClone(h))
+	}
+	out.ReplaceHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo - d.callee.cseqDelta, MethodName: cs.MethodName})
+	out.SetBody(res.Body())
+	out.SetTransport(d.caller.transport)
+	out.SetDestination(d.upDest)
+	if err := p.s.UA.TransportLayer().WriteMsg(out); err != nil {
+		p.log.Debug("relaying a retransmitted 2xx failed", "err", err)
+	}
+	return true
+}
+
 // inDialog relays a request inside a dialog (RFC 3261 §16.12 loose
 // routing): to the other party of a known dialog, else along the Route
 // set we were part of. ACK goes statelessly; others in a transaction.
@@ -173,12 +273,18 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 			p.m.dropped.WithLabelValues("ack_write").Inc()
 			p.log.Debug("forwarding ACK failed", "err", err)
 		}
-		if txs := p.dialogs.takeTxs(key); len(txs) > 0 {
-			time.AfterFunc(p.cfg.TxLinger, func() {
-				for _, tx := range txs {
-					tx.Terminate()
-				}
-			})
+		// RFC 3261 §17.2.1: the INVITE server transaction ends with its
+		// 2xx; once the ACK passed, a retransmitted 2xx (the ACK lost
+		// downstream) is relayed by strayResponse and a retransmitted
+		// INVITE still in flight is absorbed by answered. Keeping the
+		// transactions (tx_linger) made max_calls cap the call rate at
+		// max_calls / tx_linger.
+		txs, invite := p.dialogs.takeTxs(key)
+		if len(txs) > 0 {
+			p.answered.add(invite, p.now())
+		}
+		for _, tx := range txs {
+			tx.Terminate()
 		}
 		return
 	}
@@ -325,6 +431,9 @@ func (p *proxy) knownPeer(hostport string) bool {
 		return true
 	}
 	if a := p.cfg.Trunk.Address; a != "" && normHostPort(a) == hp {
+		return true
+	}
+	if _, ok := p.sitePeers.Load(hp); ok {
 		return true
 	}
 	return p.trustedSource(hp)

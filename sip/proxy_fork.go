@@ -36,19 +36,38 @@ type target struct {
 }
 
 // resolve maps a dialled user part to a target (RFC 3261 §16.5): a user
-// (any alias, via CanonicalUser), else the trunk; calls from the trunk
-// never go back out.
-func (p *proxy) resolve(ctx context.Context, dialled string, fromTrunk bool) (target, bool) {
+// (any alias, via CanonicalUser), else trunk when it has an address;
+// calls from the trunk are given none, and never go back out.
+func (p *proxy) resolve(ctx context.Context, dialled string, trunk TrunkConfig) (target, bool) {
 	if dialled == "" {
 		return target{}, false
 	}
 	if canon, ok := p.s.creds.CanonicalUser(ctx, dialled); ok {
 		return target{user: canon}, true
 	}
-	if fromTrunk || p.cfg.Trunk.Address == "" {
+	if trunk.Address == "" {
 		return target{}, false
 	}
 	return target{number: dialled}, true
+}
+
+// trunkFor is the trunk caller's calls to numbers leave through: its
+// site's when prov names one, else ProxyConfig.Trunk. Calls from the
+// trunk itself never go back out.
+func (p *proxy) trunkFor(ctx context.Context, caller Owner) TrunkConfig {
+	if p.trunks == nil || caller.Kind == "" || caller.Kind == OwnerTrunk {
+		return p.cfg.Trunk
+	}
+	t, ok := p.trunks.CallerTrunk(ctx, caller)
+	if !ok || t.Address == "" {
+		return p.cfg.Trunk
+	}
+	if t.Transport == "" {
+		t.Transport = "udp"
+	}
+	t.Register = false
+	p.sitePeers.Store(normHostPort(t.Address), true)
+	return t
 }
 
 // call is one proxied INVITE (or out-of-dialog MESSAGE/REFER/INFO): the
@@ -62,8 +81,10 @@ type call struct {
 	tmpl     *sip.Request // the forward copy every branch starts from
 	media    *bridged     // a browser's call anchored on the bridge (proxy_media.go)
 	caller   Owner        // whose policy every target is under
+	trunk    TrunkConfig  // where numbers go: the caller's site trunk, else ProxyConfig.Trunk
 	lh       string
 	dest     string
+	trying   *sip.Response // the INVITE's 100, until run sends it
 	invite   bool
 	ev       chan branchEvent
 	done     chan struct{}
@@ -86,22 +107,36 @@ type call struct {
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
-	return &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), dest: responseDest(up), invite: up.IsInvite(),
+	c := &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), invite: up.IsInvite(),
 		ev: make(chan branchEvent, 16), done: make(chan struct{}), canceled: make(chan struct{}),
 		rec: rec, caller: rec.Caller, visited: map[string]bool{}}
+	if c.invite {
+		// The 100 we send anyway tells where responses go (one response
+		// built per call instead of two).
+		c.trying = p.reply(up, 100, "Trying")
+		c.dest = c.trying.Destination()
+	} else {
+		c.dest = responseDest(up)
+	}
+	return c
 }
 
 // run routes the call and waits for its final answer.
 func (c *call) run(ctx context.Context, dialled string) {
 	defer close(c.done)
 	fromTrunk := c.rec.Caller.Kind == OwnerTrunk
-	t, ok := c.p.resolve(ctx, dialled, fromTrunk)
+	out := c.trunk
+	if fromTrunk {
+		out = TrunkConfig{}
+	}
+	t, ok := c.p.resolve(ctx, dialled, out)
 	if !ok {
 		c.p.reject(c.up, c.tx, c.rec, c.invite, 404, "Not Found")
 		return
 	}
 	if c.invite {
-		c.tx.Respond(c.p.reply(c.up, 100, "Trying"))
+		c.tx.Respond(c.trying)
+		c.trying = nil
 		if !c.tx.OnCancel(func(*sip.Request) { c.cancelMu.Do(func() { close(c.canceled) }) }) {
 			c.cancelMu.Do(func() { close(c.canceled) })
 		}
@@ -233,7 +268,7 @@ func (c *call) forward(ctx context.Context, to string) bool {
 	if !c.permits(ctx, to, "forward") {
 		return false
 	}
-	t, ok := c.p.resolve(ctx, to, false)
+	t, ok := c.p.resolve(ctx, to, c.trunk)
 	if !ok {
 		return false
 	}
@@ -265,7 +300,7 @@ func (c *call) redirect(ctx context.Context, res *sip.Response) bool {
 		if !c.permits(ctx, to, "redirect") {
 			continue
 		}
-		if t, ok := c.p.resolve(ctx, to, false); ok {
+		if t, ok := c.p.resolve(ctx, to, c.trunk); ok {
 			ts = append(ts, t)
 		}
 	}
@@ -543,8 +578,9 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 	b.mu.Lock()
 	req := b.req
 	b.mu.Unlock()
-	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(),
-		caller: side{addr: c.up.Source(), transport: c.up.Transport()},
+	d := &dialog{key: key, callerTag: tagOf(c.up.From().Params), created: c.p.now(), upDest: c.dest,
+		inviteKey: answeredKey(c.up),
+		caller:    side{addr: c.up.Source(), transport: c.up.Transport()},
 		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
 			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo},
 		media: c.mediaOf(b)}

@@ -77,7 +77,7 @@ func FuzzProxyRouting(f *testing.F) {
 		fwd := p.forwardCopy(req)
 		p.stripOurCredentials(fwd)
 		checkForward(t, p, req, fwd)
-		p.resolve(ctx, dialledUser(&req.Recipient), false)
+		p.resolve(ctx, dialledUser(&req.Recipient), TrunkConfig{})
 		p.addVia(fwd, loopHash(req), "UDP")
 		if req.IsInvite() {
 			c := cancelFor(fwd)

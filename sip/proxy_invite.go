@@ -28,6 +28,12 @@ func (p *proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
+	if p.answered.has(answeredKey(req), p.now()) {
+		// A retransmission of an INVITE answered and ACKed already.
+		p.m.dropped.WithLabelValues("retransmission").Inc()
+		tx.Terminate()
+		return
+	}
 	if !p.hold(req, tx) {
 		return
 	}
@@ -180,6 +186,7 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	c := newCall(p, req, tx, fwd, rec)
+	c.trunk = p.trunkFor(ctx, caller)
 	if invite && p.media != nil && overWebSocket(req.Transport()) && isWebRTC(req.Body()) && !c.fromBrowser(ctx) {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 // INVITE is Record-Routed, ACK and BYE travel through the proxy, the call
 // leaves started/answered/ended records and the dialog gauge returns to 0.
 func TestProxyCallSetupTeardown(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUA(t, "bob", e.udp, "answer")
@@ -111,6 +112,7 @@ func callCtx(t *testing.T) context.Context {
 // TestProxyFork: bob is registered on two phones; the first to answer wins
 // and the other one gets CANCEL.
 func TestProxyFork(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	desk := newUA(t, "desk", e.udp, "answer")
@@ -136,6 +138,7 @@ func TestProxyFork(t *testing.T) {
 
 // TestProxyCancelBeforeAnswer: the caller gives up while bob's phone rings.
 func TestProxyCancelBeforeAnswer(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUA(t, "bob", e.udp, "ring")
@@ -159,6 +162,7 @@ func TestProxyCancelBeforeAnswer(t *testing.T) {
 // TestProxyBusyAndDND: a busy phone answers 486; with DND on the phone is
 // not rung at all; with DND and forward-on-busy the call goes there.
 func TestProxyBusyAndDND(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUA(t, "bob", e.udp, "busy")
@@ -197,6 +201,7 @@ func TestProxyBusyAndDND(t *testing.T) {
 // TestProxyNoAnswerForward: bob's phone rings 300 ms, then the call is
 // cancelled there and forwarded to carol, who answers.
 func TestProxyNoAnswerForward(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUA(t, "bob", e.udp, "ring")
@@ -224,6 +229,7 @@ func TestProxyNoAnswerForward(t *testing.T) {
 // TestProxyTwinning: bob's mobile rings through the trunk with his desk
 // phone; the mobile answers and the desk phone is cancelled.
 func TestProxyTwinning(t *testing.T) {
+	t.Parallel()
 	trunk := newUA(t, "trunk", "", "answer")
 	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, _ *Deps) { pc.Trunk.Address = trunk.addr })
 	trunk.proxy = e.udp
@@ -251,6 +257,7 @@ func TestProxyTwinning(t *testing.T) {
 // authorized number and the emergency number, nothing else (403 with the
 // reason, CR/LF stripped); a session credential calls freely.
 func TestProxyLockedPhone(t *testing.T) {
+	t.Parallel()
 	trunk := newUA(t, "trunk", "", "answer")
 	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, _ *Deps) { pc.Trunk.Address = trunk.addr })
 	locked := newUA(t, "locked", e.udp, "answer")
@@ -302,6 +309,7 @@ func TestProxyLockedPhone(t *testing.T) {
 // TestProxyFeatureCodes: *77<user>*<password> and *78 are answered with
 // the feature's final response and reason; nothing is routed.
 func TestProxyFeatureCodes(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	phone := newUA(t, "phone", e.udp, "answer")
 	cases := []struct {
@@ -328,6 +336,7 @@ func TestProxyFeatureCodes(t *testing.T) {
 // TestProxyRefusals: unknown number without trunk → 404, Max-Forwards 0
 // → 483, a wrong password → 407 again.
 func TestProxyRefusals(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	if _, res, err := alice.call(callCtx(t), "+4930999", "1001", "alice-sip"); err != nil || res.StatusCode != 404 {
@@ -351,6 +360,7 @@ func TestProxyRefusals(t *testing.T) {
 // TestProxyRedirect: bob's phone answers 302 to carol; the proxy recurses
 // on the Contact's user (never on its host) and carol's phone rings.
 func TestProxyRedirect(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUA(t, "bob", e.udp, "redirect:carol")
@@ -370,6 +380,7 @@ func TestProxyRedirect(t *testing.T) {
 
 // TestProxyUnmatchedCancel: a CANCEL for no transaction gets 481.
 func TestProxyUnmatchedCancel(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	c := sip.NewRequest(sip.CANCEL, alice.target("1002"))
@@ -381,6 +392,7 @@ func TestProxyUnmatchedCancel(t *testing.T) {
 // TestProxyTimerC: a phone that rings and never answers is cancelled when
 // Timer C fires and the caller gets 408 (RFC 3261 §16.6 step 11, §16.7).
 func TestProxyTimerC(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnvHook(t, func(p *proxy) { p.cfg.TimerC = 400 * time.Millisecond })
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUA(t, "bob", e.udp, "ring")
@@ -396,6 +408,7 @@ func TestProxyTimerC(t *testing.T) {
 // the proxy Record-Routes twice (RFC 5658) and reaches bob over his own
 // connection; ACK and BYE cross both transports.
 func TestProxyTransportSwitch(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "answer")
 	bob := newUAT(t, "bob", e.tcp, "answer", "TCP")
@@ -419,6 +432,7 @@ func TestProxyTransportSwitch(t *testing.T) {
 
 // TestProxyConfigValidate: defaults pass; each bad key is named.
 func TestProxyConfigValidate(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		mod  func(*ProxyConfig)
@@ -452,6 +466,7 @@ func TestProxyConfigValidate(t *testing.T) {
 // with the trunk credentials (next CSeq) and the caller's ACK and BYE reach
 // the trunk with the CSeq numbers the trunk expects.
 func TestProxyTrunkDigest(t *testing.T) {
+	t.Parallel()
 	trunk := newUA(t, "trunk", "", "challenge")
 	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, _ *Deps) {
 		pc.Trunk = TrunkConfig{Address: trunk.addr, Transport: "udp", Domain: "carrier.example", Username: "acct", Password: "pw"}
@@ -481,4 +496,65 @@ func TestProxyTrunkDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv(t, trunk.byes, "BYE at the trunk")
+}
+
+// pxTrunks names the site trunk of some callers.
+type pxTrunks map[Owner]TrunkConfig
+
+func (t pxTrunks) CallerTrunk(_ context.Context, caller Owner) (TrunkConfig, bool) {
+	tc, ok := t[caller]
+	return tc, ok
+}
+
+// TestProxySiteTrunk: a caller whose site names a trunk calls numbers
+// through it, answering its challenge with the site's credentials, and
+// the in-dialog requests follow; a caller of a site without one uses the
+// configured trunk.
+func TestProxySiteTrunk(t *testing.T) {
+	t.Parallel()
+	main := newUA(t, "trunk", "", "answer")
+	branch := newUA(t, "branch-trunk", "", "challenge")
+	e := startProxyEnvHook(t, func(p *proxy) {
+		p.trunks = pxTrunks{Owner{OwnerUser, "alice"}: {Address: branch.addr, Domain: "branch.example",
+			Username: "branch", Password: "pw"}}
+	}, func(_ *Config, pc *ProxyConfig, _ *Deps) { pc.Trunk.Address = main.addr })
+	alice := newUA(t, "alice", e.udp, "answer")
+	sess, res, err := alice.call(callCtx(t), "+4930123456", "1001", "alice-sip")
+	if err != nil || sess == nil {
+		t.Fatalf("call: %v %v", err, res)
+	}
+	recv(t, branch.invites, "first INVITE at the site trunk")
+	second := recv(t, branch.invites, "authenticated INVITE at the site trunk")
+	if pa := second.GetHeader("Proxy-Authorization"); pa == nil || !strings.Contains(pa.Value(), `username="branch"`) {
+		t.Fatalf("site trunk credentials: %v", pa)
+	}
+	if second.Recipient.Host != "branch.example" || second.Recipient.User != "+4930123456" {
+		t.Errorf("site trunk Request-URI %s", second.Recipient.String())
+	}
+	sess.Ack(callCtx(t))
+	recv(t, branch.acks, "ACK at the site trunk")
+	if err := sess.Bye(callCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, branch.byes, "BYE at the site trunk")
+
+	bob := newUA(t, "bob", e.udp, "answer")
+	sess, res, err = bob.call(callCtx(t), "+4930999", "1002", "bob-sip")
+	if err != nil || sess == nil {
+		t.Fatalf("bob's call: %v %v", err, res)
+	}
+	if inv := recv(t, main.invites, "INVITE at the configured trunk"); inv.Recipient.User != "+4930999" {
+		t.Errorf("configured trunk Request-URI %s", inv.Recipient.String())
+	}
+	sess.Ack(callCtx(t))
+	recv(t, main.acks, "ACK at the configured trunk")
+	if err := sess.Bye(callCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, main.byes, "BYE at the configured trunk")
+	select {
+	case inv := <-branch.invites:
+		t.Fatalf("bob's call reached the site trunk: %s", inv.Recipient.String())
+	default:
+	}
 }

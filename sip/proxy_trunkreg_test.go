@@ -14,6 +14,7 @@ import (
 // TestTrunkRegistration: with trunk.register on, hotdesk registers with the
 // trunk as the trunk account, answering its digest challenge.
 func TestTrunkRegistration(t *testing.T) {
+	t.Parallel()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("carrier"))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 )
 
 func TestRegisterLifecycle(t *testing.T) {
+	t.Parallel()
 	for _, transport := range []string{"UDP", "TCP"} {
 		t.Run(transport, func(t *testing.T) {
 			e := startEnv(t, newMemStore())
@@ -90,6 +91,7 @@ func TestRegisterLifecycle(t *testing.T) {
 }
 
 func TestRegisterRefusals(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil)
 	p := newPhone(t, "UDP", e.udp)
 	tests := []struct {
@@ -143,6 +145,7 @@ func shape(s string) string {
 }
 
 func TestLockout(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.LockoutThreshold = 3 })
 	p := newPhone(t, "UDP", e.udp)
 	for i := range 3 {
@@ -171,6 +174,7 @@ func TestLockout(t *testing.T) {
 // phone; guesses spread over many hosts exhaust the account's budget, which
 // then refuses new sources but not the one the account works from.
 func TestLockoutCannotLockTheRealPhoneOut(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.LockoutThreshold = 3 })
 	real := newPhoneAt(t, "UDP", e.udp, "127.0.0.1")
 	if res, _ := real.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "r1"}); res.StatusCode != 200 {
@@ -213,6 +217,7 @@ func TestLockoutCannotLockTheRealPhoneOut(t *testing.T) {
 // its nonces were issued to another source or forged, so the failures are
 // refused and counted apart, never toward the phone's lockout.
 func TestSpoofedSourceCannotLockThePhoneOut(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.LockoutThreshold = 3 })
 	real := newPhoneAt(t, "UDP", e.udp, "127.0.0.1")
 	if res, _ := real.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "s1"}); res.StatusCode != 200 {
@@ -255,6 +260,7 @@ func TestSpoofedSourceCannotLockThePhoneOut(t *testing.T) {
 }
 
 func TestNonces(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil, func(c *Config, _ *Deps) { c.SHA256UserAgents = []string{"TestPhone"} })
 	p := newPhone(t, "UDP", e.udp)
 	o := regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "nonce-1", cseq: 1}
@@ -301,6 +307,7 @@ func TestNonces(t *testing.T) {
 }
 
 func TestInstanceReplacement(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil)
 	p := newPhone(t, "UDP", e.udp)
 	inst := `;+sip.instance="<urn:uuid:00000000-0000-1000-8000-000000000001>";reg-id=1`
@@ -322,6 +329,7 @@ func TestInstanceReplacement(t *testing.T) {
 }
 
 func TestExpiryAndPersistence(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	e := startEnv(t, store)
 	p := newPhone(t, "UDP", e.udp)
@@ -356,6 +364,7 @@ func TestExpiryAndPersistence(t *testing.T) {
 }
 
 func TestMetricsLint(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil)
 	p := newPhone(t, "UDP", e.udp)
 	p.register(t, regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600})
@@ -369,6 +378,7 @@ func TestMetricsLint(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -401,6 +411,7 @@ func TestConfigValidate(t *testing.T) {
 // know) gets MD5 alone; a client answering with any accepted algorithm
 // still authenticates.
 func TestChallengeAlgorithmsPerClient(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, ua  string
 		algs, sha []string

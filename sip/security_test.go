@@ -24,6 +24,7 @@ func (e pxEmergency) IsEmergency(_ context.Context, dialled string) bool { retur
 // emergency number from it: the call is routed to the trunk, not refused
 // with 403, while other numbers stay refused.
 func TestEmergencyCallThroughLockout(t *testing.T) {
+	t.Parallel()
 	trunk := newUA(t, "trunk", "", "answer")
 	e := startProxyEnvHook(t, func(p *proxy) { p.emergency = pxEmergency{"112": true} },
 		func(c *Config, pc *ProxyConfig, _ *Deps) { c.LockoutThreshold = 3; pc.Trunk.Address = trunk.addr })
@@ -73,6 +74,7 @@ func forgedBye(proxyAddr, target, callID string) string {
 // port-scan oracle); one toward a registered phone still goes through, as
 // after a restart, so calls can end.
 func TestForgedByeIsNotRelayed(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	victim, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -132,6 +134,7 @@ func TestForgedByeIsNotRelayed(t *testing.T) {
 // forwards on busy or always to numbers the phone may not dial: none of
 // them rings; an unlocked caller is redirected and forwarded as before.
 func TestLockedPhoneCannotEscapeThroughRedirectOrForward(t *testing.T) {
+	t.Parallel()
 	trunk := newUA(t, "trunk", "", "answer")
 	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, _ *Deps) { pc.Trunk.Address = trunk.addr })
 	locked := newUA(t, "locked", e.udp, "answer")
@@ -212,6 +215,7 @@ func (h countingHandler) WithGroup(string) slog.Handler      { return h }
 // that match no transaction: sipgo wrote one Info line per packet to the
 // process's default logger; now each is counted and none is logged.
 func TestStrayResponsesAreCountedNotLogged(t *testing.T) {
+	t.Parallel()
 	var lines atomic.Int64
 	prev := slog.Default()
 	slog.SetDefault(slog.New(countingHandler{&lines}))

@@ -139,8 +139,12 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
 			// A response matching no transaction (a retransmission, or
 			// anyone's packet) went to sipgo's default logger at Info, one
-			// line each: a flood on demand. Counted instead.
-			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {
+			// line each: a flood on demand. Counted instead; the proxy
+			// relays a retransmitted 2xx of a dialog it keeps.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(res *sip.Response) {
+				if p := s.proxy.Load(); p != nil && p.strayResponse(res) {
+					return
+				}
 				s.m.dropped.WithLabelValues("stray_response").Inc()
 			})))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 )
 
 func TestBindingTarget(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, contact, source, transport, want string
 	}{
@@ -29,6 +30,7 @@ func TestBindingTarget(t *testing.T) {
 // TestDeviceBindings: the registrar finds a handset through any of its
 // lines, since each binding carries the device of its credential.
 func TestDeviceBindings(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, newMemStore())
 	phone := newPhone(t, "UDP", e.udp)
 	e.creds.add(Credential{Username: "sess-1", Password: "s3cret", Owner: Owner{OwnerSession, "s1"}, AORs: []string{"1001"}, Device: "7"})

@@ -57,9 +57,9 @@ const maxControlled = 4
 
 // DialRequest asks for one click-to-dial call.
 type DialRequest struct {
-	// Owner is whoever controls the call (prov's "user:<id>"); HangUp and
+	// Owner is whoever controls the call (a user); HangUp and
 	// Calls only see the owner's calls.
-	Owner string
+	Owner Owner
 	// Phone is the binding of the phone to call first.
 	Phone Binding
 	// Caller is the credential owner whose call policy applies: the same
@@ -163,9 +163,10 @@ type ccLeg struct {
 type ccCall struct {
 	tp      *thirdParty
 	id      string
-	owner   string
+	owner   Owner
 	req     DialRequest
 	route   target
+	trunk   TrunkConfig // the caller's trunk (ProxyConfig.Trunk or its site's)
 	started time.Time
 	cancel  context.CancelFunc
 	ctx     context.Context
@@ -192,7 +193,7 @@ func (s *Server) Dial(ctx context.Context, r DialRequest) (ControlledCall, error
 }
 
 // HangUp ends an owner's controlled call: CANCEL or BYE on both legs.
-func (s *Server) HangUp(_ context.Context, owner, id string) error {
+func (s *Server) HangUp(_ context.Context, owner Owner, id string) error {
 	tp := s.thirdParty()
 	if tp == nil {
 		return ErrCallControlOff
@@ -215,7 +216,7 @@ func (s *Server) HangUp(_ context.Context, owner, id string) error {
 // Hold puts an owner's connected call on hold (on) or resumes it: each
 // leg is re-INVITEd with the other's last description, inactive or
 // sendrecv (RFC 3264 §8.4), since no media passes through hotdesk.
-func (s *Server) Hold(_ context.Context, owner, id string, on bool) error {
+func (s *Server) Hold(_ context.Context, owner Owner, id string, on bool) error {
 	tp := s.thirdParty()
 	if tp == nil {
 		return ErrCallControlOff
@@ -259,7 +260,7 @@ func (c *ccCall) hold(on bool) error {
 // party, when its answer lists REFER in Allow; once it accepts (2xx),
 // both legs get BYE and it calls target itself, through the proxy under
 // its own policy. target must also pass the policy of the user's phone.
-func (s *Server) Transfer(ctx context.Context, owner, id, target string) error {
+func (s *Server) Transfer(ctx context.Context, owner Owner, id, target string) error {
 	tp := s.thirdParty()
 	if tp == nil {
 		return ErrCallControlOff
@@ -291,7 +292,7 @@ func (c *ccCall) transfer(ctx context.Context, to string) error {
 			return fmt.Errorf("%w: %s", ErrCallRefused, reason)
 		}
 	}
-	if _, ok := p.resolve(ctx, to, false); !ok {
+	if _, ok := p.resolve(ctx, to, c.trunk); !ok {
 		return fmt.Errorf("%w: %q", ErrNoTarget, to)
 	}
 	c.mu.Lock()
@@ -365,7 +366,7 @@ func withDirection(body []byte, dir string) []byte {
 }
 
 // ControlledCalls lists an owner's calls in progress, oldest first.
-func (s *Server) ControlledCalls(owner string) []ControlledCall {
+func (s *Server) ControlledCalls(owner Owner) []ControlledCall {
 	tp := s.thirdParty()
 	if tp == nil {
 		return nil
@@ -425,13 +426,14 @@ func (tp *thirdParty) dial(ctx context.Context, r DialRequest) (ControlledCall, 
 			return ControlledCall{}, fmt.Errorf("%w: %s", ErrCallRefused, reason)
 		}
 	}
-	t, ok := p.resolve(ctx, r.Target, false)
+	trunk := p.trunkFor(ctx, r.Caller)
+	t, ok := p.resolve(ctx, r.Target, trunk)
 	if !ok {
 		tp.m.calls.WithLabelValues("no_target").Inc()
 		return ControlledCall{}, fmt.Errorf("%w: %q", ErrNoTarget, r.Target)
 	}
 	cctx, cancel := context.WithCancel(tp.ctx)
-	c := &ccCall{tp: tp, id: newCallID(), owner: r.Owner, req: r, route: t, started: p.now(), ctx: cctx,
+	c := &ccCall{tp: tp, id: newCallID(), owner: r.Owner, req: r, route: t, trunk: trunk, started: p.now(), ctx: cctx,
 		cancel: cancel, state: CallPhone, byeCh: make(chan *ccLeg, 2)}
 	tp.mu.Lock()
 	n := 0
@@ -634,7 +636,7 @@ func (c *ccCall) targetRequest() (*sip.Request, sipgo.AnswerOptions, error) {
 			laddr = a
 		}
 	} else {
-		tc := p.cfg.Trunk
+		tc := c.trunk
 		host := tc.Domain
 		if host == "" {
 			host, _, _ = net.SplitHostPort(tc.Address)

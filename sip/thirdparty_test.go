@@ -21,7 +21,7 @@ func honoursAutoAnswer(req *sip.Request) bool {
 }
 
 // waitCalls waits until owner's controlled calls satisfy ok.
-func waitCalls(t *testing.T, e *pxEnv, owner string, ok func([]ControlledCall) bool) []ControlledCall {
+func waitCalls(t *testing.T, e *pxEnv, owner Owner, ok func([]ControlledCall) bool) []ControlledCall {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -50,13 +50,14 @@ func bindingOf(t *testing.T, e *pxEnv, user string) Binding {
 // target's offer; the target gets the phone's answer in its ACK (RFC 3725
 // Flow IV); HangUp sends BYE on both legs.
 func TestClickToDialConnects(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "autoanswer")
 	bob := newUA(t, "bob", e.udp, "answer")
 	alice.register("1001", "alice-sip", "1001")
 	bob.register("1002", "bob-sip", "1002")
 	ctx := callCtx(t)
-	cc, err := e.srv.Dial(ctx, DialRequest{Owner: "user:1", Phone: bindingOf(t, e, "1001"),
+	cc, err := e.srv.Dial(ctx, DialRequest{Owner: Owner{OwnerUser, "1"}, Phone: bindingOf(t, e, "1001"),
 		Caller: Owner{OwnerUser, "alice"}, CallerID: "1001", Target: "bob"})
 	if err != nil {
 		t.Fatal(err)
@@ -85,20 +86,20 @@ func TestClickToDialConnects(t *testing.T) {
 	if b := string(back.Body()); !strings.Contains(b, "s=alice") || !strings.Contains(b, "o=hotdesk ") {
 		t.Errorf("target ACK answer %q", b)
 	}
-	waitCalls(t, e, "user:1", func(cs []ControlledCall) bool { return len(cs) == 1 && cs[0].State == CallConnected })
-	if cs := e.srv.ControlledCalls("user:2"); len(cs) != 0 {
+	waitCalls(t, e, Owner{OwnerUser, "1"}, func(cs []ControlledCall) bool { return len(cs) == 1 && cs[0].State == CallConnected })
+	if cs := e.srv.ControlledCalls(Owner{OwnerUser, "2"}); len(cs) != 0 {
 		t.Errorf("another owner sees %+v", cs)
 	}
-	if err := e.srv.HangUp(ctx, "user:2", cc.ID); !errors.Is(err, ErrCallNotFound) {
+	if err := e.srv.HangUp(ctx, Owner{OwnerUser, "2"}, cc.ID); !errors.Is(err, ErrCallNotFound) {
 		t.Errorf("HangUp by another owner: %v", err)
 	}
 	// Hold and resume from the portal: both legs re-INVITEd with the
 	// other's description, inactive, then sendrecv.
-	if err := e.srv.Hold(ctx, "user:2", cc.ID, true); !errors.Is(err, ErrCallNotFound) {
+	if err := e.srv.Hold(ctx, Owner{OwnerUser, "2"}, cc.ID, true); !errors.Is(err, ErrCallNotFound) {
 		t.Errorf("Hold by another owner: %v", err)
 	}
 	for _, on := range []bool{true, false} {
-		if err := e.srv.Hold(ctx, "user:1", cc.ID, on); err != nil {
+		if err := e.srv.Hold(ctx, Owner{OwnerUser, "1"}, cc.ID, on); err != nil {
 			t.Fatalf("Hold(%v): %v", on, err)
 		}
 		dir, state := "a=sendrecv", CallConnected
@@ -113,22 +114,22 @@ func TestClickToDialConnects(t *testing.T) {
 			t.Errorf("target hold(%v) offer %q", on, b)
 		}
 		recv(t, bob.acks, "ACK of the hold re-INVITE at the target")
-		if cs := e.srv.ControlledCalls("user:1"); len(cs) != 1 || cs[0].State != state {
+		if cs := e.srv.ControlledCalls(Owner{OwnerUser, "1"}); len(cs) != 1 || cs[0].State != state {
 			t.Errorf("after Hold(%v): %+v", on, cs)
 		}
 	}
 	// bob's answer lists no REFER in Allow: no transfer is tried.
 	for target, want := range map[string]error{"1003": ErrNoTransfer, "*78": ErrNoTarget, "nobody": ErrNoTarget} {
-		if err := e.srv.Transfer(ctx, "user:1", cc.ID, target); !errors.Is(err, want) {
+		if err := e.srv.Transfer(ctx, Owner{OwnerUser, "1"}, cc.ID, target); !errors.Is(err, want) {
 			t.Errorf("Transfer to %s: %v, want %v", target, err, want)
 		}
 	}
-	if err := e.srv.HangUp(ctx, "user:1", cc.ID); err != nil {
+	if err := e.srv.HangUp(ctx, Owner{OwnerUser, "1"}, cc.ID); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, alice.byes, "BYE at the phone")
 	recv(t, bob.byes, "BYE at the target")
-	waitCalls(t, e, "user:1", func(cs []ControlledCall) bool { return len(cs) == 0 })
+	waitCalls(t, e, Owner{OwnerUser, "1"}, func(cs []ControlledCall) bool { return len(cs) == 0 })
 	if n := metricValue(t, e, "hotdesk_sip_click_to_dial_total", map[string]string{"result": "connected"}); n != 1 {
 		t.Errorf("connected = %v", n)
 	}
@@ -137,27 +138,28 @@ func TestClickToDialConnects(t *testing.T) {
 // TestClickToDialNoAutoAnswer: a phone that ignores the header rings
 // (the user would pick it up); HangUp cancels it and nothing else is called.
 func TestClickToDialNoAutoAnswer(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	alice := newUA(t, "alice", e.udp, "ring")
 	bob := newUA(t, "bob", e.udp, "answer")
 	alice.register("1001", "alice-sip", "1001")
 	bob.register("1002", "bob-sip", "1002")
 	ctx := callCtx(t)
-	cc, err := e.srv.Dial(ctx, DialRequest{Owner: "user:1", Phone: bindingOf(t, e, "1001"),
+	cc, err := e.srv.Dial(ctx, DialRequest{Owner: Owner{OwnerUser, "1"}, Phone: bindingOf(t, e, "1001"),
 		Caller: Owner{OwnerUser, "alice"}, CallerID: "1001", Target: "1002"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	recv(t, alice.invites, "INVITE at the phone")
-	waitCalls(t, e, "user:1", func(cs []ControlledCall) bool { return len(cs) == 1 && cs[0].State == CallPhone })
-	if err := e.srv.Hold(ctx, "user:1", cc.ID, true); !errors.Is(err, ErrNotConnected) {
+	waitCalls(t, e, Owner{OwnerUser, "1"}, func(cs []ControlledCall) bool { return len(cs) == 1 && cs[0].State == CallPhone })
+	if err := e.srv.Hold(ctx, Owner{OwnerUser, "1"}, cc.ID, true); !errors.Is(err, ErrNotConnected) {
 		t.Errorf("Hold before connecting: %v", err)
 	}
-	if err := e.srv.HangUp(ctx, "user:1", cc.ID); err != nil {
+	if err := e.srv.HangUp(ctx, Owner{OwnerUser, "1"}, cc.ID); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, alice.cancels, "CANCEL at the phone")
-	waitCalls(t, e, "user:1", func(cs []ControlledCall) bool { return len(cs) == 0 })
+	waitCalls(t, e, Owner{OwnerUser, "1"}, func(cs []ControlledCall) bool { return len(cs) == 0 })
 	none(t, bob.invites, 50*time.Millisecond, "INVITE at the target")
 	if n := metricValue(t, e, "hotdesk_sip_click_to_dial_total", map[string]string{"result": "hung_up"}); n != 1 {
 		t.Errorf("hung_up = %v", n)
@@ -167,6 +169,7 @@ func TestClickToDialNoAutoAnswer(t *testing.T) {
 // TestClickToDialPolicy: a locked phone's click-to-dial goes through the
 // same policy as a call dialled on it.
 func TestClickToDialPolicy(t *testing.T) {
+	t.Parallel()
 	e := startProxyEnv(t)
 	locked := newUA(t, "locked", e.udp, "autoanswer")
 	locked.register("dev-aa", "devpw", "1009")
@@ -175,7 +178,7 @@ func TestClickToDialPolicy(t *testing.T) {
 		target string
 		want   error
 	}{{"1003", ErrCallRefused}, {"+4930123", ErrCallRefused}, {"*78", ErrNoTarget}, {"a@b", ErrNoTarget}} {
-		_, err := e.srv.Dial(callCtx(t), DialRequest{Owner: "user:9", Phone: ph, Caller: ph.Owner, CallerID: "1009", Target: tc.target})
+		_, err := e.srv.Dial(callCtx(t), DialRequest{Owner: Owner{OwnerUser, "9"}, Phone: ph, Caller: ph.Owner, CallerID: "1009", Target: tc.target})
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.target, err, tc.want)
 		}
@@ -187,6 +190,7 @@ func TestClickToDialPolicy(t *testing.T) {
 }
 
 func TestWithDirection(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, dir, want string }{
 		{"v=0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\na=sendrecv\r\n", "inactive",
 			"v=0\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 1.2.3.4\r\na=inactive\r\n"},

@@ -38,6 +38,7 @@ func writeCert(t *testing.T) (certFile, keyFile string) {
 }
 
 func TestRegisterTLS(t *testing.T) {
+	t.Parallel()
 	cert, key := writeCert(t)
 	e := startEnv(t, nil, func(c *Config, _ *Deps) {
 		c.Listen = append(c.Listen, "tls://127.0.0.1:0")

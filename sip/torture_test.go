@@ -42,6 +42,7 @@ func exchange(t *testing.T, network, addr string, msg []byte, wait time.Duration
 // sipgo v1.7.2's stream parser drops esc01, esc02, intmeth and mpart01
 // over TCP although its datagram parser takes them).
 func TestRFC4475(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, nil)
 	files, _ := filepath.Glob("testdata/rfc4475/*/*.dat")
 	if len(files) < 49 {

@@ -25,10 +25,19 @@ const (
 	OwnerUser    OwnerKind = "user"    // a user's permanent SIP account
 )
 
-// Owner identifies who created a binding, so Unbind can remove exactly its bindings.
+// Owner identifies who created a binding, so Unbind can remove exactly its
+// bindings. It has the shape of prov.Owner; daemon converts between the two.
 type Owner struct {
 	Kind OwnerKind
 	ID   string
+}
+
+// String is "<kind>:<id>" ("" for nobody), for logs and indexes.
+func (o Owner) String() string {
+	if o.Kind == "" {
+		return ""
+	}
+	return string(o.Kind) + ":" + o.ID
 }
 
 // Credential is one digest account. Either Password (cleartext) or the HA1s

@@ -26,6 +26,8 @@ type udpConn struct {
 	in    chan udpPacket
 	done  chan struct{}
 	once  sync.Once
+	// packets recycles the datagram copies queued in in.
+	packets sync.Pool
 }
 
 type udpPacket struct {
@@ -42,7 +44,9 @@ func newUDPConn(pc net.PacketConn, s *Server) *udpConn {
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	select {
 	case p := <-c.in:
-		return copy(b, p.data), p.addr, nil
+		n := copy(b, p.data)
+		c.packetFree(p.data)
+		return n, p.addr, nil
 	case <-c.done:
 		return 0, nil, net.ErrClosed
 	}
@@ -55,6 +59,30 @@ func (c *udpConn) Close() error {
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// packetSize is the size of pooled datagram copies: SIP over UDP stays
+// under 1,300 bytes (RFC 3261 §18.1.1); larger ones get their own copy.
+const packetSize = 2048
+
+// packetCopy copies a datagram for the queue to sipgo, into a recycled
+// buffer (one per datagram, 6 per call through the proxy).
+func (c *udpConn) packetCopy(data []byte) []byte {
+	if len(data) > packetSize {
+		return bytes.Clone(data)
+	}
+	b, _ := c.packets.Get().(*[packetSize]byte)
+	if b == nil {
+		b = new([packetSize]byte)
+	}
+	return b[:copy(b[:], data)]
+}
+
+// packetFree recycles a copy once sipgo has copied it out.
+func (c *udpConn) packetFree(b []byte) {
+	if cap(b) == packetSize {
+		c.packets.Put((*[packetSize]byte)(b[:packetSize]))
+	}
+}
 
 func (c *udpConn) readLoop(ctx context.Context) {
 	buf := make([]byte, 65535)
@@ -73,7 +101,7 @@ func (c *udpConn) readLoop(ctx context.Context) {
 			continue
 		}
 		select {
-		case c.in <- udpPacket{data: bytes.Clone(buf[:n]), addr: addr}:
+		case c.in <- udpPacket{data: c.packetCopy(buf[:n]), addr: addr}:
 		case <-c.done:
 			return
 		}

@@ -18,8 +18,9 @@ func (s *Server) validate(req *sip.Request, rawChecked bool) (res *sip.Response,
 	// value would break (or inject into) the headers we copy into answers.
 	// The UDP path checks the raw bytes instead (cheaper, see cleanHeaders).
 	if !rawChecked {
+		var f crlfFinder
 		for _, h := range req.Headers() {
-			if strings.ContainsAny(h.Value(), "\r\n") {
+			if h.StringWrite(&f); f.found {
 				return nil, true
 			}
 		}
@@ -54,6 +55,18 @@ func (s *Server) validate(req *sip.Request, rawChecked bool) (res *sip.Response,
 		}
 	}
 	return nil, false
+}
+
+// crlfFinder is written a header (StringWrite) and notes any CR or LF:
+// checking without building each value as a string (Value) saves ~100
+// allocations per call through the proxy.
+type crlfFinder struct{ found bool }
+
+func (f *crlfFinder) WriteString(s string) (int, error) {
+	if !f.found && strings.ContainsAny(s, "\r\n") {
+		f.found = true
+	}
+	return len(s), nil
 }
 
 // cleanHeaders reports whether the header section of a raw message has no

@@ -7,8 +7,11 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/big"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -82,6 +85,78 @@ func parsePHC(hash string) (phc, bool) {
 func (h phc) verify(password string) bool {
 	got := argon2.IDKey([]byte(password), h.salt, h.p.Time, h.p.Memory, h.p.Threads, uint32(len(h.want)))
 	return subtle.ConstantTimeCompare(got, h.want) == 1
+}
+
+// Bounds of an imported argon2id hash (ParseImportedHash): no weaker than
+// OWASP's argon2id profiles (m=7 MiB with t=5 … m=46 MiB with t=1, all about
+// 36 MiB-passes), no dearer to verify at login than four of our own hashes.
+const (
+	importMinMemory  = 7 * 1024  // KiB
+	importMaxMemory  = 64 * 1024 // KiB; a login holds this much while it verifies
+	importMinWork    = 7 * 1024 * 5
+	importMaxTime    = 10
+	importMaxThreads = 4
+	importMinBytes   = 16 // salt and hash
+	importMaxBytes   = 64
+)
+
+var (
+	phcRE = regexp.MustCompile(`^\$argon2id\$v=(\d+)\$m=(\d{1,10}),t=(\d{1,10}),p=(\d{1,3})\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
+	// otherHashRE names schemes that are not argon2id, for a clearer error.
+	otherHashRE = regexp.MustCompile(`^\$(argon2i|argon2d|2[abxy]?|1|5|6|7|y|scrypt|pbkdf2[-a-z0-9]*)\$`)
+)
+
+// ParseImportedHash checks an argon2id PHC string brought from another
+// system ($argon2id$v=19$m=…,t=…,p=…$salt$hash, unpadded standard base64):
+// exactly that form, version 19, memory, passes and lanes within bounds,
+// salt and hash of 16–64 bytes. The error says what is wrong, in words
+// for the row's report ("is not …", "has m=… KiB: …").
+func ParseImportedHash(s string) error {
+	bad := func(msg string) error { return errors.New(msg) }
+	m := phcRE.FindStringSubmatch(s)
+	if m == nil {
+		if o := otherHashRE.FindStringSubmatch(s); o != nil {
+			return bad(fmt.Sprintf("is a $%s$ hash: only argon2id hashes can be imported (the user sets a password instead)", o[1]))
+		}
+		return bad("is not an argon2id PHC string ($argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>, unpadded base64)")
+	}
+	num := func(v string) uint64 {
+		if len(v) > 1 && v[0] == '0' {
+			return 0 // leading zeros are not canonical: refused as out of range
+		}
+		n, _ := strconv.ParseUint(v, 10, 64) // \d{1,10}: always parses
+		return n
+	}
+	ver, mem, t, p := num(m[1]), num(m[2]), num(m[3]), num(m[4])
+	switch {
+	case ver != argon2.Version:
+		return bad(fmt.Sprintf("has version v=%s: only v=%d (argon2 1.3) is supported", m[1], argon2.Version))
+	case mem < importMinMemory || mem > importMaxMemory:
+		return bad(fmt.Sprintf("has m=%s KiB: must be %d–%d", m[2], importMinMemory, importMaxMemory))
+	case t < 1 || t > importMaxTime:
+		return bad(fmt.Sprintf("has t=%s: must be 1–%d", m[3], importMaxTime))
+	case p < 1 || p > importMaxThreads:
+		return bad(fmt.Sprintf("has p=%s: must be 1–%d", m[4], importMaxThreads))
+	case mem*t < importMinWork:
+		return bad(fmt.Sprintf("is too weak (m=%s, t=%s): m×t must be at least %d, e.g. m=19456,t=2", m[2], m[3], importMinWork))
+	case mem*t > 4*uint64(DefaultArgon2.Memory)*uint64(DefaultArgon2.Time):
+		return bad(fmt.Sprintf("is too costly to verify at each login (m=%s, t=%s): m×t must be at most %d",
+			m[2], m[3], 4*DefaultArgon2.Memory*DefaultArgon2.Time))
+	}
+	b64 := base64.RawStdEncoding.Strict()
+	for _, part := range []struct{ name, v string }{{"salt", m[5]}, {"hash", m[6]}} {
+		b, err := b64.DecodeString(part.v)
+		if err != nil {
+			return bad(fmt.Sprintf("has a %s that is not canonical unpadded base64", part.name))
+		}
+		if len(b) < importMinBytes || len(b) > importMaxBytes {
+			return bad(fmt.Sprintf("has a %d-byte %s: must be %d–%d bytes", len(b), part.name, importMinBytes, importMaxBytes))
+		}
+	}
+	if _, ok := parsePHC(s); !ok {
+		return bad("cannot be verified") // parsePHC's bounds are wider: a guard, never expected
+	}
+	return nil
 }
 
 // DigestHA1 returns the HTTP/SIP digest HA1 = H(user:realm:password) for

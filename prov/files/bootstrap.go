@@ -70,7 +70,7 @@ func (f *Files) deliver(ctx context.Context, d prov.Device, req Request) error {
 
 // remoteDoor reports a login made away from the phone: nobody at the
 // phone proved anything for it.
-func remoteDoor(door string) bool {
+func remoteDoor(door prov.Door) bool {
 	switch door {
 	case prov.DoorNative, prov.DoorBrowser, prov.DoorFeatureCode:
 		return false
@@ -164,8 +164,7 @@ func (f *Files) conflict(ctx context.Context, d prov.Device, req Request, reason
 	}
 	f.log.Warn("identity conflict: a request for the device's files that the device cannot have made",
 		"component", "files", "mac", d.MAC, "remote", c.From, "reason", reason, "user_agent", req.UserAgent)
-	e := &prov.AuditEvent{At: now, Actor: "phone", Action: "device.identity_conflict", Object: "device:" + d.MAC,
-		Remote: c.From, After: prov.AuditJSON(c)}
+	e := prov.NewAuditEvent(now, prov.PhoneActor(c.From), "device.identity_conflict", prov.DeviceObject(d.MAC), nil, c)
 	if err := f.store.AddAudit(ctx, e); err != nil {
 		f.log.Error("audit write failed", "component", "files", "action", e.Action, "err", err)
 	}

@@ -24,6 +24,7 @@ func fFrom(ip string, r files.Request) files.Request {
 // Now the first fetch gets the locked profile only, and the credentials it
 // got do not carry the login: it waits until the phone is verified.
 func TestBootstrapHoldsAPreassignedLoginBack(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, d := f.login(t, prov.DoorAssigned) // made away from the phone, before any delivery
@@ -66,6 +67,7 @@ func TestBootstrapHoldsAPreassignedLoginBack(t *testing.T) {
 
 // A login made at the phone (the user typed something on it) is not held.
 func TestBootstrapLoginAtThePhoneIsNotHeld(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	f.login(t, prov.DoorBrowser)
 	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+"-hotdesk.cfg")); err != nil {
@@ -80,6 +82,7 @@ func TestBootstrapLoginAtThePhoneIsNotHeld(t *testing.T) {
 // host presenting the MAC gets 401 and nothing else, and the admin sees an
 // identity conflict.
 func TestSecondDevicePresentingAMAC(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.login(t, prov.DoorBrowser)
@@ -115,6 +118,7 @@ func TestSecondDevicePresentingAMAC(t *testing.T) {
 // secrets_https_only: plain HTTP never carries a password, nor hands out
 // the credentials; HTTPS does.
 func TestSecretsOverHTTPSOnly(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{SecretsHTTPSOnly: true, HTTPSPort: 443})
 	ctx := context.Background()
 	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
@@ -137,6 +141,7 @@ func TestSecretsOverHTTPSOnly(t *testing.T) {
 // kept uploads and all of them together have a byte budget; over it the
 // upload is refused and what was stored stays.
 func TestUploadQuotas(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{MaxUploadBytes: 200, UploadQuota: 500, UploadTotal: 800, UploadVersions: 5})
 	ctx := context.Background()
 	const other = "0004f2000002"
@@ -184,6 +189,7 @@ func TestUploadQuotas(t *testing.T) {
 // while, those files (no secret in them) come without; from elsewhere, or
 // later, they need the credentials.
 func TestBootGraceForTheFirstBoot(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
@@ -222,6 +228,7 @@ func TestBootGraceForTheFirstBoot(t *testing.T) {
 // With tftp_secrets on, TFTP (which authenticates nothing) hands the
 // credentials out once like HTTP, and never again.
 func TestTFTPSecretsGoOutOnce(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{TFTPSecrets: true})
 	ctx := context.Background()
 	f.read(t, fReq(files.ProtoTFTP, fMAC+".cfg"))
@@ -242,6 +249,7 @@ func TestTFTPSecretsGoOutOnce(t *testing.T) {
 // served (and stored) in them; a directory that is not the site's is no
 // way in.
 func TestProfileDirectories(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	sites, err := f.st.ListSites(ctx)
@@ -281,6 +289,7 @@ func TestProfileDirectories(t *testing.T) {
 // Review finding: a held user's files could still be overwritten by the
 // fetcher that took the credentials. Held lines are held for uploads too.
 func TestHeldUserFilesCannotBeWritten(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, _ := f.login(t, prov.DoorAssigned)
@@ -308,6 +317,7 @@ func TestHeldUserFilesCannotBeWritten(t *testing.T) {
 // Review finding: the default-login password is in every phone of the
 // site, so a login with it may not change the user's own password.
 func TestDefaultLoginCannotChangeThePassword(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.login(t, prov.DoorNative)

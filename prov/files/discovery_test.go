@@ -13,6 +13,7 @@ import (
 // TestEnrollDiscovered: a phone found by SIP plug-and-play is enrolled by
 // the same policy as a file fetch, and a denied one is refused.
 func TestEnrollDiscovered(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	const ua = "Yealink SIP-T46U 108.86.0.20 00:15:65:aa:bb:cc"
 	src := netip.MustParseAddr("10.1.2.9")

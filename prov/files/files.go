@@ -508,11 +508,11 @@ func (f *Files) rendered(ctx context.Context, pn parsedName, v *prov.View, key, 
 
 // readUpload serves the newest stored version of an upload.
 func (f *Files) readUpload(ctx context.Context, pn parsedName, v *prov.View) (*Content, error) {
-	owner := "device:" + v.Device.MAC
+	owner := prov.DeviceObject(v.Device.MAC).String()
 	if pn.user != "" {
-		owner = "user:" + pn.user
+		owner = prov.UserObject(pn.user).String()
 	} else if v.UserInDevice && v.User != nil && pn.suffix != "web.cfg" {
-		owner = "user:" + v.User.Username
+		owner = prov.UserObject(v.User.Username).String()
 	}
 	u, err := f.store.LatestUpload(ctx, owner, pn.suffix)
 	if err != nil {

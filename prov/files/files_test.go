@@ -109,6 +109,7 @@ func (f *filesFixture) read(t *testing.T, r files.Request) (string, error) {
 }
 
 func TestTFTPBootByLease(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	body, err := f.read(t, fReq(files.ProtoTFTP, "000000000000.cfg"))
 	if err != nil || !strings.Contains(body, fMAC+"-hotdesk.cfg") {
@@ -141,6 +142,7 @@ func TestTFTPBootByLease(t *testing.T) {
 }
 
 func TestEnrollPolicies(t *testing.T) {
+	t.Parallel()
 	for _, pol := range []string{files.EnrollApprove, files.EnrollDeny} {
 		f := newFilesFixture(t, files.Config{Enroll: pol})
 		if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg")); !errors.Is(err, prov.ErrNotFound) {
@@ -157,7 +159,7 @@ func TestEnrollPolicies(t *testing.T) {
 }
 
 // login creates alice with a session on the device through door.
-func (f *filesFixture) login(t *testing.T, door string) (prov.User, prov.Device) {
+func (f *filesFixture) login(t *testing.T, door prov.Door) (prov.User, prov.Device) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg")); err != nil {
@@ -181,6 +183,7 @@ func (f *filesFixture) login(t *testing.T, door string) (prov.User, prov.Device)
 }
 
 func TestUserFilesAndUploads(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, _ := f.login(t, "web")
@@ -250,6 +253,7 @@ func TestUserFilesAndUploads(t *testing.T) {
 }
 
 func TestCacheInvalidation(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
@@ -271,6 +275,7 @@ func TestCacheInvalidation(t *testing.T) {
 }
 
 func TestStaticFiles(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	if err := os.MkdirAll(filepath.Join(f.static, "fw"), 0o755); err != nil {
 		t.Fatal(err)
@@ -296,6 +301,7 @@ func TestStaticFiles(t *testing.T) {
 }
 
 func TestUploadLimits(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{MaxUploadBytes: 100, UploadVersions: 2})
 	ctx := context.Background()
 	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
@@ -326,6 +332,7 @@ func TestUploadLimits(t *testing.T) {
 // Events about one device drop only that device's cached files; others
 // drop everything.
 func TestCacheScopedInvalidation(t *testing.T) {
+	t.Parallel()
 	const other = "0004f2000002"
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
@@ -384,6 +391,7 @@ func TestCacheScopedInvalidation(t *testing.T) {
 // A session started on a device shows in its files once the event is out,
 // even though its View was cached without a session.
 func TestCacheSessionView(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
@@ -415,6 +423,7 @@ func TestCacheSessionView(t *testing.T) {
 // Enrollment records last-seen at once; later fetches write it off the
 // request path, and Close writes what is pending.
 func TestLastSeen(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{SeenInterval: time.Hour})
 	ctx := context.Background()
 	f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg"))
@@ -437,6 +446,7 @@ func TestLastSeen(t *testing.T) {
 // Concurrent first fetches, some of the same phone, enroll every device
 // once (they are created in batches) and all get their files.
 func TestConcurrentEnrollment(t *testing.T) {
+	t.Parallel()
 	// Hundreds of phones, all at the fixture's one address: no per-source cap.
 	f := newFilesFixture(t, files.Config{EnrollPerSource: -1})
 	ctx := context.Background()
@@ -477,6 +487,7 @@ func TestConcurrentEnrollment(t *testing.T) {
 // drops it at once — the next new phone in the site's subnet lands there,
 // not in the wider site the cache knew.
 func TestNewSiteCatchesTheNextEnrolment(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	if _, err := f.read(t, fReq(files.ProtoHTTP, fMAC+".cfg")); err != nil {
@@ -507,6 +518,7 @@ func TestNewSiteCatchesTheNextEnrolment(t *testing.T) {
 // host on the LAN: TFTP authenticates nothing, so it may neither write a
 // phone's settings or a logged-in user's directory nor read a user's files.
 func TestTFTPIsReadOnlyAndServesNoUserFiles(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	u, _ := f.login(t, "web")
@@ -544,6 +556,7 @@ func TestTFTPIsReadOnlyAndServesNoUserFiles(t *testing.T) {
 // must not change the logged-in user's login password; the user's own
 // digest login (the native door) may.
 func TestOnlyTheUserChangesTheirPassword(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	f.login(t, "web")
@@ -584,6 +597,7 @@ func TestOnlyTheUserChangesTheirPassword(t *testing.T) {
 // the per-source limit its devices wait for an admin instead of getting
 // accounts, while a phone at another address still enrolls.
 func TestEnrolmentPerSourceCap(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{EnrollPerSource: 5})
 	ctx := context.Background()
 	for i := range 8 {

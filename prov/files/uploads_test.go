@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseConfigParams(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, in string
 		want     error
@@ -44,6 +45,7 @@ func TestParseConfigParams(t *testing.T) {
 // labels and key counts, PTT channels, forwarding) and never sets what would
 // re-point it or carries a secret.
 func TestUploadParamRefusal(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"up.volume.handset": "", "se.rt.1.name": "", "lcl.ml.lang": "", "call.callsPerLineKey": "",
 		"feature.enhancedFeatureKeys.enabled": "", "dir.local.readonly": "", "reg.1.label": "",
@@ -72,6 +74,7 @@ func TestUploadParamRefusal(t *testing.T) {
 }
 
 func TestSplitConfigUpload(t *testing.T) {
+	t.Parallel()
 	whole := `<PHONE_CONFIG><OVERRIDES up.volume.handset="7" reg.1.label="Sales"/></PHONE_CONFIG>`
 	up, err := SplitConfigUpload([]byte(whole), DefaultUploadNamespaces)
 	if err != nil || string(up.Data) != whole || len(up.Refused) != 0 || up.Params["reg.1.label"] != "Sales" {
@@ -102,6 +105,7 @@ func TestSplitConfigUpload(t *testing.T) {
 }
 
 func TestParseDirectory(t *testing.T) {
+	t.Parallel()
 	cs, err := ParseDirectory([]byte(`<directory><item_list><item><fn>A</fn><ln>B</ln><ct>201</ct><sd>3</sd></item></item_list></directory>`))
 	if err != nil || len(cs) != 1 || cs[0].Number != "201" || cs[0].SpeedDial != 3 || cs[0].Position != 1 {
 		t.Fatalf("got %+v, %v", cs, err)
@@ -125,6 +129,7 @@ func TestParseDirectory(t *testing.T) {
 }
 
 func TestParseName(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in   string
 		kind FileKind

@@ -8,7 +8,7 @@ import (
 	"hotdesk/prov"
 )
 
-// Vendors other than Polycom (issue 15). The namespace knows Polycom's
+// Vendors other than Polycom. The namespace knows Polycom's
 // names itself (parseName); every other vendor's renderer declares the
 // names its phones request, and what each is, through VendorNames. A name
 // two vendors both use (<mac>.cfg is Polycom's boot file and Yealink's

@@ -48,6 +48,7 @@ func uaReq(proto files.Proto, path, ua string) files.Request {
 // it gets Yealink's files, enrolled as a Yealink of its model, its
 // credentials once, then only with them; TFTP carries no secret.
 func TestYealinkBoot(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	body, err := f.read(t, uaReq(files.ProtoHTTP, "y000000000000.cfg", yealinkUA))
@@ -86,6 +87,7 @@ func TestYealinkBoot(t *testing.T) {
 // device file; the requesting phone's vendor decides, from its
 // User-Agent or, without one, from its device record.
 func TestVendorNameCollision(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	body, err := f.read(t, uaReq(files.ProtoHTTP, fMAC+".cfg", "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000"))
 	if err != nil || !strings.Contains(body, "<APPLICATION") {
@@ -108,6 +110,7 @@ func TestVendorNameCollision(t *testing.T) {
 // TestVendorDetectionOrder: User-Agent, DHCP option 60, the name asked
 // for, the MAC prefix last; an unknown model gets its vendor's profile.
 func TestVendorDetectionOrder(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	// A Polycom MAC prefix asking for Yealink's common file, no UA: the
@@ -137,6 +140,7 @@ func TestVendorDetectionOrder(t *testing.T) {
 // by its lease's option 60 before its MAC prefix: a Polycom-prefix MAC
 // whose lease says Yealink asks for <mac>.cfg and gets Yealink's file.
 func TestVendorByDHCPClass(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ip := netip.MustParseAddr(fPhoneIP)
 	leases := classLeases{fakeLeases{ip: fMAC}, map[netip.Addr]string{ip: "yealink"}}
@@ -166,6 +170,7 @@ func TestVendorByDHCPClass(t *testing.T) {
 // TestVendorParams: raw overrides "<vendor>:<name>" are checked against
 // that vendor's parameter list; Polycom's keep their bare names.
 func TestVendorParams(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		ok   bool
@@ -196,6 +201,7 @@ func TestVendorParams(t *testing.T) {
 // TestKVUploadRefusal: a key = value phone owns its preferences, never a
 // secret, an address, its lines or its provisioning set-up.
 func TestKVUploadRefusal(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]string{
 		"features.dnd.enable":                 "",
 		"lang.gui":                            "",
@@ -228,6 +234,7 @@ func TestKVUploadRefusal(t *testing.T) {
 // factory Profile_Rule) is known by its lease and moved to HTTP with a
 // Profile_Rule that carries no credentials; over HTTP it gets them once.
 func TestCiscoTFTPHandOff(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	body, err := f.read(t, fReq(files.ProtoTFTP, "8851.xml"))
 	if err != nil {
@@ -248,6 +255,7 @@ func TestCiscoTFTPHandOff(t *testing.T) {
 }
 
 func TestSnomBoot(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	body, err := f.read(t, uaReq(files.ProtoHTTP, "snomD785.htm", snomUA))
@@ -288,6 +296,7 @@ func TestSnomBoot(t *testing.T) {
 }
 
 func TestGrandstreamBoot(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	if _, err := f.read(t, uaReq(files.ProtoHTTP, "cfg"+gsMAC, gsUA)); !errors.Is(err, prov.ErrNotFound) && !errors.Is(err, files.ErrBadName) {
@@ -327,6 +336,7 @@ func TestGrandstreamBoot(t *testing.T) {
 }
 
 func TestFanvilBoot(t *testing.T) {
+	t.Parallel()
 	f := newFilesFixture(t, files.Config{})
 	ctx := context.Background()
 	body, err := f.read(t, uaReq(files.ProtoHTTP, "f0X4hw1.100.cfg", fanvilUA))
@@ -368,6 +378,7 @@ func TestFanvilBoot(t *testing.T) {
 }
 
 func TestVendorByDHCPClassPerVendor(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ class, name, want, vendor string }{
 		{"snomD785", fMAC + ".xml", "<settings>", "snom"},
 		{"Grandstream GXP2170 dslforum.org", "cfg" + fMAC + ".xml", "<gs_provision", "grandstream"},

@@ -43,7 +43,7 @@ func (f *Files) view(ctx context.Context, d prov.Device, secrets bool, req Reque
 			return nil, err
 		}
 	}
-	dev := f.latestUploads(ctx, "device:"+d.MAC, &failed, "web.cfg", "phone.cfg", KVUploadName)
+	dev := f.latestUploads(ctx, prov.DeviceObject(d.MAC).String(), &failed, "web.cfg", "phone.cfg", KVUploadName)
 	v.DeviceWeb = f.uploadParams(dev, "web.cfg")
 	v.DevicePhone = f.uploadParams(dev, "phone.cfg")
 	if !polycomFamily(d.Vendor) {
@@ -86,7 +86,7 @@ func (f *Files) addUser(ctx context.Context, v *prov.View, s prov.Session, faile
 	if err != nil {
 		return ownerUploads{}, fmt.Errorf("view: contacts: %w", err)
 	}
-	ups := f.latestUploads(ctx, "user:"+u.Username, failed, "phone.cfg", "directory.xml", KVUploadName)
+	ups := f.latestUploads(ctx, prov.UserObject(u.Username).String(), failed, "phone.cfg", "directory.xml", KVUploadName)
 	cs = f.contactsWithPhoneFields(ups, cs)
 	co, err := f.companyDirectory(ctx, u)
 	if err != nil {

@@ -44,13 +44,13 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 		f.log.Debug("upload refused", "name", pn.name, "err", err)
 		return fmt.Errorf("write %s: %w", pn.name, &prov.FieldError{Field: pn.name, Msg: err.Error()})
 	}
-	if pn.kind == KindDirectory && strings.HasPrefix(owner, "user:") {
+	if pn.kind == KindDirectory && ownerOf(owner).Kind == prov.ObjectUser {
 		var n int
 		if contacts, n = dropCompanyItems(v, contacts); n > 0 {
 			f.log.Debug("company entries left out of the uploaded directory", "name", pn.name, "owner", owner, "count", n)
 		}
 	}
-	if newPassword != "" && !strings.HasPrefix(owner, "user:") {
+	if newPassword != "" && ownerOf(owner).Kind != prov.ObjectUser {
 		// A device's own file has no user whose password it could be.
 		f.log.Warn("password in a device's upload ignored: no user logged in", "component", "files", "name", pn.name)
 		newPassword = ""
@@ -75,7 +75,7 @@ func (f *Files) Write(ctx context.Context, req Request, body io.Reader) error {
 	}
 	f.m.uploads.WithLabelValues(string(pn.kind)).Inc()
 	if newPassword != "" && f.onPassword != nil {
-		user := strings.TrimPrefix(owner, "user:")
+		user := ownerOf(owner).ID
 		if err := f.onPassword(ctx, user, newPassword); err != nil {
 			f.log.Warn("password from the phone not applied", "user", user, "err", err)
 		}
@@ -118,7 +118,7 @@ func passwordAuthority(req Request, owner string) bool {
 	// A default login's password is in every phone of the site: it proves
 	// nothing about the user either.
 	return req.Proto != ProtoTFTP && req.LoginUser != "" && !req.DefaultLogin &&
-		req.LoginUser == strings.TrimPrefix(owner, "user:")
+		req.LoginUser == ownerOf(owner).ID
 }
 
 // uploadOwner decides whose file an upload is: the device's, or the user's
@@ -160,12 +160,12 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 		if v.User == nil || v.User.Username != pn.user || (req.LoginUser != "" && req.LoginUser != pn.user) {
 			return "", nil, fmt.Errorf("write %s: no session of that user here: %w", pn.name, prov.ErrNotFound)
 		}
-		return "user:" + pn.user, v, nil
+		return prov.UserObject(pn.user).String(), v, nil
 	}
 	if v.UserInDevice && v.User != nil && pn.kind != KindLog && pn.suffix != "web.cfg" {
-		return "user:" + v.User.Username, v, nil
+		return prov.UserObject(v.User.Username).String(), v, nil
 	}
-	return "device:" + d.MAC, v, nil
+	return prov.DeviceObject(d.MAC).String(), v, nil
 }
 
 // validateUpload checks the body against its kind and returns what to
@@ -234,7 +234,7 @@ func (f *Files) storeUpload(ctx context.Context, owner string, pn parsedName, da
 	sum := sha256.Sum256(data)
 	u := prov.Upload{Owner: owner, Name: pn.suffix, Data: data, SHA256: hex.EncodeToString(sum[:]),
 		Size: len(data), CreatedAt: f.now()}
-	userOwned := strings.HasPrefix(owner, "user:") && v.User != nil
+	userOwned := ownerOf(owner).Kind == prov.ObjectUser && v.User != nil
 	var version int
 	err := f.store.WithTx(ctx, func(tx prov.Store) error {
 		n, err := tx.PutUpload(ctx, u, f.cfg.UploadVersions)
@@ -304,4 +304,11 @@ func dropCompanyItems(v *prov.View, up []prov.Contact) ([]prov.Contact, int) {
 		out = append(out, c)
 	}
 	return out, len(up) - len(out)
+}
+
+// ownerOf reads an upload's owner back: a user (by name) or a device (by
+// MAC), spelled as prov.Object.
+func ownerOf(owner string) prov.Object {
+	k, id, _ := strings.Cut(owner, ":")
+	return prov.Object{Kind: prov.ObjectKind(k), ID: id}
 }

@@ -101,10 +101,10 @@ type Registration struct {
 	Source    string `json:"source"`
 	Transport string `json:"transport"`
 	UserAgent string `json:"user_agent"`
-	// Owner is "device:<id>", "session:<id>" or "user:<id>".
-	Owner   string    `json:"owner"`
-	Since   time.Time `json:"since"`
-	Expires time.Time `json:"expires"`
+	// Owner is who made the binding; JSON "<kind>:<id>".
+	Owner   prov.Owner `json:"owner"`
+	Since   time.Time  `json:"since"`
+	Expires time.Time  `json:"expires"`
 }
 
 // Registrations is the registrar's live view; daemon adapts the sip room.

@@ -18,6 +18,7 @@ import (
 )
 
 func TestSites(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	six := make([]map[string]string, 6)
 	for i := range six {
@@ -98,6 +99,7 @@ func TestSites(t *testing.T) {
 }
 
 func TestSessionsAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("nina", "8001")
 	e.device("0004f2ff0001")
@@ -164,6 +166,7 @@ func TestSessionsAPI(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r := e.want(e.do(anonymous, "GET", "/api/v1/users", nil), 401)
 	if !strings.HasPrefix(r.hdr.Get("WWW-Authenticate"), "Basic") {
@@ -218,6 +221,7 @@ func TestAuth(t *testing.T) {
 // source) pair; from many sources they spend the name's budget, after
 // which fresh sources are refused but the ones the admin works from are not.
 func TestLockoutPerName(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	call := func(src, pass string) int {
 		req := httptest.NewRequest("GET", "/api/v1/status", nil)
@@ -265,6 +269,7 @@ func TestLockoutPerName(t *testing.T) {
 }
 
 func TestStatusAndRegistrations(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("paul", "9001")
 	e.device("0004f2110001")
@@ -273,8 +278,8 @@ func TestStatusAndRegistrations(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Second)
 	e.regs.regs = []Registration{
 		{AOR: "9001", Contact: "sip:9001@10.0.0.5:5060", Source: "10.0.0.5:5060", Transport: "udp",
-			UserAgent: "PolycomVVX-VVX_450-UA/6.4.0", Owner: "session:" + s.ID, Since: now, Expires: now.Add(time.Hour)},
-		{AOR: "dev0004f2110001", Contact: "sip:dev@10.0.0.5:5060", Owner: fmt.Sprintf("device:%d", d.ID)},
+			UserAgent: "PolycomVVX-VVX_450-UA/6.4.0", Owner: prov.SessionOwner(s.ID), Since: now, Expires: now.Add(time.Hour)},
+		{AOR: "dev0004f2110001", Contact: "sip:dev@10.0.0.5:5060", Owner: prov.DeviceOwner(d.ID)},
 	}
 	var l registrationList
 	e.want(e.do(asAdmin, "GET", "/api/v1/registrations", nil), 200).into(t, &l)
@@ -291,6 +296,7 @@ func TestStatusAndRegistrations(t *testing.T) {
 }
 
 func TestUnknownRoutes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.wantErr(e.do(asAdmin, "GET", "/api/v1/nothing", nil), 404, "")
 	r := e.do(asAdmin, "PUT", "/api/v1/users", nil)
@@ -308,6 +314,7 @@ func TestUnknownRoutes(t *testing.T) {
 // check, not one each (they would queue behind each other for seconds);
 // the same burst with a wrong password is refused every time.
 func TestAPIConcurrentBasicAuthSharesOneCheck(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	burst := func(pass string) []int {
 		var wg sync.WaitGroup

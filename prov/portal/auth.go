@@ -35,12 +35,16 @@ const (
 // principal is the authenticated caller.
 type principal struct {
 	Admin bool
-	// Name is the audit actor: "admin:<name>" or "token:<name>"; "" when anonymous.
-	Name   string
+	// Who is the admin or token (zero when anonymous).
+	Who    prov.Actor
 	Remote string
 }
 
-func (p principal) actor() prov.Actor { return prov.Actor{Name: p.Name, Remote: p.Remote} }
+func (p principal) actor() prov.Actor {
+	a := p.Who
+	a.Remote = p.Remote
+	return a
+}
 
 // authenticator checks admin credentials with lockout per source and per
 // name, and remembers verified Basic credentials for a short while.
@@ -91,10 +95,10 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request, level authLev
 	if level == authNone {
 		return p, true
 	}
-	name, err := a.auth.check(r.Context(), r, p.Remote)
+	who, err := a.auth.check(r.Context(), r, p.Remote)
 	switch {
 	case err == nil:
-		p.Admin, p.Name = true, name
+		p.Admin, p.Who = true, who
 		return p, true
 	case errors.Is(err, errNoCredentials) && level == authOptional:
 		return p, true
@@ -117,17 +121,18 @@ func (a *api) authenticate(w http.ResponseWriter, r *http.Request, level authLev
 	return p, false
 }
 
-// check returns the actor name of valid credentials. Unknown name and wrong
-// password fail alike (prov.ErrAuth), after the same argon2id work.
-func (au *authenticator) check(ctx context.Context, r *http.Request, remote string) (string, error) {
+// check returns the actor of valid credentials (an admin or a token).
+// Unknown name and wrong password fail alike (prov.ErrAuth), after the
+// same argon2id work.
+func (au *authenticator) check(ctx context.Context, r *http.Request, remote string) (prov.Actor, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", errNoCredentials
+		return prov.Actor{}, errNoCredentials
 	}
 	now := au.now()
 	srcKey := "api-source:" + remote
 	if au.lock.Locked(srcKey, now) {
-		return "", prov.ErrLocked
+		return prov.Actor{}, prov.ErrLocked
 	}
 	scheme, rest, _ := strings.Cut(h, " ")
 	switch strings.ToLower(scheme) {
@@ -135,7 +140,7 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 		user, pass, ok := r.BasicAuth()
 		if !ok {
 			au.lock.Fail(srcKey, now)
-			return "", prov.ErrAuth
+			return prov.Actor{}, prov.ErrAuth
 		}
 		nameKey := "api-admin:" + strings.ToLower(user)
 		// Per name and source, so a guesser locks out itself, not the
@@ -143,10 +148,10 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 		// parallel requests share one check (flight), and counting them in
 		// flight would refuse its own correct credentials.
 		if au.lock.LockedGuess(nameKey, remote, now) {
-			return "", prov.ErrLocked
+			return prov.Actor{}, prov.ErrLocked
 		}
 		if au.cached(user, pass, now) {
-			return "admin:" + user, nil
+			return prov.AdminActor(user, ""), nil
 		}
 		key := cacheKey(user, pass)
 		_, err, _ := au.flight.Do(string(key[:]), func() (any, error) {
@@ -166,37 +171,37 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 		if errors.Is(err, prov.ErrAuth) {
 			au.lock.Fail(srcKey, now)
 			au.lock.FailGuess(nameKey, remote, now)
-			return "", err
+			return prov.Actor{}, err
 		} else if err != nil {
-			return "", err
+			return prov.Actor{}, err
 		}
 		au.lock.GuessSucceeded(nameKey, remote, now)
 		au.lock.Succeed(srcKey)
-		return "admin:" + user, nil
+		return prov.AdminActor(user, ""), nil
 	case "bearer":
 		sum := sha256.Sum256([]byte(strings.TrimSpace(rest)))
 		t, err := au.store.TokenByHash(ctx, hex.EncodeToString(sum[:]))
 		if errors.Is(err, prov.ErrNotFound) {
 			au.lock.Fail(srcKey, now)
-			return "", prov.ErrAuth
+			return prov.Actor{}, prov.ErrAuth
 		} else if err != nil {
-			return "", err
+			return prov.Actor{}, err
 		}
 		if !t.Usable(now) {
 			// Read from the store on every request: a revocation or the
 			// expiry takes effect on the next request, not after a cache.
-			return "", errTokenUnusable
+			return prov.Actor{}, errTokenUnusable
 		}
 		if now.Sub(t.LastUsedAt) >= tokenTouchEvery {
 			// Recorded at most once a minute per token: a script's burst
 			// of requests costs the store one write, not one each.
 			if err := au.store.TouchToken(ctx, t.ID, now); err != nil && !errors.Is(err, prov.ErrNotFound) {
-				return "", err
+				return prov.Actor{}, err
 			}
 		}
-		return "token:" + t.Name, nil
+		return prov.TokenActor(t.Name, ""), nil
 	}
-	return "", errBadScheme
+	return prov.Actor{}, errBadScheme
 }
 
 func (au *authenticator) verifyAdmin(ctx context.Context, user, pass string) error {

@@ -17,6 +17,7 @@ import (
 // form changes only the line keys, and one that carries contacts anyway
 // is refused.
 func TestButtonsCannotWriteTheDirectory(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	u := we.portalUser("alice", "1001") // her directory: Bob Builder 2002
 	b := we.browser()
@@ -57,6 +58,7 @@ func TestButtonsCannotWriteTheDirectory(t *testing.T) {
 // rights the keys are shown, not offered, and a post is refused; with No
 // rights the page is gone.
 func TestButtonsFeatureKeys(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	we.user("bob", "1002")

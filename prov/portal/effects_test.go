@@ -24,6 +24,7 @@ func (e *env) session(id string) sessionView {
 }
 
 func TestDisableEnable(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	u := e.user("gina", "5001", "+4940500")
 	e.device("0004f2aa0001")
@@ -93,6 +94,7 @@ func TestDisableEnable(t *testing.T) {
 }
 
 func TestAssignManagedAndUnassign(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("hugo", "6001")
 	e.user("ines", "6002")
@@ -145,6 +147,7 @@ func TestAssignManagedAndUnassign(t *testing.T) {
 }
 
 func TestAssignThirdParty(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("jana", "+4930600")
 	e.user("karl")
@@ -183,6 +186,7 @@ func TestAssignThirdParty(t *testing.T) {
 }
 
 func TestClaimByDeploymentPIN(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("lena", "7001")
 	e.user("mo", "7002")
@@ -227,6 +231,7 @@ func TestClaimByDeploymentPIN(t *testing.T) {
 }
 
 func TestDevicesCRUD(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	d := e.device("00-04-F2-DD-00-01")
 	if d.MAC != "0004f2dd0001" || d.Vendor != "polycom" || d.Status != prov.DeviceNotDeployed || d.SIPUser == "" {
@@ -267,6 +272,7 @@ func TestDevicesCRUD(t *testing.T) {
 }
 
 func TestSIPEndpoint(t *testing.T) {
+	t.Parallel()
 	ls := []Listener{{Name: "admin", Proto: "http", Addr: "127.0.0.1:8080"},
 		{Name: "sip", Proto: "tcp", Addr: "0.0.0.0:5070"}, {Name: "sip", Proto: "udp", Addr: "[::]:5080"},
 		{Name: "sip", Proto: "tls", Addr: "0.0.0.0:5071"}}
@@ -294,6 +300,7 @@ func TestSIPEndpoint(t *testing.T) {
 // TestAssignWithNumber: a number and a desk phone are assigned in one
 // step; a refused step leaves neither the number nor the phone behind.
 func TestAssignWithNumber(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("nora")
 	e.user("olga", "7301")
@@ -341,6 +348,7 @@ func TestAssignWithNumber(t *testing.T) {
 // phone that is another user's desk phone claims it only with that phone's
 // security PIN, which its user knows; a wrong one counts as a failed guess.
 func TestClaimAssignedPhoneNeedsItsSecurityPIN(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("pia", "7401")
 	e.user("ruth", "7402")

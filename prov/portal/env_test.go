@@ -37,10 +37,10 @@ type fakeRegistrar struct {
 	phoneAddr string
 }
 
-func (f *fakeRegistrar) Unbind(_ context.Context, owner string) ([]prov.Binding, error) {
+func (f *fakeRegistrar) Unbind(_ context.Context, owner prov.Owner) ([]prov.Binding, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.unbinds = append(f.unbinds, owner)
+	f.unbinds = append(f.unbinds, owner.String())
 	return nil, nil
 }
 

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -24,6 +25,7 @@ func importCSV(e *env, csv string, dry bool) (resp, prov.ImportReport) {
 }
 
 func TestImportRows(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("existing", "4000")
 	csv := "\xef\xbb\xbf" + `First Name,last_name,email,username,numbers,custom1,site,password
@@ -118,6 +120,7 @@ Jo,Jay,jo@example.test,jo,,,,
 }
 
 func TestImportBadFiles(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	for _, tc := range []struct {
 		name, csv, ctype string
@@ -148,6 +151,7 @@ func TestImportBadFiles(t *testing.T) {
 // TestImport300 imports a few hundred rows under the race detector: the
 // worker pool hashes the rows with passwords in parallel.
 func TestImport300(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString("username,first_name,last_name,email,numbers,password\n")
@@ -173,4 +177,99 @@ func TestImport300(t *testing.T) {
 	if err != nil || !provauth.VerifyPassword(u.PasswordHash, "secret-120") {
 		t.Fatalf("u120: %v", err)
 	}
+}
+
+// TestImportPasswordHash: a password_hash column brings argon2id hashes
+// from another system without hashing: the user signs in with the
+// password behind it; a bad hash, or a row with both a password and a
+// hash, is refused with its reason and the other rows are created.
+func TestImportPasswordHash(t *testing.T) {
+	e := newEnv(t)
+	e.device("0004f2ab0001")
+	hash, err := provauth.HashPassword("migrated-pw", provauth.Argon2Params{Memory: 12288, Time: 3, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csv := "username,first_name,last_name,email,password,password_hash\n" +
+		"mia,Mia,M,mia@example.test,,\"" + hash + "\"\n" +
+		"ned,Ned,N,ned@example.test,," + hash + "\n" + // unquoted: its commas split it
+
+		"max,Max,M,max@example.test,,$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW\n" +
+		"moe,Moe,M,moe@example.test,both-pw-1,\"" + hash + "\"\n" +
+		"meg,Meg,M,meg@example.test,plain-pw-1,\n"
+	r, rep := importCSV(e, csv, false)
+	e.want(r, 201)
+	if rep.Created != 2 || rep.Refused != 3 {
+		t.Fatalf("created %d refused %d: %+v", rep.Created, rep.Refused, rep.Results)
+	}
+	for i, want := range []struct{ field, msg string }{{"", ""}, {"row", "quote password_hash"},
+		{"password_hash", "only argon2id"}, {"password_hash", "not both"}, {"", ""}} {
+		got := rep.Results[i]
+		if (want.field == "") != (got.Status == prov.ImportCreated) || got.Field != want.field || !strings.Contains(got.Error, want.msg) {
+			t.Errorf("row %d: %+v, want %+v", i+2, got, want)
+		}
+	}
+	mia, err := e.st.GetUser(t.Context(), "mia")
+	if err != nil || mia.PasswordHash != hash {
+		t.Fatalf("mia's hash was not kept as imported: %v", err)
+	}
+	// The imported hash works where passwords are checked: a login with it.
+	e.want(e.do(asAdmin, "POST", "/api/v1/sessions", loginBody{Device: "0004f2ab0001", User: "mia", Password: "wrong-pw"}), 401)
+	e.login(asAdmin, "0004f2ab0001", "mia", "migrated-pw")
+}
+
+// TestImportProgressStream: ?progress=1 streams NDJSON over real HTTP:
+// progress lines, phases in order with done never going back, the last
+// one "storing" with every row stored, then the plain answer's status and
+// report. A file refused as a whole gets its plain error status.
+func TestImportProgressStream(t *testing.T) {
+	e := newEnv(t)
+	var b strings.Builder
+	b.WriteString("username,first_name,last_name,email,password\n")
+	const rows = 12
+	for i := range rows {
+		fmt.Fprintf(&b, "s%02d,S,T,s%02d@example.test,secret-%d\n", i, i, i)
+	}
+	b.WriteString("bad,B,C,not-an-email,\n")
+	r := e.want(e.do(asAdmin, "POST", "/api/v1/users/import?progress=1", b.String(), "text/csv"), 200)
+	if ct := r.hdr.Get("Content-Type"); ct != "application/x-ndjson" {
+		t.Fatalf("content type %q", ct)
+	}
+	lines := strings.Split(strings.TrimSpace(string(r.body)), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want progress lines and a last line: %s", r.body)
+	}
+	phase, done := 0, -1
+	order := map[string]int{prov.ImportPreparing: 1, prov.ImportStoring: 2}
+	var last prov.ImportProgress
+	for _, l := range lines[:len(lines)-1] {
+		var pl struct{ Progress *prov.ImportProgress }
+		if err := json.Unmarshal([]byte(l), &pl); err != nil || pl.Progress == nil {
+			t.Fatalf("not a progress line: %s (%v)", l, err)
+		}
+		p := *pl.Progress
+		switch ph := order[p.Phase]; {
+		case ph == 0 || ph < phase:
+			t.Fatalf("phase out of order: %s", l)
+		case ph > phase:
+			phase, done = ph, -1
+		}
+		if p.Done < done || p.Done > p.Total {
+			t.Fatalf("done went back or past total: %s", l)
+		}
+		done, last = p.Done, p
+	}
+	if last != (prov.ImportProgress{Phase: prov.ImportStoring, Done: rows, Total: rows}) {
+		t.Fatalf("last progress %+v, want every row stored", last)
+	}
+	var end struct {
+		Status int
+		Body   prov.ImportReport
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &end); err != nil || end.Status != 201 ||
+		end.Body.Created != rows || end.Body.Refused != 1 || end.Body.Results[rows].Field != "email" {
+		t.Fatalf("last line %s (%v)", lines[len(lines)-1], err)
+	}
+	// Refused as a whole: the plain error, no stream.
+	e.wantErr(e.do(asAdmin, "POST", "/api/v1/users/import?progress=1", "first_name,shoe\n", "text/csv"), 400, "header")
 }

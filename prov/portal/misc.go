@@ -134,11 +134,11 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, http.StatusBadRequest, "is required (at most 64 characters)", "name")
 		return
 	}
-	if !strings.HasPrefix(p.Name, "admin:") {
+	if p.Who.Kind != prov.ActorAdmin {
 		writeError(w, http.StatusForbidden, "only an admin account (HTTP Basic) may create tokens", "")
 		return
 	}
-	adm, err := a.d.Store.GetAdmin(r.Context(), strings.TrimPrefix(p.Name, "admin:"))
+	adm, err := a.d.Store.GetAdmin(r.Context(), p.Who.Name)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -160,7 +160,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request, p principal) {
 		a.fail(w, r, err)
 		return
 	}
-	a.mgr.Audit(r.Context(), p.actor(), "token.create", "token:"+b.Name, nil, t)
+	a.mgr.Audit(r.Context(), p.actor(), "token.create", prov.TokenObject(b.Name), nil, t)
 	writeJSON(w, http.StatusCreated, tokenView{APIToken: t, Token: tok})
 }
 
@@ -201,7 +201,7 @@ func (a *api) revoke(ctx context.Context, id int64, actor prov.Actor) (prov.APIT
 	}
 	for _, t := range ts {
 		if t.ID == id {
-			a.mgr.Audit(ctx, actor, "token.revoke", "token:"+t.Name, nil, t)
+			a.mgr.Audit(ctx, actor, "token.revoke", prov.TokenObject(t.Name), nil, t)
 			return t, nil
 		}
 	}

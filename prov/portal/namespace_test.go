@@ -12,6 +12,7 @@ import (
 // create, number assignment, CSV import — now refuses it with 409 or a
 // refused row naming the field.
 func TestUsernamesAndNumbersShareANamespace(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("alice", "1001", "+4930123")
 	e.user("2002") // a user name that looks like a number

@@ -15,6 +15,7 @@ import (
 // routed to that route) and against live answers (status codes declared,
 // every JSON property the server sends is in the schema).
 func TestOpenAPIMatchesServer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var doc map[string]any
 	e.want(e.do(anonymous, "GET", "/api/v1/openapi.json", nil), 200).into(t, &doc)

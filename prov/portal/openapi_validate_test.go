@@ -12,6 +12,7 @@ import (
 // openapi-spec-validator when one is installed (OPENAPI_PYTHON names a
 // python that has it; default python3). Debian has no package for it.
 func TestOpenAPIValidates(t *testing.T) {
+	t.Parallel()
 	py := os.Getenv("OPENAPI_PYTHON")
 	if py == "" {
 		py = "python3"

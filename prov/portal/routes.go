@@ -57,6 +57,7 @@ func (a *api) routeTable() []route {
 			Body: userCreate{}, OK: 201, Resp: userView{}, Errors: []int{e400, e409}, Handler: a.createUser},
 		{Method: "POST", Path: "/api/v1/users/import", Summary: "Create users from CSV, with a per-row report",
 			Query: []param{{"dry_run", "boolean", "validate and report only"},
+				{"progress", "boolean", "stream NDJSON: {\"progress\":{phase,done,total}} lines while rows are prepared and stored, then {\"status\",\"body\"} with the plain answer"},
 				{"welcome", "boolean", "send each created user a welcome e-mail (paced; 400 when mail is off)"}},
 			Body: csvBody{}, OK: 201, Also: []int{200}, Resp: prov.ImportReport{}, Errors: []int{e400, 413, 415}, Handler: a.importUsers},
 		{Method: "GET", Path: "/api/v1/users/{username}", Summary: "Get a user",

@@ -74,7 +74,7 @@ func cachedName(cache map[int64]string, id int64, lookup func() (string, error))
 // the user name and MAC it stands for.
 func (n *names) registration(ctx context.Context, reg Registration) registrationView {
 	v := registrationView{Registration: reg}
-	kind, id, _ := prov.ParseOwner(reg.Owner)
+	kind, id := reg.Owner.Kind, reg.Owner.ID
 	switch kind {
 	case prov.OwnerDevice:
 		if did, err := strconv.ParseInt(id, 10, 64); err == nil {
@@ -121,9 +121,9 @@ func (a *api) login(w http.ResponseWriter, r *http.Request, p principal) {
 		writeError(w, http.StatusBadRequest, "is not a MAC address", "device")
 		return
 	}
-	actor, srcKey, now := p.Name, "login-source:"+p.Remote, a.now()
-	if actor == "" {
-		actor = "user:" + b.User
+	actor, srcKey, now := p.actor(), "login-source:"+p.Remote, a.now()
+	if !p.Admin {
+		actor = prov.UserActor(b.User, p.Remote)
 		// Sessions locks out per user and per device; a source trying
 		// many users is slowed here.
 		if a.auth.lock.Locked(srcKey, now) {
@@ -208,7 +208,7 @@ func (a *api) logout(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	id := r.PathValue("id")
-	if err := a.d.Sessions.End(r.Context(), id, prov.EndAdmin, p.Name); err != nil {
+	if err := a.d.Sessions.End(r.Context(), id, prov.EndAdmin, p.actor()); err != nil {
 		a.fail(w, r, err)
 		return
 	}

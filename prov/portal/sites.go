@@ -17,7 +17,6 @@ type siteView struct {
 type trunkView struct {
 	Address     string `json:"address"`
 	Username    string `json:"username"`
-	Register    bool   `json:"register"`
 	PasswordSet bool   `json:"password_set"`
 }
 
@@ -36,7 +35,7 @@ func viewSite(s prov.Site) siteView {
 		s.Authorized = []prov.AuthorizedNumber{}
 	}
 	return siteView{Site: s, Trunk: trunkView{Address: s.Trunk.Address, Username: s.Trunk.Username,
-		Register: s.Trunk.Register, PasswordSet: s.Trunk.Password != ""}}
+		PasswordSet: s.Trunk.Password != ""}}
 }
 
 func (a *api) listSites(w http.ResponseWriter, r *http.Request, _ principal) {

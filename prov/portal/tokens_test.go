@@ -27,6 +27,7 @@ func (c *fakeClock) add(d time.Duration) {
 // (without the secret) and revoke one, and an expired or revoked token
 // gets 401 on its very next request.
 func TestTokensExpireAndRevoke(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	clk := &fakeClock{t: time.Now()}
 	e.api.now, e.api.auth.now = clk.now, clk.now
@@ -75,6 +76,7 @@ func containsBytes(b []byte, s string) bool { return s != "" && strings.Contains
 // TestAdminPortalRevokesToken: the admin portal lists tokens without their
 // secrets and revokes one; the API refuses it on the next request.
 func TestAdminPortalRevokesToken(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	var tv tokenView
 	we.want(we.do(asAdmin, "POST", "/api/v1/tokens", tokenBody{Name: "deploy-bot"}), 201).into(t, &tv)

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -284,31 +285,124 @@ func (a *api) importUsers(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxImportBytes)
-	rep, err := prov.ImportUsersCSV(r.Context(), a.d.Directory, body,
-		prov.ImportOptions{DryRun: boolParam(r, "dry_run"), Actor: p.actor()})
-	if err != nil {
-		if strings.Contains(err.Error(), "http: request body too large") {
-			writeError(w, http.StatusRequestEntityTooLarge, "the file is too large", "")
-			return
+	opts := prov.ImportOptions{DryRun: boolParam(r, "dry_run"), Actor: p.actor()}
+	run := func() (prov.ImportReport, error) {
+		rep, err := prov.ImportUsersCSV(r.Context(), a.d.Directory, body, opts)
+		if err == nil && welcome && !rep.DryRun {
+			var werr error
+			if rep.Welcome, werr = a.d.Links.WelcomeImported(rep.CreatedUsers(), p.actor()); werr != nil {
+				a.log.Warn("import: welcome messages not scheduled", "err", werr)
+			}
 		}
-		a.fail(w, r, err)
+		if rep.Results == nil {
+			rep.Results = []prov.ImportRow{}
+		}
+		return rep, err
+	}
+	if boolParam(r, "progress") {
+		a.importStream(w, r, &opts, run)
 		return
 	}
-	if welcome && !rep.DryRun {
-		rep.Welcome, err = a.d.Links.WelcomeImported(rep.CreatedUsers(), p.actor())
-		if err != nil {
-			a.log.Warn("import: welcome messages not scheduled", "err", err)
+	rep, err := run()
+	a.importAnswer(w, r, rep, err)
+}
+
+// importAnswer writes an import's report, or its error with the status
+// that error maps to.
+func (a *api) importAnswer(w http.ResponseWriter, r *http.Request, rep prov.ImportReport, err error) {
+	switch {
+	case err != nil && strings.Contains(err.Error(), "http: request body too large"):
+		writeError(w, http.StatusRequestEntityTooLarge, "the file is too large", "")
+	case err != nil:
+		a.fail(w, r, err)
+	case rep.Created > 0:
+		writeJSON(w, http.StatusCreated, rep)
+	default:
+		writeJSON(w, http.StatusOK, rep)
+	}
+}
+
+// importLine is one line of a streamed import (?progress=1, NDJSON):
+// progress while it runs, then the last line: the status the plain
+// request would have answered with, and its body (the report or the
+// error). A file refused before a line was sent (bad header, too large)
+// gets its plain answer instead.
+type importLine struct {
+	Progress *prov.ImportProgress `json:"progress,omitempty"`
+	Status   int                  `json:"status,omitempty"`
+	Body     json.RawMessage      `json:"body,omitempty"`
+}
+
+// importStream runs an import and streams its progress: a line per
+// report from the import, coalesced when the client reads slower than
+// rows are prepared, so a slow reader never slows the import.
+func (a *api) importStream(w http.ResponseWriter, r *http.Request, opts *prov.ImportOptions,
+	run func() (prov.ImportReport, error)) {
+	latest := make(chan prov.ImportProgress, 1)
+	opts.Progress = func(p prov.ImportProgress) {
+		select { // replace what the writer has not taken yet (calls never overlap)
+		case <-latest:
+		default:
+		}
+		latest <- p
+	}
+	type result struct {
+		rep prov.ImportReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := run()
+		done <- result{rep, err}
+	}()
+	rc := http.NewResponseController(w)
+	_ = rc.EnableFullDuplex() // the import reads the body while we answer (it reads it all first anyway)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	streaming := false
+	send := func(l importLine) {
+		if !streaming { // headers with the first line: until then a plain answer is possible
+			streaming = true
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusOK)
+		}
+		if err := enc.Encode(l); err == nil {
+			_ = rc.Flush() // a gone client: the import still ends (its context is cancelled)
 		}
 	}
-	if rep.Results == nil {
-		rep.Results = []prov.ImportRow{}
+	for {
+		select {
+		case p := <-latest:
+			send(importLine{Progress: &p})
+		case res := <-done:
+			if !streaming && res.err != nil { // refused before any line: a plain answer
+				a.importAnswer(w, r, res.rep, res.err)
+				return
+			}
+			select {
+			case p := <-latest:
+				send(importLine{Progress: &p})
+			default:
+			}
+			c := &captured{h: http.Header{}}
+			a.importAnswer(c, r, res.rep, res.err)
+			send(importLine{Status: c.code, Body: bytes.TrimSpace(c.body.Bytes())})
+			return
+		}
 	}
-	code := http.StatusOK
-	if rep.Created > 0 {
-		code = http.StatusCreated
-	}
-	writeJSON(w, code, rep)
 }
+
+// captured is an answer written to memory, to be sent inside a stream.
+type captured struct {
+	h    http.Header
+	code int
+	body bytes.Buffer
+}
+
+func (c *captured) Header() http.Header         { return c.h }
+func (c *captured) Write(b []byte) (int, error) { return c.body.Write(b) }
+func (c *captured) WriteHeader(code int)        { c.code = code }
 
 func (a *api) listNumbers(w http.ResponseWriter, r *http.Request, _ principal) {
 	u, err := a.d.Store.GetUser(r.Context(), r.PathValue("username"))

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCreateUserValidation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("taken", "1001")
 	base := func(mod func(m map[string]any)) map[string]any {
@@ -76,6 +77,7 @@ func TestCreateUserValidation(t *testing.T) {
 }
 
 func TestListUsers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("anna", "2001")
 	e.user("bert")
@@ -105,6 +107,7 @@ func TestListUsers(t *testing.T) {
 }
 
 func TestPatchUserAndNoDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("dora")
 	var u userView
@@ -148,6 +151,7 @@ func TestPatchUserAndNoDelete(t *testing.T) {
 }
 
 func TestNumbers(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("eve", "3001")
 	e.user("fred")
@@ -184,6 +188,7 @@ func TestNumbers(t *testing.T) {
 // as the portal does: a number or a known user, never the user's own line,
 // bounded; the 400 names the field and nothing is stored.
 func TestCallHandlingTargets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("fwd", "4101", "+4930410")
 	e.user("other", "4102")
@@ -221,6 +226,7 @@ func TestCallHandlingTargets(t *testing.T) {
 // profile (<user>.cfg), e.g. a second line appearance; names are checked
 // against the phones' parameter groups and a refusal names the parameter.
 func TestAdminWritesUserProfileParams(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.user("dora")
 	var u userView
@@ -250,6 +256,7 @@ func TestAdminWritesUserProfileParams(t *testing.T) {
 
 // A site's profile directories through the API: one directory name each.
 func TestSiteProfileDirs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var s prov.Site
 	e.want(e.do(asAdmin, "POST", "/api/v1/sites", map[string]any{"name": "Branch"}), 201).into(t, &s)

@@ -264,9 +264,9 @@ type request struct {
 
 func (q *request) actor(r *http.Request) prov.Actor {
 	if q.s.Admin {
-		return prov.Actor{Name: "admin:" + q.s.Name, Remote: remoteHost(r)}
+		return prov.AdminActor(q.s.Name, remoteHost(r))
 	}
-	return prov.Actor{Name: "user:" + q.s.Name, Remote: remoteHost(r)}
+	return prov.UserActor(q.s.Name, remoteHost(r))
 }
 
 // handle registers pattern for role; a POST also checks the CSRF token,

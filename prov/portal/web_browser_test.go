@@ -180,10 +180,10 @@ func seedLive(t *testing.T, we *webEnv, phone deviceView, sess prov.Session) {
 	now := time.Now()
 	we.regs.regs = []Registration{
 		{AOR: "sip:1001@hq.example.test", Contact: "sip:1001@10.0.0.22:5060", Source: "10.0.0.22:5060",
-			Transport: "udp", UserAgent: "PolycomVVX-VVX_450-UA/6.4.3", Owner: "session:" + sess.ID,
+			Transport: "udp", UserAgent: "PolycomVVX-VVX_450-UA/6.4.3", Owner: prov.SessionOwner(sess.ID),
 			Since: now.Add(-time.Minute), Expires: now.Add(time.Hour)},
 		{AOR: "sip:dev" + phone.MAC + "@hq.example.test", Contact: "sip:dev@10.0.0.22:5060", Source: "10.0.0.22:5060",
-			Transport: "udp", UserAgent: "PolycomVVX-VVX_450-UA/6.4.3", Owner: fmt.Sprintf("device:%d", phone.ID),
+			Transport: "udp", UserAgent: "PolycomVVX-VVX_450-UA/6.4.3", Owner: prov.DeviceOwner(phone.ID),
 			Since: now.Add(-time.Hour), Expires: now.Add(time.Hour)},
 	}
 }

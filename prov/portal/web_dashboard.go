@@ -57,7 +57,7 @@ func (w *web) live(ctx context.Context) (liveState, error) {
 		ls.regs = w.d.Registrations.List(ctx)
 	}
 	for _, reg := range ls.regs {
-		kind, id, _ := prov.ParseOwner(reg.Owner)
+		kind, id := reg.Owner.Kind, reg.Owner.ID
 		switch kind {
 		case prov.OwnerDevice:
 			if n, err := strconv.ParseInt(id, 10, 64); err == nil {
@@ -192,7 +192,7 @@ func (w *web) adminEndSession(rw http.ResponseWriter, r *http.Request, q *reques
 		return
 	}
 	id := r.PathValue("id")
-	if err := w.d.Sessions.End(r.Context(), id, prov.EndAdmin, q.actor(r).Name); err != nil {
+	if err := w.d.Sessions.End(r.Context(), id, prov.EndAdmin, q.actor(r)); err != nil {
 		w.redirect(rw, r, q.s, "/admin/live", "Could not end the session: "+err.Error())
 		return
 	}

@@ -207,7 +207,7 @@ func (w *web) adminForceLogout(rw http.ResponseWriter, r *http.Request, q *reque
 		if err != nil || !ok {
 			return errors.Join(err, errors.New("nobody is logged in on this phone"))
 		}
-		return w.d.Sessions.End(r.Context(), s.ID, prov.EndAdmin, q.actor(r).Name)
+		return w.d.Sessions.End(r.Context(), s.ID, prov.EndAdmin, q.actor(r))
 	})
 }
 

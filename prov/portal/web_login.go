@@ -174,7 +174,7 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 		doneSrc(true)
 		doneName(true)
 		w.m.logins.WithLabelValues("failed").Inc()
-		w.mgr.Audit(r.Context(), prov.Actor{Name: "anonymous", Remote: src}, "portal.login_failed", "portal:"+name, nil, nil)
+		w.mgr.Audit(r.Context(), prov.Actor{Kind: prov.ActorAnonymous, Remote: src}, "portal.login_failed", prov.PortalObject(name), nil, nil)
 		w.renderSignIn(rw, r, http.StatusUnauthorized, next,
 			map[string]string{"password": "The user name or password is wrong."}, "")
 		return
@@ -183,12 +183,12 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 	s := w.sess.start(admin, name)
 	w.setCookie(rw, r, sessionCookie, s.ID, int(w.cfg.SessionMax.Seconds()))
 	w.setCookie(rw, r, preCookie, "", -1)
-	role := "user"
+	who := prov.UserActor(name, src)
 	if admin {
-		role = "admin"
+		who.Kind = prov.ActorAdmin
 	}
-	w.m.logins.WithLabelValues("ok_" + role).Inc()
-	w.mgr.Audit(r.Context(), prov.Actor{Name: role + ":" + name, Remote: src}, "portal.login", "portal:"+name, nil, nil)
+	w.m.logins.WithLabelValues("ok_" + string(who.Kind)).Inc()
+	w.mgr.Audit(r.Context(), who, "portal.login", prov.PortalObject(name), nil, nil)
 	to := safeNext(next, s)
 	if !admin {
 		if u, err := w.d.Store.GetUser(r.Context(), name); err == nil && u.Portal.Wizard && !u.Portal.WizardDone {

@@ -104,7 +104,7 @@ func (w *web) changePassword(r *http.Request, q *request) map[string]string {
 		}
 		return errs
 	}
-	w.mgr.Audit(r.Context(), q.actor(r), "user.password.change", "user:"+q.user.Username, nil,
+	w.mgr.Audit(r.Context(), q.actor(r), "user.password.change", prov.UserObject(q.user.Username), nil,
 		map[string]bool{"password_changed": true})
 	w.sess.endUser(q.user.Username, q.s.ID)
 	return nil

@@ -16,6 +16,7 @@ import (
 // cleanly (503), a write without the CSRF header is 403, and an admin
 // session is not a user's.
 func TestCallControlRights(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	u := we.browser()

@@ -316,7 +316,7 @@ func (w *web) managedPhone(ctx context.Context, d prov.Device, reveal bool, q *r
 			mp.ClaimCode = site.FeatureCodes.Login + d.DeploymentPIN
 		}
 	}
-	w.mgr.Audit(ctx, q.actor(r), "device.pins.reveal", "device:"+d.MAC, nil,
+	w.mgr.Audit(ctx, q.actor(r), "device.pins.reveal", prov.DeviceObject(d.MAC), nil,
 		map[string]any{"user": q.user.Username, "deployment_pin_unused": d.DeploymentPIN != ""})
 	return mp
 }

@@ -16,6 +16,7 @@ import (
 // profile, list columns and search, disable/enable, force logout,
 // check-sync, third-party reveal (audited), audit filter.
 func TestWebAdminOps(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	ctx := context.Background()
 	we.portalUser("alice", "1001")
@@ -131,6 +132,7 @@ func mustUser(we *webEnv, name string) prov.User {
 // TestWebUserPages covers the wizard, the password, telephony (only one's
 // own phone) and errors next to the field.
 func TestWebUserPages(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	ctx := context.Background()
 	u := we.portalUser("alice", "1001")
@@ -251,6 +253,7 @@ func FuzzSafeNext(f *testing.F) {
 // shows the deployment PIN while it is unused, with what to dial, and the
 // security PIN. Nobody else can reveal them.
 func TestWebTelephonyManagedPhone(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	ctx := context.Background()
 	we.site.FeatureCodes = prov.FeatureCodes{Login: "*77", Logout: "*78"}
@@ -296,6 +299,7 @@ func TestWebTelephonyManagedPhone(t *testing.T) {
 // number with the phone; a taken number is an error next to the field and
 // assigns nothing.
 func TestWebAssignWithNumber(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	ctx := context.Background()
 	we.portalUser("alice", "1001")

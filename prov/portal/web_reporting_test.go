@@ -14,6 +14,7 @@ import (
 // Historical call reporting (issue 19, seed 002): enabled per user (None by
 // default), it shows a summary of the recent calls of all users by number.
 func TestCallReportingPerUser(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	ctx := context.Background()
@@ -58,6 +59,7 @@ func TestCallReportingPerUser(t *testing.T) {
 // Seed 001's "Save" of the users list's visible columns: the admin's choice
 // stays for the next visit and the next sign-in, until saved again.
 func TestAdminSavesUserListColumns(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	b := we.browser()
@@ -89,6 +91,7 @@ func TestAdminSavesUserListColumns(t *testing.T) {
 
 // The admin's page for a user's profile parameters (issue 19, seed 000).
 func TestAdminEditsUserProfileParams(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	b := we.browser()
@@ -114,6 +117,7 @@ func TestAdminEditsUserProfileParams(t *testing.T) {
 // Issue 19 (seed 001): the company directory, limited by each user's
 // directory scope — everyone, or the colleagues of one site.
 func TestCompanyDirectoryHonoursScope(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	ctx := context.Background()
 	we.portalUser("alice", "1001")

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"encoding/json"
 	"errors"
 	"mime/multipart"
 	"net/http"
@@ -139,8 +140,57 @@ func (w *web) adminImportPage(rw http.ResponseWriter, r *http.Request, q *reques
 }
 
 // adminImport runs a CSV import from an uploaded file (or pasted text)
-// and shows the per-row report.
+// and shows the per-row report. With ?progress=1 (the page's script) it
+// streams NDJSON instead: {"progress":{phase,done,total}} lines as rows
+// are prepared and stored, then {"status","html"}: the page it would have
+// answered with.
 func (w *web) adminImport(rw http.ResponseWriter, r *http.Request, q *request) {
+	if r.URL.Query().Get("progress") != "1" {
+		w.runImport(rw, r, q, nil)
+		return
+	}
+	latest := make(chan prov.ImportProgress, 1)
+	progress := func(p prov.ImportProgress) {
+		select { // replace what the writer has not taken yet (calls never overlap)
+		case <-latest:
+		default:
+		}
+		latest <- p
+	}
+	page := &captured{h: http.Header{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.runImport(page, r, q, progress)
+	}()
+	rc := http.NewResponseController(rw)
+	_ = rc.EnableFullDuplex() // the form is read while we answer (it is read whole first anyway)
+	rw.Header().Set("Content-Type", "application/x-ndjson")
+	rw.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(rw) // the first Encode sends the headers: the body is read by then
+	send := func(v any) {
+		if enc.Encode(v) == nil {
+			_ = rc.Flush() // a gone browser: the import still ends (its context is cancelled)
+		}
+	}
+	for {
+		select {
+		case p := <-latest:
+			send(map[string]any{"progress": p})
+		case <-done:
+			select {
+			case p := <-latest:
+				send(map[string]any{"progress": p})
+			default:
+			}
+			send(map[string]any{"status": page.code, "html": page.body.String()})
+			return
+		}
+	}
+}
+
+// runImport is adminImport's work; progress, when set, hears of each row.
+func (w *web) runImport(rw http.ResponseWriter, r *http.Request, q *request, progress func(prov.ImportProgress)) {
 	p := &page{Title: "Import users", S: q.s, Active: "users", Errors: map[string]string{}}
 	data := importPage{Columns: prov.ImportColumns, MailOn: w.d.Links.Enabled()}
 	var src interface {
@@ -162,7 +212,7 @@ func (w *web) adminImport(rw http.ResponseWriter, r *http.Request, q *request) {
 		src = strings.NewReader(text)
 	}
 	rep, err := prov.ImportUsersCSV(r.Context(), w.d.Directory, src,
-		prov.ImportOptions{DryRun: r.PostFormValue("dry_run") != "", Actor: q.actor(r)})
+		prov.ImportOptions{DryRun: r.PostFormValue("dry_run") != "", Actor: q.actor(r), Progress: progress})
 	if err != nil {
 		errs, msg := fieldErrors(err)
 		if msg != "" || len(errs) == 0 {

@@ -16,6 +16,7 @@ import (
 )
 
 func TestWebSignIn(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	we.user("nora", "1002") // portal off
@@ -65,6 +66,7 @@ func TestWebSignIn(t *testing.T) {
 }
 
 func TestWebLockoutAndRateLimit(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	b := we.browser()
@@ -96,6 +98,7 @@ func TestWebLockoutAndRateLimit(t *testing.T) {
 }
 
 func TestWebCookiesAndExpiry(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	b := we.browser()
 	p := b.signIn(adminUser, adminPass)
@@ -131,6 +134,7 @@ func TestWebCookiesAndExpiry(t *testing.T) {
 }
 
 func TestWebCSRF(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	b := we.browser()
@@ -164,6 +168,7 @@ func TestWebCSRF(t *testing.T) {
 // TestWebMenuAccess checks No/Read/Write for every menu in the page and by
 // posting the form directly.
 func TestWebMenuAccess(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.portalUser("alice", "1001")
 	b := we.browser()
@@ -231,6 +236,7 @@ func TestWebMenuAccess(t *testing.T) {
 }
 
 func TestWebMetricsLint(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	we.browser().get("/")
 	probs, err := testutil.GatherAndLint(we.prom)
@@ -245,6 +251,7 @@ func TestWebMetricsLint(t *testing.T) {
 }
 
 func TestWebConfigValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		mod  func(*WebConfig)
 		want string
@@ -272,6 +279,7 @@ func TestWebConfigValidate(t *testing.T) {
 // TestWebMountsBesideAPI mounts the portal at "/" beside /api/v1/ and the
 // daemon's GET routes, as daemon's admin mux does.
 func TestWebMountsBesideAPI(t *testing.T) {
+	t.Parallel()
 	we := newWebEnv(t)
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", we.api)

@@ -52,7 +52,7 @@ func (w *web) adminRevokeToken(rw http.ResponseWriter, r *http.Request, q *reque
 	ts, _ := w.d.Store.ListTokens(ctx)
 	for _, t := range ts {
 		if t.ID == id {
-			w.mgr.Audit(ctx, q.actor(r), "token.revoke", "token:"+t.Name, nil, t)
+			w.mgr.Audit(ctx, q.actor(r), "token.revoke", prov.TokenObject(t.Name), nil, t)
 		}
 	}
 	w.redirect(rw, r, q.s, "/admin/tokens", "Token revoked: it is refused from now on.")

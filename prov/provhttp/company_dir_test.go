@@ -19,6 +19,7 @@ import (
 // dial on the handset becomes theirs. A scope naming one site shows that
 // site's colleagues only.
 func TestCompanyDirectoryOnThePhone(t *testing.T) {
+	t.Parallel()
 	e := loggedIn(t)
 	ctx := context.Background()
 	hq, err := e.st.ListSites(ctx)

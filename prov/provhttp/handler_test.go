@@ -190,6 +190,7 @@ func (e *env) dev(t *testing.T, method, path, body string) (int, string) {
 }
 
 func TestEnrollAndServe(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	code, body := e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": "FileTransport PolycomVVX-VVX_400-UA/5.9.0 Type/Application"})
 	if code != 200 || !strings.Contains(body, mac+"-hotdesk.cfg") {
@@ -220,6 +221,7 @@ func TestEnrollAndServe(t *testing.T) {
 }
 
 func TestHostileNames(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.do(t, "GET", "/"+mac+".cfg", "", nil)
 	for _, p := range []string{"/../../etc/passwd", "/%2e%2e/etc/passwd", "/a%00.cfg", "/a%5cb.cfg", "/%C3%A9.cfg", "//etc/passwd", "/.hidden"} {
@@ -239,6 +241,7 @@ func TestHostileNames(t *testing.T) {
 }
 
 func TestDeviceDigest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	e.do(t, "GET", "/"+mac+".cfg", "", nil)
@@ -284,6 +287,7 @@ func TestDeviceDigest(t *testing.T) {
 }
 
 func TestNativeLogin(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	ua := "FileTransport PolycomVVX-VVX_400-UA/5.9.0 (SN:" + mac + ") Type/Application"
@@ -353,6 +357,7 @@ func TestNativeLogin(t *testing.T) {
 }
 
 func TestUploads(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	e.do(t, "GET", "/"+mac+".cfg", "", nil)
@@ -414,6 +419,7 @@ func TestUploads(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.FailBurst, c.FailInterval = 5, time.Hour; c.Enroll = files.EnrollDeny })
 	codes := map[int]int{}
 	for i := range 10 {
@@ -482,6 +488,7 @@ func (e *env) digestGet(t *testing.T, path, alg, user, pw string) int {
 }
 
 func TestPathPrefix(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config) { c.PathPrefix = "/prov" })
 	if code, body := e.do(t, "GET", "/prov/"+mac+".cfg", "", nil); code != 200 || !strings.Contains(body, "APPLICATION") {
 		t.Errorf("prefixed: %d", code)
@@ -495,6 +502,7 @@ func TestPathPrefix(t *testing.T) {
 }
 
 func TestHTTPSAndRange(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := DefaultConfig()
 	tc, err := TLSConfig(cfg, dir, []string{"prov.example"}, time.Now)
@@ -536,6 +544,7 @@ func TestHTTPSAndRange(t *testing.T) {
 // with stale=true, so the phone answers the fresh nonce without asking its
 // user; the fresh one works.
 func TestNonceExpiry(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.do(t, "GET", "/"+mac+".cfg", "", nil)
 	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil) // hands out the credentials
@@ -599,6 +608,7 @@ func FuzzParseDigest(f *testing.F) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	if err := DefaultConfig().Validate(); err != nil {
 		t.Fatalf("default: %v", err)
 	}
@@ -626,6 +636,7 @@ func TestConfigValidate(t *testing.T) {
 // the native door challenges in the user's realm — an unknown user's
 // looks the same — and still logs the user in.
 func TestLoginHA1sAreSaltedPerPassword(t *testing.T) {
+	t.Parallel()
 	a, b := prov.LoginHA1s("alice", "same-pw"), prov.LoginHA1s("bob", "same-pw")
 	a2 := prov.LoginHA1s("alice", "same-pw")
 	for _, alg := range []string{"MD5", "SHA-256"} {
@@ -678,6 +689,7 @@ func TestLoginHA1sAreSaltedPerPassword(t *testing.T) {
 // replay-tracked, so a request captured on the LAN (plain HTTP) could be
 // sent again within the nonce's lifetime. An answer is now good once.
 func TestDigestAnswerReplayIsRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	e.do(t, "GET", "/"+mac+".cfg", "", nil)
 	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil) // hands out the credentials
@@ -717,6 +729,7 @@ func TestDigestAnswerReplayIsRefused(t *testing.T) {
 // carries prov.login.defaultPassword — derived for it, never the user's own
 // password — and the native door accepts that for the default user only.
 func TestDefaultUserLogsInWithTheRenderedPassword(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	hash, err := auth.HashPassword("lobby-own-pw", auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
@@ -776,6 +789,7 @@ func TestDefaultUserLogsInWithTheRenderedPassword(t *testing.T) {
 // Review finding: with a user-profile directory the phone logs in by
 // fetching <dir>/<user>.cfg; the native door must take it there too.
 func TestNativeLoginInTheProfileDirectory(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	u := prov.User{Username: "alice", Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}

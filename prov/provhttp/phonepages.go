@@ -181,7 +181,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		q := r.URL.Query()
 		data.Title = "Log in"
 		_, err := p.Sessions.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: q.Get("user"),
-			Secret: q.Get("password"), Door: prov.DoorBrowser, Remote: remoteOf(r), Actor: "user:" + q.Get("user")})
+			Secret: q.Get("password"), Door: prov.DoorBrowser, Remote: remoteOf(r), Actor: prov.UserActor(q.Get("user"), "")})
 		// Snom's input screen cannot show why: its failure is a text
 		// screen, and the key opens the door again.
 		data.Message, data.Form = loginMessage(err), err != nil && !data.Snom
@@ -197,7 +197,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		data.Title = "Log in"
 		_, err := p.Sessions.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: r.PostFormValue("user"),
 			Secret: r.PostFormValue("password"), Door: prov.DoorBrowser, Remote: remoteOf(r),
-			Actor: "user:" + r.PostFormValue("user")})
+			Actor: prov.UserActor(r.PostFormValue("user"), "")})
 		data.Message, data.Form = loginMessage(err), err != nil
 		if err == nil {
 			data.Logout = true
@@ -205,7 +205,7 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	case rest == "logout" && (r.Method == http.MethodPost || xmlLogout):
 		data.Title = "Log out"
 		data.Message = "Nobody is logged in on this phone."
-		ended, err := p.Sessions.EndOnPhone(ctx, d.ID, remoteOf(r), "phone")
+		ended, err := p.Sessions.EndOnPhone(ctx, d.ID, remoteOf(r), prov.PhoneActor(remoteOf(r)))
 		switch {
 		case errors.Is(err, prov.ErrDenied):
 			http.Error(w, "log out on the phone itself", http.StatusForbidden)

@@ -15,6 +15,7 @@ import (
 // few hundred GETs exhausted the thread limit. It is answered 404 at once,
 // next to a regular file that is served.
 func TestFIFOInStaticDirIsNotOpened(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := syscall.Mkfifo(filepath.Join(dir, "fw.ld"), 0o644); err != nil {
 		t.Fatal(err)

@@ -84,6 +84,7 @@ func (e *env) refusedParams(t *testing.T, reason string) float64 {
 // others, which the files the phone fetches then carry; the refused ones
 // are left out and counted by reason.
 func TestUploadKeepsWhatThePhoneOwns(t *testing.T) {
+	t.Parallel()
 	e := loggedIn(t)
 	ctx := context.Background()
 	allowed := map[string]string{
@@ -181,6 +182,7 @@ func TestUploadKeepsWhatThePhoneOwns(t *testing.T) {
 // directory format comes back to the phone as it uploaded it, also after
 // the user edits the directory in the portal.
 func TestDirectoryRoundTripsEveryField(t *testing.T) {
+	t.Parallel()
 	e := loggedIn(t)
 	ctx := context.Background()
 	in, err := os.ReadFile(filepath.Join("testdata", "directory_every_field.xml"))

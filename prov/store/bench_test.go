@@ -105,7 +105,7 @@ func BenchmarkSaveBindings(b *testing.B) {
 		bs[i] = prov.Binding{AOR: fmt.Sprintf("sip:%05d@hq.example", i), Contact: fmt.Sprintf("sip:%05d@10.0.%d.%d:5060", i, i/250, i%250),
 			Instance: "<urn:uuid:00000000-0000-0000-0000-000000000000>", CallID: "abcdef0123456789@10.0.0.1",
 			Expires: time.Now().Add(time.Hour), Q: 1, Source: "udp:10.0.0.1:5060", Transport: "udp",
-			UserAgent: "PolycomVVX-VVX_450-UA/6.4.0.1234", Owner: "device:1", Node: "n1"}
+			UserAgent: "PolycomVVX-VVX_450-UA/6.4.0.1234", Owner: prov.DeviceOwner(1), Node: "n1"}
 	}
 	must(b, s.SaveBindings(ctx, bs, nil))
 	i := 0

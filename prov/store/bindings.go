@@ -13,12 +13,13 @@ const bindingCols = `aor, contact, instance, reg_id, call_id, cseq, expires, q, 
 func scanBinding(sc scanner) (prov.Binding, error) {
 	var b prov.Binding
 	var cseq, expires, updated int64
-	var path string
+	var path, owner string
 	if err := sc.Scan(&b.AOR, &b.Contact, &b.Instance, &b.RegID, &b.CallID, &cseq, &expires, &b.Q, &path,
-		&b.Source, &b.Transport, &b.UserAgent, &b.Owner, &b.Node, &updated, &b.AuthUser, &b.DeviceID, &b.Holder); err != nil {
+		&b.Source, &b.Transport, &b.UserAgent, &owner, &b.Node, &updated, &b.AuthUser, &b.DeviceID, &b.Holder); err != nil {
 		return b, err
 	}
 	b.CSeq = uint32(cseq)
+	b.Owner, _ = prov.ParseOwner(owner)
 	b.Expires, b.UpdatedAt = fromMS(expires), fromMS(updated)
 	var c codec
 	c.dec(path, &b.Path)
@@ -69,7 +70,7 @@ func (s *Store) SaveBindings(ctx context.Context, upserts []prov.Binding, delete
 					return c.err
 				}
 				if _, err := st.ExecContext(ctx, b.AOR, b.Contact, b.Instance, b.RegID, b.CallID, int64(b.CSeq),
-					ms(b.Expires), b.Q, path, b.Source, b.Transport, b.UserAgent, b.Owner, b.Node, updated, b.AuthUser, b.DeviceID, b.Holder); err != nil {
+					ms(b.Expires), b.Q, path, b.Source, b.Transport, b.UserAgent, b.Owner.String(), b.Node, updated, b.AuthUser, b.DeviceID, b.Holder); err != nil {
 					return err
 				}
 			}

@@ -14,9 +14,11 @@ const callCols = `id, call_id, owner, user_id, device_id, session_id, locked, fr
 func scanCall(sc scanner) (prov.CallRecord, error) {
 	var c prov.CallRecord
 	var start, answer, end int64
-	err := sc.Scan(&c.ID, &c.CallID, &c.Owner, &c.UserID, &c.DeviceID, &c.SessionID, &c.Locked, &c.From, &c.To,
+	var owner string
+	err := sc.Scan(&c.ID, &c.CallID, &owner, &c.UserID, &c.DeviceID, &c.SessionID, &c.Locked, &c.From, &c.To,
 		&c.Route, &c.Result, &start, &answer, &end)
 	c.Start, c.Answer, c.End = fromMS(start), fromMS(answer), fromMS(end)
+	c.Owner, _ = prov.ParseOwner(owner)
 	return c, err
 }
 
@@ -26,7 +28,7 @@ func (s *Store) AddCallRecord(ctx context.Context, c *prov.CallRecord) error {
 	err := s.wq().QueryRowContext(ctx, `INSERT INTO call_records (call_id, owner, user_id, device_id, session_id,
 		locked, from_number, to_number, route, result, start_at, answer_at, end_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
-		c.CallID, c.Owner, c.UserID, c.DeviceID, c.SessionID, c.Locked, c.From, c.To, c.Route, c.Result,
+		c.CallID, c.Owner.String(), c.UserID, c.DeviceID, c.SessionID, c.Locked, c.From, c.To, c.Route, c.Result,
 		ms(c.Start), ms(c.Answer), ms(c.End)).Scan(&c.ID)
 	return wrap(err, "add call record %q", c.CallID)
 }

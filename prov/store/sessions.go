@@ -49,7 +49,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (prov.Session, error)
 
 // EndSession ends an active session once; prov.ErrNotFound if it does not
 // exist or has already ended, so two racing logouts end it exactly once.
-func (s *Store) EndSession(ctx context.Context, id string, at time.Time, reason string) error {
+func (s *Store) EndSession(ctx context.Context, id string, at time.Time, reason prov.EndReason) error {
 	if at.IsZero() {
 		return wrap(prov.Invalid("at", "zero time"), "end session %q", id)
 	}

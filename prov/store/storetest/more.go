@@ -142,7 +142,7 @@ func testEndSessionOnce(t *testing.T, s prov.Store) {
 func testBindings(t *testing.T, s prov.Store) {
 	b1 := prov.Binding{AOR: "sip:1001@hq", Contact: "sip:1001@10.0.0.7:5060", Instance: "<urn:uuid:1>", RegID: "1",
 		CallID: "c1", CSeq: 4000000000, Expires: T0.Add(time.Hour), Q: 0.5, Path: []string{"<sip:edge>"},
-		Source: "udp:10.0.0.7:5060", Transport: "udp", UserAgent: "VVX", Owner: "device:1", Node: "n1", UpdatedAt: T0,
+		Source: "udp:10.0.0.7:5060", Transport: "udp", UserAgent: "VVX", Owner: prov.DeviceOwner(1), Node: "n1", UpdatedAt: T0,
 		AuthUser: "dev0004f2000001", DeviceID: 7}
 	b2 := prov.Binding{AOR: "sip:1002@hq", Contact: "sip:1002@10.0.0.8", UpdatedAt: T0}
 	must(t, s.SaveBindings(ctx(t), []prov.Binding{b1, b2}, nil))
@@ -190,7 +190,7 @@ func testDeviceSignals(t *testing.T, s prov.Store) {
 	must(t, err)
 	equal(t, "signals", got, ds)
 	reach := prov.Binding{AOR: "sip:1001@hq", Contact: "sip:1001@10.0.0.7:5062", Source: "10.0.0.7:40000",
-		Transport: "UDP", Owner: "session:s1", Node: "10.0.0.1:5060", AuthUser: "s1a2b3c4", DeviceID: 7}
+		Transport: "UDP", Owner: prov.SessionOwner("s1"), Node: "10.0.0.1:5060", AuthUser: "s1a2b3c4", DeviceID: 7}
 	ds = prov.DeviceSignals{DeviceID: 7, LineDownSession: "s1", LineDownAt: T0.Add(time.Second), Reach: &reach,
 		UpdatedAt: T0.Add(time.Second)}
 	must(t, s.PutDeviceSignals(ctx(t), ds))
@@ -303,9 +303,9 @@ func testLeases(t *testing.T, s prov.Store) {
 }
 
 func testHistory(t *testing.T, s prov.Store) {
-	c1 := prov.CallRecord{CallID: "a", Owner: "session:s1", UserID: 7, DeviceID: 3, SessionID: "s1", From: "1001",
+	c1 := prov.CallRecord{CallID: "a", Owner: prov.SessionOwner("s1"), UserID: 7, DeviceID: 3, SessionID: "s1", From: "1001",
 		To: "1002", Route: "local", Result: 200, Start: T0, Answer: T0.Add(time.Second), End: T0.Add(time.Minute)}
-	c2 := prov.CallRecord{CallID: "b", Owner: "device:3", DeviceID: 3, Locked: true, From: "1001", To: "911",
+	c2 := prov.CallRecord{CallID: "b", Owner: prov.DeviceOwner(3), DeviceID: 3, Locked: true, From: "1001", To: "911",
 		Route: "emergency", Result: 486, Start: T0.Add(time.Hour)}
 	must(t, s.AddCallRecord(ctx(t), &c1))
 	must(t, s.AddCallRecord(ctx(t), &c2))

@@ -84,7 +84,7 @@ func testSites(t *testing.T, s prov.Store) {
 		Authorized:   []prov.AuthorizedNumber{{Description: "Front desk", Number: "1000"}},
 		Emergency:    []string{"911", "112"},
 		FeatureCodes: prov.FeatureCodes{Login: "*55", Logout: "*56"},
-		Trunk:        prov.Trunk{Address: "sip.example:5060", Username: "u", Password: "p", Register: true},
+		Trunk:        prov.Trunk{Address: "sip.example:5060", Username: "u", Password: "p"},
 		Params:       map[string]string{"a": "b"},
 		UpdatedAt:    T0,
 	}

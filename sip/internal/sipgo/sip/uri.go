@@ -98,7 +98,7 @@ func (uri *Uri) StringWrite(buffer io.StringWriter) {
 
 	if (uri.UriParams != nil) && uri.UriParams.Length() > 0 {
 		buffer.WriteString(";")
-		buffer.WriteString(uri.UriParams.ToString(';'))
+		uri.UriParams.ToStringWrite(';', buffer) // same text as ToString, without building it
 	}
 
 	if (uri.Headers != nil) && uri.Headers.Length() > 0 {

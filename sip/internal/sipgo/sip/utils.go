@@ -388,14 +388,12 @@ func compareFunctions(fsm1 any, fsm2 any) error {
 }
 
 func isIPV6(host string) bool {
-	// Quick reject (has dot)
-	for c := range host {
-		if c == '.' {
-			return false
-		}
-		if c == ':' {
-			break
-		}
+	// Quick reject: an IPv6 address has a colon, IPv4 addresses and host
+	// names have none. (The loop here ranged over the indices, not the
+	// bytes, so nothing was rejected and every URI written parsed its
+	// host, allocating.)
+	if strings.IndexByte(host, ':') < 0 {
+		return false
 	}
 
 	ip := net.ParseIP(host)
