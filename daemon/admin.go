@@ -25,6 +25,7 @@ func (a *app) adminMux() (*http.ServeMux, error) {
 		Store: a.store, Directory: a.svc.directory, Sessions: a.svc.sessions, Events: a.svc.events,
 		Registrar: a.svc.registrar, Registrations: registrations{a.svc.sip}, Listeners: a.listeners,
 		Effective: a.svc.files, CallControl: a.svc.callControl, Voicemails: a.svc.voicemails,
+		Softphone: a.svc.softphone, SoftphoneSIP: a.softphoneSIP(), Recordings: a.svc.recordings,
 		Version: a.version, Logger: a.logger.With("room", "api"), Registerer: a.reg, Now: time.Now,
 	}
 	// One Manager serves the API, the portal and the feature codes, so

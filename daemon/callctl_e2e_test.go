@@ -380,7 +380,7 @@ type daemonChrome struct {
 	ctx context.Context
 }
 
-func newDaemonChrome(t *testing.T) *daemonChrome {
+func newDaemonChrome(t *testing.T, extra ...chromedp.ExecAllocatorOption) *daemonChrome {
 	t.Helper()
 	const path = "/usr/bin/chromium"
 	if _, err := os.Stat(path); err != nil {
@@ -400,6 +400,7 @@ func newDaemonChrome(t *testing.T) *daemonChrome {
 	})
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
 		chromedp.Headless, chromedp.DisableGPU, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(actx)

@@ -50,6 +50,7 @@ type Addrs struct {
 	SIPUDP  []string
 	SIPTCP  []string
 	SIPTLS  []string
+	SIPWS   []string // ws:// and wss:// listeners
 	// SIPPnP is where plug-and-play NOTIFYs leave from ("" when off).
 	SIPPnP  string
 	DHCP    string

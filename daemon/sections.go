@@ -6,12 +6,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"hotdesk/dhcp"
 	"hotdesk/prov/mail"
 	"hotdesk/prov/provhttp"
 	"hotdesk/prov/store"
 	"hotdesk/sip"
+	"hotdesk/sip/media"
 	"hotdesk/tftp"
 )
 
@@ -24,10 +26,7 @@ type SIPConfig struct {
 	sip.Config `yaml:",inline"`
 	Proxy      sip.ProxyConfig `yaml:"proxy"`
 	Voicemail  VoicemailConfig `yaml:"voicemail"`
-}
-
-func defaultSIP() SIPConfig {
-	return SIPConfig{Config: sip.DefaultConfig(), Proxy: sip.DefaultProxyConfig(), Voicemail: defaultVoicemail()}
+	WebRTC     WebRTCConfig    `yaml:"webrtc"`
 }
 
 // VoicemailConfig is sip.voicemail: the voicemail server (sip/media/vm)
@@ -78,6 +77,84 @@ func (v VoicemailConfig) validate(add func(string, error)) {
 	if v.RetentionDays < 0 {
 		add("sip.voicemail.retention_days", fmt.Errorf("%d: want 0 (keep) or more", v.RetentionDays))
 	}
+}
+
+// WebRTCConfig is sip.webrtc: the portal softphone's media bridge, on
+// when sip.listen has a ws:// or wss:// entry.
+type WebRTCConfig struct {
+	// WSURL is the WebSocket URL browsers register at; "{host}" is the
+	// host name the portal was reached at ("": from the first ws/wss
+	// listener's port).
+	WSURL string `yaml:"ws_url"`
+	// RTPAddress is the IP the bridge's plain-RTP sockets bind to and
+	// advertise to phones.
+	RTPAddress string `yaml:"rtp_address"`
+	// ICEServers are STUN/TURN servers for browsers outside the LAN.
+	ICEServers []media.ICEServer `yaml:"ice_servers"`
+	// PublicIPs are advertised as the bridge's ICE addresses (1:1 NAT).
+	PublicIPs []string `yaml:"public_ips"`
+	// Loopback lets ICE use 127.0.0.1 only (tests, a browser on the box).
+	Loopback bool `yaml:"loopback"`
+	// MaxSessions bounds the bridged calls.
+	MaxSessions int `yaml:"max_sessions"`
+	// RecordingRetention deletes recordings older than this (0: kept
+	// while the budget allows); RecordingMaxBytes is the budget of all
+	// recordings together (the oldest go first) and caps one.
+	RecordingRetention time.Duration `yaml:"recording_retention"`
+	RecordingMaxBytes  int64         `yaml:"recording_max_bytes"`
+}
+
+// wsListener is the first ws:// or wss:// entry of sip.listen.
+func (c SIPConfig) wsListener() (scheme, port string) {
+	addrs, _ := c.ListenAddrs()
+	for _, a := range addrs {
+		if a.Network == "ws" || a.Network == "wss" {
+			_, port, _ = net.SplitHostPort(a.Addr)
+			return a.Network, port
+		}
+	}
+	return "", ""
+}
+
+func (w WebRTCConfig) validate(wsOn bool) []error {
+	var errs []error
+	if wsOn && net.ParseIP(w.RTPAddress) == nil {
+		errs = append(errs, fmt.Errorf("sip.webrtc.rtp_address: %q: a ws:// listener needs the IP the media bridge uses towards phones", w.RTPAddress))
+	}
+	if ip := net.ParseIP(w.RTPAddress); ip != nil && ip.IsUnspecified() {
+		errs = append(errs, fmt.Errorf("sip.webrtc.rtp_address: %q: want one address phones can reach, not a wildcard", w.RTPAddress))
+	}
+	if w.WSURL != "" && !strings.HasPrefix(w.WSURL, "ws://") && !strings.HasPrefix(w.WSURL, "wss://") {
+		errs = append(errs, fmt.Errorf("sip.webrtc.ws_url: %q: want ws:// or wss://", w.WSURL))
+	}
+	for i, s := range w.ICEServers {
+		for _, u := range s.URLs {
+			if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+				errs = append(errs, fmt.Errorf("sip.webrtc.ice_servers[%d]: %q: want stun:, turn: or turns:", i, u))
+			}
+		}
+	}
+	for i, ip := range w.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("sip.webrtc.public_ips[%d]: %q is not an IP address", i, ip))
+		}
+	}
+	if w.RecordingRetention < 0 {
+		errs = append(errs, fmt.Errorf("sip.webrtc.recording_retention: %v: want 0 (no limit) or more", w.RecordingRetention))
+	}
+	if w.RecordingMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("sip.webrtc.recording_max_bytes: %d: want at least 1 MiB", w.RecordingMaxBytes))
+	}
+	if w.MaxSessions < 0 || w.MaxSessions > 10000 {
+		errs = append(errs, fmt.Errorf("sip.webrtc.max_sessions: %d: want 0 (500) to 10000", w.MaxSessions))
+	}
+	return errs
+}
+
+func defaultSIP() SIPConfig {
+	return SIPConfig{Config: sip.DefaultConfig(), Proxy: sip.DefaultProxyConfig(),
+		Voicemail: defaultVoicemail(),
+		WebRTC:    WebRTCConfig{RecordingRetention: 90 * 24 * time.Hour, RecordingMaxBytes: 2 << 30}}
 }
 
 // ProvisioningConfig is the provisioning: section: provhttp's keys, with
@@ -165,8 +242,10 @@ func (c Config) validateSections() []error {
 		}
 	}
 	for i, l := range c.SIP.Listen {
-		add(fmt.Sprintf("sip.listen[%d]", i), validListenURL(l, "udp", "tcp", "tls"))
+		add(fmt.Sprintf("sip.listen[%d]", i), validListenURL(l, "udp", "tcp", "tls", "ws", "wss"))
 	}
+	scheme, _ := c.SIP.wsListener()
+	errs = append(errs, c.SIP.WebRTC.validate(scheme != "")...)
 	if err := c.SIP.Config.Validate(); err != nil {
 		errs = append(errs, prefixed("sip", err)...)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"time"
@@ -11,10 +12,57 @@ import (
 	"hotdesk/dhcp"
 	"hotdesk/prov"
 	"hotdesk/prov/files"
+	"hotdesk/prov/portal"
 	"hotdesk/prov/render"
 	"hotdesk/sip"
+	"hotdesk/sip/media"
 	"hotdesk/sip/media/vm"
 )
+
+// recordTap records the bridged calls of users whose calls are recorded.
+func (a *app) recordTap(ctx context.Context, recs *prov.Recordings) func(media.CallInfo) media.Tap {
+	ctx = context.WithoutCancel(ctx)
+	return func(c media.CallInfo) media.Tap {
+		u, ok := recs.Records(ctx, c.Owner)
+		if !ok {
+			return nil
+		}
+		name, path := recs.NewFile(u)
+		start := time.Now()
+		w, err := media.NewWAVTap(path, recs.MaxBytes(), func(n int64, secs float64, err error) {
+			if err != nil {
+				a.logger.Error("recording failed", "room", "sip", "err", err)
+			}
+			rec := prov.Recording{UserID: u.ID, CallID: c.CallID, Peer: c.Peer, Incoming: c.Incoming, Start: start,
+				DurationMS: int64(secs * 1000), Bytes: n, File: name}
+			if err := recs.Finished(ctx, rec); err != nil {
+				a.logger.Error("recording not kept", "room", "prov", "err", err)
+			}
+		})
+		if err != nil {
+			a.logger.Error("recording not started", "room", "sip", "err", err)
+			return nil
+		}
+		return w
+	}
+}
+
+// softphoneSIP tells the portal's softphone where to register: ws_url, or
+// the first ws/wss listener on the host the portal was reached at (its
+// bound port, so a ":0" in tests works).
+func (a *app) softphoneSIP() portal.SoftphoneSIP {
+	w := a.cfg.SIP.WebRTC
+	out := portal.SoftphoneSIP{WSURL: w.WSURL, Domain: a.cfg.SIP.Domain}
+	for _, s := range w.ICEServers {
+		out.ICEServers = append(out.ICEServers, portal.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	scheme, _ := a.cfg.SIP.wsListener()
+	if out.WSURL == "" && scheme != "" && len(a.addrs.SIPWS) > 0 {
+		_, port, _ := net.SplitHostPort(a.addrs.SIPWS[0])
+		out.WSURL = scheme + "://{host}:" + port
+	}
+	return out
+}
 
 // services are prov's domain services (prov.New), shared by every door,
 // with the SIP server and the registrar adapter over it.
@@ -27,6 +75,9 @@ type services struct {
 	manager     *prov.Manager
 	sip         *sip.Server
 	callControl *prov.CallControl // click-to-dial
+	softphone   *prov.Softphone   // the portal softphone's credentials
+	bridge      *media.Bridge     // its media (nil without a ws:// listener)
+	recordings  *prov.Recordings  // the bridge's call recordings (nil: none)
 	files       *files.Files
 	links       *prov.PasswordLinks
 	voicemails  *prov.Voicemails // nil: voicemail off
@@ -63,7 +114,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	a.closers = append(a.closers, fs.Close)
 	s := &a.svc
 	s.events, s.directory, s.sessions, s.manager = ps.Events, ps.Directory, ps.Sessions, ps.Manager
-	s.files, s.links, s.callControl = fs, ps.Links, ps.CallControl
+	s.files, s.links, s.callControl, s.softphone = fs, ps.Links, ps.CallControl, ps.Softphone
 	registerHasherMetrics(a.reg, s.directory.Hasher())
 	a.components = append(a.components, component{name: "sessions", proto: "internal",
 		serve: func(ctx context.Context) error {
@@ -72,9 +123,25 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 		}})
 	vc := a.cfg.SIP.Voicemail
 	rules := callRules{c: ps.Calls, voicemail: vc.Enabled, noAnswerSeconds: vc.NoAnswerSeconds}
+	if scheme, _ := a.cfg.SIP.wsListener(); scheme != "" {
+		w := a.cfg.SIP.WebRTC
+		recs, err := prov.NewRecordings(prov.RecordingsConfig{Dir: filepath.Join(a.cfg.DataDir, "recordings"),
+			Retention: w.RecordingRetention, MaxBytes: w.RecordingMaxBytes}, a.store, s.manager, a.logger.With("room", "prov"), time.Now)
+		if err != nil {
+			return err
+		}
+		s.recordings = recs
+		b, err := media.New(media.Config{RTPAddress: w.RTPAddress, ICEServers: w.ICEServers, PublicIPs: w.PublicIPs,
+			Loopback: w.Loopback, MaxSessions: w.MaxSessions, Tap: a.recordTap(ctx, recs)}, a.logger.With("room", "sip"), a.reg)
+		if err != nil {
+			return fmt.Errorf("sip.webrtc: %w", err)
+		}
+		s.bridge = b
+		a.closers = append(a.closers, func() error { b.Close(); return nil })
+	}
 	deps := sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
-		Emergency: rules, Trunks: rules}
+		Emergency: rules, Trunks: rules, Media: s.bridge}
 	if vc.Enabled {
 		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err
@@ -125,6 +192,9 @@ func (a *app) bindSIP(ctx context.Context) error {
 	}
 	for _, l := range ls.TLS {
 		a.addrs.SIPTLS = append(a.addrs.SIPTLS, l.Addr().String())
+	}
+	for _, l := range append(append([]net.Listener{}, ls.WS...), ls.WSS...) {
+		a.addrs.SIPWS = append(a.addrs.SIPWS, l.Addr().String())
 	}
 	a.svc.sip = srv
 	a.svc.registrar = &registrar{srv: srv, domain: a.cfg.SIP.Domain, logger: a.logger.With("room", "sip"),

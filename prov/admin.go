@@ -277,13 +277,16 @@ func validateUser(u User) error {
 	if u.Kind == KindCommonArea && u.ResponsibleEmail == "" {
 		return Invalid("responsible_email", "is required for a common-area profile")
 	}
-	for _, acc := range []Access{u.Portal.Profile, u.Portal.CallHandling, u.Portal.Directory, u.Portal.Buttons, u.Portal.Reporting} {
+	for _, acc := range []Access{u.Portal.Profile, u.Portal.CallHandling, u.Portal.Directory, u.Portal.Buttons, u.Portal.Reporting, u.Portal.Recordings} {
 		if acc != AccessNone && acc != AccessRead && acc != AccessWrite && acc != "" {
 			return Invalid("portal", "access levels are none, read or write")
 		}
 	}
 	if !ValidCallOperations(u.Portal.CallOperations) {
-		return Invalid("call_operations", "is none or call_control (softphone is not available yet)")
+		return Invalid("call_operations", "is none, call_control, softphone or both")
+	}
+	if !ValidCallOperations(u.Portal.CallMode) {
+		return Invalid("call_mode", "is none, call_control, softphone or both")
 	}
 	return nil
 }

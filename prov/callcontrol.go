@@ -11,12 +11,65 @@ import (
 
 // Allowed call operations of a user (PortalAccess.CallOperations).
 const (
-	CallOpsNone    = "none"
-	CallOpsControl = "call_control"
+	CallOpsNone      = "none"
+	CallOpsControl   = "call_control"
+	CallOpsSoftphone = "softphone"
+	CallOpsBoth      = "both"
 )
 
-// ValidCallOperations reports whether v is a value an admin may set.
-func ValidCallOperations(v string) bool { return v == "" || v == CallOpsNone || v == CallOpsControl }
+// ValidCallOperations reports whether v is a value an admin may set (and
+// a user may pick).
+func ValidCallOperations(v string) bool {
+	switch v {
+	case "", CallOpsNone, CallOpsControl, CallOpsSoftphone, CallOpsBoth:
+		return true
+	}
+	return false
+}
+
+// callOps splits a mode into its two rights.
+func callOps(v string) (control, softphone bool) {
+	return v == CallOpsControl || v == CallOpsBoth, v == CallOpsSoftphone || v == CallOpsBoth
+}
+
+// CallMode is what u uses now: the user's pick (PortalAccess.CallMode)
+// within what the admin allows (PortalAccess.CallOperations); no pick
+// means everything allowed.
+func CallMode(u User) string {
+	ac, as := callOps(u.Portal.CallOperations)
+	if u.Portal.CallMode != "" {
+		pc, ps := callOps(u.Portal.CallMode)
+		ac, as = ac && pc, as && ps
+	}
+	switch {
+	case ac && as:
+		return CallOpsBoth
+	case ac:
+		return CallOpsControl
+	case as:
+		return CallOpsSoftphone
+	}
+	return CallOpsNone
+}
+
+// CanSoftphone reports whether u uses the portal's softphone.
+func CanSoftphone(u User) bool { _, s := callOps(CallMode(u)); return s }
+
+// AllowedCallModes are the modes u may pick: those within the admin's.
+func AllowedCallModes(u User) []string {
+	ac, as := callOps(u.Portal.CallOperations)
+	out := []string{CallOpsNone}
+	if ac {
+		out = append(out, CallOpsControl)
+	}
+	if as {
+		out = append(out, CallOpsSoftphone)
+	}
+	if ac && as {
+		out = append(out, CallOpsBoth)
+	}
+	return out
+}
 
 // Errors of call control.
 var (
@@ -77,7 +130,7 @@ func NewCallControl(st Store, reg Registrar, ctl CallController, mgr *Manager, l
 }
 
 // CanControl reports whether the admin allows u call control.
-func CanControl(u User) bool { return u.Portal.CallOperations == CallOpsControl }
+func CanControl(u User) bool { c, _ := callOps(CallMode(u)); return c }
 
 func ownerOf(u User) Owner { return UserOwner(u.ID) }
 

@@ -377,6 +377,9 @@ func (c *Calls) Record(ctx context.Context, r CallRecord, callerKind OwnerKind, 
 	if callerKind == OwnerUser {
 		r.UserID, _ = strconv.ParseInt(callerID, 10, 64)
 	}
+	if callerKind == OwnerBrowser {
+		r.UserID = browserUserID(callerID)
+	}
 	if n := c.callerNumber(ctx, r.UserID); n != "" {
 		// The caller's own number, not the line's credential (a session's
 		// minted user name means nothing to whoever reads the history).

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // SIPCredential is one digest account the registrar and proxy accept.
@@ -44,11 +45,20 @@ type Credentials struct {
 	// phoneOf is the third-party phone a user is assigned to: the handset
 	// their permanent account's bindings reach.
 	phoneOf map[int64]int64
+	// browser are the softphone credentials of portal sessions, by digest
+	// username: minted in memory, never stored, so Reload keeps them.
+	browser map[string]browserCred
+	now     func() time.Time
+}
+
+type browserCred struct {
+	cr      SIPCredential
+	expires time.Time
 }
 
 // NewCredentials builds the index from the store.
 func NewCredentials(ctx context.Context, st Store) (*Credentials, error) {
-	c := &Credentials{store: st}
+	c := &Credentials{store: st, browser: map[string]browserCred{}, now: time.Now}
 	if err := c.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -108,8 +118,26 @@ func (c *Credentials) Reload(ctx context.Context) error {
 func (c *Credentials) Lookup(username string) (SIPCredential, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	cr, ok := c.byUser[username]
-	return cr, ok
+	if cr, ok := c.byUser[username]; ok {
+		return cr, true
+	}
+	if b, ok := c.browser[username]; ok && c.now().Before(b.expires) {
+		return b.cr, true
+	}
+	return SIPCredential{}, false
+}
+
+// putBrowser adds a portal session's softphone credential until expires.
+func (c *Credentials) putBrowser(cr SIPCredential, expires time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for k, b := range c.browser { // expired ones go as new ones come: bounded by the live portal sessions
+		if !now.Before(b.expires) {
+			delete(c.browser, k)
+		}
+	}
+	c.browser[cr.Username] = browserCred{cr: cr, expires: expires}
 }
 
 // Canonical maps a number or user name to the user's canonical AOR user
@@ -147,6 +175,13 @@ func (c *Credentials) RefreshUser(ctx context.Context, userID int64) error {
 	defer c.mu.Unlock()
 	c.dropUserLocked(userID)
 	c.putUserLocked(u, nums)
+	if u.Status != StatusActive || !CanSoftphone(u) { // disabled, or the softphone taken away
+		for k, b := range c.browser {
+			if b.cr.UserID == userID {
+				delete(c.browser, k)
+			}
+		}
+	}
 	for _, s := range sessions {
 		c.dropLocked(SessionOwner(s.ID))
 		c.putSessionLocked(s, u)
@@ -204,6 +239,11 @@ func (c *Credentials) Revoke(owner Owner) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.dropLocked(owner)
+	for k, b := range c.browser {
+		if b.cr.Owner() == owner {
+			delete(c.browser, k)
+		}
+	}
 }
 
 // AORsOf returns a user's canonical AOR user part and aliases.

@@ -60,8 +60,10 @@ type Services struct {
 	Calls       *Calls
 	// CallControl is nil without a CallController.
 	CallControl *CallControl
-	fileCache   FileCache
-	logger      *slog.Logger
+	// Softphone mints the portal softphone's credentials.
+	Softphone *Softphone
+	fileCache FileCache
+	logger    *slog.Logger
 }
 
 // FileCache is the provisioning namespace's cache of rendered files, as
@@ -125,6 +127,7 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	if d.CallController != nil {
 		s.CallControl = NewCallControl(d.Store, d.Registrar, d.CallController, s.Manager, d.Logger)
 	}
+	s.Softphone = NewSoftphone(d.Credentials, d.Registrar, s.Manager, d.Logger, d.Now)
 	s.Links = NewPasswordLinks(d.Links, PasswordLinksDeps{Store: d.Store, Directory: s.Directory, Events: s.Events,
 		Mailer: d.Mailer, Manager: s.Manager, Logger: d.Logger, Registerer: d.Registerer, Now: d.Now})
 	s.subscribeRules(d.Store)

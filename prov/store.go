@@ -202,6 +202,13 @@ type HistoryStore interface {
 	ListCallRecords(ctx context.Context, userID int64, limit int) ([]CallRecord, error)
 	AddAudit(ctx context.Context, e *AuditEvent) error
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+	// AddRecording stores a call recording's metadata and sets its ID.
+	AddRecording(ctx context.Context, r *Recording) error
+	// ListRecordings returns the user's recordings (every one when userID
+	// is 0), newest first. Limit 0 means no limit.
+	ListRecordings(ctx context.Context, userID int64, limit int) ([]Recording, error)
+	GetRecording(ctx context.Context, id int64) (Recording, error)
+	DeleteRecording(ctx context.Context, id int64) error
 }
 
 // AdminStore keeps administrator accounts and API tokens.

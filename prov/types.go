@@ -169,10 +169,18 @@ type PortalAccess struct {
 	// Reporting is the historical call reporting: a summary of recent
 	// calls by all users (None by default; Read shows it).
 	Reporting Access `json:"reporting"`
-	// CallOperations is what the user may do with calls from the portal:
-	// CallOpsNone ("" too) or CallOpsControl (click-to-dial and hang up on
-	// their desk phone). The seed's Softphone and Both are not offered yet.
+	// CallOperations is what the admin allows the user to do with calls
+	// from the portal: CallOpsNone ("" too), CallOpsControl (click-to-dial,
+	// hold, transfer and hang up on their desk phone), CallOpsSoftphone (the
+	// browser softphone) or CallOpsBoth.
 	CallOperations string `json:"call_operations,omitempty"`
+	// CallMode is the user's own pick among those ("": all allowed).
+	CallMode string `json:"call_mode,omitempty"`
+	// RecordCalls records the user's softphone calls (on the media bridge).
+	RecordCalls bool `json:"record_calls,omitempty"`
+	// Recordings is the access to their own recordings: Read replays,
+	// Write also downloads.
+	Recordings Access `json:"recordings,omitempty"`
 	// Wizard runs the first-login wizard (password, language, phone
 	// basics) at the user's next sign-ins until they finish it; off unless
 	// the admin turns it on for the user (seed 002).

@@ -13,7 +13,9 @@ import (
 
 // Config is the `sip:` section of hotdesk.yaml.
 type Config struct {
-	// Listen holds udp://host:port, tcp://host:port and tls://host:port.
+	// Listen holds udp://host:port, tcp://host:port and tls://host:port,
+	// and ws://host:port and wss://host:port for SIP over WebSocket (RFC
+	// 7118: the portal's softphone).
 	Listen []string `yaml:"listen"`
 	// Domain is the served SIP domain and the digest realm.
 	Domain string `yaml:"domain"`
@@ -95,7 +97,7 @@ func DefaultConfig() Config {
 
 // ListenAddr is one parsed `listen` entry.
 type ListenAddr struct {
-	Network string // "udp", "tcp" or "tls"
+	Network string // "udp", "tcp", "tls", "ws" or "wss"
 	Addr    string // host:port
 }
 
@@ -108,9 +110,9 @@ func (c Config) ListenAddrs() ([]ListenAddr, error) {
 			return nil, fmt.Errorf("listen[%d]: %w", i, err)
 		}
 		switch u.Scheme {
-		case "udp", "tcp", "tls":
+		case "udp", "tcp", "tls", "ws", "wss":
 		default:
-			return nil, fmt.Errorf("listen[%d]: scheme %q: want udp, tcp or tls", i, u.Scheme)
+			return nil, fmt.Errorf("listen[%d]: scheme %q: want udp, tcp, tls, ws or wss", i, u.Scheme)
 		}
 		if _, _, err := net.SplitHostPort(u.Host); err != nil || u.Path != "" {
 			return nil, fmt.Errorf("listen[%d]: want %s://host:port", i, u.Scheme)
@@ -131,8 +133,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("listen: at least one address is needed"))
 	}
 	for _, a := range addrs {
-		if a.Network == "tls" && (c.TLSCert == "" || c.TLSKey == "") {
-			errs = append(errs, errors.New("tls_cert: a tls:// listener needs tls_cert and tls_key"))
+		if (a.Network == "tls" || a.Network == "wss") && (c.TLSCert == "" || c.TLSKey == "") {
+			errs = append(errs, fmt.Errorf("tls_cert: a %s:// listener needs tls_cert and tls_key", a.Network))
 			break
 		}
 	}
@@ -226,6 +228,10 @@ type Listeners struct {
 	UDP []net.PacketConn
 	TCP []net.Listener
 	TLS []net.Listener
+	// WS and WSS serve SIP over WebSocket; WSS holds plain TCP listeners
+	// too, wrapped as TLS is.
+	WS  []net.Listener
+	WSS []net.Listener
 }
 
 // Close closes every listener (for error paths before Serve).
@@ -237,6 +243,9 @@ func (l Listeners) Close() {
 		c.Close()
 	}
 	for _, c := range l.TLS {
+		c.Close()
+	}
+	for _, c := range append(l.WS, l.WSS...) {
 		c.Close()
 	}
 }
@@ -263,9 +272,14 @@ func Listen(cfg Config) (Listeners, error) {
 				ls.Close()
 				return Listeners{}, fmt.Errorf("listen[%d]: %w", i, err)
 			}
-			if a.Network == "tls" {
+			switch a.Network {
+			case "tls":
 				ls.TLS = append(ls.TLS, l)
-			} else {
+			case "ws":
+				ls.WS = append(ls.WS, l)
+			case "wss":
+				ls.WSS = append(ls.WSS, l)
+			default:
 				ls.TCP = append(ls.TCP, l)
 			}
 		}

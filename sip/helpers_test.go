@@ -137,6 +137,7 @@ type testEnv struct {
 	udp     string
 	tcp     string
 	tls     string
+	ws      string
 	events  chan Event
 	stop    func()
 	stopped chan error
@@ -174,6 +175,9 @@ func startEnv(t *testing.T, store *memStore, opts ...envOpt) *testEnv {
 	e.srv, e.udp, e.tcp = srv, ls.UDP[0].LocalAddr().String(), ls.TCP[0].Addr().String()
 	if len(ls.TLS) > 0 {
 		e.tls = ls.TLS[0].Addr().String()
+	}
+	if len(ls.WS) > 0 {
+		e.ws = ls.WS[0].Addr().String()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { e.stopped <- srv.Serve(ctx, ls) }()

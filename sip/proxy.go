@@ -17,6 +17,8 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/sip/media"
 )
 
 // ProxyConfig is the `sip.proxy:` section of hotdesk.yaml.
@@ -177,6 +179,9 @@ type ProxyDeps struct {
 	Parking Parking
 	// Trunks picks a caller's site trunk (nil: ProxyConfig.Trunk for all).
 	Trunks Trunks
+	// Media anchors calls between browsers (SIP over WebSocket) and plain
+	// RTP (nil: no bridge; such calls fail on media).
+	Media *media.Bridge
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -216,6 +221,8 @@ type proxy struct {
 	udpLocal sip.Addr // the UDP listener, so requests leave from it
 
 	tp *thirdParty // click-to-dial calls (thirdparty.go)
+	// media is the WebRTC bridge (nil: none).
+	media *media.Bridge
 }
 
 // EnableProxy turns the registrar into a registrar + stateful proxy: it
@@ -242,7 +249,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
-		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted}
+		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted, media: deps.Media}
 	if deps.Mailboxes != nil && deps.VoicemailAddr != "" {
 		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
 	}

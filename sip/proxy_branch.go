@@ -19,6 +19,7 @@ type branch struct {
 	c     *call
 	owner Owner // of the binding rung (zero for the trunk)
 	trunk bool
+	media *bridged // a branch to a browser anchored on the bridge
 
 	mu  sync.Mutex // guards req and tx (replaced by a digest retry)
 	req *sip.Request
@@ -234,12 +235,19 @@ func (c *call) fork(u sip.Uri, dest, tp string, laddr sip.Addr, owner Owner, tru
 	if laddr.IP != nil {
 		r.Laddr = laddr
 	}
+	m, ok := c.toBrowser(r, tp, owner)
+	if !ok {
+		return false
+	}
 	tx, err := c.p.send(context.Background(), r)
 	if err != nil {
 		c.p.log.Debug("sending a branch failed", "dest", dest, "err", err)
+		if m != nil {
+			m.s.Close()
+		}
 		return false
 	}
-	b := &branch{c: c, req: r, tx: tx, owner: owner, trunk: trunk, cancelCh: make(chan struct{})}
+	b := &branch{c: c, req: r, tx: tx, owner: owner, trunk: trunk, media: m, cancelCh: make(chan struct{})}
 	c.branches = append(c.branches, b)
 	c.live++
 	c.p.m.branches.Inc()

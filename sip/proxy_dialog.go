@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"hotdesk/sip/media"
 )
 
 // side is where one party of a dialog is reached: the address its
@@ -43,6 +45,8 @@ type dialog struct {
 	// 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB. A 2xx
 	// retransmitted after that is relayed statelessly (strayResponse).
 	txs []interface{ Terminate() }
+	// media are the bridge sessions of a browser's call, closed with it.
+	media []*media.Session
 }
 
 // takeTxs hands over a dialog's INVITE transactions once, with the
@@ -183,6 +187,7 @@ func (p *proxy) expireDialogs(ctx context.Context) {
 		}
 		now := p.now()
 		for _, d := range p.dialogs.expired(now.Add(-p.cfg.DialogTTL)) {
+			closeMedia(d)
 			p.endRecord(d, now, "Dialog Expired")
 		}
 	}
@@ -254,6 +259,15 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.m.inDialog.WithLabelValues(methodLabelProxy(string(req.Method))).Inc()
+	if req.IsInvite() && len(req.Body()) > 0 {
+		if d := p.dialogs.get(key); d != nil && len(d.media) > 0 {
+			// The bridge does not renegotiate: one side's new description
+			// would reach the other unchanged. Hold is done in the browser
+			// by muting, and the call goes on.
+			p.respond(req, tx, 488, "Not Acceptable Here")
+			return
+		}
+	}
 	if req.IsAck() {
 		if err := p.s.Client.WriteRequest(fwd, noBuild); err != nil {
 			p.m.dropped.WithLabelValues("ack_write").Inc()
@@ -277,6 +291,7 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	p.relayTransaction(req, tx, fwd, func(res *sip.Response) {
 		if req.Method == sip.BYE && !res.IsProvisional() {
 			if d := p.dialogs.take(key); d != nil {
+				closeMedia(d)
 				p.endRecord(d, p.now(), "")
 			}
 		}

@@ -111,6 +111,7 @@ type pxEnv struct {
 	reg      *prometheus.Registry
 	udp      string
 	tcp      string
+	ws       string // a ws:// listener when the options add one
 }
 
 type pxOpt func(*Config, *ProxyConfig, *Deps)
@@ -160,6 +161,9 @@ func startProxyEnvHook(t *testing.T, hook func(*proxy), opts ...pxOpt) *pxEnv {
 		t.Fatal(err)
 	}
 	e.srv, e.udp, e.tcp = srv, ls.UDP[0].LocalAddr().String(), ls.TCP[0].Addr().String()
+	if len(ls.WS) > 0 {
+		e.ws = ls.WS[0].Addr().String()
+	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Serve(ctx, ls) }()
 	t.Cleanup(func() {

@@ -79,6 +79,7 @@ type call struct {
 	up       *sip.Request
 	tx       sip.ServerTransaction
 	tmpl     *sip.Request // the forward copy every branch starts from
+	media    *bridged     // a browser's call anchored on the bridge (proxy_media.go)
 	caller   Owner        // whose policy every target is under
 	trunk    TrunkConfig  // where numbers go: the caller's site trunk, else ProxyConfig.Trunk
 	lh       string
@@ -154,6 +155,7 @@ func (c *call) run(ctx context.Context, dialled string) {
 		c.results = append(c.results, *out)
 	}
 	c.loop(ctx)
+	c.closeUnanswered()
 	// Branch hooks keep the call reachable until sipgo's Timers L/M fire
 	// (32 s, even after Terminate): drop what only the loop needed.
 	c.tmpl, c.results = nil, nil
@@ -257,7 +259,9 @@ func (c *call) loop(ctx context.Context) {
 func (c *call) event(e branchEvent) bool {
 	if e.out == nil {
 		if c.invite && !e.b.abandoned.Load() && !c.isFinal() {
-			c.tx.Respond(relay(e.res, c.up, c.dest))
+			res := relay(e.res, c.up, c.dest)
+			c.stripSDP(e.b, res)
+			c.tx.Respond(res)
 		}
 		return false
 	}
@@ -619,6 +623,7 @@ func (c *call) sendFinal(o outcome) {
 // call ended upstream (RFC 3261 §16.7 step 5) — and sets up the dialog.
 func (c *call) forward2xx(b *branch, res *sip.Response) {
 	out := relay(res, c.up, c.dest)
+	c.answer2xx(b, res, out)
 	c.mu.Lock()
 	first := !c.answered
 	c.answered = true
@@ -667,7 +672,8 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 		inviteKey: answeredKey(c.up),
 		caller:    side{addr: c.up.Source(), transport: c.up.Transport()},
 		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
-			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo}}
+			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo},
+		media: c.mediaOf(b)}
 	if strings.EqualFold(d.caller.transport, "udp") {
 		d.caller.laddr = c.p.udpListener()
 	}

@@ -207,6 +207,9 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := newCall(p, req, tx, fwd, rec)
 	c.trunk = p.trunkFor(ctx, caller)
+	if invite && p.media != nil && overWebSocket(req.Transport()) && isWebRTC(req.Body()) && !c.fromBrowser(ctx) {
+		return
+	}
 	c.run(ctx, dialled)
 }
 

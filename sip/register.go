@@ -389,6 +389,10 @@ func pathHeaders(req *sip.Request) []sip.Header {
 	return req.GetHeaders("Path")
 }
 
+// SoftphoneUserAgent is the User-Agent of the portal's own softphone,
+// which is challenged with SHA-256 (when accepted) and nothing else.
+const SoftphoneUserAgent = "hotdesk-softphone"
+
 // offeredAlgs returns the configured algorithms a client with this
 // User-Agent is challenged with: SHA-256 only when the client is known to
 // handle it (Config.SHA256UserAgents) or nothing else is configured. A
@@ -400,6 +404,9 @@ func (s *Server) offeredAlgs(userAgent string) []string {
 		return s.algs
 	}
 	ua := strings.ToLower(userAgent)
+	if strings.Contains(ua, SoftphoneUserAgent) {
+		return []string{"SHA-256"} // browsers have SHA-256 (WebCrypto) but no MD5
+	}
 	for _, known := range s.sha256UAs {
 		if strings.Contains(ua, known) {
 			return s.algs

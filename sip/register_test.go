@@ -386,7 +386,7 @@ func TestConfigValidate(t *testing.T) {
 		mod  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.Listen = []string{"udp://0.0.0.0:5060", "ws://x:1"} }, "listen[1]"},
+		{func(c *Config) { c.Listen = []string{"udp://0.0.0.0:5060", "sctp://x:1"} }, "listen[1]"},
 		{func(c *Config) { c.Listen = []string{"tls://0.0.0.0:5061"} }, "tls_cert"},
 		{func(c *Config) { c.Domain = "" }, "domain"},
 		{func(c *Config) { c.MinExpires = 0 }, "min_expires"},

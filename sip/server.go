@@ -181,7 +181,7 @@ func (s *Server) Serve(ctx context.Context, l Listeners) error {
 		l.Close()
 		return err
 	}
-	if len(l.TLS) > 0 {
+	if len(l.TLS) > 0 || len(l.WSS) > 0 {
 		conf, err := s.cfg.tlsConfig()
 		if err != nil {
 			l.Close()
@@ -189,6 +189,9 @@ func (s *Server) Serve(ctx context.Context, l Listeners) error {
 		}
 		for i, tl := range l.TLS {
 			l.TLS[i] = tlsListener(tl, conf)
+		}
+		for i, tl := range l.WSS {
+			l.WSS[i] = tlsListener(tl, conf)
 		}
 	}
 	bgCtx, bgCancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -237,12 +240,18 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 	for _, tl := range l.TLS {
 		g.Go(func() error { return fail("serve tls", s.SIP.ServeTLS(guard.listener(gctx, tl))) })
 	}
+	for _, tl := range l.WS {
+		g.Go(func() error { return fail("serve ws", s.SIP.ServeWS(guard.listener(gctx, tl))) })
+	}
+	for _, tl := range l.WSS {
+		g.Go(func() error { return fail("serve wss", s.SIP.ServeWSS(guard.listener(gctx, tl))) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		l.Close()
 		return nil
 	})
-	s.log.Info("sip registrar serving", "udp", len(l.UDP), "tcp", len(l.TCP), "tls", len(l.TLS))
+	s.log.Info("sip registrar serving", "udp", len(l.UDP), "tcp", len(l.TCP), "tls", len(l.TLS), "ws", len(l.WS), "wss", len(l.WSS))
 	return g.Wait()
 }
 

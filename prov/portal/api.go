@@ -143,6 +143,12 @@ type Deps struct {
 	CallControl *prov.CallControl
 	// Voicemails are the users' mailboxes; nil: voicemail is off.
 	Voicemails *prov.Voicemails
+	// Softphone mints the browser softphone's SIP credentials; nil: off.
+	Softphone *prov.Softphone
+	// SoftphoneSIP tells the browser softphone where to register.
+	SoftphoneSIP SoftphoneSIP
+	// Recordings replays and downloads call recordings; nil: none.
+	Recordings *prov.Recordings
 	// Effective explains a device's merged configuration; may be nil.
 	Effective EffectiveConfig
 	// Listeners reports the daemon's bound sockets for /status; may be nil.

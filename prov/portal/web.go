@@ -208,6 +208,10 @@ const (
 	menuReporting    menu = "reporting"
 	// menuCalls is call control: Write when the admin allows Call Control.
 	menuCalls menu = "call_control"
+	// menuSoftphone is the browser softphone: Write in the Softphone mode.
+	menuSoftphone menu = "softphone"
+	// menuRecordings are the user's own call recordings.
+	menuRecordings menu = "recordings"
 )
 
 // access returns the user's level for m; menus without a level are write.
@@ -224,9 +228,16 @@ func access(u prov.User, m menu) prov.Access {
 		a = u.Portal.Buttons
 	case menuReporting:
 		a = u.Portal.Reporting
+	case menuRecordings:
+		a = u.Portal.Recordings
 	case menuCalls:
 		a = prov.AccessNone
 		if prov.CanControl(u) {
+			a = prov.AccessWrite
+		}
+	case menuSoftphone:
+		a = prov.AccessNone
+		if prov.CanSoftphone(u) {
 			a = prov.AccessWrite
 		}
 	default:

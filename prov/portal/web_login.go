@@ -83,6 +83,8 @@ func (w *web) routes() {
 	w.handle("GET /me/calls", roleUser, menuNone, w.callsPage)
 	w.callControlRoutes()
 	w.voicemailRoutes()
+	w.softphoneRoutes()
+	w.recordingRoutes()
 }
 
 // signInPage shows the one sign-in form, or sends a signed-in browser on.

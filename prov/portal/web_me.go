@@ -21,6 +21,10 @@ type homeView struct {
 	Numbers  []string
 	Sessions int
 	CH       prov.CallHandling
+	// Modes are the call modes the user may pick (more than None: the
+	// picker shows), Mode the one in use.
+	Modes []string
+	Mode  string
 }
 
 func (w *web) userHome(rw http.ResponseWriter, r *http.Request, q *request) {
@@ -31,6 +35,7 @@ func (w *web) userHome(rw http.ResponseWriter, r *http.Request, q *request) {
 		v.Sessions = len(ss)
 	}
 	v.CH = q.user.CallHandling
+	v.Modes, v.Mode = prov.AllowedCallModes(q.user), prov.CallMode(q.user)
 	p := userPage(q, "Welcome, "+q.user.FirstName, "home")
 	p.Data = v
 	w.render(rw, r, http.StatusOK, "me_home.html", p)

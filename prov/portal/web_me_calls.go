@@ -145,6 +145,11 @@ func callError(err error) (int, string) {
 // session, 403 for an admin session, a withdrawn account or without call
 // control, and a CSRF header on writes.
 func (w *web) meAPI(pattern string, fn func(http.ResponseWriter, *http.Request, *request)) {
+	w.meAPIFor(pattern, menuCalls, fn)
+}
+
+// meAPIFor is meAPI behind another menu's access.
+func (w *web) meAPIFor(pattern string, m menu, fn func(http.ResponseWriter, *http.Request, *request)) {
 	write := !strings.HasPrefix(pattern, "GET ")
 	w.mux.HandleFunc(pattern, func(rw http.ResponseWriter, r *http.Request) {
 		s := w.sess.get(r)
@@ -174,9 +179,9 @@ func (w *web) meAPI(pattern string, fn func(http.ResponseWriter, *http.Request, 
 			writeError(rw, http.StatusForbidden, "portal access withdrawn", "")
 			return
 		}
-		if access(u, menuCalls) != prov.AccessWrite {
+		if access(u, m) != prov.AccessWrite {
 			w.m.refused.WithLabelValues("menu_access").Inc()
-			writeError(rw, http.StatusForbidden, "call control is not allowed for this user", "")
+			writeError(rw, http.StatusForbidden, string(m)+" is not allowed for this user", "")
 			return
 		}
 		fn(rw, r, &request{s: s, user: u, acc: prov.AccessWrite})

@@ -62,7 +62,12 @@ func parsePages() (map[string]*template.Template, error) {
 		"fld": func(p *page, name, label, typ string) field {
 			return field{Name: name, Label: label, Type: typ, Value: p.Form[name], Err: p.Errors[name], RO: p.RO}
 		},
-		"req":  func(f field) field { f.Required = true; return f },
+		"req":     func(f field) field { f.Required = true; return f },
+		"seconds": func(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + " s" },
+		"modeLabel": func(m string) string {
+			return map[string]string{prov.CallOpsNone: "None", prov.CallOpsControl: "Call Control",
+				prov.CallOpsSoftphone: "Softphone", prov.CallOpsBoth: "Both"}[m]
+		},
 		"hint": func(f field, h string) field { f.Hint = h; return f },
 		"when": func(t time.Time) string {
 			if t.IsZero() {
@@ -194,7 +199,8 @@ func navFor(p *page) []navItem {
 		href, label string
 	}{{menuProfile, "/me/profile", "Profile"}, {menuCallHandling, "/me/call-handling", "Call handling"},
 		{menuDirectory, "/me/directory", "Personal directory"}, {menuButtons, "/me/buttons", "Button programming"},
-		{menuReporting, "/me/reporting", "Call reporting"}, {menuCalls, "/me/call-control", "Calls"}} {
+		{menuReporting, "/me/reporting", "Call reporting"}, {menuCalls, "/me/call-control", "Calls"},
+		{menuSoftphone, "/me/softphone", "Softphone"}, {menuRecordings, "/me/recordings", "Recordings"}} {
 		if access(*p.User, m.m) != prov.AccessNone {
 			nav = append(nav, navItem{m.href, m.label, string(m.m)})
 		}

@@ -38,6 +38,19 @@ type sessionStore struct {
 	now func() time.Time
 	mu  sync.Mutex
 	m   map[string]*webSession
+	// onEnd is told of every session that ends (sign-out, expiry, pruned),
+	// outside the lock: the softphone's credential goes with it.
+	onEnd func(id string)
+}
+
+// ended reports ended sessions to onEnd.
+func (st *sessionStore) ended(ids []string) {
+	if st.onEnd == nil {
+		return
+	}
+	for _, id := range ids {
+		st.onEnd(id)
+	}
 }
 
 func newSessionStore(cfg WebConfig, now func() time.Time) *sessionStore {
@@ -59,10 +72,12 @@ func (st *sessionStore) start(admin bool, name string) *webSession {
 	now := st.now()
 	s := &webSession{ID: provauth.RandomSecret(24), CSRF: provauth.RandomSecret(24), Admin: admin, Name: name,
 		Created: now, Seen: now}
+	var gone []string
+	defer func() { st.ended(gone) }()
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if len(st.m) >= st.cfg.MaxSessions {
-		st.pruneLocked(now)
+		gone = st.pruneLocked(now)
 	}
 	if len(st.m) >= st.cfg.MaxSessions {
 		// Full of live sessions: drop the least recently seen.
@@ -73,17 +88,20 @@ func (st *sessionStore) start(admin bool, name string) *webSession {
 			}
 		}
 		delete(st.m, old.ID)
+		gone = append(gone, old.ID)
 	}
 	st.m[s.ID] = s
 	return s
 }
 
-func (st *sessionStore) pruneLocked(now time.Time) {
+func (st *sessionStore) pruneLocked(now time.Time) (gone []string) {
 	for id, s := range st.m {
 		if st.expired(s, now) {
 			delete(st.m, id)
+			gone = append(gone, id)
 		}
 	}
+	return gone
 }
 
 // get returns the live session of the request's cookie and marks it seen;
@@ -95,15 +113,18 @@ func (st *sessionStore) get(r *http.Request) *webSession {
 	}
 	now := st.now()
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	s := st.m[c.Value]
 	if s == nil {
+		st.mu.Unlock()
 		return nil
 	}
 	if st.expired(s, now) {
 		delete(st.m, s.ID)
+		st.mu.Unlock()
+		st.ended([]string{s.ID})
 		return nil
 	}
+	defer st.mu.Unlock()
 	s.Seen = now
 	cp := *s
 	return &cp
@@ -132,20 +153,24 @@ func (st *sessionStore) flash(id, msg string) {
 
 func (st *sessionStore) end(id string) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	delete(st.m, id)
+	st.mu.Unlock()
+	st.ended([]string{id})
 }
 
 // endUser ends every portal session of a user (after a password change
 // the other browsers must sign in again).
 func (st *sessionStore) endUser(name, keep string) {
+	var gone []string
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	for id, s := range st.m {
 		if !s.Admin && s.Name == name && id != keep {
 			delete(st.m, id)
+			gone = append(gone, id)
 		}
 	}
+	st.mu.Unlock()
+	st.ended(gone)
 }
 
 // secure reports whether cookies get the Secure attribute: always over

@@ -248,6 +248,10 @@ func userFormOf(u prov.User) map[string]string {
 	f["directory"], f["buttons"] = string(u.Portal.Directory), string(u.Portal.Buttons)
 	f["reporting"] = string(u.Portal.Reporting)
 	f["call_operations"] = u.Portal.CallOperations
+	f["recordings"] = string(u.Portal.Recordings)
+	if u.Portal.RecordCalls {
+		f["record_calls"] = "on"
+	}
 	f["params"] = formatParams(u.Params)
 	if u.Portal.Wizard {
 		f["wizard"] = "on"
@@ -389,6 +393,14 @@ func (w *web) adminUserAccess(rw http.ResponseWriter, r *http.Request, q *reques
 			*m.dst = a
 		}
 		p.CallOperations = r.PostFormValue("call_operations")
+		if r.PostFormValue("recordings") != "" { // a form from before recordings keeps them
+			a, err := parseAccess(r, "recordings")
+			if err != nil {
+				return err
+			}
+			p.Recordings = a
+			p.RecordCalls = r.PostFormValue("record_calls") != ""
+		}
 		_, err := w.mgr.UpdateUser(r.Context(), u.Username, prov.UserPatch{Portal: &p}, q.actor(r))
 		if err == nil && !p.Enabled {
 			w.sess.endUser(u.Username, "")

@@ -100,3 +100,55 @@ func (s *Store) ListAudit(ctx context.Context, q prov.AuditQuery) ([]prov.AuditE
 	}, query, args...)
 	return out, wrap(err, "list audit")
 }
+
+const recordingCols = `id, user_id, call_id, peer, incoming, start_at, duration_ms, bytes, file`
+
+func scanRecording(sc scanner) (prov.Recording, error) {
+	var r prov.Recording
+	var start int64
+	err := sc.Scan(&r.ID, &r.UserID, &r.CallID, &r.Peer, &r.Incoming, &start, &r.DurationMS, &r.Bytes, &r.File)
+	r.Start = fromMS(start)
+	return r, err
+}
+
+// AddRecording stores r and sets its ID; prov.ErrConflict for a file
+// already recorded.
+func (s *Store) AddRecording(ctx context.Context, r *prov.Recording) error {
+	if r.File == "" || r.Start.IsZero() {
+		return wrap(prov.Invalid("file", "a recording needs its file and start"), "add recording")
+	}
+	err := s.wq().QueryRowContext(ctx, `INSERT INTO recordings (user_id, call_id, peer, incoming, start_at,
+		duration_ms, bytes, file) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		r.UserID, r.CallID, r.Peer, r.Incoming, ms(r.Start), r.DurationMS, r.Bytes, r.File).Scan(&r.ID)
+	return wrap(err, "add recording %q", r.File)
+}
+
+// ListRecordings returns the user's recordings (all when userID is 0),
+// newest first. Limit 0 means no limit.
+func (s *Store) ListRecordings(ctx context.Context, userID int64, limit int) ([]prov.Recording, error) {
+	query := `SELECT ` + recordingCols + ` FROM recordings`
+	var args []any
+	if userID != 0 {
+		args = append(args, userID)
+		query += ` WHERE user_id = $1`
+	}
+	query += ` ORDER BY start_at DESC, id DESC`
+	if limit > 0 {
+		args = append(args, limit)
+		query += ` LIMIT $` + strconv.Itoa(len(args))
+	}
+	out, err := collect(ctx, s.rq(), scanRecording, query, args...)
+	return out, wrap(err, "list recordings of user %d", userID)
+}
+
+// GetRecording returns one recording; prov.ErrNotFound if there is none.
+func (s *Store) GetRecording(ctx context.Context, id int64) (prov.Recording, error) {
+	r, err := scanRecording(s.rq().QueryRowContext(ctx, `SELECT `+recordingCols+` FROM recordings WHERE id = $1`, id))
+	return r, wrap(err, "get recording %d", id)
+}
+
+// DeleteRecording removes one recording's row; prov.ErrNotFound if none.
+func (s *Store) DeleteRecording(ctx context.Context, id int64) error {
+	err := affected(s.wq().ExecContext(ctx, `DELETE FROM recordings WHERE id = $1`, id))
+	return wrap(err, "delete recording %d", id)
+}

@@ -475,3 +475,31 @@ func testTxCommitNested(t *testing.T, s prov.Store) {
 	_, err = s.GetUser(ctx(t), "outer2")
 	wantErr(t, err, prov.ErrNotFound)
 }
+
+func testRecordings(t *testing.T, s prov.Store) {
+	r1 := prov.Recording{UserID: 7, CallID: "a", Peer: "1002", Start: T0, DurationMS: 61000, Bytes: 1952044, File: "a.wav"}
+	r2 := prov.Recording{UserID: 8, CallID: "b", Peer: "1001", Incoming: true, Start: T0.Add(time.Hour), DurationMS: 500, Bytes: 16044, File: "b.wav"}
+	r3 := prov.Recording{UserID: 7, CallID: "c", Peer: "+4930123", Start: T0.Add(2 * time.Hour), File: "c.wav"}
+	for _, r := range []*prov.Recording{&r1, &r2, &r3} {
+		must(t, s.AddRecording(ctx(t), r))
+	}
+	if r1.ID == 0 || r2.ID == r1.ID || r3.ID == r2.ID {
+		t.Fatalf("recording IDs %d %d %d", r1.ID, r2.ID, r3.ID)
+	}
+	dup := r1
+	wantErr(t, s.AddRecording(ctx(t), &dup), prov.ErrConflict)
+	wantErr(t, s.AddRecording(ctx(t), &prov.Recording{UserID: 7, Start: T0}), prov.ErrInvalid)
+	got, err := s.ListRecordings(ctx(t), 7, 0)
+	must(t, err)
+	equal(t, "recordings of user 7", got, []prov.Recording{r3, r1})
+	got, err = s.ListRecordings(ctx(t), 0, 2)
+	must(t, err)
+	equal(t, "newest two", got, []prov.Recording{r3, r2})
+	one, err := s.GetRecording(ctx(t), r2.ID)
+	must(t, err)
+	equal(t, "GetRecording", one, r2)
+	must(t, s.DeleteRecording(ctx(t), r2.ID))
+	wantErr(t, s.DeleteRecording(ctx(t), r2.ID), prov.ErrNotFound)
+	_, err = s.GetRecording(ctx(t), r2.ID)
+	wantErr(t, err, prov.ErrNotFound)
+}

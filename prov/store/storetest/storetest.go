@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"HeldBindings", testHeldBindings},
 		{"ClusterLockAndNotify", testClusterLockAndNotify},
 		{"History", testHistory},
+		{"Recordings", testRecordings},
 		{"Admins", testAdmins},
 		{"PasswordTokens", testPasswordTokens},
 		{"TxRollback", testTxRollback},

@@ -1,0 +1,60 @@
+package portal
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"hotdesk/prov"
+)
+
+// The user's call recordings: a list with a player (Read) and a download
+// link (Write); every replay and download is audited by prov.Recordings.
+
+func (w *web) recordingRoutes() {
+	w.handle("GET /me/recordings", roleUser, menuRecordings, w.recordingsPage)
+	w.handle("GET /me/recordings/{id}/audio", roleUser, menuRecordings, w.recordingAudio)
+}
+
+type recordingsView struct {
+	Recordings []prov.Recording
+	Download   bool
+}
+
+func (w *web) recordingsPage(rw http.ResponseWriter, r *http.Request, q *request) {
+	p := userPage(q, "Recordings", string(menuRecordings))
+	v := recordingsView{Download: q.acc == prov.AccessWrite}
+	if w.d.Recordings != nil {
+		rs, err := w.d.Recordings.List(r.Context(), q.user)
+		if err != nil {
+			w.log.Error("recordings", "err", err)
+		}
+		v.Recordings = rs
+	}
+	p.Data = v
+	w.render(rw, r, http.StatusOK, "me_recordings.html", p)
+}
+
+func (w *web) recordingAudio(rw http.ResponseWriter, r *http.Request, q *request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || w.d.Recordings == nil {
+		http.NotFound(rw, r)
+		return
+	}
+	download := r.URL.Query().Get("download") != ""
+	rec, f, err := w.d.Recordings.Open(r.Context(), q.user, id, download, q.actor(r))
+	switch {
+	case errors.Is(err, prov.ErrDenied):
+		http.Error(rw, "not allowed", http.StatusForbidden)
+		return
+	case err != nil:
+		http.NotFound(rw, r)
+		return
+	}
+	defer f.Close()
+	rw.Header().Set("Content-Type", "audio/wav")
+	if download {
+		rw.Header().Set("Content-Disposition", `attachment; filename="recording-`+strconv.FormatInt(rec.ID, 10)+`.wav"`)
+	}
+	http.ServeContent(rw, r, "", rec.Start, f)
+}

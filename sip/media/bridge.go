@@ -1,0 +1,456 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrNoCodec is returned for an offer without G.711 µ-law (PCMU): the
+// bridge does not transcode. The proxy answers it 488.
+var ErrNoCodec = errors.New("media: no PCMU in the offer")
+
+// ErrFull is returned when Config.MaxSessions sessions are open.
+var ErrFull = errors.New("media: session limit reached")
+
+// ICEServer is one STUN or TURN server handed to both the browser and the
+// bridge's own ICE agent.
+type ICEServer struct {
+	URLs       []string `yaml:"urls" json:"urls"`
+	Username   string   `yaml:"username" json:"username,omitempty"`
+	Credential string   `yaml:"credential" json:"credential,omitempty"`
+}
+
+// Config sets up the bridge.
+type Config struct {
+	// RTPAddress is the IP the plain-RTP sockets bind to and advertise in
+	// the SDP sent to phones.
+	RTPAddress string
+	// ICEServers are the STUN/TURN servers (for remote browsers).
+	ICEServers []ICEServer
+	// PublicIPs are advertised as the bridge's ICE host candidates instead
+	// of its own addresses (the appliance behind a 1:1 NAT).
+	PublicIPs []string
+	// Loopback lets ICE use 127.0.0.1 (the browser on the same machine).
+	Loopback bool
+	// MaxSessions bounds the open sessions (0: 500).
+	MaxSessions int
+	// GatherTimeout bounds ICE candidate gathering per offer or answer
+	// (0: 5 s); a STUN server that does not answer costs this much.
+	GatherTimeout time.Duration
+	// Tap, when set, is asked once per session for a receiver of its audio
+	// (recording); nil: not recorded.
+	Tap func(c CallInfo) Tap
+}
+
+// CallInfo says whose call a session carries, for the Tap.
+type CallInfo struct {
+	Owner    string // the browser's credential owner ("kind:id")
+	Peer     string // the other party (number or user)
+	CallID   string
+	Incoming bool // the browser was called
+}
+
+// Tap receives the audio of one session, both directions, as RTP payloads
+// in arrival order. Its methods are called from the packet loops and must
+// not block.
+type Tap interface {
+	FromBrowser(payload []byte)
+	FromPhone(payload []byte)
+	Close()
+}
+
+// Bridge makes sessions.
+type Bridge struct {
+	api  *webrtc.API
+	cfg  Config
+	ice  []webrtc.ICEServer
+	ip   net.IP
+	log  *slog.Logger
+	m    *metrics
+	open atomic.Int64
+
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	closed   bool
+}
+
+type metrics struct {
+	sessions prometheus.Gauge
+	started  *prometheus.CounterVec
+	packets  *prometheus.CounterVec
+}
+
+// New builds a bridge; its metrics are registered on reg.
+func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, error) {
+	ip := net.ParseIP(cfg.RTPAddress)
+	if ip == nil || ip.IsUnspecified() {
+		return nil, fmt.Errorf("media: rtp_address %q: want one IP address phones can reach", cfg.RTPAddress)
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 500
+	}
+	if cfg.GatherTimeout <= 0 {
+		cfg.GatherTimeout = 5 * time.Second
+	}
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1},
+		PayloadType:        0,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(cfg.Loopback)
+	if cfg.Loopback {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	se.SetICEMulticastDNSMode(0) // no mDNS: browsers' .local names are not resolved on an appliance either
+	b := &Bridge{api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), cfg: cfg, ip: ip,
+		log: log.With("component", "media"), sessions: map[*Session]struct{}{}, m: &metrics{
+			sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_media_sessions",
+				Help: "Media bridge sessions (browser to phone) open now."}),
+			started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_sessions_total",
+				Help: "Media bridge sessions asked for, by result (ok, no_codec, full, failed)."}, []string{"result"}),
+			packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_packets_total",
+				Help: "RTP packets relayed by the media bridge, by direction (to_browser, to_phone)."}, []string{"direction"}),
+		}}
+	for _, s := range cfg.ICEServers {
+		b.ice = append(b.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("media: metrics: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// Session is one call leg pair through the bridge.
+type Session struct {
+	b     *Bridge
+	pc    *webrtc.PeerConnection
+	track *webrtc.TrackLocalStaticRTP
+	rtp   *net.UDPConn
+	peer  atomic.Pointer[net.UDPAddr]
+	tap   Tap
+	// ToBrowser and ToPhone count relayed packets.
+	ToBrowser, ToPhone atomic.Int64
+
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// FromBrowser starts a session for a call the browser places: offer is
+// its WebRTC SDP. It returns the answer for the browser and the plain-RTP
+// offer for the phone.
+func (b *Bridge) FromBrowser(ctx context.Context, offer string, c CallInfo) (s *Session, answer, phoneOffer string, err error) {
+	if !strings.Contains(offer, "PCMU/8000") {
+		b.m.started.WithLabelValues("no_codec").Inc()
+		return nil, "", "", ErrNoCodec
+	}
+	s, err = b.newSession(c)
+	if err != nil {
+		return nil, "", "", err
+	}
+	fail := func(err error) (*Session, string, string, error) {
+		s.Close()
+		b.m.started.WithLabelValues("failed").Inc()
+		return nil, "", "", err
+	}
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fail(fmt.Errorf("media: browser offer: %w", err))
+	}
+	if _, err := s.pc.AddTrack(s.track); err != nil {
+		return fail(fmt.Errorf("media: track: %w", err))
+	}
+	ans, err := s.pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("media: answer: %w", err))
+	}
+	local, err := s.gather(ctx, ans)
+	if err != nil {
+		return fail(err)
+	}
+	s.start()
+	b.m.started.WithLabelValues("ok").Inc()
+	return s, local, s.plainSDP(), nil
+}
+
+// PhoneAnswered takes the phone's answer to the plain offer of FromBrowser.
+func (s *Session) PhoneAnswered(answer string) error {
+	a, err := plainPeer(answer)
+	if err != nil {
+		return err
+	}
+	s.peer.CompareAndSwap(nil, a)
+	return nil
+}
+
+// ToBrowser starts a session for a call to a browser: offer is the
+// phone's plain SDP. It returns the WebRTC offer for the browser.
+func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (s *Session, offer string, err error) {
+	peer, err := plainPeer(phoneOffer)
+	if err != nil {
+		b.m.started.WithLabelValues("no_codec").Inc()
+		return nil, "", err
+	}
+	s, err = b.newSession(c)
+	if err != nil {
+		return nil, "", err
+	}
+	s.peer.Store(peer)
+	fail := func(err error) (*Session, string, error) {
+		s.Close()
+		b.m.started.WithLabelValues("failed").Inc()
+		return nil, "", err
+	}
+	if _, err := s.pc.AddTransceiverFromTrack(s.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		return fail(fmt.Errorf("media: track: %w", err))
+	}
+	o, err := s.pc.CreateOffer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("media: offer: %w", err))
+	}
+	local, err := s.gather(ctx, o)
+	if err != nil {
+		return fail(err)
+	}
+	b.m.started.WithLabelValues("ok").Inc()
+	return s, local, nil
+}
+
+// BrowserAnswered takes the browser's answer to ToBrowser's offer and
+// returns the plain answer for the phone.
+func (s *Session) BrowserAnswered(answer string) (string, error) {
+	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return "", fmt.Errorf("media: browser answer: %w", err)
+	}
+	s.start()
+	return s.plainSDP(), nil
+}
+
+func (b *Bridge) newSession(c CallInfo) (*Session, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || len(b.sessions) >= b.cfg.MaxSessions {
+		b.m.started.WithLabelValues("full").Inc()
+		return nil, ErrFull
+	}
+	pc, err := b.api.NewPeerConnection(webrtc.Configuration{ICEServers: b.ice})
+	if err != nil {
+		return nil, fmt.Errorf("media: peer connection: %w", err)
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}, "audio", "hotdesk")
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("media: track: %w", err)
+	}
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: b.ip})
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("media: rtp socket: %w", err)
+	}
+	s := &Session{b: b, pc: pc, track: track, rtp: conn, done: make(chan struct{})}
+	if b.cfg.Tap != nil {
+		s.tap = b.cfg.Tap(c)
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateFailed {
+			b.log.Info("browser media failed, session closed", "local_rtp", conn.LocalAddr().String())
+			go s.Close()
+		}
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.browserToPhone(tr) }()
+	})
+	b.sessions[s] = struct{}{}
+	b.m.sessions.Inc()
+	return s, nil
+}
+
+// gather sets the local description and waits for every ICE candidate,
+// since SIP carries one SDP (no trickle).
+func (s *Session) gather(ctx context.Context, d webrtc.SessionDescription) (string, error) {
+	done := webrtc.GatheringCompletePromise(s.pc)
+	if err := s.pc.SetLocalDescription(d); err != nil {
+		return "", fmt.Errorf("media: local description: %w", err)
+	}
+	t := time.NewTimer(s.b.cfg.GatherTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C: // what was gathered so far is used
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return s.pc.LocalDescription().SDP, nil
+}
+
+// start runs the phone-to-browser loop (once).
+func (s *Session) start() {
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.phoneToBrowser() }()
+}
+
+// RTPAddr is the bridge's plain-RTP address of this session.
+func (s *Session) RTPAddr() *net.UDPAddr { return s.rtp.LocalAddr().(*net.UDPAddr) }
+
+func (s *Session) plainSDP() string {
+	a := s.RTPAddr()
+	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	return "v=0\r\no=hotdesk " + id + " " + id + " IN IP4 " + a.IP.String() + "\r\ns=hotdesk\r\nc=IN IP4 " + a.IP.String() +
+		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(a.Port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+}
+
+// phoneToBrowser relays the phone's RTP into the browser's track. The
+// phone's address is latched from its packets (symmetric RTP behind NAT).
+func (s *Session) phoneToBrowser() {
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for {
+		n, from, err := s.rtp.ReadFromUDP(buf)
+		if err != nil {
+			return // closed
+		}
+		if p := s.peer.Load(); p == nil || !p.IP.Equal(from.IP) || p.Port != from.Port {
+			s.peer.Store(from)
+		}
+		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != 0 {
+			continue // not PCMU RTP (RTCP, comfort noise, DTMF): not relayed
+		}
+		if s.tap != nil {
+			s.tap.FromPhone(pkt.Payload)
+		}
+		// Counted before it leaves, so whoever sees it arrive sees it counted.
+		s.ToBrowser.Add(1)
+		if err := s.track.WriteRTP(&pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			s.ToBrowser.Add(-1)
+			continue
+		}
+		s.b.m.packets.WithLabelValues("to_browser").Inc()
+	}
+}
+
+// browserToPhone relays the browser's (decrypted) RTP to the phone.
+func (s *Session) browserToPhone(tr *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		peer := s.peer.Load()
+		if peer == nil {
+			continue
+		}
+		pkt.PayloadType = 0
+		pkt.Extension, pkt.Extensions = false, nil // the browser's header extensions mean nothing to a phone
+		n, err := pkt.MarshalTo(buf)
+		if err != nil {
+			continue
+		}
+		if s.tap != nil {
+			s.tap.FromBrowser(pkt.Payload)
+		}
+		s.ToPhone.Add(1) // before it leaves, as above
+		if _, err := s.rtp.WriteToUDP(buf[:n], peer); err != nil {
+			s.ToPhone.Add(-1)
+			continue
+		}
+		s.b.m.packets.WithLabelValues("to_phone").Inc()
+	}
+}
+
+// Close ends the session and waits for its loops. Safe to call twice.
+func (s *Session) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.rtp.Close()
+		s.pc.Close()
+		s.wg.Wait()
+		if s.tap != nil {
+			s.tap.Close()
+		}
+		s.b.mu.Lock()
+		delete(s.b.sessions, s)
+		s.b.mu.Unlock()
+		s.b.m.sessions.Dec()
+	})
+}
+
+// Done is closed when the session is.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Close ends every session; New sessions are refused afterwards.
+func (b *Bridge) Close() {
+	b.mu.Lock()
+	b.closed = true
+	ss := make([]*Session, 0, len(b.sessions))
+	for s := range b.sessions {
+		ss = append(ss, s)
+	}
+	b.mu.Unlock()
+	for _, s := range ss {
+		s.Close()
+	}
+}
+
+// Open is the number of open sessions.
+func (b *Bridge) Open() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.sessions)
+}
+
+// plainPeer reads the audio address of a plain SDP and checks it offers
+// PCMU (payload type 0).
+func plainPeer(body string) (*net.UDPAddr, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(body); err != nil {
+		return nil, fmt.Errorf("media: sdp: %w", err)
+	}
+	host := ""
+	if d.ConnectionInformation != nil && d.ConnectionInformation.Address != nil {
+		host = d.ConnectionInformation.Address.Address
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" {
+			continue
+		}
+		if m.ConnectionInformation != nil && m.ConnectionInformation.Address != nil {
+			host = m.ConnectionInformation.Address.Address
+		}
+		pcmu := false
+		for _, f := range m.MediaName.Formats {
+			pcmu = pcmu || f == "0"
+		}
+		if !pcmu {
+			return nil, ErrNoCodec
+		}
+		ip := net.ParseIP(host)
+		if ip == nil {
+			return nil, fmt.Errorf("media: sdp: connection address %q", host)
+		}
+		return &net.UDPAddr{IP: ip, Port: m.MediaName.Port.Value}, nil
+	}
+	return nil, ErrNoCodec
+}
