@@ -32,7 +32,7 @@ func procCPU(t testing.TB, pid int) time.Duration {
 // BenchmarkStoreDriverCPU measures the daemon process's CPU per REGISTER
 // (challenge and authenticated request) and per login and logout (admin
 // API with a token, so no password hash), on SQLite and on PostgreSQL side
-// by side (issue 16's ≤ 1.5× figure). Run with -benchtime=1x; the
+// by side (the ≤ 1.5× goal). Run with -benchtime=1x; the
 // workload is fixed.
 func BenchmarkStoreDriverCPU(b *testing.B) {
 	bin := buildBinary(b)

@@ -194,7 +194,7 @@ func waitCheckSync(t *testing.T, h *handset, what string) time.Time {
 	return time.Time{}
 }
 
-// TestClusterNodeKilled is issue 16's test with processes: three hotdeskd
+// TestClusterNodeKilled is the cluster test with processes: three hotdeskd
 // on one PostgreSQL, a few hundred handsets spread over them. A login on
 // one node reaches a phone registered on another, a call crosses nodes;
 // then one node is killed with SIGKILL: its handsets register with their
