@@ -328,9 +328,20 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 		// a logout's check-sync; refusing it once makes the logout stick.
 		return Session{}, fmt.Errorf("%w: logged out on this phone", ErrDenied)
 	}
-	site, err := s.store.GetSite(ctx, dev.SiteID)
-	if err != nil {
-		return Session{}, fmt.Errorf("login: site of %s: %w", mac, err)
+	defer s.slot()()
+	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
+	// The locks and the reads under them go together: on a shared store
+	// they are one round trip (issue 16's login CPU figure).
+	release, state, err := s.lockLoginState(ctx, u.ID, dev.ID, dev.SiteID)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrAuth // the user was deleted meanwhile
+	} else if err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	defer release()
+	site := state.Site
+	if site.ID == 0 {
+		return Session{}, fmt.Errorf("login: site of %s: %w", mac, ErrNotFound)
 	}
 	if !site.Login.Enabled && req.Door != DoorAssigned {
 		return Session{}, fmt.Errorf("%w: login is disabled at this site", ErrDenied)
@@ -338,30 +349,37 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	if req.Door != DoorAssigned && site.Login.DefaultOnly && site.Login.DefaultUser != "" && u.Username != site.Login.DefaultUser {
 		return Session{}, fmt.Errorf("%w: only the default user may log in here", ErrDenied)
 	}
-	defer s.slot()()
-	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
-	release, err := s.clusterLock(ctx, userLockKey(u.ID), deviceLockKey(dev.ID))
-	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+	return s.startLocked(ctx, req, dev, state, now)
+}
+
+// lockLoginState takes the cluster's locks of the user and the phone (after
+// the node's own) and reads the login's state under them.
+func (s *Sessions) lockLoginState(ctx context.Context, userID, deviceID, siteID int64) (func(), LoginState, error) {
+	if s.cluster == nil {
+		st, err := s.store.LoginState(ctx, userID, deviceID, siteID)
+		return func() {}, st, err
 	}
-	defer release()
-	return s.startLocked(ctx, req, dev, u, site, now)
+	return s.cluster.LockLoginState(ctx, []string{userLockKey(userID), deviceLockKey(deviceID)}, userID, deviceID, siteID)
 }
 
 // startLocked applies the one-login-per-user policy, ends the device's
-// previous session and starts the new one.
-func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device, u User, site Site, now time.Time) (Session, error) {
-	// Re-read under the lock: a user disabled since the password check
+// previous session and starts the new one. state was read under the locks.
+func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device, state LoginState, now time.Time) (Session, error) {
+	site := state.Site
+	// Read under the lock: a user disabled since the password check
 	// (whose sessions EndAll has just ended) must not get a new one.
-	if cur, err := s.store.GetUserByID(ctx, u.ID); err != nil || cur.Status != StatusActive {
+	u := state.User
+	if u.Status != StatusActive {
 		return Session{}, ErrAuth
 	}
-	all, err := s.store.ListSessions(ctx, SessionQuery{UserID: u.ID, ActiveOnly: true})
-	if err != nil {
-		return Session{}, err
-	}
-	var mine []Session
-	for _, o := range all {
+	var mine, onDev []Session
+	for _, o := range state.Sessions {
+		if o.UserID != u.ID {
+			if o.DeviceID == dev.ID {
+				onDev = append(onDev, o)
+			}
+			continue
+		}
 		if o.DeviceID == dev.ID {
 			// Logging in again where one is logged in keeps the session. A
 			// native phone re-fetching its profile is not activity.
@@ -392,10 +410,7 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 			}
 		}
 	}
-	onDev, err := s.store.ListSessions(ctx, SessionQuery{DeviceID: dev.ID, ActiveOnly: true})
-	if err != nil {
-		return Session{}, err
-	}
+	// (Ending the user's other sessions left this phone's as they were.)
 	// The phone may be registered only with the line of the session this
 	// login replaces: the new login's check-sync goes through it.
 	reach := reachSet{secrets: map[string]string{}}
@@ -411,15 +426,20 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 		ID: RandomSecret(12), UserID: u.ID, DeviceID: dev.ID, Door: req.Door, StartedAt: now, LastActivity: now,
 		Persistent: site.Login.Persistent || req.Door == DoorAssigned, SIPUser: "s" + RandomSecret(8), SIPPassword: RandomSecret(12),
 	}
-	if err := s.store.CreateSession(ctx, &sess); err != nil {
+	actor := req.Actor
+	if actor == "" {
+		actor = "system"
+	}
+	// The session and its audit event in one transaction (one round trip).
+	if err := s.store.StartSession(ctx, &sess, &AuditEvent{At: s.now(), Actor: actor, Action: "session.login",
+		Object: "session:" + sess.ID, Remote: req.Remote,
+		After: fmt.Sprintf(`{"user":%q,"device":%q,"door":%q}`, u.Username, dev.MAC, req.Door)}); err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)
 	}
 	if s.creds != nil {
 		s.creds.AddSession(sess, u)
 	}
 	s.m.active.Inc()
-	s.audit(ctx, req.Actor, "session.login", "session:"+sess.ID, req.Remote,
-		fmt.Sprintf(`{"user":%q,"device":%q,"door":%q}`, u.Username, dev.MAC, req.Door))
 	s.events.Publish(ctx, Event{Kind: EventSessionStarted, DeviceID: dev.ID, UserID: u.ID, SessionID: sess.ID})
 	if req.Door != DoorNative {
 		// The native door's phone is loading the profile already; the
