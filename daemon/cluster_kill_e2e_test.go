@@ -89,13 +89,19 @@ cluster: {node: `+name+`}
 // tryRegister is handset.register that reports a registrar that does not
 // answer instead of failing the test: a phone then tries its next server.
 func (h *handset) tryRegister(registrar, aor, user, pass string, expires int) (int, error) {
+	code, _, err := h.registerAt(registrar, aor, user, pass, expires)
+	return code, err
+}
+
+// registerAt is tryRegister with the final response.
+func (h *handset) registerAt(registrar, aor, user, pass string, expires int) (int, *sip.Response, error) {
 	if h.callIDs[aor] == "" {
 		h.callIDs[aor] = fmt.Sprintf("%s-%d@handset", aor, time.Now().UnixNano())
 	}
 	h.cseq++
 	var ru sip.Uri
 	if err := sip.ParseUri("sip:"+registrar, &ru); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req := sip.NewRequest(sip.REGISTER, ru)
 	to := sip.Uri{Scheme: "sip", User: aor, Host: h.domain}
@@ -112,16 +118,16 @@ func (h *handset) tryRegister(registrar, aor, user, pass string, expires int) (i
 	defer cancel()
 	res, err := h.cli.Do(ctx, req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if res.StatusCode == 401 {
 		h.cseq++
 		req.CSeq().SeqNo = h.cseq
 		if res, err = h.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: pass}); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
-	return res.StatusCode, nil
+	return res.StatusCode, res, nil
 }
 
 // clusterHandset is a handset with its servers in order of preference
@@ -135,13 +141,14 @@ type clusterHandset struct {
 }
 
 // register registers every line with its current server, moving to the
-// next server when one does not answer, as a phone does.
+// next server when one does not answer or answers 503, as a phone does.
 func (c *clusterHandset) register(expires int) error {
 	for range len(c.servers) {
 		ok := true
 		for _, l := range c.lines {
 			code, err := c.tryRegister(c.servers[c.at], l[0], l[1], l[2], expires)
-			if err != nil {
+			if err != nil || code == 503 {
+				// No answer, or a node not ready to serve: the next one.
 				ok = false
 				break
 			}

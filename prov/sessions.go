@@ -118,6 +118,7 @@ type Sessions struct {
 	remoteReach map[int64]reachSet
 	coalesce    time.Duration
 	wall        func() time.Time
+	ready       func() bool
 	m           sessionMetrics
 }
 
@@ -153,6 +154,10 @@ type SessionsDeps struct {
 	// SyncEvent names the NOTIFY event that makes a phone of vendor
 	// re-provision (render.SyncEvent); nil: Polycom's check-sync.
 	SyncEvent func(vendor string, reboot bool) string
+	// Ready reports whether logins may start (nil: always): a cluster node
+	// whose events are resynchronising refuses them with ErrUnavailable,
+	// as it may not know of sessions other nodes started meanwhile.
+	Ready func() bool
 }
 
 // NewSessions returns the session service.
@@ -184,7 +189,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	s := &Sessions{syncEvent: d.SyncEvent, store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[string]string{},
 		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork),
-		remoteReach: map[int64]reachSet{}}
+		remoteReach: map[int64]reachSet{}, ready: d.Ready}
 	if c, ok := d.Store.(ClusterStore); ok && c.Clustered() {
 		s.cluster = c
 	}
@@ -238,6 +243,8 @@ func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error)
 		result = "locked"
 	case errors.Is(err, ErrDenied):
 		result = "denied"
+	case errors.Is(err, ErrUnavailable):
+		result = "unavailable"
 	case err != nil && errors.Is(err, ErrAuth):
 		result = "bad_credentials"
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
@@ -256,6 +263,9 @@ func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error)
 }
 
 func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error) {
+	if s.ready != nil && !s.ready() {
+		return Session{}, fmt.Errorf("login: %w: this node is resynchronising with the others", ErrUnavailable)
+	}
 	now := s.now()
 	mac, _ := NormalizeMAC(req.MAC)
 	userKey, devKey := "user:"+strings.ToLower(req.Username), "device:"+mac

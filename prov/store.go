@@ -169,8 +169,9 @@ type ClusterStore interface {
 	// Notify sends a payload to every node's Listen.
 	Notify(ctx context.Context, payload string) error
 	// Listen delivers payloads until ctx ends, calling resync after every
-	// (re)connection, since notifications sent meanwhile are lost.
-	Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error) error
+	// (re)connection, since notifications sent meanwhile are lost, and
+	// lost whenever the connection is lost or cannot be made.
+	Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error, lost func(error)) error
 	// HeldBindings are the bindings one node holds.
 	HeldBindings(ctx context.Context, holder string) ([]Binding, error)
 	// AORBindings are the live bindings of an AOR, whichever node holds them.

@@ -181,8 +181,10 @@ func (s *Store) Notify(ctx context.Context, payload string) error {
 // too) to fn until ctx ends, over its own connection. After every
 // (re)connection, once LISTEN is in place, it calls resync: notifications
 // sent while no connection listened are lost, and the caller re-reads the
-// tables instead. Reconnection backs off up to 5 s. Returns nil on cancel.
-func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error) error {
+// tables instead. lost (may be nil) is called each time the connection is
+// lost or cannot be made. Reconnection backs off up to 5 s. Returns nil on
+// cancel.
+func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error, lost func(error)) error {
 	if !s.Clustered() {
 		<-ctx.Done()
 		return nil
@@ -194,6 +196,9 @@ func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func
 			return nil
 		}
 		s.c.logger.Warn("store event listener lost its connection; reconnecting", "component", "store", "err", err)
+		if lost != nil {
+			lost(err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

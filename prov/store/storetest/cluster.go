@@ -109,7 +109,7 @@ func testClusterLockAndNotify(t *testing.T, s prov.Store) {
 		done <- c.Listen(lctx, func(p string) { got <- p }, func(context.Context) error {
 			synced <- struct{}{}
 			return nil
-		})
+		}, nil)
 	}()
 	select {
 	case <-synced:
