@@ -221,12 +221,7 @@ func (b *clusterBus) onPayload(p string) {
 // resync re-reads, after a (re)connection, what missed messages said.
 func (b *clusterBus) resync(ctx context.Context) error {
 	b.gate.set(false) // (already, unless this is the first)
-	if err := b.resyncTables(ctx); err != nil {
-		return err
-	}
-	b.gate.set(true)
-	b.logger.Info("cluster events resynchronised; serving REGISTERs and logins")
-	return nil
+	return b.resyncTables(ctx)
 }
 
 func (b *clusterBus) resyncTables(ctx context.Context) error {
@@ -239,7 +234,10 @@ func (b *clusterBus) resyncTables(ctx context.Context) error {
 	for _, h := range held {
 		bs = append(bs, provBinding(h))
 	}
-	return b.sess.ResyncCluster(ctx, bs)
+	return b.sess.ResyncCluster(ctx, bs, func() {
+		b.gate.set(true)
+		b.logger.Info("cluster events resynchronised; serving REGISTERs and logins")
+	})
 }
 
 // clusterLocation is sip's view of the bindings other nodes hold.
