@@ -55,7 +55,7 @@ type addrBook struct {
 }
 
 // bookEntry is a lease's MAC and the DHCP option 60 it was asked with,
-// which tells the phone's vendor (prov.VendorClassResolver).
+// which tells the phone's vendor (files.VendorClassResolver).
 type bookEntry struct{ mac, class string }
 
 func newAddrBook() *addrBook { return &addrBook{byIP: map[netip.Addr]bookEntry{}, limit: 1 << 16} }
@@ -67,7 +67,7 @@ func (b *addrBook) AddrToMAC(ip netip.Addr) (string, bool) {
 	return e.mac, ok
 }
 
-// AddrToVendorClass implements prov.VendorClassResolver.
+// AddrToVendorClass implements files.VendorClassResolver.
 func (b *addrBook) AddrToVendorClass(ip netip.Addr) (string, bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()

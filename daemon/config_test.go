@@ -77,6 +77,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad mail tls", "mail: {tls: ssl}\n", []string{"mail.tls", `"ssl"`}},
 		{"mail without sender and links", "mail: {host: smtp.example.com}\n", []string{"mail.from", "mail.base_url"}},
 		{"mail user without password", "mail: {username: u}\n", []string{"mail.username"}},
+		{"firmware for an unknown vendor", "provisioning: {firmware_urls: {acme: 'http://x/fw'}}\n", []string{"provisioning.firmware_urls.acme", "unknown vendor"}},
+		{"firmware not a URL", "provisioning: {firmware_urls: {yealink: 'fw.rom'}}\n", []string{"provisioning.firmware_urls.yealink", "absolute"}},
+		{"firmware URL with credentials", "provisioning: {firmware_urls: {cisco: 'http://u:p@x/fw'}}\n", []string{"provisioning.firmware_urls.cisco", "credentials"}},
 		{"bad forgot rate", "admin: {web: {forgot_rate: 0}}\n", []string{"admin.web", "forgot_rate"}},
 	}
 	for _, tt := range tests {

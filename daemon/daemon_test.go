@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // testConfig is a configuration on ephemeral loopback ports in a temp dir.
@@ -195,7 +196,7 @@ func TestDemoTwiceDoesNotDuplicate(t *testing.T) {
 		t.Fatalf("after two demo starts: users=%d devices=%d admins=%d sites=%d; want 3 2 1 1", users, devices, admins, len(sites))
 	}
 	alice, err := st.GetUser(ctx, "alice")
-	if err != nil || !prov.VerifyPassword(alice.PasswordHash, "alice-demo") {
+	if err != nil || !auth.VerifyPassword(alice.PasswordHash, "alice-demo") {
 		t.Fatalf("alice's demo password does not verify (err=%v)", err)
 	}
 	if n, _ := st.NumbersOf(ctx, alice.ID); len(n) != 1 || n[0] != "1001" {

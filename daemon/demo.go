@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // Demo site facts, shown in the banner and the README.
@@ -89,14 +90,14 @@ func bootstrapAdmin(ctx context.Context, st prov.Store, c AdminConfig, dataDir s
 	}
 	pwFile := filepath.Join(dataDir, InitialPasswordFile)
 	if pw == "" {
-		pw, generated = prov.RandomSecret(9), true
+		pw, generated = auth.RandomSecret(9), true
 		// Written before the account exists: an account whose password
 		// went nowhere would lock the operator out.
 		if err := writePrivate(pwFile, pw+"\n"); err != nil {
 			return fmt.Errorf("admin bootstrap: %w", err)
 		}
 	}
-	hash, err := prov.HashPassword(pw, prov.DefaultArgon2)
+	hash, err := auth.HashPassword(pw, auth.DefaultArgon2)
 	if err != nil {
 		return err
 	}
@@ -177,9 +178,9 @@ func seedDemo(ctx context.Context, st prov.Store, cfg Config, logger *slog.Logge
 		now := time.Now()
 		d := prov.Device{
 			MAC: mac, Vendor: "polycom", Model: "VVX400", SiteID: site.ID, Kind: prov.DeviceManaged,
-			Status: prov.DeviceNotDeployed, DeploymentPIN: prov.RandomDigits(6), SecurityPIN: prov.RandomDigits(6),
-			ProvUser: mac, ProvPassword: prov.RandomSecret(10),
-			SIPUser: "dev" + mac, SIPPassword: prov.RandomSecret(10), CreatedAt: now, UpdatedAt: now,
+			Status: prov.DeviceNotDeployed, DeploymentPIN: auth.RandomDigits(6), SecurityPIN: auth.RandomDigits(6),
+			ProvUser: mac, ProvPassword: auth.RandomSecret(10),
+			SIPUser: "dev" + mac, SIPPassword: auth.RandomSecret(10), CreatedAt: now, UpdatedAt: now,
 		}
 		if err := st.CreateDevice(ctx, &d); err != nil {
 			return fmt.Errorf("device %s: %w", mac, err)

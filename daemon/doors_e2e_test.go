@@ -17,6 +17,8 @@ import (
 	"github.com/icholy/digest"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
+	"hotdesk/prov/files"
 )
 
 const polycomUA = "FileTransport PolycomVVX-VVX_400-UA/6.4.0.0000 (SN:0004f2000001) Type/Application"
@@ -109,12 +111,12 @@ func TestBrowserDoor(t *testing.T) {
 	if code, _ := fetch(t, c, "GET", forged, nil); code != 404 {
 		t.Fatalf("forged link = %d, want 404", code)
 	}
-	code, body := fetch(t, c, "POST", phoneForm(t, c, page, prov.PhoneFormLogin), url.Values{"user": {"alice"}, "password": {"wrong-one"}})
+	code, body := fetch(t, c, "POST", phoneForm(t, c, page, files.PhoneFormLogin), url.Values{"user": {"alice"}, "password": {"wrong-one"}})
 	if code != 200 || !strings.Contains(body, "User login failed") {
 		t.Fatalf("wrong password page = %d\n%s", code, body)
 	}
 	mark := phone.mark()
-	code, body = fetch(t, c, "POST", phoneForm(t, c, page, prov.PhoneFormLogin), url.Values{"user": {"alice"}, "password": {"alice-demo"}})
+	code, body = fetch(t, c, "POST", phoneForm(t, c, page, files.PhoneFormLogin), url.Values{"user": {"alice"}, "password": {"alice-demo"}})
 	if code != 200 || !strings.Contains(body, "Logged in") {
 		t.Fatalf("login = %d\n%s", code, body)
 	}
@@ -129,7 +131,7 @@ func TestBrowserDoor(t *testing.T) {
 		t.Fatalf("device file after browser login lacks the session's line:\n%s", cfg)
 	}
 
-	logout := phoneForm(t, c, page, prov.PhoneFormLogout)
+	logout := phoneForm(t, c, page, files.PhoneFormLogout)
 	mark = phone.mark()
 	if code, body := fetch(t, c, "POST", logout, url.Values{}); code != 200 || !strings.Contains(body, "Logged out") {
 		t.Fatalf("logout = %d\n%s", code, body)
@@ -139,7 +141,7 @@ func TestBrowserDoor(t *testing.T) {
 		t.Fatal("session still active after logout page")
 	}
 
-	pw := phoneForm(t, c, page, prov.PhoneFormPassword)
+	pw := phoneForm(t, c, page, files.PhoneFormPassword)
 	_, body = fetch(t, c, "POST", pw, url.Values{"user": {"bob"}, "old": {"bob-demo"}, "new": {"bob-new-1"}, "confirm": {"bob-new-2"}})
 	if !strings.Contains(body, "Not changed") {
 		t.Fatalf("mismatched confirm accepted:\n%s", body)
@@ -219,8 +221,8 @@ func waitDeployed(t *testing.T, a *app, mac string) {
 func phoneForm(t *testing.T, c *http.Client, link, purpose string) string {
 	t.Helper()
 	open := link
-	if purpose == prov.PhoneFormPassword {
-		open = strings.Replace(link, prov.PhonePagesPath+"?", prov.PhonePagesPath+"/password?", 1)
+	if purpose == files.PhoneFormPassword {
+		open = strings.Replace(link, files.PhonePagesPath+"?", files.PhonePagesPath+"/password?", 1)
 	}
 	code, body := fetch(t, c, "GET", open, nil)
 	if code != 200 {
@@ -230,8 +232,8 @@ func phoneForm(t *testing.T, c *http.Client, link, purpose string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{prov.PhoneFormLogin: prov.PhonePagesPath + "?", prov.PhoneFormLogout: "/logout?",
-		prov.PhoneFormPassword: "/password?"}[purpose]
+	want := map[string]string{files.PhoneFormLogin: files.PhonePagesPath + "?", files.PhoneFormLogout: "/logout?",
+		files.PhoneFormPassword: "/password?"}[purpose]
 	for _, m := range regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindAllStringSubmatch(body, -1) {
 		if a := html.UnescapeString(m[1]); strings.Contains(a, want) {
 			u, err := base.Parse(a)
@@ -370,7 +372,7 @@ func TestAnonymousUploadCannotChangePassword(t *testing.T) {
 		t.Fatal("an anonymous TFTP upload changed alice's password")
 	}
 	u, _ := a.store.GetUser(ctx, "alice")
-	if !prov.VerifyPassword(u.PasswordHash, "alice-demo") {
+	if !auth.VerifyPassword(u.PasswordHash, "alice-demo") {
 		t.Fatal("alice's password changed")
 	}
 	for _, owner := range []string{"user:alice", "device:0004f2000001"} {

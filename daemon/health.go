@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // healthy checks every component that can wedge: the store answers, the
@@ -62,7 +62,7 @@ func probeSIP(ctx context.Context, addr string) error {
 	}
 	_ = c.SetDeadline(deadline)
 	local := c.LocalAddr().String()
-	id := prov.RandomSecret(8)
+	id := auth.RandomSecret(8)
 	target := loopbackFor(addr)
 	msg := "OPTIONS sip:" + target + " SIP/2.0\r\n" +
 		"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK" + id + ";rport\r\n" +

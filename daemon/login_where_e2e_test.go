@@ -13,6 +13,7 @@ import (
 	"github.com/icholy/digest"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // elsewhere is a client whose connections come from 127.0.0.2: another
@@ -36,8 +37,8 @@ func TestLoginOnlyAtThePhone(t *testing.T) {
 	ctx := context.Background()
 	dev, phone := lockedPhone(t, a, addrs, "0004f2000001")
 	waitDeployed(t, a, dev.MAC)
-	link := prov.PhonePageToken(dev)
-	page := "http://" + addrs.HTTP + "/" + prov.PhonePagesPath + "?mac=" + dev.MAC + "&t=" + link
+	link := files.PhonePageToken(dev)
+	page := "http://" + addrs.HTTP + "/" + files.PhonePagesPath + "?mac=" + dev.MAC + "&t=" + link
 	pc := elsewhere(nil)
 
 	// The admin may log a user in from anywhere.
@@ -78,13 +79,13 @@ func TestLoginOnlyAtThePhone(t *testing.T) {
 
 	// The phone page: its link shows the page anywhere, but its forms'
 	// login and logout work only at the phone.
-	code, body := fetch(t, pc, "POST", phoneForm(t, pc, page, prov.PhoneFormLogin),
+	code, body := fetch(t, pc, "POST", phoneForm(t, pc, page, files.PhoneFormLogin),
 		url.Values{"user": {"alice"}, "password": {"alice-demo"}})
 	if code != 200 || !strings.Contains(body, "not allowed here") {
 		t.Fatalf("phone-page login from elsewhere = %d\n%s", code, body)
 	}
 	stillBob("phone-page login")
-	if code, _ := fetch(t, pc, "POST", phoneForm(t, pc, page, prov.PhoneFormLogout), url.Values{}); code != 403 {
+	if code, _ := fetch(t, pc, "POST", phoneForm(t, pc, page, files.PhoneFormLogout), url.Values{}); code != 403 {
 		t.Fatalf("phone-page logout from elsewhere = %d, want 403", code)
 	}
 	stillBob("phone-page logout")
@@ -107,7 +108,7 @@ func TestLoginOnlyAtThePhone(t *testing.T) {
 // (in every config file) used to log out whoever was at the phone, for
 // ever, and looking at the page kept an idle session alive. Now the link
 // only shows the page; each form has its own token, for that form and
-// phone, expiring after prov.PhoneFormTTL.
+// phone, expiring after files.PhoneFormTTL.
 func TestPhonePageTokens(t *testing.T) {
 	a, addrs := demoDaemon(t)
 	ctx := context.Background()
@@ -127,14 +128,14 @@ func TestPhonePageTokens(t *testing.T) {
 		t.Fatal("alice is not logged in")
 	}
 	c := &http.Client{Timeout: 10 * time.Second} // from the phone's own address
-	base := "http://" + addrs.HTTP + "/" + prov.PhonePagesPath
+	base := "http://" + addrs.HTTP + "/" + files.PhonePagesPath
 	logout := func(t string) string { return base + "/logout?mac=" + dev.MAC + "&t=" + url.QueryEscape(t) }
 	now := time.Now()
 	for _, tc := range []struct{ name, token string }{
-		{"the page link", prov.PhonePageToken(dev)},
-		{"a login-form token", prov.PhoneFormToken(dev, prov.PhoneFormLogin, now)},
-		{"an expired logout token", prov.PhoneFormToken(dev, prov.PhoneFormLogout, now.Add(-prov.PhoneFormTTL-time.Minute))},
-		{"another phone's logout token", prov.PhoneFormToken(other, prov.PhoneFormLogout, now)},
+		{"the page link", files.PhonePageToken(dev)},
+		{"a login-form token", files.PhoneFormToken(dev, files.PhoneFormLogin, now)},
+		{"an expired logout token", files.PhoneFormToken(dev, files.PhoneFormLogout, now.Add(-files.PhoneFormTTL-time.Minute))},
+		{"another phone's logout token", files.PhoneFormToken(other, files.PhoneFormLogout, now)},
 		{"a forged token", "9999999999.0123456789abcdef01234567"},
 	} {
 		if code, _ := fetch(t, c, "POST", logout(tc.token), url.Values{}); code != 404 {
@@ -150,7 +151,7 @@ func TestPhonePageTokens(t *testing.T) {
 	if err := a.store.TouchSession(ctx, sess.ID, idle); err != nil {
 		t.Fatal(err)
 	}
-	link := base + "?mac=" + dev.MAC + "&t=" + prov.PhonePageToken(dev)
+	link := base + "?mac=" + dev.MAC + "&t=" + files.PhonePageToken(dev)
 	for range 3 {
 		if code, _ := fetch(t, c, "GET", link, nil); code != 200 {
 			t.Fatalf("page = %d", code)
@@ -162,7 +163,7 @@ func TestPhonePageTokens(t *testing.T) {
 
 	// The logout form's own fresh token, from the phone, works.
 	mark = phone.mark()
-	if code, body := fetch(t, c, "POST", phoneForm(t, c, link, prov.PhoneFormLogout), url.Values{}); code != 200 ||
+	if code, body := fetch(t, c, "POST", phoneForm(t, c, link, files.PhoneFormLogout), url.Values{}); code != 200 ||
 		!strings.Contains(body, "Logged out") {
 		t.Fatalf("logout = %d\n%s", code, body)
 	}

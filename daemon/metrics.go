@@ -3,11 +3,11 @@ package daemon
 import (
 	"runtime"
 
-	"hotdesk/prov"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"hotdesk/prov/auth"
 )
 
 // daemonMetrics are the daemon's own metrics; each room registers its own.
@@ -54,7 +54,7 @@ func newDaemonMetrics(reg *prometheus.Registry, version string) *daemonMetrics {
 
 // registerHasherMetrics shows the shared argon2id hasher: how much work
 // logins cost and whether callers queue for it (a login storm, a guesser).
-func registerHasherMetrics(reg prometheus.Registerer, h *prov.Hasher) {
+func registerHasherMetrics(reg prometheus.Registerer, h *auth.Hasher) {
 	f := promauto.With(reg)
 	f.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hotdesk_prov_password_hashes_total",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -146,7 +147,11 @@ func parseYealink(body string) (map[string]string, error) {
 // guide): a fresh one asks for /$PSN.xml (8851.xml); the profile it gets
 // sets Profile_Rule, "[--uid u --pwd p]http://…/$MA.xml", which every
 // later resync follows. NOTIFY "Event: resync" re-syncs without a reboot
-// when Resync_From_SIP is Yes; "reboot" reboots.
+// when Resync_From_SIP is Yes; "reboot" reboots. With EM_Enable (the
+// guide's "Configure Provisioning Authority") its Sign in softkey takes a
+// user ID and password: signed in, $EMS is "mobile" and $MUID/$MPWD are
+// what was typed, and every resync evaluates the rule's alternatives with
+// them (ciscoRule) until the user signs out (p.native holds them).
 var ciscoPhone = &phoneVendor{
 	name:  "cisco",
 	sipUA: "Cisco/CP-8851-3PCC-11.3.7",
@@ -158,27 +163,38 @@ var ciscoPhone = &phoneVendor{
 		if rule == "" {
 			rule = "8851.xml" // the factory Profile_Rule, /$PSN.xml
 		}
-		if opts, rest, ok := strings.Cut(rule, "]"); ok && strings.HasPrefix(opts, "[") {
-			f := strings.Fields(strings.TrimPrefix(opts, "["))
-			for i := 0; i+1 < len(f); i++ {
-				switch f[i] {
-				case "--uid":
-					pu = f[i+1]
-				case "--pwd":
-					pp = f[i+1]
-				}
-			}
-			rule = rest
+		p.mu.Lock()
+		native := p.native
+		p.mu.Unlock()
+		vars := map[string]string{"MA": p.mac}
+		if native != nil {
+			vars["EMS"], vars["MUID"], vars["MPWD"] = "mobile", native[0], native[1]
 		}
-		rule = strings.ReplaceAll(rule, "$MA", p.mac)
-		code, body := p.fetch(rule, pu, pp)
+		url, u, pw, signedIn, ok := ciscoRule(rule, vars)
+		if !ok {
+			p.problem("no Profile_Rule alternative applies: " + rule)
+			return nil, false
+		}
+		if u != "" {
+			pu, pp = u, pw
+		}
+		code, body := p.fetch(url, pu, pp)
+		if code != 200 && signedIn {
+			// The server refused the typed login: the sign-in fails and
+			// the phone keeps what it had.
+			p.t.Logf("phone %s: sign-in %s refused: %d", p.mac, url, code)
+			p.mu.Lock()
+			p.native = nil
+			p.mu.Unlock()
+			return nil, false
+		}
 		if code != 200 {
-			p.problem(fmt.Sprintf("%s = %d:\n%s", rule, code, body))
+			p.problem(fmt.Sprintf("%s = %d:\n%s", url, code, body))
 			return nil, false
 		}
 		m, err := parseFlatProfile(body)
 		if err != nil {
-			p.problem(fmt.Sprintf("%s: %v", rule, err))
+			p.problem(fmt.Sprintf("%s: %v", url, err))
 			return nil, false
 		}
 		merged := map[string]string{}
@@ -193,18 +209,8 @@ var ciscoPhone = &phoneVendor{
 		return merged, true
 	},
 	provCreds: func(m map[string]string) (string, string) {
-		var u, pw string
-		if opts, _, ok := strings.Cut(m["Profile_Rule"], "]"); ok {
-			f := strings.Fields(strings.TrimPrefix(opts, "["))
-			for i := 0; i+1 < len(f); i++ {
-				switch f[i] {
-				case "--uid":
-					u = f[i+1]
-				case "--pwd":
-					pw = f[i+1]
-				}
-			}
-		}
+		// The device's own credentials: the signed-out alternative's.
+		_, u, pw, _, _ := ciscoRule(m["Profile_Rule"], map[string]string{})
 		return u, pw
 	},
 	lines: func(m map[string]string) map[string]phoneLine {
@@ -232,6 +238,76 @@ var ciscoPhone = &phoneVendor{
 		}
 		return false, false
 	},
+}
+
+var ciscoCondRE = regexp.MustCompile(`^"([^"]*)" (eq|ne) "([^"]*)"$`)
+
+// ciscoRule evaluates a Profile_Rule as the MPP provisioning guide
+// ("Upgrade Rule", "Macro Expansion Variables") describes it: alternatives
+// separated by '|', each "[(conditional-expr)?] [options] URL"; the first
+// whose condition holds (or that has none) is fetched. Conditions compare
+// quoted strings with eq/ne, joined by "and"; macros $NAME expand from
+// vars (unknown ones to ""). signedIn: the chosen alternative had a
+// condition (the Extension Mobility branch).
+func ciscoRule(rule string, vars map[string]string) (url, uid, pwd string, signedIn, ok bool) {
+	expand := func(s string) string {
+		for _, k := range []string{"MUID", "MPWD", "EMS", "MA"} {
+			s = strings.ReplaceAll(s, "$"+k, vars[k])
+		}
+		return s
+	}
+	for _, alt := range strings.Split(rule, "|") {
+		alt = strings.TrimSpace(alt)
+		cond := false
+		if rest, isCond := strings.CutPrefix(alt, "("); isCond {
+			c, after, found := strings.Cut(rest, ")?")
+			if !found {
+				return "", "", "", false, false
+			}
+			holds := true
+			for _, clause := range strings.Split(c, " and ") {
+				m := ciscoCondRE.FindStringSubmatch(expand(strings.TrimSpace(clause)))
+				if m == nil {
+					return "", "", "", false, false
+				}
+				if (m[1] == m[3]) != (m[2] == "eq") {
+					holds = false
+				}
+			}
+			if !holds {
+				continue
+			}
+			alt, cond = strings.TrimSpace(after), true
+		}
+		if opts, rest, found := strings.Cut(alt, "]"); found && strings.HasPrefix(opts, "[") {
+			f := strings.Fields(strings.TrimPrefix(opts, "["))
+			for i := 0; i+1 < len(f); i++ {
+				switch f[i] {
+				case "--uid":
+					uid = expand(f[i+1])
+				case "--pwd":
+					pwd = expand(f[i+1])
+				}
+			}
+			alt = strings.TrimSpace(rest)
+		}
+		return expand(alt), uid, pwd, cond, true
+	}
+	return "", "", "", false, false
+}
+
+// emSignIn is a user signing in at the Cisco MPP's Sign in softkey: the
+// phone re-syncs with the typed login; true when the server took it.
+func (p *deskPhone) emSignIn(user, pass string) bool {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	p.mu.Lock()
+	p.native = &[2]string{user, pass}
+	p.mu.Unlock()
+	p.reloadLocked()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.native != nil
 }
 
 // parseFlatProfile reads a Cisco <flat-profile>.

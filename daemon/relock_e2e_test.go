@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // offsetClock is the sessions' clock in these tests: real time plus an
@@ -190,7 +191,7 @@ func (e *relockEnv) login(door string) {
 		}
 		return // the phone loads the profile itself: no NOTIFY
 	case prov.DoorBrowser:
-		form := phoneForm(e.t, &http.Client{}, e.phonePage(p), prov.PhoneFormLogin)
+		form := phoneForm(e.t, &http.Client{}, e.phonePage(p), files.PhoneFormLogin)
 		code, body := fetch(e.t, &http.Client{}, "POST", form, url.Values{"user": {"alice"}, "password": {"alice-demo"}})
 		if code != 200 || !strings.Contains(body, "Logged in") {
 			e.t.Fatalf("phone page login = %d\n%s", code, body)
@@ -222,7 +223,7 @@ func TestEveryDoorEveryLogoutRelocksThePhone(t *testing.T) {
 		logout func(e *relockEnv, door string, sess prov.Session)
 	}{
 		{"page", prov.EndLogout, nil, func(e *relockEnv, _ string, _ prov.Session) {
-			logout := phoneForm(e.t, &http.Client{}, e.phonePage(e.phone), prov.PhoneFormLogout)
+			logout := phoneForm(e.t, &http.Client{}, e.phonePage(e.phone), files.PhoneFormLogout)
 			if code, body := fetch(e.t, &http.Client{}, "POST", logout, url.Values{}); code != 200 || !strings.Contains(body, "Logged out") {
 				e.t.Fatalf("logout page = %d\n%s", code, body)
 			}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // seedLarge fills a data dir with n users (each with a number) and n devices.
@@ -27,7 +28,7 @@ func seedLarge(b *testing.B, cfg Config, n int) {
 	if err := st.CreateSite(ctx, &site); err != nil {
 		b.Fatal(err)
 	}
-	hash, _ := prov.HashPassword("pw-123456", prov.DefaultArgon2)
+	hash, _ := auth.HashPassword("pw-123456", auth.DefaultArgon2)
 	err = st.WithTx(ctx, func(tx prov.Store) error {
 		for i := range n {
 			u := prov.User{Username: fmt.Sprintf("user%05d", i), FirstName: "U", LastName: strconv.Itoa(i),

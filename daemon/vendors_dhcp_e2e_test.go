@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // TestVendorPhonesThroughDHCP boots a phone of each vendor besides Polycom
@@ -75,7 +76,7 @@ dhcp:
 				}
 				// The daemon tells the phone's vendor from the lease's option 60.
 				class, ok := e.a.book.AddrToVendorClass(ip)
-				if !ok || class != tc.class || prov.VendorFromClass(class) != tc.vendor.name {
+				if !ok || class != tc.class || files.VendorFromClass(class) != tc.vendor.name {
 					t.Fatalf("lease %s: option 60 %q (%v), want %q naming %s", ip, class, ok, tc.class, tc.vendor.name)
 				}
 				// The phone boots from what DHCP gave it.

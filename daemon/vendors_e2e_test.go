@@ -341,7 +341,7 @@ func TestVendorRebootEndsLogin(t *testing.T) {
 }
 
 // TestVendorFeatureKeys: the keys the portal programs for alice (a BLF
-// on bob, DND by the site's code) land on the Yealink, Cisco MPP and Snom she
+// on bob, DND by the site's code) land on the Yealink, Cisco MPP, Snom and Fanvil she
 // logs in on, in each vendor's own key programming; the logout leaves
 // none behind.
 func TestVendorFeatureKeys(t *testing.T) {
@@ -362,6 +362,11 @@ func TestVendorFeatureKeys(t *testing.T) {
 		{snomPhone, "000413000005",
 			map[string]string{"fkey.1": "blf sip:1002@test.lan", "fkey.2": "speed *66"},
 			map[string]string{"fkey.1": "line", "fkey.2": "line"}},
+		{fanvilPhone, "0c383e000005",
+			map[string]string{"dsskey.dssSide.1.Fkey.1.Type": "2", "dsskey.dssSide.1.Fkey.1.Value": "SIP1",
+				"dsskey.dssSide.1.Fkey.2.Type": "1", "dsskey.dssSide.1.Fkey.2.Value": "1002@1/ba", "dsskey.dssSide.1.Fkey.2.Title": "Bob",
+				"dsskey.dssSide.1.Fkey.3.Type": "1", "dsskey.dssSide.1.Fkey.3.Value": "*66@1/f", "dsskey.dssSide.1.Fkey.3.Title": "DND"},
+			map[string]string{"dsskey.dssSide.1.Fkey.2.Type": "0", "dsskey.dssSide.1.Fkey.2.Value": "", "dsskey.dssSide.1.Fkey.3.Type": "0"}},
 	} {
 		t.Run(tc.vendor.name, func(t *testing.T) {
 			e := newPhoneEnv(t, tc.vendor, tc.mac, nil)
@@ -389,6 +394,122 @@ func TestVendorFeatureKeys(t *testing.T) {
 				if got := e.phone.param(k); got != v {
 					t.Errorf("after the logout: %s = %q, want %q", k, got, v)
 				}
+			}
+		})
+	}
+}
+
+// TestVendorFailoverAndFirmware: with cluster.nodes and
+// provisioning.firmware_urls configured, each vendor's phone fetches a
+// file from the real daemon that names the other node in its own failover
+// parameter (Snom's failover is per identity, not rendered) and the
+// vendor's firmware URL in its own firmware parameter.
+func TestVendorFailoverAndFirmware(t *testing.T) {
+	for _, tc := range []struct {
+		vendor   *phoneVendor
+		mac      string
+		backup   string // the parameter naming the other node
+		firmware string // the parameter naming the firmware
+	}{
+		{yealinkPhone, "001565000002", "account.1.outbound_proxy.2.address", "static.firmware.url"},
+		{ciscoPhone, "00562b000002", "Alternate_Outbound_Proxy_1_", "Upgrade_Rule"},
+		{gsPhone, "000b82000002", "P2312", "P192"},
+		{fanvilPhone, "0c383e000002", "sip.line.1.BackupAddr", "fwCheck.UpgradeServer1"},
+		{snomPhone, "000413000002", "", "firmware_status"},
+	} {
+		t.Run(tc.vendor.name, func(t *testing.T) {
+			e := newPhoneEnv(t, tc.vendor, tc.mac, func(c *Config) {
+				c.Cluster.Nodes = []string{"192.0.2.7"}
+				c.Provisioning.FirmwareURLs = map[string]string{tc.vendor.name: "http://192.0.2.9/fw/" + tc.vendor.name}
+			})
+			p := e.phone
+			if tc.backup != "" && !strings.HasPrefix(p.param(tc.backup), "192.0.2.7") {
+				t.Errorf("%s = %q, want the other node 192.0.2.7", tc.backup, p.param(tc.backup))
+			}
+			if got := p.param(tc.firmware); !strings.Contains(got, "192.0.2.9/fw/"+tc.vendor.name) {
+				t.Errorf("%s = %q, want the configured firmware", tc.firmware, got)
+			}
+		})
+	}
+}
+
+// TestCiscoExtensionMobility: a Cisco MPP with EM_Enable signs alice in at
+// its Sign in softkey, and hotdesk decides (the rule's signed-in branch
+// fetches the profile with the typed login): a wrong password is refused,
+// the right one opens a native session and the phone registers her line.
+// However the session then ends without the phone signing out — an
+// admin's logout, *78, a reboot — the phone re-syncs still holding her
+// login and gets its locked profile, not a new login, and another re-sync
+// with that login stays locked. Signing out and in again on the phone is
+// a new login, and signing out ends it.
+func TestCiscoExtensionMobility(t *testing.T) {
+	for _, end := range []string{"admin", "*78", "reboot"} {
+		t.Run(end, func(t *testing.T) {
+			const mac = "00562b0000e1"
+			e := newPhoneEnv(t, ciscoPhone, mac, nil)
+			p := e.phone
+			if p.param("EM_Enable") != "Yes" {
+				t.Fatalf("EM_Enable = %q, want Yes", p.param("EM_Enable"))
+			}
+			if p.emSignIn("alice", "not-her-password") {
+				t.Fatal("a wrong password signed in")
+			}
+			e.assertLocked(p, mac)
+			if !p.emSignIn("alice", "alice-demo") {
+				t.Fatal("sign-in refused")
+			}
+			sess := e.assertLoggedIn(p, mac, "1001")
+			if sess.Door != prov.DoorNative {
+				t.Fatalf("door %q, want native", sess.Door)
+			}
+			mark := p.mark()
+			switch end {
+			case "admin":
+				if code, _ := e.api("DELETE", "/sessions/"+sess.ID, ""); code/100 != 2 {
+					t.Fatalf("admin logout = %d", code)
+				}
+			case "*78":
+				if code, reason := p.dial("*78"); code != 480 || reason != "Logged out" {
+					t.Fatalf("*78 = %d %s", code, reason)
+				}
+			case "reboot":
+				// Until the daemon has taken the login's registration, a
+				// fetch is the phone applying the login, not a reboot.
+				e.waitSignals(func(s prov.DeviceSignals) bool { return s.SyncAt.IsZero() })
+				p.reboot() // still signed in: it boots with her login
+			}
+			p.waitResync(mark)
+			e.assertLocked(p, mac)
+			if got, _ := e.a.store.GetSession(context.Background(), sess.ID); got.Active() {
+				t.Fatal("the session is still active")
+			}
+			p.mu.Lock()
+			holding := p.native != nil
+			p.mu.Unlock()
+			if !holding {
+				t.Fatal("the phone no longer holds the login: the stale re-sync was not exercised")
+			}
+			// Its next re-sync with the ended login is no login either.
+			p.reload()
+			e.assertLocked(p, mac)
+			if _, ok, _ := e.a.svc.sessions.ActiveOn(context.Background(), e.dev.ID); ok {
+				t.Fatal("a re-sync with the ended login logged alice in again")
+			}
+			// Signing out and in on the phone: a new login.
+			p.logoutOnPhone()
+			e.assertLocked(p, mac)
+			if !p.emSignIn("alice", "alice-demo") {
+				t.Fatal("signing in again refused")
+			}
+			again := e.assertLoggedIn(p, mac, "1001")
+			if again.ID == sess.ID {
+				t.Fatal("the ended session came back")
+			}
+			// Signing out on the phone ends the session.
+			p.logoutOnPhone()
+			e.assertLocked(p, mac)
+			if got, _ := e.a.store.GetSession(context.Background(), again.ID); got.Active() || got.EndReason != prov.EndLogout {
+				t.Fatalf("after signing out: active=%v reason=%q", got.Active(), got.EndReason)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"hotdesk/dhcp"
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 	"hotdesk/sip"
 )
@@ -23,20 +24,24 @@ type services struct {
 	manager     *prov.Manager
 	sip         *sip.Server
 	callControl *prov.CallControl // click-to-dial
-	files       *prov.Files
+	files       *files.Files
 	links       *prov.PasswordLinks
 }
 
 // buildServices builds prov's services over the opened store once the SIP
 // server and the renderer exist, and the daemon-side wiring around them:
 // the sessions' sweeper, the proxy's call rules and the cluster relay.
-func (a *app) buildServices(ctx context.Context, fc prov.FilesConfig, rend prov.Renderer) error {
+func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Renderer) error {
 	mailer, err := a.buildMailer()
 	if err != nil {
 		return err
 	}
+	// The rendered-files cache comes first: prov.New subscribes it among its
+	// rules (before check-sync), and the namespace built after prov reads
+	// through it and tells the desk services of fetches.
+	cache := files.NewCache(fc.CacheTTL, time.Now)
 	ps, err := prov.New(ctx, prov.Deps{Store: a.store, Credentials: a.svc.credentials, Registrar: a.svc.registrar,
-		CallController: sipCallControl{a.svc.sip}, Renderer: rend, FilesConfig: fc, Leases: a.book,
+		CallController: sipCallControl{a.svc.sip}, FileCache: cache,
 		Links: linksConfig(a.cfg.Mail), Mailer: mailer, Params: render.Catalog{}, SyncEvent: render.SyncEvent,
 		Ready:  a.readyFunc(),
 		Logger: a.logger.With("room", "prov"), AdminLogger: a.logger.With("room", "api"), Registerer: a.reg,
@@ -47,9 +52,15 @@ func (a *app) buildServices(ctx context.Context, fc prov.FilesConfig, rend prov.
 	// Closed before the store: forgot-password requests still being worked
 	// and the files' pending last-seen writes use it.
 	a.closers = append(a.closers, ps.Close)
+	fs, err := files.New(fc, files.Deps{Store: a.store, Events: ps.Events, Renderer: rend, Leases: a.book,
+		Cache: cache, Desk: ps, Logger: a.logger.With("room", "prov"), Registerer: a.reg, Now: time.Now})
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, fs.Close)
 	s := &a.svc
 	s.events, s.directory, s.sessions, s.manager = ps.Events, ps.Directory, ps.Sessions, ps.Manager
-	s.files, s.links, s.callControl = ps.Files, ps.Links, ps.CallControl
+	s.files, s.links, s.callControl = fs, ps.Links, ps.CallControl
 	registerHasherMetrics(a.reg, s.directory.Hasher())
 	a.components = append(a.components, component{name: "sessions", proto: "internal",
 		serve: func(ctx context.Context) error {

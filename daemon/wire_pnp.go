@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/sip"
 )
 
@@ -36,7 +36,7 @@ func (a *app) bindPnP() error {
 
 // pnpProvisioner enrols discovered phones with prov and names their URL.
 type pnpProvisioner struct {
-	files *prov.Files
+	files *files.Files
 	url   func(sip.PnPDevice) string
 }
 
@@ -45,7 +45,7 @@ func (p pnpProvisioner) PnPEnrol(ctx context.Context, d sip.PnPDevice) (string, 
 		return "", errors.New("provisioning is not serving")
 	}
 	if _, err := p.files.EnrollDiscovered(ctx, d.MAC, d.UserAgent, d.Source); err != nil {
-		if errors.Is(err, prov.ErrDiscoveryRefused) {
+		if errors.Is(err, files.ErrDiscoveryRefused) {
 			return "", fmt.Errorf("%w: %w", sip.ErrPnPDenied, err)
 		}
 		return "", err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/provhttp"
 	"hotdesk/prov/render"
 	"hotdesk/tftp"
@@ -88,7 +89,7 @@ func (a *app) bindProvisioning(ctx context.Context) error {
 	return nil
 }
 
-func (a *app) bindTFTP(files *prov.Files, logger *slog.Logger) error {
+func (a *app) bindTFTP(files *files.Files, logger *slog.Logger) error {
 	conn, err := net.ListenPacket("udp", a.cfg.Provisioning.TFTPListen)
 	if err != nil {
 		return fmt.Errorf("provisioning.tftp_listen: %w", err)
@@ -129,14 +130,18 @@ func (n nativeLogins) NativeGuard(username, remote string) (func(bool), bool) {
 	return n.s.GuardUser(username, remote)
 }
 
+func (n nativeLogins) ExtensionMobility(ctx context.Context, mac, username, token, remote string) (prov.EMResult, error) {
+	return n.s.ExtensionMobility(ctx, mac, username, token, remote)
+}
+
 // tftpFiles serves the provisioning namespace to the TFTP server.
 type tftpFiles struct {
-	files *prov.Files
+	files *files.Files
 	local net.Addr
 }
 
-func (t tftpFiles) request(name string, remote netip.AddrPort) prov.Request {
-	req := prov.Request{Proto: prov.ProtoTFTP, Path: name, Remote: remote}
+func (t tftpFiles) request(name string, remote netip.AddrPort) files.Request {
+	req := files.Request{Proto: files.ProtoTFTP, Path: name, Remote: remote}
 	if ua, ok := t.local.(*net.UDPAddr); ok {
 		req.Local = ua.AddrPort()
 	}
@@ -163,7 +168,7 @@ func (t tftpFiles) Create(ctx context.Context, name string, remote netip.AddrPor
 // the same "File not found" for a missing file and a forbidden one.
 func tftpError(err error) error {
 	switch {
-	case errors.Is(err, prov.ErrNotFound), errors.Is(err, prov.ErrBadName):
+	case errors.Is(err, prov.ErrNotFound), errors.Is(err, files.ErrBadName):
 		return fmt.Errorf("%w: %v", tftp.ErrNotFound, err)
 	case errors.Is(err, prov.ErrAuth), errors.Is(err, prov.ErrDenied):
 		return fmt.Errorf("%w: %v", tftp.ErrForbidden, err)
@@ -173,7 +178,7 @@ func tftpError(err error) error {
 	return err
 }
 
-type tftpFile struct{ c *prov.Content }
+type tftpFile struct{ c *files.Content }
 
 func (f tftpFile) Read(p []byte) (int, error) { return f.c.Body.Read(p) }
 func (f tftpFile) Close() error               { return f.c.Close() }
@@ -183,8 +188,8 @@ func (f tftpFile) Size() int64                { return f.c.Size }
 // aborted transfer stores nothing.
 type tftpUpload struct {
 	ctx   context.Context
-	files *prov.Files
-	req   prov.Request
+	files *files.Files
+	req   files.Request
 	buf   bytes.Buffer
 }
 

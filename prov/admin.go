@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"hotdesk/prov/auth"
 )
 
 // Actor is who makes a change and from where, for the audit log.
@@ -45,7 +47,7 @@ type Manager struct {
 	now      func() time.Time
 	// claimLock refuses a device or source that guesses deployment PINs;
 	// claimRate bounds the guesses of all sources together.
-	claimLock *Lockout
+	claimLock *auth.Lockout
 	claimRate *rate.Limiter
 	// reg removes bindings; nil without a SIP side (tests).
 	reg Registrar
@@ -74,7 +76,7 @@ func NewManager(d ManagerDeps) *Manager {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{store: d.Store, dir: d.Directory, sessions: d.Sessions, events: d.Events, logger: d.Logger,
-		now: d.Now, reg: d.Registrar, params: d.Params, claimLock: NewLockout(LockoutConfig{}, d.Now),
+		now: d.Now, reg: d.Registrar, params: d.Params, claimLock: auth.NewLockout(auth.LockoutConfig{}, d.Now),
 		claimRate: rate.NewLimiter(claimRate, claimBurst)}
 }
 
@@ -92,7 +94,7 @@ func (m *Manager) unbind(ctx context.Context, owner string) {
 // (nil leaves them empty). A failed write is logged: the change is done.
 func (m *Manager) Audit(ctx context.Context, a Actor, action, object string, before, after any) {
 	e := &AuditEvent{At: m.now(), Actor: a.Name, Action: action, Object: object, Remote: a.Remote,
-		Before: auditJSON(before), After: auditJSON(after)}
+		Before: AuditJSON(before), After: AuditJSON(after)}
 	if e.Actor == "" {
 		e.Actor = "system"
 	}
@@ -101,7 +103,9 @@ func (m *Manager) Audit(ctx context.Context, a Actor, action, object string, bef
 	}
 }
 
-func auditJSON(v any) string {
+// AuditJSON is v as an audit record's Before or After: JSON, a string as
+// it is, "" for nil.
+func AuditJSON(v any) string {
 	if v == nil {
 		return ""
 	}

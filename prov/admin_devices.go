@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"hotdesk/prov/auth"
 )
 
 // DoorClaim names the zero-touch claim in lockout keys and audit records.
@@ -61,8 +63,8 @@ func (m *Manager) newDevice(mac string, kind DeviceKind, siteID int64, vendor st
 	}
 	now := m.now()
 	return Device{MAC: mac, Vendor: strings.ToLower(vendor), SiteID: siteID, Kind: kind,
-		Status: DeviceNotDeployed, ProvUser: mac, ProvPassword: RandomSecret(12),
-		SIPUser: "dev" + mac, SIPPassword: RandomSecret(12), CreatedAt: now, UpdatedAt: now}
+		Status: DeviceNotDeployed, ProvUser: mac, ProvPassword: auth.RandomSecret(12),
+		SIPUser: "dev" + mac, SIPPassword: auth.RandomSecret(12), CreatedAt: now, UpdatedAt: now}
 }
 
 func (m *Manager) checkSite(ctx context.Context, id int64) error {
@@ -253,7 +255,7 @@ func (m *Manager) AssignDevice(ctx context.Context, in AssignInput, a Actor) (As
 			if d.DeploymentPIN, err = uniquePIN(ctx, tx); err != nil {
 				return err
 			}
-			d.SecurityPIN = RandomDigits(PINLength)
+			d.SecurityPIN = auth.RandomDigits(PINLength)
 		}
 		if d.SiteID == 0 {
 			d.SiteID = u.SiteID
@@ -290,7 +292,7 @@ func uniquePIN(ctx context.Context, st Store) (string, error) {
 		taken[d.DeploymentPIN] = true
 	}
 	for {
-		if p := RandomDigits(PINLength); !taken[p] {
+		if p := auth.RandomDigits(PINLength); !taken[p] {
 			return p, nil
 		}
 	}
@@ -355,7 +357,7 @@ func (m *Manager) rotateSIPPassword(ctx context.Context, userID int64) error {
 	if err != nil {
 		return err
 	}
-	u.SIPPassword, u.UpdatedAt = RandomSecret(10), m.now()
+	u.SIPPassword, u.UpdatedAt = auth.RandomSecret(10), m.now()
 	if err := m.store.UpdateUser(ctx, &u); err != nil {
 		return err
 	}
@@ -461,7 +463,7 @@ func (m *Manager) moveAssignment(ctx context.Context, held, phone Device, remote
 			if err := tx.UpdateDevice(ctx, &held); err != nil {
 				return err
 			}
-			phone.SecurityPIN = RandomDigits(PINLength)
+			phone.SecurityPIN = auth.RandomDigits(PINLength)
 			if phone.SiteID == 0 {
 				phone.SiteID = held.SiteID
 			}
@@ -589,7 +591,7 @@ func (m *Manager) ResetDeviceCredentials(ctx context.Context, mac string, a Acto
 		return Device{}, err
 	}
 	before := trustRecord(d)
-	if err := m.store.ResetDeviceCredentials(ctx, d.ID, RandomSecret(12), RandomSecret(12), m.now()); err != nil {
+	if err := m.store.ResetDeviceCredentials(ctx, d.ID, auth.RandomSecret(12), auth.RandomSecret(12), m.now()); err != nil {
 		return Device{}, err
 	}
 	// Whoever holds the old device account is unregistered too.

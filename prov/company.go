@@ -24,21 +24,36 @@ const companyMax = 500
 // see under their directory scope (seed 001: "all", or the name of one
 // site), matching search, by last then first name; at most companyMax.
 func CompanyDirectory(ctx context.Context, st Store, viewer User, search string) ([]CompanyEntry, error) {
+	all, err := CompanyAll(ctx, st, search)
+	if err != nil {
+		return nil, err
+	}
+	return all.VisibleTo(viewer), nil
+}
+
+// CompanyList is every active user with a number, sorted, before a
+// viewer's scope: what one read of the store gives, shared read-only (the
+// files package caches it until the users change).
+type CompanyList struct {
+	sites   []Site
+	entries []companyRow
+}
+
+type companyRow struct {
+	CompanyEntry
+	siteID int64
+}
+
+// CompanyAll reads the company directory matching search, before any
+// viewer's scope.
+func CompanyAll(ctx context.Context, st Store, search string) (*CompanyList, error) {
 	sites, err := st.ListSites(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("company directory: %w", err)
 	}
 	siteName := map[int64]string{}
-	scopeID := int64(-1) // all
 	for _, s := range sites {
 		siteName[s.ID] = s.Name
-		if viewer.DirectoryScope != "" && !strings.EqualFold(viewer.DirectoryScope, "all") &&
-			strings.EqualFold(s.Name, viewer.DirectoryScope) {
-			scopeID = s.ID
-		}
-	}
-	if viewer.DirectoryScope != "" && !strings.EqualFold(viewer.DirectoryScope, "all") && scopeID < 0 {
-		return nil, nil // a scope naming a site that no longer exists shows nobody
 	}
 	users, _, err := st.ListUsers(ctx, UserQuery{Search: strings.TrimSpace(search), Status: StatusActive})
 	if err != nil {
@@ -52,28 +67,52 @@ func CompanyDirectory(ctx context.Context, st Store, viewer User, search string)
 	for n, id := range nums {
 		byUser[id] = append(byUser[id], n)
 	}
-	var out []CompanyEntry
+	out := &CompanyList{sites: sites}
 	for _, u := range users {
-		if scopeID >= 0 && u.SiteID != scopeID || len(byUser[u.ID]) == 0 {
+		ns := byUser[u.ID]
+		if len(ns) == 0 {
 			continue
 		}
-		ns := byUser[u.ID]
 		sort.Strings(ns)
-		out = append(out, CompanyEntry{Name: strings.TrimSpace(u.FirstName + " " + u.LastName),
+		out.entries = append(out.entries, companyRow{siteID: u.SiteID, CompanyEntry: CompanyEntry{
+			Name:      strings.TrimSpace(u.FirstName + " " + u.LastName),
 			FirstName: u.FirstName, LastName: u.LastName, Username: u.Username,
-			Numbers: ns, Site: siteName[u.SiteID]})
+			Numbers: ns, Site: siteName[u.SiteID]}})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		li, lj := lastWord(out[i].Name), lastWord(out[j].Name)
+	sort.Slice(out.entries, func(i, j int) bool {
+		li, lj := lastWord(out.entries[i].Name), lastWord(out.entries[j].Name)
 		if li != lj {
 			return li < lj
 		}
-		return out[i].Name < out[j].Name
+		return out.entries[i].Name < out.entries[j].Name
 	})
-	if len(out) > companyMax {
-		out = out[:companyMax]
-	}
 	return out, nil
+}
+
+// VisibleTo is the part of l that viewer's directory scope shows, at most
+// companyMax entries; the entries' slices are shared, not to be modified.
+func (l *CompanyList) VisibleTo(viewer User) []CompanyEntry {
+	scopeID := int64(-1) // all
+	if viewer.DirectoryScope != "" && !strings.EqualFold(viewer.DirectoryScope, "all") {
+		for _, s := range l.sites {
+			if strings.EqualFold(s.Name, viewer.DirectoryScope) {
+				scopeID = s.ID
+			}
+		}
+		if scopeID < 0 {
+			return nil // a scope naming a site that no longer exists shows nobody
+		}
+	}
+	var out []CompanyEntry
+	for _, e := range l.entries {
+		if len(out) == companyMax {
+			break
+		}
+		if scopeID < 0 || e.siteID == scopeID {
+			out = append(out, e.CompanyEntry)
+		}
+	}
+	return out
 }
 
 func lastWord(s string) string {
@@ -119,31 +158,4 @@ func (v *View) DirectoryItems() []Contact {
 		}
 	}
 	return out
-}
-
-// dropCompanyItems removes from an uploaded directory the company entries
-// coming back (see above) and numbers the rest anew; it returns how many
-// it dropped.
-func dropCompanyItems(v *View, up []Contact) ([]Contact, int) {
-	if v == nil || len(v.Company) == 0 {
-		return up, 0
-	}
-	company := map[string]bool{}
-	for _, e := range v.Company {
-		for _, n := range e.Numbers {
-			company[n] = true
-		}
-	}
-	for _, c := range v.Contacts {
-		delete(company, c.Number) // the user's own contact: rendered as theirs
-	}
-	out := up[:0]
-	for _, c := range up {
-		if company[c.Number] && c.SpeedDial == 0 && c.Label == "" && c.Phone == (ContactPhone{}) {
-			continue
-		}
-		c.Position = len(out) + 1
-		out = append(out, c)
-	}
-	return out, len(up) - len(out)
 }

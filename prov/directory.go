@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 // LoginRealm is the HTTP digest realm of the login doors; the users' login
@@ -20,10 +22,10 @@ type Directory struct {
 	store  Store
 	events *Events
 	now    func() time.Time
-	hasher *Hasher
+	hasher *auth.Hasher
 	// lockout, when set, limits password-change guesses (New shares the
 	// logins' one).
-	lockout *Lockout
+	lockout *auth.Lockout
 	// params checks raw "<vendor>:<name>" overrides against that vendor's
 	// parameters (prov.New sets it; nil: syntax only).
 	params ParamCatalog
@@ -31,12 +33,12 @@ type Directory struct {
 
 // NewDirectory returns the user service.
 func NewDirectory(st Store, ev *Events, now func() time.Time) *Directory {
-	return &Directory{store: st, events: ev, now: now, hasher: NewHasher(DefaultArgon2, 0)}
+	return &Directory{store: st, events: ev, now: now, hasher: auth.NewHasher(auth.DefaultArgon2, 0)}
 }
 
 // Hasher is the password hasher every door and the portal share, so the
 // bound on parallel argon2id work holds for the whole daemon.
-func (d *Directory) Hasher() *Hasher { return d.hasher }
+func (d *Directory) Hasher() *auth.Hasher { return d.hasher }
 
 // UserInput is what an admin (or a CSV row) gives to create a user.
 type UserInput struct {
@@ -111,13 +113,13 @@ func (d *Directory) Prepare(in UserInput) (User, error) {
 		return User{}, err
 	}
 	if in.Password == "" {
-		in.Password = RandomSecret(8)
+		in.Password = auth.RandomSecret(8)
 	}
 	if err := CheckPasswordPolicy(in.Password); err != nil {
 		return User{}, err
 	}
 	if in.SIPPassword == "" {
-		in.SIPPassword = RandomSecret(10)
+		in.SIPPassword = auth.RandomSecret(10)
 	}
 	hash, err := d.hasher.Hash(in.Password)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hotdesk/prov/auth"
 )
 
 func TestKeyLocks(t *testing.T) {
@@ -82,7 +84,7 @@ func TestNativeGoneIsPruned(t *testing.T) {
 // attempts count, so parallel guesses cannot all pass.
 func TestTryGuessBudget(t *testing.T) {
 	t0 := time.Unix(1_790_000_000, 0)
-	l := NewLockout(LockoutConfig{Threshold: 3}, func() time.Time { return t0 })
+	l := auth.NewLockout(auth.LockoutConfig{Threshold: 3}, func() time.Time { return t0 })
 	l.GuessSucceeded("user:bob", "10.0.0.20", t0)
 	for range 3 {
 		done, ok := l.TryGuess("user:bob", "10.0.0.66", t0)
@@ -99,7 +101,7 @@ func TestTryGuessBudget(t *testing.T) {
 	} else {
 		done(false)
 	}
-	for i := range 3*AccountBudget - 3 {
+	for i := range 3*auth.AccountBudget - 3 {
 		done, ok := l.TryGuess("user:bob", "10.0.1."+strconv.Itoa(i), t0)
 		if !ok {
 			t.Fatalf("guess %d refused before the budget was spent", i)

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/time/rate"
+
+	"hotdesk/prov/auth"
 )
 
 // Purposes of a password link, and the kinds of message that carry one.
@@ -83,7 +85,7 @@ type PasswordLinks struct {
 
 	// forgot is one token per user and ForgotInterval: many sources asking
 	// for one user's reset must not flood their inbox.
-	forgot *sourceLimits
+	forgot *auth.SourceLimits
 	mu     sync.Mutex
 
 	// Forgot-password requests are worked off the request path (ForgotLater)
@@ -164,7 +166,7 @@ func NewPasswordLinks(cfg LinksConfig, d PasswordLinksDeps) *PasswordLinks {
 	f := promauto.With(d.Registerer)
 	stopCtx, stop := context.WithCancel(context.Background())
 	p := &PasswordLinks{cfg: cfg, store: d.Store, dir: d.Directory, events: d.Events, mailer: d.Mailer,
-		logger: d.Logger.With("component", "password-links"), now: d.Now, forgot: &sourceLimits{every: rate.Every(ForgotInterval), burst: 1, m: map[string]*rate.Limiter{}},
+		logger: d.Logger.With("component", "password-links"), now: d.Now, forgot: auth.NewSourceLimits(rate.Every(ForgotInterval), 1),
 		slots: make(chan struct{}, forgotSlots), pace: rate.NewLimiter(rate.Limit(cfg.ImportRate), 1),
 		stopCtx: stopCtx, stop: stop,
 		mBacklog: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_mail_import_backlog",
@@ -210,7 +212,7 @@ func (p *PasswordLinks) sendMode(ctx context.Context, u User, purpose string, a 
 		ttl = p.cfg.WelcomeTTL
 	}
 	now := p.now()
-	secret := RandomSecret(32)
+	secret := auth.RandomSecret(32)
 	t := &PasswordToken{UserID: u.ID, Hash: hashLink(secret), Purpose: purpose, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := p.store.CreatePasswordToken(ctx, t); err != nil {
 		return fmt.Errorf("password link for %s: %w", u.Username, err)
@@ -425,7 +427,7 @@ func (p *PasswordLinks) SetPassword(ctx context.Context, secret, pw, confirm, re
 // forgotAllowed reports whether a forgot-password link may go to the user
 // now (one per ForgotInterval), and if so takes that user's token.
 func (p *PasswordLinks) forgotAllowed(userID int64) bool {
-	if !p.forgot.allow(strconv.FormatInt(userID, 10), p.now()) {
+	if !p.forgot.Allow(strconv.FormatInt(userID, 10), p.now()) {
 		p.logger.Info("forgot password: link sent to this user moments ago; none sent", "user_id", userID)
 		return false
 	}

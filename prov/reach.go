@@ -177,7 +177,7 @@ func addTarget(ts []reachTarget, t reachTarget) []reachTarget {
 func (s *Sessions) send(ctx context.Context, d Device, targets []reachTarget, reboot, quiet bool) {
 	if len(targets) == 0 && s.heldElsewhere(ctx, d.ID) {
 		// Another node holds the phone's lines: that node tells it, on
-		// the relayed event (prov/cluster.go).
+		// the relayed event (prov/sessions_cluster.go).
 		s.m.checkSync.WithLabelValues("elsewhere").Inc()
 		s.logger.Debug("check-sync left to the node holding the phone", "component", "sessions", "mac", d.MAC)
 		return

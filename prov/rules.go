@@ -21,8 +21,8 @@ import (
 func (s *Services) subscribeRules(st Store) {
 	s.Events.Subscribe(credentialsRule{creds: s.Credentials, logger: s.logger}.on)
 	s.Events.Subscribe(assignedRule{store: st, sessions: s.Sessions, logger: s.logger}.on)
-	if s.Files != nil {
-		s.Events.Subscribe(s.Files.cache.onEvent)
+	if s.fileCache != nil {
+		s.Events.Subscribe(s.fileCache.OnEvent)
 	}
 	s.Events.Subscribe(syncRule{store: st, sessions: s.Sessions, logger: s.logger}.on)
 }

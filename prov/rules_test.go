@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 	"hotdesk/prov/store"
 )
@@ -18,8 +19,9 @@ import (
 // fetching its device file at once, as a fast phone does, and by looking
 // its SIP account up in the credentials index.
 type syncReader struct {
-	svc *prov.Services
-	mac string
+	svc   *prov.Services
+	files *files.Files
+	mac   string
 
 	mu     sync.Mutex
 	bodies []string
@@ -29,12 +31,11 @@ type syncReader struct {
 func (r *syncReader) Unbind(context.Context, string) ([]prov.Binding, error) { return nil, nil }
 
 func (r *syncReader) DeviceBindings(_ context.Context, id int64) []prov.Binding {
-	return []prov.Binding{{DeviceID: id, Source: fPhoneIP + ":5060", Transport: "UDP"}}
+	return []prov.Binding{{DeviceID: id, Source: rPhoneIP + ":5060", Transport: "UDP"}}
 }
 
 func (r *syncReader) CheckSync(ctx context.Context, _ prov.Binding, _ string, _ string) error {
-	req := fAs(r.mac, r.mac+"-hotdesk.cfg")
-	c, err := r.svc.Files.Read(ctx, req)
+	c, err := r.files.Read(ctx, deviceRead(r.mac, r.mac+"-hotdesk.cfg"))
 	if err != nil {
 		return err
 	}
@@ -64,6 +65,21 @@ func (r *syncReader) last() (string, bool, int) {
 	return r.bodies[len(r.bodies)-1], r.known[len(r.known)-1], len(r.bodies)
 }
 
+const (
+	rMAC     = "0004f2000001"
+	rPhoneIP = "10.1.2.3"
+)
+
+// deviceRead is the device's digest-authenticated HTTP read of path.
+func deviceRead(mac, path string) files.Request {
+	return files.Request{Proto: files.ProtoHTTP, Path: path, Remote: netip.MustParseAddrPort(rPhoneIP + ":5000"),
+		Local: netip.MustParseAddrPort("10.0.0.1:80"), DeviceMAC: mac, DeviceAuthenticated: true}
+}
+
+type leases map[netip.Addr]string
+
+func (l leases) AddrToMAC(ip netip.Addr) (string, bool) { m, ok := l[ip]; return m, ok }
+
 // TestNewRules checks the rules prov.New subscribes, in their order: a
 // device change drops the rendered files and refreshes the credentials
 // index before the check-sync goes out through Sessions (a fast phone
@@ -88,26 +104,33 @@ func TestNewRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := &syncReader{mac: fMAC}
+	reg := &syncReader{mac: rMAC}
 	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	svc, err := prov.New(ctx, prov.Deps{Store: st, Credentials: creds, Registrar: reg, Renderer: rend,
-		FilesConfig: prov.FilesConfig{HTTPPort: 80},
-		Leases:      fakeLeases{netip.MustParseAddr(fPhoneIP): fMAC}, Now: clk.now})
+	// Built as daemon builds them: the files cache first, subscribed by
+	// prov.New among its rules, then the namespace over it.
+	cache := files.NewCache(0, clk.now)
+	svc, err := prov.New(ctx, prov.Deps{Store: st, Credentials: creds, Registrar: reg, FileCache: cache, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.svc = svc
 	t.Cleanup(func() { svc.Sessions.Close(); svc.Close() })
+	fs, err := files.New(files.Config{HTTPPort: 80}, files.Deps{Store: st, Events: svc.Events, Renderer: rend,
+		Leases: leases{netip.MustParseAddr(rPhoneIP): rMAC}, Cache: cache, Desk: svc, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close() })
+	reg.svc, reg.files = svc, fs
 
-	dev := prov.Device{MAC: fMAC, SiteID: site.ID, Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed,
-		Vendor: "polycom", SIPUser: "dev" + fMAC, SIPPassword: "devpw"}
+	dev := prov.Device{MAC: rMAC, SiteID: site.ID, Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed,
+		Vendor: "polycom", SIPUser: "dev" + rMAC, SIPPassword: "devpw"}
 	if err := st.CreateDevice(ctx, &dev); err != nil {
 		t.Fatal(err)
 	}
 	// The phone fetched its device file (the first fetch deploys it, a
 	// change that drops the file): the second is cached.
 	for range 2 {
-		c, err := svc.Files.Read(ctx, fAs(fMAC, fMAC+"-hotdesk.cfg"))
+		c, err := fs.Read(ctx, deviceRead(rMAC, rMAC+"-hotdesk.cfg"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +139,7 @@ func TestNewRules(t *testing.T) {
 	_, _, before := reg.last()
 
 	params := map[string]string{"up.admin": "42"}
-	if _, err := svc.Manager.UpdateDevice(ctx, fMAC, prov.DevicePatch{Params: &params},
+	if _, err := svc.Manager.UpdateDevice(ctx, rMAC, prov.DevicePatch{Params: &params},
 		prov.Actor{Name: "admin:t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +158,11 @@ func TestNewRules(t *testing.T) {
 		Email: "alice@hq.test", Password: "alice-pw", SiteID: site.ID, Numbers: []string{"2001"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Manager.AssignDevice(ctx, prov.AssignInput{MAC: fMAC, Username: "alice"},
+	if _, err := svc.Manager.AssignDevice(ctx, prov.AssignInput{MAC: rMAC, Username: "alice"},
 		prov.Actor{Name: "admin:t"}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := st.GetDevice(ctx, fMAC)
+	d, err := st.GetDevice(ctx, rMAC)
 	if err != nil {
 		t.Fatal(err)
 	}

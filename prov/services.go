@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/prov/auth"
 )
 
 // Deps are the collaborators prov's services are built over. Everything
@@ -22,11 +25,9 @@ type Deps struct {
 	Registrar Registrar
 	// CallController places click-to-dial calls (nil: no call control).
 	CallController CallController
-	// Renderer renders the device and user files; FilesConfig and Leases
-	// configure the provisioning namespace.
-	Renderer    Renderer
-	FilesConfig FilesConfig
-	Leases      AddrResolver
+	// FileCache drops the rendered provisioning files a change makes
+	// stale (prov/files' Cache; nil: no file namespace).
+	FileCache FileCache
 	// Links configures password links; Mailer sends them (nil: mail off).
 	Links  LinksConfig
 	Mailer Mailer
@@ -55,15 +56,36 @@ type Services struct {
 	Events      *Events
 	Credentials *Credentials
 	Directory   *Directory
-	Lockout     *Lockout
+	Lockout     *auth.Lockout
 	Sessions    *Sessions
 	Manager     *Manager
-	Files       *Files
 	Links       *PasswordLinks
 	Calls       *Calls
 	// CallControl is nil without a CallController.
 	CallControl *CallControl
+	fileCache   FileCache
 	logger      *slog.Logger
+}
+
+// FileCache is the provisioning namespace's cache of rendered files, as
+// the rules see it: told of every change, in the rules' order (rules.go),
+// it drops what a device would now render differently.
+type FileCache interface {
+	OnEvent(ctx context.Context, ev Event)
+}
+
+// Fetch is an authorized read of an identified device's provisioning
+// file, as the file namespace (prov/files) reports it to Fetched.
+type Fetch struct {
+	// Boot: the vendor's boot file, a reboot (or re-sync) signal.
+	Boot bool
+	// DeviceAuthenticated: the device presented its digest credentials.
+	DeviceAuthenticated bool
+	// EMSignedOut: a phone that signs users in itself (Cisco MPP
+	// Extension Mobility) fetched its boot file with its own credentials
+	// and no session token: it has signed the user out.
+	EMSignedOut bool
+	Remote      netip.AddrPort
 }
 
 // New builds the domain services over d and subscribes their rules.
@@ -86,12 +108,12 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	if d.SessionClock == nil {
 		d.SessionClock = d.Now
 	}
-	s := &Services{Events: &Events{}, Credentials: d.Credentials, logger: d.Logger}
+	s := &Services{Events: &Events{}, Credentials: d.Credentials, fileCache: d.FileCache, logger: d.Logger}
 	s.Directory = NewDirectory(d.Store, s.Events, d.Now)
 	s.Directory.params = d.Params
 	// One lockout for logins and password changes, so guesses at either
 	// door count together.
-	s.Lockout = NewLockout(LockoutConfig{}, d.Now)
+	s.Lockout = auth.NewLockout(auth.LockoutConfig{}, d.Now)
 	s.Directory.lockout = s.Lockout
 	var err error
 	s.Sessions, err = NewSessions(ctx, SessionsDeps{Store: d.Store, Credentials: d.Credentials, Events: s.Events,
@@ -102,14 +124,6 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	}
 	s.Manager = NewManager(ManagerDeps{Store: d.Store, Directory: s.Directory, Sessions: s.Sessions,
 		Events: s.Events, Registrar: d.Registrar, Logger: d.AdminLogger, Now: d.Now, Params: d.Params})
-	if d.Renderer != nil {
-		s.Files, err = newFiles(d.FilesConfig, FilesDeps{Store: d.Store, Events: s.Events, Renderer: d.Renderer,
-			Leases: d.Leases, Logger: d.Logger, Registerer: d.Registerer, Now: d.Now,
-			OnFetch: s.fetched, OnPassword: s.handsetPassword})
-		if err != nil {
-			return nil, err
-		}
-	}
 	s.Calls = NewCalls(d.Store, d.Credentials, s.Sessions, s.Manager, d.Logger)
 	if d.CallController != nil {
 		s.CallControl = NewCallControl(d.Store, d.Registrar, d.CallController, s.Manager, d.Logger)
@@ -120,40 +134,43 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	return s, nil
 }
 
-// Close stops the background work of the services, in reverse order of
-// construction: password links, then the files' pending writes. The
-// sessions' timers stop with their sweeper (Sessions.Close).
+// Close stops the background work of the services: the password links'.
+// The sessions' timers stop with their sweeper (Sessions.Close); the file
+// namespace is closed by whoever built it.
 func (s *Services) Close() error {
-	err := s.Links.Close()
-	if s.Files != nil {
-		err = errors.Join(err, s.Files.Close())
-	}
-	return err
+	return s.Links.Close()
 }
 
-// fetched is told of every authorized read of an identified device's
-// file: a digest-authenticated one shows the phone holds its credentials,
-// a boot-file fetch is a reboot (or re-sync) signal.
-func (s *Services) fetched(ctx context.Context, d Device, kind FileKind, req Request) {
+// Fetched is told of every authorized read of an identified device's
+// file (prov/files calls it on the request path): a digest-authenticated
+// one shows the phone holds its credentials, a boot-file fetch is a reboot
+// (or re-sync) signal.
+func (s *Services) Fetched(ctx context.Context, d Device, f Fetch) {
 	var err error
-	if req.DeviceAuthenticated && d.Status == DeviceNotDeployed {
-		err = s.Sessions.DeviceAuthenticated(ctx, d, req.Remote.String())
+	if f.DeviceAuthenticated && d.Status == DeviceNotDeployed {
+		err = s.Sessions.DeviceAuthenticated(ctx, d, f.Remote.String())
 	}
-	if kind == KindMaster && err == nil {
+	if err == nil && f.EMSignedOut {
+		// A Cisco MPP signed in through Extension Mobility fetches its
+		// profile with the user's login; with its own credentials it has
+		// signed out.
+		err = s.Sessions.EMSignedOut(ctx, d)
+	}
+	if f.Boot && err == nil {
 		remote := ""
-		if req.Remote.IsValid() {
-			remote = req.Remote.Addr().Unmap().String()
+		if f.Remote.IsValid() {
+			remote = f.Remote.Addr().Unmap().String()
 		}
-		err = s.Sessions.BootFetched(ctx, d, time.Now(), remote, req.DeviceAuthenticated)
+		err = s.Sessions.BootFetched(ctx, d, time.Now(), remote, f.DeviceAuthenticated)
 	}
 	if err != nil {
 		s.logger.Warn("boot-file fetch bookkeeping", "component", "files", "mac", d.MAC, "err", err)
 	}
 }
 
-// handsetPassword applies a login password the user changed on the
+// HandsetPassword applies a login password the user changed on the
 // handset: the phone's session authenticated the upload as the user.
-func (s *Services) handsetPassword(ctx context.Context, user, pw string) error {
+func (s *Services) HandsetPassword(ctx context.Context, user, pw string) error {
 	_, err := s.Directory.ChangePassword(ctx, PasswordChange{Username: user, New: pw, Confirm: pw, SkipOld: true})
 	return err
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"hotdesk/prov/auth"
 )
 
 // Login doors.
@@ -74,8 +76,8 @@ type Sessions struct {
 	syncEvent func(vendor string, reboot bool) string
 	logger    *slog.Logger
 	now       func() time.Time
-	lockout   *Lockout
-	hasher    *Hasher
+	lockout   *auth.Lockout
+	hasher    *auth.Hasher
 	// devMu guards the per-device facts that tell a reboot from a logout
 	// (each line's Call-ID, a cache of the stored DeviceSignals), the held
 	// check-syncs and the recent native logouts.
@@ -129,6 +131,7 @@ type sessionMetrics struct {
 	unbindDelay prometheus.Histogram
 	checkSync   *prometheus.CounterVec
 	notAtPhone  *prometheus.CounterVec
+	emStale     prometheus.Counter
 }
 
 // SessionsDeps are the collaborators of Sessions.
@@ -140,10 +143,10 @@ type SessionsDeps struct {
 	Logger      *slog.Logger
 	Registerer  prometheus.Registerer
 	Now         func() time.Time
-	Lockout     *Lockout
+	Lockout     *auth.Lockout
 	// Hasher bounds parallel argon2id work; share the Directory's
 	// (Directory.Hasher). nil makes one for Sessions alone.
-	Hasher *Hasher
+	Hasher *auth.Hasher
 	// CoalesceSync leaves out a check-sync to a phone that was sent one
 	// this recently and has not fetched since (0: 2 s; negative: never).
 	CoalesceSync time.Duration
@@ -166,10 +169,10 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		d.Now = time.Now
 	}
 	if d.Lockout == nil {
-		d.Lockout = NewLockout(LockoutConfig{}, d.Now)
+		d.Lockout = auth.NewLockout(auth.LockoutConfig{}, d.Now)
 	}
 	if d.Hasher == nil {
-		d.Hasher = NewHasher(DefaultArgon2, 0)
+		d.Hasher = auth.NewHasher(auth.DefaultArgon2, 0)
 	}
 	if d.CoalesceSync == 0 {
 		d.CoalesceSync = defaultCoalesceSync
@@ -209,6 +212,8 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		notAtPhone: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_not_at_phone_total",
 			Help: "User logins and phone-page logouts refused because they did not come from the phone they name."},
 			[]string{"action"}),
+		emStale: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_prov_em_stale_total",
+			Help: "Cisco Extension Mobility re-syncs that still carried the login of an ended session: answered with the device's profile, no new login."}),
 	}
 	act, err := d.Store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
@@ -433,8 +438,8 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 		}
 	}
 	sess := Session{
-		ID: RandomSecret(12), UserID: u.ID, DeviceID: dev.ID, Door: req.Door, StartedAt: now, LastActivity: now,
-		Persistent: site.Login.Persistent || req.Door == DoorAssigned, SIPUser: "s" + RandomSecret(8), SIPPassword: RandomSecret(12),
+		ID: auth.RandomSecret(12), UserID: u.ID, DeviceID: dev.ID, Door: req.Door, StartedAt: now, LastActivity: now,
+		Persistent: site.Login.Persistent || req.Door == DoorAssigned, SIPUser: "s" + auth.RandomSecret(8), SIPPassword: auth.RandomSecret(12),
 	}
 	actor := req.Actor
 	if actor == "" {
@@ -879,4 +884,77 @@ func (s *Sessions) EndOnPhone(ctx context.Context, deviceID int64, remote, actor
 		return false, err
 	}
 	return true, s.End(ctx, sess.ID, EndLogout, actor)
+}
+
+// EMResult is what a Cisco MPP Extension Mobility fetch turned out to be.
+type EMResult int
+
+const (
+	// EMLoggedIn: the typed user is logged in on the phone (a new login,
+	// or the session the phone's rule already carries).
+	EMLoggedIn EMResult = iota + 1
+	// EMStale: the phone re-synced with the login of a session that has
+	// ended (an admin's logout, *78, a reboot, a timer): it gets its
+	// device's profile, and the login stays ended.
+	EMStale
+)
+
+// ExtensionMobility decides a Cisco MPP Extension Mobility fetch, in which
+// the phone's Profile_Rule sent the user ID and password typed at its Sign
+// in softkey (verified by the caller, as the native door's) and the token
+// of the session its profile came with. The phone keeps that login until
+// the user signs out on it, and re-syncs with it after every NOTIFY: a
+// token naming an ended session of that user on that phone is that stale
+// login, never a new one. Any other fetch logs the user in (lockout,
+// audit, door native).
+func (s *Sessions) ExtensionMobility(ctx context.Context, mac, username, token, remote string) (EMResult, error) {
+	dev, err := s.store.GetDevice(ctx, mac)
+	if err != nil {
+		return 0, fmt.Errorf("extension mobility: %w", err)
+	}
+	if id, ok := EMSessionOf(dev, token); ok {
+		sess, err := s.store.GetSession(ctx, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return 0, fmt.Errorf("extension mobility: %w", err)
+		}
+		if err == nil && sess.DeviceID == dev.ID {
+			if u, err := s.store.GetUserByID(ctx, sess.UserID); err == nil && u.Username == username {
+				if sess.Active() {
+					// The session this phone's profile came with: a re-sync
+					// (or the boot of a phone still signed in), not a login.
+					return EMLoggedIn, nil
+				}
+				s.m.emStale.Inc()
+				s.logger.Info("extension mobility: the phone still holds an ended login; not logged in again",
+					"component", "sessions", "mac", mac, "user", username, "session", sess.ID, "reason", sess.EndReason)
+				return EMStale, nil
+			}
+		}
+	}
+	if _, err := s.Login(ctx, LoginRequest{MAC: mac, Username: username, Door: DoorNative, Verified: true,
+		Remote: remote, Actor: "user:" + username}); err != nil {
+		return 0, err
+	}
+	return EMLoggedIn, nil
+}
+
+// EMSignedOut ends the Extension Mobility session on d: its phone fetched
+// its profile through the rule's signed-out branch, with the device's own
+// credentials, so the user signed out on the phone (or its
+// Session_Timer_m_ did).
+func (s *Sessions) EMSignedOut(ctx context.Context, d Device) error {
+	sess, ok, err := s.ActiveOn(ctx, d.ID)
+	if err == nil && ok && sess.Door == DoorNative {
+		err = s.End(ctx, sess.ID, EndLogout, "phone")
+	}
+	// The phone holds no login now: signing in again at once is a new
+	// login, not the re-fetch a logout's refusal window is for.
+	s.devMu.Lock()
+	for k := range s.nativeGone {
+		if k[0] == d.ID {
+			delete(s.nativeGone, k)
+		}
+	}
+	s.devMu.Unlock()
+	return err
 }

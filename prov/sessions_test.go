@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 	"hotdesk/prov/store"
 )
 
@@ -127,7 +128,7 @@ func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
 	prom := prometheus.NewRegistry()
 	ss, err := prov.NewSessions(ctx, prov.SessionsDeps{Store: st, Credentials: creds, Events: &prov.Events{},
 		Registrar: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prom,
-		Now: clk.now, Wall: clk.now, Lockout: prov.NewLockout(prov.LockoutConfig{Threshold: 3, Base: time.Minute}, clk.now)})
+		Now: clk.now, Wall: clk.now, Lockout: auth.NewLockout(auth.LockoutConfig{Threshold: 3, Base: time.Minute}, clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +435,7 @@ func racingFixture(t *testing.T) *fixture {
 	f.prom = prometheus.NewRegistry()
 	ss, err := prov.NewSessions(context.Background(), prov.SessionsDeps{Store: f.st, Credentials: f.creds,
 		Events: &prov.Events{}, Registrar: f.reg, Logger: slog.New(slog.DiscardHandler), Registerer: f.prom,
-		Now: f.clk.now, Lockout: prov.NewLockout(prov.LockoutConfig{Threshold: 100000, Base: time.Minute}, f.clk.now)})
+		Now: f.clk.now, Lockout: auth.NewLockout(auth.LockoutConfig{Threshold: 100000, Base: time.Minute}, f.clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,12 +180,19 @@ type ClusterStore interface {
 	LiveDeviceBindings(ctx context.Context, deviceID int64, now time.Time) ([]Binding, error)
 }
 
+// MaxLatestUploads bounds the names of one LatestUploads call.
+const MaxLatestUploads = 4
+
 // UploadStore keeps versions of files phones wrote.
 type UploadStore interface {
 	// PutUpload stores u as the next version of (Owner, Name), keeps the
 	// newest keep versions and returns the version number.
 	PutUpload(ctx context.Context, u Upload, keep int) (int, error)
 	LatestUpload(ctx context.Context, owner, name string) (Upload, error)
+	// LatestUploads returns the newest version of each of owner's files
+	// named in names (at most MaxLatestUploads), by name: one query where a
+	// view needs several.
+	LatestUploads(ctx context.Context, owner string, names ...string) ([]Upload, error)
 	ListUploads(ctx context.Context, owner string) ([]Upload, error)
 	// UploadBytes returns the bytes every kept version of owner's files
 	// takes, and those of all owners together.
@@ -243,4 +250,21 @@ type PasswordTokenStore interface {
 	UsePasswordToken(ctx context.Context, id int64, at time.Time) error
 	// SpendPasswordTokens spends every unspent link of the user.
 	SpendPasswordTokens(ctx context.Context, userID int64, at time.Time) error
+}
+
+// interactiveKey marks a context as a person's request.
+type interactiveKey struct{}
+
+// Interactive marks ctx as a person waiting on the answer (an API login, an
+// admin page): a store that can serves its reads from connections the
+// phones' traffic never takes, so a boot storm's thousands of provisioning
+// reads do not queue in front of a login's twenty.
+func Interactive(ctx context.Context) context.Context {
+	return context.WithValue(ctx, interactiveKey{}, true)
+}
+
+// IsInteractive reports whether ctx was marked by Interactive.
+func IsInteractive(ctx context.Context) bool {
+	v, _ := ctx.Value(interactiveKey{}).(bool)
+	return v
 }

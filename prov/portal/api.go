@@ -113,7 +113,7 @@ type Registrations interface {
 	List(ctx context.Context) []Registration
 }
 
-// EffectiveConfig is the provisioning namespace's merge view; prov.Files
+// EffectiveConfig is the provisioning namespace's merge view; files.Files
 // implements it.
 type EffectiveConfig interface {
 	EffectiveConfig(ctx context.Context, mac string) ([]prov.Param, error)
@@ -272,6 +272,9 @@ func (a *api) wrap(rt route) http.Handler {
 			}
 			a.m.requests.WithLabelValues(pattern, fmt.Sprintf("%dxx", cw.code/100)).Inc()
 		}()
+		// A person waits on every API call: its reads skip the queue the
+		// phones' provisioning reads form in a boot storm.
+		r = r.WithContext(prov.Interactive(r.Context()))
 		p, ok := a.authenticate(cw, r, rt.Auth)
 		if !ok {
 			return

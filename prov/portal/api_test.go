@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 func TestSites(t *testing.T) {
@@ -243,7 +244,7 @@ func TestLockoutPerName(t *testing.T) {
 		t.Fatalf("one host's burst locked the name for another: %d", code)
 	}
 	// Spread over many hosts, the guesses spend the name's budget.
-	for i := range n * prov.AccountBudget {
+	for i := range n * provauth.AccountBudget {
 		call(fmt.Sprintf("198.51.100.%d", i+1), "nope")
 	}
 	if code := call("192.0.2.99", adminPass); code != 429 {

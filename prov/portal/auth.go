@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 // authLevel says who may call a route.
@@ -46,9 +47,9 @@ func (p principal) actor() prov.Actor { return prov.Actor{Name: p.Name, Remote: 
 type authenticator struct {
 	store  prov.Store
 	now    func() time.Time
-	lock   *prov.Lockout
+	lock   *provauth.Lockout
 	ttl    time.Duration
-	hasher *prov.Hasher
+	hasher *provauth.Hasher
 	// flight makes concurrent requests with the same credentials share
 	// one argon2id check: a script firing 200 requests at once would
 	// otherwise queue 200 hashes before the first result is cached.
@@ -65,9 +66,9 @@ type cached struct {
 // maxAuthCache bounds the cache; it is cleared when full.
 const maxAuthCache = 1024
 
-func newAuthenticator(cfg Config, st prov.Store, now func() time.Time, h *prov.Hasher) *authenticator {
+func newAuthenticator(cfg Config, st prov.Store, now func() time.Time, h *provauth.Hasher) *authenticator {
 	return &authenticator{store: st, now: now, ttl: cfg.AuthCacheTTL, hasher: h, cache: map[[32]byte]cached{},
-		lock: prov.NewLockout(prov.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, now)}
+		lock: provauth.NewLockout(provauth.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, now)}
 }
 
 var (
@@ -138,7 +139,7 @@ func (au *authenticator) check(ctx context.Context, r *http.Request, remote stri
 		}
 		nameKey := "api-admin:" + strings.ToLower(user)
 		// Per name and source, so a guesser locks out itself, not the
-		// admin (prov.Lockout.TryGuess). Counted after the check: a script's
+		// admin (provauth.Lockout.TryGuess). Counted after the check: a script's
 		// parallel requests share one check (flight), and counting them in
 		// flight would refuse its own correct credentials.
 		if au.lock.LockedGuess(nameKey, remote, now) {
@@ -252,7 +253,7 @@ func remoteHost(r *http.Request) string {
 
 // newToken makes an API token: only its SHA-256 is stored.
 func newToken() (token, hash string) {
-	token = "hdt_" + prov.RandomSecret(24)
+	token = "hdt_" + provauth.RandomSecret(24)
 	sum := sha256.Sum256([]byte(token))
 	return token, hex.EncodeToString(sum[:])
 }

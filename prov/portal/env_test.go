@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 	"hotdesk/prov/store"
 )
 
@@ -167,7 +168,7 @@ func newEnv(t testing.TB) *env {
 			}
 		}
 	})
-	hash, err := prov.HashPassword(adminPass, prov.DefaultArgon2)
+	hash, err := provauth.HashPassword(adminPass, provauth.DefaultArgon2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 func importCSV(e *env, csv string, dry bool) (resp, prov.ImportReport) {
@@ -103,7 +104,7 @@ Jo,Jay,jo@example.test,jo,,,,
 	// Only a row with a password gets a login password.
 	bo, _ := e.st.GetUser(t.Context(), "bo")
 	jo, _ := e.st.GetUser(t.Context(), "jo")
-	if !prov.VerifyPassword(bo.PasswordHash, "bo-secret") || jo.PasswordHash != "" || jo.SIPPassword == "" {
+	if !provauth.VerifyPassword(bo.PasswordHash, "bo-secret") || jo.PasswordHash != "" || jo.SIPPassword == "" {
 		t.Fatal("imported passwords wrong")
 	}
 	if len(e.audit("user.import", "users")) != 1 || len(e.audit("user.create", "user:bo")) != 1 {
@@ -169,7 +170,7 @@ func TestImport300(t *testing.T) {
 		t.Fatalf("search after import: %d", l.Total)
 	}
 	u, err := e.st.GetUser(t.Context(), "u120")
-	if err != nil || !prov.VerifyPassword(u.PasswordHash, "secret-120") {
+	if err != nil || !provauth.VerifyPassword(u.PasswordHash, "secret-120") {
 		t.Fatalf("u120: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 func TestCreateUserValidation(t *testing.T) {
@@ -127,8 +128,8 @@ func TestPatchUserAndNoDelete(t *testing.T) {
 	// A password change keeps working logins: the new one verifies.
 	e.want(e.do(asAdmin, "PATCH", "/api/v1/users/dora", map[string]any{"password": "new-secret"}), 200)
 	stored, err := e.st.GetUser(t.Context(), "dora")
-	if err != nil || !prov.VerifyPassword(stored.PasswordHash, "new-secret") ||
-		stored.LoginHA1["MD5"] != prov.DigestHA1("MD5", "dora", prov.LoginRealmOf(stored), "new-secret") || prov.LoginRealmOf(stored) == prov.LoginRealm {
+	if err != nil || !provauth.VerifyPassword(stored.PasswordHash, "new-secret") ||
+		stored.LoginHA1["MD5"] != provauth.DigestHA1("MD5", "dora", prov.LoginRealmOf(stored), "new-secret") || prov.LoginRealmOf(stored) == prov.LoginRealm {
 		t.Fatalf("password not changed: %v", err)
 	}
 

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 //go:embed templates/*.html
@@ -94,11 +95,11 @@ type web struct {
 	mux   *http.ServeMux
 	pages map[string]*template.Template
 	sess  *sessionStore
-	lock  *prov.Lockout
+	lock  *provauth.Lockout
 	rate  *rateLimiter
 	// forgot limits "forgot password" requests per source.
 	forgotRate *rateLimiter
-	hasher     *prov.Hasher
+	hasher     *provauth.Hasher
 	m          webMetrics
 }
 
@@ -130,7 +131,7 @@ func newWeb(cfg WebConfig, shared Config, d Deps) (*web, error) {
 	w := &web{cfg: cfg, api: shared, d: d, mgr: d.Manager, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
 		sess: newSessionStore(cfg, d.Now), rate: newRateLimiter(cfg.LoginRate, time.Minute, d.Now),
 		forgotRate: newRateLimiter(cfg.ForgotRate, time.Hour, d.Now),
-		lock:       prov.NewLockout(prov.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, d.Now)}
+		lock:       provauth.NewLockout(provauth.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, d.Now)}
 	w.hasher = d.Directory.Hasher()
 	if w.pages, err = parsePages(); err != nil {
 		return nil, err

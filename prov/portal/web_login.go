@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 // routes registers every page. A user page names its menu, whose access
@@ -93,7 +94,7 @@ func (w *web) signInPage(rw http.ResponseWriter, r *http.Request) {
 }
 
 func (w *web) renderSignIn(rw http.ResponseWriter, r *http.Request, code int, next string, errs map[string]string, msg string) {
-	tok := prov.RandomSecret(24)
+	tok := provauth.RandomSecret(24)
 	w.setCookie(rw, r, preCookie, tok, 3600)
 	w.render(rw, r, code, "login.html", &page{Title: "Sign in", PreCSRF: tok, Errors: errs, Message: msg,
 		Form: map[string]string{"username": r.PostFormValue("username"), "next": next}})
@@ -147,7 +148,7 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 	}
 	// Counted before the check, so parallel guesses cannot all be verified
 	// first; per name and source, so a burst from one host locks out that
-	// host, not the real owner of the name (see prov.Lockout.TryGuess).
+	// host, not the real owner of the name (see provauth.Lockout.TryGuess).
 	doneSrc, okSrc := w.lock.Try(srcKey, now)
 	doneName, okName := w.lock.TryGuess(nameKey, src, now)
 	defer func() { doneSrc(false); doneName(false) }()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 // TestWebAdminOps drives the admin forms with Go's client: common-area
@@ -158,7 +159,7 @@ func TestWebUserPages(t *testing.T) {
 		t.Fatalf("wizard: %d %s", p.code, excerpt(p.body))
 	}
 	u = mustUser(we, "alice")
-	if !u.Portal.WizardDone || u.Language != "de" || !prov.VerifyPassword(u.PasswordHash, "new-secret-1") {
+	if !u.Portal.WizardDone || u.Language != "de" || !provauth.VerifyPassword(u.PasswordHash, "new-secret-1") {
 		t.Fatalf("wizard result: %+v", u.Portal)
 	}
 	if len(we.audit("user.password.change", "user:alice")) != 1 {

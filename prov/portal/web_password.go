@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 // The "forgot password" and "set password" pages are public: like the
@@ -21,7 +22,7 @@ func (w *web) checkPreCSRF(r *http.Request) bool {
 }
 
 func (w *web) publicForm(rw http.ResponseWriter, r *http.Request, code int, name, title string, p *page) {
-	tok := prov.RandomSecret(24)
+	tok := provauth.RandomSecret(24)
 	w.setCookie(rw, r, preCookie, tok, 3600)
 	p.Title, p.PreCSRF = title, tok
 	w.render(rw, r, code, name, p)

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 // Cookie names. The session cookie carries only a random ID; everything
@@ -57,7 +57,7 @@ func (st *sessionStore) expired(s *webSession, now time.Time) bool {
 // start makes a fresh session (a new ID at every sign-in: no fixation).
 func (st *sessionStore) start(admin bool, name string) *webSession {
 	now := st.now()
-	s := &webSession{ID: prov.RandomSecret(24), CSRF: prov.RandomSecret(24), Admin: admin, Name: name,
+	s := &webSession{ID: provauth.RandomSecret(24), CSRF: provauth.RandomSecret(24), Admin: admin, Name: name,
 		Created: now, Seen: now}
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 // column is one selectable column of the user list.
@@ -187,7 +188,7 @@ func (w *web) adminCreateUser(rw http.ResponseWriter, r *http.Request, q *reques
 	pw := r.PostFormValue("password")
 	generated := ""
 	if pw == "" {
-		generated = prov.RandomSecret(10)
+		generated = provauth.RandomSecret(10)
 		pw = generated
 	}
 	in := prov.UserInput{Username: form["username"], FirstName: form["first_name"], LastName: form["last_name"],

@@ -7,6 +7,8 @@ import (
 	"github.com/icholy/digest"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
+	"hotdesk/prov/files"
 	"hotdesk/sip/digestserver"
 )
 
@@ -15,7 +17,7 @@ import (
 // establish req.LoginUser, the device they are at, and — for a GET of
 // their own <user>.cfg — the login itself. Unknown user and wrong password
 // take the same path and answer alike.
-func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request, kind prov.FileKind) (ok, stale bool) {
+func (h *Handler) authenticate(r *http.Request, header string, req *files.Request, kind files.FileKind, em *emFetch) (ok, stale bool) {
 	c := parseDigest(header)
 	if c == nil || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
 		return false, false
@@ -26,11 +28,11 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	}
 	ctx := r.Context()
 	if mac, isMAC := prov.NormalizeMAC(c.Username); isMAC {
-		d, err := h.acct.GetDevice(ctx, mac)
+		d, err := h.files.Device(ctx, mac)
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}
-		if !digestserver.Verify(c, r.Method, prov.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
+		if !digestserver.Verify(c, r.Method, auth.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
 			// The phone holds its own credentials: this is another device
 			// presenting the MAC (or the phone after a factory reset).
 			h.files.WrongCredentials(ctx, d, *req)
@@ -42,9 +44,11 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true
 		return true, false
 	}
-	// A user's login is good only for that user's own files, and each try
-	// counts against the same lockout as every other login door.
-	if prov.UserOfFile(req.Path) != c.Username {
+	// A user's login is good only for that user's own files (or, signing
+	// in on a Cisco MPP, the profile of the phone they sign in on), and
+	// each try counts against the same lockout as every other login door.
+	isEM := em != nil && em.user != "" && em.user == c.Username
+	if files.UserOfFile(req.Path) != c.Username && !isEM {
 		return false, false
 	}
 	if h.logins != nil {
@@ -54,7 +58,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		}
 		ok := false
 		defer func() { done(!ok) }()
-		defer func() { ok = req.LoginUser != "" }()
+		defer func() { ok = req.LoginUser != "" || req.EMToken != "" }()
 	}
 	u, err := h.acct.GetUser(ctx, c.Username)
 	ha1 := ""
@@ -69,7 +73,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		// The site's default user, logged in by the phone itself with the
 		// password its configuration carries (prov.login.defaultPassword).
 		if secret := h.files.DefaultLoginSecretFor(ctx, *req, u); secret != "" {
-			verified = digestserver.Verify(c, r.Method, prov.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
+			verified = digestserver.Verify(c, r.Method, auth.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
 			byDefault = verified
 		}
 	}
@@ -84,9 +88,12 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 		h.log.Debug("native login: device not identified", "remote", req.Remote)
 		return false, false
 	}
+	if isEM {
+		return h.extensionMobility(r, req, dev, u.Username, em.token), false
+	}
 	req.DeviceMAC, req.LoginUser, req.DefaultLogin = dev.MAC, u.Username, byDefault
 	// <user>.cfg, at the root or in the site's user-profile directory.
-	if kind == prov.KindUserConfig && r.Method != http.MethodPut && prov.UserOfFile(req.Path) == u.Username {
+	if kind == files.KindUserConfig && r.Method != http.MethodPut && files.UserOfFile(req.Path) == u.Username {
 		if h.logins == nil {
 			return false, false
 		}
@@ -98,10 +105,33 @@ func (h *Handler) authenticate(r *http.Request, header string, req *prov.Request
 	return true, false
 }
 
+// extensionMobility applies a verified Cisco MPP sign-in fetch: the
+// user's session profile when they are (or now get) logged in, the
+// device's own profile for a login that has ended (with its token, so the
+// phone's next re-sync with it is refused again), 401 when refused.
+func (h *Handler) extensionMobility(r *http.Request, req *files.Request, dev prov.Device, user, token string) bool {
+	if h.logins == nil || r.Method == http.MethodPut {
+		return false
+	}
+	res, err := h.logins.ExtensionMobility(r.Context(), dev.MAC, user, token, req.Remote.String())
+	switch {
+	case err != nil:
+		h.log.Info("extension mobility login refused", "component", "provhttp", "mac", dev.MAC, "user", user, "err", err)
+		return false
+	case res == prov.EMStale:
+		// The phone proved both the user's password and the token only
+		// this phone was given: it is the device, holding an ended login.
+		req.DeviceMAC, req.DeviceAuthenticated, req.EMToken = dev.MAC, true, token
+	default:
+		req.DeviceMAC, req.LoginUser, req.EMLogin = dev.MAC, user, true
+	}
+	return true
+}
+
 // replayGuard refuses an answer that verified before: a captured request
 // (over plain HTTP anyone on the path sees it) replayed within the nonce's
 // lifetime.
-func (h *Handler) replayGuard(c *digest.Credentials, nonce digestserver.Nonce, req *prov.Request) (ok, stale bool) {
+func (h *Handler) replayGuard(c *digest.Credentials, nonce digestserver.Nonce, req *files.Request) (ok, stale bool) {
 	switch h.nonces.Use(nonce, c.Username, h.answerKey(c), 0, h.now()) {
 	case digestserver.OK:
 		return true, false

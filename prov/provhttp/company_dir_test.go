@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"hotdesk/prov"
@@ -123,5 +124,198 @@ func golden(t *testing.T, name, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (run with -update):\n%s", path, got)
+	}
+}
+
+// countingStore counts the reads a company directory and a view make.
+type countingStore struct {
+	prov.Store
+	users, sessions atomic.Int64
+}
+
+func (c *countingStore) ListUsers(ctx context.Context, q prov.UserQuery) ([]prov.User, int, error) {
+	c.users.Add(1)
+	return c.Store.ListUsers(ctx, q)
+}
+
+func (c *countingStore) ListSessions(ctx context.Context, q prov.SessionQuery) ([]prov.Session, error) {
+	c.sessions.Add(1)
+	return c.Store.ListSessions(ctx, q)
+}
+
+// TestCompanyDirectoryReadOncePerChange: the company directory every
+// logged-in phone's files list is read from the store once per change of
+// the users, not once per view — a login or a registration on a phone
+// rebuilds that phone's view but not the directory (in a boot storm the
+// per-view read of every user was half the daemon's CPU); a new colleague
+// shows up as soon as the change's event is published.
+func TestCompanyDirectoryReadOncePerChange(t *testing.T) {
+	var cs *countingStore
+	e := newEnvStore(t, nil, func(st prov.Store) prov.Store { cs = &countingStore{Store: st}; return cs })
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
+	add := func(name, number string) {
+		t.Helper()
+		u := prov.User{Username: name, FirstName: strings.ToUpper(name[:1]) + name[1:], LastName: "X",
+			Status: prov.StatusActive, Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s(name, "pw1234")}
+		if err := e.st.CreateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.AssignNumber(ctx, number, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventUserChanged, UserID: u.ID, Reason: "test"})
+	}
+	add("alice", "1001")
+	add("bob", "1002")
+	if code, body := e.alice(t, "GET", "/alice.cfg", ""); code != 200 {
+		t.Fatalf("native login: %d %s", code, body)
+	}
+	get := func() string {
+		t.Helper()
+		code, body := e.alice(t, "GET", "/alice-directory.xml", "")
+		if code != 200 {
+			t.Fatalf("GET alice-directory.xml = %d %s", code, body)
+		}
+		return body
+	}
+	if got := get(); !strings.Contains(got, "<ct>1002</ct>") {
+		t.Fatalf("bob missing:\n%s", got)
+	}
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, sessions := cs.users.Load(), cs.sessions.Load()
+	for i := range 3 {
+		// The phone's own events: its view is rebuilt, the directory is not re-read.
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+		if got := get(); !strings.Contains(got, "<ct>1002</ct>") {
+			t.Fatalf("round %d: bob missing:\n%s", i, got)
+		}
+	}
+	if n := cs.sessions.Load() - sessions; n < 3 {
+		t.Fatalf("view rebuilt %d times after 3 device events, want ≥ 3", n)
+	}
+	if n := cs.users.Load() - users; n != 0 {
+		t.Fatalf("all users read %d times for 3 views of an unchanged directory, want 0", n)
+	}
+	add("carol", "1003")
+	if got := get(); !strings.Contains(got, "<ct>1003</ct>") {
+		t.Fatalf("carol missing after her event:\n%s", got)
+	}
+	if n := cs.users.Load() - users; n != 1 {
+		t.Fatalf("all users read %d times after one change, want 1", n)
+	}
+}
+
+// deviceCountingStore counts the device reads provisioning makes.
+type deviceCountingStore struct {
+	prov.Store
+	devices atomic.Int64
+}
+
+func (c *deviceCountingStore) GetDevice(ctx context.Context, mac string) (prov.Device, error) {
+	c.devices.Add(1)
+	return c.Store.GetDevice(ctx, mac)
+}
+
+// TestDigestFetchReadsNoDevice: a phone's digest-authenticated fetches of
+// its own file are checked against the cached device, not a store read per
+// fetch (a fifth of the daemon's CPU serving 1,000 phones); a credential
+// change's event drops it, and the old password is refused at once.
+func TestDigestFetchReadsNoDevice(t *testing.T) {
+	var cs *deviceCountingStore
+	e := newEnvStore(t, nil, func(st prov.Store) prov.Store { cs = &deviceCountingStore{Store: st}; return cs })
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil) // hands out the credentials
+	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
+		t.Fatalf("first authenticated fetch: %d %s", code, body)
+	}
+	before := cs.devices.Load()
+	for i := range 5 {
+		if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
+			t.Fatalf("fetch %d: %d %s", i, code, body)
+		}
+	}
+	if n := cs.devices.Load() - before; n != 0 {
+		t.Fatalf("5 authenticated fetches read the device %d times, want 0", n)
+	}
+	// New credentials: the event drops the cached device; the old ones fail.
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := d.ProvPassword
+	d.ProvPassword = "rotated-" + old
+	if err := e.st.UpdateDevice(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID, Reason: "updated"})
+	if code := e.digestGet(t, "/"+mac+"-hotdesk.cfg", "MD5", d.ProvUser, old); code != 401 {
+		t.Fatalf("old password after the change: %d, want 401", code)
+	}
+	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
+		t.Fatalf("new password: %d %s", code, body)
+	}
+}
+
+// uploadCountingStore counts the upload reads a view makes.
+type uploadCountingStore struct {
+	prov.Store
+	one, many atomic.Int64
+}
+
+func (c *uploadCountingStore) LatestUpload(ctx context.Context, owner, name string) (prov.Upload, error) {
+	c.one.Add(1)
+	return c.Store.LatestUpload(ctx, owner, name)
+}
+
+func (c *uploadCountingStore) LatestUploads(ctx context.Context, owner string, names ...string) ([]prov.Upload, error) {
+	c.many.Add(1)
+	return c.Store.LatestUploads(ctx, owner, names...)
+}
+
+// TestViewReadsUploadsOncePerOwner: building a logged-in phone's view reads
+// the device's uploads (web.cfg, phone.cfg) in one query and the user's
+// (phone.cfg, directory.xml) in another — not a query per file, which a boot
+// storm pays for every phone — and still renders what they hold.
+func TestViewReadsUploadsOncePerOwner(t *testing.T) {
+	var cs *uploadCountingStore
+	e := newEnvStore(t, nil, func(st prov.Store) prov.Store { cs = &uploadCountingStore{Store: st}; return cs })
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
+	u := prov.User{Username: "alice", FirstName: "Alice", LastName: "A", Status: prov.StatusActive,
+		Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
+	if err := e.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.AssignNumber(ctx, "1001", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.alice(t, "GET", "/alice.cfg", ""); code != 200 {
+		t.Fatalf("native login: %d %s", code, body)
+	}
+	if code, body := e.dev(t, "PUT", "/"+mac+"-phone.cfg", `<PHONE_CONFIG><ALL up.backlight.idleIntensity="1"/></PHONE_CONFIG>`); code != 204 {
+		t.Fatalf("device upload: %d %s", code, body)
+	}
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+	one, many := cs.one.Load(), cs.many.Load()
+	code, body := e.alice(t, "GET", "/alice.cfg", "")
+	if code != 200 {
+		t.Fatalf("alice.cfg: %d %s", code, body)
+	}
+	if n, m := cs.one.Load()-one, cs.many.Load()-many; n != 0 || m != 2 {
+		t.Fatalf("one view read uploads %d times one by one and %d times per owner, want 0 and 2", n, m)
+	}
+	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || !strings.Contains(body, `up.backlight.idleIntensity="1"`) {
+		t.Fatalf("device file without the phone's upload: %d %s", code, body)
 	}
 }

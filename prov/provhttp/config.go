@@ -3,12 +3,15 @@ package provhttp
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 )
 
@@ -47,11 +50,15 @@ type Config struct {
 	// per FailInterval; beyond that the source gets 429.
 	FailBurst    int           `yaml:"fail_burst"`
 	FailInterval time.Duration `yaml:"fail_interval"`
+	// FirmwareURLs is the firmware each vendor's phones are told to run,
+	// by vendor (render.FirmwareVendors); per vendor because an image is
+	// one vendor's, and each vendor's files name it in their own way.
+	FirmwareURLs map[string]string `yaml:"firmware_urls"`
 }
 
 // DefaultConfig is plain HTTP on :80 and TFTP on :69 at the root.
 func DefaultConfig() Config {
-	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: prov.EnrollAuto, EnrollPerSource: 30,
+	return Config{HTTPListen: ":80", TFTPListen: ":69", Enroll: files.EnrollAuto, EnrollPerSource: 30,
 		MaxUploadBytes: 1 << 20, UploadQuotaBytes: 8 << 20, UploadTotalBytes: 512 << 20, UploadVersions: 5,
 		NonceTTL: 5 * time.Minute, FailBurst: 30, FailInterval: 2 * time.Second}
 }
@@ -77,7 +84,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("base_url: must be an http:// or https:// URL"))
 	}
 	switch c.Enroll {
-	case prov.EnrollAuto, prov.EnrollApprove, prov.EnrollDeny:
+	case files.EnrollAuto, files.EnrollApprove, files.EnrollDeny:
 	default:
 		errs = append(errs, fmt.Errorf("enroll: %q is not auto, approve or deny", c.Enroll))
 	}
@@ -105,7 +112,34 @@ func (c Config) Validate() error {
 	if c.FailBurst < 1 || c.FailInterval <= 0 {
 		errs = append(errs, errors.New("fail_burst: fail_burst ≥ 1 and fail_interval > 0 required"))
 	}
+	errs = append(errs, validFirmwareURLs(c.FirmwareURLs)...)
 	return errors.Join(errs...)
+}
+
+// validFirmwareURLs: a known vendor each, an absolute http, https or tftp
+// URL (what every vendor's firmware parameter takes) without credentials
+// (they would be rendered into every phone's file).
+func validFirmwareURLs(m map[string]string) []error {
+	var errs []error
+	vendors := render.FirmwareVendors()
+	for _, vendor := range slices.Sorted(maps.Keys(m)) {
+		key := "firmware_urls." + vendor
+		if !slices.Contains(vendors, vendor) {
+			errs = append(errs, fmt.Errorf("%s: unknown vendor, want one of %s (Polycom's firmware is the static directory's sip.ld)",
+				key, strings.Join(vendors, ", ")))
+			continue
+		}
+		u, err := url.Parse(m[vendor])
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tftp" || u.Host == "":
+			errs = append(errs, fmt.Errorf("%s: %q is not an absolute http://, https:// or tftp:// URL", key, m[vendor]))
+		case u.User != nil:
+			errs = append(errs, fmt.Errorf("%s: no credentials in the URL: every phone's file would carry them", key))
+		}
+	}
+	return errs
 }
 
 func port(listen string) int {
@@ -117,9 +151,9 @@ func port(listen string) int {
 	return n
 }
 
-// FilesConfig is the part of the section prov.NewFiles takes.
-func (c Config) FilesConfig() prov.FilesConfig {
-	fc := prov.FilesConfig{BaseURL: c.BaseURL, PathPrefix: c.PathPrefix, HTTPPort: port(c.HTTPListen),
+// FilesConfig is the part of the section files.New takes.
+func (c Config) FilesConfig() files.Config {
+	fc := files.Config{BaseURL: c.BaseURL, PathPrefix: c.PathPrefix, HTTPPort: port(c.HTTPListen),
 		StaticDir: c.StaticDir, Enroll: c.Enroll, EnrollPerSource: c.EnrollPerSource, TFTPSecrets: c.TFTPSecrets,
 		SecretsHTTPSOnly: c.SecretsHTTPSOnly, MaxUploadBytes: c.MaxUploadBytes, UploadQuota: c.UploadQuotaBytes,
 		UploadTotal: c.UploadTotalBytes, UploadVersions: c.UploadVersions}
@@ -132,5 +166,5 @@ func (c Config) FilesConfig() prov.FilesConfig {
 // RenderConfig is the part of the section render.New takes; sipPort comes
 // from the SIP section.
 func (c Config) RenderConfig(sipPort int) render.Config {
-	return render.Config{TemplatesDir: c.TemplatesDir, SIPPort: sipPort}
+	return render.Config{TemplatesDir: c.TemplatesDir, SIPPort: sipPort, FirmwareURLs: c.FirmwareURLs}
 }

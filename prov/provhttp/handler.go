@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
+	"hotdesk/prov/files"
 	"hotdesk/sip/digestserver"
 )
 
@@ -30,18 +32,21 @@ type Logins interface {
 	// NativeGuard starts a digest check of username's password against the
 	// login lockout: ok false means locked; done(failed) ends the attempt.
 	NativeGuard(username, remote string) (done func(failed bool), ok bool)
+	// ExtensionMobility decides a Cisco MPP Extension Mobility fetch
+	// (prov.Sessions.ExtensionMobility): username's digest verified, token
+	// from the fetch's path. An error answers 401, like a wrong password.
+	ExtensionMobility(ctx context.Context, mac, username, token, remote string) (prov.EMResult, error)
 }
 
 // Accounts is the lookup provhttp needs to check digest credentials;
 // prov.Store satisfies it.
 type Accounts interface {
-	GetDevice(ctx context.Context, mac string) (prov.Device, error)
 	GetUser(ctx context.Context, username string) (prov.User, error)
 }
 
 // Deps are the handler's collaborators; Logins may be nil (no native login).
 type Deps struct {
-	Files    *prov.Files
+	Files    *files.Files
 	Accounts Accounts
 	Logins   Logins
 	// Pages is the phone-browser login door; nil serves none.
@@ -53,7 +58,7 @@ type Deps struct {
 // Handler serves the namespace under the path prefix.
 type Handler struct {
 	cfg    Config
-	files  *prov.Files
+	files  *files.Files
 	acct   Accounts
 	logins Logins
 	pages  *PhonePages
@@ -83,21 +88,21 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	return &Handler{cfg: cfg, files: d.Files, acct: d.Accounts, logins: d.Logins, pages: d.Pages, log: d.Logger,
 		nonces: digestserver.New(cfg.NonceTTL, maxTrackedAnswers, maxUsesPerNonce), now: d.Now,
 		limit:    newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now),
-		realmKey: []byte(prov.RandomSecret(16))}, nil
+		realmKey: []byte(auth.RandomSecret(16))}, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := prov.Request{Proto: prov.ProtoHTTP, UserAgent: r.UserAgent()}
+	req := files.Request{Proto: files.ProtoHTTP, UserAgent: r.UserAgent()}
 	if r.TLS != nil {
-		req.Proto = prov.ProtoHTTPS
+		req.Proto = files.ProtoHTTPS
 	}
 	req.Remote, _ = netip.ParseAddrPort(r.RemoteAddr)
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		req.Local, _ = netip.ParseAddrPort(la.String())
 	}
 	cw := &countingWriter{ResponseWriter: w}
-	kind := prov.KindOther
+	kind := files.KindOther
 	defer func() { h.files.Observe(req.Proto, kind, cw.code(), cw.n) }()
 
 	src := req.Remote.Addr().Unmap()
@@ -115,14 +120,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.pages.ServeHTTP(cw, r, strings.TrimPrefix(rest, "/"))
 		return
 	}
-	kind = prov.KindOf(name)
+	em, file, isEM := emFetchOf(name)
+	if isEM {
+		if file == "" || r.Method == http.MethodPut {
+			h.notFound(cw, src)
+			return
+		}
+		name, req.Path = file, file
+	}
+	kind = files.KindOf(name)
 	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPut {
 		cw.Header().Set("Allow", "GET, HEAD, PUT")
 		http.Error(cw, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
-		if ok, stale := h.authenticate(r, auth, &req, kind); !ok {
+		if ok, stale := h.authenticate(r, auth, &req, kind, em); !ok {
 			h.challenge(cw, r, src, stale)
 			return
 		}
@@ -134,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.get(cw, r, req, src)
 }
 
-func (h *Handler) get(w *countingWriter, r *http.Request, req prov.Request, src netip.Addr) {
+func (h *Handler) get(w *countingWriter, r *http.Request, req files.Request, src netip.Addr) {
 	c, err := h.files.Read(r.Context(), req)
 	if err != nil {
 		h.fail(w, r, err, src)
@@ -146,7 +159,7 @@ func (h *Handler) get(w *countingWriter, r *http.Request, req prov.Request, src 
 	if c.ETag != "" {
 		hd.Set("ETag", c.ETag)
 	}
-	if c.Kind == prov.KindStatic {
+	if c.Kind == files.KindStatic {
 		http.ServeContent(w, r, c.Name, c.ModTime, c.Body) // Range, If-Modified-Since
 		return
 	}
@@ -164,9 +177,9 @@ func (h *Handler) get(w *countingWriter, r *http.Request, req prov.Request, src 
 	}
 }
 
-func (h *Handler) put(w *countingWriter, r *http.Request, req prov.Request, src netip.Addr) {
+func (h *Handler) put(w *countingWriter, r *http.Request, req files.Request, src netip.Addr) {
 	if r.ContentLength > h.cfg.MaxUploadBytes {
-		h.fail(w, r, prov.ErrTooLarge, src)
+		h.fail(w, r, files.ErrTooLarge, src)
 		return
 	}
 	if err := h.files.Write(r.Context(), req, r.Body); err != nil {
@@ -184,11 +197,11 @@ func (h *Handler) fail(w *countingWriter, r *http.Request, err error, src netip.
 		h.challenge(w, r, src, false)
 	case errors.Is(err, prov.ErrNotFound):
 		h.notFound(w, src)
-	case errors.Is(err, prov.ErrBadName):
+	case errors.Is(err, files.ErrBadName):
 		http.Error(w, "bad request", http.StatusBadRequest)
-	case errors.Is(err, prov.ErrTooLarge):
+	case errors.Is(err, files.ErrTooLarge):
 		http.Error(w, "upload too large", http.StatusRequestEntityTooLarge)
-	case errors.Is(err, prov.ErrQuota):
+	case errors.Is(err, files.ErrQuota):
 		http.Error(w, "upload quota exceeded", http.StatusInsufficientStorage)
 	case errors.Is(err, prov.ErrInvalid):
 		http.Error(w, "upload refused: "+errorField(err), http.StatusBadRequest)
@@ -229,7 +242,10 @@ func (h *Handler) challenge(w *countingWriter, r *http.Request, src netip.Addr, 
 // realm verifies).
 func (h *Handler) realm(r *http.Request) string {
 	name, _ := strings.CutPrefix(r.URL.Path, h.cfg.PathPrefix+"/")
-	user := prov.UserOfFile(name)
+	user := files.UserOfFile(name)
+	if em, _, ok := emFetchOf(name); ok {
+		user = em.user // the user signing in on a Cisco MPP
+	}
 	if user == "" {
 		return prov.LoginRealm
 	}
@@ -271,4 +287,25 @@ func (c *countingWriter) code() int {
 		return http.StatusOK
 	}
 	return c.status
+}
+
+// emFetch is a Cisco MPP Extension Mobility fetch: the user ID typed at
+// the phone's Sign in softkey and the token of the session its profile
+// rule carries (prov.EMPath: em/<user>/<token>/<file>).
+type emFetch struct{ user, token string }
+
+// emFetchOf splits an Extension Mobility path; file is "" when malformed.
+func emFetchOf(name string) (*emFetch, string, bool) {
+	rest, ok := strings.CutPrefix(name, files.EMPath+"/")
+	if !ok {
+		return nil, "", false
+	}
+	user, rest, ok1 := strings.Cut(rest, "/")
+	token, file, ok2 := strings.Cut(rest, "/")
+	// The phone's own profile, <MAC>.xml ($MA.xml), is the only file.
+	base, isXML := strings.CutSuffix(file, ".xml")
+	if _, isMAC := prov.NormalizeMAC(base); !ok1 || !ok2 || user == "" || token == "" || !isXML || !isMAC {
+		return &emFetch{}, "", true
+	}
+	return &emFetch{user: user, token: token}, file, true
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
+	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 	"hotdesk/prov/store"
 )
@@ -33,6 +35,15 @@ type fakeLogins struct {
 	events *prov.Events
 	calls  int
 	mu     sync.Mutex
+}
+
+// ExtensionMobility logs in as NativeLogin does; stale logins are
+// Sessions' business, tested in daemon (TestCiscoExtensionMobility).
+func (l *fakeLogins) ExtensionMobility(ctx context.Context, mac, username, _, remote string) (prov.EMResult, error) {
+	if _, err := l.NativeLogin(ctx, mac, username, remote); err != nil {
+		return 0, err
+	}
+	return prov.EMLoggedIn, nil
 }
 
 // NativeGuard never locks: lockout is Sessions' business, tested there and in daemon.
@@ -54,7 +65,7 @@ func (l *fakeLogins) NativeLogin(ctx context.Context, mac, username, remote stri
 	if len(ss) > 0 {
 		return ss[0], nil
 	}
-	s := prov.Session{ID: prov.RandomSecret(8), UserID: u.ID, DeviceID: d.ID, Door: "native",
+	s := prov.Session{ID: auth.RandomSecret(8), UserID: u.ID, DeviceID: d.ID, Door: "native",
 		StartedAt: time.Now(), LastActivity: time.Now(), SIPUser: "s-" + username, SIPPassword: "sesspw"}
 	if err := l.st.CreateSession(ctx, &s); err != nil {
 		return prov.Session{}, err
@@ -66,7 +77,7 @@ func (l *fakeLogins) NativeLogin(ctx context.Context, mac, username, remote stri
 
 type env struct {
 	st     *store.Store
-	files  *prov.Files
+	files  *files.Files
 	events *prov.Events
 	srv    *httptest.Server
 	reg    *prometheus.Registry
@@ -95,7 +106,10 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func newEnv(t *testing.T, mut func(*Config)) *env {
+func newEnv(t *testing.T, mut func(*Config)) *env { t.Helper(); return newEnvStore(t, mut, nil) }
+
+// newEnvStore is newEnv with the Files reading the store through wrap.
+func newEnvStore(t *testing.T, mut func(*Config), wrap func(prov.Store) prov.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
@@ -115,13 +129,17 @@ func newEnv(t *testing.T, mut func(*Config)) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, events: &prov.Events{}, reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
-	e.files, err = prov.NewFiles(cfg.FilesConfig(), prov.FilesDeps{Store: st, Events: e.events, Renderer: rend,
+	var fst prov.Store = st
+	if wrap != nil {
+		fst = wrap(st)
+	}
+	e.files, err = files.New(cfg.FilesConfig(), files.Deps{Store: fst, Events: e.events, Renderer: rend,
 		Registerer: e.reg, Logger: slog.New(slog.NewTextHandler(e.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.logins = &fakeLogins{st: st, events: e.events}
-	h, err := New(cfg, Deps{Files: e.files, Accounts: st, Logins: e.logins,
+	h, err := New(cfg, Deps{Files: e.files, Accounts: fst, Logins: e.logins,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +229,7 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 	// Same answer for a wrong MAC (enroll deny), an unknown file and a missing upload.
-	e2 := newEnv(t, func(c *Config) { c.Enroll = prov.EnrollDeny })
+	e2 := newEnv(t, func(c *Config) { c.Enroll = files.EnrollDeny })
 	_, a := e2.do(t, "GET", "/0004f2999999.cfg", "", nil)
 	c1, b := e2.do(t, "GET", "/nosuchfile.bin", "", nil)
 	c2, c := e2.do(t, "GET", "/0004f2999999-directory.xml", "", nil)
@@ -379,7 +397,7 @@ func TestUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := prov.ParseConfigParams(u.Data); err != nil || u.Version != 9 {
+	if _, err := files.ParseConfigParams(u.Data); err != nil || u.Version != 9 {
 		t.Errorf("latest after concurrent uploads: v%d %v", u.Version, err)
 	}
 	if _, err := exec.LookPath("curl"); err == nil {
@@ -396,7 +414,7 @@ func TestUploads(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.FailBurst, c.FailInterval = 5, time.Hour; c.Enroll = prov.EnrollDeny })
+	e := newEnv(t, func(c *Config) { c.FailBurst, c.FailInterval = 5, time.Hour; c.Enroll = files.EnrollDeny })
 	codes := map[int]int{}
 	for i := range 10 {
 		code, _ := e.do(t, "GET", fmt.Sprintf("/0004f200%04x.cfg", i), "", nil)
@@ -611,10 +629,10 @@ func TestLoginHA1sAreSaltedPerPassword(t *testing.T) {
 	a, b := prov.LoginHA1s("alice", "same-pw"), prov.LoginHA1s("bob", "same-pw")
 	a2 := prov.LoginHA1s("alice", "same-pw")
 	for _, alg := range []string{"MD5", "SHA-256"} {
-		if a[alg] == prov.DigestHA1(alg, "alice", prov.LoginRealm, "same-pw") || a[alg] == a2[alg] || a[alg] == b[alg] {
+		if a[alg] == auth.DigestHA1(alg, "alice", prov.LoginRealm, "same-pw") || a[alg] == a2[alg] || a[alg] == b[alg] {
 			t.Fatalf("%s HA1 not salted: %v %v", alg, a, a2)
 		}
-		if a[alg] != prov.DigestHA1(alg, "alice", a["realm"], "same-pw") {
+		if a[alg] != auth.DigestHA1(alg, "alice", a["realm"], "same-pw") {
 			t.Fatalf("%s HA1 does not verify in its realm", alg)
 		}
 	}
@@ -701,7 +719,7 @@ func TestDigestAnswerReplayIsRefused(t *testing.T) {
 func TestDefaultUserLogsInWithTheRenderedPassword(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
-	hash, err := prov.HashPassword("lobby-own-pw", prov.Argon2Params{Memory: 64, Time: 1, Threads: 1})
+	hash, err := auth.HashPassword("lobby-own-pw", auth.Argon2Params{Memory: 64, Time: 1, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // PhonePagesPath is where the phone-browser login door lives, relative to
 // the path prefix; the locked profile points the phone's browser here.
-const PhonePagesPath = prov.PhonePagesPath
+const PhonePagesPath = files.PhonePagesPath
 
 // PhonePages is the login door for the phone's own browser (Polycom
 // microbrowser XHTML; Yealink's XML browser with ?ui=yealink, Cisco MPP's
@@ -37,7 +38,7 @@ type pageData struct {
 	// only absolute URLs.
 	Origin string
 	// LoginT, LogoutT and PasswordT are the forms' own tokens: each
-	// expires (prov.PhoneFormTTL) and works for its form only.
+	// expires (files.PhoneFormTTL) and works for its form only.
 	LoginT, LogoutT, PasswordT      string
 	Form, Logout, Password, Yealink bool
 	// Cisco: CiscoIPPhoneInput/CiscoIPPhoneText for MPP's XML services.
@@ -129,17 +130,17 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 	switch {
 	case err != nil:
 	case xmlSubmit:
-		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
+		valid = files.CheckPhoneFormToken(d, files.PhoneFormLogin, t, now)
 	case xmlLogout:
-		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogout, t, now)
+		valid = files.CheckPhoneFormToken(d, files.PhoneFormLogout, t, now)
 	case r.Method != http.MethodPost:
-		valid = prov.CheckPhonePageToken(d, t)
+		valid = files.CheckPhonePageToken(d, t)
 	case rest == "":
-		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogin, t, now)
+		valid = files.CheckPhoneFormToken(d, files.PhoneFormLogin, t, now)
 	case rest == "logout":
-		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormLogout, t, now)
+		valid = files.CheckPhoneFormToken(d, files.PhoneFormLogout, t, now)
 	case rest == "password":
-		valid = prov.CheckPhoneFormToken(d, prov.PhoneFormPassword, t, now)
+		valid = files.CheckPhoneFormToken(d, files.PhoneFormPassword, t, now)
 	}
 	if !valid {
 		// The same answer for an unknown phone, a forged link, an expired
@@ -148,12 +149,12 @@ func (p *PhonePages) ServeHTTP(w http.ResponseWriter, r *http.Request, rest stri
 		http.NotFound(w, r)
 		return
 	}
-	data := pageData{MAC: d.MAC, Token: prov.PhonePageToken(d), Yealink: ui == "yealink", Cisco: ui == "cisco",
+	data := pageData{MAC: d.MAC, Token: files.PhonePageToken(d), Yealink: ui == "yealink", Cisco: ui == "cisco",
 		Snom:      ui == "snom",
 		Action:    strings.TrimSuffix(r.URL.Path, "/"+rest),
-		LoginT:    prov.PhoneFormToken(d, prov.PhoneFormLogin, now),
-		LogoutT:   prov.PhoneFormToken(d, prov.PhoneFormLogout, now),
-		PasswordT: prov.PhoneFormToken(d, prov.PhoneFormPassword, now)}
+		LoginT:    files.PhoneFormToken(d, files.PhoneFormLogin, now),
+		LogoutT:   files.PhoneFormToken(d, files.PhoneFormLogout, now),
+		PasswordT: files.PhoneFormToken(d, files.PhoneFormPassword, now)}
 	if rest != "" {
 		data.Action = strings.TrimSuffix(data.Action, "/")
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/icholy/digest"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -111,7 +112,7 @@ func TestUploadKeepsWhatThePhoneOwns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := prov.ParseConfigParams(up.Data)
+	stored, err := files.ParseConfigParams(up.Data)
 	if err != nil || len(stored) != len(allowed) {
 		t.Fatalf("stored %v (%v), want the %d allowed parameters:\n%s", stored, err, len(allowed), up.Data)
 	}
@@ -150,8 +151,8 @@ func TestUploadKeepsWhatThePhoneOwns(t *testing.T) {
 			t.Errorf("no log line names the refused %s:\n%s", k, logs)
 		}
 	}
-	want := map[string]float64{prov.RefusedAddress: 5, prov.RefusedSecret: 1, prov.RefusedProvisioning: 2,
-		prov.RefusedNotPhoneOwned: 1}
+	want := map[string]float64{files.RefusedAddress: 5, files.RefusedSecret: 1, files.RefusedProvisioning: 2,
+		files.RefusedNotPhoneOwned: 1}
 	for reason, n := range want {
 		if got := e.refusedParams(t, reason); got != n {
 			t.Errorf("refused{reason=%q} = %v, want %v", reason, got, n)
@@ -171,7 +172,7 @@ func TestUploadKeepsWhatThePhoneOwns(t *testing.T) {
 	if strings.Contains(devFile, "evil") {
 		t.Errorf("a refused value reached the device file:\n%s", devFile)
 	}
-	if got := e.refusedParams(t, prov.RefusedAddress); got != 6 {
+	if got := e.refusedParams(t, files.RefusedAddress); got != 6 {
 		t.Errorf("refused{reason=address} = %v after the device upload, want 6", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // cisco renders Cisco MPP (6800/7800/8800 multiplatform, "3PCC") files
@@ -28,7 +29,7 @@ func newCisco(cfg Config, zones *zoneCache) *cisco { return &cisco{cfg: cfg, zon
 
 func (c *cisco) Name() string { return "cisco" }
 
-func (c *cisco) ContentType(prov.FileKind) string { return "application/xml" }
+func (c *cisco) ContentType(files.FileKind) string { return "application/xml" }
 
 const ciscoMaxLines = 6
 
@@ -37,18 +38,18 @@ const ciscoMaxLines = 6
 var ciscoPSNRE = regexp.MustCompile(`^[0-9]{4}[A-Za-z]{0,3}\.xml$`)
 
 // Files implements Vendor.
-func (c *cisco) Files(name string) (prov.VendorFile, bool) {
+func (c *cisco) Files(name string) (files.VendorFile, bool) {
 	if ciscoPSNRE.MatchString(name) {
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, Boot: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, Boot: true}, true
 	}
 	mac, rest, ok := macPrefix(name)
 	switch {
 	case ok && rest == ".xml":
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Boot: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Boot: true}, true
 	case ok && rest == "-directory.xml":
-		return prov.VendorFile{Kind: prov.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
+		return files.VendorFile{Kind: files.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
 	}
-	return prov.VendorFile{}, false
+	return files.VendorFile{}, false
 }
 
 // SyncEvent implements Vendor: MPP re-syncs on "resync" (Resync_From_SIP)
@@ -90,10 +91,30 @@ func (c *cisco) Sources(v *prov.View) []Source {
 
 func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 	p := map[string]string{}
+	p["EM_Enable"] = "No"
 	if m.ProvURL != "" {
 		rule := m.ProvURL + "/$MA.xml"
 		if m.ProvUser != "" {
 			rule = "[--uid " + m.ProvUser + " --pwd " + m.ProvPassword + "]" + rule
+		}
+		if m.ProvUser != "" && m.LoginPage != "" {
+			// Extension Mobility, decided by hotdesk (the MPP
+			// administration guide's "Configure Provisioning Authority":
+			// EM_Enable gives the phone its Sign in softkey; while a user
+			// is signed in, $EMS is "mobile" and $MUID/$MPWD are what they
+			// typed, and the rule's first branch fetches the profile with
+			// them; signed out, the second, with the device's own
+			// credentials). The path names the user (their digest realm)
+			// and the token of the session this profile belongs to, so a
+			// re-sync still carrying an ended login is told from a new one
+			// (prov.Sessions.ExtensionMobility).
+			tok := v.EMToken
+			if tok == "" {
+				tok = prov.EMNoToken
+			}
+			rule = `("$EMS" eq "mobile" and "$MUID" ne "" and "$MPWD" ne "")?[--uid $MUID --pwd $MPWD]` +
+				m.ProvURL + "/" + files.EMPath + "/$MUID/" + tok + "/$MA.xml|" + rule
+			p["EM_Enable"] = "Yes"
 		}
 		p["Profile_Rule"] = rule
 	}
@@ -107,6 +128,9 @@ func (c *cisco) siteParams(v *prov.View, m Model) map[string]string {
 		p["XML_User_Name"], p["XML_Password"] = m.ProvUser, m.ProvPassword
 	}
 	if m.FirmwareURL != "" {
+		// Upgrade_Rule: the load the phone runs; it upgrades when it
+		// differs and every line is idle, then reboots (MPP provisioning
+		// guide, "Upgrade Rule").
 		p["Upgrade_Rule"] = m.FirmwareURL
 	}
 	p["Emergency_Number"] = strings.Join(m.Emergency, ",")
@@ -169,6 +193,18 @@ func ciscoLines(ls []Line) map[string]string {
 		} {
 			p[k+n] = val
 		}
+		// The next cluster node as the line's alternate outbound proxy:
+		// MPP uses it only with Dual Registration on, and registers to
+		// both (Cisco IP Phone 8800/7800 Multiplatform Administration
+		// Guide, "Dual Registration": Alternate Proxy, Alternate Outbound
+		// Proxy, Dual Registration; "reboot the phone for the feature to
+		// take effect"). The nodes share one location store, and the phone
+		// registers one Contact, so both registrations are one binding.
+		alt, dual := "", "No"
+		if len(l.Backups) > 0 {
+			alt, dual = l.Backups[0].String(), "Yes"
+		}
+		p["Alternate_Outbound_Proxy"+n], p["Dual_Registration"+n] = alt, dual
 	}
 	return p
 }
@@ -244,14 +280,14 @@ func ciscoLang(s string) string {
 
 // Render implements Vendor: the device's one profile (MPP has no user
 // profile; a login is the user's lines in it).
-func (c *cisco) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (c *cisco) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}
 		return flatProfile(flat(Merge(srcs)), v.Secrets)
-	case prov.KindDirectory:
+	case files.KindDirectory:
 		return ciscoDirectory(v.Contacts)
 	}
 	return nil, prov.ErrNotFound

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // fanvil renders Fanvil X-series files (X3/X4/X5/X6/X7, X210, their U,
@@ -35,7 +36,7 @@ func newFanvil(cfg Config, zones *zoneCache) *fanvil { return &fanvil{cfg: cfg, 
 
 func (f *fanvil) Name() string { return "fanvil" }
 
-func (f *fanvil) ContentType(prov.FileKind) string { return "application/xml" }
+func (f *fanvil) ContentType(files.FileKind) string { return "application/xml" }
 
 // fanvilMaxLines is how many SIP lines every device file sets (the X4U
 // has six), so one that left the configuration is disabled.
@@ -59,17 +60,17 @@ var fanvilSections = map[string]bool{
 }
 
 // Files implements Vendor.
-func (f *fanvil) Files(name string) (prov.VendorFile, bool) {
+func (f *fanvil) Files(name string) (files.VendorFile, bool) {
 	if mac, rest, ok := macPrefix(name); ok {
 		if rest == ".cfg" {
-			return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Enroll: true}, true
+			return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Enroll: true}, true
 		}
-		return prov.VendorFile{}, false
+		return files.VendorFile{}, false
 	}
 	if fanvilCommonRE.MatchString(name) {
-		return prov.VendorFile{Kind: prov.KindMaster, Boot: true}, true
+		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
 	}
-	return prov.VendorFile{}, false
+	return files.VendorFile{}, false
 }
 
 // SyncEvent implements Vendor.
@@ -105,6 +106,9 @@ func (f *fanvil) Sources(v *prov.View) []Source {
 	if v.User != nil {
 		user := "user " + v.User.Username
 		p := fanvilLines(m.Lines)
+		for k, val := range fanvilKeys(len(m.Lines), m.Keys) {
+			p[k] = val
+		}
 		if l := fanvilLang(m.Language); l != "" {
 			p["phone.display.DefaultLanguage"] = l
 		}
@@ -135,6 +139,8 @@ func (f *fanvil) siteParams(v *prov.View, m Model) map[string]string {
 		p["ap.DefaultUsername"], p["ap.DefaultPassword"] = m.ProvUser, m.ProvPassword
 	}
 	if m.FirmwareURL != "" {
+		// The server the phone checks for a newer firmware (wazo-provd's
+		// Fanvil templates: <fwCheck> EnableAutoUpgrade, UpgradeServer1).
 		p["fwCheck.EnableAutoUpgrade"], p["fwCheck.UpgradeServer1"] = "1", m.FirmwareURL
 	}
 	if m.LocalPIN != "" {
@@ -157,6 +163,42 @@ func (f *fanvil) siteParams(v *prov.View, m Model) map[string]string {
 	}
 	for k, val := range fanvilLines(lines) {
 		p[k] = val
+	}
+	for k, val := range fanvilKeys(len(lines), nil) {
+		p[k] = val
+	}
+	return p
+}
+
+// fanvilKeys12 is the number of DSS keys on the first page hotdesk manages:
+// a line's or a feature key each, the rest cleared so a logout leaves none
+// behind. Twelve is the X4U's page; keys a model lacks are ignored.
+const fanvilKeys12 = 12
+
+// fanvilKeys lays out the first page of DSS keys (wazo-provd's Fanvil
+// plugin, common.py _format_fkey and templates/base-new.tpl: <dsskey>
+// <dssSide index="1"> <Fkey index="n"> Type 2 with Value "SIP<n>" is line
+// n's key; Type 1 with "<number>@<line>/f" a speed dial, "<number>@<line>/ba"
+// a BLF; Type 0 none): one key per line, then the user's feature keys on
+// line 1; the rest back to none.
+func fanvilKeys(lines int, keys []Key) map[string]string {
+	p := map[string]string{}
+	// A title must not break the value's syntax; Fanvil titles are text.
+	clean := strings.NewReplacer("@", " ", "/", " ")
+	for i := 1; i <= fanvilKeys12; i++ {
+		k := "dsskey.dssSide.1.Fkey." + strconv.Itoa(i) + "."
+		typ, val, title := "0", "", ""
+		switch j := i - lines - 1; {
+		case i <= lines:
+			typ, val = "2", "SIP"+strconv.Itoa(i)
+		case j < len(keys):
+			key := keys[j]
+			typ, val, title = "1", key.Number+"@1/f", clean.Replace(key.Label)
+			if key.BLF {
+				val = key.Number + "@1/ba"
+			}
+		}
+		p[k+"Type"], p[k+"Value"], p[k+"Title"] = typ, val, title
 	}
 	return p
 }
@@ -181,6 +223,16 @@ func fanvilLines(ls []Line) map[string]string {
 		} {
 			p[n+k] = val
 		}
+		// The next cluster node as the line's backup proxy (wazo-provd's
+		// Fanvil templates, base-V-series.tpl: <line> BackupAddr,
+		// BackupPort, BackupTransport, BackupTTL); cleared without one.
+		p[n+"BackupAddr"], p[n+"BackupPort"] = "", ""
+		if len(l.Backups) > 0 {
+			b := l.Backups[0]
+			p[n+"BackupAddr"], p[n+"BackupPort"] = b.Host, strconv.Itoa(b.Port)
+			p[n+"BackupTransport"] = p[n+"Transport"]
+			p[n+"BackupTTL"] = strconv.Itoa(l.Expiry)
+		}
 	}
 	return p
 }
@@ -197,9 +249,9 @@ func fanvilLang(s string) string {
 }
 
 // Render implements Vendor.
-func (f *fanvil) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (f *fanvil) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindMaster:
+	case files.KindMaster:
 		// The per-model common file: defaults and where to provision
 		// from, never an account or a secret.
 		m := map[string]string{}
@@ -208,7 +260,7 @@ func (f *fanvil) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte
 		}
 		fanvilServer(m, v.Server.BaseURL)
 		return sysConf(m, false)
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}

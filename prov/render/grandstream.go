@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // grandstream renders Grandstream GRP26xx, GXP21xx/17xx/16xx, WP8xx and
@@ -50,7 +51,7 @@ func newGrandstream(cfg Config, zones *zoneCache) *grandstream {
 
 func (g *grandstream) Name() string { return "grandstream" }
 
-func (g *grandstream) ContentType(prov.FileKind) string { return "application/xml" }
+func (g *grandstream) ContentType(files.FileKind) string { return "application/xml" }
 
 // gsMaxLines is how many accounts every device file sets (the GRP2614 has
 // four), so one that left the configuration is deactivated.
@@ -64,15 +65,15 @@ var (
 
 // Files implements Vendor: cfg<mac>.xml is the device's; cfg<model>.xml
 // and cfg.xml the common ones (any model).
-func (g *grandstream) Files(name string) (prov.VendorFile, bool) {
+func (g *grandstream) Files(name string) (files.VendorFile, bool) {
 	if m := gsMACRE.FindStringSubmatch(name); m != nil {
 		mac, _ := prov.NormalizeMAC(m[1])
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Boot: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Boot: true}, true
 	}
 	if name == "cfg.xml" || gsModelRE.MatchString(name) {
-		return prov.VendorFile{Kind: prov.KindMaster, Boot: true}, true
+		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
 	}
-	return prov.VendorFile{}, false
+	return files.VendorFile{}, false
 }
 
 // SyncEvent implements Vendor: Grandstream phones re-provision on
@@ -174,7 +175,26 @@ func gsLines(ls []Line) map[string]string {
 		} {
 			p[keys[f]] = val
 		}
+		// The next cluster node as the account's Secondary SIP Server
+		// (Grandstream "GRP26xx Server Redundancy Guide": the phone
+		// registers to both and calls through the primary first; P2312
+		// for account 1, P2<n+2>12 for account n, as wazo-provd's
+		// Grandstream base.tpl numbers them), cleared without one. Account
+		// 1 also gets it as its Backup Outbound Proxy, P2333 (GXP21xx
+		// configuration template 1.0.8.4, "Backup Outbound Proxy"): its
+		// outbound proxy is a node too. The other accounts' number for
+		// it is in no template found, so they fail over only where the
+		// primary node still forwards.
+		sec := "P2" + strconv.Itoa(i+2) + "12"
 		if i == 1 {
+			sec = "P2312"
+		}
+		p[sec] = ""
+		if len(l.Backups) > 0 {
+			p[sec] = l.Backups[0].String()
+		}
+		if i == 1 {
+			p["P2333"] = p[sec]
 			p["P31"] = "1"
 			p["P32"] = strconv.Itoa(max(1, l.Expiry/60))
 			p["P130"] = map[string]string{"udp": "0", "tcp": "1", "tls": "2"}[l.Transport]
@@ -207,9 +227,9 @@ func gsLang(s string) string {
 }
 
 // Render implements Vendor.
-func (g *grandstream) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (g *grandstream) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindMaster:
+	case files.KindMaster:
 		// cfg<model>.xml and cfg.xml: where to provision from, never an
 		// account or a secret.
 		m := map[string]string{}
@@ -220,7 +240,7 @@ func (g *grandstream) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([
 			m["P212"], m["P237"] = via, path
 		}
 		return gsProvision("", m, false)
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}

@@ -1,10 +1,12 @@
 package render
 
 import (
+	"net"
 	"strconv"
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // Model is the vendor-neutral device model every non-Polycom renderer
@@ -95,6 +97,37 @@ type Line struct {
 	Port           int
 	Transport      string // udp, tcp, tls
 	Expiry         int    // registration expiry in seconds
+	// Backups are the other cluster nodes, in the configured order: the
+	// registrars the phone fails over to when Server does not answer.
+	Backups []Node
+}
+
+// Node is one registrar a phone reaches (a cluster node).
+type Node struct {
+	Host string
+	Port int
+}
+
+// String is host:port.
+func (n Node) String() string { return net.JoinHostPort(n.Host, strconv.Itoa(n.Port)) }
+
+// backups are cfg.Nodes without the node at host:port (the one that
+// served the file, which every line names first), in order; a node
+// without a port listens on the registrar's.
+func backups(nodes []string, host string, port int) []Node {
+	var out []Node
+	for _, n := range nodes {
+		h, p := n, port
+		if hh, pp, err := net.SplitHostPort(n); err == nil {
+			h = hh
+			p, _ = strconv.Atoi(pp)
+		}
+		if h == host && p == port {
+			continue
+		}
+		out = append(out, Node{Host: h, Port: p})
+	}
+	return out
 }
 
 // Address is the line's address of record.
@@ -113,7 +146,8 @@ func model(v *prov.View, cfg Config, zones *zoneCache) Model {
 			pass = ""
 		}
 		return Line{User: user, Domain: domain, AuthUser: auth, Password: pass, Label: label, Display: display,
-			Server: v.Server.Host, Port: cfg.SIPPort, Transport: "udp", Expiry: 3600}
+			Server: v.Server.Host, Port: cfg.SIPPort, Transport: "udp", Expiry: 3600,
+			Backups: backups(cfg.Nodes, v.Server.Host, cfg.SIPPort)}
 	}
 	if v.User == nil {
 		m.Locked = true
@@ -166,12 +200,10 @@ func model(v *prov.View, cfg Config, zones *zoneCache) Model {
 			m.LocalPIN = d.SecurityPIN
 		}
 		if s.Login.Enabled && d.ProvPassword != "" && v.Server.BaseURL != "" {
-			m.LoginPage = v.Server.BaseURL + "/" + prov.PhonePagesPath + "?mac=" + d.MAC + "&t=" + prov.PhonePageToken(d)
+			m.LoginPage = v.Server.BaseURL + "/" + files.PhonePagesPath + "?mac=" + d.MAC + "&t=" + files.PhonePageToken(d)
 		}
 	}
-	if cfg.FirmwareURL != "" {
-		m.FirmwareURL = cfg.FirmwareURL
-	}
+	m.FirmwareURL = cfg.FirmwareURLs[strings.ToLower(d.Vendor)]
 	return m
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // polycom renders Polycom/Spectralink UC Software files.
@@ -36,10 +37,10 @@ type zoneOffsets struct {
 
 func (p *polycom) Name() string { return "polycom" }
 
-func (p *polycom) ContentType(prov.FileKind) string { return "application/xml" }
+func (p *polycom) ContentType(files.FileKind) string { return "application/xml" }
 
 // Files implements Vendor: the namespace knows Polycom's names itself.
-func (p *polycom) Files(string) (prov.VendorFile, bool) { return prov.VendorFile{}, false }
+func (p *polycom) Files(string) (files.VendorFile, bool) { return files.VendorFile{}, false }
 
 // SyncEvent implements Vendor; checkSync.alwaysReboot=0 makes the phone
 // reload without a reboot unless asked to.
@@ -219,7 +220,7 @@ func (p *polycom) siteParams(v *prov.View) map[string]string {
 		// The browser login door (log in, log out, change password) is the
 		// microbrowser's home page; its signed link is a secret like the
 		// passwords, so it is not served over TFTP unless allowed.
-		m["mb.main.home"] = v.Server.BaseURL + "/" + prov.PhonePagesPath + "?mac=" + v.Device.MAC + "&t=" + prov.PhonePageToken(v.Device)
+		m["mb.main.home"] = v.Server.BaseURL + "/" + files.PhonePagesPath + "?mac=" + v.Device.MAC + "&t=" + files.PhonePageToken(v.Device)
 	}
 	if len(s.Emergency) > 0 {
 		m["dialplan.routing.server.1.address"] = v.Server.Host
@@ -284,11 +285,11 @@ func (p *polycom) userParams(v *prov.View) map[string]string {
 }
 
 // Render implements Vendor.
-func (p *polycom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (p *polycom) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindMaster:
+	case files.KindMaster:
 		return p.master(v)
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}
@@ -299,7 +300,7 @@ func (p *polycom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byt
 			comment = "device " + v.Device.MAC + " with its user"
 		}
 		return p.config(comment, Merge(only(srcs, layers...)), v.Secrets)
-	case prov.KindUserConfig:
+	case files.KindUserConfig:
 		if v.User == nil {
 			return nil, prov.ErrNotFound
 		}
@@ -310,19 +311,19 @@ func (p *polycom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byt
 			}
 		}
 		return p.config("user profile", m, v.Secrets)
-	case prov.KindDirectory:
+	case files.KindDirectory:
 		return p.exec("directory.xml", struct{ Contacts []prov.Contact }{v.DirectoryItems()})
 	}
 	return nil, prov.ErrNotFound
 }
 
 func (p *polycom) master(v *prov.View) ([]byte, error) {
-	files := "[PHONE_MAC_ADDRESS]" + prov.DeviceConfigSuffix
+	cfgFiles := "[PHONE_MAC_ADDRESS]" + files.DeviceConfigSuffix
 	if v.Device.MAC != "" {
-		files = v.Device.MAC + prov.DeviceConfigSuffix
+		cfgFiles = v.Device.MAC + files.DeviceConfigSuffix
 	}
 	return p.exec("master.cfg", map[string]string{
-		"AppFilePath": p.cfg.AppFilePath, "ConfigFiles": files,
+		"AppFilePath": p.cfg.AppFilePath, "ConfigFiles": cfgFiles,
 		"LogDir": "", "OverridesDir": "", "ContactsDir": v.Site.ProfileDirs.Contacts,
 		"UserProfilesDir": v.Site.ProfileDirs.UserProfiles, "CallListsDir": v.Site.ProfileDirs.CallLists,
 	})

@@ -15,6 +15,7 @@ import (
 	"text/template"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 //go:embed templates
@@ -30,9 +31,10 @@ type Config struct {
 	SIPPort int
 	// AppFilePath is the firmware the Polycom master file names.
 	AppFilePath string
-	// FirmwareURL is the firmware other vendors' files name ("" : none;
-	// the phone keeps its own).
-	FirmwareURL string
+	// FirmwareURLs is the firmware each vendor's files name, by vendor key
+	// (yealink, cisco, snom, grandstream, fanvil); a vendor without one
+	// keeps the firmware its phones run. Polycom's is AppFilePath.
+	FirmwareURLs map[string]string
 	// Nodes are every cluster node's SIP address as phones reach it (host
 	// or host:port): each line names the node that served the file first,
 	// then the others, for the phone to fail over to.
@@ -55,10 +57,10 @@ type Vendor interface {
 	// Sources returns v's parameter sources, lowest precedence first.
 	Sources(v *prov.View) []Source
 	// Render produces a file of kind; ErrNotFound when the vendor has none.
-	Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error)
-	ContentType(kind prov.FileKind) string
+	Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error)
+	ContentType(kind files.FileKind) string
 	// Files reads a top-level name its phones request (false: not one).
-	Files(name string) (prov.VendorFile, bool)
+	Files(name string) (files.VendorFile, bool)
 	// SyncEvent is the NOTIFY Event header value that makes its phones
 	// re-provision; reboot asks them to reboot as well.
 	SyncEvent(reboot bool) string
@@ -73,7 +75,7 @@ type Vendor interface {
 // parameters keep their bare names.
 const VendorPrefix = ":"
 
-// Set dispatches on the device's vendor; it implements prov.Renderer.
+// Set dispatches on the device's vendor; it implements files.Renderer.
 // Unknown vendors get the default (Polycom UC Software) renderer, since
 // the namespace follows Polycom's names.
 type Set struct {
@@ -83,7 +85,7 @@ type Set struct {
 	others []Vendor
 }
 
-var _ prov.Renderer = (*Set)(nil)
+var _ files.Renderer = (*Set)(nil)
 
 // New returns the renderers with their templates loaded (admin overrides
 // from cfg.TemplatesDir replace built-ins); a bad template fails here.
@@ -111,11 +113,11 @@ func New(cfg Config, logger *slog.Logger) (*Set, error) {
 	return s, nil
 }
 
-var _ prov.VendorNames = (*Set)(nil)
+var _ files.VendorNames = (*Set)(nil)
 
-// VendorFiles implements prov.VendorNames.
-func (s *Set) VendorFiles(name string) []prov.VendorFile {
-	var out []prov.VendorFile
+// VendorFiles implements files.VendorNames.
+func (s *Set) VendorFiles(name string) []files.VendorFile {
+	var out []files.VendorFile
 	for _, v := range s.others {
 		if f, ok := v.Files(name); ok {
 			f.Vendor = v.Name()
@@ -134,6 +136,16 @@ func SyncEvent(vendor string, reboot bool) string {
 		}
 	}
 	return (&polycom{}).SyncEvent(reboot)
+}
+
+// FirmwareVendors are the vendor keys Config.FirmwareURLs takes: every
+// vendor but Polycom, whose firmware is AppFilePath.
+func FirmwareVendors() []string {
+	var out []string
+	for _, v := range others(Config{}, nil) {
+		out = append(out, v.Name())
+	}
+	return out
 }
 
 // others are the vendors besides Polycom: a new vendor is one line here.
@@ -198,18 +210,18 @@ func (s *Set) vendor(v *prov.View) Vendor {
 	return s.def
 }
 
-// Render implements prov.Renderer.
-func (s *Set) Render(_ context.Context, kind prov.FileKind, v *prov.View) ([]byte, error) {
+// Render implements files.Renderer.
+func (s *Set) Render(_ context.Context, kind files.FileKind, v *prov.View) ([]byte, error) {
 	vv := s.vendor(v)
 	return vv.Render(kind, v, vv.Sources(v))
 }
 
-// ContentType implements prov.Renderer.
-func (s *Set) ContentType(v *prov.View, kind prov.FileKind) string {
+// ContentType implements files.Renderer.
+func (s *Set) ContentType(v *prov.View, kind files.FileKind) string {
 	return s.vendor(v).ContentType(kind)
 }
 
-// Effective implements prov.Renderer: the merge of every source of v,
+// Effective implements files.Renderer: the merge of every source of v,
 // with what the vendor's files treat as a secret masked (a Cisco
 // Profile_Rule carries --pwd, a Yealink unlock PIN is no "password").
 func (s *Set) Effective(v *prov.View) ([]prov.Param, error) {

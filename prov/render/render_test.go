@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -78,7 +79,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := []prov.FileKind{prov.KindMaster, prov.KindDeviceConfig, prov.KindUserConfig, prov.KindDirectory}
+	kinds := []files.FileKind{files.KindMaster, files.KindDeviceConfig, files.KindUserConfig, files.KindDirectory}
 	for name, v := range fixtureViews() {
 		for _, k := range kinds {
 			t.Run(name+"_"+string(k), func(t *testing.T) {
@@ -129,11 +130,11 @@ func TestConfigRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	views := fixtureViews()
-	body, err := s.Render(context.Background(), prov.KindDeviceConfig, views["locked"])
+	body, err := s.Render(context.Background(), files.KindDeviceConfig, views["locked"])
 	if err != nil {
 		t.Fatal(err)
 	}
-	params, err := prov.ParseConfigParams(body)
+	params, err := files.ParseConfigParams(body)
 	if err != nil {
 		t.Fatalf("rendered file does not parse back: %v", err)
 	}
@@ -154,7 +155,7 @@ func TestConfigRules(t *testing.T) {
 		params["device.auth.localAdminPassword.set"] != "1" {
 		t.Errorf("the security PIN does not guard the phone's menus: %v", params)
 	}
-	tb, err := s.Render(context.Background(), prov.KindDeviceConfig, views["tftp"])
+	tb, err := s.Render(context.Background(), files.KindDeviceConfig, views["tftp"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,11 +218,11 @@ func TestPrecedenceMatrix(t *testing.T) {
 			t.Errorf("mask %06b: effective %s = %q from %q, want %q from %q", mask, p, got.Value, got.Layer, want, wantLayer)
 		}
 		// The user profile the phone loads on top carries the winner too.
-		body, err := s.Render(context.Background(), prov.KindUserConfig, v)
+		body, err := s.Render(context.Background(), files.KindUserConfig, v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		params, _ := prov.ParseConfigParams(body)
+		params, _ := files.ParseConfigParams(body)
 		if wantLayer != prov.LayerSite && wantLayer != "" && params[p] != want {
 			t.Errorf("mask %06b: <user>.cfg %s = %q, want %q", mask, p, params[p], want)
 		}
@@ -242,7 +243,7 @@ func TestTemplateOverride(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Render(context.Background(), prov.KindMaster, fixtureViews()["locked"])
+	got, err := s.Render(context.Background(), files.KindMaster, fixtureViews()["locked"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,11 +282,11 @@ func TestSecurityPINGuardsLocalMenus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v := *fixtureViews()["locked"]
 			tc.edit(&v)
-			body, err := s.Render(context.Background(), prov.KindDeviceConfig, &v)
+			body, err := s.Render(context.Background(), files.KindDeviceConfig, &v)
 			if err != nil {
 				t.Fatal(err)
 			}
-			params, err := prov.ParseConfigParams(body)
+			params, err := files.ParseConfigParams(body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -310,15 +311,15 @@ func TestClusterNodesNamedInLines(t *testing.T) {
 		{"native", "user", "reg.1."},
 		{"native", "user", "reg.2."},
 	} {
-		kind := prov.KindDeviceConfig
+		kind := files.KindDeviceConfig
 		if tc.file == "user" {
-			kind = prov.KindUserConfig
+			kind = files.KindUserConfig
 		}
 		body, err := s.Render(context.Background(), kind, fixtureViews()[tc.view])
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := prov.ParseConfigParams(body)
+		p, err := files.ParseConfigParams(body)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // snom renders Snom D7xx/D8xx and M-series DECT files (Snom's Auto
@@ -31,7 +32,7 @@ func newSnom(cfg Config, zones *zoneCache) *snom { return &snom{cfg: cfg, zones:
 
 func (s *snom) Name() string { return "snom" }
 
-func (s *snom) ContentType(prov.FileKind) string { return "application/xml" }
+func (s *snom) ContentType(files.FileKind) string { return "application/xml" }
 
 const (
 	// snomMaxLines is how many identities every device file sets (the D7xx
@@ -50,25 +51,25 @@ var (
 
 // Files implements Vendor. Any model answers, so an unknown model gets
 // the generic profile.
-func (s *snom) Files(name string) (prov.VendorFile, bool) {
+func (s *snom) Files(name string) (files.VendorFile, bool) {
 	if snomModelRE.MatchString(name) {
-		return prov.VendorFile{Kind: prov.KindMaster, Boot: true}, true
+		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
 	}
 	if m := snomDeviceRE.FindStringSubmatch(name); m != nil {
 		mac, _ := prov.NormalizeMAC(m[1])
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Enroll: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Enroll: true}, true
 	}
 	mac, rest, ok := macPrefix(name)
 	if !ok {
-		return prov.VendorFile{}, false
+		return files.VendorFile{}, false
 	}
 	switch rest {
 	case ".xml":
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Enroll: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Enroll: true}, true
 	case "-directory.xml":
-		return prov.VendorFile{Kind: prov.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
+		return files.VendorFile{Kind: files.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
 	}
-	return prov.VendorFile{}, false
+	return files.VendorFile{}, false
 }
 
 // SyncEvent implements Vendor: "check-sync;reboot=false" reloads the
@@ -122,7 +123,11 @@ func (s *snom) siteParams(v *prov.View, m Model) map[string]string {
 		p["setting_server"] = snomServer(m.ProvURL, m.ProvUser, m.ProvPassword)
 	}
 	if m.FirmwareURL != "" {
-		p["firmware"] = m.FirmwareURL
+		// A Snom takes its firmware image's URL only from a firmware
+		// settings file (<firmware-settings>, one <firmware> setting) that
+		// firmware_status names (Snom wiki, "Firmware Configuration File"):
+		// the URL configured for Snom is that file's.
+		p["firmware_status"] = m.FirmwareURL
 	}
 	// keyboard_lock_emergency: what a locked keyboard may still dial.
 	allowed := append([]string{}, m.Emergency...)
@@ -248,9 +253,9 @@ func snomLang(s string) string {
 }
 
 // Render implements Vendor.
-func (s *snom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (s *snom) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindMaster:
+	case files.KindMaster:
 		// Per model, common to every phone: where to provision from, never
 		// an account or a secret.
 		m := map[string]string{}
@@ -261,12 +266,12 @@ func (s *snom) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, 
 			m["setting_server"] = snomServer(v.Server.BaseURL, "", "")
 		}
 		return snomSettings(m, false)
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}
 		return snomSettings(flat(Merge(srcs)), v.Secrets)
-	case prov.KindDirectory:
+	case files.KindDirectory:
 		return xmlDirectory("SnomIPPhoneDirectory", "Directory", v.Contacts)
 	}
 	return nil, prov.ErrNotFound

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // vendorViews are fixtureViews as a phone of vendor (its MAC prefix) sees
@@ -58,7 +59,7 @@ func TestVendorGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := []prov.FileKind{prov.KindMaster, prov.KindDeviceConfig, prov.KindDirectory}
+	kinds := []files.FileKind{files.KindMaster, files.KindDeviceConfig, files.KindDirectory}
 	for vendor, mac := range vendorMACs {
 		for name, v := range vendorViews(vendor, mac) {
 			if v.Device.MAC == "" {
@@ -96,6 +97,124 @@ func TestVendorGolden(t *testing.T) {
 	}
 }
 
+// clusterConfig is a three-node cluster, the fixtures' server first, with
+// a firmware URL for every vendor.
+func clusterConfig() Config {
+	fw := map[string]string{}
+	for vendor := range vendorMACs {
+		fw[vendor] = "http://fw.example/" + vendor + "/current"
+	}
+	return Config{Nodes: []string{"prov.example", "10.0.0.12", "10.0.0.13:5070"}, FirmwareURLs: fw}
+}
+
+// TestVendorClusterGolden renders the logged-in device file of every
+// vendor in a cluster with a firmware URL into
+// testdata/<vendor>/cluster_device.golden, parsed back as the phone reads it.
+func TestVendorClusterGolden(t *testing.T) {
+	s, err := New(clusterConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for vendor, mac := range vendorMACs {
+		t.Run(vendor, func(t *testing.T) {
+			got, err := s.Render(context.Background(), files.KindDeviceConfig, vendorViews(vendor, mac)["web"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := parseVendorFile(vendor, files.KindDeviceConfig, got); err != nil {
+				t.Fatalf("does not parse back: %v\n%s", err, got)
+			}
+			golden := filepath.Join("testdata", vendor, "cluster_device.golden")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("%s differs from golden (run with -update):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+// TestVendorClusterNodes: in a cluster, every line of every vendor (but
+// Snom, see snom.go) names the next node, not the one that served the
+// file, in that vendor's failover parameter; the vendor's firmware
+// parameter carries its URL; without a cluster the parameters are empty.
+func TestVendorClusterNodes(t *testing.T) {
+	cluster, err := New(clusterConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type param struct{ name, want string }
+	cases := map[string]struct {
+		backup   func(line int) []param
+		firmware string
+	}{
+		"yealink": {func(i int) []param {
+			a := fmt.Sprintf("account.%d.outbound_proxy.2.", i)
+			return []param{{a + "address", "10.0.0.12"}, {a + "port", "5060"}}
+		}, "static.firmware.url"},
+		"cisco": {func(i int) []param {
+			return []param{{fmt.Sprintf("Alternate_Outbound_Proxy_%d_", i), "10.0.0.12:5060"},
+				{fmt.Sprintf("Dual_Registration_%d_", i), "Yes"}}
+		}, "Upgrade_Rule"},
+		"grandstream": {func(i int) []param {
+			if i == 1 {
+				return []param{{"P2312", "10.0.0.12:5060"}, {"P2333", "10.0.0.12:5060"}}
+			}
+			return []param{{fmt.Sprintf("P2%d12", i+2), "10.0.0.12:5060"}}
+		}, "P192"},
+		"fanvil": {func(i int) []param {
+			n := fmt.Sprintf("sip.line.%d.", i)
+			return []param{{n + "BackupAddr", "10.0.0.12"}, {n + "BackupPort", "5060"}}
+		}, "fwCheck.UpgradeServer1"},
+		"snom": {func(int) []param { return nil }, "firmware_status"},
+	}
+	for vendor, c := range cases {
+		views := vendorViews(vendor, vendorMACs[vendor])
+		for _, view := range []string{"locked", "web"} {
+			get := func(s *Set) map[string]string {
+				b, err := s.Render(context.Background(), files.KindDeviceConfig, views[view])
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := parseVendorFile(vendor, files.KindDeviceConfig, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			got, alone := get(cluster), get(single)
+			lines := 1
+			if view == "web" {
+				lines = 2
+			}
+			for i := 1; i <= lines; i++ {
+				for _, p := range c.backup(i) {
+					if got[p.name] != p.want {
+						t.Errorf("%s %s: %s = %q, want %q", vendor, view, p.name, got[p.name], p.want)
+					}
+					if v := alone[p.name]; v != "" && v != "No" {
+						t.Errorf("%s %s without a cluster: %s = %q, want it empty", vendor, view, p.name, v)
+					}
+				}
+			}
+			if !strings.Contains(got[c.firmware], "fw.example") || alone[c.firmware] != "" {
+				t.Errorf("%s %s: firmware %s = %q (without a URL: %q)", vendor, view, c.firmware, got[c.firmware], alone[c.firmware])
+			}
+		}
+	}
+}
+
 // TestVendorFiles checks what each rendered file means to the phone: the
 // locked profile registers the device account only, a login the user's
 // lines (and disables the device account's), no secret without secrets,
@@ -127,11 +246,11 @@ func TestVendorFiles(t *testing.T) {
 		views := vendorViews(vendor, vendorMACs[vendor])
 		get := func(view string) map[string]string {
 			t.Helper()
-			b, err := s.Render(context.Background(), prov.KindDeviceConfig, views[view])
+			b, err := s.Render(context.Background(), files.KindDeviceConfig, views[view])
 			if err != nil {
 				t.Fatalf("%s %s: %v", vendor, view, err)
 			}
-			m, err := parseVendorFile(vendor, prov.KindDeviceConfig, b)
+			m, err := parseVendorFile(vendor, files.KindDeviceConfig, b)
 			if err != nil {
 				t.Fatalf("%s %s: %v", vendor, view, err)
 			}
@@ -195,37 +314,37 @@ func TestVendorNames(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		want []prov.VendorFile
+		want []files.VendorFile
 	}{
-		{"y000000000000.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
-		{"y000000000025.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindMaster, Boot: true}}},
-		{"001565ABCDEF.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true},
-			{Vendor: "fanvil", Kind: prov.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
-		{"f0X4hw1.100.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
-		{"F0V00X300000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
-		{"F0000X600000.cfg", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
-		{"fanvil_x210_v2_hwv2_0.txt", []prov.VendorFile{{Vendor: "fanvil", Kind: prov.KindMaster, Boot: true}}},
+		{"y000000000000.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindMaster, Boot: true}}},
+		{"y000000000025.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindMaster, Boot: true}}},
+		{"001565ABCDEF.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindDeviceConfig, MAC: "001565abcdef", Enroll: true},
+			{Vendor: "fanvil", Kind: files.KindDeviceConfig, MAC: "001565abcdef", Enroll: true}}},
+		{"f0X4hw1.100.cfg", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
+		{"F0V00X300000.cfg", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
+		{"F0000X600000.cfg", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
+		{"fanvil_x210_v2_hwv2_0.txt", []files.VendorFile{{Vendor: "fanvil", Kind: files.KindMaster, Boot: true}}},
 		{"f0abcdef.cfg", nil},
-		{"001565abcdef-local.cfg", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
-		{"001565abcdef-contact.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
-		{"001565abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
-			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
-			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
-		{"8851.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
-		{"6871.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, Boot: true}}},
-		{"00562b000001.xml", []prov.VendorFile{{Vendor: "cisco", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Boot: true},
-			{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "00562b000001", Enroll: true}}},
-		{"snomD785.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
-		{"snom710.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindMaster, Boot: true}}},
-		{"snomD785-000413ABCDEF.htm", []prov.VendorFile{{Vendor: "snom", Kind: prov.KindDeviceConfig, MAC: "000413abcdef", Enroll: true}}},
-		{"000413abcdef-directory.xml", []prov.VendorFile{{Vendor: "yealink", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
-			{Vendor: "cisco", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
-			{Vendor: "snom", Kind: prov.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"}}},
+		{"001565abcdef-local.cfg", []files.VendorFile{{Vendor: "yealink", Kind: files.KindOverride, MAC: "001565abcdef", Suffix: "local.cfg"}}},
+		{"001565abcdef-contact.xml", []files.VendorFile{{Vendor: "yealink", Kind: files.KindOverride, MAC: "001565abcdef", Suffix: "contact.xml"}}},
+		{"001565abcdef-directory.xml", []files.VendorFile{{Vendor: "yealink", Kind: files.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: files.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: files.KindDirectory, MAC: "001565abcdef", Suffix: "directory.xml"}}},
+		{"8851.xml", []files.VendorFile{{Vendor: "cisco", Kind: files.KindDeviceConfig, Boot: true}}},
+		{"6871.xml", []files.VendorFile{{Vendor: "cisco", Kind: files.KindDeviceConfig, Boot: true}}},
+		{"00562b000001.xml", []files.VendorFile{{Vendor: "cisco", Kind: files.KindDeviceConfig, MAC: "00562b000001", Boot: true},
+			{Vendor: "snom", Kind: files.KindDeviceConfig, MAC: "00562b000001", Enroll: true}}},
+		{"snomD785.htm", []files.VendorFile{{Vendor: "snom", Kind: files.KindMaster, Boot: true}}},
+		{"snom710.htm", []files.VendorFile{{Vendor: "snom", Kind: files.KindMaster, Boot: true}}},
+		{"snomD785-000413ABCDEF.htm", []files.VendorFile{{Vendor: "snom", Kind: files.KindDeviceConfig, MAC: "000413abcdef", Enroll: true}}},
+		{"000413abcdef-directory.xml", []files.VendorFile{{Vendor: "yealink", Kind: files.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
+			{Vendor: "cisco", Kind: files.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"},
+			{Vendor: "snom", Kind: files.KindDirectory, MAC: "000413abcdef", Suffix: "directory.xml"}}},
 		{"snomD785-00041.htm", nil},
-		{"cfg000b82abcdef.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindDeviceConfig, MAC: "000b82abcdef", Boot: true}}},
-		{"cfggxp2170.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
-		{"cfgGRP2614.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
-		{"cfg.xml", []prov.VendorFile{{Vendor: "grandstream", Kind: prov.KindMaster, Boot: true}}},
+		{"cfg000b82abcdef.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindDeviceConfig, MAC: "000b82abcdef", Boot: true}}},
+		{"cfggxp2170.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindMaster, Boot: true}}},
+		{"cfgGRP2614.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindMaster, Boot: true}}},
+		{"cfg.xml", []files.VendorFile{{Vendor: "grandstream", Kind: files.KindMaster, Boot: true}}},
 		{"cfg000b82abcdef", nil},
 		{"000000000000.cfg", nil},
 		{"alice.cfg", nil},
@@ -274,8 +393,8 @@ func TestVendorNames(t *testing.T) {
 
 // parseVendorFile parses a rendered file by the vendor's documented format
 // and returns its parameters.
-func parseVendorFile(vendor string, kind prov.FileKind, b []byte) (map[string]string, error) {
-	if kind == prov.KindDirectory {
+func parseVendorFile(vendor string, kind files.FileKind, b []byte) (map[string]string, error) {
+	if kind == files.KindDirectory {
 		return nil, parseDirectory(vendor, b)
 	}
 	switch vendor {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 )
 
 // yealink renders Yealink T3x/T4x/T5x and W7x DECT files (Yealink's Auto
@@ -27,8 +28,8 @@ func newYealink(cfg Config, zones *zoneCache) *yealink { return &yealink{cfg: cf
 
 func (y *yealink) Name() string { return "yealink" }
 
-func (y *yealink) ContentType(kind prov.FileKind) string {
-	if kind == prov.KindDirectory {
+func (y *yealink) ContentType(kind files.FileKind) string {
+	if kind == files.KindDirectory {
 		return "application/xml"
 	}
 	return "text/plain; charset=utf-8"
@@ -44,26 +45,26 @@ const (
 var yealinkCommonRE = regexp.MustCompile(`^y0000000000[0-9a-fA-F]{2}\.cfg$`)
 
 // Files implements Vendor.
-func (y *yealink) Files(name string) (prov.VendorFile, bool) {
+func (y *yealink) Files(name string) (files.VendorFile, bool) {
 	if yealinkCommonRE.MatchString(name) {
 		// y000000000000.cfg (older firmware: y0000000000<hw>.cfg)
-		return prov.VendorFile{Kind: prov.KindMaster, Boot: true}, true
+		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
 	}
 	mac, rest, ok := macPrefix(name)
 	if !ok {
-		return prov.VendorFile{}, false
+		return files.VendorFile{}, false
 	}
 	switch rest {
 	case ".cfg":
-		return prov.VendorFile{Kind: prov.KindDeviceConfig, MAC: mac, Enroll: true}, true
+		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Enroll: true}, true
 	case "-directory.xml":
-		return prov.VendorFile{Kind: prov.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
+		return files.VendorFile{Kind: files.KindDirectory, MAC: mac, Suffix: "directory.xml"}, true
 	case "-local.cfg":
-		return prov.VendorFile{Kind: prov.KindOverride, MAC: mac, Suffix: "local.cfg"}, true
+		return files.VendorFile{Kind: files.KindOverride, MAC: mac, Suffix: "local.cfg"}, true
 	case "-contact.xml":
-		return prov.VendorFile{Kind: prov.KindOverride, MAC: mac, Suffix: "contact.xml"}, true
+		return files.VendorFile{Kind: files.KindOverride, MAC: mac, Suffix: "contact.xml"}, true
 	}
-	return prov.VendorFile{}, false
+	return files.VendorFile{}, false
 }
 
 // SyncEvent implements Vendor. With sip.notify_reboot_enable = 0 (the
@@ -192,6 +193,16 @@ func yealinkLines(ls []Line) map[string]string {
 		} {
 			p[a+k] = val
 		}
+		// The next cluster node is the second outbound proxy, the one the
+		// phone fails over to (Yealink admin guide, "Server Redundancy":
+		// account.X.outbound_proxy.Y.*, Y = 1..2; a Yealink names two, so
+		// a third node is not named). Cleared without one, so a node taken
+		// out of the cluster leaves the phone.
+		p[a+"outbound_proxy.2.address"], p[a+"outbound_proxy.2.port"] = "", ""
+		if len(l.Backups) > 0 {
+			b := l.Backups[0]
+			p[a+"outbound_proxy.2.address"], p[a+"outbound_proxy.2.port"] = b.Host, strconv.Itoa(b.Port)
+		}
 	}
 	return p
 }
@@ -264,9 +275,9 @@ func yealinkLang(s string) string {
 }
 
 // Render implements Vendor.
-func (y *yealink) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
+func (y *yealink) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
-	case prov.KindMaster:
+	case files.KindMaster:
 		// Common to every Yealink: defaults and where to provision from,
 		// never a device's account or secrets.
 		m := map[string]string{}
@@ -277,7 +288,7 @@ func (y *yealink) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byt
 			m["static.auto_provision.server.url"] = v.Server.BaseURL + "/"
 		}
 		return kvFile("common", m, false), nil
-	case prov.KindDeviceConfig:
+	case files.KindDeviceConfig:
 		if v.Device.MAC == "" {
 			return nil, prov.ErrNotFound
 		}
@@ -286,7 +297,7 @@ func (y *yealink) Render(kind prov.FileKind, v *prov.View, srcs []Source) ([]byt
 			comment = "device " + v.Device.MAC + " with its user"
 		}
 		return kvFile(comment, flat(Merge(srcs)), v.Secrets), nil
-	case prov.KindDirectory:
+	case files.KindDirectory:
 		return yealinkDirectory(v.Contacts)
 	}
 	return nil, prov.ErrNotFound

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+
+	"hotdesk/prov"
 )
 
 // stmtCache runs queries through prepared statements kept per query text.
@@ -14,6 +16,9 @@ type stmtCache struct {
 	q  querier // *sql.DB or *sql.Tx
 	mu sync.Mutex
 	m  map[string]*sql.Stmt
+	// interactive, when set, serves the queries of a context marked by
+	// prov.Interactive (its own connections).
+	interactive *stmtCache
 }
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -57,6 +62,9 @@ func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) 
 
 // QueryContext runs query as a cached prepared statement.
 func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if c.interactive != nil && prov.IsInteractive(ctx) {
+		return c.interactive.QueryContext(ctx, query, args...)
+	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -68,6 +76,9 @@ func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any)
 // cannot be made from an error, so a failed prepare runs the query
 // unprepared to report it.
 func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if c.interactive != nil && prov.IsInteractive(ctx) {
+		return c.interactive.QueryRowContext(ctx, query, args...)
+	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return c.q.QueryRowContext(ctx, query, args...)

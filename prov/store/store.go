@@ -37,7 +37,10 @@ type core struct {
 	w *sql.DB
 	// r is a pool of query_only connections; in WAL mode they read a
 	// consistent snapshot without blocking, or being blocked by, the writer.
-	r      *sql.DB
+	r *sql.DB
+	// p is a small pool like r reserved for interactive reads
+	// (prov.Interactive): nil for PostgreSQL, whose pool serves both.
+	p      *sql.DB
 	wc, rc *stmtCache
 	driver string
 	path   string // the SQLite file; "" for PostgreSQL
@@ -131,6 +134,10 @@ func privateDBFiles(path string) error {
 	return nil
 }
 
+// interactiveConns is the SQLite reader connections kept for interactive
+// reads: two logins read at once while the phones hold the other pool.
+const interactiveConns = 2
+
 func (c *core) openSQLite(ctx context.Context) error {
 	if err := privateDBFiles(c.path); err != nil {
 		return err
@@ -165,7 +172,15 @@ func (c *core) openSQLite(ctx context.Context) error {
 	if err := r.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: open %s: %w", c.path, err)
 	}
+	p, err := sql.Open("sqlite", sqliteDSN(c.path, false))
+	if err != nil {
+		return fmt.Errorf("store: open %s: %w", c.path, err)
+	}
+	p.SetMaxOpenConns(interactiveConns)
+	p.SetMaxIdleConns(interactiveConns)
+	c.p = p
 	c.wc, c.rc = newStmtCache(w), newStmtCache(r)
+	c.rc.interactive = newStmtCache(p)
 	return nil
 }
 
@@ -175,10 +190,16 @@ func (c *core) close() error {
 		c.wc.close()
 	}
 	if c.rc != nil && c.rc != c.wc {
+		if c.rc.interactive != nil {
+			c.rc.interactive.close()
+		}
 		c.rc.close()
 	}
 	if c.r != nil && c.r != c.w {
 		errs = append(errs, c.r.Close())
+	}
+	if c.p != nil {
+		errs = append(errs, c.p.Close())
 	}
 	if c.w != nil && c.driver == DriverSQLite {
 		// Lets SQLite refresh planner statistics it found missing or stale.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 
 	"hotdesk/prov"
 )
@@ -67,6 +68,24 @@ func (s *Store) LatestUpload(ctx context.Context, owner, name string) (prov.Uplo
 	u, err := scanUpload(s.rq().QueryRowContext(ctx, `SELECT `+uploadCols+` FROM uploads
 		WHERE owner = $1 AND name = $2 ORDER BY version DESC LIMIT 1`, owner, name))
 	return u, wrap(err, "latest upload %s/%s", owner, name)
+}
+
+// LatestUploads returns the newest version of each of owner's files named
+// in names, by name. The query always takes prov.MaxLatestUploads names
+// (padded with ""), so its text, and its prepared statement, is one.
+func (s *Store) LatestUploads(ctx context.Context, owner string, names ...string) ([]prov.Upload, error) {
+	if len(names) == 0 || len(names) > prov.MaxLatestUploads {
+		return nil, prov.Invalid("names", fmt.Sprintf("1 to %d names", prov.MaxLatestUploads))
+	}
+	args := []any{owner, "", "", "", ""}
+	for i, n := range names {
+		args[1+i] = n
+	}
+	out, err := collect(ctx, s.rq(), scanUpload, `SELECT `+uploadCols+` FROM uploads u
+		WHERE owner = $1 AND name IN ($2, $3, $4, $5)
+		AND version = (SELECT MAX(version) FROM uploads v WHERE v.owner = u.owner AND v.name = u.name)
+		ORDER BY name`, args...)
+	return out, wrap(err, "latest uploads of %s", owner)
 }
 
 // ListUploads returns every kept version of every file owner wrote, data

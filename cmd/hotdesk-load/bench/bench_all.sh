@@ -7,7 +7,7 @@
 # benchmark is reported as such, never as passing; make test does not run this.
 #
 # Usage: cmd/hotdesk-load/bench/bench_all.sh [NAME...]   (default: all)
-#   NAMEs: tftp http register calls dhcp
+#   NAMEs: tftp http http-devices register register-daemon calls dhcp
 #   BENCH_OUT=dir  raw output of each script (default /tmp/hotdesk-bench-all)
 # Needs root for the SIP, DHCP (namespaces) and TFTP (port 69) scripts.
 set -uo pipefail
@@ -20,7 +20,9 @@ export HOTDESK_BENCH_NO_INSTALL=1
 BENCHES=(
   "tftp|tftp/bench/tftp_vs_dnsmasq.sh|^median over"
   "http|prov/provhttp/bench/http_vs_nginx.sh|^rep="
+  "http-devices|prov/provhttp/bench/http_devices_vs_nginx.sh|^devices_rep="
   "register|sip/bench/register_vs_kamailio.sh|^ratio_"
+  "register-daemon|sip/bench/register_daemon_vs_kamailio.sh|^ratio_daemon"
   "calls|sip/bench/calls_vs_kamailio.sh|^(sustained|CPU per call|hotdesk RSS|burst)"
   "dhcp|dhcp/bench/dhcp_vs_peers.sh 3000,6000 3|^RATIO"
 )

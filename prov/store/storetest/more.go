@@ -220,6 +220,21 @@ func testUploads(t *testing.T, s prov.Store) {
 	equal(t, "LatestUpload", latest, want)
 	_, err = s.LatestUpload(ctx(t), "user:alice", "nope")
 	wantErr(t, err, prov.ErrNotFound)
+	latests, err := s.LatestUploads(ctx(t), "user:alice", "overrides.cfg", "contacts.xml", "nope")
+	must(t, err)
+	var lg []string
+	for _, u := range latests {
+		lg = append(lg, fmt.Sprintf("%s@%d=%s", u.Name, u.Version, u.Data))
+	}
+	equal(t, "LatestUploads", lg, []string{"contacts.xml@1=c", "overrides.cfg@5=v5"})
+	only, err := s.LatestUploads(ctx(t), "user:alice", "contacts.xml")
+	must(t, err)
+	equal(t, "LatestUploads of one name", len(only), 1)
+	none, err := s.LatestUploads(ctx(t), "user:nobody", "overrides.cfg")
+	must(t, err)
+	equal(t, "LatestUploads of an owner without uploads", len(none), 0)
+	_, err = s.LatestUploads(ctx(t), "user:alice", "a", "b", "c", "d", "e")
+	wantErr(t, err, prov.ErrInvalid)
 	list, err := s.ListUploads(ctx(t), "user:alice")
 	must(t, err)
 	var got []string

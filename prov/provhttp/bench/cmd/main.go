@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"hotdesk/prov"
+	"hotdesk/prov/files"
 	"hotdesk/prov/provhttp"
 	"hotdesk/prov/render"
 	"hotdesk/prov/store"
@@ -56,7 +57,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	files, err := prov.NewFiles(cfg.FilesConfig(), prov.FilesDeps{Store: st, Events: &prov.Events{}, Renderer: rend})
+	files, err := files.New(cfg.FilesConfig(), files.Deps{Store: st, Events: &prov.Events{}, Renderer: rend})
 	if err != nil {
 		log.Fatal(err)
 	}

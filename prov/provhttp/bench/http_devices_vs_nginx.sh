@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# http_devices_vs_nginx.sh — the realistic provisioning case through the real
+# daemon: DEVICES (1,000) Polycom phones enrolled by hotdeskd serve, each
+# fetching its own <MAC>-hotdesk.cfg (~7 KiB: the site carries 80 BLF
+# parameters) with digest authentication (MD5, qop=auth, a nonce per device,
+# nc counting up: computed per request by wrk's digest.lua), against nginx
+# serving the same 1,000 files statically (the same requests; nginx ignores
+# the Authorization header). wrk -t2 -c64 -d10s each, REPS times, alternating
+# who goes first; the load average is printed beside every pair.
+#
+# Usage: prov/provhttp/bench/http_devices_vs_nginx.sh [REPS]   (default 3)
+# Env:   DEVICES=1000  HOTDESKD=prebuilt binary  DURATION=10s  KEEP=1 keeps the temp dir
+#        PROFILE=DIR: a CPU profile of hotdeskd during its first wrk run (DIR/http_cpu.pprof)
+# Needs Debian packages nginx, wrk, curl, python3 (installed when missing, as root); go.
+# Loopback only: TCP 5090 (nginx), 5091 (hotdeskd provisioning), 5092 (its admin API).
+set -euo pipefail
+REPS="${1:-3}"; DEVICES="${DEVICES:-1000}"; DURATION="${DURATION:-10s}"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../../.." && pwd)"
+# shellcheck source=../../../cmd/hotdesk-load/bench/peers.sh
+source "$REPO/cmd/hotdesk-load/bench/peers.sh"
+install_peers nginx wrk curl python3
+RUN="$(mktemp -d /tmp/hotdesk-httpdev.XXXXXX)"
+mkdir -p "$RUN/www" "$RUN/tmp"
+chmod 755 "$RUN" "$RUN/www" # nginx's workers run as www-data
+PIDS=()
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+stop_pid() {
+  local pid="$1" i; kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; [[ "${KEEP:-}" == 1 ]] || rm -rf "$RUN"; }
+trap cleanup EXIT
+for p in 5090 5091 5092; do ! ss -lnt | grep -q ":$p " || { log "port $p busy"; exit 1; }; done
+
+HOTDESKD="${HOTDESKD:-$RUN/hotdeskd}"
+[[ -x "$HOTDESKD" ]] || { log "building hotdeskd"; (cd "$REPO" && go build -o "$HOTDESKD" ./cmd/hotdeskd); }
+cat > "$RUN/hotdesk.yaml" <<EOF
+data_dir: $RUN/data
+log: {level: warn}
+admin: {listen: "127.0.0.1:5092", initial_user: admin, initial_password: admin-bench, pprof: true}
+sip: {listen: ["udp://127.0.0.1:5093"], domain: hotdesk.test}
+# The 1,000 phones share one loopback address: enrolments and challenges (a 401 per nonce) per source are not limited.
+provisioning: {http_listen: "127.0.0.1:5091", tftp_listen: "", enroll: auto, fail_burst: 100000,
+  enroll_per_source_per_minute: 100000}
+dhcp: {mode: "off"}
+EOF
+"$HOTDESKD" check-config -c "$RUN/hotdesk.yaml" >/dev/null
+"$HOTDESKD" serve -c "$RUN/hotdesk.yaml" >"$RUN/hotdeskd.log" 2>&1 &
+HPID=$!; PIDS+=("$HPID")
+for _ in $(seq 300); do curl -fs -m 1 http://127.0.0.1:5092/healthz >/dev/null 2>&1 && break
+  kill -0 "$HPID" 2>/dev/null || { log "hotdeskd exited"; cat "$RUN/hotdeskd.log" >&2; exit 1; }; sleep 0.1; done
+# A site for loopback phones with 80 BLF parameters: ~7 KiB per device file.
+python3 - <<'PY'
+import base64, json, urllib.request
+p = {f"attendant.resourceList.{i}.address": f"sip:blf-extension-{1000+i}@hotdesk.test" for i in range(1, 41)}
+p.update({f"attendant.resourceList.{i}.label": f"Colleague number {i:02d}" for i in range(1, 41)})
+req = urllib.request.Request("http://127.0.0.1:5092/api/v1/sites", method="POST",
+    data=json.dumps({"name": "HQ", "subnets": ["127.0.0.0/8"], "params": p}).encode(),
+    headers={"Content-Type": "application/json", "Authorization": "Basic " + base64.b64encode(b"admin:admin-bench").decode()})
+assert urllib.request.urlopen(req).status == 201
+PY
+log "enrolling $DEVICES devices"
+python3 "$HERE/devices_prep.py" http://127.0.0.1:5091 "$DEVICES" "$RUN/www" "$RUN/devices.txt"
+
+cat > "$RUN/nginx.conf" <<NGX
+worker_processes auto;
+pid $RUN/nginx.pid;
+error_log $RUN/nginx_error.log warn;
+events { worker_connections 1024; }
+http {
+  types { text/plain cfg; }
+  access_log off; sendfile on;
+  client_body_temp_path $RUN/tmp; proxy_temp_path $RUN/tmp; fastcgi_temp_path $RUN/tmp;
+  uwsgi_temp_path $RUN/tmp; scgi_temp_path $RUN/tmp;
+  server { listen 127.0.0.1:5090; root $RUN/www; }
+}
+NGX
+nginx -c "$RUN/nginx.conf" -g 'daemon off;' &
+NPID=$!; PIDS+=("$NPID")
+for _ in $(seq 50); do curl -fs -m 1 -o /dev/null "http://127.0.0.1:5090/0004f2000001-hotdesk.cfg" && break; sleep 0.1; done
+echo "files: $DEVICES, $(du -b "$RUN/www/0004f2000001-hotdesk.cfg" | cut -f1) bytes each (first); cores: $(nproc)"
+
+# rps URL → requests/s; a non-2xx answer fails the run (a digest the daemon refused).
+rps() {
+  local out; out="$(timeout -k 5 60 wrk -t2 -c64 -d"$DURATION" -s "$HERE/digest.lua" "$1" -- "$RUN/devices.txt")"
+  if grep -q 'Non-2xx' <<<"$out"; then log "$1: $(grep 'Non-2xx' <<<"$out")"; echo 0; return; fi
+  awk '/Requests\/sec/ {print $2}' <<<"$out"
+}
+for r in $(seq "$REPS"); do
+  # Fresh nonces: one nonce serves a device 1,024 answers.
+  python3 "$HERE/devices_prep.py" http://127.0.0.1:5091 "$DEVICES" "$RUN/www" "$RUN/devices.txt" --nonces-only
+  la="$(cut -d' ' -f1-3 /proc/loadavg)"
+  if [[ -n "${PROFILE:-}" && "$r" == 1 ]]; then
+    mkdir -p "$PROFILE"
+    curl -s -m 60 -o "$PROFILE/http_cpu.pprof" "http://127.0.0.1:5092/debug/pprof/profile?seconds=${DURATION%s}" &
+  fi
+  if (( r % 2 == 1 )); then h=$(rps http://127.0.0.1:5091); n=$(rps http://127.0.0.1:5090)
+  else n=$(rps http://127.0.0.1:5090); h=$(rps http://127.0.0.1:5091); fi
+  awk -v r="$r" -v h="$h" -v n="$n" -v la="$la" -v rss="$(awk '/VmRSS/{print int($2/1024)}' /proc/$HPID/status)" \
+    'BEGIN { printf "devices_rep=%s hotdesk_req_per_s=%s nginx_req_per_s=%s ratio=%.2f hotdesk_rss_mb=%s load_average=%s\n", r, h, n, (n > 0 ? h/n : 0), rss, la }'
+done
