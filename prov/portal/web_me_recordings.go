@@ -17,19 +17,23 @@ func (w *web) recordingRoutes() {
 }
 
 type recordingsView struct {
-	Recordings []prov.Recording
-	Download   bool
+	Recordings []prov.ListedRecording
+	// Download: some recording may be downloaded (the column shows).
+	Download bool
 }
 
 func (w *web) recordingsPage(rw http.ResponseWriter, r *http.Request, q *request) {
 	p := userPage(q, "Recordings", string(menuRecordings))
-	v := recordingsView{Download: q.acc == prov.AccessWrite}
+	v := recordingsView{}
 	if w.d.Recordings != nil {
 		rs, err := w.d.Recordings.List(r.Context(), q.user)
 		if err != nil {
 			w.log.Error("recordings", "err", err)
 		}
 		v.Recordings = rs
+		for _, x := range rs {
+			v.Download = v.Download || x.Download
+		}
 	}
 	p.Data = v
 	w.render(rw, r, http.StatusOK, "me_recordings.html", p)
