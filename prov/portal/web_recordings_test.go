@@ -16,7 +16,8 @@ import (
 // TestRecordingRightsForm: the admin sets seed 002's recording rights on
 // the user's access form (own, site, others by number list, all); the
 // Recordings page and its audio URLs follow them (another's recording out
-// of every scope is 404, a download under Read is 403), and every replay
+// of every scope is 404, a download under Read is 403), as do their JSON
+// twins under /api/v1/me/recordings, and every replay
 // and download is audited.
 func TestRecordingRightsForm(t *testing.T) {
 	t.Parallel()
@@ -80,6 +81,17 @@ func TestRecordingRightsForm(t *testing.T) {
 	if p := u.get(audio("bob")); p.code != http.StatusNotFound {
 		t.Fatalf("replaying bob's, out of scope = %d", p.code)
 	}
+	// The API under the same rights.
+	if p := u.get("/api/v1/me/recordings"); p.code != http.StatusOK || !strings.Contains(p.body, `"call_id":"carol"`) ||
+		strings.Contains(p.body, `"call_id":"bob"`) || !strings.Contains(p.body, `"download":false`) {
+		t.Fatalf("GET /api/v1/me/recordings = %d %s", p.code, p.body)
+	}
+	if p := u.get("/api/v1" + audio("bob")); p.code != http.StatusNotFound {
+		t.Fatalf("API replay of bob's = %d", p.code)
+	}
+	if p := u.get("/api/v1" + audio("carol") + "?download=1"); p.code != http.StatusForbidden || !strings.Contains(p.body, "not allowed") {
+		t.Fatalf("API download under Read = %d %s", p.code, p.body)
+	}
 	// The site (all three share the test site), Write: bob's downloads too.
 	form.Set("recordings_group", "write")
 	if p := a.submit("/admin/users/alice", "/admin/users/alice/access", form); p.code != http.StatusSeeOther {
@@ -91,10 +103,19 @@ func TestRecordingRightsForm(t *testing.T) {
 	if p := u.get(audio("bob") + "?download=1"); p.code != http.StatusOK || !strings.Contains(p.hdr.Get("Content-Disposition"), "attachment") {
 		t.Fatalf("downloading bob's with group=Write = %d %v", p.code, p.hdr)
 	}
+	if p := u.get("/api/v1" + audio("bob") + "?download=1"); p.code != http.StatusOK || p.body != "RIFF-bob" {
+		t.Fatalf("API download of bob's with group=Write = %d %q", p.code, p.body)
+	}
 	for action, want := range map[string]string{"recording.replay": "user:carol", "recording.download": "user:bob"} {
 		ev, _ := we.st.ListAudit(ctx, prov.AuditQuery{Action: action})
-		if len(ev) != 1 || ev[0].Object != want || !strings.Contains(ev[0].Actor, "alice") {
-			t.Errorf("%s audit = %+v, want one on %s by alice", action, ev, want)
+		n := map[string]int{"recording.replay": 1, "recording.download": 2}[action]
+		if len(ev) != n {
+			t.Errorf("%s audited %d times, want %d", action, len(ev), n)
+		}
+		for _, e := range ev {
+			if e.Object != want || !strings.Contains(e.Actor, "alice") {
+				t.Errorf("%s audit = %+v, want on %s by alice", action, e, want)
+			}
 		}
 	}
 }
