@@ -40,6 +40,9 @@ type RecordingsConfig struct {
 	// MaxBytes is the budget of all recordings together; the oldest go
 	// first when a new one passes it. It also caps one recording.
 	MaxBytes int64
+	// Numbers are recorded whatever their user's flag: a bridged call is
+	// when the softphone user has one of them or the other party is one.
+	Numbers []string
 }
 
 // Recordings decides which calls are recorded, keeps their metadata and
@@ -65,19 +68,35 @@ func NewRecordings(cfg RecordingsConfig, st Store, mgr *Manager, logger *slog.Lo
 	return &Recordings{cfg: cfg, store: st, mgr: mgr, log: logger, now: now}, nil
 }
 
-// Records reports whether calls of a browser credential's owner
-// ("browser:<user id>.<tag>") are recorded, and whose they are: the user's
-// admin-set Record flag.
-func (r *Recordings) Records(ctx context.Context, owner string) (User, bool) {
+// Records reports whether a bridged call of a browser credential's owner
+// ("browser:<user id>.<tag>") with peer is recorded, and whose it is: the
+// user's admin-set Record flag, or a recorded number (theirs or peer).
+func (r *Recordings) Records(ctx context.Context, owner, peer string) (User, bool) {
 	o, _ := ParseOwner(owner)
 	if o.Kind != OwnerBrowser {
 		return User{}, false
 	}
 	u, err := r.store.GetUserByID(ctx, browserUserID(o.ID))
-	if err != nil || !u.Portal.RecordCalls {
+	if err != nil {
 		return User{}, false
 	}
-	return u, true
+	if u.Portal.RecordCalls || (peer != "" && slices.Contains(r.cfg.Numbers, peer)) {
+		return u, true
+	}
+	if len(r.cfg.Numbers) == 0 {
+		return User{}, false
+	}
+	own, err := r.store.NumbersOf(ctx, u.ID)
+	if err != nil {
+		r.log.Warn("recorded numbers not checked", "user", u.Username, "err", err)
+		return User{}, false
+	}
+	for _, n := range own {
+		if slices.Contains(r.cfg.Numbers, n) {
+			return u, true
+		}
+	}
+	return User{}, false
 }
 
 // NewFile names a new recording's file and returns its path.

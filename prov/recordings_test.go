@@ -30,17 +30,17 @@ func TestRecordingsRightsAndBudget(t *testing.T) {
 	alice, _ := f.st.GetUser(ctx, "alice")
 	bob, _ := f.st.GetUser(ctx, "bob")
 	owner := "browser:" + itoa(alice.ID) + ".tag"
-	if _, ok := recs.Records(ctx, owner); ok {
+	if _, ok := recs.Records(ctx, owner, "1002"); ok {
 		t.Fatal("recorded without RecordCalls")
 	}
 	alice.Portal.RecordCalls, alice.Portal.Recordings = true, prov.AccessRead
 	if err := f.st.UpdateUser(ctx, &alice); err != nil {
 		t.Fatal(err)
 	}
-	if u, ok := recs.Records(ctx, owner); !ok || u.ID != alice.ID {
+	if u, ok := recs.Records(ctx, owner, "1002"); !ok || u.ID != alice.ID {
 		t.Fatalf("Records(%s) = %v %v", owner, u.Username, ok)
 	}
-	if _, ok := recs.Records(ctx, "session:"+itoa(alice.ID)); ok {
+	if _, ok := recs.Records(ctx, "session:"+itoa(alice.ID), "1002"); ok {
 		t.Fatal("a desk phone line was recorded on the bridge")
 	}
 	add := func(u prov.User, size int) prov.Recording {
@@ -89,6 +89,40 @@ func TestRecordingsRightsAndBudget(t *testing.T) {
 	all, _ := f.st.ListRecordings(ctx, 0, 0)
 	if len(all) != 2 || all[1].ID != newest.ID {
 		t.Fatalf("after retention: %+v, want the newest two", all)
+	}
+}
+
+// TestRecordingsPerNumber: the admin's recorded numbers record a bridged
+// call when the softphone user has one of them or the other party is one,
+// whatever the user's own flag.
+func TestRecordingsPerNumber(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	recs, err := prov.NewRecordings(prov.RecordingsConfig{Dir: t.TempDir(), Numbers: []string{"2002", "5555"}}, f.st, nil,
+		slog.New(slog.DiscardHandler), f.clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := f.st.GetUser(ctx, "alice") // 2001
+	bob, _ := f.st.GetUser(ctx, "bob")     // 2002
+	for _, tc := range []struct {
+		name  string
+		user  prov.User
+		peer  string
+		wantR bool
+	}{
+		{"neither", alice, "9000", false},
+		{"the peer is recorded", alice, "5555", true},
+		{"the user's own number is", bob, "9000", true},
+		{"no peer, not theirs", alice, "", false},
+	} {
+		u, ok := recs.Records(ctx, "browser:"+itoa(tc.user.ID)+".t", tc.peer)
+		if ok != tc.wantR || (ok && u.ID != tc.user.ID) {
+			t.Errorf("%s: Records = %v %v, want %v", tc.name, u.Username, ok, tc.wantR)
+		}
+	}
+	if _, ok := recs.Records(ctx, "session:"+itoa(bob.ID), "9000"); ok {
+		t.Error("a desk phone line was recorded on the bridge")
 	}
 }
 
