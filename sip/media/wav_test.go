@@ -113,3 +113,21 @@ func TestWAVTapSamplesAndAllocs(t *testing.T) {
 		t.Fatalf("file %d bytes, want %d", len(raw), want)
 	}
 }
+
+// BenchmarkWAVTap is the recording's own cost: one 20 ms packet each way
+// (a call's 50 pairs a second), written to a real file.
+func BenchmarkWAVTap(b *testing.B) {
+	w, err := NewWAVTap(filepath.Join(b.TempDir(), "r.wav"), 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := make([]byte, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		w.FromBrowser(f)
+		w.FromPhone(f)
+	}
+	b.StopTimer()
+	w.Close()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*50/1e9*100, "cpu-%-per-call")
+}
