@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -106,7 +107,13 @@ func (a *app) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
-	if err := a.healthy(ctx); err != nil {
+	err := a.healthy(ctx)
+	if err == nil && a.gate != nil && !a.gate.Ready() {
+		// Not ready, though alive (the watchdog, which restarts a wedged
+		// node, does not look at this): a balancer sends elsewhere.
+		err = errors.New("cluster: events not resynchronised with the other nodes (REGISTERs and logins refused)")
+	}
+	if err != nil {
 		a.logger.Warn("healthz failing", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "unhealthy", "error": err.Error()})

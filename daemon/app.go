@@ -47,6 +47,7 @@ type app struct {
 	node    string
 	cluster prov.ClusterStore
 	bus     *clusterBus
+	gate    *clusterGate // nil on one node
 	// sessionClock is the login sessions' clock (tests move it).
 	sessionClock func() time.Time
 }
@@ -77,6 +78,7 @@ func build(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) (
 	a.node = cfg.Cluster.nodeName()
 	if cs, ok := st.(prov.ClusterStore); ok && cs.Clustered() {
 		a.cluster = cs
+		a.gate = newClusterGate(a.reg)
 		logger.Info("cluster node", "component", "cluster", "node", a.node)
 	}
 	if err := bootstrapAdmin(ctx, st, cfg.Admin, cfg.DataDir, logger); err != nil {

@@ -101,7 +101,7 @@ func TestLockedPhoneCallsAndFeatureCodes(t *testing.T) {
 	if err != nil || len(recs) < 3 {
 		t.Fatalf("call records: %d, %v", len(recs), err)
 	}
-	// The history says who called by number (issue 19: it said session:<id>).
+	// The history says who called by number (it said session:<id>).
 	froms := map[string]bool{}
 	for _, r := range recs {
 		froms[r.From] = true

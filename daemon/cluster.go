@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +34,38 @@ type clusterBus struct {
 	failed         *prometheus.CounterVec
 	lag            prometheus.Histogram
 	resyncs        prometheus.Counter
+	gate           *clusterGate
+}
+
+// clusterGate is whether this node's view of the others is current: not
+// from the start, nor while its event connection is lost, until the
+// resync after it has run. Meanwhile the node refuses REGISTERs (503 with
+// Retry-After: the phone registers with its next server) and logins, and
+// /healthz fails: it may not know of a logout or a login on another node.
+type clusterGate struct {
+	ready  atomic.Bool
+	synced chan struct{} // closed at the first resync
+	once   sync.Once
+	gauge  prometheus.Gauge
+}
+
+func newClusterGate(reg prometheus.Registerer) *clusterGate {
+	return &clusterGate{synced: make(chan struct{}),
+		gauge: promauto.With(reg).NewGauge(prometheus.GaugeOpts{Name: "hotdesk_store_events_ready",
+			Help: "1 while this node's cluster events are connected and resynchronised; 0 while it refuses REGISTERs and logins."})}
+}
+
+// Ready reports whether the node may serve REGISTERs and logins.
+func (g *clusterGate) Ready() bool { return g.ready.Load() }
+
+func (g *clusterGate) set(ready bool) {
+	g.ready.Store(ready)
+	if ready {
+		g.gauge.Set(1)
+		g.once.Do(func() { close(g.synced) })
+	} else {
+		g.gauge.Set(0)
+	}
 }
 
 // busMsg is one relayed change; field names are short, a NOTIFY payload
@@ -65,7 +99,7 @@ func relayed(k prov.EventKind) bool {
 
 func newClusterBus(cs prov.ClusterStore, node string, a *app) *clusterBus {
 	f := promauto.With(a.reg)
-	b := &clusterBus{cs: cs, node: node, events: a.svc.events, sess: a.svc.sessions, srv: a.svc.sip,
+	b := &clusterBus{cs: cs, node: node, events: a.svc.events, sess: a.svc.sessions, srv: a.svc.sip, gate: a.gate,
 		logger: a.logger.With("component", "cluster"), now: time.Now, out: make(chan busMsg, 4096),
 		sent: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_store_events_sent_total",
 			Help: "Changes this node relayed to the other nodes over the store, by kind."}, []string{"kind"}),
@@ -114,7 +148,7 @@ func (b *clusterBus) serve(ctx context.Context) error {
 		defer close(done)
 		b.sendLoop(ctx)
 	}()
-	err := b.cs.Listen(ctx, b.onPayload, b.resync)
+	err := b.cs.Listen(ctx, b.onPayload, b.resync, func(error) { b.gate.set(false) })
 	<-done
 	return err
 }
@@ -186,6 +220,11 @@ func (b *clusterBus) onPayload(p string) {
 
 // resync re-reads, after a (re)connection, what missed messages said.
 func (b *clusterBus) resync(ctx context.Context) error {
+	b.gate.set(false) // (already, unless this is the first)
+	return b.resyncTables(ctx)
+}
+
+func (b *clusterBus) resyncTables(ctx context.Context) error {
 	b.resyncs.Inc()
 	// Any change may have been missed: every cache goes (a site change
 	// without a site drops them all).
@@ -195,7 +234,10 @@ func (b *clusterBus) resync(ctx context.Context) error {
 	for _, h := range held {
 		bs = append(bs, provBinding(h))
 	}
-	return b.sess.ResyncCluster(ctx, bs)
+	return b.sess.ResyncCluster(ctx, bs, func() {
+		b.gate.set(true)
+		b.logger.Info("cluster events resynchronised; serving REGISTERs and logins")
+	})
 }
 
 // clusterLocation is sip's view of the bindings other nodes hold.

@@ -90,7 +90,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
-// TestClusterLoginLogoutCallAcrossNodes is issue 16 on three nodes: a
+// TestClusterLoginLogoutCallAcrossNodes runs on three nodes: a
 // phone registered on n2, alice logged in on it through n1's API and
 // logged out through n3's: the phone gets both check-syncs from n2 (the
 // node it registered with), registers her line there and is locked again.

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,6 +24,12 @@ import (
 	"hotdesk/prov"
 	"hotdesk/prov/store"
 )
+
+// clusterHandsets is TestClusterNodeKilled's storm: issue 16 asks for
+// 2,000 (go test ./daemon -run TestClusterNodeKilled -cluster.handsets 2000
+// -v); make test keeps 240, which exercises the same paths in a fraction of
+// the time.
+var clusterHandsets = flag.Int("cluster.handsets", 240, "handsets in TestClusterNodeKilled")
 
 // nodeProc is a hotdeskd process of a cluster test.
 type nodeProc struct {
@@ -89,13 +96,19 @@ cluster: {node: `+name+`}
 // tryRegister is handset.register that reports a registrar that does not
 // answer instead of failing the test: a phone then tries its next server.
 func (h *handset) tryRegister(registrar, aor, user, pass string, expires int) (int, error) {
+	code, _, err := h.registerAt(registrar, aor, user, pass, expires)
+	return code, err
+}
+
+// registerAt is tryRegister with the final response.
+func (h *handset) registerAt(registrar, aor, user, pass string, expires int) (int, *sip.Response, error) {
 	if h.callIDs[aor] == "" {
 		h.callIDs[aor] = fmt.Sprintf("%s-%d@handset", aor, time.Now().UnixNano())
 	}
 	h.cseq++
 	var ru sip.Uri
 	if err := sip.ParseUri("sip:"+registrar, &ru); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req := sip.NewRequest(sip.REGISTER, ru)
 	to := sip.Uri{Scheme: "sip", User: aor, Host: h.domain}
@@ -112,16 +125,16 @@ func (h *handset) tryRegister(registrar, aor, user, pass string, expires int) (i
 	defer cancel()
 	res, err := h.cli.Do(ctx, req)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if res.StatusCode == 401 {
 		h.cseq++
 		req.CSeq().SeqNo = h.cseq
 		if res, err = h.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: user, Password: pass}); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 	}
-	return res.StatusCode, nil
+	return res.StatusCode, res, nil
 }
 
 // clusterHandset is a handset with its servers in order of preference
@@ -135,13 +148,14 @@ type clusterHandset struct {
 }
 
 // register registers every line with its current server, moving to the
-// next server when one does not answer, as a phone does.
+// next server when one does not answer or answers 503, as a phone does.
 func (c *clusterHandset) register(expires int) error {
 	for range len(c.servers) {
 		ok := true
 		for _, l := range c.lines {
 			code, err := c.tryRegister(c.servers[c.at], l[0], l[1], l[2], expires)
-			if err != nil {
+			if err != nil || code == 503 {
+				// No answer, or a node not ready to serve: the next one.
 				ok = false
 				break
 			}
@@ -194,7 +208,7 @@ func waitCheckSync(t *testing.T, h *handset, what string) time.Time {
 	return time.Time{}
 }
 
-// TestClusterNodeKilled is issue 16's test with processes: three hotdeskd
+// TestClusterNodeKilled is the cluster test with processes: three hotdeskd
 // on one PostgreSQL, a few hundred handsets spread over them. A login on
 // one node reaches a phone registered on another, a call crosses nodes;
 // then one node is killed with SIGKILL: its handsets register with their
@@ -205,7 +219,8 @@ func TestClusterNodeKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and three daemons")
 	}
-	const handsets, expires, figureUsers = 240, 60, 20
+	const expires, figureUsers = 60, 20
+	handsets := *clusterHandsets
 	started := time.Now()
 	dsn := postgresDB(t)
 	bin := buildBinary(t)
@@ -358,8 +373,7 @@ func TestClusterNodeKilled(t *testing.T) {
 	})
 
 	// Figures: logins through n1 on phones held by n2 (told at once),
-	// then, past the check-sync coalescing window, logouts through n1
-	// timed to the NOTIFY from n2.
+	// then logouts through n1 timed to the NOTIFY from n2.
 	var sample []*clusterHandset
 	for _, h := range hs[3:] {
 		if holderOf(h.mac) == "n2" && len(sample) < figureUsers {
@@ -376,7 +390,8 @@ func TestClusterNodeKilled(t *testing.T) {
 		ss, _ := st.ListSessions(ctx, prov.SessionQuery{DeviceID: d.ID, ActiveOnly: true})
 		ids = append(ids, ss[0].ID)
 	}
-	time.Sleep(2500 * time.Millisecond) // the check-sync coalescing window (prov.defaultCoalesceSync)
+	// No wait for the check-sync coalescing window: a logout's check-sync
+	// is never coalesced, whichever node marked the login's.
 	var delays []time.Duration
 	for i, id := range ids {
 		t0 := time.Now()

@@ -19,6 +19,7 @@ func (a *app) healthy(ctx context.Context) error {
 	if err := a.store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
+
 	if len(a.addrs.SIPUDP) > 0 {
 		if err := probeSIP(ctx, a.addrs.SIPUDP[0]); err != nil {
 			return fmt.Errorf("sip: %w", err)

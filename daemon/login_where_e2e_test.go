@@ -27,7 +27,7 @@ func elsewhere(next func(http.RoundTripper) http.RoundTripper) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-// TestLoginOnlyAtThePhone performs issue 21's takeover: bob is logged in
+// TestLoginOnlyAtThePhone performs the takeover a security review found: bob is logged in
 // on a phone, and alice, from her own PC, logs herself in on it through
 // the user API, the native door with a spoofed User-Agent, and the phone
 // page's link — each would log bob out. A user may log in only at the
@@ -208,7 +208,7 @@ func metricValue(t *testing.T, a *app, name string) float64 {
 }
 
 // TestMetricsProtected: with admin.metrics set, a scrape without the
-// token or credentials gets 401 (issue 21: /metrics was open to the LAN);
+// token or credentials gets 401 (/metrics was open to the LAN);
 // with a listener of its own, /metrics leaves the admin listener.
 func TestMetricsProtected(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())

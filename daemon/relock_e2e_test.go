@@ -208,7 +208,7 @@ func (e *relockEnv) login(door prov.Door) {
 	p.waitResync(mark)
 }
 
-// TestEveryDoorEveryLogoutRelocksThePhone is issue 14's matrix: alice logs
+// TestEveryDoorEveryLogoutRelocksThePhone is the relock matrix: alice logs
 // in on a realistic phone through each door and is logged out for each
 // reason; every time the phone must get the NOTIFY (answering its
 // challenge), re-fetch, and register only its device account again.

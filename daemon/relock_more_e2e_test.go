@@ -99,7 +99,7 @@ func TestAssignedBeforeFirstBoot(t *testing.T) {
 	admin.assertLocked(phone, phoneB)
 }
 
-// TestPreassignedPhoneFetchedFirstByAnotherHost is the attack of issue 21
+// TestPreassignedPhoneFetchedFirstByAnotherHost is the attack a security review found
 // (High 2): an admin assigns a phone that has not booted, and another host
 // asks for its files first, naming its MAC. It gets the locked profile and
 // the provisioning credentials, but never the user's line, even when it

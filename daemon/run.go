@@ -84,6 +84,16 @@ func Run(ctx context.Context, cfg Config, opts Options, logger *slog.Logger) err
 	g.Go(func() error { return app.reloadLoop(gctx, opts) })
 	g.Go(func() error { return app.watchdog(gctx) })
 	g.Go(func() error { return returnMemory(gctx, 5*time.Second) })
+	if app.gate != nil {
+		// A cluster node serves REGISTERs and logins once it has read the
+		// others' state; until then they are refused (clusterGate).
+		select {
+		case <-app.gate.synced:
+		case <-gctx.Done():
+		case <-time.After(30 * time.Second):
+			logger.Warn("cluster events not resynchronised yet; REGISTERs and logins refused until they are", "component", "cluster")
+		}
+	}
 
 	logger.Info("ready", "admin", app.addrs.Admin, "http", app.addrs.HTTP, "tftp", app.addrs.TFTP,
 		"sip_udp", app.addrs.SIPUDP, "sip_tcp", app.addrs.SIPTCP, "data_dir", cfg.DataDir,

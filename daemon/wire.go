@@ -98,6 +98,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	ps, err := prov.New(ctx, prov.Deps{Store: a.store, Credentials: a.svc.credentials, Registrar: a.svc.registrar,
 		CallController: sipCallControl{a.svc.sip}, FileCache: cache,
 		Links: linksConfig(a.cfg.Mail), Mailer: mailer, Params: render.Catalog{}, SyncEvent: render.SyncEvent,
+		Ready:  a.readyFunc(),
 		Logger: a.logger.With("room", "prov"), AdminLogger: a.logger.With("room", "api"), Registerer: a.reg,
 		Now: time.Now, SessionClock: a.sessionClock})
 	if err != nil {
@@ -174,7 +175,7 @@ func (a *app) bindSIP(ctx context.Context) error {
 	srv, err := sip.New(a.cfg.SIP.Config, sip.Deps{
 		Logger: a.logger.With("room", "sip"), Registerer: a.reg, Now: time.Now,
 		Credentials: sipCredentials{creds}, Bindings: sipBindings{st: a.store, cluster: a.cluster, node: a.node},
-		OnEvent: a.onSIPEvent, Elsewhere: a.elsewhere(),
+		OnEvent: a.onSIPEvent, Elsewhere: a.elsewhere(), Ready: a.readyFunc(),
 	})
 	if err != nil {
 		return err
@@ -202,6 +203,14 @@ func (a *app) bindSIP(ctx context.Context) error {
 	a.components = append(a.components, component{name: "sip", proto: "sip",
 		serve: func(ctx context.Context) error { return srv.Serve(ctx, ls) }})
 	return nil
+}
+
+// readyFunc is the cluster gate's Ready (nil on one node: always ready).
+func (a *app) readyFunc() func() bool {
+	if a.gate == nil {
+		return nil
+	}
+	return a.gate.Ready
 }
 
 // elsewhere is the shared location on a cluster (nil on one node).

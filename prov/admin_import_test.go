@@ -77,7 +77,7 @@ func TestImportChunkFallback(t *testing.T) {
 
 var _ prov.Store = blindStore{}
 
-// The optional params column (issue 19): profile parameters per user, a
+// The optional params column: profile parameters per user, a
 // typo refuses only its row, naming the parameter.
 func TestImportParamsColumn(t *testing.T) {
 	t.Parallel()

@@ -20,6 +20,9 @@ var (
 	ErrDisabled = errors.New("disabled")
 	// ErrDataDirLocked means another hotdeskd already uses the data directory.
 	ErrDataDirLocked = errors.New("data directory in use by another process")
+	// ErrUnavailable: this node cannot serve the request now (its cluster
+	// events are resynchronising); another node, or a retry, can.
+	ErrUnavailable = errors.New("temporarily unavailable")
 )
 
 // FieldError names the input field that failed validation.

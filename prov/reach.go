@@ -349,6 +349,20 @@ func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*D
 // line changes that follow are the phone applying it.
 func (s *Sessions) markSync(ctx context.Context, deviceID int64, fetched bool) {
 	now := s.wall()
+	if s.cluster != nil {
+		// Every node reads the signals from the store: the marks alone are
+		// written, with no read first (a login's round trips, issue 16).
+		ctx = context.WithoutCancel(ctx)
+		defer s.sigLocks.lock(deviceLockKey(deviceID))()
+		var fetchedAt time.Time
+		if fetched {
+			fetchedAt = now
+		}
+		if err := s.store.MarkDeviceSync(ctx, deviceID, now, fetchedAt); err != nil {
+			s.logger.Error("device signals not stored", "component", "sessions", "device", deviceID, "err", err)
+		}
+		return
+	}
 	_, _ = s.updateSignals(ctx, deviceID, func(sig *DeviceSignals) signalChange {
 		sig.SyncAt, sig.SyncFetchedAt = now, time.Time{}
 		if fetched {

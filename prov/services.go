@@ -35,6 +35,9 @@ type Deps struct {
 	Params ParamCatalog
 	// SyncEvent names a vendor's check-sync NOTIFY event (nil: Polycom's).
 	SyncEvent func(vendor string, reboot bool) string
+	// Ready reports whether logins may be served (nil: always); see
+	// SessionsDeps.Ready.
+	Ready func() bool
 	// Logger logs the desk services; AdminLogger the administration
 	// rules (nil: Logger).
 	Logger      *slog.Logger
@@ -117,7 +120,7 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	var err error
 	s.Sessions, err = NewSessions(ctx, SessionsDeps{Store: d.Store, Credentials: d.Credentials, Events: s.Events,
 		Registrar: d.Registrar, Logger: d.Logger, Registerer: d.Registerer, Now: d.SessionClock, Lockout: s.Lockout,
-		Hasher: s.Directory.Hasher(), SyncEvent: d.SyncEvent})
+		Hasher: s.Directory.Hasher(), SyncEvent: d.SyncEvent, Ready: d.Ready})
 	if err != nil {
 		return nil, err
 	}

@@ -128,6 +128,7 @@ type Sessions struct {
 	remoteReach map[int64]reachSet
 	coalesce    time.Duration
 	wall        func() time.Time
+	ready       func() bool
 	m           sessionMetrics
 }
 
@@ -164,6 +165,10 @@ type SessionsDeps struct {
 	// SyncEvent names the NOTIFY event that makes a phone of vendor
 	// re-provision (render.SyncEvent); nil: Polycom's check-sync.
 	SyncEvent func(vendor string, reboot bool) string
+	// Ready reports whether logins may start (nil: always): a cluster node
+	// whose events are resynchronising refuses them with ErrUnavailable,
+	// as it may not know of sessions other nodes started meanwhile.
+	Ready func() bool
 }
 
 // NewSessions returns the session service.
@@ -195,7 +200,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	s := &Sessions{syncEvent: d.SyncEvent, store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[lineKey]string{},
 		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork),
-		remoteReach: map[int64]reachSet{}}
+		remoteReach: map[int64]reachSet{}, ready: d.Ready}
 	if c, ok := d.Store.(ClusterStore); ok && c.Clustered() {
 		s.cluster = c
 	}
@@ -251,6 +256,8 @@ func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error)
 		result = "locked"
 	case errors.Is(err, ErrDenied):
 		result = "denied"
+	case errors.Is(err, ErrUnavailable):
+		result = "unavailable"
 	case err != nil && errors.Is(err, ErrAuth):
 		result = "bad_credentials"
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
@@ -269,6 +276,9 @@ func (s *Sessions) Login(ctx context.Context, req LoginRequest) (Session, error)
 }
 
 func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error) {
+	if s.ready != nil && !s.ready() {
+		return Session{}, fmt.Errorf("login: %w: this node is resynchronising with the others", ErrUnavailable)
+	}
 	now := s.now()
 	mac, _ := NormalizeMAC(req.MAC)
 	userKey, devKey := UserObject(strings.ToLower(req.Username)).String(), DeviceObject(mac).String()
@@ -341,9 +351,20 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 		// a logout's check-sync; refusing it once makes the logout stick.
 		return Session{}, fmt.Errorf("%w: logged out on this phone", ErrDenied)
 	}
-	site, err := s.store.GetSite(ctx, dev.SiteID)
-	if err != nil {
-		return Session{}, fmt.Errorf("login: site of %s: %w", mac, err)
+	defer s.slot()()
+	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
+	// The locks and the reads under them go together: on a shared store
+	// they are one round trip (issue 16's login CPU figure).
+	release, state, err := s.lockLoginState(ctx, u.ID, dev.ID, dev.SiteID)
+	if errors.Is(err, ErrNotFound) {
+		return Session{}, ErrAuth // the user was deleted meanwhile
+	} else if err != nil {
+		return Session{}, fmt.Errorf("login: %w", err)
+	}
+	defer release()
+	site := state.Site
+	if site.ID == 0 {
+		return Session{}, fmt.Errorf("login: site of %s: %w", mac, ErrNotFound)
 	}
 	if !site.Login.Enabled && req.Door != DoorAssigned {
 		return Session{}, fmt.Errorf("%w: login is disabled at this site", ErrDenied)
@@ -351,30 +372,37 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	if req.Door != DoorAssigned && site.Login.DefaultOnly && site.Login.DefaultUser != "" && u.Username != site.Login.DefaultUser {
 		return Session{}, fmt.Errorf("%w: only the default user may log in here", ErrDenied)
 	}
-	defer s.slot()()
-	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
-	release, err := s.clusterLock(ctx, userLockKey(u.ID), deviceLockKey(dev.ID))
-	if err != nil {
-		return Session{}, fmt.Errorf("login: %w", err)
+	return s.startLocked(ctx, req, dev, state, now)
+}
+
+// lockLoginState takes the cluster's locks of the user and the phone (after
+// the node's own) and reads the login's state under them.
+func (s *Sessions) lockLoginState(ctx context.Context, userID, deviceID, siteID int64) (func(), LoginState, error) {
+	if s.cluster == nil {
+		st, err := s.store.LoginState(ctx, userID, deviceID, siteID)
+		return func() {}, st, err
 	}
-	defer release()
-	return s.startLocked(ctx, req, dev, u, site, now)
+	return s.cluster.LockLoginState(ctx, []string{userLockKey(userID), deviceLockKey(deviceID)}, userID, deviceID, siteID)
 }
 
 // startLocked applies the one-login-per-user policy, ends the device's
-// previous session and starts the new one.
-func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device, u User, site Site, now time.Time) (Session, error) {
-	// Re-read under the lock: a user disabled since the password check
+// previous session and starts the new one. state was read under the locks.
+func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device, state LoginState, now time.Time) (Session, error) {
+	site := state.Site
+	// Read under the lock: a user disabled since the password check
 	// (whose sessions EndAll has just ended) must not get a new one.
-	if cur, err := s.store.GetUserByID(ctx, u.ID); err != nil || cur.Status != StatusActive {
+	u := state.User
+	if u.Status != StatusActive {
 		return Session{}, ErrAuth
 	}
-	all, err := s.store.ListSessions(ctx, SessionQuery{UserID: u.ID, ActiveOnly: true})
-	if err != nil {
-		return Session{}, err
-	}
-	var mine []Session
-	for _, o := range all {
+	var mine, onDev []Session
+	for _, o := range state.Sessions {
+		if o.UserID != u.ID {
+			if o.DeviceID == dev.ID {
+				onDev = append(onDev, o)
+			}
+			continue
+		}
 		if o.DeviceID == dev.ID {
 			// Logging in again where one is logged in keeps the session. A
 			// native phone re-fetching its profile is not activity.
@@ -405,10 +433,7 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 			}
 		}
 	}
-	onDev, err := s.store.ListSessions(ctx, SessionQuery{DeviceID: dev.ID, ActiveOnly: true})
-	if err != nil {
-		return Session{}, err
-	}
+	// (Ending the user's other sessions left this phone's as they were.)
 	// The phone may be registered only with the line of the session this
 	// login replaces: the new login's check-sync goes through it.
 	reach := reachSet{secrets: map[string]string{}}
@@ -424,23 +449,23 @@ func (s *Sessions) startLocked(ctx context.Context, req LoginRequest, dev Device
 		ID: auth.RandomSecret(12), UserID: u.ID, DeviceID: dev.ID, Door: req.Door, StartedAt: now, LastActivity: now,
 		Persistent: site.Login.Persistent || req.Door == DoorAssigned, SIPUser: "s" + auth.RandomSecret(8), SIPPassword: auth.RandomSecret(12),
 	}
-	if err := s.store.CreateSession(ctx, &sess); err != nil {
+	actor := req.Actor
+	if actor.Remote == "" {
+		actor.Remote = req.Remote
+	}
+	// The session and its audit event in one transaction (one round trip).
+	if err := s.store.StartSession(ctx, &sess, NewAuditEvent(s.now(), actor, "session.login", SessionObject(sess.ID), nil,
+		struct {
+			User   string `json:"user"`
+			Device string `json:"device"`
+			Door   Door   `json:"door"`
+		}{u.Username, dev.MAC, req.Door})); err != nil {
 		return Session{}, fmt.Errorf("login: %w", err)
 	}
 	if s.creds != nil {
 		s.creds.AddSession(sess, u)
 	}
 	s.m.active.Inc()
-	actor := req.Actor
-	if actor.Remote == "" {
-		actor.Remote = req.Remote
-	}
-	s.audit(ctx, actor, "session.login", SessionObject(sess.ID),
-		struct {
-			User   string `json:"user"`
-			Device string `json:"device"`
-			Door   Door   `json:"door"`
-		}{u.Username, dev.MAC, req.Door})
 	s.events.Publish(ctx, Event{Kind: EventSessionStarted, DeviceID: dev.ID, UserID: u.ID, SessionID: sess.ID})
 	if req.Door != DoorNative {
 		// The native door's phone is loading the profile already; the

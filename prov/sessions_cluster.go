@@ -142,12 +142,17 @@ func (s *Sessions) StartedElsewhere(ctx context.Context, id string) error {
 // ResyncCluster re-reads what events would have said while this node
 // missed them: the credential index, and this node's session lines whose
 // session has ended (unbound and told, as EndedElsewhere does). held are
-// the bindings this node holds.
-func (s *Sessions) ResyncCluster(ctx context.Context, held []Binding) error {
+// the bindings this node holds. caughtUp (may be nil) is called once the
+// credential index is current, before the phones are told: they register
+// at once, and the node must serve them.
+func (s *Sessions) ResyncCluster(ctx context.Context, held []Binding, caughtUp func()) error {
 	if s.creds != nil {
 		if err := s.creds.Reload(ctx); err != nil {
 			return fmt.Errorf("resync: %w", err)
 		}
+	}
+	if caughtUp != nil {
+		caughtUp()
 	}
 	seen := map[string]bool{}
 	for _, b := range held {

@@ -502,7 +502,7 @@ func TestParallelGuessesCannotOutrunTheLockout(t *testing.T) {
 	}
 }
 
-// The medium finding of issue 21: five wrong passwords locked a user out of
+// A security review found (medium) five wrong passwords locked a user out of
 // every door. They now lock the user at that source (and that phone); the
 // user logs in elsewhere (the budget over all sources: TestTryGuessBudget).
 func TestGuessesLockTheSourceNotTheUser(t *testing.T) {

@@ -131,6 +131,22 @@ type SessionStore interface {
 	DeviceSignals(ctx context.Context, deviceID int64) (DeviceSignals, error)
 	// PutDeviceSignals replaces them.
 	PutDeviceSignals(ctx context.Context, s DeviceSignals) error
+	// MarkDeviceSync sets only SyncAt and SyncFetchedAt, keeping the rest.
+	MarkDeviceSync(ctx context.Context, deviceID int64, syncAt, fetchedAt time.Time) error
+	// LoginState reads the user and the active sessions of the user or on
+	// the device, newest first.
+	LoginState(ctx context.Context, userID, deviceID, siteID int64) (LoginState, error)
+	// StartSession creates the session and adds its audit event in one
+	// transaction.
+	StartSession(ctx context.Context, s *Session, audit *AuditEvent) error
+}
+
+// LoginState is what a login decides on, read under its locks.
+type LoginState struct {
+	User     User
+	Sessions []Session
+	// Site is the phone's (zero when it has none).
+	Site Site
 }
 
 // BindingStore keeps registrar bindings so they survive a restart.
@@ -148,11 +164,15 @@ type ClusterStore interface {
 	Clustered() bool
 	// Lock takes named cluster-wide locks and returns their release.
 	Lock(ctx context.Context, names ...string) (func(), error)
+	// LockLoginState takes the locks, then reads LoginState (in one round
+	// trip where the store can).
+	LockLoginState(ctx context.Context, names []string, userID, deviceID, siteID int64) (func(), LoginState, error)
 	// Notify sends a payload to every node's Listen.
 	Notify(ctx context.Context, payload string) error
 	// Listen delivers payloads until ctx ends, calling resync after every
-	// (re)connection, since notifications sent meanwhile are lost.
-	Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error) error
+	// (re)connection, since notifications sent meanwhile are lost, and
+	// lost whenever the connection is lost or cannot be made.
+	Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error, lost func(error)) error
 	// HeldBindings are the bindings one node holds.
 	HeldBindings(ctx context.Context, holder string) ([]Binding, error)
 	// AORBindings are the live bindings of an AOR, whichever node holds them.

@@ -32,6 +32,10 @@ type Deps struct {
 	// Elsewhere finds the bindings other nodes of a cluster hold, for an
 	// AOR with none here (nil: one node).
 	Elsewhere Elsewhere
+	// Ready reports whether REGISTERs may be served (nil: always). A
+	// cluster node whose view of the others is stale answers them 503
+	// with Retry-After, and the phone registers with its next server.
+	Ready func() bool
 }
 
 // Elsewhere is the shared location of a cluster: the bindings of an AOR
@@ -81,6 +85,7 @@ type Server struct {
 	persist   *persister
 	events    *eventQueue
 	elsewhere Elsewhere
+	ready     func() bool
 
 	// UA, SIP and Client are sipgo's layers, shared so that requests we
 	// send leave from our listening sockets (see NotifyCheckSync).
@@ -118,7 +123,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
 		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: digestserver.New(cfg.NonceTTL, maxTrackedNonces, maxUsesPerNonce),
 		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg)),
-		emergency: newLockout(cfg), elsewhere: deps.Elsewhere}
+		emergency: newLockout(cfg), elsewhere: deps.Elsewhere, ready: deps.Ready}
 	for _, a := range cfg.Algorithms {
 		s.algs = append(s.algs, canonicalAlg(a))
 	}
@@ -364,6 +369,10 @@ func (s *Server) Bindings() []Binding { return s.loc.all() }
 // BindingCount returns how many bindings are held.
 func (s *Server) BindingCount() int { return s.loc.count() }
 
+// notReadyRetry is the Retry-After (seconds) of a REGISTER refused while
+// the node is not ready.
+const notReadyRetry = 5
+
 // handle validates and answers a REGISTER or OPTIONS; nil means drop.
 func (s *Server) handle(ctx context.Context, req *sip.Request, local string, rawChecked bool) *sip.Response {
 	start := time.Now()
@@ -379,7 +388,12 @@ func (s *Server) handle(ctx context.Context, req *sip.Request, local string, raw
 		switch req.Method {
 		case sip.REGISTER:
 			var result string
-			res, result = s.register(ctx, req, local)
+			if s.ready != nil && !s.ready() {
+				res, result = s.reply(req, 503, "Service Unavailable"), "unavailable"
+				res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(notReadyRetry)))
+			} else {
+				res, result = s.register(ctx, req, local)
+			}
 			s.m.register.WithLabelValues(result).Inc()
 		case sip.OPTIONS:
 			res = s.options(req)

@@ -19,7 +19,7 @@ func fFrom(ip string, r files.Request) files.Request {
 	return r
 }
 
-// The attack of issue 21 (High 2): an admin pre-assigns a phone that has
+// An attack a security review found (High 2): an admin pre-assigns a phone that has
 // not booted yet, and whoever asks first for its files gets the user's line.
 // Now the first fetch gets the locked profile only, and the credentials it
 // got do not carry the login: it waits until the phone is verified.
@@ -78,7 +78,7 @@ func TestBootstrapLoginAtThePhoneIsNotHeld(t *testing.T) {
 	}
 }
 
-// The attack of issue 21 (High 2, after the phone got its files): another
+// An attack a security review found (High 2, after the phone got its files): another
 // host presenting the MAC gets 401 and nothing else, and the admin sees an
 // identity conflict.
 func TestSecondDevicePresentingAMAC(t *testing.T) {
@@ -137,7 +137,7 @@ func TestSecretsOverHTTPSOnly(t *testing.T) {
 	}
 }
 
-// The attack of issue 21 (High 7): uploads fill the disk. Each device's
+// An attack a security review found (High 7): uploads fill the disk. Each device's
 // kept uploads and all of them together have a byte budget; over it the
 // upload is refused and what was stored stays.
 func TestUploadQuotas(t *testing.T) {
@@ -244,7 +244,7 @@ func TestTFTPSecretsGoOutOnce(t *testing.T) {
 	}
 }
 
-// Issue 19 (seed 000): a site's profile directories. The master file names
+// A site's profile directories. The master file names
 // them, and the phone's user profile, directories and call lists are
 // served (and stored) in them; a directory that is not the site's is no
 // way in.

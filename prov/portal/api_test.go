@@ -216,7 +216,7 @@ func TestAuth(t *testing.T) {
 	}
 }
 
-// The medium finding of issue 21: one burst of wrong passwords locked the
+// A security review found (medium) one burst of wrong passwords locked the
 // real admin out of the API for an hour. Failures now lock the (name,
 // source) pair; from many sources they spend the name's budget, after
 // which fresh sources are refused but the ones the admin works from are not.

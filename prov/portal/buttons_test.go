@@ -11,7 +11,7 @@ import (
 	"hotdesk/prov"
 )
 
-// TestButtonsCannotWriteTheDirectory performs issue 21's finding: a user
+// TestButtonsCannotWriteTheDirectory performs what a security review found: a user
 // whose personal-directory rights are No or Read rewrote the directory
 // through the Buttons menu (speed dials are directory contacts). Now that
 // form changes only the line keys, and one that carries contacts anyway

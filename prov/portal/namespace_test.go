@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestUsernamesAndNumbersShareANamespace performs issue 21's routing
+// TestUsernamesAndNumbersShareANamespace performs the routing
 // takeover: a user named like another user's number (or given a number
 // that is another user's name) was accepted, and whichever the lookup
 // found first got the other's calls and keypad logins. Each way in — API

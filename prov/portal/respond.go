@@ -56,6 +56,9 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusForbidden, err.Error(), "")
 	case errors.Is(err, prov.ErrDisabled):
 		writeError(w, http.StatusConflict, "the user is disabled", "user")
+	case errors.Is(err, prov.ErrUnavailable):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, err.Error(), "")
 	default:
 		a.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error", "")

@@ -145,7 +145,9 @@ func (a *api) login(w http.ResponseWriter, r *http.Request, p principal) {
 		return
 	}
 	w.Header().Set("Location", "/api/v1/sessions/"+sess.ID)
-	writeJSON(w, http.StatusCreated, a.names().session(r.Context(), sess))
+	n := a.names()
+	n.devices[sess.DeviceID] = mac // known: one read fewer per login
+	writeJSON(w, http.StatusCreated, n.session(r.Context(), sess))
 }
 
 func (a *api) listSessions(w http.ResponseWriter, r *http.Request, _ principal) {

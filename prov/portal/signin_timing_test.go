@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestSignInWorkRevealsNoName performs the timing attack of issue 21 by
+// TestSignInWorkRevealsNoName performs the timing attack a security review found by
 // counting the argon2id work each failed sign-in costs (wall time would
 // flake): an admin's name cost two verifications, a user imported without
 // a password none, an unknown name one. Every failed attempt now costs

@@ -22,7 +22,7 @@ func (c *fakeClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// TestTokensExpireAndRevoke performs the attack of issue 21: a leaked API
+// TestTokensExpireAndRevoke performs the attack a security review found: a leaked API
 // token used to work forever. Now it expires, an admin can list tokens
 // (without the secret) and revoke one, and an expired or revoked token
 // gets 401 on its very next request.

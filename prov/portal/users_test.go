@@ -222,7 +222,7 @@ func TestCallHandlingTargets(t *testing.T) {
 	}
 }
 
-// Issue 19 (seed 000): the admin writes any parameter into a user's
+// The admin writes any parameter into a user's
 // profile (<user>.cfg), e.g. a second line appearance; names are checked
 // against the phones' parameter groups and a refusal names the parameter.
 func TestAdminWritesUserProfileParams(t *testing.T) {

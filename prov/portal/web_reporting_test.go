@@ -11,7 +11,7 @@ import (
 	"hotdesk/prov"
 )
 
-// Historical call reporting (issue 19, seed 002): enabled per user (None by
+// Historical call reporting (seed 002): enabled per user (None by
 // default), it shows a summary of the recent calls of all users by number.
 func TestCallReportingPerUser(t *testing.T) {
 	t.Parallel()
@@ -89,7 +89,7 @@ func TestAdminSavesUserListColumns(t *testing.T) {
 	}
 }
 
-// The admin's page for a user's profile parameters (issue 19, seed 000).
+// The admin's page for a user's profile parameters (seed 000).
 func TestAdminEditsUserProfileParams(t *testing.T) {
 	t.Parallel()
 	we := newWebEnv(t)
@@ -114,7 +114,7 @@ func TestAdminEditsUserProfileParams(t *testing.T) {
 	}
 }
 
-// Issue 19 (seed 001): the company directory, limited by each user's
+// Seed 001: the company directory, limited by each user's
 // directory scope — everyone, or the colleagues of one site.
 func TestCompanyDirectoryHonoursScope(t *testing.T) {
 	t.Parallel()

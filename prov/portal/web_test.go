@@ -79,7 +79,7 @@ func TestWebLockoutAndRateLimit(t *testing.T) {
 	if p := b.signIn("alice", "password-alice"); p.code != http.StatusTooManyRequests {
 		t.Fatalf("locked account: %d", p.code)
 	}
-	// The attack of issue 21 (medium): one host's burst locked the real
+	// An attack a security review found (medium): one host's burst locked the real
 	// owner out. Alice at her own machine signs in all the same.
 	we.browserFrom("127.0.0.2").mustSignIn("alice", "password-alice", "/me/")
 	we.clock.advance(2 * time.Minute)

@@ -629,7 +629,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// The finding of issue 21: unsalted MD5/SHA-256 HA1s of login passwords
+// A security review found unsalted MD5/SHA-256 HA1s of login passwords
 // sat beside the argon2id hash (a leaked database gave every password for
 // a table lookup). Each password now has its own random realm: two users
 // with one password share no HA1, none is H(user:hotdesk:password), and
@@ -685,7 +685,7 @@ func TestLoginHA1sAreSaltedPerPassword(t *testing.T) {
 	}
 }
 
-// The low finding of issue 21: provisioning digest nonces were not
+// A security review found (low) provisioning digest nonces were not
 // replay-tracked, so a request captured on the LAN (plain HTTP) could be
 // sent again within the nonce's lifetime. An answer is now good once.
 func TestDigestAnswerReplayIsRefused(t *testing.T) {
@@ -724,7 +724,7 @@ func TestDigestAnswerReplayIsRefused(t *testing.T) {
 	}
 }
 
-// Issue 19 (seed 000): the site's default user (a common-area profile on
+// The site's default user (a common-area profile on
 // shared phones) is logged in by the phone itself. Its configuration
 // carries prov.login.defaultPassword — derived for it, never the user's own
 // password — and the native door accepts that for the default user only.

@@ -4,12 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"hotdesk/prov"
 )
 
 // Clustered reports whether several nodes may share this store (PostgreSQL).
@@ -30,9 +36,90 @@ func (s *Store) Lock(ctx context.Context, names ...string) (func(), error) {
 	if !s.Clustered() || len(names) == 0 {
 		return func() {}, nil
 	}
+	conn, stmt, keys, release, err := s.lockConn(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, stmt, keys...); err != nil {
+		release()
+		return nil, fmt.Errorf("store: lock: %w", err)
+	}
+	return release, nil
+}
+
+// LockLoginState is Lock, then LoginState read once the locks are held, in
+// one round trip on PostgreSQL (a pipeline: each statement of it reads
+// what was committed when it runs, so the reads see every write made
+// under the locks before). A login costs the database round trips more
+// than anything else (issue 16's CPU figure).
+func (s *Store) LockLoginState(ctx context.Context, names []string, userID, deviceID, siteID int64) (func(), prov.LoginState, error) {
+	if !s.Clustered() || len(names) == 0 {
+		st, err := s.LoginState(ctx, userID, deviceID, siteID)
+		return func() {}, st, err
+	}
+	conn, stmt, keys, release, err := s.lockConn(ctx, names)
+	if err != nil {
+		return nil, prov.LoginState{}, err
+	}
+	var st prov.LoginState
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		b := &pgx.Batch{}
+		b.Queue(stmt, keys...)
+		b.Queue(`SELECT `+userCols+` FROM users WHERE id = $1`, userID)
+		b.Queue(loginSessionsSQL, userID, deviceID)
+		b.Queue(`SELECT `+siteCols+` FROM sites WHERE id = $1`, siteID)
+		br := pc.SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		u, err := scanUser(br.QueryRow())
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = sql.ErrNoRows
+		}
+		if err != nil {
+			return err
+		}
+		st.User = u
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			sess, err := scanSession(rows)
+			if err != nil {
+				return err
+			}
+			st.Sessions = append(st.Sessions, sess)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		if st.Site, err = scanSite(br.QueryRow()); errors.Is(err, pgx.ErrNoRows) {
+			st.Site, err = prov.Site{}, nil
+		}
+		if err != nil {
+			return err
+		}
+		return br.Close()
+	})
+	if err != nil {
+		release()
+		return nil, prov.LoginState{}, wrap(err, "lock login state")
+	}
+	return release, st, nil
+}
+
+// lockConn takes a pooled connection for names' locks and returns the
+// statement taking them (in sorted order: one statement's target list is
+// evaluated left to right), its arguments and the release.
+func (s *Store) lockConn(ctx context.Context, names []string) (*sql.Conn, string, []any, func(), error) {
 	conn, err := s.c.w.Conn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: lock: %w", err)
+		return nil, "", nil, nil, fmt.Errorf("store: lock: %w", err)
 	}
 	keys := make([]int64, 0, len(names))
 	for _, n := range names {
@@ -51,13 +138,12 @@ func (s *Store) Lock(ctx context.Context, names ...string) (func(), error) {
 		}
 		_ = conn.Close()
 	}
-	for _, k := range keys {
-		if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, k); err != nil {
-			release()
-			return nil, fmt.Errorf("store: lock: %w", err)
-		}
+	calls := make([]string, len(keys))
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		calls[i], args[i] = "pg_advisory_lock($"+strconv.Itoa(i+1)+")", k
 	}
-	return release, nil
+	return conn, "SELECT " + strings.Join(calls, ", "), args, release, nil
 }
 
 // lockMigrations holds the migration lock on its own connection, so nodes
@@ -95,8 +181,10 @@ func (s *Store) Notify(ctx context.Context, payload string) error {
 // too) to fn until ctx ends, over its own connection. After every
 // (re)connection, once LISTEN is in place, it calls resync: notifications
 // sent while no connection listened are lost, and the caller re-reads the
-// tables instead. Reconnection backs off up to 5 s. Returns nil on cancel.
-func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error) error {
+// tables instead. lost (may be nil) is called each time the connection is
+// lost or cannot be made. Reconnection backs off up to 5 s. Returns nil on
+// cancel.
+func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func(ctx context.Context) error, lost func(error)) error {
 	if !s.Clustered() {
 		<-ctx.Done()
 		return nil
@@ -108,6 +196,9 @@ func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func
 			return nil
 		}
 		s.c.logger.Warn("store event listener lost its connection; reconnecting", "component", "store", "err", err)
+		if lost != nil {
+			lost(err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -51,13 +51,15 @@ func (s *Store) ListCallRecords(ctx context.Context, userID int64, limit int) ([
 	return out, wrap(err, "list call records of user %d", userID)
 }
 
+const addAuditSQL = `INSERT INTO audit_events (at, actor, action, object, before_data,
+	after_data, remote) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`
+
 // AddAudit appends e and sets its ID; At defaults to now.
 func (s *Store) AddAudit(ctx context.Context, e *prov.AuditEvent) error {
 	if e.At.IsZero() {
 		e.At = s.stamp()
 	}
-	err := s.wq().QueryRowContext(ctx, `INSERT INTO audit_events (at, actor, action, object, before_data,
-		after_data, remote) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+	err := s.wq().QueryRowContext(ctx, addAuditSQL,
 		ms(e.At), e.Actor, e.Action, e.Object, e.Before, e.After, e.Remote).Scan(&e.ID)
 	return wrap(err, "add audit %s %s", e.Action, e.Object)
 }

@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"hotdesk/prov"
 )
@@ -21,6 +25,10 @@ func scanSession(sc scanner) (prov.Session, error) {
 	return s, err
 }
 
+const createSessionSQL = `INSERT INTO sessions (id, user_id, device_id, door, started_at,
+	last_activity, persistent, ended_at, end_reason, sip_user, sip_password)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
 // CreateSession inserts sess; the caller picks the ID. StartedAt defaults
 // to now and LastActivity to StartedAt.
 func (s *Store) CreateSession(ctx context.Context, sess *prov.Session) error {
@@ -33,9 +41,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *prov.Session) error {
 	if sess.LastActivity.IsZero() {
 		sess.LastActivity = sess.StartedAt
 	}
-	_, err := s.wq().ExecContext(ctx, `INSERT INTO sessions (id, user_id, device_id, door, started_at,
-		last_activity, persistent, ended_at, end_reason, sip_user, sip_password)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+	_, err := s.wq().ExecContext(ctx, createSessionSQL,
 		sess.ID, nullID(sess.UserID), nullID(sess.DeviceID), sess.Door, ms(sess.StartedAt), ms(sess.LastActivity),
 		sess.Persistent, ms(sess.EndedAt), sess.EndReason, sess.SIPUser, sess.SIPPassword)
 	return wrap(err, "create session %q", sess.ID)
@@ -91,6 +97,90 @@ func (s *Store) ListSessions(ctx context.Context, q prov.SessionQuery) ([]prov.S
 	}
 	out, err := collect(ctx, s.rq(), scanSession, query, args...)
 	return out, wrap(err, "list sessions")
+}
+
+// loginSessionsSQL reads the active sessions of a user or on a device.
+const loginSessionsSQL = `SELECT ` + sessionCols + ` FROM sessions WHERE ended_at = 0 AND (user_id = $1 OR device_id = $2)
+	ORDER BY started_at DESC, id`
+
+// LoginState returns what a login decides on, read in one go: the user,
+// the active sessions of the user or on the device, and the site (zero if
+// there is none).
+func (s *Store) LoginState(ctx context.Context, userID, deviceID, siteID int64) (prov.LoginState, error) {
+	u, err := s.GetUserByID(ctx, userID)
+	if err != nil {
+		return prov.LoginState{}, err
+	}
+	ss, err := collect(ctx, s.rq(), scanSession, loginSessionsSQL, userID, deviceID)
+	if err != nil {
+		return prov.LoginState{}, wrap(err, "login state")
+	}
+	site, err := s.GetSite(ctx, siteID)
+	if errors.Is(err, prov.ErrNotFound) {
+		site, err = prov.Site{}, nil
+	}
+	return prov.LoginState{User: u, Sessions: ss, Site: site}, err
+}
+
+// StartSession creates sess and adds its audit event in one transaction
+// (one round trip on PostgreSQL).
+func (s *Store) StartSession(ctx context.Context, sess *prov.Session, audit *prov.AuditEvent) error {
+	if !s.Clustered() || s.tx != nil {
+		return s.inTx(ctx, func(tx *Store) error {
+			if err := tx.CreateSession(ctx, sess); err != nil {
+				return err
+			}
+			return tx.AddAudit(ctx, audit)
+		})
+	}
+	if sess.ID == "" {
+		return wrap(prov.Invalid("id", "required"), "create session")
+	}
+	if sess.StartedAt.IsZero() {
+		sess.StartedAt = s.stamp()
+	}
+	if sess.LastActivity.IsZero() {
+		sess.LastActivity = sess.StartedAt
+	}
+	if audit.At.IsZero() {
+		audit.At = s.stamp()
+	}
+	conn, err := s.c.w.Conn(ctx)
+	if err != nil {
+		return wrap(err, "create session %q", sess.ID)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		// A pipeline without BEGIN runs as one implicit transaction.
+		b := &pgx.Batch{}
+		b.Queue(createSessionSQL, sess.ID, nullID(sess.UserID), nullID(sess.DeviceID), sess.Door, ms(sess.StartedAt),
+			ms(sess.LastActivity), sess.Persistent, ms(sess.EndedAt), sess.EndReason, sess.SIPUser, sess.SIPPassword)
+		b.Queue(addAuditSQL, ms(audit.At), audit.Actor, audit.Action, audit.Object, audit.Before, audit.After, audit.Remote)
+		br := dc.(*stdlib.Conn).Conn().SendBatch(ctx, b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if err := br.QueryRow().Scan(&audit.ID); err != nil {
+			return err
+		}
+		return br.Close()
+	})
+	return wrap(err, "create session %q", sess.ID)
+}
+
+// MarkDeviceSync sets only the check-sync marks of a device's signals (the
+// rest kept, or zero for a new row): one statement, where a read and a
+// write would let another node's update of the other fields fall between.
+func (s *Store) MarkDeviceSync(ctx context.Context, deviceID int64, syncAt, fetchedAt time.Time) error {
+	if deviceID == 0 {
+		return wrap(prov.Invalid("device_id", "required"), "mark device sync")
+	}
+	_, err := s.wq().ExecContext(ctx, `INSERT INTO device_signals (device_id, sync_at, sync_fetched_at, boot_at,
+		line_down_session, line_down_at, reach, updated_at) VALUES ($1, $2, $3, 0, '', 0, '', $4)
+		ON CONFLICT (device_id) DO UPDATE SET sync_at = excluded.sync_at, sync_fetched_at = excluded.sync_fetched_at,
+		updated_at = excluded.updated_at`, deviceID, ms(syncAt), ms(fetchedAt), ms(s.stamp()))
+	return wrap(err, "mark device sync %d", deviceID)
 }
 
 // DeviceSignals returns the reboot-versus-logout memory of a device.

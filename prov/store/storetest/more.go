@@ -388,7 +388,7 @@ func testAdmins(t *testing.T, s prov.Store) {
 	_, err = s.TokenByHash(ctx(t), "zzz")
 	wantErr(t, err, prov.ErrNotFound)
 
-	// Listing, last use and revocation (issue 21).
+	// Listing, last use and revocation.
 	tok2 := prov.APIToken{Name: "backup", AdminID: a.ID, Hash: "def", Prefix: "hdt_defg", CreatedAt: T0.Add(time.Second),
 		ExpiresAt: T0.Add(time.Hour)}
 	must(t, s.CreateToken(ctx(t), &tok2))

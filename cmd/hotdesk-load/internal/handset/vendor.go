@@ -349,8 +349,20 @@ func ParseFlatProfile(body []byte) (polycfg.Params, error) {
 
 // ProfileRule splits a Cisco Profile_Rule, "[--uid u --pwd p]url", into
 // the URL (with $MA replaced by mac) and the credentials it carries.
+//
+// A conditional rule, "(cond)?rule1|rule2" (the MPP admin guide's form,
+// which hotdesk renders for Extension Mobility), takes rule2: the load
+// tool's phones never sign in through Extension Mobility, so "$EMS" is
+// not "mobile".
 func ProfileRule(rule, mac string) (url, user, password string) {
 	rule = strings.TrimSpace(rule)
+	if strings.HasPrefix(rule, "(") {
+		if _, branches, ok := strings.Cut(rule, ")?"); ok {
+			if _, otherwise, ok := strings.Cut(branches, "|"); ok {
+				rule = strings.TrimSpace(otherwise)
+			}
+		}
+	}
 	if opts, rest, ok := strings.Cut(rule, "]"); ok && strings.HasPrefix(opts, "[") {
 		f := strings.Fields(strings.TrimPrefix(opts, "["))
 		for i := 0; i+1 < len(f); i++ {

@@ -1,5 +1,5 @@
 -- API tokens expire, remember when they were last used and can be revoked
--- (issue 21). The prefix is the secret's first characters, so an admin can
+-- The prefix is the secret's first characters, so an admin can
 -- tell tokens apart in a listing that never shows the secret. Tokens made
 -- before this migration expire 90 days after they were created.
 ALTER TABLE api_tokens ADD COLUMN prefix TEXT NOT NULL DEFAULT '';

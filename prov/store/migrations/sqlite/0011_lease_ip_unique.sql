@@ -1,4 +1,4 @@
--- One bound lease per address (issue 16): two DHCP nodes sharing the lease
+-- One bound lease per address: two DHCP nodes sharing the lease
 -- table cannot hand one address out twice; the second insert fails. Older
 -- duplicates (only possible from a past bug) keep the newest lease.
 DELETE FROM leases WHERE state = 'bound' AND ip <> '' AND EXISTS (
