@@ -62,6 +62,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad ws url", "sip: {webrtc: {ws_url: 'http://x'}}\n", []string{"sip.webrtc.ws_url"}},
 		{"tiny recording budget", "sip: {webrtc: {recording_max_bytes: 1000}}\n", []string{"sip.webrtc.recording_max_bytes"}},
 		{"negative retention", "sip: {webrtc: {recording_retention: -1h}}\n", []string{"sip.webrtc.recording_retention"}},
+		{"recorded number not a number", "sip: {webrtc: {record_numbers: [\"2001\", \"sales\"]}}\n", []string{"sip.webrtc.record_numbers[1]"}},
 		{"wss without certificate", "sip: {listen: ['wss://127.0.0.1:5067'], webrtc: {rtp_address: 127.0.0.1}}\n", []string{"tls_cert", "wss://"}},
 		{"bad sip port", "sip: {listen: ['udp://1.2.3.4:99999']}\n", []string{"sip.listen[0]", "port"}},
 		{"no sip listener", "sip: {listen: []}\n", []string{"sip.listen", "at least one"}},

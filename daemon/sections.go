@@ -102,6 +102,10 @@ type WebRTCConfig struct {
 	// recordings together (the oldest go first) and caps one.
 	RecordingRetention time.Duration `yaml:"recording_retention"`
 	RecordingMaxBytes  int64         `yaml:"recording_max_bytes"`
+	// RecordNumbers records every bridged call of these numbers (the
+	// softphone user's own or the other party), besides users with
+	// "record calls" on.
+	RecordNumbers []string `yaml:"record_numbers"`
 }
 
 // wsListener is the first ws:// or wss:// entry of sip.listen.
@@ -144,6 +148,11 @@ func (w WebRTCConfig) validate(wsOn bool) []error {
 	}
 	if w.RecordingMaxBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("sip.webrtc.recording_max_bytes: %d: want at least 1 MiB", w.RecordingMaxBytes))
+	}
+	for i, n := range w.RecordNumbers {
+		if n == "" || len(n) > 32 || strings.Trim(n, "0123456789+*#") != "" {
+			errs = append(errs, fmt.Errorf("sip.webrtc.record_numbers[%d]: %q: want a phone number (digits, +, *, #)", i, n))
+		}
 	}
 	if w.MaxSessions < 0 || w.MaxSessions > 10000 {
 		errs = append(errs, fmt.Errorf("sip.webrtc.max_sessions: %d: want 0 (500) to 10000", w.MaxSessions))

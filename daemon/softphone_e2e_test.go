@@ -188,6 +188,8 @@ func TestSoftphoneInBrowser(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.SIP.Listen = append(cfg.SIP.Listen, "ws://127.0.0.1:0")
 	cfg.SIP.WebRTC.RTPAddress, cfg.SIP.WebRTC.Loopback = "127.0.0.1", true
+	// Recorded by number: bob's 1002, alice's "record calls" stays off.
+	cfg.SIP.WebRTC.RecordNumbers = []string{"1002"}
 	cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
 		"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
 	var a *app
@@ -202,7 +204,7 @@ func TestSoftphoneInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pa := u.Portal
-	pa.CallOperations, pa.RecordCalls, pa.Recordings = prov.CallOpsBoth, true, prov.AccessWrite
+	pa.CallOperations, pa.Recordings = prov.CallOpsBoth, prov.AccessWrite
 	if _, err := a.svc.manager.UpdateUser(ctx, "alice", prov.UserPatch{Portal: &pa}, prov.Actor{Name: "admin:test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +286,8 @@ func TestSoftphoneInBrowser(t *testing.T) {
 		t.Errorf("hotdesk_media_packets_total = %v, want the packets of both calls", n)
 	}
 
-	// Both calls were recorded; she replays one and downloads it, audited.
+	// Both calls (with 1002, a recorded number) were recorded; she replays
+	// one and downloads it, audited.
 	var recs []prov.Recording
 	if !eventually(func() bool { recs, _ = a.store.ListRecordings(ctx, u.ID, 0); return len(recs) == 2 }) {
 		t.Fatalf("recordings %+v, want both calls", recs)

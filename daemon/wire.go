@@ -23,7 +23,7 @@ import (
 func (a *app) recordTap(ctx context.Context, recs *prov.Recordings) func(media.CallInfo) media.Tap {
 	ctx = context.WithoutCancel(ctx)
 	return func(c media.CallInfo) media.Tap {
-		u, ok := recs.Records(ctx, c.Owner)
+		u, ok := recs.Records(ctx, c.Owner, c.Peer)
 		if !ok {
 			return nil
 		}
@@ -127,7 +127,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	if scheme, _ := a.cfg.SIP.wsListener(); scheme != "" {
 		w := a.cfg.SIP.WebRTC
 		recs, err := prov.NewRecordings(prov.RecordingsConfig{Dir: filepath.Join(a.cfg.DataDir, "recordings"),
-			Retention: w.RecordingRetention, MaxBytes: w.RecordingMaxBytes}, a.store, s.manager, a.logger.With("room", "prov"), time.Now)
+			Retention: w.RecordingRetention, MaxBytes: w.RecordingMaxBytes, Numbers: w.RecordNumbers}, a.store, s.manager, a.logger.With("room", "prov"), time.Now)
 		if err != nil {
 			return err
 		}

@@ -277,7 +277,8 @@ func validateUser(u User) error {
 	if u.Kind == KindCommonArea && u.ResponsibleEmail == "" {
 		return Invalid("responsible_email", "is required for a common-area profile")
 	}
-	for _, acc := range []Access{u.Portal.Profile, u.Portal.CallHandling, u.Portal.Directory, u.Portal.Buttons, u.Portal.Reporting, u.Portal.Recordings} {
+	for _, acc := range []Access{u.Portal.Profile, u.Portal.CallHandling, u.Portal.Directory, u.Portal.Buttons, u.Portal.Reporting, u.Portal.Recordings,
+		u.Portal.RecordingsGroup, u.Portal.RecordingsOthers, u.Portal.RecordingsAll} {
 		if acc != AccessNone && acc != AccessRead && acc != AccessWrite && acc != "" {
 			return Invalid("portal", "access levels are none, read or write")
 		}
@@ -287,6 +288,11 @@ func validateUser(u User) error {
 	}
 	if !ValidCallOperations(u.Portal.CallMode) {
 		return Invalid("call_mode", "is none, call_control, softphone or both")
+	}
+	for _, n := range RecordingNumbers(u.Portal) {
+		if len(n) > 32 || strings.Trim(n, "0123456789+*#") != "" {
+			return Invalid("recordings_numbers", "are phone numbers (digits, +, *, #) separated by commas")
+		}
 	}
 	return nil
 }

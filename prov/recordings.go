@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type RecordingsConfig struct {
 	// MaxBytes is the budget of all recordings together; the oldest go
 	// first when a new one passes it. It also caps one recording.
 	MaxBytes int64
+	// Numbers are recorded whatever their user's flag: a bridged call is
+	// when the softphone user has one of them or the other party is one.
+	Numbers []string
 }
 
 // Recordings decides which calls are recorded, keeps their metadata and
@@ -64,19 +68,35 @@ func NewRecordings(cfg RecordingsConfig, st Store, mgr *Manager, logger *slog.Lo
 	return &Recordings{cfg: cfg, store: st, mgr: mgr, log: logger, now: now}, nil
 }
 
-// Records reports whether calls of a browser credential's owner
-// ("browser:<user id>.<tag>") are recorded, and whose they are: the user's
-// admin-set Record flag.
-func (r *Recordings) Records(ctx context.Context, owner string) (User, bool) {
+// Records reports whether a bridged call of a browser credential's owner
+// ("browser:<user id>.<tag>") with peer is recorded, and whose it is: the
+// user's admin-set Record flag, or a recorded number (theirs or peer).
+func (r *Recordings) Records(ctx context.Context, owner, peer string) (User, bool) {
 	o, _ := ParseOwner(owner)
 	if o.Kind != OwnerBrowser {
 		return User{}, false
 	}
 	u, err := r.store.GetUserByID(ctx, browserUserID(o.ID))
-	if err != nil || !u.Portal.RecordCalls {
+	if err != nil {
 		return User{}, false
 	}
-	return u, true
+	if u.Portal.RecordCalls || (peer != "" && slices.Contains(r.cfg.Numbers, peer)) {
+		return u, true
+	}
+	if len(r.cfg.Numbers) == 0 {
+		return User{}, false
+	}
+	own, err := r.store.NumbersOf(ctx, u.ID)
+	if err != nil {
+		r.log.Warn("recorded numbers not checked", "user", u.Username, "err", err)
+		return User{}, false
+	}
+	for _, n := range own {
+		if slices.Contains(r.cfg.Numbers, n) {
+			return u, true
+		}
+	}
+	return User{}, false
 }
 
 // NewFile names a new recording's file and returns its path.
@@ -124,30 +144,163 @@ func (r *Recordings) Finished(ctx context.Context, rec Recording) error {
 	return nil
 }
 
-// List returns the recordings u may replay, newest first: their own
-// (Read or Write access to the Recordings menu).
-func (r *Recordings) List(ctx context.Context, u User) ([]Recording, error) {
-	if u.Portal.Recordings != AccessRead && u.Portal.Recordings != AccessWrite {
-		return nil, fmt.Errorf("recordings: %w", ErrDenied)
+// RecordingNumbers is p.RecordingsNumbers split, blanks dropped.
+func RecordingNumbers(p PortalAccess) []string {
+	var out []string
+	for n := range strings.SplitSeq(p.RecordingsNumbers, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
 	}
-	return r.store.ListRecordings(ctx, u.ID, 200)
+	return out
 }
 
-// Open gives u one of their recordings to replay (Read) or download
-// (Write), audited either way; the caller closes the file.
+// RecordingsAccess is the widest of u's four recording rights: whether the
+// Recordings menu shows at all and whether it offers downloads.
+func RecordingsAccess(u User) Access {
+	best := AccessNone
+	for _, a := range []Access{u.Portal.Recordings, u.Portal.RecordingsGroup, u.Portal.RecordingsOthers, u.Portal.RecordingsAll} {
+		if a == AccessWrite {
+			return AccessWrite
+		}
+		if a == AccessRead {
+			best = AccessRead
+		}
+	}
+	return best
+}
+
+// listScan bounds how many recordings List looks at for a user with wider
+// rights than their own (the budget keeps the table small anyway).
+const listScan = 5000
+
+// recOwner is what the rights look at of a recording's user.
+type recOwner struct {
+	site    int64
+	numbers []string
+}
+
+// rights works out u's access to recordings, caching their owners.
+type rights struct {
+	r       *Recordings
+	u       User
+	numbers []string
+	owners  map[int64]recOwner
+}
+
+func (r *Recordings) rightsOf(u User) *rights {
+	return &rights{r: r, u: u, numbers: RecordingNumbers(u.Portal), owners: map[int64]recOwner{}}
+}
+
+// of is u's access to rec: the widest of the rights whose scope holds it
+// (own, the same site, a listed number, all).
+func (x *rights) of(ctx context.Context, rec Recording) (Access, error) {
+	p := x.u.Portal
+	acc := []Access{p.RecordingsAll}
+	if rec.UserID == x.u.ID {
+		acc = append(acc, p.Recordings)
+	}
+	if (p.RecordingsGroup != AccessNone && p.RecordingsGroup != "") || (p.RecordingsOthers != AccessNone && p.RecordingsOthers != "") {
+		o, ok := x.owners[rec.UserID]
+		if !ok {
+			ou, err := x.r.store.GetUserByID(ctx, rec.UserID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return AccessNone, err
+			}
+			o.site = ou.SiteID
+			if err == nil {
+				if o.numbers, err = x.r.store.NumbersOf(ctx, rec.UserID); err != nil {
+					return AccessNone, err
+				}
+			}
+			x.owners[rec.UserID] = o
+		}
+		if o.site != 0 && o.site == x.u.SiteID {
+			acc = append(acc, p.RecordingsGroup)
+		}
+		for _, n := range x.numbers {
+			if n == rec.Peer || slices.Contains(o.numbers, n) {
+				acc = append(acc, p.RecordingsOthers)
+				break
+			}
+		}
+	}
+	if best := slices.MaxFunc(acc, accessCmp); best != "" {
+		return best, nil
+	}
+	return AccessNone, nil
+}
+
+func accessCmp(a, b Access) int { return accessRank(a) - accessRank(b) }
+
+func accessRank(a Access) int {
+	switch a {
+	case AccessWrite:
+		return 2
+	case AccessRead:
+		return 1
+	}
+	return 0
+}
+
+// ListedRecording is one recording List shows, and whether u may
+// download it (Write) besides replaying it.
+type ListedRecording struct {
+	Recording
+	Download bool `json:"download"`
+}
+
+// List returns the recordings u may replay, newest first (at most 200):
+// their own, their site's, their listed numbers' or all, per their rights.
+func (r *Recordings) List(ctx context.Context, u User) ([]ListedRecording, error) {
+	if RecordingsAccess(u) == AccessNone {
+		return nil, fmt.Errorf("recordings: %w", ErrDenied)
+	}
+	p := u.Portal
+	var all []Recording
+	var err error
+	if accessRank(p.RecordingsGroup)+accessRank(p.RecordingsOthers)+accessRank(p.RecordingsAll) == 0 {
+		all, err = r.store.ListRecordings(ctx, u.ID, 200)
+	} else {
+		all, err = r.store.ListRecordings(ctx, 0, listScan)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("recordings: %w", err)
+	}
+	x := r.rightsOf(u)
+	var out []ListedRecording
+	for _, rec := range all {
+		if len(out) == 200 {
+			break
+		}
+		a, err := x.of(ctx, rec)
+		if err != nil {
+			return nil, fmt.Errorf("recordings: %w", err)
+		}
+		if a != AccessNone {
+			out = append(out, ListedRecording{Recording: rec, Download: a == AccessWrite})
+		}
+	}
+	return out, nil
+}
+
+// Open gives u a recording to replay (Read) or download (Write) under
+// their rights, audited either way; the caller closes the file. A
+// recording outside every scope u has is ErrNotFound: not even its
+// existence is told.
 func (r *Recordings) Open(ctx context.Context, u User, id int64, download bool, a Actor) (Recording, *os.File, error) {
-	need := u.Portal.Recordings == AccessRead || u.Portal.Recordings == AccessWrite
-	if download {
-		need = u.Portal.Recordings == AccessWrite
-	}
 	rec, err := r.store.GetRecording(ctx, id)
-	if err == nil && rec.UserID != u.ID {
-		err = ErrNotFound // another user's: not even its existence is told
-	}
 	if err != nil {
 		return Recording{}, nil, fmt.Errorf("recordings: %w", err)
 	}
-	if !need {
+	acc, err := r.rightsOf(u).of(ctx, rec)
+	if err != nil {
+		return Recording{}, nil, fmt.Errorf("recordings: %w", err)
+	}
+	if acc == AccessNone && rec.UserID != u.ID {
+		return Recording{}, nil, fmt.Errorf("recordings: %w", ErrNotFound)
+	}
+	if acc == AccessNone || (download && acc != AccessWrite) {
 		return Recording{}, nil, fmt.Errorf("recordings: %w", ErrDenied)
 	}
 	f, err := os.Open(filepath.Join(r.cfg.Dir, filepath.Base(rec.File)))
@@ -159,7 +312,14 @@ func (r *Recordings) Open(ctx context.Context, u User, id int64, download bool, 
 		action = "recording.download"
 	}
 	if r.mgr != nil {
-		r.mgr.Audit(ctx, a, action, UserObject(u.Username), nil, map[string]any{"recording": rec.ID, "call_id": rec.CallID})
+		// The object is the recording's user; the reader is the actor.
+		obj := UserObject(u.Username)
+		if rec.UserID != u.ID {
+			if ou, err := r.store.GetUserByID(ctx, rec.UserID); err == nil {
+				obj = UserObject(ou.Username)
+			}
+		}
+		r.mgr.Audit(ctx, a, action, obj, nil, map[string]any{"recording": rec.ID, "call_id": rec.CallID, "by": u.Username})
 	}
 	return rec, f, nil
 }

@@ -179,8 +179,17 @@ type PortalAccess struct {
 	// RecordCalls records the user's softphone calls (on the media bridge).
 	RecordCalls bool `json:"record_calls,omitempty"`
 	// Recordings is the access to their own recordings: Read replays,
-	// Write also downloads.
-	Recordings Access `json:"recordings,omitempty"`
+	// Write also downloads. The next three widen it as seed 002 does:
+	// recordings of users of the same site (the model's only group), of
+	// calls of the numbers in RecordingsNumbers, and all recordings.
+	Recordings       Access `json:"recordings,omitempty"`
+	RecordingsGroup  Access `json:"recordings_group,omitempty"`
+	RecordingsOthers Access `json:"recordings_others,omitempty"`
+	// RecordingsNumbers is a comma-separated list (a string keeps the
+	// struct comparable): a recording is theirs if its user has one of
+	// these numbers or its other party is one.
+	RecordingsNumbers string `json:"recordings_numbers,omitempty"`
+	RecordingsAll     Access `json:"recordings_all,omitempty"`
 	// Wizard runs the first-login wizard (password, language, phone
 	// basics) at the user's next sign-ins until they finish it; off unless
 	// the admin turns it on for the user (seed 002).

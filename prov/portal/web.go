@@ -210,7 +210,8 @@ const (
 	menuCalls menu = "call_control"
 	// menuSoftphone is the browser softphone: Write in the Softphone mode.
 	menuSoftphone menu = "softphone"
-	// menuRecordings are the user's own call recordings.
+	// menuRecordings are the call recordings the user may replay (own,
+	// site, listed numbers, all).
 	menuRecordings menu = "recordings"
 )
 
@@ -229,7 +230,7 @@ func access(u prov.User, m menu) prov.Access {
 	case menuReporting:
 		a = u.Portal.Reporting
 	case menuRecordings:
-		a = u.Portal.Recordings
+		a = prov.RecordingsAccess(u)
 	case menuCalls:
 		a = prov.AccessNone
 		if prov.CanControl(u) {

@@ -179,12 +179,13 @@ func (w *web) meAPIFor(pattern string, m menu, fn func(http.ResponseWriter, *htt
 			writeError(rw, http.StatusForbidden, "portal access withdrawn", "")
 			return
 		}
-		if access(u, m) != prov.AccessWrite {
+		// A read needs Read (the menus behind calls are None or Write only).
+		if acc := access(u, m); acc == prov.AccessNone || acc == "" || (write && acc != prov.AccessWrite) {
 			w.m.refused.WithLabelValues("menu_access").Inc()
 			writeError(rw, http.StatusForbidden, string(m)+" is not allowed for this user", "")
 			return
 		}
-		fn(rw, r, &request{s: s, user: u, acc: prov.AccessWrite})
+		fn(rw, r, &request{s: s, user: u, acc: access(u, m)})
 	})
 }
 

@@ -249,6 +249,8 @@ func userFormOf(u prov.User) map[string]string {
 	f["reporting"] = string(u.Portal.Reporting)
 	f["call_operations"] = u.Portal.CallOperations
 	f["recordings"] = string(u.Portal.Recordings)
+	f["recordings_group"], f["recordings_others"] = string(u.Portal.RecordingsGroup), string(u.Portal.RecordingsOthers)
+	f["recordings_all"], f["recordings_numbers"] = string(u.Portal.RecordingsAll), u.Portal.RecordingsNumbers
 	if u.Portal.RecordCalls {
 		f["record_calls"] = "on"
 	}
@@ -400,6 +402,18 @@ func (w *web) adminUserAccess(rw http.ResponseWriter, r *http.Request, q *reques
 			}
 			p.Recordings = a
 			p.RecordCalls = r.PostFormValue("record_calls") != ""
+			for _, m := range []struct {
+				name string
+				dst  *prov.Access
+			}{{"recordings_group", &p.RecordingsGroup}, {"recordings_others", &p.RecordingsOthers}, {"recordings_all", &p.RecordingsAll}} {
+				if r.PostFormValue(m.name) == "" { // an older form keeps them
+					continue
+				}
+				if *m.dst, err = parseAccess(r, m.name); err != nil {
+					return err
+				}
+			}
+			p.RecordingsNumbers = strings.Join(splitList(r.PostFormValue("recordings_numbers")), ",")
 		}
 		_, err := w.mgr.UpdateUser(r.Context(), u.Username, prov.UserPatch{Portal: &p}, q.actor(r))
 		if err == nil && !p.Enabled {

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -12,15 +13,20 @@ import (
 // stereo (left the browser, right the phone). Each side's 20 ms packets
 // are queued and written in pairs; a side that is silent (no packets) for
 // more than maxLag frames gets silence, so the two stay roughly aligned
-// and memory stays bounded.
+// and memory stays bounded. It allocates nothing per packet once warm:
+// decoded frames are reused from free, and writes go through one buffer.
 type WAVTap struct {
 	mu       sync.Mutex
 	f        *os.File
+	out      *bufio.Writer
 	browser  [][]int16
 	phone    [][]int16
-	frames   int64 // stereo sample frames written
+	free     [][]int16 // decoded frames written and ready for reuse
+	buf      []byte    // one interleaved stereo frame
+	frames   int64     // stereo sample frames written
 	maxBytes int64
 	err      error
+	closed   bool // packets after Close are dropped
 	done     func(bytes int64, seconds float64, err error)
 }
 
@@ -33,7 +39,9 @@ func NewWAVTap(path string, maxBytes int64, done func(bytes int64, seconds float
 	if err != nil {
 		return nil, fmt.Errorf("media: recording: %w", err)
 	}
-	w := &WAVTap{f: f, maxBytes: maxBytes, done: done}
+	// 32 KiB: a write syscall every ~1 s of audio rather than every packet.
+	w := &WAVTap{f: f, out: bufio.NewWriterSize(f, 32<<10), maxBytes: maxBytes, done: done,
+		browser: make([][]int16, 0, maxLag+1), phone: make([][]int16, 0, maxLag+1)}
 	if _, err := f.Write(wavHeader(0)); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("media: recording: %w", err)
@@ -61,33 +69,62 @@ func wavHeader(frames int64) []byte {
 }
 
 // FromBrowser queues the browser's audio.
-func (w *WAVTap) FromBrowser(payload []byte) { w.add(&w.browser, &w.phone, payload) }
+func (w *WAVTap) FromBrowser(payload []byte) { w.add(true, payload) }
 
 // FromPhone queues the phone's audio.
-func (w *WAVTap) FromPhone(payload []byte) { w.add(&w.phone, &w.browser, payload) }
+func (w *WAVTap) FromPhone(payload []byte) { w.add(false, payload) }
 
-func (w *WAVTap) add(mine, other *[][]int16, payload []byte) {
-	pcm := make([]int16, len(payload))
+func (w *WAVTap) add(browser bool, payload []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	pcm := w.frameLocked(len(payload))
 	for i, b := range payload {
 		pcm[i] = ulaw(b)
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	mine := &w.phone
+	if browser {
+		mine = &w.browser
+	}
 	*mine = append(*mine, pcm)
 	for len(w.browser) > 0 && len(w.phone) > 0 {
 		w.writeLocked(w.browser[0], w.phone[0])
-		w.browser, w.phone = w.browser[1:], w.phone[1:]
+		w.free = append(w.free, w.browser[0], w.phone[0])
+		w.browser, w.phone = popFront(w.browser), popFront(w.phone)
 	}
 	if len(*mine) > maxLag { // the other side is silent
 		for _, f := range *mine {
-			if mine == &w.browser {
+			if browser {
 				w.writeLocked(f, nil)
 			} else {
 				w.writeLocked(nil, f)
 			}
+			w.free = append(w.free, f)
 		}
 		*mine = (*mine)[:0]
 	}
+}
+
+// frameLocked is a decoded frame of n samples, reused when one is free.
+func (w *WAVTap) frameLocked(n int) []int16 {
+	if k := len(w.free); k > 0 {
+		f := w.free[k-1]
+		w.free = w.free[:k-1]
+		if cap(f) >= n {
+			return f[:n]
+		}
+	}
+	return make([]int16, n)
+}
+
+// popFront drops q's first frame in place, keeping q's array (at most
+// maxLag+1 frames, so the copy is cheap).
+func popFront(q [][]int16) [][]int16 {
+	n := copy(q, q[1:])
+	q[n] = nil
+	return q[:n]
 }
 
 func (w *WAVTap) writeLocked(left, right []int16) {
@@ -98,7 +135,10 @@ func (w *WAVTap) writeLocked(left, right []int16) {
 	if w.maxBytes > 0 && 44+(w.frames+int64(n))*4 > w.maxBytes {
 		return // the file's budget is spent: the rest is not recorded
 	}
-	buf := make([]byte, n*4)
+	if cap(w.buf) < n*4 {
+		w.buf = make([]byte, n*4)
+	}
+	buf := w.buf[:n*4]
 	for i := range n {
 		var l, r int16
 		if i < len(left) {
@@ -110,7 +150,7 @@ func (w *WAVTap) writeLocked(left, right []int16) {
 		binary.LittleEndian.PutUint16(buf[i*4:], uint16(l))
 		binary.LittleEndian.PutUint16(buf[i*4+2:], uint16(r))
 	}
-	if _, err := w.f.Write(buf); err != nil {
+	if _, err := w.out.Write(buf); err != nil {
 		w.err = err
 		return
 	}
@@ -126,8 +166,11 @@ func (w *WAVTap) Close() {
 	for _, f := range w.phone {
 		w.writeLocked(nil, f)
 	}
-	w.browser, w.phone = nil, nil
+	w.browser, w.phone, w.free, w.closed = nil, nil, nil, true
 	err := w.err
+	if err == nil {
+		err = w.out.Flush()
+	}
 	if err == nil {
 		if _, err = w.f.Seek(0, io.SeekStart); err == nil {
 			_, err = w.f.Write(wavHeader(w.frames))

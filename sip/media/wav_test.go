@@ -59,3 +59,75 @@ func TestWAVTap(t *testing.T) {
 		t.Fatal("NewWAVTap in a missing directory succeeded")
 	}
 }
+
+// TestWAVTapSamplesAndAllocs: each side's samples land in its channel in
+// order (frames reused across packets must not mix them up), a late side
+// is padded with silence, and a warm tap allocates nothing per packet.
+func TestWAVTapSamplesAndAllocs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.wav")
+	w, err := NewWAVTap(path, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := func(b byte) []byte {
+		f := make([]byte, 160)
+		for i := range f {
+			f[i] = b
+		}
+		return f
+	}
+	// µ-law 0x00..0x0f decode to distinct loud samples; browser i, phone 0x80|i.
+	const pairs = 8
+	for i := range pairs {
+		w.FromBrowser(frame(byte(i)))
+		w.FromPhone(frame(0x80 | byte(i)))
+	}
+	for i := range maxLag + 1 { // the phone falls silent: the browser is written alone
+		w.FromBrowser(frame(byte(pairs + i)))
+	}
+	bf, pf := frame(1), frame(0x81)
+	allocs := testing.AllocsPerRun(200, func() { w.FromBrowser(bf); w.FromPhone(pf) })
+	w.Close()
+	w.FromPhone(pf) // after Close: dropped, no panic
+	if allocs != 0 {
+		t.Errorf("%v allocations per packet pair, want 0", allocs)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := func(frame, ch int) int16 {
+		return int16(binary.LittleEndian.Uint16(raw[44+(frame*160)*4+ch*2:]))
+	}
+	for i := range pairs {
+		if l, r := sample(i, 0), sample(i, 1); l != ulaw(byte(i)) || r != ulaw(0x80|byte(i)) {
+			t.Fatalf("frame %d: left %d right %d, want %d %d", i, l, r, ulaw(byte(i)), ulaw(0x80|byte(i)))
+		}
+	}
+	for i := range maxLag + 1 {
+		if l, r := sample(pairs+i, 0), sample(pairs+i, 1); l != ulaw(byte(pairs+i)) || r != 0 {
+			t.Fatalf("silent phone frame %d: left %d right %d", i, l, r)
+		}
+	}
+	if want := 44 + (pairs+maxLag+1+201)*160*4; len(raw) != want {
+		t.Fatalf("file %d bytes, want %d", len(raw), want)
+	}
+}
+
+// BenchmarkWAVTap is the recording's own cost: one 20 ms packet each way
+// (a call's 50 pairs a second), written to a real file.
+func BenchmarkWAVTap(b *testing.B) {
+	w, err := NewWAVTap(filepath.Join(b.TempDir(), "r.wav"), 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := make([]byte, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		w.FromBrowser(f)
+		w.FromPhone(f)
+	}
+	b.StopTimer()
+	w.Close()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*50/1e9*100, "cpu-%-per-call")
+}
