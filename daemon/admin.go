@@ -28,6 +28,7 @@ func (a *app) adminMux() (*http.ServeMux, error) {
 		Effective: a.svc.files, CallControl: a.svc.callControl, Voicemails: a.svc.voicemails,
 		Softphone: a.svc.softphone, SoftphoneSIP: a.softphoneSIP(), Recordings: a.svc.recordings,
 		Version: a.version, Logger: a.logger.With("room", "api"), Registerer: a.reg, Now: time.Now,
+		ShareLockout: a.shareLockout,
 	}
 	// One Manager serves the API, the portal and the feature codes, so
 	// their rules and lockouts are the same object.

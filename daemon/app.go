@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 )
 
 // component is one thing the daemon serves: a listener's loop and its stop.
@@ -47,7 +48,10 @@ type app struct {
 	node    string
 	cluster prov.ClusterStore
 	bus     *clusterBus
-	gate    *clusterGate // nil on one node
+	// lockouts are the prov lockouts shared with the other nodes, by the
+	// name their results travel under (filled while wiring).
+	lockouts map[string]*auth.Lockout
+	gate     *clusterGate // nil on one node
 	// sessionClock is the login sessions' clock (tests move it).
 	sessionClock func() time.Time
 }

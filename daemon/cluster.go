@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 	"hotdesk/sip"
 )
 
@@ -35,6 +36,8 @@ type clusterBus struct {
 	lag            prometheus.Histogram
 	resyncs        prometheus.Counter
 	gate           *clusterGate
+	// lockouts is the app's: filled before serving, read-only after.
+	lockouts map[string]*auth.Lockout
 }
 
 // clusterGate is whether this node's view of the others is current: not
@@ -81,11 +84,24 @@ type busMsg struct {
 	AOR     string         `json:"a,omitempty"`
 	Contact string         `json:"c,omitempty"`
 	SentMS  int64          `json:"t"`
+	// An authentication result (kindAuth): the username or lockout key,
+	// the source, whether it failed, and for a prov lockout its name and
+	// threshold.
+	Name    string `json:"nm,omitempty"`
+	Src     string `json:"ip,omitempty"`
+	Failed  bool   `json:"f,omitempty"`
+	Lockout string `json:"l,omitempty"`
+	Thresh  int    `json:"th,omitempty"`
 }
 
 // kindBinding: a node took a binding (a phone registered there); any other
 // node holding it lets it go.
 const kindBinding prov.EventKind = "binding_changed"
+
+// kindAuth: an authentication failed (or a success cleared failures) on
+// a node; the others spend the same lockout budgets, so a guesser gains
+// nothing by spreading its attempts over the nodes.
+const kindAuth prov.EventKind = "auth_result"
 
 // relayed reports the prov events other nodes must see.
 func relayed(k prov.EventKind) bool {
@@ -99,7 +115,10 @@ func relayed(k prov.EventKind) bool {
 
 func newClusterBus(cs prov.ClusterStore, node string, a *app) *clusterBus {
 	f := promauto.With(a.reg)
-	b := &clusterBus{cs: cs, node: node, events: a.svc.events, sess: a.svc.sessions, srv: a.svc.sip, gate: a.gate,
+	if a.lockouts == nil {
+		a.lockouts = map[string]*auth.Lockout{}
+	}
+	b := &clusterBus{cs: cs, node: node, lockouts: a.lockouts, events: a.svc.events, sess: a.svc.sessions, srv: a.svc.sip, gate: a.gate,
 		logger: a.logger.With("component", "cluster"), now: time.Now, out: make(chan busMsg, 4096),
 		sent: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_store_events_sent_total",
 			Help: "Changes this node relayed to the other nodes over the store, by kind."}, []string{"kind"}),
@@ -130,6 +149,22 @@ func (b *clusterBus) onLocal(ctx context.Context, ev prov.Event) {
 // bindingTaken relays a new binding on this node.
 func (b *clusterBus) bindingTaken(bd sip.Binding) {
 	b.queue(context.Background(), busMsg{Kind: kindBinding, AOR: bd.AOR, Contact: bd.Contact})
+}
+
+// sipAuthResult relays a SIP digest result (sip.Deps.AuthRelay). It never
+// waits: it runs on the SIP path, and a guessing storm that fills the
+// queue loses only the copies, counted as failed sends.
+func (b *clusterBus) sipAuthResult(username, srcIP string, failed bool) {
+	b.tryQueue(busMsg{Kind: kindAuth, Name: username, Src: srcIP, Failed: failed})
+}
+
+func (b *clusterBus) tryQueue(m busMsg) {
+	m.Node, m.SentMS = b.node, b.now().UnixMilli()
+	select {
+	case b.out <- m:
+	default:
+		b.failed.WithLabelValues("send").Inc()
+	}
 }
 
 func (b *clusterBus) queue(ctx context.Context, m busMsg) {
@@ -196,6 +231,10 @@ func (b *clusterBus) onPayload(p string) {
 		b.lag.Observe(max(0, b.now().Sub(time.UnixMilli(m.SentMS)).Seconds()))
 	}
 	ctx := context.Background()
+	if m.Kind == kindAuth {
+		b.authElsewhere(m)
+		return
+	}
 	if m.Kind == kindBinding {
 		b.srv.Release([]sip.BindingKey{{AOR: m.AOR, Contact: m.Contact}})
 		return
@@ -261,4 +300,20 @@ func (c clusterLocation) Bindings(ctx context.Context, aor string) []sip.Binding
 		}
 	}
 	return out
+}
+
+// authElsewhere spends this node's lockout budgets for another node's
+// authentication result.
+func (b *clusterBus) authElsewhere(m busMsg) {
+	if m.Lockout == "" {
+		b.srv.AuthElsewhere(m.Name, m.Src, m.Failed)
+		return
+	}
+	l := b.lockouts[m.Lockout]
+	if l == nil {
+		b.failed.WithLabelValues("apply").Inc()
+		b.logger.Warn("authentication result for an unknown lockout", "lockout", m.Lockout, "from", m.Node)
+		return
+	}
+	l.Elsewhere(m.Name, m.Thresh, b.now(), m.Failed)
 }

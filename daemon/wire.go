@@ -11,6 +11,7 @@ import (
 
 	"hotdesk/dhcp"
 	"hotdesk/prov"
+	"hotdesk/prov/auth"
 	"hotdesk/prov/files"
 	"hotdesk/prov/portal"
 	"hotdesk/prov/render"
@@ -117,6 +118,8 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	s.events, s.directory, s.sessions, s.manager = ps.Events, ps.Directory, ps.Sessions, ps.Manager
 	s.files, s.links, s.callControl, s.softphone = fs, ps.Links, ps.CallControl, ps.Softphone
 	registerHasherMetrics(a.reg, s.directory.Hasher())
+	a.shareLockout("users", ps.Lockout)
+	a.shareLockout("claim", ps.Manager.ClaimLockout())
 	a.components = append(a.components, component{name: "sessions", proto: "internal",
 		serve: func(ctx context.Context) error {
 			defer s.sessions.Close()
@@ -175,7 +178,7 @@ func (a *app) bindSIP(ctx context.Context) error {
 	srv, err := sip.New(a.cfg.SIP.Config, sip.Deps{
 		Logger: a.logger.With("room", "sip"), Registerer: a.reg, Now: time.Now,
 		Credentials: sipCredentials{creds}, Bindings: sipBindings{st: a.store, cluster: a.cluster, node: a.node},
-		OnEvent: a.onSIPEvent, Elsewhere: a.elsewhere(), Ready: a.readyFunc(),
+		OnEvent: a.onSIPEvent, Elsewhere: a.elsewhere(), Ready: a.readyFunc(), AuthRelay: a.sipAuthRelay(),
 	})
 	if err != nil {
 		return err
@@ -203,6 +206,36 @@ func (a *app) bindSIP(ctx context.Context) error {
 	a.components = append(a.components, component{name: "sip", proto: "sip",
 		serve: func(ctx context.Context) error { return srv.Serve(ctx, ls) }})
 	return nil
+}
+
+// sipAuthRelay hands SIP authentication results to the cluster bus (nil
+// on one node). The bus is built after the registrar, before serving.
+func (a *app) sipAuthRelay() func(username, srcIP string, failed bool) {
+	if a.cluster == nil {
+		return nil
+	}
+	return func(username, srcIP string, failed bool) {
+		if a.bus != nil {
+			a.bus.sipAuthResult(username, srcIP, failed)
+		}
+	}
+}
+
+// shareLockout makes a prov lockout count the other nodes' results too
+// (no-op on one node); the bus replays theirs by name.
+func (a *app) shareLockout(name string, l *auth.Lockout) {
+	if a.cluster == nil || l == nil {
+		return
+	}
+	if a.lockouts == nil {
+		a.lockouts = map[string]*auth.Lockout{}
+	}
+	a.lockouts[name] = l
+	l.SetRelay(func(key string, threshold int, failed bool) {
+		if a.bus != nil {
+			a.bus.tryQueue(busMsg{Kind: kindAuth, Lockout: name, Name: key, Thresh: threshold, Failed: failed})
+		}
+	})
 }
 
 // readyFunc is the cluster gate's Ready (nil on one node: always ready).

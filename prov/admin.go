@@ -72,6 +72,10 @@ func NewManager(d ManagerDeps) *Manager {
 		claimRate: rate.NewLimiter(claimRate, claimBurst)}
 }
 
+// ClaimLockout is the lockout of deployment-PIN guesses (a cluster
+// shares its counts between the nodes).
+func (m *Manager) ClaimLockout() *auth.Lockout { return m.claimLock }
+
 // unbind removes the bindings of owner when a registrar is wired.
 func (m *Manager) unbind(ctx context.Context, owner Owner) {
 	if m.reg == nil {

@@ -76,15 +76,21 @@ func (l *lockout) fail(key string, now time.Time) bool {
 }
 
 // succeed forgets the failures of key (a correct password resets the count
-// but not a running lockout).
-func (l *lockout) succeed(key string) {
+// but not a running lockout) and reports whether it had any.
+func (l *lockout) succeed(key string) bool {
 	l.mu.Lock()
-	if s := l.m[key]; s != nil && s.lockedUntil.IsZero() {
+	defer l.mu.Unlock()
+	s := l.m[key]
+	if s == nil {
+		return false
+	}
+	had := s.fails > 0
+	if s.lockedUntil.IsZero() {
 		delete(l.m, key)
-	} else if s != nil {
+	} else {
 		s.fails = 0
 	}
-	l.mu.Unlock()
+	return had
 }
 
 // knownGoodFor is how long a source that authenticated stays trusted for

@@ -148,9 +148,11 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	if st != digestserver.OK {
 		return Credential{}, s.challenge(req, realm, true, now), "stale"
 	}
-	s.lock.succeed(pairKey)
-	s.lock.succeed("ip:" + srcIP)
+	hadPair, hadIP := s.lock.succeed(pairKey), s.lock.succeed("ip:"+srcIP)
 	s.lock.remember(pairKey, now)
+	if (hadPair || hadIP) && s.authRelay != nil {
+		s.authRelay(dc.Username, srcIP, false)
+	}
 	if t := req.Transport(); !strings.EqualFold(t, "udp") {
 		s.guard.authenticated(req.Source())
 	}
@@ -161,6 +163,28 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 // the username (known or not: both look alike from outside).
 func (s *Server) authFailed(srcIP, username string, now time.Time) {
 	s.m.authFailures.Inc()
+	s.countFailure(srcIP, username, now)
+	if s.authRelay != nil {
+		s.authRelay(username, srcIP, true)
+	}
+}
+
+// AuthElsewhere counts another cluster node's authentication result for
+// username from srcIP as if it had happened here (see Deps.AuthRelay).
+func (s *Server) AuthElsewhere(username, srcIP string, failed bool) {
+	now := s.now()
+	if !failed {
+		pairKey := "user:" + username + "|" + srcIP
+		s.lock.succeed(pairKey)
+		s.lock.succeed("ip:" + srcIP)
+		s.lock.remember(pairKey, now)
+		return
+	}
+	s.countFailure(srcIP, username, now)
+}
+
+// countFailure spends the lockout budgets of a failed authentication.
+func (s *Server) countFailure(srcIP, username string, now time.Time) {
 	if s.lock.fail("ip:"+srcIP, now) {
 		s.m.lockouts.Inc()
 		s.log.Info("source locked out after failed authentications", "source", srcIP)

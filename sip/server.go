@@ -36,6 +36,11 @@ type Deps struct {
 	// cluster node whose view of the others is stale answers them 503
 	// with Retry-After, and the phone registers with its next server.
 	Ready func() bool
+	// AuthRelay (nil: one node) is told of each failed authentication,
+	// and of a success that cleared failures, so the other nodes of a
+	// cluster count them too (AuthElsewhere): a guesser spreading its
+	// attempts over the nodes is locked out as on one. It must not block.
+	AuthRelay func(username, srcIP string, failed bool)
 }
 
 // Elsewhere is the shared location of a cluster: the bindings of an AOR
@@ -85,6 +90,7 @@ type Server struct {
 	persist   *persister
 	events    *eventQueue
 	elsewhere Elsewhere
+	authRelay func(username, srcIP string, failed bool)
 	ready     func() bool
 
 	// UA, SIP and Client are sipgo's layers, shared so that requests we
@@ -123,7 +129,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, log: deps.Logger, now: deps.Now, creds: deps.Credentials, store: deps.Bindings,
 		domains: cfg.servedDomains(), parser: sip.NewParser(), nonces: digestserver.New(cfg.NonceTTL, maxTrackedNonces, maxUsesPerNonce),
 		ha1: newHA1Cache(200000), lock: newLockout(cfg), budget: newLockout(accountBudget(cfg)),
-		emergency: newLockout(cfg), elsewhere: deps.Elsewhere, ready: deps.Ready}
+		emergency: newLockout(cfg), elsewhere: deps.Elsewhere, ready: deps.Ready,
+		authRelay: deps.AuthRelay}
 	for _, a := range cfg.Algorithms {
 		s.algs = append(s.algs, canonicalAlg(a))
 	}

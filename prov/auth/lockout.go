@@ -25,6 +25,42 @@ type Lockout struct {
 	// good remembers the sources each account succeeded from, and when:
 	// an attack on the account as a whole must not lock them out.
 	good map[string]time.Time
+	// relay, when set, is told of every failure counted here and of a
+	// success that cleared failures (see SetRelay).
+	relay Relay
+}
+
+// Relay carries a Lockout's results to the other nodes of a cluster, whose
+// same-named Lockout replays them with Elsewhere: key, the threshold the
+// failure counts against, and whether it failed (else: a success cleared
+// the key's failures). It is called without the Lockout's lock held and
+// must not block.
+type Relay func(key string, threshold int, failed bool)
+
+// SetRelay makes this Lockout share its counts with the other nodes; call
+// it before the Lockout is used.
+func (l *Lockout) SetRelay(r Relay) { l.relay = r }
+
+// Elsewhere counts another node's result for key as if it happened here:
+// a failure against threshold (a guess spread over the nodes is locked out
+// as on one), or a success clearing the key's failures.
+func (l *Lockout) Elsewhere(key string, threshold int, t time.Time, failed bool) {
+	if threshold <= 0 {
+		threshold = l.cfg.Threshold
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if failed {
+		l.failLockedN(l.state(key, t), t, threshold)
+		return
+	}
+	l.succeedLocked(key)
+}
+
+func (l *Lockout) relayed(key string, threshold int, failed bool) {
+	if l.relay != nil {
+		l.relay(key, threshold, failed)
+	}
 }
 
 type lockState struct {
@@ -81,12 +117,15 @@ func (l *Lockout) try(key string, t time.Time, threshold int) (done func(failed 
 	return func(failed bool) {
 		once.Do(func() {
 			l.mu.Lock()
-			defer l.mu.Unlock()
 			if cur := l.keys[key]; cur == st {
 				st.pending--
 				if failed {
 					l.failLockedN(st, t, threshold)
 				}
+			}
+			l.mu.Unlock()
+			if failed {
+				l.relayed(key, threshold, true)
 			}
 		})
 	}, true
@@ -95,8 +134,9 @@ func (l *Lockout) try(key string, t time.Time, threshold int) (done func(failed 
 // Fail records a failure and locks the key when it crosses the threshold.
 func (l *Lockout) Fail(key string, t time.Time) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.failLocked(l.state(key, t), t)
+	l.mu.Unlock()
+	l.relayed(key, l.cfg.Threshold, true)
 }
 
 func (l *Lockout) state(key string, t time.Time) *lockState {
@@ -133,12 +173,26 @@ func (l *Lockout) failLockedN(st *lockState, t time.Time, threshold int) {
 // lock history too, so old typos do not keep doubling the next lock.
 func (l *Lockout) Succeed(key string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if st := l.keys[key]; st != nil && st.pending == 0 && !l.now().Before(st.lockedUntil) {
+	had := l.succeedLocked(key)
+	l.mu.Unlock()
+	if had {
+		l.relayed(key, 0, false)
+	}
+}
+
+// succeedLocked is Succeed's work; it reports whether key had failures.
+func (l *Lockout) succeedLocked(key string) bool {
+	st := l.keys[key]
+	if st == nil {
+		return false
+	}
+	had := st.fails > 0
+	if st.pending == 0 && !l.now().Before(st.lockedUntil) {
 		delete(l.keys, key)
-	} else if st != nil {
+	} else {
 		st.fails = 0
 	}
+	return had
 }
 
 // pruneLocked drops stale entries so a scan cannot grow memory forever.
@@ -197,10 +251,14 @@ func (l *Lockout) FailGuess(account, source string, t time.Time) {
 	pair := account + "|" + source
 	good := l.knownGood(pair, t)
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.failLocked(l.state(pair, t), t)
 	if !good {
 		l.failLockedN(l.state(account, t), t, l.cfg.Threshold*AccountBudget)
+	}
+	l.mu.Unlock()
+	l.relayed(pair, l.cfg.Threshold, true)
+	if !good {
+		l.relayed(account, l.cfg.Threshold*AccountBudget, true)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"hotdesk/prov"
+	provauth "hotdesk/prov/auth"
 )
 
 // Config is the daemon's `portal:` section.
@@ -157,6 +158,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+	// ShareLockout (nil: one node) is given the API's and the portal's
+	// password lockouts by name, to count the other nodes' failures too.
+	ShareLockout func(name string, l *provauth.Lockout)
 }
 
 // api is the /api/v1 handler.
@@ -205,6 +209,9 @@ func newAPI(cfg Config, d Deps) (*api, error) {
 			Help: "Requests refused before a handler ran, by reason."}, []string{"reason"}),
 	}
 	a.auth = newAuthenticator(cfg, d.Store, d.Now, d.Directory.Hasher())
+	if d.ShareLockout != nil {
+		d.ShareLockout("api", a.auth.lock)
+	}
 	a.routes = a.routeTable()
 	for _, rt := range a.routes {
 		pattern := rt.Method + " " + rt.Path

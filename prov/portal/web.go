@@ -133,6 +133,9 @@ func newWeb(cfg WebConfig, shared Config, d Deps) (*web, error) {
 		forgotRate: newRateLimiter(cfg.ForgotRate, time.Hour, d.Now),
 		lock:       provauth.NewLockout(provauth.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, d.Now)}
 	w.hasher = d.Directory.Hasher()
+	if d.ShareLockout != nil {
+		d.ShareLockout("web", w.lock)
+	}
 	if w.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
