@@ -248,6 +248,7 @@ func (s *Server) request(ctx context.Context, req *request) (*dhcpv4.DHCPv4, str
 		// of this server's pool like a declined address, and NAKed so the
 		// client starts over and is offered another.
 		s.alloc.decline(req.mac, lease.IP, req.at, s.s.declineHold)
+		s.learnShared(ctx, req.at)
 		s.m.storeErrors.WithLabelValues("taken").Inc()
 		s.log.Warn("dhcp address taken by another server", "mac", req.mac, "ip", lease.IP.String())
 		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)

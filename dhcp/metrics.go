@@ -15,6 +15,7 @@ type metrics struct {
 	dropped      *prometheus.CounterVec
 	storeErrors  *prometheus.CounterVec
 	conflicts    prometheus.Counter
+	sharedReads  prometheus.Counter
 	trimmed      prometheus.Counter
 	offerLatency prometheus.Histogram
 }
@@ -37,6 +38,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		conflicts: f.NewCounter(prometheus.CounterOpts{
 			Name: "hotdesk_dhcp_ping_conflicts_total",
 			Help: "Free addresses that answered ping-before-offer and were held back.",
+		}),
+		sharedReads: f.NewCounter(prometheus.CounterOpts{
+			Name: "hotdesk_dhcp_shared_reads_total",
+			Help: "Re-reads of the lease table after another server sharing it bound an address this one offered.",
 		}),
 		trimmed: f.NewCounter(prometheus.CounterOpts{
 			Name: "hotdesk_dhcp_options_trimmed_total",

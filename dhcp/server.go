@@ -14,6 +14,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // Deps are the collaborators the daemon hands to New.
@@ -46,6 +47,9 @@ type Server struct {
 	m     *metrics
 	// lastExhaustWarn (unix seconds) rate-limits the pool-exhausted warning.
 	lastExhaustWarn atomic.Int64
+	// shareRate bounds how often a collision with another server sharing
+	// the lease table re-reads that table (learnShared).
+	shareRate *rate.Limiter
 }
 
 // maxPacket is the largest datagram handled; anything longer is dropped as
@@ -67,7 +71,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	srv := &Server{s: s, log: deps.Logger, now: deps.Now, store: deps.Leases, obs: deps.Observer, ping: deps.Ping,
-		alloc: newAllocator(s.pools, s.resv)}
+		alloc: newAllocator(s.pools, s.resv), shareRate: rate.NewLimiter(rate.Every(time.Second), 1)}
 	if srv.log == nil {
 		srv.log = slog.New(slog.DiscardHandler)
 	}
@@ -187,6 +191,31 @@ func (s *Server) loadLeases(ctx context.Context) error {
 	n := s.alloc.load(leases)
 	s.log.Info("dhcp leases loaded", "stored", len(leases), "restored", n)
 	return nil
+}
+
+// learnShared re-reads the lease table after another server sharing it
+// bound an address this one meant to give, and takes in every address the
+// others hold: the next clients are offered free addresses, instead of
+// each colliding once and being NAKed (at most once a second).
+func (s *Server) learnShared(ctx context.Context, now time.Time) {
+	if !s.shareRate.AllowN(now, 1) {
+		return
+	}
+	leases, err := s.store.LoadLeases(ctx)
+	if err != nil {
+		s.m.storeErrors.WithLabelValues("load").Inc()
+		s.log.Warn("dhcp lease table not re-read after a collision", "err", err)
+		return
+	}
+	live := leases[:0]
+	for _, l := range leases {
+		if l.State == StateBound && l.Expires.After(now) {
+			live = append(live, l)
+		}
+	}
+	n := s.alloc.load(live)
+	s.m.sharedReads.Inc()
+	s.log.Info("dhcp lease table re-read after a collision with another server", "bound", len(live), "learned", n)
 }
 
 // readLoop reads and answers packets until ctx ends or conn fails.
