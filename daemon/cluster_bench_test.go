@@ -30,6 +30,25 @@ func procCPU(t testing.TB, pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }
 
+// quiesce waits (up to 30 s) for the daemon at pid to go idle: the
+// registrar hands REGISTER events to prov on a goroutine of its own, and a
+// login's NOTIFYs and relays follow it, so without this one figure's store
+// work lands in the next (the REGISTER rounds' tail was most of the first
+// "cold" PostgreSQL logins). Idle: under one clock tick in 300 ms.
+func quiesce(b testing.TB, pid int) {
+	b.Helper()
+	last := procCPU(b, pid)
+	for range 100 {
+		time.Sleep(300 * time.Millisecond)
+		cur := procCPU(b, pid)
+		if cur-last <= 10*time.Millisecond {
+			return
+		}
+		last = cur
+	}
+	b.Fatal("the daemon never went idle")
+}
+
 // BenchmarkStoreDriverCPU measures the daemon process's CPU per REGISTER
 // (challenge and authenticated request) and per login and logout (admin
 // API with a token, so no password hash), on SQLite and on PostgreSQL side
@@ -37,6 +56,8 @@ func procCPU(t testing.TB, pid int) time.Duration {
 // workload is fixed. cpu-µs/login is the mean of three rounds of 100
 // logins after a first (cold-login: the first use of each statement on
 // each pooled connection, reported apart); every round is logged out after.
+// Each figure waits for the daemon to go idle before and after (quiesce),
+// so it holds the asynchronous work its requests caused and nothing else.
 func BenchmarkStoreDriverCPU(b *testing.B) {
 	bin := buildBinary(b)
 	for _, driver := range []string{store.DriverSQLite, store.DriverPostgres} {
@@ -102,10 +123,12 @@ func benchDriverCPU(b *testing.B, bin, driver string) {
 		}
 	}
 	register() // first registrations: enrolment work, not measured
+	quiesce(b, pid)
 	c0 := procCPU(b, pid)
 	for range rounds {
 		register()
 	}
+	quiesce(b, pid)
 	regCPU := (procCPU(b, pid) - c0) / (phones * rounds)
 
 	_, tok := n.api(b, "POST", "/tokens", `{"name":"bench"}`)
@@ -131,6 +154,7 @@ func benchDriverCPU(b *testing.B, bin, driver string) {
 	// logins logs user i in on phone offset+i; the cold round (offset 0)
 	// is also the first use of each statement on each pooled connection.
 	logins := func(offset int) (time.Duration, []string) {
+		quiesce(b, pid)
 		c0 := procCPU(b, pid)
 		var ids []string
 		for i := range users {
@@ -140,6 +164,7 @@ func benchDriverCPU(b *testing.B, bin, driver string) {
 			}
 			ids = append(ids, id)
 		}
+		quiesce(b, pid)
 		return (procCPU(b, pid) - c0) / users, ids
 	}
 	logout := func(ids []string) {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"hotdesk/prov"
 	"hotdesk/prov/store"
 )
 
@@ -67,4 +68,69 @@ func TestPostgresNodesStartingTogetherMigrateOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestPostgresStatementAfterSchemaChange: a statement cached before
+// another node's migration changed a column it returns fails once on a
+// connection and then works: pgx drops a statement that failed from its
+// cache and prepares it again. A *sql.Stmt kept its server-side statement
+// and failed on every later use of that connection.
+func TestPostgresStatementAfterSchemaChange(t *testing.T) {
+	admin := postgresDSN(t)
+	if admin == "" {
+		t.Skip("SKIPPED: no PostgreSQL: install the Debian package postgresql or set " + PostgresDSNEnv)
+	}
+	adminDB, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { adminDB.Close() }) // after the DROP below
+	name := fmt.Sprintf("hotdesk_schema_%d", os.Getpid())
+	if _, err := adminDB.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := adminDB.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
+			t.Error(err)
+		}
+	})
+	u, _ := url.Parse(admin)
+	u.Path = "/" + name
+	s := openOrFail(t, store.Config{Driver: store.DriverPostgres, DSN: u.String()}, t.TempDir())
+	ctx := t.Context()
+	site := prov.Site{Name: "hq"}
+	if err := s.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // prepared and cached
+		if _, err := s.GetSite(ctx, site.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// TEXT to VARCHAR changes the statement's result type.
+	if _, err := other.Exec(`ALTER TABLE sites ALTER COLUMN name TYPE VARCHAR(200)`); err != nil {
+		t.Fatal(err)
+	}
+	const poolConns = 16 // openPostgres's pool: at most one failure per connection
+	var failed int
+	for range poolConns + 1 {
+		if _, err = s.GetSite(ctx, site.ID); err == nil {
+			break
+		}
+		failed++
+	}
+	if err != nil {
+		t.Fatalf("GetSite still fails after %d tries: %v", failed, err)
+	}
+	for range 3 {
+		if got, err := s.GetSite(ctx, site.ID); err != nil || got.Name != "hq" {
+			t.Fatalf("GetSite after the change = %+v, %v", got, err)
+		}
+	}
+	t.Logf("%d failure(s) after the schema change", failed)
 }

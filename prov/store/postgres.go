@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 func openPostgres(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger, now func() time.Time) (*Store, error) {
@@ -34,10 +34,20 @@ func openPostgres(ctx context.Context, cfg Config, dataDir string, logger *slog.
 // writer here: the server takes row locks, and the few read-modify-write
 // operations either use ON CONFLICT or retry on a unique violation.
 func (c *core) openPostgres(ctx context.Context, dsn string) error {
-	db, err := sql.Open("pgx", dsn)
+	pc, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return fmt.Errorf("store: open postgres: %w", err)
 	}
+	// pgx prepares each query text once per connection and keeps it (its
+	// default mode, named so it stays); the store does not prepare through
+	// database/sql on top (newDirect). Both cost the same daemon CPU per
+	// login, cold or warm (BenchmarkStoreDriverCPU, README "Performance"),
+	// but pgx drops a statement that failed and prepares it again, where a
+	// *sql.Stmt kept it: after another node's migration changed a column,
+	// a query failed on every later use of each connection
+	// (TestPostgresStatementAfterSchemaChange).
+	pc.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
+	db := stdlib.OpenDB(*pc)
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
 	c.w, c.r, c.dsn = db, db, dsn
@@ -52,7 +62,7 @@ func (c *core) openPostgres(ctx context.Context, dsn string) error {
 	if err := migrate(ctx, db, "postgres", c.logger, c.now); err != nil {
 		return err
 	}
-	c.wc = newStmtCache(db)
+	c.wc = newDirect(db)
 	c.rc = c.wc
 	return nil
 }

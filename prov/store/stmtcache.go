@@ -19,6 +19,9 @@ type stmtCache struct {
 	// interactive, when set, serves the queries of a context marked by
 	// prov.Interactive (its own connections).
 	interactive *stmtCache
+	// direct passes queries straight to q (PostgreSQL): pgx keeps its
+	// own statement cache per connection (see openPostgres).
+	direct bool
 }
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -37,6 +40,11 @@ type reader interface {
 
 func newStmtCache(q querier) *stmtCache { return &stmtCache{q: q, m: make(map[string]*sql.Stmt)} }
 
+// newDirect is a stmtCache that prepares nothing (PostgreSQL).
+func newDirect(q querier) *stmtCache {
+	return &stmtCache{q: q, m: make(map[string]*sql.Stmt), direct: true}
+}
+
 func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -53,6 +61,9 @@ func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // ExecContext runs query as a cached prepared statement.
 func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.direct {
+		return c.q.ExecContext(ctx, query, args...)
+	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -64,6 +75,9 @@ func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) 
 func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if c.interactive != nil && prov.IsInteractive(ctx) {
 		return c.interactive.QueryContext(ctx, query, args...)
+	}
+	if c.direct {
+		return c.q.QueryContext(ctx, query, args...)
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
@@ -78,6 +92,9 @@ func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any)
 func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if c.interactive != nil && prov.IsInteractive(ctx) {
 		return c.interactive.QueryRowContext(ctx, query, args...)
+	}
+	if c.direct {
+		return c.q.QueryRowContext(ctx, query, args...)
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {

@@ -295,7 +295,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *Store) error) (err error) 
 			_ = tx.Rollback()
 		}
 	}()
-	if err := fn(&Store{c: s.c, tx: tx, tq: newStmtCache(tx)}); err != nil {
+	tq := newStmtCache(tx)
+	if s.c.driver == DriverPostgres {
+		tq = newDirect(tx)
+	}
+	if err := fn(&Store{c: s.c, tx: tx, tq: tq}); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
