@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/pion/sdp/v3"
 
 	"hotdesk/prov"
+	"hotdesk/sip/media"
 )
 
 // rtpPhone is a simulated desk phone with media: a sipgo UA that answers
@@ -32,6 +34,12 @@ type rtpPhone struct {
 	got      atomic.Int64
 	peer     atomic.Pointer[net.UDPAddr]
 	invites  chan *sip.Request
+	// reinvites gets the re-INVITEs of its calls (answered with the
+	// direction mirrored, RFC 3264 §6.1), refers the REFERs (202).
+	reinvites chan *sip.Request
+	refers    chan *sip.Request
+	// answered is the 200 it sent to each INVITE it answered, by Call-ID.
+	answered sync.Map
 	byes     chan *sip.Request
 	answers  chan string // SDP the phone received in a 2xx (its own calls)
 	dialogs  *sipgo.DialogClientCache
@@ -53,6 +61,7 @@ func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
 		t.Fatal(err)
 	}
 	p := &rtpPhone{ua: ua, rtp: conn, invites: make(chan *sip.Request, 4), byes: make(chan *sip.Request, 4),
+		reinvites: make(chan *sip.Request, 8), refers: make(chan *sip.Request, 4),
 		answers: make(chan string, 4), stopSend: make(chan struct{}),
 		handset: &handset{domain: "test.lan", notifies: make(chan string, 64), arrivals: make(chan notifyArrival, 64),
 			invites: make(chan string, 4), callIDs: map[string]string{}}}
@@ -64,6 +73,10 @@ func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
 	})
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
+		p.refers <- req
 	})
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -109,13 +122,48 @@ func (p *rtpPhone) learn(t *testing.T, body []byte) {
 }
 
 func (p *rtpPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tagOfTo(req) != "" {
+		dir := map[string]string{"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}[media.Direction(string(req.Body()))]
+		if dir == "" {
+			dir = "sendrecv"
+		}
+		res := sip.NewResponseFromRequest(req, 200, "OK", []byte(strings.Replace(string(p.sdp()), "a=sendrecv", "a="+dir, 1)))
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		_ = tx.Respond(res)
+		p.reinvites <- req
+		return
+	}
 	p.invites <- req
 	res := sip.NewResponseFromRequest(req, 200, "OK", p.sdp())
 	res.To().Params.Add("tag", sip.GenerateTagN(8))
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, NOTIFY"))
+	p.answered.Store(req.CallID().Value(), res)
 	host, port, _ := sip.ParseAddr(p.addr)
 	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: host, Port: port}})
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	_ = tx.Respond(res)
+}
+
+func tagOfTo(req *sip.Request) string {
+	t, _ := req.To().Params.Get("tag")
+	return t
+}
+
+// inDialog builds a request of the phone in a call it answered (inv, its
+// 200 res): toward the caller's Contact along the Record-Route set.
+func (p *rtpPhone) inDialog(inv *sip.Request, res *sip.Response, method sip.RequestMethod, cseq uint32) *sip.Request {
+	req := sip.NewRequest(method, inv.Contact().Address)
+	for _, rr := range inv.GetHeaders("Record-Route") {
+		req.AppendHeader(sip.NewHeader("Route", rr.Value()))
+	}
+	req.AppendHeader(&sip.FromHeader{Address: res.To().Address, Params: res.To().Params.Clone()})
+	req.AppendHeader(&sip.ToHeader{Address: inv.From().Address, Params: inv.From().Params.Clone()})
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
+	host, port, _ := sip.ParseAddr(p.addr)
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: host, Port: port}})
+	req.SetDestination(p.registrar.Host + ":" + strconv.Itoa(p.registrar.Port))
+	return req
 }
 
 func (p *rtpPhone) receive(done chan struct{}) {

@@ -674,6 +674,12 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
 			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo},
 		media: c.mediaOf(b)}
+	if c.media != nil {
+		d.callerMedia = c.media.s
+	}
+	if b.media != nil {
+		d.calleeMedia = b.media.s
+	}
 	if strings.EqualFold(d.caller.transport, "udp") {
 		d.caller.laddr = c.p.udpListener()
 	}

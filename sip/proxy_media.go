@@ -153,3 +153,81 @@ func closeMedia(d *dialog) {
 		s.Close()
 	}
 }
+
+// reinviteBridged relays a re-INVITE with an offer (hold, resume, a
+// transfer's new party) in a call through the bridge: each session on the
+// way turns the offer into its own for the next side, and the answer back
+// (RFC 3264 §8, the direction mirrored), so each side keeps seeing a peer of
+// its own kind.
+func (p *proxy) reinviteBridged(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, d *dialog) {
+	near, far := d.callerMedia, d.calleeMedia
+	if tagOf(req.From().Params) != d.callerTag {
+		near, far = far, near
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sip.Timer_B)
+	defer cancel()
+	offer, err := string(req.Body()), error(nil)
+	if near != nil {
+		offer, err = near.BrowserReoffer(ctx, offer)
+	}
+	if err == nil && far != nil {
+		offer, err = far.PhoneReoffer(ctx, offer)
+	}
+	if err != nil {
+		if far != nil {
+			far.Rollback()
+		}
+		p.m.renegotiations.WithLabelValues("failed").Inc()
+		p.log.Info("bridged re-INVITE not renegotiated", "err", err, "source", req.Source())
+		code, reason := 500, "Server Internal Error"
+		if errors.Is(err, media.ErrNoCodec) {
+			code, reason = 488, "Not Acceptable Here"
+		}
+		p.respond(req, tx, code, reason)
+		return
+	}
+	fwd.SetBody([]byte(offer))
+	var (
+		mu      sync.Mutex
+		answer  []byte
+		refused bool
+	)
+	p.relayTransaction(req, tx, fwd, func(res *sip.Response) []byte {
+		if !res.IsSuccess() {
+			return nil // no SDP in a provisional or a refusal: the bridge answers once
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if answer != nil || refused {
+			return answer // a retransmitted 2xx gets the same answer
+		}
+		ans, err := string(res.Body()), error(nil)
+		if far != nil {
+			ans, err = far.BrowserReanswered(ans)
+		}
+		if err == nil && near != nil {
+			ans, err = near.PhoneReanswered(ans)
+		}
+		if err != nil {
+			// The 2xx still goes up (the dialog is fine); the caller keeps
+			// the old media, which the bridge still relays.
+			refused = true
+			p.m.renegotiations.WithLabelValues("failed").Inc()
+			p.log.Info("bridged re-INVITE answer not renegotiated", "err", err)
+			return nil
+		}
+		p.m.renegotiations.WithLabelValues("ok").Inc()
+		answer = []byte(ans)
+		return answer
+	}, func(res *sip.Response) {
+		if !res.IsSuccess() {
+			if far != nil {
+				far.Rollback()
+			}
+			if near != nil {
+				near.Rollback()
+			}
+			p.m.renegotiations.WithLabelValues("refused").Inc()
+		}
+	})
+}

@@ -153,6 +153,15 @@ type Session struct {
 	// ToBrowser and ToPhone count relayed packets.
 	ToBrowser, ToPhone atomic.Int64
 
+	// neg serializes renegotiations; pending is the browser's answer
+	// waiting for the phone's (BrowserReoffer).
+	neg     sync.Mutex
+	pending string
+	// sessID and version name the plain SDPs this session sends (RFC 4566
+	// o=): a new description has a higher version.
+	sessID  int64
+	version atomic.Int64
+
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	done      chan struct{}
@@ -268,7 +277,7 @@ func (b *Bridge) newSession(c CallInfo) (*Session, error) {
 		pc.Close()
 		return nil, fmt.Errorf("media: rtp socket: %w", err)
 	}
-	s := &Session{b: b, pc: pc, track: track, rtp: conn, done: make(chan struct{})}
+	s := &Session{b: b, pc: pc, track: track, rtp: conn, done: make(chan struct{}), sessID: time.Now().UnixNano() % 1e9}
 	if b.cfg.Tap != nil {
 		s.tap = b.cfg.Tap(c)
 	}
@@ -314,11 +323,13 @@ func (s *Session) start() {
 // RTPAddr is the bridge's plain-RTP address of this session.
 func (s *Session) RTPAddr() *net.UDPAddr { return s.rtp.LocalAddr().(*net.UDPAddr) }
 
-func (s *Session) plainSDP() string {
+func (s *Session) plainSDP() string { return s.plainSDPWith(SendRecv) }
+
+func (s *Session) plainSDPWith(dir string) string {
 	a := s.RTPAddr()
-	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	return "v=0\r\no=hotdesk " + id + " " + id + " IN IP4 " + a.IP.String() + "\r\ns=hotdesk\r\nc=IN IP4 " + a.IP.String() +
-		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(a.Port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+	id, v := strconv.FormatInt(s.sessID, 10), strconv.FormatInt(s.sessID+s.version.Add(1), 10)
+	return "v=0\r\no=hotdesk " + id + " " + v + " IN IP4 " + a.IP.String() + "\r\ns=hotdesk\r\nc=IN IP4 " + a.IP.String() +
+		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(a.Port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=" + dir + "\r\n"
 }
 
 // phoneToBrowser relays the phone's RTP into the browser's track. The

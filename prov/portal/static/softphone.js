@@ -2,7 +2,10 @@
 // WebRTC media. It registers as the user's number with the credential the
 // portal mints for this session; the daemon bridges the media to desk
 // phones. Digest is SHA-256 (RFC 8760; WebCrypto has no MD5). One call at
-// a time; no hold or transfer here (the Calls page does those).
+// a time. Hold and resume are re-INVITEs (RFC 3264 §8.4: sendonly, then
+// sendrecv), answered likewise when the other side holds; Transfer is a
+// blind REFER (RFC 3515) to the other party, hung up once its NOTIFY says
+// the new call was answered.
 "use strict";
 (function () {
   var panel = document.getElementById("softphone");
@@ -11,14 +14,18 @@
   var st = { state: "starting", registered: false, packetsSent: 0, packetsReceived: 0, error: "" };
   window.hotdeskSoftphone = st; // read by the browser test
   var labels = { starting: "Starting…", registering: "Connecting…", ready: "Ready", calling: "Calling…",
-    ringing: "Incoming call", incall: "In call", offline: "Offline", failed: "Failed" };
+    ringing: "Incoming call", incall: "In call", held: "On hold", transferring: "Transferring…", offline: "Offline",
+    failed: "Failed" };
   function setState(s, detail) {
     st.state = s;
     panel.dataset.state = s;
     $("sp-status").textContent = (labels[s] || s) + (detail ? " (" + detail + ")" : "");
     $("sp-call").hidden = !(s === "ready");
     $("sp-answer").hidden = s !== "ringing";
-    $("sp-hangup").hidden = !(s === "calling" || s === "ringing" || s === "incall");
+    $("sp-hangup").hidden = !(s === "calling" || s === "ringing" || s === "incall" || s === "held" || s === "transferring");
+    $("sp-hold").hidden = s !== "incall";
+    $("sp-resume").hidden = s !== "held";
+    $("sp-transfer").hidden = s !== "incall" && s !== "held";
   }
   function rnd(n) {
     var a = new Uint8Array(n || 8); crypto.getRandomValues(a);
@@ -150,7 +157,7 @@
   function sendInvite(auth) {
     var h = [via(), ["Max-Forwards", "70"], ["From", "<" + aor() + ">;tag=" + call.localTag], ["To", "<" + call.target + ">"],
       ["Call-ID", call.callID], ["CSeq", call.cseq + " INVITE"], ["Contact", contact()],
-      ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"], ["Content-Type", "application/sdp"], ["User-Agent", "hotdesk-softphone"]];
+      ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"], ["Content-Type", "application/sdp"], ["User-Agent", "hotdesk-softphone"]];
     if (auth) { h.push(["Proxy-Authorization", auth]); }
     call.invite = build("INVITE " + call.target + " SIP/2.0", h, call.pc.localDescription.sdp);
     call.inviteVia = h[0][1];
@@ -162,7 +169,102 @@
     (routes || []).forEach(function (r) { h.push(["Route", r]); });
     send(build("ACK " + uri + " SIP/2.0", h));
   }
+  // The parties of the call's dialog as this side names them.
+  function localParty(c) { return c.dir === "out" ? "<" + aor() + ">;tag=" + c.localTag : hdr(c.req, "to") + ";tag=" + c.localTag; }
+  function remoteParty(c) { return c.dir === "out" ? c.remoteTo : hdr(c.req, "from"); }
+  function inDialog(c, method, extra, body) {
+    var h = [via(), ["Max-Forwards", "70"], ["From", localParty(c)], ["To", remoteParty(c)], ["Call-ID", c.callID],
+      ["CSeq", (cseq++) + " " + method]];
+    c.routes.forEach(function (r) { h.push(["Route", r]); });
+    (extra || []).forEach(function (x) { h.push(x); });
+    send(build(method + " " + c.remoteURI + " SIP/2.0", h, body));
+    return parseInt(h[5][1], 10);
+  }
+
+  // Hold (sendonly) and resume (sendrecv): a new offer in a re-INVITE.
+  function reinvite(dir) {
+    var c = call;
+    if (!c || !c.pc || c.reinvite) { return; }
+    c.reinvite = { dir: dir };
+    c.pc.getTransceivers().forEach(function (t) { t.direction = dir; });
+    c.pc.createOffer().then(function (o) { return c.pc.setLocalDescription(o); })
+      .then(function () { return gathered(c.pc); })
+      .then(function () {
+        c.reinvite.cseq = inDialog(c, "INVITE", [["Contact", contact()], ["Content-Type", "application/sdp"]],
+          c.pc.localDescription.sdp);
+      }).catch(fail);
+  }
+  function onReinviteResponse(m) {
+    var c = call;
+    if (!c || !c.reinvite || m.cseq !== c.reinvite.cseq || m.status < 200) { return; }
+    if (m.status < 300) {
+      var h = [via(), ["Max-Forwards", "70"], ["From", localParty(c)], ["To", remoteParty(c)], ["Call-ID", c.callID],
+        ["CSeq", m.cseq + " ACK"]];
+      c.routes.forEach(function (r) { h.push(["Route", r]); });
+      send(build("ACK " + c.remoteURI + " SIP/2.0", h));
+    }
+    if (c.reinvite.done) { return; } // a retransmitted 2xx: ACKed again
+    c.reinvite.done = true;
+    var dir = c.reinvite.dir;
+    if (m.status >= 300) {
+      c.pc.setLocalDescription({ type: "rollback" }).then(function () {
+        c.pc.getTransceivers().forEach(function (t) { t.direction = dir === "sendonly" ? "sendrecv" : "sendonly"; });
+        c.reinvite = null;
+        setState(st.state, m.status + " " + m.reason);
+      }, fail);
+      return;
+    }
+    c.pc.setRemoteDescription({ type: "answer", sdp: m.body }).then(function () {
+      c.reinvite = null;
+      st.held = dir !== "sendrecv";
+      setState(st.held ? "held" : "incall");
+    }, fail);
+  }
+
+  // The other side's new offer (its hold or resume, or a transfer's new party).
+  function onReinvite(req) {
+    var c = call;
+    if (!c || c.callID !== hdr(req, "call-id") || !c.pc || c.reinvite) { respond(req, 491, "Request Pending"); return; }
+    c.pc.setRemoteDescription({ type: "offer", sdp: req.body })
+      .then(function () { return c.pc.createAnswer(); })
+      .then(function (a) { return c.pc.setLocalDescription(a); })
+      .then(function () { return gathered(c.pc); })
+      .then(function () {
+        respond(req, 200, "OK", [["Contact", contact()], ["Content-Type", "application/sdp"],
+          ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"]], c.pc.localDescription.sdp);
+        st.remoteHeld = /a=(sendonly|inactive)/.test(req.body);
+        $("sp-peer").dataset.held = st.remoteHeld ? "remote" : "";
+      }).catch(function (e) { respond(req, 488, "Not Acceptable Here"); fail(e); });
+  }
+
+  // Blind transfer: REFER the other party to target; its NOTIFYs report the
+  // new call (RFC 3515 §2.4.5), and its answer ends ours.
+  function transfer(target) {
+    var c = call;
+    if (!c || !target || c.refer) { return; }
+    if (target.indexOf("@") < 0) { target = target + "@" + cfg.domain; }
+    c.refer = { cseq: inDialog(c, "REFER", [["Refer-To", "<sip:" + target + ">"], ["Referred-By", "<" + aor() + ">"],
+      ["Contact", contact()]]) };
+    setState("transferring");
+  }
+  function onReferResponse(m) {
+    var c = call;
+    if (!c || !c.refer || m.cseq !== c.refer.cseq || m.status < 200) { return; }
+    if (m.status >= 300) { c.refer = null; setState(st.held ? "held" : "incall", "transfer " + m.status + " " + m.reason); }
+  }
+  function onNotify(req) {
+    respond(req, 200, "OK");
+    var c = call;
+    if (!c || !c.refer || c.callID !== hdr(req, "call-id")) { return; }
+    var frag = /^SIP\/2\.0 (\d{3})/.exec(req.body || "");
+    if (!frag || parseInt(frag[1], 10) < 200) { return; }
+    if (parseInt(frag[1], 10) < 300) { st.transferred = true; hangup(); return; }
+    c.refer = null;
+    setState(st.held ? "held" : "incall", "transfer " + frag[1]);
+  }
+
   function onInviteResponse(m) {
+    if (call && call.reinvite && m.cseq === call.reinvite.cseq && hdr(m, "call-id") === call.callID) { onReinviteResponse(m); return; }
     if (!call || call.dir !== "out" || hdr(m, "call-id") !== call.callID) { return; }
     if (m.status < 200) { if (m.status === 180) { setState("calling", "ringing"); } return; }
     if (m.status === 407 && !call.authTried) {
@@ -200,7 +302,7 @@
     send(build("SIP/2.0 " + code + " " + reason, h, body));
   }
   function onInvite(req) {
-    if (tagOf(hdr(req, "to"))) { respond(req, 488, "Not Acceptable Here"); return; } // no re-INVITE
+    if (tagOf(hdr(req, "to"))) { onReinvite(req); return; }
     if (call) { respond(req, 486, "Busy Here"); return; }
     call = { dir: "in", callID: hdr(req, "call-id"), localTag: rnd(6), req: req, remoteTag: tagOf(hdr(req, "from")),
       remoteURI: uriOf(hdr(req, "contact")), routes: req.headers["record-route"] || [], peer: uriOf(hdr(req, "from")) };
@@ -220,7 +322,7 @@
       .then(function () { return gathered(c.pc); })
       .then(function () {
         respond(c.req, 200, "OK", [["Contact", contact()], ["Content-Type", "application/sdp"],
-          ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"]], c.pc.localDescription.sdp);
+          ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"]], c.pc.localDescription.sdp);
         setState("incall");
       }).catch(fail);
   }
@@ -237,16 +339,13 @@
       endCall();
       return;
     }
-    var from = call.dir === "out" ? "<" + aor() + ">;tag=" + call.localTag : hdr(call.req, "to") + ";tag=" + call.localTag;
-    var to = call.dir === "out" ? call.remoteTo : hdr(call.req, "from");
-    var h = [via(), ["Max-Forwards", "70"], ["From", from], ["To", to], ["Call-ID", call.callID], ["CSeq", (cseq++) + " BYE"]];
-    call.routes.forEach(function (r) { h.push(["Route", r]); });
-    send(build("BYE " + call.remoteURI + " SIP/2.0", h));
+    inDialog(call, "BYE");
     endCall();
   }
   function endCall(why) {
     if (call && call.pc) { call.pc.close(); }
     call = null;
+    st.held = false; st.remoteHeld = false;
     $("sp-peer").hidden = true;
     setState(st.registered ? "ready" : "offline", why);
   }
@@ -256,6 +355,7 @@
     if (m.status) {
       if (m.cseqMethod === "REGISTER") { onRegisterResponse(m); }
       if (m.cseqMethod === "INVITE") { onInviteResponse(m); }
+      if (m.cseqMethod === "REFER") { onReferResponse(m); }
       return;
     }
     switch (m.method) {
@@ -273,6 +373,7 @@
         }
         break;
       case "OPTIONS": respond(m, 200, "OK"); break;
+      case "NOTIFY": onNotify(m); break;
       default: respond(m, 405, "Method Not Allowed");
     }
   }
@@ -280,6 +381,9 @@
   $("sp-call").addEventListener("click", function () { dial($("sp-target").value.trim()); });
   $("sp-answer").addEventListener("click", answer);
   $("sp-hangup").addEventListener("click", hangup);
+  $("sp-hold").addEventListener("click", function () { reinvite("sendonly"); });
+  $("sp-resume").addEventListener("click", function () { reinvite("sendrecv"); });
+  $("sp-transfer").addEventListener("click", function () { transfer($("sp-target").value.trim()); });
   setState("starting");
   fetch("/api/v1/me/softphone", { method: "POST", headers: { "X-CSRF-Token": panel.dataset.csrf }, credentials: "same-origin" })
     .then(function (r) { return r.ok ? r.json() : r.json().then(function (e) { throw new Error(e.error || r.status); }); })

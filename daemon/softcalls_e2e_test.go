@@ -1,0 +1,213 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+	"github.com/emiago/sipgo/sip"
+
+	"hotdesk/prov"
+	"hotdesk/sip/media"
+)
+
+// startSoftphone starts the daemon with the WebSocket listener and the
+// bridge, lets alice use the softphone, and opens it in Chromium.
+func startSoftphone(t *testing.T) (*app, Addrs, *daemonChrome) {
+	t.Helper()
+	cfg := testConfig(t, t.TempDir())
+	cfg.SIP.Listen = append(cfg.SIP.Listen, "ws://127.0.0.1:0")
+	cfg.SIP.WebRTC.RTPAddress, cfg.SIP.WebRTC.Loopback = "127.0.0.1", true
+	cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
+		"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
+	var a *app
+	addrs, _ := startDaemon(t, cfg, Options{Demo: true, onBuilt: func(x *app) { a = x }})
+	ctx := context.Background()
+	u, err := a.store.GetUser(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := u.Portal
+	pa.CallOperations = prov.CallOpsBoth
+	if _, err := a.svc.manager.UpdateUser(ctx, "alice", prov.UserPatch{Portal: &pa}, prov.Actor{Name: "admin:test"}); err != nil {
+		t.Fatal(err)
+	}
+	ch := newDaemonChrome(t, chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
+	base := "http://" + addrs.Admin
+	ch.run("sign in", chromedp.Navigate(base+"/"), chromedp.WaitVisible(`#f-username`, chromedp.ByQuery),
+		chromedp.SendKeys(`#f-username`, "alice", chromedp.ByQuery),
+		chromedp.SendKeys(`#f-password`, "alice-demo", chromedp.ByQuery),
+		chromedp.Submit(`#f-password`, chromedp.ByQuery), chromedp.WaitVisible(`nav`, chromedp.ByQuery))
+	ch.run("softphone", chromedp.Navigate(base+"/me/softphone"),
+		chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
+	return a, addrs, ch
+}
+
+// expectMediaAgain waits for 25 more RTP packets each way than counted so
+// far: media flows again after a resume.
+func expectMediaAgain(t *testing.T, ch *daemonChrome, phone *rtpPhone, what string) {
+	t.Helper()
+	var before int
+	ch.run("stats", chromedp.Evaluate(`window.hotdeskSoftphone.packetsReceived`, &before))
+	phone.got.Store(0)
+	if !eventually(func() bool { return phone.got.Load() >= 25 }) {
+		t.Fatalf("%s: the desk phone received %d RTP packets from the browser", what, phone.got.Load())
+	}
+	var in int
+	if !eventually(func() bool {
+		ch.run("stats", chromedp.Evaluate(`window.hotdeskSoftphone.packetsReceived`, &in))
+		return in >= before+25
+	}) {
+		t.Fatalf("%s: the browser received %d RTP packets from the desk phone (%d before)", what, in-before, before)
+	}
+}
+
+// reinviteFromPhone sends the phone's re-INVITE with its SDP in direction
+// dir in the call it answered, checks the answer and ACKs it.
+func reinviteFromPhone(t *testing.T, phone *rtpPhone, inv *sip.Request, ok *sip.Response, cseq uint32, dir, want string) {
+	t.Helper()
+	req := phone.inDialog(inv, ok, sip.INVITE, cseq)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte(strings.Replace(string(phone.sdp()), "a=sendrecv", "a="+dir, 1)))
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	tx, err := phone.cli.TransactionRequest(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	var res *sip.Response
+	for res == nil {
+		select {
+		case r := <-tx.Responses():
+			if !r.IsProvisional() {
+				res = r
+			}
+		case <-tx.Done():
+			t.Fatalf("re-INVITE %s: %v", dir, tx.Err())
+		}
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("re-INVITE %s from the desk phone = %d %s, want 200", dir, res.StatusCode, res.Reason)
+	}
+	if body := string(res.Body()); !strings.Contains(body, "RTP/AVP 0") || media.Direction(body) != want {
+		t.Fatalf("re-INVITE %s answered with %q, want plain RTP, %s", dir, body, want)
+	}
+	ack := phone.inDialog(inv, ok, sip.ACK, cseq)
+	if err := phone.cli.WriteRequest(ack); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSoftphoneHoldResumeTransfer: a call between alice's browser
+// softphone (the real Chromium) and bob's desk phone through the media
+// bridge is held and resumed from the browser (Hold / Resume: re-INVITEs
+// sendonly / sendrecv mirrored to the phone as plain SDP) and from the desk
+// phone (its re-INVITE mirrored to the browser, answered recvonly); media
+// flows again after each resume. Then she transfers bob to carol (blind
+// REFER): bob calls carol directly, his NOTIFY reports the answer, her
+// softphone hangs up, the bridge session ends and bob and carol exchange
+// RTP with each other, not through the bridge.
+func TestSoftphoneHoldResumeTransfer(t *testing.T) {
+	a, addrs, ch := startSoftphone(t)
+	bob := newRTPPhone(t, addrs.SIPUDP[0])
+	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
+		t.Fatalf("bob REGISTER = %d", code)
+	}
+	carol := newRTPPhone(t, addrs.SIPUDP[0])
+	if code := carol.register(t, "1003", "1003", "carol-sip", 600); code != 200 {
+		t.Fatalf("carol REGISTER = %d", code)
+	}
+
+	ch.run("dial", chromedp.SendKeys(`#sp-target`, "1002", chromedp.ByQuery), chromedp.Click(`#sp-call`, chromedp.ByQuery))
+	inv := recvReq(t, bob.invites, "INVITE at the desk phone")
+	bob.learn(t, inv.Body())
+	v, _ := bob.answered.Load(inv.CallID().Value())
+	ok := v.(*sip.Response)
+	ch.run("in call", chromedp.WaitVisible(`#softphone[data-state="incall"]`, chromedp.ByQuery))
+	expectMedia(t, ch, bob, "browser → desk phone")
+
+	// Hold and resume from the browser.
+	ch.run("hold", chromedp.Click(`#sp-hold`, chromedp.ByQuery))
+	re := recvReq(t, bob.reinvites, "re-INVITE (hold) at the desk phone")
+	if body := string(re.Body()); !strings.Contains(body, "RTP/AVP 0") || media.Direction(body) != media.SendOnly {
+		t.Fatalf("the desk phone got hold as %q, want plain RTP, sendonly", body)
+	}
+	ch.run("held", chromedp.WaitVisible(`#softphone[data-state="held"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#sp-resume`, chromedp.ByQuery))
+	ch.shotHere("me-softphone-held")
+	ch.run("resume", chromedp.Click(`#sp-resume`, chromedp.ByQuery))
+	re = recvReq(t, bob.reinvites, "re-INVITE (resume) at the desk phone")
+	if d := media.Direction(string(re.Body())); d != media.SendRecv {
+		t.Fatalf("the desk phone got resume as %s, want sendrecv", d)
+	}
+	ch.run("resumed", chromedp.WaitVisible(`#softphone[data-state="incall"]`, chromedp.ByQuery))
+	expectMediaAgain(t, ch, bob, "resumed from the browser")
+
+	// Hold and resume from the desk phone.
+	reinviteFromPhone(t, bob, inv, ok, 100, media.SendOnly, media.RecvOnly)
+	var held bool
+	if !eventually(func() bool {
+		ch.run("remote hold", chromedp.Evaluate(`!!window.hotdeskSoftphone.remoteHeld`, &held))
+		return held
+	}) {
+		t.Fatal("the browser did not take the desk phone's hold")
+	}
+	reinviteFromPhone(t, bob, inv, ok, 101, media.SendRecv, media.SendRecv)
+	if !eventually(func() bool {
+		ch.run("remote resume", chromedp.Evaluate(`!!window.hotdeskSoftphone.remoteHeld`, &held))
+		return !held
+	}) {
+		t.Fatal("the browser did not take the desk phone's resume")
+	}
+	expectMediaAgain(t, ch, bob, "resumed from the desk phone")
+	if n := metricValue(t, a, "hotdesk_sip_proxy_bridged_reinvites_total"); n != 4 {
+		t.Errorf("hotdesk_sip_proxy_bridged_reinvites_total = %v, want 4", n)
+	}
+
+	// Blind transfer of bob to carol.
+	ch.run("transfer", chromedp.SetValue(`#sp-target`, "1003", chromedp.ByQuery), chromedp.Click(`#sp-transfer`, chromedp.ByQuery))
+	refer := recvReq(t, bob.refers, "REFER at the desk phone")
+	if rt := refer.GetHeader("Refer-To"); rt == nil || !strings.Contains(rt.Value(), "sip:1003@") {
+		t.Fatalf("REFER with Refer-To %v, want carol's 1003", rt)
+	}
+	s, err := bob.call("1003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cinv := recvReq(t, carol.invites, "INVITE at carol's phone")
+	carol.learn(t, cinv.Body())
+	bob.learn(t, s.InviteResponse.Body())
+	if want := bob.rtp.LocalAddr().String(); carol.peer.Load().String() != want {
+		t.Fatalf("carol's phone sends RTP to %v, want bob's phone %s directly", carol.peer.Load(), want)
+	}
+	notify := bob.inDialog(inv, ok, sip.NOTIFY, 102)
+	notify.AppendHeader(sip.NewHeader("Event", "refer"))
+	notify.AppendHeader(sip.NewHeader("Subscription-State", "terminated;reason=noresource"))
+	notify.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag"))
+	notify.SetBody([]byte("SIP/2.0 200 OK\r\n"))
+	nctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	tx, err := bob.cli.TransactionRequest(nctx, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	recvReq(t, bob.byes, "BYE at bob's phone once the transfer succeeded")
+	ch.run("transferred", chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
+	if !eventually(func() bool { return a.svc.bridge.Open() == 0 }) {
+		t.Fatalf("%d bridge sessions open after the transfer", a.svc.bridge.Open())
+	}
+	carol.got.Store(0)
+	if !eventually(func() bool { return carol.got.Load() >= 25 }) {
+		t.Fatalf("carol's phone received %d RTP packets from bob's", carol.got.Load())
+	}
+	bctx, bcancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer bcancel()
+	if err := s.Bye(bctx); err != nil {
+		t.Fatalf("BYE bob → carol: %v", err)
+	}
+}
