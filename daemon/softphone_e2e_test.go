@@ -29,11 +29,11 @@ import (
 // 20 ms to the address the other side's SDP names and counts what it gets.
 type rtpPhone struct {
 	*handset
-	ua       *sipgo.UserAgent
-	rtp      *net.UDPConn
-	got      atomic.Int64
-	peer     atomic.Pointer[net.UDPAddr]
-	invites  chan *sip.Request
+	ua      *sipgo.UserAgent
+	rtp     *net.UDPConn
+	got     atomic.Int64
+	peer    atomic.Pointer[net.UDPAddr]
+	invites chan *sip.Request
 	// reinvites gets the re-INVITEs of its calls (answered with the
 	// direction mirrored, RFC 3264 §6.1), refers the REFERs (202).
 	reinvites chan *sip.Request
