@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"hotdesk/prov"
@@ -210,4 +211,53 @@ func TestSoftphoneHoldResumeTransfer(t *testing.T) {
 	if err := s.Bye(bctx); err != nil {
 		t.Fatalf("BYE bob → carol: %v", err)
 	}
+}
+
+// TestSoftphonePCMAPhone: a desk phone that speaks only A-law calls the
+// browser softphone and is called by it; the bridge transcodes to and from
+// the browser's µ-law instead of refusing the call (488), and RTP flows
+// both ways.
+func TestSoftphonePCMAPhone(t *testing.T) {
+	a, addrs, ch := startSoftphone(t)
+	bob := newRTPPhone(t, addrs.SIPUDP[0])
+	bob.pcma.Store(true)
+	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
+		t.Fatalf("bob REGISTER = %d", code)
+	}
+	ch.run("dial", chromedp.SendKeys(`#sp-target`, "1002", chromedp.ByQuery), chromedp.Click(`#sp-call`, chromedp.ByQuery))
+	inv := recvReq(t, bob.invites, "INVITE at the desk phone")
+	bob.learn(t, inv.Body())
+	ch.run("in call", chromedp.WaitVisible(`#softphone[data-state="incall"]`, chromedp.ByQuery))
+	expectMedia(t, ch, bob, "browser → A-law phone")
+	ch.run("hang up", chromedp.Click(`#sp-hangup`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
+	recvReq(t, bob.byes, "BYE at the desk phone")
+
+	answered := make(chan error, 1)
+	var s *sipgo.DialogClientSession
+	go func() {
+		var err error
+		s, err = bob.call("1001")
+		answered <- err
+	}()
+	ch.run("ringing", chromedp.WaitVisible(`#softphone[data-state="ringing"]`, chromedp.ByQuery),
+		chromedp.Click(`#sp-answer`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#softphone[data-state="incall"]`, chromedp.ByQuery))
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if body := string(s.InviteResponse.Body()); !strings.Contains(body, "RTP/AVP 8\r\n") {
+		t.Fatalf("the A-law phone's call answered with %q, want PCMA", body)
+	}
+	bob.learn(t, s.InviteResponse.Body())
+	expectMediaAgain(t, ch, bob, "A-law phone → browser")
+	if n := metricValue(t, a, "hotdesk_media_transcoded_packets_total"); n < 100 {
+		t.Errorf("hotdesk_media_transcoded_packets_total = %v, want both calls' packets", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	if err := s.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch.run("hung up", chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
 }

@@ -44,6 +44,8 @@ type rtpPhone struct {
 	answers  chan string // SDP the phone received in a 2xx (its own calls)
 	dialogs  *sipgo.DialogClientCache
 	stopSend chan struct{}
+	// pcma makes it a phone that speaks A-law only (set before its calls).
+	pcma atomic.Bool
 }
 
 func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
@@ -103,6 +105,9 @@ func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
 
 func (p *rtpPhone) sdp() []byte {
 	a := p.rtp.LocalAddr().(*net.UDPAddr)
+	if p.pcma.Load() {
+		return []byte(fmt.Sprintf("v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=desk\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", a.Port))
+	}
 	return []byte(fmt.Sprintf("v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=desk\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", a.Port))
 }
 
@@ -115,8 +120,9 @@ func (p *rtpPhone) learn(t *testing.T, body []byte) {
 		return
 	}
 	m := d.MediaDescriptions[0]
-	if m.MediaName.Protos[0] != "RTP" || !strings.Contains(string(body), "RTP/AVP 0") {
-		t.Errorf("the phone got %q, want plain RTP with PCMU", body)
+	if want := "RTP/AVP 0"; m.MediaName.Protos[0] != "RTP" || !strings.Contains(string(body), want) && !p.pcma.Load() ||
+		p.pcma.Load() && !strings.Contains(string(body), " 8") {
+		t.Errorf("the phone got %q, want plain RTP with its codec", body)
 	}
 	p.peer.Store(&net.UDPAddr{IP: net.ParseIP(d.ConnectionInformation.Address.Address), Port: m.MediaName.Port.Value})
 }
@@ -142,6 +148,14 @@ func (p *rtpPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: host, Port: port}})
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	_ = tx.Respond(res)
+}
+
+// pt is the phone's payload type: 8 (PCMA) or 0 (PCMU).
+func (p *rtpPhone) pt() uint8 {
+	if p.pcma.Load() {
+		return 8
+	}
+	return 0
 }
 
 func tagOfTo(req *sip.Request) string {
@@ -175,7 +189,7 @@ func (p *rtpPhone) receive(done chan struct{}) {
 		if err != nil {
 			return
 		}
-		if pkt.Unmarshal(buf[:n]) == nil && pkt.PayloadType == 0 {
+		if pkt.Unmarshal(buf[:n]) == nil && pkt.PayloadType == p.pt() {
 			p.got.Add(1)
 		}
 	}
@@ -196,7 +210,7 @@ func (p *rtpPhone) send() {
 		if to == nil {
 			continue
 		}
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 7}, Payload: payload}
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: p.pt(), SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 7}, Payload: payload}
 		raw, _ := pkt.Marshal()
 		_, _ = p.rtp.WriteToUDP(raw, to)
 	}

@@ -17,11 +17,13 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/sip/media/g711"
 )
 
-// ErrNoCodec is returned for an offer without G.711 µ-law (PCMU): the
-// bridge does not transcode. The proxy answers it 488.
-var ErrNoCodec = errors.New("media: no PCMU in the offer")
+// ErrNoCodec is returned for an offer without G.711 (PCMU for the
+// browser; PCMU or PCMA for a phone). The proxy answers it 488.
+var ErrNoCodec = errors.New("media: no G.711 in the offer")
 
 // ErrFull is returned when Config.MaxSessions sessions are open.
 var ErrFull = errors.New("media: session limit reached")
@@ -92,6 +94,9 @@ type metrics struct {
 	sessions prometheus.Gauge
 	started  *prometheus.CounterVec
 	packets  *prometheus.CounterVec
+	// transcoded counts packets converted between a phone's A-law and
+	// the browser's µ-law.
+	transcoded prometheus.Counter
 }
 
 // New builds a bridge; its metrics are registered on reg.
@@ -130,11 +135,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 				Help: "Media bridge sessions asked for, by result (ok, no_codec, full, failed)."}, []string{"result"}),
 			packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_packets_total",
 				Help: "RTP packets relayed by the media bridge, by direction (to_browser, to_phone)."}, []string{"direction"}),
+			transcoded: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotdesk_media_transcoded_packets_total",
+				Help: "RTP packets the media bridge transcoded between a PCMA phone and the browser's PCMU."}),
 		}}
 	for _, s := range cfg.ICEServers {
 		b.ice = append(b.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
-	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets} {
+	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets, b.m.transcoded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("media: metrics: %w", err)
 		}
@@ -149,7 +156,10 @@ type Session struct {
 	track *webrtc.TrackLocalStaticRTP
 	rtp   *net.UDPConn
 	peer  atomic.Pointer[net.UDPAddr]
-	tap   Tap
+	// phonePT is the phone's payload type: PCMU passes through, PCMA is
+	// transcoded to and from the browser's PCMU.
+	phonePT atomic.Uint32
+	tap     Tap
 	// ToBrowser and ToPhone count relayed packets.
 	ToBrowser, ToPhone atomic.Int64
 
@@ -200,15 +210,16 @@ func (b *Bridge) FromBrowser(ctx context.Context, offer string, c CallInfo) (s *
 	}
 	s.start()
 	b.m.started.WithLabelValues("ok").Inc()
-	return s, local, s.plainSDP(), nil
+	return s, local, s.plainSDPWith(SendRecv, true), nil
 }
 
 // PhoneAnswered takes the phone's answer to the plain offer of FromBrowser.
 func (s *Session) PhoneAnswered(answer string) error {
-	a, err := plainPeer(answer)
+	a, pt, err := plainPeer(answer)
 	if err != nil {
 		return err
 	}
+	s.phonePT.Store(uint32(pt))
 	s.peer.CompareAndSwap(nil, a)
 	return nil
 }
@@ -216,7 +227,7 @@ func (s *Session) PhoneAnswered(answer string) error {
 // ToBrowser starts a session for a call to a browser: offer is the
 // phone's plain SDP. It returns the WebRTC offer for the browser.
 func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (s *Session, offer string, err error) {
-	peer, err := plainPeer(phoneOffer)
+	peer, pt, err := plainPeer(phoneOffer)
 	if err != nil {
 		b.m.started.WithLabelValues("no_codec").Inc()
 		return nil, "", err
@@ -226,6 +237,7 @@ func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (
 		return nil, "", err
 	}
 	s.peer.Store(peer)
+	s.phonePT.Store(uint32(pt))
 	fail := func(err error) (*Session, string, error) {
 		s.Close()
 		b.m.started.WithLabelValues("failed").Inc()
@@ -253,7 +265,7 @@ func (s *Session) BrowserAnswered(answer string) (string, error) {
 		return "", fmt.Errorf("media: browser answer: %w", err)
 	}
 	s.start()
-	return s.plainSDP(), nil
+	return s.plainSDPWith(SendRecv, false), nil
 }
 
 func (b *Bridge) newSession(c CallInfo) (*Session, error) {
@@ -323,19 +335,25 @@ func (s *Session) start() {
 // RTPAddr is the bridge's plain-RTP address of this session.
 func (s *Session) RTPAddr() *net.UDPAddr { return s.rtp.LocalAddr().(*net.UDPAddr) }
 
-func (s *Session) plainSDP() string { return s.plainSDPWith(SendRecv) }
-
-func (s *Session) plainSDPWith(dir string) string {
+// plainSDPWith is the bridge's plain description: an offer lists PCMU
+// and PCMA (the phone picks), an answer the phone's codec.
+func (s *Session) plainSDPWith(dir string, offer bool) string {
 	a := s.RTPAddr()
 	id, v := strconv.FormatInt(s.sessID, 10), strconv.FormatInt(s.sessID+s.version.Add(1), 10)
+	codecs := " RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000"
+	if !offer && s.phonePT.Load() == g711.PCMA {
+		codecs = " RTP/AVP 8\r\na=rtpmap:8 PCMA/8000"
+	} else if !offer {
+		codecs = " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000"
+	}
 	return "v=0\r\no=hotdesk " + id + " " + v + " IN IP4 " + a.IP.String() + "\r\ns=hotdesk\r\nc=IN IP4 " + a.IP.String() +
-		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(a.Port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=" + dir + "\r\n"
+		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(a.Port) + codecs + "\r\na=ptime:20\r\na=" + dir + "\r\n"
 }
 
 // phoneToBrowser relays the phone's RTP into the browser's track. The
 // phone's address is latched from its packets (symmetric RTP behind NAT).
 func (s *Session) phoneToBrowser() {
-	buf := make([]byte, 1500)
+	buf, ulaw := make([]byte, 1500), make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
 		n, from, err := s.rtp.ReadFromUDP(buf)
@@ -345,8 +363,14 @@ func (s *Session) phoneToBrowser() {
 		if p := s.peer.Load(); p == nil || !p.IP.Equal(from.IP) || p.Port != from.Port {
 			s.peer.Store(from)
 		}
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != 0 {
-			continue // not PCMU RTP (RTCP, comfort noise, DTMF): not relayed
+		pt := uint8(s.phonePT.Load())
+		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != pt {
+			continue // not the call's G.711 (RTCP, comfort noise, DTMF): not relayed
+		}
+		if pt == g711.PCMA {
+			g711.AlawToUlaw(ulaw, pkt.Payload)
+			pkt.Payload, pkt.PayloadType = ulaw[:len(pkt.Payload)], g711.PCMU
+			s.b.m.transcoded.Inc()
 		}
 		if s.tap != nil {
 			s.tap.FromPhone(pkt.Payload)
@@ -363,7 +387,7 @@ func (s *Session) phoneToBrowser() {
 
 // browserToPhone relays the browser's (decrypted) RTP to the phone.
 func (s *Session) browserToPhone(tr *webrtc.TrackRemote) {
-	buf := make([]byte, 1500)
+	buf, alaw := make([]byte, 1500), make([]byte, 1500)
 	for {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
@@ -373,14 +397,21 @@ func (s *Session) browserToPhone(tr *webrtc.TrackRemote) {
 		if peer == nil {
 			continue
 		}
-		pkt.PayloadType = 0
+		if pkt.PayloadType != g711.PCMU || len(pkt.Payload) > len(alaw) {
+			continue
+		}
+		if s.tap != nil {
+			s.tap.FromBrowser(pkt.Payload) // µ-law, as the tap takes it
+		}
+		if pt := uint8(s.phonePT.Load()); pt == g711.PCMA {
+			g711.UlawToAlaw(alaw, pkt.Payload)
+			pkt.Payload, pkt.PayloadType = alaw[:len(pkt.Payload)], g711.PCMA
+			s.b.m.transcoded.Inc()
+		}
 		pkt.Extension, pkt.Extensions = false, nil // the browser's header extensions mean nothing to a phone
 		n, err := pkt.MarshalTo(buf)
 		if err != nil {
 			continue
-		}
-		if s.tap != nil {
-			s.tap.FromBrowser(pkt.Payload)
 		}
 		s.ToPhone.Add(1) // before it leaves, as above
 		if _, err := s.rtp.WriteToUDP(buf[:n], peer); err != nil {
@@ -432,12 +463,12 @@ func (b *Bridge) Open() int {
 	return len(b.sessions)
 }
 
-// plainPeer reads the audio address of a plain SDP and checks it offers
-// PCMU (payload type 0).
-func plainPeer(body string) (*net.UDPAddr, error) {
+// plainPeer reads the audio address of a plain SDP and the G.711 it speaks:
+// PCMU when listed (passed through), else PCMA (transcoded).
+func plainPeer(body string) (*net.UDPAddr, uint8, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(body); err != nil {
-		return nil, fmt.Errorf("media: sdp: %w", err)
+		return nil, 0, fmt.Errorf("media: sdp: %w", err)
 	}
 	host := ""
 	if d.ConnectionInformation != nil && d.ConnectionInformation.Address != nil {
@@ -450,18 +481,23 @@ func plainPeer(body string) (*net.UDPAddr, error) {
 		if m.ConnectionInformation != nil && m.ConnectionInformation.Address != nil {
 			host = m.ConnectionInformation.Address.Address
 		}
-		pcmu := false
+		pcmu, pcma := false, false
 		for _, f := range m.MediaName.Formats {
-			pcmu = pcmu || f == "0"
+			pcmu, pcma = pcmu || f == "0", pcma || f == "8"
 		}
-		if !pcmu {
-			return nil, ErrNoCodec
+		pt := uint8(g711.PCMU)
+		switch {
+		case pcmu:
+		case pcma:
+			pt = g711.PCMA
+		default:
+			return nil, 0, ErrNoCodec
 		}
 		ip := net.ParseIP(host)
 		if ip == nil {
-			return nil, fmt.Errorf("media: sdp: connection address %q", host)
+			return nil, 0, fmt.Errorf("media: sdp: connection address %q", host)
 		}
-		return &net.UDPAddr{IP: ip, Port: m.MediaName.Port.Value}, nil
+		return &net.UDPAddr{IP: ip, Port: m.MediaName.Port.Value}, pt, nil
 	}
-	return nil, ErrNoCodec
+	return nil, 0, ErrNoCodec
 }

@@ -102,7 +102,7 @@ func (s *Session) BrowserReoffer(ctx context.Context, offer string) (string, err
 		return "", err
 	}
 	s.pending = local
-	return s.plainSDPWith(dir), nil
+	return s.plainSDPWith(dir, true), nil
 }
 
 // PhoneReanswered takes the phone's answer to BrowserReoffer's offer and
@@ -150,7 +150,7 @@ func (s *Session) BrowserReanswered(answer string) (string, error) {
 		SDP: withDirection(answer, SendRecv)}); err != nil {
 		return "", fmt.Errorf("media: browser re-answer: %w", err)
 	}
-	return s.plainSDPWith(Direction(answer)), nil
+	return s.plainSDPWith(Direction(answer), false), nil
 }
 
 // Rollback forgets an offer the other side refused, so the next one
@@ -170,10 +170,11 @@ func (s *Session) Rollback() {
 // hold with the connection address 0.0.0.0 (RFC 2543 style) or port 0
 // keeps the one known.
 func (s *Session) phoneMoved(body string) error {
-	a, err := plainPeer(body)
+	a, pt, err := plainPeer(body)
 	if err != nil {
 		return err
 	}
+	s.phonePT.Store(uint32(pt))
 	if !a.IP.IsUnspecified() && a.Port != 0 {
 		s.peer.Store(a)
 	}
