@@ -261,3 +261,71 @@ func TestSoftphonePCMAPhone(t *testing.T) {
 	}
 	ch.run("hung up", chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
 }
+
+// TestSoftphoneCallWaiting: while alice's browser softphone is in a call
+// with bob's desk phone, carol's call rings as call waiting (not 486);
+// answering it holds bob (re-INVITE sendonly at his phone) and connects
+// carol with media; when carol's call ends, bob's comes back held, and
+// Resume brings his media back.
+func TestSoftphoneCallWaiting(t *testing.T) {
+	_, addrs, ch := startSoftphone(t)
+	bob := newRTPPhone(t, addrs.SIPUDP[0])
+	if code := bob.register(t, "1002", "1002", "bob-sip", 600); code != 200 {
+		t.Fatalf("bob REGISTER = %d", code)
+	}
+	carol := newRTPPhone(t, addrs.SIPUDP[0])
+	if code := carol.register(t, "1003", "1003", "carol-sip", 600); code != 200 {
+		t.Fatalf("carol REGISTER = %d", code)
+	}
+	ch.run("dial", chromedp.SendKeys(`#sp-target`, "1002", chromedp.ByQuery), chromedp.Click(`#sp-call`, chromedp.ByQuery))
+	inv := recvReq(t, bob.invites, "INVITE at bob's phone")
+	bob.learn(t, inv.Body())
+	ch.run("in call", chromedp.WaitVisible(`#softphone[data-state="incall"]`, chromedp.ByQuery))
+	expectMedia(t, ch, bob, "browser → bob")
+
+	answered := make(chan error, 1)
+	var s *sipgo.DialogClientSession
+	go func() {
+		var err error
+		s, err = carol.callAs("1001", "1003", "carol-sip")
+		answered <- err
+	}()
+	ch.run("call waiting", chromedp.WaitVisible(`#sp-waiting`, chromedp.ByQuery))
+	var waiting string
+	ch.run("waiting peer", chromedp.Text(`#sp-waiting-peer`, &waiting, chromedp.ByQuery))
+	if !strings.Contains(waiting, "1003") {
+		t.Errorf("call waiting shows %q, want carol's 1003", waiting)
+	}
+	ch.shotHere("me-softphone-waiting")
+	ch.run("answer waiting", chromedp.Click(`#sp-answer-waiting`, chromedp.ByQuery))
+	re := recvReq(t, bob.reinvites, "re-INVITE (hold) at bob's phone")
+	if d := media.Direction(string(re.Body())); d != media.SendOnly {
+		t.Fatalf("bob's call held as %s, want sendonly", d)
+	}
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	carol.learn(t, s.InviteResponse.Body())
+	ch.run("with carol", chromedp.WaitVisible(`#softphone[data-state="incall"]`, chromedp.ByQuery),
+		chromedp.WaitNotVisible(`#sp-waiting`, chromedp.ByQuery))
+	expectMedia(t, ch, carol, "browser ↔ carol")
+	var calls int
+	ch.run("two calls", chromedp.Evaluate(`window.hotdeskSoftphone.calls`, &calls))
+	if calls != 2 {
+		t.Fatalf("the softphone holds %d calls, want 2", calls)
+	}
+
+	ch.run("hang up carol", chromedp.Click(`#sp-hangup`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#softphone[data-state="held"]`, chromedp.ByQuery))
+	recvReq(t, carol.byes, "BYE at carol's phone")
+	ch.run("resume bob", chromedp.Click(`#sp-resume`, chromedp.ByQuery))
+	re = recvReq(t, bob.reinvites, "re-INVITE (resume) at bob's phone")
+	if d := media.Direction(string(re.Body())); d != media.SendRecv {
+		t.Fatalf("bob's call resumed as %s, want sendrecv", d)
+	}
+	ch.run("back with bob", chromedp.WaitVisible(`#softphone[data-state="incall"]`, chromedp.ByQuery))
+	expectMediaAgain(t, ch, bob, "browser ↔ bob again")
+	ch.run("hang up bob", chromedp.Click(`#sp-hangup`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
+	recvReq(t, bob.byes, "BYE at bob's phone")
+}

@@ -219,9 +219,14 @@ func (p *rtpPhone) send() {
 // call INVITEs target from the phone (1002), waits for the answer and
 // ACKs it; it runs beside the browser's actions, so it returns errors.
 func (p *rtpPhone) call(target string) (*sipgo.DialogClientSession, error) {
+	return p.callAs(target, "1002", "bob-sip")
+}
+
+// callAs is call with another account.
+func (p *rtpPhone) callAs(target, user, password string) (*sipgo.DialogClientSession, error) {
 	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: target, Host: p.domain})
 	req.SetDestination(p.registrar.Host + ":" + strconv.Itoa(p.registrar.Port))
-	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: p.domain}, Params: sip.NewParams()})
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: p.domain}, Params: sip.NewParams()})
 	req.From().Params.Add("tag", sip.GenerateTagN(8))
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: target, Host: p.domain}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -232,7 +237,7 @@ func (p *rtpPhone) call(target string) (*sipgo.DialogClientSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("INVITE %s: %w", target, err)
 	}
-	if err := s.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "1002", Password: "bob-sip"}); err != nil {
+	if err := s.WaitAnswer(ctx, sipgo.AnswerOptions{Username: user, Password: password}); err != nil {
 		return nil, fmt.Errorf("call to %s: %w", target, err)
 	}
 	if err := s.Ack(ctx); err != nil {

@@ -1,8 +1,9 @@
 // hotdesk softphone: a small SIP user agent over WebSocket (RFC 7118) with
 // WebRTC media. It registers as the user's number with the credential the
 // portal mints for this session; the daemon bridges the media to desk
-// phones. Digest is SHA-256 (RFC 8760; WebCrypto has no MD5). One call at
-// a time. Hold and resume are re-INVITEs (RFC 3264 §8.4: sendonly, then
+// phones. Digest is SHA-256 (RFC 8760; WebCrypto has no MD5). Two calls at
+// most: a second incoming call rings as call waiting, and answering it holds
+// the first, which comes back (held) when the second ends. Hold and resume are re-INVITEs (RFC 3264 §8.4: sendonly, then
 // sendrecv), answered likewise when the other side holds; Transfer is a
 // blind REFER (RFC 3515) to the other party, hung up once its NOTIFY says
 // the new call was answered.
@@ -32,7 +33,15 @@
     return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
   var cfg, ws, viaTp = "WS", host = rnd(6) + ".invalid", cseq = 1, regCallID = rnd(12), regTag = rnd(6);
-  var call = null; // {dir, callID, localTag, remoteTag, cseq, pc, invite, routes, target, remoteURI}
+  var call = null; // the call shown: {dir, callID, localTag, remoteTag, cseq, pc, invite, routes, target, remoteURI}
+  var second = null; // the other call: ringing (call waiting) or held behind the one shown
+  function findCall(id) { return call && call.callID === id ? call : second && second.callID === id ? second : null; }
+  function showWaiting() {
+    st.waiting = !!(second && !second.pc);
+    $("sp-waiting").hidden = !st.waiting;
+    if (st.waiting) { $("sp-waiting-peer").textContent = "Call waiting from " + second.peer.replace(/^sip:/, "").split("@")[0]; }
+    st.calls = (call ? 1 : 0) + (second ? 1 : 0);
+  }
 
   function hdr(m, name) { var v = m.headers[name.toLowerCase()]; return v ? v[0] : ""; }
   function parse(text) {
@@ -145,7 +154,8 @@
   function dial(target) {
     if (!target) { return; }
     if (target.indexOf("@") < 0) { target = target + "@" + cfg.domain; }
-    call = { dir: "out", callID: rnd(12), localTag: rnd(6), cseq: cseq++, target: "sip:" + target, remoteURI: "sip:" + target, routes: [] };
+    call = { dir: "out", callID: rnd(12), localTag: rnd(6), cseq: cseq++, target: "sip:" + target, remoteURI: "sip:" + target,
+      routes: [], peer: "sip:" + target };
     $("sp-peer").hidden = false;
     $("sp-peer").textContent = "To " + target.split("@")[0];
     setState("calling");
@@ -182,10 +192,10 @@
   }
 
   // Hold (sendonly) and resume (sendrecv): a new offer in a re-INVITE.
-  function reinvite(dir) {
+  function reinvite(dir, then) {
     var c = call;
     if (!c || !c.pc || c.reinvite) { return; }
-    c.reinvite = { dir: dir };
+    c.reinvite = { dir: dir, then: then };
     c.pc.getTransceivers().forEach(function (t) { t.direction = dir; });
     c.pc.createOffer().then(function (o) { return c.pc.setLocalDescription(o); })
       .then(function () { return gathered(c.pc); })
@@ -195,7 +205,7 @@
       }).catch(fail);
   }
   function onReinviteResponse(m) {
-    var c = call;
+    var c = findCall(hdr(m, "call-id"));
     if (!c || !c.reinvite || m.cseq !== c.reinvite.cseq || m.status < 200) { return; }
     if (m.status < 300) {
       var h = [via(), ["Max-Forwards", "70"], ["From", localParty(c)], ["To", remoteParty(c)], ["Call-ID", c.callID],
@@ -214,17 +224,19 @@
       }, fail);
       return;
     }
+    var then = c.reinvite.then;
     c.pc.setRemoteDescription({ type: "answer", sdp: m.body }).then(function () {
       c.reinvite = null;
-      st.held = dir !== "sendrecv";
-      setState(st.held ? "held" : "incall");
+      c.held = dir !== "sendrecv";
+      if (c === call) { st.held = c.held; setState(st.held ? "held" : "incall"); }
+      if (then) { then(); }
     }, fail);
   }
 
   // The other side's new offer (its hold or resume, or a transfer's new party).
   function onReinvite(req) {
-    var c = call;
-    if (!c || c.callID !== hdr(req, "call-id") || !c.pc || c.reinvite) { respond(req, 491, "Request Pending"); return; }
+    var c = findCall(hdr(req, "call-id"));
+    if (!c || !c.pc || c.reinvite) { respond(req, 491, "Request Pending"); return; }
     c.pc.setRemoteDescription({ type: "offer", sdp: req.body })
       .then(function () { return c.pc.createAnswer(); })
       .then(function (a) { return c.pc.setLocalDescription(a); })
@@ -232,8 +244,8 @@
       .then(function () {
         respond(req, 200, "OK", [["Contact", contact()], ["Content-Type", "application/sdp"],
           ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"]], c.pc.localDescription.sdp);
-        st.remoteHeld = /a=(sendonly|inactive)/.test(req.body);
-        $("sp-peer").dataset.held = st.remoteHeld ? "remote" : "";
+        c.remoteHeld = /a=(sendonly|inactive)/.test(req.body);
+        if (c === call) { st.remoteHeld = c.remoteHeld; $("sp-peer").dataset.held = st.remoteHeld ? "remote" : ""; }
       }).catch(function (e) { respond(req, 488, "Not Acceptable Here"); fail(e); });
   }
 
@@ -264,7 +276,8 @@
   }
 
   function onInviteResponse(m) {
-    if (call && call.reinvite && m.cseq === call.reinvite.cseq && hdr(m, "call-id") === call.callID) { onReinviteResponse(m); return; }
+    var r = findCall(hdr(m, "call-id"));
+    if (r && r.reinvite && m.cseq === r.reinvite.cseq) { onReinviteResponse(m); return; }
     if (!call || call.dir !== "out" || hdr(m, "call-id") !== call.callID) { return; }
     if (m.status < 200) { if (m.status === 180) { setState("calling", "ringing"); } return; }
     if (m.status === 407 && !call.authTried) {
@@ -295,25 +308,52 @@
     req.list.forEach(function (x) {
       if (x[0] === "via" || x[0] === "record-route") { h.push([x[0] === "via" ? "Via" : "Record-Route", x[1]]); }
     });
-    var to = hdr(req, "to");
-    if (code > 100 && !tagOf(to) && call && call.callID === hdr(req, "call-id")) { to += ";tag=" + call.localTag; }
+    var to = hdr(req, "to"), c = findCall(hdr(req, "call-id"));
+    if (code > 100 && !tagOf(to) && c) { to += ";tag=" + c.localTag; }
     h.push(["From", hdr(req, "from")], ["To", to], ["Call-ID", hdr(req, "call-id")], ["CSeq", hdr(req, "cseq")]);
     (extra || []).forEach(function (x) { h.push(x); });
     send(build("SIP/2.0 " + code + " " + reason, h, body));
   }
   function onInvite(req) {
     if (tagOf(hdr(req, "to"))) { onReinvite(req); return; }
-    if (call) { respond(req, 486, "Busy Here"); return; }
-    call = { dir: "in", callID: hdr(req, "call-id"), localTag: rnd(6), req: req, remoteTag: tagOf(hdr(req, "from")),
+    if (findCall(hdr(req, "call-id"))) { return; } // a retransmission
+    if (call && second) { respond(req, 486, "Busy Here"); return; }
+    var c = { dir: "in", callID: hdr(req, "call-id"), localTag: rnd(6), req: req, remoteTag: tagOf(hdr(req, "from")),
       remoteURI: uriOf(hdr(req, "contact")), routes: req.headers["record-route"] || [], peer: uriOf(hdr(req, "from")) };
+    if (call) {
+      // Call waiting: it rings beside the call in progress.
+      second = c;
+      respond(req, 180, "Ringing");
+      showWaiting();
+      return;
+    }
+    call = c;
     respond(req, 180, "Ringing");
     $("sp-peer").hidden = false;
     $("sp-peer").textContent = "From " + call.peer.replace(/^sip:/, "").split("@")[0];
     setState("ringing");
   }
+  // Answer the waiting call: the call in progress is held first, then the
+  // two swap places.
+  function answerWaiting() {
+    if (!second || second.pc) { return; }
+    var swap = function () {
+      var c = second; second = call; call = c;
+      showWaiting();
+      $("sp-peer").textContent = "From " + call.peer.replace(/^sip:/, "").split("@")[0];
+      answer();
+    };
+    if (call && call.pc && !call.held && (call.answered || call.dir === "in")) { reinvite("sendonly", swap); } else { swap(); }
+  }
+  function declineWaiting() {
+    if (!second || second.pc) { return; }
+    respond(second.req, 486, "Busy Here");
+    second = null;
+    showWaiting();
+  }
   function answer() {
     var c = call;
-    if (!c || c.dir !== "in") { return; }
+    if (!c || c.dir !== "in" || c.pc) { return; }
     newPC().then(function (pc) {
       c.pc = pc;
       return pc.setRemoteDescription({ type: "offer", sdp: c.req.body });
@@ -323,7 +363,10 @@
       .then(function () {
         respond(c.req, 200, "OK", [["Contact", contact()], ["Content-Type", "application/sdp"],
           ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"]], c.pc.localDescription.sdp);
+        c.answered = true;
+        st.held = false;
         setState("incall");
+        showWaiting();
       }).catch(fail);
   }
 
@@ -346,8 +389,27 @@
     if (call && call.pc) { call.pc.close(); }
     call = null;
     st.held = false; st.remoteHeld = false;
+    if (second) {
+      // The other call comes forward: held, or still ringing.
+      call = second; second = null;
+      showWaiting();
+      st.held = !!call.held;
+      $("sp-peer").hidden = false;
+      $("sp-peer").textContent = (call.dir === "in" ? "From " : "To ") + call.peer.replace(/^sip:/, "").split("@")[0];
+      setState(call.pc ? (call.held ? "held" : "incall") : "ringing", why);
+      return;
+    }
+    showWaiting();
     $("sp-peer").hidden = true;
     setState(st.registered ? "ready" : "offline", why);
+  }
+
+  // The call behind the one shown ended (its BYE or CANCEL).
+  function dropSecond(id) {
+    if (!second || second.callID !== id) { return; }
+    if (second.pc) { second.pc.close(); }
+    second = null;
+    showWaiting();
   }
 
   function onMessage(text) {
@@ -363,13 +425,16 @@
       case "ACK": break;
       case "BYE":
         respond(m, 200, "OK");
-        if (call && call.callID === hdr(m, "call-id")) { endCall(); }
+        if (call && call.callID === hdr(m, "call-id")) { endCall(); } else { dropSecond(hdr(m, "call-id")); }
         break;
       case "CANCEL":
         respond(m, 200, "OK");
         if (call && call.dir === "in" && call.callID === hdr(m, "call-id")) {
           respond(call.req, 487, "Request Terminated");
           endCall();
+        } else if (second && !second.pc && second.callID === hdr(m, "call-id")) {
+          respond(second.req, 487, "Request Terminated");
+          dropSecond(second.callID);
         }
         break;
       case "OPTIONS": respond(m, 200, "OK"); break;
@@ -381,6 +446,8 @@
   $("sp-call").addEventListener("click", function () { dial($("sp-target").value.trim()); });
   $("sp-answer").addEventListener("click", answer);
   $("sp-hangup").addEventListener("click", hangup);
+  $("sp-answer-waiting").addEventListener("click", answerWaiting);
+  $("sp-decline-waiting").addEventListener("click", declineWaiting);
   $("sp-hold").addEventListener("click", function () { reinvite("sendonly"); });
   $("sp-resume").addEventListener("click", function () { reinvite("sendrecv"); });
   $("sp-transfer").addEventListener("click", function () { transfer($("sp-target").value.trim()); });
@@ -395,6 +462,12 @@
       ws = new WebSocket(c.ws_url.replace("{host}", location.hostname), "sip");
       ws.onopen = function () { register(); };
       ws.onmessage = function (e) { onMessage(e.data); };
-      ws.onclose = function () { st.registered = false; if (call) { endCall(); } setState("offline"); };
+      ws.onclose = function () {
+        st.registered = false;
+        if (second && second.pc) { second.pc.close(); }
+        second = null;
+        if (call) { endCall(); }
+        setState("offline");
+      };
     }).catch(fail);
 }());
