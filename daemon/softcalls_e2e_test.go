@@ -2,6 +2,10 @@ package daemon
 
 import (
 	"context"
+	"encoding/binary"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +15,7 @@ import (
 
 	"hotdesk/prov"
 	"hotdesk/sip/media"
+	"hotdesk/sip/media/g711"
 )
 
 // startSoftphone starts the daemon with the WebSocket listener and the
@@ -328,4 +333,131 @@ func TestSoftphoneCallWaiting(t *testing.T) {
 	ch.run("hang up bob", chromedp.Click(`#sp-hangup`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#softphone[data-state="ready"]`, chromedp.ByQuery))
 	recvReq(t, bob.byes, "BYE at bob's phone")
+}
+
+// TestDeskCallRecorded: with bob's number 1002 recorded, carol's desk phone
+// calling bob's is anchored on the bridge (each phone is given the
+// bridge's address, not the other's) and recorded: the WAV has bob's audio
+// on the left and carol's on the right, packet for packet as they sent it,
+// under bob's recordings (incoming, from 1003). A call between two
+// unrecorded phones (alice's and carol's) keeps direct media.
+func TestDeskCallRecorded(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.SIP.Listen = append(cfg.SIP.Listen, "ws://127.0.0.1:0")
+	cfg.SIP.WebRTC.RTPAddress, cfg.SIP.WebRTC.Loopback = "127.0.0.1", true
+	cfg.SIP.WebRTC.RecordNumbers = []string{"1002"}
+	cfg.explicit = map[string]bool{"data_dir": true, "admin.listen": true, "provisioning.http_listen": true,
+		"provisioning.tftp_listen": true, "sip.listen": true, "admin.initial_password": true, "sip.domain": true}
+	var a *app
+	addrs, _ := startDaemon(t, cfg, Options{Demo: true, onBuilt: func(x *app) { a = x }})
+	ctx := context.Background()
+	phones := map[string]*rtpPhone{}
+	for _, u := range []struct{ num, pass string }{{"1001", "alice-sip"}, {"1002", "bob-sip"}, {"1003", "carol-sip"}} {
+		p := newRTPPhone(t, addrs.SIPUDP[0])
+		if code := p.register(t, u.num, u.num, u.pass, 600); code != 200 {
+			t.Fatalf("%s REGISTER = %d", u.num, code)
+		}
+		phones[u.num] = p
+	}
+	alice, bob, carol := phones["1001"], phones["1002"], phones["1003"]
+	port := func(p *rtpPhone) string { _, pt, _ := net.SplitHostPort(p.rtp.LocalAddr().String()); return pt }
+
+	// Unrecorded: direct media.
+	s, err := alice.callAs("1003", "1001", "alice-sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := recvReq(t, carol.invites, "alice's INVITE at carol's phone")
+	if !strings.Contains(string(inv.Body()), "m=audio "+port(alice)+" ") {
+		t.Fatalf("an unrecorded call was anchored: carol got %q", inv.Body())
+	}
+	if err := s.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recvReq(t, carol.byes, "BYE at carol's phone")
+
+	// Recorded: through the bridge.
+	bob.counting.Store(1)     // µ-law 0x01…0x64: negative samples
+	carol.counting.Store(129) // 0x81…0xe4: positive samples
+	s, err = carol.callAs("1002", "1003", "carol-sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv = recvReq(t, bob.invites, "carol's INVITE at bob's phone")
+	if strings.Contains(string(inv.Body()), "m=audio "+port(carol)+" ") {
+		t.Fatalf("a recorded call was not anchored: bob got carol's address in %q", inv.Body())
+	}
+	if strings.Contains(string(s.InviteResponse.Body()), "m=audio "+port(bob)+" ") {
+		t.Fatalf("a recorded call was not anchored: carol got bob's address in %q", s.InviteResponse.Body())
+	}
+	bob.learn(t, inv.Body())
+	carol.learn(t, s.InviteResponse.Body())
+	if !eventually(func() bool { return bob.got.Load() >= 50 && carol.got.Load() >= 50 }) {
+		t.Fatalf("through the bridge bob got %d packets, carol %d", bob.got.Load(), carol.got.Load())
+	}
+	if err := s.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recvReq(t, bob.byes, "BYE at bob's phone")
+	if !eventually(func() bool { return a.svc.bridge.Open() == 0 }) {
+		t.Fatalf("%d bridge sessions open after the BYE", a.svc.bridge.Open())
+	}
+	u, err := a.store.GetUser(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []prov.Recording
+	if !eventually(func() bool { recs, _ = a.store.ListRecordings(ctx, u.ID, 0); return len(recs) == 1 }) {
+		t.Fatalf("bob's recordings %+v, want the call from carol", recs)
+	}
+	if r := recs[0]; !r.Incoming || r.Peer != "1003" {
+		t.Errorf("recording %+v, want incoming from 1003", r)
+	}
+	wav, err := os.ReadFile(filepath.Join(cfg.DataDir, "recordings", recs[0].File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, right := sentBytes(t, wav)
+	for _, ch := range []struct {
+		name string
+		got  []byte
+		base byte
+	}{{"left (bob)", left, 1}, {"right (carol)", right, 129}} {
+		if len(ch.got) < 25 {
+			t.Fatalf("%s: %d packets recorded, want 25 at least", ch.name, len(ch.got))
+		}
+		for i, b := range ch.got {
+			if b < ch.base || b >= ch.base+100 {
+				t.Fatalf("%s: packet %d is %#x, not one the phone sent", ch.name, i, b)
+			}
+			if i > 0 && b != ch.base+(ch.got[i-1]-ch.base+1)%100 {
+				t.Fatalf("%s: packet %d is %#x after %#x: the recording is not what was sent, in order", ch.name, i, b, ch.got[i-1])
+			}
+		}
+	}
+}
+
+// sentBytes reads a recording made of counting packets: each 20 ms block
+// of each channel is one µ-law byte repeated (or silence), given back in
+// order per channel, silence left out.
+func sentBytes(t *testing.T, wav []byte) (left, right []byte) {
+	t.Helper()
+	if len(wav) < 44 || string(wav[:4]) != "RIFF" || (len(wav)-44)%(160*4) != 0 {
+		t.Fatalf("recording of %d bytes is not whole 20 ms stereo blocks", len(wav))
+	}
+	pcm := wav[44:]
+	for blk := 0; blk < len(pcm); blk += 160 * 4 {
+		for c, out := range []*[]byte{&left, &right} {
+			first := int16(binary.LittleEndian.Uint16(pcm[blk+2*c:]))
+			for i := range 160 {
+				if v := int16(binary.LittleEndian.Uint16(pcm[blk+i*4+2*c:])); v != first {
+					t.Fatalf("block %d channel %d: sample %d is %d, want %d throughout", blk/640, c, i, v, first)
+				}
+			}
+			if first != 0 {
+				*out = append(*out, g711.UlawEncode(first))
+			}
+		}
+	}
+	return left, right
 }

@@ -46,6 +46,9 @@ type rtpPhone struct {
 	stopSend chan struct{}
 	// pcma makes it a phone that speaks A-law only (set before its calls).
 	pcma atomic.Bool
+	// counting, when set, fills packet i with byte base+i%100, so a
+	// recording can be compared with what was sent (0: silence).
+	counting atomic.Int32
 }
 
 func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
@@ -209,6 +212,11 @@ func (p *rtpPhone) send() {
 		to := p.peer.Load()
 		if to == nil {
 			continue
+		}
+		if base := p.counting.Load(); base != 0 {
+			for j := range payload {
+				payload[j] = byte(int(base) + i%100)
+			}
 		}
 		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: p.pt(), SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 7}, Payload: payload}
 		raw, _ := pkt.Marshal()

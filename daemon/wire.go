@@ -23,7 +23,20 @@ import (
 func (a *app) recordTap(ctx context.Context, recs *prov.Recordings) func(media.CallInfo) media.Tap {
 	ctx = context.WithoutCancel(ctx)
 	return func(c media.CallInfo) media.Tap {
-		u, ok := recs.Records(ctx, c.Owner, c.Peer)
+		var (
+			u  prov.User
+			ok bool
+		)
+		if c.Desk {
+			// A call between phones: the recorded user's audio goes left,
+			// as a softphone's does, and the peer is the other party.
+			var incoming bool
+			if u, incoming, ok = recs.RecordsCall(ctx, c.Owner, c.Peer); ok && incoming {
+				c.Incoming, c.Peer = true, c.From
+			}
+		} else {
+			u, ok = recs.Records(ctx, c.Owner, c.Peer)
+		}
 		if !ok {
 			return nil
 		}
@@ -43,8 +56,25 @@ func (a *app) recordTap(ctx context.Context, recs *prov.Recordings) func(media.C
 			a.logger.Error("recording not started", "room", "sip", "err", err)
 			return nil
 		}
+		if c.Desk && c.Incoming {
+			return swappedTap{w}
+		}
 		return w
 	}
+}
+
+// swappedTap puts a relayed call's callee (the recorded user) on the left.
+type swappedTap struct{ media.Tap }
+
+func (s swappedTap) FromBrowser(p []byte) { s.Tap.FromPhone(p) }
+func (s swappedTap) FromPhone(p []byte)   { s.Tap.FromBrowser(p) }
+
+// recordRule tells the proxy which calls between phones are recorded.
+type recordRule struct{ recs *prov.Recordings }
+
+func (r recordRule) RecordsCall(ctx context.Context, caller sip.Owner, dialled string) bool {
+	_, _, ok := r.recs.RecordsCall(ctx, string(caller.Kind)+":"+caller.ID, dialled)
+	return ok
 }
 
 // softphoneSIP tells the portal's softphone where to register: ws_url, or
@@ -143,6 +173,9 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	deps := sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
 		Emergency: rules, Trunks: rules, Media: s.bridge}
+	if s.recordings != nil {
+		deps.Recording = recordRule{s.recordings}
+	}
 	if vc.Enabled {
 		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err

@@ -99,6 +99,72 @@ func (r *Recordings) Records(ctx context.Context, owner, peer string) (User, boo
 	return User{}, false
 }
 
+// RecordsCall reports whether a call between desk phones (or a phone and
+// the trunk) is recorded, and whose recording it is: the caller's user (a
+// user's own account, or the user logged in on the phone) when recorded —
+// their Record flag or one of their numbers listed; else the dialled
+// number's user when recorded (incoming); else, a listed number that is no
+// user's (the trunk's), the caller's.
+func (r *Recordings) RecordsCall(ctx context.Context, caller, dialled string) (u User, incoming, ok bool) {
+	c, found := r.callerUser(ctx, caller)
+	if found && r.recorded(ctx, c) {
+		return c, false, true
+	}
+	if dialled == "" {
+		return User{}, false, false
+	}
+	d, err := r.store.UserByNumber(ctx, dialled)
+	if err == nil && r.recorded(ctx, d) {
+		return d, true, true
+	}
+	if err != nil && found && slices.Contains(r.cfg.Numbers, dialled) {
+		return c, false, true
+	}
+	return User{}, false, false
+}
+
+// callerUser is the user behind a caller's credential owner ("kind:id").
+func (r *Recordings) callerUser(ctx context.Context, caller string) (User, bool) {
+	o, _ := ParseOwner(caller)
+	var id int64
+	switch o.Kind {
+	case OwnerUser:
+		id, _ = strconv.ParseInt(o.ID, 10, 64)
+	case OwnerSession:
+		s, err := r.store.GetSession(ctx, o.ID)
+		if err != nil {
+			return User{}, false
+		}
+		id = s.UserID
+	default:
+		return User{}, false
+	}
+	u, err := r.store.GetUserByID(ctx, id)
+	return u, err == nil
+}
+
+// recorded tells a user whose calls are recorded: the Record flag or one
+// of their numbers listed.
+func (r *Recordings) recorded(ctx context.Context, u User) bool {
+	if u.Portal.RecordCalls {
+		return true
+	}
+	if len(r.cfg.Numbers) == 0 {
+		return false
+	}
+	own, err := r.store.NumbersOf(ctx, u.ID)
+	if err != nil {
+		r.log.Warn("recorded numbers not checked", "user", u.Username, "err", err)
+		return false
+	}
+	for _, n := range own {
+		if slices.Contains(r.cfg.Numbers, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // NewFile names a new recording's file and returns its path.
 func (r *Recordings) NewFile(u User) (name, path string) {
 	name = r.now().UTC().Format("20060102-150405") + "-" + strconv.FormatInt(u.ID, 10) + "-" + strings.ToLower(auth.RandomSecret(6)) + ".wav"

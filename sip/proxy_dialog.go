@@ -50,6 +50,8 @@ type dialog struct {
 	// callee's browser (nil: that side speaks plain RTP).
 	media                    []*media.Session
 	callerMedia, calleeMedia *media.Session
+	// relay anchors a recorded call between phones (nil: direct media).
+	relay *media.Relay
 }
 
 // takeTxs hands over a dialog's INVITE transactions once, with the
@@ -263,7 +265,7 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.m.inDialog.WithLabelValues(methodLabelProxy(string(req.Method))).Inc()
 	if req.IsInvite() && len(req.Body()) > 0 {
-		if d := p.dialogs.get(key); d != nil && len(d.media) > 0 {
+		if d := p.dialogs.get(key); d != nil && (len(d.media) > 0 || d.relay != nil) {
 			p.reinviteBridged(req, tx, fwd, d)
 			return
 		}

@@ -80,6 +80,7 @@ type call struct {
 	tx       sip.ServerTransaction
 	tmpl     *sip.Request // the forward copy every branch starts from
 	media    *bridged     // a browser's call anchored on the bridge (proxy_media.go)
+	relay    *relayed     // a recorded call between phones anchored on the bridge
 	caller   Owner        // whose policy every target is under
 	trunk    TrunkConfig  // where numbers go: the caller's site trunk, else ProxyConfig.Trunk
 	lh       string
@@ -676,6 +677,9 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 		media: c.mediaOf(b)}
 	if c.media != nil {
 		d.callerMedia = c.media.s
+	}
+	if c.relay != nil {
+		d.relay = c.relay.r
 	}
 	if b.media != nil {
 		d.calleeMedia = b.media.s

@@ -210,6 +210,10 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	if invite && p.media != nil && overWebSocket(req.Transport()) && isWebRTC(req.Body()) && !c.fromBrowser(ctx) {
 		return
 	}
+	if invite && c.media == nil && p.media != nil && p.recording != nil && len(req.Body()) > 0 &&
+		!isWebRTC(req.Body()) && p.recording.RecordsCall(ctx, caller, dialled) {
+		c.anchorRelay()
+	}
 	c.run(ctx, dialled)
 }
 

@@ -60,10 +60,15 @@ type Config struct {
 
 // CallInfo says whose call a session carries, for the Tap.
 type CallInfo struct {
-	Owner    string // the browser's credential owner ("kind:id")
-	Peer     string // the other party (number or user)
+	Owner    string // the browser's credential owner ("kind:id"); for a Relay, the caller's
+	Peer     string // the other party (number or user); for a Relay, the number dialled
 	CallID   string
 	Incoming bool // the browser was called
+	// Desk marks a call between plain endpoints (a Relay): the Tap decides
+	// whose recording it is from Owner and Peer, and gets the caller's
+	// audio as FromBrowser.
+	Desk bool
+	From string // a Relay's caller (the From user)
 }
 
 // Tap receives the audio of one session, both directions, as RTP payloads
@@ -87,6 +92,7 @@ type Bridge struct {
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
+	relays   map[*Relay]struct{} // recorded calls between plain endpoints
 	closed   bool
 }
 
@@ -128,13 +134,13 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 	}
 	se.SetICEMulticastDNSMode(0) // no mDNS: browsers' .local names are not resolved on an appliance either
 	b := &Bridge{api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), cfg: cfg, ip: ip,
-		log: log.With("component", "media"), sessions: map[*Session]struct{}{}, m: &metrics{
+		log: log.With("component", "media"), sessions: map[*Session]struct{}{}, relays: map[*Relay]struct{}{}, m: &metrics{
 			sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_media_sessions",
-				Help: "Media bridge sessions (browser to phone) open now."}),
+				Help: "Media bridge sessions (browser to phone, or a recorded call between phones) open now."}),
 			started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_sessions_total",
 				Help: "Media bridge sessions asked for, by result (ok, no_codec, full, failed)."}, []string{"result"}),
 			packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_packets_total",
-				Help: "RTP packets relayed by the media bridge, by direction (to_browser, to_phone)."}, []string{"direction"}),
+				Help: "RTP packets relayed by the media bridge, by direction (to_browser, to_phone; relayed: between two phones)."}, []string{"direction"}),
 			transcoded: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotdesk_media_transcoded_packets_total",
 				Help: "RTP packets the media bridge transcoded between a PCMA phone and the browser's PCMU."}),
 		}}
@@ -271,7 +277,7 @@ func (s *Session) BrowserAnswered(answer string) (string, error) {
 func (b *Bridge) newSession(c CallInfo) (*Session, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed || len(b.sessions) >= b.cfg.MaxSessions {
+	if b.closed || len(b.sessions)+len(b.relays) >= b.cfg.MaxSessions {
 		b.m.started.WithLabelValues("full").Inc()
 		return nil, ErrFull
 	}
@@ -450,17 +456,24 @@ func (b *Bridge) Close() {
 	for s := range b.sessions {
 		ss = append(ss, s)
 	}
+	rs := make([]*Relay, 0, len(b.relays))
+	for r := range b.relays {
+		rs = append(rs, r)
+	}
 	b.mu.Unlock()
 	for _, s := range ss {
 		s.Close()
 	}
+	for _, r := range rs {
+		r.Close()
+	}
 }
 
-// Open is the number of open sessions.
+// Open is the number of open sessions and relays.
 func (b *Bridge) Open() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.sessions)
+	return len(b.sessions) + len(b.relays)
 }
 
 // plainPeer reads the audio address of a plain SDP and the G.711 it speaks:
