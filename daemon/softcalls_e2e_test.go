@@ -461,3 +461,34 @@ func sentBytes(t *testing.T, wav []byte) (left, right []byte) {
 	}
 	return left, right
 }
+
+// TestSoftphoneUserDisabled: disabling a user whose browser softphone is
+// registered drops its credential and unbinds its binding at once, not
+// when the registration expires.
+func TestSoftphoneUserDisabled(t *testing.T) {
+	a, _, _ := startSoftphone(t)
+	ctx := context.Background()
+	authUser := ""
+	for _, b := range a.svc.sip.Lookup(ctx, "1001") {
+		if b.Transport == "WS" {
+			authUser = b.AuthUser
+		}
+	}
+	if authUser == "" {
+		t.Fatal("no WebSocket binding for 1001")
+	}
+	if _, ok := a.svc.credentials.Lookup(authUser); !ok {
+		t.Fatalf("the softphone's credential %q is not there", authUser)
+	}
+	if _, err := a.svc.manager.DisableUser(ctx, "alice", prov.Actor{Name: "admin:test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range a.svc.sip.Bindings() { // all of them: her number is unassigned now
+		if b.AuthUser == authUser {
+			t.Fatalf("the disabled user's softphone is still bound: %+v", b)
+		}
+	}
+	if _, ok := a.svc.credentials.Lookup(authUser); ok {
+		t.Fatal("the disabled user's softphone credential still works")
+	}
+}
