@@ -144,6 +144,10 @@ func (r *Recordings) Finished(ctx context.Context, rec Recording) error {
 	return nil
 }
 
+// MaxRecordingNumbers bounds a user's list of numbers whose recordings
+// they may hear: every listing and replay checks each recording against it.
+const MaxRecordingNumbers = 200
+
 // RecordingNumbers is p.RecordingsNumbers split, blanks dropped.
 func RecordingNumbers(p PortalAccess) []string {
 	var out []string

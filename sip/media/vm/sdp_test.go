@@ -23,6 +23,8 @@ func TestParseOffer(t *testing.T) {
 		{"no address", "v=0\r\nm=audio 4000 RTP/AVP 0\r\n", offer{}, true},
 		{"bad port", "v=0\r\nc=IN IP4 10.0.0.5\r\nm=audio 99999 RTP/AVP 0\r\n", offer{}, true},
 		{"empty", "", offer{}, true},
+		{"held (0.0.0.0)", "v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 4000 RTP/AVP 0\r\n", offer{}, true},
+		{"multicast", "v=0\r\nc=IN IP4 224.2.1.1/127\r\nm=audio 4000 RTP/AVP 0\r\n", offer{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
