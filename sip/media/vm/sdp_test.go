@@ -2,8 +2,10 @@ package vm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/netip"
+	"runtime"
 	"testing"
 )
 
@@ -65,5 +67,23 @@ func TestReadWAVRefusesOtherFormats(t *testing.T) {
 		if _, err := ReadWAV(bytes.NewReader(b)); !errors.Is(err, ErrWAVFormat) {
 			t.Errorf("%s: %v, want ErrWAVFormat", name, err)
 		}
+	}
+}
+
+// TestReadWAVAllocatesWhatArrives: a header claiming the largest data
+// chunk, with no audio behind it, costs the bytes that came, not the 9.6
+// MB it claims (an upload of 44 bytes was enough to allocate them).
+func TestReadWAVAllocatesWhatArrives(t *testing.T) {
+	b := EncodeWAV(nil)
+	binary.LittleEndian.PutUint32(b[40:], MaxWAVBytes&^1)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	pcm, err := ReadWAV(bytes.NewReader(b))
+	runtime.ReadMemStats(&after)
+	if err != nil || len(pcm) != 0 {
+		t.Fatalf("ReadWAV = %d samples, %v", len(pcm), err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("reading a 44-byte WAV allocated %d bytes", n)
 	}
 }
