@@ -42,6 +42,11 @@ func (w *web) recordingsPage(rw http.ResponseWriter, r *http.Request, q *request
 	w.render(rw, r, http.StatusOK, "me_recordings.html", p)
 }
 
+// myRecordingList is GET /api/v1/me/recordings.
+type myRecordingList struct {
+	Recordings []prov.ListedRecording `json:"recordings"`
+}
+
 func (w *web) apiMyRecordings(rw http.ResponseWriter, r *http.Request, q *request) {
 	out := []prov.ListedRecording{}
 	if w.d.Recordings != nil {
@@ -53,7 +58,7 @@ func (w *web) apiMyRecordings(rw http.ResponseWriter, r *http.Request, q *reques
 		}
 		out = append(out, rs...)
 	}
-	writeJSON(rw, http.StatusOK, map[string]any{"recordings": out})
+	writeJSON(rw, http.StatusOK, myRecordingList{Recordings: out})
 }
 
 func (w *web) recordingAudio(rw http.ResponseWriter, r *http.Request, q *request) {
