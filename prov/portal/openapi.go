@@ -2,8 +2,8 @@ package portal
 
 import (
 	"net/http"
-	"slices"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"

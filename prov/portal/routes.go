@@ -177,7 +177,7 @@ func meRoutes() []route {
 			OK: 200, Resp: softphoneView{}, Errors: []int{e403, e409, 503}},
 		{Method: "GET", Path: "/api/v1/me/recordings",
 			Summary: "Recordings the user may replay (own, site, listed numbers, all, per their rights), newest first",
-			OK: 200, Resp: myRecordingList{}, Errors: []int{e403}},
+			OK:      200, Resp: myRecordingList{}, Errors: []int{e403}},
 		{Method: "GET", Path: "/api/v1/me/recordings/{id}/audio", Summary: "Replay (Read) or download (Write) a recording, audited",
 			Query: []param{{"download", "boolean", "as an attachment; needs Write"}},
 			OK:    200, Resp: wavBody{}, Errors: []int{e403, e404}},
