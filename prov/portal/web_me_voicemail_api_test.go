@@ -59,6 +59,7 @@ func voicemailWebEnv(t *testing.T) (*webEnv, *prov.Voicemails, string) {
 			return nil
 		}}, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), we.clock.now)
 	we.web.d.Voicemails = vms // before any request
+	we.api.d.Voicemails = vms
 	return we, vms, dir
 }
 
@@ -270,5 +271,36 @@ func TestOpenAPIDocumentsMeRoutes(t *testing.T) {
 			t.Fatal(err)
 		}
 		conform(t, "GET "+c.path, schemas, schema.(map[string]any), body)
+	}
+}
+
+// TestVoicemailAdminAPI: the admin sees a user's mailbox (counts and
+// messages, no audio route) and removes a greeting, audited; without
+// credentials nothing.
+func TestVoicemailAdminAPI(t *testing.T) {
+	t.Parallel()
+	we, vms, dir := voicemailWebEnv(t)
+	ctx := context.Background()
+	deposit(t, vms, dir, "1001", "1002", "RIFF-one")
+	alice, _ := we.st.GetUser(ctx, "alice")
+	if err := vms.SetGreeting(ctx, alice.ID, []byte("RIFF-greeting"), prov.Actor{Name: "user:alice"}); err != nil {
+		t.Fatal(err)
+	}
+	we.want(we.do(anonymous, "GET", "/api/v1/users/alice/voicemail", nil), 401)
+	var v userVoicemailView
+	we.want(we.do(asAdmin, "GET", "/api/v1/users/alice/voicemail", nil), 200).into(t, &v)
+	if v.New != 1 || v.Heard != 0 || v.Bytes != int64(len("RIFF-one")) || !v.Greeting || len(v.Messages) != 1 ||
+		v.Messages[0].From != "1002" {
+		t.Fatalf("alice's mailbox as the admin sees it: %+v", v)
+	}
+	we.want(we.do(asAdmin, "GET", "/api/v1/users/nobody/voicemail", nil), 404)
+	we.want(we.do(asAdmin, "DELETE", "/api/v1/users/alice/voicemail/greeting", nil), 204)
+	we.want(we.do(asAdmin, "DELETE", "/api/v1/users/alice/voicemail/greeting", nil), 404)
+	if g, _ := vms.Greeting(ctx, "1001"); g != "" {
+		t.Fatalf("greeting left: %q", g)
+	}
+	ev, err := we.st.ListAudit(ctx, prov.AuditQuery{Action: "voicemail.greeting_delete"})
+	if err != nil || len(ev) != 1 || !strings.Contains(ev[0].Actor, adminUser) || ev[0].Object != "user:"+strconv.FormatInt(alice.ID, 10) {
+		t.Fatalf("audit: %+v, %v", ev, err)
 	}
 }
