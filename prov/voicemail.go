@@ -479,16 +479,5 @@ func (v *Voicemails) Sweep(ctx context.Context) error {
 
 // RunSweeper sweeps every interval until ctx ends.
 func (v *Voicemails) RunSweeper(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := v.Sweep(ctx); err != nil && ctx.Err() == nil {
-				v.logger.Error("voicemail sweep", "err", err)
-			}
-		}
-	}
+	return runEvery(ctx, every, v.logger, "voicemail sweep", v.Sweep)
 }
