@@ -108,9 +108,12 @@ type services struct {
 	softphone   *prov.Softphone   // the portal softphone's credentials
 	bridge      *media.Bridge     // its media (nil without a ws:// listener)
 	recordings  *prov.Recordings  // the bridge's call recordings (nil: none)
-	files       *files.Files
-	links       *prov.PasswordLinks
-	voicemails  *prov.Voicemails // nil: voicemail off
+	// mediaSweeper keeps recording and voicemail files and rows in step
+	// (nil: neither is on).
+	mediaSweeper *prov.MediaSweeper
+	files        *files.Files
+	links        *prov.PasswordLinks
+	voicemails   *prov.Voicemails // nil: voicemail off
 }
 
 // buildServices builds prov's services over the opened store once the SIP
@@ -180,6 +183,17 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err
 		}
+	}
+	if s.recordings != nil || s.voicemails != nil {
+		// Files without rows and rows without files (a crash mid-write):
+		// repaired before anything is served, then hourly.
+		m := prov.NewMediaSweeper(s.recordings, s.voicemails, 0, a.logger.With("room", "prov"), a.reg)
+		if err := m.Sweep(ctx); err != nil {
+			a.logger.Error("media sweep at start-up failed", "room", "prov", "err", err)
+		}
+		s.mediaSweeper = m
+		a.components = append(a.components, component{name: "media-sweep", proto: "internal",
+			serve: func(ctx context.Context) error { return m.Run(ctx, time.Hour) }})
 	}
 	if err := s.sip.EnableProxy(ctx, a.cfg.SIP.Proxy, deps); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
@@ -328,6 +342,7 @@ func (a *app) buildVoicemail(deps *sip.ProxyDeps, rules callRules) error {
 			_, err := vm.ReadWAV(bytes.NewReader(b))
 			return err
 		}}, s.sip, a.logger.With("room", "sip"), a.reg, time.Now)
+	s.voicemails.Follow(s.events) // a disabled user's mailbox goes with them
 	srv, err := vm.New(vm.Config{Listen: vc.Listen, MediaAddr: netip.MustParseAddr(vc.MediaAddress), Dir: dir,
 		MaxMessage: time.Duration(vc.MaxMessage) * time.Second},
 		vm.Deps{Logger: a.logger.With("room", "sip"), Registerer: a.reg, Mailbox: mailboxes{s.voicemails}})

@@ -72,7 +72,7 @@ func TestRecordingsRightsAndBudget(t *testing.T) {
 	if _, _, err := recs.Open(ctx, alice, other.ID, false, prov.Actor{}); !errors.Is(err, prov.ErrNotFound) {
 		t.Fatalf("replay bob's = %v, want ErrNotFound", err)
 	}
-	if _, err := recs.List(ctx, bob); !errors.Is(err, prov.ErrDenied) {
+	if _, _, err := recs.List(ctx, bob, 0, 50); !errors.Is(err, prov.ErrDenied) {
 		t.Fatalf("List without access = %v", err)
 	}
 	// The budget (3000 bytes): a 1000-byte recording more pushes the oldest out.
@@ -192,7 +192,7 @@ func TestRecordingsScopes(t *testing.T) {
 			u := users["alice"]
 			u.Portal.Recordings, u.Portal.RecordingsGroup, u.Portal.RecordingsOthers, u.Portal.RecordingsAll = tc.own, tc.group, tc.others, tc.all
 			u.Portal.RecordingsNumbers = tc.numbers
-			list, err := recs.List(ctx, u)
+			list, _, err := recs.List(ctx, u, 0, prov.MaxRecordingsPage)
 			if len(tc.want.replay) == 0 {
 				if !errors.Is(err, prov.ErrDenied) && len(list) != 0 {
 					t.Fatalf("List = %v %v, want nothing", list, err)

@@ -791,18 +791,7 @@ func (s *Sessions) Close() { s.timers.Close() }
 
 // RunSweeper sweeps every interval until ctx ends.
 func (s *Sessions) RunSweeper(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.logger.Error("session sweep", "err", err)
-			}
-		}
-	}
+	return runEvery(ctx, interval, s.logger, "session sweep", s.Sweep)
 }
 
 func (s *Sessions) audit(ctx context.Context, actor Actor, action string, o Object, after any) {
