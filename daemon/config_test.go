@@ -80,6 +80,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad store driver", "store: {driver: mysql}\n", []string{"store.driver"}},
 		{"postgres without dsn", "store: {driver: postgres}\n", []string{"store.dsn"}},
 		{"event keepalive too short", "store: {driver: postgres, dsn: \"postgres://x/y\", event_keepalive: 10ms}\n", []string{"store.event_keepalive"}},
+		{"short cluster secret", "cluster: {secret: short}\n", []string{"cluster.secret"}},
 		{"wrong type", "sip: {listen: 5}\n", []string{"line 1", "wrong type"}},
 		{"tls half", "admin: {tls_cert: /a.pem}\n", []string{"admin.tls_cert"}},
 		{"not a mapping", "- a\n- b\n", []string{"mapping"}},

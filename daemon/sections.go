@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -199,6 +200,10 @@ type ClusterConfig struct {
 	// Nodes are every node's SIP address as phones reach it (host or
 	// host:port): rendered lines name them all, for failover.
 	Nodes []string `yaml:"nodes"`
+	// Secret is shared by every node: it signs the calls a node hands to
+	// the node holding the callee's binding (a TCP/TLS or NAT'd phone).
+	// Empty: such bindings on another node are not called.
+	Secret string `yaml:"secret"`
 }
 
 // nodeName is the configured node name, else the host name.
@@ -279,6 +284,9 @@ func (c Config) validateSections() []error {
 	for i, n := range c.Cluster.Nodes {
 		add(fmt.Sprintf("cluster.nodes[%d]", i), validNodeAddr(n))
 	}
+	if s := c.Cluster.Secret; s != "" && len(s) < 16 {
+		add("cluster.secret", errors.New("at least 16 characters (a guessable secret lets anyone on the LAN inject calls as a node)"))
+	}
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, prefixed("store", err)...)
 	}
@@ -302,6 +310,7 @@ func prefixed(section string, err error) []error {
 
 func maskSections(c *Config, mask func(*string)) {
 	mask(&c.Store.DSN)
+	mask(&c.Cluster.Secret)
 	mask(&c.SIP.Proxy.Trunk.Password)
 	mask(&c.Mail.Password)
 }

@@ -143,6 +143,9 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	deps := sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
 		Emergency: rules, Trunks: rules, Media: s.bridge}
+	if a.cluster != nil && a.cfg.Cluster.Secret != "" {
+		deps.Handoff = sip.Handoff{Node: a.node, Secret: []byte(a.cfg.Cluster.Secret)}
+	}
 	if vc.Enabled {
 		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err

@@ -105,6 +105,9 @@ type call struct {
 	visited  map[string]bool
 	noAnswer *time.Timer
 	vmTried  bool // the call went to a mailbox once already
+	// relay: a request another node handed over (Handoff); that node
+	// records and counts the call.
+	relay bool
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
@@ -208,7 +211,7 @@ func (c *call) forkVoicemail(kind, mailbox string) bool {
 	}
 	c.p.m.voicemail.WithLabelValues(kind).Inc()
 	u := sip.Uri{Scheme: "sip", User: kind + "." + mailbox, Host: host, Port: port}
-	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false)
+	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false, "")
 }
 
 // toVoicemail sends the call to the current user's mailbox once, when
@@ -610,7 +613,7 @@ func (c *call) sendFinal(o outcome) {
 	if !o.synth {
 		res = relay(o.res, c.up, c.dest)
 	}
-	if c.invite {
+	if c.invite && !c.relay {
 		c.p.finishRecord(rec, res.StatusCode, res.Reason)
 		c.p.m.calls.WithLabelValues(rec.Route, resultLabel(res.StatusCode)).Inc()
 	}
@@ -636,7 +639,7 @@ func (c *call) forward2xx(b *branch, res *sip.Response) {
 	}
 	c.mu.Unlock()
 	if c.invite {
-		if first {
+		if first && !c.relay {
 			// Counted before the 2xx goes up, so whoever sees the answer
 			// also sees the metric.
 			c.p.m.calls.WithLabelValues(rec.Route, "answered").Inc()
@@ -677,7 +680,7 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 	if strings.EqualFold(d.caller.transport, "udp") {
 		d.caller.laddr = c.p.udpListener()
 	}
-	if first {
+	if first && !c.relay {
 		d.rec = rec
 		c.p.records.push(rec)
 	}

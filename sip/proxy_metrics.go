@@ -20,6 +20,7 @@ type proxyMetrics struct {
 	relayRefused   *prometheus.CounterVec
 	shed           *prometheus.CounterVec
 	held           prometheus.GaugeFunc
+	handoffs       *prometheus.CounterVec
 }
 
 func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *proxyMetrics {
@@ -54,6 +55,9 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *p
 			[]string{"reason"}),
 		held: f.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotdesk_sip_proxy_calls_held",
 			Help: "INVITE transactions the proxy holds (counted against max_calls)."}, held),
+		handoffs: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_handoffs_total",
+			Help: "Requests handed between cluster nodes: sent to the node holding the callee's binding, and received: accepted, refused (bad or missing signature) or gone (the binding is no longer here)."},
+			[]string{"result"}),
 		branches: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_branches_total",
 			Help: "Branches (forked INVITEs and requests) sent downstream."}),
 	}
