@@ -81,6 +81,7 @@ func TestParseErrors(t *testing.T) {
 		{"postgres without dsn", "store: {driver: postgres}\n", []string{"store.dsn"}},
 		{"event keepalive too short", "store: {driver: postgres, dsn: \"postgres://x/y\", event_keepalive: 10ms}\n", []string{"store.event_keepalive"}},
 		{"short cluster secret", "cluster: {secret: short}\n", []string{"cluster.secret"}},
+		{"srv domain as an IP", "cluster: {srv_domain: 10.0.0.1}\n", []string{"cluster.srv_domain"}},
 		{"wrong type", "sip: {listen: 5}\n", []string{"line 1", "wrong type"}},
 		{"tls half", "admin: {tls_cert: /a.pem}\n", []string{"admin.tls_cert"}},
 		{"not a mapping", "- a\n- b\n", []string{"mapping"}},
