@@ -35,11 +35,13 @@ func startClusterWith(t *testing.T, n int, mod func(*Config)) []*clusterNode {
 }
 
 // TestClusterCallHandedToHoldingNode: bob's phone registers over TCP with
-// n2; carol, on n1, calls him. Only n2 reaches bob (through the
-// connection he opened), so n1 hands the INVITE to n2, signed with the
-// cluster secret; n2 record-routes and delivers it over bob's connection.
-// The call is answered, ACKed and hung up across both nodes. A hand-off
-// not signed with the secret is refused.
+// n2, alice's over UDP from behind a NAT (its Contact is not the address
+// it sends from); carol, on n1, calls each. Only n2 reaches them
+// (through the connection bob opened, the mapping alice's NAT made toward
+// n2), so n1 hands the INVITE to n2, signed with the cluster secret; n2
+// record-routes and delivers it over the phone's own flow. Each call is
+// answered, ACKed and hung up across both nodes. A hand-off not signed
+// with the secret is refused.
 func TestClusterCallHandedToHoldingNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and two daemons")
@@ -49,71 +51,87 @@ func TestClusterCallHandedToHoldingNode(t *testing.T) {
 	n1, n2 := nodes[0], nodes[1]
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
-
-	bob := newTCPPhone(t, "1002")
-	if code := bob.register(t, ctx, n2.addrs.SIPTCP[0], "bob-sip"); code != 200 {
-		t.Fatalf("bob REGISTER over TCP on n2 = %d", code)
-	}
-	waitFor(t, "bob's TCP binding in the shared store, held by n2", func() bool {
-		bs, err := n1.a.cluster.AORBindings(ctx, "sip:1002@test.lan", time.Now())
-		return err == nil && len(bs) == 1 && bs[0].Holder == "n2" && strings.EqualFold(bs[0].Transport, "TCP")
-	})
-
 	carol := newVMPhone(t, n1.addrs.SIPUDP[0], "1003")
-	to := sip.Uri{Scheme: "sip", User: "1002", Host: "test.lan"}
-	req := sip.NewRequest(sip.INVITE, to)
-	req.SetDestination(carol.registrar.HostPort())
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1003", Host: "test.lan"}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
-	d, err := carol.dc.WriteInvite(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "1003", Password: "carol-sip"}); err != nil {
-		bs, _ := n1.a.cluster.AORBindings(ctx, "sip:1002@test.lan", time.Now())
-		t.Fatalf("carol on n1 calling bob on n2: %v (bindings %+v; handoffs sent %v, n2 accepted %v gone %v refused %v)", err, bs,
-			metricVec(t, n1, "hotdesk_sip_proxy_handoffs_total", "sent"), metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "accepted"),
-			metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "gone"), metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "refused"))
-	}
-	inv := <-bob.invites
-	if inv.GetHeader("X-Hotdesk-Handoff") != nil {
-		t.Error("the hand-off signature reached the phone")
-	}
-	var rr []string
-	for _, h := range inv.GetHeaders("Record-Route") {
-		rr = append(rr, h.Value())
-	}
-	if len(rr) < 2 || !strings.Contains(rr[0], portString(t, n2.addrs.SIPTCP[0])) {
-		t.Errorf("bob's INVITE Record-Route %v: want n2 (%s) first, then n1", rr, n2.addrs.SIPTCP[0])
-	}
-	if err := d.Ack(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-bob.acks:
-	case <-ctx.Done():
-		t.Fatal("bob never got the ACK")
-	}
-	if err := d.Bye(ctx); err != nil {
-		t.Fatalf("carol's BYE across the nodes: %v", err)
-	}
-	select {
-	case <-bob.byes:
-	case <-ctx.Done():
-		t.Fatal("bob never got the BYE")
-	}
-	if got := metricVec(t, n1, "hotdesk_sip_proxy_handoffs_total", "sent"); got != 1 {
-		t.Errorf("n1 handoffs sent = %v, want 1", got)
-	}
-	if got := metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "accepted"); got != 1 {
-		t.Errorf("n2 handoffs accepted = %v, want 1", got)
+	var bob *flowPhone
+	for i, tc := range []struct{ user, pass, transport, registrar string }{
+		{"1002", "bob-sip", "tcp", n2.addrs.SIPTCP[0]},
+		{"1001", "alice-sip", "udp", n2.addrs.SIPUDP[0]},
+	} {
+		callee := newFlowPhone(t, tc.user, tc.transport)
+		if tc.transport == "tcp" {
+			bob = callee
+		}
+		if code := callee.register(t, ctx, tc.registrar, tc.pass); code != 200 {
+			t.Fatalf("%s REGISTER over %s on n2 = %d", tc.user, tc.transport, code)
+		}
+		aor := "sip:" + tc.user + "@test.lan"
+		waitFor(t, tc.user+"'s binding in the shared store, held by n2", func() bool {
+			bs, err := n1.a.cluster.AORBindings(ctx, aor, time.Now())
+			return err == nil && len(bs) == 1 && bs[0].Holder == "n2" && strings.EqualFold(bs[0].Transport, tc.transport)
+		})
+
+		to := sip.Uri{Scheme: "sip", User: tc.user, Host: "test.lan"}
+		req := sip.NewRequest(sip.INVITE, to)
+		req.SetDestination(carol.registrar.HostPort())
+		from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1003", Host: "test.lan"}, Params: sip.NewParams()}
+		from.Params.Add("tag", sip.GenerateTagN(8))
+		req.AppendHeader(from)
+		req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+		d, err := carol.dc.WriteInvite(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "1003", Password: "carol-sip"}); err != nil {
+			t.Fatalf("carol on n1 calling %s on n2: %v (handoffs sent %v, n2 accepted %v gone %v refused %v)", tc.user, err,
+				metricVec(t, n1, "hotdesk_sip_proxy_handoffs_total", "sent"), metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "accepted"),
+				metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "gone"), metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "refused"))
+		}
+		inv := <-callee.invites
+		if inv.GetHeader("X-Hotdesk-Handoff") != nil {
+			t.Error("the hand-off signature reached the phone")
+		}
+		if tc.transport == "udp" && inv.Source() != n2.addrs.SIPUDP[0] {
+			t.Errorf("%s's INVITE came from %s, want n2's socket %s (the NAT mapping leads there)", tc.user, inv.Source(), n2.addrs.SIPUDP[0])
+		}
+		var rr []string
+		for _, h := range inv.GetHeaders("Record-Route") {
+			rr = append(rr, h.Value())
+		}
+		n2addr := n2.addrs.SIPUDP[0]
+		if tc.transport == "tcp" {
+			n2addr = n2.addrs.SIPTCP[0]
+		}
+		if len(rr) < 2 || !strings.Contains(rr[0], portString(t, n2addr)) {
+			t.Errorf("%s's INVITE Record-Route %v: want n2 (%s) first, then n1", tc.user, rr, n2addr)
+		}
+		if err := d.Ack(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-callee.acks:
+		case <-ctx.Done():
+			t.Fatalf("%s never got the ACK", tc.user)
+		}
+		if err := d.Bye(ctx); err != nil {
+			t.Fatalf("carol's BYE across the nodes: %v", err)
+		}
+		select {
+		case <-callee.byes:
+		case <-ctx.Done():
+			t.Fatalf("%s never got the BYE", tc.user)
+		}
+		if got := metricVec(t, n1, "hotdesk_sip_proxy_handoffs_total", "sent"); got != float64(i+1) {
+			t.Errorf("n1 handoffs sent = %v, want %d", got, i+1)
+		}
+		if got := metricVec(t, n2, "hotdesk_sip_proxy_handoffs_total", "accepted"); got != float64(i+1) {
+			t.Errorf("n2 handoffs accepted = %v, want %d", got, i+1)
+		}
 	}
 
-	// An outsider posing as a node: the same INVITE, but its hand-off
-	// header is not signed with the secret.
-	forged := sip.NewRequest(sip.INVITE, inv.Recipient)
+	// An outsider posing as a node: an INVITE for bob's contact whose
+	// hand-off header is not signed with the secret.
+	to := sip.Uri{Scheme: "sip", User: "1002", Host: "test.lan"}
+	forged := sip.NewRequest(sip.INVITE, bob.contact())
 	forged.SetDestination(n2.addrs.SIPTCP[0])
 	ff := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "mallory", Host: "test.lan"}, Params: sip.NewParams()}
 	ff.Params.Add("tag", sip.GenerateTagN(8))
@@ -169,19 +187,20 @@ func portString(t *testing.T, hostport string) string {
 	return ":" + p
 }
 
-// tcpPhone registers over a TCP connection it opens and answers calls on
-// it: its Contact names a port nothing listens on, so only that
-// connection reaches it.
-type tcpPhone struct {
-	user    string
-	ua      *sipgo.UserAgent
-	cli     *sipgo.Client
-	invites chan *sip.Request
-	acks    chan struct{}
-	byes    chan struct{}
+// flowPhone is a phone only the node it registered with reaches: over
+// TCP it answers calls on the connection it opened (its Contact names a
+// port nothing listens on); over UDP it sits behind a NAT (its Contact
+// names an address it does not send from), reached only at its source.
+type flowPhone struct {
+	user, transport string
+	ua              *sipgo.UserAgent
+	cli             *sipgo.Client
+	invites         chan *sip.Request
+	acks            chan struct{}
+	byes            chan struct{}
 }
 
-func newTCPPhone(t *testing.T, user string) *tcpPhone {
+func newFlowPhone(t *testing.T, user, transport string) *flowPhone {
 	t.Helper()
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("Yealink SIP-T46S 66.86.0.15"))
 	if err != nil {
@@ -192,8 +211,8 @@ func newTCPPhone(t *testing.T, user string) *tcpPhone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpPhone{user: user, ua: ua, invites: make(chan *sip.Request, 4), acks: make(chan struct{}, 4),
-		byes: make(chan struct{}, 4)}
+	p := &flowPhone{user: user, transport: transport, ua: ua, invites: make(chan *sip.Request, 4),
+		acks: make(chan struct{}, 4), byes: make(chan struct{}, 4)}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.invites <- req
 		res := sip.NewResponseFromRequest(req, 200, "OK", nil)
@@ -206,24 +225,43 @@ func newTCPPhone(t *testing.T, user string) *tcpPhone {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 		p.byes <- struct{}{}
 	})
-	if p.cli, err = sipgo.NewClient(ua); err != nil {
+	if transport == "tcp" {
+		if p.cli, err = sipgo.NewClient(ua); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() { _ = srv.ServeUDP(pc) }()
+	waitPooled(t, ua, pc.LocalAddr().String())
+	if p.cli, err = sipgo.NewClient(ua, sipgo.WithClientConnectionAddr(pc.LocalAddr().String())); err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
 
-func (p *tcpPhone) contact() sip.Uri {
+func (p *flowPhone) contact() sip.Uri {
+	if p.transport == "udp" {
+		// Its address inside the NAT (TEST-NET-1: reaches nothing here).
+		return sip.Uri{Scheme: "sip", User: p.user, Host: "192.0.2.10", Port: 5060}
+	}
 	u := sip.Uri{Scheme: "sip", User: p.user, Host: "127.0.0.1", Port: 9, UriParams: sip.NewParams()}
 	u.UriParams.Add("transport", "tcp")
 	return u
 }
 
-func (p *tcpPhone) register(t *testing.T, ctx context.Context, registrar, pass string) int {
+func (p *flowPhone) register(t *testing.T, ctx context.Context, registrar, pass string) int {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(registrar)
 	ru := sip.Uri{Scheme: "sip", Host: host, UriParams: sip.NewParams()}
 	fmt.Sscan(port, &ru.Port)
-	ru.UriParams.Add("transport", "tcp")
+	if p.transport == "tcp" {
+		ru.UriParams.Add("transport", "tcp")
+	}
 	req := sip.NewRequest(sip.REGISTER, ru)
 	aor := sip.Uri{Scheme: "sip", User: p.user, Host: "test.lan"}
 	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
@@ -234,12 +272,12 @@ func (p *tcpPhone) register(t *testing.T, ctx context.Context, registrar, pass s
 	req.AppendHeader(sip.NewHeader("Expires", "300"))
 	res, err := p.cli.Do(ctx, req)
 	if err != nil {
-		t.Fatalf("REGISTER over TCP: %v", err)
+		t.Fatalf("REGISTER over %s: %v", p.transport, err)
 	}
 	if res.StatusCode == 401 {
 		req.CSeq().SeqNo++
 		if res, err = p.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.user, Password: pass}); err != nil {
-			t.Fatalf("REGISTER over TCP with auth: %v", err)
+			t.Fatalf("REGISTER over %s with auth: %v", p.transport, err)
 		}
 	}
 	return res.StatusCode
