@@ -179,6 +179,9 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	if s.recordings != nil {
 		deps.Recording = recordRule{s.recordings}
 	}
+	if a.cluster != nil && a.cfg.Cluster.Secret != "" {
+		deps.Handoff = sip.Handoff{Node: a.node, Secret: []byte(a.cfg.Cluster.Secret)}
+	}
 	if vc.Enabled {
 		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err

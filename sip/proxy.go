@@ -185,6 +185,9 @@ type ProxyDeps struct {
 	// Recording tells the calls between phones to be recorded: they are
 	// anchored on Media too (nil: none; other calls keep direct media).
 	Recording RecordRule
+	// Handoff lets this node hand calls to the cluster node holding the
+	// callee's binding, and take theirs (zero: none).
+	Handoff Handoff
 }
 
 // RecordRule tells whether a call between plain-RTP endpoints is
@@ -233,6 +236,8 @@ type proxy struct {
 	// media is the WebRTC bridge (nil: none).
 	media     *media.Bridge
 	recording RecordRule
+	// handoffKey signs and checks hand-offs between cluster nodes.
+	handoffKey Handoff
 }
 
 // EnableProxy turns the registrar into a registrar + stateful proxy: it
@@ -260,7 +265,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
 		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted, media: deps.Media,
-		recording: deps.Recording}
+		recording: deps.Recording, handoffKey: deps.Handoff}
 	if deps.Mailboxes != nil && deps.VoicemailAddr != "" {
 		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
 	}

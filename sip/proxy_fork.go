@@ -106,6 +106,9 @@ type call struct {
 	visited  map[string]bool
 	noAnswer *time.Timer
 	vmTried  bool // the call went to a mailbox once already
+	// handedOver: a request another node handed over (Handoff); that
+	// node records and counts the call.
+	handedOver bool
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
@@ -209,7 +212,7 @@ func (c *call) forkVoicemail(kind, mailbox string) bool {
 	}
 	c.p.m.voicemail.WithLabelValues(kind).Inc()
 	u := sip.Uri{Scheme: "sip", User: kind + "." + mailbox, Host: host, Port: port}
-	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false)
+	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false, "")
 }
 
 // toVoicemail sends the call to the current user's mailbox once, when
@@ -611,7 +614,7 @@ func (c *call) sendFinal(o outcome) {
 	if !o.synth {
 		res = relay(o.res, c.up, c.dest)
 	}
-	if c.invite {
+	if c.invite && !c.handedOver {
 		c.p.finishRecord(rec, res.StatusCode, res.Reason)
 		c.p.m.calls.WithLabelValues(rec.Route, resultLabel(res.StatusCode)).Inc()
 	}
@@ -637,7 +640,7 @@ func (c *call) forward2xx(b *branch, res *sip.Response) {
 	}
 	c.mu.Unlock()
 	if c.invite {
-		if first {
+		if first && !c.handedOver {
 			// Counted before the 2xx goes up, so whoever sees the answer
 			// also sees the metric.
 			c.p.m.calls.WithLabelValues(rec.Route, "answered").Inc()
@@ -687,7 +690,7 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 	if strings.EqualFold(d.caller.transport, "udp") {
 		d.caller.laddr = c.p.udpListener()
 	}
-	if first {
+	if first && !c.handedOver {
 		d.rec = rec
 		c.p.records.push(rec)
 	}

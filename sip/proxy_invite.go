@@ -137,6 +137,10 @@ func newCallID() string {
 // initial handles an out-of-dialog request that starts something.
 func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	ctx := context.Background()
+	if h := req.GetHeader(handoffHeader); h != nil {
+		p.handoff(req, tx, h.Value())
+		return
+	}
 	var caller Owner
 	if p.trustedSource(req.Source()) {
 		caller = Owner{Kind: OwnerTrunk, ID: hostOf(req.Source())}

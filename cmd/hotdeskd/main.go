@@ -115,6 +115,9 @@ func checkConfig(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "# %s: OK\n# store: %s\n%s", used, st, out)
+	if z := cfg.SRVZone(); z != "" {
+		fmt.Fprintf(stdout, "\n%s", z)
+	}
 	return nil
 }
 

@@ -45,9 +45,11 @@ type core struct {
 	driver string
 	path   string // the SQLite file; "" for PostgreSQL
 	dsn    string // PostgreSQL's, for the event listener's own connection
-	lock   *dirLock
-	logger *slog.Logger
-	now    func() time.Time
+	// keepalive is Config.EventKeepalive (PostgreSQL's event listener).
+	keepalive time.Duration
+	lock      *dirLock
+	logger    *slog.Logger
+	now       func() time.Time
 }
 
 // Open opens (creating and migrating if needed) the store cfg names. For
