@@ -3,6 +3,7 @@ package dhcp
 import (
 	"context"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,12 +50,11 @@ func serveInform(t testing.TB) (net.Addr, *net.UDPConn, func()) {
 	return conn.LocalAddr(), cli, start
 }
 
-// TestBurstAnsweredInBatches: requests that queued up before the server
-// read (more than one batch of them) are each answered, once, to their
-// own transaction: the batched read and write lose or mix up none.
-func TestBurstAnsweredInBatches(t *testing.T) {
+// TestBurstAnswered: requests that queued up before the server read are
+// each answered, once, to their own transaction.
+func TestBurstAnswered(t *testing.T) {
 	addr, cli, start := serveInform(t)
-	const n = 3*batchSize + 5
+	const n = 53
 	want := map[dhcpv4.TransactionID]bool{}
 	for i := range n {
 		m := msgOf(t, dhcpv4.MessageTypeInform, mac(i+1), prl(66))
@@ -87,7 +87,7 @@ func TestBurstAnsweredInBatches(t *testing.T) {
 func BenchmarkInformBurst(b *testing.B) {
 	addr, cli, start := serveInform(b)
 	start()
-	pkts := make([][]byte, batchSize)
+	pkts := make([][]byte, 16)
 	for i := range pkts {
 		pkts[i] = msgOf(b, dhcpv4.MessageTypeInform, mac(i+1), prl(66)).ToBytes()
 	}
@@ -106,4 +106,50 @@ func BenchmarkInformBurst(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkInformPaced offers INFORMs at 3,000/s, as perfdhcp does, and
+// reports the process's CPU per exchange (cpu-µs/op, client included):
+// at such rates packets rarely queue, so what counts is the cost of each
+// wake-up, read and write, not throughput. (Reading with recvmmsg, 16 at a
+// time, measured 3–5 % more here than one ReadFrom per packet: not kept.)
+func BenchmarkInformPaced(b *testing.B) {
+	addr, cli, start := serveInform(b)
+	start()
+	pkt := msgOf(b, dhcpv4.MessageTypeInform, mac(1), prl(66)).ToBytes()
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1500)
+		for range b.N {
+			_ = cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, _, err := cli.ReadFrom(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	tick := time.NewTicker(time.Second / 3000)
+	defer tick.Stop()
+	for range b.N {
+		<-tick.C
+		if _, err := cli.WriteTo(pkt, addr); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/net/ipv4"
 )
 
 // Deps are the collaborators the daemon hands to New.
@@ -192,9 +191,6 @@ func (s *Server) loadLeases(ctx context.Context) error {
 
 // readLoop reads and answers packets until ctx ends or conn fails.
 func (s *Server) readLoop(ctx context.Context, conn net.PacketConn) error {
-	if uc, ok := conn.(*net.UDPConn); ok {
-		return s.batchLoop(ctx, ipv4.NewPacketConn(uc))
-	}
 	buf := make([]byte, maxPacket+1)
 	for {
 		n, peer, err := conn.ReadFrom(buf)
@@ -218,54 +214,5 @@ func (s *Server) readLoop(ctx context.Context, conn net.PacketConn) error {
 			continue
 		}
 		s.m.observeLatency(reply, time.Since(start))
-	}
-}
-
-// batchSize is how many datagrams one read and one write take at most.
-const batchSize = 16
-
-// batchLoop is readLoop on a UDP socket: every datagram waiting is read
-// with one recvmmsg and the replies go out with one sendmmsg. Each packet
-// otherwise costs a read, a write and a goroutine wake-up of its own,
-// which at a few thousand DORAs a second was most of the server's CPU.
-func (s *Server) batchLoop(ctx context.Context, pc *ipv4.PacketConn) error {
-	in := make([]ipv4.Message, batchSize)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, maxPacket+1)}
-	}
-	out := make([]ipv4.Message, 0, batchSize)
-	for {
-		n, err := pc.ReadBatch(in, 0)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue // a deadline set by someone else; ctx is still live
-			}
-			return fmt.Errorf("dhcp: read: %w", err)
-		}
-		start := time.Now()
-		out = out[:0]
-		for i := range n {
-			m := &in[i]
-			reply, dst := s.handle(ctx, m.Buffers[0][:m.N], m.Addr)
-			if reply == nil {
-				continue
-			}
-			out = append(out, ipv4.Message{Buffers: [][]byte{reply.ToBytes()}, Addr: dst})
-			s.m.observeLatency(reply, time.Since(start))
-		}
-		// Bounded: every turn sends or drops at least one message.
-		for sent := 0; sent < len(out); {
-			k, err := pc.WriteBatch(out[sent:], 0)
-			if err != nil || k == 0 {
-				// The first unsent one failed: drop it, as readLoop does.
-				s.m.dropped.WithLabelValues("send").Inc()
-				s.log.Debug("dhcp send failed", "dst", out[sent].Addr.String(), "err", err)
-				k = 1
-			}
-			sent += k
-		}
 	}
 }
