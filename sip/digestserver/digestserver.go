@@ -152,7 +152,7 @@ const nonceLen = 28
 // map.
 type Nonces struct {
 	key      [32]byte
-	macs     sync.Pool // of hash.Hash: HMAC-SHA256 keyed with key
+	macs     sync.Pool // of *macState: HMAC-SHA256 keyed with key
 	seed     maphash.Seed
 	ttl      time.Duration
 	shardCap int
@@ -193,7 +193,9 @@ func New(ttl time.Duration, maxTracked, perNonce int) *Nonces {
 	if _, err := rand.Read(n.key[:]); err != nil {
 		panic("digestserver: crypto/rand failed: " + err.Error()) // cannot happen on Linux
 	}
-	n.macs.New = func() any { return hmac.New(sha256.New, n.key[:]) }
+	n.macs.New = func() any {
+		return &macState{h: hmac.New(sha256.New, n.key[:]), in: make([]byte, 0, 64), sum: make([]byte, 0, sha256.Size)}
+	}
 	for i := range n.shards {
 		n.shards[i].cur, n.shards[i].prev = newGeneration(), newGeneration()
 	}
@@ -218,15 +220,26 @@ func (n *Nonces) Issue(now time.Time, src string) string {
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
+// macState is a pooled HMAC with the scratch its input and sum pass
+// through: slices handed to a hash.Hash escape, so stack buffers would be
+// allocated per call (nonces are checked on every digest answer).
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
+}
+
 // mac appends HMAC-SHA256(key, msg || 0 || src) to dst.
 func (n *Nonces) mac(msg []byte, src string, dst []byte) []byte {
-	m := n.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write(msg)
-	m.Write([]byte{0})
-	m.Write([]byte(src))
-	dst = m.Sum(dst)
-	n.macs.Put(m)
+	m := n.macs.Get().(*macState)
+	m.h.Reset()
+	m.in = append(append(append(m.in[:0], msg...), 0), src...)
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	dst = append(dst, m.sum...)
+	if cap(m.in) <= 1024 { // a pathological source is not kept
+		n.macs.Put(m)
+	}
 	return dst
 }
 
@@ -234,10 +247,12 @@ func (n *Nonces) mac(msg []byte, src string, dst []byte) []byte {
 // its age: OK, Invalid or Expired.
 func (n *Nonces) Check(s, src string, now time.Time) (Nonce, State) {
 	var raw [nonceLen + 2]byte
-	if base64.RawURLEncoding.EncodedLen(nonceLen) != len(s) {
+	var enc [(nonceLen*8 + 5) / 6]byte // copied, not converted: []byte(s) of this size allocates
+	if len(enc) != len(s) {
 		return Nonce{}, Invalid
 	}
-	k, err := base64.RawURLEncoding.Decode(raw[:], []byte(s))
+	copy(enc[:], s)
+	k, err := base64.RawURLEncoding.Decode(raw[:], enc[:])
 	if err != nil || k != nonceLen {
 		return Nonce{}, Invalid
 	}
