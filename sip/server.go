@@ -233,8 +233,9 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 			}
 		}
 		c := newUDPConn(pc, s)
+		g.Go(func() error { c.readLoop(gctx); return nil })
 		for range workers {
-			g.Go(func() error { c.readLoop(gctx); return nil })
+			g.Go(func() error { c.work(gctx); return nil })
 		}
 		g.Go(func() error { return fail("serve udp", s.SIP.ServeUDP(c)) })
 	}
