@@ -64,4 +64,3 @@ func TestValidateBuildsNoStrings(t *testing.T) {
 		t.Error("a Via parameter with CR/LF passed")
 	}
 }
-

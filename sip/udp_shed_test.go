@@ -186,7 +186,7 @@ func TestUDPShedsStaleRequests(t *testing.T) {
 func TestRawShedResponse(t *testing.T) {
 	for _, tc := range []struct {
 		name, req, want string
-		ok             bool
+		ok              bool
 	}{
 		{"full", "REGISTER sip:h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b;branch=z9hG4bK2\r\n" +
 			"From: <sip:1@h>;tag=x\r\nTo: <sip:1@h>\r\nCall-ID: c1\r\nCSeq: 1 REGISTER\r\nContact: <sip:1@a>\r\n\r\n",
