@@ -15,6 +15,7 @@
 # Usage: sip/bench/calls_vs_kamailio.sh [RATES] [DURATION_S]
 #   RATES       comma list of call attempts/s, ascending (default 250,500,750,1000,2000,3000,4000,5000)
 #   DURATION_S  seconds of load per rate (default 15)
+# Env: CALLBENCH_ARGS extra flags for callbench (e.g. "-cpuprofile /tmp/cpu.prof": the last rate's profile stays)
 # Needs: go; sip-tester (sipp) and kamailio are installed when missing. Every sipp run is bounded by -m and
 # SIPP_TIMEOUT_S; the servers and UAS started here are stopped by PID on exit.
 set -euo pipefail
@@ -89,7 +90,8 @@ start_kamailio() {
 }
 
 start_hotdesk() {
-  "$RUN_DIR/callbench" -listen "udp://127.0.0.1:$HD_PORT" -callee "127.0.0.1:$HD_UAS_PORT" >>"$RUN_DIR/callbench.log" 2>&1 &
+  # shellcheck disable=SC2086 # CALLBENCH_ARGS splits into flags (e.g. "-cpuprofile FILE")
+  "$RUN_DIR/callbench" -listen "udp://127.0.0.1:$HD_PORT" -callee "127.0.0.1:$HD_UAS_PORT" ${CALLBENCH_ARGS:-} >>"$RUN_DIR/callbench.log" 2>&1 &
   local pid=$!
   wait_udp "$HD_PORT" || { log "callbench did not listen"; tail "$RUN_DIR/callbench.log" >&2; exit 1; }
   echo "$pid"
