@@ -16,6 +16,8 @@
 #   RATES  comma list of target registrations/s (default 4000,8000,12000)
 #   REPS   repetitions per rate and server (default 1)
 # Env:     USERS=10000  USRLOC_DB_MODE=2  HOTDESKD=prebuilt binary  SIPP_TIMEOUT_S=60
+#          PROFILE=DIR: for each hotdesk run, a goroutine dump 3 s in and a 5 s CPU profile
+#          (DIR/<run>.goroutines.txt, DIR/<run>.cpu.pprof; admin.pprof is turned on)
 # Needs: root for apt-get only when peers are missing (sip-tester, kamailio,
 # kamailio-sqlite-modules, sqlite3, curl); go. Loopback only: UDP 5070
 # (Kamailio), 5080 (hotdeskd), TCP 5081/5082 (hotdeskd's admin and HTTP).
@@ -83,7 +85,7 @@ HOTDESKD="${HOTDESKD:-$RUN_DIR/hotdeskd}"
 cat > "$RUN_DIR/hotdesk.yaml" <<EOF
 data_dir: $RUN_DIR/data
 log: {level: warn}
-admin: {listen: "127.0.0.1:5081", initial_user: admin, initial_password: admin-bench}
+admin: {listen: "127.0.0.1:5081", initial_user: admin, initial_password: admin-bench, pprof: ${PROFILE:+true}${PROFILE:-false}}
 sip: {listen: ["udp://127.0.0.1:5080"], domain: hotdesk.test}
 provisioning: {http_listen: "127.0.0.1:5082", tftp_listen: ""}
 dhcp: {mode: "off"}
@@ -116,6 +118,11 @@ run_sipp() {
   local tag="$1" csv="$2" port="$3" rate="$4" calls="$5" spid="$6" stat c0 c1 t0 t1
   stat="$RUN_DIR/stat_$tag.csv"; rm -f "$stat"
   c0="$(cpu_s "$spid")"; t0="$(date +%s.%N)"
+  if [[ -n "${PROFILE:-}" && "$tag" == hotdesk_r* ]]; then
+    mkdir -p "$PROFILE"
+    ( sleep 3; curl -s -m 5 "http://127.0.0.1:5081/debug/pprof/goroutine?debug=1" >"$PROFILE/$tag.goroutines.txt"
+      curl -s -m 10 "http://127.0.0.1:5081/debug/pprof/profile?seconds=5" >"$PROFILE/$tag.cpu.pprof" ) &
+  fi
   timeout -k 5 "$SIPP_TIMEOUT_S" sipp -sf "$HERE/reg_auth.xml" -inf "$csv" "127.0.0.1:$port" \
     -i 127.0.0.1 -p 5061 -r "$rate" -m "$calls" -l 20000 -buff_size 4194304 \
     -timeout "${SIPP_TIMEOUT_S}s" -nd -nostdin -trace_stat -stf "$stat" -fd 1 \
