@@ -3,6 +3,7 @@ package digestserver
 import (
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -137,8 +138,13 @@ func TestChallengeParsesBack(t *testing.T) {
 func hashHA1(t *testing.T, alg, user, realm, pw string) string {
 	t.Helper()
 	h := md5.New()
-	if alg == "SHA-256" {
+	switch alg {
+	case "SHA-256":
 		h = sha256.New()
+	case "SHA-512":
+		h = sha512.New()
+	case "SHA-512-256":
+		h = sha512.New512_256()
 	}
 	h.Write([]byte(user + ":" + realm + ":" + pw))
 	return hex.EncodeToString(h.Sum(nil))
@@ -172,4 +178,57 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("%q accepted for another source", s)
 		}
 	})
+}
+
+// TestVerifyMatchesDigest: Verify accepts exactly the responses
+// icholy/digest computes (every algorithm it supports, qop auth or none,
+// nc past 8 hex digits, an upper-case response) and allocates nothing.
+func TestVerifyMatchesDigest(t *testing.T) {
+	for _, alg := range []string{"MD5", "md5", "SHA-256", "SHA-512", "SHA-512-256", ""} {
+		for _, qop := range [][]string{{"auth"}, nil} {
+			for _, nc := range []int{1, 0xabc, 1 << 33} {
+				chal := &digest.Challenge{Realm: "r", Nonce: "n0", Algorithm: alg, QOP: qop}
+				opt := digest.Options{Method: "REGISTER", URI: "sip:hotdesk.test;transport=udp", Username: "u",
+					Password: "pw", Count: nc, Cnonce: "c1"}
+				ref, err := digest.Digest(chal, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ha1 := hashHA1(t, strings.ToUpper(alg), "u", "r", "pw")
+				if alg == "" {
+					ha1 = hashHA1(t, "MD5", "u", "r", "pw")
+				}
+				if !Verify(ref, "REGISTER", ha1) {
+					t.Errorf("%q qop %v nc %x: the right answer refused", alg, qop, nc)
+				}
+				up := *ref
+				up.Response = strings.ToUpper(up.Response)
+				if !Verify(&up, "REGISTER", ha1) {
+					t.Errorf("%q qop %v: an upper-case response refused", alg, qop)
+				}
+				if Verify(ref, "INVITE", ha1) || Verify(ref, "REGISTER", ha1[1:]+"0") {
+					t.Errorf("%q qop %v: a wrong answer accepted", alg, qop)
+				}
+				if n := testing.AllocsPerRun(50, func() { Verify(ref, "REGISTER", ha1) }); n != 0 {
+					t.Errorf("%q qop %v: Verify allocates %v times, want 0", alg, qop, n)
+				}
+			}
+		}
+	}
+	if Verify(&digest.Credentials{Algorithm: "SHA-1", Response: "x", Nonce: "n"}, "REGISTER", "ab") {
+		t.Error("an unknown algorithm accepted")
+	}
+	ok := &digest.Credentials{Username: "u", Realm: "r", Nonce: "n", URI: "sip:h", QOP: "auth", Nc: 1}
+	ok.Response = must(digest.Digest(&digest.Challenge{Realm: "r", Nonce: "n", QOP: []string{"auth"}},
+		digest.Options{Method: "REGISTER", URI: "sip:h", Username: "u", Password: "pw", Count: 1, Cnonce: "x"})).Response
+	if Verify(ok, "REGISTER", hashHA1(t, "MD5", "u", "r", "pw")) {
+		t.Error("qop auth without a cnonce accepted")
+	}
+}
+
+func must(c *digest.Credentials, err error) *digest.Credentials {
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
