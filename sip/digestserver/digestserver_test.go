@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -155,10 +156,23 @@ func hashHA1(t *testing.T, alg, user, realm, pw string) string {
 func FuzzParse(f *testing.F) {
 	f.Add(`Digest username="1001", realm="hotdesk.test", nonce="n", uri="sip:x", response="r", qop=auth, nc=00000001, cnonce="c"`)
 	f.Add(`Digest username="a\"b", algorithm=SHA-256`)
+	f.Add(`Digest USERNAME="Al,ICE=x", Realm="R\\\"q", NONCE="N", uri="sip:h", Response="ab", QOP=auth, NC=00000001, CNonce="C"`)
+	f.Add("Digest username=\"\xff\\\xc3\xa9\", nonce=n, response=r, userhash=TRUE, nc=zz")
 	f.Fuzz(func(t *testing.T, h string) {
 		c, err := Parse(h)
+		ref, rerr := referenceParse(strings.TrimLeft(h, " \t"))
+		if len(strings.TrimLeft(h, " \t")) <= maxHeader && (err == nil) != (rerr == nil) {
+			// Parse's own checks only refuse more.
+			if err == nil || !errors.Is(err, ErrMalformed) || rerr != nil || ref.Username != "" && ref.Nonce != "" &&
+				ref.Response != "" && (ref.QOP == "" || ref.Nc > 0) {
+				t.Fatalf("%q: Parse %+v, %v; icholy/digest %+v, %v", h, c, err, ref, rerr)
+			}
+		}
 		if err != nil {
 			return
+		}
+		if *c != *ref {
+			t.Fatalf("%q: Parse %+v, icholy/digest %+v", h, c, ref)
 		}
 		if c.Username == "" || c.Nonce == "" || c.Response == "" || (c.QOP != "" && c.Nc <= 0) {
 			t.Fatalf("%q accepted as %+v", h, c)
@@ -231,4 +245,45 @@ func must(c *digest.Credentials, err error) *digest.Credentials {
 		panic(err)
 	}
 	return c
+}
+
+// referenceParse is how Parse parsed before it had a parser of its own:
+// icholy/digest after lower-casing the parameter names.
+func referenceParse(h string) (*digest.Credentials, error) {
+	return digest.ParseCredentials(lowerParamNames(h))
+}
+
+// lowerParamNames (the reference) lower-cases the auth-param names of a Digest header (RFC
+// 7235 §2.1: they are case-insensitive; icholy/digest matches them as
+// written), leaving quoted values alone. It allocates only when a name has
+// an upper-case letter.
+func lowerParamNames(h string) string {
+	var b []byte
+	inQuote, inName := false, true
+	for i := len(digest.Prefix); i < len(h); i++ {
+		c := h[i]
+		switch {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case c == '"':
+			inQuote = true
+		case c == ',':
+			inName = true
+		case c == '=':
+			inName = false
+		case inName && 'A' <= c && c <= 'Z':
+			if b == nil {
+				b = []byte(h)
+			}
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if b == nil {
+		return h
+	}
+	return string(b)
 }
