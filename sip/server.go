@@ -233,7 +233,6 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 			}
 		}
 		c := newUDPConn(pc, s)
-		g.Go(func() error { c.readLoop(gctx); return nil })
 		for range workers {
 			g.Go(func() error { c.work(gctx); return nil })
 		}

@@ -14,14 +14,15 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// udpConn sits between a UDP socket and sipgo. One reader drains the
-// socket; REGISTER and OPTIONS go to a bounded queue that UDPWorkers
-// answer on the spot (no server transaction, so no 32 s of Timer J state
-// per request), every other datagram is passed to sipgo, which reads it
-// through ReadFrom. Writes from sipgo go straight to the socket, so
-// requests we send (NOTIFY) leave from the listening port.
+// udpConn sits between a UDP socket and sipgo, whose reader reads the
+// socket through ReadFrom: REGISTER and OPTIONS go to a bounded queue that
+// UDPWorkers answer on the spot (no server transaction, so no 32 s of
+// Timer J state per request), every other datagram is returned to sipgo
+// as read, with no copy and no hand-over between goroutines. Writes from
+// sipgo go straight to the socket, so requests we send (NOTIFY) leave
+// from the listening port.
 //
-// The queue is what keeps an overload graceful: the reader costs a few
+// The queue is what keeps an overload graceful: reading costs a few
 // microseconds a datagram and a REGISTER with digest ~100, so beyond the
 // rate the workers sustain the reader keeps the kernel buffer empty and
 // answers what cannot be served in time with 503 + Retry-After from the
@@ -34,11 +35,10 @@ type udpConn struct {
 	net.PacketConn
 	srv   *Server
 	local string
-	in    chan udpPacket // to sipgo
 	reg   chan udpPacket // REGISTER and OPTIONS, to the workers
 	done  chan struct{}
 	once  sync.Once
-	// packets recycles the datagram copies queued in in and reg.
+	// packets recycles the datagram copies queued in reg.
 	packets sync.Pool
 
 	mu sync.Mutex
@@ -67,19 +67,40 @@ func newUDPConn(pc net.PacketConn, s *Server) *udpConn {
 		queue = DefaultConfig().UDPQueue
 	}
 	return &udpConn{PacketConn: pc, srv: s, local: pc.LocalAddr().String(),
-		in: make(chan udpPacket, 1024), reg: make(chan udpPacket, queue), done: make(chan struct{}),
+		reg: make(chan udpPacket, queue), done: make(chan struct{}),
 		pending: map[pendingKey]struct{}{}}
 }
 
-// ReadFrom hands sipgo the datagrams the registrar did not answer.
+// ReadFrom is sipgo's reader: it reads the socket, queues REGISTER and
+// OPTIONS for the workers, drops keep-alives, and returns the rest.
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-c.in:
-		n := copy(b, p.data)
-		c.packetFree(p.data)
-		return n, p.addr, nil
-	case <-c.done:
-		return 0, nil, net.ErrClosed
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				c.once.Do(func() { close(c.done) })
+				return 0, nil, net.ErrClosed
+			}
+			select {
+			case <-c.done:
+				return 0, nil, net.ErrClosed
+			default:
+			}
+			// sipgo stops reading on any other error; a transient one
+			// (ICMP feedback, a full buffer) must not end the socket.
+			c.srv.log.Debug("udp read failed", "err", err)
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		data := b[:n]
+		if len(bytes.Trim(data, "\r\n\x00 ")) == 0 {
+			continue // RFC 5626 keep-alive
+		}
+		if bytes.HasPrefix(data, []byte("REGISTER ")) || bytes.HasPrefix(data, []byte("OPTIONS ")) {
+			c.enqueue(data, addr)
+			continue
+		}
+		return n, addr, nil
 	}
 }
 
@@ -107,40 +128,10 @@ func (c *udpConn) packetCopy(data []byte) []byte {
 	return b[:copy(b[:], data)]
 }
 
-// packetFree recycles a copy once it is answered or sipgo copied it out.
+// packetFree recycles a copy once it is answered.
 func (c *udpConn) packetFree(b []byte) {
 	if cap(b) == packetSize {
 		c.packets.Put((*[packetSize]byte)(b[:packetSize]))
-	}
-}
-
-// readLoop is the socket's one reader.
-func (c *udpConn) readLoop(ctx context.Context) {
-	buf := make([]byte, 65535)
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				c.once.Do(func() { close(c.done) })
-				return
-			}
-			c.srv.log.Debug("udp read failed", "err", err)
-			time.Sleep(time.Millisecond)
-			continue
-		}
-		data := buf[:n]
-		if len(bytes.Trim(data, "\r\n\x00 ")) == 0 {
-			continue // RFC 5626 keep-alive
-		}
-		if bytes.HasPrefix(data, []byte("REGISTER ")) || bytes.HasPrefix(data, []byte("OPTIONS ")) {
-			c.enqueue(data, addr)
-			continue
-		}
-		select {
-		case c.in <- udpPacket{data: c.packetCopy(data), addr: addr}:
-		case <-c.done:
-			return
-		}
 	}
 }
 
@@ -195,22 +186,13 @@ func (c *udpConn) work(ctx context.Context) {
 		case <-c.done:
 			return
 		}
-		consumed := true
 		if d := c.srv.cfg.UDPQueueDelay; d > 0 && c.srv.now().Sub(p.at) > d {
 			c.shed(p.data, p.addr, "queue_delay")
 		} else {
-			consumed = c.srv.handleDatagram(ctx, c, p.data, p.addr)
+			c.srv.handleDatagram(ctx, c, p.data, p.addr)
 		}
 		c.forget(p.key)
-		if consumed {
-			c.packetFree(p.data)
-			continue
-		}
-		select {
-		case c.in <- p:
-		case <-c.done:
-			return
-		}
+		c.packetFree(p.data)
 	}
 }
 
@@ -327,7 +309,8 @@ func rawBranch(data []byte) []byte {
 }
 
 // handleDatagram answers a REGISTER/OPTIONS statelessly and reports whether
-// the datagram was consumed (answered or dropped).
+// the datagram was consumed (answered or dropped; a response, which a
+// REGISTER or OPTIONS start line never parses as, is not).
 func (s *Server) handleDatagram(ctx context.Context, c *udpConn, data []byte, addr net.Addr) (consumed bool) {
 	defer func() {
 		if r := recover(); r != nil { // never let a peer's bytes kill a reader
