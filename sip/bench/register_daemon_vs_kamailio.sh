@@ -85,7 +85,7 @@ HOTDESKD="${HOTDESKD:-$RUN_DIR/hotdeskd}"
 cat > "$RUN_DIR/hotdesk.yaml" <<EOF
 data_dir: $RUN_DIR/data
 log: {level: warn}
-admin: {listen: "127.0.0.1:5081", initial_user: admin, initial_password: admin-bench, pprof: ${PROFILE:+true}${PROFILE:-false}}
+admin: {listen: "127.0.0.1:5081", initial_user: admin, initial_password: admin-bench, pprof: $([[ -n "${PROFILE:-}" ]] && echo true || echo false)}
 sip: {listen: ["udp://127.0.0.1:5080"], domain: hotdesk.test}
 provisioning: {http_listen: "127.0.0.1:5082", tftp_listen: ""}
 dhcp: {mode: "off"}
