@@ -409,10 +409,18 @@ func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remo
 			// boot file): so a phone that reboots to apply a login is not
 			// logged out by it (the restart loop of the Spectralink
 			// user-profile guide).
-			if !sig.SyncFetchedAt.IsZero() {
-				return sigSame
+			if sig.SyncFetchedAt.IsZero() {
+				sig.SyncFetchedAt = at
+				return sigStore
 			}
-			sig.SyncFetchedAt = at
+			// A further boot fetch: still applying (the phone has not
+			// registered since), or a reboot after it applied the
+			// check-sync, with that registration still on its way here.
+			// Kept; the registration that ends the check-sync tells which.
+			if !sig.BootAt.IsZero() && (sig.BootAt.Before(sig.SyncAt) || !at.After(sig.BootAt)) {
+				return sigSame // an older boot fetch waits for its decision, or this is not newer
+			}
+			sig.BootAt = at
 			return sigStore
 		}
 		sig.BootAt = at
@@ -521,6 +529,13 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 		// those that came before it (at, BootAt, LineDownAt, SyncAt and
 		// SyncFetchedAt are all on the registrar's clock).
 		booted := !sig.BootAt.IsZero() && !at.Before(sig.BootAt)
+		if booted && !sig.SyncAt.IsZero() && !sig.BootAt.Before(sig.SyncAt) &&
+			!at.Before(sig.SyncAt) && !at.Before(sig.SyncFetchedAt) {
+			// The boot fetch came while the phone applied a check-sync,
+			// and this line is it applied: part of applying, no reboot.
+			booted = false
+			sig.BootAt = time.Time{}
+		}
 		bootAt = sig.BootAt
 		// A line registered after the phone fetched what it was told to:
 		// it has applied it; a held check-sync can go now.

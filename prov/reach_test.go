@@ -53,6 +53,16 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 		{"a persistent line expiring (phone switched off) keeps the login", true,
 			"fetch; reg line c1; expire line; wait 91s", ""},
 		{"refresh keeps it", false, "fetch; reg line c1; refresh line c1; wait 1m; refresh line c1", ""},
+		// "late" records a registrar event now and delivers it at "deliver":
+		// registrar events reach Sessions after fetches that came later.
+		{"reboot right after applying the login, the line reported late", false,
+			"fetch; late reg line c1; fetch; deliver; reg line c2", prov.EndReboot},
+		{"reboot right after applying the login, persistent", true,
+			"fetch; late reg line c1; fetch; deliver; reg line c2; wait 10m", ""},
+		{"two boot fetches while applying, the line reported late", false,
+			"fetch; fetch; late reg line c1; deliver; refresh line c1; wait 10m", ""},
+		{"a reload after applying, the line reported late", false,
+			"fetch; late reg line c1; fetch; deliver; refresh line c1; wait 10m", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := openPolicy
@@ -68,11 +78,28 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 				Transport: "UDP", Owner: prov.SessionOwner(s.ID), AuthUser: s.SIPUser, DeviceID: d.ID}
 			dev := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Contact: "sip:dev00000000000d@10.0.0.5:5060",
 				Source: "10.0.0.5:5060", Transport: "UDP", Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID}
+			type event struct {
+				change prov.BindingChange
+				b      prov.Binding
+				at     time.Time
+			}
+			var held []event
 			for _, step := range strings.Split(tc.steps, "; ") {
 				f.clk.add(time.Millisecond) // signals come one after another
 				w := strings.Fields(step)
+				late := w[0] == "late"
+				if late {
+					w = w[1:]
+				}
 				var err error
 				switch w[0] {
+				case "deliver":
+					for _, ev := range held {
+						if err = f.ss.BindingChanged(ctx, ev.change, ev.b, ev.at); err != nil {
+							break
+						}
+					}
+					held = nil
 				case "fetch":
 					err = f.ss.BootFetched(ctx, d, f.clk.now(), "", true)
 				case "reg", "refresh", "unreg", "expire":
@@ -85,6 +112,10 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 					}
 					change := map[string]prov.BindingChange{"reg": prov.LineRegistered, "refresh": prov.LineRefreshed,
 						"unreg": prov.LineUnregistered, "expire": prov.LineExpired}[w[0]]
+					if late {
+						held = append(held, event{change, b, f.clk.now()})
+						break
+					}
 					err = f.ss.BindingChanged(ctx, change, b, f.clk.now())
 				case "sync":
 					f.ss.SyncDevice(ctx, d, false)
