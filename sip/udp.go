@@ -41,6 +41,12 @@ type udpConn struct {
 	// packets recycles the datagram copies queued in reg.
 	packets sync.Pool
 
+	// udp is the socket when it is a *net.UDPConn: read without an
+	// allocated address. sources caches the addresses handed to sipgo
+	// (it only formats them); only sipgo's one reader touches it.
+	udp     *net.UDPConn
+	sources map[netip.AddrPort]net.Addr
+
 	mu sync.Mutex
 	// pending are the REGISTERs and OPTIONS queued or being answered, by
 	// source and Via branch: their retransmissions are dropped.
@@ -67,15 +73,54 @@ func newUDPConn(pc net.PacketConn, s *Server) *udpConn {
 		queue = DefaultConfig().UDPQueue
 	}
 	return &udpConn{PacketConn: pc, srv: s, local: pc.LocalAddr().String(),
-		reg: make(chan udpPacket, queue), done: make(chan struct{}),
-		pending: map[pendingKey]struct{}{}}
+		reg: make(chan udpPacket, queue), done: make(chan struct{}), sources: map[netip.AddrPort]net.Addr{},
+		pending: map[pendingKey]struct{}{}, udp: udpOf(pc)}
+}
+
+func udpOf(pc net.PacketConn) *net.UDPConn {
+	u, _ := pc.(*net.UDPConn)
+	return u
+}
+
+// udpSource is a datagram's source as sipgo sees it: sipgo only formats
+// it (String), which cost two allocations per datagram; the text is kept
+// per source.
+type udpSource string
+
+func (a udpSource) Network() string { return "udp" }
+func (a udpSource) String() string  { return string(a) }
+
+// maxSources bounds the cache of formatted sources.
+const maxSources = 4096
+
+func (c *udpConn) source(ap netip.AddrPort) net.Addr {
+	if a, ok := c.sources[ap]; ok {
+		return a
+	}
+	if len(c.sources) >= maxSources {
+		clear(c.sources)
+	}
+	a := udpSource(ap.String())
+	c.sources[ap] = a
+	return a
+}
+
+// read reads one datagram: its source as an AddrPort (IPv4 unmapped, as
+// net.UDPAddr prints it) when the socket is a UDPConn, else as an Addr.
+func (c *udpConn) read(b []byte) (int, netip.AddrPort, net.Addr, error) {
+	if c.udp == nil {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		return n, netip.AddrPort{}, addr, err
+	}
+	n, ap, err := c.udp.ReadFromUDPAddrPort(b)
+	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil, err
 }
 
 // ReadFrom is sipgo's reader: it reads the socket, queues REGISTER and
 // OPTIONS for the workers, drops keep-alives, and returns the rest.
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
+		n, ap, addr, err := c.read(b)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				c.once.Do(func() { close(c.done) })
@@ -97,8 +142,14 @@ func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			continue // RFC 5626 keep-alive
 		}
 		if bytes.HasPrefix(data, []byte("REGISTER ")) || bytes.HasPrefix(data, []byte("OPTIONS ")) {
+			if addr == nil {
+				addr = net.UDPAddrFromAddrPort(ap)
+			}
 			c.enqueue(data, addr)
 			continue
+		}
+		if addr == nil {
+			addr = c.source(ap)
 		}
 		return n, addr, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -223,5 +224,48 @@ func TestRawBranch(t *testing.T) {
 		if got := string(rawBranch([]byte(tc.msg))); got != tc.want {
 			t.Errorf("rawBranch(%q) = %q, want %q", tc.msg, got, tc.want)
 		}
+	}
+}
+
+// TestUDPSourcesAsSipgoSawThem: the cached sources handed to sipgo read
+// as net.UDPAddr printed them (v4-mapped addresses as IPv4, zones kept),
+// a dual-stack socket's v4-mapped source included, and the cache stays
+// bounded.
+func TestUDPSourcesAsSipgoSawThem(t *testing.T) {
+	c := &udpConn{sources: map[netip.AddrPort]net.Addr{}}
+	for _, s := range []string{"192.0.2.1:5060", "[2001:db8::1]:5061", "[fe80::1%eth0]:5062"} {
+		ap := netip.MustParseAddrPort(s)
+		if got, want := c.source(ap).String(), net.UDPAddrFromAddrPort(ap).String(); got != want {
+			t.Errorf("source %s = %q, want %q", s, got, want)
+		}
+	}
+	pc, err := net.ListenPacket("udp", "[::]:0")
+	if err != nil {
+		t.Skip("no dual-stack socket here:", err)
+	}
+	defer pc.Close()
+	c.udp = pc.(*net.UDPConn)
+	from, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	if _, err := from.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); err != nil {
+		t.Skip("dual-stack socket unreachable over IPv4:", err)
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(settle))
+	_, ap, _, err := c.read(make([]byte, 16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.source(ap).String(), from.LocalAddr().String(); got != want {
+		t.Errorf("a v4-mapped source reads %q, want %q", got, want)
+	}
+	for i := range 2 * maxSources {
+		c.source(netip.AddrPortFrom(netip.MustParseAddr("10.0.0.1"), uint16(i)))
+	}
+	if len(c.sources) > maxSources {
+		t.Errorf("%d sources cached, want at most %d", len(c.sources), maxSources)
 	}
 }
