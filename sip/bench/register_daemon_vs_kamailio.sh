@@ -16,8 +16,8 @@
 #   RATES  comma list of target registrations/s (default 4000,8000,12000)
 #   REPS   repetitions per rate and server (default 1)
 # Env:     USERS=10000  USRLOC_DB_MODE=2  HOTDESKD=prebuilt binary  SIPP_TIMEOUT_S=60
-#          PROFILE=DIR: for each hotdesk run, a goroutine dump 3 s in and a 5 s CPU profile
-#          (DIR/<run>.goroutines.txt, DIR/<run>.cpu.pprof; admin.pprof is turned on)
+#          PROFILE=DIR: for each hotdesk run, a goroutine dump 3 s in, a 5 s CPU profile and the
+#          SIP counters after it (DIR/<run>.goroutines.txt, .cpu.pprof, .metrics.txt; admin.pprof on)
 # Needs: root for apt-get only when peers are missing (sip-tester, kamailio,
 # kamailio-sqlite-modules, sqlite3, curl); go. Loopback only: UDP 5070
 # (Kamailio), 5080 (hotdeskd), TCP 5081/5082 (hotdeskd's admin and HTTP).
@@ -128,6 +128,11 @@ run_sipp() {
     -timeout "${SIPP_TIMEOUT_S}s" -nd -nostdin -trace_stat -stf "$stat" -fd 1 \
     </dev/null >"$RUN_DIR/sipp_$tag.out" 2>&1 || true
   t1="$(date +%s.%N)"; c1="$(cpu_s "$spid")"
+  if [[ -n "${PROFILE:-}" && "$tag" == hotdesk_r* ]]; then
+    wait
+    curl -s -m 5 http://127.0.0.1:5081/metrics | grep -E '^hotdesk_sip_(udp|dropped|register|lockouts|auth|requests)' \
+      >"$PROFILE/$tag.metrics.txt" || true
+  fi
   awk -F';' -v tag="$tag" -v rate="$rate" -v calls="$calls" -v mem="$(mem_mb "$spid")" \
       -v cpu="$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.0f", 100*(b-a)/(e-s)}')" '
     END { split($1, s, "\t"); split($3, c, "\t"); el = c[3] - s[3]; ok = $16; fail = $18
