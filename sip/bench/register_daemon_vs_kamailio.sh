@@ -115,13 +115,14 @@ wait_udp 5080 || { log "hotdeskd did not listen"; cat "$RUN_DIR/hotdeskd.log"; e
 
 # run_sipp TAG CSV PORT RATE CALLS SERVERPID → one result line on stdout.
 run_sipp() {
-  local tag="$1" csv="$2" port="$3" rate="$4" calls="$5" spid="$6" stat c0 c1 t0 t1
+  local tag="$1" csv="$2" port="$3" rate="$4" calls="$5" spid="$6" stat c0 c1 t0 t1 prof
   stat="$RUN_DIR/stat_$tag.csv"; rm -f "$stat"
   c0="$(cpu_s "$spid")"; t0="$(date +%s.%N)"
   if [[ -n "${PROFILE:-}" && "$tag" == hotdesk_r* ]]; then
     mkdir -p "$PROFILE"
     ( sleep 3; curl -s -m 5 "http://127.0.0.1:5081/debug/pprof/goroutine?debug=1" >"$PROFILE/$tag.goroutines.txt"
       curl -s -m 10 "http://127.0.0.1:5081/debug/pprof/profile?seconds=5" >"$PROFILE/$tag.cpu.pprof" ) &
+    prof=$!
   fi
   timeout -k 5 "$SIPP_TIMEOUT_S" sipp -sf "$HERE/reg_auth.xml" -inf "$csv" "127.0.0.1:$port" \
     -i 127.0.0.1 -p 5061 -r "$rate" -m "$calls" -l 20000 -buff_size 4194304 \
@@ -129,7 +130,7 @@ run_sipp() {
     </dev/null >"$RUN_DIR/sipp_$tag.out" 2>&1 || true
   t1="$(date +%s.%N)"; c1="$(cpu_s "$spid")"
   if [[ -n "${PROFILE:-}" && "$tag" == hotdesk_r* ]]; then
-    wait
+    wait "$prof"
     curl -s -m 5 http://127.0.0.1:5081/metrics | grep -E '^hotdesk_sip_(udp|dropped|register|lockouts|auth|requests)' \
       >"$PROFILE/$tag.metrics.txt" || true
   fi
