@@ -133,10 +133,12 @@ bench kamailio "$KAM_PORT" "$KAM_UAS_PORT"; KBEST="$BEST"
 bench hotdesk "$HD_PORT" "$HD_UAS_PORT"; HBEST="$BEST"
 
 echo "sustained call attempts/s (<0.1% failed, ${DURATION}s per rate): kamailio=$KBEST hotdesk=$HBEST ratio=$(awk -v h="$HBEST" -v k="$KBEST" 'BEGIN{printf "%.2f", (k > 0 ? h/k : 0)}')"
-cpu_at() { grep "^$1_r$2 " "$RUN_DIR/results.txt" | sed -E 's/.*cpu_us_per_call=([0-9]+).*/\1/'; }
+cpu_at() { grep "^$1_r$2 " "$RUN_DIR/results.txt" | sed -E 's/.*cpu_us_per_call=([0-9]+).*/\1/' || true; }
 if (( HBEST > 0 )); then
-  kc="$(cpu_at kamailio "$HBEST")"; hc="$(cpu_at hotdesk "$HBEST")"
-  echo "CPU per call at ${HBEST}/s: kamailio=${kc:-?} us hotdesk=${hc:-?} us ratio=$(awk -v h="${hc:-0}" -v k="${kc:-0}" 'BEGIN{printf "%.2f", (k > 0 ? h/k : 0)}') (goal <= 1.0)"
+  # CPU per call where both ran clean: the lower of the two best rates.
+  CMP=$(( KBEST > 0 && KBEST < HBEST ? KBEST : HBEST ))
+  kc="$(cpu_at kamailio "$CMP")"; hc="$(cpu_at hotdesk "$CMP")"
+  echo "CPU per call at ${CMP}/s: kamailio=${kc:-?} us hotdesk=${hc:-?} us ratio=$(awk -v h="${hc:-0}" -v k="${kc:-0}" 'BEGIN{printf "%.2f", (k > 0 ? h/k : 0)}') (goal <= 1.0)"
   echo "hotdesk RSS at ${HBEST}/s: $(grep "^hotdesk_r$HBEST " "$RUN_DIR/peaks.txt" | sed -E 's/.*peak_rss_mb=([0-9]+).*/\1/') MB peak (goal <= 200)"
   # The burst: 3x the sustained rate; what max_calls refuses gets 503.
   BURST=$((HBEST * 3))
