@@ -7,7 +7,7 @@
 # a rate is sustained when < 0.1 % of them fail and >= 90 % of the offered
 # rate is carried. Prints the highest sustained
 # rate of each and the ratio hotdesk/Kamailio, their CPU per call at
-# hotdesk's best rate, then a burst at 3x hotdesk's best rate: hotdesk
+# the lower of the two best rates, then a burst at 3x hotdesk's best rate: hotdesk
 # sheds what is over sip.proxy.max_calls with 503 + Retry-After, and its peak
 # RSS is printed (goal: <= 200 MB at the sustained rate and bounded in the
 # burst).
