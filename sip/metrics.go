@@ -20,6 +20,8 @@ type metrics struct {
 	elsewhere     prometheus.Counter
 	requests      *prometheus.CounterVec
 	tcpRefused    *prometheus.CounterVec
+	udpShed       *prometheus.CounterVec
+	udpQueued     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
@@ -55,5 +57,10 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
 		tcpRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_tcp_refused_total",
 			Help: "TCP/TLS connections closed at accept (total or per-source cap) or accept errors survived (accept_error), by reason."},
 			[]string{"reason"}),
+		udpShed: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_udp_shed_total",
+			Help: "REGISTERs and OPTIONS over UDP answered 503 with Retry-After unparsed, by reason (queue_full: udp_queue reached; queue_delay: waited longer than udp_queue_delay)."},
+			[]string{"reason"}),
+		udpQueued: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_sip_udp_queued",
+			Help: "REGISTERs and OPTIONS over UDP waiting for a worker (at most udp_queue per socket)."}),
 	}
 }

@@ -235,7 +235,7 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 		}
 		c := newUDPConn(pc, s)
 		for range workers {
-			g.Go(func() error { c.readLoop(gctx); return nil })
+			g.Go(func() error { c.work(gctx); return nil })
 		}
 		g.Go(func() error { return fail("serve udp", s.SIP.ServeUDP(c)) })
 	}

@@ -56,7 +56,7 @@ func ParseAnswer(h string, a *Answer) error {
 		var val string
 		if s != "" && s[0] == '"' {
 			var ok bool
-			val, s, ok = quoted(s)
+			val, s, ok = quotedValue(s)
 			if !ok {
 				return fmt.Errorf("%w: unterminated quoted %s", ErrMalformed, name)
 			}
@@ -114,9 +114,9 @@ func (a *Answer) set(name, val string) error {
 	return nil
 }
 
-// quoted splits a quoted-string off s (which starts with '"'): its value
+// quotedValue splits a quoted-string off s (which starts with '"'): its value
 // (unescaped; a copy only when it had escapes) and the rest after it.
-func quoted(s string) (val, rest string, ok bool) {
+func quotedValue(s string) (val, rest string, ok bool) {
 	esc := false
 	for i := 1; i < len(s); i++ {
 		switch s[i] {
@@ -184,7 +184,7 @@ func verify[S string | []byte](a *Answer, method string, ha1 S) bool {
 	var buf [512]byte
 	var ha2 [2 * sha256.Size]byte
 	b := append(append(append(buf[:0], method...), ':'), a.URI...)
-	h2 := hexSum(ha2[:0], b, sha)
+	h2 := hexSumOf(ha2[:0], b, sha)
 	b = append(append(buf[:0], ha1...), ':')
 	b = append(b, a.Nonce...)
 	if a.QOP != "" {
@@ -194,7 +194,7 @@ func verify[S string | []byte](a *Answer, method string, ha1 S) bool {
 	}
 	b = append(append(b, ':'), h2...)
 	var want [2 * sha256.Size]byte
-	w := hexSum(want[:0], b, sha)
+	w := hexSumOf(want[:0], b, sha)
 	if len(a.Response) != len(w) {
 		return false
 	}
@@ -218,11 +218,11 @@ func (a *Answer) VerifyPassword(method, password string) bool {
 	var ha1 [2 * sha256.Size]byte
 	b := append(append(buf[:0], a.Username...), ':')
 	b = append(append(append(b, a.Realm...), ':'), password...)
-	return verify(a, method, hexSum(ha1[:0], b, sha))
+	return verify(a, method, hexSumOf(ha1[:0], b, sha))
 }
 
-// hexSum appends the hex MD5 (or SHA-256) of b to dst.
-func hexSum(dst, b []byte, sha bool) []byte {
+// hexSumOf appends the hex MD5 (or SHA-256) of b to dst.
+func hexSumOf(dst, b []byte, sha bool) []byte {
 	if sha {
 		s := sha256.Sum256(b)
 		return hex.AppendEncode(dst, s[:])

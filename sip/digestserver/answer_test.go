@@ -81,7 +81,7 @@ func TestParseAnswerAgreesWithParse(t *testing.T) {
 func HA1(alg, user, realm, pw string) string {
 	if alg == "SHA-256" {
 		b := append(append(append(append([]byte(user), ':'), realm...), ':'), pw...)
-		return string(hexSum(nil, b, true))
+		return string(hexSumOf(nil, b, true))
 	}
 	s := md5.Sum([]byte(user + ":" + realm + ":" + pw))
 	return hex.EncodeToString(s[:])
