@@ -54,7 +54,6 @@ func TestBindingIndexHeapPerBinding(t *testing.T) {
 	}
 }
 
-
 func TestKeySetGrowsIntoMap(t *testing.T) {
 	t.Parallel()
 	var s keySet
