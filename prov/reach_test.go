@@ -3,6 +3,7 @@ package prov_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,5 +219,62 @@ func TestCheckSyncsCoalesce(t *testing.T) {
 	f.ss.SyncDevice(ctx, d, false)
 	if n := count(); n != 4 {
 		t.Fatalf("a check-sync 3 s after the last was coalesced (%d)", n)
+	}
+}
+
+// deviceReads counts the device reads Sessions makes.
+type deviceReads struct {
+	prov.Store
+	n *atomic.Int64
+}
+
+func (s deviceReads) GetDeviceByID(ctx context.Context, id int64) (prov.Device, error) {
+	s.n.Add(1)
+	return s.Store.GetDeviceByID(ctx, id)
+}
+
+// Every registration and refresh reaches Sessions on the registrar's one
+// event goroutine: once the phone is known deployed they read no device
+// (a read each let that queue grow by tens of MB in a boot storm), until
+// an event about the device or the last-seen interval says to look again.
+func TestRefreshesReadNoDevice(t *testing.T) {
+	t.Parallel()
+	var reads atomic.Int64
+	f := newFixtureWith(t, openPolicy, func(st prov.Store) prov.Store { return deviceReads{st, &reads} })
+	ctx := context.Background()
+	d, _ := f.st.GetDevice(ctx, "00000000000d")
+	dev := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Contact: "sip:dev00000000000d@10.0.0.5:5060",
+		Source: "10.0.0.5:5060", Transport: "UDP", Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c1"}
+	change := func(c prov.BindingChange) {
+		t.Helper()
+		f.clk.add(time.Second)
+		if err := f.ss.BindingChanged(ctx, c, dev, f.clk.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(prov.LineRegistered)
+	if got, _ := f.st.GetDevice(ctx, d.MAC); got.Status != prov.DeviceDeployed {
+		t.Fatalf("status %s after the first registration, want deployed", got.Status)
+	}
+	base := reads.Load()
+	for range 100 {
+		change(prov.LineRefreshed)
+	}
+	if n := reads.Load() - base; n != 0 {
+		t.Fatalf("100 refreshes of a deployed phone read the device %d times, want 0", n)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID})
+	change(prov.LineRefreshed)
+	change(prov.LineRefreshed)
+	if n := reads.Load() - base; n != 1 {
+		t.Fatalf("after an event about the device: %d reads, want 1", n)
+	}
+	f.clk.add(6 * time.Minute)
+	change(prov.LineRefreshed)
+	if n := reads.Load() - base; n != 2 {
+		t.Fatalf("after the last-seen interval: %d reads, want 2", n)
+	}
+	if got, _ := f.st.GetDevice(ctx, d.MAC); !got.LastSeen.Equal(f.clk.now()) {
+		t.Fatalf("last seen %v, want %v (written again)", got.LastSeen, f.clk.now())
 	}
 }

@@ -106,7 +106,10 @@ type syncRule struct {
 }
 
 func (r syncRule) on(ctx context.Context, ev Event) {
-	if ev.Kind != EventDeviceChanged || ev.DeviceID == 0 {
+	if ev.Kind != EventDeviceChanged || ev.DeviceID == 0 || ev.Reason == ReasonEnrolled {
+		// An enrolling phone is fetching its files now: a check-sync
+		// would find no registration, after a signals read on the
+		// fetch's path (10,000 of them in a boot storm).
 		return
 	}
 	var d Device

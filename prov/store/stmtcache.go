@@ -19,6 +19,8 @@ type stmtCache struct {
 	// interactive, when set, serves the queries of a context marked by
 	// prov.Interactive (its own connections).
 	interactive *stmtCache
+	// gate, when set, is taken around each statement: SQLite's writer.
+	gate *writeGate
 }
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -53,6 +55,12 @@ func (c *stmtCache) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // ExecContext runs query as a cached prepared statement.
 func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c.gate != nil {
+		if err := c.gate.acquire(ctx); err != nil {
+			return nil, err
+		}
+		defer c.gate.release()
+	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -64,6 +72,15 @@ func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) 
 func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if c.interactive != nil && prov.IsInteractive(ctx) {
 		return c.interactive.QueryContext(ctx, query, args...)
+	}
+	if c.gate != nil {
+		// Released when the statement has run: the rows keep the
+		// connection, and the next holder waits for it in database/sql,
+		// alone.
+		if err := c.gate.acquire(ctx); err != nil {
+			return nil, err
+		}
+		defer c.gate.release()
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
@@ -78,6 +95,12 @@ func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any)
 func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if c.interactive != nil && prov.IsInteractive(ctx) {
 		return c.interactive.QueryRowContext(ctx, query, args...)
+	}
+	if c.gate != nil {
+		if err := c.gate.acquire(ctx); err != nil {
+			return c.q.QueryRowContext(ctx, query, args...) // reports ctx's error
+		}
+		defer c.gate.release()
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
