@@ -50,6 +50,8 @@ func TestMain(m *testing.M) {
 //   - added jitter per direction: the RFC 3550 interarrival jitter the
 //     receiver measures minus the one the sender's own send times have
 //     against the same RTP timestamps; p50/p99 over calls;
+//   - the same for 20 control streams that skip the bridge (a loopback
+//     UDP hop inside the peer process): the machine's floor;
 //   - the bridge process's CPU per call (the peers' is theirs).
 //
 // Run (a measurement: one at a time on shared machines):
@@ -79,6 +81,8 @@ func BenchmarkBridgeCalls(b *testing.B) {
 				"(receiver's p99 %.2f / %.2f ms, sender's p99 %.2f / %.2f ms)\n",
 				r.res.addedToPhone.p50, r.res.addedToPhone.p99, r.res.addedToBrowser.p50, r.res.addedToBrowser.p99,
 				r.res.rxToPhone.p99, r.res.rxToBrowser.p99, r.res.txToPhone.p99, r.res.txToBrowser.p99)
+			fmt.Printf("    control (a loopback UDP hop in the peer process, no bridge): added jitter p50 %.2f ms p99 %.2f ms\n",
+				r.res.addedControl.p50, r.res.addedControl.p99)
 			fmt.Printf("    CPU: bridge %.3f %% of a core per call, peers %.3f %%\n", r.res.cpuPerCall*100, r.res.peerCPUPerCall*100)
 		}
 		fmt.Printf("  recording adds %.1f %% CPU per call\n", (rec.cpuPerCall/plain.cpuPerCall-1)*100)
@@ -118,7 +122,8 @@ type benchResult struct {
 	addedToPhone, addedToBrowser quantiles // ms
 	rxToPhone, rxToBrowser       quantiles
 	txToPhone, txToBrowser       quantiles
-	cpuPerCall, peerCPUPerCall   float64 // cores
+	addedControl                 quantiles // the machine's floor
+	cpuPerCall, peerCPUPerCall   float64   // cores
 }
 
 // peerMsg is one line between the benchmark and its peer process.
@@ -140,6 +145,7 @@ type peerResult struct {
 	RxToPhone, TxToPhone        []float64
 	RxToBrowser, TxToBrowser    []float64
 	ConnectMS                   []float64
+	RxControl, TxControl        []float64 // the control streams, without the bridge
 	CPUSeconds                  float64
 }
 
@@ -283,6 +289,7 @@ func runCalls(b *testing.B, n, secs int, record bool) benchResult {
 		addedToBrowser: quantilesOf(added(r.RxToBrowser, r.TxToBrowser)),
 		rxToPhone:      quantilesOf(r.RxToPhone), txToPhone: quantilesOf(r.TxToPhone),
 		rxToBrowser: quantilesOf(r.RxToBrowser), txToBrowser: quantilesOf(r.TxToBrowser),
+		addedControl:   quantilesOf(added(r.RxControl, r.TxControl)),
 		cpuPerCall:     cpu.Seconds() / wall.Seconds() / float64(n),
 		peerCPUPerCall: r.CPUSeconds / wall.Seconds() / float64(n),
 	}

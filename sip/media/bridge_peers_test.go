@@ -64,6 +64,45 @@ type benchPeer struct {
 	sentToPhone, sentToBrwsr int64 // sender goroutine only
 }
 
+// control is a plain UDP stream on loopback inside the peer process, sent
+// and received beside the calls but not through the bridge: the jitter it
+// adds is the machine's floor (scheduling, the loopback hop), to set the
+// bridge's figure against.
+type control struct {
+	a, b   *net.UDPConn
+	tx, rx jitter
+	sent   int64
+}
+
+func newControl() (*control, error) {
+	c := &control{}
+	var err error
+	if c.a, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		return nil, err
+	}
+	if c.b, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		c.a.Close()
+		return nil, err
+	}
+	go func() {
+		buf := make([]byte, 1500)
+		var h rtp.Header
+		for {
+			k, err := c.b.Read(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			if _, err := h.Unmarshal(buf[:k]); err == nil {
+				c.rx.at(at, h.Timestamp)
+			}
+		}
+	}()
+	return c, nil
+}
+
+func (c *control) close() { c.a.Close(); c.b.Close() }
+
 // runPeers is the peer process of BenchmarkBridgeCalls, driven over r/w
 // with peerMsg lines.
 func runPeers(r io.Reader, w io.Writer) int {
@@ -97,6 +136,15 @@ func runPeers(r io.Reader, w io.Writer) int {
 			}
 		}
 	}()
+	controls := make([]*control, mediaGroups)
+	for g := range controls {
+		c, err := newControl()
+		if err != nil {
+			return fail(err)
+		}
+		defer c.close()
+		controls[g] = c
+	}
 	var connected sync.WaitGroup
 	connected.Add(n)
 	errs := make(chan error, n)
@@ -159,7 +207,7 @@ func runPeers(r io.Reader, w io.Writer) int {
 	}
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	sendMedia(peers, start.Secs)
+	sendMedia(peers, controls, start.Secs)
 	drain(peers)
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	res := &peerResult{CPUSeconds: time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano()).Seconds()}
@@ -175,6 +223,11 @@ func runPeers(r io.Reader, w io.Writer) int {
 		res.RxToPhone, res.TxToPhone = append(res.RxToPhone, rxP), append(res.TxToPhone, txP)
 		res.RxToBrowser, res.TxToBrowser = append(res.RxToBrowser, rxB), append(res.TxToBrowser, txB)
 		res.ConnectMS = append(res.ConnectMS, p.connectMS)
+	}
+	for _, c := range controls {
+		_, rx := c.rx.read()
+		_, tx := c.tx.read()
+		res.RxControl, res.TxControl = append(res.RxControl, rx), append(res.TxControl, tx)
 	}
 	if err := enc.Encode(peerMsg{Op: "result", Result: res}); err != nil {
 		return 1
@@ -248,11 +301,14 @@ func newBenchPeer(api *webrtc.API, connected *sync.WaitGroup) (*benchPeer, strin
 	return p, pc.LocalDescription().SDP, nil
 }
 
+// mediaGroups spread the calls' packets over the 20 ms period.
+const mediaGroups = 20
+
 // sendMedia sends 50 packets a second each way on every call for secs.
-// Calls are spread over 20 groups 1 ms apart, as independent phones'
-// clocks are, not all in one burst.
-func sendMedia(peers []*benchPeer, secs int) {
-	const groups = 20
+// Calls are spread over groups 1 ms apart, as independent phones' clocks
+// are, not all in one burst; each group also sends its control stream.
+func sendMedia(peers []*benchPeer, controls []*control, secs int) {
+	const groups = mediaGroups
 	var wg sync.WaitGroup
 	t0 := time.Now().Add(10 * time.Millisecond)
 	for g := range groups {
@@ -264,7 +320,15 @@ func sendMedia(peers []*benchPeer, secs int) {
 			defer tk.Stop()
 			payload := make([]byte, 160)
 			raw := make([]byte, 1500)
+			ctl := controls[g]
 			for seq := range secs * 50 {
+				cp := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(seq),
+					Timestamp: uint32(seq * 160), SSRC: 1 << 20}, Payload: payload}
+				k, _ := cp.MarshalTo(raw)
+				ctl.tx.at(time.Now(), cp.Timestamp)
+				if _, err := ctl.a.WriteToUDP(raw[:k], ctl.b.LocalAddr().(*net.UDPAddr)); err == nil {
+					ctl.sent++
+				}
 				for i := g; i < len(peers); i += groups {
 					p := peers[i]
 					pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(seq),
