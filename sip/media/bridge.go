@@ -22,6 +22,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -70,6 +71,10 @@ type Config struct {
 // makes it valid for a month, browsers check only its fingerprint.
 const certLifetime = 24 * time.Hour
 
+// interfacesLifetime is how long sessions share one snapshot of the
+// host's network interfaces, their ICE host candidates.
+const interfacesLifetime = time.Minute
+
 // CallInfo says whose call a session carries, for the Tap.
 type CallInfo struct {
 	Owner    string // the browser's credential owner ("kind:id")
@@ -89,7 +94,9 @@ type Tap interface {
 
 // Bridge makes sessions.
 type Bridge struct {
-	api  *webrtc.API
+	me   *webrtc.MediaEngine
+	se   webrtc.SettingEngine
+	ir   *interceptor.Registry
 	cfg  Config
 	ice  []webrtc.ICEServer
 	ip   net.IP
@@ -102,9 +109,11 @@ type Bridge struct {
 	pending  int // sessions being built outside mu, counted against MaxSessions
 	closed   bool
 
-	certMu sync.Mutex
+	envMu  sync.Mutex
 	cert   webrtc.Certificate
 	certAt time.Time
+	api    *webrtc.API
+	apiAt  time.Time
 }
 
 type metrics struct {
@@ -158,8 +167,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	ir.Add(sr)
-	b := &Bridge{api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(&ir)),
-		cfg: cfg, ip: ip,
+	b := &Bridge{me: me, se: se, ir: &ir, cfg: cfg, ip: ip,
 		log: log.With("component", "media"), sessions: map[*Session]struct{}{}, m: &metrics{
 			sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_media_sessions",
 				Help: "Media bridge sessions (browser to phone) open now."}),
@@ -177,33 +185,46 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 			return nil, fmt.Errorf("media: metrics: %w", err)
 		}
 	}
-	if _, err := b.certificate(); err != nil {
+	if _, _, err := b.env(); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// certificate is the DTLS certificate every session presents: one per
-// bridge (rotated daily), since generating a key and signing a certificate
-// per call is CPU on the setup path and buys nothing, the browser pinning
-// the fingerprint from the SDP either way. ECDSA P-256, as browsers' own.
-func (b *Bridge) certificate() (webrtc.Certificate, error) {
-	b.certMu.Lock()
-	defer b.certMu.Unlock()
+// env is what sessions are made with, shared by them rather than made per
+// call on the setup path:
+//   - the DTLS certificate every session presents: one per bridge, rotated
+//     daily (a key and a signature per call buy nothing: the browser pins
+//     the fingerprint from the SDP). ECDSA P-256, as browsers' own;
+//   - the pion API and its snapshot of the network interfaces, refreshed
+//     every minute: otherwise each session's ICE agent lists them over
+//     netlink again.
+func (b *Bridge) env() (*webrtc.API, webrtc.Certificate, error) {
+	b.envMu.Lock()
+	defer b.envMu.Unlock()
 	now := b.cfg.Now()
-	if !b.certAt.IsZero() && now.Sub(b.certAt) < certLifetime {
-		return b.cert, nil
+	if b.certAt.IsZero() || now.Sub(b.certAt) >= certLifetime {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, webrtc.Certificate{}, fmt.Errorf("media: dtls key: %w", err)
+		}
+		c, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return nil, webrtc.Certificate{}, fmt.Errorf("media: dtls certificate: %w", err)
+		}
+		b.cert, b.certAt = *c, now
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return webrtc.Certificate{}, fmt.Errorf("media: dtls key: %w", err)
+	if b.api == nil || now.Sub(b.apiAt) >= interfacesLifetime {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, webrtc.Certificate{}, fmt.Errorf("media: network interfaces: %w", err)
+		}
+		se := b.se
+		se.SetNet(n)
+		b.api = webrtc.NewAPI(webrtc.WithMediaEngine(b.me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(b.ir))
+		b.apiAt = now
 	}
-	c, err := webrtc.GenerateCertificate(key)
-	if err != nil {
-		return webrtc.Certificate{}, fmt.Errorf("media: dtls certificate: %w", err)
-	}
-	b.cert, b.certAt = *c, now
-	return b.cert, nil
+	return b.api, b.cert, nil
 }
 
 // Session is one call leg pair through the bridge.
@@ -340,11 +361,11 @@ func (b *Bridge) newSession(c CallInfo) (*Session, error) {
 }
 
 func (b *Bridge) buildSession(c CallInfo) (*Session, error) {
-	cert, err := b.certificate()
+	api, cert, err := b.env()
 	if err != nil {
 		return nil, err
 	}
-	pc, err := b.api.NewPeerConnection(webrtc.Configuration{ICEServers: b.ice, Certificates: []webrtc.Certificate{cert}})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: b.ice, Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		return nil, fmt.Errorf("media: peer connection: %w", err)
 	}

@@ -250,7 +250,7 @@ func TestBridgeOneCertificate(t *testing.T) {
 	if next := fingerprint(); next == first {
 		t.Fatal("same certificate after a day")
 	}
-	if c, err := b.certificate(); err != nil {
+	if _, c, err := b.env(); err != nil {
 		t.Fatal(err)
 	} else if k, ok := c.GetFingerprints(); ok != nil || len(k) == 0 {
 		t.Fatalf("certificate fingerprints %v %v", k, ok)
