@@ -46,7 +46,7 @@ func (b *Bridge) NewRelay(callerOffer string, c CallInfo) (*Relay, string, error
 		return nil, "", err
 	}
 	b.mu.Lock()
-	if b.closed || len(b.sessions)+len(b.relays) >= b.cfg.MaxSessions {
+	if b.closed || len(b.sessions)+len(b.relays)+b.pending >= b.cfg.MaxSessions {
 		b.mu.Unlock()
 		b.m.started.WithLabelValues("full").Inc()
 		return nil, "", ErrFull

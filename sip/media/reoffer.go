@@ -175,8 +175,8 @@ func (s *Session) phoneMoved(body string) error {
 		return err
 	}
 	s.phonePT.Store(uint32(pt))
-	if !a.IP.IsUnspecified() && a.Port != 0 {
-		s.peer.Store(a)
+	if !a.Addr().IsUnspecified() && a.Port() != 0 {
+		s.peer.Store(&a)
 	}
 	return nil
 }
