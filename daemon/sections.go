@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -199,6 +200,14 @@ type ClusterConfig struct {
 	// Nodes are every node's SIP address as phones reach it (host or
 	// host:port): rendered lines name them all, for failover.
 	Nodes []string `yaml:"nodes"`
+	// Secret is shared by every node: it signs the calls a node hands to
+	// the node holding the callee's binding (a TCP/TLS or NAT'd phone).
+	// Empty: such bindings on another node are not called.
+	Secret string `yaml:"secret"`
+	// SRVDomain is a DNS name whose SRV records list the nodes: rendered
+	// lines name it in each vendor's DNS SRV mode instead of node
+	// addresses (check-config prints the records to publish).
+	SRVDomain string `yaml:"srv_domain"`
 }
 
 // nodeName is the configured node name, else the host name.
@@ -224,6 +233,20 @@ func validNodeAddr(s string) error {
 	}
 	if host == "" || strings.ContainsAny(host, " /:@") {
 		return fmt.Errorf("%q is not a host or host:port", s)
+	}
+	return nil
+}
+
+// validSRVDomain accepts a DNS name with a dot; an IP address has no SRV
+// records.
+func validSRVDomain(d string) error {
+	if net.ParseIP(d) != nil || !strings.Contains(d, ".") || strings.HasPrefix(d, ".") || len(d) > 253 {
+		return fmt.Errorf("%q: want a DNS name such as sip.example.com", d)
+	}
+	for _, r := range d {
+		if !(r == '.' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Errorf("%q: want a DNS name such as sip.example.com", d)
+		}
 	}
 	return nil
 }
@@ -279,6 +302,12 @@ func (c Config) validateSections() []error {
 	for i, n := range c.Cluster.Nodes {
 		add(fmt.Sprintf("cluster.nodes[%d]", i), validNodeAddr(n))
 	}
+	if d := c.Cluster.SRVDomain; d != "" {
+		add("cluster.srv_domain", validSRVDomain(d))
+	}
+	if s := c.Cluster.Secret; s != "" && len(s) < 16 {
+		add("cluster.secret", errors.New("at least 16 characters (a guessable secret lets anyone on the LAN inject calls as a node)"))
+	}
 	if err := c.Store.Validate(); err != nil {
 		errs = append(errs, prefixed("store", err)...)
 	}
@@ -302,6 +331,7 @@ func prefixed(section string, err error) []error {
 
 func maskSections(c *Config, mask func(*string)) {
 	mask(&c.Store.DSN)
+	mask(&c.Cluster.Secret)
 	mask(&c.SIP.Proxy.Trunk.Password)
 	mask(&c.Mail.Password)
 }

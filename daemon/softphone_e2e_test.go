@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/pion/sdp/v3"
 
 	"hotdesk/prov"
+	"hotdesk/sip/media"
 )
 
 // rtpPhone is a simulated desk phone with media: a sipgo UA that answers
@@ -27,15 +29,26 @@ import (
 // 20 ms to the address the other side's SDP names and counts what it gets.
 type rtpPhone struct {
 	*handset
-	ua       *sipgo.UserAgent
-	rtp      *net.UDPConn
-	got      atomic.Int64
-	peer     atomic.Pointer[net.UDPAddr]
-	invites  chan *sip.Request
+	ua      *sipgo.UserAgent
+	rtp     *net.UDPConn
+	got     atomic.Int64
+	peer    atomic.Pointer[net.UDPAddr]
+	invites chan *sip.Request
+	// reinvites gets the re-INVITEs of its calls (answered with the
+	// direction mirrored, RFC 3264 §6.1), refers the REFERs (202).
+	reinvites chan *sip.Request
+	refers    chan *sip.Request
+	// answered is the 200 it sent to each INVITE it answered, by Call-ID.
+	answered sync.Map
 	byes     chan *sip.Request
 	answers  chan string // SDP the phone received in a 2xx (its own calls)
 	dialogs  *sipgo.DialogClientCache
 	stopSend chan struct{}
+	// pcma makes it a phone that speaks A-law only (set before its calls).
+	pcma atomic.Bool
+	// counting, when set, fills packet i with byte base+i%100, so a
+	// recording can be compared with what was sent (0: silence).
+	counting atomic.Int32
 }
 
 func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
@@ -53,6 +66,7 @@ func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
 		t.Fatal(err)
 	}
 	p := &rtpPhone{ua: ua, rtp: conn, invites: make(chan *sip.Request, 4), byes: make(chan *sip.Request, 4),
+		reinvites: make(chan *sip.Request, 8), refers: make(chan *sip.Request, 4),
 		answers: make(chan string, 4), stopSend: make(chan struct{}),
 		handset: &handset{domain: "test.lan", notifies: make(chan string, 64), arrivals: make(chan notifyArrival, 64),
 			invites: make(chan string, 4), callIDs: map[string]string{}}}
@@ -64,6 +78,10 @@ func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
 	})
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	srv.OnRefer(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 202, "Accepted", nil))
+		p.refers <- req
 	})
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -90,6 +108,9 @@ func newRTPPhone(t *testing.T, registrar string) *rtpPhone {
 
 func (p *rtpPhone) sdp() []byte {
 	a := p.rtp.LocalAddr().(*net.UDPAddr)
+	if p.pcma.Load() {
+		return []byte(fmt.Sprintf("v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=desk\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", a.Port))
+	}
 	return []byte(fmt.Sprintf("v=0\r\no=- 5 5 IN IP4 127.0.0.1\r\ns=desk\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", a.Port))
 }
 
@@ -102,20 +123,64 @@ func (p *rtpPhone) learn(t *testing.T, body []byte) {
 		return
 	}
 	m := d.MediaDescriptions[0]
-	if m.MediaName.Protos[0] != "RTP" || !strings.Contains(string(body), "RTP/AVP 0") {
-		t.Errorf("the phone got %q, want plain RTP with PCMU", body)
+	if want := "RTP/AVP 0"; m.MediaName.Protos[0] != "RTP" || !strings.Contains(string(body), want) && !p.pcma.Load() ||
+		p.pcma.Load() && !strings.Contains(string(body), " 8") {
+		t.Errorf("the phone got %q, want plain RTP with its codec", body)
 	}
 	p.peer.Store(&net.UDPAddr{IP: net.ParseIP(d.ConnectionInformation.Address.Address), Port: m.MediaName.Port.Value})
 }
 
 func (p *rtpPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if tagOfTo(req) != "" {
+		dir := map[string]string{"sendonly": "recvonly", "recvonly": "sendonly", "inactive": "inactive"}[media.Direction(string(req.Body()))]
+		if dir == "" {
+			dir = "sendrecv"
+		}
+		res := sip.NewResponseFromRequest(req, 200, "OK", []byte(strings.Replace(string(p.sdp()), "a=sendrecv", "a="+dir, 1)))
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		_ = tx.Respond(res)
+		p.reinvites <- req
+		return
+	}
 	p.invites <- req
 	res := sip.NewResponseFromRequest(req, 200, "OK", p.sdp())
 	res.To().Params.Add("tag", sip.GenerateTagN(8))
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, NOTIFY"))
+	p.answered.Store(req.CallID().Value(), res)
 	host, port, _ := sip.ParseAddr(p.addr)
 	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: host, Port: port}})
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	_ = tx.Respond(res)
+}
+
+// pt is the phone's payload type: 8 (PCMA) or 0 (PCMU).
+func (p *rtpPhone) pt() uint8 {
+	if p.pcma.Load() {
+		return 8
+	}
+	return 0
+}
+
+func tagOfTo(req *sip.Request) string {
+	t, _ := req.To().Params.Get("tag")
+	return t
+}
+
+// inDialog builds a request of the phone in a call it answered (inv, its
+// 200 res): toward the caller's Contact along the Record-Route set.
+func (p *rtpPhone) inDialog(inv *sip.Request, res *sip.Response, method sip.RequestMethod, cseq uint32) *sip.Request {
+	req := sip.NewRequest(method, inv.Contact().Address)
+	for _, rr := range inv.GetHeaders("Record-Route") {
+		req.AppendHeader(sip.NewHeader("Route", rr.Value()))
+	}
+	req.AppendHeader(&sip.FromHeader{Address: res.To().Address, Params: res.To().Params.Clone()})
+	req.AppendHeader(&sip.ToHeader{Address: inv.From().Address, Params: inv.From().Params.Clone()})
+	req.AppendHeader(sip.HeaderClone(inv.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
+	host, port, _ := sip.ParseAddr(p.addr)
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: host, Port: port}})
+	req.SetDestination(p.registrar.Host + ":" + strconv.Itoa(p.registrar.Port))
+	return req
 }
 
 func (p *rtpPhone) receive(done chan struct{}) {
@@ -127,7 +192,7 @@ func (p *rtpPhone) receive(done chan struct{}) {
 		if err != nil {
 			return
 		}
-		if pkt.Unmarshal(buf[:n]) == nil && pkt.PayloadType == 0 {
+		if pkt.Unmarshal(buf[:n]) == nil && pkt.PayloadType == p.pt() {
 			p.got.Add(1)
 		}
 	}
@@ -148,7 +213,12 @@ func (p *rtpPhone) send() {
 		if to == nil {
 			continue
 		}
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 7}, Payload: payload}
+		if base := p.counting.Load(); base != 0 {
+			for j := range payload {
+				payload[j] = byte(int(base) + i%100)
+			}
+		}
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: p.pt(), SequenceNumber: uint16(i), Timestamp: uint32(i * 160), SSRC: 7}, Payload: payload}
 		raw, _ := pkt.Marshal()
 		_, _ = p.rtp.WriteToUDP(raw, to)
 	}
@@ -157,9 +227,14 @@ func (p *rtpPhone) send() {
 // call INVITEs target from the phone (1002), waits for the answer and
 // ACKs it; it runs beside the browser's actions, so it returns errors.
 func (p *rtpPhone) call(target string) (*sipgo.DialogClientSession, error) {
+	return p.callAs(target, "1002", "bob-sip")
+}
+
+// callAs is call with another account.
+func (p *rtpPhone) callAs(target, user, password string) (*sipgo.DialogClientSession, error) {
 	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: target, Host: p.domain})
 	req.SetDestination(p.registrar.Host + ":" + strconv.Itoa(p.registrar.Port))
-	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: p.domain}, Params: sip.NewParams()})
+	req.AppendHeader(&sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: p.domain}, Params: sip.NewParams()})
 	req.From().Params.Add("tag", sip.GenerateTagN(8))
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: target, Host: p.domain}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -170,7 +245,7 @@ func (p *rtpPhone) call(target string) (*sipgo.DialogClientSession, error) {
 	if err != nil {
 		return nil, fmt.Errorf("INVITE %s: %w", target, err)
 	}
-	if err := s.WaitAnswer(ctx, sipgo.AnswerOptions{Username: "1002", Password: "bob-sip"}); err != nil {
+	if err := s.WaitAnswer(ctx, sipgo.AnswerOptions{Username: user, Password: password}); err != nil {
 		return nil, fmt.Errorf("call to %s: %w", target, err)
 	}
 	if err := s.Ack(ctx); err != nil {

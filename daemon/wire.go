@@ -24,7 +24,20 @@ import (
 func (a *app) recordTap(ctx context.Context, recs *prov.Recordings) func(media.CallInfo) media.Tap {
 	ctx = context.WithoutCancel(ctx)
 	return func(c media.CallInfo) media.Tap {
-		u, ok := recs.Records(ctx, c.Owner, c.Peer)
+		var (
+			u  prov.User
+			ok bool
+		)
+		if c.Desk {
+			// A call between phones: the recorded user's audio goes left,
+			// as a softphone's does, and the peer is the other party.
+			var incoming bool
+			if u, incoming, ok = recs.RecordsCall(ctx, c.Owner, c.Peer); ok && incoming {
+				c.Incoming, c.Peer = true, c.From
+			}
+		} else {
+			u, ok = recs.Records(ctx, c.Owner, c.Peer)
+		}
 		if !ok {
 			return nil
 		}
@@ -44,8 +57,25 @@ func (a *app) recordTap(ctx context.Context, recs *prov.Recordings) func(media.C
 			a.logger.Error("recording not started", "room", "sip", "err", err)
 			return nil
 		}
+		if c.Desk && c.Incoming {
+			return swappedTap{w}
+		}
 		return w
 	}
+}
+
+// swappedTap puts a relayed call's callee (the recorded user) on the left.
+type swappedTap struct{ media.Tap }
+
+func (s swappedTap) FromBrowser(p []byte) { s.Tap.FromPhone(p) }
+func (s swappedTap) FromPhone(p []byte)   { s.Tap.FromBrowser(p) }
+
+// recordRule tells the proxy which calls between phones are recorded.
+type recordRule struct{ recs *prov.Recordings }
+
+func (r recordRule) RecordsCall(ctx context.Context, caller sip.Owner, dialled string) bool {
+	_, _, ok := r.recs.RecordsCall(ctx, string(caller.Kind)+":"+caller.ID, dialled)
+	return ok
 }
 
 // softphoneSIP tells the portal's softphone where to register: ws_url, or
@@ -79,9 +109,12 @@ type services struct {
 	softphone   *prov.Softphone   // the portal softphone's credentials
 	bridge      *media.Bridge     // its media (nil without a ws:// listener)
 	recordings  *prov.Recordings  // the bridge's call recordings (nil: none)
-	files       *files.Files
-	links       *prov.PasswordLinks
-	voicemails  *prov.Voicemails // nil: voicemail off
+	// mediaSweeper keeps recording and voicemail files and rows in step
+	// (nil: neither is on).
+	mediaSweeper *prov.MediaSweeper
+	files        *files.Files
+	links        *prov.PasswordLinks
+	voicemails   *prov.Voicemails // nil: voicemail off
 }
 
 // buildServices builds prov's services over the opened store once the SIP
@@ -146,10 +179,27 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	deps := sip.ProxyDeps{Logger: a.logger.With("room", "sip"),
 		Registerer: a.reg, Now: time.Now, Policy: rules, Handling: rules, Features: rules, Recorder: rules,
 		Emergency: rules, Trunks: rules, Media: s.bridge}
+	if s.recordings != nil {
+		deps.Recording = recordRule{s.recordings}
+	}
+	if a.cluster != nil && a.cfg.Cluster.Secret != "" {
+		deps.Handoff = sip.Handoff{Node: a.node, Secret: []byte(a.cfg.Cluster.Secret)}
+	}
 	if vc.Enabled {
 		if err := a.buildVoicemail(&deps, rules); err != nil {
 			return err
 		}
+	}
+	if s.recordings != nil || s.voicemails != nil {
+		// Files without rows and rows without files (a crash mid-write):
+		// repaired before anything is served, then hourly.
+		m := prov.NewMediaSweeper(s.recordings, s.voicemails, 0, a.logger.With("room", "prov"), a.reg)
+		if err := m.Sweep(ctx); err != nil {
+			a.logger.Error("media sweep at start-up failed", "room", "prov", "err", err)
+		}
+		s.mediaSweeper = m
+		a.components = append(a.components, component{name: "media-sweep", proto: "internal",
+			serve: func(ctx context.Context) error { return m.Run(ctx, time.Hour) }})
 	}
 	if err := s.sip.EnableProxy(ctx, a.cfg.SIP.Proxy, deps); err != nil {
 		return fmt.Errorf("sip.proxy: %w", err)
@@ -328,6 +378,7 @@ func (a *app) buildVoicemail(deps *sip.ProxyDeps, rules callRules) error {
 			_, err := vm.ReadWAV(bytes.NewReader(b))
 			return err
 		}}, s.sip, a.logger.With("room", "sip"), a.reg, time.Now)
+	s.voicemails.Follow(s.events) // a disabled user's mailbox goes with them
 	srv, err := vm.New(vm.Config{Listen: vc.Listen, MediaAddr: netip.MustParseAddr(vc.MediaAddress), Dir: dir,
 		MaxMessage: time.Duration(vc.MaxMessage) * time.Second},
 		vm.Deps{Logger: a.logger.With("room", "sip"), Registerer: a.reg, Mailbox: mailboxes{s.voicemails}})

@@ -50,7 +50,7 @@ func (a *app) bindProvisioning(ctx context.Context) error {
 		fc.HTTPSPort = httpsLn.Addr().(*net.TCPAddr).Port
 	}
 	rc := p.RenderConfig(a.sipPort())
-	rc.Nodes = a.cfg.Cluster.Nodes
+	rc.Nodes, rc.SRVDomain = a.cfg.Cluster.Nodes, a.cfg.Cluster.SRVDomain
 	rend, err := render.New(rc, logger)
 	if err != nil {
 		return fmt.Errorf("provisioning.templates_dir: %w", err)

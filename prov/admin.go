@@ -293,7 +293,11 @@ func validateUser(u User) error {
 	if !ValidCallOperations(u.Portal.CallMode) {
 		return Invalid("call_mode", "is none, call_control, softphone or both")
 	}
-	for _, n := range RecordingNumbers(u.Portal) {
+	nums := RecordingNumbers(u.Portal)
+	if len(nums) > MaxRecordingNumbers {
+		return Invalid("recordings_numbers", fmt.Sprintf("are at most %d numbers", MaxRecordingNumbers))
+	}
+	for _, n := range nums {
 		if len(n) > 32 || strings.Trim(n, "0123456789+*#") != "" {
 			return Invalid("recordings_numbers", "are phone numbers (digits, +, *, #) separated by commas")
 		}

@@ -246,6 +246,18 @@ func (c *Credentials) Revoke(owner Owner) {
 	}
 }
 
+// hasBrowser reports whether owner's browser credential is still there.
+func (c *Credentials) hasBrowser(owner Owner) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, b := range c.browser {
+		if b.cr.Owner() == owner {
+			return true
+		}
+	}
+	return false
+}
+
 // AORsOf returns a user's canonical AOR user part and aliases.
 func (c *Credentials) AORsOf(userID int64) []string {
 	c.mu.RLock()

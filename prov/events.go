@@ -27,6 +27,11 @@ const (
 	EventSiteChanged EventKind = "site_changed"
 )
 
+// ReasonEnrolled is an EventDeviceChanged's Reason for a device the phone's
+// own first fetch created: it is fetching its files, and holds no
+// registration to tell.
+const ReasonEnrolled = "enrolled"
+
 // Event is one change. Only the IDs the kind needs are set.
 type Event struct {
 	Kind      EventKind

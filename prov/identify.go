@@ -8,6 +8,9 @@ import (
 // NormalizeMAC returns s as 12 lowercase hex digits, accepting ':', '-' and
 // '.' separators; ok is false for anything else.
 func NormalizeMAC(s string) (string, bool) {
+	if isNormalMAC(s) {
+		return s, true // already normal: no copy (checked on every fetch)
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -28,6 +31,19 @@ func NormalizeMAC(s string) (string, bool) {
 		return "", false
 	}
 	return b.String(), true
+}
+
+// isNormalMAC reports whether s is 12 lower-case hex digits, not all zero.
+func isNormalMAC(s string) bool {
+	if len(s) != 12 || s == "000000000000" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 var uaMACPatterns = []*regexp.Regexp{

@@ -3,6 +3,7 @@ package prov
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -409,10 +410,18 @@ func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remo
 			// boot file): so a phone that reboots to apply a login is not
 			// logged out by it (the restart loop of the Spectralink
 			// user-profile guide).
-			if !sig.SyncFetchedAt.IsZero() {
-				return sigSame
+			if sig.SyncFetchedAt.IsZero() {
+				sig.SyncFetchedAt = at
+				return sigStore
 			}
-			sig.SyncFetchedAt = at
+			// A further boot fetch: still applying (the phone has not
+			// registered since), or a reboot after it applied the
+			// check-sync, with that registration still on its way here.
+			// Kept; the registration that ends the check-sync tells which.
+			if !sig.BootAt.IsZero() && (sig.BootAt.Before(sig.SyncAt) || !at.After(sig.BootAt)) {
+				return sigSame // an older boot fetch waits for its decision, or this is not newer
+			}
+			sig.BootAt = at
 			return sigStore
 		}
 		sig.BootAt = at
@@ -436,8 +445,8 @@ func (s *Sessions) regBindings(ctx context.Context, deviceID int64) []Binding {
 // persistent session stays, any other session that began before it ends.
 // Registrar events arrive on their own goroutine, so a login may have
 // started after the boot they report.
-func (s *Sessions) rebooted(ctx context.Context, d Device, bootAt time.Time) error {
-	sess, ok, err := s.ActiveOn(ctx, d.ID)
+func (s *Sessions) rebooted(ctx context.Context, deviceID int64, bootAt time.Time) error {
+	sess, ok, err := s.ActiveOn(ctx, deviceID)
 	if err != nil || !ok || sess.Persistent || !sess.StartedAt.Before(bootAt) {
 		return err
 	}
@@ -496,15 +505,37 @@ type lineKey struct {
 
 func callKey(b Binding) lineKey { return lineKey{b.Owner, b.AOR} }
 
+// lineCalls is a device's lines' last Call-IDs: a short slice (a phone has
+// a line or a few), not a map per device, which cost 10,000 maps in a
+// boot storm.
+type lineCalls []lineCall
+
+type lineCall struct {
+	key    lineKey
+	callID string
+}
+
+// set records callID for k and returns the calls and the previous Call-ID.
+func (c lineCalls) set(k lineKey, callID string) (lineCalls, string) {
+	for i := range c {
+		if c[i].key == k {
+			prev := c[i].callID
+			c[i].callID = callID
+			return c, prev
+		}
+	}
+	return append(c[:len(c):len(c)], lineCall{k, callID}), ""
+}
+
+// without drops the lines owner holds.
+func (c lineCalls) without(owner Owner) lineCalls {
+	return slices.DeleteFunc(c, func(l lineCall) bool { return l.key.owner == owner })
+}
+
 func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64, kind OwnerKind, id string, b Binding, at time.Time) error {
 	s.devMu.Lock()
-	calls := s.callIDs[devID]
-	if calls == nil {
-		calls = map[lineKey]string{}
-		s.callIDs[devID] = calls
-	}
-	prev := calls[callKey(b)]
-	calls[callKey(b)] = b.CallID
+	calls, prev := s.callIDs[devID].set(callKey(b), b.CallID)
+	s.callIDs[devID] = calls
 	s.devMu.Unlock()
 	newCall := prev != "" && prev != b.CallID
 	if err := s.deployed(ctx, devID, kind, b.Source); err != nil {
@@ -521,6 +552,13 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 		// those that came before it (at, BootAt, LineDownAt, SyncAt and
 		// SyncFetchedAt are all on the registrar's clock).
 		booted := !sig.BootAt.IsZero() && !at.Before(sig.BootAt)
+		if booted && !sig.SyncAt.IsZero() && !sig.BootAt.Before(sig.SyncAt) &&
+			!at.Before(sig.SyncAt) && !at.Before(sig.SyncFetchedAt) {
+			// The boot fetch came while the phone applied a check-sync,
+			// and this line is it applied: part of applying, no reboot.
+			booted = false
+			sig.BootAt = time.Time{}
+		}
 		bootAt = sig.BootAt
 		// A line registered after the phone fetched what it was told to:
 		// it has applied it; a held check-sync can go now.
@@ -573,11 +611,9 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 	case endSession != "":
 		return s.End(ctx, endSession, EndPhoneUnregister, PhoneActor(""))
 	case reboot:
-		d, err := s.store.GetDeviceByID(ctx, devID)
-		if err != nil {
-			return err
-		}
-		return s.rebooted(ctx, d, bootAt)
+		// Every phone's first line after its boot: the session read alone
+		// decides (no device read on the registrar's event path).
+		return s.rebooted(ctx, devID, bootAt)
 	}
 	return nil
 }
@@ -645,10 +681,10 @@ func (s *Sessions) sweepLinesDown(ctx context.Context, deviceID int64, now time.
 func (s *Sessions) forgetSession(ctx context.Context, sess Session) {
 	owner := SessionOwner(sess.ID)
 	s.devMu.Lock()
-	for k := range s.callIDs[sess.DeviceID] {
-		if k.owner == owner {
-			delete(s.callIDs[sess.DeviceID], k)
-		}
+	if c := s.callIDs[sess.DeviceID].without(owner); len(c) > 0 {
+		s.callIDs[sess.DeviceID] = c
+	} else {
+		delete(s.callIDs, sess.DeviceID)
 	}
 	s.devMu.Unlock()
 	_, _ = s.updateSignals(ctx, sess.DeviceID, func(sig *DeviceSignals) signalChange {
@@ -666,11 +702,15 @@ func (s *Sessions) forgetSession(ctx context.Context, sess Session) {
 // an assignment or claim written meanwhile is never undone.
 func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, source string) error {
 	now := s.now()
+	if s.seenDeployed(devID, now) {
+		return nil
+	}
 	d, err := s.store.GetDeviceByID(ctx, devID)
 	if err != nil {
 		return err
 	}
-	if d.Status == DeviceDeployed && now.Sub(d.LastSeen) <= 5*time.Minute {
+	if d.Status == DeviceDeployed && now.Sub(d.LastSeen) <= deployedSeenEvery {
+		s.noteDeployed(devID, d.LastSeen)
 		return nil
 	}
 	if d.Status != DeviceNotDeployed && d.Status != DeviceDeployed {
@@ -682,6 +722,7 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, so
 		return err
 	}
 	s.events.Publish(ctx, Event{Kind: EventDeviceStatus, DeviceID: d.ID})
+	s.noteDeployed(devID, now) // after the event, which forgets it
 	if d.Status == DeviceNotDeployed && kind == OwnerDevice {
 		// Its first files were the secure bootstrap's locked profile: a
 		// login already made here (an assigned desk phone, an admin's)
@@ -692,6 +733,46 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, so
 		}
 	}
 	return nil
+}
+
+// deployedSeenEvery is how often a registering phone's last-seen time is
+// written.
+const deployedSeenEvery = 5 * time.Minute
+
+// seenDeployed reports a device known deployed and seen within
+// deployedSeenEvery: its registrations need no device read. Every
+// registration and refresh of every line comes here, on the registrar's
+// one event goroutine, and a store read each let that queue grow by tens
+// of MB in a boot storm. On a cluster another node may change the device,
+// so it is always read.
+func (s *Sessions) seenDeployed(devID int64, now time.Time) bool {
+	if s.cluster != nil {
+		return false
+	}
+	s.devMu.Lock()
+	at, ok := s.deployedSeen[devID]
+	s.devMu.Unlock()
+	return ok && now.Sub(at) <= deployedSeenEvery && !now.Before(at)
+}
+
+func (s *Sessions) noteDeployed(devID int64, at time.Time) {
+	if s.cluster != nil {
+		return
+	}
+	s.devMu.Lock()
+	s.deployedSeen[devID] = at
+	s.devMu.Unlock()
+}
+
+// forgetDeployed drops what seenDeployed knows of a device an event
+// changed (its status, a credential reset, a deletion).
+func (s *Sessions) forgetDeployed(_ context.Context, ev Event) {
+	if ev.DeviceID == 0 || ev.Kind != EventDeviceStatus && ev.Kind != EventDeviceChanged {
+		return
+	}
+	s.devMu.Lock()
+	delete(s.deployedSeen, ev.DeviceID)
+	s.devMu.Unlock()
 }
 
 // holdsLine reports whether the phone registered the session's line.

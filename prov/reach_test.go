@@ -3,6 +3,7 @@ package prov_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,16 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 		{"a persistent line expiring (phone switched off) keeps the login", true,
 			"fetch; reg line c1; expire line; wait 91s", ""},
 		{"refresh keeps it", false, "fetch; reg line c1; refresh line c1; wait 1m; refresh line c1", ""},
+		// "late" records a registrar event now and delivers it at "deliver":
+		// registrar events reach Sessions after fetches that came later.
+		{"reboot right after applying the login, the line reported late", false,
+			"fetch; late reg line c1; fetch; deliver; reg line c2", prov.EndReboot},
+		{"reboot right after applying the login, persistent", true,
+			"fetch; late reg line c1; fetch; deliver; reg line c2; wait 10m", ""},
+		{"two boot fetches while applying, the line reported late", false,
+			"fetch; fetch; late reg line c1; deliver; refresh line c1; wait 10m", ""},
+		{"a reload after applying, the line reported late", false,
+			"fetch; late reg line c1; fetch; deliver; refresh line c1; wait 10m", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := openPolicy
@@ -68,11 +79,28 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 				Transport: "UDP", Owner: prov.SessionOwner(s.ID), AuthUser: s.SIPUser, DeviceID: d.ID}
 			dev := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Contact: "sip:dev00000000000d@10.0.0.5:5060",
 				Source: "10.0.0.5:5060", Transport: "UDP", Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID}
+			type event struct {
+				change prov.BindingChange
+				b      prov.Binding
+				at     time.Time
+			}
+			var held []event
 			for _, step := range strings.Split(tc.steps, "; ") {
 				f.clk.add(time.Millisecond) // signals come one after another
 				w := strings.Fields(step)
+				late := w[0] == "late"
+				if late {
+					w = w[1:]
+				}
 				var err error
 				switch w[0] {
+				case "deliver":
+					for _, ev := range held {
+						if err = f.ss.BindingChanged(ctx, ev.change, ev.b, ev.at); err != nil {
+							break
+						}
+					}
+					held = nil
 				case "fetch":
 					err = f.ss.BootFetched(ctx, d, f.clk.now(), "", true)
 				case "reg", "refresh", "unreg", "expire":
@@ -85,6 +113,10 @@ func TestRebootOrLogoutFromSignals(t *testing.T) {
 					}
 					change := map[string]prov.BindingChange{"reg": prov.LineRegistered, "refresh": prov.LineRefreshed,
 						"unreg": prov.LineUnregistered, "expire": prov.LineExpired}[w[0]]
+					if late {
+						held = append(held, event{change, b, f.clk.now()})
+						break
+					}
 					err = f.ss.BindingChanged(ctx, change, b, f.clk.now())
 				case "sync":
 					f.ss.SyncDevice(ctx, d, false)
@@ -187,5 +219,62 @@ func TestCheckSyncsCoalesce(t *testing.T) {
 	f.ss.SyncDevice(ctx, d, false)
 	if n := count(); n != 4 {
 		t.Fatalf("a check-sync 3 s after the last was coalesced (%d)", n)
+	}
+}
+
+// deviceReads counts the device reads Sessions makes.
+type deviceReads struct {
+	prov.Store
+	n *atomic.Int64
+}
+
+func (s deviceReads) GetDeviceByID(ctx context.Context, id int64) (prov.Device, error) {
+	s.n.Add(1)
+	return s.Store.GetDeviceByID(ctx, id)
+}
+
+// Every registration and refresh reaches Sessions on the registrar's one
+// event goroutine: once the phone is known deployed they read no device
+// (a read each let that queue grow by tens of MB in a boot storm), until
+// an event about the device or the last-seen interval says to look again.
+func TestRefreshesReadNoDevice(t *testing.T) {
+	t.Parallel()
+	var reads atomic.Int64
+	f := newFixtureWith(t, openPolicy, func(st prov.Store) prov.Store { return deviceReads{st, &reads} })
+	ctx := context.Background()
+	d, _ := f.st.GetDevice(ctx, "00000000000d")
+	dev := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Contact: "sip:dev00000000000d@10.0.0.5:5060",
+		Source: "10.0.0.5:5060", Transport: "UDP", Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c1"}
+	change := func(c prov.BindingChange) {
+		t.Helper()
+		f.clk.add(time.Second)
+		if err := f.ss.BindingChanged(ctx, c, dev, f.clk.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	change(prov.LineRegistered)
+	if got, _ := f.st.GetDevice(ctx, d.MAC); got.Status != prov.DeviceDeployed {
+		t.Fatalf("status %s after the first registration, want deployed", got.Status)
+	}
+	base := reads.Load()
+	for range 100 {
+		change(prov.LineRefreshed)
+	}
+	if n := reads.Load() - base; n != 0 {
+		t.Fatalf("100 refreshes of a deployed phone read the device %d times, want 0", n)
+	}
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID})
+	change(prov.LineRefreshed)
+	change(prov.LineRefreshed)
+	if n := reads.Load() - base; n != 1 {
+		t.Fatalf("after an event about the device: %d reads, want 1", n)
+	}
+	f.clk.add(6 * time.Minute)
+	change(prov.LineRefreshed)
+	if n := reads.Load() - base; n != 2 {
+		t.Fatalf("after the last-seen interval: %d reads, want 2", n)
+	}
+	if got, _ := f.st.GetDevice(ctx, d.MAC); !got.LastSeen.Equal(f.clk.now()) {
+		t.Fatalf("last seen %v, want %v (written again)", got.LastSeen, f.clk.now())
 	}
 }

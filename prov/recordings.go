@@ -31,6 +31,33 @@ type Recording struct {
 	File string `json:"-"`
 }
 
+// RecordingScope selects recordings for a reader: those matching any of
+// the set fields (none set: none).
+type RecordingScope struct {
+	All bool
+	// UserID: the user's own.
+	UserID int64
+	// SiteID: those of the site's users.
+	SiteID int64
+	// Numbers: those whose user has one of the numbers or whose other
+	// party is one.
+	Numbers []string
+	// Offset and Limit page the result (Limit 0: no limit).
+	Offset, Limit int
+}
+
+// ScopedRecording is a recording with its user as the rights see them.
+type ScopedRecording struct {
+	Recording
+	// Owner is the user's name ("" when the user is gone), OwnerName their
+	// full name, OwnerSite their site.
+	Owner     string
+	OwnerName string
+	OwnerSite int64
+	// ByNumber: the recording matches RecordingScope.Numbers.
+	ByNumber bool
+}
+
 // RecordingsConfig bounds what recordings keep.
 type RecordingsConfig struct {
 	// Dir holds the WAV files.
@@ -99,6 +126,72 @@ func (r *Recordings) Records(ctx context.Context, owner, peer string) (User, boo
 	return User{}, false
 }
 
+// RecordsCall reports whether a call between desk phones (or a phone and
+// the trunk) is recorded, and whose recording it is: the caller's user (a
+// user's own account, or the user logged in on the phone) when recorded —
+// their Record flag or one of their numbers listed; else the dialled
+// number's user when recorded (incoming); else, a listed number that is no
+// user's (the trunk's), the caller's.
+func (r *Recordings) RecordsCall(ctx context.Context, caller, dialled string) (u User, incoming, ok bool) {
+	c, found := r.callerUser(ctx, caller)
+	if found && r.recorded(ctx, c) {
+		return c, false, true
+	}
+	if dialled == "" {
+		return User{}, false, false
+	}
+	d, err := r.store.UserByNumber(ctx, dialled)
+	if err == nil && r.recorded(ctx, d) {
+		return d, true, true
+	}
+	if err != nil && found && slices.Contains(r.cfg.Numbers, dialled) {
+		return c, false, true
+	}
+	return User{}, false, false
+}
+
+// callerUser is the user behind a caller's credential owner ("kind:id").
+func (r *Recordings) callerUser(ctx context.Context, caller string) (User, bool) {
+	o, _ := ParseOwner(caller)
+	var id int64
+	switch o.Kind {
+	case OwnerUser:
+		id, _ = strconv.ParseInt(o.ID, 10, 64)
+	case OwnerSession:
+		s, err := r.store.GetSession(ctx, o.ID)
+		if err != nil {
+			return User{}, false
+		}
+		id = s.UserID
+	default:
+		return User{}, false
+	}
+	u, err := r.store.GetUserByID(ctx, id)
+	return u, err == nil
+}
+
+// recorded tells a user whose calls are recorded: the Record flag or one
+// of their numbers listed.
+func (r *Recordings) recorded(ctx context.Context, u User) bool {
+	if u.Portal.RecordCalls {
+		return true
+	}
+	if len(r.cfg.Numbers) == 0 {
+		return false
+	}
+	own, err := r.store.NumbersOf(ctx, u.ID)
+	if err != nil {
+		r.log.Warn("recorded numbers not checked", "user", u.Username, "err", err)
+		return false
+	}
+	for _, n := range own {
+		if slices.Contains(r.cfg.Numbers, n) {
+			return true
+		}
+	}
+	return false
+}
+
 // NewFile names a new recording's file and returns its path.
 func (r *Recordings) NewFile(u User) (name, path string) {
 	name = r.now().UTC().Format("20060102-150405") + "-" + strconv.FormatInt(u.ID, 10) + "-" + strings.ToLower(auth.RandomSecret(6)) + ".wav"
@@ -144,6 +237,10 @@ func (r *Recordings) Finished(ctx context.Context, rec Recording) error {
 	return nil
 }
 
+// MaxRecordingNumbers bounds a user's list of numbers whose recordings
+// they may hear: every listing and replay checks each recording against it.
+const MaxRecordingNumbers = 200
+
 // RecordingNumbers is p.RecordingsNumbers split, blanks dropped.
 func RecordingNumbers(p PortalAccess) []string {
 	var out []string
@@ -169,10 +266,6 @@ func RecordingsAccess(u User) Access {
 	}
 	return best
 }
-
-// listScan bounds how many recordings List looks at for a user with wider
-// rights than their own (the budget keeps the table small anyway).
-const listScan = 5000
 
 // recOwner is what the rights look at of a recording's user.
 type recOwner struct {
@@ -243,45 +336,69 @@ func accessRank(a Access) int {
 	return 0
 }
 
-// ListedRecording is one recording List shows, and whether u may
-// download it (Write) besides replaying it.
+// ListedRecording is one recording List shows, whose it is, and whether u
+// may download it (Write) besides replaying it.
 type ListedRecording struct {
 	Recording
-	Download bool `json:"download"`
+	// Owner is its user's name, OwnerName their full name ("" when the
+	// user is gone).
+	Owner     string `json:"owner"`
+	OwnerName string `json:"owner_name"`
+	Download  bool   `json:"download"`
 }
 
-// List returns the recordings u may replay, newest first (at most 200):
-// their own, their site's, their listed numbers' or all, per their rights.
-func (r *Recordings) List(ctx context.Context, u User) ([]ListedRecording, error) {
+// MaxRecordingsPage bounds one page of List.
+const MaxRecordingsPage = 200
+
+// List returns one page of the recordings u may replay, newest first:
+// their own, their site's, their listed numbers' or all, per their rights,
+// from offset, at most limit (1 to MaxRecordingsPage), and whether more
+// follow. One store query, whoever's the recordings are.
+func (r *Recordings) List(ctx context.Context, u User, offset, limit int) ([]ListedRecording, bool, error) {
 	if RecordingsAccess(u) == AccessNone {
-		return nil, fmt.Errorf("recordings: %w", ErrDenied)
+		return nil, false, fmt.Errorf("recordings: %w", ErrDenied)
 	}
+	limit = min(max(limit, 1), MaxRecordingsPage)
 	p := u.Portal
-	var all []Recording
-	var err error
-	if accessRank(p.RecordingsGroup)+accessRank(p.RecordingsOthers)+accessRank(p.RecordingsAll) == 0 {
-		all, err = r.store.ListRecordings(ctx, u.ID, 200)
-	} else {
-		all, err = r.store.ListRecordings(ctx, 0, listScan)
+	sc := RecordingScope{All: accessRank(p.RecordingsAll) > 0, Offset: max(offset, 0), Limit: limit + 1}
+	if accessRank(p.Recordings) > 0 {
+		sc.UserID = u.ID
 	}
+	if accessRank(p.RecordingsGroup) > 0 && u.SiteID != 0 {
+		sc.SiteID = u.SiteID
+	}
+	if accessRank(p.RecordingsOthers) > 0 {
+		sc.Numbers = RecordingNumbers(p)
+	}
+	rows, err := r.store.ListRecordingsIn(ctx, sc)
 	if err != nil {
-		return nil, fmt.Errorf("recordings: %w", err)
+		return nil, false, fmt.Errorf("recordings: %w", err)
 	}
-	x := r.rightsOf(u)
-	var out []ListedRecording
-	for _, rec := range all {
-		if len(out) == 200 {
-			break
-		}
-		a, err := x.of(ctx, rec)
-		if err != nil {
-			return nil, fmt.Errorf("recordings: %w", err)
-		}
-		if a != AccessNone {
-			out = append(out, ListedRecording{Recording: rec, Download: a == AccessWrite})
-		}
+	more := len(rows) > limit
+	out := make([]ListedRecording, 0, min(len(rows), limit))
+	for _, x := range rows[:min(len(rows), limit)] {
+		a := scopedAccess(u, x)
+		out = append(out, ListedRecording{Recording: x.Recording, Owner: x.Owner, OwnerName: x.OwnerName,
+			Download: a == AccessWrite})
 	}
-	return out, nil
+	return out, more, nil
+}
+
+// scopedAccess is u's access to x: the widest of the rights whose scope
+// holds it, as rights.of works it out.
+func scopedAccess(u User, x ScopedRecording) Access {
+	p := u.Portal
+	acc := []Access{p.RecordingsAll}
+	if x.UserID == u.ID {
+		acc = append(acc, p.Recordings)
+	}
+	if x.OwnerSite != 0 && x.OwnerSite == u.SiteID {
+		acc = append(acc, p.RecordingsGroup)
+	}
+	if x.ByNumber {
+		acc = append(acc, p.RecordingsOthers)
+	}
+	return slices.MaxFunc(acc, accessCmp)
 }
 
 // Open gives u a recording to replay (Read) or download (Write) under

@@ -72,7 +72,7 @@ func TestRecordingsRightsAndBudget(t *testing.T) {
 	if _, _, err := recs.Open(ctx, alice, other.ID, false, prov.Actor{}); !errors.Is(err, prov.ErrNotFound) {
 		t.Fatalf("replay bob's = %v, want ErrNotFound", err)
 	}
-	if _, err := recs.List(ctx, bob); !errors.Is(err, prov.ErrDenied) {
+	if _, _, err := recs.List(ctx, bob, 0, 50); !errors.Is(err, prov.ErrDenied) {
 		t.Fatalf("List without access = %v", err)
 	}
 	// The budget (3000 bytes): a 1000-byte recording more pushes the oldest out.
@@ -192,7 +192,7 @@ func TestRecordingsScopes(t *testing.T) {
 			u := users["alice"]
 			u.Portal.Recordings, u.Portal.RecordingsGroup, u.Portal.RecordingsOthers, u.Portal.RecordingsAll = tc.own, tc.group, tc.others, tc.all
 			u.Portal.RecordingsNumbers = tc.numbers
-			list, err := recs.List(ctx, u)
+			list, _, err := recs.List(ctx, u, 0, prov.MaxRecordingsPage)
 			if len(tc.want.replay) == 0 {
 				if !errors.Is(err, prov.ErrDenied) && len(list) != 0 {
 					t.Fatalf("List = %v %v, want nothing", list, err)
@@ -249,5 +249,39 @@ func TestRecordingsScopes(t *testing.T) {
 	p.RecordingsNumbers = "2001, 3001"
 	if _, err := m.UpdateUser(ctx, "alice", prov.UserPatch{Portal: &p}, prov.Actor{Kind: prov.ActorAdmin, Name: "test"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRecordingsDeskCalls: whose call between desk phones is recorded: the
+// caller's user when theirs is a listed number (outgoing), else the dialled
+// user's (incoming), else the caller's for a listed number that is no
+// user's (the trunk's); a device account or unlisted numbers are not.
+func TestRecordingsDeskCalls(t *testing.T) {
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	recs, err := prov.NewRecordings(prov.RecordingsConfig{Dir: t.TempDir(), Numbers: []string{"2002", "5555"}}, f.st, nil,
+		slog.New(slog.DiscardHandler), f.clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := f.st.GetUser(ctx, "alice") // 2001
+	bob, _ := f.st.GetUser(ctx, "bob")     // 2002
+	for _, tc := range []struct {
+		name, caller, dialled string
+		want                  prov.User
+		incoming, ok          bool
+	}{
+		{"the caller's number is listed", "user:" + itoa(bob.ID), "2001", bob, false, true},
+		{"the dialled user's number is", "user:" + itoa(alice.ID), "2002", bob, true, true},
+		{"a listed trunk number", "user:" + itoa(alice.ID), "5555", alice, false, true},
+		{"neither", "user:" + itoa(alice.ID), "9000", prov.User{}, false, false},
+		{"a device account to an unlisted user", "device:1", "2001", prov.User{}, false, false},
+		{"a device account to a listed user", "device:1", "2002", bob, true, true},
+	} {
+		u, incoming, ok := recs.RecordsCall(ctx, tc.caller, tc.dialled)
+		if ok != tc.ok || incoming != tc.incoming || u.ID != tc.want.ID {
+			t.Errorf("%s: RecordsCall = %q incoming %v %v, want %q incoming %v %v", tc.name, u.Username, incoming, ok,
+				tc.want.Username, tc.incoming, tc.ok)
+		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 //
 //  1. the credentials index follows user and device changes, so whatever
 //     runs after (a login, a registration the check-sync provokes) reads
-//     the new credentials;
+//     the new credentials; then the softphones whose credentials it
+//     dropped (a disabled user) are unbound;
 //  2. an assigned managed desk phone logs its user in when assigned, and
 //     back in when a guest who logged in there leaves;
 //  3. the files cache drops what the device would render differently;
@@ -20,6 +21,9 @@ import (
 //     not fetch the old file.
 func (s *Services) subscribeRules(st Store) {
 	s.Events.Subscribe(credentialsRule{creds: s.Credentials, logger: s.logger}.on)
+	if s.Softphone != nil {
+		s.Events.Subscribe(s.Softphone.onUserChanged)
+	}
 	s.Events.Subscribe(assignedRule{store: st, sessions: s.Sessions, logger: s.logger}.on)
 	if s.fileCache != nil {
 		s.Events.Subscribe(s.fileCache.OnEvent)
@@ -102,7 +106,10 @@ type syncRule struct {
 }
 
 func (r syncRule) on(ctx context.Context, ev Event) {
-	if ev.Kind != EventDeviceChanged || ev.DeviceID == 0 {
+	if ev.Kind != EventDeviceChanged || ev.DeviceID == 0 || ev.Reason == ReasonEnrolled {
+		// An enrolling phone is fetching its files now: a check-sync
+		// would find no registration, after a signals read on the
+		// fetch's path (10,000 of them in a boot storm).
 		return
 	}
 	var d Device

@@ -175,3 +175,66 @@ func TestNewRules(t *testing.T) {
 		t.Errorf("assigned phone sessions: %+v, want its user logged in by the assigned door", act)
 	}
 }
+
+// TestEnrollSendsNoCheckSync: a phone's first fetch enrolls it; the phone is
+// fetching its files already, so no check-sync goes out (in a boot storm
+// each cost a signals read on the fetch's path, for a phone with nothing
+// registered); a later change of the device is told as before.
+func TestEnrollSendsNoCheckSync(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	site := prov.Site{Name: "HQ", Subnets: []string{"10.1.0.0/16"}, TimeZone: "UTC"}
+	if err := st.CreateSite(ctx, &site); err != nil {
+		t.Fatal(err)
+	}
+	rend, err := render.New(render.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := prov.NewCredentials(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &syncReader{mac: rMAC}
+	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	cache := files.NewCache(0, clk.now)
+	svc, err := prov.New(ctx, prov.Deps{Store: st, Credentials: creds, Registrar: reg, FileCache: cache, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Sessions.Close(); svc.Close() })
+	fs, err := files.New(files.Config{HTTPPort: 80, Enroll: files.EnrollAuto}, files.Deps{Store: st, Events: svc.Events,
+		Renderer: rend, Leases: leases{netip.MustParseAddr(rPhoneIP): rMAC}, Cache: cache, Desk: svc, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close() })
+	reg.svc, reg.files = svc, fs
+
+	c, err := fs.Read(ctx, files.Request{Proto: files.ProtoHTTP, Path: rMAC + ".cfg",
+		Remote: netip.MustParseAddrPort(rPhoneIP + ":5000"), Local: netip.MustParseAddrPort("10.0.0.1:80"),
+		UserAgent: "FileTransport PolycomVVX-VVX_411-UA/6.4.0.8001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := st.GetDevice(ctx, rMAC); err != nil {
+		t.Fatalf("the first fetch did not enroll the phone: %v", err)
+	}
+	if _, _, n := reg.last(); n != 0 {
+		t.Fatalf("enrolling sent %d check-syncs, want 0", n)
+	}
+	params := map[string]string{"up.admin": "42"}
+	if _, err := svc.Manager.UpdateDevice(ctx, rMAC, prov.DevicePatch{Params: &params},
+		prov.Actor{Kind: prov.ActorAdmin, Name: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, n := reg.last(); n != 1 {
+		t.Fatalf("a change after enrolling sent %d check-syncs, want 1", n)
+	}
+}

@@ -119,7 +119,7 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	s.Directory.lockout = s.Lockout
 	var err error
 	s.Sessions, err = NewSessions(ctx, SessionsDeps{Store: d.Store, Credentials: d.Credentials, Events: s.Events,
-		Registrar: d.Registrar, Logger: d.Logger, Registerer: d.Registerer, Now: d.SessionClock, Lockout: s.Lockout,
+		Registrar: d.Registrar, Logger: d.Logger, Registerer: d.Registerer, Now: d.SessionClock, Wall: d.Now, Lockout: s.Lockout,
 		Hasher: s.Directory.Hasher(), SyncEvent: d.SyncEvent, Ready: d.Ready})
 	if err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func (s *Services) Fetched(ctx context.Context, d Device, f Fetch) {
 		if f.Remote.IsValid() {
 			remote = f.Remote.Addr().Unmap().String()
 		}
-		err = s.Sessions.BootFetched(ctx, d, time.Now(), remote, f.DeviceAuthenticated)
+		err = s.Sessions.BootFetched(ctx, d, s.Sessions.wall(), remote, f.DeviceAuthenticated)
 	}
 	if err != nil {
 		s.logger.Warn("boot-file fetch bookkeeping", "component", "files", "mac", d.MAC, "err", err)

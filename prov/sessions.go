@@ -90,8 +90,11 @@ type Sessions struct {
 	// (each line's Call-ID, a cache of the stored DeviceSignals), the held
 	// check-syncs and the recent native logouts.
 	devMu   sync.Mutex
-	callIDs map[int64]map[lineKey]string
-	sig     map[int64]DeviceSignals
+	callIDs map[int64]lineCalls
+	// deployedSeen is when each device was last known deployed and seen
+	// (seenDeployed).
+	deployedSeen map[int64]time.Time
+	sig          map[int64]DeviceSignals
 	// deferred are check-syncs waiting for the phone to finish applying
 	// the previous one, with where to send them.
 	deferred map[int64]heldSync
@@ -198,11 +201,14 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		}
 	}
 	s := &Sessions{syncEvent: d.SyncEvent, store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
-		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]map[lineKey]string{},
+		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]lineCalls{}, deployedSeen: map[int64]time.Time{},
 		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork),
 		remoteReach: map[int64]reachSet{}, ready: d.Ready}
 	if c, ok := d.Store.(ClusterStore); ok && c.Clustered() {
 		s.cluster = c
+	}
+	if d.Events != nil {
+		d.Events.Subscribe(s.forgetDeployed)
 	}
 	s.m = sessionMetrics{
 		logins: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_prov_logins_total",
@@ -237,10 +243,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 		if b.DeviceID == 0 {
 			continue
 		}
-		if s.callIDs[b.DeviceID] == nil {
-			s.callIDs[b.DeviceID] = map[lineKey]string{}
-		}
-		s.callIDs[b.DeviceID][callKey(b)] = b.CallID
+		s.callIDs[b.DeviceID], _ = s.callIDs[b.DeviceID].set(callKey(b), b.CallID)
 	}
 	return s, nil
 }
@@ -791,18 +794,7 @@ func (s *Sessions) Close() { s.timers.Close() }
 
 // RunSweeper sweeps every interval until ctx ends.
 func (s *Sessions) RunSweeper(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.logger.Error("session sweep", "err", err)
-			}
-		}
-	}
+	return runEvery(ctx, interval, s.logger, "session sweep", s.Sweep)
 }
 
 func (s *Sessions) audit(ctx context.Context, actor Actor, action string, o Object, after any) {

@@ -89,11 +89,19 @@ type fixture struct {
 	clk   *clock
 	site  prov.Site
 	prom  *prometheus.Registry
+	// events is what Sessions subscribed to.
+	events *prov.Events
 }
 
 // newFixture makes a site with policy, users alice/bob (password <name>-pw,
 // numbers 2001/2002) and devices d1, d2.
 func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
+	t.Helper()
+	return newFixtureWith(t, policy, nil)
+}
+
+// newFixtureWith is newFixture with Sessions on wrap(store) (nil: the store).
+func newFixtureWith(t *testing.T, policy prov.LoginPolicy, wrap func(prov.Store) prov.Store) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
@@ -126,14 +134,19 @@ func newFixture(t *testing.T, policy prov.LoginPolicy) *fixture {
 	}
 	reg := &recRegistrar{st: st, bindings: map[string]int{}}
 	prom := prometheus.NewRegistry()
-	ss, err := prov.NewSessions(ctx, prov.SessionsDeps{Store: st, Credentials: creds, Events: &prov.Events{},
+	var sst prov.Store = st
+	if wrap != nil {
+		sst = wrap(st)
+	}
+	events := &prov.Events{}
+	ss, err := prov.NewSessions(ctx, prov.SessionsDeps{Store: sst, Credentials: creds, Events: events,
 		Registrar: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: prom,
 		Now: clk.now, Wall: clk.now, Lockout: auth.NewLockout(auth.LockoutConfig{Threshold: 3, Base: time.Minute}, clk.now)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ss.Close)
-	return &fixture{st: st, ss: ss, creds: creds, reg: reg, clk: clk, site: site, prom: prom}
+	return &fixture{st: st, ss: ss, creds: creds, reg: reg, clk: clk, site: site, prom: prom, events: events}
 }
 
 // restart builds new Sessions over the same store, as a daemon restart does.

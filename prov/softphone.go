@@ -114,6 +114,33 @@ func (s *Softphone) Revoke(ctx context.Context, portalSession string) {
 	}
 }
 
+// onUserChanged unbinds at once the softphones of a user whose browser
+// credentials the index dropped (disabled, or the softphone taken away):
+// without it their registration would ring on until it expired. It runs
+// after the credentials rule (subscription order).
+func (s *Softphone) onUserChanged(ctx context.Context, ev Event) {
+	if ev.Kind != EventUserChanged || ev.UserID == 0 {
+		return
+	}
+	var gone []Owner
+	s.mu.Lock()
+	for tag, o := range s.owners {
+		if browserUserID(o.ID) == ev.UserID && !s.creds.hasBrowser(o) {
+			gone = append(gone, o)
+			delete(s.owners, tag)
+		}
+	}
+	s.mu.Unlock()
+	for _, o := range gone {
+		if s.reg == nil {
+			continue
+		}
+		if _, err := s.reg.Unbind(ctx, o); err != nil {
+			s.log.Warn("softphone unbind failed", "component", "softphone", "owner", o, "err", err)
+		}
+	}
+}
+
 // browserUserID is the user behind a browser credential's owner ID.
 func browserUserID(ownerID string) int64 {
 	id, _, _ := strings.Cut(ownerID, ".")

@@ -229,6 +229,9 @@ type HistoryStore interface {
 	ListRecordings(ctx context.Context, userID int64, limit int) ([]Recording, error)
 	GetRecording(ctx context.Context, id int64) (Recording, error)
 	DeleteRecording(ctx context.Context, id int64) error
+	// ListRecordingsIn returns one page of the recordings in scope, newest
+	// first, each with what the rights need of its user, in one query.
+	ListRecordingsIn(ctx context.Context, sc RecordingScope) ([]ScopedRecording, error)
 }
 
 // AdminStore keeps administrator accounts and API tokens.

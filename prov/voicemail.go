@@ -281,11 +281,56 @@ func (v *Voicemails) SetGreeting(ctx context.Context, userID int64, wav []byte, 
 		os.Remove(tmp.Name())
 		return fmt.Errorf("voicemail: greeting: %w", err)
 	}
-	e := &AuditEvent{At: v.now(), Actor: actor.Name, Action: "voicemail.greeting", Object: "user:" +
-		strconv.FormatInt(userID, 10), After: strconv.Itoa(len(wav)) + " bytes", Remote: actor.Remote}
+	v.auditUser(ctx, actor, "voicemail.greeting", userID, strconv.Itoa(len(wav))+" bytes")
+	return nil
+}
+
+func (v *Voicemails) auditUser(ctx context.Context, actor Actor, action string, userID int64, after string) {
+	e := &AuditEvent{At: v.now(), Actor: actor.Name, Action: action, Object: "user:" + strconv.FormatInt(userID, 10),
+		After: after, Remote: actor.Remote}
 	if err := v.store.AddAudit(ctx, e); err != nil {
 		v.logger.Error("audit write failed", "action", e.Action, "err", err)
 	}
+}
+
+// HasGreeting reports whether the user has uploaded a greeting.
+func (v *Voicemails) HasGreeting(ctx context.Context, userID int64) bool {
+	mb := v.mailboxOf(userID)
+	if mb == "" {
+		return false
+	}
+	p, err := v.Greeting(ctx, mb)
+	return err == nil && p != ""
+}
+
+// DeleteGreeting removes a user's greeting (callers hear the tone again),
+// audited; ErrNotFound when there is none.
+func (v *Voicemails) DeleteGreeting(ctx context.Context, userID int64, actor Actor) error {
+	mb := v.mailboxOf(userID)
+	if mb == "" {
+		return fmt.Errorf("voicemail: user %d has no mailbox: %w", userID, ErrNotFound)
+	}
+	if err := os.Remove(filepath.Join(v.dir(mb), "greeting.wav")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("voicemail: no greeting: %w", ErrNotFound)
+		}
+		return fmt.Errorf("voicemail: greeting: %w", err)
+	}
+	v.auditUser(ctx, actor, "voicemail.greeting_delete", userID, "")
+	return nil
+}
+
+// MarkHeard marks a user's message heard from the portal or the API,
+// audited like a playback.
+func (v *Voicemails) MarkHeard(ctx context.Context, userID, id int64, actor Actor) error {
+	m, err := v.owned(ctx, userID, id)
+	if err != nil {
+		return err
+	}
+	if err := v.heard(ctx, userID, id); err != nil {
+		return err
+	}
+	v.audit(ctx, actor, "voicemail.heard", m)
 	return nil
 }
 
@@ -434,16 +479,5 @@ func (v *Voicemails) Sweep(ctx context.Context) error {
 
 // RunSweeper sweeps every interval until ctx ends.
 func (v *Voicemails) RunSweeper(ctx context.Context, every time.Duration) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if err := v.Sweep(ctx); err != nil && ctx.Err() == nil {
-				v.logger.Error("voicemail sweep", "err", err)
-			}
-		}
-	}
+	return runEvery(ctx, every, v.logger, "voicemail sweep", v.Sweep)
 }

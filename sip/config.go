@@ -48,8 +48,16 @@ type Config struct {
 	LockoutBase      time.Duration `yaml:"lockout_base"`
 	LockoutMax       time.Duration `yaml:"lockout_max"`
 	LockoutWindow    time.Duration `yaml:"lockout_window"`
-	// UDPWorkers read the UDP sockets in parallel (0: GOMAXPROCS).
+	// UDPWorkers answer each UDP socket's REGISTERs and OPTIONS in
+	// parallel (0: GOMAXPROCS); one reader per socket feeds them.
 	UDPWorkers int `yaml:"udp_workers"`
+	// UDPQueue bounds the REGISTERs and OPTIONS of a socket waiting for a
+	// worker; beyond it they are answered 503 + Retry-After unparsed.
+	UDPQueue int `yaml:"udp_queue"`
+	// UDPQueueDelay sheds the same way one that waited longer than this in
+	// the queue (0: never): its sender has retransmitted it by then (T1 is
+	// 500 ms), so answering it late only doubles the work.
+	UDPQueueDelay time.Duration `yaml:"udp_queue_delay"`
 	// UDPReadBuffer is SO_RCVBUF of the UDP sockets in bytes (0: system default).
 	UDPReadBuffer int `yaml:"udp_read_buffer"`
 	// UserAgent is sent in Server/User-Agent headers.
@@ -86,6 +94,8 @@ func DefaultConfig() Config {
 		LockoutMax:       time.Hour,
 		LockoutWindow:    15 * time.Minute,
 		UDPReadBuffer:    4 << 20,
+		UDPQueue:         4096,
+		UDPQueueDelay:    time.Second,
 		UserAgent:        "hotdesk",
 		// Below the unit's LimitNOFILE (65536), with room for the rest.
 		TCPMaxConns:          20000,
@@ -194,6 +204,12 @@ func (c Config) Validate() error {
 	}
 	if c.UDPWorkers < 0 {
 		errs = append(errs, errors.New("udp_workers: must not be negative"))
+	}
+	if c.UDPQueue < 1 || c.UDPQueue > 1<<20 {
+		errs = append(errs, errors.New("udp_queue: must be within 1..1048576"))
+	}
+	if c.UDPQueueDelay < 0 || c.UDPQueueDelay > 32*time.Second {
+		errs = append(errs, errors.New("udp_queue_delay: must be within 0..32s"))
 	}
 	if err := c.PnP.Validate(); err != nil {
 		errs = append(errs, err)

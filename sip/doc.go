@@ -22,7 +22,7 @@
 // # The sipgo fork
 //
 // go.mod replaces github.com/emiago/sipgo v1.7.2 with sip/internal/sipgo:
-// v1.7.2's non-test files of the sipgo and sip packages (gofmt'd) plus two
+// v1.7.2's non-test files of the sipgo and sip packages (gofmt'd) plus three
 // patches, kept until upstream takes them. Each is an upstream pull
 // request, whose text follows.
 //
@@ -51,6 +51,22 @@
 //	through a stateful proxy allocates ~4 % fewer objects (724 instead of
 //	755 per INVITE…BYE). No API change; TestIsIPV6 and
 //	TestUriStringWriteNoParamString cover it (the latter fails without it).
+//
+//	sip: write Vias and numbers without building strings
+//
+//	ViaHeader.StringWrite built its value as a string (Value, a
+//	strings.Builder grown four times) to copy it into the buffer; it now
+//	writes valueStringWrite into the buffer directly. Ports, CSeq numbers,
+//	Content-Length, Max-Forwards and Expires went through strconv.Itoa,
+//	which allocates from 100 on; writeInt formats them on the stack and
+//	writes the digits into a bytes.Buffer, strings.Builder or any
+//	io.ByteWriter (strings as before into other writers).
+//	HeaderParams.ToStringWrite's string(sep) escaped, one allocation per
+//	parameter list written; the three separators sipgo uses are constants
+//	now. Same text, byte for byte. A call through a stateful proxy
+//	allocates ~14 % fewer objects (624 instead of 727 per INVITE…BYE, with
+//	the proxy's own loop hash and checks). No API change;
+//	TestNumbersWrittenWithoutStrings covers it (it fails without the fix).
 //
 // The fork's tests run inside it: cd sip/internal/sipgo && go test ./sip/.
 package sip

@@ -33,12 +33,67 @@ type location struct {
 }
 
 // bindingIndex maps a key of a binding (its device, its owner) to the
-// bindings that have it.
+// bindings that have it. A key has one or a few bindings (a handset's
+// lines), so each holds a keySet, not a map of its own: a map per key was
+// the registrar's largest heap item in a 10,000-handset storm.
 type bindingIndex struct {
 	keyOf func(*Binding) string
 	mu    sync.Mutex
-	by    map[string]map[BindingKey]struct{}
+	by    map[string]keySet
 	dev   map[BindingKey]string
+}
+
+// keySet is the bindings under one index key: a short slice, or a map once
+// it grows past keySetSliceMax (many phones behind one SBC share a target),
+// so adding and removing stays O(1) however many share the key.
+type keySet struct {
+	few  []BindingKey
+	many map[BindingKey]struct{}
+}
+
+const keySetSliceMax = 8
+
+func (s keySet) len() int { return len(s.few) + len(s.many) }
+
+func (s keySet) add(k BindingKey) keySet {
+	if s.many != nil {
+		s.many[k] = struct{}{}
+		return s
+	}
+	if slices.Contains(s.few, k) {
+		return s
+	}
+	if len(s.few) < keySetSliceMax {
+		// Exact capacity: most keys have one binding for good.
+		s.few = append(s.few[:len(s.few):len(s.few)], k)
+		return s
+	}
+	s.many = make(map[BindingKey]struct{}, 2*keySetSliceMax)
+	for _, o := range s.few {
+		s.many[o] = struct{}{}
+	}
+	s.many[k] = struct{}{}
+	s.few = nil
+	return s
+}
+
+func (s keySet) remove(k BindingKey) keySet {
+	if s.many != nil {
+		delete(s.many, k)
+		return s
+	}
+	if i := slices.Index(s.few, k); i >= 0 {
+		s.few = slices.Delete(s.few, i, i+1)
+	}
+	return s
+}
+
+func (s keySet) appendTo(out []BindingKey) []BindingKey {
+	out = append(out, s.few...)
+	for k := range s.many {
+		out = append(out, k)
+	}
+	return out
 }
 
 // note records the bindings written and removed by one change.
@@ -46,25 +101,24 @@ func (x *bindingIndex) note(ups []Binding, dels []BindingKey) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.by == nil {
-		x.by, x.dev = map[string]map[BindingKey]struct{}{}, map[BindingKey]string{}
+		x.by, x.dev = map[string]keySet{}, map[BindingKey]string{}
 	}
 	for _, k := range dels {
 		x.dropLocked(k)
 	}
 	for i := range ups {
 		k, v := ups[i].Key(), x.keyOf(&ups[i])
-		if old, ok := x.dev[k]; ok && old != v {
+		old, ok := x.dev[k]
+		if ok && old == v {
+			continue // a refresh: indexed already
+		}
+		if ok {
 			x.dropLocked(k)
 		}
 		if v == "" {
 			continue
 		}
-		m := x.by[v]
-		if m == nil {
-			m = map[BindingKey]struct{}{}
-			x.by[v] = m
-		}
-		m[k] = struct{}{}
+		x.by[v] = x.by[v].add(k)
 		x.dev[k] = v
 	}
 }
@@ -75,11 +129,10 @@ func (x *bindingIndex) dropLocked(k BindingKey) {
 		return
 	}
 	delete(x.dev, k)
-	if m := x.by[d]; m != nil {
-		delete(m, k)
-		if len(m) == 0 {
-			delete(x.by, d)
-		}
+	if set := x.by[d].remove(k); set.len() == 0 {
+		delete(x.by, d)
+	} else {
+		x.by[d] = set
 	}
 }
 
@@ -87,7 +140,7 @@ func (x *bindingIndex) dropLocked(k BindingKey) {
 func (x *bindingIndex) has(v string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return v != "" && len(x.by[v]) > 0
+	return v != "" && x.by[v].len() > 0
 }
 
 // knownPeer reports whether hostport (normHostPort form) is where a
@@ -120,11 +173,8 @@ func contactHostPort(b *Binding) string {
 func (x *bindingIndex) keys(v string) []BindingKey {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	out := make([]BindingKey, 0, len(x.by[v]))
-	for k := range x.by[v] {
-		out = append(out, k)
-	}
-	return out
+	set := x.by[v]
+	return set.appendTo(make([]BindingKey, 0, set.len()))
 }
 
 type locShard struct {

@@ -15,11 +15,16 @@ type metrics struct {
 	latency       *prometheus.HistogramVec
 	dropped       *prometheus.CounterVec
 	eventsDropped prometheus.Counter
-	storeErrors   prometheus.Counter
-	storeRows     prometheus.Counter
-	elsewhere     prometheus.Counter
-	requests      *prometheus.CounterVec
-	tcpRefused    *prometheus.CounterVec
+	// eventsCoalesced and eventsQueued show the event queue to prov.
+	eventsCoalesced prometheus.Counter
+	eventsQueued    prometheus.Gauge
+	storeErrors     prometheus.Counter
+	storeRows       prometheus.Counter
+	elsewhere       prometheus.Counter
+	requests        *prometheus.CounterVec
+	tcpRefused      *prometheus.CounterVec
+	udpShed         *prometheus.CounterVec
+	udpQueued       prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
@@ -44,6 +49,10 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
 			Help: "Messages dropped without an answer, by reason."}, []string{"reason"}),
 		eventsDropped: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_events_dropped_total",
 			Help: "Refreshed events dropped because the consumer fell behind."}),
+		eventsCoalesced: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_events_coalesced_total",
+			Help: "Refreshed events not queued: one for the same binding and Call-ID was waiting already."}),
+		eventsQueued: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_sip_events_queued",
+			Help: "Binding events waiting for the provisioning side."}),
 		storeErrors: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_store_errors_total",
 			Help: "Failed write-behind batches to the binding store (retried)."}),
 		storeRows: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_store_rows_total",
@@ -55,5 +64,10 @@ func newMetrics(reg prometheus.Registerer, bindings func() float64) *metrics {
 		tcpRefused: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_tcp_refused_total",
 			Help: "TCP/TLS connections closed at accept (total or per-source cap) or accept errors survived (accept_error), by reason."},
 			[]string{"reason"}),
+		udpShed: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_udp_shed_total",
+			Help: "REGISTERs and OPTIONS over UDP answered 503 with Retry-After unparsed, by reason (queue_full: udp_queue reached; queue_delay: waited longer than udp_queue_delay)."},
+			[]string{"reason"}),
+		udpQueued: f.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_sip_udp_queued",
+			Help: "REGISTERs and OPTIONS over UDP waiting for a worker (at most udp_queue per socket)."}),
 	}
 }

@@ -105,6 +105,14 @@ func (d *dialogEvents) unsolicited(ctx context.Context, b Binding, u mwiUpdate) 
 	if i := strings.LastIndexByte(b.AOR, '@'); i >= 0 {
 		account = "sip:" + u.user + b.AOR[i:]
 	}
+	// Every NOTIFY carries Subscription-State (RFC 6665 §8.2.3), and RFC
+	// 3842 leaves unsolicited ones undefined. "terminated" tells a
+	// conforming UA there is nothing to show, so the state is "active", as
+	// Asterisk's res_pjsip_mwi sends its unsolicited MWI to Polycom,
+	// Yealink and Cisco phones; the Cisco SPA9000 admin guide (Subscribing
+	// to Voicemail Notification) accepts a NOTIFY outside any subscription.
+	req.RemoveHeader("Subscription-State")
+	req.AppendHeader(sip.NewHeader("Subscription-State", "active"))
 	req.AppendHeader(sip.NewHeader("Content-Type", mwiType))
 	req.SetBody(messageSummary(account, u.newMsgs, u.oldMsgs))
 	cctx, cancel := context.WithTimeout(ctx, notifyTimeout)

@@ -104,20 +104,26 @@ func (p *persister) flush(ctx context.Context) {
 }
 
 // eventQueue delivers events to Deps.OnEvent on its own goroutine, in order,
-// so a slow consumer never blocks the SIP path. Refreshes are dropped (and
-// counted) above maxQueued; every other kind is kept.
+// so a slow consumer never blocks the SIP path. While the consumer is
+// behind (each event may cost it store work), a refresh of a binding whose
+// refresh with the same Call-ID is still waiting is not queued again: it
+// would tell the consumer nothing new, and in a boot storm those repeats
+// were most of a queue that grew by tens of MB. Refreshes are dropped (and
+// counted) above maxQueuedRefreshes; every other kind is kept.
 type eventQueue struct {
 	fn   func(Event)
 	m    *metrics
 	mu   sync.Mutex
 	q    []Event
 	kick chan struct{}
+	// waiting is the Call-ID of each binding's refresh in q.
+	waiting map[BindingKey]string
 }
 
 const maxQueuedRefreshes = 100000
 
 func newEventQueue(fn func(Event), m *metrics) *eventQueue {
-	return &eventQueue{fn: fn, m: m, kick: make(chan struct{}, 1)}
+	return &eventQueue{fn: fn, m: m, kick: make(chan struct{}, 1), waiting: map[BindingKey]string{}}
 }
 
 func (e *eventQueue) push(evs []Event) {
@@ -126,12 +132,24 @@ func (e *eventQueue) push(evs []Event) {
 	}
 	e.mu.Lock()
 	for _, ev := range evs {
-		if ev.Kind == Refreshed && len(e.q) >= maxQueuedRefreshes {
-			e.m.eventsDropped.Inc()
-			continue
+		if ev.Kind == Refreshed {
+			k := ev.Binding.Key()
+			if cid, ok := e.waiting[k]; ok && cid == ev.Binding.CallID {
+				e.m.eventsCoalesced.Inc()
+				continue
+			}
+			if len(e.q) >= maxQueuedRefreshes {
+				e.m.eventsDropped.Inc()
+				continue
+			}
+			e.waiting[k] = ev.Binding.CallID
+		} else {
+			// Whatever follows it for the binding is news again.
+			delete(e.waiting, ev.Binding.Key())
 		}
 		e.q = append(e.q, ev)
 	}
+	e.m.eventsQueued.Set(float64(len(e.q)))
 	e.mu.Unlock()
 	select {
 	case e.kick <- struct{}{}:
@@ -147,6 +165,12 @@ func (e *eventQueue) run(ctx context.Context) {
 		e.mu.Lock()
 		q := e.q
 		e.q = nil
+		if len(e.waiting) > 1024 {
+			e.waiting = map[BindingKey]string{} // a storm's map is not kept
+		} else {
+			clear(e.waiting)
+		}
+		e.m.eventsQueued.Set(0)
 		e.mu.Unlock()
 		for _, ev := range q {
 			e.fn(ev)

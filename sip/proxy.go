@@ -182,6 +182,18 @@ type ProxyDeps struct {
 	// Media anchors calls between browsers (SIP over WebSocket) and plain
 	// RTP (nil: no bridge; such calls fail on media).
 	Media *media.Bridge
+	// Recording tells the calls between phones to be recorded: they are
+	// anchored on Media too (nil: none; other calls keep direct media).
+	Recording RecordRule
+	// Handoff lets this node hand calls to the cluster node holding the
+	// callee's binding, and take theirs (zero: none).
+	Handoff Handoff
+}
+
+// RecordRule tells whether a call between plain-RTP endpoints is
+// recorded (per user or per number).
+type RecordRule interface {
+	RecordsCall(ctx context.Context, caller Owner, dialled string) bool
 }
 
 // proxy is the stateful proxy core on the registrar's sipgo layers.
@@ -222,7 +234,10 @@ type proxy struct {
 
 	tp *thirdParty // click-to-dial calls (thirdparty.go)
 	// media is the WebRTC bridge (nil: none).
-	media *media.Bridge
+	media     *media.Bridge
+	recording RecordRule
+	// handoffKey signs and checks hand-offs between cluster nodes.
+	handoffKey Handoff
 }
 
 // EnableProxy turns the registrar into a registrar + stateful proxy: it
@@ -249,7 +264,8 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	trusted, _ := parsePrefixes(cfg.TrustedSources)
 	p := &proxy{s: s, cfg: cfg, log: deps.Logger, now: deps.Now, policy: deps.Policy, handling: deps.Handling,
-		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted, media: deps.Media}
+		features: deps.Features, emergency: deps.Emergency, trunks: deps.Trunks, trusted: trusted, media: deps.Media,
+		recording: deps.Recording, handoffKey: deps.Handoff}
 	if deps.Mailboxes != nil && deps.VoicemailAddr != "" {
 		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
 	}

@@ -195,11 +195,16 @@ func (c *call) forkBinding(b Binding) bool {
 	if tp == "" {
 		tp = "UDP"
 	}
+	if b.Handoff != "" {
+		// Held by another node: it delivers over the phone's own flow.
+		c.p.m.handoffs.WithLabelValues("sent").Inc()
+		return c.fork(u, b.Handoff, tp, sip.Addr{}, b.Owner, false, b.AOR)
+	}
 	var laddr sip.Addr
 	if a, ok := splitAddr(b.Local); ok && tp == "UDP" {
 		laddr = a
 	}
-	return c.fork(u, b.Target(), tp, laddr, b.Owner, false)
+	return c.fork(u, b.Target(), tp, laddr, b.Owner, false, "")
 }
 
 // forkTrunk sends a branch for number to the caller's trunk.
@@ -217,11 +222,12 @@ func (c *call) forkTrunk(number string) bool {
 		tp = "udp"
 	}
 	u := sip.Uri{Scheme: "sip", User: number, Host: host}
-	return c.fork(u, tc.Address, tp, sip.Addr{}, Owner{}, true)
+	return c.fork(u, tc.Address, tp, sip.Addr{}, Owner{}, true, "")
 }
 
-// fork builds and sends one branch.
-func (c *call) fork(u sip.Uri, dest, tp string, laddr sip.Addr, owner Owner, trunk bool) bool {
+// fork builds and sends one branch; handoffAOR signs it for the node
+// holding that AOR's binding (Handoff).
+func (c *call) fork(u sip.Uri, dest, tp string, laddr sip.Addr, owner Owner, trunk bool, handoffAOR string) bool {
 	r := c.tmpl.Clone()
 	mf := *c.tmpl.MaxForwards()
 	removeAll(r, "Max-Forwards")
@@ -234,6 +240,9 @@ func (c *call) fork(u sip.Uri, dest, tp string, laddr sip.Addr, owner Owner, tru
 	c.p.setTarget(r, dest, tp)
 	if laddr.IP != nil {
 		r.Laddr = laddr
+	}
+	if handoffAOR != "" {
+		r.AppendHeader(c.p.handoffKey.header(handoffAOR, r, c.p.now()))
 	}
 	m, ok := c.toBrowser(r, tp, owner)
 	if !ok {

@@ -45,8 +45,13 @@ type dialog struct {
 	// 32 s (Timers L and M), which at 3000 calls/s held 1.5 GB. A 2xx
 	// retransmitted after that is relayed statelessly (strayResponse).
 	txs []interface{ Terminate() }
-	// media are the bridge sessions of a browser's call, closed with it.
-	media []*media.Session
+	// media are the bridge sessions of a browser's call, closed with it;
+	// callerMedia and calleeMedia are the ones facing the caller's and the
+	// callee's browser (nil: that side speaks plain RTP).
+	media                    []*media.Session
+	callerMedia, calleeMedia *media.Session
+	// relay anchors a recorded call between phones (nil: direct media).
+	relay *media.Relay
 }
 
 // takeTxs hands over a dialog's INVITE transactions once, with the
@@ -260,11 +265,8 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	p.m.inDialog.WithLabelValues(methodLabelProxy(string(req.Method))).Inc()
 	if req.IsInvite() && len(req.Body()) > 0 {
-		if d := p.dialogs.get(key); d != nil && len(d.media) > 0 {
-			// The bridge does not renegotiate: one side's new description
-			// would reach the other unchanged. Hold is done in the browser
-			// by muting, and the call goes on.
-			p.respond(req, tx, 488, "Not Acceptable Here")
+		if d := p.dialogs.get(key); d != nil && (len(d.media) > 0 || d.relay != nil) {
+			p.reinviteBridged(req, tx, fwd, d)
 			return
 		}
 	}
@@ -288,7 +290,7 @@ func (p *proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		return
 	}
-	p.relayTransaction(req, tx, fwd, func(res *sip.Response) {
+	p.relayTransaction(req, tx, fwd, nil, func(res *sip.Response) {
 		if req.Method == sip.BYE && !res.IsProvisional() {
 			if d := p.dialogs.take(key); d != nil {
 				closeMedia(d)
@@ -352,7 +354,10 @@ func (p *proxy) inDialogTarget(req *sip.Request) (fwd *sip.Request, to side, key
 
 // relayTransaction sends fwd in a client transaction and passes every
 // response (1xx-6xx, 2xx retransmissions of a re-INVITE) back on tx.
-func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, onFinal func(*sip.Response)) {
+// body, when set, gives the body of each response relayed (a bridged
+// call's descriptions).
+func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request,
+	body func(*sip.Response) []byte, onFinal func(*sip.Response)) {
 	ctx := context.Background()
 	ctx, cancel := context.WithTimeout(ctx, 2*sip.Timer_B)
 	defer cancel()
@@ -366,7 +371,11 @@ func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd
 	dest := responseDest(req)
 	if req.IsInvite() {
 		clTx.OnRetransmission(func(r *sip.Response) {
-			p.s.UA.TransportLayer().WriteMsg(relay(r, req, dest))
+			out := relay(r, req, dest)
+			if body != nil {
+				setBody(out, body(r))
+			}
+			p.s.UA.TransportLayer().WriteMsg(out)
 		})
 	} else {
 		defer clTx.Terminate()
@@ -377,7 +386,11 @@ func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd
 			if res.StatusCode == 100 {
 				continue
 			}
-			if err := tx.Respond(relay(res, req, dest)); err != nil {
+			out := relay(res, req, dest)
+			if body != nil {
+				setBody(out, body(res))
+			}
+			if err := tx.Respond(out); err != nil {
 				p.log.Debug("relaying a response failed", "err", err)
 			}
 			if !res.IsProvisional() {
@@ -437,4 +450,12 @@ func (p *proxy) knownPeer(hostport string) bool {
 		return true
 	}
 	return p.trustedSource(hp)
+}
+
+// setBody replaces a relayed response's body; none drops its type too.
+func setBody(res *sip.Response, body []byte) {
+	if len(body) == 0 {
+		res.RemoveHeader("Content-Type")
+	}
+	res.SetBody(body)
 }

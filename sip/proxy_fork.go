@@ -80,6 +80,7 @@ type call struct {
 	tx       sip.ServerTransaction
 	tmpl     *sip.Request // the forward copy every branch starts from
 	media    *bridged     // a browser's call anchored on the bridge (proxy_media.go)
+	relay    *relayed     // a recorded call between phones anchored on the bridge
 	caller   Owner        // whose policy every target is under
 	trunk    TrunkConfig  // where numbers go: the caller's site trunk, else ProxyConfig.Trunk
 	lh       string
@@ -105,6 +106,9 @@ type call struct {
 	visited  map[string]bool
 	noAnswer *time.Timer
 	vmTried  bool // the call went to a mailbox once already
+	// handedOver: a request another node handed over (Handoff); that
+	// node records and counts the call.
+	handedOver bool
 }
 
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
@@ -208,7 +212,7 @@ func (c *call) forkVoicemail(kind, mailbox string) bool {
 	}
 	c.p.m.voicemail.WithLabelValues(kind).Inc()
 	u := sip.Uri{Scheme: "sip", User: kind + "." + mailbox, Host: host, Port: port}
-	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false)
+	return c.fork(u, c.p.vmAddr, "UDP", sip.Addr{}, Owner{}, false, "")
 }
 
 // toVoicemail sends the call to the current user's mailbox once, when
@@ -610,7 +614,7 @@ func (c *call) sendFinal(o outcome) {
 	if !o.synth {
 		res = relay(o.res, c.up, c.dest)
 	}
-	if c.invite {
+	if c.invite && !c.handedOver {
 		c.p.finishRecord(rec, res.StatusCode, res.Reason)
 		c.p.m.calls.WithLabelValues(rec.Route, resultLabel(res.StatusCode)).Inc()
 	}
@@ -636,7 +640,7 @@ func (c *call) forward2xx(b *branch, res *sip.Response) {
 	}
 	c.mu.Unlock()
 	if c.invite {
-		if first {
+		if first && !c.handedOver {
 			// Counted before the 2xx goes up, so whoever sees the answer
 			// also sees the metric.
 			c.p.m.calls.WithLabelValues(rec.Route, "answered").Inc()
@@ -674,10 +678,19 @@ func (c *call) addDialog(b *branch, res *sip.Response, rec CallRecord, first boo
 		callee: side{addr: req.Destination(), transport: req.Transport(), laddr: req.Laddr,
 			cseqDelta: req.CSeq().SeqNo - c.up.CSeq().SeqNo},
 		media: c.mediaOf(b)}
+	if c.media != nil {
+		d.callerMedia = c.media.s
+	}
+	if c.relay != nil {
+		d.relay = c.relay.r
+	}
+	if b.media != nil {
+		d.calleeMedia = b.media.s
+	}
 	if strings.EqualFold(d.caller.transport, "udp") {
 		d.caller.laddr = c.p.udpListener()
 	}
-	if first {
+	if first && !c.handedOver {
 		d.rec = rec
 		c.p.records.push(rec)
 	}

@@ -108,7 +108,10 @@ func checkForward(t *testing.T, p *proxy, req, fwd *sip.Request) {
 }
 
 // newFuzzProxy builds a proxy that is never served: nothing is sent.
-func newFuzzProxy(f *testing.F) *proxy {
+func newFuzzProxy(f *testing.F) *proxy { return newFuzzProxyWith(f, ProxyDeps{}) }
+
+// newFuzzProxyWith is newFuzzProxy with deps.
+func newFuzzProxyWith(f *testing.F, deps ProxyDeps) *proxy {
 	cfg := DefaultConfig()
 	cfg.Domain = "hotdesk.test"
 	cfg.Listen = []string{"udp://127.0.0.1:5060"}
@@ -123,7 +126,7 @@ func newFuzzProxy(f *testing.F) *proxy {
 	pcfg.Trunk.Address = "127.0.0.1:5099"
 	ctx, cancel := context.WithCancel(context.Background())
 	f.Cleanup(cancel)
-	p, err := srv.enableProxy(ctx, pcfg, ProxyDeps{})
+	p, err := srv.enableProxy(ctx, pcfg, deps)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -137,6 +137,10 @@ func newCallID() string {
 // initial handles an out-of-dialog request that starts something.
 func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	ctx := context.Background()
+	if h := req.GetHeader(handoffHeader); h != nil {
+		p.handoff(req, tx, h.Value())
+		return
+	}
 	var caller Owner
 	if p.trustedSource(req.Source()) {
 		caller = Owner{Kind: OwnerTrunk, ID: hostOf(req.Source())}
@@ -209,6 +213,10 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	c.trunk = p.trunkFor(ctx, caller)
 	if invite && p.media != nil && overWebSocket(req.Transport()) && isWebRTC(req.Body()) && !c.fromBrowser(ctx) {
 		return
+	}
+	if invite && c.media == nil && p.media != nil && p.recording != nil && len(req.Body()) > 0 &&
+		!isWebRTC(req.Body()) && p.recording.RecordsCall(ctx, caller, dialled) {
+		c.anchorRelay()
 	}
 	c.run(ctx, dialled)
 }

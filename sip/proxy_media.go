@@ -102,12 +102,51 @@ func (c *call) answer2xx(b *branch, res, out *sip.Response) {
 		out.SetBody(body)
 		res = out // the browser's side of a browser-to-browser call answers the other bridge
 	}
+	if r := c.relay; r != nil {
+		r.mu.Lock()
+		if r.out == nil {
+			ans, err := r.r.Rewrite(false, string(out.Body()))
+			if err != nil {
+				// The call goes on with direct media, unrecorded.
+				c.p.log.Info("recorded call's answer not anchored", "err", err)
+				ans = string(out.Body())
+			}
+			r.out = []byte(ans)
+		}
+		r.kept = true
+		body := r.out
+		r.mu.Unlock()
+		out.SetBody(body)
+	}
+}
+
+// relayed is a recorded call between phones anchored on the bridge.
+type relayed struct {
+	r    *media.Relay
+	mu   sync.Mutex
+	kept bool   // answered: the dialog owns it
+	out  []byte // the answer forwarded (2xx retransmissions get the same)
+}
+
+// anchorRelay puts a call to be recorded between phones on the bridge: the
+// branches carry the bridge's address instead of the caller's. If the
+// bridge cannot, the call goes on with direct media, unrecorded.
+func (c *call) anchorRelay() {
+	info := media.CallInfo{Owner: string(c.caller.Kind) + ":" + c.caller.ID, Peer: c.rec.Dialled, CallID: c.rec.CallID,
+		Desk: true, From: c.rec.From}
+	r, offer, err := c.p.media.NewRelay(string(c.up.Body()), info)
+	if err != nil {
+		c.p.log.Warn("call to be recorded not anchored: not recorded", "err", err, "source", c.up.Source())
+		return
+	}
+	c.tmpl.SetBody([]byte(offer))
+	c.relay = &relayed{r: r}
 }
 
 // stripSDP removes early media from a provisional of a bridged call: the
 // bridge answers once, in the 2xx.
 func (c *call) stripSDP(b *branch, res *sip.Response) {
-	if (c.media != nil || b.media != nil) && len(res.Body()) > 0 {
+	if (c.media != nil || b.media != nil || c.relay != nil) && len(res.Body()) > 0 {
 		res.RemoveHeader("Content-Type")
 		res.SetBody(nil)
 	}
@@ -145,6 +184,14 @@ func (c *call) closeUnanswered() {
 			m.s.Close()
 		}
 	}
+	if r := c.relay; r != nil {
+		r.mu.Lock()
+		kept := r.kept
+		r.mu.Unlock()
+		if !kept {
+			r.r.Close()
+		}
+	}
 }
 
 // closeMedia ends an ended dialog's bridge sessions.
@@ -152,4 +199,92 @@ func closeMedia(d *dialog) {
 	for _, s := range d.media {
 		s.Close()
 	}
+	if d.relay != nil {
+		d.relay.Close()
+	}
+}
+
+// reinviteBridged relays a re-INVITE with an offer (hold, resume, a
+// transfer's new party) in a call through the bridge: each session on the
+// way turns the offer into its own for the next side, and the answer back
+// (RFC 3264 §8, the direction mirrored), so each side keeps seeing a peer of
+// its own kind.
+func (p *proxy) reinviteBridged(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request, d *dialog) {
+	near, far := d.callerMedia, d.calleeMedia
+	if tagOf(req.From().Params) != d.callerTag {
+		near, far = far, near
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sip.Timer_B)
+	defer cancel()
+	offer, err := string(req.Body()), error(nil)
+	fromCaller := tagOf(req.From().Params) == d.callerTag
+	if near != nil {
+		offer, err = near.BrowserReoffer(ctx, offer)
+	}
+	if err == nil && d.relay != nil {
+		offer, err = d.relay.Rewrite(fromCaller, offer)
+	}
+	if err == nil && far != nil {
+		offer, err = far.PhoneReoffer(ctx, offer)
+	}
+	if err != nil {
+		if far != nil {
+			far.Rollback()
+		}
+		p.m.renegotiations.WithLabelValues("failed").Inc()
+		p.log.Info("bridged re-INVITE not renegotiated", "err", err, "source", req.Source())
+		code, reason := 500, "Server Internal Error"
+		if errors.Is(err, media.ErrNoCodec) {
+			code, reason = 488, "Not Acceptable Here"
+		}
+		p.respond(req, tx, code, reason)
+		return
+	}
+	fwd.SetBody([]byte(offer))
+	var (
+		mu      sync.Mutex
+		answer  []byte
+		refused bool
+	)
+	p.relayTransaction(req, tx, fwd, func(res *sip.Response) []byte {
+		if !res.IsSuccess() {
+			return nil // no SDP in a provisional or a refusal: the bridge answers once
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if answer != nil || refused {
+			return answer // a retransmitted 2xx gets the same answer
+		}
+		ans, err := string(res.Body()), error(nil)
+		if far != nil {
+			ans, err = far.BrowserReanswered(ans)
+		}
+		if err == nil && d.relay != nil {
+			ans, err = d.relay.Rewrite(!fromCaller, ans)
+		}
+		if err == nil && near != nil {
+			ans, err = near.PhoneReanswered(ans)
+		}
+		if err != nil {
+			// The 2xx still goes up (the dialog is fine); the caller keeps
+			// the old media, which the bridge still relays.
+			refused = true
+			p.m.renegotiations.WithLabelValues("failed").Inc()
+			p.log.Info("bridged re-INVITE answer not renegotiated", "err", err)
+			return nil
+		}
+		p.m.renegotiations.WithLabelValues("ok").Inc()
+		answer = []byte(ans)
+		return answer
+	}, func(res *sip.Response) {
+		if !res.IsSuccess() {
+			if far != nil {
+				far.Rollback()
+			}
+			if near != nil {
+				near.Rollback()
+			}
+			p.m.renegotiations.WithLabelValues("refused").Inc()
+		}
+	})
 }

@@ -20,6 +20,8 @@ type proxyMetrics struct {
 	relayRefused   *prometheus.CounterVec
 	shed           *prometheus.CounterVec
 	held           prometheus.GaugeFunc
+	renegotiations *prometheus.CounterVec
+	handoffs       *prometheus.CounterVec
 }
 
 func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *proxyMetrics {
@@ -54,6 +56,12 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *p
 			[]string{"reason"}),
 		held: f.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotdesk_sip_proxy_calls_held",
 			Help: "INVITE transactions the proxy holds (counted against max_calls)."}, held),
+		renegotiations: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_bridged_reinvites_total",
+			Help: "re-INVITEs (hold, resume, transfer) of calls through the media bridge, by result (ok, refused: the other side's non-2xx, failed: the bridge could not renegotiate)."},
+			[]string{"result"}),
+		handoffs: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_handoffs_total",
+			Help: "Requests handed between cluster nodes: sent to the node holding the callee's binding, and received: accepted, refused (bad or missing signature) or gone (the binding is no longer here)."},
+			[]string{"result"}),
 		branches: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_branches_total",
 			Help: "Branches (forked INVITEs and requests) sent downstream."}),
 	}

@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -45,28 +44,68 @@ func (p *proxy) check(req *sip.Request) (res *sip.Response, drop bool) {
 	return nil, false
 }
 
-// loopHash identifies a request as it arrived, before we retarget it.
+// loopHash identifies a request as it arrived, before we retarget it:
+// FNV-1a over its Request-URI, tags, Call-ID, CSeq number and Routes,
+// hashed as sipgo writes them (no strings built: this runs for every
+// request the proxy routes).
 func loopHash(req *sip.Request) string {
-	h := fnv.New64a()
-	h.Write([]byte(req.Recipient.String()))
+	h := newFNV()
+	req.Recipient.StringWrite(h)
 	if f := req.From(); f != nil {
 		t, _ := f.Params.Get("tag")
-		h.Write([]byte(t))
+		h.WriteString(t)
 	}
 	if t := req.To(); t != nil {
 		tag, _ := t.Params.Get("tag")
-		h.Write([]byte(tag))
+		h.WriteString(tag)
 	}
 	if c := req.CallID(); c != nil {
-		h.Write([]byte(c.Value()))
+		h.WriteString(c.Value())
 	}
 	if c := req.CSeq(); c != nil {
-		h.Write([]byte(strconv.FormatUint(uint64(c.SeqNo), 10)))
+		var b [20]byte
+		for _, d := range strconv.AppendUint(b[:0], uint64(c.SeqNo), 10) {
+			h.WriteByte(d)
+		}
 	}
-	for _, r := range req.GetHeaders("Route") {
-		h.Write([]byte(r.Value()))
+	for _, hdr := range req.Headers() {
+		switch r := hdr.(type) {
+		case *sip.RouteHeader:
+			h.WriteString("<")
+			r.Address.StringWrite(h)
+			h.WriteString(">")
+		default:
+			if n := hdr.Name(); len(n) == 5 && strings.EqualFold(n, "route") {
+				h.WriteString(hdr.Value())
+			}
+		}
 	}
-	return strconv.FormatUint(h.Sum64(), 36)
+	return strconv.FormatUint(uint64(*h), 36)
+}
+
+// fnvHash is hash/fnv's 64-bit FNV-1a as an io.StringWriter, so what
+// sipgo writes is hashed without a string or []byte copy.
+type fnvHash uint64
+
+func newFNV() *fnvHash {
+	h := fnvHash(14695981039346656037)
+	return &h
+}
+
+func (h *fnvHash) WriteString(s string) (int, error) {
+	v := *h
+	for i := 0; i < len(s); i++ {
+		v ^= fnvHash(s[i])
+		v *= 1099511628211
+	}
+	*h = v
+	return len(s), nil
+}
+
+// WriteByte lets sipgo write numbers (ports, CSeq) without a string.
+func (h *fnvHash) WriteByte(c byte) error {
+	*h = (*h ^ fnvHash(c)) * 1099511628211
+	return nil
 }
 
 // looped: one of the Vias is ours with the same request hash, so the

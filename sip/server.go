@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"strconv"
 	"strings"
@@ -241,7 +242,7 @@ func (s *Server) serveListeners(ctx context.Context, l Listeners) error {
 		}
 		c := newUDPConn(pc, s)
 		for range workers {
-			g.Go(func() error { c.readLoop(gctx); return nil })
+			g.Go(func() error { c.work(gctx); return nil })
 		}
 		g.Go(func() error { return fail("serve udp", s.SIP.ServeUDP(c)) })
 	}
@@ -350,13 +351,21 @@ func (s *Server) Lookup(ctx context.Context, aor string) []Binding {
 	key := "sip:" + canon + "@" + domain
 	bs := s.loc.lookup(key, s.now())
 	if len(bs) == 0 && s.elsewhere != nil {
-		// Registered on another node: sent to from here (see README,
-		// "Several nodes"), so only over UDP, where any node's socket
-		// reaches the phone; a TCP/TLS phone is reached only through the
-		// connection it opened to its node.
+		// Registered on another node (README, "Several nodes"): a UDP
+		// phone on the LAN is sent to from here; one reached only through
+		// the connection it opened to its node (TCP, TLS) or the mapping
+		// its NAT made toward it is handed to that node, when the nodes
+		// share a secret, else not called.
+		p := s.proxy.Load()
 		for _, b := range s.elsewhere.Bindings(ctx, key) {
-			if strings.EqualFold(b.Transport, "UDP") || b.Transport == "" {
+			udp := strings.EqualFold(b.Transport, "UDP") || b.Transport == ""
+			handoff := p != nil && p.handoffKey.enabled()
+			switch {
+			case udp && !(handoff && natted(b)):
 				b.Local, b.LocalHost = "", ""
+				bs = append(bs, b)
+			case handoff && holderAddr(b) != "" && (udp || strings.EqualFold(b.Transport, "TCP") || strings.EqualFold(b.Transport, "TLS")):
+				b.Handoff = holderAddr(b)
 				bs = append(bs, b)
 			}
 		}
@@ -415,13 +424,43 @@ func (s *Server) handle(ctx context.Context, req *sip.Request, local string, raw
 
 // txHandler answers REGISTER/OPTIONS arriving through sipgo (TCP, TLS).
 func (s *Server) txHandler(req *sip.Request, tx sip.ServerTransaction) {
-	res := s.handle(context.Background(), req, "", false)
+	local := ""
+	if t := strings.ToLower(req.Transport()); t == "tcp" || t == "tls" {
+		// The listener a TCP/TLS phone registered through: another
+		// cluster node hands calls for it there (Handoff).
+		local = s.listenerAddr(t)
+	}
+	res := s.handle(context.Background(), req, local, false)
 	if res == nil {
 		return
 	}
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond failed", "method", string(req.Method), "err", err)
 	}
+}
+
+// listenerAddr is the address of this server's first listener of network
+// (its bound port when configured as 0); "" if none.
+func (s *Server) listenerAddr(network string) string {
+	as, _ := s.cfg.ListenAddrs()
+	for _, a := range as {
+		if a.Network != network {
+			continue
+		}
+		h, p, err := net.SplitHostPort(a.Addr)
+		if err != nil {
+			return ""
+		}
+		if p == "0" {
+			ports := s.UA.TransportLayer().ListenPorts(network)
+			if len(ports) == 0 {
+				return ""
+			}
+			p = strconv.Itoa(ports[0])
+		}
+		return net.JoinHostPort(h, p)
+	}
+	return ""
 }
 
 // noRoute answers every method nobody routes yet: 405 for the methods of

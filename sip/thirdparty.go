@@ -623,7 +623,9 @@ func (c *ccCall) targetRequest() (*sip.Request, sipgo.AnswerOptions, error) {
 	var laddr sip.Addr
 	if c.route.user != "" {
 		bs := p.s.Lookup(c.ctx, "sip:"+c.route.user+"@"+domain)
-		bs = slices.DeleteFunc(bs, func(b Binding) bool { return b.Contact == c.req.Phone.Contact })
+		// Click-to-dial sends from this node; a binding only another node
+		// reaches is left out.
+		bs = slices.DeleteFunc(bs, func(b Binding) bool { return b.Contact == c.req.Phone.Contact || b.Handoff != "" })
 		if len(bs) == 0 {
 			return nil, auth, &sipgo.ErrDialogResponse{Res: &sip.Response{StatusCode: 480, Reason: "Temporarily Unavailable"}}
 		}
@@ -632,7 +634,7 @@ func (c *ccCall) targetRequest() (*sip.Request, sipgo.AnswerOptions, error) {
 			return nil, auth, fmt.Errorf("target contact: %w", err)
 		}
 		dest, tpt = b.Target(), b.Transport
-		if a, ok := splitAddr(b.Local); ok {
+		if a, ok := splitAddr(b.Local); ok && strings.EqualFold(tpt, "udp") {
 			laddr = a
 		}
 	} else {

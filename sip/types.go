@@ -91,6 +91,10 @@ type Binding struct {
 	AuthUser  string // digest username that created it (to answer a phone's challenge to NOTIFY)
 	Device    string // the handset it reaches (Credential.Device), "" if unknown
 	Updated   time.Time
+	// Handoff is set on a binding another cluster node holds and only it
+	// reaches (TCP/TLS, NAT): the address requests are handed to. Never
+	// stored.
+	Handoff string
 }
 
 // Target is the address requests to the binding go to. Over UDP a phone

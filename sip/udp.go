@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -13,46 +14,148 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// udpConn sits between a UDP socket and sipgo. Several workers read the
-// socket; REGISTER and OPTIONS are answered on the spot (no server
-// transaction, so no 32 s of Timer J state per request), every other
-// datagram is passed to sipgo, which reads it through ReadFrom. Writes
-// from sipgo go straight to the socket, so requests we send (NOTIFY) leave
+// udpConn sits between a UDP socket and sipgo, whose reader reads the
+// socket through ReadFrom: REGISTER and OPTIONS go to a bounded queue that
+// UDPWorkers answer on the spot (no server transaction, so no 32 s of
+// Timer J state per request), every other datagram is returned to sipgo
+// as read, with no copy and no hand-over between goroutines. Writes from
+// sipgo go straight to the socket, so requests we send (NOTIFY) leave
 // from the listening port.
+//
+// The queue is what keeps an overload graceful: reading costs a few
+// microseconds a datagram and a REGISTER with digest ~100, so beyond the
+// rate the workers sustain the reader keeps the kernel buffer empty and
+// answers what cannot be served in time with 503 + Retry-After from the
+// raw bytes (a full queue, or a request that waited longer than
+// UDPQueueDelay), and drops a retransmission of a request still queued or
+// being answered. Without it a 4 MiB socket buffer held seconds of
+// requests, each answered after its sender had retransmitted it, and every
+// retransmission was answered again.
 type udpConn struct {
 	net.PacketConn
 	srv   *Server
 	local string
-	in    chan udpPacket
+	reg   chan udpPacket // REGISTER and OPTIONS, to the workers
 	done  chan struct{}
 	once  sync.Once
-	// packets recycles the datagram copies queued in in.
+	// packets recycles the datagram copies queued in reg.
 	packets sync.Pool
+
+	// udp is the socket when it is a *net.UDPConn: read without an
+	// allocated address. sources caches the addresses handed to sipgo
+	// (it only formats them); only sipgo's one reader touches it.
+	udp     *net.UDPConn
+	sources map[netip.AddrPort]net.Addr
+
+	mu sync.Mutex
+	// pending are the REGISTERs and OPTIONS queued or being answered, by
+	// source and Via branch: their retransmissions are dropped.
+	pending map[pendingKey]struct{}
 }
 
 type udpPacket struct {
 	data []byte
 	addr net.Addr
+	at   time.Time // when the reader took it off the socket
+	key  pendingKey
+}
+
+// pendingKey names a request by its source and top Via branch (RFC 3261
+// §17.2.3: a retransmission carries the same branch).
+type pendingKey struct {
+	src    netip.AddrPort
+	branch string
 }
 
 func newUDPConn(pc net.PacketConn, s *Server) *udpConn {
+	queue := s.cfg.UDPQueue
+	if queue <= 0 {
+		queue = DefaultConfig().UDPQueue
+	}
 	return &udpConn{PacketConn: pc, srv: s, local: pc.LocalAddr().String(),
-		in: make(chan udpPacket, 1024), done: make(chan struct{})}
+		reg: make(chan udpPacket, queue), done: make(chan struct{}), sources: map[netip.AddrPort]net.Addr{},
+		pending: map[pendingKey]struct{}{}, udp: udpOf(pc)}
 }
 
-// ReadFrom hands sipgo the datagrams the registrar did not answer.
+func udpOf(pc net.PacketConn) *net.UDPConn {
+	u, _ := pc.(*net.UDPConn)
+	return u
+}
+
+// udpSource is a datagram's source as sipgo sees it: sipgo only formats
+// it (String), which cost two allocations per datagram; the text is kept
+// per source.
+type udpSource string
+
+func (a udpSource) Network() string { return "udp" }
+func (a udpSource) String() string  { return string(a) }
+
+// maxSources bounds the cache of formatted sources.
+const maxSources = 4096
+
+func (c *udpConn) source(ap netip.AddrPort) net.Addr {
+	if a, ok := c.sources[ap]; ok {
+		return a
+	}
+	if len(c.sources) >= maxSources {
+		clear(c.sources)
+	}
+	a := udpSource(ap.String())
+	c.sources[ap] = a
+	return a
+}
+
+// read reads one datagram: its source as an AddrPort (IPv4 unmapped, as
+// net.UDPAddr prints it) when the socket is a UDPConn, else as an Addr.
+func (c *udpConn) read(b []byte) (int, netip.AddrPort, net.Addr, error) {
+	if c.udp == nil {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		return n, netip.AddrPort{}, addr, err
+	}
+	n, ap, err := c.udp.ReadFromUDPAddrPort(b)
+	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil, err
+}
+
+// ReadFrom is sipgo's reader: it reads the socket, queues REGISTER and
+// OPTIONS for the workers, drops keep-alives, and returns the rest.
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	select {
-	case p := <-c.in:
-		n := copy(b, p.data)
-		c.packetFree(p.data)
-		return n, p.addr, nil
-	case <-c.done:
-		return 0, nil, net.ErrClosed
+	for {
+		n, ap, addr, err := c.read(b)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				c.once.Do(func() { close(c.done) })
+				return 0, nil, net.ErrClosed
+			}
+			select {
+			case <-c.done:
+				return 0, nil, net.ErrClosed
+			default:
+			}
+			// sipgo stops reading on any other error; a transient one
+			// (ICMP feedback, a full buffer) must not end the socket.
+			c.srv.log.Debug("udp read failed", "err", err)
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		data := b[:n]
+		if len(bytes.Trim(data, "\r\n\x00 ")) == 0 {
+			continue // RFC 5626 keep-alive
+		}
+		if bytes.HasPrefix(data, []byte("REGISTER ")) || bytes.HasPrefix(data, []byte("OPTIONS ")) {
+			if addr == nil {
+				addr = net.UDPAddrFromAddrPort(ap)
+			}
+			c.enqueue(data, addr)
+			continue
+		}
+		if addr == nil {
+			addr = c.source(ap)
+		}
+		return n, addr, nil
 	}
 }
 
-// Close closes the socket; the readers then stop and sipgo sees ErrClosed.
+// Close closes the socket; the reader and workers then stop and sipgo sees ErrClosed.
 func (c *udpConn) Close() error {
 	c.once.Do(func() { close(c.done) })
 	return c.PacketConn.Close()
@@ -64,8 +167,7 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // under 1,300 bytes (RFC 3261 §18.1.1); larger ones get their own copy.
 const packetSize = 2048
 
-// packetCopy copies a datagram for the queue to sipgo, into a recycled
-// buffer (one per datagram, 6 per call through the proxy).
+// packetCopy copies a datagram for a queue, into a recycled buffer.
 func (c *udpConn) packetCopy(data []byte) []byte {
 	if len(data) > packetSize {
 		return bytes.Clone(data)
@@ -77,46 +179,190 @@ func (c *udpConn) packetCopy(data []byte) []byte {
 	return b[:copy(b[:], data)]
 }
 
-// packetFree recycles a copy once sipgo has copied it out.
+// packetFree recycles a copy once it is answered.
 func (c *udpConn) packetFree(b []byte) {
 	if cap(b) == packetSize {
 		c.packets.Put((*[packetSize]byte)(b[:packetSize]))
 	}
 }
 
-func (c *udpConn) readLoop(ctx context.Context) {
-	buf := make([]byte, 65535)
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
-				c.once.Do(func() { close(c.done) })
-				return
-			}
-			c.srv.log.Debug("udp read failed", "err", err)
-			time.Sleep(time.Millisecond)
-			continue
+// enqueue queues a REGISTER or OPTIONS for the workers, drops it when it
+// is a retransmission of one queued or being answered, and sheds it when
+// the queue is full.
+func (c *udpConn) enqueue(data []byte, addr net.Addr) {
+	var key pendingKey
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		key.src = ua.AddrPort()
+	}
+	if b := rawBranch(data); len(b) > 0 {
+		key.branch = string(b)
+		c.mu.Lock()
+		_, dup := c.pending[key]
+		if !dup {
+			c.pending[key] = struct{}{}
 		}
-		if c.srv.handleDatagram(ctx, c, buf[:n], addr) {
-			continue
-		}
-		select {
-		case c.in <- udpPacket{data: c.packetCopy(buf[:n]), addr: addr}:
-		case <-c.done:
+		c.mu.Unlock()
+		if dup {
+			c.srv.m.dropped.WithLabelValues("retransmission").Inc()
 			return
 		}
 	}
+	if len(c.reg) == cap(c.reg) { // only this reader sends: no copy for a full queue
+		c.forget(key)
+		c.shed(data, addr, "queue_full")
+		return
+	}
+	c.srv.m.udpQueued.Inc()
+	c.reg <- udpPacket{data: c.packetCopy(data), addr: addr, at: c.srv.now(), key: key}
 }
 
-// handleDatagram answers REGISTER/OPTIONS statelessly and reports whether
-// the datagram was consumed (answered, dropped or a keep-alive).
-func (s *Server) handleDatagram(ctx context.Context, c *udpConn, data []byte, addr net.Addr) (consumed bool) {
-	if len(bytes.Trim(data, "\r\n\x00 ")) == 0 {
-		return true // RFC 5626 keep-alive
+// forget ends a request's retransmission guard.
+func (c *udpConn) forget(key pendingKey) {
+	if key.branch == "" {
+		return
 	}
-	if !bytes.HasPrefix(data, []byte("REGISTER ")) && !bytes.HasPrefix(data, []byte("OPTIONS ")) {
+	c.mu.Lock()
+	delete(c.pending, key)
+	c.mu.Unlock()
+}
+
+// work answers queued REGISTERs and OPTIONS; one that waited longer than
+// UDPQueueDelay is shed, as its sender has retransmitted it already.
+func (c *udpConn) work(ctx context.Context) {
+	for {
+		var p udpPacket
+		select {
+		case p = <-c.reg:
+			c.srv.m.udpQueued.Dec()
+		case <-c.done:
+			return
+		}
+		if d := c.srv.cfg.UDPQueueDelay; d > 0 && c.srv.now().Sub(p.at) > d {
+			c.shed(p.data, p.addr, "queue_delay")
+		} else {
+			c.srv.handleDatagram(ctx, c, p.data, p.addr)
+		}
+		c.forget(p.key)
+		c.packetFree(p.data)
+	}
+}
+
+// shedRetryAfter is the Retry-After (seconds) of a shed REGISTER/OPTIONS:
+// short, as an overload of the UDP queue passes in seconds.
+const shedRetryAfter = 2
+
+// shed answers a request 503 + Retry-After built from its raw bytes,
+// without parsing it or doing any digest work, and counts it.
+func (c *udpConn) shed(data []byte, addr net.Addr, reason string) {
+	b := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(b)
+	b.Reset()
+	if !rawShedResponse(b, data, shedRetryAfter, c.srv.cfg.UserAgent) {
+		c.srv.m.dropped.WithLabelValues("invalid").Inc()
+		return
+	}
+	if _, err := c.PacketConn.WriteTo(b.Bytes(), addr); err != nil {
+		c.srv.m.dropped.WithLabelValues("write").Inc()
+		c.srv.log.Debug("udp write failed", "err", err)
+	}
+	c.srv.m.udpShed.WithLabelValues(reason).Inc() // after the write: tests order on it
+}
+
+// rawHeader names the header of a raw line in its full form, "" for one
+// the 503 does not copy.
+func rawHeader(line []byte) string {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return ""
+	}
+	name := bytes.TrimRight(line[:i], " \t")
+	for _, h := range [...]struct{ full, compact string }{{"Via", "v"}, {"From", "f"}, {"To", "t"},
+		{"Call-ID", "i"}, {"CSeq", ""}} {
+		if bytes.EqualFold(name, []byte(h.full)) || h.compact != "" && bytes.EqualFold(name, []byte(h.compact)) {
+			return h.full
+		}
+	}
+	return ""
+}
+
+// rawShedResponse writes the 503 of a raw request: its Vias, From, To
+// (tagged), Call-ID and CSeq lines as they came (RFC 3261 §8.2.6.2), then
+// Retry-After. It reports false when the request lacks one of those or
+// folds a header line, which the 503 would copy wrong.
+func rawShedResponse(b *bytes.Buffer, data []byte, retryAfter int, server string) bool {
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	_, headers, ok := bytes.Cut(head, []byte("\r\n"))
+	if !ok || !cleanHeaders(data) {
 		return false
 	}
+	b.WriteString("SIP/2.0 503 Service Unavailable\r\n")
+	var seen [5]bool
+	for line := range bytes.SplitSeq(headers, []byte("\r\n")) {
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			return false
+		}
+		name := rawHeader(line)
+		if name == "" {
+			continue
+		}
+		b.Write(line)
+		switch name {
+		case "Via":
+			seen[0] = true
+		case "From":
+			seen[1] = true
+		case "To":
+			seen[2] = true
+			if !bytes.Contains(bytes.ToLower(line), []byte("tag=")) {
+				b.WriteString(";tag=shed")
+			}
+		case "Call-ID":
+			seen[3] = true
+		case "CSeq":
+			seen[4] = true
+		}
+		b.WriteString("\r\n")
+	}
+	if seen != [5]bool{true, true, true, true, true} {
+		return false
+	}
+	b.WriteString("Retry-After: ")
+	b.WriteString(strconv.Itoa(retryAfter))
+	b.WriteString("\r\nServer: ")
+	b.WriteString(stripCRLF(server))
+	b.WriteString("\r\nContent-Length: 0\r\n\r\n")
+	return true
+}
+
+// rawBranch is the branch parameter of a raw request's first Via, nil
+// when there is none.
+func rawBranch(data []byte) []byte {
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	_, headers, _ := bytes.Cut(head, []byte("\r\n"))
+	for line := range bytes.SplitSeq(headers, []byte("\r\n")) {
+		if rawHeader(line) != "Via" {
+			continue
+		}
+		const key = "branch="
+		for i := 0; i+len(key) <= len(line); i++ {
+			if !bytes.EqualFold(line[i:i+len(key)], []byte(key)) || i > 0 && line[i-1] != ';' && line[i-1] != ' ' {
+				continue
+			}
+			v := line[i+len(key):]
+			if end := bytes.IndexAny(v, ";, \t"); end >= 0 {
+				v = v[:end]
+			}
+			return v
+		}
+		return nil
+	}
+	return nil
+}
+
+// handleDatagram answers a REGISTER/OPTIONS statelessly and reports whether
+// the datagram was consumed (answered or dropped; a response, which a
+// REGISTER or OPTIONS start line never parses as, is not).
+func (s *Server) handleDatagram(ctx context.Context, c *udpConn, data []byte, addr net.Addr) (consumed bool) {
 	defer func() {
 		if r := recover(); r != nil { // never let a peer's bytes kill a reader
 			s.m.dropped.WithLabelValues("panic").Inc()

@@ -20,7 +20,7 @@ func (s *Server) validate(req *sip.Request, rawChecked bool) (res *sip.Response,
 	if !rawChecked {
 		var f crlfFinder
 		for _, h := range req.Headers() {
-			if h.StringWrite(&f); f.found {
+			if hasCRLF(h, &f) {
 				return nil, true
 			}
 		}
@@ -28,7 +28,7 @@ func (s *Server) validate(req *sip.Request, rawChecked bool) (res *sip.Response,
 	if req.From() == nil || req.To() == nil || req.CallID() == nil || req.CSeq() == nil {
 		return s.reply(req, 400, "Missing Mandatory Header"), false
 	}
-	if len(req.GetHeaders("Content-Length")) > 1 {
+	if countHeaders(req.Headers(), "content-length") > 1 {
 		return s.reply(req, 400, "Multiple Content-Length"), false
 	}
 	if req.SipVersion != "SIP/2.0" {
@@ -62,6 +62,14 @@ func (s *Server) validate(req *sip.Request, rawChecked bool) (res *sip.Response,
 // allocations per call through the proxy.
 type crlfFinder struct{ found bool }
 
+// WriteByte lets sipgo write numbers (ports, CSeq) without a string.
+func (f *crlfFinder) WriteByte(c byte) error {
+	if c == '\r' || c == '\n' {
+		f.found = true
+	}
+	return nil
+}
+
 func (f *crlfFinder) WriteString(s string) (int, error) {
 	if !f.found && strings.ContainsAny(s, "\r\n") {
 		f.found = true
@@ -88,4 +96,36 @@ func cleanHeaders(data []byte) bool {
 		}
 	}
 	return true
+}
+
+// hasCRLF reports whether a header holds a CR or LF. A Via (the most
+// written header, one or two per request) is checked field by field:
+// writing it converts its port and copies its parameters.
+func hasCRLF(h sip.Header, f *crlfFinder) bool {
+	if v, ok := h.(*sip.ViaHeader); ok {
+		if strings.ContainsAny(v.ProtocolName, "\r\n") || strings.ContainsAny(v.ProtocolVersion, "\r\n") ||
+			strings.ContainsAny(v.Transport, "\r\n") || strings.ContainsAny(v.Host, "\r\n") {
+			return true
+		}
+		for _, kv := range v.Params {
+			if strings.ContainsAny(kv.K, "\r\n") || strings.ContainsAny(kv.V, "\r\n") {
+				return true
+			}
+		}
+		return false
+	}
+	h.StringWrite(f)
+	return f.found
+}
+
+// countHeaders counts the headers of a lower-case name, without
+// collecting them as GetHeaders does.
+func countHeaders(hs []sip.Header, lower string) int {
+	n := 0
+	for _, h := range hs {
+		if name := h.Name(); len(name) == len(lower) && strings.EqualFold(name, lower) {
+			n++
+		}
+	}
+	return n
 }

@@ -86,6 +86,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := daemon.NewLogger(stderr, cfg.Log, lv)
 	logger.Info("starting hotdeskd", "version", version, "config", used, "demo", *demo)
 	daemon.ApplyMemoryLimit(cfg, logger)
+	daemon.ApplyProfileRates(cfg)
 	return daemon.Run(ctx, cfg, daemon.Options{
 		Demo: *demo, ConfigPath: used, Version: version, Banner: stdout, LevelVar: lv,
 	}, logger)
@@ -115,6 +116,9 @@ func checkConfig(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "# %s: OK\n# store: %s\n%s", used, st, out)
+	if z := cfg.SRVZone(); z != "" {
+		fmt.Fprintf(stdout, "\n%s", z)
+	}
 	return nil
 }
 

@@ -101,3 +101,33 @@ sip: {listen: ["udp://127.0.0.1:0"], domain: cli.test}
 		t.Fatalf("unknown command exit = %d, want 2", code)
 	}
 }
+
+// TestCheckConfigPrintsSRVZone: with cluster.srv_domain set, check-config
+// prints the NAPTR, SRV and (for nodes given by IP) A records to publish.
+func TestCheckConfigPrintsSRVZone(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "hotdesk.yaml")
+	if err := os.WriteFile(conf, []byte(`
+data_dir: `+filepath.Join(dir, "data")+`
+sip: {listen: ["udp://127.0.0.1:5062", "tcp://127.0.0.1:5062"], domain: sip.example}
+cluster: {nodes: ["10.0.0.11", "sipb.example:5070"], srv_domain: sip.example}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"check-config", "-c", conf}, &out, &errb); code != 0 {
+		t.Fatalf("check-config = %d\n%s%s", code, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		`sip.example. IN NAPTR 10 50 "s" "SIP+D2U" "" _sip._udp.sip.example.`,
+		`sip.example. IN NAPTR 20 50 "s" "SIP+D2T" "" _sip._tcp.sip.example.`,
+		"_sip._udp.sip.example. IN SRV 10 10 5062 node1.sip.example.",
+		"_sip._tcp.sip.example. IN SRV 10 10 5062 node1.sip.example.",
+		"_sip._udp.sip.example. IN SRV 10 10 5070 sipb.example.",
+		"node1.sip.example. IN A 10.0.0.11",
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("check-config output lacks %q:\n%s", want, out.String())
+		}
+	}
+}

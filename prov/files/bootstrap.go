@@ -3,6 +3,7 @@ package files
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"hotdesk/prov"
@@ -115,7 +116,10 @@ func (f *Files) bootGrace(d prov.Device, req Request, pn parsedName) bool {
 
 // noteCredsAddr keeps the address d last authenticated from.
 func (f *Files) noteCredsAddr(ctx context.Context, d prov.Device, req Request) {
-	if h := hostOf(req); h != "" && h != d.CredsAddr {
+	if !req.Remote.IsValid() || sameHost(req, d.CredsAddr) {
+		return
+	}
+	if h := hostOf(req); h != d.CredsAddr {
 		if err := f.store.SetCredsAddr(ctx, d.ID, h); err != nil {
 			f.log.Warn("keep device address", "component", "files", "mac", d.MAC, "err", err)
 		} else if f.events != nil {
@@ -171,6 +175,13 @@ func (f *Files) conflict(ctx context.Context, d prov.Device, req Request, reason
 	if f.events != nil {
 		f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID})
 	}
+}
+
+// sameHost reports whether req comes from the address host, without
+// formatting it (it is checked on every authenticated fetch).
+func sameHost(req Request, host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && req.Remote.IsValid() && a == req.Remote.Addr().Unmap()
 }
 
 func hostOf(req Request) string {

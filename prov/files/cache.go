@@ -19,11 +19,12 @@ type cacheEntry struct {
 	at    time.Time
 	// user is the session's user name the file was rendered for ("" locked).
 	user string
+	http *HTTPHeader
 }
 
 func (e *cacheEntry) content(pn parsedName) *Content {
 	return &Content{Name: pn.name, Kind: pn.kind, Body: bytes.NewReader(e.body), Size: int64(len(e.body)),
-		ModTime: e.mod, ETag: e.etag, ContentType: e.ctype}
+		ModTime: e.mod, ETag: e.etag, ContentType: e.ctype, HTTP: e.http}
 }
 
 // Cache keeps rendered files, devices, the store reads a View is

@@ -19,7 +19,7 @@ type AddrResolver interface {
 }
 
 // reasonEnrolled is the Reason of the EventDeviceChanged a new device makes.
-const reasonEnrolled = "enrolled"
+const reasonEnrolled = prov.ReasonEnrolled
 
 // Enrollment policies for unknown devices.
 const (

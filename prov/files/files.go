@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -159,7 +160,16 @@ type Content struct {
 	ModTime     time.Time
 	ETag        string
 	ContentType string
-	closer      io.Closer
+	// HTTP is the header values of a cached rendered file (nil otherwise).
+	HTTP   *HTTPHeader
+	closer io.Closer
+}
+
+// HTTPHeader holds a cached rendered file's response header values, each
+// built once with the cache entry, so a fetch assigns them without
+// allocating. net/http only reads them: never append to or change them.
+type HTTPHeader struct {
+	ContentType, ETag, ContentLength []string
 }
 
 // Close releases a static file; rendered content holds nothing.
@@ -179,6 +189,7 @@ type Files struct {
 	rend       Renderer
 	leases     AddrResolver
 	fetch      func(ctx context.Context, d prov.Device, kind FileKind, req Request)
+	lastServer atomic.Pointer[serverMemo]
 	onPassword func(ctx context.Context, username, password string) error
 	log        *slog.Logger
 	now        func() time.Time
@@ -385,7 +396,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		pn.kind == KindDirectory && pn.user != ""
 	if cacheable {
 		if e, ok := f.cache.get(d.MAC, key); ok {
-			f.m.cache.WithLabelValues("hit").Inc()
+			f.m.hit.Inc()
 			if err := checkUser(pn, req, e.user); err != nil {
 				return f.staticFallback(pn, err)
 			}
@@ -486,10 +497,10 @@ func (f *Files) authorize(ctx context.Context, req Request, d prov.Device, pn pa
 // rendered serves a rendered file from the cache or renders it.
 func (f *Files) rendered(ctx context.Context, pn parsedName, v *prov.View, key, user string, gen uint64) (*Content, error) {
 	if e, ok := f.cache.get(v.Device.MAC, key); ok {
-		f.m.cache.WithLabelValues("hit").Inc()
+		f.m.hit.Inc()
 		return e.content(pn), nil
 	}
-	f.m.cache.WithLabelValues("miss").Inc()
+	f.m.miss.Inc()
 	start := time.Now()
 	body, err := f.rend.Render(ctx, pn.kind, v)
 	f.m.render.WithLabelValues(string(pn.kind)).Observe(time.Since(start).Seconds())
@@ -502,6 +513,8 @@ func (f *Files) rendered(ctx context.Context, pn parsedName, v *prov.View, key, 
 	sum := sha256.Sum256(body)
 	e := &cacheEntry{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
 		mod: f.now().UTC().Truncate(time.Second), ctype: f.rend.ContentType(v, pn.kind), user: user}
+	e.http = &HTTPHeader{ContentType: []string{e.ctype}, ETag: []string{e.etag},
+		ContentLength: []string{strconv.Itoa(len(body))}}
 	f.cache.put(v.Device, key, e, gen)
 	return e.content(pn), nil
 }
@@ -577,6 +590,24 @@ func (f *Files) server(req Request) prov.ServerInfo {
 		}
 		return prov.ServerInfo{BaseURL: trimSlash(f.cfg.BaseURL), Host: host}
 	}
+	// Phones reach one or two local addresses: the last answer is kept,
+	// so a fetch formats no address and builds no URL.
+	if m := f.lastServer.Load(); m != nil && m.local == req.Local.Addr() {
+		return m.info
+	}
+	info := f.serverFor(req.Local)
+	f.lastServer.Store(&serverMemo{local: req.Local.Addr(), info: info})
+	return info
+}
+
+// serverMemo is the ServerInfo for one local address.
+type serverMemo struct {
+	local netip.Addr
+	info  prov.ServerInfo
+}
+
+func (f *Files) serverFor(local netip.AddrPort) prov.ServerInfo {
+	req := Request{Local: local}
 	host := "127.0.0.1"
 	if req.Local.IsValid() {
 		host = req.Local.Addr().Unmap().String()
@@ -616,10 +647,7 @@ func (f *Files) Observe(p Proto, kind FileKind, status int, bytes int64) {
 	if kind == "" {
 		kind = KindOther
 	}
-	f.m.requests.WithLabelValues(string(p), string(kind), strconv.Itoa(status)).Inc()
-	if bytes > 0 {
-		f.m.bytes.WithLabelValues(string(p), "sent").Add(float64(bytes))
-	}
+	f.m.observe(p, kind, status, bytes)
 }
 
 // KindOf classifies a path for metrics without any lookup.

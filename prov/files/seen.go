@@ -3,6 +3,7 @@ package files
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -31,6 +32,8 @@ type seenWriter struct {
 type seenRec struct {
 	at time.Time
 	ip string
+	// addr is ip parsed: compared on every fetch without formatting it.
+	addr netip.Addr
 }
 
 // maxSeenBatch bounds one transaction, so other writers (enrollment,
@@ -51,21 +54,26 @@ func (w *seenWriter) note(mac string, at time.Time, ip string) {
 	if len(w.last) >= maxSeenTracked {
 		clear(w.last)
 	}
-	w.last[mac] = seenRec{at: at, ip: ip}
+	addr, _ := netip.ParseAddr(ip)
+	w.last[mac] = seenRec{at: at, ip: ip, addr: addr}
 }
 
 // touch queues a last-seen write for mac unless one was queued less than
 // the interval ago from the same address.
-func (w *seenWriter) touch(mac string, at time.Time, ip string) {
+func (w *seenWriter) touch(mac string, at time.Time, addr netip.Addr) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if last, ok := w.last[mac]; ok && at.Sub(last.at) < w.interval && last.ip == ip {
+	if last, ok := w.last[mac]; ok && at.Sub(last.at) < w.interval && last.addr == addr {
 		return
 	}
 	if len(w.last) >= maxSeenTracked {
 		clear(w.last)
 	}
-	rec := seenRec{at: at, ip: ip}
+	ip := ""
+	if addr.IsValid() {
+		ip = addr.String()
+	}
+	rec := seenRec{at: at, ip: ip, addr: addr}
 	w.last[mac] = rec
 	if w.closed {
 		return
@@ -151,9 +159,9 @@ func (w *seenWriter) close() {
 // per SeenInterval per device so that a fetch storm does not become a
 // write storm; the write itself happens off the request path.
 func (f *Files) touch(d prov.Device, req Request) {
-	ip := ""
+	var addr netip.Addr
 	if req.Remote.IsValid() {
-		ip = req.Remote.Addr().Unmap().String()
+		addr = req.Remote.Addr().Unmap()
 	}
-	f.seen.touch(d.MAC, f.now(), ip)
+	f.seen.touch(d.MAC, f.now(), addr)
 }

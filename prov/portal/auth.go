@@ -30,6 +30,9 @@ const (
 	authOptional
 	// authNone: public (the OpenAPI document).
 	authNone
+	// authSession: a user's portal session (the session cookie, and
+	// X-CSRF-Token on writes); the /api/v1/me routes, served by the web.
+	authSession
 )
 
 // principal is the authenticated caller.

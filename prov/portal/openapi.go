@@ -3,6 +3,7 @@ package portal
 import (
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,7 @@ func (a *api) openAPI(w http.ResponseWriter, _ *http.Request, _ principal) {
 func (a *api) document() map[string]any {
 	sg := &schemaGen{defs: map[string]any{}}
 	paths := map[string]any{}
-	for _, rt := range a.routes {
+	for _, rt := range append(slices.Clip(a.routes), meRoutes()...) {
 		item, _ := paths[rt.Path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
@@ -38,6 +39,10 @@ func (a *api) document() map[string]any {
 			"securitySchemes": map[string]any{
 				"basic":  map[string]any{"type": "http", "scheme": "basic"},
 				"bearer": map[string]any{"type": "http", "scheme": "bearer"},
+				// The /api/v1/me routes: a portal sign-in's cookie, with the
+				// csrf_token of GET /api/v1/me/calls or /voicemail in
+				// X-CSRF-Token on writes.
+				"session": map[string]any{"type": "apiKey", "in": "cookie", "name": sessionCookie},
 			},
 		},
 		"security": []any{map[string]any{"basic": []any{}}, map[string]any{"bearer": []any{}}},
@@ -65,18 +70,32 @@ func (sg *schemaGen) operation(rt route) map[string]any {
 	case csvBody:
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 			"text/csv": map[string]any{"schema": map[string]any{"type": "string"}}}}
+	case wavBody:
+		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
+			"audio/wav": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}}
 	default:
 		op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 			"application/json": map[string]any{"schema": sg.ref(reflect.TypeOf(rt.Body))}}}
 	}
 	resp := map[string]any{}
 	for _, code := range append([]int{rt.OK}, rt.Also...) {
-		resp[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code),
-			"content": map[string]any{"application/json": map[string]any{"schema": sg.ref(reflect.TypeOf(rt.Resp))}}}
+		switch rt.Resp.(type) {
+		case noBody:
+			resp[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code)}
+		case wavBody:
+			resp[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code),
+				"content": map[string]any{"audio/wav": map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}}}
+		default:
+			resp[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code),
+				"content": map[string]any{"application/json": map[string]any{"schema": sg.ref(reflect.TypeOf(rt.Resp))}}}
+		}
 	}
 	errs := rt.Errors
-	if rt.Auth == authAdmin {
+	switch rt.Auth {
+	case authAdmin:
 		errs = append(append([]int(nil), errs...), http.StatusUnauthorized, http.StatusTooManyRequests)
+	case authSession:
+		errs = append(append([]int(nil), errs...), http.StatusUnauthorized)
 	}
 	for _, code := range errs {
 		resp[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code),
@@ -84,7 +103,10 @@ func (sg *schemaGen) operation(rt route) map[string]any {
 				"schema": map[string]any{"$ref": "#/components/schemas/apiError"}}}}
 	}
 	op["responses"] = resp
-	if rt.Auth != authAdmin {
+	switch {
+	case rt.Auth == authSession:
+		op["security"] = []any{map[string]any{"session": []any{}}}
+	case rt.Auth != authAdmin:
 		op["security"] = []any{map[string]any{}, map[string]any{"basic": []any{}}, map[string]any{"bearer": []any{}}}
 	}
 	return op

@@ -26,6 +26,9 @@ func TestOpenAPIMatchesServer(t *testing.T) {
 	documented := map[string]bool{}
 	param := regexp.MustCompile(`\{[^}]+\}`)
 	for path, item := range paths {
+		if strings.HasPrefix(path, "/api/v1/me/") {
+			continue // the web serves them: TestOpenAPIDocumentsMeRoutes
+		}
 		for method := range item.(map[string]any) {
 			pattern := strings.ToUpper(method) + " " + path
 			documented[pattern] = true

@@ -14,6 +14,12 @@ type param struct {
 // csvBody marks a route whose body is text/csv.
 type csvBody struct{}
 
+// wavBody marks a route whose request or success body is audio/wav.
+type wavBody struct{}
+
+// noBody marks a success answer without a body (204).
+type noBody struct{}
+
 // route is one API operation: the mux pattern, its handler and what the
 // OpenAPI document says about it. The document is generated from this
 // table, and a test checks the table against the mux and live answers.
@@ -77,6 +83,12 @@ func (a *api) routeTable() []route {
 		{Method: "PUT", Path: "/api/v1/users/{username}/keys",
 			Summary: "Program the user's phone keys: BLF, speed dial, DND, call forward (replaces them all)",
 			Body:    keysBody{}, OK: 200, Resp: userView{}, Errors: []int{e400, e404}, Handler: a.setKeys},
+		{Method: "GET", Path: "/api/v1/users/{username}/voicemail",
+			Summary: "A user's mailbox: counts, messages (never their audio) and whether a greeting is set",
+			OK:      200, Resp: userVoicemailView{}, Errors: []int{e404}, Handler: a.userVoicemail},
+		{Method: "DELETE", Path: "/api/v1/users/{username}/voicemail/greeting",
+			Summary: "Remove a user's voicemail greeting (callers hear the tone), audited",
+			OK:      204, Resp: noBody{}, Errors: []int{e404}, Handler: a.deleteUserGreeting},
 		{Method: "GET", Path: "/api/v1/users/{username}/numbers", Summary: "A user's numbers",
 			OK: 200, Resp: numbersView{}, Errors: []int{e404}, Handler: a.listNumbers},
 		{Method: "POST", Path: "/api/v1/users/{username}/numbers", Summary: "Assign numbers (all or none)",
@@ -147,4 +159,50 @@ func (a *api) routeTable() []route {
 				{"limit", "integer", "at most this many"}},
 			OK: 200, Resp: auditList{}, Errors: []int{e400}, Handler: a.listAudit},
 	}
+}
+
+// meRoutes documents the user's own routes under /api/v1/me, which the
+// web portal serves (meAPIFor) behind the portal session and the menu
+// access; a test checks them against what the web registers.
+func meRoutes() []route {
+	e400, e403, e404, e409 := http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict
+	rs := []route{
+		{Method: "GET", Path: "/api/v1/me/calls", Summary: "The user's calls in progress (Call Control) and the CSRF token",
+			OK: 200, Resp: myCallsView{}, Errors: []int{e403}},
+		{Method: "POST", Path: "/api/v1/me/calls", Summary: "Click-to-dial: ring the user's desk phone, then the target",
+			Body: dialBody{}, OK: 201, Resp: prov.ControlledCall{}, Errors: []int{e400, e403, e404, e409, 503}},
+		{Method: "DELETE", Path: "/api/v1/me/calls/{id}", Summary: "Hang up a call",
+			OK: 204, Resp: noBody{}, Errors: []int{e403, e404, e409}},
+		{Method: "POST", Path: "/api/v1/me/calls/{id}/hold", Summary: "Hold a call",
+			OK: 204, Resp: noBody{}, Errors: []int{e403, e404, e409}},
+		{Method: "POST", Path: "/api/v1/me/calls/{id}/resume", Summary: "Resume a held call",
+			OK: 204, Resp: noBody{}, Errors: []int{e403, e404, e409}},
+		{Method: "POST", Path: "/api/v1/me/calls/{id}/transfer", Summary: "Transfer a call (REFER)",
+			Body: dialBody{}, OK: 204, Resp: noBody{}, Errors: []int{e400, e403, e404, e409}},
+		{Method: "POST", Path: "/api/v1/me/softphone", Summary: "Mint this portal session's softphone SIP credential",
+			OK: 200, Resp: softphoneView{}, Errors: []int{e403, e409, 503}},
+		{Method: "GET", Path: "/api/v1/me/recordings",
+			Summary: "Recordings the user may replay (own, site, listed numbers, all, per their rights), newest first",
+			Query:   []param{{"offset", "integer", "index of the first item (next_offset of the previous page)"}, {"limit", "integer", "page size, 1–200 (50)"}},
+			OK:      200, Resp: myRecordingList{}, Errors: []int{e400, e403}},
+		{Method: "GET", Path: "/api/v1/me/recordings/{id}/audio", Summary: "Replay (Read) or download (Write) a recording, audited",
+			Query: []param{{"download", "boolean", "as an attachment; needs Write"}},
+			OK:    200, Resp: wavBody{}, Errors: []int{e403, e404}},
+		{Method: "GET", Path: "/api/v1/me/voicemail", Summary: "The user's voicemail messages, newest first, and the CSRF token",
+			OK: 200, Resp: myVoicemailList{}, Errors: []int{e403}},
+		{Method: "GET", Path: "/api/v1/me/voicemail/{id}/audio", Summary: "A message's audio; marks it heard, audited",
+			OK: 200, Resp: wavBody{}, Errors: []int{e403, e404}},
+		{Method: "POST", Path: "/api/v1/me/voicemail/{id}/heard", Summary: "Mark a message heard (the lamp goes off), audited",
+			OK: 204, Resp: noBody{}, Errors: []int{e403, e404}},
+		{Method: "DELETE", Path: "/api/v1/me/voicemail/{id}", Summary: "Delete a message and its audio, audited",
+			OK: 204, Resp: noBody{}, Errors: []int{e403, e404}},
+		{Method: "PUT", Path: "/api/v1/me/voicemail/greeting", Summary: "Replace the greeting: an 8 kHz 16-bit mono WAV, audited",
+			Body: wavBody{}, OK: 204, Resp: noBody{}, Errors: []int{e400, e403, e404, e409, 413}},
+		{Method: "DELETE", Path: "/api/v1/me/voicemail/greeting", Summary: "Remove the greeting (callers hear the tone), audited",
+			OK: 204, Resp: noBody{}, Errors: []int{e403, e404}},
+	}
+	for i := range rs {
+		rs[i].Auth = authSession
+	}
+	return rs
 }

@@ -101,6 +101,9 @@ type web struct {
 	forgotRate *rateLimiter
 	hasher     *provauth.Hasher
 	m          webMetrics
+	// meRegistered are the /api/v1/me patterns as registered, so a test
+	// can compare them with the OpenAPI document.
+	meRegistered []string
 }
 
 type webMetrics struct {

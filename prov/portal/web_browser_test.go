@@ -102,13 +102,24 @@ func (c *chrome) signIn(name, pass, landing string) {
 
 func (c *chrome) signOut() {
 	c.t.Helper()
-	c.step("sign out", chromedp.Click(`.signout button`, chromedp.ByQuery), chromedp.WaitVisible(`#f-username`, chromedp.ByQuery))
+	c.step("sign out", clickToPage(`.signout button`, `#f-username`))
 }
 
 // submit clicks the primary button of the form posting to action and
-// waits for sel.
+// waits for sel on the page that answers it.
 func (c *chrome) submit(action, sel string) chromedp.Tasks {
-	return chromedp.Tasks{chromedp.Click(`form[action="`+action+`"] button.primary`, chromedp.ByQuery),
+	return clickToPage(`form[action="`+action+`"] button.primary`, sel)
+}
+
+// clickToPage clicks what loads a new page and waits for sel on that page.
+// The old page is marked first: sel may be on it too (a flash from an
+// earlier save), and an action on its nodes while the new page loads
+// fails with "No node with given id".
+func clickToPage(click, sel string) chromedp.Tasks {
+	return chromedp.Tasks{
+		chromedp.Evaluate(`document.documentElement.dataset.leaving = "1"`, nil),
+		chromedp.Click(click, chromedp.ByQuery),
+		chromedp.WaitReady(`html:not([data-leaving])`, chromedp.ByQuery),
 		chromedp.WaitVisible(sel, chromedp.ByQuery)}
 }
 
@@ -153,7 +164,7 @@ func TestBrowserPortal(t *testing.T) {
 	c.step("phone width", chromedp.EmulateViewport(390, 844))
 	c.signIn("alice", "password-alice", `#f-current_password`)
 	c.shot("user-welcome")
-	c.step("skip the wizard", chromedp.Click(`button[value=skip]`, chromedp.ByQuery), chromedp.WaitVisible(`.menu-tiles`, chromedp.ByQuery))
+	c.step("skip the wizard", clickToPage(`button[value=skip]`, `.menu-tiles`))
 	c.shot("user-home")
 	userSetsForwarding(t, we, c)
 	userEditsContact(t, we, c, phone)
@@ -335,8 +346,7 @@ func userLogsPhoneOut(t *testing.T, we *webEnv, c *chrome, sess prov.Session) {
 		chromedp.WaitVisible(`#phones`, chromedp.ByQuery))
 	c.shot("user-phones")
 	c.step("click log out",
-		chromedp.Click(`form[action="/me/phones/`+sess.ID+`/logout"] button`, chromedp.ByQuery),
-		chromedp.WaitVisible(`.flash`, chromedp.ByQuery))
+		clickToPage(`form[action="/me/phones/`+sess.ID+`/logout"] button`, `.flash`))
 	s, err := we.st.GetSession(context.Background(), sess.ID)
 	if err != nil || s.Active() || s.EndReason != prov.EndLogout {
 		t.Fatalf("session after remote logout: %+v %v", s, err)

@@ -83,6 +83,7 @@ func (w *web) routes() {
 	w.handle("GET /me/calls", roleUser, menuNone, w.callsPage)
 	w.callControlRoutes()
 	w.voicemailRoutes()
+	w.voicemailAPIRoutes()
 	w.softphoneRoutes()
 	w.recordingRoutes()
 }

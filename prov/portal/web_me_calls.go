@@ -151,6 +151,7 @@ func (w *web) meAPI(pattern string, fn func(http.ResponseWriter, *http.Request, 
 // meAPIFor is meAPI behind another menu's access.
 func (w *web) meAPIFor(pattern string, m menu, fn func(http.ResponseWriter, *http.Request, *request)) {
 	write := !strings.HasPrefix(pattern, "GET ")
+	w.meRegistered = append(w.meRegistered, pattern)
 	w.mux.HandleFunc(pattern, func(rw http.ResponseWriter, r *http.Request) {
 		s := w.sess.get(r)
 		if s == nil {

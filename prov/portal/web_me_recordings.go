@@ -23,13 +23,31 @@ type recordingsView struct {
 	Recordings []prov.ListedRecording
 	// Download: some recording may be downloaded (the column shows).
 	Download bool
+	// Whose: the user's rights reach others' recordings (the column shows).
+	Whose              bool
+	PrevHref, NextHref string
+}
+
+// recordingsPageSize is one page of the Recordings page.
+const recordingsPageSize = 50
+
+// widerRecordings reports rights beyond one's own recordings.
+func widerRecordings(u prov.User) bool {
+	for _, a := range []prov.Access{u.Portal.RecordingsGroup, u.Portal.RecordingsOthers, u.Portal.RecordingsAll} {
+		if a == prov.AccessRead || a == prov.AccessWrite {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *web) recordingsPage(rw http.ResponseWriter, r *http.Request, q *request) {
 	p := userPage(q, "Recordings", string(menuRecordings))
-	v := recordingsView{}
+	v := recordingsView{Whose: widerRecordings(q.user)}
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	offset = max(offset, 0)
 	if w.d.Recordings != nil {
-		rs, err := w.d.Recordings.List(r.Context(), q.user)
+		rs, more, err := w.d.Recordings.List(r.Context(), q.user, offset, recordingsPageSize)
 		if err != nil {
 			w.log.Error("recordings", "err", err)
 		}
@@ -37,23 +55,58 @@ func (w *web) recordingsPage(rw http.ResponseWriter, r *http.Request, q *request
 		for _, x := range rs {
 			v.Download = v.Download || x.Download
 		}
+		if offset > 0 {
+			v.PrevHref = "/me/recordings?offset=" + strconv.Itoa(max(offset-recordingsPageSize, 0))
+		}
+		if more {
+			v.NextHref = "/me/recordings?offset=" + strconv.Itoa(offset+recordingsPageSize)
+		}
 	}
 	p.Data = v
 	w.render(rw, r, http.StatusOK, "me_recordings.html", p)
 }
 
+// myRecordingList is GET /api/v1/me/recordings: one page, and where the
+// next starts (absent on the last).
+type myRecordingList struct {
+	Recordings []prov.ListedRecording `json:"recordings"`
+	NextOffset *int                   `json:"next_offset,omitempty"`
+}
+
 func (w *web) apiMyRecordings(rw http.ResponseWriter, r *http.Request, q *request) {
-	out := []prov.ListedRecording{}
+	offset, limit := 0, recordingsPageSize
+	qs := r.URL.Query()
+	if s := qs.Get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			writeError(rw, http.StatusBadRequest, "must be a number ≥ 0", "offset")
+			return
+		}
+		offset = n
+	}
+	if s := qs.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > prov.MaxRecordingsPage {
+			writeError(rw, http.StatusBadRequest, "must be between 1 and "+strconv.Itoa(prov.MaxRecordingsPage), "limit")
+			return
+		}
+		limit = n
+	}
+	out := myRecordingList{Recordings: []prov.ListedRecording{}}
 	if w.d.Recordings != nil {
-		rs, err := w.d.Recordings.List(r.Context(), q.user)
+		rs, more, err := w.d.Recordings.List(r.Context(), q.user, offset, limit)
 		if err != nil {
 			w.log.Error("recordings", "err", err)
 			writeError(rw, http.StatusInternalServerError, "recordings unavailable", "")
 			return
 		}
-		out = append(out, rs...)
+		out.Recordings = append(out.Recordings, rs...)
+		if more {
+			next := offset + limit
+			out.NextOffset = &next
+		}
 	}
-	writeJSON(rw, http.StatusOK, map[string]any{"recordings": out})
+	writeJSON(rw, http.StatusOK, out)
 }
 
 func (w *web) recordingAudio(rw http.ResponseWriter, r *http.Request, q *request) {

@@ -59,6 +59,11 @@ func TestRecordingRightsForm(t *testing.T) {
 	if p := a.submit("/admin/users/alice", "/admin/users/alice/access", form); p.code == http.StatusSeeOther {
 		t.Fatal("a bad number list was accepted")
 	}
+	form.Set("recordings_numbers", strings.Repeat("1,", prov.MaxRecordingNumbers+1))
+	if p := a.submit("/admin/users/alice", "/admin/users/alice/access", form); p.code == http.StatusSeeOther ||
+		!strings.Contains(p.body, "at most") {
+		t.Fatalf("a list of %d numbers = %d", prov.MaxRecordingNumbers+1, p.code)
+	}
 	form.Set("recordings_numbers", "1003")
 	if p := a.submit("/admin/users/alice", "/admin/users/alice/access", form); p.code != http.StatusSeeOther {
 		t.Fatalf("saving recording rights = %d: %s", p.code, excerpt(p.body))

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/icholy/digest"
-
 	"hotdesk/prov"
 	"hotdesk/prov/auth"
 	"hotdesk/prov/files"
@@ -18,8 +16,9 @@ import (
 // their own <user>.cfg — the login itself. Unknown user and wrong password
 // take the same path and answer alike.
 func (h *Handler) authenticate(r *http.Request, header string, req *files.Request, kind files.FileKind, em *emFetch) (ok, stale bool) {
-	c := parseDigest(header)
-	if c == nil || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
+	var ans digestserver.Answer
+	c := &ans
+	if !parseDigest(header, c) || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
 		return false, false
 	}
 	nonce, st := h.nonces.Check(c.Nonce, nonceSource, h.now())
@@ -32,7 +31,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}
-		if !digestserver.Verify(c, r.Method, auth.DigestHA1(c.Algorithm, d.ProvUser, c.Realm, d.ProvPassword)) {
+		if !c.VerifyPassword(r.Method, d.ProvPassword) { // c.Username is d.ProvUser
 			// The phone holds its own credentials: this is another device
 			// presenting the MAC (or the phone after a factory reset).
 			h.files.WrongCredentials(ctx, d, *req)
@@ -68,12 +67,12 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 	if ha1 == "" {
 		ha1 = strings.Repeat("0", 32) // same work as a wrong password
 	}
-	verified, byDefault := digestserver.Verify(c, r.Method, ha1), false
+	verified, byDefault := c.Verify(r.Method, ha1), false
 	if !verified && err == nil && u.Status != prov.StatusDisabled {
 		// The site's default user, logged in by the phone itself with the
 		// password its configuration carries (prov.login.defaultPassword).
 		if secret := h.files.DefaultLoginSecretFor(ctx, *req, u); secret != "" {
-			verified = digestserver.Verify(c, r.Method, auth.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
+			verified = c.Verify(r.Method, auth.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
 			byDefault = verified
 		}
 	}
@@ -131,7 +130,7 @@ func (h *Handler) extensionMobility(r *http.Request, req *files.Request, dev pro
 // replayGuard refuses an answer that verified before: a captured request
 // (over plain HTTP anyone on the path sees it) replayed within the nonce's
 // lifetime.
-func (h *Handler) replayGuard(c *digest.Credentials, nonce digestserver.Nonce, req *files.Request) (ok, stale bool) {
+func (h *Handler) replayGuard(c *digestserver.Answer, nonce digestserver.Nonce, req *files.Request) (ok, stale bool) {
 	switch h.nonces.Use(nonce, c.Username, h.answerKey(c), 0, h.now()) {
 	case digestserver.OK:
 		return true, false

@@ -3,8 +3,6 @@ package provhttp
 import (
 	"strings"
 
-	"github.com/icholy/digest"
-
 	"hotdesk/sip/digestserver"
 )
 
@@ -22,27 +20,27 @@ const (
 	maxUsesPerNonce   = 1024
 )
 
-// parseDigest parses an Authorization header; nil for anything else, an
-// answer without a URI, or an algorithm not offered.
-func parseDigest(h string) *digest.Credentials {
-	c, err := digestserver.Parse(h)
-	if err != nil || c.URI == "" {
-		return nil
+// parseDigest parses an Authorization header into a in place (no
+// allocation: it runs on every authenticated fetch); false for anything
+// else, an answer without a URI, or an algorithm not offered.
+func parseDigest(h string, a *digestserver.Answer) bool {
+	if digestserver.ParseAnswer(h, a) != nil || a.URI == "" {
+		return false
 	}
 	switch {
-	case c.Algorithm == "":
-		c.Algorithm = "MD5"
-	case !strings.EqualFold(c.Algorithm, "MD5") && !strings.EqualFold(c.Algorithm, "SHA-256"):
-		return nil
+	case a.Algorithm == "":
+		a.Algorithm = "MD5"
+	case !strings.EqualFold(a.Algorithm, "MD5") && !strings.EqualFold(a.Algorithm, "SHA-256"):
+		return false
 	}
-	return c
+	return true
 }
 
 // answerKey identifies an answer for the replay guard: its nc, or for
 // RFC 2069 phones that send none, its URI and response.
-func (h *Handler) answerKey(c *digest.Credentials) uint64 {
-	if c.QOP != "" {
-		return uint64(c.Nc)
+func (h *Handler) answerKey(a *digestserver.Answer) uint64 {
+	if a.QOP != "" {
+		return uint64(a.Nc)
 	}
-	return h.nonces.AnswerKey(c.URI + " " + strings.ToLower(c.Response))
+	return h.nonces.AnswerKey(a.URI + " " + strings.ToLower(a.Response))
 }

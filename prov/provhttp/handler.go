@@ -66,6 +66,9 @@ type Handler struct {
 	nonces *digestserver.Nonces
 	now    func() time.Time
 	limit  *failLimiter
+	// noStore is the Cache-Control value of rendered files, shared by
+	// every response (net/http only reads it).
+	noStore []string
 	// realmKey makes the realm of a user who has no login HA1s (or does not
 	// exist) look like anyone's: challenges do not tell users apart.
 	realmKey []byte
@@ -88,7 +91,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	return &Handler{cfg: cfg, files: d.Files, acct: d.Accounts, logins: d.Logins, pages: d.Pages, log: d.Logger,
 		nonces: digestserver.New(cfg.NonceTTL, maxTrackedAnswers, maxUsesPerNonce), now: d.Now,
 		limit:    newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now),
-		realmKey: []byte(auth.RandomSecret(16))}, nil
+		realmKey: []byte(auth.RandomSecret(16)), noStore: []string{"no-store"}}, nil
 }
 
 // ServeHTTP implements http.Handler.
@@ -99,7 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Remote, _ = netip.ParseAddrPort(r.RemoteAddr)
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		req.Local, _ = netip.ParseAddrPort(la.String())
+		req.Local = localAddrOf(la)
 	}
 	cw := &countingWriter{ResponseWriter: w}
 	kind := files.KindOther
@@ -155,6 +158,20 @@ func (h *Handler) get(w *countingWriter, r *http.Request, req files.Request, src
 	}
 	defer c.Close()
 	hd := w.Header()
+	if hh := c.HTTP; hh != nil {
+		// A cached rendered file: its header values were built once.
+		hd["Content-Type"], hd["Etag"], hd["Cache-Control"] = hh.ContentType, hh.ETag, h.noStore
+		if r.Header.Get("If-None-Match") == c.ETag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		hd["Content-Length"] = hh.ContentLength
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = io.Copy(w, c.Body) // one Write: bytes.Reader writes itself whole
+		}
+		return
+	}
 	hd.Set("Content-Type", c.ContentType)
 	if c.ETag != "" {
 		hd.Set("ETag", c.ETag)
@@ -257,6 +274,17 @@ func (h *Handler) realm(r *http.Request) string {
 	m := hmac.New(sha256.New, h.realmKey)
 	m.Write([]byte(user))
 	return prov.LoginRealm + "-" + hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// localAddrOf is the local address a request came in on, read without
+// formatting it where the listener's address type allows.
+func localAddrOf(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ap := t.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
 }
 
 // countingWriter records the status and body bytes for metrics.

@@ -28,6 +28,7 @@ import (
 	"hotdesk/prov/files"
 	"hotdesk/prov/render"
 	"hotdesk/prov/store"
+	"hotdesk/sip/digestserver"
 )
 
 type fakeLogins struct {
@@ -80,6 +81,7 @@ type env struct {
 	files  *files.Files
 	events *prov.Events
 	srv    *httptest.Server
+	h      *Handler
 	reg    *prometheus.Registry
 	logins *fakeLogins
 	// logs is what Files logged.
@@ -106,10 +108,10 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func newEnv(t *testing.T, mut func(*Config)) *env { t.Helper(); return newEnvStore(t, mut, nil) }
+func newEnv(t testing.TB, mut func(*Config)) *env { t.Helper(); return newEnvStore(t, mut, nil) }
 
 // newEnvStore is newEnv with the Files reading the store through wrap.
-func newEnvStore(t *testing.T, mut func(*Config), wrap func(prov.Store) prov.Store) *env {
+func newEnvStore(t testing.TB, mut func(*Config), wrap func(prov.Store) prov.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
@@ -144,6 +146,7 @@ func newEnvStore(t *testing.T, mut func(*Config), wrap func(prov.Store) prov.Sto
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.h = h
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	site := prov.Site{Name: "HQ", Subnets: []string{"127.0.0.0/8"}, Login: prov.LoginPolicy{Enabled: true}}
@@ -153,7 +156,7 @@ func newEnvStore(t *testing.T, mut func(*Config), wrap func(prov.Store) prov.Sto
 	return e
 }
 
-func (e *env) do(t *testing.T, method, path, body string, hdr map[string]string) (int, string) {
+func (e *env) do(t testing.TB, method, path, body string, hdr map[string]string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	for k, v := range hdr {
@@ -172,7 +175,7 @@ const mac = "0004f2000001"
 
 // dev does a request as the phone mac does once its files gave it its
 // provisioning credentials: it answers the digest challenge with them.
-func (e *env) dev(t *testing.T, method, path, body string) (int, string) {
+func (e *env) dev(t testing.TB, method, path, body string) (int, string) {
 	t.Helper()
 	d, err := e.st.GetDevice(context.Background(), mac)
 	if err != nil {
@@ -599,7 +602,8 @@ func FuzzParseDigest(f *testing.F) {
 	f.Add(`Digest username="a", realm="hotdesk", nonce="n", uri="/x", response="r", qop=auth, nc=00000001, cnonce="c"`)
 	f.Add(`Digest username="a`)
 	f.Fuzz(func(t *testing.T, h string) {
-		if c := parseDigest(h); c != nil {
+		var c digestserver.Answer
+		if parseDigest(h, &c) {
 			if c.URI == "" || !strings.EqualFold(c.Algorithm, "MD5") && !strings.EqualFold(c.Algorithm, "SHA-256") {
 				t.Fatalf("%q accepted as %+v", h, c)
 			}

@@ -205,6 +205,17 @@ func ciscoLines(ls []Line) map[string]string {
 			alt, dual = l.Backups[0].String(), "Yes"
 		}
 		p["Alternate_Outbound_Proxy"+n], p["Dual_Registration"+n] = alt, dual
+		// DNS SRV: the line's proxy is the SRV domain, looked up with the
+		// _sip._udp prefix (Use_DNS_SRV_N_, DNS_SRV_Auto_Prefix_N_ as in
+		// SPA/MPP configuration templates), no outbound proxy.
+		// Turned off again in a cluster without it (a domain taken back).
+		if len(l.Backups) > 0 {
+			p["Use_DNS_SRV"+n], p["DNS_SRV_Auto_Prefix"+n] = "No", "No"
+		}
+		if l.SRV {
+			p["Proxy"+n], p["Outbound_Proxy"+n], p["Use_Outbound_Proxy"+n] = l.Server, "", "No"
+			p["Use_DNS_SRV"+n], p["DNS_SRV_Auto_Prefix"+n] = "Yes", "Yes"
+		}
 	}
 	return p
 }

@@ -227,6 +227,16 @@ func fanvilLines(ls []Line) map[string]string {
 		// Fanvil templates, base-V-series.tpl: <line> BackupAddr,
 		// BackupPort, BackupTransport, BackupTTL); cleared without one.
 		p[n+"BackupAddr"], p[n+"BackupPort"] = "", ""
+		// DNS SRV (unconfirmed in Fanvil's own documents: <line> DNSSRV
+		// and DNSMode 1 as a third-party Fanvil template renders them):
+		// the proxy is the SRV domain without a port.
+		if len(l.Backups) > 0 { // off again in a cluster without it
+			p[n+"DNSSRV"], p[n+"DNSMode"] = "0", "0"
+		}
+		if l.SRV {
+			p[n+"ProxyAddr"], p[n+"ProxyPort"], p[n+"RegisterPort"] = l.Server, "", ""
+			p[n+"DNSSRV"], p[n+"DNSMode"] = "1", "1"
+		}
 		if len(l.Backups) > 0 {
 			b := l.Backups[0]
 			p[n+"BackupAddr"], p[n+"BackupPort"] = b.Host, strconv.Itoa(b.Port)

@@ -193,6 +193,20 @@ func gsLines(ls []Line) map[string]string {
 		if len(l.Backups) > 0 {
 			p[sec] = l.Backups[0].String()
 		}
+		if l.SRV {
+			// DNS SRV: the outbound proxy is the SRV domain without a
+			// port. Account 1's DNS Mode is P103 (0 A record, 1 SRV, 2
+			// NAPTR/SRV, 3 configured IP, as Grandstream templates
+			// document it); the other accounts' DNS Mode number is in no
+			// template found (unconfirmed), so they resolve the name as
+			// their firmware defaults.
+			p[keys["proxy"]] = l.Server
+			if i == 1 {
+				p["P103"] = "1"
+			}
+		} else if i == 1 && len(l.Backups) > 0 {
+			p["P103"] = "0" // off again in a cluster without it
+		}
 		if i == 1 {
 			p["P2333"] = p[sec]
 			p["P31"] = "1"

@@ -103,6 +103,9 @@ type Line struct {
 	// Backups are the other cluster nodes, in the configured order: the
 	// registrars the phone fails over to when Server does not answer.
 	Backups []Node
+	// SRV: Server is a domain the phone resolves with DNS SRV (Port 0,
+	// no Backups): Config.SRVDomain.
+	SRV bool
 }
 
 // Node is one registrar a phone reaches (a cluster node).
@@ -147,6 +150,10 @@ func model(v *prov.View, cfg Config, zones *zoneCache) Model {
 	mk := func(user, auth, pass, label, display string) Line {
 		if !v.Secrets {
 			pass = ""
+		}
+		if cfg.SRVDomain != "" {
+			return Line{User: user, Domain: domain, AuthUser: auth, Password: pass, Label: label, Display: display,
+				Server: cfg.SRVDomain, Transport: "udp", Expiry: 3600, SRV: true}
 		}
 		return Line{User: user, Domain: domain, AuthUser: auth, Password: pass, Label: label, Display: display,
 			Server: v.Server.Host, Port: cfg.SIPPort, Transport: "udp", Expiry: 3600,

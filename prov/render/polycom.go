@@ -173,6 +173,19 @@ func (p *polycom) line(n int, address, userID, password, host string) map[string
 		r + "server.1.address": host,
 		r + "server.1.port":    strconv.Itoa(p.cfg.SIPPort),
 	}
+	if p.cfg.SRVDomain != "" {
+		// DNS SRV: transport DNSnaptr with port 0 makes the phone look up
+		// NAPTR, then SRV, then A (UC Software Administrator's Guide,
+		// reg.x.server.y.port/transport; DNSnaptr is also what FreePBX's
+		// and Wazo's templates render); the records name every node, so
+		// no server.2 is named.
+		m[r+"server.1.address"], m[r+"server.1.port"], m[r+"server.1.transport"] = p.cfg.SRVDomain, "0", "DNSnaptr"
+		for i := 2; i <= len(p.cfg.Nodes)+1; i++ { // named before the domain was set
+			s := r + "server." + strconv.Itoa(i) + "."
+			m[s+"address"], m[s+"port"] = "", ""
+		}
+		return m
+	}
 	// The other cluster nodes, in the configured order, for failover.
 	i := 2
 	for _, node := range p.cfg.Nodes {

@@ -39,6 +39,12 @@ type Config struct {
 	// or host:port): each line names the node that served the file first,
 	// then the others, for the phone to fail over to.
 	Nodes []string
+	// SRVDomain, when set, is the name phones resolve with DNS SRV (NAPTR
+	// where the vendor does it first) to find the nodes, instead of the
+	// node addresses: each line names it in its vendor's SRV mode and no
+	// backup node (the records list them all). The admin publishes the
+	// records (hotdeskd check-config prints them).
+	SRVDomain string
 }
 
 // Source is one contribution to a precedence layer.

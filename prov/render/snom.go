@@ -181,10 +181,16 @@ func snomLines(ls []Line) map[string]string {
 			continue
 		}
 		l := ls[i-1]
+		outbound := l.Server + ":" + strconv.Itoa(l.Port) + ";transport=" + l.Transport
+		if l.SRV {
+			// DNS SRV: a host without a port, which the phone resolves as
+			// RFC 3263 says (SRV, then A), as it does today for any name.
+			outbound = l.Server
+		}
 		for k, val := range map[string]string{
 			"user_active": "on", "user_realname": l.Display, "user_idle_text": l.Label, "user_name": l.User,
 			"user_pname": l.AuthUser, "user_pass": l.Password, "user_host": l.Domain,
-			"user_outbound": l.Server + ":" + strconv.Itoa(l.Port) + ";transport=" + l.Transport,
+			"user_outbound": outbound,
 			"user_expiry":   strconv.Itoa(l.Expiry),
 		} {
 			p[k+n] = val

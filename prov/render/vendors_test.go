@@ -680,3 +680,78 @@ func parseSysConf(b []byte) (map[string]string, error) {
 	}
 	return m, nil
 }
+
+// TestVendorSRVGolden: with cluster.srv_domain set, every vendor's lines
+// name the SRV domain in that vendor's DNS SRV mode and no backup node
+// (the records list every node); golden files testdata/<vendor>/srv_*.
+func TestVendorSRVGolden(t *testing.T) {
+	cfg := clusterConfig()
+	cfg.SRVDomain = "sip.example"
+	s, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type param struct{ name, want string }
+	for _, tc := range []struct {
+		vendor, view string
+		kind         files.FileKind
+		golden       string
+		want         []param
+	}{
+		{"polycom", "native", files.KindUserConfig, "srv_user.golden", []param{{"reg.1.server.1.address", "sip.example"},
+			{"reg.1.server.1.port", "0"}, {"reg.1.server.1.transport", "DNSnaptr"}, {"reg.1.server.2.address", ""},
+			{"reg.2.server.1.transport", "DNSnaptr"}}},
+		{"yealink", "web", files.KindDeviceConfig, "yealink/srv_device.golden", []param{
+			{"account.1.sip_server.1.address", "sip.example"}, {"account.1.sip_server.1.port", "0"},
+			{"account.1.sip_server.1.transport_type", "3"}, {"account.1.outbound_proxy_enable", "0"},
+			{"account.1.outbound_proxy.2.address", ""}}},
+		{"cisco", "web", files.KindDeviceConfig, "cisco/srv_device.golden", []param{{"Proxy_1_", "sip.example"},
+			{"Use_DNS_SRV_1_", "Yes"}, {"DNS_SRV_Auto_Prefix_1_", "Yes"}, {"Use_Outbound_Proxy_1_", "No"},
+			{"Dual_Registration_1_", "No"}, {"Alternate_Outbound_Proxy_1_", ""}}},
+		{"grandstream", "web", files.KindDeviceConfig, "grandstream/srv_device.golden", []param{{"P48", "sip.example"},
+			{"P103", "1"}, {"P2312", ""}, {"P2333", ""}}},
+		{"fanvil", "web", files.KindDeviceConfig, "fanvil/srv_device.golden", []param{
+			{"sip.line.1.ProxyAddr", "sip.example"}, {"sip.line.1.DNSSRV", "1"}, {"sip.line.1.BackupAddr", ""}}},
+		{"snom", "web", files.KindDeviceConfig, "snom/srv_device.golden", []param{{"user_outbound.1", "sip.example"}}},
+	} {
+		t.Run(tc.vendor, func(t *testing.T) {
+			var v *prov.View
+			if tc.vendor == "polycom" {
+				v = fixtureViews()[tc.view]
+			} else {
+				v = vendorViews(tc.vendor, vendorMACs[tc.vendor])[tc.view]
+			}
+			got, err := s.Render(context.Background(), tc.kind, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]string
+			if tc.vendor == "polycom" {
+				m, err = files.ParseConfigParams(got)
+			} else {
+				m, err = parseVendorFile(tc.vendor, tc.kind, got)
+			}
+			if err != nil {
+				t.Fatalf("does not parse back: %v\n%s", err, got)
+			}
+			for _, p := range tc.want {
+				if m[p.name] != p.want {
+					t.Errorf("%s = %q, want %q", p.name, m[p.name], p.want)
+				}
+			}
+			golden := filepath.Join("testdata", tc.golden)
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("%s differs from golden (run with -update):\n%s", golden, got)
+			}
+		})
+	}
+}

@@ -222,6 +222,17 @@ func yealinkLines(ls []Line) map[string]string {
 		} {
 			p[a+k] = val
 		}
+		if l.SRV {
+			// DNS SRV: the registrar is the SRV domain with transport 3,
+			// DNS-NAPTR (NAPTR, then SRV, then A), port 0 (Yealink admin
+			// guide, account.X.sip_server.Y.transport_type: 0 UDP, 1 TCP,
+			// 2 TLS, 3 DNS-NAPTR), and no outbound proxy: the records name
+			// every node.
+			p[a+"sip_server.1.address"], p[a+"sip_server.1.port"], p[a+"sip_server.1.transport_type"] = l.Server, "0", "3"
+			p[a+"outbound_proxy_enable"], p[a+"outbound_proxy.1.address"], p[a+"outbound_proxy.1.port"] = "0", "", ""
+			p[a+"outbound_proxy.2.address"], p[a+"outbound_proxy.2.port"] = "", ""
+			continue
+		}
 		// The next cluster node is the second outbound proxy, the one the
 		// phone fails over to (Yealink admin guide, "Server Redundancy":
 		// account.X.outbound_proxy.Y.*, Y = 1..2; a Yealink names two, so

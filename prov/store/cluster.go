@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+	"golang.org/x/sys/unix"
 
 	"hotdesk/prov"
 )
@@ -210,11 +214,28 @@ func (s *Store) Listen(ctx context.Context, fn func(payload string), resync func
 }
 
 func (s *Store) listenOnce(ctx context.Context, fn func(string), resync func(context.Context) error) error {
-	conn, err := pgx.Connect(ctx, s.c.dsn)
+	ka := s.c.keepalive
+	if ka <= 0 {
+		ka = DefaultEventKeepalive
+	}
+	cfg, err := pgx.ParseConfig(s.c.dsn)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	cfg.DialFunc = keepaliveDialer(ka, cfg.ConnectTimeout).DialContext
+	// A server that accepts the connection but never answers (a stalled
+	// path) must not hold the reconnection forever.
+	cctx, cancel := context.WithTimeout(ctx, max(cfg.ConnectTimeout, 5*ka))
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ka)
+		defer cancel()
+		_ = conn.Close(cctx)
+	}()
 	if _, err := conn.Exec(ctx, `LISTEN `+EventChannel); err != nil {
 		return err
 	}
@@ -224,12 +245,50 @@ func (s *Store) listenOnce(ctx context.Context, fn func(string), resync func(con
 		}
 	}
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		// A partition that drops packets silently (or a peer that stops
+		// answering) looks like a quiet channel: after ka without a
+		// notification, ask the server; no answer within ka ends the
+		// connection, so the node stops serving on a stale view within
+		// about 2*ka instead of when TCP gives up (minutes, or never
+		// while a middlebox still acknowledges).
+		wctx, cancel := context.WithTimeout(ctx, ka)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		if err == nil {
+			fn(n.Payload)
+			continue
+		}
+		if ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !pgconn.Timeout(err) {
 			return err
 		}
-		fn(n.Payload)
+		pctx, cancel := context.WithTimeout(ctx, ka)
+		err = conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("keepalive: no answer within %s: %w", ka, err)
+		}
 	}
+}
+
+// keepaliveDialer dials the event connection with TCP keepalives every ka
+// and, on TCP, TCP_USER_TIMEOUT of 2*ka: unacknowledged data (the ping)
+// ends the connection in the kernel too.
+func keepaliveDialer(ka, connectTimeout time.Duration) *net.Dialer {
+	return &net.Dialer{Timeout: connectTimeout,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: ka, Interval: ka, Count: 2},
+		Control: func(network, _ string, rc syscall.RawConn) error {
+			if !strings.HasPrefix(network, "tcp") {
+				return nil
+			}
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int((2 * ka).Milliseconds()))
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}}
 }
 
 // Check connects to a PostgreSQL store without migrating or locking

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 
@@ -153,4 +154,63 @@ func (s *Store) GetRecording(ctx context.Context, id int64) (prov.Recording, err
 func (s *Store) DeleteRecording(ctx context.Context, id int64) error {
 	err := affected(s.wq().ExecContext(ctx, `DELETE FROM recordings WHERE id = $1`, id))
 	return wrap(err, "delete recording %d", id)
+}
+
+// ListRecordingsIn returns one page of the recordings in sc, newest first,
+// with their users' names and sites, in one query.
+func (s *Store) ListRecordingsIn(ctx context.Context, sc prov.RecordingScope) ([]prov.ScopedRecording, error) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	byNumber := "0 = 1"
+	if len(sc.Numbers) > 0 {
+		in := make([]string, len(sc.Numbers))
+		for i, n := range sc.Numbers {
+			in[i] = arg(n)
+		}
+		list := strings.Join(in, ", ")
+		byNumber = `(r.peer IN (` + list + `) OR EXISTS (SELECT 1 FROM numbers n WHERE n.user_id = r.user_id
+			AND n.number IN (` + list + `)))`
+	}
+	var or []string
+	if sc.All {
+		or = append(or, "1 = 1")
+	}
+	if sc.UserID != 0 {
+		or = append(or, "r.user_id = "+arg(sc.UserID))
+	}
+	if sc.SiteID != 0 {
+		or = append(or, "u.site_id = "+arg(sc.SiteID))
+	}
+	if len(sc.Numbers) > 0 {
+		or = append(or, byNumber)
+	}
+	if len(or) == 0 {
+		return nil, nil
+	}
+	query := `SELECT r.id, r.user_id, r.call_id, r.peer, r.incoming, r.start_at, r.duration_ms, r.bytes, r.file,
+		COALESCE(u.username, ''), COALESCE(u.first_name, ''), COALESCE(u.last_name, ''), COALESCE(u.site_id, 0),
+		CASE WHEN ` + byNumber + ` THEN 1 ELSE 0 END
+		FROM recordings r LEFT JOIN users u ON u.id = r.user_id
+		WHERE ` + strings.Join(or, " OR ") + ` ORDER BY r.start_at DESC, r.id DESC`
+	if sc.Limit > 0 || sc.Offset > 0 {
+		limit := sc.Limit
+		if limit <= 0 {
+			limit = math.MaxInt32 // SQLite takes no OFFSET without a LIMIT
+		}
+		query += ` LIMIT ` + arg(limit) + ` OFFSET ` + arg(max(sc.Offset, 0))
+	}
+	out, err := collect(ctx, s.rq(), func(sc scanner) (prov.ScopedRecording, error) {
+		var x prov.ScopedRecording
+		var start, byNum int64
+		var first, last string
+		err := sc.Scan(&x.ID, &x.UserID, &x.CallID, &x.Peer, &x.Incoming, &start, &x.DurationMS, &x.Bytes, &x.File,
+			&x.Owner, &first, &last, &x.OwnerSite, &byNum)
+		x.Start, x.ByNumber = fromMS(start), byNum == 1
+		x.OwnerName = strings.TrimSpace(first + " " + last)
+		return x, err
+	}, query, args...)
+	return out, wrap(err, "list recordings in scope")
 }

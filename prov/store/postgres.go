@@ -21,7 +21,7 @@ func openPostgres(ctx context.Context, cfg Config, dataDir string, logger *slog.
 		lock = l
 	}
 	start := time.Now()
-	c := &core{driver: DriverPostgres, lock: lock, logger: logger, now: now}
+	c := &core{driver: DriverPostgres, lock: lock, logger: logger, now: now, keepalive: cfg.eventKeepalive()}
 	if err := c.openPostgres(ctx, cfg.DSN); err != nil {
 		c.close()
 		return nil, err

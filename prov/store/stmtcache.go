@@ -22,6 +22,8 @@ type stmtCache struct {
 	// direct passes queries straight to q (PostgreSQL): pgx keeps its
 	// own statement cache per connection (see openPostgres).
 	direct bool
+	// gate, when set, is taken around each statement: SQLite's writer.
+	gate *writeGate
 }
 
 // querier is what *sql.DB and *sql.Tx share.
@@ -64,6 +66,12 @@ func (c *stmtCache) ExecContext(ctx context.Context, query string, args ...any) 
 	if c.direct {
 		return c.q.ExecContext(ctx, query, args...)
 	}
+	if c.gate != nil {
+		if err := c.gate.acquire(ctx); err != nil {
+			return nil, err
+		}
+		defer c.gate.release()
+	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -78,6 +86,15 @@ func (c *stmtCache) QueryContext(ctx context.Context, query string, args ...any)
 	}
 	if c.direct {
 		return c.q.QueryContext(ctx, query, args...)
+	}
+	if c.gate != nil {
+		// Released when the statement has run: the rows keep the
+		// connection, and the next holder waits for it in database/sql,
+		// alone.
+		if err := c.gate.acquire(ctx); err != nil {
+			return nil, err
+		}
+		defer c.gate.release()
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {
@@ -95,6 +112,12 @@ func (c *stmtCache) QueryRowContext(ctx context.Context, query string, args ...a
 	}
 	if c.direct {
 		return c.q.QueryRowContext(ctx, query, args...)
+	}
+	if c.gate != nil {
+		if err := c.gate.acquire(ctx); err != nil {
+			return c.q.QueryRowContext(ctx, query, args...) // reports ctx's error
+		}
+		defer c.gate.release()
 	}
 	st, err := c.stmt(ctx, query)
 	if err != nil {

@@ -45,9 +45,11 @@ type core struct {
 	driver string
 	path   string // the SQLite file; "" for PostgreSQL
 	dsn    string // PostgreSQL's, for the event listener's own connection
-	lock   *dirLock
-	logger *slog.Logger
-	now    func() time.Time
+	// keepalive is Config.EventKeepalive (PostgreSQL's event listener).
+	keepalive time.Duration
+	lock      *dirLock
+	logger    *slog.Logger
+	now       func() time.Time
 }
 
 // Open opens (creating and migrating if needed) the store cfg names. For
@@ -181,6 +183,7 @@ func (c *core) openSQLite(ctx context.Context) error {
 	c.p = p
 	c.wc, c.rc = newStmtCache(w), newStmtCache(r)
 	c.rc.interactive = newStmtCache(p)
+	c.wc.gate = &writeGate{}
 	return nil
 }
 
@@ -284,6 +287,12 @@ func (e txError) Unwrap() error { return e.err }
 func (s *Store) inTx(ctx context.Context, fn func(tx *Store) error) (err error) {
 	if s.tx != nil {
 		return fn(s)
+	}
+	if g := s.c.wc.gate; g != nil {
+		if err := g.acquire(ctx); err != nil {
+			return txError{"begin", err}
+		}
+		defer g.release() // after the commit or rollback below
 	}
 	tx, err := s.c.w.BeginTx(ctx, nil)
 	if err != nil {

@@ -16,6 +16,8 @@
 #   RATES  comma list of target registrations/s (default 4000,8000,12000)
 #   REPS   repetitions per rate and server (default 1)
 # Env:     USERS=10000  USRLOC_DB_MODE=2  HOTDESKD=prebuilt binary  SIPP_TIMEOUT_S=60
+#          PROFILE=DIR: for each hotdesk run, a goroutine dump 3 s in, a 5 s CPU profile and the
+#          SIP counters after it (DIR/<run>.goroutines.txt, .cpu.pprof, .metrics.txt; admin.pprof on)
 # Needs: root for apt-get only when peers are missing (sip-tester, kamailio,
 # kamailio-sqlite-modules, sqlite3, curl); go. Loopback only: UDP 5070
 # (Kamailio), 5080 (hotdeskd), TCP 5081/5082 (hotdeskd's admin and HTTP).
@@ -83,7 +85,7 @@ HOTDESKD="${HOTDESKD:-$RUN_DIR/hotdeskd}"
 cat > "$RUN_DIR/hotdesk.yaml" <<EOF
 data_dir: $RUN_DIR/data
 log: {level: warn}
-admin: {listen: "127.0.0.1:5081", initial_user: admin, initial_password: admin-bench}
+admin: {listen: "127.0.0.1:5081", initial_user: admin, initial_password: admin-bench, pprof: $([[ -n "${PROFILE:-}" ]] && echo true || echo false)}
 sip: {listen: ["udp://127.0.0.1:5080"], domain: hotdesk.test}
 provisioning: {http_listen: "127.0.0.1:5082", tftp_listen: ""}
 dhcp: {mode: "off"}
@@ -113,14 +115,25 @@ wait_udp 5080 || { log "hotdeskd did not listen"; cat "$RUN_DIR/hotdeskd.log"; e
 
 # run_sipp TAG CSV PORT RATE CALLS SERVERPID → one result line on stdout.
 run_sipp() {
-  local tag="$1" csv="$2" port="$3" rate="$4" calls="$5" spid="$6" stat c0 c1 t0 t1
+  local tag="$1" csv="$2" port="$3" rate="$4" calls="$5" spid="$6" stat c0 c1 t0 t1 prof
   stat="$RUN_DIR/stat_$tag.csv"; rm -f "$stat"
   c0="$(cpu_s "$spid")"; t0="$(date +%s.%N)"
+  if [[ -n "${PROFILE:-}" && "$tag" == hotdesk_r* ]]; then
+    mkdir -p "$PROFILE"
+    ( sleep 3; curl -s -m 5 "http://127.0.0.1:5081/debug/pprof/goroutine?debug=1" >"$PROFILE/$tag.goroutines.txt"
+      curl -s -m 10 "http://127.0.0.1:5081/debug/pprof/profile?seconds=5" >"$PROFILE/$tag.cpu.pprof" ) &
+    prof=$!
+  fi
   timeout -k 5 "$SIPP_TIMEOUT_S" sipp -sf "$HERE/reg_auth.xml" -inf "$csv" "127.0.0.1:$port" \
     -i 127.0.0.1 -p 5061 -r "$rate" -m "$calls" -l 20000 -buff_size 4194304 \
     -timeout "${SIPP_TIMEOUT_S}s" -nd -nostdin -trace_stat -stf "$stat" -fd 1 \
     </dev/null >"$RUN_DIR/sipp_$tag.out" 2>&1 || true
   t1="$(date +%s.%N)"; c1="$(cpu_s "$spid")"
+  if [[ -n "${PROFILE:-}" && "$tag" == hotdesk_r* ]]; then
+    wait "$prof"
+    curl -s -m 5 http://127.0.0.1:5081/metrics | grep -E '^hotdesk_sip_(udp|dropped|register|lockouts|auth|requests)' \
+      >"$PROFILE/$tag.metrics.txt" || true
+  fi
   awk -F';' -v tag="$tag" -v rate="$rate" -v calls="$calls" -v mem="$(mem_mb "$spid")" \
       -v cpu="$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" 'BEGIN{printf "%.0f", 100*(b-a)/(e-s)}')" '
     END { split($1, s, "\t"); split($3, c, "\t"); el = c[3] - s[3]; ok = $16; fail = $18

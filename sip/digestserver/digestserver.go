@@ -10,18 +10,23 @@ package digestserver
 
 import (
 	"crypto/hmac"
+	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"hash/maphash"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/icholy/digest"
 )
@@ -33,14 +38,17 @@ var ErrMalformed = errors.New("malformed digest credentials")
 // maxHeader bounds what is parsed: no real answer comes near it.
 const maxHeader = 4096
 
-// Parse parses an Authorization (or Proxy-Authorization) Digest value with
-// icholy/digest and checks the fields every answer needs.
+// Parse parses an Authorization (or Proxy-Authorization) Digest value as
+// icholy/digest's ParseCredentials does, parameter names in any case (RFC
+// 7235 §2.1), and checks the fields every answer needs. The values are
+// slices of h unless quoted with escapes: it runs for every authenticated
+// REGISTER and fetch, and icholy/digest's reader costs ~60 allocations.
 func Parse(h string) (*digest.Credentials, error) {
 	h = strings.TrimLeft(h, " \t")
 	if len(h) > maxHeader {
 		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(h))
 	}
-	c, err := digest.ParseCredentials(lowerParamNames(h))
+	c, err := parseCredentials(h)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
@@ -53,58 +61,185 @@ func Parse(h string) (*digest.Credentials, error) {
 	return c, nil
 }
 
-// lowerParamNames lower-cases the auth-param names of a Digest header (RFC
-// 7235 §2.1: they are case-insensitive; icholy/digest matches them as
-// written), leaving quoted values alone. It allocates only when a name has
-// an upper-case letter.
-func lowerParamNames(h string) string {
-	var b []byte
-	inQuote, inName := false, true
-	for i := len(digest.Prefix); i < len(h); i++ {
-		c := h[i]
-		switch {
-		case inQuote:
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inQuote = false
-			}
-		case c == '"':
-			inQuote = true
-		case c == ',':
-			inName = true
-		case c == '=':
-			inName = false
-		case inName && 'A' <= c && c <= 'Z':
-			if b == nil {
-				b = []byte(h)
-			}
-			b[i] = c + ('a' - 'A')
+// parseCredentials is icholy/digest's grammar: "Digest " then
+// name = value pairs split by commas, spaces around them, a value a
+// token or a quoted string with backslash escapes; unknown names are
+// ignored, a later one wins.
+func parseCredentials(h string) (*digest.Credentials, error) {
+	s, ok := digest.CutPrefix(h)
+	if !ok {
+		return nil, errors.New("invalid credentials prefix")
+	}
+	c := &digest.Credentials{}
+	i := 0
+	skip := func() {
+		for i < len(s) && s[i] == ' ' {
+			i++
 		}
 	}
-	if b == nil {
-		return h
+	token := func() string {
+		j := i
+		for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' || s[i] == '-') {
+			i++
+		}
+		return s[j:i]
 	}
-	return string(b)
+	for first := true; ; first = false {
+		skip()
+		if i == len(s) {
+			return c, nil
+		}
+		if !first {
+			if s[i] != ',' {
+				return nil, fmt.Errorf("expected ',' at %d", i)
+			}
+			i++
+			skip()
+		}
+		key := token()
+		skip()
+		if i == len(s) || s[i] != '=' {
+			return nil, fmt.Errorf("expected '=' at %d", i)
+		}
+		i++
+		skip()
+		var val string
+		if i < len(s) && s[i] == '"' {
+			v, n, err := quoted(s[i:])
+			if err != nil {
+				return nil, err
+			}
+			val, i = v, i+n
+		} else {
+			val = token()
+		}
+		switch {
+		case strings.EqualFold(key, "username"):
+			c.Username = val
+		case strings.EqualFold(key, "realm"):
+			c.Realm = val
+		case strings.EqualFold(key, "nonce"):
+			c.Nonce = val
+		case strings.EqualFold(key, "uri"):
+			c.URI = val
+		case strings.EqualFold(key, "response"):
+			c.Response = val
+		case strings.EqualFold(key, "algorithm"):
+			c.Algorithm = val
+		case strings.EqualFold(key, "cnonce"):
+			c.Cnonce = val
+		case strings.EqualFold(key, "opaque"):
+			c.Opaque = val
+		case strings.EqualFold(key, "qop"):
+			c.QOP = val
+		case strings.EqualFold(key, "nc"):
+			nc, err := strconv.ParseInt(val, 16, 32)
+			if err != nil {
+				return nil, fmt.Errorf("invalid nc: %w", err)
+			}
+			c.Nc = int(nc)
+		case strings.EqualFold(key, "userhash"):
+			c.Userhash = strings.EqualFold(val, "true")
+		}
+	}
+}
+
+// quoted reads the quoted string s starts with and returns its value and
+// length: a slice of s when it has no escape and is valid UTF-8, else
+// built rune by rune as icholy/digest does (invalid bytes become U+FFFD).
+func quoted(s string) (string, int, error) {
+	end := -1
+	plain := true
+	for j := 1; j < len(s); j++ {
+		if s[j] == '\\' {
+			plain = false
+			j++
+			continue
+		}
+		if s[j] == '"' {
+			end = j
+			break
+		}
+	}
+	if end < 0 {
+		return "", 0, errors.New("unterminated quoted string")
+	}
+	if v := s[1:end]; plain && utf8.ValidString(v) {
+		return v, end + 1, nil
+	}
+	var b strings.Builder
+	escaped := false
+	for _, r := range s[1:end] {
+		if !escaped && r == '\\' {
+			escaped = true
+			continue
+		}
+		escaped = false
+		b.WriteRune(r)
+	}
+	return b.String(), end + 1, nil
 }
 
 // Verify reports whether c answers with the password whose
 // H(username:realm:password) is ha1, for method (qop "auth" or none, as
-// offered); the comparison is constant time.
+// offered); the comparison is constant time. It computes what
+// icholy/digest's Digest would (RFC 7616 §3.4.1, the same algorithms), on
+// the stack: it runs for every authenticated REGISTER and fetch, and
+// Digest's hash joins cost ~20 allocations.
 func Verify(c *digest.Credentials, method, ha1 string) bool {
-	if ha1 == "" || (c.QOP != "" && c.QOP != "auth") {
+	if ha1 == "" || (c.QOP != "" && c.QOP != "auth") || c.QOP != "" && (c.Cnonce == "" || c.Nc <= 0) {
 		return false
 	}
-	chal := &digest.Challenge{Realm: c.Realm, Nonce: c.Nonce, Algorithm: c.Algorithm}
+	alg := c.Algorithm
+	var buf [512]byte
+	in := append(append(append(buf[:0], method...), ':'), c.URI...)
+	var a2 [128]byte
+	ha2, ok := hexSum(a2[:0], alg, in)
+	if !ok {
+		return false
+	}
+	in = append(append(append(append(buf[:0], ha1...), ':'), c.Nonce...), ':')
 	if c.QOP != "" {
-		chal.QOP = []string{c.QOP}
+		var nc [16]byte
+		n := strconv.AppendUint(nc[:0], uint64(c.Nc), 16)
+		for range 8 - len(n) {
+			in = append(in, '0')
+		}
+		in = append(append(append(append(append(append(in, n...), ':'), c.Cnonce...), ':'), c.QOP...), ':')
 	}
-	want, err := digest.Digest(chal, digest.Options{Method: method, URI: c.URI, Count: c.Nc, Cnonce: c.Cnonce,
-		Username: c.Username, A1: ha1})
-	if err != nil {
-		return false
+	in = append(in, ha2...)
+	var r [128]byte
+	want, _ := hexSum(r[:0], alg, in)
+	var l [128]byte
+	got := l[:0]
+	for i := 0; i < len(c.Response); i++ {
+		b := c.Response[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		got = append(got, b)
 	}
-	return subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(c.Response))) == 1
+	return subtle.ConstantTimeCompare(want, got) == 1
+}
+
+// hexSum appends the hex digest of in under a digest algorithm (any
+// case; "" is MD5), false for one not supported.
+func hexSum(dst []byte, alg string, in []byte) ([]byte, bool) {
+	switch {
+	case alg == "" || strings.EqualFold(alg, "MD5"):
+		s := md5.Sum(in)
+		return hex.AppendEncode(dst, s[:]), true
+	case strings.EqualFold(alg, "SHA-256"):
+		s := sha256.Sum256(in)
+		return hex.AppendEncode(dst, s[:]), true
+	case strings.EqualFold(alg, "SHA-512"):
+		s := sha512.Sum512(in)
+		return hex.AppendEncode(dst, s[:]), true
+	case strings.EqualFold(alg, "SHA-512-256"):
+		s := sha512.Sum512_256(in)
+		return hex.AppendEncode(dst, s[:]), true
+	}
+	return dst, false
 }
 
 // Challenge formats a WWW-Authenticate value offering qop="auth" (RFC 7616
@@ -152,7 +287,7 @@ const nonceLen = 28
 // map.
 type Nonces struct {
 	key      [32]byte
-	macs     sync.Pool // of hash.Hash: HMAC-SHA256 keyed with key
+	macs     sync.Pool // of *macState: HMAC-SHA256 keyed with key
 	seed     maphash.Seed
 	ttl      time.Duration
 	shardCap int
@@ -193,7 +328,9 @@ func New(ttl time.Duration, maxTracked, perNonce int) *Nonces {
 	if _, err := rand.Read(n.key[:]); err != nil {
 		panic("digestserver: crypto/rand failed: " + err.Error()) // cannot happen on Linux
 	}
-	n.macs.New = func() any { return hmac.New(sha256.New, n.key[:]) }
+	n.macs.New = func() any {
+		return &macState{h: hmac.New(sha256.New, n.key[:]), in: make([]byte, 0, 64), sum: make([]byte, 0, sha256.Size)}
+	}
 	for i := range n.shards {
 		n.shards[i].cur, n.shards[i].prev = newGeneration(), newGeneration()
 	}
@@ -218,15 +355,26 @@ func (n *Nonces) Issue(now time.Time, src string) string {
 	return base64.RawURLEncoding.EncodeToString(raw[:])
 }
 
+// macState is a pooled HMAC with the scratch its input and sum pass
+// through: slices handed to a hash.Hash escape, so stack buffers would be
+// allocated per call (nonces are checked on every digest answer).
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
+}
+
 // mac appends HMAC-SHA256(key, msg || 0 || src) to dst.
 func (n *Nonces) mac(msg []byte, src string, dst []byte) []byte {
-	m := n.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write(msg)
-	m.Write([]byte{0})
-	m.Write([]byte(src))
-	dst = m.Sum(dst)
-	n.macs.Put(m)
+	m := n.macs.Get().(*macState)
+	m.h.Reset()
+	m.in = append(append(append(m.in[:0], msg...), 0), src...)
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	dst = append(dst, m.sum...)
+	if cap(m.in) <= 1024 { // a pathological source is not kept
+		n.macs.Put(m)
+	}
 	return dst
 }
 
@@ -234,10 +382,12 @@ func (n *Nonces) mac(msg []byte, src string, dst []byte) []byte {
 // its age: OK, Invalid or Expired.
 func (n *Nonces) Check(s, src string, now time.Time) (Nonce, State) {
 	var raw [nonceLen + 2]byte
-	if base64.RawURLEncoding.EncodedLen(nonceLen) != len(s) {
+	var enc [(nonceLen*8 + 5) / 6]byte // copied, not converted: []byte(s) of this size allocates
+	if len(enc) != len(s) {
 		return Nonce{}, Invalid
 	}
-	k, err := base64.RawURLEncoding.Decode(raw[:], []byte(s))
+	copy(enc[:], s)
+	k, err := base64.RawURLEncoding.Decode(raw[:], enc[:])
 	if err != nil || k != nonceLen {
 		return Nonce{}, Invalid
 	}

@@ -3,7 +3,9 @@ package digestserver
 import (
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -137,8 +139,13 @@ func TestChallengeParsesBack(t *testing.T) {
 func hashHA1(t *testing.T, alg, user, realm, pw string) string {
 	t.Helper()
 	h := md5.New()
-	if alg == "SHA-256" {
+	switch alg {
+	case "SHA-256":
 		h = sha256.New()
+	case "SHA-512":
+		h = sha512.New()
+	case "SHA-512-256":
+		h = sha512.New512_256()
 	}
 	h.Write([]byte(user + ":" + realm + ":" + pw))
 	return hex.EncodeToString(h.Sum(nil))
@@ -149,10 +156,23 @@ func hashHA1(t *testing.T, alg, user, realm, pw string) string {
 func FuzzParse(f *testing.F) {
 	f.Add(`Digest username="1001", realm="hotdesk.test", nonce="n", uri="sip:x", response="r", qop=auth, nc=00000001, cnonce="c"`)
 	f.Add(`Digest username="a\"b", algorithm=SHA-256`)
+	f.Add(`Digest USERNAME="Al,ICE=x", Realm="R\\\"q", NONCE="N", uri="sip:h", Response="ab", QOP=auth, NC=00000001, CNonce="C"`)
+	f.Add("Digest username=\"\xff\\\xc3\xa9\", nonce=n, response=r, userhash=TRUE, nc=zz")
 	f.Fuzz(func(t *testing.T, h string) {
 		c, err := Parse(h)
+		ref, rerr := referenceParse(strings.TrimLeft(h, " \t"))
+		if len(strings.TrimLeft(h, " \t")) <= maxHeader && (err == nil) != (rerr == nil) {
+			// Parse's own checks only refuse more.
+			if err == nil || !errors.Is(err, ErrMalformed) || rerr != nil || ref.Username != "" && ref.Nonce != "" &&
+				ref.Response != "" && (ref.QOP == "" || ref.Nc > 0) {
+				t.Fatalf("%q: Parse %+v, %v; icholy/digest %+v, %v", h, c, err, ref, rerr)
+			}
+		}
 		if err != nil {
 			return
+		}
+		if *c != *ref {
+			t.Fatalf("%q: Parse %+v, icholy/digest %+v", h, c, ref)
 		}
 		if c.Username == "" || c.Nonce == "" || c.Response == "" || (c.QOP != "" && c.Nc <= 0) {
 			t.Fatalf("%q accepted as %+v", h, c)
@@ -172,4 +192,111 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("%q accepted for another source", s)
 		}
 	})
+}
+
+// TestVerifyMatchesDigest: Verify accepts exactly the responses
+// icholy/digest computes (every algorithm it supports, qop auth or none,
+// nc past 8 hex digits, an upper-case response) and allocates nothing.
+func TestVerifyMatchesDigest(t *testing.T) {
+	for _, alg := range []string{"MD5", "md5", "SHA-256", "SHA-512", "SHA-512-256", ""} {
+		for _, qop := range [][]string{{"auth"}, nil} {
+			for _, nc := range []int{1, 0xabc, 1 << 33} {
+				chal := &digest.Challenge{Realm: "r", Nonce: "n0", Algorithm: alg, QOP: qop}
+				opt := digest.Options{Method: "REGISTER", URI: "sip:hotdesk.test;transport=udp", Username: "u",
+					Password: "pw", Count: nc, Cnonce: "c1"}
+				ref, err := digest.Digest(chal, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ha1 := hashHA1(t, strings.ToUpper(alg), "u", "r", "pw")
+				if alg == "" {
+					ha1 = hashHA1(t, "MD5", "u", "r", "pw")
+				}
+				if !Verify(ref, "REGISTER", ha1) {
+					t.Errorf("%q qop %v nc %x: the right answer refused", alg, qop, nc)
+				}
+				up := *ref
+				up.Response = strings.ToUpper(up.Response)
+				if !Verify(&up, "REGISTER", ha1) {
+					t.Errorf("%q qop %v: an upper-case response refused", alg, qop)
+				}
+				if Verify(ref, "INVITE", ha1) || Verify(ref, "REGISTER", ha1[1:]+"0") {
+					t.Errorf("%q qop %v: a wrong answer accepted", alg, qop)
+				}
+				if n := testing.AllocsPerRun(50, func() { Verify(ref, "REGISTER", ha1) }); n != 0 {
+					t.Errorf("%q qop %v: Verify allocates %v times, want 0", alg, qop, n)
+				}
+			}
+		}
+	}
+	if Verify(&digest.Credentials{Algorithm: "SHA-1", Response: "x", Nonce: "n"}, "REGISTER", "ab") {
+		t.Error("an unknown algorithm accepted")
+	}
+	ok := &digest.Credentials{Username: "u", Realm: "r", Nonce: "n", URI: "sip:h", QOP: "auth", Nc: 1}
+	ok.Response = must(digest.Digest(&digest.Challenge{Realm: "r", Nonce: "n", QOP: []string{"auth"}},
+		digest.Options{Method: "REGISTER", URI: "sip:h", Username: "u", Password: "pw", Count: 1, Cnonce: "x"})).Response
+	if Verify(ok, "REGISTER", hashHA1(t, "MD5", "u", "r", "pw")) {
+		t.Error("qop auth without a cnonce accepted")
+	}
+}
+
+func must(c *digest.Credentials, err error) *digest.Credentials {
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// referenceParse is how Parse parsed before it had a parser of its own:
+// icholy/digest after lower-casing the parameter names.
+func referenceParse(h string) (*digest.Credentials, error) {
+	return digest.ParseCredentials(lowerParamNames(h))
+}
+
+// lowerParamNames (the reference) lower-cases the auth-param names of a Digest header (RFC
+// 7235 §2.1: they are case-insensitive; icholy/digest matches them as
+// written), leaving quoted values alone. It allocates only when a name has
+// an upper-case letter.
+func lowerParamNames(h string) string {
+	var b []byte
+	inQuote, inName := false, true
+	for i := len(digest.Prefix); i < len(h); i++ {
+		c := h[i]
+		switch {
+		case inQuote:
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inQuote = false
+			}
+		case c == '"':
+			inQuote = true
+		case c == ',':
+			inName = true
+		case c == '=':
+			inName = false
+		case inName && 'A' <= c && c <= 'Z':
+			if b == nil {
+				b = []byte(h)
+			}
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	if b == nil {
+		return h
+	}
+	return string(b)
+}
+
+// TestParseAllocatesOnlyTheCredentials: a phone's answer is parsed into
+// slices of the header (icholy/digest's reader took ~60 allocations).
+func TestParseAllocatesOnlyTheCredentials(t *testing.T) {
+	h := `Digest username="1001", realm="hotdesk.test", nonce="bm9uY2U", uri="sip:hotdesk.test", ` +
+		`response="6629fae49393a05397450978507c4ef1", algorithm=MD5, cnonce="0a4f113b", qop=auth, nc=00000001`
+	if _, err := Parse(h); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { Parse(h) }); n > 1 {
+		t.Errorf("Parse allocates %v times, want 1", n)
+	}
 }

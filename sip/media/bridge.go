@@ -2,26 +2,36 @@ package media
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hotdesk/sip/media/g711"
 )
 
-// ErrNoCodec is returned for an offer without G.711 µ-law (PCMU): the
-// bridge does not transcode. The proxy answers it 488.
-var ErrNoCodec = errors.New("media: no PCMU in the offer")
+// ErrNoCodec is returned for an offer without G.711 (PCMU for the
+// browser; PCMU or PCMA for a phone). The proxy answers it 488.
+var ErrNoCodec = errors.New("media: no G.711 in the offer")
 
 // ErrFull is returned when Config.MaxSessions sessions are open.
 var ErrFull = errors.New("media: session limit reached")
@@ -54,14 +64,30 @@ type Config struct {
 	// Tap, when set, is asked once per session for a receiver of its audio
 	// (recording); nil: not recorded.
 	Tap func(c CallInfo) Tap
+	// Now is the clock the DTLS certificate's rotation follows (nil:
+	// time.Now).
+	Now func() time.Time
 }
+
+// certLifetime is how long the bridge's one DTLS certificate is used: pion
+// makes it valid for a month, browsers check only its fingerprint.
+const certLifetime = 24 * time.Hour
+
+// interfacesLifetime is how long sessions share one snapshot of the
+// host's network interfaces, their ICE host candidates.
+const interfacesLifetime = time.Minute
 
 // CallInfo says whose call a session carries, for the Tap.
 type CallInfo struct {
-	Owner    string // the browser's credential owner ("kind:id")
-	Peer     string // the other party (number or user)
+	Owner    string // the browser's credential owner ("kind:id"); for a Relay, the caller's
+	Peer     string // the other party (number or user); for a Relay, the number dialled
 	CallID   string
 	Incoming bool // the browser was called
+	// Desk marks a call between plain endpoints (a Relay): the Tap decides
+	// whose recording it is from Owner and Peer, and gets the caller's
+	// audio as FromBrowser.
+	Desk bool
+	From string // a Relay's caller (the From user)
 }
 
 // Tap receives the audio of one session, both directions, as RTP payloads
@@ -75,7 +101,9 @@ type Tap interface {
 
 // Bridge makes sessions.
 type Bridge struct {
-	api  *webrtc.API
+	me   *webrtc.MediaEngine
+	se   webrtc.SettingEngine
+	ir   *interceptor.Registry
 	cfg  Config
 	ice  []webrtc.ICEServer
 	ip   net.IP
@@ -85,13 +113,26 @@ type Bridge struct {
 
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
+	relays   map[*Relay]struct{} // recorded calls between plain endpoints
+	pending  int                 // sessions being built outside mu, counted against MaxSessions
 	closed   bool
+
+	envMu  sync.Mutex
+	cert   webrtc.Certificate
+	certAt time.Time
+	api    *webrtc.API
+	apiAt  time.Time
 }
 
 type metrics struct {
 	sessions prometheus.Gauge
 	started  *prometheus.CounterVec
 	packets  *prometheus.CounterVec
+	// transcoded counts packets converted between a phone's A-law and
+	// the browser's µ-law.
+	transcoded prometheus.Counter
+	// Resolved once: a label lookup per packet costs a hash and a lock.
+	toBrowser, toPhone prometheus.Counter
 }
 
 // New builds a bridge; its metrics are registered on reg.
@@ -105,6 +146,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 	}
 	if cfg.GatherTimeout <= 0 {
 		cfg.GatherTimeout = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
@@ -121,25 +165,79 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 	if len(cfg.PublicIPs) > 0 {
 		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
-	se.SetICEMulticastDNSMode(0) // no mDNS: browsers' .local names are not resolved on an appliance either
-	b := &Bridge{api: webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), cfg: cfg, ip: ip,
-		log: log.With("component", "media"), sessions: map[*Session]struct{}{}, m: &metrics{
+	// No mDNS: browsers' .local names are not resolved on an appliance
+	// either, and each agent would open and join a multicast socket.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// Sender reports only: pion's default NACK, TWCC and stats interceptors
+	// serve video and getStats, its receiver reports parse every incoming
+	// header again (two allocations a packet); each costs a ticker per call
+	// or work per packet, for nothing a browser's audio needs.
+	var ir interceptor.Registry
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	ir.Add(sr)
+	b := &Bridge{me: me, se: se, ir: &ir, cfg: cfg, ip: ip,
+		log: log.With("component", "media"), sessions: map[*Session]struct{}{}, relays: map[*Relay]struct{}{}, m: &metrics{
 			sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hotdesk_media_sessions",
-				Help: "Media bridge sessions (browser to phone) open now."}),
+				Help: "Media bridge sessions (browser to phone, or a recorded call between phones) open now."}),
 			started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_sessions_total",
 				Help: "Media bridge sessions asked for, by result (ok, no_codec, full, failed)."}, []string{"result"}),
 			packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_packets_total",
-				Help: "RTP packets relayed by the media bridge, by direction (to_browser, to_phone)."}, []string{"direction"}),
+				Help: "RTP packets relayed by the media bridge, by direction (to_browser, to_phone; relayed: between two phones)."}, []string{"direction"}),
+			transcoded: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotdesk_media_transcoded_packets_total",
+				Help: "RTP packets the media bridge transcoded between a PCMA phone and the browser's PCMU."}),
 		}}
 	for _, s := range cfg.ICEServers {
 		b.ice = append(b.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
-	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets} {
+	b.m.toBrowser, b.m.toPhone = b.m.packets.WithLabelValues("to_browser"), b.m.packets.WithLabelValues("to_phone")
+	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets, b.m.transcoded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("media: metrics: %w", err)
 		}
 	}
+	if _, _, err := b.env(); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// env is what sessions are made with, shared by them rather than made per
+// call on the setup path:
+//   - the DTLS certificate every session presents: one per bridge, rotated
+//     daily (a key and a signature per call buy nothing: the browser pins
+//     the fingerprint from the SDP). ECDSA P-256, as browsers' own;
+//   - the pion API and its snapshot of the network interfaces, refreshed
+//     every minute: otherwise each session's ICE agent lists them over
+//     netlink again.
+func (b *Bridge) env() (*webrtc.API, webrtc.Certificate, error) {
+	b.envMu.Lock()
+	defer b.envMu.Unlock()
+	now := b.cfg.Now()
+	if b.certAt.IsZero() || now.Sub(b.certAt) >= certLifetime {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, webrtc.Certificate{}, fmt.Errorf("media: dtls key: %w", err)
+		}
+		c, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return nil, webrtc.Certificate{}, fmt.Errorf("media: dtls certificate: %w", err)
+		}
+		b.cert, b.certAt = *c, now
+	}
+	if b.api == nil || now.Sub(b.apiAt) >= interfacesLifetime {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			return nil, webrtc.Certificate{}, fmt.Errorf("media: network interfaces: %w", err)
+		}
+		se := b.se
+		se.SetNet(n)
+		b.api = webrtc.NewAPI(webrtc.WithMediaEngine(b.me), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(b.ir))
+		b.apiAt = now
+	}
+	return b.api, b.cert, nil
 }
 
 // Session is one call leg pair through the bridge.
@@ -148,10 +246,22 @@ type Session struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticRTP
 	rtp   *net.UDPConn
-	peer  atomic.Pointer[net.UDPAddr]
-	tap   Tap
+	peer  atomic.Pointer[netip.AddrPort]
+	// phonePT is the phone's payload type: PCMU passes through, PCMA is
+	// transcoded to and from the browser's PCMU.
+	phonePT atomic.Uint32
+	tap     Tap
 	// ToBrowser and ToPhone count relayed packets.
 	ToBrowser, ToPhone atomic.Int64
+
+	// neg serializes renegotiations; pending is the browser's answer
+	// waiting for the phone's (BrowserReoffer).
+	neg     sync.Mutex
+	pending string
+	// sessID and version name the plain SDPs this session sends (RFC 4566
+	// o=): a new description has a higher version.
+	sessID  int64
+	version atomic.Int64
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -191,23 +301,24 @@ func (b *Bridge) FromBrowser(ctx context.Context, offer string, c CallInfo) (s *
 	}
 	s.start()
 	b.m.started.WithLabelValues("ok").Inc()
-	return s, local, s.plainSDP(), nil
+	return s, local, s.plainSDPWith(SendRecv, true), nil
 }
 
 // PhoneAnswered takes the phone's answer to the plain offer of FromBrowser.
 func (s *Session) PhoneAnswered(answer string) error {
-	a, err := plainPeer(answer)
+	a, pt, err := plainPeer(answer)
 	if err != nil {
 		return err
 	}
-	s.peer.CompareAndSwap(nil, a)
+	s.phonePT.Store(uint32(pt))
+	s.peer.CompareAndSwap(nil, &a)
 	return nil
 }
 
 // ToBrowser starts a session for a call to a browser: offer is the
 // phone's plain SDP. It returns the WebRTC offer for the browser.
 func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (s *Session, offer string, err error) {
-	peer, err := plainPeer(phoneOffer)
+	peer, pt, err := plainPeer(phoneOffer)
 	if err != nil {
 		b.m.started.WithLabelValues("no_codec").Inc()
 		return nil, "", err
@@ -216,7 +327,8 @@ func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (
 	if err != nil {
 		return nil, "", err
 	}
-	s.peer.Store(peer)
+	s.peer.Store(&peer)
+	s.phonePT.Store(uint32(pt))
 	fail := func(err error) (*Session, string, error) {
 		s.Close()
 		b.m.started.WithLabelValues("failed").Inc()
@@ -244,17 +356,43 @@ func (s *Session) BrowserAnswered(answer string) (string, error) {
 		return "", fmt.Errorf("media: browser answer: %w", err)
 	}
 	s.start()
-	return s.plainSDP(), nil
+	return s.plainSDPWith(SendRecv, false), nil
 }
 
 func (b *Bridge) newSession(c CallInfo) (*Session, error) {
+	// The slot is taken under mu, the session built outside it: a burst of
+	// calls sets up in parallel rather than one after another.
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || len(b.sessions) >= b.cfg.MaxSessions {
+	if b.closed || len(b.sessions)+len(b.relays)+b.pending >= b.cfg.MaxSessions {
+		b.mu.Unlock()
 		b.m.started.WithLabelValues("full").Inc()
 		return nil, ErrFull
 	}
-	pc, err := b.api.NewPeerConnection(webrtc.Configuration{ICEServers: b.ice})
+	b.pending++
+	b.mu.Unlock()
+	s, err := b.buildSession(c)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.pending--
+	if err != nil {
+		return nil, err
+	}
+	if b.closed {
+		s.closeParts()
+		b.m.started.WithLabelValues("full").Inc()
+		return nil, ErrFull
+	}
+	b.sessions[s] = struct{}{}
+	b.m.sessions.Inc()
+	return s, nil
+}
+
+func (b *Bridge) buildSession(c CallInfo) (*Session, error) {
+	api, cert, err := b.env()
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: b.ice, Certificates: []webrtc.Certificate{cert}})
 	if err != nil {
 		return nil, fmt.Errorf("media: peer connection: %w", err)
 	}
@@ -268,7 +406,7 @@ func (b *Bridge) newSession(c CallInfo) (*Session, error) {
 		pc.Close()
 		return nil, fmt.Errorf("media: rtp socket: %w", err)
 	}
-	s := &Session{b: b, pc: pc, track: track, rtp: conn, done: make(chan struct{})}
+	s := &Session{b: b, pc: pc, track: track, rtp: conn, done: make(chan struct{}), sessID: time.Now().UnixNano() % 1e9}
 	if b.cfg.Tap != nil {
 		s.tap = b.cfg.Tap(c)
 	}
@@ -282,8 +420,6 @@ func (b *Bridge) newSession(c CallInfo) (*Session, error) {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.browserToPhone(tr) }()
 	})
-	b.sessions[s] = struct{}{}
-	b.m.sessions.Inc()
 	return s, nil
 }
 
@@ -314,28 +450,47 @@ func (s *Session) start() {
 // RTPAddr is the bridge's plain-RTP address of this session.
 func (s *Session) RTPAddr() *net.UDPAddr { return s.rtp.LocalAddr().(*net.UDPAddr) }
 
-func (s *Session) plainSDP() string {
+// plainSDPWith is the bridge's plain description: an offer lists PCMU
+// and PCMA (the phone picks), an answer the phone's codec.
+func (s *Session) plainSDPWith(dir string, offer bool) string {
 	a := s.RTPAddr()
-	id := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	return "v=0\r\no=hotdesk " + id + " " + id + " IN IP4 " + a.IP.String() + "\r\ns=hotdesk\r\nc=IN IP4 " + a.IP.String() +
-		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(a.Port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+	id, v := strconv.FormatInt(s.sessID, 10), strconv.FormatInt(s.sessID+s.version.Add(1), 10)
+	codecs := " RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000"
+	if !offer && s.phonePT.Load() == g711.PCMA {
+		codecs = " RTP/AVP 8\r\na=rtpmap:8 PCMA/8000"
+	} else if !offer {
+		codecs = " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000"
+	}
+	return "v=0\r\no=hotdesk " + id + " " + v + " IN IP4 " + a.IP.String() + "\r\ns=hotdesk\r\nc=IN IP4 " + a.IP.String() +
+		"\r\nt=0 0\r\nm=audio " + strconv.Itoa(a.Port) + codecs + "\r\na=ptime:20\r\na=" + dir + "\r\n"
 }
+
+// The two packet loops below are the bridge's per-packet cost: each reads
+// into its own buffer and packet and writes from them, so forwarding
+// allocates nothing in this package (TestBridgeForwardAllocs).
 
 // phoneToBrowser relays the phone's RTP into the browser's track. The
 // phone's address is latched from its packets (symmetric RTP behind NAT).
 func (s *Session) phoneToBrowser() {
-	buf := make([]byte, 1500)
+	buf, ulaw := make([]byte, 1500), make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
-		n, from, err := s.rtp.ReadFromUDP(buf)
+		n, from, err := s.rtp.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return // closed
 		}
-		if p := s.peer.Load(); p == nil || !p.IP.Equal(from.IP) || p.Port != from.Port {
-			s.peer.Store(from)
+		if p := s.peer.Load(); p == nil || *p != from {
+			moved := from // a copy: &from would put every read's address on the heap
+			s.peer.Store(&moved)
 		}
-		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != 0 {
-			continue // not PCMU RTP (RTCP, comfort noise, DTMF): not relayed
+		pt := uint8(s.phonePT.Load())
+		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != pt {
+			continue // not the call's G.711 (RTCP, comfort noise, DTMF): not relayed
+		}
+		if pt == g711.PCMA {
+			g711.AlawToUlaw(ulaw, pkt.Payload)
+			pkt.Payload, pkt.PayloadType = ulaw[:len(pkt.Payload)], g711.PCMU
+			s.b.m.transcoded.Inc()
 		}
 		if s.tap != nil {
 			s.tap.FromPhone(pkt.Payload)
@@ -346,55 +501,67 @@ func (s *Session) phoneToBrowser() {
 			s.ToBrowser.Add(-1)
 			continue
 		}
-		s.b.m.packets.WithLabelValues("to_browser").Inc()
+		s.b.m.toBrowser.Inc()
 	}
 }
 
 // browserToPhone relays the browser's (decrypted) RTP to the phone.
 func (s *Session) browserToPhone(tr *webrtc.TrackRemote) {
-	buf := make([]byte, 1500)
+	in, out, alaw := make([]byte, 1500), make([]byte, 1500), make([]byte, 1500)
+	var pkt rtp.Packet
 	for {
-		pkt, _, err := tr.ReadRTP()
+		n, _, err := tr.Read(in)
 		if err != nil {
 			return
 		}
 		peer := s.peer.Load()
-		if peer == nil {
+		if peer == nil || pkt.Unmarshal(in[:n]) != nil {
 			continue
 		}
-		pkt.PayloadType = 0
-		pkt.Extension, pkt.Extensions = false, nil // the browser's header extensions mean nothing to a phone
-		n, err := pkt.MarshalTo(buf)
-		if err != nil {
+		if pkt.PayloadType != g711.PCMU || len(pkt.Payload) > len(alaw) {
 			continue
 		}
 		if s.tap != nil {
-			s.tap.FromBrowser(pkt.Payload)
+			s.tap.FromBrowser(pkt.Payload) // µ-law, as the tap takes it
+		}
+		if pt := uint8(s.phonePT.Load()); pt == g711.PCMA {
+			g711.UlawToAlaw(alaw, pkt.Payload)
+			pkt.Payload, pkt.PayloadType = alaw[:len(pkt.Payload)], g711.PCMA
+			s.b.m.transcoded.Inc()
+		}
+		pkt.Extension = false // the browser's header extensions mean nothing to a phone
+		n, err = pkt.MarshalTo(out)
+		if err != nil {
+			continue
 		}
 		s.ToPhone.Add(1) // before it leaves, as above
-		if _, err := s.rtp.WriteToUDP(buf[:n], peer); err != nil {
+		if _, err := s.rtp.WriteToUDPAddrPort(out[:n], *peer); err != nil {
 			s.ToPhone.Add(-1)
 			continue
 		}
-		s.b.m.packets.WithLabelValues("to_phone").Inc()
+		s.b.m.toPhone.Inc()
 	}
 }
 
 // Close ends the session and waits for its loops. Safe to call twice.
 func (s *Session) Close() {
 	s.closeOnce.Do(func() {
-		close(s.done)
-		s.rtp.Close()
-		s.pc.Close()
-		s.wg.Wait()
-		if s.tap != nil {
-			s.tap.Close()
-		}
+		s.closeParts()
 		s.b.mu.Lock()
 		delete(s.b.sessions, s)
 		s.b.mu.Unlock()
 		s.b.m.sessions.Dec()
 	})
+}
+
+func (s *Session) closeParts() {
+	close(s.done)
+	s.rtp.Close()
+	s.pc.Close()
+	s.wg.Wait()
+	if s.tap != nil {
+		s.tap.Close()
+	}
 }
 
 // Done is closed when the session is.
@@ -408,25 +575,32 @@ func (b *Bridge) Close() {
 	for s := range b.sessions {
 		ss = append(ss, s)
 	}
+	rs := make([]*Relay, 0, len(b.relays))
+	for r := range b.relays {
+		rs = append(rs, r)
+	}
 	b.mu.Unlock()
 	for _, s := range ss {
 		s.Close()
 	}
+	for _, r := range rs {
+		r.Close()
+	}
 }
 
-// Open is the number of open sessions.
+// Open is the number of open sessions and relays.
 func (b *Bridge) Open() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return len(b.sessions)
+	return len(b.sessions) + len(b.relays)
 }
 
-// plainPeer reads the audio address of a plain SDP and checks it offers
-// PCMU (payload type 0).
-func plainPeer(body string) (*net.UDPAddr, error) {
+// plainPeer reads the audio address of a plain SDP and the G.711 it speaks:
+// PCMU when listed (passed through), else PCMA (transcoded).
+func plainPeer(body string) (netip.AddrPort, uint8, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(body); err != nil {
-		return nil, fmt.Errorf("media: sdp: %w", err)
+		return netip.AddrPort{}, 0, fmt.Errorf("media: sdp: %w", err)
 	}
 	host := ""
 	if d.ConnectionInformation != nil && d.ConnectionInformation.Address != nil {
@@ -439,18 +613,24 @@ func plainPeer(body string) (*net.UDPAddr, error) {
 		if m.ConnectionInformation != nil && m.ConnectionInformation.Address != nil {
 			host = m.ConnectionInformation.Address.Address
 		}
-		pcmu := false
+		pcmu, pcma := false, false
 		for _, f := range m.MediaName.Formats {
-			pcmu = pcmu || f == "0"
+			pcmu, pcma = pcmu || f == "0", pcma || f == "8"
 		}
-		if !pcmu {
-			return nil, ErrNoCodec
+		pt := uint8(g711.PCMU)
+		switch {
+		case pcmu:
+		case pcma:
+			pt = g711.PCMA
+		default:
+			return netip.AddrPort{}, 0, ErrNoCodec
 		}
-		ip := net.ParseIP(host)
-		if ip == nil {
-			return nil, fmt.Errorf("media: sdp: connection address %q", host)
+		ip, err := netip.ParseAddr(host)
+		if err != nil || m.MediaName.Port.Value < 0 || m.MediaName.Port.Value > 65535 {
+			return netip.AddrPort{}, 0, fmt.Errorf("media: sdp: connection address %q port %d", host, m.MediaName.Port.Value)
 		}
-		return &net.UDPAddr{IP: ip, Port: m.MediaName.Port.Value}, nil
+		// Unmapped: the socket is IPv4 and is told IPv4 addresses.
+		return netip.AddrPortFrom(ip.Unmap(), uint16(m.MediaName.Port.Value)), pt, nil
 	}
-	return nil, ErrNoCodec
+	return netip.AddrPort{}, 0, ErrNoCodec
 }

@@ -1,55 +1,91 @@
 package media
 
 import (
+	"bufio"
+	"bytes"
 	"context"
-	"encoding/binary"
+	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// peersEnv turns the test binary into the benchmark's peer process.
+const peersEnv = "HOTDESK_MEDIA_PEERS"
+
+// TestMain runs the peers of BenchmarkBridgeCalls when the benchmark
+// re-executes this binary, so that the load generator does not share a
+// Go scheduler, heap and GC with the bridge it measures.
+func TestMain(m *testing.M) {
+	if os.Getenv(peersEnv) != "" {
+		os.Exit(runPeers(os.Stdin, os.Stdout))
+	}
+	os.Exit(m.Run())
+}
+
 // BenchmarkBridgeCalls is the media bridge's figure, not a test: N
-// concurrent G.711 calls (HOTDESK_BENCH_CALLS, default 200) between
-// simulated browsers (pion, DTLS-SRTP on loopback) and plain-RTP phones,
-// for HOTDESK_BENCH_SECONDS (default 10) of media, once without and once
-// with recording. It reports call setup through the bridge (offer in to
-// answer and plain offer out, ICE gathered) p50/p99, packet loss both ways,
-// the transit jitter the path adds (RFC 3550 interarrival jitter of send-to-
-// receive time, mean over calls) and the process CPU per call, whose
-// difference is what recording costs. Run:
+// concurrent G.711 calls (HOTDESK_BENCH_CALLS, default 200) for
+// HOTDESK_BENCH_SECONDS (default 10) of media, once without and once with
+// recording. The bridge runs here, at the runtime's own GOMAXPROCS as in
+// the daemon; the peers (browsers: pion with ICE and DTLS-SRTP; phones:
+// plain RTP) run in a second process (this binary re-executed). It
+// reports:
+//   - setup: the bridge's FromBrowser (offer in to answer and plain offer
+//     out, ICE gathered), 16 at a time as a burst of dials; p50/p99;
+//   - connect: the peer's answer in to DTLS-SRTP connected; p50/p99;
+//   - loss per direction;
+//   - added jitter per direction: the RFC 3550 interarrival jitter the
+//     receiver measures minus the one the sender's own send times have
+//     against the same RTP timestamps; p50/p99 over calls;
+//   - the same for 20 control streams that skip the bridge (a loopback
+//     UDP hop inside the peer process): the machine's floor;
+//   - the bridge process's CPU per call (the peers' is theirs).
 //
-//	go test -run '^$' -bench BridgeCalls -benchtime 1x ./sip/media/
+// Run (a measurement: one at a time on shared machines):
+//
+//	flock /tmp/s6-bench.lock go test -run '^$' -bench BridgeCalls -benchtime 1x ./sip/media/
 func BenchmarkBridgeCalls(b *testing.B) {
 	calls := envInt("HOTDESK_BENCH_CALLS", 200)
 	secs := envInt("HOTDESK_BENCH_SECONDS", 10)
 	for range b.N {
+		load0 := loadAvg()
 		plain := runCalls(b, calls, secs, false)
 		rec := runCalls(b, calls, secs, true)
-		b.ReportMetric(float64(plain.setupP99.Microseconds())/1000, "setup-p99-ms")
+		b.ReportMetric(plain.setup.p99, "setup-p99-ms")
 		b.ReportMetric(plain.loss*100, "loss-%")
-		b.ReportMetric(plain.jitterMS, "jitter-ms")
+		b.ReportMetric(max(plain.addedToPhone.p99, plain.addedToBrowser.p99), "added-jitter-p99-ms")
 		b.ReportMetric(plain.cpuPerCall*100, "cpu-%-per-call")
 		b.ReportMetric(rec.cpuPerCall*100, "cpu-%-per-call-recorded")
-		fmt.Printf("bridge, %d calls × %d s: setup p50 %v p99 %v; loss %.3f %% (to phone %.3f %%, to browser %.3f %%); "+
-			"added jitter %.2f ms (worst call %.2f ms); CPU %.2f %% of a core per call (whole harness)\n",
-			calls, secs, plain.setupP50, plain.setupP99, plain.loss*100, plain.lossToPhone*100, plain.lossToBrowser*100,
-			plain.jitterMS, plain.jitterMax, plain.cpuPerCall*100)
-		fmt.Printf("recorded: loss %.3f %%, jitter %.2f ms, CPU %.2f %% per call: recording adds %.1f %% CPU per call\n",
-			rec.loss*100, rec.jitterMS, rec.cpuPerCall*100, (rec.cpuPerCall/plain.cpuPerCall-1)*100)
+		fmt.Printf("bridge, %d calls × %d s, GOMAXPROCS %d, peers in a second process; load average %s → %s\n",
+			calls, secs, runtime.GOMAXPROCS(0), load0, loadAvg())
+		for _, r := range []struct {
+			name string
+			res  benchResult
+		}{{"plain", plain}, {"recorded", rec}} {
+			fmt.Printf("  %s: setup p50 %.1f ms p99 %.1f ms; connect p50 %.1f ms p99 %.1f ms; loss to phone %.3f %%, to browser %.3f %%\n",
+				r.name, r.res.setup.p50, r.res.setup.p99, r.res.connect.p50, r.res.connect.p99, r.res.lossToPhone*100, r.res.lossToBrowser*100)
+			fmt.Printf("    added jitter to phone p50 %.2f ms p99 %.2f ms, to browser p50 %.2f ms p99 %.2f ms "+
+				"(receiver's p99 %.2f / %.2f ms, sender's p99 %.2f / %.2f ms)\n",
+				r.res.addedToPhone.p50, r.res.addedToPhone.p99, r.res.addedToBrowser.p50, r.res.addedToBrowser.p99,
+				r.res.rxToPhone.p99, r.res.rxToBrowser.p99, r.res.txToPhone.p99, r.res.txToBrowser.p99)
+			fmt.Printf("    control (a loopback UDP hop in the peer process, no bridge): added jitter p50 %.2f ms p99 %.2f ms\n",
+				r.res.addedControl.p50, r.res.addedControl.p99)
+			fmt.Printf("    CPU: bridge %.3f %% of a core per call, peers %.3f %%\n", r.res.cpuPerCall*100, r.res.peerCPUPerCall*100)
+		}
+		fmt.Printf("  recording adds %.1f %% CPU per call\n", (rec.cpuPerCall/plain.cpuPerCall-1)*100)
 	}
 }
 
@@ -60,40 +96,57 @@ func envInt(name string, def int) int {
 	return def
 }
 
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+type quantiles struct{ p50, p99 float64 }
+
+func quantilesOf(v []float64) quantiles {
+	if len(v) == 0 {
+		return quantiles{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return quantiles{p50: v[len(v)/2], p99: v[len(v)*99/100]}
+}
+
 type benchResult struct {
-	setupP50, setupP99  time.Duration
-	loss, lossToPhone   float64
-	lossToBrowser       float64
-	jitterMS, jitterMax float64
-	cpuPerCall          float64 // cores
+	setup, connect               quantiles // ms
+	loss, lossToPhone            float64
+	lossToBrowser                float64
+	addedToPhone, addedToBrowser quantiles // ms
+	rxToPhone, rxToBrowser       quantiles
+	txToPhone, txToBrowser       quantiles
+	addedControl                 quantiles // the machine's floor
+	cpuPerCall, peerCPUPerCall   float64   // cores
 }
 
-// jitterMeter is RFC 3550's interarrival jitter of transit times; the
-// sender puts its send time (ns) in the first 8 payload bytes.
-type jitterMeter struct {
-	mu       sync.Mutex
-	got      int64
-	last     int64 // previous transit, ns
-	jitter   float64
-	measured bool
+// peerMsg is one line between the benchmark and its peer process.
+type peerMsg struct {
+	Op     string      `json:"op"` // start, offer, answer, connected, media, result, fail
+	Call   int         `json:"call,omitempty"`
+	SDP    string      `json:"sdp,omitempty"`
+	Port   int         `json:"port,omitempty"` // the phone's RTP port (offer), the bridge's (answer)
+	Calls  int         `json:"calls,omitempty"`
+	Secs   int         `json:"secs,omitempty"`
+	Result *peerResult `json:"result,omitempty"`
+	Err    string      `json:"err,omitempty"`
 }
 
-func (j *jitterMeter) packet(payload []byte, at time.Time) {
-	if len(payload) < 8 {
-		return
-	}
-	transit := at.UnixNano() - int64(binary.BigEndian.Uint64(payload))
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.got++
-	if j.measured {
-		d := float64(transit - j.last)
-		if d < 0 {
-			d = -d
-		}
-		j.jitter += (d - j.jitter) / 16
-	}
-	j.last, j.measured = transit, true
+// peerResult is what the peers measured; jitter in ms, one per call.
+type peerResult struct {
+	SentToPhone, GotAtPhone     int64
+	SentToBrowser, GotAtBrowser int64
+	RxToPhone, TxToPhone        []float64
+	RxToBrowser, TxToBrowser    []float64
+	ConnectMS                   []float64
+	RxControl, TxControl        []float64 // the control streams, without the bridge
+	CPUSeconds                  float64
 }
 
 func runCalls(b *testing.B, n, secs int, record bool) benchResult {
@@ -112,141 +165,132 @@ func runCalls(b *testing.B, n, secs int, record bool) benchResult {
 		}
 	}
 	br, err := New(Config{RTPAddress: "127.0.0.1", Loopback: true, MaxSessions: n, Tap: tap},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer br.Close()
-	type leg struct {
-		pc          *webrtc.PeerConnection
-		track       *webrtc.TrackLocalStaticRTP
-		phone       *net.UDPConn
-		s           *Session
-		toPhone     jitterMeter
-		toBrowser   jitterMeter
-		sentPhone   atomic.Int64
-		sentBrowser atomic.Int64
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs)*time.Second+2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), peersEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
 	}
-	legs := make([]*leg, n)
-	setups := make([]time.Duration, n)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		in.Close()
+		if err := cmd.Wait(); err != nil && !b.Failed() {
+			b.Errorf("peers: %v\n%s", err, stderr.String())
+		}
+	}()
+	var encMu sync.Mutex
+	enc := json.NewEncoder(in)
+	send := func(m peerMsg) {
+		encMu.Lock()
+		defer encMu.Unlock()
+		if err := enc.Encode(m); err != nil {
+			b.Errorf("to peers: %v", err)
+		}
+	}
+	dec := json.NewDecoder(bufio.NewReader(out))
+	recv := func() peerMsg {
+		var m peerMsg
+		if err := dec.Decode(&m); err != nil {
+			b.Fatalf("from peers: %v\n%s", err, stderr.String())
+		}
+		if m.Op == "fail" {
+			b.Fatalf("peers: %s", m.Err)
+		}
+		return m
+	}
+	send(peerMsg{Op: "start", Calls: n, Secs: secs})
+
+	// Setup: the peers send every offer, gathered; 16 workers answer them.
+	offers := make(chan peerMsg, n)
+	setups := make([]float64, n)
+	sessions := make([]*Session, n)
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16) // calls set up 16 at a time, as a burst of dials would
-	for i := range n {
+	for range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			l := &leg{}
-			legs[i] = l
-			me := &webrtc.MediaEngine{}
-			_ = me.RegisterDefaultCodecs()
-			var se webrtc.SettingEngine
-			se.SetIncludeLoopbackCandidate(true)
-			se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-			var err error
-			if l.pc, err = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{}); err != nil {
-				b.Error(err)
-				return
-			}
-			l.track, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, "a", "b")
-			_, _ = l.pc.AddTrack(l.track)
-			l.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-				for {
-					p, _, err := tr.ReadRTP()
-					if err != nil {
-						return
-					}
-					l.toBrowser.packet(p.Payload, time.Now())
+			for o := range offers {
+				start := time.Now()
+				s, answer, _, err := br.FromBrowser(ctx, o.SDP, CallInfo{})
+				setups[o.Call] = float64(time.Since(start).Microseconds()) / 1000
+				if err != nil {
+					b.Error(err)
+					send(peerMsg{Op: "answer", Call: o.Call})
+					continue
 				}
-			})
-			o, _ := l.pc.CreateOffer(nil)
-			done := webrtc.GatheringCompletePromise(l.pc)
-			_ = l.pc.SetLocalDescription(o)
-			<-done
-			l.phone, _ = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			start := time.Now()
-			s, answer, _, err := br.FromBrowser(context.Background(), l.pc.LocalDescription().SDP, CallInfo{})
-			setups[i] = time.Since(start)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			l.s = s
-			_ = l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
-			_ = s.PhoneAnswered(fmt.Sprintf("v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio %d RTP/AVP 0\r\n", l.phone.LocalAddr().(*net.UDPAddr).Port))
-			go func() {
-				buf := make([]byte, 1500)
-				var p rtp.Packet
-				for {
-					k, err := l.phone.Read(buf)
-					if err != nil {
-						return
-					}
-					if p.Unmarshal(buf[:k]) == nil {
-						l.toPhone.packet(p.Payload, time.Now())
-					}
+				sessions[o.Call] = s
+				if err := s.PhoneAnswered(fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=phone\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n", o.Port)); err != nil {
+					b.Error(err)
 				}
-			}()
+				send(peerMsg{Op: "answer", Call: o.Call, SDP: answer, Port: s.RTPAddr().Port})
+			}
 		}()
 	}
+	for range n {
+		m := recv()
+		if m.Op != "offer" || m.Call < 0 || m.Call >= n {
+			b.Fatalf("peers sent %q for call %d, want an offer", m.Op, m.Call)
+		}
+		offers <- m
+	}
+	close(offers)
 	wg.Wait()
 	if b.Failed() {
 		b.FailNow()
 	}
-	// Media: every call sends 50 packets/s each way (one ticker for all,
-	// as a media server's clock would).
-	time.Sleep(2 * time.Second) // ICE and DTLS finish before counting (a benchmark, not a test)
+	if m := recv(); m.Op != "connected" {
+		b.Fatalf("peers sent %q, want connected", m.Op)
+	}
+
 	var ru0, ru1 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	t0 := time.Now()
-	tk := time.NewTicker(20 * time.Millisecond)
-	payload := make([]byte, 160)
-	for seq := 0; seq < secs*50; seq++ {
-		<-tk.C
-		for _, l := range legs {
-			binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
-			p := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: uint16(seq), Timestamp: uint32(seq * 160), SSRC: 9}, Payload: payload}
-			if l.track.WriteRTP(p) == nil {
-				l.sentPhone.Add(1)
-			}
-			raw, _ := p.Marshal()
-			if _, err := l.phone.WriteToUDP(raw, l.s.RTPAddr()); err == nil {
-				l.sentBrowser.Add(1)
-			}
-		}
-	}
-	tk.Stop()
-	time.Sleep(500 * time.Millisecond) // the last packets in flight arrive
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	send(peerMsg{Op: "media"})
+	m := recv()
 	wall := time.Since(t0)
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	if m.Op != "result" || m.Result == nil {
+		b.Fatalf("peers sent %q, want result", m.Op)
+	}
+	for _, s := range sessions {
+		s.Close()
+	}
+	r := m.Result
 	cpu := time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()) + time.Duration(ru1.Stime.Nano()-ru0.Stime.Nano())
-	var res benchResult
-	var sentP, sentB, gotP, gotB int64
-	var jit []float64
-	for _, l := range legs {
-		sentP += l.sentPhone.Load()
-		sentB += l.sentBrowser.Load()
-		l.toPhone.mu.Lock()
-		l.toBrowser.mu.Lock()
-		gotP += l.toPhone.got
-		gotB += l.toBrowser.got
-		jit = append(jit, l.toPhone.jitter/1e6, l.toBrowser.jitter/1e6)
-		l.toBrowser.mu.Unlock()
-		l.toPhone.mu.Unlock()
-		l.s.Close()
-		l.pc.Close()
-		l.phone.Close()
+	added := func(rx, tx []float64) []float64 {
+		d := make([]float64, len(rx))
+		for i := range rx {
+			d[i] = rx[i] - tx[i]
+		}
+		return d
 	}
-	slices.Sort(setups)
-	res.setupP50, res.setupP99 = setups[len(setups)/2], setups[len(setups)*99/100]
-	res.lossToPhone = 1 - float64(gotP)/float64(max(sentP, 1))
-	res.lossToBrowser = 1 - float64(gotB)/float64(max(sentB, 1))
-	res.loss = 1 - float64(gotP+gotB)/float64(max(sentP+sentB, 1))
-	for _, j := range jit {
-		res.jitterMS += j / float64(len(jit))
-		res.jitterMax = max(res.jitterMax, j)
+	return benchResult{
+		setup: quantilesOf(setups), connect: quantilesOf(r.ConnectMS),
+		lossToPhone:    1 - float64(r.GotAtPhone)/float64(max(r.SentToPhone, 1)),
+		lossToBrowser:  1 - float64(r.GotAtBrowser)/float64(max(r.SentToBrowser, 1)),
+		loss:           1 - float64(r.GotAtPhone+r.GotAtBrowser)/float64(max(r.SentToPhone+r.SentToBrowser, 1)),
+		addedToPhone:   quantilesOf(added(r.RxToPhone, r.TxToPhone)),
+		addedToBrowser: quantilesOf(added(r.RxToBrowser, r.TxToBrowser)),
+		rxToPhone:      quantilesOf(r.RxToPhone), txToPhone: quantilesOf(r.TxToPhone),
+		rxToBrowser: quantilesOf(r.RxToBrowser), txToBrowser: quantilesOf(r.TxToBrowser),
+		addedControl:   quantilesOf(added(r.RxControl, r.TxControl)),
+		cpuPerCall:     cpu.Seconds() / wall.Seconds() / float64(n),
+		peerCPUPerCall: r.CPUSeconds / wall.Seconds() / float64(n),
 	}
-	res.cpuPerCall = cpu.Seconds() / wall.Seconds() / float64(n)
-	return res
 }

@@ -241,13 +241,13 @@ func TestBridgeBothWays(t *testing.T) {
 	}
 }
 
-// TestBridgeRefusesWithoutPCMU: no transcoding, so an offer without PCMU
-// is refused with ErrNoCodec (the proxy's 488).
-func TestBridgeRefusesWithoutPCMU(t *testing.T) {
+// TestBridgeRefusesWithoutG711: a phone's offer without PCMU or PCMA, or a
+// browser's without PCMU, is refused with ErrNoCodec (the proxy's 488).
+func TestBridgeRefusesWithoutG711(t *testing.T) {
 	b := newTestBridge(t, nil)
 	phone, _ := phoneRTP(t)
-	if _, _, err := b.ToBrowser(context.Background(), phoneSDP(phone, "8 18"), CallInfo{}); !errors.Is(err, ErrNoCodec) {
-		t.Fatalf("ToBrowser(PCMA, G.729) = %v, want ErrNoCodec", err)
+	if _, _, err := b.ToBrowser(context.Background(), phoneSDP(phone, "18 9"), CallInfo{}); !errors.Is(err, ErrNoCodec) {
+		t.Fatalf("ToBrowser(G.729, G.722) = %v, want ErrNoCodec", err)
 	}
 	if _, _, _, err := b.FromBrowser(context.Background(), "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n", CallInfo{}); !errors.Is(err, ErrNoCodec) {
 		t.Fatalf("FromBrowser(opus only) = %v, want ErrNoCodec", err)

@@ -1,8 +1,12 @@
 // hotdesk softphone: a small SIP user agent over WebSocket (RFC 7118) with
 // WebRTC media. It registers as the user's number with the credential the
 // portal mints for this session; the daemon bridges the media to desk
-// phones. Digest is SHA-256 (RFC 8760; WebCrypto has no MD5). One call at
-// a time; no hold or transfer here (the Calls page does those).
+// phones. Digest is SHA-256 (RFC 8760; WebCrypto has no MD5). Two calls at
+// most: a second incoming call rings as call waiting, and answering it holds
+// the first, which comes back (held) when the second ends. Hold and resume are re-INVITEs (RFC 3264 §8.4: sendonly, then
+// sendrecv), answered likewise when the other side holds; Transfer is a
+// blind REFER (RFC 3515) to the other party, hung up once its NOTIFY says
+// the new call was answered.
 "use strict";
 (function () {
   var panel = document.getElementById("softphone");
@@ -11,21 +15,33 @@
   var st = { state: "starting", registered: false, packetsSent: 0, packetsReceived: 0, error: "" };
   window.hotdeskSoftphone = st; // read by the browser test
   var labels = { starting: "Starting…", registering: "Connecting…", ready: "Ready", calling: "Calling…",
-    ringing: "Incoming call", incall: "In call", offline: "Offline", failed: "Failed" };
+    ringing: "Incoming call", incall: "In call", held: "On hold", transferring: "Transferring…", offline: "Offline",
+    failed: "Failed" };
   function setState(s, detail) {
     st.state = s;
     panel.dataset.state = s;
     $("sp-status").textContent = (labels[s] || s) + (detail ? " (" + detail + ")" : "");
     $("sp-call").hidden = !(s === "ready");
     $("sp-answer").hidden = s !== "ringing";
-    $("sp-hangup").hidden = !(s === "calling" || s === "ringing" || s === "incall");
+    $("sp-hangup").hidden = !(s === "calling" || s === "ringing" || s === "incall" || s === "held" || s === "transferring");
+    $("sp-hold").hidden = s !== "incall";
+    $("sp-resume").hidden = s !== "held";
+    $("sp-transfer").hidden = s !== "incall" && s !== "held";
   }
   function rnd(n) {
     var a = new Uint8Array(n || 8); crypto.getRandomValues(a);
     return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
   var cfg, ws, viaTp = "WS", host = rnd(6) + ".invalid", cseq = 1, regCallID = rnd(12), regTag = rnd(6);
-  var call = null; // {dir, callID, localTag, remoteTag, cseq, pc, invite, routes, target, remoteURI}
+  var call = null; // the call shown: {dir, callID, localTag, remoteTag, cseq, pc, invite, routes, target, remoteURI}
+  var second = null; // the other call: ringing (call waiting) or held behind the one shown
+  function findCall(id) { return call && call.callID === id ? call : second && second.callID === id ? second : null; }
+  function showWaiting() {
+    st.waiting = !!(second && !second.pc);
+    $("sp-waiting").hidden = !st.waiting;
+    if (st.waiting) { $("sp-waiting-peer").textContent = "Call waiting from " + second.peer.replace(/^sip:/, "").split("@")[0]; }
+    st.calls = (call ? 1 : 0) + (second ? 1 : 0);
+  }
 
   function hdr(m, name) { var v = m.headers[name.toLowerCase()]; return v ? v[0] : ""; }
   function parse(text) {
@@ -138,7 +154,8 @@
   function dial(target) {
     if (!target) { return; }
     if (target.indexOf("@") < 0) { target = target + "@" + cfg.domain; }
-    call = { dir: "out", callID: rnd(12), localTag: rnd(6), cseq: cseq++, target: "sip:" + target, remoteURI: "sip:" + target, routes: [] };
+    call = { dir: "out", callID: rnd(12), localTag: rnd(6), cseq: cseq++, target: "sip:" + target, remoteURI: "sip:" + target,
+      routes: [], peer: "sip:" + target };
     $("sp-peer").hidden = false;
     $("sp-peer").textContent = "To " + target.split("@")[0];
     setState("calling");
@@ -150,7 +167,7 @@
   function sendInvite(auth) {
     var h = [via(), ["Max-Forwards", "70"], ["From", "<" + aor() + ">;tag=" + call.localTag], ["To", "<" + call.target + ">"],
       ["Call-ID", call.callID], ["CSeq", call.cseq + " INVITE"], ["Contact", contact()],
-      ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"], ["Content-Type", "application/sdp"], ["User-Agent", "hotdesk-softphone"]];
+      ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"], ["Content-Type", "application/sdp"], ["User-Agent", "hotdesk-softphone"]];
     if (auth) { h.push(["Proxy-Authorization", auth]); }
     call.invite = build("INVITE " + call.target + " SIP/2.0", h, call.pc.localDescription.sdp);
     call.inviteVia = h[0][1];
@@ -162,7 +179,105 @@
     (routes || []).forEach(function (r) { h.push(["Route", r]); });
     send(build("ACK " + uri + " SIP/2.0", h));
   }
+  // The parties of the call's dialog as this side names them.
+  function localParty(c) { return c.dir === "out" ? "<" + aor() + ">;tag=" + c.localTag : hdr(c.req, "to") + ";tag=" + c.localTag; }
+  function remoteParty(c) { return c.dir === "out" ? c.remoteTo : hdr(c.req, "from"); }
+  function inDialog(c, method, extra, body) {
+    var h = [via(), ["Max-Forwards", "70"], ["From", localParty(c)], ["To", remoteParty(c)], ["Call-ID", c.callID],
+      ["CSeq", (cseq++) + " " + method]];
+    c.routes.forEach(function (r) { h.push(["Route", r]); });
+    (extra || []).forEach(function (x) { h.push(x); });
+    send(build(method + " " + c.remoteURI + " SIP/2.0", h, body));
+    return parseInt(h[5][1], 10);
+  }
+
+  // Hold (sendonly) and resume (sendrecv): a new offer in a re-INVITE.
+  function reinvite(dir, then) {
+    var c = call;
+    if (!c || !c.pc || c.reinvite) { return; }
+    c.reinvite = { dir: dir, then: then };
+    c.pc.getTransceivers().forEach(function (t) { t.direction = dir; });
+    c.pc.createOffer().then(function (o) { return c.pc.setLocalDescription(o); })
+      .then(function () { return gathered(c.pc); })
+      .then(function () {
+        c.reinvite.cseq = inDialog(c, "INVITE", [["Contact", contact()], ["Content-Type", "application/sdp"]],
+          c.pc.localDescription.sdp);
+      }).catch(fail);
+  }
+  function onReinviteResponse(m) {
+    var c = findCall(hdr(m, "call-id"));
+    if (!c || !c.reinvite || m.cseq !== c.reinvite.cseq || m.status < 200) { return; }
+    if (m.status < 300) {
+      var h = [via(), ["Max-Forwards", "70"], ["From", localParty(c)], ["To", remoteParty(c)], ["Call-ID", c.callID],
+        ["CSeq", m.cseq + " ACK"]];
+      c.routes.forEach(function (r) { h.push(["Route", r]); });
+      send(build("ACK " + c.remoteURI + " SIP/2.0", h));
+    }
+    if (c.reinvite.done) { return; } // a retransmitted 2xx: ACKed again
+    c.reinvite.done = true;
+    var dir = c.reinvite.dir;
+    if (m.status >= 300) {
+      c.pc.setLocalDescription({ type: "rollback" }).then(function () {
+        c.pc.getTransceivers().forEach(function (t) { t.direction = dir === "sendonly" ? "sendrecv" : "sendonly"; });
+        c.reinvite = null;
+        setState(st.state, m.status + " " + m.reason);
+      }, fail);
+      return;
+    }
+    var then = c.reinvite.then;
+    c.pc.setRemoteDescription({ type: "answer", sdp: m.body }).then(function () {
+      c.reinvite = null;
+      c.held = dir !== "sendrecv";
+      if (c === call) { st.held = c.held; setState(st.held ? "held" : "incall"); }
+      if (then) { then(); }
+    }, fail);
+  }
+
+  // The other side's new offer (its hold or resume, or a transfer's new party).
+  function onReinvite(req) {
+    var c = findCall(hdr(req, "call-id"));
+    if (!c || !c.pc || c.reinvite) { respond(req, 491, "Request Pending"); return; }
+    c.pc.setRemoteDescription({ type: "offer", sdp: req.body })
+      .then(function () { return c.pc.createAnswer(); })
+      .then(function (a) { return c.pc.setLocalDescription(a); })
+      .then(function () { return gathered(c.pc); })
+      .then(function () {
+        respond(req, 200, "OK", [["Contact", contact()], ["Content-Type", "application/sdp"],
+          ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"]], c.pc.localDescription.sdp);
+        c.remoteHeld = /a=(sendonly|inactive)/.test(req.body);
+        if (c === call) { st.remoteHeld = c.remoteHeld; $("sp-peer").dataset.held = st.remoteHeld ? "remote" : ""; }
+      }).catch(function (e) { respond(req, 488, "Not Acceptable Here"); fail(e); });
+  }
+
+  // Blind transfer: REFER the other party to target; its NOTIFYs report the
+  // new call (RFC 3515 §2.4.5), and its answer ends ours.
+  function transfer(target) {
+    var c = call;
+    if (!c || !target || c.refer) { return; }
+    if (target.indexOf("@") < 0) { target = target + "@" + cfg.domain; }
+    c.refer = { cseq: inDialog(c, "REFER", [["Refer-To", "<sip:" + target + ">"], ["Referred-By", "<" + aor() + ">"],
+      ["Contact", contact()]]) };
+    setState("transferring");
+  }
+  function onReferResponse(m) {
+    var c = call;
+    if (!c || !c.refer || m.cseq !== c.refer.cseq || m.status < 200) { return; }
+    if (m.status >= 300) { c.refer = null; setState(st.held ? "held" : "incall", "transfer " + m.status + " " + m.reason); }
+  }
+  function onNotify(req) {
+    respond(req, 200, "OK");
+    var c = call;
+    if (!c || !c.refer || c.callID !== hdr(req, "call-id")) { return; }
+    var frag = /^SIP\/2\.0 (\d{3})/.exec(req.body || "");
+    if (!frag || parseInt(frag[1], 10) < 200) { return; }
+    if (parseInt(frag[1], 10) < 300) { st.transferred = true; hangup(); return; }
+    c.refer = null;
+    setState(st.held ? "held" : "incall", "transfer " + frag[1]);
+  }
+
   function onInviteResponse(m) {
+    var r = findCall(hdr(m, "call-id"));
+    if (r && r.reinvite && m.cseq === r.reinvite.cseq) { onReinviteResponse(m); return; }
     if (!call || call.dir !== "out" || hdr(m, "call-id") !== call.callID) { return; }
     if (m.status < 200) { if (m.status === 180) { setState("calling", "ringing"); } return; }
     if (m.status === 407 && !call.authTried) {
@@ -193,25 +308,52 @@
     req.list.forEach(function (x) {
       if (x[0] === "via" || x[0] === "record-route") { h.push([x[0] === "via" ? "Via" : "Record-Route", x[1]]); }
     });
-    var to = hdr(req, "to");
-    if (code > 100 && !tagOf(to) && call && call.callID === hdr(req, "call-id")) { to += ";tag=" + call.localTag; }
+    var to = hdr(req, "to"), c = findCall(hdr(req, "call-id"));
+    if (code > 100 && !tagOf(to) && c) { to += ";tag=" + c.localTag; }
     h.push(["From", hdr(req, "from")], ["To", to], ["Call-ID", hdr(req, "call-id")], ["CSeq", hdr(req, "cseq")]);
     (extra || []).forEach(function (x) { h.push(x); });
     send(build("SIP/2.0 " + code + " " + reason, h, body));
   }
   function onInvite(req) {
-    if (tagOf(hdr(req, "to"))) { respond(req, 488, "Not Acceptable Here"); return; } // no re-INVITE
-    if (call) { respond(req, 486, "Busy Here"); return; }
-    call = { dir: "in", callID: hdr(req, "call-id"), localTag: rnd(6), req: req, remoteTag: tagOf(hdr(req, "from")),
+    if (tagOf(hdr(req, "to"))) { onReinvite(req); return; }
+    if (findCall(hdr(req, "call-id"))) { return; } // a retransmission
+    if (call && second) { respond(req, 486, "Busy Here"); return; }
+    var c = { dir: "in", callID: hdr(req, "call-id"), localTag: rnd(6), req: req, remoteTag: tagOf(hdr(req, "from")),
       remoteURI: uriOf(hdr(req, "contact")), routes: req.headers["record-route"] || [], peer: uriOf(hdr(req, "from")) };
+    if (call) {
+      // Call waiting: it rings beside the call in progress.
+      second = c;
+      respond(req, 180, "Ringing");
+      showWaiting();
+      return;
+    }
+    call = c;
     respond(req, 180, "Ringing");
     $("sp-peer").hidden = false;
     $("sp-peer").textContent = "From " + call.peer.replace(/^sip:/, "").split("@")[0];
     setState("ringing");
   }
+  // Answer the waiting call: the call in progress is held first, then the
+  // two swap places.
+  function answerWaiting() {
+    if (!second || second.pc) { return; }
+    var swap = function () {
+      var c = second; second = call; call = c;
+      showWaiting();
+      $("sp-peer").textContent = "From " + call.peer.replace(/^sip:/, "").split("@")[0];
+      answer();
+    };
+    if (call && call.pc && !call.held && (call.answered || call.dir === "in")) { reinvite("sendonly", swap); } else { swap(); }
+  }
+  function declineWaiting() {
+    if (!second || second.pc) { return; }
+    respond(second.req, 486, "Busy Here");
+    second = null;
+    showWaiting();
+  }
   function answer() {
     var c = call;
-    if (!c || c.dir !== "in") { return; }
+    if (!c || c.dir !== "in" || c.pc) { return; }
     newPC().then(function (pc) {
       c.pc = pc;
       return pc.setRemoteDescription({ type: "offer", sdp: c.req.body });
@@ -220,8 +362,11 @@
       .then(function () { return gathered(c.pc); })
       .then(function () {
         respond(c.req, 200, "OK", [["Contact", contact()], ["Content-Type", "application/sdp"],
-          ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"]], c.pc.localDescription.sdp);
+          ["Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY"]], c.pc.localDescription.sdp);
+        c.answered = true;
+        st.held = false;
         setState("incall");
+        showWaiting();
       }).catch(fail);
   }
 
@@ -237,18 +382,34 @@
       endCall();
       return;
     }
-    var from = call.dir === "out" ? "<" + aor() + ">;tag=" + call.localTag : hdr(call.req, "to") + ";tag=" + call.localTag;
-    var to = call.dir === "out" ? call.remoteTo : hdr(call.req, "from");
-    var h = [via(), ["Max-Forwards", "70"], ["From", from], ["To", to], ["Call-ID", call.callID], ["CSeq", (cseq++) + " BYE"]];
-    call.routes.forEach(function (r) { h.push(["Route", r]); });
-    send(build("BYE " + call.remoteURI + " SIP/2.0", h));
+    inDialog(call, "BYE");
     endCall();
   }
   function endCall(why) {
     if (call && call.pc) { call.pc.close(); }
     call = null;
+    st.held = false; st.remoteHeld = false;
+    if (second) {
+      // The other call comes forward: held, or still ringing.
+      call = second; second = null;
+      showWaiting();
+      st.held = !!call.held;
+      $("sp-peer").hidden = false;
+      $("sp-peer").textContent = (call.dir === "in" ? "From " : "To ") + call.peer.replace(/^sip:/, "").split("@")[0];
+      setState(call.pc ? (call.held ? "held" : "incall") : "ringing", why);
+      return;
+    }
+    showWaiting();
     $("sp-peer").hidden = true;
     setState(st.registered ? "ready" : "offline", why);
+  }
+
+  // The call behind the one shown ended (its BYE or CANCEL).
+  function dropSecond(id) {
+    if (!second || second.callID !== id) { return; }
+    if (second.pc) { second.pc.close(); }
+    second = null;
+    showWaiting();
   }
 
   function onMessage(text) {
@@ -256,6 +417,7 @@
     if (m.status) {
       if (m.cseqMethod === "REGISTER") { onRegisterResponse(m); }
       if (m.cseqMethod === "INVITE") { onInviteResponse(m); }
+      if (m.cseqMethod === "REFER") { onReferResponse(m); }
       return;
     }
     switch (m.method) {
@@ -263,16 +425,20 @@
       case "ACK": break;
       case "BYE":
         respond(m, 200, "OK");
-        if (call && call.callID === hdr(m, "call-id")) { endCall(); }
+        if (call && call.callID === hdr(m, "call-id")) { endCall(); } else { dropSecond(hdr(m, "call-id")); }
         break;
       case "CANCEL":
         respond(m, 200, "OK");
         if (call && call.dir === "in" && call.callID === hdr(m, "call-id")) {
           respond(call.req, 487, "Request Terminated");
           endCall();
+        } else if (second && !second.pc && second.callID === hdr(m, "call-id")) {
+          respond(second.req, 487, "Request Terminated");
+          dropSecond(second.callID);
         }
         break;
       case "OPTIONS": respond(m, 200, "OK"); break;
+      case "NOTIFY": onNotify(m); break;
       default: respond(m, 405, "Method Not Allowed");
     }
   }
@@ -280,6 +446,11 @@
   $("sp-call").addEventListener("click", function () { dial($("sp-target").value.trim()); });
   $("sp-answer").addEventListener("click", answer);
   $("sp-hangup").addEventListener("click", hangup);
+  $("sp-answer-waiting").addEventListener("click", answerWaiting);
+  $("sp-decline-waiting").addEventListener("click", declineWaiting);
+  $("sp-hold").addEventListener("click", function () { reinvite("sendonly"); });
+  $("sp-resume").addEventListener("click", function () { reinvite("sendrecv"); });
+  $("sp-transfer").addEventListener("click", function () { transfer($("sp-target").value.trim()); });
   setState("starting");
   fetch("/api/v1/me/softphone", { method: "POST", headers: { "X-CSRF-Token": panel.dataset.csrf }, credentials: "same-origin" })
     .then(function (r) { return r.ok ? r.json() : r.json().then(function (e) { throw new Error(e.error || r.status); }); })
@@ -291,6 +462,12 @@
       ws = new WebSocket(c.ws_url.replace("{host}", location.hostname), "sip");
       ws.onopen = function () { register(); };
       ws.onmessage = function (e) { onMessage(e.data); };
-      ws.onclose = function () { st.registered = false; if (call) { endCall(); } setState("offline"); };
+      ws.onclose = function () {
+        st.registered = false;
+        if (second && second.pc) { second.pc.close(); }
+        second = null;
+        if (call) { endCall(); }
+        setState("offline");
+      };
     }).catch(fail);
 }());

@@ -6,13 +6,16 @@
 # nc counting up: computed per request by wrk's digest.lua), against nginx
 # serving the same 1,000 files statically (the same requests; nginx ignores
 # the Authorization header). wrk -t2 -c64 -d10s each, REPS times, alternating
-# who goes first; the load average is printed beside every pair.
+# who goes first; the load average is printed beside every pair. A bare
+# net/http handler serving the same bytes from memory (bench/rawfiles, no
+# digest check) runs in the same rounds: the floor of any Go server here.
+# Each server's CPU per request (µs, from /proc) is printed beside its rate.
 #
 # Usage: prov/provhttp/bench/http_devices_vs_nginx.sh [REPS]   (default 3)
-# Env:   DEVICES=1000  HOTDESKD=prebuilt binary  DURATION=10s  KEEP=1 keeps the temp dir
+# Env:   DEVICES=1000  HOTDESKD=prebuilt binary  RAWFILES=prebuilt rawfiles  DURATION=10s  KEEP=1 keeps the temp dir
 #        PROFILE=DIR: a CPU profile of hotdeskd during its first wrk run (DIR/http_cpu.pprof)
 # Needs Debian packages nginx, wrk, curl, python3 (installed when missing, as root); go.
-# Loopback only: TCP 5090 (nginx), 5091 (hotdeskd provisioning), 5092 (its admin API).
+# Loopback only: TCP 5090 (nginx), 5091 (hotdeskd provisioning), 5092 (its admin API), 5094 (rawfiles).
 set -euo pipefail
 REPS="${1:-3}"; DEVICES="${DEVICES:-1000}"; DURATION="${DURATION:-10s}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -33,10 +36,12 @@ stop_pid() {
 }
 cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; [[ "${KEEP:-}" == 1 ]] || rm -rf "$RUN"; }
 trap cleanup EXIT
-for p in 5090 5091 5092; do ! ss -lnt | grep -q ":$p " || { log "port $p busy"; exit 1; }; done
+for p in 5090 5091 5092 5094; do ! ss -lnt | grep -q ":$p " || { log "port $p busy"; exit 1; }; done
 
 HOTDESKD="${HOTDESKD:-$RUN/hotdeskd}"
 [[ -x "$HOTDESKD" ]] || { log "building hotdeskd"; (cd "$REPO" && go build -o "$HOTDESKD" ./cmd/hotdeskd); }
+RAWFILES="${RAWFILES:-$RUN/rawfiles}"
+[[ -x "$RAWFILES" ]] || (cd "$REPO" && go build -o "$RAWFILES" ./prov/provhttp/bench/rawfiles)
 cat > "$RUN/hotdesk.yaml" <<EOF
 data_dir: $RUN/data
 log: {level: warn}
@@ -80,14 +85,25 @@ http {
 NGX
 nginx -c "$RUN/nginx.conf" -g 'daemon off;' &
 NPID=$!; PIDS+=("$NPID")
-for _ in $(seq 50); do curl -fs -m 1 -o /dev/null "http://127.0.0.1:5090/0004f2000001-hotdesk.cfg" && break; sleep 0.1; done
+"$RAWFILES" -listen 127.0.0.1:5094 -dir "$RUN/www" 2>"$RUN/rawfiles.log" &
+RPID=$!; PIDS+=("$RPID")
+for _ in $(seq 50); do curl -fs -m 1 -o /dev/null "http://127.0.0.1:5090/0004f2000001-hotdesk.cfg" &&
+  curl -fs -m 1 -o /dev/null "http://127.0.0.1:5094/0004f2000001-hotdesk.cfg" && break; sleep 0.1; done
 echo "files: $DEVICES, $(du -b "$RUN/www/0004f2000001-hotdesk.cfg" | cut -f1) bytes each (first); cores: $(nproc)"
 
-# rps URL → requests/s; a non-2xx answer fails the run (a digest the daemon refused).
+# cpu_ticks PID... → utime+stime of those processes and their threads (nginx: master and workers).
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+CLK_TCK="$(getconf CLK_TCK)"
+# rps URL PID... → "requests/s cpu-µs-per-request"; a non-2xx answer fails the run (a digest the daemon refused).
 rps() {
-  local out; out="$(timeout -k 5 60 wrk -t2 -c64 -d"$DURATION" -s "$HERE/digest.lua" "$1" -- "$RUN/devices.txt")"
-  if grep -q 'Non-2xx' <<<"$out"; then log "$1: $(grep 'Non-2xx' <<<"$out")"; echo 0; return; fi
-  awk '/Requests\/sec/ {print $2}' <<<"$out"
+  local url="$1" out c0 c1 r; shift
+  c0="$(cpu_ticks "$@")"
+  out="$(timeout -k 5 60 wrk -t2 -c64 -d"$DURATION" -s "$HERE/digest.lua" "$url" -- "$RUN/devices.txt")"
+  c1="$(cpu_ticks "$@")"
+  if grep -q 'Non-2xx' <<<"$out"; then log "$url: $(grep 'Non-2xx' <<<"$out")"; echo "0 0"; return; fi
+  r="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
+  awk -v r="$r" -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v d="${DURATION%s}" \
+    'BEGIN { printf "%s %.1f\n", r, (r > 0 ? t / hz * 1e6 / (r * d) : 0) }'
 }
 for r in $(seq "$REPS"); do
   # Fresh nonces: one nonce serves a device 1,024 answers.
@@ -97,8 +113,14 @@ for r in $(seq "$REPS"); do
     mkdir -p "$PROFILE"
     curl -s -m 60 -o "$PROFILE/http_cpu.pprof" "http://127.0.0.1:5092/debug/pprof/profile?seconds=${DURATION%s}" &
   fi
-  if (( r % 2 == 1 )); then h=$(rps http://127.0.0.1:5091); n=$(rps http://127.0.0.1:5090)
-  else n=$(rps http://127.0.0.1:5090); h=$(rps http://127.0.0.1:5091); fi
-  awk -v r="$r" -v h="$h" -v n="$n" -v la="$la" -v rss="$(awk '/VmRSS/{print int($2/1024)}' /proc/$HPID/status)" \
-    'BEGIN { printf "devices_rep=%s hotdesk_req_per_s=%s nginx_req_per_s=%s ratio=%.2f hotdesk_rss_mb=%s load_average=%s\n", r, h, n, (n > 0 ? h/n : 0), rss, la }'
+  NGINX_PIDS=("$NPID" $(pgrep -P "$NPID" || true))
+  if (( r % 2 == 1 )); then h=$(rps http://127.0.0.1:5091 "$HPID"); n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
+    g=$(rps http://127.0.0.1:5094 "$RPID")
+  else g=$(rps http://127.0.0.1:5094 "$RPID"); n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
+    h=$(rps http://127.0.0.1:5091 "$HPID"); fi
+  read -r h hc <<<"$h"; read -r n nc <<<"$n"; read -r g gc <<<"$g"
+  awk -v r="$r" -v h="$h" -v n="$n" -v g="$g" -v hc="$hc" -v nc="$nc" -v gc="$gc" -v la="$la" \
+    -v rss="$(awk '/VmRSS/{print int($2/1024)}' /proc/$HPID/status)" \
+    'BEGIN { printf "devices_rep=%s hotdesk_req_per_s=%s nginx_req_per_s=%s go_floor_req_per_s=%s ratio=%.2f go_floor_ratio=%.2f cpu_us_per_req hotdesk=%s nginx=%s go_floor=%s hotdesk_rss_mb=%s load_average=%s\n",
+      r, h, n, g, (n > 0 ? h/n : 0), (n > 0 ? g/n : 0), hc, nc, gc, rss, la }'
 done

@@ -503,3 +503,53 @@ func testRecordings(t *testing.T, s prov.Store) {
 	_, err = s.GetRecording(ctx(t), r2.ID)
 	wantErr(t, err, prov.ErrNotFound)
 }
+
+func testRecordingsIn(t *testing.T, s prov.Store) {
+	hq, branch := prov.Site{Name: "hq"}, prov.Site{Name: "branch"}
+	must(t, s.CreateSite(ctx(t), &hq))
+	must(t, s.CreateSite(ctx(t), &branch))
+	ann, ben, cat := fullUser("ann", hq.ID), fullUser("ben", hq.ID), fullUser("cat", branch.ID)
+	for _, u := range []*prov.User{&ann, &ben, &cat} {
+		must(t, s.CreateUser(ctx(t), u))
+	}
+	must(t, s.AssignNumber(ctx(t), "2001", ann.ID))
+	must(t, s.AssignNumber(ctx(t), "2002", ben.ID))
+	must(t, s.AssignNumber(ctx(t), "2003", cat.ID))
+	rec := func(u int64, peer, file string, at time.Duration) prov.Recording {
+		r := prov.Recording{UserID: u, CallID: file, Peer: peer, Start: T0.Add(at), DurationMS: 1000, Bytes: 9, File: file}
+		must(t, s.AddRecording(ctx(t), &r))
+		return r
+	}
+	a1 := rec(ann.ID, "9000", "a1.wav", 0)
+	b1 := rec(ben.ID, "9001", "b1.wav", time.Minute)
+	c1 := rec(cat.ID, "2001", "c1.wav", 2*time.Minute)
+	c2 := rec(cat.ID, "9002", "c2.wav", 3*time.Minute)
+	gone := rec(99999, "9003", "gone.wav", 4*time.Minute) // its user is no more
+	ids := func(xs []prov.ScopedRecording) []int64 {
+		out := []int64{}
+		for _, x := range xs {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	list := func(sc prov.RecordingScope) []prov.ScopedRecording {
+		got, err := s.ListRecordingsIn(ctx(t), sc)
+		must(t, err)
+		return got
+	}
+	equal(t, "nothing in scope", ids(list(prov.RecordingScope{})), []int64{})
+	equal(t, "own", ids(list(prov.RecordingScope{UserID: ann.ID})), []int64{a1.ID})
+	equal(t, "site hq", ids(list(prov.RecordingScope{SiteID: hq.ID})), []int64{b1.ID, a1.ID})
+	equal(t, "numbers 2003 and 9001 (user or peer)", ids(list(prov.RecordingScope{Numbers: []string{"2003", "9001"}})),
+		[]int64{c2.ID, c1.ID, b1.ID})
+	equal(t, "all", ids(list(prov.RecordingScope{All: true})), []int64{gone.ID, c2.ID, c1.ID, b1.ID, a1.ID})
+	equal(t, "page 2 of 2", ids(list(prov.RecordingScope{All: true, Offset: 2, Limit: 2})), []int64{c1.ID, b1.ID})
+	equal(t, "offset alone", ids(list(prov.RecordingScope{All: true, Offset: 4})), []int64{a1.ID})
+	got := list(prov.RecordingScope{UserID: ann.ID, Numbers: []string{"2001"}})
+	equal(t, "own or by ann's number", ids(got), []int64{c1.ID, a1.ID})
+	want := prov.ScopedRecording{Recording: c1, Owner: "cat", OwnerName: "First cat Last", OwnerSite: branch.ID, ByNumber: true}
+	equal(t, "cat's, found by peer 2001", got[0], want)
+	equal(t, "ann's own, by her number", got[1].ByNumber, true)
+	all := list(prov.RecordingScope{All: true})
+	equal(t, "a gone user's", all[0], prov.ScopedRecording{Recording: gone})
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"MarkDeviceSync", testMarkDeviceSync},
 		{"History", testHistory},
 		{"Recordings", testRecordings},
+		{"RecordingsIn", testRecordingsIn},
 		{"Admins", testAdmins},
 		{"PasswordTokens", testPasswordTokens},
 		{"TxRollback", testTxRollback},

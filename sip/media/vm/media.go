@@ -41,7 +41,9 @@ type media struct {
 	// relay, when set, gets every audio frame received (a parked call
 	// bridged to the one that picked it up).
 	relay  atomic.Pointer[media]
-	sendMu sync.Mutex // orders send: the player and a relay
+	sendMu sync.Mutex // orders send: the player and a relay; guards peer
+	// mute stops sending while the caller holds (it does not want to hear).
+	mute atomic.Bool
 
 	mu        sync.Mutex
 	recording bool
@@ -221,8 +223,11 @@ func (md *media) send(frame []int16, marker bool) {
 func (md *media) sendRaw(payload []byte, marker bool) {
 	p := rtp.Packet{Header: rtp.Header{Version: 2, Marker: marker, PayloadType: md.pt, SequenceNumber: md.seq,
 		Timestamp: md.ts, SSRC: md.ssrc}, Payload: payload}
-	md.seq++
 	md.ts += uint32(len(payload))
+	if md.mute.Load() {
+		return // the clock runs on (RFC 3550 §5.1), the sequence only counts packets sent
+	}
+	md.seq++
 	b, err := p.Marshal()
 	if err != nil {
 		return

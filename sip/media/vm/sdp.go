@@ -78,6 +78,11 @@ func parseOffer(body []byte) (offer, error) {
 	if !found || !conn.IsValid() {
 		return offer{}, ErrNoCodec
 	}
+	// 0.0.0.0 (a held stream, RFC 3264 §8.4) would send to this host
+	// itself, and a multicast group to a whole network.
+	if conn.IsUnspecified() || conn.IsMulticast() {
+		return offer{}, fmt.Errorf("vm: connection address %s: %w", conn, ErrNoCodec)
+	}
 	o.addr = netip.AddrPortFrom(conn.Unmap(), uint16(port))
 	return o, nil
 }

@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,24 +84,30 @@ type metrics struct {
 	rtpOut     prometheus.Counter
 	rtpInvalid prometheus.Counter
 	parks      *prometheus.CounterVec
+	reinvites  *prometheus.CounterVec
 }
 
 // Server is the voicemail user agent.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	mb     Mailbox
-	m      *metrics
-	conn   net.PacketConn
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	dlgs   *sipgo.DialogServerCache
-	wg     sync.WaitGroup
-	slots  chan struct{}
-	mu     sync.Mutex // guards closed against wg.Add
-	closed bool
-	parkMu sync.Mutex
-	parks  map[string]*parked
+	cfg  Config
+	log  *slog.Logger
+	mb   Mailbox
+	m    *metrics
+	conn net.PacketConn
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	dlgs *sipgo.DialogServerCache
+	// contact is the Contact of our answers.
+	contact sip.ContactHeader
+	wg      sync.WaitGroup
+	slots   chan struct{}
+	mu      sync.Mutex // guards closed against wg.Add
+	closed  bool
+	parkMu  sync.Mutex
+	parks   map[string]*parked
+	// calls are the answered calls by Call-ID, for their re-INVITEs.
+	callMu sync.Mutex
+	calls  map[string]*answered
 	ctx    context.Context
 	stop   context.CancelFunc
 	close  sync.Once
@@ -137,9 +145,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	la := conn.LocalAddr().(*net.UDPAddr)
 	f := promauto.With(d.Registerer)
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "voicemail", Host: la.IP.String(), Port: la.Port}}
 	s := &Server{cfg: cfg, log: d.Logger.With("component", "voicemail"), mb: d.Mailbox, conn: conn, ua: ua, srv: srv,
-		dlgs: sipgo.NewDialogServerCache(cli, sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "voicemail",
-			Host: la.IP.String(), Port: la.Port}}),
+		dlgs: sipgo.NewDialogServerCache(cli, contact), contact: contact,
 		m: &metrics{
 			calls: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_calls_total",
 				Help: "Voicemail calls by kind (deposit, listen) and result (answered, refused, busy)."}, []string{"kind", "result"}),
@@ -151,11 +159,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 				Help: "RTP packets sent by voicemail."}),
 			rtpInvalid: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_voicemail_rtp_invalid_total",
 				Help: "Packets on a voicemail RTP socket that were not RTP of the negotiated payload types."}),
+			reinvites: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_reinvites_total",
+				Help: "re-INVITEs (a caller's hold or resume) of voicemail and parked calls, by result (ok, refused)."}, []string{"result"}),
 			parks: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_park_total",
 				Help: "Call park events by result (parked, picked_up, timed_out)."}, []string{"result"}),
 		}}
 	s.slots = make(chan struct{}, maxCalls)
 	s.parks = map[string]*parked{}
+	s.calls = map[string]*answered{}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { s.dlgs.ReadAck(req, tx) })
@@ -203,6 +214,10 @@ func (s *Server) shutdown() {
 // onInvite answers "deposit.<user>" and "listen.<user>"; the proxy picks
 // which and has already authorized the caller.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if t, _ := req.To().Params.Get("tag"); t != "" {
+		s.reinvite(req, tx)
+		return
+	}
 	kind, user, _ := strings.Cut(req.Recipient.User, ".")
 	if (kind != "deposit" && kind != "listen" && kind != "park") || user == "" || strings.ContainsAny(user, "/\\.") {
 		s.m.calls.WithLabelValues("unknown", "refused").Inc()
@@ -248,13 +263,22 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	defer dlg.Close()
 	defer rc.Close()
 	local := rc.LocalAddr().(*net.UDPAddr).AddrPort()
-	if err := dlg.RespondSDP(answer(local, o, time.Now().Unix())); err != nil {
+	md := newMedia(rc, o, s.m)
+	call := &answered{local: local, o: o, md: md, sessID: time.Now().Unix()}
+	s.callMu.Lock()
+	s.calls[req.CallID().Value()] = call
+	s.callMu.Unlock()
+	defer func() {
+		s.callMu.Lock()
+		delete(s.calls, req.CallID().Value())
+		s.callMu.Unlock()
+	}()
+	if err := dlg.RespondSDP(answer(local, o, call.sessID)); err != nil {
 		s.m.calls.WithLabelValues(kind, "refused").Inc()
 		s.log.Info("voicemail answer not acknowledged", "kind", kind, "err", err)
 		return
 	}
 	s.m.calls.WithLabelValues(kind, "answered").Inc()
-	md := newMedia(rc, o, s.m)
 	go md.receive() // ends when rc is closed (deferred above)
 	ctx := s.ctx
 	done := dlg.Context().Done()
@@ -390,4 +414,88 @@ func (s *Server) listen(ctx context.Context, done <-chan struct{}, md *media, us
 	}
 	_, err = md.play(ctx, done, append(tone(150, 800), append(make([]int16, 800), tone(150, 800)...)...), false, nil)
 	return errors.Is(err, errHangup)
+}
+
+// answered is what a call's re-INVITE needs: our address and the codec.
+type answered struct {
+	local   netip.AddrPort
+	o       offer
+	md      *media
+	sessID  int64
+	mu      sync.Mutex
+	version int64
+}
+
+// reinvite answers a caller's new offer in a call (its hold or resume, RFC
+// 3264 §8.4): same address and codec, the direction mirrored. While the
+// caller does not want to hear (sendonly, inactive), nothing is sent.
+func (s *Server) reinvite(req *sip.Request, tx sip.ServerTransaction) {
+	s.callMu.Lock()
+	c := s.calls[req.CallID().Value()]
+	s.callMu.Unlock()
+	if c == nil {
+		tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	o, err := parseOffer(req.Body())
+	if err == nil && !offers(req.Body(), c.o.pt) {
+		err = ErrNoCodec // the codec cannot change in the middle of a call
+	}
+	if err != nil {
+		s.m.reinvites.WithLabelValues("refused").Inc()
+		s.log.Info("voicemail re-INVITE refused", "err", err)
+		tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return
+	}
+	dir := mirror(direction(req.Body()))
+	c.mu.Lock()
+	c.version++
+	v := c.version
+	c.mu.Unlock()
+	if a := o.addr; a.Addr().IsValid() && !a.Addr().IsUnspecified() && a.Port() != 0 {
+		c.md.sendMu.Lock()
+		c.md.peer = a
+		c.md.sendMu.Unlock()
+	}
+	c.md.mute.Store(dir == "recvonly" || dir == "inactive")
+	o.pt, o.addr = c.o.pt, c.o.addr
+	body := strings.Replace(string(answer(c.local, o, c.sessID)), "a=sendrecv", "a="+dir, 1)
+	body = strings.Replace(body, fmt.Sprintf(" %d %d IN", c.sessID, c.sessID), fmt.Sprintf(" %d %d IN", c.sessID, c.sessID+v), 1)
+	res := sip.NewResponseFromRequest(req, 200, "OK", []byte(body))
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	res.AppendHeader(sip.HeaderClone(&s.contact))
+	s.m.reinvites.WithLabelValues("ok").Inc()
+	tx.Respond(res)
+}
+
+// offers reports whether an SDP's audio stream lists payload type pt.
+func offers(body []byte, pt uint8) bool {
+	for _, l := range strings.Split(string(body), "\n") {
+		if f := strings.Fields(strings.TrimSpace(l)); len(f) >= 4 && f[0] == "m=audio" {
+			return slices.Contains(f[3:], strconv.Itoa(int(pt)))
+		}
+	}
+	return false
+}
+
+// direction is an SDP's audio direction (sendrecv when unsaid).
+func direction(body []byte) string {
+	for _, l := range strings.Split(string(body), "\n") {
+		switch l = strings.TrimSpace(l); l {
+		case "a=sendonly", "a=recvonly", "a=inactive", "a=sendrecv":
+			return l[2:]
+		}
+	}
+	return "sendrecv"
+}
+
+// mirror is the answer's direction to an offer's (RFC 3264 §6.1).
+func mirror(dir string) string {
+	switch dir {
+	case "sendonly":
+		return "recvonly"
+	case "recvonly":
+		return "sendonly"
+	}
+	return dir
 }

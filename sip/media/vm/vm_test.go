@@ -305,3 +305,99 @@ func TestParkAndPickUp(t *testing.T) {
 		t.Fatal("the parked call was not hung up when the other hung up")
 	}
 }
+
+// reinvite sends a re-INVITE with offer in d's call, returns the answer and
+// ACKs it.
+func reinvite(t *testing.T, ctx context.Context, d *sipgo.DialogClientSession, offer []byte) *sip.Response {
+	t.Helper()
+	req := sip.NewRequest(sip.INVITE, d.InviteResponse.Contact().Address)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+	res, err := d.Do(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, d.InviteResponse.Contact().Address)
+		ack.AppendHeader(&sip.CSeqHeader{SeqNo: res.CSeq().SeqNo, MethodName: sip.ACK})
+		if err := d.WriteRequest(ack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res
+}
+
+// TestParkedCallHold: a parked phone's own hold (re-INVITE sendonly) is
+// answered recvonly on the same RTP address, and its resume sendrecv,
+// after which it hears the park tone again; an offer without the call's
+// codec is refused 488 and the call goes on.
+func TestParkedCallHold(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := vm.New(vm.Config{Listen: "127.0.0.1:0", MediaAddr: netip.MustParseAddr("127.0.0.1"), Dir: t.TempDir()},
+		vm.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg, Mailbox: &fakeMailbox{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	defer func() { cancel(); <-served }()
+	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	defer ccancel()
+	ua := newCaller(t)
+	p, err := vmtest.NewPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	d := ua.call(t, cctx, "park.s1p2@"+s.Addr(), p)
+	if got := p.Received(1, 10*time.Second); len(got) < 1 {
+		t.Fatal("the parked call hears nothing")
+	}
+	port := func(body []byte) string {
+		for _, l := range strings.Split(string(body), "\r\n") {
+			if strings.HasPrefix(l, "m=audio ") {
+				return strings.Fields(l)[1]
+			}
+		}
+		return ""
+	}
+	first := port(d.InviteResponse.Body())
+	for _, c := range []struct{ offer, want string }{
+		{"a=sendonly", "a=recvonly"},
+		{"a=inactive", "a=inactive"},
+		{"a=sendrecv", "a=sendrecv"},
+	} {
+		res := reinvite(t, cctx, d, append(p.Offer(), c.offer+"\r\n"...))
+		body := string(res.Body())
+		if res.StatusCode != 200 || !strings.Contains(body, c.want) || port(res.Body()) != first {
+			t.Fatalf("re-INVITE %s = %d %q, want 200 %s on port %s", c.offer, res.StatusCode, body, c.want, first)
+		}
+	}
+	p.Reset()
+	if got := p.Received(1, 10*time.Second); len(got) < 1 {
+		t.Fatal("the resumed call hears nothing")
+	}
+	noCodec := strings.Replace(string(p.Offer()), "RTP/AVP 0 101", "RTP/AVP 18 101", 1)
+	if res := reinvite(t, cctx, d, []byte(noCodec)); res.StatusCode != 488 {
+		t.Fatalf("re-INVITE without the call's codec = %d, want 488", res.StatusCode)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "hotdesk_voicemail_reinvites_total" {
+			for _, m := range mf.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if got["ok"] != 3 || got["refused"] != 1 {
+		t.Errorf("hotdesk_voicemail_reinvites_total = %v, want 3 ok, 1 refused", got)
+	}
+	if err := d.Bye(cctx); err != nil {
+		t.Fatal(err)
+	}
+}

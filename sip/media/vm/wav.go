@@ -53,11 +53,14 @@ func ReadWAV(r io.Reader) ([]int16, error) {
 			if size > MaxWAVBytes {
 				return nil, fmt.Errorf("%w: %d bytes of audio, more than %d", ErrWAVFormat, size, MaxWAVBytes)
 			}
-			b := make([]byte, size&^1)
-			n, err := io.ReadFull(r, b)
-			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+			// Read what is there rather than allocate what the header
+			// claims: a 44-byte upload must not cost megabytes. A short
+			// chunk (a recording cut off by a crash) keeps what it has.
+			b, err := io.ReadAll(io.LimitReader(r, int64(size&^1)))
+			if err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrWAVFormat, err)
 			}
+			n := len(b)
 			out := make([]int16, n/2)
 			for i := range out {
 				out[i] = int16(binary.LittleEndian.Uint16(b[2*i:]))

@@ -3,6 +3,7 @@ package tftp
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"golang.org/x/net/ipv6"
@@ -33,6 +34,11 @@ type connection interface {
 
 type connConnection struct {
 	conn *net.UDPConn
+	// from is the address the last datagram came from, returned again
+	// while the peer stays the same: a transfer hears from one peer, and
+	// ReadFromUDP allocated a *net.UDPAddr per datagram.
+	from   *net.UDPAddr
+	fromAP netip.AddrPort
 }
 
 type chanConnection struct {
@@ -103,7 +109,14 @@ func makeError(addr string) net.Error {
 }
 
 func (c *connConnection) readFrom(buffer []byte) (int, *net.UDPAddr, error) {
-	return c.conn.ReadFromUDP(buffer)
+	n, ap, err := c.conn.ReadFromUDPAddrPort(buffer)
+	if err != nil {
+		return n, nil, err
+	}
+	if c.from == nil || ap != c.fromAP {
+		c.from, c.fromAP = net.UDPAddrFromAddrPort(ap), ap
+	}
+	return n, c.from, nil
 }
 
 func (c *connConnection) setDeadline(deadline time.Duration) error {

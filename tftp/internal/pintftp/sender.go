@@ -224,6 +224,16 @@ func (s *sender) sendDatagram(l int) (*net.UDPAddr, error) {
 		if !addr.IP.Equal(s.addr.IP) || (s.tid != 0 && addr.Port != s.tid) {
 			continue
 		}
+		if n >= 4 && binary.BigEndian.Uint16(s.receive[0:2]) == opACK {
+			// The answer to nearly every datagram, read in place:
+			// parsePacket would box it in an interface (an allocation).
+			s.tid = addr.Port
+			if binary.BigEndian.Uint16(s.receive[2:4]) == s.block {
+				s.datagramsAcked++
+				return addr, nil
+			}
+			continue
+		}
 		p, err := parsePacket(s.receive[:n])
 		if err != nil {
 			continue

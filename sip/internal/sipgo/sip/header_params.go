@@ -1,8 +1,10 @@
 package sip
 
 import (
+	"bytes"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -141,7 +143,7 @@ func (hp HeaderParams) ToStringWrite(sep byte, buffer io.StringWriter) {
 		return
 	}
 
-	sepstr := string(sep)
+	sepstr := sepString(sep)
 	i := 0
 	for _, kv := range hp {
 		if i > 0 {
@@ -204,4 +206,39 @@ func (hp HeaderParams) Equals(other interface{}) bool {
 	}
 
 	return true
+}
+
+// sepString is string(sep) without its allocation for the separators
+// sipgo writes (a byte variable converted to a string escapes).
+func sepString(sep byte) string {
+	switch sep {
+	case ';':
+		return ";"
+	case '&':
+		return "&"
+	case ',':
+		return ","
+	}
+	return string(sep)
+}
+
+// writeInt writes n in decimal. Into the writers messages are built in
+// (bytes.Buffer, strings.Builder) and any io.ByteWriter it writes digits
+// formatted on the stack, where strconv.Itoa allocates a string for every
+// n >= 100 (ports, Content-Length of a body).
+func writeInt(buffer io.StringWriter, n int) {
+	var tmp [20]byte
+	b := strconv.AppendInt(tmp[:0], int64(n), 10)
+	switch w := buffer.(type) {
+	case *bytes.Buffer:
+		w.Write(b)
+	case *strings.Builder:
+		w.Write(b)
+	case io.ByteWriter:
+		for _, c := range b {
+			w.WriteByte(c)
+		}
+	default:
+		buffer.WriteString(string(b))
+	}
 }

@@ -780,7 +780,7 @@ func (h *CSeqHeader) Value() string {
 }
 
 func (h *CSeqHeader) valueStringWrite(buffer io.StringWriter) {
-	buffer.WriteString(strconv.Itoa(int(h.SeqNo)))
+	writeInt(buffer, int(h.SeqNo))
 	buffer.WriteString(" ")
 	buffer.WriteString(string(h.MethodName))
 }
@@ -809,11 +809,11 @@ func (h *MaxForwardsHeader) String() string {
 func (h *MaxForwardsHeader) StringWrite(buffer io.StringWriter) {
 	buffer.WriteString(h.Name())
 	buffer.WriteString(": ")
-	buffer.WriteString(h.Value())
+	writeInt(buffer, int(*h))
 }
 
 func (h *MaxForwardsHeader) valueStringWrite(buffer io.StringWriter) {
-	buffer.WriteString(h.Value())
+	writeInt(buffer, int(*h))
 }
 
 func (h *MaxForwardsHeader) Name() string { return "Max-Forwards" }
@@ -840,11 +840,11 @@ func (h *ExpiresHeader) String() string {
 func (h *ExpiresHeader) StringWrite(buffer io.StringWriter) {
 	buffer.WriteString(h.Name())
 	buffer.WriteString(": ")
-	buffer.WriteString(h.Value())
+	writeInt(buffer, int(*h))
 }
 
 func (h *ExpiresHeader) valueStringWrite(buffer io.StringWriter) {
-	buffer.WriteString(h.Value())
+	writeInt(buffer, int(*h))
 }
 
 func (h *ExpiresHeader) Name() string { return "Expires" }
@@ -865,11 +865,11 @@ func (h ContentLengthHeader) String() string {
 func (h ContentLengthHeader) StringWrite(buffer io.StringWriter) {
 	buffer.WriteString(h.Name())
 	buffer.WriteString(": ")
-	buffer.WriteString(h.Value())
+	writeInt(buffer, int(h))
 }
 
 func (h *ContentLengthHeader) valueStringWrite(buffer io.StringWriter) {
-	buffer.WriteString(h.Value())
+	writeInt(buffer, int(*h))
 }
 
 func (h *ContentLengthHeader) Name() string { return "Content-Length" }
@@ -909,7 +909,7 @@ func (h *ViaHeader) String() string {
 func (h *ViaHeader) StringWrite(buffer io.StringWriter) {
 	buffer.WriteString(h.Name())
 	buffer.WriteString(": ")
-	buffer.WriteString(h.Value())
+	h.valueStringWrite(buffer) // not Value(): no string built to be copied
 }
 
 func (h *ViaHeader) Name() string { return "Via" }
@@ -931,7 +931,7 @@ func (h *ViaHeader) valueStringWrite(buffer io.StringWriter) {
 
 	if h.Port > 0 {
 		buffer.WriteString(":")
-		buffer.WriteString(strconv.Itoa(h.Port))
+		writeInt(buffer, h.Port)
 	}
 
 	if h.Params != nil && h.Params.Length() > 0 {

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -37,5 +38,39 @@ func TestUriStringWriteNoParamString(t *testing.T) {
 	// the builder; before: 5.
 	if n > 3 {
 		t.Errorf("%v allocations per URI written, want at most 3", n)
+	}
+}
+
+// TestNumbersWrittenWithoutStrings: ports, CSeq numbers, Content-Length
+// and parameter separators are written into a message buffer as before,
+// without a string each (strconv.Itoa allocates from 100 on).
+func TestNumbersWrittenWithoutStrings(t *testing.T) {
+	u := Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: 5190,
+		UriParams: HeaderParams{{K: "transport", V: "udp"}, {K: "lr", V: ""}}}
+	via := &ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "UDP", Host: "10.0.0.1", Port: 5060,
+		Params: HeaderParams{{K: "branch", V: "z9hG4bK1"}, {K: "rport", V: "5161"}}}
+	cseq := &CSeqHeader{SeqNo: 31337, MethodName: INVITE}
+	cl := ContentLengthHeader(1300)
+	write := func(b *bytes.Buffer) {
+		u.StringWrite(b)
+		via.StringWrite(b)
+		cseq.StringWrite(b)
+		cl.StringWrite(b)
+	}
+	var b bytes.Buffer
+	write(&b)
+	want := "sip:bob@127.0.0.1:5190;transport=udp;lr" + "Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5161" +
+		"CSeq: 31337 INVITE" + "Content-Length: 1300"
+	if b.String() != want {
+		t.Fatalf("got  %q\nwant %q", b.String(), want)
+	}
+	var sb strings.Builder
+	u.StringWrite(&sb)
+	if sb.String() != "sip:bob@127.0.0.1:5190;transport=udp;lr" {
+		t.Fatalf("strings.Builder: %q", sb.String())
+	}
+	b.Grow(1024)
+	if n := testing.AllocsPerRun(100, func() { b.Reset(); write(&b) }); n != 0 {
+		t.Errorf("%v allocations, want 0 (4 before: two ports, the CSeq number, Content-Length)", n)
 	}
 }

@@ -1,0 +1,62 @@
+// Command rawfiles serves every file of a directory from memory with a
+// bare net/http handler: no authentication, no lookup beyond one map read,
+// the bytes written with Content-Length set. http_devices_vs_nginx.sh runs
+// it beside hotdeskd and nginx as the floor of any Go server on the
+// machine: what net/http itself costs per request.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:5094", "address to serve on")
+	dir := flag.String("dir", ".", "the files to serve")
+	flag.Parse()
+	ents, err := os.ReadDir(*dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	type file struct {
+		body   []byte
+		length []string
+	}
+	files := make(map[string]file, len(ents))
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(*dir, e.Name()))
+		if err != nil {
+			log.Fatal(err)
+		}
+		files["/"+e.Name()] = file{b, []string{strconv.Itoa(len(b))}}
+	}
+	ctype := []string{"text/plain"}
+	srv := &http.Server{Addr: *listen, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		h := w.Header()
+		h["Content-Type"], h["Content-Length"] = ctype, f.length
+		w.Write(f.body)
+	})}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); srv.Close() }()
+	log.Printf("serving %d files on %s", len(files), *listen)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package provhttp
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package digestserver
+
+const raceEnabled = false

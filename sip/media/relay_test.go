@@ -1,0 +1,93 @@
+package media
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pion/rtp"
+
+	"hotdesk/sip/media/g711"
+)
+
+// recTap keeps what it is given; got ticks once per payload.
+type recTap struct {
+	mu          sync.Mutex
+	left, right [][]byte
+	got, closed chan struct{}
+}
+
+func (r *recTap) add(to *[][]byte, p []byte) {
+	r.mu.Lock()
+	*to = append(*to, bytes.Clone(p))
+	r.mu.Unlock()
+	r.got <- struct{}{}
+}
+func (r *recTap) FromBrowser(p []byte) { r.add(&r.left, p) }
+func (r *recTap) FromPhone(p []byte)   { r.add(&r.right, p) }
+func (r *recTap) Close()               { close(r.closed) }
+
+// TestRelay: a call between two plain endpoints anchored on the bridge:
+// each side is told the bridge's socket facing it, packets go through
+// unchanged both ways, the Tap gets the caller's audio left and the
+// callee's A-law right as µ-law, and a hold address (0.0.0.0) is passed on
+// as it is.
+func TestRelay(t *testing.T) {
+	tap := &recTap{got: make(chan struct{}, 100), closed: make(chan struct{})}
+	b := newTestBridge(t, func(c CallInfo) Tap {
+		if !c.Desk || c.Peer != "2002" {
+			t.Errorf("tap asked for %+v", c)
+		}
+		return tap
+	})
+	caller, callerGot := phoneRTP(t)
+	callee, _ := phoneRTP(t)
+	r, offer, err := b.NewRelay(phoneSDP(caller, "0 8")+"a=rtcp:9\r\n", CallInfo{Desk: true, Peer: "2002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "m=audio " + strconv.Itoa(r.CalleeAddr().Port) + " RTP/AVP 0 8"; !strings.Contains(offer, want) ||
+		strings.Contains(offer, "a=rtcp") {
+		t.Fatalf("callee's offer %q, want %q and no a=rtcp", offer, want)
+	}
+	answer, err := r.Rewrite(false, phoneSDP(callee, "8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "m=audio " + strconv.Itoa(r.CallerAddr().Port) + " RTP/AVP 8"; !strings.Contains(answer, want) {
+		t.Fatalf("caller's answer %q, want %q", answer, want)
+	}
+	hold := strings.Replace(phoneSDP(callee, "8"), "c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0", 1)
+	if got, err := r.Rewrite(false, hold); err != nil || got != hold {
+		t.Fatalf("hold rewritten to %q, %v; want it as it is", got, err)
+	}
+	send := func(from *net.UDPConn, to *net.UDPAddr, pt uint8, fill byte) {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SSRC: 9}, Payload: bytes.Repeat([]byte{fill}, 160)}
+		raw, _ := p.Marshal()
+		if _, err := from.WriteToUDP(raw, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The callee's packets reach the caller (PCMU counted there: send
+	// PCMU from the callee's side too) and the caller's the callee.
+	for range 5 {
+		send(callee, r.CalleeAddr(), 0, 0x11)
+	}
+	waitN(t, callerGot, 5, "callee to caller")
+	send(callee, r.CalleeAddr(), g711.PCMA, 0x55)
+	send(caller, r.CallerAddr(), 0, 0x22)
+	waitN(t, tap.got, 7, "the tap")
+	r.Close()
+	<-tap.closed
+	want := make([]byte, 160)
+	g711.AlawToUlaw(want, bytes.Repeat([]byte{0x55}, 160))
+	if !bytes.Equal(tap.left[0], bytes.Repeat([]byte{0x22}, 160)) || !bytes.Equal(tap.right[5], want) {
+		t.Fatalf("tap left %x, right %x; want the caller's µ-law and the callee's A-law as µ-law", tap.left[0][:4], tap.right[5][:4])
+	}
+	if b.Open() != 0 {
+		t.Fatalf("%d open after Close", b.Open())
+	}
+}

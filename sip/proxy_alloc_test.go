@@ -1,0 +1,66 @@
+package sip
+
+import (
+	"hash/fnv"
+	"strconv"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// inDialogRequest is a BYE as the proxy sees one mid-call: two Vias, two
+// Routes, tags on both sides.
+func inDialogRequest(t testing.TB) *sip.Request {
+	t.Helper()
+	raw := "BYE sip:1002@127.0.0.1:5063 SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP 127.0.0.1:5161;branch=z9hG4bK-y1;rport\r\nVia: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-y0\r\n" +
+		"Route: <sip:127.0.0.1:5190;transport=udp;lr>\r\nRoute: <sip:10.0.0.1;lr>\r\n" +
+		"From: <sip:1001@hotdesk.test>;tag=f1\r\nTo: <sip:1002@hotdesk.test>;tag=t1\r\n" +
+		"Call-ID: c1@bench\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+	msg, err := sip.NewParser().ParseSIP([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msg.(*sip.Request)
+}
+
+// TestLoopHashIsFNVOfTheRequest: the allocation-free loop hash is still
+// hash/fnv's FNV-1a over the Request-URI, tags, Call-ID, CSeq number and
+// Route values, and allocates only its result.
+func TestLoopHashIsFNVOfTheRequest(t *testing.T) {
+	req := inDialogRequest(t)
+	h := fnv.New64a()
+	h.Write([]byte(req.Recipient.String()))
+	h.Write([]byte("f1"))
+	h.Write([]byte("t1"))
+	h.Write([]byte("c1@bench"))
+	h.Write([]byte("2"))
+	for _, r := range req.GetHeaders("Route") {
+		h.Write([]byte(r.Value()))
+	}
+	if got, want := loopHash(req), strconv.FormatUint(h.Sum64(), 36); got != want {
+		t.Fatalf("loopHash = %s, want %s", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { loopHash(req) }); n > 2 {
+		t.Errorf("loopHash allocates %v times, want at most 2 (was 27 building strings)", n)
+	}
+}
+
+// TestValidateBuildsNoStrings: the checks every proxied request passes
+// (CR/LF in any header, one Content-Length) build no strings; the one
+// allocation left is the CR/LF finder sipgo writes to (an interface).
+func TestValidateBuildsNoStrings(t *testing.T) {
+	req := inDialogRequest(t)
+	s := &Server{}
+	if res, drop := s.validate(req, false); res != nil || drop {
+		t.Fatalf("validate: %v, drop=%v", res, drop)
+	}
+	if n := testing.AllocsPerRun(100, func() { s.validate(req, false) }); n > 1 {
+		t.Errorf("validate allocates %v times, want at most 1 (was 23)", n)
+	}
+	bad := inDialogRequest(t)
+	bad.Via().Params.Add("x", "a\r\nInjected: 1")
+	if _, drop := s.validate(bad, false); !drop {
+		t.Error("a Via parameter with CR/LF passed")
+	}
+}
