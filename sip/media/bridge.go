@@ -132,7 +132,7 @@ type metrics struct {
 	// the browser's µ-law.
 	transcoded prometheus.Counter
 	// Resolved once: a label lookup per packet costs a hash and a lock.
-	toBrowser, toPhone prometheus.Counter
+	toBrowser, toPhone, relayed prometheus.Counter
 }
 
 // New builds a bridge; its metrics are registered on reg.
@@ -193,6 +193,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 		b.ice = append(b.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	b.m.toBrowser, b.m.toPhone = b.m.packets.WithLabelValues("to_browser"), b.m.packets.WithLabelValues("to_phone")
+	b.m.relayed = b.m.packets.WithLabelValues("relayed")
 	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets, b.m.transcoded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("media: metrics: %w", err)

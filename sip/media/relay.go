@@ -132,7 +132,7 @@ func (r *Relay) loop(in, out *net.UDPConn, from, to *atomic.Pointer[net.UDPAddr]
 		if _, err := out.WriteToUDP(buf[:n], dst); err != nil {
 			continue
 		}
-		r.b.m.packets.WithLabelValues("relayed").Inc()
+		r.b.m.relayed.Inc()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hotdesk/sip/media/g711"
 )
@@ -89,5 +90,9 @@ func TestRelay(t *testing.T) {
 	}
 	if b.Open() != 0 {
 		t.Fatalf("%d open after Close", b.Open())
+	}
+	// The five the caller got at least (the last two may meet the Close).
+	if n := testutil.ToFloat64(b.m.relayed); n < 5 || n > 7 {
+		t.Fatalf("hotdesk_media_packets_total{direction=relayed} %v, want 5..7", n)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 
@@ -45,10 +44,9 @@ func NewWAVTap(path string, maxBytes int64, done func(bytes int64, seconds float
 	// 32 KiB: a write syscall every ~1 s of audio rather than every packet.
 	w := &WAVTap{f: f, out: bufio.NewWriterSize(f, 32<<10), maxBytes: maxBytes, done: done,
 		browser: make([][]byte, 0, maxLag+1), phone: make([][]byte, 0, maxLag+1)}
-	if _, err := f.Write(wavHeader(0)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("media: recording: %w", err)
-	}
+	// The header's place is kept in the buffer, not written now: one
+	// syscall less on the call's setup path; Close writes the real one.
+	_, _ = w.out.Write(wavHeader(0)) // into an empty buffer: cannot fail
 	return w, nil
 }
 
@@ -197,9 +195,7 @@ func (w *WAVTap) Close() {
 		err = w.out.Flush()
 	}
 	if err == nil {
-		if _, err = w.f.Seek(0, io.SeekStart); err == nil {
-			_, err = w.f.Write(wavHeader(w.frames))
-		}
+		_, err = w.f.WriteAt(wavHeader(w.frames), 0)
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
