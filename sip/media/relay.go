@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +25,8 @@ import (
 type Relay struct {
 	b              *Bridge
 	caller, callee *net.UDPConn // the sockets facing each side
-	peerCaller     atomic.Pointer[net.UDPAddr]
-	peerCallee     atomic.Pointer[net.UDPAddr]
+	peerCaller     atomic.Pointer[netip.AddrPort]
+	peerCallee     atomic.Pointer[netip.AddrPort]
 	// tap gets the caller's audio as FromBrowser (the WAV's left channel)
 	// and the callee's as FromPhone.
 	tap Tap
@@ -67,7 +68,7 @@ func (b *Bridge) NewRelay(callerOffer string, c CallInfo) (*Relay, string, error
 	if b.cfg.Tap != nil {
 		r.tap = b.cfg.Tap(c)
 	}
-	r.peerCaller.Store(from)
+	r.peerCaller.Store(addrPort(from))
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.loop(r.caller, r.callee, &r.peerCaller, &r.peerCallee, true) }()
 	go func() { defer r.wg.Done(); r.loop(r.callee, r.caller, &r.peerCallee, &r.peerCaller, false) }()
@@ -90,23 +91,32 @@ func (r *Relay) Rewrite(fromCaller bool, body string) (string, error) {
 	if a.IP.IsUnspecified() || a.Port == 0 {
 		return body, nil
 	}
-	peer.Store(a)
+	peer.Store(addrPort(a))
 	return rewriteAddr(body, out.LocalAddr().(*net.UDPAddr)), nil
+}
+
+// addrPort is a's address as the relay's IPv4 sockets compare and send to.
+func addrPort(a *net.UDPAddr) *netip.AddrPort {
+	ap := a.AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	return &ap
 }
 
 // loop forwards what in receives to the other side's peer through out.
 // The sender's address is latched from its packets (symmetric RTP behind
-// NAT).
-func (r *Relay) loop(in, out *net.UDPConn, from, to *atomic.Pointer[net.UDPAddr], fromCaller bool) {
+// NAT). Like the bridge's loops it allocates nothing per packet
+// (TestRelayForwardAllocs).
+func (r *Relay) loop(in, out *net.UDPConn, from, to *atomic.Pointer[netip.AddrPort], fromCaller bool) {
 	buf, ulaw := make([]byte, 1500), make([]byte, 1500)
 	var h rtp.Header
 	for {
-		n, src, err := in.ReadFromUDP(buf)
+		n, src, err := in.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return // closed
 		}
-		if p := from.Load(); p == nil || !p.IP.Equal(src.IP) || p.Port != src.Port {
-			from.Store(src)
+		if p := from.Load(); p == nil || *p != src {
+			moved := src // a copy: &src would put every read's address on the heap
+			from.Store(&moved)
 		}
 		dst := to.Load()
 		if dst == nil {
@@ -129,7 +139,7 @@ func (r *Relay) loop(in, out *net.UDPConn, from, to *atomic.Pointer[net.UDPAddr]
 		} else {
 			r.ToCaller.Add(1)
 		}
-		if _, err := out.WriteToUDP(buf[:n], dst); err != nil {
+		if _, err := out.WriteToUDPAddrPort(buf[:n], *dst); err != nil {
 			continue
 		}
 		r.b.m.relayed.Inc()
