@@ -34,17 +34,17 @@ const sweepScan = 100_000
 // MediaSweeper removes files without rows and rows without files, for
 // recordings and voicemail (either may be nil).
 type MediaSweeper struct {
-	rec    *Recordings
-	vms    *Voicemails
-	grace  time.Duration
+	rec   *Recordings
+	vms   *Voicemails
+	grace time.Duration
 	// filesPerNode: the store is shared by nodes that each keep the files
 	// they wrote on their own disk, so a row whose file is not here may be
 	// another node's: rows are never removed for a missing file (a local
 	// file without a row is still an orphan: the rows are everyone's).
 	filesPerNode bool
-	logger *slog.Logger
-	files  *prometheus.CounterVec
-	rows   *prometheus.CounterVec
+	logger       *slog.Logger
+	files        *prometheus.CounterVec
+	rows         *prometheus.CounterVec
 }
 
 // NewMediaSweeper returns the sweeper; grace 0 is DefaultOrphanGrace.
