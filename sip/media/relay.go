@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 
 	"hotdesk/sip/media/g711"
 )
@@ -68,7 +67,7 @@ func (b *Bridge) NewRelay(callerOffer string, c CallInfo) (*Relay, string, error
 	if b.cfg.Tap != nil {
 		r.tap = b.cfg.Tap(c)
 	}
-	r.peerCaller.Store(addrPort(from))
+	r.peerCaller.Store(&from)
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.loop(r.caller, r.callee, &r.peerCaller, &r.peerCallee, true) }()
 	go func() { defer r.wg.Done(); r.loop(r.callee, r.caller, &r.peerCallee, &r.peerCaller, false) }()
@@ -88,18 +87,11 @@ func (r *Relay) Rewrite(fromCaller bool, body string) (string, error) {
 	if fromCaller {
 		peer, out = &r.peerCaller, r.callee
 	}
-	if a.IP.IsUnspecified() || a.Port == 0 {
+	if a.Addr().IsUnspecified() || a.Port() == 0 {
 		return body, nil
 	}
-	peer.Store(addrPort(a))
+	peer.Store(&a)
 	return rewriteAddr(body, out.LocalAddr().(*net.UDPAddr)), nil
-}
-
-// addrPort is a's address as the relay's IPv4 sockets compare and send to.
-func addrPort(a *net.UDPAddr) *netip.AddrPort {
-	ap := a.AddrPort()
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	return &ap
 }
 
 // loop forwards what in receives to the other side's peer through out.
@@ -188,29 +180,9 @@ func (r *Relay) CallerAddr() *net.UDPAddr { return r.caller.LocalAddr().(*net.UD
 func (r *Relay) CalleeAddr() *net.UDPAddr { return r.callee.LocalAddr().(*net.UDPAddr) }
 
 // sdpPeer is the audio address of a plain SDP, whatever its codecs.
-func sdpPeer(body string) (*net.UDPAddr, error) {
-	var d sdp.SessionDescription
-	if err := d.UnmarshalString(body); err != nil {
-		return nil, fmt.Errorf("media: sdp: %w", err)
-	}
-	host := ""
-	if d.ConnectionInformation != nil && d.ConnectionInformation.Address != nil {
-		host = d.ConnectionInformation.Address.Address
-	}
-	for _, m := range d.MediaDescriptions {
-		if m.MediaName.Media != "audio" {
-			continue
-		}
-		if m.ConnectionInformation != nil && m.ConnectionInformation.Address != nil {
-			host = m.ConnectionInformation.Address.Address
-		}
-		ip := net.ParseIP(host)
-		if ip == nil {
-			return nil, fmt.Errorf("media: sdp: connection address %q", host)
-		}
-		return &net.UDPAddr{IP: ip, Port: m.MediaName.Port.Value}, nil
-	}
-	return nil, fmt.Errorf("media: sdp: no audio stream")
+func sdpPeer(body string) (netip.AddrPort, error) {
+	a, _, err := audioStream(body)
+	return a, err
 }
 
 // rewriteAddr points an SDP's connection lines and its first audio port at
