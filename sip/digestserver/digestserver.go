@@ -3,8 +3,9 @@
 // HTTP provisioning server share: self-authenticating nonces with an
 // expiry, bound to the source they were sent to, and a replay guard per
 // (nonce, user) that answers stale when a nonce has been used as much as
-// it may. Headers are parsed and responses computed with
-// github.com/icholy/digest. It imports no hotdesk package, so both rooms
+// it may. Answers are parsed in place with github.com/icholy/digest's
+// grammar and checked as its Digest computes them, by one parser and one
+// check for both (Answer). It imports no hotdesk package, so both rooms
 // may use it.
 package digestserver
 
