@@ -189,8 +189,10 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	}
 	if s.recordings != nil || s.voicemails != nil {
 		// Files without rows and rows without files (a crash mid-write):
-		// repaired before anything is served, then hourly.
-		m := prov.NewMediaSweeper(s.recordings, s.voicemails, 0, a.logger.With("room", "prov"), a.reg)
+		// repaired before anything is served, then hourly. A cluster
+		// node's files are on its own disk: a row without a file here
+		// may be another node's, and is kept.
+		m := prov.NewMediaSweeper(s.recordings, s.voicemails, 0, a.cluster != nil, a.logger.With("room", "prov"), a.reg)
 		if err := m.Sweep(ctx); err != nil {
 			a.logger.Error("media sweep at start-up failed", "room", "prov", "err", err)
 		}

@@ -34,22 +34,28 @@ const sweepScan = 100_000
 // MediaSweeper removes files without rows and rows without files, for
 // recordings and voicemail (either may be nil).
 type MediaSweeper struct {
-	rec    *Recordings
-	vms    *Voicemails
-	grace  time.Duration
-	logger *slog.Logger
-	files  *prometheus.CounterVec
-	rows   *prometheus.CounterVec
+	rec   *Recordings
+	vms   *Voicemails
+	grace time.Duration
+	// filesPerNode: the store is shared by nodes that each keep the files
+	// they wrote on their own disk, so a row whose file is not here may be
+	// another node's: rows are never removed for a missing file (a local
+	// file without a row is still an orphan: the rows are everyone's).
+	filesPerNode bool
+	logger       *slog.Logger
+	files        *prometheus.CounterVec
+	rows         *prometheus.CounterVec
 }
 
 // NewMediaSweeper returns the sweeper; grace 0 is DefaultOrphanGrace.
-func NewMediaSweeper(rec *Recordings, vms *Voicemails, grace time.Duration, logger *slog.Logger,
+// filesPerNode is set on a cluster node (see MediaSweeper).
+func NewMediaSweeper(rec *Recordings, vms *Voicemails, grace time.Duration, filesPerNode bool, logger *slog.Logger,
 	reg prometheus.Registerer) *MediaSweeper {
 	if grace <= 0 {
 		grace = DefaultOrphanGrace
 	}
 	f := promauto.With(reg)
-	return &MediaSweeper{rec: rec, vms: vms, grace: grace, logger: logger.With("component", "media-sweep"),
+	return &MediaSweeper{rec: rec, vms: vms, grace: grace, filesPerNode: filesPerNode, logger: logger.With("component", "media-sweep"),
 		files: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_orphan_files_removed_total",
 			Help: "Recording and voicemail files removed because no row listed them (or their user is gone), by kind."},
 			[]string{"kind"}),
@@ -62,12 +68,12 @@ func NewMediaSweeper(rec *Recordings, vms *Voicemails, grace time.Duration, logg
 func (m *MediaSweeper) Sweep(ctx context.Context) error {
 	var errs []error
 	if m.rec != nil {
-		files, rows, err := m.rec.sweepOrphans(ctx, m.grace)
+		files, rows, err := m.rec.sweepOrphans(ctx, m.grace, !m.filesPerNode)
 		m.count("recording", files, rows)
 		errs = append(errs, err)
 	}
 	if m.vms != nil {
-		files, rows, err := m.vms.sweepOrphans(ctx, m.grace)
+		files, rows, err := m.vms.sweepOrphans(ctx, m.grace, !m.filesPerNode)
 		m.count("voicemail", files, rows)
 		errs = append(errs, err)
 	}
@@ -95,9 +101,9 @@ func oldEnough(e os.DirEntry, now time.Time, grace time.Duration) bool {
 	return err == nil && now.Sub(info.ModTime()) > grace
 }
 
-// sweepOrphans removes recording rows whose file is gone and WAV files no
-// row names (past the grace period).
-func (r *Recordings) sweepOrphans(ctx context.Context, grace time.Duration) (files, rows int, err error) {
+// sweepOrphans removes recording rows whose file is gone (with dropRows)
+// and WAV files no row names (past the grace period).
+func (r *Recordings) sweepOrphans(ctx context.Context, grace time.Duration, dropRows bool) (files, rows int, err error) {
 	all, err := r.store.ListRecordings(ctx, 0, sweepScan)
 	if err != nil {
 		return 0, 0, fmt.Errorf("recordings sweep: %w", err)
@@ -105,6 +111,9 @@ func (r *Recordings) sweepOrphans(ctx context.Context, grace time.Duration) (fil
 	known := make(map[string]bool, len(all))
 	for _, x := range all {
 		known[x.File] = true
+		if !dropRows {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(r.cfg.Dir, filepath.Base(x.File))); !errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -135,8 +144,9 @@ func (r *Recordings) sweepOrphans(ctx context.Context, grace time.Duration) (fil
 
 // sweepOrphans removes message rows whose file is gone, message files no
 // row names (past the grace period, a greeting's unfinished upload too),
-// and greetings whose number no user has any more.
-func (v *Voicemails) sweepOrphans(ctx context.Context, grace time.Duration) (files, rows int, err error) {
+// and greetings whose number no user has any more. Rows are removed only
+// with dropRows.
+func (v *Voicemails) sweepOrphans(ctx context.Context, grace time.Duration, dropRows bool) (files, rows int, err error) {
 	now := v.now()
 	all, err := v.store.VoicemailsBefore(ctx, now.Add(24*time.Hour), sweepScan)
 	if err != nil {
@@ -146,6 +156,9 @@ func (v *Voicemails) sweepOrphans(ctx context.Context, grace time.Duration) (fil
 	changed := map[int64]bool{}
 	for _, m := range all {
 		known[filepath.Clean(m.Path)] = true
+		if !dropRows {
+			continue
+		}
 		if _, err := os.Stat(m.Path); !errors.Is(err, os.ErrNotExist) {
 			continue
 		}

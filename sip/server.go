@@ -97,6 +97,17 @@ type Server struct {
 	serving sync.Mutex
 }
 
+// sipgo refuses to send a UDP message over UDPMTUSize-200 bytes and has no
+// switch to TCP (sipgo#206). A phone's INVITE with a large SDP plus our Via
+// and Record-Route passes 1,300 bytes; IP fragments it instead, as phones and
+// Kamailio do. The setting is sipgo's, process-wide: raised once here, before
+// any server exists, not in New (servers built at once raced on it).
+func init() {
+	if sip.UDPMTUSize < maxUDPMessage {
+		sip.UDPMTUSize = maxUDPMessage
+	}
+}
+
 // New builds a registrar; nothing listens until Serve.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -104,13 +115,6 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	if deps.Credentials == nil {
 		return nil, errors.New("sip: Deps.Credentials is required")
-	}
-	// sipgo refuses to send a UDP message over UDPMTUSize-200 bytes and has
-	// no switch to TCP (sipgo#206). A phone's INVITE with a large SDP plus
-	// our Via and Record-Route passes 1,300 bytes; IP fragments it instead,
-	// as phones and Kamailio do. The setting is sipgo's, process-wide.
-	if sip.UDPMTUSize < maxUDPMessage {
-		sip.UDPMTUSize = maxUDPMessage
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -15,6 +15,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"hotdesk/sip/media"
 )
 
 // Third-party call control (click-to-dial, RFC 3725): hotdesk calls the
@@ -341,28 +343,9 @@ func validTarget(t string) bool {
 	return t != "" && len(t) <= 64 && t[0] != '*' && t[0] != '#' && !strings.ContainsAny(t, "@:;<> \r\n\t\"")
 }
 
-// withDirection sets every stream's direction attribute (RFC 4566 §6),
-// as the last line of each media section (attributes come last there).
+// withDirection is media.WithDirection for a SIP body.
 func withDirection(body []byte, dir string) []byte {
-	var out []string
-	inMedia := false
-	for _, l := range strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n") {
-		switch l {
-		case "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive", "":
-			continue
-		}
-		if strings.HasPrefix(l, "m=") {
-			if inMedia {
-				out = append(out, "a="+dir)
-			}
-			inMedia = true
-		}
-		out = append(out, l)
-	}
-	if inMedia {
-		out = append(out, "a="+dir)
-	}
-	return []byte(strings.Join(out, "\r\n") + "\r\n")
+	return []byte(media.WithDirection(string(body), dir))
 }
 
 // ControlledCalls lists an owner's calls in progress, oldest first.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,7 +133,7 @@ type metrics struct {
 	// the browser's µ-law.
 	transcoded prometheus.Counter
 	// Resolved once: a label lookup per packet costs a hash and a lock.
-	toBrowser, toPhone prometheus.Counter
+	toBrowser, toPhone, relayed prometheus.Counter
 }
 
 // New builds a bridge; its metrics are registered on reg.
@@ -193,6 +194,7 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 		b.ice = append(b.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	b.m.toBrowser, b.m.toPhone = b.m.packets.WithLabelValues("to_browser"), b.m.packets.WithLabelValues("to_phone")
+	b.m.relayed = b.m.packets.WithLabelValues("relayed")
 	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets, b.m.transcoded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("media: metrics: %w", err)
@@ -598,9 +600,32 @@ func (b *Bridge) Open() int {
 // plainPeer reads the audio address of a plain SDP and the G.711 it speaks:
 // PCMU when listed (passed through), else PCMA (transcoded).
 func plainPeer(body string) (netip.AddrPort, uint8, error) {
+	a, formats, err := audioStream(body)
+	if errors.Is(err, errNoAudio) {
+		return netip.AddrPort{}, 0, ErrNoCodec
+	}
+	if err != nil {
+		return netip.AddrPort{}, 0, err
+	}
+	switch {
+	case slices.Contains(formats, "0"):
+		return a, g711.PCMU, nil
+	case slices.Contains(formats, "8"):
+		return a, g711.PCMA, nil
+	}
+	return netip.AddrPort{}, 0, ErrNoCodec
+}
+
+// errNoAudio: a description without an audio stream.
+var errNoAudio = errors.New("media: sdp: no audio stream")
+
+// audioStream reads a plain SDP's first audio stream: where it is to be
+// sent (the media-level connection address, else the session's) and its
+// payload formats.
+func audioStream(body string) (netip.AddrPort, []string, error) {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(body); err != nil {
-		return netip.AddrPort{}, 0, fmt.Errorf("media: sdp: %w", err)
+		return netip.AddrPort{}, nil, fmt.Errorf("media: sdp: %w", err)
 	}
 	host := ""
 	if d.ConnectionInformation != nil && d.ConnectionInformation.Address != nil {
@@ -613,24 +638,12 @@ func plainPeer(body string) (netip.AddrPort, uint8, error) {
 		if m.ConnectionInformation != nil && m.ConnectionInformation.Address != nil {
 			host = m.ConnectionInformation.Address.Address
 		}
-		pcmu, pcma := false, false
-		for _, f := range m.MediaName.Formats {
-			pcmu, pcma = pcmu || f == "0", pcma || f == "8"
-		}
-		pt := uint8(g711.PCMU)
-		switch {
-		case pcmu:
-		case pcma:
-			pt = g711.PCMA
-		default:
-			return netip.AddrPort{}, 0, ErrNoCodec
-		}
 		ip, err := netip.ParseAddr(host)
 		if err != nil || m.MediaName.Port.Value < 0 || m.MediaName.Port.Value > 65535 {
-			return netip.AddrPort{}, 0, fmt.Errorf("media: sdp: connection address %q port %d", host, m.MediaName.Port.Value)
+			return netip.AddrPort{}, nil, fmt.Errorf("media: sdp: connection address %q port %d", host, m.MediaName.Port.Value)
 		}
-		// Unmapped: the socket is IPv4 and is told IPv4 addresses.
-		return netip.AddrPortFrom(ip.Unmap(), uint16(m.MediaName.Port.Value)), pt, nil
+		// Unmapped: the sockets are IPv4 and are told IPv4 addresses.
+		return netip.AddrPortFrom(ip.Unmap(), uint16(m.MediaName.Port.Value)), m.MediaName.Formats, nil
 	}
-	return netip.AddrPort{}, 0, ErrNoCodec
+	return netip.AddrPort{}, nil, errNoAudio
 }

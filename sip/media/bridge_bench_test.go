@@ -45,7 +45,8 @@ func TestMain(m *testing.M) {
 // reports:
 //   - setup: the bridge's FromBrowser (offer in to answer and plain offer
 //     out, ICE gathered), 16 at a time as a burst of dials; p50/p99;
-//   - connect: the peer's answer in to DTLS-SRTP connected; p50/p99;
+//   - connect: the peer's answer in to DTLS-SRTP connected, and its first
+//     part, to ICE connected; p50/p99;
 //   - loss per direction;
 //   - added jitter per direction: the RFC 3550 interarrival jitter the
 //     receiver measures minus the one the sender's own send times have
@@ -75,8 +76,9 @@ func BenchmarkBridgeCalls(b *testing.B) {
 			name string
 			res  benchResult
 		}{{"plain", plain}, {"recorded", rec}} {
-			fmt.Printf("  %s: setup p50 %.1f ms p99 %.1f ms; connect p50 %.1f ms p99 %.1f ms; loss to phone %.3f %%, to browser %.3f %%\n",
-				r.name, r.res.setup.p50, r.res.setup.p99, r.res.connect.p50, r.res.connect.p99, r.res.lossToPhone*100, r.res.lossToBrowser*100)
+			fmt.Printf("  %s: setup p50 %.1f ms p99 %.1f ms; connect p50 %.1f ms p99 %.1f ms (of which ICE p50 %.1f ms p99 %.1f ms); loss to phone %.3f %%, to browser %.3f %%\n",
+				r.name, r.res.setup.p50, r.res.setup.p99, r.res.connect.p50, r.res.connect.p99, r.res.ice.p50, r.res.ice.p99,
+				r.res.lossToPhone*100, r.res.lossToBrowser*100)
 			fmt.Printf("    added jitter to phone p50 %.2f ms p99 %.2f ms, to browser p50 %.2f ms p99 %.2f ms "+
 				"(receiver's p99 %.2f / %.2f ms, sender's p99 %.2f / %.2f ms)\n",
 				r.res.addedToPhone.p50, r.res.addedToPhone.p99, r.res.addedToBrowser.p50, r.res.addedToBrowser.p99,
@@ -116,7 +118,7 @@ func quantilesOf(v []float64) quantiles {
 }
 
 type benchResult struct {
-	setup, connect               quantiles // ms
+	setup, connect, ice          quantiles // ms
 	loss, lossToPhone            float64
 	lossToBrowser                float64
 	addedToPhone, addedToBrowser quantiles // ms
@@ -145,6 +147,7 @@ type peerResult struct {
 	RxToPhone, TxToPhone        []float64
 	RxToBrowser, TxToBrowser    []float64
 	ConnectMS                   []float64
+	ICEMS                       []float64 // the answer in to ICE connected: connect's first part
 	RxControl, TxControl        []float64 // the control streams, without the bridge
 	CPUSeconds                  float64
 }
@@ -281,7 +284,7 @@ func runCalls(b *testing.B, n, secs int, record bool) benchResult {
 		return d
 	}
 	return benchResult{
-		setup: quantilesOf(setups), connect: quantilesOf(r.ConnectMS),
+		setup: quantilesOf(setups), connect: quantilesOf(r.ConnectMS), ice: quantilesOf(r.ICEMS),
 		lossToPhone:    1 - float64(r.GotAtPhone)/float64(max(r.SentToPhone, 1)),
 		lossToBrowser:  1 - float64(r.GotAtBrowser)/float64(max(r.SentToBrowser, 1)),
 		loss:           1 - float64(r.GotAtPhone+r.GotAtBrowser)/float64(max(r.SentToPhone+r.SentToBrowser, 1)),

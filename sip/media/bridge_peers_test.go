@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,6 +58,7 @@ type benchPeer struct {
 	bridge    *net.UDPAddr // the bridge's plain-RTP address
 	answerAt  time.Time
 	connectMS float64
+	iceUS     atomic.Int64 // answer in to ICE connected, µs
 	offer     string
 
 	txToPhone, rxToPhone     jitter
@@ -223,6 +225,7 @@ func runPeers(r io.Reader, w io.Writer) int {
 		res.RxToPhone, res.TxToPhone = append(res.RxToPhone, rxP), append(res.TxToPhone, txP)
 		res.RxToBrowser, res.TxToBrowser = append(res.RxToBrowser, rxB), append(res.TxToBrowser, txB)
 		res.ConnectMS = append(res.ConnectMS, p.connectMS)
+		res.ICEMS = append(res.ICEMS, float64(p.iceUS.Load())/1000)
 	}
 	for _, c := range controls {
 		_, rx := c.rx.read()
@@ -252,6 +255,11 @@ func newBenchPeer(api *webrtc.API, connected *sync.WaitGroup) (*benchPeer, strin
 	if _, err := pc.AddTrack(p.track); err != nil {
 		return nil, "", err
 	}
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			p.iceUS.CompareAndSwap(0, time.Since(p.answerAt).Microseconds())
+		}
+	})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {

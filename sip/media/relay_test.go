@@ -3,12 +3,15 @@ package media
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"hotdesk/sip/media/g711"
 )
@@ -89,5 +92,69 @@ func TestRelay(t *testing.T) {
 	}
 	if b.Open() != 0 {
 		t.Fatalf("%d open after Close", b.Open())
+	}
+	// The five the caller got at least (the last two may meet the Close).
+	if n := testutil.ToFloat64(b.m.relayed); n < 5 || n > 7 {
+		t.Fatalf("hotdesk_media_packets_total{direction=relayed} %v, want 5..7", n)
+	}
+}
+
+// TestRelayForwardAllocs: a recorded desk call's packets cross the relay
+// without an allocation each (addresses as netip.AddrPort, buffers per
+// loop), as the bridge's own loops do.
+func TestRelayForwardAllocs(t *testing.T) {
+	b := newTestBridge(t, nil)
+	listen := func() *net.UDPConn {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		// One deadline for the whole test: a packet the relay loses fails
+		// the read instead of hanging it.
+		if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	caller, callee := listen(), listen()
+	r, _, err := b.NewRelay(phoneSDP(caller, "0"), CallInfo{Desk: true, Peer: "2002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, err := r.Rewrite(false, phoneSDP(callee, "0")); err != nil {
+		t.Fatal(err)
+	}
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 9}, Payload: make([]byte, 160)}
+	raw, err := p.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	toCaller, toCallee := r.CallerAddr().AddrPort(), r.CalleeAddr().AddrPort()
+	buf := make([]byte, 1500)
+	cross := func(from, to *net.UDPConn, via netip.AddrPort) func() {
+		return func() {
+			if _, err := from.WriteToUDPAddrPort(raw, via); err != nil {
+				t.Fatal(err)
+			}
+			if n, _, err := to.ReadFromUDPAddrPort(buf); err != nil || n != len(raw) {
+				t.Fatalf("relayed packet: %d bytes, %v", n, err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		send func()
+	}{
+		{"caller to callee", cross(caller, callee, toCaller)},
+		{"callee to caller", cross(callee, caller, toCallee)},
+	} {
+		for range 50 { // warm: the sender's address latched, pools filled
+			tc.send()
+		}
+		if got := testing.AllocsPerRun(1000, tc.send); got > 0 {
+			t.Errorf("%s: %.1f allocations per packet, want 0", tc.name, got)
+		}
 	}
 }

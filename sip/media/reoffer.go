@@ -59,9 +59,10 @@ func Direction(body string) string {
 	return SendRecv
 }
 
-// withDirection sets the direction of every media section: direction
-// lines are dropped and one is put at the end of each section.
-func withDirection(body, dir string) string {
+// WithDirection sets every stream's direction attribute (RFC 4566 §6):
+// direction lines are dropped and one is put as the last line of each
+// media section (attributes come last there).
+func WithDirection(body, dir string) string {
 	var out []string
 	inMedia := false
 	for _, l := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
@@ -90,7 +91,7 @@ func (s *Session) BrowserReoffer(ctx context.Context, offer string) (string, err
 	s.neg.Lock()
 	defer s.neg.Unlock()
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer,
-		SDP: withDirection(offer, SendRecv)}); err != nil {
+		SDP: WithDirection(offer, SendRecv)}); err != nil {
 		return "", fmt.Errorf("media: browser re-offer: %w", err)
 	}
 	ans, err := s.pc.CreateAnswer(nil)
@@ -116,7 +117,7 @@ func (s *Session) PhoneReanswered(answer string) (string, error) {
 	if s.pending == "" {
 		return "", fmt.Errorf("media: answer without an offer")
 	}
-	out := withDirection(s.pending, Direction(answer))
+	out := WithDirection(s.pending, Direction(answer))
 	s.pending = ""
 	return out, nil
 }
@@ -138,7 +139,7 @@ func (s *Session) PhoneReoffer(ctx context.Context, offer string) (string, error
 	if err != nil {
 		return "", err
 	}
-	return withDirection(local, Direction(offer)), nil
+	return WithDirection(local, Direction(offer)), nil
 }
 
 // BrowserReanswered takes the browser's answer to PhoneReoffer's offer and
@@ -147,7 +148,7 @@ func (s *Session) BrowserReanswered(answer string) (string, error) {
 	s.neg.Lock()
 	defer s.neg.Unlock()
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer,
-		SDP: withDirection(answer, SendRecv)}); err != nil {
+		SDP: WithDirection(answer, SendRecv)}); err != nil {
 		return "", fmt.Errorf("media: browser re-answer: %w", err)
 	}
 	return s.plainSDPWith(Direction(answer), false), nil

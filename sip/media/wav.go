@@ -4,26 +4,28 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"sync"
+
+	"hotdesk/sip/media/g711"
 )
 
 // WAVTap records a session into a WAV file: 8 kHz, 16-bit linear PCM,
 // stereo (left the browser, right the phone). Each side's 20 ms packets
-// are queued and written in pairs; a side that is silent (no packets) for
+// are paired and written together; a side that is silent (no packets) for
 // more than maxLag frames gets silence, so the two stay roughly aligned
-// and memory stays bounded. It allocates nothing per packet once warm:
-// decoded frames are reused from free, and writes go through one buffer.
+// and memory stays bounded. A packet is kept as its µ-law bytes only while
+// it waits for the other side's, and a pair is decoded and interleaved in
+// one pass straight into the output buffer. It allocates nothing per
+// packet once warm: queued copies are reused from free.
 type WAVTap struct {
 	mu       sync.Mutex
 	f        *os.File
 	out      *bufio.Writer
-	browser  [][]int16
-	phone    [][]int16
-	free     [][]int16 // decoded frames written and ready for reuse
-	buf      []byte    // one interleaved stereo frame
-	frames   int64     // stereo sample frames written
+	browser  [][]byte // µ-law payloads waiting for the phone's
+	phone    [][]byte // µ-law payloads waiting for the browser's
+	free     [][]byte // queued copies written and ready for reuse
+	frames   int64    // stereo sample frames written
 	maxBytes int64
 	err      error
 	closed   bool // packets after Close are dropped
@@ -41,11 +43,10 @@ func NewWAVTap(path string, maxBytes int64, done func(bytes int64, seconds float
 	}
 	// 32 KiB: a write syscall every ~1 s of audio rather than every packet.
 	w := &WAVTap{f: f, out: bufio.NewWriterSize(f, 32<<10), maxBytes: maxBytes, done: done,
-		browser: make([][]int16, 0, maxLag+1), phone: make([][]int16, 0, maxLag+1)}
-	if _, err := f.Write(wavHeader(0)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("media: recording: %w", err)
-	}
+		browser: make([][]byte, 0, maxLag+1), phone: make([][]byte, 0, maxLag+1)}
+	// The header's place is kept in the buffer, not written now: one
+	// syscall less on the call's setup path; Close writes the real one.
+	_, _ = w.out.Write(wavHeader(0)) // into an empty buffer: cannot fail
 	return w, nil
 }
 
@@ -80,20 +81,25 @@ func (w *WAVTap) add(browser bool, payload []byte) {
 	if w.closed {
 		return
 	}
-	pcm := w.frameLocked(len(payload))
-	for i, b := range payload {
-		pcm[i] = ulaw(b)
+	// Pairs are written as soon as both sides have one, so at most one
+	// side has packets waiting: if it is the other, this packet completes
+	// a pair and is written from the caller's buffer, never copied.
+	mine, other := &w.browser, &w.phone
+	if !browser {
+		mine, other = other, mine
 	}
-	mine := &w.phone
-	if browser {
-		mine = &w.browser
+	if len(*other) > 0 {
+		o := (*other)[0]
+		if browser {
+			w.writeLocked(payload, o)
+		} else {
+			w.writeLocked(o, payload)
+		}
+		w.free = append(w.free, o)
+		*other = popFront(*other)
+		return
 	}
-	*mine = append(*mine, pcm)
-	for len(w.browser) > 0 && len(w.phone) > 0 {
-		w.writeLocked(w.browser[0], w.phone[0])
-		w.free = append(w.free, w.browser[0], w.phone[0])
-		w.browser, w.phone = popFront(w.browser), popFront(w.phone)
-	}
+	*mine = append(*mine, append(w.frameLocked(), payload...))
 	if len(*mine) > maxLag { // the other side is silent
 		for _, f := range *mine {
 			if browser {
@@ -107,27 +113,28 @@ func (w *WAVTap) add(browser bool, payload []byte) {
 	}
 }
 
-// frameLocked is a decoded frame of n samples, reused when one is free.
-func (w *WAVTap) frameLocked(n int) []int16 {
+// frameLocked is an empty buffer for a queued payload, reused when one is
+// free.
+func (w *WAVTap) frameLocked() []byte {
 	if k := len(w.free); k > 0 {
 		f := w.free[k-1]
 		w.free = w.free[:k-1]
-		if cap(f) >= n {
-			return f[:n]
-		}
+		return f[:0]
 	}
-	return make([]int16, n)
+	return make([]byte, 0, 160) // 20 ms of 8 kHz G.711
 }
 
 // popFront drops q's first frame in place, keeping q's array (at most
 // maxLag+1 frames, so the copy is cheap).
-func popFront(q [][]int16) [][]int16 {
+func popFront(q [][]byte) [][]byte {
 	n := copy(q, q[1:])
 	q[n] = nil
 	return q[:n]
 }
 
-func (w *WAVTap) writeLocked(left, right []int16) {
+// writeLocked writes one stereo stretch: left and right are µ-law (nil:
+// silence), the shorter padded with silence.
+func (w *WAVTap) writeLocked(left, right []byte) {
 	if w.err != nil {
 		return
 	}
@@ -135,26 +142,42 @@ func (w *WAVTap) writeLocked(left, right []int16) {
 	if w.maxBytes > 0 && 44+(w.frames+int64(n))*4 > w.maxBytes {
 		return // the file's budget is spent: the rest is not recorded
 	}
-	if cap(w.buf) < n*4 {
-		w.buf = make([]byte, n*4)
-	}
-	buf := w.buf[:n*4]
-	for i := range n {
-		var l, r int16
-		if i < len(left) {
-			l = left[i]
+	if w.out.Available() < n*4 {
+		if w.err = w.out.Flush(); w.err != nil {
+			return
 		}
-		if i < len(right) {
-			r = right[i]
-		}
-		binary.LittleEndian.PutUint16(buf[i*4:], uint16(l))
-		binary.LittleEndian.PutUint16(buf[i*4+2:], uint16(r))
 	}
-	if _, err := w.out.Write(buf); err != nil {
+	// Decoded straight into the writer's own buffer (a payload is at most
+	// a datagram, ~1500 samples, well under its 32 KiB), so the Write
+	// below only advances it.
+	buf := w.out.AvailableBuffer()
+	if cap(buf) < n*4 { // a writer smaller than a packet: not ours
+		buf = make([]byte, n*4)
+	}
+	interleave(buf[:n*4], left, right)
+	if _, err := w.out.Write(buf[:n*4]); err != nil {
 		w.err = err
 		return
 	}
 	w.frames += int64(n)
+}
+
+// interleave decodes left and right (µ-law) into dst as little-endian
+// 16-bit stereo frames; dst holds 4 bytes per sample of the longer side,
+// the shorter side's missing samples are silence. One table look-up and
+// one 32-bit store per frame.
+func interleave(dst, left, right []byte) {
+	m := min(len(left), len(right))
+	l, r := left[:m], right[:m]
+	for i := range l {
+		binary.LittleEndian.PutUint32(dst[i*4:], uint32(ulawPCM[l[i]])|uint32(ulawPCM[r[i]])<<16)
+	}
+	for i := m; i < len(left); i++ {
+		binary.LittleEndian.PutUint32(dst[i*4:], uint32(ulawPCM[left[i]]))
+	}
+	for i := m; i < len(right); i++ {
+		binary.LittleEndian.PutUint32(dst[i*4:], uint32(ulawPCM[right[i]])<<16)
+	}
 }
 
 // Close writes what is queued, fixes the header and reports.
@@ -172,9 +195,7 @@ func (w *WAVTap) Close() {
 		err = w.out.Flush()
 	}
 	if err == nil {
-		if _, err = w.f.Seek(0, io.SeekStart); err == nil {
-			_, err = w.f.Write(wavHeader(w.frames))
-		}
+		_, err = w.f.WriteAt(wavHeader(w.frames), 0)
 	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
@@ -186,13 +207,15 @@ func (w *WAVTap) Close() {
 	}
 }
 
-// ulaw decodes one G.711 µ-law byte to 16-bit linear PCM.
-func ulaw(b byte) int16 {
-	b = ^b
-	t := (int(b&0x0f) << 3) + 0x84
-	t <<= (b & 0x70) >> 4
-	if b&0x80 != 0 {
-		return int16(0x84 - t)
+// ulawPCM is every µ-law byte decoded, as the 16-bit sample's bits: a
+// read-only table computed once at start-up and never written after
+// (shared by every tap, so it is not per-tap state).
+var ulawPCM = func() (t [256]uint16) {
+	for i := range t {
+		t[i] = uint16(g711.UlawDecode(byte(i)))
 	}
-	return int16(t - 0x84)
-}
+	return t
+}()
+
+// ulaw decodes one G.711 µ-law byte to 16-bit linear PCM.
+func ulaw(b byte) int16 { return int16(ulawPCM[b]) }

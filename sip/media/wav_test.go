@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"hotdesk/sip/media/g711"
 )
 
 // TestWAVTap: both sides' µ-law frames become one stereo 16-bit WAV whose
@@ -111,6 +113,55 @@ func TestWAVTapSamplesAndAllocs(t *testing.T) {
 	}
 	if want := 44 + (pairs+maxLag+1+201)*160*4; len(raw) != want {
 		t.Fatalf("file %d bytes, want %d", len(raw), want)
+	}
+}
+
+// TestWAVTapDecode: every µ-law byte lands in the file as G.711's linear
+// sample, in its own channel, and a pair of unequal packets is padded with
+// silence on the shorter side, whichever side that is.
+func TestWAVTapDecode(t *testing.T) {
+	all, rev := make([]byte, 256), make([]byte, 256)
+	for i := range all {
+		all[i], rev[i] = byte(i), byte(255-i)
+	}
+	for _, tc := range []struct {
+		name           string
+		browser, phone []byte
+	}{
+		{"every byte both sides", all, rev},
+		{"browser longer", all, rev[:100]},
+		{"phone longer", all[:7], rev},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r.wav")
+			w, err := NewWAVTap(path, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.FromBrowser(tc.browser)
+			w.FromPhone(tc.phone)
+			w.Close()
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := max(len(tc.browser), len(tc.phone))
+			if len(raw) != 44+n*4 {
+				t.Fatalf("file %d bytes, want %d", len(raw), 44+n*4)
+			}
+			want := func(p []byte, i int) int16 {
+				if i < len(p) {
+					return g711.UlawDecode(p[i])
+				}
+				return 0
+			}
+			for i := range n {
+				l, r := int16(binary.LittleEndian.Uint16(raw[44+i*4:])), int16(binary.LittleEndian.Uint16(raw[44+i*4+2:]))
+				if l != want(tc.browser, i) || r != want(tc.phone, i) {
+					t.Fatalf("sample %d: left %d right %d, want %d %d", i, l, r, want(tc.browser, i), want(tc.phone, i))
+				}
+			}
+		})
 	}
 }
 
