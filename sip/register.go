@@ -82,8 +82,8 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 	if h == nil {
 		return Credential{}, s.challenge(req, realm, false, now), "challenge"
 	}
-	dc, err := digestserver.Parse(h.Value())
-	if err != nil {
+	var dc digestserver.Answer
+	if err := digestserver.ParseAnswer(h.Value(), &dc); err != nil {
 		return Credential{}, s.reply(req, 400, "Malformed Authorization"), "bad_request"
 	}
 	alg := canonicalAlg(dc.Algorithm)
@@ -132,7 +132,7 @@ func (s *Server) authenticate(ctx context.Context, req *sip.Request, realm, srcI
 		known = false
 		ha1 = s.ha1.get(alg, dc.Username, realm, "\x00no such user")
 	}
-	if !digestserver.Verify(dc, string(req.Method), ha1) || !known {
+	if !dc.Verify(string(req.Method), ha1) || !known {
 		s.authFailed(srcIP, dc.Username, now)
 		if exempt && s.emergency.fail(pairKey, now) {
 			s.log.Info("emergency calls through a lockout refused after failed authentications",

@@ -2,6 +2,8 @@ package sip
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -455,5 +457,32 @@ func TestChallengeAlgorithmsPerClient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNonceCountHashedAsSent: the registrar checks the response over the
+// nc as the phone sent it (one check with provisioning), so a phone that
+// writes nc without its leading zeros registers, and the same count
+// written otherwise than it was hashed is refused.
+func TestNonceCountHashedAsSent(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, nil)
+	p := newPhone(t, "UDP", e.udp)
+	o := regOpts{user: "1001", pass: "alice-sip", to: "1001", expires: 600, callID: "nc-as-sent", cseq: 1}
+	chal := challengeOf(t, p.do(t, p.request(o, "")), "MD5")
+	answer := func(sent, hashed string) string {
+		h := func(s string) string { b := md5.Sum([]byte(s)); return hex.EncodeToString(b[:]) }
+		uri := p.target.String()
+		resp := h(h("1001:"+chal.Realm+":alice-sip") + ":" + chal.Nonce + ":" + hashed + ":c0ffee:auth:" + h("REGISTER:"+uri))
+		return fmt.Sprintf(`Digest username="1001", realm=%q, nonce=%q, uri=%q, response=%q, qop=auth, nc=%s, cnonce="c0ffee"`,
+			chal.Realm, chal.Nonce, uri, resp, sent)
+	}
+	o.cseq = 2
+	if res := p.do(t, p.request(o, answer("0001", "00000001"))); res.StatusCode != 401 {
+		t.Fatalf("nc hashed otherwise than sent: %s", res.Short())
+	}
+	o.cseq = 3
+	if res := p.do(t, p.request(o, answer("2", "2"))); res.StatusCode != 200 {
+		t.Fatalf("nc=2 hashed as sent: %s", res.Short())
 	}
 }

@@ -1,8 +1,7 @@
 package digestserver
 
 import (
-	"crypto/md5"
-	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +31,11 @@ func TestParseAnswerAgreesWithParse(t *testing.T) {
 		{"md5", md5ans, true},
 		{"sha256", shaans, true},
 		{"upper names", "Digest USERNAME=\"a\", Realm=\"r\", NONCE=\"n\", uri=\"/x\", response=\"00\"", true},
-		{"unquoted and tabs", "Digest\tusername=a,realm=r , nonce=n,uri=/x,response=00,qop=auth,nc=00000001,cnonce=c", true},
+		{"unquoted", "Digest username=a,realm=r , nonce=n,uri=x,response=00,qop=auth,nc=00000001,cnonce=c", true},
+		// icholy/digest's grammar, which Parse has always held to: a
+		// tab after "Digest" or a token value with a '/' is refused.
+		{"tab", "Digest\tusername=a,realm=r , nonce=n,uri=x,response=00,qop=auth,nc=00000001,cnonce=c", false},
+		{"unquoted slash", "Digest username=a,realm=r , nonce=n,uri=/x,response=00,qop=auth,nc=00000001,cnonce=c", false},
 		{"escape", `Digest username="a\"b", realm="r", nonce="n", uri="/x", response="00"`, true},
 		{"no response", `Digest username="a", realm="r", nonce="n", uri="/x"`, false},
 		{"qop without nc", `Digest username="a", realm="r", nonce="n", uri="/x", response="00", qop=auth`, false},
@@ -70,21 +73,11 @@ func TestParseAnswerAgreesWithParse(t *testing.T) {
 		}
 		c, _ := Parse(tc.h)
 		alg := c.Algorithm
-		ha1 := HA1(alg, tc.user, tc.realm, tc.pw)
+		ha1 := hashHA1(t, alg, tc.user, tc.realm, tc.pw)
 		if !a.Verify("GET", ha1) || !Verify(c, "GET", ha1) {
 			t.Fatalf("%s: Verify with HA1 disagrees", alg)
 		}
 	}
-}
-
-// HA1 is H(user:realm:pw) in hex, for the tests.
-func HA1(alg, user, realm, pw string) string {
-	if alg == "SHA-256" {
-		b := append(append(append(append([]byte(user), ':'), realm...), ':'), pw...)
-		return string(hexSumOf(nil, b, true))
-	}
-	s := md5.Sum([]byte(user + ":" + realm + ":" + pw))
-	return hex.EncodeToString(s[:])
 }
 
 // TestAnswerCheckAllocatesNothing: parsing an answer, checking its nonce,
@@ -131,5 +124,43 @@ func BenchmarkAnswerCheck(b *testing.B) {
 		if _, st := n.Check(a.Nonce, "HTTP", now); st != OK || !a.VerifyPassword("GET", "pw") {
 			b.Fatal(st)
 		}
+	}
+}
+
+// TestAnswerVerifyAlgorithms: Answer's checks share Verify's core: every
+// algorithm it knows, against icholy/digest, without allocating, and an
+// answer with a qop but no cnonce is refused by both.
+func TestAnswerVerifyAlgorithms(t *testing.T) {
+	for _, alg := range []string{"", "MD5", "sha-256", "SHA-512", "SHA-512-256"} {
+		t.Run(alg, func(t *testing.T) {
+			h := answerOf(t, alg, "u", "r", "pw", "n0", "/u.cfg", 0x2a)
+			var a Answer
+			if err := ParseAnswer(h, &a); err != nil {
+				t.Fatal(err)
+			}
+			name := strings.ToUpper(alg)
+			if alg == "" {
+				name = "MD5"
+			}
+			ha1 := hashHA1(t, name, "u", "r", "pw")
+			if !a.VerifyPassword("GET", "pw") || !a.Verify("GET", ha1) {
+				t.Fatalf("%s: the right answer refused", h)
+			}
+			if a.VerifyPassword("GET", "px") || a.Verify("PUT", ha1) {
+				t.Fatalf("%s: a wrong answer accepted", h)
+			}
+			if n := testing.AllocsPerRun(50, func() { a.VerifyPassword("GET", "pw"); a.Verify("GET", ha1) }); n != 0 {
+				t.Errorf("%v allocations, want 0", n)
+			}
+			a.Cnonce = ""
+			if a.VerifyPassword("GET", "pw") {
+				t.Error("qop auth without a cnonce accepted")
+			}
+		})
+	}
+	var a Answer
+	if err := ParseAnswer(`Digest username="u", realm="r", nonce="n", uri="/x", response="00", algorithm=SHA-1`, &a); err != nil ||
+		a.VerifyPassword("GET", "pw") || a.Verify("GET", "00") {
+		t.Fatalf("an unknown algorithm accepted (%v)", err)
 	}
 }

@@ -3,30 +3,26 @@
 // HTTP provisioning server share: self-authenticating nonces with an
 // expiry, bound to the source they were sent to, and a replay guard per
 // (nonce, user) that answers stale when a nonce has been used as much as
-// it may. Headers are parsed and responses computed with
-// github.com/icholy/digest. It imports no hotdesk package, so both rooms
+// it may. Answers are parsed in place with github.com/icholy/digest's
+// grammar and checked as its Digest computes them, by one parser and one
+// check for both (Answer). It imports no hotdesk package, so both rooms
 // may use it.
 package digestserver
 
 import (
 	"crypto/hmac"
-	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"hash"
 	"hash/maphash"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/icholy/digest"
 )
@@ -38,208 +34,31 @@ var ErrMalformed = errors.New("malformed digest credentials")
 // maxHeader bounds what is parsed: no real answer comes near it.
 const maxHeader = 4096
 
-// Parse parses an Authorization (or Proxy-Authorization) Digest value as
-// icholy/digest's ParseCredentials does, parameter names in any case (RFC
-// 7235 §2.1), and checks the fields every answer needs. The values are
-// slices of h unless quoted with escapes: it runs for every authenticated
-// REGISTER and fetch, and icholy/digest's reader costs ~60 allocations.
+// Parse is ParseAnswer returning icholy/digest's Credentials (FuzzParse
+// holds it to icholy/digest's ParseCredentials); the values are slices of
+// h unless quoted with escapes.
 func Parse(h string) (*digest.Credentials, error) {
-	h = strings.TrimLeft(h, " \t")
-	if len(h) > maxHeader {
-		return nil, fmt.Errorf("%w: %d bytes", ErrMalformed, len(h))
+	var a Answer
+	if err := ParseAnswer(h, &a); err != nil {
+		return nil, err
 	}
-	c, err := parseCredentials(h)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if c.Username == "" || c.Nonce == "" || c.Response == "" {
-		return nil, fmt.Errorf("%w: username, nonce or response missing", ErrMalformed)
-	}
-	if c.QOP != "" && c.Nc <= 0 {
-		return nil, fmt.Errorf("%w: qop without a positive nc", ErrMalformed)
-	}
-	return c, nil
-}
-
-// parseCredentials is icholy/digest's grammar: "Digest " then
-// name = value pairs split by commas, spaces around them, a value a
-// token or a quoted string with backslash escapes; unknown names are
-// ignored, a later one wins.
-func parseCredentials(h string) (*digest.Credentials, error) {
-	s, ok := digest.CutPrefix(h)
-	if !ok {
-		return nil, errors.New("invalid credentials prefix")
-	}
-	c := &digest.Credentials{}
-	i := 0
-	skip := func() {
-		for i < len(s) && s[i] == ' ' {
-			i++
-		}
-	}
-	token := func() string {
-		j := i
-		for i < len(s) && (s[i] >= 'a' && s[i] <= 'z' || s[i] >= 'A' && s[i] <= 'Z' || s[i] >= '0' && s[i] <= '9' || s[i] == '-') {
-			i++
-		}
-		return s[j:i]
-	}
-	for first := true; ; first = false {
-		skip()
-		if i == len(s) {
-			return c, nil
-		}
-		if !first {
-			if s[i] != ',' {
-				return nil, fmt.Errorf("expected ',' at %d", i)
-			}
-			i++
-			skip()
-		}
-		key := token()
-		skip()
-		if i == len(s) || s[i] != '=' {
-			return nil, fmt.Errorf("expected '=' at %d", i)
-		}
-		i++
-		skip()
-		var val string
-		if i < len(s) && s[i] == '"' {
-			v, n, err := quoted(s[i:])
-			if err != nil {
-				return nil, err
-			}
-			val, i = v, i+n
-		} else {
-			val = token()
-		}
-		switch {
-		case strings.EqualFold(key, "username"):
-			c.Username = val
-		case strings.EqualFold(key, "realm"):
-			c.Realm = val
-		case strings.EqualFold(key, "nonce"):
-			c.Nonce = val
-		case strings.EqualFold(key, "uri"):
-			c.URI = val
-		case strings.EqualFold(key, "response"):
-			c.Response = val
-		case strings.EqualFold(key, "algorithm"):
-			c.Algorithm = val
-		case strings.EqualFold(key, "cnonce"):
-			c.Cnonce = val
-		case strings.EqualFold(key, "opaque"):
-			c.Opaque = val
-		case strings.EqualFold(key, "qop"):
-			c.QOP = val
-		case strings.EqualFold(key, "nc"):
-			nc, err := strconv.ParseInt(val, 16, 32)
-			if err != nil {
-				return nil, fmt.Errorf("invalid nc: %w", err)
-			}
-			c.Nc = int(nc)
-		case strings.EqualFold(key, "userhash"):
-			c.Userhash = strings.EqualFold(val, "true")
-		}
-	}
-}
-
-// quoted reads the quoted string s starts with and returns its value and
-// length: a slice of s when it has no escape and is valid UTF-8, else
-// built rune by rune as icholy/digest does (invalid bytes become U+FFFD).
-func quoted(s string) (string, int, error) {
-	end := -1
-	plain := true
-	for j := 1; j < len(s); j++ {
-		if s[j] == '\\' {
-			plain = false
-			j++
-			continue
-		}
-		if s[j] == '"' {
-			end = j
-			break
-		}
-	}
-	if end < 0 {
-		return "", 0, errors.New("unterminated quoted string")
-	}
-	if v := s[1:end]; plain && utf8.ValidString(v) {
-		return v, end + 1, nil
-	}
-	var b strings.Builder
-	escaped := false
-	for _, r := range s[1:end] {
-		if !escaped && r == '\\' {
-			escaped = true
-			continue
-		}
-		escaped = false
-		b.WriteRune(r)
-	}
-	return b.String(), end + 1, nil
+	return &digest.Credentials{Username: a.Username, Realm: a.Realm, Nonce: a.Nonce, URI: a.URI,
+		Response: a.Response, Algorithm: a.Algorithm, Cnonce: a.Cnonce, Opaque: a.Opaque, QOP: a.QOP, Nc: a.Nc,
+		Userhash: a.Userhash}, nil
 }
 
 // Verify reports whether c answers with the password whose
-// H(username:realm:password) is ha1, for method (qop "auth" or none, as
-// offered); the comparison is constant time. It computes what
-// icholy/digest's Digest would (RFC 7616 §3.4.1, the same algorithms), on
-// the stack: it runs for every authenticated REGISTER and fetch, and
-// Digest's hash joins cost ~20 allocations.
+// H(username:realm:password) is ha1, for method: Answer's check, with the
+// nc formatted as icholy/digest's Digest hashes it (%08x).
 func Verify(c *digest.Credentials, method, ha1 string) bool {
-	if ha1 == "" || (c.QOP != "" && c.QOP != "auth") || c.QOP != "" && (c.Cnonce == "" || c.Nc <= 0) {
-		return false
-	}
-	alg := c.Algorithm
-	var buf [512]byte
-	in := append(append(append(buf[:0], method...), ':'), c.URI...)
-	var a2 [128]byte
-	ha2, ok := hexSum(a2[:0], alg, in)
-	if !ok {
-		return false
-	}
-	in = append(append(append(append(buf[:0], ha1...), ':'), c.Nonce...), ':')
-	if c.QOP != "" {
-		var nc [16]byte
-		n := strconv.AppendUint(nc[:0], uint64(c.Nc), 16)
-		for range 8 - len(n) {
-			in = append(in, '0')
-		}
-		in = append(append(append(append(append(append(in, n...), ':'), c.Cnonce...), ':'), c.QOP...), ':')
-	}
-	in = append(in, ha2...)
-	var r [128]byte
-	want, _ := hexSum(r[:0], alg, in)
-	var l [128]byte
-	got := l[:0]
-	for i := 0; i < len(c.Response); i++ {
-		b := c.Response[i]
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		got = append(got, b)
-	}
-	return subtle.ConstantTimeCompare(want, got) == 1
-}
-
-// hexSum appends the hex digest of in under a digest algorithm (any
-// case; "" is MD5), false for one not supported.
-func hexSum(dst []byte, alg string, in []byte) ([]byte, bool) {
-	switch {
-	case alg == "" || strings.EqualFold(alg, "MD5"):
-		s := md5.Sum(in)
-		return hex.AppendEncode(dst, s[:]), true
-	case strings.EqualFold(alg, "SHA-256"):
-		s := sha256.Sum256(in)
-		return hex.AppendEncode(dst, s[:]), true
-	case strings.EqualFold(alg, "SHA-512"):
-		s := sha512.Sum512(in)
-		return hex.AppendEncode(dst, s[:]), true
-	case strings.EqualFold(alg, "SHA-512-256"):
-		s := sha512.Sum512_256(in)
-		return hex.AppendEncode(dst, s[:]), true
-	}
-	return dst, false
+	a := Answer{URI: c.URI, Nonce: c.Nonce, Response: c.Response, Algorithm: c.Algorithm, Cnonce: c.Cnonce,
+		QOP: c.QOP, Nc: c.Nc}
+	var digits [16]byte
+	n := strconv.AppendUint(digits[:0], uint64(c.Nc), 16)
+	var buf [24]byte
+	nc := append(append(buf[:0], "00000000"[min(len(n), 8):]...), n...)
+	var h [2 * sha512.Size]byte
+	return verify(&a, nc, method, append(h[:0], ha1...))
 }
 
 // Challenge formats a WWW-Authenticate value offering qop="auth" (RFC 7616
