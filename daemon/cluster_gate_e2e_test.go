@@ -1,18 +1,13 @@
 package daemon
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
-
-	"hotdesk/prov"
-	"hotdesk/prov/store"
 )
 
 // TestClusterNodeNotReadyWhileCut: a node whose event connection to
@@ -27,26 +22,7 @@ func TestClusterNodeNotReadyWhileCut(t *testing.T) {
 	}
 	dsn := postgresDB(t)
 	bin := buildBinary(t)
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := Default()
-	cfg.SIP.Domain = "test.lan"
-	if err := seedDemo(ctx, st, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	demo, err := st.GetDevice(ctx, phoneA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := prov.Device{MAC: "0004f3000001", Vendor: "polycom", Model: "VVX400", SiteID: demo.SiteID, Kind: prov.DeviceManaged,
-		Status: prov.DeviceDeployed, SIPUser: "hs0001", SIPPassword: "pw-0001-secret"}
-	if err := st.CreateDevice(ctx, &d); err != nil {
-		t.Fatal(err)
-	}
+	d := seedClusterPhone(t, dsn, "0004f3000001", "hs0001", "pw-0001-secret")
 	// n2 connects as its own role, so the test can keep it from coming back.
 	db, err := sql.Open("pgx", dsn)
 	if err != nil {

@@ -1,15 +1,10 @@
 package daemon
 
 import (
-	"context"
-	"log/slog"
 	"net"
 	"net/url"
 	"sync"
 	"testing"
-
-	"hotdesk/prov"
-	"hotdesk/prov/store"
 )
 
 // TestClusterNodeNotReadyWhilePartitioned: a node's path to PostgreSQL
@@ -24,26 +19,7 @@ func TestClusterNodeNotReadyWhilePartitioned(t *testing.T) {
 	}
 	dsn := postgresDB(t)
 	bin := buildBinary(t)
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg := Default()
-	cfg.SIP.Domain = "test.lan"
-	if err := seedDemo(ctx, st, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	demo, err := st.GetDevice(ctx, phoneA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := prov.Device{MAC: "0004f3000002", Vendor: "polycom", Model: "VVX400", SiteID: demo.SiteID, Kind: prov.DeviceManaged,
-		Status: prov.DeviceDeployed, SIPUser: "hs0002", SIPPassword: "pw-0002-secret"}
-	if err := st.CreateDevice(ctx, &d); err != nil {
-		t.Fatal(err)
-	}
+	seedClusterPhone(t, dsn, "0004f3000002", "hs0002", "pw-0002-secret")
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)

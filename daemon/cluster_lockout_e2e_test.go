@@ -47,26 +47,7 @@ func TestClusterLockoutSharedAcrossNodes(t *testing.T) {
 	}
 	dsn := postgresDB(t)
 	bin := buildBinary(t)
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", slog.New(slog.DiscardHandler), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Default()
-	cfg.SIP.Domain = "test.lan"
-	if err := seedDemo(ctx, st, cfg, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	demo, err := st.GetDevice(ctx, phoneA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := prov.Device{MAC: "0004f3000001", Vendor: "polycom", Model: "VVX400", SiteID: demo.SiteID, Kind: prov.DeviceManaged,
-		Status: prov.DeviceDeployed, SIPUser: "guessed", SIPPassword: "the-right-secret"}
-	if err := st.CreateDevice(ctx, &d); err != nil {
-		t.Fatal(err)
-	}
-	st.Close()
+	seedClusterPhone(t, dsn, "0004f3000001", "guessed", "the-right-secret")
 	n1, n2 := startNodeProc(t, bin, dsn, "n1"), startNodeProc(t, bin, dsn, "n2")
 	const received = `hotdesk_store_events_received_total{kind="auth_result"}`
 	// relayed waits until node to has received n authentication results.
@@ -130,4 +111,32 @@ func TestClusterLockoutSharedAcrossNodes(t *testing.T) {
 			t.Errorf("right admin password on %s after 5 failures over two nodes = %d, want 429 (locked)", n.name, code)
 		}
 	}
+}
+
+// seedClusterPhone seeds the shared PostgreSQL store as the cluster tests
+// need it: the demo site, and one deployed Polycom handset with the given
+// MAC and SIP account (the test's phone).
+func seedClusterPhone(t *testing.T, dsn, mac, sipUser, sipPassword string) prov.Device {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Config{Driver: store.DriverPostgres, DSN: dsn}, "", slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := Default()
+	cfg.SIP.Domain = "test.lan"
+	if err := seedDemo(ctx, st, cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	demo, err := st.GetDevice(ctx, phoneA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := prov.Device{MAC: mac, Vendor: "polycom", Model: "VVX400", SiteID: demo.SiteID, Kind: prov.DeviceManaged,
+		Status: prov.DeviceDeployed, SIPUser: sipUser, SIPPassword: sipPassword}
+	if err := st.CreateDevice(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
