@@ -134,6 +134,9 @@ type metrics struct {
 	transcoded prometheus.Counter
 	// Resolved once: a label lookup per packet costs a hash and a lock.
 	toBrowser, toPhone, relayed prometheus.Counter
+	// foreign counts packets dropped for coming from another host than
+	// the stream's (latch).
+	foreign prometheus.Counter
 }
 
 // New builds a bridge; its metrics are registered on reg.
@@ -189,13 +192,15 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Bridge, erro
 				Help: "RTP packets relayed by the media bridge, by direction (to_browser, to_phone; relayed: between two phones)."}, []string{"direction"}),
 			transcoded: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotdesk_media_transcoded_packets_total",
 				Help: "RTP packets the media bridge transcoded between a PCMA phone and the browser's PCMU."}),
+			foreign: prometheus.NewCounter(prometheus.CounterOpts{Name: "hotdesk_media_foreign_packets_total",
+				Help: "RTP packets the media bridge dropped because they came from another host than the stream's learnt peer."}),
 		}}
 	for _, s := range cfg.ICEServers {
 		b.ice = append(b.ice, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	b.m.toBrowser, b.m.toPhone = b.m.packets.WithLabelValues("to_browser"), b.m.packets.WithLabelValues("to_phone")
 	b.m.relayed = b.m.packets.WithLabelValues("relayed")
-	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets, b.m.transcoded} {
+	for _, c := range []prometheus.Collector{b.m.sessions, b.m.started, b.m.packets, b.m.transcoded, b.m.foreign} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("media: metrics: %w", err)
 		}
@@ -248,7 +253,7 @@ type Session struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticRTP
 	rtp   *net.UDPConn
-	peer  atomic.Pointer[netip.AddrPort]
+	peer  latch // the phone's RTP address
 	// phonePT is the phone's payload type: PCMU passes through, PCMA is
 	// transcoded to and from the browser's PCMU.
 	phonePT atomic.Uint32
@@ -313,7 +318,7 @@ func (s *Session) PhoneAnswered(answer string) error {
 		return err
 	}
 	s.phonePT.Store(uint32(pt))
-	s.peer.CompareAndSwap(nil, &a)
+	s.peer.describeIfUnset(a)
 	return nil
 }
 
@@ -329,7 +334,7 @@ func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (
 	if err != nil {
 		return nil, "", err
 	}
-	s.peer.Store(&peer)
+	s.peer.describe(peer)
 	s.phonePT.Store(uint32(pt))
 	fail := func(err error) (*Session, string, error) {
 		s.Close()
@@ -472,7 +477,7 @@ func (s *Session) plainSDPWith(dir string, offer bool) string {
 // allocates nothing in this package (TestBridgeForwardAllocs).
 
 // phoneToBrowser relays the phone's RTP into the browser's track. The
-// phone's address is latched from its packets (symmetric RTP behind NAT).
+// phone's address is learnt from its packets (latch: symmetric RTP behind NAT).
 func (s *Session) phoneToBrowser() {
 	buf, ulaw := make([]byte, 1500), make([]byte, 1500)
 	var pkt rtp.Packet
@@ -481,9 +486,9 @@ func (s *Session) phoneToBrowser() {
 		if err != nil {
 			return // closed
 		}
-		if p := s.peer.Load(); p == nil || *p != from {
-			moved := from // a copy: &from would put every read's address on the heap
-			s.peer.Store(&moved)
+		if !s.peer.heard(from) {
+			s.b.m.foreign.Inc()
+			continue // not the phone's: a stranger may not take the call's audio over
 		}
 		pt := uint8(s.phonePT.Load())
 		if pkt.Unmarshal(buf[:n]) != nil || pkt.PayloadType != pt {
@@ -516,7 +521,7 @@ func (s *Session) browserToPhone(tr *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
-		peer := s.peer.Load()
+		peer := s.peer.get()
 		if peer == nil || pkt.Unmarshal(in[:n]) != nil {
 			continue
 		}

@@ -24,8 +24,8 @@ import (
 type Relay struct {
 	b              *Bridge
 	caller, callee *net.UDPConn // the sockets facing each side
-	peerCaller     atomic.Pointer[netip.AddrPort]
-	peerCallee     atomic.Pointer[netip.AddrPort]
+	peerCaller     latch
+	peerCallee     latch
 	// tap gets the caller's audio as FromBrowser (the WAV's left channel)
 	// and the callee's as FromPhone.
 	tap Tap
@@ -67,7 +67,7 @@ func (b *Bridge) NewRelay(callerOffer string, c CallInfo) (*Relay, string, error
 	if b.cfg.Tap != nil {
 		r.tap = b.cfg.Tap(c)
 	}
-	r.peerCaller.Store(&from)
+	r.peerCaller.describe(from)
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.loop(r.caller, r.callee, &r.peerCaller, &r.peerCallee, true) }()
 	go func() { defer r.wg.Done(); r.loop(r.callee, r.caller, &r.peerCallee, &r.peerCaller, false) }()
@@ -90,15 +90,15 @@ func (r *Relay) Rewrite(fromCaller bool, body string) (string, error) {
 	if a.Addr().IsUnspecified() || a.Port() == 0 {
 		return body, nil
 	}
-	peer.Store(&a)
+	peer.describe(a)
 	return rewriteAddr(body, out.LocalAddr().(*net.UDPAddr)), nil
 }
 
 // loop forwards what in receives to the other side's peer through out.
-// The sender's address is latched from its packets (symmetric RTP behind
+// The sender's address is learnt from its packets (latch: symmetric RTP behind
 // NAT). Like the bridge's loops it allocates nothing per packet
 // (TestRelayForwardAllocs).
-func (r *Relay) loop(in, out *net.UDPConn, from, to *atomic.Pointer[netip.AddrPort], fromCaller bool) {
+func (r *Relay) loop(in, out *net.UDPConn, from, to *latch, fromCaller bool) {
 	buf, ulaw := make([]byte, 1500), make([]byte, 1500)
 	var h rtp.Header
 	for {
@@ -106,11 +106,11 @@ func (r *Relay) loop(in, out *net.UDPConn, from, to *atomic.Pointer[netip.AddrPo
 		if err != nil {
 			return // closed
 		}
-		if p := from.Load(); p == nil || *p != src {
-			moved := src // a copy: &src would put every read's address on the heap
-			from.Store(&moved)
+		if !from.heard(src) {
+			r.b.m.foreign.Inc()
+			continue // a stranger may not take the call's audio over (latch)
 		}
-		dst := to.Load()
+		dst := to.get()
 		if dst == nil {
 			continue
 		}

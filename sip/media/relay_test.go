@@ -158,3 +158,121 @@ func TestRelayForwardAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayIgnoresStrangers: once a recorded call's packets flow, another
+// host sending to the relay's port is neither relayed nor answered: the
+// callee's audio keeps going to the caller (a stranger cannot take the
+// call over), and the drop is counted.
+func TestRelayIgnoresStrangers(t *testing.T) {
+	b := newTestBridge(t, nil)
+	listen := func(ip net.IP) *net.UDPConn {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := c.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	caller, callee := listen(net.IPv4(127, 0, 0, 1)), listen(net.IPv4(127, 0, 0, 1))
+	stranger := listen(net.IPv4(127, 0, 0, 2)) // another host on the network
+	r, _, err := b.NewRelay(phoneSDP(caller, "0"), CallInfo{Desk: true, Peer: "2002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, err := r.Rewrite(false, phoneSDP(callee, "0")); err != nil {
+		t.Fatal(err)
+	}
+	pkt := func(fill byte) []byte {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SSRC: 9}, Payload: bytes.Repeat([]byte{fill}, 160)}
+		raw, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	toCaller, toCallee := r.CallerAddr().AddrPort(), r.CalleeAddr().AddrPort()
+	buf := make([]byte, 1500)
+	recv := func(c *net.UDPConn) byte {
+		t.Helper()
+		n, _, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil || n < 13 {
+			t.Fatalf("no relayed packet: %d bytes, %v", n, err)
+		}
+		return buf[n-1]
+	}
+	send := func(from *net.UDPConn, to netip.AddrPort, fill byte) {
+		t.Helper()
+		if _, err := from.WriteToUDPAddrPort(pkt(fill), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The call flows: each side learnt.
+	send(caller, toCaller, 0x01)
+	if got := recv(callee); got != 0x01 {
+		t.Fatalf("callee got %#x, want the caller's 0x01", got)
+	}
+	send(callee, toCallee, 0x02)
+	if got := recv(caller); got != 0x02 {
+		t.Fatalf("caller got %#x, want the callee's 0x02", got)
+	}
+	// A stranger sends to the socket facing the caller, then the callee
+	// talks: the caller still hears it, the stranger does not, and the
+	// callee never got the stranger's packet (the next one it reads is the
+	// caller's).
+	send(stranger, toCaller, 0x66)
+	send(callee, toCallee, 0x03)
+	if got := recv(caller); got != 0x03 {
+		t.Fatalf("caller got %#x, want the callee's 0x03", got)
+	}
+	send(caller, toCaller, 0x04)
+	if got := recv(callee); got != 0x04 {
+		t.Fatalf("callee got %#x after a stranger's packet, want the caller's 0x04", got)
+	}
+	if err := stranger.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := stranger.ReadFromUDPAddrPort(buf); err == nil {
+		t.Fatalf("the stranger received %d bytes of the call", n)
+	}
+	if got := testutil.ToFloat64(b.m.foreign); got != 1 {
+		t.Fatalf("foreign packets counted %v, want 1", got)
+	}
+}
+
+// TestLatch: a description's address is replaced by the first packet's
+// (NAT), then only the same host may move it.
+func TestLatch(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	var l latch
+	if l.get() != nil {
+		t.Fatal("a new latch has an address")
+	}
+	l.describe(ap("10.0.0.5:4000"))
+	steps := []struct {
+		from string
+		ok   bool
+		want string
+	}{
+		{"192.0.2.7:31000", true, "192.0.2.7:31000"},    // first packet: the NAT's address is learnt
+		{"192.0.2.7:31002", true, "192.0.2.7:31002"},    // the NAT's new port: same host
+		{"198.51.100.9:5000", false, "192.0.2.7:31002"}, // a stranger
+		{"192.0.2.7:31002", true, "192.0.2.7:31002"},
+	}
+	for i, s := range steps {
+		if ok := l.heard(ap(s.from)); ok != s.ok || l.get().String() != s.want {
+			t.Fatalf("step %d, from %s: heard %v, address %s; want %v, %s", i, s.from, ok, l.get(), s.ok, s.want)
+		}
+	}
+	l.describe(ap("203.0.113.4:6000")) // a re-INVITE: the next packet may come from anywhere again
+	if !l.heard(ap("198.51.100.9:5000")) || l.get().String() != "198.51.100.9:5000" {
+		t.Fatalf("after a new description: %s", l.get())
+	}
+	l.describeIfUnset(ap("10.0.0.9:1"))
+	if l.get().String() != "198.51.100.9:5000" {
+		t.Fatalf("describeIfUnset replaced a learnt address: %s", l.get())
+	}
+}
