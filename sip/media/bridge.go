@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hotdesk/sip/media/g711"
+	"hotdesk/sip/media/latch"
 )
 
 // ErrNoCodec is returned for an offer without G.711 (PCMU for the
@@ -253,7 +254,7 @@ type Session struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticRTP
 	rtp   *net.UDPConn
-	peer  latch // the phone's RTP address
+	peer  latch.Latch // the phone's RTP address
 	// phonePT is the phone's payload type: PCMU passes through, PCMA is
 	// transcoded to and from the browser's PCMU.
 	phonePT atomic.Uint32
@@ -318,7 +319,7 @@ func (s *Session) PhoneAnswered(answer string) error {
 		return err
 	}
 	s.phonePT.Store(uint32(pt))
-	s.peer.describeIfUnset(a)
+	s.peer.DescribeIfUnset(a)
 	return nil
 }
 
@@ -334,7 +335,7 @@ func (b *Bridge) ToBrowser(ctx context.Context, phoneOffer string, c CallInfo) (
 	if err != nil {
 		return nil, "", err
 	}
-	s.peer.describe(peer)
+	s.peer.Describe(peer)
 	s.phonePT.Store(uint32(pt))
 	fail := func(err error) (*Session, string, error) {
 		s.Close()
@@ -477,7 +478,7 @@ func (s *Session) plainSDPWith(dir string, offer bool) string {
 // allocates nothing in this package (TestBridgeForwardAllocs).
 
 // phoneToBrowser relays the phone's RTP into the browser's track. The
-// phone's address is learnt from its packets (latch: symmetric RTP behind NAT).
+// phone's address is learnt from its packets (latch.Latch: symmetric RTP behind NAT).
 func (s *Session) phoneToBrowser() {
 	buf, ulaw := make([]byte, 1500), make([]byte, 1500)
 	var pkt rtp.Packet
@@ -486,7 +487,7 @@ func (s *Session) phoneToBrowser() {
 		if err != nil {
 			return // closed
 		}
-		if !s.peer.heard(from) {
+		if !s.peer.Heard(from) {
 			s.b.m.foreign.Inc()
 			continue // not the phone's: a stranger may not take the call's audio over
 		}
@@ -521,7 +522,7 @@ func (s *Session) browserToPhone(tr *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
-		peer := s.peer.get()
+		peer := s.peer.Get()
 		if peer == nil || pkt.Unmarshal(in[:n]) != nil {
 			continue
 		}

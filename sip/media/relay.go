@@ -12,6 +12,7 @@ import (
 	"github.com/pion/rtp"
 
 	"hotdesk/sip/media/g711"
+	"hotdesk/sip/media/latch"
 )
 
 // A Relay anchors a call between two plain-RTP endpoints (desk phones, the
@@ -24,8 +25,8 @@ import (
 type Relay struct {
 	b              *Bridge
 	caller, callee *net.UDPConn // the sockets facing each side
-	peerCaller     latch
-	peerCallee     latch
+	peerCaller     latch.Latch
+	peerCallee     latch.Latch
 	// tap gets the caller's audio as FromBrowser (the WAV's left channel)
 	// and the callee's as FromPhone.
 	tap Tap
@@ -67,7 +68,7 @@ func (b *Bridge) NewRelay(callerOffer string, c CallInfo) (*Relay, string, error
 	if b.cfg.Tap != nil {
 		r.tap = b.cfg.Tap(c)
 	}
-	r.peerCaller.describe(from)
+	r.peerCaller.Describe(from)
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.loop(r.caller, r.callee, &r.peerCaller, &r.peerCallee, true) }()
 	go func() { defer r.wg.Done(); r.loop(r.callee, r.caller, &r.peerCallee, &r.peerCaller, false) }()
@@ -90,15 +91,15 @@ func (r *Relay) Rewrite(fromCaller bool, body string) (string, error) {
 	if a.Addr().IsUnspecified() || a.Port() == 0 {
 		return body, nil
 	}
-	peer.describe(a)
+	peer.Describe(a)
 	return rewriteAddr(body, out.LocalAddr().(*net.UDPAddr)), nil
 }
 
 // loop forwards what in receives to the other side's peer through out.
-// The sender's address is learnt from its packets (latch: symmetric RTP behind
+// The sender's address is learnt from its packets (latch.Latch: symmetric RTP behind
 // NAT). Like the bridge's loops it allocates nothing per packet
 // (TestRelayForwardAllocs).
-func (r *Relay) loop(in, out *net.UDPConn, from, to *latch, fromCaller bool) {
+func (r *Relay) loop(in, out *net.UDPConn, from, to *latch.Latch, fromCaller bool) {
 	buf, ulaw := make([]byte, 1500), make([]byte, 1500)
 	var h rtp.Header
 	for {
@@ -106,11 +107,11 @@ func (r *Relay) loop(in, out *net.UDPConn, from, to *latch, fromCaller bool) {
 		if err != nil {
 			return // closed
 		}
-		if !from.heard(src) {
+		if !from.Heard(src) {
 			r.b.m.foreign.Inc()
-			continue // a stranger may not take the call's audio over (latch)
+			continue // a stranger may not take the call's audio over (latch.Latch)
 		}
-		dst := to.get()
+		dst := to.Get()
 		if dst == nil {
 			continue
 		}

@@ -242,37 +242,3 @@ func TestRelayIgnoresStrangers(t *testing.T) {
 		t.Fatalf("foreign packets counted %v, want 1", got)
 	}
 }
-
-// TestLatch: a description's address is replaced by the first packet's
-// (NAT), then only the same host may move it.
-func TestLatch(t *testing.T) {
-	ap := netip.MustParseAddrPort
-	var l latch
-	if l.get() != nil {
-		t.Fatal("a new latch has an address")
-	}
-	l.describe(ap("10.0.0.5:4000"))
-	steps := []struct {
-		from string
-		ok   bool
-		want string
-	}{
-		{"192.0.2.7:31000", true, "192.0.2.7:31000"},    // first packet: the NAT's address is learnt
-		{"192.0.2.7:31002", true, "192.0.2.7:31002"},    // the NAT's new port: same host
-		{"198.51.100.9:5000", false, "192.0.2.7:31002"}, // a stranger
-		{"192.0.2.7:31002", true, "192.0.2.7:31002"},
-	}
-	for i, s := range steps {
-		if ok := l.heard(ap(s.from)); ok != s.ok || l.get().String() != s.want {
-			t.Fatalf("step %d, from %s: heard %v, address %s; want %v, %s", i, s.from, ok, l.get(), s.ok, s.want)
-		}
-	}
-	l.describe(ap("203.0.113.4:6000")) // a re-INVITE: the next packet may come from anywhere again
-	if !l.heard(ap("198.51.100.9:5000")) || l.get().String() != "198.51.100.9:5000" {
-		t.Fatalf("after a new description: %s", l.get())
-	}
-	l.describeIfUnset(ap("10.0.0.9:1"))
-	if l.get().String() != "198.51.100.9:5000" {
-		t.Fatalf("describeIfUnset replaced a learnt address: %s", l.get())
-	}
-}

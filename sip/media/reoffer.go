@@ -177,7 +177,7 @@ func (s *Session) phoneMoved(body string) error {
 	}
 	s.phonePT.Store(uint32(pt))
 	if !a.Addr().IsUnspecified() && a.Port() != 0 {
-		s.peer.describe(a)
+		s.peer.Describe(a)
 	}
 	return nil
 }

@@ -6,12 +6,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
+
+	"hotdesk/sip/media/latch"
 )
 
 const (
@@ -28,7 +29,7 @@ var errHangup = errors.New("vm: hung up")
 // digits.
 type media struct {
 	conn   *net.UDPConn
-	peer   netip.AddrPort
+	peer   latch.Latch // the caller's RTP address: described, then learnt
 	pt     uint8
 	dtmfPT uint8
 	m      *metrics
@@ -41,7 +42,7 @@ type media struct {
 	// relay, when set, gets every audio frame received (a parked call
 	// bridged to the one that picked it up).
 	relay  atomic.Pointer[media]
-	sendMu sync.Mutex // orders send: the player and a relay; guards peer
+	sendMu sync.Mutex // orders send: the player and a relay
 	// mute stops sending while the caller holds (it does not want to hear).
 	mute atomic.Bool
 
@@ -59,20 +60,28 @@ type media struct {
 func newMedia(conn *net.UDPConn, o offer, m *metrics) *media {
 	var b [8]byte
 	rand.Read(b[:])
-	return &media{conn: conn, peer: o.addr, pt: o.pt, dtmfPT: o.dtmf, m: m,
+	md := &media{conn: conn, pt: o.pt, dtmfPT: o.dtmf, m: m,
 		ssrc: binary.BigEndian.Uint32(b[0:]), seq: binary.BigEndian.Uint16(b[4:]),
 		ts: binary.BigEndian.Uint32(b[4:]), digits: make(chan byte, 16), full: make(chan struct{})}
+	md.peer.Describe(o.addr)
+	return md
 }
 
 // receive reads RTP until the socket is closed.
 func (md *media) receive() {
 	buf := make([]byte, 1500)
 	for {
-		n, _, err := md.conn.ReadFromUDPAddrPort(buf)
+		n, src, err := md.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			continue
+		}
+		if !md.peer.Heard(src) {
+			// Another host: its audio or digits (a "delete" while the
+			// caller listens) are not the caller's.
+			md.m.rtpInvalid.Inc()
 			continue
 		}
 		var p rtp.Packet
@@ -232,7 +241,11 @@ func (md *media) sendRaw(payload []byte, marker bool) {
 	if err != nil {
 		return
 	}
-	if _, err := md.conn.WriteToUDPAddrPort(b, md.peer); err == nil {
+	peer := md.peer.Get()
+	if peer == nil {
+		return
+	}
+	if _, err := md.conn.WriteToUDPAddrPort(b, *peer); err == nil {
 		md.m.rtpOut.Inc()
 	}
 }

@@ -158,7 +158,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 			rtpOut: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_voicemail_rtp_sent_total",
 				Help: "RTP packets sent by voicemail."}),
 			rtpInvalid: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_voicemail_rtp_invalid_total",
-				Help: "Packets on a voicemail RTP socket that were not RTP of the negotiated payload types."}),
+				Help: "Packets on a voicemail RTP socket that were not RTP of the negotiated payload types, or came from another host than the caller's."}),
 			reinvites: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_reinvites_total",
 				Help: "re-INVITEs (a caller's hold or resume) of voicemail and parked calls, by result (ok, refused)."}, []string{"result"}),
 			parks: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_park_total",
@@ -453,9 +453,7 @@ func (s *Server) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	v := c.version
 	c.mu.Unlock()
 	if a := o.addr; a.Addr().IsValid() && !a.Addr().IsUnspecified() && a.Port() != 0 {
-		c.md.sendMu.Lock()
-		c.md.peer = a
-		c.md.sendMu.Unlock()
+		c.md.peer.Describe(a)
 	}
 	c.md.mute.Store(dir == "recvonly" || dir == "inactive")
 	o.pt, o.addr = c.o.pt, c.o.addr

@@ -202,6 +202,22 @@ func TestDepositAndListen(t *testing.T) {
 	if !slices.EqualFunc(got[5:55], vm.PCMUFrames(msg), bytes.Equal) {
 		t.Fatal("playback is not the recorded message")
 	}
+	// The phone sends its audio from the answer on (here a little of it,
+	// unpaced); then another host sends '#' (keep, and on: the call would
+	// end) to the voicemail's port: not the caller's, it is dropped, and
+	// the caller's '7' deletes.
+	if err := peer2.Send(vm.PCMUFrames(vmtest.Ramp(3*160, 3))); err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := vmtest.NewPeerAt(net.IPv4(127, 0, 0, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	stranger.Aim(peer2)
+	if err := stranger.Digit('#'); err != nil {
+		t.Fatal(err)
+	}
 	if err := peer2.Digit('7'); err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +233,19 @@ func TestDepositAndListen(t *testing.T) {
 	case <-c.byes:
 	case <-cctx.Done():
 		t.Fatal("voicemail did not hang up after the last message")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "hotdesk_voicemail_rtp_invalid_total" {
+			dropped = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if dropped < 1 {
+		t.Fatalf("the stranger's packets counted %v, want ≥ 1", dropped)
 	}
 	want := "# HELP hotdesk_voicemail_messages_total Recorded messages by result (stored, empty, refused).\n" +
 		"# TYPE hotdesk_voicemail_messages_total counter\nhotdesk_voicemail_messages_total{result=\"stored\"} 1\n"

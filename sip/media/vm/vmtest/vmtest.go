@@ -31,8 +31,12 @@ type Peer struct {
 }
 
 // NewPeer listens for RTP on loopback; Close stops it.
-func NewPeer() (*Peer, error) {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+func NewPeer() (*Peer, error) { return NewPeerAt(net.IPv4(127, 0, 0, 1)) }
+
+// NewPeerAt is NewPeer on another loopback address (127.0.0.2: another
+// host than the caller's).
+func NewPeerAt(ip net.IP) (*Peer, error) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +66,9 @@ func (p *Peer) read() {
 		}
 	}
 }
+
+// Aim makes p send where other sends: a stranger aiming at other's call.
+func (p *Peer) Aim(other *Peer) { p.remote = other.remote }
 
 // Close stops the peer.
 func (p *Peer) Close() { p.conn.Close(); <-p.done }
