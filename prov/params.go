@@ -67,7 +67,9 @@ type View struct {
 	Numbers  []string
 	Contacts []Contact
 	// Company is the company directory as the user's directory scope shows
-	// it, the user left out; rendered after Contacts (DirectoryItems).
+	// it, shared by every view of that scope (read-only); the user's own
+	// entry is in it and left out where it is used (CompanySelf), rendered
+	// after Contacts (DirectoryItems).
 	Company []CompanyEntry
 	// UserInDevice renders the user's layers into the device's own files:
 	// set for sessions opened by a door the phone does not know about.

@@ -19,8 +19,9 @@
 #        PORT_BASE=18080 (http; admin +1, tftp +2, sip +3)  KEEP=1 keeps the temp dir
 #        STORM_ARGS="…" extra storm flags, e.g. "-reboot-share 0.3 -split-port-share 0.5 -relock-notify-wait 5s"
 #        PROFILE=DIR: during the storm, save the daemon's goroutine dump (at PROFILE_AT=3 s) and a
-#        PROFILE_SECONDS=5 s CPU profile (pprof) and mutex/block profiles over the same seconds (mutex.pprof,
-#        block.pprof: where it waits) into DIR; after it, its heap profile (heap.pprof, in use
+#        PROFILE_SECONDS=5 s CPU profile (pprof) and mutex/block/allocs profiles over the same seconds
+#        (mutex.pprof, block.pprof: where it waits; allocs.pprof: what it allocated) and the heap in use
+#        at their end (heap-storm.pprof) into DIR; after it, its heap profile (heap.pprof, in use
 #        after a GC) and runtime memory figures (memstats.txt)
 #        DHCP=1 (root): the handsets get their addresses and boot server by DHCP first.
 #        Two network namespaces joined by a veth pair: hotdeskd in the server one
@@ -166,10 +167,13 @@ if [[ -n "${PROFILE:-}" ]]; then
   mkdir -p "$PROFILE"
   ( sleep "${PROFILE_AT:-3}"; "${NS_SRV[@]}" curl -s -m 5 "http://$ADDR:$ADMIN_PORT/debug/pprof/goroutine?debug=1" >"$PROFILE/goroutines.txt"
     # Mutex and block profiles over the same window (delta profiles): where the daemon waits, not computes.
-    for p in mutex block; do
+    # allocs: what the window allocated (delta; pprof -sample_index=alloc_space), the fetch path's garbage.
+    for p in mutex block allocs; do
       "${NS_SRV[@]}" curl -s -m 90 "http://$ADDR:$ADMIN_PORT/debug/pprof/$p?seconds=${PROFILE_SECONDS:-5}" >"$PROFILE/$p.pprof" &
     done
-    "${NS_SRV[@]}" curl -s -m 90 "http://$ADDR:$ADMIN_PORT/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" >"$PROFILE/cpu.pprof"; wait ) &
+    "${NS_SRV[@]}" curl -s -m 90 "http://$ADDR:$ADMIN_PORT/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" >"$PROFILE/cpu.pprof"
+    # The heap in use at the window's end, without a GC: what the peak is made of.
+    "${NS_SRV[@]}" curl -s -m 10 "http://$ADDR:$ADMIN_PORT/debug/pprof/heap" >"$PROFILE/heap-storm.pprof"; wait ) &
   PROF_PID=$!
 fi
 TIME=(); [[ -x /usr/bin/time ]] && TIME=(/usr/bin/time -f "hotdesk-load: cpu %P of one core, max rss %M kB" -a -o "$TMP/tool.time")
