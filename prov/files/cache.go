@@ -74,6 +74,11 @@ type cacheShard struct {
 	devKeys map[string][]string // rendered entries of a MAC
 	devices map[string]deviceEntry
 	views   map[string]viewEntry
+	// noUploads are the owners (with the names asked) that uploaded none
+	// of them: most phones and users never upload, and their views are
+	// rebuilt at every registration. Only uploads change it, and storing
+	// one drops everything.
+	noUploads map[string]time.Time
 }
 
 const (
@@ -110,6 +115,7 @@ func (s *cacheShard) reset() {
 	s.devKeys = map[string][]string{}
 	s.devices = map[string]deviceEntry{}
 	s.views = map[string]viewEntry{}
+	s.noUploads = map[string]time.Time{}
 }
 
 func (c *Cache) shard(mac string) *cacheShard {
@@ -297,6 +303,29 @@ func (c *Cache) putView(v prov.View, gen, sessGen uint64) {
 		clear(s.views)
 	}
 	s.views[d.MAC] = viewEntry{v: v, at: c.now()}
+}
+
+// uploadsNone reports that key's owner is known to have none of key's uploads.
+func (c *Cache) uploadsNone(key string) bool {
+	s := c.shard(key)
+	s.mu.RLock()
+	at, ok := s.noUploads[key]
+	s.mu.RUnlock()
+	return ok && c.fresh(at)
+}
+
+// putUploadsNone records that key's owner had none of key's uploads at gen.
+func (c *Cache) putUploadsNone(key string, gen uint64) {
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.valid(gen, 0) {
+		return
+	}
+	if len(s.noUploads) >= maxShardEntries {
+		clear(s.noUploads)
+	}
+	s.noUploads[key] = c.now()
 }
 
 type siteEntry struct {

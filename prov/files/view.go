@@ -139,13 +139,26 @@ type ownerUploads struct {
 }
 
 // latestUploads reads owner's newest uploads of names in one query (a view
-// needs two or three per owner); a failed read is logged and reported in
-// *failed, so that the View is not cached, and reads as none.
+// needs two or three per owner), none at all when the cache knows the owner
+// has none of them; a failed read is logged and reported in *failed, so
+// that the View is not cached, and reads as none.
 func (f *Files) latestUploads(ctx context.Context, owner string, failed *bool, names ...string) ownerUploads {
+	key := owner
+	for _, n := range names {
+		key += "|" + n
+	}
+	if f.cache.uploadsNone(key) {
+		return ownerUploads{owner: owner}
+	}
+	gen := f.cache.generation()
 	ups, err := f.store.LatestUploads(ctx, owner, names...)
 	if err != nil {
 		*failed = true
 		f.log.Warn("read uploads", "owner", owner, "err", err)
+		return ownerUploads{owner: owner}
+	}
+	if len(ups) == 0 {
+		f.cache.putUploadsNone(key, gen)
 		return ownerUploads{owner: owner}
 	}
 	out := ownerUploads{owner: owner, latest: make(map[string]prov.Upload, len(ups))}

@@ -135,3 +135,39 @@ func TestFetchReadsSessionsOnce(t *testing.T) {
 		t.Errorf("device file of a phone holding the credentials for alice carries her line: %d %s", code, body)
 	}
 }
+
+// TestViewRebuildReadsNoUploadsOfOwnersWithout: a phone's view is rebuilt
+// at every registration of it; when neither the phone nor its user ever
+// uploaded a file, the rebuild does not ask the store for their uploads
+// again (a query per view in a boot storm), and a file uploaded later is
+// rendered at once.
+func TestViewRebuildReadsNoUploadsOfOwnersWithout(t *testing.T) {
+	var cs *uploadCountingStore
+	e := newEnvStore(t, nil, func(st prov.Store) prov.Store { cs = &uploadCountingStore{Store: st}; return cs })
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
+	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
+		t.Fatalf("first authenticated fetch: %d %s", code, body)
+	}
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	many := cs.many.Load()
+	for i := range 3 {
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+		if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
+			t.Fatalf("fetch %d after a registration: %d %s", i, code, body)
+		}
+	}
+	if n := cs.many.Load() - many; n != 0 {
+		t.Fatalf("3 view rebuilds of a phone without uploads read its uploads %d times, want 0", n)
+	}
+	if code, body := e.dev(t, "PUT", "/"+mac+"-phone.cfg", `<PHONE_CONFIG><ALL up.backlight.idleIntensity="1"/></PHONE_CONFIG>`); code != 204 {
+		t.Fatalf("device upload: %d %s", code, body)
+	}
+	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || !strings.Contains(body, `up.backlight.idleIntensity="1"`) {
+		t.Fatalf("device file without the upload made after the phone had none: %d %s", code, body)
+	}
+}
