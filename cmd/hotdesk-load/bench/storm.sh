@@ -22,7 +22,8 @@
 #        PROFILE_SECONDS=5 s CPU profile (pprof) and mutex/block/allocs profiles over the same seconds
 #        (mutex.pprof, block.pprof: where it waits; allocs.pprof: what it allocated) and the heap in use
 #        at their end (heap-storm.pprof) into DIR; after it, its heap profile (heap.pprof, in use
-#        after a GC) and runtime memory figures (memstats.txt)
+#        after a GC) and runtime memory figures (memstats.txt); the load tool's own CPU profile over the
+#        whole storm (load-cpu.pprof)
 #        DHCP=1 (root): the handsets get their addresses and boot server by DHCP first.
 #        Two network namespaces joined by a veth pair: hotdeskd in the server one
 #        (10.77.0.1/16, DHCP server for 10.77.128.1-10.77.255.254 on the veth, every
@@ -187,13 +188,16 @@ TIME=(); [[ -x /usr/bin/time ]] && TIME=(/usr/bin/time -f "hotdesk-load: cpu %P 
 # With DHCP=1 there is no -target: each handset boots from its lease's option 160/66.
 STORM_NET=(-target "http://$ADDR:$HTTP_PORT")
 [[ "$DHCP" == 1 ]] && STORM_NET=(-dhcp "$CLI_IF")
+LOAD_PROF=()  # (a load tool built before -cpuprofile existed runs without it)
+[[ -n "${PROFILE:-}" ]] && "$HOTDESK_LOAD" storm -h 2>&1 | grep -q -- -cpuprofile && LOAD_PROF=(-cpuprofile "$PROFILE/load-cpu.pprof")
 cpu0=$(awk '{print $14+$15}' "/proc/$DPID/stat")
 t0=$(date +%s.%N)
 set +e
 timeout -k 5 "$(( ${CAP%s} + 30 ))" "${TIME[@]}" "${NS_CLI[@]}" "$HOTDESK_LOAD" storm -n "$N" \
   "${STORM_NET[@]}" -sip "$ADDR:$SIP_PORT" -admin "http://$ADDR:$ADMIN_PORT" \
   -admin-pass admin-load -login-share "$SHARE" -user-prefix load -concurrency "$CONCURRENCY" -rate "$RATE" -vendor "$VENDOR" \
-  -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" ${STORM_ARGS:-} | tee "$TMP/storm.txt"
+  -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" \
+  "${LOAD_PROF[@]}" ${STORM_ARGS:-} | tee "$TMP/storm.txt"
 rc=${PIPESTATUS[0]}
 set -e
 t1=$(date +%s.%N)
