@@ -37,7 +37,7 @@ type nodeProc struct {
 	cmd *exec.Cmd
 }
 
-var readyRE = regexp.MustCompile(`msg=ready admin=(\S+) .*sip_udp="?\[([^\]\s]+)\]`)
+var readyRE = regexp.MustCompile(`msg=ready admin=(\S+) http=(\S+) .*sip_udp="?\[([^\]\s]+)\]`)
 
 // startNodeProc runs the real binary as cluster node name on dsn.
 func startNodeProc(t testing.TB, bin, dsn, name string) *nodeProc {
@@ -78,7 +78,7 @@ cluster: {node: `+name+`}
 	for sc.Scan() {
 		log.WriteString(sc.Text() + "\n")
 		if m := readyRE.FindStringSubmatch(sc.Text()); m != nil {
-			n.addrs.Admin, n.addrs.SIPUDP = m[1], []string{m[2]}
+			n.addrs.Admin, n.addrs.HTTP, n.addrs.SIPUDP = m[1], m[2], []string{m[3]}
 			break
 		}
 	}

@@ -139,6 +139,27 @@ type SessionStore interface {
 	// StartSession creates the session and adds its audit event in one
 	// transaction.
 	StartSession(ctx context.Context, s *Session, audit *AuditEvent) error
+
+	// PutNativeLogout records that user's native session on the device
+	// ended at at (the refusal window's start), replacing an earlier one.
+	PutNativeLogout(ctx context.Context, deviceID, userID int64, at time.Time) error
+	// NativeLogoutAt returns when; ErrNotFound when none is kept.
+	NativeLogoutAt(ctx context.Context, deviceID, userID int64) (time.Time, error)
+	// ClearNativeLogouts forgets the device's native logouts. It reads
+	// first and writes only when there is one: a signed-out phone's every
+	// boot fetch asks.
+	ClearNativeLogouts(ctx context.Context, deviceID int64) error
+	// PruneNativeLogouts forgets those before t.
+	PruneNativeLogouts(ctx context.Context, t time.Time) error
+	// HoldSync keeps h, replacing what its node held for its device.
+	HoldSync(ctx context.Context, h HeldSync) error
+	// TakeHeldSyncs removes and returns the device's held check-syncs,
+	// node's alone or, with node "", every node's: each goes out once.
+	TakeHeldSyncs(ctx context.Context, deviceID int64, node string) ([]HeldSync, error)
+	// HeldSyncsOf lists the check-syncs node holds (the node starting).
+	HeldSyncsOf(ctx context.Context, node string) ([]HeldSync, error)
+	// PruneHeldSyncs forgets those due before t.
+	PruneHeldSyncs(ctx context.Context, t time.Time) error
 }
 
 // LoginState is what a login decides on, read under its locks.

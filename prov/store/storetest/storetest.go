@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"LoginState", testLoginState},
 		{"StartSession", testStartSession},
 		{"MarkDeviceSync", testMarkDeviceSync},
+		{"NativeLogouts", testNativeLogouts},
+		{"HeldSyncs", testHeldSyncs},
 		{"History", testHistory},
 		{"Recordings", testRecordings},
 		{"RecordingsIn", testRecordingsIn},
