@@ -143,7 +143,8 @@ func TestClusterEMSignOutThenSignInElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	cisco := prov.Device{MAC: mac, Vendor: "cisco", Model: "CP-8851", SiteID: demo.SiteID, Kind: prov.DeviceManaged,
-		Status: prov.DeviceNotDeployed, SIPUser: "rw-cisco", SIPPassword: "rw-cisco-secret"}
+		Status: prov.DeviceNotDeployed, SIPUser: "rw-cisco", SIPPassword: "rw-cisco-secret",
+		ProvUser: mac, ProvPassword: "rw-cisco-prov-secret"}
 	if err := st.CreateDevice(context.Background(), &cisco); err != nil {
 		t.Fatal(err)
 	}
