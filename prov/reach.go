@@ -271,8 +271,10 @@ func (s *Sessions) armHeld(deviceID int64, d time.Duration) {
 	s.timers.AfterFunc(d, func() { s.flushDeferred(context.Background(), deviceID, false) })
 }
 
-// resumeHeld takes up the check-syncs this node held when it stopped, due
-// when they were.
+// resumeHeld takes up the check-syncs this node held when it stopped: the
+// phone's next registration here sends them, else their timer, syncSettle
+// after the start (this runs before the SIP listeners serve; a phone that
+// was applying has registered by then).
 func (s *Sessions) resumeHeld(ctx context.Context) error {
 	hs, err := s.store.HeldSyncsOf(ctx, s.node)
 	if err != nil {
@@ -280,13 +282,16 @@ func (s *Sessions) resumeHeld(ctx context.Context) error {
 	}
 	now := s.wall()
 	for _, x := range hs {
+		if now.Sub(x.Due) > SyncPendingMax {
+			continue // long stale: the sweep forgets it
+		}
 		s.devMu.Lock()
 		h := s.deferred[x.DeviceID]
 		h.merge(x)
 		h.due, h.stored = x.Due, true
 		s.deferred[x.DeviceID] = h
 		s.devMu.Unlock()
-		s.armHeld(x.DeviceID, max(0, x.Due.Sub(now)))
+		s.armHeld(x.DeviceID, syncSettle)
 	}
 	if len(hs) > 0 {
 		s.logger.Info("held check-syncs resumed", "component", "sessions", "count", len(hs))
