@@ -169,11 +169,15 @@ func TestClusterEMSignOutThenSignInElsewhere(t *testing.T) {
 	}
 	waitFor(t, "n2 hearing of the session's end", func() bool { return procCounter(t, n2, ended) > before })
 
-	// The phone's rule and lines now lead to n2 (n1 out of its reach).
+	// The phone's rule and lines now lead to n2 (n1 out of its reach);
+	// changed between its provisioning tasks (a NOTIFY's re-sync may be
+	// pending).
+	p.syncMu.Lock()
 	p.mu.Lock()
 	p.params["Profile_Rule"] = strings.ReplaceAll(p.params["Profile_Rule"], n1.addrs.HTTP, n2.addrs.HTTP)
 	p.provBase, p.server = "http://"+n2.addrs.HTTP, n2.addrs.SIPUDP[0]
 	p.mu.Unlock()
+	p.syncMu.Unlock()
 	if !p.emSignIn("alice", "alice-demo") {
 		t.Fatal("signing in again on n2 right after signing out on n1 was refused")
 	}
