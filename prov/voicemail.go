@@ -365,8 +365,14 @@ func (v *Voicemails) SetGreeting(ctx context.Context, userID int64, wav []byte, 
 	if err == nil && v.cfg.Shared != nil {
 		// Stored first; the file here is then the stored one's copy
 		// (same time), so this node does not fetch it back.
+		// A replacement is stamped after the one it replaces: the other
+		// nodes' copies compare the stamp (and size) to notice it.
+		name, at := strconv.FormatInt(userID, 10), v.now()
+		if old, err := v.store.GetMedia(ctx, MediaGreeting, name); err == nil && !at.After(old.Created) {
+			at = old.Created.Add(time.Millisecond)
+		}
 		var m MediaObject
-		if m, err = v.cfg.Shared.put(ctx, MediaGreeting, strconv.FormatInt(userID, 10), tmp.Name(), v.now()); err == nil {
+		if m, err = v.cfg.Shared.put(ctx, MediaGreeting, name, tmp.Name(), at); err == nil {
 			err = os.Chtimes(tmp.Name(), m.Created, m.Created)
 		}
 	}
