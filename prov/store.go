@@ -265,7 +265,8 @@ type PasswordTokenStore interface {
 	SpendPasswordTokens(ctx context.Context, userID int64, at time.Time) error
 }
 
-// VoicemailStore keeps voicemail messages' metadata (the audio is a file).
+// VoicemailStore keeps voicemail messages' metadata (the audio is a file, and
+// on nodes sharing the store a MediaStore object too).
 type VoicemailStore interface {
 	// AddVoicemail inserts v and sets its ID; CreatedAt defaults to now.
 	AddVoicemail(ctx context.Context, v *Voicemail) error
