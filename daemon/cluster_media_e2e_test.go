@@ -246,3 +246,79 @@ func counterOf(t *testing.T, nd *clusterNode, name string, labels ...string) flo
 	}
 	return 0
 }
+
+// TestClusterDeskRecordingOnEveryNode: carol's desk phone calls bob's on
+// n1, which records the call (bob's number is recorded); n1 stops and its
+// recordings directory is lost; bob downloads the recording through n2's
+// API, byte for byte what n1 wrote.
+func TestClusterDeskRecordingOnEveryNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and two daemons")
+	}
+	nodes := startClusterWith(t, 2, func(c *Config) {
+		c.SIP.Listen = append(c.SIP.Listen, "ws://127.0.0.1:0")
+		c.SIP.WebRTC.RTPAddress, c.SIP.WebRTC.Loopback = "127.0.0.1", true
+		c.SIP.WebRTC.RecordNumbers = []string{"1002"}
+	})
+	n1, n2 := nodes[0], nodes[1]
+	ctx := context.Background()
+	bob, carol := newRTPPhone(t, n1.addrs.SIPUDP[0]), newRTPPhone(t, n1.addrs.SIPUDP[0])
+	for _, p := range []struct {
+		ph        *rtpPhone
+		num, pass string
+	}{{bob, "1002", "bob-sip"}, {carol, "1003", "carol-sip"}} {
+		if code := p.ph.register(t, p.num, p.num, p.pass, 600); code != 200 {
+			t.Fatalf("%s REGISTER on n1 = %d", p.num, code)
+		}
+	}
+	bob.counting.Store(1)
+	carol.counting.Store(129)
+	s, err := carol.callAs("1002", "1003", "carol-sip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := recvReq(t, bob.invites, "carol's INVITE at bob's phone")
+	bob.learn(t, inv.Body())
+	carol.learn(t, s.InviteResponse.Body())
+	if !eventually(func() bool { return bob.got.Load() >= 50 && carol.got.Load() >= 50 }) {
+		t.Fatalf("through n1's bridge bob got %d packets, carol %d", bob.got.Load(), carol.got.Load())
+	}
+	if err := s.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recvReq(t, bob.byes, "BYE at bob's phone")
+	u, err := n2.a.store.GetUser(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []prov.Recording
+	waitFor(t, "bob's recording", func() bool { recs, _ = n2.a.store.ListRecordings(ctx, u.ID, 0); return len(recs) == 1 })
+	wav, err := os.ReadFile(filepath.Join(n1.a.cfg.DataDir, "recordings", recs[0].File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(n1.a.cfg.DataDir, "recordings")); err != nil {
+		t.Fatal(err)
+	}
+
+	u.Portal.Recordings = prov.AccessWrite
+	if err := n2.a.store.UpdateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	base2 := "http://" + n2.addrs.Admin
+	web2 := browser(t)
+	if code, _ := signIn(t, web2, base2, "bob", "bob-demo"); code != http.StatusSeeOther {
+		t.Fatalf("bob's sign-in on n2 = %d", code)
+	}
+	code, body := fetch(t, web2, "GET", fmt.Sprintf("%s/api/v1/me/recordings/%d/audio?download=1", base2, recs[0].ID), nil)
+	if code != 200 || body != string(wav) {
+		t.Fatalf("the recording through n2 with n1 gone = %d, %d bytes; want 200, the %d bytes n1 wrote",
+			code, len(body), len(wav))
+	}
+	if n := counterOf(t, n2, "hotdesk_media_shared_fetches_total", "kind", "recording", "result", "ok"); n != 1 {
+		t.Fatalf("n2 copied the recording from the store %v times, want 1", n)
+	}
+}
