@@ -345,9 +345,9 @@ dhcp: {mode: server, listen: "127.0.1.`+fmt.Sprint(i+1)+`:67", subnet: 127.0.1.0
 		t.Fatalf("lease from n3: %v", err)
 	}
 	const upDir = `<directory><item_list><item><fn>Bob</fn><ct>2002</ct></item></item_list></directory>`
-	provDo := func(nd *nodeProc, method string, body io.Reader) (int, string) {
+	provFile := func(nd *nodeProc, method, name string, body io.Reader) (int, string) {
 		c := http.Client{Transport: &digest.Transport{Username: up.mac, Password: "prov-0005-secret"}, Timeout: 10 * time.Second}
-		req, _ := http.NewRequest(method, "http://"+nd.addrs.HTTP+"/"+up.mac+"-directory.xml", body)
+		req, _ := http.NewRequest(method, "http://"+nd.addrs.HTTP+"/"+name, body)
 		req.Header.Set("User-Agent", "PolycomVVX-VVX_400-UA/6.4.3.5018")
 		res, err := c.Do(req)
 		if err != nil {
@@ -357,9 +357,32 @@ dhcp: {mode: server, listen: "127.0.1.`+fmt.Sprint(i+1)+`:67", subnet: 127.0.1.0
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(b)
 	}
+	provDo := func(nd *nodeProc, method string, body io.Reader) (int, string) {
+		return provFile(nd, method, up.mac+"-directory.xml", body)
+	}
+	// n1 has read (and cached) the phone's files without the upload.
+	if code, body := provDo(n1, "GET", nil); strings.Contains(body, "<ct>2002</ct>") {
+		t.Fatalf("directory on n1 before the upload = %d %s", code, body)
+	}
 	if code, body := provDo(n3, "PUT", strings.NewReader(upDir)); code/100 != 2 {
 		t.Fatalf("directory upload on n3 = %d %s", code, body)
 	}
+	waitFor(t, "the upload to n3 served by n1", func() bool {
+		_, body := provDo(n1, "GET", nil)
+		return strings.Contains(body, "<ct>2002</ct>")
+	})
+	// A setting the phone saved on n3 (its -phone.cfg) is in what n1
+	// renders for it, though n1 had rendered the phone's files before.
+	if code, body := provFile(n1, "GET", up.mac+"-hotdesk.cfg", nil); code != 200 || strings.Contains(body, `up.volume.handset="7"`) {
+		t.Fatalf("%s-hotdesk.cfg on n1 = %d %s", up.mac, code, body)
+	}
+	if code, body := provFile(n3, "PUT", up.mac+"-phone.cfg", strings.NewReader(`<PHONE_CONFIG><OVERRIDES up.volume.handset="7"/></PHONE_CONFIG>`)); code/100 != 2 {
+		t.Fatalf("phone.cfg upload on n3 = %d %s", code, body)
+	}
+	waitFor(t, "the phone's saved setting rendered by n1", func() bool {
+		_, body := provFile(n1, "GET", up.mac+"-hotdesk.cfg", nil)
+		return strings.Contains(body, `up.volume.handset="7"`)
+	})
 
 	// SIGKILL n3: its handsets' next refresh finds it silent and moves on.
 	onN3 := 0

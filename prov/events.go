@@ -25,6 +25,10 @@ const (
 	// EventSiteChanged: a site was created or changed (its subnets place
 	// enrolling phones; its policy is rendered to its phones).
 	EventSiteChanged EventKind = "site_changed"
+	// EventUploadStored: a phone or a user stored an upload (a saved
+	// setting, a directory): rendered files and views are dropped on
+	// every node, and nothing is sent to the phone, which has it already.
+	EventUploadStored EventKind = "upload_stored"
 )
 
 // ReasonEnrolled is an EventDeviceChanged's Reason for a device the phone's

@@ -271,6 +271,9 @@ func (f *Files) storeUpload(ctx context.Context, owner string, pn parsedName, da
 		return nil
 	}
 	f.cache.invalidate()
+	// Other nodes' caches follow this event (relayed); this node's is
+	// dropped above already, whoever else subscribes.
+	f.events.Publish(ctx, prov.Event{Kind: prov.EventUploadStored})
 	// The uploading phone already has what it wrote, so a device's own
 	// upload needs no check-sync; a user's may matter to their other phones.
 	if userOwned {
