@@ -31,6 +31,7 @@ type Store interface {
 	AdminStore
 	PasswordTokenStore
 	VoicemailStore
+	WebSessionStore
 }
 
 // SiteStore keeps sites.
