@@ -107,7 +107,7 @@ const kindAuth prov.EventKind = "auth_result"
 func relayed(k prov.EventKind) bool {
 	switch k {
 	case prov.EventSessionStarted, prov.EventSessionEnded, prov.EventCredentialsChanged, prov.EventUserChanged,
-		prov.EventDeviceChanged, prov.EventDeviceStatus, prov.EventSiteChanged:
+		prov.EventDeviceChanged, prov.EventDeviceStatus, prov.EventSiteChanged, prov.EventSoftphoneChanged:
 		return true
 	}
 	return false
