@@ -15,7 +15,8 @@ import (
 // TestClusterPortalSessionOnEveryNode: a browser signed in to the portal
 // on n1 is served by n2 with the same cookie (a page, a CSRF-checked form,
 // whose flash n1 then shows); the softphone credential minted on n1
-// registers through n2 (digest, sipgo); signing out on n2 refuses it on
+// registers through n2 (digest, sipgo), and a re-mint on n1 unbinds it
+// there; signing out on n2 refuses it on
 // both nodes and unbinds it; the database holds neither the cookie nor
 // the softphone's password; and a session signed in on n1 outlives n1.
 func TestClusterPortalSessionOnEveryNode(t *testing.T) {
@@ -70,17 +71,34 @@ func TestClusterPortalSessionOnEveryNode(t *testing.T) {
 	if got := h.register(t, line.Number, line.Username, line.Password, 300); got != http.StatusOK {
 		t.Fatalf("REGISTER through n2 with n1's softphone credential = %d", got)
 	}
-	bound := func(nd *clusterNode) bool {
+	boundAs := func(nd *clusterNode, user string) bool {
 		for _, b := range nd.a.svc.sip.Lookup(ctx, line.Number) {
-			if b.AuthUser == line.Username {
+			if b.AuthUser == user {
 				return true
 			}
 		}
 		return false
 	}
-	if !bound(n2) {
+	if !boundAs(n2, line.Username) {
 		t.Fatal("the softphone is not bound on n2")
 	}
+
+	// The page reloaded on n1 re-mints: the old credential and its
+	// registration on n2 go, the new one registers there.
+	old := line
+	line = mintSoftphone(t, c, base1, csrf)
+	waitFor(t, "n2 to drop the re-minted credential and its binding", func() bool {
+		_, ok := n2.a.svc.credentials.Lookup(old.Username)
+		return !ok && !boundAs(n2, old.Username)
+	})
+	waitFor(t, "n2 to know the new credential", func() bool {
+		_, ok := n2.a.svc.credentials.Lookup(line.Username)
+		return ok
+	})
+	if got := h.register(t, line.Number, line.Username, line.Password, 300); got != http.StatusOK {
+		t.Fatalf("REGISTER through n2 with the re-minted credential = %d", got)
+	}
+	bound := func(nd *clusterNode) bool { return boundAs(nd, line.Username) }
 
 	// Neither the cookie nor the softphone's password is in the database.
 	cookie := ""

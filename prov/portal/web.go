@@ -42,7 +42,8 @@ type WebConfig struct {
 	LockoutBase      time.Duration `yaml:"lockout_base"`
 	// Languages are the choices offered to users (language tags).
 	Languages []string `yaml:"languages"`
-	// MaxSessions bounds the in-memory session table.
+	// MaxSessions bounds the stored sessions (the whole cluster's); beyond
+	// it the least recently seen is signed out.
 	MaxSessions int `yaml:"max_sessions"`
 	// ForgotRate is how many "forgot password" requests one source may
 	// make per hour.
