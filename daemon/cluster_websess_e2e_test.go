@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"hotdesk/prov"
 )
@@ -17,7 +18,7 @@ import (
 // whose flash n1 then shows); the softphone credential minted on n1
 // registers through n2 (digest, sipgo), and a re-mint on n1 unbinds it
 // there; signing out on n2 refuses it on
-// both nodes and unbinds it; the database holds neither the cookie nor
+// both nodes and unbinds it, as taking the softphone away does; the database holds neither the cookie nor
 // the softphone's password; and a session signed in on n1 outlives n1.
 func TestClusterPortalSessionOnEveryNode(t *testing.T) {
 	if testing.Short() {
@@ -155,6 +156,32 @@ func TestClusterPortalSessionOnEveryNode(t *testing.T) {
 	c2 := browser(t)
 	if code, _ := signIn(t, c2, base1, "alice", "alice-demo"); code != http.StatusSeeOther {
 		t.Fatalf("second sign-in on n1 = %d", code)
+	}
+	// Its softphone, registered through n2, is unbound there when n1's
+	// admin takes the softphone away.
+	code, body = fetch(t, c2, "GET", base1+"/me/", nil)
+	if m = csrfRE.FindStringSubmatch(body); code != http.StatusOK || m == nil {
+		t.Fatalf("n1 /me/ = %d", code)
+	}
+	line = mintSoftphone(t, c2, base1, m[1])
+	waitFor(t, "n2 to know the third credential", func() bool {
+		_, ok := n2.a.svc.credentials.Lookup(line.Username)
+		return ok
+	})
+	h2 := newHandset(t, n2.addrs.SIPUDP[0], "test.lan")
+	if got := h2.register(t, line.Number, line.Username, line.Password, 300); got != http.StatusOK {
+		t.Fatalf("REGISTER through n2 = %d", got)
+	}
+	pa.CallOperations = prov.CallOpsNone
+	if _, err := n1.a.svc.manager.UpdateUser(ctx, "alice", prov.UserPatch{Portal: &pa}, prov.Actor{Name: "admin:test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "n2 to drop and unbind the softphone taken away", func() bool {
+		_, ok := n2.a.svc.credentials.Lookup(line.Username)
+		return !ok && !bound(n2)
+	})
+	if live, err := n1.a.store.ListWebSoftphones(ctx, time.Now()); err != nil || len(live) != 0 {
+		t.Fatalf("softphones left in the store: %+v %v", live, err)
 	}
 	if err := n1.stop(); err != nil {
 		t.Fatal(err)
