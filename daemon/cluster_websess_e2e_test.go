@@ -191,6 +191,39 @@ func TestClusterPortalSessionOnEveryNode(t *testing.T) {
 	}
 }
 
+// TestClusterPortalSessionOutlivesKilledNode: real processes; a browser
+// signed in on n1 goes on through n2 (a page and a CSRF-checked form) after
+// n1 is killed (SIGKILL).
+func TestClusterPortalSessionOutlivesKilledNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts PostgreSQL and two hotdeskd processes")
+	}
+	dsn := postgresDB(t)
+	bin := buildBinary(t)
+	seedClusterPhone(t, dsn, "0004f3fe0001", "websess-phone", "websess-phone-pw")
+	n1, n2 := startNodeProc(t, bin, dsn, "n1"), startNodeProc(t, bin, dsn, "n2")
+	c := browser(t)
+	if code, to := signIn(t, c, "http://"+n1.addrs.Admin, "alice", "alice-demo"); code != http.StatusSeeOther || to != "/me/" {
+		t.Fatalf("sign-in on n1 = %d → %q", code, to)
+	}
+	if err := n1.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = n1.cmd.Wait()
+	base2 := "http://" + n2.addrs.Admin
+	code, body := fetch(t, c, "GET", base2+"/me/", nil)
+	m := csrfRE.FindStringSubmatch(body)
+	if code != http.StatusOK || m == nil || !strings.Contains(body, "Alice") {
+		t.Fatalf("n2 /me/ after n1's death = %d:\n%s", code, body)
+	}
+	if code, _ := fetch(t, c, "POST", base2+"/logout", url.Values{"csrf": {m[1]}}); code != http.StatusSeeOther {
+		t.Fatalf("sign-out on n2 = %d", code)
+	}
+	if code, _ := fetch(t, c, "GET", base2+"/me/", nil); code != http.StatusSeeOther {
+		t.Fatalf("n2 after sign-out = %d, want a redirect to sign-in", code)
+	}
+}
+
 // mintSoftphone asks the portal for the session's softphone credential.
 func mintSoftphone(t *testing.T, c *http.Client, base, csrf string) prov.SoftphoneLine {
 	t.Helper()
