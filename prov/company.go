@@ -37,6 +37,11 @@ func CompanyDirectory(ctx context.Context, st Store, viewer User, search string)
 type CompanyList struct {
 	sites   []Site
 	entries []companyRow
+	// all and bySite are the answers of VisibleTo, built once with the
+	// list and shared by every viewer: a copy per logged-in phone's view
+	// was 2,000 copies of the directory in a boot storm's heap.
+	all    []CompanyEntry
+	bySite map[int64][]CompanyEntry
 }
 
 type companyRow struct {
@@ -86,33 +91,35 @@ func CompanyAll(ctx context.Context, st Store, search string) (*CompanyList, err
 		}
 		return out.entries[i].Name < out.entries[j].Name
 	})
+	out.bySite = map[int64][]CompanyEntry{}
+	for _, e := range out.entries {
+		if len(out.all) < companyMax {
+			out.all = append(out.all, e.CompanyEntry)
+		}
+		if len(out.bySite[e.siteID]) < companyMax {
+			out.bySite[e.siteID] = append(out.bySite[e.siteID], e.CompanyEntry)
+		}
+	}
 	return out, nil
 }
 
 // VisibleTo is the part of l that viewer's directory scope shows, at most
-// companyMax entries; the entries' slices are shared, not to be modified.
+// companyMax entries, the viewer included; the slice is shared by every
+// viewer of that scope: not to be modified.
 func (l *CompanyList) VisibleTo(viewer User) []CompanyEntry {
-	scopeID := int64(-1) // all
-	if viewer.DirectoryScope != "" && !strings.EqualFold(viewer.DirectoryScope, "all") {
-		for _, s := range l.sites {
-			if strings.EqualFold(s.Name, viewer.DirectoryScope) {
-				scopeID = s.ID
-			}
-		}
-		if scopeID < 0 {
-			return nil // a scope naming a site that no longer exists shows nobody
+	if viewer.DirectoryScope == "" || strings.EqualFold(viewer.DirectoryScope, "all") {
+		return l.all
+	}
+	scopeID := int64(-1)
+	for _, s := range l.sites {
+		if strings.EqualFold(s.Name, viewer.DirectoryScope) {
+			scopeID = s.ID
 		}
 	}
-	var out []CompanyEntry
-	for _, e := range l.entries {
-		if len(out) == companyMax {
-			break
-		}
-		if scopeID < 0 || e.siteID == scopeID {
-			out = append(out, e.CompanyEntry)
-		}
+	if scopeID < 0 {
+		return nil // a scope naming a site that no longer exists shows nobody
 	}
-	return out
+	return l.bySite[scopeID]
 }
 
 func lastWord(s string) string {
@@ -143,12 +150,16 @@ func (v *View) DirectoryItems() []Contact {
 	if len(v.Company) == 0 {
 		return v.Contacts
 	}
+	self := v.CompanySelf()
 	mine := make(map[string]bool, len(v.Contacts))
 	for _, c := range v.Contacts {
 		mine[c.Number] = true
 	}
 	out := append(make([]Contact, 0, len(v.Contacts)+len(v.Company)), v.Contacts...)
 	for _, e := range v.Company {
+		if e.Username == self {
+			continue
+		}
 		for _, n := range e.Numbers {
 			if mine[n] {
 				continue
@@ -158,4 +169,13 @@ func (v *View) DirectoryItems() []Contact {
 		}
 	}
 	return out
+}
+
+// CompanySelf is the username View.Company leaves out: the user's own
+// entry is in the shared list but not in their directory.
+func (v *View) CompanySelf() string {
+	if v.User == nil {
+		return ""
+	}
+	return v.User.Username
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +50,7 @@ type stormConfig struct {
 	linger           time.Duration
 	durationCap      time.Duration
 	jsonPath         string
+	cpuProfile       string
 	// targetSet: -target was given, so a DHCP boot server does not replace it.
 	targetSet bool
 	// vendors is -vendor; macPrefixSet: -mac-prefix was given (every
@@ -90,6 +93,7 @@ func stormFlags(fs *flag.FlagSet, c *stormConfig) {
 	fs.DurationVar(&c.linger, "linger", 0, "keep every handset's socket open this long after its flow (answers NOTIFY)")
 	fs.DurationVar(&c.durationCap, "duration-cap", 120*time.Second, "hard cap on the whole run")
 	fs.StringVar(&c.jsonPath, "json", "", "write the summary as JSON to this file")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile (pprof) over the storm to this file: it shares the machine with the daemon")
 	dhcpFlags(fs, &c.dhcp)
 }
 
@@ -147,6 +151,17 @@ func runStorm(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	s, err := runStormCfg(ctx, c)
 	if err != nil {

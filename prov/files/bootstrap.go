@@ -40,19 +40,19 @@ func (f *Files) secretsOver(p Proto) bool {
 // deliver records the one unauthenticated hand-out of d's credentials; it
 // is ErrAuth when they went out before (to a request racing this one, here
 // or on another node).
-func (f *Files) deliver(ctx context.Context, d prov.Device, req Request) error {
+func (f *Files) deliver(ctx context.Context, d prov.Device, req Request, act *activeRead) error {
 	if d.ProvPassword == "" || !d.CredsDeliveredAt.IsZero() {
 		return nil
 	}
 	var held int64
-	ss, err := f.store.ListSessions(ctx, prov.SessionQuery{DeviceID: d.ID, ActiveOnly: true, Limit: 1})
+	sess, ok, err := act.get(ctx)
 	if err != nil {
 		return fmt.Errorf("deliver credentials: %w", err)
 	}
-	if len(ss) > 0 && ss[0].Active() && remoteDoor(ss[0].Door) {
-		held = ss[0].UserID
+	if ok && sess.Active() && remoteDoor(sess.Door) {
+		held = sess.UserID
 	}
-	ok, err := f.store.MarkCredsDelivered(ctx, d.ID, f.now(), hostOf(req), held)
+	ok, err = f.store.MarkCredsDelivered(ctx, d.ID, f.now(), hostOf(req), held)
 	if err != nil {
 		return fmt.Errorf("deliver credentials: %w", err)
 	}

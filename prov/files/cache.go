@@ -45,7 +45,11 @@ type Cache struct {
 	gen     atomic.Uint64
 	fullGen atomic.Uint64
 	devGen  [devGenStripes]atomic.Uint64 // by device ID modulo the stripes
-	macs    sync.Map                     // device ID → MAC, for invalidation by ID
+	// sessGen is devGen raised by session events only: a fetch's one read
+	// of the device's sessions stays good across its own device events
+	// (the credentials' hand-out, a deployment).
+	sessGen [devGenStripes]atomic.Uint64
+	macs    sync.Map // device ID → MAC, for invalidation by ID
 	shards  [cacheShards]cacheShard
 
 	siteMu sync.RWMutex
@@ -70,6 +74,11 @@ type cacheShard struct {
 	devKeys map[string][]string // rendered entries of a MAC
 	devices map[string]deviceEntry
 	views   map[string]viewEntry
+	// noUploads are the owners (with the names asked) that uploaded none
+	// of them: most phones and users never upload, and their views are
+	// rebuilt at every registration. Only uploads change it, and storing
+	// one drops everything.
+	noUploads map[string]time.Time
 }
 
 const (
@@ -106,6 +115,7 @@ func (s *cacheShard) reset() {
 	s.devKeys = map[string][]string{}
 	s.devices = map[string]deviceEntry{}
 	s.views = map[string]viewEntry{}
+	s.noUploads = map[string]time.Time{}
 }
 
 func (c *Cache) shard(mac string) *cacheShard {
@@ -129,7 +139,7 @@ func (c *Cache) OnEvent(_ context.Context, ev prov.Event) {
 		}
 	case prov.EventDeviceStatus, prov.EventSessionStarted, prov.EventSessionEnded:
 		if ev.DeviceID != 0 {
-			c.invalidateDevice(ev.DeviceID)
+			c.invalidateDevice(ev.DeviceID, ev.Kind != prov.EventDeviceStatus)
 			return
 		}
 	}
@@ -164,11 +174,13 @@ func (c *Cache) invalidate() {
 	c.siteMu.Unlock()
 }
 
-// invalidateDevice drops what is cached for the device with id.
-func (c *Cache) invalidateDevice(id int64) {
+// invalidateDevice drops what is cached for the device with id; sessions
+// says a session of it started or ended.
+func (c *Cache) invalidateDevice(id int64, sessions bool) {
 	g := c.gen.Add(1)
-	stripe := &c.devGen[uint64(id)%devGenStripes]
-	for cur := stripe.Load(); cur < g && !stripe.CompareAndSwap(cur, g); cur = stripe.Load() {
+	raise(&c.devGen[uint64(id)%devGenStripes], g)
+	if sessions {
+		raise(&c.sessGen[uint64(id)%devGenStripes], g)
 	}
 	v, ok := c.macs.Load(id)
 	if !ok {
@@ -184,6 +196,18 @@ func (c *Cache) invalidateDevice(id int64) {
 	delete(s.devices, mac)
 	delete(s.views, mac)
 	s.mu.Unlock()
+}
+
+// raise sets stripe to g unless it is already past it.
+func raise(stripe *atomic.Uint64, g uint64) {
+	for cur := stripe.Load(); cur < g && !stripe.CompareAndSwap(cur, g); cur = stripe.Load() {
+	}
+}
+
+// sessionsValid reports whether device id's sessions read at gen are still
+// what the store holds, as far as this node's events tell.
+func (c *Cache) sessionsValid(gen uint64, id int64) bool {
+	return gen >= c.fullGen.Load() && gen >= c.sessGen[uint64(id)%devGenStripes].Load()
 }
 
 func (c *Cache) get(mac, key string) (*cacheEntry, bool) {
@@ -267,19 +291,43 @@ func (c *Cache) view(d prov.Device) (prov.View, bool) {
 	return e.v, true
 }
 
-func (c *Cache) putView(v prov.View, gen uint64) {
+// putView keeps v, read from gen on, its session at sessGen.
+func (c *Cache) putView(v prov.View, gen, sessGen uint64) {
 	d := v.Device
 	c.macs.Store(d.ID, d.MAC)
 	s := c.shard(d.MAC)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !c.valid(gen, d.ID) {
+	if !c.valid(gen, d.ID) || !c.sessionsValid(sessGen, d.ID) {
 		return
 	}
 	if len(s.views) >= maxShardEntries {
 		clear(s.views)
 	}
 	s.views[d.MAC] = viewEntry{v: v, at: c.now()}
+}
+
+// uploadsNone reports that key's owner is known to have none of key's uploads.
+func (c *Cache) uploadsNone(key string) bool {
+	s := c.shard(key)
+	s.mu.RLock()
+	at, ok := s.noUploads[key]
+	s.mu.RUnlock()
+	return ok && c.fresh(at)
+}
+
+// putUploadsNone records that key's owner had none of key's uploads at gen.
+func (c *Cache) putUploadsNone(key string, gen uint64) {
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.valid(gen, 0) {
+		return
+	}
+	if len(s.noUploads) >= maxShardEntries {
+		clear(s.noUploads)
+	}
+	s.noUploads[key] = c.now()
 }
 
 type siteEntry struct {

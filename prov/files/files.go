@@ -380,12 +380,15 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		}
 		f.fetch(ctx, d, kind, req)
 	}
+	// Read after the desk's bookkeeping, which may end a session (a Cisco
+	// signed out) and keeps its own read for the reboot signals.
+	act := f.activeRead(d.ID)
 	secrets := f.secretsOver(req.Proto)
 	if locked && (!d.CredsDeliveredAt.IsZero() || d.Status == prov.DeviceDeployed) {
 		secrets = false // handed out once; never again without them (TFTP, the boot grace)
 	}
 	if locked && secrets && pn.kind == KindDeviceConfig {
-		if err := f.deliver(ctx, d, req); err != nil {
+		if err := f.deliver(ctx, d, req, act); err != nil {
 			return nil, fmt.Errorf("read %s: %w", pn.name, err)
 		}
 	}
@@ -403,7 +406,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 			return e.content(pn), nil
 		}
 	}
-	v, err := f.view(ctx, d, secrets, req)
+	v, err := f.view(ctx, d, secrets, req, act)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", pn.name, err)
 	}

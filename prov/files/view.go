@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"hotdesk/prov"
@@ -13,7 +12,8 @@ import (
 // view gathers what the renderer needs for device d.
 // What it reads from the store is cached per device (shared read-only)
 // until an event about the device or a global one.
-func (f *Files) view(ctx context.Context, d prov.Device, secrets bool, req Request) (*prov.View, error) {
+// act is the fetch's read of the device's session (nil: read here).
+func (f *Files) view(ctx context.Context, d prov.Device, secrets bool, req Request, act *activeRead) (*prov.View, error) {
 	if cv, ok := f.cache.view(d); ok {
 		cv.Device, cv.Secrets, cv.Server = d, secrets, f.server(req)
 		return &cv, nil
@@ -32,14 +32,17 @@ func (f *Files) view(ctx context.Context, d prov.Device, secrets bool, req Reque
 			}
 		}
 	}
-	ss, err := f.store.ListSessions(ctx, prov.SessionQuery{DeviceID: d.ID, ActiveOnly: true, Limit: 1})
+	if act == nil {
+		act = f.activeRead(d.ID)
+	}
+	sess, ok, err := act.get(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("view: sessions: %w", err)
 	}
 	failed := false
 	var userUps ownerUploads
-	if len(ss) > 0 && ss[0].Active() {
-		if userUps, err = f.addUser(ctx, v, ss[0], &failed); err != nil {
+	if ok && sess.Active() {
+		if userUps, err = f.addUser(ctx, v, sess, &failed); err != nil {
 			return nil, err
 		}
 	}
@@ -53,7 +56,7 @@ func (f *Files) view(ctx context.Context, d prov.Device, secrets bool, req Reque
 		}
 	}
 	if d.ID != 0 && !failed {
-		f.cache.putView(*v, gen)
+		f.cache.putView(*v, gen, act.gen)
 	}
 	return v, nil
 }
@@ -93,7 +96,6 @@ func (f *Files) addUser(ctx context.Context, v *prov.View, s prov.Session, faile
 		*failed = true
 		f.log.Warn("company directory", "user", u.Username, "err", err)
 	}
-	co = slices.DeleteFunc(co, func(e prov.CompanyEntry) bool { return e.Username == u.Username })
 	v.User, v.Session, v.Numbers, v.Contacts, v.Company = &u, &s, nums, cs, co
 	v.UserInDevice = s.Door != prov.DoorNative
 	v.UserPhone = f.uploadParams(ups, "phone.cfg")
@@ -137,13 +139,26 @@ type ownerUploads struct {
 }
 
 // latestUploads reads owner's newest uploads of names in one query (a view
-// needs two or three per owner); a failed read is logged and reported in
-// *failed, so that the View is not cached, and reads as none.
+// needs two or three per owner), none at all when the cache knows the owner
+// has none of them; a failed read is logged and reported in *failed, so
+// that the View is not cached, and reads as none.
 func (f *Files) latestUploads(ctx context.Context, owner string, failed *bool, names ...string) ownerUploads {
+	key := owner
+	for _, n := range names {
+		key += "|" + n
+	}
+	if f.cache.uploadsNone(key) {
+		return ownerUploads{owner: owner}
+	}
+	gen := f.cache.generation()
 	ups, err := f.store.LatestUploads(ctx, owner, names...)
 	if err != nil {
 		*failed = true
 		f.log.Warn("read uploads", "owner", owner, "err", err)
+		return ownerUploads{owner: owner}
+	}
+	if len(ups) == 0 {
+		f.cache.putUploadsNone(key, gen)
 		return ownerUploads{owner: owner}
 	}
 	out := ownerUploads{owner: owner, latest: make(map[string]prov.Upload, len(ups))}
@@ -186,7 +201,7 @@ func (f *Files) EffectiveConfig(ctx context.Context, mac string) ([]prov.Param, 
 	if err != nil {
 		return nil, fmt.Errorf("effective config %s: %w", m, err)
 	}
-	v, err := f.view(ctx, d, true, Request{Proto: ProtoHTTP})
+	v, err := f.view(ctx, d, true, Request{Proto: ProtoHTTP}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("effective config %s: %w", m, err)
 	}

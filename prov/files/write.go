@@ -147,7 +147,7 @@ func (f *Files) uploadOwner(ctx context.Context, req Request, pn parsedName) (st
 		// the device, or the user's own login, may write one.
 		return "", nil, fmt.Errorf("write %s: not authenticated as the device: %w", pn.name, prov.ErrAuth)
 	}
-	v, err := f.view(ctx, d, false, req)
+	v, err := f.view(ctx, d, false, req, nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("write %s: %w", pn.name, err)
 	}
@@ -287,7 +287,11 @@ func dropCompanyItems(v *prov.View, up []prov.Contact) ([]prov.Contact, int) {
 		return up, 0
 	}
 	company := map[string]bool{}
+	self := v.CompanySelf()
 	for _, e := range v.Company {
+		if e.Username == self {
+			continue
+		}
 		for _, n := range e.Numbers {
 			company[n] = true
 		}

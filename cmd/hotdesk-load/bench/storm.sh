@@ -19,9 +19,11 @@
 #        PORT_BASE=18080 (http; admin +1, tftp +2, sip +3)  KEEP=1 keeps the temp dir
 #        STORM_ARGS="…" extra storm flags, e.g. "-reboot-share 0.3 -split-port-share 0.5 -relock-notify-wait 5s"
 #        PROFILE=DIR: during the storm, save the daemon's goroutine dump (at PROFILE_AT=3 s) and a
-#        PROFILE_SECONDS=5 s CPU profile (pprof) and mutex/block profiles over the same seconds (mutex.pprof,
-#        block.pprof: where it waits) into DIR; after it, its heap profile (heap.pprof, in use
-#        after a GC) and runtime memory figures (memstats.txt)
+#        PROFILE_SECONDS=5 s CPU profile (pprof) and mutex/block/allocs profiles over the same seconds
+#        (mutex.pprof, block.pprof: where it waits; allocs.pprof: what it allocated) and the heap in use
+#        at their end (heap-storm.pprof) into DIR; after it, its heap profile (heap.pprof, in use
+#        after a GC) and runtime memory figures (memstats.txt); the load tool's own CPU profile over the
+#        whole storm (load-cpu.pprof)
 #        DHCP=1 (root): the handsets get their addresses and boot server by DHCP first.
 #        Two network namespaces joined by a veth pair: hotdeskd in the server one
 #        (10.77.0.1/16, DHCP server for 10.77.128.1-10.77.255.254 on the veth, every
@@ -161,28 +163,41 @@ if (( LOGINS > 0 )); then
     log "daemon after seeding: rss $(awk '/VmRSS/{print $2, $3}' /proc/$DPID/status), peak $(awk '/VmHWM/{print $2, $3}' /proc/$DPID/status)"
   fi
 fi
+# The seeding's argon2id hashes (19 MiB each, SEED_CONCURRENCY at once) set a peak of their own: reset the
+# kernel's peak RSS (clear_refs 5) so rss_peak below is the storm's.
+if echo 5 2>/dev/null >"/proc/$DPID/clear_refs"; then
+  log "peak RSS reset before the storm: $(awk '/VmHWM/{print $2, $3}' /proc/$DPID/status)"
+else
+  log "peak RSS not reset (clear_refs not writable): rss_peak includes the seeding"
+fi
 
 if [[ -n "${PROFILE:-}" ]]; then
   mkdir -p "$PROFILE"
   ( sleep "${PROFILE_AT:-3}"; "${NS_SRV[@]}" curl -s -m 5 "http://$ADDR:$ADMIN_PORT/debug/pprof/goroutine?debug=1" >"$PROFILE/goroutines.txt"
     # Mutex and block profiles over the same window (delta profiles): where the daemon waits, not computes.
-    for p in mutex block; do
+    # allocs: what the window allocated (delta; pprof -sample_index=alloc_space), the fetch path's garbage.
+    for p in mutex block allocs; do
       "${NS_SRV[@]}" curl -s -m 90 "http://$ADDR:$ADMIN_PORT/debug/pprof/$p?seconds=${PROFILE_SECONDS:-5}" >"$PROFILE/$p.pprof" &
     done
-    "${NS_SRV[@]}" curl -s -m 90 "http://$ADDR:$ADMIN_PORT/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" >"$PROFILE/cpu.pprof"; wait ) &
+    "${NS_SRV[@]}" curl -s -m 90 "http://$ADDR:$ADMIN_PORT/debug/pprof/profile?seconds=${PROFILE_SECONDS:-5}" >"$PROFILE/cpu.pprof"
+    # The heap in use at the window's end, without a GC: what the peak is made of.
+    "${NS_SRV[@]}" curl -s -m 10 "http://$ADDR:$ADMIN_PORT/debug/pprof/heap" >"$PROFILE/heap-storm.pprof"; wait ) &
   PROF_PID=$!
 fi
 TIME=(); [[ -x /usr/bin/time ]] && TIME=(/usr/bin/time -f "hotdesk-load: cpu %P of one core, max rss %M kB" -a -o "$TMP/tool.time")
 # With DHCP=1 there is no -target: each handset boots from its lease's option 160/66.
 STORM_NET=(-target "http://$ADDR:$HTTP_PORT")
 [[ "$DHCP" == 1 ]] && STORM_NET=(-dhcp "$CLI_IF")
+LOAD_PROF=()  # (a load tool built before -cpuprofile existed runs without it)
+[[ -n "${PROFILE:-}" ]] && "$HOTDESK_LOAD" storm -h 2>&1 | grep -q -- -cpuprofile && LOAD_PROF=(-cpuprofile "$PROFILE/load-cpu.pprof")
 cpu0=$(awk '{print $14+$15}' "/proc/$DPID/stat")
 t0=$(date +%s.%N)
 set +e
 timeout -k 5 "$(( ${CAP%s} + 30 ))" "${TIME[@]}" "${NS_CLI[@]}" "$HOTDESK_LOAD" storm -n "$N" \
   "${STORM_NET[@]}" -sip "$ADDR:$SIP_PORT" -admin "http://$ADDR:$ADMIN_PORT" \
   -admin-pass admin-load -login-share "$SHARE" -user-prefix load -concurrency "$CONCURRENCY" -rate "$RATE" -vendor "$VENDOR" \
-  -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" ${STORM_ARGS:-} | tee "$TMP/storm.txt"
+  -hold "$HOLD" -duration-cap "$CAP" ${DOMAIN:+-domain "$DOMAIN"} -json "$TMP/storm.json" \
+  "${LOAD_PROF[@]}" ${STORM_ARGS:-} | tee "$TMP/storm.txt"
 rc=${PIPESTATUS[0]}
 set -e
 t1=$(date +%s.%N)
