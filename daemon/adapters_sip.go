@@ -19,7 +19,7 @@ func (a sipCredentials) Credential(_ context.Context, username string) (sip.Cred
 	if !ok {
 		return sip.Credential{}, fmt.Errorf("%w: %s", sip.ErrUnknownUser, username)
 	}
-	return sip.Credential{Username: cr.Username, Password: cr.Password, AORs: cr.AORs,
+	return sip.Credential{Username: cr.Username, Password: cr.Password, HA1: cr.HA1, AORs: cr.AORs,
 		Owner: sipOwner(cr.Owner()), Device: deviceKey(cr.DeviceID)}, nil
 }
 

@@ -107,7 +107,8 @@ const kindAuth prov.EventKind = "auth_result"
 func relayed(k prov.EventKind) bool {
 	switch k {
 	case prov.EventSessionStarted, prov.EventSessionEnded, prov.EventCredentialsChanged, prov.EventUserChanged,
-		prov.EventDeviceChanged, prov.EventDeviceStatus, prov.EventSiteChanged, prov.EventUploadStored:
+		prov.EventDeviceChanged, prov.EventDeviceStatus, prov.EventSiteChanged, prov.EventUploadStored,
+		prov.EventSoftphoneChanged:
 		return true
 	}
 	return false

@@ -142,7 +142,6 @@ func (p *rtpPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.reinvites <- req
 		return
 	}
-	p.invites <- req
 	res := sip.NewResponseFromRequest(req, 200, "OK", p.sdp())
 	res.To().Params.Add("tag", sip.GenerateTagN(8))
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, REFER, NOTIFY"))
@@ -150,6 +149,7 @@ func (p *rtpPhone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	host, port, _ := sip.ParseAddr(p.addr)
 	res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1002", Host: host, Port: port}})
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	p.invites <- req // after the answer is stored: the test reads it on receipt
 	_ = tx.Respond(res)
 }
 

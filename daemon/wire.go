@@ -132,7 +132,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	ps, err := prov.New(ctx, prov.Deps{Store: a.store, Credentials: a.svc.credentials, Registrar: a.svc.registrar,
 		CallController: sipCallControl{a.svc.sip}, FileCache: cache,
 		Links: linksConfig(a.cfg.Mail), Mailer: mailer, Params: render.Catalog{}, SyncEvent: render.SyncEvent,
-		Ready: a.readyFunc(), Node: a.node,
+		Ready: a.readyFunc(), Node: a.node, SIPRealm: a.cfg.SIP.Domain,
 		Logger: a.logger.With("room", "prov"), AdminLogger: a.logger.With("room", "api"), Registerer: a.reg,
 		Now: time.Now, SessionClock: a.sessionClock})
 	if err != nil {

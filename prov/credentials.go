@@ -14,7 +14,11 @@ import (
 type SIPCredential struct {
 	Username string
 	Password string
-	Kind     OwnerKind
+	// HA1 maps "MD5"/"SHA-256" to H(username:realm:password) for the SIP
+	// domain, for a credential whose password is not kept (a browser
+	// softphone's).
+	HA1  map[string]string
+	Kind OwnerKind
 	// OwnerID is the device ID, session ID or user ID as text.
 	OwnerID string
 	// AORs are the canonical user parts this credential may register.
@@ -46,19 +50,25 @@ type Credentials struct {
 	// their permanent account's bindings reach.
 	phoneOf map[int64]int64
 	// browser are the softphone credentials of portal sessions, by digest
-	// username: minted in memory, never stored, so Reload keeps them.
+	// username: read from the store (their HA1s only) at Reload and on
+	// every node's softphone_changed event.
 	browser map[string]browserCred
-	now     func() time.Time
+	// droppedBrowser are the owners of browser credentials RefreshUser
+	// dropped (a disabled user), for the softphone to unbind.
+	droppedBrowser map[int64][]Owner
+	now            func() time.Time
 }
 
 type browserCred struct {
 	cr      SIPCredential
 	expires time.Time
+	// key is the portal session's (WebSession.Key).
+	key string
 }
 
 // NewCredentials builds the index from the store.
 func NewCredentials(ctx context.Context, st Store) (*Credentials, error) {
-	c := &Credentials{store: st, browser: map[string]browserCred{}, now: time.Now}
+	c := &Credentials{store: st, browser: map[string]browserCred{}, droppedBrowser: map[int64][]Owner{}, now: time.Now}
 	if err := c.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -80,6 +90,13 @@ func (c *Credentials) Reload(ctx context.Context) error {
 		return fmt.Errorf("credentials: %w", err)
 	}
 	sessions, err := c.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
+	if err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	c.mu.RLock()
+	now := c.now()
+	c.mu.RUnlock()
+	webs, err := c.store.ListWebSoftphones(ctx, now)
 	if err != nil {
 		return fmt.Errorf("credentials: %w", err)
 	}
@@ -111,6 +128,12 @@ func (c *Credentials) Reload(ctx context.Context) error {
 			c.putSessionLocked(s, u)
 		}
 	}
+	c.browser = map[string]browserCred{}
+	for _, w := range webs {
+		if u, ok := byID[w.Softphone.UserID]; ok && u.Status == StatusActive && CanSoftphone(u) {
+			c.putBrowserLocked(w)
+		}
+	}
 	return nil
 }
 
@@ -127,17 +150,70 @@ func (c *Credentials) Lookup(username string) (SIPCredential, bool) {
 	return SIPCredential{}, false
 }
 
-// putBrowser adds a portal session's softphone credential until expires.
-func (c *Credentials) putBrowser(cr SIPCredential, expires time.Time) {
+// BrowserOwner is the owner of a portal session's softphone credential:
+// "<user id>.<session key prefix>.<digest username>", so revoking it
+// unbinds that browser's registration only (never the user's desk phones
+// or permanent account), and a re-minted credential is a new owner (an
+// old one's late revocation on another node leaves the new one bound).
+func BrowserOwner(w WebSession) Owner {
+	tag := w.Key
+	if len(tag) > 16 {
+		tag = tag[:16]
+	}
+	return Owner{OwnerBrowser, strconv.FormatInt(w.Softphone.UserID, 10) + "." + tag + "." + w.Softphone.Username}
+}
+
+// SetBrowser makes w's softphone credential the one of its portal session
+// (none when w has none), and returns the owners of the ones it replaced.
+func (c *Credentials) SetBrowser(w WebSession) []Owner {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	gone := c.dropBrowserLocked(w.Key, w.Softphone.Username)
+	if w.Softphone.Username != "" && c.now().Before(w.Softphone.Expires) {
+		c.putBrowserLocked(w)
+	}
+	return gone
+}
+
+// DropBrowser removes the softphone credential of a portal session
+// (key) and returns its owners.
+func (c *Credentials) DropBrowser(key string) []Owner {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dropBrowserLocked(key, "")
+}
+
+// dropBrowserLocked removes key's credentials but keep's, and the
+// expired ones of every session (bounded by the live portal sessions).
+func (c *Credentials) dropBrowserLocked(key, keep string) []Owner {
+	var gone []Owner
 	now := c.now()
-	for k, b := range c.browser { // expired ones go as new ones come: bounded by the live portal sessions
-		if !now.Before(b.expires) {
+	for k, b := range c.browser {
+		if b.key == key && k != keep {
+			gone = append(gone, b.cr.Owner())
+			delete(c.browser, k)
+		} else if !now.Before(b.expires) {
 			delete(c.browser, k)
 		}
 	}
-	c.browser[cr.Username] = browserCred{cr: cr, expires: expires}
+	return gone
+}
+
+func (c *Credentials) putBrowserLocked(w WebSession) {
+	sp := w.Softphone
+	cr := SIPCredential{Username: sp.Username, Kind: OwnerBrowser, OwnerID: BrowserOwner(w).ID, AORs: []string{sp.Number},
+		UserID: sp.UserID, HA1: map[string]string{"MD5": sp.HA1MD5, "SHA-256": sp.HA1SHA256}}
+	c.browser[sp.Username] = browserCred{cr: cr, expires: sp.Expires, key: w.Key}
+}
+
+// TakeDroppedBrowser returns (and forgets) the owners of the user's
+// browser credentials RefreshUser dropped.
+func (c *Credentials) TakeDroppedBrowser(userID int64) []Owner {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.droppedBrowser[userID]
+	delete(c.droppedBrowser, userID)
+	return o
 }
 
 // Canonical maps a number or user name to the user's canonical AOR user
@@ -178,6 +254,7 @@ func (c *Credentials) RefreshUser(ctx context.Context, userID int64) error {
 	if u.Status != StatusActive || !CanSoftphone(u) { // disabled, or the softphone taken away
 		for k, b := range c.browser {
 			if b.cr.UserID == userID {
+				c.droppedBrowser[userID] = append(c.droppedBrowser[userID], b.cr.Owner())
 				delete(c.browser, k)
 			}
 		}
@@ -246,8 +323,8 @@ func (c *Credentials) Revoke(owner Owner) {
 	}
 }
 
-// hasBrowser reports whether owner's browser credential is still there.
-func (c *Credentials) hasBrowser(owner Owner) bool {
+// HasBrowser reports whether owner's browser credential is in the index.
+func (c *Credentials) HasBrowser(owner Owner) bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for _, b := range c.browser {

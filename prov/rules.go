@@ -22,7 +22,7 @@ import (
 func (s *Services) subscribeRules(st Store) {
 	s.Events.Subscribe(credentialsRule{creds: s.Credentials, logger: s.logger}.on)
 	if s.Softphone != nil {
-		s.Events.Subscribe(s.Softphone.onUserChanged)
+		s.Events.Subscribe(s.Softphone.onEvent)
 	}
 	s.Events.Subscribe(assignedRule{store: st, sessions: s.Sessions, logger: s.logger}.on)
 	if s.fileCache != nil {

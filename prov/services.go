@@ -35,6 +35,9 @@ type Deps struct {
 	Params ParamCatalog
 	// SyncEvent names a vendor's check-sync NOTIFY event (nil: Polycom's).
 	SyncEvent func(vendor string, reboot bool) string
+	// SIPRealm is the SIP domain: the digest realm of the browser
+	// softphone's stored HA1s.
+	SIPRealm string
 	// Ready reports whether logins may be served (nil: always); see
 	// SessionsDeps.Ready.
 	Ready func() bool
@@ -132,7 +135,8 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	if d.CallController != nil {
 		s.CallControl = NewCallControl(d.Store, d.Registrar, d.CallController, s.Manager, d.Logger)
 	}
-	s.Softphone = NewSoftphone(d.Credentials, d.Registrar, s.Manager, d.Logger, d.Now)
+	s.Softphone = NewSoftphone(SoftphoneDeps{Credentials: d.Credentials, Registrar: d.Registrar, Store: d.Store,
+		Events: s.Events, Manager: s.Manager, Realm: d.SIPRealm, Logger: d.Logger, Now: d.Now})
 	s.Links = NewPasswordLinks(d.Links, PasswordLinksDeps{Store: d.Store, Directory: s.Directory, Events: s.Events,
 		Mailer: d.Mailer, Manager: s.Manager, Logger: d.Logger, Registerer: d.Registerer, Now: d.Now})
 	s.subscribeRules(d.Store)

@@ -154,6 +154,12 @@ func (s *Sessions) ResyncCluster(ctx context.Context, held []Binding, caughtUp f
 	seen := map[string]bool{}
 	for _, b := range held {
 		kind, id := b.Owner.Kind, b.Owner.ID
+		if kind == OwnerBrowser && !seen[id] && s.creds != nil && !s.creds.HasBrowser(b.Owner) && s.reg != nil {
+			// A softphone whose portal session ended meanwhile.
+			seen[id] = true
+			_, _ = s.reg.Unbind(ctx, b.Owner)
+			continue
+		}
 		if kind != OwnerSession || seen[id] {
 			continue
 		}

@@ -32,6 +32,7 @@ type Store interface {
 	AdminStore
 	PasswordTokenStore
 	VoicemailStore
+	WebSessionStore
 	MediaStore
 }
 

@@ -129,6 +129,8 @@ func (c *Cache) shard(mac string) *cacheShard {
 // OnEvent invalidates what ev may have changed (prov.FileCache).
 func (c *Cache) OnEvent(_ context.Context, ev prov.Event) {
 	switch ev.Kind {
+	case prov.EventSoftphoneChanged:
+		return // a browser's credential is in no phone's files
 	case prov.EventDeviceChanged:
 		if ev.Reason == reasonEnrolled {
 			// A device that did not exist has nothing cached, and the

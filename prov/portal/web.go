@@ -42,7 +42,8 @@ type WebConfig struct {
 	LockoutBase      time.Duration `yaml:"lockout_base"`
 	// Languages are the choices offered to users (language tags).
 	Languages []string `yaml:"languages"`
-	// MaxSessions bounds the in-memory session table.
+	// MaxSessions bounds the stored sessions (the whole cluster's); beyond
+	// it the least recently seen is signed out.
 	MaxSessions int `yaml:"max_sessions"`
 	// ForgotRate is how many "forgot password" requests one source may
 	// make per hour.
@@ -132,7 +133,7 @@ func newWeb(cfg WebConfig, shared Config, d Deps) (*web, error) {
 		return nil, err
 	}
 	w := &web{cfg: cfg, api: shared, d: d, mgr: d.Manager, log: d.Logger, now: d.Now, mux: http.NewServeMux(),
-		sess: newSessionStore(cfg, d.Now), rate: newRateLimiter(cfg.LoginRate, time.Minute, d.Now),
+		sess: newSessionStore(cfg, d.Store, d.Now, d.Logger.With("component", "portal")), rate: newRateLimiter(cfg.LoginRate, time.Minute, d.Now),
 		forgotRate: newRateLimiter(cfg.ForgotRate, time.Hour, d.Now),
 		lock:       provauth.NewLockout(provauth.LockoutConfig{Threshold: cfg.LockoutThreshold, Base: cfg.LockoutBase}, d.Now)}
 	w.hasher = d.Directory.Hasher()
@@ -152,7 +153,7 @@ func newWeb(cfg WebConfig, shared Config, d Deps) (*web, error) {
 			Help: "Portal requests refused before a handler ran, by reason."}, []string{"reason"}),
 	}
 	f.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotdesk_portal_web_sessions",
-		Help: "Portal sessions in memory."}, func() float64 { return float64(w.sess.count()) })
+		Help: "Portal sessions in the store (every node's, expired ones not yet pruned included)."}, func() float64 { return float64(w.sess.count()) })
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		return nil, err
@@ -311,7 +312,7 @@ func (w *web) handle(pattern string, ro role, m menu, fn handlerFunc) {
 		if ro == roleUser {
 			u, err := w.d.Store.GetUser(r.Context(), s.Name)
 			if err != nil || u.Status != prov.StatusActive || !u.Portal.Enabled {
-				w.sess.end(s.ID)
+				w.sess.end(r.Context(), s)
 				w.m.refused.WithLabelValues("account").Inc()
 				w.forbidden(rw, r, nil, http.StatusForbidden, "Your portal access has been withdrawn.")
 				return

@@ -182,7 +182,12 @@ func (w *web) signIn(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.lock.GuessSucceeded(nameKey, src, now)
-	s := w.sess.start(admin, name)
+	s, err := w.sess.start(r.Context(), admin, name)
+	if err != nil {
+		w.log.Error("portal sign-in", "component", "portal", "err", err)
+		http.Error(rw, "internal error", http.StatusInternalServerError)
+		return
+	}
 	w.setCookie(rw, r, sessionCookie, s.ID, int(w.cfg.SessionMax.Seconds()))
 	w.setCookie(rw, r, preCookie, "", -1)
 	who := prov.UserActor(name, src)
@@ -260,7 +265,7 @@ func (w *web) signOut(rw http.ResponseWriter, r *http.Request) {
 	if !w.checkCSRF(rw, r, s) {
 		return
 	}
-	w.sess.end(s.ID)
+	w.sess.end(r.Context(), s)
 	w.setCookie(rw, r, sessionCookie, "", -1)
 	http.Redirect(rw, r, "/", http.StatusSeeOther)
 }

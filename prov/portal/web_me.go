@@ -106,7 +106,7 @@ func (w *web) changePassword(r *http.Request, q *request) map[string]string {
 	}
 	w.mgr.Audit(r.Context(), q.actor(r), "user.password.change", prov.UserObject(q.user.Username), nil,
 		map[string]bool{"password_changed": true})
-	w.sess.endUser(q.user.Username, q.s.ID)
+	w.sess.endUser(r.Context(), q.user.Username, q.s)
 	return nil
 }
 

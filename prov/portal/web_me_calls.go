@@ -175,7 +175,7 @@ func (w *web) meAPIFor(pattern string, m menu, fn func(http.ResponseWriter, *htt
 		}
 		u, err := w.d.Store.GetUser(r.Context(), s.Name)
 		if err != nil || u.Status != prov.StatusActive || !u.Portal.Enabled {
-			w.sess.end(s.ID)
+			w.sess.end(r.Context(), s)
 			w.m.refused.WithLabelValues("account").Inc()
 			writeError(rw, http.StatusForbidden, "portal access withdrawn", "")
 			return

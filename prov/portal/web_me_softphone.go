@@ -42,9 +42,10 @@ func (w *web) softphoneRoutes() {
 	w.handle("GET /me/softphone", roleUser, menuSoftphone, w.softphonePage)
 	w.handle("POST /me/call-mode", roleUser, menuNone, w.setCallMode)
 	w.meAPIFor("POST /api/v1/me/softphone", menuSoftphone, w.apiSoftphone)
-	w.sess.onEnd = func(id string) {
+	w.sess.onEnd = func(ctx context.Context, s prov.WebSession) {
 		if w.d.Softphone != nil {
-			w.d.Softphone.Revoke(context.Background(), id)
+			// Not cut short by the request's end: the revocation is relayed.
+			w.d.Softphone.Ended(context.WithoutCancel(ctx), s)
 		}
 	}
 }
@@ -72,7 +73,7 @@ func (w *web) apiSoftphone(rw http.ResponseWriter, r *http.Request, q *request) 
 		writeError(rw, http.StatusServiceUnavailable, "the softphone is not available (no sip.listen ws:// entry)", "")
 		return
 	}
-	line, err := w.d.Softphone.Mint(r.Context(), q.user, q.s.ID, q.s.Created.Add(w.cfg.SessionMax), q.actor(r))
+	line, err := w.d.Softphone.Mint(r.Context(), q.user, q.s.Key, q.s.Created.Add(w.cfg.SessionMax), q.actor(r))
 	if err != nil {
 		var fe *prov.FieldError
 		switch {

@@ -140,7 +140,7 @@ func (w *web) setPassword(rw http.ResponseWriter, r *http.Request) {
 		w.render(rw, r, code, "error.html", &page{Title: "Set your password", Message: msg})
 		return
 	}
-	w.sess.endUser(u.Username, "")
+	w.sess.endUser(r.Context(), u.Username, nil)
 	w.renderSignIn(rw, r, http.StatusOK, "", nil, "Your password is set. Sign in with it.")
 }
 

@@ -147,7 +147,7 @@ func (w *web) render(rw http.ResponseWriter, r *http.Request, code int, name str
 		p.Flash, p.Message = p.Message, ""
 	}
 	if p.S != nil && p.Flash == "" {
-		p.Flash = w.sess.takeFlash(p.S.ID)
+		p.Flash = w.sess.takeFlash(r.Context(), p.S)
 	}
 	if p.Form == nil {
 		p.Form = map[string]string{}
@@ -241,7 +241,7 @@ func formValues(r *http.Request, names ...string) map[string]string {
 // redirect answers a successful POST with a flash message (post/redirect/get).
 func (w *web) redirect(rw http.ResponseWriter, r *http.Request, s *webSession, to, flash string) {
 	if flash != "" {
-		w.sess.flash(s.ID, flash)
+		w.sess.flash(r.Context(), s, flash)
 	}
 	http.Redirect(rw, r, to, http.StatusSeeOther)
 }

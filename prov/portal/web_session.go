@@ -1,12 +1,19 @@
 package portal
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
+	"hotdesk/prov"
 	provauth "hotdesk/prov/auth"
 )
 
@@ -19,10 +26,14 @@ const (
 	csrfField = "csrf"
 )
 
-// webSession is one signed-in browser. Sessions live in memory: a daemon
-// restart signs everyone out, which is acceptable for an admin portal.
+// webSession is one signed-in browser, as a request sees it. Sessions
+// live in the store (prov.WebSession), so every node serves them and a
+// sign-out on any node ends them everywhere; nothing of them is cached
+// per node (one read by primary key per request).
 type webSession struct {
+	// ID is the cookie's secret value; the store keeps only Key, its SHA-256.
 	ID      string
+	Key     string
 	CSRF    string
 	Admin   bool
 	Name    string
@@ -32,145 +43,173 @@ type webSession struct {
 	Flash string
 }
 
-// sessionStore keeps sessions with idle and absolute expiry.
+// seenEvery is how stale a session's stored "seen" may get: it is
+// written at most this often, not on every request (idle expiry is
+// accurate to it).
+const seenEvery = time.Minute
+
+// sessionKey is what the store keeps of a cookie's ID: a database reader
+// cannot turn it back into a cookie.
+func sessionKey(id string) string {
+	h := sha256.Sum256([]byte("hotdesk-web-session\x00" + id))
+	return hex.EncodeToString(h[:])
+}
+
+// sessionStore keeps sessions in the store with idle and absolute expiry.
 type sessionStore struct {
 	cfg WebConfig
+	st  prov.WebSessionStore
 	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]*webSession
-	// onEnd is told of every session that ends (sign-out, expiry, pruned),
-	// outside the lock: the softphone's credential goes with it.
-	onEnd func(id string)
+	log *slog.Logger
+	// onEnd is told of every session that ends (sign-out, expiry, pruned,
+	// replaced) with its deleted row: the softphone's credential goes with it.
+	onEnd func(ctx context.Context, w prov.WebSession)
 }
 
 // ended reports ended sessions to onEnd.
-func (st *sessionStore) ended(ids []string) {
+func (st *sessionStore) ended(ctx context.Context, ws ...prov.WebSession) {
 	if st.onEnd == nil {
 		return
 	}
-	for _, id := range ids {
-		st.onEnd(id)
+	for _, w := range ws {
+		st.onEnd(ctx, w)
 	}
 }
 
-func newSessionStore(cfg WebConfig, now func() time.Time) *sessionStore {
-	return &sessionStore{cfg: cfg, now: now, m: map[string]*webSession{}}
+func newSessionStore(cfg WebConfig, st prov.WebSessionStore, now func() time.Time, log *slog.Logger) *sessionStore {
+	return &sessionStore{cfg: cfg, st: st, now: now, log: log}
 }
 
 func (st *sessionStore) count() int {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return len(st.m)
+	n, err := st.st.CountWebSessions(context.Background())
+	if err != nil {
+		st.log.Warn("portal sessions not counted", "err", err)
+	}
+	return n
 }
 
-func (st *sessionStore) expired(s *webSession, now time.Time) bool {
-	return now.Sub(s.Seen) >= st.cfg.SessionIdle || now.Sub(s.Created) >= st.cfg.SessionMax
+func (st *sessionStore) expired(w prov.WebSession, now time.Time) bool {
+	return now.Sub(w.Seen) >= st.cfg.SessionIdle || now.Sub(w.Created) >= st.cfg.SessionMax
 }
 
 // start makes a fresh session (a new ID at every sign-in: no fixation).
-func (st *sessionStore) start(admin bool, name string) *webSession {
+// Expired sessions are pruned first; beyond max_sessions the least
+// recently seen goes.
+func (st *sessionStore) start(ctx context.Context, admin bool, name string) (*webSession, error) {
 	now := st.now()
 	s := &webSession{ID: provauth.RandomSecret(24), CSRF: provauth.RandomSecret(24), Admin: admin, Name: name,
 		Created: now, Seen: now}
-	var gone []string
-	defer func() { st.ended(gone) }()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if len(st.m) >= st.cfg.MaxSessions {
-		gone = st.pruneLocked(now)
+	s.Key = sessionKey(s.ID)
+	gone, err := st.st.PruneWebSessions(ctx, now.Add(-st.cfg.SessionIdle), now.Add(-st.cfg.SessionMax))
+	if err != nil {
+		return nil, fmt.Errorf("portal session: %w", err)
 	}
-	if len(st.m) >= st.cfg.MaxSessions {
-		// Full of live sessions: drop the least recently seen.
-		var old *webSession
-		for _, o := range st.m {
-			if old == nil || o.Seen.Before(old.Seen) {
-				old = o
-			}
+	st.ended(ctx, gone...)
+	// Bounded: each pass deletes one, and the table was at most a few
+	// over the limit (sign-ins racing on several nodes).
+	for range 16 {
+		n, err := st.st.CountWebSessions(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("portal session: %w", err)
 		}
-		delete(st.m, old.ID)
-		gone = append(gone, old.ID)
+		if n < st.cfg.MaxSessions {
+			break
+		}
+		old, err := st.st.DeleteOldestWebSession(ctx)
+		if errors.Is(err, prov.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("portal session: %w", err)
+		}
+		st.ended(ctx, old)
 	}
-	st.m[s.ID] = s
-	return s
+	w := prov.WebSession{Key: s.Key, CSRF: s.CSRF, Admin: admin, Name: name, Created: now, Seen: now}
+	if err := st.st.CreateWebSession(ctx, &w); err != nil {
+		return nil, fmt.Errorf("portal session: %w", err)
+	}
+	s.Created, s.Seen = w.Created, w.Seen
+	return s, nil
 }
 
-func (st *sessionStore) pruneLocked(now time.Time) (gone []string) {
-	for id, s := range st.m {
-		if st.expired(s, now) {
-			delete(st.m, id)
-			gone = append(gone, id)
-		}
-	}
-	return gone
-}
-
-// get returns the live session of the request's cookie and marks it seen;
-// a copy, so handlers never race on it.
+// get returns the live session of the request's cookie and marks it seen
+// (at most once a minute).
 func (st *sessionStore) get(r *http.Request) *webSession {
 	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return nil
+	}
+	ctx := r.Context()
+	key := sessionKey(c.Value)
+	w, err := st.st.GetWebSession(ctx, key)
+	if err != nil {
+		if !errors.Is(err, prov.ErrNotFound) {
+			st.log.Error("portal session not read", "err", err)
+		}
 		return nil
 	}
 	now := st.now()
-	st.mu.Lock()
-	s := st.m[c.Value]
-	if s == nil {
-		st.mu.Unlock()
+	if st.expired(w, now) {
+		if gone, err := st.st.DeleteWebSession(ctx, key); err == nil {
+			st.ended(ctx, gone)
+		}
 		return nil
 	}
-	if st.expired(s, now) {
-		delete(st.m, s.ID)
-		st.mu.Unlock()
-		st.ended([]string{s.ID})
-		return nil
+	if now.Sub(w.Seen) >= seenEvery {
+		if err := st.st.TouchWebSession(ctx, key, now); err != nil {
+			st.log.Warn("portal session not marked seen", "err", err)
+		}
+		w.Seen = now
 	}
-	defer st.mu.Unlock()
-	s.Seen = now
-	cp := *s
-	return &cp
+	return &webSession{ID: c.Value, Key: key, CSRF: w.CSRF, Admin: w.Admin, Name: w.Name, Created: w.Created,
+		Seen: w.Seen, Flash: w.Flash}
 }
 
 // takeFlash returns and clears the session's one-shot message.
-func (st *sessionStore) takeFlash(id string) string {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s := st.m[id]
-	if s == nil {
+func (st *sessionStore) takeFlash(ctx context.Context, s *webSession) string {
+	if s.Flash == "" {
 		return ""
 	}
 	f := s.Flash
 	s.Flash = ""
+	ok, err := st.st.ClearWebSessionFlash(ctx, s.Key, f)
+	if err != nil || !ok {
+		return "" // shown by another request already
+	}
 	return f
 }
 
-func (st *sessionStore) flash(id, msg string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if s := st.m[id]; s != nil {
-		s.Flash = msg
+func (st *sessionStore) flash(ctx context.Context, s *webSession, msg string) {
+	if err := st.st.SetWebSessionFlash(ctx, s.Key, msg); err != nil {
+		st.log.Warn("portal flash not kept", "err", err)
 	}
 }
 
-func (st *sessionStore) end(id string) {
-	st.mu.Lock()
-	delete(st.m, id)
-	st.mu.Unlock()
-	st.ended([]string{id})
+// end ends one session (on every node: it is the store's row).
+func (st *sessionStore) end(ctx context.Context, s *webSession) {
+	w, err := st.st.DeleteWebSession(ctx, s.Key)
+	if err != nil {
+		if !errors.Is(err, prov.ErrNotFound) {
+			st.log.Error("portal session not ended", "err", err)
+		}
+		return
+	}
+	st.ended(ctx, w)
 }
 
 // endUser ends every portal session of a user (after a password change
-// the other browsers must sign in again).
-func (st *sessionStore) endUser(name, keep string) {
-	var gone []string
-	st.mu.Lock()
-	for id, s := range st.m {
-		if !s.Admin && s.Name == name && id != keep {
-			delete(st.m, id)
-			gone = append(gone, id)
-		}
+// the other browsers must sign in again); keep ("" for none) stays.
+func (st *sessionStore) endUser(ctx context.Context, name string, keep *webSession) {
+	k := ""
+	if keep != nil {
+		k = keep.Key
 	}
-	st.mu.Unlock()
-	st.ended(gone)
+	gone, err := st.st.DeleteUserWebSessions(ctx, name, k)
+	if err != nil {
+		st.log.Error("portal sessions of a user not ended", "user", name, "err", err)
+		return
+	}
+	st.ended(ctx, gone...)
 }
 
 // secure reports whether cookies get the Secure attribute: always over

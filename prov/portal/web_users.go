@@ -417,7 +417,7 @@ func (w *web) adminUserAccess(rw http.ResponseWriter, r *http.Request, q *reques
 		}
 		_, err := w.mgr.UpdateUser(r.Context(), u.Username, prov.UserPatch{Portal: &p}, q.actor(r))
 		if err == nil && !p.Enabled {
-			w.sess.endUser(u.Username, "")
+			w.sess.endUser(r.Context(), u.Username, nil)
 		}
 		return err
 	})
@@ -444,7 +444,7 @@ func (w *web) adminUserStatus(rw http.ResponseWriter, r *http.Request, q *reques
 		var err error
 		if action == "disable" {
 			_, err = w.mgr.DisableUser(r.Context(), u.Username, q.actor(r))
-			w.sess.endUser(u.Username, "")
+			w.sess.endUser(r.Context(), u.Username, nil)
 		} else {
 			_, err = w.mgr.EnableUser(r.Context(), u.Username, q.actor(r))
 		}

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"TxRollback", testTxRollback},
 		{"TxCommitNested", testTxCommitNested},
 		{"Voicemails", testVoicemails},
+		{"WebSessions", testWebSessions},
 		{"Media", testMedia},
 	}
 	for _, tc := range tests {
