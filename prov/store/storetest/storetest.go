@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"TxRollback", testTxRollback},
 		{"TxCommitNested", testTxCommitNested},
 		{"Voicemails", testVoicemails},
+		{"ParkSlots", testParkSlots},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
