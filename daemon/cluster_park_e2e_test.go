@@ -20,15 +20,22 @@ import (
 // slot's row goes with the pickup, and carol's BYE crosses both nodes and
 // hangs up bob. n2 never parks a second call on the slot. The other way
 // round (carol parks *702 on n2, bob picks it up through n1) works alike.
+// Then, bob parked on *701 again: n3, without cluster.secret, answers *701
+// 486 (it cannot hand the call over, and may not park a second call
+// there); a park that loses the slot's claim to another node (a row n2's
+// proxy cannot hand to, as when two nodes claim at once) is refused 486;
+// bob's hang-up frees the slot.
 func TestClusterParkPickedUpOnOtherNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and two daemons")
 	}
-	nodes := startClusterWith(t, 2, func(c *Config) {
-		c.Cluster.Secret = "test-cluster-secret-0123456789"
+	nodes := startClusterWith(t, 3, func(c *Config) {
+		if c.Cluster.Node != "n3" { // n3 has no secret: it cannot hand calls over
+			c.Cluster.Secret = "test-cluster-secret-0123456789"
+		}
 		c.SIP.Voicemail.Enabled, c.SIP.Voicemail.MediaAddress = true, "127.0.0.1"
 	})
-	n1, n2 := nodes[0], nodes[1]
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*settleTimeout)
 	defer cancel()
 	bob := newVMPhone(t, n1.addrs.SIPUDP[0], "1002")
@@ -126,4 +133,43 @@ func TestClusterParkPickedUpOnOtherNode(t *testing.T) {
 			}
 		}
 	}
+
+	parkedPeer, err := vmtest.NewPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parkedPeer.Close()
+	parked := bob.dial(t, ctx, "*701", "1002", "bob-sip", parkedPeer)
+	if got := parkedPeer.Received(1, settleTimeout); len(got) == 0 {
+		t.Fatal("the parked call hears nothing")
+	}
+	alice := newVMPhone(t, n3.addrs.SIPUDP[0], "1001")
+	if code := alice.try(t, ctx, "*701", "1001", "alice-sip"); code != 486 {
+		t.Errorf("*701 on n3 without cluster.secret, parked on n1 = %d, want 486", code)
+	}
+	if got := metricVec(t, n3, "hotdesk_sip_proxy_park_handoffs_total", "unsigned"); got != 1 {
+		t.Errorf("n3 park handoffs unsigned = %v, want 1", got)
+	}
+	if err := n2.a.store.ClaimParkSlot(ctx, prov.ParkedCall{Slot: slotName(3), SiteID: u.SiteID, Node: "n9",
+		ParkedAt: time.Now()}, time.Now().Add(-vm.ParkTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	if code := carol.try(t, ctx, "*703", "1003", "carol-sip"); code != 486 {
+		t.Errorf("*703 on n2, the slot claimed by n9 = %d, want 486", code)
+	}
+	if got := metricVec(t, n2, "hotdesk_voicemail_park_claims_total", "taken"); got != 1 {
+		t.Errorf("n2 park claims taken = %v, want 1", got)
+	}
+	for _, nd := range []*clusterNode{n2, n3} {
+		if got := metricVec(t, nd, "hotdesk_voicemail_park_total", "parked"); got != map[string]float64{"n2": 1, "n3": 0}[nd.name] {
+			t.Errorf("%s parked %v calls, want only its own of before", nd.name, got)
+		}
+	}
+	if err := parked.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the slot freed when the parked call hung up", func() bool {
+		_, err := n1.a.store.GetParkSlot(ctx, slotName(1))
+		return errors.Is(err, prov.ErrNotFound)
+	})
 }
