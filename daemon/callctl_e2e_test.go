@@ -18,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"hotdesk/prov"
+	"hotdesk/prov/portal/chrometest"
 )
 
 // ccPhone is a simulated phone for click-to-dial. Mode "auto" answers a
@@ -309,8 +310,7 @@ func TestClickToDial(t *testing.T) {
 		chromedp.SendKeys(`#f-password`, "alice-demo", chromedp.ByQuery),
 		chromedp.Submit(`#f-password`, chromedp.ByQuery), chromedp.WaitVisible(`nav`, chromedp.ByQuery))
 	ch.run("dial", chromedp.Navigate(base+"/me/call-control"), chromedp.WaitVisible(`#f-target`, chromedp.ByQuery),
-		chromedp.SendKeys(`#f-target`, "bob", chromedp.ByQuery), chromedp.Click(`#dial`, chromedp.ByQuery),
-		chromedp.WaitVisible(`.flash`, chromedp.ByQuery))
+		chromedp.SendKeys(`#f-target`, "bob", chromedp.ByQuery), chrometest.ClickToPage(`#dial`, `.flash`))
 	expectConnected(t, desk, bob, "1002")
 	var state string
 	if !eventually(func() bool {
@@ -325,8 +325,7 @@ func TestClickToDial(t *testing.T) {
 	ch.run("hold", chromedp.EmulateViewport(1280, 900), chromedp.Click(`.hold`, chromedp.ByQuery),
 		chromedp.WaitVisible(`.resume`, chromedp.ByQuery))
 	expectReinvites(t, desk, bob, "a=inactive")
-	ch.run("hang up", chromedp.Click(`.hangup`, chromedp.ByQuery),
-		chromedp.WaitVisible(`.flash`, chromedp.ByQuery))
+	ch.run("hang up", chrometest.ClickToPage(`.hangup`, `.flash`))
 	recvReq(t, desk.byes, "BYE at the desk phone (browser)")
 	recvReq(t, bob.byes, "BYE at the target (browser)")
 
@@ -382,33 +381,7 @@ type daemonChrome struct {
 
 func newDaemonChrome(t *testing.T, extra ...chromedp.ExecAllocatorOption) *daemonChrome {
 	t.Helper()
-	const path = "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("install chromium (apt-get install -y chromium): %v", err)
-	}
-	profile, err := os.MkdirTemp("", "hotdesk-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for range 50 { // bounded: a leftover directory in /tmp is no failure
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.Headless, chromedp.DisableGPU, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
-	opts = append(opts, extra...)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &daemonChrome{t: t, ctx: ctx}
+	return &daemonChrome{t: t, ctx: chrometest.Start(t, extra...)}
 }
 
 func (c *daemonChrome) run(name string, actions ...chromedp.Action) {

@@ -118,7 +118,7 @@ func benchDriverCPU(b *testing.B, bin, driver string) {
 			lines: [][3]string{{fmt.Sprintf("hs%04d", i), fmt.Sprintf("hs%04d", i), fmt.Sprintf("pw-%04d-secret", i)}}}
 	}
 	register := func() {
-		if errs := parallel(hs, func(h *clusterHandset) error { return h.register(300) }); len(errs) > 0 {
+		if errs := parallel(hs, 32, func(h *clusterHandset) error { return h.register(300) }); len(errs) > 0 {
 			b.Fatal(errs[0])
 		}
 	}

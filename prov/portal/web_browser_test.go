@@ -13,9 +13,8 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"hotdesk/prov"
+	"hotdesk/prov/portal/chrometest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // chrome drives Debian's Chromium headless against the portal.
 type chrome struct {
@@ -25,37 +24,10 @@ type chrome struct {
 	shots string
 }
 
-// newChrome starts the browser once (an empty Run) so per-step timeouts
-// never kill it. A missing Chromium is a failure, not a skip.
+// newChrome starts the browser (chrometest.Start) against the portal at base.
 func newChrome(t *testing.T, base string) *chrome {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("install chromium (apt-get install -y chromium): %v", err)
-	}
-	// Not t.TempDir: Chromium's helper processes may still write to the
-	// profile for a moment after the browser exits, and TempDir's cleanup
-	// fails the test on a directory that is not empty.
-	profile, err := os.MkdirTemp("", "hotdesk-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for range 50 { // bounded: a leftover directory in /tmp is no failure
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.NoSandbox,
-		chromedp.Headless, chromedp.DisableGPU, chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(cancel)
-	if err := chromedp.Run(ctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	ctx := chrometest.Start(t)
 	shots := os.Getenv("HOTDESK_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -111,17 +83,8 @@ func (c *chrome) submit(action, sel string) chromedp.Tasks {
 	return clickToPage(`form[action="`+action+`"] button.primary`, sel)
 }
 
-// clickToPage clicks what loads a new page and waits for sel on that page.
-// The old page is marked first: sel may be on it too (a flash from an
-// earlier save), and an action on its nodes while the new page loads
-// fails with "No node with given id".
-func clickToPage(click, sel string) chromedp.Tasks {
-	return chromedp.Tasks{
-		chromedp.Evaluate(`document.documentElement.dataset.leaving = "1"`, nil),
-		chromedp.Click(click, chromedp.ByQuery),
-		chromedp.WaitReady(`html:not([data-leaving])`, chromedp.ByQuery),
-		chromedp.WaitVisible(sel, chromedp.ByQuery)}
-}
+// clickToPage is chrometest.ClickToPage, short for the many steps here.
+var clickToPage = chrometest.ClickToPage
 
 func TestBrowserPortal(t *testing.T) {
 	start := time.Now()
