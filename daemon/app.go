@@ -52,6 +52,9 @@ type app struct {
 	// name their results travel under (filled while wiring).
 	lockouts map[string]*auth.Lockout
 	gate     *clusterGate // nil on one node
+	// sharedAudio keeps voicemail and recordings in the shared store (nil
+	// on one node).
+	sharedAudio *prov.SharedAudio
 	// sessionClock is the login sessions' clock (tests move it).
 	sessionClock func() time.Time
 }

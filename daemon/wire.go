@@ -132,7 +132,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 	ps, err := prov.New(ctx, prov.Deps{Store: a.store, Credentials: a.svc.credentials, Registrar: a.svc.registrar,
 		CallController: sipCallControl{a.svc.sip}, FileCache: cache,
 		Links: linksConfig(a.cfg.Mail), Mailer: mailer, Params: render.Catalog{}, SyncEvent: render.SyncEvent,
-		Ready:  a.readyFunc(),
+		Ready: a.readyFunc(), Node: a.node,
 		Logger: a.logger.With("room", "prov"), AdminLogger: a.logger.With("room", "api"), Registerer: a.reg,
 		Now: time.Now, SessionClock: a.sessionClock})
 	if err != nil {
@@ -160,10 +160,16 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 		}})
 	vc := a.cfg.SIP.Voicemail
 	rules := callRules{c: ps.Calls, voicemail: vc.Enabled, noAnswerSeconds: vc.NoAnswerSeconds}
+	if a.cluster != nil {
+		// Nodes sharing the store keep audio there too, so any node plays
+		// what another recorded (see prov.SharedAudio).
+		a.sharedAudio = prov.NewSharedAudio(a.store, a.logger.With("room", "prov"), a.reg, time.Now)
+	}
 	if scheme, _ := a.cfg.SIP.wsListener(); scheme != "" {
 		w := a.cfg.SIP.WebRTC
 		recs, err := prov.NewRecordings(prov.RecordingsConfig{Dir: filepath.Join(a.cfg.DataDir, "recordings"),
-			Retention: w.RecordingRetention, MaxBytes: w.RecordingMaxBytes, Numbers: w.RecordNumbers}, a.store, s.manager, a.logger.With("room", "prov"), time.Now)
+			Retention: w.RecordingRetention, MaxBytes: w.RecordingMaxBytes, Numbers: w.RecordNumbers,
+			Shared: a.sharedAudio}, a.store, s.manager, a.logger.With("room", "prov"), time.Now)
 		if err != nil {
 			return err
 		}
@@ -372,7 +378,7 @@ func (a *app) buildVoicemail(ctx context.Context, deps *sip.ProxyDeps, rules cal
 	s := &a.svc
 	s.voicemails = prov.NewVoicemails(a.store, s.credentials, prov.VoicemailConfig{Dir: dir,
 		MaxUserBytes: vc.MaxMailboxMB << 20, MaxTotalBytes: vc.MaxTotalMB << 20,
-		Retention: time.Duration(vc.RetentionDays) * 24 * time.Hour,
+		Retention: time.Duration(vc.RetentionDays) * 24 * time.Hour, Shared: a.sharedAudio,
 		CheckGreeting: func(b []byte) error {
 			if len(b) > vm.MaxWAVBytes {
 				return fmt.Errorf("%d bytes: at most %d", len(b), vm.MaxWAVBytes)

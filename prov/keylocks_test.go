@@ -65,22 +65,6 @@ func TestKeyLocksNoDeadlock(t *testing.T) {
 	}
 }
 
-// The native-logout memory is pruned by the sweep once its window passed:
-// a busy site ends native sessions all day, and most phones never ask again.
-func TestNativeGoneIsPruned(t *testing.T) {
-	t.Parallel()
-	s := &Sessions{nativeGone: map[[2]int64]time.Time{}}
-	t0 := time.Unix(1_790_000_000, 0)
-	for i := range int64(100) {
-		s.nativeGone[[2]int64{i, i}] = t0
-	}
-	s.nativeGone[[2]int64{1000, 1}] = t0.Add(NativeRefuseWindow)
-	s.pruneNativeGone(t0.Add(NativeRefuseWindow))
-	if len(s.nativeGone) != 1 {
-		t.Fatalf("%d entries left, want the one still in its window", len(s.nativeGone))
-	}
-}
-
 // TryGuess: failures lock the (account, source) pair; spread over many
 // sources they spend the account's budget, after which fresh sources are
 // refused and the ones the account succeeded from are not. In-flight

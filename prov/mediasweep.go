@@ -45,6 +45,7 @@ type MediaSweeper struct {
 	logger       *slog.Logger
 	files        *prometheus.CounterVec
 	rows         *prometheus.CounterVec
+	stored       *prometheus.CounterVec
 }
 
 // NewMediaSweeper returns the sweeper; grace 0 is DefaultOrphanGrace.
@@ -61,6 +62,9 @@ func NewMediaSweeper(rec *Recordings, vms *Voicemails, grace time.Duration, file
 			[]string{"kind"}),
 		rows: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_orphan_rows_removed_total",
 			Help: "Recording and voicemail rows removed because their file was missing, by kind."}, []string{"kind"}),
+		stored: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_media_orphan_stored_removed_total",
+			Help: "Audio removed from the shared store because no row (or no user, for a greeting) names it, by kind."},
+			[]string{"kind"}),
 	}
 }
 
@@ -71,13 +75,77 @@ func (m *MediaSweeper) Sweep(ctx context.Context) error {
 		files, rows, err := m.rec.sweepOrphans(ctx, m.grace, !m.filesPerNode)
 		m.count("recording", files, rows)
 		errs = append(errs, err)
+		if m.rec.cfg.Shared != nil {
+			n, err := m.rec.sweepStored(ctx, m.grace)
+			m.countStored(MediaRecording, n)
+			errs = append(errs, err)
+		}
 	}
 	if m.vms != nil {
 		files, rows, err := m.vms.sweepOrphans(ctx, m.grace, !m.filesPerNode)
 		m.count("voicemail", files, rows)
 		errs = append(errs, err)
+		if m.vms.cfg.Shared != nil {
+			msgs, greetings, err := m.vms.sweepStored(ctx, m.grace)
+			m.countStored(MediaVoicemail, msgs)
+			m.countStored(MediaGreeting, greetings)
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+func (m *MediaSweeper) countStored(kind string, n int) {
+	m.stored.WithLabelValues(kind).Add(float64(n))
+	if n > 0 {
+		m.logger.Warn("stored audio without a row removed", "kind", kind, "removed", n)
+	}
+}
+
+// sweepStored removes stored recordings no row names (a crash between
+// the audio and its row, or a delete between the row and the audio).
+func (r *Recordings) sweepStored(ctx context.Context, grace time.Duration) (int, error) {
+	all, err := r.store.ListRecordings(ctx, 0, sweepScan)
+	if err != nil {
+		return 0, fmt.Errorf("recordings sweep: %w", err)
+	}
+	if len(all) == sweepScan {
+		return 0, nil // not every row seen
+	}
+	known := make(map[string]bool, len(all))
+	for _, x := range all {
+		known[x.File] = true
+	}
+	return r.cfg.Shared.orphans(ctx, MediaRecording, grace, func(o MediaObject) bool { return known[o.Name] })
+}
+
+// sweepStored removes stored messages no row names, and greetings whose
+// user is gone or has no number (disabled) any more.
+func (v *Voicemails) sweepStored(ctx context.Context, grace time.Duration) (msgs, greetings int, err error) {
+	all, err := v.store.VoicemailsBefore(ctx, v.now().Add(24*time.Hour), sweepScan)
+	if err != nil {
+		return 0, 0, fmt.Errorf("voicemail sweep: %w", err)
+	}
+	if len(all) < sweepScan {
+		known := make(map[string]bool, len(all))
+		for _, m := range all {
+			_, name := v.local(m)
+			known[name] = true
+		}
+		msgs, err = v.cfg.Shared.orphans(ctx, MediaVoicemail, grace, func(o MediaObject) bool { return known[o.Name] })
+		if err != nil {
+			return msgs, 0, err
+		}
+	}
+	greetings, err = v.cfg.Shared.orphans(ctx, MediaGreeting, grace, func(o MediaObject) bool {
+		id, err := strconv.ParseInt(o.Name, 10, 64)
+		if err != nil {
+			return false
+		}
+		nums, err := v.store.NumbersOf(ctx, id)
+		return err != nil && !errors.Is(err, ErrNotFound) || len(nums) > 0 // a failed read keeps it
+	})
+	return msgs, greetings, err
 }
 
 func (m *MediaSweeper) count(kind string, files, rows int) {
@@ -131,7 +199,8 @@ func (r *Recordings) sweepOrphans(ctx context.Context, grace time.Duration, drop
 	}
 	now := r.now()
 	for _, e := range ents[:min(len(ents), sweepScan)] {
-		if e.IsDir() || known[e.Name()] || !strings.HasSuffix(e.Name(), ".wav") || !oldEnough(e, now, grace) {
+		fetching := strings.HasPrefix(e.Name(), "fetch-") && strings.HasSuffix(e.Name(), ".tmp") // a copy cut off
+		if e.IsDir() || known[e.Name()] || !(strings.HasSuffix(e.Name(), ".wav") || fetching) || !oldEnough(e, now, grace) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(r.cfg.Dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -155,11 +224,12 @@ func (v *Voicemails) sweepOrphans(ctx context.Context, grace time.Duration, drop
 	known := make(map[string]bool, len(all))
 	changed := map[int64]bool{}
 	for _, m := range all {
-		known[filepath.Clean(m.Path)] = true
+		p, _ := v.local(m)
+		known[filepath.Clean(p)] = true
 		if !dropRows {
 			continue
 		}
-		if _, err := os.Stat(m.Path); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			continue
 		}
 		if err := v.store.DeleteVoicemail(ctx, m.ID); err != nil && !errors.Is(err, ErrNotFound) {
@@ -195,7 +265,8 @@ func (v *Voicemails) sweepOrphans(ctx context.Context, grace time.Duration, drop
 			case e.IsDir():
 			case e.Name() == "greeting.wav":
 				orphan = v.greetingOrphan(ctx, box.Name())
-			case strings.HasPrefix(e.Name(), "greeting-") && strings.HasSuffix(e.Name(), ".tmp"):
+			case (strings.HasPrefix(e.Name(), "greeting-") || strings.HasPrefix(e.Name(), "fetch-")) &&
+				strings.HasSuffix(e.Name(), ".tmp"):
 				orphan = oldEnough(e, now, grace)
 			case strings.HasSuffix(e.Name(), ".wav"):
 				orphan = complete && !known[p] && oldEnough(e, now, grace)
@@ -247,10 +318,12 @@ func (v *Voicemails) purge(ctx context.Context, userID int64) error {
 		if err := v.store.DeleteVoicemail(ctx, m.ID); err != nil && !errors.Is(err, ErrNotFound) {
 			return fmt.Errorf("voicemail purge: %w", err)
 		}
-		if err := os.Remove(m.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			v.logger.Warn("voicemail file not removed", "path", m.Path, "err", err)
-		}
-		boxes[filepath.Dir(m.Path)] = true
+		v.removeAudio(ctx, m)
+		p, _ := v.local(m)
+		boxes[filepath.Dir(p)] = true
+	}
+	if v.cfg.Shared != nil {
+		v.cfg.Shared.remove(ctx, MediaGreeting, strconv.FormatInt(userID, 10))
 	}
 	// The greeting sits under the number the user no longer has.
 	n := 0

@@ -81,7 +81,7 @@ func (s *Sessions) tell(ctx context.Context, d Device, reboot bool, removed []Bi
 				return
 			case applying(sig.SyncFetchedAt, append(live, removed...), now):
 				// (a logout's lines were just unbound: they count too)
-				s.deferSync(d.ID, captured, secrets)
+				s.deferSync(ctx, d.ID, captured, secrets, len(live) > 0 || len(captured) > 0)
 				return
 			}
 		}
@@ -212,14 +212,20 @@ const syncSettle = 5 * time.Second
 type heldSync struct {
 	captured []reachTarget
 	secrets  map[string]string
+	due      time.Time
+	// stored: the store has it too (HeldSync under this node's name).
+	stored bool
 }
 
 // deferSync keeps a check-sync until the phone has registered the
 // configuration it is applying (flushDeferred), or syncSettle has passed.
-func (s *Sessions) deferSync(deviceID int64, captured []reachTarget, secrets map[string]string) {
+// A node that can reach the phone (it holds a line of it, or a logout
+// captured one) also keeps it in the store: if this node dies, the node
+// the phone registers with next sends it, and if it restarts, it does.
+func (s *Sessions) deferSync(ctx context.Context, deviceID int64, captured []reachTarget, secrets map[string]string, reachable bool) {
 	s.m.checkSync.WithLabelValues("deferred").Inc()
+	defer s.heldLocks.lock(deviceLockKey(deviceID))()
 	s.devMu.Lock()
-	defer s.devMu.Unlock()
 	h, waiting := s.deferred[deviceID]
 	for _, t := range captured {
 		h.captured = addTarget(h.captured, t)
@@ -230,22 +236,116 @@ func (s *Sessions) deferSync(deviceID int64, captured []reachTarget, secrets map
 		}
 		h.secrets[k] = v
 	}
+	if !waiting {
+		h.due = s.wall().Add(syncSettle)
+	}
 	s.deferred[deviceID] = h
+	s.devMu.Unlock()
 	s.logger.Debug("check-sync held: the phone is applying the last one", "component", "sessions",
 		"device", deviceID, "captured", len(captured), "waiting", waiting)
+	if reachable || h.stored {
+		hs := HeldSync{DeviceID: deviceID, Node: s.node, Due: h.due, Secrets: h.secrets}
+		for _, t := range h.captured {
+			hs.Targets = append(hs.Targets, HeldTarget{Binding: t.b, Password: t.password})
+		}
+		if err := s.store.HoldSync(context.WithoutCancel(ctx), hs); err != nil {
+			s.logger.Error("held check-sync not stored; it goes with this node", "component", "sessions",
+				"device", deviceID, "err", err)
+		} else if !h.stored {
+			s.devMu.Lock()
+			if cur, ok := s.deferred[deviceID]; ok {
+				cur.stored = true
+				s.deferred[deviceID] = cur
+			}
+			s.devMu.Unlock()
+		}
+	}
 	if waiting {
 		return
 	}
-	s.timers.AfterFunc(syncSettle, func() { s.flushDeferred(context.Background(), deviceID) })
+	s.armHeld(deviceID, syncSettle)
+}
+
+// armHeld sends the device's held check-sync after d.
+func (s *Sessions) armHeld(deviceID int64, d time.Duration) {
+	s.timers.AfterFunc(d, func() { s.flushDeferred(context.Background(), deviceID, false) })
+}
+
+// resumeHeld takes up the check-syncs this node held when it stopped: the
+// phone's next registration here sends them, else their timer, syncSettle
+// after the start (this runs before the SIP listeners serve; a phone that
+// was applying has registered by then).
+func (s *Sessions) resumeHeld(ctx context.Context) error {
+	hs, err := s.store.HeldSyncsOf(ctx, s.node)
+	if err != nil {
+		return err
+	}
+	now := s.wall()
+	for _, x := range hs {
+		if now.Sub(x.Due) > SyncPendingMax {
+			continue // long stale: the sweep forgets it
+		}
+		s.devMu.Lock()
+		h := s.deferred[x.DeviceID]
+		h.merge(x)
+		h.due, h.stored = x.Due, true
+		s.deferred[x.DeviceID] = h
+		s.devMu.Unlock()
+		s.armHeld(x.DeviceID, syncSettle)
+	}
+	if len(hs) > 0 {
+		s.logger.Info("held check-syncs resumed", "component", "sessions", "count", len(hs))
+	}
+	return nil
+}
+
+// merge adds a stored held check-sync's lines and secrets to h.
+func (h *heldSync) merge(x HeldSync) {
+	for _, t := range x.Targets {
+		h.captured = addTarget(h.captured, reachTarget{b: t.Binding, password: t.Password})
+	}
+	for k, v := range x.Secrets {
+		if h.secrets == nil {
+			h.secrets = map[string]string{}
+		}
+		h.secrets[k] = v
+	}
 }
 
 // flushDeferred sends a held check-sync through the lines the phone holds
-// now, and those logouts captured meanwhile.
-func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64) {
+// now, and those logouts captured meanwhile. all (on a cluster, the phone
+// registered here with check-syncs held in the store) also takes those
+// other nodes held: this node reaches the phone now. A held check-sync
+// this node stored goes out only if it takes it from the store, so a
+// phone gets it once, from whichever node took it.
+func (s *Sessions) flushDeferred(ctx context.Context, deviceID int64, all bool) {
+	unlock := s.heldLocks.lock(deviceLockKey(deviceID))
 	s.devMu.Lock()
 	h, ok := s.deferred[deviceID]
 	delete(s.deferred, deviceID)
 	s.devMu.Unlock()
+	if ok && h.stored || all {
+		node := s.node
+		if all {
+			node = ""
+		}
+		taken, err := s.store.TakeHeldSyncs(context.WithoutCancel(ctx), deviceID, node)
+		switch {
+		case err != nil:
+			// Ours is in hand; another node's waits for the phone's next
+			// registration, or its node.
+			s.logger.Warn("held check-syncs not taken from the store", "component", "sessions", "device", deviceID, "err", err)
+		case ok && h.stored && !slices.ContainsFunc(taken, func(x HeldSync) bool { return x.Node == s.node }):
+			ok = false // taken by the node the phone registered with: it sends it
+		}
+		for _, x := range taken {
+			if x.Node != s.node || !ok {
+				h.merge(x)
+			}
+		}
+		ok = ok || len(taken) > 0
+	}
+	unlock()
 	if !ok {
 		return
 	}
@@ -545,7 +645,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 		return nil
 	}
 	var endSession string
-	reboot, flush := false, false
+	reboot, flush, heldAnywhere := false, false, false
 	var bootAt time.Time
 	_, err := s.updateSignals(ctx, devID, func(sig *DeviceSignals) signalChange {
 		// Registrar events reach Sessions late: each signal answers only
@@ -563,6 +663,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 		// A line registered after the phone fetched what it was told to:
 		// it has applied it; a held check-sync can go now.
 		flush = !sig.SyncFetchedAt.IsZero() && !at.Before(sig.SyncFetchedAt)
+		heldAnywhere = s.cluster != nil && sig.HeldSync
 		changed := sigSame
 		switch {
 		case sig.LineDownSession != "" && at.Before(sig.LineDownAt):
@@ -605,7 +706,7 @@ func (s *Sessions) lineUp(ctx context.Context, change BindingChange, devID int64
 		return err
 	}
 	if flush {
-		s.flushDeferred(ctx, devID)
+		s.flushDeferred(ctx, devID, heldAnywhere)
 	}
 	switch {
 	case endSession != "":

@@ -2,6 +2,7 @@ package prov_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -277,4 +278,84 @@ func TestRefreshesReadNoDevice(t *testing.T) {
 	if got, _ := f.st.GetDevice(ctx, d.MAC); !got.LastSeen.Equal(f.clk.now()) {
 		t.Fatalf("last seen %v, want %v (written again)", got.LastSeen, f.clk.now())
 	}
+}
+
+// TestHeldCheckSyncSurvivesRestart: a check-sync held while the phone
+// applies the last one is kept in the store; the node restarted before
+// sending it sends it when the phone registers what it applied, once.
+func TestHeldCheckSyncSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	d, _ := f.st.GetDevice(ctx, "00000000000d")
+	count := func() int { f.reg.mu.Lock(); defer f.reg.mu.Unlock(); return len(f.reg.synced) }
+	f.ss.SyncDevice(ctx, d, false)
+	if err := f.ss.BootFetched(ctx, d, f.clk.now(), "", true); err != nil {
+		t.Fatal(err)
+	}
+	f.ss.SyncDevice(ctx, d, false)
+	if n := count(); n != 1 {
+		t.Fatalf("a check-sync to a phone applying the last one was sent at once (%d)", n)
+	}
+	if held, err := f.st.HeldSyncsOf(ctx, ""); err != nil || len(held) != 1 || held[0].DeviceID != d.ID {
+		t.Fatalf("held check-syncs in the store: %+v %v", held, err)
+	}
+	f.restart(t)
+	if n := count(); n != 1 {
+		t.Fatalf("the restart sent the held check-sync before it was due (%d)", n)
+	}
+	line := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Source: "10.0.0.5:5060", Transport: "UDP",
+		Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c9"}
+	if err := f.ss.BindingChanged(ctx, prov.LineRegistered, line, f.clk.now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("the held check-sync was not sent after the restart once the phone registered (%d)", n)
+	}
+	if held, err := f.st.HeldSyncsOf(ctx, ""); err != nil || len(held) != 0 {
+		t.Fatalf("held check-syncs left in the store: %+v %v", held, err)
+	}
+}
+
+// TestNativeLogoutWindowSurvivesRestart: the refusal window after a
+// native session ends is in the store: the phone's re-fetch with its
+// stored login is refused by the node restarted meanwhile, and once the
+// window has passed the login works.
+func TestNativeLogoutWindowSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	native := func() error {
+		_, err := f.ss.Login(ctx, prov.LoginRequest{MAC: "00000000000d", Username: "alice", Door: prov.DoorNative,
+			Verified: true, AtDevice: true})
+		return err
+	}
+	if err := native(); err != nil {
+		t.Fatal(err)
+	}
+	sess, ok, err := f.ss.ActiveOn(ctx, mustDevice(t, f, "00000000000d").ID)
+	if err != nil || !ok {
+		t.Fatalf("no session: %v", err)
+	}
+	if err := f.ss.End(ctx, sess.ID, prov.EndAdmin, prov.Actor{}); err != nil {
+		t.Fatal(err)
+	}
+	f.restart(t)
+	f.clk.add(prov.NativeRefuseWindow - time.Second)
+	if err := native(); !errors.Is(err, prov.ErrDenied) {
+		t.Fatalf("re-fetch with the stored login after a restart: %v, want refused", err)
+	}
+	f.clk.add(time.Second)
+	if err := native(); err != nil {
+		t.Fatalf("login after the window: %v", err)
+	}
+}
+
+func mustDevice(t *testing.T, f *fixture, mac string) prov.Device {
+	t.Helper()
+	d, err := f.st.GetDevice(context.Background(), mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -70,6 +70,8 @@ type RecordingsConfig struct {
 	// Numbers are recorded whatever their user's flag: a bridged call is
 	// when the softphone user has one of them or the other party is one.
 	Numbers []string
+	// Shared keeps the audio in the store too (nil: one node).
+	Shared *SharedAudio
 }
 
 // Recordings decides which calls are recorded, keeps their metadata and
@@ -204,8 +206,19 @@ func (r *Recordings) MaxBytes() int64 { return r.cfg.MaxBytes }
 // Finished stores a recording's metadata, then deletes what retention and
 // the budget no longer allow (oldest first).
 func (r *Recordings) Finished(ctx context.Context, rec Recording) error {
+	path := filepath.Join(r.cfg.Dir, filepath.Base(rec.File))
+	if r.cfg.Shared != nil {
+		// Stored before the row: a row every node lists has its audio.
+		if _, err := r.cfg.Shared.put(ctx, MediaRecording, rec.File, path, rec.Start); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("recordings: %w", err)
+		}
+	}
 	if err := r.store.AddRecording(ctx, &rec); err != nil {
-		os.Remove(filepath.Join(r.cfg.Dir, rec.File))
+		os.Remove(path)
+		if r.cfg.Shared != nil {
+			r.cfg.Shared.remove(ctx, MediaRecording, rec.File)
+		}
 		return fmt.Errorf("recordings: %w", err)
 	}
 	r.mu.Lock()
@@ -231,6 +244,9 @@ func (r *Recordings) Finished(ctx context.Context, rec Recording) error {
 		}
 		if err := os.Remove(filepath.Join(r.cfg.Dir, x.File)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.log.Warn("recording file not removed", "file", x.File, "err", err)
+		}
+		if r.cfg.Shared != nil {
+			r.cfg.Shared.remove(ctx, MediaRecording, x.File)
 		}
 		total -= x.Bytes
 	}
@@ -420,7 +436,15 @@ func (r *Recordings) Open(ctx context.Context, u User, id int64, download bool, 
 	if acc == AccessNone || (download && acc != AccessWrite) {
 		return Recording{}, nil, fmt.Errorf("recordings: %w", ErrDenied)
 	}
-	f, err := os.Open(filepath.Join(r.cfg.Dir, filepath.Base(rec.File)))
+	path := filepath.Join(r.cfg.Dir, filepath.Base(rec.File))
+	if r.cfg.Shared != nil {
+		// Recorded on another node: copied here from the store first.
+		if err := r.cfg.Shared.ensure(ctx, MediaRecording, rec.File, path); err != nil {
+			r.log.Warn("recording not available", "id", rec.ID, "err", err)
+			return Recording{}, nil, fmt.Errorf("recordings: %w", err)
+		}
+	}
+	f, err := os.Open(path)
 	if err != nil {
 		return Recording{}, nil, fmt.Errorf("recordings: %w", err)
 	}

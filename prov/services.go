@@ -38,6 +38,8 @@ type Deps struct {
 	// Ready reports whether logins may be served (nil: always); see
 	// SessionsDeps.Ready.
 	Ready func() bool
+	// Node is this node's name (cluster.node); see SessionsDeps.Node.
+	Node string
 	// Logger logs the desk services; AdminLogger the administration
 	// rules (nil: Logger).
 	Logger      *slog.Logger
@@ -120,7 +122,7 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	var err error
 	s.Sessions, err = NewSessions(ctx, SessionsDeps{Store: d.Store, Credentials: d.Credentials, Events: s.Events,
 		Registrar: d.Registrar, Logger: d.Logger, Registerer: d.Registerer, Now: d.SessionClock, Wall: d.Now, Lockout: s.Lockout,
-		Hasher: s.Directory.Hasher(), SyncEvent: d.SyncEvent, Ready: d.Ready})
+		Hasher: s.Directory.Hasher(), SyncEvent: d.SyncEvent, Ready: d.Ready, Node: d.Node})
 	if err != nil {
 		return nil, err
 	}

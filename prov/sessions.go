@@ -87,8 +87,8 @@ type Sessions struct {
 	lockout   *auth.Lockout
 	hasher    *auth.Hasher
 	// devMu guards the per-device facts that tell a reboot from a logout
-	// (each line's Call-ID, a cache of the stored DeviceSignals), the held
-	// check-syncs and the recent native logouts.
+	// (each line's Call-ID, a cache of the stored DeviceSignals) and the
+	// held check-syncs.
 	devMu   sync.Mutex
 	callIDs map[int64]lineCalls
 	// deployedSeen is when each device was last known deployed and seen
@@ -96,14 +96,20 @@ type Sessions struct {
 	deployedSeen map[int64]time.Time
 	sig          map[int64]DeviceSignals
 	// deferred are check-syncs waiting for the phone to finish applying
-	// the previous one, with where to send them.
+	// the previous one, with where to send them; the store keeps a copy
+	// (HeldSync) for the node the phone registers with next, or this node
+	// restarted.
 	deferred map[int64]heldSync
+	// heldLocks serialise a device's held check-sync between memory and
+	// the store.
+	heldLocks keyLocks
+	// node is this node's name, under which its held check-syncs are kept.
+	node string
 	// sigLocks serialise the updates of one device's signals.
 	sigLocks keyLocks
 	// timers own the delayed work (deferred check-syncs, the unbind
 	// recheck), stopped by Close.
-	timers     afterFuncs
-	nativeGone map[[2]int64]time.Time
+	timers afterFuncs
 	// unbound are the addresses a device's session lines were registered
 	// from when a logout removed them: a phone taken over by the next
 	// login (a desk phone's own session replaced) holds no line until it
@@ -172,6 +178,9 @@ type SessionsDeps struct {
 	// whose events are resynchronising refuses them with ErrUnavailable,
 	// as it may not know of sessions other nodes started meanwhile.
 	Ready func() bool
+	// Node is this node's name (cluster.node): the check-syncs it holds
+	// are kept in the store under it, and resumed when it starts.
+	Node string
 }
 
 // NewSessions returns the session service.
@@ -202,7 +211,7 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 	}
 	s := &Sessions{syncEvent: d.SyncEvent, store: d.Store, creds: d.Credentials, events: d.Events, reg: d.Registrar, logger: d.Logger,
 		now: d.Now, lockout: d.Lockout, hasher: d.Hasher, callIDs: map[int64]lineCalls{}, deployedSeen: map[int64]time.Time{},
-		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, nativeGone: map[[2]int64]time.Time{}, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork),
+		sig: map[int64]DeviceSignals{}, deferred: map[int64]heldSync{}, coalesce: d.CoalesceSync, wall: d.Wall, node: d.Node, unbound: map[int64]unboundFrom{}, slots: make(chan struct{}, parallelSessionWork),
 		remoteReach: map[int64]reachSet{}, ready: d.Ready}
 	if c, ok := d.Store.(ClusterStore); ok && c.Clustered() {
 		s.cluster = c
@@ -244,6 +253,9 @@ func NewSessions(ctx context.Context, d SessionsDeps) (*Sessions, error) {
 			continue
 		}
 		s.callIDs[b.DeviceID], _ = s.callIDs[b.DeviceID].set(callKey(b), b.CallID)
+	}
+	if err := s.resumeHeld(ctx); err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
 	}
 	return s, nil
 }
@@ -349,10 +361,16 @@ func (s *Sessions) login(ctx context.Context, req LoginRequest) (Session, error)
 	if !req.Verified {
 		s.lockout.GuessSucceeded(userKey, src, now)
 	}
-	if req.Door == DoorNative && s.nativeRefused(dev.ID, u.ID, now) {
+	if req.Door == DoorNative {
 		// The phone re-fetches <user>.cfg with the stored login right after
 		// a logout's check-sync; refusing it once makes the logout stick.
-		return Session{}, fmt.Errorf("%w: logged out on this phone", ErrDenied)
+		refused, err := s.nativeRefused(ctx, dev.ID, u.ID, now)
+		if err != nil {
+			return Session{}, fmt.Errorf("login: %w", err)
+		}
+		if refused {
+			return Session{}, fmt.Errorf("%w: logged out on this phone", ErrDenied)
+		}
 	}
 	defer s.slot()()
 	defer s.locks.lock(userLockKey(u.ID), deviceLockKey(dev.ID))()
@@ -554,13 +572,16 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason EndReason
 		return nil
 	}
 	s.forgetSession(ctx, sess)
+	if sess.Door == DoorNative {
+		// Kept before any node hears of the end: the phone's re-fetch may
+		// reach any node, and one started since.
+		if err := s.store.PutNativeLogout(ctx, sess.DeviceID, sess.UserID, s.now()); err != nil {
+			s.logger.Error("logout: native logout not kept; the phone's stored login may log in again",
+				"component", "sessions", "session", sess.ID, "err", err)
+		}
+	}
 	// Caches drop the logged-in files before the phone is told to re-fetch.
 	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: string(reason)})
-	if sess.Door == DoorNative {
-		s.devMu.Lock()
-		s.nativeGone[[2]int64{sess.DeviceID, sess.UserID}] = s.now()
-		s.devMu.Unlock()
-	}
 	dev, derr := s.store.GetDeviceByID(ctx, sess.DeviceID)
 	if s.reg != nil {
 		// The phone's contacts are captured as they are unbound: while
@@ -607,28 +628,29 @@ const UnbindRecheck = 2 * time.Second
 // phone within it is refused too and must retry a little later.
 const NativeRefuseWindow = 30 * time.Second
 
-// nativeRefused reports a recent end of a native session of user on device.
-func (s *Sessions) nativeRefused(deviceID, userID int64, now time.Time) bool {
-	s.devMu.Lock()
-	defer s.devMu.Unlock()
-	k := [2]int64{deviceID, userID}
-	at, ok := s.nativeGone[k]
-	if ok && now.Sub(at) >= NativeRefuseWindow {
-		delete(s.nativeGone, k)
-		return false
+// nativeRefused reports a recent end of a native session of user on
+// device, from the store: the session may have ended on another node, or
+// before this node started. One indexed read, on native logins only.
+func (s *Sessions) nativeRefused(ctx context.Context, deviceID, userID int64, now time.Time) (bool, error) {
+	at, err := s.store.NativeLogoutAt(ctx, deviceID, userID)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
 	}
-	return ok
+	if err != nil {
+		return false, err
+	}
+	return now.Sub(at) < NativeRefuseWindow, nil
 }
 
-// pruneNativeGone forgets the native logouts whose refusal window has
-// passed, which no phone asked about again.
-func (s *Sessions) pruneNativeGone(now time.Time) {
-	s.devMu.Lock()
-	defer s.devMu.Unlock()
-	for k, at := range s.nativeGone {
-		if now.Sub(at) >= NativeRefuseWindow {
-			delete(s.nativeGone, k)
-		}
+// pruneCold forgets the native logouts whose refusal window has passed
+// (most phones never ask again) and the held check-syncs no node sent
+// within SyncPendingMax (their phone registered nowhere since).
+func (s *Sessions) pruneCold(ctx context.Context, now time.Time) {
+	if err := s.store.PruneNativeLogouts(ctx, now.Add(-NativeRefuseWindow)); err != nil {
+		s.logger.Warn("sweep: native logouts not pruned", "component", "sessions", "err", err)
+	}
+	if err := s.store.PruneHeldSyncs(ctx, s.wall().Add(-SyncPendingMax)); err != nil {
+		s.logger.Warn("sweep: held check-syncs not pruned", "component", "sessions", "err", err)
 	}
 }
 
@@ -695,7 +717,7 @@ func (s *Sessions) EndAll(ctx context.Context, userID int64, reason EndReason, a
 // than its maximum length, or past its daily logout time.
 func (s *Sessions) Sweep(ctx context.Context) error {
 	now := s.now()
-	s.pruneNativeGone(now)
+	s.pruneCold(ctx, now)
 	ss, err := s.store.ListSessions(ctx, SessionQuery{ActiveOnly: true})
 	if err != nil {
 		return err
@@ -947,13 +969,11 @@ func (s *Sessions) EMSignedOut(ctx context.Context, d Device) error {
 		err = s.End(ctx, sess.ID, EndLogout, PhoneActor(""))
 	}
 	// The phone holds no login now: signing in again at once is a new
-	// login, not the re-fetch a logout's refusal window is for.
-	s.devMu.Lock()
-	for k := range s.nativeGone {
-		if k[0] == d.ID {
-			delete(s.nativeGone, k)
-		}
+	// login, not the re-fetch a logout's refusal window is for, on any
+	// node. (The store reads before it writes: every signed-out boot
+	// fetch comes here.)
+	if cerr := s.store.ClearNativeLogouts(ctx, d.ID); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("extension mobility sign-out: %w", cerr))
 	}
-	s.devMu.Unlock()
 	return err
 }

@@ -58,12 +58,9 @@ func (s *Sessions) EndedElsewhere(ctx context.Context, id string) error {
 	if s.creds != nil {
 		s.creds.Revoke(owner)
 	}
+	// (A native session's refusal window is in the store, kept by the
+	// node that ended it.)
 	s.forgetSession(ctx, sess)
-	if sess.Door == DoorNative {
-		s.devMu.Lock()
-		s.nativeGone[[2]int64{sess.DeviceID, sess.UserID}] = s.now()
-		s.devMu.Unlock()
-	}
 	if s.reg == nil {
 		return nil
 	}

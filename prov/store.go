@@ -2,6 +2,7 @@ package prov
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -32,6 +33,7 @@ type Store interface {
 	PasswordTokenStore
 	VoicemailStore
 	ParkStore
+	MediaStore
 }
 
 // SiteStore keeps sites.
@@ -140,6 +142,27 @@ type SessionStore interface {
 	// StartSession creates the session and adds its audit event in one
 	// transaction.
 	StartSession(ctx context.Context, s *Session, audit *AuditEvent) error
+
+	// PutNativeLogout records that user's native session on the device
+	// ended at at (the refusal window's start), replacing an earlier one.
+	PutNativeLogout(ctx context.Context, deviceID, userID int64, at time.Time) error
+	// NativeLogoutAt returns when; ErrNotFound when none is kept.
+	NativeLogoutAt(ctx context.Context, deviceID, userID int64) (time.Time, error)
+	// ClearNativeLogouts forgets the device's native logouts. It reads
+	// first and writes only when there is one: a signed-out phone's every
+	// boot fetch asks.
+	ClearNativeLogouts(ctx context.Context, deviceID int64) error
+	// PruneNativeLogouts forgets those before t.
+	PruneNativeLogouts(ctx context.Context, t time.Time) error
+	// HoldSync keeps h, replacing what its node held for its device.
+	HoldSync(ctx context.Context, h HeldSync) error
+	// TakeHeldSyncs removes and returns the device's held check-syncs,
+	// node's alone or, with node "", every node's: each goes out once.
+	TakeHeldSyncs(ctx context.Context, deviceID int64, node string) ([]HeldSync, error)
+	// HeldSyncsOf lists the check-syncs node holds (the node starting).
+	HeldSyncsOf(ctx context.Context, node string) ([]HeldSync, error)
+	// PruneHeldSyncs forgets those due before t.
+	PruneHeldSyncs(ctx context.Context, t time.Time) error
 }
 
 // LoginState is what a login decides on, read under its locks.
@@ -264,7 +287,8 @@ type PasswordTokenStore interface {
 	SpendPasswordTokens(ctx context.Context, userID int64, at time.Time) error
 }
 
-// VoicemailStore keeps voicemail messages' metadata (the audio is a file).
+// VoicemailStore keeps voicemail messages' metadata (the audio is a file, and
+// on nodes sharing the store a MediaStore object too).
 type VoicemailStore interface {
 	// AddVoicemail inserts v and sets its ID; CreatedAt defaults to now.
 	AddVoicemail(ctx context.Context, v *Voicemail) error
@@ -295,6 +319,39 @@ type ParkStore interface {
 	// ReleaseNodeParkSlots frees every slot node holds (it restarted and
 	// lost its calls).
 	ReleaseNodeParkSlots(ctx context.Context, node string) error
+}
+
+// MediaObject is audio kept in the store (see MediaStore).
+type MediaObject struct {
+	Kind, Name string
+	Size       int64
+	// Chunks is how many parts of at most MediaChunkBytes hold it.
+	Chunks  int
+	Created time.Time
+}
+
+// MediaChunkBytes is the size of a stored media object's parts: small
+// enough that serving one holds little memory, large enough that a
+// ten-minute message is ten rows.
+const MediaChunkBytes = 256 << 10
+
+// MediaStore keeps audio (voicemail messages, greetings, recordings) for
+// nodes sharing the store: named by kind and name, written whole in one
+// transaction, read a chunk at a time.
+type MediaStore interface {
+	// PutMedia stores what r holds under (kind, name), replacing what was
+	// there; readers see the old object or the whole new one.
+	PutMedia(ctx context.Context, kind, name string, r io.Reader, at time.Time) (MediaObject, error)
+	// GetMedia returns an object's header; ErrNotFound when none.
+	GetMedia(ctx context.Context, kind, name string) (MediaObject, error)
+	// MediaChunk returns part seq (from 0) of an object; ErrNotFound when
+	// it is missing.
+	MediaChunk(ctx context.Context, kind, name string, seq int) ([]byte, error)
+	// DeleteMedia removes an object and its chunks; none is no error.
+	DeleteMedia(ctx context.Context, kind, name string) error
+	// ListMedia returns up to limit objects of kind created before t,
+	// oldest first.
+	ListMedia(ctx context.Context, kind string, before time.Time, limit int) ([]MediaObject, error)
 }
 
 // interactiveKey marks a context as a person's request.

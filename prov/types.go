@@ -401,6 +401,32 @@ type DeviceSignals struct {
 	// Reach is the binding the phone removed, to reach it afterwards.
 	Reach     *Binding
 	UpdatedAt time.Time
+	// HeldSync: some node holds a check-sync for the device (HeldSync),
+	// read with the signals so that the registration that releases it
+	// costs no read of its own. PutDeviceSignals ignores it.
+	HeldSync bool
+}
+
+// HeldSync is a check-sync a node held while the phone applied the
+// previous one, kept in the store so that the node the phone registers
+// with next, or the node itself restarted, sends it.
+type HeldSync struct {
+	DeviceID int64
+	// Node is the cluster node that held it.
+	Node string
+	// Due is when it goes out at the latest.
+	Due time.Time
+	// Targets are the lines logouts captured meanwhile, each with the
+	// password its challenge takes; Secrets those passwords by digest
+	// username.
+	Targets []HeldTarget
+	Secrets map[string]string
+}
+
+// HeldTarget is one captured line of a held check-sync.
+type HeldTarget struct {
+	Binding  Binding
+	Password string
 }
 
 // BindingKey identifies a binding for deletion.

@@ -32,6 +32,9 @@ type VoicemailConfig struct {
 	Retention time.Duration
 	// CheckGreeting refuses a greeting the player cannot play (nil: any).
 	CheckGreeting func([]byte) error
+	// Shared keeps the audio in the store too, for nodes sharing it (nil:
+	// one node, the files are all there is).
+	Shared *SharedAudio
 }
 
 // MessageWaiting is the SIP side: it tells a user's phones their
@@ -89,6 +92,9 @@ func (v *Voicemails) dir(mailbox string) string { return filepath.Join(v.cfg.Dir
 // Greeting is the user's uploaded greeting, "" when none.
 func (v *Voicemails) Greeting(ctx context.Context, mailbox string) (string, error) {
 	p := filepath.Join(v.dir(mailbox), "greeting.wav")
+	if v.cfg.Shared != nil {
+		return v.sharedGreeting(ctx, mailbox, p)
+	}
 	if _, err := os.Stat(p); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return "", nil
@@ -96,6 +102,49 @@ func (v *Voicemails) Greeting(ctx context.Context, mailbox string) (string, erro
 		return "", fmt.Errorf("voicemail: greeting: %w", err)
 	}
 	return p, nil
+}
+
+// sharedGreeting is the stored greeting's copy at p, refreshed when
+// another node replaced it (its size or time differs from the stored
+// header) and removed when another node deleted it.
+func (v *Voicemails) sharedGreeting(ctx context.Context, mailbox, p string) (string, error) {
+	u, err := v.userOf(ctx, mailbox)
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	name := strconv.FormatInt(u.ID, 10)
+	m, err := v.store.GetMedia(ctx, MediaGreeting, name)
+	if errors.Is(err, ErrNotFound) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			v.logger.Warn("stale greeting not removed", "path", p, "err", err)
+		}
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("voicemail: greeting: %w", err)
+	}
+	if fi, err := os.Stat(p); err == nil && fi.Size() == m.Size && fi.ModTime().Equal(m.Created) {
+		return p, nil
+	}
+	if err := v.cfg.Shared.fetch(ctx, MediaGreeting, name, p); err != nil {
+		return "", fmt.Errorf("voicemail: greeting: %w", err)
+	}
+	return p, nil
+}
+
+// local is where this node keeps a message's file, and its name in the
+// shared store (mailbox/file). Without shared audio it is the row's path;
+// with it, the row's path is the recording node's and may not be ours.
+func (v *Voicemails) local(m Voicemail) (path, name string) {
+	box, file := filepath.Base(filepath.Dir(m.Path)), filepath.Base(m.Path)
+	name = box + "/" + file
+	if v.cfg.Shared == nil {
+		return m.Path, name
+	}
+	return filepath.Join(v.cfg.Dir, box, file), name
 }
 
 // Deposit keeps a recorded message within the budgets and tells the
@@ -112,7 +161,17 @@ func (v *Voicemails) Deposit(ctx context.Context, mailbox, from, path string, du
 		return err
 	}
 	m := Voicemail{UserID: u.ID, From: from, Path: path, Duration: dur, Size: size, Created: v.now()}
+	_, name := v.local(m)
+	if v.cfg.Shared != nil {
+		// Stored before the row: a row every node lists has its audio.
+		if _, err := v.cfg.Shared.put(ctx, MediaVoicemail, name, path, m.Created); err != nil {
+			return fmt.Errorf("voicemail: %w", err)
+		}
+	}
 	if err := v.store.AddVoicemail(ctx, &m); err != nil {
+		if v.cfg.Shared != nil {
+			v.cfg.Shared.remove(ctx, MediaVoicemail, name)
+		}
 		return fmt.Errorf("voicemail: %w", err)
 	}
 	v.notify(ctx, u.ID)
@@ -152,7 +211,20 @@ func (v *Voicemails) Messages(ctx context.Context, mailbox string) ([]Voicemail,
 		}
 	}
 	slices.Reverse(fresh)
-	return append(fresh, heard...), nil
+	out := append(fresh, heard...)
+	if v.cfg.Shared != nil {
+		// The player reads files: each message recorded elsewhere is
+		// copied here first. One that cannot be stays listed (the player
+		// skips it), so the others still play.
+		for i := range out {
+			p, name := v.local(out[i])
+			if err := v.cfg.Shared.ensure(ctx, MediaVoicemail, name, p); err != nil {
+				v.logger.Warn("voicemail message not available", "id", out[i].ID, "err", err)
+			}
+			out[i].Path = p
+		}
+	}
+	return out, nil
 }
 
 // List is a user's messages, newest first (the portal).
@@ -217,12 +289,22 @@ func (v *Voicemails) remove(ctx context.Context, userID, id int64, actor Actor) 
 	if err := v.store.DeleteVoicemail(ctx, id); err != nil {
 		return fmt.Errorf("voicemail: %w", err)
 	}
-	if err := os.Remove(m.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		v.logger.Warn("voicemail file not removed", "path", m.Path, "err", err)
-	}
+	v.removeAudio(ctx, m)
 	v.audit(ctx, actor, "voicemail.delete", m)
 	v.notify(ctx, userID)
 	return nil
+}
+
+// removeAudio removes a message's file here and its stored audio (other
+// nodes' copies go with their media sweep: no row names them).
+func (v *Voicemails) removeAudio(ctx context.Context, m Voicemail) {
+	p, name := v.local(m)
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		v.logger.Warn("voicemail file not removed", "path", p, "err", err)
+	}
+	if v.cfg.Shared != nil {
+		v.cfg.Shared.remove(ctx, MediaVoicemail, name)
+	}
 }
 
 // Open is a user's message for playing in the portal: it is marked heard
@@ -232,7 +314,13 @@ func (v *Voicemails) Open(ctx context.Context, userID, id int64, actor Actor) (*
 	if err != nil {
 		return nil, Voicemail{}, err
 	}
-	f, err := os.Open(m.Path)
+	p, name := v.local(m)
+	if v.cfg.Shared != nil {
+		if err := v.cfg.Shared.ensure(ctx, MediaVoicemail, name, p); err != nil {
+			return nil, Voicemail{}, fmt.Errorf("voicemail: message %d: %w", id, err)
+		}
+	}
+	f, err := os.Open(p)
 	if err != nil {
 		return nil, Voicemail{}, fmt.Errorf("voicemail: message %d: %w", id, err)
 	}
@@ -274,6 +362,20 @@ func (v *Voicemails) SetGreeting(ctx context.Context, userID int64, wav []byte, 
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil && v.cfg.Shared != nil {
+		// Stored first; the file here is then the stored one's copy
+		// (same time), so this node does not fetch it back.
+		// A replacement is stamped after the one it replaces: the other
+		// nodes' copies compare the stamp (and size) to notice it.
+		name, at := strconv.FormatInt(userID, 10), v.now()
+		if old, err := v.store.GetMedia(ctx, MediaGreeting, name); err == nil && !at.After(old.Created) {
+			at = old.Created.Add(time.Millisecond)
+		}
+		var m MediaObject
+		if m, err = v.cfg.Shared.put(ctx, MediaGreeting, name, tmp.Name(), at); err == nil {
+			err = os.Chtimes(tmp.Name(), m.Created, m.Created)
+		}
+	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), filepath.Join(dir, "greeting.wav"))
 	}
@@ -310,11 +412,23 @@ func (v *Voicemails) DeleteGreeting(ctx context.Context, userID int64, actor Act
 	if mb == "" {
 		return fmt.Errorf("voicemail: user %d has no mailbox: %w", userID, ErrNotFound)
 	}
+	if v.cfg.Shared != nil {
+		// The stored greeting is the one: a copy here may be missing.
+		name := strconv.FormatInt(userID, 10)
+		if _, err := v.store.GetMedia(ctx, MediaGreeting, name); err != nil {
+			return fmt.Errorf("voicemail: greeting: %w", err)
+		}
+		if err := v.store.DeleteMedia(ctx, MediaGreeting, name); err != nil {
+			return fmt.Errorf("voicemail: greeting: %w", err)
+		}
+	}
 	if err := os.Remove(filepath.Join(v.dir(mb), "greeting.wav")); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) && v.cfg.Shared == nil {
 			return fmt.Errorf("voicemail: no greeting: %w", ErrNotFound)
 		}
-		return fmt.Errorf("voicemail: greeting: %w", err)
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("voicemail: greeting: %w", err)
+		}
 	}
 	v.auditUser(ctx, actor, "voicemail.greeting_delete", userID, "")
 	return nil

@@ -188,9 +188,12 @@ func (s *Store) DeviceSignals(ctx context.Context, deviceID int64) (prov.DeviceS
 	var ds prov.DeviceSignals
 	var sync, fetched, boot, down, updated int64
 	var reach string
+	// A held check-sync rides on this read: the registration that
+	// releases it reads the signals anyway.
 	err := s.rq().QueryRowContext(ctx, `SELECT device_id, sync_at, sync_fetched_at, boot_at, line_down_session,
-		line_down_at, reach, updated_at FROM device_signals WHERE device_id = $1`, deviceID).Scan(&ds.DeviceID, &sync,
-		&fetched, &boot, &ds.LineDownSession, &down, &reach, &updated)
+		line_down_at, reach, updated_at, EXISTS (SELECT 1 FROM held_syncs h WHERE h.device_id = $1)
+		FROM device_signals WHERE device_id = $1`, deviceID).Scan(&ds.DeviceID, &sync,
+		&fetched, &boot, &ds.LineDownSession, &down, &reach, &updated, &ds.HeldSync)
 	if err != nil {
 		return prov.DeviceSignals{}, wrap(err, "device signals %d", deviceID)
 	}

@@ -41,6 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"LoginState", testLoginState},
 		{"StartSession", testStartSession},
 		{"MarkDeviceSync", testMarkDeviceSync},
+		{"NativeLogouts", testNativeLogouts},
+		{"HeldSyncs", testHeldSyncs},
 		{"History", testHistory},
 		{"Recordings", testRecordings},
 		{"RecordingsIn", testRecordingsIn},
@@ -50,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"TxCommitNested", testTxCommitNested},
 		{"Voicemails", testVoicemails},
 		{"ParkSlots", testParkSlots},
+		{"Media", testMedia},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
