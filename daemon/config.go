@@ -43,6 +43,10 @@ type Config struct {
 	Cluster       ClusterConfig      `yaml:"cluster"`
 	Mail          MailConfig         `yaml:"mail"`
 
+	// MaxProcs caps the threads running Go code at once (GOMAXPROCS);
+	// 0 leaves the runtime's choice, every core the service may use.
+	MaxProcs int `yaml:"max_procs"`
+
 	// explicit holds the dotted keys the file set, so --demo can move only
 	// the listeners the admin did not name.
 	explicit map[string]bool
@@ -243,6 +247,9 @@ func (c Config) Validate() error {
 	}
 	if c.MemoryLimitMB < MemoryLimitNone || (c.MemoryLimitMB > 0 && c.MemoryLimitMB < 32) {
 		add("memory_limit_mb", fmt.Errorf("%d: want 0 (automatic), -1 (none) or at least 32", c.MemoryLimitMB))
+	}
+	if c.MaxProcs < 0 || c.MaxProcs > maxMaxProcs {
+		add("max_procs", fmt.Errorf("%d: want 0 (every core) or 1 to %d", c.MaxProcs, maxMaxProcs))
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

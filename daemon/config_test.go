@@ -55,6 +55,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad format", "log: {format: xml}\n", []string{"log.format"}},
 		{"tiny memory limit", "memory_limit_mb: 8\n", []string{"memory_limit_mb", "at least 32"}},
 		{"negative memory limit", "memory_limit_mb: -2\n", []string{"memory_limit_mb"}},
+		{"negative max procs", "max_procs: -1\n", []string{"max_procs", "want 0"}},
+		{"absurd max procs", "max_procs: 100000\n", []string{"max_procs"}},
 		{"bad sip scheme", "sip: {listen: ['sctp://1.2.3.4:5060']}\n", []string{"sip.listen[0]", "scheme"}},
 		{"ws without rtp address", "sip: {listen: ['ws://127.0.0.1:5066']}\n", []string{"sip.webrtc.rtp_address", "ws://"}},
 		{"wildcard rtp address", "sip: {webrtc: {rtp_address: 0.0.0.0}}\n", []string{"sip.webrtc.rtp_address", "wildcard"}},

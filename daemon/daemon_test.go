@@ -247,6 +247,7 @@ admin: {listen: "127.0.0.1:0"}
 provisioning: {http_listen: "127.0.0.1:0", tftp_listen: "127.0.0.1:0"}
 sip: {listen: ["udp://127.0.0.1:0"]}
 memory_limit_mb: 96
+max_procs: 1
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -308,6 +309,10 @@ memory_limit_mb: 96
 	// memory_limit_mb reaches the runtime: 96 MiB.
 	if _, body := get(t, "http://"+admin+"/metrics"); !strings.Contains(body, "go_gc_gomemlimit_bytes 1.00663296e+08") {
 		t.Errorf("memory_limit_mb: 96 not applied; metrics say %q", grepLine(body, "go_gc_gomemlimit_bytes "))
+	}
+	// max_procs reaches the runtime: one P.
+	if _, body := get(t, "http://"+admin+"/metrics"); !strings.Contains(body, "go_sched_gomaxprocs_threads 1\n") {
+		t.Errorf("max_procs: 1 not applied; metrics say %q", grepLine(body, "go_sched_gomaxprocs_threads "))
 	}
 	waitLine := func(want string) string {
 		t.Helper()

@@ -58,7 +58,7 @@ type Upload interface {
 
 // DirFS serves the regular files under a directory, read-only, through an
 // os.Root so that no name (or symlink) can reach outside it. It is what the
-// daemon uses for static firmware and what the benchmark serves.
+// benchmark serves; the daemon's static files go through prov/files.
 type DirFS struct {
 	root *os.Root
 }

@@ -86,6 +86,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := daemon.NewLogger(stderr, cfg.Log, lv)
 	logger.Info("starting hotdeskd", "version", version, "config", used, "demo", *demo)
 	daemon.ApplyMemoryLimit(cfg, logger)
+	daemon.ApplyMaxProcs(cfg, logger)
 	daemon.ApplyProfileRates(cfg)
 	return daemon.Run(ctx, cfg, daemon.Options{
 		Demo: *demo, ConfigPath: used, Version: version, Banner: stdout, LevelVar: lv,

@@ -4,6 +4,7 @@
 # Usage: tftp/bench/tftp_vs_dnsmasq.sh [REPS]        (default 9 rounds)
 #   TFTPBENCH_BIN=path  run this tftpbench binary instead of building one
 #   PROFILE=1  also writes a CPU profile of hotdesk's server to $RUN_DIR/tftp.pprof
+#   TFTPBENCH_ARGS="-procs 1"  extra tftpbench flags (-procs: the daemon's max_procs)
 #
 # Load (as /work/shared/bench/tftp_bench.sh, load A): 1,000 fetches of a
 # 5,120-byte .cfg, 16 at a time, by one curl process (curl -Z
@@ -71,7 +72,8 @@ dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 \
   --pid-file="$RUN_DIR/dnsmasq.pid" --log-facility="$RUN_DIR/dnsmasq.log" &
 DPID=$!
 prof=(); [[ "${PROFILE:-0}" == 1 ]] && prof=(-cpuprofile "$RUN_DIR/tftp.pprof")
-"$BIN" -addr "127.0.0.1:$HD_PORT" -root "$ROOT" "${prof[@]}" 2>"$RUN_DIR/tftpbench.log" &
+# shellcheck disable=SC2086 # TFTPBENCH_ARGS splits into flags
+"$BIN" -addr "127.0.0.1:$HD_PORT" -root "$ROOT" "${prof[@]}" ${TFTPBENCH_ARGS:-} 2>"$RUN_DIR/tftpbench.log" &
 HPID=$!
 wait_udp 69 || { log "dnsmasq did not listen"; exit 1; }
 wait_udp "$HD_PORT" || { log "tftpbench did not listen"; exit 1; }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -20,7 +21,11 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:6971", "UDP address to listen on")
 	root := flag.String("root", ".", "directory to serve")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here until stopped")
+	procs := flag.Int("procs", 0, "GOMAXPROCS, as the daemon's max_procs (0: every core)")
 	flag.Parse()
+	if *procs > 0 {
+		runtime.GOMAXPROCS(*procs)
+	}
 	if err := run(*addr, *root, *cpuprofile); err != nil {
 		fmt.Fprintln(os.Stderr, "tftpbench:", err)
 		os.Exit(1)
