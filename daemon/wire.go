@@ -192,7 +192,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 		deps.Handoff = sip.Handoff{Node: a.node, Secret: []byte(a.cfg.Cluster.Secret)}
 	}
 	if vc.Enabled {
-		if err := a.buildVoicemail(&deps, rules); err != nil {
+		if err := a.buildVoicemail(ctx, &deps, rules); err != nil {
 			return err
 		}
 	}
@@ -372,7 +372,7 @@ func (a *app) bindDHCP(ctx context.Context) error {
 
 // buildVoicemail builds the mailboxes and binds the voicemail server that
 // the proxy sends unanswered calls, the mailbox code and call park to.
-func (a *app) buildVoicemail(deps *sip.ProxyDeps, rules callRules) error {
+func (a *app) buildVoicemail(ctx context.Context, deps *sip.ProxyDeps, rules callRules) error {
 	vc := a.cfg.SIP.Voicemail
 	dir := filepath.Join(a.cfg.DataDir, "voicemail")
 	s := &a.svc
@@ -387,9 +387,21 @@ func (a *app) buildVoicemail(deps *sip.ProxyDeps, rules callRules) error {
 			return err
 		}}, s.sip, a.logger.With("room", "sip"), a.reg, time.Now)
 	s.voicemails.Follow(s.events) // a disabled user's mailbox goes with them
+	vdeps := vm.Deps{Logger: a.logger.With("room", "sip"), Registerer: a.reg, Mailbox: mailboxes{s.voicemails}}
+	if a.cluster != nil {
+		// Park slots are shared: this node's rows left from before its
+		// (re)start name calls it lost.
+		ps := parkSlots{st: a.store, node: a.node, addr: parkAddr(a.addrs.SIPUDP, vc.MediaAddress), now: time.Now,
+			logger: a.logger.With("room", "sip", "component", "park")}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := a.store.ReleaseNodeParkSlots(rctx, a.node); err != nil {
+			a.logger.Error("park slots of this node left from before its start", "room", "sip", "err", err)
+		}
+		cancel()
+		vdeps.Slots, deps.ParkHolders = ps, ps
+	}
 	srv, err := vm.New(vm.Config{Listen: vc.Listen, MediaAddr: netip.MustParseAddr(vc.MediaAddress), Dir: dir,
-		MaxMessage: time.Duration(vc.MaxMessage) * time.Second},
-		vm.Deps{Logger: a.logger.With("room", "sip"), Registerer: a.reg, Mailbox: mailboxes{s.voicemails}})
+		MaxMessage: time.Duration(vc.MaxMessage) * time.Second}, vdeps)
 	if err != nil {
 		return fmt.Errorf("sip.voicemail: %w", err)
 	}

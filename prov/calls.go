@@ -263,6 +263,20 @@ func (c *Calls) ParkSlot(ctx context.Context, kind OwnerKind, id, dialled string
 	return "s" + strconv.FormatInt(siteID, 10) + "p" + rest, true
 }
 
+// ParkSlotSite is the site of a slot name ParkSlot returned.
+func ParkSlotSite(slot string) (int64, bool) {
+	rest, ok := strings.CutPrefix(slot, "s")
+	if !ok {
+		return 0, false
+	}
+	id, digit, ok := strings.Cut(rest, "p")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil || n <= 0 || len(digit) != 1 {
+		return 0, false
+	}
+	return n, true
+}
+
 // handlingCode runs the DND and forward codes (the phones' DND and forward
 // keys) for the user logged in on the phone: DND toggles, forward followed
 // by a target forwards all calls there, alone it ends forwarding. The

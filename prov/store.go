@@ -33,6 +33,7 @@ type Store interface {
 	PasswordTokenStore
 	VoicemailStore
 	WebSessionStore
+	ParkStore
 	MediaStore
 }
 
@@ -303,6 +304,22 @@ type VoicemailStore interface {
 	// VoicemailsBefore are the messages created before t, oldest first,
 	// at most limit (retention).
 	VoicemailsBefore(ctx context.Context, t time.Time, limit int) ([]Voicemail, error)
+}
+
+// ParkStore keeps the call park slots occupied on every node.
+type ParkStore interface {
+	// ClaimParkSlot records p's slot as occupied by p.Node: a conditional
+	// insert, ErrConflict while another node holds it since staleBefore
+	// (a row older is a dead node's, taken over). The same node may claim
+	// again (its own calls are guarded in its memory).
+	ClaimParkSlot(ctx context.Context, p ParkedCall, staleBefore time.Time) error
+	// GetParkSlot returns the slot's row; ErrNotFound when free.
+	GetParkSlot(ctx context.Context, slot string) (ParkedCall, error)
+	// ReleaseParkSlot frees the slot if node holds it.
+	ReleaseParkSlot(ctx context.Context, slot, node string) error
+	// ReleaseNodeParkSlots frees every slot node holds (it restarted and
+	// lost its calls).
+	ReleaseNodeParkSlots(ctx context.Context, node string) error
 }
 
 // MediaObject is audio kept in the store (see MediaStore).

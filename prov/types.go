@@ -224,6 +224,18 @@ type Voicemail struct {
 	Heard time.Time `json:"heard"`
 }
 
+// ParkedCall is a call park slot occupied on some node of a cluster.
+type ParkedCall struct {
+	// Slot is the slot's name (ParkSlot's), unique across sites.
+	Slot   string
+	SiteID int64
+	// Node parked the call; Addr is where its proxy takes a pickup
+	// another node hands over.
+	Node     string
+	Addr     string
+	ParkedAt time.Time
+}
+
 // User is a person or a common-area profile.
 type User struct {
 	ID               int64      `json:"id"`

@@ -6,7 +6,8 @@
 // proxy that routes calls under the locked-phone policy (and, with
 // ProxyDeps.VoicemailAddr, unanswered calls, the mailbox code and park
 // codes to the voicemail server in sip/media/vm, with RFC 3842
-// message-waiting in mwi.go), and the SIP plug-and-play responder
+// message-waiting in mwi.go; on a cluster a park code for a slot another
+// node holds is handed to that node, park.go), and the SIP plug-and-play responder
 // (pnp.go) that hands phones multicasting SUBSCRIBE ua-profile their
 // provisioning URL.
 //

@@ -138,6 +138,10 @@ func (p *proxy) handoff(req *sip.Request, tx sip.ServerTransaction, v string) {
 		return
 	}
 	removeAll(fwd, handoffHeader)
+	if slot, ok := strings.CutPrefix(aor, parkEntity("")); ok {
+		p.handoffPark(req, tx, fwd, node, slot)
+		return
+	}
 	want := req.Recipient.String()
 	var target *Binding
 	for _, b := range p.s.loc.lookup(aor, p.now()) {

@@ -111,6 +111,14 @@ type Parking interface {
 	ParkSlot(ctx context.Context, caller Owner, dialled string) (slot string, ok bool)
 }
 
+// ParkHolders is implemented by the daemon on a cluster: the park slots
+// occupied on every node.
+type ParkHolders interface {
+	// ParkedElsewhere reports whether another node parked a call on slot,
+	// and the address where its proxy takes the pickup handed over.
+	ParkedElsewhere(ctx context.Context, slot string) (addr string, ok bool)
+}
+
 // Mailboxes is implemented by prov: whose mailbox a caller reaches with
 // the mailbox code, may watch with a message-summary SUBSCRIBE (RFC 3842),
 // and what it holds.

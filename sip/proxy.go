@@ -177,6 +177,10 @@ type ProxyDeps struct {
 	// VoicemailAddr): a park code parks a call or picks it up, and a BLF
 	// subscription to it shows the slot busy.
 	Parking Parking
+	// ParkHolders, on a cluster, names the node a slot's call is parked
+	// on: a park code dialled here for it is handed to that node (with
+	// Handoff; without, answered 486). nil: one node.
+	ParkHolders ParkHolders
 	// Trunks picks a caller's site trunk (nil: ProxyConfig.Trunk for all).
 	Trunks Trunks
 	// Media anchors calls between browsers (SIP over WebSocket) and plain
@@ -210,6 +214,7 @@ type proxy struct {
 	mailboxes Mailboxes
 	vmAddr    string
 	parking   Parking
+	parkHeld  ParkHolders
 	trunks    Trunks
 	// sitePeers are the site trunks' addresses calls went to, answered as
 	// known peers like ProxyConfig.Trunk (at most one per site).
@@ -270,7 +275,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 		p.mailboxes, p.vmAddr = deps.Mailboxes, deps.VoicemailAddr
 	}
 	if deps.Parking != nil && deps.VoicemailAddr != "" {
-		p.parking, p.vmAddr = deps.Parking, deps.VoicemailAddr
+		p.parking, p.vmAddr, p.parkHeld = deps.Parking, deps.VoicemailAddr, deps.ParkHolders
 	}
 	p.dialogs = newDialogTable()
 	p.answered = newAnsweredSet(max(cfg.TxLinger, time.Second))

@@ -180,6 +180,11 @@ func (c *call) begin() {
 // caller's own mailbox, "park" to a park slot — and waits for the final
 // answer; callee is what the call record names.
 func (c *call) runVoicemail(ctx context.Context, route, kind, target, callee string) {
+	c.runCode(ctx, route, callee, func() bool { return c.forkVoicemail(kind, target) })
+}
+
+// runCode runs a code's call: send sends its one branch.
+func (c *call) runCode(ctx context.Context, route, callee string, send func() bool) {
 	defer close(c.done)
 	c.begin()
 	c.mu.Lock()
@@ -189,10 +194,12 @@ func (c *call) runVoicemail(ctx context.Context, route, kind, target, callee str
 	}
 	rec := c.rec
 	c.mu.Unlock()
-	rec.Stage = CallStarted
-	c.p.records.push(rec)
+	if !c.handedOver {
+		rec.Stage = CallStarted
+		c.p.records.push(rec)
+	}
 	c.vmTried = true
-	if !c.forkVoicemail(kind, target) {
+	if !send() {
 		c.results = append(c.results, *c.synth(503, "Service Unavailable"))
 	}
 	c.loop(ctx)

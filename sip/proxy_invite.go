@@ -181,6 +181,10 @@ func (p *proxy) initial(req *sip.Request, tx sip.ServerTransaction) {
 	if invite && caller.Kind != OwnerTrunk && dialled != "" && (dialled[0] == '*' || dialled[0] == '#') &&
 		p.parking != nil {
 		if slot, ok := p.parking.ParkSlot(ctx, caller, dialled); ok {
+			if addr, ok := p.parkedElsewhere(ctx, slot); ok {
+				p.parkOnNode(ctx, req, tx, fwd, rec, slot, addr)
+				return
+			}
 			c := newCall(p, req, tx, fwd, rec)
 			c.runVoicemail(ctx, RoutePark, "park", slot, parkEntity(slot))
 			return

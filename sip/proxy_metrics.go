@@ -22,6 +22,7 @@ type proxyMetrics struct {
 	held           prometheus.GaugeFunc
 	renegotiations *prometheus.CounterVec
 	handoffs       *prometheus.CounterVec
+	parkHandoffs   *prometheus.CounterVec
 }
 
 func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *proxyMetrics {
@@ -61,6 +62,9 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *p
 			[]string{"result"}),
 		handoffs: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_handoffs_total",
 			Help: "Requests handed between cluster nodes: sent to the node holding the callee's binding, and received: accepted, refused (bad or missing signature) or gone (the binding is no longer here)."},
+			[]string{"result"}),
+		parkHandoffs: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_park_handoffs_total",
+			Help: "Park codes dialled for a slot whose call another cluster node parked: sent (handed to that node), accepted (taken from another node, to this node's park server) or unsigned (no cluster.secret to hand it over: answered 486)."},
 			[]string{"result"}),
 		branches: f.NewCounter(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_branches_total",
 			Help: "Branches (forked INVITEs and requests) sent downstream."}),

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"TxCommitNested", testTxCommitNested},
 		{"Voicemails", testVoicemails},
 		{"WebSessions", testWebSessions},
+		{"ParkSlots", testParkSlots},
 		{"Media", testMedia},
 	}
 	for _, tc := range tests {

@@ -75,6 +75,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Mailbox    Mailbox
+	// Slots, on a cluster, shares the occupied park slots with the
+	// other nodes; nil on one node.
+	Slots ParkSlots
 }
 
 type metrics struct {
@@ -84,6 +87,7 @@ type metrics struct {
 	rtpOut     prometheus.Counter
 	rtpInvalid prometheus.Counter
 	parks      *prometheus.CounterVec
+	claims     *prometheus.CounterVec
 	reinvites  *prometheus.CounterVec
 }
 
@@ -105,6 +109,7 @@ type Server struct {
 	closed  bool
 	parkMu  sync.Mutex
 	parks   map[string]*parked
+	slotReg ParkSlots
 	// calls are the answered calls by Call-ID, for their re-INVITEs.
 	callMu sync.Mutex
 	calls  map[string]*answered
@@ -146,7 +151,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	la := conn.LocalAddr().(*net.UDPAddr)
 	f := promauto.With(d.Registerer)
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "voicemail", Host: la.IP.String(), Port: la.Port}}
-	s := &Server{cfg: cfg, log: d.Logger.With("component", "voicemail"), mb: d.Mailbox, conn: conn, ua: ua, srv: srv,
+	s := &Server{cfg: cfg, log: d.Logger.With("component", "voicemail"), mb: d.Mailbox, slotReg: d.Slots, conn: conn, ua: ua, srv: srv,
 		dlgs: sipgo.NewDialogServerCache(cli, contact), contact: contact,
 		m: &metrics{
 			calls: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_calls_total",
@@ -163,6 +168,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 				Help: "re-INVITEs (a caller's hold or resume) of voicemail and parked calls, by result (ok, refused)."}, []string{"result"}),
 			parks: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_park_total",
 				Help: "Call park events by result (parked, picked_up, timed_out)."}, []string{"result"}),
+			claims: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_voicemail_park_claims_total",
+				Help: "Park slot claims in the store shared by cluster nodes, by result (claimed; taken: another node's call is parked there, the call is refused 486; failed: store error, 503)."}, []string{"result"}),
 		}}
 	s.slots = make(chan struct{}, maxCalls)
 	s.parks = map[string]*parked{}
@@ -273,9 +280,24 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		delete(s.calls, req.CallID().Value())
 		s.callMu.Unlock()
 	}()
+	var claimed bool
+	if kind == "park" {
+		if claimed, err = s.claimSlot(user); errors.Is(err, ErrSlotTaken) {
+			s.m.calls.WithLabelValues(kind, "refused").Inc()
+			dlg.Respond(486, "Parked On Another Node", nil)
+			return
+		} else if err != nil {
+			s.m.calls.WithLabelValues(kind, "refused").Inc()
+			dlg.Respond(503, "Service Unavailable", nil)
+			return
+		}
+	}
 	if err := dlg.RespondSDP(answer(local, o, call.sessID)); err != nil {
 		s.m.calls.WithLabelValues(kind, "refused").Inc()
 		s.log.Info("voicemail answer not acknowledged", "kind", kind, "err", err)
+		if claimed {
+			s.unclaim(user)
+		}
 		return
 	}
 	s.m.calls.WithLabelValues(kind, "answered").Inc()
@@ -289,7 +311,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case "listen":
 		hangup = s.listen(ctx, done, md, user)
 	default:
-		hangup = s.park(ctx, done, md, user)
+		hangup = s.park(ctx, done, md, user, claimed)
 	}
 	if !hangup {
 		bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -3,6 +3,7 @@ package vm_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -427,6 +428,128 @@ func TestParkedCallHold(t *testing.T) {
 		t.Errorf("hotdesk_voicemail_reinvites_total = %v, want 3 ok, 1 refused", got)
 	}
 	if err := d.Bye(cctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeSlots is a cluster's shared park slots: held names the slots this
+// node holds; taken are another node's.
+type fakeSlots struct {
+	mu    sync.Mutex
+	held  map[string]bool
+	taken map[string]bool
+	// released gets each released slot.
+	released chan string
+}
+
+func (f *fakeSlots) Claim(_ context.Context, slot string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.taken[slot] {
+		return vm.ErrSlotTaken
+	}
+	f.held[slot] = true
+	return nil
+}
+
+func (f *fakeSlots) Release(_ context.Context, slot string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.held, slot)
+	f.released <- slot
+	return nil
+}
+
+func (f *fakeSlots) isHeld(slot string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held[slot]
+}
+
+// TestParkSlotsShared: on a cluster a park is claimed in the shared slots
+// before it is answered; a slot another node holds is refused 486 (never
+// answered, nothing parked); a pickup and a hang-up of the parked call
+// release the slot.
+func TestParkSlotsShared(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	slots := &fakeSlots{held: map[string]bool{}, taken: map[string]bool{"s1p2": true}, released: make(chan string, 8)}
+	s, err := vm.New(vm.Config{Listen: "127.0.0.1:0", MediaAddr: netip.MustParseAddr("127.0.0.1"), Dir: t.TempDir()},
+		vm.Deps{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registerer: reg, Mailbox: &fakeMailbox{}, Slots: slots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx) }()
+	defer func() { cancel(); <-served }()
+	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	defer ccancel()
+
+	refused := newCaller(t)
+	var uri sip.Uri
+	if err := sip.ParseUri("sip:park.s1p2@"+s.Addr(), &uri); err != nil {
+		t.Fatal(err)
+	}
+	d, err := refused.dc.Invite(cctx, uri, []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"),
+		sip.NewHeader("Content-Type", "application/sdp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var er *sipgo.ErrDialogResponse
+	if err := d.WaitAnswer(cctx, sipgo.AnswerOptions{}); !errors.As(err, &er) || er.Res.StatusCode != 486 {
+		t.Fatalf("park on a slot another node holds: %v, want 486", err)
+	}
+
+	for _, hangup := range []string{"picked up", "hung up"} {
+		parkedUA := newCaller(t)
+		p1, err := vmtest.NewPeer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p1.Close()
+		d1 := parkedUA.call(t, cctx, "park.s1p1@"+s.Addr(), p1)
+		if !slots.isHeld("s1p1") {
+			t.Fatalf("%s: the parked call's slot is not claimed", hangup)
+		}
+		if hangup == "picked up" {
+			p2, err := vmtest.NewPeer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p2.Close()
+			d2 := newCaller(t).call(t, cctx, "park.s1p1@"+s.Addr(), p2)
+			if got := <-slots.released; got != "s1p1" || slots.isHeld("s1p1") {
+				t.Fatalf("released %s; the slot is still claimed after the pickup", got)
+			}
+			if err := d2.Bye(cctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-parkedUA.byes:
+			case <-cctx.Done():
+				t.Fatal("the parked call was not hung up")
+			}
+			continue
+		}
+		if err := d1.Bye(cctx); err != nil {
+			t.Fatal(err)
+		}
+		select { // the release follows the BYE's answer
+		case got := <-slots.released:
+			if got != "s1p1" || slots.isHeld("s1p1") {
+				t.Fatalf("released %s; the slot is still claimed after the parked call hung up", got)
+			}
+		case <-cctx.Done():
+			t.Fatal("the slot is still claimed after the parked call hung up")
+		}
+	}
+	want := `
+# HELP hotdesk_voicemail_park_claims_total Park slot claims in the store shared by cluster nodes, by result (claimed; taken: another node's call is parked there, the call is refused 486; failed: store error, 503).
+# TYPE hotdesk_voicemail_park_claims_total counter
+hotdesk_voicemail_park_claims_total{result="claimed"} 2
+hotdesk_voicemail_park_claims_total{result="taken"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hotdesk_voicemail_park_claims_total"); err != nil {
 		t.Fatal(err)
 	}
 }

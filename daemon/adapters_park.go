@@ -1,0 +1,84 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"hotdesk/prov"
+	"hotdesk/sip/media/vm"
+)
+
+// parkSlots shares the call park slots occupied on this node with the
+// other cluster nodes through the store: the park server claims a slot
+// there before it parks a call, and the proxy looks up which node to hand
+// a pickup to. A row older than the park timeout is a dead node's.
+type parkSlots struct {
+	st   prov.Store
+	node string
+	// addr is this node's proxy as the other nodes reach it.
+	addr   string
+	now    func() time.Time
+	logger *slog.Logger
+}
+
+// Claim implements vm.ParkSlots.
+func (p parkSlots) Claim(ctx context.Context, slot string) error {
+	site, ok := prov.ParkSlotSite(slot)
+	if !ok {
+		return fmt.Errorf("park slot %q: not a slot name", slot)
+	}
+	now := p.now()
+	err := p.st.ClaimParkSlot(ctx, prov.ParkedCall{Slot: slot, SiteID: site, Node: p.node, Addr: p.addr, ParkedAt: now},
+		now.Add(-vm.ParkTimeout))
+	if errors.Is(err, prov.ErrConflict) {
+		return fmt.Errorf("%w: %w", vm.ErrSlotTaken, err)
+	}
+	return err
+}
+
+// Release implements vm.ParkSlots.
+func (p parkSlots) Release(ctx context.Context, slot string) error {
+	return p.st.ReleaseParkSlot(ctx, slot, p.node)
+}
+
+// ParkedElsewhere implements sip.ParkHolders.
+func (p parkSlots) ParkedElsewhere(ctx context.Context, slot string) (string, bool) {
+	pc, err := p.st.GetParkSlot(ctx, slot)
+	if err != nil {
+		if !errors.Is(err, prov.ErrNotFound) {
+			// The park server's claim will fail the same way: 503.
+			p.logger.Warn("park slot lookup", "slot", slot, "err", err)
+		}
+		return "", false
+	}
+	if pc.Node == p.node || pc.Addr == "" || pc.ParkedAt.Before(p.now().Add(-vm.ParkTimeout)) {
+		return "", false
+	}
+	return pc.Addr, true
+}
+
+// parkAddr is this node's proxy as other nodes reach it: its first UDP
+// SIP listener, or on a wildcard listener the voicemail media address
+// (this node's address phones reach) with its port. "" without UDP.
+func parkAddr(udp []string, media string) string {
+	if len(udp) == 0 {
+		return ""
+	}
+	ap, err := netip.ParseAddrPort(udp[0])
+	if err != nil {
+		return udp[0]
+	}
+	if ap.Addr().IsUnspecified() {
+		m, err := netip.ParseAddr(media)
+		if err != nil {
+			return ""
+		}
+		return net.JoinHostPort(m.String(), fmt.Sprint(ap.Port()))
+	}
+	return udp[0]
+}
