@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"syscall"
@@ -176,8 +177,19 @@ func TestClusterEMSignOutThenSignInElsewhere(t *testing.T) {
 	p.mu.Lock()
 	p.params["Profile_Rule"] = strings.ReplaceAll(p.params["Profile_Rule"], n1.addrs.HTTP, n2.addrs.HTTP)
 	p.provBase, p.server = "http://"+n2.addrs.HTTP, n2.addrs.SIPUDP[0]
+	lines := maps.Clone(p.lines)
 	p.mu.Unlock()
 	p.syncMu.Unlock()
+	// Its primary out of reach, the phone registers its lines with the
+	// alternate (Alternate_Outbound_Proxy) before anyone signs in there: a
+	// login is taken only from a phone's known address, and n2 knows it by
+	// this registration (its record in the store is written behind, so
+	// n1's may not be there yet).
+	for _, l := range lines {
+		if code := p.register(l, 600); code != 200 {
+			t.Fatalf("REGISTER %s with n2 = %d", l.user, code)
+		}
+	}
 	if !p.emSignIn("alice", "alice-demo") {
 		t.Fatal("signing in again on n2 right after signing out on n1 was refused")
 	}
