@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"hotdesk/sip"
 )
@@ -57,10 +58,7 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	cfg := sip.DefaultConfig()
-	cfg.Listen = []string{*listen}
-	cfg.Domain = *domain
-	cfg.MaxExpires = 7200 // as the Kamailio config
+	cfg := benchConfig(*listen, *domain)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := sip.New(cfg, sip.Deps{Logger: log, Credentials: users{*n}})
 	if err != nil {
@@ -79,4 +77,16 @@ func main() {
 		return
 	}
 	log.Info("stopped", "bindings", srv.BindingCount())
+}
+
+// benchConfig is the registrar's configuration for the side-by-side run:
+// the defaults, with Kamailio's max_expires.
+func benchConfig(listen, domain string) sip.Config {
+	cfg := sip.DefaultConfig()
+	cfg.Listen = []string{listen}
+	cfg.Domain = domain
+	cfg.MaxExpires = 7200 // as the Kamailio config
+	// A TCP phone's connection must outlast its longest registration.
+	cfg.TCPIdleTimeout = time.Duration(cfg.MaxExpires)*time.Second + 5*time.Minute
+	return cfg
 }
