@@ -20,12 +20,13 @@ func postgresServer(t testing.TB) string {
 
 var pgDBs atomic.Int64
 
-// postgresDB returns the DSN of a new empty database, or skips t.
+// postgresDB returns the DSN of a new empty database; without PostgreSQL
+// t fails (a skipped cluster suite would pass for nothing).
 func postgresDB(t testing.TB) string {
 	t.Helper()
 	admin := postgresServer(t)
 	if admin == "" {
-		t.Skip("SKIPPED: no PostgreSQL: install the Debian package postgresql or set HOTDESK_TEST_POSTGRES_DSN")
+		t.Fatal("no PostgreSQL: install the Debian package postgresql (make test does) or set HOTDESK_TEST_POSTGRES_DSN")
 	}
 	db, err := sql.Open("pgx", admin)
 	if err != nil {

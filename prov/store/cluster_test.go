@@ -19,7 +19,7 @@ import (
 func TestPostgresNodesStartingTogetherMigrateOnce(t *testing.T) {
 	admin := postgresDSN(t)
 	if admin == "" {
-		t.Skip("SKIPPED: no PostgreSQL: install the Debian package postgresql or set " + PostgresDSNEnv)
+		t.Fatal("no PostgreSQL: install the Debian package postgresql (make test does) or set " + PostgresDSNEnv)
 	}
 	adminDB, err := sql.Open("pgx", admin)
 	if err != nil {
@@ -78,7 +78,7 @@ func TestPostgresNodesStartingTogetherMigrateOnce(t *testing.T) {
 func TestPostgresStatementAfterSchemaChange(t *testing.T) {
 	admin := postgresDSN(t)
 	if admin == "" {
-		t.Skip("SKIPPED: no PostgreSQL: install the Debian package postgresql or set " + PostgresDSNEnv)
+		t.Fatal("no PostgreSQL: install the Debian package postgresql (make test does) or set " + PostgresDSNEnv)
 	}
 	adminDB, err := sql.Open("pgx", admin)
 	if err != nil {

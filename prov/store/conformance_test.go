@@ -44,7 +44,7 @@ const PostgresDSNEnv = "HOTDESK_TEST_POSTGRES_DSN"
 func TestConformancePostgres(t *testing.T) {
 	admin := postgresDSN(t)
 	if admin == "" {
-		t.Skip("SKIPPED: no PostgreSQL: install the Debian package postgresql or set " + PostgresDSNEnv)
+		t.Fatal("no PostgreSQL: install the Debian package postgresql (make test does) or set " + PostgresDSNEnv)
 	}
 	adminDB, err := sql.Open("pgx", admin)
 	if err != nil {
