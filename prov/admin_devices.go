@@ -457,6 +457,23 @@ func (m *Manager) ClaimByPIN(ctx context.Context, mac, pin, securityPIN, remote 
 func (m *Manager) moveAssignment(ctx context.Context, held, phone Device, remote string) (Device, error) {
 	uid := held.AssignedUserID
 	err := m.store.WithTx(ctx, func(tx Store) error {
+		// The rows again, in the transaction: the phone is registering
+		// while its user types the PIN, and a status or last-seen written
+		// since they were read must not be undone by these whole-row writes.
+		var err error
+		if phone, err = tx.GetDeviceByID(ctx, phone.ID); err != nil {
+			return err
+		}
+		if held.ID != phone.ID {
+			if held, err = tx.GetDeviceByID(ctx, held.ID); err != nil {
+				return err
+			}
+			if held.AssignedUserID != uid {
+				return ErrAuth // reassigned meanwhile: the PIN names nothing now
+			}
+		} else {
+			held = phone
+		}
 		if held.ID != phone.ID {
 			clearAssignment(&held)
 			if err := tx.UpdateDevice(ctx, &held); err != nil {

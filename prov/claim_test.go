@@ -71,3 +71,45 @@ func TestClaimPINsCannotBeBruteForced(t *testing.T) {
 		t.Fatalf("the real claim after the attack: %+v, %v", d, err)
 	}
 }
+
+// markedWhileRead is a store on which the phone registers (and is marked
+// deployed) right after the claim has read its device row.
+type markedWhileRead struct {
+	prov.Store
+	once *sync.Once
+	at   time.Time
+}
+
+func (s markedWhileRead) GetDevice(ctx context.Context, mac string) (prov.Device, error) {
+	d, err := s.Store.GetDevice(ctx, mac)
+	if err == nil {
+		s.once.Do(func() { _, err = s.Store.MarkDeployed(ctx, d.ID, s.at, "10.0.0.5") })
+	}
+	return d, err
+}
+
+// TestClaimKeepsWhatThePhoneWroteMeanwhile: the user types the deployment
+// PIN on a phone that is registering; the registration's "deployed" lands
+// between the claim's read and its write, and the claim must not undo it.
+func TestClaimKeepsWhatThePhoneWroteMeanwhile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	m := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),
+		Sessions: f.ss, Events: &prov.Events{}, Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
+	as, err := m.AssignDevice(ctx, prov.AssignInput{MAC: "00000000000d", Username: "alice", Kind: prov.DeviceManaged}, prov.Actor{Kind: prov.ActorAdmin, Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	racing := prov.NewManager(prov.ManagerDeps{Store: markedWhileRead{f.st, &sync.Once{}, f.clk.now()},
+		Directory: prov.NewDirectory(f.st, nil, f.clk.now), Sessions: f.ss, Events: &prov.Events{},
+		Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
+	if _, err := racing.ClaimByPIN(ctx, "00000000000d", as.DeploymentPIN, "", "10.0.0.5"); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := f.st.GetDevice(ctx, "00000000000d")
+	if d.Status != prov.DeviceDeployed || d.LastIP != "10.0.0.5" || d.AssignedUserID == 0 || d.DeploymentPIN != "" {
+		t.Fatalf("after the claim: status %s, last IP %q, user %d, deployment PIN %q; want deployed, 10.0.0.5, assigned, none",
+			d.Status, d.LastIP, d.AssignedUserID, d.DeploymentPIN)
+	}
+}

@@ -827,8 +827,13 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, so
 	if d.Status == DeviceNotDeployed && kind == OwnerDevice {
 		// Its first files were the secure bootstrap's locked profile: a
 		// login already made here (an assigned desk phone, an admin's)
-		// reaches it now that it holds its credentials.
-		if sess, ok, err := s.ActiveOn(ctx, d.ID); err == nil && ok && !holdsLine(s.regBindings(ctx, d.ID), sess) {
+		// reaches it now that it holds its credentials. Not a native
+		// login: the phone made it from the files it fetched and is
+		// applying it (this event may come after it, the registrar's
+		// queue being behind), and a check-sync would only make it fetch
+		// again and leave its next reboot read as applying it.
+		if sess, ok, err := s.ActiveOn(ctx, d.ID); err == nil && ok && sess.Door != DoorNative &&
+			!holdsLine(s.regBindings(ctx, d.ID), sess) {
 			d.Status = DeviceDeployed
 			s.SyncDevice(ctx, d, false)
 		}

@@ -359,3 +359,62 @@ func mustDevice(t *testing.T, f *fixture, mac string) prov.Device {
 	}
 	return d
 }
+
+// TestFirstRegistrationReportedAfterALogin: the registrar reports a
+// phone's first registration (its device account) on its own goroutine, so
+// it may reach Sessions after a login on that phone. A login the phone
+// cannot know of yet (the API's, while it held no registration) is sent
+// once it registers; a native login, which the phone made from the files
+// it fetched, is not told again: the NOTIFY would only make it fetch once
+// more and leave its next reboot read as applying it.
+func TestFirstRegistrationReportedAfterALogin(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		door  prov.Door
+		syncs int
+	}{
+		{prov.DoorAPI, 1},
+		{prov.DoorNative, 0},
+	} {
+		t.Run(string(tc.door), func(t *testing.T) {
+			f := newFixture(t, openPolicy)
+			ctx := context.Background()
+			d, _ := f.st.GetDevice(ctx, "00000000000d")
+			if d.Status != prov.DeviceNotDeployed {
+				t.Fatalf("fixture device is %s, want not deployed", d.Status)
+			}
+			registeredAt := f.clk.now() // the device account's REGISTER, reported late
+			f.clk.add(time.Millisecond)
+			f.reg.mu.Lock()
+			f.reg.none = tc.door == prov.DoorAPI // the API's login finds the phone unreachable
+			f.reg.mu.Unlock()
+			s, err := f.ss.Login(ctx, prov.LoginRequest{MAC: d.MAC, Username: "alice", Secret: "alice-pw", Door: tc.door, AtDevice: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.reg.mu.Lock()
+			f.reg.none, f.reg.synced = false, nil
+			f.reg.mu.Unlock()
+			dev := prov.Binding{AOR: "sip:dev00000000000d@hq.test", Source: "10.0.0.5:5060", Transport: "UDP",
+				Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "d1"}
+			if err := f.ss.BindingChanged(ctx, prov.LineRegistered, dev, registeredAt); err != nil {
+				t.Fatal(err)
+			}
+			f.clk.add(time.Millisecond)
+			line := prov.Binding{AOR: "sip:2001@hq.test", Source: "10.0.0.5:5060", Transport: "UDP",
+				Owner: prov.SessionOwner(s.ID), AuthUser: s.SIPUser, DeviceID: d.ID, CallID: "c1"}
+			if err := f.ss.BindingChanged(ctx, prov.LineRegistered, line, f.clk.now()); err != nil {
+				t.Fatal(err)
+			}
+			f.reg.mu.Lock()
+			got := len(f.reg.synced)
+			f.reg.mu.Unlock()
+			if got != tc.syncs {
+				t.Fatalf("%d check-syncs sent, want %d", got, tc.syncs)
+			}
+			if dd, _ := f.st.GetDevice(ctx, d.MAC); dd.Status != prov.DeviceDeployed {
+				t.Fatalf("device %s after registering, want deployed", dd.Status)
+			}
+		})
+	}
+}
