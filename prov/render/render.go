@@ -105,12 +105,12 @@ func New(cfg Config, logger *slog.Logger) (*Set, error) {
 	if cfg.AppFilePath == "" {
 		cfg.AppFilePath = "sip.ld"
 	}
-	tm, err := loadTemplates(cfg.TemplatesDir, "polycom", logger)
+	tm, overridden, err := loadTemplates(cfg.TemplatesDir, "polycom", logger)
 	if err != nil {
 		return nil, fmt.Errorf("render: %w", err)
 	}
 	zones := &zoneCache{}
-	p := &polycom{cfg: cfg, t: tm, zones: zones}
+	p := &polycom{cfg: cfg, t: tm, zones: zones, builtinConfig: !overridden["config.cfg"]}
 	s := &Set{vendors: map[string]Vendor{"polycom": p, "spectralink": p}, def: p}
 	for _, v := range others(cfg, zones) {
 		s.vendors[v.Name()] = v
@@ -246,7 +246,13 @@ func (s *Set) Effective(v *prov.View) ([]prov.Param, error) {
 // Merge applies srcs in order (later wins) and returns each parameter with
 // the source it came from. Invalid parameter names are dropped.
 func Merge(srcs []Source) map[string]prov.Param {
-	out := map[string]prov.Param{}
+	n := 0
+	for _, s := range srcs {
+		n += len(s.Params)
+	}
+	// Sized for every source at once: the map never grows (rehashing was
+	// a good part of a render's garbage in a boot storm).
+	out := make(map[string]prov.Param, n)
 	for _, s := range srcs {
 		for name, val := range s.Params {
 			if !prov.ValidParamName(name) {
@@ -283,8 +289,12 @@ func only(srcs []Source, layers ...prov.Layer) []Source {
 	return out
 }
 
-// xmlEscape escapes s for an XML attribute or text node.
+// xmlEscape escapes s for an XML attribute or text node: s itself when
+// nothing in it needs escaping, most values, which then cost no garbage.
 func xmlEscape(s string) (string, error) {
+	if !needsXMLEscape(s) {
+		return s, nil
+	}
 	var b bytes.Buffer
 	if err := xml.EscapeText(&b, []byte(s)); err != nil {
 		return "", err
@@ -292,33 +302,58 @@ func xmlEscape(s string) (string, error) {
 	return b.String(), nil
 }
 
+// needsXMLEscape reports whether xml.EscapeText may change s: a character
+// it escapes, a control character, or a non-ASCII byte (which it checks
+// for valid UTF-8 in XML's character range). Printable ASCII it keeps.
+func needsXMLEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= 0x80, c == '"', c == '\'', c == '&', c == '<', c == '>':
+			return true
+		}
+	}
+	return false
+}
+
+// writeXMLEscaped writes s to b as xmlEscape would return it.
+func writeXMLEscaped(b *bytes.Buffer, s string) {
+	if !needsXMLEscape(s) {
+		b.WriteString(s)
+		return
+	}
+	_ = xml.EscapeText(b, []byte(s)) // a bytes.Buffer does not fail
+}
+
 // loadTemplates parses the built-in templates of vendor, each replaced by
-// <dir>/<vendor>/<name> when that file exists.
-func loadTemplates(dir, vendor string, logger *slog.Logger) (*template.Template, error) {
+// <dir>/<vendor>/<name> when that file exists; overridden holds the names
+// (without .tmpl) so replaced.
+func loadTemplates(dir, vendor string, logger *slog.Logger) (_ *template.Template, overridden map[string]bool, _ error) {
 	names, err := builtin.ReadDir("templates/" + vendor)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	overridden = map[string]bool{}
 	root := template.New(vendor).Funcs(template.FuncMap{"xml": xmlEscape}).Option("missingkey=error")
 	for _, e := range names {
 		name := e.Name()
 		src, err := builtin.ReadFile("templates/" + vendor + "/" + name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if dir != "" {
 			b, err := os.ReadFile(filepath.Join(dir, vendor, name))
 			switch {
 			case err == nil:
 				src = b
+				overridden[strings.TrimSuffix(name, ".tmpl")] = true
 				logger.Info("template overridden", "vendor", vendor, "name", name)
 			case !errors.Is(err, os.ErrNotExist):
-				return nil, fmt.Errorf("template %s/%s: %w", vendor, name, err)
+				return nil, nil, fmt.Errorf("template %s/%s: %w", vendor, name, err)
 			}
 		}
 		if _, err := root.New(strings.TrimSuffix(name, ".tmpl")).Parse(string(src)); err != nil {
-			return nil, fmt.Errorf("template %s/%s: %w", vendor, name, err)
+			return nil, nil, fmt.Errorf("template %s/%s: %w", vendor, name, err)
 		}
 	}
-	return root, nil
+	return root, overridden, nil
 }

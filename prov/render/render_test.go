@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -333,6 +334,89 @@ func TestClusterNodesNamedInLines(t *testing.T) {
 		want := [][2]string{{"prov.example", "5060"}, {"10.0.0.12", "5060"}, {"10.0.0.13", "5070"}}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s %s %s servers %v, want %v", tc.view, tc.file, tc.line, got, want)
+		}
+	}
+}
+
+// TestPolycomConfigAsTemplate: the device and user files written without
+// the template are the built-in template's bytes, for every fixture and
+// for values that need escaping (quotes, markup, controls, non-ASCII,
+// invalid UTF-8) or none.
+func TestPolycomConfigAsTemplate(t *testing.T) {
+	fast, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaTemplate, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaTemplate.def.(*polycom).builtinConfig = false
+	views := fixtureViews()
+	odd := *views["native"]
+	odd.Device.Params = map[string]string{"up.a": `q"'&<>`, "up.b": "tab\tnl\ncr\r", "up.c": "Grüße ☎", "up.d": "bad\xff\xfe",
+		"up.e": "ctl\x01\x7f", "up.f": "", "device.sntp.serverName": "ntp", "device.set": "0", "device.x.set": "2", "zz": "last"}
+	views["odd"] = &odd
+	for name, v := range views {
+		for _, k := range []files.FileKind{files.KindDeviceConfig, files.KindUserConfig} {
+			t.Run(name+"_"+string(k), func(t *testing.T) {
+				want, werr := viaTemplate.Render(context.Background(), k, v)
+				got, gerr := fast.Render(context.Background(), k, v)
+				if !errors.Is(gerr, werr) && (gerr == nil || werr == nil || gerr.Error() != werr.Error()) {
+					t.Fatalf("error %v, the template's %v", gerr, werr)
+				}
+				if string(got) != string(want) {
+					t.Errorf("differs from the template's:\n%s\nwant:\n%s", got, want)
+				}
+			})
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		params []kv
+	}{
+		{"none", nil},
+		{"one", []kv{{"a.b", "c"}}},
+		{"groups", []kv{{"a", "1"}, {"a.b", "<"}, {"b.c", "&"}, {"c", ""}}},
+	} {
+		t.Run("direct_"+tc.name, func(t *testing.T) {
+			var groups []group
+			for _, q := range tc.params {
+				g, _, _ := strings.Cut(q.Name, ".")
+				if len(groups) == 0 || groups[len(groups)-1].Name != g {
+					groups = append(groups, group{Name: g})
+				}
+				groups[len(groups)-1].Params = append(groups[len(groups)-1].Params, q)
+			}
+			want, err := viaTemplate.def.(*polycom).exec("config.cfg", struct {
+				Comment string
+				Groups  []group
+			}{"c", groups})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := polycomConfig("c", tc.params); string(got) != string(want) {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestXMLEscapeAsEncodingXML: the copy-free path changes nothing
+// encoding/xml would escape.
+func TestXMLEscapeAsEncodingXML(t *testing.T) {
+	for _, s := range []string{"", "plain 1.2.3", `q"`, "a'b", "&", "<>", "\t\n\r", "\x00\x1f\x7f", "ü", "\xff", "\uFFFD", "\U0001F4DE"} {
+		var b bytes.Buffer
+		if err := xml.EscapeText(&b, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := xmlEscape(s)
+		if err != nil || got != b.String() {
+			t.Errorf("xmlEscape(%q) = %q, %v; encoding/xml %q", s, got, err, b.String())
+		}
+		var w bytes.Buffer
+		if writeXMLEscaped(&w, s); w.String() != b.String() {
+			t.Errorf("writeXMLEscaped(%q) = %q; encoding/xml %q", s, w.String(), b.String())
 		}
 	}
 }
