@@ -93,7 +93,20 @@ type View struct {
 // SecretParam reports whether a parameter carries a secret and so must not
 // be served over TFTP (unless allowed) nor shown unmasked.
 func SecretParam(name string) bool {
-	return strings.Contains(strings.ToLower(name), "password")
+	// ASCII names (all the phones' parameters) are matched in place:
+	// lowering a copy of each was most of a rendered file's garbage.
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 0x80 {
+			return strings.Contains(strings.ToLower(name), "password")
+		}
+	}
+	const word = "password"
+	for i := 0; i+len(word) <= len(name); i++ {
+		if strings.EqualFold(name[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidParamName reports whether name can be a parameter: an XML attribute

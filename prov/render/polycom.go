@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net"
 	"slices"
@@ -337,18 +338,15 @@ func (p *polycom) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]by
 			layers = prov.Layers
 			comment = "device " + v.Device.MAC + " with its user"
 		}
-		return p.config(comment, Merge(only(srcs, layers...)), v.Secrets)
+		return p.config(comment, mergeSorted(only(srcs, layers...)), v.Secrets)
 	case files.KindUserConfig:
 		if v.User == nil {
 			return nil, prov.ErrNotFound
 		}
-		m := Merge(srcs)
-		for k, pr := range m {
-			if pr.Layer != prov.LayerUser && pr.Layer != prov.LayerDevice && pr.Layer != prov.LayerUserPhone {
-				delete(m, k)
-			}
-		}
-		return p.config("user profile", m, v.Secrets)
+		ps := slices.DeleteFunc(mergeSorted(srcs), func(q merged) bool {
+			return q.layer != prov.LayerUser && q.layer != prov.LayerDevice && q.layer != prov.LayerUserPhone
+		})
+		return p.config("user profile", ps, v.Secrets)
 	case files.KindDirectory:
 		return p.exec("directory.xml", struct{ Contacts []prov.Contact }{v.DirectoryItems()})
 	}
@@ -374,31 +372,89 @@ type group struct {
 	Params []kv
 }
 
-// config renders parameters as <polycomConfig>, one element per first
-// name segment. device.* needs device.set and device.<x>.set or the phone
-// ignores it; secrets are left out unless allowed.
-func (p *polycom) config(comment string, m map[string]prov.Param, secrets bool) ([]byte, error) {
-	params := make([]kv, 0, len(m)+8)
-	for k, pr := range m {
-		if !secrets && (prov.SecretParam(k) || k == "device.prov.user") {
-			continue
-		}
-		params = append(params, kv{k, pr.Value})
+// merged is a parameter after precedence: the value of the last source
+// (src, its index) that sets it.
+type merged struct {
+	name, value string
+	layer       prov.Layer
+	src         int
+}
+
+// mergeSorted is Merge as a slice sorted by name, for the files that only
+// need the values in order: no map to build and hash per rendered file.
+func mergeSorted(srcs []Source) []merged {
+	n := 0
+	for _, s := range srcs {
+		n += len(s.Params)
 	}
-	for i, n := 0, len(params); i < n; i++ {
-		if x, ok := strings.CutPrefix(params[i].Name, "device."); ok && !strings.HasSuffix(x, ".set") && x != "set" {
-			params = append(params, kv{"device." + x + ".set", "1"}, kv{"device.set", "1"})
+	ps := make([]merged, 0, n)
+	for i, s := range srcs {
+		for name, val := range s.Params {
+			if prov.ValidParamName(name) {
+				ps = append(ps, merged{name, val, s.Layer, i})
+			}
 		}
 	}
-	// Stable: the .set flags appended last win over a parameter of the
-	// same name, as the map they replace let them.
-	slices.SortStableFunc(params, func(a, b kv) int { return strings.Compare(a.Name, b.Name) })
-	out := params[:0]
-	for i, q := range params {
-		if i+1 < len(params) && params[i+1].Name == q.Name {
-			continue
+	slices.SortFunc(ps, func(a, b merged) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.src, b.src)
+	})
+	out := ps[:0]
+	for i, q := range ps {
+		if i+1 < len(ps) && ps[i+1].name == q.name {
+			continue // a later source sets it
 		}
 		out = append(out, q)
+	}
+	return out
+}
+
+// config renders parameters, sorted by name, as <polycomConfig>, one
+// element per first name segment. device.* needs device.set and
+// device.<x>.set or the phone ignores it; secrets are left out unless
+// allowed.
+func (p *polycom) config(comment string, ps []merged, secrets bool) ([]byte, error) {
+	flags := 0
+	for _, q := range ps {
+		if strings.HasPrefix(q.name, "device.") {
+			flags++ // at most: sized once
+		}
+	}
+	out := make([]kv, 0, len(ps)+flags+1)
+	for _, q := range ps {
+		if !secrets && (prov.SecretParam(q.name) || q.name == "device.prov.user") {
+			continue
+		}
+		out = append(out, kv{q.name, q.value})
+	}
+	flags = 0
+	for i, n := 0, len(out); i < n; i++ {
+		if x, ok := strings.CutPrefix(out[i].Name, "device."); ok && !strings.HasSuffix(x, ".set") && x != "set" {
+			out = append(out, kv{"device." + x + ".set", "1"})
+			flags++
+		}
+	}
+	if flags > 0 {
+		out = append(out, kv{"device.set", "1"})
+		slices.SortFunc(out, func(a, b kv) int { return strings.Compare(a.Name, b.Name) })
+		// A name twice is a parameter and its flag: the flag's "1" wins.
+		w := 0
+		for i := 0; i < len(out); {
+			j := i + 1
+			for j < len(out) && out[j].Name == out[i].Name {
+				j++
+			}
+			q := out[i]
+			if j-i > 1 {
+				q.Value = "1"
+			}
+			out[w] = q
+			w++
+			i = j
+		}
+		out = out[:w]
 	}
 	if p.builtinConfig {
 		return polycomConfig(comment, out), nil
