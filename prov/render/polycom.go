@@ -21,9 +21,10 @@ type polycom struct {
 	cfg   Config
 	t     *template.Template
 	zones *zoneCache
-	// builtinConfig: config.cfg is the built-in template, which config
-	// writes itself (the same bytes, without the template's reflection).
-	builtinConfig bool
+	// builtinConfig, builtinMaster: config.cfg, master.cfg are the
+	// built-in templates, which config and master write themselves (the
+	// same bytes, without the template's reflection).
+	builtinConfig, builtinMaster bool
 }
 
 // zoneCache caches tzOffsets by zone name: time.LoadLocation reads the
@@ -323,6 +324,10 @@ func (p *polycom) userParams(v *prov.View) map[string]string {
 	return m
 }
 
+func (p *polycom) needsSources(kind files.FileKind) bool {
+	return kind == files.KindDeviceConfig || kind == files.KindUserConfig
+}
+
 // Render implements Vendor.
 func (p *polycom) Render(kind files.FileKind, v *prov.View, srcs []Source) ([]byte, error) {
 	switch kind {
@@ -358,11 +363,34 @@ func (p *polycom) master(v *prov.View) ([]byte, error) {
 	if v.Device.MAC != "" {
 		cfgFiles = v.Device.MAC + files.DeviceConfigSuffix
 	}
+	if p.builtinMaster {
+		return polycomMaster(p.cfg.AppFilePath, cfgFiles, v.Site.ProfileDirs), nil
+	}
 	return p.exec("master.cfg", map[string]string{
 		"AppFilePath": p.cfg.AppFilePath, "ConfigFiles": cfgFiles,
 		"LogDir": "", "OverridesDir": "", "ContactsDir": v.Site.ProfileDirs.Contacts,
 		"UserProfilesDir": v.Site.ProfileDirs.UserProfiles, "CallListsDir": v.Site.ProfileDirs.CallLists,
 	})
+}
+
+// polycomMaster writes the master file as the built-in master.cfg
+// template does (TestPolycomConfigAsTemplate holds them equal).
+func polycomMaster(app, cfgFiles string, dirs prov.ProfileDirs) []byte {
+	var b bytes.Buffer
+	b.Grow(600 + len(app) + len(cfgFiles) + len(dirs.Contacts) + len(dirs.UserProfiles) + len(dirs.CallLists))
+	b.WriteString("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n" +
+		"<!-- hotdesk master configuration: generated, do not edit -->\n<APPLICATION\n  APP_FILE_PATH=\"")
+	writeXMLEscaped(&b, app)
+	b.WriteString("\"\n  CONFIG_FILES=\"")
+	writeXMLEscaped(&b, cfgFiles)
+	b.WriteString("\"\n  MISC_FILES=\"\"\n  LOG_FILE_DIRECTORY=\"\"\n  OVERRIDES_DIRECTORY=\"\"\n  CONTACTS_DIRECTORY=\"")
+	writeXMLEscaped(&b, dirs.Contacts)
+	b.WriteString("\"\n  LICENSE_DIRECTORY=\"\"\n  USER_PROFILES_DIRECTORY=\"")
+	writeXMLEscaped(&b, dirs.UserProfiles)
+	b.WriteString("\"\n  CALL_LISTS_DIRECTORY=\"")
+	writeXMLEscaped(&b, dirs.CallLists)
+	b.WriteString("\"\n  COREFILE_DIRECTORY=\"\"/>\n")
+	return b.Bytes()
 }
 
 type kv struct{ Name, Value string }

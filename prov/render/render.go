@@ -110,7 +110,8 @@ func New(cfg Config, logger *slog.Logger) (*Set, error) {
 		return nil, fmt.Errorf("render: %w", err)
 	}
 	zones := &zoneCache{}
-	p := &polycom{cfg: cfg, t: tm, zones: zones, builtinConfig: !overridden["config.cfg"]}
+	p := &polycom{cfg: cfg, t: tm, zones: zones, builtinConfig: !overridden["config.cfg"],
+		builtinMaster: !overridden["master.cfg"]}
 	s := &Set{vendors: map[string]Vendor{"polycom": p, "spectralink": p}, def: p}
 	for _, v := range others(cfg, zones) {
 		s.vendors[v.Name()] = v
@@ -219,7 +220,18 @@ func (s *Set) vendor(v *prov.View) Vendor {
 // Render implements files.Renderer.
 func (s *Set) Render(_ context.Context, kind files.FileKind, v *prov.View) ([]byte, error) {
 	vv := s.vendor(v)
-	return vv.Render(kind, v, vv.Sources(v))
+	var srcs []Source
+	if ns, ok := vv.(sourcesNeeder); !ok || ns.needsSources(kind) {
+		srcs = vv.Sources(v)
+	}
+	return vv.Render(kind, v, srcs)
+}
+
+// sourcesNeeder is a Vendor that renders some kinds of file without the
+// parameter sources (a boot file names other files, a directory lists
+// contacts), so they are not built for those.
+type sourcesNeeder interface {
+	needsSources(kind files.FileKind) bool
 }
 
 // ContentType implements files.Renderer.

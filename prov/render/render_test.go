@@ -338,7 +338,7 @@ func TestClusterNodesNamedInLines(t *testing.T) {
 	}
 }
 
-// TestPolycomConfigAsTemplate: the device and user files written without
+// TestPolycomConfigAsTemplate: the master, device and user files written without
 // the template are the built-in template's bytes, for every fixture and
 // for values that need escaping (quotes, markup, controls, non-ASCII,
 // invalid UTF-8) or none.
@@ -352,13 +352,15 @@ func TestPolycomConfigAsTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	viaTemplate.def.(*polycom).builtinConfig = false
+	viaTemplate.def.(*polycom).builtinMaster = false
 	views := fixtureViews()
 	odd := *views["native"]
 	odd.Device.Params = map[string]string{"up.a": `q"'&<>`, "up.b": "tab\tnl\ncr\r", "up.c": "Grüße ☎", "up.d": "bad\xff\xfe",
 		"up.e": "ctl\x01\x7f", "up.f": "", "device.sntp.serverName": "ntp", "device.set": "0", "device.x.set": "2", "zz": "last"}
+	odd.Site.ProfileDirs = prov.ProfileDirs{Contacts: "c&d", UserProfiles: "u<p>", CallLists: `"cl"`}
 	views["odd"] = &odd
 	for name, v := range views {
-		for _, k := range []files.FileKind{files.KindDeviceConfig, files.KindUserConfig} {
+		for _, k := range []files.FileKind{files.KindMaster, files.KindDeviceConfig, files.KindUserConfig} {
 			t.Run(name+"_"+string(k), func(t *testing.T) {
 				want, werr := viaTemplate.Render(context.Background(), k, v)
 				got, gerr := fast.Render(context.Background(), k, v)
