@@ -488,6 +488,14 @@ func (sig DeviceSignals) syncPending(now time.Time) bool {
 // (TFTP, or a phone not yet deployed) counts only from the address the
 // phone registers from, so no other host can fake its reboots.
 func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remote string, authenticated bool) error {
+	return s.bootFetched(ctx, d, at, remote, authenticated,
+		func(ctx context.Context) (Session, bool, error) { return s.ActiveOn(ctx, d.ID) })
+}
+
+// bootFetched is BootFetched with the device's active session from active
+// (the fetch's own read of it, shared with the file namespace).
+func (s *Sessions) bootFetched(ctx context.Context, d Device, at time.Time, remote string, authenticated bool,
+	active func(context.Context) (Session, bool, error)) error {
 	if !authenticated && remote != "" {
 		for _, b := range s.anywhere(ctx, d.ID) {
 			if h, _, ok := cutHostPort(b.Source); ok && h != remote {
@@ -498,9 +506,9 @@ func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remo
 		}
 	}
 	now := s.wall()
-	active := false
-	if sess, ok, err := s.ActiveOn(ctx, d.ID); err == nil && ok && sess.ID != "" {
-		active = true
+	logged := false
+	if sess, ok, err := active(ctx); err == nil && ok && sess.ID != "" {
+		logged = true
 	}
 	_, err := s.updateSignals(ctx, d.ID, func(sig *DeviceSignals) signalChange {
 		if sig.syncPending(now) {
@@ -525,7 +533,7 @@ func (s *Sessions) BootFetched(ctx context.Context, d Device, at time.Time, remo
 			return sigStore
 		}
 		sig.BootAt = at
-		if !active && sig.LineDownSession == "" {
+		if !logged && sig.LineDownSession == "" {
 			return sigMemory // nobody logged in: nothing to decide after a restart
 		}
 		return sigStore

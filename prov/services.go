@@ -93,6 +93,10 @@ type Fetch struct {
 	// and no session token: it has signed the user out.
 	EMSignedOut bool
 	Remote      netip.AddrPort
+	// Active, when set, is the device's active session as the fetch reads
+	// it (ActiveOn's answer), read once and shared with the file namespace's
+	// own uses; nil reads it from the store.
+	Active func(context.Context) (Session, bool, error)
 }
 
 // New builds the domain services over d and subscribes their rules.
@@ -155,6 +159,10 @@ func (s *Services) Close() error {
 // one shows the phone holds its credentials, a boot-file fetch is a reboot
 // (or re-sync) signal.
 func (s *Services) Fetched(ctx context.Context, d Device, f Fetch) {
+	active := f.Active
+	if active == nil {
+		active = func(ctx context.Context) (Session, bool, error) { return s.Sessions.ActiveOn(ctx, d.ID) }
+	}
 	var err error
 	if f.DeviceAuthenticated && d.Status == DeviceNotDeployed {
 		err = s.Sessions.DeviceAuthenticated(ctx, d, f.Remote.String())
@@ -163,14 +171,14 @@ func (s *Services) Fetched(ctx context.Context, d Device, f Fetch) {
 		// A Cisco MPP signed in through Extension Mobility fetches its
 		// profile with the user's login; with its own credentials it has
 		// signed out.
-		err = s.Sessions.EMSignedOut(ctx, d)
+		err = s.Sessions.emSignedOut(ctx, d, active)
 	}
 	if f.Boot && err == nil {
 		remote := ""
 		if f.Remote.IsValid() {
 			remote = f.Remote.Addr().Unmap().String()
 		}
-		err = s.Sessions.BootFetched(ctx, d, s.Sessions.wall(), remote, f.DeviceAuthenticated)
+		err = s.Sessions.bootFetched(ctx, d, s.Sessions.wall(), remote, f.DeviceAuthenticated, active)
 	}
 	if err != nil {
 		s.logger.Warn("boot-file fetch bookkeeping", "component", "files", "mac", d.MAC, "err", err)

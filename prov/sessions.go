@@ -964,7 +964,12 @@ func (s *Sessions) ExtensionMobility(ctx context.Context, mac, username, token, 
 // credentials, so the user signed out on the phone (or its
 // Session_Timer_m_ did).
 func (s *Sessions) EMSignedOut(ctx context.Context, d Device) error {
-	sess, ok, err := s.ActiveOn(ctx, d.ID)
+	return s.emSignedOut(ctx, d, func(ctx context.Context) (Session, bool, error) { return s.ActiveOn(ctx, d.ID) })
+}
+
+// emSignedOut is EMSignedOut with the device's active session from active.
+func (s *Sessions) emSignedOut(ctx context.Context, d Device, active func(context.Context) (Session, bool, error)) error {
+	sess, ok, err := active(ctx)
 	if err == nil && ok && sess.Door == DoorNative {
 		err = s.End(ctx, sess.ID, EndLogout, PhoneActor(""))
 	}

@@ -188,7 +188,7 @@ type Files struct {
 	events     *prov.Events
 	rend       Renderer
 	leases     AddrResolver
-	fetch      func(ctx context.Context, d prov.Device, kind FileKind, req Request)
+	fetch      func(ctx context.Context, d prov.Device, kind FileKind, req Request, act *activeRead)
 	lastServer atomic.Pointer[serverMemo]
 	onPassword func(ctx context.Context, username, password string) error
 	log        *slog.Logger
@@ -246,10 +246,10 @@ func New(cfg Config, d Deps) (*Files, error) {
 	f := &Files{cfg: cfg, store: d.Store, events: d.Events, rend: d.Renderer, leases: d.Leases,
 		log: d.Logger, now: d.Now, m: newFilesMetrics(d.Registerer)}
 	if d.Desk != nil {
-		f.fetch = func(ctx context.Context, dev prov.Device, kind FileKind, req Request) {
+		f.fetch = func(ctx context.Context, dev prov.Device, kind FileKind, req Request, act *activeRead) {
 			d.Desk.Fetched(ctx, dev, prov.Fetch{Boot: kind == KindMaster, DeviceAuthenticated: req.DeviceAuthenticated,
 				EMSignedOut: kind == KindMaster && req.DeviceAuthenticated && req.EMToken == "" && prov.EMVendor(dev.Vendor),
-				Remote:      req.Remote})
+				Remote:      req.Remote, Active: act.get})
 		}
 		f.onPassword = d.Desk.HandsetPassword
 	}
@@ -373,16 +373,14 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	if locked && pn.user != "" {
 		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, prov.ErrNotFound)
 	}
+	act := f.activeRead(d.ID)
 	if f.fetch != nil {
 		kind := pn.kind
 		if pn.boot {
 			kind = KindMaster // a vendor's boot file is the boot signal
 		}
-		f.fetch(ctx, d, kind, req)
+		f.fetch(ctx, d, kind, req, act)
 	}
-	// Read after the desk's bookkeeping, which may end a session (a Cisco
-	// signed out) and keeps its own read for the reboot signals.
-	act := f.activeRead(d.ID)
 	secrets := f.secretsOver(req.Proto)
 	if locked && (!d.CredsDeliveredAt.IsZero() || d.Status == prov.DeviceDeployed) {
 		secrets = false // handed out once; never again without them (TFTP, the boot grace)
