@@ -19,7 +19,7 @@ import (
 // newDeskEnv is newEnv with prov's desk services wired as the daemon wires
 // them (the files cache subscribed by prov.New, the namespace telling them
 // of fetches), both reading the store through cs.
-func newDeskEnv(t *testing.T) (*env, *countingStore, *prov.Services) {
+func newDeskEnv(t testing.TB) (*env, *countingStore, *prov.Services) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
@@ -170,4 +170,34 @@ func TestViewRebuildReadsNoUploadsOfOwnersWithout(t *testing.T) {
 	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || !strings.Contains(body, `up.backlight.idleIntensity="1"`) {
 		t.Fatalf("device file without the upload made after the phone had none: %d %s", code, body)
 	}
+}
+
+// BenchmarkBootFetch is a deployed phone's boot (its master file, then
+// its device file) after its registration dropped what was cached for it,
+// the desk services wired as in the daemon: the store reads, the reboot
+// signals and the rendering of a boot storm's fetch, with the sessions
+// reads per boot reported (sessions/op).
+func BenchmarkBootFetch(b *testing.B) {
+	e, cs, _ := newDeskEnv(b)
+	ctx := context.Background()
+	e.do(b, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(b, "GET", "/"+mac+"-hotdesk.cfg", "", nil) // hands out the credentials
+	if code, _ := e.dev(b, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
+		b.Fatalf("authenticated fetch: %d", code)
+	}
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	before := cs.sessions.Load()
+	for b.Loop() {
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+		for _, name := range []string{mac + ".cfg", mac + "-hotdesk.cfg"} {
+			if code, _ := e.dev(b, "GET", "/"+name, ""); code != 200 {
+				b.Fatalf("%s: %d", name, code)
+			}
+		}
+	}
+	b.ReportMetric(float64(cs.sessions.Load()-before)/float64(b.N), "sessions/op")
 }
