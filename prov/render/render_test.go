@@ -422,3 +422,33 @@ func TestXMLEscapeAsEncodingXML(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigTemplateOverride: an admin's config.cfg template is used for
+// the device and user files (they are written without a template only
+// while the built-in one is in use).
+func TestConfigTemplateOverride(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "polycom"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tpl := `{{.Comment}}:{{range .Groups}} {{.Name}}={{len .Params}}{{end}}`
+	if err := os.WriteFile(filepath.Join(dir, "polycom", "config.cfg.tmpl"), []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{TemplatesDir: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := fixtureViews()["native"]
+	v.User.Params = map[string]string{"up.a": "1", "up.b": "2", "se.rt.enabled": "0"}
+	v.UserPhone = nil
+	v.Device.Params = nil
+	v.DeviceWeb = nil
+	got, err := s.Render(context.Background(), files.KindUserConfig, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "user profile: lcl=1 reg=14 se=1 up=2"; string(got) != want { // her lines, language and params
+		t.Errorf("user file through the admin's template = %q, want %q", got, want)
+	}
+}
