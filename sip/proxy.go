@@ -37,8 +37,9 @@ type ProxyConfig struct {
 	// DialogTTL forgets an answered call that never saw its BYE.
 	DialogTTL time.Duration `yaml:"dialog_ttl"`
 	// TxLinger is how long a finished non-INVITE transaction (a BYE's)
-	// stays to absorb retransmissions, instead of sipgo's 32 s; Kamailio's
-	// tm waits 5 s. An answered INVITE's transactions end when the ACK
+	// over UDP stays to absorb retransmissions, instead of sipgo's 32 s
+	// (Timer J); Kamailio's tm waits 5 s. Over a reliable transport it ends
+	// at once (Timer J is 0). An answered INVITE's transactions end when the ACK
 	// passes (RFC 3261 §17.2.1); later 2xx retransmissions are relayed
 	// statelessly for the dialog (strayResponse).
 	TxLinger time.Duration `yaml:"tx_linger"`

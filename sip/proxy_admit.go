@@ -51,9 +51,9 @@ func (a *admission) rotate(now time.Time) {
 }
 
 // admit decides on an INVITE read at now after it waited in the socket
-// buffer; full is max_calls or max_dialogs reached. A retransmission of
-// one taken is always taken.
-func (a *admission) admit(key pendingKey, now time.Time, full bool, waited time.Duration) (ok bool, reason string) {
+// buffer; full names max_calls ("calls") or max_dialogs ("dialogs")
+// reached, "" neither. A retransmission of one taken is always taken.
+func (a *admission) admit(key pendingKey, now time.Time, full string, waited time.Duration) (ok bool, reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.rotate(now)
@@ -63,8 +63,8 @@ func (a *admission) admit(key pendingKey, now time.Time, full bool, waited time.
 	if _, ok := a.prev[key]; ok {
 		return true, ""
 	}
-	if full {
-		return false, "calls"
+	if full != "" {
+		return false, full
 	}
 	if a.target > 0 && (waited > a.target || now.Before(a.shedUntil)) {
 		return false, "delay"
@@ -131,7 +131,13 @@ func (c *udpConn) admitInvite(data []byte, src netip.AddrPort, addr net.Addr, ar
 	if len(b) == 0 {
 		return false // the handler sheds it, if need be
 	}
-	full := p.held.Load() >= int64(p.cfg.MaxCalls) || p.dialogs.len() >= p.cfg.MaxDialogs
+	full := ""
+	switch {
+	case p.held.Load() >= int64(p.cfg.MaxCalls):
+		full = "calls"
+	case p.dialogs.len() >= p.cfg.MaxDialogs:
+		full = "dialogs"
+	}
 	now := time.Now() // the kernel's clock, not p.now: the wait is real time
 	var waited time.Duration
 	if !arrived.IsZero() {

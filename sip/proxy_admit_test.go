@@ -19,7 +19,7 @@ func TestAdmission(t *testing.T) {
 	type step struct {
 		at      time.Duration // since t0
 		branch  string
-		full    bool
+		full    string
 		waited  time.Duration
 		reached time.Duration // >0: the proxy got it this long after it was taken
 		ok      bool
@@ -33,9 +33,9 @@ func TestAdmission(t *testing.T) {
 		{"taken", 200 * time.Millisecond, []step{{branch: "a", ok: true}, {branch: "b", ok: true}}},
 		{"full sheds new, not retransmissions", 200 * time.Millisecond, []step{
 			{branch: "a", ok: true},
-			{at: time.Millisecond, branch: "b", full: true, reason: "calls"},
-			{at: 500 * time.Millisecond, branch: "a", full: true, ok: true},
-			{at: 501 * time.Millisecond, branch: "b", full: true, reason: "calls"},
+			{at: time.Millisecond, branch: "b", full: "calls", reason: "calls"},
+			{at: 500 * time.Millisecond, branch: "a", full: "calls", ok: true},
+			{at: 501 * time.Millisecond, branch: "b", full: "calls", reason: "calls"},
 		}},
 		{"waited in the socket", 200 * time.Millisecond, []step{
 			{branch: "a", waited: 201 * time.Millisecond, reason: "delay"},
@@ -55,8 +55,8 @@ func TestAdmission(t *testing.T) {
 		{"forgotten after two generations", 200 * time.Millisecond, []step{
 			{branch: "a", ok: true},
 			{at: admitTTL, branch: "b", ok: true},
-			{at: 2 * admitTTL, branch: "a", full: true, reason: "calls"},
-			{at: 2*admitTTL + time.Millisecond, branch: "b", full: true, ok: true},
+			{at: 2 * admitTTL, branch: "a", full: "calls", reason: "calls"},
+			{at: 2*admitTTL + time.Millisecond, branch: "b", full: "calls", ok: true},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
