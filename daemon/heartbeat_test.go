@@ -61,3 +61,38 @@ func TestHeartbeat(t *testing.T) {
 		}
 	})
 }
+
+// oneSlot is a park store holding one slot's row.
+type oneSlot struct {
+	prov.Store
+	row prov.ParkedCall
+}
+
+func (s oneSlot) GetParkSlot(context.Context, string) (prov.ParkedCall, error) { return s.row, nil }
+
+// A pickup on this node for a slot another node holds goes to that node's
+// proxy, unless the node has been silent for nodeDeadAfter (its calls died
+// with it) or the row is older than the park timeout.
+func TestParkedElsewhereSkipsSilentNodes(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		seen     time.Time
+		parkedAt time.Time
+		want     string
+	}{
+		{"alive", now.Add(-nodeHeartbeat), now.Add(-time.Minute), "10.0.0.2:5060"},
+		{"never seen (no heartbeat yet)", time.Time{}, now.Add(-time.Minute), "10.0.0.2:5060"},
+		{"silent", now.Add(-nodeDeadAfter - time.Second), now.Add(-time.Minute), ""},
+		{"past the park timeout", now.Add(-nodeHeartbeat), now.Add(-11 * time.Minute), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := parkSlots{st: oneSlot{row: prov.ParkedCall{Slot: "s1p1", Node: "n2", Addr: "10.0.0.2:5060",
+				ParkedAt: tc.parkedAt, NodeSeen: tc.seen}}, node: "n1", now: func() time.Time { return now },
+				logger: slog.New(slog.DiscardHandler)}
+			if got, _ := p.ParkedElsewhere(context.Background(), "s1p1"); got != tc.want {
+				t.Fatalf("handed to %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
