@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"hotdesk/prov"
 	"hotdesk/sip/media/vm"
 )
@@ -76,11 +78,13 @@ const (
 // heartbeat writes the node's sign of life every nodeHeartbeat until ctx
 // ends. A failed write is logged and retried at the next beat: the other
 // nodes take this one's park slots only after nodeDeadAfter of silence.
-func heartbeat(ctx context.Context, st prov.ParkStore, node string, now func() time.Time, logger *slog.Logger) error {
+func heartbeat(ctx context.Context, st prov.ParkStore, node string, now func() time.Time, failed prometheus.Counter,
+	logger *slog.Logger) error {
 	t := time.NewTicker(nodeHeartbeat)
 	defer t.Stop()
 	for {
 		if err := st.TouchNode(ctx, node, now()); err != nil && ctx.Err() == nil {
+			failed.Inc()
 			logger.Warn("heartbeat not written", "component", "cluster", "err", err)
 		}
 		select {

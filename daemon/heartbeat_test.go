@@ -9,6 +9,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"hotdesk/prov"
 )
 
@@ -39,7 +42,8 @@ func TestHeartbeat(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		start := time.Now()
-		go func() { done <- heartbeat(ctx, st, "n1", time.Now, slog.New(slog.DiscardHandler)) }()
+		failed := prometheus.NewCounter(prometheus.CounterOpts{Name: "failed"})
+		go func() { done <- heartbeat(ctx, st, "n1", time.Now, failed, slog.New(slog.DiscardHandler)) }()
 		time.Sleep(3*nodeHeartbeat + nodeHeartbeat/2)
 		cancel()
 		if err := <-done; err != nil {
@@ -55,6 +59,9 @@ func TestHeartbeat(t *testing.T) {
 			if !st.at[i].Equal(want[i]) {
 				t.Fatalf("heartbeats at %v, want %v", st.at, want)
 			}
+		}
+		if got := testutil.ToFloat64(failed); got != 1 {
+			t.Fatalf("failed heartbeats counted %v, want 1", got)
 		}
 		if nodeDeadAfter < 3*nodeHeartbeat {
 			t.Fatalf("a node is dead after %v: fewer than three heartbeats (%v) lost", nodeDeadAfter, nodeHeartbeat)

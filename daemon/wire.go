@@ -218,7 +218,7 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 		a.bus = newClusterBus(a.cluster, a.node, a)
 		a.components = append(a.components, component{name: "cluster", proto: "internal", serve: a.bus.serve},
 			component{name: "heartbeat", proto: "internal", serve: func(ctx context.Context) error {
-				return heartbeat(ctx, a.store, a.node, time.Now, a.logger)
+				return heartbeat(ctx, a.store, a.node, time.Now, a.bus.failed.WithLabelValues("heartbeat"), a.logger)
 			}})
 	}
 	return nil
