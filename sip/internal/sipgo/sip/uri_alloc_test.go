@@ -74,33 +74,3 @@ func TestNumbersWrittenWithoutStrings(t *testing.T) {
 		t.Errorf("%v allocations, want 0 (4 before: two ports, the CSeq number, Content-Length)", n)
 	}
 }
-
-// TestDestinationWithoutFmt: a request's destination (its Route, else its
-// Request-URI, with the transport's default port) is the text fmt built
-// before.
-func TestDestinationWithoutFmt(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		recipient Uri
-		route     *Uri
-		transport string
-		want      string
-	}{
-		{"uri port", Uri{Host: "10.0.0.2", Port: 5070}, nil, "UDP", "10.0.0.2:5070"},
-		{"udp default", Uri{Host: "hotdesk.test"}, nil, "UDP", "hotdesk.test:5060"},
-		{"tls default", Uri{Host: "hotdesk.test"}, nil, "TLS", "hotdesk.test:5061"},
-		{"route first", Uri{Host: "10.0.0.2", Port: 5070}, &Uri{Host: "10.0.0.9", Port: 5090}, "UDP", "10.0.0.9:5090"},
-		{"ipv6", Uri{Host: "[2001:db8::1]", Port: 5060}, nil, "UDP", "[2001:db8::1]:5060"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			req := NewRequest(INVITE, tc.recipient)
-			req.SetTransport(tc.transport)
-			if tc.route != nil {
-				req.AppendHeader(&RouteHeader{Address: *tc.route})
-			}
-			if got := req.Destination(); got != tc.want {
-				t.Errorf("Destination() = %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
