@@ -145,3 +145,37 @@ func TestProxyReaderShedsNewInvites(t *testing.T) {
 		t.Errorf("calls held = %v, want 1", n)
 	}
 }
+
+// TestUDPArrivalStamped: a datagram read from a stamped socket carries the
+// kernel's arrival time (between its send and its read), which admission
+// takes the socket buffer's wait from.
+func TestUDPArrivalStamped(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c := &udpConn{udp: pc.(*net.UDPConn)}
+	if c.stamped = stampArrivals(c.udp); !c.stamped {
+		t.Fatal("SO_TIMESTAMPNS refused")
+	}
+	from, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer from.Close()
+	sent := time.Now()
+	if _, err := from.WriteTo([]byte("INVITE"), pc.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, _, at, err := c.read(make([]byte, 64))
+	read := time.Now()
+	if err != nil || n != len("INVITE") {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	// The kernel's clock is the wall clock: compare without the monotonic reading.
+	if at.Before(sent.Round(0).Add(-time.Millisecond)) || at.After(read.Round(0).Add(time.Millisecond)) {
+		t.Errorf("arrival %v not between send %v and read %v", at, sent, read)
+	}
+}
