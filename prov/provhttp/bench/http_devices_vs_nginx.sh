@@ -13,9 +13,12 @@
 #
 # Usage: prov/provhttp/bench/http_devices_vs_nginx.sh [REPS]   (default 3)
 # Env:   DEVICES=1000  HOTDESKD=prebuilt binary  RAWFILES=prebuilt rawfiles  DURATION=10s  KEEP=1 keeps the temp dir
-#        PROFILE=DIR: a CPU profile of hotdeskd during its first wrk run (DIR/http_cpu.pprof)
+#        PROFILE=DIR: CPU profiles of hotdeskd (DIR/http_cpu.pprof) and of the bare net/http floor
+#        (DIR/rawfiles_cpu.pprof) during their wrk runs of round PROFILE_REP (default 1; round 1 holds
+#        each device's first render after prep marked it deployed, later rounds only cached fetches)
 # Needs Debian packages nginx, wrk, curl, python3 (installed when missing, as root); go.
-# Loopback only: TCP 5090 (nginx), 5091 (hotdeskd provisioning), 5092 (its admin API), 5094 (rawfiles).
+# Loopback only: TCP 5090 (nginx), 5091 (hotdeskd provisioning), 5092 (its admin API), 5094 (rawfiles),
+# 5095 (rawfiles' pprof).
 set -euo pipefail
 REPS="${1:-3}"; DEVICES="${DEVICES:-1000}"; DURATION="${DURATION:-10s}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -36,7 +39,7 @@ stop_pid() {
 }
 cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; [[ "${KEEP:-}" == 1 ]] || rm -rf "$RUN"; }
 trap cleanup EXIT
-for p in 5090 5091 5092 5094; do ! ss -lnt | grep -q ":$p " || { log "port $p busy"; exit 1; }; done
+for p in 5090 5091 5092 5094 5095; do ! ss -lnt | grep -q ":$p " || { log "port $p busy"; exit 1; }; done
 
 HOTDESKD="${HOTDESKD:-$RUN/hotdeskd}"
 [[ -x "$HOTDESKD" ]] || { log "building hotdeskd"; (cd "$REPO" && go build -o "$HOTDESKD" ./cmd/hotdeskd); }
@@ -85,7 +88,7 @@ http {
 NGX
 nginx -c "$RUN/nginx.conf" -g 'daemon off;' &
 NPID=$!; PIDS+=("$NPID")
-"$RAWFILES" -listen 127.0.0.1:5094 -dir "$RUN/www" 2>"$RUN/rawfiles.log" &
+"$RAWFILES" -listen 127.0.0.1:5094 -pprof 127.0.0.1:5095 -dir "$RUN/www" 2>"$RUN/rawfiles.log" &
 RPID=$!; PIDS+=("$RPID")
 for _ in $(seq 50); do curl -fs -m 1 -o /dev/null "http://127.0.0.1:5090/0004f2000001-hotdesk.cfg" &&
   curl -fs -m 1 -o /dev/null "http://127.0.0.1:5094/0004f2000001-hotdesk.cfg" && break; sleep 0.1; done
@@ -95,11 +98,16 @@ echo "files: $DEVICES, $(du -b "$RUN/www/0004f2000001-hotdesk.cfg" | cut -f1) by
 cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 CLK_TCK="$(getconf CLK_TCK)"
 # rps URL PID... → "requests/s cpu-µs-per-request"; a non-2xx answer fails the run (a digest the daemon refused).
+# With PROF set (a URL, then a file), a CPU profile is taken for the run's duration.
 rps() {
-  local url="$1" out c0 c1 r; shift
+  local url="$1" out c0 c1 r prof=""; shift
+  if [[ -n "${PROF:-}" ]]; then
+    curl -s -m 60 -o "${PROF#* }" "${PROF% *}/debug/pprof/profile?seconds=${DURATION%s}" & prof=$!
+  fi
   c0="$(cpu_ticks "$@")"
   out="$(timeout -k 5 60 wrk -t2 -c64 -d"$DURATION" -s "$HERE/digest.lua" "$url" -- "$RUN/devices.txt")"
   c1="$(cpu_ticks "$@")"
+  [[ -z "$prof" ]] || wait "$prof"
   if grep -q 'Non-2xx' <<<"$out"; then log "$url: $(grep 'Non-2xx' <<<"$out")"; echo "0 0"; return; fi
   r="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   awk -v r="$r" -v t=$((c1 - c0)) -v hz="$CLK_TCK" -v d="${DURATION%s}" \
@@ -109,15 +117,16 @@ for r in $(seq "$REPS"); do
   # Fresh nonces: one nonce serves a device 1,024 answers.
   python3 "$HERE/devices_prep.py" http://127.0.0.1:5091 "$DEVICES" "$RUN/www" "$RUN/devices.txt" --nonces-only
   la="$(cut -d' ' -f1-3 /proc/loadavg)"
-  if [[ -n "${PROFILE:-}" && "$r" == 1 ]]; then
+  hp="" gp=""
+  if [[ -n "${PROFILE:-}" && "$r" == "${PROFILE_REP:-1}" ]]; then
     mkdir -p "$PROFILE"
-    curl -s -m 60 -o "$PROFILE/http_cpu.pprof" "http://127.0.0.1:5092/debug/pprof/profile?seconds=${DURATION%s}" &
+    hp="http://127.0.0.1:5092 $PROFILE/http_cpu.pprof" gp="http://127.0.0.1:5095 $PROFILE/rawfiles_cpu.pprof"
   fi
   NGINX_PIDS=("$NPID" $(pgrep -P "$NPID" || true))
-  if (( r % 2 == 1 )); then h=$(rps http://127.0.0.1:5091 "$HPID"); n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
-    g=$(rps http://127.0.0.1:5094 "$RPID")
-  else g=$(rps http://127.0.0.1:5094 "$RPID"); n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
-    h=$(rps http://127.0.0.1:5091 "$HPID"); fi
+  if (( r % 2 == 1 )); then h=$(PROF="$hp" rps http://127.0.0.1:5091 "$HPID"); n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
+    g=$(PROF="$gp" rps http://127.0.0.1:5094 "$RPID")
+  else g=$(PROF="$gp" rps http://127.0.0.1:5094 "$RPID"); n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
+    h=$(PROF="$hp" rps http://127.0.0.1:5091 "$HPID"); fi
   read -r h hc <<<"$h"; read -r n nc <<<"$n"; read -r g gc <<<"$g"
   awk -v r="$r" -v h="$h" -v n="$n" -v g="$g" -v hc="$hc" -v nc="$nc" -v gc="$gc" -v la="$la" \
     -v rss="$(awk '/VmRSS/{print int($2/1024)}' /proc/$HPID/status)" \
