@@ -12,6 +12,24 @@ import (
 	"hotdesk/prov"
 )
 
+// claimManager is a Manager over st (the fixture's store, or a wrapper).
+func claimManager(f *fixture, st prov.Store) *prov.Manager {
+	return prov.NewManager(prov.ManagerDeps{Store: st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),
+		Sessions: f.ss, Events: &prov.Events{}, Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
+}
+
+// assignForClaim assigns the fixture's first phone to alice: it waits for
+// its deployment PIN.
+func assignForClaim(t *testing.T, m *prov.Manager) prov.Assignment {
+	t.Helper()
+	as, err := m.AssignDevice(context.Background(), prov.AssignInput{MAC: "00000000000d", Username: "alice",
+		Kind: prov.DeviceManaged}, prov.Actor{Kind: prov.ActorAdmin, Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
+}
+
 // TestClaimPINsCannotBeBruteForced is the attack of a host on the LAN
 // guessing deployment PINs through the claim door with many fake phones
 // and parallel requests, then from many hosts: only the limit's worth of
@@ -20,12 +38,8 @@ func TestClaimPINsCannotBeBruteForced(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
-	m := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),
-		Sessions: f.ss, Events: &prov.Events{}, Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
-	as, err := m.AssignDevice(ctx, prov.AssignInput{MAC: "00000000000d", Username: "alice", Kind: prov.DeviceManaged}, prov.Actor{Kind: prov.ActorAdmin, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := claimManager(f, f.st)
+	as := assignForClaim(t, m)
 	guess := func(mac, remote string, i int) error {
 		pin := fmt.Sprintf("%08d", i)
 		if pin == as.DeploymentPIN {
@@ -95,15 +109,8 @@ func TestClaimKeepsWhatThePhoneWroteMeanwhile(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, openPolicy)
 	ctx := context.Background()
-	m := prov.NewManager(prov.ManagerDeps{Store: f.st, Directory: prov.NewDirectory(f.st, nil, f.clk.now),
-		Sessions: f.ss, Events: &prov.Events{}, Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
-	as, err := m.AssignDevice(ctx, prov.AssignInput{MAC: "00000000000d", Username: "alice", Kind: prov.DeviceManaged}, prov.Actor{Kind: prov.ActorAdmin, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	racing := prov.NewManager(prov.ManagerDeps{Store: markedWhileRead{f.st, &sync.Once{}, f.clk.now()},
-		Directory: prov.NewDirectory(f.st, nil, f.clk.now), Sessions: f.ss, Events: &prov.Events{},
-		Logger: slog.New(slog.DiscardHandler), Now: f.clk.now})
+	as := assignForClaim(t, claimManager(f, f.st))
+	racing := claimManager(f, markedWhileRead{f.st, &sync.Once{}, f.clk.now()})
 	if _, err := racing.ClaimByPIN(ctx, "00000000000d", as.DeploymentPIN, "", "10.0.0.5"); err != nil {
 		t.Fatal(err)
 	}

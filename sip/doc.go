@@ -23,8 +23,8 @@
 // # The sipgo fork
 //
 // go.mod replaces github.com/emiago/sipgo v1.7.2 with sip/internal/sipgo:
-// v1.7.2's non-test files of the sipgo and sip packages (gofmt'd) plus three
-// patches, kept until upstream takes them. Each is an upstream pull
+// v1.7.2's non-test files of the sipgo and sip packages (gofmt'd) plus the
+// patches below, kept until upstream takes them. Each is an upstream pull
 // request, whose text follows.
 //
 //	sip: stop Timers L and M when a transaction terminates
@@ -69,5 +69,18 @@
 //	the proxy's own loop hash and checks). No API change;
 //	TestNumbersWrittenWithoutStrings covers it (it fails without the fix).
 //
-// The fork's tests run inside it: cd sip/internal/sipgo && go test ./sip/.
+//	sip: hand a retransmitted ACK of a 2xx to the handler
+//
+//	An ACK that matches no INVITE transaction (the ACK of a 2xx, RFC 3261
+//	17.1.1.3) gets a server transaction of its own, keyed by its branch.
+//	When the UAC sends that ACK again (it answers each retransmitted 2xx,
+//	13.2.2.4) before that transaction is gone, the ACK matched it and was
+//	absorbed as a retransmission: a stateful proxy never forwarded it, and
+//	the callee kept retransmitting its 2xx until Timer H ended the call.
+//	An ACK matching a transaction an ACK made now goes to the handler as
+//	the first did. No API change; TestForkAck2xxRetransmissionReachesHandler
+//	(hotdesk's sip package) covers it: it fails without the fix.
+//
+// The fork's tests run inside it: cd sip/internal/sipgo && go test ./sip/;
+// the tests of its patches are in this package, so make test runs them.
 package sip

@@ -358,7 +358,7 @@ func (f *fakeDaemon) notify(b fakeBinding, auth, pass, event string) {
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: b.uri.User, Host: f.realm}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Event", event))
 	req.AppendHeader(sip.NewHeader("Subscription-State", "terminated"))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second) // Timer F: a starved machine retransmits
 	defer cancel()
 	res, err := f.client.Do(ctx, req)
 	if err == nil && res.StatusCode == 401 {

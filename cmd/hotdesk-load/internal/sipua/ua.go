@@ -277,10 +277,15 @@ func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 	default:
 		code, reason = 501, "Not Implemented"
 	}
+	key := req.Method.String() + " " + req.CallID().Value() + " " + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
 	if code < 300 && u.cfg.Validation.covers(req.Method) {
 		v := u.validate(req)
 		if v.challenge != nil {
-			u.challenged.Add(1)
+			// A retransmission of the request is the same transaction: a
+			// phone answers it again, and it is one challenge.
+			if !u.note("401 " + key) {
+				u.challenged.Add(1)
+			}
 			res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 			res.AppendHeader(v.challenge)
 			_, _ = u.lconn.WriteToUDP([]byte(res.String()), src)
@@ -308,16 +313,7 @@ func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 		_, _ = u.lconn.WriteToUDP([]byte(res.String()), src)
 		return
 	}
-	key := req.Method.String() + " " + req.CallID().Value() + " " + strconv.FormatUint(uint64(req.CSeq().SeqNo), 10)
-	u.mu.Lock()
-	_, dup := u.seen[key]
-	if !dup {
-		if len(u.seen) > 256 {
-			clear(u.seen)
-		}
-		u.seen[key] = struct{}{}
-	}
-	u.mu.Unlock()
+	dup := u.note(key)
 	if ev.Refused && !dup {
 		// Counted before the answer goes out: whoever reads the answer
 		// then finds it in Stats.
@@ -335,6 +331,21 @@ func (u *UA) answer(req *sip.Request, src *net.UDPAddr) {
 	case u.events <- ev:
 	default:
 	}
+}
+
+// note records key (a request's method, Call-ID and CSeq) and reports
+// whether it was seen already: a retransmission.
+func (u *UA) note(key string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, dup := u.seen[key]; dup {
+		return true
+	}
+	if len(u.seen) > 256 {
+		clear(u.seen)
+	}
+	u.seen[key] = struct{}{}
+	return false
 }
 
 func sdp(a *net.UDPAddr) []byte {

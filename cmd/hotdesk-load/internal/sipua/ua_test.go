@@ -95,11 +95,13 @@ func TestValidationChallenges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	ask := func(user, authz string) string {
-		t.Helper()
-		msg := "NOTIFY sip:" + user + "@" + u.LocalAddr().String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() +
+	notify := func(user, authz string) string {
+		return "NOTIFY sip:" + user + "@" + u.LocalAddr().String() + " SIP/2.0\r\nVia: SIP/2.0/UDP " + c.LocalAddr().String() +
 			";branch=z9hG4bK" + sip.GenerateTagN(8) + "\r\nFrom: <sip:x@r.lan>;tag=a\r\nTo: <sip:" + user + "@r.lan>\r\n" +
 			"Call-ID: " + sip.GenerateTagN(8) + "\r\nCSeq: 1 NOTIFY\r\nEvent: check-sync\r\n" + authz + "Content-Length: 0\r\n\r\n"
+	}
+	send := func(msg string) string {
+		t.Helper()
 		if _, err := c.Write([]byte(msg)); err != nil {
 			t.Fatal(err)
 		}
@@ -111,6 +113,7 @@ func TestValidationChallenges(t *testing.T) {
 		}
 		return string(buf[:n])
 	}
+	ask := func(user, authz string) string { t.Helper(); return send(notify(user, authz)) }
 	got := ask("100", "")
 	if !strings.HasPrefix(got, "SIP/2.0 401") || !strings.Contains(got, `algorithm=MD5, qop="auth"`) || strings.Contains(got, "stale") {
 		t.Errorf("no Authorization: %q", got)
@@ -126,5 +129,16 @@ func TestValidationChallenges(t *testing.T) {
 	}
 	if st := u.Stats(); st.Challenged != 2 || st.Refused != 1 {
 		t.Errorf("stats %+v", st)
+	}
+	// A NOTIFY retransmitted (a loaded server's Timer A) is answered again
+	// and is still one challenge.
+	msg := notify("100", "")
+	for range 2 {
+		if got := send(msg); !strings.HasPrefix(got, "SIP/2.0 401") {
+			t.Errorf("retransmitted NOTIFY: %q", got)
+		}
+	}
+	if st := u.Stats(); st.Challenged != 3 {
+		t.Errorf("a retransmission counted as another challenge: %+v", st)
 	}
 }

@@ -230,10 +230,7 @@ func (txl *TransactionLayer) serverTxRequest(req *Request, key string) error {
 	tx, exists := txl.serverTransactions.items[key]
 	if exists {
 		txl.serverTransactions.unlock()
-		if err := tx.Receive(req); err != nil {
-			return fmt.Errorf("failed to receive req: %w", err)
-		}
-		return nil
+		return txl.serverTxReceive(req, tx)
 	}
 	txl.serverTransactions.unlock()
 
@@ -253,11 +250,7 @@ func (txl *TransactionLayer) serverTxRequest(req *Request, key string) error {
 	if exists {
 		txl.serverTransactions.unlock()
 		conn.TryClose()
-
-		if err := tx.Receive(req); err != nil {
-			return fmt.Errorf("failed to receive req: %w", err)
-		}
-		return nil
+		return txl.serverTxReceive(req, tx)
 	}
 
 	tx = NewServerTx(key, req, conn, txl.log)
@@ -277,6 +270,22 @@ func (txl *TransactionLayer) serverTxRequest(req *Request, key string) error {
 
 	// pass request and transaction to handler
 	txl.reqHandler(req, tx)
+	return nil
+}
+
+// serverTxReceive hands a request to the server transaction it matched.
+// An ACK matching the transaction an ACK made is the ACK of a 2xx sent
+// again (the UAC answering a retransmitted 2xx, RFC 3261 13.2.2.4): an
+// ACK for a 2xx is part of no transaction (17.1.1.3), so it goes to the
+// handler as the first one did; a proxy forwards each (16.7).
+func (txl *TransactionLayer) serverTxReceive(req *Request, tx *ServerTx) error {
+	if req.IsAck() && tx.Origin().IsAck() {
+		txl.reqHandler(req, tx)
+		return nil
+	}
+	if err := tx.Receive(req); err != nil {
+		return fmt.Errorf("failed to receive req: %w", err)
+	}
 	return nil
 }
 
