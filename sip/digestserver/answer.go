@@ -108,8 +108,8 @@ func (a *Answer) parse(h string) error {
 }
 
 func (a *Answer) set(key, val string) error {
-	// By length first: every answer's nine or so names are matched on each
-	// REGISTER and fetch, and a chain of EqualFold was a fifth of parsing.
+	// By length first, so a name is compared with three others at most:
+	// every REGISTER and fetch matches its answer's nine or so names.
 	switch len(key) {
 	case 2:
 		if strings.EqualFold(key, "nc") {
