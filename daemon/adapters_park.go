@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"hotdesk/prov"
 	"hotdesk/sip/media/vm"
 )
@@ -16,7 +18,8 @@ import (
 // parkSlots shares the call park slots occupied on this node with the
 // other cluster nodes through the store: the park server claims a slot
 // there before it parks a call, and the proxy looks up which node to hand
-// a pickup to. A row older than the park timeout is a dead node's.
+// a pickup to. A row older than the park timeout, or of a node whose
+// heartbeat stopped nodeDeadAfter ago, is a dead node's.
 type parkSlots struct {
 	st   prov.Store
 	node string
@@ -34,7 +37,7 @@ func (p parkSlots) Claim(ctx context.Context, slot string) error {
 	}
 	now := p.now()
 	err := p.st.ClaimParkSlot(ctx, prov.ParkedCall{Slot: slot, SiteID: site, Node: p.node, Addr: p.addr, ParkedAt: now},
-		now.Add(-vm.ParkTimeout))
+		now.Add(-vm.ParkTimeout), now.Add(-nodeDeadAfter))
 	if errors.Is(err, prov.ErrConflict) {
 		return fmt.Errorf("%w: %w", vm.ErrSlotTaken, err)
 	}
@@ -56,10 +59,40 @@ func (p parkSlots) ParkedElsewhere(ctx context.Context, slot string) (string, bo
 		}
 		return "", false
 	}
-	if pc.Node == p.node || pc.Addr == "" || pc.ParkedAt.Before(p.now().Add(-vm.ParkTimeout)) {
-		return "", false
+	now := p.now()
+	if pc.Node == p.node || pc.Addr == "" || pc.ParkedAt.Before(now.Add(-vm.ParkTimeout)) ||
+		!pc.NodeSeen.IsZero() && pc.NodeSeen.Before(now.Add(-nodeDeadAfter)) {
+		return "", false // the call died with its node: the park server answers
 	}
 	return pc.Addr, true
+}
+
+// nodeHeartbeat is how often a cluster node writes that it is alive;
+// nodeDeadAfter how long a silent node's park slots stay held (a few
+// heartbeats lost to a busy database are not a death).
+const (
+	nodeHeartbeat = 5 * time.Second
+	nodeDeadAfter = 20 * time.Second
+)
+
+// heartbeat writes the node's sign of life every nodeHeartbeat until ctx
+// ends. A failed write is logged and retried at the next beat: the other
+// nodes take this one's park slots only after nodeDeadAfter of silence.
+func heartbeat(ctx context.Context, st prov.ParkStore, node string, now func() time.Time, failed prometheus.Counter,
+	logger *slog.Logger) error {
+	t := time.NewTicker(nodeHeartbeat)
+	defer t.Stop()
+	for {
+		if err := st.TouchNode(ctx, node, now()); err != nil && ctx.Err() == nil {
+			failed.Inc()
+			logger.Warn("heartbeat not written", "component", "cluster", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // parkAddr is this node's proxy as other nodes reach it: its first UDP

@@ -126,7 +126,7 @@ func newClusterBus(cs prov.ClusterStore, node string, a *app) *clusterBus {
 		received: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_store_events_received_total",
 			Help: "Changes received from other nodes over the store, by kind."}, []string{"kind"}),
 		failed: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_store_events_failed_total",
-			Help: "Relayed changes not sent (send) or not applied (apply, bad)."}, []string{"stage"}),
+			Help: "Relayed changes not sent (send) or not applied (apply, bad); heartbeats not written (heartbeat)."}, []string{"stage"}),
 		lag: f.NewHistogram(prometheus.HistogramOpts{Name: "hotdesk_store_events_lag_seconds",
 			Help:    "Time from a change on another node to its message arriving here (node clocks must agree).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5}}),

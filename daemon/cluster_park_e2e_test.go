@@ -76,6 +76,9 @@ func TestClusterParkPickedUpOnOtherNode(t *testing.T) {
 		if row.Node != tc.holder.name || row.Addr != tc.holder.addrs.SIPUDP[0] {
 			t.Fatalf("%s: slot row %+v, want node %s at %s", tc.code, row, tc.holder.name, tc.holder.addrs.SIPUDP[0])
 		}
+		if age := time.Since(row.NodeSeen); row.NodeSeen.IsZero() || age > nodeDeadAfter {
+			t.Fatalf("%s: the holder's heartbeat is %v old (seen %v)", tc.code, age, row.NodeSeen)
+		}
 
 		pickPeer, err := vmtest.NewPeer()
 		if err != nil {
@@ -151,7 +154,7 @@ func TestClusterParkPickedUpOnOtherNode(t *testing.T) {
 		t.Errorf("n3 park handoffs unsigned = %v, want 1", got)
 	}
 	if err := n2.a.store.ClaimParkSlot(ctx, prov.ParkedCall{Slot: slotName(3), SiteID: u.SiteID, Node: "n9",
-		ParkedAt: time.Now()}, time.Now().Add(-vm.ParkTimeout)); err != nil {
+		ParkedAt: time.Now()}, time.Now().Add(-vm.ParkTimeout), time.Now().Add(-nodeDeadAfter)); err != nil {
 		t.Fatal(err)
 	}
 	if code := carol.try(t, ctx, "*703", "1003", "carol-sip"); code != 486 {
@@ -164,6 +167,18 @@ func TestClusterParkPickedUpOnOtherNode(t *testing.T) {
 		if got := metricVec(t, nd, "hotdesk_voicemail_park_total", "parked"); got != map[string]float64{"n2": 1, "n3": 0}[nd.name] {
 			t.Errorf("%s parked %v calls, want only its own of before", nd.name, got)
 		}
+	}
+	// n9 falls silent (its last heartbeat older than nodeDeadAfter): its
+	// slot is free at once, not after the park timeout.
+	claimed := metricVec(t, n2, "hotdesk_voicemail_park_claims_total", "claimed")
+	if err := n2.a.store.TouchNode(ctx, "n9", time.Now().Add(-2*nodeDeadAfter)); err != nil {
+		t.Fatal(err)
+	}
+	if code := carol.try(t, ctx, "*703", "1003", "carol-sip"); code != 200 {
+		t.Errorf("*703 on n2, the slot of silent n9 = %d, want 200 (parked)", code)
+	}
+	if got := metricVec(t, n2, "hotdesk_voicemail_park_claims_total", "claimed"); got != claimed+1 {
+		t.Errorf("n2 park claims claimed = %v, want %v: the silent node's slot", got, claimed+1)
 	}
 	if err := parked.Bye(ctx); err != nil {
 		t.Fatal(err)

@@ -216,7 +216,10 @@ func (a *app) buildServices(ctx context.Context, fc files.Config, rend files.Ren
 		// Subscribed after prov's rules: a change is applied here before it
 		// is relayed.
 		a.bus = newClusterBus(a.cluster, a.node, a)
-		a.components = append(a.components, component{name: "cluster", proto: "internal", serve: a.bus.serve})
+		a.components = append(a.components, component{name: "cluster", proto: "internal", serve: a.bus.serve},
+			component{name: "heartbeat", proto: "internal", serve: func(ctx context.Context) error {
+				return heartbeat(ctx, a.store, a.node, time.Now, a.bus.failed.WithLabelValues("heartbeat"), a.logger)
+			}})
 	}
 	return nil
 }

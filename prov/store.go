@@ -310,11 +310,16 @@ type VoicemailStore interface {
 type ParkStore interface {
 	// ClaimParkSlot records p's slot as occupied by p.Node: a conditional
 	// insert, ErrConflict while another node holds it since staleBefore
-	// (a row older is a dead node's, taken over). The same node may claim
-	// again (its own calls are guarded in its memory).
-	ClaimParkSlot(ctx context.Context, p ParkedCall, staleBefore time.Time) error
-	// GetParkSlot returns the slot's row; ErrNotFound when free.
+	// (a row older is a dead node's, taken over) and that node was seen
+	// (TouchNode) since deadBefore (a node silent since is dead; one never
+	// seen is judged by staleBefore alone). The same node may claim again
+	// (its own calls are guarded in its memory).
+	ClaimParkSlot(ctx context.Context, p ParkedCall, staleBefore, deadBefore time.Time) error
+	// GetParkSlot returns the slot's row, with when its node was last seen
+	// (zero if never); ErrNotFound when free.
 	GetParkSlot(ctx context.Context, slot string) (ParkedCall, error)
+	// TouchNode records that node is alive at at (its heartbeat).
+	TouchNode(ctx context.Context, node string, at time.Time) error
 	// ReleaseParkSlot frees the slot if node holds it.
 	ReleaseParkSlot(ctx context.Context, slot, node string) error
 	// ReleaseNodeParkSlots frees every slot node holds (it restarted and

@@ -234,6 +234,8 @@ type ParkedCall struct {
 	Node     string
 	Addr     string
 	ParkedAt time.Time
+	// NodeSeen is Node's last heartbeat (GetParkSlot; zero if none).
+	NodeSeen time.Time
 }
 
 // User is a person or a common-area profile.
