@@ -18,7 +18,13 @@
 // statelessly for its dialog, an INVITE retransmitted later is absorbed)
 // and max_dialogs answered calls; a new INVITE beyond them is answered 503 with
 // Retry-After before authentication and without a transaction, so offered
-// load beyond the sustainable rate costs CPU, not memory.
+// load beyond the sustainable rate costs CPU, not memory. Over UDP the
+// socket's reader decides (proxy_admit.go): from the raw bytes, before a
+// parse, a goroutine or a transaction, it sheds new INVITEs when either is
+// reached and while they wait longer than queue_delay (the kernel's arrival
+// stamp to the reader, the reader to the proxy): under a burst the backlog
+// of handler goroutines and datagrams in the socket buffer was what grew
+// memory, and what made callers retransmit.
 //
 // # The sipgo fork
 //
@@ -68,6 +74,14 @@
 //	allocates ~14 % fewer objects (624 instead of 727 per INVITE…BYE, with
 //	the proxy's own loop hash and checks). No API change;
 //	TestNumbersWrittenWithoutStrings covers it (it fails without the fix).
+//
+//	sip: build a request's destination without fmt
+//
+//	Request.Destination formatted "host:port" with fmt.Sprintf, and
+//	cloneRequest asks for it, so a proxy paid it for every request it
+//	relays: 3 % of a stateful proxy's CPU at 1,500 calls/s was fmt. It now
+//	concatenates the host and strconv.Itoa of the port: the same text. No
+//	API change; TestDestinationWithoutFmt covers it.
 //
 //	sip: hand a retransmitted ACK of a 2xx to the handler
 //

@@ -37,8 +37,9 @@ type ProxyConfig struct {
 	// DialogTTL forgets an answered call that never saw its BYE.
 	DialogTTL time.Duration `yaml:"dialog_ttl"`
 	// TxLinger is how long a finished non-INVITE transaction (a BYE's)
-	// stays to absorb retransmissions, instead of sipgo's 32 s; Kamailio's
-	// tm waits 5 s. An answered INVITE's transactions end when the ACK
+	// over UDP stays to absorb retransmissions, instead of sipgo's 32 s
+	// (Timer J); Kamailio's tm waits 5 s. Over a reliable transport it ends
+	// at once (Timer J is 0). An answered INVITE's transactions end when the ACK
 	// passes (RFC 3261 §17.2.1); later 2xx retransmissions are relayed
 	// statelessly for the dialog (strayResponse).
 	TxLinger time.Duration `yaml:"tx_linger"`
@@ -51,6 +52,11 @@ type ProxyConfig struct {
 	// MaxDialogs caps answered calls kept (until BYE or DialogTTL); beyond
 	// it new INVITEs get the same 503.
 	MaxDialogs int `yaml:"max_dialogs"`
+	// QueueDelay sheds new INVITEs over UDP, at the socket, while those
+	// taken last waited longer than this before the proxy got them (0:
+	// never): the backlog's memory and the callers' retransmissions (T1
+	// is 500 ms) grow with that wait, so a burst is shed before either.
+	QueueDelay time.Duration `yaml:"queue_delay"`
 	// RetryAfter is the Retry-After of those 503s.
 	RetryAfter time.Duration `yaml:"retry_after"`
 	// TrustedSources are IPs or CIDRs whose INVITEs are not challenged
@@ -81,7 +87,7 @@ type TrunkConfig struct {
 func DefaultProxyConfig() ProxyConfig {
 	return ProxyConfig{TimerC: 3*time.Minute + time.Second, MaxBranches: 10, MaxRedirects: 3,
 		DialogTTL: 12 * time.Hour, TxLinger: 5 * time.Second, MaxCalls: 3000, MaxDialogs: 20000,
-		RetryAfter: 5 * time.Second, Trunk: TrunkConfig{Transport: "udp", Expires: 3600}}
+		QueueDelay: 200 * time.Millisecond, RetryAfter: 5 * time.Second, Trunk: TrunkConfig{Transport: "udp", Expires: 3600}}
 }
 
 // Validate checks the section; errors name the key.
@@ -112,6 +118,9 @@ func (c ProxyConfig) Validate() error {
 	}
 	if c.MaxDialogs < 1 || c.MaxDialogs > 1000000 {
 		errs = append(errs, errors.New("max_dialogs: must be within 1..1000000"))
+	}
+	if c.QueueDelay < 0 || c.QueueDelay > 2*time.Second {
+		errs = append(errs, errors.New("queue_delay: must be within 0..2s"))
 	}
 	if c.RetryAfter < time.Second || c.RetryAfter > time.Hour || c.RetryAfter%time.Second != 0 {
 		errs = append(errs, errors.New("retry_after: must be whole seconds within 1s..1h"))
@@ -223,6 +232,7 @@ type proxy struct {
 	records   *recordQueue
 	dialogs   *dialogTable
 	answered  *answeredSet // INVITEs whose transactions ended at the ACK
+	admit     *admission   // new INVITEs over UDP, taken or shed at the reader
 	// dlg answers dialog event (BLF) subscriptions from the call records.
 	dlg     *dialogEvents
 	held    atomic.Int64 // initial INVITE transactions not yet ended (max_calls)
@@ -279,6 +289,7 @@ func (s *Server) enableProxy(ctx context.Context, cfg ProxyConfig, deps ProxyDep
 	}
 	p.dialogs = newDialogTable()
 	p.answered = newAnsweredSet(max(cfg.TxLinger, time.Second))
+	p.admit = newAdmission(cfg.QueueDelay)
 	p.m = newProxyMetrics(deps.Registerer, func() float64 { return float64(p.dialogs.len()) },
 		func() float64 { return float64(p.held.Load()) })
 	p.records = newRecordQueue(deps.Recorder, p.log, p.m.recordsDropped.Inc)

@@ -395,7 +395,13 @@ func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd
 			}
 			if !res.IsProvisional() {
 				onFinal(res)
-				if !req.IsInvite() {
+				switch {
+				case req.IsInvite():
+				case sip.IsReliable(req.Transport()):
+					// Timer J is 0 over a reliable transport: nothing is
+					// retransmitted to absorb (RFC 3261 §17.2.2).
+					tx.Terminate()
+				default:
 					// Absorb retransmissions for TxLinger, not Timer J's 32 s.
 					time.AfterFunc(p.cfg.TxLinger, tx.Terminate)
 				}

@@ -43,7 +43,8 @@ func (p *proxy) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // hold counts an initial INVITE against max_calls until its transaction
 // ends, or sheds it when max_calls or max_dialogs is reached. Shedding
 // comes before authentication: under overload no work is spent on a call
-// that will not be taken.
+// that will not be taken. Over UDP the reader sheds most before they get
+// here (admission); these are the ones it took while the slots filled.
 func (p *proxy) hold(req *sip.Request, tx sip.ServerTransaction) bool {
 	reason := ""
 	switch {
@@ -53,6 +54,9 @@ func (p *proxy) hold(req *sip.Request, tx sip.ServerTransaction) bool {
 		reason = "dialogs"
 	}
 	if reason == "" {
+		if key, ok := admitKey(req); ok {
+			p.admit.reached(key, p.now())
+		}
 		if !tx.OnTerminate(func(string, error) { p.held.Add(-1) }) {
 			p.held.Add(-1) // it ended already
 		}

@@ -53,7 +53,7 @@ func newProxyMetrics(reg prometheus.Registerer, dialogs, held func() float64) *p
 			Help: "Targets the proxy refused to send to: in-dialog requests without a dialog to an unknown host:port (unknown_peer), 3xx/forward targets outside the caller's policy (policy)."},
 			[]string{"reason"}),
 		shed: f.NewCounterVec(prometheus.CounterOpts{Name: "hotdesk_sip_proxy_shed_total",
-			Help: "New INVITEs answered 503 with Retry-After because max_calls (calls) or max_dialogs (dialogs) was reached."},
+			Help: "New INVITEs answered 503 with Retry-After because max_calls (calls) or max_dialogs (dialogs) was reached, or INVITEs over UDP waited longer than queue_delay (delay)."},
 			[]string{"reason"}),
 		held: f.NewGaugeFunc(prometheus.GaugeOpts{Name: "hotdesk_sip_proxy_calls_held",
 			Help: "INVITE transactions the proxy holds (counted against max_calls)."}, held),

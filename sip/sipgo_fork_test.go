@@ -54,3 +54,33 @@ func TestForkAck2xxRetransmissionReachesHandler(t *testing.T) {
 		}
 	}
 }
+
+// The sipgo fork (doc.go): a request's destination (its Route, else its
+// Request-URI, with the transport's default port) is the text
+// fmt.Sprintf("%v:%v", host, port) built before the patch.
+func TestDestinationWithoutFmt(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		recipient sip.Uri
+		route     *sip.Uri
+		transport string
+		want      string
+	}{
+		{"uri port", sip.Uri{Host: "10.0.0.2", Port: 5070}, nil, "UDP", "10.0.0.2:5070"},
+		{"udp default", sip.Uri{Host: "hotdesk.test"}, nil, "UDP", "hotdesk.test:5060"},
+		{"tls default", sip.Uri{Host: "hotdesk.test"}, nil, "TLS", "hotdesk.test:5061"},
+		{"route first", sip.Uri{Host: "10.0.0.2", Port: 5070}, &sip.Uri{Host: "10.0.0.9", Port: 5090}, "UDP", "10.0.0.9:5090"},
+		{"ipv6", sip.Uri{Host: "[2001:db8::1]", Port: 5060}, nil, "UDP", "[2001:db8::1]:5060"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := sip.NewRequest(sip.INVITE, tc.recipient)
+			req.SetTransport(tc.transport)
+			if tc.route != nil {
+				req.AppendHeader(&sip.RouteHeader{Address: *tc.route})
+			}
+			if got := req.Destination(); got != tc.want {
+				t.Errorf("Destination() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/sys/unix"
 )
 
 // udpConn sits between a UDP socket and sipgo, whose reader reads the
@@ -46,6 +48,10 @@ type udpConn struct {
 	// (it only formats them); only sipgo's one reader touches it.
 	udp     *net.UDPConn
 	sources map[netip.AddrPort]net.Addr
+	// stamped: the kernel stamps each datagram's arrival (SO_TIMESTAMPNS),
+	// read into oob, so a new INVITE's wait in the socket buffer is known.
+	stamped bool
+	oob     [64]byte
 
 	mu sync.Mutex
 	// pending are the REGISTERs and OPTIONS queued or being answered, by
@@ -72,9 +78,43 @@ func newUDPConn(pc net.PacketConn, s *Server) *udpConn {
 	if queue <= 0 {
 		queue = DefaultConfig().UDPQueue
 	}
-	return &udpConn{PacketConn: pc, srv: s, local: pc.LocalAddr().String(),
+	c := &udpConn{PacketConn: pc, srv: s, local: pc.LocalAddr().String(),
 		reg: make(chan udpPacket, queue), done: make(chan struct{}), sources: map[netip.AddrPort]net.Addr{},
 		pending: map[pendingKey]struct{}{}, udp: udpOf(pc)}
+	c.stamped = c.udp != nil && stampArrivals(c.udp)
+	return c
+}
+
+// stampArrivals asks the kernel to stamp each datagram's arrival.
+func stampArrivals(u *net.UDPConn) bool {
+	rc, err := u.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil || serr != nil {
+		return false
+	}
+	return true
+}
+
+// arrival is the kernel's stamp in a datagram's control messages (zero
+// when there is none).
+func arrival(oob []byte) time.Time {
+	for len(oob) > 0 {
+		h, data, rest, err := unix.ParseOneSocketControlMessage(oob)
+		if err != nil {
+			return time.Time{}
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&data[0]))
+			return time.Unix(int64(ts.Sec), int64(ts.Nsec))
+		}
+		oob = rest
+	}
+	return time.Time{}
 }
 
 func udpOf(pc net.PacketConn) *net.UDPConn {
@@ -106,21 +146,30 @@ func (c *udpConn) source(ap netip.AddrPort) net.Addr {
 }
 
 // read reads one datagram: its source as an AddrPort (IPv4 unmapped, as
-// net.UDPAddr prints it) when the socket is a UDPConn, else as an Addr.
-func (c *udpConn) read(b []byte) (int, netip.AddrPort, net.Addr, error) {
+// net.UDPAddr prints it) when the socket is a UDPConn, else as an Addr,
+// and when the kernel stamped its arrival (zero: not stamped).
+func (c *udpConn) read(b []byte) (int, netip.AddrPort, net.Addr, time.Time, error) {
 	if c.udp == nil {
 		n, addr, err := c.PacketConn.ReadFrom(b)
-		return n, netip.AddrPort{}, addr, err
+		return n, netip.AddrPort{}, addr, time.Time{}, err
+	}
+	if c.stamped {
+		n, oobn, _, ap, err := c.udp.ReadMsgUDPAddrPort(b, c.oob[:])
+		var at time.Time
+		if err == nil {
+			at = arrival(c.oob[:oobn])
+		}
+		return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil, at, err
 	}
 	n, ap, err := c.udp.ReadFromUDPAddrPort(b)
-	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil, err
+	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil, time.Time{}, err
 }
 
 // ReadFrom is sipgo's reader: it reads the socket, queues REGISTER and
 // OPTIONS for the workers, drops keep-alives, and returns the rest.
 func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
-		n, ap, addr, err := c.read(b)
+		n, ap, addr, at, err := c.read(b)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				c.once.Do(func() { close(c.done) })
@@ -150,6 +199,9 @@ func (c *udpConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		}
 		if addr == nil {
 			addr = c.source(ap)
+		}
+		if bytes.HasPrefix(data, []byte("INVITE ")) && c.admitInvite(data, ap, addr, at) {
+			continue
 		}
 		return n, addr, nil
 	}

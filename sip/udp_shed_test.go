@@ -255,7 +255,7 @@ func TestUDPSourcesAsSipgoSawThem(t *testing.T) {
 		t.Skip("dual-stack socket unreachable over IPv4:", err)
 	}
 	_ = pc.SetReadDeadline(time.Now().Add(settle))
-	_, ap, _, err := c.read(make([]byte, 16))
+	_, ap, _, _, err := c.read(make([]byte, 16))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,10 @@
 # Usage: sip/bench/calls_vs_kamailio.sh [RATES] [DURATION_S]
 #   RATES       comma list of call attempts/s, ascending (default 250,500,750,1000,2000,3000,4000,5000)
 #   DURATION_S  seconds of load per rate (default 15)
-# Env: CALLBENCH_ARGS extra flags for callbench (e.g. "-cpuprofile /tmp/cpu.prof": the last rate's profile stays)
+# Env: CALLBENCH_ARGS extra flags for callbench (e.g. "-cpuprofile /tmp/cpu.prof": the last rate's profile stays;
+#        "-memprofile /tmp/heap.prof -memprofile-at 8s": the heap under load, as /tmp/heap.prof.at)
+#      CALLBENCH_BIN a callbench binary to run instead of building this tree's (before/after runs)
+#      SERVERS which to run (default "kamailio hotdesk"); BURST_RATE the burst's rate (default 3x hotdesk's best)
 # Needs: go; sip-tester (sipp) and kamailio are installed when missing. Every sipp run is bounded by -m and
 # SIPP_TIMEOUT_S; the servers and UAS started here are stopped by PID on exit.
 set -euo pipefail
@@ -126,11 +129,16 @@ bench() {
 }
 
 : >"$RUN_DIR/results.txt"; : >"$RUN_DIR/peaks.txt"
-log "building callbench"
-(cd "$REPO" && go build -o "$RUN_DIR/callbench" ./sip/bench/cmd/callbench)
+if [[ -n "${CALLBENCH_BIN:-}" ]]; then
+  cp "$CALLBENCH_BIN" "$RUN_DIR/callbench"
+else
+  log "building callbench"
+  (cd "$REPO" && go build -o "$RUN_DIR/callbench" ./sip/bench/cmd/callbench)
+fi
 for p in "$UAC_PORT" "$KAM_UAS_PORT" "$HD_UAS_PORT" "$KAM_PORT" "$HD_PORT"; do free_udp "$p" || { log "UDP $p busy"; exit 1; }; done
-bench kamailio "$KAM_PORT" "$KAM_UAS_PORT"; KBEST="$BEST"
-bench hotdesk "$HD_PORT" "$HD_UAS_PORT"; HBEST="$BEST"
+SERVERS="${SERVERS:-kamailio hotdesk}"; KBEST=0; HBEST=0
+[[ "$SERVERS" != *kamailio* ]] || { bench kamailio "$KAM_PORT" "$KAM_UAS_PORT"; KBEST="$BEST"; }
+[[ "$SERVERS" != *hotdesk* ]] || { bench hotdesk "$HD_PORT" "$HD_UAS_PORT"; HBEST="$BEST"; }
 
 echo "sustained call attempts/s (<0.1% failed, ${DURATION}s per rate): kamailio=$KBEST hotdesk=$HBEST ratio=$(awk -v h="$HBEST" -v k="$KBEST" 'BEGIN{printf "%.2f", (k > 0 ? h/k : 0)}')"
 cpu_at() { grep "^$1_r$2 " "$RUN_DIR/results.txt" | sed -E 's/.*cpu_us_per_call=([0-9]+).*/\1/' || true; }
@@ -141,7 +149,7 @@ if (( HBEST > 0 )); then
   echo "CPU per call at ${CMP}/s: kamailio=${kc:-?} us hotdesk=${hc:-?} us ratio=$(awk -v h="${hc:-0}" -v k="${kc:-0}" 'BEGIN{printf "%.2f", (k > 0 ? h/k : 0)}') (goal <= 1.0)"
   echo "hotdesk RSS at ${HBEST}/s: $(grep "^hotdesk_r$HBEST " "$RUN_DIR/peaks.txt" | sed -E 's/.*peak_rss_mb=([0-9]+).*/\1/') MB peak (goal <= 200)"
   # The burst: 3x the sustained rate; what max_calls refuses gets 503.
-  BURST=$((HBEST * 3))
+  BURST="${BURST_RATE:-$((HBEST * 3))}"
   spid="$(start_hotdesk)"; PIDS+=("$spid"); upid="$(start_uas "$HD_UAS_PORT")"; PIDS+=("$upid"); wait_udp "$HD_UAS_PORT"
   out="$(run_uac hotdesk_burst "$HD_PORT" "$BURST" $((BURST * DURATION)) "$spid")"; log "$out"
   echo "burst at ${BURST}/s (3x): $(sed -E 's/.*ok=([0-9]+).*/\1/' <<<"$out") calls carried, the rest shed (503); hotdesk peak RSS $(awk '/VmHWM/{print int($2/1024)}' "/proc/$spid/status") MB"
