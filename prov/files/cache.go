@@ -1,7 +1,6 @@
 package files
 
 import (
-	"bytes"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -23,8 +22,11 @@ type cacheEntry struct {
 }
 
 func (e *cacheEntry) content(pn parsedName) *Content {
-	return &Content{Name: pn.name, Kind: pn.kind, Body: bytes.NewReader(e.body), Size: int64(len(e.body)),
+	c := &Content{Name: pn.name, Kind: pn.kind, Size: int64(len(e.body)),
 		ModTime: e.mod, ETag: e.etag, ContentType: e.ctype, HTTP: e.http}
+	c.reader.Reset(e.body)
+	c.Body = &c.reader
+	return c
 }
 
 // Cache keeps rendered files, devices, the store reads a View is
@@ -214,6 +216,19 @@ func (c *Cache) get(mac, key string) (*cacheEntry, bool) {
 	s := c.shard(mac)
 	s.mu.RLock()
 	e, ok := s.entries[key]
+	s.mu.RUnlock()
+	if !ok || !c.fresh(e.at) {
+		return nil, false
+	}
+	return e, true
+}
+
+// getKey is get with the key in a buffer: a fetch served from the cache
+// builds no key string (the map index converts without allocating).
+func (c *Cache) getKey(mac string, key []byte) (*cacheEntry, bool) {
+	s := c.shard(mac)
+	s.mu.RLock()
+	e, ok := s.entries[string(key)]
 	s.mu.RUnlock()
 	if !ok || !c.fresh(e.at) {
 		return nil, false

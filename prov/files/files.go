@@ -163,6 +163,9 @@ type Content struct {
 	// HTTP is the header values of a cached rendered file (nil otherwise).
 	HTTP   *HTTPHeader
 	closer io.Closer
+	// reader is Body for a cached rendered file: one allocation for both.
+	// A Content is used through its pointer only, never copied.
+	reader bytes.Reader
 }
 
 // HTTPHeader holds a cached rendered file's response header values, each
@@ -391,12 +394,16 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 		}
 	}
 	server := f.server(req)
-	key := string(pn.kind) + "|" + pn.name + "|" + d.MAC + "|" + strconv.FormatBool(secrets) + "|" +
-		strconv.FormatBool(locked) + "|" + server.BaseURL + "|" + req.EMToken
+	// The key is built in a buffer: a fetch the cache serves makes no string of it.
+	var kb [256]byte
+	kbuf := append(append(append(append(append(kb[:0], pn.kind...), '|'), pn.name...), '|'), d.MAC...)
+	kbuf = strconv.AppendBool(append(kbuf, '|'), secrets)
+	kbuf = strconv.AppendBool(append(kbuf, '|'), locked)
+	kbuf = append(append(append(append(kbuf, '|'), server.BaseURL...), '|'), req.EMToken...)
 	cacheable := pn.kind == KindMaster || pn.kind == KindDeviceConfig || pn.kind == KindUserConfig ||
 		pn.kind == KindDirectory && pn.user != ""
 	if cacheable {
-		if e, ok := f.cache.get(d.MAC, key); ok {
+		if e, ok := f.cache.getKey(d.MAC, kbuf); ok {
 			f.m.hit.Inc()
 			if err := checkUser(pn, req, e.user); err != nil {
 				return f.staticFallback(pn, err)
@@ -440,7 +447,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 			return f.readUpload(ctx, pn, v)
 		}
 	}
-	return f.rendered(ctx, pn, v, key, sessUser, gen)
+	return f.rendered(ctx, pn, v, string(kbuf), sessUser, gen)
 }
 
 // emTokenFor is the Extension Mobility token d's profile carries: its

@@ -3,6 +3,7 @@ package provhttp
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"hotdesk/prov"
 	"hotdesk/prov/auth"
@@ -21,7 +22,8 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 	if !parseDigest(header, c) || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
 		return false, false
 	}
-	nonce, st := h.nonces.Check(c.Nonce, nonceSource, h.now())
+	now := h.now() // one reading for the nonce's age and its use
+	nonce, st := h.nonces.Check(c.Nonce, nonceSource, now)
 	if st != digestserver.OK {
 		return false, st == digestserver.Expired
 	}
@@ -37,7 +39,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 			h.files.WrongCredentials(ctx, d, *req)
 			return false, false
 		}
-		if ok, stale := h.replayGuard(c, nonce, req); !ok {
+		if ok, stale := h.replayGuard(c, nonce, req, now); !ok {
 			return false, stale
 		}
 		req.DeviceMAC, req.DeviceAuthenticated = d.MAC, true
@@ -79,7 +81,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 	if !verified || err != nil || u.Status == prov.StatusDisabled {
 		return false, false
 	}
-	if ok, stale := h.replayGuard(c, nonce, req); !ok {
+	if ok, stale := h.replayGuard(c, nonce, req, now); !ok {
 		return false, stale
 	}
 	dev, err := h.files.Identify(ctx, *req)
@@ -130,8 +132,8 @@ func (h *Handler) extensionMobility(r *http.Request, req *files.Request, dev pro
 // replayGuard refuses an answer that verified before: a captured request
 // (over plain HTTP anyone on the path sees it) replayed within the nonce's
 // lifetime.
-func (h *Handler) replayGuard(c *digestserver.Answer, nonce digestserver.Nonce, req *files.Request) (ok, stale bool) {
-	switch h.nonces.Use(nonce, c.Username, h.answerKey(c), 0, h.now()) {
+func (h *Handler) replayGuard(c *digestserver.Answer, nonce digestserver.Nonce, req *files.Request, now time.Time) (ok, stale bool) {
+	switch h.nonces.Use(nonce, c.Username, h.answerKey(c), 0, now) {
 	case digestserver.OK:
 		return true, false
 	case digestserver.Expired:

@@ -117,8 +117,10 @@ func TestDigestFetchAllocations(t *testing.T) {
 			t.Fatalf("fetch %d: %d, %d bytes, headers %v", i, w.code, w.n, w.h)
 		}
 	})
-	// Was 60 before the answer was parsed in place and the metrics bound.
-	const budget = 8
+	// Was 60 before the answer was parsed in place and the metrics bound,
+	// 6 before the cache key was built in a buffer and the body's reader
+	// came with its Content.
+	const budget = 4
 	if allocs > budget && !raceEnabled {
 		t.Errorf("%.0f allocations per authenticated fetch, budget %d", allocs, budget)
 	}

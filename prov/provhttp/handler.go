@@ -96,7 +96,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req := files.Request{Proto: files.ProtoHTTP, UserAgent: r.UserAgent()}
+	req := files.Request{Proto: files.ProtoHTTP, UserAgent: headerValue(r.Header, "User-Agent")}
 	if r.TLS != nil {
 		req.Proto = files.ProtoHTTPS
 	}
@@ -137,7 +137,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(cw, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if auth := r.Header.Get("Authorization"); auth != "" {
+	if auth := headerValue(r.Header, "Authorization"); auth != "" {
 		if ok, stale := h.authenticate(r, auth, &req, kind, em); !ok {
 			h.challenge(cw, r, src, stale)
 			return
@@ -161,7 +161,7 @@ func (h *Handler) get(w *countingWriter, r *http.Request, req files.Request, src
 	if hh := c.HTTP; hh != nil {
 		// A cached rendered file: its header values were built once.
 		hd["Content-Type"], hd["Etag"], hd["Cache-Control"] = hh.ContentType, hh.ETag, h.noStore
-		if r.Header.Get("If-None-Match") == c.ETag {
+		if headerValue(r.Header, "If-None-Match") == c.ETag {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -274,6 +274,15 @@ func (h *Handler) realm(r *http.Request) string {
 	m := hmac.New(sha256.New, h.realmKey)
 	m.Write([]byte(user))
 	return prov.LoginRealm + "-" + hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without
+// canonicalizing it again (net/http stored the request's keys canonical).
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // localAddrOf is the local address a request came in on, read without

@@ -39,7 +39,9 @@ var ciscoPSNRE = regexp.MustCompile(`^[0-9]{4}[A-Za-z]{0,3}\.xml$`)
 
 // Files implements Vendor.
 func (c *cisco) Files(name string) (files.VendorFile, bool) {
-	if ciscoPSNRE.MatchString(name) {
+	// Each vendor's names are checked on every fetch of every phone: the
+	// literal each expression needs is tested before running it.
+	if strings.HasSuffix(name, ".xml") && ciscoPSNRE.MatchString(name) {
 		return files.VendorFile{Kind: files.KindDeviceConfig, Boot: true}, true
 	}
 	mac, rest, ok := macPrefix(name)

@@ -67,7 +67,8 @@ func (f *fanvil) Files(name string) (files.VendorFile, bool) {
 		}
 		return files.VendorFile{}, false
 	}
-	if fanvilCommonRE.MatchString(name) {
+	if (strings.HasPrefix(name, "f0") || strings.HasPrefix(name, "F0") || strings.HasPrefix(name, "fanvil_")) &&
+		fanvilCommonRE.MatchString(name) {
 		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
 	}
 	return files.VendorFile{}, false

@@ -66,6 +66,9 @@ var (
 // Files implements Vendor: cfg<mac>.xml is the device's; cfg<model>.xml
 // and cfg.xml the common ones (any model).
 func (g *grandstream) Files(name string) (files.VendorFile, bool) {
+	if !strings.HasPrefix(name, "cfg") {
+		return files.VendorFile{}, false
+	}
 	if m := gsMACRE.FindStringSubmatch(name); m != nil {
 		mac, _ := prov.NormalizeMAC(m[1])
 		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Boot: true}, true

@@ -52,12 +52,14 @@ var (
 // Files implements Vendor. Any model answers, so an unknown model gets
 // the generic profile.
 func (s *snom) Files(name string) (files.VendorFile, bool) {
-	if snomModelRE.MatchString(name) {
-		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
-	}
-	if m := snomDeviceRE.FindStringSubmatch(name); m != nil {
-		mac, _ := prov.NormalizeMAC(m[1])
-		return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Enroll: true}, true
+	if strings.HasPrefix(name, "snom") {
+		if snomModelRE.MatchString(name) {
+			return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
+		}
+		if m := snomDeviceRE.FindStringSubmatch(name); m != nil {
+			mac, _ := prov.NormalizeMAC(m[1])
+			return files.VendorFile{Kind: files.KindDeviceConfig, MAC: mac, Enroll: true}, true
+		}
 	}
 	mac, rest, ok := macPrefix(name)
 	if !ok {

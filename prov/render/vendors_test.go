@@ -306,6 +306,23 @@ func TestVendorFiles(t *testing.T) {
 	}
 }
 
+// BenchmarkVendorFiles is the vendors' reading of the names a Polycom
+// phone fetches, which the namespace asks for on every fetch.
+func BenchmarkVendorFiles(b *testing.B) {
+	s, err := New(Config{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range []string{"0004f2000001-hotdesk.cfg", "0004f2000001.cfg", "alice.cfg", "0004f2000001-directory.xml"} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				s.VendorFiles(name)
+			}
+		})
+	}
+}
+
 // TestVendorNames checks which names each vendor answers and how.
 func TestVendorNames(t *testing.T) {
 	s, err := New(Config{}, nil)

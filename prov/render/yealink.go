@@ -46,7 +46,7 @@ var yealinkCommonRE = regexp.MustCompile(`^y0000000000[0-9a-fA-F]{2}\.cfg$`)
 
 // Files implements Vendor.
 func (y *yealink) Files(name string) (files.VendorFile, bool) {
-	if yealinkCommonRE.MatchString(name) {
+	if strings.HasPrefix(name, "y0000000000") && yealinkCommonRE.MatchString(name) {
 		// y000000000000.cfg (older firmware: y0000000000<hw>.cfg)
 		return files.VendorFile{Kind: files.KindMaster, Boot: true}, true
 	}

@@ -108,33 +108,51 @@ func (a *Answer) parse(h string) error {
 }
 
 func (a *Answer) set(key, val string) error {
-	switch {
-	case strings.EqualFold(key, "username"):
-		a.Username = val
-	case strings.EqualFold(key, "realm"):
-		a.Realm = val
-	case strings.EqualFold(key, "nonce"):
-		a.Nonce = val
-	case strings.EqualFold(key, "uri"):
-		a.URI = val
-	case strings.EqualFold(key, "response"):
-		a.Response = val
-	case strings.EqualFold(key, "algorithm"):
-		a.Algorithm = val
-	case strings.EqualFold(key, "cnonce"):
-		a.Cnonce = val
-	case strings.EqualFold(key, "opaque"):
-		a.Opaque = val
-	case strings.EqualFold(key, "qop"):
-		a.QOP = val
-	case strings.EqualFold(key, "nc"):
-		nc, err := strconv.ParseInt(val, 16, 32)
-		if err != nil {
-			return fmt.Errorf("invalid nc: %w", err)
+	// By length first, so a name is compared with three others at most:
+	// every REGISTER and fetch matches its answer's nine or so names.
+	switch len(key) {
+	case 2:
+		if strings.EqualFold(key, "nc") {
+			nc, err := strconv.ParseInt(val, 16, 32)
+			if err != nil {
+				return fmt.Errorf("invalid nc: %w", err)
+			}
+			a.NC, a.Nc = val, int(nc)
 		}
-		a.NC, a.Nc = val, int(nc)
-	case strings.EqualFold(key, "userhash"):
-		a.Userhash = strings.EqualFold(val, "true")
+	case 3:
+		switch {
+		case strings.EqualFold(key, "uri"):
+			a.URI = val
+		case strings.EqualFold(key, "qop"):
+			a.QOP = val
+		}
+	case 5:
+		switch {
+		case strings.EqualFold(key, "realm"):
+			a.Realm = val
+		case strings.EqualFold(key, "nonce"):
+			a.Nonce = val
+		}
+	case 6:
+		switch {
+		case strings.EqualFold(key, "cnonce"):
+			a.Cnonce = val
+		case strings.EqualFold(key, "opaque"):
+			a.Opaque = val
+		}
+	case 8:
+		switch {
+		case strings.EqualFold(key, "username"):
+			a.Username = val
+		case strings.EqualFold(key, "response"):
+			a.Response = val
+		case strings.EqualFold(key, "userhash"):
+			a.Userhash = strings.EqualFold(val, "true")
+		}
+	case 9:
+		if strings.EqualFold(key, "algorithm") {
+			a.Algorithm = val
+		}
 	}
 	return nil
 }
@@ -144,7 +162,7 @@ func (a *Answer) set(key, val string) error {
 // built rune by rune as icholy/digest does (invalid bytes become U+FFFD).
 func quoted(s string) (string, int, error) {
 	end := -1
-	plain := true
+	plain, ascii := true, true
 	for j := 1; j < len(s); j++ {
 		if s[j] == '\\' {
 			plain = false
@@ -155,11 +173,12 @@ func quoted(s string) (string, int, error) {
 			end = j
 			break
 		}
+		ascii = ascii && s[j] < utf8.RuneSelf
 	}
 	if end < 0 {
 		return "", 0, errors.New("unterminated quoted string")
 	}
-	if v := s[1:end]; plain && utf8.ValidString(v) {
+	if v := s[1:end]; plain && (ascii || utf8.ValidString(v)) {
 		return v, end + 1, nil
 	}
 	var b strings.Builder
