@@ -100,19 +100,7 @@ func TestRawToTagged(t *testing.T) {
 // retransmission of the call holding the slot still reaches its
 // transaction, which answers it with its last provisional response.
 func TestProxyReaderShedsNewInvites(t *testing.T) {
-	uac, uas := newRawPeer(t), newRawPeer(t)
-	store := preStore{bs: []Binding{{AOR: "sip:1002@hotdesk.test", Contact: "sip:1002@" + uas.addr(),
-		Source: uas.addr(), Transport: "UDP", Expires: time.Now().Add(time.Hour), Owner: Owner{OwnerUser, "bob"}}}}
-	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, d *Deps) {
-		d.Bindings = store
-		pc.TrustedSources = []string{"127.0.0.1"}
-		pc.MaxCalls = 1
-		pc.RetryAfter = 7 * time.Second
-	})
-	proxy, err := net.ResolveUDPAddr("udp", e.udp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uac, uas, e, proxy := oneSlotProxy(t, func(pc *ProxyConfig) { pc.RetryAfter = 7 * time.Second })
 	var rc rawCall
 	rc.invite(t, uac, uas, proxy, 0) // holds the one slot: the callee does not answer
 	if m := uac.read(t); !bytes.HasPrefix(m, []byte("SIP/2.0 100 ")) {

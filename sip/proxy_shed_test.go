@@ -67,6 +67,26 @@ func TestProxyShedsOverMaxCalls(t *testing.T) {
 	}
 }
 
+// oneSlotProxy is a proxy with one max_calls slot, a trusted caller and
+// bob's binding on a raw callee; tune adjusts the proxy's configuration.
+func oneSlotProxy(t *testing.T, tune func(*ProxyConfig)) (uac, uas *rawPeer, e *pxEnv, proxy *net.UDPAddr) {
+	t.Helper()
+	uac, uas = newRawPeer(t), newRawPeer(t)
+	store := preStore{bs: []Binding{{AOR: "sip:1002@hotdesk.test", Contact: "sip:1002@" + uas.addr(),
+		Source: uas.addr(), Transport: "UDP", Expires: time.Now().Add(time.Hour), Owner: Owner{OwnerUser, "bob"}}}}
+	e = startProxyEnv(t, func(_ *Config, pc *ProxyConfig, d *Deps) {
+		d.Bindings = store
+		pc.TrustedSources = []string{"127.0.0.1"}
+		pc.MaxCalls = 1
+		tune(pc)
+	})
+	proxy, err := net.ResolveUDPAddr("udp", e.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uac, uas, e, proxy
+}
+
 // TestProxyCallLeavesMaxCallsAtACK: a call holds its max_calls slot from
 // the INVITE until its ACK passes, not tx_linger longer (which made
 // max_calls cap the call rate at max_calls / tx_linger); a 2xx the callee
@@ -75,19 +95,9 @@ func TestProxyShedsOverMaxCalls(t *testing.T) {
 // INVITE retransmission arriving after the ACK is absorbed, not a new
 // call.
 func TestProxyCallLeavesMaxCallsAtACK(t *testing.T) {
-	uac, uas := newRawPeer(t), newRawPeer(t)
-	store := preStore{bs: []Binding{{AOR: "sip:1002@hotdesk.test", Contact: "sip:1002@" + uas.addr(),
-		Source: uas.addr(), Transport: "UDP", Expires: time.Now().Add(time.Hour), Owner: Owner{OwnerUser, "bob"}}}}
-	e := startProxyEnv(t, func(_ *Config, pc *ProxyConfig, d *Deps) {
-		d.Bindings = store
-		pc.TrustedSources = []string{"127.0.0.1"}
-		pc.MaxCalls = 1
+	uac, uas, e, proxy := oneSlotProxy(t, func(pc *ProxyConfig) {
 		pc.TxLinger = 32 * time.Second // before: the slot stayed this long after the ACK
 	})
-	proxy, err := net.ResolveUDPAddr("udp", e.udp)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rc rawCall
 	for i := range 3 { // one slot, three calls in a row
 		rc.invite(t, uac, uas, proxy, i)
