@@ -70,7 +70,9 @@ type deskPhone struct {
 	reboots  int
 	inflight int
 	problems []string
-	changed  *sync.Cond
+	// strays are NOTIFYs to a user the phone no longer has a line of.
+	strays  int
+	changed *sync.Cond
 	// syncMu makes re-syncs one at a time, as a phone's provisioning
 	// client does: a NOTIFY during one is applied after it.
 	syncMu sync.Mutex
@@ -171,7 +173,8 @@ func (p *deskPhone) waitResync(mark int) {
 	case len(p.problems) > 0:
 		p.t.Fatalf("phone %s: %v", p.mac, p.problems)
 	case p.resyncs <= mark || p.inflight > 0:
-		p.t.Fatalf("phone %s: no re-provisioning within %v (done %d, under way %d)", p.mac, settleTimeout, p.resyncs-mark, p.inflight)
+		p.t.Fatalf("phone %s: no re-provisioning within %v (done %d, under way %d, NOTIFYs to lines it no longer had %d)",
+			p.mac, settleTimeout, p.resyncs-mark, p.inflight, p.strays)
 	}
 }
 
@@ -440,8 +443,20 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		line, ok = p.configured[req.To().Address.User]
 	}
 	p.mu.Unlock()
+	if !ok {
+		// No line of that user any more: the phone applied a newer
+		// configuration, without it, before this NOTIFY came (a logout's
+		// check-sync overtaken by another's re-sync). It answers 404 and
+		// has nothing to re-sync; a phone left unlocked still fails
+		// waitResync and assertLocked.
+		p.mu.Lock()
+		p.strays++
+		p.mu.Unlock()
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
+		return
+	}
 	valid := false
-	if err == nil && ok && cred.Username == line.authUser {
+	if err == nil && cred.Username == line.authUser {
 		want, err := digest.Digest(&digest.Challenge{Realm: deskPhoneRealm, Nonce: cred.Nonce, QOP: []string{"auth"},
 			Algorithm: "MD5"}, digest.Options{Method: "NOTIFY", URI: cred.URI, Username: line.authUser,
 			Password: line.password, Cnonce: cred.Cnonce, Count: cred.Nc})
