@@ -468,11 +468,11 @@ func (m *Manager) moveAssignment(ctx context.Context, held, phone Device, remote
 			if held, err = tx.GetDeviceByID(ctx, held.ID); err != nil {
 				return err
 			}
-			if held.AssignedUserID != uid {
-				return ErrAuth // reassigned meanwhile: the PIN names nothing now
-			}
 		} else {
 			held = phone
+		}
+		if held.AssignedUserID != uid {
+			return ErrAuth // reassigned meanwhile: the PIN names nothing now
 		}
 		if held.ID != phone.ID {
 			clearAssignment(&held)
