@@ -153,6 +153,9 @@ func (c *udpConn) admitInvite(data []byte, src netip.AddrPort, addr net.Addr, ar
 	if !rawShedResponse(buf, data, int(p.cfg.RetryAfter/time.Second), c.srv.cfg.UserAgent) {
 		return false // the parser's checks answer it
 	}
+	// Counted before the answer goes out: whoever reads the 503 then
+	// finds it in the metric.
+	p.m.shed.WithLabelValues(reason).Inc()
 	var err error
 	if c.udp != nil {
 		_, err = c.udp.WriteToUDPAddrPort(buf.Bytes(), src)
@@ -163,7 +166,6 @@ func (c *udpConn) admitInvite(data []byte, src netip.AddrPort, addr net.Addr, ar
 		c.srv.m.dropped.WithLabelValues("write").Inc()
 		c.srv.log.Debug("udp write failed", "err", err)
 	}
-	p.m.shed.WithLabelValues(reason).Inc() // after the write: tests order on it
 	return true
 }
 
