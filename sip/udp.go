@@ -313,11 +313,13 @@ func (c *udpConn) shed(data []byte, addr net.Addr, reason string) {
 		c.srv.m.dropped.WithLabelValues("invalid").Inc()
 		return
 	}
+	// Counted before the answer goes out: whoever reads the 503 then
+	// finds it in the metric.
+	c.srv.m.udpShed.WithLabelValues(reason).Inc()
 	if _, err := c.PacketConn.WriteTo(b.Bytes(), addr); err != nil {
 		c.srv.m.dropped.WithLabelValues("write").Inc()
 		c.srv.log.Debug("udp write failed", "err", err)
 	}
-	c.srv.m.udpShed.WithLabelValues(reason).Inc() // after the write: tests order on it
 }
 
 // rawHeader names the header of a raw line in its full form, "" for one
