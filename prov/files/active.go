@@ -30,14 +30,30 @@ func (a *activeRead) get(ctx context.Context) (prov.Session, bool, error) {
 		return a.s, a.ok, nil
 	}
 	gen := a.f.cache.generation()
+	if a.id != 0 {
+		// The generation noted before the lookup: an event after it makes
+		// the next use look again, as after a store read.
+		if e, ok := a.f.cache.active(a.id); ok {
+			a.done, a.gen, a.s, a.ok = true, gen, prov.Session{}, e.s != nil
+			if e.s != nil {
+				a.s = *e.s
+			}
+			return a.s, a.ok, nil
+		}
+	}
 	ss, err := a.f.store.ListSessions(ctx, prov.SessionQuery{DeviceID: a.id, ActiveOnly: true, Limit: 1})
 	if err != nil {
 		a.done = false
 		return prov.Session{}, false, err
 	}
 	a.done, a.gen, a.s, a.ok = true, gen, prov.Session{}, false
+	var keep *prov.Session
 	if len(ss) > 0 {
 		a.s, a.ok = ss[0], true
+		keep = &ss[0]
+	}
+	if a.id != 0 {
+		a.f.cache.putActive(a.id, keep, gen)
 	}
 	return a.s, a.ok, nil
 }

@@ -2,6 +2,7 @@ package provhttp
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -68,9 +69,11 @@ func newDeskEnv(t testing.TB) (*env, *countingStore, *prov.Services) {
 // TestFetchReadsSessionsOnce: a fetch reads the device's sessions from the
 // store once, shared by the credentials' hand-out, the reboot signals and
 // the view (three reads before, 9 % of the daemon's CPU in a boot storm),
-// and each still decides as before: the credentials are held back for the
-// user logged in from afar, the boot fetch of a phone with a user is kept
-// as a reboot signal in the store, and her line waits for the phone.
+// and not at all while no session event came since the last read (the
+// files cache keeps it), and each still decides as before: the credentials
+// are held back for the user logged in from afar, the boot fetch of a phone
+// with a user is kept as a reboot signal in the store, and her line waits
+// for the phone.
 func TestFetchReadsSessionsOnce(t *testing.T) {
 	e, cs, _ := newDeskEnv(t)
 	ctx := context.Background()
@@ -112,16 +115,17 @@ func TestFetchReadsSessionsOnce(t *testing.T) {
 			d.CredsDeliveredAt, d.CredsHeldFor, u.ID)
 	}
 
-	// Nothing cached for the phone: its authenticated boot fetch builds the
-	// view and gives the reboot signal.
+	// Its files dropped by its registration, not its session: the
+	// authenticated boot fetch builds the view and gives the reboot signal
+	// from the session the hand-out read.
 	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
 	before = cs.sessions.Load()
 	code, body := e.dev(t, "GET", "/"+mac+".cfg", "")
 	if code != 200 {
 		t.Fatalf("authenticated boot fetch: %d %s", code, body)
 	}
-	if n := cs.sessions.Load() - before; n != 1 {
-		t.Errorf("a boot fetch read the sessions %d times (reboot signals and view), want 1", n)
+	if n := cs.sessions.Load() - before; n != 0 {
+		t.Errorf("a boot fetch with no session event since the last read read the sessions %d times, want 0", n)
 	}
 	sig, err := e.st.DeviceSignals(ctx, d.ID)
 	if err != nil {
@@ -133,6 +137,90 @@ func TestFetchReadsSessionsOnce(t *testing.T) {
 	// Held back: her line waits for the phone's verification, as before.
 	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || strings.Contains(body, "s-alice") {
 		t.Errorf("device file of a phone holding the credentials for alice carries her line: %d %s", code, body)
+	}
+}
+
+// TestFetchSessionReadFollowsEvents: the device's active session the
+// files cache keeps is read again after exactly the events that may have
+// changed it — a session started or ended on the device, here or relayed
+// from another node, and a cluster resync (published as a site change) —
+// and a fetch after one sees the store's answer.
+func TestFetchSessionReadFollowsEvents(t *testing.T) {
+	e, cs, _ := newDeskEnv(t)
+	ctx := context.Background()
+	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil) // hands out the credentials
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := prov.Device{MAC: "0004f2000099", Vendor: d.Vendor, SiteID: d.SiteID}
+	if err := e.st.CreateDevice(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	u := prov.User{Username: "bob", FirstName: "Bob", LastName: "B", Status: prov.StatusActive, Kind: prov.KindPerson}
+	if err := e.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.AssignNumber(ctx, "1002", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", "") // the session (none) read and kept
+	n := 0
+	for _, tt := range []struct {
+		name   string
+		change func() // in the store, unannounced
+		ev     prov.Event
+		reads  int64
+		line   bool // bob's session line in the device file after it
+	}{
+		{name: "registered", ev: prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID}},
+		{name: "session elsewhere", ev: prov.Event{Kind: prov.EventSessionStarted, DeviceID: other.ID, UserID: u.ID}},
+		{name: "login here", change: func() { n++; e.startSession(t, fmt.Sprintf("s-bob-%d", n), u.ID, d.ID) },
+			ev: prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID}, reads: 1, line: true},
+		{name: "registered, logged in", ev: prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID}, line: true},
+		{name: "logout relayed", change: func() { e.endSession(t, fmt.Sprintf("s-bob-%d", n)) },
+			ev: prov.Event{Kind: prov.EventSessionEnded, DeviceID: d.ID, UserID: u.ID, Remote: true}, reads: 1},
+		{name: "login relayed", change: func() { n++; e.startSession(t, fmt.Sprintf("s-bob-%d", n), u.ID, d.ID) },
+			ev: prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID, Remote: true}, reads: 1, line: true},
+		{name: "resync", change: func() { e.endSession(t, fmt.Sprintf("s-bob-%d", n)) },
+			ev: prov.Event{Kind: prov.EventSiteChanged, Remote: true}, reads: 1},
+	} {
+		if tt.change != nil {
+			tt.change()
+		}
+		e.events.Publish(ctx, tt.ev)
+		before := cs.sessions.Load()
+		code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", "")
+		if code != 200 {
+			t.Fatalf("%s: fetch: %d %s", tt.name, code, body)
+		}
+		if got := cs.sessions.Load() - before; got != tt.reads {
+			t.Errorf("%s: the fetch read the sessions %d times, want %d", tt.name, got, tt.reads)
+		}
+		if got := strings.Contains(body, "s-bob-"); got != tt.line {
+			t.Errorf("%s: bob's session line in the device file: %v, want %v\n%s", tt.name, got, tt.line, body)
+		}
+	}
+}
+
+// startSession stores an active session of user on device as another
+// node's login would, without its event.
+func (e *env) startSession(t *testing.T, id string, user, device int64) {
+	t.Helper()
+	s := prov.Session{ID: id, UserID: user, DeviceID: device, Door: prov.DoorAPI, StartedAt: time.Now(),
+		LastActivity: time.Now(), SIPUser: id, SIPPassword: "sesspw"}
+	if err := e.st.CreateSession(context.Background(), &s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// endSession ends a session in the store as another node's logout would,
+// without its event.
+func (e *env) endSession(t *testing.T, id string) {
+	t.Helper()
+	if err := e.st.EndSession(context.Background(), id, time.Now(), prov.EndLogout); err != nil {
+		t.Fatal(err)
 	}
 }
 

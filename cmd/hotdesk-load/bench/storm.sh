@@ -16,6 +16,9 @@
 #        SETTLE=0 (seconds): after the storm, wait this long and report the daemon's RSS again
 #        SEED_CONCURRENCY=8 (users created at once; each costs the daemon an argon2id hash)
 #        DAEMON_GOMEMLIMIT=     GOMEMLIMIT for hotdeskd only (e.g. 120MiB; the load tool keeps none)
+#        DAEMON_GODEBUG=        GODEBUG for hotdeskd only; with gctrace=1 its GC lines are kept in
+#                               GCTRACE_LOG (default PROFILE/gctrace.log, else dropped with the temp
+#                               dir) and summed up: cycles, the largest heap and heap goal
 #        PORT_BASE=18080 (http; admin +1, tftp +2, sip +3)  KEEP=1 keeps the temp dir
 #        STORM_ARGS="…" extra storm flags, e.g. "-reboot-share 0.3 -split-port-share 0.5 -relock-notify-wait 5s"
 #        PROFILE=DIR: during the storm, save the daemon's goroutine dump (at PROFILE_AT=3 s) and a
@@ -141,7 +144,7 @@ if ! "${NS_SRV[@]}" "$HOTDESKD" check-config -c "$TMP/hotdesk.yaml" >"$TMP/check
 fi
 
 # ip netns exec and env both exec, so $! is hotdeskd itself.
-"${NS_SRV[@]}" env ${DAEMON_GOMEMLIMIT:+GOMEMLIMIT="$DAEMON_GOMEMLIMIT"} "$HOTDESKD" serve --demo -c "$TMP/hotdesk.yaml" >"$TMP/hotdeskd.log" 2>&1 &
+"${NS_SRV[@]}" env ${DAEMON_GOMEMLIMIT:+GOMEMLIMIT="$DAEMON_GOMEMLIMIT"} ${DAEMON_GODEBUG:+GODEBUG="$DAEMON_GODEBUG"} "$HOTDESKD" serve --demo -c "$TMP/hotdesk.yaml" >"$TMP/hotdeskd.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do
   "${NS_SRV[@]}" curl -fs -m 1 "http://$ADDR:$ADMIN_PORT/healthz" >/dev/null 2>&1 && break
@@ -191,6 +194,7 @@ STORM_NET=(-target "http://$ADDR:$HTTP_PORT")
 LOAD_PROF=()  # (a load tool built before -cpuprofile existed runs without it)
 [[ -n "${PROFILE:-}" ]] && "$HOTDESK_LOAD" storm -h 2>&1 | grep -q -- -cpuprofile && LOAD_PROF=(-cpuprofile "$PROFILE/load-cpu.pprof")
 cpu0=$(awk '{print $14+$15}' "/proc/$DPID/stat")
+gc0=$(grep -c '^gc ' "$TMP/hotdeskd.log" || true)  # GC cycles before the storm (DAEMON_GODEBUG=gctrace=1)
 t0=$(date +%s.%N)
 set +e
 timeout -k 5 "$(( ${CAP%s} + 30 ))" "${TIME[@]}" "${NS_CLI[@]}" "$HOTDESK_LOAD" storm -n "$N" \
@@ -234,6 +238,16 @@ fi
 if grep -q ' level=ERROR' "$TMP/hotdeskd.log"; then
   # sed, not head: head closing the pipe early would make pipefail report 141.
   log "daemon errors (first 5):"; grep ' level=ERROR' "$TMP/hotdeskd.log" | sed -n 1,5p >&2
+fi
+if [[ "${DAEMON_GODEBUG:-}" == *gctrace=1* ]]; then
+  # gctrace lines: "gc N @t s P%: … A->B->C MB, G MB goal, …": A heap at the cycle's start, C live after it.
+  GCTRACE_LOG="${GCTRACE_LOG:-${PROFILE:-$TMP}/gctrace.log}"
+  grep '^gc ' "$TMP/hotdeskd.log" >"$GCTRACE_LOG" || true
+  # The storm's cycles only: the seeding's argon2id hashes make a heap of their own.
+  awk -v gc0="${gc0:-0}" 'NR > gc0 {n++; split($11, h, "->"); if (h[1]+0 > m) m = h[1]+0; if (h[2]+0 > m) m = h[2]+0
+      if (h[3]+0 > l) l = h[3]+0; if ($13+0 > g) g = $13+0}
+    END {printf "daemon gctrace (storm): %d cycles, largest heap %d MB, largest live after a cycle %d MB, largest goal %d MB\n", n, m, l, g}' \
+    "$GCTRACE_LOG"
 fi
 [[ "${KEEP:-}" == 1 ]] && cp "$TMP/storm.json" "${TMPDIR:-/tmp}/storm-last.json" 2>/dev/null || true
 exit "$rc"
