@@ -13,7 +13,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"hotdesk/prov"
 )
@@ -83,23 +82,14 @@ func (h *handset) checkNotify(req *sip.Request, tx sip.ServerTransaction) bool {
 	}
 	ah := req.GetHeader("Authorization")
 	if ah == nil {
-		res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate",
-			fmt.Sprintf(`Digest realm="%s", nonce="%s", qop="auth", algorithm=MD5`, deskPhoneRealm, newToken())))
-		_ = tx.Respond(res)
+		challengeNotify(req, tx)
 		return false
 	}
 	why := ""
-	if c, err := digest.ParseCredentials(ah.Value()); err != nil {
-		why = "unparsable Authorization"
-	} else if !known {
+	if !known {
 		why = "no line of that user"
-	} else if c.Username != cred[0] {
-		why = "signed as " + c.Username + ", the line is " + cred[0]
-	} else if want, err := digest.Digest(&digest.Challenge{Realm: deskPhoneRealm, Nonce: c.Nonce, QOP: []string{"auth"},
-		Algorithm: "MD5"}, digest.Options{Method: "NOTIFY", URI: c.URI, Username: cred[0], Password: cred[1],
-		Cnonce: c.Cnonce, Count: c.Nc}); err != nil || want.Response != c.Response {
-		why = "wrong digest response"
+	} else if !signedBy(ah, cred[0], cred[1]) {
+		why = "not signed with the line's credentials (" + cred[0] + ")"
 	}
 	if why == "" {
 		return true
