@@ -29,18 +29,18 @@ func (a *activeRead) get(ctx context.Context) (prov.Session, bool, error) {
 	if a.done && a.f.cache.sessionsValid(a.gen, a.id) {
 		return a.s, a.ok, nil
 	}
-	gen := a.f.cache.generation()
 	if a.id != 0 {
-		// The generation noted before the lookup: an event after it makes
-		// the next use look again, as after a store read.
+		// The entry's own generation, as if read then: an event since makes
+		// the next use look again, and a view built on it is not kept.
 		if e, ok := a.f.cache.active(a.id); ok {
-			a.done, a.gen, a.s, a.ok = true, gen, prov.Session{}, e.s != nil
+			a.done, a.gen, a.s, a.ok = true, e.gen, prov.Session{}, e.s != nil
 			if e.s != nil {
 				a.s = *e.s
 			}
 			return a.s, a.ok, nil
 		}
 	}
+	gen := a.f.cache.generation()
 	ss, err := a.f.store.ListSessions(ctx, prov.SessionQuery{DeviceID: a.id, ActiveOnly: true, Limit: 1})
 	if err != nil {
 		a.done = false

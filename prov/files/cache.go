@@ -124,21 +124,26 @@ type activeShard struct {
 }
 
 // activeEntry is a device's active session; s nil: none. A pointer, not a
-// Session: most devices have none, and their entry stays a pointer and a time.
+// Session: most devices have none, and their entry stays small. gen is the
+// generation its read started at.
 type activeEntry struct {
-	s  *prov.Session
-	at time.Time
+	s   *prov.Session
+	gen uint64
+	at  time.Time
 }
 
 func (c *Cache) activeShard(id int64) *activeShard { return &c.actives[uint64(id)%cacheShards] }
 
-// active returns device id's cached active session (s nil: none).
+// active returns device id's cached active session (s nil: none), as
+// good as a store read at e.gen: none while a session event raced the drop
+// of the entry (the generations are raised first), or touched another
+// device of its stripe since.
 func (c *Cache) active(id int64) (activeEntry, bool) {
 	a := c.activeShard(id)
 	a.mu.RLock()
 	e, ok := a.m[id]
 	a.mu.RUnlock()
-	if !ok || !c.fresh(e.at) {
+	if !ok || !c.fresh(e.at) || !c.sessionsValid(e.gen, id) {
 		return activeEntry{}, false
 	}
 	return e, true
@@ -156,7 +161,7 @@ func (c *Cache) putActive(id int64, s *prov.Session, gen uint64) {
 	if a.m == nil || len(a.m) >= maxShardEntries {
 		a.m = map[int64]activeEntry{}
 	}
-	a.m[id] = activeEntry{s: s, at: c.now()}
+	a.m[id] = activeEntry{s: s, gen: gen, at: c.now()}
 }
 
 // dropActive forgets device id's active session (id 0: every device's).

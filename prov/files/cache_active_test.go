@@ -31,6 +31,9 @@ func TestCacheActiveSession(t *testing.T) {
 		{name: "logout after", after: []prov.Event{{Kind: prov.EventSessionEnded, DeviceID: dev}}},
 		{name: "user changed after", after: []prov.Event{{Kind: prov.EventUserChanged, UserID: 3}}},
 		{name: "another device's login after", after: []prov.Event{{Kind: prov.EventSessionStarted, DeviceID: dev + 1}}, kept: true},
+		// Its entry stays, but the stripe's generation cannot tell the two
+		// devices apart: read again.
+		{name: "a login on a device of its stripe after", after: []prov.Event{{Kind: prov.EventSessionStarted, DeviceID: dev + devGenStripes}}},
 		{name: "registered after", after: []prov.Event{{Kind: prov.EventDeviceStatus, DeviceID: dev}}, kept: true},
 		{name: "enrolment after", after: []prov.Event{{Kind: prov.EventDeviceChanged, DeviceID: dev + 1, Reason: reasonEnrolled}}, kept: true},
 		{name: "within the TTL", age: time.Minute, kept: true},
@@ -56,6 +59,24 @@ func TestCacheActiveSession(t *testing.T) {
 				t.Fatalf("kept %+v, want session %s", e.s, sess.ID)
 			}
 		})
+	}
+}
+
+// TestCacheActiveSessionBetweenRaiseAndDrop: a session event raises the
+// generations before it drops the device's entry; a fetch that looks in
+// between must not take the entry as current, or a view built on it would
+// be kept with the ended session.
+func TestCacheActiveSessionBetweenRaiseAndDrop(t *testing.T) {
+	const dev = 7
+	c := NewCache(0, nil)
+	c.putActive(dev, &prov.Session{ID: "s1", DeviceID: dev}, c.generation())
+	if _, ok := c.active(dev); !ok {
+		t.Fatal("not kept")
+	}
+	// invalidateDevice's first half.
+	raise(&c.sessGen[uint64(dev)%devGenStripes], c.gen.Add(1))
+	if e, ok := c.active(dev); ok {
+		t.Fatalf("entry %+v taken as current after its device's session event was raised", e.s)
 	}
 }
 
