@@ -30,9 +30,9 @@ const (
 
 // NewFastServer is the phones' provisioning listener on fasthttp (issue 17:
 // net/http's own cost per request kept a Go server below nginx). The hot
-// path, a GET or HEAD of a device's or user's file, is served by serveFast;
-// everything else (uploads, the phone pages, static files, odd request
-// lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
+// path, a GET or HEAD of a device's or user's file (or a static file without
+// a range or a condition), is served by serveFast; everything else (uploads,
+// the phone pages, ranges, odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
 // fasthttp's own messages (broken connections, bad requests) at debug and
 // recovered panics as errors.
 func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
@@ -79,8 +79,8 @@ func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
 	}
 }
 
-// serveFast answers a GET or HEAD of a device's or user's file, as
-// ServeHTTP does; false (nothing done yet) leaves the request to it.
+// serveFast answers a GET or HEAD of a device's or user's file, or a plain
+// one of a static file, as ServeHTTP does; false (nothing done yet) leaves the request to it.
 func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	head := c.IsHead()
 	if !head && !c.IsGet() {
@@ -96,8 +96,8 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		return false
 	}
 	kind := files.KindOf(name)
-	if kind == files.KindStatic || kind == files.KindOther {
-		return false
+	if kind == files.KindOther || kind == files.KindStatic && conditional(&c.Request.Header) {
+		return false // ranges and conditions of static files: http.ServeContent's
 	}
 	req := files.Request{Proto: files.ProtoHTTP, Path: name, UserAgent: string(c.UserAgent()),
 		Remote: localAddrOf(c.RemoteAddr()), Local: localAddrOf(c.LocalAddr())}
@@ -127,6 +127,10 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		h.fail(w, rl, err, src)
 		return true
 	}
+	if ct.Kind == files.KindStatic {
+		w.status, w.n = http.StatusOK, staticAnswer(c, ct, head)
+		return true
+	}
 	defer ct.Close()
 	etag, ctype := ct.ETag, ct.ContentType
 	if hh := ct.HTTP; hh != nil {
@@ -153,6 +157,44 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	n, _ := io.Copy(c, ct.Body)
 	w.n = n
 	return true
+}
+
+// staticAnswer is http.ServeContent's answer to a plain GET or HEAD of
+// a static file (a firmware image): streamed from the file, which fasthttp
+// closes once written; the body's length.
+func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool) int64 {
+	hd := &c.Response.Header
+	hd.SetContentType(ct.ContentType)
+	if ct.ETag != "" {
+		hd.Set("ETag", ct.ETag)
+	}
+	if !ct.ModTime.IsZero() && !ct.ModTime.Equal(time.Unix(0, 0)) {
+		hd.Set("Last-Modified", ct.ModTime.UTC().Format(http.TimeFormat))
+	}
+	hd.Set("Accept-Ranges", "bytes")
+	if head {
+		_ = ct.Close()
+		hd.SetContentLength(int(ct.Size))
+		return 0
+	}
+	c.Response.SetBodyStream(contentStream{ct}, int(ct.Size))
+	return ct.Size
+}
+
+// contentStream is a static file's body for fasthttp, which closes it.
+type contentStream struct{ c *files.Content }
+
+func (s contentStream) Read(p []byte) (int, error) { return s.c.Body.Read(p) }
+func (s contentStream) Close() error               { return s.c.Close() }
+
+// conditional reports a Range or a precondition: answered by ServeHTTP.
+func conditional(h *fasthttp.RequestHeader) bool {
+	for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if len(h.Peek(k)) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // plainPath: an origin-form target of path characters only (no query,
