@@ -1,9 +1,6 @@
 package dhcp
 
 import (
-	"time"
-
-	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -69,11 +66,4 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}
 	}
 	return m
-}
-
-// observeLatency records the handling time of OFFERs.
-func (m *metrics) observeLatency(reply *dhcpv4.DHCPv4, d time.Duration) {
-	if reply.MessageType() == dhcpv4.MessageTypeOffer {
-		m.offerLatency.Observe(d.Seconds())
-	}
 }
