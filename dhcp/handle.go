@@ -39,7 +39,7 @@ type request struct {
 // where to send it, or nil. It never panics on malformed input: bad packets
 // are counted and dropped.
 func (s *Server) handle(ctx context.Context, pkt []byte, peer netip.AddrPort, sc *scratch) ([]byte, netip.AddrPort, dhcpv4.MessageType) {
-	req, reason := s.parse(pkt)
+	req, reason := s.parse(pkt, sc)
 	if req == nil {
 		s.drop("other", reason, peer, nil)
 		return nil, netip.AddrPort{}, dhcpv4.MessageTypeNone
@@ -71,13 +71,14 @@ func (s *Server) handle(ctx context.Context, pkt []byte, peer netip.AddrPort, sc
 	return sc.out, replyAddr(req.m, reply.typ, peer), reply.typ
 }
 
-// parse decodes pkt and rejects what no client may send.
-func (s *Server) parse(pkt []byte) (*request, string) {
+// parse decodes pkt into sc and rejects what no client may send. The
+// request is valid while pkt and sc are.
+func (s *Server) parse(pkt []byte, sc *scratch) (*request, string) {
 	if len(pkt) > maxPacket {
 		return nil, "oversize"
 	}
-	m, err := dhcpv4.FromBytes(pkt)
-	if err != nil {
+	m := &sc.msg
+	if err := parseInto(pkt, m); err != nil {
 		return nil, "malformed"
 	}
 	if m.OpCode != dhcpv4.OpcodeBootRequest {
@@ -110,8 +111,9 @@ func (s *Server) parse(pkt []byte) (*request, string) {
 	if mac == "00:00:00:00:00:00" || m.ClientHWAddr[0]&1 == 1 {
 		return nil, "chaddr"
 	}
-	return &request{m: m, typ: typ, mac: mac, vendor: printable(m.ClassIdentifier()),
-		hostname: printable(m.HostName()), pool: s.poolFor(m), at: s.now()}, ""
+	sc.req = request{m: m, typ: typ, mac: mac, vendor: printable(m.ClassIdentifier()),
+		hostname: printable(m.HostName()), pool: s.poolFor(m), at: s.now()}
+	return &sc.req, ""
 }
 
 // printable keeps a client-supplied string safe to log and store.
