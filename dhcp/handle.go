@@ -63,7 +63,7 @@ func (s *Server) handle(ctx context.Context, pkt []byte, peer netip.AddrPort, sc
 	if result == resDropped {
 		return nil, netip.AddrPort{}, dhcpv4.MessageTypeNone // counted by drop
 	}
-	s.m.packets.WithLabelValues(req.typ, result).Inc()
+	s.m.countPacket(req.typ, result)
 	if reply == nil {
 		return nil, netip.AddrPort{}, dhcpv4.MessageTypeNone
 	}
