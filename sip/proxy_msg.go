@@ -218,10 +218,17 @@ func removeAll(m headerList, name string) {
 
 // addVia prepends our Via with a branch carrying the loop hash.
 func (p *proxy) addVia(fwd *sip.Request, lh, transport string) {
+	// The branch in one string and both parameters in one slice: three
+	// Vias a call (INVITE, ACK, BYE).
+	var b strings.Builder
+	b.Grow(len(branchPrefix) + len(lh) + 11)
+	b.WriteString(branchPrefix)
+	b.WriteString(lh)
+	b.WriteByte('.')
+	sip.RandStringBytesMask(&b, 10)
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(transport),
-		Host: p.advHost, Port: p.port(transport), Params: sip.NewParams()}
-	via.Params.Add("branch", branchPrefix+lh+"."+sip.GenerateTagN(10))
-	via.Params.Add("rport", "")
+		Host: p.advHost, Port: p.port(transport),
+		Params: sip.HeaderParams{{K: "branch", V: b.String()}, {K: "rport"}}}
 	fwd.PrependHeader(via)
 }
 
