@@ -174,7 +174,10 @@ func shareCopy(req *sip.Request) *sip.Request {
 	c.SetBody(req.Body())
 	c.SetTransport(req.Transport())
 	c.SetSource(req.Source())
-	c.SetDestination(req.Destination())
+	// The destination only if one was set: computing it from the Route
+	// or Request-URI (1.6 % of the CPU at 1,000 calls/s) was wasted, as
+	// every copy sent is given its own (setTarget).
+	c.SetDestination(req.MessageData.Destination())
 	c.Laddr = req.Laddr
 	return c
 }
