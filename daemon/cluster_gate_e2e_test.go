@@ -49,6 +49,7 @@ func TestClusterNodeNotReadyWhileCut(t *testing.T) {
 	}
 	h := &clusterHandset{handset: newHandset(t, n2.addrs.SIPUDP[0], "test.lan"), mac: d.MAC,
 		servers: []string{n2.addrs.SIPUDP[0], n1.addrs.SIPUDP[0]}, lines: [][3]string{{"hs0001", "hs0001", "pw-0001-secret"}}}
+	h.validateNotify(t)
 	if code, err := h.tryRegister(n2.addrs.SIPUDP[0], "hs0001", "hs0001", "pw-0001-secret", 60); err != nil || code != 200 {
 		t.Fatalf("REGISTER with n2 before the cut = %d %v", code, err)
 	}

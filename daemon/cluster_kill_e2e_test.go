@@ -108,6 +108,7 @@ func (h *handset) registerAt(registrar, aor, user, pass string, expires int) (in
 	if h.callIDs[aor] == "" {
 		h.callIDs[aor] = fmt.Sprintf("%s-%d@handset", aor, time.Now().UnixNano())
 	}
+	h.noteCreds(aor, user, pass)
 	h.cseq++
 	var ru sip.Uri
 	if err := sip.ParseUri("sip:"+registrar, &ru); err != nil {
@@ -285,6 +286,9 @@ dhcp: {mode: server, listen: "127.0.1.`+fmt.Sprint(i+1)+`:67", subnet: 127.0.1.0
 		servers := []string{n1.addrs.SIPUDP[0], n2.addrs.SIPUDP[0], n3.addrs.SIPUDP[0]}
 		hs[i] = &clusterHandset{handset: newHandset(t, servers[i%3], "test.lan"), mac: macs[i], servers: servers, at: i % 3,
 			lines: [][3]string{{fmt.Sprintf("hs%04d", i), fmt.Sprintf("hs%04d", i), fmt.Sprintf("pw-%04d-secret", i)}}}
+		// Each checks who tells it to re-sync: whichever node holds it
+		// must sign with the addressed line's credentials.
+		hs[i].validateNotify(t)
 	}
 	if errs := parallel(hs, 32, func(h *clusterHandset) error { return h.register(expires) }); len(errs) > 0 {
 		t.Fatalf("%d handsets failed to register: %v", len(errs), errs[0])

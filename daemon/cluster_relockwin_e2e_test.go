@@ -91,6 +91,7 @@ func TestClusterNativeLogoutRefusedAfterNodeLoss(t *testing.T) {
 	n1 := startNodeProc(t, bin, dsn, "n1")
 	h := &clusterHandset{handset: newHandset(t, n1.addrs.SIPUDP[0], "test.lan"), mac: mac,
 		servers: []string{n1.addrs.SIPUDP[0]}, lines: [][3]string{{"rw-native", "rw-native", "rw-native-secret"}}}
+	h.validateNotify(t)
 	if err := h.register(60); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +217,7 @@ func TestClusterHeldCheckSyncSurvivesNodeLoss(t *testing.T) {
 	n1, n2 := startNodeProc(t, bin, dsn, "n1"), startNodeProc(t, bin, dsn, "n2")
 	h := &clusterHandset{handset: newHandset(t, n1.addrs.SIPUDP[0], "test.lan"), mac: mac,
 		servers: []string{n1.addrs.SIPUDP[0], n2.addrs.SIPUDP[0]}, lines: [][3]string{{"rw-held", "rw-held", "rw-held-secret"}}}
+	h.validateNotify(t)
 	if err := h.register(60); err != nil {
 		t.Fatal(err)
 	}

@@ -425,18 +425,36 @@ func (p *deskPhone) register(l phoneLine, expires int) int {
 	return res.StatusCode
 }
 
+// challengeNotify answers req 401 with a fresh challenge in the phones'
+// realm, as a phone validating requests does.
+func challengeNotify(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+	res.AppendHeader(sip.NewHeader("WWW-Authenticate",
+		fmt.Sprintf(`Digest realm="%s", nonce="%s", qop="auth", algorithm=MD5`, deskPhoneRealm, newToken())))
+	_ = tx.Respond(res)
+}
+
+// signedBy reports whether auth (a NOTIFY's Authorization) answers such a
+// challenge with user and password.
+func signedBy(auth sip.Header, user, password string) bool {
+	cred, err := digest.ParseCredentials(auth.Value())
+	if err != nil || cred.Username != user {
+		return false
+	}
+	want, err := digest.Digest(&digest.Challenge{Realm: deskPhoneRealm, Nonce: cred.Nonce, QOP: []string{"auth"},
+		Algorithm: "MD5"}, digest.Options{Method: "NOTIFY", URI: cred.URI, Username: user, Password: password,
+		Cnonce: cred.Cnonce, Count: cred.Nc})
+	return err == nil && want.Response == cred.Response
+}
+
 // onNotify challenges a NOTIFY and accepts it signed with the addressed
 // line's credentials, then re-provisions in the background.
 func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	h := req.GetHeader("Authorization")
 	if h == nil {
-		res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-		res.AppendHeader(sip.NewHeader("WWW-Authenticate",
-			fmt.Sprintf(`Digest realm="%s", nonce="%s", qop="auth", algorithm=MD5`, deskPhoneRealm, newToken())))
-		_ = tx.Respond(res)
+		challengeNotify(req, tx)
 		return
 	}
-	cred, err := digest.ParseCredentials(h.Value())
 	p.mu.Lock()
 	line, ok := p.lines[req.To().Address.User]
 	if !ok {
@@ -455,14 +473,7 @@ func (p *deskPhone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 404, "Not Found", nil))
 		return
 	}
-	valid := false
-	if err == nil && cred.Username == line.authUser {
-		want, err := digest.Digest(&digest.Challenge{Realm: deskPhoneRealm, Nonce: cred.Nonce, QOP: []string{"auth"},
-			Algorithm: "MD5"}, digest.Options{Method: "NOTIFY", URI: cred.URI, Username: line.authUser,
-			Password: line.password, Cnonce: cred.Cnonce, Count: cred.Nc})
-		valid = err == nil && want.Response == cred.Response
-	}
-	if !valid {
+	if !signedBy(h, line.authUser, line.password) {
 		p.problem("refused a NOTIFY to " + req.To().Address.User + " not signed with that line's credentials")
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
 		return

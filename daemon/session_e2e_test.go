@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,74 @@ type handset struct {
 	invites  chan string
 	callIDs  map[string]string
 	cseq     uint32
+
+	// With validate set (validateNotify) the handset challenges every
+	// NOTIFY, as a phone with request validation does, and accepts only
+	// one signed with the addressed line's credentials, those it last
+	// registered that line with; refused counts the others.
+	mu       sync.Mutex
+	validate bool
+	creds    map[string][2]string // AOR user → auth user, password
+	refused  []string
+}
+
+// validateNotify makes h challenge NOTIFYs from now on; the test fails if
+// h refused one (a NOTIFY not signed with the addressed line's credentials).
+func (h *handset) validateNotify(t testing.TB) {
+	h.mu.Lock()
+	h.validate = true
+	h.mu.Unlock()
+	t.Cleanup(func() {
+		if r := h.refusedNotifies(); len(r) > 0 {
+			t.Errorf("a handset refused %d NOTIFYs: %v", len(r), r)
+		}
+	})
+}
+
+// noteCreds remembers what aor registered with: a NOTIFY to it must be
+// signed with them.
+func (h *handset) noteCreds(aor, user, pass string) {
+	h.mu.Lock()
+	h.creds[aor] = [2]string{user, pass}
+	h.mu.Unlock()
+}
+
+// refusedNotifies is what h refused, with why.
+func (h *handset) refusedNotifies() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.refused...)
+}
+
+// checkNotify answers req's challenge step when h validates NOTIFYs: it
+// reports whether req may be acted on (else it has been answered).
+func (h *handset) checkNotify(req *sip.Request, tx sip.ServerTransaction) bool {
+	h.mu.Lock()
+	validate := h.validate
+	cred, known := h.creds[req.To().Address.User]
+	h.mu.Unlock()
+	if !validate {
+		return true
+	}
+	ah := req.GetHeader("Authorization")
+	if ah == nil {
+		challengeNotify(req, tx)
+		return false
+	}
+	why := ""
+	if !known {
+		why = "no line of that user"
+	} else if !signedBy(ah, cred[0], cred[1]) {
+		why = "not signed with the line's credentials (" + cred[0] + ")"
+	}
+	if why == "" {
+		return true
+	}
+	h.mu.Lock()
+	h.refused = append(h.refused, req.To().Address.User+": "+why)
+	h.mu.Unlock()
+	_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+	return false
 }
 
 // notifyArrival is one NOTIFY as the handset received it.
@@ -48,13 +117,17 @@ func newHandset(t testing.TB, registrar, domain string) *handset {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &handset{domain: domain, notifies: make(chan string, 16384), arrivals: make(chan notifyArrival, 32768), invites: make(chan string, 16), callIDs: map[string]string{}}
+	h := &handset{domain: domain, notifies: make(chan string, 16384), arrivals: make(chan notifyArrival, 32768), invites: make(chan string, 16), callIDs: map[string]string{},
+		creds: map[string][2]string{}}
 	// A handset that is called answers busy: enough to see who rang.
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		h.invites <- req.Recipient.User
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 486, "Busy Here", nil))
 	})
 	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		if !h.checkNotify(req, tx) {
+			return
+		}
 		select {
 		case h.arrivals <- notifyArrival{user: req.To().Address.User, at: time.Now()}:
 		default: // nobody reads them
@@ -89,6 +162,7 @@ func (h *handset) register(t testing.TB, aor, user, pass string, expires int) in
 	if h.callIDs[aor] == "" {
 		h.callIDs[aor] = fmt.Sprintf("%s-%d@handset", aor, time.Now().UnixNano())
 	}
+	h.noteCreds(aor, user, pass)
 	h.cseq++
 	req := sip.NewRequest(sip.REGISTER, h.registrar)
 	to := sip.Uri{Scheme: "sip", User: aor, Host: h.domain}

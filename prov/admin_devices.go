@@ -124,8 +124,12 @@ func (m *Manager) UpdateDevice(ctx context.Context, mac string, p DevicePatch, a
 		d.Params = *p.Params
 	}
 	if p.Status != nil && *p.Status != d.Status {
-		switch *p.Status {
-		case DeviceNotDeployed, DeviceDenied:
+		switch {
+		case *p.Status == DeviceNotDeployed && d.Status == DeviceDeployed:
+			// Deployed is the phone's word, not the admin's (the store
+			// keeps it over this write): reset its credentials instead.
+			return Device{}, Invalid("status", "the phone is deployed; reset its credentials to provision it again")
+		case *p.Status == DeviceNotDeployed, *p.Status == DeviceDenied:
 			d.Status = *p.Status
 		default:
 			return Device{}, Invalid("status", "may be set to not_deployed (approve) or denied")
@@ -133,6 +137,9 @@ func (m *Manager) UpdateDevice(ctx context.Context, mac string, p DevicePatch, a
 	}
 	if err := m.store.UpdateDevice(ctx, &d); err != nil {
 		return Device{}, err
+	}
+	if cur, err := m.store.GetDeviceByID(ctx, d.ID); err == nil {
+		d = cur // with what the phone wrote since it was read
 	}
 	m.events.Publish(ctx, Event{Kind: EventDeviceChanged, DeviceID: d.ID, Reason: "updated"})
 	m.Audit(ctx, a, "device.update", DeviceObject(d.MAC), before, d)

@@ -120,3 +120,34 @@ func TestClaimKeepsWhatThePhoneWroteMeanwhile(t *testing.T) {
 			d.Status, d.LastIP, d.AssignedUserID, d.DeploymentPIN)
 	}
 }
+
+// TestDeviceEditKeepsWhatThePhoneWroteMeanwhile: an admin saves a phone's
+// settings while it registers; the registration's "deployed" lands between
+// the edit's read and its write, and the edit must not undo it. Approving a
+// deployed phone again is refused rather than silently kept.
+func TestDeviceEditKeepsWhatThePhoneWroteMeanwhile(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, openPolicy)
+	ctx := context.Background()
+	admin := prov.Actor{Kind: prov.ActorAdmin, Name: "test"}
+	racing := claimManager(f, markedWhileRead{f.st, &sync.Once{}, f.clk.now()})
+	model := "VVX 450"
+	got, err := racing.UpdateDevice(ctx, "00000000000d", prov.DevicePatch{Model: &model}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := f.st.GetDevice(ctx, "00000000000d")
+	if d.Status != prov.DeviceDeployed || d.LastIP != "10.0.0.5" || d.Model != model {
+		t.Fatalf("after the edit: status %s, last IP %q, model %q; want deployed, 10.0.0.5, %s", d.Status, d.LastIP,
+			d.Model, model)
+	}
+	if got.Status != d.Status || !got.LastSeen.Equal(d.LastSeen) {
+		t.Errorf("the edit answered status %s, last seen %v; stored %s, %v", got.Status, got.LastSeen, d.Status, d.LastSeen)
+	}
+	approve := prov.DeviceNotDeployed
+	_, err = racing.UpdateDevice(ctx, "00000000000d", prov.DevicePatch{Status: &approve}, admin)
+	var fe *prov.FieldError
+	if !errors.As(err, &fe) || fe.Field != "status" {
+		t.Fatalf("approving a deployed phone: %v, want a status field error", err)
+	}
+}

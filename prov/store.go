@@ -88,10 +88,17 @@ type DeviceQuery struct {
 // DeviceStore keeps handsets.
 type DeviceStore interface {
 	CreateDevice(ctx context.Context, d *Device) error
+	// UpdateDevice writes what an admin or an assignment owns; it leaves
+	// the last sighting, the passwords and a deployed/not-deployed status
+	// as their own statements wrote them (it may set pending or denied, and
+	// move a device out of those).
 	UpdateDevice(ctx context.Context, d *Device) error
 	GetDevice(ctx context.Context, mac string) (Device, error)
 	GetDeviceByID(ctx context.Context, id int64) (Device, error)
 	ListDevices(ctx context.Context, q DeviceQuery) ([]Device, int, error)
+	// NoteDeviceSeen records the device's last sighting (time and address)
+	// unless a later one is recorded; a missing device is no error.
+	NoteDeviceSeen(ctx context.Context, mac string, at time.Time, ip string) error
 	// MarkDeployed sets a not-yet-deployed (or deployed) device deployed,
 	// with its last-seen time and address, touching no other column.
 	MarkDeployed(ctx context.Context, id int64, at time.Time, ip string) (bool, error)

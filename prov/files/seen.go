@@ -118,22 +118,14 @@ func (w *seenWriter) take() map[string]seenRec {
 	return batch
 }
 
-// write stores a batch. Each device is re-read inside the transaction so
-// that an edit made since it was cached is not overwritten.
+// write stores a batch in one transaction; the statement keeps a later
+// sighting another node recorded, and touches no other column.
 func (w *seenWriter) write(batch map[string]seenRec) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := w.store.WithTx(ctx, func(tx prov.Store) error {
 		for mac, rec := range batch {
-			cur, err := tx.GetDevice(ctx, mac)
-			if err != nil {
-				continue // deleted meanwhile
-			}
-			if !cur.LastSeen.Before(rec.at) && cur.LastIP == rec.ip {
-				continue
-			}
-			cur.LastSeen, cur.LastIP = rec.at, rec.ip
-			if err := tx.UpdateDevice(ctx, &cur); err != nil {
+			if err := tx.NoteDeviceSeen(ctx, mac, rec.at, rec.ip); err != nil {
 				return err
 			}
 		}

@@ -146,8 +146,11 @@ func seedLive(t *testing.T, we *webEnv, phone deviceView, sess prov.Session) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d.LastSeen, d.LastIP, d.Model = time.Now().Add(-2*time.Minute), "10.0.0.23", "VVX 450"
+		d.Model = "VVX 450"
 		if err := we.st.UpdateDevice(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		if err := we.st.NoteDeviceSeen(ctx, mac, time.Now().Add(-2*time.Minute), "10.0.0.23"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"hotdesk/prov"
 )
@@ -250,8 +251,15 @@ func TestDigestFetchReadsNoDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := d.ProvPassword
-	d.ProvPassword = "rotated-" + old
-	if err := e.st.UpdateDevice(ctx, &d); err != nil {
+	// As an admin's reset does, then the phone's fetch of them and its
+	// registration.
+	if err := e.st.ResetDeviceCredentials(ctx, d.ID, "rotated-"+old, d.SIPPassword, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.MarkCredsDelivered(ctx, d.ID, time.Now(), "10.0.0.5", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.MarkDeployed(ctx, d.ID, time.Now(), ""); err != nil {
 		t.Fatal(err)
 	}
 	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID, Reason: "updated"})

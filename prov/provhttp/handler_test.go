@@ -249,8 +249,7 @@ func TestDeviceDigest(t *testing.T) {
 	ctx := context.Background()
 	e.do(t, "GET", "/"+mac+".cfg", "", nil)
 	d, _ := e.st.GetDevice(ctx, mac)
-	d.Status = prov.DeviceDeployed
-	if err := e.st.UpdateDevice(ctx, &d); err != nil {
+	if _, err := e.st.MarkDeployed(ctx, d.ID, time.Now(), ""); err != nil {
 		t.Fatal(err)
 	}
 	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})
@@ -329,8 +328,7 @@ func TestNativeLogin(t *testing.T) {
 	// The phone writes the user's changes back with the same credentials,
 	// also once the device is deployed and its own files need its credentials.
 	d, _ := e.st.GetDevice(ctx, mac)
-	d.Status = prov.DeviceDeployed
-	if err := e.st.UpdateDevice(ctx, &d); err != nil {
+	if _, err := e.st.MarkDeployed(ctx, d.ID, time.Now(), ""); err != nil {
 		t.Fatal(err)
 	}
 	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID})

@@ -67,12 +67,26 @@ func (s *Store) UpdateDevice(ctx context.Context, d *prov.Device) error {
 	if err != nil {
 		return wrap(err, "update device %q", d.MAC)
 	}
-	args = append(args[:18], ms(d.UpdatedAt), d.ID)
+	// Callers write back a row they read, maybe on another node, while the
+	// phone registers and its credentials change: the columns those own
+	// (last seen and address, the passwords, deployed or not) are written
+	// only by their own statements, never from a copy.
+	args = append(args[:10:10], args[12], args[14], args[16], args[17], ms(d.UpdatedAt), d.ID,
+		string(prov.DeviceDeployed), string(prov.DeviceNotDeployed))
 	err = affected(s.wq().ExecContext(ctx, `UPDATE devices SET mac = $1, vendor = $2, model = $3, firmware = $4,
-		site_id = $5, assigned_user_id = $6, kind = $7, status = $8, deployment_pin = $9, security_pin = $10,
-		last_seen = $11, last_ip = $12, prov_user = $13, prov_password = $14, sip_user = $15, sip_password = $16,
-		authorized = $17, params = $18, updated_at = $19 WHERE id = $20`, args...))
+		site_id = $5, assigned_user_id = $6, kind = $7,
+		status = CASE WHEN status IN ($17, $18) AND CAST($8 AS TEXT) IN ($17, $18) THEN status ELSE CAST($8 AS TEXT) END,
+		deployment_pin = $9, security_pin = $10, prov_user = $11, sip_user = $12,
+		authorized = $13, params = $14, updated_at = $15 WHERE id = $16`, args...))
 	return wrap(err, "update device %q", d.MAC)
+}
+
+// NoteDeviceSeen records when and from where the device with mac was last
+// seen, unless a later sighting is recorded already.
+func (s *Store) NoteDeviceSeen(ctx context.Context, mac string, at time.Time, ip string) error {
+	_, err := s.wq().ExecContext(ctx, `UPDATE devices SET last_seen = $2, last_ip = $3
+		WHERE mac = $1 AND (last_seen < $2 OR (last_seen = $2 AND last_ip <> $3))`, mac, ms(at), ip)
+	return wrap(err, "note device %q seen", mac)
 }
 
 // GetDevice returns the device with mac (as stored; callers normalise).

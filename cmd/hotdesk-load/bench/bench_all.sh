@@ -7,7 +7,8 @@
 # benchmark is reported as such, never as passing; make test does not run this.
 #
 # Usage: cmd/hotdesk-load/bench/bench_all.sh [NAME...]   (default: all)
-#   NAMEs: tftp http http-devices register register-daemon calls dhcp
+#   NAMEs: tftp http http-devices register register-daemon calls dhcp storm
+#   (storm has no peer: it prints the boot storm's goals, 10,000 handsets)
 #   BENCH_OUT=dir  raw output of each script (default /tmp/hotdesk-bench-all)
 # Needs root for the SIP, DHCP (namespaces) and TFTP (port 69) scripts.
 set -uo pipefail
@@ -25,6 +26,7 @@ BENCHES=(
   "register-daemon|sip/bench/register_daemon_vs_kamailio.sh|^ratio_daemon"
   "calls|sip/bench/calls_vs_kamailio.sh|^(sustained|CPU per call|hotdesk RSS|burst)"
   "dhcp|dhcp/bench/dhcp_vs_peers.sh 3000,6000 3|^RATIO"
+  "storm|cmd/hotdesk-load/bench/storm.sh 10000 0.2|^(all_devices_registered|all_users_registered|errors|daemon: rss_end|login_api )"
 )
 want=("$@")
 rows=()

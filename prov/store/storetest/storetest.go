@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) prov.Store) {
 		{"DeviceSignals", testDeviceSignals},
 		{"MarkDeployed", testMarkDeployed},
 		{"DeviceTrust", testDeviceTrust},
+		{"DeviceStaleUpdate", testDeviceStaleUpdate},
 		{"UploadBytes", testUploadBytes},
 		{"Uploads", testUploads},
 		{"UploadsConcurrent", testUploadsConcurrent},

@@ -47,6 +47,53 @@ func testDeviceTrust(t *testing.T, s prov.Store) {
 	wantErr(t, s.VerifyDevice(ctx(t), 999999), prov.ErrNotFound)
 }
 
+// testDeviceStaleUpdate: an admin's edit, or an assignment made on another
+// node, writes back a row read before the phone registered and before its
+// credentials were reset; what those wrote meanwhile stays.
+func testDeviceStaleUpdate(t *testing.T, s prov.Store) {
+	d := prov.Device{MAC: "0004f2aa0f01", Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed,
+		ProvUser: "0004f2aa0f01", ProvPassword: "old", SIPUser: "dev0004f2aa0f01", SIPPassword: "oldsip"}
+	must(t, s.CreateDevice(ctx(t), &d))
+	stale, err := s.GetDeviceByID(ctx(t), d.ID)
+	must(t, err)
+	_, err = s.MarkDeployed(ctx(t), d.ID, T0, "10.0.0.5")
+	must(t, err)
+	stale.Model = "VVX 450"
+	must(t, s.UpdateDevice(ctx(t), &stale))
+	got, _ := s.GetDeviceByID(ctx(t), d.ID)
+	equal(t, "an edit from before the registration", []any{got.Model, got.Status, got.LastSeen, got.LastIP},
+		[]any{"VVX 450", prov.DeviceDeployed, T0, "10.0.0.5"})
+
+	stale = got
+	must(t, s.ResetDeviceCredentials(ctx(t), d.ID, "new", "newsip", T0.Add(time.Minute)))
+	stale.Model = "VVX 411"
+	must(t, s.UpdateDevice(ctx(t), &stale))
+	got, _ = s.GetDeviceByID(ctx(t), d.ID)
+	equal(t, "an edit from before the reset", []any{got.Model, got.Status, got.ProvPassword, got.SIPPassword},
+		[]any{"VVX 411", prov.DeviceNotDeployed, "new", "newsip"})
+
+	// A later sighting is never replaced by an earlier one (nodes write
+	// theirs in batches, in any order); the same moment from a new address is.
+	must(t, s.NoteDeviceSeen(ctx(t), d.MAC, T0.Add(2*time.Minute), "10.0.0.6"))
+	must(t, s.NoteDeviceSeen(ctx(t), d.MAC, T0.Add(time.Minute), "10.0.0.7"))
+	got, _ = s.GetDeviceByID(ctx(t), d.ID)
+	equal(t, "seen", []any{got.LastSeen, got.LastIP}, []any{T0.Add(2 * time.Minute), "10.0.0.6"})
+	must(t, s.NoteDeviceSeen(ctx(t), d.MAC, T0.Add(2*time.Minute), "10.0.0.8"))
+	must(t, s.NoteDeviceSeen(ctx(t), "0004f2aa0fff", T0, "10.0.0.9")) // no such device: nothing to note
+	got, _ = s.GetDeviceByID(ctx(t), d.ID)
+	equal(t, "seen again", []any{got.LastSeen, got.LastIP, got.Model}, []any{T0.Add(2 * time.Minute), "10.0.0.8", "VVX 411"})
+
+	// Approving or denying still moves the status, and approving a denied
+	// device brings it back.
+	stale = got
+	stale.Status = prov.DeviceDenied
+	must(t, s.UpdateDevice(ctx(t), &stale))
+	stale.Status = prov.DeviceNotDeployed
+	must(t, s.UpdateDevice(ctx(t), &stale))
+	got, _ = s.GetDeviceByID(ctx(t), d.ID)
+	equal(t, "denied, then approved", got.Status, prov.DeviceNotDeployed)
+}
+
 // testUploadBytes: what an owner's kept versions take, and all owners'.
 func testUploadBytes(t *testing.T, s prov.Store) {
 	for _, u := range []prov.Upload{{Owner: "device:a", Name: "phone.cfg", Data: make([]byte, 100)},
