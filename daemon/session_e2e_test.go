@@ -59,6 +59,9 @@ func (h *handset) validateNotify(t testing.TB) {
 // signed with them.
 func (h *handset) noteCreds(aor, user, pass string) {
 	h.mu.Lock()
+	if h.creds == nil { // the handsets other tests build (callctl, softphone, voicemail) have none yet
+		h.creds = map[string][2]string{}
+	}
 	h.creds[aor] = [2]string{user, pass}
 	h.mu.Unlock()
 }
