@@ -3,15 +3,17 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"hotdesk/prov"
 	"hotdesk/prov/files"
@@ -68,25 +70,44 @@ func (a *app) bindProvisioning(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	newSrv := func() *http.Server {
-		// Write time covers a firmware image at LAN speed.
-		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
-			WriteTimeout: 10 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: httpErrorLog(logger)}
-	}
+	// The phones' listeners are fasthttp's (issue 17: net/http's own cost
+	// per request kept the daemon below nginx); provhttp sets their timeouts.
 	if httpLn != nil {
-		a.addHTTP("provisioning-http", httpLn, newSrv(), nil)
+		a.addFastHTTP("provisioning-http", httpLn, provhttp.NewFastServer(h, logger), nil)
 	}
 	if httpsLn != nil {
 		tlsCfg, err := provhttp.TLSConfig(p.Config, a.cfg.DataDir, []string{lanAddress(a.cfg.DHCP.Interface)}, time.Now)
 		if err != nil {
 			return fmt.Errorf("provisioning.tls_cert: %w", err)
 		}
-		a.addHTTP("provisioning-https", httpsLn, newSrv(), tlsCfg)
+		a.addFastHTTP("provisioning-https", httpsLn, provhttp.NewFastServer(h, logger), tlsCfg)
 	}
 	if p.TFTPListen != "" {
 		return a.bindTFTP(files, logger)
 	}
 	return nil
+}
+
+// addFastHTTP is addHTTP for a fasthttp server: shut down within the
+// daemon's shutdown deadline, its keep-alive connections closed.
+func (a *app) addFastHTTP(name string, ln net.Listener, srv *fasthttp.Server, tlsCfg *tls.Config) {
+	proto := "http"
+	if tlsCfg != nil {
+		proto = "https"
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	a.components = append(a.components, component{
+		name: name, proto: proto,
+		serve: func(context.Context) error {
+			// Serve returns nil once shut down.
+			return srv.Serve(ln)
+		},
+		shutdown: func(ctx context.Context) {
+			if err := srv.ShutdownWithContext(ctx); err != nil {
+				a.logger.Warn("http shutdown", "name", name, "err", err)
+			}
+		},
+	})
 }
 
 func (a *app) bindTFTP(files *files.Files, logger *slog.Logger) error {

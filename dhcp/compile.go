@@ -22,9 +22,9 @@ type vclass struct {
 	opts  optionSet
 }
 
-// matches reports whether a vendor class identifier (option 60) matches.
-func (v vclass) matches(id string) bool {
-	id = strings.ToLower(id)
+// matchesLower reports whether a vendor class identifier (option 60),
+// already lower-cased, matches.
+func (v vclass) matchesLower(id string) bool {
 	if v.glob {
 		ok, _ := path.Match(v.match, id)
 		return ok

@@ -1,8 +1,11 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
 	"net"
+	"net/netip"
+	"reflect"
 	"testing"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -35,18 +38,54 @@ func FuzzHandle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		h := newHarness(t, cfg, nil)
 		for range 2 { // twice: the second pass sees the state the first left
-			reply, dst := h.srv.handle(context.Background(), pkt, &net.UDPAddr{IP: net.IPv4zero, Port: 68})
-			if reply == nil {
+			raw, dst, _ := h.srv.handle(context.Background(), pkt, netip.MustParseAddrPort("0.0.0.0:68"), newScratch())
+			if raw == nil {
 				continue
 			}
-			b := reply.ToBytes()
-			if len(b) > maxPacket || dst == nil {
-				t.Fatalf("reply of %d bytes to %v", len(b), dst)
+			if len(raw) > maxPacket || !dst.IsValid() {
+				t.Fatalf("reply of %d bytes to %v", len(raw), dst)
 			}
-			back, err := dhcpv4.FromBytes(b)
+			back, err := dhcpv4.FromBytes(raw)
 			if err != nil || back.OpCode != dhcpv4.OpcodeBootReply {
 				t.Fatalf("reply does not parse as a BOOTREPLY: %v", err)
 			}
+		}
+	})
+}
+
+// FuzzParseInto: parseInto reads any datagram as dhcpv4.FromBytes does —
+// both fail, or both give the same header fields and options — also into a
+// message that held another packet before.
+func FuzzParseInto(f *testing.F) {
+	long := bytes.Repeat([]byte{'x'}, 300) // split over two option 43s, concatenated on parsing
+	relayed := discoverMsg(f, mac(5), dhcpv4.WithGatewayIP(net.ParseIP("10.0.0.254")), vendor("Yealink SIP-T46U"),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 2, 'a', 'b'})),
+		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, long)))
+	relayed.ServerHostName, relayed.BootFileName = "sname", "boot/file"
+	for _, p := range [][]byte{relayed.ToBytes(), requestMsg(f, mac(1), "10.0.0.100", testServerID).ToBytes()} {
+		f.Add(p)
+		f.Add(p[:250]) // no End option
+	}
+	f.Add([]byte{1, 1, 6, 0})
+	noEnd := msgOf(f, dhcpv4.MessageTypeInform, mac(2)).ToBytes()
+	f.Add(append(noEnd[:240:240], 53, 1, 8, 12, 0, 12, 3, 'a', 'b', 'c', 0, 0, 255)) // empty first, then a value
+	f.Add(append(noEnd[:240:240], 53, 1, 8, 60))                                     // a code without its length
+	prev := relayed.ToBytes()
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		want, wantErr := dhcpv4.FromBytes(pkt)
+		var got dhcpv4.DHCPv4
+		if err := parseInto(prev, &got); err != nil {
+			t.Fatal(err)
+		}
+		gotErr := parseInto(pkt, &got)
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Fatalf("parseInto error %v, FromBytes error %v", gotErr, wantErr)
+		}
+		if wantErr != nil {
+			return
+		}
+		if !reflect.DeepEqual(&got, want) {
+			t.Fatalf("parseInto\n%#v\nFromBytes\n%#v", &got, want)
 		}
 	})
 }

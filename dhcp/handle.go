@@ -35,47 +35,50 @@ type request struct {
 	at       time.Time
 }
 
-// handle answers one datagram; it returns the reply and where to send it, or
-// nil. It never panics on malformed input: bad packets are counted and dropped.
-func (s *Server) handle(ctx context.Context, pkt []byte, peer net.Addr) (*dhcpv4.DHCPv4, net.Addr) {
-	req, reason := s.parse(pkt)
+// handle answers one datagram; it returns the reply, written in sc, and
+// where to send it, or nil. It never panics on malformed input: bad packets
+// are counted and dropped.
+func (s *Server) handle(ctx context.Context, pkt []byte, peer netip.AddrPort, sc *scratch) ([]byte, netip.AddrPort, dhcpv4.MessageType) {
+	req, reason := s.parse(pkt, sc)
 	if req == nil {
 		s.drop("other", reason, peer, nil)
-		return nil, nil
+		return nil, netip.AddrPort{}, dhcpv4.MessageTypeNone
 	}
 	var (
-		reply  *dhcpv4.DHCPv4
+		reply  *wireReply
 		result string
 	)
-	switch req.m.MessageType() {
+	switch msgType(req.m) {
 	case dhcpv4.MessageTypeDiscover:
-		reply, result = s.discover(ctx, req)
+		reply, result = s.discover(ctx, req, sc)
 	case dhcpv4.MessageTypeRequest:
-		reply, result = s.request(ctx, req)
+		reply, result = s.request(ctx, req, sc)
 	case dhcpv4.MessageTypeInform:
-		reply, result = s.inform(ctx, req)
+		reply, result = s.inform(ctx, req, sc)
 	case dhcpv4.MessageTypeDecline:
 		result = s.decline(ctx, req)
 	case dhcpv4.MessageTypeRelease:
 		result = s.release(ctx, req)
 	}
 	if result == resDropped {
-		return nil, nil // counted by drop
+		return nil, netip.AddrPort{}, dhcpv4.MessageTypeNone // counted by drop
 	}
-	s.m.packets.WithLabelValues(req.typ, result).Inc()
+	s.m.countPacket(req.typ, result)
 	if reply == nil {
-		return nil, nil
+		return nil, netip.AddrPort{}, dhcpv4.MessageTypeNone
 	}
-	return reply, replyAddr(req.m, reply, peer)
+	sc.out = reply.encode(sc.out[:0], req.m)
+	return sc.out, replyAddr(req.m, reply.typ, peer), reply.typ
 }
 
-// parse decodes pkt and rejects what no client may send.
-func (s *Server) parse(pkt []byte) (*request, string) {
+// parse decodes pkt into sc and rejects what no client may send. The
+// request is valid while pkt and sc are.
+func (s *Server) parse(pkt []byte, sc *scratch) (*request, string) {
 	if len(pkt) > maxPacket {
 		return nil, "oversize"
 	}
-	m, err := dhcpv4.FromBytes(pkt)
-	if err != nil {
+	m := &sc.msg
+	if err := parseInto(pkt, m); err != nil {
 		return nil, "malformed"
 	}
 	if m.OpCode != dhcpv4.OpcodeBootRequest {
@@ -88,7 +91,7 @@ func (s *Server) parse(pkt []byte) (*request, string) {
 		return nil, "hops"
 	}
 	typ := ""
-	switch m.MessageType() {
+	switch msgType(m) {
 	case dhcpv4.MessageTypeDiscover:
 		typ = "discover"
 	case dhcpv4.MessageTypeRequest:
@@ -108,8 +111,9 @@ func (s *Server) parse(pkt []byte) (*request, string) {
 	if mac == "00:00:00:00:00:00" || m.ClientHWAddr[0]&1 == 1 {
 		return nil, "chaddr"
 	}
-	return &request{m: m, typ: typ, mac: mac, vendor: printable(m.ClassIdentifier()),
-		hostname: printable(m.HostName()), pool: s.poolFor(m), at: s.now()}, ""
+	sc.req = request{m: m, typ: typ, mac: mac, vendor: printable(m.ClassIdentifier()),
+		hostname: printable(m.HostName()), pool: s.poolFor(m), at: s.now()}
+	return &sc.req, ""
 }
 
 // printable keeps a client-supplied string safe to log and store.
@@ -153,12 +157,12 @@ func v4(ip net.IP) (netip.Addr, bool) {
 }
 
 // drop counts and debug-logs a packet dropped for reason.
-func (s *Server) drop(typ, reason string, peer net.Addr, req *request) string {
+func (s *Server) drop(typ, reason string, peer netip.AddrPort, req *request) string {
 	s.m.dropped.WithLabelValues(reason).Inc()
 	s.m.packets.WithLabelValues(typ, resDropped).Inc()
 	if s.log.Enabled(context.Background(), -4) {
 		args := []any{"reason", reason}
-		if peer != nil {
+		if peer.IsValid() {
 			args = append(args, "remote", peer.String())
 		}
 		if req != nil {
@@ -176,16 +180,16 @@ func (s *Server) observe(ctx context.Context, req *request, typ string, ip netip
 }
 
 // discover offers an address (server mode only).
-func (s *Server) discover(ctx context.Context, req *request) (*dhcpv4.DHCPv4, string) {
+func (s *Server) discover(ctx context.Context, req *request, sc *scratch) (*wireReply, string) {
 	if s.s.mode != ModeServer {
 		s.observe(ctx, req, MsgDiscover, netip.Addr{}, false)
 		return nil, resIgnored
 	}
 	if req.pool < 0 {
 		s.observe(ctx, req, MsgDiscover, netip.Addr{}, false)
-		return nil, s.drop(req.typ, "no_subnet", nil, req)
+		return nil, s.drop(req.typ, "no_subnet", netip.AddrPort{}, req)
 	}
-	requested, _ := v4(req.m.RequestedIPAddress())
+	requested, _ := optIP4(req.m, dhcpv4.OptionRequestedIPAddress)
 	ip, err := s.offerAddr(ctx, req, requested)
 	s.observe(ctx, req, MsgDiscover, ip, false)
 	if errors.Is(err, ErrExhausted) {
@@ -194,7 +198,7 @@ func (s *Server) discover(ctx context.Context, req *request) (*dhcpv4.DHCPv4, st
 		}
 		return nil, resExhausted
 	}
-	return s.reply(req, dhcpv4.MessageTypeOffer, ip), resOffer
+	return s.reply(req, dhcpv4.MessageTypeOffer, ip, sc), resOffer
 }
 
 // offerAddr allocates, pinging fresh addresses first when configured.
@@ -215,31 +219,31 @@ func (s *Server) offerAddr(ctx context.Context, req *request, requested netip.Ad
 }
 
 // request handles SELECTING, INIT-REBOOT, RENEWING and REBINDING REQUESTs.
-func (s *Server) request(ctx context.Context, req *request) (*dhcpv4.DHCPv4, string) {
+func (s *Server) request(ctx context.Context, req *request, sc *scratch) (*wireReply, string) {
 	m := req.m
 	if s.s.mode != ModeServer {
 		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		return nil, resIgnored // the other server is authoritative
 	}
-	sid, hasSID := v4(m.ServerIdentifier())
+	sid, hasSID := optIP4(m, dhcpv4.OptionServerIdentifier)
 	if hasSID && sid != s.s.serverID {
 		s.alloc.unoffer(req.mac) // it chose another server
 		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		return nil, resIgnored
 	}
-	want, hasReq := v4(m.RequestedIPAddress())
+	want, hasReq := optIP4(m, dhcpv4.OptionRequestedIPAddress)
 	if !hasReq {
 		want, hasReq = v4(m.ClientIPAddr) // RENEWING/REBINDING
 	}
 	if !hasReq || req.pool < 0 {
 		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
-		return s.nak(req, "wrong network"), resNak
+		return s.nak(req, "wrong network", sc), resNak
 	}
 	lease, ok := s.alloc.commit(req.mac, req.pool, want, req.hostname, req.vendor, req.at)
 	if !ok {
 		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
 		s.log.Debug("dhcp nak", "mac", req.mac, "requested", want.String())
-		return s.nak(req, "address not available"), resNak
+		return s.nak(req, "address not available", sc), resNak
 	}
 	// Reported once the lease is stored below; a NAKed or unsaved
 	// request ties nothing.
@@ -252,7 +256,7 @@ func (s *Server) request(ctx context.Context, req *request) (*dhcpv4.DHCPv4, str
 		s.m.storeErrors.WithLabelValues("taken").Inc()
 		s.log.Warn("dhcp address taken by another server", "mac", req.mac, "ip", lease.IP.String())
 		s.observe(ctx, req, MsgRequest, netip.Addr{}, false)
-		return s.nak(req, "address not available"), resNak
+		return s.nak(req, "address not available", sc), resNak
 	} else if err != nil {
 		s.m.storeErrors.WithLabelValues("save").Inc()
 		s.log.Error("dhcp lease not persisted", "mac", req.mac, "ip", lease.IP.String(), "err", err)
@@ -260,14 +264,14 @@ func (s *Server) request(ctx context.Context, req *request) (*dhcpv4.DHCPv4, str
 		return nil, resError // no ACK for a lease we could not record
 	}
 	s.observe(ctx, req, MsgRequest, lease.IP, true)
-	return s.reply(req, dhcpv4.MessageTypeAck, lease.IP), resAck
+	return s.reply(req, dhcpv4.MessageTypeAck, lease.IP, sc), resAck
 }
 
 // inform answers DHCPINFORM with options only (RFC 2131 3.4).
-func (s *Server) inform(ctx context.Context, req *request) (*dhcpv4.DHCPv4, string) {
+func (s *Server) inform(ctx context.Context, req *request, sc *scratch) (*wireReply, string) {
 	ci, _ := v4(req.m.ClientIPAddr)
 	s.observe(ctx, req, MsgInform, ci, false)
-	return s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{}), resAck
+	return s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{}, sc), resAck
 }
 
 // decline takes the client's address out of use for decline_hold.
@@ -275,12 +279,12 @@ func (s *Server) decline(ctx context.Context, req *request) string {
 	if s.s.mode != ModeServer {
 		return resIgnored
 	}
-	if sid, ok := v4(req.m.ServerIdentifier()); !ok || sid != s.s.serverID {
-		return s.drop(req.typ, "server_id", nil, req)
+	if sid, ok := optIP4(req.m, dhcpv4.OptionServerIdentifier); !ok || sid != s.s.serverID {
+		return s.drop(req.typ, "server_id", netip.AddrPort{}, req)
 	}
-	ip, ok := v4(req.m.RequestedIPAddress())
+	ip, ok := optIP4(req.m, dhcpv4.OptionRequestedIPAddress)
 	if !ok {
-		return s.drop(req.typ, "no_address", nil, req)
+		return s.drop(req.typ, "no_address", netip.AddrPort{}, req)
 	}
 	lease, ok := s.alloc.decline(req.mac, ip, req.at, s.s.declineHold)
 	if !ok {
@@ -299,8 +303,8 @@ func (s *Server) release(ctx context.Context, req *request) string {
 	if s.s.mode != ModeServer {
 		return resIgnored
 	}
-	if sid, ok := v4(req.m.ServerIdentifier()); !ok || sid != s.s.serverID {
-		return s.drop(req.typ, "server_id", nil, req)
+	if sid, ok := optIP4(req.m, dhcpv4.OptionServerIdentifier); !ok || sid != s.s.serverID {
+		return s.drop(req.typ, "server_id", netip.AddrPort{}, req)
 	}
 	ci, ok := v4(req.m.ClientIPAddr)
 	if !ok || !s.alloc.release(req.mac, ci) {
@@ -313,24 +317,22 @@ func (s *Server) release(ctx context.Context, req *request) string {
 	return resReleased
 }
 
-// replyAddr is where a reply goes (RFC 2131 4.1): the relay, else the client's
-// current address, else broadcast (an address-less client cannot be reached
-// by unicast through a UDP socket without an ARP entry).
-func replyAddr(req, reply *dhcpv4.DHCPv4, peer net.Addr) net.Addr {
+// replyAddr is where a reply of type typ goes (RFC 2131 4.1): the relay,
+// else the client's current address, else broadcast (an address-less client
+// cannot be reached by unicast through a UDP socket without an ARP entry).
+func replyAddr(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType, peer netip.AddrPort) netip.AddrPort {
 	if gi, ok := v4(req.GatewayIPAddr); ok {
-		return &net.UDPAddr{IP: gi.AsSlice(), Port: dhcpv4.ServerPort}
+		return netip.AddrPortFrom(gi, dhcpv4.ServerPort)
 	}
-	if reply.MessageType() != dhcpv4.MessageTypeNak {
+	if typ != dhcpv4.MessageTypeNak {
 		if ci, ok := v4(req.ClientIPAddr); ok {
-			return &net.UDPAddr{IP: ci.AsSlice(), Port: dhcpv4.ClientPort}
+			return netip.AddrPortFrom(ci, dhcpv4.ClientPort)
 		}
-		if req.MessageType() == dhcpv4.MessageTypeInform {
-			if u, ok := peer.(*net.UDPAddr); ok {
-				if src, ok := v4(u.IP); ok {
-					return &net.UDPAddr{IP: src.AsSlice(), Port: u.Port}
-				}
+		if msgType(req) == dhcpv4.MessageTypeInform {
+			if src := peer.Addr().Unmap(); src.Is4() && !src.IsUnspecified() {
+				return netip.AddrPortFrom(src, peer.Port())
 			}
 		}
 	}
-	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), dhcpv4.ClientPort)
 }

@@ -1,8 +1,8 @@
 package dhcp
 
 import (
+	"bytes"
 	"context"
-
 	"net"
 	"net/netip"
 	"sync"
@@ -98,16 +98,29 @@ func newHarnessWith(t *testing.T, cfg Config, leases LeaseStore, mem *MemoryStor
 }
 
 // send runs one packet through the server and returns the parsed reply.
-func (h *harness) send(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, net.Addr) {
+func (h *harness) send(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, netip.AddrPort) {
 	h.t.Helper()
-	peer := &net.UDPAddr{IP: net.IPv4zero, Port: 68}
-	reply, dst := h.srv.handle(context.Background(), m.ToBytes(), peer)
-	if reply == nil {
-		return nil, nil
+	return handleMsg(h.t, h.srv, m.ToBytes(), netip.MustParseAddrPort("0.0.0.0:68"))
+}
+
+// handleMsg runs pkt through srv.handle and parses the reply, checking that
+// its bytes are what dhcpv4 itself writes for the parsed message; nil when
+// there is none. Safe for concurrent use.
+func handleMsg(t testing.TB, srv *Server, pkt []byte, peer netip.AddrPort) (*dhcpv4.DHCPv4, netip.AddrPort) {
+	t.Helper()
+	raw, dst, typ := srv.handle(context.Background(), pkt, peer, newScratch())
+	if raw == nil {
+		return nil, dst
 	}
-	back, err := dhcpv4.FromBytes(reply.ToBytes())
+	back, err := dhcpv4.FromBytes(raw)
 	if err != nil {
-		h.t.Fatalf("reply does not parse: %v", err)
+		t.Fatalf("reply does not parse: %v", err)
+	}
+	if again := back.ToBytes(); !bytes.Equal(again, raw) {
+		t.Fatalf("reply bytes differ from dhcpv4's for the same message:\n got %x\nwant %x", raw, again)
+	}
+	if back.MessageType() != typ || !dst.IsValid() {
+		t.Fatalf("reply %v reported as %v to %v", back.MessageType(), typ, dst)
 	}
 	return back, dst
 }

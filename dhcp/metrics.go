@@ -1,9 +1,9 @@
 package dhcp
 
 import (
-	"time"
+	"slices"
+	"sync"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -11,13 +11,41 @@ import (
 // metrics are the hotdesk_dhcp_* series; labels are bounded (message type,
 // result, drop reason, pool index, state).
 type metrics struct {
-	packets      *prometheus.CounterVec
+	packets *prometheus.CounterVec
+	// bound caches packets' children of the answered (type, result) pairs,
+	// bound on first use (so unseen pairs stay absent from /metrics): the
+	// label lookup hashed both strings on every packet.
+	bound        [len(packetTypes)][len(packetResults)]boundCounter
 	dropped      *prometheus.CounterVec
 	storeErrors  *prometheus.CounterVec
 	conflicts    prometheus.Counter
 	sharedReads  prometheus.Counter
 	trimmed      prometheus.Counter
 	offerLatency prometheus.Histogram
+}
+
+// packetTypes and packetResults are the label values cached in bound.
+var (
+	packetTypes   = [...]string{"discover", "request", "inform", "decline", "release"}
+	packetResults = [...]string{resOffer, resAck, resNak, resIgnored, resExhausted, resReleased, resDeclined, resError}
+)
+
+// boundCounter is one child of packets, bound once.
+type boundCounter struct {
+	once sync.Once
+	c    prometheus.Counter
+}
+
+// countPacket counts a message of type typ handled with result.
+func (m *metrics) countPacket(typ, result string) {
+	t, r := slices.Index(packetTypes[:], typ), slices.Index(packetResults[:], result)
+	if t < 0 || r < 0 {
+		m.packets.WithLabelValues(typ, result).Inc()
+		return
+	}
+	b := &m.bound[t][r]
+	b.once.Do(func() { b.c = m.packets.WithLabelValues(typ, result) })
+	b.c.Inc()
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
@@ -69,11 +97,4 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}
 	}
 	return m
-}
-
-// observeLatency records the handling time of OFFERs.
-func (m *metrics) observeLatency(reply *dhcpv4.DHCPv4, d time.Duration) {
-	if reply.MessageType() == dhcpv4.MessageTypeOffer {
-		m.offerLatency.Observe(d.Seconds())
-	}
 }

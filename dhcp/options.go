@@ -1,12 +1,12 @@
 package dhcp
 
 import (
-	"net"
+	"encoding/binary"
 	"net/netip"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/iana"
 )
 
 // alwaysSent are pool options every OFFER/ACK carries, requested or not:
@@ -21,97 +21,103 @@ type chosen struct {
 	forced bool
 }
 
-// optionsFor picks the options of a reply. Pool options 1/3/6/15 always go
-// in; every other configured option (42, 2/100/101, 66, 150, 43, 160 …) goes
-// in when the client lists it in option 55, or when the client sends no
-// option 55 at all; options of a matching vendor class always go in and win
-// over the global ones.
-func (s *Server) optionsFor(req *request) []chosen {
-	prl := req.m.ParameterRequestList()
-	var requested [256]bool
-	for _, c := range prl {
-		requested[c.Code()] = true
+// optionsFor picks the options of a reply into pick[:0]. Pool options
+// 1/3/6/15 always go in; every other configured option (42, 2/100/101, 66,
+// 150, 43, 160 …) goes in when the client lists it in option 55, or when
+// the client sends no option 55 at all; options of a matching vendor class
+// always go in and win over the global ones.
+func (s *Server) optionsFor(req *request, pick []chosen) []chosen {
+	// Option 55 read in place: one code per byte, no list built. An empty
+	// one counts as none, as dhcpv4's ParameterRequestList reads it.
+	prl := req.m.Options.Get(dhcpv4.OptionParameterRequestList)
+	var rank [256]uint8 // position in option 55 plus one; 0 = not requested
+	for i, c := range prl {
+		if rank[c] == 0 {
+			rank[c] = uint8(min(i+1, 255))
+		}
 	}
-	wanted := func(code uint8) bool { return prl == nil || requested[code] }
-	picked := map[uint8]chosen{}
+	wanted := func(code uint8) bool { return len(prl) == 0 || rank[code] != 0 }
+	// put adds or replaces code's value (a list of a few dozen at most).
+	put := func(c chosen) {
+		for i := range pick {
+			if pick[i].code == c.code {
+				pick[i] = c
+				return
+			}
+		}
+		pick = append(pick, c)
+	}
+	pick = pick[:0]
 	if req.pool >= 0 {
 		for code, v := range s.s.pools[req.pool].opts {
 			if alwaysSent[code] || wanted(code) {
-				picked[code] = chosen{code: code, val: v}
+				put(chosen{code: code, val: v})
 			}
 		}
 	}
 	for code, v := range s.s.global {
 		if wanted(code) {
-			picked[code] = chosen{code: code, val: v}
+			put(chosen{code: code, val: v})
 		}
 	}
 	if req.vendor != "" {
+		lower := ""
 		for _, vc := range s.s.classes {
-			if !vc.matches(req.vendor) {
+			if lower == "" {
+				lower = strings.ToLower(req.vendor)
+			}
+			if !vc.matchesLower(lower) {
 				continue
 			}
 			for code, v := range vc.opts {
-				if _, done := picked[code]; !done || !picked[code].forced {
-					picked[code] = chosen{code: code, val: v, forced: true}
+				if i := slices.IndexFunc(pick, func(c chosen) bool { return c.code == code }); i < 0 || !pick[i].forced {
+					put(chosen{code: code, val: v, forced: true})
 				}
 			}
 		}
 	}
-	out := make([]chosen, 0, len(picked))
-	for _, c := range picked {
-		out = append(out, c)
-	}
 	// Order by the client's option 55, then by code, so trimming drops what
 	// the client cares least about.
-	rank := map[uint8]int{}
-	for i, c := range prl {
-		if _, ok := rank[c.Code()]; !ok {
-			rank[c.Code()] = i
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	slices.SortFunc(pick, func(a, b chosen) int {
 		if a.forced != b.forced {
-			return a.forced
+			if a.forced {
+				return -1
+			}
+			return 1
 		}
-		ra, oka := rank[a.code]
-		rb, okb := rank[b.code]
-		if oka != okb {
-			return oka
+		ra, rb := int(rank[a.code]), int(rank[b.code])
+		if (ra != 0) != (rb != 0) {
+			if ra != 0 {
+				return -1
+			}
+			return 1
 		}
 		if ra != rb {
-			return ra < rb
+			return ra - rb
 		}
-		return a.code < b.code
+		return int(a.code) - int(b.code)
 	})
-	return out
+	return pick
 }
 
-// reply builds an OFFER/ACK (yiaddr valid) or an INFORM ACK (yiaddr invalid).
-func (s *Server) reply(req *request, typ dhcpv4.MessageType, yiaddr netip.Addr) *dhcpv4.DHCPv4 {
-	resp := newReply(req.m)
-	resp.UpdateOption(dhcpv4.OptMessageType(typ))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(s.s.serverID.AsSlice()))
+// reply builds an OFFER/ACK (yiaddr valid) or an INFORM ACK (yiaddr invalid)
+// in sc.
+func (s *Server) reply(req *request, typ dhcpv4.MessageType, yiaddr netip.Addr, sc *scratch) *wireReply {
+	w := s.startReply(sc, req, typ)
 	if typ == dhcpv4.MessageTypeAck {
-		resp.ClientIPAddr = req.m.ClientIPAddr
+		w.ciaddr = req.m.ClientIPAddr
 	}
 	if yiaddr.IsValid() {
-		resp.YourIPAddr = yiaddr.AsSlice()
-		lt := s.s.pools[req.pool].leaseTime
-		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lt))
-		resp.UpdateOption(dhcpv4.OptRenewTimeValue(lt / 2))
-		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(lt * 7 / 8))
+		w.yiaddr = yiaddr
+		w.leaseTimes(s.s.pools[req.pool].leaseTime)
 		if r, ok := s.alloc.reservationOf(req.mac); ok && r.ip == yiaddr && r.hostname != "" {
-			resp.UpdateOption(dhcpv4.OptHostName(r.hostname))
+			w.set(uint8(dhcpv4.OptionHostName), []byte(r.hostname))
 		}
 	}
-	base := 241 // fixed header, magic cookie and the end option
-	for _, v := range resp.Options {
-		base += 2 + len(v)
-	}
+	base := w.size()
 	limit := maxReplySize(req.m)
-	for _, c := range s.optionsFor(req) {
+	sc.pick = s.optionsFor(req, sc.pick)
+	for _, c := range sc.pick {
 		if c.code == 1 && !yiaddr.IsValid() && req.pool < 0 {
 			continue
 		}
@@ -121,50 +127,28 @@ func (s *Server) reply(req *request, typ dhcpv4.MessageType, yiaddr netip.Addr) 
 			continue
 		}
 		base += size
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.GenericOptionCode(c.code), c.val))
+		w.set(c.code, c.val)
 	}
-	return resp
+	return w
 }
 
 // maxReplySize is the largest reply the client accepts: option 57 (at least
 // 576, the RFC minimum) minus the IP and UDP headers, and never above 1500.
 func maxReplySize(m *dhcpv4.DHCPv4) int {
 	limit := 576
-	if v, err := m.MaxMessageSize(); err == nil && int(v) > limit {
-		limit = int(v)
+	if v := m.Options.Get(dhcpv4.OptionMaximumDHCPMessageSize); len(v) == 2 && int(binary.BigEndian.Uint16(v)) > limit {
+		limit = int(binary.BigEndian.Uint16(v))
 	}
 	return min(limit, 1500) - 28
 }
 
-// nak builds a DHCPNAK (RFC 2131 table 3: no addresses, no lease options).
-func (s *Server) nak(req *request, why string) *dhcpv4.DHCPv4 {
-	resp, err := dhcpv4.NewReplyFromRequest(req.m)
-	if err != nil {
-		resp = &dhcpv4.DHCPv4{Options: dhcpv4.Options{}}
-		dhcpv4.WithReply(req.m)(resp)
-		resp.GatewayIPAddr = req.m.GatewayIPAddr
-	}
-	resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeNak))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(s.s.serverID.AsSlice()))
-	resp.UpdateOption(dhcpv4.OptMessage(why))
+// nak builds a DHCPNAK (RFC 2131 table 3: no addresses, no lease options)
+// in sc.
+func (s *Server) nak(req *request, why string, sc *scratch) *wireReply {
+	w := s.startReply(sc, req, dhcpv4.MessageTypeNak)
+	w.set(uint8(dhcpv4.OptionMessage), []byte(why))
 	if _, relayed := v4(req.m.GatewayIPAddr); relayed {
-		resp.SetBroadcast() // the relay must broadcast it on the client's link
+		w.flags |= 0x8000 // the relay must broadcast it on the client's link
 	}
-	return resp
-}
-
-// newReply is dhcpv4.NewReplyFromRequest without the random transaction ID
-// it draws (crypto/rand behind a context with a deadline) only for
-// WithReply to overwrite it with the request's: that draw was 5 % of the
-// server's CPU per DORA.
-func newReply(req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
-	d := &dhcpv4.DHCPv4{HWType: iana.HWTypeEthernet, ClientHWAddr: make(net.HardwareAddr, 6),
-		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero,
-		GatewayIPAddr: net.IPv4zero, Options: dhcpv4.Options{}}
-	dhcpv4.WithReply(req)(d)
-	dhcpv4.WithGatewayIP(req.GatewayIPAddr)(d)
-	// RFC 3046 (relay agent information) and RFC 6842 (client identifier).
-	dhcpv4.WithOptionCopied(req, dhcpv4.OptionRelayAgentInformation)(d)
-	dhcpv4.WithOptionCopied(req, dhcpv4.OptionClientIdentifier)(d)
-	return d
+	return w
 }

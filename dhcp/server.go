@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -218,11 +219,28 @@ func (s *Server) learnShared(ctx context.Context, now time.Time) {
 	s.log.Info("dhcp lease table re-read after a collision with another server", "bound", len(live), "learned", n)
 }
 
-// readLoop reads and answers packets until ctx ends or conn fails.
+// readLoop reads and answers packets until ctx ends or conn fails. On a
+// *net.UDPConn it reads and writes with netip.AddrPort addresses: no
+// *net.UDPAddr is allocated per packet.
 func (s *Server) readLoop(ctx context.Context, conn net.PacketConn) error {
 	buf := make([]byte, maxPacket+1)
+	sc := newScratch()
+	uc, _ := conn.(*net.UDPConn)
 	for {
-		n, peer, err := conn.ReadFrom(buf)
+		var (
+			n    int
+			peer netip.AddrPort
+			err  error
+		)
+		if uc != nil {
+			n, peer, err = uc.ReadFromUDPAddrPort(buf)
+		} else {
+			var a net.Addr
+			n, a, err = conn.ReadFrom(buf)
+			if u, ok := a.(*net.UDPAddr); ok {
+				peer = u.AddrPort()
+			}
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -233,15 +251,22 @@ func (s *Server) readLoop(ctx context.Context, conn net.PacketConn) error {
 			return fmt.Errorf("dhcp: read: %w", err)
 		}
 		start := time.Now()
-		reply, dst := s.handle(ctx, buf[:n], peer)
+		reply, dst, typ := s.handle(ctx, buf[:n], peer, sc)
 		if reply == nil {
 			continue
 		}
-		if _, err := conn.WriteTo(reply.ToBytes(), dst); err != nil {
+		if uc != nil {
+			_, err = uc.WriteToUDPAddrPort(reply, dst)
+		} else {
+			_, err = conn.WriteTo(reply, net.UDPAddrFromAddrPort(dst))
+		}
+		if err != nil {
 			s.m.dropped.WithLabelValues("send").Inc()
 			s.log.Debug("dhcp send failed", "dst", dst.String(), "err", err)
 			continue
 		}
-		s.m.observeLatency(reply, time.Since(start))
+		if typ == dhcpv4.MessageTypeOffer {
+			s.m.offerLatency.Observe(time.Since(start).Seconds())
+		}
 	}
 }

@@ -308,12 +308,12 @@ func TestConcurrentDiscoversNeverShare(t *testing.T) {
 		wg.Go(func() {
 			hw := mac(i)
 			for range rounds {
-				raw, _ := h.srv.handle(context.Background(), discoverMsg(t, hw).ToBytes(), nil)
+				raw, _ := handleMsg(t, h.srv, discoverMsg(t, hw).ToBytes(), netip.AddrPort{})
 				if raw == nil {
 					continue
 				}
 				ip := raw.YourIPAddr.String()
-				ack, _ := h.srv.handle(context.Background(), requestMsg(t, hw, ip, testServerID).ToBytes(), nil)
+				ack, _ := handleMsg(t, h.srv, requestMsg(t, hw, ip, testServerID).ToBytes(), netip.AddrPort{})
 				if ack == nil || ack.MessageType() != dhcpv4.MessageTypeAck {
 					continue
 				}
@@ -405,7 +405,7 @@ func TestHostilePacketsDropped(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := h.dropped(c.reason)
-			if r, _ := h.srv.handle(context.Background(), c.pkt, nil); r != nil {
+			if r, _, _ := h.srv.handle(context.Background(), c.pkt, netip.AddrPort{}, newScratch()); r != nil {
 				t.Fatalf("answered a hostile packet")
 			}
 			if h.dropped(c.reason) != before+1 {

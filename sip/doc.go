@@ -95,6 +95,20 @@
 //	the first did. No API change; TestForkAck2xxRetransmissionReachesHandler
 //	(hotdesk's sip package) covers it: it fails without the fix.
 //
+//	sip: size a parameter list once when parsing it
+//
+//	UnmarshalHeaderParams appended each parameter to a nil list, so a
+//	Via with branch, rport and received (every Via a proxy receives back
+//	in a response: its own and the one it stamped) grew its list three
+//	times. The list is now made once with room for every separator up to
+//	the end (an upper bound: separators in quotes count too); with one
+//	parameter or none it is left to append, as before. A stateful proxy
+//	allocates one object fewer per response it relays (its own Via:
+//	branch and rport), two where it stamped the caller's Via with
+//	rport and received. No API change;
+//	TestViaParamsParsedInOneAllocation covers it (it fails without the
+//	fix).
+//
 // The fork's tests run inside it: cd sip/internal/sipgo && go test ./sip/;
 // the tests of its patches are in this package, so make test runs them.
 package sip

@@ -64,3 +64,59 @@ func TestValidateBuildsNoStrings(t *testing.T) {
 		t.Error("a Via parameter with CR/LF passed")
 	}
 }
+
+// TestForwardCopyLeavesTheReceivedRequest: the forward copy shares the
+// received request's headers (no deep copy per forwarded request), so
+// every edit the proxy makes to it — Max-Forwards, received/rport on the
+// previous hop's Via, our Route popped, our Via and a CSeq added — must
+// leave the received request, which answers upstream, as it arrived.
+func TestForwardCopyLeavesTheReceivedRequest(t *testing.T) {
+	p := newFuzzProxy(t)
+	tests := []struct {
+		name, via, source string
+		wantVia           string
+	}{
+		{"rport", "127.0.0.1:5161;branch=z9hG4bK-y1;rport", "127.0.0.1:5161",
+			"SIP/2.0/UDP 127.0.0.1:5161;branch=z9hG4bK-y1;rport=5161;received=127.0.0.1"},
+		{"another host", "10.0.0.9:5060;branch=z9hG4bK-y1", "127.0.0.1:5161",
+			"SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-y1;received=127.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw := "BYE sip:1002@127.0.0.1:5063 SIP/2.0\r\nVia: SIP/2.0/UDP " + tt.via + "\r\n" +
+				"Route: <sip:127.0.0.1;lr>\r\nRoute: <sip:10.0.0.1;lr>\r\n" +
+				"From: <sip:1001@hotdesk.test>;tag=f1\r\nTo: <sip:1002@hotdesk.test>;tag=t1\r\n" +
+				"Call-ID: c1@bench\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+			msg, err := sip.NewParser().ParseSIP([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := msg.(*sip.Request)
+			req.SetSource(tt.source)
+			req.SetTransport("UDP")
+			before := req.String()
+
+			fwd := p.forwardCopy(req)
+			p.addVia(fwd, loopHash(req), "UDP")
+			fwd.ReplaceHeader(&sip.CSeqHeader{SeqNo: 3, MethodName: sip.BYE})
+			fwd.SetBody([]byte("x"))
+
+			if after := req.String(); after != before {
+				t.Errorf("received request changed:\n%s\nwas\n%s", after, before)
+			}
+			vias := fwd.GetHeaders("Via")
+			if len(vias) != 2 || vias[1].Value() != tt.wantVia {
+				t.Errorf("forwarded Vias %v, want ours then %q", vias, tt.wantVia)
+			}
+			if mf := fwd.MaxForwards(); mf == nil || mf.Val() != 69 {
+				t.Errorf("forwarded Max-Forwards %v, want 69", mf)
+			}
+			if r := fwd.Route(); r == nil || r.Address.Host != "10.0.0.1" {
+				t.Errorf("forwarded Route %v, want ours popped", r)
+			}
+			if n := testing.AllocsPerRun(100, func() { p.forwardCopy(req) }); n > 12 {
+				t.Errorf("forwardCopy allocates %v times, want at most 12 (with a deep copy ~33)", n)
+			}
+		})
+	}
+}

@@ -228,10 +228,7 @@ func (c *call) forkTrunk(number string) bool {
 // fork builds and sends one branch; handoffAOR signs it for the node
 // holding that AOR's binding (Handoff).
 func (c *call) fork(u sip.Uri, dest, tp string, laddr sip.Addr, owner Owner, trunk bool, handoffAOR string) bool {
-	r := c.tmpl.Clone()
-	mf := *c.tmpl.MaxForwards()
-	removeAll(r, "Max-Forwards")
-	r.AppendHeader(&mf)
+	r := shareCopy(c.tmpl)
 	r.Recipient = u
 	if c.invite || c.up.Method == sip.REFER {
 		c.p.addRecordRoute(r, c.up.Transport(), tp)

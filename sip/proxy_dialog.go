@@ -359,8 +359,13 @@ func (p *proxy) inDialogTarget(req *sip.Request) (fwd *sip.Request, to side, key
 func (p *proxy) relayTransaction(req *sip.Request, tx sip.ServerTransaction, fwd *sip.Request,
 	body func(*sip.Response) []byte, onFinal func(*sip.Response)) {
 	ctx := context.Background()
-	ctx, cancel := context.WithTimeout(ctx, 2*sip.Timer_B)
-	defer cancel()
+	if !strings.EqualFold(fwd.Transport(), "udp") {
+		// Bounds a connection's dial; UDP sends without one (and a timer
+		// per BYE for nothing).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 2*sip.Timer_B)
+		defer cancel()
+	}
 	clTx, err := p.send(ctx, fwd)
 	if err != nil {
 		p.log.Debug("forwarding failed", "method", string(req.Method), "err", err)

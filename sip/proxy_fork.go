@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,7 +104,7 @@ type call struct {
 	results  []outcome
 	leg      leg
 	depth    int
-	visited  map[string]bool
+	visited  []string // users rung, for loops through forwards (few: a slice)
 	noAnswer *time.Timer
 	vmTried  bool // the call went to a mailbox once already
 	// handedOver: a request another node handed over (Handoff); that
@@ -114,7 +115,7 @@ type call struct {
 func newCall(p *proxy, up *sip.Request, tx sip.ServerTransaction, tmpl *sip.Request, rec CallRecord) *call {
 	c := &call{p: p, up: up, tx: tx, tmpl: tmpl, lh: loopHash(up), invite: up.IsInvite(),
 		ev: make(chan branchEvent, 16), done: make(chan struct{}), canceled: make(chan struct{}),
-		rec: rec, caller: rec.Caller, visited: map[string]bool{}}
+		rec: rec, caller: rec.Caller}
 	if c.invite {
 		// The 100 we send anyway tells where responses go (one response
 		// built per call instead of two).
@@ -413,10 +414,10 @@ func (c *call) start(ctx context.Context, t target) *outcome {
 		}
 		return nil
 	}
-	if c.visited[t.user] {
+	if slices.Contains(c.visited, t.user) {
 		return c.synth(482, "Loop Detected")
 	}
-	c.visited[t.user] = true
+	c.visited = append(c.visited, t.user)
 	h := c.handlingOf(ctx, t.user)
 	c.leg = leg{user: t.user, h: h}
 	if h.ForwardAlways != "" && c.forward(ctx, h.ForwardAlways) {

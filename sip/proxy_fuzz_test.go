@@ -108,10 +108,10 @@ func checkForward(t *testing.T, p *proxy, req, fwd *sip.Request) {
 }
 
 // newFuzzProxy builds a proxy that is never served: nothing is sent.
-func newFuzzProxy(f *testing.F) *proxy { return newFuzzProxyWith(f, ProxyDeps{}) }
+func newFuzzProxy(f testing.TB) *proxy { return newFuzzProxyWith(f, ProxyDeps{}) }
 
 // newFuzzProxyWith is newFuzzProxy with deps.
-func newFuzzProxyWith(f *testing.F, deps ProxyDeps) *proxy {
+func newFuzzProxyWith(f testing.TB, deps ProxyDeps) *proxy {
 	cfg := DefaultConfig()
 	cfg.Domain = "hotdesk.test"
 	cfg.Listen = []string{"udp://127.0.0.1:5060"}

@@ -135,8 +135,7 @@ func (p *proxy) looped(req *sip.Request) bool {
 // decremented (or set to 70), our own Routes and our proxy credentials
 // removed, and received/rport on the previous hop's Via.
 func (p *proxy) forwardCopy(req *sip.Request) *sip.Request {
-	fwd := req.Clone()
-	// sipgo's Clone shares the Max-Forwards header, so replace it.
+	fwd := shareCopy(req)
 	mf := sip.MaxForwardsHeader(70)
 	if h := req.MaxForwards(); h != nil {
 		mf = sip.MaxForwardsHeader(h.Val() - 1)
@@ -144,6 +143,9 @@ func (p *proxy) forwardCopy(req *sip.Request) *sip.Request {
 	removeAll(fwd, "Max-Forwards")
 	fwd.AppendHeader(&mf)
 	if via := fwd.Via(); via != nil {
+		// The one header edited in place: the copy gets its own.
+		via = via.Clone()
+		fwd.ReplaceHeader(via)
 		host, port := hostOf(req.Source()), portOf(req.Source())
 		if via.Params.Has("rport") && port != "" {
 			via.Params.Add("rport", port)
@@ -154,6 +156,30 @@ func (p *proxy) forwardCopy(req *sip.Request) *sip.Request {
 	}
 	p.popRoutes(fwd)
 	return fwd
+}
+
+// shareCopy is a copy of req (RFC 3261 §16.6 step 1) that shares req's
+// header values and body: the proxy adds, removes and replaces whole
+// headers on its copies and never edits a shared one in place (sipgo's
+// rule too: a header taken from a message is cloned before a change), so
+// deep copies per forwarded request — ~50 allocations for an INVITE, a
+// tenth of a call's — bought nothing. Whoever must edit a header of the
+// copy in place clones it first (forwardCopy's Via).
+func shareCopy(req *sip.Request) *sip.Request {
+	c := sip.NewRequest(req.Method, req.Recipient)
+	c.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		c.AppendHeader(h)
+	}
+	c.SetBody(req.Body())
+	c.SetTransport(req.Transport())
+	c.SetSource(req.Source())
+	// The destination only if one was set: computing it from the Route
+	// or Request-URI (1.6 % of the CPU at 1,000 calls/s) was wasted, as
+	// every copy sent is given its own (setTarget).
+	c.SetDestination(req.MessageData.Destination())
+	c.Laddr = req.Laddr
+	return c
 }
 
 // popRoutes removes the Route entries at the top that name us (one, or
@@ -195,10 +221,17 @@ func removeAll(m headerList, name string) {
 
 // addVia prepends our Via with a branch carrying the loop hash.
 func (p *proxy) addVia(fwd *sip.Request, lh, transport string) {
+	// The branch in one string and both parameters in one slice: three
+	// Vias a call (INVITE, ACK, BYE).
+	var b strings.Builder
+	b.Grow(len(branchPrefix) + len(lh) + 11)
+	b.WriteString(branchPrefix)
+	b.WriteString(lh)
+	b.WriteByte('.')
+	sip.RandStringBytesMask(&b, 10)
 	via := &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(transport),
-		Host: p.advHost, Port: p.port(transport), Params: sip.NewParams()}
-	via.Params.Add("branch", branchPrefix+lh+"."+sip.GenerateTagN(10))
-	via.Params.Add("rport", "")
+		Host: p.advHost, Port: p.port(transport),
+		Params: sip.HeaderParams{{K: "branch", V: b.String()}, {K: "rport"}}}
 	fwd.PrependHeader(via)
 }
 
@@ -262,10 +295,10 @@ func relay(res *sip.Response, up *sip.Request, dest string) *sip.Response {
 			skipped = true
 			continue
 		}
-		out.AppendHeader(sip.HeaderClone(h))
+		out.AppendHeader(h) // shared: see shareCopy
 	}
 	// A digest retry toward the trunk raised the CSeq; the caller's is the one it knows.
-	if cs := up.CSeq(); cs != nil {
+	if cs, rcs := up.CSeq(), res.CSeq(); cs != nil && (rcs == nil || *rcs != *cs) {
 		out.ReplaceHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: cs.MethodName})
 	}
 	out.SetBody(res.Body())

@@ -11,8 +11,12 @@
 #
 # Usage (as root, from anywhere in the repo):
 #   [PEERS="kea dnsmasq"] dhcp/bench/dhcp_vs_peers.sh [RATE[,RATE...]] [REPS]
-#   PEERS  peers to compare hotdesk with: kea, dnsmasq or both (default both)
-#   HOTDESK_ARGS  extra dhcpbench flags, e.g. "-fsync" (dnsmasq fsyncs its
+#   PEERS  peers to compare hotdesk with: kea, dnsmasq, base (default kea dnsmasq);
+#          base is another dhcpbench binary, $BASE_DHCPBENCH (e.g. built from
+#          main), run alternately with this tree's for a before/after ratio
+#   PROFILE_DIR  write a CPU profile of every hotdesk/base run there, and an
+#          allocation profile of hotdesk's: <server>_r<rate>_<rep>.{cpu,mem}.pprof
+#   HOTDESK_ARGS, BASE_ARGS  extra flags of this tree's dhcpbench and of base's, e.g. "-fsync" (dnsmasq fsyncs its
 #          lease file after every change; Kea's memfile and dhcpbench do not)
 #   RATE   target DORA exchanges/s (default 3000,6000,10000); each run initiates
 #          max(5000, 10*RATE) exchanges over 5,000 distinct MACs (-R 5000)
@@ -33,6 +37,7 @@ set -euo pipefail
 rates="${1:-3000,6000,10000}"; reps="${2:-3}"
 PEERS="${PEERS:-kea dnsmasq}"
 read -r -a hotdesk_args <<< "${HOTDESK_ARGS:-}"
+read -r -a base_args <<< "${BASE_ARGS:-}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 RUN_DIR="${RUN_DIR:-/tmp/hotdesk-dhcp-bench}"
 SRV=hdd-srv CLI=hdd-cli
@@ -40,8 +45,10 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 [[ "$rates" =~ ^[0-9]+(,[0-9]+)*$ && "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [RATE[,RATE...]] [REPS]" >&2; exit 2; }
 for p in $PEERS; do
-  [[ "$p" == kea || "$p" == dnsmasq ]] || { echo "PEERS: unknown peer '$p' (kea, dnsmasq)" >&2; exit 2; }
+  [[ "$p" == kea || "$p" == dnsmasq || "$p" == base ]] || { echo "PEERS: unknown peer '$p' (kea, dnsmasq, base)" >&2; exit 2; }
 done
+[[ " $PEERS " != *" base "* || -x "${BASE_DHCPBENCH:-}" ]] || { echo "PEERS=base needs BASE_DHCPBENCH, a dhcpbench binary" >&2; exit 2; }
+[[ -z "${PROFILE_DIR:-}" ]] || mkdir -p "$PROFILE_DIR"
 [[ -n "${PEERS// /}" ]] || { echo "PEERS is empty" >&2; exit 2; }
 [[ $EUID -eq 0 ]] || { echo "$0: run as root (namespaces, port 67)" >&2; exit 1; }
 command -v go >/dev/null || { echo "$0: needs Go (see go.mod) to build dhcpbench" >&2; exit 1; }
@@ -93,8 +100,8 @@ kea_conf() {
 EOF
 }
 
-LEASES=""
-start_server() { # hotdesk|kea|dnsmasq
+LEASES="" PROF=""
+start_server() { # hotdesk|base|kea|dnsmasq
   rm -f "$RUN_DIR"/kea-leases4.csv* "$RUN_DIR/hotdesk-leases.csv" "$RUN_DIR"/dnsmasq.{leases,log}
   case "$1" in
     kea)
@@ -108,9 +115,15 @@ start_server() { # hotdesk|kea|dnsmasq
         --dhcp-lease-max=100000 --dhcp-leasefile="$RUN_DIR/dnsmasq.leases" --no-ping \
         --pid-file="$RUN_DIR/dnsmasq.pid" --log-facility="$RUN_DIR/dnsmasq.log" >"$RUN_DIR/dnsmasq.out" 2>&1 &
       LEASES="$RUN_DIR/dnsmasq.leases" ;;
-    hotdesk)
-      ip netns exec $SRV "$RUN_DIR/dhcpbench" -iface hdd-s0 -server-id 10.66.0.1 -subnet 10.66.0.0/16 \
-        -range 10.66.1.0,10.66.255.254 -boot 10.66.0.1 -leases "$RUN_DIR/hotdesk-leases.csv" "${hotdesk_args[@]}" >"$RUN_DIR/hotdesk.out" 2>&1 &
+    hotdesk|base)
+      local bin="$RUN_DIR/dhcpbench" prof=()
+      local args=("${hotdesk_args[@]}")
+      [[ "$1" == base ]] && bin="$BASE_DHCPBENCH" args=("${base_args[@]}")
+      [[ -z "${PROFILE_DIR:-}" ]] || prof=(-cpuprofile "$PROFILE_DIR/$PROF.cpu.pprof")
+      # A base built before -memprofile existed has only -cpuprofile.
+      [[ -z "${PROFILE_DIR:-}" || "$1" == base ]] || prof+=(-memprofile "$PROFILE_DIR/$PROF.mem.pprof")
+      ip netns exec $SRV "$bin" "${prof[@]}" -iface hdd-s0 -server-id 10.66.0.1 -subnet 10.66.0.0/16 \
+        -range 10.66.1.0,10.66.255.254 -boot 10.66.0.1 -leases "$RUN_DIR/hotdesk-leases.csv" "${args[@]}" >"$RUN_DIR/$1.out" 2>&1 &
       LEASES="$RUN_DIR/hotdesk-leases.csv" ;;
   esac
   SPID=$! # ip netns exec execs in place: this is the server's own PID
@@ -128,7 +141,7 @@ one_run() { # server rate rep
   local srv="$1" rate="$2" rep="$3" n out tfile t0 t1 c0 c1 el rs0 rc0 kdrop lines bytes load1
   n=$(( rate * 10 > 5000 ? rate * 10 : 5000 ))
   out="$RUN_DIR/perfdhcp_${srv}_r${rate}_${rep}.txt"; tfile="$RUN_DIR/time_${srv}_r${rate}_${rep}.txt"
-  start_server "$srv"
+  PROF="${srv}_r${rate}_${rep}"; start_server "$srv"
   rs0="$(rcvbuf_errors $SRV)"; rc0="$(rcvbuf_errors $CLI)"; load1="$(cut -d' ' -f1 /proc/loadavg)"
   c0="$(cpu_ticks "$SPID")"; t0="$(date +%s.%N)"
   # -W 1 s: wait for late replies after the last request before reporting.

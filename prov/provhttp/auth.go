@@ -16,10 +16,10 @@ import (
 // establish req.LoginUser, the device they are at, and — for a GET of
 // their own <user>.cfg — the login itself. Unknown user and wrong password
 // take the same path and answer alike.
-func (h *Handler) authenticate(r *http.Request, header string, req *files.Request, kind files.FileKind, em *emFetch) (ok, stale bool) {
+func (h *Handler) authenticate(r reqLine, header string, req *files.Request, kind files.FileKind, em *emFetch) (ok, stale bool) {
 	var ans digestserver.Answer
 	c := &ans
-	if !parseDigest(header, c) || c.Realm != h.realm(r) || c.URI != r.URL.RequestURI() {
+	if !parseDigest(header, c) || c.Realm != h.realm(r) || c.URI != r.uri {
 		return false, false
 	}
 	now := h.now() // one reading for the nonce's age and its use
@@ -27,13 +27,13 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 	if st != digestserver.OK {
 		return false, st == digestserver.Expired
 	}
-	ctx := r.Context()
+	ctx := r.ctx
 	if mac, isMAC := prov.NormalizeMAC(c.Username); isMAC {
 		d, err := h.files.Device(ctx, mac)
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}
-		if !c.VerifyPassword(r.Method, d.ProvPassword) { // c.Username is d.ProvUser
+		if !c.VerifyPassword(r.method, d.ProvPassword) { // c.Username is d.ProvUser
 			// The phone holds its own credentials: this is another device
 			// presenting the MAC (or the phone after a factory reset).
 			h.files.WrongCredentials(ctx, d, *req)
@@ -69,12 +69,12 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 	if ha1 == "" {
 		ha1 = strings.Repeat("0", 32) // same work as a wrong password
 	}
-	verified, byDefault := c.Verify(r.Method, ha1), false
+	verified, byDefault := c.Verify(r.method, ha1), false
 	if !verified && err == nil && u.Status != prov.StatusDisabled {
 		// The site's default user, logged in by the phone itself with the
 		// password its configuration carries (prov.login.defaultPassword).
 		if secret := h.files.DefaultLoginSecretFor(ctx, *req, u); secret != "" {
-			verified = c.Verify(r.Method, auth.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
+			verified = c.Verify(r.method, auth.DigestHA1(c.Algorithm, u.Username, c.Realm, secret))
 			byDefault = verified
 		}
 	}
@@ -94,7 +94,7 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 	}
 	req.DeviceMAC, req.LoginUser, req.DefaultLogin = dev.MAC, u.Username, byDefault
 	// <user>.cfg, at the root or in the site's user-profile directory.
-	if kind == files.KindUserConfig && r.Method != http.MethodPut && files.UserOfFile(req.Path) == u.Username {
+	if kind == files.KindUserConfig && r.method != http.MethodPut && files.UserOfFile(req.Path) == u.Username {
 		if h.logins == nil {
 			return false, false
 		}
@@ -110,11 +110,11 @@ func (h *Handler) authenticate(r *http.Request, header string, req *files.Reques
 // user's session profile when they are (or now get) logged in, the
 // device's own profile for a login that has ended (with its token, so the
 // phone's next re-sync with it is refused again), 401 when refused.
-func (h *Handler) extensionMobility(r *http.Request, req *files.Request, dev prov.Device, user, token string) bool {
-	if h.logins == nil || r.Method == http.MethodPut {
+func (h *Handler) extensionMobility(r reqLine, req *files.Request, dev prov.Device, user, token string) bool {
+	if h.logins == nil || r.method == http.MethodPut {
 		return false
 	}
-	res, err := h.logins.ExtensionMobility(r.Context(), dev.MAC, user, token, req.Remote.String())
+	res, err := h.logins.ExtensionMobility(r.ctx, dev.MAC, user, token, req.Remote.String())
 	switch {
 	case err != nil:
 		h.log.Info("extension mobility login refused", "component", "provhttp", "mac", dev.MAC, "user", user, "err", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +16,16 @@ import (
 	"hotdesk/prov/store"
 )
 
-// newDeskEnv is newEnv with prov's desk services wired as the daemon wires
+// newDeskEnv is newDeskEnvOn net/http.
+func newDeskEnv(t testing.TB) (*env, *countingStore, *prov.Services) {
+	t.Helper()
+	return newDeskEnvOn(t, frontNetHTTP)
+}
+
+// newDeskEnvOn is newEnvOn with prov's desk services wired as the daemon wires
 // them (the files cache subscribed by prov.New, the namespace telling them
 // of fetches), both reading the store through cs.
-func newDeskEnv(t testing.TB) (*env, *countingStore, *prov.Services) {
+func newDeskEnvOn(t testing.TB, front string) (*env, *countingStore, *prov.Services) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
@@ -57,8 +62,7 @@ func newDeskEnv(t testing.TB) (*env, *countingStore, *prov.Services) {
 	if e.h, err = New(cfg, Deps{Files: e.files, Accounts: cs, Logins: e.logins}); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(e.h)
-	t.Cleanup(e.srv.Close)
+	e.srv = startServer(t, front, e.h, nil)
 	site := prov.Site{Name: "HQ", Subnets: []string{"127.0.0.0/8"}, Login: prov.LoginPolicy{Enabled: true}}
 	if err := st.CreateSite(ctx, &site); err != nil {
 		t.Fatal(err)
@@ -75,69 +79,71 @@ func newDeskEnv(t testing.TB) (*env, *countingStore, *prov.Services) {
 // with a user is kept as a reboot signal in the store, and her line waits
 // for the phone.
 func TestFetchReadsSessionsOnce(t *testing.T) {
-	e, cs, _ := newDeskEnv(t)
-	ctx := context.Background()
-	if code, body := e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA}); code != 200 {
-		t.Fatalf("first boot fetch: %d %s", code, body)
-	}
-	u := prov.User{Username: "alice", FirstName: "Alice", LastName: "A", Status: prov.StatusActive,
-		Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
-	if err := e.st.CreateUser(ctx, &u); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.AssignNumber(ctx, "1001", u.ID); err != nil {
-		t.Fatal(err)
-	}
-	d, err := e.st.GetDevice(ctx, mac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Logged in from the admin API, away from the phone, as Sessions does it.
-	s := prov.Session{ID: "s-alice", UserID: u.ID, DeviceID: d.ID, Door: prov.DoorAPI, StartedAt: time.Now(),
-		LastActivity: time.Now(), SIPUser: "s-alice", SIPPassword: "sesspw"}
-	if err := e.st.CreateSession(ctx, &s); err != nil {
-		t.Fatal(err)
-	}
-	e.events.Publish(ctx, prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
+	forEachFront(t, func(t *testing.T, front string) {
+		e, cs, _ := newDeskEnvOn(t, front)
+		ctx := context.Background()
+		if code, body := e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA}); code != 200 {
+			t.Fatalf("first boot fetch: %d %s", code, body)
+		}
+		u := prov.User{Username: "alice", FirstName: "Alice", LastName: "A", Status: prov.StatusActive,
+			Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
+		if err := e.st.CreateUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.AssignNumber(ctx, "1001", u.ID); err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.st.GetDevice(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Logged in from the admin API, away from the phone, as Sessions does it.
+		s := prov.Session{ID: "s-alice", UserID: u.ID, DeviceID: d.ID, Door: prov.DoorAPI, StartedAt: time.Now(),
+			LastActivity: time.Now(), SIPUser: "s-alice", SIPPassword: "sesspw"}
+		if err := e.st.CreateSession(ctx, &s); err != nil {
+			t.Fatal(err)
+		}
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
 
-	before := cs.sessions.Load()
-	if code, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil); code != 200 {
-		t.Fatalf("hand-out fetch: %d %s", code, body)
-	}
-	if n := cs.sessions.Load() - before; n != 1 {
-		t.Errorf("the credentials' hand-out and its view read the sessions %d times, want 1", n)
-	}
-	if d, err = e.st.GetDevice(ctx, mac); err != nil {
-		t.Fatal(err)
-	}
-	if d.CredsDeliveredAt.IsZero() || d.CredsHeldFor != u.ID {
-		t.Fatalf("credentials handed out at %v held for %d, want handed out and held for alice (%d)",
-			d.CredsDeliveredAt, d.CredsHeldFor, u.ID)
-	}
+		before := cs.sessions.Load()
+		if code, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil); code != 200 {
+			t.Fatalf("hand-out fetch: %d %s", code, body)
+		}
+		if n := cs.sessions.Load() - before; n != 1 {
+			t.Errorf("the credentials' hand-out and its view read the sessions %d times, want 1", n)
+		}
+		if d, err = e.st.GetDevice(ctx, mac); err != nil {
+			t.Fatal(err)
+		}
+		if d.CredsDeliveredAt.IsZero() || d.CredsHeldFor != u.ID {
+			t.Fatalf("credentials handed out at %v held for %d, want handed out and held for alice (%d)",
+				d.CredsDeliveredAt, d.CredsHeldFor, u.ID)
+		}
 
-	// Its files dropped by its registration, not its session: the
-	// authenticated boot fetch builds the view and gives the reboot signal
-	// from the session the hand-out read.
-	e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
-	before = cs.sessions.Load()
-	code, body := e.dev(t, "GET", "/"+mac+".cfg", "")
-	if code != 200 {
-		t.Fatalf("authenticated boot fetch: %d %s", code, body)
-	}
-	if n := cs.sessions.Load() - before; n != 0 {
-		t.Errorf("a boot fetch with no session event since the last read read the sessions %d times, want 0", n)
-	}
-	sig, err := e.st.DeviceSignals(ctx, d.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sig.BootAt.IsZero() {
-		t.Error("the boot fetch of a phone with a user logged in was not stored as a reboot signal")
-	}
-	// Held back: her line waits for the phone's verification, as before.
-	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || strings.Contains(body, "s-alice") {
-		t.Errorf("device file of a phone holding the credentials for alice carries her line: %d %s", code, body)
-	}
+		// Its files dropped by its registration, not its session: the
+		// authenticated boot fetch builds the view and gives the reboot signal
+		// from the session the hand-out read.
+		e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+		before = cs.sessions.Load()
+		code, body := e.dev(t, "GET", "/"+mac+".cfg", "")
+		if code != 200 {
+			t.Fatalf("authenticated boot fetch: %d %s", code, body)
+		}
+		if n := cs.sessions.Load() - before; n != 0 {
+			t.Errorf("a boot fetch with no session event since the last read read the sessions %d times, want 0", n)
+		}
+		sig, err := e.st.DeviceSignals(ctx, d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig.BootAt.IsZero() {
+			t.Error("the boot fetch of a phone with a user logged in was not stored as a reboot signal")
+		}
+		// Held back: her line waits for the phone's verification, as before.
+		if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || strings.Contains(body, "s-alice") {
+			t.Errorf("device file of a phone holding the credentials for alice carries her line: %d %s", code, body)
+		}
+	})
 }
 
 // TestFetchSessionReadFollowsEvents: the device's active session the
@@ -230,34 +236,36 @@ func (e *env) endSession(t *testing.T, id string) {
 // again (a query per view in a boot storm), and a file uploaded later is
 // rendered at once.
 func TestViewRebuildReadsNoUploadsOfOwnersWithout(t *testing.T) {
-	var cs *uploadCountingStore
-	e := newEnvStore(t, nil, func(st prov.Store) prov.Store { cs = &uploadCountingStore{Store: st}; return cs })
-	ctx := context.Background()
-	e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
-	e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
-	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
-		t.Fatalf("first authenticated fetch: %d %s", code, body)
-	}
-	d, err := e.st.GetDevice(ctx, mac)
-	if err != nil {
-		t.Fatal(err)
-	}
-	many := cs.many.Load()
-	for i := range 3 {
-		e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+	forEachFront(t, func(t *testing.T, front string) {
+		var cs *uploadCountingStore
+		e := newEnvStoreOn(t, front, nil, func(st prov.Store) prov.Store { cs = &uploadCountingStore{Store: st}; return cs })
+		ctx := context.Background()
+		e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA})
+		e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil)
 		if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
-			t.Fatalf("fetch %d after a registration: %d %s", i, code, body)
+			t.Fatalf("first authenticated fetch: %d %s", code, body)
 		}
-	}
-	if n := cs.many.Load() - many; n != 0 {
-		t.Fatalf("3 view rebuilds of a phone without uploads read its uploads %d times, want 0", n)
-	}
-	if code, body := e.dev(t, "PUT", "/"+mac+"-phone.cfg", `<PHONE_CONFIG><ALL up.backlight.idleIntensity="1"/></PHONE_CONFIG>`); code != 204 {
-		t.Fatalf("device upload: %d %s", code, body)
-	}
-	if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || !strings.Contains(body, `up.backlight.idleIntensity="1"`) {
-		t.Fatalf("device file without the upload made after the phone had none: %d %s", code, body)
-	}
+		d, err := e.st.GetDevice(ctx, mac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		many := cs.many.Load()
+		for i := range 3 {
+			e.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceStatus, DeviceID: d.ID, Reason: "registered"})
+			if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 {
+				t.Fatalf("fetch %d after a registration: %d %s", i, code, body)
+			}
+		}
+		if n := cs.many.Load() - many; n != 0 {
+			t.Fatalf("3 view rebuilds of a phone without uploads read its uploads %d times, want 0", n)
+		}
+		if code, body := e.dev(t, "PUT", "/"+mac+"-phone.cfg", `<PHONE_CONFIG><ALL up.backlight.idleIntensity="1"/></PHONE_CONFIG>`); code != 204 {
+			t.Fatalf("device upload: %d %s", code, body)
+		}
+		if code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", ""); code != 200 || !strings.Contains(body, `up.backlight.idleIntensity="1"`) {
+			t.Fatalf("device file without the upload made after the phone had none: %d %s", code, body)
+		}
+	})
 }
 
 // BenchmarkBootFetch is a deployed phone's boot (its master file, then

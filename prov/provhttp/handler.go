@@ -105,6 +105,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Local = localAddrOf(la)
 	}
 	cw := &countingWriter{ResponseWriter: w}
+	rl := reqLine{ctx: r.Context(), method: r.Method, path: r.URL.Path, uri: r.URL.RequestURI()}
 	kind := files.KindOther
 	defer func() { h.files.Observe(req.Proto, kind, cw.code(), cw.n) }()
 
@@ -138,8 +139,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if auth := headerValue(r.Header, "Authorization"); auth != "" {
-		if ok, stale := h.authenticate(r, auth, &req, kind, em); !ok {
-			h.challenge(cw, r, src, stale)
+		if ok, stale := h.authenticate(rl, auth, &req, kind, em); !ok {
+			h.challenge(cw, rl, src, stale)
 			return
 		}
 	}
@@ -147,13 +148,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.put(cw, r, req, src)
 		return
 	}
-	h.get(cw, r, req, src)
+	h.get(cw, r, rl, req, src)
 }
 
-func (h *Handler) get(w *countingWriter, r *http.Request, req files.Request, src netip.Addr) {
+func (h *Handler) get(w *countingWriter, r *http.Request, rl reqLine, req files.Request, src netip.Addr) {
 	c, err := h.files.Read(r.Context(), req)
 	if err != nil {
-		h.fail(w, r, err, src)
+		h.fail(w, rl, err, src)
 		return
 	}
 	defer c.Close()
@@ -195,12 +196,13 @@ func (h *Handler) get(w *countingWriter, r *http.Request, req files.Request, src
 }
 
 func (h *Handler) put(w *countingWriter, r *http.Request, req files.Request, src netip.Addr) {
+	rl := reqLine{ctx: r.Context(), method: r.Method, path: r.URL.Path}
 	if r.ContentLength > h.cfg.MaxUploadBytes {
-		h.fail(w, r, files.ErrTooLarge, src)
+		h.fail(w, rl, files.ErrTooLarge, src)
 		return
 	}
 	if err := h.files.Write(r.Context(), req, r.Body); err != nil {
-		h.fail(w, r, err, src)
+		h.fail(w, rl, err, src)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -208,23 +210,23 @@ func (h *Handler) put(w *countingWriter, r *http.Request, req files.Request, src
 
 // fail maps a namespace error to its answer; 401 and 404 spend the
 // source's failure budget.
-func (h *Handler) fail(w *countingWriter, r *http.Request, err error, src netip.Addr) {
+func (h *Handler) fail(w errorWriter, rl reqLine, err error, src netip.Addr) {
 	switch {
 	case errors.Is(err, prov.ErrAuth):
-		h.challenge(w, r, src, false)
+		h.challenge(w, rl, src, false)
 	case errors.Is(err, prov.ErrNotFound):
 		h.notFound(w, src)
 	case errors.Is(err, files.ErrBadName):
-		http.Error(w, "bad request", http.StatusBadRequest)
+		w.error("bad request", http.StatusBadRequest)
 	case errors.Is(err, files.ErrTooLarge):
-		http.Error(w, "upload too large", http.StatusRequestEntityTooLarge)
+		w.error("upload too large", http.StatusRequestEntityTooLarge)
 	case errors.Is(err, files.ErrQuota):
-		http.Error(w, "upload quota exceeded", http.StatusInsufficientStorage)
+		w.error("upload quota exceeded", http.StatusInsufficientStorage)
 	case errors.Is(err, prov.ErrInvalid):
-		http.Error(w, "upload refused: "+errorField(err), http.StatusBadRequest)
+		w.error("upload refused: "+errorField(err), http.StatusBadRequest)
 	default:
-		h.log.Error("provisioning request", "path", r.URL.Path, "method", r.Method, "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		h.log.Error("provisioning request", "path", rl.path, "method", rl.method, "err", err)
+		w.error("internal error", http.StatusInternalServerError)
 	}
 }
 
@@ -237,28 +239,28 @@ func errorField(err error) string {
 }
 
 // notFound is the one answer for a missing file, a wrong MAC and an unknown device.
-func (h *Handler) notFound(w *countingWriter, src netip.Addr) {
+func (h *Handler) notFound(w errorWriter, src netip.Addr) {
 	h.limit.fail(src)
-	http.Error(w, "404 page not found", http.StatusNotFound)
+	w.error("404 page not found", http.StatusNotFound)
 }
 
 // challenge answers 401 with a SHA-256 and an MD5 digest challenge (RFC 7616 §3.7).
-func (h *Handler) challenge(w *countingWriter, r *http.Request, src netip.Addr, stale bool) {
+func (h *Handler) challenge(w errorWriter, rl reqLine, src netip.Addr, stale bool) {
 	h.limit.fail(src)
-	realm := h.realm(r)
+	realm := h.realm(rl)
 	nonce := h.nonces.Issue(h.now(), nonceSource)
 	for _, alg := range []string{"SHA-256", "MD5"} {
-		w.Header().Add("WWW-Authenticate", digestserver.Challenge(realm, nonce, alg, stale))
+		w.addHeader("WWW-Authenticate", digestserver.Challenge(realm, nonce, alg, stale))
 	}
-	http.Error(w, "unauthorized", http.StatusUnauthorized)
+	w.error("unauthorized", http.StatusUnauthorized)
 }
 
-// realm is the digest realm of the file r asks for: a user's files are
+// realm is the digest realm of the file rl asks for: a user's files are
 // challenged in the realm of that user's login HA1s (salted per password),
 // a device's in prov.LoginRealm (its credentials are kept in clear, any
 // realm verifies).
-func (h *Handler) realm(r *http.Request) string {
-	name, _ := strings.CutPrefix(r.URL.Path, h.cfg.PathPrefix+"/")
+func (h *Handler) realm(rl reqLine) string {
+	name, _ := strings.CutPrefix(rl.path, h.cfg.PathPrefix+"/")
 	user := files.UserOfFile(name)
 	if em, _, ok := emFetchOf(name); ok {
 		user = em.user // the user signing in on a Cisco MPP
@@ -266,7 +268,7 @@ func (h *Handler) realm(r *http.Request) string {
 	if user == "" {
 		return prov.LoginRealm
 	}
-	if u, err := h.acct.GetUser(r.Context(), user); err == nil {
+	if u, err := h.acct.GetUser(rl.ctx, user); err == nil {
 		if realm := prov.LoginRealmOf(u); realm != "" {
 			return realm
 		}
@@ -296,6 +298,20 @@ func localAddrOf(a net.Addr) netip.AddrPort {
 	return ap
 }
 
+// reqLine is what the answer to a request depends on beyond its
+// files.Request, read from either front end (ServeHTTP, serveFast).
+type reqLine struct {
+	ctx               context.Context
+	method, path, uri string
+}
+
+// errorWriter writes an error answer on either front end.
+type errorWriter interface {
+	addHeader(key, value string)
+	// error answers as http.Error does.
+	error(msg string, code int)
+}
+
 // countingWriter records the status and body bytes for metrics.
 type countingWriter struct {
 	http.ResponseWriter
@@ -318,6 +334,9 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+func (c *countingWriter) addHeader(key, value string) { c.Header().Add(key, value) }
+func (c *countingWriter) error(msg string, code int)  { http.Error(c, msg, code) }
 
 func (c *countingWriter) code() int {
 	if c.status == 0 {

@@ -18,7 +18,8 @@
 # Env: CALLBENCH_ARGS extra flags for callbench (e.g. "-cpuprofile /tmp/cpu.prof": the last rate's profile stays;
 #        "-memprofile /tmp/heap.prof -memprofile-at 8s": the heap under load, as /tmp/heap.prof.at)
 #      CALLBENCH_BIN a callbench binary to run instead of building this tree's (before/after runs)
-#      SERVERS which to run (default "kamailio hotdesk"); BURST_RATE the burst's rate (default 3x hotdesk's best)
+#      SERVERS which to run (default "kamailio hotdesk"); BURST_RATE the burst's rate (default 3x hotdesk's best;
+#        0: no burst, so a -cpuprofile is the last rate's)
 # Needs: go; sip-tester (sipp) and kamailio are installed when missing. Every sipp run is bounded by -m and
 # SIPP_TIMEOUT_S; the servers and UAS started here are stopped by PID on exit.
 set -euo pipefail
@@ -150,6 +151,7 @@ if (( HBEST > 0 )); then
   echo "hotdesk RSS at ${HBEST}/s: $(grep "^hotdesk_r$HBEST " "$RUN_DIR/peaks.txt" | sed -E 's/.*peak_rss_mb=([0-9]+).*/\1/') MB peak (goal <= 200)"
   # The burst: 3x the sustained rate; what max_calls refuses gets 503.
   BURST="${BURST_RATE:-$((HBEST * 3))}"
+  (( BURST > 0 )) || exit 0
   spid="$(start_hotdesk)"; PIDS+=("$spid"); upid="$(start_uas "$HD_UAS_PORT")"; PIDS+=("$upid"); wait_udp "$HD_UAS_PORT"
   out="$(run_uac hotdesk_burst "$HD_PORT" "$BURST" $((BURST * DURATION)) "$spid")"; log "$out"
   echo "burst at ${BURST}/s (3x): $(sed -E 's/.*ok=([0-9]+).*/\1/' <<<"$out") calls carried, the rest shed (503); hotdesk peak RSS $(awk '/VmHWM/{print int($2/1024)}' "/proc/$spid/status") MB"

@@ -8,7 +8,9 @@
 # the Authorization header). wrk -t2 -c64 -d10s each, REPS times, alternating
 # who goes first; the load average is printed beside every pair. A bare
 # net/http handler serving the same bytes from memory (bench/rawfiles, no
-# digest check) runs in the same rounds: the floor of any Go server here.
+# digest check) runs in the same rounds: the floor of any net/http server
+# here; so does the same program on github.com/valyala/fasthttp (-server
+# fasthttp), the floor of that library (fast_floor).
 # Each server's CPU per request (µs, from /proc) is printed beside its rate.
 # With HOTDESKD_BASE (another build, e.g. main's) a second daemon is enrolled
 # the same way and measured in the same rounds, next to the first: before and
@@ -23,7 +25,8 @@
 #        each device's first render after prep marked it deployed, later rounds only cached fetches)
 # Needs Debian packages nginx, wrk, curl, python3 (installed when missing, as root); go.
 # Loopback only: TCP 5090 (nginx), 5091 (hotdeskd provisioning), 5092 (its admin API), 5094 (rawfiles),
-# 5095 (rawfiles' pprof); with HOTDESKD_BASE 5096, 5097, 5098 (its provisioning, admin and SIP).
+# 5095 (rawfiles' pprof), 5099 (rawfiles on fasthttp), 5100 (its pprof); with HOTDESKD_BASE 5096, 5097,
+# 5098 (its provisioning, admin and SIP).
 set -euo pipefail
 REPS="${1:-3}"; DEVICES="${DEVICES:-1000}"; DURATION="${DURATION:-10s}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -44,7 +47,7 @@ stop_pid() {
 }
 cleanup() { for p in "${PIDS[@]}"; do stop_pid "$p"; done; [[ "${KEEP:-}" == 1 ]] || rm -rf "$RUN"; }
 trap cleanup EXIT
-for p in 5090 5091 5092 5094 5095 5096 5097 5098; do ! ss -lnt | grep -q ":$p " || { log "port $p busy"; exit 1; }; done
+for p in 5090 5091 5092 5094 5095 5096 5097 5098 5099 5100; do ! ss -lnt | grep -q ":$p " || { log "port $p busy"; exit 1; }; done
 
 HOTDESKD="${HOTDESKD:-$RUN/hotdeskd}"
 [[ -x "$HOTDESKD" ]] || { log "building hotdeskd"; (cd "$REPO" && go build -o "$HOTDESKD" ./cmd/hotdeskd); }
@@ -106,8 +109,11 @@ nginx -c "$RUN/nginx.conf" -g 'daemon off;' &
 NPID=$!; PIDS+=("$NPID")
 "$RAWFILES" -listen 127.0.0.1:5094 -pprof 127.0.0.1:5095 -dir "$RUN/www" 2>"$RUN/rawfiles.log" &
 RPID=$!; PIDS+=("$RPID")
+"$RAWFILES" -server fasthttp -listen 127.0.0.1:5099 -pprof 127.0.0.1:5100 -dir "$RUN/www" 2>"$RUN/rawfiles_fast.log" &
+FPID=$!; PIDS+=("$FPID")
 for _ in $(seq 50); do curl -fs -m 1 -o /dev/null "http://127.0.0.1:5090/0004f2000001-hotdesk.cfg" &&
-  curl -fs -m 1 -o /dev/null "http://127.0.0.1:5094/0004f2000001-hotdesk.cfg" && break; sleep 0.1; done
+  curl -fs -m 1 -o /dev/null "http://127.0.0.1:5094/0004f2000001-hotdesk.cfg" &&
+  curl -fs -m 1 -o /dev/null "http://127.0.0.1:5099/0004f2000001-hotdesk.cfg" && break; sleep 0.1; done
 echo "files: $DEVICES, $(du -b "$RUN/www/0004f2000001-hotdesk.cfg" | cut -f1) bytes each (first); cores: $(nproc)"
 
 # cpu_ticks PID... → utime+stime of those processes and their threads (nginx: master and workers).
@@ -135,23 +141,25 @@ for r in $(seq "$REPS"); do
   [[ -z "$BPID" ]] ||
     python3 "$HERE/devices_prep.py" http://127.0.0.1:5096 "$DEVICES" "$RUN/base/www" "$RUN/base/devices.txt" --nonces-only
   la="$(cut -d' ' -f1-3 /proc/loadavg)"
-  hp="" gp=""
+  hp="" gp="" fp=""
   if [[ -n "${PROFILE:-}" && "$r" == "${PROFILE_REP:-1}" ]]; then
     mkdir -p "$PROFILE"
     hp="http://127.0.0.1:5092 $PROFILE/http_cpu.pprof" gp="http://127.0.0.1:5095 $PROFILE/rawfiles_cpu.pprof"
+    fp="http://127.0.0.1:5100 $PROFILE/rawfiles_fast_cpu.pprof"
   fi
   NGINX_PIDS=("$NPID" $(pgrep -P "$NPID" || true))
   b="0 0"
   base() { [[ -z "$BPID" ]] || b=$(DEVS="$RUN/base/devices.txt" rps http://127.0.0.1:5096 "$BPID"); }
   if (( r % 2 == 1 )); then h=$(PROF="$hp" rps http://127.0.0.1:5091 "$HPID"); base; n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
-    g=$(PROF="$gp" rps http://127.0.0.1:5094 "$RPID")
-  else g=$(PROF="$gp" rps http://127.0.0.1:5094 "$RPID"); n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
+    g=$(PROF="$gp" rps http://127.0.0.1:5094 "$RPID"); f=$(PROF="$fp" rps http://127.0.0.1:5099 "$FPID")
+  else f=$(PROF="$fp" rps http://127.0.0.1:5099 "$FPID"); g=$(PROF="$gp" rps http://127.0.0.1:5094 "$RPID")
+    n=$(rps http://127.0.0.1:5090 "${NGINX_PIDS[@]}")
     base; h=$(PROF="$hp" rps http://127.0.0.1:5091 "$HPID"); fi
-  read -r h hc <<<"$h"; read -r n nc <<<"$n"; read -r g gc <<<"$g"; read -r b bc <<<"$b"
-  awk -v r="$r" -v h="$h" -v n="$n" -v g="$g" -v hc="$hc" -v nc="$nc" -v gc="$gc" -v la="$la" \
+  read -r h hc <<<"$h"; read -r n nc <<<"$n"; read -r g gc <<<"$g"; read -r b bc <<<"$b"; read -r f fc <<<"$f"
+  awk -v r="$r" -v h="$h" -v n="$n" -v g="$g" -v hc="$hc" -v nc="$nc" -v gc="$gc" -v la="$la" -v f="$f" -v fc="$fc" \
     -v rss="$(awk '/VmRSS/{print int($2/1024)}' /proc/$HPID/status)" \
-    'BEGIN { printf "devices_rep=%s hotdesk_req_per_s=%s nginx_req_per_s=%s go_floor_req_per_s=%s ratio=%.2f go_floor_ratio=%.2f cpu_us_per_req hotdesk=%s nginx=%s go_floor=%s hotdesk_rss_mb=%s load_average=%s\n",
-      r, h, n, g, (n > 0 ? h/n : 0), (n > 0 ? g/n : 0), hc, nc, gc, rss, la }'
+    'BEGIN { printf "devices_rep=%s hotdesk_req_per_s=%s nginx_req_per_s=%s go_floor_req_per_s=%s fast_floor_req_per_s=%s ratio=%.2f go_floor_ratio=%.2f fast_floor_ratio=%.2f hotdesk_vs_go_floor=%.2f hotdesk_vs_fast_floor=%.2f cpu_us_per_req hotdesk=%s nginx=%s go_floor=%s fast_floor=%s hotdesk_rss_mb=%s load_average=%s\n",
+      r, h, n, g, f, (n > 0 ? h/n : 0), (n > 0 ? g/n : 0), (n > 0 ? f/n : 0), (g > 0 ? h/g : 0), (f > 0 ? h/f : 0), hc, nc, gc, fc, rss, la }'
   [[ -z "$BPID" ]] || awk -v r="$r" -v h="$h" -v b="$b" -v hc="$hc" -v bc="$bc" -v n="$n" \
     'BEGIN { printf "devices_rep=%s base_req_per_s=%s base_ratio=%.2f new_vs_base=%.2f cpu_us_per_req base=%s new_vs_base_cpu=%.2f\n",
       r, b, (n > 0 ? b/n : 0), (b > 0 ? h/b : 0), bc, (bc > 0 ? hc/bc : 0) }'

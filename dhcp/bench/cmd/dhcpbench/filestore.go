@@ -27,6 +27,7 @@ type fileStore struct {
 	cond    *sync.Cond
 	pending []byte
 	spare   []byte
+	line    []byte // the line being written (unbatched), reused
 	seq     uint64 // batch now accumulating
 	done    uint64 // last batch written
 	err     error
@@ -78,8 +79,9 @@ func (s *fileStore) flusher() {
 	}
 }
 
-// appendLine queues line and waits until its batch is on disk.
-func (s *fileStore) appendLine(line string) error {
+// appendLine queues the line build appends and waits until its batch is
+// on disk.
+func (s *fileStore) appendLine(build func([]byte) []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -90,11 +92,12 @@ func (s *fileStore) appendLine(line string) error {
 		// to the flusher cost two goroutine wake-ups per ACK, more than the
 		// write, and a group only pays off when an fsync follows.
 		if s.err == nil {
-			_, s.err = s.f.WriteString(line)
+			s.line = build(s.line[:0])
+			_, s.err = s.f.Write(s.line)
 		}
 		return s.err
 	}
-	s.pending = append(s.pending, line...)
+	s.pending = build(s.pending)
 	my := s.seq
 	s.cond.Broadcast()
 	for s.done < my && s.err == nil {
@@ -103,13 +106,22 @@ func (s *fileStore) appendLine(line string) error {
 	return s.err
 }
 
+// SaveLease appends "S,mac,ip,expires,state,hostname,vendor" (formatted in
+// place: fmt.Sprintf and a strings.Replacer built per field were the
+// store's own garbage per ACK).
 func (s *fileStore) SaveLease(_ context.Context, l dhcp.Lease) error {
-	return s.appendLine(fmt.Sprintf("S,%s,%s,%d,%s,%s,%s\n", l.MAC, l.IP, l.Expires.Unix(), l.State,
-		csvSafe(l.Hostname), csvSafe(l.VendorClass)))
+	return s.appendLine(func(b []byte) []byte {
+		b = append(append(append(b, "S,"...), l.MAC...), ',')
+		b = append(l.IP.AppendTo(b), ',')
+		b = append(strconv.AppendInt(b, l.Expires.Unix(), 10), ',')
+		b = append(append(b, l.State...), ',')
+		b = append(appendCSV(b, l.Hostname), ',')
+		return append(appendCSV(b, l.VendorClass), '\n')
+	})
 }
 
 func (s *fileStore) DeleteLease(_ context.Context, mac string) error {
-	return s.appendLine("D," + mac + "\n")
+	return s.appendLine(func(b []byte) []byte { return append(append(append(b, "D,"...), mac...), '\n') })
 }
 
 func (s *fileStore) LoadLeases(context.Context) ([]dhcp.Lease, error) {
@@ -149,4 +161,14 @@ func (s *fileStore) Close() error {
 	return s.f.Close()
 }
 
-func csvSafe(v string) string { return strings.NewReplacer(",", " ", "\n", " ").Replace(v) }
+// appendCSV appends v with its commas and newlines made spaces.
+func appendCSV(b []byte, v string) []byte {
+	for i := range len(v) {
+		c := v[i]
+		if c == ',' || c == '\n' {
+			c = ' '
+		}
+		b = append(b, c)
+	}
+	return b
+}

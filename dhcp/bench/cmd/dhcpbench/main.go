@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -29,7 +30,12 @@ func main() {
 	fsync := flag.Bool("fsync", false, "fsync every batch (Kea's memfile does not)")
 	workers := flag.Int("workers", dhcp.DefaultConfig().Workers, "socket reader goroutines")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the run to this file at exit")
 	flag.Parse()
+	if *memprofile != "" {
+		runtime.MemProfileRate = 4096 // the replies are small: sample finely enough to see them
+		defer writeHeapProfile(*memprofile)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
@@ -40,6 +46,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dhcpbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
+	}
+}
+
+// writeHeapProfile writes the allocations of the whole run (alloc_objects,
+// alloc_space) to path.
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dhcpbench: memprofile:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "dhcpbench: memprofile:", err)
 	}
 }
 

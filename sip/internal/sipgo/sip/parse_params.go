@@ -19,6 +19,14 @@ func UnmarshalHeaderParams(s string, seperator rune, ending rune, p *HeaderParam
 
 	s = strings.TrimLeftFunc(s, unicode.IsSpace) // Remove trailing spaces
 	n = len(s)
+	if *p == nil {
+		// Sized once for every separator up to the end: a Via's branch,
+		// rport and received were three allocations, one per doubling.
+		// One parameter or none: as before (append's one, or nil).
+		if c := countParams(s, seperator, ending); c > 1 {
+			*p = make(HeaderParams, 0, c)
+		}
+	}
 	for i, c := range s {
 		if c == ending {
 			n = i
@@ -76,4 +84,19 @@ func UnmarshalHeaderParams(s string, seperator rune, ending rune, p *HeaderParam
 	}
 
 	return n, nil
+}
+
+// countParams is an upper bound of the parameters in s up to ending: one
+// more than its separators (quoted ones included).
+func countParams(s string, seperator, ending rune) int {
+	n := 1
+	for _, c := range s {
+		if c == ending {
+			break
+		}
+		if c == seperator {
+			n++
+		}
+	}
+	return n
 }

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -72,5 +73,35 @@ func TestNumbersWrittenWithoutStrings(t *testing.T) {
 	b.Grow(1024)
 	if n := testing.AllocsPerRun(100, func() { b.Reset(); write(&b) }); n != 0 {
 		t.Errorf("%v allocations, want 0 (4 before: two ports, the CSeq number, Content-Length)", n)
+	}
+}
+
+// TestViaParamsParsedInOneAllocation: a Via's parameters are parsed as
+// before into a list allocated once (three parameters were three
+// allocations, one per doubling of the list; two were two).
+func TestViaParamsParsedInOneAllocation(t *testing.T) {
+	tests := []struct {
+		in   string
+		want HeaderParams
+	}{
+		{"SIP/2.0/UDP 127.0.0.1:5190;branch=z9hG4bKhd1;rport=5190;received=127.0.0.1",
+			HeaderParams{{"branch", "z9hG4bKhd1"}, {"rport", "5190"}, {"received", "127.0.0.1"}}},
+		{"SIP/2.0/UDP 127.0.0.1:5161;rport;branch=z9hG4bK-1", HeaderParams{{"rport", ""}, {"branch", "z9hG4bK-1"}}},
+		{"SIP/2.0/UDP 10.0.0.1", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var h ViaHeader
+			if err := parseViaHeader(tt.in, &h); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(h.Params, tt.want) {
+				t.Fatalf("params %v, want %v", h.Params, tt.want)
+			}
+			n := testing.AllocsPerRun(100, func() { var h ViaHeader; parseViaHeader(tt.in, &h) })
+			if want := min(len(tt.want), 1) + 1; n > float64(want) {
+				t.Errorf("%v allocations per Via parsed, want at most %d (the header escapes)", n, want)
+			}
+		})
 	}
 }

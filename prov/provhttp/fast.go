@@ -1,0 +1,289 @@
+package provhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"hotdesk/prov/files"
+)
+
+// Timeouts of the phones' listeners, on either front end: a request's
+// header within 10 s, its body (an upload) within a minute, the answer
+// (a firmware image at LAN speed) within 10 minutes, an idle keep-alive
+// connection 2 minutes.
+const (
+	HeaderTimeout = 10 * time.Second
+	BodyTimeout   = time.Minute
+	WriteTimeout  = 10 * time.Minute
+	IdleTimeout   = 2 * time.Minute
+)
+
+// NewFastServer is the phones' provisioning listener on fasthttp (issue 17:
+// net/http's own cost per request kept a Go server below nginx). The hot
+// path, a GET or HEAD of a device's or user's file (or a static file without
+// a range or a condition), is served by serveFast; everything else (uploads,
+// the phone pages, ranges, odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
+// fasthttp's own messages (broken connections, bad requests) at debug and
+// recovered panics as errors.
+func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("component", "provhttp")
+	slow := fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The adaptor's request context is fasthttp's RequestCtx, recycled
+		// once the request is answered: nothing may keep it.
+		ctx := context.WithValue(context.Background(), http.LocalAddrContextKey, r.Context().Value(http.LocalAddrContextKey))
+		h.ServeHTTP(streamingWriter{w}, r.WithContext(ctx))
+	}))
+	return &fasthttp.Server{
+		Handler: func(c *fasthttp.RequestCtx) {
+			defer func() {
+				// fasthttp recovers nothing: a panic would end the daemon.
+				if p := recover(); p != nil {
+					logger.Error("provisioning handler panic", "err", fmt.Errorf("%v", p), "path", string(c.Path()))
+					c.Error("internal error", http.StatusInternalServerError)
+				}
+			}()
+			if h.serveFast(c) {
+				return
+			}
+			c.SetUserValue(http.LocalAddrContextKey, c.LocalAddr())
+			slow(c)
+		},
+		ErrorHandler: h.fastRequestError,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: BodyTimeout}
+		},
+		Name:                  "",
+		NoDefaultServerHeader: true,
+		ReadTimeout:           HeaderTimeout,
+		WriteTimeout:          WriteTimeout,
+		IdleTimeout:           IdleTimeout,
+		// Uploads are read whole before the handler (the adaptor buffers
+		// them); a larger one is answered by fastRequestError.
+		MaxRequestBodySize: int(h.cfg.MaxUploadBytes),
+		ReadBufferSize:     16 << 10,
+		CloseOnShutdown:    true,
+		Logger:             fastLogger{logger},
+	}
+}
+
+// serveFast answers a GET or HEAD of a device's or user's file, or a plain
+// one of a static file, as ServeHTTP does; false (nothing done yet) leaves the request to it.
+func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
+	head := c.IsHead()
+	if !head && !c.IsGet() {
+		return false
+	}
+	raw := c.Request.Header.RequestURI()
+	if !plainPath(raw) {
+		return false
+	}
+	path := string(raw) // as sent: net/http's Path and RequestURI alike for a plain path
+	name, ok := strings.CutPrefix(path, h.cfg.PathPrefix+"/")
+	if !ok || strings.HasPrefix(name, PhonePagesPath) || strings.HasPrefix(name, files.EMPath+"/") {
+		return false
+	}
+	kind := files.KindOf(name)
+	if kind == files.KindOther || kind == files.KindStatic && conditional(&c.Request.Header) {
+		return false // ranges and conditions of static files: http.ServeContent's
+	}
+	req := files.Request{Proto: files.ProtoHTTP, Path: name, UserAgent: string(c.UserAgent()),
+		Remote: localAddrOf(c.RemoteAddr()), Local: localAddrOf(c.LocalAddr())}
+	if c.IsTLS() {
+		req.Proto = files.ProtoHTTPS
+	}
+	w := &fastAnswer{c: c}
+	defer func() { h.files.Observe(req.Proto, kind, w.code(), w.n) }()
+	src := req.Remote.Addr().Unmap()
+	if h.limit.blocked(src) {
+		w.error("too many failed requests", http.StatusTooManyRequests)
+		return true
+	}
+	method := http.MethodGet
+	if head {
+		method = http.MethodHead
+	}
+	rl := reqLine{ctx: context.Background(), method: method, path: path, uri: path}
+	if auth := c.Request.Header.Peek("Authorization"); len(auth) > 0 {
+		if ok, stale := h.authenticate(rl, string(auth), &req, kind, nil); !ok {
+			h.challenge(w, rl, src, stale)
+			return true
+		}
+	}
+	ct, err := h.files.Read(rl.ctx, req)
+	if err != nil {
+		h.fail(w, rl, err, src)
+		return true
+	}
+	if ct.Kind == files.KindStatic {
+		w.status, w.n = http.StatusOK, staticAnswer(c, ct, head)
+		return true
+	}
+	defer ct.Close()
+	etag, ctype := ct.ETag, ct.ContentType
+	if hh := ct.HTTP; hh != nil {
+		etag, ctype = hh.ETag[0], hh.ContentType[0]
+	}
+	hd := &c.Response.Header
+	hd.SetContentType(ctype)
+	if etag != "" {
+		hd.Set("ETag", etag)
+	}
+	// Rendered files are small and carry secrets: see get.
+	hd.Set("Cache-Control", "no-store")
+	if etag != "" && string(c.Request.Header.Peek("If-None-Match")) == etag {
+		w.status = http.StatusNotModified
+		c.SetStatusCode(http.StatusNotModified)
+		return true
+	}
+	w.status = http.StatusOK
+	if head {
+		hd.SetContentLength(int(ct.Size))
+		return true
+	}
+	// Copied into fasthttp's pooled body buffer: one write of header and body.
+	n, _ := io.Copy(c, ct.Body)
+	w.n = n
+	return true
+}
+
+// staticAnswer is http.ServeContent's answer to a plain GET or HEAD of
+// a static file (a firmware image): streamed from the file, which fasthttp
+// closes once written; the body's length.
+func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool) int64 {
+	hd := &c.Response.Header
+	hd.SetContentType(ct.ContentType)
+	if ct.ETag != "" {
+		hd.Set("ETag", ct.ETag)
+	}
+	if !ct.ModTime.IsZero() && !ct.ModTime.Equal(time.Unix(0, 0)) {
+		hd.Set("Last-Modified", ct.ModTime.UTC().Format(http.TimeFormat))
+	}
+	hd.Set("Accept-Ranges", "bytes")
+	if head {
+		_ = ct.Close()
+		hd.SetContentLength(int(ct.Size))
+		return 0
+	}
+	c.Response.SetBodyStream(contentStream{ct}, int(ct.Size))
+	return ct.Size
+}
+
+// contentStream is a static file's body for fasthttp, which closes it.
+type contentStream struct{ c *files.Content }
+
+func (s contentStream) Read(p []byte) (int, error) { return s.c.Body.Read(p) }
+func (s contentStream) Close() error               { return s.c.Close() }
+
+// conditional reports a Range or a precondition: answered by ServeHTTP.
+func conditional(h *fasthttp.RequestHeader) bool {
+	for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if len(h.Peek(k)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// plainPath: an origin-form target of path characters only (no query,
+// escape, dot segment or empty segment), which net/http and fasthttp read
+// alike; anything else goes to ServeHTTP.
+func plainPath(b []byte) bool {
+	if len(b) == 0 || b[0] != '/' {
+		return false
+	}
+	for i, ch := range b {
+		switch {
+		case ch == '?' || ch == '%' || ch == '#' || ch <= ' ' || ch >= 0x7f || ch == '\\':
+			return false
+		case ch == '/' && i+1 < len(b) && (b[i+1] == '/' || b[i+1] == '.'):
+			return false
+		}
+	}
+	return true
+}
+
+// fastRequestError answers a request fasthttp could not read: an upload
+// over max_upload_bytes as ServeHTTP does (413, counted in the metrics),
+// the rest as fasthttp would.
+func (h *Handler) fastRequestError(c *fasthttp.RequestCtx, err error) {
+	if !errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		var timeout interface{ Timeout() bool }
+		switch {
+		case errors.As(err, &timeout) && timeout.Timeout():
+			c.Error("Request timeout", http.StatusRequestTimeout)
+		default:
+			c.Error("Error when parsing request", http.StatusBadRequest)
+		}
+		return
+	}
+	proto := files.ProtoHTTP
+	if c.IsTLS() {
+		proto = files.ProtoHTTPS
+	}
+	name, _ := strings.CutPrefix(string(c.Path()), h.cfg.PathPrefix+"/")
+	w := &fastAnswer{c: c}
+	w.error("upload too large", http.StatusRequestEntityTooLarge)
+	h.files.Observe(proto, files.KindOf(name), w.code(), w.n)
+}
+
+// fastAnswer is the fast path's answer, counted for the metrics as
+// countingWriter counts ServeHTTP's.
+type fastAnswer struct {
+	c      *fasthttp.RequestCtx
+	status int
+	n      int64
+}
+
+func (a *fastAnswer) addHeader(key, value string) { a.c.Response.Header.Add(key, value) }
+
+// error writes what http.Error does.
+func (a *fastAnswer) error(msg string, code int) {
+	a.status = code
+	a.c.SetStatusCode(code)
+	a.c.SetContentType("text/plain; charset=utf-8")
+	a.c.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	a.c.SetBodyString(msg + "\n")
+	a.n = int64(len(msg) + 1)
+	if a.c.IsHead() {
+		a.n = 0
+	}
+}
+
+func (a *fastAnswer) code() int {
+	if a.status == 0 {
+		return http.StatusOK
+	}
+	return a.status
+}
+
+// streamingWriter makes the adaptor stream a large answer (a firmware
+// image) instead of holding all of it: a flush after the header switches
+// it to a pipe.
+type streamingWriter struct{ http.ResponseWriter }
+
+func (s streamingWriter) WriteHeader(code int) {
+	s.ResponseWriter.WriteHeader(code)
+	n, err := strconv.ParseInt(s.Header().Get("Content-Length"), 10, 64)
+	if f, ok := s.ResponseWriter.(http.Flusher); ok && err == nil && n > 64<<10 {
+		f.Flush()
+	}
+}
+
+// fastLogger routes fasthttp's log lines to slog at debug: they are about
+// clients (broken connections, malformed requests).
+type fastLogger struct{ l *slog.Logger }
+
+func (f fastLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
