@@ -187,13 +187,17 @@ func (w httpLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// withTLS wraps ln in TLS when tlsCfg is set, and names the protocol.
+func withTLS(ln net.Listener, tlsCfg *tls.Config) (net.Listener, string) {
+	if tlsCfg == nil {
+		return ln, "http"
+	}
+	return tls.NewListener(ln, tlsCfg), "https"
+}
+
 // addHTTP registers an HTTP(S) server on a bound listener as a component.
 func (a *app) addHTTP(name string, ln net.Listener, srv *http.Server, tlsCfg *tls.Config) {
-	proto := "http"
-	if tlsCfg != nil {
-		proto = "https"
-		ln = tls.NewListener(ln, tlsCfg)
-	}
+	ln, proto := withTLS(ln, tlsCfg)
 	a.components = append(a.components, component{
 		name: name, proto: proto,
 		serve: func(context.Context) error {

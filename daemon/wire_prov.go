@@ -91,11 +91,7 @@ func (a *app) bindProvisioning(ctx context.Context) error {
 // addFastHTTP is addHTTP for a fasthttp server: shut down within the
 // daemon's shutdown deadline, its keep-alive connections closed.
 func (a *app) addFastHTTP(name string, ln net.Listener, srv *fasthttp.Server, tlsCfg *tls.Config) {
-	proto := "http"
-	if tlsCfg != nil {
-		proto = "https"
-		ln = tls.NewListener(ln, tlsCfg)
-	}
+	ln, proto := withTLS(ln, tlsCfg)
 	a.components = append(a.components, component{
 		name: name, proto: proto,
 		serve: func(context.Context) error {
