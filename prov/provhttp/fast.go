@@ -105,7 +105,12 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		req.Proto = files.ProtoHTTPS
 	}
 	w := &fastAnswer{c: c}
-	defer func() { h.files.Observe(req.Proto, kind, w.code(), w.n) }()
+	streamed := false // a static file's body: counted when fasthttp is done with it
+	defer func() {
+		if !streamed {
+			h.files.Observe(req.Proto, kind, w.code(), w.n)
+		}
+	}()
 	src := req.Remote.Addr().Unmap()
 	if h.limit.blocked(src) {
 		w.error("too many failed requests", http.StatusTooManyRequests)
@@ -128,7 +133,9 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		return true
 	}
 	if ct.Kind == files.KindStatic {
-		w.status, w.n = http.StatusOK, staticAnswer(c, ct, head)
+		w.status = http.StatusOK
+		streamed = !head
+		w.n = staticAnswer(c, ct, head, func(n int64) { h.files.Observe(req.Proto, kind, http.StatusOK, n) })
 		return true
 	}
 	defer ct.Close()
@@ -161,8 +168,9 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 
 // staticAnswer is http.ServeContent's answer to a plain GET or HEAD of
 // a static file (a firmware image): streamed from the file, which fasthttp
-// closes once written; the body's length.
-func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool) int64 {
+// closes once written, done told the bytes sent; the bytes counted now
+// (none: a HEAD's, or a GET's counted by done).
+func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done func(n int64)) int64 {
 	hd := &c.Response.Header
 	hd.SetContentType(ct.ContentType)
 	if ct.ETag != "" {
@@ -177,15 +185,33 @@ func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool) int64 {
 		hd.SetContentLength(int(ct.Size))
 		return 0
 	}
-	c.Response.SetBodyStream(contentStream{ct}, int(ct.Size))
-	return ct.Size
+	c.Response.SetBodyStream(&contentStream{c: ct, done: done}, int(ct.Size))
+	return 0
 }
 
-// contentStream is a static file's body for fasthttp, which closes it.
-type contentStream struct{ c *files.Content }
+// contentStream is a static file's body for fasthttp, which closes it once
+// written or when the client went away; done then counts what was read
+// from the file, not the file's size, so a broken transfer is not counted
+// as a whole one.
+type contentStream struct {
+	c    *files.Content
+	n    int64
+	done func(n int64)
+}
 
-func (s contentStream) Read(p []byte) (int, error) { return s.c.Body.Read(p) }
-func (s contentStream) Close() error               { return s.c.Close() }
+func (s *contentStream) Read(p []byte) (int, error) {
+	n, err := s.c.Body.Read(p)
+	s.n += int64(n)
+	return n, err
+}
+
+func (s *contentStream) Close() error {
+	if s.done != nil {
+		s.done(s.n)
+		s.done = nil
+	}
+	return s.c.Close()
+}
 
 // conditional reports a Range or a precondition: answered by ServeHTTP.
 func conditional(h *fasthttp.RequestHeader) bool {
@@ -219,24 +245,28 @@ func plainPath(b []byte) bool {
 // over max_upload_bytes as ServeHTTP does (413, counted in the metrics),
 // the rest as fasthttp would.
 func (h *Handler) fastRequestError(c *fasthttp.RequestCtx, err error) {
-	if !errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		var timeout interface{ Timeout() bool }
-		switch {
-		case errors.As(err, &timeout) && timeout.Timeout():
-			c.Error("Request timeout", http.StatusRequestTimeout)
-		default:
-			c.Error("Error when parsing request", http.StatusBadRequest)
-		}
-		return
-	}
 	proto := files.ProtoHTTP
 	if c.IsTLS() {
 		proto = files.ProtoHTTPS
 	}
-	name, _ := strings.CutPrefix(string(c.Path()), h.cfg.PathPrefix+"/")
 	w := &fastAnswer{c: c}
-	w.error("upload too large", http.StatusRequestEntityTooLarge)
-	h.files.Observe(proto, files.KindOf(name), w.code(), w.n)
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		name, _ := strings.CutPrefix(string(c.Path()), h.cfg.PathPrefix+"/")
+		w.error("upload too large", http.StatusRequestEntityTooLarge)
+		h.files.Observe(proto, files.KindOf(name), w.code(), w.n)
+		return
+	}
+	// A request that could not be read (a malformed request line or
+	// header, one too slow): counted as other files' requests with its
+	// status, and logged at debug, since any host on the LAN can send them.
+	var timeout interface{ Timeout() bool }
+	if errors.As(err, &timeout) && timeout.Timeout() {
+		w.error("request timeout", http.StatusRequestTimeout)
+	} else {
+		w.error("bad request", http.StatusBadRequest)
+	}
+	h.log.Debug("unreadable provisioning request", "remote", c.RemoteAddr().String(), "status", w.status, "err", err)
+	h.files.Observe(proto, files.KindOther, w.code(), w.n)
 }
 
 // fastAnswer is the fast path's answer, counted for the metrics as
