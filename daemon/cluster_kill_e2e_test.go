@@ -38,6 +38,11 @@ var clusterHandsets = flag.Int("cluster.handsets", 2000, "handsets in TestCluste
 type nodeProc struct {
 	clusterNode
 	cmd *exec.Cmd
+
+	// problems are the node's WARN and ERROR lines (the first 200), shown
+	// when the test fails: a flake under load is then read from them.
+	mu       sync.Mutex
+	problems []string
 }
 
 var readyRE = regexp.MustCompile(`msg=ready admin=(\S+) http=(\S+) .*sip_udp="?\[([^\]\s]+)\]`)
@@ -89,10 +94,24 @@ cluster: {node: `+name+`}
 	if n.addrs.Admin == "" {
 		t.Fatalf("%s never logged ready:\n%s", name, log.String())
 	}
-	go func() { // keep the pipe drained
+	go func() { // keep the pipe drained, the problems kept
 		for sc.Scan() {
+			if line := sc.Text(); strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+				n.mu.Lock()
+				if len(n.problems) < 200 {
+					n.problems = append(n.problems, line)
+				}
+				n.mu.Unlock()
+			}
 		}
 	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			t.Logf("%s's warnings and errors (%d):\n%s", name, len(n.problems), strings.Join(n.problems, "\n"))
+		}
+	})
 	return n
 }
 
