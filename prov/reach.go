@@ -392,7 +392,8 @@ func (s *Sessions) signals(ctx context.Context, deviceID int64) (DeviceSignals, 
 		}
 	}
 	sig, err := s.store.DeviceSignals(ctx, deviceID)
-	if errors.Is(err, ErrNotFound) {
+	none := errors.Is(err, ErrNotFound)
+	if none {
 		sig, err = DeviceSignals{DeviceID: deviceID}, nil
 	}
 	if err != nil || s.cluster != nil {
@@ -403,9 +404,46 @@ func (s *Sessions) signals(ctx context.Context, deviceID int64) (DeviceSignals, 
 		sig = cur // filled meanwhile by an update: that one is newer
 	} else {
 		s.sig[deviceID] = sig
+		if none || sig.blank() {
+			s.sigBlank[deviceID] = struct{}{}
+		}
 	}
 	s.devMu.Unlock()
 	return sig, nil
+}
+
+// blank reports signals that say nothing: what no row says.
+func (sig DeviceSignals) blank() bool {
+	return sig.SyncAt.IsZero() && sig.SyncFetchedAt.IsZero() && sig.BootAt.IsZero() &&
+		sig.LineDownSession == "" && sig.LineDownAt.IsZero() && sig.Reach == nil
+}
+
+// onEnrolled notes what a device its phone's first fetch just created
+// (ReasonEnrolled) has: no stored signals, and its status, so that neither
+// is read for its boot fetch and first registration (every phone of a boot
+// storm is new: two of its statements). Devices are never deleted, so the
+// ID is new and no row can name it. Any other event about the device
+// forgets the status. On a cluster every node reads the store instead.
+func (s *Sessions) onEnrolled(_ context.Context, ev Event) {
+	if s.cluster != nil || ev.DeviceID == 0 {
+		return
+	}
+	s.devMu.Lock()
+	defer s.devMu.Unlock()
+	if ev.Kind == EventDeviceChanged && ev.Reason == ReasonEnrolled && ev.Device != nil {
+		if _, ok := s.sig[ev.DeviceID]; !ok {
+			s.sig[ev.DeviceID] = DeviceSignals{DeviceID: ev.DeviceID}
+			s.sigBlank[ev.DeviceID] = struct{}{}
+		}
+		s.enrolled[ev.DeviceID] = ev.Device.Status
+		return
+	}
+	if ev.Kind == EventDeviceChanged {
+		// An edit may change the status. EventDeviceStatus is the
+		// credentials' bookkeeping (prov/files) or deployed's own mark,
+		// which took the entry first.
+		delete(s.enrolled, ev.DeviceID)
+	}
 }
 
 // signalChange is what an update of the signals did.
@@ -439,9 +477,27 @@ func (s *Sessions) updateSignals(ctx context.Context, deviceID int64, fn func(*D
 	if change == sigMemory && s.cluster == nil {
 		return sig, nil // (on a cluster every node reads them from the store)
 	}
+	blank := sig.blank()
+	if s.cluster == nil {
+		s.devMu.Lock()
+		_, stored := s.sigBlank[deviceID]
+		s.devMu.Unlock()
+		if blank && stored {
+			return sig, nil // the store says nothing already
+		}
+	}
 	if err := s.store.PutDeviceSignals(ctx, sig); err != nil {
 		s.logger.Error("device signals not stored", "component", "sessions", "device", deviceID, "err", err)
 		return sig, err
+	}
+	if s.cluster == nil {
+		s.devMu.Lock()
+		if blank {
+			s.sigBlank[deviceID] = struct{}{}
+		} else {
+			delete(s.sigBlank, deviceID)
+		}
+		s.devMu.Unlock()
 	}
 	return sig, nil
 }
@@ -554,7 +610,7 @@ func (s *Sessions) regBindings(ctx context.Context, deviceID int64) []Binding {
 // Registrar events arrive on their own goroutine, so a login may have
 // started after the boot they report.
 func (s *Sessions) rebooted(ctx context.Context, deviceID int64, bootAt time.Time) error {
-	sess, ok, err := s.ActiveOn(ctx, deviceID)
+	sess, ok, err := s.activeOn(ctx, deviceID)
 	if err != nil || !ok || sess.Persistent || !sess.StartedAt.Before(bootAt) {
 		return err
 	}
@@ -814,7 +870,7 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, so
 	if s.seenDeployed(devID, now) {
 		return nil
 	}
-	d, err := s.store.GetDeviceByID(ctx, devID)
+	d, err := s.deviceForDeployed(ctx, devID)
 	if err != nil {
 		return err
 	}
@@ -840,13 +896,32 @@ func (s *Sessions) deployed(ctx context.Context, devID int64, kind OwnerKind, so
 		// applying it (this event may come after it, the registrar's
 		// queue being behind), and a check-sync would only make it fetch
 		// again and leave its next reboot read as applying it.
-		if sess, ok, err := s.ActiveOn(ctx, d.ID); err == nil && ok && sess.Door != DoorNative &&
+		if sess, ok, err := s.activeOn(ctx, d.ID); err == nil && ok && sess.Door != DoorNative &&
 			!holdsLine(s.regBindings(ctx, d.ID), sess) {
+			if d.MAC == "" { // only the status was known (deviceForDeployed): the check-sync needs the rest
+				if d, err = s.store.GetDeviceByID(ctx, devID); err != nil {
+					return err
+				}
+			}
 			d.Status = DeviceDeployed
 			s.SyncDevice(ctx, d, false)
 		}
 	}
 	return nil
+}
+
+// deviceForDeployed is what deployed needs of the device: a device just
+// enrolled (onEnrolled) as it was created, once, else the store's row.
+func (s *Sessions) deviceForDeployed(ctx context.Context, devID int64) (Device, error) {
+	s.devMu.Lock()
+	st, ok := s.enrolled[devID]
+	delete(s.enrolled, devID)
+	s.devMu.Unlock()
+	if ok {
+		// Only ID and Status are read for a device not yet deployed.
+		return Device{ID: devID, Status: st}, nil
+	}
+	return s.store.GetDeviceByID(ctx, devID)
 }
 
 // deployedSeenEvery is how often a registering phone's last-seen time is

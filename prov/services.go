@@ -127,7 +127,8 @@ func New(ctx context.Context, d Deps) (*Services, error) {
 	s.Lockout = auth.NewLockout(auth.LockoutConfig{}, d.Now)
 	s.Directory.lockout = s.Lockout
 	var err error
-	s.Sessions, err = NewSessions(ctx, SessionsDeps{Store: d.Store, Credentials: d.Credentials, Events: s.Events,
+	ac, _ := d.FileCache.(ActiveCache)
+	s.Sessions, err = NewSessions(ctx, SessionsDeps{ActiveCache: ac, Store: d.Store, Credentials: d.Credentials, Events: s.Events,
 		Registrar: d.Registrar, Logger: d.Logger, Registerer: d.Registerer, Now: d.SessionClock, Wall: d.Now, Lockout: s.Lockout,
 		Hasher: s.Directory.Hasher(), SyncEvent: d.SyncEvent, Ready: d.Ready, Node: d.Node})
 	if err != nil {

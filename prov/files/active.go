@@ -57,3 +57,27 @@ func (a *activeRead) get(ctx context.Context) (prov.Session, bool, error) {
 	}
 	return a.s, a.ok, nil
 }
+
+// ActiveOn returns device id's cached active session, or read's answer,
+// kept as a fetch's read is (prov.ActiveCache): the registrar's events
+// ask for a new phone's as its fetches did a moment before.
+func (c *Cache) ActiveOn(ctx context.Context, id int64,
+	read func(context.Context, int64) (prov.Session, bool, error)) (prov.Session, bool, error) {
+	if e, ok := c.active(id); ok {
+		if e.s == nil {
+			return prov.Session{}, false, nil
+		}
+		return *e.s, true, nil
+	}
+	gen := c.generation()
+	s, ok, err := read(ctx, id)
+	if err != nil {
+		return prov.Session{}, false, err
+	}
+	var keep *prov.Session
+	if ok {
+		keep = &s
+	}
+	c.putActive(id, keep, gen)
+	return s, ok, nil
+}

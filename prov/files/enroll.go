@@ -60,13 +60,17 @@ func (f *Files) device(ctx context.Context, mac string, req Request, enroll bool
 		gen := f.cache.generation()
 		var err error
 		d, err = f.store.GetDevice(ctx, mac)
+		created := false
 		if errors.Is(err, prov.ErrNotFound) && enroll {
-			d, err = f.enroll(ctx, mac, req)
+			d, created, err = f.enroll(ctx, mac, req)
 		}
 		if err != nil {
 			return prov.Device{}, err
 		}
 		f.cache.putDevice(d, gen)
+		if created {
+			f.primeEnrolled(d, gen)
+		}
 	}
 	if d.Status == prov.DevicePending || d.Status == prov.DeviceDenied {
 		return prov.Device{}, fmt.Errorf("device %s is %s: %w", mac, d.Status, prov.ErrNotFound)
@@ -95,12 +99,14 @@ func (f *Files) Device(ctx context.Context, mac string) (prov.Device, error) {
 // enroll creates an unknown device: status not_deployed (or
 // pending_approval), site by subnet, vendor from the User-Agent or OUI,
 // with a generated device SIP account and provisioning credentials.
-func (f *Files) enroll(ctx context.Context, mac string, req Request) (prov.Device, error) {
+// created is false when another request enrolled it meanwhile (d is then
+// the stored row).
+func (f *Files) enroll(ctx context.Context, mac string, req Request) (d prov.Device, created bool, err error) {
 	switch f.cfg.Enroll {
 	case EnrollAuto, EnrollApprove:
 	default:
 		f.m.enrolled.WithLabelValues("denied").Inc()
-		return prov.Device{}, fmt.Errorf("enroll %s: policy deny: %w", mac, prov.ErrNotFound)
+		return prov.Device{}, false, fmt.Errorf("enroll %s: policy deny: %w", mac, prov.ErrNotFound)
 	}
 	// Detection: User-Agent, DHCP option 60, the file name asked for, and
 	// the MAC prefix last (OUI lists rot as vendors buy new blocks).
@@ -114,7 +120,7 @@ func (f *Files) enroll(ctx context.Context, mac string, req Request) (prov.Devic
 	if vendor == "" {
 		vendor = prov.VendorFromMAC(mac)
 	}
-	d := prov.Device{
+	d = prov.Device{
 		MAC: mac, Vendor: vendor, Model: model, Firmware: fw,
 		Kind: prov.DeviceManaged, Status: prov.DeviceNotDeployed,
 		ProvUser: mac, ProvPassword: auth.RandomSecret(12),
@@ -138,15 +144,27 @@ func (f *Files) enroll(ctx context.Context, mac string, req Request) (prov.Devic
 	}
 	if err := f.enrolls.create(ctx, &d); err != nil {
 		if errors.Is(err, prov.ErrConflict) { // enrolled concurrently
-			return f.store.GetDevice(ctx, mac)
+			d, err = f.store.GetDevice(ctx, mac)
+			return d, false, err
 		}
-		return prov.Device{}, fmt.Errorf("enroll %s: %w", mac, err)
+		return prov.Device{}, false, fmt.Errorf("enroll %s: %w", mac, err)
 	}
 	f.seen.note(d.MAC, d.LastSeen, d.LastIP)
 	f.m.enrolled.WithLabelValues(string(d.Status)).Inc()
 	f.log.Info("device enrolled", "mac", mac, "vendor", vendor, "status", d.Status, "site_id", d.SiteID)
 	f.events.Publish(ctx, prov.Event{Kind: prov.EventDeviceChanged, DeviceID: d.ID, Reason: reasonEnrolled, Device: &d})
-	return d, nil
+	return d, true, nil
+}
+
+// primeEnrolled caches what a device this request just created has: no
+// session and no uploads (nothing can name a row that did not exist, and
+// devices are never deleted, so its ID is new). Every phone of a boot
+// storm is new, and read both once (two of its ~12 statements). gen is
+// the generation noted before the device was looked up: a session
+// started on it since is not hidden.
+func (f *Files) primeEnrolled(d prov.Device, gen uint64) {
+	f.cache.putActive(d.ID, nil, gen)
+	f.cache.putUploadsNone(deviceUploadsKey(d.MAC), gen)
 }
 
 // siteFor picks the site whose subnets contain addr, the most specific

@@ -138,15 +138,26 @@ type ownerUploads struct {
 	latest map[string]prov.Upload
 }
 
+// deviceUploadsKey is latestUploads' cache key of the uploads a device's
+// view reads (view's call).
+func deviceUploadsKey(mac string) string {
+	return uploadsKey(prov.DeviceObject(mac).String(), []string{"web.cfg", "phone.cfg", KVUploadName})
+}
+
+func uploadsKey(owner string, names []string) string {
+	key := owner
+	for _, n := range names {
+		key += "|" + n
+	}
+	return key
+}
+
 // latestUploads reads owner's newest uploads of names in one query (a view
 // needs two or three per owner), none at all when the cache knows the owner
 // has none of them; a failed read is logged and reported in *failed, so
 // that the View is not cached, and reads as none.
 func (f *Files) latestUploads(ctx context.Context, owner string, failed *bool, names ...string) ownerUploads {
-	key := owner
-	for _, n := range names {
-		key += "|" + n
-	}
+	key := uploadsKey(owner, names)
 	if f.cache.uploadsNone(key) {
 		return ownerUploads{owner: owner}
 	}
