@@ -135,6 +135,28 @@ func golden(t *testing.T, name, got string) {
 type countingStore struct {
 	prov.Store
 	users, sessions, userByID atomic.Int64
+	uploads, signals, sigPuts atomic.Int64
+	deviceByID                atomic.Int64
+}
+
+func (c *countingStore) LatestUploads(ctx context.Context, owner string, names ...string) ([]prov.Upload, error) {
+	c.uploads.Add(1)
+	return c.Store.LatestUploads(ctx, owner, names...)
+}
+
+func (c *countingStore) DeviceSignals(ctx context.Context, id int64) (prov.DeviceSignals, error) {
+	c.signals.Add(1)
+	return c.Store.DeviceSignals(ctx, id)
+}
+
+func (c *countingStore) PutDeviceSignals(ctx context.Context, sig prov.DeviceSignals) error {
+	c.sigPuts.Add(1)
+	return c.Store.PutDeviceSignals(ctx, sig)
+}
+
+func (c *countingStore) GetDeviceByID(ctx context.Context, id int64) (prov.Device, error) {
+	c.deviceByID.Add(1)
+	return c.Store.GetDeviceByID(ctx, id)
 }
 
 // GetUserByID is counted: a logged-in phone's view reads its user so.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,4 +297,78 @@ func BenchmarkBootFetch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(cs.sessions.Load()-before)/float64(b.N), "sessions/op")
+}
+
+// TestNewPhoneReadsWhatItCannotHaveNever: a phone its own first fetch
+// enrolls has no session, no uploads and no reboot signals (devices are
+// never deleted: the ID is new), so neither its fetches nor its first
+// registration read them, and the registration that ends its boot wait
+// writes no signals row of zeros (each was one statement of a boot storm's
+// new phone). What it must still do holds: the phone is marked deployed,
+// and a session started on it afterwards is seen by its next fetch.
+func TestNewPhoneReadsWhatItCannotHaveNever(t *testing.T) {
+	e, cs, svc := newDeskEnv(t)
+	ctx := context.Background()
+	counters := []struct {
+		what string
+		n    *atomic.Int64
+		at   int64 // before the phone's first fetch (the services' start reads)
+	}{
+		{what: "active-session reads", n: &cs.sessions},
+		{what: "upload reads", n: &cs.uploads},
+		{what: "signal reads", n: &cs.signals},
+		{what: "signal writes", n: &cs.sigPuts},
+		{what: "device reads by ID", n: &cs.deviceByID},
+	}
+	for i := range counters {
+		counters[i].at = counters[i].n.Load()
+	}
+	if code, body := e.do(t, "GET", "/"+mac+".cfg", "", map[string]string{"User-Agent": phoneUA}); code != 200 {
+		t.Fatalf("first boot fetch: %d %s", code, body)
+	}
+	if code, body := e.do(t, "GET", "/"+mac+"-hotdesk.cfg", "", nil); code != 200 {
+		t.Fatalf("hand-out fetch: %d %s", code, body)
+	}
+	d, err := e.st.GetDevice(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := prov.Binding{AOR: "sip:" + d.SIPUser + "@hq.test", Source: "127.0.0.1:5060", Transport: "UDP",
+		Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c1"}
+	if err := svc.Sessions.BindingChanged(ctx, prov.LineRegistered, line, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range counters {
+		if n := c.n.Load() - c.at; n != 0 {
+			t.Errorf("a new phone's fetches and first registration made %d %s, want 0", n, c.what)
+		}
+	}
+	if d, err = e.st.GetDevice(ctx, mac); err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != prov.DeviceDeployed {
+		t.Errorf("status after its first registration: %s, want deployed", d.Status)
+	}
+
+	u := prov.User{Username: "alice", FirstName: "Alice", LastName: "A", Status: prov.StatusActive,
+		Kind: prov.KindPerson, LoginHA1: prov.LoginHA1s("alice", "pw1234")}
+	if err := e.st.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.AssignNumber(ctx, "1001", u.ID); err != nil {
+		t.Fatal(err)
+	}
+	s := prov.Session{ID: "s-alice", UserID: u.ID, DeviceID: d.ID, Door: prov.DoorAPI, StartedAt: time.Now(),
+		LastActivity: time.Now(), SIPUser: "s-alice", SIPPassword: "sesspw"}
+	if err := e.st.CreateSession(ctx, &s); err != nil {
+		t.Fatal(err)
+	}
+	e.events.Publish(ctx, prov.Event{Kind: prov.EventSessionStarted, DeviceID: d.ID, UserID: u.ID, SessionID: s.ID})
+	code, body := e.dev(t, "GET", "/"+mac+"-hotdesk.cfg", "")
+	if code != 200 {
+		t.Fatalf("fetch after the login: %d %s", code, body)
+	}
+	if !strings.Contains(body, "s-alice") {
+		t.Errorf("the fetch after a session started on the new phone does not carry its line:\n%s", body)
+	}
 }
