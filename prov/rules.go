@@ -74,8 +74,14 @@ func (r assignedRule) on(ctx context.Context, ev Event) {
 	case ev.Kind == EventDeviceChanged && ev.Reason == "assigned" && ev.UserID != 0:
 		r.login(ctx, ev.DeviceID, ev.UserID)
 	case ev.Kind == EventSessionEnded && ev.Reason != string(EndReplaced) && ev.Reason != string(EndUnassigned):
-		d, err := r.store.GetDeviceByID(ctx, ev.DeviceID)
-		if err != nil || d.AssignedUserID == 0 || d.AssignedUserID == ev.UserID {
+		var d Device
+		var err error
+		if ev.Device != nil {
+			d = *ev.Device // read by the logout that published it
+		} else if d, err = r.store.GetDeviceByID(ctx, ev.DeviceID); err != nil {
+			return
+		}
+		if d.AssignedUserID == 0 || d.AssignedUserID == ev.UserID {
 			return
 		}
 		// Published under the sessions' lock: log in from outside it.

@@ -595,9 +595,15 @@ func (s *Sessions) endLocked(ctx context.Context, sess Session, reason EndReason
 				"component", "sessions", "session", sess.ID, "err", err)
 		}
 	}
-	// Caches drop the logged-in files before the phone is told to re-fetch.
-	s.events.Publish(ctx, Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: string(reason)})
+	// Read before the event, which carries it: the assigned-phone rule
+	// needs it too (one read per logout fewer).
 	dev, derr := s.store.GetDeviceByID(ctx, sess.DeviceID)
+	ev := Event{Kind: EventSessionEnded, DeviceID: sess.DeviceID, UserID: sess.UserID, SessionID: sess.ID, Reason: string(reason)}
+	if derr == nil {
+		ev.Device = &dev
+	}
+	// Caches drop the logged-in files before the phone is told to re-fetch.
+	s.events.Publish(ctx, ev)
 	if s.reg != nil {
 		// The phone's contacts are captured as they are unbound: while
 		// logged in it may hold no other line to be reached through.
