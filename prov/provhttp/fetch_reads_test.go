@@ -26,7 +26,7 @@ func newDeskEnv(t testing.TB) (*env, *countingStore, *prov.Services) {
 // newDeskEnvOn is newEnvOn with prov's desk services wired as the daemon wires
 // them (the files cache subscribed by prov.New, the namespace telling them
 // of fetches), both reading the store through cs.
-func newDeskEnvOn(t testing.TB, front string) (*env, *countingStore, *prov.Services) {
+func newDeskEnvOn(t testing.TB, front string, opts ...func(*Config)) (*env, *countingStore, *prov.Services) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.DefaultConfig(), t.TempDir(), nil, nil)
@@ -38,6 +38,9 @@ func newDeskEnvOn(t testing.TB, front string) (*env, *countingStore, *prov.Servi
 	cfg := DefaultConfig()
 	cfg.HTTPListen = "127.0.0.1:0"
 	cfg.FailBurst = 1 << 20 // every digest fetch starts with a 401: none limited, benchmarks included
+	for _, o := range opts {
+		o(&cfg)
+	}
 	rend, err := render.New(cfg.RenderConfig(5060), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -371,4 +374,39 @@ func TestNewPhoneReadsWhatItCannotHaveNever(t *testing.T) {
 	if !strings.Contains(body, "s-alice") {
 		t.Errorf("the fetch after a session started on the new phone does not carry its line:\n%s", body)
 	}
+}
+
+// BenchmarkNewPhoneBoot is a boot storm's phone, new to the daemon: its
+// first fetch enrolls it, the next hands out its credentials, then its
+// device line registers (the registrar's event), the desk services wired as
+// in the daemon; the store reads of sessions, uploads and signals per phone
+// are reported (reads/op).
+func BenchmarkNewPhoneBoot(b *testing.B) {
+	// Every phone from one address here: no per-source enrolment cap.
+	e, cs, svc := newDeskEnvOn(b, frontFast, func(c *Config) { c.EnrollPerSource = -1 })
+	ctx := context.Background()
+	reads := func() int64 { return cs.sessions.Load() + cs.uploads.Load() + cs.signals.Load() + cs.deviceByID.Load() }
+	b.ReportAllocs()
+	before, i := reads(), 0
+	for b.Loop() {
+		i++
+		m := fmt.Sprintf("0004f2%06x", i)
+		ua := "FileTransport PolycomVVX-VVX_400-UA/5.9.0 (SN:" + m + ") Type/Application"
+		if code, body := e.do(b, "GET", "/"+m+".cfg", "", map[string]string{"User-Agent": ua}); code != 200 {
+			b.Fatalf("first fetch: %d %s", code, body)
+		}
+		if code, _ := e.do(b, "GET", "/"+m+"-hotdesk.cfg", "", map[string]string{"User-Agent": ua}); code != 200 {
+			b.Fatalf("hand-out: %d", code)
+		}
+		d, err := e.files.Device(ctx, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		line := prov.Binding{AOR: "sip:" + d.SIPUser + "@hq.test", Source: "127.0.0.1:5060", Transport: "UDP",
+			Owner: prov.DeviceOwner(d.ID), AuthUser: d.SIPUser, DeviceID: d.ID, CallID: "c" + m}
+		if err := svc.Sessions.BindingChanged(ctx, prov.LineRegistered, line, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(reads()-before)/float64(b.N), "reads/op")
 }
