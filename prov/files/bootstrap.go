@@ -52,7 +52,11 @@ func (f *Files) deliver(ctx context.Context, d prov.Device, req Request, act *ac
 	if ok && sess.Active() && remoteDoor(sess.Door) {
 		held = sess.UserID
 	}
-	ok, err = f.store.MarkCredsDelivered(ctx, d.ID, f.now(), hostOf(req), held)
+	at, addr := f.now(), hostOf(req)
+	err = f.marks.do(ctx, func(ctx context.Context, st prov.Store) (err error) {
+		ok, err = st.MarkCredsDelivered(ctx, d.ID, at, addr, held)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("deliver credentials: %w", err)
 	}

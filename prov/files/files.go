@@ -202,6 +202,8 @@ type Files struct {
 	cache   *Cache
 	seen    *seenWriter
 	enrolls *enrollBatcher
+	// marks group-commits the credentials' hand-out marks.
+	marks *groupWriter
 	// enrollLimits bound enrolments per source address (nil: none).
 	enrollLimits *auth.SourceLimits
 }
@@ -258,6 +260,7 @@ func New(cfg Config, d Deps) (*Files, error) {
 	}
 	f.seen = newSeenWriter(d.Store, d.Logger, cfg.SeenInterval)
 	f.enrolls = &enrollBatcher{store: d.Store}
+	f.marks = &groupWriter{store: d.Store}
 	if cfg.EnrollPerSource > 0 {
 		f.enrollLimits = auth.PerMinute(cfg.EnrollPerSource)
 	}
@@ -283,6 +286,7 @@ func New(cfg Config, d Deps) (*Files, error) {
 // directory.
 func (f *Files) Close() error {
 	f.enrolls.wait()
+	f.marks.wait()
 	f.seen.close()
 	if f.root != nil {
 		return f.root.Close()
