@@ -10,5 +10,11 @@
 // View. The package reads the model through prov.Store and prov.Events and
 // tells the desk services of fetches through Desk; prov never imports it.
 // Its Cache is built before prov.New, which subscribes it among its rules
-// (see prov's doc).
+// (see prov's doc), and serves prov.Sessions' reads of a device's active
+// session on the registrar's event path too (prov.ActiveCache).
+//
+// Writes on a boot storm's path are grouped into shared transactions, each
+// request waiting for its own committed result (enrolment, the credentials'
+// hand-out mark), so a crash loses nothing a phone was answered about; the
+// last-seen notes alone are written behind (seen.go).
 package files
