@@ -422,8 +422,8 @@ func (sig DeviceSignals) blank() bool {
 // (ReasonEnrolled) has: no stored signals, and its status, so that neither
 // is read for its boot fetch and first registration (every phone of a boot
 // storm is new: two of its statements). Devices are never deleted, so the
-// ID is new and no row can name it. Any other event about the device
-// forgets the status. On a cluster every node reads the store instead.
+// ID is new and no row can name it. An edit of the device forgets the
+// status. On a cluster every node reads the store instead.
 func (s *Sessions) onEnrolled(_ context.Context, ev Event) {
 	if s.cluster != nil || ev.DeviceID == 0 {
 		return

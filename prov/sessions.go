@@ -101,8 +101,8 @@ type Sessions struct {
 	// the wait its boot fetch set in memory alone). Not kept on a cluster.
 	sigBlank map[int64]struct{}
 	// enrolled are the statuses of devices their phone's first fetch just
-	// created, until any other event about them: their first registration
-	// marks them deployed without reading them (not kept on a cluster).
+	// created, until an edit of them or their first deployed check, which
+	// then marks them deployed without reading them (not kept on a cluster).
 	enrolled map[int64]DeviceStatus
 	// activeCache, when set, answers activeOn.
 	activeCache ActiveCache
