@@ -173,6 +173,9 @@ type Content struct {
 // allocating. net/http only reads them: never append to or change them.
 type HTTPHeader struct {
 	ContentType, ETag, ContentLength []string
+	// Body is the cached bytes themselves, for a front end that writes
+	// them without copying (fasthttp's SetBodyRaw): read only, like the rest.
+	Body []byte
 }
 
 // Close releases a static file; rendered content holds nothing.
@@ -522,7 +525,7 @@ func (f *Files) rendered(ctx context.Context, pn parsedName, v *prov.View, key, 
 	e := &cacheEntry{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
 		mod: f.now().UTC().Truncate(time.Second), ctype: f.rend.ContentType(v, pn.kind), user: user}
 	e.http = &HTTPHeader{ContentType: []string{e.ctype}, ETag: []string{e.etag},
-		ContentLength: []string{strconv.Itoa(len(body))}}
+		ContentLength: []string{strconv.Itoa(len(body))}, Body: body}
 	f.cache.put(v.Device, key, e, gen)
 	return e.content(pn), nil
 }

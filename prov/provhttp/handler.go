@@ -66,6 +66,7 @@ type Handler struct {
 	nonces *digestserver.Nonces
 	now    func() time.Time
 	limit  *failLimiter
+	ha1s   *ha1Cache
 	// noStore is the Cache-Control value of rendered files, shared by
 	// every response (net/http only reads it).
 	noStore []string
@@ -90,7 +91,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	return &Handler{cfg: cfg, files: d.Files, acct: d.Accounts, logins: d.Logins, pages: d.Pages, log: d.Logger,
 		nonces: digestserver.New(cfg.NonceTTL, maxTrackedAnswers, maxUsesPerNonce), now: d.Now,
-		limit:    newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now),
+		limit: newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now), ha1s: newHA1Cache(prov.LoginRealm),
 		realmKey: []byte(auth.RandomSecret(16)), noStore: []string{"no-store"}}, nil
 }
 
