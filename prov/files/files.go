@@ -379,7 +379,9 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	if locked && pn.user != "" {
 		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, prov.ErrNotFound)
 	}
-	act := f.activeRead(d.ID)
+	// The session read and the answer of a cached file, in one allocation.
+	fs := &fetchState{act: activeRead{f: f, id: d.ID}}
+	act := &fs.act
 	if f.fetch != nil {
 		kind := pn.kind
 		if pn.boot {
@@ -411,7 +413,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 			if err := checkUser(pn, req, e.user); err != nil {
 				return f.staticFallback(pn, err)
 			}
-			return e.content(pn), nil
+			return e.contentIn(&fs.content, pn), nil
 		}
 	}
 	v, err := f.view(ctx, d, secrets, req, act)
