@@ -285,7 +285,9 @@ func (h *Handler) fastRequestError(c *fasthttp.RequestCtx, err error) {
 	} else {
 		w.error("bad request", http.StatusBadRequest)
 	}
-	h.log.Debug("unreadable provisioning request", "remote", c.RemoteAddr().String(), "status", w.status, "err", err)
+	if h.log.Enabled(context.Background(), slog.LevelDebug) { // any host can send these: no attributes built for nothing
+		h.log.Debug("unreadable provisioning request", "remote", c.RemoteAddr().String(), "status", w.status, "err", err)
+	}
 	h.files.Observe(proto, files.KindOther, w.code(), w.n)
 }
 
@@ -336,4 +338,8 @@ func (s streamingWriter) WriteHeader(code int) {
 // clients (broken connections, malformed requests).
 type fastLogger struct{ l *slog.Logger }
 
-func (f fastLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+func (f fastLogger) Printf(format string, args ...any) {
+	if f.l.Enabled(context.Background(), slog.LevelDebug) { // not formatted for nothing
+		f.l.Debug(fmt.Sprintf(format, args...))
+	}
+}
