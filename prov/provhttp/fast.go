@@ -30,9 +30,9 @@ const (
 
 // NewFastServer is the phones' provisioning listener on fasthttp (issue 17:
 // net/http's own cost per request kept a Go server below nginx). The hot
-// path, a GET or HEAD of a device's or user's file (or a static file without
-// a range or a condition), is served by serveFast; everything else (uploads,
-// the phone pages, ranges, odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
+// path, a GET or HEAD of a device's, user's or static file, is served by
+// serveFast; everything else (uploads, the phone pages, Extension Mobility,
+// odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
 // fasthttp's own messages (broken connections, bad requests) at debug and
 // recovered panics as errors.
 func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
@@ -79,10 +79,10 @@ func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
 	}
 }
 
-// serveFast answers a GET or HEAD of a device's or user's file, or a plain
-// one of a static file, as ServeHTTP does; false (nothing done yet) leaves
-// the request to it. It runs for every phone's fetch: what it allocates
-// is counted (BenchmarkDigestFetchFast).
+// serveFast answers a GET or HEAD of a device's or user's file or of a
+// static file, as ServeHTTP does; false (nothing done yet) leaves the
+// request to it. It runs for every phone's fetch: what it allocates is
+// counted (TestDigestFetchFastAllocations).
 func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	head := c.IsHead()
 	if !head && !c.IsGet() {
@@ -103,8 +103,8 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		return false
 	}
 	kind := files.KindOf(name)
-	if kind == files.KindOther || kind == files.KindStatic && conditional(&c.Request.Header) {
-		return false // ranges and conditions of static files: http.ServeContent's
+	if kind == files.KindOther {
+		return false
 	}
 	req := files.Request{Proto: files.ProtoHTTP, Path: name, UserAgent: agent,
 		Remote: localAddrOf(c.RemoteAddr()), Local: localAddrOf(c.LocalAddr())}
@@ -149,8 +149,14 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		return true
 	}
 	if ct.Kind == files.KindStatic {
-		streamed = !head
 		proto := req.Proto // not req: a closure that outlives the call would move it to the heap
+		if conditional(&c.Request.Header) {
+			var n int64
+			status, n = staticConditional(c, ct, head, func(status int, n int64) { h.files.Observe(proto, kind, status, n) })
+			streamed, sent = n < 0, max(n, 0)
+			return true
+		}
+		streamed = !head
 		staticAnswer(c, ct, head, func(n int64) { h.files.Observe(proto, kind, http.StatusOK, n) })
 		return true
 	}
@@ -206,7 +212,7 @@ func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done fun
 		hd.SetContentLength(int(ct.Size))
 		return
 	}
-	c.Response.SetBodyStream(&contentStream{c: ct, done: done}, int(ct.Size))
+	c.Response.SetBodyStream(&contentStream{c: ct, left: ct.Size, done: done}, int(ct.Size))
 }
 
 // contentStream is a static file's body for fasthttp, which closes it once
@@ -216,12 +222,20 @@ func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done fun
 type contentStream struct {
 	c    *files.Content
 	n    int64
+	left int64 // of the answer's length: a range ends before the file
 	done func(n int64)
 }
 
 func (s *contentStream) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
 	n, err := s.c.Body.Read(p)
 	s.n += int64(n)
+	s.left -= int64(n)
 	return n, err
 }
 
@@ -233,14 +247,20 @@ func (s *contentStream) Close() error {
 	return s.c.Close()
 }
 
-// conditional reports a Range or a precondition: answered by ServeHTTP.
+// conditional reports a Range or a precondition: a static file's answer
+// is then http.ServeContent's decision (staticConditional).
 func conditional(h *fasthttp.RequestHeader) bool {
-	for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+	for _, k := range conditionHeaders() {
 		if len(h.Peek(k)) > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// conditionHeaders are the request fields http.ServeContent decides on.
+func conditionHeaders() []string {
+	return []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
 }
 
 // plainPath: an origin-form target of path characters only (no query,
