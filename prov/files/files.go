@@ -665,9 +665,16 @@ func (f *Files) Observe(p Proto, kind FileKind, status int, bytes int64) {
 
 // KindOf classifies a path for metrics without any lookup.
 func KindOf(path string) FileKind {
+	kind, _ := KindAndUserOf(path)
+	return kind
+}
+
+// KindAndUserOf is KindOf and UserOfFile from one parse of the name (the
+// phones' fast path needs both for every fetch).
+func KindAndUserOf(path string) (FileKind, string) {
 	pn, err := parseName(path)
 	if err != nil {
-		return KindOther
+		return KindOther, ""
 	}
-	return pn.kind
+	return pn.kind, pn.user
 }

@@ -33,13 +33,7 @@ func (h *Handler) authenticate(r reqLine, header string, req *files.Request, kin
 		if err != nil || d.ProvUser != c.Username || d.ProvPassword == "" {
 			return false, false
 		}
-		verified := false
-		if c.Realm == prov.LoginRealm { // the realm a device's files are challenged in
-			verified = c.Verify(r.method, h.ha1s.get(d.MAC, d.ProvUser, d.ProvPassword, algKey(c.Algorithm)))
-		} else {
-			verified = c.VerifyPassword(r.method, d.ProvPassword) // c.Username is d.ProvUser
-		}
-		if !verified {
+		if !c.VerifyPassword(r.method, d.ProvPassword) { // c.Username is d.ProvUser
 			// The phone holds its own credentials: this is another device
 			// presenting the MAC (or the phone after a factory reset).
 			h.files.WrongCredentials(ctx, d, *req)

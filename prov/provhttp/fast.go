@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"hotdesk/prov"
 	"hotdesk/prov/files"
 )
 
@@ -102,7 +103,7 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	if !ok || strings.HasPrefix(name, PhonePagesPath) || strings.HasPrefix(name, files.EMPath+"/") {
 		return false
 	}
-	kind := files.KindOf(name)
+	kind, user := files.KindAndUserOf(name)
 	if kind == files.KindOther {
 		return false
 	}
@@ -133,6 +134,9 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		method = http.MethodHead
 	}
 	rl := reqLine{ctx: context.Background(), method: method, path: path, uri: path}
+	if user == "" { // not a user's file (nor Extension Mobility's, never served here): a device's realm
+		rl.realm = prov.LoginRealm
+	}
 	if auth := c.Request.Header.Peek("Authorization"); len(auth) > 0 {
 		if ok, stale := h.authenticate(rl, string(auth), &req, kind, nil); !ok {
 			w := &fastAnswer{c: c}

@@ -66,7 +66,6 @@ type Handler struct {
 	nonces *digestserver.Nonces
 	now    func() time.Time
 	limit  *failLimiter
-	ha1s   *ha1Cache
 	// noStore is the Cache-Control value of rendered files, shared by
 	// every response (net/http only reads it).
 	noStore []string
@@ -91,7 +90,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	}
 	return &Handler{cfg: cfg, files: d.Files, acct: d.Accounts, logins: d.Logins, pages: d.Pages, log: d.Logger,
 		nonces: digestserver.New(cfg.NonceTTL, maxTrackedAnswers, maxUsesPerNonce), now: d.Now,
-		limit: newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now), ha1s: newHA1Cache(prov.LoginRealm),
+		limit:    newFailLimiter(cfg.FailBurst, cfg.FailInterval, d.Now),
 		realmKey: []byte(auth.RandomSecret(16)), noStore: []string{"no-store"}}, nil
 }
 
@@ -261,6 +260,9 @@ func (h *Handler) challenge(w errorWriter, rl reqLine, src netip.Addr, stale boo
 // a device's in prov.LoginRealm (its credentials are kept in clear, any
 // realm verifies).
 func (h *Handler) realm(rl reqLine) string {
+	if rl.realm != "" {
+		return rl.realm
+	}
 	name, _ := strings.CutPrefix(rl.path, h.cfg.PathPrefix+"/")
 	user := files.UserOfFile(name)
 	if em, _, ok := emFetchOf(name); ok {
@@ -304,6 +306,9 @@ func localAddrOf(a net.Addr) netip.AddrPort {
 type reqLine struct {
 	ctx               context.Context
 	method, path, uri string
+	// realm is the digest realm of path when the front end already knows
+	// it (a device's file: prov.LoginRealm), "" to have realm work it out.
+	realm string
 }
 
 // errorWriter writes an error answer on either front end.
