@@ -109,6 +109,17 @@
 //	TestViaParamsParsedInOneAllocation covers it (it fails without the
 //	fix).
 //
+//	sip: Request.ResponseDestination
+//
+//	A stateful proxy relays each response to where the request came from,
+//	as sipgo addresses its own responses; the address a server transaction
+//	resolved from the source and Via (rport) is unexported, so the only way
+//	to learn it was to build a whole response (NewResponseFromRequest,
+//	every header cloned) and read its Destination: ~1 KB of garbage per
+//	relayed request. ResponseDestination returns the same address, and
+//	NewResponseFromRequest now uses it. Additive API;
+//	TestResponseDestination covers it (source only, Via port, rport).
+//
 // The fork's tests run inside it: cd sip/internal/sipgo && go test ./sip/;
 // the tests of its patches are in this package, so make test runs them.
 package sip
