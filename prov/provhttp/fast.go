@@ -30,9 +30,9 @@ const (
 
 // NewFastServer is the phones' provisioning listener on fasthttp (issue 17:
 // net/http's own cost per request kept a Go server below nginx). The hot
-// path, a GET or HEAD of a device's or user's file (or a static file without
-// a range or a condition), is served by serveFast; everything else (uploads,
-// the phone pages, ranges, odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
+// path, a GET or HEAD of a device's, user's or static file, is served by
+// serveFast; everything else (uploads, the phone pages, Extension Mobility,
+// odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
 // fasthttp's own messages (broken connections, bad requests) at debug and
 // recovered panics as errors.
 func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
@@ -85,8 +85,8 @@ func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
 	}
 }
 
-// serveFast answers a GET or HEAD of a device's or user's file, or a plain
-// one of a static file, as ServeHTTP does; false (nothing done yet) leaves the request to it.
+// serveFast answers a GET or HEAD of a device's or user's file or of a
+// static file, as ServeHTTP does; false (nothing done yet) leaves the request to it.
 func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	head := c.IsHead()
 	if !head && !c.IsGet() {
@@ -102,8 +102,8 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		return false
 	}
 	kind := files.KindOf(name)
-	if kind == files.KindOther || kind == files.KindStatic && conditional(&c.Request.Header) {
-		return false // ranges and conditions of static files: http.ServeContent's
+	if kind == files.KindOther {
+		return false
 	}
 	req := files.Request{Proto: files.ProtoHTTP, Path: name, UserAgent: string(c.UserAgent()),
 		Remote: localAddrOf(c.RemoteAddr()), Local: localAddrOf(c.LocalAddr())}
@@ -136,6 +136,12 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	ct, err := h.files.Read(rl.ctx, req)
 	if err != nil {
 		h.fail(w, rl, err, src)
+		return true
+	}
+	if ct.Kind == files.KindStatic && conditional(&c.Request.Header) {
+		status, n := staticConditional(c, ct, head, func(status int, n int64) { h.files.Observe(req.Proto, kind, status, n) })
+		w.status, streamed = status, n < 0
+		w.n = max(n, 0)
 		return true
 	}
 	if ct.Kind == files.KindStatic {
@@ -191,7 +197,7 @@ func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done fun
 		hd.SetContentLength(int(ct.Size))
 		return 0
 	}
-	c.Response.SetBodyStream(&contentStream{c: ct, done: done}, int(ct.Size))
+	c.Response.SetBodyStream(&contentStream{c: ct, left: ct.Size, done: done}, int(ct.Size))
 	return 0
 }
 
@@ -202,12 +208,20 @@ func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done fun
 type contentStream struct {
 	c    *files.Content
 	n    int64
+	left int64 // of the answer's length: a range ends before the file
 	done func(n int64)
 }
 
 func (s *contentStream) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
 	n, err := s.c.Body.Read(p)
 	s.n += int64(n)
+	s.left -= int64(n)
 	return n, err
 }
 
@@ -219,14 +233,20 @@ func (s *contentStream) Close() error {
 	return s.c.Close()
 }
 
-// conditional reports a Range or a precondition: answered by ServeHTTP.
+// conditional reports a Range or a precondition: a static file's answer
+// is then http.ServeContent's decision (staticConditional).
 func conditional(h *fasthttp.RequestHeader) bool {
-	for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+	for _, k := range conditionHeaders() {
 		if len(h.Peek(k)) > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// conditionHeaders are the request fields http.ServeContent decides on.
+func conditionHeaders() []string {
+	return []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
 }
 
 // plainPath: an origin-form target of path characters only (no query,
