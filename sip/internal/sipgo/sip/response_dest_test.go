@@ -4,8 +4,6 @@ import (
 	"context"
 	"net"
 	"testing"
-	"testing/synctest"
-	"time"
 )
 
 // TestResponseDestination: a request's ResponseDestination is the
@@ -45,29 +43,4 @@ func TestResponseDestination(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestServerRequestConnectionBoundsResolving: callers pass no deadline
-// (a request over UDP found its connection without one, and a timer per
-// server transaction was garbage), so serverRequestConnection bounds a Via's
-// resolution itself.
-func TestServerRequestConnectionBoundsResolving(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		stuck := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			<-ctx.Done() // a DNS server that never answers
-			return nil, ctx.Err()
-		}}
-		tl := NewTransportLayer(stuck, NewParser(), nil)
-		defer tl.Close()
-		req := invite()
-		v := req.Via()
-		v.Host = "phone.invalid" // no source: the Via is resolved
-		start := time.Now()
-		if _, err := tl.serverRequestConnection(context.Background(), req); err == nil {
-			t.Fatal("a Via nobody resolves gave a connection")
-		}
-		if took := time.Since(start); took != serverConnectionTimeout {
-			t.Errorf("gave up after %v, want %v", took, serverConnectionTimeout)
-		}
-	})
 }
