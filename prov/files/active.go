@@ -23,6 +23,14 @@ type activeRead struct {
 
 func (f *Files) activeRead(id int64) *activeRead { return &activeRead{f: f, id: id} }
 
+// fetchState is what one read of a device's file allocates: its session
+// read and, when the cache has the file, the Content answered (which keeps
+// the whole alive while it is used, a few hundred bytes).
+type fetchState struct {
+	act     activeRead
+	content Content
+}
+
 // get returns the device's first active session row (ok false: none), as
 // Sessions.ActiveOn does; callers check Session.Active as before.
 func (a *activeRead) get(ctx context.Context) (prov.Session, bool, error) {

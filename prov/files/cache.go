@@ -22,7 +22,13 @@ type cacheEntry struct {
 }
 
 func (e *cacheEntry) content(pn parsedName) *Content {
-	c := &Content{Name: pn.name, Kind: pn.kind, Size: int64(len(e.body)),
+	return e.contentIn(&Content{}, pn)
+}
+
+// contentIn is content filling c, which the caller allocated (with the
+// fetch's other state: one allocation).
+func (e *cacheEntry) contentIn(c *Content, pn parsedName) *Content {
+	*c = Content{Name: pn.name, Kind: pn.kind, Size: int64(len(e.body)),
 		ModTime: e.mod, ETag: e.etag, ContentType: e.ctype, HTTP: e.http}
 	c.reader.Reset(e.body)
 	c.Body = &c.reader

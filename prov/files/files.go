@@ -173,6 +173,9 @@ type Content struct {
 // allocating. net/http only reads them: never append to or change them.
 type HTTPHeader struct {
 	ContentType, ETag, ContentLength []string
+	// Body is the cached bytes themselves, for a front end that writes
+	// them without copying (fasthttp's SetBodyRaw): read only, like the rest.
+	Body []byte
 }
 
 // Close releases a static file; rendered content holds nothing.
@@ -376,7 +379,9 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 	if locked && pn.user != "" {
 		return nil, fmt.Errorf("read %s: device not authenticated: %w", pn.name, prov.ErrNotFound)
 	}
-	act := f.activeRead(d.ID)
+	// The session read and the answer of a cached file, in one allocation.
+	fs := &fetchState{act: activeRead{f: f, id: d.ID}}
+	act := &fs.act
 	if f.fetch != nil {
 		kind := pn.kind
 		if pn.boot {
@@ -408,7 +413,7 @@ func (f *Files) read(ctx context.Context, req Request, pn parsedName) (*Content,
 			if err := checkUser(pn, req, e.user); err != nil {
 				return f.staticFallback(pn, err)
 			}
-			return e.content(pn), nil
+			return e.contentIn(&fs.content, pn), nil
 		}
 	}
 	v, err := f.view(ctx, d, secrets, req, act)
@@ -522,7 +527,7 @@ func (f *Files) rendered(ctx context.Context, pn parsedName, v *prov.View, key, 
 	e := &cacheEntry{body: body, etag: `"` + hex.EncodeToString(sum[:12]) + `"`,
 		mod: f.now().UTC().Truncate(time.Second), ctype: f.rend.ContentType(v, pn.kind), user: user}
 	e.http = &HTTPHeader{ContentType: []string{e.ctype}, ETag: []string{e.etag},
-		ContentLength: []string{strconv.Itoa(len(body))}}
+		ContentLength: []string{strconv.Itoa(len(body))}, Body: body}
 	f.cache.put(v.Device, key, e, gen)
 	return e.content(pn), nil
 }
@@ -660,9 +665,16 @@ func (f *Files) Observe(p Proto, kind FileKind, status int, bytes int64) {
 
 // KindOf classifies a path for metrics without any lookup.
 func KindOf(path string) FileKind {
+	kind, _ := KindAndUserOf(path)
+	return kind
+}
+
+// KindAndUserOf is KindOf and UserOfFile from one parse of the name (the
+// phones' fast path needs both for every fetch).
+func KindAndUserOf(path string) (FileKind, string) {
 	pn, err := parseName(path)
 	if err != nil {
-		return KindOther
+		return KindOther, ""
 	}
-	return pn.kind
+	return pn.kind, pn.user
 }

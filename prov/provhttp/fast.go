@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"hotdesk/prov"
 	"hotdesk/prov/files"
 )
 
@@ -30,9 +31,9 @@ const (
 
 // NewFastServer is the phones' provisioning listener on fasthttp (issue 17:
 // net/http's own cost per request kept a Go server below nginx). The hot
-// path, a GET or HEAD of a device's or user's file (or a static file without
-// a range or a condition), is served by serveFast; everything else (uploads,
-// the phone pages, ranges, odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
+// path, a GET or HEAD of a device's, user's or static file, is served by
+// serveFast; everything else (uploads, the phone pages, Extension Mobility,
+// odd request lines) goes through fasthttpadaptor to ServeHTTP, unchanged. logger gets
 // fasthttp's own messages (broken connections, bad requests) at debug and
 // recovered panics as errors.
 func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
@@ -79,8 +80,10 @@ func NewFastServer(h *Handler, logger *slog.Logger) *fasthttp.Server {
 	}
 }
 
-// serveFast answers a GET or HEAD of a device's or user's file, or a plain
-// one of a static file, as ServeHTTP does; false (nothing done yet) leaves the request to it.
+// serveFast answers a GET or HEAD of a device's or user's file or of a
+// static file, as ServeHTTP does; false (nothing done yet) leaves the
+// request to it. It runs for every phone's fetch: what it allocates is
+// counted (TestDigestFetchFastAllocations).
 func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	head := c.IsHead()
 	if !head && !c.IsGet() {
@@ -90,30 +93,40 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	if !plainPath(raw) {
 		return false
 	}
-	path := string(raw) // as sent: net/http's Path and RequestURI alike for a plain path
+	// The path as sent (net/http's Path and RequestURI alike for a plain
+	// path) and the User-Agent, in one string: fasthttp reuses its bytes.
+	ua := c.UserAgent()
+	var buf [512]byte
+	both := string(append(append(buf[:0], raw...), ua...))
+	path, agent := both[:len(raw)], both[len(raw):]
 	name, ok := strings.CutPrefix(path, h.cfg.PathPrefix+"/")
 	if !ok || strings.HasPrefix(name, PhonePagesPath) || strings.HasPrefix(name, files.EMPath+"/") {
 		return false
 	}
-	kind := files.KindOf(name)
-	if kind == files.KindOther || kind == files.KindStatic && conditional(&c.Request.Header) {
-		return false // ranges and conditions of static files: http.ServeContent's
+	kind, user := files.KindAndUserOf(name)
+	if kind == files.KindOther {
+		return false
 	}
-	req := files.Request{Proto: files.ProtoHTTP, Path: name, UserAgent: string(c.UserAgent()),
+	req := files.Request{Proto: files.ProtoHTTP, Path: name, UserAgent: agent,
 		Remote: localAddrOf(c.RemoteAddr()), Local: localAddrOf(c.LocalAddr())}
 	if c.IsTLS() {
 		req.Proto = files.ProtoHTTPS
 	}
-	w := &fastAnswer{c: c}
+	// The answer's status and body bytes for the metrics; an error answer
+	// is written through a fastAnswer, made only then.
+	status, sent := http.StatusOK, int64(0)
+	answered := func(w *fastAnswer) { status, sent = w.code(), w.n }
 	streamed := false // a static file's body: counted when fasthttp is done with it
 	defer func() {
 		if !streamed {
-			h.files.Observe(req.Proto, kind, w.code(), w.n)
+			h.files.Observe(req.Proto, kind, status, sent)
 		}
 	}()
 	src := req.Remote.Addr().Unmap()
 	if h.limit.blocked(src) {
+		w := &fastAnswer{c: c}
 		w.error("too many failed requests", http.StatusTooManyRequests)
+		answered(w)
 		return true
 	}
 	method := http.MethodGet
@@ -121,26 +134,40 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 		method = http.MethodHead
 	}
 	rl := reqLine{ctx: context.Background(), method: method, path: path, uri: path}
+	if user == "" { // not a user's file (nor Extension Mobility's, never served here): a device's realm
+		rl.realm = prov.LoginRealm
+	}
 	if auth := c.Request.Header.Peek("Authorization"); len(auth) > 0 {
 		if ok, stale := h.authenticate(rl, string(auth), &req, kind, nil); !ok {
+			w := &fastAnswer{c: c}
 			h.challenge(w, rl, src, stale)
+			answered(w)
 			return true
 		}
 	}
 	ct, err := h.files.Read(rl.ctx, req)
 	if err != nil {
+		w := &fastAnswer{c: c}
 		h.fail(w, rl, err, src)
+		answered(w)
 		return true
 	}
 	if ct.Kind == files.KindStatic {
-		w.status = http.StatusOK
+		proto := req.Proto // not req: a closure that outlives the call would move it to the heap
+		if conditional(&c.Request.Header) {
+			var n int64
+			status, n = staticConditional(c, ct, head, func(status int, n int64) { h.files.Observe(proto, kind, status, n) })
+			streamed, sent = n < 0, max(n, 0)
+			return true
+		}
 		streamed = !head
-		w.n = staticAnswer(c, ct, head, func(n int64) { h.files.Observe(req.Proto, kind, http.StatusOK, n) })
+		staticAnswer(c, ct, head, func(n int64) { h.files.Observe(proto, kind, http.StatusOK, n) })
 		return true
 	}
 	defer ct.Close()
 	etag, ctype := ct.ETag, ct.ContentType
-	if hh := ct.HTTP; hh != nil {
+	hh := ct.HTTP
+	if hh != nil {
 		etag, ctype = hh.ETag[0], hh.ContentType[0]
 	}
 	hd := &c.Response.Header
@@ -151,26 +178,30 @@ func (h *Handler) serveFast(c *fasthttp.RequestCtx) bool {
 	// Rendered files are small and carry secrets: see get.
 	hd.Set("Cache-Control", "no-store")
 	if etag != "" && string(c.Request.Header.Peek("If-None-Match")) == etag {
-		w.status = http.StatusNotModified
+		status = http.StatusNotModified
 		c.SetStatusCode(http.StatusNotModified)
 		return true
 	}
-	w.status = http.StatusOK
 	if head {
 		hd.SetContentLength(int(ct.Size))
 		return true
 	}
+	if hh != nil && hh.Body != nil {
+		// The cache's bytes, written as they are (never changed: a new
+		// render is a new entry); one writev of header and body.
+		c.Response.SetBodyRaw(hh.Body)
+		sent = int64(len(hh.Body))
+		return true
+	}
 	// Copied into fasthttp's pooled body buffer: one write of header and body.
-	n, _ := io.Copy(c, ct.Body)
-	w.n = n
+	sent, _ = io.Copy(c, ct.Body)
 	return true
 }
 
 // staticAnswer is http.ServeContent's answer to a plain GET or HEAD of
 // a static file (a firmware image): streamed from the file, which fasthttp
-// closes once written, done told the bytes sent; the bytes counted now
-// (none: a HEAD's, or a GET's counted by done).
-func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done func(n int64)) int64 {
+// closes once written, done told the bytes sent.
+func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done func(n int64)) {
 	hd := &c.Response.Header
 	hd.SetContentType(ct.ContentType)
 	if ct.ETag != "" {
@@ -183,10 +214,9 @@ func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done fun
 	if head {
 		_ = ct.Close()
 		hd.SetContentLength(int(ct.Size))
-		return 0
+		return
 	}
-	c.Response.SetBodyStream(&contentStream{c: ct, done: done}, int(ct.Size))
-	return 0
+	c.Response.SetBodyStream(&contentStream{c: ct, left: ct.Size, done: done}, int(ct.Size))
 }
 
 // contentStream is a static file's body for fasthttp, which closes it once
@@ -196,12 +226,20 @@ func staticAnswer(c *fasthttp.RequestCtx, ct *files.Content, head bool, done fun
 type contentStream struct {
 	c    *files.Content
 	n    int64
+	left int64 // of the answer's length: a range ends before the file
 	done func(n int64)
 }
 
 func (s *contentStream) Read(p []byte) (int, error) {
+	if s.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.left {
+		p = p[:s.left]
+	}
 	n, err := s.c.Body.Read(p)
 	s.n += int64(n)
+	s.left -= int64(n)
 	return n, err
 }
 
@@ -213,14 +251,20 @@ func (s *contentStream) Close() error {
 	return s.c.Close()
 }
 
-// conditional reports a Range or a precondition: answered by ServeHTTP.
+// conditional reports a Range or a precondition: a static file's answer
+// is then http.ServeContent's decision (staticConditional).
 func conditional(h *fasthttp.RequestHeader) bool {
-	for _, k := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+	for _, k := range conditionHeaders() {
 		if len(h.Peek(k)) > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// conditionHeaders are the request fields http.ServeContent decides on.
+func conditionHeaders() []string {
+	return []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"}
 }
 
 // plainPath: an origin-form target of path characters only (no query,
@@ -265,7 +309,9 @@ func (h *Handler) fastRequestError(c *fasthttp.RequestCtx, err error) {
 	} else {
 		w.error("bad request", http.StatusBadRequest)
 	}
-	h.log.Debug("unreadable provisioning request", "remote", c.RemoteAddr().String(), "status", w.status, "err", err)
+	if h.log.Enabled(context.Background(), slog.LevelDebug) { // any host can send these: no attributes built for nothing
+		h.log.Debug("unreadable provisioning request", "remote", c.RemoteAddr().String(), "status", w.status, "err", err)
+	}
 	h.files.Observe(proto, files.KindOther, w.code(), w.n)
 }
 
@@ -316,4 +362,8 @@ func (s streamingWriter) WriteHeader(code int) {
 // clients (broken connections, malformed requests).
 type fastLogger struct{ l *slog.Logger }
 
-func (f fastLogger) Printf(format string, args ...any) { f.l.Debug(fmt.Sprintf(format, args...)) }
+func (f fastLogger) Printf(format string, args ...any) {
+	if f.l.Enabled(context.Background(), slog.LevelDebug) { // not formatted for nothing
+		f.l.Debug(fmt.Sprintf(format, args...))
+	}
+}

@@ -260,6 +260,9 @@ func (h *Handler) challenge(w errorWriter, rl reqLine, src netip.Addr, stale boo
 // a device's in prov.LoginRealm (its credentials are kept in clear, any
 // realm verifies).
 func (h *Handler) realm(rl reqLine) string {
+	if rl.realm != "" {
+		return rl.realm
+	}
 	name, _ := strings.CutPrefix(rl.path, h.cfg.PathPrefix+"/")
 	user := files.UserOfFile(name)
 	if em, _, ok := emFetchOf(name); ok {
@@ -303,6 +306,9 @@ func localAddrOf(a net.Addr) netip.AddrPort {
 type reqLine struct {
 	ctx               context.Context
 	method, path, uri string
+	// realm is the digest realm of path when the front end already knows
+	// it (a device's file: prov.LoginRealm), "" to have realm work it out.
+	realm string
 }
 
 // errorWriter writes an error answer on either front end.

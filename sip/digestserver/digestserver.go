@@ -19,6 +19,7 @@ import (
 	"errors"
 	"hash"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,12 +125,84 @@ type useKey struct{ id, user, answer uint64 }
 type userKey struct{ id, user uint64 }
 
 type generation struct {
-	answers map[useKey]uint64 // → the request it answered (retransmissions)
-	counts  map[userKey]uint32
+	// answers are the answers not kept in their user's runs (those with a
+	// request, without an nc, or past ncRuns runs) → the request each
+	// answered (retransmissions).
+	answers map[useKey]uint64
+	uses    map[userKey]ncUse
+}
+
+// ncUse is one user's use of one nonce: how many answers, and the nc
+// values given, as runs of consecutive values. A phone counts its nc up
+// by one, so its answers extend one run: checking and recording one is a
+// lookup and an overwrite of this entry, where an entry per answer made
+// the map grow with every request (issue 17: every provisioning fetch).
+type ncUse struct {
+	count   uint32
+	n       uint8 // runs in use
+	spilled bool  // some of this user's answers are in answers
+	runs    [ncRuns]ncRun
+}
+
+// ncRuns bounds the runs per user and nonce: clients with a counter per
+// connection or thread interleave a few; past that answers go to the map.
+const ncRuns = 4
+
+type ncRun struct{ lo, hi uint32 }
+
+// has reports whether nc was given.
+func (u *ncUse) has(nc uint32) bool {
+	for _, r := range u.runs[:u.n] {
+		if r.lo <= nc && nc <= r.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// add records nc (not given before) in a run: false when it extends none
+// and every run is in use.
+func (u *ncUse) add(nc uint32) bool {
+	for i := range u.runs[:u.n] {
+		r := &u.runs[i]
+		switch {
+		case r.hi != ^uint32(0) && nc == r.hi+1:
+			r.hi = nc
+			u.merge(i, nc+1, true)
+			return true
+		case r.lo != 0 && nc == r.lo-1:
+			r.lo = nc
+			u.merge(i, nc-1, false)
+			return true
+		}
+	}
+	if int(u.n) == len(u.runs) {
+		return false
+	}
+	u.runs[u.n] = ncRun{nc, nc}
+	u.n++
+	return true
+}
+
+// merge joins run i, just extended, with the run starting (after) or
+// ending (before) at next, if any: runs never touch, so has and add see
+// each value once.
+func (u *ncUse) merge(i int, next uint32, after bool) {
+	for j := range u.runs[:u.n] {
+		o := u.runs[j]
+		if j == i || after && o.lo != next || !after && o.hi != next {
+			continue
+		}
+		r := &u.runs[i]
+		r.lo, r.hi = min(r.lo, o.lo), max(r.hi, o.hi)
+		u.n--
+		u.runs[j] = u.runs[u.n]
+		return
+	}
 }
 
 func newGeneration() generation {
-	return generation{answers: map[useKey]uint64{}, counts: map[userKey]uint32{}}
+	return generation{answers: map[useKey]uint64{}, uses: map[userKey]ncUse{}}
 }
 
 type shard struct {
@@ -257,17 +330,34 @@ func (n *Nonces) Use(nonce Nonce, user string, answer, req uint64, now time.Time
 	default:
 		return Expired
 	}
-	if last, seen := g.answers[k]; seen {
-		if req != 0 && last == req {
-			return OK
-		}
+	u, known := g.uses[uk]
+	// An nc without a request to tell retransmissions by is kept in the
+	// user's runs; anything else in answers.
+	nc, isNC := uint32(answer), req == 0 && answer != 0 && answer <= math.MaxUint32
+	if isNC && u.has(nc) {
 		return Replay
 	}
-	if len(g.answers) >= n.shardCap || g.counts[uk] >= n.perNonce {
+	if !isNC || u.spilled {
+		if last, seen := g.answers[k]; seen {
+			if req != 0 && last == req {
+				return OK
+			}
+			return Replay
+		}
+	}
+	if u.count >= n.perNonce {
 		return Expired
 	}
-	g.answers[k] = req
-	g.counts[uk]++
+	inRun := isNC && u.add(nc) // u is a copy: stored below only if accepted
+	if (!known || !inRun) && len(g.answers)+len(g.uses) >= n.shardCap {
+		return Expired
+	}
+	if !inRun {
+		g.answers[k] = req
+		u.spilled = true
+	}
+	u.count++
+	g.uses[uk] = u
 	return OK
 }
 
@@ -277,7 +367,11 @@ func (n *Nonces) Tracked() int {
 	for i := range n.shards {
 		s := &n.shards[i]
 		s.mu.Lock()
-		t += len(s.cur.answers) + len(s.prev.answers)
+		for _, g := range []generation{s.cur, s.prev} {
+			for _, u := range g.uses {
+				t += int(u.count)
+			}
+		}
 		s.mu.Unlock()
 	}
 	return t

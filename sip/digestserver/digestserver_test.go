@@ -6,6 +6,8 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +300,71 @@ func TestParseAllocatesOnlyTheCredentials(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { Parse(h) }); n > 1 {
 		t.Errorf("Parse allocates %v times, want 1", n)
+	}
+}
+
+// TestNonceCountsEachOnce: every nc is accepted once and only once per
+// user and nonce, whatever order the answers come in: counting up (a
+// phone), interleaved counters (a client with a counter per connection),
+// backwards, gaps later filled, and more counters than a user's runs keep
+// (kept in the answers map instead).
+func TestNonceCountsEachOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ncs  []uint64
+	}{
+		{"counting up", []uint64{1, 2, 3, 4, 5}},
+		{"two counters interleaved", []uint64{1<<24 + 1, 1<<25 + 1, 1<<24 + 2, 1<<25 + 2, 1<<24 + 3}},
+		{"backwards", []uint64{9, 8, 7, 6}},
+		{"gap filled, runs merged", []uint64{1, 2, 4, 5, 3, 6, 10, 8, 9, 7}},
+		{"more counters than runs", []uint64{100, 200, 300, 400, 500, 600, 101, 601, 201, 599, 7, 8}},
+		{"largest nc", []uint64{math.MaxUint32, math.MaxUint32 - 1, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := New(time.Minute, 1000, 1024)
+			now := time.Unix(1_800_000_000, 0)
+			nonce, st := n.Check(n.Issue(now, ""), "", now)
+			if st != OK {
+				t.Fatal(st)
+			}
+			for i, nc := range tc.ncs {
+				if st := n.Use(nonce, "0004f2000001", nc, 0, now); st != OK {
+					t.Fatalf("nc %d (answer %d): %v, want ok", nc, i, st)
+				}
+				// Every answer given so far is a replay now, this one included.
+				for _, old := range tc.ncs[:i+1] {
+					if st := n.Use(nonce, "0004f2000001", old, 0, now); st != Replay {
+						t.Fatalf("after nc %d: nc %d again: %v, want replay", nc, old, st)
+					}
+				}
+			}
+			if got := n.Tracked(); got != len(tc.ncs) {
+				t.Errorf("%d answers tracked, want %d", got, len(tc.ncs))
+			}
+			// Another user's counts are their own.
+			if st := n.Use(nonce, "0004f2000002", tc.ncs[0], 0, now); st != OK {
+				t.Errorf("another user's first answer: %v", st)
+			}
+		})
+	}
+}
+
+// TestNonceTrackedBound: the answers remembered stay within maxTracked
+// (per shard): past it a new answer is stale, as before the runs.
+func TestNonceTrackedBound(t *testing.T) {
+	n := New(time.Minute, 32*4, 1024) // 4 per shard
+	now := time.Unix(1_800_000_000, 0)
+	nonce, _ := n.Check(n.Issue(now, ""), "", now)
+	// Two users with a run each, then two answers with a request (in the map).
+	for i, req := range []uint64{0, 0, 7 << 32, 8 << 32} {
+		if st := n.Use(nonce, "u"+strconv.Itoa(i%2), uint64(1+10*i), req, now); st != OK {
+			t.Fatalf("answer %d: %v", i, st)
+		}
+	}
+	if st := n.Use(nonce, "u0", 99, 5, now); st != Expired {
+		t.Fatalf("past the bound: %v, want expired", st)
+	}
+	if st := n.Use(nonce, "u2", 1, 0, now); st != Expired {
+		t.Fatalf("a new user past the bound: %v, want expired", st)
 	}
 }
