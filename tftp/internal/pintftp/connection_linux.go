@@ -2,9 +2,11 @@ package tftp
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -160,6 +162,17 @@ func (c *pollConnection) setTo(ap netip.AddrPort) error {
 		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&c.to))
 		sa.Family = syscall.AF_INET6
 		sa.Addr = addr.As16()
+		if zone := addr.Zone(); zone != "" {
+			// A link-local peer: its zone (an interface's name or
+			// index) is the scope, looked up once per transfer.
+			if ifi, err := net.InterfaceByName(zone); err == nil {
+				sa.Scope_id = uint32(ifi.Index)
+			} else if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+				sa.Scope_id = uint32(n)
+			} else {
+				return fmt.Errorf("tftp: zone of %v: %w", ap, err)
+			}
+		}
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		p[0], p[1] = byte(port>>8), byte(port)
 		c.toL = syscall.SizeofSockaddrInet6
@@ -170,7 +183,7 @@ func (c *pollConnection) setTo(ap netip.AddrPort) error {
 
 func addrPortOf(a *net.UDPAddr) netip.AddrPort {
 	ip, _ := netip.AddrFromSlice(a.IP)
-	return netip.AddrPortFrom(ip, uint16(a.Port))
+	return netip.AddrPortFrom(ip.WithZone(a.Zone), uint16(a.Port))
 }
 
 func (c *pollConnection) readFrom(buffer []byte) (int, *net.UDPAddr, error) {

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestPollConnection: a transfer socket sends and receives like a UDP
@@ -96,5 +97,37 @@ func TestListenTransferUnspecified(t *testing.T) {
 			t.Errorf("listenTransfer(%v) = %T, want *connConnection", ip, c)
 		}
 		c.close()
+	}
+}
+
+// TestPollConnectionZone: a link-local peer's zone becomes the scope of
+// the address sent to, by interface name or number.
+func TestPollConnectionZone(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skipf("no loopback interface: %v", err)
+	}
+	tests := []struct {
+		zone    string
+		want    uint32
+		wantErr bool
+	}{
+		{"lo", uint32(lo.Index), false},
+		{"7", 7, false},
+		{"no-such-interface", 0, true},
+	}
+	c := &pollConnection{v6: true}
+	for _, tt := range tests {
+		err := c.setTo(addrPortOf(&net.UDPAddr{IP: net.ParseIP("fe80::1"), Port: 69, Zone: tt.zone}))
+		if (err != nil) != tt.wantErr {
+			t.Fatalf("zone %q: err %v, want error %v", tt.zone, err, tt.wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&c.to))
+		if sa.Scope_id != tt.want {
+			t.Errorf("zone %q: scope %d, want %d", tt.zone, sa.Scope_id, tt.want)
+		}
 	}
 }
