@@ -56,7 +56,7 @@
 //	838 → 602 µs (context switches per file 30.6 → 23.9, files/s +14 %);
 //	4 at a time 422 → 396 µs; 16 at a time 314 → 289 µs.
 //
-//	On Linux, a transfer's socket (bound to the request's local address, as
+//	On Linux (not 386), a transfer's socket (bound to the request's local address, as
 //	before) now sits in an epoll set of its own, registered for EPOLLIN
 //	only, and that set is what Go's poller watches, through os.File, whose
 //	read deadline is the retransmission timeout as before. Sends and reads
