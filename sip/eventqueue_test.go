@@ -57,3 +57,51 @@ func TestEventQueueCoalescesRefreshes(t *testing.T) {
 		t.Fatalf("a refresh after the queue drained was not queued")
 	}
 }
+
+// Drains under steady load reuse the queue's two buffers instead of growing
+// a new slice each time (the storm's garbage, issue 17), and a burst's large
+// buffer is let go once the queue is small again, with the bindings it held.
+func TestEventQueueBuffers(t *testing.T) { // not parallel: AllocsPerRun
+	bs := stormBindings(5000)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name   string
+		burst  int // events pushed and drained before the measured rounds
+		round  int // events per measured round
+		allocs float64
+		maxCap int // largest buffer the queue may keep after the rounds
+	}{
+		{name: "steady", round: 100, allocs: 0, maxCap: 1024},
+		{name: "after a burst", burst: 5000, round: 10, allocs: 0, maxCap: 1024},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMetrics(prometheus.NewRegistry(), func() float64 { return 0 })
+			var delivered int
+			e := newEventQueue(func(Event) { delivered++ }, m)
+			fill := func(n int) {
+				for i := range n {
+					e.push([]Event{{Kind: Registered, Binding: bs[i]}})
+				}
+			}
+			fill(tc.burst)
+			e.run(cancelled)
+			fill(tc.round) // warm-up: the buffers reach their size
+			e.run(cancelled)
+			if got := testing.AllocsPerRun(20, func() { fill(tc.round); e.run(cancelled) }); got != tc.allocs {
+				t.Errorf("%v allocations per push and drain of %d events, want %v", got, tc.round, tc.allocs)
+			}
+			if want := tc.burst + 22*tc.round; delivered != want {
+				t.Errorf("delivered %d events, want %d", delivered, want)
+			}
+			if c := max(cap(e.q), cap(e.spare)); c > tc.maxCap {
+				t.Errorf("kept a buffer of %d events, want at most %d", c, tc.maxCap)
+			}
+			for _, ev := range e.spare[:cap(e.spare)] {
+				if ev.Binding.AOR != "" {
+					t.Fatalf("a drained buffer still holds a binding (%s)", ev.Binding.AOR)
+				}
+			}
+		})
+	}
+}

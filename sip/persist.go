@@ -118,6 +118,18 @@ type eventQueue struct {
 	kick chan struct{}
 	// waiting is the Call-ID of each binding's refresh in q.
 	waiting map[BindingKey]string
+	// spare is the slice run delivered last, emptied: the next drain swaps
+	// it in for q, so a queue under steady load reuses two buffers instead
+	// of regrowing one per drain (~18 MB of garbage per 5 s in a storm).
+	// Only run touches it.
+	spare []Event
+}
+
+// keepEventBuffer says whether run keeps a drained buffer of capacity c
+// that held n events for the next drain: a small one always, a large one
+// only while it is used (a storm's buffer is let go once the storm ends).
+func keepEventBuffer(n, c int) bool {
+	return c <= 1024 || n >= c/4
 }
 
 const maxQueuedRefreshes = 100000
@@ -164,7 +176,7 @@ func (e *eventQueue) run(ctx context.Context) {
 	for {
 		e.mu.Lock()
 		q := e.q
-		e.q = nil
+		e.q, e.spare = e.spare, nil
 		if len(e.waiting) > 1024 {
 			e.waiting = map[BindingKey]string{} // a storm's map is not kept
 		} else {
@@ -172,8 +184,12 @@ func (e *eventQueue) run(ctx context.Context) {
 		}
 		e.m.eventsQueued.Set(0)
 		e.mu.Unlock()
-		for _, ev := range q {
-			e.fn(ev)
+		for i := range q {
+			e.fn(q[i])
+		}
+		if cap(q) > 0 && keepEventBuffer(len(q), cap(q)) {
+			clear(q) // the delivered bindings are not kept alive by the buffer
+			e.spare = q[:0]
 		}
 		if len(q) > 0 {
 			continue

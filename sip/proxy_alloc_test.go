@@ -120,3 +120,36 @@ func TestForwardCopyLeavesTheReceivedRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseDestMatchesSipgo: responseDest, read without building a
+// response, is the destination sipgo gives its own response to a received
+// request, with and without rport, over UDP and TCP (the fork's
+// TestResponseDestination covers the address its server transaction
+// resolves).
+func TestResponseDestMatchesSipgo(t *testing.T) {
+	for _, tc := range []struct {
+		name, via, transport, source string
+	}{
+		{"udp rport", "SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bK-a;rport", "UDP", "192.0.2.7:40000"},
+		{"udp no rport", "SIP/2.0/UDP 10.0.0.9:5062;branch=z9hG4bK-b", "UDP", "10.0.0.9:5062"},
+		{"udp received", "SIP/2.0/UDP phone.lan;branch=z9hG4bK-c;received=10.0.0.8", "UDP", "10.0.0.8:5060"},
+		{"tcp", "SIP/2.0/TCP 10.0.0.9:5060;branch=z9hG4bK-d;rport", "TCP", "10.0.0.9:51234"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "BYE sip:1002@127.0.0.1:5063 SIP/2.0\r\nVia: " + tc.via + "\r\n" +
+				"From: <sip:1001@hotdesk.test>;tag=f1\r\nTo: <sip:1002@hotdesk.test>;tag=t1\r\n" +
+				"Call-ID: c1@bench\r\nCSeq: 2 BYE\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+			msg, err := sip.NewParser().ParseSIP([]byte(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := msg.(*sip.Request)
+			req.SetTransport(tc.transport)
+			req.SetSource(tc.source)
+			want := sip.NewResponseFromRequest(req, 100, "Trying", nil).Destination()
+			if got := responseDest(req); got != want || got == "" {
+				t.Errorf("responseDest %q, sipgo's response goes to %q", got, want)
+			}
+		})
+	}
+}

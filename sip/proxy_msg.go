@@ -308,9 +308,10 @@ func relay(res *sip.Response, up *sip.Request, dest string) *sip.Response {
 }
 
 // responseDest is where responses to up go (source address, Via port or
-// rport), as sipgo computes it for its own responses.
+// rport), as sipgo computes it for its own responses; read, not taken from
+// a whole 100 response built per forwarded request (issue 17).
 func responseDest(up *sip.Request) string {
-	return sip.NewResponseFromRequest(up, 100, "Trying", nil).Destination()
+	return up.ResponseDestination()
 }
 
 // cancelFor builds the CANCEL of a forwarded INVITE (RFC 3261 §9.1): same

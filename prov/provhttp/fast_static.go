@@ -35,6 +35,13 @@ func staticConditional(c *fasthttp.RequestCtx, ct *files.Content, head bool, don
 			r.Header.Set(k, string(v))
 		}
 	}
+	if strings.Contains(r.Header.Get("Range"), ",") {
+		// Several ranges: the whole file. Dropped before ServeContent,
+		// whose multipart writer would read the file from a goroutine of
+		// its own, still moving its offset while fasthttp streams it.
+		r.Header.Del("Range")
+		r.Header.Del("If-Range")
+	}
 	rec := &decision{header: http.Header{"Content-Type": {ct.ContentType}}}
 	if ct.ETag != "" {
 		rec.header.Set("Etag", ct.ETag)
@@ -43,11 +50,6 @@ func staticConditional(c *fasthttp.RequestCtx, ct *files.Content, head bool, don
 
 	start, length := int64(0), ct.Size
 	switch {
-	case rec.status == http.StatusPartialContent && strings.HasPrefix(rec.header.Get("Content-Type"), "multipart/"):
-		// Several ranges: the whole file instead.
-		rec.status = http.StatusOK
-		rec.header.Set("Content-Type", ct.ContentType)
-		rec.header.Del("Content-Range")
 	case rec.status == http.StatusPartialContent:
 		var ok bool
 		if start, length, ok = parseContentRange(rec.header.Get("Content-Range")); !ok {

@@ -332,6 +332,16 @@ func (r *Request) remoteAddress() Addr {
 	return r.raddr
 }
 
+// ResponseDestination is where responses to the request go, as
+// NewResponseFromRequest addresses them: the address its server transaction
+// resolved from the source and Via (rport), else its source.
+func (r *Request) ResponseDestination() string {
+	if r.raddr.IP != nil {
+		return r.raddr.String()
+	}
+	return r.Source()
+}
+
 func cloneRequest(req *Request) *Request {
 	newReq := NewRequest(
 		req.Method,

@@ -456,6 +456,10 @@ func (l *TransportLayer) ClientRequestConnection(ctx context.Context, req *Reque
 	return c, nil
 }
 
+// serverConnectionTimeout bounds serverRequestConnection's resolving and
+// dialling when its context has no deadline.
+const serverConnectionTimeout = 10 * time.Second
+
 // serverRequestConnection implements serving connection when response needs to be returned
 // Based on: https://datatracker.ietf.org/doc/html/rfc3261#section-18.2.2
 //
@@ -537,6 +541,14 @@ func (l *TransportLayer) serverRequestConnection(ctx context.Context, req *Reque
 
 	raddr := Addr{
 		// IP:       net.ParseIP(uriNetIP(viaHost)),
+	}
+
+	// Resolving the Via and dialling are bounded here, not by every
+	// caller: the lookups above (every request over UDP) need no timer.
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, serverConnectionTimeout)
+		defer cancel()
 	}
 
 	if err := l.resolveRemoteAddr(ctx, network, uriNetIP(viaHost), viaPort, req.Recipient.Scheme, &raddr); err != nil {
