@@ -54,7 +54,9 @@
 //	(load average 8–10 from other work), server CPU per file, median of 5–9
 //	rounds run alternately with the unpatched build: one fetch at a time
 //	838 → 602 µs (context switches per file 30.6 → 23.9, files/s +14 %);
-//	4 at a time 422 → 396 µs; 16 at a time 314 → 289 µs.
+//	4 at a time 422 → 396 µs; 16 at a time 314 → 289 µs. Quiet (load
+//	average 1): one at a time 559 → 515 µs; 16 at a time 323 → 321 µs, no
+//	gain in rate.
 //
 //	On Linux (not 386), a transfer's socket (bound to the request's local address, as
 //	before) now sits in an epoll set of its own, registered for EPOLLIN
