@@ -68,14 +68,13 @@ func BenchmarkTFTPRead(b *testing.B) {
 // TestReadAllocations: a 5 KiB read costs the server a bounded number of
 // allocations. The fork reads ACKs in place and keeps the peer's address
 // per transfer, and a transfer logs nothing unless debug lines are on (84
-// allocations per transfer before, 46 after; 44 with the transfer socket
-// read without the net package); a regression to a boxed packet, a
-// *net.UDPAddr or a closure per datagram (eleven each) fails this.
+// allocations per transfer before, 46 after); a regression to a boxed
+// packet or a *net.UDPAddr per datagram (eleven each) fails this.
 func TestReadAllocations(t *testing.T) {
 	p := newPhoneReader(t)
 	p.read(t) // warm: pools, the MTU cache
 	allocs := testing.AllocsPerRun(100, func() { p.read(t) })
-	const budget = 52
+	const budget = 55
 	if allocs > budget && !raceEnabled {
 		t.Fatalf("%.0f allocations per 5 KiB transfer, budget %d", allocs, budget)
 	}

@@ -6,7 +6,7 @@
 // # The pin/tftp fork
 //
 // go.mod replaces github.com/pin/tftp/v3 v3.1.0 with tftp/internal/pintftp:
-// v3.1.0 unmodified (packet.go gofmt'd) plus three patches, kept until
+// v3.1.0 unmodified (packet.go gofmt'd) plus two patches, kept until
 // upstream takes them. Each is an upstream pull request, whose texts
 // follow. The first:
 //
@@ -40,32 +40,6 @@
 //	different one gets a new value, never a changed one). sendDatagram
 //	checks for an ACK by its opcode before parsePacket, with the same
 //	checks as before (length, block number; TID unchanged). No API change.
-//
-// The third:
-//
-//	server: watch a transfer's socket for reads only (Linux)
-//
-//	Go's poller registers every socket for EPOLLIN|EPOLLOUT, edge-
-//	triggered, and a Linux UDP socket signals EPOLLOUT each time a datagram
-//	it sent is freed (golang/go#17249). A transfer waits for nothing but
-//	reads, yet every DATA block it sent (every ACK of an upload) woke the
-//	thread parked in epoll_wait, when one was: a thread wake-up per block
-//	for an event no goroutine waits on. 1,000 × 5 KiB fetched by curl on loopback, 2 cores
-//	(load average 8–10 from other work), server CPU per file, median of 5–9
-//	rounds run alternately with the unpatched build: one fetch at a time
-//	838 → 602 µs (context switches per file 30.6 → 23.9, files/s +14 %);
-//	4 at a time 422 → 396 µs; 16 at a time 314 → 289 µs. Quiet (load
-//	average 1): one at a time 559 → 515 µs; 16 at a time 323 → 321 µs, no
-//	gain in rate.
-//
-//	On Linux (not 386), a transfer's socket (bound to the request's local address, as
-//	before) now sits in an epoll set of its own, registered for EPOLLIN
-//	only, and that set is what Go's poller watches, through os.File, whose
-//	read deadline is the retransmission timeout as before. Sends and reads
-//	are sendto/recvfrom on the socket, without an allocation. A request
-//	whose local address is unknown or unspecified, and other systems, keep
-//	net.ListenUDP. No API change; tests cover the socket (send, receive,
-//	timeout, no event after a send, IPv4 and IPv6) and the fallback.
 //
 // The fork's test runs inside it: cd tftp/internal/pintftp && go test .
 // tftp/bench/tftp_vs_dnsmasq.sh measures the server against dnsmasq.

@@ -418,11 +418,11 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 			}
 			wt.singlePort = true
 		} else {
-			conn, err := listenTransfer(localAddr)
+			conn, err := net.ListenUDP("udp", listenAddr)
 			if err != nil {
 				return err
 			}
-			wt.conn = conn
+			wt.conn = &connConnection{conn: conn}
 		}
 		s.wg.Add(1)
 		go func() {
@@ -470,11 +470,11 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 				timeout: s.timeout,
 			}
 		} else {
-			conn, err := listenTransfer(localAddr)
+			conn, err := net.ListenUDP("udp", listenAddr)
 			if err != nil {
 				return err
 			}
-			rf.conn = conn
+			rf.conn = &connConnection{conn: conn}
 		}
 		if s.sendAEnable { /* senderAnticipate if enabled in server */
 			rf.sendA.enabled = true /* pass enable from server to sender */
