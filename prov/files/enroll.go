@@ -142,7 +142,11 @@ func (f *Files) enroll(ctx context.Context, mac string, req Request) (d prov.Dev
 		d.LastIP = req.Remote.Addr().Unmap().String()
 		d.SiteID = f.siteFor(ctx, req.Remote.Addr().Unmap())
 	}
-	if err := f.enrolls.create(ctx, &d); err != nil {
+	orig := d
+	if err := f.enrolls.do(ctx, func(ctx context.Context, st prov.Store) error {
+		d = orig // afresh: a failed batch runs each write again on its own
+		return st.CreateDevice(ctx, &d)
+	}); err != nil {
 		if errors.Is(err, prov.ErrConflict) { // enrolled concurrently
 			d, err = f.store.GetDevice(ctx, mac)
 			return d, false, err

@@ -202,11 +202,12 @@ type Files struct {
 	root       *os.Root
 	m          *filesMetrics
 
-	cache   *Cache
-	seen    *seenWriter
-	enrolls *enrollBatcher
-	// marks group-commits the credentials' hand-out marks.
-	marks *groupWriter
+	cache *Cache
+	seen  *seenWriter
+	// enrolls group-commits new phones' device rows, marks the
+	// credentials' hand-out marks: in a boot storm each was a commit of
+	// its own on SQLite's one writer.
+	enrolls, marks *groupWriter
 	// enrollLimits bound enrolments per source address (nil: none).
 	enrollLimits *auth.SourceLimits
 }
@@ -262,7 +263,7 @@ func New(cfg Config, d Deps) (*Files, error) {
 		f.onPassword = d.Desk.HandsetPassword
 	}
 	f.seen = newSeenWriter(d.Store, d.Logger, cfg.SeenInterval)
-	f.enrolls = &enrollBatcher{store: d.Store}
+	f.enrolls = &groupWriter{store: d.Store}
 	f.marks = &groupWriter{store: d.Store}
 	if cfg.EnrollPerSource > 0 {
 		f.enrollLimits = auth.PerMinute(cfg.EnrollPerSource)

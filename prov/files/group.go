@@ -12,7 +12,9 @@ import (
 // (group commit), each request waiting for its own result: nothing is
 // answered before its write is committed, so a crash loses no write a
 // phone was told of. SQLite has one writer, and in a boot storm every new
-// phone's credentials hand-out was a commit of its own. One goroutine at a
+// phone's enrolment and credentials hand-out was a commit of its own (a
+// MAC created twice in one batch fails it; each then runs alone and the
+// second gets ErrConflict, as on its own). One goroutine at a
 // time writes everything asked so far; writes asked meanwhile form the
 // next batch.
 type groupWriter struct {
